@@ -1,0 +1,38 @@
+# make demo / make test are the only commands a new user types; each sets up .venv on first use.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test check bench fmt clean browser
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+# Debian's chromium drives the browser tests; installed when missing (root or sudo needed).
+browser:
+	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium
+
+demo: $(STAMP)
+	$(BIN)/troth demo --home demo-home
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -n auto -q
+
+check: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy src
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+fmt: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+clean:
+	rm -rf $(VENV) demo-home .pytest_cache .mypy_cache .ruff_cache
