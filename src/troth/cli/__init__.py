@@ -1,0 +1,83 @@
+"""The ``troth`` command line: a thin edge over the Python API.
+
+Each command group lives in its own module (``cli/policy.py``...) and is registered below.
+Errors are translated here, in one place: a red one-line message and exit 1 (exit 3 when
+the gate refused).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from troth.errors import Refused, TrothError
+
+err_console = Console(stderr=True)
+console = Console()
+
+app = typer.Typer(
+    name="troth",
+    help="troth makes a privacy policy true in software.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            envvar="TROTH_HOME",
+            help="The troth home directory (default: the current directory).",
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = {"home": home}
+
+
+def home_of(ctx: typer.Context) -> Path:
+    """The home chosen with --home / TROTH_HOME, or the current directory."""
+    root = ctx.find_root()
+    obj = root.obj or {}
+    home = obj.get("home")
+    return Path(home) if home else Path.cwd()
+
+
+def _register() -> None:
+    # Each group registers itself: one import line per command module.
+    from troth.cli import policy as _policy
+
+    _policy.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script."""
+    _register()
+    try:
+        app(args=argv, standalone_mode=False)
+    except Refused as exc:
+        err_console.print(f"[red]refused[/red] ({exc.reason}): {exc.message}", highlight=False)
+        sys.exit(3)
+    except TrothError as exc:
+        err_console.print(f"[red]error[/red] ({exc.code}): {exc.message}", highlight=False)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("[red]aborted[/red]")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

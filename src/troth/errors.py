@@ -1,0 +1,142 @@
+"""Every error troth raises, in one tree.
+
+    TrothError                      base: code, status, message that says what to do
+    ├── ConfigError                 settings, home directory, key file (500 / exit 1)
+    ├── PolicyError                 a policy file that does not validate (carries every issue)
+    ├── ValidationError             bad input from a caller: wrong type, oversized, malformed (422)
+    ├── NotFound                    unknown subject, request, grant, recipient... (404)
+    ├── Conflict                    state does not allow it: already done, replayed token (409)
+    ├── Refused                     the gate said no; carries the reason code (403)
+    ├── AuthenticationError         wrong password, bad/expired session or key (401)
+    ├── PermissionDenied            authenticated but not allowed (403)
+    ├── RateLimited                 too many attempts, locked out for a while (429)
+    ├── CryptoError                 key missing, ciphertext does not authenticate (500)
+    ├── IntegrityError              audit log or ledger does not verify (500)
+    ├── ConnectorError              a connected database is down or does not match (502)
+    └── DatabaseVersionError        the database is newer/older than this troth (500)
+
+Constructors never print or exit: each edge (CLI, HTTP) translates in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TrothError(Exception):
+    """Base of every troth error: a stable ``code``, an HTTP-ish ``status`` and a message
+    that tells the user what to do."""
+
+    code = "troth_error"
+    status = 500
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The problem as plain data (used by the HTTP problem document and ``--json``)."""
+        return {"code": self.code, "status": self.status, "message": self.message, **self.details}
+
+
+class ConfigError(TrothError):
+    code = "config_error"
+    status = 500
+
+
+class PolicyError(TrothError):
+    """A policy file that does not validate; ``issues`` lists every problem found."""
+
+    code = "policy_invalid"
+    status = 422
+
+    def __init__(self, message: str, issues: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.issues = list(issues or [])
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["issues"] = [str(i) for i in self.issues]
+        return out
+
+
+class ValidationError(TrothError):
+    code = "invalid_input"
+    status = 422
+
+
+class NotFound(TrothError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(TrothError):
+    code = "conflict"
+    status = 409
+
+
+class Refused(TrothError):
+    """The gate refused an operation; ``reason`` is a :class:`troth.gate.Reason` value."""
+
+    code = "refused"
+    status = 403
+
+    def __init__(self, message: str, *, reason: str, **details: Any) -> None:
+        super().__init__(message, reason=reason, **details)
+        self.reason = reason
+
+
+class AuthenticationError(TrothError):
+    code = "unauthenticated"
+    status = 401
+
+
+class PermissionDenied(TrothError):
+    code = "forbidden"
+    status = 403
+
+
+class RateLimited(TrothError):
+    code = "rate_limited"
+    status = 429
+
+
+class CryptoError(TrothError):
+    code = "crypto_error"
+    status = 500
+
+
+class IntegrityError(TrothError):
+    code = "integrity_error"
+    status = 500
+
+
+class ConnectorError(TrothError):
+    code = "connector_error"
+    status = 502
+
+
+class DatabaseVersionError(TrothError):
+    code = "database_version"
+    status = 500
+
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "Conflict",
+    "ConnectorError",
+    "CryptoError",
+    "DatabaseVersionError",
+    "IntegrityError",
+    "NotFound",
+    "PermissionDenied",
+    "PolicyError",
+    "RateLimited",
+    "Refused",
+    "TrothError",
+    "ValidationError",
+]

@@ -1,0 +1,157 @@
+"""A policy compiled into sets and dicts, so the gate answers every question in O(1)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from troth.policy.model import (
+    CollectedField,
+    CollectionPoint,
+    LegalBasis,
+    Policy,
+    Purpose,
+    Recipient,
+    Regime,
+    Role,
+)
+from troth.policy.taxonomy import BUILTIN_BY_ID
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryInfo:
+    id: str
+    description: str
+    sensitive: bool
+    business_contact: bool
+    aggregate_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientGrant:
+    """What one recipient may receive for one purpose."""
+
+    categories: frozenset[str]
+    fields: frozenset[str]  # empty: every field of those categories
+
+
+@dataclass(slots=True)
+class PolicyIndex:
+    """Answers "may purpose X use category Y", "which fields may point Z take" in O(1)."""
+
+    policy: Policy
+    digest: str
+    categories: dict[str, CategoryInfo] = field(default_factory=dict)
+    purposes: dict[str, Purpose] = field(default_factory=dict)
+    purpose_categories: dict[str, frozenset[str]] = field(default_factory=dict)
+    consent_purposes: frozenset[str] = frozenset()
+    aggregate_purposes: frozenset[str] = frozenset()
+    points: dict[str, CollectionPoint] = field(default_factory=dict)
+    point_fields: dict[str, dict[str, CollectedField]] = field(default_factory=dict)
+    point_purposes: dict[str, frozenset[str]] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+    role_categories: dict[str, frozenset[str]] = field(default_factory=dict)
+    role_purposes: dict[str, frozenset[str]] = field(default_factory=dict)
+    recipients: dict[str, Recipient] = field(default_factory=dict)
+    recipient_grants: dict[tuple[str, str], RecipientGrant] = field(default_factory=dict)
+    allowed_locations: frozenset[str] = frozenset()
+    transfer_locations: dict[str, str] = field(default_factory=dict)
+    exempt: frozenset[str] = frozenset()
+    lists: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, policy: Policy, source_text: str | None = None) -> PolicyIndex:
+        """Compile a validated policy. ``source_text`` (the YAML) makes the digest exact."""
+        raw = source_text if source_text is not None else policy.model_dump_json()
+        idx = cls(policy=policy, digest=hashlib.sha256(raw.encode()).hexdigest())
+        declared = {c.id: c for c in policy.categories}
+        used: set[str] = set(declared)
+        for p in policy.purposes:
+            used.update(p.categories)
+        for cp in policy.collection_points:
+            used.update(f.category for f in cp.fields.values())
+        for cid in used:
+            builtin = BUILTIN_BY_ID.get(cid)
+            decl = declared.get(cid)
+
+            def pick(attr: str, default: bool, decl: object = decl) -> bool:
+                value = getattr(decl, attr, None) if decl is not None else None
+                return bool(value) if value is not None else default
+
+            idx.categories[cid] = CategoryInfo(
+                id=cid,
+                description=(decl.description if decl and decl.description else None)
+                or (builtin.description if builtin else cid),
+                sensitive=pick("sensitive", builtin.sensitive if builtin else False),
+                business_contact=pick(
+                    "business_contact", builtin.business_contact if builtin else False
+                ),
+                aggregate_only=bool(decl.aggregate_only) if decl else False,
+            )
+        for p in policy.purposes:
+            idx.purposes[p.id] = p
+            idx.purpose_categories[p.id] = frozenset(p.categories)
+        idx.consent_purposes = frozenset(
+            p.id for p in policy.purposes if p.legal_basis is LegalBasis.consent
+        )
+        idx.aggregate_purposes = frozenset(p.id for p in policy.purposes if p.aggregate_only)
+        for cp in policy.collection_points:
+            idx.points[cp.id] = cp
+            idx.point_fields[cp.id] = dict(cp.fields)
+            idx.point_purposes[cp.id] = frozenset(cp.purposes)
+        for r in policy.roles:
+            idx.roles[r.id] = r
+            idx.role_categories[r.id] = frozenset(r.categories)
+            idx.role_purposes[r.id] = frozenset(r.purposes)
+        for rc in policy.recipients:
+            idx.recipients[rc.id] = rc
+            for d in rc.receives:
+                key = (rc.id, d.purpose)
+                prev = idx.recipient_grants.get(key)
+                cats = frozenset(d.categories) | (prev.categories if prev else frozenset())
+                flds = frozenset(d.fields) | (prev.fields if prev else frozenset())
+                idx.recipient_grants[key] = RecipientGrant(cats, flds)
+        idx.allowed_locations = frozenset(policy.locations.allowed)
+        idx.transfer_locations = {t.to: t.safeguard for t in policy.locations.transfers}
+        idx.exempt = frozenset(policy.business_contact_exempt_from)
+        idx.lists = {lst.id: lst.purpose for lst in policy.lists}
+        return idx
+
+    # -- questions -------------------------------------------------------------------
+    def purpose_allows(self, purpose: str, category: str) -> bool:
+        cats = self.purpose_categories.get(purpose)
+        return cats is not None and category in cats
+
+    def is_sensitive(self, category: str) -> bool:
+        info = self.categories.get(category)
+        return info is not None and info.sensitive
+
+    def is_business_contact(self, category: str) -> bool:
+        info = self.categories.get(category)
+        return info is not None and info.business_contact
+
+    def exempt_from(self, category: str, obligation: str) -> bool:
+        """P05: business contact information exempt from ``obligation`` by the policy."""
+        return obligation in self.exempt and self.is_business_contact(category)
+
+    def minimum_age(self, regime: Regime | str | None) -> int:
+        minors = self.policy.minors
+        if regime is not None:
+            age = minors.by_jurisdiction.get(Regime(regime))
+            if age is not None:
+                return age
+        return minors.minimum_age
+
+    @property
+    def default_location(self) -> str:
+        loc = self.policy.locations
+        return loc.default or loc.allowed[0]
+
+    @property
+    def default_jurisdiction(self) -> Regime:
+        org = self.policy.organisation
+        return org.default_jurisdiction or org.jurisdictions[0]
+
+    @property
+    def version(self) -> str:
+        return self.policy.version

@@ -1,0 +1,359 @@
+"""The policy as data: pydantic models that mirror a human-readable privacy policy.
+
+The YAML file is validated into :class:`Policy`; cross-references (a purpose naming an
+unknown category...) are checked by :mod:`troth.policy.validate`, and the result is
+compiled into a :class:`troth.policy.index.PolicyIndex` for O(1) decisions.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+Id = Annotated[str, Field(pattern=ID_PATTERN, description="lower_snake_case identifier")]
+LocationCode = Annotated[
+    str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, or EU")
+]
+
+
+class LegalBasis(StrEnum):
+    consent = "consent"
+    contract = "contract"
+    legal_obligation = "legal_obligation"
+    legitimate_interest = "legitimate_interest"
+    vital_interest = "vital_interest"
+    public_task = "public_task"
+
+
+class Regime(StrEnum):
+    """Legal regimes whose deadlines troth knows (see REGULATIONS.md)."""
+
+    gdpr = "gdpr"
+    uk_gdpr = "uk_gdpr"
+    ccpa = "ccpa"
+    pipeda = "pipeda"
+    nz = "nz"
+    au = "au"
+
+
+class RetentionClock(StrEnum):
+    collection = "collection"
+    relationship_end = "relationship_end"
+
+
+class RetentionAction(StrEnum):
+    delete = "delete"
+    anonymise = "anonymise"
+    crypto_shred = "crypto_shred"
+
+
+class SourceKind(StrEnum):
+    subject = "subject"
+    third_party = "third_party"
+    observed = "observed"
+
+
+class RecipientKind(StrEnum):
+    processor = "processor"
+    sub_processor = "sub_processor"
+    third_party = "third_party"
+    affiliate = "affiliate"
+    authority = "authority"
+
+
+class FieldType(StrEnum):
+    string = "string"
+    text = "text"
+    email = "email"
+    phone = "phone"
+    date = "date"
+    datetime = "datetime"
+    integer = "integer"
+    number = "number"
+    boolean = "boolean"
+
+
+class CookieCategory(StrEnum):
+    strictly_necessary = "strictly_necessary"
+    preferences = "preferences"
+    analytics = "analytics"
+    marketing = "marketing"
+
+
+_DURATION = re.compile(
+    r"^\s*(?:(?P<years>\d+)\s*y(?:ears?)?)?\s*(?:(?P<months>\d+)\s*m(?:onths?)?)?\s*"
+    r"(?:(?P<weeks>\d+)\s*w(?:eeks?)?)?\s*(?:(?P<days>\d+)\s*d(?:ays?)?)?\s*$"
+)
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?$"
+)
+
+
+class Duration(BaseModel):
+    """A calendar duration: ``7y``, ``18m``, ``30d``, ``2y 6m`` or ISO 8601 ``P7Y``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    years: int = 0
+    months: int = 0
+    days: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"days": value}
+        if isinstance(value, str):
+            m = _ISO_DURATION.match(value.strip()) or _DURATION.match(value.strip().lower())
+            if not m or not any(m.groupdict().values()):
+                raise ValueError(
+                    f"{value!r} is not a duration: write e.g. '7y', '18m', '30d', '2y 6m' or 'P7Y'"
+                )
+            g = {k: int(v) for k, v in m.groupdict().items() if v}
+            return {
+                "years": g.get("years", 0),
+                "months": g.get("months", 0),
+                "days": g.get("days", 0) + 7 * g.get("weeks", 0),
+            }
+        return value
+
+    def approx_days(self) -> float:
+        """Length in days, for comparisons (a year = 365.25 days, a month = 30.44)."""
+        return self.years * 365.25 + self.months * 30.4375 + self.days
+
+    def __str__(self) -> str:
+        parts = [f"{n}{u}" for n, u in ((self.years, "y"), (self.months, "m"), (self.days, "d")) if n]
+        return " ".join(parts) or "0d"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Contact(_Strict):
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+
+
+class Organisation(_Strict):
+    name: str = Field(min_length=1)
+    website: str | None = None
+    policy_url: str | None = None
+    contact: Contact = Contact()
+    dpo: Contact | None = None
+    representative: Contact | None = None
+    jurisdictions: list[Regime] = Field(min_length=1)
+    default_jurisdiction: Regime | None = None
+
+
+class Category(_Strict):
+    """A data category; built-in ids may be used without declaring them."""
+
+    id: Id
+    description: str | None = None
+    sensitive: bool | None = None
+    business_contact: bool | None = None
+    # Values of an aggregate-only category are never shown row by row (P09).
+    aggregate_only: bool = False
+
+
+class SubjectKind(_Strict):
+    id: Id
+    description: str | None = None
+
+
+class Retention(_Strict):
+    """How long data for a purpose is kept, from when, and what happens then (P30)."""
+
+    keep_for: Duration
+    after: RetentionClock = RetentionClock.collection
+    then: RetentionAction = RetentionAction.delete
+    # A minimum the law imposes (invoices 7 years): deletion requests keep the data,
+    # restricted to this purpose, until it ends (P25).
+    legal_minimum: Duration | None = None
+    law: str | None = None
+
+
+class Purpose(_Strict):
+    id: Id
+    description: str = Field(min_length=1)
+    legal_basis: LegalBasis
+    categories: list[Id] = Field(min_length=1)
+    aggregate_only: bool = False
+    # Sale, sharing or targeted advertising: a GPC signal is an opt-out of it (P11).
+    sale_or_sharing: bool = False
+    marketing: bool = False
+    retention: Retention | None = None
+    # For consent purposes: the notice text shown when asking, and how to withdraw.
+    notice: str | None = None
+    withdraw: str | None = None
+
+
+class CollectedField(_Strict):
+    category: Id
+    type: FieldType = FieldType.string
+    required: bool = False
+    max_length: int = Field(default=4096, ge=1, le=10_000_000)
+    # Marks the field that identifies the person for lookups through a blind index.
+    identifies: str | None = Field(default=None, pattern=r"^(email|phone|customer_id)$")
+    description: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # `name: contact` is short for `name: {category: contact}`.
+        return {"category": value} if isinstance(value, str) else value
+
+
+class CollectionPoint(_Strict):
+    id: Id
+    description: str | None = None
+    subjects: list[Id] = Field(default_factory=list)
+    source: SourceKind = SourceKind.subject
+    # For third-party supplied data: who supplies it (P03).
+    supplier: str | None = None
+    fields: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")], CollectedField] = Field(
+        min_length=1
+    )
+    purposes: list[Id] = Field(min_length=1)
+    # The field that carries the date of birth or age, checked against the minimum age (P04).
+    age_field: str | None = None
+    location: LocationCode | None = None
+
+
+class Disclosure(_Strict):
+    purpose: Id
+    categories: list[Id] = Field(min_length=1)
+    # Field-level projection: only these fields go (P19). Empty means every field of the
+    # categories.
+    fields: list[str] = Field(default_factory=list)
+
+
+class Recipient(_Strict):
+    id: Id
+    name: str = Field(min_length=1)
+    kind: RecipientKind
+    role: str | None = None
+    location: LocationCode
+    url: str | None = None
+    receives: list[Disclosure] = Field(default_factory=list)
+    # May this recipient see individual transactions? (P19: no third party does.)
+    individual_transactions: bool = True
+    safeguard: str | None = None
+
+
+class Transfer(_Strict):
+    to: LocationCode
+    safeguard: str = Field(min_length=1)
+
+
+class Locations(_Strict):
+    """Where data may be stored and sent (P22)."""
+
+    allowed: list[LocationCode] = Field(min_length=1)
+    default: LocationCode | None = None
+    # Places outside ``allowed`` that data may go to, recorded as a transfer with a safeguard.
+    transfers: list[Transfer] = Field(default_factory=list)
+
+
+class Role(_Strict):
+    """A staff role or department and what it may see, for what (P12)."""
+
+    id: Id
+    description: str | None = None
+    categories: list[Id] = Field(default_factory=list)
+    purposes: list[Id] = Field(default_factory=list)
+    # May act on requests, audit, breaches, policy (privacy office).
+    privacy_office: bool = False
+
+
+class Minors(_Strict):
+    """No data from people under this age (P04); per-regime overrides."""
+
+    minimum_age: int = Field(default=18, ge=0, le=25)
+    by_jurisdiction: dict[Regime, int] = Field(default_factory=dict)
+
+
+class Notices(_Strict):
+    """How policy changes reach people (P07, P08, P35)."""
+
+    # Days a notice is posted before data is used in a new way (itechno: 30).
+    notice_period_days: int = Field(default=30, ge=0, le=3650)
+    new_purpose_needs_consent: bool = False
+    email_customers: bool = False
+    post_on_website: bool = True
+
+
+class MailingList(_Strict):
+    """A communication list/topic, tied to the purpose that allows sending to it (P10)."""
+
+    id: Id
+    description: str | None = None
+    purpose: Id
+    marketing: bool = True
+
+
+class Cookie(_Strict):
+    category: CookieCategory
+    description: str | None = None
+    purpose: Id | None = None
+    names: list[str] = Field(default_factory=list)
+
+
+class SupportAccess(_Strict):
+    """Vendor staff access to a customer's data, only with the customer's grant (P14)."""
+
+    requires_customer_grant: bool = True
+    max_days: int = Field(default=7, ge=1, le=365)
+    emergency_access: bool = False
+
+
+class Aggregates(_Strict):
+    min_group_size: int = Field(default=5, ge=2, le=1000)
+
+
+class Policy(_Strict):
+    """A whole privacy policy, one version of it."""
+
+    troth: int = Field(default=1, description="policy file format version")
+    version: str = Field(min_length=1, max_length=64)
+    effective: date
+    organisation: Organisation
+    categories: list[Category] = Field(default_factory=list)
+    subjects: list[SubjectKind] = Field(default_factory=list)
+    purposes: list[Purpose] = Field(min_length=1)
+    collection_points: list[CollectionPoint] = Field(default_factory=list)
+    recipients: list[Recipient] = Field(default_factory=list)
+    locations: Locations
+    minors: Minors = Minors()
+    roles: list[Role] = Field(default_factory=list)
+    notices: Notices = Notices()
+    lists: list[MailingList] = Field(default_factory=list)
+    cookies: list[Cookie] = Field(default_factory=list)
+    support_access: SupportAccess = SupportAccess()
+    aggregates: Aggregates = Aggregates()
+    # Business contact information is not personal information here (P05): the listed
+    # obligations do not apply to categories flagged business_contact.
+    business_contact_exempt_from: list[str] = Field(default_factory=list)
+
+    @field_validator("business_contact_exempt_from")
+    @classmethod
+    def _exemptions(cls, value: list[str]) -> list[str]:
+        allowed = {"consent", "requests", "retention", "minimisation"}
+        bad = [v for v in value if v not in allowed]
+        if bad:
+            raise ValueError(f"unknown exemption {bad[0]!r} (allowed: {', '.join(sorted(allowed))})")
+        return value
+
+    @field_validator("troth")
+    @classmethod
+    def _format(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError("this troth reads policy format 1; write `troth: 1`")
+        return value

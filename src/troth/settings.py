@@ -1,0 +1,131 @@
+"""Settings: one object, from (highest first) explicit arguments, ``TROTH_*`` environment
+variables, the home's ``troth.toml``, then defaults. Never read at import time."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from troth.errors import ConfigError
+
+SETTINGS_FILE = "troth.toml"
+
+
+class Settings(BaseSettings):
+    """Every setting troth reads. Environment: ``TROTH_<NAME>`` (e.g. ``TROTH_DATABASE_URL``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TROTH_", extra="forbid")
+
+    home: Path = Field(default=Path("."), description="The home directory of this troth.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of troth's database; default sqlite:///HOME/troth.db.",
+    )
+    key_file: Path | None = Field(
+        default=None,
+        description="The key file (mode 0600), kept outside the database; default HOME/keys.json.",
+    )
+    policy_file: Path | None = Field(
+        default=None, description="The policy in force; default HOME/policy.yaml."
+    )
+    audit_heads_file: Path | None = Field(
+        default=None,
+        description="Where signed audit tree heads are appended, outside the database; "
+        "default HOME/audit-heads.jsonl.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL people reach troth at (used in unsubscribe and e-mail links).",
+    )
+    mail_from: str = Field(default="privacy@localhost", description="Sender of troth's e-mail.")
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server; when unset, mail is written as .eml files."
+    )
+    smtp_port: int = Field(default=25, description="SMTP port.")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if any.")
+    smtp_password: str | None = Field(default=None, description="SMTP password, if any.")
+    smtp_starttls: bool = Field(default=False, description="Use STARTTLS to the SMTP server.")
+    mail_dir: Path | None = Field(
+        default=None, description="Folder for .eml files when no SMTP; default HOME/mail."
+    )
+    session_idle_minutes: int = Field(default=30, description="A login session ends after this idle time.")
+    session_absolute_hours: int = Field(default=12, description="A login session ends after this long in any case.")
+    login_max_failures: int = Field(default=5, description="Failed logins before a lockout.")
+    login_lockout_minutes: int = Field(default=15, description="How long a lockout lasts.")
+    max_value_bytes: int = Field(default=1_000_000, description="Largest single value accepted.")
+    export_link_hours: int = Field(default=72, description="How long a download link works.")
+    worker_interval_seconds: float = Field(default=30.0, description="Worker loop interval.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+    @classmethod
+    def for_home(cls, home: Path | str | None = None, **overrides: Any) -> Settings:
+        """Settings for a home: its ``troth.toml`` under env vars under ``overrides``."""
+        import os
+
+        home_path = Path(home or os.environ.get("TROTH_HOME") or ".").resolve()
+        file_values: dict[str, Any] = {}
+        cfg = home_path / SETTINGS_FILE
+        if cfg.exists():
+            try:
+                file_values = tomllib.loads(cfg.read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"{cfg}: {exc}; fix the file (TOML)") from exc
+            unknown = set(file_values) - set(cls.model_fields)
+            if unknown:
+                raise ConfigError(
+                    f"{cfg}: unknown setting {sorted(unknown)[0]!r}"
+                    f" (known: {', '.join(sorted(cls.model_fields))})"
+                )
+        env_set = {
+            name
+            for name in cls.model_fields
+            if f"TROTH_{name.upper()}" in os.environ
+        }
+        values = {k: v for k, v in file_values.items() if k not in env_set}
+        values.update(overrides)
+        values["home"] = home_path
+        return cls(**values)
+
+    # -- resolved paths ------------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'troth.db'}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self._in_home(self.key_file, "keys.json")
+
+    @property
+    def resolved_policy_file(self) -> Path:
+        return self._in_home(self.policy_file, "policy.yaml")
+
+    @property
+    def resolved_heads_file(self) -> Path:
+        return self._in_home(self.audit_heads_file, "audit-heads.jsonl")
+
+    @property
+    def resolved_mail_dir(self) -> Path:
+        return self._in_home(self.mail_dir, "mail")
+
+    def _in_home(self, value: Path | None, default: str) -> Path:
+        if value is None:
+            return self.home / default
+        return value if value.is_absolute() else self.home / value
