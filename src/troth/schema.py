@@ -1,0 +1,6 @@
+"""Import every module that declares tables, so ``troth.db.metadata`` is complete
+(for ``create_all``, Alembic autogenerate and migration tests). One line per module."""
+
+from __future__ import annotations
+
+import troth.store.tables  # noqa: F401
