@@ -1,0 +1,356 @@
+"""Cross-reference checks over a policy, each problem an :class:`Issue` with file and line.
+
+The checks read plain data (the YAML as loaded, or ``Policy.model_dump()``) defensively, so
+they run even when the model itself does not validate and every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from troth.policy.model import Duration, LegalBasis, Policy
+from troth.policy.taxonomy import BUILTIN_BY_ID
+
+Path = tuple[str | int, ...]
+Locate = Callable[[Path], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem in a policy file: ``FILE:LINE: key.path: message (allowed: ...)``."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+    allowed: tuple[str, ...] = field(default=())
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}: {self.path or '(top)'}: {self.message}"
+        return f"{where} (allowed: {', '.join(self.allowed)})" if self.allowed else where
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "path": self.path,
+            "message": self.message,
+            "allowed": list(self.allowed),
+        }
+
+
+def format_path(path: Path) -> str:
+    """``('purposes', 2, 'categories', 0)`` -> ``purposes[2].categories[0]``."""
+    out = ""
+    for seg in path:
+        if isinstance(seg, int):
+            out += f"[{seg}]"
+        else:
+            out += f".{seg}" if out else str(seg)
+    return out
+
+
+def validate_policy(
+    policy: Policy, file: str = "<policy>", locate: Locate | None = None
+) -> list[Issue]:
+    """Every cross-reference problem of a model-valid policy (empty list: consistent)."""
+    return check_references(policy.model_dump(mode="json"), file, locate)
+
+
+def check_references(
+    data: Any, file: str = "<policy>", locate: Locate | None = None
+) -> list[Issue]:
+    """Cross-reference problems in policy data shaped like the YAML file."""
+    if not isinstance(data, Mapping):
+        return []
+    return _Checker(data, file, locate or (lambda _p: 1)).run()
+
+
+# -- defensive accessors: the data may be half-valid -------------------------------------
+def _items(data: Mapping[str, Any], key: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    value = data.get(key)
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, Mapping):
+                yield i, item
+
+
+def _strs(value: Any) -> Iterator[tuple[int, str]]:
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                yield i, item
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _duration(value: Any) -> Duration | None:
+    try:
+        return Duration.model_validate(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _field_category(spec: Any) -> str | None:
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, Mapping):
+        return _str(spec.get("category"))
+    return None
+
+
+_ID_LISTS = (
+    "categories",
+    "subjects",
+    "purposes",
+    "collection_points",
+    "recipients",
+    "roles",
+    "lists",
+)
+
+
+class _Checker:
+    def __init__(self, data: Mapping[str, Any], file: str, locate: Locate) -> None:
+        self.data = data
+        self.file = file
+        self.locate = locate
+        self.issues: list[Issue] = []
+        declared = {c.get("id") for _, c in _items(data, "categories")}
+        self.categories = sorted({*BUILTIN_BY_ID, *(c for c in declared if isinstance(c, str))})
+        self.category_set = set(self.categories)
+        self.purposes = {
+            p["id"]: p for _, p in _items(data, "purposes") if isinstance(p.get("id"), str)
+        }
+        self.subjects = sorted(
+            s["id"] for _, s in _items(data, "subjects") if isinstance(s.get("id"), str)
+        )
+        locations = data.get("locations")
+        self.locations: Mapping[str, Any] = locations if isinstance(locations, Mapping) else {}
+        self.allowed_locations = sorted(x for _, x in _strs(self.locations.get("allowed")))
+        self.transfer_to = {
+            t.get("to"): t.get("safeguard") for _, t in _items(self.locations, "transfers")
+        }
+
+    def add(self, path: Path, message: str, allowed: Sequence[str] = ()) -> None:
+        self.issues.append(
+            Issue(self.file, self.locate(path), format_path(path), message, tuple(allowed))
+        )
+
+    def run(self) -> list[Issue]:
+        self.duplicates()
+        self.purpose_rules()
+        self.point_rules()
+        self.recipient_rules()
+        self.role_rules()
+        self.list_and_cookie_rules()
+        self.location_rules()
+        self.organisation_rules()
+        return self.issues
+
+    # -- references -------------------------------------------------------------------
+    def category_ref(self, path: Path, value: str) -> None:
+        if value not in self.category_set:
+            self.add(
+                path,
+                f"unknown category {value!r}: declare it under `categories` or use a built-in one",
+                self.categories,
+            )
+
+    def purpose_ref(self, path: Path, value: str) -> None:
+        if value not in self.purposes:
+            self.add(
+                path,
+                f"unknown purpose {value!r}: declare it under `purposes`",
+                sorted(self.purposes),
+            )
+
+    def duplicates(self) -> None:
+        for key in _ID_LISTS:
+            seen: dict[str, int] = {}
+            for i, item in _items(self.data, key):
+                ident = item.get("id")
+                if not isinstance(ident, str):
+                    continue
+                if ident in seen:
+                    self.add(
+                        (key, i, "id"),
+                        f"duplicate id {ident!r}: already used by {key}[{seen[ident]}]",
+                    )
+                else:
+                    seen[ident] = i
+
+    def purpose_rules(self) -> None:
+        for i, p in _items(self.data, "purposes"):
+            for j, cat in _strs(p.get("categories")):
+                self.category_ref(("purposes", i, "categories", j), cat)
+            if p.get("legal_basis") == LegalBasis.consent.value and not _str(p.get("withdraw")):
+                self.add(
+                    ("purposes", i, "legal_basis"),
+                    f"purpose {p.get('id')!r} rests on consent but says no way to withdraw it: "
+                    "add `withdraw:` text (withdrawing must be as easy as giving, GDPR Art. 7(3))",
+                )
+            retention = p.get("retention")
+            if isinstance(retention, Mapping):
+                keep = _duration(retention.get("keep_for"))
+                minimum = _duration(retention.get("legal_minimum"))
+                if keep and minimum and keep.approx_days() < minimum.approx_days():
+                    self.add(
+                        ("purposes", i, "retention", "keep_for"),
+                        f"keeps data {keep} but the law requires at least {minimum} "
+                        "(legal_minimum): make keep_for at least as long",
+                    )
+
+    def point_rules(self) -> None:
+        for i, cp in _items(self.data, "collection_points"):
+            fields = cp.get("fields")
+            fields = fields if isinstance(fields, Mapping) else {}
+            point_cats: set[str] = set()
+            for name, spec in fields.items():
+                cat = _field_category(spec)
+                if cat is None:
+                    continue
+                point_cats.add(cat)
+                self.category_ref(("collection_points", i, "fields", name, "category"), cat)
+            for j, pid in _strs(cp.get("purposes")):
+                path: Path = ("collection_points", i, "purposes", j)
+                if pid not in self.purposes:
+                    self.purpose_ref(path, pid)
+                    continue
+                allowed = {c for _, c in _strs(self.purposes[pid].get("categories"))}
+                if point_cats and not point_cats & allowed:
+                    self.add(
+                        path,
+                        f"purpose {pid!r} may use none of this point's field categories "
+                        f"({', '.join(sorted(point_cats))}): add one to the purpose or "
+                        "drop the purpose here",
+                    )
+            if self.subjects:
+                for j, sid in _strs(cp.get("subjects")):
+                    if sid not in self.subjects:
+                        self.add(
+                            ("collection_points", i, "subjects", j),
+                            f"unknown subject kind {sid!r}: declare it under `subjects`",
+                            self.subjects,
+                        )
+            age_field = _str(cp.get("age_field"))
+            if age_field is not None and age_field not in fields:
+                self.add(
+                    ("collection_points", i, "age_field"),
+                    f"age_field {age_field!r} is not one of this point's fields",
+                    sorted(fields),
+                )
+            if cp.get("source") == "third_party" and not _str(cp.get("supplier")):
+                self.add(
+                    ("collection_points", i, "source"),
+                    "third-party data must say who supplies it: add `supplier:` (P03)",
+                )
+            loc = _str(cp.get("location"))
+            if loc and self.allowed_locations and loc not in self.allowed_locations:
+                self.add(
+                    ("collection_points", i, "location"),
+                    f"location {loc!r} is not an allowed data location",
+                    self.allowed_locations,
+                )
+
+    def recipient_rules(self) -> None:
+        field_names: dict[str, set[str]] = {}
+        for _, cp in _items(self.data, "collection_points"):
+            fields = cp.get("fields")
+            if isinstance(fields, Mapping):
+                for name, spec in fields.items():
+                    cat = _field_category(spec)
+                    if cat:
+                        field_names.setdefault(cat, set()).add(name)
+        for i, rc in _items(self.data, "recipients"):
+            loc = _str(rc.get("location"))
+            if (
+                loc
+                and self.allowed_locations
+                and loc not in self.allowed_locations
+                and not _str(rc.get("safeguard"))
+                and not _str(self.transfer_to.get(loc))
+            ):
+                self.add(
+                    ("recipients", i, "location"),
+                    f"recipient is in {loc!r}, outside the allowed locations, with no transfer "
+                    "safeguard: add `safeguard:` here or a `locations.transfers` entry",
+                    self.allowed_locations,
+                )
+            for j, d in _items(rc, "receives"):
+                pid = _str(d.get("purpose"))
+                if pid is not None and pid not in self.purposes:
+                    self.purpose_ref(("recipients", i, "receives", j, "purpose"), pid)
+                    pid = None
+                purpose_cats = (
+                    {c for _, c in _strs(self.purposes[pid].get("categories"))} if pid else None
+                )
+                cats: set[str] = set()
+                for k, cat in _strs(d.get("categories")):
+                    path: Path = ("recipients", i, "receives", j, "categories", k)
+                    cats.add(cat)
+                    if cat not in self.category_set:
+                        self.category_ref(path, cat)
+                    elif purpose_cats is not None and cat not in purpose_cats:
+                        self.add(
+                            path,
+                            f"purpose {pid!r} does not use category {cat!r}, so no recipient "
+                            "may receive it for that purpose",
+                            sorted(purpose_cats),
+                        )
+                known = sorted(set().union(*(field_names.get(c, set()) for c in cats)))
+                for k, fname in _strs(d.get("fields")):
+                    if field_names and fname not in known:
+                        self.add(
+                            ("recipients", i, "receives", j, "fields", k),
+                            f"no collection point has a field {fname!r} in these categories",
+                            known,
+                        )
+
+    def role_rules(self) -> None:
+        for i, role in _items(self.data, "roles"):
+            for j, cat in _strs(role.get("categories")):
+                self.category_ref(("roles", i, "categories", j), cat)
+            for j, pid in _strs(role.get("purposes")):
+                self.purpose_ref(("roles", i, "purposes", j), pid)
+
+    def list_and_cookie_rules(self) -> None:
+        for i, lst in _items(self.data, "lists"):
+            pid = _str(lst.get("purpose"))
+            if pid is not None:
+                self.purpose_ref(("lists", i, "purpose"), pid)
+        for i, cookie in _items(self.data, "cookies"):
+            pid = _str(cookie.get("purpose"))
+            if pid is not None:
+                self.purpose_ref(("cookies", i, "purpose"), pid)
+
+    def location_rules(self) -> None:
+        default = _str(self.locations.get("default"))
+        if default and self.allowed_locations and default not in self.allowed_locations:
+            self.add(
+                ("locations", "default"),
+                f"default location {default!r} is not among the allowed locations",
+                self.allowed_locations,
+            )
+        seen: set[str] = set()
+        for j, loc in _strs(self.locations.get("allowed")):
+            if loc in seen:
+                self.add(("locations", "allowed", j), f"location {loc!r} is listed twice")
+            seen.add(loc)
+
+    def organisation_rules(self) -> None:
+        org = self.data.get("organisation")
+        if not isinstance(org, Mapping):
+            return
+        regimes = sorted(x for _, x in _strs(org.get("jurisdictions")))
+        default = _str(org.get("default_jurisdiction"))
+        if default and regimes and default not in regimes:
+            self.add(
+                ("organisation", "default_jurisdiction"),
+                f"default jurisdiction {default!r} is not one of the organisation's jurisdictions",
+                regimes,
+            )
