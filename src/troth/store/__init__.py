@@ -1,0 +1,239 @@
+"""troth's own personal-data store: subjects, tenants, tagged records, encrypted where the
+policy says the category is sensitive."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+
+from troth.context import Context
+from troth.errors import NotFound
+from troth.store.crypto import decrypt_value
+from troth.store.keystore import load_data_keys, shred_subject_keys
+from troth.store.tables import policy_notices, policy_versions, records, subject_keys, subjects, tenants
+
+__all__ = [
+    "StoredValue",
+    "SubjectRow",
+    "erase_subject_data",
+    "find_subject_id",
+    "get_subject",
+    "new_id",
+    "policy_notices",
+    "policy_versions",
+    "read_values",
+    "records",
+    "subject_keys",
+    "subjects",
+    "tenants",
+]
+
+
+def new_id() -> str:
+    """A random, unguessable 32-hex-character id."""
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectRow:
+    id: str
+    tenant_id: str | None
+    kind: str | None
+    jurisdiction: str
+    status: str
+    created_at: datetime
+    relationship_ended_at: datetime | None
+    erased_at: datetime | None
+    legal_hold: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """One value as read back: plaintext (decrypted where needed) with its tags."""
+
+    id: int
+    field: str
+    category: str
+    value: Any
+    collection_point: str | None
+    purposes: tuple[str, ...]
+    source: str
+    supplier: str | None
+    policy_version: str
+    location: str
+    collected_at: datetime
+    restricted_to: str | None
+    restricted_until: date | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "category": self.category,
+            "value": self.value,
+            "collection_point": self.collection_point,
+            "purposes": list(self.purposes),
+            "source": self.source,
+            "supplier": self.supplier,
+            "policy_version": self.policy_version,
+            "location": self.location,
+            "collected_at": self.collected_at.isoformat(),
+            "restricted_to": self.restricted_to,
+            "restricted_until": self.restricted_until.isoformat() if self.restricted_until else None,
+        }
+
+
+def get_subject(conn: Connection, subject_id: str) -> SubjectRow:
+    row = conn.execute(
+        select(
+            subjects.c.id,
+            subjects.c.tenant_id,
+            subjects.c.kind,
+            subjects.c.jurisdiction,
+            subjects.c.status,
+            subjects.c.created_at,
+            subjects.c.relationship_ended_at,
+            subjects.c.erased_at,
+            subjects.c.legal_hold,
+        ).where(subjects.c.id == subject_id)
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"no subject {subject_id!r}: look the person up by e-mail or phone first",
+            subject_id=subject_id,
+        )
+    return SubjectRow(*row)
+
+
+def find_subject_id(
+    conn: Connection,
+    ctx: Context,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    customer_id: str | None = None,
+    tenant_id: str | None = None,
+) -> str | None:
+    """Look a person up through the blind indexes (no plaintext in the query)."""
+    for field, value, col in (
+        ("email", email, subjects.c.email_bidx),
+        ("phone", phone, subjects.c.phone_bidx),
+        ("customer_id", customer_id, subjects.c.customer_id_bidx),
+    ):
+        if value:
+            q = select(subjects.c.id).where(
+                col == ctx.keys.blind_index(field, value), subjects.c.erased_at.is_(None)
+            )
+            if tenant_id is not None:
+                q = q.where(subjects.c.tenant_id == tenant_id)
+            found = conn.execute(q.limit(1)).scalar()
+            if found:
+                return str(found)
+    return None
+
+
+def read_values(
+    conn: Connection,
+    ctx: Context,
+    subject_id: str,
+    categories: Iterable[str] | None = None,
+) -> list[StoredValue]:
+    """Every value of a subject (optionally only some categories), decrypted."""
+    q = select(
+        records.c.id,
+        records.c.field,
+        records.c.category,
+        records.c.value,
+        records.c.ciphertext,
+        records.c.key_version,
+        records.c.collection_point,
+        records.c.purposes,
+        records.c.source,
+        records.c.supplier,
+        records.c.policy_version,
+        records.c.location,
+        records.c.collected_at,
+        records.c.restricted_to,
+        records.c.restricted_until,
+    ).where(records.c.subject_id == subject_id)
+    if categories is not None:
+        q = q.where(records.c.category.in_(list(categories)))
+    rows = conn.execute(q.order_by(records.c.id)).all()
+    keys: dict[int, bytes] | None = None
+    out: list[StoredValue] = []
+    for r in rows:
+        if r.ciphertext is not None:
+            if keys is None:
+                keys = load_data_keys(conn, ctx, subject_id)
+            dek = keys.get(r.key_version)
+            if dek is None:  # shredded: the value is gone for good
+                continue
+            value = json.loads(decrypt_value(dek, subject_id, r.field, r.key_version, r.ciphertext))
+        else:
+            value = json.loads(r.value) if r.value is not None else None
+        out.append(
+            StoredValue(
+                r.id,
+                r.field,
+                r.category,
+                value,
+                r.collection_point,
+                tuple(r.purposes or ()),
+                r.source,
+                r.supplier,
+                r.policy_version,
+                r.location,
+                r.collected_at,
+                r.restricted_to,
+                r.restricted_until,
+            )
+        )
+    return out
+
+
+def erase_subject_data(
+    conn: Connection,
+    ctx: Context,
+    subject_ids: Sequence[str],
+    *,
+    keep: Iterable[int] = (),
+) -> dict[str, int]:
+    """Delete every record of these subjects except ``keep`` (record ids kept under a
+    legal obligation), shred their data keys unless something encrypted is kept, and
+    clear their blind indexes. Set-based; returns counts."""
+    keep_ids = list(keep)
+    ids = list(subject_ids)
+    deleted = 0
+    shredded = 0
+    now = ctx.clock.now()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        q = delete(records).where(records.c.subject_id.in_(chunk))
+        if keep_ids:
+            q = q.where(records.c.id.not_in(keep_ids))
+        deleted += conn.execute(q).rowcount or 0
+        kept_encrypted = set(
+            conn.execute(
+                select(records.c.subject_id)
+                .where(records.c.subject_id.in_(chunk), records.c.ciphertext.is_not(None))
+                .distinct()
+            ).scalars()
+        )
+        shredded += shred_subject_keys(conn, [s for s in chunk if s not in kept_encrypted])
+        conn.execute(
+            update(subjects)
+            .where(subjects.c.id.in_(chunk))
+            .values(
+                email_bidx=None,
+                phone_bidx=None,
+                customer_id_bidx=None,
+                status="erased",
+                erased_at=now,
+            )
+        )
+    return {"records_deleted": deleted, "keys_shredded": shredded}

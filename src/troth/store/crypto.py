@@ -1,0 +1,66 @@
+"""Envelope encryption of sensitive values: AES-256-GCM, random 96-bit nonces, associated
+data binding each ciphertext to its subject, field and key version.
+
+A data key per subject (and version) is wrapped by a key-encryption key (KEK) from the key
+file; deleting a subject's wrapped keys makes all of their ciphertexts unreadable
+(crypto-shredding).
+"""
+
+from __future__ import annotations
+
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from troth.errors import CryptoError
+
+NONCE_BYTES = 12
+
+
+def new_data_key() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
+def _dek_ad(subject_id: str, version: int, kek_version: int) -> bytes:
+    return f"troth:dek:{subject_id}:{version}:{kek_version}".encode()
+
+
+def _value_ad(subject_id: str, field: str, version: int) -> bytes:
+    return f"troth:val:{subject_id}:{field}:{version}".encode()
+
+
+def wrap_key(kek: bytes, kek_version: int, subject_id: str, version: int, dek: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(kek).encrypt(nonce, dek, _dek_ad(subject_id, version, kek_version))
+
+
+def unwrap_key(
+    kek: bytes, kek_version: int, subject_id: str, version: int, wrapped: bytes
+) -> bytes:
+    try:
+        return AESGCM(kek).decrypt(
+            wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _dek_ad(subject_id, version, kek_version)
+        )
+    except InvalidTag:
+        raise CryptoError(
+            f"the data key of subject {subject_id} does not authenticate: wrong key file,"
+            " or the database row was altered"
+        ) from None
+
+
+def encrypt_value(dek: bytes, subject_id: str, field: str, version: int, plain: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(dek).encrypt(nonce, plain, _value_ad(subject_id, field, version))
+
+
+def decrypt_value(dek: bytes, subject_id: str, field: str, version: int, blob: bytes) -> bytes:
+    try:
+        return AESGCM(dek).decrypt(
+            blob[:NONCE_BYTES], blob[NONCE_BYTES:], _value_ad(subject_id, field, version)
+        )
+    except InvalidTag:
+        raise CryptoError(
+            f"a value of subject {subject_id} ({field}) does not authenticate: it was altered"
+            " or moved to another subject or field"
+        ) from None

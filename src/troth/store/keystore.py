@@ -1,0 +1,200 @@
+"""Subjects' data keys: created in bulk, unwrapped on read, shredded on erasure, re-wrapped
+on rotation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, delete, func, select, update
+
+from troth.context import Context
+from troth.errors import CryptoError
+from troth.store.crypto import decrypt_value, encrypt_value, new_data_key, unwrap_key, wrap_key
+from troth.store.tables import records, subject_keys
+
+
+def ensure_data_keys(
+    conn: Connection, ctx: Context, subject_ids: Iterable[str]
+) -> dict[str, tuple[int, bytes]]:
+    """The current (version, data key) of each subject, creating missing ones in one insert."""
+    ids = list(dict.fromkeys(subject_ids))
+    out: dict[str, tuple[int, bytes]] = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        rows = conn.execute(
+            select(
+                subject_keys.c.subject_id,
+                subject_keys.c.version,
+                subject_keys.c.kek_version,
+                subject_keys.c.wrapped,
+            )
+            .where(subject_keys.c.subject_id.in_(chunk))
+            .order_by(subject_keys.c.subject_id, subject_keys.c.version)
+        ).all()
+        for sid, version, kek_version, wrapped in rows:
+            # Rows come in version order: the last one is the current key.
+            out[sid] = (version, unwrap_key(ctx.keys.kek(kek_version), kek_version, sid, version, wrapped))
+    missing = [sid for sid in ids if sid not in out]
+    if missing:
+        kv = ctx.keys.current_kek_version
+        kek = ctx.keys.kek(kv)
+        now = ctx.clock.now()
+        new_rows = []
+        for sid in missing:
+            dek = new_data_key()
+            out[sid] = (1, dek)
+            new_rows.append(
+                {
+                    "subject_id": sid,
+                    "version": 1,
+                    "kek_version": kv,
+                    "wrapped": wrap_key(kek, kv, sid, 1, dek),
+                    "created_at": now,
+                }
+            )
+        conn.execute(subject_keys.insert(), new_rows)
+    return out
+
+
+def load_data_keys(conn: Connection, ctx: Context, subject_id: str) -> dict[int, bytes]:
+    """Every data-key version of one subject (empty when shredded)."""
+    rows = conn.execute(
+        select(subject_keys.c.version, subject_keys.c.kek_version, subject_keys.c.wrapped).where(
+            subject_keys.c.subject_id == subject_id
+        )
+    ).all()
+    return {
+        v: unwrap_key(ctx.keys.kek(kv), kv, subject_id, v, w) for v, kv, w in rows
+    }
+
+
+def shred_subject_keys(conn: Connection, subject_ids: Iterable[str]) -> int:
+    """Crypto-shredding: delete the wrapped data keys; every ciphertext becomes unreadable."""
+    ids = list(subject_ids)
+    total = 0
+    for start in range(0, len(ids), 900):
+        res = conn.execute(delete(subject_keys).where(subject_keys.c.subject_id.in_(ids[start : start + 900])))
+        total += res.rowcount or 0
+    return total
+
+
+@dataclass
+class RotationReport:
+    kek_version: int
+    rewrapped: int
+    reencrypted_values: int
+    retired: list[int]
+
+
+def rotate_keys(
+    ctx: Context,
+    *,
+    reencrypt: bool = False,
+    retire_old: bool = False,
+    batch: int = 500,
+    progress: Callable[[int, int], None] | None = None,
+) -> RotationReport:
+    """Make a new KEK version and re-wrap every data key under it, batch by batch, each
+    batch in its own short transaction so the system keeps serving. With ``reencrypt``,
+    each subject also gets a new data key and its values are re-encrypted with it."""
+    from troth.audit.entry import AuditEntry
+    from troth.audit.log import append_entries, transaction
+
+    new_kv = ctx.keys.add_kek_version()
+    kek = ctx.keys.kek(new_kv)
+    with ctx.engine.connect() as conn:
+        total = conn.execute(
+            select(func.count()).select_from(subject_keys).where(subject_keys.c.kek_version != new_kv)
+        ).scalar_one()
+    done = 0
+    values = 0
+    while True:
+        with transaction(ctx) as conn:
+            rows = conn.execute(
+                select(
+                    subject_keys.c.subject_id,
+                    subject_keys.c.version,
+                    subject_keys.c.kek_version,
+                    subject_keys.c.wrapped,
+                )
+                .where(subject_keys.c.kek_version != new_kv)
+                .order_by(subject_keys.c.subject_id, subject_keys.c.version)
+                .limit(batch)
+            ).all()
+            if not rows:
+                break
+            for sid, version, kv, wrapped in rows:
+                dek = unwrap_key(ctx.keys.kek(kv), kv, sid, version, wrapped)
+                conn.execute(
+                    update(subject_keys)
+                    .where(and_(subject_keys.c.subject_id == sid, subject_keys.c.version == version))
+                    .values(kek_version=new_kv, wrapped=wrap_key(kek, new_kv, sid, version, dek))
+                )
+            if reencrypt:
+                values += _reencrypt(conn, ctx, sorted({r[0] for r in rows}), new_kv, kek)
+            done += len(rows)
+            append_entries(
+                conn,
+                ctx.clock.now(),
+                [
+                    AuditEntry(
+                        action="keys.rotate",
+                        actor="system",
+                        details={"kek_version": new_kv, "rewrapped": len(rows)},
+                    )
+                ],
+            )
+        if progress:
+            progress(done, total)
+    retired: list[int] = []
+    if retire_old:
+        for v in ctx.keys.kek_versions:
+            if v != new_kv:
+                ctx.keys.retire_kek_version(v)
+                retired.append(v)
+    return RotationReport(new_kv, done, values, retired)
+
+
+def _reencrypt(conn: Connection, ctx: Context, subject_ids: list[str], kv: int, kek: bytes) -> int:
+    """Give each subject a new data-key version and re-encrypt their values with it."""
+    count = 0
+    now = ctx.clock.now()
+    for sid in subject_ids:
+        keys = load_data_keys(conn, ctx, sid)
+        if not keys:
+            continue
+        new_version = max(keys) + 1
+        dek = new_data_key()
+        conn.execute(
+            subject_keys.insert().values(
+                subject_id=sid,
+                version=new_version,
+                kek_version=kv,
+                wrapped=wrap_key(kek, kv, sid, new_version, dek),
+                created_at=now,
+            )
+        )
+        rows = conn.execute(
+            select(records.c.id, records.c.field, records.c.key_version, records.c.ciphertext).where(
+                records.c.subject_id == sid, records.c.ciphertext.is_not(None)
+            )
+        ).all()
+        for rid, field, ver, blob in rows:
+            old = keys.get(ver)
+            if old is None:
+                raise CryptoError(f"subject {sid}: data key version {ver} is missing")
+            plain = decrypt_value(old, sid, field, ver, blob)
+            conn.execute(
+                update(records)
+                .where(records.c.id == rid)
+                .values(ciphertext=encrypt_value(dek, sid, field, new_version, plain), key_version=new_version)
+            )
+            count += 1
+        # Old versions are no longer needed once nothing refers to them.
+        conn.execute(
+            delete(subject_keys).where(
+                subject_keys.c.subject_id == sid, subject_keys.c.version != new_version
+            )
+        )
+    return count

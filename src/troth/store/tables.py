@@ -1,0 +1,123 @@
+"""troth's own personal-data store: tenants, subjects, their data keys and their records."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
+
+from troth.db import JsonType, UtcDateTime, metadata
+
+# Integer ids are BIGINT on PostgreSQL/MariaDB and INTEGER (rowid) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("primary_email", String(320)),
+    Column("status", String(20), nullable=False, default="active"),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), ForeignKey("tenants.id"), index=True),
+    Column("kind", String(64)),
+    Column("jurisdiction", String(16), nullable=False),
+    # Keyed blind indexes (HMAC-SHA256 of the normalised value) for equality lookups.
+    Column("email_bidx", String(64), index=True),
+    Column("phone_bidx", String(64), index=True),
+    Column("customer_id_bidx", String(64), index=True),
+    Column("status", String(20), nullable=False, default="active"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("relationship_ended_at", UtcDateTime),
+    Column("erased_at", UtcDateTime),
+    Column("legal_hold", String(200)),
+)
+
+# One data key per subject and version, wrapped by a key-encryption key from the key file.
+subject_keys = Table(
+    "subject_keys",
+    metadata,
+    Column("subject_id", String(32), ForeignKey("subjects.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("kek_version", Integer, nullable=False, index=True),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("subject_id", String(32), ForeignKey("subjects.id"), nullable=False),
+    Column("tenant_id", String(32)),
+    Column("category", String(64), nullable=False),
+    Column("field", String(64), nullable=False),
+    # Exactly one of value (plain, JSON text) and ciphertext (sensitive categories) is set.
+    Column("value", Text),
+    Column("ciphertext", LargeBinary),
+    Column("key_version", Integer),
+    Column("collection_point", String(64)),
+    Column("purposes", JsonType, nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("supplier", String(200)),
+    Column("policy_version", String(64), nullable=False),
+    Column("location", String(2), nullable=False),
+    Column("collected_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime),
+    # Set when a deletion had to keep the value for a legal obligation: it may serve only
+    # this purpose until ``restricted_until`` (P25).
+    Column("restricted_to", String(64)),
+    Column("restricted_until", Date),
+    Column("anonymised", Boolean, nullable=False, default=False),
+    Index("ix_records_subject_category", "subject_id", "category"),
+    Index("ix_records_category_collected", "category", "collected_at"),
+    Index("ix_records_tenant", "tenant_id"),
+)
+
+# Every published version of the policy (P34, P36).
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("effective", Date, nullable=False),
+    Column("published_at", UtcDateTime, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("changes", JsonType),
+    Column("material", Boolean, nullable=False, default=False),
+)
+
+# Purposes newly allowed by a published change: their notice started at ``posted_at`` (P08).
+policy_notices = Table(
+    "policy_notices",
+    metadata,
+    Column("purpose", String(64), primary_key=True),
+    Column("version", String(64), ForeignKey("policy_versions.version"), nullable=False),
+    Column("posted_at", UtcDateTime, nullable=False),
+)
+
+# "Limit our use": purposes a person restricted, until lifted (P26).
+restrictions = Table(
+    "restrictions",
+    metadata,
+    Column("subject_id", String(32), ForeignKey("subjects.id"), primary_key=True),
+    Column("purpose", String(64), primary_key=True),
+    Column("since", UtcDateTime, nullable=False),
+    Column("request_id", String(32)),
+)
