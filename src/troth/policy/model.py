@@ -322,6 +322,8 @@ class Policy(_Strict):
     """A whole privacy policy, one version of it."""
 
     troth: int = Field(default=1, description="policy file format version")
+    # A short name for the policy/organisation (``phone_service``), used in paths and logs.
+    id: Id | None = None
     version: str = Field(min_length=1, max_length=64)
     effective: date
     organisation: Organisation
@@ -341,6 +343,9 @@ class Policy(_Strict):
     # Business contact information is not personal information here (P05): the listed
     # obligations do not apply to categories flagged business_contact.
     business_contact_exempt_from: list[str] = Field(default_factory=list)
+    # Customers are tenants (phone-service): each sees only its own data and the people it
+    # invites (P13); the vendor's staff need a customer grant (support_access, P14).
+    multi_tenant: bool = False
 
     @field_validator("business_contact_exempt_from")
     @classmethod
