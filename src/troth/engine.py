@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
@@ -28,6 +29,14 @@ from troth.store.crypto import encrypt_value
 from troth.store.keystore import ensure_data_keys
 from troth.store.tables import records, subjects
 from troth.validation import check_value
+
+if TYPE_CHECKING:
+    from troth.access import AccessService
+    from troth.breaches.register import BreachRegister
+    from troth.consent import ConsentLedger
+    from troth.disclosures import DisclosureService
+    from troth.requests.service import RequestService
+    from troth.retention import RetentionService
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,43 @@ class Troth:
     @property
     def policy(self) -> Any:
         return self.ctx.policy.policy
+
+    # -- the other concepts, one attribute each (imported lazily) ----------------------
+    @cached_property
+    def consent(self) -> ConsentLedger:
+        from troth.consent import ConsentLedger
+
+        return ConsentLedger(self.ctx)
+
+    @cached_property
+    def access(self) -> AccessService:
+        from troth.access import AccessService
+
+        return AccessService(self.ctx)
+
+    @cached_property
+    def requests(self) -> RequestService:
+        from troth.requests.service import RequestService
+
+        return RequestService(self.ctx)
+
+    @cached_property
+    def retention(self) -> RetentionService:
+        from troth.retention import RetentionService
+
+        return RetentionService(self.ctx)
+
+    @cached_property
+    def disclosures(self) -> DisclosureService:
+        from troth.disclosures import DisclosureService
+
+        return DisclosureService(self.ctx)
+
+    @cached_property
+    def breaches(self) -> BreachRegister:
+        from troth.breaches.register import BreachRegister
+
+        return BreachRegister(self.ctx)
 
     # -- collection --------------------------------------------------------------------
     def collect(
@@ -162,8 +208,6 @@ class Troth:
                 details={"point": point, "location": where},
             )
         juris = jurisdiction or idx.default_jurisdiction.value
-        for i, data in enumerate(rows):
-            self._check_fields(cp, data, actor, row=i if len(rows) > 1 else None)
         point_purposes = self._bound_purposes(cp, purposes, supplier, actor)
         # P04: no data from minors.
         if cp.age_field:
@@ -179,6 +223,8 @@ class Troth:
                         " data from minors",
                         details={"point": point, "minimum_age": min_age},
                     )
+        for i, data in enumerate(rows):
+            self._check_fields(cp, data, actor, row=i if len(rows) > 1 else None)
         unknown = [p for p in consents if p not in idx.purposes]
         if unknown:
             raise ValidationError(f"unknown purpose {unknown[0]!r} in consents")
