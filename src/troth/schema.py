@@ -4,3 +4,5 @@
 from __future__ import annotations
 
 import troth.store.tables  # noqa: F401
+import troth.audit.log  # noqa: F401
+import troth.consent.tables  # noqa: F401

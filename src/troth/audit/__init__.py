@@ -1,0 +1,47 @@
+"""The tamper-evident audit log: entries in an RFC 6962 Merkle tree, signed tree heads
+outside the database, verification and proofs anyone can check with the public key."""
+
+from __future__ import annotations
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import (
+    LoggedEntry,
+    SignedHead,
+    accessed_subjects,
+    append_entries,
+    append_entry,
+    audit_entries,
+    audit_state,
+    entry_bytes,
+    list_entries,
+    sign_head,
+    transaction,
+)
+from troth.audit.verify import (
+    VerifyReport,
+    consistency_proof,
+    inclusion_proof,
+    verify_log,
+    verify_proof,
+)
+
+__all__ = [
+    "AuditEntry",
+    "LoggedEntry",
+    "Outcome",
+    "SignedHead",
+    "VerifyReport",
+    "accessed_subjects",
+    "append_entries",
+    "append_entry",
+    "audit_entries",
+    "audit_state",
+    "consistency_proof",
+    "entry_bytes",
+    "inclusion_proof",
+    "list_entries",
+    "sign_head",
+    "transaction",
+    "verify_log",
+    "verify_proof",
+]

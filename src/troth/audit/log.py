@@ -1,0 +1,420 @@
+"""The audit log: entries appended in the caller's transaction, an RFC 6962 tree over them,
+and signed tree heads published outside the database.
+
+Every audited change runs inside ``with transaction(ctx) as conn:`` and calls
+:func:`append_entries` on that connection: the entry commits with the change or not at all.
+The tree's frontier lives in the one-row ``audit_state`` table, locked per append, so seqs
+are gapless across processes and the root after each append needs no re-read. After the
+commit a signed tree head (Ed25519) is appended to the heads file; :func:`verify_log`
+recomputes everything from the rows and checks it against those heads.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from json.encoder import encode_basestring
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.merkle import CompactRange, leaf_hash
+from troth.context import Context
+from troth.db import UtcDateTime, dumps, metadata
+from troth.errors import IntegrityError, ValidationError
+
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    # INTEGER on SQLite makes seq the rowid: seq-ordered scans read the table in place.
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("subject_id", String(128)),
+    Column("tenant_id", String(128)),
+    Column("purpose", String(100)),
+    # Canonical JSON text (troth.db.dumps), kept verbatim because it is what was hashed.
+    Column("categories", Text, nullable=False),
+    Column("reason", Text),
+    Column("details", Text, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Index("ix_audit_entries_subject_id_seq", "subject_id", "seq"),
+    Index("ix_audit_entries_actor_seq", "actor", "seq"),
+    # "whose data was touched between t1 and t2" is answered from the index alone.
+    Index("ix_audit_entries_at_subject_id", "at", "subject_id"),
+)
+
+audit_state = Table(
+    "audit_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", String(64), nullable=False),
+    Column("frontier", Text, nullable=False),
+)
+
+_STATE_ID = 1
+_PENDING = "troth.audit.pending_head"
+_LIMITS = {"actor": 255, "action": 100, "subject_id": 128, "tenant_id": 128, "purpose": 100}
+
+# Columns in the order entry_bytes() reads them; at is an ISO string there.
+ENTRY_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "outcome",
+    "subject_id",
+    "tenant_id",
+    "purpose",
+    "categories",
+    "reason",
+    "details",
+)
+
+
+def iso(at: datetime) -> str:
+    """The canonical text of a time in an entry: ISO 8601 in UTC."""
+    return at.astimezone(UTC).isoformat()
+
+
+def entry_bytes(row: Sequence[Any]) -> bytes:
+    """The canonical bytes of one entry, hashed into its leaf: ``db.dumps`` of every field
+    (``row`` in :data:`ENTRY_COLUMNS` order, extra items ignored; ``at`` a datetime or its
+    :func:`iso` text; categories and details as their canonical JSON text). Built by hand
+    because verify calls it once per row."""
+    seq, at, actor, action, outcome, subject, tenant, purpose, cats, reason, details = row[:11]
+    if at.__class__ is not str:
+        at = iso(at)
+    q = encode_basestring
+    return (
+        f'{{"action":{q(action)},"actor":{q(actor)},"at":{q(at)},"categories":{cats},'
+        f'"details":{details},"outcome":{q(outcome)},'
+        f'"purpose":{"null" if purpose is None else q(purpose)},'
+        f'"reason":{"null" if reason is None else q(reason)},"seq":{int(seq)},'
+        f'"subject_id":{"null" if subject is None else q(subject)},'
+        f'"tenant_id":{"null" if tenant is None else q(tenant)}}}'
+    ).encode()
+
+
+# -- appending ---------------------------------------------------------------------------
+def _lock_state(conn: Connection) -> CompactRange:
+    """Lock the state row for this transaction (FOR UPDATE; SQLite's BEGIN IMMEDIATE has
+    already serialised writers) and return the frontier it holds."""
+    stmt = (
+        select(audit_state.c.size, audit_state.c.frontier)
+        .where(audit_state.c.id == _STATE_ID)
+        .with_for_update()
+    )
+    row = conn.execute(stmt).first()
+    if row is None:
+        empty = CompactRange()
+        values = {
+            "id": _STATE_ID,
+            "size": 0,
+            "root": empty.root().hex(),
+            "frontier": empty.to_json(),
+        }
+        name = conn.dialect.name
+        if name in ("postgresql", "sqlite"):
+            dialect_insert: Any = __import__(
+                f"sqlalchemy.dialects.{name}", fromlist=["insert"]
+            ).insert
+            conn.execute(dialect_insert(audit_state).values(values).on_conflict_do_nothing())
+        else:
+            conn.execute(insert(audit_state).values(values).prefix_with("IGNORE"))
+        row = conn.execute(stmt).one()
+    try:
+        frontier = CompactRange.from_json(row.frontier)
+    except ValidationError as exc:
+        raise IntegrityError(f"{exc.message}; run `troth audit verify`") from exc
+    if frontier.size != row.size:
+        raise IntegrityError("audit_state is inconsistent; run `troth audit verify`")
+    return frontier
+
+
+def _check(entry: AuditEntry) -> None:
+    if not isinstance(entry, AuditEntry):
+        raise ValidationError(f"audit entries must be AuditEntry, not {type(entry).__name__}")
+    if not entry.action or not entry.actor:
+        raise ValidationError("an audit entry needs an action and an actor")
+    if entry.outcome not in Outcome.__members__:
+        raise ValidationError(
+            f"audit outcome {entry.outcome!r} is not one of {', '.join(Outcome.__members__)}"
+        )
+    for name, limit in _LIMITS.items():
+        value = getattr(entry, name)
+        if value is not None and len(value) > limit:
+            raise ValidationError(f"audit entry {name} is longer than {limit} characters")
+
+
+def append_entries(conn: Connection, at: datetime, entries: Sequence[AuditEntry]) -> list[int]:
+    """Append ``entries`` (all at time ``at``) in the caller's transaction, without
+    committing; returns their seqs. Concurrent appenders queue on the state row."""
+    if not entries:
+        return []
+    if at.tzinfo is None:
+        raise ValidationError("audit time must be timezone-aware")
+    at_text = iso(at)
+    frontier = _lock_state(conn)
+    start = frontier.size
+    rows: list[dict[str, Any]] = []
+    for offset, entry in enumerate(entries):
+        _check(entry)
+        seq = start + offset
+        canon = (
+            seq,
+            at_text,
+            entry.actor,
+            entry.action,
+            str(entry.outcome),
+            entry.subject_id,
+            entry.tenant_id,
+            entry.purpose,
+            dumps(list(entry.categories)),
+            entry.reason,
+            dumps(dict(entry.details)),
+        )
+        try:
+            leaf = leaf_hash(entry_bytes(canon))
+        except UnicodeEncodeError as exc:
+            raise ValidationError(
+                f"audit entry {entry.action!r} is not valid text ({exc})"
+            ) from exc
+        frontier.append(leaf)
+        row: dict[str, Any] = dict(zip(ENTRY_COLUMNS, canon, strict=True))
+        row["at"] = at
+        row["leaf_hash"] = leaf
+        rows.append(row)
+    conn.execute(insert(audit_entries), rows)
+    root_hex = frontier.root().hex()
+    conn.execute(
+        update(audit_state)
+        .where(audit_state.c.id == _STATE_ID)
+        .values(size=frontier.size, root=root_hex, frontier=frontier.to_json())
+    )
+    conn.info[_PENDING] = (frontier.size, root_hex)
+    return list(range(start, frontier.size))
+
+
+def append_entry(conn: Connection, at: datetime, entry: AuditEntry) -> int:
+    """Append one entry in the caller's transaction; returns its seq."""
+    return append_entries(conn, at, [entry])[0]
+
+
+# -- signed tree heads -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SignedHead:
+    """A tree head ``{size, root, at}`` signed with the home's Ed25519 key."""
+
+    size: int
+    root: str
+    at: str
+    signature: str
+
+    def message(self) -> bytes:
+        return dumps({"at": self.at, "root": self.root, "size": self.size}).encode()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "root": self.root, "at": self.at, "sig": self.signature}
+
+    def verify(self, public_key: Ed25519PublicKey) -> bool:
+        try:
+            public_key.verify(base64.b64decode(self.signature, validate=True), self.message())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SignedHead:
+        """Parse a head; ValidationError naming what is wrong."""
+        try:
+            head = cls(int(data["size"]), str(data["root"]), str(data["at"]), str(data["sig"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValidationError(f"not a signed tree head ({exc!r})") from exc
+        if head.size < 0 or len(head.root) != 64:
+            raise ValidationError("not a signed tree head (bad size or root)")
+        return head
+
+
+def _make_head(ctx: Context, size: int, root_hex: str) -> SignedHead:
+    at = iso(ctx.clock.now())
+    unsigned = SignedHead(size, root_hex, at, "")
+    sig = ctx.keys.signing_key.sign(unsigned.message())
+    return SignedHead(size, root_hex, at, base64.b64encode(sig).decode())
+
+
+def _publish(ctx: Context, head: SignedHead) -> None:
+    # One write() on an O_APPEND descriptor: concurrent processes never interleave lines.
+    path = ctx.settings.resolved_heads_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (dumps(head.to_dict()) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def read_state(conn: Connection) -> tuple[int, str]:
+    """(size, root hex) of the tree as the database records it."""
+    row = conn.execute(
+        select(audit_state.c.size, audit_state.c.root).where(audit_state.c.id == _STATE_ID)
+    ).first()
+    if row is None:
+        return 0, CompactRange().root().hex()
+    return int(row.size), str(row.root)
+
+
+def sign_head(ctx: Context) -> SignedHead:
+    """Sign the current tree head and append it to the heads file (a checkpoint)."""
+    with ctx.engine.connect() as conn:
+        size, root_hex = read_state(conn)
+    head = _make_head(ctx, size, root_hex)
+    _publish(ctx, head)
+    return head
+
+
+def read_heads(ctx: Context) -> list[tuple[int, SignedHead | None, str | None]]:
+    """Every line of the heads file as (line number, head or None, problem or None)."""
+    path = ctx.settings.resolved_heads_file
+    if not path.exists():
+        return []
+    out: list[tuple[int, SignedHead | None, str | None]] = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append((lineno, SignedHead.from_dict(json.loads(line)), None))
+            except (ValueError, ValidationError, AttributeError) as exc:
+                out.append((lineno, None, str(exc)))
+    return out
+
+
+@contextmanager
+def transaction(ctx: Context) -> Iterator[Connection]:
+    """``engine.begin()`` for audited changes; after a successful commit that grew the tree,
+    a signed head for it is appended to the heads file."""
+    pending: tuple[int, str] | None = None
+    with ctx.engine.begin() as conn:
+        conn.info.pop(_PENDING, None)  # info outlives the checkout: start clean
+        try:
+            yield conn
+        finally:
+            pending = conn.info.pop(_PENDING, None)
+    if pending is not None:
+        _publish(ctx, _make_head(ctx, *pending))
+
+
+# -- reading -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LoggedEntry:
+    """An entry as stored: its place in the log, its time and what it says."""
+
+    seq: int
+    at: datetime
+    entry: AuditEntry
+    leaf_hash: bytes = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        e = self.entry
+        return {
+            "seq": self.seq,
+            "at": iso(self.at),
+            "actor": e.actor,
+            "action": e.action,
+            "outcome": str(e.outcome),
+            "subject_id": e.subject_id,
+            "tenant_id": e.tenant_id,
+            "purpose": e.purpose,
+            "categories": list(e.categories),
+            "reason": e.reason,
+            "details": dict(e.details),
+            "leaf_hash": self.leaf_hash.hex(),
+        }
+
+
+def _logged(row: Any) -> LoggedEntry:
+    entry = AuditEntry(
+        action=row.action,
+        actor=row.actor,
+        outcome=Outcome(row.outcome),
+        subject_id=row.subject_id,
+        tenant_id=row.tenant_id,
+        purpose=row.purpose,
+        categories=tuple(json.loads(row.categories)),
+        reason=row.reason,
+        details=json.loads(row.details),
+    )
+    return LoggedEntry(int(row.seq), row.at, entry, bytes(row.leaf_hash))
+
+
+def list_entries(
+    ctx: Context,
+    subject_id: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    after_seq: int | None = None,
+    newest_first: bool = False,
+) -> list[LoggedEntry]:
+    """Entries matching every filter given (``since`` <= at < ``until``), in seq order
+    (newest first when asked); page with ``after_seq`` = the last seq seen."""
+    if limit < 1 or limit > 10_000:
+        raise ValidationError("limit must be between 1 and 10000")
+    t = audit_entries
+    stmt = select(t)
+    if subject_id is not None:
+        stmt = stmt.where(t.c.subject_id == subject_id)
+    if actor is not None:
+        stmt = stmt.where(t.c.actor == actor)
+    if since is not None:
+        stmt = stmt.where(t.c.at >= since)
+    if until is not None:
+        stmt = stmt.where(t.c.at < until)
+    if after_seq is not None:
+        stmt = stmt.where(t.c.seq < after_seq if newest_first else t.c.seq > after_seq)
+    stmt = stmt.order_by(t.c.seq.desc() if newest_first else t.c.seq).limit(limit)
+    with ctx.engine.connect() as conn:
+        return [_logged(row) for row in conn.execute(stmt)]
+
+
+def accessed_subjects(conn: Connection, since: datetime, until: datetime) -> list[str]:
+    """Distinct subjects any entry names with ``since`` <= at < ``until`` (breach scoping)."""
+    t = audit_entries
+    stmt = (
+        select(t.c.subject_id)
+        .where(t.c.at >= since, t.c.at < until, t.c.subject_id.is_not(None))
+        .distinct()
+        .order_by(t.c.subject_id)
+    )
+    return [str(s) for s in conn.execute(stmt).scalars()]

@@ -1,0 +1,319 @@
+"""Checking the audit log: recompute every leaf and root from the stored rows and compare
+them with the signed heads; produce and check inclusion and consistency proofs.
+
+:func:`verify_log` streams the entries once, in seq order, and stops at the first problem,
+naming the entry (or, when only a signed head reveals it, the range between two heads).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Connection, func, select
+
+from troth.audit.log import (
+    ENTRY_COLUMNS,
+    SignedHead,
+    audit_entries,
+    entry_bytes,
+    read_heads,
+    read_state,
+    sign_head,
+)
+from troth.audit.merkle import (
+    EMPTY_ROOT,
+    consistency_path,
+    inclusion_path,
+    leaf_hash,
+    root,
+    verify_inclusion,
+)
+from troth.context import Context
+from troth.errors import IntegrityError, NotFound, ValidationError
+
+Progress = Callable[[int, int], None]
+_CHUNK = 20_000
+_LEAF = b"\x00"
+_NODE = b"\x01"
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify_log` found. ``ok`` is False with ``problem`` saying what and
+    ``first_bad_seq`` / ``bad_range`` (inclusive) saying where."""
+
+    ok: bool
+    size: int
+    root: str
+    heads_checked: int = 0
+    unsigned: int = 0  # entries after the latest signed head: no signature covers them yet
+    problem: str | None = None
+    first_bad_seq: int | None = None
+    bad_range: tuple[int, int] | None = None
+    latest_head: SignedHead | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "size": self.size,
+            "root": self.root,
+            "heads_checked": self.heads_checked,
+            "unsigned": self.unsigned,
+            "problem": self.problem,
+            "first_bad_seq": self.first_bad_seq,
+            "bad_range": list(self.bad_range) if self.bad_range else None,
+            "latest_head": self.latest_head.to_dict() if self.latest_head else None,
+        }
+
+
+def _snapshot(ctx: Context) -> Connection:
+    # One consistent snapshot for state + entries while writers go on (PostgreSQL); on
+    # SQLite the engine's BEGIN IMMEDIATE already gives one.
+    conn = ctx.engine.connect()
+    if conn.dialect.name in ("postgresql", "mysql"):
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+    return conn
+
+
+def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
+    """Recompute every leaf, the seq sequence, the root at every signed head and the stored
+    state root; stop at the first problem. Never raises for a bad log: it reports."""
+    path = ctx.settings.resolved_heads_file
+    public_key = ctx.keys.public_key
+    heads: dict[int, tuple[int, SignedHead]] = {}
+    for lineno, head, error in read_heads(ctx):
+        where = f"heads file {path} line {lineno}"
+        if head is None:
+            return VerifyReport(False, 0, "", problem=f"{where} is damaged ({error})")
+        if not head.verify(public_key):
+            return VerifyReport(
+                False,
+                0,
+                "",
+                problem=f"{where}: signature does not verify with this home's key "
+                "(the line was edited or signed with another key)",
+            )
+        seen = heads.get(head.size)
+        if seen is not None and seen[1].root != head.root:
+            return VerifyReport(
+                False,
+                0,
+                "",
+                problem=f"{where} and line {seen[0]} sign different roots for size {head.size}",
+            )
+        heads[head.size] = (lineno, head)
+    latest = heads[max(heads)][1] if heads else None
+
+    def fail(
+        n: int, root_hex: str, problem: str, seq: int | None, rng: tuple[int, int] | None
+    ) -> VerifyReport:
+        return VerifyReport(
+            False,
+            n,
+            root_hex,
+            heads_checked=len(heads),
+            problem=problem,
+            first_bad_seq=seq,
+            bad_range=rng,
+            latest_head=latest,
+        )
+
+    if 0 in heads and heads[0][1].root != EMPTY_ROOT.hex():
+        return fail(
+            0, "", f"heads file line {heads[0][0]}: an empty tree has another root", None, None
+        )
+
+    sha = hashlib.sha256
+    check_at = sorted(s for s in heads if s > 0)
+    check_at.append(-1)  # sentinel
+    next_i = 0
+    next_size = check_at[0]
+    last_good = 0  # size of the last signed head the entries matched
+    stack: list[bytes] = []
+    n = 0
+
+    def root_now() -> bytes:
+        if not stack:
+            return EMPTY_ROOT
+        acc = stack[-1]
+        for h in reversed(stack[:-1]):
+            acc = sha(_NODE + h + acc).digest()
+        return acc
+
+    t = audit_entries
+    cols = [t.c[name] for name in ENTRY_COLUMNS] + [t.c.leaf_hash]
+    with _snapshot(ctx) as conn:
+        state_size, state_root = read_state(conn)
+        result = conn.execution_options(yield_per=_CHUNK).execute(select(*cols).order_by(t.c.seq))
+        for part in result.partitions():
+            for row in part:
+                seq = row[0]
+                if seq != n:
+                    result.close()
+                    problem = (
+                        f"entry {n} is missing: the next stored entry is {seq}"
+                        " (deleted, or the seqs were re-numbered)"
+                    )
+                    return fail(n, "", problem, n, None)
+                leaf = sha(_LEAF + entry_bytes(row)).digest()
+                if leaf != row[11]:
+                    result.close()
+                    problem = (
+                        f"entry {n} was modified, moved or re-numbered: its contents no longer"
+                        " match its leaf hash"
+                    )
+                    return fail(n, "", problem, n, None)
+                stack.append(leaf)
+                m = n
+                while m & 1:
+                    right = stack.pop()
+                    stack[-1] = sha(_NODE + stack[-1] + right).digest()
+                    m >>= 1
+                n += 1
+                if n == next_size:
+                    lineno, head = heads[n]
+                    if root_now().hex() != head.root:
+                        result.close()
+                        problem = (
+                            f"entries {last_good}..{n - 1} do not match the signed tree head of"
+                            f" size {n} (heads file line {lineno}): an entry in that range was"
+                            " changed and its hash recomputed"
+                        )
+                        return fail(n, "", problem, None, (last_good, n - 1))
+                    last_good = n
+                    next_i += 1
+                    next_size = check_at[next_i]
+            if progress is not None:
+                progress(n, max(state_size, n))
+    root_hex = root_now().hex()
+    if latest is not None and latest.size > n:
+        lineno = heads[latest.size][0]
+        problem = (
+            f"the log holds {n} entries but the signed tree head on heads file line {lineno}"
+            f" covers {latest.size}: entries {n}..{latest.size - 1} were deleted or the"
+            " database was rolled back"
+        )
+        return fail(n, root_hex, problem, n, (n, latest.size - 1))
+    if state_size != n:
+        first = min(state_size, n)
+        how = "were inserted outside troth" if n > state_size else "were deleted"
+        problem = (
+            f"the tree state records {state_size} entries but {n} are stored: entries from"
+            f" {first} {how}"
+        )
+        return fail(n, root_hex, problem, first, (first, max(state_size, n) - 1))
+    if state_root != root_hex:
+        problem = (
+            f"entries {last_good}..{n - 1} do not match the stored tree root: an entry in that"
+            " range was changed and its hash recomputed"
+        )
+        return fail(n, root_hex, problem, None, (last_good, max(n - 1, last_good)))
+    return VerifyReport(
+        True,
+        n,
+        root_hex,
+        heads_checked=len(heads),
+        unsigned=n - (latest.size if latest else 0),
+        latest_head=latest,
+    )
+
+
+# -- proofs ------------------------------------------------------------------------------
+def _latest_valid_head(ctx: Context) -> SignedHead | None:
+    public_key = ctx.keys.public_key
+    best: SignedHead | None = None
+    for _lineno, head, _error in read_heads(ctx):
+        if head is not None and head.verify(public_key) and (best is None or head.size > best.size):
+            best = head
+    return best
+
+
+def _leaves(conn: Connection, size: int) -> list[bytes]:
+    t = audit_entries
+    stmt = select(t.c.leaf_hash).where(t.c.seq < size).order_by(t.c.seq)
+    leaves = [bytes(h) for h in conn.execution_options(yield_per=_CHUNK).execute(stmt).scalars()]
+    if len(leaves) != size:
+        raise IntegrityError(
+            f"the audit log holds {len(leaves)} entries below a signed head of size {size};"
+            " run `troth audit verify`"
+        )
+    return leaves
+
+
+def inclusion_proof(ctx: Context, seq: int) -> dict[str, Any]:
+    """Proof that entry ``seq`` is in the log under a signed head (the latest one; a new
+    checkpoint is signed when none covers ``seq`` yet). Check it with :func:`verify_proof`."""
+    t = audit_entries
+    with ctx.engine.connect() as conn:
+        row = conn.execute(
+            select(*[t.c[name] for name in ENTRY_COLUMNS], t.c.leaf_hash).where(t.c.seq == seq)
+        ).first()
+        if row is None:
+            count = conn.execute(select(func.count()).select_from(t)).scalar_one()
+            raise NotFound(f"no audit entry {seq}; the log holds entries 0..{count - 1}")
+    head = _latest_valid_head(ctx)
+    if head is None or head.size <= seq:
+        head = sign_head(ctx)
+    with ctx.engine.connect() as conn:
+        leaves = _leaves(conn, head.size)
+    canon = entry_bytes(row)
+    leaf = leaf_hash(canon)
+    path = inclusion_path(leaves, seq, head.size)
+    if leaf != bytes(row[11]) or not verify_inclusion(
+        leaf, seq, head.size, path, bytes.fromhex(head.root)
+    ):
+        raise IntegrityError(
+            f"audit entry {seq} does not match the signed head; run `troth audit verify`"
+        )
+    return {
+        "entry": canon.decode(),
+        "leaf": leaf.hex(),
+        "index": seq,
+        "size": head.size,
+        "path": [p.hex() for p in path],
+        "root": head.root,
+        "head": head.to_dict(),
+    }
+
+
+def verify_proof(proof: Mapping[str, Any], public_key_b64: str) -> bool:
+    """Stand-alone check of an :func:`inclusion_proof` with only the public key: the head's
+    signature, the entry's leaf hash and the Merkle path to the signed root."""
+    try:
+        public_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64))
+        head = SignedHead.from_dict(proof["head"])
+        index, size = int(proof["index"]), int(proof["size"])
+        leaf, root_hash = bytes.fromhex(proof["leaf"]), bytes.fromhex(proof["root"])
+        path = [bytes.fromhex(p) for p in proof["path"]]
+        if not head.verify(public_key) or head.size != size or head.root != root_hash.hex():
+            return False
+        if "entry" in proof:
+            entry = str(proof["entry"])
+            if leaf_hash(entry.encode()) != leaf or json.loads(entry).get("seq") != index:
+                return False
+        return verify_inclusion(leaf, index, size, path, root_hash)
+    except (KeyError, TypeError, ValueError, AttributeError, ValidationError):
+        return False
+
+
+def consistency_proof(ctx: Context, size1: int, size2: int | None = None) -> dict[str, Any]:
+    """Proof that the log of ``size2`` entries (default: now) extends the log of ``size1``
+    entries unchanged; check with :func:`troth.audit.merkle.verify_consistency`."""
+    with ctx.engine.connect() as conn:
+        size2 = read_state(conn)[0] if size2 is None else size2
+        if not 0 <= size1 <= size2:
+            raise ValidationError(f"sizes must satisfy 0 <= {size1} <= {size2}")
+        leaves = _leaves(conn, size2)
+    return {
+        "size1": size1,
+        "size2": size2,
+        "root1": root(leaves[:size1]).hex(),
+        "root2": root(leaves).hex(),
+        "path": [p.hex() for p in consistency_path(leaves, size1, size2)],
+    }
