@@ -1,0 +1,293 @@
+"""The policy read back in plain words: what is collected where, why, on what legal basis,
+who receives it and where, how long it is kept (``troth policy show``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from troth.policy.loader import dump_policy
+from troth.policy.model import (
+    Duration,
+    LegalBasis,
+    Policy,
+    Purpose,
+    Regime,
+    Retention,
+    RetentionAction,
+    RetentionClock,
+    SourceKind,
+)
+from troth.policy.taxonomy import BUILTIN_BY_ID
+
+BASIS_WORDS: dict[LegalBasis, str] = {
+    LegalBasis.consent: "your consent",
+    LegalBasis.contract: "our contract with you",
+    LegalBasis.legal_obligation: "a legal obligation",
+    LegalBasis.legitimate_interest: "our legitimate interest",
+    LegalBasis.vital_interest: "someone's vital interest",
+    LegalBasis.public_task: "a public task",
+}
+
+REGIME_WORDS: dict[Regime, str] = {
+    Regime.gdpr: "the EU GDPR (answer within one month)",
+    Regime.uk_gdpr: "the UK GDPR (answer within one month)",
+    Regime.ccpa: "the CCPA/CPRA (answer within 45 days)",
+    Regime.pipeda: "PIPEDA (answer within 30 days)",
+    Regime.nz: "the NZ Privacy Act 2020 (answer within 20 working days)",
+    Regime.au: "the Australian Privacy Act (answer within 30 days)",
+}
+
+SOURCE_WORDS: dict[SourceKind, str] = {
+    SourceKind.subject: "from the person",
+    SourceKind.third_party: "from a third party",
+    SourceKind.observed: "observed as you use our services",
+}
+
+
+def _duration(d: Duration) -> str:
+    parts = [
+        f"{n} {unit}{'s' if n != 1 else ''}"
+        for n, unit in ((d.years, "year"), (d.months, "month"), (d.days, "day"))
+        if n
+    ]
+    return " ".join(parts) or "no time"
+
+
+def retention_words(r: Retention | None) -> str:
+    """``kept 7 years after collection, then deleted (the law requires 7 years)``."""
+    if r is None:
+        return "no retention period set"
+    then = {
+        RetentionAction.delete: "deleted",
+        RetentionAction.anonymise: "anonymised",
+        RetentionAction.crypto_shred: "made unreadable (key destroyed)",
+    }[r.then]
+    if r.after is RetentionClock.relationship_end:
+        start = (
+            "until the relationship ends"
+            if r.keep_for.approx_days() == 0
+            else (f"{_duration(r.keep_for)} after the relationship ends")
+        )
+    else:
+        start = f"{_duration(r.keep_for)} after collection"
+    out = f"kept {start}, then {then}"
+    if r.legal_minimum is not None:
+        out += f" (the law requires {_duration(r.legal_minimum)}"
+        out += f": {r.law})" if r.law else ")"
+    return out
+
+
+def _category_words(policy: Policy, cid: str) -> str:
+    declared = {c.id: c for c in policy.categories}
+    c = declared.get(cid)
+    if c is not None and c.description:
+        return c.description
+    builtin = BUILTIN_BY_ID.get(cid)
+    return builtin.description if builtin else cid
+
+
+def _purpose_dict(p: Purpose) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "description": p.description,
+        "legal_basis": p.legal_basis.value,
+        "legal_basis_words": BASIS_WORDS[p.legal_basis],
+        "categories": list(p.categories),
+        "aggregate_only": p.aggregate_only,
+        "marketing": p.marketing,
+        "sale_or_sharing": p.sale_or_sharing,
+        "retention": retention_words(p.retention),
+        "withdraw": p.withdraw,
+    }
+
+
+def policy_summary(policy: Policy) -> dict[str, Any]:
+    """The plain-words reading as data (``troth policy show --json``)."""
+    org = policy.organisation
+    return {
+        "id": policy.id,
+        "organisation": org.name,
+        "version": policy.version,
+        "effective": policy.effective.isoformat(),
+        "contact": org.contact.model_dump(exclude_none=True),
+        "jurisdictions": [REGIME_WORDS[j] for j in org.jurisdictions],
+        "categories": {
+            cid: _category_words(policy, cid)
+            for cid in sorted({c for p in policy.purposes for c in p.categories})
+        },
+        "collection_points": [
+            {
+                "id": cp.id,
+                "description": cp.description,
+                "source": SOURCE_WORDS[cp.source] + (f" ({cp.supplier})" if cp.supplier else ""),
+                "fields": {name: f.category for name, f in cp.fields.items()},
+                "purposes": list(cp.purposes),
+            }
+            for cp in policy.collection_points
+        ],
+        "purposes": [_purpose_dict(p) for p in policy.purposes],
+        "recipients": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "kind": r.kind.value,
+                "role": r.role,
+                "location": r.location,
+                "safeguard": r.safeguard,
+                "individual_transactions": r.individual_transactions,
+                "receives": [
+                    {
+                        "purpose": d.purpose,
+                        "categories": list(d.categories),
+                        "fields": list(d.fields),
+                    }
+                    for d in r.receives
+                ],
+            }
+            for r in policy.recipients
+        ],
+        "locations": {
+            "allowed": list(policy.locations.allowed),
+            "default": policy.locations.default or policy.locations.allowed[0],
+            "transfers": {t.to: t.safeguard for t in policy.locations.transfers},
+        },
+        "minimum_age": policy.minors.minimum_age,
+        "roles": {
+            r.id: {"categories": list(r.categories), "purposes": list(r.purposes)}
+            for r in policy.roles
+        },
+        "lists": {lst.id: lst.purpose for lst in policy.lists},
+        "support_access": policy.support_access.model_dump(),
+        "notices": policy.notices.model_dump(),
+        "business_contact_exempt_from": list(policy.business_contact_exempt_from),
+    }
+
+
+def describe_policy(policy: Policy) -> str:
+    """The policy in plain words, section by section, for a person to read."""
+    org = policy.organisation
+    out: list[str] = []
+    w = out.append
+    w(
+        f"{org.name} privacy policy, version {policy.version}, "
+        f"effective {policy.effective:%d %B %Y}.".replace(" 0", " ", 1)
+    )
+    contact = ", ".join(v for v in (org.contact.name, org.contact.email, org.contact.phone) if v)
+    if contact:
+        w(f"Privacy contact: {contact}.")
+    if org.dpo is not None:
+        w(f"Data protection officer: {org.dpo.name or ''} {org.dpo.email or ''}".rstrip() + ".")
+    w("Your rights are set by " + "; ".join(REGIME_WORDS[j] for j in org.jurisdictions) + ".")
+    if policy.multi_tenant:
+        w("Each customer's data is seen only by that customer and the people it invites.")
+
+    w("")
+    w("What we collect, and where")
+    if not policy.collection_points:
+        w("  (no collection points declared)")
+    for cp in policy.collection_points:
+        fields = ", ".join(f"{name} ({f.category})" for name, f in cp.fields.items())
+        source = SOURCE_WORDS[cp.source] + (f": {cp.supplier}" if cp.supplier else "")
+        w(f"- {(cp.description or cp.id).rstrip('.')} [{cp.id}], {source}: {fields}.")
+        w(f"    used only for: {', '.join(cp.purposes)}.")
+
+    w("")
+    w("Why we use it")
+    for p in policy.purposes:
+        w(f"- {p.id}: {p.description}")
+        w(f"    legal basis: {BASIS_WORDS[p.legal_basis]}; data used: {', '.join(p.categories)}.")
+        extra = []
+        if p.aggregate_only:
+            extra.append("only in aggregate, never row by row")
+        if p.marketing:
+            extra.append("marketing")
+        if p.sale_or_sharing:
+            extra.append("shared with others for their offers")
+        if extra:
+            w(f"    {'; '.join(extra)}.")
+        w(f"    {retention_words(p.retention)}.")
+        if p.withdraw:
+            w(f"    to withdraw: {p.withdraw}")
+
+    w("")
+    w("Who receives it, and where")
+    if not policy.recipients:
+        w("- Nobody: your data is not passed on.")
+    for r in policy.recipients:
+        role = f", {r.role}" if r.role else ""
+        w(
+            f"- {r.name} ({r.kind.value.replace('_', '-')}{role}), in {r.location}"
+            + (f", safeguard: {r.safeguard}" if r.safeguard else "")
+            + "."
+        )
+        for d in r.receives:
+            only = f" (only the fields {', '.join(d.fields)})" if d.fields else ""
+            w(f"    for {d.purpose}: {', '.join(d.categories)}{only}.")
+        if not r.individual_transactions:
+            w("    never sees individual transactions.")
+
+    loc = policy.locations
+    w("")
+    w("Where your data is kept")
+    w(f"- In {', '.join(loc.allowed)} (by default {loc.default or loc.allowed[0]}).")
+    for t in loc.transfers:
+        w(f"- Transfers to {t.to}: {t.safeguard}.")
+
+    w("")
+    w("Children")
+    w(f"- We do not collect data from anyone under {policy.minors.minimum_age}.")
+    for regime, age in policy.minors.by_jurisdiction.items():
+        w(f"- Under {regime.value}: {age}.")
+
+    if policy.roles:
+        w("")
+        w("Who on our staff sees what")
+        for staff in policy.roles:
+            office = " (privacy office)" if staff.privacy_office else ""
+            cats = ", ".join(staff.categories) or "no personal data"
+            w(f"- {staff.id}{office}: {cats}.")
+    if policy.lists:
+        w("")
+        w("Emails we send (unsubscribe in one click from any of them)")
+        for lst in policy.lists:
+            w(f"- {(lst.description or lst.id).rstrip('.')} [{lst.id}], for {lst.purpose}.")
+    if policy.cookies:
+        w("")
+        w("Cookies (you choose per category, a Global Privacy Control signal opts you out)")
+        for c in policy.cookies:
+            names = f" ({', '.join(c.names)})" if c.names else ""
+            w(f"- {c.category.value}{names}: {c.description or c.purpose or ''}")
+    sa = policy.support_access
+    w("")
+    w("Our staff and your detailed data")
+    if sa.requires_customer_grant:
+        w(f"- Only with your permission, for at most {sa.max_days} days at a time.")
+    else:
+        w("- Support staff may see it when needed to help you.")
+    if policy.business_contact_exempt_from:
+        w("")
+        w(
+            "Business contact information is not treated as personal information for: "
+            + ", ".join(policy.business_contact_exempt_from)
+            + "."
+        )
+    n = policy.notices
+    w("")
+    w("Changes to this policy")
+    how = [
+        h
+        for h, on in (
+            ("posted on our website", n.post_on_website),
+            ("emailed to each customer", n.email_customers),
+        )
+        if on
+    ]
+    w(
+        f"- {' and '.join(how).capitalize() or 'Published'}; "
+        f"a new use of your data waits {n.notice_period_days} days after the notice"
+        + ("; it also needs your fresh consent." if n.new_purpose_needs_consent else ".")
+    )
+    return "\n".join(out) + "\n"
+
+
+__all__ = ["describe_policy", "dump_policy", "policy_summary", "retention_words"]
