@@ -1,10 +1,132 @@
-"""`troth policy ...` commands."""
+"""`troth policy ...` commands: validate, show, diff.
+
+Exit codes: 0 fine; 1 a file does not validate (every problem printed as
+``FILE:LINE: key.path: message (allowed: ...)``); ``diff`` exits 2 when material changes exist.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+
+from troth.errors import PolicyError
+from troth.policy.describe import describe_policy, policy_summary
+from troth.policy.diff import PolicyDiff, Severity, diff_policies
+from troth.policy.loader import LoadedPolicy, read_policy
 
 app = typer.Typer(help="Validate, show, diff and publish the policy.", no_args_is_help=True)
+
+# Exit code of `troth policy diff` when the new version has material changes. Exits are
+# SystemExit, not typer.Exit: `troth.cli.main` runs click with standalone_mode=False, which
+# swallows typer.Exit codes.
+EXIT_MATERIAL = 2
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _report(exc: PolicyError) -> None:
+    if exc.issues:
+        for issue in exc.issues:
+            _err.print(escape(str(issue)))
+    else:
+        _err.print(escape(exc.message))
+
+
+def _load_or_exit(path: Path) -> LoadedPolicy:
+    try:
+        return read_policy(path)
+    except PolicyError as exc:
+        _report(exc)
+        raise SystemExit(1) from None
+
+
+def _summary_line(loaded: LoadedPolicy) -> str:
+    p = loaded.policy
+    return (
+        f"{loaded.path}: valid: {p.organisation.name} version {p.version} "
+        f"(effective {p.effective.isoformat()}): {len(p.purposes)} purposes, "
+        f"{len(p.collection_points)} collection points, {len(p.recipients)} recipients"
+    )
+
+
+@app.command("validate")
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Policy YAML files to check.")],
+) -> None:
+    """Check policy files; print every problem with its file, line and key path.
+
+    Exit 0 when every file is valid (one summary line each), 1 otherwise."""
+    failed = 0
+    for path in files:
+        try:
+            loaded = read_policy(path)
+        except PolicyError as exc:
+            _report(exc)
+            failed += 1
+            continue
+        _out.print(escape(_summary_line(loaded)))
+    if failed:
+        _err.print(f"{failed} of {len(files)} policy file(s) did not validate")
+        raise SystemExit(1)
+
+
+@app.command("show")
+def show(
+    file: Annotated[Path, typer.Argument(help="Policy YAML file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of prose.")] = False,
+) -> None:
+    """Read the policy back in plain words: what is collected, why, who gets it, how long."""
+    loaded = _load_or_exit(file)
+    if as_json:
+        typer.echo(json.dumps(policy_summary(loaded.policy), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(describe_policy(loaded.policy), nl=False)
+
+
+def _print_diff(diff: PolicyDiff) -> None:
+    _out.print(f"Policy {escape(diff.old_version)} -> {escape(diff.new_version)}")
+    if not diff.changes:
+        _out.print("No changes.")
+        return
+    for severity in (Severity.material, Severity.minor):
+        changes = [c for c in diff.changes if c.severity is severity]
+        if not changes:
+            continue
+        _out.print(f"\n{severity.value.capitalize()} changes ({len(changes)}):")
+        for c in changes:
+            where = f"{c.section}.{c.id}" if c.id else c.section
+            _out.print(f"  {c.kind.value:<8} {escape(where)}: {escape(c.detail)}")
+    if diff.new_uses:
+        uses = ", ".join(f"{p}/{c}" for p, c in diff.new_uses)
+        _out.print(f"\nNew uses (purpose/category): {escape(uses)}")
+    if diff.new_consent_purposes:
+        _out.print(f"Purposes needing fresh consent: {', '.join(diff.new_consent_purposes)}")
+
+
+@app.command("diff")
+def diff(
+    old: Annotated[Path, typer.Argument(help="The policy in force.")],
+    new: Annotated[Path, typer.Argument(help="The proposed policy.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What changed from OLD to NEW, each change material or minor.
+
+    Exit 0 when nothing material changed, 2 when material changes exist, 1 on a bad file."""
+    before = _load_or_exit(old)
+    after = _load_or_exit(new)
+    result = diff_policies(before.policy, after.policy)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_diff(result)
+    if result.has_material:
+        raise SystemExit(EXIT_MATERIAL)
 
 
 def register(root: typer.Typer) -> None:
