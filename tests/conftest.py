@@ -75,3 +75,63 @@ def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/troth.db"
     return str(request.getfixturevalue("pg_url"))
+
+
+# -- troth homes ------------------------------------------------------------------------
+from collections.abc import Callable  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import yaml  # noqa: E402
+
+from troth.clock import ManualClock  # noqa: E402
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The time every test starts at; tests move it, never sleep."""
+    return ManualClock(START)
+
+
+HomeFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def make_troth(tmp_path: Path, clock: ManualClock) -> Iterator[HomeFactory]:
+    """Build a troth home from an example policy (optionally edited) on a database URL and
+    return ``Troth``; every engine made is closed at the end."""
+    from troth.engine import Troth
+    from troth.examples import example_path
+    from troth.home import init_home
+
+    made: list[Any] = []
+
+    def make(
+        example: str,
+        db: str | None = None,
+        edit: Callable[[dict[str, Any]], None] | None = None,
+        name: str = "home",
+    ) -> Any:
+        policy_file = None
+        if edit is not None:
+            data = yaml.safe_load(example_path(example).read_text())
+            edit(data)
+            policy_file = tmp_path / f"{name}-policy.yaml"
+            policy_file.write_text(yaml.safe_dump(data, sort_keys=False))
+        ctx = init_home(
+            tmp_path / name,
+            example=None if policy_file else example,
+            policy_file=policy_file,
+            database_url=db,
+            clock=clock,
+        )
+        t = Troth(ctx)
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.close()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import date, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,14 @@ from troth.context import Context
 from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Decision, Operation, Reason, bind_record, decide
 from troth.policy.model import CollectedField, CollectionPoint, FieldType, SourceKind
-from troth.store import StoredValue, find_subject_id, get_subject, new_id, read_values
+from troth.store import (
+    StoredValue,
+    erase_subject_data,
+    find_subject_id,
+    get_subject,
+    new_id,
+    read_values,
+)
 from troth.store.crypto import encrypt_value
 from troth.store.keystore import ensure_data_keys
 from troth.store.tables import records, subjects
@@ -33,10 +40,11 @@ from troth.validation import check_value
 if TYPE_CHECKING:
     from troth.access import AccessService
     from troth.breaches.register import BreachRegister
-    from troth.consent import ConsentLedger
     from troth.disclosures import DisclosureService
     from troth.requests.service import RequestService
     from troth.retention import RetentionService
+
+    from troth.consent import ConsentLedger
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,9 @@ class Troth:
 
     # -- life cycle ------------------------------------------------------------------
     @classmethod
-    def open(cls, home: Path | str | None = None, *, clock: Clock | None = None, **settings: Any) -> Troth:
+    def open(
+        cls, home: Path | str | None = None, *, clock: Clock | None = None, **settings: Any
+    ) -> Troth:
         from troth.home import open_context
 
         return cls(open_context(home, clock=clock, **settings))
@@ -143,13 +153,15 @@ class Troth:
         location: str | None = None,
         supplier: str | None = None,
         consents: Iterable[str] = (),
+        purposes: Iterable[str] | None = None,
     ) -> CollectResult:
         """Store ``data`` arriving through collection point ``point``.
 
         Every field must be declared by the point (P01); the values are bound to the
         point's purposes (P02) or, for third-party data, to the one purpose supplied for
         (P03); a minor is refused (P04); consent purposes need ``consents`` or an existing
-        grant (P07). Refusals are audited and nothing is stored."""
+        grant (P07). ``purposes`` narrows the point's purposes (third-party data: the one
+        it was supplied for). Refusals are audited and nothing is stored."""
         results = self.collect_many(
             point,
             [data],
@@ -160,6 +172,7 @@ class Troth:
             location=location,
             supplier=supplier,
             consents=consents,
+            purposes=purposes,
         )
         return results[0]
 
@@ -230,8 +243,18 @@ class Troth:
             raise ValidationError(f"unknown purpose {unknown[0]!r} in consents")
         try:
             return self._store_rows(
-                point, cp, rows, actor, subject_ids, tenant_id, juris, where, supplier,
-                consents, point_purposes, now,
+                point,
+                cp,
+                rows,
+                actor,
+                subject_ids,
+                tenant_id,
+                juris,
+                where,
+                supplier,
+                consents,
+                point_purposes,
+                now,
             )
         except _Deferred as d:
             self._refuse(d.action, d.actor, d.reason_enum, d.message, d.subject_id, d.audit_details)
@@ -295,6 +318,9 @@ class Troth:
                         serving = [
                             p for p in point_purposes if idx.purpose_allows(p, spec.category)
                         ]
+                    if not serving and fname == cp.age_field:
+                        # Checked for the minimum age, not kept: no purpose needs it (P01).
+                        continue
                     if not serving:
                         reason = (
                             Reason.no_consent
@@ -336,7 +362,9 @@ class Troth:
                     }
                     if fname in sensitive_fields:
                         version, dek = keys[sid]
-                        row["ciphertext"] = encrypt_value(dek, sid, fname, version, encoded.encode())
+                        row["ciphertext"] = encrypt_value(
+                            dek, sid, fname, version, encoded.encode()
+                        )
                         row["key_version"] = version
                     else:
                         row["value"] = encoded
@@ -350,9 +378,13 @@ class Troth:
                         subject_id=sid,
                         tenant_id=tenant_id,
                         categories=tuple(sorted(cats)),
-                        details={"point": point, "fields": sorted(k for k, v in data.items() if v is not None),
-                                 "purposes": sorted(bound), "location": where,
-                                 "policy_version": idx.version},
+                        details={
+                            "point": point,
+                            "fields": sorted(k for k, v in data.items() if v is not None),
+                            "purposes": sorted(bound),
+                            "location": where,
+                            "policy_version": idx.version,
+                        },
                     )
                 )
                 results.append(CollectResult(sid, stored, tuple(sorted(bound)), dict(dropped)))
@@ -377,7 +409,9 @@ class Troth:
                 f" it collects: {', '.join(sorted(cp.fields))}",
                 details={"point": cp.id, "fields": extra},
             )
-        missing = [f for f, spec in cp.fields.items() if spec.required and data.get(f) in (None, "")]
+        missing = [
+            f for f, spec in cp.fields.items() if spec.required and data.get(f) in (None, "")
+        ]
         if missing:
             raise ValidationError(
                 f"collection point {cp.id!r} requires field(s) {', '.join(missing)}{where}",
@@ -502,21 +536,32 @@ class Troth:
             asked = wanted if wanted is not None else tuple(sorted({v.category for v in stored}))
             if not asked:
                 asked = tuple(sorted(idx.purpose_categories.get(purpose, ())))
-            decision = decide(
-                idx, Ask(actor, Operation.use, purpose, asked, now), facts
-            )
+            decision = decide(idx, Ask(actor, Operation.use, purpose, asked, now), facts)
             visible: list[StoredValue] = []
             masked: dict[str, str] = {}
             if decision.allowed:
                 for v in stored:
                     if v.category not in decision.categories:
-                        masked[v.field] = decision.masked.get(v.category, Reason.purpose_not_declared_for_category).value
+                        masked[v.field] = decision.masked.get(
+                            v.category, Reason.purpose_not_declared_for_category
+                        ).value
                         continue
                     why = _record_reason(idx, v, purpose, now, facts)
                     if why is not None:
                         masked[v.field] = why.value
                         continue
                     visible.append(v)
+                if stored and not visible:
+                    # The policy allows the categories, but no stored value was collected
+                    # for this purpose (or its notice is still running): refuse.
+                    first = Reason(next(iter(masked.values())))
+                    decision = Decision(
+                        False,
+                        first,
+                        frozenset(),
+                        decision.masked,
+                        f"none of this person's data may serve {purpose!r}: {first.value}",
+                    )
             entry = AuditEntry(
                 action="use",
                 actor=actor.label,
@@ -524,7 +569,9 @@ class Troth:
                 subject_id=subject_id,
                 tenant_id=subj.tenant_id,
                 purpose=purpose,
-                categories=tuple(sorted({v.category for v in visible})) if decision.allowed else asked,
+                categories=tuple(sorted({v.category for v in visible}))
+                if decision.allowed
+                else asked,
                 reason=decision.reason.value if decision.reason else None,
                 details={"grant": decision.grant_id} if decision.grant_id else {},
             )
@@ -545,11 +592,83 @@ class Troth:
         """The subject id of a person, looked up through the blind indexes."""
         with self.ctx.engine.connect() as conn:
             sid = find_subject_id(
-                conn, self.ctx, email=email, phone=phone, customer_id=customer_id, tenant_id=tenant_id
+                conn,
+                self.ctx,
+                email=email,
+                phone=phone,
+                customer_id=customer_id,
+                tenant_id=tenant_id,
             )
         if sid is None:
             raise NotFound("no person with that identity is known to troth")
         return sid
+
+    # -- minors (P04) ----------------------------------------------------------------------
+    def report_minor(
+        self, subject_id: str, *, evidence: str, actor: Actor = SYSTEM
+    ) -> dict[str, int]:
+        """A person turned out to be a minor: delete their data everywhere, with an audit
+        entry saying why (P04)."""
+        if not evidence.strip():
+            raise ValidationError("say how the person was found to be a minor (evidence)")
+        with transaction(self.ctx) as conn:
+            subj = get_subject(conn, subject_id)
+            counts = erase_subject_data(conn, self.ctx, [subject_id])
+            append_entries(
+                conn,
+                self.ctx.clock.now(),
+                [
+                    AuditEntry(
+                        action="minor.erase",
+                        actor=actor.label,
+                        subject_id=subject_id,
+                        tenant_id=subj.tenant_id,
+                        reason=Reason.minor.value,
+                        details={"evidence": evidence[:500], **counts},
+                    )
+                ],
+            )
+        return counts
+
+    def find_minors(self) -> list[str]:
+        """Subjects whose stored age field shows them under the minimum age today."""
+        idx = self.ctx.policy
+        today = self.ctx.clock.now().date()
+        age_fields = {(cp.id, cp.age_field) for cp in idx.points.values() if cp.age_field}
+        if not age_fields:
+            return []
+        found: list[str] = []
+        with self.ctx.engine.connect() as conn:
+            q = (
+                select(
+                    records.c.subject_id,
+                    records.c.collection_point,
+                    records.c.field,
+                    records.c.value,
+                    subjects.c.jurisdiction,
+                )
+                .join(subjects, subjects.c.id == records.c.subject_id)
+                .where(
+                    records.c.field.in_({f for _, f in age_fields}), records.c.value.is_not(None)
+                )
+            )
+            for sid, point, fname, value, juris in conn.execute(q):
+                if (point, fname) not in age_fields:
+                    continue
+                age = _age_of(json.loads(value), today)
+                if age is not None and age < idx.minimum_age(juris):
+                    found.append(sid)
+        return sorted(set(found))
+
+    def purge_minors(self, *, dry_run: bool = False, actor: Actor = SYSTEM) -> list[str]:
+        """Find minors' data held against the policy and delete it (P04)."""
+        minors = self.find_minors()
+        if not dry_run:
+            for sid in minors:
+                self.report_minor(
+                    sid, evidence="stored age field below the minimum age", actor=actor
+                )
+        return minors
 
     # -- refusals ------------------------------------------------------------------------
     def _refuse(
