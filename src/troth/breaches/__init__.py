@@ -1,0 +1,1 @@
+"""Breaches: incidents, the people affected, and the legal notification clocks per regime."""
