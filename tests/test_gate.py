@@ -1,0 +1,175 @@
+"""The gate, exhaustively: property-based tests over every example policy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from troth.examples import EXAMPLES, example_path
+from troth.gate import Actor, ActorKind, Ask, Facts, Grant, Operation, Reason, bind_record, decide
+from troth.policy.index import PolicyIndex
+from troth.policy.loader import load_policy
+
+INDEXES = {name: PolicyIndex.build(load_policy(example_path(name))) for name in EXAMPLES}
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@st.composite
+def scenario(draw: st.DrawFn) -> tuple[PolicyIndex, Ask, Facts]:
+    idx = INDEXES[draw(st.sampled_from(sorted(INDEXES)))]
+    purposes = sorted(idx.purposes) + ["undeclared_purpose"]
+    cats = sorted(idx.categories) + ["unknown_category"]
+    kind = draw(st.sampled_from(list(ActorKind)))
+    role = draw(st.sampled_from(sorted(idx.roles) + [None, "nobody"]))
+    scopes = draw(
+        st.frozensets(
+            st.sampled_from(
+                ["admin", "use", "collect", "disclose"]
+                + [f"use:{p}" for p in purposes[:4]]
+                + [f"use:{c}" for c in cats[:4]]
+            ),
+            max_size=3,
+        )
+    )
+    actor = Actor(kind, "a1", role=role, tenant_id=draw(st.sampled_from(["t1", "t2", None])), scopes=scopes)
+    ask = Ask(
+        actor=actor,
+        operation=draw(st.sampled_from(list(Operation))),
+        purpose=draw(st.sampled_from(purposes)),
+        categories=tuple(draw(st.lists(st.sampled_from(cats), min_size=1, max_size=5, unique=True))),
+        now=NOW,
+        recipient=draw(st.sampled_from(sorted(idx.recipients) + [None, "stranger"])),
+        location=draw(st.sampled_from([None, "GB", "NZ", "CA", "US", "ZZ"])),
+    )
+    grant = Grant(
+        "g1",
+        "t1",
+        frozenset(draw(st.lists(st.sampled_from(cats), max_size=3))),
+        frozenset(),
+        NOW - timedelta(days=1),
+        NOW + timedelta(days=draw(st.integers(-2, 2))),
+    )
+    facts = Facts(
+        subject_id="s1",
+        subject_tenant=draw(st.sampled_from(["t1", "t2", None])),
+        subject_self=draw(st.booleans()),
+        consented=frozenset(draw(st.lists(st.sampled_from(purposes), max_size=4))),
+        restricted=frozenset(draw(st.lists(st.sampled_from(purposes), max_size=2))),
+        notices={p: NOW - timedelta(days=draw(st.integers(0, 60))) for p in draw(st.lists(st.sampled_from(purposes), max_size=2))},
+        member_active=draw(st.booleans()),
+        grants=(grant,) if draw(st.booleans()) else (),
+    )
+    return idx, ask, facts
+
+
+@settings(max_examples=1500, deadline=None)
+@given(scenario())
+def test_never_allows_a_category_the_purpose_does_not_declare(case):
+    idx, ask, facts = case
+    d = decide(idx, ask, facts)
+    declared = idx.purpose_categories.get(ask.purpose, frozenset())
+    assert d.categories <= declared
+    assert d.categories <= set(ask.categories)
+    # Masking never leaks: a masked category is never revealed.
+    assert not (set(d.masked) & d.categories)
+    if not d.allowed:
+        assert d.reason is not None and not d.categories
+    else:
+        assert d.categories and d.reason is None
+    if ask.purpose not in idx.purposes:
+        assert not d.allowed and d.reason is Reason.purpose_not_declared
+    if d.allowed and ask.purpose in idx.consent_purposes and ask.purpose not in facts.consented:
+        assert all(idx.exempt_from(c, "consent") for c in d.categories)
+    if d.allowed and ask.purpose in facts.restricted:
+        assert ask.operation is Operation.erase
+    if d.allowed and ask.actor.kind is ActorKind.staff:
+        role = idx.roles[ask.actor.role]
+        assert role.privacy_office or d.categories <= idx.role_categories[ask.actor.role]
+    if d.allowed and ask.actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
+        assert facts.subject_tenant == ask.actor.tenant_id and facts.member_active
+    if d.allowed and ask.actor.kind is ActorKind.vendor_admin:
+        assert d.grant_id == "g1"
+    if d.allowed and ask.operation is Operation.disclose:
+        grant = idx.recipient_grants[(ask.recipient, ask.purpose)]
+        assert d.categories <= grant.categories
+    if d.allowed and ask.purpose in idx.aggregate_purposes:
+        assert ask.operation not in (Operation.use, Operation.disclose, Operation.export)
+
+
+def _ask(actor: Actor, purpose: str, cats: tuple[str, ...], op: Operation = Operation.use) -> Ask:
+    return Ask(actor, op, purpose, cats, NOW)
+
+
+def test_staff_role_masks_categories_outside_the_role():
+    idx = INDEXES["itechno"]
+    ship = Actor(ActorKind.staff, "s", role="shipping_desk")
+    d = decide(idx, _ask(ship, "order_fulfilment", ("identity", "shipping_address", "contact")), Facts())
+    assert d.allowed and d.categories == {"identity", "shipping_address"}
+    assert d.masked == {"contact": Reason.role_not_allowed}
+
+
+def test_consent_purpose_needs_consent_and_withdrawal_takes_effect():
+    idx = INDEXES["itechno"]
+    app = Actor(ActorKind.application, "shop", scopes=frozenset({"use"}))
+    ask = _ask(app, "product_news", ("contact",))
+    assert decide(idx, ask, Facts()).reason is Reason.no_consent
+    assert decide(idx, ask, Facts(consented=frozenset({"product_news"}))).allowed
+
+
+def test_notice_period_blocks_a_new_use_until_it_ends():
+    idx = INDEXES["itechno"]
+    app = Actor(ActorKind.application, "shop", scopes=frozenset({"admin"}))
+    ask = _ask(app, "order_fulfilment", ("contact",))
+    posted = NOW - timedelta(days=29)
+    assert decide(idx, ask, Facts(notices={"order_fulfilment": posted})).reason is Reason.notice_period_running
+    assert decide(idx, ask, Facts(notices={"order_fulfilment": NOW - timedelta(days=30)})).allowed
+
+
+def test_vendor_admin_needs_a_live_grant_in_scope():
+    idx = INDEXES["phone-service"]
+    vendor = Actor(ActorKind.vendor_admin, "v")
+    ask = _ask(vendor, "support", ("call_records", "contact"))
+    assert decide(idx, ask, Facts(subject_tenant="t1")).reason is Reason.no_grant
+    g = Grant("g", "t1", frozenset({"call_records"}), frozenset(), NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    d = decide(idx, ask, Facts(subject_tenant="t1", subject_id="s", grants=(g,)))
+    assert d.allowed and d.categories == {"call_records"} and d.grant_id == "g"
+    expired = Grant("g", "t1", frozenset(), frozenset(), NOW - timedelta(days=2), NOW - timedelta(days=1))
+    d = decide(idx, ask, Facts(subject_tenant="t1", subject_id="s", grants=(expired,)))
+    assert not d.allowed and d.reason is Reason.grant_expired
+    other = Grant("g", "t2", frozenset(), frozenset(), NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert not decide(idx, ask, Facts(subject_tenant="t1", subject_id="s", grants=(other,))).allowed
+
+
+def test_tenant_member_of_another_tenant_is_refused():
+    idx = INDEXES["phone-service"]
+    member = Actor(ActorKind.tenant_member, "m", tenant_id="t2")
+    d = decide(idx, _ask(member, "provide_service", ("call_records",)), Facts(subject_tenant="t1", member_active=True))
+    assert d.reason is Reason.not_a_member
+
+
+@pytest.mark.parametrize(
+    ("purposes", "third", "notice_days", "expected"),
+    [
+        (("billing",), False, None, None),
+        (("billing",), True, None, Reason.purpose_not_of_collection),
+        ((), False, None, Reason.notice_period_running),
+        ((), False, 10, Reason.notice_period_running),
+        ((), False, 31, None),
+    ],
+)
+def test_bind_record(purposes, third, notice_days, expected):
+    idx = INDEXES["itechno"]
+    notices = {} if notice_days is None else {"order_fulfilment": NOW - timedelta(days=notice_days)}
+    got = bind_record(
+        idx,
+        "billing" if purposes and not third else "order_fulfilment",
+        point="order_form",
+        record_purposes=purposes,
+        source_third_party=third,
+        now=NOW,
+        notices=notices,
+    )
+    assert got is expected
