@@ -1,0 +1,119 @@
+"""Turning an outbox row into an e-mail, and the two ways it leaves: SMTP, or an ``.eml``
+file in the home's mail folder when no SMTP server is configured.
+
+A transport is a tiny interface (``send(message, outbox_id)``, ``close()``) so a test or an
+application can swap it, like httpx's transports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import smtplib
+import ssl
+from collections.abc import Mapping
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from troth.settings import Settings
+
+RESERVED_HEADERS = frozenset(
+    {"from", "to", "subject", "message-id", "date", "list-unsubscribe", "list-unsubscribe-post"}
+)
+
+
+class MailTransport(Protocol):
+    def send(self, message: EmailMessage, outbox_id: int) -> None:
+        """Hand the message over; raise OSError/smtplib.SMTPException when it was not."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def message_id(idempotency_key: str, mail_from: str) -> str:
+    """A Message-ID fixed by the idempotency key: a retry, or a resend after a crash,
+    carries the same id, so a duplicate is detectable downstream."""
+    domain = mail_from.rsplit("@", 1)[-1].strip("> ") or "localhost"
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return f"<troth.{digest}@{domain}>"
+
+
+def build_message(row: Mapping[str, Any], settings: Settings) -> EmailMessage:
+    """The e-mail for one outbox row (text, plus HTML alternative when given)."""
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = row["to_addr"]
+    msg["Subject"] = row["subject"]
+    msg["Date"] = format_datetime(row["created_at"])
+    msg["Message-ID"] = row["message_id"]
+    for name, value in (row["headers"] or {}).items():
+        msg[name] = value
+    msg.set_content(row["body_text"])
+    if row["body_html"]:
+        msg.add_alternative(row["body_html"], subtype="html")
+    return msg
+
+
+class SmtpTransport:
+    """One SMTP connection per delivery run, opened on the first message."""
+
+    def __init__(self, settings: Settings, timeout: float = 30.0) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self._smtp: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        smtp = smtplib.SMTP(s.smtp_host or "", s.smtp_port, timeout=self.timeout)
+        try:
+            if s.smtp_starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if s.smtp_username:
+                smtp.login(s.smtp_username, s.smtp_password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def send(self, message: EmailMessage, outbox_id: int) -> None:
+        if self._smtp is None:
+            self._smtp = self._connect()
+        try:
+            self._smtp.send_message(message)
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                self._smtp.close()
+            self._smtp = None
+
+
+class MailDirTransport:
+    """Writes ``<outbox id>.eml`` into a folder, atomically (a rerun rewrites the same file)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, message: EmailMessage, outbox_id: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        final = self.folder / f"{outbox_id}.eml"
+        tmp = final.with_suffix(".eml.tmp")
+        tmp.write_bytes(message.as_bytes())
+        os.replace(tmp, final)
+
+    def close(self) -> None:
+        return None
+
+
+def transport_for(settings: Settings) -> MailTransport:
+    """SMTP when ``smtp_host`` is set, otherwise ``.eml`` files in the mail folder."""
+    if settings.smtp_host:
+        return SmtpTransport(settings)
+    return MailDirTransport(settings.resolved_mail_dir)
