@@ -6,3 +6,4 @@ from __future__ import annotations
 import troth.store.tables  # noqa: F401
 import troth.audit.log  # noqa: F401
 import troth.consent.tables  # noqa: F401
+import troth.notices.outbox  # noqa: F401
