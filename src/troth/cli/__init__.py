@@ -16,8 +16,8 @@ from rich.console import Console
 
 from troth.errors import Refused, TrothError
 
-err_console = Console(stderr=True)
-console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+console = Console(soft_wrap=True)
 
 app = typer.Typer(
     name="troth",
@@ -53,9 +53,13 @@ def home_of(ctx: typer.Context) -> Path:
 
 def _register() -> None:
     # Each group registers itself: one import line per command module.
+    from troth.cli import core as _core
+    from troth.cli import datasets as _datasets
     from troth.cli import policy as _policy
 
+    _core.register(app)
     _policy.register(app)
+    _datasets.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

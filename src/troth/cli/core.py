@@ -1,0 +1,217 @@
+"""Core commands: `troth init`, `collect`, `use`, `find`, `minors purge`, `db migrate`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from troth.cli import console, home_of
+from troth.errors import ValidationError
+from troth.gate import SYSTEM, Actor, ActorKind
+
+
+def parse_actor(text: str | None) -> Actor:
+    """``staff:alice@accounts`` (role after @), ``app:shop``, ``system``, ``subject:ID``,
+    ``tenant_admin:bob@TENANT``, ``vendor:carol``."""
+    if not text or text == "system":
+        return SYSTEM
+    kind, _, rest = text.partition(":")
+    ident, _, extra = rest.partition("@")
+    kinds = {
+        "staff": ActorKind.staff,
+        "app": ActorKind.application,
+        "application": ActorKind.application,
+        "subject": ActorKind.subject,
+        "tenant_admin": ActorKind.tenant_admin,
+        "tenant_member": ActorKind.tenant_member,
+        "vendor": ActorKind.vendor_admin,
+        "vendor_admin": ActorKind.vendor_admin,
+    }
+    if kind not in kinds or not ident:
+        raise ValidationError(
+            f"actor {text!r} not understood: write staff:NAME@ROLE, app:NAME, subject:ID,"
+            " tenant_admin:NAME@TENANT, tenant_member:NAME@TENANT, vendor:NAME or system"
+        )
+    k = kinds[kind]
+    if k is ActorKind.staff:
+        return Actor(k, ident, role=extra or None)
+    if k in (ActorKind.tenant_admin, ActorKind.tenant_member):
+        return Actor(k, ident, tenant_id=extra or None)
+    if k is ActorKind.application:
+        # From the CLI an application acts with the operator's full authority.
+        return Actor(k, ident, scopes=frozenset({"admin"}))
+    return Actor(k, ident)
+
+
+def _open(ctx: typer.Context) -> Any:
+    from troth.engine import Troth
+
+    return Troth.open(home_of(ctx))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("init")
+    def init(
+        directory: Annotated[Path, typer.Argument(help="The new home directory.")],
+        example: Annotated[
+            str | None, typer.Option(help="Start from an example policy: ilign, mindlink, ixanet, itechno, phone-service.")
+        ] = None,
+        policy: Annotated[Path | None, typer.Option(help="Start from your own policy file.")] = None,
+        database: Annotated[
+            str | None,
+            typer.Option(help="Database URL (default: SQLite troth.db in the home), e.g. postgresql+psycopg://..."),
+        ] = None,
+    ) -> None:
+        """Create a troth home: settings, policy, key file (0600) and database."""
+        from troth.home import init_home
+
+        c = init_home(directory, example=example, policy_file=policy, database_url=database)
+        console.print(
+            f"[green]created[/green] {c.home} with policy {c.policy.policy.organisation.name}"
+            f" version {c.policy.version}; key file {c.settings.resolved_key_file} (keep a backup,"
+            " away from the database)"
+        )
+        c.engine.dispose()
+
+    @app.command("collect")
+    def collect(
+        ctx: typer.Context,
+        point: Annotated[str, typer.Argument(help="Collection point id from the policy.")],
+        data: Annotated[str, typer.Option(help="The fields as a JSON object, or - to read stdin.")],
+        actor: Annotated[str | None, typer.Option(help="Who collects (default: system).")] = None,
+        tenant: Annotated[str | None, typer.Option(help="Tenant the person belongs to.")] = None,
+        subject: Annotated[str | None, typer.Option(help="Add to an existing subject.")] = None,
+        supplier: Annotated[str | None, typer.Option(help="Third party that supplied the data.")] = None,
+        purpose: Annotated[list[str] | None, typer.Option(help="Narrow to these purposes (repeatable).")] = None,
+        consent: Annotated[list[str] | None, typer.Option(help="Purposes the person consented to now.")] = None,
+        location: Annotated[str | None, typer.Option(help="Where the data is stored (ISO code).")] = None,
+        jurisdiction: Annotated[str | None, typer.Option(help="The person's regime: gdpr, uk_gdpr, ccpa, pipeda, nz, au.")] = None,
+    ) -> None:
+        """Store data arriving through a collection point; prints the subject id."""
+        text = sys.stdin.read() if data == "-" else data
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"--data is not valid JSON: {exc.msg} at column {exc.colno}") from None
+        t = _open(ctx)
+        try:
+            r = t.collect(
+                point,
+                payload,
+                actor=parse_actor(actor),
+                subject_id=subject,
+                tenant_id=tenant,
+                supplier=supplier,
+                purposes=purpose or None,
+                consents=consent or (),
+                location=location,
+                jurisdiction=jurisdiction,
+            )
+        finally:
+            t.close()
+        console.print_json(
+            json.dumps(
+                {
+                    "subject_id": r.subject_id,
+                    "stored": r.stored,
+                    "purposes": list(r.purposes),
+                    "not_for": r.dropped_purposes,
+                }
+            )
+        )
+
+    @app.command("use")
+    def use(
+        ctx: typer.Context,
+        subject: Annotated[str, typer.Argument(help="Subject id.")],
+        purpose: Annotated[str, typer.Option(help="The declared purpose of this use.")],
+        actor: Annotated[str, typer.Option(help="Who uses it, e.g. staff:ann@accounts.")],
+        category: Annotated[list[str] | None, typer.Option(help="Only these categories.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Read a person's data for a purpose (exit 3 and the reason when refused)."""
+        t = _open(ctx)
+        try:
+            view = t.use(subject, purpose=purpose, actor=parse_actor(actor), categories=category)
+        finally:
+            t.close()
+        if as_json:
+            console.print_json(
+                json.dumps(
+                    {
+                        "subject_id": subject,
+                        "purpose": purpose,
+                        "values": [v.to_dict() for v in view.values],
+                        "masked": view.masked,
+                    }
+                )
+            )
+            return
+        for v in view.values:
+            console.print(f"{v.field} ({v.category}): {v.value}", highlight=False)
+        for fname, why in sorted(view.masked.items()):
+            console.print(f"[dim]{fname}: masked ({why})[/dim]")
+
+    @app.command("find")
+    def find(
+        ctx: typer.Context,
+        email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
+        phone: Annotated[str | None, typer.Option(help="Telephone number.")] = None,
+    ) -> None:
+        """Look a person up through the blind indexes; prints the subject id."""
+        if not email and not phone:
+            raise ValidationError("give --email or --phone")
+        t = _open(ctx)
+        try:
+            console.print(t.find(email=email, phone=phone))
+        finally:
+            t.close()
+
+    minors = typer.Typer(help="Data from people under the policy's minimum age (P04).", no_args_is_help=True)
+    app.add_typer(minors, name="minors")
+
+    @minors.command("purge")
+    def purge(
+        ctx: typer.Context,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list who would be deleted.")] = False,
+    ) -> None:
+        """Find stored data showing a person under the minimum age and delete it."""
+        t = _open(ctx)
+        try:
+            found = t.purge_minors(dry_run=dry_run)
+        finally:
+            t.close()
+        verb = "would delete" if dry_run else "deleted"
+        console.print(f"{verb} {len(found)} minor(s)" + (": " + ", ".join(found) if found else ""))
+
+    @minors.command("report")
+    def report(
+        ctx: typer.Context,
+        subject: Annotated[str, typer.Argument(help="Subject id.")],
+        evidence: Annotated[str, typer.Option(help="How the person was found to be a minor.")],
+        actor: Annotated[str | None, typer.Option(help="Who reports it.")] = None,
+    ) -> None:
+        """A person turned out to be a minor: delete their data everywhere, audited."""
+        t = _open(ctx)
+        try:
+            counts = t.report_minor(subject, evidence=evidence, actor=parse_actor(actor))
+        finally:
+            t.close()
+        console.print(f"deleted: {counts}")
+
+    db = typer.Typer(help="troth's own database.", no_args_is_help=True)
+    app.add_typer(db, name="db")
+
+    @db.command("migrate")
+    def migrate(ctx: typer.Context) -> None:
+        """Upgrade the database to this troth's schema (Alembic)."""
+        from troth.migrations import head_revision, upgrade_database
+        from troth.settings import Settings
+
+        settings = Settings.for_home(home_of(ctx))
+        upgrade_database(settings.resolved_database_url)
+        console.print(f"database at schema {head_revision()}")
