@@ -6,4 +6,7 @@ from __future__ import annotations
 import troth.store.tables  # noqa: F401
 import troth.audit.log  # noqa: F401
 import troth.consent.tables  # noqa: F401
+import troth.connectors.jobs  # noqa: F401
+import troth.access.tables  # noqa: F401
 import troth.notices.outbox  # noqa: F401
+import troth.retention  # noqa: F401

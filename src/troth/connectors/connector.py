@@ -1,0 +1,163 @@
+"""Requests over every connected dataset: one runner per dataset, erasure as a resumable
+job whose plan and progress live in troth's own database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Engine
+
+from troth.clock import Clock
+from troth.connectors.declaration import Dataset
+from troth.connectors.jobs import Job, JobState, JobStore, StepState
+from troth.connectors.report import DatasetExport, Report
+from troth.connectors.runner import DatasetRunner, Hook
+from troth.connectors.walk import Identities
+from troth.db import make_engine
+from troth.errors import ConnectorError, NotFound, ValidationError
+from troth.keys import Keyring
+
+
+class Connector:
+    """The organisation's connected datasets, as one thing a request runs over.
+
+    Engines come from ``engines`` (by dataset name) or from each dataset's ``url_env``
+    variable in ``environ`` (default: the process environment), created on first use.
+    """
+
+    def __init__(
+        self,
+        datasets: list[Dataset],
+        *,
+        store: JobStore,
+        keys: Keyring,
+        clock: Clock,
+        engines: Mapping[str, Engine] | None = None,
+        environ: Mapping[str, str] | None = None,
+        hook: Hook | None = None,
+    ) -> None:
+        self.datasets = {d.name: d for d in datasets}
+        self.store = store
+        self.keys = keys
+        self.clock = clock
+        self.hook = hook
+        self._environ = environ if environ is not None else os.environ
+        self._engines: dict[str, Engine] = dict(engines or {})
+        self._owned: list[Engine] = []
+        self._runners: dict[str, DatasetRunner] = {}
+
+    def runner(self, name: str) -> DatasetRunner:
+        """The runner of dataset ``name`` (its engine created from ``url_env`` if needed)."""
+        if name not in self._runners:
+            ds = self.datasets.get(name)
+            if ds is None:
+                raise NotFound(f"no dataset {name!r} is declared")
+            engine = self._engines.get(name)
+            if engine is None:
+                url = self._environ.get(ds.url_env)
+                if not url:
+                    raise ConnectorError(
+                        f"dataset {name}: environment variable {ds.url_env} is not set; set it"
+                        " to the database's SQLAlchemy URL",
+                        dataset=name,
+                    )
+                engine = make_engine(url)
+                self._engines[name] = engine
+                self._owned.append(engine)
+            self._runners[name] = DatasetRunner(
+                ds, engine, keys=self.keys, clock=self.clock, hook=self.hook
+            )
+        return self._runners[name]
+
+    def close(self) -> None:
+        """Dispose of the engines this connector created."""
+        for engine in self._owned:
+            engine.dispose()
+
+    # -- operations --------------------------------------------------------------------
+    def export(self, identities: Identities | Mapping[str, Any]) -> list[DatasetExport]:
+        """What every dataset holds about the person."""
+        ids = Identities.of(identities)
+        return [self.runner(name).export(ids) for name in self.datasets]
+
+    def correct(
+        self, identities: Identities | Mapping[str, Any], changes: Mapping[str, Any]
+    ) -> list[Report]:
+        """Correct ``changes`` (field -> value) in every dataset that maps those fields."""
+        ids = Identities.of(identities)
+        reports = []
+        mapped: set[str] = set()
+        for name in self.datasets:
+            runner = self.runner(name)
+            fields = {f for per in runner.field_map().values() for f in per.values()}
+            mine = {k: v for k, v in changes.items() if k in fields}
+            mapped |= set(mine)
+            if mine:
+                reports.append(runner.correct(ids, mine))
+        if set(changes) - mapped:
+            missing = sorted(set(changes) - mapped)[0]
+            raise ValidationError(
+                f"no connected dataset maps the field {missing!r}; add `field: {missing}` to a"
+                " column in the declaration"
+            )
+        return reports
+
+    def erase(
+        self, identities: Identities | Mapping[str, Any], job_id: str | None = None
+    ) -> list[Report]:
+        """Erase the person from every dataset as job ``job_id`` (plan stored first); the
+        same job id again resumes or returns the finished reports, never erases twice."""
+        ids = Identities.of(identities)
+        if not ids:
+            raise ValidationError("an erasure needs at least one email, phone or customer_id")
+        job_id = job_id or uuid.uuid4().hex
+        try:
+            self.store.get(job_id)
+        except NotFound:
+            self.store.create(job_id, "erase", ids.to_dict(), list(self.datasets))
+        return self.resume(job_id)
+
+    def resume(self, job_id: str) -> list[Report]:
+        """Finish job ``job_id`` after a crash or an unreachable database: steps done are
+        not redone; a step caught mid-commit is rerun (idempotent) and reconciled."""
+        job = self.store.get(job_id)
+        if job.state is JobState.complete:
+            return [s.report for s in job.steps if s.report is not None]
+        if job.identities is None:
+            raise ConnectorError(f"job {job_id} lost its identities; start a new erasure")
+        ids = Identities.of(job.identities)
+        self.store.set_state(job_id, JobState.in_progress)
+        reports = []
+        for step in job.steps:
+            if step.state is StepState.done and step.report is not None:
+                reports.append(step.report)
+                continue
+            reports.append(self._erase_step(job, step.dataset, ids))
+        self.store.set_state(job_id, JobState.complete)
+        return reports
+
+    def job(self, job_id: str) -> Job:
+        return self.store.get(job_id)
+
+    def _erase_step(self, job: Job, dataset: str, ids: Identities) -> Report:
+        prior = next(s for s in job.steps if s.dataset == dataset)
+
+        def record(report: Report) -> None:
+            # Written before the dataset commits: a crash after its commit keeps the report.
+            # A rerun that finds the work already done must not overwrite the real report.
+            if prior.state is StepState.applying and prior.report and report.changed() == 0:
+                return
+            self.store.set_step(job.id, dataset, StepState.applying, report)
+
+        try:
+            report = self.runner(dataset).erase(ids, before_commit=record)
+        except ConnectorError as exc:
+            self.store.set_state(job.id, JobState.interrupted, exc.message)
+            raise
+        if prior.state is StepState.applying and prior.report and report.changed() == 0:
+            report = prior.report  # the earlier run had committed; its report is the true one
+        self.store.set_step(job.id, dataset, StepState.done, report)
+        return report

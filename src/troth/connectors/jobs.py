@@ -1,0 +1,168 @@
+"""Connector jobs in troth's own database: the plan of a request over connected datasets
+and the progress of each dataset's part, so a crash resumes without loss or double effect.
+
+A step moves pending -> applying (its report is written *before* the dataset commits)
+-> done. A step found ``applying`` after a crash is run again: the work is idempotent, and
+if the rerun changes nothing the stored report is the true one (the commit had happened).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from troth.clock import Clock
+from troth.connectors.report import Report
+from troth.db import JsonType, UtcDateTime, metadata
+from troth.errors import NotFound
+
+
+class JobState(StrEnum):
+    pending = "pending"
+    in_progress = "in_progress"
+    interrupted = "interrupted"
+    complete = "complete"
+
+
+class StepState(StrEnum):
+    pending = "pending"
+    applying = "applying"
+    done = "done"
+
+
+connector_jobs = sa.Table(
+    "connector_jobs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("operation", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    # The identities the walk starts from; cleared once the job is complete.
+    sa.Column("identities", JsonType, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index(None, "state", "updated_at"),
+)
+
+connector_steps = sa.Table(
+    "connector_steps",
+    metadata,
+    sa.Column(
+        "job_id",
+        sa.String(64),
+        sa.ForeignKey("connector_jobs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("dataset", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("report", JsonType, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+
+@dataclass
+class Step:
+    dataset: str
+    state: StepState
+    report: Report | None
+
+
+@dataclass
+class Job:
+    id: str
+    operation: str
+    state: JobState
+    identities: dict[str, list[str]] | None
+    error: str | None
+    steps: list[Step]
+
+
+class JobStore:
+    """Reads and writes connector jobs; every write is its own short transaction."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def create_tables(self) -> None:
+        """Create the two tables if missing (tests and first runs; migrations do it too)."""
+        metadata.create_all(self.engine, tables=[connector_jobs, connector_steps])
+
+    def create(
+        self, job_id: str, operation: str, identities: dict[str, list[str]], datasets: list[str]
+    ) -> None:
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                connector_jobs.insert().values(
+                    id=job_id,
+                    operation=operation,
+                    state=JobState.pending.value,
+                    identities=identities,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            conn.execute(
+                connector_steps.insert(),
+                [
+                    {
+                        "job_id": job_id,
+                        "dataset": name,
+                        "position": i,
+                        "state": StepState.pending.value,
+                        "updated_at": now,
+                    }
+                    for i, name in enumerate(datasets)
+                ],
+            )
+
+    def get(self, job_id: str) -> Job:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(connector_jobs).where(connector_jobs.c.id == job_id)
+            ).first()
+            if row is None:
+                raise NotFound(f"no connector job {job_id!r}; start it with erase()")
+            steps = conn.execute(
+                sa.select(connector_steps)
+                .where(connector_steps.c.job_id == job_id)
+                .order_by(connector_steps.c.position)
+            ).all()
+        return Job(
+            id=row.id,
+            operation=row.operation,
+            state=JobState(row.state),
+            identities=row.identities,
+            error=row.error,
+            steps=[
+                Step(
+                    s.dataset, StepState(s.state), Report.from_dict(s.report) if s.report else None
+                )
+                for s in steps
+            ],
+        )
+
+    def set_state(self, job_id: str, state: JobState, error: str | None = None) -> None:
+        values: dict[str, Any] = {"state": state.value, "error": error}
+        if state is JobState.complete:
+            values["identities"] = None  # keep no personal data once the job is done
+        with self.engine.begin() as conn:
+            conn.execute(
+                connector_jobs.update()
+                .where(connector_jobs.c.id == job_id)
+                .values(updated_at=self.clock.now(), **values)
+            )
+
+    def set_step(self, job_id: str, dataset: str, state: StepState, report: Report) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                connector_steps.update()
+                .where(connector_steps.c.job_id == job_id, connector_steps.c.dataset == dataset)
+                .values(state=state.value, report=report.to_dict(), updated_at=self.clock.now())
+            )

@@ -1,0 +1,408 @@
+"""Run a request over one connected dataset: locate, export, correct, erase.
+
+Each operation is one transaction on the dataset's database. Writes are set-based: one
+DELETE or UPDATE per table and batch of keys, children before parents. Erasure is
+idempotent: values already erased are recognised and left alone, so a rerun changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import Connection, Engine
+
+from troth.clock import Clock
+from troth.connectors.declaration import Dataset, Erasure, Keep
+from troth.connectors.report import (
+    DatasetExport,
+    KeptRows,
+    Report,
+    TableExport,
+    TableReport,
+    jsonable,
+)
+from troth.connectors.walk import (
+    Identities,
+    Key,
+    Plan,
+    Rows,
+    TablePlan,
+    batches,
+    key_filter,
+    locate,
+    plan_dataset,
+)
+from troth.errors import ConnectorError, ValidationError
+from troth.keys import Keyring
+
+HASH_PREFIX = "h:"
+Hook = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class _Hold:
+    """Why a row survives erasure, for the report."""
+
+    reason: str
+    keep_for: str
+    purpose: str | None
+
+
+class DatasetRunner:
+    """Executes requests against one dataset's database (``engine``).
+
+    ``hook`` (tests, tracing) is called with ``"statement"`` after each write statement.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        engine: Engine,
+        *,
+        keys: Keyring,
+        clock: Clock,
+        hook: Hook | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.engine = engine
+        self.keys = keys
+        self.clock = clock
+        self.hook = hook
+        self.plan: Plan = plan_dataset(dataset)
+        self._tables: dict[str, sa.Table] | None = None
+
+    # -- operations --------------------------------------------------------------------
+    def locate(self, identities: Identities | Mapping[str, Any]) -> dict[str, int]:
+        """How many rows of each table belong to the person."""
+        ids = Identities.of(identities)
+        with self._connection(write=False) as conn:
+            rows = locate(conn, self.plan, self._reflect(conn), ids, {})
+        return {t: len(r) for t, r in rows.items() if r}
+
+    def export(self, identities: Identities | Mapping[str, Any]) -> DatasetExport:
+        """Every declared column of every row that belongs to the person, with categories."""
+        ids = Identities.of(identities)
+        out = DatasetExport(self.dataset.name, self.dataset.location)
+        with self._connection(write=False) as conn:
+            cols = {t: tp.export_columns() for t, tp in self.plan.tables.items()}
+            rows = locate(conn, self.plan, self._reflect(conn), ids, cols)
+        for name in self.plan.order:
+            if not rows[name]:
+                continue
+            tp = self.plan.tables[name]
+            cats = {c: (tp.columns[c].category if c in tp.columns else None) for c in cols[name]}
+            out.tables[name] = TableExport(
+                cats,
+                [{c: jsonable(r[c]) for c in cols[name]} for r in rows[name].values()],
+            )
+        return out
+
+    def correct(
+        self, identities: Identities | Mapping[str, Any], changes: Mapping[str, Any]
+    ) -> Report:
+        """Write ``changes`` (field -> new value) into every mapped column of the person's rows."""
+        ids = Identities.of(identities)
+        fields = self.field_map()
+        unknown = set(changes) - {f for per in fields.values() for f in per.values()}
+        if unknown:
+            raise ValidationError(
+                f"dataset {self.dataset.name}: no column holds {sorted(unknown)[0]!r}; map one"
+                " with `field:` in the declaration"
+            )
+        report = Report(self.dataset.name, "correct", self.dataset.location)
+        with self._connection(write=True) as conn:
+            tables = self._reflect(conn)
+            want = {t: list(per) for t, per in fields.items()}
+            rows = locate(conn, self.plan, tables, ids, want, for_update=True)
+            for name in self.plan.order:
+                tr = report.table(name)
+                tr.found = len(rows[name])
+                mapped = {c: changes[f] for c, f in fields.get(name, {}).items() if f in changes}
+                stale = [
+                    k for k, r in rows[name].items() if any(r[c] != v for c, v in mapped.items())
+                ]
+                for chunk in batches(stale):
+                    stmt = (
+                        tables[name]
+                        .update()
+                        .where(key_filter(tables[name], self.plan.tables[name].primary_key, chunk))
+                    )
+                    conn.execute(stmt.values(mapped))
+                    self._fire("statement")
+                tr.corrected = len(stale)
+        return report
+
+    def erase(
+        self,
+        identities: Identities | Mapping[str, Any],
+        *,
+        before_commit: Callable[[Report], None] | None = None,
+    ) -> Report:
+        """Erase the person's data by the declared strategies, in one transaction; kept rows
+        and columns are reported with their legal reason and until-date. ``before_commit``
+        sees the report while the transaction is still open (the job store records it)."""
+        ids = Identities.of(identities)
+        report = Report(self.dataset.name, "erase", self.dataset.location)
+        with self._connection(write=True) as conn:
+            tables = self._reflect(conn)
+            want = {t: self._erase_columns(tp) for t, tp in self.plan.tables.items()}
+            rows = locate(conn, self.plan, tables, ids, want, for_update=True)
+            self._erase_located(conn, tables, rows, report)
+            if before_commit is not None:
+                before_commit(report)
+        self._fire("committed")
+        return report
+
+    # -- erasure -----------------------------------------------------------------------
+    def _erase_columns(self, tp: TablePlan) -> set[str]:
+        cols = set(tp.column_erase)
+        for keep in [tp.keep, *(c.keep for c in tp.columns.values())]:
+            if keep and keep.from_column:
+                cols.add(keep.from_column)
+        return cols
+
+    def _erase_located(
+        self, conn: Connection, tables: dict[str, sa.Table], rows: Rows, report: Report
+    ) -> None:
+        today = self.clock.now().date()
+        # Link values that surviving child rows still hold: those parent rows must stay.
+        held: dict[tuple[str, str], dict[Any, tuple[str, _Hold, date | None]]] = {}
+        deletes: dict[str, list[Key]] = {}
+        updates: dict[str, dict[frozenset[str], list[Key]]] = {}
+        for name in reversed(self.plan.order):
+            tp = self.plan.tables[name]
+            tr = report.table(name)
+            tr.found = len(rows[name])
+            kept: dict[tuple[_Hold, tuple[str, ...] | None], list[date | None]] = {}
+            deletes[name] = []
+            updates[name] = {}
+            for key, row in rows[name].items():
+                hold, until, delete = self._row_fate(tp, row, held, today)
+                if hold is not None:
+                    kept.setdefault((hold, None), []).append(until)
+                if delete:
+                    deletes[name].append(key)
+                    continue
+                changes: set[str] = set()
+                if hold is None or tp.row_erase is not Erasure.keep:
+                    changes = self._column_changes(tp, row, today, kept)
+                if changes:
+                    updates[name].setdefault(frozenset(changes), []).append(key)
+                why = hold or _Hold(f"rows of {name} stay", "", None)
+                for link in tp.incoming:
+                    value = row[link.child_column]
+                    if value is not None and link.child_column not in changes:
+                        target = held.setdefault((link.parent, link.parent_column), {})
+                        target[value] = (name, why, until)
+            for (hold, cols), untils in kept.items():
+                dates = [d for d in untils if d is not None]
+                tr.kept_because.append(
+                    KeptRows(
+                        rows=len(untils),
+                        reason=hold.reason,
+                        keep_for=hold.keep_for,
+                        purpose=hold.purpose,
+                        columns=list(cols) if cols else None,
+                        until=max(dates).isoformat() if dates else None,
+                    )
+                )
+                if cols is None:
+                    tr.kept += len(untils)
+        for name in reversed(self.plan.order):  # children first, for foreign keys
+            self._apply(
+                conn,
+                tables[name],
+                self.plan.tables[name],
+                rows[name],
+                deletes[name],
+                updates[name],
+                report.table(name),
+            )
+
+    def _row_fate(
+        self,
+        tp: TablePlan,
+        row: dict[str, Any],
+        held: dict[tuple[str, str], dict[Any, tuple[str, _Hold, date | None]]],
+        today: date,
+    ) -> tuple[_Hold | None, date | None, bool]:
+        """(why the row stays or None, until when, whether it is deleted)."""
+        if tp.row_erase is Erasure.keep and tp.keep is not None:
+            until = _until(tp.keep, row)
+            if until is None or until > today:
+                return _hold(tp.keep), until, False
+            if tp.keep.then is not Erasure.delete_row:
+                return None, None, False
+        elif tp.row_erase is not Erasure.delete_row:
+            return None, None, False
+        for link in tp.outgoing:
+            ref = held.get((tp.name, link.parent_column), {}).get(row[link.parent_column])
+            if ref is not None:
+                child, why, until = ref
+                reason = f"referenced by rows of {child} that are kept ({why.reason})"
+                return _Hold(reason, why.keep_for, why.purpose), until, False
+        return None, None, True
+
+    def _column_changes(
+        self,
+        tp: TablePlan,
+        row: dict[str, Any],
+        today: date,
+        kept: dict[tuple[_Hold, tuple[str, ...] | None], list[date | None]],
+    ) -> set[str]:
+        """Columns of a surviving row that still hold a value to erase."""
+        out: set[str] = set()
+        for col, how in tp.column_erase.items():
+            value = row[col]
+            if how is Erasure.keep:
+                keep = tp.columns[col].keep
+                assert keep is not None
+                until = _until(keep, row)
+                if until is None or until > today:
+                    kept.setdefault((_hold(keep), (col,)), []).append(until)
+                    continue
+            how = _effective(tp, col)
+            if value is None:
+                continue
+            if how is Erasure.mask and value == tp.columns[col].mask:
+                continue
+            if how is Erasure.hash and str(value).startswith(HASH_PREFIX):
+                continue
+            out.add(col)
+        return out
+
+    def _apply(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        tp: TablePlan,
+        rows: dict[Key, dict[str, Any]],
+        deletes: list[Key],
+        updates: dict[frozenset[str], list[Key]],
+        tr: TableReport,
+    ) -> None:
+        for chunk in batches(deletes):
+            conn.execute(table.delete().where(key_filter(table, tp.primary_key, chunk)))
+            self._fire("statement")
+        tr.deleted = len(deletes)
+        for cols, keys in updates.items():
+            hows = {col: _effective(tp, col) for col in sorted(cols)}
+            for chunk in batches(keys):
+                old = [rows[k] for k in chunk]
+                values = {c: self._erased_value(table, tp, c, h, old) for c, h in hows.items()}
+                stmt = table.update().where(key_filter(table, tp.primary_key, chunk))
+                conn.execute(stmt.values(values))
+                self._fire("statement")
+            n = len(keys)
+            tr.nulled += n if Erasure.set_null in hows.values() else 0
+            tr.masked += n if Erasure.mask in hows.values() else 0
+            tr.hashed += n if Erasure.hash in hows.values() else 0
+
+    def _erased_value(
+        self, table: sa.Table, tp: TablePlan, col: str, how: Erasure, rows: list[dict[str, Any]]
+    ) -> Any:
+        if how is Erasure.set_null:
+            return None
+        if how is Erasure.mask:
+            return tp.columns[col].mask
+        # hash: keyed HMAC of each distinct old value, pushed down as one CASE expression
+        length = getattr(table.c[col].type, "length", None)
+        label = f"connector:{self.dataset.name}"
+        mapping: dict[Any, str] = {}
+        for r in rows:
+            old = r[col]
+            if old is None or str(old).startswith(HASH_PREFIX):
+                continue
+            digest = HASH_PREFIX + self.keys.mac(label, str(old).encode()).hex()
+            mapping[old] = digest[:length] if length else digest
+        if not mapping:
+            return table.c[col]
+        return sa.case(mapping, value=table.c[col], else_=table.c[col])
+
+    # -- plumbing ----------------------------------------------------------------------
+    def field_map(self) -> dict[str, dict[str, str]]:
+        """table -> column -> the person's field it holds (identity columns by kind)."""
+        out: dict[str, dict[str, str]] = {}
+        for name, tp in self.plan.tables.items():
+            per = {col: kind.value for kind, col in tp.identity.items()}
+            per.update({c: spec.field for c, spec in tp.columns.items() if spec.field})
+            if per:
+                out[name] = per
+        return out
+
+    def _fire(self, event: str) -> None:
+        if self.hook is not None:
+            self.hook(event)
+
+    def _reflect(self, conn: Connection) -> dict[str, sa.Table]:
+        """The declared tables as reflected from the database (types for binding values)."""
+        if self._tables is None:
+            md = sa.MetaData()
+            tables: dict[str, sa.Table] = {}
+            for name in self.plan.tables:
+                try:
+                    tables[name] = sa.Table(name, md, autoload_with=conn, resolve_fks=False)
+                except sa.exc.NoSuchTableError:
+                    raise ConnectorError(
+                        f"dataset {self.dataset.name}: table {name!r} does not exist in the"
+                        " database; run `troth datasets check` and fix the declaration"
+                    ) from None
+                missing = self.dataset.declared_columns(name) - set(tables[name].c.keys())
+                if missing:
+                    raise ConnectorError(
+                        f"dataset {self.dataset.name}: column {name}.{sorted(missing)[0]} does"
+                        " not exist; run `troth datasets check` and fix the declaration"
+                    )
+            self._tables = tables
+        return self._tables
+
+    @contextmanager
+    def _connection(self, *, write: bool) -> Iterator[Connection]:
+        """One transaction on the dataset; driver errors become ConnectorError (rolled back)."""
+        try:
+            with self.engine.begin() if write else self.engine.connect() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            down = isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+            what = "cannot be reached or went away" if down else "refused a statement"
+            raise ConnectorError(
+                f"dataset {self.dataset.name}: the database {what} ({first}); nothing was"
+                " committed there, the request can be resumed once it is fixed",
+                dataset=self.dataset.name,
+            ) from exc
+
+
+def _until(keep: Keep | None, row: dict[str, Any]) -> date | None:
+    """The date the keep period of this row ends (None when no start column is declared)."""
+    if keep is None or keep.from_column is None:
+        return None
+    start = row.get(keep.from_column)
+    if start is None:
+        return None
+    if isinstance(start, datetime):
+        start = start.date()
+    if not isinstance(start, date):
+        start = date.fromisoformat(str(start)[:10])
+    d = keep.keep_for
+    return start + relativedelta(years=d.years, months=d.months, days=d.days)
+
+
+def _hold(keep: Keep) -> _Hold:
+    return _Hold(keep.reason, str(keep.keep_for), keep.purpose)
+
+
+def _effective(tp: TablePlan, col: str) -> Erasure:
+    """The strategy that erases a column now (a column past its keep period: its ``then``)."""
+    how = tp.column_erase[col]
+    if how is Erasure.keep:
+        keep = tp.columns[col].keep
+        assert keep is not None
+        return keep.then if keep.then is not Erasure.delete_row else Erasure.set_null
+    return how
