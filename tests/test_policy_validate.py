@@ -1,0 +1,239 @@
+"""Every cross-reference rule, each with a bad input and the exact path and line reported."""
+
+from __future__ import annotations
+
+import pytest
+
+from policy_samples import BASE, line_of
+from troth.errors import PolicyError
+from troth.policy.loader import parse_policy
+from troth.policy.model import Policy
+from troth.policy.validate import Issue, check_references, validate_policy
+
+
+def issues(text: str) -> list[Issue]:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "p.yaml")
+    return info.value.issues
+
+
+def edit(old: str, new: str, text: str = BASE) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def only(text: str, path: str) -> Issue:
+    found = issues(text)
+    assert [i.path for i in found] == [path], [str(i) for i in found]
+    return found[0]
+
+
+def test_base_is_valid() -> None:
+    policy = parse_policy(BASE, "p.yaml")
+    assert isinstance(policy, Policy)
+    assert validate_policy(policy) == []
+
+
+def test_purpose_unknown_category() -> None:
+    text = edit(
+        "categories: [identity, contact, loyalty", "categories: [identity, contakt, loyalty"
+    )
+    issue = only(text, "purposes[0].categories[1]")
+    assert issue.line == line_of(text, "contakt")
+    assert "unknown category 'contakt'" in issue.message
+    assert "contact" in issue.allowed and "loyalty" in issue.allowed
+    assert str(issue).startswith(
+        f"p.yaml:{issue.line}: purposes[0].categories[1]: unknown category"
+    )
+    assert str(issue).endswith(")") and "(allowed: " in str(issue)
+
+
+def test_point_field_unknown_category() -> None:
+    text = edit("      name: identity", "      name: identiti")
+    # the purpose check may also complain; the field itself must be reported at its line
+    found = {i.path: i for i in issues(text)}
+    issue = found["collection_points[0].fields.name.category"]
+    assert issue.line == line_of(text, "name: identiti")
+
+
+def test_recipient_unknown_category() -> None:
+    text = edit("categories: [identity, shipping_address]", "categories: [identity, shiping]")
+    found = {i.path: i for i in issues(text)}
+    # the field list then names a field of no listed category: reported too
+    assert set(found) == {
+        "recipients[0].receives[0].categories[1]",
+        "recipients[0].receives[0].fields[1]",
+    }
+    assert found["recipients[0].receives[0].categories[1]"].line == line_of(text, "shiping")
+
+
+def test_recipient_category_not_used_by_purpose() -> None:
+    text = edit("categories: [identity, shipping_address]", "categories: [identity, technical]")
+    text = edit("fields: [name, address]", "fields: [name]", text)
+    issue = only(text, "recipients[0].receives[0].categories[1]")
+    assert "does not use category 'technical'" in issue.message
+    assert issue.line == line_of(text, "[identity, technical]")
+
+
+def test_recipient_unknown_field() -> None:
+    text = edit("fields: [name, address]", "fields: [name, card_number]")
+    issue = only(text, "recipients[0].receives[0].fields[1]")
+    assert issue.allowed == ("address", "name")
+
+
+def test_role_unknown_category_and_purpose() -> None:
+    text = edit(
+        "categories: [contact, loyalty]\n    purposes: [orders]",
+        "categories: [contact, loyality]\n    purposes: [order]",
+    )
+    found = {i.path: i for i in issues(text)}
+    assert set(found) == {"roles[0].categories[1]", "roles[0].purposes[0]"}
+    assert found["roles[0].purposes[0]"].line == line_of(text, "purposes: [order]")
+    assert found["roles[0].purposes[0]"].allowed == ("news", "orders", "stats")
+
+
+def test_point_unknown_purpose() -> None:
+    text = edit("purposes: [orders, news]", "purposes: [orders, newz]")
+    issue = only(text, "collection_points[0].purposes[1]")
+    assert issue.line == line_of(text, "newz")
+
+
+def test_recipient_unknown_purpose() -> None:
+    text = edit("      - purpose: orders", "      - purpose: shipping")
+    issue = only(text, "recipients[0].receives[0].purpose")
+    assert issue.line == line_of(text, "purpose: shipping")
+
+
+def test_list_and_cookie_unknown_purpose() -> None:
+    text = edit("    purpose: news\n", "    purpose: newz\n")
+    text = edit("    purpose: stats\n", "    purpose: statz\n", text)
+    found = {i.path: i for i in issues(text)}
+    assert set(found) == {"lists[0].purpose", "cookies[0].purpose"}
+    assert found["cookies[0].purpose"].line == line_of(text, "statz")
+
+
+def test_unknown_subject_kind() -> None:
+    text = edit("subjects: [customer]", "subjects: [client]")
+    issue = only(text, "collection_points[0].subjects[0]")
+    assert issue.allowed == ("customer",)
+    assert issue.line == line_of(text, "subjects: [client]")
+
+
+def test_subjects_not_checked_when_none_declared() -> None:
+    text = edit("subjects:\n  - id: customer\n", "")
+    text = edit("subjects: [customer]", "subjects: [anyone]", text)
+    parse_policy(text)
+
+
+@pytest.mark.parametrize(
+    ("section", "anchor", "insert"),
+    [
+        (
+            "purposes",
+            "  - id: stats\n",
+            "  - id: orders\n    description: again\n    legal_basis: contract\n"
+            "    categories: [contact]\n",
+        ),
+        ("categories", "  - id: loyalty\n", "  - id: loyalty\n"),
+        (
+            "collection_points",
+            "  - id: web\n",
+            "  - id: web\n    fields: {ip: technical}\n    purposes: [stats]\n",
+        ),
+        ("roles", "  - id: privacy_office\n", "  - id: support\n"),
+        ("lists", "  - id: newsletter\n", "  - id: newsletter\n    purpose: news\n"),
+        ("subjects", "  - id: customer\n", "  - id: customer\n"),
+    ],
+)
+def test_duplicate_ids(section: str, anchor: str, insert: str) -> None:
+    text = edit(anchor, insert + anchor)
+    dupes = [i for i in issues(text) if "duplicate id" in i.message]
+    assert len(dupes) == 1, [str(i) for i in issues(text)]
+    assert dupes[0].path.startswith(section + "[") and dupes[0].path.endswith("].id")
+    # reported at the second occurrence
+    first = line_of(text, insert.splitlines()[0])
+    assert dupes[0].line > first
+
+
+def test_retention_shorter_than_legal_minimum() -> None:
+    text = edit("keep_for: 7y", "keep_for: 5y")
+    issue = only(text, "purposes[0].retention.keep_for")
+    assert "at least 6y" in issue.message
+    assert issue.line == line_of(text, "keep_for: 5y")
+
+
+def test_consent_purpose_without_withdraw() -> None:
+    text = edit("    withdraw: Click unsubscribe in any email\n", "")
+    issue = only(text, "purposes[1].legal_basis")
+    assert "withdraw" in issue.message
+    assert issue.line == line_of(text, "legal_basis: consent")
+
+
+def test_recipient_outside_allowed_locations() -> None:
+    text = edit("    location: DE\n    receives:", "    location: US\n    receives:")
+    issue = only(text, "recipients[0].location")
+    assert issue.line == line_of(text, "location: US")
+    assert issue.allowed == ("DE", "FR")
+
+
+def test_recipient_outside_allowed_with_safeguard_is_fine() -> None:
+    text = edit(
+        "    location: DE\n    receives:", "    location: US\n    safeguard: SCCs\n    receives:"
+    )
+    parse_policy(text)
+    text = edit(
+        "  default: DE\n",
+        "  default: DE\n  transfers: [{to: US, safeguard: SCCs}]\n",
+        edit("    location: DE\n    receives:", "    location: US\n    receives:"),
+    )
+    parse_policy(text)
+
+
+def test_age_field_not_a_field() -> None:
+    text = edit("age_field: birth_date", "age_field: dob")
+    issue = only(text, "collection_points[0].age_field")
+    assert issue.line == line_of(text, "age_field: dob")
+    assert "birth_date" in issue.allowed
+
+
+def test_third_party_without_supplier() -> None:
+    text = edit("    source: observed\n", "    source: third_party\n")
+    issue = only(text, "collection_points[1].source")
+    assert issue.line == line_of(text, "source: third_party")
+    parse_policy(
+        edit("    source: observed\n", "    source: third_party\n    supplier: Lists Ltd\n")
+    )
+
+
+def test_point_purpose_with_no_category_of_the_point() -> None:
+    text = edit("purposes: [orders, news]", "purposes: [orders, stats]")
+    issue = only(text, "collection_points[0].purposes[1]")
+    assert "may use none of this point's field categories" in issue.message
+
+
+def test_default_location_not_allowed() -> None:
+    text = edit("  default: DE", "  default: GB")
+    issue = only(text, "locations.default")
+    assert issue.line == line_of(text, "default: GB")
+
+
+def test_point_location_not_allowed() -> None:
+    text = edit("    location: DE\n  - id: web", "    location: US\n  - id: web")
+    issue = only(text, "collection_points[0].location")
+    assert issue.line == line_of(text, "location: US")
+
+
+def test_duplicate_allowed_location() -> None:
+    text = edit("allowed: [DE, FR]", "allowed: [DE, FR, DE]")
+    only(text, "locations.allowed[2]")
+
+
+def test_default_jurisdiction_not_among_jurisdictions() -> None:
+    text = edit("default_jurisdiction: gdpr", "default_jurisdiction: ccpa")
+    issue = only(text, "organisation.default_jurisdiction")
+    assert issue.allowed == ("gdpr", "uk_gdpr")
+
+
+def test_check_references_tolerates_garbage() -> None:
+    assert check_references([1, 2]) == []
+    assert check_references({"purposes": "x", "collection_points": [1, {"fields": 3}]}) == []
