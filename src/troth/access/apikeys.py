@@ -1,0 +1,202 @@
+"""API keys for applications: shown once, stored as a SHA-256 of their secret, scoped
+(``collect``, ``use:billing``, ``requests:admin``, ``admin``), revocable, last use recorded."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from troth.access._base import AccessBase
+from troth.access.tables import api_keys
+from troth.audit.log import transaction
+from troth.errors import AuthenticationError, NotFound, ValidationError
+from troth.gate import SYSTEM, Actor, ActorKind, Operation
+from troth.store import new_id
+from troth.store.tables import tenants
+
+KEY_PREFIX = "trk_"
+_KEY = re.compile(r"^trk_[A-Za-z0-9_-]{43}$")
+# Operations a scope may name, besides the gate's: the requests desk.
+_EXTRA_SCOPES = frozenset({"requests"})
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    prefix: str  # the first characters of the key, safe to show in lists
+    name: str
+    scopes: tuple[str, ...]
+    tenant_id: str | None
+    user_id: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _key_hash(key: str) -> str:
+    raw = base64.urlsafe_b64decode(key[len(KEY_PREFIX) :] + "=")
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _api_key(row: Any) -> ApiKey:
+    return ApiKey(
+        row.id,
+        row.prefix,
+        row.name,
+        tuple(row.scopes or ()),
+        row.tenant_id,
+        row.user_id,
+        row.created_at,
+        row.last_used_at,
+        row.revoked_at,
+    )
+
+
+class ApiKeysMixin(AccessBase):
+    def check_scopes(self, scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+        """Refuse a scope that names an unknown operation, purpose or category."""
+        idx = self.ctx.policy
+        ops = {o.value for o in Operation} | _EXTRA_SCOPES
+        out: list[str] = []
+        for scope in scopes:
+            scope = scope.strip()
+            op, _, what = scope.partition(":")
+            if scope == "admin" or (op in ops and not what):
+                out.append(scope)
+                continue
+            if op not in ops:
+                raise ValidationError(
+                    f"scope {scope!r}: {op!r} is not an operation (one of admin,"
+                    f" {', '.join(sorted(ops))}; e.g. use:billing)"
+                )
+            if op == "requests" and re.fullmatch(r"[a-z_]{1,40}", what):
+                out.append(scope)
+                continue
+            if what not in idx.purposes and what not in idx.categories:
+                raise ValidationError(
+                    f"scope {scope!r}: {what!r} is neither a purpose nor a category of the"
+                    f" policy (purposes: {', '.join(sorted(idx.purposes))})"
+                )
+            out.append(scope)
+        if not out:
+            raise ValidationError("give the key at least one scope (e.g. collect, use:billing)")
+        return tuple(dict.fromkeys(out))
+
+    def create_api_key(
+        self,
+        name: str,
+        scopes: list[str] | tuple[str, ...],
+        *,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
+        by: Actor = SYSTEM,
+    ) -> tuple[str, ApiKey]:
+        """A new key: (the full key, shown this once; its record)."""
+        if not name or len(name) > 200:
+            raise ValidationError("give the key a name of 1 to 200 characters")
+        checked = self.check_scopes(scopes)
+        raw = secrets.token_bytes(32)
+        key = KEY_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        now = self._now()
+        kid = new_id()
+        with transaction(self.ctx) as conn:
+            if (
+                tenant_id is not None
+                and conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first()
+                is None
+            ):
+                raise NotFound(f"no tenant {tenant_id!r}")
+            conn.execute(
+                api_keys.insert().values(
+                    id=kid,
+                    prefix=key[:12],
+                    key_hash=hashlib.sha256(raw).hexdigest(),
+                    name=name,
+                    scopes=list(checked),
+                    tenant_id=tenant_id,
+                    user_id=user_id,
+                    created_at=now,
+                )
+            )
+            self._audit(
+                conn,
+                "api_key_create",
+                by.label,
+                tenant_id=tenant_id,
+                details={"key": kid, "name": name, "scopes": list(checked)},
+            )
+        return key, ApiKey(kid, key[:12], name, checked, tenant_id, user_id, now, None, None)
+
+    def resolve_api_key(self, key: str) -> Actor:
+        """The application actor for a key, recording its use. An unknown, malformed or
+        revoked key raises AuthenticationError (audited)."""
+        now = self._now()
+        problem: str | None = None
+        row = None
+        if not isinstance(key, str) or not _KEY.match(key):
+            problem = "malformed_key"
+        else:
+            with transaction(self.ctx) as conn:
+                row = conn.execute(
+                    select(api_keys).where(api_keys.c.key_hash == _key_hash(key))
+                ).first()
+                if row is None:
+                    problem = "unknown_key"
+                elif row.revoked_at is not None:
+                    problem = "revoked_key"
+                else:
+                    conn.execute(
+                        update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now)
+                    )
+        if problem is not None:
+            messages = {
+                "malformed_key": "that is not a troth API key (they start with trk_)",
+                "unknown_key": "this API key is not known; create one with `troth keys api create`",
+                "revoked_key": "this API key was revoked; create a new one",
+            }
+            self._refuse(
+                AuthenticationError(messages[problem], code=problem),
+                "api_key",
+                f"application:{row.id}" if row is not None else "anonymous",
+                reason=problem,
+            )
+        assert row is not None
+        return Actor(
+            ActorKind.application,
+            row.id,
+            tenant_id=row.tenant_id,
+            scopes=frozenset(row.scopes or ()),
+        )
+
+    def revoke_api_key(self, key_id: str, *, by: Actor = SYSTEM) -> ApiKey:
+        """Revoke by id or by the shown prefix; the key stops working at once."""
+        now = self._now()
+        with transaction(self.ctx) as conn:
+            rows = conn.execute(
+                select(api_keys).where((api_keys.c.id == key_id) | (api_keys.c.prefix == key_id))
+            ).all()
+            if len(rows) != 1:
+                raise NotFound(
+                    f"no single API key {key_id!r}; list them with `troth keys api list`"
+                )
+            row = rows[0]
+            if row.revoked_at is None:
+                conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=now))
+            self._audit(
+                conn, "api_key_revoke", by.label, tenant_id=row.tenant_id, details={"key": row.id}
+            )
+            return _api_key(conn.execute(select(api_keys).where(api_keys.c.id == row.id)).one())
+
+    def list_api_keys(self, *, include_revoked: bool = False) -> list[ApiKey]:
+        stmt = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+        if not include_revoked:
+            stmt = stmt.where(api_keys.c.revoked_at.is_(None))
+        with self.ctx.engine.connect() as conn:
+            return [_api_key(r) for r in conn.execute(stmt)]

@@ -1,0 +1,526 @@
+"""The vendor's support access (P14): vendor admins see a tenant's detail only under a
+grant the tenant approved, scoped and time-limited; every use under it is listed for the
+tenant. Without a grant they see counts only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select, update
+
+from troth.access._base import AccessBase
+from troth.access.tables import support_grants, users
+from troth.access.tenants import TenantsMixin
+from troth.audit.entry import Outcome
+from troth.audit.log import audit_entries, transaction
+from troth.clock import utc
+from troth.context import Context
+from troth.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from troth.gate import Actor, ActorKind, Grant
+from troth.store import new_id
+from troth.store.tables import records, subjects
+
+# How many of a vendor admin's most recent grants for a tenant the gate is shown.
+_FACT_GRANTS = 50
+
+
+class GrantStatus(StrEnum):
+    """Stored in ``support_grants.status`` (``expired`` is derived from the time)."""
+
+    requested = "requested"
+    approved = "approved"
+    refused = "refused"
+    revoked = "revoked"
+    expired = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class SupportGrant:
+    id: str
+    tenant_id: str
+    requested_by: str
+    reason: str
+    ticket: str | None
+    categories: tuple[str, ...]
+    subject_ids: tuple[str, ...]
+    duration: timedelta
+    status: GrantStatus
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    starts_at: datetime | None
+    expires_at: datetime | None
+    emergency: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VendorAccess:
+    """One look by the vendor at a tenant's data: who, what, when, why."""
+
+    at: datetime
+    actor: str
+    action: str
+    outcome: str
+    subject_id: str | None
+    purpose: str | None
+    categories: tuple[str, ...]
+    grant_id: str | None
+    why: str | None
+    ticket: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantOverview:
+    """What a vendor admin may see without a grant: counts, never values."""
+
+    tenant_id: str
+    subjects: int
+    records_by_category: dict[str, int]
+    last_activity: datetime | None
+
+
+def _grant(row: Any, now: datetime) -> SupportGrant:
+    status = GrantStatus(row.status)
+    if status is GrantStatus.approved and row.expires_at is not None and now >= utc(row.expires_at):
+        status = GrantStatus.expired
+    return SupportGrant(
+        row.id,
+        row.tenant_id,
+        row.requested_by,
+        row.reason,
+        row.ticket,
+        tuple(row.categories or ()),
+        tuple(row.subject_ids or ()),
+        timedelta(seconds=row.duration_seconds),
+        status,
+        row.requested_at,
+        row.decided_by,
+        row.decided_at,
+        row.starts_at,
+        row.expires_at,
+        bool(row.emergency),
+    )
+
+
+def actor_facts(
+    conn: Connection, ctx: Context, actor: Actor, subject_tenant_id: str | None
+) -> tuple[bool, tuple[Grant, ...]]:
+    """For the gate: is ``actor`` an active member of the subject's tenant, and which of
+    their support grants for it exist (approved ones, expired and revoked included so the
+    gate can say ``grant_expired``)."""
+    if subject_tenant_id is None:
+        return False, ()
+    if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
+        row = conn.execute(
+            select(users.c.tenant_id, users.c.disabled_at, users.c.kind).where(
+                users.c.id == actor.id
+            )
+        ).first()
+        active = (
+            row is not None
+            and row.kind == "tenant_member"
+            and row.tenant_id == subject_tenant_id
+            and row.disabled_at is None
+        )
+        return active, ()
+    if actor.kind is ActorKind.vendor_admin:
+        user = conn.execute(select(users.c.disabled_at).where(users.c.id == actor.id)).first()
+        if user is None or user.disabled_at is not None:
+            return False, ()
+        t = support_grants
+        rows = conn.execute(
+            select(
+                t.c.id,
+                t.c.tenant_id,
+                t.c.categories,
+                t.c.subject_ids,
+                t.c.starts_at,
+                t.c.expires_at,
+                t.c.status,
+            )
+            .where(
+                t.c.tenant_id == subject_tenant_id,
+                t.c.requested_by == actor.id,
+                t.c.status.in_([GrantStatus.approved.value, GrantStatus.revoked.value]),
+                t.c.starts_at.is_not(None),
+            )
+            .order_by(t.c.expires_at.desc())
+            .limit(_FACT_GRANTS)
+        ).all()
+        return False, tuple(
+            Grant(
+                r.id,
+                r.tenant_id,
+                frozenset(r.categories or ()),
+                frozenset(r.subject_ids or ()),
+                utc(r.starts_at),
+                utc(r.expires_at),
+                revoked=r.status == GrantStatus.revoked.value,
+            )
+            for r in rows
+        )
+    return False, ()
+
+
+class GrantsMixin(TenantsMixin, AccessBase):
+    def _vendor(self, by: Actor, action: str, tenant_id: str) -> None:
+        ok = False
+        if by.kind is ActorKind.vendor_admin:
+            with self.ctx.engine.connect() as conn:
+                row = conn.execute(
+                    select(users.c.disabled_at, users.c.kind).where(users.c.id == by.id)
+                ).first()
+            ok = row is not None and row.kind == "vendor_admin" and row.disabled_at is None
+        if not ok:
+            self._refuse(
+                PermissionDenied("only an active vendor admin may do that"),
+                action,
+                by.label,
+                tenant_id=tenant_id,
+                reason="not_vendor_admin",
+            )
+
+    def _scope(
+        self, tenant_id: str, categories: Iterable[str], subject_ids: Iterable[str]
+    ) -> tuple[list[str], list[str]]:
+        cats = sorted(set(categories))
+        bad = [c for c in cats if c not in self.ctx.policy.categories]
+        if bad:
+            raise ValidationError(
+                f"unknown categor{'y' if len(bad) == 1 else 'ies'} {', '.join(bad)}"
+                f" (the policy has: {', '.join(sorted(self.ctx.policy.categories))})"
+            )
+        sids = sorted(set(subject_ids))
+        if sids:
+            with self.ctx.engine.connect() as conn:
+                found = set(
+                    conn.execute(
+                        select(subjects.c.id).where(
+                            subjects.c.id.in_(sids), subjects.c.tenant_id == tenant_id
+                        )
+                    ).scalars()
+                )
+            missing = [s for s in sids if s not in found]
+            if missing:
+                raise ValidationError(f"{missing[0]!r} is not a person of this customer")
+        return cats, sids
+
+    def _check_duration(self, duration: timedelta, by: Actor, tenant_id: str) -> None:
+        max_days = self.ctx.policy.policy.support_access.max_days
+        if duration <= timedelta(0):
+            raise ValidationError("a grant must last a positive time")
+        if duration > timedelta(days=max_days):
+            self._refuse(
+                ValidationError(
+                    f"a support grant may last at most {max_days} days under the policy;"
+                    f" ask for {max_days} days or less",
+                    code="grant_too_long",
+                ),
+                "grant_request",
+                by.label,
+                tenant_id=tenant_id,
+                reason="grant_too_long",
+                details={"seconds": int(duration.total_seconds())},
+            )
+
+    def request_grant(
+        self,
+        tenant_id: str,
+        *,
+        by: Actor,
+        reason: str,
+        duration: timedelta,
+        ticket: str | None = None,
+        categories: Iterable[str] = (),
+        subject_ids: Iterable[str] = (),
+    ) -> SupportGrant:
+        """A vendor admin asks a tenant for access: why, which ticket, which categories and
+        people (empty: all), for how long (at most the policy's ``max_days``)."""
+        self.get_tenant(tenant_id)
+        self._vendor(by, "grant_request", tenant_id)
+        if not (reason or "").strip():
+            raise ValidationError("say why you need access (reason)")
+        cats, sids = self._scope(tenant_id, categories, subject_ids)
+        self._check_duration(duration, by, tenant_id)
+        gid = new_id()
+        now = self._now()
+        with transaction(self.ctx) as conn:
+            conn.execute(
+                support_grants.insert().values(
+                    id=gid,
+                    tenant_id=tenant_id,
+                    requested_by=by.id,
+                    reason=reason.strip(),
+                    ticket=ticket,
+                    categories=cats,
+                    subject_ids=sids,
+                    duration_seconds=int(duration.total_seconds()),
+                    status=GrantStatus.requested.value,
+                    requested_at=now,
+                    emergency=False,
+                )
+            )
+            self._audit(
+                conn,
+                "grant_request",
+                by.label,
+                tenant_id=tenant_id,
+                details={
+                    "grant": gid,
+                    "categories": cats,
+                    "subjects": len(sids),
+                    "seconds": int(duration.total_seconds()),
+                    "ticket": ticket,
+                },
+            )
+        return self.get_grant(gid)
+
+    def get_grant(self, grant_id: str) -> SupportGrant:
+        with self.ctx.engine.connect() as conn:
+            row = conn.execute(
+                select(support_grants).where(support_grants.c.id == grant_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"no support grant {grant_id!r}; list them with `troth grants list`")
+        return _grant(row, self._now())
+
+    def list_grants(
+        self, tenant_id: str | None = None, *, status: GrantStatus | str | None = None
+    ) -> list[SupportGrant]:
+        now = self._now()
+        stmt = select(support_grants).order_by(support_grants.c.requested_at, support_grants.c.id)
+        if tenant_id is not None:
+            stmt = stmt.where(support_grants.c.tenant_id == tenant_id)
+        with self.ctx.engine.connect() as conn:
+            out = [_grant(r, now) for r in conn.execute(stmt)]
+        if status is not None:
+            out = [g for g in out if g.status is GrantStatus(status)]
+        return out
+
+    def _decide(self, grant_id: str, by: Actor, action: str, new: GrantStatus) -> SupportGrant:
+        g = self.get_grant(grant_id)
+        self._authorize_tenant_admin(by, g.tenant_id, action)
+        if g.status is not GrantStatus.requested:
+            self._refuse(
+                Conflict(f"this grant is {g.status.value}, not awaiting a decision"),
+                action,
+                by.label,
+                tenant_id=g.tenant_id,
+                reason="grant_not_pending",
+                details={"grant": grant_id},
+            )
+        now = self._now()
+        values: dict[str, Any] = {"status": new.value, "decided_by": by.id, "decided_at": now}
+        if new is GrantStatus.approved:
+            values["starts_at"] = now
+            values["expires_at"] = now + g.duration
+        with transaction(self.ctx) as conn:
+            done = conn.execute(
+                update(support_grants)
+                .where(
+                    support_grants.c.id == grant_id,
+                    support_grants.c.status == GrantStatus.requested.value,
+                )
+                .values(**values)
+            ).rowcount
+            if done != 1:
+                raise Conflict("this grant was decided meanwhile; look at it again")
+            self._audit(
+                conn,
+                action,
+                by.label,
+                outcome=Outcome.allow if new is GrantStatus.approved else Outcome.info,
+                tenant_id=g.tenant_id,
+                details={"grant": grant_id, "status": new.value},
+            )
+        return self.get_grant(grant_id)
+
+    def approve_grant(self, grant_id: str, *, by: Actor) -> SupportGrant:
+        """An admin of the grant's tenant approves: it starts now and ends on its own."""
+        return self._decide(grant_id, by, "grant_approve", GrantStatus.approved)
+
+    def refuse_grant(self, grant_id: str, *, by: Actor) -> SupportGrant:
+        return self._decide(grant_id, by, "grant_refuse", GrantStatus.refused)
+
+    def revoke_grant(self, grant_id: str, *, by: Actor) -> SupportGrant:
+        """End a grant now: by an admin of its tenant, or by the vendor admin holding it."""
+        g = self.get_grant(grant_id)
+        if not (by.kind is ActorKind.vendor_admin and by.id == g.requested_by):
+            self._authorize_tenant_admin(by, g.tenant_id, "grant_revoke")
+        now = self._now()
+        with transaction(self.ctx) as conn:
+            conn.execute(
+                update(support_grants)
+                .where(
+                    support_grants.c.id == grant_id,
+                    support_grants.c.status.in_(
+                        [GrantStatus.requested.value, GrantStatus.approved.value]
+                    ),
+                )
+                .values(status=GrantStatus.revoked.value, revoked_at=now)
+            )
+            self._audit(
+                conn, "grant_revoke", by.label, tenant_id=g.tenant_id, details={"grant": grant_id}
+            )
+        return self.get_grant(grant_id)
+
+    def emergency_access(
+        self,
+        tenant_id: str,
+        *,
+        by: Actor,
+        reason: str,
+        duration: timedelta = timedelta(hours=4),
+        ticket: str | None = None,
+        categories: Iterable[str] = (),
+        subject_ids: Iterable[str] = (),
+    ) -> SupportGrant:
+        """Access without waiting for the tenant, only where the policy allows it; needs a
+        reason, and the tenant's primary address is told at once."""
+        self.get_tenant(tenant_id)
+        self._vendor(by, "grant_emergency", tenant_id)
+        if not self.ctx.policy.policy.support_access.emergency_access:
+            self._refuse(
+                PermissionDenied(
+                    "the policy allows no emergency access: request a grant and"
+                    " wait for the customer's approval"
+                ),
+                "grant_emergency",
+                by.label,
+                tenant_id=tenant_id,
+                reason="no_emergency_access",
+            )
+        if not (reason or "").strip():
+            raise ValidationError("emergency access needs a reason")
+        cats, sids = self._scope(tenant_id, categories, subject_ids)
+        self._check_duration(duration, by, tenant_id)
+        gid = new_id()
+        now = self._now()
+        with transaction(self.ctx) as conn:
+            conn.execute(
+                support_grants.insert().values(
+                    id=gid,
+                    tenant_id=tenant_id,
+                    requested_by=by.id,
+                    reason=reason.strip(),
+                    ticket=ticket,
+                    categories=cats,
+                    subject_ids=sids,
+                    duration_seconds=int(duration.total_seconds()),
+                    status=GrantStatus.approved.value,
+                    requested_at=now,
+                    decided_at=now,
+                    starts_at=now,
+                    expires_at=now + duration,
+                    emergency=True,
+                )
+            )
+            row = conn.execute(select(support_grants).where(support_grants.c.id == gid)).one()
+            from troth.access.mail import send_emergency_notice
+
+            send_emergency_notice(conn, self.ctx, _grant(row, now))
+            self._audit(
+                conn,
+                "grant_emergency",
+                by.label,
+                outcome=Outcome.allow,
+                tenant_id=tenant_id,
+                details={
+                    "grant": gid,
+                    "categories": cats,
+                    "subjects": len(sids),
+                    "seconds": int(duration.total_seconds()),
+                    "ticket": ticket,
+                },
+            )
+        return self.get_grant(gid)
+
+    # -- what the tenant and the vendor see ----------------------------------------------
+    def vendor_accesses(self, tenant_id: str, *, limit: int = 1000) -> list[VendorAccess]:
+        """Every look by the vendor at this tenant's data, newest first: uses under a grant
+        and refused attempts by vendor admins, with the grant's reason and ticket."""
+        a = audit_entries
+        with self.ctx.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    a.c.at,
+                    a.c.actor,
+                    a.c.action,
+                    a.c.outcome,
+                    a.c.subject_id,
+                    a.c.purpose,
+                    a.c.categories,
+                    a.c.details,
+                )
+                .where(
+                    a.c.tenant_id == tenant_id,
+                    or_(a.c.actor.like("vendor_admin:%"), a.c.details.like('%"grant":%')),
+                    a.c.action.in_(["use", "export", "disclose", "tenant_overview"]),
+                )
+                .order_by(a.c.seq.desc())
+                .limit(limit)
+            ).all()
+            gids = {json.loads(r.details).get("grant") for r in rows} - {None}
+            why = {
+                g.id: (g.reason, g.ticket)
+                for g in conn.execute(
+                    select(
+                        support_grants.c.id, support_grants.c.reason, support_grants.c.ticket
+                    ).where(support_grants.c.id.in_(sorted(str(x) for x in gids)))
+                )
+            }
+        out = []
+        for r in rows:
+            gid = json.loads(r.details).get("grant")
+            reason, ticket = why.get(gid, (None, None))
+            out.append(
+                VendorAccess(
+                    utc(r.at),
+                    r.actor,
+                    r.action,
+                    r.outcome,
+                    r.subject_id,
+                    r.purpose,
+                    tuple(json.loads(r.categories)),
+                    gid,
+                    reason,
+                    ticket,
+                )
+            )
+        return out
+
+    def tenant_overview(self, tenant_id: str, *, by: Actor) -> TenantOverview:
+        """Counts for a vendor admin without a grant: people, values per category, last
+        activity. Never a value; audited."""
+        self.get_tenant(tenant_id)
+        if by.kind is not ActorKind.system:
+            self._vendor(by, "tenant_overview", tenant_id)
+        with transaction(self.ctx) as conn:
+            n = conn.execute(
+                select(func.count()).select_from(subjects).where(subjects.c.tenant_id == tenant_id)
+            ).scalar_one()
+            per_cat = {
+                str(c): int(k)
+                for c, k in conn.execute(
+                    select(records.c.category, func.count())
+                    .where(records.c.tenant_id == tenant_id)
+                    .group_by(records.c.category)
+                )
+            }
+            last = conn.execute(
+                select(func.max(records.c.collected_at)).where(records.c.tenant_id == tenant_id)
+            ).scalar()
+            self._audit(
+                conn,
+                "tenant_overview",
+                by.label,
+                outcome=Outcome.allow,
+                tenant_id=tenant_id,
+                details={"counts_only": True},
+            )
+        return TenantOverview(tenant_id, int(n), per_cat, utc(last) if last else None)

@@ -1,0 +1,79 @@
+"""The access service's mail: invitations and emergency-access notices, queued through
+the outbox in the caller's transaction (so they go out only if the change commits)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from troth.context import Context
+from troth.store.tables import tenants
+
+
+def _tenant_name(conn: Connection, tenant_id: str) -> tuple[str, str | None]:
+    row = conn.execute(
+        select(tenants.c.name, tenants.c.primary_email).where(tenants.c.id == tenant_id)
+    ).one()
+    return str(row.name), row.primary_email
+
+
+def send_invitation(
+    conn: Connection, ctx: Context, tenant_id: str, addr: str, token: str, expires: datetime
+) -> int:
+    """Queue the invitation e-mail with its single-use link."""
+    from troth.notices.outbox import MailKind, enqueue
+
+    name, _ = _tenant_name(conn, tenant_id)
+    org = ctx.policy.policy.organisation.name
+    url = f"{ctx.settings.public_url.rstrip('/')}/invitations/{token}"
+    body = (
+        f"You are invited to join {name} on {org}.\n\n"
+        f"Accept the invitation and choose a password here:\n{url}\n\n"
+        f"The link works once, until {expires:%Y-%m-%d %H:%M} UTC.\n"
+        "If you did not expect this, ignore this message.\n"
+    )
+    return enqueue(
+        conn,
+        ctx,
+        idempotency_key=f"invitation:{token[:24]}",
+        to_addr=addr,
+        subject=f"Invitation to {name} on {org}",
+        body_text=body,
+        kind=MailKind.transactional,
+        actor="system",
+    )
+
+
+def send_emergency_notice(conn: Connection, ctx: Context, grant: Any) -> int | None:
+    """Tell the tenant's primary address at once that the vendor used emergency access."""
+    from troth.notices.outbox import MailKind, enqueue
+
+    name, primary = _tenant_name(conn, grant.tenant_id)
+    if not primary:
+        return None
+    org = ctx.policy.policy.organisation.name
+    scope = ", ".join(grant.categories) or "all categories"
+    who = ", ".join(grant.subject_ids) or "all people"
+    body = (
+        f"{org} staff opened EMERGENCY access to {name}'s data without waiting for your"
+        " approval, as its privacy policy allows.\n\n"
+        f"Reason: {grant.reason}\n"
+        f"Ticket: {grant.ticket or '-'}\n"
+        f"Scope: {scope}; {who}\n"
+        f"From {grant.starts_at:%Y-%m-%d %H:%M} to {grant.expires_at:%Y-%m-%d %H:%M} UTC\n"
+        f"Grant: {grant.id}\n\n"
+        "You can revoke this access at any time, and every look at your data under it is"
+        " listed for you.\n"
+    )
+    return enqueue(
+        conn,
+        ctx,
+        idempotency_key=f"emergency:{grant.id}",
+        to_addr=primary,
+        subject=f"Emergency support access to {name}",
+        body_text=body,
+        kind=MailKind.notice,
+        actor="system",
+    )

@@ -1,0 +1,356 @@
+"""Customers (tenants), their members and invitations (P13): only a tenant's members see
+its data; a revoked member loses access at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+
+from troth.access._base import normalise_email
+from troth.access.accounts import (
+    AccountsMixin,
+    TenantRole,
+    User,
+    UserKind,
+    end_sessions_and_keys,
+    login_key,
+    user_from_row,
+)
+from troth.access.passwords import check_password_strength, hash_password, new_token, token_hash
+from troth.access.tables import invitations, users
+from troth.audit.log import transaction
+from troth.clock import utc
+from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ValidationError
+from troth.gate import SYSTEM, Actor, ActorKind
+from troth.store import new_id
+from troth.store.tables import tenants
+
+INVITATION_DAYS = 7
+
+
+class InvitationState(StrEnum):
+    pending = "pending"
+    accepted = "accepted"
+    revoked = "revoked"
+    expired = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    name: str
+    primary_email: str | None
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    id: str
+    tenant_id: str
+    email: str
+    role: TenantRole
+    invited_by: str
+    created_at: datetime
+    expires_at: datetime
+    state: InvitationState
+
+
+def _invitation(row: Any, now: datetime) -> Invitation:
+    if row.accepted_at is not None:
+        state = InvitationState.accepted
+    elif row.revoked_at is not None:
+        state = InvitationState.revoked
+    elif now >= utc(row.expires_at):
+        state = InvitationState.expired
+    else:
+        state = InvitationState.pending
+    return Invitation(
+        row.id,
+        row.tenant_id,
+        row.email,
+        TenantRole(row.role),
+        row.invited_by,
+        row.created_at,
+        row.expires_at,
+        state,
+    )
+
+
+class TenantsMixin(AccountsMixin):
+    # -- tenants -----------------------------------------------------------------------
+    def create_tenant(self, name: str, primary_email: str, *, by: Actor = SYSTEM) -> str:
+        """A new customer; its primary e-mail receives policy and emergency notices."""
+        name = (name or "").strip()
+        if not name or len(name) > 200:
+            raise ValidationError("give the tenant a name of 1 to 200 characters")
+        addr = normalise_email(primary_email)
+        tid = new_id()
+        with transaction(self.ctx) as conn:
+            conn.execute(
+                tenants.insert().values(
+                    id=tid, name=name, primary_email=addr, status="active", created_at=self._now()
+                )
+            )
+            self._audit(conn, "tenant_create", by.label, tenant_id=tid, details={"name": name})
+        return tid
+
+    def get_tenant(self, tenant_id: str) -> Tenant:
+        with self.ctx.engine.connect() as conn:
+            row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
+        if row is None:
+            raise NotFound(f"no tenant {tenant_id!r}; list them with `troth tenants list`")
+        return Tenant(row.id, row.name, row.primary_email, row.status, row.created_at)
+
+    def list_tenants(self) -> list[Tenant]:
+        with self.ctx.engine.connect() as conn:
+            rows = conn.execute(select(tenants).order_by(tenants.c.name, tenants.c.id)).all()
+        return [Tenant(r.id, r.name, r.primary_email, r.status, r.created_at) for r in rows]
+
+    def list_members(self, tenant_id: str, *, include_revoked: bool = True) -> list[User]:
+        self.get_tenant(tenant_id)
+        stmt = (
+            select(users)
+            .where(users.c.tenant_id == tenant_id, users.c.kind == UserKind.tenant_member.value)
+            .order_by(users.c.email)
+        )
+        if not include_revoked:
+            stmt = stmt.where(users.c.disabled_at.is_(None))
+        with self.ctx.engine.connect() as conn:
+            return [user_from_row(r) for r in conn.execute(stmt)]
+
+    # -- who may manage a tenant ---------------------------------------------------------
+    def _authorize_tenant_admin(self, by: Actor, tenant_id: str, action: str) -> None:
+        """Only an active admin of this tenant (or troth itself, for the operator's
+        CLI) may manage it; anyone else gets PermissionDenied, audited."""
+        self.get_tenant(tenant_id)
+        if by.kind is ActorKind.system:
+            return
+        ok = False
+        if by.kind is ActorKind.tenant_admin and by.tenant_id == tenant_id:
+            with self.ctx.engine.connect() as conn:
+                row = conn.execute(
+                    select(users.c.disabled_at, users.c.tenant_role, users.c.tenant_id).where(
+                        users.c.id == by.id
+                    )
+                ).first()
+            ok = (
+                row is not None
+                and row.disabled_at is None
+                and row.tenant_id == tenant_id
+                and row.tenant_role == TenantRole.admin.value
+            )
+        if not ok:
+            self._refuse(
+                PermissionDenied(
+                    "only an admin of this customer may do that; ask one of its admins"
+                ),
+                action,
+                by.label,
+                tenant_id=tenant_id,
+                reason="not_tenant_admin",
+            )
+
+    # -- invitations ---------------------------------------------------------------------
+    def invite(
+        self,
+        tenant_id: str,
+        email: str,
+        *,
+        role: TenantRole | str = TenantRole.member,
+        by: Actor = SYSTEM,
+        valid_for: timedelta = timedelta(days=INVITATION_DAYS),
+    ) -> tuple[str, Invitation]:
+        """Invite a colleague by e-mail: (the single-use token, the invitation). The token
+        is mailed through the outbox and kept only as its hash."""
+        addr = normalise_email(email)
+        try:
+            trole = TenantRole(role)
+        except ValueError:
+            raise ValidationError("the invited role must be admin or member") from None
+        self._authorize_tenant_admin(by, tenant_id, "invite")
+        now = self._now()
+        token = new_token()
+        iid = new_id()
+        with transaction(self.ctx) as conn:
+            existing = conn.execute(
+                select(users.c.disabled_at).where(
+                    users.c.login_key == login_key(UserKind.tenant_member, tenant_id, addr)
+                )
+            ).first()
+            if existing is not None and existing.disabled_at is None:
+                raise Conflict(f"{addr} is already a member of this customer")
+            conn.execute(
+                invitations.insert().values(
+                    id=iid,
+                    token_hash=token_hash(token),
+                    tenant_id=tenant_id,
+                    email=addr,
+                    role=trole.value,
+                    invited_by=by.label,
+                    created_at=now,
+                    expires_at=now + valid_for,
+                )
+            )
+            self._audit(
+                conn,
+                "invite",
+                by.label,
+                tenant_id=tenant_id,
+                details={"invitation": iid, "role": trole.value},
+            )
+            self._mail_invitation(conn, tenant_id, addr, token, now + valid_for)
+        inv = Invitation(
+            iid, tenant_id, addr, trole, by.label, now, now + valid_for, InvitationState.pending
+        )
+        return token, inv
+
+    def _mail_invitation(
+        self, conn: Any, tenant_id: str, addr: str, token: str, expires: datetime
+    ) -> None:
+        from troth.access.mail import send_invitation
+
+        send_invitation(conn, self.ctx, tenant_id, addr, token, expires)
+
+    def accept_invitation(
+        self, token: str, password: str, *, display_name: str | None = None
+    ) -> User:
+        """Accept an invitation: set a password, become a member. Each token works once,
+        before it expires."""
+        now = self._now()
+        h = token_hash(token or "")
+        with self.ctx.engine.connect() as conn:
+            row = conn.execute(select(invitations).where(invitations.c.token_hash == h)).first()
+        if row is None:
+            self._refuse(
+                AuthenticationError("this invitation link is not valid"),
+                "invitation_accept",
+                "anonymous",
+                reason="unknown_invitation",
+            )
+        inv = _invitation(row, now)
+        if inv.state is not InvitationState.pending:
+            message = {
+                InvitationState.accepted: "this invitation was already used; log in instead",
+                InvitationState.revoked: "this invitation was withdrawn; ask for a new one",
+                InvitationState.expired: "this invitation expired; ask your admin for a new one",
+            }[inv.state]
+            self._refuse(
+                Conflict(message, code=f"invitation_{inv.state.value}"),
+                "invitation_accept",
+                "anonymous",
+                tenant_id=inv.tenant_id,
+                reason=f"invitation_{inv.state.value}",
+                details={"invitation": inv.id},
+            )
+        check_password_strength(password)
+        pw_hash = hash_password(password)
+        key = login_key(UserKind.tenant_member, inv.tenant_id, inv.email)
+        with transaction(self.ctx) as conn:
+            # Single use even under a race: only one UPDATE finds accepted_at still NULL.
+            claimed = conn.execute(
+                update(invitations)
+                .where(invitations.c.id == inv.id, invitations.c.accepted_at.is_(None))
+                .values(accepted_at=now)
+            ).rowcount
+            if claimed != 1:
+                raise Conflict("this invitation was already used; log in instead")
+            old = conn.execute(select(users.c.id).where(users.c.login_key == key)).first()
+            if old is not None:
+                # A member who was revoked and invited again: the same account comes back.
+                uid = old.id
+                conn.execute(
+                    update(users)
+                    .where(users.c.id == uid)
+                    .values(
+                        disabled_at=None,
+                        password_hash=pw_hash,
+                        tenant_role=inv.role.value,
+                        failed_logins=0,
+                        locked_until=None,
+                        display_name=display_name or users.c.display_name,
+                    )
+                )
+            else:
+                uid = new_id()
+                conn.execute(
+                    users.insert().values(
+                        id=uid,
+                        kind=UserKind.tenant_member.value,
+                        email=inv.email,
+                        login_key=key,
+                        display_name=display_name,
+                        tenant_id=inv.tenant_id,
+                        tenant_role=inv.role.value,
+                        password_hash=pw_hash,
+                        failed_logins=0,
+                        created_at=now,
+                    )
+                )
+            conn.execute(update(invitations).where(invitations.c.id == inv.id).values(user_id=uid))
+            self._audit(
+                conn,
+                "invitation_accept",
+                f"user:{uid}",
+                tenant_id=inv.tenant_id,
+                details={"invitation": inv.id, "user": uid, "role": inv.role.value},
+            )
+            return self._user(conn, uid)
+
+    def revoke_invitation(self, invitation_id: str, *, by: Actor = SYSTEM) -> None:
+        with self.ctx.engine.connect() as conn:
+            row = conn.execute(select(invitations).where(invitations.c.id == invitation_id)).first()
+        if row is None:
+            raise NotFound(f"no invitation {invitation_id!r}")
+        self._authorize_tenant_admin(by, row.tenant_id, "invitation_revoke")
+        with transaction(self.ctx) as conn:
+            conn.execute(
+                update(invitations)
+                .where(
+                    invitations.c.id == invitation_id,
+                    invitations.c.revoked_at.is_(None),
+                    invitations.c.accepted_at.is_(None),
+                )
+                .values(revoked_at=self._now())
+            )
+            self._audit(
+                conn,
+                "invitation_revoke",
+                by.label,
+                tenant_id=row.tenant_id,
+                details={"invitation": invitation_id},
+            )
+
+    def list_invitations(self, tenant_id: str) -> list[Invitation]:
+        now = self._now()
+        with self.ctx.engine.connect() as conn:
+            rows = conn.execute(
+                select(invitations)
+                .where(invitations.c.tenant_id == tenant_id)
+                .order_by(invitations.c.created_at)
+            ).all()
+        return [_invitation(r, now) for r in rows]
+
+    def revoke_member(self, tenant_id: str, user_id: str, *, by: Actor = SYSTEM) -> User:
+        """Revoke a member: their sessions and API keys end at once, and the gate's next
+        decision for them says ``not_a_member``."""
+        self._authorize_tenant_admin(by, tenant_id, "member_revoke")
+        now = self._now()
+        with transaction(self.ctx) as conn:
+            row = conn.execute(select(users).where(users.c.id == user_id)).first()
+            if row is None or row.tenant_id != tenant_id:
+                raise NotFound(f"{user_id!r} is not a member of this customer")
+            conn.execute(
+                update(users)
+                .where(users.c.id == user_id, users.c.disabled_at.is_(None))
+                .values(disabled_at=now)
+            )
+            end_sessions_and_keys(conn, user_id, now)
+            self._audit(
+                conn, "member_revoke", by.label, tenant_id=tenant_id, details={"user": user_id}
+            )
+            return self._user(conn, user_id)
