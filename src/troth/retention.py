@@ -1,0 +1,704 @@
+"""Retention (P30): data is kept only as long as its purposes need, then deleted,
+anonymised or crypto-shredded, automatically, batch by batch, with a record of what went.
+
+A record expires when *every* purpose it serves has passed its ``keep_for`` (and its
+``legal_minimum``), counted from collection or from the end of the relationship (no end
+yet: not expired); a purpose without a retention rule never expires what it serves. A
+record kept by a deletion request until ``restricted_until`` expires when that day passes.
+Legal holds (on a person: ``subjects.legal_hold``; on a tenant: :data:`legal_holds`)
+override everything and are reported. The policy validator makes ``keep_for`` at least
+the legal minimum, so no sweep deletes inside one.
+
+Every sweep is set-based: one statement per batch (``... WHERE id IN (SELECT ... ORDER BY id
+LIMIT n)``, keyset-paged), each batch its own transaction with one audit entry of counts
+per category and purpose (never values). A rerun finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Float,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    update,
+)
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries, transaction
+from troth.context import Context
+from troth.db import UtcDateTime, metadata
+from troth.errors import NotFound, ValidationError
+from troth.policy.model import FieldType, RetentionAction, RetentionClock
+from troth.store import new_id
+from troth.store.keystore import shred_subject_keys
+from troth.store.tables import records, subjects
+
+# Who placed a hold on a whole tenant (a person's hold lives on ``subjects.legal_hold``).
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), index=True),
+    Column("subject_id", String(32), index=True),
+    Column("reason", String(200), nullable=False),
+    Column("placed_at", UtcDateTime, nullable=False),
+    Column("placed_by", String(255), nullable=False),
+    Column("lifted_at", UtcDateTime),
+    Column("lifted_by", String(255)),
+)
+
+# Categories that identify a person: anonymisation drops them instead of generalising.
+IDENTIFYING_CATEGORIES = frozenset(
+    {
+        "identity",
+        "contact",
+        "business_contact",
+        "shipping_address",
+        "payment_card",
+        "financial",
+        "credentials",
+        "government_id",
+        "location",
+        "company",
+    }
+)
+# Numbers are generalised to bands of this width (37 -> "30-39").
+NUMBER_BAND = 10
+
+Progress = Callable[[int], None]
+
+
+class Disposition(StrEnum):
+    """What anonymisation does to one collected field."""
+
+    drop = "drop"
+    keep = "keep"
+    month = "month"  # dates and times -> "YYYY-MM"
+    band = "band"  # numbers -> "30-39"
+
+
+@dataclass
+class RetentionReport:
+    """What a sweep removed (or, dry, would remove): rows per (action, category), rows kept
+    by a legal hold."""
+
+    dry_run: bool
+    at: datetime
+    done: Counter[tuple[str, str]] = field(default_factory=Counter)
+    by_purpose: Counter[str] = field(default_factory=Counter)
+    held: Counter[str] = field(default_factory=Counter)
+    keys_shredded: int = 0
+    batches: int = 0
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.done.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "at": self.at.isoformat(),
+            "total": self.total,
+            "done": [
+                {"action": a, "category": c, "rows": n} for (a, c), n in sorted(self.done.items())
+            ],
+            "by_purpose": dict(sorted(self.by_purpose.items())),
+            "held": dict(sorted(self.held.items())),
+            "keys_shredded": self.keys_shredded,
+            "batches": self.batches,
+            "datasets": self.datasets,
+        }
+
+
+@dataclass(frozen=True)
+class _Rule:
+    purpose: str
+    clock: RetentionClock
+    action: RetentionAction
+    cut: datetime  # anchor before this: keep_for has passed
+
+
+class RetentionService:
+    """Applies the policy's retention rules to troth's store."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # -- holds ---------------------------------------------------------------------------
+    def place_hold(
+        self,
+        *,
+        reason: str,
+        actor: str = "system:troth",
+        subject_id: str | None = None,
+        tenant_id: str | None = None,
+    ) -> str:
+        """Put a person or a whole tenant under legal hold: retention deletes nothing of
+        theirs until the hold is lifted. Returns the hold id."""
+        if (subject_id is None) == (tenant_id is None):
+            raise ValidationError("name exactly one of subject_id and tenant_id for a legal hold")
+        if not reason or not reason.strip():
+            raise ValidationError("a legal hold needs a reason (the case, the order, who asked)")
+        now = self.ctx.clock.now()
+        hid = new_id()
+        with transaction(self.ctx) as conn:
+            if subject_id is not None:
+                n = conn.execute(
+                    update(subjects)
+                    .where(subjects.c.id == subject_id)
+                    .values(legal_hold=reason[:200])
+                ).rowcount
+                if not n:
+                    raise NotFound(f"no subject {subject_id!r}", subject_id=subject_id)
+            conn.execute(
+                legal_holds.insert().values(
+                    id=hid,
+                    tenant_id=tenant_id,
+                    subject_id=subject_id,
+                    reason=reason[:200],
+                    placed_at=now,
+                    placed_by=actor,
+                )
+            )
+            append_entries(
+                conn,
+                now,
+                [
+                    AuditEntry(
+                        "legal_hold.place",
+                        actor,
+                        Outcome.info,
+                        subject_id=subject_id,
+                        tenant_id=tenant_id,
+                        details={"hold": hid, "reason": reason[:200]},
+                    )
+                ],
+            )
+        return hid
+
+    def lift_hold(self, hold_id: str, *, actor: str = "system:troth") -> None:
+        """Lift a hold; retention catches up on the next run."""
+        now = self.ctx.clock.now()
+        with transaction(self.ctx) as conn:
+            row = conn.execute(
+                select(legal_holds).where(
+                    legal_holds.c.id == hold_id, legal_holds.c.lifted_at.is_(None)
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"no active legal hold {hold_id!r}")
+            conn.execute(
+                update(legal_holds)
+                .where(legal_holds.c.id == hold_id)
+                .values(lifted_at=now, lifted_by=actor)
+            )
+            if row.subject_id is not None:
+                still = conn.execute(
+                    select(legal_holds.c.reason).where(
+                        legal_holds.c.subject_id == row.subject_id,
+                        legal_holds.c.lifted_at.is_(None),
+                    )
+                ).scalar()
+                conn.execute(
+                    update(subjects).where(subjects.c.id == row.subject_id).values(legal_hold=still)
+                )
+            append_entries(
+                conn,
+                now,
+                [
+                    AuditEntry(
+                        "legal_hold.lift",
+                        actor,
+                        Outcome.info,
+                        subject_id=row.subject_id,
+                        tenant_id=row.tenant_id,
+                        details={"hold": hold_id},
+                    )
+                ],
+            )
+
+    # -- planning and running -----------------------------------------------------------
+    def plan(self, now: datetime | None = None) -> RetentionReport:
+        """What a run at ``now`` would do, changing nothing (the dry run)."""
+        now = now or self.ctx.clock.now()
+        sweep = _Sweep(self.ctx, now)
+        report = RetentionReport(dry_run=True, at=now)
+        with self.ctx.engine.connect() as conn:
+            for action in RetentionAction:
+                r, s = sweep.aliases()
+                purposes = cast(r.c.purposes, Text)  # json has no equality on PostgreSQL
+                stmt = (
+                    select(r.c.category, purposes, func.count())
+                    .select_from(r.join(s, s.c.id == r.c.subject_id))
+                    .where(sweep.expired(r, s, action), sweep.not_held(r, s))
+                    .group_by(r.c.category, purposes)
+                )
+                for cat, purposes, n in conn.execute(stmt):
+                    report.done[(action.value, cat)] += n
+                    for p in _purpose_list(purposes):
+                        report.by_purpose[p] += n
+            report.held.update(sweep.held_counts(conn))
+        return report
+
+    def run(
+        self,
+        dry_run: bool = False,
+        batch: int = 10_000,
+        progress: Progress | None = None,
+    ) -> RetentionReport:
+        """Apply every rule now: delete, crypto-shred and anonymise what has expired,
+        ``batch`` rows per transaction."""
+        if batch < 1:
+            raise ValidationError("batch must be at least 1")
+        if dry_run:
+            return self.plan()
+        now = self.ctx.clock.now()
+        sweep = _Sweep(self.ctx, now)
+        report = RetentionReport(dry_run=False, at=now)
+        for action in (RetentionAction.delete, RetentionAction.crypto_shred):
+            sweep.remove(action, batch, report, progress)
+        sweep.anonymise(batch, report, progress)
+        with self.ctx.engine.connect() as conn:
+            report.held.update(sweep.held_counts(conn))
+        if report.held:
+            with transaction(self.ctx) as conn:
+                append_entries(
+                    conn,
+                    now,
+                    [
+                        AuditEntry(
+                            "retention.held",
+                            "system:troth",
+                            Outcome.info,
+                            categories=tuple(sorted(report.held)),
+                            details={"held": dict(sorted(report.held.items()))},
+                        )
+                    ],
+                )
+        return report
+
+
+def _purpose_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [str(p) for p in value or ()]
+
+
+class _Sweep:
+    """The SQL of one retention run at one instant."""
+
+    def __init__(self, ctx: Context, now: datetime) -> None:
+        self.ctx = ctx
+        self.now = now
+        self.dialect = ctx.engine.dialect.name
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValidationError(f"retention runs on SQLite and PostgreSQL, not {self.dialect}")
+        idx = ctx.policy
+        self.rules: dict[str, _Rule] = {}
+        for p in idx.purposes.values():
+            ret = p.retention
+            if ret is None:
+                continue
+            keep = relativedelta(
+                years=ret.keep_for.years, months=ret.keep_for.months, days=ret.keep_for.days
+            )
+            # The policy validator guarantees keep_for >= legal_minimum (P25, P30).
+            self.rules[p.id] = _Rule(p.id, ret.after, ret.then, now - keep)
+        self.by_action = {
+            a: frozenset(r.purpose for r in self.rules.values() if r.action is a)
+            for a in RetentionAction
+        }
+        self.dispositions = _dispositions(ctx)
+
+    # -- building blocks -------------------------------------------------------------
+    @staticmethod
+    def aliases() -> tuple[Any, Any]:
+        return records.alias("r"), subjects.alias("s")
+
+    def _elements(self, r: Any) -> Any:
+        fn = func.json_each if self.dialect == "sqlite" else func.json_array_elements_text
+        return fn(r.c.purposes).table_valued("value").alias(f"p{new_id()[:6]}")
+
+    def _purpose_expired(self, el: Any, r: Any, s: Any) -> ColumnElement[bool]:
+        whens = []
+        for rule in self.rules.values():
+            cut = literal(rule.cut, UtcDateTime)
+            if rule.clock is RetentionClock.collection:
+                cond: ColumnElement[bool] = r.c.collected_at < cut
+            else:
+                ended = s.c.relationship_ended_at
+                cond = and_(ended.is_not(None), ended < cut)
+            whens.append(el.c.value == rule.purpose)
+            whens.append(cond)
+        if not whens:
+            return false()
+        # OR of (purpose = p AND expired_p): NULL-free, so NOT of it is safe.
+        return or_(*(and_(whens[i], whens[i + 1]) for i in range(0, len(whens), 2)))
+
+    def _all_expired(self, r: Any, s: Any) -> ColumnElement[bool]:
+        el = self._elements(r)
+        return and_(
+            r.c.purposes.is_not(None),
+            not_(
+                exists(
+                    select(literal(1)).select_from(el).where(not_(self._purpose_expired(el, r, s)))
+                )
+            ),
+        )
+
+    def _serves_any(self, r: Any, purposes: frozenset[str]) -> ColumnElement[bool]:
+        if not purposes:
+            return false()
+        el = self._elements(r)
+        return exists(select(literal(1)).select_from(el).where(el.c.value.in_(sorted(purposes))))
+
+    def expired(self, r: Any, s: Any, action: RetentionAction) -> ColumnElement[bool]:
+        """Rows whose every purpose has expired and whose action is ``action`` (anonymise
+        if any purpose anonymises: the statistics still need them; then crypto-shred; then
+        delete), plus, for delete, rows a deletion request kept until a day now past."""
+        anon = self.by_action[RetentionAction.anonymise]
+        shred = self.by_action[RetentionAction.crypto_shred]
+        base = and_(r.c.anonymised.is_(False), self._all_expired(r, s))
+        if action is RetentionAction.anonymise:
+            cond = and_(base, self._serves_any(r, anon))
+        elif action is RetentionAction.crypto_shred:
+            cond = and_(base, self._serves_any(r, shred), not_(self._serves_any(r, anon)))
+        else:
+            cond = and_(base, not_(self._serves_any(r, anon | shred)))
+            ended = and_(r.c.restricted_until.is_not(None), r.c.restricted_until < self.now.date())
+            cond = or_(cond, and_(r.c.anonymised.is_(False), ended))
+        return cond
+
+    def not_held(self, r: Any, s: Any) -> ColumnElement[bool]:
+        held_tenants = (
+            select(legal_holds.c.tenant_id)
+            .where(legal_holds.c.tenant_id.is_not(None), legal_holds.c.lifted_at.is_(None))
+            .scalar_subquery()
+        )
+        return and_(
+            s.c.legal_hold.is_(None),
+            or_(r.c.tenant_id.is_(None), r.c.tenant_id.not_in(held_tenants)),
+        )
+
+    def held_counts(self, conn: Connection) -> Counter[str]:
+        r, s = self.aliases()
+        any_expired = or_(*(self.expired(r, s, a) for a in RetentionAction))
+        stmt = (
+            select(r.c.category, func.count())
+            .select_from(r.join(s, s.c.id == r.c.subject_id))
+            .where(any_expired, not_(self.not_held(r, s)))
+            .group_by(r.c.category)
+        )
+        return Counter({cat: n for cat, n in conn.execute(stmt)})
+
+    # -- the sweeps ----------------------------------------------------------------------
+    def _batch_ids(self, action: RetentionAction, after: int, n: int, extra: Any = None) -> Any:
+        r, s = self.aliases()
+        stmt = (
+            select(r.c.id)
+            .select_from(r.join(s, s.c.id == r.c.subject_id))
+            .where(r.c.id > after, self.expired(r, s, action), self.not_held(r, s))
+        )
+        if extra is not None:
+            stmt = stmt.where(extra(r))
+        return stmt.order_by(r.c.id).limit(n)
+
+    def remove(
+        self,
+        action: RetentionAction,
+        batch: int,
+        report: RetentionReport,
+        progress: Progress | None,
+    ) -> None:
+        """Delete (or crypto-shred: delete, then destroy the data keys of people with no
+        encrypted value left) expired rows, one batch per transaction."""
+        after = 0
+        while True:
+            with transaction(self.ctx) as conn:
+                ids = self._batch_ids(action, after, batch).scalar_subquery()
+                rows = conn.execute(
+                    delete(records)
+                    .where(records.c.id.in_(ids))
+                    .returning(
+                        records.c.id,
+                        records.c.category,
+                        records.c.purposes,
+                        records.c.subject_id,
+                        records.c.ciphertext.is_not(None),
+                    )
+                ).all()
+                if not rows:
+                    return
+                shredded = 0
+                if action is RetentionAction.crypto_shred:
+                    shredded = self._shred(conn, {row[3] for row in rows if row[4]})
+                    report.keys_shredded += shredded
+                self._account(conn, action.value, rows, report, shredded)
+            after = max(row[0] for row in rows)
+            if progress is not None:
+                progress(len(rows))
+
+    def _shred(self, conn: Connection, candidates: set[str]) -> int:
+        if not candidates:
+            return 0
+        still = set(
+            conn.execute(
+                select(records.c.subject_id)
+                .where(
+                    records.c.subject_id.in_(sorted(candidates)), records.c.ciphertext.is_not(None)
+                )
+                .distinct()
+            ).scalars()
+        )
+        return shred_subject_keys(conn, sorted(candidates - still))
+
+    def anonymise(self, batch: int, report: RetentionReport, progress: Progress | None) -> None:
+        """Irreversibly anonymise expired rows: identifying, encrypted and free-text values
+        are deleted; dates become months, numbers bands; the collection time becomes its
+        month; the rows move to a fresh pseudonymous subject per person and batch, so the
+        person can no longer be found from them."""
+        action = RetentionAction.anonymise
+        keep_cond = self._keepable
+        # 1. drop what identifies.
+        after = 0
+        while True:
+            with transaction(self.ctx) as conn:
+                ids = self._batch_ids(action, after, batch, lambda r: not_(keep_cond(r)))
+                rows = conn.execute(
+                    delete(records)
+                    .where(records.c.id.in_(ids.scalar_subquery()))
+                    .returning(records.c.id, records.c.category, records.c.purposes)
+                ).all()
+                if not rows:
+                    break
+                self._account(conn, "anonymise_drop", rows, report, 0, key="anonymise")
+            after = max(row[0] for row in rows)
+            if progress is not None:
+                progress(len(rows))
+        # 2. generalise the rest and detach it from the person.
+        after = 0
+        while True:
+            with transaction(self.ctx) as conn:
+                ids = self._batch_ids(action, after, batch, keep_cond).scalar_subquery()
+                rows = conn.execute(
+                    update(records)
+                    .where(records.c.id.in_(ids))
+                    .values(
+                        value=self._generalised(),
+                        anonymised=True,
+                        collected_at=self._month_start(),
+                        supplier=None,
+                        updated_at=self.now,
+                    )
+                    .returning(
+                        records.c.id, records.c.category, records.c.purposes, records.c.subject_id
+                    )
+                ).all()
+                if not rows:
+                    break
+                self._detach(conn, rows)
+                self._account(conn, "anonymise", rows, report, 0)
+            after = max(row[0] for row in rows)
+            if progress is not None:
+                progress(len(rows))
+
+    def _keepable(self, r: Any) -> ColumnElement[bool]:
+        keep = [
+            and_(r.c.collection_point == cp, r.c.field == f)
+            for (cp, f), d in self.dispositions.items()
+            if d is not Disposition.drop
+        ]
+        if not keep:
+            return false()
+        return and_(
+            r.c.ciphertext.is_(None),
+            r.c.category.not_in(sorted(IDENTIFYING_CATEGORIES)),
+            or_(*keep),
+        )
+
+    def _fields(self, d: Disposition) -> ColumnElement[bool]:
+        conds = [
+            and_(records.c.collection_point == cp, records.c.field == f)
+            for (cp, f), disp in self.dispositions.items()
+            if disp is d
+        ]
+        return or_(*conds) if conds else false()
+
+    def _generalised(self) -> Any:
+        v = records.c.value
+        month = func.substr(v, 1, 8) + literal('"')
+        if self.dialect == "sqlite":
+            low: Any = cast(cast(v, Float) / NUMBER_BAND, Integer) * NUMBER_BAND
+            numeric: Any = func.json_type(v).in_(["integer", "real"])
+        else:
+            low = cast(func.floor(cast(v, Numeric) / NUMBER_BAND), Integer) * NUMBER_BAND
+            numeric = v.regexp_match(r"^-?[0-9]+(\.[0-9]+)?$")
+        band = (
+            literal('"')
+            + cast(low, String)
+            + literal("-")
+            + cast(low + (NUMBER_BAND - 1), String)
+            + literal('"')
+        )
+        return case(
+            (self._fields(Disposition.month), month),
+            (and_(self._fields(Disposition.band), numeric), band),
+            (self._fields(Disposition.band), null()),
+            else_=v,
+        )
+
+    def _month_start(self) -> Any:
+        c = records.c.collected_at
+        if self.dialect == "sqlite":
+            return func.substr(c, 1, 7) + literal("-01 00:00:00.000000")
+        return func.date_trunc("month", c)
+
+    def _detach(self, conn: Connection, rows: Sequence[Any]) -> None:
+        """Move anonymised rows to fresh subjects that identify no one (one per person in
+        this batch, so rows of one submission still group together)."""
+        old = sorted({row[3] for row in rows})
+        info = {
+            sid: (tenant, juris)
+            for sid, tenant, juris in conn.execute(
+                select(subjects.c.id, subjects.c.tenant_id, subjects.c.jurisdiction).where(
+                    subjects.c.id.in_(old)
+                )
+            )
+        }
+        mapping = {sid: new_id() for sid in old}
+        conn.execute(
+            subjects.insert(),
+            [
+                {
+                    "id": mapping[sid],
+                    "tenant_id": info[sid][0],
+                    "kind": "anonymous",
+                    "jurisdiction": info[sid][1],
+                    "status": "anonymous",
+                    "created_at": self.now,
+                }
+                for sid in old
+            ],
+        )
+        ids = sorted(row[0] for row in rows)
+        conn.execute(
+            update(records)
+            .where(
+                records.c.subject_id == bindparam("b_old"),
+                records.c.anonymised.is_(True),
+                records.c.id >= ids[0],
+                records.c.id <= ids[-1],
+            )
+            .values(subject_id=bindparam("b_new")),
+            [{"b_old": sid, "b_new": new} for sid, new in mapping.items()],
+        )
+
+    def _account(
+        self,
+        conn: Connection,
+        action: str,
+        rows: Sequence[Any],
+        report: RetentionReport,
+        shredded: int,
+        key: str | None = None,
+    ) -> None:
+        cats: Counter[str] = Counter(row[1] for row in rows)
+        purposes: Counter[str] = Counter()
+        for row in rows:
+            purposes.update(_purpose_list(row[2]))
+        for cat, n in cats.items():
+            report.done[(key or action, cat)] += n
+        report.by_purpose.update(purposes)
+        report.batches += 1
+        self._audit(conn, action, cats, purposes, shredded)
+
+    def _audit(
+        self,
+        conn: Connection,
+        action: str,
+        cats: Counter[str],
+        purposes: Counter[str],
+        shredded: int = 0,
+    ) -> None:
+        details: dict[str, Any] = {
+            "action": action,
+            "rows": cats.total(),
+            "categories": dict(sorted(cats.items())),
+            "purposes": dict(sorted(purposes.items())),
+        }
+        if shredded:
+            details["keys_shredded"] = shredded
+        append_entries(
+            conn,
+            self.now,
+            [
+                AuditEntry(
+                    "retention",
+                    "system:troth",
+                    Outcome.allow,
+                    categories=tuple(sorted(cats)),
+                    details=details,
+                )
+            ],
+        )
+
+
+def _dispositions(ctx: Context) -> dict[tuple[str, str], Disposition]:
+    """How anonymisation treats each (collection point, field) the policy declares."""
+    out: dict[tuple[str, str], Disposition] = {}
+    idx = ctx.policy
+    for cp_id, fields in idx.point_fields.items():
+        for fname, spec in fields.items():
+            if (
+                spec.identifies
+                or spec.category in IDENTIFYING_CATEGORIES
+                or idx.is_sensitive(spec.category)
+                or spec.type in (FieldType.email, FieldType.phone, FieldType.text)
+            ):
+                d = Disposition.drop
+            elif spec.type in (FieldType.date, FieldType.datetime):
+                d = Disposition.month
+            elif spec.type in (FieldType.integer, FieldType.number):
+                d = Disposition.band
+            else:
+                d = Disposition.keep
+            out[(cp_id, fname)] = d
+    return out
+
+
+__all__ = [
+    "IDENTIFYING_CATEGORIES",
+    "Disposition",
+    "RetentionReport",
+    "RetentionService",
+    "legal_holds",
+]
