@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -93,14 +94,14 @@ def check(
     else:
         for name, r in results.items():
             if isinstance(r, str):
-                console.print(f"[red]{name}: {r}[/red]", highlight=False)
+                console.print(f"[red]{name}: {escape(r)}[/red]", highlight=False)
             elif not r:
                 console.print(f"[green]{name}: matches the database[/green]")
             else:
                 console.print(f"[bold]{name}[/bold]: {len(r)} finding(s)")
                 for f in r:
                     colour = "red" if f.severity is Severity.error else "yellow"
-                    console.print(f"  [{colour}]{f}[/{colour}]", highlight=False)
+                    console.print(f"  [{colour}]{escape(str(f))}[/{colour}]", highlight=False)
     if failed:
         raise typer.Exit(1)
 
