@@ -146,6 +146,7 @@ def test_entry_bytes_is_canonical_json_of_every_field(ctx: Context) -> None:
     row += [dumps(data["details"])]
     assert entry_bytes(row) == expected.encode()
     assert logged.at == at
+    assert verify_log(ctx).ok
 
 
 text = st.text(max_size=20).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, String, func, literal_column, select
 
 from troth.audit.log import (
     ENTRY_COLUMNS,
@@ -79,6 +79,25 @@ def _snapshot(ctx: Context) -> Connection:
     if conn.dialect.name in ("postgresql", "mysql"):
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
     return conn
+
+
+# SQLAlchemy keeps SQLite times as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC); turning that into
+# iso() text inside SQLite saves a datetime parse and format per row. Any other shape was
+# not written by troth and comes out unreadable, so its leaf cannot match.
+_SQLITE_AT_ISO = (
+    "CASE WHEN length(at) <> 26 OR substr(at, 11, 1) <> ' ' THEN 'unreadable:' || at"
+    " WHEN substr(at, 20) = '.000000' THEN substr(at, 1, 10) || 'T' || substr(at, 12, 8)"
+    " || '+00:00' ELSE substr(at, 1, 10) || 'T' || substr(at, 12) || '+00:00' END"
+)
+
+
+def _entry_columns(dialect: str) -> list[ColumnElement[Any]]:
+    """The columns entry_bytes() reads, then leaf_hash; ``at`` as iso() text on SQLite."""
+    t = audit_entries
+    cols: list[ColumnElement[Any]] = [t.c[name] for name in ENTRY_COLUMNS] + [t.c.leaf_hash]
+    if dialect == "sqlite":
+        cols[1] = literal_column(_SQLITE_AT_ISO, String).label("at")
+    return cols
 
 
 def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
@@ -147,10 +166,10 @@ def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
         return acc
 
     t = audit_entries
-    cols = [t.c[name] for name in ENTRY_COLUMNS] + [t.c.leaf_hash]
     with _snapshot(ctx) as conn:
         state_size, state_root = read_state(conn)
-        result = conn.execution_options(yield_per=_CHUNK).execute(select(*cols).order_by(t.c.seq))
+        stmt = select(*_entry_columns(conn.dialect.name)).order_by(t.c.seq)
+        result = conn.execution_options(yield_per=_CHUNK).execute(stmt)
         for part in result.partitions():
             for row in part:
                 seq = row[0]

@@ -1,0 +1,183 @@
+"""`troth audit ...` commands: verify, proof, show, head.
+
+Exit codes: 0 fine; 1 the log does not verify (the first bad entry or range is named), or
+any troth error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from troth.audit import inclusion_proof, list_entries, sign_head, verify_log, verify_proof
+from troth.audit.log import read_state
+from troth.cli import home_of
+from troth.context import Context
+
+app = typer.Typer(help="Verify the tamper-evident audit log, prove entries, show who did what.")
+
+# Exits are SystemExit: `troth.cli.main` runs click with standalone_mode=False.
+EXIT_BAD_LOG = 1
+_PROGRESS_FROM = 50_000  # entries: smaller logs verify faster than a bar can draw
+
+_SHOW_COLUMNS = [
+    "seq",
+    "at (UTC)",
+    "actor",
+    "action",
+    "outcome",
+    "subject",
+    "purpose",
+    "categories",
+    "reason",
+]
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _context(ctx: typer.Context) -> Iterator[Context]:
+    from troth.home import open_context
+
+    context = open_context(home_of(ctx))
+    try:
+        yield context
+    finally:
+        context.engine.dispose()
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Recompute every entry, the Merkle root and each signed tree head.
+
+    Exit 0 with the size and root when everything matches; exit 1 naming the first bad
+    entry (or the range between two signed heads) otherwise."""
+    with _context(ctx) as context:
+        with context.engine.connect() as conn:
+            size = read_state(conn)[0]
+        columns = (
+            TextColumn("verifying audit log"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        disable = as_json or size < _PROGRESS_FROM
+        with Progress(*columns, console=_err, transient=True, disable=disable) as bar:
+            task = bar.add_task("verify", total=size)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = verify_log(context, progress=progress)
+    if as_json:
+        _out.print_json(json.dumps(report.to_dict()))
+    elif report.ok:
+        tail = f", {report.unsigned} after the latest head" if report.unsigned else ""
+        _out.print(
+            f"[green]audit log verified[/green]: {report.size} entries, root {report.root}, "
+            f"{report.heads_checked} signed heads checked{tail}"
+        )
+    else:
+        _err.print(f"[red]audit log does NOT verify[/red]: {escape(report.problem or '')}")
+    if not report.ok:
+        raise SystemExit(EXIT_BAD_LOG)
+
+
+@app.command("proof")
+def proof(
+    ctx: typer.Context,
+    seq: Annotated[int, typer.Argument(help="The entry's number (seq), from `troth audit show`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the proof as JSON.")] = False,
+) -> None:
+    """Print an inclusion proof for entry SEQ under the latest signed tree head; anyone
+    with the public key checks it with `troth.audit.verify_proof`."""
+    with _context(ctx) as context:
+        result: dict[str, Any] = inclusion_proof(context, seq)
+        result["public_key"] = context.keys.public_key_b64()
+    if as_json:
+        _out.print_json(json.dumps(result))
+        return
+    ok = verify_proof(result, result["public_key"])
+    _out.print(f"entry {seq}: {escape(result['entry'])}")
+    _out.print(f"leaf hash  {result['leaf']}")
+    _out.print(f"tree       size {result['size']}, root {result['root']}")
+    _out.print(f"signed at  {result['head']['at']} by public key {result['public_key']}")
+    _out.print(f"path       {len(result['path'])} hashes")
+    for h in result["path"]:
+        _out.print(f"  {h}")
+    _out.print("[green]proof verifies[/green]" if ok else "[red]proof does NOT verify[/red]")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="Only entries about this subject id.")
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Only entries by this actor (kind:id).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="At most N.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print entries as JSON.")] = False,
+) -> None:
+    """Who did what to whose data, for what purpose, and what troth decided (newest first)."""
+    with _context(ctx) as context:
+        rows = list_entries(
+            context, subject_id=subject, actor=actor, limit=limit, newest_first=True
+        )
+    if as_json:
+        _out.print_json(json.dumps([r.to_dict() for r in rows]))
+        return
+    if not rows:
+        _out.print("no audit entries match")
+        return
+    cells = [
+        [
+            str(r.seq),
+            r.at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.entry.actor,
+            r.entry.action,
+            str(r.entry.outcome),
+            r.entry.subject_id or "-",
+            r.entry.purpose or "-",
+            ",".join(r.entry.categories) or "-",
+            r.entry.reason or "-",
+        ]
+        for r in rows
+    ]
+    if not _out.is_terminal:  # pipes and files: one tab-separated line per entry, nothing cut
+        for line in cells:
+            _out.print(escape("\t".join(line)))
+        return
+    table = Table(*_SHOW_COLUMNS)
+    for line in cells:
+        table.add_row(*(escape(c) for c in line))
+    _out.print(table)
+
+
+@app.command("head")
+def head(ctx: typer.Context) -> None:
+    """Sign the current tree head, append it to the heads file and print it: keep a copy
+    somewhere the database's administrators cannot edit."""
+    with _context(ctx) as context:
+        signed = sign_head(context)
+        public_key = context.keys.public_key_b64()
+        path = context.settings.resolved_heads_file
+    _out.print(json.dumps({**signed.to_dict(), "public_key": public_key}))
+    _err.print(f"appended to {path}")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="audit")
