@@ -271,7 +271,9 @@ def parse_policy(text: str, filename: str = "<policy>", *, check: bool = True) -
     if issues or policy is None:
         issues.sort(key=lambda i: (i.line, i.path))
         count = f"{len(issues)} problem{'s' if len(issues) != 1 else ''}"
-        raise PolicyError(f"{filename}: {count} in the policy", issues)
+        # The message lists every issue too, so any edge that prints only the message is complete.
+        listing = "\n".join(str(i) for i in issues)
+        raise PolicyError(f"{filename}: {count} in the policy:\n{listing}", issues)
     return policy
 
 
