@@ -53,6 +53,7 @@ def home_of(ctx: typer.Context) -> Path:
 
 def _register() -> None:
     # Each group registers itself: one import line per command module.
+    from troth.cli import audit as _audit
     from troth.cli import core as _core
     from troth.cli import datasets as _datasets
     from troth.cli import policy as _policy
@@ -60,6 +61,7 @@ def _register() -> None:
     _core.register(app)
     _policy.register(app)
     _datasets.register(app)
+    _audit.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
