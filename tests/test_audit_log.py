@@ -279,3 +279,11 @@ def test_bad_entries_are_refused_and_nothing_is_half_stored(ctx: Context) -> Non
     assert list_entries(ctx) == []
     assert read_heads(ctx) == []
     assert verify_log(ctx).ok
+
+
+def test_verify_reports_progress(ctx: Context) -> None:
+    with transaction(ctx) as conn:
+        append_entries(conn, ctx.clock.now(), [entry(i) for i in range(30)])
+    seen: list[tuple[int, int]] = []
+    assert verify_log(ctx, progress=lambda done, total: seen.append((done, total))).ok
+    assert seen and seen[-1] == (30, 30)
