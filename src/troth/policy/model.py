@@ -126,7 +126,8 @@ class Duration(BaseModel):
         return self.years * 365.25 + self.months * 30.4375 + self.days
 
     def __str__(self) -> str:
-        parts = [f"{n}{u}" for n, u in ((self.years, "y"), (self.months, "m"), (self.days, "d")) if n]
+        units = ((self.years, "y"), (self.months, "m"), (self.days, "d"))
+        parts = [f"{n}{u}" for n, u in units if n]
         return " ".join(parts) or "0d"
 
 
@@ -353,7 +354,8 @@ class Policy(_Strict):
         allowed = {"consent", "requests", "retention", "minimisation"}
         bad = [v for v in value if v not in allowed]
         if bad:
-            raise ValueError(f"unknown exemption {bad[0]!r} (allowed: {', '.join(sorted(allowed))})")
+            names = ", ".join(sorted(allowed))
+            raise ValueError(f"unknown exemption {bad[0]!r} (allowed: {names})")
         return value
 
     @field_validator("troth")
