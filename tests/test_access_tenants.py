@@ -1,0 +1,123 @@
+"""Tenants, invitations and members (P13), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from troth.access import InvitationState, TenantRole, actor_for
+from troth.access.tables import invitations, users
+from troth.audit.log import list_entries
+from troth.clock import ManualClock
+from troth.engine import Troth
+from troth.errors import AuthenticationError, Conflict, PermissionDenied, ValidationError
+from troth.home import init_home
+from troth.notices.outbox import outbox
+
+PW = "correct horse battery staple"
+
+
+@pytest.fixture
+def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
+    ctx = init_home(
+        tmp_path / "home", example="phone-service", database_url=db_url, clock=ManualClock()
+    )
+    tr = Troth(ctx)
+    yield tr
+    tr.close()
+
+
+def last_entry(t: Troth) -> Any:
+    return list_entries(t.ctx, newest_first=True, limit=1)[0].entry
+
+
+def table(t: Troth, tbl: Any) -> list[Any]:
+    with t.ctx.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(tbl).order_by(*tbl.primary_key))]
+
+
+def test_invitation_is_mailed_and_accepted_once(t: Troth) -> None:
+    a = t.create = t.access.create_tenant("Acme", "office@acme.example")
+    token, inv = t.access.invite(a, "Boss@Acme.example", role="admin")
+    with t.ctx.engine.connect() as conn:
+        mail = conn.execute(select(outbox.c.to_addr, outbox.c.body_text)).one()
+        stored = conn.execute(select(invitations.c.token_hash)).scalar()
+    assert mail.to_addr == "boss@acme.example" and token in mail.body_text
+    assert stored != token
+    user = t.access.accept_invitation(token, PW, display_name="Boss")
+    assert user.tenant_id == a and user.tenant_role is TenantRole.admin
+    assert t.access.authenticate("boss@acme.example", PW, tenant_id=a).id == user.id
+    before = table(t, users)
+    with pytest.raises(Conflict, match="already used"):
+        t.access.accept_invitation(token, PW)
+    assert last_entry(t).reason == "invitation_accepted"
+    assert table(t, users) == before
+    assert [i.state for i in t.access.list_invitations(a)] == [InvitationState.accepted]
+
+
+def test_expired_forged_and_withdrawn_invitations(t: Troth) -> None:
+    a = t.access.create_tenant("Acme", "office@acme.example")
+    token, inv = t.access.invite(a, "late@acme.example")
+    clock = t.ctx.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(days=8)
+    with pytest.raises(Conflict, match="expired"):
+        t.access.accept_invitation(token, PW)
+    assert last_entry(t).reason == "invitation_expired"
+    with pytest.raises(AuthenticationError, match="not valid"):
+        t.access.accept_invitation("forged-token", PW)
+    assert last_entry(t).outcome == "deny"
+    token2, inv2 = t.access.invite(a, "late@acme.example")
+    t.access.revoke_invitation(inv2.id)
+    with pytest.raises(Conflict, match="withdrawn"):
+        t.access.accept_invitation(token2, PW)
+    token3, _ = t.access.invite(a, "late@acme.example")
+    with pytest.raises(ValidationError, match="at least"):
+        t.access.accept_invitation(token3, "short")
+    assert t.access.list_members(a) == []  # nothing half-stored
+
+
+def test_only_an_admin_of_that_tenant_invites_and_revokes(t: Troth) -> None:
+    a = t.access.create_tenant("Acme", "office@acme.example")
+    b = t.access.create_tenant("Bolt", "office@bolt.example")
+    tok, _ = t.access.invite(a, "admin@acme.example", role="admin")
+    admin_a = actor_for(t.access.accept_invitation(tok, PW))
+    tok, _ = t.access.invite(a, "member@acme.example")
+    member_a = t.access.accept_invitation(tok, PW)
+    before = table(t, invitations)
+    with pytest.raises(PermissionDenied):
+        t.access.invite(b, "x@bolt.example", by=admin_a)
+    with pytest.raises(PermissionDenied):
+        t.access.invite(a, "x@acme.example", by=actor_for(member_a))
+    assert last_entry(t).reason == "not_tenant_admin"
+    assert table(t, invitations) == before
+    with pytest.raises(Conflict, match="already a member"):
+        t.access.invite(a, "member@acme.example", by=admin_a)
+    # The admin revokes the member: sessions and keys end at once.
+    session, _ = t.access.start_session(member_a)
+    key, _ = t.access.create_api_key("m", ["collect"], user_id=member_a.id, tenant_id=a)
+    t.access.revoke_member(a, member_a.id, by=admin_a)
+    with pytest.raises(AuthenticationError):
+        t.access.resolve_session(session)
+    with pytest.raises(AuthenticationError):
+        t.access.resolve_api_key(key)
+    with pytest.raises(AuthenticationError):
+        t.access.authenticate("member@acme.example", PW, tenant_id=a)
+    members = {m.email: m.active for m in t.access.list_members(a)}
+    assert members == {"admin@acme.example": True, "member@acme.example": False}
+    # Invited again, the same account comes back.
+    tok, _ = t.access.invite(a, "member@acme.example", by=admin_a)
+    again = t.access.accept_invitation(tok, PW + "!")
+    assert again.id == member_a.id and again.active
+
+
+def test_create_tenant_bad_input(t: Troth) -> None:
+    with pytest.raises(ValidationError):
+        t.access.create_tenant("", "office@acme.example")
+    with pytest.raises(ValidationError):
+        t.access.create_tenant("Acme", "nope")
+    assert t.access.list_tenants() == []
