@@ -71,7 +71,7 @@ def test_rls_isolates_tenants_for_the_app_role(tmp_path: Path, pg_url: str) -> N
 
 
 def test_rls_login_role_connecting_directly(tmp_path: Path, pg_url: str) -> None:
-    t, a, b = _home(tmp_path, pg_url)
+    t, _a, b = _home(tmp_path, pg_url)
     role = f"troth_app_{uuid.uuid4().hex[:8]}"
     try:
         enable_tenant_rls(t.ctx.engine, role, password="app-secret-pw")

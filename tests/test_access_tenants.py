@@ -41,8 +41,8 @@ def table(t: Troth, tbl: Any) -> list[Any]:
 
 
 def test_invitation_is_mailed_and_accepted_once(t: Troth) -> None:
-    a = t.create = t.access.create_tenant("Acme", "office@acme.example")
-    token, inv = t.access.invite(a, "Boss@Acme.example", role="admin")
+    a = t.access.create_tenant("Acme", "office@acme.example")
+    token, _inv = t.access.invite(a, "Boss@Acme.example", role="admin")
     with t.ctx.engine.connect() as conn:
         mail = conn.execute(select(outbox.c.to_addr, outbox.c.body_text)).one()
         stored = conn.execute(select(invitations.c.token_hash)).scalar()
@@ -61,7 +61,7 @@ def test_invitation_is_mailed_and_accepted_once(t: Troth) -> None:
 
 def test_expired_forged_and_withdrawn_invitations(t: Troth) -> None:
     a = t.access.create_tenant("Acme", "office@acme.example")
-    token, inv = t.access.invite(a, "late@acme.example")
+    token, _inv = t.access.invite(a, "late@acme.example")
     clock = t.ctx.clock
     assert isinstance(clock, ManualClock)
     clock.advance(days=8)
