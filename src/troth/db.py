@@ -96,3 +96,4 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 def backend(engine: Engine) -> str:
     """'sqlite', 'postgresql' or 'mysql' (MariaDB reports mysql)."""
     return engine.dialect.name
+

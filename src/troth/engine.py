@@ -30,7 +30,7 @@ from troth.store import (
     find_subject_id,
     get_subject,
     new_id,
-    read_values,
+    read_subject,
 )
 from troth.store.crypto import encrypt_value
 from troth.store.keystore import ensure_data_keys
@@ -38,13 +38,13 @@ from troth.store.tables import records, subjects
 from troth.validation import check_value
 
 if TYPE_CHECKING:
-    from troth.access import AccessService
     from troth.breaches.register import BreachRegister
-    from troth.disclosures import DisclosureService
     from troth.requests.service import RequestService
-    from troth.retention import RetentionService
 
+    from troth.access import AccessService
     from troth.consent import ConsentLedger
+    from troth.disclosures import DisclosureService
+    from troth.retention import RetentionService
 
 
 @dataclass(frozen=True)
@@ -465,32 +465,36 @@ class Troth:
         juris: str,
         now: datetime,
     ) -> list[str]:
-        """Find each row's person by their identity fields, or create them (one insert)."""
+        """Find each row's person by their identity fields (one IN query per identity kind
+        and chunk, within the same tenant), or create them (one insert)."""
         ctx = self.ctx
         ident_fields = {spec.identifies: f for f, spec in cp.fields.items() if spec.identifies}
-        sids: list[str] = []
-        new_rows: list[dict[str, Any]] = []
-        seen: dict[tuple[str, str], str] = {}
-        for data in rows:
-            bidx = {
+        hashes = [
+            {
                 kind: ctx.keys.blind_index(kind, str(data[f]))
                 for kind, f in ident_fields.items()
                 if data.get(f) not in (None, "")
             }
-            sid: str | None = None
-            for kind, h in bidx.items():
-                sid = seen.get((kind, h))
-                if sid:
-                    break
-            if sid is None and bidx and len(rows) <= 1000:
-                q = select(subjects.c.id).where(subjects.c.erased_at.is_(None))
-                if tenant_id is not None:
-                    q = q.where(subjects.c.tenant_id == tenant_id)
-                for kind, h in bidx.items():
-                    found = conn.execute(q.where(subjects.c[f"{kind}_bidx"] == h).limit(1)).scalar()
-                    if found:
-                        sid = str(found)
-                        break
+            for data in rows
+        ]
+        known: dict[tuple[str, str], str] = {}
+        for kind in ident_fields:
+            col = subjects.c[f"{kind}_bidx"]
+            wanted = sorted({h[kind] for h in hashes if kind in h})
+            for start in range(0, len(wanted), 900):
+                q = select(col, subjects.c.id).where(
+                    col.in_(wanted[start : start + 900]),
+                    subjects.c.erased_at.is_(None),
+                    subjects.c.tenant_id == tenant_id
+                    if tenant_id is not None
+                    else subjects.c.tenant_id.is_(None),
+                )
+                for h, sid in conn.execute(q):
+                    known.setdefault((kind, h), str(sid))
+        sids: list[str] = []
+        new_rows: list[dict[str, Any]] = []
+        for bidx in hashes:
+            sid = next((known[(k, h)] for k, h in bidx.items() if (k, h) in known), None)
             if sid is None:
                 sid = new_id()
                 new_rows.append(
@@ -506,8 +510,9 @@ class Troth:
                         "created_at": now,
                     }
                 )
-            for kind, h in bidx.items():
-                seen[(kind, h)] = sid
+            # Later rows of the same batch with the same identity are the same person.
+            for k, h in bidx.items():
+                known.setdefault((k, h), sid)
             sids.append(sid)
         if new_rows:
             conn.execute(subjects.insert(), new_rows)
@@ -529,10 +534,9 @@ class Troth:
         idx = ctx.policy
         now = ctx.clock.now()
         with transaction(ctx) as conn:
-            subj = get_subject(conn, subject_id)
-            facts = facts_mod.gather(conn, ctx, actor, subj)
             wanted = tuple(sorted(set(categories))) if categories is not None else None
-            stored = read_values(conn, ctx, subject_id, wanted)
+            subj, stored = read_subject(conn, ctx, subject_id, wanted)
+            facts = facts_mod.gather(conn, ctx, actor, subj)
             asked = wanted if wanted is not None else tuple(sorted({v.category for v in stored}))
             if not asked:
                 asked = tuple(sorted(idx.purpose_categories.get(purpose, ())))
