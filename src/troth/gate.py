@@ -304,13 +304,24 @@ def _grant_for(facts: Facts, cat: str, now: datetime) -> Grant | None:
     return None
 
 
+# Categories that record individual transactions (P19: "no third party gets individual
+# transaction data" unless the policy's recipient says individual_transactions: true).
+TRANSACTION_CATEGORIES = frozenset(
+    {"purchases", "billing", "payment_card", "financial", "call_records", "destination_numbers"}
+)
+
+
 def _recipient_check(index: PolicyIndex, ask: Ask, cat: str) -> Reason | None:
+    """P18: only a recipient the policy lists for this purpose and category; P19: no
+    individual transactions to a recipient that may not see them."""
     if ask.recipient is None or ask.recipient not in index.recipients:
         return Reason.recipient_not_listed
     grant = index.recipient_grants.get((ask.recipient, ask.purpose))
     if grant is None:
         return Reason.recipient_not_listed
     if cat not in grant.categories:
+        return Reason.recipient_category_not_allowed
+    if cat in TRANSACTION_CATEGORIES and not index.recipients[ask.recipient].individual_transactions:
         return Reason.recipient_category_not_allowed
     return None
 

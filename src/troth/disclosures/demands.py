@@ -1,0 +1,314 @@
+"""Legal demands (P20): a court order, warrant or production order is recorded with its
+instrument; the data goes through :meth:`DisclosureService.disclose` under a
+legal-obligation purpose; the person is told through the outbox at once, or, under a
+non-disclosure order, as soon as it ends (:func:`notify_due`, run by the worker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries, transaction
+from troth.context import Context
+from troth.disclosures.tables import disclosures, legal_demands
+from troth.errors import NotFound, ValidationError
+from troth.store import new_id, read_values
+
+
+class LegalInstrument(StrEnum):
+    """The legal instrument that compels a disclosure. Stored: never rename a value."""
+
+    court_order = "court_order"
+    warrant = "warrant"
+    subpoena = "subpoena"
+    production_order = "production_order"
+    summons = "summons"
+    statutory_notice = "statutory_notice"
+    preservation_order = "preservation_order"
+
+
+class DemandStatus(StrEnum):
+    received = "received"
+    disclosed = "disclosed"
+    notified = "notified"
+    closed = "closed"
+
+
+@dataclass(frozen=True)
+class LegalDemand:
+    id: str
+    authority: str
+    recipient: str | None
+    instrument: LegalInstrument
+    reference: str
+    scope: str
+    received_at: datetime
+    gag_until: datetime | None
+    status: DemandStatus
+    notified_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "authority": self.authority,
+            "recipient": self.recipient,
+            "instrument": self.instrument.value,
+            "reference": self.reference,
+            "scope": self.scope,
+            "received_at": self.received_at.isoformat(),
+            "gag_until": self.gag_until.isoformat() if self.gag_until else None,
+            "status": self.status.value,
+            "notified_at": self.notified_at.isoformat() if self.notified_at else None,
+        }
+
+
+def _text(name: str, value: Any, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"a legal demand needs {name}", field=name)
+    if len(value) > limit:
+        raise ValidationError(f"{name} is longer than {limit} characters", field=name)
+    return value.strip()
+
+
+def _aware(name: str, value: Any) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValidationError(f"{name} must be a timezone-aware date and time", field=name)
+    return value
+
+
+def record_demand(
+    ctx: Context,
+    *,
+    authority: str,
+    instrument: str | LegalInstrument | None,
+    reference: str,
+    scope: str,
+    received_at: datetime | None = None,
+    gag_until: datetime | None = None,
+    recipient: str | None = None,
+    actor: str = "system:troth",
+) -> LegalDemand:
+    """Record a demand. Without a legal instrument there is no demand: ValidationError
+    naming the instruments troth knows."""
+    known = ", ".join(i.value for i in LegalInstrument)
+    if instrument is None or (isinstance(instrument, str) and not instrument.strip()):
+        raise ValidationError(
+            f"a legal demand needs the legal instrument that compels it ({known});"
+            " without one, nothing may be disclosed",
+            field="instrument",
+        )
+    try:
+        inst = LegalInstrument(instrument)
+    except ValueError:
+        raise ValidationError(
+            f"unknown legal instrument {instrument!r}: use one of {known}", field="instrument"
+        ) from None
+    authority = _text("authority", authority, 200)
+    reference = _text("reference", reference, 200)
+    scope = _text("scope", scope, 10_000)
+    now = ctx.clock.now()
+    received = _aware("received_at", received_at) if received_at is not None else now
+    if received > now:
+        raise ValidationError("received_at is in the future", field="received_at")
+    if gag_until is not None:
+        _aware("gag_until", gag_until)
+        if gag_until <= received:
+            raise ValidationError(
+                "gag_until (end of the non-disclosure order) must be after received_at",
+                field="gag_until",
+            )
+    if recipient is not None:
+        rc = ctx.policy.recipients.get(recipient)
+        if rc is None:
+            raise ValidationError(f"the policy lists no recipient {recipient!r}", field="recipient")
+    demand = LegalDemand(
+        new_id(),
+        authority,
+        recipient,
+        inst,
+        reference,
+        scope,
+        received,
+        gag_until,
+        DemandStatus.received,
+        None,
+    )
+    with transaction(ctx) as conn:
+        conn.execute(
+            insert(legal_demands).values(
+                id=demand.id,
+                authority=authority,
+                recipient=recipient,
+                instrument=inst.value,
+                reference=reference,
+                scope=scope,
+                received_at=received,
+                gag_until=gag_until,
+                status=DemandStatus.received.value,
+                recorded_by=actor,
+                recorded_at=now,
+            )
+        )
+        append_entries(
+            conn,
+            now,
+            [
+                AuditEntry(
+                    "legal_demand.record",
+                    actor,
+                    Outcome.info,
+                    details={
+                        "demand": demand.id,
+                        "authority": authority,
+                        "instrument": inst.value,
+                        "reference": reference,
+                        "gag_until": gag_until.isoformat() if gag_until else None,
+                    },
+                )
+            ],
+        )
+    return demand
+
+
+def demand_row(conn: Connection, demand_id: str) -> LegalDemand:
+    row = conn.execute(select(legal_demands).where(legal_demands.c.id == demand_id)).first()
+    if row is None:
+        raise NotFound(f"no legal demand {demand_id!r}: record it first (record_demand)")
+    return LegalDemand(
+        row.id,
+        row.authority,
+        row.recipient,
+        LegalInstrument(row.instrument),
+        row.reference,
+        row.scope,
+        row.received_at,
+        row.gag_until,
+        DemandStatus(row.status),
+        row.notified_at,
+    )
+
+
+def _address(conn: Connection, ctx: Context, subject_id: str) -> str | None:
+    """The person's e-mail address, from the field their collection point marks as it."""
+    idx = ctx.policy
+    found: str | None = None
+    for v in read_values(conn, ctx, subject_id):
+        spec = idx.point_fields.get(v.collection_point or "", {}).get(v.field)
+        is_email = spec is not None and (spec.identifies == "email" or spec.type.value == "email")
+        if is_email and isinstance(v.value, str) and "@" in v.value:
+            found = v.value
+    return found
+
+
+def notify_disclosures(
+    conn: Connection, ctx: Context, demand: LegalDemand, disclosure_ids: Sequence[str]
+) -> int:
+    """Queue the notice of each disclosure under ``demand`` (once: outbox idempotency
+    keys) and record it; the demand becomes ``notified`` when none is left untold."""
+    from troth.notices.outbox import MailKind, enqueue
+
+    now = ctx.clock.now()
+    org = ctx.policy.policy.organisation
+    rows = conn.execute(
+        select(disclosures).where(
+            disclosures.c.id.in_(list(disclosure_ids)), disclosures.c.notified_at.is_(None)
+        )
+    ).all()
+    sent = 0
+    for row in rows:
+        to = _address(conn, ctx, row.subject_id)
+        audit: dict[str, Any] = {"demand": demand.id, "disclosure": row.id}
+        if to is not None:
+            recipient = ctx.policy.recipients.get(row.recipient)
+            body = (
+                f"Dear customer,\n\n{org.name} was required by law to disclose some of your"
+                f" personal data.\n\nAuthority: {demand.authority}\n"
+                f"Legal instrument: {demand.instrument.value.replace('_', ' ')}"
+                f" ({demand.reference})\nDisclosed to: "
+                f"{recipient.name if recipient else row.recipient}\n"
+                f"Categories: {', '.join(row.categories)}\n"
+                f"Date of disclosure: {row.at.date().isoformat()}\n\n"
+                f"You can see every disclosure of your data in the privacy centre.\n"
+            )
+            enqueue(
+                conn,
+                ctx,
+                idempotency_key=f"legal-demand:{demand.id}:{row.id}",
+                to_addr=to,
+                subject=f"{org.name}: your data was disclosed under a legal obligation",
+                body_text=body,
+                subject_id=row.subject_id,
+                kind=MailKind.transactional,
+            )
+            sent += 1
+        else:
+            audit["undeliverable"] = "no e-mail address on record"
+        conn.execute(update(disclosures).where(disclosures.c.id == row.id).values(notified_at=now))
+        append_entries(
+            conn,
+            now,
+            [
+                AuditEntry(
+                    "legal_demand.notify",
+                    "system:troth",
+                    Outcome.info,
+                    subject_id=row.subject_id,
+                    details=audit,
+                )
+            ],
+        )
+    left = conn.execute(
+        select(disclosures.c.id).where(
+            disclosures.c.legal_demand_id == demand.id, disclosures.c.notified_at.is_(None)
+        )
+    ).first()
+    if left is None:
+        conn.execute(
+            update(legal_demands)
+            .where(legal_demands.c.id == demand.id)
+            .values(status=DemandStatus.notified.value, notified_at=now)
+        )
+    return sent
+
+
+def notify_due(ctx: Context, now: datetime) -> int:
+    """Notices for disclosures under demands whose non-disclosure order has ended (or
+    never existed) and that were not told yet. Idempotent."""
+    total = 0
+    with ctx.engine.connect() as conn:
+        due = (
+            conn.execute(
+                select(legal_demands.c.id)
+                .where(
+                    legal_demands.c.status == DemandStatus.disclosed.value,
+                    or_(legal_demands.c.gag_until.is_(None), legal_demands.c.gag_until <= now),
+                )
+                .order_by(legal_demands.c.received_at)
+            )
+            .scalars()
+            .all()
+        )
+    for demand_id in due:
+        with transaction(ctx) as conn:
+            demand = demand_row(conn, demand_id)
+            ids = (
+                conn.execute(
+                    select(disclosures.c.id).where(
+                        and_(
+                            disclosures.c.legal_demand_id == demand_id,
+                            disclosures.c.notified_at.is_(None),
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            total += notify_disclosures(conn, ctx, demand, list(ids))
+    return total

@@ -1,0 +1,254 @@
+"""Disclosures on SQLite and PostgreSQL: the gate per recipient, field projection, transfers,
+refusals audited, what the person sees, legal demands and their notices, sub-processors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from troth.audit.log import list_entries
+from troth.errors import NotFound, Refused, ValidationError
+from troth.gate import Actor, ActorKind
+
+ORDER = {
+    "name": "Ann Lee",
+    "email": "ann@example.com",
+    "phone": "+15551234567",
+    "address": "1 Main St",
+    "zip_code": "10001",
+    "card_number": "4111111111111111",
+    "card_expiry": "12/29",
+    "order_items": "2 widgets",
+}
+SHOP = Actor(ActorKind.application, "shop", scopes=frozenset({"admin"}))
+OFFICE = Actor(ActorKind.staff, "pat", role="privacy_office")
+
+
+def _outbox(t: Any) -> list[Any]:
+    from troth.notices.outbox import outbox
+
+    with t.ctx.engine.connect() as conn:
+        return list(conn.execute(sa.select(outbox).order_by(outbox.c.id)))
+
+
+def _denials(t: Any) -> list[Any]:
+    return [
+        e
+        for e in list_entries(t.ctx, limit=1000)
+        if e.entry.action == "disclose" and e.entry.outcome == "deny"
+    ]
+
+
+def test_shipping_company_gets_name_and_address_only(make_troth, db_url):
+    t = make_troth("itechno", db_url)
+    sid = t.collect("order_form", ORDER).subject_id
+    pkg = t.disclosures.disclose(sid, "shipping_company", "order_fulfilment", SHOP)
+    assert pkg.values == {"name": "Ann Lee", "address": "1 Main St"}
+    assert pkg.categories == ("identity", "shipping_address")
+    assert pkg.withheld["zip_code"] == "field_not_listed_for_recipient"
+    assert pkg.transfer_safeguard is None
+    seen = t.disclosures.disclosures_of(sid)
+    assert len(seen) == 1 and seen[0]["recipient_name"] == "Shipping company"
+    assert seen[0]["fields"] == ["name", "address"]
+    allowed = [e for e in list_entries(t.ctx, limit=1000) if e.entry.action == "disclose"]
+    assert allowed[-1].entry.details["fields"] == ["name", "address"]
+    assert "Ann" not in str(allowed[-1].to_dict())
+
+
+def test_unknown_recipient_refused_and_audited(make_troth, db_url):
+    t = make_troth("itechno", db_url)
+    sid = t.collect("order_form", ORDER).subject_id
+    with pytest.raises(Refused) as exc:
+        t.disclosures.disclose(sid, "data_broker", "order_fulfilment", SHOP)
+    assert exc.value.reason == "recipient_not_listed"
+    assert "data_broker" in exc.value.message and "shipping_company" in exc.value.message
+    assert len(_denials(t)) == 1
+    assert t.disclosures.disclosures_of(sid) == []
+
+
+def test_recipient_not_listed_for_purpose(make_troth, db_url):
+    t = make_troth("itechno", db_url)
+    sid = t.collect("order_form", ORDER).subject_id
+    with pytest.raises(Refused) as exc:
+        t.disclosures.disclose(sid, "shipping_company", "billing", SHOP)
+    assert exc.value.reason == "recipient_not_listed"
+    assert _denials(t)[0].entry.details["recipient"] == "shipping_company"
+
+
+def test_no_individual_transactions_to_third_party(make_troth, db_url):
+    # Even where the policy lists purchases for it, a recipient with
+    # individual_transactions: false never gets them (P19).
+    def edit(p: dict[str, Any]) -> None:
+        ship = next(r for r in p["recipients"] if r["id"] == "shipping_company")
+        ship["receives"][0]["categories"].append("purchases")
+        ship["receives"][0]["fields"].append("order_items")
+
+    t = make_troth("itechno", db_url, edit=edit)
+    sid = t.collect("order_form", ORDER).subject_id
+    with pytest.raises(Refused) as exc:
+        t.disclosures.disclose(
+            sid, "shipping_company", "order_fulfilment", SHOP, categories=["purchases"]
+        )
+    assert exc.value.reason == "recipient_category_not_allowed"
+    with pytest.raises(Refused):
+        t.disclosures.disclose(
+            sid,
+            "shipping_company",
+            "order_fulfilment",
+            SHOP,
+            categories=["identity", "purchases"],
+        )
+    pkg = t.disclosures.disclose(sid, "shipping_company", "order_fulfilment", SHOP)
+    assert "order_items" not in pkg.values
+    assert len(_denials(t)) == 2
+
+
+def test_staff_role_checked(make_troth, db_url):
+    t = make_troth("itechno", db_url)
+    sid = t.collect("order_form", ORDER).subject_id
+    with pytest.raises(Refused) as exc:
+        t.disclosures.disclose(
+            sid,
+            "shipping_company",
+            "order_fulfilment",
+            Actor(ActorKind.staff, "a", role="accounts"),
+        )
+    assert exc.value.reason == "role_not_allowed"
+    desk = Actor(ActorKind.staff, "d", role="shipping_desk")
+    assert t.disclosures.disclose(sid, "shipping_company", "order_fulfilment", desk).values
+
+
+def test_unknown_subject(make_troth, db_url):
+    t = make_troth("itechno", db_url)
+    with pytest.raises(NotFound):
+        t.disclosures.disclose("nobody", "shipping_company", "order_fulfilment", SHOP)
+
+
+def test_transfer_recorded_with_safeguard(make_troth, db_url):
+    # ilign: data stays in NZ; Freshdesk (US) is a transfer under the policy's safeguard.
+    t = make_troth("ilign", db_url)
+    point = next(cp for cp in t.ctx.policy.policy.collection_points if "support" in cp.purposes)
+    data = {
+        f: ("a@b.example" if spec.type.value == "email" else "x")
+        for f, spec in point.fields.items()
+        if spec.required
+    }
+    sid = t.collect(point.id, data).subject_id
+    pkg = t.disclosures.disclose(sid, "freshdesk", "support", SHOP)
+    assert pkg.location == "US"
+    assert "IPP 12" in (pkg.transfer_safeguard or "")
+    assert t.disclosures.disclosures_of(sid)[0]["transfer_safeguard"] == pkg.transfer_safeguard
+
+
+def test_location_outside_without_safeguard_refused(make_troth, db_url):
+    def edit(p: dict[str, Any]) -> None:
+        p["locations"]["transfers"] = []
+
+    t = make_troth("ilign", db_url, edit=edit)
+    point = next(cp for cp in t.ctx.policy.policy.collection_points if "support" in cp.purposes)
+    data = {
+        f: ("a@b.example" if spec.type.value == "email" else "x")
+        for f, spec in point.fields.items()
+        if spec.required
+    }
+    sid = t.collect(point.id, data).subject_id
+    with pytest.raises(Refused) as exc:
+        t.disclosures.disclose(sid, "freshdesk", "support", SHOP)
+    assert exc.value.reason == "location_not_allowed"
+    assert len(_denials(t)) == 1
+
+
+# -- legal demands ------------------------------------------------------------------------
+def _demand(t: Any, **kw: Any) -> Any:
+    args = {
+        "authority": "District Court of Springfield",
+        "instrument": "court_order",
+        "reference": "CV-2026-0042",
+        "scope": "Orders and contact details of the customer ann@example.com",
+        "recipient": "courts_and_law_enforcement",
+    }
+    args.update(kw)
+    return t.disclosures.record_demand(**args)
+
+
+def test_demand_without_instrument_refused(make_troth, db_url):
+    t = make_troth("itechno", db_url)
+    for bad in (None, "", "a phone call"):
+        with pytest.raises(ValidationError, match="instrument"):
+            _demand(t, instrument=bad)
+    with pytest.raises(ValidationError, match="authority"):
+        _demand(t, authority=" ")
+    with pytest.raises(ValidationError, match="gag_until"):
+        _demand(t, gag_until=t.ctx.clock.now() - timedelta(days=1))
+    with pytest.raises(ValidationError, match="recipient"):
+        _demand(t, recipient="nobody")
+    from troth.disclosures import legal_demands
+
+    with t.ctx.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(legal_demands)).scalar() == 0
+
+
+def test_demand_disclosure_notifies_at_once(make_troth, db_url):
+    t = make_troth("itechno", db_url)
+    sid = t.collect("order_form", ORDER).subject_id
+    d = _demand(t)
+    pkg = t.disclosures.disclose(
+        sid, "courts_and_law_enforcement", "legal_disclosure", OFFICE, legal_demand_id=d.id
+    )
+    # Legal obligation: not bound to the collection purposes; no card data listed for it.
+    assert pkg.values["order_items"] == "2 widgets" and "card_number" not in pkg.values
+    mail = _outbox(t)
+    assert len(mail) == 1 and mail[0].to_addr == "ann@example.com"
+    assert "CV-2026-0042" in mail[0].body_text
+    assert t.disclosures.demand(d.id).status == "notified"
+    assert t.disclosures.notify_due_demands() == 0  # idempotent
+    assert t.disclosures.disclosures_of(sid)[0]["legal_demand"]["reference"] == "CV-2026-0042"
+
+
+def test_demand_needs_legal_obligation_purpose_and_its_recipient(make_troth, db_url):
+    t = make_troth("itechno", db_url)
+    sid = t.collect("order_form", ORDER).subject_id
+    d = _demand(t)
+    with pytest.raises(ValidationError, match="legal-obligation"):
+        t.disclosures.disclose(
+            sid, "courts_and_law_enforcement", "order_fulfilment", OFFICE, legal_demand_id=d.id
+        )
+    with pytest.raises(NotFound):
+        t.disclosures.disclose(
+            sid, "courts_and_law_enforcement", "legal_disclosure", OFFICE, legal_demand_id="x"
+        )
+
+
+def test_gagged_demand_notified_when_order_ends(make_troth, db_url, clock):
+    t = make_troth("itechno", db_url)
+    sid = t.collect("order_form", ORDER).subject_id
+    d = _demand(t, gag_until=clock.now() + timedelta(days=90))
+    t.disclosures.disclose(
+        sid, "courts_and_law_enforcement", "legal_disclosure", OFFICE, legal_demand_id=d.id
+    )
+    assert _outbox(t) == []
+    assert t.disclosures.disclosures_of(sid) == []  # hidden while the order runs
+    clock.advance(days=89)
+    assert t.disclosures.notify_due_demands() == 0
+    clock.advance(days=1)
+    assert t.disclosures.notify_due_demands() == 1
+    assert len(_outbox(t)) == 1
+    demand = t.disclosures.demand(d.id)
+    assert demand.status == "notified" and demand.notified_at == clock.now()
+    assert t.disclosures.notify_due_demands() == 0
+    assert len(t.disclosures.disclosures_of(sid)) == 1
+
+
+# -- sub-processors ---------------------------------------------------------------------------
+def test_subprocessors_json_and_html(make_troth, db_url):
+    t = make_troth("ilign", db_url)
+    items = {s["id"]: s for s in t.disclosures.subprocessors_json()}
+    assert set(items) == {"sitehost", "freshdesk"}
+    assert items["sitehost"]["location"] == "NZ" and items["sitehost"]["transfer_safeguard"] is None
+    assert items["freshdesk"]["transfer_safeguard"]
+    html = t.disclosures.subprocessors_html()
+    assert "SiteHost" in html and "Freshdesk" in html and "help desk" in html
+    assert "<script" not in html
