@@ -10,3 +10,4 @@ import troth.connectors.jobs  # noqa: F401
 import troth.access.tables  # noqa: F401
 import troth.notices.outbox  # noqa: F401
 import troth.retention  # noqa: F401
+import troth.disclosures.tables  # noqa: F401
