@@ -1,0 +1,62 @@
+"""troth: make a privacy policy true in software.
+
+``troth.open(home)`` returns the :class:`Troth` engine an application uses in-process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from troth.clock import Clock, ManualClock, SystemClock
+from troth.errors import (
+    AuthenticationError,
+    ConfigError,
+    Conflict,
+    ConnectorError,
+    CryptoError,
+    DatabaseVersionError,
+    IntegrityError,
+    NotFound,
+    PermissionDenied,
+    PolicyError,
+    RateLimited,
+    Refused,
+    TrothError,
+    ValidationError,
+)
+from troth.gate import Actor, ActorKind, Reason
+
+__version__ = "0.1.0"
+
+
+def open(home: Path | str | None = None, *, clock: Clock | None = None, **settings: Any) -> Any:  # noqa: A001
+    """Open the troth home at ``home`` (default: ``TROTH_HOME`` or the current directory)."""
+    from troth.engine import Troth
+
+    return Troth.open(home, clock=clock, **settings)
+
+
+__all__ = [
+    "Actor",
+    "ActorKind",
+    "AuthenticationError",
+    "Clock",
+    "ConfigError",
+    "Conflict",
+    "ConnectorError",
+    "CryptoError",
+    "DatabaseVersionError",
+    "IntegrityError",
+    "ManualClock",
+    "NotFound",
+    "PermissionDenied",
+    "PolicyError",
+    "RateLimited",
+    "Refused",
+    "Reason",
+    "SystemClock",
+    "TrothError",
+    "ValidationError",
+    "open",
+]
