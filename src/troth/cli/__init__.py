@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except Refused as exc:
         err_console.print(f"[red]refused[/red] ({exc.reason}): {exc.message}", highlight=False)
         sys.exit(3)
@@ -80,10 +80,20 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         err_console.print("[red]aborted[/red]")
         sys.exit(1)
-    except Exception as exc:  # click usage errors
+    except Exception as exc:  # click usage errors, an unreachable database
         import click
+        from sqlalchemy.exc import OperationalError
 
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
+        if isinstance(exc, OperationalError):
+            err_console.print(
+                "[red]error[/red] (database_unreachable): troth's database cannot be reached"
+                f" ({str(exc.orig).splitlines()[0] if exc.orig else exc}); check database_url"
+                " and that the server runs",
+                highlight=False,
+            )
+            sys.exit(1)
         raise
+    sys.exit(rc if isinstance(rc, int) else 0)
