@@ -10,10 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, column, func, insert, select, table
+from sqlalchemy import exc as sa_exc
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.consent import state as _state
+from troth.consent._bulk import ImportRows
 from troth.consent.events import (
     ConsentKind,
     ConsentMethod,
@@ -115,15 +117,22 @@ class ConsentLedger:
         jurisdiction: str | None = None,
     ) -> list[ConsentRecord]:
         """A Global Privacy Control signal (``Sec-GPC: 1``): opt out of every purpose the
-        policy marks ``sale_or_sharing`` that is not already opted out. No signal (None,
-        False, any other header value) changes nothing."""
+        policy marks ``sale_or_sharing`` (and of the cookie categories serving them) that is
+        not already opted out. No signal (None, False, another value) changes nothing."""
         if not gpc_present(signal):
             return []
-        targets = [p.id for p in self.ctx.policy.policy.purposes if p.sale_or_sharing]
+        policy = self.ctx.policy.policy
+        targets = [p.id for p in policy.purposes if p.sale_or_sharing]
+        # Cookie categories serving such a purpose go dark too (no tracking after GPC).
+        targets += sorted(
+            {cookie_purpose(c.category.value) for c in policy.cookies if c.purpose in targets}
+            - {cookie_purpose("strictly_necessary")}
+        )
         if not targets:
             return []
         with self.ctx.engine.connect() as conn:
-            already = _state.opted_out_purposes(conn, subject_id)
+            current = _state.read_state(conn, subject_id)
+        already = {k for k, v in current.items() if not v.granted}
         items = [(p, ConsentKind.gpc_opt_out, False, None) for p in targets if p not in already]
         if not items:
             self._subject_jurisdiction_check(subject_id)
@@ -254,39 +263,51 @@ class ConsentLedger:
         """Import events from a previous system in one transaction: batched inserts, then
         one set-based state update. Every event is checked first; one bad event stores
         nothing. Returns the number imported; one audit entry sums up the import."""
-        policy = self.ctx.policy
         now = self.ctx.clock.now()
-        default_j = str(policy.default_jurisdiction)
         count = 0
-        with transaction(self.ctx) as conn:
-            after = int(
-                conn.execute(select(func.coalesce(func.max(consent_events.c.id), 0))).scalar_one()
-            )
-            batch: list[dict[str, Any]] = []
-            for ev in events:
-                batch.append(self._import_row(ev, default_j))
-                if len(batch) >= IMPORT_BATCH:
-                    self._import_batch(conn, batch)
-                    count += len(batch)
-                    batch = []
-            if batch:
-                self._import_batch(conn, batch)
-                count += len(batch)
-            if count:
-                _state.apply_since(conn, after)
-                append_entries(
-                    conn,
-                    now,
-                    [
-                        AuditEntry(
-                            action="consent.import",
-                            actor=actor,
-                            outcome=Outcome.info,
-                            details={"events": count, "after_event_id": after, "source": source},
-                        )
-                    ],
+        try:
+            with transaction(self.ctx) as conn:
+                after = int(
+                    conn.execute(
+                        select(func.coalesce(func.max(consent_events.c.id), 0))
+                    ).scalar_one()
                 )
+                rows = ImportRows(self.ctx, conn)
+                batch: list[tuple[Any, ...]] = []
+                for ev in events:
+                    batch.append(rows.build(ev))
+                    if len(batch) >= IMPORT_BATCH:
+                        rows.insert(batch)
+                        count += len(batch)
+                        batch = []
+                if batch:
+                    rows.insert(batch)
+                    count += len(batch)
+                if count:
+                    _state.apply_since(conn, after)
+                    entry = AuditEntry(
+                        action="consent.import",
+                        actor=actor,
+                        outcome=Outcome.info,
+                        details={"events": count, "after_event_id": after, "source": source},
+                    )
+                    append_entries(conn, now, [entry])
+        except sa_exc.IntegrityError:
+            # The subjects foreign key refused a row: name the first unknown subject.
+            raise self._unknown_subjects(rows.subject_ids) from None
         return count
+
+    def _unknown_subjects(self, wanted: set[str]) -> NotFound:
+        with self.ctx.engine.connect() as conn:
+            found = set(
+                conn.execute(select(subjects.c.id).where(subjects.c.id.in_(wanted))).scalars()
+            )
+        missing = sorted(wanted - found) or ["?"]
+        return NotFound(
+            f"imported events name {len(missing)} unknown subject(s), e.g. "
+            f"{missing[0]!r}; import the people first, then their consent",
+            code="unknown_subject",
+        )
 
     # -- reading -----------------------------------------------------------------------
     def state(self, subject_id: str) -> dict[str, ConsentStatus]:
@@ -531,48 +552,6 @@ class ConsentLedger:
     def _subject_jurisdiction_check(self, subject_id: str) -> None:
         with self.ctx.engine.connect() as conn:
             self._require_subject(conn, subject_id)
-
-    def _import_row(self, ev: ImportedEvent, default_j: str) -> dict[str, Any]:
-        purposes = self.ctx.policy.purposes
-        if ev.purpose not in purposes and not ev.purpose.startswith("cookie:"):
-            raise ValidationError(
-                f"imported event for {ev.subject_id!r} names unknown purpose {ev.purpose!r}; "
-                "map it to a purpose of the policy",
-                code="unknown_purpose",
-            )
-        if ev.at.tzinfo is None:
-            raise ValidationError(
-                f"imported event for {ev.subject_id!r} has a time without a timezone; "
-                "give UTC times",
-                code="naive_datetime",
-            )
-        return {
-            "subject_id": ev.subject_id,
-            "purpose": ev.purpose,
-            "kind": ConsentKind.import_.value,
-            "granted": bool(ev.granted),
-            "policy_version": ev.policy_version or self.ctx.policy.version,
-            "notice_hash": ev.notice_hash,
-            "method": ConsentMethod.import_.value,
-            "at": ev.at,
-            "origin": truncate_origin(ev.origin),
-            "user_agent": clip(ev.user_agent, 512),
-            "url": clip(ev.url, 2048),
-            "jurisdiction": ev.jurisdiction or default_j,
-            "receipt_id": None,
-        }
-
-    def _import_batch(self, conn: Connection, batch: list[dict[str, Any]]) -> None:
-        wanted = {r["subject_id"] for r in batch}
-        found = set(conn.execute(select(subjects.c.id).where(subjects.c.id.in_(wanted))).scalars())
-        missing = wanted - found
-        if missing:
-            raise NotFound(
-                f"imported events name {len(missing)} unknown subject(s), e.g. "
-                f"{sorted(missing)[0]!r}; import the people first, then their consent",
-                code="unknown_subject",
-            )
-        conn.execute(insert(consent_events), batch)
 
 
 def _method(method: ConsentMethod | str) -> ConsentMethod:

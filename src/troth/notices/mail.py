@@ -13,6 +13,7 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +23,10 @@ from troth.settings import Settings
 RESERVED_HEADERS = frozenset(
     {"from", "to", "subject", "message-id", "date", "list-unsubscribe", "list-unsubscribe-post"}
 )
+
+# CRLF line ends, and no folding below the RFC 5322 limit: a List-Unsubscribe URL stays on
+# its header line, unbroken, for the receivers that parse it.
+_POLICY = SMTP.clone(max_line_length=998)
 
 
 class MailTransport(Protocol):
@@ -42,7 +47,7 @@ def message_id(idempotency_key: str, mail_from: str) -> str:
 
 def build_message(row: Mapping[str, Any], settings: Settings) -> EmailMessage:
     """The e-mail for one outbox row (text, plus HTML alternative when given)."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = settings.mail_from
     msg["To"] = row["to_addr"]
     msg["Subject"] = row["subject"]
