@@ -11,3 +11,5 @@ import troth.access.tables  # noqa: F401
 import troth.notices.outbox  # noqa: F401
 import troth.retention  # noqa: F401
 import troth.disclosures.tables  # noqa: F401
+import troth.api.idempotency  # noqa: F401
+import troth.web.signin  # noqa: F401

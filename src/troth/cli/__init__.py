@@ -57,9 +57,11 @@ def _register() -> None:
     from troth.cli import core as _core
     from troth.cli import datasets as _datasets
     from troth.cli import policy as _policy
+    from troth.cli import serve as _serve
 
     _core.register(app)
     _policy.register(app)
+    _serve.register(app)
     _datasets.register(app)
     _audit.register(app)
 

@@ -1,0 +1,108 @@
+"""Who is calling: an application with ``Authorization: Bearer <api key>``, or a console
+user with the session cookie (then every unsafe method also needs the ``X-CSRF-Token``
+header, since a browser sends cookies on its own)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+
+from troth.engine import Troth
+from troth.errors import AuthenticationError, PermissionDenied
+from troth.gate import Actor, ActorKind
+from troth.web.session import csrf_for_session
+
+SESSION_COOKIE = "troth_session"
+SECURE_SESSION_COOKIE = "__Host-troth_session"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE = {"GET", "HEAD", "OPTIONS"}
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key (`troth keys api create`), sent as `Authorization: Bearer <key>`.",
+)
+_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="The console's session cookie; unsafe methods also need X-CSRF-Token.",
+)
+
+
+def troth_of(request: Request) -> Troth:
+    """The :class:`Troth` the app was created for."""
+    t: Troth = request.app.state.troth
+    return t
+
+
+def current_actor(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> Actor:
+    """The authenticated actor, or 401 with a problem document."""
+    t = troth_of(request)
+    if bearer is not None:
+        if bearer.scheme.lower() != "bearer" or not bearer.credentials:
+            raise AuthenticationError("send the API key as `Authorization: Bearer <key>`")
+        return t.access.resolve_api_key(bearer.credentials)
+    token = cookie or request.cookies.get(SECURE_SESSION_COOKIE)
+    if token:
+        _user, actor = t.access.resolve_session(token)
+        if request.method not in _SAFE:
+            sent = request.headers.get(CSRF_HEADER, "")
+            expected = csrf_for_session(t.ctx, t.access.session_csrf(token))
+            if not sent or not hmac.compare_digest(sent, expected):
+                raise PermissionDenied(
+                    f"send the page's CSRF token in the {CSRF_HEADER} header",
+                    code="csrf_failed",
+                )
+        return actor
+    raise AuthenticationError(
+        "authentication needed: send `Authorization: Bearer <api key>`",
+    )
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+TrothDep = Annotated[Troth, Depends(troth_of)]
+
+
+def require_scope(actor: Actor, *accepted: str) -> None:
+    """An application key needs one of ``accepted`` (or ``admin``); people are checked by
+    the gate through their role, tenant or grant."""
+    if actor.kind is not ActorKind.application:
+        return
+    if "admin" in actor.scopes or any(s in actor.scopes for s in accepted):
+        return
+    raise PermissionDenied(
+        f"this API key lacks the scope for that: one of {', '.join(accepted)}",
+        code="scope_missing",
+        reason="scope_missing",
+    )
+
+
+def require_office(actor: Actor, troth: Troth, *scopes: str) -> None:
+    """Staff of the privacy office (or an application key with one of ``scopes``)."""
+    if actor.kind is ActorKind.application:
+        require_scope(actor, *scopes)
+        return
+    if actor.kind is ActorKind.system:
+        return
+    if actor.kind is ActorKind.staff and actor.role is not None:
+        role = troth.ctx.policy.roles.get(actor.role)
+        if role is not None and role.privacy_office:
+            return
+    raise PermissionDenied("only the privacy office may do that", code="forbidden")
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's IP address for consent records (None when it is not an address)."""
+    import ipaddress
+
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None

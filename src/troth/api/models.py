@@ -1,0 +1,154 @@
+"""The shapes the HTTP API returns (they make the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from troth.consent import ConsentRecord, ConsentStatus
+from troth.engine import CollectResult, View
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with troth's stable ``code`` and the gate's ``reason``."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    reason: str | None = None
+
+
+class CollectOut(BaseModel):
+    subject_id: str
+    stored: int
+    purposes: list[str]
+    dropped_purposes: dict[str, str] = Field(
+        description="Purposes the data was not bound to, with the reason (e.g. no_consent)."
+    )
+
+    @classmethod
+    def of(cls, r: CollectResult) -> CollectOut:
+        return cls(
+            subject_id=r.subject_id,
+            stored=r.stored,
+            purposes=list(r.purposes),
+            dropped_purposes=dict(r.dropped_purposes),
+        )
+
+
+class ValueOut(BaseModel):
+    field: str
+    category: str
+    value: Any
+    collection_point: str | None
+    purposes: list[str]
+    source: str
+    supplier: str | None
+    policy_version: str
+    location: str
+    collected_at: str
+    restricted_to: str | None
+    restricted_until: str | None
+
+
+class ViewOut(BaseModel):
+    subject_id: str
+    purpose: str
+    values: list[ValueOut]
+    masked: dict[str, str] = Field(description="Field -> reason code it was withheld.")
+
+    @classmethod
+    def of(cls, v: View) -> ViewOut:
+        return cls(
+            subject_id=v.subject_id,
+            purpose=v.purpose,
+            values=[ValueOut(**x.to_dict()) for x in v.values],
+            masked=dict(v.masked),
+        )
+
+
+class FoundOut(BaseModel):
+    subject_id: str
+
+
+class ConsentOut(BaseModel):
+    event_id: int
+    subject_id: str
+    purpose: str
+    kind: str
+    granted: bool
+    at: datetime
+    receipt_id: str | None = None
+    receipt_jws: str | None = Field(default=None, description="Kantara v1.1 receipt, as a JWS.")
+
+
+def consent_out(r: ConsentRecord) -> ConsentOut:
+    return ConsentOut(
+        event_id=r.event_id,
+        subject_id=r.subject_id,
+        purpose=r.purpose,
+        kind=str(r.kind),
+        granted=r.granted,
+        at=r.at,
+        receipt_id=r.receipt_id,
+        receipt_jws=r.receipt_jws,
+    )
+
+
+class PurposeConsentOut(BaseModel):
+    purpose: str
+    granted: bool
+    kind: str
+    policy_version: str
+    at: datetime
+
+
+class ConsentStateOut(BaseModel):
+    subject_id: str
+    purposes: list[PurposeConsentOut]
+
+    @classmethod
+    def of(cls, subject_id: str, state: Mapping[str, ConsentStatus]) -> ConsentStateOut:
+        return cls(
+            subject_id=subject_id,
+            purposes=[
+                PurposeConsentOut(
+                    purpose=s.purpose,
+                    granted=s.granted,
+                    kind=str(s.kind),
+                    policy_version=s.policy_version,
+                    at=s.at,
+                )
+                for s in sorted(state.values(), key=lambda s: s.purpose)
+            ],
+        )
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    outcome: str
+    subject_id: str | None
+    tenant_id: str | None
+    purpose: str | None
+    categories: list[str]
+    reason: str | None
+    details: dict[str, Any]
+    leaf_hash: str
+
+
+class Page(BaseModel):
+    """One page of a list; pass ``next_cursor`` back as ``cursor`` for the next one."""
+
+    next_cursor: str | None = None
+
+
+class AuditPage(Page):
+    items: list[AuditEntryOut]

@@ -1,0 +1,107 @@
+"""The audit log and the policy over HTTP (read-only; publishing is a console action)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from troth.api.auth import ActorDep, TrothDep, require_office
+from troth.api.models import AuditEntryOut, AuditPage
+from troth.audit.log import list_entries
+from troth.audit.verify import verify_log
+from troth.errors import ValidationError
+from troth.policy.describe import policy_summary
+from troth.store.tables import policy_versions
+
+router = APIRouter()
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page (1-500).")]
+Cursor = Annotated[
+    str | None, Query(max_length=100, description="`next_cursor` of the previous page.")
+]
+
+
+def encode_cursor(value: int) -> str:
+    """An opaque cursor for "after this position"."""
+    return base64.urlsafe_b64encode(f"v1:{value}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, value = text.split(":", 1)
+        if tag != "v1":
+            raise ValueError(tag)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationError(
+            "cursor is not one troth gave out; pass `next_cursor` from the previous page",
+            code="invalid_cursor",
+        ) from exc
+
+
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    tags=["audit"],
+    summary="Audit entries, newest first, filtered by subject or actor",
+)
+def audit_entries(
+    actor: ActorDep,
+    t: TrothDep,
+    subject_id: Annotated[str | None, Query(max_length=64)] = None,
+    by: Annotated[
+        str | None, Query(max_length=200, description="Actor label, e.g. staff:alice")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> AuditPage:
+    require_office(actor, t)
+    after = decode_cursor(cursor)
+    rows = list_entries(
+        t.ctx, subject_id=subject_id, actor=by, limit=limit + 1, after_seq=after, newest_first=True
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AuditPage(
+        items=[AuditEntryOut(**r.to_dict()) for r in rows],
+        next_cursor=encode_cursor(rows[-1].seq) if more and rows else None,
+    )
+
+
+@router.post("/audit/verify", tags=["audit"], summary="Verify the whole log against its heads")
+def audit_verify(actor: ActorDep, t: TrothDep) -> dict[str, Any]:
+    require_office(actor, t)
+    return verify_log(t.ctx).to_dict()
+
+
+@router.get("/policy", tags=["policy"], summary="The policy in force, in plain words")
+def policy_in_force(t: TrothDep) -> dict[str, Any]:
+    return {"version": t.ctx.policy.version, "summary": policy_summary(t.ctx.policy.policy)}
+
+
+@router.get("/policy/versions", tags=["policy"], summary="Every published version")
+def policy_history(t: TrothDep) -> list[dict[str, Any]]:
+    v = policy_versions.c
+    with t.ctx.engine.connect() as conn:
+        rows = conn.execute(
+            select(v.version, v.effective, v.published_at, v.material, v.changes).order_by(
+                v.published_at.desc()
+            )
+        ).all()
+    return [
+        {
+            "version": r.version,
+            "effective": r.effective.isoformat(),
+            "published_at": r.published_at.isoformat(),
+            "material": bool(r.material),
+            "changes": r.changes or [],
+        }
+        for r in rows
+    ]

@@ -1,0 +1,28 @@
+"""The ``/api/v1`` router: one sub-router per concept, added as each concept lands."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from troth.api import records, subjects
+from troth.api.models import Problem
+
+_PROBLEMS: dict[int | str, dict[str, object]] = {
+    status: {"model": Problem, "description": text, "content": {"application/problem+json": {}}}
+    for status, text in (
+        (400, "Malformed request (e.g. the body is not JSON)"),
+        (401, "Missing or wrong credentials"),
+        (403, "Not allowed; gate refusals carry `reason`"),
+        (404, "Unknown id"),
+        (409, "Conflict (e.g. an Idempotency-Key reused for another request)"),
+        (413, "Request body too large"),
+        (422, "Invalid input"),
+    )
+}
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(responses=_PROBLEMS)
+    router.include_router(subjects.router)
+    router.include_router(records.router)
+    return router

@@ -1,0 +1,277 @@
+"""Collect, read, find and consent: the Python API's core paths over HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from troth.api.auth import ActorDep, TrothDep, client_ip, require_scope
+from troth.api.idempotency import request_hash, run_once
+from troth.api.models import (
+    CollectOut,
+    ConsentOut,
+    ConsentStateOut,
+    FoundOut,
+    ViewOut,
+    consent_out,
+)
+from troth.consent import ConsentMethod, gpc_present
+from troth.engine import Troth
+from troth.errors import NotFound, ValidationError
+from troth.gate import Actor
+from troth.store import get_subject
+
+router = APIRouter(tags=["subjects"])
+
+SubjectId = Annotated[str, Path(min_length=1, max_length=64, description="A subject id.")]
+IdemKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Send the same key to retry safely: the first response is returned again.",
+    ),
+]
+Gpc = Annotated[
+    str | None,
+    Header(
+        alias="Sec-GPC", description="Global Privacy Control: `1` is an opt-out of sale/sharing."
+    ),
+]
+
+
+class CollectIn(BaseModel):
+    """What arrived through a collection point."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: dict[str, Any] = Field(description="Field -> value, as the collection point declares.")
+    subject_id: str | None = Field(default=None, max_length=64)
+    tenant_id: str | None = Field(default=None, max_length=64)
+    jurisdiction: str | None = Field(default=None, max_length=16)
+    location: str | None = Field(default=None, max_length=64)
+    supplier: str | None = Field(default=None, max_length=200)
+    consents: list[str] = Field(default_factory=list, max_length=100)
+
+
+class GrantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    notice_text: str | None = Field(
+        default=None,
+        max_length=100_000,
+        description="The exact text shown (default: the policy's).",
+    )
+
+
+def visible_subject(t: Troth, actor: Actor, subject_id: str) -> None:
+    """An actor bound to a tenant sees only that tenant's people; anything else is 404
+    (not 403), so ids of another tenant reveal nothing."""
+    with t.ctx.engine.connect() as conn:
+        subj = get_subject(conn, subject_id)
+    if actor.tenant_id is not None and subj.tenant_id != actor.tenant_id:
+        raise NotFound(f"no subject {subject_id!r}: look the person up by e-mail or phone first")
+
+
+@router.post(
+    "/collect/{point}",
+    status_code=201,
+    response_model=CollectOut,
+    summary="Store data arriving through a collection point",
+    responses={403: {"description": "Refused by the policy (problem with `reason`)"}},
+)
+async def collect(
+    request: Request,
+    point: Annotated[str, Path(max_length=80)],
+    body: CollectIn,
+    actor: ActorDep,
+    t: TrothDep,
+    idempotency_key: IdemKey = None,
+    sec_gpc: Gpc = None,
+) -> Any:
+    require_scope(actor, "collect", f"collect:{point}")
+    raw = await request.body()
+    tenant = body.tenant_id
+    if actor.tenant_id is not None:
+        if tenant not in (None, actor.tenant_id):
+            raise NotFound(f"no tenant {tenant!r}")
+        tenant = actor.tenant_id
+
+    def work() -> tuple[int, Any]:
+        result = t.collect(
+            point,
+            body.data,
+            actor=actor,
+            subject_id=body.subject_id,
+            tenant_id=tenant,
+            jurisdiction=body.jurisdiction,
+            location=body.location,
+            supplier=body.supplier,
+            consents=body.consents,
+        )
+        if gpc_present(sec_gpc):
+            t.consent.record_gpc(result.subject_id, signal=sec_gpc, origin=client_ip(request))
+        return 201, CollectOut.of(result).model_dump()
+
+    from starlette.concurrency import run_in_threadpool
+
+    if body.subject_id is not None:
+        await run_in_threadpool(visible_subject, t, actor, body.subject_id)
+    status, out, replayed = await run_in_threadpool(
+        run_once,
+        t.ctx,
+        actor.label,
+        idempotency_key,
+        request_hash("POST", request.url.path, raw),
+        work,
+    )
+    return JSONResponse(out, status_code=status, headers=_replayed(replayed))
+
+
+@router.get(
+    "/subjects/{subject_id}",
+    response_model=ViewOut,
+    summary="Read a person's data for a purpose",
+    responses={403: {"description": "Refused by the policy (problem with `reason`)"}},
+)
+def read_subject(
+    subject_id: SubjectId,
+    actor: ActorDep,
+    t: TrothDep,
+    purpose: Annotated[str, Query(min_length=1, max_length=80)],
+    categories: Annotated[
+        str | None, Query(max_length=2000, description="Comma-separated categories (default: all).")
+    ] = None,
+) -> ViewOut:
+    require_scope(actor, "use", f"use:{purpose}")
+    visible_subject(t, actor, subject_id)
+    cats = [c for c in categories.split(",") if c] if categories else None
+    view = t.use(subject_id, purpose=purpose, actor=actor, categories=cats)
+    return ViewOut.of(view)
+
+
+@router.get("/subjects", response_model=FoundOut, summary="Find a person by e-mail, phone or id")
+def find_subject(
+    actor: ActorDep,
+    t: TrothDep,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    phone: Annotated[str | None, Query(max_length=64)] = None,
+    customer_id: Annotated[str | None, Query(max_length=200)] = None,
+) -> FoundOut:
+    require_scope(actor, "use")
+    if not (email or phone or customer_id):
+        raise ValidationError("give email, phone or customer_id to look a person up")
+    sid = t.find(email=email, phone=phone, customer_id=customer_id, tenant_id=actor.tenant_id)
+    return FoundOut(subject_id=sid)
+
+
+@router.get(
+    "/subjects/{subject_id}/consents",
+    response_model=ConsentStateOut,
+    tags=["consent"],
+    summary="Current consent per purpose",
+)
+def consent_state(subject_id: SubjectId, actor: ActorDep, t: TrothDep) -> ConsentStateOut:
+    require_scope(actor, "use", "collect")
+    visible_subject(t, actor, subject_id)
+    state = t.consent.state(subject_id)
+    return ConsentStateOut.of(subject_id, state)
+
+
+@router.post(
+    "/subjects/{subject_id}/consents/{purpose}/grant",
+    status_code=201,
+    response_model=ConsentOut,
+    tags=["consent"],
+    summary="Record a consent (returns the signed receipt)",
+)
+async def grant_consent(
+    request: Request,
+    subject_id: SubjectId,
+    purpose: Annotated[str, Path(max_length=80)],
+    actor: ActorDep,
+    t: TrothDep,
+    body: GrantIn | None = None,
+    idempotency_key: IdemKey = None,
+) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    require_scope(actor, "collect")
+    raw = await request.body()
+    await run_in_threadpool(visible_subject, t, actor, subject_id)
+
+    def work() -> tuple[int, Any]:
+        rec = t.consent.grant(
+            subject_id,
+            purpose,
+            method=ConsentMethod.api,
+            notice_text=body.notice_text if body else None,
+            origin=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+            actor=actor.label,
+        )
+        return 201, consent_out(rec).model_dump(mode="json")
+
+    status, out, replayed = await run_in_threadpool(
+        run_once,
+        t.ctx,
+        actor.label,
+        idempotency_key,
+        request_hash("POST", request.url.path, raw),
+        work,
+    )
+    return JSONResponse(out, status_code=status, headers=_replayed(replayed))
+
+
+@router.post(
+    "/subjects/{subject_id}/consents/{purpose}/withdraw",
+    response_model=ConsentOut,
+    tags=["consent"],
+    summary="Withdraw a consent (holds from the next decision)",
+)
+def withdraw_consent(
+    request: Request,
+    subject_id: SubjectId,
+    purpose: Annotated[str, Path(max_length=80)],
+    actor: ActorDep,
+    t: TrothDep,
+) -> ConsentOut:
+    require_scope(actor, "collect")
+    visible_subject(t, actor, subject_id)
+    rec = t.consent.withdraw(
+        subject_id,
+        purpose,
+        method=ConsentMethod.api,
+        origin=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        actor=actor.label,
+    )
+    return consent_out(rec)
+
+
+@router.post(
+    "/subjects/{subject_id}/gpc",
+    response_model=list[ConsentOut],
+    tags=["consent"],
+    summary="Record a Global Privacy Control signal (send `Sec-GPC: 1`)",
+)
+def record_gpc(
+    request: Request,
+    subject_id: SubjectId,
+    actor: ActorDep,
+    t: TrothDep,
+    sec_gpc: Gpc = None,
+) -> list[ConsentOut]:
+    require_scope(actor, "collect")
+    visible_subject(t, actor, subject_id)
+    if sec_gpc is not None and not gpc_present(sec_gpc):
+        raise ValidationError("Sec-GPC has one valid value: 1 (leave the header out otherwise)")
+    recs = t.consent.record_gpc(subject_id, signal=sec_gpc, origin=client_ip(request))
+    return [consent_out(r) for r in recs]
+
+
+def _replayed(replayed: bool) -> dict[str, str]:
+    return {"Idempotent-Replayed": "true"} if replayed else {}

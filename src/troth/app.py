@@ -1,0 +1,49 @@
+"""The ASGI application: the HTTP API under ``/api/v1`` and the web pages (console,
+privacy centre, tenant admin), behind one set of middleware and one error translation.
+
+    app = create_app(open_context(home))      # uvicorn.run(app) -- or `troth serve`
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from troth.api.limits import BodyLimit, ErrorGuard
+from troth.api.problems import install_problem_handlers
+from troth.api.router import build_router
+from troth.context import Context
+from troth.engine import Troth
+from troth.web.headers import SecurityHeaders
+from troth.web.render import render_problem
+from troth.web.site import mount_web
+
+DEFAULT_MAX_BODY = 1_048_576  # 1 MiB; a single value may be up to max_value_bytes
+
+
+def create_app(ctx: Context, *, max_body_bytes: int | None = None) -> FastAPI:
+    """A FastAPI app serving one troth (OpenAPI at ``/docs`` and ``/openapi.json``)."""
+    limit = max_body_bytes or max(DEFAULT_MAX_BODY, ctx.settings.max_value_bytes + 65_536)
+    app = FastAPI(
+        title="troth",
+        version="1",
+        summary="A privacy policy, enforced: collect, use, consent, requests, audit.",
+        description=(
+            "Authenticate applications with `Authorization: Bearer <api key>`. Every error is "
+            "an RFC 9457 problem document (`application/problem+json`) with troth's `code`, "
+            "and `reason` when the policy refused. Lists page with `limit` and `cursor`. "
+            "Creating POSTs accept `Idempotency-Key`."
+        ),
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+    app.state.troth = Troth(ctx)
+    install_problem_handlers(app, html=render_problem)
+    app.include_router(build_router(), prefix="/api/v1")
+    mount_web(app)
+    # Added last = outermost: headers on everything, then the size limit, then the guard.
+    app.add_middleware(ErrorGuard)
+    app.add_middleware(BodyLimit, max_bytes=limit)
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,39 @@
+"""``troth serve``: the HTTP API, console and privacy centre with uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from troth.cli import console, home_of
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        ctx: typer.Context,
+        host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+        log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    ) -> None:
+        """Serve the HTTP API (/api/v1, /docs), the console (/console), the privacy centre
+        (/privacy) and the tenant pages (/tenant)."""
+        import uvicorn
+
+        from troth.app import create_app
+        from troth.home import open_context
+
+        context = open_context(home_of(ctx))
+        base = f"http://{host}:{port}"
+        console.print(
+            f"troth serving {context.home}\n"
+            f"  console         {base}/console\n"
+            f"  privacy centre  {base}/privacy\n"
+            f"  tenant admin    {base}/tenant\n"
+            f"  API docs        {base}/docs",
+            highlight=False,
+        )
+        uvicorn.run(
+            create_app(context), host=host, port=port, log_level=log_level, proxy_headers=False
+        )

@@ -1,0 +1,288 @@
+"""The console for the privacy office (and the vendor's staff): login, dashboard, subject
+search, the audit browser with Verify, the policy in plain words, recipients and
+sub-processors, support access. Sections for requests, breaches and the record of
+processing appear as those concepts are installed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import case, func, select
+from starlette.responses import Response
+
+from troth.audit.log import audit_entries, list_entries
+from troth.audit.verify import verify_log
+from troth.consent.tables import consent_state
+from troth.errors import NotFound, PermissionDenied, TrothError
+from troth.gate import ActorKind
+from troth.policy.describe import describe_policy
+from troth.web import csrf
+from troth.web.forms import FormDep
+from troth.web.render import ctx_of, render
+from troth.web.session import (
+    Signed,
+    clear_session_cookie,
+    require_signed_in,
+    set_session_cookie,
+    signed_in,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def staff(request: Request, form: dict[str, str] | None = None, *, office: bool = False) -> Signed:
+    """The signed-in staff member or vendor admin (office: privacy office only); for a
+    POST the form's CSRF token must be the session's."""
+    s = require_signed_in(request)
+    if s.actor.kind not in (ActorKind.staff, ActorKind.vendor_admin):
+        raise PermissionDenied("the console is for the organisation's staff", code="forbidden")
+    if office and not _is_office(request, s):
+        raise PermissionDenied("only the privacy office may open this page", code="forbidden")
+    if form is not None:
+        csrf.check_token(form.get(csrf.FIELD), s.csrf_token)
+    return s
+
+
+def _is_office(request: Request, s: Signed) -> bool:
+    role = ctx_of(request).policy.roles.get(s.actor.role or "")
+    return bool(s.actor.kind is ActorKind.staff and role is not None and role.privacy_office)
+
+
+def page(request: Request, s: Signed, template: str, **values: Any) -> Response:
+    return render(
+        request, template, csrf_token=s.csrf_token, me=s, office=_is_office(request, s), **values
+    )
+
+
+# -- login -------------------------------------------------------------------------------
+@router.get("/console/login")
+def login_form(request: Request) -> Response:
+    return render(request, "console/login.html", error=None)
+
+
+@router.post("/console/login")
+def login(request: Request, form: FormDep) -> Response:
+    ctx = ctx_of(request)
+    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
+    t = request.app.state.troth
+    try:
+        user = t.access.authenticate(form.get("email", ""), form.get("password", ""))
+    except TrothError as exc:
+        return render(request, "console/login.html", status=exc.status, error=exc.message)
+    token, _session = t.access.start_session(user)
+    response = RedirectResponse("/console", status_code=303)
+    set_session_cookie(request, response, token)
+    return response
+
+
+@router.post("/console/logout")
+def logout(request: Request, form: FormDep) -> Response:
+    s = require_signed_in(request)
+    csrf.check_token(form.get(csrf.FIELD), s.csrf_token)
+    request.app.state.troth.access.end_session(s.token)
+    response = RedirectResponse("/console/login", status_code=303)
+    clear_session_cookie(response)
+    return response
+
+
+# -- dashboard ---------------------------------------------------------------------------
+@router.get("/console")
+def dashboard(request: Request) -> Response:
+    if signed_in(request) is None:
+        return RedirectResponse("/console/login", status_code=303)
+    s = staff(request)
+    ctx = ctx_of(request)
+    c = consent_state.c
+    with ctx.engine.connect() as conn:
+        rates = conn.execute(
+            select(
+                c.purpose,
+                func.sum(case((c.granted, 1), else_=0)).label("granted"),
+                func.count().label("total"),
+            )
+            .group_by(c.purpose)
+            .order_by(c.purpose)
+        ).all()
+        a = audit_entries.c
+        refusals = conn.execute(
+            select(a.seq, a.at, a.actor, a.action, a.purpose, a.reason, a.subject_id)
+            .where(a.outcome == "deny")
+            .order_by(a.seq.desc())
+            .limit(15)
+        ).all()
+    return page(
+        request,
+        s,
+        "console/dashboard.html",
+        rates=[
+            {
+                "purpose": r.purpose,
+                "granted": int(r.granted or 0),
+                "total": int(r.total),
+                "pct": round(100 * int(r.granted or 0) / int(r.total)) if r.total else 0,
+            }
+            for r in rates
+        ],
+        refusals=refusals,
+        requests=_due_requests(request),
+        clocks=_breach_clocks(request),
+        now=ctx.clock.now(),
+    )
+
+
+def _due_requests(request: Request) -> list[Any]:
+    t = request.app.state.troth
+    try:
+        return list(t.requests.list_requests(open_only=True))
+    except (ImportError, AttributeError, TypeError):
+        return []
+
+
+def _breach_clocks(request: Request) -> list[Any]:
+    t = request.app.state.troth
+    try:
+        return list(t.breaches.open_clocks())
+    except (ImportError, AttributeError, TypeError):
+        return []
+
+
+# -- subjects ----------------------------------------------------------------------------
+@router.get("/console/subjects")
+def subjects_page(
+    request: Request,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    subject_id: Annotated[str | None, Query(max_length=64)] = None,
+    purpose: Annotated[str | None, Query(max_length=80)] = None,
+) -> Response:
+    s = staff(request)
+    t = request.app.state.troth
+    found: str | None = subject_id
+    error: str | None = None
+    view = None
+    if email and not found:
+        try:
+            found = t.find(email=email)
+        except NotFound as exc:
+            error = exc.message
+    if found and purpose:
+        try:
+            view = t.use(found, purpose=purpose, actor=s.actor)
+        except TrothError as exc:
+            error = exc.message + (
+                f" (reason: {exc.details.get('reason')})" if exc.details.get("reason") else ""
+            )
+    return page(
+        request,
+        s,
+        "console/subjects.html",
+        email=email or "",
+        found=found,
+        purpose=purpose,
+        view=view,
+        error=error,
+        purposes=ctx_of(request).policy.policy.purposes,
+    )
+
+
+# -- audit -------------------------------------------------------------------------------
+@router.get("/console/audit")
+def audit_page(
+    request: Request,
+    subject_id: Annotated[str | None, Query(max_length=64)] = None,
+    by: Annotated[str | None, Query(max_length=200)] = None,
+    before: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    s = staff(request, office=True)
+    rows = list_entries(
+        ctx_of(request),
+        subject_id=subject_id or None,
+        actor=by or None,
+        limit=51,
+        after_seq=before,
+        newest_first=True,
+    )
+    more = len(rows) > 50
+    rows = rows[:50]
+    return page(
+        request,
+        s,
+        "console/audit.html",
+        entries=[r.to_dict() for r in rows],
+        subject_id=subject_id or "",
+        by=by or "",
+        next_before=rows[-1].seq if more and rows else None,
+        report=None,
+    )
+
+
+@router.post("/console/audit/verify")
+def audit_verify(request: Request, form: FormDep) -> Response:
+    s = staff(request, form, office=True)
+    report = verify_log(ctx_of(request))
+    rows = list_entries(ctx_of(request), limit=50, newest_first=True)
+    return page(
+        request,
+        s,
+        "console/audit.html",
+        entries=[r.to_dict() for r in rows],
+        subject_id="",
+        by="",
+        next_before=None,
+        report=report,
+    )
+
+
+# -- policy and recipients ---------------------------------------------------------------
+@router.get("/console/policy")
+def policy_page(request: Request) -> Response:
+    s = staff(request)
+    pol = ctx_of(request).policy.policy
+    return page(request, s, "console/policy.html", words=describe_policy(pol))
+
+
+@router.get("/console/recipients")
+def recipients_page(request: Request) -> Response:
+    s = staff(request)
+    return page(
+        request, s, "console/recipients.html", recipients=ctx_of(request).policy.policy.recipients
+    )
+
+
+# -- support access (the vendor's side) ---------------------------------------------------
+@router.get("/console/support")
+def support_page(request: Request) -> Response:
+    s = staff(request)
+    t = request.app.state.troth
+    tenants = t.access.list_tenants()
+    grants = t.access.list_grants() if hasattr(t.access, "list_grants") else []
+    return page(
+        request,
+        s,
+        "console/support.html",
+        tenants=tenants,
+        grants=grants,
+        max_days=ctx_of(request).policy.policy.support_access.max_days,
+    )
+
+
+@router.post("/console/support")
+def support_request(request: Request, form: FormDep) -> Response:
+    s = staff(request, form)
+    t = request.app.state.troth
+    try:
+        hours = float(form.get("hours") or "4")
+    except ValueError:
+        hours = -1
+    cats = [c.strip() for c in form.get("categories", "").split(",") if c.strip()]
+    t.access.request_grant(
+        form.get("tenant_id", ""),
+        by=s.actor,
+        reason=form.get("reason", ""),
+        ticket=form.get("ticket") or None,
+        duration=timedelta(hours=hours),
+        categories=cats,
+    )
+    return RedirectResponse("/console/support", status_code=303)

@@ -1,0 +1,31 @@
+"""Form posts: parsed once by an async dependency so page handlers stay synchronous (they
+run in the thread pool and may block on the database)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from troth.errors import ValidationError
+
+MAX_FIELDS = 200
+
+
+async def form_data(request: Request) -> dict[str, str]:
+    """The posted form as field -> value (text fields only; the last value wins)."""
+    try:
+        form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+    except Exception as exc:  # malformed multipart/urlencoded bodies
+        raise ValidationError("the form could not be read; send it again from the page") from exc
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+FormDep = Annotated[dict[str, str], Depends(form_data)]
+
+
+def local_path(value: str | None, default: str) -> str:
+    """Only same-site paths are followed after a form (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default

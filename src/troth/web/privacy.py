@@ -1,0 +1,252 @@
+"""The privacy centre, for the people the data is about: sign in with an e-mail code, see
+what is held and who accessed it and why, download it, change consents, unsubscribe, ask
+for correction/deletion/restriction; and, for anyone, the published policy with its
+versions, change notices, sub-processors and cookie settings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+from starlette.responses import Response
+
+from troth.api.auth import client_ip
+from troth.audit.entry import AuditEntry
+from troth.audit.log import append_entries, list_entries, transaction
+from troth.consent import ConsentMethod
+from troth.errors import AuthenticationError
+from troth.policy.describe import describe_policy
+from troth.policy.model import LegalBasis, RecipientKind
+from troth.store import get_subject, read_values
+from troth.store.tables import policy_notices, policy_versions
+from troth.web import csrf, signin
+from troth.web.forms import FormDep
+from troth.web.render import ctx_of, render
+
+router = APIRouter(include_in_schema=False)
+
+PRIVACY_COOKIE = "troth_privacy"
+
+
+@dataclass(frozen=True)
+class Person:
+    subject_id: str
+    token: str
+    csrf_token: str
+
+
+def person(request: Request) -> Person | None:
+    token = request.cookies.get(PRIVACY_COOKIE)
+    if not token:
+        return None
+    ctx = ctx_of(request)
+    found = signin.resolve(ctx, token)
+    if found is None:
+        return None
+    return Person(found[0], token, csrf.derive(ctx, "privacy", found[1]))
+
+
+def require_person(request: Request, form: dict[str, str] | None = None) -> Person:
+    """The signed-in person; for a POST, the form's CSRF token must be theirs."""
+    p = person(request)
+    if p is None:
+        raise AuthenticationError("sign in to the privacy centre first", code="login_required")
+    if form is not None:
+        csrf.check_token(form.get(csrf.FIELD), p.csrf_token)
+    return p
+
+
+def record_cookie_choices(request: Request, choices: dict[str, bool]) -> None:
+    """Banner choices of a signed-in person also go to the consent ledger."""
+    p = person(request)
+    if p is None or not choices:
+        return
+    t = request.app.state.troth
+    t.consent.record_cookie_choices(
+        p.subject_id,
+        choices,
+        method=ConsentMethod.web_form,
+        origin=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+# -- public ------------------------------------------------------------------------------
+@router.get("/privacy")
+def centre(request: Request) -> Response:
+    ctx = ctx_of(request)
+    with ctx.engine.connect() as conn:
+        versions = conn.execute(
+            select(
+                policy_versions.c.version,
+                policy_versions.c.effective,
+                policy_versions.c.published_at,
+                policy_versions.c.material,
+                policy_versions.c.changes,
+            ).order_by(policy_versions.c.published_at.desc())
+        ).all()
+        notices = conn.execute(
+            select(policy_notices).order_by(policy_notices.c.posted_at.desc())
+        ).all()
+    pol = ctx.policy.policy
+    return render(
+        request,
+        "privacy/centre.html",
+        person=person(request),
+        words=describe_policy(pol),
+        versions=versions,
+        notices=notices,
+        subprocessors=[r for r in pol.recipients if r.kind is RecipientKind.processor],
+    )
+
+
+@router.get("/privacy/signin")
+def signin_form(request: Request) -> Response:
+    return render(request, "privacy/signin.html")
+
+
+@router.post("/privacy/signin")
+def signin_send(request: Request, form: FormDep) -> Response:
+    ctx = ctx_of(request)
+    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
+    challenge = signin.start_signin(ctx, form.get("email", ""))
+    return RedirectResponse(f"/privacy/code?c={challenge}", status_code=303)
+
+
+@router.get("/privacy/code")
+def code_form(request: Request, c: Annotated[str, Query(max_length=64)] = "") -> Response:
+    return render(request, "privacy/code.html", challenge=c)
+
+
+@router.post("/privacy/code")
+def code_check(request: Request, form: FormDep) -> Response:
+    ctx = ctx_of(request)
+    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
+    token, _sid = signin.finish_signin(ctx, form.get("challenge", ""), form.get("code", ""))
+    response = RedirectResponse("/privacy/me", status_code=303)
+    csrf.set_cookie(request, response, PRIVACY_COOKIE, token)
+    return response
+
+
+@router.post("/privacy/signout")
+def signout(request: Request, form: FormDep) -> Response:
+    p = require_person(request, form)
+    signin.end(ctx_of(request), p.token)
+    response = RedirectResponse("/privacy", status_code=303)
+    response.delete_cookie(PRIVACY_COOKIE, path="/")
+    return response
+
+
+@router.get("/privacy/cookies")
+def cookie_settings(request: Request) -> Response:
+    return render(request, "privacy/cookies.html")
+
+
+# -- signed in ---------------------------------------------------------------------------
+def _held(request: Request, p: Person) -> list[dict[str, Any]]:
+    """Everything stored about the person, read for their own access (audited)."""
+    ctx = ctx_of(request)
+    with transaction(ctx) as conn:
+        get_subject(conn, p.subject_id)
+        values = read_values(conn, ctx, p.subject_id)
+        append_entries(
+            conn,
+            ctx.clock.now(),
+            [
+                AuditEntry(
+                    action="privacy.view",
+                    actor=f"subject:{p.subject_id}",
+                    subject_id=p.subject_id,
+                    categories=tuple(sorted({v.category for v in values})),
+                )
+            ],
+        )
+    return [v.to_dict() for v in values]
+
+
+@router.get("/privacy/me")
+def me(request: Request) -> Response:
+    p = require_person(request)
+    ctx = ctx_of(request)
+    t = request.app.state.troth
+    held = _held(request, p)
+    accesses = list_entries(ctx, subject_id=p.subject_id, limit=200, newest_first=True)
+    state = t.consent.state(p.subject_id)
+    pol = ctx.policy.policy
+    consentable = [x for x in pol.purposes if x.legal_basis is LegalBasis.consent]
+    return render(
+        request,
+        "privacy/me.html",
+        csrf_token=p.csrf_token,
+        person=p,
+        held=held,
+        accesses=[a.to_dict() for a in accesses],
+        consentable=consentable,
+        state=state,
+        lists=pol.lists,
+        requests=_my_requests(request, p),
+    )
+
+
+@router.get("/privacy/me/export.json")
+def export_json(request: Request) -> Response:
+    p = require_person(request)
+    held = _held(request, p)
+    body = json.dumps({"subject_id": p.subject_id, "values": held}, indent=2, default=str)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Content-Disposition": 'attachment; filename="my-data.json"'},
+    )
+
+
+@router.post("/privacy/me/consents")
+def change_consent(request: Request, form: FormDep) -> Response:
+    p = require_person(request, form)
+    t = request.app.state.troth
+    purpose = form.get("purpose", "")
+    how: dict[str, Any] = {
+        "method": ConsentMethod.web_form,
+        "origin": client_ip(request),
+        "user_agent": request.headers.get("user-agent"),
+        "actor": f"subject:{p.subject_id}",
+    }
+    if form.get("action") == "grant":
+        t.consent.grant(p.subject_id, purpose, **how)
+    else:
+        t.consent.withdraw(p.subject_id, purpose, **how)
+    return RedirectResponse("/privacy/me#consents", status_code=303)
+
+
+@router.post("/privacy/me/unsubscribe")
+def unsubscribe_list(request: Request, form: FormDep) -> Response:
+    p = require_person(request, form)
+    ctx = ctx_of(request)
+    from troth.consent.unsubscribe import issue_token, unsubscribe
+
+    list_id = form.get("list_id", "")
+    if list_id not in ctx.policy.lists:
+        from troth.errors import NotFound
+
+        raise NotFound(f"no list {list_id!r}", code="unknown_list")
+    with transaction(ctx) as conn:
+        token = issue_token(conn, ctx, p.subject_id, list_id)
+    unsubscribe(ctx, token, method=ConsentMethod.web_form)
+    return RedirectResponse("/privacy/me#lists", status_code=303)
+
+
+def _my_requests(request: Request, p: Person) -> list[Any]:
+    """The person's requests, once troth.requests is there."""
+    t = request.app.state.troth
+    try:
+        lister = t.requests.list_requests
+    except (ImportError, AttributeError):
+        return []
+    try:
+        return list(lister(subject_id=p.subject_id))
+    except TypeError:
+        return []

@@ -1,0 +1,67 @@
+"""Rendering pages: one Jinja2 environment (autoescaped), the common page context (the
+organisation, the cookie banner, the CSRF token) and the HTML form of a problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from troth.context import Context
+from troth.web import csrf
+from troth.web.cookies import banner_for
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html", "xml"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def ctx_of(request: Request) -> Context:
+    c: Context = request.app.state.ctx
+    return c
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    status: int = 200,
+    csrf_token: str | None = None,
+    **values: Any,
+) -> Response:
+    """Render ``template`` with the page context; ``csrf_token`` defaults to the
+    pre-session token (forms shown before anyone signs in)."""
+    ctx = ctx_of(request)
+    token = csrf_token or csrf.derive(ctx, "pre", csrf.presession(request))
+    page = _env.get_template(template).render(
+        request=request,
+        org=ctx.policy.policy.organisation,
+        policy=ctx.policy.policy,
+        banner=banner_for(request, ctx),
+        csrf_token=token,
+        pre_token=csrf.derive(ctx, "pre", csrf.presession(request)),
+        path=request.url.path,
+        **values,
+    )
+    response = HTMLResponse(page, status_code=status)
+    csrf.remember_presession(request, response)
+    return response
+
+
+def render_problem(request: Request, body: dict[str, Any]) -> Response:
+    """A problem document as a page (same status, no stack trace)."""
+    try:
+        return render(request, "error.html", status=int(body["status"]), problem=body)
+    except Exception:  # the error page itself must never fail
+        return HTMLResponse(
+            f"<!doctype html><title>{int(body['status'])}</title><p>{body['code']}</p>",
+            status_code=int(body["status"]),
+        )

@@ -1,0 +1,74 @@
+"""The console's login session (server-side, from :mod:`troth.access`): who is signed in,
+the CSRF token bound to that session, and the cookie that carries it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from troth.context import Context
+from troth.errors import AuthenticationError
+from troth.gate import Actor
+from troth.web import csrf
+
+COOKIE_NAMES = ("__Host-troth_session", "troth_session")
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A signed-in console user: the account, the gate's actor, the session token, and
+    the CSRF token of the session's forms."""
+
+    user: Any
+    actor: Actor
+    token: str
+    csrf_token: str
+
+
+def session_token(request: Request) -> str | None:
+    for name in COOKIE_NAMES:
+        value = request.cookies.get(name)
+        if value:
+            return value
+    return None
+
+
+def csrf_for_session(ctx: Context, secret: str) -> str:
+    return csrf.derive(ctx, "console", secret)
+
+
+def signed_in(request: Request) -> Signed | None:
+    """The signed-in user, or None (no cookie, or an ended/expired session)."""
+    token = session_token(request)
+    if not token:
+        return None
+    t = request.app.state.troth
+    try:
+        user, actor = t.access.resolve_session(token)
+        secret = t.access.session_csrf(token)
+    except AuthenticationError:
+        return None
+    return Signed(user, actor, token, csrf_for_session(t.ctx, secret))
+
+
+def require_signed_in(request: Request) -> Signed:
+    s = signed_in(request)
+    if s is None:
+        raise AuthenticationError("sign in to continue", code="login_required")
+    return s
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    from troth.access.sessions import session_cookie_attributes
+
+    ctx: Context = request.app.state.ctx
+    secure = request.url.scheme == "https" or ctx.settings.public_url.startswith("https:")
+    response.set_cookie(value=token, **session_cookie_attributes(secure))
+
+
+def clear_session_cookie(response: Response) -> None:
+    for name in COOKIE_NAMES:
+        response.delete_cookie(name, path="/")

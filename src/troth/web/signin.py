@@ -1,0 +1,189 @@
+"""Privacy-centre sign-in by e-mail one-time code, and the person's session.
+
+A person types their e-mail; if troth knows it (blind index), a 6-digit code goes out
+through the outbox. The answer never says whether the address is known. A code works
+once, for :data:`CODE_MINUTES`, and :data:`MAX_ATTEMPTS` wrong tries burn it. The session
+is server-side (only a hash of the cookie's token is stored), session-only, and ends
+after the console's idle/absolute limits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import Column, Index, Integer, String, Table, select, update
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries, transaction
+from troth.context import Context
+from troth.db import UtcDateTime, metadata
+from troth.errors import AuthenticationError, RateLimited, ValidationError
+from troth.store import find_subject_id
+
+CODE_MINUTES = 15
+MAX_ATTEMPTS = 5
+
+signin_codes = Table(
+    "privacy_signin_codes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("subject_id", String(32), nullable=False),
+    Column("code_mac", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("used_at", UtcDateTime),
+    Index("ix_privacy_signin_codes_subject", "subject_id", "created_at"),
+)
+
+privacy_sessions = Table(
+    "privacy_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's token
+    Column("subject_id", String(32), nullable=False),
+    Column("csrf_secret", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+    Index("ix_privacy_sessions_subject", "subject_id"),
+)
+
+
+def _code_mac(ctx: Context, challenge: str, code: str) -> str:
+    return ctx.keys.mac("privacy-code", f"{challenge}|{code}".encode()).hex()
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_signin(ctx: Context, email: str) -> str:
+    """Send a code to ``email`` if it belongs to a known person; returns a challenge id
+    either way (an unknown address gets one that can never succeed)."""
+    email = (email or "").strip()
+    if "@" not in email or len(email) > 320:
+        raise ValidationError("type the e-mail address you gave us (name@example.com)")
+    challenge = secrets.token_hex(16)
+    now = ctx.clock.now()
+    with transaction(ctx) as conn:
+        sid = find_subject_id(conn, ctx, email=email)
+        if sid is None:
+            return challenge
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        conn.execute(
+            signin_codes.insert().values(
+                id=challenge,
+                subject_id=sid,
+                code_mac=_code_mac(ctx, challenge, code),
+                created_at=now,
+                expires_at=now + timedelta(minutes=CODE_MINUTES),
+                attempts=0,
+            )
+        )
+        from troth.notices.outbox import MailKind, enqueue
+
+        org = ctx.policy.policy.organisation.name
+        enqueue(
+            conn,
+            ctx,
+            idempotency_key=f"privacy-signin:{challenge}",
+            to_addr=email,
+            subject=f"Your {org} privacy centre code: {code}",
+            body_text=(
+                f"Your code for the {org} privacy centre is {code}.\n\n"
+                f"It works once, for {CODE_MINUTES} minutes. If you did not ask for it, "
+                "ignore this message.\n"
+            ),
+            subject_id=sid,
+            kind=MailKind.transactional,
+            actor=f"subject:{sid}",
+        )
+    return challenge
+
+
+def finish_signin(ctx: Context, challenge: str, code: str) -> tuple[str, str]:
+    """Check the code; returns (session token for the cookie, subject id)."""
+    now = ctx.clock.now()
+    c = signin_codes.c
+    wrong = AuthenticationError(
+        "that code is not right or has expired; ask for a new one", code="wrong_code"
+    )
+    with transaction(ctx) as conn:
+        row = conn.execute(select(signin_codes).where(c.id == (challenge or "")[:32])).first()
+        if row is None or row.used_at is not None or now >= row.expires_at:
+            raise wrong
+        if row.attempts >= MAX_ATTEMPTS:
+            raise RateLimited("too many wrong codes; ask for a new one", code="too_many_attempts")
+        if not hmac.compare_digest(row.code_mac, _code_mac(ctx, challenge, (code or "").strip())):
+            conn.execute(update(signin_codes).where(c.id == row.id).values(attempts=c.attempts + 1))
+            append_entries(
+                conn,
+                now,
+                [
+                    AuditEntry(
+                        action="privacy.signin",
+                        actor=f"subject:{row.subject_id}",
+                        outcome=Outcome.deny,
+                        subject_id=row.subject_id,
+                        reason="wrong_code",
+                    )
+                ],
+            )
+            failed = True
+        else:
+            failed = False
+            conn.execute(update(signin_codes).where(c.id == row.id).values(used_at=now))
+            token = secrets.token_urlsafe(32)
+            conn.execute(
+                privacy_sessions.insert().values(
+                    id=_hash(token),
+                    subject_id=row.subject_id,
+                    csrf_secret=secrets.token_urlsafe(32),
+                    created_at=now,
+                    last_seen_at=now,
+                )
+            )
+            append_entries(
+                conn,
+                now,
+                [
+                    AuditEntry(
+                        action="privacy.signin",
+                        actor=f"subject:{row.subject_id}",
+                        subject_id=row.subject_id,
+                    )
+                ],
+            )
+    if failed:
+        raise wrong
+    return token, str(row.subject_id)
+
+
+def resolve(ctx: Context, token: str) -> tuple[str, str] | None:
+    """(subject id, CSRF secret) of a live privacy session, or None."""
+    if not token or len(token) > 100:
+        return None
+    now = ctx.clock.now()
+    s = privacy_sessions.c
+    with ctx.engine.begin() as conn:
+        row = conn.execute(select(privacy_sessions).where(s.id == _hash(token))).first()
+        if row is None or row.ended_at is not None:
+            return None
+        idle = timedelta(minutes=ctx.settings.session_idle_minutes)
+        absolute = timedelta(hours=ctx.settings.session_absolute_hours)
+        if now >= row.last_seen_at + idle or now >= row.created_at + absolute:
+            return None
+        conn.execute(update(privacy_sessions).where(s.id == row.id).values(last_seen_at=now))
+    return str(row.subject_id), str(row.csrf_secret)
+
+
+def end(ctx: Context, token: str) -> None:
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            update(privacy_sessions)
+            .where(privacy_sessions.c.id == _hash(token or ""))
+            .values(ended_at=ctx.clock.now())
+        )

@@ -1,0 +1,18 @@
+"""Mount every page router and the static files on an app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from troth.web import console, privacy, public, tenant
+
+STATIC = Path(__file__).parent / "static"
+
+
+def mount_web(app: FastAPI) -> None:
+    for module in (public, privacy, console, tenant):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")

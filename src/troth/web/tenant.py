@@ -1,0 +1,198 @@
+"""Pages for a customer's admins (multi-tenant policies): members and invitations, the
+vendor's support-access requests to approve or refuse, the log of the vendor's accesses,
+and the tenant's export (P13, P14, P29). Accepting an invitation lives here too."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+from starlette.responses import Response
+
+from troth.errors import PermissionDenied, TrothError
+from troth.gate import ActorKind
+from troth.store import read_values
+from troth.store.tables import subjects
+from troth.web import csrf
+from troth.web.forms import FormDep
+from troth.web.render import ctx_of, render
+from troth.web.session import Signed, require_signed_in, set_session_cookie, signed_in
+
+router = APIRouter(include_in_schema=False)
+
+Token = Annotated[str, Path(max_length=200)]
+
+
+def member(request: Request, form: dict[str, str] | None = None, *, admin: bool = True) -> Signed:
+    s = require_signed_in(request)
+    kinds = (
+        (ActorKind.tenant_admin,) if admin else (ActorKind.tenant_admin, ActorKind.tenant_member)
+    )
+    if s.actor.kind not in kinds:
+        raise PermissionDenied(
+            "only an admin of this customer may open this page", code="not_tenant_admin"
+        )
+    if form is not None:
+        csrf.check_token(form.get(csrf.FIELD), s.csrf_token)
+    return s
+
+
+@router.get("/tenant/login")
+def login_form(request: Request, t: Annotated[str, Query(max_length=64)] = "") -> Response:
+    return render(request, "tenant/login.html", tenant_id=t, error=None)
+
+
+@router.post("/tenant/login")
+def login(request: Request, form: FormDep) -> Response:
+    ctx = ctx_of(request)
+    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
+    tr = request.app.state.troth
+    tenant_id = form.get("tenant_id", "").strip()
+    try:
+        user = tr.access.authenticate(
+            form.get("email", ""), form.get("password", ""), tenant_id or None
+        )
+    except TrothError as exc:
+        return render(
+            request, "tenant/login.html", status=exc.status, tenant_id=tenant_id, error=exc.message
+        )
+    token, _ = tr.access.start_session(user)
+    response = RedirectResponse("/tenant", status_code=303)
+    set_session_cookie(request, response, token)
+    return response
+
+
+@router.get("/tenant")
+def home(request: Request) -> Response:
+    if signed_in(request) is None:
+        return RedirectResponse("/tenant/login", status_code=303)
+    s = member(request)
+    tr = request.app.state.troth
+    tid = s.actor.tenant_id or ""
+    return render(
+        request,
+        "tenant/home.html",
+        csrf_token=s.csrf_token,
+        me=s,
+        tenant=tr.access.get_tenant(tid),
+        members=tr.access.list_members(tid),
+        invitations=tr.access.list_invitations(tid),
+        grants=tr.access.list_grants(tid),
+        accesses=tr.access.vendor_accesses(tid, limit=200),
+    )
+
+
+def _back() -> Response:
+    return RedirectResponse("/tenant", status_code=303)
+
+
+@router.post("/tenant/invitations")
+def invite(request: Request, form: FormDep) -> Response:
+    s = member(request, form)
+    request.app.state.troth.access.invite(
+        s.actor.tenant_id or "",
+        form.get("email", ""),
+        role=form.get("role") or "member",
+        by=s.actor,
+    )
+    return _back()
+
+
+@router.post("/tenant/invitations/{invitation_id}/revoke")
+def revoke_invitation(request: Request, invitation_id: Token, form: FormDep) -> Response:
+    s = member(request, form)
+    request.app.state.troth.access.revoke_invitation(invitation_id, by=s.actor)
+    return _back()
+
+
+@router.post("/tenant/members/{user_id}/revoke")
+def revoke_member(request: Request, user_id: Token, form: FormDep) -> Response:
+    s = member(request, form)
+    request.app.state.troth.access.revoke_member(s.actor.tenant_id or "", user_id, by=s.actor)
+    return _back()
+
+
+@router.post("/tenant/grants/{grant_id}/{decision}")
+def decide_grant(request: Request, grant_id: Token, decision: Token, form: FormDep) -> Response:
+    s = member(request, form)
+    access = request.app.state.troth.access
+    actions = {
+        "approve": access.approve_grant,
+        "refuse": access.refuse_grant,
+        "revoke": access.revoke_grant,
+    }
+    if decision not in actions:
+        raise PermissionDenied("decide with approve, refuse or revoke", code="unknown_decision")
+    actions[decision](grant_id, by=s.actor)
+    return _back()
+
+
+@router.get("/tenant/export.json")
+def export(request: Request) -> Response:
+    """Everything the tenant's people have in troth's store (P29), streamed per person."""
+    s = member(request)
+    ctx = ctx_of(request)
+    tid = s.actor.tenant_id or ""
+    tr = request.app.state.troth
+    exporter = getattr(tr.access, "export_tenant", None)
+    if exporter is not None:
+        data: Any = exporter(tid, by=s.actor)
+    else:
+        with ctx.engine.connect() as conn:
+            ids = (
+                conn.execute(
+                    select(subjects.c.id).where(subjects.c.tenant_id == tid).order_by(subjects.c.id)
+                )
+                .scalars()
+                .all()
+            )
+            data = {
+                "tenant_id": tid,
+                "subjects": [
+                    {
+                        "subject_id": sid,
+                        "values": [v.to_dict() for v in read_values(conn, ctx, sid)],
+                    }
+                    for sid in ids
+                ],
+            }
+        from troth.audit.entry import AuditEntry
+        from troth.audit.log import append_entries, transaction
+
+        with transaction(ctx) as conn:
+            append_entries(
+                conn,
+                ctx.clock.now(),
+                [
+                    AuditEntry(
+                        action="tenant.export",
+                        actor=s.actor.label,
+                        tenant_id=tid,
+                        details={"subjects": len(data["subjects"])},
+                    )
+                ],
+            )
+    return Response(
+        json.dumps(data, indent=2, default=str),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="tenant-{tid}.json"'},
+    )
+
+
+# -- invitations (the link in the e-mail) -------------------------------------------------
+@router.get("/invitations/{token}")
+def invitation_form(request: Request, token: Token) -> Response:
+    return render(request, "tenant/accept.html", token=token, error=None)
+
+
+@router.post("/invitations/{token}")
+def accept(request: Request, token: Token, form: FormDep) -> Response:
+    ctx = ctx_of(request)
+    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
+    user = request.app.state.troth.access.accept_invitation(
+        token, form.get("password", ""), display_name=form.get("name") or None
+    )
+    return RedirectResponse(f"/tenant/login?t={user.tenant_id}", status_code=303)

@@ -1,0 +1,55 @@
+"""Helpers for the HTTP and web tests: a real home, the app, API keys and logins."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from troth.app import create_app
+from troth.clock import ManualClock
+from troth.context import Context
+from troth.home import init_home
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_home(tmp_path: Path, example: str = "mindlink", db_url: str | None = None) -> Context:
+    db = db_url if db_url and not db_url.startswith("sqlite") else None
+    return init_home(tmp_path / "home", example=example, database_url=db, clock=ManualClock())
+
+
+@contextmanager
+def client_for(ctx: Context, **kwargs: Any) -> Iterator[TestClient]:
+    app = create_app(ctx, **kwargs)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def api_key(client: TestClient, scopes: list[str], tenant_id: str | None = None) -> dict[str, str]:
+    t = client.app.state.troth  # type: ignore[attr-defined]
+    key, _ = t.access.create_api_key("test", scopes, tenant_id=tenant_id)
+    return {"Authorization": f"Bearer {key}"}
+
+
+def csrf_from(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+def is_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, Any] = response.json()
+    for member in ("type", "title", "status", "detail", "code"):
+        assert member in body, body
+    assert body["status"] == status
+    assert "Traceback" not in response.text
+    if code is not None:
+        assert body["code"] == code, body
+    return body

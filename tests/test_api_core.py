@@ -1,0 +1,222 @@
+"""The HTTP API through the ASGI client on a real home: collect, read, find, consent,
+GPC, audit, policy; idempotency keys; pagination; and every kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from _http import api_key, client_for, is_problem, make_home
+from troth.store.tables import records, subjects
+
+SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "My invoice is wrong"}
+
+
+def count(ctx, table) -> int:
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+@pytest.fixture
+def home(tmp_path: Path, db_url: str):
+    ctx = make_home(tmp_path, db_url=db_url)
+    yield ctx
+    ctx.engine.dispose()
+
+
+def test_collect_read_find_round_trip(home) -> None:
+    with client_for(home) as c:
+        h = api_key(c, ["collect", "use"])
+        r = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h)
+        assert r.status_code == 201, r.text
+        sid = r.json()["subject_id"]
+        assert r.json()["stored"] == 3
+        r = c.get("/api/v1/subjects", params={"email": "ADA@example.com"}, headers=h)
+        assert r.json() == {"subject_id": sid}
+        r = c.get(f"/api/v1/subjects/{sid}", params={"purpose": "support"}, headers=h)
+        assert r.status_code == 200, r.text
+        values = {v["field"]: v["value"] for v in r.json()["values"]}
+        assert values["message"] == "My invoice is wrong"
+
+
+def test_gate_refusal_is_403_problem_with_reason(home) -> None:
+    with client_for(home) as c:
+        h = api_key(c, ["collect", "use"])
+        bad = dict(SUPPORT, shoe_size=44)
+        body = is_problem(
+            c.post("/api/v1/collect/support_request", json={"data": bad}, headers=h), 403, "refused"
+        )
+        assert body["reason"] == "field_not_declared"
+        assert "shoe_size" in body["detail"]
+        assert count(home, records) == 0
+        sid = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h).json()[
+            "subject_id"
+        ]
+        body = is_problem(
+            c.get(f"/api/v1/subjects/{sid}", params={"purpose": "newsletter"}, headers=h), 403
+        )
+        assert body["reason"]
+
+
+def test_scopes_are_enforced(home) -> None:
+    with client_for(home) as c:
+        h = api_key(c, ["use"])
+        is_problem(
+            c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h),
+            403,
+            "scope_missing",
+        )
+        assert count(home, subjects) == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer trk_" + "A" * 43},
+        {"Authorization": "Bearer nonsense"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Cookie": "troth_session=forged"},
+    ],
+)
+def test_missing_or_wrong_credentials_are_401(home, headers) -> None:
+    with client_for(home) as c:
+        r = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=headers)
+        is_problem(r, 401)
+        assert count(home, subjects) == 0
+
+
+def test_malformed_json_is_400_and_invalid_shape_422(home) -> None:
+    with client_for(home) as c:
+        h = api_key(c, ["collect"]) | {"Content-Type": "application/json"}
+        is_problem(
+            c.post("/api/v1/collect/support_request", content=b"{not json", headers=h),
+            400,
+            "malformed_json",
+        )
+        body = is_problem(
+            c.post("/api/v1/collect/support_request", json={"data": [1, 2]}, headers=h),
+            422,
+            "invalid_input",
+        )
+        assert body["errors"]
+        is_problem(c.post("/api/v1/collect/support_request", json={"dta": {}}, headers=h), 422)
+        assert count(home, subjects) == 0
+
+
+def test_oversized_body_is_413(home) -> None:
+    with client_for(home, max_body_bytes=10_000) as c:
+        h = api_key(c, ["collect"])
+        big = dict(SUPPORT, message="x" * 20_000)
+        is_problem(
+            c.post("/api/v1/collect/support_request", json={"data": big}, headers=h),
+            413,
+            "body_too_large",
+        )
+
+        def chunks():
+            yield b'{"data": {"message": "'
+            for _ in range(30):
+                yield b"y" * 1000
+            yield b'"}}'
+
+        r = c.post(
+            "/api/v1/collect/support_request",
+            content=chunks(),
+            headers=h | {"Content-Type": "application/json"},
+        )
+        is_problem(r, 413, "body_too_large")
+        assert count(home, subjects) == 0
+
+
+def test_unknown_ids_are_404(home) -> None:
+    with client_for(home) as c:
+        h = api_key(c, ["use", "collect"])
+        is_problem(c.get("/api/v1/subjects/nobody", params={"purpose": "support"}, headers=h), 404)
+        is_problem(c.get("/api/v1/subjects", params={"email": "no@example.com"}, headers=h), 404)
+        is_problem(c.post("/api/v1/subjects/nobody/consents/newsletter/grant", headers=h), 404)
+        is_problem(
+            c.post("/api/v1/collect/no_such_point", json={"data": {}}, headers=h), 403, "refused"
+        )
+        is_problem(c.get("/api/v1/nothing-here", headers=h), 404, "not_found")
+
+
+def test_idempotency_key_replays_and_conflicts(home) -> None:
+    with client_for(home) as c:
+        h = api_key(c, ["collect"]) | {"Idempotency-Key": "order-1"}
+        first = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h)
+        again = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h)
+        assert first.status_code == again.status_code == 201
+        assert first.json() == again.json()
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        assert count(home, records) == 3
+        other = dict(SUPPORT, message="something else")
+        is_problem(
+            c.post("/api/v1/collect/support_request", json={"data": other}, headers=h),
+            409,
+            "idempotency_key_reused",
+        )
+        assert count(home, records) == 3
+
+
+def test_consent_grant_state_withdraw_and_gpc(home) -> None:
+    with client_for(home) as c:
+        h = api_key(c, ["collect", "use"])
+        sid = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h).json()[
+            "subject_id"
+        ]
+        r = c.post(f"/api/v1/subjects/{sid}/consents/newsletter/grant", headers=h)
+        assert r.status_code == 201, r.text
+        assert r.json()["receipt_jws"]
+        state = c.get(f"/api/v1/subjects/{sid}/consents", headers=h).json()
+        assert {p["purpose"]: p["granted"] for p in state["purposes"]}["newsletter"] is True
+        r = c.post(f"/api/v1/subjects/{sid}/consents/newsletter/withdraw", headers=h)
+        assert r.status_code == 200 and r.json()["granted"] is False
+        is_problem(c.post(f"/api/v1/subjects/{sid}/gpc", headers=h | {"Sec-GPC": "yes"}), 422)
+        r = c.post(f"/api/v1/subjects/{sid}/gpc", headers=h | {"Sec-GPC": "1"})
+        assert r.status_code == 200
+
+
+def test_audit_pages_with_cursor(home) -> None:
+    with client_for(home) as c:
+        h = api_key(c, ["collect", "admin"])
+        for i in range(5):
+            c.post(
+                "/api/v1/collect/support_request",
+                json={"data": dict(SUPPORT, email=f"p{i}@example.com")},
+                headers=h,
+            )
+        seen = []
+        cursor = None
+        while True:
+            params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+            page = c.get("/api/v1/audit", params=params, headers=h).json()
+            seen += [e["seq"] for e in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == sorted(seen, reverse=True) and len(seen) == len(set(seen)) >= 5
+        is_problem(
+            c.get("/api/v1/audit", params={"cursor": "!!"}, headers=h), 422, "invalid_cursor"
+        )
+        assert c.post("/api/v1/audit/verify", headers=h).json()["ok"] is True
+        is_problem(c.get("/api/v1/audit", headers=api_key(c, ["collect"])), 403)
+
+
+def test_policy_is_public(home) -> None:
+    with client_for(home) as c:
+        body = c.get("/api/v1/policy").json()
+        assert body["version"] == home.policy.version
+        assert c.get("/api/v1/policy/versions").json()[0]["version"] == home.policy.version
+        assert c.get("/openapi.json").json()["info"]["title"] == "troth"
+
+
+def test_security_headers_on_api_and_errors(home) -> None:
+    with client_for(home) as c:
+        for r in (c.get("/api/v1/policy"), c.get("/api/v1/subjects/x?purpose=support")):
+            assert "default-src 'self'" in r.headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert r.headers["referrer-policy"] == "no-referrer"
