@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, literal, select, union_all
 
 from troth.context import Context
 from troth.db import metadata
-from troth.gate import Actor, ActorKind, Facts
+from troth.gate import Actor, ActorKind, Facts, Grant
 from troth.store import SubjectRow
 from troth.store.tables import policy_notices, restrictions
 
@@ -44,16 +45,48 @@ def record_consents(
     record_collection_consents(conn, ctx, list(subject_ids), list(purposes), actor.label, point)
 
 
+def _subject_facts_stmt() -> Any:
+    """Consented and restricted purposes of one subject in one round trip."""
+    state = metadata.tables.get("consent_state")
+    restricted = select(literal("r").label("k"), restrictions.c.purpose).where(
+        restrictions.c.subject_id == bindparam("sid")
+    )
+    if state is None:
+        return restricted
+    consented = select(literal("c").label("k"), state.c.purpose).where(
+        state.c.subject_id == bindparam("sid"), state.c.granted.is_(True)
+    )
+    return union_all(consented, restricted)
+
+
+_STMT: list[Any] = []
+
+
+def notices_of(conn: Connection, ctx: Context) -> dict[str, Any]:
+    """Purposes whose change notice is running or ran, cached per context: they change
+    only when a policy is published, which replaces the context's policy too."""
+    cache = ctx.__dict__.setdefault("_notices", {})
+    key = ctx.policy.digest
+    if key not in cache:
+        cache.clear()
+        cache[key] = {
+            p: at
+            for p, at in conn.execute(select(policy_notices.c.purpose, policy_notices.c.posted_at))
+        }
+    return dict(cache[key])
+
+
 def gather(conn: Connection, ctx: Context, actor: Actor, subject: SubjectRow) -> Facts:
     """Every fact bearing on a decision about ``subject`` by ``actor``."""
     sid = subject.id
-    consented = consented_purposes(conn, [sid]).get(sid, frozenset())
-    restricted = frozenset(
-        conn.execute(select(restrictions.c.purpose).where(restrictions.c.subject_id == sid)).scalars()
-    )
-    notices = {p: at for p, at in conn.execute(select(policy_notices.c.purpose, policy_notices.c.posted_at))}
+    if not _STMT:
+        _STMT.append(_subject_facts_stmt())
+    consented: set[str] = set()
+    restricted: set[str] = set()
+    for kind, purpose in conn.execute(_STMT[0], {"sid": sid}):
+        (consented if kind == "c" else restricted).add(purpose)
     member_active = False
-    grants: tuple = ()
+    grants: tuple[Grant, ...] = ()
     if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member, ActorKind.vendor_admin):
         from troth.access import actor_facts
 
@@ -62,9 +95,9 @@ def gather(conn: Connection, ctx: Context, actor: Actor, subject: SubjectRow) ->
         subject_id=sid,
         subject_tenant=subject.tenant_id,
         subject_self=actor.kind is ActorKind.subject and actor.id == sid,
-        consented=consented,
-        restricted=restricted,
-        notices=notices,
+        consented=frozenset(consented),
+        restricted=frozenset(restricted),
+        notices=notices_of(conn, ctx),
         member_active=member_active,
         grants=grants,
     )

@@ -262,9 +262,10 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
             return Decision.deny(
                 Reason.role_not_allowed, f"staff role {actor.role!r} is not in the policy"
             )
-        if ask.purpose not in index.role_purposes[actor.role] and not index.roles[
-            actor.role
-        ].privacy_office:
+        if (
+            ask.purpose not in index.role_purposes[actor.role]
+            and not index.roles[actor.role].privacy_office
+        ):
             return Decision.deny(
                 Reason.role_not_allowed,
                 f"role {actor.role!r} may not act for purpose {ask.purpose!r}",

@@ -56,7 +56,9 @@ def init_home(
     return ctx
 
 
-def open_context(home: Path | str | None = None, *, clock: Clock | None = None, **overrides: Any) -> Context:
+def open_context(
+    home: Path | str | None = None, *, clock: Clock | None = None, **overrides: Any
+) -> Context:
     """Open an existing home: settings, policy in force, key file, database (checked to
     be at this troth's schema version)."""
     settings = Settings.for_home(home, **overrides)
@@ -74,14 +76,16 @@ def open_context(home: Path | str | None = None, *, clock: Clock | None = None, 
     keys = Keyring.load(settings.resolved_key_file)
     engine = make_engine(settings.resolved_database_url)
     check_database_version(engine)
-    return Context(settings=settings, engine=engine, policy=index, keys=keys, clock=clock or SystemClock())
+    return Context(
+        settings=settings, engine=engine, policy=index, keys=keys, clock=clock or SystemClock()
+    )
 
 
 def check_database_version(engine: Any) -> None:
     """Refuse a database from a newer troth, and one that needs `troth db migrate`."""
-    from troth.migrations import head_revision, known_revisions
-
     from sqlalchemy import MetaData, Table
+
+    from troth.migrations import head_revision, known_revisions
 
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):

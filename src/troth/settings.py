@@ -56,8 +56,12 @@ class Settings(BaseSettings):
     mail_dir: Path | None = Field(
         default=None, description="Folder for .eml files when no SMTP; default HOME/mail."
     )
-    session_idle_minutes: int = Field(default=30, description="A login session ends after this idle time.")
-    session_absolute_hours: int = Field(default=12, description="A login session ends after this long in any case.")
+    session_idle_minutes: int = Field(
+        default=30, description="A login session ends after this idle time."
+    )
+    session_absolute_hours: int = Field(
+        default=12, description="A login session ends after this long in any case."
+    )
     login_max_failures: int = Field(default=5, description="Failed logins before a lockout.")
     login_lockout_minutes: int = Field(default=15, description="How long a lockout lasts.")
     max_value_bytes: int = Field(default=1_000_000, description="Largest single value accepted.")
@@ -94,11 +98,7 @@ class Settings(BaseSettings):
                     f"{cfg}: unknown setting {sorted(unknown)[0]!r}"
                     f" (known: {', '.join(sorted(cls.model_fields))})"
                 )
-        env_set = {
-            name
-            for name in cls.model_fields
-            if f"TROTH_{name.upper()}" in os.environ
-        }
+        env_set = {name for name in cls.model_fields if f"TROTH_{name.upper()}" in os.environ}
         values = {k: v for k, v in file_values.items() if k not in env_set}
         values.update(overrides)
         values["home"] = home_path

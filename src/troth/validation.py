@@ -36,7 +36,9 @@ def check_value(spec: CollectedField, value: Any, max_bytes: int) -> str | None:
             return f"expected a number, got {type(value).__name__}"
         return None
     if t is FieldType.boolean:
-        return None if isinstance(value, bool) else f"expected true/false, got {type(value).__name__}"
+        return (
+            None if isinstance(value, bool) else f"expected true/false, got {type(value).__name__}"
+        )
     if t is FieldType.date:
         if isinstance(value, date) and not isinstance(value, datetime):
             return None

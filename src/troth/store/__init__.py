@@ -10,13 +10,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, select, update
 
 from troth.context import Context
 from troth.errors import NotFound
-from troth.store.crypto import decrypt_value
+from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.keystore import load_data_keys, shred_subject_keys
-from troth.store.tables import policy_notices, policy_versions, records, subject_keys, subjects, tenants
+from troth.store.tables import (
+    policy_notices,
+    policy_versions,
+    records,
+    subject_keys,
+    subjects,
+    tenants,
+)
 
 __all__ = [
     "StoredValue",
@@ -27,6 +34,7 @@ __all__ = [
     "new_id",
     "policy_notices",
     "policy_versions",
+    "read_subject",
     "read_values",
     "records",
     "subject_keys",
@@ -84,7 +92,9 @@ class StoredValue:
             "location": self.location,
             "collected_at": self.collected_at.isoformat(),
             "restricted_to": self.restricted_to,
-            "restricted_until": self.restricted_until.isoformat() if self.restricted_until else None,
+            "restricted_until": self.restricted_until.isoformat()
+            if self.restricted_until
+            else None,
         }
 
 
@@ -194,6 +204,115 @@ def read_values(
             )
         )
     return out
+
+
+# One statement reads a subject, their values and the wrapped keys those values need:
+# the hot path of every use (built once, compiled once).
+_SUBJECT_COLUMNS = (
+    subjects.c.id,
+    subjects.c.tenant_id,
+    subjects.c.kind,
+    subjects.c.jurisdiction,
+    subjects.c.status,
+    subjects.c.created_at,
+    subjects.c.relationship_ended_at,
+    subjects.c.erased_at,
+    subjects.c.legal_hold,
+)
+_VALUE_COLUMNS = (
+    records.c.id.label("rid"),
+    records.c.field,
+    records.c.category,
+    records.c.value,
+    records.c.ciphertext,
+    records.c.key_version,
+    records.c.collection_point,
+    records.c.purposes,
+    records.c.source,
+    records.c.supplier,
+    records.c.policy_version,
+    records.c.location,
+    records.c.collected_at,
+    records.c.restricted_to,
+    records.c.restricted_until,
+    subject_keys.c.kek_version,
+    subject_keys.c.wrapped,
+)
+
+
+def _subject_values_stmt(filtered: bool) -> Any:
+    on = records.c.subject_id == subjects.c.id
+    if filtered:
+        on = and_(on, records.c.category.in_(bindparam("cats", expanding=True)))
+    return (
+        select(*_SUBJECT_COLUMNS, *_VALUE_COLUMNS)
+        .select_from(
+            subjects.outerjoin(records, on).outerjoin(
+                subject_keys,
+                and_(
+                    subject_keys.c.subject_id == records.c.subject_id,
+                    subject_keys.c.version == records.c.key_version,
+                ),
+            )
+        )
+        .where(subjects.c.id == bindparam("sid"))
+        .order_by(records.c.id)
+    )
+
+
+_SUBJECT_VALUES = {False: _subject_values_stmt(False), True: _subject_values_stmt(True)}
+
+
+def read_subject(
+    conn: Connection, ctx: Context, subject_id: str, categories: Iterable[str] | None = None
+) -> tuple[SubjectRow, list[StoredValue]]:
+    """A subject and their values (optionally only some categories), decrypted, in one
+    query. NotFound when there is no such subject."""
+    params: dict[str, Any] = {"sid": subject_id}
+    if categories is not None:
+        params["cats"] = list(categories)
+    rows = conn.execute(_SUBJECT_VALUES[categories is not None], params).all()
+    if not rows:
+        raise NotFound(
+            f"no subject {subject_id!r}: look the person up by e-mail or phone first",
+            subject_id=subject_id,
+        )
+    subject = SubjectRow(*rows[0][: len(_SUBJECT_COLUMNS)])
+    deks: dict[int, bytes] = {}
+    out: list[StoredValue] = []
+    for r in rows:
+        if r.rid is None:
+            continue
+        if r.ciphertext is not None:
+            if r.wrapped is None:  # shredded: the value is gone for good
+                continue
+            dek = deks.get(r.key_version)
+            if dek is None:
+                dek = unwrap_key(
+                    ctx.keys.kek(r.kek_version), r.kek_version, subject_id, r.key_version, r.wrapped
+                )
+                deks[r.key_version] = dek
+            value = json.loads(decrypt_value(dek, subject_id, r.field, r.key_version, r.ciphertext))
+        else:
+            value = json.loads(r.value) if r.value is not None else None
+        out.append(
+            StoredValue(
+                r.rid,
+                r.field,
+                r.category,
+                value,
+                r.collection_point,
+                tuple(r.purposes or ()),
+                r.source,
+                r.supplier,
+                r.policy_version,
+                r.location,
+                r.collected_at,
+                r.restricted_to,
+                r.restricted_until,
+            )
+        )
+    return subject, out
 
 
 def erase_subject_data(

@@ -34,7 +34,10 @@ def ensure_data_keys(
         ).all()
         for sid, version, kek_version, wrapped in rows:
             # Rows come in version order: the last one is the current key.
-            out[sid] = (version, unwrap_key(ctx.keys.kek(kek_version), kek_version, sid, version, wrapped))
+            out[sid] = (
+                version,
+                unwrap_key(ctx.keys.kek(kek_version), kek_version, sid, version, wrapped),
+            )
     missing = [sid for sid in ids if sid not in out]
     if missing:
         kv = ctx.keys.current_kek_version
@@ -64,9 +67,7 @@ def load_data_keys(conn: Connection, ctx: Context, subject_id: str) -> dict[int,
             subject_keys.c.subject_id == subject_id
         )
     ).all()
-    return {
-        v: unwrap_key(ctx.keys.kek(kv), kv, subject_id, v, w) for v, kv, w in rows
-    }
+    return {v: unwrap_key(ctx.keys.kek(kv), kv, subject_id, v, w) for v, kv, w in rows}
 
 
 def shred_subject_keys(conn: Connection, subject_ids: Iterable[str]) -> int:
@@ -74,7 +75,9 @@ def shred_subject_keys(conn: Connection, subject_ids: Iterable[str]) -> int:
     ids = list(subject_ids)
     total = 0
     for start in range(0, len(ids), 900):
-        res = conn.execute(delete(subject_keys).where(subject_keys.c.subject_id.in_(ids[start : start + 900])))
+        res = conn.execute(
+            delete(subject_keys).where(subject_keys.c.subject_id.in_(ids[start : start + 900]))
+        )
         total += res.rowcount or 0
     return total
 
@@ -105,7 +108,9 @@ def rotate_keys(
     kek = ctx.keys.kek(new_kv)
     with ctx.engine.connect() as conn:
         total = conn.execute(
-            select(func.count()).select_from(subject_keys).where(subject_keys.c.kek_version != new_kv)
+            select(func.count())
+            .select_from(subject_keys)
+            .where(subject_keys.c.kek_version != new_kv)
         ).scalar_one()
     done = 0
     values = 0
@@ -128,7 +133,9 @@ def rotate_keys(
                 dek = unwrap_key(ctx.keys.kek(kv), kv, sid, version, wrapped)
                 conn.execute(
                     update(subject_keys)
-                    .where(and_(subject_keys.c.subject_id == sid, subject_keys.c.version == version))
+                    .where(
+                        and_(subject_keys.c.subject_id == sid, subject_keys.c.version == version)
+                    )
                     .values(kek_version=new_kv, wrapped=wrap_key(kek, new_kv, sid, version, dek))
                 )
             if reencrypt:
@@ -176,9 +183,9 @@ def _reencrypt(conn: Connection, ctx: Context, subject_ids: list[str], kv: int, 
             )
         )
         rows = conn.execute(
-            select(records.c.id, records.c.field, records.c.key_version, records.c.ciphertext).where(
-                records.c.subject_id == sid, records.c.ciphertext.is_not(None)
-            )
+            select(
+                records.c.id, records.c.field, records.c.key_version, records.c.ciphertext
+            ).where(records.c.subject_id == sid, records.c.ciphertext.is_not(None))
         ).all()
         for rid, field, ver, blob in rows:
             old = keys.get(ver)
@@ -188,7 +195,10 @@ def _reencrypt(conn: Connection, ctx: Context, subject_ids: list[str], kv: int, 
             conn.execute(
                 update(records)
                 .where(records.c.id == rid)
-                .values(ciphertext=encrypt_value(dek, sid, field, new_version, plain), key_version=new_version)
+                .values(
+                    ciphertext=encrypt_value(dek, sid, field, new_version, plain),
+                    key_version=new_version,
+                )
             )
             count += 1
         # Old versions are no longer needed once nothing refers to them.

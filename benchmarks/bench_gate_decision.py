@@ -1,0 +1,68 @@
+"""gate_decision: one troth gate decision vs cedarpy.is_authorized on the same question
+(staff in the accounts role using five categories for billing), both with everything
+pre-compiled (troth's PolicyIndex; cedar's parsed PolicySet and Entities)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from benchmarks import report
+from troth.examples import example_path
+from troth.gate import Actor, ActorKind, Ask, Facts, Operation, decide
+from troth.policy.index import PolicyIndex
+from troth.policy.loader import load_policy
+
+CATS = ("identity", "contact", "billing", "payment_card", "purchases")
+
+
+def _cedar_setup(idx: PolicyIndex) -> tuple[object, object]:
+    import cedarpy
+
+    rules = []
+    for role_id, role in idx.roles.items():
+        for purpose in role.purposes:
+            allowed = sorted(set(role.categories) & idx.purpose_categories.get(purpose, frozenset()))
+            cats = ", ".join(f'"{c}"' for c in allowed)
+            rules.append(
+                f'permit(principal in Role::"{role_id}", action == Action::"use", resource)'
+                f' when {{ context.purpose == "{purpose}" && [{cats}].containsAll(context.categories) }};'
+            )
+    policies = cedarpy.PolicySet.from_str("\n".join(rules))
+    entities_json = (
+        '[{"uid": {"type": "User", "id": "ada"}, "attrs": {}, "parents": [{"type": "Role", "id": "accounts"}]},'
+        ' {"uid": {"type": "Role", "id": "accounts"}, "attrs": {}, "parents": []},'
+        ' {"uid": {"type": "Subject", "id": "s1"}, "attrs": {}, "parents": []}]'
+    )
+    entities = cedarpy.Entities.from_json_str(entities_json)
+    return policies, entities
+
+
+def run(quick: bool) -> list[str]:
+    import cedarpy
+
+    idx = PolicyIndex.build(load_policy(example_path("itechno")))
+    n = 20_000 if quick else 100_000
+    actor = Actor(ActorKind.staff, "ada", role="accounts")
+    ask = Ask(actor, Operation.use, "billing", CATS, datetime(2026, 1, 1, tzinfo=UTC))
+    facts = Facts(subject_id="s1")
+    assert decide(idx, ask, facts).allowed
+    t0 = time.perf_counter()
+    for _ in range(n):
+        decide(idx, ask, facts)
+    troth_us = (time.perf_counter() - t0) / n * 1e6
+
+    policies, entities = _cedar_setup(idx)
+    request = {
+        "principal": 'User::"ada"',
+        "action": 'Action::"use"',
+        "resource": 'Subject::"s1"',
+        "context": {"purpose": "billing", "categories": list(CATS)},
+    }
+    result = cedarpy.is_authorized(request, policies, entities)
+    assert result.allowed, result
+    t0 = time.perf_counter()
+    for _ in range(n):
+        cedarpy.is_authorized(request, policies, entities)
+    cedar_us = (time.perf_counter() - t0) / n * 1e6
+    return [report("gate_decision", troth_us, cedar_us, "us", "<= 1x (no slower than cedarpy)")]
