@@ -13,3 +13,4 @@ import troth.retention  # noqa: F401
 import troth.disclosures.tables  # noqa: F401
 import troth.api.idempotency  # noqa: F401
 import troth.web.signin  # noqa: F401
+import troth.breaches.register  # noqa: F401

@@ -1,0 +1,591 @@
+"""The breach register (P33): incidents, the people they affect (computed from the data
+and from the audit log), the legal notification clocks, notices drafted from a template
+and sent through the outbox, and an export kept at least 24 months.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries, audit_entries, transaction
+from troth.breaches.clocks import (
+    Audience,
+    ClockStatus,
+    clock_status,
+    notification_clocks,
+    register_keep_until,
+)
+from troth.context import Context
+from troth.db import JsonType, UtcDateTime, metadata
+from troth.errors import Conflict, NotFound, ValidationError
+from troth.policy.model import Regime
+from troth.store import new_id
+from troth.store.tables import records
+
+# The store itself, as a system name: its records are searched for affected people.
+STORE_SYSTEM = "troth"
+
+breaches = Table(
+    "breaches",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("discovered_at", UtcDateTime, nullable=False),
+    Column("aware_at", UtcDateTime, nullable=False),
+    Column("occurred_from", UtcDateTime, nullable=False),
+    Column("occurred_until", UtcDateTime, nullable=False),
+    Column("systems", JsonType, nullable=False),
+    Column("categories", JsonType, nullable=False),
+    Column("regimes", JsonType, nullable=False),
+    Column("high_risk", Boolean, nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("affected_count", Integer, nullable=False),
+    Column("regulator_notified_at", UtcDateTime),
+    Column("individuals_notified_at", UtcDateTime),
+    Column("late_reason", Text),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("recorded_by", String(255), nullable=False),
+    # Register entries may not be deleted before this day (24 months, PIPEDA regs s.6).
+    Column("keep_until", Date, nullable=False),
+)
+
+breach_subjects = Table(
+    "breach_subjects",
+    metadata,
+    Column("breach_id", String(32), ForeignKey("breaches.id"), primary_key=True),
+    Column("subject_id", String(32), primary_key=True),
+    Column("source", String(10), nullable=False),  # data | audit
+    Column("notified_at", UtcDateTime),
+)
+
+
+class BreachStatus(StrEnum):
+    open = "open"
+    regulator_notified = "regulator_notified"
+    individuals_notified = "individuals_notified"
+
+
+@dataclass(frozen=True)
+class Breach:
+    id: str
+    title: str
+    description: str
+    discovered_at: datetime
+    aware_at: datetime
+    occurred_from: datetime
+    occurred_until: datetime
+    systems: tuple[str, ...]
+    categories: tuple[str, ...]
+    regimes: tuple[str, ...]
+    high_risk: bool
+    status: BreachStatus
+    affected_count: int
+    regulator_notified_at: datetime | None
+    individuals_notified_at: datetime | None
+    late_reason: str | None
+    recorded_at: datetime
+    keep_until: date
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(v: Any) -> Any:
+            return v.isoformat() if isinstance(v, datetime | date) else v
+
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "discovered_at": iso(self.discovered_at),
+            "aware_at": iso(self.aware_at),
+            "occurred_from": iso(self.occurred_from),
+            "occurred_until": iso(self.occurred_until),
+            "systems": list(self.systems),
+            "categories": list(self.categories),
+            "regimes": list(self.regimes),
+            "high_risk": self.high_risk,
+            "status": self.status.value,
+            "affected_count": self.affected_count,
+            "regulator_notified_at": iso(self.regulator_notified_at),
+            "individuals_notified_at": iso(self.individuals_notified_at),
+            "late_reason": self.late_reason,
+            "recorded_at": iso(self.recorded_at),
+            "keep_until": iso(self.keep_until),
+        }
+
+
+def _aware(name: str, value: Any) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValidationError(f"{name} must be a timezone-aware date and time", field=name)
+    return value
+
+
+def _row(row: Any) -> Breach:
+    return Breach(
+        row.id,
+        row.title,
+        row.description,
+        row.discovered_at,
+        row.aware_at,
+        row.occurred_from,
+        row.occurred_until,
+        tuple(row.systems),
+        tuple(row.categories),
+        tuple(row.regimes),
+        bool(row.high_risk),
+        BreachStatus(row.status),
+        int(row.affected_count),
+        row.regulator_notified_at,
+        row.individuals_notified_at,
+        row.late_reason,
+        row.recorded_at,
+        row.keep_until,
+    )
+
+
+class BreachRegister:
+    """Record breaches, compute who is affected, track the clocks, tell the people."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def record_breach(
+        self,
+        *,
+        title: str,
+        description: str,
+        discovered_at: datetime,
+        occurred_from: datetime,
+        occurred_until: datetime,
+        categories: Iterable[str],
+        systems: Iterable[str] = (STORE_SYSTEM,),
+        aware_at: datetime | None = None,
+        regimes: Iterable[str] | None = None,
+        high_risk: bool = False,
+        actors: Iterable[str] | None = None,
+        actor: str = "system:troth",
+    ) -> Breach:
+        """Record an incident and compute the people it affects. An impossible window
+        (ends before it starts, discovered before it began, in the future) is refused."""
+        ctx = self.ctx
+        now = ctx.clock.now()
+        if not isinstance(title, str) or not title.strip():
+            raise ValidationError("a breach needs a title", field="title")
+        if not isinstance(description, str) or not description.strip():
+            raise ValidationError("describe what happened (description)", field="description")
+        discovered_at = _aware("discovered_at", discovered_at)
+        occurred_from = _aware("occurred_from", occurred_from)
+        occurred_until = _aware("occurred_until", occurred_until)
+        aware = _aware("aware_at", aware_at) if aware_at is not None else discovered_at
+        if occurred_until < occurred_from:
+            raise ValidationError(
+                f"impossible time window: it ends ({occurred_until.isoformat()}) before it"
+                f" starts ({occurred_from.isoformat()})",
+                field="occurred_until",
+            )
+        if discovered_at < occurred_from:
+            raise ValidationError(
+                f"impossible time window: discovered ({discovered_at.isoformat()}) before the"
+                f" breach began ({occurred_from.isoformat()})",
+                field="discovered_at",
+            )
+        if discovered_at > now or occurred_from > now:
+            raise ValidationError("a breach cannot be discovered or begin in the future")
+        if aware < discovered_at:
+            raise ValidationError("aware_at cannot be before discovered_at", field="aware_at")
+        cats = sorted(set(categories))
+        if not cats:
+            raise ValidationError("name the categories of data involved", field="categories")
+        unknown = [c for c in cats if c not in ctx.policy.categories]
+        if unknown:
+            raise ValidationError(
+                f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}"
+                f" (the policy has: {', '.join(sorted(ctx.policy.categories))})",
+                field="categories",
+            )
+        syst = sorted(set(systems))
+        if not syst:
+            raise ValidationError("name the systems involved", field="systems")
+        regs = (
+            list(regimes)
+            if regimes is not None
+            else [r.value for r in ctx.policy.policy.organisation.jurisdictions]
+        )
+        for r in regs:
+            try:
+                Regime(r)
+            except ValueError:
+                raise ValidationError(
+                    f"unknown regime {r!r}: use one of {', '.join(x.value for x in Regime)}",
+                    field="regimes",
+                ) from None
+        bid = new_id()
+        with transaction(ctx) as conn:
+            conn.execute(
+                insert(breaches).values(
+                    id=bid,
+                    title=title.strip()[:200],
+                    description=description.strip(),
+                    discovered_at=discovered_at,
+                    aware_at=aware,
+                    occurred_from=occurred_from,
+                    occurred_until=occurred_until,
+                    systems=syst,
+                    categories=cats,
+                    regimes=sorted(set(regs)),
+                    high_risk=bool(high_risk),
+                    status=BreachStatus.open.value,
+                    affected_count=0,
+                    recorded_at=now,
+                    recorded_by=actor,
+                    keep_until=register_keep_until(aware.date()),
+                )
+            )
+            count = self._compute_affected(
+                conn,
+                bid,
+                cats,
+                syst,
+                occurred_from,
+                occurred_until,
+                list(actors) if actors is not None else None,
+            )
+            append_entries(
+                conn,
+                now,
+                [
+                    AuditEntry(
+                        "breach.record",
+                        actor,
+                        Outcome.info,
+                        categories=tuple(cats),
+                        details={"breach": bid, "affected": count, "systems": syst},
+                    )
+                ],
+            )
+        return self.get(bid)
+
+    def _compute_affected(
+        self,
+        conn: Connection,
+        bid: str,
+        cats: Sequence[str],
+        systems: Sequence[str],
+        since: datetime,
+        until: datetime,
+        actors: list[str] | None,
+    ) -> int:
+        """Set-based: people holding records of the categories collected before the
+        window closed (in troth's store), plus people whose data the audit log shows was
+        accessed in the window (by ``actors`` when given)."""
+        bs = breach_subjects
+        if STORE_SYSTEM in systems:
+            held = (
+                select(literal(bid), records.c.subject_id, literal("data"))
+                .where(
+                    records.c.category.in_(list(cats)),
+                    records.c.collected_at < until,
+                    records.c.anonymised.is_(False),
+                )
+                .distinct()
+            )
+            conn.execute(insert(bs).from_select(["breach_id", "subject_id", "source"], held))
+        a = audit_entries
+        accessed = (
+            select(literal(bid), a.c.subject_id, literal("audit"))
+            .where(a.c.at >= since, a.c.at <= until, a.c.subject_id.is_not(None))
+            .where(
+                ~exists(
+                    select(literal(1)).where(
+                        bs.c.breach_id == bid, bs.c.subject_id == a.c.subject_id
+                    )
+                )
+            )
+            .distinct()
+        )
+        if actors is not None:
+            accessed = accessed.where(a.c.actor.in_(actors))
+        conn.execute(insert(bs).from_select(["breach_id", "subject_id", "source"], accessed))
+        count = conn.execute(
+            select(func.count()).select_from(bs).where(bs.c.breach_id == bid)
+        ).scalar_one()
+        conn.execute(update(breaches).where(breaches.c.id == bid).values(affected_count=int(count)))
+        return int(count)
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, breach_id: str) -> Breach:
+        with self.ctx.engine.connect() as conn:
+            row = conn.execute(select(breaches).where(breaches.c.id == breach_id)).first()
+        if row is None:
+            raise NotFound(f"no breach {breach_id!r} in the register")
+        return _row(row)
+
+    def list_breaches(self) -> list[Breach]:
+        with self.ctx.engine.connect() as conn:
+            rows = conn.execute(select(breaches).order_by(breaches.c.discovered_at)).all()
+        return [_row(r) for r in rows]
+
+    def affected_subjects(self, breach_id: str) -> list[str]:
+        """The people the breach affects (ids), as computed when it was recorded."""
+        self.get(breach_id)
+        with self.ctx.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(breach_subjects.c.subject_id)
+                    .where(breach_subjects.c.breach_id == breach_id)
+                    .order_by(breach_subjects.c.subject_id)
+                ).scalars()
+            )
+
+    def clocks(self, breach_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Every legal clock running for the breach and where it stands now."""
+        b = self.get(breach_id)
+        now = now or self.ctx.clock.now()
+        out = []
+        for c in notification_clocks(
+            b.regimes,
+            b.aware_at,
+            b.affected_count,
+            b.high_risk,
+            individuals_notified_at=b.individuals_notified_at,
+        ):
+            done = {
+                Audience.regulator: b.regulator_notified_at,
+                Audience.individuals: b.individuals_notified_at,
+            }.get(c.audience)
+            out.append(
+                {
+                    "regime": c.regime.value,
+                    "audience": c.audience.value,
+                    "starts_at": c.starts_at.isoformat(),
+                    "due_at": c.due_at.isoformat() if c.due_at else None,
+                    "deadline": c.text,
+                    "basis": c.basis,
+                    "status": clock_status(c, now, done).value,
+                    "late_reasons_required": c.late_reasons_required,
+                }
+            )
+        return out
+
+    # -- notifying -------------------------------------------------------------------------
+    def mark_regulator_notified(
+        self,
+        breach_id: str,
+        at: datetime,
+        *,
+        late_reason: str | None = None,
+        actor: str = "system:troth",
+    ) -> Breach:
+        """Record when the regulator was told; later than a clock allows needs the reasons
+        (GDPR Art. 33(1))."""
+        b = self.get(breach_id)
+        at = _aware("at", at)
+        now = self.ctx.clock.now()
+        if at < b.aware_at or at > now:
+            raise ValidationError(
+                "the regulator cannot have been told before the breach was known or in the future"
+            )
+        late = [
+            c
+            for c in notification_clocks(b.regimes, b.aware_at, b.affected_count, b.high_risk)
+            if c.audience is Audience.regulator and c.due_at is not None and at > c.due_at
+        ]
+        if late and not (late_reason and late_reason.strip()):
+            first = late[0]
+            raise ValidationError(
+                f"the regulator was told after the {first.basis} deadline"
+                f" ({first.due_at.isoformat() if first.due_at else ''}): give the reasons for the"
+                " delay (late_reason)",
+                field="late_reason",
+            )
+        with transaction(self.ctx) as conn:
+            conn.execute(
+                update(breaches)
+                .where(breaches.c.id == breach_id)
+                .values(
+                    regulator_notified_at=at,
+                    late_reason=late_reason.strip() if late_reason else None,
+                    status=BreachStatus.regulator_notified.value
+                    if b.status is BreachStatus.open
+                    else b.status.value,
+                )
+            )
+            append_entries(
+                conn,
+                now,
+                [
+                    AuditEntry(
+                        "breach.regulator_notified",
+                        actor,
+                        Outcome.info,
+                        details={"breach": breach_id, "at": at.isoformat(), "late": bool(late)},
+                    )
+                ],
+            )
+        return self.get(breach_id)
+
+    def notify_individuals(
+        self,
+        breach_id: str,
+        template: str,
+        *,
+        subject: str | None = None,
+        actor: str = "system:troth",
+    ) -> int:
+        """Render the notice from a Jinja2 ``template`` (variables: ``organisation``,
+        ``breach``, ``contact``) and queue it to every affected person not yet told, through
+        the outbox. Returns the number queued; a rerun queues nothing new."""
+        from troth.disclosures.demands import _address
+        from troth.notices.outbox import MailKind, enqueue
+
+        b = self.get(breach_id)
+        org = self.ctx.policy.policy.organisation
+        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        try:
+            body = env.from_string(template).render(
+                organisation=org.name,
+                contact=org.contact.email or "",
+                breach={k: v for k, v in b.to_dict().items() if k != "late_reason"},
+            )
+        except TemplateError as exc:
+            raise ValidationError(f"the notice template does not render: {exc}") from exc
+        title = subject or f"{org.name}: a security incident affecting your data"
+        now = self.ctx.clock.now()
+        sent = 0
+        with transaction(self.ctx) as conn:
+            todo = (
+                conn.execute(
+                    select(breach_subjects.c.subject_id).where(
+                        breach_subjects.c.breach_id == breach_id,
+                        breach_subjects.c.notified_at.is_(None),
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            undeliverable = 0
+            for sid in todo:
+                to = _address(conn, self.ctx, sid)
+                if to is None:
+                    undeliverable += 1
+                    continue
+                enqueue(
+                    conn,
+                    self.ctx,
+                    idempotency_key=f"breach:{breach_id}:{sid}",
+                    to_addr=to,
+                    subject=title,
+                    body_text=body,
+                    subject_id=sid,
+                    kind=MailKind.notice,
+                    actor=actor,
+                )
+                sent += 1
+            conn.execute(
+                update(breach_subjects)
+                .where(
+                    breach_subjects.c.breach_id == breach_id,
+                    breach_subjects.c.notified_at.is_(None),
+                )
+                .values(notified_at=now)
+            )
+            if todo:
+                conn.execute(
+                    update(breaches)
+                    .where(breaches.c.id == breach_id)
+                    .values(
+                        individuals_notified_at=b.individuals_notified_at or now,
+                        status=BreachStatus.individuals_notified.value,
+                    )
+                )
+            append_entries(
+                conn,
+                now,
+                [
+                    AuditEntry(
+                        "breach.individuals_notified",
+                        actor,
+                        Outcome.info,
+                        details={
+                            "breach": breach_id,
+                            "queued": sent,
+                            "undeliverable": undeliverable,
+                        },
+                    )
+                ],
+            )
+        return sent
+
+    # -- the register ----------------------------------------------------------------------
+    def export(self, fmt: str = "json") -> str:
+        """The whole register as JSON or CSV."""
+        items = [b.to_dict() for b in self.list_breaches()]
+        if fmt == "json":
+            return json.dumps(items, indent=2, ensure_ascii=False)
+        if fmt == "csv":
+            buf = io.StringIO()
+            fields = list(Breach.__dataclass_fields__)
+            w = csv.DictWriter(buf, fieldnames=fields)
+            w.writeheader()
+            for item in items:
+                w.writerow({k: ";".join(v) if isinstance(v, list) else v for k, v in item.items()})
+            return buf.getvalue()
+        raise ValidationError(f"unknown export format {fmt!r}: use json or csv")
+
+    def delete_breach(self, breach_id: str, *, actor: str = "system:troth") -> None:
+        """Remove an entry from the register: refused before its 24 months are over."""
+        b = self.get(breach_id)
+        now = self.ctx.clock.now()
+        if now.date() < b.keep_until:
+            raise Conflict(
+                f"breach {breach_id} must stay in the register until {b.keep_until.isoformat()}"
+                " (24 months, PIPEDA Breach of Security Safeguards Regulations s.6)"
+            )
+        with transaction(self.ctx) as conn:
+            conn.execute(delete(breach_subjects).where(breach_subjects.c.breach_id == breach_id))
+            conn.execute(delete(breaches).where(and_(breaches.c.id == breach_id)))
+            append_entries(
+                conn,
+                now,
+                [AuditEntry("breach.delete", actor, Outcome.info, details={"breach": breach_id})],
+            )
+
+
+__all__ = [
+    "STORE_SYSTEM",
+    "Breach",
+    "BreachRegister",
+    "BreachStatus",
+    "ClockStatus",
+    "breach_subjects",
+    "breaches",
+]
