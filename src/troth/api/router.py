@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from troth.api import records, subjects
+from troth.api import disclosures, records, subjects
 from troth.api.models import Problem
 
 _PROBLEMS: dict[int | str, dict[str, object]] = {
@@ -25,4 +25,5 @@ def build_router() -> APIRouter:
     router = APIRouter(responses=_PROBLEMS)
     router.include_router(subjects.router)
     router.include_router(records.router)
+    router.include_router(disclosures.router)
     return router

@@ -20,7 +20,7 @@ from troth.audit.log import append_entries, list_entries, transaction
 from troth.consent import ConsentMethod
 from troth.errors import AuthenticationError
 from troth.policy.describe import describe_policy
-from troth.policy.model import LegalBasis, RecipientKind
+from troth.policy.model import LegalBasis
 from troth.store import get_subject, read_values
 from troth.store.tables import policy_notices, policy_versions
 from troth.web import csrf, signin
@@ -100,7 +100,7 @@ def centre(request: Request) -> Response:
         words=describe_policy(pol),
         versions=versions,
         notices=notices,
-        subprocessors=[r for r in pol.recipients if r.kind is RecipientKind.processor],
+        subprocessors=request.app.state.troth.disclosures.subprocessors_json(),
     )
 
 
@@ -189,6 +189,7 @@ def me(request: Request) -> Response:
         state=state,
         lists=pol.lists,
         requests=_my_requests(request, p),
+        disclosures=t.disclosures.disclosures_of(p.subject_id),
     )
 
 

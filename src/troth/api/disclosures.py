@@ -1,0 +1,90 @@
+"""Disclosures over HTTP: hand a person's data to a listed recipient (projected to what
+the policy lets it receive), list a person's disclosures, and the published list of
+sub-processors (public, P21)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from troth.api.auth import ActorDep, TrothDep, require_scope
+from troth.api.idempotency import request_hash, run_once
+from troth.api.subjects import visible_subject
+
+router = APIRouter(tags=["disclosures"])
+
+SubjectId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+class DiscloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recipient: str = Field(min_length=1, max_length=80)
+    purpose: str = Field(min_length=1, max_length=80)
+    categories: list[str] | None = Field(default=None, max_length=100)
+    legal_demand_id: str | None = Field(default=None, max_length=64)
+
+
+@router.get("/disclosures/subprocessors", summary="The published sub-processor list (public)")
+def subprocessors_list(t: TrothDep) -> list[dict[str, Any]]:
+    return t.disclosures.subprocessors_json()
+
+
+@router.get(
+    "/disclosures/subprocessors.html",
+    response_class=HTMLResponse,
+    summary="The sub-processor list as a page (public)",
+)
+def subprocessors_page(t: TrothDep) -> HTMLResponse:
+    return HTMLResponse(t.disclosures.subprocessors_html())
+
+
+@router.post(
+    "/subjects/{subject_id}/disclosures",
+    status_code=201,
+    summary="Disclose a person's data to a listed recipient",
+)
+async def disclose(
+    request: Request,
+    subject_id: SubjectId,
+    body: DiscloseIn,
+    actor: ActorDep,
+    t: TrothDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> Any:
+    require_scope(actor, "disclose", f"disclose:{body.purpose}")
+    raw = await request.body()
+    await run_in_threadpool(visible_subject, t, actor, subject_id)
+
+    def work() -> tuple[int, Any]:
+        pkg = t.disclosures.disclose(
+            subject_id,
+            body.recipient,
+            body.purpose,
+            actor,
+            categories=body.categories,
+            legal_demand_id=body.legal_demand_id,
+        )
+        return 201, pkg.to_dict()
+
+    status, out, replayed = await run_in_threadpool(
+        run_once,
+        t.ctx,
+        actor.label,
+        idempotency_key,
+        request_hash("POST", request.url.path, raw),
+        work,
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return JSONResponse(out, status_code=status, headers=headers)
+
+
+@router.get("/subjects/{subject_id}/disclosures", summary="A person's disclosures, newest first")
+def disclosures_of(subject_id: SubjectId, actor: ActorDep, t: TrothDep) -> list[dict[str, Any]]:
+    require_scope(actor, "disclose", "use")
+    visible_subject(t, actor, subject_id)
+    return t.disclosures.disclosures_of(subject_id)

@@ -1,0 +1,305 @@
+"""The web pages through the ASGI client: security headers, session-only cookies, CSRF on
+every form, one-click unsubscribe, gpc.json, the cookie banner, privacy-centre sign-in by
+e-mail code, the console and the tenant admin pages."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from _http import PASSWORD, client_for, csrf_from, make_home
+from troth.audit.log import transaction
+from troth.consent.tables import consent_events
+from troth.consent.unsubscribe import issue_token
+from troth.engine import Troth
+from troth.notices.outbox import outbox
+
+SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
+
+
+@pytest.fixture
+def home(tmp_path: Path):
+    ctx = make_home(tmp_path)
+    yield ctx
+    ctx.engine.dispose()
+
+
+def events(ctx) -> int:
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(consent_events)).scalar_one())
+
+
+def newsletter_reader(ctx) -> tuple[str, str]:
+    t = Troth(ctx)
+    sid = t.collect("support_request", SUPPORT).subject_id
+    t.consent.grant(sid, "newsletter")
+    with transaction(ctx) as conn:
+        token = issue_token(conn, ctx, sid, "newsletter")
+    return sid, token
+
+
+def test_security_headers_and_gpc_json(home) -> None:
+    with client_for(home) as c:
+        for path in ("/", "/privacy", "/console/login", "/.well-known/gpc.json", "/nowhere"):
+            r = c.get(path, headers={"Accept": "text/html"})
+            csp = r.headers["content-security-policy"]
+            assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert r.headers["referrer-policy"]
+        gpc = c.get("/.well-known/gpc.json").json()
+        assert gpc["gpc"] is True and re.fullmatch(r"\d{4}-\d{2}-\d{2}", gpc["lastUpdate"])
+        page = c.get("/nowhere", headers={"Accept": "text/html"})
+        assert page.status_code == 404 and "Traceback" not in page.text
+
+
+def test_unsubscribe_get_never_unsubscribes_post_does(home) -> None:
+    sid, token = newsletter_reader(home)
+    with client_for(home) as c:
+        before = events(home)
+        page = c.get(f"/u/{token}")
+        assert page.status_code == 200 and "Unsubscribe" in page.text
+        c.get(f"/u/{token}")
+        assert events(home) == before
+        c.cookies.clear()
+        r = c.post(f"/u/{token}")  # no cookie, no CSRF token: the token is the credential
+        assert r.status_code == 200 and 'id="unsubscribed"' in r.text
+        assert events(home) == before + 1
+        assert Troth(home).consent.state(sid)["newsletter"].granted is False
+        again = c.post(f"/u/{token}")
+        assert "already" in again.text and events(home) == before + 1
+        bad = c.post("/u/not-a-token", headers={"Accept": "text/html"})
+        assert bad.status_code == 404 and "Traceback" not in bad.text
+
+
+def test_cookie_banner_blocks_until_accepted_and_removes_refused(home) -> None:
+    with client_for(home) as c:
+        page = c.get("/privacy").text
+        assert 'class="banner"' in page
+        assert re.search(r'<script type="text/plain" data-category="analytics"', page)
+        r = c.post(
+            "/cookies",
+            data={"action": "accept", "next": "/privacy"},
+            headers={"Accept": "text/html"},
+        )
+        assert r.status_code == 403  # no CSRF token
+        token = csrf_from(page)
+        r = c.post(
+            "/cookies",
+            data={"action": "accept", "next": "/privacy", "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        consent = r.headers["set-cookie"]
+        assert "troth_consent=" in consent and "analytics" in consent
+        assert "max-age" not in consent.lower().split("troth_consent")[1].split(",")[0]
+        assert 'class="banner"' not in c.get("/privacy").text
+        r = c.post(
+            "/cookies", data={"action": "reject", "csrf_token": token}, follow_redirects=False
+        )
+        removed = r.headers.get_list("set-cookie")
+        assert any(h.startswith("_ga=") and "Max-Age=0" in h for h in removed), removed
+
+
+def test_gpc_keeps_marketing_off(home) -> None:
+    with client_for(home) as c:
+        page = c.get("/privacy", headers={"Sec-GPC": "1"}).text
+        assert "Global Privacy Control" in page
+        token = csrf_from(page)
+        r = c.post(
+            "/cookies",
+            data={"action": "accept", "csrf_token": token},
+            headers={"Sec-GPC": "1"},
+            follow_redirects=False,
+        )
+        assert (
+            "marketing%3D0" in r.headers["set-cookie"] or "marketing=0" in r.headers["set-cookie"]
+        )
+
+
+def _code_for(ctx, email: str) -> str:
+    with ctx.engine.connect() as conn:
+        body = conn.execute(
+            select(outbox.c.body_text).where(outbox.c.to_addr == email).order_by(outbox.c.id.desc())
+        ).scalar_one()
+    return re.search(r"\b(\d{6})\b", body).group(1)
+
+
+def test_privacy_centre_signin_view_consent(home) -> None:
+    sid = Troth(home).collect("support_request", SUPPORT).subject_id
+    with client_for(home) as c:
+        page = c.get("/privacy/signin").text
+        r = c.post(
+            "/privacy/signin", data={"email": "ada@example.com"}, headers={"Accept": "text/html"}
+        )
+        assert r.status_code == 403  # CSRF
+        r = c.post(
+            "/privacy/signin",
+            data={"email": "ada@example.com", "csrf_token": csrf_from(page)},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        challenge = r.headers["location"].split("c=")[1]
+        code_page = c.get(r.headers["location"]).text
+        wrong = c.post(
+            "/privacy/code",
+            data={"challenge": challenge, "code": "000000", "csrf_token": csrf_from(code_page)},
+            headers={"Accept": "text/html"},
+        )
+        assert wrong.status_code == 401
+        r = c.post(
+            "/privacy/code",
+            data={
+                "challenge": challenge,
+                "code": _code_for(home, "ada@example.com"),
+                "csrf_token": csrf_from(code_page),
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        cookie = r.headers["set-cookie"]
+        assert "troth_privacy=" in cookie and "httponly" in cookie.lower()
+        assert "max-age" not in cookie.lower() and "expires" not in cookie.lower()
+        me = c.get("/privacy/me")
+        assert me.status_code == 200 and "Hello" in me.text and 'id="accesses"' in me.text
+        before = events(home)
+        r = c.post(
+            "/privacy/me/consents",
+            data={"purpose": "newsletter", "action": "grant"},
+            headers={"Accept": "text/html"},
+        )
+        assert r.status_code == 403 and events(home) == before
+        r = c.post(
+            "/privacy/me/consents",
+            data={"purpose": "newsletter", "action": "grant", "csrf_token": csrf_from(me.text)},
+        )
+        assert r.status_code == 200 and events(home) == before + 1
+        assert Troth(home).consent.state(sid)["newsletter"].granted
+        export = c.get("/privacy/me/export.json")
+        assert export.json()["subject_id"] == sid
+
+
+def test_console_login_dashboard_search_audit(home) -> None:
+    t = Troth(home)
+    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
+    sid = t.collect("support_request", SUPPORT).subject_id
+    with client_for(home) as c:
+        assert c.get("/console", follow_redirects=False).headers["location"] == "/console/login"
+        page = c.get("/console/login").text
+        r = c.post(
+            "/console/login",
+            data={"email": "officer@example.com", "password": PASSWORD},
+            headers={"Accept": "text/html"},
+        )
+        assert r.status_code == 403
+        r = c.post(
+            "/console/login",
+            data={
+                "email": "officer@example.com",
+                "password": "nope",
+                "csrf_token": csrf_from(page),
+            },
+        )
+        assert r.status_code == 401 and "Log in" in r.text
+        r = c.post(
+            "/console/login",
+            data={
+                "email": "officer@example.com",
+                "password": PASSWORD,
+                "csrf_token": csrf_from(page),
+            },
+            follow_redirects=False,
+        )
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie
+        assert "max-age" not in cookie and "expires" not in cookie
+        dash = c.get("/console")
+        assert dash.status_code == 200 and "Consent rates" in dash.text
+        found = c.get(
+            "/console/subjects", params={"email": "ada@example.com", "purpose": "support"}
+        )
+        assert sid in found.text and "Hello" in found.text
+        audit = c.get("/console/audit")
+        assert audit.status_code == 200
+        r = c.post("/console/audit/verify", headers={"Accept": "text/html"})
+        assert r.status_code == 403
+        r = c.post("/console/audit/verify", data={"csrf_token": csrf_from(audit.text)})
+        assert 'id="verify-result"' in r.text and "The log verifies" in r.text
+        # The console's session also works for the API, with the CSRF header on POSTs.
+        assert c.get(f"/api/v1/subjects/{sid}", params={"purpose": "support"}).status_code == 200
+        r = c.post("/api/v1/audit/verify")
+        assert r.status_code == 403 and r.json()["code"] == "csrf_failed"
+
+
+@pytest.fixture
+def phone(tmp_path: Path):
+    ctx = make_home(tmp_path, example="phone-service")
+    yield ctx
+    ctx.engine.dispose()
+
+
+def tenant_setup(ctx):
+    t = Troth(ctx)
+    acme = t.access.create_tenant("Acme", "admin@acme.example")
+    other = t.access.create_tenant("Other", "admin@other.example")
+    t.access.add_user(
+        "admin@acme.example",
+        kind="tenant_member",
+        tenant_id=acme,
+        tenant_role="admin",
+        password=PASSWORD,
+    )
+    vendor = t.access.add_user("vendor@phone.example", kind="vendor_admin", password=PASSWORD)
+    sid = t.collect(
+        "call_record_import", {"extension": "201", "duration_seconds": 60}, tenant_id=acme
+    ).subject_id
+    from troth.access import actor_for
+
+    va = actor_for(vendor)
+    g = t.access.request_grant(
+        acme, by=va, reason="ticket 42: calls missing", duration=timedelta(hours=4), ticket="T-42"
+    )
+    g_other = t.access.request_grant(other, by=va, reason="other", duration=timedelta(hours=1))
+    return t, acme, sid, va, g, g_other
+
+
+def test_tenant_admin_approves_and_sees_vendor_accesses(phone) -> None:
+    t, acme, sid, va, g, g_other = tenant_setup(phone)
+    with client_for(phone) as c:
+        page = c.get("/tenant/login").text
+        r = c.post(
+            "/tenant/login",
+            data={
+                "tenant_id": acme,
+                "email": "admin@acme.example",
+                "password": PASSWORD,
+                "csrf_token": csrf_from(page),
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+        home_page = c.get("/tenant")
+        assert "ticket 42" in home_page.text and "other" not in home_page.text.split("Members")[0]
+        token = csrf_from(home_page.text)
+        r = c.post(f"/tenant/grants/{g.id}/approve", headers={"Accept": "text/html"})
+        assert r.status_code == 403  # CSRF
+        assert t.access.get_grant(g.id).status == "requested"
+        # another tenant's grant: refused, unchanged
+        r = c.post(
+            f"/tenant/grants/{g_other.id}/approve",
+            data={"csrf_token": token},
+            headers={"Accept": "text/html"},
+        )
+        assert r.status_code in (403, 404)
+        assert t.access.get_grant(g_other.id).status == "requested"
+        r = c.post(f"/tenant/grants/{g.id}/approve", data={"csrf_token": token})
+        assert r.status_code == 200
+        t.use(sid, purpose="support", actor=va)
+        listed = c.get("/tenant").text
+        table = listed.split('id="vendor-accesses"')[1].split("</table>")[0]
+        assert va.label in table and sid[:12] in table
+        export = c.get("/tenant/export.json").json()
+        assert [s["subject_id"] for s in export["subjects"]] == [sid]
