@@ -17,7 +17,7 @@ from troth.connectors.report import DatasetExport, Report
 from troth.connectors.runner import DatasetRunner, Hook
 from troth.connectors.walk import Identities
 from troth.db import make_engine
-from troth.errors import ConnectorError, NotFound, ValidationError
+from troth.errors import Conflict, ConnectorError, NotFound, ValidationError
 from troth.keys import Keyring
 
 
@@ -115,34 +115,40 @@ class Connector:
             raise ValidationError("an erasure needs at least one email, phone or customer_id")
         job_id = job_id or uuid.uuid4().hex
         try:
-            self.store.get(job_id)
-        except NotFound:
-            self.store.create(job_id, "erase", ids.to_dict(), list(self.datasets))
-        return self.resume(job_id)
+            job = self.store.create(job_id, "erase", ids.to_dict(), list(self.datasets))
+        except Conflict:
+            job = self.store.get(job_id)  # the same job again: resume or report it
+        return self._run(job)
 
     def resume(self, job_id: str) -> list[Report]:
         """Finish job ``job_id`` after a crash or an unreachable database: steps done are
         not redone; a step caught mid-commit is rerun (idempotent) and reconciled."""
-        job = self.store.get(job_id)
+        return self._run(self.store.get(job_id))
+
+    def _run(self, job: Job) -> list[Report]:
         if job.state is JobState.complete:
             return [s.report for s in job.steps if s.report is not None]
         if job.identities is None:
-            raise ConnectorError(f"job {job_id} lost its identities; start a new erasure")
+            raise ConnectorError(f"job {job.id} lost its identities; start a new erasure")
         ids = Identities.of(job.identities)
-        self.store.set_state(job_id, JobState.in_progress)
+        if job.state is not JobState.in_progress:
+            self.store.set_state(job.id, JobState.in_progress)
         reports = []
+        todo = [s for s in job.steps if not (s.state is StepState.done and s.report)]
         for step in job.steps:
-            if step.state is StepState.done and step.report is not None:
+            if step not in todo:
+                assert step.report is not None
                 reports.append(step.report)
                 continue
-            reports.append(self._erase_step(job, step.dataset, ids))
-        self.store.set_state(job_id, JobState.complete)
+            reports.append(self._erase_step(job, step.dataset, ids, last=step is todo[-1]))
+        if not todo:
+            self.store.set_state(job.id, JobState.complete)
         return reports
 
     def job(self, job_id: str) -> Job:
         return self.store.get(job_id)
 
-    def _erase_step(self, job: Job, dataset: str, ids: Identities) -> Report:
+    def _erase_step(self, job: Job, dataset: str, ids: Identities, *, last: bool) -> Report:
         prior = next(s for s in job.steps if s.dataset == dataset)
 
         def record(report: Report) -> None:
@@ -159,5 +165,5 @@ class Connector:
             raise
         if prior.state is StepState.applying and prior.report and report.changed() == 0:
             report = prior.report  # the earlier run had committed; its report is the true one
-        self.store.set_step(job.id, dataset, StepState.done, report)
+        self.store.set_step(job.id, dataset, StepState.done, report, complete=last)
         return report

@@ -9,6 +9,7 @@ if the rerun changes nothing the stored report is the true one (the commit had h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import Engine
 from troth.clock import Clock
 from troth.connectors.report import Report
 from troth.db import JsonType, UtcDateTime, metadata
-from troth.errors import NotFound
+from troth.errors import Conflict, NotFound
 
 
 class JobState(StrEnum):
@@ -95,14 +96,30 @@ class JobStore:
 
     def create(
         self, job_id: str, operation: str, identities: dict[str, list[str]], datasets: list[str]
-    ) -> None:
+    ) -> Job:
+        """Store the plan (one pending step per dataset) of a job that starts now."""
         now = self.clock.now()
+        try:
+            self._insert(job_id, operation, identities, datasets, now)
+        except sa.exc.IntegrityError:
+            raise Conflict(f"connector job {job_id!r} exists already") from None
+        steps = [Step(name, StepState.pending, None) for name in datasets]
+        return Job(job_id, operation, JobState.in_progress, identities, None, steps)
+
+    def _insert(
+        self,
+        job_id: str,
+        operation: str,
+        identities: dict[str, list[str]],
+        datasets: list[str],
+        now: datetime,
+    ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 connector_jobs.insert().values(
                     id=job_id,
                     operation=operation,
-                    state=JobState.pending.value,
+                    state=JobState.in_progress.value,
                     identities=identities,
                     created_at=now,
                     updated_at=now,
@@ -159,10 +176,29 @@ class JobStore:
                 .values(updated_at=self.clock.now(), **values)
             )
 
-    def set_step(self, job_id: str, dataset: str, state: StepState, report: Report) -> None:
+    def set_step(
+        self,
+        job_id: str,
+        dataset: str,
+        state: StepState,
+        report: Report,
+        *,
+        complete: bool = False,
+    ) -> None:
+        """Record a step's state and report; ``complete`` also closes the job (same
+        transaction: the last step done and the job complete are one fact)."""
+        now = self.clock.now()
         with self.engine.begin() as conn:
             conn.execute(
                 connector_steps.update()
                 .where(connector_steps.c.job_id == job_id, connector_steps.c.dataset == dataset)
-                .values(state=state.value, report=report.to_dict(), updated_at=self.clock.now())
+                .values(state=state.value, report=report.to_dict(), updated_at=now)
             )
+            if complete:
+                conn.execute(
+                    connector_jobs.update()
+                    .where(connector_jobs.c.id == job_id)
+                    .values(
+                        state=JobState.complete.value, identities=None, error=None, updated_at=now
+                    )
+                )

@@ -57,7 +57,18 @@ class Report:
         return sum(t.found for t in self.tables.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies and costs more than the erasure's SQL.
+        tables = {}
+        for name, t in self.tables.items():
+            d = dict(t.__dict__)
+            d["kept_because"] = [dict(k.__dict__) for k in t.kept_because]
+            tables[name] = d
+        return {
+            "dataset": self.dataset,
+            "operation": self.operation,
+            "location": self.location,
+            "tables": tables,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:

@@ -37,11 +37,13 @@ from troth.connectors.walk import (
     key_filter,
     locate,
     plan_dataset,
+    predicates,
 )
 from troth.errors import ConnectorError, ValidationError
 from troth.keys import Keyring
 
 HASH_PREFIX = "h:"
+CTE_GROUP = 20  # writes per PostgreSQL round trip (bounded to stay far below 65535 params)
 Hook = Callable[[str], None]
 
 
@@ -52,6 +54,14 @@ class _Hold:
     reason: str
     keep_for: str
     purpose: str | None
+
+
+@dataclass
+class _Write:
+    """A queued DELETE/UPDATE; ``counts`` receives its row count (deletes by predicate)."""
+
+    statement: sa.Delete | sa.Update
+    counts: TableReport | None = None
 
 
 class DatasetRunner:
@@ -76,6 +86,7 @@ class DatasetRunner:
         self.hook = hook
         self.plan: Plan = plan_dataset(dataset)
         self._tables: dict[str, sa.Table] | None = None
+        self._restrict = False  # a foreign key that forbids batching writes in one statement
 
     # -- operations --------------------------------------------------------------------
     def locate(self, identities: Identities | Mapping[str, Any]) -> dict[str, int]:
@@ -152,8 +163,15 @@ class DatasetRunner:
         with self._connection(write=True) as conn:
             tables = self._reflect(conn)
             want = {t: self._erase_columns(tp) for t, tp in self.plan.tables.items()}
-            rows = locate(conn, self.plan, tables, ids, want, for_update=True)
-            self._erase_located(conn, tables, rows, report)
+            leaves = [t for t in self.plan.order if self.plan.tables[t].leaf_delete]
+            rows = locate(conn, self.plan, tables, ids, want, for_update=True, skip=leaves)
+            writes: list[_Write] = []
+            for name in reversed(leaves):  # deleted by predicate, without reading them first
+                tr = report.table(name)
+                for where in predicates(self.plan, tables[name], ids, rows):
+                    writes.append(_Write(tables[name].delete().where(where), tr))
+            self._erase_located(tables, rows, report, writes, skip=set(leaves))
+            self._execute(conn, writes)
             if before_commit is not None:
                 before_commit(report)
         self._fire("committed")
@@ -168,14 +186,21 @@ class DatasetRunner:
         return cols
 
     def _erase_located(
-        self, conn: Connection, tables: dict[str, sa.Table], rows: Rows, report: Report
+        self,
+        tables: dict[str, sa.Table],
+        rows: Rows,
+        report: Report,
+        writes: list[_Write],
+        skip: set[str],
     ) -> None:
+        """Decide each located row's fate and queue the statements that carry it out."""
         today = self.clock.now().date()
         # Link values that surviving child rows still hold: those parent rows must stay.
         held: dict[tuple[str, str], dict[Any, tuple[str, _Hold, date | None]]] = {}
         deletes: dict[str, list[Key]] = {}
-        updates: dict[str, dict[frozenset[str], list[Key]]] = {}
-        for name in reversed(self.plan.order):
+        updates: dict[str, dict[Key, frozenset[str]]] = {}
+        order = [t for t in reversed(self.plan.order) if t not in skip]
+        for name in order:
             tp = self.plan.tables[name]
             tr = report.table(name)
             tr.found = len(rows[name])
@@ -193,7 +218,7 @@ class DatasetRunner:
                 if hold is None or tp.row_erase is not Erasure.keep:
                     changes = self._column_changes(tp, row, today, kept)
                 if changes:
-                    updates[name].setdefault(frozenset(changes), []).append(key)
+                    updates[name][key] = frozenset(changes)
                 why = hold or _Hold(f"rows of {name} stay", "", None)
                 for link in tp.incoming:
                     value = row[link.child_column]
@@ -214,9 +239,9 @@ class DatasetRunner:
                 )
                 if cols is None:
                     tr.kept += len(untils)
-        for name in reversed(self.plan.order):  # children first, for foreign keys
+        for name in order:  # children first, for foreign keys
             self._apply(
-                conn,
+                writes,
                 tables[name],
                 self.plan.tables[name],
                 rows[name],
@@ -279,51 +304,93 @@ class DatasetRunner:
 
     def _apply(
         self,
-        conn: Connection,
+        writes: list[_Write],
         table: sa.Table,
         tp: TablePlan,
         rows: dict[Key, dict[str, Any]],
         deletes: list[Key],
-        updates: dict[frozenset[str], list[Key]],
+        updates: dict[Key, frozenset[str]],
         tr: TableReport,
     ) -> None:
         for chunk in batches(deletes):
-            conn.execute(table.delete().where(key_filter(table, tp.primary_key, chunk)))
-            self._fire("statement")
+            writes.append(_Write(table.delete().where(key_filter(table, tp.primary_key, chunk))))
         tr.deleted = len(deletes)
-        for cols, keys in updates.items():
-            hows = {col: _effective(tp, col) for col in sorted(cols)}
-            for chunk in batches(keys):
-                old = [rows[k] for k in chunk]
-                values = {c: self._erased_value(table, tp, c, h, old) for c, h in hows.items()}
-                stmt = table.update().where(key_filter(table, tp.primary_key, chunk))
-                conn.execute(stmt.values(values))
-                self._fire("statement")
-            n = len(keys)
-            tr.nulled += n if Erasure.set_null in hows.values() else 0
-            tr.masked += n if Erasure.mask in hows.values() else 0
-            tr.hashed += n if Erasure.hash in hows.values() else 0
+        # One UPDATE per batch: a column only some rows need is set through a CASE on the key.
+        for chunk in batches(list(updates)):
+            values: dict[str, Any] = {}
+            for col in sorted(set().union(*(updates[k] for k in chunk))):
+                need = [k for k in chunk if col in updates[k]]
+                how = _effective(tp, col)
+                values[col] = self._erased_value(
+                    table, tp, col, how, need, rows, whole=len(need) == len(chunk)
+                )
+            stmt = table.update().where(key_filter(table, tp.primary_key, chunk))
+            writes.append(_Write(stmt.values(values)))
+        for cols in updates.values():
+            hows = {_effective(tp, c) for c in cols}
+            tr.nulled += int(Erasure.set_null in hows)
+            tr.masked += int(Erasure.mask in hows)
+            tr.hashed += int(Erasure.hash in hows)
 
     def _erased_value(
-        self, table: sa.Table, tp: TablePlan, col: str, how: Erasure, rows: list[dict[str, Any]]
+        self,
+        table: sa.Table,
+        tp: TablePlan,
+        col: str,
+        how: Erasure,
+        keys: list[Key],
+        rows: dict[Key, dict[str, Any]],
+        *,
+        whole: bool,
     ) -> Any:
-        if how is Erasure.set_null:
-            return None
-        if how is Erasure.mask:
-            return tp.columns[col].mask
-        # hash: keyed HMAC of each distinct old value, pushed down as one CASE expression
-        length = getattr(table.c[col].type, "length", None)
+        """The SET expression erasing ``col`` in rows ``keys`` (all rows of the statement
+        when ``whole``; otherwise the others keep their value)."""
+        column = table.c[col]
+        if how is not Erasure.hash:
+            value = None if how is Erasure.set_null else tp.columns[col].mask
+            if whole:
+                return value
+            return sa.case((key_filter(table, tp.primary_key, keys), value), else_=column)
+        # hash: keyed HMAC of each old value, computed here, written by key in one CASE
+        length = getattr(column.type, "length", None)
         label = f"connector:{self.dataset.name}"
-        mapping: dict[Any, str] = {}
-        for r in rows:
-            old = r[col]
-            if old is None or str(old).startswith(HASH_PREFIX):
-                continue
-            digest = HASH_PREFIX + self.keys.mac(label, str(old).encode()).hex()
-            mapping[old] = digest[:length] if length else digest
-        if not mapping:
-            return table.c[col]
-        return sa.case(mapping, value=table.c[col], else_=table.c[col])
+        digests: dict[Key, str] = {}
+        for k in keys:
+            digest = HASH_PREFIX + self.keys.mac(label, str(rows[k][col]).encode()).hex()
+            digests[k] = digest[:length] if length else digest
+        if whole and len(set(digests.values())) == 1:
+            return next(iter(digests.values()))
+        if len(tp.primary_key) == 1:
+            by_key = {k[0]: d for k, d in digests.items()}
+            return sa.case(by_key, value=table.c[tp.primary_key[0]], else_=column)
+        whens = [
+            (sa.and_(*(table.c[c] == v for c, v in zip(tp.primary_key, k, strict=True))), d)
+            for k, d in digests.items()
+        ]
+        return sa.case(*whens, else_=column)
+
+    def _execute(self, conn: Connection, writes: list[_Write]) -> None:
+        """Run the queued writes in order. On PostgreSQL they go as data-modifying CTEs,
+        up to CTE_GROUP per round trip (foreign keys are checked at the end of the
+        statement), unless a foreign key says ON DELETE RESTRICT."""
+        group = CTE_GROUP if conn.dialect.name == "postgresql" and not self._restrict else 1
+        for start in range(0, len(writes), group):
+            part = writes[start : start + group]
+            if len(part) == 1:
+                counts = [conn.execute(part[0].statement).rowcount]
+            else:
+                ctes = [
+                    w.statement.returning(sa.literal(1)).cte(f"w{i}") for i, w in enumerate(part)
+                ]
+                counted = [
+                    sa.select(sa.func.count()).select_from(c).scalar_subquery() for c in ctes
+                ]
+                counts = list(conn.execute(sa.select(*counted)).one())
+            for w, n in zip(part, counts, strict=True):
+                if w.counts is not None:
+                    w.counts.deleted += n
+                    w.counts.found += n
+            self._fire("statement")
 
     # -- plumbing ----------------------------------------------------------------------
     def field_map(self) -> dict[str, dict[str, str]]:
@@ -360,6 +427,11 @@ class DatasetRunner:
                         " not exist; run `troth datasets check` and fix the declaration"
                     )
             self._tables = tables
+            self._restrict = any(
+                (fk.ondelete or "").upper() == "RESTRICT"
+                for t in tables.values()
+                for fk in t.foreign_keys
+            )
         return self._tables
 
     @contextmanager

@@ -7,7 +7,7 @@ Tables are visited parents first; the walk repeats with only the newly found lin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,11 @@ class TablePlan:
         cols |= {link.child_column for link in self.incoming}
         cols |= {link.parent_column for link in self.outgoing}
         return cols
+
+    @property
+    def leaf_delete(self) -> bool:
+        """Rows are deleted and nothing hangs below: erase may DELETE by predicate unread."""
+        return self.row_erase is Erasure.delete_row and not self.outgoing
 
     def export_columns(self) -> list[str]:
         cols = list(self.primary_key)
@@ -170,15 +175,19 @@ def locate(
     columns: Mapping[str, Iterable[str]],
     *,
     for_update: bool = False,
+    skip: Collection[str] = (),
 ) -> Rows:
     """Every row that belongs to the person, per table, with ``columns[table]`` selected
-    (plus what the walk needs). One SELECT per table per batch of values."""
+    (plus what the walk needs). One SELECT per table per batch of values. Tables in
+    ``skip`` (leaves the caller deletes by predicate) are not read."""
     found: Rows = {t: {} for t in plan.order}
     pushed: dict[int, set[Any]] = {}  # link index -> parent values already followed
     first = True
     while True:
         added = False
         for name in plan.order:
+            if name in skip:
+                continue
             tp = plan.tables[name]
             table = tables[name]
             preds: list[tuple[str, list[Any]]] = []
@@ -211,6 +220,27 @@ def locate(
         first = False
         if not added:
             return found
+
+
+def predicates(
+    plan: Plan, table: sa.Table, identities: Identities, found: Rows
+) -> list[sa.ColumnElement[bool]]:
+    """WHERE clauses (one per statement) matching every row of ``table`` that belongs to
+    the person, given the rows already found in its parents."""
+    tp = plan.tables[table.name]
+    preds: list[tuple[str, list[Any]]] = []
+    for kind, col in tp.identity.items():
+        vals = _coerce(table.c[col], identities.values(kind))
+        if vals:
+            preds.append((col, vals))
+    for link in tp.incoming:
+        parent = {r[link.parent_column] for r in found[link.parent].values()} - {None}
+        if parent:
+            preds.append((link.child_column, list(parent)))
+    return [
+        sa.or_(*(table.c[col].in_(vals) for col, vals in stmt_preds))
+        for stmt_preds in _statements(preds)
+    ]
 
 
 def _statements(preds: list[tuple[str, list[Any]]]) -> Iterator[list[tuple[str, list[Any]]]]:
