@@ -1,0 +1,100 @@
+"""Aggregate-only use on SQLite and PostgreSQL: GROUP BY in the database, small groups
+suppressed with complementary suppression, sums and averages under the same mask, row-level
+use refused, every query audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from troth.aggregate_query import aggregate
+from troth.audit.log import list_entries
+from troth.errors import Refused, ValidationError
+from troth.gate import Actor, ActorKind
+
+ANALYST = Actor(ActorKind.application, "bi", scopes=frozenset({"aggregate"}))
+
+
+def _with_duration(p: dict[str, Any]) -> None:
+    point = next(cp for cp in p["collection_points"] if cp["id"] == "site_usage")
+    point["fields"]["duration"] = {"category": "usage", "type": "integer"}
+
+
+def _usage(t: Any) -> None:
+    rows = (
+        [{"event": "download", "browser": "Firefox", "duration": 10}] * 25
+        + [{"event": "view", "browser": "Chrome", "duration": 20}] * 12
+        + [{"event": "view", "browser": "Safari", "duration": 99}] * 3
+    )
+    t.collect_many("site_usage", rows)
+
+
+def test_counts_with_suppression(make_troth, db_url):
+    t = make_troth("itechno", db_url, edit=_with_duration)
+    _usage(t)
+    r = aggregate(t.ctx, "product_improvement", "usage", "event", ["event"], actor=ANALYST)
+    assert r.k == 10 and r.cells == {("download",): 25, ("view",): 15} and r.total == 40
+    r = aggregate(t.ctx, "product_improvement", "technical", "browser", ["browser"], actor=ANALYST)
+    # Safari (3) is below k; Chrome is hidden too, or Safari = total - Firefox - Chrome.
+    assert r.cells[("Safari",)] is None and r.cells[("Chrome",)] is None
+    assert r.cells[("Firefox",)] == 25 and r.total == 40 and r.suppressed == 2
+    entries = [e for e in list_entries(t.ctx, limit=1000) if e.entry.action == "aggregate"]
+    assert len(entries) == 2 and entries[-1].entry.details["suppressed"] == 2
+
+
+def test_two_dimensions_and_joined_fields(make_troth, db_url):
+    t = make_troth("itechno", db_url, edit=_with_duration)
+    _usage(t)
+    r = aggregate(
+        t.ctx, "product_improvement", "usage", "event", ["event", "browser"], actor=ANALYST
+    )
+    assert r.cells[("download", "Firefox")] == 25
+    assert r.cells[("view", "Safari")] is None and r.cells[("view", "Chrome")] is None
+
+
+def test_sum_and_average_under_the_mask(make_troth, db_url):
+    t = make_troth("itechno", db_url, edit=_with_duration)
+    _usage(t)
+    s = aggregate(t.ctx, "product_improvement", "usage", "duration", ["browser"], "sum", ANALYST)
+    assert s.cells[("Firefox",)] == 250 and s.cells[("Safari",)] is None
+    assert s.total == 250 + 240 + 297
+    a = aggregate(t.ctx, "product_improvement", "usage", "duration", ["event"], "avg", ANALYST)
+    assert a.cells[("download",)] == 10
+    assert a.cells[("view",)] == pytest.approx((240 + 297) / 15)
+
+
+def test_row_level_use_refused(make_troth, db_url):
+    t = make_troth("itechno", db_url)
+    sid = t.collect("site_usage", {"event": "download", "browser": "Firefox"}).subject_id
+    with pytest.raises(Refused) as exc:
+        t.use(sid, purpose="product_improvement", actor=ANALYST)
+    assert exc.value.reason == "aggregate_only"
+
+
+def test_bad_input(make_troth, db_url):
+    t = make_troth("itechno", db_url, edit=_with_duration)
+    with pytest.raises(ValidationError, match="not aggregate-only"):
+        aggregate(t.ctx, "billing", "purchases", "order_items", ["order_items"])
+    with pytest.raises(ValidationError, match="no purpose"):
+        aggregate(t.ctx, "nope", "usage", "event", ["event"])
+    with pytest.raises(ValidationError, match="min_group_size"):
+        aggregate(t.ctx, "product_improvement", "usage", "event", ["event"], k=2)
+    with pytest.raises(ValidationError, match="one or two"):
+        aggregate(t.ctx, "product_improvement", "usage", "event", [])
+    with pytest.raises(ValidationError, match="numeric"):
+        aggregate(t.ctx, "product_improvement", "usage", "event", ["event"], "sum")
+    with pytest.raises(ValidationError, match="measure"):
+        aggregate(t.ctx, "product_improvement", "usage", "event", ["event"], "max")
+    with pytest.raises(ValidationError, match="may not use"):
+        aggregate(t.ctx, "product_improvement", "contact", "email", ["email"])
+
+
+def test_actor_without_scope_refused_and_audited(make_troth, db_url):
+    t = make_troth("itechno", db_url)
+    clerk = Actor(ActorKind.staff, "s", role="support")
+    with pytest.raises(Refused) as exc:
+        aggregate(t.ctx, "product_improvement", "usage", "event", ["event"], actor=clerk)
+    assert exc.value.reason == "role_not_allowed"
+    denied = [e for e in list_entries(t.ctx, limit=100) if e.entry.action == "aggregate"]
+    assert denied[0].entry.outcome == "deny"
