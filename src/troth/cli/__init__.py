@@ -58,12 +58,18 @@ def _register() -> None:
     from troth.cli import datasets as _datasets
     from troth.cli import policy as _policy
     from troth.cli import serve as _serve
+    from troth.cli import keys as _keys
+    from troth.cli import tenants as _tenants
+    from troth.cli import users as _users
 
     _core.register(app)
     _policy.register(app)
     _serve.register(app)
     _datasets.register(app)
     _audit.register(app)
+    _users.register(app)
+    _keys.register(app)
+    _tenants.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

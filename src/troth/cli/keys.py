@@ -1,0 +1,109 @@
+"""`troth keys rotate` (key-encryption keys) and `troth keys api create|revoke|list`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from troth.cli.users import open_troth
+
+app = typer.Typer(help="Encryption keys and application API keys.", no_args_is_help=True)
+api = typer.Typer(help="API keys for applications: scoped, shown once.", no_args_is_help=True)
+app.add_typer(api, name="api")
+_out = Console(highlight=False, soft_wrap=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="keys")
+
+
+@app.command("rotate")
+def rotate(
+    ctx: typer.Context,
+    reencrypt: Annotated[
+        bool, typer.Option("--reencrypt", help="Also give each person a new data key.")
+    ] = False,
+    retire_old: Annotated[
+        bool, typer.Option("--retire-old", help="Remove old key-encryption keys afterwards.")
+    ] = False,
+) -> None:
+    """Make a new key-encryption key and re-wrap every data key under it, in batches,
+    while troth keeps serving."""
+    from troth.store.keystore import rotate_keys
+
+    with (
+        open_troth(ctx) as t,
+        Progress(
+            TextColumn("re-wrapping data keys"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=Console(stderr=True),
+        ) as progress,
+    ):
+        task = progress.add_task("rotate", total=None)
+
+        def step(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = rotate_keys(t.ctx, reencrypt=reencrypt, retire_old=retire_old, progress=step)
+    _out.print(
+        f"key-encryption key v{report.kek_version}: {report.rewrapped} data keys re-wrapped,"
+        f" {report.reencrypted_values} values re-encrypted,"
+        f" retired: {', '.join(map(str, report.retired)) or 'none'}"
+    )
+
+
+@api.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="What the key is for (e.g. shop backend).")],
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            "--scope", help="collect, use:PURPOSE, use:CATEGORY, requests:admin, admin... (repeat)."
+        ),
+    ],
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Tenant the key is for.")] = None,
+) -> None:
+    """Create a key and print it ONCE: troth keeps only its hash."""
+    with open_troth(ctx) as t:
+        key, rec = t.access.create_api_key(name, scope, tenant_id=tenant)
+    _out.print(f"API key {rec.id} ({', '.join(rec.scopes)}). Copy it now, it is not shown again:")
+    print(key)
+
+
+@api.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The key's id or its shown prefix.")],
+) -> None:
+    """Revoke a key; it stops working at once."""
+    with open_troth(ctx) as t:
+        rec = t.access.revoke_api_key(key_id)
+    _out.print(f"revoked API key {rec.id} ({rec.name})")
+
+
+@api.command("list")
+def list_(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+) -> None:
+    """Keys: id, prefix, name, scopes, last used (never the key)."""
+    with open_troth(ctx) as t:
+        keys = t.access.list_api_keys(include_revoked=all_)
+    table = Table("id", "prefix", "name", "scopes", "tenant", "last used", "revoked")
+    for k in keys:
+        table.add_row(
+            k.id,
+            k.prefix + "…",
+            k.name,
+            " ".join(k.scopes),
+            k.tenant_id or "-",
+            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never",
+            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
+        )
+    _out.print(table)

@@ -1,0 +1,106 @@
+"""`troth users add|list|disable`: the accounts of the vendor's staff and admins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from troth.cli import home_of
+from troth.engine import Troth
+
+app = typer.Typer(help="Staff and vendor-admin accounts.", no_args_is_help=True)
+_out = Console(highlight=False, soft_wrap=True)
+
+PasswordOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--password",
+        envvar="TROTH_PASSWORD",
+        help="The password (default: asked for, hidden). Env: TROTH_PASSWORD.",
+        show_default=False,
+    ),
+]
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="users")
+
+
+@contextmanager
+def open_troth(ctx: typer.Context) -> Iterator[Troth]:
+    """The home's Troth for one command, closed afterwards."""
+    from troth.home import open_context
+
+    t = Troth(open_context(home_of(ctx)))
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def ask_password(password: str | None, *, confirm: bool = False) -> str:
+    if password:
+        return password
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The person's e-mail (their login).")],
+    role: Annotated[
+        str | None, typer.Option("--role", help="Staff role from the policy (roles: ...).")
+    ] = None,
+    vendor_admin: Annotated[
+        bool, typer.Option("--vendor-admin", help="A vendor admin (support grants) not staff.")
+    ] = False,
+    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    password: PasswordOpt = None,
+) -> None:
+    """Add a staff member (with a policy role) or a vendor admin, and set a password."""
+    with open_troth(ctx) as t:
+        pw = ask_password(password, confirm=True)
+        kind = "vendor_admin" if vendor_admin else "staff"
+        user = t.access.add_user(email, kind=kind, role=role, display_name=name, password=pw)
+    _out.print(f"added {user.kind.value} {user.email} ({user.role or '-'}): id {user.id}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's.")] = None,
+) -> None:
+    """Every account: kind, e-mail, role, tenant, state."""
+    with open_troth(ctx) as t:
+        users = t.access.list_users(tenant_id=tenant)
+    table = Table("id", "kind", "email", "role", "tenant", "state", "TOTP")
+    for u in users:
+        state = "disabled" if u.disabled_at else ("locked" if u.locked_until else "active")
+        table.add_row(
+            u.id,
+            u.kind.value,
+            u.email,
+            u.role or (u.tenant_role or "-"),
+            u.tenant_id or "-",
+            state,
+            "yes" if u.totp_enabled else "no",
+        )
+    _out.print(table)
+
+
+@app.command("disable")
+def disable(
+    ctx: typer.Context,
+    who: Annotated[str, typer.Argument(help="Account id or e-mail.")],
+    tenant: Annotated[str | None, typer.Option("--tenant", help="The member's tenant.")] = None,
+) -> None:
+    """Disable an account: its sessions and API keys end at once."""
+    with open_troth(ctx) as t:
+        uid = t.access.find_user(who, tenant_id=tenant).id if "@" in who else who
+        user = t.access.disable_user(uid)
+    _out.print(f"disabled {user.email}; its sessions and API keys are revoked")

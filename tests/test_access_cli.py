@@ -1,0 +1,109 @@
+"""The access commands: users, keys api, tenants, grants (CLI over a real home)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from troth.cli import _register, app
+from troth.clock import ManualClock
+from troth.errors import AuthenticationError, PermissionDenied
+from troth.home import init_home
+
+PW = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _commands() -> None:
+    _register()
+
+
+def run(home: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    env = {"COLUMNS": "300", **(env or {})}  # wide enough that tables do not wrap
+    return CliRunner().invoke(
+        app, ["--home", str(home), *args], input=input, env=env, catch_exceptions=True
+    )
+
+
+def ok(home: Path, *args: str, **kw: object) -> str:
+    res = run(home, *args, **kw)  # type: ignore[arg-type]
+    assert res.exit_code == 0, (res.output, res.exception)
+    return str(res.output)
+
+
+def test_users_keys_tenants_grants(tmp_path: Path, db_url: str) -> None:
+    home = tmp_path / "home"
+    init_home(
+        home, example="phone-service", database_url=db_url, clock=ManualClock()
+    ).engine.dispose()
+    env = {"TROTH_PASSWORD": PW}
+    out = ok(
+        home, "users", "add", "ann@vendor.example", "--role", "accounts", input=f"{PW}\n{PW}\n"
+    )
+    assert "added staff ann@vendor.example" in out
+    ok(home, "users", "add", "ops@vendor.example", "--vendor-admin", env=env)
+    assert "ops@vendor.example" in ok(home, "users", "list")
+
+    out = ok(
+        home,
+        "keys",
+        "api",
+        "create",
+        "shop",
+        "--scope",
+        "collect",
+        "--scope",
+        "use:provide_service",
+    )
+    key = re.search(r"trk_\S+", out)
+    assert key and "not shown again" in out
+    listed = ok(home, "keys", "api", "list")
+    assert key.group(0) not in listed and "shop" in listed
+    kid = re.search(r"API key (\w+)", out)
+    assert kid
+    ok(home, "keys", "api", "revoke", kid.group(1))
+    assert "shop" not in ok(home, "keys", "api", "list")
+
+    tid = re.search(
+        r"id (\w+)", ok(home, "tenants", "create", "Acme", "--email", "office@acme.example")
+    )
+    assert tid
+    a = tid.group(1)
+    assert "Acme" in ok(home, "tenants", "list")
+    link = ok(home, "tenants", "invite", a, "boss@acme.example", "--role", "admin", "--show-link")
+    token = link.strip().rsplit("/", 1)[-1]
+    ok(home, "tenants", "accept", token, env=env)
+    assert "boss@acme.example" in ok(home, "tenants", "members", a)
+
+    out = ok(
+        home,
+        "grants",
+        "request",
+        a,
+        "--as",
+        "ops@vendor.example",
+        "--reason",
+        "bug 7",
+        "--days",
+        "2",
+        "--category",
+        "call_records",
+        env=env,
+    )
+    gid = re.search(r"grant (\w+)", out)
+    assert gid
+    # The vendor cannot approve its own request: approving needs the customer's admin.
+    res = run(home, "grants", "approve", gid.group(1), "--as", "ops@vendor.example", env=env)
+    assert isinstance(res.exception, AuthenticationError | PermissionDenied)
+    assert "approved" in ok(
+        home, "grants", "approve", gid.group(1), "--as", "boss@acme.example", env=env
+    )
+    assert "bug 7" in ok(home, "grants", "list", "--tenant", a)
+    ok(home, "grants", "accesses", a)
+    ok(home, "tenants", "invite", a, "m@acme.example", "--as", "boss@acme.example", env=env)
+    ok(home, "users", "disable", "ann@vendor.example")
+    assert "disabled" in ok(home, "users", "list")
+    assert "key-encryption key v2" in ok(home, "keys", "rotate")
