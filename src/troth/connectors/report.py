@@ -100,9 +100,12 @@ class DatasetExport:
         return asdict(self)
 
 
+_PLAIN = frozenset({bool, int, float, str})
+
+
 def jsonable(value: Any) -> Any:
     """A database value as JSON: dates ISO 8601, decimals as strings, bytes base64."""
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or type(value) in _PLAIN:
         return value
     if isinstance(value, datetime | date | time):
         return value.isoformat()

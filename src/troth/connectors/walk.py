@@ -102,6 +102,8 @@ class Plan:
     dataset: Dataset
     order: list[str]  # parents before children
     tables: dict[str, TablePlan]
+    # SELECT statements by shape, built once: constructing them costs more than running them.
+    selects: dict[tuple[Any, ...], sa.Select[Any]] = field(default_factory=dict)
 
 
 def plan_dataset(ds: Dataset) -> Plan:
@@ -206,13 +208,16 @@ def locate(
                     preds.append((link.child_column, list(new)))
             if not preds:
                 continue
-            wanted = list(dict.fromkeys([*tp.walk_columns(), *columns.get(name, ())]))
+            wanted = tuple(dict.fromkeys([*tp.walk_columns(), *columns.get(name, ())]))
+            lock = for_update and conn.dialect.name != "sqlite"
             for stmt_preds in _statements(preds):
-                where = sa.or_(*(table.c[col].in_(vals) for col, vals in stmt_preds))
-                stmt = sa.select(*(table.c[c] for c in wanted)).where(where)
-                if for_update and conn.dialect.name != "sqlite":
-                    stmt = stmt.with_for_update()
-                for row in conn.execute(stmt).mappings():
+                shape = (name, wanted, tuple(c for c, _ in stmt_preds), lock)
+                stmt = plan.selects.get(shape)
+                if stmt is None:
+                    stmt = _select(table, wanted, shape[2], lock)
+                    plan.selects[shape] = stmt
+                params = {f"v{i}": vals for i, (_, vals) in enumerate(stmt_preds)}
+                for row in conn.execute(stmt, params).mappings():
                     key = tuple(row[c] for c in tp.primary_key)
                     if key not in found[name]:
                         found[name][key] = dict(row)
@@ -220,6 +225,17 @@ def locate(
         first = False
         if not added:
             return found
+
+
+def _select(
+    table: sa.Table, wanted: tuple[str, ...], by: tuple[str, ...], lock: bool
+) -> sa.Select[Any]:
+    """SELECT wanted WHERE by[0] IN :v0 OR by[1] IN :v1 ... (built once per shape)."""
+    where = sa.or_(
+        *(table.c[col].in_(sa.bindparam(f"v{i}", expanding=True)) for i, col in enumerate(by))
+    )
+    stmt = sa.select(*(table.c[c] for c in wanted)).where(where)
+    return stmt.with_for_update() if lock else stmt
 
 
 def predicates(
