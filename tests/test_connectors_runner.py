@@ -211,3 +211,10 @@ def test_missing_url_variable_is_a_clear_error(tmp_path):
     )
     with pytest.raises(ConnectorError, match="SHOP_DATABASE_URL is not set"):
         connector.export({"email": "a@example.com"})
+
+
+def test_unknown_identity_kind_and_empty_erasure_are_refused(shop):
+    with pytest.raises(ValidationError, match="unknown identity kind 'passport'"):
+        shop["connector"].export({"passport": "X1"})
+    with pytest.raises(ValidationError, match="at least one email"):
+        shop["connector"].erase({"email": []})

@@ -121,7 +121,7 @@ def show(file: FileArg, policy: PolicyOpt = None, dataset: DatasetOpt = None) ->
             tp = plan.tables[name]
             row = tp.row_erase.value if tp.row_erase else "update"
             if tp.keep:
-                row += f" ({tp.keep.keep_for}: {tp.keep.reason})"
+                row += f" ({tp.keep.keep_for}: {escape(tp.keep.reason)})"
             cols = ", ".join(
                 f"{c}: {spec.category or '-'}: {tp.column_erase.get(c, '-')}"
                 for c, spec in tp.columns.items()

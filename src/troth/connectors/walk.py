@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from troth.connectors.declaration import Column, Dataset, Erasure, IdentityKind, Keep, Link
-from troth.errors import ConnectorError
+from troth.errors import ValidationError
 from troth.keys import normalise_identity
 
 BATCH = 500
@@ -38,7 +38,7 @@ class Identities:
             return value
         unknown = set(value) - {k.value for k in IdentityKind}
         if unknown:
-            raise ConnectorError(
+            raise ValidationError(
                 f"unknown identity kind {sorted(unknown)[0]!r}: use email, phone or customer_id"
             )
 
