@@ -14,3 +14,4 @@ import troth.disclosures.tables  # noqa: F401
 import troth.api.idempotency  # noqa: F401
 import troth.web.signin  # noqa: F401
 import troth.breaches.register  # noqa: F401
+import troth.requests.tables  # noqa: F401

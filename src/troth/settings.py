@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = Field(default=15, description="How long a lockout lasts.")
     max_value_bytes: int = Field(default=1_000_000, description="Largest single value accepted.")
     export_link_hours: int = Field(default=72, description="How long a download link works.")
+    datasets_dir: Path | None = Field(
+        default=None,
+        description="Folder of connected-dataset declarations (*.yaml) that requests run"
+        " over; default HOME/datasets. Each dataset's URL comes from the environment"
+        " variable its url_env names.",
+    )
     worker_interval_seconds: float = Field(default=30.0, description="Worker loop interval.")
 
     @classmethod
@@ -124,6 +130,10 @@ class Settings(BaseSettings):
     @property
     def resolved_mail_dir(self) -> Path:
         return self._in_home(self.mail_dir, "mail")
+
+    @property
+    def resolved_datasets_dir(self) -> Path:
+        return self._in_home(self.datasets_dir, "datasets")
 
     def _in_home(self, value: Path | None, default: str) -> Path:
         if value is None:

@@ -1,0 +1,66 @@
+"""The organisation's connected datasets for a home: every ``*.yaml`` declaration in
+``settings.resolved_datasets_dir`` (HOME/datasets by default), URLs from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from troth.connectors import Connector, Dataset, Identities, JobStore, load_datasets
+from troth.connectors.loader import DeclarationError, builtin_categories
+from troth.context import Context
+from troth.policy.model import SourceKind
+from troth.store import StoredValue
+
+
+def connected_datasets(ctx: Context) -> list[Dataset]:
+    """Every dataset declared for this home (none when the folder is absent)."""
+    folder = ctx.settings.resolved_datasets_dir
+    if not folder.is_dir():
+        return []
+    categories = builtin_categories() | set(ctx.policy.categories)
+    out: list[Dataset] = []
+    seen: dict[str, str] = {}
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        for ds in load_datasets(path, categories):
+            if ds.name in seen:
+                raise DeclarationError(
+                    str(path), [f"{path}: dataset {ds.name!r} is also declared in {seen[ds.name]}"]
+                )
+            seen[ds.name] = str(path)
+            out.append(ds)
+    return out
+
+
+def open_connector(ctx: Context, environ: Mapping[str, str] | None = None) -> Connector | None:
+    """A connector over the home's datasets (resumable jobs in troth's database), or None."""
+    datasets = connected_datasets(ctx)
+    if not datasets:
+        return None
+    return Connector(
+        datasets,
+        store=JobStore(ctx.engine, ctx.clock),
+        keys=ctx.keys,
+        clock=ctx.clock,
+        environ=environ if environ is not None else os.environ,
+    )
+
+
+def identities_of(
+    ctx: Context, values: Iterable[StoredValue], extra: Mapping[str, Any] | None = None
+) -> Identities:
+    """The identities a walk over connected datasets starts from: the fields of the
+    person's values that their collection point marks ``identifies`` (their own data, not
+    third-party supplied), plus ``extra`` (the address the request came from)."""
+    found: dict[str, list[str]] = {"email": [], "phone": [], "customer_id": []}
+    for v in values:
+        if v.source == SourceKind.third_party.value or v.collection_point is None:
+            continue
+        spec = ctx.policy.point_fields.get(v.collection_point, {}).get(v.field)
+        if spec is not None and spec.identifies and isinstance(v.value, str | int):
+            found[spec.identifies].append(str(v.value))
+    for kind, value in (extra or {}).items():
+        if value:
+            found[kind].append(str(value))
+    return Identities.of({k: list(dict.fromkeys(v)) for k, v in found.items()})

@@ -1,0 +1,276 @@
+"""What each kind of request does to troth's own store, inside the caller's transaction
+(one transaction: troth's part is all done or not at all). Connected datasets are the
+service's job; these functions never open a connection of their own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import Connection, select, update
+
+from troth.consent.events import ConsentKind, ConsentMethod
+from troth.context import Context
+from troth.errors import ValidationError
+from troth.policy.model import LegalBasis
+from troth.store import StoredValue, erase_subject_data, get_subject, read_values
+from troth.store.crypto import encrypt_value
+from troth.store.keystore import ensure_data_keys
+from troth.store.tables import records, restrictions, subjects
+from troth.validation import check_value
+
+
+def legal_keep(ctx: Context, value: StoredValue, today: date) -> tuple[str, date] | None:
+    """(purpose, until) when the law requires keeping ``value`` past a deletion request: one
+    of its purposes has a retention ``legal_minimum`` that has not run out (the longest
+    wins). None when it may go now."""
+    best: tuple[str, date] | None = None
+    start = value.collected_at.date()
+    for pid in value.purposes:
+        p = ctx.policy.purposes.get(pid)
+        if p is None or p.retention is None or p.retention.legal_minimum is None:
+            continue
+        d = p.retention.legal_minimum
+        until = start + relativedelta(years=d.years, months=d.months, days=d.days)
+        if until > today and (best is None or until > best[1]):
+            best = (pid, until)
+    return best
+
+
+def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str, Any]:
+    """Delete (and crypto-shred) the person's values, keeping those the law requires,
+    restricted to their legal purpose until the minimum ends (P25). The report says what
+    was found, deleted and kept, and why."""
+    now = ctx.clock.now()
+    subj = get_subject(conn, subject_id)
+    values = read_values(conn, ctx, subject_id)
+    report: dict[str, Any] = {
+        "system": "troth",
+        "found": len(values),
+        "deleted": 0,
+        "masked": 0,
+        "kept": 0,
+        "kept_because": [],
+    }
+    if subj.legal_hold:
+        report["kept"] = len(values)
+        report["kept_because"].append(
+            {
+                "rows": len(values),
+                "reason": f"legal hold: {subj.legal_hold}",
+                "purpose": None,
+                "until": None,
+                "categories": sorted({v.category for v in values}),
+            }
+        )
+        return report
+    kept: dict[tuple[str, date], list[StoredValue]] = {}
+    for v in values:
+        hold = legal_keep(ctx, v, now.date())
+        if hold is not None:
+            kept.setdefault(hold, []).append(v)
+    for (purpose, until), vals in sorted(kept.items()):
+        # One UPDATE per (purpose, until): a handful, whatever the number of values.
+        conn.execute(
+            update(records)
+            .where(records.c.id.in_([v.id for v in vals]))
+            .values(restricted_to=purpose, restricted_until=until, updated_at=now)
+        )
+        p = ctx.policy.purposes[purpose]
+        law = p.retention.law if p.retention and p.retention.law else None
+        basis = "legal obligation" if p.legal_basis is LegalBasis.legal_obligation else "the law"
+        report["kept_because"].append(
+            {
+                "rows": len(vals),
+                "reason": f"{basis} requires keeping it"
+                + (f" ({law})" if law else "")
+                + f"; restricted to {purpose!r} until {until.isoformat()}",
+                "purpose": purpose,
+                "until": until.isoformat(),
+                "categories": sorted({v.category for v in vals}),
+                "fields": sorted({v.field for v in vals}),
+            }
+        )
+    keep_ids = [v.id for vals in kept.values() for v in vals]
+    counts = erase_subject_data(conn, ctx, [subject_id], keep=keep_ids)
+    conn.execute(
+        restrictions.delete().where(
+            restrictions.c.subject_id == subject_id, restrictions.c.request_id.is_not(None)
+        )
+    )
+    report["deleted"] = counts["records_deleted"]
+    report["keys_shredded"] = counts["keys_shredded"]
+    report["kept"] = len(keep_ids)
+    report["also_kept"] = [
+        {"what": "consent records", "reason": "proof of consent (GDPR Art. 7(1))"},
+        {"what": "audit log entries", "reason": "tamper-evident log; they hold no values"},
+    ]
+    return report
+
+
+def close_relationship(conn: Connection, ctx: Context, subject_id: str) -> None:
+    """The customer stopped using the service (P28): the relationship ends now."""
+    conn.execute(
+        update(subjects)
+        .where(subjects.c.id == subject_id, subjects.c.relationship_ended_at.is_(None))
+        .values(relationship_ended_at=ctx.clock.now(), status="closed")
+    )
+
+
+def check_corrections(
+    ctx: Context, values: Sequence[StoredValue], changes: Mapping[str, Any], mapped: set[str]
+) -> None:
+    """Every change names a field the person has in troth or a connected dataset maps, and
+    fits the field's declared type at the point it was collected."""
+    if not changes:
+        raise ValidationError(
+            "say what to correct: details.changes = {field: new value}", code="no_changes"
+        )
+    have = {v.field for v in values}
+    for fname, new in changes.items():
+        if fname not in have and fname not in mapped:
+            known = ", ".join(sorted(have | mapped)) or "none"
+            raise ValidationError(
+                f"no value {fname!r} is held about this person (fields held: {known})",
+                code="unknown_field",
+                field=fname,
+            )
+        for v in values:
+            spec = ctx.policy.point_fields.get(v.collection_point or "", {}).get(v.field)
+            if v.field != fname or spec is None:
+                continue
+            problem = check_value(spec, new, ctx.settings.max_value_bytes)
+            if problem:
+                raise ValidationError(f"field {fname!r}: {problem}", field=fname)
+
+
+def correct_in_store(
+    conn: Connection, ctx: Context, subject_id: str, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Write each change over every stored value of that field (re-encrypted with the
+    person's current key when sensitive); identity fields update the blind index too."""
+    now = ctx.clock.now()
+    values = read_values(conn, ctx, subject_id)
+    corrected = 0
+    keys: dict[str, tuple[int, bytes]] = {}
+    for v in values:
+        if v.field not in changes or v.value == changes[v.field]:
+            continue
+        encoded = json.dumps(changes[v.field], ensure_ascii=False)
+        row: dict[str, Any] = {"updated_at": now}
+        if ctx.policy.is_sensitive(v.category):
+            if not keys:
+                keys = ensure_data_keys(conn, ctx, [subject_id])
+            version, dek = keys[subject_id]
+            row.update(
+                ciphertext=encrypt_value(dek, subject_id, v.field, version, encoded.encode()),
+                key_version=version,
+                value=None,
+            )
+        else:
+            row.update(value=encoded, ciphertext=None, key_version=None)
+        conn.execute(update(records).where(records.c.id == v.id).values(**row))
+        corrected += 1
+        spec = ctx.policy.point_fields.get(v.collection_point or "", {}).get(v.field)
+        if spec is not None and spec.identifies:
+            conn.execute(
+                update(subjects)
+                .where(subjects.c.id == subject_id)
+                .values(
+                    {
+                        f"{spec.identifies}_bidx": ctx.keys.blind_index(
+                            spec.identifies, str(changes[v.field])
+                        )
+                    }
+                )
+            )
+    return {"system": "troth", "found": len(values), "corrected": corrected}
+
+
+def check_purposes(ctx: Context, purposes: Sequence[str]) -> list[str]:
+    if not purposes:
+        raise ValidationError(
+            "name the purposes to limit: details.purposes = [...] (purposes in the policy: "
+            + ", ".join(sorted(ctx.policy.purposes))
+            + ")",
+            code="no_purposes",
+        )
+    bad = [p for p in purposes if p not in ctx.policy.purposes]
+    if bad:
+        raise ValidationError(
+            f"unknown purpose {bad[0]!r} (purposes in the policy: "
+            f"{', '.join(sorted(ctx.policy.purposes))})",
+            code="unknown_purpose",
+        )
+    return sorted(set(purposes))
+
+
+def restrict_in_store(
+    conn: Connection,
+    ctx: Context,
+    subject_id: str,
+    purposes: Sequence[str],
+    request_id: str,
+    now: datetime,
+) -> list[str]:
+    """Insert a restriction per purpose not already restricted; returns the new ones."""
+    have = set(
+        conn.execute(
+            select(restrictions.c.purpose).where(restrictions.c.subject_id == subject_id)
+        ).scalars()
+    )
+    new = [p for p in purposes if p not in have]
+    if new:
+        conn.execute(
+            restrictions.insert(),
+            [
+                {"subject_id": subject_id, "purpose": p, "since": now, "request_id": request_id}
+                for p in new
+            ],
+        )
+    return new
+
+
+def marketing_purposes(ctx: Context) -> list[str]:
+    """Purposes an objection to marketing covers: flagged marketing, or sending a
+    marketing list."""
+    out = {p.id for p in ctx.policy.policy.purposes if p.marketing}
+    out |= {lst.purpose for lst in ctx.policy.policy.lists if lst.marketing}
+    return sorted(out)
+
+
+def object_in_store(
+    conn: Connection,
+    ctx: Context,
+    subject_id: str,
+    purposes: Sequence[str],
+    request_id: str,
+    method: ConsentMethod,
+    actor: str,
+) -> dict[str, Any]:
+    """Objection to marketing: an opt-out in the consent ledger for every purpose (mail
+    for them is then suppressed), and a restriction for those not resting on consent (the
+    gate refuses them as ``restricted``)."""
+    from troth.consent import ConsentLedger
+
+    now = ctx.clock.now()
+    ledger = ConsentLedger(ctx)
+    for p in purposes:
+        ledger.record_opt_out(
+            conn,
+            subject_id,
+            p,
+            kind=ConsentKind.withdraw,
+            method=method,
+            actor=actor,
+            at=now,
+            details={"request_id": request_id},
+        )
+    not_consent = [
+        p for p in purposes if ctx.policy.purposes[p].legal_basis is not LegalBasis.consent
+    ]
+    restricted = restrict_in_store(conn, ctx, subject_id, not_consent, request_id, now)
+    return {"system": "troth", "withdrawn": list(purposes), "restricted": restricted}

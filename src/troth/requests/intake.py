@@ -1,0 +1,175 @@
+"""Requests arriving by e-mail or ticket (P27): read ``.eml`` files, recognise the sender
+and the kind of request from the subject and body, in the phrasings people use.
+
+Recognition is a table of patterns per kind (:data:`PHRASES`). A message matching no kind,
+or kinds that contradict each other, is reported as unrecognised: never guessed.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Final
+
+from troth.errors import ValidationError
+from troth.requests.states import RequestKind
+
+MAX_MESSAGE_BYTES = 5_000_000
+_SCAN_CHARS = 4000  # the request is at the top; signatures and quoted threads follow
+
+_K = RequestKind
+# Ordered: the first kinds are the more specific phrasings.
+PHRASES: Final[tuple[tuple[RequestKind, re.Pattern[str]], ...]] = tuple(
+    (kind, re.compile(pattern, re.IGNORECASE))
+    for kind, pattern in (
+        (
+            _K.close_account,
+            r"\b(close|cancel|terminate|delete|deactivate)\s+(my|our|the)\s+account\b",
+        ),
+        (
+            _K.delete,
+            r"\b(delete|erase|remove|destroy|wipe)\s+(all\s+)?(of\s+)?(my|our)\s+"
+            r"(personal\s+)?(data|information|details|records)\b"
+            r"|\berasure\b|\bright\s+to\s+(be\s+forgotten|erasure)\b|\bforget\s+me\b",
+        ),
+        (
+            _K.portability,
+            r"\bportability\b|\b(port|transfer|move)\s+my\s+(personal\s+)?data\b"
+            r"|\bmachine[- ]readable\b",
+        ),
+        (
+            _K.access,
+            r"\b(subject\s+access|access\s+request|right\s+of\s+access|DSAR|SAR)\b"
+            r"|\baccess\s+to\s+(my|the)\s+(personal\s+)?(data|information)\b"
+            r"|\bcopy\s+of\s+(all\s+)?(my|the)\s+(personal\s+)?(data|information)\b"
+            r"|\bwhat\s+(personal\s+)?(data|information)\s+(do\s+)?you\s+(hold|have|keep|store)\b"
+            r"|\b(send|give)\s+me\s+(all\s+)?my\s+(personal\s+)?(data|information)\b",
+        ),
+        (
+            _K.correct,
+            r"\b(correct|rectify|fix|update|change|amend)\s+(my|the)\s+"
+            r"(\w+\s+)?(address|name|e-?mail|phone|number|details|data|information)\b"
+            r"|\brectification\b",
+        ),
+        (
+            _K.object,
+            r"\bunsubscribe\b|\bopt[- ]?out\b|\bno\s+more\s+(marketing|newsletters?|e-?mails)\b"
+            r"|\bstop\s+(sending|marketing|e-?mailing|the\s+newsletter)\b"
+            r"|\bobject\s+to\b|\bdirect\s+marketing\b",
+        ),
+        (
+            _K.restrict,
+            r"\brestrict(ion)?\b|\blimit\s+(the\s+|your\s+)?(use|processing)\b"
+            r"|\bstop\s+(using|processing)\s+my\b",
+        ),
+    )
+)
+
+# A request made for somebody else: flagged, and only staff may verify it.
+ON_BEHALF: Final = re.compile(
+    r"\bon\s+behalf\s+of\b|\bmy\s+(client|mother|father|son|daughter|wife|husband|partner)'?s?\b"
+    r"|\bas\s+(his|her|their)\s+(lawyer|solicitor|attorney|representative|guardian)\b",
+    re.IGNORECASE,
+)
+
+# Parts of the kind that also appear in the text of another kind and must not count twice:
+# "close my account and delete my data" is one closure, not a closure and a deletion.
+_IMPLIED: Final = {_K.close_account: {_K.delete}, _K.portability: {_K.access}}
+
+
+@dataclass
+class Recognised:
+    """What a message asks, or why it could not be read as a request."""
+
+    path: str
+    message_id: str | None
+    sender: str | None
+    subject: str
+    kind: RequestKind | None = None
+    on_behalf: bool = False
+    problem: str | None = None
+    matched: list[str] = field(default_factory=list)
+
+
+def classify(text: str) -> tuple[RequestKind | None, list[RequestKind]]:
+    """The one kind ``text`` asks for (or None), and every kind it matched."""
+    found = [kind for kind, pattern in PHRASES if pattern.search(text)]
+    kinds = set(found)
+    for kind in list(kinds):
+        kinds -= _IMPLIED.get(kind, set())
+    return (next(iter(kinds)) if len(kinds) == 1 else None), found
+
+
+def _body(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        text = str(part.get_content())
+    except (LookupError, UnicodeError):
+        return ""
+    if part.get_content_type() == "text/html":
+        text = re.sub(r"<[^>]+>", " ", text)
+    # Quoted replies and signatures are someone else's words.
+    lines = []
+    for line in text.splitlines():
+        if line.strip() in ("--", "-- "):
+            break
+        if not line.lstrip().startswith(">"):
+            lines.append(line)
+    return "\n".join(lines)[:_SCAN_CHARS]
+
+
+def read_message(path: Path) -> Recognised:
+    """Read one ``.eml`` file and recognise what it asks."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"{path}: cannot be read ({exc.strerror})") from exc
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return Recognised(str(path), None, None, "", problem="larger than 5 MB; read it by hand")
+    msg = email.message_from_bytes(raw, policy=default_policy)
+    assert isinstance(msg, EmailMessage)
+    subject = str(msg.get("Subject", "") or "").strip()
+    message_id = str(msg.get("Message-ID", "") or "").strip() or None
+    _name, addr = parseaddr(str(msg.get("From", "") or ""))
+    sender = addr.strip().lower() if "@" in addr else None
+    out = Recognised(str(path), message_id, sender, subject)
+    if sender is None:
+        out.problem = "no sender address in From: cannot answer or verify the person"
+        return out
+    if message_id is None:
+        out.problem = "no Message-ID: cannot make sure it is opened only once"
+        return out
+    text = f"{subject}\n{_body(msg)}"
+    kind, matched = classify(text)
+    out.matched = [k.value for k in matched]
+    out.on_behalf = bool(ON_BEHALF.search(text))
+    if kind is None:
+        out.problem = (
+            "asks for several things (" + ", ".join(sorted(set(out.matched))) + "): open the"
+            " requests by hand"
+            if matched
+            else "no request recognised (access, deletion, correction, restriction, objection,"
+            " account closure): read it by hand"
+        )
+    out.kind = kind
+    return out
+
+
+def message_files(path: Path) -> list[Path]:
+    """``path`` itself, or the ``.eml`` files of a folder (sorted; a Maildir's cur/new too)."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise ValidationError(f"{path}: no such file or folder of .eml files")
+    found = sorted(p for p in path.rglob("*.eml") if p.is_file())
+    for sub in ("new", "cur"):  # Maildir: files without extension
+        if (path / sub).is_dir():
+            found += sorted(p for p in (path / sub).iterdir() if p.is_file())
+    return found

@@ -1,0 +1,160 @@
+"""The download a person (or a tenant) gets: a ZIP with ``data.json`` (machine-readable,
+schema ``troth-export/1``), one CSV per category, list and connected table, and a readable
+``summary.html``; stored encrypted under HOME/exports behind an expiring link.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+
+from troth.context import Context
+from troth.db import dumps
+
+FORMAT = "troth-export"
+FORMAT_VERSION = 1
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+# Lists of rows in data.json that get their own CSV, by their path in the document.
+_LISTS = (
+    ("communications", "messages"),
+    ("account_history", "requests"),
+    ("consents", "events"),
+    ("consents", "state"),
+    ("restrictions",),
+    ("disclosures",),
+    ("access_log",),
+    ("call_records",),
+)
+
+_HTML = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}</style>
+</head><body>
+<h1>{{ title }}</h1>
+<p>Made {{ doc.generated_at }} by {{ doc.controller.name }}.
+The same data is in <code>data.json</code> (machine-readable) and in the CSV files.</p>
+{% for person in people %}
+<h2>Person {{ person.subject.id }}</h2>
+{% for cat, section in person.categories.items() %}
+<h3>{{ section.description }} <small>({{ cat }})</small></h3>
+<table><tr><th>field</th><th>value</th><th>collected</th><th>purposes</th><th>source</th></tr>
+{% for v in section["values"] %}
+<tr><td>{{ v.field }}</td><td>{{ v.value }}</td><td>{{ v.collected_at }}</td>
+<td>{{ v.purposes|join(", ") }}</td><td>{{ v.source }}</td></tr>
+{% endfor %}</table>
+{% endfor %}
+{% if person.communications %}<h3>Messages we sent you</h3><ul>
+{% for m in person.communications.messages %}
+<li>{{ m.created_at }}: {{ m.subject }} ({{ m.status }})</li>
+{% endfor %}</ul>{% endif %}
+{% if person.consents %}<h3>Consents</h3><ul>
+{% for c in person.consents.events %}<li>{{ c.at }}: {{ c.kind }} {{ c.purpose }}</li>{% endfor %}
+</ul>{% endif %}
+{% if person.disclosures %}<h3>Who we gave your data to</h3><ul>
+{% for d in person.disclosures %}<li>{{ d.at }}: {{ d.recipient_name }} for {{ d.purpose }}
+({{ d.categories|join(", ") }})</li>{% endfor %}</ul>{% endif %}
+{% if person.access_log %}<h3>Who used your data, and why</h3>
+<table><tr><th>when</th><th>who</th><th>what</th><th>purpose</th><th>outcome</th></tr>
+{% for a in person.access_log %}<tr><td>{{ a.at }}</td><td>{{ a.actor }}</td><td>{{ a.action }}</td>
+<td>{{ a.purpose or "" }}</td><td>{{ a.outcome }}</td></tr>{% endfor %}</table>{% endif %}
+{% endfor %}
+{% for ds in doc.datasets %}
+<h2>In our system "{{ ds.dataset }}"</h2>
+{% for name, table in ds.tables.items() %}
+<h3>{{ name }}</h3><table><tr>{% for c in table.columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in table.rows %}<tr>{% for c in table.columns %}<td>{{ row[c] }}</td>{% endfor %}</tr>
+{% endfor %}</table>
+{% endfor %}{% endfor %}
+</body></html>
+"""
+)
+
+
+def document(ctx: Context, body: Mapping[str, Any], **head: Any) -> dict[str, Any]:
+    """``data.json``: a header (format, version, when, who holds the data) and the body."""
+    org = ctx.policy.policy.organisation
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "generated_at": ctx.clock.now().isoformat(),
+        "controller": {"name": org.name, "contact": org.contact.email},
+        "policy_version": ctx.policy.version,
+        **head,
+    }
+    doc.update(body)
+    doc.setdefault("datasets", [])
+    return doc
+
+
+def _csv(rows: Iterable[Mapping[str, Any]], columns: list[str] | None = None) -> str:
+    rows = list(rows)
+    cols = columns or list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(cols)
+    for r in rows:
+        w.writerow(
+            [v if isinstance(v, str) or v is None else dumps(v) for v in (r.get(c) for c in cols)]
+        )
+    return buf.getvalue()
+
+
+def _person_files(prefix: str, person: Mapping[str, Any]) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for cat, section in person.get("categories", {}).items():
+        files[f"{prefix}categories/{_SAFE.sub('_', cat)}.csv"] = _csv(section["values"])
+    for path in _LISTS:
+        node: Any = person
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, list) and node:
+            files[f"{prefix}{'_'.join(path)}.csv"] = _csv(node)
+    return files
+
+
+def build_zip(doc: Mapping[str, Any], title: str) -> bytes:
+    """The ZIP: data.json, CSVs, summary.html (deterministic order)."""
+    people: list[Mapping[str, Any]] = (
+        list(doc["subjects"]) if "subjects" in doc else ([doc] if "categories" in doc else [])
+    )
+    files: dict[str, str] = {
+        "data.json": json.dumps(doc, indent=2, ensure_ascii=False, default=str)
+    }
+    for person in people:
+        prefix = ""
+        if "subjects" in doc:
+            prefix = f"people/{_SAFE.sub('_', str(person['subject']['id']))}/"
+        files.update(_person_files(prefix, person))
+    for ds in doc.get("datasets", []):
+        for name, table in ds["tables"].items():
+            path = f"datasets/{_SAFE.sub('_', ds['dataset'])}/{_SAFE.sub('_', name)}.csv"
+            files[path] = _csv(table["rows"], list(table["columns"]))
+    files["summary.html"] = _HTML.render(title=title, doc=doc, people=people)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, files[name])
+    return buf.getvalue()
+
+
+def exports_dir(ctx: Context) -> Path:
+    path = ctx.home / "exports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def link_expiry(ctx: Context, now: datetime) -> datetime:
+    return now + timedelta(hours=ctx.settings.export_link_hours)

@@ -1,0 +1,117 @@
+"""What a request is and where it stands: kinds, channels, states and the allowed moves.
+
+    received --> identity_unverified --> verified --> in_progress --> completed
+        \\--> awaiting_approval (made on someone's behalf: staff verify) --/
+    any open state --> extended (deadline extended, work still to do) --> on as before
+    any open state --> refused
+
+A move not in :data:`TRANSITIONS` raises Conflict naming the moves that are allowed.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
+
+from troth.errors import Conflict
+
+
+class RequestKind(StrEnum):
+    """What the person asks for. Stored: never rename a value."""
+
+    access = "access"
+    portability = "portability"
+    correct = "correct"
+    delete = "delete"
+    restrict = "restrict"
+    object = "object"
+    close_account = "close_account"
+
+
+class Channel(StrEnum):
+    """How the request arrived (P27)."""
+
+    self_service = "self_service"
+    api = "api"
+    email = "email"
+    ticket = "ticket"
+    staff = "staff"
+
+
+class RequestState(StrEnum):
+    """Where a request stands. Stored: never rename a value."""
+
+    received = "received"
+    identity_unverified = "identity_unverified"
+    verified = "verified"
+    in_progress = "in_progress"
+    awaiting_approval = "awaiting_approval"
+    extended = "extended"
+    completed = "completed"
+    refused = "refused"
+
+
+S = RequestState
+TRANSITIONS: Final[MappingProxyType[RequestState, frozenset[RequestState]]] = MappingProxyType(
+    {
+        S.received: frozenset(
+            {S.identity_unverified, S.awaiting_approval, S.verified, S.extended, S.refused}
+        ),
+        S.identity_unverified: frozenset({S.verified, S.awaiting_approval, S.extended, S.refused}),
+        S.awaiting_approval: frozenset({S.verified, S.extended, S.refused}),
+        S.verified: frozenset({S.in_progress, S.extended, S.refused}),
+        S.extended: frozenset(
+            {S.identity_unverified, S.awaiting_approval, S.verified, S.in_progress, S.refused}
+        ),
+        # in_progress -> in_progress: a run interrupted by a connected database resumes.
+        S.in_progress: frozenset({S.in_progress, S.completed, S.extended, S.refused}),
+        S.completed: frozenset(),
+        S.refused: frozenset(),
+    }
+)
+
+OPEN_STATES: Final = frozenset(s for s, moves in TRANSITIONS.items() if moves)
+
+
+def check_transition(request_id: str, current: RequestState, new: RequestState) -> None:
+    """Raise Conflict unless a request in ``current`` may move to ``new``."""
+    allowed = TRANSITIONS[current]
+    if new not in allowed:
+        if not allowed:
+            raise Conflict(
+                f"request {request_id} is {current} and closed: nothing more can happen to it;"
+                " open a new request",
+                code="request_closed",
+                state=current.value,
+            )
+        raise Conflict(
+            f"request {request_id} is {current}: it cannot become {new}"
+            f" (from {current} it can become {', '.join(sorted(allowed))})",
+            code="illegal_transition",
+            state=current.value,
+        )
+
+
+def parse_kind(value: str) -> RequestKind:
+    try:
+        return RequestKind(value)
+    except ValueError:
+        from troth.errors import ValidationError
+
+        raise ValidationError(
+            f"unknown request kind {value!r}: use one of {', '.join(k.value for k in RequestKind)}",
+            code="unknown_kind",
+        ) from None
+
+
+def parse_channel(value: str) -> Channel:
+    try:
+        return Channel(value)
+    except ValueError:
+        from troth.errors import ValidationError
+
+        raise ValidationError(
+            f"unknown channel {value!r}: use one of {', '.join(c.value for c in Channel)}",
+            code="unknown_channel",
+        ) from None
