@@ -34,12 +34,16 @@ def scenario(draw: st.DrawFn) -> tuple[PolicyIndex, Ask, Facts]:
             max_size=3,
         )
     )
-    actor = Actor(kind, "a1", role=role, tenant_id=draw(st.sampled_from(["t1", "t2", None])), scopes=scopes)
+    actor = Actor(
+        kind, "a1", role=role, tenant_id=draw(st.sampled_from(["t1", "t2", None])), scopes=scopes
+    )
     ask = Ask(
         actor=actor,
         operation=draw(st.sampled_from(list(Operation))),
         purpose=draw(st.sampled_from(purposes)),
-        categories=tuple(draw(st.lists(st.sampled_from(cats), min_size=1, max_size=5, unique=True))),
+        categories=tuple(
+            draw(st.lists(st.sampled_from(cats), min_size=1, max_size=5, unique=True))
+        ),
         now=NOW,
         recipient=draw(st.sampled_from(sorted(idx.recipients) + [None, "stranger"])),
         location=draw(st.sampled_from([None, "GB", "NZ", "CA", "US", "ZZ"])),
@@ -58,7 +62,6 @@ def scenario(draw: st.DrawFn) -> tuple[PolicyIndex, Ask, Facts]:
         subject_self=draw(st.booleans()),
         consented=frozenset(draw(st.lists(st.sampled_from(purposes), max_size=4))),
         restricted=frozenset(draw(st.lists(st.sampled_from(purposes), max_size=2))),
-        notices={p: NOW - timedelta(days=draw(st.integers(0, 60))) for p in draw(st.lists(st.sampled_from(purposes), max_size=2))},
         member_active=draw(st.booleans()),
         grants=(grant,) if draw(st.booleans()) else (),
     )
@@ -106,7 +109,9 @@ def _ask(actor: Actor, purpose: str, cats: tuple[str, ...], op: Operation = Oper
 def test_staff_role_masks_categories_outside_the_role():
     idx = INDEXES["itechno"]
     ship = Actor(ActorKind.staff, "s", role="shipping_desk")
-    d = decide(idx, _ask(ship, "order_fulfilment", ("identity", "shipping_address", "contact")), Facts())
+    d = decide(
+        idx, _ask(ship, "order_fulfilment", ("identity", "shipping_address", "contact")), Facts()
+    )
     assert d.allowed and d.categories == {"identity", "shipping_address"}
     assert d.masked == {"contact": Reason.role_not_allowed}
 
@@ -119,57 +124,105 @@ def test_consent_purpose_needs_consent_and_withdrawal_takes_effect():
     assert decide(idx, ask, Facts(consented=frozenset({"product_news"}))).allowed
 
 
-def test_notice_period_blocks_a_new_use_until_it_ends():
-    idx = INDEXES["itechno"]
-    app = Actor(ActorKind.application, "shop", scopes=frozenset({"admin"}))
-    ask = _ask(app, "order_fulfilment", ("contact",))
-    posted = NOW - timedelta(days=29)
-    assert decide(idx, ask, Facts(notices={"order_fulfilment": posted})).reason is Reason.notice_period_running
-    assert decide(idx, ask, Facts(notices={"order_fulfilment": NOW - timedelta(days=30)})).allowed
-
-
 def test_vendor_admin_needs_a_live_grant_in_scope():
     idx = INDEXES["phone-service"]
     vendor = Actor(ActorKind.vendor_admin, "v")
     ask = _ask(vendor, "support", ("call_records", "contact"))
     assert decide(idx, ask, Facts(subject_tenant="t1")).reason is Reason.no_grant
-    g = Grant("g", "t1", frozenset({"call_records"}), frozenset(), NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    g = Grant(
+        "g",
+        "t1",
+        frozenset({"call_records"}),
+        frozenset(),
+        NOW - timedelta(hours=1),
+        NOW + timedelta(hours=1),
+    )
     d = decide(idx, ask, Facts(subject_tenant="t1", subject_id="s", grants=(g,)))
     assert d.allowed and d.categories == {"call_records"} and d.grant_id == "g"
-    expired = Grant("g", "t1", frozenset(), frozenset(), NOW - timedelta(days=2), NOW - timedelta(days=1))
+    expired = Grant(
+        "g", "t1", frozenset(), frozenset(), NOW - timedelta(days=2), NOW - timedelta(days=1)
+    )
     d = decide(idx, ask, Facts(subject_tenant="t1", subject_id="s", grants=(expired,)))
     assert not d.allowed and d.reason is Reason.grant_expired
-    other = Grant("g", "t2", frozenset(), frozenset(), NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    other = Grant(
+        "g", "t2", frozenset(), frozenset(), NOW - timedelta(hours=1), NOW + timedelta(hours=1)
+    )
     assert not decide(idx, ask, Facts(subject_tenant="t1", subject_id="s", grants=(other,))).allowed
 
 
 def test_tenant_member_of_another_tenant_is_refused():
     idx = INDEXES["phone-service"]
     member = Actor(ActorKind.tenant_member, "m", tenant_id="t2")
-    d = decide(idx, _ask(member, "provide_service", ("call_records",)), Facts(subject_tenant="t1", member_active=True))
+    d = decide(
+        idx,
+        _ask(member, "provide_service", ("call_records",)),
+        Facts(subject_tenant="t1", member_active=True),
+    )
     assert d.reason is Reason.not_a_member
 
 
+COLLECTED = NOW - timedelta(days=90)
+
+
 @pytest.mark.parametrize(
-    ("purposes", "third", "notice_days", "expected"),
+    ("purpose", "record_purposes", "third", "notice", "consented", "expected"),
     [
-        (("billing",), False, None, None),
-        (("billing",), True, None, Reason.purpose_not_of_collection),
-        ((), False, None, Reason.notice_period_running),
-        ((), False, 10, Reason.notice_period_running),
-        ((), False, 31, None),
+        # Collected for it.
+        ("billing", ("billing",), False, None, (), None),
+        # Third-party data serves only the purpose it was supplied for (P03).
+        ("order_fulfilment", ("billing",), True, None, (), Reason.purpose_not_of_collection),
+        # Not a purpose of the point, or a category the purpose may not use (P02).
+        ("product_news", ("billing",), False, None, (), Reason.purpose_not_of_collection),
+        # A purpose of the point the value was not stored for, with no change notice: it
+        # was left out at collection (consent, say), not added since: the gate decides.
+        ("order_fulfilment", ("billing",), False, None, (), None),
+        # Added by a change 10 days ago: the 30-day notice still runs (P08).
+        ("order_fulfilment", ("billing",), False, (10, False), (), Reason.notice_period_running),
+        ("order_fulfilment", ("billing",), False, (31, False), (), None),
+        # The policy says a new use needs fresh consent (P07).
+        ("order_fulfilment", ("billing",), False, (31, True), (), Reason.no_consent),
+        ("order_fulfilment", ("billing",), False, (31, True), ("order_fulfilment",), None),
     ],
 )
-def test_bind_record(purposes, third, notice_days, expected):
+def test_bind_record(purpose, record_purposes, third, notice, consented, expected):
     idx = INDEXES["itechno"]
-    notices = {} if notice_days is None else {"order_fulfilment": NOW - timedelta(days=notice_days)}
+    notices = {}
+    if notice is not None:
+        days, needs = notice
+        notices[("order_form", "order_fulfilment", "contact")] = (
+            NOW - timedelta(days=days),
+            needs,
+            "2",
+        )
     got = bind_record(
         idx,
-        "billing" if purposes and not third else "order_fulfilment",
+        purpose,
+        category="contact",
         point="order_form",
-        record_purposes=purposes,
+        record_purposes=record_purposes,
         source_third_party=third,
+        collected_at=COLLECTED,
+        collected_under="1",
+        now=NOW,
+        notices=notices,
+        consented=frozenset(consented),
+    )
+    assert got is expected
+
+
+def test_bind_record_value_collected_after_the_notice_is_not_a_new_use():
+    idx = INDEXES["itechno"]
+    notices = {("order_form", "order_fulfilment", "contact"): (NOW - timedelta(days=3), True, "2")}
+    got = bind_record(
+        idx,
+        "order_fulfilment",
+        category="contact",
+        point="order_form",
+        record_purposes=("billing",),
+        source_third_party=False,
+        collected_at=NOW - timedelta(days=1),
+        collected_under="1",
         now=NOW,
         notices=notices,
     )
-    assert got is expected
+    assert got is None

@@ -286,7 +286,7 @@ class Troth:
             else:
                 for sid in sids:
                     get_subject(conn, sid)
-            consented_by_subject = facts_mod.consented_purposes(conn, sids)
+            consented_by_subject = facts_mod.consented_purposes(conn, ctx, sids)
             for sid in sids:
                 have = consented_by_subject.get(sid, frozenset()) | frozenset(consents)
                 kept = []
@@ -742,11 +742,15 @@ def _record_reason(
     return bind_record(
         idx,
         purpose,
+        category=v.category,
         point=v.collection_point,
         record_purposes=v.purposes,
         source_third_party=v.source == SourceKind.third_party.value,
+        collected_at=v.collected_at,
+        collected_under=v.policy_version,
         now=now,
         notices=facts.notices,
+        consented=facts.consented,
     )
 
 

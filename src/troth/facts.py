@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, literal, select, union_all
@@ -14,20 +16,25 @@ from troth.store import SubjectRow
 from troth.store.tables import policy_notices, restrictions
 
 
-def consented_purposes(conn: Connection, subject_ids: Sequence[str]) -> dict[str, frozenset[str]]:
-    """Purposes each subject currently consents to (from the consent ledger's state)."""
+def consented_purposes(
+    conn: Connection, ctx: Context, subject_ids: Sequence[str]
+) -> dict[str, frozenset[str]]:
+    """Purposes each subject currently consents to, from the consent ledger's state (a
+    consent to a notice that since changed materially does not count)."""
     state = metadata.tables.get("consent_state")
     if state is None or not subject_ids:
         return {}
+    reconsent = notices_of(conn, ctx).reconsent
     out: dict[str, set[str]] = {}
     for start in range(0, len(subject_ids), 900):
         chunk = list(subject_ids[start : start + 900])
-        for sid, purpose in conn.execute(
-            select(state.c.subject_id, state.c.purpose).where(
+        for sid, purpose, digest in conn.execute(
+            select(state.c.subject_id, state.c.purpose, state.c.notice_hash).where(
                 state.c.subject_id.in_(chunk), state.c.granted.is_(True)
             )
         ):
-            out.setdefault(sid, set()).add(purpose)
+            if purpose not in reconsent or reconsent[purpose] == digest:
+                out.setdefault(sid, set()).add(purpose)
     return {k: frozenset(v) for k, v in out.items()}
 
 
@@ -46,14 +53,15 @@ def record_consents(
 
 
 def _subject_facts_stmt() -> Any:
-    """Consented and restricted purposes of one subject in one round trip."""
+    """Consented (with the notice hash consented to) and restricted purposes of one
+    subject, in one round trip."""
     state = metadata.tables.get("consent_state")
-    restricted = select(literal("r").label("k"), restrictions.c.purpose).where(
-        restrictions.c.subject_id == bindparam("sid")
-    )
+    restricted = select(
+        literal("r").label("k"), restrictions.c.purpose, literal(None).label("h")
+    ).where(restrictions.c.subject_id == bindparam("sid"))
     if state is None:
         return restricted
-    consented = select(literal("c").label("k"), state.c.purpose).where(
+    consented = select(literal("c").label("k"), state.c.purpose, state.c.notice_hash).where(
         state.c.subject_id == bindparam("sid"), state.c.granted.is_(True)
     )
     return union_all(consented, restricted)
@@ -62,18 +70,46 @@ def _subject_facts_stmt() -> Any:
 _STMT: list[Any] = []
 
 
-def notices_of(conn: Connection, ctx: Context) -> dict[str, Any]:
-    """Purposes whose change notice is running or ran, cached per context: they change
-    only when a policy is published, which replaces the context's policy too."""
+@dataclass(frozen=True)
+class PolicyNotices:
+    """What published changes started: new uses waiting for their notice (P08) and purposes
+    whose consent must be given again to a changed notice (P07)."""
+
+    new_uses: dict[tuple[str, str, str], tuple[datetime, bool, str]]
+    reconsent: dict[str, str]  # purpose -> hash of the notice text consent must be given to
+
+
+def notices_of(conn: Connection, ctx: Context) -> PolicyNotices:
+    """Cached per context and policy digest: notices change only when a policy is
+    published, and publishing replaces the context's policy too."""
     cache = ctx.__dict__.setdefault("_notices", {})
     key = ctx.policy.digest
     if key not in cache:
         cache.clear()
-        cache[key] = {
-            p: at
-            for p, at in conn.execute(select(policy_notices.c.purpose, policy_notices.c.posted_at))
-        }
-    return dict(cache[key])
+        new_uses: dict[tuple[str, str, str], tuple[datetime, bool, str]] = {}
+        reconsent: dict[str, str] = {}
+        n = policy_notices.c
+        rows = conn.execute(
+            select(
+                n.kind,
+                n.point,
+                n.purpose,
+                n.category,
+                n.needs_consent,
+                n.notice_hash,
+                n.posted_at,
+                n.version,
+            ).order_by(n.id)
+        )
+        for kind, point, purpose, category, needs, digest, posted, version in rows:
+            if kind == "reconsent" and digest:
+                reconsent[purpose] = digest
+            elif kind == "new_use" and point and category:
+                # The latest notice for a use counts (a use removed and added again).
+                new_uses[(point, purpose, category)] = (posted, bool(needs), version)
+        cache[key] = PolicyNotices(new_uses, reconsent)
+    result: PolicyNotices = cache[key]
+    return result
 
 
 def gather(conn: Connection, ctx: Context, actor: Actor, subject: SubjectRow) -> Facts:
@@ -81,10 +117,15 @@ def gather(conn: Connection, ctx: Context, actor: Actor, subject: SubjectRow) ->
     sid = subject.id
     if not _STMT:
         _STMT.append(_subject_facts_stmt())
+    notices = notices_of(conn, ctx)
     consented: set[str] = set()
     restricted: set[str] = set()
-    for kind, purpose in conn.execute(_STMT[0], {"sid": sid}):
-        (consented if kind == "c" else restricted).add(purpose)
+    for kind, purpose, digest in conn.execute(_STMT[0], {"sid": sid}):
+        if kind == "r":
+            restricted.add(purpose)
+        elif purpose not in notices.reconsent or notices.reconsent[purpose] == digest:
+            # Consent to an older notice does not cover a materially changed one (P07).
+            consented.add(purpose)
     member_active = False
     grants: tuple[Grant, ...] = ()
     if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member, ActorKind.vendor_admin):
@@ -97,7 +138,7 @@ def gather(conn: Connection, ctx: Context, actor: Actor, subject: SubjectRow) ->
         subject_self=actor.kind is ActorKind.subject and actor.id == sid,
         consented=frozenset(consented),
         restricted=frozenset(restricted),
-        notices=notices_of(conn, ctx),
+        notices=notices.new_uses,
         member_active=member_active,
         grants=grants,
     )

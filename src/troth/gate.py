@@ -106,8 +106,9 @@ class Facts:
     subject_self: bool = False  # the actor is the person the data is about
     consented: frozenset[str] = frozenset()  # purposes with an active consent
     restricted: frozenset[str] = frozenset()  # purposes the person limited (P26)
-    # Purposes introduced by a published policy change -> when the notice was posted (P08).
-    notices: Mapping[str, datetime] = field(default_factory=dict)
+    # New uses started by a published change: (point, purpose, category) -> (when the
+    # notice was posted, whether fresh consent is needed, the version) (P07, P08).
+    notices: Mapping[tuple[str, str, str], tuple[datetime, bool, str]] = field(default_factory=dict)
     member_active: bool = False  # actor is an active member of the subject's tenant
     grants: tuple[Grant, ...] = ()
     erased: bool = False
@@ -191,12 +192,6 @@ def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
     # Consent (P07): a consent purpose needs an active grant, unless business contact
     # information is exempt from consent by the policy (P05).
     needs_consent = ask.purpose in index.consent_purposes and ask.purpose not in facts.consented
-    notice_at = facts.notices.get(ask.purpose)
-    notice_running = (
-        notice_at is not None
-        and ask.now < notice_at + timedelta(days=index.policy.notices.notice_period_days)
-        and ask.operation is not Operation.collect
-    )
     grant_used: str | None = None
     actor_reason = _actor_check(index, ask, facts)
     if isinstance(actor_reason, Decision):
@@ -206,8 +201,6 @@ def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
             masked[cat] = Reason.purpose_not_declared_for_category
         elif needs_consent and not index.exempt_from(cat, "consent"):
             masked[cat] = Reason.no_consent
-        elif notice_running:
-            masked[cat] = Reason.notice_period_running
         elif not _actor_category_ok(index, ask, cat):
             masked[cat] = (
                 Reason.role_not_allowed
@@ -322,7 +315,10 @@ def _recipient_check(index: PolicyIndex, ask: Ask, cat: str) -> Reason | None:
         return Reason.recipient_not_listed
     if cat not in grant.categories:
         return Reason.recipient_category_not_allowed
-    if cat in TRANSACTION_CATEGORIES and not index.recipients[ask.recipient].individual_transactions:
+    if (
+        cat in TRANSACTION_CATEGORIES
+        and not index.recipients[ask.recipient].individual_transactions
+    ):
         return Reason.recipient_category_not_allowed
     return None
 
@@ -349,23 +345,39 @@ def bind_record(
     index: PolicyIndex,
     purpose: str,
     *,
+    category: str,
     point: str | None,
     record_purposes: tuple[str, ...] | list[str],
     source_third_party: bool,
+    collected_at: datetime,
+    collected_under: str,
     now: datetime,
-    notices: Mapping[str, datetime],
+    notices: Mapping[tuple[str, str, str], tuple[datetime, bool, str]],
+    consented: frozenset[str] = frozenset(),
 ) -> Reason | None:
     """May a stored value serve ``purpose``? Data is bound to the purposes of the point it
-    came through (P02); third-party data only to the purpose it was supplied for (P03); a
-    purpose added to the point later is a new use that waits for its notice period (P08)."""
+    came through (P02); third-party data only to the purpose it was supplied for (P03).
+    A purpose a later policy version added to the point is a new use: it waits for the
+    notice period from publication (P08) and, where the policy says so, for fresh
+    consent (P07)."""
     if purpose in record_purposes:
         return None
     if source_third_party:
         return Reason.purpose_not_of_collection
-    if point is None or purpose not in index.point_purposes.get(point, frozenset()):
+    if (
+        point is None
+        or purpose not in index.point_purposes.get(point, frozenset())
+        or not index.purpose_allows(purpose, category)
+    ):
         return Reason.purpose_not_of_collection
-    posted = notices.get(purpose)
-    period = timedelta(days=index.policy.notices.notice_period_days)
-    if posted is None or now < posted + period:
+    notice = notices.get((point, purpose, category))
+    if notice is None or collected_under == notice[2] or collected_at > notice[0]:
+        # Not a new use for this value (collected under or after the change that
+        # introduced it): the gate already checked consent for it.
+        return None
+    posted, needs_consent, _version = notice
+    if now < posted + timedelta(days=index.policy.notices.notice_period_days):
         return Reason.notice_period_running
+    if needs_consent and purpose not in consented:
+        return Reason.no_consent
     return None

@@ -54,13 +54,19 @@ def home_of(ctx: typer.Context) -> Path:
 def _register() -> None:
     # Each group registers itself: one import line per command module.
     from troth.cli import audit as _audit
+    from troth.cli import consent as _consent
     from troth.cli import core as _core
     from troth.cli import datasets as _datasets
+    from troth.cli import outbox as _outbox
     from troth.cli import policy as _policy
     from troth.cli import serve as _serve
     from troth.cli import keys as _keys
     from troth.cli import tenants as _tenants
     from troth.cli import users as _users
+    from troth.cli import retention as _retention
+    from troth.cli import disclosures as _disclosures
+    from troth.cli import breaches as _breaches
+    from troth.cli import ropa as _ropa
 
     _core.register(app)
     _policy.register(app)
@@ -70,6 +76,12 @@ def _register() -> None:
     _users.register(app)
     _keys.register(app)
     _tenants.register(app)
+    _consent.register(app)
+    _outbox.register(app)
+    _retention.register(app)
+    _disclosures.register(app)
+    _breaches.register(app)
+    _ropa.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from troth.errors import PolicyError
+from troth.errors import PolicyError, ValidationError
 from troth.policy.describe import describe_policy, policy_summary
 from troth.policy.diff import PolicyDiff, Severity, diff_policies
 from troth.policy.loader import LoadedPolicy, read_policy
@@ -131,3 +131,73 @@ def diff(
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="policy")
+
+
+@app.command("publish")
+def publish(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The new policy file.")],
+    effective: Annotated[
+        str | None,
+        typer.Option(help="Effective date YYYY-MM-DD (default: the file's `effective`)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Publish a new version: record it, start notice periods for new uses, ask for
+    consent again where a notice changed, e-mail customers when the policy says so."""
+    from datetime import date
+
+    from troth.cli import home_of
+    from troth.home import open_context
+    from troth.notices.publish import publish_policy
+
+    when = None
+    if effective is not None:
+        try:
+            when = date.fromisoformat(effective)
+        except ValueError:
+            raise ValidationError(f"--effective {effective!r} is not a date (YYYY-MM-DD)") from None
+    c = open_context(home_of(ctx))
+    try:
+        result = publish_policy(c, file, effective=when)
+    finally:
+        c.engine.dispose()
+    if as_json:
+        _out.print_json(json.dumps(result.to_dict()))
+        return
+    if result.already_published:
+        _out.print(f"version {result.version} was already published; it is in force")
+        return
+    kind = "material" if result.material else "minor"
+    _out.print(
+        f"published version {result.version} (effective {result.effective}): {kind} changes;"
+        f" {len(result.new_uses)} new use(s) wait for the notice period,"
+        f" {len(result.reconsent)} purpose(s) need consent again,"
+        f" {result.emails_queued} notice e-mail(s) queued"
+    )
+
+
+@app.command("history")
+def history(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every published version, newest first, and how many values were collected under it."""
+    from troth.cli import home_of
+    from troth.home import open_context
+    from troth.notices.publish import policy_history
+
+    c = open_context(home_of(ctx))
+    try:
+        versions = policy_history(c)
+    finally:
+        c.engine.dispose()
+    if as_json:
+        _out.print_json(json.dumps(versions))
+        return
+    for v in versions:
+        flag = "material" if v["material"] else "minor"
+        _out.print(
+            f"{v['version']}  effective {v['effective']}  published {v['published_at'][:19]}"
+            f"  {flag}  {v['values_collected_under']} value(s) collected under it"
+        )

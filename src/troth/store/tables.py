@@ -103,13 +103,23 @@ policy_versions = Table(
     Column("material", Boolean, nullable=False, default=False),
 )
 
-# Purposes newly allowed by a published change: their notice started at ``posted_at`` (P08).
+# What a published change started (P07, P08): a new use of data already collected
+# (point, purpose, category) waits for the notice period from ``posted_at`` and, where the
+# policy says so, for fresh consent; a purpose whose notice text changed materially needs
+# consent given to the new text (``kind`` reconsent, ``notice_hash``).
 policy_notices = Table(
     "policy_notices",
     metadata,
-    Column("purpose", String(64), primary_key=True),
+    Column("id", BigId, primary_key=True, autoincrement=True),
     Column("version", String(64), ForeignKey("policy_versions.version"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("point", String(64)),
+    Column("purpose", String(64), nullable=False),
+    Column("category", String(64)),
+    Column("needs_consent", Boolean, nullable=False, default=False),
+    Column("notice_hash", String(64)),
     Column("posted_at", UtcDateTime, nullable=False),
+    Index("ix_policy_notices_version", "version"),
 )
 
 # "Limit our use": purposes a person restricted, until lifted (P26).

@@ -1,0 +1,344 @@
+"""Publishing a new version of the policy (P34, P35, P36, P07, P08).
+
+``publish_policy`` diffs the new file against the version in force, records the version
+with its effective date, and for material changes: posts a notice that holds back each new
+use of data already collected for the policy's notice period (P08); asks for consent again
+where a consent purpose's notice changed (P07); queues a notice e-mail to each customer's
+primary address and to each person whose data a new use touches, when the policy says so
+(P35); and keeps every stored value tagged with the version it was collected under (P36).
+Running it again after an interruption finishes the job and sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from troth.audit.entry import AuditEntry
+from troth.audit.log import append_entries, transaction
+from troth.context import Context
+from troth.errors import Conflict, ValidationError
+from troth.policy.diff import PolicyDiff, diff_policies
+from troth.policy.index import PolicyIndex
+from troth.policy.loader import parse_policy
+from troth.policy.model import LegalBasis, Policy
+from troth.store.tables import policy_notices, policy_versions, records, tenants
+
+
+@dataclass
+class PublishResult:
+    version: str
+    effective: date
+    material: bool
+    changes: list[dict[str, Any]]
+    new_uses: list[tuple[str, str, str]] = field(default_factory=list)
+    reconsent: list[str] = field(default_factory=list)
+    emails_queued: int = 0
+    already_published: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "effective": self.effective.isoformat(),
+            "material": self.material,
+            "changes": self.changes,
+            "new_uses": [list(u) for u in self.new_uses],
+            "reconsent": self.reconsent,
+            "emails_queued": self.emails_queued,
+            "already_published": self.already_published,
+        }
+
+
+def new_uses(old: PolicyIndex, new: PolicyIndex) -> list[tuple[str, str, str]]:
+    """(point, purpose, category) triples the new policy lets data already collected serve
+    and the old one did not: a point's new purpose, or a purpose newly allowed a category."""
+
+    def uses(idx: PolicyIndex) -> set[tuple[str, str, str]]:
+        out = set()
+        for point, fields in idx.point_fields.items():
+            cats = {f.category for f in fields.values()}
+            for purpose in idx.point_purposes[point]:
+                out.update((point, purpose, c) for c in cats if idx.purpose_allows(purpose, c))
+        return out
+
+    return sorted(uses(new) - uses(old))
+
+
+def notice_text(policy: Policy, purpose: str) -> str:
+    p = next(p for p in policy.purposes if p.id == purpose)
+    return p.notice or p.description
+
+
+def reconsent_purposes(old: Policy, new: Policy) -> list[str]:
+    """Consent purposes whose notice now says something else, or that now reach more
+    categories: consent given to the old notice does not cover them (P07)."""
+    before = {p.id: p for p in old.purposes}
+    out = []
+    for p in new.purposes:
+        if p.legal_basis is not LegalBasis.consent or p.id not in before:
+            continue
+        b = before[p.id]
+        if notice_text(old, p.id) != notice_text(new, p.id) or set(p.categories) - set(
+            b.categories
+        ):
+            out.append(p.id)
+    return out
+
+
+def publish_policy(
+    ctx: Context,
+    path: Path | str,
+    *,
+    effective: date | None = None,
+    actor: str = "system",
+) -> PublishResult:
+    """Publish the policy file at ``path`` as the version in force (see module doc).
+    A file that does not validate raises PolicyError: nothing recorded, nothing sent."""
+    text = Path(path).read_text()
+    new_policy = parse_policy(text, str(path))
+    new_index = PolicyIndex.build(new_policy, text)
+    old_index = ctx.policy
+    old_policy = old_index.policy
+    when = effective or new_policy.effective
+    with ctx.engine.connect() as conn:
+        existing = conn.execute(
+            select(policy_versions.c.digest).where(policy_versions.c.version == new_policy.version)
+        ).scalar()
+    if existing is not None:
+        if existing != new_index.digest:
+            raise Conflict(
+                f"policy version {new_policy.version!r} is already published with other content;"
+                " give the changed policy a new `version`"
+            )
+        # Interrupted after recording: make sure the file is in place, nothing else.
+        _install(ctx, text, new_index)
+        return PublishResult(new_policy.version, when, False, [], already_published=True)
+    if when < old_policy.effective:
+        raise ValidationError(
+            f"effective date {when} is before the version in force ({old_policy.effective});"
+            " a new version cannot take effect in the past of the current one"
+        )
+    diff = diff_policies(old_policy, new_policy)
+    uses = new_uses(old_index, new_index)
+    again = reconsent_purposes(old_policy, new_policy)
+    now = ctx.clock.now()
+    needs_consent = new_policy.notices.new_purpose_needs_consent
+    with transaction(ctx) as conn:
+        conn.execute(
+            policy_versions.insert().values(
+                version=new_policy.version,
+                effective=when,
+                published_at=now,
+                digest=new_index.digest,
+                text=text,
+                changes=diff.to_dict()["changes"],
+                material=diff.has_material,
+            )
+        )
+        rows: list[dict[str, Any]] = [
+            {
+                "version": new_policy.version,
+                "kind": "new_use",
+                "point": point,
+                "purpose": purpose,
+                "category": category,
+                "needs_consent": needs_consent,
+                "notice_hash": None,
+                "posted_at": now,
+            }
+            for point, purpose, category in uses
+        ]
+        rows += [
+            {
+                "version": new_policy.version,
+                "kind": "reconsent",
+                "point": None,
+                "purpose": purpose,
+                "category": None,
+                "needs_consent": True,
+                "notice_hash": hashlib.sha256(
+                    notice_text(new_policy, purpose).encode()
+                ).hexdigest(),
+                "posted_at": now,
+            }
+            for purpose in again
+        ]
+        if rows:
+            conn.execute(policy_notices.insert(), rows)
+        queued = 0
+        if diff.has_material and new_policy.notices.email_customers:
+            queued = _queue_emails(conn, ctx, new_policy, diff, uses, actor)
+        append_entries(
+            conn,
+            now,
+            [
+                AuditEntry(
+                    action="policy.publish",
+                    actor=actor,
+                    details={
+                        "version": new_policy.version,
+                        "previous": old_policy.version,
+                        "effective": when.isoformat(),
+                        "material": diff.has_material,
+                        "changes": len(diff.changes),
+                        "new_uses": len(uses),
+                        "reconsent": again,
+                        "emails_queued": queued,
+                    },
+                )
+            ],
+        )
+    _install(ctx, text, new_index)
+    return PublishResult(
+        new_policy.version,
+        when,
+        diff.has_material,
+        diff.to_dict()["changes"],
+        uses,
+        again,
+        queued,
+    )
+
+
+def _install(ctx: Context, text: str, index: PolicyIndex) -> None:
+    """Make the new policy the one in force: replace the file atomically, swap the index."""
+    target = ctx.settings.resolved_policy_file
+    if not target.exists() or target.read_text() != text:
+        tmp = target.with_name(target.name + ".publishing")
+        tmp.write_text(text)
+        os.replace(tmp, target)
+    ctx.policy = index
+
+
+def _queue_emails(
+    conn: Connection,
+    ctx: Context,
+    policy: Policy,
+    diff: PolicyDiff,
+    uses: list[tuple[str, str, str]],
+    actor: str,
+) -> int:
+    """One notice per customer's primary address and per person a new use touches; the
+    idempotency key (version + address) means a rerun queues nothing twice."""
+    from troth.notices.outbox import MailKind, enqueue
+
+    addresses: dict[str, str | None] = {}
+    for (email,) in conn.execute(
+        select(tenants.c.primary_email).where(
+            tenants.c.primary_email.is_not(None), tenants.c.status == "active"
+        )
+    ):
+        addresses.setdefault(email, None)
+    touched = sorted({c for _, _, c in uses})
+    if touched:
+        # People whose data a new use touches, reached at the e-mail they gave.
+        affected = (
+            select(records.c.subject_id)
+            .where(records.c.category.in_(touched))
+            .distinct()
+            .scalar_subquery()
+        )
+        q = select(records.c.subject_id, records.c.value).where(
+            records.c.field == "email",
+            records.c.value.is_not(None),
+            records.c.subject_id.in_(affected),
+        )
+        import json
+
+        for sid, value in conn.execute(q):
+            addresses.setdefault(json.loads(value), sid)
+    org = policy.organisation
+    lines = [
+        f"{c['section']} {c['id']}: {c['detail']}"
+        for c in diff.to_dict()["changes"]
+        if c["severity"] == "material"
+    ]
+    body = (
+        f"{org.name} has changed its privacy policy (version {policy.version}, effective"
+        f" {policy.effective.isoformat()}).\n\nWhat changed:\n"
+        + "\n".join(f"- {line}" for line in lines)
+        + f"\n\nNew uses of data we already hold start after {policy.notices.notice_period_days}"
+        " days' notice."
+        + (
+            " We will ask for your consent first."
+            if policy.notices.new_purpose_needs_consent
+            else ""
+        )
+        + (f"\n\nThe policy: {org.policy_url}" if org.policy_url else "")
+        + "\n"
+    )
+    count = 0
+    for email, sid in sorted(addresses.items()):
+        key = hashlib.sha256(f"policy:{policy.version}:{email.lower()}".encode()).hexdigest()
+        enqueue(
+            conn,
+            ctx,
+            idempotency_key=f"policy-notice:{key}",
+            to_addr=email,
+            subject=f"Changes to the {org.name} privacy policy",
+            body_text=body,
+            subject_id=sid,
+            kind=MailKind.notice,
+            actor=actor,
+        )
+        count += 1
+    return count
+
+
+def policy_history(ctx: Context) -> list[dict[str, Any]]:
+    """Every published version, newest first, with its material changes (P34, P36)."""
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                policy_versions.c.version,
+                policy_versions.c.effective,
+                policy_versions.c.published_at,
+                policy_versions.c.material,
+                policy_versions.c.changes,
+                policy_versions.c.digest,
+            ).order_by(policy_versions.c.published_at.desc(), policy_versions.c.version.desc())
+        ).all()
+        counts = {
+            version: n
+            for version, n in conn.execute(
+                select(records.c.policy_version, _count()).group_by(records.c.policy_version)
+            )
+        }
+    return [
+        {
+            "version": r.version,
+            "effective": r.effective.isoformat(),
+            "published_at": r.published_at.isoformat(),
+            "material": bool(r.material),
+            "changes": r.changes or [],
+            "digest": r.digest,
+            "values_collected_under": int(counts.get(r.version, 0)),
+        }
+        for r in rows
+    ]
+
+
+def notice_feed(ctx: Context) -> list[dict[str, Any]]:
+    """The website's change notices: each version with material changes (P35)."""
+    return [
+        {
+            "version": v["version"],
+            "effective": v["effective"],
+            "posted": v["published_at"],
+            "changes": [c for c in v["changes"] if c.get("severity") == "material"],
+        }
+        for v in policy_history(ctx)
+        if v["material"]
+    ]
+
+
+def _count() -> Any:
+    from sqlalchemy import func
+
+    return func.count()

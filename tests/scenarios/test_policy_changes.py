@@ -1,0 +1,216 @@
+"""P07, P08, P34, P35, P36: publishing a changed policy, through the CLI and the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from troth.cli import main
+from troth.consent import ConsentLedger
+from troth.errors import Conflict, PolicyError, Refused
+from troth.gate import Actor, ActorKind
+from troth.notices.outbox import outbox
+from troth.notices.publish import notice_feed, policy_history, publish_policy
+from troth.store.tables import policy_versions, records
+
+SUPPORT = Actor(ActorKind.staff, "sam", role="support")
+APP = Actor(ActorKind.application, "shop", scopes=frozenset({"admin"}))
+ORDER = {
+    "name": "Ann Lee",
+    "email": "ann@example.com",
+    "address": "1 Main St",
+    "card_number": "4111111111111111",
+    "card_expiry": "12/29",
+    "order_items": "1 widget",
+}
+
+
+def _policy(t) -> dict[str, Any]:
+    return yaml.safe_load(t.ctx.settings.resolved_policy_file.read_text())
+
+
+def _write(tmp_path: Path, data: dict[str, Any], name: str = "v2.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _point(data: dict[str, Any], pid: str) -> dict[str, Any]:
+    return next(p for p in data["collection_points"] if p["id"] == pid)
+
+
+def _purpose(data: dict[str, Any], pid: str) -> dict[str, Any]:
+    return next(p for p in data["purposes"] if p["id"] == pid)
+
+
+def test_p08_new_use_waits_for_the_notice_period(make_troth, db_url, clock, tmp_path):
+    t = make_troth("itechno", db_url)
+    before = t.collect("order_form", ORDER)
+    with pytest.raises(Refused) as exc:
+        t.use(before.subject_id, purpose="licence_management", actor=SUPPORT)
+    assert exc.value.reason == "purpose_not_of_collection"
+    data = _policy(t)
+    data["version"] = "2.0"
+    _point(data, "order_form")["purposes"].append("licence_management")
+    result = publish_policy(t.ctx, _write(tmp_path, data))
+    assert result.material
+    assert ("order_form", "licence_management", "contact") in result.new_uses
+    # Posted today: the 30-day notice runs before data already held is used this way.
+    with pytest.raises(Refused) as exc:
+        t.use(before.subject_id, purpose="licence_management", actor=SUPPORT)
+    assert exc.value.reason == "notice_period_running"
+    # Data collected now, under the new version, states the new use: no wait.
+    after = t.collect("order_form", {**ORDER, "email": "bo@example.com"})
+    assert "licence_management" in after.purposes
+    assert (
+        t.use(after.subject_id, purpose="licence_management", actor=SUPPORT).get("name")
+        == "Ann Lee"
+    )
+    clock.advance(days=29, hours=23)
+    with pytest.raises(Refused):
+        t.use(before.subject_id, purpose="licence_management", actor=SUPPORT)
+    clock.advance(hours=1)
+    view = t.use(before.subject_id, purpose="licence_management", actor=SUPPORT)
+    assert view.get("email") == "ann@example.com"
+
+
+def test_p07_new_use_and_changed_notice_need_fresh_consent(make_troth, db_url, clock, tmp_path):
+    t = make_troth("ixanet", db_url)
+    ledger = ConsentLedger(t.ctx)
+    r = t.collect(
+        "marketing_optin", {"name": "Cy", "email": "cy@example.com"}, consents=["marketing"]
+    )
+    assert t.use(r.subject_id, purpose="marketing", actor=APP).get("email") == "cy@example.com"
+    data = _policy(t)
+    data["version"] = "2019-06"
+    _purpose(data, "marketing")["notice"] = "We will also send offers by text message."
+    data["purposes"].append(
+        {
+            "id": "product_research",
+            "description": "Invite clients to research on future products.",
+            "legal_basis": "consent",
+            "categories": ["identity", "contact"],
+            "withdraw": "Reply STOP or use the link in any e-mail.",
+        }
+    )
+    _point(data, "marketing_optin")["purposes"].append("product_research")
+    result = publish_policy(t.ctx, _write(tmp_path, data))
+    assert result.reconsent == ["marketing"]
+    # The old consent was given to another notice: not enough any more (P07).
+    with pytest.raises(Refused) as exc:
+        t.use(r.subject_id, purpose="marketing", actor=APP)
+    assert exc.value.reason == "no_consent"
+    with pytest.raises(Refused) as exc:
+        t.use(r.subject_id, purpose="product_research", actor=APP)
+    assert exc.value.reason == "no_consent"
+    ledger.grant(r.subject_id, "marketing")  # shown the new notice
+    ledger.grant(r.subject_id, "product_research")
+    assert t.use(r.subject_id, purpose="marketing", actor=APP).get("email") == "cy@example.com"
+    assert t.use(r.subject_id, purpose="product_research", actor=APP).get("name") == "Cy"
+    ledger.withdraw(r.subject_id, "product_research")
+    with pytest.raises(Refused):
+        t.use(r.subject_id, purpose="product_research", actor=APP)
+
+
+def test_p34_publish_records_versions_and_refuses_bad_files(make_troth, db_url, tmp_path):
+    t = make_troth("itechno", db_url)
+    data = _policy(t)
+    broken = dict(data, version="2.0")
+    broken["purposes"] = [dict(_purpose(data, "billing"), categories=["billing", "nonsense"])]
+    with pytest.raises(PolicyError):
+        publish_policy(t.ctx, _write(tmp_path, broken, "broken.yaml"))
+    minor = dict(data, version="1.1")
+    minor["organisation"] = dict(data["organisation"], name="iTechno Ltd")
+    r = publish_policy(t.ctx, _write(tmp_path, minor, "minor.yaml"))
+    assert not r.material and r.emails_queued == 0
+    # The same version with other content is refused; the same file again is a no-op.
+    changed = dict(minor, organisation=dict(minor["organisation"], name="Other"))
+    with pytest.raises(Conflict, match="new `version`"):
+        publish_policy(t.ctx, _write(tmp_path, changed, "clash.yaml"))
+    assert publish_policy(t.ctx, tmp_path / "minor.yaml").already_published
+    history = policy_history(t.ctx)
+    assert [v["version"] for v in history] == ["1.1", "1.0"]
+    assert t.ctx.settings.resolved_policy_file.read_text() == (tmp_path / "minor.yaml").read_text()
+    with t.ctx.engine.connect() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(policy_versions)).scalar_one() == 2
+        )
+
+
+def test_p35_material_change_emails_each_customer_once_and_posts_a_notice(
+    make_troth, db_url, tmp_path, capsys
+):
+    t = make_troth("phone-service", db_url)
+    for i in range(3):
+        t.access.create_tenant(f"Customer {i}", f"admin{i}@customer{i}.example")
+    data = _policy(t)
+    data["version"] = "2027-01"
+    data["recipients"].append(
+        {
+            "id": "call_analytics",
+            "name": "CallStats Ltd",
+            "kind": "sub_processor",
+            "location": "GB",
+            "receives": [{"purpose": "service_improvement", "categories": ["call_records"]}],
+        }
+    )
+    path = _write(tmp_path, data)
+    home = str(t.ctx.home)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--home", home, "policy", "publish", str(path), "--json"])
+    assert exit_.value.code == 0
+    assert '"material": true' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--home", home, "policy", "publish", str(path)])  # interrupted? run again
+    with t.ctx.engine.connect() as conn:
+        mails = conn.execute(sa.select(outbox.c.to_addr, outbox.c.kind, outbox.c.body_text)).all()
+    assert sorted(m.to_addr for m in mails) == [f"admin{i}@customer{i}.example" for i in range(3)]
+    assert all(m.kind == "notice" and "call_analytics" in m.body_text for m in mails)
+    feed = notice_feed(t.ctx)
+    assert feed[0]["version"] == "2027-01" and feed[0]["changes"]
+
+
+def test_p36_values_keep_the_version_they_were_collected_under(
+    make_troth, db_url, tmp_path, capsys
+):
+    t = make_troth("itechno", db_url)
+    old = t.collect("order_form", ORDER)
+    data = _policy(t)
+    data["version"] = "2.0"
+    publish_policy(t.ctx, _write(tmp_path, data))
+    new = t.collect("order_form", {**ORDER, "email": "new@example.com"})
+    with t.ctx.engine.connect() as conn:
+        tags = {
+            sid: v
+            for sid, v in conn.execute(
+                sa.select(records.c.subject_id, records.c.policy_version).distinct()
+            )
+        }
+    assert tags == {old.subject_id: "1.0", new.subject_id: "2.0"}
+    counts = {v["version"]: v["values_collected_under"] for v in policy_history(t.ctx)}
+    assert counts == {"1.0": 6, "2.0": 6}
+    with pytest.raises(SystemExit):
+        main(["--home", str(t.ctx.home), "policy", "history"])
+    out = capsys.readouterr().out
+    assert "2.0" in out and "1.0" in out and "6 value(s)" in out
+    assert (
+        t.use(old.subject_id, purpose="billing", actor=Actor(ActorKind.staff, "a", role="accounts"))
+        .values[0]
+        .policy_version
+        == "1.0"
+    )
+
+
+def test_publish_effective_date_before_current_is_refused(make_troth, tmp_path):
+    from datetime import date
+
+    from troth.errors import ValidationError
+
+    t = make_troth("itechno")
+    data = dict(_policy(t), version="2.0")
+    with pytest.raises(ValidationError, match="effective"):
+        publish_policy(t.ctx, _write(tmp_path, data), effective=date(2000, 1, 1))
