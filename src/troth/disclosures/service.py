@@ -22,9 +22,10 @@ from troth.audit.log import append_entries, transaction
 from troth.context import Context
 from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, notify_disclosures
 from troth.disclosures.tables import disclosures, legal_demands
+from troth.engine import _record_reason
 from troth.errors import Refused, ValidationError
-from troth.gate import Actor, Ask, Operation, Reason, bind_record, decide
-from troth.policy.model import LegalBasis, SourceKind
+from troth.gate import Actor, Ask, Operation, Reason, decide
+from troth.policy.model import LegalBasis
 from troth.store import StoredValue, get_subject, new_id, read_values
 
 
@@ -249,18 +250,8 @@ class DisclosureService:
                 withheld[v.field] = "field_not_listed_for_recipient"
                 continue
             if not legal:
-                if v.restricted_to is not None and v.restricted_to != purpose:
-                    withheld[v.field] = Reason.kept_for_legal_obligation.value
-                    continue
-                why = bind_record(
-                    idx,
-                    purpose,
-                    point=v.collection_point,
-                    record_purposes=v.purposes,
-                    source_third_party=v.source == SourceKind.third_party.value,
-                    now=now,
-                    notices=facts.notices,
-                )
+                # The same binding rules as a use (P02, P03, P07, P08, P25).
+                why = _record_reason(idx, v, purpose, now, facts)
                 if why is not None:
                     withheld[v.field] = why.value
                     continue

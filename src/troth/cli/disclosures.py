@@ -1,0 +1,143 @@
+"""`troth disclosures ...`: disclose, list a person's disclosures, legal demands,
+sub-processors."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from troth.cli import console, home_of
+from troth.errors import ValidationError
+
+app = typer.Typer(help="Disclosures to recipients and legal demands.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="disclosures")
+
+
+def _open(ctx: typer.Context) -> Any:
+    from troth.engine import Troth
+
+    return Troth.open(home_of(ctx))
+
+
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationError(f"{text!r} is not an ISO 8601 date and time") from exc
+    if value.tzinfo is None:
+        raise ValidationError(f"{text!r} needs a time zone, e.g. 2026-05-01T00:00:00+00:00")
+    return value
+
+
+@app.command("send")
+def send(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="Subject id.")],
+    recipient: Annotated[str, typer.Option(help="Recipient id from the policy.")],
+    purpose: Annotated[str, typer.Option(help="The purpose of the disclosure.")],
+    actor: Annotated[str, typer.Option(help="Who discloses, e.g. staff:pat@privacy_office.")],
+    category: Annotated[list[str] | None, typer.Option(help="Only these categories.")] = None,
+    demand: Annotated[str | None, typer.Option(help="Legal demand id.")] = None,
+) -> None:
+    """Disclose a person's data to a recipient: prints the package as JSON."""
+    from troth.cli.core import parse_actor
+
+    t = _open(ctx)
+    try:
+        pkg = t.disclosures.disclose(
+            subject,
+            recipient,
+            purpose,
+            parse_actor(actor),
+            categories=category,
+            legal_demand_id=demand,
+        )
+    finally:
+        t.close()
+    console.print_json(json.dumps(pkg.to_dict(), default=str))
+
+
+@app.command("list")
+def list_(ctx: typer.Context, subject: Annotated[str, typer.Argument(help="Subject id.")]) -> None:
+    """Every disclosure of a person's data (as the person sees it)."""
+    t = _open(ctx)
+    try:
+        items = t.disclosures.disclosures_of(subject)
+    finally:
+        t.close()
+    table = Table("at", "recipient", "purpose", "fields", "transfer")
+    for d in items:
+        table.add_row(
+            d["at"],
+            d["recipient_name"],
+            d["purpose"],
+            ", ".join(d["fields"]),
+            d["transfer_safeguard"] or "",
+        )
+    console.print(table)
+
+
+@app.command("demand")
+def demand(
+    ctx: typer.Context,
+    authority: Annotated[str, typer.Option(help="Who demands it.")],
+    instrument: Annotated[str, typer.Option(help="court_order, warrant, production_order...")],
+    reference: Annotated[str, typer.Option(help="The instrument's reference.")],
+    scope: Annotated[str, typer.Option(help="What it asks for.")],
+    recipient: Annotated[str | None, typer.Option(help="Recipient id from the policy.")] = None,
+    gag_until: Annotated[
+        str | None, typer.Option(help="End of a non-disclosure order (ISO).")
+    ] = None,
+) -> None:
+    """Record a legal demand; prints its id."""
+    t = _open(ctx)
+    try:
+        d = t.disclosures.record_demand(
+            authority=authority,
+            instrument=instrument,
+            reference=reference,
+            scope=scope,
+            recipient=recipient,
+            gag_until=_when(gag_until),
+        )
+    finally:
+        t.close()
+    console.print(d.id)
+
+
+@app.command("notify-due")
+def notify_due(ctx: typer.Context) -> None:
+    """Tell people of disclosures whose non-disclosure order has ended."""
+    t = _open(ctx)
+    try:
+        n = t.disclosures.notify_due_demands()
+    finally:
+        t.close()
+    console.print(f"queued {n} notice(s)")
+
+
+@app.command("subprocessors")
+def subprocessors(
+    ctx: typer.Context,
+    html: Annotated[bool, typer.Option("--html", help="HTML instead of JSON.")] = False,
+) -> None:
+    """The list of sub-processors from the policy (JSON or HTML)."""
+    t = _open(ctx)
+    try:
+        out = (
+            t.disclosures.subprocessors_html()
+            if html
+            else json.dumps(t.disclosures.subprocessors_json(), indent=2)
+        )
+    finally:
+        t.close()
+    console.out(out, highlight=False)

@@ -1,0 +1,104 @@
+"""`troth retention run [--dry-run] [--json]` and legal holds."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from troth.cli import console, home_of
+
+app = typer.Typer(help="Retention: delete or anonymise what has expired.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="retention")
+
+
+def _open(ctx: typer.Context) -> Any:
+    from troth.engine import Troth
+
+    return Troth.open(home_of(ctx))
+
+
+def _print(report: Any) -> None:
+    title = "would go (dry run)" if report.dry_run else "went"
+    table = Table(
+        "action", "category", "rows", title=f"Retention at {report.at:%Y-%m-%d %H:%M}: {title}"
+    )
+    for (action, cat), n in sorted(report.done.items()):
+        table.add_row(action, cat, f"{n:,}")
+    if not report.done:
+        table.add_row("-", "nothing expired", "0")
+    console.print(table)
+    if report.held:
+        held = Table("category", "rows kept", title="Kept under legal hold")
+        for cat, n in sorted(report.held.items()):
+            held.add_row(cat, f"{n:,}")
+        console.print(held)
+    if report.keys_shredded:
+        console.print(f"data keys shredded: {report.keys_shredded}")
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would go; change nothing.")
+    ] = False,
+    batch: Annotated[int, typer.Option(help="Rows per transaction.")] = 10_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Apply the policy's retention rules now (the worker runs this on a schedule)."""
+    t = _open(ctx)
+    try:
+        plan = t.retention.plan()
+        if dry_run:
+            report = plan
+        else:
+            with Progress(
+                TextColumn("retention"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=console,
+                transient=True,
+                disable=as_json,
+            ) as bar:
+                task = bar.add_task("sweep", total=max(plan.total, 1))
+                report = t.retention.run(batch=batch, progress=lambda n: bar.advance(task, n))
+    finally:
+        t.close()
+    if as_json:
+        console.print_json(json.dumps(report.to_dict()))
+    else:
+        _print(report)
+
+
+@app.command("hold")
+def hold(
+    ctx: typer.Context,
+    reason: Annotated[str, typer.Option(help="Why: the case, order or request.")],
+    subject: Annotated[str | None, typer.Option(help="A person's subject id.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="A whole tenant.")] = None,
+) -> None:
+    """Place a legal hold: retention deletes nothing of theirs until it is lifted."""
+    t = _open(ctx)
+    try:
+        hid = t.retention.place_hold(reason=reason, subject_id=subject, tenant_id=tenant)
+    finally:
+        t.close()
+    console.print(hid)
+
+
+@app.command("lift")
+def lift(ctx: typer.Context, hold_id: Annotated[str, typer.Argument(help="The hold id.")]) -> None:
+    """Lift a legal hold."""
+    t = _open(ctx)
+    try:
+        t.retention.lift_hold(hold_id)
+    finally:
+        t.close()
+    console.print(f"lifted {hold_id}")

@@ -1,0 +1,45 @@
+"""`troth ropa [--format csv|html|json] [-o FILE]`: the record of processing activities."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from troth.cli import console, home_of
+
+
+class RopaFormat(StrEnum):
+    csv = "csv"
+    html = "html"
+    json = "json"
+
+
+def register(root: typer.Typer) -> None:
+    @root.command("ropa")
+    def ropa(
+        ctx: typer.Context,
+        fmt: Annotated[
+            RopaFormat, typer.Option("--format", help="Output format.")
+        ] = RopaFormat.html,
+        output: Annotated[
+            Path | None, typer.Option("-o", "--output", help="Write to this file.")
+        ] = None,
+    ) -> None:
+        """The record of processing activities (GDPR Art. 30(1)) from the policy."""
+        from troth.home import open_context
+        from troth.ropa import record_of_processing
+
+        context = open_context(home_of(ctx))
+        try:
+            record = record_of_processing(context.policy)
+        finally:
+            context.engine.dispose()
+        text = {"csv": record.to_csv, "html": record.to_html, "json": record.to_json}[fmt.value]()
+        if output is None:
+            console.out(text, highlight=False)
+        else:
+            output.write_text(text, encoding="utf-8")
+            console.print(f"wrote {output}")

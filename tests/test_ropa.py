@@ -1,0 +1,80 @@
+"""The record of processing activities (GDPR Art. 30(1)) from the example policies, and
+`troth ropa` through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from troth.cli import ropa as ropa_cli
+from troth.examples import example_path
+from troth.policy.index import PolicyIndex
+from troth.policy.loader import parse_policy
+from troth.ropa import COLUMNS, record_of_processing
+
+
+def _index(name: str) -> PolicyIndex:
+    text = example_path(name).read_text()
+    return PolicyIndex.build(parse_policy(text, name), text)
+
+
+@pytest.mark.parametrize("name", ["ilign", "mindlink", "ixanet", "itechno", "phone-service"])
+def test_every_example_has_a_record(name: str) -> None:
+    r = record_of_processing(_index(name))
+    assert r.controller["name"]
+    assert len(r.activities) == len(_index(name).policy.purposes)
+    for a in r.activities:
+        assert set(COLUMNS) <= set(a)  # (b)-(g) for every activity
+        assert a["security"]
+    rows = list(csv.reader(io.StringIO(r.to_csv())))
+    assert rows[0][0] == "controller" and len(rows) == len(r.activities) + 1
+    assert "<table>" in r.to_html()
+    assert json.loads(r.to_json())["activities"]
+
+
+def test_ilign_transfer_and_erasure() -> None:
+    r = record_of_processing(_index("ilign"))
+    support = next(a for a in r.activities if a["purpose"] == "support")
+    assert support["third_countries"] == ["US"]
+    assert "IPP 12" in support["transfer_safeguards"][0]
+    assert "Freshdesk" in support["recipients"][0]
+    assert support["erasure"].startswith("2y after collection, then delete")
+    invoicing = next(a for a in r.activities if a["purpose"] == "invoicing")
+    assert "legal minimum 7y" in invoicing["erasure"]
+    itechno = record_of_processing(_index("itechno"))
+    assert any("AES-256-GCM" in s for s in itechno.activities[0]["security"])
+
+
+def test_html_escapes() -> None:
+    idx = _index("ilign")
+    r = record_of_processing(idx)
+    r.activities[0]["description"] = "<script>alert(1)</script>"
+    assert "<script>" not in r.to_html()
+
+
+def test_ropa_cli(tmp_path: Path) -> None:
+    from troth.home import init_home
+
+    home = tmp_path / "home"
+    init_home(home, example="ilign").engine.dispose()
+    root = typer.Typer()
+
+    @root.callback()
+    def _root(ctx: typer.Context, home: Path = typer.Option(None, "--home")) -> None:
+        ctx.obj = {"home": home}
+
+    ropa_cli.register(root)
+    runner = CliRunner()
+    out = runner.invoke(root, ["--home", str(home), "ropa", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["controller"]["name"]
+    target = tmp_path / "ropa.csv"
+    out = runner.invoke(root, ["--home", str(home), "ropa", "--format", "csv", "-o", str(target)])
+    assert out.exit_code == 0, out.output
+    assert target.read_text().startswith("controller,purpose")
