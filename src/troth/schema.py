@@ -15,3 +15,4 @@ import troth.api.idempotency  # noqa: F401
 import troth.web.signin  # noqa: F401
 import troth.breaches.register  # noqa: F401
 import troth.requests.tables  # noqa: F401
+import troth.worker  # noqa: F401

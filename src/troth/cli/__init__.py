@@ -67,8 +67,10 @@ def _register() -> None:
     from troth.cli import disclosures as _disclosures
     from troth.cli import breaches as _breaches
     from troth.cli import ropa as _ropa
+    from troth.cli import requests as _requests
 
     _core.register(app)
+    _core.register_worker(app)
     _policy.register(app)
     _serve.register(app)
     _datasets.register(app)
@@ -82,6 +84,7 @@ def _register() -> None:
     _disclosures.register(app)
     _breaches.register(app)
     _ropa.register(app)
+    _requests.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -58,12 +58,19 @@ def register(app: typer.Typer) -> None:
     def init(
         directory: Annotated[Path, typer.Argument(help="The new home directory.")],
         example: Annotated[
-            str | None, typer.Option(help="Start from an example policy: ilign, mindlink, ixanet, itechno, phone-service.")
+            str | None,
+            typer.Option(
+                help="Start from an example policy: ilign, mindlink, ixanet, itechno, phone-service."
+            ),
         ] = None,
-        policy: Annotated[Path | None, typer.Option(help="Start from your own policy file.")] = None,
+        policy: Annotated[
+            Path | None, typer.Option(help="Start from your own policy file.")
+        ] = None,
         database: Annotated[
             str | None,
-            typer.Option(help="Database URL (default: SQLite troth.db in the home), e.g. postgresql+psycopg://..."),
+            typer.Option(
+                help="Database URL (default: SQLite troth.db in the home), e.g. postgresql+psycopg://..."
+            ),
         ] = None,
     ) -> None:
         """Create a troth home: settings, policy, key file (0600) and database."""
@@ -85,18 +92,31 @@ def register(app: typer.Typer) -> None:
         actor: Annotated[str | None, typer.Option(help="Who collects (default: system).")] = None,
         tenant: Annotated[str | None, typer.Option(help="Tenant the person belongs to.")] = None,
         subject: Annotated[str | None, typer.Option(help="Add to an existing subject.")] = None,
-        supplier: Annotated[str | None, typer.Option(help="Third party that supplied the data.")] = None,
-        purpose: Annotated[list[str] | None, typer.Option(help="Narrow to these purposes (repeatable).")] = None,
-        consent: Annotated[list[str] | None, typer.Option(help="Purposes the person consented to now.")] = None,
-        location: Annotated[str | None, typer.Option(help="Where the data is stored (ISO code).")] = None,
-        jurisdiction: Annotated[str | None, typer.Option(help="The person's regime: gdpr, uk_gdpr, ccpa, pipeda, nz, au.")] = None,
+        supplier: Annotated[
+            str | None, typer.Option(help="Third party that supplied the data.")
+        ] = None,
+        purpose: Annotated[
+            list[str] | None, typer.Option(help="Narrow to these purposes (repeatable).")
+        ] = None,
+        consent: Annotated[
+            list[str] | None, typer.Option(help="Purposes the person consented to now.")
+        ] = None,
+        location: Annotated[
+            str | None, typer.Option(help="Where the data is stored (ISO code).")
+        ] = None,
+        jurisdiction: Annotated[
+            str | None,
+            typer.Option(help="The person's regime: gdpr, uk_gdpr, ccpa, pipeda, nz, au."),
+        ] = None,
     ) -> None:
         """Store data arriving through a collection point; prints the subject id."""
         text = sys.stdin.read() if data == "-" else data
         try:
             payload = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValidationError(f"--data is not valid JSON: {exc.msg} at column {exc.colno}") from None
+            raise ValidationError(
+                f"--data is not valid JSON: {exc.msg} at column {exc.colno}"
+            ) from None
         t = _open(ctx)
         try:
             r = t.collect(
@@ -171,13 +191,17 @@ def register(app: typer.Typer) -> None:
         finally:
             t.close()
 
-    minors = typer.Typer(help="Data from people under the policy's minimum age (P04).", no_args_is_help=True)
+    minors = typer.Typer(
+        help="Data from people under the policy's minimum age (P04).", no_args_is_help=True
+    )
     app.add_typer(minors, name="minors")
 
     @minors.command("purge")
     def purge(
         ctx: typer.Context,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list who would be deleted.")] = False,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Only list who would be deleted.")
+        ] = False,
     ) -> None:
         """Find stored data showing a person under the minimum age and delete it."""
         t = _open(ctx)
@@ -215,3 +239,39 @@ def register(app: typer.Typer) -> None:
         settings = Settings.for_home(home_of(ctx))
         upgrade_database(settings.resolved_database_url)
         console.print(f"database at schema {head_revision()}")
+
+
+def register_worker(app: typer.Typer) -> None:
+    @app.command("worker")
+    def worker(
+        ctx: typer.Context,
+        once: Annotated[
+            bool, typer.Option("--once", help="Run what is due once, then exit.")
+        ] = False,
+    ) -> None:
+        """Run scheduled work: outbox, retention, legal-demand notices, requests, audit
+        checkpoints. Several workers may run against PostgreSQL."""
+        import logging
+
+        from troth.home import open_context
+        from troth.worker import Worker
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        c = open_context(home_of(ctx))
+        w = Worker(c)
+        try:
+            if once:
+                report = w.run_once()
+                for name, text in sorted(report.ran.items()):
+                    console.print(f"[green]{name}[/green]: {text}", highlight=False)
+                for name, text in sorted(report.failed.items()):
+                    console.print(f"[red]{name}[/red]: {text}", highlight=False)
+                if report.failed:
+                    raise SystemExit(1)
+            else:
+                console.print(f"troth worker {w.ident} running; Ctrl-C stops it")
+                w.run_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            c.engine.dispose()

@@ -1,0 +1,184 @@
+"""The worker: troth's scheduled work (mail, retention, legal-demand notices, request
+deadlines, audit checkpoints), one process on SQLite, many on PostgreSQL.
+
+Each task is a row in ``worker_jobs`` with its next run time. A worker claims a due job
+with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite's single writer serialises
+the claim), takes a lease, runs it outside that transaction, then schedules the next run.
+A worker that dies mid-job loses its lease, and another picks the job up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Column, Integer, String, Table, Text, and_, or_, select, update
+
+from troth.context import Context
+from troth.db import UtcDateTime, metadata
+
+log = logging.getLogger("troth.worker")
+
+worker_jobs = Table(
+    "worker_jobs",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("next_run_at", UtcDateTime, nullable=False),
+    Column("locked_by", String(200)),
+    Column("locked_until", UtcDateTime),
+    Column("last_run_at", UtcDateTime),
+    Column("last_result", Text),
+    Column("runs", Integer, nullable=False, default=0),
+)
+
+LEASE = timedelta(minutes=15)
+
+
+def _deliver_mail(ctx: Context) -> Any:
+    from troth.notices.outbox import deliver_due
+
+    return deliver_due(ctx, limit=500)
+
+
+def _retention(ctx: Context) -> Any:
+    from troth.retention import RetentionService
+
+    return RetentionService(ctx).run()
+
+
+def _legal_demands(ctx: Context) -> Any:
+    from troth.disclosures import DisclosureService
+
+    return DisclosureService(ctx).notify_due_demands()
+
+
+def _requests(ctx: Context) -> Any:
+    from troth.requests.service import RequestService
+
+    service = RequestService(ctx)
+    run = getattr(service, "run_due", None)
+    return run() if run is not None else "no scheduled request work"
+
+
+def _audit_checkpoint(ctx: Context) -> Any:
+    from troth.audit.log import sign_head
+
+    return sign_head(ctx)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    every: timedelta
+    run: Callable[[Context], Any]
+
+
+TASKS: tuple[Task, ...] = (
+    Task("deliver_mail", timedelta(seconds=30), _deliver_mail),
+    Task("legal_demand_notices", timedelta(hours=1), _legal_demands),
+    Task("requests", timedelta(minutes=5), _requests),
+    Task("retention", timedelta(days=1), _retention),
+    Task("audit_checkpoint", timedelta(hours=1), _audit_checkpoint),
+)
+
+
+@dataclass
+class WorkerReport:
+    ran: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class Worker:
+    """Runs due tasks; ``run_once`` for one pass, ``run_forever`` until stopped."""
+
+    def __init__(self, ctx: Context, tasks: tuple[Task, ...] = TASKS) -> None:
+        self.ctx = ctx
+        self.tasks = {t.name: t for t in tasks}
+        self.ident = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._ensure_jobs()
+
+    def _ensure_jobs(self) -> None:
+        now = self.ctx.clock.now()
+        with self.ctx.engine.begin() as conn:
+            have = set(conn.execute(select(worker_jobs.c.name)).scalars())
+            missing = [
+                {"name": n, "next_run_at": now, "runs": 0} for n in self.tasks if n not in have
+            ]
+            if missing:
+                conn.execute(worker_jobs.insert(), missing)
+
+    def claim(self) -> str | None:
+        """Claim one due job (lease until now + LEASE); None when nothing is due."""
+        now = self.ctx.clock.now()
+        j = worker_jobs.c
+        with self.ctx.engine.begin() as conn:
+            q = (
+                select(j.name)
+                .where(
+                    j.name.in_(list(self.tasks)),
+                    j.next_run_at <= now,
+                    or_(j.locked_until.is_(None), j.locked_until < now),
+                )
+                .order_by(j.next_run_at)
+                .limit(1)
+            )
+            if conn.dialect.name != "sqlite":
+                q = q.with_for_update(skip_locked=True)
+            name = conn.execute(q).scalar()
+            if name is None:
+                return None
+            conn.execute(
+                update(worker_jobs)
+                .where(j.name == name)
+                .values(locked_by=self.ident, locked_until=now + LEASE)
+            )
+        return str(name)
+
+    def run_once(self) -> WorkerReport:
+        """Run every due job once; a failing job is logged and retried next pass."""
+        report = WorkerReport()
+        while True:
+            name = self.claim()
+            if name is None:
+                return report
+            task = self.tasks[name]
+            try:
+                result = task.run(self.ctx)
+                text = str(result)[:1000]
+                report.ran[name] = text
+                delay = task.every
+            except Exception as exc:  # a task's failure must not stop the others
+                log.exception("worker task %s failed", name)
+                text = f"failed: {type(exc).__name__}: {exc}"[:1000]
+                report.failed[name] = text
+                delay = min(task.every, timedelta(minutes=5))
+            now = self.ctx.clock.now()
+            j = worker_jobs.c
+            with self.ctx.engine.begin() as conn:
+                conn.execute(
+                    update(worker_jobs)
+                    .where(and_(j.name == name, j.locked_by == self.ident))
+                    .values(
+                        next_run_at=now + delay,
+                        locked_by=None,
+                        locked_until=None,
+                        last_run_at=now,
+                        last_result=text,
+                        runs=j.runs + 1,
+                    )
+                )
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        interval = self.ctx.settings.worker_interval_seconds
+        while not stop.is_set():
+            report = self.run_once()
+            for name, text in report.ran.items():
+                log.info("%s: %s", name, text)
+            stop.wait(interval)
