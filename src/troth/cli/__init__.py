@@ -87,6 +87,20 @@ def _register() -> None:
     _requests.register(app)
 
 
+def _click_errors() -> tuple[type[Exception], ...]:
+    # Typer vendors click (typer._click) in newer releases; accept either.
+    import click
+
+    types: list[type[Exception]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as Vendored
+    except ImportError:  # pragma: no cover - older typer
+        pass
+    else:
+        types.append(Vendored)
+    return tuple(types)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     _register()
@@ -104,12 +118,11 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("[red]aborted[/red]")
         sys.exit(1)
     except Exception as exc:  # click usage errors, an unreachable database
-        import click
         from sqlalchemy.exc import OperationalError
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if isinstance(exc, _click_errors()):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         if isinstance(exc, OperationalError):
             err_console.print(
                 "[red]error[/red] (database_unreachable): troth's database cannot be reached"
