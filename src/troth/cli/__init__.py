@@ -71,6 +71,7 @@ def _register() -> None:
 
     _core.register(app)
     _core.register_worker(app)
+    _core.register_demo(app)
     _policy.register(app)
     _serve.register(app)
     _datasets.register(app)

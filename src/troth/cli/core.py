@@ -275,3 +275,49 @@ def register_worker(app: typer.Typer) -> None:
             pass
         finally:
             c.engine.dispose()
+
+
+def register_demo(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        home: Annotated[Path, typer.Option(help="Where to build the demo home.")] = Path(
+            "demo-home"
+        ),
+        people: Annotated[int, typer.Option(help="How many people to generate.")] = 2000,
+        serve: Annotated[bool, typer.Option(help="Serve it on 127.0.0.1 when built.")] = True,
+        port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    ) -> None:
+        """Build a home with the phone-service example and synthetic data, then serve it."""
+        from troth.demo import build_demo
+
+        console.print(f"building the demo in {home.resolve()} ...")
+        ctx, info = build_demo(home, people=people)
+        console.print(
+            f"[green]demo ready[/green]: {len(info.tenants)} customers, {info.people} people,"
+            f" {info.call_records} call records"
+        )
+        for note in info.notes:
+            console.print(f"[yellow]note[/yellow]: {note}", highlight=False)
+        console.print("logins:")
+        for who, email, password in info.logins:
+            console.print(f"  {who:<34} {email:<34} {password}", highlight=False)
+        ctx.engine.dispose()
+        if not serve:
+            console.print(f"serve it with: troth --home {home} serve")
+            return
+        import uvicorn
+
+        from troth.app import create_app
+        from troth.home import open_context
+
+        context = open_context(home)
+        base = f"http://127.0.0.1:{port}"
+        console.print(
+            f"  console         {base}/console\n"
+            f"  privacy centre  {base}/privacy\n"
+            f"  tenant admin    {base}/tenant\n"
+            f"  API docs        {base}/docs\n"
+            "Ctrl-C stops it.",
+            highlight=False,
+        )
+        uvicorn.run(create_app(context), host="127.0.0.1", port=port, log_level="warning")
