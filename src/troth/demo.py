@@ -164,7 +164,9 @@ def build_demo(home: Path | str, *, people: int = 2000, seed: int = 7) -> tuple[
                         "started_at": when.isoformat(),
                         "duration_seconds": rng.randint(5, 1800),
                         "cost": round(rng.uniform(0.01, 4.5), 2),
-                        "destination_number": f"+64 9 {rng.randint(200, 999)} {rng.randint(1000, 9999)}",
+                        "destination_number": (
+                            f"+64 9 {rng.randint(200, 999)} {rng.randint(1000, 9999)}"
+                        ),
                     }
                 )
                 ids.append(r.subject_id)

@@ -60,7 +60,8 @@ def register(app: typer.Typer) -> None:
         example: Annotated[
             str | None,
             typer.Option(
-                help="Start from an example policy: ilign, mindlink, ixanet, itechno, phone-service."
+                help="Start from an example policy: ilign, mindlink, ixanet, itechno,"
+                " phone-service."
             ),
         ] = None,
         policy: Annotated[
