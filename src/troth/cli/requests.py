@@ -1,0 +1,317 @@
+"""`troth requests ...`: open, ingest, verify, list, show, extend, execute, download
+requests from the people the data is about."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from troth.cli import console, home_of
+from troth.errors import ValidationError
+
+app = typer.Typer(
+    help="Requests from the people the data is about: access, correction, deletion...",
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ActorOpt = Annotated[
+    str | None, typer.Option("--actor", help="Who acts: staff:NAME@ROLE, app:NAME, system.")
+]
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="requests")
+
+
+@contextmanager
+def _service(ctx: typer.Context) -> Iterator[Any]:
+    from troth.engine import Troth
+
+    t = Troth.open(home_of(ctx))
+    try:
+        yield t.requests
+    finally:
+        t.close()
+
+
+def _actor(text: str | None) -> Any:
+    from troth.cli.core import parse_actor
+
+    return parse_actor(text)
+
+
+def _show(req: Any, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(req.to_dict(), default=str))
+        return
+    console.print(
+        f"[bold]{req.id}[/bold] {req.kind} [cyan]{req.state}[/cyan] via {req.channel};"
+        f" regime {req.regime}; due {req.deadline}"
+        + (f" (extended: {escape(req.extension_reason or '')})" if req.extended_due_at else "")
+        + (" [yellow]on behalf of someone else[/yellow]" if req.on_behalf else "")
+        + (f" [red]waiting: {escape(req.error)}[/red]" if req.error else ""),
+        highlight=False,
+    )
+
+
+def _pairs(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"--change {item!r}: write FIELD=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+        if not isinstance(out[key], str | int | float | bool):
+            out[key] = value
+    return out
+
+
+@app.command("open")
+def open_(
+    ctx: typer.Context,
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="access, portability, correct, delete, restrict, object or close_account."
+        ),
+    ],
+    email: Annotated[str | None, typer.Option(help="The person's e-mail address.")] = None,
+    phone: Annotated[str | None, typer.Option(help="The person's phone number.")] = None,
+    customer_id: Annotated[str | None, typer.Option(help="The person's customer id.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="The tenant the person belongs to.")] = None,
+    channel: Annotated[
+        str, typer.Option(help="self_service, api, email, ticket or staff.")
+    ] = "staff",
+    on_behalf_of: Annotated[
+        str | None, typer.Option(help="Who makes the request for the person (flagged).")
+    ] = None,
+    change: Annotated[
+        list[str] | None, typer.Option("--change", help="FIELD=VALUE to correct (repeatable).")
+    ] = None,
+    purpose: Annotated[
+        list[str] | None, typer.Option("--purpose", help="Purpose to limit (repeatable).")
+    ] = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open a request: matched to the person, deadline set, acknowledged, verification
+    started (a code by e-mail, or staff for a request on someone's behalf)."""
+    details: dict[str, Any] = {}
+    if change:
+        details["changes"] = _pairs(change)
+    if purpose:
+        details["purposes"] = purpose
+    with _service(ctx) as svc:
+        req = svc.open(
+            kind,
+            email=email,
+            phone=phone,
+            customer_id=customer_id,
+            tenant_id=tenant,
+            channel=channel,
+            on_behalf_of=on_behalf_of,
+            details=details,
+            actor=_actor(actor),
+        )
+        _show(req, as_json)
+
+
+@app.command("ingest")
+def ingest(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="An .eml file or a folder (or Maildir) of them.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Open a request for each recognised e-mail; report the others (never guessed).
+    Exit 2 when some message was not recognised."""
+    with _service(ctx) as svc:
+        report = svc.ingest(path)
+    if as_json:
+        out = {
+            "opened": [r.to_dict() for r in report.opened],
+            "duplicates": report.duplicates,
+            "unrecognised": [
+                {"path": u.path, "sender": u.sender, "subject": u.subject, "problem": u.problem}
+                for u in report.unrecognised
+            ],
+        }
+        console.print_json(json.dumps(out, default=str))
+    else:
+        for r in report.opened:
+            _show(r, False)
+        for d in report.duplicates:
+            console.print(f"[dim]already ingested: {escape(d)}[/dim]", highlight=False)
+        for u in report.unrecognised:
+            console.print(
+                f"[yellow]not recognised[/yellow] {escape(u.path)}: {escape(u.problem or '')}",
+                highlight=False,
+            )
+    if report.unrecognised:
+        raise typer.Exit(2)
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(help="The request.")],
+    code: Annotated[str | None, typer.Option(help="The code the person received.")] = None,
+    staff: Annotated[str | None, typer.Option(help="Staff member who verified.")] = None,
+    reason: Annotated[str | None, typer.Option(help="How staff verified (recorded).")] = None,
+    resend: Annotated[bool, typer.Option(help="Send the person a new code.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verify the person's identity: with the code they received, or by staff with a reason."""
+    with _service(ctx) as svc:
+        if resend:
+            svc.send_code(request_id)
+            console.print("a new code was sent")
+            return
+        if code is not None:
+            req = svc.verify(request_id, code)
+        elif staff is not None:
+            req = svc.verify_by_staff(request_id, staff=staff, reason=reason or "")
+        else:
+            raise ValidationError("give --code CODE, or --staff NAME --reason TEXT, or --resend")
+        _show(req, as_json)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    due: Annotated[
+        int | None, typer.Option("--due", help="Only those due within this many days.")
+    ] = None,
+    overdue: Annotated[bool, typer.Option(help="Only those past their deadline.")] = False,
+    state: Annotated[str | None, typer.Option(help="Only requests in this state.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Closed requests too.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open requests by deadline, oldest first; overdue ones in red."""
+    with _service(ctx) as svc:
+        rows = svc.list(due_within=due, overdue=overdue, state=state, include_closed=all_)
+        today = svc.ctx.clock.now().date()
+    if as_json:
+        console.print_json(json.dumps([r.to_dict() for r in rows], default=str))
+        return
+    grid = Table("id", "kind", "state", "channel", "received", "due", "")
+    for r in rows:
+        late = r.deadline < today and r.closed_at is None
+        grid.add_row(
+            r.id,
+            r.kind.value,
+            r.state.value,
+            r.channel.value,
+            f"{r.received_at:%Y-%m-%d}",
+            f"[red]{r.deadline}[/red]" if late else str(r.deadline),
+            "overdue" if late else ("extended" if r.extended_due_at else ""),
+        )
+    console.print(grid)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(help="The request.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A request, its history and its report."""
+    with _service(ctx) as svc:
+        req = svc.get(request_id)
+        events = svc.history(request_id)
+    if as_json:
+        out = req.to_dict() | {"history": events}
+        console.print_json(json.dumps(out, default=str))
+        return
+    _show(req, False)
+    for e in events:
+        move = f" {e['from_state']} -> {e['to_state']}" if e["to_state"] else ""
+        console.print(
+            f"  {e['at']:%Y-%m-%d %H:%M} {e['actor']} {e['event']}{move}", highlight=False
+        )
+    if req.result:
+        console.print_json(json.dumps(req.result, default=str))
+
+
+@app.command("extend")
+def extend(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(help="The request.")],
+    reason: Annotated[str, typer.Option(help="Why more time is needed (told to the person).")],
+    by: Annotated[
+        int | None, typer.Option(help="How much longer, in the regime's unit (default: all).")
+    ] = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Extend the deadline within the regime's window; the person is told why."""
+    with _service(ctx) as svc:
+        _show(svc.extend(request_id, reason, extend_by=by, actor=_actor(actor)), as_json)
+
+
+@app.command("execute")
+def execute(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(help="The request.")],
+    change: Annotated[
+        list[str] | None, typer.Option("--change", help="FIELD=VALUE to correct (repeatable).")
+    ] = None,
+    purpose: Annotated[
+        list[str] | None, typer.Option("--purpose", help="Purpose to limit (repeatable).")
+    ] = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Carry out a verified request over troth and every connected dataset; run again to
+    resume one a connected database interrupted."""
+    with _service(ctx) as svc:
+        if change or purpose:
+            svc.set_details(
+                request_id,
+                changes=_pairs(change) if change else None,
+                purposes=purpose or None,
+            )
+        req = svc.execute(request_id, actor=_actor(actor))
+        _show(req, as_json)
+        if not as_json and req.result:
+            console.print_json(json.dumps(req.result, default=str))
+        if req.download_token and not as_json:
+            console.print(f"download token (also mailed to the person): {req.download_token}")
+
+
+@app.command("download")
+def download(
+    ctx: typer.Context,
+    token: Annotated[str, typer.Argument(help="The download token from the link.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the ZIP.")],
+) -> None:
+    """Write the ZIP behind a download link (until the link expires)."""
+    with _service(ctx) as svc:
+        data = svc.download(token)
+    out.write_bytes(data)
+    console.print(f"wrote {out} ({len(data)} bytes)")
+
+
+@app.command("export-tenant")
+def export_tenant(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="The tenant id.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the ZIP.")],
+    actor: ActorOpt = None,
+) -> None:
+    """A tenant's complete data as the same ZIP (P29)."""
+    with _service(ctx) as svc:
+        link = svc.export_tenant(tenant, actor=_actor(actor))
+        data = svc.download(link.token)
+    out.write_bytes(data)
+    console.print(f"wrote {out} ({len(data)} bytes)")
