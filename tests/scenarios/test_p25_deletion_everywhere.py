@@ -1,0 +1,118 @@
+"""P25 (ilign, mindlink, itechno): deletion reaches every connected system; what the law
+requires to keep (invoices) is kept, restricted to its legal purpose, and the report says
+why. A connected database down in the middle: the request waits, nothing is half done,
+the person is told, and it resumes to completion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import connected_schema as cs
+from connected_schema import shop_url  # noqa: F401
+from test_requests_helpers import buy, connect_shop, mails_for, rows, shop_db, verified
+from troth.errors import ConnectorError, NotFound, Refused
+from troth.gate import Actor, ActorKind
+from troth.requests.states import RequestState
+from troth.store import read_values
+
+ACCOUNTS = Actor(ActorKind.staff, "ada", role="accounts")
+SUPPORT = Actor(ActorKind.staff, "sam", role="support")
+PERSON = cs.email_of(4)
+
+
+def test_p25_deleted_everywhere_except_invoices(
+    make_troth: Any,
+    shop_url: str,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    t = make_troth("mindlink")
+    shop = connect_shop(t, shop_url, monkeypatch)
+    other = cs.snapshot(shop)
+    sid = buy(t, PERSON)
+    rid = verified(t, "delete", PERSON)
+    done = t.requests.execute(rid)
+    assert done.state is RequestState.completed
+    assert done.result is not None
+    troth_part, shop_part = done.result["systems"]
+
+    # troth: the sales values (invoices) stay, restricted to sales for 6 years; the rest goes.
+    assert troth_part["system"] == "troth"
+    assert troth_part["found"] == 11 and troth_part["kept"] == 5 and troth_part["deleted"] == 6
+    (why,) = troth_part["kept_because"]
+    assert why["purpose"] == "sales" and why["until"] == "2032-03-02"
+    assert "HMRC" in why["reason"] and "restricted to 'sales'" in why["reason"]
+    with t.ctx.engine.connect() as conn:
+        left = read_values(conn, t.ctx, sid)
+    assert {v.field for v in left} == {"name", "email", "address", "product", "renewal_date"}
+    assert all(v.restricted_to == "sales" for v in left)
+    assert t.use(sid, purpose="sales", actor=ACCOUNTS).get("address") == "1 High Street, Leeds"
+    with pytest.raises(Refused) as refused:
+        t.use(sid, purpose="support", actor=SUPPORT)
+    assert refused.value.reason in (
+        "kept_for_legal_obligation",
+        "purpose_not_declared_for_category",
+    )
+    with pytest.raises(NotFound):
+        t.find(email=PERSON)  # no longer findable by address
+
+    # The shop: person 4's recent invoice kept (tax law), the rest deleted or anonymised.
+    assert shop_part["system"] == "dataset:shop"
+    assert [r.id for r in rows(shop, "invoices", "customer_id = 4")] == [41]
+    # The order the kept invoice points at stays, anonymised; the old one is gone.
+    (order,) = rows(shop, "orders", "customer_id = 4")
+    assert order.id == 41 and order.ship_name == "***" and order.ship_address is None
+    assert rows(shop, "support_tickets", "email = :e", e=PERSON) == []
+    (customer,) = rows(shop, "customers", "id = 4")
+    assert customer.name == "***" and customer.phone is None and customer.email != PERSON
+    kept = {k["table"]: k for k in shop_part["kept_because"]}
+    assert "Tax law" in kept["invoices"]["reason"] and kept["invoices"]["rows"] == 1
+    assert shop_part["deleted"] > 0 and shop_part["masked"] > 0
+    # Nobody else was touched.
+    after = cs.snapshot(shop)
+    assert after["customers"][:3] == other["customers"][:3]  # people 1-3 unchanged
+    assert len(after["customers"]) == len(other["customers"])
+    # The person is told, with the reasons.
+    body = mails_for(t, rid)[-1]["body_text"]
+    assert "Tax law requires invoices" in body and "dataset:shop" in body
+
+
+def test_p25_database_down_in_the_middle_resumes(
+    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = make_troth("mindlink")
+    shop = connect_shop(t, shop_db(tmp_path), monkeypatch)
+    # A second system whose database is unreachable.
+    down = f"sqlite:///{tmp_path}/missing-dir/warehouse.db"
+    connect_shop(
+        t, shop_db(tmp_path, "warehouse"), monkeypatch, name="warehouse", env="WAREHOUSE_URL"
+    )
+    monkeypatch.setenv("WAREHOUSE_URL", down)
+    sid = buy(t, PERSON)
+    rid = verified(t, "delete", PERSON)
+    with t.ctx.engine.connect() as conn:
+        before = read_values(conn, t.ctx, sid)
+    with pytest.raises(ConnectorError, match="warehouse") as info:
+        t.requests.execute(rid)
+    assert f"troth requests execute {rid}" in info.value.message
+    waiting = t.requests.get(rid)
+    assert waiting.state is RequestState.in_progress and waiting.error
+    assert "delayed" in mails_for(t, rid)[-1]["subject"]
+    with t.ctx.engine.connect() as conn:
+        assert read_values(conn, t.ctx, sid) == before  # troth's part waits, untouched
+    assert rows(shop, "orders", "customer_id = 4 AND id = 42") == []  # shop's part done
+    monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///{tmp_path}/warehouse.db")
+    done = t.requests.execute(rid)
+    assert done.state is RequestState.completed and done.error is None
+    systems = {s["system"]: s for s in done.result["systems"]}  # type: ignore[index]
+    assert systems["dataset:shop"]["deleted"] > 0  # the report from the first run
+    assert systems["dataset:warehouse"]["deleted"] > 0
+    assert systems["troth"]["kept"] == 5
+    assert [e["event"] for e in t.requests.history(rid)][-4:] == [
+        "started",
+        "interrupted",
+        "started",
+        "completed",
+    ]
