@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from troth.policy.index import PolicyIndex
+from troth.policy.model import LegalBasis
 
 
 class Reason(StrEnum):
@@ -207,10 +208,10 @@ def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
                 if ask.actor.kind is ActorKind.staff
                 else Reason.scope_missing
             )
-        elif ask.actor.kind is ActorKind.vendor_admin:
+        elif _needs_grant(index, ask, facts):
             g = _grant_for(facts, cat, ask.now)
             if g is None:
-                masked[cat] = Reason.grant_expired if facts.grants else Reason.no_grant
+                masked[cat] = _no_grant_reason(facts, ask.now)
             else:
                 grant_used = g.id
         if cat in masked:
@@ -236,7 +237,12 @@ def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
 def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
     actor = ask.actor
     kind = actor.kind
-    if kind is ActorKind.system or kind is ActorKind.application:
+    if kind is ActorKind.system:
+        return None
+    if kind is ActorKind.application:
+        # A key issued to one customer reaches only that customer's data.
+        if actor.tenant_id is not None and facts.subject_tenant != actor.tenant_id:
+            return Decision.deny(Reason.not_a_member, "this API key belongs to another customer")
         return None
     if kind is ActorKind.subject:
         if not facts.subject_self:
@@ -263,6 +269,11 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
                 Reason.role_not_allowed,
                 f"role {actor.role!r} may not act for purpose {ask.purpose!r}",
             )
+        if _needs_grant(index, ask, facts) and not facts.grants:
+            return Decision.deny(
+                Reason.no_grant,
+                "the vendor's staff see a customer's data only with the customer's grant",
+            )
         return None
     if kind is ActorKind.vendor_admin:
         if not facts.grants:
@@ -282,6 +293,31 @@ def _actor_category_ok(index: PolicyIndex, ask: Ask, cat: str) -> bool:
     if actor.kind is ActorKind.application:
         return _scope_allows(actor, ask.operation, ask.purpose, cat)
     return True
+
+
+def _needs_grant(index: PolicyIndex, ask: Ask, facts: Facts) -> bool:
+    """The vendor's people need the customer's grant for a customer's detailed data (P14):
+    vendor admins always; staff too where the policy is multi-tenant and requires grants,
+    except for what the law obliges the vendor to do."""
+    kind = ask.actor.kind
+    if kind is ActorKind.vendor_admin:
+        return True
+    if kind is not ActorKind.staff or facts.subject_tenant is None:
+        return False
+    policy = index.policy
+    if not (policy.multi_tenant and policy.support_access.requires_customer_grant):
+        return False
+    return index.purposes[ask.purpose].legal_basis is not LegalBasis.legal_obligation
+
+
+def _no_grant_reason(facts: Facts, now: datetime) -> Reason:
+    """``grant_expired`` only when every grant has ended; a live grant that does not
+    cover the category is ``no_grant``."""
+    live = any(
+        not g.revoked and g.starts_at <= now < g.expires_at and g.tenant_id == facts.subject_tenant
+        for g in facts.grants
+    )
+    return Reason.no_grant if live or not facts.grants else Reason.grant_expired
 
 
 def _grant_for(facts: Facts, cat: str, now: datetime) -> Grant | None:
