@@ -16,6 +16,7 @@ from troth.audit.merkle import (
     leaf_hash,
     node_hash,
     root,
+    subtree_levels,
     verify_consistency,
     verify_inclusion,
 )
@@ -185,3 +186,29 @@ def test_compact_range_root_equals_full_recompute_after_every_append(leaves: lis
     copy = cr.copy()
     copy.append(leaves[0])
     assert cr.size == len(leaves)
+
+
+@settings(max_examples=60, deadline=None)
+@given(leaf_lists, st.integers(1, 20))
+def test_chunked_levels_give_the_same_roots_as_leaf_by_leaf(
+    leaves: list[bytes], chunk: int
+) -> None:
+    # Aligned chunks (powers of two, as verify reads them) and unaligned ones alike.
+    frontier = CompactRange()
+    for start in range(0, len(leaves), chunk):
+        part = leaves[start : start + chunk]
+        levels = subtree_levels(part)
+        for k in range(1, len(part) + 1):
+            probe = frontier.copy()
+            probe.extend_levels(levels, k)
+            assert probe.size == start + k
+            assert probe.root() == reference_root(leaves[: start + k])
+        frontier.extend_levels(levels, len(part))
+    assert frontier.root() == reference_root(leaves)
+
+
+def test_misaligned_subtree_is_refused() -> None:
+    cr = CompactRange()
+    cr.append(VECTOR_HASHES[0])
+    with pytest.raises(ValidationError, match="cannot start at 1"):
+        cr.append_subtree(VECTOR_HASHES[1], 1)

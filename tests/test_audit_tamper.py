@@ -54,6 +54,13 @@ BATCHES = 4
 PER_BATCH = 5  # heads at sizes 5, 10, 15, 20
 
 
+@pytest.fixture(autouse=True, params=[3, 4, "default"])
+def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verify reads in chunks; small ones put heads and damage across chunk edges."""
+    if request.param != "default":
+        monkeypatch.setattr("troth.audit.verify._CHUNK", request.param)
+
+
 @pytest.fixture
 def ctx(tmp_path: Path, db_url: str) -> Iterator[Context]:
     c = build_context(tmp_path, db_url)

@@ -106,20 +106,23 @@ def iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
 
 
-def entry_bytes(row: Sequence[Any]) -> bytes:
+def entry_bytes(
+    row: Sequence[Any], at_text: str | None = None, q: Any = encode_basestring
+) -> bytes:
     """The canonical bytes of one entry, hashed into its leaf: ``db.dumps`` of every field
     (``row`` in :data:`ENTRY_COLUMNS` order, extra items ignored; ``at`` a datetime or its
-    :func:`iso` text; categories and details as their canonical JSON text). Built by hand
-    because verify calls it once per row."""
-    seq, at, actor, action, outcome, subject, tenant, purpose, cats, reason, details = row[:11]
-    if at.__class__ is not str:
-        at = iso(at)
-    q = encode_basestring
+    :func:`iso` text, or given as ``at_text``; categories and details as their canonical
+    JSON text, embedded verbatim: a JSON value is prefix-free, so no edit can move the
+    boundary between them). Built by hand because verify calls it once per row."""
+    if at_text is None:
+        at = row[1]
+        at_text = at if at.__class__ is str else iso(at)
+    purpose, reason, subject, tenant = row[7], row[9], row[5], row[6]
     return (
-        f'{{"action":{q(action)},"actor":{q(actor)},"at":{q(at)},"categories":{cats},'
-        f'"details":{details},"outcome":{q(outcome)},'
+        f'{{"action":{q(row[3])},"actor":{q(row[2])},"at":{q(at_text)},"categories":{row[8]},'
+        f'"details":{row[10]},"outcome":{q(row[4])},'
         f'"purpose":{"null" if purpose is None else q(purpose)},'
-        f'"reason":{"null" if reason is None else q(reason)},"seq":{int(seq)},'
+        f'"reason":{"null" if reason is None else q(reason)},"seq":{int(row[0])},'
         f'"subject_id":{"null" if subject is None else q(subject)},'
         f'"tenant_id":{"null" if tenant is None else q(tenant)}}}'
     ).encode()

@@ -79,6 +79,35 @@ class CompactRange:
         for leaf in leaves:
             self.append(leaf)
 
+    def append_subtree(self, node: bytes, height: int) -> None:
+        """Add the root of a perfect subtree of ``2**height`` leaves; ``size`` must be a
+        multiple of that (the subtree is then a subtree of the whole tree too)."""
+        if self.size % (1 << height):
+            raise ValidationError(f"a subtree of height {height} cannot start at {self.size}")
+        hashes = self.hashes
+        hashes.append(node)
+        m = self.size >> height
+        while m & 1:
+            right = hashes.pop()
+            hashes[-1] = _sha256(NODE_PREFIX + hashes[-1] + right).digest()
+            m >>= 1
+        self.size += 1 << height
+
+    def extend_levels(self, levels: Sequence[Sequence[bytes]], count: int) -> None:
+        """Add the first ``count`` leaves of a chunk from its :func:`subtree_levels`: each
+        time the largest perfect subtree that fits and is aligned in the whole tree, so an
+        aligned chunk of 2**k leaves costs one push."""
+        offset = 0
+        top = len(levels) - 1
+        while offset < count:
+            h = 0
+            while (
+                h < top and not (offset | self.size) & ((2 << h) - 1) and offset + (2 << h) <= count
+            ):
+                h += 1
+            self.append_subtree(levels[h][offset >> h], h)
+            offset += 1 << h
+
     def root(self) -> bytes:
         """The root of the tree of ``size`` leaves."""
         if not self.hashes:
@@ -109,6 +138,20 @@ class CompactRange:
                 f" {max(size, 0).bit_count()} hashes of 32 bytes"
             )
         return cls(size, hashes)
+
+
+def subtree_levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """``levels[h][i]`` = root of the perfect subtree over ``leaves[i*2**h:(i+1)*2**h]``
+    (complete subtrees only), computed level by level: the bulk path of verification."""
+    levels = [list(leaves)]
+    current = levels[0]
+    sha, prefix = _sha256, NODE_PREFIX
+    while len(current) > 1:
+        current = [
+            sha(prefix + a + b).digest() for a, b in zip(current[0::2], current[1::2], strict=False)
+        ]
+        levels.append(current)
+    return levels
 
 
 # -- proofs ------------------------------------------------------------------------------
@@ -233,6 +276,7 @@ __all__ = [
     "leaf_hash",
     "node_hash",
     "root",
+    "subtree_levels",
     "verify_consistency",
     "verify_inclusion",
 ]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import ColumnElement, Connection, String, func, literal_column, select
+from sqlalchemy import ColumnElement, Connection, String, func, select, type_coerce
 
 from troth.audit.log import (
     ENTRY_COLUMNS,
@@ -28,19 +28,20 @@ from troth.audit.log import (
 )
 from troth.audit.merkle import (
     EMPTY_ROOT,
+    CompactRange,
     consistency_path,
     inclusion_path,
     leaf_hash,
     root,
+    subtree_levels,
     verify_inclusion,
 )
 from troth.context import Context
 from troth.errors import IntegrityError, NotFound, ValidationError
 
 Progress = Callable[[int, int], None]
-_CHUNK = 20_000
+_CHUNK = 1 << 14  # a power of two: each full chunk is one perfect subtree of the log
 _LEAF = b"\x00"
-_NODE = b"\x01"
 
 
 @dataclass
@@ -81,22 +82,39 @@ def _snapshot(ctx: Context) -> Connection:
     return conn
 
 
-# SQLAlchemy keeps SQLite times as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC); turning that into
-# iso() text inside SQLite saves a datetime parse and format per row. Any other shape was
-# not written by troth and comes out unreadable, so its leaf cannot match.
-_SQLITE_AT_ISO = (
-    "CASE WHEN length(at) <> 26 OR substr(at, 11, 1) <> ' ' THEN 'unreadable:' || at"
-    " WHEN substr(at, 20) = '.000000' THEN substr(at, 1, 10) || 'T' || substr(at, 12, 8)"
-    " || '+00:00' ELSE substr(at, 1, 10) || 'T' || substr(at, 12) || '+00:00' END"
-)
+def _sqlite_iso(raw: str) -> str:
+    """iso() text of a time as SQLAlchemy keeps it on SQLite ("YYYY-MM-DD HH:MM:SS.ffffff",
+    UTC), without a datetime round trip; any other shape was not written by troth and
+    comes out unreadable, so its leaf cannot match."""
+    if len(raw) != 26 or raw[10] != " ":
+        return "unreadable:" + raw
+    return raw[:10] + "T" + (raw[11:19] if raw.endswith(".000000") else raw[11:]) + "+00:00"
+
+
+def _leaves_of(rows: Sequence[Any], sqlite: bool) -> list[bytes]:
+    """The recomputed leaf hash of each row; a row too damaged to serialise gets an empty
+    leaf, which matches nothing."""
+    sha, eb, iso_of = hashlib.sha256, entry_bytes, _sqlite_iso
+    try:
+        if sqlite:
+            return [sha(_LEAF + eb(r, iso_of(r[1]))).digest() for r in rows]
+        return [sha(_LEAF + eb(r)).digest() for r in rows]
+    except (TypeError, ValueError, AttributeError, UnicodeEncodeError):
+        out = []
+        for r in rows:
+            try:
+                out.append(sha(_LEAF + eb(r, iso_of(r[1]) if sqlite else None)).digest())
+            except (TypeError, ValueError, AttributeError, UnicodeEncodeError):
+                out.append(b"")
+        return out
 
 
 def _entry_columns(dialect: str) -> list[ColumnElement[Any]]:
-    """The columns entry_bytes() reads, then leaf_hash; ``at`` as iso() text on SQLite."""
+    """The columns entry_bytes() reads, then leaf_hash; ``at`` as raw text on SQLite."""
     t = audit_entries
     cols: list[ColumnElement[Any]] = [t.c[name] for name in ENTRY_COLUMNS] + [t.c.leaf_hash]
     if dialect == "sqlite":
-        cols[1] = literal_column(_SQLITE_AT_ISO, String).label("at")
+        cols[1] = type_coerce(t.c.at, String).label("at")
     return cols
 
 
@@ -148,69 +166,68 @@ def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
             0, "", f"heads file line {heads[0][0]}: an empty tree has another root", None, None
         )
 
-    sha = hashlib.sha256
     check_at = sorted(s for s in heads if s > 0)
     check_at.append(-1)  # sentinel
     next_i = 0
     next_size = check_at[0]
     last_good = 0  # size of the last signed head the entries matched
-    stack: list[bytes] = []
+    frontier = CompactRange()
     n = 0
-
-    def root_now() -> bytes:
-        if not stack:
-            return EMPTY_ROOT
-        acc = stack[-1]
-        for h in reversed(stack[:-1]):
-            acc = sha(_NODE + h + acc).digest()
-        return acc
 
     t = audit_entries
     with _snapshot(ctx) as conn:
         state_size, state_root = read_state(conn)
+        sqlite = conn.dialect.name == "sqlite"
         stmt = select(*_entry_columns(conn.dialect.name)).order_by(t.c.seq)
         result = conn.execution_options(yield_per=_CHUNK).execute(stmt)
-        for part in result.partitions():
-            for row in part:
-                seq = row[0]
-                if seq != n:
+        # Whole chunks at a time: list comprehensions for the leaves and the subtrees
+        # instead of a Python loop body per entry (verify is bound by per-row overhead).
+        for part in result.partitions(_CHUNK):
+            count = len(part)
+            leaves = _leaves_of(part, sqlite)
+            bad: tuple[int, str] | None = None
+            seqs = [r[0] for r in part]
+            if seqs != list(range(n, n + count)):
+                i = next(i for i, s in enumerate(seqs) if s != n + i)
+                bad = (
+                    i,
+                    f"entry {n + i} is missing: the next stored entry is {seqs[i]}"
+                    " (deleted, or the seqs were re-numbered)",
+                )
+            stored = [r[11] for r in part]
+            if leaves != stored:
+                i = next(i for i, (a, b) in enumerate(zip(leaves, stored, strict=True)) if a != b)
+                if bad is None or i < bad[0]:
+                    bad = (
+                        i,
+                        f"entry {n + i} was modified, moved or re-numbered: its contents no"
+                        " longer match its leaf hash",
+                    )
+            good = count if bad is None else bad[0]
+            levels = subtree_levels(leaves)
+            while 0 < next_size <= n + good:
+                probe = frontier.copy()
+                probe.extend_levels(levels, next_size - n)
+                lineno, head = heads[next_size]
+                if probe.root().hex() != head.root:
                     result.close()
                     problem = (
-                        f"entry {n} is missing: the next stored entry is {seq}"
-                        " (deleted, or the seqs were re-numbered)"
+                        f"entries {last_good}..{next_size - 1} do not match the signed tree"
+                        f" head of size {next_size} (heads file line {lineno}): an entry in"
+                        " that range was changed and its hash recomputed"
                     )
-                    return fail(n, "", problem, n, None)
-                leaf = sha(_LEAF + entry_bytes(row)).digest()
-                if leaf != row[11]:
-                    result.close()
-                    problem = (
-                        f"entry {n} was modified, moved or re-numbered: its contents no longer"
-                        " match its leaf hash"
-                    )
-                    return fail(n, "", problem, n, None)
-                stack.append(leaf)
-                m = n
-                while m & 1:
-                    right = stack.pop()
-                    stack[-1] = sha(_NODE + stack[-1] + right).digest()
-                    m >>= 1
-                n += 1
-                if n == next_size:
-                    lineno, head = heads[n]
-                    if root_now().hex() != head.root:
-                        result.close()
-                        problem = (
-                            f"entries {last_good}..{n - 1} do not match the signed tree head of"
-                            f" size {n} (heads file line {lineno}): an entry in that range was"
-                            " changed and its hash recomputed"
-                        )
-                        return fail(n, "", problem, None, (last_good, n - 1))
-                    last_good = n
-                    next_i += 1
-                    next_size = check_at[next_i]
+                    return fail(next_size, "", problem, None, (last_good, next_size - 1))
+                last_good = next_size
+                next_i += 1
+                next_size = check_at[next_i]
+            if bad is not None:
+                result.close()
+                return fail(n + bad[0], "", bad[1], n + bad[0], None)
+            frontier.extend_levels(levels, count)
+            n += count
             if progress is not None:
                 progress(n, max(state_size, n))
-    root_hex = root_now().hex()
+    root_hex = frontier.root().hex()
     if latest is not None and latest.size > n:
         lineno = heads[latest.size][0]
         problem = (
