@@ -1,0 +1,92 @@
+"""P26 (mindlink): "limit our use" stops processing for the chosen purposes without
+deleting anything; other purposes go on; lifting it restores them. Objecting to marketing
+withdraws those consents and suppresses the mail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from test_requests_helpers import buy, verified
+from troth.engine import Troth
+from troth.errors import Refused, ValidationError
+from troth.gate import Actor, ActorKind
+from troth.notices.outbox import submit
+from troth.store import read_values
+
+SUPPORT = Actor(ActorKind.staff, "sam", role="support")
+ANN = "ann@example.com"
+
+
+@pytest.fixture
+def t(make_troth: Any, db_url: str) -> Troth:
+    return make_troth("mindlink", db_url)
+
+
+def test_p26_restricted_purpose_refused_others_fine_then_lifted(t: Troth) -> None:
+    sid = buy(t, ANN)
+    with t.ctx.engine.connect() as conn:
+        before = read_values(conn, t.ctx, sid)
+    rid = verified(t, "restrict", ANN, details={"purposes": ["support"]})
+    done = t.requests.execute(rid)
+    assert done.result is not None and done.result["systems"][0]["new"] == ["support"]
+    with pytest.raises(Refused) as info:
+        t.use(sid, purpose="support", actor=SUPPORT)
+    assert info.value.reason == "restricted"
+    assert t.use(sid, purpose="account_management", actor=SUPPORT).get("product")
+    with t.ctx.engine.connect() as conn:
+        assert read_values(conn, t.ctx, sid) == before  # nothing deleted
+    assert t.requests.lift_restriction(rid) == ["support"]
+    assert t.use(sid, purpose="support", actor=SUPPORT).get("message") == "My licence key fails"
+
+
+def test_p26_purposes_must_be_named_and_known(t: Troth) -> None:
+    buy(t, ANN)
+    rid = verified(t, "restrict", ANN)
+    with pytest.raises(ValidationError, match="name the purposes"):
+        t.requests.execute(rid)
+    with pytest.raises(ValidationError, match="unknown purpose 'spam'"):
+        t.requests.set_details(rid, purposes=["spam"])
+    t.requests.set_details(rid, purposes=["enquiries"])
+    assert t.requests.execute(rid).result["systems"][0]["restricted"] == ["enquiries"]  # type: ignore[index]
+
+
+def test_p26_objection_to_marketing_withdraws_and_suppresses(t: Troth) -> None:
+    sid = t.collect(
+        "newsletter_signup",
+        {"name": "Nia", "email": "nia@example.com"},
+        consents=["newsletter"],
+    ).subject_id
+    submit(
+        t.ctx,
+        idempotency_key="issue-1",
+        to_addr="nia@example.com",
+        subject="Issue 1",
+        body_text="news",
+        list_id=t.policy.lists[0].id,
+        subject_id=sid,
+    )
+    rid = verified(t, "object", "nia@example.com")
+    done = t.requests.execute(rid)
+    part = done.result["systems"][0]  # type: ignore[index]
+    assert "newsletter" in part["withdrawn"] and "prospecting" in part["restricted"]
+    assert (
+        "newsletter" not in t.consent.state(sid) or not t.consent.state(sid)["newsletter"].granted
+    )
+    with pytest.raises(Refused) as info:
+        submit(
+            t.ctx,
+            idempotency_key="issue-2",
+            to_addr="nia@example.com",
+            subject="Issue 2",
+            body_text="news",
+            list_id=t.policy.lists[0].id,
+            subject_id=sid,
+        )
+    assert info.value.reason == "no_consent"
+    from troth.notices.outbox import deliver_due, list_outbox
+
+    deliver_due(t.ctx)
+    issue1 = [m for m in list_outbox(t.ctx) if m["subject"] == "Issue 1"][0]
+    assert issue1["status"] == "suppressed"
