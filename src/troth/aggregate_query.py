@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
 
-from sqlalchemy import Float, Numeric, and_, case, cast, exists, func, literal, select
+from sqlalchemy import Float, Numeric, Text, and_, case, cast, func, select
 
 from troth.aggregates import suppress
 from troth.audit.entry import AuditEntry, Outcome
@@ -161,8 +161,6 @@ def aggregate(
 
     dialect = ctx.engine.dialect.name
     m = records.alias("m")
-    el_fn = func.json_each if dialect == "sqlite" else func.json_array_elements_text
-    el = el_fn(m.c.purposes).table_valued("value").alias("pe")
     src: Any = m
     labels = []
     conds = [
@@ -170,7 +168,9 @@ def aggregate(
         m.c.field == field,
         m.c.ciphertext.is_(None),
         m.c.restricted_to.is_(None),
-        exists(select(literal(1)).select_from(el).where(el.c.value == purpose)),
+        # Collected for this purpose (P02): ids are [a-z0-9_], so the quoted id matches
+        # exactly one element of the JSON array.
+        cast(m.c.purposes, Text).like(f'%"{purpose}"%'),
     ]
     for i, g in enumerate(group_by):
         if g == field:

@@ -48,6 +48,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     update,
 )
 
@@ -254,12 +255,11 @@ class RetentionService:
         report = RetentionReport(dry_run=True, at=now)
         with self.ctx.engine.connect() as conn:
             for action in RetentionAction:
-                r, s = sweep.aliases()
+                r = records.alias("r")
                 purposes = cast(r.c.purposes, Text)  # json has no equality on PostgreSQL
                 stmt = (
                     select(r.c.category, purposes, func.count())
-                    .select_from(r.join(s, s.c.id == r.c.subject_id))
-                    .where(sweep.expired(r, s, action), sweep.not_held(r, s))
+                    .where(sweep.expired(r, action), sweep.not_held(r))
                     .group_by(r.c.category, purposes)
                 )
                 for cat, purposes, n in conn.execute(stmt):
@@ -333,104 +333,124 @@ class _Sweep:
             )
             # The policy validator guarantees keep_for >= legal_minimum (P25, P30).
             self.rules[p.id] = _Rule(p.id, ret.after, ret.then, now - keep)
-        self.by_action = {
-            a: frozenset(r.purpose for r in self.rules.values() if r.action is a)
-            for a in RetentionAction
-        }
         self.dispositions = _dispositions(ctx)
+        # The purpose sets records actually carry (a handful): each one's expiry and action
+        # are decided here, so the per-row test is a text comparison and a date comparison.
+        p_text = cast(records.c.purposes, Text)
+        with ctx.engine.connect() as conn:
+            texts = (
+                conn.execute(select(p_text).where(records.c.anonymised.is_(False)).distinct())
+                .scalars()
+                .all()
+            )
+            self.held_subjects = list(
+                conn.execute(
+                    select(subjects.c.id).where(subjects.c.legal_hold.is_not(None)).limit(1001)
+                ).scalars()
+            )
+            self.tenant_holds = (
+                conn.execute(
+                    select(legal_holds.c.id)
+                    .where(legal_holds.c.tenant_id.is_not(None), legal_holds.c.lifted_at.is_(None))
+                    .limit(1)
+                ).first()
+                is not None
+            )
+        self.sets: dict[str, tuple[RetentionAction, list[_Rule]]] = {}
+        for text in texts:
+            if text is None:
+                continue
+            purposes = _purpose_list(text)
+            rules = [self.rules.get(p) for p in purposes]
+            if not purposes or any(rule is None for rule in rules):
+                continue  # a purpose without a rule keeps what it serves
+            known = [rule for rule in rules if rule is not None]
+            actions = {rule.action for rule in known}
+            # Anonymise if any purpose anonymises (the statistics still need the rows;
+            # anonymous data is not personal data), else crypto-shred, else delete.
+            action = next(
+                a
+                for a in (
+                    RetentionAction.anonymise,
+                    RetentionAction.crypto_shred,
+                    RetentionAction.delete,
+                )
+                if a in actions or a is RetentionAction.delete
+            )
+            self.sets[text] = (action, known)
 
     # -- building blocks -------------------------------------------------------------
-    @staticmethod
-    def aliases() -> tuple[Any, Any]:
-        return records.alias("r"), subjects.alias("s")
-
-    def _elements(self, r: Any) -> Any:
-        fn = func.json_each if self.dialect == "sqlite" else func.json_array_elements_text
-        return fn(r.c.purposes).table_valued("value").alias(f"p{new_id()[:6]}")
-
-    def _purpose_expired(self, el: Any, r: Any, s: Any) -> ColumnElement[bool]:
-        whens = []
-        for rule in self.rules.values():
-            cut = literal(rule.cut, UtcDateTime)
-            if rule.clock is RetentionClock.collection:
-                cond: ColumnElement[bool] = r.c.collected_at < cut
-            else:
-                ended = s.c.relationship_ended_at
-                cond = and_(ended.is_not(None), ended < cut)
-            whens.append(el.c.value == rule.purpose)
-            whens.append(cond)
-        if not whens:
-            return false()
-        # OR of (purpose = p AND expired_p): NULL-free, so NOT of it is safe.
-        return or_(*(and_(whens[i], whens[i + 1]) for i in range(0, len(whens), 2)))
-
-    def _all_expired(self, r: Any, s: Any) -> ColumnElement[bool]:
-        el = self._elements(r)
-        return and_(
-            r.c.purposes.is_not(None),
-            not_(
+    def _set_expired(self, r: Any, rules: list[_Rule]) -> ColumnElement[bool]:
+        conds: list[ColumnElement[bool]] = []
+        coll = [x.cut for x in rules if x.clock is RetentionClock.collection]
+        rel = [x.cut for x in rules if x.clock is RetentionClock.relationship_end]
+        if coll:
+            conds.append(r.c.collected_at < literal(min(coll), UtcDateTime))
+        if rel:
+            conds.append(
                 exists(
-                    select(literal(1)).select_from(el).where(not_(self._purpose_expired(el, r, s)))
+                    select(literal(1)).where(
+                        subjects.c.id == r.c.subject_id,
+                        subjects.c.relationship_ended_at < literal(min(rel), UtcDateTime),
+                    )
                 )
-            ),
-        )
+            )
+        return and_(*conds)
 
-    def _serves_any(self, r: Any, purposes: frozenset[str]) -> ColumnElement[bool]:
-        if not purposes:
+    def expired(self, r: Any, action: RetentionAction) -> ColumnElement[bool]:
+        """Rows whose every purpose has expired and whose action is ``action``, plus, for
+        delete, rows a deletion request kept until a day now past."""
+        p_text = cast(r.c.purposes, Text)
+        branches = [
+            and_(p_text == text, self._set_expired(r, rules))
+            for text, (a, rules) in self.sets.items()
+            if a is action
+        ]
+        if action is RetentionAction.delete:
+            branches.append(
+                and_(r.c.restricted_until.is_not(None), r.c.restricted_until < self.now.date())
+            )
+        if not branches:
             return false()
-        el = self._elements(r)
-        return exists(select(literal(1)).select_from(el).where(el.c.value.in_(sorted(purposes))))
+        return and_(r.c.anonymised.is_(False), or_(*branches))
 
-    def expired(self, r: Any, s: Any, action: RetentionAction) -> ColumnElement[bool]:
-        """Rows whose every purpose has expired and whose action is ``action`` (anonymise
-        if any purpose anonymises: the statistics still need them; then crypto-shred; then
-        delete), plus, for delete, rows a deletion request kept until a day now past."""
-        anon = self.by_action[RetentionAction.anonymise]
-        shred = self.by_action[RetentionAction.crypto_shred]
-        base = and_(r.c.anonymised.is_(False), self._all_expired(r, s))
-        if action is RetentionAction.anonymise:
-            cond = and_(base, self._serves_any(r, anon))
-        elif action is RetentionAction.crypto_shred:
-            cond = and_(base, self._serves_any(r, shred), not_(self._serves_any(r, anon)))
-        else:
-            cond = and_(base, not_(self._serves_any(r, anon | shred)))
-            ended = and_(r.c.restricted_until.is_not(None), r.c.restricted_until < self.now.date())
-            cond = or_(cond, and_(r.c.anonymised.is_(False), ended))
-        return cond
-
-    def not_held(self, r: Any, s: Any) -> ColumnElement[bool]:
-        held_tenants = (
-            select(legal_holds.c.tenant_id)
-            .where(legal_holds.c.tenant_id.is_not(None), legal_holds.c.lifted_at.is_(None))
-            .scalar_subquery()
-        )
-        return and_(
-            s.c.legal_hold.is_(None),
-            or_(r.c.tenant_id.is_(None), r.c.tenant_id.not_in(held_tenants)),
-        )
+    def not_held(self, r: Any) -> ColumnElement[bool]:
+        conds: list[ColumnElement[bool]] = []
+        if len(self.held_subjects) > 1000:
+            conds.append(
+                ~exists(
+                    select(literal(1)).where(
+                        subjects.c.id == r.c.subject_id, subjects.c.legal_hold.is_not(None)
+                    )
+                )
+            )
+        elif self.held_subjects:
+            conds.append(r.c.subject_id.not_in(self.held_subjects))
+        if self.tenant_holds:
+            held_tenants = select(legal_holds.c.tenant_id).where(
+                legal_holds.c.tenant_id.is_not(None), legal_holds.c.lifted_at.is_(None)
+            )
+            conds.append(or_(r.c.tenant_id.is_(None), r.c.tenant_id.not_in(held_tenants)))
+        return and_(true(), *conds)
 
     def held_counts(self, conn: Connection) -> Counter[str]:
-        r, s = self.aliases()
-        any_expired = or_(*(self.expired(r, s, a) for a in RetentionAction))
+        r = records.alias("r")
+        any_expired = or_(*(self.expired(r, a) for a in RetentionAction))
         stmt = (
             select(r.c.category, func.count())
-            .select_from(r.join(s, s.c.id == r.c.subject_id))
-            .where(any_expired, not_(self.not_held(r, s)))
+            .where(any_expired, not_(self.not_held(r)))
             .group_by(r.c.category)
         )
         return Counter({cat: n for cat, n in conn.execute(stmt)})
 
-    # -- the sweeps ----------------------------------------------------------------------
     def _batch_ids(self, action: RetentionAction, after: int, n: int, extra: Any = None) -> Any:
-        r, s = self.aliases()
-        stmt = (
-            select(r.c.id)
-            .select_from(r.join(s, s.c.id == r.c.subject_id))
-            .where(r.c.id > after, self.expired(r, s, action), self.not_held(r, s))
-        )
+        r = records.alias("r")
+        stmt = select(r.c.id).where(r.c.id > after, self.expired(r, action), self.not_held(r))
         if extra is not None:
             stmt = stmt.where(extra(r))
         return stmt.order_by(r.c.id).limit(n)
+
+    # -- the sweeps ----------------------------------------------------------------------
 
     def remove(
         self,
@@ -451,7 +471,7 @@ class _Sweep:
                     .returning(
                         records.c.id,
                         records.c.category,
-                        records.c.purposes,
+                        cast(records.c.purposes, Text),
                         records.c.subject_id,
                         records.c.ciphertext.is_not(None),
                     )
@@ -496,7 +516,7 @@ class _Sweep:
                 rows = conn.execute(
                     delete(records)
                     .where(records.c.id.in_(ids.scalar_subquery()))
-                    .returning(records.c.id, records.c.category, records.c.purposes)
+                    .returning(records.c.id, records.c.category, cast(records.c.purposes, Text))
                 ).all()
                 if not rows:
                     break
@@ -520,7 +540,10 @@ class _Sweep:
                         updated_at=self.now,
                     )
                     .returning(
-                        records.c.id, records.c.category, records.c.purposes, records.c.subject_id
+                        records.c.id,
+                        records.c.category,
+                        cast(records.c.purposes, Text),
+                        records.c.subject_id,
                     )
                 ).all()
                 if not rows:
@@ -633,8 +656,9 @@ class _Sweep:
     ) -> None:
         cats: Counter[str] = Counter(row[1] for row in rows)
         purposes: Counter[str] = Counter()
-        for row in rows:
-            purposes.update(_purpose_list(row[2]))
+        for text, n in Counter(row[2] for row in rows).items():
+            for p in _purpose_list(text):
+                purposes[p] += n
         for cat, n in cats.items():
             report.done[(key or action, cat)] += n
         report.by_purpose.update(purposes)
