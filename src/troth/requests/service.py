@@ -715,9 +715,14 @@ class RequestService:
         """A tenant's complete data (P29) as the same ZIP; for the tenant's own admins,
         staff and troth itself."""
         if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
-            if actor.tenant_id != tenant_id or actor.kind is not ActorKind.tenant_admin:
+            from troth.access import actor_facts
+
+            with self.ctx.engine.connect() as conn:
+                member, _ = actor_facts(conn, self.ctx, actor, tenant_id)
+            if not member or actor.kind is not ActorKind.tenant_admin:
                 raise PermissionDenied(
-                    "only an admin of this tenant may export its data", code="not_tenant_admin"
+                    "only an active admin of this tenant may export its data",
+                    code="not_tenant_admin",
                 )
         elif actor.kind not in (ActorKind.staff, ActorKind.system):
             raise PermissionDenied("tenant exports are for the tenant's admins", code="forbidden")
