@@ -22,7 +22,18 @@ from troth.audit.log import append_entries, transaction
 from troth.clock import Clock
 from troth.context import Context
 from troth.errors import NotFound, Refused, ValidationError
-from troth.gate import SYSTEM, Actor, Ask, Decision, Operation, Reason, bind_record, decide
+from troth.gate import (
+    SYSTEM,
+    Actor,
+    ActorKind,
+    Ask,
+    Decision,
+    Facts,
+    Operation,
+    Reason,
+    bind_record,
+    decide,
+)
 from troth.policy.model import CollectedField, CollectionPoint, FieldType, SourceKind
 from troth.store import (
     StoredValue,
@@ -38,12 +49,11 @@ from troth.store.tables import records, subjects
 from troth.validation import check_value
 
 if TYPE_CHECKING:
-    from troth.breaches.register import BreachRegister
-    from troth.requests.service import RequestService
-
     from troth.access import AccessService
+    from troth.breaches.register import BreachRegister
     from troth.consent import ConsentLedger
     from troth.disclosures import DisclosureService
+    from troth.requests.service import RequestService
     from troth.retention import RetentionService
 
 
@@ -286,16 +296,37 @@ class Troth:
             else:
                 for sid in sids:
                     get_subject(conn, sid)
+            # Every collection goes through the gate: may this actor collect for each of
+            # the point's purposes, and which purposes has the person consented to (P07)?
             consented_by_subject = facts_mod.consented_purposes(conn, ctx, sids)
+            point_cats = tuple(sorted({f.category for f in cp.fields.values()}))
+            member_active, grants = facts_mod.actor_membership(conn, ctx, actor, tenant_id)
+            allowed: dict[str, dict[str, frozenset[str]]] = {}
             for sid in sids:
-                have = consented_by_subject.get(sid, frozenset()) | frozenset(consents)
-                kept = []
+                facts = Facts(
+                    subject_id=sid,
+                    subject_tenant=tenant_id,
+                    subject_self=actor.kind is ActorKind.subject and actor.id == sid,
+                    consented=consented_by_subject.get(sid, frozenset()) | frozenset(consents),
+                    member_active=member_active,
+                    grants=grants,
+                )
+                per: dict[str, frozenset[str]] = {}
+                refusals: list[Decision] = []
                 for p in point_purposes:
-                    if p in idx.consent_purposes and p not in have:
-                        dropped[p] = Reason.no_consent.value
+                    d = decide(idx, Ask(actor, Operation.collect, p, point_cats, now), facts)
+                    if d.allowed:
+                        per[p] = d.categories
                     else:
-                        kept.append(p)
-                consented_by_subject[sid] = frozenset(kept)
+                        refusals.append(d)
+                        dropped[p] = d.reason.value if d.reason else "refused"
+                if not per and refusals:
+                    first = next((d for d in refusals if d.reason in _ACTOR_REASONS), None)
+                    if first is not None and first.reason is not None:
+                        raise _Deferred(
+                            "collect", actor, first.reason, first.detail, None, {"point": point}
+                        )
+                allowed[sid] = per
             if consents:
                 facts_mod.record_consents(conn, ctx, sids, consents, actor, point)
             sensitive_fields = {
@@ -305,19 +336,16 @@ class Troth:
             out_rows: list[dict[str, Any]] = []
             audit: list[AuditEntry] = []
             for sid, data in zip(sids, rows, strict=True):
-                bound = consented_by_subject[sid]
+                per = allowed[sid]
+                bound = frozenset(per)
                 stored = 0
                 cats: set[str] = set()
                 for fname, value in data.items():
                     if value is None:
                         continue
                     spec = cp.fields[fname]
-                    serving = [p for p in bound if idx.purpose_allows(p, spec.category)]
-                    if not serving and idx.exempt_from(spec.category, "consent"):
-                        # Business contact information may be exempt from consent (P05).
-                        serving = [
-                            p for p in point_purposes if idx.purpose_allows(p, spec.category)
-                        ]
+                    # The gate already exempted business contact data from consent (P05).
+                    serving = [p for p, cats_ok in per.items() if spec.category in cats_ok]
                     if not serving and fname == cp.age_field:
                         # Checked for the minimum age, not kept: no purpose needs it (P01).
                         continue
@@ -712,6 +740,19 @@ class Troth:
                 )
             ],
         )
+
+
+# Refusals about who is asking (not about the data): they refuse the whole collection.
+_ACTOR_REASONS = frozenset(
+    {
+        Reason.not_a_member,
+        Reason.role_not_allowed,
+        Reason.scope_missing,
+        Reason.no_grant,
+        Reason.grant_expired,
+        Reason.location_not_allowed,
+    }
+)
 
 
 class _Deferred(Refused):

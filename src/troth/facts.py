@@ -112,6 +112,23 @@ def notices_of(conn: Connection, ctx: Context) -> PolicyNotices:
     return result
 
 
+def actor_membership(
+    conn: Connection, ctx: Context, actor: Actor, tenant_id: str | None
+) -> tuple[bool, tuple[Grant, ...]]:
+    """Is the actor an active member of ``tenant_id``, and which support grants do they
+    hold for it (only asked for the kinds of actor it concerns)."""
+    if tenant_id is None or actor.kind not in (
+        ActorKind.tenant_admin,
+        ActorKind.tenant_member,
+        ActorKind.vendor_admin,
+        ActorKind.staff,
+    ):
+        return False, ()
+    from troth.access import actor_facts
+
+    return actor_facts(conn, ctx, actor, tenant_id)
+
+
 def gather(conn: Connection, ctx: Context, actor: Actor, subject: SubjectRow) -> Facts:
     """Every fact bearing on a decision about ``subject`` by ``actor``."""
     sid = subject.id
@@ -126,12 +143,7 @@ def gather(conn: Connection, ctx: Context, actor: Actor, subject: SubjectRow) ->
         elif purpose not in notices.reconsent or notices.reconsent[purpose] == digest:
             # Consent to an older notice does not cover a materially changed one (P07).
             consented.add(purpose)
-    member_active = False
-    grants: tuple[Grant, ...] = ()
-    if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member, ActorKind.vendor_admin):
-        from troth.access import actor_facts
-
-        member_active, grants = actor_facts(conn, ctx, actor, subject.tenant_id)
+    member_active, grants = actor_membership(conn, ctx, actor, subject.tenant_id)
     return Facts(
         subject_id=sid,
         subject_tenant=subject.tenant_id,

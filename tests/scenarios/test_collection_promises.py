@@ -191,3 +191,41 @@ def test_p22_storage_outside_allowed_locations_refused(make_troth, db_url):
     r = t.collect("contact_form", {"email": "a@example.com", "message": "m"}, location="EU")
     view = t.use(r.subject_id, purpose="enquiries", actor=SUPPORT)
     assert {v.location for v in view.values} == {"EU"}
+
+
+def test_p06_collection_goes_through_the_gate_for_the_actor(make_troth, db_url):
+    t = make_troth("mindlink", db_url)
+    form = {"email": "a@example.com", "message": "hello"}
+    no_scope = Actor(ActorKind.application, "crm", scopes=frozenset({"use"}))
+    with pytest.raises(Refused) as exc:
+        t.collect("contact_form", form, actor=no_scope)
+    assert exc.value.reason == "scope_missing"
+    hr = Actor(ActorKind.staff, "hana", role="hr")
+    with pytest.raises(Refused) as exc:
+        t.collect("contact_form", form, actor=hr)
+    assert exc.value.reason == "role_not_allowed"
+    assert _count(t, records) == 0 and _count(t, subjects) == 0
+    assert len(_denials(t, "scope_missing")) == 1
+    scoped = Actor(ActorKind.application, "web", scopes=frozenset({"collect:enquiries"}))
+    r = t.collect("contact_form", form, actor=scoped)
+    assert r.purposes == ("enquiries",) and r.stored == 2
+
+
+def test_p07_consent_purposes_of_a_point_need_consent_at_collection(make_troth, db_url):
+    t = make_troth("mindlink", db_url)
+    signup = {"name": "Nia", "email": "nia@example.com"}
+    # Name and e-mail would serve only the newsletter purposes, which rest on consent:
+    # without consent nothing is collected (P07), and the refusal is audited.
+    with pytest.raises(Refused) as exc:
+        t.collect("newsletter_signup", signup)
+    assert exc.value.reason == "no_consent"
+    assert _count(t, records) == 0 and _count(t, subjects) == 0
+    r2 = t.collect(
+        "newsletter_signup", {**signup, "email": "o@example.com"}, consents=["newsletter"]
+    )
+    assert "newsletter" in r2.purposes
+    # Consent to the newsletter is not consent to service e-mails.
+    assert "service_updates" not in r2.purposes
+    assert r2.dropped_purposes["service_updates"] == "no_consent"
+    with pytest.raises(ValidationError, match="unknown purpose"):
+        t.collect("newsletter_signup", signup, consents=["nonsense"])
