@@ -25,8 +25,8 @@ PERSON = cs.email_of(4)
 
 def test_p25_deleted_everywhere_except_invoices(
     make_troth: Any,
-    shop_url: str,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    shop_url: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     t = make_troth("mindlink")
     shop = connect_shop(t, shop_url, monkeypatch)

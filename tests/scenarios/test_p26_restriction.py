@@ -88,5 +88,5 @@ def test_p26_objection_to_marketing_withdraws_and_suppresses(t: Troth) -> None:
     from troth.notices.outbox import deliver_due, list_outbox
 
     deliver_due(t.ctx)
-    issue1 = [m for m in list_outbox(t.ctx) if m["subject"] == "Issue 1"][0]
+    issue1 = next(m for m in list_outbox(t.ctx) if m["subject"] == "Issue 1")
     assert issue1["status"] == "suppressed"

@@ -1,0 +1,280 @@
+"""The steps every request operation is made of: load, move (checked against the allowed
+transitions), record an event, audit, tell the person, complete, store an export. Each
+runs in the caller's transaction."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries, transaction
+from troth.context import Context
+from troth.errors import (
+    Conflict,
+    ConnectorError,
+    NotFound,
+)
+from troth.gate import SYSTEM, Actor
+from troth.notices.outbox import enqueue
+from troth.policy.model import Regime
+from troth.requests import _contact, package
+from troth.requests.letters import letter
+from troth.requests.record import ExportLink, RequestRecord
+from troth.requests.states import (
+    Channel,
+    RequestKind,
+    RequestState,
+    check_transition,
+)
+from troth.requests.tables import request_events, request_exports, requests
+
+
+class RequestSteps:
+    """Shared internals of :class:`~troth.requests.service.RequestService`."""
+
+    def __init__(self, ctx: Context, *, environ: Mapping[str, str] | None = None) -> None:
+        self.ctx = ctx
+        self.environ = environ
+
+    def get(self, request_id: str) -> RequestRecord:
+        """A request by id; NotFound when there is none."""
+        with self.ctx.engine.connect() as conn:
+            return self._load(conn, request_id)
+
+    # -- internals -----------------------------------------------------------------------
+    def _store_export(
+        self, conn: Connection, data: bytes, *, request_id: str | None, tenant_id: str | None
+    ) -> ExportLink:
+        now = self.ctx.clock.now()
+        token = _contact.new_token()
+        h = _contact.hash_token(self.ctx.keys, token)
+        path = package.exports_dir(self.ctx) / f"{h[:32]}.zip.enc"
+        path.write_bytes(_contact.seal_file(token, data))
+        expires = package.link_expiry(self.ctx, now)
+        conn.execute(
+            request_exports.insert().values(
+                token_hash=h,
+                request_id=request_id,
+                tenant_id=tenant_id,
+                path=str(path),
+                size=len(data),
+                created_at=now,
+                expires_at=expires,
+            )
+        )
+        url = f"{self.ctx.settings.public_url.rstrip('/')}/privacy/download/{token}"
+        return ExportLink(token, url, expires)
+
+    def _complete(
+        self,
+        conn: Connection,
+        req: RequestRecord,
+        result: dict[str, Any],
+        actor: Actor,
+        *,
+        categories: tuple[str, ...] = (),
+        link: ExportLink | None = None,
+        summary: builtins.list[str] | None = None,
+    ) -> RequestRecord:
+        now = self.ctx.clock.now()
+        cur = self._load(conn, req.id)
+        check_transition(req.id, cur.state, RequestState.completed)
+        conn.execute(
+            update(requests)
+            .where(requests.c.id == req.id)
+            .values(result=result, error=None, closed_at=now)
+        )
+        self._move(conn, cur, RequestState.completed, actor, "completed")
+        self._audit(
+            conn, cur, actor, f"request.{req.kind.value}", categories=categories, result=result
+        )
+        facts: dict[str, Any] = {"summary": summary or []}
+        if link is not None:
+            facts.update(link=link.url, expires=f"{link.expires_at:%Y-%m-%d %H:%M} UTC")
+        self._tell(conn, cur, "done", **facts)
+        return self._load(conn, req.id)
+
+    def _interrupted(self, req: RequestRecord, exc: ConnectorError) -> None:
+        with transaction(self.ctx) as conn:
+            cur = self._load(conn, req.id)
+            conn.execute(
+                update(requests)
+                .where(requests.c.id == req.id)
+                .values(error=exc.message[:2000], updated_at=self.ctx.clock.now())
+            )
+            n = conn.execute(
+                select(func.count())
+                .select_from(request_events)
+                .where(
+                    request_events.c.request_id == req.id, request_events.c.event == "interrupted"
+                )
+            ).scalar_one()
+            self._event(
+                conn, req.id, "system", "interrupted", None, None, {"error": exc.message[:500]}
+            )
+            self._audit(
+                conn,
+                cur,
+                SYSTEM,
+                "request.interrupted",
+                outcome=Outcome.info,
+                error=exc.message[:500],
+            )
+            self._tell(conn, cur, "delayed", key=f"delayed:{n}", due=cur.deadline)
+
+    def _tell(
+        self, conn: Connection, req: RequestRecord, what: str, key: str | None = None, **facts: Any
+    ) -> None:
+        """Mail the person about their request, through the outbox (transactional)."""
+        if req.email is None:
+            return
+        org = self.ctx.policy.policy.organisation.name
+        subject, body = letter(what, org, req.id, req.kind.value, **facts)
+        enqueue(
+            conn,
+            self.ctx,
+            idempotency_key=f"request:{req.id}:{key or what}",
+            to_addr=req.email,
+            subject=subject,
+            body_text=body,
+            subject_id=req.subject_id,
+            kind="transactional",
+        )
+
+    def _move(
+        self,
+        conn: Connection,
+        req: RequestRecord,
+        new: RequestState,
+        actor: Actor,
+        event: str,
+        **details: Any,
+    ) -> None:
+        """Move a request to ``new`` (Conflict if not allowed, or if it moved meanwhile)."""
+        cur = self._load(conn, req.id)
+        check_transition(req.id, cur.state, new)
+        done = conn.execute(
+            update(requests)
+            .where(requests.c.id == req.id, requests.c.state == cur.state.value)
+            .values(state=new.value, updated_at=self.ctx.clock.now())
+        ).rowcount
+        if done != 1:
+            raise Conflict(f"request {req.id} changed meanwhile; look again", code="changed")
+        self._event(conn, req.id, actor.label, event, cur.state, new, details)
+        self._audit(conn, cur, actor, f"request.{event}", to=new.value, **details)
+
+    def _event(
+        self,
+        conn: Connection,
+        request_id: str,
+        actor: str,
+        event: str,
+        from_state: RequestState | None,
+        to_state: RequestState | None,
+        details: Mapping[str, Any],
+    ) -> None:
+        conn.execute(
+            request_events.insert().values(
+                request_id=request_id,
+                at=self.ctx.clock.now(),
+                actor=actor[:255],
+                event=event,
+                from_state=from_state.value if from_state else None,
+                to_state=to_state.value if to_state else None,
+                details=dict(details),
+            )
+        )
+
+    def _audit(
+        self,
+        conn: Connection,
+        req: RequestRecord,
+        actor: Actor,
+        action: str,
+        *,
+        outcome: Outcome = Outcome.info,
+        categories: tuple[str, ...] = (),
+        **details: Any,
+    ) -> None:
+        append_entries(
+            conn,
+            self.ctx.clock.now(),
+            [
+                AuditEntry(
+                    action=action,
+                    actor=actor.label,
+                    outcome=outcome,
+                    subject_id=req.subject_id,
+                    tenant_id=req.tenant_id,
+                    categories=categories,
+                    details={"request_id": req.id, "kind": req.kind.value, **details},
+                )
+            ],
+        )
+
+    def _load(self, conn: Connection, request_id: str) -> RequestRecord:
+        row = conn.execute(select(requests).where(requests.c.id == request_id)).mappings().first()
+        if row is None:
+            raise NotFound(
+                f"no request {request_id!r}: `troth requests list` shows the open ones",
+                code="unknown_request",
+                request_id=request_id,
+            )
+        return RequestRecord(
+            id=row["id"],
+            kind=RequestKind(row["kind"]),
+            state=RequestState(row["state"]),
+            subject_id=row["subject_id"],
+            tenant_id=row["tenant_id"],
+            regime=row["regime"],
+            channel=Channel(row["channel"]),
+            on_behalf=bool(row["on_behalf"]),
+            on_behalf_of=row["on_behalf_of"],
+            email=_contact.open_contact(self.ctx.keys, row["id"], row["contact"]),
+            received_at=row["received_at"],
+            acknowledged_at=row["acknowledged_at"],
+            acknowledge_by=row["acknowledge_by"],
+            due_at=row["due_at"],
+            extended_due_at=row["extended_due_at"],
+            extension_reason=row["extension_reason"],
+            verified_at=row["verified_at"],
+            verified_by=row["verified_by"],
+            verification=row["verification"],
+            details=dict(row["details"] or {}),
+            result=row["result"],
+            error=row["error"],
+            closed_at=row["closed_at"],
+            code_attempts=int(row["code_attempts"] or 0),
+            codes_sent=int(row["codes_sent"] or 0),
+        )
+
+
+def _regime(jurisdiction: str | None, ctx: Context) -> Regime:
+    try:
+        return Regime(jurisdiction or "")
+    except ValueError:
+        return ctx.policy.default_jurisdiction
+
+
+def _dataset_summary(rep: dict[str, Any]) -> dict[str, Any]:
+    tables = rep.get("tables", {})
+
+    def total(key: str) -> int:
+        return sum(int(t.get(key, 0)) for t in tables.values())
+
+    kept = [{**k, "table": name} for name, t in tables.items() for k in t.get("kept_because", [])]
+    return {
+        "system": f"dataset:{rep['dataset']}",
+        "location": rep.get("location"),
+        "found": total("found"),
+        "deleted": total("deleted"),
+        "masked": total("masked") + total("nulled") + total("hashed"),
+        "corrected": total("corrected"),
+        "kept": total("kept"),
+        "kept_because": kept,
+        "tables": tables,
+    }

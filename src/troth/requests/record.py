@@ -1,0 +1,74 @@
+"""What a request looks like to callers: the record, an ingest report, a download link."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from typing import Any
+
+from troth.requests.intake import Recognised
+from troth.requests.states import Channel, RequestKind, RequestState
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """A request as stored (the contact address decrypted)."""
+
+    id: str
+    kind: RequestKind
+    state: RequestState
+    subject_id: str | None
+    tenant_id: str | None
+    regime: str
+    channel: Channel
+    on_behalf: bool
+    on_behalf_of: str | None
+    email: str | None
+    received_at: datetime
+    acknowledged_at: datetime | None
+    acknowledge_by: date | None
+    due_at: date
+    extended_due_at: date | None
+    extension_reason: str | None
+    verified_at: datetime | None
+    verified_by: str | None
+    verification: str | None
+    details: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    closed_at: datetime | None
+    code_attempts: int = 0
+    codes_sent: int = 0
+    # Only on the value execute() returns for an access request: the link's secret.
+    download_token: str | None = field(default=None, repr=False)
+
+    @property
+    def deadline(self) -> date:
+        """The date the answer is due (the extended one when extended)."""
+        return self.extended_due_at or self.due_at
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("download_token", "code_attempts", "codes_sent"):
+                continue
+            v = getattr(self, f.name)
+            out[f.name] = v.isoformat() if isinstance(v, date | datetime) else v
+        out["deadline"] = self.deadline.isoformat()
+        return out
+
+
+@dataclass
+class IngestReport:
+    """What ``ingest`` did with each message."""
+
+    opened: list[RequestRecord] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # paths already ingested
+    unrecognised: list[Recognised] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ExportLink:
+    token: str
+    url: str
+    expires_at: datetime
