@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         description="Where signed audit tree heads are appended, outside the database; "
         "default HOME/audit-heads.jsonl.",
     )
+    audit_head_every_seconds: float = Field(
+        default=0.0,
+        description="Sign an audit tree head at most this often (seconds) per process; 0 signs "
+        "after every audited commit. Entries after the last head are covered by the database's "
+        "root only, until the next head (the worker also signs one every hour).",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Base URL people reach troth at (used in unsubscribe and e-mail links).",

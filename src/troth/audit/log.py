@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -334,7 +335,12 @@ def transaction(ctx: Context) -> Iterator[Connection]:
         finally:
             pending = conn.info.pop(_PENDING, None)
     if pending is not None:
-        _publish(ctx, _make_head(ctx, *pending))
+        every = ctx.settings.audit_head_every_seconds
+        last = ctx.__dict__.get("_last_head_at")
+        now = time.monotonic()
+        if every <= 0 or last is None or now - last >= every:
+            _publish(ctx, _make_head(ctx, *pending))
+            ctx.__dict__["_last_head_at"] = now
 
 
 # -- reading -----------------------------------------------------------------------------
