@@ -45,7 +45,7 @@ def ctx(
 
         import sqlalchemy as sa
 
-        from conftest import PG_ADMIN_URL, need
+        from dbs import PG_ADMIN_URL, need
 
         need(PG_ADMIN_URL, "PostgreSQL")
         schema = f"t_{uuid.uuid4().hex[:12]}"

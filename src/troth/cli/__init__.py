@@ -7,17 +7,36 @@ the gate refused).
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from troth.errors import Refused, TrothError
 
-err_console = Console(stderr=True, soft_wrap=True)
-console = Console(soft_wrap=True)
+
+class _Console(Console):
+    """A console that reads COLUMNS when it prints, not when it is made: piped output and
+    test runners set the width after import."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        columns = os.environ.get("COLUMNS", "")
+        base = super().size
+        if columns.isdigit() and not self.is_terminal:
+            return ConsoleDimensions(int(columns), base.height)
+        return base
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+err_console = _Console(stderr=True, soft_wrap=True)
+console = _Console(soft_wrap=True)
 
 app = typer.Typer(
     name="troth",
@@ -54,20 +73,20 @@ def home_of(ctx: typer.Context) -> Path:
 def _register() -> None:
     # Each group registers itself: one import line per command module.
     from troth.cli import audit as _audit
+    from troth.cli import breaches as _breaches
     from troth.cli import consent as _consent
     from troth.cli import core as _core
     from troth.cli import datasets as _datasets
+    from troth.cli import disclosures as _disclosures
+    from troth.cli import keys as _keys
     from troth.cli import outbox as _outbox
     from troth.cli import policy as _policy
+    from troth.cli import requests as _requests
+    from troth.cli import retention as _retention
+    from troth.cli import ropa as _ropa
     from troth.cli import serve as _serve
-    from troth.cli import keys as _keys
     from troth.cli import tenants as _tenants
     from troth.cli import users as _users
-    from troth.cli import retention as _retention
-    from troth.cli import disclosures as _disclosures
-    from troth.cli import breaches as _breaches
-    from troth.cli import ropa as _ropa
-    from troth.cli import requests as _requests
 
     _core.register(app)
     _core.register_worker(app)

@@ -41,7 +41,10 @@ class ImportRows:
         self.version = ctx.policy.version
         self.jurisdiction = str(ctx.policy.default_jurisdiction)
         dialect = conn.dialect
-        self.at = consent_events.c.at.type.bind_processor(dialect) or _same
+        # The full chain SQLAlchemy itself applies (TypeDecorator + the dialect's DateTime
+        # format): the public bind_processor() alone leaves SQLite's text without
+        # microseconds, which then sorts before the same instant written by the ORM path.
+        self.at = consent_events.c.at.type._cached_bind_processor(dialect) or _same
         self.flag = consent_events.c.granted.type.bind_processor(dialect) or _same
         self.subject_ids: set[str] = set()
 
