@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from troth.policy.index import PolicyIndex
 from troth.policy.model import LegalBasis
@@ -417,3 +418,45 @@ def bind_record(
     if needs_consent and purpose not in consented:
         return Reason.no_consent
     return None
+
+
+class StoredValueLike(Protocol):
+    """What the gate needs to know of a stored value (``troth.store.StoredValue``)."""
+
+    @property
+    def category(self) -> str: ...
+    @property
+    def collection_point(self) -> str | None: ...
+    @property
+    def purposes(self) -> tuple[str, ...]: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def collected_at(self) -> datetime: ...
+    @property
+    def policy_version(self) -> str: ...
+    @property
+    def restricted_to(self) -> str | None: ...
+
+
+def value_reason(
+    index: PolicyIndex, value: StoredValueLike, purpose: str, now: datetime, facts: Facts
+) -> Reason | None:
+    """Why a stored value may not serve ``purpose`` now, or None: kept only for a legal
+    obligation (P25), or not bound to the purpose (:func:`bind_record`). Every read of
+    stored values (use, disclosure, export) asks this same question."""
+    if value.restricted_to is not None and value.restricted_to != purpose:
+        return Reason.kept_for_legal_obligation
+    return bind_record(
+        index,
+        purpose,
+        category=value.category,
+        point=value.collection_point,
+        record_purposes=value.purposes,
+        source_third_party=value.source == "third_party",
+        collected_at=value.collected_at,
+        collected_under=value.policy_version,
+        now=now,
+        notices=facts.notices,
+        consented=facts.consented,
+    )

@@ -22,9 +22,8 @@ from troth.audit.log import append_entries, transaction
 from troth.context import Context
 from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, notify_disclosures
 from troth.disclosures.tables import disclosures, legal_demands
-from troth.engine import _record_reason
 from troth.errors import Refused, ValidationError
-from troth.gate import Actor, Ask, Operation, Reason, decide
+from troth.gate import Actor, Ask, Operation, Reason, decide, value_reason
 from troth.policy.model import LegalBasis
 from troth.store import StoredValue, get_subject, new_id, read_values
 
@@ -251,7 +250,7 @@ class DisclosureService:
                 continue
             if not legal:
                 # The same binding rules as a use (P02, P03, P07, P08, P25).
-                why = _record_reason(idx, v, purpose, now, facts)
+                why = value_reason(idx, v, purpose, now, facts)
                 if why is not None:
                     withheld[v.field] = why.value
                     continue
