@@ -303,3 +303,41 @@ def test_tenant_admin_approves_and_sees_vendor_accesses(phone) -> None:
         assert va.label in table and sid[:12] in table
         export = c.get("/tenant/export.json").json()
         assert [s["subject_id"] for s in export["subjects"]] == [sid]
+
+
+def test_person_asks_for_deletion_and_officer_sees_it(home) -> None:
+    t = Troth(home)
+    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
+    t.collect("support_request", SUPPORT)
+    with client_for(home) as c:
+        page = c.get("/privacy/signin").text
+        r = c.post(
+            "/privacy/signin",
+            data={"email": "ada@example.com", "csrf_token": csrf_from(page)},
+            follow_redirects=False,
+        )
+        code_page = c.get(r.headers["location"]).text
+        c.post(
+            "/privacy/code",
+            data={
+                "challenge": r.headers["location"].split("c=")[1],
+                "code": _code_for(home, "ada@example.com"),
+                "csrf_token": csrf_from(code_page),
+            },
+        )
+        me = c.get("/privacy/me").text
+        r = c.post("/privacy/me/requests", data={"kind": "delete", "csrf_token": csrf_from(me)})
+        assert r.status_code == 200
+        assert 'id="my-requests"' in r.text and "delete" in r.text
+        c.cookies.clear()
+        login = c.get("/console/login").text
+        c.post(
+            "/console/login",
+            data={
+                "email": "officer@example.com",
+                "password": PASSWORD,
+                "csrf_token": csrf_from(login),
+            },
+        )
+        dash = c.get("/console").text
+        assert 'id="requests"' in dash and "delete" in dash.split('id="requests"')[1]

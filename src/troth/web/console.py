@@ -136,7 +136,7 @@ def dashboard(request: Request) -> Response:
 def _due_requests(request: Request) -> list[Any]:
     t = request.app.state.troth
     try:
-        return list(t.requests.list_requests(open_only=True))
+        return list(t.requests.list(limit=50))
     except (ImportError, AttributeError, TypeError):
         return []
 

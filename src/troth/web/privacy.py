@@ -240,14 +240,40 @@ def unsubscribe_list(request: Request, form: FormDep) -> Response:
     return RedirectResponse("/privacy/me#lists", status_code=303)
 
 
-def _my_requests(request: Request, p: Person) -> list[Any]:
-    """The person's requests, once troth.requests is there."""
+@router.post("/privacy/me/requests")
+def make_request(request: Request, form: FormDep) -> Response:
+    """Ask for access, correction, deletion or restriction; the request gets its legal
+    deadline and is followed below."""
+    p = require_person(request, form)
     t = request.app.state.troth
-    try:
-        lister = t.requests.list_requests
-    except (ImportError, AttributeError):
-        return []
-    try:
-        return list(lister(subject_id=p.subject_id))
-    except TypeError:
-        return []
+    from troth.gate import Actor, ActorKind
+
+    details = {"text": form["details"][:5000]} if form.get("details") else None
+    t.requests.open(
+        form.get("kind", ""),
+        subject_id=p.subject_id,
+        channel="self_service",
+        details=details,
+        actor=Actor(ActorKind.subject, p.subject_id),
+    )
+    return RedirectResponse("/privacy/me#req-h", status_code=303)
+
+
+def _my_requests(request: Request, p: Person) -> list[Any]:
+    """The person's requests (open and closed), newest deadline last."""
+    from troth.requests.tables import requests as requests_table
+
+    ctx = ctx_of(request)
+    t = request.app.state.troth
+    with ctx.engine.connect() as conn:
+        ids = (
+            conn.execute(
+                select(requests_table.c.id)
+                .where(requests_table.c.subject_id == p.subject_id)
+                .order_by(requests_table.c.received_at)
+                .limit(100)
+            )
+            .scalars()
+            .all()
+        )
+    return [t.requests.get(rid) for rid in ids]
