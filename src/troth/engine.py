@@ -21,7 +21,7 @@ from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.clock import Clock
 from troth.context import Context
-from troth.errors import NotFound, Refused, ValidationError
+from troth.errors import ConnectorError, NotFound, Refused, ValidationError
 from troth.gate import (
     SYSTEM,
     Actor,
@@ -37,7 +37,6 @@ from troth.gate import (
 from troth.policy.model import CollectedField, CollectionPoint, FieldType, SourceKind
 from troth.store import (
     StoredValue,
-    erase_subject_data,
     find_subject_id,
     get_subject,
     new_id,
@@ -638,14 +637,29 @@ class Troth:
     # -- minors (P04) ----------------------------------------------------------------------
     def report_minor(
         self, subject_id: str, *, evidence: str, actor: Actor = SYSTEM
-    ) -> dict[str, int]:
-        """A person turned out to be a minor: delete their data everywhere, with an audit
-        entry saying why (P04)."""
-        if not evidence.strip():
-            raise ValidationError("say how the person was found to be a minor (evidence)")
-        with transaction(self.ctx) as conn:
+    ) -> dict[str, Any]:
+        """A person turned out to be a minor: delete their data in troth and in every
+        connected dataset (the deletion request's erasure, a resumable job ``minor-ID``),
+        audited as ``minor.erase`` with the evidence, in troth's transaction (P04).
+
+        The law's retention duties still apply: what it requires to keep (invoices) is
+        kept, restricted to its legal purpose until the minimum ends, and reported. A
+        connected database that is down raises ConnectorError, troth's part untouched;
+        report again to resume. Returns the totals and the report per system."""
+        from troth.requests.erasure import Erasure, erase_person
+
+        evidence = (evidence or "").strip()
+        if not evidence:
+            raise ValidationError(
+                "say how the person was found to be a minor (evidence), e.g. 'ticket 42:"
+                " parent says the buyer is 15'",
+                code="evidence_required",
+            )
+        job_id = f"minor-{subject_id}"
+
+        def record(conn: Connection, erasure: Erasure) -> dict[str, Any]:
             subj = get_subject(conn, subject_id)
-            counts = erase_subject_data(conn, self.ctx, [subject_id])
+            totals = {k: erasure.total(k) for k in ("found", "deleted", "masked", "kept")}
             append_entries(
                 conn,
                 self.ctx.clock.now(),
@@ -656,11 +670,41 @@ class Troth:
                         subject_id=subject_id,
                         tenant_id=subj.tenant_id,
                         reason=Reason.minor.value,
-                        details={"evidence": evidence[:500], **counts},
+                        details={
+                            "evidence": evidence[:500],
+                            "job_id": job_id,
+                            **totals,
+                            "systems": [_system_line(s) for s in erasure.systems],
+                        },
                     )
                 ],
             )
-        return counts
+            return {**totals, "systems": erasure.systems, "summary": erasure.summary}
+
+        try:
+            return erase_person(self.ctx, subject_id, job_id=job_id, finish=record)
+        except ConnectorError as exc:
+            with transaction(self.ctx) as conn:
+                append_entries(
+                    conn,
+                    self.ctx.clock.now(),
+                    [
+                        AuditEntry(
+                            action="minor.erase_interrupted",
+                            actor=actor.label,
+                            outcome=Outcome.info,
+                            subject_id=subject_id,
+                            reason=Reason.minor.value,
+                            details={"evidence": evidence[:500], "error": exc.message[:500]},
+                        )
+                    ],
+                )
+            raise ConnectorError(
+                f"{exc.message}. The minor's data in troth waits: run `troth minors report"
+                f" {subject_id} --evidence ...` again to resume",
+                code=exc.code,
+                subject_id=subject_id,
+            ) from exc
 
     def find_minors(self) -> list[str]:
         """Subjects whose stored age field shows them under the minimum age today."""
@@ -693,13 +737,38 @@ class Troth:
         return sorted(set(found))
 
     def purge_minors(self, *, dry_run: bool = False, actor: Actor = SYSTEM) -> list[str]:
-        """Find minors' data held against the policy and delete it (P04)."""
+        """Find minors' data held against the policy and delete it everywhere, as
+        :meth:`report_minor` does (P04). Every minor found is tried; a connected database
+        that is down raises ConnectorError at the end naming those left waiting."""
         minors = self.find_minors()
-        if not dry_run:
-            for sid in minors:
+        if minors:
+            # Already erased: what is left is kept by law (restricted); don't erase again.
+            with self.ctx.engine.connect() as conn:
+                erased = set(
+                    conn.execute(
+                        select(subjects.c.id).where(
+                            subjects.c.id.in_(minors), subjects.c.status == "erased"
+                        )
+                    ).scalars()
+                )
+            minors = [sid for sid in minors if sid not in erased]
+        if dry_run:
+            return minors
+        waiting: list[str] = []
+        for sid in minors:
+            try:
                 self.report_minor(
                     sid, evidence="stored age field below the minimum age", actor=actor
                 )
+            except ConnectorError:
+                waiting.append(sid)
+        if waiting:
+            raise ConnectorError(
+                f"{len(waiting)} minor(s) wait for a connected database that is down:"
+                f" {', '.join(waiting)}; run `troth minors purge` again when it is back",
+                code="minors_waiting",
+                subjects=waiting,
+            )
         return minors
 
     # -- refusals ------------------------------------------------------------------------
@@ -793,6 +862,12 @@ def _record_reason(
         notices=facts.notices,
         consented=facts.consented,
     )
+
+
+def _system_line(system: Mapping[str, Any]) -> dict[str, Any]:
+    """A system's erasure counts for the audit entry (no values, no reasons' details)."""
+    keys = ("system", "found", "deleted", "masked", "kept")
+    return {k: system[k] for k in keys if k in system}
 
 
 def _age_of(value: Any, today: date) -> int | None:

@@ -66,6 +66,18 @@ def _requests(ctx: Context) -> Any:
     return run() if run is not None else "no scheduled request work"
 
 
+def _purge_exports(ctx: Context) -> Any:
+    from troth.requests.service import RequestService
+
+    return f"{RequestService(ctx).purge_exports()} expired download(s) removed"
+
+
+def _purge_request_logs(ctx: Context) -> Any:
+    from troth.requests.service import RequestService
+
+    return f"{RequestService(ctx).purge_request_logs()} request log(s) reduced to the CCPA log"
+
+
 def _audit_checkpoint(ctx: Context) -> Any:
     from troth.audit.log import sign_head
 
@@ -83,6 +95,8 @@ TASKS: tuple[Task, ...] = (
     Task("deliver_mail", timedelta(seconds=30), _deliver_mail),
     Task("legal_demand_notices", timedelta(hours=1), _legal_demands),
     Task("requests", timedelta(minutes=5), _requests),
+    Task("purge_exports", timedelta(hours=1), _purge_exports),
+    Task("purge_request_logs", timedelta(days=1), _purge_request_logs),
     Task("retention", timedelta(days=1), _retention),
     Task("audit_checkpoint", timedelta(hours=1), _audit_checkpoint),
 )
