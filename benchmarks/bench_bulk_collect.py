@@ -25,7 +25,10 @@ def run(quick: bool) -> list[str]:
 
     with t.ctx.engine.begin() as conn:
         conn.execute(
-            sa.text("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, subject TEXT, field TEXT, value TEXT)")
+            sa.text(
+                "CREATE TABLE bench_raw"
+                " (id INTEGER PRIMARY KEY, subject TEXT, field TEXT, value TEXT)"
+            )
         )
     stmt = sa.text("INSERT INTO bench_raw (subject, field, value) VALUES (:s, :f, :v)")
     t0 = time.perf_counter()
@@ -41,5 +44,11 @@ def run(quick: bool) -> list[str]:
     t.close()
     values = n * fields_per_row
     return [
-        report("bulk_collect", values / troth_s, values / raw_s, "records/s", "<= 3x and >= 20,000 records/s"),
+        report(
+            "bulk_collect",
+            values / troth_s,
+            values / raw_s,
+            "records/s",
+            "<= 3x and >= 20,000 records/s",
+        ),
     ]

@@ -31,8 +31,10 @@ def run(quick: bool) -> list[str]:
     )
     with t.ctx.engine.begin() as conn:
         conn.execute(
-            sa.text("CREATE TABLE bench_audit (seq INTEGER PRIMARY KEY, at REAL, actor TEXT,"
-                    " subject_id TEXT, purpose TEXT, details TEXT)")
+            sa.text(
+                "CREATE TABLE bench_audit (seq INTEGER PRIMARY KEY, at REAL, actor TEXT,"
+                " subject_id TEXT, purpose TEXT, details TEXT)"
+            )
         )
 
     def troth_read(sid: str) -> None:
@@ -47,7 +49,10 @@ def run(quick: bool) -> list[str]:
             ).all()
             conn.execute(
                 log.insert().values(
-                    at=time.time(), actor="staff:ada", subject_id=sid, purpose="billing",
+                    at=time.time(),
+                    actor="staff:ada",
+                    subject_id=sid,
+                    purpose="billing",
                     details=json.dumps({"fields": [r[0] for r in rows]}),
                 )
             )

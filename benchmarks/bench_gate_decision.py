@@ -28,11 +28,13 @@ def _cedar_setup(idx: PolicyIndex) -> tuple[object, object]:
             cats = ", ".join(f'"{c}"' for c in allowed)
             rules.append(
                 f'permit(principal in Role::"{role_id}", action == Action::"use", resource)'
-                f' when {{ context.purpose == "{purpose}" && [{cats}].containsAll(context.categories) }};'
+                f' when {{ context.purpose == "{purpose}"'
+                f" && [{cats}].containsAll(context.categories) }};"
             )
     policies = cedarpy.PolicySet.from_str("\n".join(rules))
     entities_json = (
-        '[{"uid": {"type": "User", "id": "ada"}, "attrs": {}, "parents": [{"type": "Role", "id": "accounts"}]},'
+        '[{"uid": {"type": "User", "id": "ada"}, "attrs": {},'
+        ' "parents": [{"type": "Role", "id": "accounts"}]},'
         ' {"uid": {"type": "Role", "id": "accounts"}, "attrs": {}, "parents": []},'
         ' {"uid": {"type": "Subject", "id": "s1"}, "attrs": {}, "parents": []}]'
     )

@@ -30,7 +30,7 @@ from troth.gate import Actor, ActorKind, Reason
 __version__ = "0.1.0"
 
 
-def open(home: Path | str | None = None, *, clock: Clock | None = None, **settings: Any) -> Any:  # noqa: A001
+def open(home: Path | str | None = None, *, clock: Clock | None = None, **settings: Any) -> Any:
     """Open the troth home at ``home`` (default: ``TROTH_HOME`` or the current directory)."""
     from troth.engine import Troth
 
@@ -53,8 +53,8 @@ __all__ = [
     "PermissionDenied",
     "PolicyError",
     "RateLimited",
-    "Refused",
     "Reason",
+    "Refused",
     "SystemClock",
     "TrothError",
     "ValidationError",

@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
-import troth.store.tables  # noqa: F401
-import troth.audit.log  # noqa: F401
-import troth.consent.tables  # noqa: F401
-import troth.connectors.jobs  # noqa: F401
-import troth.access.tables  # noqa: F401
-import troth.notices.outbox  # noqa: F401
-import troth.retention  # noqa: F401
-import troth.disclosures.tables  # noqa: F401
-import troth.api.idempotency  # noqa: F401
-import troth.web.signin  # noqa: F401
-import troth.breaches.register  # noqa: F401
-import troth.requests.tables  # noqa: F401
-import troth.worker  # noqa: F401
+import troth.access.tables
+import troth.api.idempotency
+import troth.audit.log
+import troth.breaches.register
+import troth.connectors.jobs
+import troth.consent.tables
+import troth.disclosures.tables
+import troth.notices.outbox
+import troth.requests.tables
+import troth.retention
+import troth.store.tables
+import troth.web.signin
+import troth.worker
+
+__all__ = ["troth"]

@@ -60,7 +60,7 @@ def new_uses(old: PolicyIndex, new: PolicyIndex) -> list[tuple[str, str, str]]:
     and the old one did not: a point's new purpose, or a purpose newly allowed a category."""
 
     def uses(idx: PolicyIndex) -> set[tuple[str, str, str]]:
-        out = set()
+        out: set[tuple[str, str, str]] = set()
         for point, fields in idx.point_fields.items():
             cats = {f.category for f in fields.values()}
             for purpose in idx.point_purposes[point]:
