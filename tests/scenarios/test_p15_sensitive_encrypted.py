@@ -65,7 +65,9 @@ def test_p15_card_number_and_keys_never_in_the_database(make_troth, db_url):
 def test_p15_ciphertext_is_bound_to_subject_and_field(make_troth, db_url):
     t = make_troth("itechno", db_url)
     a = t.collect("order_form", ORDER)
-    b = t.collect("order_form", {**ORDER, "email": "bob@example.com", "card_number": "5500000000000004"})
+    b = t.collect(
+        "order_form", {**ORDER, "email": "bob@example.com", "card_number": "5500000000000004"}
+    )
     with t.ctx.engine.begin() as conn:
         blob = conn.execute(
             sa.select(records.c.ciphertext).where(
@@ -83,11 +85,16 @@ def test_p15_ciphertext_is_bound_to_subject_and_field(make_troth, db_url):
     # Two encryptions of the same value differ (fresh nonces).
     c = t.collect("order_form", {**ORDER, "email": "cy@example.com"})
     with t.ctx.engine.connect() as conn:
-        blobs = conn.execute(
-            sa.select(records.c.ciphertext).where(
-                records.c.field == "card_number", records.c.subject_id.in_([a.subject_id, c.subject_id])
+        blobs = (
+            conn.execute(
+                sa.select(records.c.ciphertext).where(
+                    records.c.field == "card_number",
+                    records.c.subject_id.in_([a.subject_id, c.subject_id]),
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert len(set(blobs)) == 2
 
 
@@ -108,8 +115,15 @@ def test_p15_rotation_rewraps_while_serving_and_retires_old_key(make_troth, db_u
     report = rotate_keys(t.ctx, reencrypt=True, retire_old=True)
     assert report.reencrypted_values == 14 and report.retired == [2]
     with t.ctx.engine.connect() as conn:
-        assert set(conn.execute(sa.select(records.c.key_version).where(records.c.ciphertext.is_not(None))).scalars()) == {2}
-        assert read_values(conn, t.ctx, people[0].subject_id, ["payment_card"])[0].value in (CARD, "12/29")
+        assert set(
+            conn.execute(
+                sa.select(records.c.key_version).where(records.c.ciphertext.is_not(None))
+            ).scalars()
+        ) == {2}
+        assert read_values(conn, t.ctx, people[0].subject_id, ["payment_card"])[0].value in (
+            CARD,
+            "12/29",
+        )
 
 
 def test_p15_crypto_shredding_makes_ciphertexts_unreadable(make_troth, db_url):
