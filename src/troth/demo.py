@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from troth.clock import ManualClock
 from troth.context import Context
 from troth.errors import ConfigError
 from troth.gate import Actor, ActorKind
@@ -215,11 +216,20 @@ def _demo_requests(t: Any, info: DemoInfo) -> None:
                 .limit(4)
             ).scalars()
         ]
-    for kind, email in zip(("access", "delete", "correct", "restrict"), emails, strict=False):
-        try:
-            opener(kind, email=email, channel="email")
-        except Exception as exc:  # the demo goes on; say what did not work
-            info.notes.append(f"request {kind}: {exc}")
+    # Received some weeks ago, so the dashboard shows requests close to (and past) their
+    # legal deadline: the requests are opened under a clock set back to those days.
+    real_clock = t.ctx.clock
+    now = real_clock.now()
+    ages = (("access", 27), ("delete", 24), ("correct", 33), ("restrict", 3))
+    try:
+        for (kind, days), email in zip(ages, emails, strict=False):
+            t.ctx.clock = ManualClock(now - timedelta(days=days))
+            try:
+                opener(kind, email=email, channel="email")
+            except Exception as exc:  # the demo goes on; say what did not work
+                info.notes.append(f"request {kind}: {exc}")
+    finally:
+        t.ctx.clock = real_clock
 
 
 def _demo_breach(t: Any, info: DemoInfo) -> None:
