@@ -292,6 +292,28 @@ class RequestService(RequestRunner):
             self._verified(conn, req, f"staff:{staff}", reason=reason[:1000])
         return self.get(request_id)
 
+    def verify_by_signin(self, request_id: str, subject_id: str) -> RequestRecord:
+        """Verify a request opened by a person signed in to the privacy centre: they proved
+        control of their address with the sign-in code, so no second code is asked.
+        Only for a request of that same person, not made on someone else's behalf."""
+        now = self.ctx.clock.now()
+        with transaction(self.ctx) as conn:
+            req = self._load(conn, request_id)
+            if req.subject_id is None or req.subject_id != subject_id or req.on_behalf:
+                raise PermissionDenied(
+                    f"request {request_id} is not this signed-in person's own request:"
+                    " staff must verify it",
+                    code="staff_verification_required",
+                )
+            self._check_unverified(req)
+            conn.execute(
+                update(requests)
+                .where(requests.c.id == request_id)
+                .values(code_hash=None, verified_at=now, verification="signin", updated_at=now)
+            )
+            self._verified(conn, req, f"subject:{subject_id}", method="privacy_centre_signin")
+        return self.get(request_id)
+
     # -- deadlines -----------------------------------------------------------------------
     def extend(
         self,
@@ -370,9 +392,11 @@ class RequestService(RequestRunner):
         state: RequestState | str | None = None,
         include_closed: bool = False,
         limit: int = 100,
+        after: str | None = None,
     ) -> list[RequestRecord]:
         """Requests by deadline: open ones due within ``due_within`` days (0: today),
-        ``overdue`` ones (deadline passed), in a ``state``; oldest deadline first."""
+        ``overdue`` ones (deadline passed), in a ``state``; oldest deadline first.
+        ``after``: a request id; the list continues after it (keyset pagination)."""
         today = self.ctx.clock.now().date()
         deadline = func.coalesce(requests.c.extended_due_at, requests.c.due_at)
         stmt = select(requests.c.id)
@@ -390,8 +414,17 @@ class RequestService(RequestRunner):
             stmt = stmt.where(deadline <= today + timedelta(days=due_within))
         if overdue:
             stmt = stmt.where(deadline < today)
-        stmt = stmt.order_by(deadline, requests.c.received_at).limit(limit)
+        r = requests.c
+        stmt = stmt.order_by(deadline, r.received_at, r.id).limit(limit)
         with self.ctx.engine.connect() as conn:
+            if after is not None:
+                last = self._load(conn, after)
+                d, at = last.deadline, last.received_at
+                stmt = stmt.where(
+                    (deadline > d)
+                    | ((deadline == d) & (r.received_at > at))
+                    | ((deadline == d) & (r.received_at == at) & (r.id > last.id))
+                )
             return [self._load(conn, rid) for rid in conn.execute(stmt).scalars()]
 
     def set_details(
