@@ -57,6 +57,25 @@ class Keep(_Strict):
     then: Erasure = Erasure.delete_row
 
 
+class ExpiryAction(StrEnum):
+    """What a time-based sweep does to a table's rows once their period has passed."""
+
+    delete_row = "delete_row"
+    anonymise = "anonymise"  # the columns' erasure strategies (set_null, mask, hash)
+    keep = "keep"  # documented as kept: the sweep leaves them
+
+
+class TableRetention(_Strict):
+    """``retention: {keep_for: 2y, from: created_at, then: delete_row}`` on a table: rows
+    whose ``from`` column is older than ``now - keep_for`` expire (legal keeps still win)."""
+
+    keep_for: Duration
+    from_column: Name = Field(alias="from")
+    then: ExpiryAction = ExpiryAction.delete_row
+    # The policy purpose whose retention period this rule carries out (reported, audited).
+    where_purpose: Annotated[str, Field(pattern=ID_PATTERN)] | None = None
+
+
 class Column(_Strict):
     category: Annotated[str, Field(pattern=ID_PATTERN)] | None = None
     erase: Erasure | None = None
@@ -87,6 +106,7 @@ class Table(_Strict):
     # (set_null / mask / hash) for categorised columns without their own strategy.
     erase: Erasure | None = None
     keep: Keep | None = None
+    retention: TableRetention | None = None
     columns: dict[Name, Column] = Field(default_factory=dict)
 
     @field_validator("primary_key", mode="before")
@@ -164,9 +184,12 @@ class Issue:
         return out or "(top)"
 
 
-def cross_check(file: DatasetFile, categories: set[str] | None = None) -> list[Issue]:
-    """Problems pydantic cannot see: links to missing tables or columns, unknown categories,
-    contradictory strategies, tables no identity reaches."""
+def cross_check(
+    file: DatasetFile, categories: set[str] | None = None, purposes: set[str] | None = None
+) -> list[Issue]:
+    """Problems pydantic cannot see: links to missing tables or columns, unknown categories
+    (and purposes, when ``purposes`` is given), contradictory strategies, retention rules
+    that cannot run, tables no identity reaches."""
     issues: list[Issue] = []
     names: set[str] = set()
     for di, ds in enumerate(file.datasets):
@@ -176,6 +199,9 @@ def cross_check(file: DatasetFile, categories: set[str] | None = None) -> list[I
         names.add(ds.name)
         for tname, table in ds.tables.items():
             issues += _check_table(ds, tname, table, (*at, "tables", tname), categories)
+            if table.retention is not None:
+                where = (*at, "tables", tname, "retention")
+                issues += _check_retention(ds, tname, table.retention, where, purposes)
         for li, link in enumerate(ds.links):
             issues += _check_link(ds, link, (*at, "links", li))
         if not any(i.path[:3] == (*at, "links") for i in issues):
@@ -250,6 +276,52 @@ def _check_table(
                 )
             )
     return issues
+
+
+def _check_retention(
+    ds: Dataset,
+    tname: str,
+    rule: TableRetention,
+    at: tuple[str | int, ...],
+    purposes: set[str] | None,
+) -> list[Issue]:
+    issues: list[Issue] = []
+    if rule.from_column not in ds.declared_columns(tname):
+        issues.append(
+            Issue(
+                (*at, "from"),
+                f"retention runs from {rule.from_column!r}, which is not a column of {tname!r};"
+                " add it under columns (a date or datetime column)",
+            )
+        )
+    if rule.keep_for.approx_days() <= 0:
+        issues.append(
+            Issue((*at, "keep_for"), "keep_for must be longer than zero (e.g. 2y, 18m, 90d)")
+        )
+    if rule.then is ExpiryAction.anonymise and not _erases_columns(ds.tables[tname]):
+        issues.append(
+            Issue(
+                (*at, "then"),
+                f"then: anonymise, but no column of {tname!r} has an erasure strategy; give"
+                " columns `erase:` (set_null, mask, hash) or use then: delete_row",
+            )
+        )
+    if purposes is not None and rule.where_purpose and rule.where_purpose not in purposes:
+        issues.append(
+            Issue(
+                (*at, "where_purpose"),
+                f"unknown purpose {rule.where_purpose!r}: name a purpose of the policy"
+                f" ({', '.join(sorted(purposes)) or 'none declared'})",
+            )
+        )
+    return issues
+
+
+def _erases_columns(table: Table) -> bool:
+    ways = (Erasure.set_null, Erasure.mask, Erasure.hash)
+    if table.erase in ways or (table.keep is not None and table.keep.then in ways):
+        return any(c.category for c in table.columns.values())
+    return any(c.erase in (*ways, Erasure.keep) for c in table.columns.values())
 
 
 def _check_link(ds: Dataset, link: Link, at: tuple[str | int, ...]) -> list[Issue]:

@@ -32,10 +32,14 @@ def builtin_categories() -> set[str]:
 
 
 def parse_datasets(
-    text: str, filename: str = "<datasets>", categories: Iterable[str] | None = None
+    text: str,
+    filename: str = "<datasets>",
+    categories: Iterable[str] | None = None,
+    purposes: Iterable[str] | None = None,
 ) -> list[Dataset]:
     """Parse and validate a declaration; raises DeclarationError listing every problem.
-    ``categories``: the category ids allowed (default: the built-in taxonomy)."""
+    ``categories``: the category ids allowed (default: the built-in taxonomy);
+    ``purposes``: the purpose ids a retention rule may name (default: not checked)."""
     known = set(categories) if categories is not None else builtin_categories()
     if len(text.encode()) > MAX_FILE_BYTES:
         raise DeclarationError(filename, [f"{filename}: larger than {MAX_FILE_BYTES} bytes"])
@@ -58,20 +62,33 @@ def parse_datasets(
             for e in exc.errors()
         ]
         raise DeclarationError(filename, [_where(filename, root, i) for i in issues]) from exc
-    problems = cross_check(parsed, known)
+    problems = cross_check(parsed, known, set(purposes) if purposes is not None else None)
     if problems:
         raise DeclarationError(filename, [_where(filename, root, i) for i in problems])
     return parsed.datasets
 
 
-def load_datasets(path: Path | str, categories: Iterable[str] | None = None) -> list[Dataset]:
+def load_datasets(
+    path: Path | str,
+    categories: Iterable[str] | None = None,
+    purposes: Iterable[str] | None = None,
+) -> list[Dataset]:
     """Read and validate the declaration file at ``path``."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise DeclarationError(str(path), [f"{path}: cannot be read ({exc.strerror})"]) from exc
-    return parse_datasets(text, str(path), categories)
+    return parse_datasets(text, str(path), categories, purposes)
+
+
+def declaration_files(folder: Path | str) -> list[Path]:
+    """The declaration files of a datasets folder (``*.yaml``, ``*.yml``), sorted; none when
+    the folder is absent."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
 
 
 def _pydantic_message(msg: str, value: object) -> str:
