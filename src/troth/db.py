@@ -97,3 +97,47 @@ def backend(engine: Engine) -> str:
     """'sqlite', 'postgresql' or 'mysql' (MariaDB reports mysql)."""
     return engine.dialect.name
 
+
+def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows with one driver-level executemany, applying each column's full
+    bind processing (the same chain SQLAlchemy applies) but skipping its per-row statement
+    machinery: the bulk-collect hot path. Every row must have the same keys; table and
+    column names come from troth's own metadata, values are always bound parameters."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    names = list(rows[0])
+    cols = [table.c[n] for n in names]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    prep = dialect.identifier_preparer
+    sql = (
+        f"INSERT INTO {prep.format_table(table)}"
+        f" ({', '.join(prep.format_column(c) for c in cols)})"
+        f" VALUES ({', '.join([mark] * len(cols))})"
+    )
+    # _cached_bind_processor is the processor SQLAlchemy itself uses for the column:
+    # TypeDecorator first, then the dialect's own (SQLite's DateTime text, psycopg's Json).
+    procs = [c.type._cached_bind_processor(dialect) for c in cols]
+    # Bulk rows repeat most values (time, version, point, purposes): process each once.
+    memo: list[dict[Any, Any]] = [{} for _ in names]
+    columns = []
+    for n, p, seen in zip(names, procs, memo, strict=True):
+        if p is None:
+            columns.append([row[n] for row in rows])
+            continue
+        out = []
+        for row in rows:
+            v = row[n]
+            if v is None:
+                out.append(None)
+                continue
+            key = tuple(v) if isinstance(v, list) else v
+            try:
+                done = seen[key]
+            except KeyError:
+                done = seen[key] = p(v)
+            except TypeError:  # unhashable: process it each time
+                done = p(v)
+            out.append(done)
+        columns.append(out)
+    conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
