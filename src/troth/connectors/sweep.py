@@ -271,13 +271,15 @@ class _Rules:
         return self._before(t.c[keep.from_column], start)
 
     # -- rows -------------------------------------------------------------------------
-    def expired(self, name: str, t: FromClause, path: tuple[str, ...] = ()) -> Any:
+    def expired(self, name: str, t: FromClause, up: tuple[str, ...] = ()) -> Any:
+        """The row's period has passed (a follower: a parent row it refers to expired);
+        ``up``: tables already on the way up, so that a cycle of links ends."""
         rule = self.ds.tables[name].retention
         if rule is not None:
             return self._before(t.c[rule.from_column], self._cut(rule.keep_for))
         conds = []
         for lk in self.swept.get(name, []):
-            if lk.parent in path:
+            if lk.parent in up:
                 continue
             p = self.alias(lk.parent)
             conds.append(
@@ -286,7 +288,7 @@ class _Rules:
                     .select_from(p)
                     .where(
                         p.c[lk.parent_column] == t.c[lk.child_column],
-                        self.expired(lk.parent, p, (*path, name)),
+                        self.expired(lk.parent, p, (*up, name)),
                     )
                 )
             )
@@ -320,7 +322,7 @@ class _Rules:
             held.append(
                 sa.not_(sa.exists(sa.select(sa.literal(1)).select_from(c).where(ref, stays)))
             )
-        return sa.and_(self.expired(name, t, path), self._keeps_ended(name, t), *held)
+        return sa.and_(self.expired(name, t), self._keeps_ended(name, t), *held)
 
     def _releases(self, lk: Link, c: FromClause, path: tuple[str, ...]) -> Any:
         """The child row lets go of its parent: anonymisation erases the link column."""
@@ -335,7 +337,7 @@ class _Rules:
         if rule is not None and rule.then is ExpiryAction.keep:
             return sa.false()
         return sa.and_(
-            self.expired(name, t, path),
+            self.expired(name, t),
             sa.not_(self._row_kept(name, t)),
             sa.not_(self.goes(name, t, path)),
             self._pending(name, t),
