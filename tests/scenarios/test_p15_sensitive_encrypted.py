@@ -161,3 +161,30 @@ def test_p15_missing_or_exposed_key_file_is_a_clear_error(make_troth, tmp_path):
     key_file.rename(home / "elsewhere.json")
     with pytest.raises(ConfigError, match="not found"):
         open_context(home)
+
+
+def test_p15_a_key_file_from_another_home_cannot_read(make_troth, db_url):
+    import shutil
+
+    from troth.home import open_context
+
+    t = make_troth("itechno", db_url)
+    other = make_troth("itechno", name="other")
+    r = t.collect("order_form", ORDER)
+    shutil.copyfile(other.ctx.settings.resolved_key_file, t.ctx.settings.resolved_key_file)
+    ctx = open_context(t.ctx.home, clock=t.ctx.clock)
+    try:
+        from troth.engine import Troth
+
+        with pytest.raises(CryptoError, match="wrong key file"):
+            Troth(ctx).use(r.subject_id, purpose="billing", actor=ACCOUNTS)
+    finally:
+        ctx.engine.dispose()
+
+
+def test_unknown_subject_is_not_found(make_troth):
+    from troth.errors import NotFound
+
+    t = make_troth("itechno")
+    with pytest.raises(NotFound, match="look the person up"):
+        t.use("0" * 32, purpose="billing", actor=ACCOUNTS)
