@@ -39,7 +39,9 @@ def with_rules(rules: dict[str, str] = RULES, url_env: str = "SHOP_DATABASE_URL"
     for table, rule in rules.items():
         head = f"      {table}:\n        primary_key: "
         assert head in text, table
-        text = text.replace(head, f"      {table}:\n        retention: {rule}\n        primary_key: ")
+        text = text.replace(
+            head, f"      {table}:\n        retention: {rule}\n        primary_key: "
+        )
     return text
 
 

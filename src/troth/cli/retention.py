@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from troth.cli import console, home_of
 
@@ -41,6 +42,36 @@ def _print(report: Any) -> None:
         console.print(held)
     if report.keys_shredded:
         console.print(f"data keys shredded: {report.keys_shredded}")
+    _print_datasets(report)
+
+
+def _print_datasets(report: Any) -> None:
+    """One table for the connected datasets' sweeps; a dataset that failed, in red."""
+    if not report.datasets:
+        return
+    dry = report.dry_run
+    table = Table(
+        "dataset",
+        "table",
+        "rule",
+        "would delete" if dry else "deleted",
+        "would anonymise" if dry else "anonymised",
+        "kept",
+        title="Connected datasets" + (" (dry run)" if dry else ""),
+    )
+    for ds in report.datasets:
+        if ds["error"]:
+            table.add_row(ds["dataset"], "-", Text(ds["error"], style="red"), "-", "-", "-")
+            continue
+        if not ds["tables"]:
+            table.add_row(ds["dataset"], "-", "no retention rules", "0", "0", "0")
+        for name, t in ds["tables"].items():
+            gone = t["would_delete"] if dry else t["deleted"]
+            anon = t["would_anonymise"] if dry else t["anonymised"]
+            table.add_row(
+                ds["dataset"], name, t["rule"], f"{gone:,}", f"{anon:,}", f"{t['kept']:,}"
+            )
+    console.print(table)
 
 
 @app.command("run")
@@ -67,7 +98,8 @@ def run(
                 transient=True,
                 disable=as_json,
             ) as bar:
-                task = bar.add_task("sweep", total=max(plan.total, 1))
+                in_datasets = sum(d["total"] for d in plan.datasets)
+                task = bar.add_task("sweep", total=max(plan.total + in_datasets, 1))
                 report = t.retention.run(batch=batch, progress=lambda n: bar.advance(task, n))
     finally:
         t.close()
