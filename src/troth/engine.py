@@ -21,6 +21,7 @@ from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.clock import Clock
 from troth.context import Context
+from troth.db import insert_many
 from troth.errors import ConnectorError, NotFound, Refused, ValidationError
 from troth.gate import (
     SYSTEM,
@@ -31,8 +32,8 @@ from troth.gate import (
     Facts,
     Operation,
     Reason,
-    bind_record,
     decide,
+    value_reason,
 )
 from troth.policy.model import CollectedField, CollectionPoint, FieldType, SourceKind
 from troth.store import (
@@ -301,12 +302,18 @@ class Troth:
             point_cats = tuple(sorted({f.category for f in cp.fields.values()}))
             member_active, grants = facts_mod.actor_membership(conn, ctx, actor, tenant_id)
             allowed: dict[str, dict[str, frozenset[str]]] = {}
+            # People with the same consents get the same answers: decide once per state.
+            decided: dict[frozenset[str], dict[str, frozenset[str]]] = {}
             for sid in sids:
+                have = consented_by_subject.get(sid, frozenset()) | frozenset(consents)
+                if actor.kind is not ActorKind.subject and have in decided:
+                    allowed[sid] = decided[have]
+                    continue
                 facts = Facts(
                     subject_id=sid,
                     subject_tenant=tenant_id,
                     subject_self=actor.kind is ActorKind.subject and actor.id == sid,
-                    consented=consented_by_subject.get(sid, frozenset()) | frozenset(consents),
+                    consented=have,
                     member_active=member_active,
                     grants=grants,
                 )
@@ -326,6 +333,7 @@ class Troth:
                             "collect", actor, first.reason, first.detail, None, {"point": point}
                         )
                 allowed[sid] = per
+                decided[have] = per
             if consents:
                 facts_mod.record_consents(conn, ctx, sids, consents, actor, point)
             sensitive_fields = {
@@ -415,8 +423,7 @@ class Troth:
                     )
                 )
                 results.append(CollectResult(sid, stored, tuple(sorted(bound)), dict(dropped)))
-            if out_rows:
-                conn.execute(records.insert(), out_rows)
+            insert_many(conn, records, out_rows)
             append_entries(conn, now, audit)
         return results
 
@@ -577,7 +584,7 @@ class Troth:
                             v.category, Reason.purpose_not_declared_for_category
                         ).value
                         continue
-                    why = _record_reason(idx, v, purpose, now, facts)
+                    why = value_reason(idx, v, purpose, now, facts)
                     if why is not None:
                         masked[v.field] = why.value
                         continue
@@ -633,6 +640,31 @@ class Troth:
         if sid is None:
             raise NotFound("no person with that identity is known to troth")
         return sid
+
+    # -- aggregate-only purposes (P09) -----------------------------------------------------
+    def aggregate(
+        self,
+        purpose: str,
+        category: str,
+        field: str,
+        *,
+        group_by: Sequence[str] = (),
+        measure: str = "count",
+        actor: Actor = SYSTEM,
+    ) -> Any:
+        """Counts, sums or averages per group for an aggregate-only purpose, with groups
+        smaller than the policy's ``aggregates.min_group_size`` suppressed (P09)."""
+        from troth.aggregate_query import aggregate
+
+        return aggregate(
+            self.ctx,
+            purpose,
+            category,
+            field,
+            group_by=tuple(group_by),
+            measure=measure,
+            actor=actor,
+        )
 
     # -- minors (P04) ----------------------------------------------------------------------
     def report_minor(
@@ -842,26 +874,6 @@ class _Deferred(Refused):
         self.reason_enum = reason
         self.subject_id = subject_id
         self.audit_details = details
-
-
-def _record_reason(
-    idx: Any, v: StoredValue, purpose: str, now: datetime, facts: Any
-) -> Reason | None:
-    if v.restricted_to is not None and v.restricted_to != purpose:
-        return Reason.kept_for_legal_obligation
-    return bind_record(
-        idx,
-        purpose,
-        category=v.category,
-        point=v.collection_point,
-        record_purposes=v.purposes,
-        source_third_party=v.source == SourceKind.third_party.value,
-        collected_at=v.collected_at,
-        collected_under=v.policy_version,
-        now=now,
-        notices=facts.notices,
-        consented=facts.consented,
-    )
 
 
 def _system_line(system: Mapping[str, Any]) -> dict[str, Any]:

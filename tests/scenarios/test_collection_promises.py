@@ -8,11 +8,13 @@ import sqlalchemy as sa
 
 from troth.errors import Refused, ValidationError
 from troth.gate import Actor, ActorKind
+from troth.store import read_values
 from troth.store.tables import records, subjects
 
 SUPPORT = Actor(ActorKind.staff, "sam", role="support")
 ACCOUNTS = Actor(ActorKind.staff, "ada", role="accounts")
 MARKETING = Actor(ActorKind.staff, "mo", role="marketing")
+SHIP = Actor(ActorKind.staff, "sue", role="shipping_desk")
 
 
 def _count(t, table) -> int:
@@ -142,7 +144,15 @@ def test_p04_minor_refused_and_found_later_is_deleted(make_troth, db_url, clock)
         status = conn.execute(
             sa.select(subjects.c.status).where(subjects.c.id == later.subject_id)
         ).scalar_one()
-    assert left == 0 and status == "erased"
+    # Deleted, except what the law keeps (itechno's billing data, 7 years), restricted to
+    # that legal purpose.
+    with t.ctx.engine.connect() as conn:
+        kept = read_values(conn, t.ctx, later.subject_id)
+    assert status == "erased" and len(kept) == left
+    assert kept and all(v.restricted_to == "billing" for v in kept)
+    with pytest.raises(Refused) as exc:
+        t.use(later.subject_id, purpose="order_fulfilment", actor=SHIP)
+    assert exc.value.reason == "kept_for_legal_obligation"
     from troth.audit.log import list_entries
 
     erased = [

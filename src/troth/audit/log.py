@@ -34,6 +34,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     insert,
     select,
     update,
@@ -130,14 +131,26 @@ def entry_bytes(
 
 
 # -- appending ---------------------------------------------------------------------------
+# Built once: every audited operation runs these three statements (the hot path).
+_SELECT_STATE = (
+    select(audit_state.c.size, audit_state.c.frontier)
+    .where(audit_state.c.id == _STATE_ID)
+    .with_for_update()
+)
+_INSERT_ENTRIES = insert(audit_entries)
+_UPDATE_STATE = (
+    update(audit_state)
+    .where(audit_state.c.id == _STATE_ID)
+    .values(
+        size=bindparam("new_size"), root=bindparam("new_root"), frontier=bindparam("new_frontier")
+    )
+)
+
+
 def _lock_state(conn: Connection) -> CompactRange:
     """Lock the state row for this transaction (FOR UPDATE; SQLite's BEGIN IMMEDIATE has
     already serialised writers) and return the frontier it holds."""
-    stmt = (
-        select(audit_state.c.size, audit_state.c.frontier)
-        .where(audit_state.c.id == _STATE_ID)
-        .with_for_update()
-    )
+    stmt = _SELECT_STATE
     row = conn.execute(stmt).first()
     if row is None:
         empty = CompactRange()
@@ -218,12 +231,11 @@ def append_entries(conn: Connection, at: datetime, entries: Sequence[AuditEntry]
         row["at"] = at
         row["leaf_hash"] = leaf
         rows.append(row)
-    conn.execute(insert(audit_entries), rows)
+    conn.execute(_INSERT_ENTRIES, rows)
     root_hex = frontier.root().hex()
     conn.execute(
-        update(audit_state)
-        .where(audit_state.c.id == _STATE_ID)
-        .values(size=frontier.size, root=root_hex, frontier=frontier.to_json())
+        _UPDATE_STATE,
+        {"new_size": frontier.size, "new_root": root_hex, "new_frontier": frontier.to_json()},
     )
     conn.info[_PENDING] = (frontier.size, root_hex)
     return list(range(start, frontier.size))
