@@ -227,3 +227,23 @@ def test_bad_retention_rules_say_file_line_and_what_to_fix(table, rule, where, m
 
 def test_purposes_are_only_checked_when_given():
     parse_datasets(with_rules({"orders": "{keep_for: 2y, from: placed_at, where_purpose: x}"}))
+
+
+def test_then_keep_counts_expired_rows_and_touches_nothing(shop_url, tmp_path):  # noqa: F811
+    engine = make_engine(shop_url)
+    cs.create_schema(engine)
+    cs.populate(engine, PEOPLE)
+    clock = ManualClock(LATER)
+    connector = Connector(
+        parse_datasets(with_rules({"calls": "{keep_for: 6m, from: started_at, then: keep}"})),
+        store=JobStore(make_engine(f"sqlite:///{tmp_path}/troth.db"), clock),
+        keys=Keyring.create(tmp_path / "keys.json"),
+        clock=clock,
+        engines={"shop": engine},
+    )
+    before = cs.snapshot(engine)
+    report = sweep_dataset(connector.runner("shop"), LATER)
+    assert cs.snapshot(engine) == before and report.total == 0
+    assert report.tables["calls"].kept == 24 and report.tables["calls"].rule.endswith("keep")
+    connector.close()
+    engine.dispose()
