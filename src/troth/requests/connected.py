@@ -15,14 +15,29 @@ from troth.store import StoredValue
 
 
 def connected_datasets(ctx: Context) -> list[Dataset]:
-    """Every dataset declared for this home (none when the folder is absent)."""
+    """Every dataset declared for this home (none when the folder is absent). Parsed once
+    per context and re-read when a file changes (name, size or modification time)."""
     folder = ctx.settings.resolved_datasets_dir
     if not folder.is_dir():
         return []
+    paths = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    stamp = (
+        ctx.policy.digest,
+        tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths),
+    )
+    cached = ctx.__dict__.get("_datasets")
+    if cached is not None and cached[0] == stamp:
+        return list(cached[1])
+    out = _load(ctx, paths)
+    ctx.__dict__["_datasets"] = (stamp, tuple(out))
+    return out
+
+
+def _load(ctx: Context, paths: list[Any]) -> list[Dataset]:
     categories = builtin_categories() | set(ctx.policy.categories)
     out: list[Dataset] = []
     seen: dict[str, str] = {}
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+    for path in paths:
         for ds in load_datasets(path, categories):
             if ds.name in seen:
                 raise DeclarationError(
