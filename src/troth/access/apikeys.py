@@ -1,5 +1,6 @@
 """API keys for applications: shown once, stored as a SHA-256 of their secret, scoped
-(``collect``, ``use:billing``, ``requests:admin``, ``admin``), revocable, last use recorded."""
+(``collect``, ``use:billing``, ``requests:admin``, ``admin``), revocable, last use recorded
+(to the minute)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -25,6 +26,8 @@ KEY_PREFIX = "trk_"
 _KEY = re.compile(r"^trk_[A-Za-z0-9_-]{43}$")
 # Operations a scope may name, besides the gate's: the requests desk.
 _EXTRA_SCOPES = frozenset({"requests"})
+# How stale ``last_used_at`` may be: recorded true to the minute, written at most this often.
+LAST_USED_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,17 +146,27 @@ class ApiKeysMixin(AccessBase):
         if not isinstance(key, str) or not _KEY.match(key):
             problem = "malformed_key"
         else:
-            with transaction(self.ctx) as conn:
+            # A read, not a write transaction: the last use is written at most once per
+            # LAST_USED_EVERY per key (a hot key would otherwise serialise every request).
+            with self.ctx.engine.connect() as conn:
                 row = conn.execute(
                     select(api_keys).where(api_keys.c.key_hash == _key_hash(key))
                 ).first()
-                if row is None:
-                    problem = "unknown_key"
-                elif row.revoked_at is not None:
-                    problem = "revoked_key"
-                else:
+            if row is None:
+                problem = "unknown_key"
+            elif row.revoked_at is not None:
+                problem = "revoked_key"
+            elif row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
+                stale = now - LAST_USED_EVERY
+                with self.ctx.engine.begin() as conn:
                     conn.execute(
-                        update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now)
+                        update(api_keys)
+                        .where(
+                            api_keys.c.id == row.id,
+                            (api_keys.c.last_used_at.is_(None))
+                            | (api_keys.c.last_used_at <= stale),
+                        )
+                        .values(last_used_at=now)
                     )
         if problem is not None:
             messages = {

@@ -83,7 +83,15 @@ def audit_verify(actor: ActorDep, t: TrothDep) -> dict[str, Any]:
 
 @router.get("/policy", tags=["policy"], summary="The policy in force, in plain words")
 def policy_in_force(t: TrothDep) -> dict[str, Any]:
-    return {"version": t.ctx.policy.version, "summary": policy_summary(t.ctx.policy.policy)}
+    idx = t.ctx.policy
+    # The summary depends only on the policy in force: made once per published version.
+    summary = _SUMMARIES.get(idx.digest)
+    if summary is None:
+        summary = _SUMMARIES[idx.digest] = policy_summary(idx.policy)
+    return {"version": idx.version, "summary": summary}
+
+
+_SUMMARIES: dict[str, Any] = {}
 
 
 @router.get("/policy/versions", tags=["policy"], summary="Every published version")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from troth.api import disclosures, records, subjects
+from troth.api import disclosures, records, requests, subjects
 from troth.api.models import Problem
 
 _PROBLEMS: dict[int | str, dict[str, object]] = {
@@ -26,4 +26,5 @@ def build_router() -> APIRouter:
     router.include_router(subjects.router)
     router.include_router(records.router)
     router.include_router(disclosures.router)
+    router.include_router(requests.router)
     return router

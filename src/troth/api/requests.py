@@ -1,0 +1,347 @@
+"""Data-subject requests over HTTP: open one (with ``Idempotency-Key``), list them by
+deadline, read one with its history, verify (the person's code, or staff with a reason),
+extend, execute, refuse; and download an access export by its link's token.
+
+Staff operations need the privacy office (console session) or an API key with
+``requests:admin``; opening a request and passing on the person's code also accept
+``requests``. A key bound to a tenant sees only that tenant's requests (others are 404).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
+from troth.api.idempotency import request_hash, run_once
+from troth.api.models import Page
+from troth.engine import Troth
+from troth.errors import NotFound, ValidationError
+from troth.gate import Actor, ActorKind
+from troth.requests.record import RequestRecord
+from troth.requests.states import RequestKind, RequestState
+
+router = APIRouter(tags=["requests"])
+
+ADMIN = "requests:admin"
+RequestId = Annotated[str, Path(min_length=1, max_length=32, description="A request id.")]
+Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+# -- shapes ----------------------------------------------------------------------------
+class OpenIn(BaseModel):
+    """Who asks for what. Give at least one of email, phone, customer_id, subject_id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: RequestKind
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+    customer_id: str | None = Field(default=None, max_length=200)
+    subject_id: str | None = Field(default=None, max_length=32)
+    tenant_id: str | None = Field(default=None, max_length=32)
+    on_behalf_of: str | None = Field(
+        default=None, max_length=320, description="Who acts for the person (staff verify)."
+    )
+    regime: str | None = Field(default=None, max_length=16)
+    details: dict[str, Any] | None = Field(
+        default=None, description="e.g. {'changes': {...}} or {'purposes': [...]}"
+    )
+
+
+class CodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=20, description="The one-time code e-mailed.")
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+
+
+class ExtendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+    extend_by: int | None = Field(
+        default=None, ge=1, le=366, description="Days (default: the regime's maximum)."
+    )
+
+
+class RequestOut(BaseModel):
+    id: str
+    kind: str
+    state: str
+    subject_id: str | None
+    tenant_id: str | None
+    regime: str
+    channel: str
+    on_behalf: bool
+    received_at: str
+    acknowledge_by: str | None
+    due_at: str
+    extended_due_at: str | None
+    extension_reason: str | None
+    deadline: str
+    overdue: bool
+    verified_at: str | None
+    verification: str | None
+    details: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    closed_at: str | None
+    download_url: str | None = Field(
+        default=None, description="Only in execute's answer to an access request."
+    )
+
+
+class EventOut(BaseModel):
+    at: str
+    actor: str
+    event: str
+    from_state: str | None
+    to_state: str | None
+    details: dict[str, Any]
+
+
+class RequestDetailOut(RequestOut):
+    history: list[EventOut]
+
+
+class RequestPage(Page):
+    items: list[RequestOut]
+
+
+def request_out(t: Troth, r: RequestRecord, *, download: bool = False) -> dict[str, Any]:
+    """The JSON of a request (the contact address is never returned)."""
+    d = r.to_dict()
+    for gone in ("email", "on_behalf_of", "acknowledged_at", "verified_by"):
+        d.pop(gone, None)
+    open_ = r.state not in (RequestState.completed, RequestState.refused)
+    d["overdue"] = bool(open_ and r.deadline < t.ctx.clock.now().date())
+    d["download_url"] = None
+    if download and r.download_token:
+        d["download_url"] = f"/api/v1/exports/{r.download_token}"
+    return RequestOut(**d).model_dump()
+
+
+def _event(e: dict[str, Any]) -> EventOut:
+    return EventOut(
+        at=e["at"].isoformat(),
+        actor=e["actor"],
+        event=e["event"],
+        from_state=e["from_state"],
+        to_state=e["to_state"],
+        details=dict(e["details"] or {}),
+    )
+
+
+def _visible(t: Troth, actor: Actor, request_id: str) -> RequestRecord:
+    """The request, or 404 for an unknown id or one of another tenant."""
+    req = t.requests.get(request_id)
+    if actor.tenant_id is not None and req.tenant_id != actor.tenant_id:
+        raise NotFound(f"no request {request_id!r}", code="unknown_request")
+    return req
+
+
+def _staff_label(actor: Actor) -> str:
+    return actor.id if actor.kind is ActorKind.staff else actor.label
+
+
+# -- endpoints ---------------------------------------------------------------------------
+@router.post(
+    "/requests",
+    status_code=201,
+    response_model=RequestOut,
+    summary="Open a request (acknowledged; a code is e-mailed to verify the person)",
+)
+async def open_request(
+    request: Request,
+    body: OpenIn,
+    actor: ActorDep,
+    t: TrothDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> Any:
+    require_scope(actor, "requests", ADMIN)
+    if actor.kind is not ActorKind.application:
+        require_office(actor, t, ADMIN)
+    raw = await request.body()
+    tenant = body.tenant_id
+    if actor.tenant_id is not None:
+        if tenant not in (None, actor.tenant_id):
+            raise NotFound(f"no tenant {tenant!r}")
+        tenant = actor.tenant_id
+
+    def work() -> tuple[int, Any]:
+        req = t.requests.open(
+            body.kind,
+            email=body.email,
+            phone=body.phone,
+            customer_id=body.customer_id,
+            subject_id=body.subject_id,
+            tenant_id=tenant,
+            channel="api",
+            on_behalf_of=body.on_behalf_of,
+            details=body.details,
+            regime=body.regime,
+            actor=actor,
+        )
+        if actor.tenant_id is not None and req.tenant_id != actor.tenant_id:
+            raise NotFound(f"no subject {body.subject_id!r}")
+        return 201, request_out(t, req)
+
+    status, out, replayed = await run_in_threadpool(
+        run_once,
+        t.ctx,
+        actor.label,
+        idempotency_key,
+        request_hash("POST", request.url.path, raw),
+        work,
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return JSONResponse(out, status_code=status, headers=headers)
+
+
+@router.get("/requests", response_model=RequestPage, summary="Requests, oldest deadline first")
+def list_requests(
+    actor: ActorDep,
+    t: TrothDep,
+    due_within: Annotated[
+        int | None, Query(ge=0, le=3650, description="Open ones due within N days (0: today).")
+    ] = None,
+    overdue: Annotated[bool, Query(description="Only those past their deadline.")] = False,
+    state: Annotated[
+        RequestState | None, Query(description="Only this state (closed ones too).")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> RequestPage:
+    require_office(actor, t, ADMIN)
+    after = None
+    if cursor is not None:
+        after = cursor if cursor.isalnum() else ""
+        try:
+            _visible(t, actor, after)
+        except NotFound:
+            raise ValidationError(
+                "cursor is not one troth gave out; pass `next_cursor` from the previous page",
+                code="invalid_cursor",
+            ) from None
+    items: list[dict[str, Any]] = []
+    more = False
+    # A tenant-bound key filters after the fact; keep reading pages until one is full.
+    while True:
+        batch = t.requests.list(
+            due_within=due_within, overdue=overdue, state=state, limit=limit + 1, after=after
+        )
+        for r in batch:
+            if actor.tenant_id is None or r.tenant_id == actor.tenant_id:
+                if len(items) == limit:
+                    more = True
+                    break
+                items.append(request_out(t, r))
+        if more or len(batch) <= limit:
+            break
+        after = batch[-1].id
+    return RequestPage(
+        items=[RequestOut(**i) for i in items],
+        next_cursor=items[-1]["id"] if more and items else None,
+    )
+
+
+@router.get(
+    "/requests/{request_id}", response_model=RequestDetailOut, summary="A request and its history"
+)
+def get_request(request_id: RequestId, actor: ActorDep, t: TrothDep) -> RequestDetailOut:
+    require_office(actor, t, ADMIN)
+    req = _visible(t, actor, request_id)
+    history = [_event(e) for e in t.requests.history(request_id)]
+    return RequestDetailOut(**request_out(t, req), history=history)
+
+
+@router.post(
+    "/requests/{request_id}/verify",
+    response_model=RequestOut,
+    summary="Verify the person with the code they were e-mailed",
+)
+def verify(request_id: RequestId, body: CodeIn, actor: ActorDep, t: TrothDep) -> Any:
+    require_scope(actor, "requests", ADMIN)
+    if actor.kind is not ActorKind.application:
+        require_office(actor, t, ADMIN)
+    _visible(t, actor, request_id)
+    return request_out(t, t.requests.verify(request_id, body.code))
+
+
+@router.post(
+    "/requests/{request_id}/verify-by-staff",
+    response_model=RequestOut,
+    summary="Verify the person (or the authority to act for them) by staff, with a reason",
+)
+def verify_by_staff(request_id: RequestId, body: ReasonIn, actor: ActorDep, t: TrothDep) -> Any:
+    require_office(actor, t, ADMIN)
+    _visible(t, actor, request_id)
+    req = t.requests.verify_by_staff(request_id, staff=_staff_label(actor), reason=body.reason)
+    return request_out(t, req)
+
+
+@router.post(
+    "/requests/{request_id}/extend",
+    response_model=RequestOut,
+    summary="Extend the deadline within the law's window; the person is told why",
+)
+def extend(request_id: RequestId, body: ExtendIn, actor: ActorDep, t: TrothDep) -> Any:
+    require_office(actor, t, ADMIN)
+    _visible(t, actor, request_id)
+    req = t.requests.extend(request_id, body.reason, extend_by=body.extend_by, actor=actor)
+    return request_out(t, req)
+
+
+@router.post(
+    "/requests/{request_id}/execute",
+    response_model=RequestOut,
+    summary="Carry out a verified request over troth and every connected system",
+)
+def execute(request_id: RequestId, actor: ActorDep, t: TrothDep) -> Any:
+    require_office(actor, t, ADMIN)
+    _visible(t, actor, request_id)
+    return request_out(t, t.requests.execute(request_id, actor=actor), download=True)
+
+
+@router.post(
+    "/requests/{request_id}/refuse",
+    response_model=RequestOut,
+    summary="Refuse a request; the person is told the reason",
+)
+def refuse(request_id: RequestId, body: ReasonIn, actor: ActorDep, t: TrothDep) -> Any:
+    require_office(actor, t, ADMIN)
+    _visible(t, actor, request_id)
+    return request_out(t, t.requests.refuse(request_id, reason=body.reason, actor=actor))
+
+
+@router.get(
+    "/exports/{token}",
+    response_class=Response,
+    summary="Download an access export (ZIP) by its link's token",
+    responses={200: {"content": {"application/zip": {}}}},
+)
+def download(
+    token: Annotated[str, Path(min_length=1, max_length=200)], actor: ActorDep, t: TrothDep
+) -> Response:
+    if actor.kind is ActorKind.application:
+        require_scope(actor, "requests", ADMIN)
+    else:
+        require_office(actor, t, ADMIN)
+    data = t.requests.download(token)
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="data-export.zip"'},
+    )
