@@ -126,7 +126,7 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
         if p is None:
             columns.append([row[n] for row in rows])
             continue
-        out = []
+        out: list[Any] = []
         for row in rows:
             v = row[n]
             if v is None:
