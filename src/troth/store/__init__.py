@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, select, update
 from troth.context import Context
 from troth.errors import NotFound
 from troth.store.crypto import decrypt_value, unwrap_key
-from troth.store.keystore import load_data_keys, shred_subject_keys
+from troth.store.keystore import shred_subject_keys
 from troth.store.tables import (
     policy_notices,
     policy_versions,
@@ -153,57 +153,12 @@ def read_values(
     subject_id: str,
     categories: Iterable[str] | None = None,
 ) -> list[StoredValue]:
-    """Every value of a subject (optionally only some categories), decrypted."""
-    q = select(
-        records.c.id,
-        records.c.field,
-        records.c.category,
-        records.c.value,
-        records.c.ciphertext,
-        records.c.key_version,
-        records.c.collection_point,
-        records.c.purposes,
-        records.c.source,
-        records.c.supplier,
-        records.c.policy_version,
-        records.c.location,
-        records.c.collected_at,
-        records.c.restricted_to,
-        records.c.restricted_until,
-    ).where(records.c.subject_id == subject_id)
-    if categories is not None:
-        q = q.where(records.c.category.in_(list(categories)))
-    rows = conn.execute(q.order_by(records.c.id)).all()
-    keys: dict[int, bytes] | None = None
-    out: list[StoredValue] = []
-    for r in rows:
-        if r.ciphertext is not None:
-            if keys is None:
-                keys = load_data_keys(conn, ctx, subject_id)
-            dek = keys.get(r.key_version)
-            if dek is None:  # shredded: the value is gone for good
-                continue
-            value = json.loads(decrypt_value(dek, subject_id, r.field, r.key_version, r.ciphertext))
-        else:
-            value = json.loads(r.value) if r.value is not None else None
-        out.append(
-            StoredValue(
-                r.id,
-                r.field,
-                r.category,
-                value,
-                r.collection_point,
-                tuple(r.purposes or ()),
-                r.source,
-                r.supplier,
-                r.policy_version,
-                r.location,
-                r.collected_at,
-                r.restricted_to,
-                r.restricted_until,
-            )
-        )
-    return out
+    """Every value of a subject (optionally only some categories), decrypted; none for an
+    unknown subject."""
+    try:
+        return read_subject(conn, ctx, subject_id, categories)[1]
+    except NotFound:
+        return []
 
 
 # One statement reads a subject, their values and the wrapped keys those values need:
