@@ -1,7 +1,7 @@
 """The console for the privacy office (and the vendor's staff): login, dashboard, subject
 search, the audit browser with Verify, the policy in plain words, recipients and
 sub-processors, support access. Sections for requests, breaches and the record of
-processing appear as those concepts are installed."""
+processing are in :mod:`console_requests` and :mod:`console_office`."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def dashboard(request: Request) -> Response:
         ],
         refusals=refusals,
         requests=_due_requests(request),
-        clocks=_breach_clocks(request),
+        clocks=breach_clocks(request),
         now=ctx.clock.now(),
     )
 
@@ -141,12 +141,18 @@ def _due_requests(request: Request) -> list[Any]:
         return []
 
 
-def _breach_clocks(request: Request) -> list[Any]:
+def breach_clocks(request: Request, *, every: bool = False) -> list[dict[str, Any]]:
+    """Each breach with its legal clocks and where they stand now; only the open ones
+    (a clock not yet met) unless ``every``."""
     t = request.app.state.troth
-    try:
-        return list(t.breaches.open_clocks())
-    except (ImportError, AttributeError, TypeError):
-        return []
+    now = ctx_of(request).clock.now()
+    out = []
+    for b in t.breaches.list_breaches():
+        clocks = t.breaches.clocks(b.id, now)
+        running = [c for c in clocks if c["status"] not in ("met", "met_late")]
+        if every or running:
+            out.append({"breach": b, "clocks": clocks, "open": bool(running)})
+    return out
 
 
 # -- subjects ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from starlette.responses import Response
@@ -249,14 +249,47 @@ def make_request(request: Request, form: FormDep) -> Response:
     from troth.gate import Actor, ActorKind
 
     details = {"text": form["details"][:5000]} if form.get("details") else None
-    t.requests.open(
+    req = t.requests.open(
         form.get("kind", ""),
         subject_id=p.subject_id,
         channel="self_service",
         details=details,
         actor=Actor(ActorKind.subject, p.subject_id),
     )
+    # Signing in proved control of the address: no second code is asked.
+    t.requests.verify_by_signin(req.id, p.subject_id)
     return RedirectResponse("/privacy/me#req-h", status_code=303)
+
+
+@router.post("/privacy/me/export")
+def export_zip(request: Request, form: FormDep) -> Response:
+    """Download my data: an access request, verified by the sign-in and carried out at
+    once by the requests engine (troth and every connected system), answered with its ZIP."""
+    p = require_person(request, form)
+    t = request.app.state.troth
+    from troth.gate import Actor, ActorKind
+
+    me = Actor(ActorKind.subject, p.subject_id)
+    req = t.requests.open("access", subject_id=p.subject_id, channel="self_service", actor=me)
+    t.requests.verify_by_signin(req.id, p.subject_id)
+    done = t.requests.execute(req.id, actor=me)
+    return _zip(t.requests.download(done.download_token))
+
+
+@router.get("/privacy/download/{token}")
+def download(
+    request: Request, token: Annotated[str, Path(min_length=1, max_length=200)]
+) -> Response:
+    """The link e-mailed with an export: the token is the credential (it expires)."""
+    return _zip(request.app.state.troth.requests.download(token))
+
+
+def _zip(data: bytes) -> Response:
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="my-data.zip"'},
+    )
 
 
 def _my_requests(request: Request, p: Person) -> list[Any]:

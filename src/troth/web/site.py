@@ -7,12 +7,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from troth.web import console, privacy, public, tenant
+from troth.web import console, console_office, console_requests, privacy, public, tenant
 
 STATIC = Path(__file__).parent / "static"
 
 
 def mount_web(app: FastAPI) -> None:
-    for module in (public, privacy, console, tenant):
+    for module in (public, privacy, console, console_requests, console_office, tenant):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,0 +1,206 @@
+"""The privacy office's registers in the console: breaches with their legal clocks, the
+record of processing (HTML and CSV downloads), a new policy version (pasted or uploaded
+YAML, diffed in words, then published with its notices) and legal demands."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from troth.disclosures.demands import LegalInstrument
+from troth.disclosures.tables import legal_demands
+from troth.errors import PolicyError, TrothError, ValidationError
+from troth.notices.publish import policy_history, publish_policy
+from troth.policy.diff import diff_policies
+from troth.policy.loader import parse_policy
+from troth.ropa import record_of_processing
+from troth.web.console import breach_clocks, page, staff
+from troth.web.forms import MAX_FIELDS, FormDep
+from troth.web.render import ctx_of
+
+router = APIRouter(include_in_schema=False)
+
+MAX_POLICY_BYTES = 512 * 1024
+
+
+# -- breaches ----------------------------------------------------------------------------
+@router.get("/console/breaches")
+def breaches_page(request: Request) -> Response:
+    s = staff(request, office=True)
+    return page(request, s, "console/breaches.html", breaches=breach_clocks(request, every=True))
+
+
+# -- record of processing ----------------------------------------------------------------
+@router.get("/console/ropa.html")
+def ropa_html(request: Request) -> Response:
+    staff(request, office=True)
+    body = record_of_processing(ctx_of(request).policy).to_html()
+    return Response(
+        body,
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="record-of-processing.html"'},
+    )
+
+
+@router.get("/console/ropa.csv")
+def ropa_csv(request: Request) -> Response:
+    staff(request, office=True)
+    body = record_of_processing(ctx_of(request).policy).to_csv()
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="record-of-processing.csv"'},
+    )
+
+
+# -- a new policy version ----------------------------------------------------------------
+async def policy_form(request: Request) -> dict[str, str]:
+    """The publish form: pasted YAML (``yaml``) or one uploaded file (``file``)."""
+    try:
+        form = await request.form(max_files=1, max_fields=MAX_FIELDS)
+    except Exception as exc:  # malformed multipart bodies
+        raise ValidationError("the form could not be read; send it again from the page") from exc
+    out = {k: v for k, v in form.items() if isinstance(v, str)}
+    upload = form.get("file")
+    if isinstance(upload, UploadFile) and upload.filename:
+        data = await upload.read(MAX_POLICY_BYTES + 1)
+        if len(data) > MAX_POLICY_BYTES:
+            raise ValidationError(f"the policy file is larger than {MAX_POLICY_BYTES:,} bytes")
+        try:
+            out["yaml"] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError("the policy file is not UTF-8 text (YAML)") from None
+        out["filename"] = Path(upload.filename).name[:100]
+    return out
+
+
+PolicyForm = Annotated[dict[str, str], Depends(policy_form)]
+
+
+def _publish_page(request: Request, status: int = 200, **values: Any) -> Response:
+    s = staff(request, office=True)
+    ctx = ctx_of(request)
+    defaults: dict[str, Any] = {
+        "yaml": "",
+        "filename": "policy.yaml",
+        "issues": None,
+        "error": None,
+        "diff": None,
+        "result": None,
+    }
+    defaults.update(values)
+    return page(
+        request,
+        s,
+        "console/publish.html",
+        status=status,
+        current=ctx.policy.version,
+        history=policy_history(ctx),
+        **defaults,
+    )
+
+
+@router.get("/console/policy/publish")
+def publish_form(request: Request) -> Response:
+    return _publish_page(request)
+
+
+@router.post("/console/policy/diff")
+def policy_diff(request: Request, form: PolicyForm) -> Response:
+    """Validate the new version and show what changes, in words, before publishing."""
+    s = staff(request, form, office=True)
+    del s
+    text = form.get("yaml", "")
+    name = form.get("filename") or "policy.yaml"
+    if not text.strip():
+        return _publish_page(request, 422, error="paste the new policy's YAML or upload its file")
+    try:
+        new = parse_policy(text, name)
+    except PolicyError as exc:
+        issues = [str(i) for i in exc.issues] or [exc.message]
+        return _publish_page(request, 422, yaml=text, filename=name, issues=issues)
+    diff = diff_policies(ctx_of(request).policy.policy, new)
+    return _publish_page(request, yaml=text, filename=name, diff=diff, new_version=new.version)
+
+
+@router.post("/console/policy/publish")
+def policy_publish(request: Request, form: PolicyForm) -> Response:
+    s = staff(request, form, office=True)
+    text = form.get("yaml", "")
+    name = form.get("filename") or "policy.yaml"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(text)
+        try:
+            result = publish_policy(ctx_of(request), path, actor=s.actor.label)
+        except PolicyError as exc:
+            issues = [str(i) for i in exc.issues] or [exc.message]
+            return _publish_page(request, 422, yaml=text, filename=name, issues=issues)
+        except TrothError as exc:
+            return _publish_page(request, exc.status, yaml=text, filename=name, error=exc.message)
+    return _publish_page(request, result=result)
+
+
+# -- legal demands -----------------------------------------------------------------------
+def _demands_page(request: Request, status: int = 200, **values: Any) -> Response:
+    s = staff(request, office=True)
+    ctx = ctx_of(request)
+    d = legal_demands.c
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(legal_demands).order_by(d.received_at.desc()).limit(200)).all()
+    return page(
+        request,
+        s,
+        "console/demands.html",
+        status=status,
+        demands=rows,
+        instruments=[i.value for i in LegalInstrument],
+        recipients=ctx.policy.policy.recipients,
+        now=ctx.clock.now(),
+        error=values.get("error"),
+        form=values.get("form", {}),
+    )
+
+
+@router.get("/console/demands")
+def demands_page(request: Request) -> Response:
+    return _demands_page(request)
+
+
+@router.post("/console/demands")
+def record_demand(request: Request, form: FormDep) -> Response:
+    s = staff(request, form, office=True)
+    t = request.app.state.troth
+    try:
+        gag = _date_field(form.get("gag_until", ""), "gag_until")
+        t.disclosures.record_demand(
+            authority=form.get("authority", ""),
+            instrument=form.get("instrument") or None,
+            reference=form.get("reference", ""),
+            scope=form.get("scope", ""),
+            gag_until=gag,
+            recipient=form.get("recipient") or None,
+            actor=s.actor.label,
+        )
+    except TrothError as exc:
+        return _demands_page(request, exc.status, error=exc.message, form=form)
+    return RedirectResponse("/console/demands", status_code=303)
+
+
+def _date_field(value: str, name: str) -> datetime | None:
+    """A date field (YYYY-MM-DD) as the start of that day, UTC; empty: None."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), time.min, tzinfo=UTC)
+    except ValueError:
+        raise ValidationError(f"{name}: give a date as YYYY-MM-DD", field=name) from None
