@@ -1,0 +1,99 @@
+"""End-to-end in a real browser: a person asks for deletion in the privacy centre, the
+privacy officer executes it from the console, and the person sees it completed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from conftest import shot
+from troth.clock import ManualClock
+from troth.engine import Troth
+from troth.home import init_home
+from troth.notices.outbox import outbox
+
+pytestmark = pytest.mark.browser
+PASSWORD = "correct horse battery staple"
+ADA = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Please help"}
+BOB = {"name": "Bob Babbage", "email": "bob@example.com", "message": "Hello"}
+
+
+@pytest.fixture
+def mindlink(tmp_path: Path):
+    ctx = init_home(tmp_path / "home", example="mindlink", clock=ManualClock())
+    yield ctx
+    ctx.engine.dispose()
+
+
+def sign_in(page, base: str, ctx, email: str) -> None:
+    page.goto(f"{base}/privacy/signin")
+    page.fill("#email", email)
+    page.click("#send-code")
+    with ctx.engine.connect() as conn:
+        body = conn.execute(
+            select(outbox.c.body_text).where(outbox.c.to_addr == email).order_by(outbox.c.id.desc())
+        ).first()[0]
+    page.fill("#code", re.search(r"\b(\d{6})\b", body).group(1))
+    page.click("#check-code")
+    page.wait_for_url(f"{base}/privacy/me")
+
+
+def test_person_asks_deletion_officer_executes_person_sees_it_completed(
+    browser, serve, mindlink
+) -> None:
+    t = Troth(mindlink)
+    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
+    t.collect("support_request", ADA)
+    t.collect("support_request", BOB)
+    base = serve(mindlink)
+
+    # The person (Bob) asks, in their own browser, and keeps the page open.
+    person = browser.new_context().new_page()
+    person.set_default_timeout(15_000)
+    person.goto(f"{base}/privacy")
+    person.click("#cookies-reject")
+    sign_in(person, base, mindlink, "bob@example.com")
+    person.select_option("#kind", "delete")
+    person.fill("#details", "Please delete everything about me.")
+    person.click("#make-request")
+    person.wait_for_url(re.compile(r"/privacy/me"))
+    [req] = t.requests.list()
+    row = person.locator(f"#my-request-{req.id}")
+    assert "verified" in row.inner_text()  # signed in: no second code asked
+    assert str(req.due_at) in row.inner_text()
+    shot(person, "request-person-asked")
+
+    # The officer, in another browser, finds it by due date and executes it.
+    officer = browser.new_context().new_page()
+    officer.set_default_timeout(15_000)
+    officer.goto(f"{base}/console/login")
+    officer.click("#cookies-reject")
+    officer.fill("#email", "officer@example.com")
+    officer.fill("#password", PASSWORD)
+    officer.click("#login")
+    officer.wait_for_url(f"{base}/console")
+    officer.click("text=Requests")
+    officer.wait_for_url(f"{base}/console/requests")
+    shot(officer, "request-officer-list")
+    officer.click(f"#req-{req.id}")
+    officer.wait_for_url(f"{base}/console/requests/{req.id}")
+    assert "privacy_centre_signin" in officer.locator("#history").inner_text()
+    officer.click("#execute")
+    officer.locator("#report").wait_for()
+    assert "completed" in officer.locator("#state").inner_text()
+    report = officer.locator("#report").inner_text()
+    assert "troth" in report and "deleted" in report
+    shot(officer, "request-officer-report")
+    assert t.requests.get(req.id).state == "completed"
+
+    # The person reloads: the request is completed (their session outlives their data).
+    person.reload()
+    done = person.locator(f"#my-request-{req.id}").inner_text()
+    assert "completed" in done
+    assert "Bob Babbage" not in person.locator("main").inner_text()
+    shot(person, "request-person-completed")
+    person.context.close()
+    officer.context.close()
