@@ -137,7 +137,14 @@ def test_killed_worker_resumes_to_the_same_result(shop_url, tmp_path, event, aft
 
 @pytest.fixture(params=["postgresql", "mariadb"])
 def server_url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue("pg_url" if request.param == "postgresql" else "mysql_url"))
+    if request.param == "mariadb":
+        return str(request.getfixturevalue("mysql_url"))
+    # Tests run in parallel against one PostgreSQL database: name this test's sessions so
+    # that the kill below reaches only them.
+    return f"{request.getfixturevalue('pg_url')}&application_name={VICTIM}"
+
+
+VICTIM = f"troth_victim_{os.getpid()}"
 
 
 def test_database_dropping_the_connection_mid_request_leaves_a_resumable_job(server_url, tmp_path):
@@ -156,9 +163,10 @@ def test_database_dropping_the_connection_mid_request_leaves_a_resumable_job(ser
                 conn.execute(
                     sa.text(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> "
-                        "pg_backend_pid() AND datname = current_database()"
+                        "pg_backend_pid() AND application_name = :name"
                         " AND state LIKE 'idle in%'"
-                    )
+                    ),
+                    {"name": VICTIM},
                 )
             else:
                 ids = (

@@ -16,7 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 import connected_schema as cs
-from conftest import PG_ADMIN_URL, need
+from dbs import PG_ADMIN_URL, need
 from test_requests_helpers import buy, connect_shop, rows
 from troth.audit.log import list_entries
 from troth.clock import ManualClock, SystemClock

@@ -8,9 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from shots import shot
 from sqlalchemy import select
 
-from conftest import shot
 from troth.access import actor_for
 from troth.audit.log import transaction
 from troth.clock import ManualClock

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from shots import shot
 from sqlalchemy import select
 
-from conftest import shot
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.home import init_home

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -35,8 +35,14 @@ class _Console(Console):
         Console.size.fset(self, new_size)  # type: ignore[attr-defined]
 
 
-err_console = _Console(stderr=True, soft_wrap=True)
-console = _Console(soft_wrap=True)
+def make_console(**kwargs: Any) -> Console:
+    """The console every command prints through (soft-wrapped, width from COLUMNS)."""
+    kwargs.setdefault("soft_wrap", True)
+    return _Console(**kwargs)
+
+
+err_console = make_console(stderr=True)
+console = make_console()
 
 app = typer.Typer(
     name="troth",

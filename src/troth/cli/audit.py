@@ -12,14 +12,13 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from troth.audit import inclusion_proof, list_entries, sign_head, verify_log, verify_proof
 from troth.audit.log import read_state
-from troth.cli import home_of
+from troth.cli import home_of, make_console
 from troth.context import Context
 
 app = typer.Typer(help="Verify the tamper-evident audit log, prove entries, show who did what.")
@@ -40,8 +39,8 @@ _SHOW_COLUMNS = [
     "reason",
 ]
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = make_console(highlight=False)
+_err = make_console(stderr=True, highlight=False)
 
 
 @contextmanager

@@ -11,10 +11,9 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from troth.cli import home_of
+from troth.cli import home_of, make_console
 from troth.consent import ConsentLedger, verify_receipt
 from troth.context import Context
 
@@ -22,7 +21,7 @@ app = typer.Typer(
     help="The consent ledger: receipts, state, check and rebuild.", no_args_is_help=True
 )
 
-_out = Console(highlight=False, soft_wrap=True)
+_out = make_console(highlight=False)
 
 
 def register(root: typer.Typer) -> None:

@@ -9,12 +9,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from troth.cli import make_console
 from troth.cli.users import open_troth
 
 app = typer.Typer(help="Encryption keys and application API keys.", no_args_is_help=True)
 api = typer.Typer(help="API keys for applications: scoped, shown once.", no_args_is_help=True)
 app.add_typer(api, name="api")
-_out = Console(highlight=False, soft_wrap=True)
+_out = make_console(highlight=False)
 
 
 def register(root: typer.Typer) -> None:

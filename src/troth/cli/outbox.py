@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from troth.cli import make_console
 from troth.cli.consent import open_ctx
 from troth.notices.outbox import MailStatus, deliver_due, list_outbox
 
 app = typer.Typer(help="The mail outbox: deliver and inspect.", no_args_is_help=True)
 
-_out = Console(highlight=False, soft_wrap=True)
+_out = make_console(highlight=False)
 
 
 def register(root: typer.Typer) -> None:

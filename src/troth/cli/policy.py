@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from troth.cli import make_console
 from troth.errors import PolicyError, ValidationError
 from troth.policy.describe import describe_policy, policy_summary
 from troth.policy.diff import PolicyDiff, Severity, diff_policies
@@ -26,8 +26,8 @@ app = typer.Typer(help="Validate, show, diff and publish the policy.", no_args_i
 # swallows typer.Exit codes.
 EXIT_MATERIAL = 2
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = make_console(highlight=False)
+_err = make_console(stderr=True, highlight=False)
 
 
 def _report(exc: PolicyError) -> None:

@@ -7,17 +7,17 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from troth.access import actor_for
+from troth.cli import make_console
 from troth.cli.users import PasswordOpt, ask_password, open_troth
 from troth.engine import Troth
 from troth.gate import Actor
 
 app = typer.Typer(help="Customers (tenants), their members and invitations.", no_args_is_help=True)
 grants = typer.Typer(help="The vendor's support access to a customer's data.", no_args_is_help=True)
-_out = Console(highlight=False, soft_wrap=True)
+_out = make_console(highlight=False)
 
 TotpOpt = Annotated[
     str | None, typer.Option("--totp", help="Code from the authenticator app, if enabled.")

@@ -7,14 +7,13 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from troth.cli import home_of
+from troth.cli import home_of, make_console
 from troth.engine import Troth
 
 app = typer.Typer(help="Staff and vendor-admin accounts.", no_args_is_help=True)
-_out = Console(highlight=False, soft_wrap=True)
+_out = make_console(highlight=False)
 
 PasswordOpt = Annotated[
     str | None,
