@@ -86,11 +86,24 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # Take the write lock up front so concurrent writers queue instead of deadlocking.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Take the write lock up front so concurrent writers queue instead of deadlocking;
+            # a connection marked read-only (see `reading`) takes none and never waits.
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+
+
+READ_ONLY = "troth_read_only"
+
+
+def reading(engine: Engine) -> Any:
+    """A connection for reads only: on SQLite it does not take the write lock, so reads
+    never queue behind writers (WAL gives them a consistent snapshot)."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
 
 
 def backend(engine: Engine) -> str:

@@ -21,7 +21,7 @@ from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.clock import Clock
 from troth.context import Context
-from troth.db import insert_many
+from troth.db import insert_many, reading
 from troth.errors import ConnectorError, NotFound, Refused, ValidationError
 from troth.gate import (
     SYSTEM,
@@ -628,7 +628,7 @@ class Troth:
         tenant_id: str | None = None,
     ) -> str:
         """The subject id of a person, looked up through the blind indexes."""
-        with self.ctx.engine.connect() as conn:
+        with reading(self.ctx.engine) as conn:
             sid = find_subject_id(
                 conn,
                 self.ctx,
@@ -746,7 +746,7 @@ class Troth:
         if not age_fields:
             return []
         found: list[str] = []
-        with self.ctx.engine.connect() as conn:
+        with reading(self.ctx.engine) as conn:
             q = (
                 select(
                     records.c.subject_id,
@@ -775,7 +775,7 @@ class Troth:
         minors = self.find_minors()
         if minors:
             # Already erased: what is left is kept by law (restricted); don't erase again.
-            with self.ctx.engine.connect() as conn:
+            with reading(self.ctx.engine) as conn:
                 erased = set(
                     conn.execute(
                         select(subjects.c.id).where(

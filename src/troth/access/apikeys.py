@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from troth.access._base import AccessBase
 from troth.access.tables import api_keys
 from troth.audit.log import transaction
+from troth.db import reading
 from troth.errors import AuthenticationError, NotFound, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind, Operation
 from troth.store import new_id
@@ -148,7 +149,7 @@ class ApiKeysMixin(AccessBase):
         else:
             # A read, not a write transaction: the last use is written at most once per
             # LAST_USED_EVERY per key (a hot key would otherwise serialise every request).
-            with self.ctx.engine.connect() as conn:
+            with reading(self.ctx.engine) as conn:
                 row = conn.execute(
                     select(api_keys).where(api_keys.c.key_hash == _key_hash(key))
                 ).first()
