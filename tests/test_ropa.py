@@ -78,3 +78,39 @@ def test_ropa_cli(tmp_path: Path) -> None:
     out = runner.invoke(root, ["--home", str(home), "ropa", "--format", "csv", "-o", str(target)])
     assert out.exit_code == 0, out.output
     assert target.read_text().startswith("controller,purpose")
+
+
+def test_ropa_pdf_is_printed_by_chromium(tmp_path: Path) -> None:
+    """The PDF is the HTML record printed by Debian's chromium (installed by make test)."""
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from troth.ropa import CHROMIUM_NAMES
+
+    if not any(shutil.which(b) for b in CHROMIUM_NAMES):
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing and CI is set: .ci/install-chromium installs it")
+        pytest.skip("chromium not installed")
+    from troth.home import init_home
+
+    home = tmp_path / "home"
+    init_home(home, example="ilign").engine.dispose()
+    out = tmp_path / "ropa.pdf"
+    from typer.testing import CliRunner
+
+    from troth.cli import _register, app
+
+    _register()
+    res = CliRunner().invoke(app, ["--home", str(home), "ropa", "--format", "pdf", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF") and len(data) > 5000
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True).stdout
+        assert "SiteHost" in text and "Freshdesk" in text
+    # Without -o there is nowhere to put the bytes: a clear error, nothing written.
+    res = CliRunner().invoke(app, ["--home", str(home), "ropa", "--format", "pdf"])
+    assert res.exit_code != 0

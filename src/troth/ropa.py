@@ -173,3 +173,51 @@ def record_of_processing(idx: PolicyIndex) -> RecordOfProcessing:
 
 
 __all__ = ["COLUMNS", "RecordOfProcessing", "record_of_processing"]
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def html_to_pdf(html: str, *, timeout: float = 90.0) -> bytes:
+    """Print HTML to PDF with a headless Chromium (Debian's ``chromium`` package), so the
+    record is the same document in both formats. ConfigError, saying what to install, when
+    no Chromium is on the PATH."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from troth.errors import ConfigError
+
+    binary = next((b for b in map(shutil.which, CHROMIUM_NAMES) if b), None)
+    if binary is None:
+        raise ConfigError(
+            "PDF output needs Chromium: install it (Debian: `apt-get install chromium`), or"
+            " use --format html and print that"
+        )
+    with tempfile.TemporaryDirectory(prefix="troth-pdf-") as tmp:
+        page = Path(tmp) / "record.html"
+        out = Path(tmp) / "record.pdf"
+        page.write_text(html, encoding="utf-8")
+        cmd = [
+            binary,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={tmp}/profile",
+            f"--print-to-pdf={out}",
+            page.as_uri(),
+        ]
+        try:
+            subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)  # noqa: S603
+        except subprocess.TimeoutExpired:
+            raise ConfigError(f"Chromium did not print the PDF within {timeout:.0f} s") from None
+        data = out.read_bytes() if out.exists() else b""
+    if not data.startswith(b"%PDF"):
+        raise ConfigError("Chromium did not produce a PDF; use --format html and print that")
+    return data

@@ -1,4 +1,4 @@
-"""`troth ropa [--format csv|html|json] [-o FILE]`: the record of processing activities."""
+"""`troth ropa [--format csv|html|json|pdf] [-o FILE]`: the record of processing activities."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ class RopaFormat(StrEnum):
     csv = "csv"
     html = "html"
     json = "json"
+    pdf = "pdf"
 
 
 def register(root: typer.Typer) -> None:
@@ -37,6 +38,15 @@ def register(root: typer.Typer) -> None:
             record = record_of_processing(context.policy)
         finally:
             context.engine.dispose()
+        if fmt is RopaFormat.pdf:
+            from troth.errors import ValidationError
+            from troth.ropa import html_to_pdf
+
+            if output is None:
+                raise ValidationError("--format pdf writes a file: give -o FILE.pdf")
+            output.write_bytes(html_to_pdf(record.to_html()))
+            console.print(f"wrote {output}")
+            return
         text = {"csv": record.to_csv, "html": record.to_html, "json": record.to_json}[fmt.value]()
         if output is None:
             console.out(text, highlight=False)
