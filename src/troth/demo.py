@@ -238,9 +238,10 @@ def _demo_breach(t: Any, info: DemoInfo) -> None:
         t.breaches.record_breach(
             title="Lost laptop with a call-record export",
             description="A support laptop holding one customer's call-record export was stolen.",
-            discovered_at=now - timedelta(hours=20),
-            occurred_from=now - timedelta(days=3),
-            occurred_until=now - timedelta(days=1),
+            # The export was taken today, after the call records were loaded.
+            discovered_at=now,
+            occurred_from=now - timedelta(hours=6),
+            occurred_until=now,
             categories=["call_records", "destination_numbers"],
             high_risk=True,
         )
