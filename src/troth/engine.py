@@ -38,10 +38,10 @@ from troth.gate import (
 from troth.policy.model import CollectedField, CollectionPoint, FieldType, SourceKind
 from troth.store import (
     StoredValue,
+    decode_subject_rows,
     find_subject_id,
     get_subject,
     new_id,
-    read_subject,
 )
 from troth.store.crypto import encrypt_value
 from troth.store.keystore import ensure_data_keys
@@ -569,8 +569,15 @@ class Troth:
         now = ctx.clock.now()
         with transaction(ctx) as conn:
             wanted = tuple(sorted(set(categories))) if categories is not None else None
-            subj, stored = read_subject(conn, ctx, subject_id, wanted)
-            facts = facts_mod.gather(conn, ctx, actor, subj)
+            params: dict[str, Any] = {"sid": subject_id}
+            if wanted is not None:
+                params["cats"] = list(wanted)
+            filtered = wanted is not None
+            if filtered not in _USE_STMT:
+                _USE_STMT[filtered] = facts_mod.subject_and_facts_stmt(filtered)
+            rows = conn.execute(_USE_STMT[filtered], params).all()
+            subj, stored = decode_subject_rows(ctx, subject_id, rows)
+            facts = facts_mod.facts_from_row(conn, ctx, actor, subj, rows[0])
             asked = wanted if wanted is not None else tuple(sorted({v.category for v in stored}))
             if not asked:
                 asked = tuple(sorted(idx.purpose_categories.get(purpose, ())))
@@ -841,6 +848,11 @@ class Troth:
                 )
             ],
         )
+
+
+# A use reads the subject, their values and keys, consents and restrictions in one query
+# (built on first use, once every table module is loaded).
+_USE_STMT: dict[bool, Any] = {}
 
 
 # Refusals about who is asking (not about the data): they refuse the whole collection.

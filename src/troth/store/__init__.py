@@ -28,6 +28,7 @@ from troth.store.tables import (
 __all__ = [
     "StoredValue",
     "SubjectRow",
+    "decode_subject_rows",
     "erase_subject_data",
     "find_subject_id",
     "get_subject",
@@ -38,6 +39,7 @@ __all__ = [
     "read_values",
     "records",
     "subject_keys",
+    "subject_values_stmt",
     "subjects",
     "tenants",
 ]
@@ -227,6 +229,20 @@ def read_subject(
     if categories is not None:
         params["cats"] = list(categories)
     rows = conn.execute(_SUBJECT_VALUES[categories is not None], params).all()
+    return decode_subject_rows(ctx, subject_id, rows)
+
+
+def subject_values_stmt(filtered: bool) -> Any:
+    """The statement behind :func:`read_subject` (bind ``sid``, and ``cats`` when
+    ``filtered``), for callers that add columns of their own to the same round trip."""
+    return _subject_values_stmt(filtered)
+
+
+def decode_subject_rows(
+    ctx: Context, subject_id: str, rows: Sequence[Any]
+) -> tuple[SubjectRow, list[StoredValue]]:
+    """Turn the rows of :func:`subject_values_stmt` into the subject and their values,
+    decrypting what is encrypted (a shredded key means the value is gone)."""
     if not rows:
         raise NotFound(
             f"no subject {subject_id!r}: look the person up by e-mail or phone first",
