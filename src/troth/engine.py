@@ -246,11 +246,30 @@ class Troth:
                         " data from minors",
                         details={"point": point, "minimum_age": min_age},
                     )
-        for i, data in enumerate(rows):
-            self._check_fields(cp, data, actor, row=i if len(rows) > 1 else None)
-        unknown = [p for p in consents if p not in idx.purposes]
-        if unknown:
-            raise ValidationError(f"unknown purpose {unknown[0]!r} in consents")
+        try:
+            for i, data in enumerate(rows):
+                self._check_fields(cp, data, actor, row=i if len(rows) > 1 else None)
+            unknown = [p for p in consents if p not in idx.purposes]
+            if unknown:
+                raise ValidationError(f"unknown purpose {unknown[0]!r} in consents")
+        except ValidationError as exc:
+            # Bad input is refused like the gate refuses: audited, nothing stored. The
+            # entry names the problem, never the value.
+            with transaction(ctx) as conn:
+                append_entries(
+                    conn,
+                    ctx.clock.now(),
+                    [
+                        AuditEntry(
+                            action="collect",
+                            actor=actor.label,
+                            outcome=Outcome.deny,
+                            reason=exc.code,
+                            details={"point": point, "problem": exc.message[:300]},
+                        )
+                    ],
+                )
+            raise
         try:
             return self._store_rows(
                 point,

@@ -1,4 +1,5 @@
-"""Checks on values arriving at a collection point: type, size, shape."""
+"""Checks on values arriving at a collection point: type, size, shape. Messages never
+repeat the value: they are shown to callers and written to the audit log."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def check_value(spec: CollectedField, value: Any, max_bytes: int) -> str | None:
         if len(value.encode()) > max_bytes:
             return f"too large ({len(value.encode())} bytes; at most {max_bytes})"
         if t is FieldType.email and not _EMAIL.match(value):
-            return f"{value[:40]!r} is not an e-mail address"
+            return "not an e-mail address (name@domain)"
         if t is FieldType.phone and not _PHONE.match(value):
             return "not a telephone number (digits, spaces, + ( ) - . / only)"
         return None
@@ -45,7 +46,7 @@ def check_value(spec: CollectedField, value: Any, max_bytes: int) -> str | None:
         try:
             date.fromisoformat(str(value))
         except ValueError:
-            return f"{str(value)[:40]!r} is not a date (YYYY-MM-DD)"
+            return "not a date (YYYY-MM-DD)"
         return None
     if t is FieldType.datetime:
         if isinstance(value, datetime):
@@ -53,6 +54,6 @@ def check_value(spec: CollectedField, value: Any, max_bytes: int) -> str | None:
         try:
             datetime.fromisoformat(str(value))
         except ValueError:
-            return f"{str(value)[:40]!r} is not a date-time (ISO 8601)"
+            return "not a date-time (ISO 8601)"
         return None
     return None  # pragma: no cover

@@ -58,6 +58,9 @@ def test_p01_bad_values_refused_with_clear_errors(make_troth, db_url):
         t.collect("no_such_point", {"email": "a@b.example"})
     assert exc.value.reason == "unknown_collection_point"
     assert _count(t, records) == 0 and _count(t, subjects) == 0
+    # Each refusal is in the audit log, with the problem and never the value.
+    assert len(_denials(t, "invalid_input")) == 4
+    assert all("x" * 50 not in str(e.entry.details) for e in _denials(t, "invalid_input"))
 
 
 def test_p02_data_bound_to_collection_point_purposes(make_troth, db_url):
