@@ -582,7 +582,35 @@ class Troth:
     ) -> View:
         """Read a person's data for a purpose. The gate decides per category; each value
         must also have been collected for that purpose (P02, P03, P08). Allowed or refused,
-        the use is audited. Raises Refused when nothing may be revealed."""
+        the use is audited. Raises Refused when nothing may be revealed, NotFound (also
+        audited) for an unknown subject."""
+        try:
+            return self._use(subject_id, purpose, actor, categories)
+        except NotFound:
+            with transaction(self.ctx) as conn:
+                append_entries(
+                    conn,
+                    self.ctx.clock.now(),
+                    [
+                        AuditEntry(
+                            action="use",
+                            actor=actor.label,
+                            outcome=Outcome.deny,
+                            purpose=purpose[:100],
+                            reason="not_found",
+                            details={"unknown_subject": subject_id[:64]},
+                        )
+                    ],
+                )
+            raise
+
+    def _use(
+        self,
+        subject_id: str,
+        purpose: str,
+        actor: Actor,
+        categories: Iterable[str] | None,
+    ) -> View:
         ctx = self.ctx
         idx = ctx.policy
         now = ctx.clock.now()
