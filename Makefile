@@ -13,8 +13,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Debian's chromium drives the browser tests; installed when missing (root or sudo needed).
+# Without it the browser tests skip locally (and fail under CI=true, where they must run).
 browser:
-	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium
+	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium \
+		|| echo "chromium could not be installed: browser tests will skip (CI fails them)"
 
 demo: $(STAMP)
 	$(BIN)/troth demo --home demo-home
