@@ -43,7 +43,7 @@ def login(t: Troth, email: str, role: str):  # type: ignore[no-untyped-def]
     return t.access.resolve_session(token)[1]
 
 
-def test_accounts_sees_card_support_does_not(t: Troth) -> None:
+def test_p12_accounts_sees_card_support_does_not(t: Troth) -> None:
     sid = t.collect("order_form", ORDER).subject_id
     accounts = login(t, "acc@itechno.example", "accounts")
     support = login(t, "sup@itechno.example", "support")

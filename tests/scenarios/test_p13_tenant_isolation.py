@@ -29,7 +29,7 @@ def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
     tr.close()
 
 
-def test_members_see_only_their_tenant_and_revocation_is_immediate(t: Troth) -> None:
+def test_p13_members_see_only_their_tenant_and_revocation_is_immediate(t: Troth) -> None:
     acc = t.access
     acme = acc.create_tenant("Acme", "office@acme.example")
     bolt = acc.create_tenant("Bolt", "office@bolt.example")

@@ -31,7 +31,7 @@ def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
     tr.close()
 
 
-def test_grant_lifecycle_seen_by_the_customer(t: Troth) -> None:
+def test_p14_grant_lifecycle_seen_by_the_customer(t: Troth) -> None:
     acc = t.access
     clock = t.ctx.clock
     assert isinstance(clock, ManualClock)

@@ -42,7 +42,7 @@ def everything_stored(t: Troth) -> str:
     return "\n".join(out)
 
 
-def test_password_hash_and_no_plaintext_anywhere(t: Troth) -> None:
+def test_p16_password_hash_and_no_plaintext_anywhere(t: Troth) -> None:
     acme = t.access.create_tenant("Acme", "office@acme.example")
     tok, _ = t.access.invite(acme, "admin@acme.example", role="admin")
     t.access.accept_invitation(tok, PW)
@@ -53,7 +53,7 @@ def test_password_hash_and_no_plaintext_anywhere(t: Troth) -> None:
     assert dump.count("$argon2id$") >= 2
 
 
-def test_cookie_is_session_only_and_protected() -> None:
+def test_p16_cookie_is_session_only_and_protected() -> None:
     https = session_cookie_attributes(secure=True)
     http = session_cookie_attributes(secure=False)
     for attrs in (https, http):
@@ -62,7 +62,7 @@ def test_cookie_is_session_only_and_protected() -> None:
     assert https["secure"] is True and http["secure"] is False
 
 
-def test_idle_and_absolute_expiry_and_lockout(t: Troth) -> None:
+def test_p16_idle_and_absolute_expiry_and_lockout(t: Troth) -> None:
     clock = t.ctx.clock
     assert isinstance(clock, ManualClock)
     s = t.ctx.settings
