@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from troth.api import disclosures, records, requests, subjects
+from troth.api import access as access_api
+from troth.api import disclosures, office, policy_admin, records, requests, subjects
 from troth.api.models import Problem
 
 _PROBLEMS: dict[int | str, dict[str, object]] = {
@@ -27,4 +28,7 @@ def build_router() -> APIRouter:
     router.include_router(records.router)
     router.include_router(disclosures.router)
     router.include_router(requests.router)
+    router.include_router(office.router)
+    router.include_router(access_api.router)
+    router.include_router(policy_admin.router)
     return router

@@ -1,0 +1,309 @@
+"""The privacy office over HTTP: retention (plan, run, legal holds), the breach register
+(record, list, read with its clocks, regulator told, people told) and legal demands.
+
+Everything here needs the privacy office (console session) or an API key with ``admin``.
+Creating POSTs take ``Idempotency-Key``; lists page with ``limit`` and ``cursor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from troth.api.auth import ActorDep, TrothDep, require_office
+from troth.api.idempotency import request_hash, run_once
+from troth.api.records import decode_cursor, encode_cursor
+from troth.disclosures.demands import demand_row
+from troth.disclosures.tables import legal_demands
+from troth.engine import Troth
+from troth.gate import Actor
+
+router = APIRouter()
+
+T = TypeVar("T")
+Id = Annotated[str, Path(min_length=1, max_length=64, description="An id troth gave out.")]
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page (1-500).")]
+Cursor = Annotated[
+    str | None, Query(max_length=100, description="`next_cursor` of the previous page.")
+]
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+Text200 = Annotated[str, Field(min_length=1, max_length=200)]
+Text2000 = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+# -- helpers shared by the office's modules --------------------------------------------
+def page_of(
+    items: Sequence[T], limit: int, cursor: str | None, out: Callable[[T], Any]
+) -> dict[str, Any]:
+    """One page of a short, stably ordered list: ``{"items": [...], "next_cursor": ...}``."""
+    start = decode_cursor(cursor) or 0
+    chunk = items[start : start + limit]
+    more = start + limit < len(items)
+    return {
+        "items": [out(x) for x in chunk],
+        "next_cursor": encode_cursor(start + limit) if more else None,
+    }
+
+
+async def once(
+    request: Request,
+    t: Troth,
+    actor: Actor,
+    key: str | None,
+    work: Callable[[], tuple[int, Any]],
+) -> Response:
+    """Run a creating POST at most once per ``Idempotency-Key`` (see idempotency.py)."""
+    raw = await request.body()
+    status, out, replayed = await run_in_threadpool(
+        run_once,
+        t.ctx,
+        actor.label,
+        key,
+        request_hash(request.method, request.url.path, raw),
+        work,
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return JSONResponse(out, status_code=status, headers=headers)
+
+
+# -- retention ---------------------------------------------------------------------------
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: bool = Field(default=True, description="Report only (the default), or apply.")
+
+
+class HoldIn(BaseModel):
+    """A legal hold on one person or one whole tenant (give exactly one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Text2000
+    subject_id: str | None = Field(default=None, min_length=1, max_length=64)
+    tenant_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+@router.get("/retention/plan", tags=["retention"], summary="What a retention run would do now")
+def retention_plan(actor: ActorDep, t: TrothDep) -> dict[str, Any]:
+    require_office(actor, t)
+    return t.retention.plan().to_dict()
+
+
+@router.post("/retention/run", tags=["retention"], summary="Run retention (dry by default)")
+def retention_run(body: RunIn, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
+    require_office(actor, t)
+    return t.retention.run(dry_run=body.dry_run).to_dict()
+
+
+@router.post("/retention/holds", status_code=201, tags=["retention"], summary="Place a legal hold")
+async def hold_place(
+    request: Request, body: HoldIn, actor: ActorDep, t: TrothDep, idempotency_key: IdemKey = None
+) -> Response:
+    require_office(actor, t)
+
+    def work() -> tuple[int, Any]:
+        hid = t.retention.place_hold(
+            reason=body.reason,
+            actor=actor.label,
+            subject_id=body.subject_id,
+            tenant_id=body.tenant_id,
+        )
+        return 201, {"id": hid, "subject_id": body.subject_id, "tenant_id": body.tenant_id}
+
+    return await once(request, t, actor, idempotency_key, work)
+
+
+@router.delete(
+    "/retention/holds/{hold_id}", status_code=204, tags=["retention"], summary="Lift a hold"
+)
+def hold_lift(hold_id: Id, actor: ActorDep, t: TrothDep) -> Response:
+    require_office(actor, t)
+    t.retention.lift_hold(hold_id, actor=actor.label)
+    return Response(status_code=204)
+
+
+# -- breaches ----------------------------------------------------------------------------
+class BreachIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Text200
+    description: Text2000
+    discovered_at: AwareDatetime
+    occurred_from: AwareDatetime
+    occurred_until: AwareDatetime
+    categories: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(
+        min_length=1, max_length=100
+    )
+    systems: list[Annotated[str, Field(min_length=1, max_length=80)]] | None = Field(
+        default=None, max_length=100, description="Default: troth's own store."
+    )
+    aware_at: AwareDatetime | None = Field(default=None, description="Default: discovered_at.")
+    regimes: list[Annotated[str, Field(min_length=1, max_length=16)]] | None = Field(
+        default=None, max_length=20, description="Default: those of the affected people."
+    )
+    high_risk: bool = False
+
+
+class NotifiedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: AwareDatetime
+    late_reason: str | None = Field(default=None, min_length=1, max_length=4000)
+
+
+class NotifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str = Field(
+        min_length=1,
+        max_length=20000,
+        description="Jinja2; variables organisation, breach, contact.",
+    )
+    subject: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+def breach_out(t: Troth, breach_id: str) -> dict[str, Any]:
+    out = t.breaches.get(breach_id).to_dict()
+    out["clocks"] = t.breaches.clocks(breach_id)
+    return out
+
+
+@router.post("/breaches", status_code=201, tags=["breaches"], summary="Record a breach")
+async def breach_record(
+    request: Request,
+    body: BreachIn,
+    actor: ActorDep,
+    t: TrothDep,
+    idempotency_key: IdemKey = None,
+) -> Response:
+    require_office(actor, t)
+
+    def work() -> tuple[int, Any]:
+        extra: dict[str, Any] = {}
+        if body.systems is not None:
+            extra["systems"] = body.systems
+        b = t.breaches.record_breach(
+            title=body.title,
+            description=body.description,
+            discovered_at=body.discovered_at,
+            occurred_from=body.occurred_from,
+            occurred_until=body.occurred_until,
+            categories=body.categories,
+            aware_at=body.aware_at,
+            regimes=body.regimes,
+            high_risk=body.high_risk,
+            actor=actor.label,
+            **extra,
+        )
+        return 201, breach_out(t, b.id)
+
+    return await once(request, t, actor, idempotency_key, work)
+
+
+@router.get("/breaches", tags=["breaches"], summary="The breach register, oldest first")
+def breach_list(
+    actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
+) -> dict[str, Any]:
+    require_office(actor, t)
+    return page_of(t.breaches.list_breaches(), limit, cursor, lambda b: b.to_dict())
+
+
+@router.get("/breaches/{breach_id}", tags=["breaches"], summary="A breach with its clocks")
+def breach_read(breach_id: Id, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
+    require_office(actor, t)
+    return breach_out(t, breach_id)
+
+
+@router.post(
+    "/breaches/{breach_id}/regulator-notified",
+    tags=["breaches"],
+    summary="Record when the regulator was told (late needs late_reason)",
+)
+def breach_regulator(
+    breach_id: Id, body: NotifiedIn, actor: ActorDep, t: TrothDep
+) -> dict[str, Any]:
+    require_office(actor, t)
+    t.breaches.mark_regulator_notified(
+        breach_id, body.at, late_reason=body.late_reason, actor=actor.label
+    )
+    return breach_out(t, breach_id)
+
+
+@router.post(
+    "/breaches/{breach_id}/notify",
+    tags=["breaches"],
+    summary="Queue the notice to every affected person not yet told",
+)
+def breach_notify(breach_id: Id, body: NotifyIn, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
+    require_office(actor, t)
+    queued = t.breaches.notify_individuals(
+        breach_id, body.template, subject=body.subject, actor=actor.label
+    )
+    return {"queued": queued, "breach": breach_out(t, breach_id)}
+
+
+# -- legal demands -----------------------------------------------------------------------
+class DemandIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    authority: Text200
+    instrument: str = Field(min_length=1, max_length=40, description="e.g. court_order")
+    reference: Text200
+    scope: Text2000
+    received_at: AwareDatetime | None = None
+    gag_until: AwareDatetime | None = Field(
+        default=None, description="End of a non-disclosure order."
+    )
+    recipient: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+@router.post(
+    "/legal-demands", status_code=201, tags=["disclosures"], summary="Record a legal demand"
+)
+async def demand_record(
+    request: Request,
+    body: DemandIn,
+    actor: ActorDep,
+    t: TrothDep,
+    idempotency_key: IdemKey = None,
+) -> Response:
+    require_office(actor, t)
+
+    def work() -> tuple[int, Any]:
+        d = t.disclosures.record_demand(
+            authority=body.authority,
+            instrument=body.instrument,
+            reference=body.reference,
+            scope=body.scope,
+            received_at=body.received_at,
+            gag_until=body.gag_until,
+            recipient=body.recipient,
+            actor=actor.label,
+        )
+        return 201, d.to_dict()
+
+    return await once(request, t, actor, idempotency_key, work)
+
+
+@router.get("/legal-demands", tags=["disclosures"], summary="Legal demands, newest first")
+def demand_list(
+    actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
+) -> dict[str, Any]:
+    require_office(actor, t)
+    start = decode_cursor(cursor) or 0
+    d = legal_demands.c
+    with t.ctx.engine.connect() as conn:
+        ids = list(
+            conn.execute(
+                select(d.id).order_by(d.received_at.desc(), d.id).offset(start).limit(limit + 1)
+            ).scalars()
+        )
+        items = [demand_row(conn, i).to_dict() for i in ids[:limit]]
+    more = len(ids) > limit
+    return {"items": items, "next_cursor": encode_cursor(start + limit) if more else None}

@@ -1,0 +1,157 @@
+"""Policy administration over HTTP: diff a candidate policy against the one in force,
+publish it, read the history with its material changes, the record of processing
+(ROPA) as JSON, CSV or HTML, and aggregate-only statistics.
+
+The policy body is sent as YAML text (``Content-Type: application/yaml`` or text/plain);
+a policy that does not validate is a 422 ``policy_invalid`` whose ``issues`` list
+``file:line`` problems. All but aggregates need the privacy office or ``admin``;
+aggregates need ``aggregate`` (or ``aggregate:<purpose>``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from troth.aggregate_query import aggregate
+from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
+from troth.errors import ValidationError
+from troth.notices.publish import policy_history, publish_policy
+from troth.policy.diff import diff_policies
+from troth.policy.loader import parse_policy
+from troth.ropa import record_of_processing
+
+router = APIRouter()
+
+FILENAME = "policy.yaml"  # what issues name, instead of a temporary path
+MAX_POLICY = 2 * 1024 * 1024
+_YAML_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media: {"schema": {"type": "string", "maxLength": MAX_POLICY}}
+            for media in ("application/yaml", "text/plain")
+        },
+    }
+}
+
+
+async def policy_text(request: Request) -> str:
+    """The request body as policy YAML text (UTF-8), or a 422 saying what to send."""
+    raw = await request.body()
+    if not raw.strip():
+        raise ValidationError("send the policy YAML as the request body", code="invalid_input")
+    if len(raw) > MAX_POLICY:
+        raise ValidationError(f"a policy may be at most {MAX_POLICY} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("the policy must be UTF-8 text") from None
+
+
+@router.post(
+    "/policy/diff",
+    tags=["policy"],
+    summary="What a candidate policy changes, material and minor",
+    openapi_extra=_YAML_BODY,
+)
+async def policy_diff(request: Request, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
+    require_office(actor, t)
+    text = await policy_text(request)
+    new = await run_in_threadpool(parse_policy, text, FILENAME)
+    return diff_policies(t.ctx.policy.policy, new).to_dict()
+
+
+@router.post(
+    "/policy/publish",
+    tags=["policy"],
+    summary="Publish a policy as the version in force (notices and re-consent follow)",
+    openapi_extra=_YAML_BODY,
+)
+async def policy_publish(
+    request: Request,
+    actor: ActorDep,
+    t: TrothDep,
+    effective: Annotated[date | None, Query(description="Default: the policy's own.")] = None,
+) -> dict[str, Any]:
+    require_office(actor, t)
+    text = await policy_text(request)
+
+    def work() -> dict[str, Any]:
+        import tempfile
+        from pathlib import Path
+
+        parse_policy(text, FILENAME)  # issues name policy.yaml, not the temporary file
+        with tempfile.TemporaryDirectory(prefix="troth-publish-") as tmp:
+            path = Path(tmp) / FILENAME
+            path.write_text(text, encoding="utf-8")
+            return publish_policy(t.ctx, path, effective=effective, actor=actor.label).to_dict()
+
+    return await run_in_threadpool(work)
+
+
+@router.get(
+    "/policy/history",
+    tags=["policy"],
+    summary="Every published version with its material changes, newest first",
+)
+def policy_history_list(actor: ActorDep, t: TrothDep) -> list[dict[str, Any]]:
+    require_office(actor, t)
+    return policy_history(t.ctx)
+
+
+@router.get(
+    "/ropa",
+    tags=["policy"],
+    summary="The record of processing activities (GDPR Art. 30)",
+    responses={
+        200: {
+            "content": {
+                "application/json": {},
+                "text/csv": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
+def ropa(
+    actor: ActorDep,
+    t: TrothDep,
+    format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
+) -> Response:
+    require_office(actor, t)
+    record = record_of_processing(t.ctx.policy)
+    if format == "csv":
+        return PlainTextResponse(record.to_csv(), media_type="text/csv")
+    if format == "html":
+        return HTMLResponse(record.to_html())
+    return Response(record.to_json(), media_type="application/json")
+
+
+Name = Annotated[str, Query(min_length=1, max_length=80)]
+
+
+@router.get(
+    "/aggregates",
+    tags=["aggregates"],
+    summary="Statistics for an aggregate-only purpose; small groups are suppressed",
+)
+def aggregates(
+    actor: ActorDep,
+    t: TrothDep,
+    purpose: Name,
+    category: Name,
+    field: Name,
+    group_by: Annotated[list[str], Query(min_length=1, max_length=2)],
+    measure: Annotated[str, Query(min_length=1, max_length=20)] = "count",
+) -> dict[str, Any]:
+    # The gate checks the operation `aggregate` (not `use`): ask for the scope it needs.
+    require_scope(actor, "aggregate", f"aggregate:{purpose}")
+    result = aggregate(
+        t.ctx, purpose, category, field, group_by=group_by, measure=measure, actor=actor
+    )
+    return result.to_dict()
