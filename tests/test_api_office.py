@@ -291,7 +291,7 @@ def test_aggregates(lite) -> None:
             ),
             422,
         )
-        is_problem(c.get(f"/api/v1/aggregates?{q.replace('signup_', 'nope_')}", headers=use), 422)
+        is_problem(c.get(f"/api/v1/aggregates?{q.replace('signup_', 'nope_')}", headers=admin), 422)
         is_problem(c.get(f"/api/v1/aggregates?{q}&measure=median", headers=use), 422)
         is_problem(c.get("/api/v1/aggregates?purpose=a&category=b&field=c", headers=use), 422)
         is_problem(c.get(f"/api/v1/aggregates?{q}", headers=api_key(c, ["use"])), 403)
