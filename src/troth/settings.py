@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, description="Failed logins before a lockout.")
     login_lockout_minutes: int = Field(default=15, description="How long a lockout lasts.")
     max_value_bytes: int = Field(default=1_000_000, description="Largest single value accepted.")
+    unsubscribe_link_days: int = Field(
+        default=0,
+        ge=0,
+        description="Days an unsubscribe link works; 0 = always (RFC 8058 links in old mail"
+        " keep working).",
+    )
     export_link_hours: int = Field(default=72, description="How long a download link works.")
     datasets_dir: Path | None = Field(
         default=None,

@@ -166,3 +166,25 @@ def test_p10_tokens_are_per_person_per_list_and_unforgeable(troth: Troth) -> Non
     fresh = next(r for r in list_outbox(ctx) if r["id"] == d)["headers"]["List-Unsubscribe"]
     assert fresh != rows[a]
     assert not unsubscribe(ctx, fresh.strip("<>").rsplit("/", 1)[1]).already_done
+
+
+def test_p10_an_expired_link_is_refused_when_the_home_ends_links(troth: Troth) -> None:
+    """Links work forever by default; with unsubscribe_link_days set, an older link is a
+    clear error pointing to the privacy centre, and nothing is recorded."""
+    t = troth
+    sid = sign_up(t, "old@example.com")
+    send_issue(t, sid, "old@example.com", 1)
+    deliver_due(t.ctx)
+    [path] = sorted(t.ctx.settings.resolved_mail_dir.glob("*.eml"))
+    token = token_of(path)
+    clock = t.ctx.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(days=400)
+    assert describe_token(t.ctx, token).already_unsubscribed is False  # default: forever
+    t.ctx.settings = t.ctx.settings.model_copy(update={"unsubscribe_link_days": 365})
+    for attempt in (lambda: describe_token(t.ctx, token), lambda: unsubscribe(t.ctx, token)):
+        with pytest.raises(NotFound) as exc:
+            attempt()
+        assert exc.value.code == "expired_token" and "privacy centre" in exc.value.message
+    with t.ctx.engine.connect() as conn:
+        assert "newsletter" in ConsentLedger.active_purposes(conn, sid)

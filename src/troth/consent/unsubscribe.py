@@ -12,10 +12,12 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, insert, select, update
 
 from troth.audit.log import transaction
+from troth.clock import utc
 from troth.consent.events import ConsentKind, ConsentMethod
 from troth.consent.ledger import ConsentLedger, _method
 from troth.consent.state import opted_out_purposes
@@ -98,10 +100,11 @@ def unsubscribe(
     t = unsubscribe_tokens.c
     with transaction(ctx) as conn:
         row = conn.execute(
-            select(t.subject_id, t.list_id, t.used_at).where(t.token_hash == digest)
+            select(t.subject_id, t.list_id, t.used_at, t.created_at).where(t.token_hash == digest)
         ).first()
         if row is None:
             raise _unknown()
+        _check_age(ctx, row.created_at, now)
         purpose = _purpose(ctx, row.list_id)
         # Compare-and-set: of two concurrent clicks, exactly one records the event.
         claimed = conn.execute(
@@ -133,10 +136,11 @@ def describe_token(ctx: Context, token: str) -> TokenInfo:
     t = unsubscribe_tokens.c
     with ctx.engine.connect() as conn:
         row = conn.execute(
-            select(t.subject_id, t.list_id, t.used_at).where(t.token_hash == digest)
+            select(t.subject_id, t.list_id, t.used_at, t.created_at).where(t.token_hash == digest)
         ).first()
         if row is None:
             raise _unknown()
+        _check_age(ctx, row.created_at, ctx.clock.now())
         purpose = _purpose(ctx, row.list_id)
         out = purpose in opted_out_purposes(conn, row.subject_id)
     lst = next(x for x in ctx.policy.policy.lists if x.id == row.list_id)
@@ -162,6 +166,18 @@ def _purpose(ctx: Context, list_id: str) -> str:
             code="unknown_list",
         )
     return purpose
+
+
+def _check_age(ctx: Context, created_at: datetime, now: datetime) -> None:
+    """Links live forever unless ``unsubscribe_link_days`` says otherwise (RFC 8058 links
+    in old mail should keep working; a deployment may choose to end them)."""
+    days = ctx.settings.unsubscribe_link_days
+    if days > 0 and now - utc(created_at) > timedelta(days=days):
+        raise NotFound(
+            f"this unsubscribe link is older than {days} days and no longer works; use the link"
+            " in a recent e-mail, or change your choices in the privacy centre",
+            code="expired_token",
+        )
 
 
 def _unknown() -> NotFound:
