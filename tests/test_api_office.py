@@ -242,6 +242,8 @@ def test_policy_diff_publish_history_ropa(lite) -> None:
         before = rows(lite, policy_versions)
         is_problem(c.post("/api/v1/policy/publish", content=broken, headers=h), 422)
         is_problem(c.post("/api/v1/policy/publish", content=b"", headers=h), 422)
+        scan = is_problem(c.post("/api/v1/policy/diff", content="a: \x9e", headers=h), 422)
+        assert scan["code"] == "policy_invalid" and scan["issues"][0].startswith("policy.yaml:1")
         assert rows(lite, policy_versions) == before
         pub = c.post("/api/v1/policy/publish", content=changed, headers=h)
         assert pub.status_code == 200, pub.text

@@ -13,16 +13,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
+import yaml
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from troth.aggregate_query import aggregate
 from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
-from troth.errors import ValidationError
+from troth.errors import PolicyError, ValidationError
 from troth.notices.publish import policy_history, publish_policy
 from troth.policy.diff import diff_policies
 from troth.policy.loader import parse_policy
+from troth.policy.model import Policy
 from troth.ropa import record_of_processing
 
 router = APIRouter()
@@ -53,6 +55,18 @@ async def policy_text(request: Request) -> str:
         raise ValidationError("the policy must be UTF-8 text") from None
 
 
+def parse(text: str) -> Policy:
+    """Parse and validate; YAML the reader cannot even scan is a PolicyError too."""
+    try:
+        return parse_policy(text, FILENAME)
+    except yaml.YAMLError as exc:
+        # parse_policy lets the reader's errors (e.g. control characters) through.
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        issue = f"{FILENAME}:{line}: not valid YAML: {getattr(exc, 'problem', None) or exc}"
+        raise PolicyError(f"{FILENAME}: 1 problem in the policy:\n{issue}", [issue]) from None
+
+
 @router.post(
     "/policy/diff",
     tags=["policy"],
@@ -62,7 +76,7 @@ async def policy_text(request: Request) -> str:
 async def policy_diff(request: Request, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
     require_office(actor, t)
     text = await policy_text(request)
-    new = await run_in_threadpool(parse_policy, text, FILENAME)
+    new = await run_in_threadpool(parse, text)
     return diff_policies(t.ctx.policy.policy, new).to_dict()
 
 
@@ -85,7 +99,7 @@ async def policy_publish(
         import tempfile
         from pathlib import Path
 
-        parse_policy(text, FILENAME)  # issues name policy.yaml, not the temporary file
+        parse(text)  # issues name policy.yaml, not the temporary file
         with tempfile.TemporaryDirectory(prefix="troth-publish-") as tmp:
             path = Path(tmp) / FILENAME
             path.write_text(text, encoding="utf-8")
