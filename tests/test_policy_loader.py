@@ -230,3 +230,15 @@ def test_examples_round_trip() -> None:
     for name in EXAMPLES:
         policy = load_policy(example_path(name))
         assert parse_policy(dump_policy(policy)) == policy
+
+
+def test_a_non_printable_character_is_a_policy_error_not_a_crash() -> None:
+    """Found by schemathesis through the HTTP publish endpoint: the YAML reader rejects
+    the character while it is being built."""
+    import pytest
+
+    from troth.errors import PolicyError
+    from troth.policy.loader import parse_policy
+
+    with pytest.raises(PolicyError, match="not valid YAML"):
+        parse_policy("a: \x9e", "bad.yaml")

@@ -126,7 +126,12 @@ def _load_yaml(text: str, filename: str) -> tuple[Any, _Lines, list[Issue]]:
         )
     if "\x00" in text:
         raise _fail(filename, 1, "this is a binary file, not a YAML policy")
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader checks every character as it is made: inside the try, so a
+        # non-printable character is a policy problem, not a crash.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise _fail(filename, 1, f"not valid YAML: {exc}") from None
     try:
         node = loader.get_single_node()
         if node is None:
