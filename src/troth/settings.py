@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, description="Failed logins before a lockout.")
     login_lockout_minutes: int = Field(default=15, description="How long a lockout lasts.")
     max_value_bytes: int = Field(default=1_000_000, description="Largest single value accepted.")
+    outbox_keep_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days a settled outgoing message keeps its address and body; then they"
+        " are scrubbed (the row and its idempotency key stay, so nothing is sent twice).",
+    )
     unsubscribe_link_days: int = Field(
         default=0,
         ge=0,

@@ -78,6 +78,12 @@ def _purge_request_logs(ctx: Context) -> Any:
     return f"{RequestService(ctx).purge_request_logs()} request log(s) reduced to the CCPA log"
 
 
+def _scrub_mail(ctx: Context) -> Any:
+    from troth.notices.purge import scrub_settled_mail
+
+    return scrub_settled_mail(ctx)
+
+
 def _audit_checkpoint(ctx: Context) -> Any:
     from troth.audit.log import sign_head
 
@@ -99,6 +105,7 @@ TASKS: tuple[Task, ...] = (
     Task("purge_request_logs", timedelta(days=1), _purge_request_logs),
     Task("retention", timedelta(days=1), _retention),
     Task("audit_checkpoint", timedelta(hours=1), _audit_checkpoint),
+    Task("scrub_mail", timedelta(days=1), _scrub_mail),
 )
 
 

@@ -1,0 +1,60 @@
+"""Outbox housekeeping: once a message is settled (sent, suppressed or failed for good)
+and older than ``outbox_keep_days``, its address, headers and body are scrubbed. The row
+stays, with its idempotency key, state and times, so nothing is ever sent twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from troth.audit.entry import AuditEntry
+from troth.audit.log import append_entries, transaction
+from troth.context import Context
+from troth.notices.outbox import MailStatus, outbox
+
+SCRUBBED = "[scrubbed]"
+SETTLED = (MailStatus.sent.value, MailStatus.suppressed.value, MailStatus.failed.value)
+
+
+def scrub_settled_mail(ctx: Context, *, batch: int = 5000) -> int:
+    """Scrub settled messages older than the setting, in batches; returns how many."""
+    days = ctx.settings.outbox_keep_days
+    cutoff = ctx.clock.now() - timedelta(days=days)
+    o = outbox.c
+    total = 0
+    while True:
+        with transaction(ctx) as conn:
+            ids = list(
+                conn.execute(
+                    select(o.id)
+                    .where(
+                        o.status.in_(SETTLED),
+                        o.created_at < cutoff,
+                        o.to_addr != SCRUBBED,
+                    )
+                    .order_by(o.id)
+                    .limit(batch)
+                ).scalars()
+            )
+            if not ids:
+                return total
+            conn.execute(
+                update(outbox)
+                .where(o.id.in_(ids))
+                .values(
+                    to_addr=SCRUBBED, subject=SCRUBBED, body_text="", body_html=None, headers={}
+                )
+            )
+            append_entries(
+                conn,
+                ctx.clock.now(),
+                [
+                    AuditEntry(
+                        action="outbox.scrub",
+                        actor="system",
+                        details={"messages": len(ids), "older_than_days": days},
+                    )
+                ],
+            )
+            total += len(ids)
