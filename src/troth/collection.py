@@ -1,0 +1,569 @@
+"""Collection: data arriving through a collection point, checked against the policy
+(fields, minors, location, the gate per purpose, consent), encrypted where sensitive,
+stored tagged, and audited in the same transaction (P01-P07, P22). ``Troth`` inherits
+these methods; refusals are audited in their own transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+
+from troth import facts as facts_mod
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries, transaction
+from troth.context import Context
+from troth.db import insert_many
+from troth.errors import Refused, ValidationError
+from troth.gate import (
+    SYSTEM,
+    Actor,
+    ActorKind,
+    Ask,
+    Decision,
+    Facts,
+    Operation,
+    Reason,
+    decide,
+)
+from troth.policy.model import CollectedField, CollectionPoint, FieldType, SourceKind
+from troth.store import (
+    get_subject,
+    new_id,
+)
+from troth.store.crypto import encrypt_value
+from troth.store.keystore import ensure_data_keys
+from troth.store.tables import records, subjects
+from troth.validation import check_value
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    subject_id: str
+    stored: int
+    purposes: tuple[str, ...]
+    dropped_purposes: dict[str, str] = field(default_factory=dict)
+
+
+class Collecting:
+    """Collection and the refusal helpers every path of ``Troth`` uses."""
+
+    ctx: Context
+
+    # -- collection --------------------------------------------------------------------
+    def collect(
+        self,
+        point: str,
+        data: Mapping[str, Any],
+        *,
+        actor: Actor = SYSTEM,
+        subject_id: str | None = None,
+        tenant_id: str | None = None,
+        jurisdiction: str | None = None,
+        location: str | None = None,
+        supplier: str | None = None,
+        consents: Iterable[str] = (),
+        purposes: Iterable[str] | None = None,
+    ) -> CollectResult:
+        """Store ``data`` arriving through collection point ``point``.
+
+        Every field must be declared by the point (P01); the values are bound to the
+        point's purposes (P02) or, for third-party data, to the one purpose supplied for
+        (P03); a minor is refused (P04); consent purposes need ``consents`` or an existing
+        grant (P07). ``purposes`` narrows the point's purposes (third-party data: the one
+        it was supplied for). Refusals are audited and nothing is stored."""
+        results = self.collect_many(
+            point,
+            [data],
+            actor=actor,
+            subject_ids=[subject_id] if subject_id else None,
+            tenant_id=tenant_id,
+            jurisdiction=jurisdiction,
+            location=location,
+            supplier=supplier,
+            consents=consents,
+            purposes=purposes,
+        )
+        return results[0]
+
+    def collect_many(
+        self,
+        point: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        actor: Actor = SYSTEM,
+        subject_ids: Sequence[str] | None = None,
+        tenant_id: str | None = None,
+        jurisdiction: str | None = None,
+        location: str | None = None,
+        supplier: str | None = None,
+        consents: Iterable[str] = (),
+        purposes: Iterable[str] | None = None,
+    ) -> list[CollectResult]:
+        """Bulk collection: validated as a whole, stored in one transaction with batched
+        inserts (all or nothing)."""
+        ctx = self.ctx
+        idx = ctx.policy
+        now = ctx.clock.now()
+        cp = idx.points.get(point)
+        if cp is None:
+            self._refuse(
+                "collect",
+                actor,
+                Reason.unknown_collection_point,
+                f"no collection point {point!r} in the policy"
+                f" (known: {', '.join(sorted(idx.points)) or 'none'})",
+                details={"point": point},
+            )
+            raise AssertionError("unreachable")
+        if subject_ids is not None and len(subject_ids) != len(rows):
+            raise ValidationError("subject_ids must have one entry per row")
+        consents = tuple(consents)
+        where = location or cp.location or idx.default_location
+        # P22: storing outside the allowed places is refused.
+        if where not in idx.allowed_locations:
+            self._refuse(
+                "collect",
+                actor,
+                Reason.location_not_allowed,
+                f"data may not be stored in {where}"
+                f" (allowed: {', '.join(sorted(idx.allowed_locations))})",
+                details={"point": point, "location": where},
+            )
+        juris = jurisdiction or idx.default_jurisdiction.value
+        point_purposes = self._bound_purposes(cp, purposes, supplier, actor)
+        # P04: no data from minors.
+        if cp.age_field:
+            min_age = idx.minimum_age(juris)
+            for data in rows:
+                age = _age_of(data.get(cp.age_field), now.date())
+                if age is not None and age < min_age:
+                    self._refuse(
+                        "collect",
+                        actor,
+                        Reason.minor,
+                        f"the person is under {min_age}; the policy forbids collecting"
+                        " data from minors",
+                        details={"point": point, "minimum_age": min_age},
+                    )
+        try:
+            for i, data in enumerate(rows):
+                self._check_fields(cp, data, actor, row=i if len(rows) > 1 else None)
+            unknown = [p for p in consents if p not in idx.purposes]
+            if unknown:
+                raise ValidationError(f"unknown purpose {unknown[0]!r} in consents")
+        except ValidationError as exc:
+            # Bad input is refused like the gate refuses: audited, nothing stored. The
+            # entry names the problem, never the value.
+            with transaction(ctx) as conn:
+                append_entries(
+                    conn,
+                    ctx.clock.now(),
+                    [
+                        AuditEntry(
+                            action="collect",
+                            actor=actor.label,
+                            outcome=Outcome.deny,
+                            reason=exc.code,
+                            details={"point": point, "problem": exc.message[:300]},
+                        )
+                    ],
+                )
+            raise
+        try:
+            return self._store_rows(
+                point,
+                cp,
+                rows,
+                actor,
+                subject_ids,
+                tenant_id,
+                juris,
+                where,
+                supplier,
+                consents,
+                point_purposes,
+                now,
+            )
+        except _Deferred as d:
+            self._refuse(d.action, d.actor, d.reason_enum, d.message, d.subject_id, d.audit_details)
+            raise AssertionError("unreachable") from d
+
+    def _store_rows(
+        self,
+        point: str,
+        cp: CollectionPoint,
+        rows: Sequence[Mapping[str, Any]],
+        actor: Actor,
+        subject_ids: Sequence[str] | None,
+        tenant_id: str | None,
+        juris: str,
+        where: str,
+        supplier: str | None,
+        consents: tuple[str, ...],
+        point_purposes: list[str],
+        now: datetime,
+    ) -> list[CollectResult]:
+        ctx = self.ctx
+        idx = ctx.policy
+        dropped: dict[str, str] = {}
+        results: list[CollectResult] = []
+        with transaction(ctx) as conn:
+            sids = list(subject_ids) if subject_ids else []
+            if not sids:
+                sids = self._resolve_subjects(conn, cp, rows, tenant_id, juris, now)
+            else:
+                for sid in sids:
+                    get_subject(conn, sid)
+            # Every collection goes through the gate: may this actor collect for each of
+            # the point's purposes, and which purposes has the person consented to (P07)?
+            consented_by_subject = facts_mod.consented_purposes(conn, ctx, sids)
+            point_cats = tuple(sorted({f.category for f in cp.fields.values()}))
+            member_active, grants = facts_mod.actor_membership(conn, ctx, actor, tenant_id)
+            allowed: dict[str, dict[str, frozenset[str]]] = {}
+            # People with the same consents get the same answers: decide once per state.
+            decided: dict[frozenset[str], dict[str, frozenset[str]]] = {}
+            for sid in sids:
+                have = consented_by_subject.get(sid, frozenset()) | frozenset(consents)
+                if actor.kind is not ActorKind.subject and have in decided:
+                    allowed[sid] = decided[have]
+                    continue
+                facts = Facts(
+                    subject_id=sid,
+                    subject_tenant=tenant_id,
+                    subject_self=actor.kind is ActorKind.subject and actor.id == sid,
+                    consented=have,
+                    member_active=member_active,
+                    grants=grants,
+                )
+                per: dict[str, frozenset[str]] = {}
+                refusals: list[Decision] = []
+                for p in point_purposes:
+                    d = decide(idx, Ask(actor, Operation.collect, p, point_cats, now), facts)
+                    if d.allowed:
+                        per[p] = d.categories
+                    else:
+                        refusals.append(d)
+                        dropped[p] = d.reason.value if d.reason else "refused"
+                if not per and refusals:
+                    first = next((d for d in refusals if d.reason in _ACTOR_REASONS), None)
+                    if first is not None and first.reason is not None:
+                        raise _Deferred(
+                            "collect", actor, first.reason, first.detail, None, {"point": point}
+                        )
+                allowed[sid] = per
+                decided[have] = per
+            if consents:
+                facts_mod.record_consents(conn, ctx, sids, consents, actor, point)
+            sensitive_fields = {
+                f for f, spec in cp.fields.items() if idx.is_sensitive(spec.category)
+            }
+            keys = ensure_data_keys(conn, ctx, sids) if sensitive_fields else {}
+            out_rows: list[dict[str, Any]] = []
+            audit: list[AuditEntry] = []
+            for sid, data in zip(sids, rows, strict=True):
+                per = allowed[sid]
+                bound = frozenset(per)
+                stored = 0
+                cats: set[str] = set()
+                for fname, value in data.items():
+                    if value is None:
+                        continue
+                    spec = cp.fields[fname]
+                    # The gate already exempted business contact data from consent (P05).
+                    serving = [p for p, cats_ok in per.items() if spec.category in cats_ok]
+                    if not serving and fname == cp.age_field:
+                        # Checked for the minimum age, not kept: no purpose needs it (P01).
+                        continue
+                    if not serving:
+                        reason = (
+                            Reason.no_consent
+                            if any(idx.purpose_allows(p, spec.category) for p in point_purposes)
+                            else Reason.purpose_not_declared_for_category
+                        )
+                        raise _Deferred(
+                            "collect",
+                            actor,
+                            reason,
+                            f"field {fname!r} ({spec.category}) would serve no purpose: "
+                            + (
+                                "its purposes need consent and the person has not given it"
+                                if reason is Reason.no_consent
+                                else "no purpose of this collection point may use that category"
+                            ),
+                            sid,
+                            {"point": point, "field": fname},
+                        )
+                    encoded = json.dumps(_normalise(spec, value), ensure_ascii=False)
+                    row: dict[str, Any] = {
+                        "subject_id": sid,
+                        "tenant_id": tenant_id,
+                        "category": spec.category,
+                        "field": fname,
+                        "value": None,
+                        "ciphertext": None,
+                        "key_version": None,
+                        "collection_point": point,
+                        "purposes": sorted(serving),
+                        "source": cp.source.value,
+                        "supplier": supplier or cp.supplier,
+                        "policy_version": idx.version,
+                        "location": where,
+                        "collected_at": now,
+                        "restricted_to": None,
+                        "restricted_until": None,
+                        "anonymised": False,
+                    }
+                    if fname in sensitive_fields:
+                        version, dek = keys[sid]
+                        row["ciphertext"] = encrypt_value(
+                            dek, sid, fname, version, encoded.encode()
+                        )
+                        row["key_version"] = version
+                    else:
+                        row["value"] = encoded
+                    out_rows.append(row)
+                    stored += 1
+                    cats.add(spec.category)
+                audit.append(
+                    AuditEntry(
+                        action="collect",
+                        actor=actor.label,
+                        subject_id=sid,
+                        tenant_id=tenant_id,
+                        categories=tuple(sorted(cats)),
+                        details={
+                            "point": point,
+                            "fields": sorted(k for k, v in data.items() if v is not None),
+                            "purposes": sorted(bound),
+                            "location": where,
+                            "policy_version": idx.version,
+                        },
+                    )
+                )
+                results.append(CollectResult(sid, stored, tuple(sorted(bound)), dict(dropped)))
+            insert_many(conn, records, out_rows)
+            append_entries(conn, now, audit)
+        return results
+
+    def _check_fields(
+        self, cp: CollectionPoint, data: Mapping[str, Any], actor: Actor, row: int | None
+    ) -> None:
+        if not isinstance(data, Mapping):
+            raise ValidationError("data must be a JSON object of field -> value")
+        extra = sorted(set(data) - set(cp.fields))
+        where = f" (row {row})" if row is not None else ""
+        if extra:
+            self._refuse(
+                "collect",
+                actor,
+                Reason.field_not_declared,
+                f"collection point {cp.id!r} does not declare field(s) {', '.join(extra)}{where};"
+                f" it collects: {', '.join(sorted(cp.fields))}",
+                details={"point": cp.id, "fields": extra},
+            )
+        missing = [
+            f for f, spec in cp.fields.items() if spec.required and data.get(f) in (None, "")
+        ]
+        if missing:
+            raise ValidationError(
+                f"collection point {cp.id!r} requires field(s) {', '.join(missing)}{where}",
+                fields=missing,
+            )
+        for fname, value in data.items():
+            if value is None:
+                continue
+            problem = check_value(cp.fields[fname], value, self.ctx.settings.max_value_bytes)
+            if problem:
+                raise ValidationError(f"field {fname!r}{where}: {problem}", field=fname)
+
+    def _bound_purposes(
+        self,
+        cp: CollectionPoint,
+        purposes: Iterable[str] | None,
+        supplier: str | None,
+        actor: Actor,
+    ) -> list[str]:
+        """The purposes data from this point may serve; a caller may narrow them (P03:
+        third-party data is bound to the purpose it was supplied for)."""
+        allowed = list(cp.purposes)
+        if purposes is None:
+            if cp.source is SourceKind.third_party and len(allowed) != 1:
+                raise ValidationError(
+                    f"collection point {cp.id!r} takes third-party data: name the one purpose"
+                    f" it was supplied for (purposes=[...], one of {', '.join(allowed)})"
+                )
+            return allowed
+        chosen = list(dict.fromkeys(purposes))
+        bad = [p for p in chosen if p not in allowed]
+        if bad:
+            self._refuse(
+                "collect",
+                actor,
+                Reason.purpose_not_of_collection,
+                f"collection point {cp.id!r} does not collect for {', '.join(bad)}"
+                f" (it collects for: {', '.join(allowed)})",
+                details={"point": cp.id, "purposes": bad},
+            )
+        if not chosen:
+            raise ValidationError("name at least one purpose")
+        return chosen
+
+    def _resolve_subjects(
+        self,
+        conn: Connection,
+        cp: CollectionPoint,
+        rows: Sequence[Mapping[str, Any]],
+        tenant_id: str | None,
+        juris: str,
+        now: datetime,
+    ) -> list[str]:
+        """Find each row's person by their identity fields (one IN query per identity kind
+        and chunk, within the same tenant), or create them (one insert)."""
+        ctx = self.ctx
+        ident_fields = {spec.identifies: f for f, spec in cp.fields.items() if spec.identifies}
+        hashes = [
+            {
+                kind: ctx.keys.blind_index(kind, str(data[f]))
+                for kind, f in ident_fields.items()
+                if data.get(f) not in (None, "")
+            }
+            for data in rows
+        ]
+        known: dict[tuple[str, str], str] = {}
+        for kind in ident_fields:
+            col = subjects.c[f"{kind}_bidx"]
+            wanted = sorted({h[kind] for h in hashes if kind in h})
+            for start in range(0, len(wanted), 900):
+                q = select(col, subjects.c.id).where(
+                    col.in_(wanted[start : start + 900]),
+                    subjects.c.erased_at.is_(None),
+                    subjects.c.tenant_id == tenant_id
+                    if tenant_id is not None
+                    else subjects.c.tenant_id.is_(None),
+                )
+                for h, sid in conn.execute(q):
+                    known.setdefault((kind, h), str(sid))
+        sids: list[str] = []
+        new_rows: list[dict[str, Any]] = []
+        for bidx in hashes:
+            sid = next((known[(k, h)] for k, h in bidx.items() if (k, h) in known), None)
+            if sid is None:
+                sid = new_id()
+                new_rows.append(
+                    {
+                        "id": sid,
+                        "tenant_id": tenant_id,
+                        "kind": cp.subjects[0] if cp.subjects else None,
+                        "jurisdiction": juris,
+                        "email_bidx": bidx.get("email"),
+                        "phone_bidx": bidx.get("phone"),
+                        "customer_id_bidx": bidx.get("customer_id"),
+                        "status": "active",
+                        "created_at": now,
+                    }
+                )
+            # Later rows of the same batch with the same identity are the same person.
+            for k, h in bidx.items():
+                known.setdefault((k, h), sid)
+            sids.append(sid)
+        if new_rows:
+            conn.execute(subjects.insert(), new_rows)
+        return sids
+
+    # -- refusals ------------------------------------------------------------------------
+    def _refuse(
+        self,
+        action: str,
+        actor: Actor,
+        reason: Reason,
+        message: str,
+        subject_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Audit a refusal in its own transaction (nothing else is written), then raise."""
+        with transaction(self.ctx) as conn:
+            self._audit_refusal(conn, action, actor, reason, subject_id, details)
+        raise Refused(message, reason=reason.value)
+
+    def _audit_refusal(
+        self,
+        conn: Connection,
+        action: str,
+        actor: Actor,
+        reason: Reason,
+        subject_id: str | None,
+        details: Mapping[str, Any] | None,
+    ) -> None:
+        append_entries(
+            conn,
+            self.ctx.clock.now(),
+            [
+                AuditEntry(
+                    action=action,
+                    actor=actor.label,
+                    outcome=Outcome.deny,
+                    subject_id=subject_id,
+                    reason=reason.value,
+                    details=dict(details or {}),
+                )
+            ],
+        )
+
+
+# Refusals about who is asking (not about the data): they refuse the whole collection.
+_ACTOR_REASONS = frozenset(
+    {
+        Reason.not_a_member,
+        Reason.role_not_allowed,
+        Reason.scope_missing,
+        Reason.no_grant,
+        Reason.grant_expired,
+        Reason.location_not_allowed,
+    }
+)
+
+
+class _Deferred(Refused):
+    """A refusal raised inside a transaction; re-raised as Refused after auditing."""
+
+    def __init__(
+        self,
+        action: str,
+        actor: Actor,
+        reason: Reason,
+        message: str,
+        subject_id: str | None,
+        details: dict[str, Any],
+    ) -> None:
+        super().__init__(message, reason=reason.value)
+        self.action = action
+        self.actor = actor
+        self.reason_enum = reason
+        self.subject_id = subject_id
+        self.audit_details = details
+
+
+def _age_of(value: Any, today: date) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    try:
+        born = date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _normalise(spec: CollectedField, value: Any) -> Any:
+    if spec.type in (FieldType.date, FieldType.datetime) and isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
