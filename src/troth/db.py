@@ -14,9 +14,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Dialect,
     Engine,
+    Integer,
     MetaData,
     TypeDecorator,
     create_engine,
@@ -56,6 +58,9 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 JsonType = JSON().with_variant(JSON(none_as_null=True), "postgresql")
+
+# Integer ids: BIGINT on PostgreSQL/MariaDB, INTEGER (the rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def dumps(value: Any) -> str:

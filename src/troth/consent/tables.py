@@ -4,21 +4,17 @@ receipts of grants and the one-click unsubscribe tokens."""
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     ForeignKey,
     Index,
-    Integer,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 
-from troth.db import UtcDateTime, metadata
-
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+from troth.db import BigId, UtcDateTime, metadata
 
 # Append-only: rows are inserted, never updated; the current state is derived from them.
 # ``purpose`` holds a policy purpose id, or ``cookie:<category>`` for a cookie choice.

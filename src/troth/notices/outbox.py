@@ -19,7 +19,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Connection,
     ForeignKey,
@@ -40,14 +39,13 @@ from troth.audit.log import append_entries, transaction
 from troth.consent.state import active_purposes, opted_out_purposes
 from troth.consent.unsubscribe import issue_token, unsubscribe_url
 from troth.context import Context
-from troth.db import JsonType, UtcDateTime, metadata
+from troth.db import BigId, JsonType, UtcDateTime, metadata
 from troth.errors import Refused, ValidationError
 from troth.notices.mail import RESERVED_HEADERS, MailTransport, build_message, message_id
 from troth.notices.mail import transport_for as _transport_for
 from troth.policy.model import LegalBasis
 from troth.store.tables import restrictions
 
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=10)
 BACKOFF_BASE = timedelta(minutes=1)

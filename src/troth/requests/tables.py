@@ -9,7 +9,6 @@ troth can still write to someone whose data it has erased.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     Date,
@@ -22,9 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-from troth.db import JsonType, UtcDateTime, metadata
-
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+from troth.db import BigId, JsonType, UtcDateTime, metadata
 
 requests = Table(
     "requests",

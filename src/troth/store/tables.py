@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     Date,
@@ -16,10 +15,7 @@ from sqlalchemy import (
     Text,
 )
 
-from troth.db import JsonType, UtcDateTime, metadata
-
-# Integer ids are BIGINT on PostgreSQL/MariaDB and INTEGER (rowid) on SQLite.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+from troth.db import BigId, JsonType, UtcDateTime, metadata
 
 tenants = Table(
     "tenants",
