@@ -245,30 +245,60 @@ class GrantsMixin(TenantsMixin, AccessBase):
         self._vendor(by, "grant_request", tenant_id)
         if not (reason or "").strip():
             raise ValidationError("say why you need access (reason)")
+        return self._new_grant(
+            tenant_id, by, reason, duration, ticket, categories, subject_ids, emergency=False
+        )
+
+    def _new_grant(
+        self,
+        tenant_id: str,
+        by: Actor,
+        reason: str,
+        duration: timedelta,
+        ticket: str | None,
+        categories: Iterable[str],
+        subject_ids: Iterable[str],
+        *,
+        emergency: bool,
+    ) -> SupportGrant:
+        """Store a grant: requested (waits for the customer), or an emergency one that
+        starts now and tells the customer at once. Audited in the same transaction."""
         cats, sids = self._scope(tenant_id, categories, subject_ids)
         self._check_duration(duration, by, tenant_id)
         gid = new_id()
         now = self._now()
-        with transaction(self.ctx) as conn:
-            conn.execute(
-                support_grants.insert().values(
-                    id=gid,
-                    tenant_id=tenant_id,
-                    requested_by=by.id,
-                    reason=reason.strip(),
-                    ticket=ticket,
-                    categories=cats,
-                    subject_ids=sids,
-                    duration_seconds=int(duration.total_seconds()),
-                    status=GrantStatus.requested.value,
-                    requested_at=now,
-                    emergency=False,
-                )
+        values: dict[str, object] = {
+            "id": gid,
+            "tenant_id": tenant_id,
+            "requested_by": by.id,
+            "reason": reason.strip(),
+            "ticket": ticket,
+            "categories": cats,
+            "subject_ids": sids,
+            "duration_seconds": int(duration.total_seconds()),
+            "status": GrantStatus.requested.value,
+            "requested_at": now,
+            "emergency": emergency,
+        }
+        if emergency:
+            values.update(
+                status=GrantStatus.approved.value,
+                decided_at=now,
+                starts_at=now,
+                expires_at=now + duration,
             )
+        with transaction(self.ctx) as conn:
+            conn.execute(support_grants.insert().values(**values))
+            if emergency:
+                from troth.access.mail import send_emergency_notice
+
+                row = conn.execute(select(support_grants).where(support_grants.c.id == gid)).one()
+                send_emergency_notice(conn, self.ctx, _grant(row, now))
             self._audit(
                 conn,
-                "grant_request",
+                "grant_emergency" if emergency else "grant_request",
                 by.label,
+                outcome=Outcome.allow if emergency else Outcome.info,
                 tenant_id=tenant_id,
                 details={
                     "grant": gid,
@@ -397,48 +427,9 @@ class GrantsMixin(TenantsMixin, AccessBase):
             )
         if not (reason or "").strip():
             raise ValidationError("emergency access needs a reason")
-        cats, sids = self._scope(tenant_id, categories, subject_ids)
-        self._check_duration(duration, by, tenant_id)
-        gid = new_id()
-        now = self._now()
-        with transaction(self.ctx) as conn:
-            conn.execute(
-                support_grants.insert().values(
-                    id=gid,
-                    tenant_id=tenant_id,
-                    requested_by=by.id,
-                    reason=reason.strip(),
-                    ticket=ticket,
-                    categories=cats,
-                    subject_ids=sids,
-                    duration_seconds=int(duration.total_seconds()),
-                    status=GrantStatus.approved.value,
-                    requested_at=now,
-                    decided_at=now,
-                    starts_at=now,
-                    expires_at=now + duration,
-                    emergency=True,
-                )
-            )
-            row = conn.execute(select(support_grants).where(support_grants.c.id == gid)).one()
-            from troth.access.mail import send_emergency_notice
-
-            send_emergency_notice(conn, self.ctx, _grant(row, now))
-            self._audit(
-                conn,
-                "grant_emergency",
-                by.label,
-                outcome=Outcome.allow,
-                tenant_id=tenant_id,
-                details={
-                    "grant": gid,
-                    "categories": cats,
-                    "subjects": len(sids),
-                    "seconds": int(duration.total_seconds()),
-                    "ticket": ticket,
-                },
-            )
-        return self.get_grant(gid)
+        return self._new_grant(
+            tenant_id, by, reason, duration, ticket, categories, subject_ids, emergency=True
+        )
 
     # -- what the tenant and the vendor see ----------------------------------------------
     def vendor_accesses(self, tenant_id: str, *, limit: int = 1000) -> list[VendorAccess]:
