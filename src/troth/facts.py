@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, literal, select, union_all
+from sqlalchemy import Connection, bindparam, func, literal, select
 
+from troth.consent.tables import consent_state as state
 from troth.context import Context
-from troth.db import metadata
 from troth.gate import Actor, ActorKind, Facts, Grant
 from troth.store import SubjectRow
-from troth.store.tables import policy_notices, restrictions
+from troth.store.tables import policy_notices, restrictions, subjects
 
 
 def consented_purposes(
@@ -21,8 +21,7 @@ def consented_purposes(
 ) -> dict[str, frozenset[str]]:
     """Purposes each subject currently consents to, from the consent ledger's state (a
     consent to a notice that since changed materially does not count)."""
-    state = metadata.tables.get("consent_state")
-    if state is None or not subject_ids:
+    if not subject_ids:
         return {}
     reconsent = notices_of(conn, ctx).reconsent
     out: dict[str, set[str]] = {}
@@ -50,24 +49,6 @@ def record_consents(
     from troth.consent import record_collection_consents
 
     record_collection_consents(conn, ctx, list(subject_ids), list(purposes), actor.label, point)
-
-
-def _subject_facts_stmt() -> Any:
-    """Consented (with the notice hash consented to) and restricted purposes of one
-    subject, in one round trip."""
-    state = metadata.tables.get("consent_state")
-    restricted = select(
-        literal("r").label("k"), restrictions.c.purpose, literal(None).label("h")
-    ).where(restrictions.c.subject_id == bindparam("sid"))
-    if state is None:
-        return restricted
-    consented = select(literal("c").label("k"), state.c.purpose, state.c.notice_hash).where(
-        state.c.subject_id == bindparam("sid"), state.c.granted.is_(True)
-    )
-    return union_all(consented, restricted)
-
-
-_STMT: list[Any] = []
 
 
 @dataclass(frozen=True)
@@ -129,44 +110,52 @@ def actor_membership(
     return actor_facts(conn, ctx, actor, tenant_id)
 
 
-def subject_and_facts_stmt(filtered: bool) -> Any:
-    """The subject, their values and keys (:func:`troth.store.subject_values_stmt`) plus,
-    on every row, their consented purposes (``purpose|notice_hash``) and restricted
-    purposes: everything a use needs in one round trip."""
-    from troth.store import subject_values_stmt
-    from troth.store.tables import subjects
-
-    base = subject_values_stmt(filtered)
-    restricted = (
-        select(func.aggregate_strings(restrictions.c.purpose, ","))
-        .where(restrictions.c.subject_id == subjects.c.id)
-        .scalar_subquery()
-    )
-    from troth.consent.tables import consent_state as state
-
+def _facts_columns(subject_id: Any) -> tuple[Any, Any]:
+    """Two scalar subqueries for a subject: its consented purposes as
+    ``purpose|notice_hash,...`` and its restricted purposes as ``purpose,...``."""
     consented = (
         select(
             func.aggregate_strings(
                 state.c.purpose + literal("|") + func.coalesce(state.c.notice_hash, ""), ","
             )
         )
-        .where(state.c.subject_id == subjects.c.id, state.c.granted.is_(True))
+        .where(state.c.subject_id == subject_id, state.c.granted.is_(True))
         .scalar_subquery()
+        .label("f_consented")
     )
-    return base.add_columns(consented.label("f_consented"), restricted.label("f_restricted"))
+    restricted = (
+        select(func.aggregate_strings(restrictions.c.purpose, ","))
+        .where(restrictions.c.subject_id == subject_id)
+        .scalar_subquery()
+        .label("f_restricted")
+    )
+    return consented, restricted
+
+
+def subject_and_facts_stmt(filtered: bool) -> Any:
+    """The subject, their values and keys (:func:`troth.store.subject_values_stmt`) plus,
+    on every row, their consented and restricted purposes: everything a use needs in one
+    round trip."""
+    from troth.store import subject_values_stmt
+
+    return subject_values_stmt(filtered).add_columns(*_facts_columns(subjects.c.id))
+
+
+_FACTS_ONLY = select(*_facts_columns(bindparam("sid")))
 
 
 def facts_from_row(
     conn: Connection, ctx: Context, actor: Actor, subject: SubjectRow, row: Any
 ) -> Facts:
-    """The facts of :func:`gather`, from the extra columns of
-    :func:`subject_and_facts_stmt` (no further query for consent and restrictions)."""
+    """Every fact bearing on a decision about ``subject`` by ``actor``, from a row with
+    the ``f_consented`` and ``f_restricted`` columns (:func:`subject_and_facts_stmt`)."""
     notices = notices_of(conn, ctx)
     consented: set[str] = set()
     for item in (row.f_consented or "").split(","):
         if not item:
             continue
         purpose, _, digest = item.partition("|")
+        # Consent to an older notice does not cover a materially changed one (P07).
         if purpose not in notices.reconsent or notices.reconsent[purpose] == digest:
             consented.add(purpose)
     restricted = {p for p in (row.f_restricted or "").split(",") if p}
@@ -184,27 +173,6 @@ def facts_from_row(
 
 
 def gather(conn: Connection, ctx: Context, actor: Actor, subject: SubjectRow) -> Facts:
-    """Every fact bearing on a decision about ``subject`` by ``actor``."""
-    sid = subject.id
-    if not _STMT:
-        _STMT.append(_subject_facts_stmt())
-    notices = notices_of(conn, ctx)
-    consented: set[str] = set()
-    restricted: set[str] = set()
-    for kind, purpose, digest in conn.execute(_STMT[0], {"sid": sid}):
-        if kind == "r":
-            restricted.add(purpose)
-        elif purpose not in notices.reconsent or notices.reconsent[purpose] == digest:
-            # Consent to an older notice does not cover a materially changed one (P07).
-            consented.add(purpose)
-    member_active, grants = actor_membership(conn, ctx, actor, subject.tenant_id)
-    return Facts(
-        subject_id=sid,
-        subject_tenant=subject.tenant_id,
-        subject_self=actor.kind is ActorKind.subject and actor.id == sid,
-        consented=frozenset(consented),
-        restricted=frozenset(restricted),
-        notices=notices.new_uses,
-        member_active=member_active,
-        grants=grants,
-    )
+    """Every fact bearing on a decision about ``subject`` by ``actor`` (one query)."""
+    row = conn.execute(_FACTS_ONLY, {"sid": subject.id}).one()
+    return facts_from_row(conn, ctx, actor, subject, row)
