@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from troth.context import Context
 from troth.errors import CryptoError
@@ -82,6 +82,25 @@ def shred_subject_keys(conn: Connection, subject_ids: Iterable[str]) -> int:
     return total
 
 
+_REWRAP = (
+    update(subject_keys)
+    .where(
+        and_(
+            subject_keys.c.subject_id == bindparam("sid"),
+            subject_keys.c.version == bindparam("ver"),
+        )
+    )
+    .values(kek_version=bindparam("new_kv"), wrapped=bindparam("new_wrapped"))
+)
+
+
+_REENCRYPT = (
+    update(records)
+    .where(records.c.id == bindparam("rid"))
+    .values(ciphertext=bindparam("new_blob"), key_version=bindparam("new_ver"))
+)
+
+
 @dataclass
 class RotationReport:
     kek_version: int
@@ -129,15 +148,19 @@ def rotate_keys(
             ).all()
             if not rows:
                 break
+            # Unwrapping and re-wrapping is per key (crypto); the write is one executemany.
+            params = []
             for sid, version, kv, wrapped in rows:
                 dek = unwrap_key(ctx.keys.kek(kv), kv, sid, version, wrapped)
-                conn.execute(
-                    update(subject_keys)
-                    .where(
-                        and_(subject_keys.c.subject_id == sid, subject_keys.c.version == version)
-                    )
-                    .values(kek_version=new_kv, wrapped=wrap_key(kek, new_kv, sid, version, dek))
+                params.append(
+                    {
+                        "sid": sid,
+                        "ver": version,
+                        "new_kv": new_kv,
+                        "new_wrapped": wrap_key(kek, new_kv, sid, version, dek),
+                    }
                 )
+            conn.execute(_REWRAP, params)
             if reencrypt:
                 values += _reencrypt(conn, ctx, sorted({r[0] for r in rows}), new_kv, kek)
             done += len(rows)
@@ -187,20 +210,22 @@ def _reencrypt(conn: Connection, ctx: Context, subject_ids: list[str], kv: int, 
                 records.c.id, records.c.field, records.c.key_version, records.c.ciphertext
             ).where(records.c.subject_id == sid, records.c.ciphertext.is_not(None))
         ).all()
+        params = []
         for rid, field, ver, blob in rows:
             old = keys.get(ver)
             if old is None:
                 raise CryptoError(f"subject {sid}: data key version {ver} is missing")
             plain = decrypt_value(old, sid, field, ver, blob)
-            conn.execute(
-                update(records)
-                .where(records.c.id == rid)
-                .values(
-                    ciphertext=encrypt_value(dek, sid, field, new_version, plain),
-                    key_version=new_version,
-                )
+            params.append(
+                {
+                    "rid": rid,
+                    "new_blob": encrypt_value(dek, sid, field, new_version, plain),
+                    "new_ver": new_version,
+                }
             )
-            count += 1
+        if params:
+            conn.execute(_REENCRYPT, params)
+        count += len(params)
         # Old versions are no longer needed once nothing refers to them.
         conn.execute(
             delete(subject_keys).where(
