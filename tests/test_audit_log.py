@@ -27,7 +27,8 @@ from troth.audit import (
     verify_log,
     verify_proof,
 )
-from troth.audit.log import audit_entries, read_heads, read_state
+from troth.audit.heads import read_heads
+from troth.audit.log import audit_entries, read_state
 from troth.audit.merkle import EMPTY_ROOT, verify_consistency
 from troth.clock import ManualClock
 from troth.context import Context

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 import troth.schema  # noqa: F401  (every table on metadata)
 from troth.audit import AuditEntry, append_entries, transaction, verify_log
-from troth.audit.log import ENTRY_COLUMNS, audit_entries, audit_state, entry_bytes, read_heads
+from troth.audit.heads import read_heads
+from troth.audit.log import ENTRY_COLUMNS, audit_entries, audit_state, entry_bytes
 from troth.audit.merkle import leaf_hash
 from troth.clock import ManualClock
 from troth.context import Context

@@ -93,10 +93,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         def _sqlite_begin(conn: Any) -> None:
             # Take the write lock up front so concurrent writers queue instead of deadlocking;
             # a connection marked read-only (see `reading`) takes none and never waits.
-            if conn.get_execution_options().get(READ_ONLY):
-                conn.exec_driver_sql("BEGIN")
-            else:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Straight to the driver: this runs for every transaction, and SQLAlchemy's
+            # statement machinery adds nothing to a constant BEGIN.
+            sql = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+            conn.connection.driver_connection.execute(sql)
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
@@ -160,3 +160,102 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
             out.append(done)
         columns.append(out)
     conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+class Prepared:
+    """A Core statement compiled once per dialect and run on the driver's cursor, inside
+    the caller's transaction: for the few hot statements (every use and every audit
+    append) where SQLAlchemy's per-execution machinery costs several times what the
+    statement costs the database. Bind and result values go through each type's own
+    processors for the dialect (the chain SQLAlchemy applies), so values read and written
+    here are the same as through ``Connection.execute``. Statements with expanding
+    (``IN``) or post-compiled parameters are refused: they cannot be compiled once."""
+
+    __slots__ = ("_by_dialect", "stmt")
+
+    def __init__(self, stmt: Any) -> None:
+        self.stmt = stmt
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        compiled = self._by_dialect.get(dialect.name)
+        if compiled is None:
+            compiled = self._by_dialect[dialect.name] = _Compiled(self.stmt, dialect)
+        return compiled
+
+    def execute(self, conn: Any, params: dict[str, Any]) -> int:
+        """Run once with ``params``; returns the number of rows it changed."""
+        c = self._for(conn.dialect)
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.execute(c.sql, c.args(params))
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def execute_many(self, conn: Any, rows: list[dict[str, Any]]) -> None:
+        """Run once per row, in one driver-level executemany."""
+        c = self._for(conn.dialect)
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(c.sql, [c.args(row) for row in rows])
+        finally:
+            cursor.close()
+
+    def all(self, conn: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a SELECT; every row as a tuple in the statement's column order, each value
+        processed as SQLAlchemy would have."""
+        c = self._for(conn.dialect)
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.execute(c.sql, c.args(params))
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        procs = c.result_procs
+        if not any(procs):
+            return [tuple(r) for r in rows]
+        return [
+            tuple(v if p is None or v is None else p(v) for p, v in zip(procs, r, strict=True))
+            for r in rows
+        ]
+
+
+class _Compiled:
+    __slots__ = ("keys", "names", "positional", "procs", "result_procs", "sql", "static")
+
+    def __init__(self, stmt: Any, dialect: Dialect) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("Prepared statements cannot have expanding or post-compiled binds")
+        self.sql = str(compiled)
+        self.positional = bool(compiled.positional)
+        names = list(compiled.positiontup or ()) if self.positional else list(compiled.binds)
+        self.names = names
+        binds = compiled.binds
+        # The key a caller passes: the bind parameter's own key (e.g. "sid").
+        self.keys = [binds[n].key for n in names]
+        self.static = {
+            binds[n].key: binds[n].effective_value for n in names if not binds[n].required
+        }
+        self.procs = [binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+        escaped = compiled.escaped_bind_names or {}
+        self.names = [escaped.get(n, n) for n in names]
+        self.result_procs = (
+            [
+                c.type.dialect_impl(dialect).result_processor(dialect, None)
+                for c in stmt.selected_columns
+            ]
+            if hasattr(stmt, "selected_columns") and stmt.is_select
+            else []
+        )
+
+    def args(self, params: dict[str, Any]) -> Any:
+        static = self.static
+        values = [params[k] if k in params else static[k] for k in self.keys]
+        values = [
+            v if p is None or v is None else p(v) for p, v in zip(self.procs, values, strict=True)
+        ]
+        if self.positional:
+            return tuple(values)
+        return dict(zip(self.names, values, strict=True))

@@ -17,11 +17,12 @@ from sqlalchemy import Connection, select
 
 from troth import facts as facts_mod
 from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.heads import close_heads
 from troth.audit.log import append_entries, transaction
 from troth.clock import Clock
 from troth.collection import Collecting, CollectResult, _age_of
 from troth.context import Context
-from troth.db import reading
+from troth.db import Prepared, reading
 from troth.errors import ConnectorError, NotFound, Refused, ValidationError
 from troth.gate import (
     SYSTEM,
@@ -88,7 +89,11 @@ class Troth(Collecting):
         return cls(open_context(home, clock=clock, **settings))
 
     def close(self) -> None:
-        self.ctx.engine.dispose()
+        """Sign the pending audit tree head, close the heads file, release the database."""
+        try:
+            close_heads(self.ctx)
+        finally:
+            self.ctx.engine.dispose()
 
     def __enter__(self) -> Troth:
         return self
@@ -185,10 +190,10 @@ class Troth(Collecting):
             params: dict[str, Any] = {"sid": subject_id}
             if wanted is not None:
                 params["cats"] = list(wanted)
-            filtered = wanted is not None
-            if filtered not in _USE_STMT:
-                _USE_STMT[filtered] = facts_mod.subject_and_facts_stmt(filtered)
-            rows = conn.execute(_USE_STMT[filtered], params).all()
+            if wanted is None:
+                rows: Sequence[Any] = _USE_ALL.all(conn, params)
+            else:
+                rows = conn.execute(_USE_SOME, params).all()
             subj, stored = decode_subject_rows(ctx, subject_id, rows)
             facts = facts_mod.facts_from_row(conn, ctx, actor, subj, rows[0])
             asked = wanted if wanted is not None else tuple(sorted({v.category for v in stored}))
@@ -426,7 +431,10 @@ class Troth(Collecting):
 
 # A use reads the subject, their values and keys, consents and restrictions in one query
 # (built on first use, once every table module is loaded).
-_USE_STMT: dict[bool, Any] = {}
+# The subject, values, keys and facts of a use in one statement; all categories (the
+# common case) compiled once and run on the driver, some categories (an IN list) via Core.
+_USE_ALL = Prepared(facts_mod.subject_and_facts_stmt(False))
+_USE_SOME = facts_mod.subject_and_facts_stmt(True)
 
 
 def _system_line(system: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, literal, select
+from sqlalchemy import Connection, bindparam, func, literal_column, select
 
 from troth.consent.tables import consent_state as state
 from troth.context import Context
@@ -110,13 +110,19 @@ def actor_membership(
     return actor_facts(conn, ctx, actor, tenant_id)
 
 
+# Separators as SQL literals, not post-compiled parameters: the statement is then compiled
+# once (troth.db.Prepared) rather than rewritten at each execution.
+_COMMA: Any = literal_column("','")  # typed as Any: aggregate_strings is typed for str
+
+
 def _facts_columns(subject_id: Any) -> tuple[Any, Any]:
     """Two scalar subqueries for a subject: its consented purposes as
     ``purpose|notice_hash,...`` and its restricted purposes as ``purpose,...``."""
     consented = (
         select(
             func.aggregate_strings(
-                state.c.purpose + literal("|") + func.coalesce(state.c.notice_hash, ""), ","
+                state.c.purpose + literal_column("'|'") + func.coalesce(state.c.notice_hash, ""),
+                _COMMA,
             )
         )
         .where(state.c.subject_id == subject_id, state.c.granted.is_(True))
@@ -124,7 +130,7 @@ def _facts_columns(subject_id: Any) -> tuple[Any, Any]:
         .label("f_consented")
     )
     restricted = (
-        select(func.aggregate_strings(restrictions.c.purpose, ","))
+        select(func.aggregate_strings(restrictions.c.purpose, _COMMA))
         .where(restrictions.c.subject_id == subject_id)
         .scalar_subquery()
         .label("f_restricted")
@@ -147,18 +153,19 @@ _FACTS_ONLY = select(*_facts_columns(bindparam("sid")))
 def facts_from_row(
     conn: Connection, ctx: Context, actor: Actor, subject: SubjectRow, row: Any
 ) -> Facts:
-    """Every fact bearing on a decision about ``subject`` by ``actor``, from a row with
-    the ``f_consented`` and ``f_restricted`` columns (:func:`subject_and_facts_stmt`)."""
+    """Every fact bearing on a decision about ``subject`` by ``actor``, from a row whose
+    last two columns are ``f_consented`` and ``f_restricted`` (:func:`subject_and_facts_stmt`)."""
     notices = notices_of(conn, ctx)
     consented: set[str] = set()
-    for item in (row.f_consented or "").split(","):
+    f_consented, f_restricted = row[-2], row[-1]
+    for item in (f_consented or "").split(","):
         if not item:
             continue
         purpose, _, digest = item.partition("|")
         # Consent to an older notice does not cover a materially changed one (P07).
         if purpose not in notices.reconsent or notices.reconsent[purpose] == digest:
             consented.add(purpose)
-    restricted = {p for p in (row.f_restricted or "").split(",") if p}
+    restricted = {p for p in (f_restricted or "").split(",") if p}
     member_active, grants = actor_membership(conn, ctx, actor, subject.tenant_id)
     return Facts(
         subject_id=subject.id,

@@ -43,9 +43,11 @@ class Settings(BaseSettings):
     )
     audit_head_every_seconds: float = Field(
         default=0.0,
-        description="Sign an audit tree head at most this often (seconds) per process; 0 signs "
-        "after every audited commit. Entries after the last head are covered by the database's "
-        "root only, until the next head (the worker also signs one every hour).",
+        ge=0,
+        description="0 (the default) signs an audit tree head after every audited commit, "
+        "before the call returns. A positive interval signs at most that often per process "
+        "and no later than that after a commit (a timer signs the newest head; closing or "
+        "exiting signs what is pending).",
     )
     public_url: str = Field(
         default="http://127.0.0.1:8000",

@@ -4,9 +4,9 @@ outside the database, verification and proofs anyone can check with the public k
 from __future__ import annotations
 
 from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.heads import SignedHead, close_heads, read_heads
 from troth.audit.log import (
     LoggedEntry,
-    SignedHead,
     accessed_subjects,
     append_entries,
     append_entry,
@@ -36,10 +36,12 @@ __all__ = [
     "append_entry",
     "audit_entries",
     "audit_state",
+    "close_heads",
     "consistency_proof",
     "entry_bytes",
     "inclusion_proof",
     "list_entries",
+    "read_heads",
     "sign_head",
     "transaction",
     "verify_log",

@@ -11,20 +11,15 @@ recomputes everything from the rows and checks it against those heads.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -42,9 +37,10 @@ from sqlalchemy import (
 )
 
 from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.heads import SignedHead, head_signer
 from troth.audit.merkle import CompactRange, leaf_hash
 from troth.context import Context
-from troth.db import UtcDateTime, dumps, metadata
+from troth.db import Prepared, UtcDateTime, dumps, metadata
 from troth.errors import IntegrityError, ValidationError
 
 audit_entries = Table(
@@ -148,7 +144,10 @@ _UPDATE_STATE = (
 )
 
 
-_UPDATE_STATE_IF = _UPDATE_STATE.where(audit_state.c.size == bindparam("old_size"))
+# The fast path's two statements, compiled once and run on the driver (troth.db.Prepared):
+# every audited operation runs them.
+_UPDATE_STATE_IF = Prepared(_UPDATE_STATE.where(audit_state.c.size == bindparam("old_size")))
+_INSERT_ENTRY = Prepared(_INSERT_ENTRIES)
 # The last frontier each engine (so each process) appended at.
 _FRONTIERS: weakref.WeakKeyDictionary[Any, CompactRange] = weakref.WeakKeyDictionary()
 
@@ -217,15 +216,15 @@ def append_entries(conn: Connection, at: datetime, entries: Sequence[AuditEntry]
         frontier = known.copy()
         rows = _rows_for(entries, frontier, at, at_text)
         root_hex = frontier.root().hex()
-        updated = conn.execute(
-            _UPDATE_STATE_IF,
+        updated = _UPDATE_STATE_IF.execute(
+            conn,
             {
                 "new_size": frontier.size,
                 "new_root": root_hex,
                 "new_frontier": frontier.to_json(),
                 "old_size": known.size,
             },
-        ).rowcount
+        )
         if updated == 1:
             return _finish(conn, rows, frontier, root_hex, known.size)
     frontier = _lock_state(conn)
@@ -281,7 +280,10 @@ def _finish(
     root_hex: str,
     start: int,
 ) -> list[int]:
-    conn.execute(_INSERT_ENTRIES, rows)
+    if len(rows) == 1:
+        _INSERT_ENTRY.execute(conn, rows[0])
+    else:
+        conn.execute(_INSERT_ENTRIES, rows)
     conn.info[_PENDING] = (frontier.size, root_hex)
     # Remembered before commit: if the transaction rolls back, the next append's
     # conditional UPDATE matches nothing and takes the slow path.
@@ -294,59 +296,7 @@ def append_entry(conn: Connection, at: datetime, entry: AuditEntry) -> int:
     return append_entries(conn, at, [entry])[0]
 
 
-# -- signed tree heads -------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class SignedHead:
-    """A tree head ``{size, root, at}`` signed with the home's Ed25519 key."""
-
-    size: int
-    root: str
-    at: str
-    signature: str
-
-    def message(self) -> bytes:
-        return dumps({"at": self.at, "root": self.root, "size": self.size}).encode()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "root": self.root, "at": self.at, "sig": self.signature}
-
-    def verify(self, public_key: Ed25519PublicKey) -> bool:
-        try:
-            public_key.verify(base64.b64decode(self.signature, validate=True), self.message())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SignedHead:
-        """Parse a head; ValidationError naming what is wrong."""
-        try:
-            head = cls(int(data["size"]), str(data["root"]), str(data["at"]), str(data["sig"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValidationError(f"not a signed tree head ({exc!r})") from exc
-        if head.size < 0 or len(head.root) != 64:
-            raise ValidationError("not a signed tree head (bad size or root)")
-        return head
-
-
-def _make_head(ctx: Context, size: int, root_hex: str) -> SignedHead:
-    at = iso(ctx.clock.now())
-    unsigned = SignedHead(size, root_hex, at, "")
-    sig = ctx.keys.signing_key.sign(unsigned.message())
-    return SignedHead(size, root_hex, at, base64.b64encode(sig).decode())
-
-
-def _publish(ctx: Context, head: SignedHead) -> None:
-    # One write() on an O_APPEND descriptor: concurrent processes never interleave lines.
-    path = ctx.settings.resolved_heads_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (dumps(head.to_dict()) + "\n").encode())
-    finally:
-        os.close(fd)
-
-
+# -- signed tree heads (troth.audit.heads signs and publishes them) ---------------------
 def read_state(conn: Connection) -> tuple[int, str]:
     """(size, root hex) of the tree as the database records it."""
     row = conn.execute(
@@ -361,32 +311,14 @@ def sign_head(ctx: Context) -> SignedHead:
     """Sign the current tree head and append it to the heads file (a checkpoint)."""
     with ctx.engine.connect() as conn:
         size, root_hex = read_state(conn)
-    head = _make_head(ctx, size, root_hex)
-    _publish(ctx, head)
-    return head
-
-
-def read_heads(ctx: Context) -> list[tuple[int, SignedHead | None, str | None]]:
-    """Every line of the heads file as (line number, head or None, problem or None)."""
-    path = ctx.settings.resolved_heads_file
-    if not path.exists():
-        return []
-    out: list[tuple[int, SignedHead | None, str | None]] = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append((lineno, SignedHead.from_dict(json.loads(line)), None))
-            except (ValueError, ValidationError, AttributeError) as exc:
-                out.append((lineno, None, str(exc)))
-    return out
+    return head_signer(ctx).sign_now(ctx, size, root_hex)
 
 
 @contextmanager
 def transaction(ctx: Context) -> Iterator[Connection]:
     """``engine.begin()`` for audited changes; after a successful commit that grew the tree,
-    a signed head for it is appended to the heads file."""
+    its head goes to the context's signer (signed at once, or within
+    ``audit_head_every_seconds``)."""
     pending: tuple[int, str] | None = None
     with ctx.engine.begin() as conn:
         conn.info.pop(_PENDING, None)  # info outlives the checkout: start clean
@@ -395,12 +327,7 @@ def transaction(ctx: Context) -> Iterator[Connection]:
         finally:
             pending = conn.info.pop(_PENDING, None)
     if pending is not None:
-        every = ctx.settings.audit_head_every_seconds
-        last = ctx.__dict__.get("_last_head_at")
-        now = time.monotonic()
-        if every <= 0 or last is None or now - last >= every:
-            _publish(ctx, _make_head(ctx, *pending))
-            ctx.__dict__["_last_head_at"] = now
+        head_signer(ctx).committed(ctx, *pending)
 
 
 # -- reading -----------------------------------------------------------------------------

@@ -17,12 +17,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import ColumnElement, Connection, String, func, select, type_coerce
 
+from troth.audit.heads import SignedHead, read_heads
 from troth.audit.log import (
     ENTRY_COLUMNS,
-    SignedHead,
     audit_entries,
     entry_bytes,
-    read_heads,
     read_state,
     sign_head,
 )

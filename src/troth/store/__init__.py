@@ -196,6 +196,8 @@ _VALUE_COLUMNS = (
     subject_keys.c.wrapped,
 )
 
+_N_VALUE_COLUMNS = len(_VALUE_COLUMNS)
+
 
 def _subject_values_stmt(filtered: bool) -> Any:
     on = records.c.subject_id == subjects.c.id
@@ -248,39 +250,45 @@ def decode_subject_rows(
             f"no subject {subject_id!r}: look the person up by e-mail or phone first",
             subject_id=subject_id,
         )
-    subject = SubjectRow(*rows[0][: len(_SUBJECT_COLUMNS)])
+    n = len(_SUBJECT_COLUMNS)
+    subject = SubjectRow(*rows[0][:n])
     deks: dict[int, bytes] = {}
     out: list[StoredValue] = []
+    kek = ctx.keys.kek
+    # By position (the order of _VALUE_COLUMNS after the subject's): rows may be Core
+    # rows or the plain tuples of a Prepared statement.
     for r in rows:
-        if r.rid is None:
+        (rid, field, category, value, ciphertext, key_version, point, purposes, source,
+         supplier, policy_version, location, collected_at, restricted_to, restricted_until,
+         kek_version, wrapped) = r[n : n + _N_VALUE_COLUMNS]  # fmt: skip
+        if rid is None:
             continue
-        if r.ciphertext is not None:
-            if r.wrapped is None:  # shredded: the value is gone for good
+        if ciphertext is not None:
+            if wrapped is None:  # shredded: the value is gone for good
                 continue
-            dek = deks.get(r.key_version)
+            dek = deks.get(key_version)
             if dek is None:
-                dek = unwrap_key(
-                    ctx.keys.kek(r.kek_version), r.kek_version, subject_id, r.key_version, r.wrapped
+                dek = deks[key_version] = unwrap_key(
+                    kek(kek_version), kek_version, subject_id, key_version, wrapped
                 )
-                deks[r.key_version] = dek
-            value = json.loads(decrypt_value(dek, subject_id, r.field, r.key_version, r.ciphertext))
-        else:
-            value = json.loads(r.value) if r.value is not None else None
+            value = json.loads(decrypt_value(dek, subject_id, field, key_version, ciphertext))
+        elif value is not None:
+            value = json.loads(value)
         out.append(
             StoredValue(
-                r.rid,
-                r.field,
-                r.category,
+                rid,
+                field,
+                category,
                 value,
-                r.collection_point,
-                tuple(r.purposes or ()),
-                r.source,
-                r.supplier,
-                r.policy_version,
-                r.location,
-                r.collected_at,
-                r.restricted_to,
-                r.restricted_until,
+                point,
+                tuple(purposes or ()),
+                source,
+                supplier,
+                policy_version,
+                location,
+                collected_at,
+                restricted_to,
+                restricted_until,
             )
         )
     return subject, out

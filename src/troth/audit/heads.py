@@ -1,0 +1,238 @@
+"""Signed tree heads: checkpoints of the audit log's Merkle tree, signed with the home's
+Ed25519 key and appended to a file outside the database.
+
+Each audited commit hands its new tree head to the context's :class:`HeadSigner`. By
+default (``audit_head_every_seconds = 0``) the signer signs and writes it before the
+commit's caller goes on, so every entry is covered by a signature as soon as it exists.
+With an interval, it signs at once when the last head is older than the interval, and
+otherwise keeps the newest head and signs it when the interval has passed (a timer
+thread), so no entry waits longer than the interval for a signature, however idle the
+process becomes; closing the context, or the interpreter exiting, signs what is pending.
+That is how RFC 6962 logs work (a signed head within a maximum merge delay); entries not
+yet under a head are covered by the database's stored root only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from troth.context import Context
+from troth.db import dumps
+from troth.errors import ValidationError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedHead:
+    """A tree head ``{size, root, at}`` signed with the home's Ed25519 key."""
+
+    size: int
+    root: str
+    at: str
+    signature: str
+
+    def message(self) -> bytes:
+        return dumps({"at": self.at, "root": self.root, "size": self.size}).encode()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "root": self.root, "at": self.at, "sig": self.signature}
+
+    def verify(self, public_key: Ed25519PublicKey) -> bool:
+        try:
+            public_key.verify(base64.b64decode(self.signature, validate=True), self.message())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SignedHead:
+        """Parse a head; ValidationError naming what is wrong."""
+        try:
+            head = cls(int(data["size"]), str(data["root"]), str(data["at"]), str(data["sig"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValidationError(f"not a signed tree head ({exc!r})") from exc
+        if head.size < 0 or len(head.root) != 64:
+            raise ValidationError("not a signed tree head (bad size or root)")
+        return head
+
+
+def read_heads(ctx: Context) -> list[tuple[int, SignedHead | None, str | None]]:
+    """Every line of the heads file as (line number, head or None, problem or None)."""
+    path = ctx.settings.resolved_heads_file
+    if not path.exists():
+        return []
+    out: list[tuple[int, SignedHead | None, str | None]] = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append((lineno, SignedHead.from_dict(json.loads(line)), None))
+            except (ValueError, ValidationError, AttributeError) as exc:
+                out.append((lineno, None, str(exc)))
+    return out
+
+
+class HeadSigner:
+    """Signs and publishes one context's tree heads (see the module's docstring).
+
+    It keeps the context's settings, keys and clock as last seen (each call passes the
+    context), never the context itself, so a context dropped without ``close()`` is still
+    collected and its pending head still signed. Thread-safe: the server's worker threads
+    commit concurrently. Within a process heads are written in size order (a smaller head
+    that lost the race is not written after a larger one); ``troth audit verify`` accepts
+    heads from several processes in any order.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self._lock = threading.Lock()
+        self._parts = (ctx.settings, ctx.keys, ctx.clock)
+        self._pending: tuple[int, str] | None = None
+        self._published = -1  # size of the last head written by this signer
+        self._last_at: float | None = None  # monotonic time of that write
+        self._timer: threading.Timer | None = None
+        self._fd = -1
+        self._path: Path | None = None
+        self._ino = 0
+
+    def committed(self, ctx: Context, size: int, root_hex: str) -> None:
+        """A commit grew the tree to ``size`` with ``root_hex``."""
+        with self._lock:
+            self._parts = (ctx.settings, ctx.keys, ctx.clock)
+            every = ctx.settings.audit_head_every_seconds
+            if self._pending is None or size > self._pending[0]:
+                self._pending = (size, root_hex)
+            now = time.monotonic()
+            if every <= 0 or self._last_at is None or now - self._last_at >= every:
+                self._write_pending(now)
+            elif self._timer is None:
+                self._timer = threading.Timer(every - (now - self._last_at), self._on_timer)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def sign_now(self, ctx: Context, size: int, root_hex: str) -> SignedHead:
+        """Sign and write the head ``(size, root_hex)`` now (``troth audit sign``, the
+        worker's hourly checkpoint); it supersedes a smaller pending head."""
+        with self._lock:
+            self._parts = (ctx.settings, ctx.keys, ctx.clock)
+            if self._pending is not None and self._pending[0] <= size:
+                self._pending = None
+            head = self._sign(size, root_hex)
+            self._write(head)
+            self._published = max(self._published, size)
+            self._last_at = time.monotonic()
+            return head
+
+    def flush(self) -> None:
+        """Sign the pending head, if any, now."""
+        with self._lock:
+            self._cancel_timer()
+            self._write_pending(time.monotonic())
+
+    def close(self) -> None:
+        """Flush, then close the heads file."""
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                self._close_fd()
+
+    # -- inside the lock ------------------------------------------------------------------
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer = None
+            try:
+                self._write_pending(time.monotonic())
+            except Exception:  # a thread has no caller to raise to: log, keep the head
+                log.exception("could not write the audit tree head; it is kept for later")
+
+    def _write_pending(self, now: float) -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        if pending[0] > self._published:
+            self._write(self._sign(*pending))
+            self._published = pending[0]
+        self._pending = None
+        self._last_at = now
+
+    def _sign(self, size: int, root_hex: str) -> SignedHead:
+        _settings, keys, clock = self._parts
+        at = clock.now().astimezone(UTC).isoformat()
+        sig = keys.signing_key.sign(SignedHead(size, root_hex, at, "").message())
+        return SignedHead(size, root_hex, at, base64.b64encode(sig).decode())
+
+    def _write(self, head: SignedHead) -> None:
+        # One write() on an O_APPEND descriptor: concurrent processes never interleave
+        # lines. The descriptor stays open; a file moved away or deleted since is opened
+        # again at its path.
+        path = self._parts[0].resolved_heads_file
+        if self._fd < 0 or path != self._path or not self._same_file(path):
+            self._close_fd()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._path = path
+            self._ino = os.fstat(self._fd).st_ino
+        os.write(self._fd, (dumps(head.to_dict()) + "\n").encode())
+
+    def _same_file(self, path: Path) -> bool:
+        try:
+            return os.stat(path).st_ino == self._ino
+        except OSError:
+            return False
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _close_fd(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+_SIGNERS_LOCK = threading.Lock()
+
+
+def head_signer(ctx: Context) -> HeadSigner:
+    """The context's signer (one per context, made on first use)."""
+    signer: HeadSigner | None = ctx.__dict__.get("_head_signer")
+    if signer is None:
+        with _SIGNERS_LOCK:
+            signer = ctx.__dict__.get("_head_signer")
+            if signer is None:
+                signer = ctx.__dict__["_head_signer"] = HeadSigner(ctx)
+                # A context dropped without close(), or still open when the interpreter
+                # exits (finalizers run at exit): sign what is pending, close the file.
+                weakref.finalize(ctx, _close_quietly, signer)
+    return signer
+
+
+def close_heads(ctx: Context) -> None:
+    """Sign a pending head and close the heads file (``Troth.close`` calls this)."""
+    signer: HeadSigner | None = ctx.__dict__.get("_head_signer")
+    if signer is not None:
+        signer.close()
+
+
+def _close_quietly(signer: HeadSigner) -> None:
+    try:
+        signer.close()
+    except Exception:
+        log.exception("could not write the pending audit tree head")
