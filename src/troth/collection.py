@@ -268,6 +268,9 @@ class Collecting:
             keys = ensure_data_keys(conn, ctx, sids) if sensitive_fields else {}
             out_rows: list[dict[str, Any]] = []
             audit: list[AuditEntry] = []
+            # The purposes a field's category serves, per distinct answer of the gate (the
+            # `per` dicts are shared by people with the same consents, see `decided`).
+            serving_for: dict[tuple[int, str], list[str]] = {}
             for sid, data in zip(sids, rows, strict=True):
                 per = allowed[sid]
                 bound = frozenset(per)
@@ -278,7 +281,12 @@ class Collecting:
                         continue
                     spec = cp.fields[fname]
                     # The gate already exempted business contact data from consent (P05).
-                    serving = [p for p, cats_ok in per.items() if spec.category in cats_ok]
+                    serving_key = (id(per), spec.category)
+                    serving = serving_for.get(serving_key)
+                    if serving is None:
+                        serving = serving_for[serving_key] = sorted(
+                            p for p, cats_ok in per.items() if spec.category in cats_ok
+                        )
                     if not serving and fname == cp.age_field:
                         # Checked for the minimum age, not kept: no purpose needs it (P01).
                         continue
@@ -311,7 +319,7 @@ class Collecting:
                         "ciphertext": None,
                         "key_version": None,
                         "collection_point": point,
-                        "purposes": sorted(serving),
+                        "purposes": serving,
                         "source": cp.source.value,
                         "supplier": supplier or cp.supplier,
                         "policy_version": idx.version,
@@ -475,7 +483,7 @@ class Collecting:
                 known.setdefault((k, h), sid)
             sids.append(sid)
         if new_rows:
-            conn.execute(subjects.insert(), new_rows)
+            insert_many(conn, subjects, new_rows)
         return sids
 
     # -- refusals ------------------------------------------------------------------------

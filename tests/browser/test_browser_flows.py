@@ -4,6 +4,7 @@ approving support access, and a person signing in to the privacy centre."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,13 @@ PASSWORD = "correct horse battery staple"
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Please help"}
 
 
+def _wait_until(page, expression: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(50)
+
+
 @pytest.fixture
 def mindlink(tmp_path: Path):
     ctx = init_home(tmp_path / "home", example="mindlink", clock=ManualClock())
@@ -40,7 +48,9 @@ def test_banner_blocks_script_until_accepted(page, serve, mindlink) -> None:
     assert "_ga" not in {c["name"] for c in page.context.cookies()}
     shot(page, "banner-before")
     page.click("#cookies-accept")
-    page.wait_for_function("window.trothLoaded && window.trothLoaded.analytics === true")
+    # Polled with evaluate(): wait_for_function compiles its predicate with eval, which
+    # the page's CSP (no 'unsafe-eval') rightly blocks in current Chromium.
+    _wait_until(page, "window.trothLoaded && window.trothLoaded.analytics === true")
     assert "_ga" in {c["name"] for c in page.context.cookies()}
     assert page.locator(".banner").count() == 0
     shot(page, "banner-accepted")

@@ -40,7 +40,7 @@ from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.heads import SignedHead, head_signer
 from troth.audit.merkle import CompactRange, leaf_hash
 from troth.context import Context
-from troth.db import Prepared, UtcDateTime, dumps, metadata
+from troth.db import Prepared, UtcDateTime, dumps, insert_many, metadata
 from troth.errors import IntegrityError, ValidationError
 
 audit_entries = Table(
@@ -283,7 +283,7 @@ def _finish(
     if len(rows) == 1:
         _INSERT_ENTRY.execute(conn, rows[0])
     else:
-        conn.execute(_INSERT_ENTRIES, rows)
+        insert_many(conn, audit_entries, rows)
     conn.info[_PENDING] = (frontier.size, root_hex)
     # Remembered before commit: if the transaction rolls back, the next append's
     # conditional UPDATE matches nothing and takes the slow path.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from troth.context import Context
+from troth.db import insert_many
 from troth.errors import CryptoError
 from troth.store.crypto import decrypt_value, encrypt_value, new_data_key, unwrap_key, wrap_key
 from troth.store.tables import records, subject_keys
@@ -56,7 +57,7 @@ def ensure_data_keys(
                     "created_at": now,
                 }
             )
-        conn.execute(subject_keys.insert(), new_rows)
+        insert_many(conn, subject_keys, new_rows)
     return out
 
 
