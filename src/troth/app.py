@@ -6,6 +6,8 @@ privacy centre, tenant admin), behind one set of middleware and one error transl
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI
 
 from troth.api.limits import BodyLimit, ErrorGuard
@@ -47,3 +49,11 @@ def create_app(ctx: Context, *, max_body_bytes: int | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=limit)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for the home in ``TROTH_HOME``: the factory each ``troth serve --workers N``
+    process calls."""
+    from troth.home import open_context
+
+    return create_app(open_context(os.environ.get("TROTH_HOME")))

@@ -8,6 +8,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from troth.engine import Troth
@@ -37,32 +38,42 @@ async def troth_of(request: Request) -> Troth:
     return t
 
 
-def current_actor(
+async def current_actor(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
 ) -> Actor:
-    """The authenticated actor, or 401 with a problem document."""
+    """The authenticated actor, or 401 with a problem document.
+
+    A known API key whose last use is recorded is resolved on the event loop (one indexed
+    read, never waiting for a writer); anything that writes (recording a use, auditing a
+    refusal, a console session) runs in the thread pool."""
     t: Troth = request.app.state.troth
     if bearer is not None:
         if bearer.scheme.lower() != "bearer" or not bearer.credentials:
             raise AuthenticationError("send the API key as `Authorization: Bearer <key>`")
-        return t.access.resolve_api_key(bearer.credentials)
-    token = cookie or request.cookies.get(SECURE_SESSION_COOKIE)
-    if token:
-        _user, actor = t.access.resolve_session(token)
-        if request.method not in _SAFE:
-            sent = request.headers.get(CSRF_HEADER, "")
-            expected = csrf_for_session(t.ctx, t.access.session_csrf(token))
-            if not sent or not hmac.compare_digest(sent, expected):
-                raise PermissionDenied(
-                    f"send the page's CSRF token in the {CSRF_HEADER} header",
-                    code="csrf_failed",
-                )
+        actor = t.access.peek_api_key(bearer.credentials)
+        if actor is None:
+            actor = await run_in_threadpool(t.access.resolve_api_key, bearer.credentials)
         return actor
-    raise AuthenticationError(
-        "authentication needed: send `Authorization: Bearer <api key>`",
-    )
+    token = cookie or request.cookies.get(SECURE_SESSION_COOKIE)
+    if not token:
+        raise AuthenticationError("authentication needed: send `Authorization: Bearer <api key>`")
+    return await run_in_threadpool(_session_actor, request, t, token)
+
+
+def _session_actor(request: Request, t: Troth, token: str) -> Actor:
+    """A console session's actor; unsafe methods must also carry the CSRF token."""
+    _user, actor = t.access.resolve_session(token)
+    if request.method not in _SAFE:
+        sent = request.headers.get(CSRF_HEADER, "")
+        expected = csrf_for_session(t.ctx, t.access.session_csrf(token))
+        if not sent or not hmac.compare_digest(sent, expected):
+            raise PermissionDenied(
+                f"send the page's CSRF token in the {CSRF_HEADER} header",
+                code="csrf_failed",
+            )
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

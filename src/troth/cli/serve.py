@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -16,6 +17,14 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+        workers: Annotated[
+            int,
+            typer.Option(
+                min=1,
+                max=64,
+                help="Server processes sharing the port (one per core suits a busy API).",
+            ),
+        ] = 1,
     ) -> None:
         """Serve the HTTP API (/api/v1, /docs), the console (/console), the privacy centre
         (/privacy) and the tenant pages (/tenant)."""
@@ -34,6 +43,21 @@ def register(app: typer.Typer) -> None:
             f"  API docs        {base}/docs",
             highlight=False,
         )
+        if workers == 1:
+            uvicorn.run(
+                create_app(context), host=host, port=port, log_level=log_level, proxy_headers=False
+            )
+            return
+        # Each worker process opens the home itself (its own engine, key file and head
+        # signer): the factory reads it from TROTH_HOME.
+        context.engine.dispose()
+        os.environ["TROTH_HOME"] = str(context.home)
         uvicorn.run(
-            create_app(context), host=host, port=port, log_level=log_level, proxy_headers=False
+            "troth.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            log_level=log_level,
+            proxy_headers=False,
+            workers=workers,
         )
