@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from troth import facts as facts_mod
 from troth.audit.entry import AuditEntry, Outcome
@@ -31,10 +31,7 @@ from troth.gate import (
     decide,
 )
 from troth.policy.model import CollectedField, CollectionPoint, FieldType, SourceKind
-from troth.store import (
-    get_subject,
-    new_id,
-)
+from troth.store import blind_index_lookup, get_subject, new_id
 from troth.store.crypto import encrypt_value
 from troth.store.keystore import ensure_data_keys
 from troth.store.tables import records, subjects
@@ -217,8 +214,9 @@ class Collecting:
         results: list[CollectResult] = []
         with transaction(ctx) as conn:
             sids = list(subject_ids) if subject_ids else []
+            created: set[str] = set()
             if not sids:
-                sids = self._resolve_subjects(conn, cp, rows, tenant_id, juris, now)
+                sids, created = self._resolve_subjects(conn, cp, rows, tenant_id, juris, now)
             else:
                 for sid in sids:
                     get_subject(conn, sid)
@@ -265,7 +263,7 @@ class Collecting:
             sensitive_fields = {
                 f for f, spec in cp.fields.items() if idx.is_sensitive(spec.category)
             }
-            keys = ensure_data_keys(conn, ctx, sids) if sensitive_fields else {}
+            keys = ensure_data_keys(conn, ctx, sids, created) if sensitive_fields else {}
             out_rows: list[dict[str, Any]] = []
             audit: list[AuditEntry] = []
             # The purposes a field's category serves, per distinct answer of the gate (the
@@ -312,22 +310,12 @@ class Collecting:
                     encoded = json.dumps(_normalise(spec, value), ensure_ascii=False)
                     row: dict[str, Any] = {
                         "subject_id": sid,
-                        "tenant_id": tenant_id,
                         "category": spec.category,
                         "field": fname,
                         "value": None,
                         "ciphertext": None,
                         "key_version": None,
-                        "collection_point": point,
                         "purposes": serving,
-                        "source": cp.source.value,
-                        "supplier": supplier or cp.supplier,
-                        "policy_version": idx.version,
-                        "location": where,
-                        "collected_at": now,
-                        "restricted_to": None,
-                        "restricted_until": None,
-                        "anonymised": False,
                     }
                     if fname in sensitive_fields:
                         version, dek = keys[sid]
@@ -357,7 +345,23 @@ class Collecting:
                     )
                 )
                 results.append(CollectResult(sid, stored, tuple(sorted(bound)), dict(dropped)))
-            insert_many(conn, records, out_rows)
+            insert_many(
+                conn,
+                records,
+                out_rows,
+                common={
+                    "tenant_id": tenant_id,
+                    "collection_point": point,
+                    "source": cp.source.value,
+                    "supplier": supplier or cp.supplier,
+                    "policy_version": idx.version,
+                    "location": where,
+                    "collected_at": now,
+                    "restricted_to": None,
+                    "restricted_until": None,
+                    "anonymised": False,
+                },
+            )
             append_entries(conn, now, audit)
         return results
 
@@ -432,9 +436,10 @@ class Collecting:
         tenant_id: str | None,
         juris: str,
         now: datetime,
-    ) -> list[str]:
+    ) -> tuple[list[str], set[str]]:
         """Find each row's person by their identity fields (one IN query per identity kind
-        and chunk, within the same tenant), or create them (one insert)."""
+        and chunk, within the same tenant), or create them (one insert). Returns each row's
+        subject id and the ids created here."""
         ctx = self.ctx
         ident_fields = {spec.identifies: f for f, spec in cp.fields.items() if spec.identifies}
         hashes = [
@@ -447,18 +452,12 @@ class Collecting:
         ]
         known: dict[tuple[str, str], str] = {}
         for kind in ident_fields:
-            col = subjects.c[f"{kind}_bidx"]
             wanted = sorted({h[kind] for h in hashes if kind in h})
             for start in range(0, len(wanted), 900):
-                q = select(col, subjects.c.id).where(
-                    col.in_(wanted[start : start + 900]),
-                    subjects.c.erased_at.is_(None),
-                    subjects.c.tenant_id == tenant_id
-                    if tenant_id is not None
-                    else subjects.c.tenant_id.is_(None),
-                )
-                for h, sid in conn.execute(q):
-                    known.setdefault((kind, h), str(sid))
+                q = blind_index_lookup(kind, wanted[start : start + 900])
+                for h, sid, tenant, erased in conn.execute(q):
+                    if tenant == tenant_id and erased is None:
+                        known.setdefault((kind, h), str(sid))
         sids: list[str] = []
         new_rows: list[dict[str, Any]] = []
         for bidx in hashes:
@@ -468,14 +467,9 @@ class Collecting:
                 new_rows.append(
                     {
                         "id": sid,
-                        "tenant_id": tenant_id,
-                        "kind": cp.subjects[0] if cp.subjects else None,
-                        "jurisdiction": juris,
                         "email_bidx": bidx.get("email"),
                         "phone_bidx": bidx.get("phone"),
                         "customer_id_bidx": bidx.get("customer_id"),
-                        "status": "active",
-                        "created_at": now,
                     }
                 )
             # Later rows of the same batch with the same identity are the same person.
@@ -483,8 +477,19 @@ class Collecting:
                 known.setdefault((k, h), sid)
             sids.append(sid)
         if new_rows:
-            insert_many(conn, subjects, new_rows)
-        return sids
+            insert_many(
+                conn,
+                subjects,
+                new_rows,
+                common={
+                    "tenant_id": tenant_id,
+                    "kind": cp.subjects[0] if cp.subjects else None,
+                    "jurisdiction": juris,
+                    "status": "active",
+                    "created_at": now,
+                },
+            )
+        return sids, {r["id"] for r in new_rows}
 
     # -- refusals ------------------------------------------------------------------------
     def _refuse(

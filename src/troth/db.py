@@ -8,6 +8,7 @@ them all so migrations and ``create_all`` see the whole schema.
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -116,16 +117,24 @@ def backend(engine: Engine) -> str:
     return engine.dialect.name
 
 
-def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+def insert_many(
+    conn: Any,
+    table: Any,
+    rows: list[dict[str, Any]],
+    common: dict[str, Any] | None = None,
+) -> None:
     """Insert many rows with one driver-level executemany, applying each column's full
     bind processing (the same chain SQLAlchemy applies) but skipping its per-row statement
-    machinery: the bulk-collect hot path. Every row must have the same keys; table and
-    column names come from troth's own metadata, values are always bound parameters."""
+    machinery: the bulk-collect hot path. Every row must have the same keys; ``common``
+    gives columns that are the same in every row (processed once). Table and column names
+    come from troth's own metadata; values are always bound parameters."""
     if not rows:
         return
     dialect = conn.dialect
+    common = common or {}
     names = list(rows[0])
-    cols = [table.c[n] for n in names]
+    const = [n for n in common if n not in rows[0]]
+    cols = [table.c[n] for n in (*names, *const)]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     prep = dialect.identifier_preparer
     # Quoted identifiers from troth's own metadata; every value is a bound parameter.
@@ -137,13 +146,13 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     # _cached_bind_processor is the processor SQLAlchemy itself uses for the column:
     # TypeDecorator first, then the dialect's own (SQLite's DateTime text, psycopg's Json).
     procs = [c.type._cached_bind_processor(dialect) for c in cols]
-    # Bulk rows repeat most values (time, version, point, purposes): process each once.
-    memo: list[dict[Any, Any]] = [{} for _ in names]
-    columns = []
-    for n, p, seen in zip(names, procs, memo, strict=True):
+    columns: list[Any] = []
+    for n, p in zip(names, procs, strict=False):
         if p is None:
             columns.append([row[n] for row in rows])
             continue
+        # Bulk rows repeat many values (purposes, versions): process each once.
+        seen: dict[Any, Any] = {}
         out: list[Any] = []
         for row in rows:
             v = row[n]
@@ -159,6 +168,9 @@ def insert_many(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
                 done = p(v)
             out.append(done)
         columns.append(out)
+    for n, p in zip(const, procs[len(names) :], strict=True):
+        v = common[n]
+        columns.append(itertools.repeat(v if p is None or v is None else p(v), len(rows)))
     conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
 

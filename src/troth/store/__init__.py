@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,6 +29,7 @@ from troth.store.tables import (
 __all__ = [
     "StoredValue",
     "SubjectRow",
+    "blind_index_lookup",
     "decode_subject_rows",
     "erase_subject_data",
     "find_subject_id",
@@ -46,8 +48,14 @@ __all__ = [
 
 
 def new_id() -> str:
-    """A random, unguessable 32-hex-character id."""
-    return secrets.token_hex(16)
+    """An unguessable, time-ordered 32-hex-character id: 48 bits of Unix milliseconds,
+    then 80 random bits (the layout of an RFC 9562 UUIDv7, without its version bits).
+
+    Ids made later sort later, so inserts land at the right-hand edge of every index keyed
+    by them (records by subject, keys, requests) instead of on a random page each: at
+    10M people that is the difference between appending and rewriting the whole index.
+    The price is that an id tells when it was made, to the millisecond."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +130,17 @@ def get_subject(conn: Connection, subject_id: str) -> SubjectRow:
     return SubjectRow(*row)
 
 
+def blind_index_lookup(kind: str, hashes: Sequence[str]) -> Any:
+    """``(hash, id, tenant_id, erased_at)`` of the people with one of ``hashes`` in the
+    ``kind`` blind index (email, phone, customer_id). Selected by the blind index alone:
+    callers check tenant and erasure on the few rows found, because a tenant condition in
+    the SQL lets SQLite's planner walk the tenant index (every tenant-less person) instead
+    of probing the blind index."""
+    col = subjects.c[f"{kind}_bidx"]
+    cond = col == hashes[0] if len(hashes) == 1 else col.in_(list(hashes))
+    return select(col, subjects.c.id, subjects.c.tenant_id, subjects.c.erased_at).where(cond)
+
+
 def find_subject_id(
     conn: Connection,
     ctx: Context,
@@ -132,20 +151,12 @@ def find_subject_id(
     tenant_id: str | None = None,
 ) -> str | None:
     """Look a person up through the blind indexes (no plaintext in the query)."""
-    for field, value, col in (
-        ("email", email, subjects.c.email_bidx),
-        ("phone", phone, subjects.c.phone_bidx),
-        ("customer_id", customer_id, subjects.c.customer_id_bidx),
-    ):
+    for field, value in (("email", email), ("phone", phone), ("customer_id", customer_id)):
         if value:
-            q = select(subjects.c.id).where(
-                col == ctx.keys.blind_index(field, value), subjects.c.erased_at.is_(None)
-            )
-            if tenant_id is not None:
-                q = q.where(subjects.c.tenant_id == tenant_id)
-            found = conn.execute(q.limit(1)).scalar()
-            if found:
-                return str(found)
+            q = blind_index_lookup(field, [ctx.keys.blind_index(field, value)])
+            for _h, sid, tenant, erased in conn.execute(q):
+                if erased is None and (tenant_id is None or tenant == tenant_id):
+                    return str(sid)
     return None
 
 

@@ -3,7 +3,7 @@ on rotation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
@@ -16,13 +16,15 @@ from troth.store.tables import records, subject_keys
 
 
 def ensure_data_keys(
-    conn: Connection, ctx: Context, subject_ids: Iterable[str]
+    conn: Connection, ctx: Context, subject_ids: Iterable[str], new: Collection[str] = ()
 ) -> dict[str, tuple[int, bytes]]:
-    """The current (version, data key) of each subject, creating missing ones in one insert."""
+    """The current (version, data key) of each subject, creating missing ones in one insert.
+    ``new`` names subjects created in this transaction: they have no key to look up."""
     ids = list(dict.fromkeys(subject_ids))
     out: dict[str, tuple[int, bytes]] = {}
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
+    known = [sid for sid in ids if sid not in new] if new else ids
+    for start in range(0, len(known), 900):
+        chunk = known[start : start + 900]
         rows = conn.execute(
             select(
                 subject_keys.c.subject_id,
@@ -48,16 +50,13 @@ def ensure_data_keys(
         for sid in missing:
             dek = new_data_key()
             out[sid] = (1, dek)
-            new_rows.append(
-                {
-                    "subject_id": sid,
-                    "version": 1,
-                    "kek_version": kv,
-                    "wrapped": wrap_key(kek, kv, sid, 1, dek),
-                    "created_at": now,
-                }
-            )
-        insert_many(conn, subject_keys, new_rows)
+            new_rows.append({"subject_id": sid, "wrapped": wrap_key(kek, kv, sid, 1, dek)})
+        insert_many(
+            conn,
+            subject_keys,
+            new_rows,
+            common={"version": 1, "kek_version": kv, "created_at": now},
+        )
     return out
 
 
