@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
+import sqlite3
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,7 +90,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -96,14 +99,43 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             # a connection marked read-only (see `reading`) takes none and never waits.
             # Straight to the driver: this runs for every transaction, and SQLAlchemy's
             # statement machinery adds nothing to a constant BEGIN.
-            sql = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
-            conn.connection.driver_connection.execute(sql)
+            driver = conn.connection.driver_connection
+            if conn.get_execution_options().get(READ_ONLY):
+                driver.execute("BEGIN")
+            else:
+                _begin_immediate(driver)
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
 
 
 READ_ONLY = "troth_read_only"
+_BUSY_TIMEOUT_MS = 30_000
+
+
+def _begin_immediate(driver: Any) -> None:
+    """``BEGIN IMMEDIATE``, waiting for another writer in steps of 50 us to 2 ms.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries, far longer than a
+    troth write transaction holds the lock (well under a millisecond), so under
+    concurrent writers most of the time went to sleeping. Here the busy timeout is off
+    for the BEGIN alone and the wait is ours, bounded by the same 30 s."""
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+        pause = 0.00005
+        while True:
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, 0.002)
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
 
 
 def reading(engine: Engine) -> Any:
@@ -224,13 +256,18 @@ class Prepared:
             rows = cursor.fetchall()
         finally:
             cursor.close()
-        procs = c.result_procs
-        if not any(procs):
+        convert = c.result_procs
+        if not convert:
             return [tuple(r) for r in rows]
-        return [
-            tuple(v if p is None or v is None else p(v) for p, v in zip(procs, r, strict=True))
-            for r in rows
-        ]
+        out = []
+        for r in rows:
+            values = list(r)
+            for i, p in convert:
+                v = values[i]
+                if v is not None:
+                    values[i] = p(v)
+            out.append(tuple(values))
+        return out
 
 
 class _Compiled:
@@ -253,14 +290,13 @@ class _Compiled:
         self.procs = [binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
         escaped = compiled.escaped_bind_names or {}
         self.names = [escaped.get(n, n) for n in names]
-        self.result_procs = (
-            [
-                c.type.dialect_impl(dialect).result_processor(dialect, None)
-                for c in stmt.selected_columns
-            ]
-            if hasattr(stmt, "selected_columns") and stmt.is_select
-            else []
-        )
+        # (position, processor) of the result columns that have one: most have none.
+        self.result_procs: list[tuple[int, Any]] = []
+        if getattr(stmt, "is_select", False):
+            for i, col in enumerate(stmt.selected_columns):
+                proc = col.type.dialect_impl(dialect).result_processor(dialect, None)
+                if proc is not None:
+                    self.result_procs.append((i, proc))
 
     def args(self, params: dict[str, Any]) -> Any:
         static = self.static

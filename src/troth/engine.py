@@ -185,7 +185,11 @@ class Troth(Collecting):
         ctx = self.ctx
         idx = ctx.policy
         now = ctx.clock.now()
-        with transaction(ctx) as conn:
+        # Read and decide on a snapshot without the write lock; then append the entry in
+        # a short transaction of its own. The values are returned only once their use is
+        # committed to the log, and the lock every audited write queues on is held for
+        # the append alone, not for the read, decryption and decision.
+        with reading(ctx.engine) as conn, conn.begin():
             wanted = tuple(sorted(set(categories))) if categories is not None else None
             params: dict[str, Any] = {"sid": subject_id}
             if wanted is not None:
@@ -238,6 +242,7 @@ class Troth(Collecting):
                 reason=decision.reason.value if decision.reason else None,
                 details={"grant": decision.grant_id} if decision.grant_id else {},
             )
+        with transaction(ctx) as conn:
             append_entries(conn, now, [entry])
         if not decision.allowed:
             assert decision.reason is not None

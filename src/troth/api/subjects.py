@@ -154,8 +154,9 @@ async def read_subject(
             visible_subject(t, actor, subject_id)
         return ViewOut.of(t.use(subject_id, purpose=purpose, actor=actor, categories=cats))
 
-    # The hottest endpoint: one trip to the thread pool for the database work (an async
-    # endpoint's response is then checked on the event loop, not in a second trip).
+    # The hottest endpoint: one trip to the thread pool for the database work (it may
+    # wait for the audit log's write lock, which must never stall the event loop); an
+    # async endpoint's response is then checked on the loop, not in a second trip.
     return await run_in_threadpool(read)
 
 
