@@ -237,15 +237,6 @@ class Prepared:
         finally:
             cursor.close()
 
-    def execute_many(self, conn: Any, rows: list[dict[str, Any]]) -> None:
-        """Run once per row, in one driver-level executemany."""
-        c = self._for(conn.dialect)
-        cursor = conn.connection.driver_connection.cursor()
-        try:
-            cursor.executemany(c.sql, [c.args(row) for row in rows])
-        finally:
-            cursor.close()
-
     def all(self, conn: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run a SELECT; every row as a tuple in the statement's column order, each value
         processed as SQLAlchemy would have."""
@@ -280,7 +271,6 @@ class _Compiled:
         self.sql = str(compiled)
         self.positional = bool(compiled.positional)
         names = list(compiled.positiontup or ()) if self.positional else list(compiled.binds)
-        self.names = names
         binds = compiled.binds
         # The key a caller passes: the bind parameter's own key (e.g. "sid").
         self.keys = [binds[n].key for n in names]

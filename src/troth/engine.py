@@ -434,10 +434,9 @@ class Troth(Collecting):
         return minors
 
 
-# A use reads the subject, their values and keys, consents and restrictions in one query
-# (built on first use, once every table module is loaded).
-# The subject, values, keys and facts of a use in one statement; all categories (the
-# common case) compiled once and run on the driver, some categories (an IN list) via Core.
+# A use reads the subject, their values and keys, consents and restrictions in one
+# statement: for all categories (the common case) compiled once and run on the driver, for
+# some categories (an IN list) through Core.
 _USE_ALL = Prepared(facts_mod.subject_and_facts_stmt(False))
 _USE_SOME = facts_mod.subject_and_facts_stmt(True)
 
