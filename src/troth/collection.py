@@ -40,6 +40,10 @@ from troth.validation import check_value
 if TYPE_CHECKING:
     pass
 
+# Stored values are JSON text; one encoder for all of them (json.dumps with options builds
+# a new one per call).
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
 
 @dataclass(frozen=True)
 class CollectResult:
@@ -307,7 +311,7 @@ class Collecting:
                             sid,
                             {"point": point, "field": fname},
                         )
-                    encoded = json.dumps(_normalise(spec, value), ensure_ascii=False)
+                    encoded = _ENCODE(_normalise(spec, value))
                     row: dict[str, Any] = {
                         "subject_id": sid,
                         "category": spec.category,

@@ -69,7 +69,13 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 def dumps(value: Any) -> str:
     """Canonical JSON: sorted keys, no spaces; the same bytes for the same value."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL(value)
+
+
+# One encoder, not one per call (json.dumps builds a new one whenever options are given).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+).encode
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
