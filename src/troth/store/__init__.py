@@ -40,6 +40,7 @@ __all__ = [
     "read_subject",
     "read_values",
     "records",
+    "short_id",
     "subject_keys",
     "subject_values_stmt",
     "subjects",
@@ -56,6 +57,14 @@ def new_id() -> str:
     10M people that is the difference between appending and rewriting the whole index.
     The price is that an id tells when it was made, to the millisecond."""
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
+
+
+def short_id(value: str | None) -> str:
+    """A short form of an id for people to read: its random tail (the head of a new_id is
+    its time, the same for everything made in the same millisecond)."""
+    if not value:
+        return ""
+    return value if len(value) <= 12 else "\u2026" + value[-10:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from troth.context import Context
+from troth.store import short_id
 from troth.web import csrf
 from troth.web.cookies import banner_for
 
@@ -22,6 +23,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.filters["short_id"] = short_id
 
 
 def ctx_of(request: Request) -> Context:
