@@ -43,6 +43,17 @@ if TYPE_CHECKING:
 # Stored values are JSON text; one encoder for all of them (json.dumps with options builds
 # a new one per call).
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+# The columns of each stored value that vary from value to value (the rest are common to
+# the batch).
+_RECORD_COLUMNS = (
+    "subject_id",
+    "category",
+    "field",
+    "value",
+    "ciphertext",
+    "key_version",
+    "purposes",
+)
 
 
 @dataclass(frozen=True)
@@ -268,7 +279,7 @@ class Collecting:
                 f for f, spec in cp.fields.items() if idx.is_sensitive(spec.category)
             }
             keys = ensure_data_keys(conn, ctx, sids, created) if sensitive_fields else {}
-            out_rows: list[dict[str, Any]] = []
+            out_rows: list[tuple[Any, ...]] = []  # in the order of _RECORD_COLUMNS
             audit: list[AuditEntry] = []
             # The purposes a field's category serves, per distinct answer of the gate (the
             # `per` dicts are shared by people with the same consents, see `decided`).
@@ -312,24 +323,12 @@ class Collecting:
                             {"point": point, "field": fname},
                         )
                     encoded = _ENCODE(_normalise(spec, value))
-                    row: dict[str, Any] = {
-                        "subject_id": sid,
-                        "category": spec.category,
-                        "field": fname,
-                        "value": None,
-                        "ciphertext": None,
-                        "key_version": None,
-                        "purposes": serving,
-                    }
                     if fname in sensitive_fields:
                         version, dek = keys[sid]
-                        row["ciphertext"] = encrypt_value(
-                            dek, sid, fname, version, encoded.encode()
-                        )
-                        row["key_version"] = version
+                        sealed = encrypt_value(dek, sid, fname, version, encoded.encode())
+                        out_rows.append((sid, spec.category, fname, None, sealed, version, serving))
                     else:
-                        row["value"] = encoded
-                    out_rows.append(row)
+                        out_rows.append((sid, spec.category, fname, encoded, None, None, serving))
                     stored += 1
                     cats.add(spec.category)
                 audit.append(
@@ -353,6 +352,7 @@ class Collecting:
                 conn,
                 records,
                 out_rows,
+                names=_RECORD_COLUMNS,
                 common={
                     "tenant_id": tenant_id,
                     "collection_point": point,

@@ -13,8 +13,9 @@ import json
 import random
 import sqlite3
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -158,20 +159,29 @@ def backend(engine: Engine) -> str:
 def insert_many(
     conn: Any,
     table: Any,
-    rows: list[dict[str, Any]],
-    common: dict[str, Any] | None = None,
+    rows: Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]],
+    common: Mapping[str, Any] | None = None,
+    names: Sequence[str] | None = None,
 ) -> None:
     """Insert many rows with one driver-level executemany, applying each column's full
     bind processing (the same chain SQLAlchemy applies) but skipping its per-row statement
-    machinery: the bulk-collect hot path. Every row must have the same keys; ``common``
-    gives columns that are the same in every row (processed once). Table and column names
-    come from troth's own metadata; values are always bound parameters."""
+    machinery: the bulk-collect hot path. Rows are dicts with the same keys, or tuples in
+    the order of ``names``; ``common`` gives columns that are the same in every row
+    (processed once). Table and column names come from troth's own metadata; values are
+    always bound parameters."""
     if not rows:
         return
     dialect = conn.dialect
     common = common or {}
-    names = list(rows[0])
-    const = [n for n in common if n not in rows[0]]
+    if names is None:
+        dict_rows = cast("Sequence[Mapping[str, Any]]", rows)
+        names = list(dict_rows[0])
+        columns: list[Any] = [[row[n] for row in dict_rows] for n in names]
+    else:
+        columns = [list(col) for col in zip(*rows, strict=True)]
+        if len(columns) != len(names):
+            raise ValueError(f"rows have {len(columns)} values, names {len(names)}")
+    const = [n for n in common if n not in names]
     cols = [table.c[n] for n in (*names, *const)]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     prep = dialect.identifier_preparer
@@ -184,32 +194,33 @@ def insert_many(
     # _cached_bind_processor is the processor SQLAlchemy itself uses for the column:
     # TypeDecorator first, then the dialect's own (SQLite's DateTime text, psycopg's Json).
     procs = [c.type._cached_bind_processor(dialect) for c in cols]
-    columns: list[Any] = []
-    for n, p in zip(names, procs, strict=False):
-        if p is None:
-            columns.append([row[n] for row in rows])
-            continue
-        # Bulk rows repeat many values (purposes, versions): process each once.
-        seen: dict[Any, Any] = {}
-        out: list[Any] = []
-        for row in rows:
-            v = row[n]
-            if v is None:
-                out.append(None)
-                continue
-            key = tuple(v) if isinstance(v, list) else v
-            try:
-                done = seen[key]
-            except KeyError:
-                done = seen[key] = p(v)
-            except TypeError:  # unhashable: process it each time
-                done = p(v)
-            out.append(done)
-        columns.append(out)
+    for i, p in enumerate(procs[: len(names)]):
+        if p is not None:
+            columns[i] = _processed(columns[i], p)
     for n, p in zip(const, procs[len(names) :], strict=True):
         v = common[n]
         columns.append(itertools.repeat(v if p is None or v is None else p(v), len(rows)))
     conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+def _processed(values: list[Any], process: Any) -> list[Any]:
+    """``values`` through a bind processor; bulk rows repeat many values (purposes,
+    versions), so each distinct one is processed once."""
+    seen: dict[Any, Any] = {}
+    out: list[Any] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        key = tuple(v) if isinstance(v, list) else v
+        try:
+            done = seen[key]
+        except KeyError:
+            done = seen[key] = process(v)
+        except TypeError:  # unhashable: process it each time
+            done = process(v)
+        out.append(done)
+    return out
 
 
 class Prepared:
