@@ -126,7 +126,7 @@ class HeadSigner:
                 self._timer.start()
 
     def sign_now(self, ctx: Context, size: int, root_hex: str) -> SignedHead:
-        """Sign and write the head ``(size, root_hex)`` now (``troth audit sign``, the
+        """Sign and write the head ``(size, root_hex)`` now (``troth audit head``, the
         worker's hourly checkpoint); it supersedes a smaller pending head."""
         with self._lock:
             self._parts = (ctx.settings, ctx.keys, ctx.clock)
