@@ -110,3 +110,24 @@ def make_troth(tmp_path: Path, clock: ManualClock) -> Iterator[HomeFactory]:
     yield make
     for t in made:
         t.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path, db_url: str) -> Iterator[Any]:
+    """A mindlink home (the HTTP and web tests' default) on SQLite and PostgreSQL; a test
+    module that needs another kind of home defines its own ``home``."""
+    from _http import make_home
+
+    ctx = make_home(tmp_path, db_url=db_url)
+    yield ctx
+    ctx.engine.dispose()
+
+
+@pytest.fixture
+def lite(tmp_path: Path) -> Iterator[Any]:
+    """The same home on SQLite only (for tests that need no second database)."""
+    from _http import make_home
+
+    ctx = make_home(tmp_path)
+    yield ctx
+    ctx.engine.dispose()

@@ -3,12 +3,10 @@ GPC, audit, policy; idempotency keys; pagination; and every kind of bad input.""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select
 
-from _http import api_key, client_for, is_problem, make_home
+from _http import api_key, client_for, is_problem
 from troth.store.tables import records, subjects
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "My invoice is wrong"}
@@ -17,13 +15,6 @@ SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "My in
 def count(ctx, table) -> int:
     with ctx.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-@pytest.fixture
-def home(tmp_path: Path, db_url: str):
-    ctx = make_home(tmp_path, db_url=db_url)
-    yield ctx
-    ctx.engine.dispose()
 
 
 def test_collect_read_find_round_trip(home) -> None:

@@ -6,32 +6,16 @@ nothing changed."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from _http import api_key, client_for, is_problem, make_home
+from _http import api_key, client_for, is_problem
 from troth.breaches.register import breaches as breaches_table
 from troth.disclosures.tables import legal_demands
 from troth.engine import Troth
 from troth.store.tables import policy_versions, tenants
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
-
-
-@pytest.fixture
-def home(tmp_path: Path, db_url: str):
-    ctx = make_home(tmp_path, db_url=db_url)
-    yield ctx
-    ctx.engine.dispose()
-
-
-@pytest.fixture
-def lite(tmp_path: Path):
-    ctx = make_home(tmp_path)
-    yield ctx
-    ctx.engine.dispose()
 
 
 def rows(ctx, table) -> int:

@@ -8,31 +8,15 @@ import io
 import re
 import zipfile
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from _http import PASSWORD, api_key, client_for, csrf_from, is_problem, make_home
+from _http import PASSWORD, api_key, client_for, csrf_from, is_problem
 from troth.engine import Troth
 from troth.notices.outbox import outbox
 from troth.requests.tables import requests as requests_table
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
-
-
-@pytest.fixture
-def home(tmp_path: Path, db_url: str):
-    ctx = make_home(tmp_path, db_url=db_url)
-    yield ctx
-    ctx.engine.dispose()
-
-
-@pytest.fixture
-def lite(tmp_path: Path):
-    ctx = make_home(tmp_path)
-    yield ctx
-    ctx.engine.dispose()
 
 
 def code_for(ctx, email: str) -> str:

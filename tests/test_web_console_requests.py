@@ -10,32 +10,16 @@ import io
 import re
 import zipfile
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
-from _http import PASSWORD, client_for, csrf_from, make_home
+from _http import PASSWORD, client_for, csrf_from
 from troth.disclosures.tables import legal_demands
 from troth.engine import Troth
 from troth.notices.outbox import outbox
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
 OFFICER = "officer@example.com"
-
-
-@pytest.fixture
-def home(tmp_path: Path, db_url: str):
-    ctx = make_home(tmp_path, db_url=db_url)
-    yield ctx
-    ctx.engine.dispose()
-
-
-@pytest.fixture
-def lite(tmp_path: Path):
-    ctx = make_home(tmp_path)
-    yield ctx
-    ctx.engine.dispose()
 
 
 def with_officer(ctx) -> Troth:
