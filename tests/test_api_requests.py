@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from _http import PASSWORD, api_key, client_for, csrf_from, is_problem
+from troth.audit.log import list_entries
 from troth.engine import Troth
 from troth.notices.outbox import outbox
 from troth.requests.tables import requests as requests_table
@@ -256,5 +257,9 @@ def test_api_key_last_use_written_at_most_once_a_minute(lite) -> None:
         lite.clock.advance(timedelta(seconds=1))
         c.get("/api/v1/requests", headers=auth)
         assert last_used() == start + timedelta(seconds=60)  # true to the minute
+        # Revoked while its last use is fresh: the event-loop look-up must not accept it,
+        # and the refusal is audited.
         t.access.revoke_api_key(record.id)
         is_problem(c.get("/api/v1/requests", headers=auth), 401, "revoked_key")
+        last = list_entries(lite, newest_first=True, limit=1)[0].entry
+        assert last.outcome == "deny" and last.reason == "revoked_key"

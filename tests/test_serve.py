@@ -94,3 +94,18 @@ def test_serve_answers_api_reads_with_one_or_more_workers(tmp_path: Path, worker
         uses = [e for e in list_entries(t2.ctx, subject_id=sid) if e.entry.action == "use"]
     assert report.ok and report.unsigned == 0, report.problem
     assert len(uses) == 6 and all(e.entry.outcome == "allow" for e in uses)
+
+
+@pytest.mark.parametrize("workers", ["0", "65", "two"])
+def test_serve_refuses_a_bad_worker_count(tmp_path: Path, workers: str) -> None:
+    ctx = init_home(tmp_path / "home", example="itechno")
+    ctx.engine.dispose()
+    done = subprocess.run(
+        [sys.executable, "-c", "from troth.cli import main; main()", "serve", "--workers", workers],
+        env=dict(os.environ, TROTH_HOME=str(ctx.home)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--workers" in done.stderr
