@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -36,9 +36,6 @@ from troth.store.crypto import encrypt_value
 from troth.store.keystore import ensure_data_keys
 from troth.store.tables import records, subjects
 from troth.validation import check_value
-
-if TYPE_CHECKING:
-    pass
 
 # Stored values are JSON text; one encoder for all of them (json.dumps with options builds
 # a new one per call).

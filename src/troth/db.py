@@ -156,6 +156,13 @@ def backend(engine: Engine) -> str:
     return engine.dialect.name
 
 
+def bind_processor(type_: Any, dialect: Dialect) -> Any:
+    """The processor SQLAlchemy itself applies to a value of ``type_`` bound on
+    ``dialect``: a TypeDecorator's first, then the dialect's own (SQLite's DateTime text,
+    psycopg's Json); None when the driver takes the value as it is."""
+    return type_.dialect_impl(dialect).bind_processor(dialect)
+
+
 def insert_many(
     conn: Any,
     table: Any,
@@ -191,9 +198,7 @@ def insert_many(
         f" ({', '.join(prep.format_column(c) for c in cols)})"
         f" VALUES ({', '.join([mark] * len(cols))})"
     )
-    # _cached_bind_processor is the processor SQLAlchemy itself uses for the column:
-    # TypeDecorator first, then the dialect's own (SQLite's DateTime text, psycopg's Json).
-    procs = [c.type._cached_bind_processor(dialect) for c in cols]
+    procs = [bind_processor(c.type, dialect) for c in cols]
     for i, p in enumerate(procs[: len(names)]):
         if p is not None:
             columns[i] = _processed(columns[i], p)
@@ -294,7 +299,7 @@ class _Compiled:
         self.static = {
             binds[n].key: binds[n].effective_value for n in names if not binds[n].required
         }
-        self.procs = [binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+        self.procs = [bind_processor(binds[n].type, dialect) for n in names]
         escaped = compiled.escaped_bind_names or {}
         self.names = [escaped.get(n, n) for n in names]
         # (position, processor) of the result columns that have one: most have none.
