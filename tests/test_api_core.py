@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from _http import api_key, client_for, is_problem
+from troth.audit import audit_entries, list_entries, verify_log
 from troth.store.tables import records, subjects
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "My invoice is wrong"}
@@ -211,3 +212,35 @@ def test_security_headers_on_api_and_errors(home) -> None:
             assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
             assert r.headers["x-content-type-options"] == "nosniff"
             assert r.headers["referrer-policy"] == "no-referrer"
+
+
+def test_every_read_over_http_is_in_the_log_when_its_response_arrives(home) -> None:
+    """Allowed, refused or unknown, a read's entry is committed before the response is
+    sent (on SQLite by the event loop's group commit, elsewhere by the writer thread)."""
+    with client_for(home) as c:
+        h = api_key(c, ["collect", "use"])
+        sid = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h).json()[
+            "subject_id"
+        ]
+        reads = [
+            (sid, "support", 200, "allow", None),
+            (sid, "newsletter", 403, "deny", None),
+            ("nobody", "support", 404, "deny", "not_found"),
+        ]
+        for who, purpose, status, outcome, reason in reads:
+            before = count(home, audit_entries)
+            r = c.get(f"/api/v1/subjects/{who}", params={"purpose": purpose}, headers=h)
+            assert r.status_code == status, r.text
+            assert count(home, audit_entries) == before + 1
+            last = list_entries(home, limit=1, newest_first=True)[0]
+            assert (last.entry.action, last.entry.outcome, last.entry.purpose) == (
+                "use",
+                outcome,
+                purpose,
+            )
+            if reason:
+                assert last.entry.reason == reason
+            else:
+                assert last.entry.subject_id == sid
+    report = verify_log(home)
+    assert report.ok, report.problem

@@ -107,8 +107,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             # Straight to the driver: this runs for every transaction, and SQLAlchemy's
             # statement machinery adds nothing to a constant BEGIN.
             driver = conn.connection.driver_connection
-            if conn.get_execution_options().get(READ_ONLY):
+            options = conn.get_execution_options()
+            if options.get(READ_ONLY):
                 driver.execute("BEGIN")
+            elif options.get(NO_WAIT):
+                _begin_now(driver)
             else:
                 _begin_immediate(driver)
 
@@ -117,7 +120,33 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
 
 READ_ONLY = "troth_read_only"
+NO_WAIT = "troth_no_wait"
 _BUSY_TIMEOUT_MS = 30_000
+
+
+class WriteBusy(Exception):
+    """Another connection holds SQLite's write lock, and the caller asked not to wait
+    (:func:`no_wait`); nothing was written."""
+
+
+def no_wait(engine: Engine) -> Engine:
+    """``engine`` whose SQLite write transactions fail at once with :class:`WriteBusy`
+    instead of waiting for the lock: for work on an event loop, which must never block
+    on another writer. (Other backends ignore it.)"""
+    return engine.execution_options(**{NO_WAIT: True})
+
+
+def _begin_now(driver: Any) -> None:
+    """``BEGIN IMMEDIATE`` once, without waiting: WriteBusy if the lock is taken."""
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise WriteBusy(str(exc)) from exc
+        raise
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
 
 
 def _begin_immediate(driver: Any) -> None:

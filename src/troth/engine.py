@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,13 +18,14 @@ from sqlalchemy import Connection, select
 
 from troth import facts as facts_mod
 from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.group import append_committed, close_group, group_commit
 from troth.audit.heads import close_heads
 from troth.audit.log import append_entries, transaction
 from troth.clock import Clock
 from troth.collection import Collecting, CollectResult, _age_of
 from troth.context import Context
 from troth.db import Prepared, reading
-from troth.errors import ConnectorError, NotFound, Refused, ValidationError
+from troth.errors import ConnectorError, NotFound, Refused, TrothError, ValidationError
 from troth.gate import (
     SYSTEM,
     Actor,
@@ -91,6 +93,7 @@ class Troth(Collecting):
     def close(self) -> None:
         """Sign the pending audit tree head, close the heads file, release the database."""
         try:
+            close_group(self.ctx)
             close_heads(self.ctx)
         finally:
             self.ctx.engine.dispose()
@@ -155,25 +158,61 @@ class Troth(Collecting):
         must also have been collected for that purpose (P02, P03, P08). Allowed or refused,
         the use is audited. Raises Refused when nothing may be revealed, NotFound (also
         audited) for an unknown subject."""
+        at, entry, result = self._judge_use(subject_id, purpose, actor, categories)
+        # Concurrent uses share one transaction, one commit and one signed head (group
+        # commit); each returns only once its own entry is committed.
+        append_committed(self.ctx, at, entry)
+        if isinstance(result, View):
+            return result
+        raise result
+
+    async def use_async(
+        self,
+        subject_id: str,
+        *,
+        purpose: str,
+        actor: Actor,
+        categories: Iterable[str] | None = None,
+    ) -> View:
+        """:meth:`use` for an event loop (the HTTP API's read). On SQLite the read and the
+        decision run on the loop: a WAL snapshot read never waits for a lock. The entry
+        goes to the group-commit writer thread, and the loop awaits its commit; the
+        values are returned only once it is committed. Other backends read in a worker
+        thread, since their reads cross the network."""
+        if self.ctx.engine.dialect.name == "sqlite":
+            at, entry, result = self._judge_use(subject_id, purpose, actor, categories)
+        else:
+            from anyio.to_thread import run_sync
+
+            at, entry, result = await run_sync(
+                self._judge_use, subject_id, purpose, actor, categories
+            )
+        await group_commit(self.ctx).append_async(at, entry)
+        if isinstance(result, View):
+            return result
+        raise result
+
+    def _judge_use(
+        self,
+        subject_id: str,
+        purpose: str,
+        actor: Actor,
+        categories: Iterable[str] | None,
+    ) -> tuple[datetime, AuditEntry, View | TrothError]:
+        """Read and decide a use without writing: (time, its audit entry, the view to
+        return or the error to raise once the entry is committed)."""
         try:
             return self._use(subject_id, purpose, actor, categories)
-        except NotFound:
-            with transaction(self.ctx) as conn:
-                append_entries(
-                    conn,
-                    self.ctx.clock.now(),
-                    [
-                        AuditEntry(
-                            action="use",
-                            actor=actor.label,
-                            outcome=Outcome.deny,
-                            purpose=purpose[:100],
-                            reason="not_found",
-                            details={"unknown_subject": subject_id[:64]},
-                        )
-                    ],
-                )
-            raise
+        except NotFound as exc:
+            entry = AuditEntry(
+                action="use",
+                actor=actor.label,
+                outcome=Outcome.deny,
+                purpose=purpose[:100],
+                reason="not_found",
+                details={"unknown_subject": subject_id[:64]},
+            )
+            return self.ctx.clock.now(), entry, exc
 
     def _use(
         self,
@@ -181,14 +220,13 @@ class Troth(Collecting):
         purpose: str,
         actor: Actor,
         categories: Iterable[str] | None,
-    ) -> View:
+    ) -> tuple[datetime, AuditEntry, View | TrothError]:
         ctx = self.ctx
         idx = ctx.policy
         now = ctx.clock.now()
-        # Read and decide on a snapshot without the write lock; then append the entry in
-        # a short transaction of its own. The values are returned only once their use is
-        # committed to the log, and the lock every audited write queues on is held for
-        # the append alone, not for the read, decryption and decision.
+        # Read and decide on a snapshot without the write lock; the caller appends the
+        # entry (group commit) and returns the values only once it is committed, so the
+        # lock every audited write queues on is held for the append alone.
         with reading(ctx.engine) as conn, conn.begin():
             wanted = tuple(sorted(set(categories))) if categories is not None else None
             params: dict[str, Any] = {"sid": subject_id}
@@ -242,12 +280,11 @@ class Troth(Collecting):
                 reason=decision.reason.value if decision.reason else None,
                 details={"grant": decision.grant_id} if decision.grant_id else {},
             )
-        with transaction(ctx) as conn:
-            append_entries(conn, now, [entry])
         if not decision.allowed:
             assert decision.reason is not None
-            raise Refused(decision.detail, reason=decision.reason.value, subject_id=subject_id)
-        return View(subject_id, purpose, visible, masked, decision)
+            refused = Refused(decision.detail, reason=decision.reason.value, subject_id=subject_id)
+            return now, entry, refused
+        return now, entry, View(subject_id, purpose, visible, masked, decision)
 
     def find(
         self,

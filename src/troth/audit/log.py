@@ -24,6 +24,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Engine,
     Index,
     Integer,
     LargeBinary,
@@ -201,20 +202,24 @@ def _check(entry: AuditEntry) -> None:
 def append_entries(conn: Connection, at: datetime, entries: Sequence[AuditEntry]) -> list[int]:
     """Append ``entries`` (all at time ``at``) in the caller's transaction, without
     committing; returns their seqs. Concurrent appenders queue on the state row."""
-    if not entries:
+    return append_timed(conn, [(at, entry) for entry in entries])
+
+
+def append_timed(conn: Connection, items: Sequence[tuple[datetime, AuditEntry]]) -> list[int]:
+    """Append ``(at, entry)`` pairs, in order, in the caller's transaction without
+    committing; returns their seqs (group commit appends many callers' entries at once)."""
+    if not items:
         return []
-    if at.tzinfo is None:
-        raise ValidationError("audit time must be timezone-aware")
-    for entry in entries:
-        _check(entry)
-    at_text = iso(at)
+    for at, entry in items:
+        check_entry(at, entry)
+    timed = [(at, iso(at), entry) for at, entry in items]
     # Fast path: this process's last known frontier, confirmed by a conditional UPDATE of
     # the state row (which also takes its lock). Another writer since, or a rollback of
     # ours, makes the UPDATE match nothing: then read the row under its lock and redo.
     known = _FRONTIERS.get(conn.engine)
     if known is not None:
         frontier = known.copy()
-        rows = _rows_for(entries, frontier, at, at_text)
+        rows = _rows_for(timed, frontier)
         root_hex = frontier.root().hex()
         updated = _UPDATE_STATE_IF.execute(
             conn,
@@ -229,7 +234,7 @@ def append_entries(conn: Connection, at: datetime, entries: Sequence[AuditEntry]
             return _finish(conn, rows, frontier, root_hex, known.size)
     frontier = _lock_state(conn)
     start = frontier.size
-    rows = _rows_for(entries, frontier, at, at_text)
+    rows = _rows_for(timed, frontier)
     root_hex = frontier.root().hex()
     conn.execute(
         _UPDATE_STATE,
@@ -238,13 +243,22 @@ def append_entries(conn: Connection, at: datetime, entries: Sequence[AuditEntry]
     return _finish(conn, rows, frontier, root_hex, start)
 
 
+def check_entry(at: datetime, entry: AuditEntry) -> None:
+    """Raise ValidationError unless ``entry`` at ``at`` can be appended (checked before
+    anything is written, so one bad entry never fails a shared transaction)."""
+    if at.tzinfo is None:
+        raise ValidationError("audit time must be timezone-aware")
+    _check(entry)
+
+
 def _rows_for(
-    entries: Sequence[AuditEntry], frontier: CompactRange, at: datetime, at_text: str
+    timed: Sequence[tuple[datetime, str, AuditEntry]], frontier: CompactRange
 ) -> list[dict[str, Any]]:
-    """The rows of ``entries`` appended after ``frontier`` (which they extend)."""
+    """The rows of ``(at, at_text, entry)`` appended after ``frontier`` (which they
+    extend)."""
     start = frontier.size
     rows: list[dict[str, Any]] = []
-    for offset, entry in enumerate(entries):
+    for offset, (at, at_text, entry) in enumerate(timed):
         seq = start + offset
         canon = (
             seq,
@@ -315,12 +329,13 @@ def sign_head(ctx: Context) -> SignedHead:
 
 
 @contextmanager
-def transaction(ctx: Context) -> Iterator[Connection]:
+def transaction(ctx: Context, *, engine: Engine | None = None) -> Iterator[Connection]:
     """``engine.begin()`` for audited changes; after a successful commit that grew the tree,
     its head goes to the context's signer (signed at once, or within
-    ``audit_head_every_seconds``)."""
+    ``audit_head_every_seconds``). ``engine`` stands in for the context's (the same
+    database with other execution options, e.g. :func:`troth.db.no_wait`)."""
     pending: tuple[int, str] | None = None
-    with ctx.engine.begin() as conn:
+    with (engine or ctx.engine).begin() as conn:
         conn.info.pop(_PENDING, None)  # info outlives the checkout: start clean
         try:
             yield conn
