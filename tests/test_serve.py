@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -109,3 +111,111 @@ def test_serve_refuses_a_bad_worker_count(tmp_path: Path, workers: str) -> None:
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "--workers" in done.stderr
+
+
+# -- several workers: one SO_REUSEPORT socket each (troth.serving) ---------------------
+def _start(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from troth.cli import main; main()",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--workers",
+            str(workers),
+        ],
+        env=dict(os.environ, TROTH_HOME=str(home)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    return proc
+
+
+def _children(pid: int) -> list[int]:
+    """The server processes under ``pid`` (not multiprocessing's resource tracker)."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"spawn_main" in cmdline:
+            found.append(int(child))
+    return found
+
+
+def _sockets(pid: int) -> int:
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+
+
+def _until(check: Callable[[], bool], what: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while not check():
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.1)
+
+
+def _answers(port: int) -> bool:
+    try:
+        r = httpx.get(f"http://127.0.0.1:{port}/.well-known/gpc.json", timeout=1)
+        return r.status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_share_connections_and_a_dead_worker_is_replaced(tmp_path: Path) -> None:
+    ctx = init_home(tmp_path / "home", example="itechno")
+    ctx.engine.dispose()
+    port = _free_port()
+    proc = _start(ctx.home, port, 2)
+    try:
+        _until(lambda: len(_children(proc.pid)) == 2 and _answers(port), "both serve", proc)
+        workers = _children(proc.pid)
+        before = {w: _sockets(w) for w in workers}
+        # 32 keep-alive connections, each used once and held open: the kernel spreads them
+        # over the workers' own sockets (with one shared socket, one worker took most).
+        held = []
+        for _ in range(32):
+            conn = socket.create_connection(("127.0.0.1", port))
+            conn.sendall(b"GET /.well-known/gpc.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+            held.append(conn)
+        taken = {w: _sockets(w) - before[w] for w in workers}
+        assert sum(taken.values()) == 32, taken
+        assert min(taken.values()) >= 4, f"connections were not spread: {taken}"
+        for conn in held:
+            conn.close()
+        # A worker killed outright is replaced, and the port keeps answering.
+        os.kill(workers[0], signal.SIGKILL)
+        _until(
+            lambda: workers[0] not in _children(proc.pid) and len(_children(proc.pid)) == 2,
+            "a new worker replaced the killed one",
+            proc,
+        )
+        _until(lambda: _answers(port), "the server answers again", proc)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, proc.stderr.read().decode() if proc.stderr else ""
+    for pid in workers[1:]:  # SIGTERM stopped every worker too
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_several_workers_refuse_a_port_in_use(tmp_path: Path) -> None:
+    ctx = init_home(tmp_path / "home", example="itechno")
+    ctx.engine.dispose()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _start(ctx.home, port, 2)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    assert f"cannot listen on 127.0.0.1:{port}" in err.decode()

@@ -133,7 +133,17 @@ def no_wait(engine: Engine) -> Engine:
     """``engine`` whose SQLite write transactions fail at once with :class:`WriteBusy`
     instead of waiting for the lock: for work on an event loop, which must never block
     on another writer. (Other backends ignore it.)"""
-    return engine.execution_options(**{NO_WAIT: True})
+    return _with_option(engine, NO_WAIT)
+
+
+def _with_option(engine: Engine, option: str) -> Engine:
+    """``engine.execution_options(option=True)``, made once per engine and kept on it:
+    its connections start with the option, where setting it on each connection costs
+    a dialect call per checkout."""
+    made: Engine | None = engine.__dict__.get(option)
+    if made is None:
+        made = engine.__dict__[option] = engine.execution_options(**{option: True})
+    return made
 
 
 def _begin_now(driver: Any) -> None:
@@ -177,7 +187,7 @@ def _begin_immediate(driver: Any) -> None:
 def reading(engine: Engine) -> Any:
     """A connection for reads only: on SQLite it does not take the write lock, so reads
     never queue behind writers (WAL gives them a consistent snapshot)."""
-    return engine.connect().execution_options(**{READ_ONLY: True})
+    return _with_option(engine, READ_ONLY).connect()
 
 
 def backend(engine: Engine) -> str:

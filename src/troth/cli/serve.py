@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 
-from troth.cli import console, home_of
+from troth.cli import console, err_console, home_of
 
 
 def register(app: typer.Typer) -> None:
@@ -49,15 +48,14 @@ def register(app: typer.Typer) -> None:
             )
             return
         # Each worker process opens the home itself (its own engine, key file and head
-        # signer): the factory reads it from TROTH_HOME.
+        # signer) and listens on its own SO_REUSEPORT socket (troth.serving).
+        from troth.serving import serve_workers
+
         context.engine.dispose()
-        os.environ["TROTH_HOME"] = str(context.home)
-        uvicorn.run(
-            "troth.app:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            log_level=log_level,
-            proxy_headers=False,
-            workers=workers,
-        )
+        try:
+            status = serve_workers(str(context.home), host, port, workers, log_level)
+        except OSError as exc:
+            err_console.print(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+            raise typer.Exit(1) from exc
+        if status:
+            raise typer.Exit(status)
