@@ -20,8 +20,8 @@ from benchmarks._homes import bench_home, order
 
 RATE = 1000
 SWEEP = (100, 200, 300, 400, 500, 600, 800)
-# One server process per core, as the README advises for a busy API.
-WORKERS = os.cpu_count() or 1
+# One server process per core unless TROTH_BENCH_HTTP_WORKERS says how many.
+WORKERS = int(os.environ.get("TROTH_BENCH_HTTP_WORKERS") or os.cpu_count() or 1)
 IN_FLIGHT = 64
 
 

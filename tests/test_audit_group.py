@@ -8,9 +8,9 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pytest
 import sqlalchemy as sa
@@ -202,6 +202,30 @@ def test_many_threads_reading_concurrently_get_every_entry_committed(ctx: Contex
 
 
 # -- coroutines (the HTTP read) ---------------------------------------------------------
+T = TypeVar("T")
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(main())`` in a thread of its own, as a server's loop would be (and
+    since another test in this process may have left a loop running in this thread)."""
+    out: list[tuple[bool, Any]] = []
+
+    def target() -> None:
+        try:
+            out.append((True, asyncio.run(main())))
+        except BaseException as exc:  # re-raised in the test's thread
+            out.append((False, exc))
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=60)
+    assert out, "the event loop did not finish within 60 s"
+    ok, value = out[0]
+    if not ok:
+        raise value
+    return cast(T, value)
+
+
 def _sizes(ctx: Context) -> list[int]:
     return [h.size for _, h, _ in read_heads(ctx) if h is not None]
 
@@ -215,7 +239,7 @@ def test_coroutines_of_one_loop_turn_commit_together(ctx: Context) -> None:
             *(group.append_async(ctx.clock.now(), _entry(n)) for n in range(QUEUED))
         )
 
-    seqs = asyncio.run(main())
+    seqs = _run(main)
     assert sorted(seqs) == list(range(1, QUEUED + 1))
     assert _sizes(ctx) == [1, QUEUED + 1]  # one transaction, one head, for all of them
     report = verify_log(ctx)
@@ -240,7 +264,7 @@ def test_a_coroutine_never_blocks_its_loop_on_another_writer(ctx: Context) -> No
         return await asyncio.wait_for(appends, 30), ticks
 
     try:
-        seqs, ticks = asyncio.run(main())
+        seqs, ticks = _run(main)
     except BaseException:
         release()
         raise
@@ -262,7 +286,7 @@ def test_a_cancelled_request_still_has_its_use_logged(ctx: Context) -> None:
             await task
 
     try:
-        asyncio.run(main())
+        _run(main)
     finally:
         release()
     _until(lambda: not group_commit(ctx).leading, "the writer thread committed")
@@ -280,7 +304,7 @@ def test_a_coroutines_bad_entry_fails_alone(ctx: Context) -> None:
             *(group.append_async(ctx.clock.now(), e) for e in entries), return_exceptions=True
         )
 
-    results = asyncio.run(main())
+    results = _run(main)
     assert isinstance(results[2], ValidationError)
     assert sorted(r for i, r in enumerate(results) if i != 2) == list(range(5))
     report = verify_log(ctx)
@@ -297,7 +321,7 @@ def test_close_stops_the_writer_thread_and_refuses_new_coroutine_entries(
         return await group_commit(ctx).append_async(ctx.clock.now(), _entry(1))
 
     writers_before = {t for t in threading.enumerate() if t.name == "troth-audit-writer"}
-    runner = threading.Thread(target=lambda: results.append(asyncio.run(main())))
+    runner = threading.Thread(target=lambda: results.append(_run(main)))
     results: list[int] = []
     runner.start()
     _until(lambda: group_commit(ctx).leading, "the entry is with the writer thread")
@@ -308,4 +332,4 @@ def test_close_stops_the_writer_thread_and_refuses_new_coroutine_entries(
     writers = {t for t in threading.enumerate() if t.name == "troth-audit-writer"}
     assert writers <= writers_before, "this context's writer thread has stopped"
     with pytest.raises(RuntimeError, match="closed"):
-        asyncio.run(main())
+        _run(main)
