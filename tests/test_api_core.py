@@ -244,3 +244,48 @@ def test_every_read_over_http_is_in_the_log_when_its_response_arrives(home) -> N
                 assert last.entry.subject_id == sid
     report = verify_log(home)
     assert report.ok, report.problem
+
+
+def test_the_read_checks_its_request_like_its_documented_signature(home) -> None:
+    """GET /subjects/{id} is served by a lean handler; it must refuse what the documented
+    parameters refuse, with the same problem documents, and authenticate first."""
+    with client_for(home) as c:
+        h = api_key(c, ["collect", "use"])
+        sid = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h).json()[
+            "subject_id"
+        ]
+        before = count(home, audit_entries)
+        cases = [
+            (f"/api/v1/subjects/{sid}", ["query", "purpose"], "Field required"),
+            (f"/api/v1/subjects/{sid}?purpose=", ["query", "purpose"], "at least 1"),
+            (f"/api/v1/subjects/{sid}?purpose={'p' * 81}", ["query", "purpose"], "at most 80"),
+            (f"/api/v1/subjects/{'s' * 65}?purpose=support", ["path", "subject_id"], "at most 64"),
+            (
+                f"/api/v1/subjects/{sid}?purpose=support&categories={'c' * 2001}",
+                ["query", "categories"],
+                "at most 2000",
+            ),
+        ]
+        for url, loc, msg in cases:
+            body = is_problem(c.get(url, headers=h), 422, "invalid_input")
+            assert body["errors"][0]["loc"] == loc, body
+            assert msg in body["errors"][0]["msg"]
+            # Without credentials the same request is 401, telling nothing of its faults.
+            r = c.get(url)
+            assert r.status_code == 401 and r.headers["www-authenticate"] == 'Bearer realm="troth"'
+        assert count(home, audit_entries) == before  # nothing was read, nothing logged
+        # categories narrows the read to those categories.
+        r = c.get(
+            f"/api/v1/subjects/{sid}",
+            params={"purpose": "support", "categories": "contact"},
+            headers=h,
+        )
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/json"
+        assert {v["category"] for v in r.json()["values"]} == {"contact"}
+        spec = c.get("/openapi.json").json()["paths"]["/api/v1/subjects/{subject_id}"]["get"]
+        assert [p["name"] for p in spec["parameters"]] == ["subject_id", "purpose", "categories"]
+        assert {"HTTPBearer": []} in spec["security"]
+        assert spec["responses"]["200"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ViewOut"
+        }

@@ -333,3 +333,23 @@ def test_close_stops_the_writer_thread_and_refuses_new_coroutine_entries(
     assert writers <= writers_before, "this context's writer thread has stopped"
     with pytest.raises(RuntimeError, match="closed"):
         _run(main)
+
+
+@pytest.mark.parametrize("ctx", ["sqlite"], indirect=True)  # the loop commits on SQLite only
+def test_an_entry_caught_by_close_fails_instead_of_waiting_forever(ctx: Context) -> None:
+    append_committed(ctx, ctx.clock.now(), _entry(0))
+    release = _hold_write_lock(ctx)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(group_commit(ctx).append_async(ctx.clock.now(), _entry(1)))
+        await asyncio.sleep(0)  # queued for this turn's commit, which finds the lock taken
+        close_group(ctx)
+        with pytest.raises(RuntimeError, match="closed"):
+            await asyncio.wait_for(task, 10)
+
+    try:
+        _run(main)
+    finally:
+        release()
+    with ctx.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(audit_entries)).scalar() == 1

@@ -21,11 +21,11 @@ SECURE_SESSION_COOKIE = "__Host-troth_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE = {"GET", "HEAD", "OPTIONS"}
 
-_bearer = HTTPBearer(
+bearer_scheme = HTTPBearer(
     auto_error=False,
     description="An API key (`troth keys api create`), sent as `Authorization: Bearer <key>`.",
 )
-_cookie = APIKeyCookie(
+cookie_scheme = APIKeyCookie(
     name=SESSION_COOKIE,
     auto_error=False,
     description="The console's session cookie; unsafe methods also need X-CSRF-Token.",
@@ -40,8 +40,8 @@ async def troth_of(request: Request) -> Troth:
 
 async def current_actor(
     request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    cookie: Annotated[str | None, Depends(_cookie)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    cookie: Annotated[str | None, Depends(cookie_scheme)],
 ) -> Actor:
     """The authenticated actor, or 401 with a problem document.
 

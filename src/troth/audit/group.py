@@ -145,7 +145,11 @@ class GroupCommit:
                         future.set_result(seq)
                 return
         for at, entry, future in pending:
-            self.submit(at, entry, _settler(loop, future))
+            try:
+                self.submit(at, entry, _settler(loop, future))
+            except RuntimeError as exc:  # closed meanwhile: the caller must not wait on
+                if not future.done():
+                    future.set_exception(exc)
 
     def submit(self, at: datetime, entry: AuditEntry, done: Done) -> None:
         """Queue ``entry`` without waiting; ``done(seq, error)`` is called, on the
