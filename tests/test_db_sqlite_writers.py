@@ -74,3 +74,19 @@ def test_many_threads_write_without_losing_any(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(DISTINCT n) FROM t")).scalar() == 400
     engine.dispose()
+
+
+def test_a_sqlite_reader_never_waits_for_a_pooled_connection(tmp_path: Path) -> None:
+    """The HTTP read checks a connection out on the event loop: however many are in use
+    (by the thread pool's requests), another is opened rather than waited for."""
+    engine = make_engine(f"sqlite:///{tmp_path}/troth.db")
+    held = [reading(engine) for _ in range(48)]  # far past the pool's 16
+    try:
+        for conn in held:
+            conn.exec_driver_sql("SELECT 1")
+        with reading(engine) as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        for conn in held:
+            conn.close()
+        engine.dispose()

@@ -87,6 +87,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             url,
             echo=echo,
             connect_args={"timeout": 30, "check_same_thread": False},
+            # Never make a caller wait for a pooled connection: the HTTP read checks one
+            # out on the event loop, and a connection to a local file is cheap to open.
+            pool_size=16,
+            max_overflow=-1,
         )
 
         @event.listens_for(engine, "connect")

@@ -175,10 +175,12 @@ class Troth(Collecting):
         categories: Iterable[str] | None = None,
     ) -> View:
         """:meth:`use` for an event loop (the HTTP API's read). On SQLite the read and the
-        decision run on the loop: a WAL snapshot read never waits for a lock. The entry
-        goes to the group-commit writer thread, and the loop awaits its commit; the
-        values are returned only once it is committed. Other backends read in a worker
-        thread, since their reads cross the network."""
+        decision run on the loop (a WAL snapshot read never waits for a lock) and the
+        entry is committed with the others of this turn of the loop, on the loop if the
+        write lock is free at once, else by the group-commit writer thread. Other
+        backends read in a worker thread, since their reads cross the network, and
+        commit through the writer thread. Either way the values are returned only once
+        the entry is committed."""
         if self.ctx.engine.dialect.name == "sqlite":
             at, entry, result = self._judge_use(subject_id, purpose, actor, categories)
         else:
