@@ -36,85 +36,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_serve_answers_api_reads_with_one_or_more_workers(tmp_path: Path, workers: int) -> None:
-    ctx = init_home(tmp_path / "home", example="itechno")
-    t = Troth(ctx)
-    sid = t.collect("order_form", ORDER).subject_id
-    key, _ = t.access.create_api_key("app", ["use"])
-    t.close()
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from troth.cli import main; main()",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--workers",
-            str(workers),
-        ],
-        env=dict(os.environ, TROTH_HOME=str(ctx.home)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/.well-known/gpc.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "troth serve did not answer within 60 s"
-            time.sleep(0.2)
-        auth = {"Authorization": f"Bearer {key}"}
-        # Several reads: with two workers both processes append to one audit log.
-        for _ in range(6):
-            r = httpx.get(f"{base}/api/v1/subjects/{sid}?purpose=billing", headers=auth)
-            assert r.status_code == 200, r.text
-            assert {v["field"]: v["value"] for v in r.json()["values"]}["card_number"] == (
-                "5500000000000004"
-            )
-        r = httpx.get(f"{base}/api/v1/subjects/{sid}?purpose=billing")
-        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
-        r = httpx.get(
-            f"{base}/api/v1/subjects/{sid}?purpose=billing",
-            headers={"Authorization": "Bearer trk_" + "A" * 43},
-        )
-        assert r.status_code == 401 and r.json()["code"] == "unknown_key"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    with troth.open(ctx.home) as t2:
-        report = verify_log(t2.ctx)
-        uses = [e for e in list_entries(t2.ctx, subject_id=sid) if e.entry.action == "use"]
-    assert report.ok and report.unsigned == 0, report.problem
-    assert len(uses) == 6 and all(e.entry.outcome == "allow" for e in uses)
-
-
-@pytest.mark.parametrize("workers", ["0", "65", "two"])
-def test_serve_refuses_a_bad_worker_count(tmp_path: Path, workers: str) -> None:
-    ctx = init_home(tmp_path / "home", example="itechno")
-    ctx.engine.dispose()
-    done = subprocess.run(
-        [sys.executable, "-c", "from troth.cli import main; main()", "serve", "--workers", workers],
-        env=dict(os.environ, TROTH_HOME=str(ctx.home)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "--workers" in done.stderr
-
-
-# -- several workers: one SO_REUSEPORT socket each (troth.serving) ---------------------
 def _start(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """`troth serve` on ``port`` with ``workers`` processes, for the home at ``home``."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -180,6 +103,59 @@ def _answers(port: int) -> bool:
         return False
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_api_reads_with_one_or_more_workers(tmp_path: Path, workers: int) -> None:
+    ctx = init_home(tmp_path / "home", example="itechno")
+    t = Troth(ctx)
+    sid = t.collect("order_form", ORDER).subject_id
+    key, _ = t.access.create_api_key("app", ["use"])
+    t.close()
+    port = _free_port()
+    proc = _start(ctx.home, port, workers)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _until(lambda: _answers(port), "troth serve answers", proc)
+        auth = {"Authorization": f"Bearer {key}"}
+        # Several reads: with two workers both processes append to one audit log.
+        for _ in range(6):
+            r = httpx.get(f"{base}/api/v1/subjects/{sid}?purpose=billing", headers=auth)
+            assert r.status_code == 200, r.text
+            assert {v["field"]: v["value"] for v in r.json()["values"]}["card_number"] == (
+                "5500000000000004"
+            )
+        r = httpx.get(f"{base}/api/v1/subjects/{sid}?purpose=billing")
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+        r = httpx.get(
+            f"{base}/api/v1/subjects/{sid}?purpose=billing",
+            headers={"Authorization": "Bearer trk_" + "A" * 43},
+        )
+        assert r.status_code == 401 and r.json()["code"] == "unknown_key"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    with troth.open(ctx.home) as t2:
+        report = verify_log(t2.ctx)
+        uses = [e for e in list_entries(t2.ctx, subject_id=sid) if e.entry.action == "use"]
+    assert report.ok and report.unsigned == 0, report.problem
+    assert len(uses) == 6 and all(e.entry.outcome == "allow" for e in uses)
+
+
+@pytest.mark.parametrize("workers", ["0", "65", "two"])
+def test_serve_refuses_a_bad_worker_count(tmp_path: Path, workers: str) -> None:
+    ctx = init_home(tmp_path / "home", example="itechno")
+    ctx.engine.dispose()
+    done = subprocess.run(
+        [sys.executable, "-c", "from troth.cli import main; main()", "serve", "--workers", workers],
+        env=dict(os.environ, TROTH_HOME=str(ctx.home)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--workers" in done.stderr
+
+
+# -- several workers: one SO_REUSEPORT socket each (troth.serving) ---------------------
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_share_connections_and_a_dead_worker_is_replaced(tmp_path: Path) -> None:
     ctx = init_home(tmp_path / "home", example="itechno")
