@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
@@ -11,6 +14,9 @@ from troth.clock import Clock
 from troth.keys import Keyring
 from troth.policy.index import PolicyIndex
 from troth.settings import Settings
+
+T = TypeVar("T")
+_COMPANIONS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -24,3 +30,19 @@ class Context:
     @property
     def home(self) -> Path:
         return self.settings.home
+
+    def companion(self, name: str, make: Callable[[], T]) -> T:
+        """The object kept on this context under ``name``, made by ``make`` on first use
+        (at most once, whichever thread asks first): the per-context services, such as
+        the audit head signer and the group-commit queue."""
+        found: Any = self.__dict__.get(name)
+        if found is None:
+            with _COMPANIONS_LOCK:
+                found = self.__dict__.get(name)
+                if found is None:
+                    found = self.__dict__[name] = make()
+        return found  # type: ignore[no-any-return]
+
+    def companion_if_made(self, name: str) -> Any | None:
+        """The companion under ``name`` if one was made (for closing it), else None."""
+        return self.__dict__.get(name)

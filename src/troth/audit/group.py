@@ -33,7 +33,6 @@ from troth.context import Context
 from troth.db import WriteBusy, no_wait
 
 MAX_BATCH = 256
-_GROUPS_LOCK = threading.Lock()
 log = logging.getLogger("troth.audit")
 
 Done = Callable[[int, BaseException | None], None]
@@ -306,18 +305,12 @@ def _finish(w: _Waiter, seq: int, error: BaseException | None) -> None:
 
 def group_commit(ctx: Context) -> GroupCommit:
     """The context's group-commit queue (one per context, made on first use)."""
-    group: GroupCommit | None = ctx.__dict__.get("_group_commit")
-    if group is None:
-        with _GROUPS_LOCK:
-            group = ctx.__dict__.get("_group_commit")
-            if group is None:
-                group = ctx.__dict__["_group_commit"] = GroupCommit(ctx)
-    return group
+    return ctx.companion("_group_commit", lambda: GroupCommit(ctx))
 
 
 def close_group(ctx: Context) -> None:
     """Commit queued entries and stop the writer thread (``Troth.close`` calls this)."""
-    group: GroupCommit | None = ctx.__dict__.get("_group_commit")
+    group: GroupCommit | None = ctx.companion_if_made("_group_commit")
     if group is not None:
         group.close()
 

@@ -207,26 +207,22 @@ class HeadSigner:
             self._fd = -1
 
 
-_SIGNERS_LOCK = threading.Lock()
-
-
 def head_signer(ctx: Context) -> HeadSigner:
     """The context's signer (one per context, made on first use)."""
-    signer: HeadSigner | None = ctx.__dict__.get("_head_signer")
-    if signer is None:
-        with _SIGNERS_LOCK:
-            signer = ctx.__dict__.get("_head_signer")
-            if signer is None:
-                signer = ctx.__dict__["_head_signer"] = HeadSigner(ctx)
-                # A context dropped without close(), or still open when the interpreter
-                # exits (finalizers run at exit): sign what is pending, close the file.
-                weakref.finalize(ctx, _close_quietly, signer)
-    return signer
+
+    def make() -> HeadSigner:
+        signer = HeadSigner(ctx)
+        # A context dropped without close(), or still open when the interpreter exits
+        # (finalizers run at exit): sign what is pending, close the file.
+        weakref.finalize(ctx, _close_quietly, signer)
+        return signer
+
+    return ctx.companion("_head_signer", make)
 
 
 def close_heads(ctx: Context) -> None:
     """Sign a pending head and close the heads file (``Troth.close`` calls this)."""
-    signer: HeadSigner | None = ctx.__dict__.get("_head_signer")
+    signer: HeadSigner | None = ctx.companion_if_made("_head_signer")
     if signer is not None:
         signer.close()
 
