@@ -162,9 +162,7 @@ class Troth(Collecting):
         # Concurrent uses share one transaction, one commit and one signed head (group
         # commit); each returns only once its own entry is committed.
         append_committed(self.ctx, at, entry)
-        if isinstance(result, View):
-            return result
-        raise result
+        return _delivered(result)
 
     async def use_async(
         self,
@@ -190,9 +188,7 @@ class Troth(Collecting):
                 self._judge_use, subject_id, purpose, actor, categories
             )
         await group_commit(self.ctx).append_async(at, entry)
-        if isinstance(result, View):
-            return result
-        raise result
+        return _delivered(result)
 
     def _judge_use(
         self,
@@ -471,6 +467,13 @@ class Troth(Collecting):
                 subjects=waiting,
             )
         return minors
+
+
+def _delivered(result: View | TrothError) -> View:
+    """A judged use's outcome, once its entry is committed: the view, or its error."""
+    if isinstance(result, View):
+        return result
+    raise result
 
 
 # A use reads the subject, their values and keys, consents and restrictions in one
