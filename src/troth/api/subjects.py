@@ -148,22 +148,6 @@ Categories = Annotated[
 ]
 
 
-async def read_view(
-    t: Troth, actor: Actor, subject_id: str, purpose: str, categories: str | None
-) -> ViewOut:
-    """GET /subjects/{id}: the read itself, once the request is checked."""
-    require_scope(actor, "use", f"use:{purpose}")
-    cats = [c for c in categories.split(",") if c] if categories else None
-    if actor.tenant_id is not None:
-        # Only a tenant-bound actor needs the look-up; for others use() is the 404.
-        await run_in_threadpool(visible_subject, t, actor, subject_id)
-    # On SQLite the snapshot read and the decision run on the event loop (they never
-    # wait for a lock) and the audit entry is committed with the others of this turn of
-    # the loop; elsewhere the read runs in a worker thread (Troth.use_async).
-    view = await t.use_async(subject_id, purpose=purpose, actor=actor, categories=cats)
-    return ViewOut.of(view)
-
-
 # (where, name) -> the validator of that parameter, from the annotations documented below.
 _READ_PARAMS: tuple[tuple[str, str, TypeAdapter[Any]], ...] = (
     ("path", "subject_id", TypeAdapter(SubjectId)),
@@ -198,7 +182,9 @@ async def _serve_read(request: Request) -> Response:
     if errors:
         raise RequestValidationError(errors)
     t: Troth = request.app.state.troth
-    view = await read_view(t, actor, values["subject_id"], values["purpose"], values["categories"])
+    view = await read_subject(
+        values["subject_id"], actor, t, values["purpose"], values["categories"]
+    )
     return Response(view.model_dump_json().encode(), media_type="application/json")
 
 
@@ -216,9 +202,18 @@ async def read_subject(
     purpose: Purpose,
     categories: Categories = None,
 ) -> ViewOut:
-    """Read a person's data for a purpose. (This signature documents the endpoint; requests
-    are served by ``_serve_read``, which checks them the same way.)"""
-    return await read_view(t, actor, subject_id, purpose, categories)
+    """Read a person's data for a purpose. (FastAPI documents the endpoint from this
+    signature; ``_serve_read`` checks the request the same way, then calls this.)"""
+    require_scope(actor, "use", f"use:{purpose}")
+    cats = [c for c in categories.split(",") if c] if categories else None
+    if actor.tenant_id is not None:
+        # Only a tenant-bound actor needs the look-up; for others use() is the 404.
+        await run_in_threadpool(visible_subject, t, actor, subject_id)
+    # On SQLite the snapshot read and the decision run on the event loop (they never
+    # wait for a lock) and the audit entry is committed with the others of this turn of
+    # the loop; elsewhere the read runs in a worker thread (Troth.use_async).
+    view = await t.use_async(subject_id, purpose=purpose, actor=actor, categories=cats)
+    return ViewOut.of(view)
 
 
 router.add_api_route(
@@ -227,6 +222,10 @@ router.add_api_route(
     methods=["GET"],
     response_model=ViewOut,
     summary="Read a person's data for a purpose",
+    description=(
+        "The values the policy lets this purpose see; `masked` names each withheld field"
+        " and why. Every read, allowed or refused, is in the audit log before it returns."
+    ),
     responses={403: {"description": "Refused by the policy (problem with `reason`)"}},
     route_class_override=_ServedLean,
 )
