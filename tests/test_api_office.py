@@ -281,3 +281,93 @@ def test_aggregates(lite) -> None:
         is_problem(c.get(f"/api/v1/aggregates?{q}&measure=median", headers=use), 422)
         is_problem(c.get("/api/v1/aggregates?purpose=a&category=b&field=c", headers=use), 422)
         is_problem(c.get(f"/api/v1/aggregates?{q}", headers=api_key(c, ["use"])), 403)
+
+
+def test_breach_review_over_http_and_in_the_console(home) -> None:
+    """The officer reviews the affected list (API and console page) and takes people off it
+    before anyone is told; bad ids and reasons are refused and nothing changes."""
+    from _http import PASSWORD as PW
+    from _http import csrf_from
+
+    t = Troth(home)
+    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PW)
+    a = t.collect("support_request", SUPPORT).subject_id
+    b = t.collect("support_request", {**SUPPORT, "email": "bo@example.com"}).subject_id
+    home.clock.advance(timedelta(days=1, hours=12))
+    now = home.clock.now()
+    body = {
+        "title": "Help desk export leaked",
+        "description": "A support export was readable without login.",
+        "discovered_at": now.isoformat(),
+        "occurred_from": (now - timedelta(days=2)).isoformat(),
+        "occurred_until": (now - timedelta(days=1)).isoformat(),
+        "categories": ["support"],
+    }
+    with client_for(home) as c:
+        admin = api_key(c, ["admin"])
+        unknown = {**body, "systems": ["zendesk"]}
+        p = is_problem(c.post("/api/v1/breaches", json=unknown, headers=admin), 422)
+        assert "zendesk" in p["detail"] and "troth" in p["detail"]
+        scoped = {**body, "subject_ids": ["x" * 32]}
+        is_problem(c.post("/api/v1/breaches", json=scoped, headers=admin), 422)
+        assert rows(home, breaches_table) == 0
+        bid = c.post("/api/v1/breaches", json=body, headers=admin).json()["id"]
+        review = c.get(f"/api/v1/breaches/{bid}/affected?limit=1", headers=admin).json()
+        assert len(review["items"]) == 1 and review["next_cursor"]
+        assert review["preview"] == {
+            "to_notify": 2,
+            "reachable": 2,
+            "unreachable": 0,
+            "already_notified": 0,
+        }
+        rest = c.get(
+            f"/api/v1/breaches/{bid}/affected",
+            params={"cursor": review["next_cursor"]},
+            headers=admin,
+        ).json()
+        assert {x["subject_id"] for x in review["items"] + rest["items"]} == {a, b}
+        is_problem(
+            c.post(f"/api/v1/breaches/{bid}/exclude", json={"subject_ids": [b]}, headers=admin),
+            422,
+        )
+        weak = api_key(c, ["use"])
+        is_problem(c.get(f"/api/v1/breaches/{bid}/affected", headers=weak), 403)
+        is_problem(
+            c.post(
+                f"/api/v1/breaches/{bid}/exclude",
+                json={"subject_ids": [b], "reason": "x"},
+                headers=weak,
+            ),
+            403,
+        )
+        out = c.post(
+            f"/api/v1/breaches/{bid}/exclude",
+            json={"subject_ids": [b], "reason": "encrypted copy"},
+            headers=admin,
+        )
+        assert out.status_code == 200 and out.json()["affected_count"] == 1, out.text
+
+        # The console: the officer sees the list and takes the remaining person off it.
+        login = c.get("/console/login").text
+        c.post(
+            "/console/login",
+            data={"email": "officer@example.com", "password": PW, "csrf_token": csrf_from(login)},
+        )
+        page = c.get(f"/console/breaches/{bid}")
+        assert page.status_code == 200 and a in page.text and b not in page.text
+        assert 'id="to-notify">1 (0 without an address)' in page.text
+        bad = c.post(
+            f"/console/breaches/{bid}/exclude",
+            data={f"p_{a}": "on", "reason": "", "csrf_token": csrf_from(page.text)},
+        )
+        assert bad.status_code == 422 and "why" in bad.text
+        done = c.post(
+            f"/console/breaches/{bid}/exclude",
+            data={
+                f"p_{a}": "on",
+                "reason": "not in the export",
+                "csrf_token": csrf_from(page.text),
+            },
+        )
+        assert done.status_code == 200 and "Nobody is affected" in done.text
+        assert t.breaches.get(bid).affected_count == 0

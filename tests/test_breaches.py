@@ -82,7 +82,9 @@ def test_affected_from_data_and_audit(make_troth, db_url, clock):
     affected = t.breaches.affected_subjects(breach.id)
     assert a in affected and b in affected and c not in affected
     assert breach.affected_count == len(affected) == 2
-    # Only through the audit log: a category nobody holds, accessed in the window.
+    # A category nobody holds and nobody read: nobody is affected. (This test used to
+    # expect `a` here, because anyone whose data anyone read in the window counted,
+    # whatever the category: the defect of issue 14, item 4.)
     breach2 = _record(
         t,
         clock,
@@ -90,7 +92,7 @@ def test_affected_from_data_and_audit(make_troth, db_url, clock):
         occurred_until=start + timedelta(minutes=30),
         categories=["billing"],
     )
-    assert t.breaches.affected_subjects(breach2.id) == [a]
+    assert t.breaches.affected_subjects(breach2.id) == []
 
 
 def test_clocks_and_late_reason(make_troth, db_url, clock):

@@ -148,6 +148,26 @@ class BreachIn(BaseModel):
         default=None, max_length=20, description="Default: those of the affected people."
     )
     high_risk: bool = False
+    tenants: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=1000, description="Only people of these tenants."
+    )
+    subject_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=100000, description="Only these people."
+    )
+    actors: list[Annotated[str, Field(min_length=1, max_length=255)]] | None = Field(
+        default=None,
+        max_length=100,
+        description="Only what these actors read counts from the audit log (a rogue account).",
+    )
+
+
+class ExcludeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=10000
+    )
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class NotifiedIn(BaseModel):
@@ -198,6 +218,9 @@ async def breach_record(
             aware_at=body.aware_at,
             regimes=body.regimes,
             high_risk=body.high_risk,
+            tenants=body.tenants,
+            subject_ids=body.subject_ids,
+            actors=body.actors,
             actor=actor.label,
             **extra,
         )
@@ -217,6 +240,38 @@ def breach_list(
 @router.get("/breaches/{breach_id}", tags=["breaches"], summary="A breach with its clocks")
 def breach_read(breach_id: Id, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
     require_office(actor, t)
+    return breach_out(t, breach_id)
+
+
+@router.get(
+    "/breaches/{breach_id}/affected",
+    tags=["breaches"],
+    summary="The affected people, for review before notifying",
+    description="Each person's id, tenant, why they are affected (data, dataset, recipient,"
+    " audit), whether troth has an address to tell them at, and when they were told.",
+)
+def breach_affected(
+    breach_id: Id, actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
+) -> dict[str, Any]:
+    require_office(actor, t)
+    start = decode_cursor(cursor) or 0
+    items = t.breaches.affected_people(breach_id, limit=limit + 1, offset=start)
+    more = len(items) > limit
+    return {
+        "items": items[:limit],
+        "next_cursor": encode_cursor(start + limit) if more else None,
+        "preview": t.breaches.notify_preview(breach_id),
+    }
+
+
+@router.post(
+    "/breaches/{breach_id}/exclude",
+    tags=["breaches"],
+    summary="Take people off the affected list after review, with the reason",
+)
+def breach_exclude(breach_id: Id, body: ExcludeIn, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
+    require_office(actor, t)
+    t.breaches.exclude_people(breach_id, body.subject_ids, reason=body.reason, actor=actor.label)
     return breach_out(t, breach_id)
 
 

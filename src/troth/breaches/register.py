@@ -8,8 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -28,16 +29,23 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
-    exists,
     func,
     insert,
-    literal,
     select,
     update,
 )
 
 from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import append_entries, audit_entries, transaction
+from troth.audit.log import append_entries, transaction
+from troth.breaches.affected import (
+    STORE_SYSTEM,
+    Scope,
+    check_scope,
+    check_systems,
+    compute_affected,
+    dataset_holders,
+    known_categories,
+)
 from troth.breaches.clocks import (
     Audience,
     ClockStatus,
@@ -50,10 +58,7 @@ from troth.db import JsonType, UtcDateTime, metadata
 from troth.errors import Conflict, NotFound, ValidationError
 from troth.policy.model import Regime
 from troth.store import new_id
-from troth.store.tables import records
-
-# The store itself, as a system name: its records are searched for affected people.
-STORE_SYSTEM = "troth"
+from troth.store.tables import subjects
 
 breaches = Table(
     "breaches",
@@ -78,6 +83,9 @@ breaches = Table(
     Column("recorded_by", String(255), nullable=False),
     # Register entries may not be deleted before this day (24 months, PIPEDA regs s.6).
     Column("keep_until", Date, nullable=False),
+    # The officer's limits (tenants, people, actors) and what the computation found
+    # (people per source, unmatched identities per connected dataset); see affected.py.
+    Column("scope", JsonType),
 )
 
 breach_subjects = Table(
@@ -85,9 +93,36 @@ breach_subjects = Table(
     metadata,
     Column("breach_id", String(32), ForeignKey("breaches.id"), primary_key=True),
     Column("subject_id", String(32), primary_key=True),
-    Column("source", String(10), nullable=False),  # data | audit
+    Column("source", String(10), nullable=False),  # affected.Source
     Column("notified_at", UtcDateTime),
 )
+
+
+_ID = re.compile(r"[0-9a-f]{32}")
+# The register's CSV columns, in the order of Breach.to_dict.
+_CSV_ORDER = [
+    "id",
+    "title",
+    "description",
+    "discovered_at",
+    "aware_at",
+    "occurred_from",
+    "occurred_until",
+    "systems",
+    "categories",
+    "regimes",
+    "high_risk",
+    "status",
+    "affected_count",
+    "regulator_notified_at",
+    "individuals_notified_at",
+    "late_reason",
+    "recorded_at",
+    "keep_until",
+    "scope",
+    "affected_by_source",
+    "unmatched_in_datasets",
+]
 
 
 class BreachStatus(StrEnum):
@@ -116,6 +151,7 @@ class Breach:
     late_reason: str | None
     recorded_at: datetime
     keep_until: date
+    scope: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         def iso(v: Any) -> Any:
@@ -140,6 +176,9 @@ class Breach:
             "late_reason": self.late_reason,
             "recorded_at": iso(self.recorded_at),
             "keep_until": iso(self.keep_until),
+            "scope": {k: self.scope.get(k, []) for k in ("tenants", "subjects", "actors")},
+            "affected_by_source": self.scope.get("by_source", {}),
+            "unmatched_in_datasets": self.scope.get("unmatched", {}),
         }
 
 
@@ -147,6 +186,30 @@ def _aware(name: str, value: Any) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise ValidationError(f"{name} must be a timezone-aware date and time", field=name)
     return value
+
+
+def _ids(name: str, values: Iterable[str]) -> list[str]:
+    """Ids as given; a malformed one is refused (what an id looks like)."""
+    out = []
+    for v in values:
+        if not isinstance(v, str) or not _ID.fullmatch(v):
+            raise ValidationError(
+                f"{v!r} is not an id (32 lowercase hexadecimal characters)", field=name
+            )
+        out.append(v)
+    return out
+
+
+def _recount(conn: Connection, breach_id: str) -> int:
+    count = int(
+        conn.execute(
+            select(func.count())
+            .select_from(breach_subjects)
+            .where(breach_subjects.c.breach_id == breach_id)
+        ).scalar_one()
+    )
+    conn.execute(update(breaches).where(breaches.c.id == breach_id).values(affected_count=count))
+    return count
 
 
 def _row(row: Any) -> Breach:
@@ -169,6 +232,7 @@ def _row(row: Any) -> Breach:
         row.late_reason,
         row.recorded_at,
         row.keep_until,
+        dict(row.scope or {}),
     )
 
 
@@ -192,10 +256,14 @@ class BreachRegister:
         regimes: Iterable[str] | None = None,
         high_risk: bool = False,
         actors: Iterable[str] | None = None,
+        tenants: Iterable[str] = (),
+        subject_ids: Iterable[str] = (),
         actor: str = "system:troth",
     ) -> Breach:
-        """Record an incident and compute the people it affects. An impossible window
-        (ends before it starts, discovered before it began, in the future) is refused."""
+        """Record an incident and compute the people it affects (see
+        :mod:`troth.breaches.affected`), limited to ``tenants``, ``subject_ids`` and, for
+        what the audit log shows was read, ``actors`` when given. An impossible window,
+        an unknown system, category, tenant or person is refused and nothing is stored."""
         ctx = self.ctx
         now = ctx.clock.now()
         if not isinstance(title, str) or not title.strip():
@@ -225,16 +293,20 @@ class BreachRegister:
         cats = sorted(set(categories))
         if not cats:
             raise ValidationError("name the categories of data involved", field="categories")
-        unknown = [c for c in cats if c not in ctx.policy.categories]
+        known_cats = known_categories(ctx)
+        unknown = [c for c in cats if c not in known_cats]
         if unknown:
             raise ValidationError(
                 f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}"
-                f" (the policy has: {', '.join(sorted(ctx.policy.categories))})",
+                f" (the policy and the connected datasets have: {', '.join(sorted(known_cats))})",
                 field="categories",
             )
-        syst = sorted(set(systems))
-        if not syst:
-            raise ValidationError("name the systems involved", field="systems")
+        syst = check_systems(ctx, systems)
+        scope = Scope(
+            tuple(sorted(set(_ids("tenants", tenants)))),
+            tuple(sorted(set(_ids("subject_ids", subject_ids)))),
+            tuple(sorted(set(actors or ()))),
+        )
         regs = (
             list(regimes)
             if regimes is not None
@@ -248,8 +320,11 @@ class BreachRegister:
                     f"unknown regime {r!r}: use one of {', '.join(x.value for x in Regime)}",
                     field="regimes",
                 ) from None
+        # Connected datasets are read before troth's transaction opens (other databases).
+        holders = dataset_holders(ctx, syst, cats)
         bid = new_id()
         with transaction(ctx) as conn:
+            check_scope(conn, ctx, scope)
             conn.execute(
                 insert(breaches).values(
                     id=bid,
@@ -268,16 +343,23 @@ class BreachRegister:
                     recorded_at=now,
                     recorded_by=actor,
                     keep_until=register_keep_until(aware.date()),
+                    scope=scope.to_dict(),
                 )
             )
-            count = self._compute_affected(
-                conn,
-                bid,
-                cats,
-                syst,
-                occurred_from,
-                occurred_until,
-                list(actors) if actors is not None else None,
+            found = compute_affected(
+                conn, ctx, bid, cats, syst, occurred_from, occurred_until, scope, holders
+            )
+            count = _recount(conn, bid)
+            conn.execute(
+                update(breaches)
+                .where(breaches.c.id == bid)
+                .values(
+                    scope={
+                        **scope.to_dict(),
+                        "by_source": found.by_source,
+                        "unmatched": found.unmatched,
+                    }
+                )
             )
             append_entries(
                 conn,
@@ -288,58 +370,18 @@ class BreachRegister:
                         actor,
                         Outcome.info,
                         categories=tuple(cats),
-                        details={"breach": bid, "affected": count, "systems": syst},
+                        details={
+                            "breach": bid,
+                            "affected": count,
+                            "systems": syst,
+                            "by_source": found.by_source,
+                            "unmatched": found.unmatched,
+                            "scoped": bool(scope.tenants or scope.subjects or scope.actors),
+                        },
                     )
                 ],
             )
         return self.get(bid)
-
-    def _compute_affected(
-        self,
-        conn: Connection,
-        bid: str,
-        cats: Sequence[str],
-        systems: Sequence[str],
-        since: datetime,
-        until: datetime,
-        actors: list[str] | None,
-    ) -> int:
-        """Set-based: people holding records of the categories collected before the
-        window closed (in troth's store), plus people whose data the audit log shows was
-        accessed in the window (by ``actors`` when given)."""
-        bs = breach_subjects
-        if STORE_SYSTEM in systems:
-            held = (
-                select(literal(bid), records.c.subject_id, literal("data"))
-                .where(
-                    records.c.category.in_(list(cats)),
-                    records.c.collected_at < until,
-                    records.c.anonymised.is_(False),
-                )
-                .distinct()
-            )
-            conn.execute(insert(bs).from_select(["breach_id", "subject_id", "source"], held))
-        a = audit_entries
-        accessed = (
-            select(literal(bid), a.c.subject_id, literal("audit"))
-            .where(a.c.at >= since, a.c.at <= until, a.c.subject_id.is_not(None))
-            .where(
-                ~exists(
-                    select(literal(1)).where(
-                        bs.c.breach_id == bid, bs.c.subject_id == a.c.subject_id
-                    )
-                )
-            )
-            .distinct()
-        )
-        if actors is not None:
-            accessed = accessed.where(a.c.actor.in_(actors))
-        conn.execute(insert(bs).from_select(["breach_id", "subject_id", "source"], accessed))
-        count = conn.execute(
-            select(func.count()).select_from(bs).where(bs.c.breach_id == bid)
-        ).scalar_one()
-        conn.execute(update(breaches).where(breaches.c.id == bid).values(affected_count=int(count)))
-        return int(count)
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, breach_id: str) -> Breach:
@@ -365,6 +407,101 @@ class BreachRegister:
                     .order_by(breach_subjects.c.subject_id)
                 ).scalars()
             )
+
+    def affected_people(
+        self, breach_id: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """The affected list for the officer's review before notifying: each person's id,
+        tenant, why they are on it, whether troth has an address to tell them at, and
+        when they were told. No personal data beyond the id."""
+        from troth.disclosures.demands import _address
+
+        self.get(breach_id)
+        bs = breach_subjects
+        q = (
+            select(bs.c.subject_id, bs.c.source, bs.c.notified_at, subjects.c.tenant_id)
+            .join(subjects, subjects.c.id == bs.c.subject_id, isouter=True)
+            .where(bs.c.breach_id == breach_id)
+            .order_by(bs.c.subject_id)
+            .offset(max(0, offset))
+        )
+        if limit is not None:
+            q = q.limit(max(0, limit))
+        with self.ctx.engine.connect() as conn:
+            rows = conn.execute(q).all()
+            return [
+                {
+                    "subject_id": r.subject_id,
+                    "tenant_id": r.tenant_id,
+                    "source": r.source,
+                    "reachable": _address(conn, self.ctx, r.subject_id) is not None,
+                    "notified_at": r.notified_at.isoformat() if r.notified_at else None,
+                }
+                for r in rows
+            ]
+
+    def exclude_people(
+        self,
+        breach_id: str,
+        subject_ids: Iterable[str],
+        *,
+        reason: str,
+        actor: str = "system:troth",
+    ) -> Breach:
+        """Take people off the affected list after review (e.g. their data was encrypted in
+        the breached copy), with the reason, audited. Someone already told, or not on the
+        list, is refused and nothing changes."""
+        ids = sorted(set(_ids("subject_ids", subject_ids)))
+        if not ids:
+            raise ValidationError("name the people to take off the list", field="subject_ids")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("say why these people are not affected (reason)", field="reason")
+        self.get(breach_id)
+        bs = breach_subjects
+        now = self.ctx.clock.now()
+        with transaction(self.ctx) as conn:
+            rows = {
+                r.subject_id: r.notified_at
+                for r in conn.execute(
+                    select(bs.c.subject_id, bs.c.notified_at).where(
+                        bs.c.breach_id == breach_id, bs.c.subject_id.in_(ids)
+                    )
+                )
+            }
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                raise ValidationError(
+                    f"not on the affected list of breach {breach_id}: {', '.join(missing)}",
+                    field="subject_ids",
+                )
+            told = [i for i in ids if rows[i] is not None]
+            if told:
+                raise Conflict(
+                    f"already told about breach {breach_id}: {', '.join(told)};"
+                    " they stay on the list"
+                )
+            conn.execute(delete(bs).where(bs.c.breach_id == breach_id, bs.c.subject_id.in_(ids)))
+            count = _recount(conn, breach_id)
+            append_entries(
+                conn,
+                now,
+                [
+                    # Not filed under each person: the privacy centre must not show a
+                    # breach before the person is told.
+                    AuditEntry(
+                        "breach.exclude",
+                        actor,
+                        Outcome.info,
+                        details={
+                            "breach": breach_id,
+                            "subjects": ids,
+                            "reason": reason.strip(),
+                            "left": count,
+                        },
+                    )
+                ],
+            )
+        return self.get(breach_id)
 
     def clocks(self, breach_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
         """Every legal clock running for the breach and where it stands now."""
@@ -452,6 +589,26 @@ class BreachRegister:
                 ],
             )
         return self.get(breach_id)
+
+    def notify_preview(self, breach_id: str) -> dict[str, int]:
+        """What ``notify_individuals`` would do now, without doing it: how many people are
+        still to be told, how many of them troth has an address for, how many were told."""
+        from troth.disclosures.demands import _address
+
+        self.get(breach_id)
+        bs = breach_subjects
+        with self.ctx.engine.connect() as conn:
+            rows = conn.execute(
+                select(bs.c.subject_id, bs.c.notified_at).where(bs.c.breach_id == breach_id)
+            ).all()
+            todo = [r.subject_id for r in rows if r.notified_at is None]
+            reachable = sum(1 for sid in todo if _address(conn, self.ctx, sid) is not None)
+        return {
+            "to_notify": len(todo),
+            "reachable": reachable,
+            "unreachable": len(todo) - reachable,
+            "already_notified": len(rows) - len(todo),
+        }
 
     def notify_individuals(
         self,
@@ -553,11 +710,19 @@ class BreachRegister:
             return json.dumps(items, indent=2, ensure_ascii=False)
         if fmt == "csv":
             buf = io.StringIO()
-            fields = list(Breach.__dataclass_fields__)
-            w = csv.DictWriter(buf, fieldnames=fields)
+            w = csv.DictWriter(buf, fieldnames=list(_CSV_ORDER))
             w.writeheader()
             for item in items:
-                w.writerow({k: ";".join(v) if isinstance(v, list) else v for k, v in item.items()})
+                w.writerow(
+                    {
+                        k: ";".join(v)
+                        if isinstance(v, list)
+                        else json.dumps(v, sort_keys=True)
+                        if isinstance(v, dict)
+                        else v
+                        for k, v in item.items()
+                    }
+                )
             return buf.getvalue()
         raise ValidationError(f"unknown export format {fmt!r}: use json or csv")
 

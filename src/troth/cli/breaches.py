@@ -37,14 +37,35 @@ def record(
         str | None, typer.Option(help="When discovered (ISO; default now).")
     ] = None,
     system: Annotated[
-        list[str] | None, typer.Option(help="Systems involved (default troth).")
+        list[str] | None,
+        typer.Option(
+            help="Systems involved: troth, a connected dataset or a recipient (default troth)."
+        ),
     ] = None,
+    tenant: Annotated[
+        list[str] | None, typer.Option(help="Only people of this tenant (repeatable).")
+    ] = None,
+    subject: Annotated[
+        list[str] | None, typer.Option(help="Only this person (id; repeatable).")
+    ] = None,
+    subjects_file: Annotated[
+        Path | None, typer.Option(help="Only the people listed in this file (one id a line).")
+    ] = None,
+    by: Annotated[
+        list[str] | None,
+        typer.Option(help="Count only what this actor read, per the audit log (repeatable)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the breach as JSON.")] = False,
     regime: Annotated[
         list[str] | None, typer.Option(help="Regimes (default the policy's).")
     ] = None,
     high_risk: Annotated[bool, typer.Option("--high-risk", help="High risk to people.")] = False,
 ) -> None:
-    """Record a breach; prints its id and how many people it affects."""
+    """Record a breach; prints its id and how many people it affects. Review the list with
+    `troth breaches affected` before `troth breaches notify`."""
+    people = list(subject or [])
+    if subjects_file is not None:
+        people += [ln.strip() for ln in subjects_file.read_text().splitlines() if ln.strip()]
     t = _open(ctx)
     try:
         b = t.breaches.record_breach(
@@ -57,20 +78,37 @@ def record(
             systems=system or ["troth"],
             regimes=regime,
             high_risk=high_risk,
+            tenants=tenant or (),
+            subject_ids=people,
+            actors=by,
         )
     finally:
         t.close()
+    if as_json:
+        console.print_json(json.dumps(b.to_dict()))
+        return
     console.print(f"{b.id} affects {b.affected_count} people")
+    for name, n in b.scope.get("unmatched", {}).items():
+        console.print(
+            f"{name}: {n} identit{'y' if n == 1 else 'ies'} troth does not know; tell them"
+            " through that system"
+        )
 
 
 @app.command("list")
-def list_(ctx: typer.Context) -> None:
+def list_(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Every breach in the register."""
     t = _open(ctx)
     try:
         items = t.breaches.list_breaches()
     finally:
         t.close()
+    if as_json:
+        console.print_json(json.dumps([b.to_dict() for b in items]))
+        return
     table = Table("id", "discovered", "title", "affected", "status")
     for b in items:
         table.add_row(
@@ -95,16 +133,80 @@ def show(ctx: typer.Context, breach_id: Annotated[str, typer.Argument()]) -> Non
     console.print_json(json.dumps(data))
 
 
+@app.command("affected")
+def affected(
+    ctx: typer.Context,
+    breach_id: Annotated[str, typer.Argument()],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The affected people, for review before notifying: id, tenant, why, reachable."""
+    t = _open(ctx)
+    try:
+        people = t.breaches.affected_people(breach_id)
+        preview = t.breaches.notify_preview(breach_id)
+        unmatched = t.breaches.get(breach_id).scope.get("unmatched", {})
+    finally:
+        t.close()
+    if as_json:
+        out = {"people": people, "preview": preview, "unmatched_in_datasets": unmatched}
+        console.print_json(json.dumps(out))
+        return
+    table = Table("person", "tenant", "why", "reachable", "told")
+    for p in people:
+        table.add_row(
+            p["subject_id"],
+            p["tenant_id"] or "",
+            p["source"],
+            "yes" if p["reachable"] else "no address",
+            p["notified_at"] or "",
+        )
+    console.print(table)
+    console.print(
+        f"{preview['to_notify']} to tell ({preview['unreachable']} without an address),"
+        f" {preview['already_notified']} told"
+    )
+    for name, n in unmatched.items():
+        console.print(f"{name}: {n} identities troth does not know")
+
+
+@app.command("exclude")
+def exclude(
+    ctx: typer.Context,
+    breach_id: Annotated[str, typer.Argument()],
+    subject_ids: Annotated[list[str], typer.Argument(help="People to take off the list.")],
+    reason: Annotated[str, typer.Option(help="Why they are not affected (audited).")],
+) -> None:
+    """Take people off a breach's affected list after review."""
+    t = _open(ctx)
+    try:
+        b = t.breaches.exclude_people(breach_id, subject_ids, reason=reason)
+    finally:
+        t.close()
+    console.print(f"{b.id} now affects {b.affected_count} people")
+
+
 @app.command("notify")
 def notify(
     ctx: typer.Context,
     breach_id: Annotated[str, typer.Argument()],
-    template: Annotated[Path, typer.Option(help="Jinja2 template of the notice.")],
+    template: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="Jinja2 template of the notice.")
+    ],
     subject: Annotated[str | None, typer.Option(help="E-mail subject line.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say how many would be told; send nothing.")
+    ] = False,
 ) -> None:
     """Queue the notice to every affected person not yet told."""
     t = _open(ctx)
     try:
+        if dry_run:
+            p = t.breaches.notify_preview(breach_id)
+            console.print(
+                f"would queue {p['reachable']} notice(s); {p['unreachable']} affected"
+                f" without an address; {p['already_notified']} already told"
+            )
+            return
         n = t.breaches.notify_individuals(breach_id, template.read_text(), subject=subject)
     finally:
         t.close()

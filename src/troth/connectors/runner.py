@@ -28,12 +28,14 @@ from troth.connectors.report import (
     jsonable,
 )
 from troth.connectors.walk import (
+    Holder,
     Identities,
     Key,
     Plan,
     Rows,
     TablePlan,
     batches,
+    holders,
     key_filter,
     locate,
     plan_dataset,
@@ -113,6 +115,11 @@ class DatasetRunner:
                 [{c: jsonable(r[c]) for c in cols[name]} for r in rows[name].values()],
             )
         return out
+
+    def holders(self, categories: set[str]) -> list[Holder]:
+        """Everyone this dataset holds data of ``categories`` about, as their identities."""
+        with self._connection(write=False) as conn:
+            return holders(conn, self.plan, self._reflect(conn), categories)
 
     def correct(
         self, identities: Identities | Mapping[str, Any], changes: Mapping[str, Any]

@@ -283,3 +283,81 @@ def _coerce(column: sa.Column[Any], values: list[str]) -> list[Any]:
     if kind is int:
         return [int(v) for v in values if v.strip().lstrip("-").isdigit()]
     return values
+
+
+Holder = frozenset[tuple[IdentityKind, str]]
+
+
+def holders(
+    conn: Connection,
+    plan: Plan,
+    tables: Mapping[str, sa.Table],
+    categories: Collection[str],
+) -> list[Holder]:
+    """Everyone the dataset holds data of ``categories`` about, each as the set of their
+    identities: rows with a non-empty column of one of them are attributed through the
+    row's own identity columns and those of every row it belongs to (links, followed up
+    to the parents); rows that share an identity are one person."""
+    found: list[Holder] = []
+    for name, tp in plan.tables.items():
+        cols = [c for c, spec in tp.columns.items() if spec.category in categories]
+        if not cols:
+            continue
+        table = tables[name]
+        rows = sa.select(table).where(sa.or_(*(table.c[c].is_not(None) for c in cols)))
+        _owners(conn, plan, tables, name, rows.subquery(), found, frozenset())
+    return _merge(found)
+
+
+def _owners(
+    conn: Connection,
+    plan: Plan,
+    tables: Mapping[str, sa.Table],
+    name: str,
+    rows: sa.Subquery,
+    out: list[Holder],
+    seen: frozenset[str],
+) -> None:
+    """Add the identities of ``rows`` (a subquery over table ``name``) and of the parent
+    rows they belong to."""
+    tp = plan.tables[name]
+    if tp.identity:
+        kinds = list(tp.identity.items())
+        q = sa.select(*(rows.c[col] for _, col in kinds)).distinct()
+        for values in conn.execute(q):
+            ids = frozenset(
+                (kind, str(v)) for (kind, _), v in zip(kinds, values, strict=True) if v is not None
+            )
+            if ids:
+                out.append(ids)
+    for link in tp.incoming:
+        if link.parent in seen or link.parent == name:
+            continue
+        parent = tables[link.parent]
+        parents = (
+            sa.select(parent)
+            .where(parent.c[link.parent_column].in_(sa.select(rows.c[link.child_column])))
+            .subquery()
+        )
+        _owners(conn, plan, tables, link.parent, parents, out, seen | {name})
+
+
+def _merge(groups: list[Holder]) -> list[Holder]:
+    """Union the groups that share an identity (one person seen from two tables)."""
+    parent: dict[tuple[IdentityKind, str], tuple[IdentityKind, str]] = {}
+
+    def root(x: tuple[IdentityKind, str]) -> tuple[IdentityKind, str]:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for g in groups:
+        first, *rest = list(g)
+        for other in rest:
+            parent[root(other)] = root(first)
+        root(first)
+    merged: dict[tuple[IdentityKind, str], set[tuple[IdentityKind, str]]] = {}
+    for x in parent:
+        merged.setdefault(root(x), set()).add(x)
+    return [frozenset(v) for v in merged.values()]

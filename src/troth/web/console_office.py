@@ -29,6 +29,7 @@ from troth.web.render import ctx_of
 router = APIRouter(include_in_schema=False)
 
 MAX_POLICY_BYTES = 512 * 1024
+MAX_AFFECTED_SHOWN = 500  # the page says when a list is longer; the CLI and API page it
 
 
 # -- breaches ----------------------------------------------------------------------------
@@ -36,6 +37,46 @@ MAX_POLICY_BYTES = 512 * 1024
 def breaches_page(request: Request) -> Response:
     s = staff(request, office=True)
     return page(request, s, "console/breaches.html", breaches=breach_clocks(request, every=True))
+
+
+@router.get("/console/breaches/{breach_id}")
+def breach_page(request: Request, breach_id: str) -> Response:
+    """One breach's affected list, for review before the people are told."""
+    s = staff(request, office=True)
+    return _breach_page(request, s, breach_id)
+
+
+def _breach_page(
+    request: Request, s: Any, breach_id: str, *, status: int = 200, error: str | None = None
+) -> Response:
+    t = request.app.state.troth
+    b = t.breaches.get(breach_id)
+    return page(
+        request,
+        s,
+        "console/breach.html",
+        status=status,
+        breach=b,
+        people=t.breaches.affected_people(breach_id, limit=MAX_AFFECTED_SHOWN),
+        preview=t.breaches.notify_preview(breach_id),
+        shown=MAX_AFFECTED_SHOWN,
+        error=error,
+    )
+
+
+@router.post("/console/breaches/{breach_id}/exclude")
+def breach_exclude(request: Request, breach_id: str, form: FormDep) -> Response:
+    """Take the ticked people off the list, with the reason (audited)."""
+    s = staff(request, form, office=True)
+    t = request.app.state.troth
+    ids = [k.removeprefix("p_") for k, v in form.items() if k.startswith("p_") and v == "on"]
+    try:
+        t.breaches.exclude_people(
+            breach_id, ids, reason=form.get("reason", ""), actor=s.actor.label
+        )
+    except ValidationError as exc:
+        return _breach_page(request, s, breach_id, status=422, error=str(exc))
+    return RedirectResponse(f"/console/breaches/{breach_id}", status_code=303)
 
 
 # -- record of processing ----------------------------------------------------------------
