@@ -465,8 +465,13 @@ class GrantsMixin(TenantsMixin, AccessBase):
                     ).where(support_grants.c.id.in_(sorted(str(x) for x in gids)))
                 )
             }
+        from troth.disclosures.gags import gags_now
+
+        gags = gags_now(self.ctx)  # a disclosure under a live gag is not shown (P20)
         out = []
         for r in rows:
+            if gags.hides(json.loads(r.details)):
+                continue
             gid = json.loads(r.details).get("grant")
             reason, ticket = why.get(gid, (None, None))
             out.append(
