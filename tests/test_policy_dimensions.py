@@ -118,3 +118,18 @@ def test_ropa_lists_each_purposes_dimensions() -> None:
         text = example_path(name).read_text()
         record = record_of_processing(PolicyIndex.build(parse_policy(text, name), text))
         assert expected in record.to_json(), name
+
+
+def test_a_new_dimension_is_a_material_change() -> None:
+    from troth.policy.diff import diff_policies
+
+    old = parse_policy(example_path("itechno").read_text(), "old.yaml")
+    new = parse_policy(_itechno(_dims("product_improvement", ["event"])), "new.yaml")
+    dropped = diff_policies(old, new)
+    assert [c.detail for c in dropped.minor if "dimensions" in c.detail] == [
+        "aggregate dimensions no longer includes 'browser'"
+    ]
+    added = diff_policies(new, old)
+    assert [c.detail for c in added.material if "dimensions" in c.detail] == [
+        "aggregate dimensions now includes 'browser'"
+    ]
