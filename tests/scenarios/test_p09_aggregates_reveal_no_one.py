@@ -174,3 +174,41 @@ def test_p09_http(tmp_path: Path, db_url: str) -> None:
         assert c.get(f"{base}&field=duration_seconds", headers=bound).json()["total"] == 5
     t.close()
     ctx.engine.dispose()
+
+
+def test_p09_restricted_people_and_every_kind_of_actor(make_troth, db_url) -> None:
+    from troth.access import actor_for
+    from troth.audit.log import transaction
+    from troth.requests.execution import restrict_in_store
+
+    t = make_troth("phone-service", db_url)
+    acc = t.access
+    acme = acc.create_tenant("Acme", "office@acme.example")
+    globex = acc.create_tenant("Globex", "office@globex.example")
+    _calls(t, acme, 6)
+    _calls(t, globex, 6)
+    tok, _ = acc.invite(acme, "admin@acme.example", role="admin")
+    admin = actor_for(acc.accept_invitation(tok, "correct horse battery staple"))
+    q = ("service_improvement", "call_records", "duration_seconds")
+    assert aggregate(t.ctx, *q, actor=admin).total == 6  # the tenant's admin: its own only
+    # A person who limited the use of their data for this purpose is not counted (P26).
+    sid = t.collect("call_record_import", CALL, tenant_id=acme).subject_id
+    assert aggregate(t.ctx, *q, actor=admin).total == 7
+    with transaction(t.ctx) as conn:
+        restrict_in_store(conn, t.ctx, sid, ["service_improvement"], "req1", t.ctx.clock.now())
+    assert aggregate(t.ctx, *q, actor=admin).total == 6
+    entry = [e for e in list_entries(t.ctx, limit=1000) if e.entry.action == "aggregate"][-1]
+    assert entry.entry.details["not_counted"] == {"restricted": 1}
+    # The person, staff of a role without the purpose, an unknown role: refused, audited.
+    for who, reason in (
+        (Actor(ActorKind.subject, sid), "not_a_member"),
+        (Actor(ActorKind.staff, "s", role="nonexistent"), "role_not_allowed"),
+    ):
+        with pytest.raises(Refused) as exc:
+            aggregate(t.ctx, *q, actor=who)
+        assert exc.value.reason == reason
+    # The admin's membership revoked: refused, not an empty count.
+    acc.revoke_member(acme, admin.id)
+    with pytest.raises(Refused) as exc:
+        aggregate(t.ctx, *q, actor=admin)
+    assert exc.value.reason == "not_a_member"
