@@ -107,3 +107,42 @@ def test_actor_without_scope_refused_and_audited(make_troth, db_url):
     assert exc.value.reason == "role_not_allowed"
     denied = [e for e in list_entries(t.ctx, limit=100) if e.entry.action == "aggregate"]
     assert denied[0].entry.outcome == "deny"
+
+
+def test_cli(tmp_path, db_url):
+    import json
+
+    from typer.testing import CliRunner
+
+    import troth.cli
+    from troth.engine import Troth
+    from troth.home import init_home
+
+    home = tmp_path / "cli-home"
+    ctx = init_home(home, example="itechno", database_url=db_url)
+    t = Troth(ctx)
+    _usage_plain = [{"event": "download", "browser": "Firefox"}] * 12 + [
+        {"event": "view", "browser": "Lynx"}
+    ] * 2
+    t.collect_many("site_usage", _usage_plain)
+    t.close()
+    troth.cli._register()
+    runner = CliRunner()
+    base = ["--home", str(home), "aggregate", "product_improvement", "--actor", "app:bi"]
+    out = runner.invoke(
+        troth.cli.app, [*base, "--category", "technical", "--field", "browser", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["total"] == 14
+    out = runner.invoke(
+        troth.cli.app,
+        [*base, "--category", "technical", "--field", "browser", "--group-by", "browser"],
+    )
+    assert out.exit_code == 0 and "Lynx" not in out.output and "Firefox" not in out.output
+    # Firefox alone would be the total minus Lynx: both are left out, together "other".
+    assert "other (groups below k)" in out.output and out.output.count("14") == 2
+    out = runner.invoke(
+        troth.cli.app,
+        [*base, "--category", "technical", "--field", "browser", "--group-by", "ip"],
+    )
+    assert out.exit_code == 1 and "dimension_not_declared" in out.output
