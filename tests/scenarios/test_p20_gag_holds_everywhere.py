@@ -255,3 +255,36 @@ def test_p20_tenant_log_hides_a_gagged_disclosure(make_troth, db_url, clock) -> 
     assert [x.action for x in looks] == ["use"]
     clock.advance(days=30)
     assert sorted(x.action for x in acc.vendor_accesses(acme)) == ["disclose", "use"]
+
+
+def look(t: Troth, sid: str) -> None:
+    """The office reads a person's data for the legal purpose (refused or not: audited)."""
+    try:
+        t.use(sid, purpose="legal_compliance", actor=OFFICE)
+    except Refused:
+        pass
+
+
+def test_p20_the_offices_legal_reads_of_a_gagged_person_are_hidden(make_troth, db_url, clock):
+    t = make_troth("mindlink", db_url)
+    ann = t.collect("purchase", ANN).subject_id
+    bob = t.collect("purchase", BOB).subject_id
+    look(t, ann)  # before any demand: shown
+    clock.advance(days=1)
+    d = demand(t, "PO-6", gag_days=30)
+    look(t, ann)  # answering the demand
+    disclose(t, ann, d)
+    look(t, bob)  # Bob has no gagged disclosure
+
+    def legal_reads(sid: str) -> int:
+        log = person_sees(t, sid)
+        assert sum(e["action"] == "use" for e in log["centre_log"]) == sum(
+            e["action"] == "use" for e in log["export_log"]
+        )
+        return sum(
+            e["action"] == "use" and e["purpose"] == "legal_compliance" for e in log["centre_log"]
+        )
+
+    assert legal_reads(ann) == 1 and legal_reads(bob) == 1
+    clock.advance(days=30)
+    assert legal_reads(ann) == 2

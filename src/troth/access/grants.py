@@ -470,7 +470,10 @@ class GrantsMixin(TenantsMixin, AccessBase):
         gags = gags_now(self.ctx)  # a disclosure under a live gag is not shown (P20)
         out = []
         for r in rows:
-            if gags.hides(json.loads(r.details)):
+            seen = utc(r.at)
+            if gags.hides(
+                json.loads(r.details), subject_id=r.subject_id, purpose=r.purpose, at=seen
+            ):
                 continue
             gid = json.loads(r.details).get("grant")
             reason, ticket = why.get(gid, (None, None))

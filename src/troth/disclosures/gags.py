@@ -11,7 +11,7 @@ the vendor's accesses, letters); they appear once the gag ends or is lifted
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from troth.audit.log import LoggedEntry, append_entries, list_entries, transacti
 from troth.context import Context
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import ValidationError
+from troth.policy.model import LegalBasis
 
 # Detail keys by which an audit entry names a disclosure or a legal demand.
 _DEMAND_KEYS = ("legal_demand", "demand")
@@ -34,11 +35,27 @@ class LiveGags:
 
     demands: frozenset[str]
     disclosures: frozenset[str]
+    # A person with a disclosure under a live gag -> when the earliest such demand came:
+    # from then on, their entries under a legal-obligation purpose (the office reading
+    # their data to answer it) are hidden too.
+    subjects: Mapping[str, datetime] = field(default_factory=dict)
+    legal_purposes: frozenset[str] = frozenset()
 
-    def hides(self, details: Mapping[str, Any]) -> bool:
-        """Does an entry with these details name a gagged demand or disclosure?"""
+    def hides(
+        self,
+        details: Mapping[str, Any],
+        *,
+        subject_id: str | None = None,
+        purpose: str | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Does an entry name a gagged demand or disclosure, or is it a legal-obligation
+        use of a gagged person's data since the demand came?"""
         if not self.demands:
             return False
+        since = self.subjects.get(subject_id or "")
+        if since is not None and purpose in self.legal_purposes and at is not None and at >= since:
+            return True
         for key in _DEMAND_KEYS:
             value = details.get(key)
             if isinstance(value, str) and value in self.demands:
@@ -50,31 +67,42 @@ class LiveGags:
         return False
 
     def hides_entry(self, entry: LoggedEntry) -> bool:
-        return self.hides(entry.entry.details)
+        e = entry.entry
+        return self.hides(e.details, subject_id=e.subject_id, purpose=e.purpose, at=entry.at)
 
 
-def live_gags(conn: Connection, now: datetime) -> LiveGags:
-    """Demands with ``gag_until`` after ``now``, and every disclosure made under them."""
-    demands = frozenset(
-        str(d)
-        for d in conn.execute(
-            select(legal_demands.c.id).where(legal_demands.c.gag_until > now)
-        ).scalars()
-    )
-    if not demands:
+def live_gags(conn: Connection, now: datetime, legal_purposes: frozenset[str]) -> LiveGags:
+    """Demands with ``gag_until`` after ``now``, every disclosure made under them, and
+    the people those disclosures concern."""
+    received = {
+        str(d): at
+        for d, at in conn.execute(
+            select(legal_demands.c.id, legal_demands.c.received_at).where(
+                legal_demands.c.gag_until > now
+            )
+        )
+    }
+    if not received:
         return LiveGags(frozenset(), frozenset())
-    made = frozenset(
-        str(d)
-        for d in conn.execute(
-            select(disclosures.c.id).where(disclosures.c.legal_demand_id.in_(sorted(demands)))
-        ).scalars()
-    )
-    return LiveGags(demands, made)
+    made: set[str] = set()
+    people: dict[str, datetime] = {}
+    for did, sid, demand in conn.execute(
+        select(disclosures.c.id, disclosures.c.subject_id, disclosures.c.legal_demand_id).where(
+            disclosures.c.legal_demand_id.in_(sorted(received))
+        )
+    ):
+        made.add(str(did))
+        at = received[str(demand)]
+        people[str(sid)] = min(at, people.get(str(sid), at))
+    return LiveGags(frozenset(received), frozenset(made), people, legal_purposes)
 
 
 def gags_now(ctx: Context) -> LiveGags:
+    legal = frozenset(
+        p.id for p in ctx.policy.purposes.values() if p.legal_basis is LegalBasis.legal_obligation
+    )
     with ctx.engine.connect() as conn:
-        return live_gags(conn, ctx.clock.now())
+        return live_gags(conn, ctx.clock.now(), legal)
 
 
 def person_entries(
