@@ -88,7 +88,8 @@ def run(quick: bool) -> list[str]:
             r = aggregate(
                 t.ctx, "product_improvement", "technical", "browser", ["browser"], actor=BI
             )
-            assert r.suppressed >= 3
+            # The three rare browsers are left out, labels and all.
+            assert not any(str(key[0]).startswith("Rare") for key in r.cells)
 
         def raw() -> None:
             with t.ctx.engine.connect() as conn:

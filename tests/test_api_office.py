@@ -279,7 +279,15 @@ def test_aggregates(lite) -> None:
         )
         is_problem(c.get(f"/api/v1/aggregates?{q.replace('signup_', 'nope_')}", headers=admin), 422)
         is_problem(c.get(f"/api/v1/aggregates?{q}&measure=median", headers=use), 422)
-        is_problem(c.get("/api/v1/aggregates?purpose=a&category=b&field=c", headers=use), 422)
+        # No group_by: the total alone (group_by is optional since dimensions are declared).
+        total = c.get(f"/api/v1/aggregates?{q.split('&group_by')[0]}", headers=use).json()
+        assert total["total"] == 12 and total["groups"] == [], total
+        # A dimension the policy does not declare, or two dimensions: refused.
+        undeclared = q.replace("group_by=organisation", "group_by=job_title")
+        body = is_problem(c.get(f"/api/v1/aggregates?{undeclared}", headers=use), 422)
+        assert body["code"] == "dimension_not_declared"
+        is_problem(c.get(f"/api/v1/aggregates?{q}&group_by=job_title", headers=use), 422)
+        is_problem(c.get("/api/v1/aggregates?purpose=a&category=b&field=c", headers=admin), 422)
         is_problem(c.get(f"/api/v1/aggregates?{q}", headers=api_key(c, ["use"])), 403)
 
 

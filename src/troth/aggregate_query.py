@@ -1,37 +1,50 @@
-"""Aggregate-only use (P09): counts, sums and averages per group for a purpose the policy
-marks aggregate-only, with groups of fewer than k people suppressed (and enough others that
-none can be recovered by subtraction: :func:`troth.aggregates.suppress`).
+"""Aggregate-only use (P09): counts, sums and averages for a purpose the policy marks
+aggregate-only, in total or per value of one dimension the policy declares for it, with
+groups of fewer than k people left out, labels and all (and enough others that none can be
+recovered by subtraction: :func:`troth.aggregates.suppress`); what was left out is
+published only as one "other" figure, and only where the total is published anyway.
 
-The GROUP BY runs in the database over the stored JSON text of each value; only the group
-labels and their counts come back. Fields of one submission (same person, collection point
-and time) are grouped together, so ``group_by=["browser"]`` counts events per browser.
+The gate decides for the actor first (role, scopes, tenant binding), then for each person
+(consent, restriction, erasure): only the people it allows are counted. A tenant-bound
+actor counts only its own tenant's people. The GROUP BY runs in the database over the
+stored JSON text of each value, per group and person; fields of one submission (same
+person, collection point and time) are grouped together.
+
+One dimension at most: the margins of a two-way table are one-way tables that a second
+query would publish without the two-way table's complementary suppression. Counts are
+people per value of the dimension whatever ``field`` is measured, so two queries that
+differ only in the field give the same counts and the same mask.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from dataclasses import field as dc_field
 from typing import Any
 
-from sqlalchemy import Float, Numeric, Text, and_, case, cast, func, select
+from sqlalchemy import Float, Numeric, Text, and_, case, cast, func, literal, select
 
 from troth.aggregates import suppress
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
+from troth.consent.tables import consent_state
 from troth.context import Context
 from troth.errors import Refused, ValidationError
+from troth.facts import actor_membership, notices_of
 from troth.gate import SYSTEM, Actor, Ask, Facts, Operation, decide
 from troth.policy.model import FieldType
-from troth.store.tables import records
+from troth.store.tables import records, restrictions, subjects
 
 MEASURES = ("count", "sum", "avg")
 
 
 @dataclass(frozen=True)
 class AggregateResult:
-    """Published values per group (None = suppressed). ``count`` is people per group."""
+    """Published values per group: a suppressed group is absent, label and all. ``count``
+    is people per group; ``other`` is what the absent groups hold together (None when
+    nothing is absent or the total is withheld)."""
 
     purpose: str
     category: str
@@ -39,11 +52,9 @@ class AggregateResult:
     group_by: tuple[str, ...]
     measure: str
     k: int
-    cells: Mapping[tuple[Hashable, ...], float | int | None]
+    cells: Mapping[tuple[Hashable, ...], float | int]
     total: float | int | None
-    suppressed: int
-    row_totals: Mapping[Hashable, float | int | None] = dc_field(default_factory=dict)
-    column_totals: Mapping[Hashable, float | int | None] = dc_field(default_factory=dict)
+    other: float | int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,8 +65,8 @@ class AggregateResult:
             "measure": self.measure,
             "k": self.k,
             "groups": [{"group": list(k), "value": v} for k, v in self.cells.items()],
+            "other": self.other,
             "total": self.total,
-            "suppressed": self.suppressed,
         }
 
 
@@ -84,21 +95,30 @@ def _field_category(ctx: Context, name: str, allowed: frozenset[str]) -> str:
     return sorted(cats)[0]
 
 
-def aggregate(
+Key = tuple[Hashable, ...]
+Num = float | int
+
+
+@dataclass
+class _Group:
+    people: int = 0
+    contributors: int = 0  # people with a numeric value of the measured field
+    total: float = 0.0
+    values: int = 0
+
+
+def _check(
     ctx: Context,
     purpose: str,
     category: str,
     field: str,
-    group_by: Sequence[str] = (),
-    measure: str = "count",
-    actor: Actor = SYSTEM,
-    k: int | None = None,
-) -> AggregateResult:
-    """Aggregate ``field`` (of ``category``) per group of ``group_by`` (1 or 2 fields) for
-    an aggregate-only ``purpose``; ``k`` defaults to the policy's ``min_group_size`` and
-    may only be raised. Audited; refusals raise Refused."""
+    group_by: tuple[str, ...],
+    measure: str,
+    k: int | None,
+) -> tuple[int, tuple[str, ...], dict[str, str]]:
+    """Validate the question; return k, the categories it touches and each dimension's
+    category."""
     idx = ctx.policy
-    now = ctx.clock.now()
     p = idx.purposes.get(purpose)
     if p is None:
         raise ValidationError(f"the policy declares no purpose {purpose!r}")
@@ -109,9 +129,22 @@ def aggregate(
         )
     if measure not in MEASURES:
         raise ValidationError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
-    group_by = tuple(group_by)
-    if not 1 <= len(group_by) <= 2 or len(set(group_by)) != len(group_by):
-        raise ValidationError("group_by takes one or two different fields")
+    if len(group_by) > 1:
+        raise ValidationError(
+            "group_by takes at most one dimension: a second query by one of two dimensions"
+            " would publish the margins a two-way table must withhold",
+            field="group_by",
+        )
+    for g in group_by:
+        if g not in p.dimensions:
+            declared = ", ".join(p.dimensions) or "none: totals only"
+            raise ValidationError(
+                f"purpose {purpose!r} may be grouped only by the dimensions the policy"
+                f" declares for it ({declared}); {g!r} is not one. Declare it under the"
+                " purpose's `dimensions` if a group of it reveals no one",
+                code="dimension_not_declared",
+                field="group_by",
+            )
     floor = idx.policy.aggregates.min_group_size
     if k is None:
         k = floor
@@ -136,44 +169,188 @@ def aggregate(
         FieldType.number,
     }:
         raise ValidationError(f"{measure} needs a numeric field; {field!r} is not one")
-    decision = decide(idx, Ask(actor, Operation.aggregate, purpose, cats, now), Facts())
+    return k, cats, group_cats
+
+
+def _audit(
+    ctx: Context, actor: Actor, outcome: Outcome, purpose: str, cats: tuple[str, ...], **kw: Any
+) -> None:
+    reason = kw.pop("reason", None)
+    with transaction(ctx) as conn:
+        append_entries(
+            conn,
+            ctx.clock.now(),
+            [
+                AuditEntry(
+                    "aggregate",
+                    actor.label,
+                    outcome,
+                    tenant_id=actor.tenant_id,
+                    purpose=purpose,
+                    categories=cats,
+                    reason=reason,
+                    details=kw,
+                )
+            ],
+        )
+
+
+def aggregate(
+    ctx: Context,
+    purpose: str,
+    category: str,
+    field: str,
+    group_by: Sequence[str] = (),
+    measure: str = "count",
+    actor: Actor = SYSTEM,
+    k: int | None = None,
+) -> AggregateResult:
+    """People (``count``), or the ``sum``/``avg`` of ``field`` (of ``category``), for an
+    aggregate-only ``purpose``, in total or per value of one declared dimension;
+    ``k`` defaults to the policy's ``min_group_size`` and may only be raised. Audited;
+    refusals raise Refused."""
+    idx = ctx.policy
+    now = ctx.clock.now()
+    group_by = tuple(group_by)
+    k, cats, group_cats = _check(ctx, purpose, category, field, group_by, measure, k)
+    asked = {"field": field, "group_by": list(group_by), "measure": measure}
+    tenant = actor.tenant_id
+    member_active = False
+    if tenant is not None:
+        with ctx.engine.connect() as conn:
+            member_active, _ = actor_membership(conn, ctx, actor, tenant)
+    # The actor first (role, scopes, tenant binding), as if every person consented.
+    ask = Ask(actor, Operation.aggregate, purpose, cats, now)
+    decision = decide(
+        idx,
+        ask,
+        Facts(subject_tenant=tenant, member_active=member_active, consented=frozenset({purpose})),
+    )
     if not decision.allowed or decision.masked:
         reason = decision.reason or next(iter(decision.masked.values()))
-        with transaction(ctx) as conn:
-            append_entries(
-                conn,
-                now,
-                [
-                    AuditEntry(
-                        "aggregate",
-                        actor.label,
-                        Outcome.deny,
-                        purpose=purpose,
-                        categories=cats,
-                        reason=reason.value,
-                        details={"field": field, "group_by": list(group_by)},
-                    )
-                ],
-            )
+        _audit(ctx, actor, Outcome.deny, purpose, cats, reason=reason.value, **asked)
         raise Refused(
             decision.detail or f"may not aggregate {', '.join(cats)}", reason=reason.value
         )
 
+    verdicts = _verdicts(ctx, ask, tenant, member_active)
+    groups: dict[Key, _Group] = {}
+    not_counted: dict[str, int] = {}
+    for key, kind, people, holders, total_, values in _counts(
+        ctx, purpose, category, field, group_by, group_cats, measure, tenant
+    ):
+        why = verdicts[kind]
+        if why is not None:
+            not_counted[why] = not_counted.get(why, 0) + people
+            continue
+        g = groups.setdefault(key, _Group())
+        g.people += people
+        g.contributors += holders
+        g.total += total_
+        g.values += values
+    if not group_by:
+        groups.setdefault((), _Group())
+        result, total, other, hidden = _single(groups[()], measure, k)
+    else:
+        result, total, other, hidden = _table(groups, measure, k)
+    _audit(
+        ctx,
+        actor,
+        Outcome.allow,
+        purpose,
+        cats,
+        **asked,
+        k=k,
+        groups=len(groups),
+        suppressed=hidden,
+        not_counted=not_counted,
+    )
+    return AggregateResult(purpose, category, field, group_by, measure, k, result, total, other)
+
+
+# A kind of person, as far as an aggregate is concerned: (consented, restricted, erased).
+Kind = tuple[bool, bool, bool]
+
+
+def _verdicts(
+    ctx: Context, ask: Ask, tenant: str | None, member_active: bool
+) -> dict[Kind, str | None]:
+    """The gate's answer for each kind of person: None (counted) or the reason they are
+    not. Asked once per kind, then applied to every person of that kind in the database:
+    the same decision for each, at the cost of one GROUP BY. Vendor-side actors need no
+    grant: an aggregate shows no one's detail (P14 concerns detail)."""
+    out: dict[Kind, str | None] = {}
+    for consented, restricted, erased in itertools.product((False, True), repeat=3):
+        facts = Facts(
+            subject_tenant=tenant,
+            consented=frozenset({ask.purpose}) if consented else frozenset(),
+            restricted=frozenset({ask.purpose}) if restricted else frozenset(),
+            erased=erased,
+            member_active=member_active,
+        )
+        d = decide(ctx.policy, ask, facts)
+        why = None if d.allowed and not d.masked else d.reason or next(iter(d.masked.values()))
+        out[(consented, restricted, erased)] = why.value if why else None
+    return out
+
+
+def _kind_columns(ctx: Context, purpose: str, subject: Any) -> tuple[Any, Any, Any]:
+    """SQL flags (1/0) for a person's kind: consent to ``purpose`` in the ledger's state
+    (to the notice in force where it changed materially, P07), a restriction of it (P26),
+    erasure. Each is a membership test in a small set the database hashes once."""
+    cs = consent_state.c
+    if purpose in ctx.policy.consent_purposes:
+        cond = [cs.purpose == purpose, cs.granted.is_(True)]
+        with ctx.engine.connect() as conn:
+            digest = notices_of(conn, ctx).reconsent.get(purpose)
+        if digest:
+            cond.append(cs.notice_hash == digest)
+        given = select(cs.subject_id).where(*cond)
+        consented: Any = case((subject.in_(given), 1), else_=0)
+    else:
+        consented = literal(1)
+    r = restrictions.c
+    limited = select(r.subject_id).where(r.purpose == purpose)
+    gone = select(subjects.c.id).where(subjects.c.erased_at.is_not(None))
+    return (
+        consented,
+        case((subject.in_(limited), 1), else_=0),
+        case((subject.in_(gone), 1), else_=0),
+    )
+
+
+def _counts(
+    ctx: Context,
+    purpose: str,
+    category: str,
+    field: str,
+    group_by: tuple[str, ...],
+    group_cats: Mapping[str, str],
+    measure: str,
+    tenant: str | None,
+) -> list[tuple[Key, Kind, int, int, float, int]]:
+    """Per group and kind of person: people, people holding a numeric value, the sum and
+    number of those values. A count counts the people with a value of the dimension (or
+    of ``field`` without one), whatever ``field`` is."""
     dialect = ctx.engine.dialect.name
+    measured = group_by[0] if group_by and measure == "count" else field
+    measured_cat = group_cats.get(measured, category)
     m = records.alias("m")
     src: Any = m
-    labels = []
     conds = [
-        m.c.category == category,
-        m.c.field == field,
+        m.c.category == measured_cat,
+        m.c.field == measured,
         m.c.ciphertext.is_(None),
         m.c.restricted_to.is_(None),
         # Collected for this purpose (P02): ids are [a-z0-9_], so the quoted id matches
         # exactly one element of the JSON array.
         cast(m.c.purposes, Text).like(f'%"{purpose}"%'),
     ]
+    if tenant is not None:
+        conds.append(m.c.tenant_id == tenant)
+    labels: list[Any] = []
     for i, g in enumerate(group_by):
-        if g == field:
+        if g == measured:
             labels.append(m.c.value)
             continue
         gi = records.alias(f"g{i}")
@@ -185,6 +362,9 @@ def aggregate(
                 gi.c.collected_at == m.c.collected_at,
                 gi.c.field == g,
                 gi.c.category == group_cats[g],
+                gi.c.ciphertext.is_(None),
+                gi.c.restricted_to.is_(None),
+                cast(gi.c.purposes, Text).like(f'%"{purpose}"%'),
             ),
         )
         labels.append(gi.c.value)
@@ -194,77 +374,83 @@ def aggregate(
         )
     else:
         num = case((m.c.value.regexp_match(r"^-?[0-9]+(\.[0-9]+)?$"), cast(m.c.value, Numeric)))
+    kinds = _kind_columns(ctx, purpose, m.c.subject_id)
+    measures: list[Any] = [func.count(func.distinct(m.c.subject_id))]
+    if measure != "count":
+        holder = case((num.is_not(None), m.c.subject_id))
+        measures += [func.count(func.distinct(holder)), func.sum(num), func.count(num)]
     stmt = (
-        select(*labels, func.count(func.distinct(m.c.subject_id)), func.sum(num), func.count(num))
-        .select_from(src)
-        .where(*conds)
-        .group_by(*labels)
+        select(*labels, *kinds, *measures).select_from(src).where(*conds).group_by(*labels, *kinds)
     )
-    people: dict[tuple[Hashable, ...], int] = {}
-    sums: dict[tuple[Hashable, ...], float] = {}
-    values: dict[tuple[Hashable, ...], float] = {}
+    n = len(group_by)
+    out: list[tuple[Key, Kind, int, int, float, int]] = []
     with ctx.engine.connect() as conn:
         for row in conn.execute(stmt):
-            key = tuple(_label(v) for v in row[: len(group_by)])
-            people[key] = int(row[-3])
-            sums[key] = float(row[-2] or 0)
-            values[key] = float(row[-1] or 0)
-    table = suppress(people, k)
-    Num = float | int | None
-    result: dict[tuple[Hashable, ...], Num]
-    total: Num
-    rows_t: dict[Hashable, Num]
-    cols_t: dict[Hashable, Num]
-    if measure == "count":
-        result, total = dict(table.cells), table.total
-        rows_t, cols_t = dict(table.row_totals), dict(table.column_totals)
-    else:
-        s = table.mask(sums)
-        if measure == "sum":
-            result, total = dict(s.cells), s.total
-            rows_t, cols_t = dict(s.row_totals), dict(s.column_totals)
-        else:
-            n = table.mask(values)
-            result = {key: _div(s.cells[key], n.cells[key]) for key in s.cells}
-            total = _div(s.total, n.total)
-            rows_t = {r: _div(s.row_totals[r], n.row_totals[r]) for r in s.row_totals}
-            cols_t = {c: _div(s.column_totals[c], n.column_totals[c]) for c in s.column_totals}
-    out = AggregateResult(
-        purpose,
-        category,
-        field,
-        group_by,
-        measure,
-        k,
-        result,
-        total,
-        len(table.suppressed),
-        rows_t,
-        cols_t,
-    )
-    with transaction(ctx) as conn:
-        append_entries(
-            conn,
-            now,
-            [
-                AuditEntry(
-                    "aggregate",
-                    actor.label,
-                    Outcome.allow,
-                    purpose=purpose,
-                    categories=cats,
-                    details={
-                        "field": field,
-                        "group_by": list(group_by),
-                        "measure": measure,
-                        "k": k,
-                        "groups": len(people),
-                        "suppressed": len(table.suppressed),
-                    },
+            key = tuple(_label(v) for v in row[:n])
+            kind = (bool(row[n]), bool(row[n + 1]), bool(row[n + 2]))
+            people = int(row[n + 3])
+            if measure == "count":
+                out.append((key, kind, people, people, 0.0, 0))
+            else:
+                out.append(
+                    (key, kind, people, int(row[n + 4]), float(row[n + 5] or 0), int(row[n + 6]))
                 )
-            ],
-        )
     return out
+
+
+def _value(g: _Group, measure: str) -> Num | None:
+    if measure == "count":
+        return g.people
+    if measure == "sum":
+        return g.total
+    return g.total / g.values if g.values else None
+
+
+def _single(g: _Group, measure: str, k: int) -> tuple[dict[Key, Num], Num | None, None, int]:
+    """No dimension: the total alone, published when k people are in it (and, for a sum
+    or an average, when k people hold a value)."""
+    enough = g.people >= k and (measure == "count" or g.contributors >= k)
+    return {}, (_value(g, measure) if enough else None), None, 0 if enough else 1
+
+
+def _table(
+    groups: Mapping[Key, _Group], measure: str, k: int
+) -> tuple[dict[Key, Num], Num | None, Num | None, int]:
+    """One dimension: groups below k people (or, for sums and averages, below k people
+    holding a value) and their complements are dropped, labels and all."""
+    people = suppress({key: g.people for key, g in groups.items()}, k)
+    hidden = set(people.suppressed)
+    published_total = people.total is not None
+    if measure != "count":
+        holders = suppress({key: g.contributors for key, g in groups.items()}, k)
+        hidden |= holders.suppressed
+        published_total = published_total and holders.total is not None
+    shown = {key: g for key, g in groups.items() if key not in hidden}
+    cells: dict[Key, Num] = {}
+    for key, g in shown.items():
+        v = _value(g, measure)
+        if v is not None:
+            cells[key] = v
+    everyone = _Group()
+    rest = _Group()
+    for key, g in groups.items():
+        for acc in (everyone, rest) if key in hidden else (everyone,):
+            acc.people += g.people
+            acc.contributors += g.contributors
+            acc.total += g.total
+            acc.values += g.values
+    total: Num | None = None
+    other: Num | None = None
+    if published_total:
+        # Sums of group counts (a person in two groups counts twice): the same additive
+        # total the suppression protected, so "other" is total minus the published cells.
+        if measure == "count":
+            total = sum(g.people for g in groups.values())
+            other = total - sum(g.people for g in shown.values()) if hidden else None
+        else:
+            total = _value(everyone, measure)
+            other = _value(rest, measure) if hidden else None
+    return cells, total, other, len(hidden)
 
 
 def _label(value: Any) -> Hashable:
@@ -275,10 +461,6 @@ def _label(value: Any) -> Hashable:
     except (TypeError, ValueError):
         return str(value)
     return parsed if isinstance(parsed, Hashable) else json.dumps(parsed, sort_keys=True)
-
-
-def _div(a: float | None, b: float | None) -> float | None:
-    return None if a is None or not b else a / b
 
 
 __all__ = ["MEASURES", "AggregateResult", "aggregate"]

@@ -53,9 +53,14 @@ def _security(idx: PolicyIndex) -> list[str]:
     if idx.policy.multi_tenant:
         out.append("tenants isolated; vendor staff need a customer's time-limited grant")
     if idx.aggregate_purposes:
+        dims = "; ".join(
+            f"{p}: {', '.join(idx.purposes[p].dimensions) or 'totals only'}"
+            for p in sorted(idx.aggregate_purposes)
+        )
         out.append(
             f"aggregate-only purposes see groups of at least"
-            f" {idx.policy.aggregates.min_group_size} people"
+            f" {idx.policy.aggregates.min_group_size} people, grouped only by the"
+            f" dimensions the policy declares ({dims}); smaller groups are never shown"
         )
     out.append("retention applied automatically (delete, anonymise or crypto-shred)")
     return out

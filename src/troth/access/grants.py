@@ -465,8 +465,16 @@ class GrantsMixin(TenantsMixin, AccessBase):
                     ).where(support_grants.c.id.in_(sorted(str(x) for x in gids)))
                 )
             }
+        from troth.disclosures.gags import gags_now
+
+        gags = gags_now(self.ctx)  # a disclosure under a live gag is not shown (P20)
         out = []
         for r in rows:
+            seen = utc(r.at)
+            if gags.hides(
+                json.loads(r.details), subject_id=r.subject_id, purpose=r.purpose, at=seen
+            ):
+                continue
             gid = json.loads(r.details).get("grant")
             reason, ticket = why.get(gid, (None, None))
             out.append(

@@ -362,3 +362,14 @@ def demand_list(
         items = [demand_row(conn, i).to_dict() for i in ids[:limit]]
     more = len(ids) > limit
     return {"items": items, "next_cursor": encode_cursor(start + limit) if more else None}
+
+
+@router.post(
+    "/legal-demands/{demand_id}/lift-gag",
+    tags=["disclosures"],
+    summary="End a legal demand's non-disclosure order now; the person is told at once",
+)
+def demand_lift_gag(demand_id: Id, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
+    require_office(actor, t)
+    sent = t.disclosures.lift_gag(demand_id, actor=actor.label)
+    return {"demand": t.disclosures.demand(demand_id).to_dict(), "notices_queued": sent}

@@ -160,12 +160,15 @@ def aggregates(
     purpose: Name,
     category: Name,
     field: Name,
-    group_by: Annotated[list[str], Query(min_length=1, max_length=2)],
+    group_by: Annotated[
+        list[str] | None,
+        Query(max_length=2, description="At most one dimension the policy declares"),
+    ] = None,
     measure: Annotated[str, Query(min_length=1, max_length=20)] = "count",
 ) -> dict[str, Any]:
     # The gate checks the operation `aggregate` (not `use`): ask for the scope it needs.
     require_scope(actor, "aggregate", f"aggregate:{purpose}")
     result = aggregate(
-        t.ctx, purpose, category, field, group_by=group_by, measure=measure, actor=actor
+        t.ctx, purpose, category, field, group_by=group_by or (), measure=measure, actor=actor
     )
     return result.to_dict()

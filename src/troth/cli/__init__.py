@@ -78,6 +78,7 @@ def home_of(ctx: typer.Context) -> Path:
 
 def _register() -> None:
     # Each group registers itself: one import line per command module.
+    from troth.cli import aggregates as _aggregates
     from troth.cli import audit as _audit
     from troth.cli import breaches as _breaches
     from troth.cli import consent as _consent
@@ -111,6 +112,7 @@ def _register() -> None:
     _breaches.register(app)
     _ropa.register(app)
     _requests.register(app)
+    _aggregates.register(app)
 
 
 def _click_errors() -> tuple[type[Exception], ...]:

@@ -67,14 +67,21 @@ def send(
 
 
 @app.command("list")
-def list_(ctx: typer.Context, subject: Annotated[str, typer.Argument(help="Subject id.")]) -> None:
-    """Every disclosure of a person's data (as the person sees it)."""
+def list_(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="Subject id.")],
+    office: Annotated[
+        bool,
+        typer.Option("--office", help="The office's view: also disclosures under a live gag."),
+    ] = False,
+) -> None:
+    """Every disclosure of a person's data (as the person sees it, unless --office)."""
     t = _open(ctx)
     try:
-        items = t.disclosures.disclosures_of(subject)
+        items = t.disclosures.disclosures_of(subject, include_gagged=office)
     finally:
         t.close()
-    table = Table("at", "recipient", "purpose", "fields", "transfer")
+    table = Table("at", "recipient", "purpose", "fields", "transfer", "gagged until")
     for d in items:
         table.add_row(
             d["at"],
@@ -82,6 +89,7 @@ def list_(ctx: typer.Context, subject: Annotated[str, typer.Argument(help="Subje
             d["purpose"],
             ", ".join(d["fields"]),
             d["transfer_safeguard"] or "",
+            d.get("gagged_until") or "",
         )
     console.print(table)
 
@@ -112,6 +120,23 @@ def demand(
     finally:
         t.close()
     console.print(d.id)
+
+
+@app.command("lift-gag")
+def lift_gag(
+    ctx: typer.Context,
+    demand: Annotated[str, typer.Argument(help="Legal demand id.")],
+    actor: Annotated[str, typer.Option(help="Who lifts it, e.g. staff:pat@privacy_office.")] = (
+        "system:troth"
+    ),
+) -> None:
+    """End a non-disclosure order now (lifted early): the person is told at once."""
+    t = _open(ctx)
+    try:
+        n = t.disclosures.lift_gag(demand, actor=actor)
+    finally:
+        t.close()
+    console.print(f"gag lifted; queued {n} notice(s)")
 
 
 @app.command("notify-due")

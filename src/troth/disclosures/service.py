@@ -97,13 +97,21 @@ class DisclosureService:
                 f"the policy lists no recipient {recipient!r}: data is never passed to anyone"
                 f" else (recipients: {known})",
                 asked or (),
+                legal_demand_id,
             )
         assert rc is not None
         try:
             return self._disclose(subject_id, rc, purpose, actor, asked, legal_demand_id, now)
         except _Refusal as r:
             self._refuse(
-                actor, subject_id, purpose, recipient, r.reason_enum, r.message, r.categories
+                actor,
+                subject_id,
+                purpose,
+                recipient,
+                r.reason_enum,
+                r.message,
+                r.categories,
+                legal_demand_id,
             )
             raise AssertionError("unreachable") from r
 
@@ -291,7 +299,12 @@ class DisclosureService:
         recipient: str,
         reason: Reason,
         categories: Iterable[str],
+        legal_demand_id: str | None = None,
     ) -> None:
+        details: dict[str, Any] = {"recipient": recipient[:200]}
+        if legal_demand_id:
+            # Named so that the attempt stays hidden from the person while a gag runs.
+            details["legal_demand"] = legal_demand_id[:64]
         append_entries(
             conn,
             self.ctx.clock.now(),
@@ -304,7 +317,7 @@ class DisclosureService:
                     purpose=purpose[:100],
                     categories=tuple(sorted(categories)),
                     reason=reason.value,
-                    details={"recipient": recipient[:200]},
+                    details=details,
                 )
             ],
         )
@@ -318,15 +331,22 @@ class DisclosureService:
         reason: Reason,
         message: str,
         categories: Iterable[str],
+        legal_demand_id: str | None = None,
     ) -> None:
         with transaction(self.ctx) as conn:
-            self._audit_refusal(conn, actor, subject_id, purpose, recipient, reason, categories)
+            self._audit_refusal(
+                conn, actor, subject_id, purpose, recipient, reason, categories, legal_demand_id
+            )
         raise Refused(message, reason=reason.value, recipient=recipient)
 
     # -- what the person sees ----------------------------------------------------------------
-    def disclosures_of(self, subject_id: str) -> list[dict[str, Any]]:
+    def disclosures_of(
+        self, subject_id: str, *, include_gagged: bool = False
+    ) -> list[dict[str, Any]]:
         """Every disclosure of this person's data, newest first, for the privacy centre;
-        one made under a legal demand is hidden while its non-disclosure order runs."""
+        one made under a legal demand is hidden while its non-disclosure order runs
+        (P20), unless ``include_gagged`` (the office's own view, which marks it
+        ``gagged_until``)."""
         now = self.ctx.clock.now()
         d, ld = disclosures, legal_demands
         stmt = (
@@ -339,7 +359,8 @@ class DisclosureService:
         out: list[dict[str, Any]] = []
         with self.ctx.engine.connect() as conn:
             for row in conn.execute(stmt):
-                if row.gag_until is not None and row.gag_until > now:
+                gagged = row.gag_until is not None and row.gag_until > now
+                if gagged and not include_gagged:
                     continue
                 rc = idx.recipients.get(row.recipient)
                 item: dict[str, Any] = {
@@ -359,6 +380,8 @@ class DisclosureService:
                         "instrument": row.instrument,
                         "reference": row.reference,
                     }
+                if gagged:
+                    item["gagged_until"] = row.gag_until.isoformat()
                 out.append(item)
         return out
 
@@ -372,6 +395,19 @@ class DisclosureService:
     def demand(self, demand_id: str) -> LegalDemand:
         with self.ctx.engine.connect() as conn:
             return demand_row(conn, demand_id)
+
+    def lift_gag(self, demand_id: str, *, actor: str = "system:troth") -> int:
+        """See :func:`troth.disclosures.gags.lift_gag`."""
+        from troth.disclosures.gags import lift_gag
+
+        return lift_gag(self.ctx, demand_id, actor=actor)
+
+    def person_entries(self, subject_id: str, *, limit: int = 200) -> list[Any]:
+        """The audit entries about a person that they may see, newest first (gagged
+        disclosures left out): :func:`troth.disclosures.gags.person_entries`."""
+        from troth.disclosures.gags import person_entries
+
+        return person_entries(self.ctx, subject_id, limit=limit, newest_first=True)
 
     def notify_due_demands(self, now: datetime | None = None) -> int:
         """Tell people of disclosures whose non-disclosure order has ended; returns how

@@ -94,6 +94,7 @@ def _purpose_dict(p: Purpose) -> dict[str, Any]:
         "legal_basis_words": BASIS_WORDS[p.legal_basis],
         "categories": list(p.categories),
         "aggregate_only": p.aggregate_only,
+        "dimensions": list(p.dimensions),
         "marketing": p.marketing,
         "sale_or_sharing": p.sale_or_sharing,
         "retention": retention_words(p.retention),
@@ -199,6 +200,11 @@ def describe_policy(policy: Policy) -> str:
         extra = []
         if p.aggregate_only:
             extra.append("only in aggregate, never row by row")
+            extra.append(
+                "grouped only by " + ", ".join(p.dimensions)
+                if p.dimensions
+                else "totals only, never grouped"
+            )
         if p.marketing:
             extra.append("marketing")
         if p.sale_or_sharing:

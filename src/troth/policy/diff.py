@@ -363,6 +363,8 @@ def _purposes(d: _Differ, old: Policy, new: Policy) -> None:
             "aggregate only",
             _became_false,
         )
+        # A new dimension splits the statistics finer (P09): material.
+        d.members(s, pid, "dimensions", o.dimensions, n.dimensions, "aggregate dimensions", _M)
         d.value(
             s,
             pid,

@@ -187,6 +187,11 @@ class Purpose(_Strict):
     legal_basis: LegalBasis
     categories: list[Id] = Field(min_length=1)
     aggregate_only: bool = False
+    # For an aggregate-only purpose: the fields its statistics may be grouped by (P09).
+    # None declared: totals only. Checked by `policy validate` (no identifying field).
+    dimensions: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]] = Field(
+        default_factory=list
+    )
     # Sale, sharing or targeted advertising: a GPC signal is an opt-out of it (P11).
     sale_or_sharing: bool = False
     marketing: bool = False

@@ -150,6 +150,7 @@ class _Checker:
         self.list_and_cookie_rules()
         self.location_rules()
         self.organisation_rules()
+        self.dimension_rules()
         return self.issues
 
     # -- references -------------------------------------------------------------------
@@ -354,3 +355,73 @@ class _Checker:
                 f"default jurisdiction {default!r} is not one of the organisation's jurisdictions",
                 regimes,
             )
+
+    def dimension_rules(self) -> None:
+        """An aggregate-only purpose's dimensions (P09): fields collected for it in its
+        categories that many people share, never one that identifies a person."""
+        declared = {c.get("id"): c for _, c in _items(self.data, "categories")}
+        for i, p in _items(self.data, "purposes"):
+            dims = list(_strs(p.get("dimensions")))
+            if not dims:
+                continue
+            pid = p.get("id")
+            if p.get("aggregate_only") is not True:
+                self.add(
+                    ("purposes", i, "dimensions"),
+                    f"purpose {pid!r} is not aggregate_only: only an aggregate-only purpose"
+                    " groups people by dimensions; remove `dimensions` or add"
+                    " `aggregate_only: true`",
+                )
+                continue
+            cats = {c for _, c in _strs(p.get("categories"))}
+            offered: dict[str, list[Any]] = {}
+            for _, cp in _items(self.data, "collection_points"):
+                if pid not in {x for _, x in _strs(cp.get("purposes"))}:
+                    continue
+                fields = cp.get("fields")
+                for name, spec in (fields if isinstance(fields, Mapping) else {}).items():
+                    if _field_category(spec) in cats:
+                        offered.setdefault(name, []).append(spec)
+            seen: set[str] = set()
+            for j, name in dims:
+                path: Path = ("purposes", i, "dimensions", j)
+                if name in seen:
+                    self.add(path, f"dimension {name!r} is listed twice")
+                    continue
+                seen.add(name)
+                if name not in offered:
+                    self.add(
+                        path,
+                        f"dimension {name!r} is not a field any collection point collects for"
+                        f" purpose {pid!r} in its categories ({', '.join(sorted(cats))})",
+                        sorted(offered),
+                    )
+                    continue
+                why = self._identifying(offered[name], declared)
+                if why:
+                    self.add(
+                        path,
+                        f"dimension {name!r} {why}: grouping by it would list people one by"
+                        " one; group by a field many people share",
+                    )
+
+    @staticmethod
+    def _identifying(specs: list[Any], declared: Mapping[Any, Any]) -> str | None:
+        for spec in specs:
+            if not isinstance(spec, Mapping):
+                spec = {"category": spec}
+            if spec.get("identifies"):
+                return f"identifies a person ({spec.get('identifies')})"
+            if spec.get("type") in ("email", "phone"):
+                return f"is a {spec.get('type')} address or number"
+            if spec.get("type") in ("datetime", "text"):
+                return f"is a {spec.get('type')} field: nearly every value names one record"
+            cat = _field_category(spec)
+            decl = declared.get(cat)
+            builtin = BUILTIN_BY_ID.get(cat or "")
+            sensitive = decl.get("sensitive") if isinstance(decl, Mapping) else None
+            if sensitive is None:
+                sensitive = bool(builtin and builtin.sensitive)
+            if sensitive:
+                return f"is in the sensitive category {cat!r} (encrypted: never grouped)"
+        return None

@@ -146,12 +146,18 @@ def _disclosures(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
 
 
 def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
-    """Who touched this person's data, when, for what and with what outcome (P17, P23)."""
+    """Who touched this person's data, when, for what and with what outcome (P17, P23);
+    what a live non-disclosure order covers is left out until it ends (P20)."""
+    from troth.disclosures.gags import gags_now
+
+    gags = gags_now(ctx)
     out: list[dict[str, Any]] = []
     after: int | None = None
     while True:
         page = list_entries(ctx, subject_id=subject_id, limit=_AUDIT_PAGE, after_seq=after)
         for e in page:
+            if gags.hides_entry(e):
+                continue
             d = e.to_dict()
             out.append(
                 {

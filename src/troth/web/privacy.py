@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from troth.api.auth import client_ip
 from troth.audit.entry import AuditEntry
-from troth.audit.log import append_entries, list_entries, transaction
+from troth.audit.log import append_entries, transaction
 from troth.consent import ConsentMethod
 from troth.errors import AuthenticationError
 from troth.policy.describe import describe_policy
@@ -174,7 +174,8 @@ def me(request: Request) -> Response:
     ctx = ctx_of(request)
     t = request.app.state.troth
     held = _held(request, p)
-    accesses = list_entries(ctx, subject_id=p.subject_id, limit=200, newest_first=True)
+    # Who used my data: without what a live non-disclosure order covers (P20).
+    accesses = t.disclosures.person_entries(p.subject_id, limit=200)
     state = t.consent.state(p.subject_id)
     pol = ctx.policy.policy
     consentable = [x for x in pol.purposes if x.legal_basis is LegalBasis.consent]

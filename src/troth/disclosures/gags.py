@@ -1,0 +1,184 @@
+"""Non-disclosure orders (P20): while a legal demand's gag runs, nothing the person or their
+tenant can see may tip them off.
+
+A disclosure under a live gag, the audit entries that name it or its demand, and the
+notices about it are left out of every view made for the person or the tenant (the privacy
+centre's "who used my data", the access export and its access log, the tenant's log of
+the vendor's accesses, letters); they appear once the gag ends or is lifted
+(:func:`lift_gag`). The office's own views (the audit log, legal demands) show everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import LoggedEntry, append_entries, list_entries, transaction
+from troth.context import Context
+from troth.disclosures.tables import disclosures, legal_demands
+from troth.errors import ValidationError
+from troth.policy.model import LegalBasis
+
+# Detail keys by which an audit entry names a disclosure or a legal demand.
+_DEMAND_KEYS = ("legal_demand", "demand")
+_DISCLOSURE_KEYS = ("disclosure",)
+
+
+@dataclass(frozen=True)
+class LiveGags:
+    """The demands whose non-disclosure order runs at one instant, and their disclosures."""
+
+    demands: frozenset[str]
+    disclosures: frozenset[str]
+    # A person with a disclosure under a live gag -> when the earliest such demand came:
+    # from then on, their entries under a legal-obligation purpose (the office reading
+    # their data to answer it) are hidden too.
+    subjects: Mapping[str, datetime] = field(default_factory=dict)
+    legal_purposes: frozenset[str] = frozenset()
+
+    def hides(
+        self,
+        details: Mapping[str, Any],
+        *,
+        subject_id: str | None = None,
+        purpose: str | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Does an entry name a gagged demand or disclosure, or is it a legal-obligation
+        use of a gagged person's data since the demand came?"""
+        if not self.demands:
+            return False
+        since = self.subjects.get(subject_id or "")
+        if since is not None and purpose in self.legal_purposes and at is not None and at >= since:
+            return True
+        for key in _DEMAND_KEYS:
+            value = details.get(key)
+            if isinstance(value, str) and value in self.demands:
+                return True
+        for key in _DISCLOSURE_KEYS:
+            value = details.get(key)
+            if isinstance(value, str) and value in self.disclosures:
+                return True
+        return False
+
+    def hides_entry(self, entry: LoggedEntry) -> bool:
+        e = entry.entry
+        return self.hides(e.details, subject_id=e.subject_id, purpose=e.purpose, at=entry.at)
+
+
+def live_gags(conn: Connection, now: datetime, legal_purposes: frozenset[str]) -> LiveGags:
+    """Demands with ``gag_until`` after ``now``, every disclosure made under them, and
+    the people those disclosures concern."""
+    received = {
+        str(d): at
+        for d, at in conn.execute(
+            select(legal_demands.c.id, legal_demands.c.received_at).where(
+                legal_demands.c.gag_until > now
+            )
+        )
+    }
+    if not received:
+        return LiveGags(frozenset(), frozenset())
+    made: set[str] = set()
+    people: dict[str, datetime] = {}
+    for did, sid, demand in conn.execute(
+        select(disclosures.c.id, disclosures.c.subject_id, disclosures.c.legal_demand_id).where(
+            disclosures.c.legal_demand_id.in_(sorted(received))
+        )
+    ):
+        made.add(str(did))
+        at = received[str(demand)]
+        people[str(sid)] = min(at, people.get(str(sid), at))
+    return LiveGags(frozenset(received), frozenset(made), people, legal_purposes)
+
+
+def gags_now(ctx: Context) -> LiveGags:
+    legal = frozenset(
+        p.id for p in ctx.policy.purposes.values() if p.legal_basis is LegalBasis.legal_obligation
+    )
+    with ctx.engine.connect() as conn:
+        return live_gags(conn, ctx.clock.now(), legal)
+
+
+def person_entries(
+    ctx: Context,
+    subject_id: str,
+    *,
+    limit: int = 200,
+    after_seq: int | None = None,
+    newest_first: bool = False,
+) -> list[LoggedEntry]:
+    """The audit entries about a person that the person (or their tenant) may see: every
+    entry naming them except those about a disclosure under a live gag. Up to ``limit``,
+    paged like :func:`troth.audit.log.list_entries`."""
+    gags = gags_now(ctx)
+    out: list[LoggedEntry] = []
+    after = after_seq
+    page_size = min(max(limit, 100), 10_000)
+    while len(out) < limit:
+        page = list_entries(
+            ctx,
+            subject_id=subject_id,
+            limit=page_size,
+            after_seq=after,
+            newest_first=newest_first,
+        )
+        out.extend(e for e in page if not gags.hides_entry(e))
+        if len(page) < page_size:
+            break
+        after = page[-1].seq
+    return out[:limit]
+
+
+def lift_gag(ctx: Context, demand_id: str, *, actor: str = "system:troth") -> int:
+    """End a demand's non-disclosure order now (the court lifted it early): its
+    disclosures become visible to the person, who is told at once. Returns how many
+    notices were queued. ValidationError when no gag runs."""
+    from troth.disclosures.demands import DemandStatus, demand_row, notify_disclosures
+
+    now = ctx.clock.now()
+    with transaction(ctx) as conn:
+        demand = demand_row(conn, demand_id)
+        if demand.gag_until is None or demand.gag_until <= now:
+            raise ValidationError(
+                f"legal demand {demand_id} has no running non-disclosure order to lift"
+                + (f" (it ended {demand.gag_until.isoformat()})" if demand.gag_until else ""),
+                field="demand",
+            )
+        conn.execute(
+            update(legal_demands).where(legal_demands.c.id == demand_id).values(gag_until=now)
+        )
+        append_entries(
+            conn,
+            now,
+            [
+                AuditEntry(
+                    "legal_demand.lift_gag",
+                    actor,
+                    Outcome.info,
+                    details={"demand": demand_id, "gag_until_was": demand.gag_until.isoformat()},
+                )
+            ],
+        )
+        sent = 0
+        if demand.status == DemandStatus.disclosed:
+            ids = (
+                conn.execute(
+                    select(disclosures.c.id).where(
+                        disclosures.c.legal_demand_id == demand_id,
+                        disclosures.c.notified_at.is_(None),
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            sent = notify_disclosures(conn, ctx, demand, list(ids))
+    return sent
+
+
+__all__ = ["LiveGags", "gags_now", "lift_gag", "live_gags", "person_entries"]
