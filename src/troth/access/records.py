@@ -48,8 +48,11 @@ class RecordsMixin(AccessBase):
             try:
                 subject = get_subject(conn, subject_id)
             except NotFound:
-                self._refuse(not_found(subject_id), action, actor.label, reason="unknown_subject")
-            facts = facts_mod.gather(conn, self.ctx, actor, subject)
+                subject = None
+            facts = None if subject is None else facts_mod.gather(conn, self.ctx, actor, subject)
+        if subject is None or facts is None:
+            # Audited in a transaction of its own, after the read connection is closed.
+            self._refuse(not_found(subject_id), action, actor.label, reason="unknown_subject")
         now = self._now()
         d = decide_record(
             self.ctx.policy, actor, record, facts, now, write=write, categories=categories
