@@ -481,8 +481,8 @@ class Record(StrEnum):
 # The API-key scopes that reach each kind of record (``admin`` reaches all of them), for
 # reading and for changing it.
 RECORD_SCOPES: Mapping[tuple[Record, bool], frozenset[str]] = {
-    (Record.consents, False): frozenset({"use", "collect", "consent"}),
-    (Record.consents, True): frozenset({"collect", "consent"}),
+    (Record.consents, False): frozenset({"use", "collect"}),
+    (Record.consents, True): frozenset({"collect"}),
     (Record.disclosures, False): frozenset({"disclose", "use"}),
     (Record.disclosures, True): frozenset({"disclose"}),
     (Record.requests, False): frozenset({"requests:admin"}),
