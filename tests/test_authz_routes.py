@@ -390,3 +390,61 @@ def test_route_as_credential_postgresql(
 ) -> None:
     wrong = probe(pg_world, method, path, query, cred)
     assert not wrong, "\n".join(wrong)
+
+
+# -- asserted actors ---------------------------------------------------------------------
+# Names a request could use to claim who it acts as. No HTTP path may take one: the actor
+# comes from the credential alone (an API key or a session), never from what the caller
+# says. (The CLI's --actor is such a claim, made by whoever holds the key file.)
+CLAIMS = re.compile(
+    r"^(x-)?(troth-)?(actor|acting[-_]as|as|on[-_]behalf[-_]of|impersonate|role|user)$", re.I
+)
+
+
+def test_no_http_path_takes_an_asserted_actor(tmp_path: Path) -> None:
+    ctx = init_home(tmp_path / "home", example="phone-service", clock=ManualClock())
+    spec = create_app(ctx).openapi()
+    schemas = spec.get("components", {}).get("schemas", {})
+    claims = []
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for p in op.get("parameters", []):
+                if CLAIMS.match(p["name"]):
+                    claims.append(f"{method.upper()} {path} {p['in']} {p['name']}")
+            body = op.get("requestBody", {}).get("content", {})
+            for media in body.values():
+                ref = media.get("schema", {}).get("$ref", "")
+                props = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
+                claims += [f"{method.upper()} {path} body {n}" for n in props if CLAIMS.match(n)]
+    assert claims == [], f"these take an asserted actor: {claims}"
+
+
+def test_a_claimed_actor_changes_nothing(sqlite_world: World) -> None:
+    """Claims in a header, the query or the body are ignored or refused: the key's own
+    scope decides (a `collect` key may not read; anonymous is 401)."""
+    w = sqlite_world
+    sid = w.subject[Target.own]
+    _, key, _ = w.creds["key [collect]"]
+    office = "staff:dpo@privacy_office"
+    w.client.cookies.clear()
+    for headers in (
+        {},
+        {"X-Actor": office, "X-Troth-Actor": office, "X-Forwarded-User": "dpo"},
+    ):
+        r = w.client.get(f"{API}/subjects/{sid}?purpose={PURPOSE}&actor={office}", headers=headers)
+        assert r.status_code == 401
+        r = w.client.get(
+            f"{API}/subjects/{sid}?purpose={PURPOSE}&actor={office}&as=system",
+            headers={**key, **headers},
+        )
+        assert r.status_code == 403 and r.json()["reason"] == "scope_missing"
+        assert (
+            w.client.get(f"{API}/audit?actor={office}", headers={**key, **headers}).status_code
+            == 403
+        )
+    r = w.client.post(
+        f"{API}/collect/customer_signup",
+        headers=key,
+        json={"data": {"company_name": "C", "name": "N", "email": "n@c.example"}, "actor": office},
+    )
+    assert r.status_code == 422  # an unknown body field is refused, not obeyed
