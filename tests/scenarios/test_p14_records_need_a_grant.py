@@ -186,8 +186,9 @@ def test_p13_a_tenants_credentials_never_reach_another_tenants_records(phone: Tr
     assert t.consent.state(theirs) == {}
     from troth.audit.log import list_entries
 
-    refused = [e for e in list_entries(t.ctx, subject_id=theirs) if e.outcome == "deny"]
-    assert len(refused) >= 4 and {e.reason for e in refused} == {"not_a_member"}
+    refused = [e.entry for e in list_entries(t.ctx, subject_id=theirs) if e.entry.outcome == "deny"]
+    assert len(refused) == 5 and {e.reason for e in refused} == {"not_a_member"}
+    assert {e.action for e in refused} == {"read_disclosures", "read_consents", "change_consents"}
     assert admin.tenant_id == acme
 
 
