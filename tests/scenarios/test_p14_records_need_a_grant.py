@@ -110,6 +110,9 @@ def test_p14_support_agent_without_grant_reads_no_disclosure_history(phone: Trot
         r = c.get(f"/api/v1/tenants/{acme}/vendor-accesses", headers=headers)
         assert r.status_code == 200
         assert {i["action"] for i in r.json()["items"]} >= {"read_disclosures", "read_consents"}
+        # And on the tenant pages.
+        page = c.get("/tenant").text
+        assert f"staff:{agent.id}" in page and "read_disclosures" in page and "deny" in page
     assert admin.tenant_id == acme
 
 
