@@ -244,6 +244,7 @@ API = "/api/v1"
 # do what (publishing, revoking, grants), are covered by their own tests.
 PROBES: tuple[tuple[str, str, str], ...] = (
     ("GET", f"{API}/subjects/{{s}}", f"purpose={PURPOSE}"),
+    ("GET", f"{API}/subjects", "email={e}"),
     ("GET", f"{API}/subjects/{{s}}/consents", ""),
     ("GET", f"{API}/subjects/{{s}}/disclosures", ""),
     ("POST", f"{API}/subjects/{{s}}/consents/{{purpose}}/withdraw", ""),
@@ -272,7 +273,7 @@ PROBES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/privacy/me/export.json", ""),
 )
 # The PostgreSQL smoke subset: the person's records and values, and a tenant's.
-PG_PROBES = PROBES[:3] + PROBES[6:7]
+PG_PROBES = PROBES[:4] + PROBES[7:8]
 
 CRED_NAMES = (
     "anonymous",
@@ -314,8 +315,16 @@ def rule_of(method: str, path: str) -> Rule:
     return ROUTES[f"{method} {template}"]
 
 
-def targets(path: str) -> tuple[Target, ...]:
-    if "{s}" in path or "{t}" in path:
+EMAILS = {
+    Target.own: "pat@a.example",
+    Target.other: "pat@b.example",
+    Target.unknown: "nobody@c.example",
+    Target.malformed: "not an e-mail",
+}
+
+
+def targets(path: str, query: str = "") -> tuple[Target, ...]:
+    if "{s}" in path or "{t}" in path or "{e}" in query:
         return (Target.own, Target.other, Target.unknown, Target.malformed)
     return (Target.none,)
 
@@ -338,11 +347,12 @@ def probe(w: World, method: str, path: str, query: str, cred_name: str) -> list[
     cred, headers, cookies = w.creds[cred_name]
     rule = rule_of(method, path)
     wrong = []
-    for target in targets(path):
+    for target in targets(path, query):
         url = path.replace("{s}", w.subject.get(target, "")).replace(
             "{t}", w.tenant.get(target, "")
         )
-        url = url.replace("{purpose}", PURPOSE) + (f"?{query}" if query else "")
+        q = query.replace("{e}", EMAILS.get(target, ""))
+        url = url.replace("{purpose}", PURPOSE) + (f"?{q}" if q else "")
         h = dict(headers)
         if method != "GET" and cred_name in w.csrf:
             h["X-CSRF-Token"] = w.csrf[cred_name]

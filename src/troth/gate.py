@@ -471,6 +471,7 @@ class Record(StrEnum):
     """Records *about* a person, beside their values: who may read or change them is
     decided by :func:`decide_record`. Stored in the audit log: never rename a value."""
 
+    lookup = "lookup"  # that a person is known: their id, found by an identifier
     consents = "consents"
     disclosures = "disclosures"
     requests = "requests"
@@ -481,6 +482,8 @@ class Record(StrEnum):
 # The API-key scopes that reach each kind of record (``admin`` reaches all of them), for
 # reading and for changing it.
 RECORD_SCOPES: Mapping[tuple[Record, bool], frozenset[str]] = {
+    (Record.lookup, False): frozenset({"use"}),
+    (Record.lookup, True): frozenset(),
     (Record.consents, False): frozenset({"use", "collect"}),
     (Record.consents, True): frozenset({"collect"}),
     (Record.disclosures, False): frozenset({"disclose", "use"}),

@@ -100,3 +100,35 @@ class RecordsMixin(AccessBase):
         cats = frozenset(c for item in items for c in item.get("categories", ()))
         self.authorize_record(actor, subject_id, Record.disclosures, categories=cats)
         return items
+
+    def find_for(
+        self,
+        actor: Actor,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        customer_id: str | None = None,
+    ) -> str:
+        """A person's id by an identifier, if the gate lets ``actor`` know the person: a
+        tenant-bound actor looks only among its tenant's people, and anyone the gate
+        refuses gets the same 404 as for an unknown identifier (the refusal audited), so
+        a look-up is never an oracle of who is whose customer."""
+        from troth.db import reading
+        from troth.store import find_subject_id
+
+        with reading(self.ctx.engine) as conn:
+            sid = find_subject_id(
+                conn,
+                self.ctx,
+                email=email,
+                phone=phone,
+                customer_id=customer_id,
+                tenant_id=actor.tenant_id,
+            )
+        if sid is None:
+            raise NotFound("no person with that identifier")
+        try:
+            self.authorize_record(actor, sid, Record.lookup)
+        except Refused:
+            raise NotFound("no person with that identifier") from None
+        return sid

@@ -242,7 +242,7 @@ def find_subject(
     require_scope(actor, "use")
     if not (email or phone or customer_id):
         raise ValidationError("give email, phone or customer_id to look a person up")
-    sid = t.find(email=email, phone=phone, customer_id=customer_id, tenant_id=actor.tenant_id)
+    sid = t.access.find_for(actor, email=email, phone=phone, customer_id=customer_id)
     return FoundOut(subject_id=sid)
 
 
