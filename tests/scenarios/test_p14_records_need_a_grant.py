@@ -238,3 +238,49 @@ def test_p14_ilign_support_needs_the_customers_grant_without_multi_tenant(
     # i-lign's own contacts belong to no customer: support serves them without a grant.
     own = t.collect("customer_contact", {"name": "Ann", "email": "ann@customer.example"}).subject_id
     assert t.use(own, purpose="support", actor=eng).as_dict()["name"] == "Ann"
+
+
+def test_p14_cli_asserted_staff_hold_no_grant_a_signed_in_staff_member_may(
+    tmp_path: Path, db_url: str
+) -> None:
+    """ilign from the CLI: `--actor staff:eng@support` is a claim and holds no grant, so it
+    is refused on a customer's database even while that customer has granted access to a
+    real support engineer, who asks for it with `--as` and their password."""
+    from typer.testing import CliRunner
+
+    from troth.cli import _register, app
+
+    _register()
+    home = tmp_path / "home"
+    t = _home(tmp_path, db_url, "ilign")
+    acme, _ = _customer(t, "Acme")
+    sid = t.collect(
+        "customer_database", {"user_name": "Kim", "user_email": "kim@acme.example"}, tenant_id=acme
+    ).subject_id
+    t.access.add_user("eng@ilign.example", kind="staff", role="support", password=PW)
+    t.close()
+    env = {"TROTH_PASSWORD": PW, "COLUMNS": "300"}
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(app, ["--home", str(home), *args], env=env)
+
+    res = run(
+        "grants",
+        "request",
+        acme,
+        "--as",
+        "eng@ilign.example",
+        "--reason",
+        "bug 12",
+        "--days",
+        "2",
+    )
+    assert res.exit_code == 0, res.output
+    gid = res.output.split()[1]
+    assert run("grants", "approve", gid, "--as", "admin@acme.example").exit_code == 0
+    res = run("use", sid, "--purpose", "problem_resolution", "--actor", "staff:eng@support")
+    # (troth.cli.main turns this into exit 3 and the reason.)
+    assert isinstance(res.exception, Refused) and res.exception.reason == "no_grant"
+    assert "Kim" not in res.output
+    out = run("grants", "accesses", acme).output
+    assert "staff:eng" in out and "deny" in out
