@@ -52,7 +52,13 @@ class RecordsMixin(AccessBase):
             facts = None if subject is None else facts_mod.gather(conn, self.ctx, actor, subject)
         if subject is None or facts is None:
             # Audited in a transaction of its own, after the read connection is closed.
-            self._refuse(not_found(subject_id), action, actor.label, reason="unknown_subject")
+            self._refuse(
+                not_found(subject_id),
+                action,
+                actor.label,
+                reason="not_found",  # as a use of an unknown person is audited
+                details={"unknown_subject": subject_id[:64], "record": record.value},
+            )
         now = self._now()
         d = decide_record(
             self.ctx.policy, actor, record, facts, now, write=write, categories=categories
