@@ -45,6 +45,9 @@ def test_ilign_transfer_and_erasure() -> None:
     assert "IPP 12" in support["transfer_safeguards"][0]
     assert "Freshdesk" in support["recipients"][0]
     assert support["erasure"].startswith("2y after collection, then delete")
+    # Not multi-tenant, but grants are required: the record says so (issue 13 item 7).
+    assert any("time-limited grant" in s for s in support["security"])
+    assert not any("tenants isolated" in s for s in support["security"])
     invoicing = next(a for a in r.activities if a["purpose"] == "invoicing")
     assert "legal minimum 7y" in invoicing["erasure"]
     itechno = record_of_processing(_index("itechno"))

@@ -298,17 +298,22 @@ def _actor_category_ok(index: PolicyIndex, ask: Ask, cat: str) -> bool:
 
 def _needs_grant(index: PolicyIndex, ask: Ask, facts: Facts) -> bool:
     """The vendor's people need the customer's grant for a customer's detailed data (P14):
-    vendor admins always; staff too where the policy is multi-tenant and requires grants,
-    except for what the law obliges the vendor to do."""
+    vendor admins always; staff too where the policy requires grants and the person is a
+    customer's (:func:`staff_need_grant`), except for what the law obliges the vendor to do."""
     kind = ask.actor.kind
     if kind is ActorKind.vendor_admin:
         return True
-    if kind is not ActorKind.staff or facts.subject_tenant is None:
-        return False
-    policy = index.policy
-    if not (policy.multi_tenant and policy.support_access.requires_customer_grant):
+    if kind is not ActorKind.staff or not staff_need_grant(index, facts.subject_tenant):
         return False
     return index.purposes[ask.purpose].legal_basis is not LegalBasis.legal_obligation
+
+
+def staff_need_grant(index: PolicyIndex, subject_tenant: str | None) -> bool:
+    """Does the vendor's staff need a customer grant for this person's data? Whenever the
+    policy requires grants and the person belongs to a customer (a tenant), whatever
+    ``multi_tenant`` says: a customer's people are the customer's, in a multi-tenant
+    service or not (ilign: a customer's database). People of no tenant are the vendor's own."""
+    return subject_tenant is not None and index.policy.support_access.requires_customer_grant
 
 
 def _no_grant_reason(facts: Facts, now: datetime) -> Reason:
@@ -459,4 +464,113 @@ def value_reason(
         now=now,
         notices=facts.notices,
         consented=facts.consented,
+    )
+
+
+class Record(StrEnum):
+    """Records *about* a person, beside their values: who may read or change them is
+    decided by :func:`decide_record`. Stored in the audit log: never rename a value."""
+
+    lookup = "lookup"  # that a person is known: their id, found by an identifier
+    consents = "consents"
+    disclosures = "disclosures"
+    requests = "requests"
+    holds = "holds"
+    audit = "audit"
+
+
+# The API-key scopes that reach each kind of record (``admin`` reaches all of them), for
+# reading and for changing it.
+RECORD_SCOPES: Mapping[tuple[Record, bool], frozenset[str]] = {
+    (Record.lookup, False): frozenset({"use"}),
+    (Record.lookup, True): frozenset(),
+    (Record.consents, False): frozenset({"use", "collect"}),
+    (Record.consents, True): frozenset({"collect"}),
+    (Record.disclosures, False): frozenset({"disclose", "use"}),
+    (Record.disclosures, True): frozenset({"disclose"}),
+    (Record.requests, False): frozenset({"requests:admin"}),
+    (Record.requests, True): frozenset({"requests:admin"}),
+    (Record.holds, False): frozenset(),
+    (Record.holds, True): frozenset(),
+    (Record.audit, False): frozenset(),
+    (Record.audit, True): frozenset(),
+}
+
+
+def decide_record(
+    index: PolicyIndex,
+    actor: Actor,
+    record: Record,
+    facts: Facts,
+    now: datetime,
+    *,
+    write: bool = False,
+    categories: frozenset[str] = frozenset(),
+) -> Decision:
+    """May ``actor`` read (or, with ``write``, change) a record about the person of
+    ``facts``? The same rules as a use, for records that are not values: the person only
+    themself; a tenant's members and tenant-bound keys only their tenant's people; keys
+    only with a scope for the record; the vendor's admins only under a live grant; the
+    vendor's staff under a live grant wherever the policy requires grants for this person
+    (:func:`staff_need_grant`), the privacy office excepted (it answers requests and
+    legal demands, obligations of the vendor's own). ``categories`` are the categories
+    the record reveals (a disclosure's): a grant or a role must cover them all."""
+    kind = actor.kind
+    if kind is ActorKind.system:
+        return Decision(True, categories=categories)
+    if facts.subject_id is None:
+        return Decision.deny(Reason.not_a_member, "no such person")
+    if kind is ActorKind.subject:
+        if not facts.subject_self:
+            return Decision.deny(Reason.not_a_member, "a person may only see their own records")
+        return Decision(True, categories=categories)
+    if kind is ActorKind.application:
+        if actor.tenant_id is not None and facts.subject_tenant != actor.tenant_id:
+            return Decision.deny(Reason.not_a_member, "this API key belongs to another customer")
+        if "admin" not in actor.scopes and not (actor.scopes & RECORD_SCOPES[(record, write)]):
+            return Decision.deny(
+                Reason.scope_missing, f"the API key's scopes do not reach {record.value}"
+            )
+        return Decision(True, categories=categories)
+    if kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
+        if facts.subject_tenant is None or facts.subject_tenant != actor.tenant_id:
+            return Decision.deny(
+                Reason.not_a_member, "this person's records belong to another customer"
+            )
+        if not facts.member_active:
+            return Decision.deny(Reason.not_a_member, "your membership was revoked")
+        return Decision(True, categories=categories)
+    office = False
+    if kind is ActorKind.staff:
+        role = index.roles.get(actor.role or "")
+        if role is None:
+            return Decision.deny(
+                Reason.role_not_allowed, f"staff role {actor.role!r} is not in the policy"
+            )
+        office = role.privacy_office
+        if not office and not staff_need_grant(index, facts.subject_tenant):
+            outside = categories - index.role_categories[role.id]
+            if outside:
+                return Decision.deny(
+                    Reason.role_not_allowed,
+                    f"role {role.id!r} may not see {', '.join(sorted(outside))}",
+                )
+            return Decision(True, categories=categories)
+    if office:
+        return Decision(True, categories=categories)
+    # Vendor admins, and staff where grants are required: a live grant covering it.
+    for g in facts.grants:
+        if g.revoked or not (g.starts_at <= now < g.expires_at):
+            continue
+        if g.tenant_id != facts.subject_tenant:
+            continue
+        if g.subject_ids and facts.subject_id not in g.subject_ids:
+            continue
+        if g.categories and not categories <= g.categories:
+            continue
+        return Decision(True, categories=categories, grant_id=g.id)
+    reason = _no_grant_reason(facts, now)
+    return Decision.deny(
+        reason,
+        f"the vendor's staff see a customer's {record.value} only under the customer's grant",
     )

@@ -51,7 +51,9 @@ def _security(idx: PolicyIndex) -> list[str]:
     out.append("every use checked against the policy; access limited by role and purpose")
     out.append("tamper-evident audit log (RFC 6962 Merkle tree, signed tree heads)")
     if idx.policy.multi_tenant:
-        out.append("tenants isolated; vendor staff need a customer's time-limited grant")
+        out.append("tenants isolated")
+    if idx.policy.support_access.requires_customer_grant:
+        out.append("vendor staff see a customer's people only under its time-limited grant")
     if idx.aggregate_purposes:
         dims = "; ".join(
             f"{p}: {', '.join(idx.purposes[p].dimensions) or 'totals only'}"

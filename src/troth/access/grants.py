@@ -21,7 +21,7 @@ from troth.audit.log import audit_entries, transaction
 from troth.clock import utc
 from troth.context import Context
 from troth.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from troth.gate import Actor, ActorKind, Grant
+from troth.gate import Actor, ActorKind, Grant, Record
 from troth.store import new_id
 from troth.store.tables import records, subjects
 
@@ -128,9 +128,13 @@ def actor_facts(
             and row.disabled_at is None
         )
         return active, ()
-    if actor.kind is ActorKind.vendor_admin:
-        user = conn.execute(select(users.c.disabled_at).where(users.c.id == actor.id)).first()
-        if user is None or user.disabled_at is not None:
+    if actor.kind in (ActorKind.vendor_admin, ActorKind.staff):
+        # The vendor's people: admins, and staff signed in as themselves (an asserted
+        # ``--actor staff:NAME@ROLE`` names no account, so it holds no grant).
+        user = conn.execute(
+            select(users.c.disabled_at, users.c.kind).where(users.c.id == actor.id)
+        ).first()
+        if user is None or user.disabled_at is not None or user.kind != actor.kind.value:
             return False, ()
         t = support_grants
         rows = conn.execute(
@@ -167,18 +171,31 @@ def actor_facts(
     return False, ()
 
 
+# The audit actions that are looks at a tenant's data (troth.access.records audits
+# ``read_<record>`` and ``change_<record>``).
+VENDOR_ACTIONS = (
+    "use",
+    "export",
+    "disclose",
+    "tenant_overview",
+    *(f"{verb}_{r.value}" for verb in ("read", "change") for r in Record),
+)
+
+
 class GrantsMixin(TenantsMixin, AccessBase):
     def _vendor(self, by: Actor, action: str, tenant_id: str) -> None:
         ok = False
-        if by.kind is ActorKind.vendor_admin:
+        kinds = ("vendor_admin", "staff") if action != "tenant_overview" else ("vendor_admin",)
+        if by.kind.value in kinds:
             with self.ctx.engine.connect() as conn:
                 row = conn.execute(
                     select(users.c.disabled_at, users.c.kind).where(users.c.id == by.id)
                 ).first()
-            ok = row is not None and row.kind == "vendor_admin" and row.disabled_at is None
+            ok = row is not None and row.kind == by.kind.value and row.disabled_at is None
         if not ok:
+            who = "vendor admin or staff member" if "staff" in kinds else "vendor admin"
             self._refuse(
-                PermissionDenied("only an active vendor admin may do that"),
+                PermissionDenied(f"only an active {who} of the vendor may do that"),
                 action,
                 by.label,
                 tenant_id=tenant_id,
@@ -433,8 +450,10 @@ class GrantsMixin(TenantsMixin, AccessBase):
 
     # -- what the tenant and the vendor see ----------------------------------------------
     def vendor_accesses(self, tenant_id: str, *, limit: int = 1000) -> list[VendorAccess]:
-        """Every look by the vendor at this tenant's data, newest first: uses under a grant
-        and refused attempts by vendor admins, with the grant's reason and ticket."""
+        """Every look by the vendor at this tenant's data, newest first: every attempt by
+        the vendor's admins and staff (uses, disclosures, exports, reads and changes of
+        records about its people), allowed or refused, and every use under a grant, with
+        the grant's reason and ticket."""
         a = audit_entries
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(
@@ -450,8 +469,12 @@ class GrantsMixin(TenantsMixin, AccessBase):
                 )
                 .where(
                     a.c.tenant_id == tenant_id,
-                    or_(a.c.actor.like("vendor_admin:%"), a.c.details.like('%"grant":%')),
-                    a.c.action.in_(["use", "export", "disclose", "tenant_overview"]),
+                    or_(
+                        a.c.actor.like("vendor_admin:%"),
+                        a.c.actor.like("staff:%"),
+                        a.c.details.like('%"grant":%'),
+                    ),
+                    a.c.action.in_(VENDOR_ACTIONS),
                 )
                 .order_by(a.c.seq.desc())
                 .limit(limit)

@@ -161,7 +161,8 @@ def build_world(t: Troth) -> World:
     ]
     # P14: in a multi-tenant service every person belongs to a customer, and the vendor's
     # staff see a customer's detail only under that customer's grant.
-    staff_need_grant = idx.policy.multi_tenant and idx.policy.support_access.requires_customer_grant
+    # (Every person of this world belongs to a customer: troth.gate.staff_need_grant.)
+    staff_need_grant = idx.policy.support_access.requires_customer_grant
     for role in idx.roles.values():
 
         def staff_rule(op: Operation, p: str, own: bool, role: Any = role) -> frozenset[str]:
@@ -339,7 +340,9 @@ def render(cells: list[Cell]) -> str:
     else:
         lines.append("Every cell matches the rules.")
     lines.append("")
-    return "\n".join(lines)
+    from troth.access.routes import render_routes
+
+    return "\n".join(lines) + "\n" + render_routes()
 
 
 def generate(out: Path) -> list[Cell]:

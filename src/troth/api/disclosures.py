@@ -86,5 +86,4 @@ async def disclose(
 @router.get("/subjects/{subject_id}/disclosures", summary="A person's disclosures, newest first")
 def disclosures_of(subject_id: SubjectId, actor: ActorDep, t: TrothDep) -> list[dict[str, Any]]:
     require_scope(actor, "disclose", "use")
-    visible_subject(t, actor, subject_id)
-    return t.disclosures.disclosures_of(subject_id)
+    return t.access.disclosures_for(actor, subject_id)

@@ -34,7 +34,7 @@ from troth.api.models import (
 from troth.consent import ConsentMethod, gpc_present
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
-from troth.gate import Actor
+from troth.gate import Actor, Record
 from troth.store import get_subject
 
 router = APIRouter(tags=["subjects"])
@@ -242,7 +242,7 @@ def find_subject(
     require_scope(actor, "use")
     if not (email or phone or customer_id):
         raise ValidationError("give email, phone or customer_id to look a person up")
-    sid = t.find(email=email, phone=phone, customer_id=customer_id, tenant_id=actor.tenant_id)
+    sid = t.access.find_for(actor, email=email, phone=phone, customer_id=customer_id)
     return FoundOut(subject_id=sid)
 
 
@@ -254,8 +254,7 @@ def find_subject(
 )
 def consent_state(subject_id: SubjectId, actor: ActorDep, t: TrothDep) -> ConsentStateOut:
     require_scope(actor, "use", "collect")
-    visible_subject(t, actor, subject_id)
-    state = t.consent.state(subject_id)
+    state = t.access.consents_for(actor, subject_id)
     return ConsentStateOut.of(subject_id, state)
 
 
@@ -279,7 +278,9 @@ async def grant_consent(
 
     require_scope(actor, "collect")
     raw = await request.body()
-    await run_in_threadpool(visible_subject, t, actor, subject_id)
+    await run_in_threadpool(
+        t.access.authorize_record, actor, subject_id, Record.consents, write=True
+    )
 
     def work() -> tuple[int, Any]:
         rec = t.consent.grant(
@@ -318,7 +319,7 @@ def withdraw_consent(
     t: TrothDep,
 ) -> ConsentOut:
     require_scope(actor, "collect")
-    visible_subject(t, actor, subject_id)
+    t.access.authorize_record(actor, subject_id, Record.consents, write=True)
     rec = t.consent.withdraw(
         subject_id,
         purpose,
@@ -344,7 +345,7 @@ def record_gpc(
     sec_gpc: Gpc = None,
 ) -> list[ConsentOut]:
     require_scope(actor, "collect")
-    visible_subject(t, actor, subject_id)
+    t.access.authorize_record(actor, subject_id, Record.consents, write=True)
     if sec_gpc is not None and not gpc_present(sec_gpc):
         raise ValidationError("Sec-GPC has one valid value: 1 (leave the header out otherwise)")
     recs = t.consent.record_gpc(subject_id, signal=sec_gpc, origin=client_ip(request))

@@ -156,7 +156,9 @@ def revoke(
 def request(
     ctx: typer.Context,
     tenant: Annotated[str, typer.Argument(help="Tenant id.")],
-    as_: Annotated[str, typer.Option("--as", help="The vendor admin asking (e-mail).")],
+    as_: Annotated[
+        str, typer.Option("--as", help="The vendor admin or staff member asking (e-mail).")
+    ],
     reason: Annotated[str, typer.Option("--reason", help="Why access is needed.")],
     days: Annotated[float, typer.Option("--days", help="How long (at most the policy's max).")],
     ticket: Annotated[str | None, typer.Option("--ticket", help="Ticket reference.")] = None,

@@ -1,0 +1,140 @@
+"""Records *about* a person (consents, disclosures, requests, holds, audit entries), not
+their values: every read or change of one is decided by the gate
+(:func:`troth.gate.decide_record`) with the whole actor, here, before the service that
+holds the record is asked. The edges call :meth:`RecordsMixin.authorize_record` (or one
+of the reads below) and render; they never decide."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from troth import facts as facts_mod
+from troth.access._base import AccessBase
+from troth.audit.entry import Outcome
+from troth.audit.log import transaction
+from troth.errors import NotFound, Refused
+from troth.gate import Actor, ActorKind, Decision, Reason, Record, decide_record
+from troth.store import get_subject
+
+if TYPE_CHECKING:
+    from troth.consent import ConsentStatus
+
+# The vendor's own people: each of their attempts on a customer's records, allowed or
+# refused, is audited under the customer's tenant, so it is in the customer's access log.
+VENDOR_KINDS = (ActorKind.staff, ActorKind.vendor_admin)
+
+
+def not_found(subject_id: str) -> NotFound:
+    return NotFound(f"no subject {subject_id!r}: look the person up by e-mail or phone first")
+
+
+class RecordsMixin(AccessBase):
+    def authorize_record(
+        self,
+        actor: Actor,
+        subject_id: str,
+        record: Record,
+        *,
+        write: bool = False,
+        categories: frozenset[str] = frozenset(),
+    ) -> Decision:
+        """Decide, audit and raise: returns the allowing decision, or raises
+        :class:`NotFound` (an unknown person, or one the actor is bound away from: their
+        own tenant or themself, so another's id reveals nothing) or :class:`Refused`
+        (403, with the gate's reason). Refusals are audited with their reason; the
+        vendor's attempts on a customer's records are audited whatever the outcome."""
+        action = f"{'change' if write else 'read'}_{record.value}"
+        with self.ctx.engine.connect() as conn:
+            try:
+                subject = get_subject(conn, subject_id)
+            except NotFound:
+                subject = None
+            facts = None if subject is None else facts_mod.gather(conn, self.ctx, actor, subject)
+        if subject is None or facts is None:
+            # Audited in a transaction of its own, after the read connection is closed.
+            self._refuse(
+                not_found(subject_id),
+                action,
+                actor.label,
+                reason="not_found",  # as a use of an unknown person is audited
+                details={"unknown_subject": subject_id[:64], "record": record.value},
+            )
+        now = self._now()
+        d = decide_record(
+            self.ctx.policy, actor, record, facts, now, write=write, categories=categories
+        )
+        vendor = actor.kind in VENDOR_KINDS and subject.tenant_id is not None
+        if d.allowed and not vendor and d.grant_id is None:
+            return d
+        details: dict[str, Any] = {"record": record.value}
+        if d.grant_id:
+            details["grant"] = d.grant_id
+        if categories:
+            details["categories"] = sorted(categories)
+        with transaction(self.ctx) as conn:
+            self._audit(
+                conn,
+                action,
+                actor.label,
+                outcome=Outcome.allow if d.allowed else Outcome.deny,
+                tenant_id=subject.tenant_id,
+                subject_id=subject.id,
+                reason=d.reason.value if d.reason else None,
+                details=details,
+            )
+        if d.allowed:
+            return d
+        assert d.reason is not None
+        bound = actor.kind is ActorKind.subject or actor.tenant_id is not None
+        if bound and d.reason is Reason.not_a_member:
+            raise not_found(subject_id)
+        raise Refused(d.detail, reason=d.reason.value, subject_id=subject_id)
+
+    def consents_for(self, actor: Actor, subject_id: str) -> dict[str, ConsentStatus]:
+        """The person's consent state per purpose, if the gate lets ``actor`` see it."""
+        from troth.consent import ConsentLedger
+
+        self.authorize_record(actor, subject_id, Record.consents)
+        return ConsentLedger(self.ctx).state(subject_id)
+
+    def disclosures_for(self, actor: Actor, subject_id: str) -> list[dict[str, Any]]:
+        """The person's disclosures, newest first, if the gate lets ``actor`` see the
+        record (with every category it reveals: a grant or role must cover them all)."""
+        from troth.disclosures import DisclosureService
+
+        items = DisclosureService(self.ctx).disclosures_of(subject_id)
+        cats = frozenset(c for item in items for c in item.get("categories", ()))
+        self.authorize_record(actor, subject_id, Record.disclosures, categories=cats)
+        return items
+
+    def find_for(
+        self,
+        actor: Actor,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        customer_id: str | None = None,
+    ) -> str:
+        """A person's id by an identifier, if the gate lets ``actor`` know the person: a
+        tenant-bound actor looks only among its tenant's people, and anyone the gate
+        refuses gets the same 404 as for an unknown identifier (the refusal audited), so
+        a look-up is never an oracle of who is whose customer."""
+        from troth.db import reading
+        from troth.store import find_subject_id
+
+        with reading(self.ctx.engine) as conn:
+            sid = find_subject_id(
+                conn,
+                self.ctx,
+                email=email,
+                phone=phone,
+                customer_id=customer_id,
+                tenant_id=actor.tenant_id,
+            )
+        if sid is None:
+            raise NotFound("no person with that identifier")
+        try:
+            self.authorize_record(actor, sid, Record.lookup)
+        except Refused:
+            raise NotFound("no person with that identifier") from None
+        return sid
