@@ -45,12 +45,18 @@ def test_p28_closing_the_account_deletes_all_but_what_the_law_keeps(
         ).scalar_one()
     assert subj["relationship_ended_at"] is not None and subj["erased_at"] is not None
     assert subj["email_bidx"] is None
-    # Kept: the billing values (7 years, tax law), restricted to billing. Gone: the account.
-    assert {v.field for v in left} >= {"name", "email", "address", "card_number"}
-    assert "username" not in {v.field for v in left}
+    # Kept: the invoice only (name, address, items: the categories the billing purpose's
+    # legal minimum names), restricted to billing for 7 years. Gone: the account, the
+    # e-mail and the card (PCI DSS: no card kept without a need; tax law needs the invoice).
+    # This test once asserted the card was kept: that was the defect (issue 14).
+    assert {v.field for v in left} == {"name", "address", "order_items"}
     assert {v.restricted_to for v in left} == {"billing"}
     assert {v.restricted_until.isoformat() for v in left if v.restricted_until} == {"2033-03-02"}
-    assert keys == 1  # encrypted billing values are kept, so their key is not shredded yet
+    assert keys == 0  # nothing encrypted is kept: the card's key is shredded
     (troth_part,) = done.result["systems"]  # type: ignore[index]
-    assert troth_part["kept_because"][0]["purpose"] == "billing"
+    (why,) = troth_part["kept_because"]
+    assert why["purpose"] == "billing" and why["until"] == "2033-03-02"
+    assert why["law"] == "Tax record-keeping rules (7 years)"
+    assert why["categories"] == ["identity", "purchases", "shipping_address"]
+    assert "card_number" not in why["fields"]
     assert "closing your account" in mails_for(t, rid)[-1]["subject"]
