@@ -57,6 +57,7 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
         "kept": 0,
         "kept_because": [],
     }
+    report.update(end_what_follows(conn, ctx, subject_id))
     if subj.legal_hold:
         report["kept"] = len(values)
         report["kept_because"].append(
@@ -111,6 +112,34 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
         {"what": "audit log entries", "reason": "tamper-evident log; they hold no values"},
     ]
     return report
+
+
+def end_what_follows(conn: Connection, ctx: Context, subject_id: str) -> dict[str, Any]:
+    """What follows from the person ends with their erasure or closure (P07, P10, P25,
+    P28): every consent (an ``erasure`` event in the ledger, which ends their list
+    subscriptions), their unsubscribe links (spent), and queued list, purpose and notice
+    mail (suppressed). Later uses, mail and disclosures are refused ``subject_erased``."""
+    from troth.consent import ConsentLedger
+    from troth.consent.tables import unsubscribe_tokens
+    from troth.notices.outbox import cancel_for_subject
+
+    now = ctx.clock.now()
+    ended = ConsentLedger(ctx).end_all(
+        conn,
+        subject_id,
+        method=ConsentMethod.request,
+        actor="system:troth",
+        at=now,
+        details={"why": "erasure"},
+    )
+    conn.execute(
+        update(unsubscribe_tokens)
+        .where(
+            unsubscribe_tokens.c.subject_id == subject_id, unsubscribe_tokens.c.used_at.is_(None)
+        )
+        .values(used_at=now)
+    )
+    return {"consents_ended": ended, "mail_cancelled": cancel_for_subject(conn, ctx, subject_id)}
 
 
 def close_relationship(conn: Connection, ctx: Context, subject_id: str) -> None:
