@@ -6,7 +6,6 @@ twin: a person who was not erased is untouched by all of it."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,7 +66,7 @@ def active(t: Troth, sid: str) -> frozenset[str]:
 
 def sent_to(t: Troth, addr: str) -> list[str]:
     """Subjects of the mail written to the home's mail folder for ``addr``."""
-    folder = Path(t.ctx.home) / "mail"
+    folder = t.ctx.settings.resolved_mail_dir
     out = []
     for path in sorted(folder.glob("*.eml")) if folder.exists() else []:
         text = path.read_text(errors="replace")
