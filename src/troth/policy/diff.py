@@ -214,12 +214,13 @@ class _Differ:
 
 
 def _keeps_more(old: Any, new: Any) -> bool:
-    """A legal minimum that keeps more categories or columns past erasure is material."""
+    """A legal minimum that keeps more categories, or keeps them longer, is material."""
     if new is None:
         return False
     if old is None:
         return True
-    return not (set(new.categories) <= set(old.categories) and set(new.columns) <= set(old.columns))
+    longer = new.keep_for.approx_days() > old.keep_for.approx_days()
+    return longer or not set(new.categories) <= set(old.categories)
 
 
 def _became_true(old: Any, new: Any) -> bool:

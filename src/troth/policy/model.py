@@ -169,22 +169,14 @@ class SubjectKind(_Strict):
     description: str | None = None
 
 
-# ``dataset.table.column`` of a connected dataset.
-ColumnRef = Annotated[
-    str,
-    Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"),
-]
-
-
 class LegalMinimum(_Strict):
     """What the law requires keeping despite erasure or closure, under which law, for how
-    long (P25, P28): only the ``categories`` named (and, in connected datasets, the
-    ``columns`` named); everything else of the purpose goes."""
+    long (P25, P28): only the ``categories`` named; everything else of the purpose goes.
+    (Connected datasets name what they keep per table and column, ``erase: keep``.)"""
 
     keep_for: Duration
     law: str = Field(min_length=1, max_length=500)
     categories: list[Id] = Field(min_length=1)
-    columns: list[ColumnRef] = Field(default_factory=list)
 
     def __str__(self) -> str:
         return f"{self.keep_for} ({', '.join(self.categories)}): {self.law}"
