@@ -162,15 +162,8 @@ def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
         )
     # After erasure or closure (P25, P28) only what a legal minimum keeps may still serve
     # its legal purpose; everything else about the person is refused.
-    kept: frozenset[str] | None = None
-    if facts.erased:
-        kept = _kept_after_erasure(index, ask)
-        if not kept:
-            return Decision.deny(
-                Reason.subject_erased,
-                f"this person's data was erased: nothing of it may be used for {ask.purpose!r}"
-                " (only what the law keeps, for its legal purpose)",
-            )
+    # (Refused after the actor check below, so no stranger learns that someone was erased.)
+    kept = _kept_after_erasure(index, ask) if facts.erased else None
     # Location (P22): storing or sending outside the allowed places.
     if (
         ask.location is not None
@@ -212,6 +205,12 @@ def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
     actor_reason = _actor_check(index, ask, facts)
     if isinstance(actor_reason, Decision):
         return actor_reason
+    if kept is not None and not kept:
+        return Decision.deny(
+            Reason.subject_erased,
+            f"this person's data was erased: nothing of it may be used for {ask.purpose!r}"
+            " (only what the law keeps, for its legal purpose)",
+        )
     for cat in cats:
         if kept is not None and cat not in kept:
             masked[cat] = Reason.subject_erased
