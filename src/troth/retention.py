@@ -426,6 +426,9 @@ class _Sweep:
                 opt_out=consent or p.id in list_purposes,
             )
         self.dispositions = _dispositions(ctx)
+        # Business contact details exempt from consent (P05) never needed one: no consent
+        # recorded does not start their clock.
+        self.consent_exempt = sorted(c for c in idx.categories if idx.exempt_from(c, "consent"))
         # The purpose sets records actually carry (a handful): each one's expiry and action
         # are decided here, so the per-row test is a text comparison and a date comparison.
         p_text = cast(records.c.purposes, Text)
@@ -503,8 +506,7 @@ class _Sweep:
             )
         )
 
-    @staticmethod
-    def _consent_ended(r: Any, rule: _Rule) -> ColumnElement[bool]:
+    def _consent_ended(self, r: Any, rule: _Rule) -> ColumnElement[bool]:
         """The person's consent to (or acceptance of) the purpose ended before the cut:
         withdrawn, unsubscribed, opted out or erased; for a consent purpose, also none ever
         recorded (counted from collection). A re-consent restarts the period."""
@@ -520,6 +522,7 @@ class _Sweep:
         never = and_(
             ~exists(select(literal(1)).where(mine)),
             r.c.collected_at < literal(rule.cut, UtcDateTime),
+            r.c.category.not_in(self.consent_exempt) if self.consent_exempt else true(),
         )
         return or_(ended, never)
 

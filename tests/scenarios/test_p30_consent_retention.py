@@ -99,3 +99,26 @@ def test_p30_a_withdrawal_three_years_ago_leaves_nothing_and_a_reconsent_restart
     # Cy consented again: all seven stay (the newsletter still holds the organisation
     # fields that signup statistics no longer needs).
     assert len(fields(t, cy)) == 7
+
+
+def test_p30_business_contact_exempt_from_consent_keeps_its_own_clock(
+    make_troth: Any, db_url: str, clock: Any
+) -> None:
+    """ixanet (P05): business contact details serve client relations without consent; no
+    consent recorded must not start a clock for them while the client stays a client."""
+    t = make_troth("ixanet", db_url)
+    sid = t.collect(
+        "subscription",
+        {"name": "Zoe", "email": "zoe@example.ca", "company": "Acme", "plan": "Pro"},
+        consents=["billing"],
+    ).subject_id
+    assert {"company", "name"} <= fields(t, sid)
+    clock.advance(days=3 * 366)
+    t.retention.run()
+    assert {"company", "name", "email", "plan"} <= fields(t, sid)
+    # Withdrawing billing starts billing's 7 years; the business contact details, held by
+    # client relations alone, still stay.
+    ConsentLedger(t.ctx).withdraw(sid, "billing")
+    clock.advance(days=365)
+    t.retention.run()
+    assert "company" in fields(t, sid)
