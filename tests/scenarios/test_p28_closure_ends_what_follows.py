@@ -170,8 +170,9 @@ def test_p07_an_erased_person_cannot_be_given_consent_again(make_troth: Any, db_
 def test_p28_delivery_checks_erasure_again_for_mail_queued_before(
     make_troth: Any, db_url: str
 ) -> None:
-    """Mail that escaped the cancellation (a policy notice queued by another process in the
-    same instant, say) is suppressed at delivery; the twin's notice goes."""
+    """Mail that escaped the cancellation (queued by another process in the same instant,
+    say) is suppressed at delivery; a notice the law requires (no purpose: a breach
+    notice) still goes, and so does the twin's newsletter."""
     from troth.audit.log import transaction
     from troth.notices.outbox import enqueue
     from troth.store import erase_subject_data
@@ -179,23 +180,24 @@ def test_p28_delivery_checks_erasure_again_for_mail_queued_before(
     t = make_troth("mindlink", db_url)
     carla = customer(t, "carla@example.com", "Carla")
     dan = customer(t, "dan@example.com", "Dan")
+    newsletter(t, carla, "carla@example.com", 1)
+    newsletter(t, dan, "dan@example.com", 1)
     with transaction(t.ctx) as conn:
-        for sid, addr in ((carla, "carla@example.com"), (dan, "dan@example.com")):
-            enqueue(
-                conn,
-                t.ctx,
-                idempotency_key=f"notice:v2:{sid}",
-                to_addr=addr,
-                subject="Our policy changes",
-                body_text="...",
-                subject_id=sid,
-                kind="notice",
-            )
+        enqueue(
+            conn,
+            t.ctx,
+            idempotency_key=f"breach:b1:{carla}",
+            to_addr="carla@example.com",
+            subject="A security incident affecting your data",
+            body_text="...",
+            subject_id=carla,
+            kind="notice",
+        )
         erase_subject_data(conn, t.ctx, [carla])  # the store's part alone: no cancellation
     report = deliver_due(t.ctx, limit=100)
-    assert (report.sent, report.suppressed) == (1, 1)
-    assert sent_to(t, "carla@example.com") == []
-    assert sent_to(t, "dan@example.com") == ["Our policy changes"]
+    assert (report.sent, report.suppressed) == (2, 1)
+    assert sent_to(t, "carla@example.com") == ["A security incident affecting your data"]
+    assert sent_to(t, "dan@example.com") == ["Newsletter #1"]
     (entry,) = [
         e.entry
         for e in list_entries(t.ctx, subject_id=carla, limit=10_000)

@@ -342,12 +342,12 @@ def _refusal(
     kind: MailKind | str | None,
 ) -> tuple[str, str] | None:
     """(reason code, why) nothing may be sent to this person for this purpose, or None.
-    An erased person gets only the transactional mail their own requests need (the law
-    requires telling them the request was done): no list, purpose or notice mail."""
+    An erased person gets no list, marketing or purpose mail; what the law requires telling
+    them (their requests' letters, a breach notice: no purpose) still goes."""
     erased = conn.execute(
         select(subjects.c.erased_at).where(subjects.c.id == subject_id)
     ).scalar_one_or_none()
-    if erased is not None and (purpose is not None or kind != MailKind.transactional):
+    if erased is not None and (purpose is not None or kind == MailKind.marketing):
         return "subject_erased", "the person's data was erased or their account closed"
     if purpose is None:
         return None
@@ -367,15 +367,15 @@ def _refusal(
 
 
 def cancel_for_subject(conn: Connection, ctx: Context, subject_id: str) -> int:
-    """Suppress every queued message to the person that erasure ends (list, purpose and
-    notice mail; their own requests' letters still go), in the caller's transaction, one
-    audit entry per message. Returns how many."""
+    """Suppress every queued message to the person that erasure ends (list, marketing and
+    purpose mail; what the law requires telling them still goes), in the caller's
+    transaction, one audit entry per message. Returns how many."""
     o = outbox.c
     rows = conn.execute(
         select(o.id, o.purpose, o.list_id).where(
             o.subject_id == subject_id,
             o.status.in_([MailStatus.queued.value, MailStatus.sending.value]),
-            or_(o.purpose.is_not(None), o.kind != MailKind.transactional.value),
+            or_(o.purpose.is_not(None), o.kind == MailKind.marketing.value),
         )
     ).all()
     if not rows:
