@@ -204,3 +204,36 @@ def test_p28_delivery_checks_erasure_again_for_mail_queued_before(
         if e.entry.action == "mail.suppressed"
     ]
     assert entry.reason == "subject_erased"
+
+
+def test_p28_over_http_an_erased_person_is_refused_and_the_invoice_still_reads(
+    make_troth: Any, db_url: str
+) -> None:
+    from _http import api_key, client_for, is_problem
+
+    t = make_troth("mindlink", db_url)
+    carla = customer(t, "carla@example.com", "Carla")
+    dan = customer(t, "dan@example.com", "Dan")
+    t.requests.execute(verified(t, "close_account", "carla@example.com"))
+    with client_for(t.ctx) as c:
+        h = api_key(c, ["use", "admin"])
+        for purpose in ("newsletter", "account_management"):
+            body = is_problem(
+                c.get(f"/api/v1/subjects/{carla}", params={"purpose": purpose}, headers=h), 403
+            )
+            assert body["reason"] == "subject_erased"
+            ok = c.get(f"/api/v1/subjects/{dan}", params={"purpose": purpose}, headers=h)
+            assert ok.status_code == 200, ok.text
+        body = is_problem(
+            c.post(f"/api/v1/subjects/{carla}/consents/newsletter/grant", headers=h), 403
+        )
+        assert body["reason"] == "subject_erased"
+        r = c.get(f"/api/v1/subjects/{carla}", params={"purpose": "sales"}, headers=h)
+        assert r.status_code == 200, r.text
+        assert {v["field"] for v in r.json()["values"]} == {"name", "address", "product"}
+    refused = [
+        e.entry
+        for e in list_entries(t.ctx, subject_id=carla, limit=10_000)
+        if e.entry.reason == "subject_erased"
+    ]
+    assert {e.action for e in refused} >= {"use", "consent.refused"}
