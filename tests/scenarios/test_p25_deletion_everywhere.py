@@ -115,3 +115,28 @@ def test_p25_database_down_in_the_middle_resumes(
         "started",
         "completed",
     ]
+
+
+def test_p25_a_connected_table_kept_for_a_legal_minimum_keeps_only_its_categories(
+    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dataset that keeps a table whole for a policy purpose with a legal minimum may hold
+    only the categories the minimum names: a card column there is refused with a message
+    saying what to write (keep column by column, and erase the card)."""
+    from troth.connectors.loader import DeclarationError
+    from troth.requests.connected import connected_datasets
+
+    t = make_troth("mindlink")
+    connect_shop(t, shop_db(tmp_path), monkeypatch)
+    path = t.ctx.settings.resolved_datasets_dir / "shop.yaml"
+    text = path.read_text().replace("purpose: tax_records", "purpose: sales")
+    path.write_text(text)
+    assert [d.name for d in connected_datasets(t.ctx)] == ["shop"]  # invoices: billing only
+    path.write_text(
+        text.replace("amount: billing\n", "amount: billing\n          card: payment_card\n")
+    )
+    with pytest.raises(DeclarationError) as bad:
+        connected_datasets(t.ctx)
+    (issue,) = bad.value.issues
+    assert "tables.invoices.columns.card: category 'payment_card' is kept for 'sales'" in issue
+    assert "identity, billing, purchases" in issue and "erase: keep" in issue
