@@ -102,6 +102,7 @@ def test_p28_erasure_ends_consents_mail_and_every_later_use(
             .order_by(consent_events.c.id)
         ).all()
     assert kinds[-1] == ("erasure", False)
+    assert t.consent.check_state() == []  # the state still replays from the ledger
 
     # Mail queued before is suppressed, audited subject_erased; the request's own
     # letters still go (the law requires telling the person).
