@@ -17,6 +17,7 @@ from troth.policy.model import (
     Duration,
     FieldType,
     LegalBasis,
+    LegalMinimum,
     Locations,
     MailingList,
     Minors,
@@ -57,7 +58,10 @@ purposes:
     categories: [identity, contact, loyalty, shipping_address]
     retention:
       keep_for: 7y
-      legal_minimum: 6y
+      legal_minimum:
+        keep_for: 6y
+        law: Tax law, 6 years
+        categories: [loyalty]
   - id: news
     description: Newsletter
     legal_basis: consent
@@ -138,8 +142,13 @@ retentions = st.builds(
     keep_for=durations,
     after=st.sampled_from(RetentionClock),
     then=st.sampled_from(RetentionAction),
-    legal_minimum=st.none() | durations,
-    law=maybe_words,
+    legal_minimum=st.none()
+    | st.builds(
+        LegalMinimum,
+        keep_for=durations,
+        law=words,
+        categories=st.lists(st.sampled_from(BUILTIN), min_size=1, max_size=2, unique=True),
+    ),
 )
 cats = st.lists(st.sampled_from(BUILTIN), min_size=1, max_size=3, unique=True)
 

@@ -64,6 +64,7 @@ def scenario(draw: st.DrawFn) -> tuple[PolicyIndex, Ask, Facts]:
         restricted=frozenset(draw(st.lists(st.sampled_from(purposes), max_size=2))),
         member_active=draw(st.booleans()),
         grants=(grant,) if draw(st.booleans()) else (),
+        erased=draw(st.booleans()),
     )
     return idx, ask, facts
 
@@ -84,8 +85,20 @@ def test_never_allows_a_category_the_purpose_does_not_declare(case):
         assert d.categories and d.reason is None
     if ask.purpose not in idx.purposes:
         assert not d.allowed and d.reason is Reason.purpose_not_declared
-    if d.allowed and ask.purpose in idx.consent_purposes and ask.purpose not in facts.consented:
+    if (
+        d.allowed
+        and ask.purpose in idx.consent_purposes
+        and ask.purpose not in facts.consented
+        and not facts.erased
+    ):
         assert all(idx.exempt_from(c, "consent") for c in d.categories)
+    if d.allowed and facts.erased:
+        # After erasure only a legal minimum's categories, used or disclosed for its purpose.
+        assert ask.operation in (Operation.use, Operation.disclose)
+        lm = idx.purposes[ask.purpose].retention.legal_minimum
+        assert lm is not None and d.categories <= set(lm.categories)
+    if facts.erased and ask.operation not in (Operation.use, Operation.disclose):
+        assert not d.allowed
     if d.allowed and ask.purpose in facts.restricted:
         assert ask.operation is Operation.erase
     if d.allowed and ask.actor.kind is ActorKind.staff:
@@ -226,3 +239,61 @@ def test_bind_record_value_collected_after_the_notice_is_not_a_new_use():
         notices=notices,
     )
     assert got is None
+
+
+ACCOUNTS = Actor(ActorKind.staff, "ada", role="accounts")
+ERASED = Facts(subject_id="s1", erased=True)
+
+
+def test_an_erased_person_is_refused_for_every_purpose_that_keeps_nothing():
+    idx = INDEXES["mindlink"]
+    for purpose in sorted(idx.purposes):
+        retention = idx.purposes[purpose].retention
+        if retention is not None and retention.legal_minimum is not None:
+            continue
+        for op in Operation:
+            d = decide(
+                idx, _ask(Actor(ActorKind.system, "troth"), purpose, ("identity",), op), ERASED
+            )
+            expected = Reason.subject_erased
+            if purpose in idx.aggregate_purposes and op in (
+                Operation.use,
+                Operation.disclose,
+                Operation.export,
+            ):
+                expected = Reason.aggregate_only  # refused before the person is considered
+            assert not d.allowed and d.reason is expected, (purpose, op)
+
+
+def test_an_erased_persons_kept_invoice_serves_its_legal_purpose_only():
+    idx = INDEXES["mindlink"]
+    d = decide(idx, _ask(ACCOUNTS, "sales", ("identity", "billing", "contact")), ERASED)
+    assert d.allowed and d.categories == {"identity", "billing"}
+    assert d.masked == {"contact": Reason.subject_erased}
+    # Never exported, corrected or collected again through the kept purpose.
+    for op in (Operation.export, Operation.correct, Operation.collect, Operation.aggregate):
+        refused = decide(idx, _ask(ACCOUNTS, "sales", ("identity",), op), ERASED)
+        assert refused.reason is Reason.subject_erased
+    # The same ask for a person not erased reaches their contact details.
+    assert "contact" in decide(idx, _ask(ACCOUNTS, "sales", ("contact",)), Facts("s1")).categories
+
+
+def test_a_kept_minimum_needs_no_consent_the_erasure_ended():
+    # ixanet's billing rests on consent; erasure ended it, the tax law keeps the invoice.
+    idx = INDEXES["ixanet"]
+    system = Actor(ActorKind.system, "troth")
+    d = decide(idx, _ask(system, "billing", ("identity", "contact")), ERASED)
+    assert d.allowed and d.categories == {"identity"}
+    alive = decide(idx, _ask(system, "billing", ("identity",)), Facts("s1"))
+    assert not alive.allowed and alive.reason is Reason.no_consent
+
+
+def test_a_stranger_does_not_learn_that_someone_was_erased():
+    idx = INDEXES["phone-service"]
+    key_b = Actor(ActorKind.application, "k", tenant_id="tenant_b", scopes=frozenset({"admin"}))
+    erased_in_a = Facts(subject_id="s1", subject_tenant="tenant_a", erased=True)
+    d = decide(idx, _ask(key_b, "provide_service", ("contact",)), erased_in_a)
+    assert not d.allowed and d.reason is Reason.not_a_member
+    key_a = Actor(ActorKind.application, "k", tenant_id="tenant_a", scopes=frozenset({"admin"}))
+    d = decide(idx, _ask(key_a, "provide_service", ("contact",)), erased_in_a)
+    assert not d.allowed and d.reason is Reason.subject_erased

@@ -192,3 +192,13 @@ def test_diff_properties(a: Policy, b: Policy) -> None:
     assert len(forward.changes) == len(backward.changes)
     if a != b:
         assert forward.changes  # every model difference shows up
+
+
+def test_a_legal_minimum_keeping_more_is_material_and_keeping_less_minor() -> None:
+    more = one(changed("categories: [loyalty]", "categories: [loyalty, identity]"))
+    assert more.item == "retention.legal_minimum" and more.severity is Severity.material
+    longer = one(changed("        keep_for: 6y", "        keep_for: 7y"))
+    assert longer.item == "retention.legal_minimum" and longer.severity is Severity.material
+    wider = BASE.replace("categories: [loyalty]", "categories: [loyalty, identity]")
+    less = one(changed("categories: [loyalty, identity]", "categories: [loyalty]", wider))
+    assert less.severity is Severity.minor

@@ -8,7 +8,7 @@ from policy_samples import BASE, line_of
 from troth.errors import PolicyError
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy
-from troth.policy.validate import Issue, check_references, validate_policy
+from troth.policy.validate import Issue, check_references, policy_warnings, validate_policy
 
 
 def issues(text: str) -> list[Issue]:
@@ -237,3 +237,42 @@ def test_default_jurisdiction_not_among_jurisdictions() -> None:
 def test_check_references_tolerates_garbage() -> None:
     assert check_references([1, 2]) == []
     assert check_references({"purposes": "x", "collection_points": [1, {"fields": 3}]}) == []
+
+
+def test_legal_minimum_in_the_old_shape_says_what_to_write() -> None:
+    # A bare period kept every category of the purpose (the card with the invoice).
+    text = edit(
+        "      legal_minimum:\n        keep_for: 6y\n        law: Tax law, 6 years\n"
+        "        categories: [loyalty]\n",
+        "      legal_minimum: 6y\n",
+    )
+    issue = only(text, "purposes[0].retention")
+    assert "categories" in issue.message and "keep_for: 6y" in issue.message
+
+
+def test_legal_minimum_with_no_categories_is_refused() -> None:
+    text = edit("        categories: [loyalty]\n", "        categories: []\n")
+    assert any(
+        i.path.startswith("purposes[0].retention.legal_minimum.categories") for i in issues(text)
+    ), [str(i) for i in issues(text)]
+
+
+def test_legal_minimum_keeps_only_its_own_purposes_categories() -> None:
+    text = edit("        categories: [loyalty]\n", "        categories: [loyalty, technical]\n")
+    issue = only(text, "purposes[0].retention.legal_minimum.categories[1]")
+    assert "does not use category 'technical'" in issue.message
+    assert "loyalty" in issue.allowed
+
+
+def test_law_outside_the_legal_minimum_is_refused() -> None:
+    text = edit("      keep_for: 7y\n", "      keep_for: 7y\n      law: Tax law\n")
+    issue = only(text, "purposes[0].retention")
+    assert "under `legal_minimum:`" in issue.message
+
+
+def test_a_legal_minimum_keeping_a_sensitive_category_is_warned_about() -> None:
+    assert policy_warnings(parse_policy(BASE)) == []
+    text = edit("  - id: loyalty\n", "  - id: loyalty\n    sensitive: true\n")
+    (warning,) = policy_warnings(parse_policy(text))
+    assert "sensitive category 'loyalty'" in warning
+    assert warning.startswith("purposes[0].retention.legal_minimum.categories[0]")

@@ -176,6 +176,7 @@ def facts_from_row(
         notices=notices.new_uses,
         member_active=member_active,
         grants=grants,
+        erased=subject.erased_at is not None,
     )
 
 

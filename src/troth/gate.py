@@ -160,8 +160,10 @@ def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
             Reason.purpose_not_declared,
             f"the policy declares no purpose {ask.purpose!r}",
         )
-    if facts.erased:
-        return Decision.deny(Reason.subject_erased, "this person's data was erased")
+    # After erasure or closure (P25, P28) only what a legal minimum keeps may still serve
+    # its legal purpose; everything else about the person is refused.
+    # (Refused after the actor check below, so no stranger learns that someone was erased.)
+    kept = _kept_after_erasure(index, ask) if facts.erased else None
     # Location (P22): storing or sending outside the allowed places.
     if (
         ask.location is not None
@@ -193,13 +195,26 @@ def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
     masked: dict[str, Reason] = {}
     # Consent (P07): a consent purpose needs an active grant, unless business contact
     # information is exempt from consent by the policy (P05).
-    needs_consent = ask.purpose in index.consent_purposes and ask.purpose not in facts.consented
+    # What a legal minimum keeps rests on the legal obligation, not on the ended consent.
+    needs_consent = (
+        ask.purpose in index.consent_purposes
+        and ask.purpose not in facts.consented
+        and kept is None
+    )
     grant_used: str | None = None
     actor_reason = _actor_check(index, ask, facts)
     if isinstance(actor_reason, Decision):
         return actor_reason
+    if kept is not None and not kept:
+        return Decision.deny(
+            Reason.subject_erased,
+            f"this person's data was erased: nothing of it may be used for {ask.purpose!r}"
+            " (only what the law keeps, for its legal purpose)",
+        )
     for cat in cats:
-        if cat not in allowed_for_purpose:
+        if kept is not None and cat not in kept:
+            masked[cat] = Reason.subject_erased
+        elif cat not in allowed_for_purpose:
             masked[cat] = Reason.purpose_not_declared_for_category
         elif needs_consent and not index.exempt_from(cat, "consent"):
             masked[cat] = Reason.no_consent
@@ -233,6 +248,18 @@ def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
             _explain(first, ask),
         )
     return Decision(True, None, visible, masked, "", grant_used)
+
+
+def _kept_after_erasure(index: PolicyIndex, ask: Ask) -> frozenset[str]:
+    """The categories an erased person's data may still be used in for ``ask``: those the
+    purpose's legal minimum keeps, and only to use or disclose them for that purpose (a
+    tax inspection); never to export, correct, collect or aggregate."""
+    if ask.operation not in (Operation.use, Operation.disclose):
+        return frozenset()
+    retention = index.purposes[ask.purpose].retention
+    if retention is None or retention.legal_minimum is None:
+        return frozenset()
+    return frozenset(retention.legal_minimum.categories)
 
 
 def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
@@ -375,6 +402,7 @@ _EXPLAIN = {
     Reason.grant_expired: "the support-access grant expired or does not cover {c}",
     Reason.recipient_not_listed: "the policy does not list this recipient for purpose {p}",
     Reason.recipient_category_not_allowed: "the recipient may not receive {c}",
+    Reason.subject_erased: "this person's data was erased: {c} is not kept for {p}",
 }
 
 

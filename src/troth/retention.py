@@ -54,6 +54,7 @@ from sqlalchemy import (
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
+from troth.consent.tables import consent_state
 from troth.context import Context
 from troth.db import UtcDateTime, metadata
 from troth.errors import NotFound, ValidationError
@@ -146,6 +147,12 @@ class _Rule:
     clock: RetentionClock
     action: RetentionAction
     cut: datetime  # anchor before this: keep_for has passed
+    # Consent-based: the period also runs from the withdrawal, unsubscription or erasure
+    # that ended the consent (no consent recorded: from collection) (P30).
+    consent: bool = False
+    # Marketing or a mailing list on another basis: an opt-out (unsubscribe, objection)
+    # also starts the period.
+    opt_out: bool = False
 
 
 class RetentionService:
@@ -397,6 +404,9 @@ class _Sweep:
         if self.dialect not in ("sqlite", "postgresql"):
             raise ValidationError(f"retention runs on SQLite and PostgreSQL, not {self.dialect}")
         idx = ctx.policy
+        list_purposes = {lst.purpose for lst in idx.policy.lists} | {
+            p.id for p in idx.policy.purposes if p.marketing
+        }
         self.rules: dict[str, _Rule] = {}
         for p in idx.purposes.values():
             ret = p.retention
@@ -406,8 +416,19 @@ class _Sweep:
                 years=ret.keep_for.years, months=ret.keep_for.months, days=ret.keep_for.days
             )
             # The policy validator guarantees keep_for >= legal_minimum (P25, P30).
-            self.rules[p.id] = _Rule(p.id, ret.after, ret.then, now - keep)
+            consent = p.id in idx.consent_purposes
+            self.rules[p.id] = _Rule(
+                p.id,
+                ret.after,
+                ret.then,
+                now - keep,
+                consent=consent,
+                opt_out=consent or p.id in list_purposes,
+            )
         self.dispositions = _dispositions(ctx)
+        # Business contact details exempt from consent (P05) never needed one: no consent
+        # recorded does not start their clock.
+        self.consent_exempt = sorted(c for c in idx.categories if idx.exempt_from(c, "consent"))
         # The purpose sets records actually carry (a handful): each one's expiry and action
         # are decided here, so the per-row test is a text comparison and a date comparison.
         p_text = cast(records.c.purposes, Text)
@@ -455,21 +476,55 @@ class _Sweep:
 
     # -- building blocks -------------------------------------------------------------
     def _set_expired(self, r: Any, rules: list[_Rule]) -> ColumnElement[bool]:
+        """Every purpose of the set has passed its period: plain purposes grouped by clock
+        (the latest cut decides), consent and opt-out purposes each on their own, since
+        their period may also run from the end of the person's consent."""
         conds: list[ColumnElement[bool]] = []
-        coll = [x.cut for x in rules if x.clock is RetentionClock.collection]
-        rel = [x.cut for x in rules if x.clock is RetentionClock.relationship_end]
+        plain = [x for x in rules if not x.opt_out]
+        coll = [x.cut for x in plain if x.clock is RetentionClock.collection]
+        rel = [x.cut for x in plain if x.clock is RetentionClock.relationship_end]
         if coll:
             conds.append(r.c.collected_at < literal(min(coll), UtcDateTime))
         if rel:
-            conds.append(
-                exists(
-                    select(literal(1)).where(
-                        subjects.c.id == r.c.subject_id,
-                        subjects.c.relationship_ended_at < literal(min(rel), UtcDateTime),
-                    )
+            conds.append(self._relationship_ended(r, min(rel)))
+        for rule in rules:
+            if rule.opt_out:
+                clock = (
+                    r.c.collected_at < literal(rule.cut, UtcDateTime)
+                    if rule.clock is RetentionClock.collection
+                    else self._relationship_ended(r, rule.cut)
                 )
-            )
+                conds.append(or_(clock, self._consent_ended(r, rule)))
         return and_(*conds)
+
+    @staticmethod
+    def _relationship_ended(r: Any, cut: datetime) -> ColumnElement[bool]:
+        return exists(
+            select(literal(1)).where(
+                subjects.c.id == r.c.subject_id,
+                subjects.c.relationship_ended_at < literal(cut, UtcDateTime),
+            )
+        )
+
+    def _consent_ended(self, r: Any, rule: _Rule) -> ColumnElement[bool]:
+        """The person's consent to (or acceptance of) the purpose ended before the cut:
+        withdrawn, unsubscribed, opted out or erased; for a consent purpose, also none ever
+        recorded (counted from collection). A re-consent restarts the period."""
+        s = consent_state.c
+        mine = and_(s.subject_id == r.c.subject_id, s.purpose == rule.purpose)
+        ended = exists(
+            select(literal(1)).where(
+                mine, s.granted.is_(False), s.at < literal(rule.cut, UtcDateTime)
+            )
+        )
+        if not rule.consent:
+            return ended
+        never = and_(
+            ~exists(select(literal(1)).where(mine)),
+            r.c.collected_at < literal(rule.cut, UtcDateTime),
+            r.c.category.not_in(self.consent_exempt) if self.consent_exempt else true(),
+        )
+        return or_(ended, never)
 
     def expired(self, r: Any, action: RetentionAction) -> ColumnElement[bool]:
         """Rows whose every purpose has expired and whose action is ``action``, plus, for

@@ -159,9 +159,7 @@ def record_of_processing(idx: PolicyIndex) -> RecordOfProcessing:
             )
             erasure = f"{ret.keep_for} after {clock}, then {ret.then.value.replace('_', '-')}"
             if ret.legal_minimum is not None:
-                erasure += (
-                    f" (legal minimum {ret.legal_minimum}{': ' + ret.law if ret.law else ''})"
-                )
+                erasure += f" (legal minimum {ret.legal_minimum})"
         activities.append(
             {
                 "purpose": p.id,

@@ -155,7 +155,8 @@ def test_p04_minor_refused_and_found_later_is_deleted(make_troth, db_url, clock)
     assert kept and all(v.restricted_to == "billing" for v in kept)
     with pytest.raises(Refused) as exc:
         t.use(later.subject_id, purpose="order_fulfilment", actor=SHIP)
-    assert exc.value.reason == "kept_for_legal_obligation"
+    # The person is erased: a purpose that keeps nothing is refused as such (issue 14).
+    assert exc.value.reason == "subject_erased"
     from troth.audit.log import list_entries
 
     erased = [

@@ -38,23 +38,22 @@ def test_p25_deleted_everywhere_except_invoices(
     assert done.result is not None
     troth_part, shop_part = done.result["systems"]
 
-    # troth: the sales values (invoices) stay, restricted to sales for 6 years; the rest goes.
+    # troth: the invoice (name, billing address, product: the categories the sales purpose's
+    # legal minimum names) stays, restricted to sales for 6 years; the rest goes, the
+    # e-mail and the renewal date with it (they were once kept: no law needs them).
     assert troth_part["system"] == "troth"
-    assert troth_part["found"] == 11 and troth_part["kept"] == 5 and troth_part["deleted"] == 6
+    assert troth_part["found"] == 11 and troth_part["kept"] == 3 and troth_part["deleted"] == 8
     (why,) = troth_part["kept_because"]
     assert why["purpose"] == "sales" and why["until"] == "2032-03-02"
     assert "HMRC" in why["reason"] and "restricted to 'sales'" in why["reason"]
     with t.ctx.engine.connect() as conn:
         left = read_values(conn, t.ctx, sid)
-    assert {v.field for v in left} == {"name", "email", "address", "product", "renewal_date"}
+    assert {v.field for v in left} == {"name", "address", "product"}
     assert all(v.restricted_to == "sales" for v in left)
     assert t.use(sid, purpose="sales", actor=ACCOUNTS).get("address") == "1 High Street, Leeds"
     with pytest.raises(Refused) as refused:
         t.use(sid, purpose="support", actor=SUPPORT)
-    assert refused.value.reason in (
-        "kept_for_legal_obligation",
-        "purpose_not_declared_for_category",
-    )
+    assert refused.value.reason == "subject_erased"
     with pytest.raises(NotFound):
         t.find(email=PERSON)  # no longer findable by address
 
@@ -109,10 +108,35 @@ def test_p25_database_down_in_the_middle_resumes(
     systems = {s["system"]: s for s in done.result["systems"]}  # type: ignore[index]
     assert systems["dataset:shop"]["deleted"] > 0  # the report from the first run
     assert systems["dataset:warehouse"]["deleted"] > 0
-    assert systems["troth"]["kept"] == 5
+    assert systems["troth"]["kept"] == 3
     assert [e["event"] for e in t.requests.history(rid)][-4:] == [
         "started",
         "interrupted",
         "started",
         "completed",
     ]
+
+
+def test_p25_a_connected_table_kept_for_a_legal_minimum_keeps_only_its_categories(
+    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dataset that keeps a table whole for a policy purpose with a legal minimum may hold
+    only the categories the minimum names: a card column there is refused with a message
+    saying what to write (keep column by column, and erase the card)."""
+    from troth.connectors.loader import DeclarationError
+    from troth.requests.connected import connected_datasets
+
+    t = make_troth("mindlink")
+    connect_shop(t, shop_db(tmp_path), monkeypatch)
+    path = t.ctx.settings.resolved_datasets_dir / "shop.yaml"
+    text = path.read_text().replace("purpose: tax_records", "purpose: sales")
+    path.write_text(text)
+    assert [d.name for d in connected_datasets(t.ctx)] == ["shop"]  # invoices: billing only
+    path.write_text(
+        text.replace("amount: billing\n", "amount: billing\n          card: payment_card\n")
+    )
+    with pytest.raises(DeclarationError) as bad:
+        connected_datasets(t.ctx)
+    (issue,) = bad.value.issues
+    assert "tables.invoices.columns.card: category 'payment_card' is kept for 'sales'" in issue
+    assert "identity, billing, purchases" in issue and "erase: keep" in issue

@@ -18,6 +18,7 @@ from troth.errors import PolicyError, ValidationError
 from troth.policy.describe import describe_policy, policy_summary
 from troth.policy.diff import PolicyDiff, Severity, diff_policies
 from troth.policy.loader import LoadedPolicy, read_policy
+from troth.policy.validate import policy_warnings
 
 app = typer.Typer(help="Validate, show, diff and publish the policy.", no_args_is_help=True)
 
@@ -71,6 +72,8 @@ def validate(
             failed += 1
             continue
         _out.print(escape(_summary_line(loaded)))
+        for warning in policy_warnings(loaded.policy):
+            _err.print(f"[yellow]{escape(f'{path}: warning: {warning}')}[/]")
     if failed:
         _err.print(f"{failed} of {len(files)} policy file(s) did not validate")
         raise SystemExit(1)

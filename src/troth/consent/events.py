@@ -23,6 +23,7 @@ class ConsentKind(StrEnum):
     unsubscribe = "unsubscribe"
     import_ = "import"
     cookie_choice = "cookie_choice"
+    erasure = "erasure"  # the person's data was erased or their account closed (P25, P28)
 
 
 class ConsentMethod(StrEnum):
@@ -34,6 +35,7 @@ class ConsentMethod(StrEnum):
     gpc = "gpc"
     import_ = "import"
     staff = "staff"
+    request = "request"  # carried out for a data-subject request (erasure, closure)
 
 
 @dataclass(frozen=True, slots=True)

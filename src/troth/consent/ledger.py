@@ -31,11 +31,11 @@ from troth.consent.events import (
 from troth.consent.receipt import build_receipt, sign_receipt
 from troth.consent.tables import consent_events, consent_receipts
 from troth.context import Context
-from troth.errors import NotFound, ValidationError
+from troth.errors import NotFound, Refused, ValidationError
 from troth.policy.model import CookieCategory, LegalBasis
 
 # Only what the ledger needs from the store's subjects table.
-subjects = table("subjects", column("id"), column("jurisdiction"))
+subjects = table("subjects", column("id"), column("jurisdiction"), column("erased_at"))
 
 IMPORT_BATCH = 5000
 
@@ -64,6 +64,7 @@ class ConsentLedger:
         """Record a grant and sign its Kantara receipt. ``notice_text`` is the exact text
         shown (default: the policy's notice for the purpose); its SHA-256 is kept."""
         p = self._consentable(purpose)
+        self._refuse_if_erased(subject_id, purpose, actor)
         text = notice_text if notice_text is not None else (p.notice or p.description)
         item = (purpose, ConsentKind.grant, True, notice_hash(text))
         return self._record(
@@ -229,6 +230,35 @@ class ConsentLedger:
             at,
             details or {},
         )[0]
+
+    def end_all(
+        self,
+        conn: Connection,
+        subject_id: str,
+        *,
+        method: ConsentMethod,
+        actor: str,
+        at: datetime,
+        details: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Erasure or closure ends every consent the person has given (P25, P28): one
+        ``erasure`` event per purpose still granted, in the caller's transaction, so list
+        mail stops and no consent purpose may use what is left. Returns the purposes."""
+        ended = sorted(
+            p for p in _state.active_purposes(conn, subject_id) if p in self.ctx.policy.purposes
+        )
+        for purpose in ended:
+            self.record_opt_out(
+                conn,
+                subject_id,
+                purpose,
+                kind=ConsentKind.erasure,
+                method=method,
+                actor=actor,
+                at=at,
+                details=details,
+            )
+        return ended
 
     def record_grants(
         self,
@@ -548,6 +578,37 @@ class ConsentLedger:
                 code="unknown_subject",
             )
         return str(found[0] or self.ctx.policy.default_jurisdiction)
+
+    def _refuse_if_erased(self, subject_id: str, purpose: str, actor: str | None) -> None:
+        """A consent given for an erased person (closed account) would restart what the
+        erasure ended: refused ``subject_erased``, and the refusal audited."""
+        with self.ctx.engine.connect() as conn:
+            erased = conn.execute(
+                select(subjects.c.erased_at).where(subjects.c.id == subject_id)
+            ).scalar_one_or_none()
+        if erased is None:
+            return
+        with transaction(self.ctx) as conn:
+            append_entries(
+                conn,
+                self.ctx.clock.now(),
+                [
+                    AuditEntry(
+                        action="consent.refused",
+                        actor=actor or "system",
+                        outcome=Outcome.deny,
+                        subject_id=subject_id,
+                        purpose=purpose,
+                        reason="subject_erased",
+                    )
+                ],
+            )
+        raise Refused(
+            "this person's data was erased or their account closed: no consent can be "
+            "recorded for them (a new sign-up starts a new record)",
+            reason="subject_erased",
+            purpose=purpose,
+        )
 
     def _subject_jurisdiction_check(self, subject_id: str) -> None:
         with self.ctx.engine.connect() as conn:

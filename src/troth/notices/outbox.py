@@ -44,7 +44,7 @@ from troth.errors import Refused, ValidationError
 from troth.notices.mail import RESERVED_HEADERS, MailTransport, build_message, message_id
 from troth.notices.mail import transport_for as _transport_for
 from troth.policy.model import LegalBasis
-from troth.store.tables import restrictions
+from troth.store.tables import restrictions, subjects
 
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=10)
@@ -160,9 +160,10 @@ def enqueue(
     ).scalar()
     if existing is not None:
         return int(existing)
-    if subject_id is not None and purpose is not None:
-        reason = _refusal(conn, ctx, subject_id, purpose)
-        if reason is not None:
+    if subject_id is not None:
+        refusal = _refusal(conn, ctx, subject_id, purpose, kind)
+        if refusal is not None:
+            code, reason = refusal
             append_entries(
                 conn,
                 now,
@@ -173,7 +174,7 @@ def enqueue(
                         outcome=Outcome.deny,
                         subject_id=subject_id,
                         purpose=purpose,
-                        reason="no_consent",
+                        reason=code,
                         details={
                             "list_id": list_id,
                             "idempotency_key": idempotency_key,
@@ -183,8 +184,9 @@ def enqueue(
                 ],
             )
             raise Refused(
-                f"not queued: {reason}; nothing is sent to this person for {purpose!r}",
-                reason="no_consent",
+                f"not queued: {reason}; nothing is sent to this person"
+                + (f" for {purpose!r}" if purpose else ""),
+                reason=code,
                 purpose=purpose,
                 list_id=list_id,
             )
@@ -276,11 +278,11 @@ def deliver_due(
                         outcome=Outcome.deny,
                         subject_id=r["subject_id"],
                         purpose=r["purpose"],
-                        reason="no_consent",
+                        reason=blocked[r["id"]][0],
                         details={
                             "outbox_id": r["id"],
                             "list_id": r["list_id"],
-                            "why": blocked[r["id"]],
+                            "why": blocked[r["id"]][1],
                         },
                     )
                     for r in rows
@@ -332,21 +334,74 @@ def _check_header_text(what: str, value: str, limit: int) -> None:
         raise ValidationError(f"{what} is longer than {limit} characters", code="invalid_header")
 
 
-def _refusal(conn: Connection, ctx: Context, subject_id: str, purpose: str) -> str | None:
-    """Why nothing may be sent to this person for this purpose, or None."""
+def _refusal(
+    conn: Connection,
+    ctx: Context,
+    subject_id: str,
+    purpose: str | None,
+    kind: MailKind | str | None,
+) -> tuple[str, str] | None:
+    """(reason code, why) nothing may be sent to this person for this purpose, or None.
+    An erased person gets no list, marketing or purpose mail; what the law requires telling
+    them (their requests' letters, a breach notice: no purpose) still goes."""
+    erased = conn.execute(
+        select(subjects.c.erased_at).where(subjects.c.id == subject_id)
+    ).scalar_one_or_none()
+    if erased is not None and (purpose is not None or kind == MailKind.marketing):
+        return "subject_erased", "the person's data was erased or their account closed"
+    if purpose is None:
+        return None
     if purpose in opted_out_purposes(conn, subject_id):
-        return "the person withdrew or opted out"
+        return "no_consent", "the person withdrew or opted out"
     p = ctx.policy.purposes[purpose]
     if p.legal_basis is LegalBasis.consent and purpose not in active_purposes(conn, subject_id):
-        return "the purpose needs consent and the person has not given it"
+        return "no_consent", "the purpose needs consent and the person has not given it"
     restricted = conn.execute(
         select(restrictions.c.purpose).where(
             restrictions.c.subject_id == subject_id, restrictions.c.purpose == purpose
         )
     ).first()
     if restricted is not None:
-        return "the person restricted this use"
+        return "no_consent", "the person restricted this use"
     return None
+
+
+def cancel_for_subject(conn: Connection, ctx: Context, subject_id: str) -> int:
+    """Suppress every queued message to the person that erasure ends (list, marketing and
+    purpose mail; what the law requires telling them still goes), in the caller's
+    transaction, one audit entry per message. Returns how many."""
+    o = outbox.c
+    rows = conn.execute(
+        select(o.id, o.purpose, o.list_id).where(
+            o.subject_id == subject_id,
+            o.status.in_([MailStatus.queued.value, MailStatus.sending.value]),
+            or_(o.purpose.is_not(None), o.kind == MailKind.marketing.value),
+        )
+    ).all()
+    if not rows:
+        return 0
+    conn.execute(
+        update(outbox)
+        .where(o.id.in_([r.id for r in rows]))
+        .values(status=MailStatus.suppressed.value, last_error=None)
+    )
+    append_entries(
+        conn,
+        ctx.clock.now(),
+        [
+            AuditEntry(
+                action="mail.suppressed",
+                actor="system",
+                outcome=Outcome.deny,
+                subject_id=subject_id,
+                purpose=r.purpose,
+                reason="subject_erased",
+                details={"outbox_id": int(r.id), "list_id": r.list_id, "why": "erasure"},
+            )
+            for r in rows
+        ],
+    )
+    return len(rows)
 
 
 def _claim(ctx: Context, limit: int) -> list[dict[str, Any]]:
@@ -379,14 +434,14 @@ def _claim(ctx: Context, limit: int) -> list[dict[str, Any]]:
         ]
 
 
-def _suppressed(ctx: Context, rows: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+def _suppressed(ctx: Context, rows: Sequence[Mapping[str, Any]]) -> dict[int, tuple[str, str]]:
     """Rows whose person no longer allows their purpose (checked at delivery time)."""
-    out: dict[int, str] = {}
+    out: dict[int, tuple[str, str]] = {}
     with ctx.engine.connect() as conn:
         for r in rows:
-            if r["subject_id"] is None or r["purpose"] is None:
+            if r["subject_id"] is None:
                 continue
-            why = _refusal(conn, ctx, r["subject_id"], r["purpose"])
+            why = _refusal(conn, ctx, r["subject_id"], r["purpose"], r["kind"])
             if why is not None:
                 out[int(r["id"])] = why
     return out

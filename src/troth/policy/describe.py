@@ -71,9 +71,12 @@ def retention_words(r: Retention | None) -> str:
     else:
         start = f"{_duration(r.keep_for)} after collection"
     out = f"kept {start}, then {then}"
-    if r.legal_minimum is not None:
-        out += f" (the law requires {_duration(r.legal_minimum)}"
-        out += f": {r.law})" if r.law else ")"
+    lm = r.legal_minimum
+    if lm is not None:
+        out += (
+            f" (the law requires keeping {', '.join(lm.categories)} for"
+            f" {_duration(lm.keep_for)}: {lm.law})"
+        )
     return out
 
 

@@ -213,6 +213,16 @@ class _Differ:
         )
 
 
+def _keeps_more(old: Any, new: Any) -> bool:
+    """A legal minimum that keeps more categories, or keeps them longer, is material."""
+    if new is None:
+        return False
+    if old is None:
+        return True
+    longer = new.keep_for.approx_days() > old.keep_for.approx_days()
+    return longer or not set(new.categories) <= set(old.categories)
+
+
 def _became_true(old: Any, new: Any) -> bool:
     return bool(new) and not bool(old)
 
@@ -385,7 +395,16 @@ def _purposes(d: _Differ, old: Policy, new: Policy) -> None:
             "retention",
             _longer,
         )
-        for name in ("after", "then", "legal_minimum", "law"):
+        d.value(
+            s,
+            pid,
+            "retention.legal_minimum",
+            ro.legal_minimum if ro else None,
+            rn.legal_minimum if rn else None,
+            "legal minimum",
+            _keeps_more,
+        )
+        for name in ("after", "then"):
             d.value(
                 s,
                 pid,

@@ -169,16 +169,44 @@ class SubjectKind(_Strict):
     description: str | None = None
 
 
+class LegalMinimum(_Strict):
+    """What the law requires keeping despite erasure or closure, under which law, for how
+    long (P25, P28): only the ``categories`` named; everything else of the purpose goes.
+    (Connected datasets name what they keep per table and column, ``erase: keep``.)"""
+
+    keep_for: Duration
+    law: str = Field(min_length=1, max_length=500)
+    categories: list[Id] = Field(min_length=1)
+
+    def __str__(self) -> str:
+        return f"{self.keep_for} ({', '.join(self.categories)}): {self.law}"
+
+
 class Retention(_Strict):
     """How long data for a purpose is kept, from when, and what happens then (P30)."""
 
     keep_for: Duration
     after: RetentionClock = RetentionClock.collection
     then: RetentionAction = RetentionAction.delete
-    # A minimum the law imposes (invoices 7 years): deletion requests keep the data,
+    # A minimum the law imposes (invoices 7 years): erasure and closure keep what it names,
     # restricted to this purpose, until it ends (P25).
-    legal_minimum: Duration | None = None
-    law: str | None = None
+    legal_minimum: LegalMinimum | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_shape(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        minimum = value.get("legal_minimum")
+        if minimum is not None and not isinstance(minimum, dict | LegalMinimum):
+            raise ValueError(
+                "legal_minimum must say what the law requires keeping: write "
+                f"legal_minimum: {{keep_for: {minimum}, law: <the law>, categories: [<only "
+                "the categories the law needs, e.g. identity, billing>]}"
+            )
+        if "law" in value:
+            raise ValueError("move `law:` under `legal_minimum:` (with keep_for and categories)")
+        return value
 
 
 class Purpose(_Strict):

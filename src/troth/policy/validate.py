@@ -197,14 +197,33 @@ class _Checker:
                 )
             retention = p.get("retention")
             if isinstance(retention, Mapping):
-                keep = _duration(retention.get("keep_for"))
-                minimum = _duration(retention.get("legal_minimum"))
-                if keep and minimum and keep.approx_days() < minimum.approx_days():
-                    self.add(
-                        ("purposes", i, "retention", "keep_for"),
-                        f"keeps data {keep} but the law requires at least {minimum} "
-                        "(legal_minimum): make keep_for at least as long",
-                    )
+                self.legal_minimum_rules(i, p, retention)
+
+    def legal_minimum_rules(
+        self, i: int, p: Mapping[str, Any], retention: Mapping[str, Any]
+    ) -> None:
+        """What a legal minimum keeps must be the purpose's own categories, for no longer
+        than the purpose keeps its data (P25)."""
+        lm = retention.get("legal_minimum")
+        if not isinstance(lm, Mapping):
+            return
+        keep = _duration(retention.get("keep_for"))
+        minimum = _duration(lm.get("keep_for"))
+        if keep and minimum and keep.approx_days() < minimum.approx_days():
+            self.add(
+                ("purposes", i, "retention", "keep_for"),
+                f"keeps data {keep} but the law requires at least {minimum} "
+                "(legal_minimum.keep_for): make keep_for at least as long",
+            )
+        own = [c for _, c in _strs(p.get("categories"))]
+        for j, cat in _strs(lm.get("categories")):
+            if cat not in own:
+                self.add(
+                    ("purposes", i, "retention", "legal_minimum", "categories", j),
+                    f"purpose {p.get('id')!r} does not use category {cat!r}: a legal "
+                    "minimum keeps only categories of its own purpose",
+                    tuple(own),
+                )
 
     def point_rules(self) -> None:
         for i, cp in _items(self.data, "collection_points"):
@@ -425,3 +444,25 @@ class _Checker:
             if sensitive:
                 return f"is in the sensitive category {cat!r} (encrypted: never grouped)"
         return None
+
+
+def policy_warnings(policy: Policy) -> list[str]:
+    """What a valid policy does that deserves a second look (printed by ``policy
+    validate``, never fatal): a legal minimum that keeps a sensitive category past erasure
+    (PCI DSS 3.2.1: no card data kept without a need)."""
+    from troth.policy.index import PolicyIndex
+
+    index = PolicyIndex.build(policy)
+    out: list[str] = []
+    for i, p in enumerate(policy.purposes):
+        lm = p.retention.legal_minimum if p.retention else None
+        if lm is None:
+            continue
+        for j, cat in enumerate(lm.categories):
+            if index.is_sensitive(cat):
+                out.append(
+                    f"purposes[{i}].retention.legal_minimum.categories[{j}]: purpose "
+                    f"{p.id!r} keeps sensitive category {cat!r} after erasure for "
+                    f"{lm.keep_for} ({lm.law}): make sure that law requires this very data"
+                )
+    return out

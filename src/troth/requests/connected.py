@@ -44,7 +44,39 @@ def _load(ctx: Context, paths: list[Any]) -> list[Dataset]:
                     str(path), [f"{path}: dataset {ds.name!r} is also declared in {seen[ds.name]}"]
                 )
             seen[ds.name] = str(path)
+            problems = keeps_beyond_legal_minimum(ctx, ds)
+            if problems:
+                raise DeclarationError(str(path), [f"{path}: {p}" for p in problems])
             out.append(ds)
+    return out
+
+
+def keeps_beyond_legal_minimum(ctx: Context, ds: Dataset) -> list[str]:
+    """A table or column kept (``erase: keep``) for a policy purpose whose retention has a
+    legal minimum may keep only the categories that minimum names (P25, P28): a card column
+    in a table of invoices kept whole would outlive the erasure like the invoice."""
+    out: list[str] = []
+    for tname, table in ds.tables.items():
+        keeps = [(table.keep, [c for c in table.columns if table.columns[c].category])]
+        keeps += [(col.keep, [cname]) for cname, col in table.columns.items() if col.keep]
+        for keep, columns in keeps:
+            if keep is None or keep.purpose not in ctx.policy.purposes:
+                continue
+            ret = ctx.policy.purposes[keep.purpose].retention
+            lm = ret.legal_minimum if ret else None
+            if lm is None:
+                continue
+            for cname in columns:
+                col = table.columns[cname]
+                if col.category is None or col.category in lm.categories:
+                    continue
+                out.append(
+                    f"tables.{tname}.columns.{cname}: category {col.category!r} is kept for "
+                    f"{keep.purpose!r}, whose legal minimum keeps only "
+                    f"{', '.join(lm.categories)} ({lm.law}): keep the columns the law needs "
+                    f"one by one (`erase: keep` on each) and give {cname} an erasure "
+                    "(set_null, mask or hash)"
+                )
     return out
 
 

@@ -24,16 +24,18 @@ from troth.validation import check_value
 
 
 def legal_keep(ctx: Context, value: StoredValue, today: date) -> tuple[str, date] | None:
-    """(purpose, until) when the law requires keeping ``value`` past a deletion request: one
-    of its purposes has a retention ``legal_minimum`` that has not run out (the longest
-    wins). None when it may go now."""
+    """(purpose, until) when the law requires keeping ``value`` past erasure or closure:
+    one of its purposes has a retention ``legal_minimum`` that names the value's category
+    and has not run out (the longest wins). None when it may go now: a category the legal
+    minimum does not name (a card number beside an invoice) goes at once (P25, P28)."""
     best: tuple[str, date] | None = None
     start = value.collected_at.date()
     for pid in value.purposes:
         p = ctx.policy.purposes.get(pid)
-        if p is None or p.retention is None or p.retention.legal_minimum is None:
+        lm = p.retention.legal_minimum if p is not None and p.retention else None
+        if lm is None or value.category not in lm.categories:
             continue
-        d = p.retention.legal_minimum
+        d = lm.keep_for
         until = start + relativedelta(years=d.years, months=d.months, days=d.days)
         if until > today and (best is None or until > best[1]):
             best = (pid, until)
@@ -55,6 +57,7 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
         "kept": 0,
         "kept_because": [],
     }
+    report.update(end_what_follows(conn, ctx, subject_id))
     if subj.legal_hold:
         report["kept"] = len(values)
         report["kept_because"].append(
@@ -80,15 +83,15 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
             .values(restricted_to=purpose, restricted_until=until, updated_at=now)
         )
         p = ctx.policy.purposes[purpose]
-        law = p.retention.law if p.retention and p.retention.law else None
-        basis = "legal obligation" if p.legal_basis is LegalBasis.legal_obligation else "the law"
+        law = p.retention.legal_minimum.law if p.retention and p.retention.legal_minimum else ""
+        cats = sorted({v.category for v in vals})
         report["kept_because"].append(
             {
                 "rows": len(vals),
-                "reason": f"{basis} requires keeping it"
-                + (f" ({law})" if law else "")
-                + f"; restricted to {purpose!r} until {until.isoformat()}",
+                "reason": f"{law} requires keeping {', '.join(cats)}"
+                f"; restricted to {purpose!r} until {until.isoformat()}",
                 "purpose": purpose,
+                "law": law,
                 "until": until.isoformat(),
                 "categories": sorted({v.category for v in vals}),
                 "fields": sorted({v.field for v in vals}),
@@ -109,6 +112,34 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
         {"what": "audit log entries", "reason": "tamper-evident log; they hold no values"},
     ]
     return report
+
+
+def end_what_follows(conn: Connection, ctx: Context, subject_id: str) -> dict[str, Any]:
+    """What follows from the person ends with their erasure or closure (P07, P10, P25,
+    P28): every consent (an ``erasure`` event in the ledger, which ends their list
+    subscriptions), their unsubscribe links (spent), and queued list, purpose and notice
+    mail (suppressed). Later uses, mail and disclosures are refused ``subject_erased``."""
+    from troth.consent import ConsentLedger
+    from troth.consent.tables import unsubscribe_tokens
+    from troth.notices.outbox import cancel_for_subject
+
+    now = ctx.clock.now()
+    ended = ConsentLedger(ctx).end_all(
+        conn,
+        subject_id,
+        method=ConsentMethod.request,
+        actor="system:troth",
+        at=now,
+        details={"why": "erasure"},
+    )
+    conn.execute(
+        update(unsubscribe_tokens)
+        .where(
+            unsubscribe_tokens.c.subject_id == subject_id, unsubscribe_tokens.c.used_at.is_(None)
+        )
+        .values(used_at=now)
+    )
+    return {"consents_ended": ended, "mail_cancelled": cancel_for_subject(conn, ctx, subject_id)}
 
 
 def close_relationship(conn: Connection, ctx: Context, subject_id: str) -> None:
