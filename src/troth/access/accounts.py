@@ -26,6 +26,7 @@ from troth.access.tables import api_keys, sessions, users
 from troth.audit.entry import Outcome
 from troth.audit.log import transaction
 from troth.clock import utc
+from troth.db import reading
 from troth.errors import (
     AuthenticationError,
     Conflict,
@@ -332,7 +333,7 @@ class AccountsMixin(AccessBase):
             addr = normalise_email(email)
         except ValidationError:
             addr = ""
-        with self.ctx.engine.connect() as conn:
+        with reading(self.ctx.engine) as conn:  # no write lock (SQLite) for the lookup
             row = self._find_row(conn, addr, kind, tenant_id) if addr else None
         if row is None:
             verify_password(None, password)  # as slow as a real check
