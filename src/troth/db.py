@@ -8,13 +8,16 @@ them all so migrations and ``create_all`` see the whole schema.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
 import random
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -28,6 +31,7 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    make_url,
 )
 
 metadata = MetaData(
@@ -83,6 +87,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url`` with troth's per-backend settings (SQLite: WAL, foreign keys,
     busy timeout; PostgreSQL/MariaDB: pre-ping)."""
     if url.startswith("sqlite"):
+        create_private_database(url)
         engine = create_engine(
             url,
             echo=echo,
@@ -121,6 +126,19 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+
+
+def create_private_database(url: str) -> None:
+    """Create a SQLite database file that does not exist yet as 0600 (owner only),
+    whatever the umask; SQLite gives its -wal and -shm files the same mode."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists() or not path.parent.is_dir():
+        return
+    with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 READ_ONLY = "troth_read_only"
