@@ -219,10 +219,31 @@ def test_console_login_dashboard_search_audit(home) -> None:
         assert "max-age" not in cookie and "expires" not in cookie
         dash = c.get("/console")
         assert dash.status_code == 200 and "Consent rates" in dash.text
-        found = c.get(
-            "/console/subjects", params={"email": "ada@example.com", "purpose": "support"}
+        search = c.get("/console/subjects")
+        assert 'method="post" action="/console/subjects"' in search.text
+        found = c.post(
+            "/console/subjects",
+            data={
+                "email": "ada@example.com",
+                "purpose": "support",
+                "csrf_token": csrf_from(search.text),
+            },
         )
         assert sid in found.text and "Hello" in found.text
+        # The old GET form is refused, not silently served: the address stays out of logs.
+        old = c.get(
+            "/console/subjects",
+            params={"email": "ada@example.com", "purpose": "support"},
+            headers={"Accept": "text/html"},
+        )
+        assert old.status_code == 422 and sid not in old.text
+        assert "search form" in old.text
+        no_csrf = c.post(
+            "/console/subjects",
+            data={"email": "ada@example.com"},
+            headers={"Accept": "text/html"},
+        )
+        assert no_csrf.status_code == 403 and sid not in no_csrf.text
         audit = c.get("/console/audit")
         assert audit.status_code == 200
         r = c.post("/console/audit/verify", headers={"Accept": "text/html"})
