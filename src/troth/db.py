@@ -15,7 +15,8 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -23,6 +24,7 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Connection,
     DateTime,
     Dialect,
     Engine,
@@ -117,7 +119,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             # statement machinery adds nothing to a constant BEGIN.
             driver = conn.connection.driver_connection
             options = conn.get_execution_options()
-            if options.get(READ_ONLY):
+            if options.get(READ_ONLY) or joined_connection(conn.engine) is not None:
                 driver.execute("BEGIN")
             elif options.get(NO_WAIT):
                 _begin_now(driver)
@@ -139,6 +141,30 @@ def create_private_database(url: str) -> None:
         return
     with contextlib.suppress(FileExistsError):  # another process made it meanwhile
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+_JOINED: ContextVar[Connection | None] = ContextVar("troth_joined_transaction", default=None)
+
+
+@contextlib.contextmanager
+def joined(conn: Connection) -> Iterator[None]:
+    """Within this block, on this thread, every audited transaction on ``conn``'s database
+    (:func:`troth.audit.log.transaction`) runs as a savepoint of ``conn``'s transaction, so
+    it commits (or not) with it: one atomic unit. On SQLite, other connections opened
+    meanwhile only read (a write lock is already ours)."""
+    token = _JOINED.set(conn)
+    try:
+        yield
+    finally:
+        _JOINED.reset(token)
+
+
+def joined_connection(engine: Engine) -> Connection | None:
+    """The connection :func:`joined` made current for ``engine``'s database, if any."""
+    conn = _JOINED.get()
+    if conn is not None and conn.engine.pool is engine.pool:
+        return conn
+    return None
 
 
 READ_ONLY = "troth_read_only"
