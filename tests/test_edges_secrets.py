@@ -353,7 +353,6 @@ def served(tmp_path: Path) -> Iterator[tuple[Any, str, _Lines]]:
         port = s.getsockname()[1]
     lines = _Lines()
     access = logging.getLogger("uvicorn.access")
-    access.addHandler(lines)
     config = uvicorn.Config(
         create_app(ctx), host="127.0.0.1", port=port, access_log=True, log_level="info"
     )
@@ -364,6 +363,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Any, str, _Lines]]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
+    access.addHandler(lines)  # after uvicorn configured its loggers
     try:
         yield ctx, f"http://127.0.0.1:{port}", lines
     finally:
