@@ -402,6 +402,17 @@ class AccountsMixin(AccessBase):
                 f" {utc(row.locked_until):%Y-%m-%d %H:%M} UTC; try again then",
                 retry_after=int((utc(row.locked_until) - now).total_seconds()) + 1,
             )
+        if reason == "locked_out":
+            # The lock ended while this login waited: its password was never checked.
+            self._audit(
+                conn,
+                "login",
+                label,
+                outcome=Outcome.deny,
+                tenant_id=row.tenant_id,
+                reason="locked_out",
+            )
+            return AuthenticationError(f"{WRONG_LOGIN}; try again", code="login_retry")
         if ok and row.password_hash != seen.password_hash:
             ok, reason = False, "wrong_password"  # changed while it was being checked
         used = row.totp_last_step
