@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 import yaml
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
 from _http import api_key, client_for
-from troth.cli import app
+from troth.cli import main
 from troth.examples import example_path
 from troth.home import init_home
 from troth.store.tables import records
@@ -56,29 +55,41 @@ def test_an_existing_database_file_keeps_its_mode(tmp_path: Path) -> None:
     assert not (tmp_path / "no").exists()
 
 
+def _init(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    try:
+        main(["init", *args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
 @pytest.mark.parametrize("length", [201, 50_000, 100_000])
-def test_long_organisation_name_is_refused_fast_and_clearly(tmp_path: Path, length: int) -> None:
+def test_long_organisation_name_is_refused_fast_and_clearly(
+    tmp_path: Path, length: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = yaml.safe_load(example_path("mindlink").read_text())
     data["organisation"]["name"] = "A" * length
     policy = tmp_path / "policy.yaml"
     policy.write_text(yaml.safe_dump(data, sort_keys=False))
     began = time.monotonic()
-    res = CliRunner().invoke(app, ["init", str(tmp_path / "home"), "--policy", str(policy)])
+    code, output = _init(capsys, str(tmp_path / "home"), "--policy", str(policy))
     took = time.monotonic() - began
-    assert res.exit_code == 1
-    assert "organisation.name" in res.output and "at most 200 characters" in res.output
+    assert code == 1
+    assert "organisation.name" in output and "at most 200 characters" in output
     assert took < 5, f"{took:.1f}s"
     assert not (tmp_path / "home").exists()  # nothing half-created
 
 
-def test_longest_allowed_name_works(tmp_path: Path) -> None:
+def test_longest_allowed_name_works(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = yaml.safe_load(example_path("mindlink").read_text())
     data["organisation"]["name"] = "B" * 200
     policy = tmp_path / "policy.yaml"
     policy.write_text(yaml.safe_dump(data, sort_keys=False))
-    res = CliRunner().invoke(app, ["init", str(tmp_path / "home"), "--policy", str(policy)])
-    assert res.exit_code == 0, res.output
-    assert "B" * 200 in res.output.replace("\n", "")
+    code, output = _init(capsys, str(tmp_path / "home"), "--policy", str(policy))
+    assert code == 0, output
+    assert "B" * 200 in output.replace("\n", "")
 
 
 def test_concurrent_requests_with_one_key_run_the_work_once(home: Any) -> None:

@@ -35,6 +35,7 @@ from sqlalchemy import (
     event,
     make_url,
 )
+from sqlalchemy.engine.base import OptionEngine
 
 metadata = MetaData(
     naming_convention={
@@ -126,8 +127,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             else:
                 _begin_immediate(driver)
 
+        engine.__class__ = _TrothEngine
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    engine.__class__ = _TrothEngine
+    return engine
 
 
 def create_private_database(url: str) -> None:
@@ -165,6 +169,81 @@ def joined_connection(engine: Engine) -> Connection | None:
     if conn is not None and conn.engine.pool is engine.pool:
         return conn
     return None
+
+
+class _JoinedConnection:
+    """What ``engine.connect()`` hands out inside :func:`joined`: the unit's connection
+    within a savepoint, so the work reads what it wrote and its commits are the unit's.
+    ``commit`` releases the savepoint; ``rollback`` and closing without a commit undo it,
+    as for a connection of its own."""
+
+    def __init__(self, outer: Connection) -> None:
+        self._outer = outer
+        self._point = outer.begin_nested()
+
+    def __enter__(self) -> _JoinedConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def begin(self) -> _JoinedTransaction:
+        return _JoinedTransaction(self)
+
+    def commit(self) -> None:
+        if self._point.is_active:
+            self._point.commit()
+        self._point = self._outer.begin_nested()
+
+    def rollback(self) -> None:
+        if self._point.is_active:
+            self._point.rollback()
+        self._point = self._outer.begin_nested()
+
+    def close(self) -> None:
+        if self._point.is_active:
+            self._point.rollback()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._outer, name)
+
+
+class _JoinedTransaction:
+    def __init__(self, conn: _JoinedConnection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> _JoinedTransaction:
+        return self
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self._conn.commit()
+        else:
+            self._conn.rollback()
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        self._conn.rollback()
+
+
+def _connect(self: Engine) -> Connection:
+    outer = joined_connection(self)
+    if outer is not None:
+        return cast(Connection, _JoinedConnection(outer))
+    return Engine.connect(self)
+
+
+class _TrothOptionEngine(OptionEngine):
+    connect = _connect
+
+
+class _TrothEngine(Engine):
+    """An engine whose ``connect`` (and so ``begin``) joins the unit of :func:`joined`."""
+
+    connect = _connect
+    _option_cls = _TrothOptionEngine
 
 
 READ_ONLY = "troth_read_only"
