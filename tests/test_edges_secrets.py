@@ -425,3 +425,18 @@ def test_access_log_carries_no_code_token_email_or_phone(
     assert "POST /api/v1/subjects/search" in text and "POST /privacy/code" in text
     for secret in secrets:
         assert secret not in text, f"{secret[:6]}... is in the access log"
+
+
+def test_old_signin_codes_are_forgotten_but_not_before_the_limit_window(home: Any) -> None:
+    from troth.web.signin import purge_codes, signin_codes
+
+    Troth(home).collect("support_request", SUPPORT)
+    with client_for(home) as c:
+        assert _ask_code(c, "ada@example.com").status_code == 200
+        assert _ask_code(c, "nobody@example.com").status_code == 200
+    home.clock.advance(minutes=59)
+    assert purge_codes(home) == 0  # still counted towards the hour's limits
+    home.clock.advance(minutes=2)
+    assert purge_codes(home) == 2
+    with home.engine.connect() as conn:
+        assert conn.execute(select(signin_codes)).all() == []

@@ -247,3 +247,15 @@ def end(ctx: Context, token: str) -> None:
             .where(privacy_sessions.c.id == _hash(token or ""))
             .values(ended_at=ctx.clock.now())
         )
+
+
+def purge_codes(ctx: Context) -> int:
+    """Forget sign-in codes that can no longer work nor count towards a limit (older than
+    the limits' window and expired); the worker runs this hourly. Returns how many."""
+    now = ctx.clock.now()
+    c = signin_codes.c
+    with ctx.engine.begin() as conn:
+        result = conn.execute(
+            signin_codes.delete().where(c.created_at < now - LIMIT_WINDOW, c.expires_at < now)
+        )
+    return int(result.rowcount or 0)
