@@ -36,6 +36,13 @@ def api_key(client: TestClient, scopes: list[str], tenant_id: str | None = None)
     return {"Authorization": f"Bearer {key}"}
 
 
+def challenge_from(html: str) -> str:
+    """The sign-in challenge the code page carries in its form."""
+    m = re.search(r'name="challenge" value="([^"]+)"', html)
+    assert m, "no challenge on the page"
+    return m.group(1)
+
+
 def csrf_from(html: str) -> str:
     m = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert m, "no CSRF token on the page"

@@ -66,7 +66,7 @@ def test_open_verify_execute_delete(home) -> None:
         done = c.post(f"/api/v1/requests/{rid}/execute", headers=admin)
         assert done.status_code == 200, done.text
         out = done.json()
-        assert out["state"] == "completed" and out["download_url"] is None
+        assert out["state"] == "completed" and out["download_code"] is None
         troth = out["result"]["systems"][0]
         assert troth["system"] == "troth" and troth["found"] >= 1
         one = c.get(f"/api/v1/requests/{rid}", headers=admin).json()
@@ -154,7 +154,9 @@ def test_bad_input_and_credentials(lite) -> None:
             403,
         )
         assert Troth(lite).requests.get(rid).state == "identity_unverified"
-        is_problem(c.get("/api/v1/exports/not-a-token", headers=admin), 404, "no_export")
+        is_problem(
+            c.post("/api/v1/exports", json={"code": "not-a-token"}, headers=admin), 404, "no_export"
+        )
 
 
 def test_list_by_deadline_filters_and_pages(home) -> None:
@@ -195,15 +197,21 @@ def test_access_export_download(home) -> None:
         ).json()["id"]
         c.post(f"/api/v1/requests/{rid}/verify-by-staff", json={"reason": "ID"}, headers=admin)
         done = c.post(f"/api/v1/requests/{rid}/execute", headers=admin).json()
-        url = done["download_url"]
-        assert done["state"] == "completed" and url.startswith("/api/v1/exports/")
-        is_problem(c.get(url), 401)
-        r = c.get(url, headers=admin)
+        code = done["download_code"]
+        assert done["state"] == "completed" and code
+        is_problem(c.post("/api/v1/exports", json={"code": code}), 401)
+        # The code in a URL is refused, whoever asks, and the export is still there.
+        is_problem(c.get(f"/api/v1/exports/{code}", headers=admin), 422, "secret_in_url")
+        r = c.post("/api/v1/exports", json={"code": code}, headers=admin)
         assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
         names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
         assert names and b"Ada Lovelace" not in r.content[:4]
-        # the token is only given once: reading the request again does not show it
-        assert c.get(f"/api/v1/requests/{rid}", headers=admin).json()["download_url"] is None
+        # Once: a second download with the same code is refused.
+        is_problem(
+            c.post("/api/v1/exports", json={"code": code}, headers=admin), 404, "export_used"
+        )
+        # the code is only given once: reading the request again does not show it
+        assert c.get(f"/api/v1/requests/{rid}", headers=admin).json()["download_code"] is None
 
 
 def test_console_session_needs_privacy_office_and_csrf(lite) -> None:

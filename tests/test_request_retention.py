@@ -16,6 +16,7 @@ from troth.audit.log import list_entries
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
+from troth.gate import SYSTEM
 from troth.requests.deadlines import CCPA_OPT_OUT, request_log_keep_until
 from troth.requests.states import RequestState
 from troth.requests.tables import request_events, request_exports, requests
@@ -65,7 +66,7 @@ def test_purge_exports_removes_expired_files(make_troth: Any, db_url: str, clock
     assert t.requests.purge_exports() == 1
     assert not path.exists()
     with pytest.raises(NotFound):
-        t.requests.download(token)
+        t.requests.download(token, actor=SYSTEM)
     assert t.requests.purge_exports() == 0  # already purged: nothing more to do
 
 

@@ -8,18 +8,23 @@ them all so migrations and ``create_all`` see the whole schema.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
 import random
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Connection,
     DateTime,
     Dialect,
     Engine,
@@ -28,7 +33,9 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    make_url,
 )
+from sqlalchemy.engine.base import OptionEngine
 
 metadata = MetaData(
     naming_convention={
@@ -83,6 +90,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url`` with troth's per-backend settings (SQLite: WAL, foreign keys,
     busy timeout; PostgreSQL/MariaDB: pre-ping)."""
     if url.startswith("sqlite"):
+        create_private_database(url)
         engine = create_engine(
             url,
             echo=echo,
@@ -112,15 +120,130 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             # statement machinery adds nothing to a constant BEGIN.
             driver = conn.connection.driver_connection
             options = conn.get_execution_options()
-            if options.get(READ_ONLY):
+            if options.get(READ_ONLY) or joined_connection(conn.engine) is not None:
                 driver.execute("BEGIN")
             elif options.get(NO_WAIT):
                 _begin_now(driver)
             else:
                 _begin_immediate(driver)
 
+        engine.__class__ = _TrothEngine
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    engine.__class__ = _TrothEngine
+    return engine
+
+
+def create_private_database(url: str) -> None:
+    """Create a SQLite database file that does not exist yet as 0600 (owner only),
+    whatever the umask; SQLite gives its -wal and -shm files the same mode."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists() or not path.parent.is_dir():
+        return
+    with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+_JOINED: ContextVar[Connection | None] = ContextVar("troth_joined_transaction", default=None)
+
+
+@contextlib.contextmanager
+def joined(conn: Connection) -> Iterator[None]:
+    """Within this block, on this thread, every audited transaction on ``conn``'s database
+    (:func:`troth.audit.log.transaction`) runs as a savepoint of ``conn``'s transaction, so
+    it commits (or not) with it: one atomic unit. On SQLite, other connections opened
+    meanwhile only read (a write lock is already ours)."""
+    token = _JOINED.set(conn)
+    try:
+        yield
+    finally:
+        _JOINED.reset(token)
+
+
+def joined_connection(engine: Engine) -> Connection | None:
+    """The connection :func:`joined` made current for ``engine``'s database, if any."""
+    conn = _JOINED.get()
+    if conn is not None and conn.engine.pool is engine.pool:
+        return conn
+    return None
+
+
+class _JoinedConnection:
+    """What ``engine.connect()`` hands out inside :func:`joined`: the unit's connection
+    within a savepoint, so the work reads what it wrote and its commits are the unit's.
+    ``commit`` releases the savepoint; ``rollback`` and closing without a commit undo it,
+    as for a connection of its own."""
+
+    def __init__(self, outer: Connection) -> None:
+        self._outer = outer
+        self._point = outer.begin_nested()
+
+    def __enter__(self) -> _JoinedConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def begin(self) -> _JoinedTransaction:
+        return _JoinedTransaction(self)
+
+    def commit(self) -> None:
+        if self._point.is_active:
+            self._point.commit()
+        self._point = self._outer.begin_nested()
+
+    def rollback(self) -> None:
+        if self._point.is_active:
+            self._point.rollback()
+        self._point = self._outer.begin_nested()
+
+    def close(self) -> None:
+        if self._point.is_active:
+            self._point.rollback()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._outer, name)
+
+
+class _JoinedTransaction:
+    def __init__(self, conn: _JoinedConnection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> _JoinedTransaction:
+        return self
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self._conn.commit()
+        else:
+            self._conn.rollback()
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        self._conn.rollback()
+
+
+def _connect(self: Engine) -> Connection:
+    outer = joined_connection(self)
+    if outer is not None:
+        return cast(Connection, _JoinedConnection(outer))
+    return Engine.connect(self)
+
+
+class _TrothOptionEngine(OptionEngine):
+    connect = _connect
+
+
+class _TrothEngine(Engine):
+    """An engine whose ``connect`` (and so ``begin``) joins the unit of :func:`joined`."""
+
+    connect = _connect
+    _option_cls = _TrothOptionEngine
 
 
 READ_ONLY = "troth_read_only"

@@ -46,6 +46,7 @@ class Reason(StrEnum):
     recipient_category_not_allowed = "recipient_category_not_allowed"
     kept_for_legal_obligation = "kept_for_legal_obligation"
     subject_erased = "subject_erased"
+    not_the_owner = "not_the_owner"  # an export made for another person
 
 
 class Operation(StrEnum):

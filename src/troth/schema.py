@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import troth.access.tables
-import troth.api.idempotency
 import troth.audit.log
 import troth.breaches.register
 import troth.connectors.jobs
 import troth.consent.tables
 import troth.disclosures.tables
+import troth.idempotency
 import troth.notices.outbox
 import troth.requests.tables
 import troth.retention

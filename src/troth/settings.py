@@ -64,6 +64,18 @@ class Settings(BaseSettings):
     mail_dir: Path | None = Field(
         default=None, description="Folder for .eml files when no SMTP; default HOME/mail."
     )
+    signin_codes_per_address: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Privacy-centre sign-in codes one e-mail address may ask for per hour.",
+    )
+    signin_codes_per_client: int = Field(
+        default=20,
+        ge=1,
+        le=100000,
+        description="Privacy-centre sign-in codes one client (IP address) may ask for per hour.",
+    )
     session_idle_minutes: int = Field(
         default=30, description="A login session ends after this idle time."
     )

@@ -78,6 +78,12 @@ def _purge_request_logs(ctx: Context) -> Any:
     return f"{RequestService(ctx).purge_request_logs()} request log(s) reduced to the CCPA log"
 
 
+def _purge_signin_codes(ctx: Context) -> Any:
+    from troth.web.signin import purge_codes
+
+    return f"{purge_codes(ctx)} old sign-in code(s) forgotten"
+
+
 def _scrub_mail(ctx: Context) -> Any:
     from troth.notices.purge import scrub_settled_mail
 
@@ -106,6 +112,7 @@ TASKS: tuple[Task, ...] = (
     Task("retention", timedelta(days=1), _retention),
     Task("audit_checkpoint", timedelta(hours=1), _audit_checkpoint),
     Task("scrub_mail", timedelta(days=1), _scrub_mail),
+    Task("purge_signin_codes", timedelta(hours=1), _purge_signin_codes),
 )
 
 

@@ -97,3 +97,42 @@ def test_person_asks_deletion_officer_executes_person_sees_it_completed(
     shot(person, "request-person-completed")
     person.context.close()
     officer.context.close()
+
+
+def test_download_link_code_after_hash_is_posted_once(browser, serve, mindlink) -> None:
+    """The e-mailed link carries the code after "#": the page fills its form from it (and
+    keeps it while the person signs in), wipes it from the address bar, and the download
+    works once."""
+    t = Troth(mindlink)
+    t.collect("support_request", ADA)
+    req = t.requests.open("access", email="ada@example.com")
+    t.requests.verify_by_staff(req.id, staff="officer", reason="ID seen")
+    base = serve(mindlink)
+    done = t.requests.execute(req.id)
+    assert done.download_token
+    with mindlink.engine.connect() as conn:
+        body = conn.execute(
+            select(outbox.c.body_text)
+            .where(outbox.c.to_addr == "ada@example.com")
+            .order_by(outbox.c.id.desc())
+        ).first()[0]
+    link = re.search(r"(http\S+/privacy/download#\S+)", body)
+    assert link and link.group(1).endswith(f"#{done.download_token}")
+
+    page = browser.new_context(accept_downloads=True).new_page()
+    page.set_default_timeout(15_000)
+    # Not signed in yet: the page says so; the code is kept for this tab only.
+    page.goto(link.group(1))
+    assert "#" not in page.url and "sign in" in page.inner_text("main").lower()
+    sign_in(page, base, mindlink, "ada@example.com")
+    page.goto(f"{base}/privacy/download")
+    assert page.input_value("#code") == done.download_token
+    with page.expect_download() as got:
+        page.click("#download")
+    path = got.value.path()
+    assert path and Path(path).read_bytes()[:2] == b"PK"
+    # Once: the link again gives a clear refusal.
+    page.goto(link.group(1))
+    assert page.input_value("#code") == done.download_token
+    page.click("#download")
+    assert "already used" in page.inner_text("main")

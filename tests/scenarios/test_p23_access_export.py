@@ -17,7 +17,7 @@ import connected_schema as cs
 from test_requests_helpers import buy, connect_shop, mails_for, shop_db, verified
 from troth.clock import ManualClock
 from troth.errors import NotFound
-from troth.gate import Actor, ActorKind
+from troth.gate import SYSTEM, Actor, ActorKind
 from troth.requests.states import RequestState
 
 SUPPORT = Actor(ActorKind.staff, "sam", role="support")
@@ -40,9 +40,16 @@ def test_p23_export_has_everything_and_the_link_expires(
     assert done.state is RequestState.completed and done.download_token
     link_mail = mails_for(t, rid)[-1]
     assert done.download_token in link_mail["body_text"]
+    # The code rides after "#" (browsers never send it: no access log keeps it).
+    assert f"/privacy/download#{done.download_token}" in link_mail["body_text"]
     assert link_mail["to_addr"] == PERSON
+    # The file at rest is encrypted: without the code it reads as noise.
+    (stored,) = (t.ctx.home / "exports").iterdir()
+    at_rest = stored.read_bytes()
+    assert b"High Street" not in at_rest and b"data.json" not in at_rest
+    assert stored.stat().st_mode & 0o777 == 0o600
 
-    data = t.requests.download(done.download_token)
+    data = t.requests.download(done.download_token, actor=SYSTEM)
     zf = zipfile.ZipFile(io.BytesIO(data))
     names = set(zf.namelist())
     doc = json.loads(zf.read("data.json"))
@@ -86,20 +93,24 @@ def test_p23_export_has_everything_and_the_link_expires(
     assert "1 High Street" in zf.read("categories/billing.csv").decode()
     html = zf.read("summary.html").decode()
     assert "Ann &lt;b&gt;Buyer&lt;/b&gt;" in html and "<b>Buyer" not in html
-    # The file at rest is encrypted: without the link it reads as noise.
-    (stored,) = (t.ctx.home / "exports").iterdir()
-    assert b"High Street" not in stored.read_bytes() and b"data.json" not in stored.read_bytes()
+    # A download works once; the file is gone as soon as it was handed over.
+    assert list((t.ctx.home / "exports").iterdir()) == []
+    with pytest.raises(NotFound, match="already used") as used:
+        t.requests.download(done.download_token, actor=SYSTEM)
+    assert used.value.code == "export_used"
 
     with pytest.raises(NotFound, match="wrong"):
-        t.requests.download("not-a-token")
+        t.requests.download("not-a-token", actor=SYSTEM)
+    # A code never used expires, and the worker then deletes its file.
+    again = t.requests.execute(verified(t, "access", PERSON))
     clock.advance(timedelta(hours=t.ctx.settings.export_link_hours, seconds=1))
     with pytest.raises(NotFound, match="expired") as info:
-        t.requests.download(done.download_token)
+        t.requests.download(again.download_token or "", actor=SYSTEM)
     assert info.value.code == "export_expired"
     assert t.requests.purge_exports() == 1
     assert list((t.ctx.home / "exports").iterdir()) == []
     with pytest.raises(NotFound):
-        t.requests.download(done.download_token)
+        t.requests.download(again.download_token or "", actor=SYSTEM)
 
 
 def test_p23_portability_without_connected_systems(make_troth: Any, db_url: str) -> None:
@@ -108,7 +119,9 @@ def test_p23_portability_without_connected_systems(make_troth: Any, db_url: str)
     rid = verified(t, "portability", "bea@example.com")
     done = t.requests.execute(rid)
     doc = json.loads(
-        zipfile.ZipFile(io.BytesIO(t.requests.download(done.download_token))).read("data.json")
+        zipfile.ZipFile(io.BytesIO(t.requests.download(done.download_token, actor=SYSTEM))).read(
+            "data.json"
+        )
     )
     assert doc["datasets"] == [] and doc["request"]["kind"] == "portability"
     assert done.result is not None and done.result["systems"][0]["found"] == 11

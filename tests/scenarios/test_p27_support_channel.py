@@ -82,7 +82,10 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def test_p27_cli_ingest_verify_list_execute(
-    make_troth: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make_troth: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     t = make_troth("mindlink")
     buy(t, "ann@example.com")
@@ -105,10 +108,15 @@ def test_p27_cli_ingest_verify_list_execute(
     assert code == 0 and "verified" in out
     code, out, _ = run(capsys, "--home", home, "requests", "execute", req.id)
     assert code == 0 and "completed" in out
-    token = out.split("download token (also mailed to the person): ")[1].split()[0]
+    token = out.split("download code (also mailed to the person): ")[1].split()[0]
     target = tmp_path / "mine.zip"
-    code, out, _ = run(capsys, "--home", home, "requests", "download", token, "-o", str(target))
+    # The code is never a command-line argument (ps, shell history): asked for, or env.
+    monkeypatch.setenv("TROTH_CODE", f"https://privacy.example/privacy/download#{token}")
+    code, out, _ = run(capsys, "--home", home, "requests", "download", "-o", str(target))
     assert code == 0 and target.read_bytes()[:2] == b"PK"
+    assert target.stat().st_mode & 0o777 == 0o600
+    code, _, err = run(capsys, "--home", home, "requests", "download", "-o", str(target))
+    assert code == 1 and "already used" in err
     code, out, _ = run(capsys, "--home", home, "requests", "show", req.id, "--json")
     assert code == 0 and '"completed"' in out
     code, _, err = run(capsys, "--home", home, "requests", "show", "nope")

@@ -15,6 +15,7 @@ import pytest
 import connected_schema as cs
 from test_requests_helpers import connect_shop, shop_db, verified
 from troth.clock import ManualClock
+from troth.gate import SYSTEM
 from troth.store import read_values
 
 PERSON = cs.email_of(2)
@@ -23,7 +24,9 @@ PERSON = cs.email_of(2)
 def export(t: Any, email: str) -> dict[str, Any]:
     done = t.requests.execute(verified(t, "access", email))
     return json.loads(
-        zipfile.ZipFile(io.BytesIO(t.requests.download(done.download_token))).read("data.json")
+        zipfile.ZipFile(io.BytesIO(t.requests.download(done.download_token, actor=SYSTEM))).read(
+            "data.json"
+        )
     )
 
 

@@ -26,6 +26,7 @@ from troth.access.tables import api_keys, sessions, users
 from troth.audit.entry import Outcome
 from troth.audit.log import transaction
 from troth.clock import utc
+from troth.db import reading
 from troth.errors import (
     AuthenticationError,
     Conflict,
@@ -38,6 +39,16 @@ from troth.store import new_id
 from troth.store.tables import tenants
 
 WRONG_LOGIN = "wrong e-mail or password"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCheck:
+    """What checking a password (and second factor) found, before anything is written."""
+
+    ok: bool
+    reason: str | None = None
+    step: int | None = None  # the TOTP step the code matched
+    rehash: str | None = None  # a new hash when the stored one's parameters are old
 
 
 class UserKind(StrEnum):
@@ -310,18 +321,23 @@ class AccountsMixin(AccessBase):
     ) -> User:
         """The account whose e-mail and password these are. Raises AuthenticationError
         (the same message whether the e-mail is unknown or the password wrong) and
-        RateLimited once ``login_max_failures`` failures lock the account."""
-        settings = self.ctx.settings
-        now = self._now()
+        RateLimited once ``login_max_failures`` failures lock the account.
+
+        The password (or, for an unknown address, a dummy hash) is verified outside any
+        write transaction: argon2 takes tens of milliseconds and SQLite has one writer,
+        so hashing under the write lock would stall every collection meanwhile. The
+        outcome is then written in a short transaction that re-reads the account, so the
+        failure count and lockout stay right when logins race."""
+        password = password or ""
         try:
             addr = normalise_email(email)
         except ValidationError:
             addr = ""
-        failure: Exception | None = None
-        with transaction(self.ctx) as conn:
+        with reading(self.ctx.engine) as conn:  # no write lock (SQLite) for the lookup
             row = self._find_row(conn, addr, kind, tenant_id) if addr else None
-            if row is None:
-                verify_password(None, password or "")  # as slow as a real check
+        if row is None:
+            verify_password(None, password)  # as slow as a real check
+            with transaction(self.ctx) as conn:
                 self._audit(
                     conn,
                     "login",
@@ -331,27 +347,48 @@ class AccountsMixin(AccessBase):
                     reason="unknown_account",
                     details={"email_mac": self.ctx.keys.mac("login", addr.encode()).hex()[:16]},
                 )
-                failure = AuthenticationError(WRONG_LOGIN)
-            else:
-                failure = self._check_login(conn, row, password or "", totp_code, now, settings)
+            raise AuthenticationError(WRONG_LOGIN)
+        check = self._verify_login(row, password, totp_code)
+        with transaction(self.ctx) as conn:
+            fresh = conn.execute(
+                select(users).where(users.c.id == row.id).with_for_update()
+            ).first()
+            failure = self._record_login(conn, fresh, row, check, self._now())
         if failure is not None:
             raise failure
-        assert row is not None
         return self.get_user(row.id)
 
-    def _check_login(
-        self,
-        conn: Connection,
-        row: Any,
-        password: str,
-        totp_code: str | None,
-        now: datetime,
-        settings: Any,
+    def _verify_login(self, row: Any, password: str, totp_code: str | None) -> LoginCheck:
+        """The slow part of a login, on the account as read (no transaction open)."""
+        now = self._now()
+        if row.locked_until is not None and now < utc(row.locked_until):
+            verify_password(None, password)  # a locked account answers as slowly
+            return LoginCheck(ok=False, reason="locked_out")
+        ok = verify_password(row.password_hash, password)
+        step: int | None = None
+        reason = "wrong_password"
+        if ok and row.totp_secret is not None:
+            step = verify_totp(self._totp_secret(row), totp_code or "", now) if totp_code else None
+            if step is None:
+                ok = False
+                reason = "second_factor_missing" if not totp_code else "second_factor_wrong"
+        rehash = None
+        if ok and row.password_hash and needs_rehash(row.password_hash):
+            rehash = hash_password(password)
+        return LoginCheck(ok=ok, reason=None if ok else reason, step=step, rehash=rehash)
+
+    def _record_login(
+        self, conn: Connection, row: Any, seen: Any, check: LoginCheck, now: datetime
     ) -> Exception | None:
+        """Write a login's outcome on the account as it is now (``row``, re-read in this
+        transaction); ``seen`` is the row the password was checked against."""
+        settings = self.ctx.settings
+        if row is None:  # deleted meanwhile
+            return AuthenticationError(WRONG_LOGIN)
         label = actor_for(user_from_row(row)).label
-        locked = row.locked_until is not None and now < utc(row.locked_until)
-        if locked:
-            verify_password(None, password)
+        ok, reason = check.ok, check.reason
+        if row.locked_until is not None and now < utc(row.locked_until):
+            # Locked before this login, or by a failure that raced it: refused either way.
             self._audit(
                 conn,
                 "login",
@@ -365,15 +402,22 @@ class AccountsMixin(AccessBase):
                 f" {utc(row.locked_until):%Y-%m-%d %H:%M} UTC; try again then",
                 retry_after=int((utc(row.locked_until) - now).total_seconds()) + 1,
             )
-        ok = verify_password(row.password_hash, password)
-        step: int | None = None
-        reason = "wrong_password"
-        if ok and row.totp_secret is not None:
-            secret = self._totp_secret(row)
-            step = verify_totp(secret, totp_code or "", now) if totp_code else None
-            if step is None or (row.totp_last_step is not None and step <= row.totp_last_step):
-                ok = False
-                reason = "second_factor_missing" if not totp_code else "second_factor_wrong"
+        if reason == "locked_out":
+            # The lock ended while this login waited: its password was never checked.
+            self._audit(
+                conn,
+                "login",
+                label,
+                outcome=Outcome.deny,
+                tenant_id=row.tenant_id,
+                reason="locked_out",
+            )
+            return AuthenticationError(f"{WRONG_LOGIN}; try again", code="login_retry")
+        if ok and row.password_hash != seen.password_hash:
+            ok, reason = False, "wrong_password"  # changed while it was being checked
+        used = row.totp_last_step
+        if ok and check.step is not None and used is not None and check.step <= used:
+            ok, reason = False, "second_factor_wrong"  # a code is used once
         if not ok:
             expired_lock = row.locked_until is not None and utc(row.locked_until) <= now
             failures = (0 if expired_lock else row.failed_logins or 0) + 1
@@ -411,10 +455,10 @@ class AccountsMixin(AccessBase):
             )
             return AuthenticationError("this account is disabled; ask your administrator")
         values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
-        if step is not None:
-            values["totp_last_step"] = step
-        if row.password_hash and needs_rehash(row.password_hash):
-            values["password_hash"] = hash_password(password)
+        if check.step is not None:
+            values["totp_last_step"] = check.step
+        if check.rehash is not None:
+            values["password_hash"] = check.rehash
         conn.execute(update(users).where(users.c.id == row.id).values(**values))
         self._audit(conn, "login", label, outcome=Outcome.allow, tenant_id=row.tenant_id)
         return None

@@ -27,7 +27,8 @@ def send_invitation(
 
     name, _ = _tenant_name(conn, tenant_id)
     org = ctx.policy.policy.organisation.name
-    url = f"{ctx.settings.public_url.rstrip('/')}/invitations/{token}"
+    # The code rides after "#": browsers never send it, so no access log keeps it.
+    url = f"{ctx.settings.public_url.rstrip('/')}/invitations#{token}"
     body = (
         f"You are invited to join {name} on {org}.\n\n"
         f"Accept the invitation and choose a password here:\n{url}\n\n"

@@ -1,6 +1,6 @@
 """Data-subject requests over HTTP: open one (with ``Idempotency-Key``), list them by
 deadline, read one with its history, verify (the person's code, or staff with a reason),
-extend, execute, refuse; and download an access export by its link's token.
+extend, execute, refuse; and download an access export with its one-time code (POSTed).
 
 Staff operations need the privacy office (console session) or an API key with
 ``requests:admin``; opening a request and passing on the person's code also accept
@@ -96,8 +96,12 @@ class RequestOut(BaseModel):
     result: dict[str, Any] | None
     error: str | None
     closed_at: str | None
-    download_url: str | None = Field(
-        default=None, description="Only in execute's answer to an access request."
+    download_code: str | None = Field(
+        default=None,
+        description=(
+            "Only in execute's answer to an access request: the one-time code to POST to"
+            " /api/v1/exports (it never goes in a URL)."
+        ),
     )
 
 
@@ -125,9 +129,7 @@ def request_out(t: Troth, r: RequestRecord, *, download: bool = False) -> dict[s
         d.pop(gone, None)
     open_ = r.state not in (RequestState.completed, RequestState.refused)
     d["overdue"] = bool(open_ and r.deadline < t.ctx.clock.now().date())
-    d["download_url"] = None
-    if download and r.download_token:
-        d["download_url"] = f"/api/v1/exports/{r.download_token}"
+    d["download_code"] = r.download_token if download and r.download_token else None
     return RequestOut(**d).model_dump()
 
 
@@ -326,22 +328,43 @@ def refuse(request_id: RequestId, body: ReasonIn, actor: ActorDep, t: TrothDep) 
     return request_out(t, t.requests.refuse(request_id, reason=body.reason, actor=actor))
 
 
-@router.get(
-    "/exports/{token}",
+class DownloadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(
+        min_length=1, max_length=200, description="The one-time code from execute's answer."
+    )
+
+
+@router.post(
+    "/exports",
     response_class=Response,
-    summary="Download an access export (ZIP) by its link's token",
+    summary="Download an access export (ZIP) with its one-time code",
+    description=(
+        "The code goes in the body, never in the URL. It works once and only for an export"
+        " of the caller's reach: a key bound to a tenant downloads only that tenant's"
+        " exports; anything else is 404."
+    ),
     responses={200: {"content": {"application/zip": {}}}},
 )
-def download(
-    token: Annotated[str, Path(min_length=1, max_length=200)], actor: ActorDep, t: TrothDep
-) -> Response:
+def download(body: DownloadIn, actor: ActorDep, t: TrothDep) -> Response:
     if actor.kind is ActorKind.application:
         require_scope(actor, "requests", ADMIN)
     else:
         require_office(actor, t, ADMIN)
-    data = t.requests.download(token)
+    data = t.requests.download(body.code, actor=actor)
     return Response(
         data,
         media_type="application/zip",
         headers={"Content-Disposition": 'attachment; filename="data-export.zip"'},
+    )
+
+
+@router.get("/exports/{token}", include_in_schema=False)
+def download_in_url(token: str) -> Response:
+    """The old shape put the code in the URL, where access logs keep it: refused."""
+    raise ValidationError(
+        "a download code is never accepted in the URL; POST it to /api/v1/exports as"
+        ' {"code": "..."}',
+        code="secret_in_url",
     )

@@ -231,19 +231,37 @@ router.add_api_route(
 )
 
 
-@router.get("/subjects", response_model=FoundOut, summary="Find a person by e-mail, phone or id")
-def find_subject(
-    actor: ActorDep,
-    t: TrothDep,
-    email: Annotated[str | None, Query(max_length=320)] = None,
-    phone: Annotated[str | None, Query(max_length=64)] = None,
-    customer_id: Annotated[str | None, Query(max_length=200)] = None,
-) -> FoundOut:
+class FindIn(BaseModel):
+    """Who to look up: one of email, phone, customer_id (in the body, never the URL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+    customer_id: str | None = Field(default=None, max_length=200)
+
+
+@router.post(
+    "/subjects/search",
+    response_model=FoundOut,
+    summary="Find a person by e-mail, phone or customer id (in the body, never the URL)",
+)
+def find_subject(body: FindIn, actor: ActorDep, t: TrothDep) -> FoundOut:
     require_scope(actor, "use")
-    if not (email or phone or customer_id):
+    if not (body.email or body.phone or body.customer_id):
         raise ValidationError("give email, phone or customer_id to look a person up")
-    sid = t.access.find_for(actor, email=email, phone=phone, customer_id=customer_id)
+    sid = t.access.find_for(actor, email=body.email, phone=body.phone, customer_id=body.customer_id)
     return FoundOut(subject_id=sid)
+
+
+@router.get("/subjects", include_in_schema=False)
+def find_subject_in_url() -> FoundOut:
+    """The old lookup put the address in the URL, where access logs keep it: refused."""
+    raise ValidationError(
+        "a person is never looked up in the URL (access logs keep it); POST"
+        ' {"email": ...} (or phone, customer_id) to /api/v1/subjects/search',
+        code="personal_data_in_url",
+    )
 
 
 @router.get(

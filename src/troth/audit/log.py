@@ -41,7 +41,7 @@ from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.heads import SignedHead, head_signer
 from troth.audit.merkle import CompactRange, leaf_hash
 from troth.context import Context
-from troth.db import Prepared, UtcDateTime, dumps, insert_many, metadata
+from troth.db import Prepared, UtcDateTime, dumps, insert_many, joined_connection, metadata
 from troth.errors import IntegrityError, ValidationError
 
 audit_entries = Table(
@@ -334,6 +334,11 @@ def transaction(ctx: Context, *, engine: Engine | None = None) -> Iterator[Conne
     its head goes to the context's signer (signed at once, or within
     ``audit_head_every_seconds``). ``engine`` stands in for the context's (the same
     database with other execution options, e.g. :func:`troth.db.no_wait`)."""
+    outer = joined_connection(engine or ctx.engine)
+    if outer is not None:  # part of a larger unit (troth.db.joined): commits with it
+        with outer.begin_nested():
+            yield outer
+        return
     pending: tuple[int, str] | None = None
     with (engine or ctx.engine).begin() as conn:
         conn.info.pop(_PENDING, None)  # info outlives the checkout: start clean

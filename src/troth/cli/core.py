@@ -81,7 +81,8 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"[green]created[/green] {c.home} with policy {c.policy.policy.organisation.name}"
             f" version {c.policy.version}; key file {c.settings.resolved_key_file} (keep a backup,"
-            " away from the database)"
+            " away from the database)",
+            soft_wrap=True,  # no word-wrapping work on long names or paths
         )
         c.engine.dispose()
 

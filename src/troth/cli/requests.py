@@ -286,19 +286,21 @@ def execute(
         if not as_json and req.result:
             console.print_json(json.dumps(req.result, default=str))
         if req.download_token and not as_json:
-            console.print(f"download token (also mailed to the person): {req.download_token}")
+            console.print(f"download code (also mailed to the person): {req.download_token}")
 
 
 @app.command("download")
 def download(
     ctx: typer.Context,
-    token: Annotated[str, typer.Argument(help="The download token from the link.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the ZIP.")],
 ) -> None:
-    """Write the ZIP behind a download link (until the link expires)."""
+    """Write the ZIP behind a download code, once (the code is asked for, or TROTH_CODE)."""
+    from troth.cli.users import ask_code
+    from troth.gate import SYSTEM
+
     with _service(ctx) as svc:
-        data = svc.download(token)
-    out.write_bytes(data)
+        data = svc.download(ask_code("Download"), actor=SYSTEM)
+    _write_private(out, data)
     console.print(f"wrote {out} ({len(data)} bytes)")
 
 
@@ -312,6 +314,16 @@ def export_tenant(
     """A tenant's complete data as the same ZIP (P29)."""
     with _service(ctx) as svc:
         link = svc.export_tenant(tenant, actor=_actor(actor))
-        data = svc.download(link.token)
-    out.write_bytes(data)
+        data = svc.download(link.token, actor=_actor(actor))
+    _write_private(out, data)
     console.print(f"wrote {out} ({len(data)} bytes)")
+
+
+def _write_private(out: Path, data: bytes) -> None:
+    """Write an export readable by its owner only (0600), whatever the umask."""
+    import os
+
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(data)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from troth.access import actor_for
 from troth.cli import make_console
-from troth.cli.users import PasswordOpt, ask_password, open_troth
+from troth.cli.users import PasswordOpt, ask_code, ask_password, open_troth
 from troth.engine import Troth
 from troth.gate import Actor
 
@@ -88,7 +88,7 @@ def invite(
     with open_troth(ctx) as t:
         by = _login(t, as_, password, totp, tenant) if as_ else SYSTEM
         token, inv = t.access.invite(tenant, email, role=role, by=by)
-        url = f"{t.ctx.settings.public_url.rstrip('/')}/invitations/{token}"
+        url = f"{t.ctx.settings.public_url.rstrip('/')}/invitations#{token}"
     _out.print(
         f"invited {inv.email} as {inv.role.value}; the link works once, until"
         f" {inv.expires_at:%Y-%m-%d %H:%M} UTC (queued in the outbox)"
@@ -100,14 +100,14 @@ def invite(
 @app.command("accept")
 def accept(
     ctx: typer.Context,
-    token: Annotated[str, typer.Argument(help="The token from the invitation link.")],
     name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
     password: PasswordOpt = None,
 ) -> None:
-    """Accept an invitation and choose a password."""
+    """Accept an invitation and choose a password (the code is asked for, or TROTH_CODE)."""
     with open_troth(ctx) as t:
+        code = ask_code("Invitation")
         user = t.access.accept_invitation(
-            token, ask_password(password, confirm=True), display_name=name
+            code, ask_password(password, confirm=True), display_name=name
         )
     _out.print(f"welcome {user.email}: member of tenant {user.tenant_id}")
 

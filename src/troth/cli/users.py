@@ -42,6 +42,18 @@ def open_troth(ctx: typer.Context) -> Iterator[Troth]:
         t.close()
 
 
+def ask_code(what: str) -> str:
+    """A one-time code (download, invitation): from TROTH_CODE, else asked for, hidden.
+    Never a command-line argument: those show in `ps` and shell history. The whole link
+    from the e-mail may be pasted (the code is what follows ``#``)."""
+    import os
+
+    text = os.environ.get("TROTH_CODE") or str(
+        typer.prompt(f"{what} code (or the whole link)", hide_input=True)
+    )
+    return text.strip().rsplit("#", 1)[-1]
+
+
 def ask_password(password: str | None, *, confirm: bool = False) -> str:
     if password:
         return password

@@ -19,7 +19,11 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade_database(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (default: the newest)."""
+    """Bring the database at ``url`` to ``revision`` (default: the newest); a SQLite file
+    it creates is 0600."""
+    from troth.db import create_private_database
+
+    create_private_database(url)
     command.upgrade(alembic_config(url), revision)
 
 

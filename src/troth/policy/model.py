@@ -142,8 +142,11 @@ class Contact(_Strict):
     address: str | None = None
 
 
+MAX_NAME = 200  # an organisation's name goes in every page, letter and mail subject
+
+
 class Organisation(_Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
     website: str | None = None
     policy_url: str | None = None
     contact: Contact = Contact()

@@ -53,7 +53,7 @@ class RequestSteps:
         token = _contact.new_token()
         h = _contact.hash_token(self.ctx.keys, token)
         path = package.exports_dir(self.ctx) / f"{h[:32]}.zip.enc"
-        path.write_bytes(_contact.seal_file(token, data))
+        package.write_private(path, _contact.seal_file(token, data))
         expires = package.link_expiry(self.ctx, now)
         conn.execute(
             request_exports.insert().values(
@@ -66,7 +66,9 @@ class RequestSteps:
                 expires_at=expires,
             )
         )
-        url = f"{self.ctx.settings.public_url.rstrip('/')}/privacy/download/{token}"
+        # The code rides after "#": browsers never send it, so no access log keeps it; the
+        # page posts it with the person's session (see troth.web.privacy).
+        url = f"{self.ctx.settings.public_url.rstrip('/')}/privacy/download#{token}"
         return ExportLink(token, url, expires)
 
     def _complete(

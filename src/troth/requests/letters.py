@@ -61,7 +61,8 @@ def letter(what: str, org: str, request_id: str, kind: str, **facts: Any) -> tup
     lines = [f"Your request for {asked} is done."]
     if facts.get("link"):
         lines.append(
-            f"Download your data here (the link works until {facts['expires']}):\n{facts['link']}"
+            f"Download your data here (the link works once, until {facts['expires']}; you"
+            f" sign in to our privacy centre with this e-mail address first):\n{facts['link']}"
         )
     for line in facts.get("summary", []):
         lines.append(f"- {line}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -151,9 +152,20 @@ def build_zip(doc: Mapping[str, Any], title: str) -> bytes:
 
 
 def exports_dir(ctx: Context) -> Path:
+    """The home's folder of export files, readable by troth's user only (0700)."""
     path = ctx.home / "exports"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
     return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only troth's user can read (0600), whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(data)
 
 
 def link_expiry(ctx: Context, now: datetime) -> datetime:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from troth.audit.entry import AuditEntry
+from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.connectors import Connector
 from troth.consent.events import ConsentMethod
@@ -21,7 +21,7 @@ from troth.errors import (
     NotFound,
     PermissionDenied,
 )
-from troth.gate import SYSTEM, Actor, ActorKind
+from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.requests import _contact, execution, holdings, package
 from troth.requests._steps import RequestSteps, _dataset_summary
 from troth.requests.connected import identities_of, open_connector
@@ -285,30 +285,94 @@ class RequestRunner(RequestSteps):
             )
         return link
 
-    def download(self, token: str) -> bytes:
-        """The ZIP behind a download link; NotFound when unknown, expired or purged."""
+    def download(self, token: str, *, actor: Actor) -> bytes:
+        """The ZIP behind a download code, once. The export is bound to what it was made
+        for: a person's only to that person (signed in), to an admin of the person's
+        tenant, or to the vendor's office; a tenant's only to that tenant's admins or the
+        office. Another's export, or a code already used, expired or purged, is NotFound
+        (the refusal is audited); the file is deleted once it has been downloaded."""
         now = self.ctx.clock.now()
-        h = _contact.hash_token(self.ctx.keys, token)
-        with transaction(self.ctx) as conn:
+        h = _contact.hash_token(self.ctx.keys, token or "")
+        gone = NotFound("no such download: the code is wrong or was removed", code="no_export")
+        with self.ctx.engine.connect() as conn:
             row = conn.execute(
                 select(request_exports).where(request_exports.c.token_hash == h)
             ).first()
-            if row is None or row.purged_at is not None:
-                raise NotFound(
-                    "no such download: the link is wrong or was removed", code="no_export"
-                )
-            if row.expires_at <= now:
-                raise NotFound(
-                    f"this download link expired on {row.expires_at:%Y-%m-%d %H:%M} UTC: make a"
-                    " new request for your data",
-                    code="export_expired",
-                )
-            conn.execute(
-                update(request_exports)
-                .where(request_exports.c.token_hash == h)
-                .values(downloaded_at=now)
+            owner = None
+            if row is not None and row.request_id is not None:
+                owner = self._load(conn, row.request_id)
+        if row is None:
+            raise gone
+        subject_id = owner.subject_id if owner is not None else None
+        tenant_id = owner.tenant_id if owner is not None else row.tenant_id
+        why = _not_yours(actor, subject_id, tenant_id)
+        if why is not None:
+            self._refuse_download(actor, why, row.request_id, subject_id, tenant_id)
+            raise gone
+        if row.downloaded_at is not None:
+            raise NotFound(
+                f"this download was already used on {row.downloaded_at:%Y-%m-%d %H:%M} UTC;"
+                " a download works once: make a new request for your data",
+                code="export_used",
             )
-        return _contact.open_file(token, Path(row.path).read_bytes())
+        if row.purged_at is not None:
+            raise gone
+        if row.expires_at <= now:
+            raise NotFound(
+                f"this download expired on {row.expires_at:%Y-%m-%d %H:%M} UTC: make a"
+                " new request for your data",
+                code="export_expired",
+            )
+        path = Path(row.path)
+        with transaction(self.ctx) as conn:
+            taken = conn.execute(
+                update(request_exports)
+                .where(request_exports.c.token_hash == h, request_exports.c.downloaded_at.is_(None))
+                .values(downloaded_at=now, purged_at=now)
+            ).rowcount
+            if taken != 1:  # a concurrent download of the same code won
+                raise NotFound("this download was already used", code="export_used")
+            data = _contact.open_file(token, path.read_bytes())
+            append_entries(
+                conn,
+                now,
+                [
+                    AuditEntry(
+                        action="request.download",
+                        actor=actor.label,
+                        subject_id=subject_id,
+                        tenant_id=tenant_id,
+                        details={"request": row.request_id, "bytes": len(data)},
+                    )
+                ],
+            )
+        path.unlink(missing_ok=True)
+        return data
+
+    def _refuse_download(
+        self,
+        actor: Actor,
+        reason: str,
+        request_id: str | None,
+        subject_id: str | None,
+        tenant_id: str | None,
+    ) -> None:
+        with transaction(self.ctx) as conn:
+            append_entries(
+                conn,
+                self.ctx.clock.now(),
+                [
+                    AuditEntry(
+                        action="request.download",
+                        actor=actor.label,
+                        outcome=Outcome.deny,
+                        subject_id=subject_id,
+                        tenant_id=tenant_id,
+                        reason=reason,
+                        details={"request": request_id},
+                    )
+                ],
+            )
 
     def purge_exports(self) -> int:
         """Delete the files of expired links (the worker runs this); returns how many."""
@@ -328,3 +392,19 @@ class RequestRunner(RequestSteps):
                     .values(purged_at=now)
                 )
         return len(rows)
+
+
+def _not_yours(actor: Actor, subject_id: str | None, tenant_id: str | None) -> str | None:
+    """Why ``actor`` may not download an export made for this person/tenant, or None.
+    Whether the actor may manage requests at all is the edge's check (office, scope)."""
+    if actor.kind is ActorKind.system:
+        return None  # troth itself: the CLI on the home, with its key file
+    if actor.kind is ActorKind.subject:
+        return None if subject_id is not None and actor.id == subject_id else Reason.not_the_owner
+    if actor.tenant_id is not None:
+        if actor.kind is ActorKind.tenant_member:
+            return Reason.role_not_allowed
+        return None if tenant_id == actor.tenant_id else Reason.not_a_member
+    if actor.kind in (ActorKind.staff, ActorKind.application, ActorKind.vendor_admin):
+        return None
+    return Reason.role_not_allowed

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from troth.audit.log import audit_entries, list_entries
 from troth.audit.verify import verify_log
 from troth.consent.tables import consent_state
-from troth.errors import NotFound, PermissionDenied, TrothError
+from troth.errors import NotFound, PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
 from troth.policy.describe import describe_policy
 from troth.web import csrf
@@ -163,7 +163,34 @@ def subjects_page(
     subject_id: Annotated[str | None, Query(max_length=64)] = None,
     purpose: Annotated[str | None, Query(max_length=80)] = None,
 ) -> Response:
+    """Find by id in the address (a link from a request); an e-mail address is never put
+    in an address, where access logs keep it: the search form POSTs it."""
     s = staff(request)
+    if email:
+        raise ValidationError(
+            "an e-mail address is never searched in the address bar (access logs keep it);"
+            " use the search form on /console/subjects, which posts it",
+            code="personal_data_in_url",
+        )
+    return _subjects(request, s, None, subject_id, purpose)
+
+
+@router.post("/console/subjects")
+def subjects_search(request: Request, form: FormDep) -> Response:
+    s = staff(request, form)
+    email = (form.get("email") or "").strip()[:320] or None
+    return _subjects(
+        request,
+        s,
+        email,
+        (form.get("subject_id") or "")[:64] or None,
+        (form.get("purpose") or "")[:80] or None,
+    )
+
+
+def _subjects(
+    request: Request, s: Signed, email: str | None, subject_id: str | None, purpose: str | None
+) -> Response:
     t = request.app.state.troth
     found: str | None = subject_id
     error: str | None = None

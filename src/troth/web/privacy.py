@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from starlette.responses import Response
@@ -18,7 +18,7 @@ from troth.api.auth import client_ip
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.consent import ConsentMethod
-from troth.errors import AuthenticationError
+from troth.errors import AuthenticationError, ValidationError
 from troth.policy.describe import describe_policy
 from troth.policy.model import LegalBasis
 from troth.store import get_subject, read_values
@@ -111,15 +111,18 @@ def signin_form(request: Request) -> Response:
 
 @router.post("/privacy/signin")
 def signin_send(request: Request, form: FormDep) -> Response:
+    """Send a code; the page that asks for it carries the challenge in its form (never
+    in an address, where access logs would keep it)."""
     ctx = ctx_of(request)
     csrf.check_presession(ctx, request, form.get(csrf.FIELD))
-    challenge = signin.start_signin(ctx, form.get("email", ""))
-    return RedirectResponse(f"/privacy/code?c={challenge}", status_code=303)
+    challenge = signin.start_signin(ctx, form.get("email", ""), client=client_ip(request))
+    return render(request, "privacy/code.html", challenge=challenge)
 
 
 @router.get("/privacy/code")
-def code_form(request: Request, c: Annotated[str, Query(max_length=64)] = "") -> Response:
-    return render(request, "privacy/code.html", challenge=c)
+def code_form(request: Request) -> Response:
+    """Reached without a challenge (a bookmark, the back button): start again."""
+    return RedirectResponse("/privacy/signin", status_code=303)
 
 
 @router.post("/privacy/code")
@@ -274,15 +277,42 @@ def export_zip(request: Request, form: FormDep) -> Response:
     req = t.requests.open("access", subject_id=p.subject_id, channel="self_service", actor=me)
     t.requests.verify_by_signin(req.id, p.subject_id)
     done = t.requests.execute(req.id, actor=me)
-    return _zip(t.requests.download(done.download_token))
+    return _zip(t.requests.download(done.download_token or "", actor=me))
 
 
-@router.get("/privacy/download/{token}")
-def download(
-    request: Request, token: Annotated[str, Path(min_length=1, max_length=200)]
-) -> Response:
-    """The link e-mailed with an export: the token is the credential (it expires)."""
-    return _zip(request.app.state.troth.requests.download(token))
+@router.get("/privacy/download")
+def download_form(request: Request) -> Response:
+    """The page the e-mailed link opens: the code rides after ``#`` (never sent to the
+    server); the page posts it, with the person's session."""
+    p = person(request)
+    return render(
+        request,
+        "privacy/download.html",
+        person=p,
+        csrf_token=p.csrf_token if p is not None else None,
+    )
+
+
+@router.post("/privacy/download")
+def download(request: Request, form: FormDep) -> Response:
+    """The export, once, to the person it was made for (signed in)."""
+    p = require_person(request, form)
+    from troth.gate import Actor, ActorKind
+
+    code = form.get("code", "").strip()
+    me = Actor(ActorKind.subject, p.subject_id)
+    return _zip(request.app.state.troth.requests.download(code, actor=me))
+
+
+@router.get("/privacy/download/{rest:path}")
+def download_in_url(request: Request, rest: str) -> Response:
+    """The old link shape carried the code in the path, where access logs keep it."""
+    raise ValidationError(
+        "download codes are no longer accepted in the address; open the link from the"
+        " e-mail (the code travels after #) and sign in, or paste the code at"
+        " /privacy/download",
+        code="secret_in_url",
+    )
 
 
 def _zip(data: bytes) -> Response:

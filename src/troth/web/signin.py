@@ -14,7 +14,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import Column, Index, Integer, String, Table, select, update
+from sqlalchemy import Column, Connection, Index, Integer, String, Table, func, select, update
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
@@ -25,6 +25,7 @@ from troth.store import find_subject_id
 
 CODE_MINUTES = 15
 MAX_ATTEMPTS = 5
+LIMIT_WINDOW = timedelta(hours=1)  # codes per address / per client are counted over this
 SEEN_EVERY = timedelta(minutes=1)  # how often a session's last_seen_at is written
 
 signin_codes = Table(
@@ -37,6 +38,12 @@ signin_codes = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("used_at", UtcDateTime),
+    # MACs (never the address or IP itself) to count requests per address and per client;
+    # unknown addresses get a row too, so the limits answer alike for known and unknown.
+    Column("address_mac", String(64)),
+    Column("client_mac", String(64)),
+    Index("ix_privacy_signin_codes_address", "address_mac", "created_at"),
+    Index("ix_privacy_signin_codes_client", "client_mac", "created_at"),
     Index("ix_privacy_signin_codes_subject", "subject_id", "created_at"),
 )
 
@@ -61,48 +68,97 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start_signin(ctx: Context, email: str) -> str:
+def start_signin(ctx: Context, email: str, *, client: str | None = None) -> str:
     """Send a code to ``email`` if it belongs to a known person; returns a challenge id
-    either way (an unknown address gets one that can never succeed)."""
+    either way (an unknown address gets one that can never succeed). At most
+    ``signin_codes_per_address`` codes per address and ``signin_codes_per_client`` per
+    client (IP) an hour, known address or not (RateLimited otherwise)."""
     email = (email or "").strip()
     if "@" not in email or len(email) > 320:
         raise ValidationError("type the e-mail address you gave us (name@example.com)")
     challenge = secrets.token_hex(16)
     now = ctx.clock.now()
+    c = signin_codes.c
+    address = ctx.keys.mac("privacy-signin-address", email.casefold().encode()).hex()
+    who = ctx.keys.mac("privacy-signin-client", (client or "").encode()).hex()
+    since = now - LIMIT_WINDOW
+    settings = ctx.settings
     with transaction(ctx) as conn:
-        sid = find_subject_id(conn, ctx, email=email)
-        if sid is None:
-            return challenge
-        code = f"{secrets.randbelow(1_000_000):06d}"
-        conn.execute(
-            signin_codes.insert().values(
-                id=challenge,
-                subject_id=sid,
-                code_mac=_code_mac(ctx, challenge, code),
-                created_at=now,
-                expires_at=now + timedelta(minutes=CODE_MINUTES),
-                attempts=0,
+        for column, value, limit, what in (
+            (c.address_mac, address, settings.signin_codes_per_address, "this address"),
+            (c.client_mac, who, settings.signin_codes_per_client, "your connection"),
+        ):
+            asked = conn.execute(
+                select(func.count())
+                .select_from(signin_codes)
+                .where(column == value, c.created_at > since)
+            ).scalar_one()
+            if asked >= limit:
+                append_entries(
+                    conn,
+                    now,
+                    [
+                        AuditEntry(
+                            action="privacy.signin_code",
+                            actor="anonymous",
+                            outcome=Outcome.deny,
+                            reason="too_many_codes",
+                            details={"limit": "address" if column is c.address_mac else "client"},
+                        )
+                    ],
+                )
+                refused = RateLimited(
+                    f"too many sign-in codes were asked for {what} in the last hour"
+                    f" (at most {limit}); wait an hour, or use the last code you received",
+                    code="too_many_codes",
+                    retry_after=int(LIMIT_WINDOW.total_seconds()),
+                )
+                break
+        else:
+            refused = None
+        if refused is None:
+            sid = find_subject_id(conn, ctx, email=email)
+            code = f"{secrets.randbelow(1_000_000):06d}"
+            conn.execute(
+                signin_codes.insert().values(
+                    id=challenge,
+                    subject_id=sid or "",  # "": unknown address, the code never works
+                    code_mac=_code_mac(ctx, challenge, code) if sid else "-",
+                    created_at=now,
+                    expires_at=now + timedelta(minutes=CODE_MINUTES),
+                    attempts=0,
+                    address_mac=address,
+                    client_mac=who,
+                )
             )
-        )
-        from troth.notices.outbox import MailKind, enqueue
-
-        org = ctx.policy.policy.organisation.name
-        enqueue(
-            conn,
-            ctx,
-            idempotency_key=f"privacy-signin:{challenge}",
-            to_addr=email,
-            subject=f"Your {org} privacy centre code: {code}",
-            body_text=(
-                f"Your code for the {org} privacy centre is {code}.\n\n"
-                f"It works once, for {CODE_MINUTES} minutes. If you did not ask for it, "
-                "ignore this message.\n"
-            ),
-            subject_id=sid,
-            kind=MailKind.transactional,
-            actor=f"subject:{sid}",
-        )
+            if sid is not None:
+                _send_code(conn, ctx, email, sid, challenge, code)
+    if refused is not None:
+        raise refused
     return challenge
+
+
+def _send_code(
+    conn: Connection, ctx: Context, email: str, sid: str, challenge: str, code: str
+) -> None:
+    from troth.notices.outbox import MailKind, enqueue
+
+    org = ctx.policy.policy.organisation.name
+    enqueue(
+        conn,
+        ctx,
+        idempotency_key=f"privacy-signin:{challenge}",
+        to_addr=email,
+        subject=f"Your {org} privacy centre code: {code}",
+        body_text=(
+            f"Your code for the {org} privacy centre is {code}.\n\n"
+            f"It works once, for {CODE_MINUTES} minutes. If you did not ask for it, "
+            "ignore this message.\n"
+        ),
+        subject_id=sid,
+        kind=MailKind.transactional,
+        actor=f"subject:{sid}",
+    )
 
 
 def finish_signin(ctx: Context, challenge: str, code: str) -> tuple[str, str]:
@@ -114,7 +170,7 @@ def finish_signin(ctx: Context, challenge: str, code: str) -> tuple[str, str]:
     )
     with transaction(ctx) as conn:
         row = conn.execute(select(signin_codes).where(c.id == (challenge or "")[:32])).first()
-        if row is None or row.used_at is not None or now >= row.expires_at:
+        if row is None or not row.subject_id or row.used_at is not None or now >= row.expires_at:
             raise wrong
         if row.attempts >= MAX_ATTEMPTS:
             raise RateLimited("too many wrong codes; ask for a new one", code="too_many_attempts")
@@ -191,3 +247,15 @@ def end(ctx: Context, token: str) -> None:
             .where(privacy_sessions.c.id == _hash(token or ""))
             .values(ended_at=ctx.clock.now())
         )
+
+
+def purge_codes(ctx: Context) -> int:
+    """Forget sign-in codes that can no longer work nor count towards a limit (older than
+    the limits' window and expired); the worker runs this hourly. Returns how many."""
+    now = ctx.clock.now()
+    c = signin_codes.c
+    with ctx.engine.begin() as conn:
+        result = conn.execute(
+            signin_codes.delete().where(c.created_at < now - LIMIT_WINDOW, c.expires_at < now)
+        )
+    return int(result.rowcount or 0)

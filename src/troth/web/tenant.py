@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from starlette.responses import Response
 
-from troth.errors import PermissionDenied, TrothError
+from troth.errors import PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
 from troth.store import read_values
 from troth.store.tables import subjects
@@ -183,16 +183,29 @@ def export(request: Request) -> Response:
 
 
 # -- invitations (the link in the e-mail) -------------------------------------------------
-@router.get("/invitations/{token}")
-def invitation_form(request: Request, token: Token) -> Response:
-    return render(request, "tenant/accept.html", token=token, error=None)
+@router.get("/invitations")
+def invitation_form(request: Request) -> Response:
+    """The page the e-mailed link opens; the code rides after ``#`` and is posted."""
+    return render(request, "tenant/accept.html", error=None)
 
 
-@router.post("/invitations/{token}")
-def accept(request: Request, token: Token, form: FormDep) -> Response:
+@router.post("/invitations")
+def accept(request: Request, form: FormDep) -> Response:
     ctx = ctx_of(request)
     csrf.check_presession(ctx, request, form.get(csrf.FIELD))
     user = request.app.state.troth.access.accept_invitation(
-        token, form.get("password", ""), display_name=form.get("name") or None
+        form.get("code", "").strip(),
+        form.get("password", ""),
+        display_name=form.get("name") or None,
     )
     return RedirectResponse(f"/tenant/login?t={user.tenant_id}", status_code=303)
+
+
+@router.api_route("/invitations/{rest:path}", methods=["GET", "POST"])
+def invitation_in_url(request: Request, rest: str) -> Response:
+    """The old link shape carried the code in the path, where access logs keep it."""
+    raise ValidationError(
+        "invitation codes are no longer accepted in the address; open the link from the"
+        " e-mail again (the code travels after #), or paste the code at /invitations",
+        code="secret_in_url",
+    )

@@ -224,9 +224,17 @@ def upgrade() -> None:
         sa.Column("expires_at", troth.db.UtcDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("used_at", troth.db.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("address_mac", sa.String(length=64), nullable=True),
+        sa.Column("client_mac", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_privacy_signin_codes")),
     )
     with op.batch_alter_table("privacy_signin_codes", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_privacy_signin_codes_address", ["address_mac", "created_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_privacy_signin_codes_client", ["client_mac", "created_at"], unique=False
+        )
         batch_op.create_index(
             "ix_privacy_signin_codes_subject", ["subject_id", "created_at"], unique=False
         )
@@ -874,6 +882,8 @@ def downgrade() -> None:
     op.drop_table("tenants")
     with op.batch_alter_table("privacy_signin_codes", schema=None) as batch_op:
         batch_op.drop_index("ix_privacy_signin_codes_subject")
+        batch_op.drop_index("ix_privacy_signin_codes_client")
+        batch_op.drop_index("ix_privacy_signin_codes_address")
 
     op.drop_table("privacy_signin_codes")
     with op.batch_alter_table("privacy_sessions", schema=None) as batch_op:
