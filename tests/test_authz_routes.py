@@ -244,7 +244,7 @@ API = "/api/v1"
 # do what (publishing, revoking, grants), are covered by their own tests.
 PROBES: tuple[tuple[str, str, str], ...] = (
     ("GET", f"{API}/subjects/{{s}}", f"purpose={PURPOSE}"),
-    ("GET", f"{API}/subjects", "email={e}"),
+    ("POST", f"{API}/subjects/search", "body:email={e}"),
     ("GET", f"{API}/subjects/{{s}}/consents", ""),
     ("GET", f"{API}/subjects/{{s}}/disclosures", ""),
     ("POST", f"{API}/subjects/{{s}}/consents/{{purpose}}/withdraw", ""),
@@ -352,6 +352,10 @@ def probe(w: World, method: str, path: str, query: str, cred_name: str) -> list[
             "{t}", w.tenant.get(target, "")
         )
         q = query.replace("{e}", EMAILS.get(target, ""))
+        body: dict[str, str] | None = None
+        if q.startswith("body:"):  # a JSON body of key=value, never the URL
+            key, _, value = q.removeprefix("body:").partition("=")
+            body, q = {key: value}, ""
         url = url.replace("{purpose}", PURPOSE) + (f"?{q}" if q else "")
         h = dict(headers)
         if method != "GET" and cred_name in w.csrf:
@@ -359,7 +363,7 @@ def probe(w: World, method: str, path: str, query: str, cred_name: str) -> list[
         w.client.cookies.clear()
         for k, v in cookies.items():
             w.client.cookies.set(k, v)
-        r = w.client.request(method, url, headers=h, follow_redirects=False)
+        r = w.client.request(method, url, headers=h, json=body, follow_redirects=False)
         got = passed(r.status_code, r.headers.get("location", ""))
         want = may(rule, cred, target, value_roles=w.value_roles)
         if target in (Target.unknown, Target.malformed) and r.status_code == 422:

@@ -34,6 +34,9 @@ class Door(StrEnum):
     console = "console"  # /console: the vendor's staff and admins, signed in
     console_office = "console_office"  # /console pages of the privacy office only
     session = "session"  # ends the caller's own session
+    # An old shape kept only to refuse it with a clear 422 (a secret or an address in the
+    # URL): it reaches nothing for anyone.
+    retired = "retired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,8 @@ ROUTES: dict[str, Rule] = {
     # -- the API: a person's values and the records about them -----------------------------
     f"POST {API}/collect/{{point}}": _r(Door.collect, "collect", write=True),
     f"GET {API}/subjects/{{subject_id}}": _r(Door.values, "use"),
-    f"GET {API}/subjects": _r(Door.lookup, "use"),
+    f"GET {API}/subjects": _r(Door.retired, note="422 personal_data_in_url"),
+    f"POST {API}/subjects/search": _r(Door.lookup, "use"),
     f"GET {API}/subjects/{{subject_id}}/consents": _r(Door.record, "use", "collect"),
     f"POST {API}/subjects/{{subject_id}}/consents/{{purpose}}/grant": _r(
         Door.record, "collect", write=True
@@ -85,8 +89,9 @@ ROUTES: dict[str, Rule] = {
     f"POST {API}/requests/{{request_id}}/extend": _r(Door.requests, "requests:admin", write=True),
     f"POST {API}/requests/{{request_id}}/execute": _r(Door.requests, "requests:admin", write=True),
     f"POST {API}/requests/{{request_id}}/refuse": _r(Door.requests, "requests:admin", write=True),
-    f"GET {API}/exports/{{token}}": _r(
-        Door.token, note="the person, their tenant's admin or the office"
+    f"GET {API}/exports/{{token}}": _r(Door.retired, note="422 secret_in_url"),
+    f"POST {API}/exports": _r(
+        Door.token, write=True, note="the code; the person, their tenant's admin or the office"
     ),
     f"GET {API}/retention/plan": _r(Door.office),
     f"POST {API}/retention/run": _r(Door.office, write=True),
@@ -133,14 +138,20 @@ ROUTES: dict[str, Rule] = {
     "POST /privacy/code": _r(Door.public, write=True),
     "POST /privacy/signout": _r(Door.session, write=True),
     "GET /privacy/cookies": _r(Door.public),
-    "GET /privacy/download/{token}": _r(Door.token),
+    "GET /privacy/download": _r(Door.public, note="the page; the code after # stays client-side"),
+    "POST /privacy/download": _r(
+        Door.token, write=True, note="the code and the person's privacy-centre session"
+    ),
+    "GET /privacy/download/{rest:path}": _r(Door.retired, note="422 secret_in_url"),
     "GET /console/login": _r(Door.public),
     "POST /console/login": _r(Door.public, write=True),
     "POST /console/logout": _r(Door.session, write=True),
     "GET /tenant/login": _r(Door.public),
     "POST /tenant/login": _r(Door.public, write=True),
-    "GET /invitations/{token}": _r(Door.token),
-    "POST /invitations/{token}": _r(Door.token, write=True),
+    "GET /invitations": _r(Door.public, note="the page; the code after # stays client-side"),
+    "POST /invitations": _r(Door.token, write=True, note="the invitation's code"),
+    "GET /invitations/{rest:path}": _r(Door.retired, note="422 secret_in_url"),
+    "POST /invitations/{rest:path}": _r(Door.retired, note="422 secret_in_url"),
     # -- the privacy centre: the person, about themself ------------------------------------
     "GET /privacy/me": _r(Door.person),
     "GET /privacy/me/export.json": _r(Door.person),
@@ -151,6 +162,9 @@ ROUTES: dict[str, Rule] = {
     # -- the console: the vendor's staff ---------------------------------------------------
     "GET /console": _r(Door.console),
     "GET /console/subjects": _r(Door.console, note="a use: the gate decides per role and grant"),
+    "POST /console/subjects": _r(
+        Door.console, note="a look-up, then a use: the gate decides per role and grant"
+    ),
     "GET /console/policy": _r(Door.console),
     "GET /console/recipients": _r(Door.console),
     "GET /console/support": _r(Door.console),
@@ -304,6 +318,8 @@ def may(
     door = rule.door
     if door is Door.public:
         return True
+    if door is Door.retired:
+        return False
     if door in (Door.token, Door.session):
         return False  # probed elsewhere: a token of one's own, a session of one's own
     if door is Door.person:
@@ -377,6 +393,7 @@ WHO = {
     Door.console: "the vendor's staff and admins, signed in",
     Door.console_office: "the privacy office, signed in",
     Door.session: "the caller's own session",
+    Door.retired: "nobody: an old shape that put a secret or an address in the URL, refused",
 }
 
 
