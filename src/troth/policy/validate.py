@@ -354,3 +354,12 @@ class _Checker:
                 f"default jurisdiction {default!r} is not one of the organisation's jurisdictions",
                 regimes,
             )
+        zones = org.get("time_zones")
+        for regime in zones if isinstance(zones, Mapping) else ():
+            if regimes and regime not in regimes:
+                self.add(
+                    ("organisation", "time_zones", str(regime)),
+                    f"time zone for {regime!r}, which is not one of the organisation's "
+                    "jurisdictions",
+                    regimes,
+                )
