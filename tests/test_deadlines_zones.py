@@ -38,9 +38,7 @@ instants = st.datetimes(
 # Moments near a year end and a leap day, where a day in UTC and locally differ most.
 edges = st.builds(
     lambda day, minutes: datetime.combine(day, time(), UTC) + timedelta(minutes=minutes),
-    st.sampled_from(
-        [date(2027, 12, 31), date(2028, 1, 1), date(2028, 2, 29), date(2028, 3, 1)]
-    ),
+    st.sampled_from([date(2027, 12, 31), date(2028, 1, 1), date(2028, 2, 29), date(2028, 3, 1)]),
     st.integers(min_value=-15 * 60, max_value=15 * 60),
 )
 
@@ -101,9 +99,7 @@ def test_year_end_deadlines_from_the_local_day() -> None:
 
 
 def test_date_header_parsing() -> None:
-    assert header_time("Fri, 05 Mar 2027 17:45:00 +1300") == datetime(
-        2027, 3, 5, 4, 45, tzinfo=UTC
-    )
+    assert header_time("Fri, 05 Mar 2027 17:45:00 +1300") == datetime(2027, 3, 5, 4, 45, tzinfo=UTC)
     assert header_time("Fri, 05 Mar 2027 17:45:00 -0000") == datetime(
         2027, 3, 5, 17, 45, tzinfo=UTC
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,18 @@ def reconsent_purposes(old: Policy, new: Policy) -> list[str]:
     return out
 
 
+def earliest_effective(policy: Policy, now: datetime) -> date:
+    """The first day, in the organisation's time zone, that a material change published at
+    ``now`` may take effect: the first local midnight at or after the notice period's end
+    (with no notice period, the day of publishing)."""
+    zone = policy.organisation.zone()
+    days = policy.notices.notice_period_days
+    if days == 0:
+        return now.astimezone(zone).date()
+    end = (now + timedelta(days=days)).astimezone(zone)
+    return end.date() if end.time() == time.min else end.date() + timedelta(days=1)
+
+
 def publish_policy(
     ctx: Context,
     path: Path | str,
@@ -125,9 +137,21 @@ def publish_policy(
             " a new version cannot take effect in the past of the current one"
         )
     diff = diff_policies(old_policy, new_policy)
+    now = ctx.clock.now()
+    if diff.has_material:
+        earliest = earliest_effective(new_policy, now)
+        if when < earliest:
+            zone = new_policy.organisation.zone()
+            raise ValidationError(
+                f"a material change cannot take effect on {when}: its notice period "
+                f"({new_policy.notices.notice_period_days} days from publishing) runs until "
+                f"{earliest} at the earliest ({zone.key}); set `effective` in the file, or "
+                f"--effective, to {earliest} or later",
+                code="effective_too_early",
+                earliest=earliest.isoformat(),
+            )
     uses = new_uses(old_index, new_index)
     again = reconsent_purposes(old_policy, new_policy)
-    now = ctx.clock.now()
     needs_consent = new_policy.notices.new_purpose_needs_consent
     with transaction(ctx) as conn:
         conn.execute(
@@ -173,7 +197,7 @@ def publish_policy(
             conn.execute(policy_notices.insert(), rows)
         queued = 0
         if diff.has_material and new_policy.notices.email_customers:
-            queued = _queue_emails(conn, ctx, new_policy, diff, uses, actor)
+            queued = _queue_emails(conn, ctx, new_policy, when, diff, uses, actor)
         append_entries(
             conn,
             now,
@@ -220,6 +244,7 @@ def _queue_emails(
     conn: Connection,
     ctx: Context,
     policy: Policy,
+    effective: date,
     diff: PolicyDiff,
     uses: list[tuple[str, str, str]],
     actor: str,
@@ -261,7 +286,7 @@ def _queue_emails(
     ]
     body = (
         f"{org.name} has changed its privacy policy (version {policy.version}, effective"
-        f" {policy.effective.isoformat()}).\n\nWhat changed:\n"
+        f" {effective.isoformat()}).\n\nWhat changed:\n"
         + "\n".join(f"- {line}" for line in lines)
         + f"\n\nNew uses of data we already hold start after {policy.notices.notice_period_days}"
         " days' notice."
