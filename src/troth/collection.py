@@ -163,6 +163,7 @@ class Collecting:
                         details={"point": point, "minimum_age": min_age},
                     )
         try:
+            supplier = _named_supplier(cp, supplier)
             for i, data in enumerate(rows):
                 self._check_fields(cp, data, actor, row=i if len(rows) > 1 else None)
             unknown = [p for p in consents if p not in idx.purposes]
@@ -354,7 +355,7 @@ class Collecting:
                     "tenant_id": tenant_id,
                     "collection_point": point,
                     "source": cp.source.value,
-                    "supplier": supplier or cp.supplier,
+                    "supplier": supplier,
                     "policy_version": idx.version,
                     "location": where,
                     "collected_at": now,
@@ -581,3 +582,33 @@ def _normalise(spec: CollectedField, value: Any) -> Any:
     if spec.type in (FieldType.date, FieldType.datetime) and isinstance(value, date | datetime):
         return value.isoformat()
     return value
+
+
+def _named_supplier(cp: CollectionPoint, supplier: str | None) -> str | None:
+    """Who supplied this data (P03): required, by name, for a third-party point (the
+    policy's ``supplier`` describes the kind of source, it names no one); refused for data
+    that does not come from a third party."""
+    name = " ".join(supplier.split()) if isinstance(supplier, str) else None
+    if cp.source is not SourceKind.third_party:
+        if name:
+            raise ValidationError(
+                f"collection point {cp.id!r} collects {cp.source.value} data, not third-party"
+                " data: leave out the supplier",
+                code="supplier_not_third_party",
+                field="supplier",
+            )
+        return None
+    if not name:
+        described = f" (the policy describes them as: {cp.supplier})" if cp.supplier else ""
+        raise ValidationError(
+            f"collection point {cp.id!r} takes third-party data: name the third party that"
+            f' supplied it (supplier=..., --supplier, or "supplier" in the request body)'
+            f"{described}",
+            code="supplier_required",
+            field="supplier",
+        )
+    if len(name) > 200:
+        raise ValidationError(
+            "supplier: at most 200 characters", code="supplier_too_long", field="supplier"
+        )
+    return name

@@ -94,7 +94,10 @@ def register(app: typer.Typer) -> None:
         tenant: Annotated[str | None, typer.Option(help="Tenant the person belongs to.")] = None,
         subject: Annotated[str | None, typer.Option(help="Add to an existing subject.")] = None,
         supplier: Annotated[
-            str | None, typer.Option(help="Third party that supplied the data.")
+            str | None,
+            typer.Option(
+                help="Third party that supplied the data (required for third-party points)."
+            ),
         ] = None,
         purpose: Annotated[
             list[str] | None, typer.Option(help="Narrow to these purposes (repeatable).")
