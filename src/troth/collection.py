@@ -30,6 +30,7 @@ from troth.gate import (
     Reason,
     decide,
 )
+from troth.phones import region_for, to_e164
 from troth.policy.model import CollectedField, CollectionPoint, FieldType, SourceKind
 from troth.store import blind_index_lookup, get_subject, new_id
 from troth.store.crypto import encrypt_value
@@ -164,8 +165,10 @@ class Collecting:
                     )
         try:
             supplier = _named_supplier(cp, supplier)
+            region = region_for(idx.policy, juris)
             for i, data in enumerate(rows):
                 self._check_fields(cp, data, actor, row=i if len(rows) > 1 else None)
+                _check_phones(cp, data, region, row=i if len(rows) > 1 else None)
             unknown = [p for p in consents if p not in idx.purposes]
             if unknown:
                 raise ValidationError(f"unknown purpose {unknown[0]!r} in consents")
@@ -444,9 +447,10 @@ class Collecting:
         subject id and the ids created here."""
         ctx = self.ctx
         ident_fields = {spec.identifies: f for f, spec in cp.fields.items() if spec.identifies}
+        region = region_for(ctx.policy.policy, juris)
         hashes = [
             {
-                kind: ctx.keys.blind_index(kind, str(data[f]))
+                kind: ctx.keys.blind_index(kind, str(data[f]), region=region)
                 for kind, f in ident_fields.items()
                 if data.get(f) not in (None, "")
             }
@@ -612,3 +616,19 @@ def _named_supplier(cp: CollectionPoint, supplier: str | None) -> str | None:
             "supplier: at most 200 characters", code="supplier_too_long", field="supplier"
         )
     return name
+
+
+def _check_phones(
+    cp: CollectionPoint, data: Mapping[str, Any], region: str | None, row: int | None
+) -> None:
+    """A number that identifies the person must be one (it is indexed in E.164)."""
+    for fname, spec in cp.fields.items():
+        value = data.get(fname)
+        if spec.identifies == "phone" and value not in (None, ""):
+            try:
+                to_e164(str(value), region)
+            except ValidationError as exc:
+                where = f" (row {row})" if row is not None else ""
+                raise ValidationError(
+                    f"field {fname!r}{where}: {exc.message}", code="invalid_phone", field=fname
+                ) from None
