@@ -3,7 +3,8 @@
 "020 7946 0958", "+44 20 7946 0958", "(020) 7946-0958" and "0044 20 7946 0958" are one
 number; indexed as typed they were four lookup keys. A number is parsed with the
 ``phonenumbers`` library, in the person's jurisdiction's region when it has no country code
-(:data:`REGION_OF`); one that is not a possible number anywhere is refused with a clear error.
+(:data:`REGION_OF`); one that is not a valid number by its country's numbering plan is
+refused with a clear error.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def lookup_regions(policy: Policy, jurisdiction: Regime | str | None = None) -> 
 
 def to_e164(value: str, region: str | None) -> str:
     """``value`` as an E.164 number (``+442079460958``); ValidationError when it is not a
-    valid telephone number (by the numbering plan of its country) (without a country code: in ``region``)."""
+    valid number by its country's numbering plan (without a country code: in ``region``)."""
     text = str(value).strip()
     where = f" in {region}" if region else ""
     try:
