@@ -41,6 +41,10 @@ class PublishResult:
     reconsent: list[str] = field(default_factory=list)
     emails_queued: int = 0
     already_published: bool = False
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    """Each new use of data already held and what it waits for: the end of the notice
+    period (``notice_until``) and, where ``fresh_consent``, the person's consent."""
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,8 @@ class PublishResult:
             "reconsent": self.reconsent,
             "emails_queued": self.emails_queued,
             "already_published": self.already_published,
+            "waiting": self.waiting,
+            "warnings": self.warnings,
         }
 
 
@@ -219,6 +225,7 @@ def publish_policy(
             ],
         )
     _install(ctx, text, new_index)
+    waiting, warnings = _waiting(new_policy, uses, now)
     return PublishResult(
         new_policy.version,
         when,
@@ -227,7 +234,40 @@ def publish_policy(
         uses,
         again,
         queued,
+        waiting=waiting,
+        warnings=warnings,
     )
+
+
+def _waiting(
+    policy: Policy, uses: list[tuple[str, str, str]], now: datetime
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """What each new use waits for, and the warnings an officer must read."""
+    notices = policy.notices
+    until = now + timedelta(days=notices.notice_period_days)
+    local = until.astimezone(policy.organisation.zone())
+    fresh = notices.new_purpose_needs_consent
+    waiting = [
+        {
+            "point": point,
+            "purpose": purpose,
+            "category": category,
+            "notice_until": local.isoformat(),
+            "fresh_consent": fresh,
+        }
+        for point, purpose, category in uses
+    ]
+    warnings = []
+    if fresh and uses:
+        purposes = sorted({p for _, p, _ in uses})
+        warnings.append(
+            "data already held may serve "
+            + ", ".join(purposes)
+            + " only once each person has given fresh consent (privacy centre, API"
+            " POST /api/v1/subjects/ID/consents/PURPOSE/grant, troth consent grant)"
+            + (f", and not before {local:%Y-%m-%d %H:%M %Z}" if notices.notice_period_days else "")
+        )
+    return waiting, warnings
 
 
 def _install(ctx: Context, text: str, index: PolicyIndex) -> None:
