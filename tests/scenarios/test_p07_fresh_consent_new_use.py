@@ -162,3 +162,61 @@ def test_p07_fresh_consent_over_http_and_cli(
     code, _, _ = run("consent", "withdraw", bo, "service_updates")
     assert code == 0 and _refused(t, bo) == "no_consent"
     t.close()
+
+
+def test_p07_fresh_consent_in_the_privacy_centre(tmp_path: Path, db_url: str) -> None:
+    import re
+
+    import sqlalchemy as sa
+
+    from _http import csrf_from, make_home
+    from troth.notices.outbox import outbox
+
+    home = make_home(tmp_path, example="ixanet", db_url=db_url)  # 5 Jan 2026, UTC
+    t = Troth(home)
+    sid = t.collect(
+        "marketing_optin", {"name": "Cy", "email": "cy@example.com"}, consents=["marketing"]
+    ).subject_id
+    path = _v2(t, tmp_path)
+    text = path.read_text().replace("effective: 2026-03-02", "effective: 2026-01-05")
+    path.write_text(text)
+    publish_policy(home, path)
+
+    def code_for(email: str) -> str:
+        with home.engine.connect() as conn:
+            body = conn.execute(
+                sa.select(outbox.c.body_text)
+                .where(outbox.c.to_addr == email)
+                .order_by(outbox.c.id.desc())
+            ).first()
+        assert body is not None
+        found = re.search(r"\b(\d{6})\b", body[0])
+        assert found
+        return found.group(1)
+
+    with client_for(home) as c:
+        page = c.get("/privacy/signin").text
+        r = c.post(
+            "/privacy/signin",
+            data={"email": "cy@example.com", "csrf_token": csrf_from(page)},
+            follow_redirects=False,
+        )
+        code_page = c.get(r.headers["location"]).text
+        c.post(
+            "/privacy/code",
+            data={
+                "challenge": r.headers["location"].split("c=")[1],
+                "code": code_for("cy@example.com"),
+                "csrf_token": csrf_from(code_page),
+            },
+        )
+        me = c.get("/privacy/me").text
+        assert UPDATES["description"] in me and 'value="service_updates"' in me
+        assert _refused(t, sid) == "no_consent"
+        r = c.post(
+            "/privacy/me/consents",
+            data={"purpose": "service_updates", "action": "grant", "csrf_token": csrf_from(me)},
+        )
+        assert r.status_code == 200
+    assert t.use(sid, purpose="service_updates", actor=APP).get("name") == "Cy"
+    home.engine.dispose()
