@@ -30,8 +30,12 @@ def _counts(t: Any) -> tuple[int, int]:
     return int(reqs), int(mails)
 
 
-def _eml(folder: Path, name: str, sender: str, date_header: str | None) -> Path:
+def _eml(
+    folder: Path, name: str, sender: str, date_header: str | None, received: str | None = None
+) -> Path:
     msg = EmailMessage()
+    if received is not None:
+        msg["Received"] = f"from mail.example by mx.ilign.example; {received}"
     msg["From"] = sender
     msg["To"] = "privacy@ilign.example"
     msg["Subject"] = "Copy of my data"
@@ -103,9 +107,18 @@ def test_p27_ingest_dates_from_the_date_header(
     _eml(box, "fast", "bob@example.com", "Wed, 10 Mar 2027 09:00:00 +1300")
     _eml(box, "none", "cat@example.com", None)
     _eml(box, "junk", "dan@example.com", "the day before yesterday")
+    # The organisation's server stamped it Saturday morning, whatever the sender's clock says.
+    _eml(
+        box,
+        "stamped",
+        "eve@example.com",
+        "Mon, 01 Mar 2027 09:00:00 +1300",
+        received="Sat, 06 Mar 2027 08:15:00 +1300",
+    )
     opened = {r.email: r for r in t.requests.ingest(box).opened}
     assert opened["ann@example.com"].received_on == date(2027, 3, 5)
     assert opened["ann@example.com"].due_at == due_date("nz", date(2027, 3, 5))
+    assert opened["eve@example.com"].received_on == date(2027, 3, 6)
     now = clock.now()
     for ref in ("bob@example.com", "cat@example.com", "dan@example.com"):
         assert opened[ref].received_at == now, ref

@@ -98,6 +98,14 @@ class Recognised:
     matched: list[str] = field(default_factory=list)
     sent_at: datetime | None = None
     """The ``Date`` header: when the person sent it (None when absent or unreadable)."""
+    arrived_at: datetime | None = None
+    """The newest ``Received`` header's time: when the organisation's mail server took it
+    (None when absent or unreadable)."""
+
+    @property
+    def received_at(self) -> datetime | None:
+        """When the request arrived: the server's stamp, else the sender's ``Date``."""
+        return self.arrived_at or self.sent_at
 
 
 def classify(text: str) -> tuple[RequestKind | None, list[RequestKind]]:
@@ -148,6 +156,12 @@ def read_message(path: Path) -> Recognised:
         out.sent_at = header_time(str(msg.get("Date", "") or ""))
     except (TypeError, ValueError):  # the header itself does not parse
         out.sent_at = None
+    try:
+        # The first Received header is the last hop's: the organisation's own server.
+        hops = msg.get_all("Received") or []
+        out.arrived_at = header_time(str(hops[0]).rsplit(";", 1)[-1]) if hops else None
+    except (TypeError, ValueError):
+        out.arrived_at = None
     if sender is None:
         out.problem = "no sender address in From: cannot answer or verify the person"
         return out

@@ -181,8 +181,9 @@ class RequestService(RequestRunner):
                     on_behalf_of=found.sender if found.on_behalf else None,
                     details={"subject": found.subject[:200], "source": "email"},
                     source_ref=found.message_id[:255],
-                    # The Date header: sent Friday, ingested Monday, is received Friday.
-                    received_at=_not_after(found.sent_at, self.ctx.clock.now()),
+                    # Sent Friday, ingested Monday, is received Friday: the server's
+                    # Received stamp, else the Date header.
+                    received_at=_not_after(found.received_at, self.ctx.clock.now()),
                     actor=actor,
                 )
             except Conflict as exc:
