@@ -87,6 +87,8 @@ def test_p27_received_given_counts_from_then_and_future_refused(
         ("2027-01-05", "received_in_future"),
         ("next friday", "invalid_received"),
         ("2027-02-30T10:00", "invalid_received"),
+        ("0001-01-01T00:00+14:00", "invalid_received"),
+        ("2017-01-01T16:30", "received_too_old"),
     ):
         with pytest.raises(ValidationError) as err:
             t.requests.open("access", email="d@example.com", received_at=bad)
@@ -115,7 +117,12 @@ def test_p27_ingest_dates_from_the_date_header(
         "Mon, 01 Mar 2027 09:00:00 +1300",
         received="Sat, 06 Mar 2027 08:15:00 +1300",
     )
-    opened = {r.email: r for r in t.requests.ingest(box).opened}
+    # Two years in a mailbox: not guessed, left for a person to open with --received.
+    _eml(box, "ancient", "old@example.com", "Tue, 05 Mar 2025 10:00:00 +1300")
+    report = t.requests.ingest(box)
+    (stale,) = report.unrecognised
+    assert stale.sender == "old@example.com" and "more than a year ago" in (stale.problem or "")
+    opened = {r.email: r for r in report.opened}
     assert opened["ann@example.com"].received_on == date(2027, 3, 5)
     assert opened["ann@example.com"].due_at == due_date("nz", date(2027, 3, 5))
     assert opened["eve@example.com"].received_on == date(2027, 3, 6)

@@ -9,12 +9,14 @@ HTTP), never later than now; a time without a zone is read in the organisation's
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo
 
 from troth.errors import ValidationError
 
+OLDEST = timedelta(days=366)
+"""A receipt further back is a typo (2016 for 2026), not a request found in a drawer."""
 _HINT = "write an ISO 8601 date and time, e.g. 2026-12-18T16:30 or 2026-12-18T16:30+13:00"
 
 
@@ -45,7 +47,14 @@ def parse_received(value: datetime | date | str, zone: ZoneInfo) -> datetime:
         )
     if at.tzinfo is None or at.utcoffset() is None:
         at = at.replace(tzinfo=zone)
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset
+        raise ValidationError(
+            f"received {value!s:.40} is out of range: {_HINT}",
+            code="invalid_received",
+            field="received_at",
+        ) from None
 
 
 def receipt_time(value: datetime | date | str | None, *, now: datetime, zone: ZoneInfo) -> datetime:
@@ -54,6 +63,13 @@ def receipt_time(value: datetime | date | str | None, *, now: datetime, zone: Zo
     if value is None:
         return now
     at = parse_received(value, zone)
+    if at < now - OLDEST:
+        raise ValidationError(
+            f"received {at.astimezone(zone):%Y-%m-%d} is more than a year ago: check the date"
+            " (a request is recorded when it arrives, its deadline is months at most)",
+            code="received_too_old",
+            field="received_at",
+        )
     if at > now:
         raise ValidationError(
             f"received {at.astimezone(zone):%Y-%m-%d %H:%M %Z} is in the future (it is now "

@@ -191,6 +191,12 @@ class RequestService(RequestRunner):
                     raise
                 report.duplicates.append(str(p))
                 continue
+            except ValidationError as exc:
+                if exc.code != "received_too_old":
+                    raise
+                found.problem = f"{exc.message}; open it by hand with --received"
+                report.unrecognised.append(found)
+                continue
             report.opened.append(req)
         return report
 
