@@ -229,10 +229,13 @@ def test_record_of_processing_downloads(lite) -> None:
 def test_policy_diff_then_publish(home) -> None:
     with_officer(home)
     text = home.settings.resolved_policy_file.read_text()
-    new = text.replace('version: "1.0"', 'version: "1.1"', 1).replace(
+    # A material change (retention): in force once the 30 days' notice from publishing
+    # (5 Jan 2026) has run, so not on 2024-06-01 (refused below) but on 2026-02-05.
+    early = text.replace('version: "1.0"', 'version: "1.1"', 1).replace(
         "effective: 2024-01-01", "effective: 2024-06-01", 1
     )
-    new = re.sub(r"(\n\s+keep_for: )\S+", r"\g<1>P20Y", new, count=1)
+    early = re.sub(r"(\n\s+keep_for: )\S+", r"\g<1>P20Y", early, count=1)
+    new = early.replace("effective: 2024-06-01", "effective: 2026-02-05", 1)
     assert new != text
     with client_for(home) as c:
         token = console_login(c)
@@ -255,6 +258,11 @@ def test_policy_diff_then_publish(home) -> None:
         diff = r.text.split('id="diff"')[1].split("</section>")[0]
         assert "From 1.0 to 1.1" in diff and "<li" in diff
         assert home.policy.version == "1.0"  # nothing published yet
+        r = c.post(
+            "/console/policy/publish",
+            data={"yaml": early, "filename": "mindlink-1.1.yaml", "csrf_token": token},
+        )
+        assert r.status_code == 422 and "2026-02-05" in r.text and home.policy.version == "1.0"
         r = c.post(
             "/console/policy/publish",
             data={"yaml": new, "filename": "mindlink-1.1.yaml", "csrf_token": token},

@@ -30,6 +30,7 @@ from troth.gate import (
     Reason,
     decide,
 )
+from troth.phones import region_for, to_e164
 from troth.policy.model import CollectedField, CollectionPoint, FieldType, SourceKind
 from troth.store import blind_index_lookup, get_subject, new_id
 from troth.store.crypto import encrypt_value
@@ -163,8 +164,11 @@ class Collecting:
                         details={"point": point, "minimum_age": min_age},
                     )
         try:
+            supplier = _named_supplier(cp, supplier)
+            region = region_for(idx.policy, juris)
             for i, data in enumerate(rows):
                 self._check_fields(cp, data, actor, row=i if len(rows) > 1 else None)
+                _check_phones(cp, data, region, row=i if len(rows) > 1 else None)
             unknown = [p for p in consents if p not in idx.purposes]
             if unknown:
                 raise ValidationError(f"unknown purpose {unknown[0]!r} in consents")
@@ -354,7 +358,7 @@ class Collecting:
                     "tenant_id": tenant_id,
                     "collection_point": point,
                     "source": cp.source.value,
-                    "supplier": supplier or cp.supplier,
+                    "supplier": supplier,
                     "policy_version": idx.version,
                     "location": where,
                     "collected_at": now,
@@ -443,9 +447,10 @@ class Collecting:
         subject id and the ids created here."""
         ctx = self.ctx
         ident_fields = {spec.identifies: f for f, spec in cp.fields.items() if spec.identifies}
+        region = region_for(ctx.policy.policy, juris)
         hashes = [
             {
-                kind: ctx.keys.blind_index(kind, str(data[f]))
+                kind: ctx.keys.blind_index(kind, str(data[f]), region=region)
                 for kind, f in ident_fields.items()
                 if data.get(f) not in (None, "")
             }
@@ -581,3 +586,49 @@ def _normalise(spec: CollectedField, value: Any) -> Any:
     if spec.type in (FieldType.date, FieldType.datetime) and isinstance(value, date | datetime):
         return value.isoformat()
     return value
+
+
+def _named_supplier(cp: CollectionPoint, supplier: str | None) -> str | None:
+    """Who supplied this data (P03): required, by name, for a third-party point (the
+    policy's ``supplier`` describes the kind of source, it names no one); refused for data
+    that does not come from a third party."""
+    name = " ".join(supplier.split()) if isinstance(supplier, str) else None
+    if cp.source is not SourceKind.third_party:
+        if name:
+            raise ValidationError(
+                f"collection point {cp.id!r} collects {cp.source.value} data, not third-party"
+                " data: leave out the supplier",
+                code="supplier_not_third_party",
+                field="supplier",
+            )
+        return None
+    if not name:
+        described = f" (the policy describes them as: {cp.supplier})" if cp.supplier else ""
+        raise ValidationError(
+            f"collection point {cp.id!r} takes third-party data: name the third party that"
+            f' supplied it (supplier=..., --supplier, or "supplier" in the request body)'
+            f"{described}",
+            code="supplier_required",
+            field="supplier",
+        )
+    if len(name) > 200:
+        raise ValidationError(
+            "supplier: at most 200 characters", code="supplier_too_long", field="supplier"
+        )
+    return name
+
+
+def _check_phones(
+    cp: CollectionPoint, data: Mapping[str, Any], region: str | None, row: int | None
+) -> None:
+    """A number that identifies the person must be one (it is indexed in E.164)."""
+    for fname, spec in cp.fields.items():
+        value = data.get(fname)
+        if spec.identifies == "phone" and value not in (None, ""):
+            try:
+                to_e164(str(value), region)
+            except ValidationError as exc:
+                where = f" (row {row})" if row is not None else ""
+                raise ValidationError(
+                    f"field {fname!r}{where}: {exc.message}", code="invalid_phone", field=fname
+                ) from None

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from troth.errors import ConfigError, CryptoError
+from troth.phones import to_e164
 
 KEY_FILE_FORMAT = 1
 BLIND_INDEX_FIELDS = ("email", "phone", "customer_id")
@@ -145,12 +146,14 @@ class Keyring:
     def kek_versions(self) -> list[int]:
         return sorted(self._keks)
 
-    def blind_index(self, field: str, value: str) -> str:
-        """Keyed HMAC-SHA256 of the normalised value: equality lookup without plaintext."""
+    def blind_index(self, field: str, value: str, *, region: str | None = None) -> str:
+        """Keyed HMAC-SHA256 of the normalised value: equality lookup without plaintext.
+        A phone number is indexed in E.164 (``region``: where a number without a country
+        code is dialled; ValidationError when it is no telephone number)."""
         key = self._bidx.get(field)
         if key is None:
             raise CryptoError(f"no blind-index key for field {field!r}")
-        norm = normalise_identity(field, value)
+        norm = to_e164(value, region) if field == "phone" else normalise_identity(field, value)
         return hmac.new(key, norm.encode(), hashlib.sha256).hexdigest()
 
     def mac(self, label: str, data: bytes) -> bytes:

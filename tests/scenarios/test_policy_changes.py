@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,11 @@ import yaml
 
 from troth.cli import main
 from troth.consent import ConsentLedger
-from troth.errors import Conflict, PolicyError, Refused
+from troth.errors import Conflict, PolicyError, Refused, ValidationError
 from troth.gate import Actor, ActorKind
 from troth.notices.outbox import outbox
 from troth.notices.publish import notice_feed, policy_history, publish_policy
-from troth.store.tables import policy_versions, records
+from troth.store.tables import policy_notices, policy_versions, records
 
 SUPPORT = Actor(ActorKind.staff, "sam", role="support")
 APP = Actor(ActorKind.application, "shop", scopes=frozenset({"admin"}))
@@ -56,6 +57,9 @@ def test_p08_new_use_waits_for_the_notice_period(make_troth, db_url, clock, tmp_
     data = _policy(t)
     data["version"] = "2.0"
     _point(data, "order_form")["purposes"].append("licence_management")
+    # A material change: 30 days' notice from publishing (2 Mar 09:00 UTC) runs to 1 Apr
+    # 09:00, so 2 Apr is the first whole day it may be in force.
+    data["effective"] = date(2026, 4, 2)
     result = publish_policy(t.ctx, _write(tmp_path, data))
     assert result.material
     assert ("order_form", "licence_management", "contact") in result.new_uses
@@ -87,6 +91,7 @@ def test_p07_new_use_and_changed_notice_need_fresh_consent(make_troth, db_url, c
     assert t.use(r.subject_id, purpose="marketing", actor=APP).get("email") == "cy@example.com"
     data = _policy(t)
     data["version"] = "2019-06"
+    data["effective"] = date(2026, 3, 2)  # ixanet gives no notice period: today is allowed
     _purpose(data, "marketing")["notice"] = "We will also send offers by text message."
     data["purposes"].append(
         {
@@ -149,6 +154,8 @@ def test_p35_material_change_emails_each_customer_once_and_posts_a_notice(
         t.access.create_tenant(f"Customer {i}", f"admin{i}@customer{i}.example")
     data = _policy(t)
     data["version"] = "2027-01"
+    # The CLI runs on the real clock: in force after the 30 days' notice from today.
+    data["effective"] = date.today() + timedelta(days=40)
     data["recipients"].append(
         {
             "id": "call_analytics",
@@ -214,3 +221,136 @@ def test_publish_effective_date_before_current_is_refused(make_troth, tmp_path):
     data = dict(_policy(t), version="2.0")
     with pytest.raises(ValidationError, match="effective"):
         publish_policy(t.ctx, _write(tmp_path, data), effective=date(2000, 1, 1))
+
+
+def _stored(t) -> tuple[int, int, int]:
+    with t.ctx.engine.connect() as conn:
+        return tuple(  # type: ignore[return-value]
+            conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for table in (policy_versions, policy_notices, outbox)
+        )
+
+
+def test_p08_material_change_cannot_take_effect_before_its_notice_ran(
+    make_troth, db_url, clock, tmp_path
+):
+    t = make_troth("itechno", db_url)
+    t.access.create_tenant("Customer", "admin@customer.example")
+    t.collect("order_form", ORDER)
+    data = _policy(t)
+    data["version"] = "2.0"
+    _point(data, "order_form")["purposes"].append("licence_management")
+    before, text = _stored(t), t.ctx.settings.resolved_policy_file.read_text()
+    # In the past (the issue's 2025-01-01), today, and the last day of the notice.
+    for when in (date(2025, 1, 1), date(2026, 3, 2), date(2026, 4, 1)):
+        data["effective"] = when
+        with pytest.raises(ValidationError) as err:
+            publish_policy(t.ctx, _write(tmp_path, data))
+        assert err.value.code == "effective_too_early"
+        assert err.value.details["earliest"] == "2026-04-02"
+        assert "2026-04-02" in str(err.value) and "30 days" in str(err.value)
+        # --effective is checked the same way as the file's date.
+        with pytest.raises(ValidationError, match="2026-04-02"):
+            publish_policy(t.ctx, _write(tmp_path, data), effective=when)
+    # Nothing stored, posted, mailed or installed.
+    assert _stored(t) == before and t.ctx.policy.version == "1.0"
+    assert t.ctx.settings.resolved_policy_file.read_text() == text
+    data["effective"] = date(2026, 4, 2)
+    result = publish_policy(t.ctx, _write(tmp_path, data))
+    assert result.effective == date(2026, 4, 2) and result.material
+    mails = _mail_bodies(t)
+    assert mails and all("effective 2026-04-02" in body for body in mails)
+
+
+def _mail_bodies(t) -> list[str]:
+    with t.ctx.engine.connect() as conn:
+        return list(conn.execute(sa.select(outbox.c.body_text)).scalars())
+
+
+def test_p08_earliest_date_is_in_the_organisations_time_zone(make_troth, clock, tmp_path):
+    # 12:00 UTC on 2 Mar is 01:00 on 3 Mar in Auckland; the notice ends 01:00 2 Apr there.
+    clock.set(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
+    t = make_troth("ilign")
+    data = _policy(t)
+    data["version"] = "2.0"
+    data["recipients"].append(
+        {
+            "id": "mail_house",
+            "name": "Mail House Ltd",
+            "kind": "processor",
+            "location": "NZ",
+            "receives": [{"purpose": data["purposes"][0]["id"], "categories": ["contact"]}],
+        }
+    )
+    data["effective"] = date(2026, 4, 2)  # fine in UTC, a day early in Auckland
+    with pytest.raises(ValidationError) as err:
+        publish_policy(t.ctx, _write(tmp_path, data))
+    assert err.value.details["earliest"] == "2026-04-03"
+    assert "Pacific/Auckland" in str(err.value)
+    data["effective"] = date(2026, 4, 3)
+    assert publish_policy(t.ctx, _write(tmp_path, data)).material
+
+
+def test_non_material_change_may_keep_an_earlier_date(make_troth, db_url, tmp_path):
+    # A clarification changes nobody's rights: no notice is owed, and it may carry the date
+    # it was agreed, but never one before the version in force.
+    t = make_troth("itechno", db_url)
+    data = _policy(t)
+    data["version"] = "1.1"
+    data["purposes"][0]["description"] += " (clarified)"
+    data["effective"] = date(2025, 1, 1)
+    result = publish_policy(t.ctx, _write(tmp_path, data))
+    assert not result.material and result.effective == date(2025, 1, 1)
+    data["version"] = "1.2"
+    data["effective"] = date(2023, 12, 31)
+    with pytest.raises(ValidationError, match="before the version in force"):
+        publish_policy(t.ctx, _write(tmp_path, data))
+
+
+def test_p08_cli_publish_refuses_an_early_effective_date(make_troth, tmp_path, capsys):
+    t = make_troth("itechno")
+    data = _policy(t)
+    data["version"] = "2.0"
+    _point(data, "order_form")["purposes"].append("licence_management")
+    path = _write(tmp_path, data)
+    home = str(t.ctx.home)
+    earliest = date.today() + timedelta(days=31)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--home", home, "policy", "publish", str(path), "--effective", "2025-01-01"])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "effective_too_early" in err and "2025-01-01" in err
+    # The real clock: the earliest day is 31 days from today, or 30 if it is past midnight UTC
+    # exactly (never); allow either side of a day change while the test runs.
+    assert (
+        str(earliest) in err
+        or str(earliest - timedelta(days=1)) in err
+        or (str(earliest + timedelta(days=1)) in err)
+    )
+    assert _stored(t) == (1, 0, 0)
+
+
+def test_p08_api_publish_refuses_an_early_effective_date(tmp_path, db_url):
+    import re
+
+    from _http import api_key, client_for, is_problem, make_home
+
+    home = make_home(tmp_path, db_url=db_url)  # clock: 5 Jan 2026 09:00 UTC, London
+    text = home.settings.resolved_policy_file.read_text()
+    changed = re.sub(r"(\n\s+keep_for: )\S+", r"\g<1>P20Y", text, count=1)
+    changed = changed.replace('version: "1.0"', 'version: "1.1"', 1)
+    yaml_type = {"Content-Type": "application/yaml"}
+    with client_for(home) as c:
+        h = {**api_key(c, ["admin"]), **yaml_type}
+        for when in ("2025-01-01", "2026-02-04"):
+            bad = c.post(f"/api/v1/policy/publish?effective={when}", content=changed, headers=h)
+            problem = is_problem(bad, 422, "effective_too_early")
+            assert problem["earliest"] == "2026-02-05" and "Europe/London" in problem["detail"]
+        with home.engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one() == 0
+            versions = conn.execute(sa.select(policy_versions.c.version)).scalars().all()
+        assert "1.1" not in versions and home.policy.version == "1.0"
+        ok = c.post("/api/v1/policy/publish?effective=2026-02-05", content=changed, headers=h)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["effective"] == "2026-02-05"
+    home.engine.dispose()

@@ -9,6 +9,7 @@ Staff operations need the privacy office (console session) or an API key with
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -51,6 +52,11 @@ class OpenIn(BaseModel):
     details: dict[str, Any] | None = Field(
         default=None, description="e.g. {'changes': {...}} or {'purposes': [...]}"
     )
+    received_at: datetime | date | None = Field(
+        default=None,
+        description="When the request really arrived (default now; not in the future). A"
+        " date, or a time without an offset, is in the organisation's time zone.",
+    )
 
 
 class CodeIn(BaseModel):
@@ -84,6 +90,7 @@ class RequestOut(BaseModel):
     channel: str
     on_behalf: bool
     received_at: str
+    received_on: str = Field(description="The day of receipt in the organisation's time zone.")
     acknowledge_by: str | None
     due_at: str
     extended_due_at: str | None
@@ -128,7 +135,7 @@ def request_out(t: Troth, r: RequestRecord, *, download: bool = False) -> dict[s
     for gone in ("email", "on_behalf_of", "acknowledged_at", "verified_by"):
         d.pop(gone, None)
     open_ = r.state not in (RequestState.completed, RequestState.refused)
-    d["overdue"] = bool(open_ and r.deadline < t.ctx.clock.now().date())
+    d["overdue"] = bool(open_ and r.deadline < t.requests.today(r.regime))
     d["download_code"] = r.download_token if download and r.download_token else None
     return RequestOut(**d).model_dump()
 
@@ -192,6 +199,7 @@ async def open_request(
             on_behalf_of=body.on_behalf_of,
             details=body.details,
             regime=body.regime,
+            received_at=body.received_at,
             actor=actor,
         )
         if actor.tenant_id is not None and req.tenant_id != actor.tenant_id:

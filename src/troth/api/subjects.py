@@ -66,7 +66,11 @@ class CollectIn(BaseModel):
     tenant_id: str | None = Field(default=None, max_length=64)
     jurisdiction: str | None = Field(default=None, max_length=16)
     location: str | None = Field(default=None, max_length=64)
-    supplier: str | None = Field(default=None, max_length=200)
+    supplier: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Required for a third-party collection point: who supplied the data.",
+    )
     consents: list[str] = Field(default_factory=list, max_length=100)
 
 

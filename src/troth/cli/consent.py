@@ -1,4 +1,4 @@
-"""`troth consent ...` commands: receipt, state, check, rebuild.
+"""`troth consent ...` commands: grant, withdraw, receipt, state, check, rebuild.
 
 Exit codes: 0 fine; 1 a troth error, or `check` found the state out of step with the ledger.
 """
@@ -51,6 +51,38 @@ def receipt(
         body = verify_receipt(jws, context.keys.public_key_b64())
     _out.print(jws)
     _out.print_json(json.dumps(body))
+
+
+_METHOD_HELP = "How the person gave it: staff (by phone, paper, in person), email_link or api."
+
+
+@app.command("grant")
+def grant(
+    ctx: typer.Context,
+    subject_id: Annotated[str, typer.Argument(help="The subject's troth id.")],
+    purpose: Annotated[str, typer.Argument(help="The purpose consented to.")],
+    method: Annotated[str, typer.Option(help=_METHOD_HELP)] = "staff",
+    actor: Annotated[str | None, typer.Option(help="Who records it (staff name).")] = None,
+) -> None:
+    """Record consent the person gave (to a consent purpose, or to a new use waiting for
+    fresh consent); prints the receipt id."""
+    with open_ctx(ctx) as context:
+        rec = ConsentLedger(context).grant(subject_id, purpose, method=method, actor=actor)
+    _out.print(f"consent to {purpose} recorded for {subject_id}; receipt {rec.receipt_id}")
+
+
+@app.command("withdraw")
+def withdraw(
+    ctx: typer.Context,
+    subject_id: Annotated[str, typer.Argument(help="The subject's troth id.")],
+    purpose: Annotated[str, typer.Argument(help="The purpose consent is withdrawn from.")],
+    method: Annotated[str, typer.Option(help=_METHOD_HELP)] = "staff",
+    actor: Annotated[str | None, typer.Option(help="Who records it (staff name).")] = None,
+) -> None:
+    """Record that the person withdrew consent; it holds from the next decision."""
+    with open_ctx(ctx) as context:
+        ConsentLedger(context).withdraw(subject_id, purpose, method=method, actor=actor)
+    _out.print(f"consent to {purpose} withdrawn for {subject_id}")
 
 
 @app.command("state")

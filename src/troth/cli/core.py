@@ -95,7 +95,10 @@ def register(app: typer.Typer) -> None:
         tenant: Annotated[str | None, typer.Option(help="Tenant the person belongs to.")] = None,
         subject: Annotated[str | None, typer.Option(help="Add to an existing subject.")] = None,
         supplier: Annotated[
-            str | None, typer.Option(help="Third party that supplied the data.")
+            str | None,
+            typer.Option(
+                help="Third party that supplied the data (required for third-party points)."
+            ),
         ] = None,
         purpose: Annotated[
             list[str] | None, typer.Option(help="Narrow to these purposes (repeatable).")
@@ -192,6 +195,30 @@ def register(app: typer.Typer) -> None:
             console.print(t.find(email=email, phone=phone))
         finally:
             t.close()
+
+    @app.command("reindex")
+    def reindex(
+        ctx: typer.Context,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    ) -> None:
+        """Rebuild the e-mail, phone and customer-id lookup indexes from the stored values
+        (after an upgrade: phone numbers are now indexed in E.164)."""
+        from troth.store.reindex import rebuild_identity_indexes
+
+        t = _open(ctx)
+        try:
+            report = rebuild_identity_indexes(t.ctx)
+        finally:
+            t.close()
+        if as_json:
+            console.print_json(json.dumps(report.to_dict()))
+            return
+        console.print(
+            f"reindexed {report.subjects} people: {report.updated} updated,"
+            f" {len(report.unreadable)} with a value that cannot be indexed"
+        )
+        for u in report.unreadable:
+            console.print(f"[yellow]{u['subject_id']}: {u['kind']} ({u['why']})[/yellow]")
 
     minors = typer.Typer(
         help="Data from people under the policy's minimum age (P04).", no_args_is_help=True

@@ -178,6 +178,13 @@ def publish(
         f" {len(result.reconsent)} purpose(s) need consent again,"
         f" {result.emails_queued} notice e-mail(s) queued"
     )
+    for w in result.waiting:
+        waits = f"notice until {w['notice_until'][:16]}"
+        if w["fresh_consent"]:
+            waits += " and each person's fresh consent"
+        _out.print(f"  {w['point']} -> {w['purpose']} ({w['category']}): waits for {waits}")
+    for warning in result.warnings:
+        _out.print(f"[yellow]warning: {warning}[/yellow]")
 
 
 @app.command("history")

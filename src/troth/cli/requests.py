@@ -54,7 +54,7 @@ def _show(req: Any, as_json: bool) -> None:
         return
     console.print(
         f"[bold]{req.id}[/bold] {req.kind} [cyan]{req.state}[/cyan] via {req.channel};"
-        f" regime {req.regime}; due {req.deadline}"
+        f" regime {req.regime}; received {req.received_on}; due {req.deadline}"
         + (f" (extended: {escape(req.extension_reason or '')})" if req.extended_due_at else "")
         + (" [yellow]on behalf of someone else[/yellow]" if req.on_behalf else "")
         + (f" [red]waiting: {escape(req.error)}[/red]" if req.error else ""),
@@ -102,6 +102,13 @@ def open_(
     purpose: Annotated[
         list[str] | None, typer.Option("--purpose", help="Purpose to limit (repeatable).")
     ] = None,
+    received: Annotated[
+        str | None,
+        typer.Option(
+            help="When it really arrived (ISO 8601, e.g. 2026-12-18T16:30; a date, or a time"
+            " without an offset, is in the organisation's time zone). Default: now."
+        ),
+    ] = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -122,6 +129,7 @@ def open_(
             channel=channel,
             on_behalf_of=on_behalf_of,
             details=details,
+            received_at=received,
             actor=_actor(actor),
         )
         _show(req, as_json)
@@ -200,19 +208,19 @@ def list_(
     """Open requests by deadline, oldest first; overdue ones in red."""
     with _service(ctx) as svc:
         rows = svc.list(due_within=due, overdue=overdue, state=state, include_closed=all_)
-        today = svc.ctx.clock.now().date()
+        today = {r.id: svc.today(r.regime) for r in rows}  # where the organisation is
     if as_json:
         console.print_json(json.dumps([r.to_dict() for r in rows], default=str))
         return
     grid = Table("id", "kind", "state", "channel", "received", "due", "")
     for r in rows:
-        late = r.deadline < today and r.closed_at is None
+        late = r.deadline < today[r.id] and r.closed_at is None
         grid.add_row(
             r.id,
             r.kind.value,
             r.state.value,
             r.channel.value,
-            f"{r.received_at:%Y-%m-%d}",
+            str(r.received_on),
             f"[red]{r.deadline}[/red]" if late else str(r.deadline),
             "overdue" if late else ("extended" if r.extended_due_at else ""),
         )

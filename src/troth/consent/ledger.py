@@ -403,6 +403,21 @@ class ConsentLedger:
         with self.ctx.engine.connect() as conn:
             return _state.mismatches(conn, limit)
 
+    def fresh_consent_purposes(self) -> frozenset[str]:
+        """Purposes of the policy in force that a published change added as a new use of
+        data already held and that wait for the person's fresh consent (P07,
+        ``notices.new_purpose_needs_consent``), whatever their legal basis."""
+        from troth.facts import notices_of
+
+        with self.ctx.engine.connect() as conn:
+            notices = notices_of(conn, self.ctx)
+        idx = self.ctx.policy
+        return frozenset(
+            purpose
+            for (point, purpose, _category), (_at, needs, _v) in notices.new_uses.items()
+            if needs and purpose in idx.point_purposes.get(point, frozenset())
+        )
+
     # -- internals ---------------------------------------------------------------------
     def _consentable(self, purpose: str) -> Any:
         p = self.ctx.policy.purposes.get(purpose)
@@ -413,8 +428,14 @@ class ConsentLedger:
                 f"{', '.join(known) or 'no purpose'}",
                 code="unknown_purpose",
             )
-        # Opt-out rights (sale/sharing, direct marketing) exist whatever the basis.
-        if p.legal_basis is not LegalBasis.consent and not (p.sale_or_sharing or p.marketing):
+        # Opt-out rights (sale/sharing, direct marketing) exist whatever the basis; a new
+        # use a published change made wait for fresh consent (P07) is consented to whatever
+        # the purpose's basis.
+        if (
+            p.legal_basis is not LegalBasis.consent
+            and not (p.sale_or_sharing or p.marketing)
+            and purpose not in self.fresh_consent_purposes()
+        ):
             raise ValidationError(
                 f"purpose {purpose!r} rests on {p.legal_basis.value}, not consent: there is "
                 "no consent to give or withdraw",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,10 @@ class PublishResult:
     reconsent: list[str] = field(default_factory=list)
     emails_queued: int = 0
     already_published: bool = False
+    waiting: list[dict[str, Any]] = field(default_factory=list)
+    """Each new use of data already held and what it waits for: the end of the notice
+    period (``notice_until``) and, where ``fresh_consent``, the person's consent."""
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,8 @@ class PublishResult:
             "reconsent": self.reconsent,
             "emails_queued": self.emails_queued,
             "already_published": self.already_published,
+            "waiting": self.waiting,
+            "warnings": self.warnings,
         }
 
 
@@ -91,6 +97,18 @@ def reconsent_purposes(old: Policy, new: Policy) -> list[str]:
     return out
 
 
+def earliest_effective(policy: Policy, now: datetime) -> date:
+    """The first day, in the organisation's time zone, that a material change published at
+    ``now`` may take effect: the first local midnight at or after the notice period's end
+    (with no notice period, the day of publishing)."""
+    zone = policy.organisation.zone()
+    days = policy.notices.notice_period_days
+    if days == 0:
+        return now.astimezone(zone).date()
+    end = (now + timedelta(days=days)).astimezone(zone)
+    return end.date() if end.time() == time.min else end.date() + timedelta(days=1)
+
+
 def publish_policy(
     ctx: Context,
     path: Path | str,
@@ -125,9 +143,21 @@ def publish_policy(
             " a new version cannot take effect in the past of the current one"
         )
     diff = diff_policies(old_policy, new_policy)
+    now = ctx.clock.now()
+    if diff.has_material:
+        earliest = earliest_effective(new_policy, now)
+        if when < earliest:
+            zone = new_policy.organisation.zone()
+            raise ValidationError(
+                f"a material change cannot take effect on {when}: its notice period "
+                f"({new_policy.notices.notice_period_days} days from publishing) runs until "
+                f"{earliest} at the earliest ({zone.key}); set `effective` in the file, or "
+                f"--effective, to {earliest} or later",
+                code="effective_too_early",
+                earliest=earliest.isoformat(),
+            )
     uses = new_uses(old_index, new_index)
     again = reconsent_purposes(old_policy, new_policy)
-    now = ctx.clock.now()
     needs_consent = new_policy.notices.new_purpose_needs_consent
     with transaction(ctx) as conn:
         conn.execute(
@@ -173,7 +203,7 @@ def publish_policy(
             conn.execute(policy_notices.insert(), rows)
         queued = 0
         if diff.has_material and new_policy.notices.email_customers:
-            queued = _queue_emails(conn, ctx, new_policy, diff, uses, actor)
+            queued = _queue_emails(conn, ctx, new_policy, when, diff, uses, actor)
         append_entries(
             conn,
             now,
@@ -195,6 +225,7 @@ def publish_policy(
             ],
         )
     _install(ctx, text, new_index)
+    waiting, warnings = _waiting(new_policy, uses, now)
     return PublishResult(
         new_policy.version,
         when,
@@ -203,7 +234,40 @@ def publish_policy(
         uses,
         again,
         queued,
+        waiting=waiting,
+        warnings=warnings,
     )
+
+
+def _waiting(
+    policy: Policy, uses: list[tuple[str, str, str]], now: datetime
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """What each new use waits for, and the warnings an officer must read."""
+    notices = policy.notices
+    until = now + timedelta(days=notices.notice_period_days)
+    local = until.astimezone(policy.organisation.zone())
+    fresh = notices.new_purpose_needs_consent
+    waiting = [
+        {
+            "point": point,
+            "purpose": purpose,
+            "category": category,
+            "notice_until": local.isoformat(),
+            "fresh_consent": fresh,
+        }
+        for point, purpose, category in uses
+    ]
+    warnings = []
+    if fresh and uses:
+        purposes = sorted({p for _, p, _ in uses})
+        warnings.append(
+            "data already held may serve "
+            + ", ".join(purposes)
+            + " only once each person has given fresh consent (privacy centre, API"
+            " POST /api/v1/subjects/ID/consents/PURPOSE/grant, troth consent grant)"
+            + (f", and not before {local:%Y-%m-%d %H:%M %Z}" if notices.notice_period_days else "")
+        )
+    return waiting, warnings
 
 
 def _install(ctx: Context, text: str, index: PolicyIndex) -> None:
@@ -220,6 +284,7 @@ def _queue_emails(
     conn: Connection,
     ctx: Context,
     policy: Policy,
+    effective: date,
     diff: PolicyDiff,
     uses: list[tuple[str, str, str]],
     actor: str,
@@ -261,7 +326,7 @@ def _queue_emails(
     ]
     body = (
         f"{org.name} has changed its privacy policy (version {policy.version}, effective"
-        f" {policy.effective.isoformat()}).\n\nWhat changed:\n"
+        f" {effective.isoformat()}).\n\nWhat changed:\n"
         + "\n".join(f"- {line}" for line in lines)
         + f"\n\nNew uses of data we already hold start after {policy.notices.notice_period_days}"
         " days' notice."

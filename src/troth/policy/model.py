@@ -11,6 +11,7 @@ import re
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -154,6 +155,37 @@ class Organisation(_Strict):
     representative: Contact | None = None
     jurisdictions: list[Regime] = Field(min_length=1)
     default_jurisdiction: Regime | None = None
+    # The organisation's own time (IANA name): requests are dated, and their deadlines and
+    # letters counted, in it (P23, P27); per jurisdiction where they differ.
+    time_zone: str = "UTC"
+    time_zones: dict[Regime, str] = Field(default_factory=dict)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return check_zone(value)
+
+    @field_validator("time_zones")
+    @classmethod
+    def _zones(cls, value: dict[Regime, str]) -> dict[Regime, str]:
+        return {k: check_zone(v) for k, v in value.items()}
+
+    def zone(self, regime: Regime | str | None = None) -> ZoneInfo:
+        """The time zone requests under ``regime`` are dated in."""
+        name = self.time_zones.get(Regime(regime), self.time_zone) if regime else self.time_zone
+        return ZoneInfo(name)
+
+
+def check_zone(value: str) -> str:
+    """``value`` when it names a zone of the IANA database, else ValueError saying so."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a time zone of the IANA database: write e.g. 'Europe/London',"
+            " 'Pacific/Auckland', 'America/Los_Angeles' or 'UTC'"
+        ) from None
+    return value
 
 
 class Category(_Strict):

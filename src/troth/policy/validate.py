@@ -374,6 +374,15 @@ class _Checker:
                 f"default jurisdiction {default!r} is not one of the organisation's jurisdictions",
                 regimes,
             )
+        zones = org.get("time_zones")
+        for regime in zones if isinstance(zones, Mapping) else ():
+            if regimes and regime not in regimes:
+                self.add(
+                    ("organisation", "time_zones", str(regime)),
+                    f"time zone for {regime!r}, which is not one of the organisation's "
+                    "jurisdictions",
+                    regimes,
+                )
 
     def dimension_rules(self) -> None:
         """An aggregate-only purpose's dimensions (P09): fields collected for it in its

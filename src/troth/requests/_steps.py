@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select, update
 
@@ -23,6 +25,7 @@ from troth.notices.outbox import enqueue
 from troth.policy.model import Regime
 from troth.requests import _contact, package
 from troth.requests.letters import letter
+from troth.requests.receipt import local_day
 from troth.requests.record import ExportLink, RequestRecord
 from troth.requests.states import (
     Channel,
@@ -46,6 +49,15 @@ class RequestSteps:
             return self._load(conn, request_id)
 
     # -- internals -----------------------------------------------------------------------
+    def _zone(self, regime: Regime | str | None = None) -> ZoneInfo:
+        """The organisation's time zone for ``regime`` (requests are dated in it)."""
+        known = regime if regime in Regime.__members__ else None
+        return self.ctx.policy.policy.organisation.zone(known)
+
+    def today(self, regime: Regime | str | None = None) -> date:
+        """Today where the organisation is: what deadlines are compared with."""
+        return local_day(self.ctx.clock.now(), self._zone(regime))
+
     def _store_export(
         self, conn: Connection, data: bytes, *, request_id: str | None, tenant_id: str | None
     ) -> ExportLink:
@@ -238,6 +250,7 @@ class RequestSteps:
             on_behalf_of=row["on_behalf_of"],
             email=_contact.open_contact(self.ctx.keys, row["id"], row["contact"]),
             received_at=row["received_at"],
+            received_on=local_day(row["received_at"], self._zone(row["regime"])),
             acknowledged_at=row["acknowledged_at"],
             acknowledge_by=row["acknowledge_by"],
             due_at=row["due_at"],

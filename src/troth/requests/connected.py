@@ -10,6 +10,7 @@ from typing import Any
 from troth.connectors import Connector, Dataset, Identities, JobStore, load_datasets
 from troth.connectors.loader import DeclarationError, builtin_categories
 from troth.context import Context
+from troth.phones import region_for, written_forms
 from troth.policy.model import SourceKind
 from troth.store import StoredValue
 
@@ -110,4 +111,9 @@ def identities_of(
     for kind, value in (extra or {}).items():
         if value:
             found[kind].append(str(value))
+    # A connected database holds a number as someone typed it: look for its usual forms
+    # (E.164, international, national). A number without a country code is read in the
+    # default jurisdiction's region only: reading it in others could match someone else.
+    region = region_for(ctx.policy.policy, None)
+    found["phone"] = [form for p in found["phone"] for form in written_forms(p, region)]
     return Identities.of({k: list(dict.fromkeys(v)) for k, v in found.items()})

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select, update
 from troth.consent.events import ConsentKind, ConsentMethod
 from troth.context import Context
 from troth.errors import ValidationError
+from troth.phones import e164_candidates, lookup_regions, region_for
 from troth.policy.model import LegalBasis
 from troth.store import StoredValue, erase_subject_data, get_subject, read_values
 from troth.store.crypto import encrypt_value
@@ -176,6 +177,18 @@ def check_corrections(
             problem = check_value(spec, new, ctx.settings.max_value_bytes)
             if problem:
                 raise ValidationError(f"field {fname!r}: {problem}", field=fname)
+            if spec.identifies == "phone" and new not in (None, ""):
+                # Indexed in E.164: a number no region can read is refused before any write.
+                e164_candidates(str(new), lookup_regions(ctx.policy.policy))
+
+
+def _identity_form(ctx: Context, kind: str, value: Any, jurisdiction: str | None) -> str:
+    """A phone number in E.164, read in the person's region first (as collected)."""
+    if kind != "phone":
+        return str(value)
+    policy = ctx.policy.policy
+    regions = [region_for(policy, jurisdiction), *lookup_regions(policy)]
+    return e164_candidates(str(value), regions)[0]
 
 
 def correct_in_store(
@@ -185,6 +198,7 @@ def correct_in_store(
     person's current key when sensitive); identity fields update the blind index too."""
     now = ctx.clock.now()
     values = read_values(conn, ctx, subject_id)
+    subj_juris = get_subject(conn, subject_id).jurisdiction
     corrected = 0
     keys: dict[str, tuple[int, bytes]] = {}
     for v in values:
@@ -213,7 +227,8 @@ def correct_in_store(
                 .values(
                     {
                         f"{spec.identifies}_bidx": ctx.keys.blind_index(
-                            spec.identifies, str(changes[v.field])
+                            spec.identifies,
+                            _identity_form(ctx, spec.identifies, changes[v.field], subj_juris),
                         )
                     }
                 )

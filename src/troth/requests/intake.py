@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import parseaddr
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from troth.errors import ValidationError
+from troth.requests.receipt import header_time
 from troth.requests.states import RequestKind
 
 MAX_MESSAGE_BYTES = 5_000_000
@@ -94,6 +96,16 @@ class Recognised:
     on_behalf: bool = False
     problem: str | None = None
     matched: list[str] = field(default_factory=list)
+    sent_at: datetime | None = None
+    """The ``Date`` header: when the person sent it (None when absent or unreadable)."""
+    arrived_at: datetime | None = None
+    """The newest ``Received`` header's time: when the organisation's mail server took it
+    (None when absent or unreadable)."""
+
+    @property
+    def received_at(self) -> datetime | None:
+        """When the request arrived: the server's stamp, else the sender's ``Date``."""
+        return self.arrived_at or self.sent_at
 
 
 def classify(text: str) -> tuple[RequestKind | None, list[RequestKind]]:
@@ -140,6 +152,16 @@ def read_message(path: Path) -> Recognised:
     _name, addr = parseaddr(str(msg.get("From", "") or ""))
     sender = addr.strip().lower() if "@" in addr else None
     out = Recognised(str(path), message_id, sender, subject)
+    try:
+        out.sent_at = header_time(str(msg.get("Date", "") or ""))
+    except (TypeError, ValueError):  # the header itself does not parse
+        out.sent_at = None
+    try:
+        # The first Received header is the last hop's: the organisation's own server.
+        hops = msg.get_all("Received") or []
+        out.arrived_at = header_time(str(hops[0]).rsplit(";", 1)[-1]) if hops else None
+    except (TypeError, ValueError):
+        out.arrived_at = None
     if sender is None:
         out.problem = "no sender address in From: cannot answer or verify the person"
         return out

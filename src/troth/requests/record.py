@@ -25,6 +25,8 @@ class RequestRecord:
     on_behalf_of: str | None
     email: str | None
     received_at: datetime
+    received_on: date
+    """The day of receipt where the organisation is (its time zone for the regime)."""
     acknowledged_at: datetime | None
     acknowledge_by: date | None
     due_at: date

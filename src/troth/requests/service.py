@@ -10,7 +10,7 @@ dataset.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from troth.policy.model import Regime
 from troth.requests import _contact, execution
 from troth.requests.deadlines import CCPA_OPT_OUT, acknowledge_by, due_date, extended_due
 from troth.requests.intake import message_files, read_message
+from troth.requests.receipt import local_day, receipt_time
 from troth.requests.record import IngestReport, RequestRecord
 from troth.requests.runner import RequestRunner
 from troth.requests.states import (
@@ -70,11 +71,16 @@ class RequestService(RequestRunner):
         details: Mapping[str, Any] | None = None,
         regime: Regime | str | None = None,
         source_ref: str | None = None,
+        received_at: datetime | date | str | None = None,
         actor: Actor = SYSTEM,
     ) -> RequestRecord:
         """Open a request, match it to the person, set its legal deadline, acknowledge it
         and start identity verification (a code by e-mail; staff for a request made on
-        someone else's behalf). All in one transaction."""
+        someone else's behalf). All in one transaction.
+
+        ``received_at``: when the request really arrived (default now; not in the future;
+        without an offset, in the organisation's time zone). The request is dated, and its
+        deadline counted, on that day where the organisation is (:mod:`.receipt`)."""
         ctx = self.ctx
         kind = parse_kind(str(kind))
         channel = parse_channel(str(channel))
@@ -115,7 +121,9 @@ class RequestService(RequestRunner):
                 tenant_id = tenant_id or subj.tenant_id
                 juris = juris or _regime(subj.jurisdiction, ctx)
             juris = juris or ctx.policy.default_jurisdiction
-            received = now.date()
+            zone = ctx.policy.policy.organisation.zone(juris)
+            at = receipt_time(received_at, now=now, zone=zone)
+            received = local_day(at, zone)
             row = {
                 "id": rid,
                 "kind": kind.value,
@@ -129,7 +137,7 @@ class RequestService(RequestRunner):
                 "on_behalf": behalf is not None,
                 "on_behalf_of": behalf,
                 "source_ref": source_ref,
-                "received_at": now,
+                "received_at": at,
                 "acknowledge_by": acknowledge_by(juris, received),
                 "due_at": due_date(juris, received),
                 "details": dict(details or {}),
@@ -173,12 +181,21 @@ class RequestService(RequestRunner):
                     on_behalf_of=found.sender if found.on_behalf else None,
                     details={"subject": found.subject[:200], "source": "email"},
                     source_ref=found.message_id[:255],
+                    # Sent Friday, ingested Monday, is received Friday: the server's
+                    # Received stamp, else the Date header.
+                    received_at=_not_after(found.received_at, self.ctx.clock.now()),
                     actor=actor,
                 )
             except Conflict as exc:
                 if exc.code != "duplicate":
                     raise
                 report.duplicates.append(str(p))
+                continue
+            except ValidationError as exc:
+                if exc.code != "received_too_old":
+                    raise
+                found.problem = f"{exc.message}; open it by hand with --received"
+                report.unrecognised.append(found)
                 continue
             report.opened.append(req)
         return report
@@ -339,8 +356,8 @@ class RequestService(RequestRunner):
             check_transition(req.id, req.state, RequestState.extended)
             new_due = extended_due(
                 req.regime,
-                req.received_at.date(),
-                self.ctx.clock.now().date(),
+                req.received_on,
+                self.today(req.regime),
                 extend_by=extend_by,
             )
             conn.execute(
@@ -397,7 +414,7 @@ class RequestService(RequestRunner):
         """Requests by deadline: open ones due within ``due_within`` days (0: today),
         ``overdue`` ones (deadline passed), in a ``state``; oldest deadline first.
         ``after``: a request id; the list continues after it (keyset pagination)."""
-        today = self.ctx.clock.now().date()
+        today = self.today()
         deadline = func.coalesce(requests.c.extended_due_at, requests.c.due_at)
         stmt = select(requests.c.id)
         if state is not None:
@@ -593,6 +610,11 @@ def _log_result(state: str, result: Mapping[str, Any] | None) -> dict[str, Any]:
     if state == RequestState.refused.value and result and result.get("refused"):
         log["denial_reason"] = str(result["refused"])[:2000]
     return log
+
+
+def _not_after(at: datetime | None, now: datetime) -> datetime | None:
+    """A Date header later than now is a sender's clock running fast: received now."""
+    return None if at is None else min(at, now)
 
 
 def _regime(jurisdiction: str | None, ctx: Context) -> Regime:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, select, update
 
 from troth.context import Context
 from troth.errors import NotFound
+from troth.phones import region_for
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.keystore import shred_subject_keys
 from troth.store.tables import (
@@ -162,7 +163,15 @@ def find_subject_id(
     """Look a person up through the blind indexes (no plaintext in the query)."""
     for field, value in (("email", email), ("phone", phone), ("customer_id", customer_id)):
         if value:
-            q = blind_index_lookup(field, [ctx.keys.blind_index(field, value)])
+            if field == "phone":
+                # Without a country code, a number is read in the default jurisdiction's
+                # region (reading it in every region could find someone else).
+                hashes = [
+                    ctx.keys.blind_index("phone", value, region=region_for(ctx.policy.policy, None))
+                ]
+            else:
+                hashes = [ctx.keys.blind_index(field, value)]
+            q = blind_index_lookup(field, hashes)
             for _h, sid, tenant, erased in conn.execute(q):
                 if erased is None and (tenant_id is None or tenant == tenant_id):
                     return str(sid)

@@ -12,6 +12,8 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from troth.errors import TrothError
+from troth.policy.model import Regime
+from troth.requests.receipt import local_day
 from troth.requests.record import RequestRecord
 from troth.requests.states import RequestState
 from troth.web.console import page, staff
@@ -26,9 +28,13 @@ _CLOSED = (RequestState.completed, RequestState.refused)
 
 def due_rows(request: Request, records: list[RequestRecord]) -> list[dict[str, Any]]:
     """Requests as rows for a table: deadline, overdue, days left, extension."""
-    today = ctx_of(request).clock.now().date()
+    ctx = ctx_of(request)
+    now = ctx.clock.now()
     rows = []
     for r in records:
+        # Today where the organisation is, as the deadline was counted.
+        known = r.regime if r.regime in Regime.__members__ else None
+        today = local_day(now, ctx.policy.policy.organisation.zone(known))
         closed = r.state in _CLOSED
         rows.append(
             {

@@ -181,7 +181,9 @@ def me(request: Request) -> Response:
     accesses = t.disclosures.person_entries(p.subject_id, limit=200)
     state = t.consent.state(p.subject_id)
     pol = ctx.policy.policy
-    consentable = [x for x in pol.purposes if x.legal_basis is LegalBasis.consent]
+    # Consent purposes, and new uses of data already held that wait for fresh consent (P07).
+    fresh = t.consent.fresh_consent_purposes()
+    consentable = [x for x in pol.purposes if x.legal_basis is LegalBasis.consent or x.id in fresh]
     return render(
         request,
         "privacy/me.html",
