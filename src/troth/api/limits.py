@@ -116,7 +116,7 @@ def _is_json(scope: Scope, chunks: list[Message]) -> bool:
     and a body that opens like JSON)."""
     for name, value in scope.get("headers", []):
         if name == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
+            media = bytes(value).split(b";", 1)[0].strip().lower()
             return media == b"application/json" or (
                 media.startswith(b"application/") and media.endswith(b"+json")
             )

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -76,7 +76,11 @@ async def once(
 class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dry_run: bool = Field(default=True, description="Report only (the default), or apply.")
+    # A JSON boolean and nothing else: lax parsing would read 0, "no" or "off" as false,
+    # and run retention for real.
+    dry_run: StrictBool = Field(
+        default=True, description="Report only (the default), or apply: a JSON boolean."
+    )
 
 
 class HoldIn(BaseModel):
@@ -147,7 +151,7 @@ class BreachIn(BaseModel):
     regimes: list[Annotated[str, Field(min_length=1, max_length=16)]] | None = Field(
         default=None, max_length=20, description="Default: those of the affected people."
     )
-    high_risk: bool = False
+    high_risk: StrictBool = False
 
 
 class NotifiedIn(BaseModel):

@@ -35,6 +35,7 @@ from troth.consent import ConsentMethod, gpc_present
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
 from troth.gate import Actor
+from troth.policy.model import Regime
 from troth.store import get_subject
 
 router = APIRouter(tags=["subjects"])
@@ -64,7 +65,7 @@ class CollectIn(BaseModel):
     data: dict[str, Any] = Field(description="Field -> value, as the collection point declares.")
     subject_id: str | None = Field(default=None, max_length=64)
     tenant_id: str | None = Field(default=None, max_length=64)
-    jurisdiction: str | None = Field(default=None, max_length=16)
+    jurisdiction: Regime | None = None
     location: str | None = Field(default=None, max_length=64)
     supplier: str | None = Field(default=None, max_length=200)
     consents: list[str] = Field(default_factory=list, max_length=100)
