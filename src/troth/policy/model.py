@@ -94,8 +94,14 @@ _ISO_DURATION = re.compile(
 )
 
 
+MAX_DURATION_YEARS = 100
+"""The longest period a policy may write (retention, legal minimums, connectors): every
+date troth computes from one stays a real date."""
+
+
 class Duration(BaseModel):
-    """A calendar duration: ``7y``, ``18m``, ``30d``, ``2y 6m`` or ISO 8601 ``P7Y``."""
+    """A calendar duration: ``7y``, ``18m``, ``30d``, ``2y 6m`` or ISO 8601 ``P7Y``; at most
+    :data:`MAX_DURATION_YEARS` years."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     years: int = 0
@@ -113,6 +119,8 @@ class Duration(BaseModel):
                 raise ValueError(
                     f"{value!r} is not a duration: write e.g. '7y', '18m', '30d', '2y 6m' or 'P7Y'"
                 )
+            if any(v and len(v) > 6 for v in m.groupdict().values()):
+                raise ValueError(_too_long(value))
             g = {k: int(v) for k, v in m.groupdict().items() if v}
             return {
                 "years": g.get("years", 0),
@@ -120,6 +128,14 @@ class Duration(BaseModel):
                 "days": g.get("days", 0) + 7 * g.get("weeks", 0),
             }
         return value
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Duration:
+        if min(self.years, self.months, self.days) < 0:
+            raise ValueError("a duration is never negative")
+        if self.approx_days() > MAX_DURATION_YEARS * 365.25:
+            raise ValueError(_too_long(str(self)))
+        return self
 
     def approx_days(self) -> float:
         """Length in days, for comparisons (a year = 365.25 days, a month = 30.44)."""
@@ -129,6 +145,11 @@ class Duration(BaseModel):
         units = ((self.years, "y"), (self.months, "m"), (self.days, "d"))
         parts = [f"{n}{u}" for n, u in units if n]
         return " ".join(parts) or "0d"
+
+
+def _too_long(value: object) -> str:
+    shown = str(value) if len(str(value)) <= 20 else str(value)[:20] + "..."
+    return f"{shown!r} is too long: a duration is at most {MAX_DURATION_YEARS}y"
 
 
 class _Strict(BaseModel):
@@ -143,7 +164,7 @@ class Contact(_Strict):
 
 
 class Organisation(_Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
     website: str | None = None
     policy_url: str | None = None
     contact: Contact = Contact()
@@ -326,7 +347,8 @@ class Policy(_Strict):
     # A short name for the policy/organisation (``phone_service``), used in paths and logs.
     id: Id | None = None
     version: str = Field(min_length=1, max_length=64)
-    effective: date
+    # Bounded so that every date troth derives from it (notice periods...) is a real date.
+    effective: date = Field(ge=date(1970, 1, 1), le=date(2999, 12, 31))
     organisation: Organisation
     categories: list[Category] = Field(default_factory=list)
     subjects: list[SubjectKind] = Field(default_factory=list)
