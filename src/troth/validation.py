@@ -73,7 +73,7 @@ def decode_json(raw: bytes | str) -> Any:
         ) from None
     except RecursionError:
         raise MalformedInput(
-            f"the request body is nested too deeply (at most {MAX_DEPTH} levels)",
+            f"the request body is refused: nested more than {MAX_DEPTH} levels deep",
         ) from None
     except ValueError as exc:
         raise MalformedInput(f"the request body is refused: {exc}") from None
@@ -202,3 +202,16 @@ def parse_regime(value: str, what: str = "regime") -> Regime:
     except ValueError:
         known = ", ".join(r.value for r in Regime)
         raise ValidationError(f"unknown {what} {value[:40]!r}: use one of {known}") from None
+
+
+def parse_number(text: str, what: str, low: float, high: float) -> float:
+    """A number typed into a form: finite and within [low, high]; raises
+    :class:`ValidationError` saying the range (``nan``, ``inf`` and ``1e400`` are not
+    numbers here)."""
+    try:
+        value = float(text.strip()) if len(text) <= 40 else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValidationError(f"{what} must be a number from {low:g} to {high:g}")
+    return value

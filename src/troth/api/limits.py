@@ -117,6 +117,8 @@ def _is_json(scope: Scope, chunks: list[Message]) -> bool:
     for name, value in scope.get("headers", []):
         if name == b"content-type":
             media = bytes(value).split(b";", 1)[0].strip().lower()
+            if not media:
+                break  # an empty Content-Type is read as none
             return media == b"application/json" or (
                 media.startswith(b"application/") and media.endswith(b"+json")
             )

@@ -62,7 +62,12 @@ class CollectIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data: dict[str, Any] = Field(description="Field -> value, as the collection point declares.")
+    # Typed Any here so that a list, text or null reaches the collection service, which
+    # refuses it and audits the attempt (the schema still says: an object).
+    data: Any = Field(
+        description="Field -> value, as the collection point declares.",
+        json_schema_extra={"type": "object"},
+    )
     subject_id: str | None = Field(default=None, max_length=64)
     tenant_id: str | None = Field(default=None, max_length=64)
     jurisdiction: Regime | None = None
