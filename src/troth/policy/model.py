@@ -147,6 +147,18 @@ class Duration(BaseModel):
         return " ".join(parts) or "0d"
 
 
+EFFECTIVE_FIRST = date(1970, 1, 1)
+EFFECTIVE_LAST = date(2999, 12, 31)
+
+
+def check_effective(when: date) -> None:
+    """The bounds of an effective date (the policy's own, or one given when publishing)."""
+    if not EFFECTIVE_FIRST <= when <= EFFECTIVE_LAST:
+        raise ValueError(
+            f"an effective date is from {EFFECTIVE_FIRST} to {EFFECTIVE_LAST}, not {when}"
+        )
+
+
 def _too_long(value: object) -> str:
     shown = str(value) if len(str(value)) <= 20 else str(value)[:20] + "..."
     return f"{shown!r} is too long: a duration is at most {MAX_DURATION_YEARS}y"
@@ -348,7 +360,7 @@ class Policy(_Strict):
     id: Id | None = None
     version: str = Field(min_length=1, max_length=64)
     # Bounded so that every date troth derives from it (notice periods...) is a real date.
-    effective: date = Field(ge=date(1970, 1, 1), le=date(2999, 12, 31))
+    effective: date = Field(ge=EFFECTIVE_FIRST, le=EFFECTIVE_LAST)
     organisation: Organisation
     categories: list[Category] = Field(default_factory=list)
     subjects: list[SubjectKind] = Field(default_factory=list)
