@@ -56,6 +56,11 @@ def test_a_legal_minimum_past_100_years_is_refused() -> None:
     assert "purposes[0].retention.legal_minimum: '200y' is too long" in message
 
 
+def test_a_minimum_age_per_jurisdiction_is_bounded_like_the_default() -> None:
+    text = BASE.replace("organisation:", "minors:\n  by_jurisdiction: {gdpr: 99}\norganisation:")
+    assert "minors.by_jurisdiction.gdpr: Input should be less than or equal to 25" in problems(text)
+
+
 @pytest.mark.parametrize("keep", ["100y", "1200m", "36524d", "P100Y", "99y 11m 30d"])
 def test_periods_up_to_100_years_are_accepted(keep: str) -> None:
     text = BASE.replace("keep_for: 7y", f"keep_for: {keep}")

@@ -311,7 +311,7 @@ class Minors(_Strict):
     """No data from people under this age (P04); per-regime overrides."""
 
     minimum_age: int = Field(default=18, ge=0, le=25)
-    by_jurisdiction: dict[Regime, int] = Field(default_factory=dict)
+    by_jurisdiction: dict[Regime, Annotated[int, Field(ge=0, le=25)]] = Field(default_factory=dict)
 
 
 class Notices(_Strict):
