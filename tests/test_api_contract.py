@@ -64,6 +64,18 @@ def test_other_typed_fields_refuse_lax_values(lite: Any) -> None:
         for lax in ("yes", 1, "true"):
             r = c.post("/api/v1/breaches", json={**breach, "high_risk": lax}, headers=h)
             is_problem(r, 422, "invalid_input")
+        # A date-time is ISO text: a number would be taken for a Unix time (s or ms).
+        for unix in (1767603600, "1767603600", 1767603600000, 1767603600.5):
+            r = c.post("/api/v1/breaches", json={**breach, "discovered_at": unix}, headers=h)
+            body = is_problem(r, 422, "invalid_input")
+            assert body["detail"].startswith("discovered_at: write an ISO 8601 date-time"), body
+        r = c.post("/api/v1/breaches", json=breach, headers=h)
+        assert r.status_code == 201, r.text
+        yaml_h = {**h, "Content-Type": "application/yaml"}
+        text = lite.settings.resolved_policy_file.read_text()
+        for day in ("1767571200", "20260105"):
+            r = c.post(f"/api/v1/policy/publish?effective={day}", content=text, headers=yaml_h)
+            assert "write a date as YYYY-MM-DD" in is_problem(r, 422, "invalid_input")["detail"]
         req = c.post(
             "/api/v1/requests", json={"kind": "access", "email": "ada@example.com"}, headers=h
         )

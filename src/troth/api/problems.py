@@ -90,7 +90,10 @@ def problem_for(exc: Exception) -> dict[str, Any]:
                 "the request body is not valid JSON; send a JSON object",
             )
         issues = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")).removeprefix("Value error, "),
+            }
             for e in errors[:20]
         ]
         first = issues[0] if issues else {"loc": [], "msg": "invalid"}
