@@ -5,6 +5,8 @@ collect attempt is audited as refused. On SQLite and PostgreSQL (issue 20, item 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -337,3 +339,24 @@ def test_a_json_body_without_content_type_is_checked_too(shop_lite: Any) -> None
             headers={**headers, "Content-Type": ""},
         )
         is_problem(r, 400, "malformed_json")
+
+
+def test_cli_collect_gives_one_line_errors_and_audits_attempts(shop_lite: Any) -> None:
+    troth = Path(sys.executable).parent / "troth"
+    home = str(shop_lite.settings.home)
+    cases = [
+        ('{"name": NaN}', "error (malformed_json): --data is refused: NaN is not JSON"),
+        ("[1]", "error (invalid_input): data must be an object of field -> value, not list"),
+        (json.dumps({**ORDER, "date_of_birth": "9999-12-31"}), "not a date of birth"),
+    ]
+    for data, words in cases:
+        run = subprocess.run(
+            [str(troth), "--home", home, "collect", "order_form", "--data", data],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 1, run.stderr
+        assert words in run.stderr, run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+    assert stored(shop_lite) == (0, 0)
+    assert last_entry(shop_lite).reason == "invalid_input"

@@ -53,12 +53,13 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def decode_json(raw: bytes | str) -> Any:
-    """Decode a request body strictly; raises :class:`ValidationError` saying what to fix."""
+def decode_json(raw: bytes | str, what: str = "the request body") -> Any:
+    """Decode a request body (or ``what`` else: ``--data``) strictly; raises
+    :class:`MalformedInput` saying what to fix."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
-        raise MalformedInput("the request body is not UTF-8; send JSON in UTF-8") from None
+        raise MalformedInput(f"{what} is not UTF-8; send JSON in UTF-8") from None
     try:
         value = json.loads(
             text,
@@ -68,18 +69,18 @@ def decode_json(raw: bytes | str) -> Any:
         )
     except json.JSONDecodeError as exc:
         raise MalformedInput(
-            f"the request body is not valid JSON ({exc.msg} at line {exc.lineno}, column"
+            f"{what} is not valid JSON ({exc.msg} at line {exc.lineno}, column"
             f" {exc.colno}); send a JSON object",
         ) from None
     except RecursionError:
         raise MalformedInput(
-            f"the request body is refused: nested more than {MAX_DEPTH} levels deep",
+            f"{what} is refused: nested more than {MAX_DEPTH} levels deep",
         ) from None
     except ValueError as exc:
-        raise MalformedInput(f"the request body is refused: {exc}") from None
+        raise MalformedInput(f"{what} is refused: {exc}") from None
     problem = shape_problem(value)
     if problem:
-        raise MalformedInput(f"the request body is refused: {problem}")
+        raise MalformedInput(f"{what} is refused: {problem}")
     return value
 
 
