@@ -92,12 +92,20 @@ def test_malformed_json_is_400_and_invalid_shape_422(home) -> None:
             400,
             "malformed_json",
         )
+        # `data` that is not an object reaches the collection service, which refuses it
+        # and audits the attempt (issue 20): a problem naming what to send, no `errors` list.
         body = is_problem(
             c.post("/api/v1/collect/support_request", json={"data": [1, 2]}, headers=h),
             422,
             "invalid_input",
         )
-        assert body["errors"]
+        assert body["detail"] == "data must be an object of field -> value, not list"
+        body = is_problem(
+            c.post("/api/v1/collect/support_request", json={"data": {}, "consents": 7}, headers=h),
+            422,
+            "invalid_input",
+        )
+        assert body["errors"][0]["loc"] == ["body", "consents"]
         is_problem(c.post("/api/v1/collect/support_request", json={"dta": {}}, headers=h), 422)
         assert count(home, subjects) == 0
 

@@ -36,7 +36,13 @@ from troth.store import blind_index_lookup, get_subject, new_id
 from troth.store.crypto import encrypt_value
 from troth.store.keystore import ensure_data_keys
 from troth.store.tables import records, subjects
-from troth.validation import check_value
+from troth.validation import (
+    check_payload,
+    check_value,
+    parse_date,
+    parse_datetime,
+    parse_regime,
+)
 
 # Stored values are JSON text; one encoder for all of them (json.dumps with options builds
 # a new one per call).
@@ -149,26 +155,26 @@ class Collecting:
             )
         juris = jurisdiction or idx.default_jurisdiction.value
         point_purposes = self._bound_purposes(cp, purposes, supplier, actor)
-        # P04: no data from minors.
-        if cp.age_field:
-            min_age = idx.minimum_age(juris)
-            for data in rows:
-                age = _age_of(data.get(cp.age_field), now.date())
-                if age is not None and age < min_age:
-                    self._refuse(
-                        "collect",
-                        actor,
-                        Reason.minor,
-                        f"the person is under {min_age}; the policy forbids collecting"
-                        " data from minors",
-                        details={"point": point, "minimum_age": min_age},
-                    )
+        ages: list[int] = []
         try:
+            if jurisdiction is not None:
+                parse_regime(jurisdiction, "jurisdiction")
             supplier = _named_supplier(cp, supplier)
             region = region_for(idx.policy, juris)
             for i, data in enumerate(rows):
-                self._check_fields(cp, data, actor, row=i if len(rows) > 1 else None)
-                _check_phones(cp, data, region, row=i if len(rows) > 1 else None)
+                # Shape first (an object of text keys, storable values), then each field.
+                problem = check_payload(data)
+                if problem:
+                    where_row = f" (row {i})" if len(rows) > 1 else ""
+                    raise ValidationError(f"{problem}{where_row}")
+            for i, data in enumerate(rows):
+                row = i if len(rows) > 1 else None
+                self._check_fields(cp, data, actor, row=row)
+                _check_phones(cp, data, region, row=row)
+                if cp.age_field and cp.age_field in cp.fields:
+                    age = _age_of(cp.fields[cp.age_field], data.get(cp.age_field), now.date())
+                    if age is not None:
+                        ages.append(age)
             unknown = [p for p in consents if p not in idx.purposes]
             if unknown:
                 raise ValidationError(f"unknown purpose {unknown[0]!r} in consents")
@@ -190,6 +196,18 @@ class Collecting:
                     ],
                 )
             raise
+        # P04: no data from minors (the values are well-formed dates or ages by now).
+        if ages:
+            min_age = idx.minimum_age(juris)
+            if min(ages) < min_age:
+                self._refuse(
+                    "collect",
+                    actor,
+                    Reason.minor,
+                    f"the person is under {min_age}; the policy forbids collecting"
+                    " data from minors",
+                    details={"point": point, "minimum_age": min_age},
+                )
         try:
             return self._store_rows(
                 point,
@@ -570,16 +588,32 @@ class _Deferred(Refused):
         self.audit_details = details
 
 
-def _age_of(value: Any, today: date) -> int | None:
+MAX_AGE = 150
+
+
+def _age_of(spec: CollectedField, value: Any, today: date) -> int | None:
+    """The age in whole years that the age field gives (None when it is empty). A date of
+    birth in the future or more than :data:`MAX_AGE` years ago is not a date of birth: the
+    collection is refused as bad input, never waved through or taken for a minor."""
     if value is None or value == "":
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
+    if spec.type in (FieldType.integer, FieldType.number):
+        age = int(value)  # check_value made it a finite number
+        if not 0 <= age <= MAX_AGE:
+            raise ValidationError(f"the age field: not an age (0 to {MAX_AGE} years)")
+        return age
     try:
-        born = date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        born = (
+            parse_datetime(value).date() if spec.type is FieldType.datetime else parse_date(value)
+        )
+    except ValueError as exc:
+        raise ValidationError(f"the age field: {exc}; the minimum age cannot be checked") from None
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if born > today or age > MAX_AGE:
+        raise ValidationError(
+            f"the age field: not a date of birth (in the future, or more than {MAX_AGE} years ago)"
+        )
+    return age
 
 
 def _normalise(spec: CollectedField, value: Any) -> Any:

@@ -428,7 +428,11 @@ class Troth(Collecting):
             for sid, point, fname, value, juris in conn.execute(q):
                 if (point, fname) not in age_fields:
                     continue
-                age = _age_of(json.loads(value), today)
+                spec = idx.points[point].fields.get(fname)
+                try:
+                    age = _age_of(spec, json.loads(value), today) if spec else None
+                except ValidationError:
+                    continue  # stored before dates of birth were checked: not a date
                 if age is not None and age < idx.minimum_age(juris):
                     found.append(sid)
         return sorted(set(found))

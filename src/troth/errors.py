@@ -4,6 +4,7 @@
     ├── ConfigError                 settings, home directory, key file (500 / exit 1)
     ├── PolicyError                 a policy file that does not validate (carries every issue)
     ├── ValidationError             bad input from a caller: wrong type, oversized, malformed (422)
+    │   └── MalformedInput          not strict JSON, not Unicode, nested too deep (400)
     ├── NotFound                    unknown subject, request, grant, recipient... (404)
     ├── Conflict                    state does not allow it: already done, replayed token (409)
     ├── Refused                     the gate said no; carries the reason code (403)
@@ -66,6 +67,13 @@ class PolicyError(TrothError):
 class ValidationError(TrothError):
     code = "invalid_input"
     status = 422
+
+
+class MalformedInput(ValidationError):
+    """Input that is not even well-formed: not strict JSON, not Unicode, nested too deep."""
+
+    code = "malformed_json"
+    status = 400
 
 
 class NotFound(TrothError):

@@ -1,16 +1,154 @@
-"""Checks on values arriving at a collection point: type, size, shape. Messages never
-repeat the value: they are shown to callers and written to the audit log."""
+"""Checks on values arriving from outside: one strict JSON decoder for request bodies,
+one shape check for a collected payload, one date parser, and the per-field check of a
+collection point. Messages never repeat the value: they are shown to callers and written
+to the audit log.
+
+What every input must be, wherever it arrives (HTTP, CLI, Python):
+
+- JSON as RFC 8259 writes it: no ``NaN``/``Infinity``, no number that overflows a double
+  (``1e400``), no integer longer than :data:`MAX_INT_DIGITS` digits;
+- text that is Unicode: no lone surrogate (``"\\ud800"``), which no database can store;
+- nested at most :data:`MAX_DEPTH` levels deep;
+- a collected payload is an object of field name (text) -> value.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from troth.policy.model import CollectedField, FieldType
+from troth.errors import MalformedInput, ValidationError
+from troth.policy.model import CollectedField, FieldType, Regime
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{5,32}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+MAX_DEPTH = 32
+"""Deepest nesting of arrays and objects accepted in any JSON body or collected value."""
+MAX_INT_DIGITS = 30
+"""Longest integer accepted (digits): beyond a 64-bit or decimal(30) column anyway."""
+_INT_LIMIT = 10**MAX_INT_DIGITS
+
+
+def _bad_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON; send a number or null")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer has more than {MAX_INT_DIGITS} digits; send it as text")
+    return int(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number is too large for a double; send it as text")
+    return value
+
+
+def decode_json(raw: bytes | str, what: str = "the request body") -> Any:
+    """Decode a request body (or ``what`` else: ``--data``) strictly; raises
+    :class:`MalformedInput` saying what to fix."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        raise MalformedInput(f"{what} is not UTF-8; send JSON in UTF-8") from None
+    try:
+        value = json.loads(
+            text,
+            parse_constant=_bad_constant,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+        )
+    except json.JSONDecodeError as exc:
+        raise MalformedInput(
+            f"{what} is not valid JSON ({exc.msg} at line {exc.lineno}, column"
+            f" {exc.colno}); send a JSON object",
+        ) from None
+    except RecursionError:
+        raise MalformedInput(
+            f"{what} is refused: nested more than {MAX_DEPTH} levels deep",
+        ) from None
+    except ValueError as exc:
+        raise MalformedInput(f"{what} is refused: {exc}") from None
+    problem = shape_problem(value)
+    if problem:
+        raise MalformedInput(f"{what} is refused: {problem}")
+    return value
+
+
+def shape_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
+    """What makes ``value`` (decoded JSON or Python data) unfit to store, or None:
+    over-deep nesting, a lone surrogate, a non-finite or overlong number, a non-text key."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return "text contains a lone surrogate (not Unicode); send valid UTF-8 text"
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if abs(item) >= _INT_LIMIT:
+                return f"an integer has more than {MAX_INT_DIGITS} digits; send it as text"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "a number is NaN or infinite; send a finite number"
+        elif isinstance(item, Mapping | list | tuple):
+            if depth > max_depth:
+                return f"nested more than {max_depth} levels deep"
+            if isinstance(item, Mapping):
+                for key, sub in item.items():
+                    if not isinstance(key, str):
+                        return f"a key is {type(key).__name__}; keys are text"
+                    stack.append((key, depth))
+                    stack.append((sub, depth + 1))
+            else:
+                stack.extend((sub, depth + 1) for sub in item)
+    return None
+
+
+def check_payload(data: Any) -> str | None:
+    """None when ``data`` may be a collected row: an object of text keys with storable
+    values; otherwise what is wrong, in words."""
+    if not isinstance(data, Mapping):
+        kind = "null" if data is None else type(data).__name__
+        return f"data must be an object of field -> value, not {kind}"
+    return shape_problem(data)
+
+
+def parse_date(value: Any) -> date:
+    """The one date parser: a ``date`` or text ``YYYY-MM-DD`` (a number, a date-time or
+    any other shape is not a date); raises ValueError."""
+    if isinstance(value, datetime):
+        raise ValueError("not a date (YYYY-MM-DD): a date-time was given")
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise ValueError("not a date (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not a date (YYYY-MM-DD): no such day") from None
+
+
+def parse_datetime(value: Any) -> datetime:
+    """A ``datetime`` or ISO 8601 text; raises ValueError."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or len(value) > 64 or not value[:4].isdigit():
+        raise ValueError("not a date-time (ISO 8601)")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not a date-time (ISO 8601)") from None
 
 
 def check_value(spec: CollectedField, value: Any, max_bytes: int) -> str | None:
@@ -21,6 +159,8 @@ def check_value(spec: CollectedField, value: Any, max_bytes: int) -> str | None:
             return f"expected text, got {type(value).__name__}"
         if len(value) > spec.max_length:
             return f"too long ({len(value)} characters; at most {spec.max_length})"
+        if _SURROGATE.search(value):
+            return "text contains a lone surrogate (not Unicode); send valid UTF-8 text"
         if len(value.encode()) > max_bytes:
             return f"too large ({len(value.encode())} bytes; at most {max_bytes})"
         if t is FieldType.email and not _EMAIL.match(value):
@@ -31,29 +171,48 @@ def check_value(spec: CollectedField, value: Any, max_bytes: int) -> str | None:
     if t is FieldType.integer:
         if isinstance(value, bool) or not isinstance(value, int):
             return f"expected a whole number, got {type(value).__name__}"
-        return None
+        return shape_problem(value)
     if t is FieldType.number:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"expected a number, got {type(value).__name__}"
-        return None
+        return shape_problem(value)
     if t is FieldType.boolean:
         return (
             None if isinstance(value, bool) else f"expected true/false, got {type(value).__name__}"
         )
     if t is FieldType.date:
-        if isinstance(value, date) and not isinstance(value, datetime):
-            return None
         try:
-            date.fromisoformat(str(value))
-        except ValueError:
-            return "not a date (YYYY-MM-DD)"
+            parse_date(value)
+        except ValueError as exc:
+            return str(exc)
         return None
     if t is FieldType.datetime:
-        if isinstance(value, datetime):
-            return None
         try:
-            datetime.fromisoformat(str(value))
-        except ValueError:
-            return "not a date-time (ISO 8601)"
+            parse_datetime(value)
+        except ValueError as exc:
+            return str(exc)
         return None
     return None  # pragma: no cover
+
+
+def parse_regime(value: str, what: str = "regime") -> Regime:
+    """A legal regime by its id (``gdpr``, ``ccpa``...); raises :class:`ValidationError`
+    naming the ones troth knows."""
+    try:
+        return Regime(value)
+    except ValueError:
+        known = ", ".join(r.value for r in Regime)
+        raise ValidationError(f"unknown {what} {value[:40]!r}: use one of {known}") from None
+
+
+def parse_number(text: str, what: str, low: float, high: float) -> float:
+    """A number typed into a form: finite and within [low, high]; raises
+    :class:`ValidationError` saying the range (``nan``, ``inf`` and ``1e400`` are not
+    numbers here)."""
+    try:
+        value = float(text.strip()) if len(text) <= 40 else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValidationError(f"{what} must be a number from {low:g} to {high:g}")
+    return value

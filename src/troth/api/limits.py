@@ -1,5 +1,7 @@
-"""ASGI middleware at the outer edge: a request body size limit (413 problem) and a guard
-that turns any unexpected exception into a 500 problem document (never a stack trace)."""
+"""ASGI middleware at the outer edge: a request body size limit (413 problem), one strict
+JSON check of every JSON body (400 ``malformed_json``, see :func:`troth.validation.decode_json`)
+and a guard that turns any unexpected exception into a 500 problem document (never a stack
+trace)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from troth.api.problems import problem, problem_for, problem_response
+from troth.errors import MalformedInput
+from troth.validation import decode_json
 
 log = logging.getLogger("troth.http")
 
@@ -18,7 +22,9 @@ _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413, whether or not the client sent a
-    Content-Length (chunked bodies are counted as they arrive, then replayed)."""
+    Content-Length (chunked bodies are counted as they arrive, then replayed); refuse a JSON
+    body that is not strict JSON (NaN, 1e400, a 5,000-digit integer, a lone surrogate,
+    nesting past :data:`~troth.validation.MAX_DEPTH`) with 400 before any handler sees it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -46,6 +52,12 @@ class BodyLimit:
             chunks.append(message)
             if not message.get("more_body", False):
                 break
+        if _is_json(scope, chunks):
+            try:
+                decode_json(b"".join(m.get("body", b"") for m in chunks))
+            except MalformedInput as exc:
+                await problem_response(problem_for(exc))(scope, receive, send)
+                return
         replay = iter(chunks)
 
         async def replayed() -> Message:
@@ -97,6 +109,21 @@ class ErrorGuard:
             else:
                 response = problem_response(problem_for(exc))
             await response(scope, receive, send)
+
+
+def _is_json(scope: Scope, chunks: list[Message]) -> bool:
+    """Would the framework decode this body as JSON? (a JSON media type, or none at all
+    and a body that opens like JSON)."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            media = bytes(value).split(b";", 1)[0].strip().lower()
+            if not media:
+                break  # an empty Content-Type is read as none
+            return media == b"application/json" or (
+                media.startswith(b"application/") and media.endswith(b"+json")
+            )
+    first: bytes = next((m.get("body", b"") for m in chunks if m.get("body")), b"")
+    return first.lstrip()[:1] in (b"{", b"[")
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from troth.consent import ConsentRecord, ConsentStatus
 from troth.engine import CollectResult, View
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _instant_text(value: Any) -> Any:
+    """A date-time arrives as ISO 8601 text: a bare number would be read as a Unix time in
+    seconds or milliseconds (lax parsing), which changes its meaning silently."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_INSTANT.match(value)):
+        return value
+    raise ValueError("write an ISO 8601 date-time with its offset, e.g. 2026-01-05T09:00:00Z")
+
+
+def _day_text(value: Any) -> Any:
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DAY.match(value)):
+        return value
+    raise ValueError("write a date as YYYY-MM-DD")
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_instant_text)]
+"""A date-time with its offset, in ISO 8601 text (never a Unix time)."""
+Day = Annotated[date, BeforeValidator(_day_text)]
+"""A date as ``YYYY-MM-DD`` text (never a Unix time)."""
 
 
 class Problem(BaseModel):

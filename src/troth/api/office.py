@@ -12,12 +12,13 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from troth.api.auth import ActorDep, TrothDep, require_office
 from troth.api.idempotency import request_hash, run_once
+from troth.api.models import Instant
 from troth.api.records import decode_cursor, encode_cursor
 from troth.disclosures.demands import demand_row
 from troth.disclosures.tables import legal_demands
@@ -76,7 +77,11 @@ async def once(
 class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dry_run: bool = Field(default=True, description="Report only (the default), or apply.")
+    # A JSON boolean and nothing else: lax parsing would read 0, "no" or "off" as false,
+    # and run retention for real.
+    dry_run: StrictBool = Field(
+        default=True, description="Report only (the default), or apply: a JSON boolean."
+    )
 
 
 class HoldIn(BaseModel):
@@ -134,20 +139,20 @@ class BreachIn(BaseModel):
 
     title: Text200
     description: Text2000
-    discovered_at: AwareDatetime
-    occurred_from: AwareDatetime
-    occurred_until: AwareDatetime
+    discovered_at: Instant
+    occurred_from: Instant
+    occurred_until: Instant
     categories: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(
         min_length=1, max_length=100
     )
     systems: list[Annotated[str, Field(min_length=1, max_length=80)]] | None = Field(
         default=None, max_length=100, description="Default: troth's own store."
     )
-    aware_at: AwareDatetime | None = Field(default=None, description="Default: discovered_at.")
+    aware_at: Instant | None = Field(default=None, description="Default: discovered_at.")
     regimes: list[Annotated[str, Field(min_length=1, max_length=16)]] | None = Field(
         default=None, max_length=20, description="Default: those of the affected people."
     )
-    high_risk: bool = False
+    high_risk: StrictBool = False
     tenants: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=1000, description="Only people of these tenants."
     )
@@ -173,7 +178,7 @@ class ExcludeIn(BaseModel):
 class NotifiedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime
+    at: Instant
     late_reason: str | None = Field(default=None, min_length=1, max_length=4000)
 
 
@@ -311,10 +316,8 @@ class DemandIn(BaseModel):
     instrument: str = Field(min_length=1, max_length=40, description="e.g. court_order")
     reference: Text200
     scope: Text2000
-    received_at: AwareDatetime | None = None
-    gag_until: AwareDatetime | None = Field(
-        default=None, description="End of a non-disclosure order."
-    )
+    received_at: Instant | None = None
+    gag_until: Instant | None = Field(default=None, description="End of a non-disclosure order.")
     recipient: str | None = Field(default=None, min_length=1, max_length=64)
 
 

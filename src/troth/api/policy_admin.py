@@ -10,7 +10,6 @@ aggregates need ``aggregate`` (or ``aggregate:<purpose>``).
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -20,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from troth.aggregate_query import aggregate
 from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
+from troth.api.models import Day
 from troth.errors import PolicyError, ValidationError
 from troth.notices.publish import policy_history, publish_policy
 from troth.policy.diff import diff_policies
@@ -90,7 +90,7 @@ async def policy_publish(
     request: Request,
     actor: ActorDep,
     t: TrothDep,
-    effective: Annotated[date | None, Query(description="Default: the policy's own.")] = None,
+    effective: Annotated[Day | None, Query(description="Default: the policy's own.")] = None,
 ) -> dict[str, Any]:
     require_office(actor, t)
     text = await policy_text(request)

@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Mount
 
 from troth.errors import TrothError
 
@@ -89,7 +90,10 @@ def problem_for(exc: Exception) -> dict[str, Any]:
                 "the request body is not valid JSON; send a JSON object",
             )
         issues = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")).removeprefix("Value error, "),
+            }
             for e in errors[:20]
         ]
         first = issues[0] if issues else {"loc": [], "msg": "invalid"}
@@ -119,13 +123,41 @@ def install_problem_handlers(app: FastAPI, html: HtmlRenderer | None = None) -> 
         headers = {}
         if body["status"] == 401 and request.url.path.startswith("/api/"):
             headers["WWW-Authenticate"] = 'Bearer realm="troth"'
+        if body["status"] == 429 and isinstance(body.get("retry_after"), int):
+            headers["Retry-After"] = str(body["retry_after"])
+        if isinstance(exc, StarletteHTTPException) and exc.headers:
+            headers.update(exc.headers)  # e.g. Retry-After
+        if body["status"] == 405:
+            headers["Allow"] = allowed_methods(request)
         if html is not None and wants_html(request):
-            return html(request, body)
+            page = html(request, body)
+            page.headers.update(headers)
+            return page
         return problem_response(body, headers)
 
     for exc_type in (TrothError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(exc_type, handle)
     app.state.problem_handler = handle
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header of a 405 (RFC 9110): each method some route at this path takes,
+    found by asking the routes (the framework names only the first route that matched)."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in getattr(request.app, "routes", ())
+            if not isinstance(route, Mount)
+        )
+    ]
+    if "GET" in allowed:
+        allowed.insert(1, "HEAD")
+    return ", ".join(allowed)
 
 
 def wants_html(request: Request) -> bool:

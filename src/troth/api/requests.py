@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.concurrency import run_in_threadpool
 
 from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
@@ -23,6 +23,7 @@ from troth.api.models import Page
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, ActorKind
+from troth.policy.model import Regime
 from troth.requests.record import RequestRecord
 from troth.requests.states import RequestKind, RequestState
 
@@ -48,7 +49,7 @@ class OpenIn(BaseModel):
     on_behalf_of: str | None = Field(
         default=None, max_length=320, description="Who acts for the person (staff verify)."
     )
-    regime: str | None = Field(default=None, max_length=16)
+    regime: Regime | None = None
     details: dict[str, Any] | None = Field(
         default=None, description="e.g. {'changes': {...}} or {'purposes': [...]}"
     )
@@ -75,7 +76,7 @@ class ExtendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason
-    extend_by: int | None = Field(
+    extend_by: StrictInt | None = Field(
         default=None, ge=1, le=366, description="Days (default: the regime's maximum)."
     )
 

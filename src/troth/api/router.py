@@ -11,13 +11,18 @@ from troth.api.models import Problem
 _PROBLEMS: dict[int | str, dict[str, object]] = {
     status: {"model": Problem, "description": text, "content": {"application/problem+json": {}}}
     for status, text in (
-        (400, "Malformed request (e.g. the body is not JSON)"),
+        (
+            400,
+            "Malformed request: the body is not strict JSON (NaN, 1e400, a number of more"
+            " than 30 digits, a lone surrogate, nesting past 32 levels) (`malformed_json`)",
+        ),
         (401, "Missing or wrong credentials"),
         (403, "Not allowed; gate refusals carry `reason`"),
         (404, "Unknown id"),
         (409, "Conflict (e.g. an Idempotency-Key reused for another request)"),
         (413, "Request body too large"),
         (422, "Invalid input"),
+        (429, "Too many attempts (wrong codes, failed logins); `Retry-After` when known"),
     )
 }
 

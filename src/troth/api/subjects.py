@@ -35,6 +35,7 @@ from troth.consent import ConsentMethod, gpc_present
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, Record
+from troth.policy.model import Regime
 from troth.store import get_subject
 
 router = APIRouter(tags=["subjects"])
@@ -61,10 +62,15 @@ class CollectIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    data: dict[str, Any] = Field(description="Field -> value, as the collection point declares.")
+    # Typed Any here so that a list, text or null reaches the collection service, which
+    # refuses it and audits the attempt (the schema still says: an object).
+    data: Any = Field(
+        description="Field -> value, as the collection point declares.",
+        json_schema_extra={"type": "object"},
+    )
     subject_id: str | None = Field(default=None, max_length=64)
     tenant_id: str | None = Field(default=None, max_length=64)
-    jurisdiction: str | None = Field(default=None, max_length=16)
+    jurisdiction: Regime | None = None
     location: str | None = Field(default=None, max_length=64)
     supplier: str | None = Field(
         default=None,

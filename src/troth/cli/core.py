@@ -116,12 +116,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Store data arriving through a collection point; prints the subject id."""
         text = sys.stdin.read() if data == "-" else data
-        try:
-            payload = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(
-                f"--data is not valid JSON: {exc.msg} at column {exc.colno}"
-            ) from None
+        from troth.validation import decode_json
+
+        # The same strict JSON as the HTTP API (no NaN, 1e400, 5,000-digit integers...).
+        payload = decode_json(text, "--data")
         t = _open(ctx)
         try:
             r = t.collect(

@@ -148,16 +148,15 @@ def publish(
 ) -> None:
     """Publish a new version: record it, start notice periods for new uses, ask for
     consent again where a notice changed, e-mail customers when the policy says so."""
-    from datetime import date
-
     from troth.cli import home_of
     from troth.home import open_context
     from troth.notices.publish import publish_policy
+    from troth.validation import parse_date
 
     when = None
     if effective is not None:
         try:
-            when = date.fromisoformat(effective)
+            when = parse_date(effective)
         except ValueError:
             raise ValidationError(f"--effective {effective!r} is not a date (YYYY-MM-DD)") from None
     c = open_context(home_of(ctx))

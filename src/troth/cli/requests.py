@@ -70,7 +70,7 @@ def _pairs(items: list[str] | None) -> dict[str, Any]:
             raise ValidationError(f"--change {item!r}: write FIELD=VALUE")
         try:
             out[key] = json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON (or a 5,000-digit number): text
             out[key] = value
         if not isinstance(out[key], str | int | float | bool):
             out[key] = value

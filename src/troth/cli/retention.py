@@ -80,7 +80,9 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would go; change nothing.")
     ] = False,
-    batch: Annotated[int, typer.Option(help="Rows per transaction.")] = 10_000,
+    batch: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Rows per transaction (1 to 1,000,000).")
+    ] = 10_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Apply the policy's retention rules now (the worker runs this on a schedule)."""

@@ -27,7 +27,7 @@ from troth.errors import Conflict, ValidationError
 from troth.policy.diff import PolicyDiff, diff_policies
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
-from troth.policy.model import LegalBasis, Policy
+from troth.policy.model import LegalBasis, Policy, check_effective
 from troth.store.tables import policy_notices, policy_versions, records, tenants
 
 
@@ -124,6 +124,10 @@ def publish_policy(
     old_index = ctx.policy
     old_policy = old_index.policy
     when = effective or new_policy.effective
+    try:
+        check_effective(when)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
     with ctx.engine.connect() as conn:
         existing = conn.execute(
             select(policy_versions.c.digest).where(policy_versions.c.version == new_policy.version)

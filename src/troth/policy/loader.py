@@ -27,6 +27,8 @@ from troth.policy.validate import Issue, Path, check_references, format_path
 MAX_POLICY_BYTES = 2_000_000
 # A YAML alias re-uses a node; expanded, a few lines can stand for billions of nodes.
 MAX_EXPANDED_NODES = 200_000
+# The longest number a policy may write (characters): every bounded setting fits in 4.
+MAX_NUMBER_CHARS = 30
 
 __all__ = [
     "MAX_POLICY_BYTES",
@@ -78,6 +80,17 @@ def _walk(node: yaml.Node, path: Path, lines: _Lines, issues: list[Issue], filen
         for key_node, value_node in node.value:
             key = str(key_node.value)
             line = key_node.start_mark.line + 1
+            if key_node.tag != _STR_TAG:
+                # `1.5:` or `7:` or `true:` is a number/boolean key, never an id or a name.
+                issues.append(
+                    Issue(
+                        filename,
+                        line,
+                        format_path(path),
+                        f"key {_shown(key)} {_NOT_TEXT} (write it in quotes if it is meant as one)",
+                    )
+                )
+                key_node.tag = _STR_TAG  # constructed as text: a 5,000-digit key cannot crash
             if key in seen:
                 issues.append(
                     Issue(
@@ -94,6 +107,33 @@ def _walk(node: yaml.Node, path: Path, lines: _Lines, issues: list[Issue], filen
         for i, item in enumerate(node.value):
             lines.lines.setdefault((*path, i), item.start_mark.line + 1)
             _walk(item, (*path, i), lines, issues, filename)
+    elif node.tag in (_INT_TAG, _FLOAT_TAG) and len(str(node.value)) > MAX_NUMBER_CHARS:
+        # Read as text instead: Python refuses to make an int of 4,300+ digits, and no
+        # setting takes a number this long. The issue keeps the policy from validating.
+        node.tag = _STR_TAG
+        issues.append(
+            Issue(
+                filename,
+                node.start_mark.line + 1,
+                format_path(path),
+                f"a number of {len(str(node.value)):,} characters; no setting takes more"
+                f" than {MAX_NUMBER_CHARS} (put text in quotes)",
+            )
+        )
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_NOT_TEXT = "is not text; every key is a name"
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message may show it: short, and never a 5,000-digit repr."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return "a number of more than 30 digits"
+    text = repr(value) if not isinstance(value, str) else repr(value[:60])
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
@@ -244,18 +284,19 @@ def _issue_from(error: Any, data: Any, filename: str, lines: _Lines) -> Issue:
     elif kind == "missing":
         message = "required key is missing"
     elif kind == "enum" and isinstance(annotation, type) and issubclass(annotation, Enum):
-        message = f"{error.get('input')!r} is not a valid value"
+        message = f"{_shown(error.get('input'))} is not a valid value"
         allowed = tuple(str(m.value) for m in annotation)
     elif kind == "string_pattern_mismatch":
         pattern = str(error.get("ctx", {}).get("pattern", ""))
         if "a-z][a-z0-9_" in pattern:
-            message = f"{error.get('input')!r} is not an id: use lower_snake_case (a-z, 0-9, _)"
-        elif "A-Z]{2}" in pattern:
             message = (
-                f"{error.get('input')!r} is not a location: use a 2-letter code like NZ, CA, EU"
+                f"{_shown(error.get('input'))} is not an id: use lower_snake_case (a-z, 0-9, _)"
             )
+        elif "A-Z]{2}" in pattern:
+            shown = _shown(error.get("input"))
+            message = f"{shown} is not a location: use a 2-letter code like NZ, CA, EU"
     elif kind == "string_type" and isinstance(error.get("input"), int | float | bool | date):
-        message += f"; got {error['input']!r}: put it in quotes"
+        message += f"; got {_shown(error['input'])}: put it in quotes"
     if kind == "missing" and loc:
         message = f"required key {loc[-1]!r} is missing"
     return Issue(filename, lines(loc), format_path(loc), message, allowed)
@@ -267,12 +308,15 @@ def parse_policy(text: str, filename: str = "<policy>", *, check: bool = True) -
     ``check=False`` skips the cross-reference checks (model validation only)."""
     data, lines, issues = _load_yaml(text, filename)
     policy: Policy | None = None
-    try:
-        policy = Policy.model_validate(data)
-    except PydanticValidationError as exc:
-        issues.extend(_issue_from(e, data, filename, lines) for e in exc.errors())
-    if check:
-        issues.extend(check_references(data, filename, lines))
+    if not any(_NOT_TEXT in i.message for i in issues):
+        # (Keys that are not text are reported alone: the model and the cross-reference
+        # checks read names.)
+        try:
+            policy = Policy.model_validate(data)
+        except PydanticValidationError as exc:
+            issues.extend(_issue_from(e, data, filename, lines) for e in exc.errors())
+        if check:
+            issues.extend(check_references(data, filename, lines))
     if issues or policy is None:
         issues.sort(key=lambda i: (i.line, i.path))
         count = f"{len(issues)} problem{'s' if len(issues) != 1 else ''}"

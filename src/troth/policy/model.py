@@ -95,8 +95,14 @@ _ISO_DURATION = re.compile(
 )
 
 
+MAX_DURATION_YEARS = 100
+"""The longest period a policy may write (retention, legal minimums, connectors): every
+date troth computes from one stays a real date."""
+
+
 class Duration(BaseModel):
-    """A calendar duration: ``7y``, ``18m``, ``30d``, ``2y 6m`` or ISO 8601 ``P7Y``."""
+    """A calendar duration: ``7y``, ``18m``, ``30d``, ``2y 6m`` or ISO 8601 ``P7Y``; at most
+    :data:`MAX_DURATION_YEARS` years."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     years: int = 0
@@ -114,6 +120,8 @@ class Duration(BaseModel):
                 raise ValueError(
                     f"{value!r} is not a duration: write e.g. '7y', '18m', '30d', '2y 6m' or 'P7Y'"
                 )
+            if any(v and len(v) > 6 for v in m.groupdict().values()):
+                raise ValueError(_too_long(value))
             g = {k: int(v) for k, v in m.groupdict().items() if v}
             return {
                 "years": g.get("years", 0),
@@ -121,6 +129,14 @@ class Duration(BaseModel):
                 "days": g.get("days", 0) + 7 * g.get("weeks", 0),
             }
         return value
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Duration:
+        if min(self.years, self.months, self.days) < 0:
+            raise ValueError("a duration is never negative")
+        if self.approx_days() > MAX_DURATION_YEARS * 365.25:
+            raise ValueError(_too_long(str(self)))
+        return self
 
     def approx_days(self) -> float:
         """Length in days, for comparisons (a year = 365.25 days, a month = 30.44)."""
@@ -130,6 +146,23 @@ class Duration(BaseModel):
         units = ((self.years, "y"), (self.months, "m"), (self.days, "d"))
         parts = [f"{n}{u}" for n, u in units if n]
         return " ".join(parts) or "0d"
+
+
+EFFECTIVE_FIRST = date(1970, 1, 1)
+EFFECTIVE_LAST = date(2999, 12, 31)
+
+
+def check_effective(when: date) -> None:
+    """The bounds of an effective date (the policy's own, or one given when publishing)."""
+    if not EFFECTIVE_FIRST <= when <= EFFECTIVE_LAST:
+        raise ValueError(
+            f"an effective date is from {EFFECTIVE_FIRST} to {EFFECTIVE_LAST}, not {when}"
+        )
+
+
+def _too_long(value: object) -> str:
+    shown = str(value) if len(str(value)) <= 20 else str(value)[:20] + "..."
+    return f"{shown!r} is too long: a duration is at most {MAX_DURATION_YEARS}y"
 
 
 class _Strict(BaseModel):
@@ -346,7 +379,7 @@ class Minors(_Strict):
     """No data from people under this age (P04); per-regime overrides."""
 
     minimum_age: int = Field(default=18, ge=0, le=25)
-    by_jurisdiction: dict[Regime, int] = Field(default_factory=dict)
+    by_jurisdiction: dict[Regime, Annotated[int, Field(ge=0, le=25)]] = Field(default_factory=dict)
 
 
 class Notices(_Strict):
@@ -394,7 +427,8 @@ class Policy(_Strict):
     # A short name for the policy/organisation (``phone_service``), used in paths and logs.
     id: Id | None = None
     version: str = Field(min_length=1, max_length=64)
-    effective: date
+    # Bounded so that every date troth derives from it (notice periods...) is a real date.
+    effective: date = Field(ge=EFFECTIVE_FIRST, le=EFFECTIVE_LAST)
     organisation: Organisation
     categories: list[Category] = Field(default_factory=list)
     subjects: list[SubjectKind] = Field(default_factory=list)

@@ -14,6 +14,7 @@ from troth.policy.model import Duration, LegalBasis, Policy
 from troth.policy.taxonomy import BUILTIN_BY_ID
 
 Path = tuple[str | int, ...]
+MAX_MESSAGE = 300
 Locate = Callable[[Path], int]
 
 
@@ -26,6 +27,16 @@ class Issue:
     path: str
     message: str
     allowed: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # A hostile policy (a 5,000-character id) must not make a 5,000-character message.
+        if len(self.message) > MAX_MESSAGE:
+            object.__setattr__(self, "message", self.message[: MAX_MESSAGE - 3] + "...")
+        if len(self.path) > MAX_MESSAGE:
+            object.__setattr__(self, "path", self.path[: MAX_MESSAGE - 3] + "...")
+        if any(len(a) > 64 for a in self.allowed) or len(self.allowed) > 50:
+            shown = tuple(a if len(a) <= 64 else a[:61] + "..." for a in self.allowed[:50])
+            object.__setattr__(self, "allowed", shown)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}: {self.path or '(top)'}: {self.message}"

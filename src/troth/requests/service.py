@@ -46,6 +46,7 @@ from troth.requests.states import (
 )
 from troth.requests.tables import request_events, request_exports, requests
 from troth.store import find_subject_id, get_subject, new_id
+from troth.validation import parse_regime
 
 CODE_MINUTES = 15
 MAX_CODE_ATTEMPTS = 5
@@ -115,7 +116,7 @@ class RequestService(RequestRunner):
                     # The address given is not the person's: someone asks for another's data.
                     behalf = behalf or email
                 matched = subj.id
-            juris = Regime(regime) if regime else None
+            juris = parse_regime(regime) if regime else None
             if matched is not None:
                 subj = get_subject(conn, matched)
                 tenant_id = tenant_id or subj.tenant_id

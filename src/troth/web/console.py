@@ -19,6 +19,7 @@ from troth.consent.tables import consent_state
 from troth.errors import NotFound, PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
 from troth.policy.describe import describe_policy
+from troth.validation import parse_number
 from troth.web import csrf
 from troth.web.forms import FormDep
 from troth.web.render import ctx_of, render
@@ -307,10 +308,9 @@ def support_page(request: Request) -> Response:
 def support_request(request: Request, form: FormDep) -> Response:
     s = staff(request, form)
     t = request.app.state.troth
-    try:
-        hours = float(form.get("hours") or "4")
-    except ValueError:
-        hours = -1
+    # The policy's support_access.max_days is checked (and a refusal audited) by the
+    # grant service; this only makes the text a duration: no NaN, infinity or 1e400.
+    hours = parse_number(form.get("hours") or "4", "hours", 0, 366 * 24)
     cats = [c.strip() for c in form.get("categories", "").split(",") if c.strip()]
     t.access.request_grant(
         form.get("tenant_id", ""),
