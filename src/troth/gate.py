@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from troth.policy.index import PolicyIndex
-from troth.policy.model import LegalBasis
+from troth.policy.model import LegalBasis, Power
 
 
 class Reason(StrEnum):
@@ -46,6 +46,8 @@ class Reason(StrEnum):
     recipient_category_not_allowed = "recipient_category_not_allowed"
     kept_for_legal_obligation = "kept_for_legal_obligation"
     subject_erased = "subject_erased"
+    power_not_granted = "power_not_granted"
+    tenant_bound = "tenant_bound"
 
 
 class Operation(StrEnum):
@@ -262,10 +264,7 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
             return Decision.deny(
                 Reason.role_not_allowed, f"staff role {actor.role!r} is not in the policy"
             )
-        if (
-            ask.purpose not in index.role_purposes[actor.role]
-            and not index.roles[actor.role].privacy_office
-        ):
+        if ask.purpose not in index.role_purposes[actor.role]:
             return Decision.deny(
                 Reason.role_not_allowed,
                 f"role {actor.role!r} may not act for purpose {ask.purpose!r}",
@@ -286,11 +285,67 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
     return None  # pragma: no cover - every kind handled above
 
 
+def office_scope(power: Power) -> str:
+    """The API-key scope that grants ``power`` alone (``admin`` grants every power)."""
+    return f"office:{power.value}"
+
+
+# Scopes older than ``office:<power>`` that grant one power (on an unbound key only).
+_POWER_SCOPES = {Power.manage_requests: "requests:admin"}
+
+
+def _key_has_power(actor: Actor, power: Power) -> bool:
+    s = actor.scopes
+    return "admin" in s or office_scope(power) in s or _POWER_SCOPES.get(power, "admin") in s
+
+
+def decide_power(index: PolicyIndex, actor: Actor, power: Power) -> Decision:
+    """May ``actor`` exercise the vendor office's ``power``? Staff by their role's
+    declared ``powers``; an application key by the scope ``admin`` or
+    ``office:<power>``, and only when it is bound to no tenant; troth itself (the CLI,
+    the worker) always. A credential bound to a tenant (a member, a tenant admin, a
+    tenant-bound key whatever its scopes) is never the vendor office; nor is a person or
+    a vendor admin. Reading personal data is never decided here: that is
+    :func:`decide`, with the role's categories and purposes."""
+    kind = actor.kind
+    if kind is ActorKind.system:
+        return Decision(True)
+    if actor.tenant_id is not None or kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
+        return Decision.deny(
+            Reason.tenant_bound,
+            f"{power.value} is the vendor's privacy office's; a credential bound to a"
+            " customer acts only for that customer",
+        )
+    if kind is ActorKind.application:
+        if _key_has_power(actor, power):
+            return Decision(True)
+        return Decision.deny(
+            Reason.scope_missing,
+            f"this API key lacks the scope for {power.value}: admin or {office_scope(power)}",
+        )
+    if kind is ActorKind.staff:
+        role = index.roles.get(actor.role or "")
+        if role is None:
+            return Decision.deny(
+                Reason.role_not_allowed, f"staff role {actor.role!r} is not in the policy"
+            )
+        if power in role.powers:
+            return Decision(True)
+        return Decision.deny(
+            Reason.power_not_granted,
+            f"the policy does not give role {role.id!r} the power {power.value}"
+            f" (its powers: {', '.join(role.powers) or 'none'})",
+        )
+    return Decision.deny(
+        Reason.power_not_granted,
+        f"{power.value} belongs to the staff roles the policy gives it to",
+    )
+
+
 def _actor_category_ok(index: PolicyIndex, ask: Ask, cat: str) -> bool:
     actor = ask.actor
     if actor.kind is ActorKind.staff and actor.role is not None:
-        role = index.roles[actor.role]
-        return role.privacy_office or cat in index.role_categories[actor.role]
+        return cat in index.role_categories[actor.role]
     if actor.kind is ActorKind.application:
         return _scope_allows(actor, ask.operation, ask.purpose, cat)
     return True

@@ -48,7 +48,9 @@ from troth.breaches.clocks import (
 from troth.context import Context
 from troth.db import JsonType, UtcDateTime, metadata
 from troth.errors import Conflict, NotFound, ValidationError
-from troth.policy.model import Regime
+from troth.gate import SYSTEM, Actor
+from troth.office import authorize
+from troth.policy.model import Power, Regime
 from troth.store import new_id
 from troth.store.tables import records
 
@@ -192,11 +194,13 @@ class BreachRegister:
         regimes: Iterable[str] | None = None,
         high_risk: bool = False,
         actors: Iterable[str] | None = None,
-        actor: str = "system:troth",
+        actor: Actor = SYSTEM,
     ) -> Breach:
         """Record an incident and compute the people it affects. An impossible window
-        (ends before it starts, discovered before it began, in the future) is refused."""
+        (ends before it starts, discovered before it began, in the future) is refused.
+        Every method of the register needs the power ``manage_breaches`` (troth.office)."""
         ctx = self.ctx
+        authorize(ctx, actor, Power.manage_breaches, details={"operation": "record"})
         now = ctx.clock.now()
         if not isinstance(title, str) or not title.strip():
             raise ValidationError("a breach needs a title", field="title")
@@ -266,7 +270,7 @@ class BreachRegister:
                     status=BreachStatus.open.value,
                     affected_count=0,
                     recorded_at=now,
-                    recorded_by=actor,
+                    recorded_by=actor.label,
                     keep_until=register_keep_until(aware.date()),
                 )
             )
@@ -285,7 +289,7 @@ class BreachRegister:
                 [
                     AuditEntry(
                         "breach.record",
-                        actor,
+                        actor.label,
                         Outcome.info,
                         categories=tuple(cats),
                         details={"breach": bid, "affected": count, "systems": syst},
@@ -342,21 +346,23 @@ class BreachRegister:
         return int(count)
 
     # -- reading ---------------------------------------------------------------------------
-    def get(self, breach_id: str) -> Breach:
+    def get(self, breach_id: str, *, actor: Actor = SYSTEM) -> Breach:
+        authorize(self.ctx, actor, Power.manage_breaches, details={"breach": breach_id[:64]})
         with self.ctx.engine.connect() as conn:
             row = conn.execute(select(breaches).where(breaches.c.id == breach_id)).first()
         if row is None:
             raise NotFound(f"no breach {breach_id!r} in the register")
         return _row(row)
 
-    def list_breaches(self) -> list[Breach]:
+    def list_breaches(self, *, actor: Actor = SYSTEM) -> list[Breach]:
+        authorize(self.ctx, actor, Power.manage_breaches, details={"operation": "list"})
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(select(breaches).order_by(breaches.c.discovered_at)).all()
         return [_row(r) for r in rows]
 
-    def affected_subjects(self, breach_id: str) -> list[str]:
+    def affected_subjects(self, breach_id: str, *, actor: Actor = SYSTEM) -> list[str]:
         """The people the breach affects (ids), as computed when it was recorded."""
-        self.get(breach_id)
+        self.get(breach_id, actor=actor)
         with self.ctx.engine.connect() as conn:
             return list(
                 conn.execute(
@@ -366,9 +372,11 @@ class BreachRegister:
                 ).scalars()
             )
 
-    def clocks(self, breach_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    def clocks(
+        self, breach_id: str, now: datetime | None = None, *, actor: Actor = SYSTEM
+    ) -> list[dict[str, Any]]:
         """Every legal clock running for the breach and where it stands now."""
-        b = self.get(breach_id)
+        b = self.get(breach_id, actor=actor)
         now = now or self.ctx.clock.now()
         out = []
         for c in notification_clocks(
@@ -403,11 +411,11 @@ class BreachRegister:
         at: datetime,
         *,
         late_reason: str | None = None,
-        actor: str = "system:troth",
+        actor: Actor = SYSTEM,
     ) -> Breach:
         """Record when the regulator was told; later than a clock allows needs the reasons
         (GDPR Art. 33(1))."""
-        b = self.get(breach_id)
+        b = self.get(breach_id, actor=actor)
         at = _aware("at", at)
         now = self.ctx.clock.now()
         if at < b.aware_at or at > now:
@@ -445,7 +453,7 @@ class BreachRegister:
                 [
                     AuditEntry(
                         "breach.regulator_notified",
-                        actor,
+                        actor.label,
                         Outcome.info,
                         details={"breach": breach_id, "at": at.isoformat(), "late": bool(late)},
                     )
@@ -459,7 +467,7 @@ class BreachRegister:
         template: str,
         *,
         subject: str | None = None,
-        actor: str = "system:troth",
+        actor: Actor = SYSTEM,
     ) -> int:
         """Render the notice from a Jinja2 ``template`` (variables: ``organisation``,
         ``breach``, ``contact``) and queue it to every affected person not yet told, through
@@ -467,7 +475,7 @@ class BreachRegister:
         from troth.disclosures.demands import _address
         from troth.notices.outbox import MailKind, enqueue
 
-        b = self.get(breach_id)
+        b = self.get(breach_id, actor=actor)
         org = self.ctx.policy.policy.organisation
         env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
         try:
@@ -507,7 +515,7 @@ class BreachRegister:
                     body_text=body,
                     subject_id=sid,
                     kind=MailKind.notice,
-                    actor=actor,
+                    actor=actor.label,
                 )
                 sent += 1
             conn.execute(
@@ -533,7 +541,7 @@ class BreachRegister:
                 [
                     AuditEntry(
                         "breach.individuals_notified",
-                        actor,
+                        actor.label,
                         Outcome.info,
                         details={
                             "breach": breach_id,
@@ -546,9 +554,9 @@ class BreachRegister:
         return sent
 
     # -- the register ----------------------------------------------------------------------
-    def export(self, fmt: str = "json") -> str:
+    def export(self, fmt: str = "json", *, actor: Actor = SYSTEM) -> str:
         """The whole register as JSON or CSV."""
-        items = [b.to_dict() for b in self.list_breaches()]
+        items = [b.to_dict() for b in self.list_breaches(actor=actor)]
         if fmt == "json":
             return json.dumps(items, indent=2, ensure_ascii=False)
         if fmt == "csv":
@@ -561,9 +569,9 @@ class BreachRegister:
             return buf.getvalue()
         raise ValidationError(f"unknown export format {fmt!r}: use json or csv")
 
-    def delete_breach(self, breach_id: str, *, actor: str = "system:troth") -> None:
+    def delete_breach(self, breach_id: str, *, actor: Actor = SYSTEM) -> None:
         """Remove an entry from the register: refused before its 24 months are over."""
-        b = self.get(breach_id)
+        b = self.get(breach_id, actor=actor)
         now = self.ctx.clock.now()
         if now.date() < b.keep_until:
             raise Conflict(
@@ -576,7 +584,11 @@ class BreachRegister:
             append_entries(
                 conn,
                 now,
-                [AuditEntry("breach.delete", actor, Outcome.info, details={"breach": breach_id})],
+                [
+                    AuditEntry(
+                        "breach.delete", actor.label, Outcome.info, details={"breach": breach_id}
+                    )
+                ],
             )
 
 
