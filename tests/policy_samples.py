@@ -24,6 +24,7 @@ from troth.policy.model import (
     Notices,
     Organisation,
     Policy,
+    Power,
     Purpose,
     Recipient,
     RecipientKind,
@@ -106,7 +107,7 @@ roles:
     categories: [contact, loyalty]
     purposes: [orders]
   - id: privacy_office
-    privacy_office: true
+    powers: [manage_requests, read_audit, publish_policy]
 lists:
   - id: newsletter
     purpose: news
@@ -260,7 +261,7 @@ def policies(draw: st.DrawFn) -> Policy:
                     id=ids,
                     categories=st.lists(st.sampled_from(BUILTIN), max_size=3),
                     purposes=st.lists(ids, max_size=2),
-                    privacy_office=st.booleans(),
+                    powers=st.lists(st.sampled_from(list(Power)), unique=True, max_size=3),
                 )
             )
         ),

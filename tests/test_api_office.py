@@ -51,12 +51,15 @@ def test_retention_plan_run_and_holds(lite) -> None:
         is_problem(c.post("/api/v1/retention/holds", json={"reason": "x"}, headers=admin), 422)
         is_problem(c.post("/api/v1/retention/run", json={"dry": True}, headers=admin), 422)
         weak = api_key(c, ["collect"])
-        is_problem(c.get("/api/v1/retention/plan", headers=weak), 403, "scope_missing")
-        is_problem(
+        # The office's functions are refused by the domain (troth.office): code refused.
+        body = is_problem(c.get("/api/v1/retention/plan", headers=weak), 403, "refused")
+        assert body["reason"] == "scope_missing" and "office:run_retention" in body["detail"]
+        body = is_problem(
             c.post("/api/v1/retention/run", json={"dry_run": False}, headers=weak),
             403,
-            "scope_missing",
+            "refused",
         )
+        assert body["reason"] == "scope_missing"
         is_problem(c.get("/api/v1/retention/plan"), 401)
 
 
@@ -117,8 +120,11 @@ def test_breach_flow(home) -> None:
             c.post("/api/v1/breaches/nope/notify", json={"template": tpl}, headers=admin), 404
         )
         weak = api_key(c, ["use"])
-        is_problem(c.get("/api/v1/breaches", headers=weak), 403, "scope_missing")
-        is_problem(c.post("/api/v1/breaches", json=body, headers=weak), 403, "scope_missing")
+        for r in (
+            c.get("/api/v1/breaches", headers=weak),
+            c.post("/api/v1/breaches", json=body, headers=weak),
+        ):
+            assert is_problem(r, 403, "refused")["reason"] == "scope_missing"
         assert rows(home, breaches_table) == 1
 
 
@@ -181,7 +187,9 @@ def test_tenants_members_grants(lite) -> None:
         assert c.get(f"/api/v1/tenants/{tid}/grants", headers=own).status_code == 200
         is_problem(c.get(f"/api/v1/tenants/{other}/grants", headers=own), 404)
         is_problem(c.get(f"/api/v1/tenants/{other}/vendor-accesses", headers=own), 404)
-        is_problem(c.post("/api/v1/tenants", json=body, headers=own), 404)
+        # A key bound to a tenant is never the vendor office (issue 13): refused, not 404.
+        refused = is_problem(c.post("/api/v1/tenants", json=body, headers=own), 403, "refused")
+        assert refused["reason"] == "tenant_bound"
         # unknown ids, bad input, missing scope
         is_problem(c.get("/api/v1/tenants/nope/members", headers=admin), 404)
         is_problem(c.delete(f"/api/v1/tenants/{tid}/members/nobody", headers=admin), 404)

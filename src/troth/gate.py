@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from troth.policy.index import PolicyIndex
-from troth.policy.model import LegalBasis
+from troth.policy.model import LegalBasis, Power
 
 
 class Reason(StrEnum):
@@ -47,6 +47,8 @@ class Reason(StrEnum):
     kept_for_legal_obligation = "kept_for_legal_obligation"
     subject_erased = "subject_erased"
     not_the_owner = "not_the_owner"  # an export made for another person
+    power_not_granted = "power_not_granted"
+    tenant_bound = "tenant_bound"
 
 
 class Operation(StrEnum):
@@ -290,10 +292,7 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
             return Decision.deny(
                 Reason.role_not_allowed, f"staff role {actor.role!r} is not in the policy"
             )
-        if (
-            ask.purpose not in index.role_purposes[actor.role]
-            and not index.roles[actor.role].privacy_office
-        ):
+        if ask.purpose not in index.role_purposes[actor.role]:
             return Decision.deny(
                 Reason.role_not_allowed,
                 f"role {actor.role!r} may not act for purpose {ask.purpose!r}",
@@ -314,11 +313,67 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
     return None  # pragma: no cover - every kind handled above
 
 
+def office_scope(power: Power) -> str:
+    """The API-key scope that grants ``power`` alone (``admin`` grants every power)."""
+    return f"office:{power.value}"
+
+
+# Scopes older than ``office:<power>`` that grant one power (on an unbound key only).
+_POWER_SCOPES = {Power.manage_requests: "requests:admin"}
+
+
+def _key_has_power(actor: Actor, power: Power) -> bool:
+    s = actor.scopes
+    return "admin" in s or office_scope(power) in s or _POWER_SCOPES.get(power, "admin") in s
+
+
+def decide_power(index: PolicyIndex, actor: Actor, power: Power) -> Decision:
+    """May ``actor`` exercise the vendor office's ``power``? Staff by their role's
+    declared ``powers``; an application key by the scope ``admin`` or
+    ``office:<power>``, and only when it is bound to no tenant; troth itself (the CLI,
+    the worker) always. A credential bound to a tenant (a member, a tenant admin, a
+    tenant-bound key whatever its scopes) is never the vendor office; nor is a person or
+    a vendor admin. Reading personal data is never decided here: that is
+    :func:`decide`, with the role's categories and purposes."""
+    kind = actor.kind
+    if kind is ActorKind.system:
+        return Decision(True)
+    if actor.tenant_id is not None or kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
+        return Decision.deny(
+            Reason.tenant_bound,
+            f"{power.value} is the vendor's privacy office's; a credential bound to a"
+            " customer acts only for that customer",
+        )
+    if kind is ActorKind.application:
+        if _key_has_power(actor, power):
+            return Decision(True)
+        return Decision.deny(
+            Reason.scope_missing,
+            f"this API key lacks the scope for {power.value}: admin or {office_scope(power)}",
+        )
+    if kind is ActorKind.staff:
+        role = index.roles.get(actor.role or "")
+        if role is None:
+            return Decision.deny(
+                Reason.role_not_allowed, f"staff role {actor.role!r} is not in the policy"
+            )
+        if power in role.powers:
+            return Decision(True)
+        return Decision.deny(
+            Reason.power_not_granted,
+            f"the policy does not give role {role.id!r} the power {power.value}"
+            f" (its powers: {', '.join(role.powers) or 'none'})",
+        )
+    return Decision.deny(
+        Reason.power_not_granted,
+        f"{power.value} belongs to the staff roles the policy gives it to",
+    )
+
+
 def _actor_category_ok(index: PolicyIndex, ask: Ask, cat: str) -> bool:
     actor = ask.actor
     if actor.kind is ActorKind.staff and actor.role is not None:
-        role = index.roles[actor.role]
-        return role.privacy_office or cat in index.role_categories[actor.role]
+        return cat in index.role_categories[actor.role]
     if actor.kind is ActorKind.application:
         return _scope_allows(actor, ask.operation, ask.purpose, cat)
     return True
@@ -508,6 +563,16 @@ class Record(StrEnum):
     audit = "audit"
 
 
+# The powers that reach each kind of record for staff of the vendor's office.
+RECORD_POWERS: Mapping[Record, frozenset[str]] = {
+    Record.lookup: frozenset({"manage_requests", "legal_demands", "manage_holds"}),
+    Record.consents: frozenset({"manage_requests"}),
+    Record.disclosures: frozenset({"manage_requests", "legal_demands"}),
+    Record.requests: frozenset({"manage_requests"}),
+    Record.holds: frozenset({"manage_holds"}),
+    Record.audit: frozenset({"read_audit"}),
+}
+
 # The API-key scopes that reach each kind of record (``admin`` reaches all of them), for
 # reading and for changing it.
 RECORD_SCOPES: Mapping[tuple[Record, bool], frozenset[str]] = {
@@ -576,7 +641,10 @@ def decide_record(
             return Decision.deny(
                 Reason.role_not_allowed, f"staff role {actor.role!r} is not in the policy"
             )
-        office = role.privacy_office
+        # The office reaches records about people through the powers the policy gives
+        # its role (answering requests and legal demands, holds, the audit), never by a
+        # flag; what it may *read* of the values stays its categories (P12).
+        office = bool(set(role.powers) & RECORD_POWERS[record])
         if not office and not staff_need_grant(index, facts.subject_tenant):
             outside = categories - index.role_categories[role.id]
             if outside:

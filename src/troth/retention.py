@@ -58,7 +58,9 @@ from troth.consent.tables import consent_state
 from troth.context import Context
 from troth.db import UtcDateTime, metadata
 from troth.errors import NotFound, ValidationError
-from troth.policy.model import FieldType, RetentionAction, RetentionClock
+from troth.gate import SYSTEM, Actor
+from troth.office import authorize
+from troth.policy.model import FieldType, Power, RetentionAction, RetentionClock
 from troth.store import new_id
 from troth.store.keystore import shred_subject_keys
 from troth.store.tables import records, subjects
@@ -166,12 +168,14 @@ class RetentionService:
         self,
         *,
         reason: str,
-        actor: str = "system:troth",
+        actor: Actor = SYSTEM,
         subject_id: str | None = None,
         tenant_id: str | None = None,
     ) -> str:
         """Put a person or a whole tenant under legal hold: retention deletes nothing of
-        theirs until the hold is lifted. Returns the hold id."""
+        theirs until the hold is lifted. Returns the hold id. Needs the power
+        ``manage_holds`` (troth.office)."""
+        authorize(self.ctx, actor, Power.manage_holds, subject_id=subject_id, tenant_id=tenant_id)
         if (subject_id is None) == (tenant_id is None):
             raise ValidationError("name exactly one of subject_id and tenant_id for a legal hold")
         if not reason or not reason.strip():
@@ -194,7 +198,7 @@ class RetentionService:
                     subject_id=subject_id,
                     reason=reason[:200],
                     placed_at=now,
-                    placed_by=actor,
+                    placed_by=actor.label,
                 )
             )
             append_entries(
@@ -203,7 +207,7 @@ class RetentionService:
                 [
                     AuditEntry(
                         "legal_hold.place",
-                        actor,
+                        actor.label,
                         Outcome.info,
                         subject_id=subject_id,
                         tenant_id=tenant_id,
@@ -213,8 +217,9 @@ class RetentionService:
             )
         return hid
 
-    def lift_hold(self, hold_id: str, *, actor: str = "system:troth") -> None:
-        """Lift a hold; retention catches up on the next run."""
+    def lift_hold(self, hold_id: str, *, actor: Actor = SYSTEM) -> None:
+        """Lift a hold; retention catches up on the next run (power ``manage_holds``)."""
+        authorize(self.ctx, actor, Power.manage_holds, details={"hold": hold_id[:64]})
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             row = conn.execute(
@@ -227,7 +232,7 @@ class RetentionService:
             conn.execute(
                 update(legal_holds)
                 .where(legal_holds.c.id == hold_id)
-                .values(lifted_at=now, lifted_by=actor)
+                .values(lifted_at=now, lifted_by=actor.label)
             )
             if row.subject_id is not None:
                 still = conn.execute(
@@ -245,7 +250,7 @@ class RetentionService:
                 [
                     AuditEntry(
                         "legal_hold.lift",
-                        actor,
+                        actor.label,
                         Outcome.info,
                         subject_id=row.subject_id,
                         tenant_id=row.tenant_id,
@@ -255,8 +260,10 @@ class RetentionService:
             )
 
     # -- planning and running -----------------------------------------------------------
-    def plan(self, now: datetime | None = None) -> RetentionReport:
-        """What a run at ``now`` would do, changing nothing (the dry run)."""
+    def plan(self, now: datetime | None = None, *, actor: Actor = SYSTEM) -> RetentionReport:
+        """What a run at ``now`` would do, changing nothing (the dry run); power
+        ``run_retention``."""
+        authorize(self.ctx, actor, Power.run_retention, details={"dry_run": True})
         now = now or self.ctx.clock.now()
         sweep = _Sweep(self.ctx, now)
         report = RetentionReport(dry_run=True, at=now)
@@ -282,13 +289,16 @@ class RetentionService:
         dry_run: bool = False,
         batch: int = 10_000,
         progress: Progress | None = None,
+        *,
+        actor: Actor = SYSTEM,
     ) -> RetentionReport:
         """Apply every rule now: delete, crypto-shred and anonymise what has expired,
-        ``batch`` rows per transaction."""
+        ``batch`` rows per transaction (power ``run_retention``)."""
+        authorize(self.ctx, actor, Power.run_retention, details={"dry_run": dry_run})
         if batch < 1:
             raise ValidationError("batch must be at least 1")
         if dry_run:
-            return self.plan()
+            return self.plan(actor=actor)
         now = self.ctx.clock.now()
         sweep = _Sweep(self.ctx, now)
         report = RetentionReport(dry_run=False, at=now)

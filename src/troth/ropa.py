@@ -10,13 +10,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
+from troth.context import Context
+from troth.gate import Actor
+from troth.office import authorize
 from troth.policy.index import PolicyIndex
-from troth.policy.model import Contact
+from troth.policy.model import Contact, Policy, Power
 
 COLUMNS = (
     "purpose",
@@ -29,6 +32,7 @@ COLUMNS = (
     "transfer_safeguards",
     "erasure",
     "security",
+    "staff_access",
 )
 
 
@@ -73,12 +77,15 @@ class RecordOfProcessing:
     controller: dict[str, str]
     activities: list[dict[str, Any]]
     version: str
+    # Role -> the office powers the policy gives it (only roles with powers).
+    office_powers: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "controller": self.controller,
             "policy_version": self.version,
             "activities": self.activities,
+            "office_powers": self.office_powers,
         }
 
     def to_json(self) -> str:
@@ -115,7 +122,13 @@ _HTML = """<!doctype html>
 {%- if a[c] is string %}{{ a[c] }}{% else %}<ul>
 {%- for x in a[c] %}<li>{{ x }}</li>{% endfor %}</ul>{% endif -%}
 </td>{% endfor %}</tr>
-{% endfor %}</tbody></table></body></html>
+{% endfor %}</tbody></table>
+<h2>Office powers</h2>
+<p>What each staff role may do beyond using its categories for its purposes.</p>
+{% if r.office_powers %}<ul>{% for role, powers in r.office_powers.items() %}
+<li>{{ role }}: {{ powers | join(", ") }}</li>{% endfor %}</ul>
+{% else %}<p>No role holds an office power.</p>{% endif %}
+</body></html>
 """
 
 
@@ -172,12 +185,33 @@ def record_of_processing(idx: PolicyIndex) -> RecordOfProcessing:
                 "transfer_safeguards": sorted(safeguards),
                 "erasure": erasure,
                 "security": security,
+                "staff_access": _staff_access(pol, p.id, set(p.categories)),
             }
         )
-    return RecordOfProcessing(controller, activities, idx.version)
+    powers = {r.id: [w.value for w in r.powers] for r in pol.roles if r.powers}
+    return RecordOfProcessing(controller, activities, idx.version, powers)
 
 
-__all__ = ["COLUMNS", "RecordOfProcessing", "record_of_processing"]
+def _staff_access(pol: Policy, purpose: str, categories: set[str]) -> list[str]:
+    """Art. 30(1)(g) and P12: each role that may act for ``purpose``, with the categories
+    of it that the role sees, and the office powers it holds."""
+    out = []
+    for r in pol.roles:
+        if purpose not in r.purposes:
+            continue
+        seen = sorted(categories & set(r.categories))
+        powers = f" (office powers: {', '.join(r.powers)})" if r.powers else ""
+        out.append(f"{r.id}{powers}: {', '.join(seen) or 'no categories'}")
+    return out
+
+
+def office_record(ctx: Context, actor: Actor) -> RecordOfProcessing:
+    """The record for an actor with the power ``publish_policy`` (troth.office)."""
+    authorize(ctx, actor, Power.publish_policy, details={"operation": "ropa"})
+    return record_of_processing(ctx.policy)
+
+
+__all__ = ["COLUMNS", "RecordOfProcessing", "office_record", "record_of_processing"]
 
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

@@ -20,13 +20,15 @@ from troth.audit.log import transaction
 from troth.db import Prepared, reading
 from troth.errors import AuthenticationError, NotFound, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind, Operation
+from troth.policy.model import POWER_NAMES, Power
 from troth.store import new_id
 from troth.store.tables import tenants
 
 KEY_PREFIX = "trk_"
 _KEY = re.compile(r"^trk_[A-Za-z0-9_-]{43}$")
-# Operations a scope may name, besides the gate's: the requests desk.
-_EXTRA_SCOPES = frozenset({"requests"})
+# Operations a scope may name, besides the gate's: the requests desk and the vendor
+# office's powers (``office:<power>``, troth.gate.decide_power).
+_EXTRA_SCOPES = frozenset({"requests", "office"})
 # How stale ``last_used_at`` may be: recorded true to the minute, written at most this often.
 LAST_USED_EVERY = timedelta(minutes=1)
 
@@ -94,6 +96,14 @@ class ApiKeysMixin(AccessBase):
         for scope in scopes:
             scope = scope.strip()
             op, _, what = scope.partition(":")
+            if op == "office":
+                if what not in Power.__members__:
+                    raise ValidationError(
+                        f"scope {scope!r}: name one office power after office: (one of"
+                        f" {POWER_NAMES})"
+                    )
+                out.append(scope)
+                continue
             if scope == "admin" or (op in ops and not what):
                 out.append(scope)
                 continue
@@ -128,6 +138,11 @@ class ApiKeysMixin(AccessBase):
         if not name or len(name) > 200:
             raise ValidationError("give the key a name of 1 to 200 characters")
         checked = self.check_scopes(scopes)
+        if tenant_id is not None and any(c.startswith("office:") for c in checked):
+            raise ValidationError(
+                "a key bound to a tenant never acts as the vendor's privacy office: drop the"
+                " office: scopes, or make a key bound to no tenant"
+            )
         raw = secrets.token_bytes(32)
         key = KEY_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
         now = self._now()

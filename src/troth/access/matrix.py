@@ -166,11 +166,9 @@ def build_world(t: Troth) -> World:
     for role in idx.roles.values():
 
         def staff_rule(op: Operation, p: str, own: bool, role: Any = role) -> frozenset[str]:
-            # P12: a role sees its categories, for its purposes (the privacy office: all).
+            # P12: a role sees its categories, for its purposes; office powers widen nothing.
             if staff_need_grant and idx.purposes[p].legal_basis is not LegalBasis.legal_obligation:
                 return none  # no grant in this matrix for staff; the law is the exception
-            if role.privacy_office:
-                return every
             return frozenset(role.categories) if p in role.purposes else none
 
         cases.append(

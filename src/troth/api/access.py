@@ -1,10 +1,11 @@
-"""Tenants and the vendor's support access over HTTP: create and list tenants, invite and
-revoke members, and read a tenant's support grants and every look the vendor took.
+"""Tenants and the vendor's support access over HTTP: create and list tenants, invite
+and revoke members, and read a tenant's support grants and every look the vendor
+took.
 
-The operator's operations need the privacy office or an ``admin`` key; an ``admin`` key
-bound to a tenant (or that tenant's admin, signed in) may read and manage only its own
-tenant (another tenant is a 404).
-"""
+The operator's operations need the office power ``manage_tenants`` (troth.office: a
+staff role the policy gives it, or a key bound to no tenant with ``admin`` or
+``office:manage_tenants``); an ``admin`` key bound to a tenant (or that tenant's admin,
+signed in) may read and manage only its own tenant (another tenant is a 404)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from troth.api.office import Cursor, Id, IdemKey, Limit, once, page_of
 from troth.engine import Troth
 from troth.errors import NotFound
 from troth.gate import Actor, ActorKind
+from troth.policy.model import Power
 
 router = APIRouter(tags=["tenants"])
 
@@ -78,7 +80,7 @@ def tenant_of(t: Troth, actor: Actor, tenant_id: str) -> Actor:
         if actor.tenant_id != tenant_id:
             raise NotFound(f"no tenant {tenant_id!r}")
     else:
-        require_office(actor, t)
+        require_office(actor, t, Power.manage_tenants)
     t.access.get_tenant(tenant_id)
     # The access service lets only troth itself act for the operator; keep who asked.
     return Actor(ActorKind.system, f"api:{actor.label}")
@@ -88,9 +90,7 @@ def tenant_of(t: Troth, actor: Actor, tenant_id: str) -> Actor:
 async def tenant_create(
     request: Request, body: TenantIn, actor: ActorDep, t: TrothDep, idempotency_key: IdemKey = None
 ) -> Response:
-    require_office(actor, t)
-    if actor.tenant_id is not None:
-        raise NotFound("a key bound to a tenant cannot create tenants")
+    require_office(actor, t, Power.manage_tenants)
 
     def work() -> tuple[int, Any]:
         by = Actor(ActorKind.system, f"api:{actor.label}")
@@ -111,7 +111,7 @@ def tenant_list(
         tenant_of(t, actor, actor.tenant_id)
         items = [t.access.get_tenant(actor.tenant_id)]
     else:
-        require_office(actor, t)
+        require_office(actor, t, Power.manage_tenants)
         items = t.access.list_tenants()
     return page_of(items, limit, cursor, plain)
 

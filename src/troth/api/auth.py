@@ -14,6 +14,8 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from troth.engine import Troth
 from troth.errors import AuthenticationError, PermissionDenied
 from troth.gate import Actor, ActorKind
+from troth.office import authorize
+from troth.policy.model import Power
 from troth.web.session import csrf_for_session
 
 SESSION_COOKIE = "troth_session"
@@ -94,18 +96,10 @@ def require_scope(actor: Actor, *accepted: str) -> None:
     )
 
 
-def require_office(actor: Actor, troth: Troth, *scopes: str) -> None:
-    """Staff of the privacy office (or an application key with one of ``scopes``)."""
-    if actor.kind is ActorKind.application:
-        require_scope(actor, *scopes)
-        return
-    if actor.kind is ActorKind.system:
-        return
-    if actor.kind is ActorKind.staff and actor.role is not None:
-        role = troth.ctx.policy.roles.get(actor.role)
-        if role is not None and role.privacy_office:
-            return
-    raise PermissionDenied("only the privacy office may do that", code="forbidden")
+def require_office(actor: Actor, troth: Troth, power: Power) -> None:
+    """The vendor office's ``power``, decided and audited by the domain
+    (:func:`troth.office.authorize`); for edges whose service does not take the actor."""
+    authorize(troth.ctx, actor, power)
 
 
 def client_ip(request: Request) -> str | None:

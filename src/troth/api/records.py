@@ -9,11 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from troth.api.auth import ActorDep, TrothDep, require_office
+from troth.api.auth import ActorDep, TrothDep
 from troth.api.models import AuditEntryOut, AuditPage
-from troth.audit.log import list_entries
-from troth.audit.verify import verify_log
 from troth.errors import ValidationError
+from troth.office import read_audit, verify_audit
 from troth.policy.describe import policy_summary
 from troth.store.tables import policy_versions
 
@@ -62,11 +61,8 @@ def audit_entries(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> AuditPage:
-    require_office(actor, t)
     after = decode_cursor(cursor)
-    rows = list_entries(
-        t.ctx, subject_id=subject_id, actor=by, limit=limit + 1, after_seq=after, newest_first=True
-    )
+    rows = read_audit(t.ctx, actor, subject_id=subject_id, by=by, limit=limit + 1, after_seq=after)
     more = len(rows) > limit
     rows = rows[:limit]
     return AuditPage(
@@ -77,8 +73,7 @@ def audit_entries(
 
 @router.post("/audit/verify", tags=["audit"], summary="Verify the whole log against its heads")
 def audit_verify(actor: ActorDep, t: TrothDep) -> dict[str, Any]:
-    require_office(actor, t)
-    return verify_log(t.ctx).to_dict()
+    return verify_audit(t.ctx, actor).to_dict()
 
 
 @router.get("/policy", tags=["policy"], summary="The policy in force, in plain words")

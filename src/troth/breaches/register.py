@@ -56,7 +56,9 @@ from troth.breaches.clocks import (
 from troth.context import Context
 from troth.db import JsonType, UtcDateTime, metadata
 from troth.errors import Conflict, NotFound, ValidationError
-from troth.policy.model import Regime
+from troth.gate import SYSTEM, Actor
+from troth.office import authorize
+from troth.policy.model import Power, Regime
 from troth.store import new_id
 from troth.store.tables import subjects
 
@@ -258,13 +260,15 @@ class BreachRegister:
         actors: Iterable[str] | None = None,
         tenants: Iterable[str] = (),
         subject_ids: Iterable[str] = (),
-        actor: str = "system:troth",
+        actor: Actor = SYSTEM,
     ) -> Breach:
         """Record an incident and compute the people it affects (see
         :mod:`troth.breaches.affected`), limited to ``tenants``, ``subject_ids`` and, for
         what the audit log shows was read, ``actors`` when given. An impossible window,
-        an unknown system, category, tenant or person is refused and nothing is stored."""
+        an unknown system, category, tenant or person is refused and nothing is stored.
+        Every method of the register needs the power ``manage_breaches`` (troth.office)."""
         ctx = self.ctx
+        authorize(ctx, actor, Power.manage_breaches, details={"operation": "record"})
         now = ctx.clock.now()
         if not isinstance(title, str) or not title.strip():
             raise ValidationError("a breach needs a title", field="title")
@@ -341,7 +345,7 @@ class BreachRegister:
                     status=BreachStatus.open.value,
                     affected_count=0,
                     recorded_at=now,
-                    recorded_by=actor,
+                    recorded_by=actor.label,
                     keep_until=register_keep_until(aware.date()),
                     scope=scope.to_dict(),
                 )
@@ -367,7 +371,7 @@ class BreachRegister:
                 [
                     AuditEntry(
                         "breach.record",
-                        actor,
+                        actor.label,
                         Outcome.info,
                         categories=tuple(cats),
                         details={
@@ -384,21 +388,23 @@ class BreachRegister:
         return self.get(bid)
 
     # -- reading ---------------------------------------------------------------------------
-    def get(self, breach_id: str) -> Breach:
+    def get(self, breach_id: str, *, actor: Actor = SYSTEM) -> Breach:
+        authorize(self.ctx, actor, Power.manage_breaches, details={"breach": breach_id[:64]})
         with self.ctx.engine.connect() as conn:
             row = conn.execute(select(breaches).where(breaches.c.id == breach_id)).first()
         if row is None:
             raise NotFound(f"no breach {breach_id!r} in the register")
         return _row(row)
 
-    def list_breaches(self) -> list[Breach]:
+    def list_breaches(self, *, actor: Actor = SYSTEM) -> list[Breach]:
+        authorize(self.ctx, actor, Power.manage_breaches, details={"operation": "list"})
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(select(breaches).order_by(breaches.c.discovered_at)).all()
         return [_row(r) for r in rows]
 
-    def affected_subjects(self, breach_id: str) -> list[str]:
+    def affected_subjects(self, breach_id: str, *, actor: Actor = SYSTEM) -> list[str]:
         """The people the breach affects (ids), as computed when it was recorded."""
-        self.get(breach_id)
+        self.get(breach_id, actor=actor)
         with self.ctx.engine.connect() as conn:
             return list(
                 conn.execute(
@@ -409,14 +415,19 @@ class BreachRegister:
             )
 
     def affected_people(
-        self, breach_id: str, *, limit: int | None = None, offset: int = 0
+        self,
+        breach_id: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        actor: Actor = SYSTEM,
     ) -> list[dict[str, Any]]:
         """The affected list for the officer's review before notifying: each person's id,
         tenant, why they are on it, whether troth has an address to tell them at, and
         when they were told. No personal data beyond the id."""
         from troth.disclosures.demands import _address
 
-        self.get(breach_id)
+        self.get(breach_id, actor=actor)
         bs = breach_subjects
         q = (
             select(bs.c.subject_id, bs.c.source, bs.c.notified_at, subjects.c.tenant_id)
@@ -446,7 +457,7 @@ class BreachRegister:
         subject_ids: Iterable[str],
         *,
         reason: str,
-        actor: str = "system:troth",
+        actor: Actor = SYSTEM,
     ) -> Breach:
         """Take people off the affected list after review (e.g. their data was encrypted in
         the breached copy), with the reason, audited. Someone already told, or not on the
@@ -456,7 +467,7 @@ class BreachRegister:
             raise ValidationError("name the people to take off the list", field="subject_ids")
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError("say why these people are not affected (reason)", field="reason")
-        self.get(breach_id)
+        self.get(breach_id, actor=actor)
         bs = breach_subjects
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
@@ -490,7 +501,7 @@ class BreachRegister:
                     # breach before the person is told.
                     AuditEntry(
                         "breach.exclude",
-                        actor,
+                        actor.label,
                         Outcome.info,
                         details={
                             "breach": breach_id,
@@ -501,11 +512,13 @@ class BreachRegister:
                     )
                 ],
             )
-        return self.get(breach_id)
+        return self.get(breach_id, actor=actor)
 
-    def clocks(self, breach_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    def clocks(
+        self, breach_id: str, now: datetime | None = None, *, actor: Actor = SYSTEM
+    ) -> list[dict[str, Any]]:
         """Every legal clock running for the breach and where it stands now."""
-        b = self.get(breach_id)
+        b = self.get(breach_id, actor=actor)
         now = now or self.ctx.clock.now()
         out = []
         for c in notification_clocks(
@@ -540,11 +553,11 @@ class BreachRegister:
         at: datetime,
         *,
         late_reason: str | None = None,
-        actor: str = "system:troth",
+        actor: Actor = SYSTEM,
     ) -> Breach:
         """Record when the regulator was told; later than a clock allows needs the reasons
         (GDPR Art. 33(1))."""
-        b = self.get(breach_id)
+        b = self.get(breach_id, actor=actor)
         at = _aware("at", at)
         now = self.ctx.clock.now()
         if at < b.aware_at or at > now:
@@ -582,7 +595,7 @@ class BreachRegister:
                 [
                     AuditEntry(
                         "breach.regulator_notified",
-                        actor,
+                        actor.label,
                         Outcome.info,
                         details={"breach": breach_id, "at": at.isoformat(), "late": bool(late)},
                     )
@@ -590,12 +603,12 @@ class BreachRegister:
             )
         return self.get(breach_id)
 
-    def notify_preview(self, breach_id: str) -> dict[str, int]:
+    def notify_preview(self, breach_id: str, *, actor: Actor = SYSTEM) -> dict[str, int]:
         """What ``notify_individuals`` would do now, without doing it: how many people are
         still to be told, how many of them troth has an address for, how many were told."""
         from troth.disclosures.demands import _address
 
-        self.get(breach_id)
+        self.get(breach_id, actor=actor)
         bs = breach_subjects
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(
@@ -616,7 +629,7 @@ class BreachRegister:
         template: str,
         *,
         subject: str | None = None,
-        actor: str = "system:troth",
+        actor: Actor = SYSTEM,
     ) -> int:
         """Render the notice from a Jinja2 ``template`` (variables: ``organisation``,
         ``breach``, ``contact``) and queue it to every affected person not yet told, through
@@ -624,7 +637,7 @@ class BreachRegister:
         from troth.disclosures.demands import _address
         from troth.notices.outbox import MailKind, enqueue
 
-        b = self.get(breach_id)
+        b = self.get(breach_id, actor=actor)
         org = self.ctx.policy.policy.organisation
         env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
         try:
@@ -664,7 +677,7 @@ class BreachRegister:
                     body_text=body,
                     subject_id=sid,
                     kind=MailKind.notice,
-                    actor=actor,
+                    actor=actor.label,
                 )
                 sent += 1
             conn.execute(
@@ -690,7 +703,7 @@ class BreachRegister:
                 [
                     AuditEntry(
                         "breach.individuals_notified",
-                        actor,
+                        actor.label,
                         Outcome.info,
                         details={
                             "breach": breach_id,
@@ -703,9 +716,9 @@ class BreachRegister:
         return sent
 
     # -- the register ----------------------------------------------------------------------
-    def export(self, fmt: str = "json") -> str:
+    def export(self, fmt: str = "json", *, actor: Actor = SYSTEM) -> str:
         """The whole register as JSON or CSV."""
-        items = [b.to_dict() for b in self.list_breaches()]
+        items = [b.to_dict() for b in self.list_breaches(actor=actor)]
         if fmt == "json":
             return json.dumps(items, indent=2, ensure_ascii=False)
         if fmt == "csv":
@@ -726,9 +739,9 @@ class BreachRegister:
             return buf.getvalue()
         raise ValidationError(f"unknown export format {fmt!r}: use json or csv")
 
-    def delete_breach(self, breach_id: str, *, actor: str = "system:troth") -> None:
+    def delete_breach(self, breach_id: str, *, actor: Actor = SYSTEM) -> None:
         """Remove an entry from the register: refused before its 24 months are over."""
-        b = self.get(breach_id)
+        b = self.get(breach_id, actor=actor)
         now = self.ctx.clock.now()
         if now.date() < b.keep_until:
             raise Conflict(
@@ -741,7 +754,11 @@ class BreachRegister:
             append_entries(
                 conn,
                 now,
-                [AuditEntry("breach.delete", actor, Outcome.info, details={"breach": breach_id})],
+                [
+                    AuditEntry(
+                        "breach.delete", actor.label, Outcome.info, details={"breach": breach_id}
+                    )
+                ],
             )
 
 

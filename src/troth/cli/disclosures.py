@@ -126,14 +126,16 @@ def demand(
 def lift_gag(
     ctx: typer.Context,
     demand: Annotated[str, typer.Argument(help="Legal demand id.")],
-    actor: Annotated[str, typer.Option(help="Who lifts it, e.g. staff:pat@privacy_office.")] = (
-        "system:troth"
-    ),
+    actor: Annotated[
+        str | None, typer.Option(help="Who lifts it, e.g. staff:pat@privacy_office.")
+    ] = None,
 ) -> None:
     """End a non-disclosure order now (lifted early): the person is told at once."""
+    from troth.cli.core import parse_actor
+
     t = _open(ctx)
     try:
-        n = t.disclosures.lift_gag(demand, actor=actor)
+        n = t.disclosures.lift_gag(demand, actor=parse_actor(actor))
     finally:
         t.close()
     console.print(f"gag lifted; queued {n} notice(s)")

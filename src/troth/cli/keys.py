@@ -65,7 +65,9 @@ def create(
     scope: Annotated[
         list[str],
         typer.Option(
-            "--scope", help="collect, use:PURPOSE, use:CATEGORY, requests:admin, admin... (repeat)."
+            "--scope",
+            help="collect, use:PURPOSE, use:CATEGORY, requests:admin, office:POWER, admin..."
+            " (repeat).",
         ),
     ],
     tenant: Annotated[str | None, typer.Option("--tenant", help="Tenant the key is for.")] = None,

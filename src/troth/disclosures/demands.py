@@ -19,6 +19,9 @@ from troth.audit.log import append_entries, transaction
 from troth.context import Context
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import NotFound, ValidationError
+from troth.gate import SYSTEM, Actor
+from troth.office import authorize
+from troth.policy.model import Power
 from troth.store import new_id, read_values
 
 
@@ -93,10 +96,11 @@ def record_demand(
     received_at: datetime | None = None,
     gag_until: datetime | None = None,
     recipient: str | None = None,
-    actor: str = "system:troth",
+    actor: Actor = SYSTEM,
 ) -> LegalDemand:
-    """Record a demand. Without a legal instrument there is no demand: ValidationError
-    naming the instruments troth knows."""
+    """Record a demand (power ``legal_demands``, troth.office). Without a legal
+    instrument there is no demand: ValidationError naming the instruments troth knows."""
+    authorize(ctx, actor, Power.legal_demands, details={"operation": "record"})
     known = ", ".join(i.value for i in LegalInstrument)
     if instrument is None or (isinstance(instrument, str) and not instrument.strip()):
         raise ValidationError(
@@ -152,7 +156,7 @@ def record_demand(
                 received_at=received,
                 gag_until=gag_until,
                 status=DemandStatus.received.value,
-                recorded_by=actor,
+                recorded_by=actor.label,
                 recorded_at=now,
             )
         )
@@ -162,7 +166,7 @@ def record_demand(
             [
                 AuditEntry(
                     "legal_demand.record",
-                    actor,
+                    actor.label,
                     Outcome.info,
                     details={
                         "demand": demand.id,
@@ -175,6 +179,24 @@ def record_demand(
             ],
         )
     return demand
+
+
+def list_demands(
+    ctx: Context, *, actor: Actor = SYSTEM, offset: int = 0, limit: int = 50
+) -> list[LegalDemand]:
+    """Legal demands, newest first (power ``legal_demands``): ``limit`` from ``offset``."""
+    authorize(ctx, actor, Power.legal_demands, details={"operation": "list"})
+    d = legal_demands.c
+    with ctx.engine.connect() as conn:
+        ids = list(
+            conn.execute(
+                select(d.id)
+                .order_by(d.received_at.desc(), d.id)
+                .offset(max(offset, 0))
+                .limit(limit)
+            ).scalars()
+        )
+        return [demand_row(conn, i) for i in ids]
 
 
 def demand_row(conn: Connection, demand_id: str) -> LegalDemand:

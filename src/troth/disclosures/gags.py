@@ -22,6 +22,7 @@ from troth.audit.log import LoggedEntry, append_entries, list_entries, transacti
 from troth.context import Context
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import ValidationError
+from troth.gate import SYSTEM, Actor
 from troth.policy.model import LegalBasis
 
 # Detail keys by which an audit entry names a disclosure or a legal demand.
@@ -135,11 +136,16 @@ def person_entries(
     return out[:limit]
 
 
-def lift_gag(ctx: Context, demand_id: str, *, actor: str = "system:troth") -> int:
+def lift_gag(ctx: Context, demand_id: str, *, actor: Actor = SYSTEM) -> int:
     """End a demand's non-disclosure order now (the court lifted it early): its
     disclosures become visible to the person, who is told at once. Returns how many
-    notices were queued. ValidationError when no gag runs."""
+    notices were queued. ValidationError when no gag runs. Needs the power
+    ``legal_demands`` (troth.office)."""
     from troth.disclosures.demands import DemandStatus, demand_row, notify_disclosures
+    from troth.office import authorize
+    from troth.policy.model import Power
+
+    authorize(ctx, actor, Power.legal_demands, details={"demand": demand_id[:64]})
 
     now = ctx.clock.now()
     with transaction(ctx) as conn:
@@ -159,7 +165,7 @@ def lift_gag(ctx: Context, demand_id: str, *, actor: str = "system:troth") -> in
             [
                 AuditEntry(
                     "legal_demand.lift_gag",
-                    actor,
+                    actor.label,
                     Outcome.info,
                     details={"demand": demand_id, "gag_until_was": demand.gag_until.isoformat()},
                 )

@@ -23,7 +23,7 @@ from troth.context import Context
 from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, notify_disclosures
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import Refused, ValidationError
-from troth.gate import Actor, Ask, Operation, Reason, decide, value_reason
+from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.policy.model import LegalBasis
 from troth.store import StoredValue, get_subject, new_id, read_values
 
@@ -396,7 +396,7 @@ class DisclosureService:
         with self.ctx.engine.connect() as conn:
             return demand_row(conn, demand_id)
 
-    def lift_gag(self, demand_id: str, *, actor: str = "system:troth") -> int:
+    def lift_gag(self, demand_id: str, *, actor: Actor = SYSTEM) -> int:
         """See :func:`troth.disclosures.gags.lift_gag`."""
         from troth.disclosures.gags import lift_gag
 

@@ -24,10 +24,12 @@ from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.context import Context
 from troth.errors import Conflict, ValidationError
+from troth.gate import SYSTEM, Actor
+from troth.office import authorize
 from troth.policy.diff import PolicyDiff, diff_policies
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
-from troth.policy.model import LegalBasis, Policy, check_effective
+from troth.policy.model import LegalBasis, Policy, Power, check_effective
 from troth.store.tables import policy_notices, policy_versions, records, tenants
 
 
@@ -114,10 +116,12 @@ def publish_policy(
     path: Path | str,
     *,
     effective: date | None = None,
-    actor: str = "system",
+    actor: Actor = SYSTEM,
 ) -> PublishResult:
-    """Publish the policy file at ``path`` as the version in force (see module doc).
-    A file that does not validate raises PolicyError: nothing recorded, nothing sent."""
+    """Publish the policy file at ``path`` as the version in force (see module doc), for
+    an actor with the power ``publish_policy`` (troth.office). A file that does not
+    validate raises PolicyError: nothing recorded, nothing sent."""
+    authorize(ctx, actor, Power.publish_policy, details={"operation": "publish"})
     text = Path(path).read_text()
     new_policy = parse_policy(text, str(path))
     new_index = PolicyIndex.build(new_policy, text)
@@ -207,14 +211,14 @@ def publish_policy(
             conn.execute(policy_notices.insert(), rows)
         queued = 0
         if diff.has_material and new_policy.notices.email_customers:
-            queued = _queue_emails(conn, ctx, new_policy, when, diff, uses, actor)
+            queued = _queue_emails(conn, ctx, new_policy, when, diff, uses, actor.label)
         append_entries(
             conn,
             now,
             [
                 AuditEntry(
                     action="policy.publish",
-                    actor=actor,
+                    actor=actor.label,
                     details={
                         "version": new_policy.version,
                         "previous": old_policy.version,
@@ -360,8 +364,17 @@ def _queue_emails(
     return count
 
 
-def policy_history(ctx: Context) -> list[dict[str, Any]]:
-    """Every published version, newest first, with its material changes (P34, P36)."""
+def diff_candidate(ctx: Context, new: Policy, *, actor: Actor = SYSTEM) -> PolicyDiff:
+    """What publishing ``new`` would change against the policy in force (power
+    ``publish_policy``)."""
+    authorize(ctx, actor, Power.publish_policy, details={"operation": "diff"})
+    return diff_policies(ctx.policy.policy, new)
+
+
+def policy_history(ctx: Context, *, actor: Actor = SYSTEM) -> list[dict[str, Any]]:
+    """Every published version, newest first, with its material changes (P34, P36);
+    power ``publish_policy``."""
+    authorize(ctx, actor, Power.publish_policy, details={"operation": "history"})
     with ctx.engine.connect() as conn:
         rows = conn.execute(
             select(

@@ -10,6 +10,7 @@ from troth.policy.model import (
     Duration,
     LegalBasis,
     Policy,
+    Power,
     Purpose,
     Regime,
     Retention,
@@ -18,6 +19,20 @@ from troth.policy.model import (
     SourceKind,
 )
 from troth.policy.taxonomy import BUILTIN_BY_ID
+
+# The office powers in plain words (policy show); a power never widens what a role reads.
+POWER_WORDS: dict[Power, str] = {
+    Power.manage_requests: "handle every customer's privacy requests (manage_requests)",
+    Power.read_audit: "read and verify the whole audit log (read_audit)",
+    Power.manage_breaches: "keep the breach register and tell the people affected"
+    " (manage_breaches)",
+    Power.legal_demands: "record legal demands (legal_demands)",
+    Power.publish_policy: "change and publish this policy, read the record of processing"
+    " (publish_policy)",
+    Power.run_retention: "run retention (run_retention)",
+    Power.manage_holds: "place and lift legal holds (manage_holds)",
+    Power.manage_tenants: "create and administer customer accounts (manage_tenants)",
+}
 
 BASIS_WORDS: dict[LegalBasis, str] = {
     LegalBasis.consent: "your consent",
@@ -157,7 +172,11 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
         },
         "minimum_age": policy.minors.minimum_age,
         "roles": {
-            r.id: {"categories": list(r.categories), "purposes": list(r.purposes)}
+            r.id: {
+                "categories": list(r.categories),
+                "purposes": list(r.purposes),
+                "powers": [w.value for w in r.powers],
+            }
             for r in policy.roles
         },
         "lists": {lst.id: lst.purpose for lst in policy.lists},
@@ -252,9 +271,10 @@ def describe_policy(policy: Policy) -> str:
         w("")
         w("Who on our staff sees what")
         for staff in policy.roles:
-            office = " (privacy office)" if staff.privacy_office else ""
             cats = ", ".join(staff.categories) or "no personal data"
-            w(f"- {staff.id}{office}: {cats}.")
+            w(f"- {staff.id}: {cats}.")
+            if staff.powers:
+                w(f"    may also: {', '.join(POWER_WORDS[p] for p in staff.powers)}.")
     if policy.lists:
         w("")
         w("Emails we send (unsubscribe in one click from any of them)")

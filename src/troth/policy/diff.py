@@ -559,9 +559,8 @@ def _rest(d: _Differ, old: Policy, new: Policy) -> None:
     def role(rid: str, o: Any, n: Any) -> None:
         d.members("roles", rid, "categories", o.categories, n.categories, "categories seen", _m)
         d.members("roles", rid, "purposes", o.purposes, n.purposes, "purposes", _m)
-        d.value(
-            "roles", rid, "privacy_office", o.privacy_office, n.privacy_office, "privacy office"
-        )
+        old_powers, new_powers = [p.value for p in o.powers], [p.value for p in n.powers]
+        d.members("roles", rid, "powers", old_powers, new_powers, "office powers", _m)
         d.value("roles", rid, "description", o.description, n.description, "description")
 
     d.elements(

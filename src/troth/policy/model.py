@@ -364,15 +364,54 @@ class Locations(_Strict):
     transfers: list[Transfer] = Field(default_factory=list)
 
 
+class Power(StrEnum):
+    """What a role may do beyond reading its categories for its purposes: the vendor
+    office's functions. A power never lets a role read a category it is not given."""
+
+    manage_requests = "manage_requests"  # the request desk of every tenant
+    read_audit = "read_audit"  # everyone's audit entries, verifying the log
+    manage_breaches = "manage_breaches"  # the breach register: read, record, notify
+    legal_demands = "legal_demands"  # record and list legal demands
+    publish_policy = "publish_policy"  # diff, publish, history, the ROPA
+    run_retention = "run_retention"  # the retention plan, dry runs and runs
+    manage_holds = "manage_holds"  # place and lift legal holds
+    manage_tenants = "manage_tenants"  # create and administer any tenant
+
+
+POWER_NAMES = ", ".join(p.value for p in Power)
+
+
 class Role(_Strict):
-    """A staff role or department and what it may see, for what (P12)."""
+    """A staff role or department: what it may see, for what (P12), and which office
+    functions it may exercise (``powers``)."""
 
     id: Id
     description: str | None = None
     categories: list[Id] = Field(default_factory=list)
     purposes: list[Id] = Field(default_factory=list)
-    # May act on requests, audit, breaches, policy (privacy office).
-    privacy_office: bool = False
+    powers: list[Power] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_office_flag(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "privacy_office" in data:
+            raise ValueError(
+                "`privacy_office` is no longer read: list what the role may do as"
+                f" `powers: [...]` (known powers: {POWER_NAMES}); what it may read stays"
+                " in its categories and purposes"
+            )
+        return data
+
+    @field_validator("powers", mode="before")
+    @classmethod
+    def _known_powers(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for v in value:
+                if not isinstance(v, str) or v not in Power.__members__:
+                    raise ValueError(f"unknown power {v!r} (known powers: {POWER_NAMES})")
+            if len(set(value)) != len(value):
+                raise ValueError("a power is listed twice; list each power once")
+        return value
 
 
 class Minors(_Strict):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import Connection, bindparam, func, select, update
@@ -23,11 +23,12 @@ from troth.context import Context
 from troth.errors import (
     AuthenticationError,
     Conflict,
+    NotFound,
     PermissionDenied,
     RateLimited,
     ValidationError,
 )
-from troth.gate import SYSTEM, Actor, ActorKind
+from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.policy.model import Regime
 from troth.requests import _contact, execution
 from troth.requests.deadlines import CCPA_OPT_OUT, acknowledge_by, due_date, extended_due
@@ -93,6 +94,16 @@ class RequestService(RequestRunner):
                 "say who the request is from: email, phone, customer_id or subject_id",
                 code="no_identity",
             )
+        if actor.tenant_id is not None:
+            # A credential bound to a tenant opens requests for that tenant's people only.
+            if tenant_id not in (None, actor.tenant_id):
+                self._refuse_other_tenant(actor, None, tenant_id)
+            tenant_id = actor.tenant_id
+        if subject_id is not None and tenant_id is not None:
+            with ctx.engine.connect() as conn:
+                owner = get_subject(conn, subject_id).tenant_id
+            if owner != tenant_id:
+                self._refuse_other_tenant(actor, subject_id, tenant_id)
         now = ctx.clock.now()
         rid = new_id()
         with transaction(ctx) as conn:
@@ -164,6 +175,31 @@ class RequestService(RequestRunner):
                 if email:
                     self._send_code(conn, self._load(conn, rid))
             return self._load(conn, rid)
+
+    def _refuse_other_tenant(
+        self, actor: Actor, subject_id: str | None, tenant_id: str | None
+    ) -> NoReturn:
+        """A request for a person of another tenant than the one named (or the caller's):
+        audited as refused (``not_a_member``), answered as an unknown person, as every
+        other tenant's id is."""
+        with transaction(self.ctx) as conn:
+            append_entries(
+                conn,
+                self.ctx.clock.now(),
+                [
+                    AuditEntry(
+                        "request.open",
+                        actor.label,
+                        Outcome.deny,
+                        subject_id=subject_id,
+                        tenant_id=actor.tenant_id or tenant_id,
+                        reason=Reason.not_a_member.value,
+                    )
+                ],
+            )
+        if subject_id is None:
+            raise NotFound(f"no tenant {tenant_id!r}")
+        raise NotFound(f"no subject {subject_id!r}", subject_id=subject_id)
 
     def ingest(self, path: Path | str, *, actor: Actor = SYSTEM) -> IngestReport:
         """Open a request (channel email) for each recognised ``.eml`` in ``path`` (a file

@@ -13,12 +13,13 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import case, func, select
 from starlette.responses import Response
 
-from troth.audit.log import audit_entries, list_entries
-from troth.audit.verify import verify_log
+from troth.audit.log import audit_entries
 from troth.consent.tables import consent_state
 from troth.errors import NotFound, PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
+from troth.office import authorize, may, read_audit, verify_audit
 from troth.policy.describe import describe_policy
+from troth.policy.model import Power
 from troth.validation import parse_number
 from troth.web import csrf
 from troth.web.forms import FormDep
@@ -34,27 +35,38 @@ from troth.web.session import (
 router = APIRouter(include_in_schema=False)
 
 
-def staff(request: Request, form: dict[str, str] | None = None, *, office: bool = False) -> Signed:
-    """The signed-in staff member or vendor admin (office: privacy office only); for a
-    POST the form's CSRF token must be the session's."""
+def staff(
+    request: Request, form: dict[str, str] | None = None, *, power: Power | None = None
+) -> Signed:
+    """The signed-in staff member or vendor admin; with ``power``, one the policy gives
+    their role (troth.office decides and audits a refusal). For a POST the form's CSRF
+    token must be the session's (checked first: a forged form changes nothing)."""
     s = require_signed_in(request)
     if s.actor.kind not in (ActorKind.staff, ActorKind.vendor_admin):
         raise PermissionDenied("the console is for the organisation's staff", code="forbidden")
-    if office and not _is_office(request, s):
-        raise PermissionDenied("only the privacy office may open this page", code="forbidden")
     if form is not None:
         csrf.check_token(form.get(csrf.FIELD), s.csrf_token)
+    if power is not None:
+        authorize(ctx_of(request), s.actor, power)
     return s
 
 
-def _is_office(request: Request, s: Signed) -> bool:
-    role = ctx_of(request).policy.roles.get(s.actor.role or "")
-    return bool(s.actor.kind is ActorKind.staff and role is not None and role.privacy_office)
+def powers_of(request: Request, s: Signed) -> frozenset[Power]:
+    """The office powers the signed-in actor holds (what the menus offer)."""
+    ctx = ctx_of(request)
+    return frozenset(p for p in Power if may(ctx, s.actor, p))
 
 
 def page(request: Request, s: Signed, template: str, **values: Any) -> Response:
+    powers = powers_of(request, s)
     return render(
-        request, template, csrf_token=s.csrf_token, me=s, office=_is_office(request, s), **values
+        request,
+        template,
+        csrf_token=s.csrf_token,
+        me=s,
+        office=bool(powers),
+        powers={p.value for p in powers},
+        **values,
     )
 
 
@@ -96,6 +108,7 @@ def dashboard(request: Request) -> Response:
         return RedirectResponse("/console/login", status_code=303)
     s = staff(request)
     ctx = ctx_of(request)
+    powers = powers_of(request, s)
     c = consent_state.c
     with ctx.engine.connect() as conn:
         rates = conn.execute(
@@ -108,12 +121,17 @@ def dashboard(request: Request) -> Response:
             .order_by(c.purpose)
         ).all()
         a = audit_entries.c
-        refusals = conn.execute(
-            select(a.seq, a.at, a.actor, a.action, a.purpose, a.reason, a.subject_id)
-            .where(a.outcome == "deny")
-            .order_by(a.seq.desc())
-            .limit(15)
-        ).all()
+        # Everyone's refusals are audit entries: only for those who may read the audit.
+        refusals = (
+            conn.execute(
+                select(a.seq, a.at, a.actor, a.action, a.purpose, a.reason, a.subject_id)
+                .where(a.outcome == "deny")
+                .order_by(a.seq.desc())
+                .limit(15)
+            ).all()
+            if Power.read_audit in powers
+            else []
+        )
     return page(
         request,
         s,
@@ -128,8 +146,8 @@ def dashboard(request: Request) -> Response:
             for r in rates
         ],
         refusals=refusals,
-        requests=_due_requests(request),
-        clocks=breach_clocks(request),
+        requests=_due_requests(request) if Power.manage_requests in powers else [],
+        clocks=breach_clocks(request, s) if Power.manage_breaches in powers else [],
         now=ctx.clock.now(),
     )
 
@@ -142,14 +160,14 @@ def _due_requests(request: Request) -> list[Any]:
         return []
 
 
-def breach_clocks(request: Request, *, every: bool = False) -> list[dict[str, Any]]:
+def breach_clocks(request: Request, s: Signed, *, every: bool = False) -> list[dict[str, Any]]:
     """Each breach with its legal clocks and where they stand now; only the open ones
-    (a clock not yet met) unless ``every``."""
+    (a clock not yet met) unless ``every``. The register decides who may read it."""
     t = request.app.state.troth
     now = ctx_of(request).clock.now()
     out = []
-    for b in t.breaches.list_breaches():
-        clocks = t.breaches.clocks(b.id, now)
+    for b in t.breaches.list_breaches(actor=s.actor):
+        clocks = t.breaches.clocks(b.id, now, actor=s.actor)
         running = [c for c in clocks if c["status"] not in ("met", "met_late")]
         if every or running:
             out.append({"breach": b, "clocks": clocks, "open": bool(running)})
@@ -231,14 +249,14 @@ def audit_page(
     by: Annotated[str | None, Query(max_length=200)] = None,
     before: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
-    s = staff(request, office=True)
-    rows = list_entries(
+    s = staff(request, power=Power.read_audit)
+    rows = read_audit(
         ctx_of(request),
+        s.actor,
         subject_id=subject_id or None,
-        actor=by or None,
+        by=by or None,
         limit=51,
         after_seq=before,
-        newest_first=True,
     )
     more = len(rows) > 50
     rows = rows[:50]
@@ -256,9 +274,9 @@ def audit_page(
 
 @router.post("/console/audit/verify")
 def audit_verify(request: Request, form: FormDep) -> Response:
-    s = staff(request, form, office=True)
-    report = verify_log(ctx_of(request))
-    rows = list_entries(ctx_of(request), limit=50, newest_first=True)
+    s = staff(request, form, power=Power.read_audit)
+    report = verify_audit(ctx_of(request), s.actor)
+    rows = read_audit(ctx_of(request), s.actor, limit=50)
     return page(
         request,
         s,

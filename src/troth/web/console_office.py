@@ -11,17 +11,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from troth.disclosures.demands import LegalInstrument
-from troth.disclosures.tables import legal_demands
+from troth.disclosures.demands import LegalInstrument, list_demands
 from troth.errors import PolicyError, TrothError, ValidationError
-from troth.notices.publish import policy_history, publish_policy
-from troth.policy.diff import diff_policies
+from troth.notices.publish import diff_candidate, policy_history, publish_policy
 from troth.policy.loader import parse_policy
-from troth.ropa import record_of_processing
+from troth.policy.model import Power
+from troth.ropa import office_record
 from troth.web.console import breach_clocks, page, staff
 from troth.web.forms import MAX_FIELDS, FormDep
 from troth.web.render import ctx_of
@@ -35,14 +33,14 @@ MAX_AFFECTED_SHOWN = 500  # the page says when a list is longer; the CLI and API
 # -- breaches ----------------------------------------------------------------------------
 @router.get("/console/breaches")
 def breaches_page(request: Request) -> Response:
-    s = staff(request, office=True)
-    return page(request, s, "console/breaches.html", breaches=breach_clocks(request, every=True))
+    s = staff(request, power=Power.manage_breaches)
+    return page(request, s, "console/breaches.html", breaches=breach_clocks(request, s, every=True))
 
 
 @router.get("/console/breaches/{breach_id}")
 def breach_page(request: Request, breach_id: str) -> Response:
     """One breach's affected list, for review before the people are told."""
-    s = staff(request, office=True)
+    s = staff(request, power=Power.manage_breaches)
     return _breach_page(request, s, breach_id)
 
 
@@ -50,15 +48,15 @@ def _breach_page(
     request: Request, s: Any, breach_id: str, *, status: int = 200, error: str | None = None
 ) -> Response:
     t = request.app.state.troth
-    b = t.breaches.get(breach_id)
+    b = t.breaches.get(breach_id, actor=s.actor)
     return page(
         request,
         s,
         "console/breach.html",
         status=status,
         breach=b,
-        people=t.breaches.affected_people(breach_id, limit=MAX_AFFECTED_SHOWN),
-        preview=t.breaches.notify_preview(breach_id),
+        people=t.breaches.affected_people(breach_id, limit=MAX_AFFECTED_SHOWN, actor=s.actor),
+        preview=t.breaches.notify_preview(breach_id, actor=s.actor),
         shown=MAX_AFFECTED_SHOWN,
         error=error,
     )
@@ -67,13 +65,11 @@ def _breach_page(
 @router.post("/console/breaches/{breach_id}/exclude")
 def breach_exclude(request: Request, breach_id: str, form: FormDep) -> Response:
     """Take the ticked people off the list, with the reason (audited)."""
-    s = staff(request, form, office=True)
+    s = staff(request, form, power=Power.manage_breaches)
     t = request.app.state.troth
     ids = [k.removeprefix("p_") for k, v in form.items() if k.startswith("p_") and v == "on"]
     try:
-        t.breaches.exclude_people(
-            breach_id, ids, reason=form.get("reason", ""), actor=s.actor.label
-        )
+        t.breaches.exclude_people(breach_id, ids, reason=form.get("reason", ""), actor=s.actor)
     except ValidationError as exc:
         return _breach_page(request, s, breach_id, status=422, error=str(exc))
     return RedirectResponse(f"/console/breaches/{breach_id}", status_code=303)
@@ -82,8 +78,8 @@ def breach_exclude(request: Request, breach_id: str, form: FormDep) -> Response:
 # -- record of processing ----------------------------------------------------------------
 @router.get("/console/ropa.html")
 def ropa_html(request: Request) -> Response:
-    staff(request, office=True)
-    body = record_of_processing(ctx_of(request).policy).to_html()
+    s = staff(request)
+    body = office_record(ctx_of(request), s.actor).to_html()
     return Response(
         body,
         media_type="text/html; charset=utf-8",
@@ -93,8 +89,8 @@ def ropa_html(request: Request) -> Response:
 
 @router.get("/console/ropa.csv")
 def ropa_csv(request: Request) -> Response:
-    staff(request, office=True)
-    body = record_of_processing(ctx_of(request).policy).to_csv()
+    s = staff(request)
+    body = office_record(ctx_of(request), s.actor).to_csv()
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
@@ -127,7 +123,7 @@ PolicyForm = Annotated[dict[str, str], Depends(policy_form)]
 
 
 def _publish_page(request: Request, status: int = 200, **values: Any) -> Response:
-    s = staff(request, office=True)
+    s = staff(request, power=Power.publish_policy)
     ctx = ctx_of(request)
     defaults: dict[str, Any] = {
         "yaml": "",
@@ -144,7 +140,7 @@ def _publish_page(request: Request, status: int = 200, **values: Any) -> Respons
         "console/publish.html",
         status=status,
         current=ctx.policy.version,
-        history=policy_history(ctx),
+        history=policy_history(ctx, actor=s.actor),
         **defaults,
     )
 
@@ -157,8 +153,7 @@ def publish_form(request: Request) -> Response:
 @router.post("/console/policy/diff")
 def policy_diff(request: Request, form: PolicyForm) -> Response:
     """Validate the new version and show what changes, in words, before publishing."""
-    s = staff(request, form, office=True)
-    del s
+    s = staff(request, form, power=Power.publish_policy)
     text = form.get("yaml", "")
     name = form.get("filename") or "policy.yaml"
     if not text.strip():
@@ -168,20 +163,20 @@ def policy_diff(request: Request, form: PolicyForm) -> Response:
     except PolicyError as exc:
         issues = [str(i) for i in exc.issues] or [exc.message]
         return _publish_page(request, 422, yaml=text, filename=name, issues=issues)
-    diff = diff_policies(ctx_of(request).policy.policy, new)
+    diff = diff_candidate(ctx_of(request), new, actor=s.actor)
     return _publish_page(request, yaml=text, filename=name, diff=diff, new_version=new.version)
 
 
 @router.post("/console/policy/publish")
 def policy_publish(request: Request, form: PolicyForm) -> Response:
-    s = staff(request, form, office=True)
+    s = staff(request, form, power=Power.publish_policy)
     text = form.get("yaml", "")
     name = form.get("filename") or "policy.yaml"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         path.write_text(text)
         try:
-            result = publish_policy(ctx_of(request), path, actor=s.actor.label)
+            result = publish_policy(ctx_of(request), path, actor=s.actor)
         except PolicyError as exc:
             issues = [str(i) for i in exc.issues] or [exc.message]
             return _publish_page(request, 422, yaml=text, filename=name, issues=issues)
@@ -192,11 +187,9 @@ def policy_publish(request: Request, form: PolicyForm) -> Response:
 
 # -- legal demands -----------------------------------------------------------------------
 def _demands_page(request: Request, status: int = 200, **values: Any) -> Response:
-    s = staff(request, office=True)
+    s = staff(request, power=Power.legal_demands)
     ctx = ctx_of(request)
-    d = legal_demands.c
-    with ctx.engine.connect() as conn:
-        rows = conn.execute(select(legal_demands).order_by(d.received_at.desc()).limit(200)).all()
+    rows = list_demands(ctx, actor=s.actor, limit=200)
     return page(
         request,
         s,
@@ -218,7 +211,7 @@ def demands_page(request: Request) -> Response:
 
 @router.post("/console/demands")
 def record_demand(request: Request, form: FormDep) -> Response:
-    s = staff(request, form, office=True)
+    s = staff(request, form, power=Power.legal_demands)
     t = request.app.state.troth
     try:
         gag = _date_field(form.get("gag_until", ""), "gag_until")
@@ -229,7 +222,7 @@ def record_demand(request: Request, form: FormDep) -> Response:
             scope=form.get("scope", ""),
             gag_until=gag,
             recipient=form.get("recipient") or None,
-            actor=s.actor.label,
+            actor=s.actor,
         )
     except TrothError as exc:
         return _demands_page(request, exc.status, error=exc.message, form=form)

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from troth.errors import TrothError
-from troth.policy.model import Regime
+from troth.policy.model import Power, Regime
 from troth.requests.receipt import local_day
 from troth.requests.record import RequestRecord
 from troth.requests.states import RequestState
@@ -77,7 +77,7 @@ def requests_page(
     request: Request,
     show: Annotated[str, Query(max_length=10)] = "open",
 ) -> Response:
-    s = staff(request, office=True)
+    s = staff(request, power=Power.manage_requests)
     t = request.app.state.troth
     if show == "closed":
         records = t.requests.list(state=RequestState.completed, limit=200) + t.requests.list(
@@ -92,7 +92,7 @@ def requests_page(
 def _request_page(
     request: Request, request_id: str, *, error: str | None = None, status: int = 200
 ) -> Response:
-    s = staff(request, office=True)
+    s = staff(request, power=Power.manage_requests)
     t = request.app.state.troth
     req = t.requests.get(request_id)
     return page(
@@ -122,7 +122,7 @@ def request_action(
     form: FormDep,
 ) -> Response:
     """One action on a request; its reason comes from the form."""
-    s = staff(request, form, office=True)
+    s = staff(request, form, power=Power.manage_requests)
     t = request.app.state.troth
     reason = form.get("reason", "").strip()
     try:

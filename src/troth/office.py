@@ -1,0 +1,133 @@
+"""The vendor's privacy office: one audited decision for every office function.
+
+Publishing the policy, retention runs and holds, the breach register, legal demands,
+everyone's audit entries, the request desk across tenants and tenant administration are
+the office's functions. Each domain service asks :func:`authorize` first, with the whole
+actor, so the HTTP API, the console and the CLI are decided alike. The decision itself is
+the pure :func:`troth.gate.decide_power`; a refusal is audited here (action
+``office.<power>``, outcome deny, its reason code) in its own transaction, before
+anything is changed, and raised as :class:`troth.errors.Refused` (403).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import LoggedEntry, append_entries, list_entries, transaction
+from troth.audit.verify import VerifyReport, verify_log
+from troth.context import Context
+from troth.errors import Refused
+from troth.gate import Actor, ActorKind, Reason, decide_power
+from troth.policy.model import Power
+
+__all__ = ["Power", "authorize", "may", "read_audit", "request_desk", "verify_audit"]
+
+
+def may(ctx: Context, actor: Actor, power: Power) -> bool:
+    """Whether ``actor`` holds ``power`` (for showing a menu; nothing is audited)."""
+    return decide_power(ctx.policy, actor, power).allowed
+
+
+def authorize(
+    ctx: Context,
+    actor: Actor,
+    power: Power,
+    *,
+    subject_id: str | None = None,
+    tenant_id: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Return when ``actor`` may exercise ``power``; otherwise audit the refusal and raise
+    :class:`Refused` with the reason (``tenant_bound``, ``scope_missing``,
+    ``power_not_granted``, ``role_not_allowed``)."""
+    decision = decide_power(ctx.policy, actor, power)
+    if not decision.allowed:
+        _refuse(
+            ctx,
+            actor,
+            power,
+            decision.reason or Reason.power_not_granted,
+            decision.detail,
+            subject_id=subject_id,
+            tenant_id=tenant_id,
+            details=details,
+        )
+
+
+def _refuse(
+    ctx: Context,
+    actor: Actor,
+    power: Power,
+    reason: Reason,
+    message: str,
+    *,
+    subject_id: str | None = None,
+    tenant_id: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> NoReturn:
+    """Audit a refused office function in its own transaction (nothing else is written),
+    then raise it."""
+    with transaction(ctx) as conn:
+        append_entries(
+            conn,
+            ctx.clock.now(),
+            [
+                AuditEntry(
+                    action=f"office.{power.value}",
+                    actor=actor.label,
+                    outcome=Outcome.deny,
+                    subject_id=subject_id,
+                    tenant_id=tenant_id or actor.tenant_id,
+                    reason=reason.value,
+                    details={"power": power.value, **dict(details or {})},
+                )
+            ],
+        )
+    raise Refused(message, reason=reason.value, power=power.value)
+
+
+def read_audit(
+    ctx: Context,
+    actor: Actor,
+    *,
+    subject_id: str | None = None,
+    by: str | None = None,
+    limit: int = 100,
+    after_seq: int | None = None,
+) -> list[LoggedEntry]:
+    """Everyone's audit entries, newest first (power ``read_audit``); filters as
+    :func:`troth.audit.log.list_entries`. A person's own entries are read by the privacy
+    centre through the person's session, not here."""
+    authorize(ctx, actor, Power.read_audit, subject_id=subject_id, details={"operation": "read"})
+    return list_entries(
+        ctx, subject_id=subject_id, actor=by, limit=limit, after_seq=after_seq, newest_first=True
+    )
+
+
+def verify_audit(
+    ctx: Context, actor: Actor, progress: Callable[[int, int], None] | None = None
+) -> VerifyReport:
+    """Verify the whole log against its heads (power ``read_audit``)."""
+    authorize(ctx, actor, Power.read_audit, details={"operation": "verify"})
+    return verify_log(ctx, progress=progress)
+
+
+def request_desk(ctx: Context, actor: Actor) -> str | None:
+    """Who may administer data-subject requests, and over which tenant: the vendor office
+    (power ``manage_requests``) over every tenant (None), or an API key bound to a tenant
+    with ``requests:admin`` (or ``admin``) over that tenant's requests only (its id).
+    Anyone else is refused, audited."""
+    if actor.kind is ActorKind.application and actor.tenant_id is not None:
+        if "admin" in actor.scopes or "requests:admin" in actor.scopes:
+            return actor.tenant_id
+        _refuse(
+            ctx,
+            actor,
+            Power.manage_requests,
+            Reason.scope_missing,
+            "this API key lacks the scope for that: requests:admin (its own tenant's requests)",
+        )
+    authorize(ctx, actor, Power.manage_requests)
+    return None
