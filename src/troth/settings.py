@@ -38,8 +38,8 @@ class Settings(BaseSettings):
     )
     audit_heads_file: Path | None = Field(
         default=None,
-        description="Where signed audit tree heads are appended, outside the database; "
-        "default HOME/audit-heads.jsonl.",
+        description="Where signed audit tree heads are appended (mode 0600), outside the "
+        "database; default audit-heads.jsonl beside the key file.",
     )
     audit_head_every_seconds: float = Field(
         default=0.0,
@@ -145,6 +145,8 @@ class Settings(BaseSettings):
 
     @property
     def resolved_heads_file(self) -> Path:
+        if self.audit_heads_file is None:  # beside the key file, away from the database
+            return self.resolved_key_file.parent / "audit-heads.jsonl"
         return self._in_home(self.audit_heads_file, "audit-heads.jsonl")
 
     @property
