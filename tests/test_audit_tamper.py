@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
-import troth.schema  # noqa: F401  (every table on metadata)
 from tests.test_audit_log import append_unsigned
 
+import troth.schema  # noqa: F401  (every table on metadata)
 from troth.audit import AuditEntry, append_entries, transaction, verify_log
 from troth.audit.heads import read_heads
 from troth.audit.log import ENTRY_COLUMNS, audit_entries, audit_state, entry_bytes
