@@ -49,6 +49,16 @@ class Settings(BaseSettings):
         "and no later than that after a commit (a timer signs the newest head; closing or "
         "exiting signs what is pending).",
     )
+    audit_log_origin: str | None = Field(
+        default=None,
+        description="The origin line of the audit log's C2SP checkpoints; default "
+        "troth.audit/<16 hex digits of the SHA-256 of the public key>.",
+    )
+    audit_witness: str | None = Field(
+        default=None,
+        description="Where each signed tree head is also pushed as a C2SP checkpoint: a "
+        "file path (appended) or an http(s) URL (POSTed); unset: nowhere.",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Base URL people reach troth at (used in unsubscribe and e-mail links).",

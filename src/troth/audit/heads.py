@@ -30,6 +30,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from troth.audit.checkpoint import WitnessPush, checkpoint, origin_of
 from troth.context import Context
 from troth.db import dumps
 from troth.errors import ConfigError, ValidationError
@@ -141,6 +142,7 @@ class HeadSigner:
         self._path: Path | None = None
         self._ino = 0
         self._syncer: _Syncer | None = None
+        self._witness: tuple[str, WitnessPush] | None = None
 
     def committed(self, ctx: Context, size: int, root_hex: str) -> None:
         """A commit grew the tree to ``size`` with ``root_hex``."""
@@ -258,6 +260,23 @@ class HeadSigner:
                 f"cannot write the audit heads file {self._path} ({exc.strerror or exc});"
                 " the head is kept and written with the next one"
             ) from exc
+        self._push(head)
+
+    def _push(self, head: SignedHead) -> None:
+        settings, keys, _clock = self._parts
+        target = settings.audit_witness
+        if not target:
+            return
+        if self._witness is None or self._witness[0] != target:
+            self._witness = (target, WitnessPush(target, settings.home))
+        note = checkpoint(origin_of(settings, keys), head.size, head.root, keys)
+        try:
+            self._witness[1].push(note)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write the audit witness {target} ({exc.strerror or exc}); the head"
+                " is in the heads file"
+            ) from exc
 
     def _same_file(self, path: Path) -> bool:
         try:
@@ -271,6 +290,8 @@ class HeadSigner:
             self._timer = None
 
     def _close_fd(self) -> None:
+        if self._witness is not None:
+            self._witness[1].flush()
         if self._fd >= 0:
             if self._syncer is not None:
                 self._syncer.stop()

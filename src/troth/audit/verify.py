@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import ColumnElement, Connection, String, func, select, type_coerce
 
+from troth.audit.checkpoint import origin_of, witnessed
 from troth.audit.heads import SignedHead, read_heads
 from troth.audit.log import (
     ENTRY_COLUMNS,
@@ -38,11 +39,12 @@ from troth.audit.merkle import (
 )
 from troth.audit.seal import is_sealed
 from troth.context import Context
-from troth.errors import IntegrityError, NotFound, ValidationError
+from troth.errors import ConfigError, IntegrityError, NotFound, ValidationError
 
 Progress = Callable[[int, int], None]
 _CHUNK = 1 << 14  # a power of two: each full chunk is one perfect subtree of the log
 _LEAF = b"\x00"
+_WITNESSED = 0  # the "line" of a head that only the witness holds
 # Seconds beyond audit_head_every_seconds an entry may wait for its signed head before
 # verify calls it unsigned (a process killed before it signed, a lost heads file).
 UNSIGNED_SLACK_SECONDS = 60.0
@@ -147,9 +149,13 @@ def _entry_columns(dialect: str) -> list[ColumnElement[Any]]:
     return cols
 
 
-def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
+def verify_log(
+    ctx: Context, progress: Progress | None = None, witness: str | None = None
+) -> VerifyReport:
     """Recompute every leaf, the seq sequence, the root at every signed head and the stored
-    state root; stop at the first problem. Never raises for a bad log: it reports."""
+    state root; stop at the first problem. Never raises for a bad log: it reports.
+    ``witness`` (a file or URL holding C2SP checkpoints, troth.audit.checkpoint): its
+    checkpoints are checked against the log like heads from the heads file."""
     path = ctx.settings.resolved_heads_file
     public_key = ctx.keys.public_key
     heads: dict[int, tuple[int, SignedHead]] = {}
@@ -180,6 +186,27 @@ def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
                 problem=f"{where} and line {seen[0]} sign different roots for size {head.size}",
             )
         heads[head.size] = (lineno, head)
+    local_latest = heads[max(heads)][1] if heads else None
+    if witness:
+        try:
+            found = witnessed(
+                witness, ctx.home, origin_of(ctx.settings, ctx.keys), ctx.keys.public_key
+            )
+        except (ValidationError, ConfigError) as exc:
+            return VerifyReport(False, 0, "", problem=f"witness {witness}: {exc.message}")
+        for cp in found:
+            seen = heads.get(cp.size)
+            if seen is not None and seen[1].root != cp.root:
+                other = f"heads file line {seen[0]}" if seen[0] else "another of its checkpoints"
+                return VerifyReport(
+                    False,
+                    0,
+                    "",
+                    problem=f"the witness {witness} holds another root for size {cp.size}"
+                    f" than {other}: the log was rewritten and re-signed",
+                )
+            if seen is None:
+                heads[cp.size] = (_WITNESSED, SignedHead(cp.size, cp.root, "", ""))
     latest = heads[max(heads)][1] if heads else None
 
     def fail(
@@ -247,9 +274,10 @@ def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
                 lineno, head = heads[next_size]
                 if probe.root().hex() != head.root:
                     result.close()
+                    where = f"heads file line {lineno}" if lineno else f"witness {witness}"
                     problem = (
                         f"entries {last_good}..{next_size - 1} do not match the signed tree"
-                        f" head of size {next_size} (heads file line {lineno}): an entry in"
+                        f" head of size {next_size} ({where}): an entry in"
                         " that range was changed and its hash recomputed"
                     )
                     return fail(next_size, "", problem, None, (last_good, next_size - 1))
@@ -267,8 +295,9 @@ def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
     root_hex = frontier.root().hex()
     if latest is not None and latest.size > n:
         lineno = heads[latest.size][0]
+        where = f"on heads file line {lineno}" if lineno else f"held by the witness {witness}"
         problem = (
-            f"the log holds {n} entries but the signed tree head on heads file line {lineno}"
+            f"the log holds {n} entries but the signed tree head {where}"
             f" covers {latest.size}: entries {n}..{latest.size - 1} were deleted or the"
             " database was rolled back"
         )
@@ -296,6 +325,10 @@ def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
             f" (entries from {signed} inserted or edited with the tree recomputed)"
         )
         return fail(n, root_hex, problem, signed if signed < n else None, (signed, n - 1))
+    if n > 0 and local_latest is None:
+        stale = _stale_unsigned(ctx, 0, n, path, None)
+        if stale is not None:
+            return fail(n, root_hex, stale, 0, (0, n - 1))
     if n > signed:
         stale = _stale_unsigned(ctx, signed, n, path, latest)
         if stale is not None:
