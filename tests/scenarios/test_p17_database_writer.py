@@ -5,6 +5,7 @@ stops the operation before anything is committed. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import stat
@@ -219,3 +220,22 @@ def test_p17_entries_signed_long_ago_still_verify(make_troth, db_url):
     assert verify_log(t.ctx).ok
     t.ctx.clock.advance(seconds=-timedelta(days=1).total_seconds())
     assert verify_log(t.ctx).ok
+
+
+def test_p17_a_key_holder_without_the_database_only_makes_verify_fail(make_troth, db_url):
+    """With the key file alone: a correctly signed head over another root at the log's size
+    does not make the stored entries say something else; verify fails."""
+    from troth.audit.heads import SignedHead
+    from troth.db import dumps
+
+    t = make_troth("ixanet", db_url)
+    _collect(t)
+    size = verify_log(t.ctx).size
+    at = t.ctx.clock.now().isoformat()
+    forged = SignedHead(size, "ab" * 32, at, "")
+    sig = t.ctx.keys.signing_key.sign(forged.message())
+    forged = SignedHead(size, "ab" * 32, at, base64.b64encode(sig).decode())
+    path = t.ctx.settings.resolved_heads_file
+    path.write_text(path.read_text() + dumps(forged.to_dict()) + "\n")
+    report = verify_log(t.ctx)
+    assert not report.ok and f"sign different roots for size {size}" in str(report.problem)
