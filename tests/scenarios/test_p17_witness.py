@@ -26,6 +26,7 @@ from troth.audit.log import ENTRY_COLUMNS, audit_entries, audit_state, entry_byt
 from troth.audit.merkle import CompactRange, leaf_hash
 from troth.audit.seal import seal
 from troth.home import init_home
+from troth.store.tables import subjects
 
 
 def _check_note(note: str, public_key_b64: str) -> tuple[str, int, bytes]:
@@ -200,3 +201,22 @@ def sign_and_note(t: Any) -> str:
 
     head = sign_head(t.ctx)
     return checkpoint(origin_of(t.ctx.settings, t.ctx.keys), head.size, head.root, t.ctx.keys)
+
+
+def test_p17_an_unwritable_witness_never_fails_a_committed_operation(
+    home: Path, tmp_path: Path
+) -> None:
+    """The witness is a copy: a push that fails is logged, the operation (already
+    committed) succeeds once, and verify with the witness says it cannot read it."""
+    witness = tmp_path / "witness-dir"
+    witness.mkdir()
+    with troth.open(home, audit_witness=str(witness)) as t:
+        sid = t.collect("order_form", ORDER).subject_id
+        assert verify_log(t.ctx).ok
+        report = verify_log(t.ctx, witness=str(witness))
+        assert not report.ok and f"witness {witness}: cannot read the witness" in str(
+            report.problem
+        )
+    with troth.open(home) as t, t.ctx.engine.connect() as conn:
+        people = conn.execute(sa.select(sa.func.count()).select_from(subjects)).scalar_one()
+    assert sid and people == 1, "stored once"
