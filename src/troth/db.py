@@ -8,10 +8,8 @@ them all so migrations and ``create_all`` see the whole schema.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
-import os
 import random
 import sqlite3
 import time
@@ -31,7 +29,6 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import make_url
 
 metadata = MetaData(
     naming_convention={
@@ -82,21 +79,10 @@ _CANONICAL = json.JSONEncoder(
 ).encode
 
 
-def create_private_sqlite(url: str) -> None:
-    """Create a SQLite database file 0600 before SQLite does (it would make it 0644, and
-    its -wal and -shm files take the database's mode)."""
-    path = make_url(url).database
-    if not path or path == ":memory:" or path.startswith("file:"):
-        return
-    with contextlib.suppress(FileExistsError, FileNotFoundError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-
-
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url`` with troth's per-backend settings (SQLite: WAL, foreign keys,
     busy timeout; PostgreSQL/MariaDB: pre-ping)."""
     if url.startswith("sqlite"):
-        create_private_sqlite(url)
         engine = create_engine(
             url,
             echo=echo,

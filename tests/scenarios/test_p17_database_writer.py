@@ -206,12 +206,6 @@ def test_p17_heads_live_beside_the_key_file_0600(make_troth, db_url, tmp_path):
     moved.close()
 
 
-def test_p17_the_sqlite_database_is_0600(make_troth):
-    t = make_troth("ixanet")
-    db = t.ctx.home / "troth.db"
-    assert stat.S_IMODE(db.stat().st_mode) == 0o600
-
-
 def test_p17_entries_signed_long_ago_still_verify(make_troth, db_url):
     """A year end and another time zone later, signed entries are not 'stale'."""
     t = make_troth("ixanet", db_url)

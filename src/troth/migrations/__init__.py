@@ -20,9 +20,6 @@ def alembic_config(url: str) -> Config:
 
 def upgrade_database(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (default: the newest)."""
-    from troth.db import create_private_sqlite
-
-    create_private_sqlite(url)  # a new SQLite file is made 0600, not 0644
     command.upgrade(alembic_config(url), revision)
 
 
