@@ -233,3 +233,24 @@ def test_p17_a_key_holder_without_the_database_only_makes_verify_fail(make_troth
     path.write_text(path.read_text() + dumps(forged.to_dict()) + "\n")
     report = verify_log(t.ctx)
     assert not report.ok and f"sign different roots for size {size}" in str(report.problem)
+
+
+def test_p17_troth_audit_verify_exits_1_saying_what_is_wrong(make_troth, db_url, capsys):
+    from tests.test_audit_cli import run
+
+    t = make_troth("ixanet", db_url)
+    _collect(t)
+    home = str(t.ctx.home)
+    code, out, _ = run(capsys, "--home", home, "audit", "verify")
+    assert code == 0 and "audit log verified" in out
+    heads = t.ctx.settings.resolved_heads_file
+    heads.unlink()
+    code, _, err = run(capsys, "--home", home, "audit", "verify")
+    assert code == 1 and "is missing" in err and "does NOT verify" in err
+    heads.mkdir()
+    code, _, err = run(capsys, "--home", home, "audit", "verify")
+    assert code == 1 and "cannot be read" in err
+    heads.rmdir()
+    _forge_append(t)
+    code, _, err = run(capsys, "--home", home, "audit", "verify")
+    assert code == 1 and "not sealed" in err
