@@ -72,6 +72,16 @@ def ctx(tmp_path: Path, db_url: str) -> Context:
     c.engine.dispose()
 
 
+def append_unsigned(ctx: Context, entries: list[AuditEntry]) -> None:
+    """Append ``entries`` and take their head back out of the heads file: as if the
+    process stopped between the commit and the head's write."""
+    path = ctx.settings.resolved_heads_file
+    before = path.read_bytes() if path.exists() else b""
+    with transaction(ctx) as conn:
+        append_entries(conn, ctx.clock.now(), entries)
+    path.write_bytes(before)
+
+
 def entry(i: int, subject: str | None = "s1", **kw: object) -> AuditEntry:
     base: dict[str, object] = {
         "action": "use",
@@ -234,9 +244,11 @@ def test_inclusion_proof_verifies_standalone_and_fails_when_altered(ctx: Context
 
 
 def test_proof_for_an_entry_after_the_last_head_signs_a_checkpoint(ctx: Context) -> None:
-    with ctx.engine.begin() as conn:  # appended outside transaction(): no head yet
-        append_entries(conn, ctx.clock.now(), [entry(i) for i in range(3)])
-    assert verify_log(ctx).unsigned == 3
+    append_unsigned(ctx, [entry(i) for i in range(3)])
+    report = verify_log(ctx)
+    assert not report.ok and "holds no signed head but the log holds 3 entries" in str(
+        report.problem
+    ), "entries and no head at all: verify fails (issue 20, item 2)"
     proof = inclusion_proof(ctx, 2)
     assert verify_proof(proof, ctx.keys.public_key_b64())
     assert len(read_heads(ctx)) == 1

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.test_audit_log import append_unsigned
 
 import troth.schema  # noqa: F401  (every table on metadata)
 from troth.audit import AuditEntry, append_entries, transaction, verify_log
@@ -189,8 +190,7 @@ def test_edit_with_recomputed_leaf_hash_is_caught_between_two_heads(ctx: Context
 
 
 def test_edit_after_the_last_head_is_caught_by_the_stored_root(ctx: Context) -> None:
-    with ctx.engine.begin() as conn:  # no head for these two
-        append_entries(conn, ctx.clock.now(), [AuditEntry(action="x", actor="system")] * 2)
+    append_unsigned(ctx, [AuditEntry(action="x", actor="system")] * 2)  # no head for these
     row = fetch(ctx, 21)
     row["action"] = "y"
     sql(

@@ -7,12 +7,15 @@ privacy centre, tenant admin), behind one set of middleware and one error transl
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from troth.api.limits import BodyLimit, ErrorGuard
 from troth.api.problems import install_problem_handlers
 from troth.api.router import build_router
+from troth.audit import close_heads
 from troth.context import Context
 from troth.engine import Troth
 from troth.web.headers import SecurityHeaders
@@ -20,6 +23,15 @@ from troth.web.render import render_problem
 from troth.web.site import mount_web
 
 DEFAULT_MAX_BODY = 1_048_576  # 1 MiB; a single value may be up to max_value_bytes
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """At shutdown (uvicorn's graceful stop on SIGTERM or SIGINT, in every worker process,
+    before it re-raises the signal and the process dies without its exit hooks): sign the
+    pending audit tree head."""
+    yield
+    close_heads(app.state.ctx)
 
 
 def create_app(ctx: Context, *, max_body_bytes: int | None = None) -> FastAPI:
@@ -38,6 +50,7 @@ def create_app(ctx: Context, *, max_body_bytes: int | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        lifespan=_lifespan,
     )
     app.state.ctx = ctx
     app.state.troth = Troth(ctx)

@@ -38,8 +38,8 @@ class Settings(BaseSettings):
     )
     audit_heads_file: Path | None = Field(
         default=None,
-        description="Where signed audit tree heads are appended, outside the database; "
-        "default HOME/audit-heads.jsonl.",
+        description="Where signed audit tree heads are appended (mode 0600), outside the "
+        "database; default audit-heads.jsonl beside the key file.",
     )
     audit_head_every_seconds: float = Field(
         default=0.0,
@@ -48,6 +48,16 @@ class Settings(BaseSettings):
         "before the call returns. A positive interval signs at most that often per process "
         "and no later than that after a commit (a timer signs the newest head; closing or "
         "exiting signs what is pending).",
+    )
+    audit_log_origin: str | None = Field(
+        default=None,
+        description="The origin line of the audit log's C2SP checkpoints; default "
+        "troth.audit/<16 hex digits of the SHA-256 of the public key>.",
+    )
+    audit_witness: str | None = Field(
+        default=None,
+        description="Where each signed tree head is also pushed as a C2SP checkpoint: a "
+        "file path (appended) or an http(s) URL (POSTed); unset: nowhere.",
     )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -157,6 +167,8 @@ class Settings(BaseSettings):
 
     @property
     def resolved_heads_file(self) -> Path:
+        if self.audit_heads_file is None:  # beside the key file, away from the database
+            return self.resolved_key_file.parent / "audit-heads.jsonl"
         return self._in_home(self.audit_heads_file, "audit-heads.jsonl")
 
     @property

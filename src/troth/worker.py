@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import FrameType
 from typing import Any
 
 from sqlalchemy import Column, Integer, String, Table, Text, and_, or_, select, update
@@ -201,6 +203,27 @@ class Worker:
                         runs=j.runs + 1,
                     )
                 )
+
+    def run_until_signalled(self) -> None:
+        """:meth:`run_forever` until SIGTERM or SIGINT, then sign the pending audit tree
+        head (the default action of SIGTERM would end the process without its exit hooks,
+        leaving entries unsigned until another process signs)."""
+        stop = threading.Event()
+
+        def on_signal(_signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.run_forever(stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            from troth.audit import close_heads
+            from troth.audit.group import close_group
+
+            close_group(self.ctx)
+            close_heads(self.ctx)
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()

@@ -30,9 +30,10 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from troth.audit.checkpoint import WitnessPush, checkpoint, origin_of
 from troth.context import Context
 from troth.db import dumps
-from troth.errors import ValidationError
+from troth.errors import ConfigError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ class SignedHead:
 
 
 def read_heads(ctx: Context) -> list[tuple[int, SignedHead | None, str | None]]:
-    """Every line of the heads file as (line number, head or None, problem or None)."""
+    """Every line of the heads file as (line number, head or None, problem or None); none
+    when the file does not exist. OSError when it cannot be read (a directory, say)."""
     path = ctx.settings.resolved_heads_file
     if not path.exists():
         return []
@@ -86,6 +88,36 @@ def read_heads(ctx: Context) -> list[tuple[int, SignedHead | None, str | None]]:
             except (ValueError, ValidationError, AttributeError) as exc:
                 out.append((lineno, None, str(exc)))
     return out
+
+
+_TAIL_BYTES = 1 << 16
+
+
+def latest_head(ctx: Context) -> tuple[int, str] | None:
+    """(size, root) of the largest head signed with the home's key among the last lines of
+    the heads file (processes write heads in any order, each in size order), or None when
+    there is none. OSError when the file cannot be read."""
+    path = ctx.settings.resolved_heads_file
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            end = fh.tell()
+            fh.seek(max(0, end - _TAIL_BYTES))
+            tail = fh.read().decode("utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return None
+    if end > _TAIL_BYTES:
+        tail = tail[1:]  # the first line read may be cut
+    best: SignedHead | None = None
+    public_key = ctx.keys.public_key
+    for line in tail:
+        try:
+            head = SignedHead.from_dict(json.loads(line))
+        except (ValueError, ValidationError, AttributeError):
+            continue
+        if (best is None or head.size > best.size) and head.verify(public_key):
+            best = head
+    return None if best is None else (best.size, best.root)
 
 
 class HeadSigner:
@@ -109,6 +141,8 @@ class HeadSigner:
         self._fd = -1
         self._path: Path | None = None
         self._ino = 0
+        self._syncer: _Syncer | None = None
+        self._witness: tuple[str, WitnessPush] | None = None
 
     def committed(self, ctx: Context, size: int, root_hex: str) -> None:
         """A commit grew the tree to ``size`` with ``root_hex``."""
@@ -119,11 +153,24 @@ class HeadSigner:
                 self._pending = (size, root_hex)
             now = time.monotonic()
             if every <= 0 or self._last_at is None or now - self._last_at >= every:
-                self._write_pending(now)
+                try:
+                    self._write_pending(now)
+                except ConfigError:
+                    # The commit is done (ready() had opened the file): failing the caller
+                    # now would invite a retry that stores the work twice. The head stays
+                    # pending and is written with the next one; verify reports it if not.
+                    log.exception("could not write the audit tree head; it is kept for later")
             elif self._timer is None:
                 self._timer = threading.Timer(every - (now - self._last_at), self._on_timer)
                 self._timer.daemon = True
                 self._timer.start()
+
+    def ready(self, ctx: Context) -> None:
+        """Raise ConfigError unless the heads file is open for writing: called before an
+        audited commit, so a head that cannot be written stops the commit (fail closed)."""
+        with self._lock:
+            self._parts = (ctx.settings, ctx.keys, ctx.clock)
+            self._open()
 
     def sign_now(self, ctx: Context, size: int, root_hex: str) -> SignedHead:
         """Sign and write the head ``(size, root_hex)`` now (``troth audit head``, the
@@ -177,18 +224,63 @@ class HeadSigner:
         sig = keys.signing_key.sign(SignedHead(size, root_hex, at, "").message())
         return SignedHead(size, root_hex, at, base64.b64encode(sig).decode())
 
+    def _open(self) -> None:
+        # The descriptor stays open; a file moved away or deleted since is opened again at
+        # its path. Created 0600 (and an older 0644 file made so): heads say how large the
+        # log was, and only troth writes them.
+        path = self._parts[0].resolved_heads_file
+        if self._fd >= 0 and path == self._path and self._same_file(path):
+            return
+        self._close_fd()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write the audit heads file {path} ({exc.strerror or exc}): fix"
+                " audit_heads_file or the file's permissions; nothing was stored"
+            ) from exc
+        try:
+            os.fchmod(fd, 0o600)
+        except OSError:
+            log.warning("could not make %s mode 0600", path)
+        self._fd, self._path, self._ino = fd, path, os.fstat(fd).st_ino
+
     def _write(self, head: SignedHead) -> None:
         # One write() on an O_APPEND descriptor: concurrent processes never interleave
-        # lines. The descriptor stays open; a file moved away or deleted since is opened
-        # again at its path.
-        path = self._parts[0].resolved_heads_file
-        if self._fd < 0 or path != self._path or not self._same_file(path):
-            self._close_fd()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._path = path
-            self._ino = os.fstat(self._fd).st_ino
-        os.write(self._fd, (dumps(head.to_dict()) + "\n").encode())
+        # lines. Once written the head survives the process; fdatasync takes it to the
+        # disk: at once with an interval (one sync per interval), and with a head per
+        # commit on a thread that syncs whatever was written meanwhile (a sync costs
+        # milliseconds; the commit does not wait for it, as SQLite's WAL commits do not).
+        self._open()
+        try:
+            os.write(self._fd, (dumps(head.to_dict()) + "\n").encode())
+            if self._parts[0].audit_head_every_seconds > 0:
+                os.fdatasync(self._fd)
+            else:
+                if self._syncer is None:
+                    self._syncer = _Syncer()
+                self._syncer.dirty(self._fd)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write the audit heads file {self._path} ({exc.strerror or exc});"
+                " the head is kept and written with the next one"
+            ) from exc
+        self._push(head)
+
+    def _push(self, head: SignedHead) -> None:
+        settings, keys, _clock = self._parts
+        target = settings.audit_witness
+        if not target:
+            return
+        if self._witness is None or self._witness[0] != target:
+            self._witness = (target, WitnessPush(target, settings.home))
+        note = checkpoint(origin_of(settings, keys), head.size, head.root, keys)
+        try:
+            self._witness[1].push(note)
+        except OSError:
+            # The head is in the heads file; `verify --witness` shows what the witness lacks.
+            log.exception("could not push the audit checkpoint to the witness %s", target)
 
     def _same_file(self, path: Path) -> bool:
         try:
@@ -202,9 +294,61 @@ class HeadSigner:
             self._timer = None
 
     def _close_fd(self) -> None:
+        if self._witness is not None:
+            self._witness[1].flush()
         if self._fd >= 0:
+            if self._syncer is not None:
+                self._syncer.stop()
+                self._syncer = None
+            try:
+                os.fdatasync(self._fd)
+            except OSError:
+                log.warning("could not sync the audit heads file %s", self._path)
             os.close(self._fd)
             self._fd = -1
+
+
+class _Syncer:
+    """A thread that fdatasyncs the heads file after writes, one sync for all the heads
+    written while the previous one ran. It syncs its own duplicate of the descriptor."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._fd = -1
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="troth-heads-sync", daemon=True)
+        self._thread.start()
+
+    def dirty(self, fd: int) -> None:
+        with self._lock:
+            if self._fd < 0:
+                self._fd = os.dup(fd)
+        self._wake.set()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                fd, stopped = self._fd, self._stopped
+            if fd >= 0:
+                try:
+                    os.fdatasync(fd)
+                except OSError:
+                    log.exception("could not sync the audit heads file")
+            if stopped:
+                with self._lock:
+                    if self._fd >= 0:
+                        os.close(self._fd)
+                        self._fd = -1
+                return
 
 
 def head_signer(ctx: Context) -> HeadSigner:

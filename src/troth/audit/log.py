@@ -37,8 +37,9 @@ from sqlalchemy import (
     update,
 )
 
+from troth.audit import seal
 from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.heads import SignedHead, head_signer
+from troth.audit.heads import SignedHead, head_signer, latest_head
 from troth.audit.merkle import CompactRange, leaf_hash
 from troth.context import Context
 from troth.db import Prepared, UtcDateTime, dumps, insert_many, joined_connection, metadata
@@ -151,11 +152,13 @@ _UPDATE_STATE_IF = Prepared(_UPDATE_STATE.where(audit_state.c.size == bindparam(
 _INSERT_ENTRY = Prepared(_INSERT_ENTRIES)
 # The last frontier each engine (so each process) appended at.
 _FRONTIERS: weakref.WeakKeyDictionary[Any, CompactRange] = weakref.WeakKeyDictionary()
+_SEALERS_SEEN: weakref.WeakKeyDictionary[Any, seal.Sealer] = weakref.WeakKeyDictionary()
 
 
-def _lock_state(conn: Connection) -> CompactRange:
+def _lock_state(conn: Connection) -> tuple[str, CompactRange]:
     """Lock the state row for this transaction (FOR UPDATE; SQLite's BEGIN IMMEDIATE has
-    already serialised writers) and return the frontier it holds."""
+    already serialised writers) and return its stored text and the frontier it holds
+    (not yet trusted: see :func:`troth.audit.seal.trusted`)."""
     stmt = _SELECT_STATE
     row = conn.execute(stmt).first()
     if row is None:
@@ -181,7 +184,7 @@ def _lock_state(conn: Connection) -> CompactRange:
         raise IntegrityError(f"{exc.message}; run `troth audit verify`") from exc
     if frontier.size != row.size:
         raise IntegrityError("audit_state is inconsistent; run `troth audit verify`")
-    return frontier
+    return str(row.frontier), frontier
 
 
 def _check(entry: AuditEntry) -> None:
@@ -216,6 +219,10 @@ def append_timed(conn: Connection, items: Sequence[tuple[datetime, AuditEntry]])
     # Fast path: this process's last known frontier, confirmed by a conditional UPDATE of
     # the state row (which also takes its lock). Another writer since, or a rollback of
     # ours, makes the UPDATE match nothing: then read the row under its lock and redo.
+    # The frontier stored is sealed with the key (troth.audit.seal); a stored one is
+    # extended only when its seal verifies, so nobody without the key file can make this
+    # process append to (and sign over) a tree they recomputed.
+    sealer = seal.sealer_of(conn.engine)
     known = _FRONTIERS.get(conn.engine)
     if known is not None:
         frontier = known.copy()
@@ -226,19 +233,23 @@ def append_timed(conn: Connection, items: Sequence[tuple[datetime, AuditEntry]])
             {
                 "new_size": frontier.size,
                 "new_root": root_hex,
-                "new_frontier": frontier.to_json(),
+                "new_frontier": seal.seal(sealer.mac, frontier),
                 "old_size": known.size,
             },
         )
         if updated == 1:
             return _finish(conn, rows, frontier, root_hex, known.size)
-    frontier = _lock_state(conn)
+    frontier = seal.trusted(sealer, *_lock_state(conn))
     start = frontier.size
     rows = _rows_for(timed, frontier)
     root_hex = frontier.root().hex()
     conn.execute(
         _UPDATE_STATE,
-        {"new_size": frontier.size, "new_root": root_hex, "new_frontier": frontier.to_json()},
+        {
+            "new_size": frontier.size,
+            "new_root": root_hex,
+            "new_frontier": seal.seal(sealer.mac, frontier),
+        },
     )
     return _finish(conn, rows, frontier, root_hex, start)
 
@@ -322,10 +333,27 @@ def read_state(conn: Connection) -> tuple[int, str]:
 
 
 def sign_head(ctx: Context) -> SignedHead:
-    """Sign the current tree head and append it to the heads file (a checkpoint)."""
+    """Sign the current tree head and append it to the heads file (a checkpoint): the
+    stored state only when it is sealed with the key (or is already a signed head), never
+    a tree recomputed by whoever can write the database (IntegrityError then)."""
+    sealer = _sealer(ctx, ctx.engine)
     with ctx.engine.connect() as conn:
-        size, root_hex = read_state(conn)
-    return head_signer(ctx).sign_now(ctx, size, root_hex)
+        row = conn.execute(
+            select(audit_state.c.size, audit_state.c.frontier).where(audit_state.c.id == _STATE_ID)
+        ).first()
+    if row is None:
+        frontier = CompactRange()
+    else:
+        try:
+            stored = CompactRange.from_json(row.frontier)
+        except ValidationError as exc:
+            raise IntegrityError(f"{exc.message}; run `troth audit verify`") from exc
+        frontier = seal.trusted(sealer, str(row.frontier), stored)
+    return head_signer(ctx).sign_now(ctx, frontier.size, frontier.root().hex())
+
+
+def _sealer(ctx: Context, engine: Engine) -> seal.Sealer:
+    return seal.register(engine, ctx.keys.mac, lambda: latest_head(ctx))
 
 
 @contextmanager
@@ -340,13 +368,21 @@ def transaction(ctx: Context, *, engine: Engine | None = None) -> Iterator[Conne
             yield outer
         return
     pending: tuple[int, str] | None = None
-    with (engine or ctx.engine).begin() as conn:
+    engine = engine or ctx.engine
+    sealer = _SEALERS_SEEN.get(engine)
+    if sealer is None:
+        sealer = _SEALERS_SEEN[engine] = _sealer(ctx, engine)
+    with engine.begin() as conn:
         conn.info.pop(_PENDING, None)  # info outlives the checkout: start clean
         try:
             yield conn
+            if _PENDING in conn.info:
+                # Fail closed: a head that could not be written means nothing is committed.
+                head_signer(ctx).ready(ctx)
         finally:
             pending = conn.info.pop(_PENDING, None)
     if pending is not None:
+        sealer.floor = max(sealer.floor, pending[0])
         head_signer(ctx).committed(ctx, *pending)
 
 

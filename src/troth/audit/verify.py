@@ -17,10 +17,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import ColumnElement, Connection, String, func, select, type_coerce
 
+from troth.audit.checkpoint import origin_of, witnessed
 from troth.audit.heads import SignedHead, read_heads
 from troth.audit.log import (
     ENTRY_COLUMNS,
     audit_entries,
+    audit_state,
     entry_bytes,
     read_state,
     sign_head,
@@ -35,12 +37,17 @@ from troth.audit.merkle import (
     subtree_levels,
     verify_inclusion,
 )
+from troth.audit.seal import is_sealed
 from troth.context import Context
-from troth.errors import IntegrityError, NotFound, ValidationError
+from troth.errors import ConfigError, IntegrityError, NotFound, ValidationError
 
 Progress = Callable[[int, int], None]
 _CHUNK = 1 << 14  # a power of two: each full chunk is one perfect subtree of the log
 _LEAF = b"\x00"
+_WITNESSED = 0  # the "line" of a head that only the witness holds
+# Seconds beyond audit_head_every_seconds an entry may wait for its signed head before
+# verify calls it unsigned (a process killed before it signed, a lost heads file).
+UNSIGNED_SLACK_SECONDS = 60.0
 
 
 @dataclass
@@ -142,13 +149,23 @@ def _entry_columns(dialect: str) -> list[ColumnElement[Any]]:
     return cols
 
 
-def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
+def verify_log(
+    ctx: Context, progress: Progress | None = None, witness: str | None = None
+) -> VerifyReport:
     """Recompute every leaf, the seq sequence, the root at every signed head and the stored
-    state root; stop at the first problem. Never raises for a bad log: it reports."""
+    state root; stop at the first problem. Never raises for a bad log: it reports.
+    ``witness`` (a file or URL holding C2SP checkpoints, troth.audit.checkpoint): its
+    checkpoints are checked against the log like heads from the heads file."""
     path = ctx.settings.resolved_heads_file
     public_key = ctx.keys.public_key
     heads: dict[int, tuple[int, SignedHead]] = {}
-    for lineno, head, error in read_heads(ctx):
+    try:
+        lines = read_heads(ctx)
+    except OSError as exc:
+        return VerifyReport(
+            False, 0, "", problem=f"the heads file {path} cannot be read ({exc.strerror or exc})"
+        )
+    for lineno, head, error in lines:
         where = f"heads file {path} line {lineno}"
         if head is None:
             return VerifyReport(False, 0, "", problem=f"{where} is damaged ({error})")
@@ -169,6 +186,27 @@ def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
                 problem=f"{where} and line {seen[0]} sign different roots for size {head.size}",
             )
         heads[head.size] = (lineno, head)
+    local_latest = heads[max(heads)][1] if heads else None
+    if witness:
+        try:
+            found = witnessed(
+                witness, ctx.home, origin_of(ctx.settings, ctx.keys), ctx.keys.public_key
+            )
+        except (ValidationError, ConfigError) as exc:
+            return VerifyReport(False, 0, "", problem=f"witness {witness}: {exc.message}")
+        for cp in found:
+            seen = heads.get(cp.size)
+            if seen is not None and seen[1].root != cp.root:
+                other = f"heads file line {seen[0]}" if seen[0] else "another of its checkpoints"
+                return VerifyReport(
+                    False,
+                    0,
+                    "",
+                    problem=f"the witness {witness} holds another root for size {cp.size}"
+                    f" than {other}: the log was rewritten and re-signed",
+                )
+            if seen is None:
+                heads[cp.size] = (_WITNESSED, SignedHead(cp.size, cp.root, "", ""))
     latest = heads[max(heads)][1] if heads else None
 
     def fail(
@@ -201,6 +239,7 @@ def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
     t = audit_entries
     with _snapshot(ctx) as conn:
         state_size, state_root = read_state(conn)
+        state_text = conn.execute(select(audit_state.c.frontier)).scalar()
         sqlite = conn.dialect.name == "sqlite"
         stmt = select(*_entry_columns(conn.dialect.name)).order_by(t.c.seq)
         result = _stream(conn, stmt, sqlite)
@@ -235,9 +274,10 @@ def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
                 lineno, head = heads[next_size]
                 if probe.root().hex() != head.root:
                     result.close()
+                    where = f"heads file line {lineno}" if lineno else f"witness {witness}"
                     problem = (
                         f"entries {last_good}..{next_size - 1} do not match the signed tree"
-                        f" head of size {next_size} (heads file line {lineno}): an entry in"
+                        f" head of size {next_size} ({where}): an entry in"
                         " that range was changed and its hash recomputed"
                     )
                     return fail(next_size, "", problem, None, (last_good, next_size - 1))
@@ -255,8 +295,9 @@ def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
     root_hex = frontier.root().hex()
     if latest is not None and latest.size > n:
         lineno = heads[latest.size][0]
+        where = f"on heads file line {lineno}" if lineno else f"held by the witness {witness}"
         problem = (
-            f"the log holds {n} entries but the signed tree head on heads file line {lineno}"
+            f"the log holds {n} entries but the signed tree head {where}"
             f" covers {latest.size}: entries {n}..{latest.size - 1} were deleted or the"
             " database was rolled back"
         )
@@ -275,13 +316,60 @@ def verify_log(ctx: Context, progress: Progress | None = None) -> VerifyReport:
             " range was changed and its hash recomputed"
         )
         return fail(n, root_hex, problem, None, (last_good, max(n - 1, last_good)))
+    signed = latest.size if latest else 0
+    if state_text is not None and not (
+        is_sealed(ctx.keys.mac, state_text) or (signed == n and latest and latest.root == root_hex)
+    ):
+        problem = (
+            "the tree state is not sealed with this home's key: it was written outside troth"
+            f" (entries from {signed} inserted or edited with the tree recomputed)"
+        )
+        return fail(n, root_hex, problem, signed if signed < n else None, (signed, n - 1))
+    if n > 0 and local_latest is None:
+        stale = _stale_unsigned(ctx, 0, n, path, None)
+        if stale is not None:
+            return fail(n, root_hex, stale, 0, (0, n - 1))
+    if n > signed:
+        stale = _stale_unsigned(ctx, signed, n, path, latest)
+        if stale is not None:
+            return fail(n, root_hex, stale, signed, (signed, n - 1))
     return VerifyReport(
         True,
         n,
         root_hex,
         heads_checked=len(heads),
-        unsigned=n - (latest.size if latest else 0),
+        unsigned=n - signed,
         latest_head=latest,
+    )
+
+
+def _stale_unsigned(
+    ctx: Context, signed: int, n: int, path: Any, latest: SignedHead | None
+) -> str | None:
+    """Why entries ``signed``..``n - 1`` should have a signed head by now, or None: the
+    first of them is older than ``audit_head_every_seconds`` plus slack (a head is signed
+    within that time of a commit), or there is no head at all."""
+    if latest is None:
+        where = "is missing" if not path.exists() else "holds no signed head"
+        return (
+            f"the heads file {path} {where} but the log holds {n} entries: no signature"
+            " covers them (the heads file was deleted, emptied or moved; restore it or"
+            " compare with your witness)"
+        )
+    with ctx.engine.connect() as conn:
+        first_at = conn.execute(
+            select(audit_entries.c.at).where(audit_entries.c.seq == signed)
+        ).scalar()
+    limit = ctx.settings.audit_head_every_seconds + UNSIGNED_SLACK_SECONDS
+    if first_at is None:
+        return None
+    age = (ctx.clock.now() - first_at).total_seconds()
+    if age <= limit:
+        return None
+    return (
+        f"entries {signed}..{n - 1} have no signed head although the first was written"
+        f" {age:.0f} s ago (heads are signed within {limit:.0f} s): the heads file lost its"
+        " latest lines, or the entries were written outside troth"
     )
 
 

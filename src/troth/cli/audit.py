@@ -16,7 +16,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from troth.audit import inclusion_proof, list_entries, sign_head, verify_log, verify_proof
+from troth.audit import (
+    close_heads,
+    inclusion_proof,
+    list_entries,
+    sign_head,
+    verify_log,
+    verify_proof,
+)
+from troth.audit.checkpoint import checkpoint, origin_of
 from troth.audit.log import read_state
 from troth.cli import home_of, make_console
 from troth.context import Context
@@ -58,11 +66,20 @@ def _context(ctx: typer.Context) -> Iterator[Context]:
 def verify(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    witness: Annotated[
+        str | None,
+        typer.Option(
+            "--witness",
+            help="A file or http(s) URL holding this log's C2SP checkpoints; each is checked"
+            " against the log too (default: the audit_witness setting).",
+        ),
+    ] = None,
 ) -> None:
     """Recompute every entry, the Merkle root and each signed tree head.
 
     Exit 0 with the size and root when everything matches; exit 1 naming the first bad
-    entry (or the range between two signed heads) otherwise."""
+    entry (or the range between two signed heads) otherwise, and when no signed head
+    covers entries that should have one (a missing or emptied heads file)."""
     with _context(ctx) as context:
         with context.engine.connect() as conn:
             size = read_state(conn)[0]
@@ -79,7 +96,9 @@ def verify(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            report = verify_log(context, progress=progress)
+            report = verify_log(
+                context, progress=progress, witness=witness or context.settings.audit_witness
+            )
     if as_json:
         _out.print_json(json.dumps(report.to_dict()))
     elif report.ok:
@@ -167,14 +186,29 @@ def show(
 
 
 @app.command("head")
-def head(ctx: typer.Context) -> None:
+def head(
+    ctx: typer.Context,
+    as_checkpoint: Annotated[
+        bool,
+        typer.Option(
+            "--checkpoint", help="Print it as a C2SP checkpoint (signed note) instead of JSON."
+        ),
+    ] = False,
+) -> None:
     """Sign the current tree head, append it to the heads file and print it: keep a copy
     somewhere the database's administrators cannot edit."""
     with _context(ctx) as context:
         signed = sign_head(context)
         public_key = context.keys.public_key_b64()
         path = context.settings.resolved_heads_file
-    _out.print(json.dumps({**signed.to_dict(), "public_key": public_key}))
+        note = checkpoint(
+            origin_of(context.settings, context.keys), signed.size, signed.root, context.keys
+        )
+        close_heads(context)
+    if as_checkpoint:
+        _out.out(note, end="", highlight=False)
+    else:
+        _out.print(json.dumps({**signed.to_dict(), "public_key": public_key}))
     _err.print(f"appended to {path}")
 
 

@@ -296,8 +296,8 @@ def register_worker(app: typer.Typer) -> None:
                 if report.failed:
                     raise SystemExit(1)
             else:
-                console.print(f"troth worker {w.ident} running; Ctrl-C stops it")
-                w.run_forever()
+                console.print(f"troth worker {w.ident} running; Ctrl-C or SIGTERM stops it")
+                w.run_until_signalled()
         except KeyboardInterrupt:
             pass
         finally:
