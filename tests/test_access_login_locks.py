@@ -35,14 +35,19 @@ def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
 
 @pytest.fixture
 def slow_hash(monkeypatch: pytest.MonkeyPatch) -> float:
-    """argon2 made slow (a real hasher with a high time cost, not a stub); returns how
-    long one verify takes."""
-    slow = PasswordHasher(time_cost=16, memory_cost=16 * 1024, parallelism=1)
-    monkeypatch.setattr(passwords, "_HASHER", slow)
-    monkeypatch.setattr(passwords, "_DUMMY_HASH", slow.hash("dummy"))
-    began = time.monotonic()
-    passwords.verify_password(None, "x")
-    return time.monotonic() - began
+    """argon2 made slow (a real hasher with a high time cost, not a stub), calibrated on
+    this machine until one verify takes at least half a second; returns how long it takes."""
+    cost = 16
+    while True:
+        slow = PasswordHasher(time_cost=cost, memory_cost=16 * 1024, parallelism=1)
+        monkeypatch.setattr(passwords, "_HASHER", slow)
+        monkeypatch.setattr(passwords, "_DUMMY_HASH", slow.hash("dummy"))
+        began = time.monotonic()
+        passwords.verify_password(None, "x")
+        took = time.monotonic() - began
+        if took >= 0.5 or cost >= 4096:
+            return took
+        cost *= 2
 
 
 def _in_thread(fn: object) -> tuple[threading.Thread, list[BaseException]]:

@@ -53,6 +53,18 @@ def test_an_existing_database_file_keeps_its_mode(tmp_path: Path) -> None:
     create_private_database("sqlite://")  # in memory: nothing to create
     create_private_database(f"sqlite:///{tmp_path}/no/such/dir.db")  # left to SQLite's error
     assert not (tmp_path / "no").exists()
+    # A server's database is no file: nothing is created beside the process (this once made
+    # an empty ./test for every PostgreSQL URL ending in /test).
+    import os
+
+    here = Path.cwd()
+    try:
+        os.chdir(tmp_path)
+        for url in ("postgresql+psycopg://u@127.0.0.1/shop", "mysql+pymysql://root@h/shop"):
+            create_private_database(url)
+        assert not (tmp_path / "shop").exists()
+    finally:
+        os.chdir(here)
 
 
 def _init(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

@@ -137,7 +137,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 def create_private_database(url: str) -> None:
     """Create a SQLite database file that does not exist yet as 0600 (owner only),
     whatever the umask; SQLite gives its -wal and -shm files the same mode."""
-    database = make_url(url).database
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return  # a server's database name is not a file (it made ./test for postgresql/test)
+    database = parsed.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return
     path = Path(database)

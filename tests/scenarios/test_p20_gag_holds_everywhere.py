@@ -116,7 +116,13 @@ def test_p20_gag_lifted_early_shows_at_once(make_troth, db_url, clock) -> None:
     disclose(t, ann, d)
     clock.advance(days=3)
     assert hidden(person_sees(t, ann))
-    assert t.disclosures.lift_gag(d, actor=OFFICE.label) == 1
+    # Only a role the policy gives the power `legal_demands` lifts a gag; a refusal is
+    # audited and changes nothing.
+    with pytest.raises(Refused) as refused:
+        t.disclosures.lift_gag(d, actor=Actor(ActorKind.staff, "sam", role="support"))
+    assert refused.value.reason == "power_not_granted"
+    assert hidden(person_sees(t, ann))
+    assert t.disclosures.lift_gag(d, actor=OFFICE) == 1
     seen = person_sees(t, ann)
     assert shown(seen) and len(seen["mail"]) == 1
     assert t.disclosures.notify_due_demands() == 0  # told once, not twice

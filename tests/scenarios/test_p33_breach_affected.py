@@ -210,7 +210,10 @@ def test_p33_officer_reviews_and_excludes_before_notifying(make_troth, db_url, c
         t.breaches.exclude_people(breach.id, ["../etc"], reason="x")
     assert t.breaches.get(breach.id).affected_count == 3
     after = t.breaches.exclude_people(
-        breach.id, [c], reason="Ticket was in the encrypted archive", actor="staff:pat"
+        breach.id,
+        [c],
+        reason="Ticket was in the encrypted archive",
+        actor=Actor(ActorKind.staff, "pat", role="privacy_office"),
     )
     assert after.affected_count == 2 and c not in t.breaches.affected_subjects(breach.id)
     (entry,) = [
