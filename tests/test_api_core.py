@@ -25,12 +25,12 @@ def test_collect_read_find_round_trip(home) -> None:
         assert r.status_code == 201, r.text
         sid = r.json()["subject_id"]
         assert r.json()["stored"] == 3
-        r = c.post("/api/v1/subjects/search", json={"email": "ADA@example.com"}, headers=h)
+        r = c.post("/api/v1/search/subjects", json={"email": "ADA@example.com"}, headers=h)
         assert r.json() == {"subject_id": sid}
         # The address in the URL is refused with a clear error, not silently answered.
         old = c.get("/api/v1/subjects", params={"email": "ADA@example.com"}, headers=h)
         assert is_problem(old, 422, "personal_data_in_url") and sid not in old.text
-        assert "/api/v1/subjects/search" in old.json()["detail"]
+        assert "/api/v1/search/subjects" in old.json()["detail"]
         r = c.get(f"/api/v1/subjects/{sid}", params={"purpose": "support"}, headers=h)
         assert r.status_code == 200, r.text
         values = {v["field"]: v["value"] for v in r.json()["values"]}
@@ -140,10 +140,10 @@ def test_unknown_ids_are_404(home) -> None:
         h = api_key(c, ["use", "collect"])
         is_problem(c.get("/api/v1/subjects/nobody", params={"purpose": "support"}, headers=h), 404)
         is_problem(
-            c.post("/api/v1/subjects/search", json={"email": "no@example.com"}, headers=h), 404
+            c.post("/api/v1/search/subjects", json={"email": "no@example.com"}, headers=h), 404
         )
-        is_problem(c.post("/api/v1/subjects/search", json={}, headers=h), 422)
-        is_problem(c.post("/api/v1/subjects/search", json={"name": "x"}, headers=h), 422)
+        is_problem(c.post("/api/v1/search/subjects", json={}, headers=h), 422)
+        is_problem(c.post("/api/v1/search/subjects", json={"name": "x"}, headers=h), 422)
         is_problem(c.post("/api/v1/subjects/nobody/consents/newsletter/grant", headers=h), 404)
         is_problem(
             c.post("/api/v1/collect/no_such_point", json={"data": {}}, headers=h), 403, "refused"

@@ -245,7 +245,7 @@ API = "/api/v1"
 # do what (publishing, revoking, grants), are covered by their own tests.
 PROBES: tuple[tuple[str, str, str], ...] = (
     ("GET", f"{API}/subjects/{{s}}", f"purpose={PURPOSE}"),
-    ("POST", f"{API}/subjects/search", "body:email={e}"),
+    ("POST", f"{API}/search/subjects", "body:email={e}"),
     ("GET", f"{API}/subjects/{{s}}/consents", ""),
     ("GET", f"{API}/subjects/{{s}}/disclosures", ""),
     ("POST", f"{API}/subjects/{{s}}/consents/{{purpose}}/withdraw", ""),

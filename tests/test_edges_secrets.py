@@ -384,9 +384,9 @@ def test_access_log_carries_no_code_token_email_or_phone(
     secrets: list[str] = [key, "ada@example.com", "ada%40example.com", "+441234567890"]
     with httpx.Client(base_url=base, follow_redirects=True) as c:
         # Look-ups by address and phone, through the API.
-        r = c.post("/api/v1/subjects/search", json={"email": "ada@example.com"}, headers=h)
+        r = c.post("/api/v1/search/subjects", json={"email": "ada@example.com"}, headers=h)
         assert r.status_code == 200
-        c.post("/api/v1/subjects/search", json={"phone": "+441234567890"}, headers=h)
+        c.post("/api/v1/search/subjects", json={"phone": "+441234567890"}, headers=h)
         # A request over the API, its export downloaded with its code.
         rid = c.post(
             "/api/v1/requests", json={"kind": "access", "email": "ada@example.com"}, headers=h
@@ -422,7 +422,7 @@ def test_access_log_carries_no_code_token_email_or_phone(
     time.sleep(0.2)  # the last access lines
     text = "\n".join(log.lines)
     assert "POST /privacy/download" in text and "POST /api/v1/exports" in text
-    assert "POST /api/v1/subjects/search" in text and "POST /privacy/code" in text
+    assert "POST /api/v1/search/subjects" in text and "POST /privacy/code" in text
     for secret in secrets:
         assert secret not in text, f"{secret[:6]}... is in the access log"
 

@@ -58,7 +58,7 @@ ROUTES: dict[str, Rule] = {
     f"POST {API}/collect/{{point}}": _r(Door.collect, "collect", write=True),
     f"GET {API}/subjects/{{subject_id}}": _r(Door.values, "use"),
     f"GET {API}/subjects": _r(Door.retired, note="422 personal_data_in_url"),
-    f"POST {API}/subjects/search": _r(Door.lookup, "use"),
+    f"POST {API}/search/subjects": _r(Door.lookup, "use"),
     f"GET {API}/subjects/{{subject_id}}/consents": _r(Door.record, "use", "collect"),
     f"POST {API}/subjects/{{subject_id}}/consents/{{purpose}}/grant": _r(
         Door.record, "collect", write=True

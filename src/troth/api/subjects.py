@@ -252,7 +252,7 @@ class FindIn(BaseModel):
 
 
 @router.post(
-    "/subjects/search",
+    "/search/subjects",
     response_model=FoundOut,
     summary="Find a person by e-mail, phone or customer id (in the body, never the URL)",
 )
@@ -269,7 +269,7 @@ def find_subject_in_url() -> FoundOut:
     """The old lookup put the address in the URL, where access logs keep it: refused."""
     raise ValidationError(
         "a person is never looked up in the URL (access logs keep it); POST"
-        ' {"email": ...} (or phone, customer_id) to /api/v1/subjects/search',
+        ' {"email": ...} (or phone, customer_id) to /api/v1/search/subjects',
         code="personal_data_in_url",
     )
 
