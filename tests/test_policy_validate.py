@@ -276,3 +276,18 @@ def test_a_legal_minimum_keeping_a_sensitive_category_is_warned_about() -> None:
     (warning,) = policy_warnings(parse_policy(text))
     assert "sensitive category 'loyalty'" in warning
     assert warning.startswith("purposes[0].retention.legal_minimum.categories[0]")
+
+
+def test_customer_categories_are_known_categories_seen_under_a_grant() -> None:
+    """support_access.customer_categories names declared or built-in categories, and only
+    where grants are required (ilign: the customer's database)."""
+    text = BASE + "support_access:\n  customer_categories: [loyalty, nosuch]\n"
+    issue = only(text, "support_access.customer_categories[1]")
+    assert "unknown category 'nosuch'" in issue.message
+    off = BASE + (
+        "support_access:\n  requires_customer_grant: false\n  customer_categories: [loyalty]\n"
+    )
+    issue = only(off, "support_access.customer_categories")
+    assert "requires_customer_grant: true" in issue.message
+    ok = parse_policy(BASE + "support_access:\n  customer_categories: [loyalty]\n", "p.yaml")
+    assert ok.support_access.customer_categories == ["loyalty"]

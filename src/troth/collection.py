@@ -31,6 +31,7 @@ from troth.gate import (
     decide,
 )
 from troth.phones import region_for, to_e164
+from troth.policy.index import PolicyIndex
 from troth.policy.model import CollectedField, CollectionPoint, FieldType, SourceKind
 from troth.store import blind_index_lookup, get_subject, new_id
 from troth.store.crypto import encrypt_value
@@ -171,6 +172,7 @@ class Collecting:
                 row = i if len(rows) > 1 else None
                 self._check_fields(cp, data, actor, row=row)
                 _check_phones(cp, data, region, row=row)
+                _check_customer_tenant(idx, cp, data, tenant_id, row=row)
                 if cp.age_field and cp.age_field in cp.fields:
                     age = _age_of(cp.fields[cp.age_field], data.get(cp.age_field), now.date())
                     if age is not None:
@@ -650,6 +652,28 @@ def _named_supplier(cp: CollectionPoint, supplier: str | None) -> str | None:
             "supplier: at most 200 characters", code="supplier_too_long", field="supplier"
         )
     return name
+
+
+def _check_customer_tenant(
+    idx: PolicyIndex,
+    cp: CollectionPoint,
+    data: Mapping[str, Any],
+    tenant_id: str | None,
+    row: int | None,
+) -> None:
+    """A customer's own data (``support_access.customer_categories``) is filed under that
+    customer: without the tenant, no grant of the customer could ever cover it."""
+    if tenant_id is not None:
+        return
+    own = set(idx.policy.support_access.customer_categories)
+    held = sorted({spec.category for f, spec in cp.fields.items() if f in data} & own)
+    if held:
+        where = f" (row {row})" if row is not None else ""
+        raise ValidationError(
+            f"collection point {cp.id!r} holds {', '.join(held)}, a customer's own data:"
+            f" name the customer it belongs to (tenant_id, --tenant){where}",
+            field="tenant_id",
+        )
 
 
 def _check_phones(

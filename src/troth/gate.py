@@ -227,7 +227,7 @@ def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
                 if ask.actor.kind is ActorKind.staff
                 else Reason.scope_missing
             )
-        elif _needs_grant(index, ask, facts):
+        elif _needs_grant(index, ask, facts) or _customer_category(index, ask, cat):
             g = _grant_for(facts, cat, ask.now)
             if g is None:
                 masked[cat] = _no_grant_reason(facts, ask.now)
@@ -389,6 +389,20 @@ def _needs_grant(index: PolicyIndex, ask: Ask, facts: Facts) -> bool:
     if kind is not ActorKind.staff or not staff_need_grant(index, facts.subject_tenant):
         return False
     return index.purposes[ask.purpose].legal_basis is not LegalBasis.legal_obligation
+
+
+def _customer_category(index: PolicyIndex, ask: Ask, cat: str) -> bool:
+    """A category the policy declares a customer's own data (``support_access.
+    customer_categories``): the vendor's staff see it only under a grant of the customer
+    it belongs to, even on a person filed under no tenant (no grant can cover them), except
+    for what the law obliges the vendor to do."""
+    sa = index.policy.support_access
+    return (
+        ask.actor.kind is ActorKind.staff
+        and sa.requires_customer_grant
+        and cat in sa.customer_categories
+        and index.purposes[ask.purpose].legal_basis is not LegalBasis.legal_obligation
+    )
 
 
 def staff_need_grant(index: PolicyIndex, subject_tenant: str | None) -> bool:

@@ -240,6 +240,48 @@ def test_p14_ilign_support_needs_the_customers_grant_without_multi_tenant(
     assert t.use(own, purpose="support", actor=eng).as_dict()["name"] == "Ann"
 
 
+def test_p14_ilign_customer_data_without_a_tenant_is_never_seen_without_a_grant(
+    ilign: Troth,
+) -> None:
+    """The reproduction of issue 13 item 7 with no tenant named: a customer's database is
+    the customer's (support_access.customer_categories), so collecting it without naming
+    the customer is refused (audited, nothing stored), and data already filed under no
+    tenant is refused to support (no grant can cover it); the legal-obligation purpose and
+    the vendor's own contacts are not affected."""
+    from sqlalchemy import func, select
+
+    from troth.audit.log import list_entries
+    from troth.errors import ValidationError
+    from troth.store.tables import subjects
+
+    t = ilign
+    assert t.ctx.policy.policy.support_access.customer_categories == ["customer_database"]
+    with t.ctx.engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(subjects)).scalar_one()
+    with pytest.raises(ValidationError, match="customer's own data: name the customer"):
+        t.collect("customer_database", {"user_name": "Kim", "user_email": "kim@acme.example"})
+    with t.ctx.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(subjects)).scalar_one() == before
+    denied = [e.entry for e in list_entries(t.ctx) if e.entry.action == "collect"]
+    assert denied[-1].outcome == "deny" and "kim" not in str(denied[-1].details).lower()
+    # Data filed under no tenant by an older troth (or a bulk path): support is refused.
+    acme, _ = _customer(t, "Acme")
+    sid = t.collect(
+        "customer_database", {"user_name": "Lee", "user_email": "lee@acme.example"}, tenant_id=acme
+    ).subject_id
+    with t.ctx.engine.begin() as conn:
+        conn.execute(subjects.update().where(subjects.c.id == sid).values(tenant_id=None))
+    t.ctx.engine.dispose()
+    eng = Actor(ActorKind.staff, "eng", role="support")
+    with pytest.raises(Refused) as exc:
+        t.use(sid, purpose="problem_resolution", actor=eng)
+    assert exc.value.reason == "no_grant"
+    # A role that acts for the purpose but is the office is refused alike (P12 + P14).
+    office = Actor(ActorKind.staff, "pat", role="privacy_office")
+    with pytest.raises(Refused):
+        t.use(sid, purpose="problem_resolution", actor=office)
+
+
 def test_p14_cli_asserted_staff_hold_no_grant_a_signed_in_staff_member_may(
     tmp_path: Path, db_url: str
 ) -> None:

@@ -453,6 +453,10 @@ class SupportAccess(_Strict):
     requires_customer_grant: bool = True
     max_days: int = Field(default=7, ge=1, le=365)
     emergency_access: bool = False
+    # Categories that are a customer's own data (ilign: the customer's database), whatever
+    # the person's tenant: collecting them names the customer (the tenant), and the
+    # vendor's staff see them only under that customer's grant.
+    customer_categories: list[Id] = Field(default_factory=list, max_length=200)
 
 
 class Aggregates(_Strict):

@@ -158,6 +158,7 @@ class _Checker:
         self.point_rules()
         self.recipient_rules()
         self.role_rules()
+        self.support_access_rules()
         self.list_and_cookie_rules()
         self.location_rules()
         self.organisation_rules()
@@ -341,6 +342,19 @@ class _Checker:
                             f"no collection point has a field {fname!r} in these categories",
                             known,
                         )
+
+    def support_access_rules(self) -> None:
+        sa = self.data.get("support_access")
+        if not isinstance(sa, Mapping):
+            return
+        for j, cat in _strs(sa.get("customer_categories")):
+            self.category_ref(("support_access", "customer_categories", j), cat)
+        if sa.get("customer_categories") and sa.get("requires_customer_grant") is False:
+            self.add(
+                ("support_access", "customer_categories"),
+                "customer categories are seen only under a customer's grant: set"
+                " `requires_customer_grant: true` or remove `customer_categories`",
+            )
 
     def role_rules(self) -> None:
         for i, role in _items(self.data, "roles"):
