@@ -65,6 +65,27 @@ def test_scopes_are_enforced(home) -> None:
             "scope_missing",
         )
         assert count(home, subjects) == 0
+        # Every refusal is audited, the edge's scope check too: who, what was needed.
+        sid = c.post(
+            "/api/v1/collect/support_request", json={"data": SUPPORT}, headers=api_key(c, ["admin"])
+        ).json()["subject_id"]
+        weak = api_key(c, ["collect"])
+        before = count(home, audit_entries)
+        is_problem(
+            c.get(f"/api/v1/subjects/{sid}", params={"purpose": "support"}, headers=weak),
+            403,
+            "scope_missing",
+        )
+        is_problem(c.get(f"/api/v1/subjects/{sid}/disclosures", headers=weak), 403)
+        denied = [
+            e.entry
+            for e in list_entries(home, limit=1000)
+            if e.entry.outcome == "deny" and e.entry.reason == "scope_missing"
+        ]
+        assert count(home, audit_entries) >= before + 2
+        needed = [d.details["needed"] for d in denied if d.action == "api.scope"]
+        assert ["use", "use:support"] in needed and ["disclose", "use"] in needed
+        assert ["collect", "collect:support_request"] in needed
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,7 @@ def tenant_of(t: Troth, actor: Actor, tenant_id: str) -> Actor:
             raise NotFound(f"no tenant {tenant_id!r}")
         return actor
     if actor.kind is ActorKind.application and actor.tenant_id is not None:
-        require_scope(actor)
+        require_scope(t, actor)
         if actor.tenant_id != tenant_id:
             raise NotFound(f"no tenant {tenant_id!r}")
     else:

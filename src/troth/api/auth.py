@@ -13,7 +13,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 
 from troth.engine import Troth
 from troth.errors import AuthenticationError, PermissionDenied
-from troth.gate import Actor, ActorKind
+from troth.gate import Actor
 from troth.office import authorize
 from troth.policy.model import Power
 from troth.web.session import csrf_for_session
@@ -82,18 +82,10 @@ ActorDep = Annotated[Actor, Depends(current_actor)]
 TrothDep = Annotated[Troth, Depends(troth_of)]
 
 
-def require_scope(actor: Actor, *accepted: str) -> None:
-    """An application key needs one of ``accepted`` (or ``admin``); people are checked by
-    the gate through their role, tenant or grant."""
-    if actor.kind is not ActorKind.application:
-        return
-    if "admin" in actor.scopes or any(s in actor.scopes for s in accepted):
-        return
-    raise PermissionDenied(
-        f"this API key lacks the scope for that: one of {', '.join(accepted)}",
-        code="scope_missing",
-        reason="scope_missing",
-    )
+def require_scope(t: Troth, actor: Actor, *accepted: str) -> None:
+    """An application key needs one of ``accepted`` (or ``admin``), decided and audited by
+    the access service; people are checked by the gate through their role, tenant or grant."""
+    t.access.require_scope(actor, *accepted)
 
 
 def require_office(actor: Actor, troth: Troth, power: Power) -> None:

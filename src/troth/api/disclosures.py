@@ -56,7 +56,7 @@ async def disclose(
     t: TrothDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> Any:
-    require_scope(actor, "disclose", f"disclose:{body.purpose}")
+    require_scope(t, actor, "disclose", f"disclose:{body.purpose}")
     raw = await request.body()
     await run_in_threadpool(visible_subject, t, actor, subject_id)
 
@@ -85,5 +85,5 @@ async def disclose(
 
 @router.get("/subjects/{subject_id}/disclosures", summary="A person's disclosures, newest first")
 def disclosures_of(subject_id: SubjectId, actor: ActorDep, t: TrothDep) -> list[dict[str, Any]]:
-    require_scope(actor, "disclose", "use")
+    require_scope(t, actor, "disclose", "use")
     return t.access.disclosures_for(actor, subject_id)

@@ -169,7 +169,7 @@ def aggregates(
     measure: Annotated[str, Query(min_length=1, max_length=20)] = "count",
 ) -> dict[str, Any]:
     # The gate checks the operation `aggregate` (not `use`): ask for the scope it needs.
-    require_scope(actor, "aggregate", f"aggregate:{purpose}")
+    require_scope(t, actor, "aggregate", f"aggregate:{purpose}")
     result = aggregate(
         t.ctx, purpose, category, field, group_by=group_by or (), measure=measure, actor=actor
     )

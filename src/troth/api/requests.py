@@ -181,7 +181,7 @@ async def open_request(
     t: TrothDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> Any:
-    require_scope(actor, "requests", ADMIN)
+    require_scope(t, actor, "requests", ADMIN)
     if actor.kind is not ActorKind.application:
         require_office(actor, t, Power.manage_requests)
     raw = await request.body()
@@ -285,7 +285,7 @@ def get_request(request_id: RequestId, actor: ActorDep, t: TrothDep) -> RequestD
     summary="Verify the person with the code they were e-mailed",
 )
 def verify(request_id: RequestId, body: CodeIn, actor: ActorDep, t: TrothDep) -> Any:
-    require_scope(actor, "requests", ADMIN)
+    require_scope(t, actor, "requests", ADMIN)
     if actor.kind is not ActorKind.application:
         request_desk(t.ctx, actor)
     _visible(t, actor, request_id)
@@ -359,7 +359,7 @@ class DownloadIn(BaseModel):
 )
 def download(body: DownloadIn, actor: ActorDep, t: TrothDep) -> Response:
     if actor.kind is ActorKind.application:
-        require_scope(actor, "requests", ADMIN)
+        require_scope(t, actor, "requests", ADMIN)
     else:
         require_office(actor, t, Power.manage_requests)
     data = t.requests.download(body.code, actor=actor)
