@@ -291,10 +291,6 @@ CRED_NAMES = (
     "vendor admin + grant",
 )
 
-# Cases that fail on this branch only because another branch fixes them: strict xfail, so
-# that after the merge they XPASS and the mark is removed. (route, credential) -> branch.
-OTHER_BRANCH: dict[tuple[str, str], str] = {}
-
 
 def rule_of(method: str, path: str) -> Rule:
     template = path.replace("{s}", "{subject_id}").replace("{t}", "{tenant_id}")
@@ -364,15 +360,7 @@ def _cases(probes: tuple[tuple[str, str, str], ...]) -> list[Any]:
     out = []
     for method, path, query in probes:
         for name in CRED_NAMES:
-            branch = OTHER_BRANCH.get((f"{method} {path}", name))
-            marks = (
-                [pytest.mark.xfail(strict=True, reason=f"fixed on branch {branch}")]
-                if branch
-                else []
-            )
-            out.append(
-                pytest.param(method, path, query, name, marks=marks, id=f"{method} {path} | {name}")
-            )
+            out.append(pytest.param(method, path, query, name, id=f"{method} {path} | {name}"))
     return out
 
 
