@@ -348,6 +348,19 @@ def test_breach_review_over_http_and_in_the_console(home) -> None:
         )
         weak = api_key(c, ["use"])
         is_problem(c.get(f"/api/v1/breaches/{bid}/affected", headers=weak), 403)
+        # A key bound to a customer is never the vendor's office, whatever its scopes.
+        acme = c.app.state.troth.access.create_tenant("Acme", "office@acme.example")  # type: ignore[attr-defined]
+        bound = api_key(c, ["admin"], tenant_id=acme)
+        for r in (
+            c.get(f"/api/v1/breaches/{bid}/affected", headers=bound),
+            c.post(
+                f"/api/v1/breaches/{bid}/exclude",
+                json={"subject_ids": [b], "reason": "x"},
+                headers=bound,
+            ),
+        ):
+            assert is_problem(r, 403)["reason"] == "tenant_bound"
+        assert t.breaches.get(bid).affected_count == 2
         is_problem(
             c.post(
                 f"/api/v1/breaches/{bid}/exclude",

@@ -69,6 +69,12 @@ def test_office_pages_follow_the_role_s_powers(home: Any) -> None:
         dashboard = c.get("/console").text
         assert not any(link in dashboard for link in LINKS)
         assert rid[:8] not in dashboard
+        assert 'id="refusals"' not in dashboard  # everyone's refusals are the audit's
+        # The office's dashboard lists those refusals, read through the audited office read.
+        login(c, "officer@example.com")
+        dashboard = c.get("/console").text
+        table = dashboard.split('id="refusals"')[1].split("</table>")[0]
+        assert "power_not_granted" in table and "office.read_audit" in table
     assert t.requests.get(rid).state != "refused"
     a = audit_entries.c
     with home.engine.connect() as conn:

@@ -96,13 +96,20 @@ def read_audit(
     by: str | None = None,
     limit: int = 100,
     after_seq: int | None = None,
+    outcome: str | None = None,
 ) -> list[LoggedEntry]:
     """Everyone's audit entries, newest first (power ``read_audit``); filters as
     :func:`troth.audit.log.list_entries`. A person's own entries are read by the privacy
     centre through the person's session, not here."""
     authorize(ctx, actor, Power.read_audit, subject_id=subject_id, details={"operation": "read"})
     return list_entries(
-        ctx, subject_id=subject_id, actor=by, limit=limit, after_seq=after_seq, newest_first=True
+        ctx,
+        subject_id=subject_id,
+        actor=by,
+        limit=limit,
+        after_seq=after_seq,
+        newest_first=True,
+        outcome=outcome,
     )
 
 

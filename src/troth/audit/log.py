@@ -438,9 +438,10 @@ def list_entries(
     limit: int = 100,
     after_seq: int | None = None,
     newest_first: bool = False,
+    outcome: str | None = None,
 ) -> list[LoggedEntry]:
-    """Entries matching every filter given (``since`` <= at < ``until``), in seq order
-    (newest first when asked); page with ``after_seq`` = the last seq seen."""
+    """Entries matching every filter given (``since`` <= at < ``until``, ``outcome``), in
+    seq order (newest first when asked); page with ``after_seq`` = the last seq seen."""
     if limit < 1 or limit > 10_000:
         raise ValidationError("limit must be between 1 and 10000")
     t = audit_entries
@@ -449,6 +450,8 @@ def list_entries(
         stmt = stmt.where(t.c.subject_id == subject_id)
     if actor is not None:
         stmt = stmt.where(t.c.actor == actor)
+    if outcome is not None:
+        stmt = stmt.where(t.c.outcome == outcome)
     if since is not None:
         stmt = stmt.where(t.c.at >= since)
     if until is not None:

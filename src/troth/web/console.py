@@ -13,7 +13,6 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import case, func, select
 from starlette.responses import Response
 
-from troth.audit.log import audit_entries
 from troth.consent.tables import consent_state
 from troth.errors import NotFound, PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
@@ -120,18 +119,17 @@ def dashboard(request: Request) -> Response:
             .group_by(c.purpose)
             .order_by(c.purpose)
         ).all()
-        a = audit_entries.c
-        # Everyone's refusals are audit entries: only for those who may read the audit.
-        refusals = (
-            conn.execute(
-                select(a.seq, a.at, a.actor, a.action, a.purpose, a.reason, a.subject_id)
-                .where(a.outcome == "deny")
-                .order_by(a.seq.desc())
-                .limit(15)
-            ).all()
-            if Power.read_audit in powers
-            else []
-        )
+    # Everyone's refusals are audit entries: read through the office's audited read, only
+    # for those who may read the audit.
+    refusals = (
+        [
+            {"at": e.at, "actor": e.entry.actor, "action": e.entry.action}
+            | {"purpose": e.entry.purpose, "reason": e.entry.reason}
+            for e in read_audit(ctx, s.actor, outcome="deny", limit=15)
+        ]
+        if Power.read_audit in powers
+        else []
+    )
     return page(
         request,
         s,
