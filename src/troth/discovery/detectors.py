@@ -410,15 +410,15 @@ class Detectors:
 
 
 def is_free_text(values: Iterable[object]) -> bool:
-    """Whether a column's values read as prose: mostly strings with spaces, 24+ characters
-    on average."""
+    """Whether a column's values read as prose: mostly strings of three words or more
+    (letters only: an IBAN in groups is not prose), 24+ characters on average."""
     n = total = spaced = 0
     for v in values:
         if not isinstance(v, str):
             continue
         n += 1
         total += len(v)
-        spaced += v.count(" ") >= 3
+        spaced += sum(1 for w in v.split() if len(w) >= 2 and w.isalpha()) >= 3
     return n > 0 and total / n >= 24 and spaced / n >= 0.5
 
 

@@ -116,7 +116,7 @@ class DiscoveryService:
             self._datasets = connected_datasets(self.ctx)
         return self._datasets
 
-    def _text_fields(self) -> dict[str, str]:
+    def text_fields(self) -> dict[str, str]:
         """troth's free-text fields, ``point.field`` -> category."""
         return {
             f"{point}.{name}": spec.category
@@ -303,7 +303,7 @@ class DiscoveryService:
         sensitive category is encrypted): each field's newest ``rows`` values."""
         out = []
         with self.ctx.engine.connect() as conn:
-            for key in sorted(self._text_fields()):
+            for key in sorted(self.text_fields()):
                 point, _, name = key.partition(".")
                 vals = conn.execute(
                     sa.select(records.c.value)
@@ -426,7 +426,7 @@ class DiscoveryService:
                 for fields in self.ctx.policy.point_fields.values()
                 for spec in fields.values()
             },
-            text_fields=self._text_fields(),
+            text_fields=self.text_fields(),
             complete=state == "complete" and not errors,
         )
         return ScanReport(
