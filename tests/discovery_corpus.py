@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """A seeded, labelled corpus for discovery: 24 tables over three databases (a shop on
 SQLite, a help desk on PostgreSQL, a telephone and payroll system on MariaDB) with
 declared, undeclared, mislabelled and decoy columns, and the datasets file that declares
@@ -77,8 +78,10 @@ class Values:
         region = self.r.choice(["NZ", "CA", "GB", "US"])
         while True:
             ex = phonenumbers.example_number_for_type(
-                region, self.r.choice([phonenumbers.PhoneNumberType.MOBILE,
-                                       phonenumbers.PhoneNumberType.FIXED_LINE])  # fmt: skip
+                region,
+                self.r.choice(
+                    [phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE]
+                ),
             )
             assert ex is not None
             national = str(ex.national_number)
@@ -141,10 +144,10 @@ class Values:
         r = self.r
         if country == "GB":
             return (f"{r.choice('ABCDEGHKLMNPRSTW')}{r.choice('ABCDEFGHKLMNPRSTUWY')}{r.randint(1, 9)}"
-                    f" {r.randint(0, 9)}{r.choice('ABDEFGHJLNPQRSTUWXYZ')}{r.choice('ABDEFGHJLNPQRSTUWXYZ')}")  # fmt: skip  # noqa: E501
+                    f" {r.randint(0, 9)}{r.choice('ABDEFGHJLNPQRSTUWXYZ')}{r.choice('ABDEFGHJLNPQRSTUWXYZ')}")  # fmt: skip
         if country == "CA":
             a, b = "ABCEGHJKLMNPRSTVXY", "ABCEGHJKLMNPRSTVWXYZ"
-            return f"{r.choice(a)}{r.randint(0, 9)}{r.choice(b)} {r.randint(0, 9)}{r.choice(b)}{r.randint(0, 9)}"  # noqa: E501
+            return f"{r.choice(a)}{r.randint(0, 9)}{r.choice(b)} {r.randint(0, 9)}{r.choice(b)}{r.randint(0, 9)}"
         if country == "US":
             return self.digits(5)
         return f"{r.randint(1000, 9999)}"
@@ -180,7 +183,7 @@ class Values:
         return f"{p}{self.digits(6)}{self.r.choice('ABCD')}"
 
     def us_ssn(self) -> str:
-        return f"{self.r.randint(1, 665):03d}-{self.r.randint(1, 99):02d}-{self.r.randint(1, 9999):04d}"  # noqa: E501
+        return f"{self.r.randint(1, 665):03d}-{self.r.randint(1, 99):02d}-{self.r.randint(1, 9999):04d}"
 
     def note(self, pasted: str | None) -> str:
         words = ["customer", "asked", "about", "the", "invoice", "and", "delivery", "was", "late",
@@ -232,7 +235,7 @@ def _decoy(v: Values, kind: str) -> Any:
     if kind == "code4":
         return f"{r.randint(1000, 9999)}"
     if kind == "product":
-        return f"{r.choice(['Widget', 'Gadget', 'Router', 'Plan'])} {r.choice(['Pro', 'Lite', 'Max'])} {r.randint(1, 9000)}"  # noqa: E501
+        return f"{r.choice(['Widget', 'Gadget', 'Router', 'Plan'])} {r.choice(['Pro', 'Lite', 'Max'])} {r.randint(1, 9000)}"
     if kind == "ref9":
         return v.digits(9)
     if kind == "tracking":
@@ -252,7 +255,7 @@ def _value(v: Values, col: Col) -> Any:
     return getattr(v, col.make)()
 
 
-S, T, D, DT, I = sa.String(120), sa.Text, sa.Date, sa.DateTime, sa.Integer
+S, T, D, DT, INT = sa.String(120), sa.Text, sa.Date, sa.DateTime, sa.Integer
 
 
 def _c(name: str, make: str, label: str | None, declared: str | None = None, *,
@@ -296,7 +299,7 @@ TELEPHONY = [  # MariaDB
     Tab("subscribers", [_c("msisdn", "phone", "phone", "contact"), _c("email", "email", "email", "contact"),
                         _c("ird_number", "nz_ird", "nz_ird"), _c("postcode", "postcode", "postal_code", "contact", arg="CA")]),
     Tab("call_records", [_c("caller", "phone", "phone", "contact"), _c("destination", "phone", "phone"),
-                         _d("duration_s", "code4", I), _d("cdr_id", "uuid")]),
+                         _d("duration_s", "code4", INT), _d("cdr_id", "uuid")]),
     Tab("payroll", [_c("ni_number", "uk_ni", "uk_ni"), _c("bank_iban", "iban", "iban"), _c("employee_name", "name", "name"),
                     _d("grade", "status")], declared=False),
     Tab("devices", [_c("last_ip", "ip", "ip", "technical"), _d("firmware_version", "version"), _d("imei_ref", "ref16")]),
@@ -354,7 +357,7 @@ def build(name: str, url: str, rows: int = 300, seed: int = 7) -> None:
                             row[c.name] = v.stamp() if c.type is DT else v.recent()
                         elif c.type is D and c.label is None:
                             row[c.name] = v.recent()
-                        elif c.type is I:
+                        elif c.type is INT:
                             row[c.name] = rng.randint(1, 3600)
                         else:
                             row[c.name] = _value(v, c)

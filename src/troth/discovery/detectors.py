@@ -276,6 +276,8 @@ def phone_ok(v: str, regions: tuple[str, ...]) -> bool:
         return False
     if v[0] != "+" and v.isdigit() and v[0] != "0":
         return False
+    if _SSN.match(v):  # 3-2-4 is how an SSN is written, never a phone number
+        return False
     try:
         if v[0] == "+":
             return phonenumbers.is_valid_number(phonenumbers.parse(v, None))

@@ -419,7 +419,7 @@ class DiscoveryService:
         findings = drift(
             scans,
             {d.name: d for d in self.datasets() if d.name in names},
-            sensitive={c for c in self._all_categories() if self.ctx.policy.is_sensitive(c)},
+            sensitive=self.sensitive(),
             policy_categories={c.id for c in self.ctx.policy.policy.categories},
             held_by_troth={
                 spec.category
@@ -440,10 +440,15 @@ class DiscoveryService:
             errors=errors,
         )
 
-    def _all_categories(self) -> set[str]:
+    def sensitive(self) -> set[str]:
+        """The sensitive categories: the policy's flags, else the built-in taxonomy's (a
+        category the policy never names is still sensitive when found)."""
         from troth.policy.taxonomy import BUILTIN_BY_ID
 
-        return set(BUILTIN_BY_ID) | set(self.ctx.policy.categories)
+        out = {c.id for c in BUILTIN_BY_ID.values() if c.sensitive}
+        for cid, info in self.ctx.policy.categories.items():
+            (out.add if info.sensitive else out.discard)(cid)
+        return out
 
     def scans(self, *, limit: int = 20, actor: Actor = SYSTEM) -> list[dict[str, Any]]:
         """The newest scans: id, state, when, by whom, the counts."""
