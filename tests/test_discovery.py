@@ -246,7 +246,7 @@ def test_p15_card_pasted_into_a_support_message_in_troth_is_flagged(make_troth: 
         {"name": "Bo", "email": "bo@example.com", "message": "Order 4111111111111112 is late"},
     )
     report = _service(t).scan(actor=OFFICER)
-    (f,) = [f for f in report.findings if f.dataset == "troth"]
+    (f,) = [f for f in report.findings if f.dataset == "@troth"]
     assert f.code == "pasted_in_free_text" and f.column == "support_request.message"
     assert f.severity is Severity.critical and f.category == "payment_card"
     assert f.evidence["values_with"] == {"card": 1} and f.evidence["sampled"] == 2
@@ -522,3 +522,66 @@ def test_column_name_rules(name: str, kind: Kind | None) -> None:
     from troth.discovery.names import kind_of_name
 
     assert kind_of_name(name) is kind
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/odd.db"
+    return str(request.getfixturevalue("pg_url" if request.param == "postgresql" else "mysql_url"))
+
+
+def test_odd_identifiers_are_quoted_and_only_troth_text_when_asked(
+    any_url: str, make_troth: Any, monkeypatch: Any
+) -> None:
+    """A table and columns whose names need quoting (spaces, capitals, a reserved word) are
+    read like any other; naming only @troth scans troth's own text and no database."""
+    engine = sa.create_engine(any_url)
+    md = sa.MetaData()
+    odd = sa.Table(
+        "Order Details",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("E-mail", sa.String(100)),
+        sa.Column("select", sa.String(100)),
+    )
+    md.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            odd.insert(),
+            [{"id": i, "E-mail": f"p{i}@example.com", "select": "x"} for i in range(20)],
+        )
+    engine.dispose()
+    monkeypatch.setenv("ODD_URL", any_url)
+    t = make_troth("mindlink", edit=_policy)
+    folder = t.ctx.settings.resolved_datasets_dir
+    folder.mkdir(exist_ok=True)
+    decl = {"name": "odd", "url_env": "ODD_URL", "tables": {"people": {"primary_key": "id"}}}
+    decl["tables"]["people"]["identity"] = {"customer_id": "id"}
+    (folder / "odd.yaml").write_text(yaml.safe_dump({"datasets": [decl]}))
+    svc = _service(t)
+    report = svc.scan(["odd"], actor=OFFICER)
+    assert not report.errors, report.errors
+    (f,) = [f for f in report.findings if f.code == "undeclared_table"]
+    assert f.table == "Order Details" and f.category == "contact"
+    assert set(f.evidence["columns"]) == {"E-mail"}
+    only = svc.scan(["@troth"], actor=OFFICER)
+    assert only.datasets == ["@troth"] and only.tables_total == 1
+
+
+def test_the_nlp_path_adds_what_presidio_finds() -> None:
+    """The nlp extra (Presidio), when installed: without a spaCy model it runs Presidio's
+    pattern recognizers, whose finds join the built-in ones. Skipped where the extra is
+    not installed (it is not part of the dev install)."""
+    pytest.importorskip("presidio_analyzer", reason="the nlp extra is not installed")
+    from troth.discovery.classify import Classifier
+    from troth.discovery.nlp import PresidioText
+
+    nlp = PresidioText()
+    assert Kind.email in nlp.kinds("write to ann@example.com about the refund please")
+    col = Classifier(D, nlp).column(
+        "notes",
+        "TEXT",
+        ["Customer wrote from ann@example.com about the late parcel yesterday"] * 5,
+    )
+    assert col.free_text and col.pasted.get("email") == 5

@@ -23,7 +23,9 @@ def discover(
     ctx: typer.Context,
     datasets: Annotated[
         list[str] | None,
-        typer.Argument(help="Datasets to scan (default: every declared one and troth's own text)."),
+        typer.Argument(
+            help="Datasets to scan (default: every declared one, and troth's own text: @troth)."
+        ),
     ] = None,
     rows: Annotated[
         int, typer.Option(min=1, max=100_000, help="Rows sampled per table (1 to 100,000).")

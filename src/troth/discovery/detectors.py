@@ -380,8 +380,9 @@ class Detectors:
     def embedded(self, text: str) -> dict[Kind, list[tuple[int, int]]]:
         """Kinds found *inside* free text, with their spans: card numbers (Luhn and issuer),
         national ids written with separators, IBANs, e-mail addresses, international phone
-        numbers."""
+        numbers; in the first :data:`MAX_TEXT` characters."""
         out: dict[Kind, list[tuple[int, int]]] = {}
+        text = text[:MAX_TEXT]
         if any(ch.isdigit() for ch in text):
             for m in _CARD_IN.finditer(text):
                 if is_card(m.group()):
@@ -409,6 +410,9 @@ class Detectors:
             for m in _EMAIL_IN.finditer(text):
                 out.setdefault(Kind.email, []).append(m.span())
         return out
+
+
+MAX_TEXT = 20_000  # characters of one text searched (a pasted value sits near the start)
 
 
 def is_free_text(values: Iterable[object]) -> bool:

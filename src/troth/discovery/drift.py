@@ -13,7 +13,8 @@ from troth.connectors.declaration import Dataset
 from troth.discovery.classify import ColumnResult
 from troth.discovery.detectors import CATEGORY_OF, Kind
 
-TROTH = "troth"  # the pseudo-dataset of troth's own free-text values
+# troth's own free-text values, as a dataset no declaration can name (names are snake_case)
+TROTH = "@troth"
 
 
 class Severity(StrEnum):
