@@ -55,7 +55,10 @@ def test_the_office_scans_from_the_console_and_an_agent_is_refused(home: Any) ->
         )
         assert r.status_code == 303 and r.headers["location"] == "/console/discovery"
         page = c.get("/console/discovery").text
-        assert "pasted_in_free_text" in page and "support_request.message" in page
+        assert (
+            "pasted_in_free_text" in page
+            and "<code>support_request</code>.<wbr><code>message</code>" in page
+        )
         assert "9999 9999 9999 9999" in page  # the masked shape
         assert CARD not in page and "Refund" not in page
 
