@@ -176,7 +176,9 @@ class DiscoveryService:
                 sa.select(discovery_scans).where(discovery_scans.c.id == scan_id)
             ).first()
         if row is None:
-            raise NotFound(f"no discovery scan {scan_id!r}; `troth discover` lists the last ones")
+            raise NotFound(
+                f"no discovery scan {scan_id!r}; `troth discover --last` shows the newest"
+            )
         if row.state == "complete":
             raise ValidationError(f"scan {scan_id} is complete: start a new one")
         return row.id, list(row.datasets), int(row.options["rows"])
