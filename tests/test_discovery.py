@@ -585,3 +585,19 @@ def test_the_nlp_path_adds_what_presidio_finds() -> None:
         ["Customer wrote from ann@example.com about the late parcel yesterday"] * 5,
     )
     assert col.free_text and col.pasted.get("email") == 5
+
+
+def test_a_category_no_system_holds_is_a_low_finding_and_no_drift(make_troth: Any) -> None:
+    """A category the policy declares that no collection point, dataset or scanned column
+    holds is reported (low, with the policy YAML), and alone is not drift (exit 0)."""
+
+    def edit(data: dict[str, Any]) -> None:
+        _policy(data)
+        data["categories"].append({"id": "biometrics", "description": "Fingerprints."})
+
+    t = make_troth("mindlink", edit=edit)
+    report = _service(t).scan(actor=OFFICER)
+    (f,) = [f for f in report.findings if f.code == "category_not_held"]
+    assert f.category == "biometrics" and f.severity is Severity.low and f.target == "policy"
+    assert "id: biometrics" in f.yaml
+    assert not report.drift

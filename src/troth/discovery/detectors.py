@@ -108,6 +108,7 @@ def card_issuer(digits: str) -> str | None:
     return None
 
 
+_ID_IN = re.compile(r"(?<![\w-])[\dA-Z][\dA-Z -]{7,12}[\dA-D](?![\w-])")
 _CARD_SHAPE = re.compile(r"^\d(?:[ -]?\d){11,18}$")
 _CARD_IN = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 
@@ -298,13 +299,14 @@ class Detectors:
     countries: frozenset[str] = frozenset({"NZ", "CA", "GB", "US"})
     today: date = field(default_factory=date.today)
 
-    @property
-    def regions(self) -> tuple[str, ...]:
-        return tuple(sorted(self.countries))
+    regions: tuple[str, ...] = field(init=False)
+    national_ids: tuple[Kind, ...] = field(init=False)
 
-    @property
-    def national_ids(self) -> tuple[Kind, ...]:
-        return tuple(NATIONAL_ID_OF[c] for c in sorted(self.countries) if c in NATIONAL_ID_OF)
+    def __post_init__(self) -> None:
+        ordered = sorted(self.countries)
+        object.__setattr__(self, "regions", tuple(ordered))
+        ids = tuple(NATIONAL_ID_OF[c] for c in ordered if c in NATIONAL_ID_OF)
+        object.__setattr__(self, "national_ids", ids)
 
     def classify(self, value: object) -> tuple[set[Kind], set[Kind]]:
         """The kinds a whole value is: (strong, weak). Weak kinds (bare digits that could
@@ -388,7 +390,7 @@ class Detectors:
                 if is_card(m.group()):
                     out.setdefault(Kind.card, []).append(m.span())
             ids = self.national_ids
-            for m in re.finditer(r"(?<![\w-])[\dA-Z][\dA-Z -]{7,12}[\dA-D](?![\w-])", text):
+            for m in _ID_IN.finditer(text):
                 token = m.group()
                 for kind, ok in (
                     (Kind.us_ssn, us_ssn_ok),
