@@ -601,3 +601,29 @@ def test_a_category_no_system_holds_is_a_low_finding_and_no_drift(make_troth: An
     assert f.category == "biometrics" and f.severity is Severity.low and f.target == "policy"
     assert "id: biometrics" in f.yaml
     assert not report.drift
+
+
+def test_a_column_listed_without_a_category_whose_values_are_personal_is_mislabelled() -> None:
+    from troth.connectors.declaration import Dataset
+    from troth.discovery.classify import Classifier
+    from troth.discovery.drift import TableScan, drift
+
+    ds = Dataset.model_validate(
+        {
+            "name": "crm",
+            "url_env": "CRM_URL",
+            "tables": {
+                "leads": {
+                    "primary_key": "id",
+                    "identity": {"customer_id": "id"},
+                    "columns": {"id": None, "ref": None},
+                }
+            },
+        }
+    )
+    col = Classifier(D).column("ref", "TEXT", [f"lead{i}@example.com" for i in range(10)])
+    key = Classifier(D).column("id", "INTEGER", list(range(10)))
+    scan = TableScan("crm", "leads", ("id",), (), (key, col))
+    (f,) = drift([scan], {"crm": ds}, sensitive=set(), policy_categories=set(), held_by_troth=set())
+    assert f.code == "mislabelled" and f.where == "crm.leads.ref" and f.category == "contact"
+    assert "without a category" in f.message and f.severity is Severity.medium

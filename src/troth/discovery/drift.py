@@ -111,6 +111,9 @@ def drift(
                 undeclared_cols.append(col)
             elif declared_cat and _mislabelled(declared_cat, col):
                 out.append(_mislabel(scan, col, declared_cat))
+            elif declared_cat is None and col.by in ("values", "values+name"):
+                # Listed without a category (a key, "not personal"), yet its values are.
+                out.append(_mislabel(scan, col, None))
         if undeclared_cols:
             if declared_table is None:
                 out.append(_undeclared_table(scan, undeclared_cols))
@@ -210,8 +213,9 @@ def _mislabelled(declared: str, col: ColumnResult) -> bool:
     return found is not None and _SAME.get(declared, declared) != _SAME.get(found, found)
 
 
-def _mislabel(scan: TableScan, col: ColumnResult, declared: str) -> Finding:
+def _mislabel(scan: TableScan, col: ColumnResult, declared: str | None) -> Finding:
     cat = col.category or ""
+    said = f"declared {declared}" if declared else "declared without a category (not personal)"
     return Finding(
         code="mislabelled",
         severity=Severity.medium,
@@ -219,7 +223,7 @@ def _mislabel(scan: TableScan, col: ColumnResult, declared: str) -> Finding:
         table=scan.table,
         column=col.column,
         category=cat,
-        message=f"declared {declared}, but its values are {_what(col)} ({cat})",
+        message=f"{said}, but its values are {_what(col)} ({cat})",
         evidence={**_evidence(col), "declared": declared},
         yaml=_column_yaml(scan.dataset, scan.table, col.column, cat, _erase_for(cat, False)),
     )
