@@ -43,6 +43,10 @@ def discover(
         bool, typer.Option("--last", help="Print the newest scan's report; scan nothing.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+    nlp: Annotated[
+        bool,
+        typer.Option("--nlp", help="Names and places in free text too (the nlp extra)."),
+    ] = False,
     actor: Annotated[
         str | None, typer.Option("--actor", help="Who acts: staff:NAME@ROLE (default troth).")
     ] = None,
@@ -56,7 +60,7 @@ def discover(
     who = parse_actor(actor)
     t = Troth.open(home_of(ctx))
     try:
-        svc = DiscoveryService(t.ctx)
+        svc = DiscoveryService(t.ctx, nlp=_nlp() if nlp else None)
         if last:
             report = svc.report(actor=who)
         else:
@@ -69,6 +73,12 @@ def discover(
         _print(report)
     if report.drift:
         raise typer.Exit(2)
+
+
+def _nlp() -> Any:
+    from troth.discovery.nlp import PresidioText
+
+    return PresidioText()
 
 
 def _print(report: Any) -> None:

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from troth.discovery.detectors import Kind
+from troth.errors import ConfigError
 
 ENTITY_KIND = {
     "PERSON": Kind.name,
@@ -27,7 +28,7 @@ ENTITY_KIND = {
 }
 
 
-class NlpUnavailable(RuntimeError):
+class NlpUnavailable(ConfigError):
     """The nlp extra is not installed."""
 
 
