@@ -9,6 +9,7 @@ import troth.breaches.register
 import troth.connectors.jobs
 import troth.consent.tables
 import troth.disclosures.tables
+import troth.discovery.tables
 import troth.idempotency
 import troth.notices.outbox
 import troth.requests.tables

@@ -92,6 +92,12 @@ def _scrub_mail(ctx: Context) -> Any:
     return scrub_settled_mail(ctx)
 
 
+def _discovery(ctx: Context) -> Any:
+    from troth.discovery.jobs import scheduled_scan
+
+    return scheduled_scan(ctx)
+
+
 def _audit_checkpoint(ctx: Context) -> Any:
     from troth.audit.log import sign_head
 
@@ -115,6 +121,7 @@ TASKS: tuple[Task, ...] = (
     Task("audit_checkpoint", timedelta(hours=1), _audit_checkpoint),
     Task("scrub_mail", timedelta(days=1), _scrub_mail),
     Task("purge_signin_codes", timedelta(hours=1), _purge_signin_codes),
+    Task("discovery", timedelta(days=1), _discovery),
 )
 
 

@@ -182,6 +182,8 @@ ROUTES: dict[str, Rule] = {
     "GET /console/policy/publish": _r(Door.console_office),
     "POST /console/policy/diff": _r(Door.console_office),
     "POST /console/policy/publish": _r(Door.console_office, write=True),
+    "GET /console/discovery": _r(Door.console_office),
+    "POST /console/discovery": _r(Door.console_office, write=True),
     "GET /console/demands": _r(Door.console_office),
     "POST /console/demands": _r(Door.console_office, write=True),
     # -- the tenant pages: a customer's admins ---------------------------------------------
@@ -230,6 +232,7 @@ COMMANDS: dict[str, str] = {
     "disclosures notify-due": OPERATOR,
     "disclosures send": ASSERTED,
     "disclosures subprocessors": OPERATOR,
+    "discover": ASSERTED,
     "find": OPERATOR,
     "grants accesses": OPERATOR,
     "grants approve": AS_PERSON,

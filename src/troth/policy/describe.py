@@ -31,6 +31,7 @@ POWER_WORDS: dict[Power, str] = {
     " (publish_policy)",
     Power.run_retention: "run retention (run_retention)",
     Power.manage_holds: "place and lift legal holds (manage_holds)",
+    Power.run_discovery: "scan connected databases for undeclared personal data (run_discovery)",
     Power.manage_tenants: "create and administer customer accounts (manage_tenants)",
 }
 

@@ -376,6 +376,7 @@ class Power(StrEnum):
     run_retention = "run_retention"  # the retention plan, dry runs and runs
     manage_holds = "manage_holds"  # place and lift legal holds
     manage_tenants = "manage_tenants"  # create and administer any tenant
+    run_discovery = "run_discovery"  # scan connected databases for undeclared personal data
 
 
 POWER_NAMES = ", ".join(p.value for p in Power)

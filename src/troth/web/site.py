@@ -7,7 +7,15 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from troth.web import console, console_office, console_requests, privacy, public, tenant
+from troth.web import (
+    console,
+    console_discovery,
+    console_office,
+    console_requests,
+    privacy,
+    public,
+    tenant,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -15,4 +23,5 @@ STATIC = Path(__file__).parent / "static"
 def mount_web(app: FastAPI) -> None:
     for module in (public, privacy, console, console_requests, console_office, tenant):
         app.include_router(module.router)
+    app.include_router(console_discovery.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
