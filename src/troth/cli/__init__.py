@@ -85,6 +85,7 @@ def _register() -> None:
     from troth.cli import core as _core
     from troth.cli import datasets as _datasets
     from troth.cli import disclosures as _disclosures
+    from troth.cli import doctor as _doctor
     from troth.cli import keys as _keys
     from troth.cli import outbox as _outbox
     from troth.cli import policy as _policy
@@ -113,6 +114,7 @@ def _register() -> None:
     _ropa.register(app)
     _requests.register(app)
     _aggregates.register(app)
+    _doctor.register(app)
 
 
 def _click_errors() -> tuple[type[Exception], ...]:

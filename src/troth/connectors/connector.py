@@ -67,9 +67,7 @@ class Connector:
                 try:
                     engine = make_engine(url, setting=ds.url_env, create=False)
                 except ConfigError as exc:
-                    raise ConnectorError(
-                        f"dataset {name}: {exc.message}", dataset=name
-                    ) from None
+                    raise ConnectorError(f"dataset {name}: {exc.message}", dataset=name) from None
                 self._engines[name] = engine
                 self._owned.append(engine)
             self._runners[name] = DatasetRunner(
