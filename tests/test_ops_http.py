@@ -138,7 +138,9 @@ def test_metrics_after_a_scenario(lite, client) -> None:
         moved("troth_http_requests_total", method="POST", route="/api/v1/requests", status="201")
         == 1
     )
-    assert moved("troth_http_request_duration_seconds_count", method="GET", route=subject_route) == 2
+    assert (
+        moved("troth_http_request_duration_seconds_count", method="GET", route=subject_route) == 2
+    )
     # The refusal and the allows, as the audit log recorded them.
     assert moved("troth_gate_decisions_total", outcome="deny", reason=reason) == 1
     denies = [e for e in list_entries(lite) if str(e.entry.outcome) == "deny"]
@@ -152,9 +154,10 @@ def test_metrics_after_a_scenario(lite, client) -> None:
     assert moved("troth_audit_appends_total", outcome="deny") >= 1
     # Figures read at scrape time: the request is open and due later; mail is waiting.
     assert value(after, "troth_requests_open", due="overdue") == 0
-    assert sum(
-        value(after, "troth_requests_open", due=d) for d in ("today", "week", "month", "later")
-    ) == 1
+    assert (
+        sum(value(after, "troth_requests_open", due=d) for d in ("today", "week", "month", "later"))
+        == 1
+    )
     assert value(after, "troth_outbox_messages", status="queued") >= 1
     assert value(after, "troth_audit_entries") == value(after, "troth_audit_head_entries")
     assert value(after, "troth_audit_head_age_seconds") >= 0

@@ -44,7 +44,7 @@ def init_home(
     # A database troth cannot use, cannot reach or that is taken: refused before anything.
     existing = _check_new_database(database_url) if database_url else frozenset()
     made: list[Path] = []  # what this call creates, removed again if it fails
-    server_url: str | None = None
+    drop_url: str | None = None
     try:
         for folder in reversed([home, *home.parents]):
             if not folder.exists():
@@ -61,19 +61,21 @@ def init_home(
         settings = Settings.for_home(home)
         url = settings.resolved_database_url
         db_file = sqlite_file(url)
-        if db_file is not None and not db_file.exists():
+        new_file = db_file is not None and not db_file.exists()
+        if db_file is not None and new_file:
             made += [db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm")]
         if not settings.resolved_heads_file.exists():
             made.append(settings.resolved_heads_file)
-        # Tables to drop again: only in a database given here, found without a troth.
-        server_url = url if db_file is None and database_url else None
+        # Tables to drop again: in a database given here that was already there (a server's,
+        # or a SQLite file), found without a troth; a new SQLite file is removed instead.
+        drop_url = url if database_url and not new_file else None
         upgrade_database(url)
         ctx = open_context(home, clock=clock)
         from troth.policy.versions import record_initial_version
 
         record_initial_version(ctx, text)
     except BaseException:
-        _undo_init(made, server_url, existing)
+        _undo_init(made, drop_url, existing)
         raise
     return ctx
 
@@ -106,17 +108,17 @@ def _check_new_database(url: str) -> frozenset[str]:
     return tables
 
 
-def _undo_init(made: list[Path], server_url: str | None, existing: frozenset[str]) -> None:
+def _undo_init(made: list[Path], drop_url: str | None, existing: frozenset[str]) -> None:
     """Remove what a failed ``init_home`` made: its files and folders, and the tables it
-    created in a server database (never one that was there before)."""
-    if server_url is not None:
+    created in a database that was already there (never a table that was there before)."""
+    if drop_url is not None:
         with contextlib.suppress(Exception):
             from sqlalchemy import MetaData, Table
 
             import troth.schema  # noqa: F401  (every table on the metadata)
             from troth.db import metadata
 
-            engine = make_engine(server_url)
+            engine = make_engine(drop_url)
             try:
                 with engine.begin() as conn:
                     ours = [t for t in metadata.sorted_tables if t.name not in existing]

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 
 from troth.errors import Refused, TrothError
 
@@ -137,10 +138,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rc = app(args=argv, standalone_mode=False)
     except Refused as exc:
-        err_console.print(f"[red]refused[/red] ({exc.reason}): {exc.message}", highlight=False)
+        err_console.print(
+            f"[red]refused[/red] ({exc.reason}): {escape(exc.message)}", highlight=False
+        )
         sys.exit(3)
     except TrothError as exc:
-        err_console.print(f"[red]error[/red] ({exc.code}): {exc.message}", highlight=False)
+        err_console.print(f"[red]error[/red] ({exc.code}): {escape(exc.message)}", highlight=False)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
