@@ -276,8 +276,8 @@ def doctor(home: Path | str | None) -> list[Check]:
         ctx = open_context(home)
     except DatabaseVersionError as exc:
         return [*checks, Check("migrations", "fail", exc.message, "run `troth db migrate`")]
-    except TrothError as exc:
-        return [*checks, Check("database", "fail", exc.message, "see the message")]
+    except TrothError as exc:  # the home cannot be opened: the later checks cannot run
+        return [*checks, Check("home", "fail", exc.message, "fix this first, then run again")]
     except Exception as exc:
         line = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         return [
