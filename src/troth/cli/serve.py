@@ -71,7 +71,11 @@ def register(app: typer.Typer) -> None:
             return
         # Each worker process opens the home itself (its own engine, key file and head
         # signer) and listens on its own SO_REUSEPORT socket (troth.serving).
+        import logging.config
+
         from troth.serving import serve_workers
+
+        logging.config.dictConfig(log_config)  # the supervisor's own lines, in the same format
 
         context.engine.dispose()
         try:
