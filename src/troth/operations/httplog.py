@@ -99,6 +99,7 @@ class Observe:
                 self._templates = route_templates(getattr(owner, "routes", ()))
             route = route_template(scope, self._templates)
             method = str(scope.get("method", "GET"))
+            method = method if method in metrics.METHODS else "OTHER"  # a client's word
             metrics.observe_request(method, route, status, seconds)
             if log.isEnabledFor(logging.INFO):
                 duration_ms = round(seconds * 1000, 2)

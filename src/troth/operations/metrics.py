@@ -71,7 +71,7 @@ AUDIT_APPENDS = Counter(
 _COUNTED = (HTTP_REQUESTS, HTTP_DURATION, GATE_DECISIONS, AUDIT_APPENDS)
 
 _REASON = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _children: dict[tuple[str, str], Any] = {}
 
 
@@ -107,10 +107,21 @@ def install() -> None:
         APPEND_OBSERVERS.append(observe_appends)
 
 
+_http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    method = method if method in _METHODS else "OTHER"
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    """Count one answered request (label children cached: this runs for every request)."""
+    m = method if method in METHODS else "OTHER"  # a client's method is not a label
+    key = (m, route, status)
+    pair = _http_children.get(key)
+    if pair is None:
+        pair = _http_children[key] = (
+            HTTP_REQUESTS.labels(m, route, str(status)),
+            HTTP_DURATION.labels(m, route),
+        )
+    pair[0].inc()
+    pair[1].observe(seconds)
 
 
 class _Figures(Collector):
