@@ -218,3 +218,32 @@ def test_init_on_an_unreachable_server_creates_nothing(tmp_path: Path) -> None:
     assert r.returncode == 1 and "database_unreachable" in r.stderr
     assert SECRET not in r.stderr and "Traceback" not in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_database_errors_never_carry_the_values(tmp_path: Path) -> None:
+    # A failed statement's message (which reaches logs and tracebacks) names no value.
+    engine = make_engine(f"sqlite:///{tmp_path}/x.db")
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE t (email TEXT PRIMARY KEY)"))
+            conn.execute(sa.text("INSERT INTO t VALUES (:e)"), {"e": "ada@example.com"})
+        with pytest.raises(sa.exc.IntegrityError) as err, engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO t VALUES (:e)"), {"e": "ada@example.com"})
+        assert "ada@example.com" not in str(err.value)
+        assert "hidden due to hide_parameters" in str(err.value)
+    finally:
+        engine.dispose()
+
+
+def test_troths_own_malformed_url_is_one_line(tmp_path: Path) -> None:
+    ctx = make_home(tmp_path)
+    ctx.engine.dispose()
+    env = {"TROTH_DATABASE_URL": MALFORMED["unencoded @"]}
+    for args in (("audit", "verify"), ("db", "migrate"), ("doctor",)):
+        r = troth("--home", str(ctx.home), *args, env=env)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        out = (r.stdout + r.stderr).strip()
+        assert "database_url has an unencoded @" in out, (args, out)
+        assert SECRET not in out and "Traceback" not in out
+        if args != ("doctor",):
+            assert len(out.splitlines()) == 1, out

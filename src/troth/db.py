@@ -181,6 +181,7 @@ def make_engine(
         engine = create_engine(
             url,
             echo=echo,
+            hide_parameters=True,  # no values (personal data) in error messages or logs
             connect_args={"timeout": 30, "check_same_thread": False},
             # Never make a caller wait for a pooled connection: the HTTP read checks one
             # out on the event loop, and a connection to a local file is cheap to open.
@@ -216,7 +217,7 @@ def make_engine(
 
         engine.__class__ = _TrothEngine
         return engine
-    engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
     engine.__class__ = _TrothEngine
     return engine
 

@@ -79,6 +79,7 @@ class Observe:
                 sent = value.decode("latin-1")
                 break
         request_id = sent if sent and _REQUEST_ID.match(sent) else uuid.uuid4().hex
+        scope["troth.request_id"] = request_id  # for the error log (troth.api.limits)
         status = 500
 
         async def send_with_id(message: Message) -> None:
