@@ -97,7 +97,13 @@ def test_readyz_503_when_the_heads_file_cannot_be_written(lite, client, tmp_path
     assert r.status_code == 503 and r.json()["checks"]["heads_file"] == "fail"
 
 
-def test_metrics_after_a_scenario(lite, client) -> None:
+def test_metrics_after_a_scenario(home) -> None:
+    """On SQLite and PostgreSQL (the figures read at scrape time are queries)."""
+    with client_for(home) as client:
+        _scenario(home, client)
+
+
+def _scenario(lite, client) -> None:
     admin = api_key(client, ["metrics"])
     before = samples(client.get("/metrics", headers=admin).text)
     h = api_key(client, ["collect", "use"])
@@ -206,3 +212,13 @@ def test_a_callers_request_id_is_kept_only_when_well_formed(client) -> None:
     r = client.get("/healthz", headers={"X-Request-Id": "ada@example.com\nforged"})
     assert r.headers["x-request-id"] != "ada@example.com\nforged"
     assert len(r.headers["x-request-id"]) == 32
+
+
+def test_readyz_and_metrics_on_mariadb(tmp_path, mysql_url) -> None:
+    ctx = make_home(tmp_path, db_url=mysql_url)
+    try:
+        with client_for(ctx) as c:
+            _scenario(ctx, c)
+            assert c.get("/readyz").json()["status"] == "ready"
+    finally:
+        ctx.engine.dispose()
