@@ -52,6 +52,12 @@ def test_the_constraints_pin_the_libraries_whose_internals_are_used() -> None:
         )
 
 
+def test_make_installs_with_the_constraints() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pip install -q -c constraints.txt -e '.[dev]'" in makefile
+    assert "make test" in (ROOT / ".ci" / "run").read_text()  # CI installs through make
+
+
 def test_sqlalchemy_engine_subclass_and_option_engine(tmp_path: Path) -> None:
     from sqlalchemy.engine.base import Engine, OptionEngine
 

@@ -132,3 +132,19 @@ def test_open_metrics_and_a_password_in_the_file_are_warnings(tmp_path: Path) ->
     details = " ".join(c["detail"] for c in settings)
     assert "metrics_access is open" in details and "smtp_password is written" in details
     assert "hunter2" not in json.dumps(report)
+
+
+def test_a_password_in_the_database_url_of_the_file_is_a_warning(tmp_path: Path, pg_url) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(pg_url)
+    with_password = urlunsplit(
+        parts._replace(netloc=f"postgres:s3cret-pw@{parts.hostname}:{parts.port}")
+    )
+    ctx = init_home(tmp_path / "home", example="mindlink", database_url=with_password)
+    ctx.engine.dispose()
+    code, report, _checks = doctor(ctx.home)
+    assert code == 0, report
+    details = " ".join(c["detail"] + c["fix"] for c in report["checks"])
+    assert "database_url in troth.toml holds a password" in details
+    assert "TROTH_DATABASE_URL" in details and "s3cret-pw" not in json.dumps(report)

@@ -9,6 +9,7 @@ import functools
 import json
 import os
 import stat
+import tomllib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -313,10 +314,18 @@ def _settings_checks(settings: Any) -> list[Check]:
         )
     cfg = settings.home / "troth.toml"
     try:
-        in_file = "smtp_password" in cfg.read_text()
-    except OSError:
-        in_file = False
-    if in_file:
+        written = tomllib.loads(cfg.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        written = {}
+    if _has_password(written.get("database_url")):
+        issues.append(
+            (
+                "warn",
+                "database_url in troth.toml holds a password",
+                "set TROTH_DATABASE_URL in the environment instead and remove it from the file",
+            )
+        )
+    if "smtp_password" in written:
         issues.append(
             (
                 "warn",
@@ -333,6 +342,15 @@ def _settings_checks(settings: Any) -> list[Check]:
     for status, detail, fix in issues:
         out.append(Check("settings", status, detail, fix))
     return out
+
+
+def _has_password(url: Any) -> bool:
+    from sqlalchemy import make_url
+
+    try:
+        return isinstance(url, str) and bool(make_url(url).password)
+    except Exception:
+        return False
 
 
 def _figures(ctx: Context, snap: Snapshot) -> list[Check]:
