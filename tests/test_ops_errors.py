@@ -247,3 +247,20 @@ def test_troths_own_malformed_url_is_one_line(tmp_path: Path) -> None:
         assert SECRET not in out and "Traceback" not in out
         if args != ("doctor",):
             assert len(out.splitlines()) == 1, out
+
+
+def test_init_checks_the_database_in_the_environment_too(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = init_home(tmp_path / "a", example="mindlink", database_url=pg_url)
+    first.engine.dispose()
+    before = _tables(pg_url)
+    monkeypatch.setenv("TROTH_DATABASE_URL", pg_url)
+    with pytest.raises(ConfigError, match="TROTH_DATABASE_URL already holds a troth database"):
+        init_home(tmp_path / "b", example="mindlink")
+    assert not (tmp_path / "b").exists()
+    assert _tables(pg_url) == before
+    monkeypatch.setenv("TROTH_DATABASE_URL", MALFORMED["port not a number"])
+    with pytest.raises(ConfigError, match=r"^TROTH_DATABASE_URL is not a database URL") as err:
+        init_home(tmp_path / "c", example="mindlink")
+    assert SECRET not in err.value.message and not (tmp_path / "c").exists()

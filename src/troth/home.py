@@ -42,7 +42,10 @@ def init_home(
     text = source.read_text()
     parse_policy(text, str(source))  # refuse a bad policy before creating anything
     # A database troth cannot use, cannot reach or that is taken: refused before anything.
-    existing = _check_new_database(database_url) if database_url else frozenset()
+    # (given here, or in TROTH_DATABASE_URL; unset: a new SQLite file in the home)
+    given = database_url or Settings.for_home(home).database_url
+    setting = "--database" if database_url else "TROTH_DATABASE_URL"
+    existing = _check_new_database(given, setting) if given else frozenset()
     made: list[Path] = []  # what this call creates, removed again if it fails
     drop_url: str | None = None
     try:
@@ -68,7 +71,7 @@ def init_home(
             made.append(settings.resolved_heads_file)
         # Tables to drop again: in a database given here that was already there (a server's,
         # or a SQLite file), found without a troth; a new SQLite file is removed instead.
-        drop_url = url if database_url and not new_file else None
+        drop_url = url if given and not new_file else None
         upgrade_database(url)
         ctx = open_context(home, clock=clock)
         from troth.policy.versions import record_initial_version
@@ -80,21 +83,21 @@ def init_home(
     return ctx
 
 
-def _check_new_database(url: str) -> frozenset[str]:
+def _check_new_database(url: str, setting: str = "--database") -> frozenset[str]:
     """Refuse, before anything is created, a database URL troth cannot use, a database it
     cannot reach, and one that already holds a troth (each home seals its database with
     its own key: two homes never share one). A SQLite file that does not exist yet is
     fine (init creates it); its folder must exist. Returns the tables already there."""
-    parsed = check_database_url(url, "--database")
+    parsed = check_database_url(url, setting)
     path = sqlite_file(parsed)
     if path is not None and not path.exists():
         if not path.parent.is_dir():
             raise ConfigError(
-                f"--database names the SQLite file {path}, whose folder does not exist;"
+                f"{setting} names the SQLite file {path}, whose folder does not exist;"
                 " create the folder first"
             )
         return frozenset()
-    engine = make_engine(url, setting="--database", create=False)
+    engine = make_engine(url, setting=setting, create=False)
     try:
         with engine.connect() as conn:
             tables = frozenset(inspect(conn).get_table_names())
@@ -102,7 +105,7 @@ def _check_new_database(url: str) -> frozenset[str]:
         engine.dispose()
     if "alembic_version" in tables:
         raise ConfigError(
-            "--database already holds a troth database; give each home a database of its own"
+            f"{setting} already holds a troth database; give each home a database of its own"
             " (or use --home with the home that made it)"
         )
     return tables
