@@ -222,3 +222,40 @@ def test_readyz_and_metrics_on_mariadb(tmp_path, mysql_url) -> None:
             assert c.get("/readyz").json()["status"] == "ready"
     finally:
         ctx.engine.dispose()
+
+
+def test_metrics_still_answer_when_the_database_figures_cannot_be_read(
+    tmp_path, pg_url, caplog
+) -> None:
+    import sqlalchemy as sa
+
+    made = make_home(tmp_path, db_url=pg_url)
+    made.engine.dispose()
+    ctx = open_context(made.home, metrics_access="open")
+    try:
+        with client_for(ctx) as c:
+            assert "troth_figures_up 1.0" in c.get("/metrics").text
+            schema = pg_url.rsplit("%3D", 1)[1]
+            admin_engine = sa.create_engine(pg_url.split("?")[0], isolation_level="AUTOCOMMIT")
+            with admin_engine.connect() as conn:  # troth's tables are gone
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+            admin_engine.dispose()
+            r = c.get("/metrics")
+            assert r.status_code == 200
+            assert "troth_figures_up 0.0" in r.text and "troth_http_requests_total" in r.text
+            assert "troth_outbox_messages" not in r.text
+            ready = c.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["checks"]["migrations"] == "fail"
+            # A 500 elsewhere logs the route's template and the request id, not the path.
+            caplog.clear()
+            key = {"Authorization": "Bearer trk_" + "a" * 43}  # looked up: the tables are gone
+            failed = c.get("/api/v1/subjects/ada-at-example", headers=key)
+            assert failed.status_code == 500
+            messages = [r.getMessage() for r in caplog.records]
+            assert any(
+                m.startswith("GET /api/v1/subjects/{subject_id} failed (request ") for m in messages
+            ), messages
+            assert not any("ada-at-example" in m for m in messages)
+    finally:
+        ctx.engine.dispose()

@@ -99,9 +99,11 @@ class ErrorGuard:
         try:
             await self.app(scope, receive, tracking)
         except Exception as exc:
+            from troth.operations.httplog import template_of
+
             # The route's template and the request id, never the path as sent (a token or
             # an address may be in it).
-            route = getattr(scope.get("route"), "path", None) or "<unmatched>"
+            route = template_of(scope)
             request_id = scope.get("troth.request_id", "-")
             log.error(
                 "%s %s failed (request %s)", scope.get("method"), route, request_id, exc_info=exc

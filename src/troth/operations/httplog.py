@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import time
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,12 +73,25 @@ def route_templates(routes: Any) -> dict[int, str]:
     return out
 
 
+_TEMPLATES: weakref.WeakKeyDictionary[Any, dict[int, str]] = weakref.WeakKeyDictionary()
+
+
+def template_of(scope: Scope) -> str:
+    """The full route template of a request's scope (after routing), for log lines."""
+    app = scope.get("app")
+    if app is None:
+        return route_template(scope, {})
+    templates = _TEMPLATES.get(app)
+    if templates is None:
+        templates = _TEMPLATES[app] = route_templates(getattr(app, "routes", ()))
+    return route_template(scope, templates)
+
+
 class Observe:
     """Pure ASGI middleware (outermost): request id, metrics, one log line."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._templates: dict[int, str] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,10 +120,7 @@ class Observe:
             await self.app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - start
-            if self._templates is None:
-                owner = scope.get("app")
-                self._templates = route_templates(getattr(owner, "routes", ()))
-            route = route_template(scope, self._templates)
+            route = template_of(scope)
             method = str(scope.get("method", "GET"))
             method = method if method in metrics.METHODS else "OTHER"  # a client's word
             metrics.observe_request(method, route, status, seconds)

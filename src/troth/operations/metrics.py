@@ -10,7 +10,11 @@ Counted as things happen, in each server process:
   records (``reason`` is the refusal's code, ``none`` for an allow without one).
 - ``troth_audit_appends_total{outcome}``: entries appended (allow, deny, info).
 
-Read from the database and the heads file when scraped (the same in every process):
+  Both count what the server processes append (``troth worker`` and the CLI are not
+  counted here; the log itself has everything).
+
+Read from the database and the heads file when scraped (the same in every process;
+``troth_figures_up`` is 0 and the rest absent when the database cannot be read):
 
 - ``troth_audit_head_age_seconds``, ``troth_audit_entries``, ``troth_audit_head_entries``:
   the newest signed tree head's age, the entries in the log and those it covers.
@@ -27,6 +31,7 @@ serve`` sets to a fresh folder unless the environment names one), and any proces
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -40,6 +45,7 @@ from prometheus_client.registry import Collector
 from troth.audit.entry import AuditEntry
 from troth.context import Context
 
+log = logging.getLogger("troth.metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "<unmatched>"
 
@@ -133,7 +139,17 @@ class _Figures(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from troth.operations.checks import DUE_BUCKETS, snapshot
 
-        snap = snapshot(self.ctx)
+        try:
+            snap = snapshot(self.ctx)
+        except Exception:  # the database is down: the counters still answer
+            log.warning("metrics: the database figures could not be read", exc_info=True)
+            yield GaugeMetricFamily(
+                "troth_figures_up", "1 when the database figures could be read.", value=0
+            )
+            return
+        yield GaugeMetricFamily(
+            "troth_figures_up", "1 when the database figures could be read.", value=1
+        )
         outbox = GaugeMetricFamily(
             "troth_outbox_messages", "Outgoing messages by status.", labels=["status"]
         )
