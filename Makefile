@@ -4,19 +4,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench fmt clean browser
+.PHONY: demo test check bench fmt clean browser lock
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every dependency to the versions troth is tested with (the fast
+# paths use SQLAlchemy, Starlette and FastAPI internals; tests/test_internals.py checks them).
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	@echo "installing troth and its dev tools into $(VENV), at the versions in constraints.txt"
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+# Regenerate constraints.txt from what is installed (after changing pyproject.toml and
+# installing); then run tests/test_internals.py and the benchmarks before committing it.
+lock: $(STAMP)
+	@head -n 4 constraints.txt > constraints.new
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^#' | LC_ALL=C sort -f >> constraints.new
+	mv constraints.new constraints.txt
 
 # Debian's chromium drives the browser tests; installed when missing (root or sudo needed).
 # Without it the browser tests skip locally (and fail under CI=true, where they must run).
 browser:
-	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium \
-		|| echo "chromium could not be installed: browser tests will skip (CI fails them)"
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "chromium is missing: installing Debian's chromium package (apt-get, as root or"; \
+		echo "with sudo) because the browser tests (tests/browser, Playwright) drive it"; \
+		bash .ci/install-chromium \
+		|| echo "chromium could not be installed: browser tests will skip (CI fails them)"; }
 
 demo: $(STAMP)
 	$(BIN)/troth demo --home demo-home

@@ -272,6 +272,7 @@ PROBES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/tenant/export.json", ""),
     ("GET", "/privacy/me", ""),
     ("GET", "/privacy/me/export.json", ""),
+    ("GET", "/metrics", ""),
 )
 # The PostgreSQL smoke subset: the person's records and values, and a tenant's.
 PG_PROBES = PROBES[:4] + PROBES[7:8]

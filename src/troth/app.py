@@ -12,12 +12,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from troth.api import health
 from troth.api.limits import BodyLimit, ErrorGuard
 from troth.api.problems import install_problem_handlers
 from troth.api.router import build_router
 from troth.audit import close_heads
 from troth.context import Context
 from troth.engine import Troth
+from troth.operations import metrics
+from troth.operations.httplog import Observe
 from troth.web.headers import SecurityHeaders
 from troth.web.render import render_problem
 from troth.web.site import mount_web
@@ -56,11 +59,16 @@ def create_app(ctx: Context, *, max_body_bytes: int | None = None) -> FastAPI:
     app.state.troth = Troth(ctx)
     install_problem_handlers(app, html=render_problem)
     app.include_router(build_router(), prefix="/api/v1")
+    app.include_router(health.router)
     mount_web(app)
-    # Added last = outermost: headers on everything, then the size limit, then the guard.
+    metrics.install()
+    app.state.metrics_registry = metrics.registry_for(ctx)
+    # Added last = outermost: headers on everything, then the size limit, then the guard;
+    # outside them all, the request line (id, metrics, log) sees every answer.
     app.add_middleware(ErrorGuard)
     app.add_middleware(BodyLimit, max_bytes=limit)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Observe)
     return app
 
 

@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    URL,
     BigInteger,
     Connection,
     DateTime,
@@ -36,6 +37,8 @@ from sqlalchemy import (
     make_url,
 )
 from sqlalchemy.engine.base import OptionEngine
+
+from troth.errors import ConfigError
 
 metadata = MetaData(
     naming_convention={
@@ -86,14 +89,99 @@ _CANONICAL = json.JSONEncoder(
 ).encode
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+# The extra that installs each server backend's driver (pyproject's optional-dependencies).
+DRIVER_EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+_URL_SHAPE = "write it as dialect+driver://user:password@host:port/database"
+
+
+def check_database_url(url: str, setting: str = "database_url") -> URL:
+    """``url`` parsed, its dialect known and its driver importable; otherwise a one-line
+    :class:`ConfigError` naming ``setting`` and what to do. The password never appears in
+    the message (nor the rest of the URL when it cannot be parsed)."""
+    from sqlalchemy.exc import ArgumentError
+
+    if not url or not url.strip():
+        raise ConfigError(f"{setting} is empty; {_URL_SHAPE} (or sqlite:///PATH)")
+    try:
+        parsed = make_url(url)
+        _ = parsed.port  # a port that is not a number fails here
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"{setting} is not a database URL that can be read; {_URL_SHAPE}, with any @ : / #"
+            " or ? in the user name or password percent-encoded (@ is %40)"
+        ) from None
+    shown = parsed.render_as_string(hide_password=True)
+    backend_name = parsed.get_backend_name()
+    if parsed.host and "@" in parsed.host:
+        raise ConfigError(
+            f"{setting} has an unencoded @ in the user name or password ({shown.split('@')[0]}"
+            "@...); write @ there as %40"
+        )
+    if backend_name != "sqlite" and not parsed.host and not parsed.query:
+        raise ConfigError(f"{setting} names no host ({shown}); {_URL_SHAPE}")
+    try:
+        dialect_cls = parsed.get_dialect()
+    except ArgumentError:
+        raise ConfigError(
+            f"{setting}: {parsed.drivername!r} is not a database troth can use; use"
+            " sqlite:///PATH, postgresql+psycopg://... or mysql+pymysql://..."
+        ) from None
+    try:
+        dialect_cls.import_dbapi()
+    except ImportError as exc:
+        extra = DRIVER_EXTRAS.get(backend_name)
+        how = (
+            f"pip install 'troth[{extra}]'"
+            if extra
+            else f"install the {parsed.get_driver_name()} driver"
+        )
+        missing = getattr(exc, "name", None) or parsed.get_driver_name()
+        raise ConfigError(
+            f"{setting} uses {parsed.drivername}, but its driver ({missing}) is not installed:"
+            f" {how}",
+            code="database_driver_missing",
+        ) from None
+    return parsed
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL names; None for another backend, memory or a URI filename."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def make_engine(
+    url: str, *, echo: bool = False, setting: str = "database_url", create: bool = True
+) -> Engine:
     """An engine for ``url`` with troth's per-backend settings (SQLite: WAL, foreign keys,
-    busy timeout; PostgreSQL/MariaDB: pre-ping)."""
-    if url.startswith("sqlite"):
+    busy timeout; PostgreSQL/MariaDB: pre-ping). A URL that cannot be used (malformed,
+    unknown database, driver not installed) is a :class:`ConfigError` naming ``setting``.
+    ``create=False``: a SQLite file that does not exist is an error, not a new empty
+    database (for databases that must already hold data: a connected dataset's)."""
+    parsed = check_database_url(url, setting)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_file(parsed)
+        if path is not None and not create and not path.is_file():
+            raise ConfigError(
+                f"{setting} names the SQLite file {path}, which does not exist; check the path"
+                " (troth never creates an empty database for it)",
+                code="database_missing",
+            )
+        if path is not None and not path.parent.is_dir():
+            raise ConfigError(
+                f"{setting} names the SQLite file {path}, whose folder does not exist",
+                code="database_missing",
+            )
         create_private_database(url)
         engine = create_engine(
             url,
             echo=echo,
+            hide_parameters=True,  # no values (personal data) in error messages or logs
             connect_args={"timeout": 30, "check_same_thread": False},
             # Never make a caller wait for a pooled connection: the HTTP read checks one
             # out on the event loop, and a connection to a local file is cheap to open.
@@ -129,7 +217,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         engine.__class__ = _TrothEngine
         return engine
-    engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
     engine.__class__ = _TrothEngine
     return engine
 

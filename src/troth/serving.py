@@ -16,9 +16,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
+from pathlib import Path
 from types import FrameType
 
 log = logging.getLogger("troth.serve")
@@ -43,9 +46,11 @@ def reuseport_socket(host: str, port: int, *, listen: bool = True) -> socket.soc
     return sock
 
 
-def _worker(home: str, host: str, port: int, log_level: str) -> None:
+def _worker(home: str, host: str, port: int, log_level: str, log_format: str = "text") -> None:
     """One server process: its own socket, its own app (engine, keys, head signer)."""
     import uvicorn
+
+    from troth.operations.httplog import logging_config
 
     os.environ["TROTH_HOME"] = home
     sock = reuseport_socket(host, port)
@@ -53,23 +58,35 @@ def _worker(home: str, host: str, port: int, log_level: str) -> None:
         "troth.app:app_from_environment",
         factory=True,
         log_level=log_level,
+        log_config=logging_config(log_format, log_level),
+        access_log=False,  # raw paths and query strings; troth logs the route template
         proxy_headers=False,
     )
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve_workers(home: str, host: str, port: int, workers: int, log_level: str) -> int:
+def serve_workers(
+    home: str, host: str, port: int, workers: int, log_level: str, *, log_format: str = "text"
+) -> int:
     """Run ``workers`` server processes until SIGTERM or SIGINT; returns the exit status.
+
+    Metrics: the workers count into files in one folder (prometheus-client's
+    multiprocess mode), ``PROMETHEUS_MULTIPROC_DIR`` when the environment names one (its
+    old files are removed first), else a fresh temporary folder removed at the end; any
+    worker answers ``/metrics`` with the sum over all of them.
 
     Raises OSError (address in use, say) before any worker starts."""
     reserved = reuseport_socket(host, port, listen=False)
+    metrics_dir, made_dir = _metrics_dir()
     port = reserved.getsockname()[1]
     spawn = multiprocessing.get_context("spawn")
     stop = threading.Event()
 
     def start() -> multiprocessing.process.BaseProcess:
         proc = spawn.Process(
-            target=_worker, args=(home, host, port, log_level), name="troth-serve-worker"
+            target=_worker,
+            args=(home, host, port, log_level, log_format),
+            name="troth-serve-worker",
         )
         proc.start()
         return proc
@@ -93,6 +110,7 @@ def serve_workers(home: str, host: str, port: int, workers: int, log_level: str)
                 log.warning(
                     "server process %s ended (%s); starting another", proc.pid, proc.exitcode
                 )
+                _process_dead(proc.pid)
                 procs[i] = start()
     finally:
         for proc in procs:
@@ -106,4 +124,38 @@ def serve_workers(home: str, host: str, port: int, workers: int, log_level: str)
         reserved.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if made_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            os.environ.pop(_MULTIPROC_ENV, None)
     return status
+
+
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _metrics_dir() -> tuple[str, bool]:
+    """The multiprocess metrics folder the workers inherit (set in the environment before
+    they are spawned: prometheus-client picks its mode when first imported), emptied of
+    an earlier run's files; and whether it was made here."""
+    named = os.environ.get(_MULTIPROC_ENV)
+    if named:
+        folder = Path(named)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.db"):
+            old.unlink(missing_ok=True)
+        return str(folder), False
+    made = tempfile.mkdtemp(prefix="troth-metrics-")
+    os.environ[_MULTIPROC_ENV] = made
+    return made, True
+
+
+def _process_dead(pid: int | None) -> None:
+    """Drop a dead worker's live gauges (its counters stay in the sum)."""
+    if pid is None:
+        return
+    try:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+    except Exception:  # noqa: S110 - metrics are best effort; the server goes on
+        pass

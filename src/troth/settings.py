@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -115,6 +115,17 @@ class Settings(BaseSettings):
         " variable its url_env names.",
     )
     worker_interval_seconds: float = Field(default=30.0, description="Worker loop interval.")
+    metrics_access: Literal["key", "open", "off"] = Field(
+        default="key",
+        description="Who may read /metrics: key (an API key with the metrics scope, bound to"
+        " no tenant), open (anyone who reaches the port: only on a private bind or network),"
+        " off (404).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Server logs: text, or json (one JSON object a line; one line per HTTP"
+        " request with method, route template, status, duration and request id).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -27,8 +27,9 @@ from troth.store.tables import tenants
 KEY_PREFIX = "trk_"
 _KEY = re.compile(r"^trk_[A-Za-z0-9_-]{43}$")
 # Operations a scope may name, besides the gate's: the requests desk and the vendor
-# office's powers (``office:<power>``, troth.gate.decide_power).
-_EXTRA_SCOPES = frozenset({"requests", "office"})
+# office's powers (``office:<power>``, troth.gate.decide_power), and reading the
+# operational metrics (``/metrics``).
+_EXTRA_SCOPES = frozenset({"requests", "office", "metrics"})
 # How stale ``last_used_at`` may be: recorded true to the minute, written at most this often.
 LAST_USED_EVERY = timedelta(minutes=1)
 
@@ -116,6 +117,27 @@ class ApiKeysMixin(AccessBase):
             tenant_id=actor.tenant_id,
             reason="scope_missing",
             details={"needed": list(accepted) or ["admin"]},
+        )
+
+    def require_vendor_key(self, actor: Actor, scope: str, *, action: str) -> None:
+        """Only an API key bound to no tenant, with ``scope`` (or ``admin``), passes: for
+        the vendor's own machinery (``/metrics``), which no person's session and no
+        customer's key may read. Anything else is refused and the refusal audited."""
+        if actor.kind is ActorKind.application and not actor.tenant_id:
+            if has_scope(actor, scope):
+                return
+            why, code = f"this API key lacks the {scope} scope (or admin)", "scope_missing"
+        elif actor.kind is ActorKind.application:
+            why, code = "a key bound to a tenant cannot read the vendor's metrics", "tenant_bound"
+        else:
+            why, code = f"use an API key with the {scope} scope, not a session", "key_required"
+        self._refuse(
+            PermissionDenied(why, code=code, reason=code),
+            action,
+            actor.label,
+            tenant_id=actor.tenant_id,
+            reason=code,
+            details={"needed": [scope]},
         )
 
     def check_scopes(self, scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:

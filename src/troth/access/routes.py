@@ -37,6 +37,9 @@ class Door(StrEnum):
     # An old shape kept only to refuse it with a clear 422 (a secret or an address in the
     # URL): it reaches nothing for anyone.
     retired = "retired"
+    # /metrics: an API key with the ``metrics`` scope bound to no tenant (the default
+    # ``metrics_access = "key"``); ``open`` lets anyone who reaches the port read it.
+    metrics = "metrics"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,10 @@ ROUTES: dict[str, Rule] = {
     "GET /docs/oauth2-redirect": _r(Door.public),
     "GET /": _r(Door.public),
     "GET /.well-known/gpc.json": _r(Door.public),
+    # -- operations: probes and metrics (names and numbers only, no paths, no secrets) -----
+    "GET /healthz": _r(Door.public, note="alive; touches nothing"),
+    "GET /readyz": _r(Door.public, note="each check's name and ok/fail, 503 when not ready"),
+    "GET /metrics": _r(Door.metrics, "metrics", note="metrics_access: key (default), open, off"),
     "POST /cookies": _r(Door.public, write=True, note="the browser's own cookie choices"),
     "GET /u/{token}": _r(Door.token),
     "POST /u/{token}": _r(Door.token, write=True),
@@ -233,6 +240,7 @@ COMMANDS: dict[str, str] = {
     "disclosures send": ASSERTED,
     "disclosures subprocessors": OPERATOR,
     "discover": ASSERTED,
+    "doctor": OPERATOR,
     "find": OPERATOR,
     "grants accesses": OPERATOR,
     "grants approve": AS_PERSON,
@@ -326,6 +334,8 @@ def may(
         return True
     if door is Door.retired:
         return False
+    if door is Door.metrics:  # the default setting: metrics_access = "key"
+        return k == "key" and not cred.bound and (cred.scope or "") in ("admin", "metrics")
     if door in (Door.token, Door.session):
         return False  # probed elsewhere: a token of one's own, a session of one's own
     if door is Door.person:
@@ -399,6 +409,8 @@ WHO = {
     Door.console: "the vendor's staff and admins, signed in",
     Door.console_office: "the privacy office, signed in",
     Door.session: "the caller's own session",
+    Door.metrics: "API keys with the `metrics` scope (or `admin`) bound to no tenant; anyone"
+    " who reaches the port when `metrics_access = open`; nobody when `off`",
     Door.retired: "nobody: an old shape that put a secret or an address in the URL, refused",
 }
 

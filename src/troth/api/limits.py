@@ -99,7 +99,15 @@ class ErrorGuard:
         try:
             await self.app(scope, receive, tracking)
         except Exception as exc:
-            log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=exc)
+            from troth.operations.httplog import template_of
+
+            # The route's template and the request id, never the path as sent (a token or
+            # an address may be in it).
+            route = template_of(scope)
+            request_id = scope.get("troth.request_id", "-")
+            log.error(
+                "%s %s failed (request %s)", scope.get("method"), route, request_id, exc_info=exc
+            )
             if started:
                 raise
             handler: Any = getattr(scope.get("app"), "state", None)

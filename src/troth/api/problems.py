@@ -119,7 +119,12 @@ def install_problem_handlers(app: FastAPI, html: HtmlRenderer | None = None) -> 
     def handle(request: Request, exc: Exception) -> Response:
         body = problem_for(exc)
         if body["status"] >= 500:
-            log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+            from troth.operations.httplog import template_of
+
+            # The route's template and the request id, never the path as sent.
+            route = template_of(request.scope)
+            request_id = request.scope.get("troth.request_id", "-")
+            log.error("%s %s failed (request %s)", request.method, route, request_id, exc_info=exc)
         headers = {}
         if body["status"] == 401 and request.url.path.startswith("/api/"):
             headers["WWW-Authenticate"] = 'Bearer realm="troth"'

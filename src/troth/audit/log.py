@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -208,11 +208,23 @@ def append_entries(conn: Connection, at: datetime, entries: Sequence[AuditEntry]
     return append_timed(conn, [(at, entry) for entry in entries])
 
 
+# Called with the entries of every append (troth.operations.metrics counts them); empty
+# unless a server installed one, so the CLI pays nothing.
+APPEND_OBSERVERS: list[Callable[[Sequence[tuple[datetime, AuditEntry]]], None]] = []
+
+
 def append_timed(conn: Connection, items: Sequence[tuple[datetime, AuditEntry]]) -> list[int]:
     """Append ``(at, entry)`` pairs, in order, in the caller's transaction without
     committing; returns their seqs (group commit appends many callers' entries at once)."""
     if not items:
         return []
+    seqs = _append_timed(conn, items)
+    for observe in APPEND_OBSERVERS:
+        observe(items)
+    return seqs
+
+
+def _append_timed(conn: Connection, items: Sequence[tuple[datetime, AuditEntry]]) -> list[int]:
     for at, entry in items:
         check_entry(at, entry)
     timed = [(at, iso(at), entry) for at, entry in items]

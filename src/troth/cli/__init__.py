@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 
 from troth.errors import Refused, TrothError
 
@@ -86,6 +87,7 @@ def _register() -> None:
     from troth.cli import datasets as _datasets
     from troth.cli import disclosures as _disclosures
     from troth.cli import discover as _discover
+    from troth.cli import doctor as _doctor
     from troth.cli import keys as _keys
     from troth.cli import outbox as _outbox
     from troth.cli import policy as _policy
@@ -115,6 +117,7 @@ def _register() -> None:
     _requests.register(app)
     _aggregates.register(app)
     _discover.register(app)
+    _doctor.register(app)
 
 
 def _click_errors() -> tuple[type[Exception], ...]:
@@ -137,10 +140,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rc = app(args=argv, standalone_mode=False)
     except Refused as exc:
-        err_console.print(f"[red]refused[/red] ({exc.reason}): {exc.message}", highlight=False)
+        err_console.print(
+            f"[red]refused[/red] ({exc.reason}): {escape(exc.message)}", highlight=False
+        )
         sys.exit(3)
     except TrothError as exc:
-        err_console.print(f"[red]error[/red] ({exc.code}): {exc.message}", highlight=False)
+        err_console.print(f"[red]error[/red] ({exc.code}): {escape(exc.message)}", highlight=False)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -20,7 +20,7 @@ from troth.connectors.inspection import Finding, Severity, check_dataset
 from troth.connectors.loader import builtin_categories, load_datasets
 from troth.connectors.walk import TablePlan, plan_dataset
 from troth.db import make_engine
-from troth.errors import ConnectorError
+from troth.errors import ConfigError, ConnectorError
 
 app = typer.Typer(
     help="Check and show the declarations of connected databases.", no_args_is_help=True
@@ -74,7 +74,12 @@ def check(
             results[ds.name] = f"{ds.url_env} is not set: cannot reach the database"
             failed = True
             continue
-        engine = make_engine(url)
+        try:
+            engine = make_engine(url, setting=ds.url_env, create=False)
+        except ConfigError as exc:
+            results[ds.name] = exc.message
+            failed = True
+            continue
         try:
             findings = check_dataset(ds, engine)
         except ConnectorError as exc:

@@ -17,7 +17,7 @@ from troth.connectors.report import DatasetExport, Report
 from troth.connectors.runner import DatasetRunner, Hook
 from troth.connectors.walk import Identities
 from troth.db import make_engine
-from troth.errors import Conflict, ConnectorError, NotFound, ValidationError
+from troth.errors import ConfigError, Conflict, ConnectorError, NotFound, ValidationError
 from troth.keys import Keyring
 
 
@@ -64,7 +64,10 @@ class Connector:
                         " to the database's SQLAlchemy URL",
                         dataset=name,
                     )
-                engine = make_engine(url)
+                try:
+                    engine = make_engine(url, setting=ds.url_env, create=False)
+                except ConfigError as exc:
+                    raise ConnectorError(f"dataset {name}: {exc.message}", dataset=name) from None
                 self._engines[name] = engine
                 self._owned.append(engine)
             self._runners[name] = DatasetRunner(

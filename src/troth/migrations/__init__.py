@@ -21,8 +21,9 @@ def alembic_config(url: str) -> Config:
 def upgrade_database(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (default: the newest); a SQLite file
     it creates is 0600."""
-    from troth.db import create_private_database
+    from troth.db import check_database_url, create_private_database
 
+    check_database_url(url)  # a clear one-line error for a malformed URL or a missing driver
     create_private_database(url)
     command.upgrade(alembic_config(url), revision)
 
