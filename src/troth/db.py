@@ -88,7 +88,14 @@ _CANONICAL = json.JSONEncoder(
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url`` with troth's per-backend settings (SQLite: WAL, foreign keys,
-    busy timeout; PostgreSQL/MariaDB: pre-ping)."""
+    busy timeout; PostgreSQL/MariaDB: pre-ping).
+
+    PostgreSQL through psycopg never uses server-side prepared statements
+    (``prepare_threshold=None``): behind a pooler in transaction mode (PgBouncer before
+    1.21, or without ``max_prepared_statements``) a statement prepared on one server
+    connection is unknown on the next, and on a direct connection preparing saved nothing
+    measurable on troth's statements (README, "Running troth on several machines"), so
+    one setting serves both and no URL can be configured wrong."""
     if url.startswith("sqlite"):
         create_private_database(url)
         engine = create_engine(
@@ -129,9 +136,17 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         engine.__class__ = _TrothEngine
         return engine
-    engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    options: dict[str, Any] = {}
+    if make_url(url).get_driver_name() == "psycopg":
+        options["connect_args"] = {"prepare_threshold": PREPARE_THRESHOLD}
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True, **options)
     engine.__class__ = _TrothEngine
     return engine
+
+
+# psycopg's server-side prepared statements: off (see make_engine); a module constant so
+# a benchmark can measure what turning them on would save.
+PREPARE_THRESHOLD: int | None = None
 
 
 def create_private_database(url: str) -> None:

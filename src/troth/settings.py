@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         " variable its url_env names.",
     )
     worker_interval_seconds: float = Field(default=30.0, description="Worker loop interval.")
+    worker_lease_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="How long a worker's claim on a job lasts; it renews the claim every"
+        " third of this while the job runs, so a worker that dies loses its job to another"
+        " within this time.",
+    )
 
     @classmethod
     def settings_customise_sources(
