@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench fmt clean browser
+.PHONY: demo test check bench fmt clean browser pgbouncer
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,10 +18,17 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || bash .ci/install-chromium \
 		|| echo "chromium could not be installed: browser tests will skip (CI fails them)"
 
+# Debian's pgbouncer fronts the multi-process test (tests/test_fleet.py: two servers and
+# two workers through PgBouncer in transaction mode); installed when missing, like chromium.
+# Without it that test skips locally (and fails under CI=true, where it must run).
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || bash .ci/install-pgbouncer \
+		|| echo "pgbouncer could not be installed: the multi-process test will skip (CI fails it)"
+
 demo: $(STAMP)
 	$(BIN)/troth demo --home demo-home
 
-test: $(STAMP) browser
+test: $(STAMP) browser pgbouncer
 	$(BIN)/python -m pytest -n auto -q
 
 check: $(STAMP)
