@@ -240,10 +240,12 @@ def _job(conn: Any, name: str) -> Any:
 
 
 def test_two_servers_and_two_workers_behind_pgbouncer_survive_sigkill(
-    tmp_path: Path, pooled_db: tuple[str, str]
+    tmp_path: Path, pooled_db: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started = time.monotonic()
     pooled, direct = pooled_db
+    # Every process of this home reaches PostgreSQL through the pooler only.
+    monkeypatch.setenv("TROTH_DATABASE_POOLED", "true")
     # -- the home, built through the pooler; its oldest people are long past retention ---
     real_now = datetime.now(UTC)
     old = ManualClock(real_now - timedelta(days=8 * 366))
@@ -458,3 +460,41 @@ def _every_entry(ctx: Any) -> list[Any]:
         if not page:
             return out
         out += page
+
+
+def test_a_pooled_engine_prepares_nothing_on_the_server(pooled_db: tuple[str, str]) -> None:
+    """Behind PgBouncer in transaction mode a statement psycopg prepared on one server
+    connection is unknown on the next: `database_pooled` turns preparing off; a direct
+    connection keeps it (it halves PostgreSQL's CPU per read)."""
+    from troth.db import make_engine
+
+    pooled, direct = pooled_db
+    through = make_engine(pooled, pooled=True)
+    straight = make_engine(direct)
+    try:
+        with through.connect() as conn:
+            assert conn.connection.driver_connection.prepare_threshold is None
+        with straight.connect() as conn:
+            assert conn.connection.driver_connection.prepare_threshold == 5
+        # Many clients, each repeating one statement in many short transactions, through
+        # the pooler: every transaction lands on whichever server connection is free.
+        errors: list[BaseException] = []
+
+        def client(n: int) -> None:
+            try:
+                for i in range(30):
+                    with through.begin() as conn:
+                        got = conn.execute(sa.text("SELECT :a + :b"), {"a": n, "b": i}).scalar()
+                        assert got == n + i
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(6)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        assert errors == []
+    finally:
+        through.dispose()
+        straight.dispose()

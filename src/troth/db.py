@@ -86,16 +86,16 @@ _CANONICAL = json.JSONEncoder(
 ).encode
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, pooled: bool = False) -> Engine:
     """An engine for ``url`` with troth's per-backend settings (SQLite: WAL, foreign keys,
     busy timeout; PostgreSQL/MariaDB: pre-ping).
 
-    PostgreSQL through psycopg never uses server-side prepared statements
-    (``prepare_threshold=None``): behind a pooler in transaction mode (PgBouncer before
-    1.21, or without ``max_prepared_statements``) a statement prepared on one server
-    connection is unknown on the next, and on a direct connection preparing saved nothing
-    measurable on troth's statements (README, "Running troth on several machines"), so
-    one setting serves both and no URL can be configured wrong."""
+    ``pooled`` says the URL goes through a pooler in transaction mode (PgBouncer): each
+    transaction may then run on another server connection, so psycopg's server-side
+    prepared statements are turned off (``prepare_threshold=None``): a statement prepared
+    on one server connection is unknown on the next (PgBouncer before 1.21). On a direct
+    connection they stay on, since they halve PostgreSQL's CPU per ``Troth.use`` (README,
+    "Running troth on several machines")."""
     if url.startswith("sqlite"):
         create_private_database(url)
         engine = create_engine(
@@ -137,16 +137,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine.__class__ = _TrothEngine
         return engine
     options: dict[str, Any] = {}
-    if make_url(url).get_driver_name() == "psycopg":
-        options["connect_args"] = {"prepare_threshold": PREPARE_THRESHOLD}
+    if pooled and make_url(url).get_driver_name() == "psycopg":
+        options["connect_args"] = {"prepare_threshold": None}
     engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True, **options)
     engine.__class__ = _TrothEngine
     return engine
-
-
-# psycopg's server-side prepared statements: off (see make_engine); a module constant so
-# a benchmark can measure what turning them on would save.
-PREPARE_THRESHOLD: int | None = None
 
 
 def create_private_database(url: str) -> None:

@@ -74,7 +74,7 @@ def open_context(
         raise ConfigError(f"cannot read the policy {policy_path}: {exc.strerror}") from exc
     index = PolicyIndex.build(parse_policy(text, str(policy_path)), text)
     keys = Keyring.load(settings.resolved_key_file)
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, pooled=settings.database_pooled)
     check_database_version(engine)
     return Context(
         settings=settings, engine=engine, policy=index, keys=keys, clock=clock or SystemClock()

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of troth's database; default sqlite:///HOME/troth.db.",
     )
+    database_pooled: bool = Field(
+        default=False,
+        description="The database URL goes through a pooler in transaction mode (PgBouncer):"
+        " server-side prepared statements are turned off, since each transaction may run on"
+        " another server connection.",
+    )
     key_file: Path | None = Field(
         default=None,
         description="The key file (mode 0600), kept outside the database; default HOME/keys.json.",
