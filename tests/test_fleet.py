@@ -498,3 +498,37 @@ def test_a_pooled_engine_prepares_nothing_on_the_server(pooled_db: tuple[str, st
     finally:
         through.dispose()
         straight.dispose()
+
+
+def test_each_machines_heads_file_verifies_the_log_when_joined(tmp_path: Path) -> None:
+    """Several machines: each keeps its own heads file (a network file system does not make
+    appends atomic between machines). Joined, they cover every entry; one machine's file
+    alone leaves the entries the other signed last uncovered, and says so."""
+    from troth.home import open_context
+
+    ctx = init_home(tmp_path / "home", example="itechno")
+    t = Troth(ctx)
+    sid = t.collect("order_form", _order(1, "h")).subject_id
+    key, _ = t.access.create_api_key("app", ["use"])
+    actor = t.access.resolve_api_key(key)
+    t.close()
+    machines = [
+        Troth(open_context(ctx.home, audit_heads_file=tmp_path / f"heads-{m}.jsonl"))
+        for m in ("a", "b")
+    ]
+    for i in range(9):
+        machines[i % 2].use(sid, purpose="billing", actor=actor)
+    for m in machines:
+        m.close()
+    files = [ctx.home / "audit-heads.jsonl", tmp_path / "heads-a.jsonl", tmp_path / "heads-b.jsonl"]
+    joined = tmp_path / "heads-all.jsonl"
+    joined.write_text("".join(f.read_text() for f in files))
+    reports = {
+        f.name: verify_log(open_context(ctx.home, audit_heads_file=f)) for f in [*files[1:], joined]
+    }
+    assert all(r.ok for r in reports.values()), {k: r.problem for k, r in reports.items()}
+    # The last use went through machine a: its file covers the whole log, b's does not.
+    assert reports["heads-a.jsonl"].unsigned == 0
+    assert reports["heads-b.jsonl"].unsigned == 1
+    assert reports["heads-all.jsonl"].unsigned == 0
+    assert reports["heads-all.jsonl"].heads_checked > reports["heads-a.jsonl"].heads_checked
