@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -230,6 +231,40 @@ def _backends(database: str | None) -> list[int]:
     return out
 
 
+class _BackendCpu:
+    """CPU seconds the PostgreSQL backends of one database spend from now until
+    :meth:`stop`, sampled every 0.1 s: a pool closes connections as it shrinks, and a
+    backend that ended keeps the time it was last seen with."""
+
+    def __init__(self, database: str | None) -> None:
+        self.database = database
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._done = threading.Event()
+        self._sample(first=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        if database:
+            self._thread.start()
+
+    def _sample(self, first: bool = False) -> None:
+        for pid in _backends(self.database):
+            cpu = _cpu_of([pid])
+            if first:
+                self.first[pid] = cpu
+            self.last[pid] = cpu
+
+    def _run(self) -> None:
+        while not self._done.wait(0.1):
+            self._sample()
+
+    def stop(self) -> float:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._sample()
+        return sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items())
+
+
 @contextlib.contextmanager
 def _database() -> Iterator[tuple[str | None, str | None]]:
     """(troth's database URL or None for SQLite, the PostgreSQL database's name)."""
@@ -360,14 +395,16 @@ def _run(quick: bool, url: str | None, dbname: str | None) -> list[str]:
         auth = {"Authorization": f"Bearer {key}"}
 
         def measured(rate: int, secs: float) -> tuple[list[float], int, int, dict[str, float]]:
-            servers, db = _tree(proc.pid), _backends(dbname)
-            cpu0, srv0, db0 = _cpu_self(), _cpu_of(servers), _cpu_of(db)
-            pool0 = _cpu_of(_BOUNCER)
+            servers = _tree(proc.pid)
+            cpu0, srv0, pool0 = _cpu_self(), _cpu_of(servers), _cpu_of(_BOUNCER)
+            backends = _BackendCpu(dbname)
             heads0, wall0 = _heads(home), time.perf_counter()
-            lat, err, unfinished = asyncio.run(_paced(port, paths, auth, secs, rate))
+            try:
+                lat, err, unfinished = asyncio.run(_paced(port, paths, auth, secs, rate))
+            finally:
+                db_cpu = backends.stop()
             wall = time.perf_counter() - wall0
             n = len(lat) - unfinished or 1
-            db = sorted(set(db) | set(_backends(dbname)))
             return (
                 lat,
                 err,
@@ -376,7 +413,7 @@ def _run(quick: bool, url: str | None, dbname: str | None) -> list[str]:
                     "generator_share": (_cpu_self() - cpu0) / wall,
                     "generator_ms": (_cpu_self() - cpu0) / n * 1000,
                     "server_ms": (_cpu_of(servers) - srv0) / n * 1000,
-                    "db_ms": (_cpu_of(db) - db0) / n * 1000,
+                    "db_ms": db_cpu / n * 1000,
                     "pool_ms": (_cpu_of(_BOUNCER) - pool0) / n * 1000,
                     "per_commit": n / max(1, _heads(home) - heads0),
                 },
