@@ -149,6 +149,9 @@ class Worker:
         self.tasks = {t.name: t for t in tasks}
         self.ident = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.claims: dict[str, str] = {}  # job name -> the token of this worker's claim
+        from troth.policy.follow import follower
+
+        self.follower = follower(ctx)
         self._ensure_jobs()
 
     def _ensure_jobs(self) -> None:
@@ -230,8 +233,13 @@ class Worker:
         return stop, thread
 
     def run_once(self) -> WorkerReport:
-        """Run every due job once; a failing job is logged and retried next pass."""
+        """Run every due job once, on the newest published policy (troth.policy.follow);
+        a failing job is logged and retried next pass."""
         report = WorkerReport()
+        try:
+            self.follower.check()
+        except Exception:  # the jobs still run, on the policy this worker holds
+            log.exception("could not look for a newly published policy")
         while True:
             name = self.claim()
             if name is None:
