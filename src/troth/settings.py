@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         " over; default HOME/datasets. Each dataset's URL comes from the environment"
         " variable its url_env names.",
     )
+    trusted_proxies: str | None = Field(
+        default=None,
+        description="Addresses of the load balancers or reverse proxies in front of troth"
+        " serve, comma-separated ('*': any): their X-Forwarded-For and X-Forwarded-Proto"
+        " give the client's address (consent records, sign-in limits per client) and"
+        " scheme. Unset: the connecting address is the client's.",
+    )
     worker_interval_seconds: float = Field(default=30.0, description="Worker loop interval.")
     worker_lease_seconds: float = Field(
         default=60.0,

@@ -43,8 +43,14 @@ def register(app: typer.Typer) -> None:
             highlight=False,
         )
         if workers == 1:
+            from troth.serving import proxy_options
+
             uvicorn.run(
-                create_app(context), host=host, port=port, log_level=log_level, proxy_headers=False
+                create_app(context),
+                host=host,
+                port=port,
+                log_level=log_level,
+                **proxy_options(context.settings.trusted_proxies),  # type: ignore[arg-type]
             )
             return
         # Each worker process opens the home itself (its own engine, key file and head
