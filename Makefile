@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench fmt clean browser lock
+.PHONY: demo test check bench fmt clean browser lock pgbouncer
 
 # constraints.txt pins every dependency to the versions troth is tested with (the fast
 # paths use SQLAlchemy, Starlette and FastAPI internals; tests/test_internals.py checks them).
@@ -31,10 +31,17 @@ browser:
 		bash .ci/install-chromium \
 		|| echo "chromium could not be installed: browser tests will skip (CI fails them)"; }
 
+# Debian's pgbouncer fronts the multi-process test (tests/test_fleet.py: two servers and
+# two workers through PgBouncer in transaction mode); installed when missing, like chromium.
+# Without it that test skips locally (and fails under CI=true, where it must run).
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || bash .ci/install-pgbouncer \
+		|| echo "pgbouncer could not be installed: the multi-process test will skip (CI fails it)"
+
 demo: $(STAMP)
 	$(BIN)/troth demo --home demo-home
 
-test: $(STAMP) browser
+test: $(STAMP) browser pgbouncer
 	$(BIN)/python -m pytest -n auto -q
 
 check: $(STAMP)

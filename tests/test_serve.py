@@ -206,3 +206,49 @@ def test_several_workers_refuse_a_port_in_use(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
     assert f"cannot listen on 127.0.0.1:{port}" in err.decode()
+
+
+@pytest.mark.parametrize(
+    ("trusted", "workers", "origin"),
+    [
+        (None, 1, "127.0.0.0/24"),  # no proxy trusted: the header is ignored
+        ("10.9.8.7", 2, "127.0.0.0/24"),  # another address trusted: still ignored
+        ("127.0.0.1", 1, "203.0.113.0/24"),  # the connecting proxy is trusted
+        ("127.0.0.1", 2, "203.0.113.0/24"),
+    ],
+)
+def test_client_address_behind_a_trusted_proxy(
+    tmp_path: Path, trusted: str | None, workers: int, origin: str
+) -> None:
+    """Behind a load balancer every connection comes from it: with `trusted_proxies` its
+    X-Forwarded-For names the client (consent records keep its network), and a client
+    talking to troth directly cannot forge one."""
+    import sqlalchemy as sa
+
+    from troth.consent.tables import consent_events
+
+    ctx = init_home(tmp_path / "home", example="itechno")
+    if trusted is not None:
+        with (ctx.home / "troth.toml").open("a") as fh:
+            fh.write(f'trusted_proxies = "{trusted}"\n')
+    t = Troth(ctx)
+    sid = t.collect("order_form", ORDER).subject_id
+    key, _ = t.access.create_api_key("app", ["collect"])
+    t.close()
+    port = _free_port()
+    proc = _start(ctx.home, port, workers)
+    try:
+        _until(lambda: _answers(port), "troth serve answers", proc)
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/subjects/{sid}/consents/product_news/grant",
+            headers={"Authorization": f"Bearer {key}", "X-Forwarded-For": "203.0.113.9"},
+        )
+        assert r.status_code == 201, r.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    with troth.open(ctx.home) as t2, t2.ctx.engine.connect() as conn:
+        got = conn.execute(
+            sa.select(consent_events.c.origin).where(consent_events.c.subject_id == sid)
+        ).scalar_one()
+    assert got == origin

@@ -30,10 +30,17 @@ DEFAULT_MAX_BODY = 1_048_576  # 1 MiB; a single value may be up to max_value_byt
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """At shutdown (uvicorn's graceful stop on SIGTERM or SIGINT, in every worker process,
+    """While serving, follow policies other processes publish (troth.policy.follow). At
+    shutdown (uvicorn's graceful stop on SIGTERM or SIGINT, in every worker process,
     before it re-raises the signal and the process dies without its exit hooks): sign the
     pending audit tree head."""
-    yield
+    from troth.policy.follow import FollowThread
+
+    following = FollowThread(app.state.ctx)
+    try:
+        yield
+    finally:
+        following.stop()
     close_heads(app.state.ctx)
 
 

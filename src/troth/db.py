@@ -156,13 +156,25 @@ def sqlite_file(url: str | URL) -> Path | None:
 
 
 def make_engine(
-    url: str, *, echo: bool = False, setting: str = "database_url", create: bool = True
+    url: str,
+    *,
+    echo: bool = False,
+    setting: str = "database_url",
+    create: bool = True,
+    pooled: bool = False,
 ) -> Engine:
     """An engine for ``url`` with troth's per-backend settings (SQLite: WAL, foreign keys,
     busy timeout; PostgreSQL/MariaDB: pre-ping). A URL that cannot be used (malformed,
     unknown database, driver not installed) is a :class:`ConfigError` naming ``setting``.
     ``create=False``: a SQLite file that does not exist is an error, not a new empty
-    database (for databases that must already hold data: a connected dataset's)."""
+    database (for databases that must already hold data: a connected dataset's).
+
+    ``pooled`` says the URL goes through a pooler in transaction mode (PgBouncer): each
+    transaction may then run on another server connection, so psycopg's server-side
+    prepared statements are turned off (``prepare_threshold=None``): a statement prepared
+    on one server connection is unknown on the next (PgBouncer before 1.21). On a direct
+    connection they stay on, since they halve PostgreSQL's CPU per ``Troth.use`` (README,
+    "Running troth on several machines")."""
     parsed = check_database_url(url, setting)
     if parsed.get_backend_name() == "sqlite":
         path = sqlite_file(parsed)
@@ -217,7 +229,10 @@ def make_engine(
 
         engine.__class__ = _TrothEngine
         return engine
-    engine = create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
+    options: dict[str, Any] = {}
+    if pooled and parsed.get_driver_name() == "psycopg":
+        options["connect_args"] = {"prepare_threshold": None}
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True, **options)
     engine.__class__ = _TrothEngine
     return engine
 

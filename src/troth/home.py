@@ -156,7 +156,9 @@ def open_context(
     index = PolicyIndex.build(parse_policy(text, str(policy_path)), text)
     keys = Keyring.load(settings.resolved_key_file)
     # A SQLite file that is not there is an error, not a new empty database.
-    engine = make_engine(settings.resolved_database_url, create=False)
+    engine = make_engine(
+        settings.resolved_database_url, create=False, pooled=settings.database_pooled
+    )
     check_database_version(engine)
     return Context(
         settings=settings, engine=engine, policy=index, keys=keys, clock=clock or SystemClock()

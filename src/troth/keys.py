@@ -15,6 +15,8 @@ import json
 import os
 import secrets
 import stat
+import threading
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -55,9 +57,12 @@ class Keyring:
     def __init__(self, path: Path, data: dict[str, Any]) -> None:
         self.path = path
         self._data = data
+        self._stamp = _stamp(path)
+        self._looked = time.monotonic()
+        self._refresh_lock = threading.Lock()
         try:
             self._keks = {int(v): _unb64(k) for v, k in data["kek"].items()}
-            self.current_kek_version = int(data["kek_current"])
+            self._current = int(data["kek_current"])
             self._bidx = {f: _unb64(k) for f, k in data["blind_index"].items()}
             self._signing = Ed25519PrivateKey.from_private_bytes(_unb64(data["signing_key"]))
             self._token = _unb64(data["token_key"])
@@ -65,8 +70,46 @@ class Keyring:
             raise ConfigError(
                 f"key file {path} is damaged ({exc}); restore it from your backup"
             ) from exc
-        if self.current_kek_version not in self._keks:
+        if self._current not in self._keks:
             raise ConfigError(f"key file {path}: current key version missing; restore it")
+
+    # -- another process rotated -------------------------------------------------------
+    @property
+    def current_kek_version(self) -> int:
+        """The version new data keys are wrapped with: the key file's, as another process
+        (``troth keys rotate``) may have changed it (looked at once a second at most)."""
+        if time.monotonic() - self._looked >= REFRESH_SECONDS:
+            self.refresh()
+        return self._current
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Take in key-encryption keys the key file gained since it was read (another
+        process rotated); True when it changed. Only KEK versions change: the other keys
+        of a home never do. A file that cannot be read now keeps the keys held."""
+        with self._refresh_lock:
+            self._looked = time.monotonic()
+            stamp = _stamp(self.path)
+            if stamp == self._stamp and not force:
+                return False
+            try:
+                data = json.loads(self.path.read_text())
+                keks = {int(v): _unb64(k) for v, k in data["kek"].items()}
+                current = int(data["kek_current"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return False  # being replaced, or damaged: keep what we hold
+            if current not in keks:
+                return False
+            same_home = data.get("signing_key") == self._data.get("signing_key") and all(
+                keks[v] == k for v, k in self._keks.items() if v in keks
+            )
+            if not same_home:  # another home's key file put in its place: not ours to use
+                return False
+            self._data, self._stamp = data, stamp
+            self._keks.update(keks)
+            for gone in set(self._keks) - set(keks):
+                del self._keks[gone]  # retired
+            self._current = current
+            return True
 
     # -- life cycle --------------------------------------------------------------------
     @classmethod
@@ -120,7 +163,8 @@ class Keyring:
         self._data["kek_current"] = version
         _write_private(self.path, self._data)
         self._keks[version] = key
-        self.current_kek_version = version
+        self._current = version
+        self._stamp = _stamp(self.path)
         return version
 
     def retire_kek_version(self, version: int) -> None:
@@ -131,16 +175,19 @@ class Keyring:
         self._data.setdefault("retired", []).append(version)
         _write_private(self.path, self._data)
         self._keks.pop(version, None)
+        self._stamp = _stamp(self.path)
 
     # -- use ---------------------------------------------------------------------------
     def kek(self, version: int) -> bytes:
-        try:
-            return self._keks[version]
-        except KeyError:
+        found = self._keks.get(version)
+        if found is None and self.refresh():  # another process rotated since we read it
+            found = self._keks.get(version)
+        if found is None:
             raise CryptoError(
                 f"key-encryption key version {version} is not in {self.path}; it was retired"
                 " or the key file is from another home"
-            ) from None
+            )
+        return found
 
     @property
     def kek_versions(self) -> list[int]:
@@ -185,6 +232,19 @@ class Keyring:
             )
         )
         return out
+
+
+# How often a process looks whether the key file changed (another process rotated).
+REFRESH_SECONDS = 1.0
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the key file is replaced or rewritten."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:

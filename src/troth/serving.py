@@ -46,11 +46,21 @@ def reuseport_socket(host: str, port: int, *, listen: bool = True) -> socket.soc
     return sock
 
 
+def proxy_options(trusted_proxies: str | None) -> dict[str, object]:
+    """uvicorn's options for the ``trusted_proxies`` setting: forwarded headers are read
+    only from those addresses, and not at all when it is unset."""
+    trusted = (trusted_proxies or "").strip()
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
+
+
 def _worker(home: str, host: str, port: int, log_level: str, log_format: str = "text") -> None:
     """One server process: its own socket, its own app (engine, keys, head signer)."""
     import uvicorn
 
     from troth.operations.httplog import logging_config
+    from troth.settings import Settings
 
     os.environ["TROTH_HOME"] = home
     sock = reuseport_socket(host, port)
@@ -60,7 +70,7 @@ def _worker(home: str, host: str, port: int, log_level: str, log_format: str = "
         log_level=log_level,
         log_config=logging_config(log_format, log_level),
         access_log=False,  # raw paths and query strings; troth logs the route template
-        proxy_headers=False,
+        **proxy_options(Settings.for_home(home).trusted_proxies),  # type: ignore[arg-type]
     )
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of troth's database; default sqlite:///HOME/troth.db.",
     )
+    database_pooled: bool = Field(
+        default=False,
+        description="The database URL goes through a pooler in transaction mode (PgBouncer):"
+        " server-side prepared statements are turned off, since each transaction may run on"
+        " another server connection.",
+    )
     key_file: Path | None = Field(
         default=None,
         description="The key file (mode 0600), kept outside the database; default HOME/keys.json.",
@@ -114,6 +120,13 @@ class Settings(BaseSettings):
         " over; default HOME/datasets. Each dataset's URL comes from the environment"
         " variable its url_env names.",
     )
+    trusted_proxies: str | None = Field(
+        default=None,
+        description="Addresses of the load balancers or reverse proxies in front of troth"
+        " serve, comma-separated ('*': any): their X-Forwarded-For and X-Forwarded-Proto"
+        " give the client's address (consent records, sign-in limits per client) and"
+        " scheme. Unset: the connecting address is the client's.",
+    )
     worker_interval_seconds: float = Field(default=30.0, description="Worker loop interval.")
     metrics_access: Literal["key", "open", "off"] = Field(
         default="key",
@@ -125,6 +138,13 @@ class Settings(BaseSettings):
         default="text",
         description="Server logs: text, or json (one JSON object a line; one line per HTTP"
         " request with method, route template, status, duration and request id).",
+    )
+    worker_lease_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="How long a worker's claim on a job lasts; it renews the claim every"
+        " third of this while the job runs, so a worker that dies loses its job to another"
+        " within this time.",
     )
 
     @classmethod

@@ -3,8 +3,23 @@ deadlines, audit checkpoints), one process on SQLite, many on PostgreSQL.
 
 Each task is a row in ``worker_jobs`` with its next run time. A worker claims a due job
 with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite's single writer serialises
-the claim), takes a lease, runs it outside that transaction, then schedules the next run.
-A worker that dies mid-job loses its lease, and another picks the job up.
+the claim) and, in the same transaction, writes its lease: a token naming the worker and
+this claim (``locked_by``) and an expiry (``locked_until``, ``worker_lease_seconds``
+ahead). It runs the job outside that transaction, renewing the lease every third of its
+length while the job runs, then schedules the next run, all conditional on still holding
+that token. Every claim, renewal and completion is one short transaction and no session
+state (session advisory locks, SET, LISTEN, temporary tables) is relied on between them,
+so workers can reach PostgreSQL through PgBouncer in transaction mode.
+
+A worker that dies mid-job stops renewing; its lease runs out and another worker runs the
+job again. No effect is applied twice because every job is made of idempotent steps, each
+committed with its own record: retention deletes a batch and audits it in one transaction
+(a rerun finds those rows gone), mail is claimed per message and marked sent with its
+audit entry (the ``.eml`` transport rewrites the same file; over SMTP a message whose
+sending was cut off before it was marked is sent again with the same Message-ID),
+legal-demand notices mark each disclosure notified with its notice, the purges and
+scrubs are set-based conditions that a rerun finds already met, and a checkpoint signs
+the head the log has.
 """
 
 from __future__ import annotations
@@ -14,6 +29,7 @@ import os
 import signal
 import socket
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -39,7 +55,8 @@ worker_jobs = Table(
     Column("runs", Integer, nullable=False, default=0),
 )
 
-LEASE = timedelta(minutes=15)
+# The default lease (setting worker_lease_seconds).
+LEASE = timedelta(seconds=60)
 
 
 def _deliver_mail(ctx: Context) -> Any:
@@ -138,6 +155,10 @@ class Worker:
         self.ctx = ctx
         self.tasks = {t.name: t for t in tasks}
         self.ident = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.claims: dict[str, str] = {}  # job name -> the token of this worker's claim
+        from troth.policy.follow import follower
+
+        self.follower = follower(ctx)
         self._ensure_jobs()
 
     def _ensure_jobs(self) -> None:
@@ -150,10 +171,16 @@ class Worker:
             if missing:
                 conn.execute(worker_jobs.insert(), missing)
 
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.ctx.settings.worker_lease_seconds)
+
     def claim(self) -> str | None:
-        """Claim one due job (lease until now + LEASE); None when nothing is due."""
+        """Claim one due job (a lease until now + the lease length); None when nothing
+        is due. The token of the claim is kept in :attr:`claims` until it is settled."""
         now = self.ctx.clock.now()
         j = worker_jobs.c
+        token = f"{self.ident}:{uuid.uuid4().hex[:12]}"[:200]
         with self.ctx.engine.begin() as conn:
             q = (
                 select(j.name)
@@ -173,18 +200,59 @@ class Worker:
             conn.execute(
                 update(worker_jobs)
                 .where(j.name == name)
-                .values(locked_by=self.ident, locked_until=now + LEASE)
+                .values(locked_by=token, locked_until=now + self.lease)
             )
+        self.claims[str(name)] = token
         return str(name)
 
+    def renew(self, name: str) -> bool:
+        """Extend the lease on ``name`` by the lease length if this worker still holds it;
+        False when it does not (it ran out and another worker claimed the job)."""
+        token = self.claims.get(name)
+        if token is None:
+            return False
+        j = worker_jobs.c
+        with self.ctx.engine.begin() as conn:
+            done = conn.execute(
+                update(worker_jobs)
+                .where(and_(j.name == name, j.locked_by == token))
+                .values(locked_until=self.ctx.clock.now() + self.lease)
+            )
+        return bool(done.rowcount)
+
+    def _renewing(self, name: str) -> tuple[threading.Event, threading.Thread]:
+        """A thread renewing the lease on ``name`` every third of its length until the
+        event is set."""
+        stop = threading.Event()
+        every = self.ctx.settings.worker_lease_seconds / 3
+
+        def loop() -> None:
+            while not stop.wait(every):
+                try:
+                    if not self.renew(name):
+                        log.warning("worker lost its lease on %s; another worker may run it", name)
+                        return
+                except Exception:  # the database is away: try again next time
+                    log.exception("could not renew the lease on %s", name)
+
+        thread = threading.Thread(target=loop, name=f"troth-lease-{name}", daemon=True)
+        thread.start()
+        return stop, thread
+
     def run_once(self) -> WorkerReport:
-        """Run every due job once; a failing job is logged and retried next pass."""
+        """Run every due job once, on the newest published policy (troth.policy.follow);
+        a failing job is logged and retried next pass."""
         report = WorkerReport()
+        try:
+            self.follower.check()
+        except Exception:  # the jobs still run, on the policy this worker holds
+            log.exception("could not look for a newly published policy")
         while True:
             name = self.claim()
             if name is None:
                 return report
             task = self.tasks[name]
+            stop, renewer = self._renewing(name)
             try:
                 result = task.run(self.ctx)
                 text = str(result)[:1000]
@@ -195,12 +263,16 @@ class Worker:
                 text = f"failed: {type(exc).__name__}: {exc}"[:1000]
                 report.failed[name] = text
                 delay = min(task.every, timedelta(minutes=5))
+            finally:
+                stop.set()
+                renewer.join()
             now = self.ctx.clock.now()
             j = worker_jobs.c
+            token = self.claims.pop(name)
             with self.ctx.engine.begin() as conn:
-                conn.execute(
+                settled = conn.execute(
                     update(worker_jobs)
-                    .where(and_(j.name == name, j.locked_by == self.ident))
+                    .where(and_(j.name == name, j.locked_by == token))
                     .values(
                         next_run_at=now + delay,
                         locked_by=None,
@@ -210,6 +282,8 @@ class Worker:
                         runs=j.runs + 1,
                     )
                 )
+            if not settled.rowcount:
+                log.warning("worker's lease on %s ran out before it finished", name)
 
     def run_until_signalled(self) -> None:
         """:meth:`run_forever` until SIGTERM or SIGINT, then sign the pending audit tree

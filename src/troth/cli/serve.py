@@ -57,6 +57,8 @@ def register(app: typer.Typer) -> None:
             highlight=False,
         )
         if workers == 1:
+            from troth.serving import proxy_options
+
             # uvicorn's access log (raw paths and query strings) is off: troth logs one line
             # per request with the route template instead (troth.operations.httplog).
             uvicorn.run(
@@ -66,7 +68,7 @@ def register(app: typer.Typer) -> None:
                 log_level=log_level,
                 log_config=log_config,
                 access_log=False,
-                proxy_headers=False,
+                **proxy_options(context.settings.trusted_proxies),  # type: ignore[arg-type]
             )
             return
         # Each worker process opens the home itself (its own engine, key file and head

@@ -278,11 +278,19 @@ def _waiting(
     return waiting, warnings
 
 
+def install_policy(ctx: Context, text: str, index: PolicyIndex) -> None:
+    """Make ``index`` (compiled from ``text``) the policy in force in ``ctx``: the policy
+    file replaced atomically, the index swapped (a version another process published:
+    :mod:`troth.policy.follow`)."""
+    _install(ctx, text, index)
+
+
 def _install(ctx: Context, text: str, index: PolicyIndex) -> None:
     """Make the new policy the one in force: replace the file atomically, swap the index."""
     target = ctx.settings.resolved_policy_file
     if not target.exists() or target.read_text() != text:
-        tmp = target.with_name(target.name + ".publishing")
+        # A file of this process's own: several processes may install the same version.
+        tmp = target.with_name(f"{target.name}.publishing.{os.getpid()}")
         tmp.write_text(text)
         os.replace(tmp, target)
     ctx.policy = index

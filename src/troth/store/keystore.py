@@ -3,14 +3,17 @@ on rotation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from troth.context import Context
 from troth.db import insert_many
 from troth.errors import CryptoError
+from troth.keys import REFRESH_SECONDS
 from troth.store.crypto import decrypt_value, encrypt_value, new_data_key, unwrap_key, wrap_key
 from troth.store.tables import records, subject_keys
 
@@ -116,12 +119,14 @@ def rotate_keys(
     retire_old: bool = False,
     batch: int = 500,
     progress: Callable[[int, int], None] | None = None,
+    pause: Callable[[float], None] = time.sleep,
 ) -> RotationReport:
     """Make a new KEK version and re-wrap every data key under it, batch by batch, each
     batch in its own short transaction so the system keeps serving. With ``reencrypt``,
-    each subject also gets a new data key and its values are re-encrypted with it."""
-    from troth.audit.entry import AuditEntry
-    from troth.audit.log import append_entries, transaction
+    each subject also gets a new data key and its values are re-encrypted with it. With
+    ``retire_old``, ``pause`` waits (outside any transaction) for the other processes to
+    see the new version before a last pass and the retirement."""
+    from troth.audit.log import transaction
 
     new_kv = ctx.keys.add_kek_version()
     kek = ctx.keys.kek(new_kv)
@@ -133,7 +138,11 @@ def rotate_keys(
         ).scalar_one()
     done = 0
     values = 0
-    while True:
+    # Before old versions are retired, a second pass after every other process has seen
+    # the new version (each looks at the key file at least once a second): a data key
+    # one of them wrapped under the old version meanwhile is re-wrapped, never lost.
+    passes = 2 if retire_old else 1
+    while passes:
         with transaction(ctx) as conn:
             rows = conn.execute(
                 select(
@@ -146,35 +155,15 @@ def rotate_keys(
                 .order_by(subject_keys.c.subject_id, subject_keys.c.version)
                 .limit(batch)
             ).all()
-            if not rows:
-                break
-            # Unwrapping and re-wrapping is per key (crypto); the write is one executemany.
-            params = []
-            for sid, version, kv, wrapped in rows:
-                dek = unwrap_key(ctx.keys.kek(kv), kv, sid, version, wrapped)
-                params.append(
-                    {
-                        "sid": sid,
-                        "ver": version,
-                        "new_kv": new_kv,
-                        "new_wrapped": wrap_key(kek, new_kv, sid, version, dek),
-                    }
-                )
-            conn.execute(_REWRAP, params)
-            if reencrypt:
-                values += _reencrypt(conn, ctx, sorted({r[0] for r in rows}), new_kv, kek)
-            done += len(rows)
-            append_entries(
-                conn,
-                ctx.clock.now(),
-                [
-                    AuditEntry(
-                        action="keys.rotate",
-                        actor="system",
-                        details={"kek_version": new_kv, "rewrapped": len(rows)},
-                    )
-                ],
-            )
+            if rows:
+                done += _rewrap_batch(conn, ctx, rows, new_kv, kek)
+                if reencrypt:
+                    values += _reencrypt(conn, ctx, sorted({r[0] for r in rows}), new_kv, kek)
+        if not rows:
+            passes -= 1
+            if passes:
+                pause(2 * REFRESH_SECONDS)
+            continue
         if progress:
             progress(done, total)
     retired: list[int] = []
@@ -184,6 +173,40 @@ def rotate_keys(
                 ctx.keys.retire_kek_version(v)
                 retired.append(v)
     return RotationReport(new_kv, done, values, retired)
+
+
+def _rewrap_batch(
+    conn: Connection, ctx: Context, rows: Sequence[Any], new_kv: int, kek: bytes
+) -> int:
+    """Re-wrap a batch of data keys under ``kek`` (version ``new_kv``) and audit it."""
+    from troth.audit.entry import AuditEntry
+    from troth.audit.log import append_entries
+
+    # Unwrapping and re-wrapping is per key (crypto); the write is one executemany.
+    params = []
+    for sid, version, kv, wrapped in rows:
+        dek = unwrap_key(ctx.keys.kek(kv), kv, sid, version, wrapped)
+        params.append(
+            {
+                "sid": sid,
+                "ver": version,
+                "new_kv": new_kv,
+                "new_wrapped": wrap_key(kek, new_kv, sid, version, dek),
+            }
+        )
+    conn.execute(_REWRAP, params)
+    append_entries(
+        conn,
+        ctx.clock.now(),
+        [
+            AuditEntry(
+                action="keys.rotate",
+                actor="system",
+                details={"kek_version": new_kv, "rewrapped": len(rows)},
+            )
+        ],
+    )
+    return len(rows)
 
 
 def _reencrypt(conn: Connection, ctx: Context, subject_ids: list[str], kv: int, kek: bytes) -> int:
