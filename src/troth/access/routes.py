@@ -126,6 +126,7 @@ ROUTES: dict[str, Rule] = {
     "GET /openapi.json": _r(Door.public),
     "GET /docs": _r(Door.public),
     "GET /docs/oauth2-redirect": _r(Door.public),
+    "GET /redoc": _r(Door.public),
     "GET /": _r(Door.public),
     "GET /.well-known/gpc.json": _r(Door.public),
     "POST /cookies": _r(Door.public, write=True, note="the browser's own cookie choices"),
