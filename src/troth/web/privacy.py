@@ -18,7 +18,7 @@ from troth.api.auth import client_ip
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.consent import ConsentMethod
-from troth.errors import AuthenticationError, ValidationError
+from troth.errors import AuthenticationError, RateLimited, ValidationError
 from troth.policy.describe import describe_policy
 from troth.policy.model import LegalBasis
 from troth.store import get_subject, read_values
@@ -115,7 +115,20 @@ def signin_send(request: Request, form: FormDep) -> Response:
     in an address, where access logs would keep it)."""
     ctx = ctx_of(request)
     csrf.check_presession(ctx, request, form.get(csrf.FIELD))
-    challenge = signin.start_signin(ctx, form.get("email", ""), client=client_ip(request))
+    try:
+        challenge = signin.start_signin(ctx, form.get("email", ""), client=client_ip(request))
+    except (RateLimited, ValidationError) as exc:
+        # Said on the form itself, with the address kept, so the person knows what to do.
+        page = render(
+            request,
+            "privacy/signin.html",
+            status=exc.status,
+            error=exc.message,
+            email=form.get("email", "")[:320],
+        )
+        if isinstance(exc.details.get("retry_after"), int):
+            page.headers["Retry-After"] = str(exc.details["retry_after"])
+        return page
     return render(request, "privacy/code.html", challenge=challenge)
 
 
