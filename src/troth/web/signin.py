@@ -10,8 +10,8 @@ after the console's idle/absolute limits.
 from __future__ import annotations
 
 import hashlib
-import math
 import hmac
+import math
 import secrets
 from datetime import timedelta
 
@@ -19,8 +19,8 @@ from sqlalchemy import Column, Connection, Index, Integer, String, Table, func, 
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
-from troth.context import Context
 from troth.clock import utc
+from troth.context import Context
 from troth.db import UtcDateTime, metadata
 from troth.errors import AuthenticationError, RateLimited, ValidationError
 from troth.store import find_subject_id
@@ -81,7 +81,6 @@ def start_signin(ctx: Context, email: str, *, client: str | None = None) -> str:
         raise ValidationError("type the e-mail address you gave us (name@example.com)")
     challenge = secrets.token_hex(16)
     now = ctx.clock.now()
-    c = signin_codes.c
     address = ctx.keys.mac("privacy-signin-address", email.casefold().encode()).hex()
     who = ctx.keys.mac("privacy-signin-client", (client or "").encode()).hex()
     with transaction(ctx) as conn:
