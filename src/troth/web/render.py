@@ -14,6 +14,7 @@ from troth.context import Context
 from troth.store import short_id
 from troth.web import csrf
 from troth.web.cookies import banner_for
+from troth.web.words import duration_words
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -24,6 +25,7 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _env.filters["short_id"] = short_id
+_env.filters["duration_words"] = duration_words
 
 
 def ctx_of(request: Request) -> Context:
