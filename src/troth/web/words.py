@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 
@@ -31,3 +32,23 @@ def duration_words(value: timedelta | int | float | None) -> str:
     if secs and not parts:
         parts.append(_unit(secs, "second"))
     return " ".join(parts)
+
+
+def id_words(ident: str) -> str:
+    """An id as words: ``account_history`` -> ``account history``."""
+    return ident.replace("_", " ")
+
+
+def listing(items: Iterable[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    xs = [x for x in items if x]
+    if len(xs) <= 1:
+        return "".join(xs)
+    return f"{', '.join(xs[:-1])} and {xs[-1]}"
+
+
+def as_reason(description: str) -> str:
+    """A purpose's description as the end of "... to <this>": "Bill customers." ->
+    "bill customers" (an acronym at the start is kept as written)."""
+    text = description.strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
