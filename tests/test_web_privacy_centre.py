@@ -200,3 +200,25 @@ def test_public_page_describes_purposes_instead_of_ids(tmp_path: Path) -> None:
     body = subs.split("<tbody>")[1]
     assert "provide_service" not in body and "call_records" not in body, body
     assert "details, to run customer accounts, users and invitations" in body
+
+
+def test_two_collections_in_the_same_instant_are_two_records(mindlink: Any) -> None:
+    """A batch stored at one moment (a manual clock, a bulk import) still reads as one
+    record per collection, each with its own fields."""
+    from troth.store import read_values
+    from troth.web.privacy_words import records
+
+    t = Troth(mindlink)
+    sid = t.collect("support_request", SUPPORT).subject_id
+    again = t.collect("support_request", {**SUPPORT, "message": "Still broken"}).subject_id
+    assert again == sid
+    with mindlink.engine.connect() as conn:
+        found = records(mindlink.policy, read_values(conn, mindlink, sid))
+    assert len(found) == 2
+    messages = sorted(
+        f.value for r in found for f in r.fields if f.value in ("Please help", "Still broken")
+    )
+    assert messages == ["Please help", "Still broken"]
+    for r in found:
+        assert len({f.label for f in r.fields}) == len(r.fields)  # no field twice
+        assert r.title == "A support request, feedback, call or live chat"

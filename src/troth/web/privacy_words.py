@@ -188,11 +188,17 @@ class Record:
 def records(index: PolicyIndex, values: Iterable[StoredValue]) -> list[Record]:
     """Values grouped into records (same collection point, same moment), newest first;
     each field labelled from the policy and masked where its field declares a mask."""
-    groups: dict[tuple[str, datetime], list[StoredValue]] = {}
-    for v in values:
-        groups.setdefault((v.collection_point or "", v.collected_at), []).append(v)
+    # One collection stores its values together, in id order, at one moment: a new record
+    # starts when the point or the moment changes, or a field comes round again (two
+    # collections in the same instant, e.g. a batch of calls imported at once).
+    groups: list[tuple[tuple[str, datetime], list[StoredValue]]] = []
+    for v in sorted(values, key=lambda x: x.id):
+        key = (v.collection_point or "", v.collected_at)
+        if not groups or groups[-1][0] != key or any(v.field == w.field for w in groups[-1][1]):
+            groups.append((key, []))
+        groups[-1][1].append(v)
     out = []
-    for (point_id, at), vs in groups.items():
+    for (point_id, at), vs in groups:
         point = index.points.get(point_id)
         declared = index.point_fields.get(point_id, {})
         fields = []
