@@ -305,3 +305,27 @@ def test_a_member_who_is_not_an_admin_sees_a_page(page, serve, phone_service, si
     check_page(page, f"tenant-member-{size['width']}")
     page.click("#logout")
     page.wait_for_url(f"{base}/tenant/login")
+
+
+@SIZES
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("/console/login", "Password"),
+        ("/privacy/cookies", "Cookie"),
+        ("/privacy/download", "sign in"),
+        ("/invitations", "Join your colleagues"),
+        ("/privacy/me", "sign in to the privacy centre first"),
+        ("/tenant/nosuch", "Not Found"),
+    ],
+)
+def test_other_public_pages_and_errors(page, serve, mindlink, size, path, says) -> None:
+    page.set_viewport_size(size)
+    base = serve(mindlink)
+    page.goto(f"{base}{path}")
+    if page.locator("#cookies-reject").count():
+        page.click("#cookies-reject")
+        page.goto(f"{base}{path}")
+    assert says.lower() in page.inner_text("main").lower()
+    name = path.strip("/").replace("/", "-")
+    check_page(page, f"page-{name}-{size['width']}")
