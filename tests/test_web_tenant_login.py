@@ -195,3 +195,24 @@ def test_grant_durations_read_in_words(world: Any) -> None:
 )
 def test_duration_words(value: Any, words: str) -> None:
     assert duration_words(value) == words
+
+
+def test_a_revoked_membership_is_no_choice(world: Any) -> None:
+    """An address in two customers, one of which revoked it: straight into the other."""
+    ctx, t, ids = world
+    admin = actor_for(t.access.find_user("sam@solo.example", tenant_id=ids["solo"]))
+    t.access.add_user(
+        "pat@shared.example",
+        kind="tenant_member",
+        tenant_id=ids["solo"],
+        tenant_role="member",
+        password=PASSWORD,
+    )
+    acme = t.access.find_user("pat@shared.example", tenant_id=ids["acme"])
+    solo = t.access.find_user("pat@shared.example", tenant_id=ids["solo"])
+    t.access.revoke_member(ids["solo"], solo.id, by=admin)
+    t.access.disable_user(acme.id)
+    with client_for(ctx) as c:
+        r = _login(c, "pat@shared.example", PASSWORD)
+        assert r.status_code == 303, r.text
+        assert "Bolt Networks" in c.get("/tenant").text
