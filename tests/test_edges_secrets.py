@@ -296,6 +296,7 @@ def test_signin_codes_limited_per_address_known_or_not(home: Any) -> None:
         for email in ("ada@example.com", "nobody@example.com"):
             for _ in range(limit):
                 assert _ask_code(c, email).status_code == 200
+                home.clock.advance(seconds=home.settings.signin_code_interval_seconds + 1)
             r = _ask_code(c, email)
             # Known and unknown addresses answer alike: the limit reveals nothing.
             assert r.status_code == 429 and "too many sign-in codes" in r.text, r.text
@@ -316,6 +317,31 @@ def test_signin_codes_limited_per_address_known_or_not(home: Any) -> None:
     ]
     assert denied and all(e.reason == "too_many_codes" for e in denied)
     assert all("ada@example.com" not in str(e.details) for e in denied)
+
+
+def test_a_second_code_too_soon_says_how_long_to_wait(home: Any) -> None:
+    """Eight clicks within a second send one code; the page says when to ask again."""
+    Troth(home).collect("support_request", SUPPORT)
+    wait = home.settings.signin_code_interval_seconds
+    with client_for(home) as c:
+        answers = [_ask_code(c, "ada@example.com") for _ in range(8)]
+        assert answers[0].status_code == 200
+        for r in answers[1:]:
+            assert r.status_code == 429 and int(r.headers["retry-after"]) == wait
+            assert f"wait {wait} seconds" in r.text and "a moment ago" in r.text
+            assert 'value="ada@example.com"' in r.text  # the form keeps the address
+        home.clock.advance(seconds=wait - 10)
+        r = _ask_code(c, "ada@example.com")
+        assert r.status_code == 429 and "wait 10 seconds" in r.text
+        # An unknown address answers exactly alike (nothing is revealed).
+        assert _ask_code(c, "nobody@example.com").status_code == 200
+        unknown = _ask_code(c, "nobody@example.com")
+        assert unknown.status_code == 429 and f"wait {wait} seconds" in unknown.text
+        home.clock.advance(seconds=11)
+        assert _ask_code(c, "ada@example.com").status_code == 200
+    with home.engine.connect() as conn:
+        sent = conn.execute(select(outbox.c.id).where(outbox.c.to_addr == "ada@example.com")).all()
+    assert len(sent) == 2
 
 
 def test_signin_codes_limited_per_client(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from troth.context import Context
 from troth.engine import Troth
 from troth.operations import metrics
 from troth.operations.httplog import Observe
+from troth.web.docs import mount_docs
 from troth.web.headers import SecurityHeaders
 from troth.web.render import render_problem
 from troth.web.site import mount_web
@@ -45,7 +46,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(ctx: Context, *, max_body_bytes: int | None = None) -> FastAPI:
-    """A FastAPI app serving one troth (OpenAPI at ``/docs`` and ``/openapi.json``)."""
+    """A FastAPI app serving one troth (OpenAPI at ``/openapi.json``, Swagger UI
+    at ``/docs``, ReDoc at ``/redoc``)."""
     limit = max_body_bytes or max(DEFAULT_MAX_BODY, ctx.settings.max_value_bytes + 65_536)
     app = FastAPI(
         title="troth",
@@ -57,7 +59,7 @@ def create_app(ctx: Context, *, max_body_bytes: int | None = None) -> FastAPI:
             "and `reason` when the policy refused. Lists page with `limit` and `cursor`. "
             "Creating POSTs accept `Idempotency-Key`."
         ),
-        docs_url="/docs",
+        docs_url=None,  # served by troth.web.docs with assets of its own (no CDN)
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=_lifespan,
@@ -68,6 +70,7 @@ def create_app(ctx: Context, *, max_body_bytes: int | None = None) -> FastAPI:
     app.include_router(build_router(), prefix="/api/v1")
     app.include_router(health.router)
     mount_web(app)
+    mount_docs(app)
     metrics.install()
     app.state.metrics_registry = metrics.registry_for(ctx)
     # Added last = outermost: headers on everything, then the size limit, then the guard;

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         le=1000,
         description="Privacy-centre sign-in codes one e-mail address may ask for per hour.",
     )
+    signin_code_interval_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="Seconds before the same e-mail address may be sent another sign-in code.",
+    )
     signin_codes_per_client: int = Field(
         default=20,
         ge=1,

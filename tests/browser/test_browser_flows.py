@@ -140,5 +140,5 @@ def test_person_signs_in_and_sees_who_accessed(page, serve, mindlink) -> None:
     page.click("#check-code")
     page.wait_for_url(f"{base}/privacy/me")
     assert "Please help" in page.locator("#held").inner_text()
-    assert "collect" in page.locator("#accesses").inner_text()
+    assert "We recorded your" in page.locator("#accesses").inner_text()
     shot(page, "privacy-me")

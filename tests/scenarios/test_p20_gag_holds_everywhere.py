@@ -207,7 +207,7 @@ def test_p20_privacy_centre_and_api_during_and_after_a_gag(tmp_path: Path, db_ur
         _sign_in(c, ctx, ANN["email"])
         me = c.get("/privacy/me").text
         accesses = me.split('id="accesses"')[1]
-        assert "disclose" not in accesses and 'id="disclosures"' not in me
+        assert "passed your" not in accesses and 'id="disclosures"' not in me
         assert "PO-5" not in me and "Crown Court" not in me
         # Lifting needs the office: a weak key, then an unknown and a malformed id.
         weak = api_key(c, ["use"])
@@ -215,13 +215,13 @@ def test_p20_privacy_centre_and_api_during_and_after_a_gag(tmp_path: Path, db_ur
         office = api_key(c, ["admin"])
         is_problem(c.post("/api/v1/legal-demands/nosuch/lift-gag", headers=office), 404)
         is_problem(c.post(f"/api/v1/legal-demands/{'x' * 65}/lift-gag", headers=office), 422)
-        assert "disclose" not in c.get("/privacy/me").text.split('id="accesses"')[1]
+        assert "passed your" not in c.get("/privacy/me").text.split('id="accesses"')[1]
         r = c.post(f"/api/v1/legal-demands/{d}/lift-gag", headers=office)
         assert r.status_code == 200, r.text
         assert r.json()["notices_queued"] == 1 and r.json()["demand"]["gag_until"]
         is_problem(c.post(f"/api/v1/legal-demands/{d}/lift-gag", headers=office), 422)
         me = c.get("/privacy/me").text
-        assert "disclose" in me.split('id="accesses"')[1] and 'id="disclosures"' in me
+        assert "passed your" in me.split('id="accesses"')[1] and 'id="disclosures"' in me
         assert "PO-5" in me and "Crown Court" in me
     t.close()
     ctx.engine.dispose()

@@ -358,6 +358,45 @@ class AccountsMixin(AccessBase):
             raise failure
         return self.get_user(row.id)
 
+    def authenticate_member(
+        self, email: str, password: str, *, totp_code: str | None = None
+    ) -> list[User]:
+        """A customer's member logging in with e-mail and password alone: the memberships
+        (one per customer) that this password opens, each authenticated as by
+        :meth:`authenticate` (audited, failures and lockouts counted), oldest first. When
+        none opens, the same AuthenticationError as a wrong password, so the answer never
+        tells which customers, if any, the address belongs to."""
+        try:
+            addr = normalise_email(email)
+        except ValidationError:
+            addr = ""
+        with reading(self.ctx.engine) as conn:
+            rows = (
+                conn.execute(
+                    select(users.c.id, users.c.tenant_id, users.c.password_hash)
+                    .where(users.c.email == addr, users.c.kind == UserKind.tenant_member.value)
+                    .order_by(users.c.created_at, users.c.id)
+                ).all()
+                if addr
+                else []
+            )
+        opened = [r for r in rows if verify_password(r.password_hash, password or "")]
+        if not opened:
+            # One failure, recorded as authenticate records it (an unknown address too).
+            first = rows[0].tenant_id if rows else None
+            self.authenticate(email, password, first, kind=UserKind.tenant_member)
+            raise AuthenticationError(WRONG_LOGIN)
+        found: list[User] = []
+        problem: Exception | None = None
+        for r in opened:
+            try:
+                found.append(self.authenticate(email, password, r.tenant_id, totp_code=totp_code))
+            except (AuthenticationError, RateLimited) as exc:
+                problem = problem or exc
+        if not found:
+            raise problem or AuthenticationError(WRONG_LOGIN)
+        return found
+
     def _verify_login(self, row: Any, password: str, totp_code: str | None) -> LoginCheck:
         """The slow part of a login, on the account as read (no transaction open)."""
         now = self._now()

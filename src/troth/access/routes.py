@@ -129,6 +129,7 @@ ROUTES: dict[str, Rule] = {
     "GET /openapi.json": _r(Door.public),
     "GET /docs": _r(Door.public),
     "GET /docs/oauth2-redirect": _r(Door.public),
+    "GET /redoc": _r(Door.public),
     "GET /": _r(Door.public),
     "GET /.well-known/gpc.json": _r(Door.public),
     # -- operations: probes and metrics (names and numbers only, no paths, no secrets) -----
@@ -155,6 +156,10 @@ ROUTES: dict[str, Rule] = {
     "POST /console/logout": _r(Door.session, write=True),
     "GET /tenant/login": _r(Door.public),
     "POST /tenant/login": _r(Door.public, write=True),
+    "POST /tenant/login/choose": _r(
+        Door.token, write=True, note="the signed note of a password proven a moment ago"
+    ),
+    "POST /tenant/logout": _r(Door.session, write=True),
     "GET /invitations": _r(Door.public, note="the page; the code after # stays client-side"),
     "POST /invitations": _r(Door.token, write=True, note="the invitation's code"),
     "GET /invitations/{rest:path}": _r(Door.retired, note="422 secret_in_url"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -66,6 +66,13 @@ class MailKind(StrEnum):
     transactional = "transactional"
 
 
+# Lower goes first: a sign-in code or a request's letter never waits behind a mailing.
+PRIORITY = {MailKind.transactional: 0, MailKind.notice: 1, MailKind.marketing: 2}
+# deliver_due claims this many at a time, so mail queued during a long run (a code asked
+# for while 2,000 notices go out) is picked up by the next batch, ahead of the rest.
+CLAIM_BATCH = 25
+
+
 outbox = Table(
     "outbox",
     metadata,
@@ -82,6 +89,8 @@ outbox = Table(
     Column("body_html", Text),
     Column("message_id", String(255), nullable=False),
     Column("status", String(16), nullable=False),
+    # 0 transactional, 1 notice, 2 marketing (PRIORITY): due rows go out lowest first.
+    Column("priority", Integer, nullable=False, default=1, server_default="1"),
     Column("attempts", Integer, nullable=False, default=0),
     # When a queued row is due; for a ``sending`` row, when its lease ends.
     Column("next_attempt_at", UtcDateTime, nullable=False),
@@ -89,6 +98,7 @@ outbox = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),
     Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_next", "status", "priority", "next_attempt_at"),
     Index("ix_outbox_subject_id", "subject_id"),
 )
 
@@ -209,6 +219,7 @@ def enqueue(
             list_id=list_id,
             purpose=purpose,
             kind=kind.value,
+            priority=PRIORITY[kind],
             headers=extra,
             subject=subject,
             body_text=body_text,
@@ -252,9 +263,27 @@ def submit(ctx: Context, **message: Any) -> int:
 def deliver_due(
     ctx: Context, limit: int = 100, transport: MailTransport | None = None
 ) -> DeliveryReport:
-    """Send up to ``limit`` due messages: consent is checked again first (an unsubscribe
-    since queueing suppresses the message), failures are retried with exponential backoff
-    and marked failed after MAX_ATTEMPTS."""
+    """Send up to ``limit`` due messages, transactional mail first (then notices, then
+    marketing; oldest first within each), claimed :data:`CLAIM_BATCH` at a time so that
+    mail queued meanwhile overtakes the rest of a bulk run: consent is checked again first
+    (an unsubscribe since queueing suppresses the message), failures are retried with
+    exponential backoff and marked failed after MAX_ATTEMPTS."""
+    total = DeliveryReport()
+    sender = transport or _transport_for(ctx.settings)
+    try:
+        while total.claimed < limit:
+            done = _deliver_batch(ctx, min(CLAIM_BATCH, limit - total.claimed), sender)
+            if not done.claimed:
+                break
+            total = DeliveryReport(
+                *(a + b for a, b in zip(astuple(total), astuple(done), strict=True))
+            )
+    finally:
+        sender.close()
+    return total
+
+
+def _deliver_batch(ctx: Context, limit: int, sender: MailTransport) -> DeliveryReport:
     rows = _claim(ctx, limit)
     if not rows:
         return DeliveryReport()
@@ -290,20 +319,16 @@ def deliver_due(
                 ],
             )
         report["suppressed"] = len(blocked)
-    sender = transport or _transport_for(ctx.settings)
-    try:
-        for row in rows:
-            if row["id"] in blocked:
-                continue
-            try:
-                sender.send(build_message(row, ctx.settings), row["id"])
-            except (OSError, smtplib.SMTPException) as exc:
-                report[_record_failure(ctx, row, exc)] += 1
-                continue
-            _record_sent(ctx, row)
-            report["sent"] += 1
-    finally:
-        sender.close()
+    for row in rows:
+        if row["id"] in blocked:
+            continue
+        try:
+            sender.send(build_message(row, ctx.settings), row["id"])
+        except (OSError, smtplib.SMTPException) as exc:
+            report[_record_failure(ctx, row, exc)] += 1
+            continue
+        _record_sent(ctx, row)
+        report["sent"] += 1
     return DeliveryReport(claimed=len(rows), **report)
 
 
@@ -411,7 +436,7 @@ def _claim(ctx: Context, limit: int) -> list[dict[str, Any]]:
         or_(o.status == MailStatus.queued.value, o.status == MailStatus.sending.value),
         o.next_attempt_at <= now,
     )
-    stmt = select(o.id).where(due).order_by(o.next_attempt_at, o.id).limit(limit)
+    stmt = select(o.id).where(due).order_by(o.priority, o.next_attempt_at, o.id).limit(limit)
     if ctx.engine.dialect.name == "postgresql":
         # Several workers: each takes rows the others have not locked.
         stmt = stmt.with_for_update(skip_locked=True)
@@ -430,7 +455,9 @@ def _claim(ctx: Context, limit: int) -> list[dict[str, Any]]:
         )
         return [
             dict(m)
-            for m in conn.execute(select(outbox).where(o.id.in_(ids)).order_by(o.id)).mappings()
+            for m in conn.execute(
+                select(outbox).where(o.id.in_(ids)).order_by(o.priority, o.id)
+            ).mappings()
         ]
 
 

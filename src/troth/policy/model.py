@@ -79,6 +79,13 @@ class FieldType(StrEnum):
     boolean = "boolean"
 
 
+class Mask(StrEnum):
+    """How a field's value is shown to people (pages, exports, letters): ``last4`` keeps
+    the last four digits of a card number and hides the rest."""
+
+    last4 = "last4"
+
+
 class CookieCategory(StrEnum):
     strictly_necessary = "strictly_necessary"
     preferences = "preferences"
@@ -305,6 +312,8 @@ class CollectedField(_Strict):
     # Marks the field that identifies the person for lookups through a blind index.
     identifies: str | None = Field(default=None, pattern=r"^(email|phone|customer_id)$")
     description: str | None = None
+    # Shown masked wherever a person sees it, exports included (a card number: last4).
+    mask: Mask | None = None
 
     @model_validator(mode="before")
     @classmethod

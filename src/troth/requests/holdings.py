@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, select
 
 from troth.audit.log import list_entries
 from troth.context import Context
+from troth.policy.masking import shown
 from troth.store import StoredValue, read_subject
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.tables import records, restrictions, subject_keys, subjects, tenants
@@ -50,7 +51,10 @@ def _categories(ctx: Context, values: list[StoredValue]) -> dict[str, Any]:
                 "values": [],
             },
         )
-        section["values"].append(v.to_dict())
+        # As the person is shown it: a field that declares a mask (a card number) is masked.
+        section["values"].append(
+            {**v.to_dict(), "value": shown(ctx.policy, v.collection_point, v.field, v.value)}
+        )
     return out
 
 
@@ -228,7 +232,7 @@ def tenant_holdings(ctx: Context, tenant_id: str) -> dict[str, Any]:
                 {
                     "field": r.field,
                     "category": r.category,
-                    "value": value,
+                    "value": shown(ctx.policy, r.collection_point, r.field, value),
                     "collection_point": r.collection_point,
                     "purposes": list(r.purposes or ()),
                     "source": r.source,

@@ -10,13 +10,13 @@ CSP = (
     "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
     "object-src 'none'; img-src 'self' data:"
 )
-# FastAPI's /docs page is the one exception: Swagger UI comes from a CDN with an inline
-# bootstrap script. It shows no personal data.
+# The API docs (/docs, /redoc) are the one exception: Swagger UI and ReDoc start from an
+# inline script and style themselves inline, and ReDoc runs a worker from a blob: URL.
+# Everything they load comes from troth itself; they show no personal data.
 DOCS_CSP = (
     "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "img-src 'self' data: https://fastapi.tiangolo.com"
+    "script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
 )
 _PRIVATE_PREFIXES = ("/api/", "/console", "/privacy", "/tenant", "/u/")
 

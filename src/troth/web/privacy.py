@@ -18,13 +18,15 @@ from troth.api.auth import client_ip
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.consent import ConsentMethod
-from troth.errors import AuthenticationError, ValidationError
+from troth.errors import AuthenticationError, RateLimited, TrothError, ValidationError
 from troth.policy.describe import describe_policy
+from troth.policy.masking import shown
 from troth.policy.model import LegalBasis
-from troth.store import get_subject, read_values
+from troth.store import StoredValue, get_subject, read_values
 from troth.store.tables import policy_notices, policy_versions
 from troth.web import csrf, signin
 from troth.web.forms import FormDep
+from troth.web.privacy_words import Narrator, records
 from troth.web.render import ctx_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -101,6 +103,7 @@ def centre(request: Request) -> Response:
         versions=versions,
         notices=notices,
         subprocessors=request.app.state.troth.disclosures.subprocessors_json(),
+        purposes=ctx.policy.purposes,
     )
 
 
@@ -115,7 +118,20 @@ def signin_send(request: Request, form: FormDep) -> Response:
     in an address, where access logs would keep it)."""
     ctx = ctx_of(request)
     csrf.check_presession(ctx, request, form.get(csrf.FIELD))
-    challenge = signin.start_signin(ctx, form.get("email", ""), client=client_ip(request))
+    try:
+        challenge = signin.start_signin(ctx, form.get("email", ""), client=client_ip(request))
+    except (RateLimited, ValidationError) as exc:
+        # Said on the form itself, with the address kept, so the person knows what to do.
+        page = render(
+            request,
+            "privacy/signin.html",
+            status=exc.status,
+            error=exc.message,
+            email=form.get("email", "")[:320],
+        )
+        if isinstance(exc.details.get("retry_after"), int):
+            page.headers["Retry-After"] = str(exc.details["retry_after"])
+        return page
     return render(request, "privacy/code.html", challenge=challenge)
 
 
@@ -150,7 +166,7 @@ def cookie_settings(request: Request) -> Response:
 
 
 # -- signed in ---------------------------------------------------------------------------
-def _held(request: Request, p: Person) -> list[dict[str, Any]]:
+def _held(request: Request, p: Person) -> list[StoredValue]:
     """Everything stored about the person, read for their own access (audited)."""
     ctx = ctx_of(request)
     with transaction(ctx) as conn:
@@ -168,7 +184,37 @@ def _held(request: Request, p: Person) -> list[dict[str, Any]]:
                 )
             ],
         )
-    return [v.to_dict() for v in values]
+    return values
+
+
+def _shown(ctx: Any, values: list[StoredValue]) -> list[dict[str, Any]]:
+    """The values as the person is shown them (masked where the policy says)."""
+    return [
+        {**v.to_dict(), "value": shown(ctx.policy, v.collection_point, v.field, v.value)}
+        for v in values
+    ]
+
+
+# Confirmations after an action: the redirect names which (no personal data in it).
+DONE = {
+    "consent-given": "Thank you: your consent is recorded. You can withdraw it here at any time.",
+    "consent-withdrawn": "Your consent is withdrawn: we have stopped that use of your data.",
+    "unsubscribed": "You are unsubscribed: we will send you no more of that e-mail.",
+    "request": "Your request is sent. We answer by the date shown below, and e-mail you when"
+    " it is done.",
+}
+
+
+def _staff_role(request: Request) -> Any:
+    access = request.app.state.troth.access
+
+    def role(user_id: str) -> str | None:
+        try:
+            return access.get_user(user_id).role  # type: ignore[no-any-return]
+        except TrothError:
+            return None
+
+    return role
 
 
 @router.get("/privacy/me")
@@ -177,8 +223,10 @@ def me(request: Request) -> Response:
     ctx = ctx_of(request)
     t = request.app.state.troth
     held = _held(request, p)
-    # Who used my data: without what a live non-disclosure order covers (P20).
-    accesses = t.disclosures.person_entries(p.subject_id, limit=200)
+    # Who used my data: without what a live non-disclosure order covers (P20), in words.
+    narrator = Narrator(ctx.policy, p.subject_id, _staff_role(request))
+    accesses = narrator.accesses(t.disclosures.person_entries(p.subject_id, limit=200))
+    done = request.query_params.get("done", "")
     state = t.consent.state(p.subject_id)
     pol = ctx.policy.policy
     # Consent purposes, and new uses of data already held that wait for fresh consent (P07).
@@ -189,8 +237,10 @@ def me(request: Request) -> Response:
         "privacy/me.html",
         csrf_token=p.csrf_token,
         person=p,
-        held=held,
-        accesses=[a.to_dict() for a in accesses],
+        records=records(ctx.policy, held),
+        accesses=accesses,
+        done=DONE.get(done),
+        purposes=ctx.policy.purposes,
         consentable=consentable,
         state=state,
         lists=pol.lists,
@@ -202,7 +252,7 @@ def me(request: Request) -> Response:
 @router.get("/privacy/me/export.json")
 def export_json(request: Request) -> Response:
     p = require_person(request)
-    held = _held(request, p)
+    held = _shown(ctx_of(request), _held(request, p))
     body = json.dumps({"subject_id": p.subject_id, "values": held}, indent=2, default=str)
     return Response(
         body,
@@ -224,9 +274,11 @@ def change_consent(request: Request, form: FormDep) -> Response:
     }
     if form.get("action") == "grant":
         t.consent.grant(p.subject_id, purpose, **how)
+        done = "consent-given"
     else:
         t.consent.withdraw(p.subject_id, purpose, **how)
-    return RedirectResponse("/privacy/me#consents", status_code=303)
+        done = "consent-withdrawn"
+    return RedirectResponse(f"/privacy/me?done={done}#consents", status_code=303)
 
 
 @router.post("/privacy/me/unsubscribe")
@@ -243,7 +295,7 @@ def unsubscribe_list(request: Request, form: FormDep) -> Response:
     with transaction(ctx) as conn:
         token = issue_token(conn, ctx, p.subject_id, list_id)
     unsubscribe(ctx, token, method=ConsentMethod.web_form)
-    return RedirectResponse("/privacy/me#lists", status_code=303)
+    return RedirectResponse("/privacy/me?done=unsubscribed#lists", status_code=303)
 
 
 @router.post("/privacy/me/requests")
@@ -264,7 +316,7 @@ def make_request(request: Request, form: FormDep) -> Response:
     )
     # Signing in proved control of the address: no second code is asked.
     t.requests.verify_by_signin(req.id, p.subject_id)
-    return RedirectResponse("/privacy/me#req-h", status_code=303)
+    return RedirectResponse("/privacy/me?done=request#req-h", status_code=303)
 
 
 @router.post("/privacy/me/export")

@@ -14,6 +14,7 @@ from troth.context import Context
 from troth.store import short_id
 from troth.web import csrf
 from troth.web.cookies import banner_for
+from troth.web.words import as_reason, duration_words, id_words, listing
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -24,6 +25,12 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _env.filters["short_id"] = short_id
+_env.filters["duration_words"] = duration_words
+_env.globals["id_words"] = id_words  # account_history -> "account history"
+_env.globals["listing"] = listing
+_env.filters["as_reason"] = (
+    as_reason  # "Bill customers." -> "bill customers"  # ["a", "b", "c"] -> "a, b and c"
+)
 
 
 def ctx_of(request: Request) -> Context:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from sqlalchemy import Column, Connection, Index, Integer, String, Table, func, 
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
+from troth.clock import utc
 from troth.context import Context
 from troth.db import UtcDateTime, metadata
 from troth.errors import AuthenticationError, RateLimited, ValidationError
@@ -72,50 +74,17 @@ def start_signin(ctx: Context, email: str, *, client: str | None = None) -> str:
     """Send a code to ``email`` if it belongs to a known person; returns a challenge id
     either way (an unknown address gets one that can never succeed). At most
     ``signin_codes_per_address`` codes per address and ``signin_codes_per_client`` per
-    client (IP) an hour, known address or not (RateLimited otherwise)."""
+    client (IP) an hour, and one per ``signin_code_interval_seconds`` per address, known
+    address or not (RateLimited otherwise, saying how long to wait)."""
     email = (email or "").strip()
     if "@" not in email or len(email) > 320:
         raise ValidationError("type the e-mail address you gave us (name@example.com)")
     challenge = secrets.token_hex(16)
     now = ctx.clock.now()
-    c = signin_codes.c
     address = ctx.keys.mac("privacy-signin-address", email.casefold().encode()).hex()
     who = ctx.keys.mac("privacy-signin-client", (client or "").encode()).hex()
-    since = now - LIMIT_WINDOW
-    settings = ctx.settings
     with transaction(ctx) as conn:
-        for column, value, limit, what in (
-            (c.address_mac, address, settings.signin_codes_per_address, "this address"),
-            (c.client_mac, who, settings.signin_codes_per_client, "your connection"),
-        ):
-            asked = conn.execute(
-                select(func.count())
-                .select_from(signin_codes)
-                .where(column == value, c.created_at > since)
-            ).scalar_one()
-            if asked >= limit:
-                append_entries(
-                    conn,
-                    now,
-                    [
-                        AuditEntry(
-                            action="privacy.signin_code",
-                            actor="anonymous",
-                            outcome=Outcome.deny,
-                            reason="too_many_codes",
-                            details={"limit": "address" if column is c.address_mac else "client"},
-                        )
-                    ],
-                )
-                refused = RateLimited(
-                    f"too many sign-in codes were asked for {what} in the last hour"
-                    f" (at most {limit}); wait an hour, or use the last code you received",
-                    code="too_many_codes",
-                    retry_after=int(LIMIT_WINDOW.total_seconds()),
-                )
-                break
-        else:
-            refused = None
+        refused = _too_soon(conn, ctx, address, who)
         if refused is None:
             sid = find_subject_id(conn, ctx, email=email)
             code = f"{secrets.randbelow(1_000_000):06d}"
@@ -136,6 +105,70 @@ def start_signin(ctx: Context, email: str, *, client: str | None = None) -> str:
     if refused is not None:
         raise refused
     return challenge
+
+
+def _too_soon(conn: Connection, ctx: Context, address: str, who: str) -> RateLimited | None:
+    """Refuse (audited) a code asked for too soon after the last one to the same address
+    (``signin_code_interval_seconds``), or past the hourly limits per address and per
+    client; the refusal says how many seconds to wait."""
+    now = ctx.clock.now()
+    c = signin_codes.c
+    settings = ctx.settings
+    since = now - LIMIT_WINDOW
+    interval = timedelta(seconds=settings.signin_code_interval_seconds)
+    wait: int | None = None
+    which = ""
+    last = conn.execute(select(func.max(c.created_at)).where(c.address_mac == address)).scalar()
+    if last is not None and interval and utc(last) + interval > now:
+        wait = _seconds(utc(last) + interval - now)
+        which = "interval"
+        message = (
+            "we already sent a code to this address a moment ago (if we know it): use that"
+            f" code, or wait {wait} seconds and ask again"
+        )
+    else:
+        for column, value, limit, what in (
+            (c.address_mac, address, settings.signin_codes_per_address, "this address"),
+            (c.client_mac, who, settings.signin_codes_per_client, "your connection"),
+        ):
+            recent = (
+                conn.execute(
+                    select(c.created_at)
+                    .where(column == value, c.created_at > since)
+                    .order_by(c.created_at.desc())
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+            if len(recent) >= limit:
+                wait = _seconds(utc(recent[-1]) + LIMIT_WINDOW - now)
+                which = "address" if column is c.address_mac else "client"
+                message = (
+                    f"too many sign-in codes were asked for {what} in the last hour (at most"
+                    f" {limit}); use the last code you received, or wait {wait} seconds"
+                )
+                break
+    if wait is None:
+        return None
+    append_entries(
+        conn,
+        now,
+        [
+            AuditEntry(
+                action="privacy.signin_code",
+                actor="anonymous",
+                outcome=Outcome.deny,
+                reason="too_many_codes",
+                details={"limit": which, "wait_seconds": wait},
+            )
+        ],
+    )
+    return RateLimited(message, code="too_many_codes", retry_after=wait)
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(1, math.ceil(delta.total_seconds()))
 
 
 def _send_code(

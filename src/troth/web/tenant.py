@@ -4,6 +4,7 @@ and the tenant's export (P13, P14, P29). Accepting an invitation lives here too.
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Annotated, Any
 
@@ -19,7 +20,13 @@ from troth.store.tables import subjects
 from troth.web import csrf
 from troth.web.forms import FormDep
 from troth.web.render import ctx_of, render
-from troth.web.session import Signed, require_signed_in, set_session_cookie, signed_in
+from troth.web.session import (
+    Signed,
+    clear_session_cookie,
+    require_signed_in,
+    set_session_cookie,
+    signed_in,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,23 +52,96 @@ def login_form(request: Request, t: Annotated[str, Query(max_length=64)] = "") -
     return render(request, "tenant/login.html", tenant_id=t, error=None)
 
 
+CHOICE_MINUTES = 5  # how long the "which customer?" page stays valid after the password
+
+
+def _ticket(ctx: Any, user_ids: list[str], expires: int) -> str:
+    """A signed note that these memberships just proved the password (ids only)."""
+    body = f"{expires}.{','.join(user_ids)}"
+    return f"{body}.{ctx.keys.mac('tenant-login-choice', body.encode()).hex()}"
+
+
+def _ticket_ids(ctx: Any, ticket: str) -> list[str]:
+    """The membership ids a valid, unexpired ticket names; [] otherwise."""
+    body, _, mac = (ticket or "").rpartition(".")
+    expires, _, ids = body.partition(".")
+    good = ctx.keys.mac("tenant-login-choice", body.encode()).hex()
+    if not body or not hmac.compare_digest(mac, good) or not expires.isdigit():
+        return []
+    if int(expires) < int(ctx.clock.now().timestamp()):
+        return []
+    return ids.split(",")
+
+
+def _signed_in_as(request: Request, user: Any) -> Response:
+    token, _ = request.app.state.troth.access.start_session(user)
+    response = RedirectResponse("/tenant", status_code=303)
+    set_session_cookie(request, response, token)
+    return response
+
+
 @router.post("/tenant/login")
 def login(request: Request, form: FormDep) -> Response:
+    """Log in with e-mail and password: the customer is found from the membership. An
+    address that belongs to several customers, once the password is proven, chooses one;
+    before that, nothing tells which customers an address belongs to."""
     ctx = ctx_of(request)
     csrf.check_presession(ctx, request, form.get(csrf.FIELD))
     tr = request.app.state.troth
     tenant_id = form.get("tenant_id", "").strip()
+    email, password = form.get("email", ""), form.get("password", "")
     try:
-        user = tr.access.authenticate(
-            form.get("email", ""), form.get("password", ""), tenant_id or None
-        )
+        if tenant_id:  # a link from an invitation names the customer
+            found = [tr.access.authenticate(email, password, tenant_id)]
+        else:
+            found = tr.access.authenticate_member(email, password)
     except TrothError as exc:
         return render(
-            request, "tenant/login.html", status=exc.status, tenant_id=tenant_id, error=exc.message
+            request,
+            "tenant/login.html",
+            status=exc.status,
+            tenant_id=tenant_id,
+            email=email[:320],
+            error=exc.message,
         )
-    token, _ = tr.access.start_session(user)
-    response = RedirectResponse("/tenant", status_code=303)
-    set_session_cookie(request, response, token)
+    if len(found) == 1:
+        return _signed_in_as(request, found[0])
+    expires = int(ctx.clock.now().timestamp()) + CHOICE_MINUTES * 60
+    choices = [(u.id, tr.access.get_tenant(u.tenant_id or "").name) for u in found]
+    return render(
+        request,
+        "tenant/choose.html",
+        ticket=_ticket(ctx, [u.id for u in found], expires),
+        choices=sorted(choices, key=lambda c: c[1].casefold()),
+        minutes=CHOICE_MINUTES,
+    )
+
+
+@router.post("/tenant/login/choose")
+def choose(request: Request, form: FormDep) -> Response:
+    """The customer picked after the password was proven (a signed, short-lived note)."""
+    ctx = ctx_of(request)
+    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
+    ids = _ticket_ids(ctx, form.get("ticket", ""))
+    chosen = form.get("membership", "")
+    if not ids or chosen not in ids:
+        return render(
+            request,
+            "tenant/login.html",
+            status=401,
+            tenant_id="",
+            error="that choice has expired; log in again",
+        )
+    return _signed_in_as(request, request.app.state.troth.access.get_user(chosen))
+
+
+@router.post("/tenant/logout")
+def logout(request: Request, form: FormDep) -> Response:
+    s = require_signed_in(request)
+    csrf.check_token(form.get(csrf.FIELD), s.csrf_token)
+    request.app.state.troth.access.end_session(s.token)
+    response = RedirectResponse("/tenant/login", status_code=303)
+    clear_session_cookie(response)
     return response
 
 
@@ -69,9 +149,24 @@ def login(request: Request, form: FormDep) -> Response:
 def home(request: Request) -> Response:
     if signed_in(request) is None:
         return RedirectResponse("/tenant/login", status_code=303)
-    s = member(request)
+    s = require_signed_in(request)
     tr = request.app.state.troth
     tid = s.actor.tenant_id or ""
+    if s.actor.kind is ActorKind.tenant_member:
+        # Not an admin: a page that says what they may do and who their admins are (the
+        # admin pages stay closed: 403, as the route table says).
+        active = tr.access.list_members(tid, include_revoked=False)
+        admins = [m for m in active if m.tenant_role == "admin"]
+        return render(
+            request,
+            "tenant/member.html",
+            status=403,
+            csrf_token=s.csrf_token,
+            me=s,
+            tenant=tr.access.get_tenant(tid),
+            admins=admins,
+        )
+    s = member(request)
     return render(
         request,
         "tenant/home.html",

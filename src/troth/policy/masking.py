@@ -1,0 +1,36 @@
+"""Masking for display: the one place that turns a value into what a person is shown
+(privacy centre, access export, tenant export) when its field declares ``mask:`` in the
+policy. The stored value is unchanged; those who may use it (the gate decides) still can.
+
+    card_number: {category: payment_card, mask: last4}    # shown as •••• •••• •••• 4242
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from troth.policy.index import PolicyIndex
+from troth.policy.model import Mask
+
+
+def mask_of(index: PolicyIndex, collection_point: str | None, field: str) -> Mask | None:
+    """The masking a stored value's field declares, or None."""
+    declared = index.point_fields.get(collection_point or "", {}).get(field)
+    return declared.mask if declared is not None else None
+
+
+def apply_mask(mask: Mask | None, value: Any) -> Any:
+    """``value`` as shown under ``mask`` (None: unchanged)."""
+    if mask is None or value is None:
+        return value
+    if mask is Mask.last4:
+        digits = [c for c in str(value) if c.isdigit()]
+        if len(digits) <= 4:
+            return "•" * len(digits)  # too short to show any of it
+        return "•••• " + "".join(digits[-4:])
+    raise AssertionError(f"unhandled mask {mask}")  # pragma: no cover
+
+
+def shown(index: PolicyIndex, collection_point: str | None, field: str, value: Any) -> Any:
+    """The value of ``field`` (collected at ``collection_point``) as a person sees it."""
+    return apply_mask(mask_of(index, collection_point, field), value)

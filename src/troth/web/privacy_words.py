@@ -1,0 +1,231 @@
+"""What the privacy centre tells a person, in plain words: who accessed their data, as a
+sentence built from the policy (role, category and purpose descriptions), never staff
+ids or troth's internal action names; and what is held, one record per collection (a
+call, an order, a form) with its fields together, masked where the policy says.
+
+Which audit entries a person sees (see README, "The privacy centre"):
+
+* shown: collection (``collect``), reads and refused reads of their data (``use``),
+  disclosures (``disclose``, minus those under a live non-disclosure order, which
+  :func:`troth.disclosures.gags.person_entries` has already left out), consent changes
+  (``consent.*``), their requests' steps (``request.*``), sign-ins to the privacy centre
+  and wrong codes (``privacy.signin``), deletions when a keeping period ends
+  (``retention.*``), and exports of their organisation's data (``tenant.export``);
+* not shown: their own page views (``privacy.view``), troth's mail bookkeeping
+  (``mail.*``, ``outbox.*``), key and index maintenance, legal holds and office actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from troth.audit.entry import AuditEntry
+from troth.policy.index import PolicyIndex
+from troth.policy.masking import shown
+from troth.store import StoredValue
+from troth.web.words import as_reason, listing
+from troth.web.words import id_words as words
+
+HIDDEN_PREFIXES = ("privacy.view", "privacy.signin_code", "mail.", "outbox.", "keys.", "store.")
+SHOWN_PREFIXES = (
+    "collect",
+    "use",
+    "disclose",
+    "consent.",
+    "request.",
+    "privacy.signin",
+    "retention.",
+    "minor.erase",
+)
+
+REQUEST_STEPS = {
+    "open": "We received your request",
+    "verified": "We confirmed that the request came from you",
+    "download": "The copy of your data was downloaded",
+    "locked": "We started working on your request",
+    "interrupted": "Work on your request was interrupted; we will resume it",
+    "restriction_lifted": "The limit on our use of your data ended",
+    "log_purged": "We deleted the working notes of a finished request",
+}
+REQUEST_KINDS = {
+    "access": "We gathered a copy of your data",
+    "portability": "We gathered a copy of your data to take elsewhere",
+    "delete": "We deleted your data, as you asked",
+    "erase": "We deleted your data, as you asked",
+    "correct": "We corrected your data, as you asked",
+    "restrict": "We limited our use of your data, as you asked",
+    "object": "We stopped the use of your data you objected to",
+}
+
+
+@dataclass(frozen=True)
+class Access:
+    """One line of "who accessed your data": when, the sentence, and whether refused."""
+
+    at: datetime
+    sentence: str
+    refused: bool = False
+
+
+class Narrator:
+    """Turns audit entries about one person into sentences. ``staff_role(user_id)`` gives
+    a staff member's role id (or None); it is asked once per person of staff."""
+
+    def __init__(
+        self, index: PolicyIndex, subject_id: str, staff_role: Callable[[str], str | None]
+    ) -> None:
+        self.index = index
+        self.subject_id = subject_id
+        self._staff_role = staff_role
+        self._roles: dict[str, str | None] = {}
+
+    # -- the parts of a sentence ---------------------------------------------------------
+    def who(self, actor: str) -> str:
+        kind, _, ident = actor.partition(":")
+        if kind == "subject":
+            return "You" if ident == self.subject_id else "Someone else"
+        if kind == "staff":
+            if ident not in self._roles:
+                self._roles[ident] = self._staff_role(ident)
+            role = self._roles[ident]
+            if role and role in self.index.roles:
+                return f"Our {words(role)} team"
+            return "A member of our staff"
+        if kind == "vendor_admin":
+            return "Our administrators"
+        if kind in ("tenant_admin", "tenant_member"):
+            return "Your organisation's staff"
+        if kind == "application":
+            return "Our systems"
+        return "We"
+
+    def what(self, categories: Iterable[str]) -> str:
+        cats = sorted(set(categories))
+        return f"your {listing(words(c) for c in cats)} details" if cats else "your data"
+
+    def why(self, purpose: str | None) -> str:
+        p = self.index.purposes.get(purpose or "")
+        return f" to {as_reason(p.description)}" if p is not None else ""
+
+    # -- sentences -----------------------------------------------------------------------
+    def sentence(self, e: AuditEntry) -> str | None:
+        """The entry in words, or None when the person is not shown it."""
+        action = e.action
+        if action.startswith(HIDDEN_PREFIXES) or not action.startswith(SHOWN_PREFIXES):
+            return None
+        who, what, why = self.who(e.actor), self.what(e.categories), self.why(e.purpose)
+        refused = e.outcome == "deny"
+        details: Mapping[str, Any] = e.details or {}
+        if action == "collect":
+            point = self.index.points.get(str(details.get("point", "")))
+            source = f" ({point.description.rstrip('.')})" if point and point.description else ""
+            return f"We recorded {what}{source}."
+        if action == "use":
+            if refused:
+                return f"{who} asked to read {what}{why}; this was refused."
+            return f"{who} read {what}{why}."
+        if action == "disclose":
+            r = self.index.recipients.get(str(details.get("recipient", "")))
+            to = r.name if r is not None else "another organisation"
+            if refused:
+                return f"{who} asked to pass {what} to {to}{why}; this was refused."
+            return f"{who} passed {what} to {to}{why}."
+        if action.startswith("consent."):
+            p = self.index.purposes.get(e.purpose or "")
+            use = as_reason(p.description) if p else "use your data this way"
+            granted = details.get("granted")
+            if granted is True:
+                return f"{who} gave consent for us to {use}."
+            if granted is False:
+                return f"{who} withdrew consent: we no longer {use}."
+            return None
+        if action.startswith("request."):
+            step = action.removeprefix("request.")
+            text = REQUEST_STEPS.get(step) or REQUEST_KINDS.get(step)
+            return f"{text}." if text else "Your request moved on."
+        if action == "privacy.signin":
+            return (
+                "Someone typed a wrong sign-in code for your address."
+                if refused
+                else "You signed in to the privacy centre."
+            )
+        if action.startswith(("retention.", "minor.erase")):
+            return f"We deleted {what} because the time we may keep it had ended."
+        return None
+
+    def accesses(self, entries: Iterable[Any]) -> list[Access]:
+        out = []
+        for logged in entries:
+            e: AuditEntry = logged.entry
+            text = self.sentence(e)
+            if text is not None:
+                out.append(Access(logged.at, text, e.outcome == "deny"))
+        return out
+
+
+# -- what is held, record by record ------------------------------------------------------
+@dataclass(frozen=True)
+class Field:
+    label: str
+    value: Any
+    category: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """The values one collection stored (one call, one order, one form)."""
+
+    title: str
+    collected_at: datetime
+    fields: tuple[Field, ...]
+    why: tuple[str, ...]  # purpose descriptions
+    categories: tuple[str, ...]  # category ids, in words on the page
+
+
+def records(index: PolicyIndex, values: Iterable[StoredValue]) -> list[Record]:
+    """Values grouped into records (same collection point, same moment), newest first;
+    each field labelled from the policy and masked where its field declares a mask."""
+    # One collection stores its values together, in id order, at one moment: a new record
+    # starts when the point or the moment changes, or a field comes round again (two
+    # collections in the same instant, e.g. a batch of calls imported at once).
+    groups: list[tuple[tuple[str, datetime], list[StoredValue]]] = []
+    for v in sorted(values, key=lambda x: x.id):
+        key = (v.collection_point or "", v.collected_at)
+        if not groups or groups[-1][0] != key or any(v.field == w.field for w in groups[-1][1]):
+            groups.append((key, []))
+        groups[-1][1].append(v)
+    out = []
+    for (point_id, at), vs in groups:
+        point = index.points.get(point_id)
+        declared = index.point_fields.get(point_id, {})
+        fields = []
+        for v in sorted(
+            vs, key=lambda x: list(declared).index(x.field) if x.field in declared else 999
+        ):
+            d = declared.get(v.field)
+            label = (
+                d.description if d is not None and d.description else words(v.field).capitalize()
+            )
+            fields.append(
+                Field(label, shown(index, v.collection_point, v.field, v.value), v.category)
+            )
+        purposes = sorted({p for v in vs for p in v.purposes})
+        out.append(
+            Record(
+                title=(point.description or words(point_id)).rstrip(".")
+                if point is not None
+                else words(point_id or "other data").capitalize(),
+                collected_at=at,
+                fields=tuple(fields),
+                why=tuple(
+                    index.purposes[p].description if p in index.purposes else words(p)
+                    for p in purposes
+                ),
+                categories=tuple(sorted({v.category for v in vs})),
+            )
+        )
+    out.sort(key=lambda r: r.collected_at, reverse=True)
+    return out

@@ -1,0 +1,54 @@
+"""Small helpers that say things in words on the pages people read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+
+def _unit(n: int, name: str) -> str:
+    return f"{n} {name}" if n == 1 else f"{n} {name}s"
+
+
+def duration_words(value: timedelta | int | float | None) -> str:
+    """A duration as people say it: "3 days", "2 hours 30 minutes", "1 day 4 hours",
+    "45 seconds". Seconds are left out once the duration reaches a minute; a negative or
+    missing duration is "no time"."""
+    if value is None:
+        return "no time"
+    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
+    if seconds <= 0:
+        return "no time"
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    parts = []
+    if days:
+        parts.append(_unit(days, "day"))
+    if hours:
+        parts.append(_unit(hours, "hour"))
+    if minutes:
+        parts.append(_unit(minutes, "minute"))
+    if secs and not parts:
+        parts.append(_unit(secs, "second"))
+    return " ".join(parts)
+
+
+def id_words(ident: str) -> str:
+    """An id as words: ``account_history`` -> ``account history``."""
+    return ident.replace("_", " ")
+
+
+def listing(items: Iterable[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    xs = [x for x in items if x]
+    if len(xs) <= 1:
+        return "".join(xs)
+    return f"{', '.join(xs[:-1])} and {xs[-1]}"
+
+
+def as_reason(description: str) -> str:
+    """A purpose's description as the end of "... to <this>": "Bill customers." ->
+    "bill customers" (an acronym at the start is kept as written)."""
+    text = description.strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text

@@ -1,0 +1,224 @@
+"""The privacy centre in plain words: who accessed the data as sentences from the policy
+(never staff ids, actor labels or internal action names), records with their fields
+together, card numbers masked to the last four digits on the page and in every export,
+a confirmation after each action, and purposes described instead of their ids."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from _http import PASSWORD, challenge_from, client_for, csrf_from, make_home
+from troth.access import actor_for
+from troth.engine import Troth
+from troth.notices.outbox import outbox
+
+ORDER = {
+    "name": "Ann Lee",
+    "email": "ann@example.com",
+    "phone": "+15551234567",
+    "address": "1 Main St",
+    "zip_code": "10001",
+    "card_number": "4111 1111 1111 4242",
+    "card_expiry": "12/29",
+    "order_items": "2 widgets",
+}
+CARD_DIGITS = "4111111111114242"
+SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Please help"}
+
+
+def sign_in(c: Any, ctx: Any, email: str) -> str:
+    """Sign in as the person at ``email``; returns the page's CSRF token."""
+    page = c.get("/privacy/signin").text
+    code_page = c.post("/privacy/signin", data={"email": email, "csrf_token": csrf_from(page)})
+    with ctx.engine.connect() as conn:
+        body = conn.execute(
+            select(outbox.c.body_text).where(outbox.c.to_addr == email).order_by(outbox.c.id.desc())
+        ).first()[0]
+    code = re.search(r"\b(\d{6})\b", body).group(1)
+    me = c.post(
+        "/privacy/code",
+        data={
+            "challenge": challenge_from(code_page.text),
+            "code": code,
+            "csrf_token": csrf_from(code_page.text),
+        },
+    )
+    assert me.url.path == "/privacy/me", me.text
+    return csrf_from(me.text)
+
+
+def section(html: str, ident: str) -> str:
+    return html.split(f'id="{ident}"', 1)[1].split("</section>", 1)[0]
+
+
+def digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+@pytest.fixture
+def mindlink(tmp_path: Path) -> Any:
+    ctx = make_home(tmp_path)
+    yield ctx
+    ctx.engine.dispose()
+
+
+@pytest.fixture
+def itechno(tmp_path: Path) -> Any:
+    ctx = make_home(tmp_path, example="itechno")
+    yield ctx
+    ctx.engine.dispose()
+
+
+def test_who_accessed_reads_as_sentences_without_ids(mindlink: Any) -> None:
+    t = Troth(mindlink)
+    sid = t.collect("support_request", SUPPORT).subject_id
+    support = t.access.add_user(
+        "sue@mindlink.example", kind="staff", role="support", password=PASSWORD
+    )
+    accounts = t.access.add_user(
+        "al@mindlink.example", kind="staff", role="accounts", password=PASSWORD
+    )
+    t.use(sid, purpose="support", actor=actor_for(support))
+    with pytest.raises(Exception):  # accounts act for sales only: refused (and audited)
+        t.use(sid, purpose="support", actor=actor_for(accounts))
+    with client_for(mindlink) as c:
+        sign_in(c, mindlink, "ada@example.com")
+        page = c.get("/privacy/me").text
+    accesses = section(page, "acc-h")
+    assert (
+        "Our support team read your contact, identity and support details to provide support"
+        " and answer feedback" in accesses
+    )
+    assert "Our accounts team asked to read" in accesses and "this was refused" in accesses
+    assert "We recorded your contact, identity and support details" in accesses
+    assert "You signed in to the privacy centre." in accesses
+    for internal in (
+        "staff:",
+        "subject:",
+        "system:",
+        "mail.queued",
+        "privacy.view",
+        support.id,
+        sid,
+        "account_management",
+        "role_not_allowed",
+    ):
+        assert internal not in accesses, internal
+    assert "systems,." not in page and "from all our systems." in page
+
+
+def test_records_keep_their_fields_together_and_cards_are_masked(itechno: Any) -> None:
+    t = Troth(itechno)
+    sid = t.collect("order_form", ORDER).subject_id
+    itechno.clock.advance(days=1)
+    t.collect("order_form", {**ORDER, "order_items": "1 gadget", "card_number": "5500005555555559"})
+    with client_for(itechno) as c:
+        csrf = sign_in(c, itechno, "ann@example.com")
+        page = c.get("/privacy/me").text
+        held = section(page, "held-h")
+        records = held.split('<article class="record">')[1:]
+        assert len(records) == 2  # one per order, not one row per field
+        newest, oldest = records
+        assert "1 gadget" in newest and "2 widgets" in oldest
+        for r in records:
+            assert "The order form" in r and "Bill customers for their orders" in r
+            assert "1 Main St" in r and "12/29" in r
+        assert "•••• 4242" in oldest and "•••• 5559" in newest
+        assert CARD_DIGITS not in digits(page) and "5500005555555559" not in digits(page)
+        # The JSON export and the ZIP export mask it too.
+        exported = c.get("/privacy/me/export.json").text
+        cards = [v["value"] for v in json.loads(exported)["values"] if v["field"] == "card_number"]
+        assert sorted(cards) == ["•••• 4242", "•••• 5559"]
+        assert CARD_DIGITS not in digits(exported)
+        r = c.post("/privacy/me/export", data={"csrf_token": csrf})
+        assert r.status_code == 200 and r.content[:2] == b"PK"
+        with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+            for name in z.namelist():
+                text = z.read(name).decode("utf-8", "replace")
+                assert CARD_DIGITS not in digits(text), name
+                assert "5500005555555559" not in digits(text), name
+            assert "4242" in z.read("data.json").decode()
+    # The stored value is untouched: the accounts role, which may, still reads it whole.
+    accounts = t.access.add_user(
+        "acc@itechno.example", kind="staff", role="accounts", password=PASSWORD
+    )
+    values = t.use(sid, purpose="billing", actor=actor_for(accounts))
+    assert "5500005555555559" in str(values)
+
+
+def test_every_action_is_confirmed(mindlink: Any) -> None:
+    t = Troth(mindlink)
+    t.collect("support_request", SUPPORT)
+    with client_for(mindlink) as c:
+        csrf = sign_in(c, mindlink, "ada@example.com")
+        r = c.post(
+            "/privacy/me/consents",
+            data={"purpose": "newsletter", "action": "grant", "csrf_token": csrf},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        assert r.headers["location"] == "/privacy/me?done=consent-given#consents"
+        page = c.get(r.headers["location"]).text
+        assert 'role="status"' in page and "your consent is recorded" in page
+        assert "You agreed." in section(page, "consents-h")
+        r = c.post(
+            "/privacy/me/consents",
+            data={"purpose": "newsletter", "action": "withdraw", "csrf_token": csrf},
+        )
+        assert "Your consent is withdrawn" in r.text
+        assert "withdrew consent: we no longer send the email newsletter" in section(
+            r.text, "acc-h"
+        )
+        r = c.post(
+            "/privacy/me/requests",
+            data={"kind": "correct", "details": "My name is Ada King", "csrf_token": csrf},
+        )
+        assert "Your request is sent" in r.text and "We received your request." in r.text
+        # An unknown "done" says nothing (and echoes nothing).
+        page = c.get("/privacy/me?done=<script>").text
+        assert (
+            'id="done"' not in page
+            and "<script>"
+            not in page.split("<main", 1)[1].split('<script src="/static/privacy.js">')[0]
+        )
+
+
+def test_public_page_describes_purposes_instead_of_ids(tmp_path: Path) -> None:
+    ctx = make_home(tmp_path, example="phone-service")
+    with client_for(ctx) as c:
+        page = c.get("/privacy").text
+    ctx.engine.dispose()
+    subs = section(page, "sub-h")
+    body = subs.split("<tbody>")[1]
+    assert "provide_service" not in body and "call_records" not in body, body
+    assert "details, to run customer accounts, users and invitations" in body
+
+
+def test_two_collections_in_the_same_instant_are_two_records(mindlink: Any) -> None:
+    """A batch stored at one moment (a manual clock, a bulk import) still reads as one
+    record per collection, each with its own fields."""
+    from troth.store import read_values
+    from troth.web.privacy_words import records
+
+    t = Troth(mindlink)
+    sid = t.collect("support_request", SUPPORT).subject_id
+    again = t.collect("support_request", {**SUPPORT, "message": "Still broken"}).subject_id
+    assert again == sid
+    with mindlink.engine.connect() as conn:
+        found = records(mindlink.policy, read_values(conn, mindlink, sid))
+    assert len(found) == 2
+    messages = sorted(
+        f.value for r in found for f in r.fields if f.value in ("Please help", "Still broken")
+    )
+    assert messages == ["Please help", "Still broken"]
+    for r in found:
+        assert len({f.label for f in r.fields}) == len(r.fields)  # no field twice
+        assert r.title == "A support request, feedback, call or live chat"
