@@ -16,8 +16,7 @@ from starlette.responses import Response
 
 from troth.disclosures.demands import LegalInstrument, list_demands
 from troth.errors import PolicyError, TrothError, ValidationError
-from troth.notices.publish import diff_candidate, policy_history, publish_policy
-from troth.policy.loader import parse_policy
+from troth.notices.publish import policy_history, preview_publish, publish_policy
 from troth.policy.model import Power
 from troth.ropa import office_record
 from troth.web.console import breach_clocks, page, staff
@@ -131,6 +130,8 @@ def _publish_page(request: Request, status: int = 200, **values: Any) -> Respons
         "issues": None,
         "error": None,
         "diff": None,
+        "preview": None,
+        "effective": "",
         "result": None,
     }
     defaults.update(values)
@@ -152,37 +153,75 @@ def publish_form(request: Request) -> Response:
 
 @router.post("/console/policy/diff")
 def policy_diff(request: Request, form: PolicyForm) -> Response:
-    """Validate the new version and show what changes, in words, before publishing."""
+    """Validate the new version and show, before anything is done, what changes (in
+    words), from when, and who would be told: how many people and customers, with the
+    notice itself. Publishing needs the confirmation this page carries, bound to the
+    exact text and effective date shown."""
     s = staff(request, form, power=Power.publish_policy)
     text = form.get("yaml", "")
     name = form.get("filename") or "policy.yaml"
+    effective_text = (form.get("effective") or "").strip()[:10]
+    keep: dict[str, Any] = {"yaml": text, "filename": name, "effective": effective_text}
     if not text.strip():
         return _publish_page(request, 422, error="paste the new policy's YAML or upload its file")
     try:
-        new = parse_policy(text, name)
+        effective = _day_field(effective_text, "effective")
+        preview = preview_publish(ctx_of(request), text, name, effective=effective, actor=s.actor)
     except PolicyError as exc:
         issues = [str(i) for i in exc.issues] or [exc.message]
-        return _publish_page(request, 422, yaml=text, filename=name, issues=issues)
-    diff = diff_candidate(ctx_of(request), new, actor=s.actor)
-    return _publish_page(request, yaml=text, filename=name, diff=diff, new_version=new.version)
+        return _publish_page(request, 422, issues=issues, **keep)
+    except TrothError as exc:
+        return _publish_page(request, exc.status, error=exc.message, **keep)
+    return _publish_page(
+        request, diff=preview.diff, preview=preview, new_version=preview.version, **keep
+    )
 
 
 @router.post("/console/policy/publish")
 def policy_publish(request: Request, form: PolicyForm) -> Response:
+    """Publish what was previewed, once confirmed: the form's ``preview`` digest must be
+    the one of this text and effective date (a changed draft needs a new preview)."""
     s = staff(request, form, power=Power.publish_policy)
     text = form.get("yaml", "")
-    name = form.get("filename") or "policy.yaml"
+    name = Path(form.get("filename") or "policy.yaml").name or "policy.yaml"
+    effective_text = (form.get("effective") or "").strip()[:10]
+    keep: dict[str, Any] = {"yaml": text, "filename": name, "effective": effective_text}
+    digest = (form.get("preview") or "").strip()
+    if not digest:
+        return _publish_page(
+            request, 422, error="show the changes first: nothing is published unseen", **keep
+        )
+    if form.get("confirm") != "yes":
+        return _publish_page(
+            request,
+            422,
+            error="tick the confirmation under the preview to publish (nothing was queued)",
+            **keep,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         path.write_text(text)
         try:
-            result = publish_policy(ctx_of(request), path, actor=s.actor)
+            effective = _day_field(effective_text, "effective")
+            result = publish_policy(
+                ctx_of(request), path, effective=effective, actor=s.actor, expect_digest=digest
+            )
         except PolicyError as exc:
             issues = [str(i) for i in exc.issues] or [exc.message]
-            return _publish_page(request, 422, yaml=text, filename=name, issues=issues)
+            return _publish_page(request, 422, issues=issues, **keep)
         except TrothError as exc:
-            return _publish_page(request, exc.status, yaml=text, filename=name, error=exc.message)
+            return _publish_page(request, exc.status, error=exc.message, **keep)
     return _publish_page(request, result=result)
+
+
+def _day_field(value: str, name: str) -> date | None:
+    """A date field (YYYY-MM-DD); empty: None."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(f"{name}: give a date as YYYY-MM-DD", field=name) from None
 
 
 # -- legal demands -----------------------------------------------------------------------
