@@ -170,6 +170,7 @@ ROUTES: dict[str, Rule] = {
     "GET /console/support": _r(Door.console),
     "POST /console/support": _r(Door.console, write=True, note="ask a customer for a grant"),
     "GET /console/audit": _r(Door.console_office),
+    "GET /console/audit.csv": _r(Door.console_office, note="the filtered list, formula-safe cells"),
     "POST /console/audit/verify": _r(Door.console_office, write=True),
     "GET /console/requests": _r(Door.console_office),
     "GET /console/requests/{request_id}": _r(Door.console_office),

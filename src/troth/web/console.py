@@ -13,15 +13,17 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import case, func, select
 from starlette.responses import Response
 
+from troth.access.names import names_for
 from troth.consent.tables import consent_state
 from troth.errors import NotFound, PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
-from troth.office import authorize, may, read_audit, verify_audit
+from troth.office import authorize, count_audit, may, read_audit, verify_audit
 from troth.policy.describe import describe_policy
 from troth.policy.model import Power
 from troth.validation import parse_number
 from troth.web import csrf
 from troth.web.forms import FormDep
+from troth.web.lists import PAGE_SIZE, csv_download, day_end, day_start, paging, query, when
 from troth.web.render import ctx_of, render
 from troth.web.session import (
     Signed,
@@ -32,6 +34,7 @@ from troth.web.session import (
 )
 
 router = APIRouter(include_in_schema=False)
+CSV_BATCH = 2000
 
 
 def staff(
@@ -240,49 +243,173 @@ def _subjects(
 
 
 # -- audit -------------------------------------------------------------------------------
+AUDIT_ACTIONS = (
+    "use",
+    "collect",
+    "consent.",
+    "request.",
+    "breach.",
+    "office.",
+    "policy.",
+    "privacy.",
+    "mail.",
+    "access.",
+    "retention.",
+    "disclosure.",
+)
+_OUTCOMES = ("allow", "deny", "error")
+
+
+def _audit_filters(
+    subject_id: str | None,
+    by: str | None,
+    action: str | None,
+    outcome: str | None,
+    since: str | None,
+    until: str | None,
+) -> dict[str, Any]:
+    """The audit list's filters as given (for the form and the links) and as the office's
+    read takes them (``kw``); a bad date or outcome says what to fix."""
+    if outcome and outcome not in _OUTCOMES:
+        raise ValidationError(
+            f"outcome: one of {', '.join(_OUTCOMES)}, not {outcome!r}", field="outcome"
+        )
+    shown = {
+        "subject_id": subject_id or "",
+        "by": by or "",
+        "action": action or "",
+        "outcome": outcome or "",
+        "since": since or "",
+        "until": until or "",
+    }
+    kw = {
+        "subject_id": subject_id or None,
+        "by": by or None,
+        "action": action or None,
+        "outcome": outcome or None,
+        "since": day_start(since, "since"),
+        "until": day_end(until, "until"),
+    }
+    return {"shown": shown, "kw": kw}
+
+
+def _audit_rows(request: Request, entries: list[Any]) -> list[dict[str, Any]]:
+    names = names_for(request.app.state.troth.access)
+    return [
+        e.to_dict()
+        | {
+            "when": when(e.at),
+            "who": names.actor(e.entry.actor),
+            "tenant": names.tenant(e.entry.tenant_id),
+        }
+        for e in entries
+    ]
+
+
+AuditQuery = Annotated[str | None, Query(max_length=200)]
+
+
 @router.get("/console/audit")
 def audit_page(
     request: Request,
     subject_id: Annotated[str | None, Query(max_length=64)] = None,
-    by: Annotated[str | None, Query(max_length=200)] = None,
-    before: Annotated[int | None, Query(ge=0)] = None,
+    by: AuditQuery = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    outcome: Annotated[str | None, Query(max_length=10)] = None,
+    since: Annotated[str | None, Query(max_length=10)] = None,
+    until: Annotated[str | None, Query(max_length=10)] = None,
+    page_no: Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)] = None,
 ) -> Response:
+    """Everyone's audit entries, newest first, filtered by person, actor, action, outcome
+    and UTC dates, fifty a page with where the page stands; the same list as CSV."""
     s = staff(request, power=Power.read_audit)
-    rows = read_audit(
-        ctx_of(request),
-        s.actor,
-        subject_id=subject_id or None,
-        by=by or None,
-        limit=51,
-        after_seq=before,
-    )
-    more = len(rows) > 50
-    rows = rows[:50]
+    ctx = ctx_of(request)
+    f = _audit_filters(subject_id, by, action, outcome, since, until)
+    total = count_audit(ctx, s.actor, **f["kw"])
+    p = paging(page_no, total)
+    rows = read_audit(ctx, s.actor, limit=p.size, offset=p.offset, **f["kw"])
     return page(
         request,
         s,
         "console/audit.html",
-        entries=[r.to_dict() for r in rows],
-        subject_id=subject_id or "",
-        by=by or "",
-        next_before=rows[-1].seq if more and rows else None,
+        entries=_audit_rows(request, rows),
+        f=f["shown"],
+        paging=p,
+        qs=query(f["shown"]),
+        prev_qs=query(f["shown"], page=p.page - 1),
+        next_qs=query(f["shown"], page=p.page + 1),
+        actors=names_for(request.app.state.troth.access).actor_choices(),
+        actions=AUDIT_ACTIONS,
+        outcomes=_OUTCOMES,
         report=None,
     )
+
+
+@router.get("/console/audit.csv")
+def audit_csv(
+    request: Request,
+    subject_id: Annotated[str | None, Query(max_length=64)] = None,
+    by: AuditQuery = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    outcome: Annotated[str | None, Query(max_length=10)] = None,
+    since: Annotated[str | None, Query(max_length=10)] = None,
+    until: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """The filtered audit list, every entry, as CSV (formula-safe cells)."""
+    s = staff(request, power=Power.read_audit)
+    ctx = ctx_of(request)
+    kw = _audit_filters(subject_id, by, action, outcome, since, until)["kw"]
+    names = names_for(request.app.state.troth.access)
+    first = read_audit(ctx, s.actor, limit=CSV_BATCH, **kw)
+
+    def rows() -> Any:
+        batch = first
+        while batch:
+            for e in batch:
+                x = e.entry
+                yield [
+                    e.seq,
+                    when(e.at),
+                    names.actor(x.actor),
+                    x.actor,
+                    x.action,
+                    str(x.outcome),
+                    x.reason,
+                    x.subject_id,
+                    names.tenant(x.tenant_id),
+                    x.purpose,
+                    "; ".join(x.categories),
+                ]
+            if len(batch) < CSV_BATCH:
+                return
+            batch = read_audit(ctx, s.actor, limit=CSV_BATCH, after_seq=batch[-1].seq, **kw)
+
+    header = ["seq", "when (UTC)", "who", "actor id", "action", "outcome", "reason"]
+    header += ["person", "tenant", "purpose", "categories"]
+    return csv_download("audit.csv", header, rows())  # type: ignore[no-any-return]
 
 
 @router.post("/console/audit/verify")
 def audit_verify(request: Request, form: FormDep) -> Response:
     s = staff(request, form, power=Power.read_audit)
-    report = verify_audit(ctx_of(request), s.actor)
-    rows = read_audit(ctx_of(request), s.actor, limit=50)
+    ctx = ctx_of(request)
+    report = verify_audit(ctx, s.actor)
+    total = count_audit(ctx, s.actor)
+    rows = read_audit(ctx, s.actor, limit=PAGE_SIZE)
+    f = _audit_filters(None, None, None, None, None, None)
     return page(
         request,
         s,
         "console/audit.html",
-        entries=[r.to_dict() for r in rows],
-        subject_id="",
-        by="",
-        next_before=None,
+        entries=_audit_rows(request, rows),
+        f=f["shown"],
+        paging=paging(1, total),
+        qs="",
+        prev_qs="",
+        next_qs=query({}, page=2),
+        actors=names_for(request.app.state.troth.access).actor_choices(),
+        actions=AUDIT_ACTIONS,
+        outcomes=_OUTCOMES,
         report=report,
     )
 
