@@ -14,7 +14,7 @@ from troth.audit.entry import Outcome
 from troth.audit.log import transaction
 from troth.errors import NotFound, Refused
 from troth.gate import Actor, ActorKind, Decision, Reason, Record, decide_record
-from troth.store import get_subject
+from troth.store import SubjectRow, get_subject
 
 if TYPE_CHECKING:
     from troth.consent import ConsentStatus
@@ -96,6 +96,28 @@ class RecordsMixin(AccessBase):
 
         self.authorize_record(actor, subject_id, Record.consents)
         return ConsentLedger(self.ctx).state(subject_id)
+
+    def person_for(self, actor: Actor, subject_id: str) -> SubjectRow:
+        """That the person is known, with their tenant, kind and status (not their
+        values), if the gate lets ``actor`` look them up (``lookup``)."""
+        self.authorize_record(actor, subject_id, Record.lookup)
+        with self.ctx.engine.connect() as conn:
+            return get_subject(conn, subject_id)
+
+    def consent_history_for(self, actor: Actor, subject_id: str) -> list[dict[str, Any]]:
+        """Every consent event of the person (with its receipt id), oldest first, if the
+        gate lets ``actor`` see their consents."""
+        from troth.consent import ConsentLedger
+
+        self.authorize_record(actor, subject_id, Record.consents)
+        return ConsentLedger(self.ctx).history(subject_id)
+
+    def requests_for(self, actor: Actor, subject_id: str) -> list[Any]:
+        """The person's requests (open and closed), if the gate lets ``actor`` see them."""
+        from troth.requests.service import RequestService
+
+        self.authorize_record(actor, subject_id, Record.requests)
+        return RequestService(self.ctx).list(subject_id=subject_id, include_closed=True)
 
     def disclosures_for(self, actor: Actor, subject_id: str) -> list[dict[str, Any]]:
         """The person's disclosures, newest first, if the gate lets ``actor`` see the

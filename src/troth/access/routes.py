@@ -165,6 +165,14 @@ ROUTES: dict[str, Rule] = {
     "POST /console/subjects": _r(
         Door.console, note="a look-up, then a use: the gate decides per role and grant"
     ),
+    "GET /console/people": _r(Door.console),
+    "POST /console/people": _r(
+        Door.console, note="a look-up by e-mail, phone or id in the form: the gate decides"
+    ),
+    "GET /console/people/{subject_id}": _r(
+        Door.console,
+        note="each section through the gate (lookup, a use, consents, requests, audit)",
+    ),
     "GET /console/policy": _r(Door.console),
     "GET /console/recipients": _r(Door.console),
     "GET /console/support": _r(Door.console),

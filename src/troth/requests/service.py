@@ -447,13 +447,17 @@ class RequestService(RequestRunner):
         include_closed: bool = False,
         limit: int = 100,
         after: str | None = None,
+        subject_id: str | None = None,
     ) -> list[RequestRecord]:
         """Requests by deadline: open ones due within ``due_within`` days (0: today),
-        ``overdue`` ones (deadline passed), in a ``state``; oldest deadline first.
-        ``after``: a request id; the list continues after it (keyset pagination)."""
+        ``overdue`` ones (deadline passed), in a ``state``, one person's (``subject_id``);
+        oldest deadline first. ``after``: a request id; the list continues after it
+        (keyset pagination)."""
         today = self.today()
         deadline = func.coalesce(requests.c.extended_due_at, requests.c.due_at)
         stmt = select(requests.c.id)
+        if subject_id is not None:
+            stmt = stmt.where(requests.c.subject_id == subject_id)
         if state is not None:
             try:
                 stmt = stmt.where(requests.c.state == RequestState(state).value)

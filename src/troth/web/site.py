@@ -7,12 +7,28 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from troth.web import console, console_office, console_requests, privacy, public, tenant
+from troth.web import (
+    console,
+    console_office,
+    console_people,
+    console_requests,
+    privacy,
+    public,
+    tenant,
+)
 
 STATIC = Path(__file__).parent / "static"
 
 
 def mount_web(app: FastAPI) -> None:
-    for module in (public, privacy, console, console_requests, console_office, tenant):
+    for module in (
+        public,
+        privacy,
+        console,
+        console_requests,
+        console_office,
+        console_people,
+        tenant,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
