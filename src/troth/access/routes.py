@@ -184,6 +184,16 @@ ROUTES: dict[str, Rule] = {
     "GET /console/requests/{request_id}": _r(Door.console_office),
     "POST /console/requests/{request_id}/{action}": _r(Door.console_office, write=True),
     "GET /console/breaches": _r(Door.console_office),
+    "POST /console/breaches": _r(Door.console_office, write=True, note="record and scope a breach"),
+    "POST /console/breaches/{breach_id}/regulator": _r(
+        Door.console_office, write=True, note="mark the authority told"
+    ),
+    "POST /console/breaches/{breach_id}/notify/preview": _r(
+        Door.console_office, note="render the notice; nothing is sent"
+    ),
+    "POST /console/breaches/{breach_id}/notify": _r(
+        Door.console_office, write=True, note="send only the previewed notice, confirmed"
+    ),
     "GET /console/breaches/{breach_id}": _r(Door.console_office),
     "POST /console/breaches/{breach_id}/exclude": _r(Door.console_office, write=True),
     "GET /console/ropa.html": _r(Door.console_office),

@@ -623,6 +623,31 @@ class BreachRegister:
             "already_notified": len(rows) - len(todo),
         }
 
+    def render_notice(
+        self,
+        breach_id: str,
+        template: str,
+        *,
+        subject: str | None = None,
+        actor: Actor = SYSTEM,
+    ) -> tuple[str, str]:
+        """The notice :meth:`notify_individuals` would send (its subject and text),
+        rendered and not sent: the officer reads it first."""
+        return self._render_notice(self.get(breach_id, actor=actor), template, subject)
+
+    def _render_notice(self, b: Breach, template: str, subject: str | None) -> tuple[str, str]:
+        org = self.ctx.policy.policy.organisation
+        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        try:
+            body = env.from_string(template).render(
+                organisation=org.name,
+                contact=org.contact.email or "",
+                breach={k: v for k, v in b.to_dict().items() if k != "late_reason"},
+            )
+        except TemplateError as exc:
+            raise ValidationError(f"the notice template does not render: {exc}") from exc
+        return subject or f"{org.name}: a security incident affecting your data", body
+
     def notify_individuals(
         self,
         breach_id: str,
@@ -638,17 +663,7 @@ class BreachRegister:
         from troth.notices.outbox import MailKind, enqueue
 
         b = self.get(breach_id, actor=actor)
-        org = self.ctx.policy.policy.organisation
-        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-        try:
-            body = env.from_string(template).render(
-                organisation=org.name,
-                contact=org.contact.email or "",
-                breach={k: v for k, v in b.to_dict().items() if k != "late_reason"},
-            )
-        except TemplateError as exc:
-            raise ValidationError(f"the notice template does not render: {exc}") from exc
-        title = subject or f"{org.name}: a security incident affecting your data"
+        title, body = self._render_notice(b, template, subject)
         now = self.ctx.clock.now()
         sent = 0
         with transaction(self.ctx) as conn:
