@@ -203,7 +203,7 @@ def breach_notify_preview(request: Request, breach_id: BreachId, form: FormDep) 
     t = request.app.state.troth
     template = form.get("template", "")[:20_000]
     subject = form.get("subject", "").strip()[:200]
-    keep = {"notice_template": template, "subject": subject}
+    keep: dict[str, Any] = {"notice_template": template, "subject": subject}
     try:
         title, body = t.breaches.render_notice(
             breach_id, template, subject=subject or None, actor=s.actor
@@ -226,7 +226,7 @@ def breach_notify(request: Request, breach_id: BreachId, form: FormDep) -> Respo
     t = request.app.state.troth
     template = form.get("template", "")[:20_000]
     subject = form.get("subject", "").strip()[:200]
-    keep = {"notice_template": template, "subject": subject}
+    keep: dict[str, Any] = {"notice_template": template, "subject": subject}
     digest = form.get("preview", "")
     if not digest or not hmac.compare_digest(digest, _notice_digest(breach_id, subject, template)):
         return _breach_page(
