@@ -10,18 +10,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import case, func, select
 from starlette.responses import Response
 
+from troth import stats
 from troth.access.names import names_for
-from troth.consent.tables import consent_state
 from troth.errors import NotFound, PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
 from troth.office import authorize, count_audit, may, read_audit, verify_audit
 from troth.policy.describe import describe_policy
 from troth.policy.model import Power
 from troth.validation import parse_number
-from troth.web import csrf
+from troth.web import csrf, svg
 from troth.web.forms import FormDep
 from troth.web.lists import PAGE_SIZE, csv_download, day_end, day_start, paging, query, when
 from troth.web.render import ctx_of, render
@@ -106,28 +105,80 @@ def logout(request: Request, form: FormDep) -> Response:
 # -- dashboard ---------------------------------------------------------------------------
 @router.get("/console")
 def dashboard(request: Request) -> Response:
+    """Counts and pictures (server-rendered SVG) from the office's services, each shown
+    only to the staff whose powers reach it: requests per week and falling due, refusals
+    by reason, consents given and withdrawn, audit entries per day, breach clocks."""
     if signed_in(request) is None:
         return RedirectResponse("/console/login", status_code=303)
     s = staff(request)
     ctx = ctx_of(request)
     powers = powers_of(request, s)
-    c = consent_state.c
-    with ctx.engine.connect() as conn:
-        rates = conn.execute(
-            select(
-                c.purpose,
-                func.sum(case((c.granted, 1), else_=0)).label("granted"),
-                func.count().label("total"),
-            )
-            .group_by(c.purpose)
-            .order_by(c.purpose)
-        ).all()
+    names = names_for(request.app.state.troth.access)
+    charts: dict[str, Any] = {}
+    if Power.manage_requests in powers:
+        weekly = stats.requests_per_week(ctx, s.actor)
+        labels = [w["week"].strftime("%d %b") for w in weekly]
+        charts["requests"] = {
+            "svg": svg.bar_chart(
+                "chart-requests",
+                "Requests received and closed per week",
+                labels,
+                [
+                    ("received", [w["received"] for w in weekly]),
+                    ("closed", [w["closed"] for w in weekly]),
+                ],
+            ),
+            "rows": weekly,
+        }
+        due = stats.requests_due(ctx, s.actor)
+        charts["due"] = {
+            "svg": svg.bar_chart(
+                "chart-due",
+                "Open requests falling due in the next 14 days (overdue counted today)",
+                [d["day"].strftime("%d %b") for d in due],
+                [("due", [d["due"] for d in due])],
+            ),
+            "rows": due,
+        }
+    if Power.read_audit in powers:
+        refused = stats.refusals_by_reason(ctx, s.actor)
+        charts["refusals"] = {
+            "svg": svg.hbar_chart(
+                "chart-refusals",
+                "Refusals by reason, last 30 days",
+                [(r["reason"], r["count"]) for r in refused],
+            ),
+            "rows": refused,
+        }
+        consents = stats.consents_per_week(ctx, s.actor)
+        charts["consents"] = {
+            "svg": svg.bar_chart(
+                "chart-consents",
+                "Consents given and withdrawn per week",
+                [w["week"].strftime("%d %b") for w in consents],
+                [
+                    ("given", [w["given"] for w in consents]),
+                    ("withdrawn", [w["withdrawn"] for w in consents]),
+                ],
+            ),
+            "rows": consents,
+        }
+        per_day = stats.audit_per_day(ctx, s.actor)
+        charts["audit"] = {
+            "svg": svg.bar_chart(
+                "chart-audit",
+                "Audit entries per day, last 14 days (UTC)",
+                [d["day"].strftime("%d %b") for d in per_day],
+                [("entries", [d["entries"] for d in per_day])],
+            ),
+            "rows": per_day,
+        }
     # Everyone's refusals are audit entries: read through the office's audited read, only
     # for those who may read the audit.
     refusals = (
         [
-            {"at": e.at, "actor": e.entry.actor, "action": e.entry.action}
-            | {"purpose": e.entry.purpose, "reason": e.entry.reason}
+            {"at": e.at, "actor": e.entry.actor, "who": names.actor(e.entry.actor)}
+            | {"action": e.entry.action, "purpose": e.entry.purpose, "reason": e.entry.reason}
             for e in read_audit(ctx, s.actor, outcome="deny", limit=15)
         ]
         if Power.read_audit in powers
@@ -137,15 +188,8 @@ def dashboard(request: Request) -> Response:
         request,
         s,
         "console/dashboard.html",
-        rates=[
-            {
-                "purpose": r.purpose,
-                "granted": int(r.granted or 0),
-                "total": int(r.total),
-                "pct": round(100 * int(r.granted or 0) / int(r.total)) if r.total else 0,
-            }
-            for r in rates
-        ],
+        rates=stats.consent_rates(ctx),
+        charts=charts,
         refusals=refusals,
         requests=_due_requests(request) if Power.manage_requests in powers else [],
         clocks=breach_clocks(request, s) if Power.manage_breaches in powers else [],
