@@ -181,6 +181,7 @@ ROUTES: dict[str, Rule] = {
     "GET /console/audit.csv": _r(Door.console_office, note="the filtered list, formula-safe cells"),
     "POST /console/audit/verify": _r(Door.console_office, write=True),
     "GET /console/requests": _r(Door.console_office),
+    "GET /console/requests.csv": _r(Door.console_office, note="the filtered list, formula-safe"),
     "GET /console/requests/{request_id}": _r(Door.console_office),
     "POST /console/requests/{request_id}/{action}": _r(Door.console_office, write=True),
     "GET /console/breaches": _r(Door.console_office),
