@@ -358,7 +358,7 @@ def policy_diff(request: Request, form: PolicyForm) -> Response:
     notice itself. Publishing needs the confirmation this page carries, bound to the
     exact text and effective date shown."""
     s = staff(request, form, power=Power.publish_policy)
-    text = form.get("yaml", "")
+    text = _lines(form.get("yaml", ""))
     name = form.get("filename") or "policy.yaml"
     effective_text = (form.get("effective") or "").strip()[:10]
     keep: dict[str, Any] = {"yaml": text, "filename": name, "effective": effective_text}
@@ -382,7 +382,7 @@ def policy_publish(request: Request, form: PolicyForm) -> Response:
     """Publish what was previewed, once confirmed: the form's ``preview`` digest must be
     the one of this text and effective date (a changed draft needs a new preview)."""
     s = staff(request, form, power=Power.publish_policy)
-    text = form.get("yaml", "")
+    text = _lines(form.get("yaml", ""))
     name = Path(form.get("filename") or "policy.yaml").name or "policy.yaml"
     effective_text = (form.get("effective") or "").strip()[:10]
     keep: dict[str, Any] = {"yaml": text, "filename": name, "effective": effective_text}
@@ -412,6 +412,12 @@ def policy_publish(request: Request, form: PolicyForm) -> Response:
         except TrothError as exc:
             return _publish_page(request, exc.status, error=exc.message, **keep)
     return _publish_page(request, result=result)
+
+
+def _lines(text: str) -> str:
+    """Text from a form with the browser's CRLF line ends made LF (what the file holds,
+    and what a preview's digest is bound to)."""
+    return text.replace("\r\n", "\n")
 
 
 def _day_field(value: str, name: str) -> date | None:
