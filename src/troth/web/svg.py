@@ -14,8 +14,8 @@ from html import escape
 from markupsafe import Markup
 
 COLOURS = ("#0b4f9c", "#b35c00", "#0b6b2e", "#a1120b")
-W, H = 560, 220
-LEFT, RIGHT, TOP, BOTTOM = 36, 8, 24, 40
+W, H = 360, 200
+LEFT, RIGHT, TOP, BOTTOM = 30, 6, 14, 40
 
 
 def _nice_max(top: int) -> int:
@@ -54,17 +54,17 @@ def bar_chart(
         f'<desc id="{escape(chart_id)}-d">{escape(words)}</desc>',
     ]
     # Axis and grid: 0, half, top.
-    for frac in (0.0, 0.5, 1.0):
+    for frac in (0.0, 0.5, 1.0) if top % 2 == 0 else (0.0, 1.0):
         y = TOP + plot_h * (1 - frac)
-        value = round(top * frac)
+        value = top * frac
         out.append(
             f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#c8c8c8"/>'
         )
         out.append(
             f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11"'
-            f' fill="#1a1a1a">{value}</text>'
+            f' fill="#1a1a1a">{value:g}</text>'
         )
-    every = max(1, -(-n // 8))  # at most about eight labels under the axis
+    every = max(1, -(-n // 5))  # at most about five labels under the axis
     for i, lab in enumerate(labels):
         gx = LEFT + group * i + group * 0.1
         for j, (_, vals) in enumerate(series):
@@ -98,8 +98,8 @@ def hbar_chart(chart_id: str, title: str, items: Sequence[tuple[str, int]]) -> M
     rows = list(items)[:12]
     height = TOP + 22 * max(len(rows), 1) + 8
     top = _nice_max(max((v for _, v in rows), default=0))
-    label_w = 190
-    plot_w = W - label_w - 60
+    label_w = 150
+    plot_w = W - label_w - 40
     words = "; ".join(f"{lab}: {v}" for lab, v in rows) or "none"
     out = [
         f'<svg id="{escape(chart_id)}" class="chart" role="img" viewBox="0 0 {W} {height}"'
@@ -114,7 +114,7 @@ def hbar_chart(chart_id: str, title: str, items: Sequence[tuple[str, int]]) -> M
         w = plot_w * v / top
         out.append(
             f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end" font-size="12"'
-            f' fill="#1a1a1a">{escape(lab[:28])}</text>'
+            f' fill="#1a1a1a">{escape(lab[:24])}</text>'
         )
         out.append(
             f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="15" fill="{COLOURS[0]}"/>'
