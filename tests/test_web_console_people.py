@@ -105,3 +105,25 @@ def test_find_a_person_and_see_everything_about_them(home: Any) -> None:
         assert r.status_code == 200 and 'id="trail-refused"' in r.text
         assert "power_not_granted" in r.text and 'id="trail"' not in r.text
         assert denied(home, "office.read_audit") == before + 1
+
+
+def test_a_customer_s_person_needs_the_customer_s_grant(lite: Any) -> None:
+    """The vendor's support staff do not see a customer's person without the customer's
+    grant: the page is refused (audited), and so is the search for them."""
+    t = Troth(lite)
+    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    tid = t.access.create_tenant("Acme Ltd", primary_email="dpo@acme.example")
+    t.collect("support_request", ADA, tenant_id=tid)
+    sid = t.find(email="ada@example.com", tenant_id=tid)
+    with client_for(lite) as c:
+        token = login(c, "agent@example.com")
+        r = c.get(f"/console/people/{sid}", headers={"Accept": "text/html"})
+        assert r.status_code in (403, 404) and "Ada" not in r.text
+        r = c.post("/console/people", data={"q": "ada@example.com", "csrf_token": token})
+        assert r.status_code == 404 and sid not in r.text
+    a = audit_entries.c
+    with lite.engine.connect() as conn:
+        refused = conn.execute(
+            select(func.count()).where(a.outcome == "deny", a.subject_id == sid)
+        ).scalar_one()
+    assert refused >= 1

@@ -486,6 +486,7 @@ def support_page(request: Request) -> Response:
         s,
         "console/support.html",
         tenants=tenants,
+        tenant_names={x.id: x.name for x in tenants},
         grants=grants,
         max_days=ctx_of(request).policy.policy.support_access.max_days,
     )

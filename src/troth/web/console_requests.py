@@ -213,6 +213,7 @@ def _request_page(
         req=req,
         history=t.requests.history(request_id),
         report=report_rows(req.result),
+        names=names_for(t.access),
         error=error,
         closed=req.state in _CLOSED,
     )
