@@ -203,6 +203,10 @@ ROUTES: dict[str, Rule] = {
     "POST /console/policy/diff": _r(Door.console_office),
     "POST /console/policy/publish": _r(Door.console_office, write=True),
     "GET /console/demands": _r(Door.console_office),
+    "GET /console/disclosures": _r(Door.console_office),
+    "GET /console/disclosures.csv": _r(Door.console_office, note="the filtered list, formula-safe"),
+    "GET /console/consents": _r(Door.console_office),
+    "GET /console/consents.csv": _r(Door.console_office, note="the filtered list, formula-safe"),
     "POST /console/demands": _r(Door.console_office, write=True),
     # -- the tenant pages: a customer's admins ---------------------------------------------
     "GET /tenant": _r(Door.tenant_pages),

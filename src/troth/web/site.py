@@ -11,6 +11,7 @@ from troth.web import (
     console,
     console_office,
     console_people,
+    console_registers,
     console_requests,
     privacy,
     public,
@@ -28,6 +29,7 @@ def mount_web(app: FastAPI) -> None:
         console_requests,
         console_office,
         console_people,
+        console_registers,
         tenant,
     ):
         app.include_router(module.router)
