@@ -7,6 +7,8 @@ unknown id change nothing."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import timedelta
 from typing import Any
@@ -141,6 +143,16 @@ def test_record_scope_tell_the_authority_and_notify(home: Any) -> None:
         assert count(home, outbox) == before + 2
         assert "0 people are still to be told" in r.text
 
+        # The register as CSV: a title a spreadsheet would run gets a quote.
+        r = c.post(
+            "/console/breaches",
+            data={**form, "title": "=HYPERLINK(1)", "categories": "support"},
+        )
+        assert r.status_code == 200
+        rows = list(csv.reader(io.StringIO(c.get("/console/breaches.csv").text)))
+        titles = {row[rows[0].index("title")] for row in rows[1:]}
+        assert titles == {"Support inbox exposed", "'=HYPERLINK(1)"}
+
         # Malformed and unknown ids; staff without the power.
         assert (
             c.get("/console/breaches/" + "0" * 32, headers={"Accept": "text/html"}).status_code
@@ -158,5 +170,5 @@ def test_record_scope_tell_the_authority_and_notify(home: Any) -> None:
         ):
             r = c.post(url, data={**form, **sent, "csrf_token": agent, "categories": "support"})
             assert r.status_code == 403, url
-    assert count(home, breaches) == 1
+    assert count(home, breaches) == 2
     assert count(home, outbox) == before + 2

@@ -185,6 +185,7 @@ ROUTES: dict[str, Rule] = {
     "GET /console/requests/{request_id}": _r(Door.console_office),
     "POST /console/requests/{request_id}/{action}": _r(Door.console_office, write=True),
     "GET /console/breaches": _r(Door.console_office),
+    "GET /console/breaches.csv": _r(Door.console_office, note="the register, formula-safe"),
     "POST /console/breaches": _r(Door.console_office, write=True, note="record and scope a breach"),
     "POST /console/breaches/{breach_id}/regulator": _r(
         Door.console_office, write=True, note="mark the authority told"

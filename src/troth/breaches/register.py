@@ -54,6 +54,7 @@ from troth.breaches.clocks import (
     register_keep_until,
 )
 from troth.context import Context
+from troth.csvsafe import safe_cell
 from troth.db import JsonType, UtcDateTime, metadata
 from troth.errors import Conflict, NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
@@ -743,11 +744,13 @@ class BreachRegister:
             for item in items:
                 w.writerow(
                     {
-                        k: ";".join(v)
-                        if isinstance(v, list)
-                        else json.dumps(v, sort_keys=True)
-                        if isinstance(v, dict)
-                        else v
+                        k: safe_cell(
+                            ";".join(v)
+                            if isinstance(v, list)
+                            else json.dumps(v, sort_keys=True)
+                            if isinstance(v, dict)
+                            else v
+                        )
                         for k, v in item.items()
                     }
                 )

@@ -82,6 +82,18 @@ def breaches_page(request: Request) -> Response:
     return _breaches_page(request, s)
 
 
+@router.get("/console/breaches.csv")
+def breaches_csv(request: Request) -> Response:
+    """The whole register as CSV (formula-safe cells)."""
+    s = staff(request, power=Power.manage_breaches)
+    body = request.app.state.troth.breaches.export("csv", actor=s.actor)
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="breaches.csv"'},
+    )
+
+
 @router.post("/console/breaches")
 def breach_record(request: Request, form: FormDep) -> Response:
     """Record a breach and scope it: categories, systems, tenants, a list of people."""
