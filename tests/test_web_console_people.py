@@ -7,6 +7,8 @@ clean 404/422, never a stack trace."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from sqlalchemy import func, select
@@ -127,3 +129,34 @@ def test_a_customer_s_person_needs_the_customer_s_grant(lite: Any) -> None:
             select(func.count()).where(a.outcome == "deny", a.subject_id == sid)
         ).scalar_one()
     assert refused >= 1
+
+
+def test_the_office_s_list_of_people_pages_and_downloads(lite: Any) -> None:
+    t = Troth(lite)
+    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    tid = t.access.create_tenant("=Acme Ltd", primary_email="dpo@acme.example")
+    for i in range(52):
+        t.collect(
+            "support_request",
+            {"name": f"P{i}", "email": f"p{i}@example.com", "message": "m"},
+            tenant_id=tid if i < 2 else None,
+        )
+    with client_for(lite) as c:
+        login(c)
+        r = c.get("/console/people")
+        assert "Showing 1-50 of 52" in r.text and 'id="next"' in r.text
+        assert "p1@example.com" not in r.text  # ids and statuses, never a value
+        r = c.get("/console/people", params={"tenant": tid})
+        assert "Showing 1-2 of 2" in r.text and "=Acme Ltd" in r.text
+        r = c.get("/console/people", params={"status": "gone"}, headers={"Accept": "text/html"})
+        assert r.status_code == 422 and "status: one of" in r.text
+        rows = list(csv.reader(io.StringIO(c.get("/console/people.csv").text)))
+        assert len(rows) == 53 and rows[0][0] == "person"
+        # A customer named like a formula is quoted in the CSV.
+        assert {row[1] for row in rows[1:]} == {"", "'=Acme Ltd"}
+        # Support staff get the search form but not the list, nor its CSV.
+        login(c, "agent@example.com")
+        r = c.get("/console/people")
+        assert r.status_code == 200 and 'id="q"' in r.text and 'id="people"' not in r.text
+        assert c.get("/console/people.csv", headers={"Accept": "text/html"}).status_code == 403

@@ -165,7 +165,8 @@ ROUTES: dict[str, Rule] = {
     "POST /console/subjects": _r(
         Door.console, note="a look-up, then a use: the gate decides per role and grant"
     ),
-    "GET /console/people": _r(Door.console),
+    "GET /console/people": _r(Door.console, note="the list of people: the office only"),
+    "GET /console/people.csv": _r(Door.console_office, note="ids and statuses, formula-safe"),
     "POST /console/people": _r(
         Door.console, note="a look-up by e-mail, phone or id in the form: the gate decides"
     ),

@@ -18,13 +18,13 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from troth.access.names import names_for
-from troth.errors import NotFound, Refused, TrothError
+from troth.errors import NotFound, Refused, TrothError, ValidationError
 from troth.gate import ActorKind
 from troth.office import count_audit, may, read_audit
 from troth.policy.model import Power
 from troth.web.console import page, staff
 from troth.web.forms import FormDep
-from troth.web.lists import when
+from troth.web.lists import csv_download, paging, query, when
 from troth.web.render import ctx_of
 
 router = APIRouter(include_in_schema=False)
@@ -54,10 +54,87 @@ def _sentence(action: str, purpose: str | None) -> str:
     return f"{verb} for {purpose}" if purpose else verb
 
 
+_STATUSES = ("active", "erased")
+
+
+def _people_list(
+    request: Request, s: Any, tenant: str | None, status: str | None, page_no: int | None
+) -> dict[str, Any]:
+    """The paged list of people for the office (``manage_requests``); others get none."""
+    ctx = ctx_of(request)
+    if not may(ctx, s.actor, Power.manage_requests):
+        return {"people": None}
+    if status and status not in _STATUSES:
+        raise ValidationError(f"status: one of {', '.join(_STATUSES)}", field="status")
+    t = request.app.state.troth
+    f = {"tenant": tenant or "", "status": status or ""}
+    _first, total = t.access.list_people(s.actor, tenant_id=tenant, status=status, limit=1)
+    p = paging(page_no, total)
+    rows, total = t.access.list_people(
+        s.actor, tenant_id=tenant, status=status, limit=p.size, offset=p.offset
+    )
+    names = names_for(t.access)
+    return {
+        "people": [{"p": r, "tenant": names.tenant(r.tenant_id)} for r in rows],
+        "f": f,
+        "paging": p,
+        "qs": query(f),
+        "prev_qs": query(f, page=p.page - 1),
+        "next_qs": query(f, page=p.page + 1),
+        "tenants": sorted(names.tenants.values(), key=lambda x: x.name.lower()),
+        "statuses": _STATUSES,
+    }
+
+
 @router.get("/console/people")
-def people_form(request: Request) -> Response:
+def people_form(
+    request: Request,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    page_no: Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)] = None,
+) -> Response:
+    """The search form, and for the office the list of people (ids, customer, status;
+    never a value), filtered and paged."""
     s = staff(request)
-    return page(request, s, "console/people.html", q="", error=None)
+    listing = _people_list(request, s, tenant, status, page_no)
+    return page(request, s, "console/people.html", q="", error=None, **listing)
+
+
+@router.get("/console/people.csv")
+def people_csv(
+    request: Request,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    """The filtered list of people as CSV: ids, customer, kind, status and dates only."""
+    s = staff(request, power=Power.manage_requests)
+    if status and status not in _STATUSES:
+        raise ValidationError(f"status: one of {', '.join(_STATUSES)}", field="status")
+    t = request.app.state.troth
+    names = names_for(t.access)
+
+    def rows() -> Any:
+        offset = 0
+        while True:
+            batch, _n = t.access.list_people(
+                s.actor, tenant_id=tenant, status=status, limit=1000, offset=offset
+            )
+            for r in batch:
+                yield [
+                    r.id,
+                    names.tenant(r.tenant_id),
+                    r.kind,
+                    r.jurisdiction,
+                    r.status,
+                    when(r.created_at),
+                    when(r.erased_at),
+                ]
+            if len(batch) < 1000:
+                return
+            offset += 1000
+
+    header = ["person", "customer", "kind", "jurisdiction", "status", "known since", "erased"]
+    return csv_download("people.csv", header, rows())  # type: ignore[no-any-return]
 
 
 @router.post("/console/people")
@@ -76,6 +153,7 @@ def people_search(request: Request, form: FormDep) -> Response:
             status=422,
             q="",
             error="type an e-mail address, a phone number, a customer id or a person's id",
+            people=None,
         )
     try:
         if _ID.match(q):
@@ -96,6 +174,7 @@ def people_search(request: Request, form: FormDep) -> Response:
             q=q,
             error="nobody you may see has that e-mail address, phone number or id."
             " Names are stored encrypted and cannot be searched: search by e-mail or phone.",
+            people=None,
         )
     return RedirectResponse(f"/console/people/{sid}", status_code=303)
 
