@@ -196,3 +196,20 @@ def test_dashboard_and_request_list(browser: Any, serve: Any, home: Any, size: A
     page.goto(f"{base}/console/requests")
     assert "Showing 1-1 of 1" in page.locator("#showing").inner_text()
     check_page(page, f"console-requests-{tag(size)}")
+
+
+@SIZES
+def test_the_office_s_lists(browser: Any, serve: Any, home: Any, size: Any) -> None:
+    base = serve(home)
+    page = officer(browser, base, size)
+    page.goto(f"{base}/console/people")
+    assert "Showing 1-3 of 3" in page.locator("#showing").inner_text()
+    check_page(page, f"console-people-list-{tag(size)}")
+    page.goto(f"{base}/console/consents")
+    assert "Showing 1-1 of 1" in page.locator("#showing").inner_text()
+    check_page(page, f"console-consents-{tag(size)}")
+    page.click("#consents a[href^='/console/people/']")
+    page.wait_for_url(re.compile(r"/console/people/[0-9a-f]{32}$"))
+    page.goto(f"{base}/console/disclosures")
+    assert "Nothing matches" in page.locator("#showing").inner_text()
+    check_page(page, f"console-disclosures-{tag(size)}")
