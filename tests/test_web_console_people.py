@@ -160,3 +160,23 @@ def test_the_office_s_list_of_people_pages_and_downloads(lite: Any) -> None:
         r = c.get("/console/people")
         assert r.status_code == 200 and 'id="q"' in r.text and 'id="people"' not in r.text
         assert c.get("/console/people.csv", headers={"Accept": "text/html"}).status_code == 403
+
+
+def test_a_person_after_erasure(lite: Any) -> None:
+    """After a deletion request runs, the person's page still opens (their requests and the
+    trail remain), says they were erased, and shows none of their values."""
+    t = Troth(lite)
+    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.collect("support_request", ADA)
+    sid = t.find(email="ada@example.com")
+    rid = t.requests.open("delete", email="ada@example.com").id
+    t.requests.verify_by_staff(rid, staff=OFFICER, reason="called back on the known number")
+    t.requests.execute(rid)
+    with client_for(lite) as c:
+        login(c)
+        r = c.get(f"/console/people/{sid}", params={"purpose": "support"})
+        assert r.status_code == 200
+        status = r.text.split('id="person-status"')[1].split("</dd>")[0]
+        assert "erased" in status
+        assert "Where is my order?" not in r.text and "Ada Lovelace" not in r.text
+        assert f'href="/console/requests/{rid}"' in r.text
