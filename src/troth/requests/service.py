@@ -499,10 +499,16 @@ class RequestService(RequestRunner):
         received_until: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
+        actor: Actor = SYSTEM,
     ) -> tuple[builtins.list[RequestRecord], int]:
         """One page of the requests matching every filter, oldest deadline first, and how
         many match in all (the console's list: "showing 51-100 of 2,340"). ``show``:
-        open, closed or all; ``received_*``: since <= received_at < until."""
+        open, closed or all; ``received_*``: since <= received_at < until. The request
+        desk decides ``actor`` (troth.office.request_desk): a tenant-bound desk sees its
+        own tenant's requests only; anyone else without ``manage_requests`` is refused."""
+        from troth.office import request_desk
+
+        bound = request_desk(self.ctx, actor)
         r = requests.c
         deadline = func.coalesce(r.extended_due_at, r.due_at)
         today = self.today()
@@ -529,6 +535,8 @@ class RequestService(RequestRunner):
                 ) from None
         if tenant_id:
             where.append(r.tenant_id == tenant_id)
+        if bound is not None:
+            where.append(r.tenant_id == bound)
         if due_within is not None:
             if due_within < 0:
                 raise ValidationError("due within: a number of days, 0 or more", field="due")

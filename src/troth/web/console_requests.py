@@ -131,9 +131,9 @@ def requests_page(
     s = staff(request, power=Power.manage_requests)
     t = request.app.state.troth
     f = _request_filters(show, kind, state, tenant, due, since, until)
-    _rows, total = t.requests.search(limit=1, **f["kw"])
+    _rows, total = t.requests.search(limit=1, actor=s.actor, **f["kw"])
     p = paging(page_no, total)
-    records, total = t.requests.search(limit=p.size, offset=p.offset, **f["kw"])
+    records, total = t.requests.search(limit=p.size, offset=p.offset, actor=s.actor, **f["kw"])
     names = names_for(t.access)
     return page(
         request,
@@ -169,12 +169,11 @@ def requests_csv(
     t = request.app.state.troth
     kw = _request_filters(show, kind, state, tenant, due, since, until)["kw"]
     names = names_for(t.access)
-    del s
 
     def rows() -> Any:
         offset = 0
         while True:
-            batch, _total = t.requests.search(limit=1000, offset=offset, **kw)
+            batch, _total = t.requests.search(limit=1000, offset=offset, actor=s.actor, **kw)
             for x in due_rows(request, batch):
                 r = x["r"]
                 yield [
