@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from troth.access.names import names_for
 from troth.breaches.affected import known_categories, known_systems
 from troth.disclosures.demands import LegalInstrument, list_demands
 from troth.errors import PolicyError, TrothError, ValidationError
@@ -169,6 +170,7 @@ def _breach_page(
         shown=MAX_AFFECTED_SHOWN,
         now=ctx_of(request).clock.now(),
         tenant_names={x.id: x.name for x in t.access.list_tenants()},
+        names=names_for(t.access),
         **defaults,
     )
 
