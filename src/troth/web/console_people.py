@@ -46,6 +46,11 @@ _VERBS = {
     "disclose": "disclosed their data",
     "consent.grant": "recorded their consent",
     "consent.withdraw": "recorded their withdrawal of consent",
+    "mail.queued": "queued an e-mail to them",
+    "mail.sent": "sent them an e-mail",
+    "request.open": "opened a request from them",
+    "policy.publish": "published a policy version",
+    "breach.individuals_notified": "told them of a breach",
 }
 
 
