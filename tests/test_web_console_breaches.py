@@ -95,6 +95,7 @@ def test_record_scope_tell_the_authority_and_notify(home: Any) -> None:
         assert re.search(r'id="affected-count">2\b', r.text)
         affected = r.text.split('id="affected"')[1].split("</table>")[0]
         assert f'href="/console/people/{ada}"' in affected
+        assert "Showing 1-2 of 2" in r.text.split('id="affected-showing"')[1].split("</p>")[0]
         assert "2 people are still to be told" in r.text
 
         # The authority: ten days after becoming aware is late, and needs the reasons.

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import UploadFile
@@ -27,12 +27,13 @@ from troth.policy.model import Power
 from troth.ropa import office_record
 from troth.web.console import breach_clocks, page, staff
 from troth.web.forms import MAX_FIELDS, FormDep
+from troth.web.lists import paging
 from troth.web.render import ctx_of
 
 router = APIRouter(include_in_schema=False)
 
 MAX_POLICY_BYTES = 512 * 1024
-MAX_AFFECTED_SHOWN = 500  # the page says when a list is longer; the CLI and API page it
+AFFECTED_PAGE = 100  # the affected list's page: "showing 101-200 of 2,003"
 
 
 # -- breaches ----------------------------------------------------------------------------
@@ -135,18 +136,29 @@ def _multi(request: Request) -> Any:
 
 
 @router.get("/console/breaches/{breach_id}")
-def breach_page(request: Request, breach_id: BreachId) -> Response:
-    """One breach: its clocks, the affected list for review, telling the authority and
-    the people."""
+def breach_page(
+    request: Request,
+    breach_id: BreachId,
+    page_no: Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)] = None,
+) -> Response:
+    """One breach: its clocks, the affected list for review (paged), telling the
+    authority and the people."""
     s = staff(request, power=Power.manage_breaches)
-    return _breach_page(request, s, breach_id)
+    return _breach_page(request, s, breach_id, page_no=page_no)
 
 
 def _breach_page(
-    request: Request, s: Any, breach_id: str, *, status: int = 200, **values: Any
+    request: Request,
+    s: Any,
+    breach_id: str,
+    *,
+    status: int = 200,
+    page_no: int | None = None,
+    **values: Any,
 ) -> Response:
     t = request.app.state.troth
     b = t.breaches.get(breach_id, actor=s.actor)
+    p = paging(page_no, b.affected_count, AFFECTED_PAGE)
     clocks = t.breaches.clocks(breach_id, actor=s.actor)
     defaults: dict[str, Any] = {
         "error": None,
@@ -165,9 +177,9 @@ def _breach_page(
         status=status,
         breach=b,
         clocks=[{"breach": b, "clocks": clocks}],
-        people=t.breaches.affected_people(breach_id, limit=MAX_AFFECTED_SHOWN, actor=s.actor),
+        people=t.breaches.affected_people(breach_id, limit=p.size, offset=p.offset, actor=s.actor),
         preview=t.breaches.notify_preview(breach_id, actor=s.actor),
-        shown=MAX_AFFECTED_SHOWN,
+        paging=p,
         now=ctx_of(request).clock.now(),
         tenant_names={x.id: x.name for x in t.access.list_tenants()},
         names=names_for(t.access),
