@@ -82,6 +82,9 @@ def test_record_scope_tell_the_authority_and_notify(home: Any) -> None:
             data={**form, "categories": "support", "subject_ids": "0" * 32},
         )
         assert r.status_code in (404, 422)
+        # A customer that does not exist (a forged select value).
+        r = c.post("/console/breaches", data={**form, "categories": "support", "tenants": "f" * 32})
+        assert r.status_code in (404, 422) and "Support inbox exposed" in r.text
         assert count(home, breaches) == 0
 
         r = c.post(
