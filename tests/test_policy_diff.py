@@ -70,6 +70,8 @@ def test_new_category_for_purpose() -> None:
         Severity.material,
     )
     assert d.new_uses == [("news", "identity")]
+    # Read on its own (the console, the notice e-mail), the change names its purpose.
+    assert c.sentence == "purpose 'news': categories used now includes 'identity'"
 
 
 def test_retention_longer_material_shorter_minor() -> None:

@@ -258,14 +258,21 @@ def test_policy_diff_then_publish(home) -> None:
         diff = r.text.split('id="diff"')[1].split("</section>")[0]
         assert "From 1.0 to 1.1" in diff and "<li" in diff
         assert home.policy.version == "1.0"  # nothing published yet
+        r = c.post("/console/policy/diff", data={"yaml": early, "csrf_token": token})
+        problem = r.text.split('id="problem"')[1].split("</p>")[0]
+        assert "2026-02-05" in problem and 'id="publish"' not in r.text
+        assert home.policy.version == "1.0"
+        r = c.post("/console/policy/diff", data={"yaml": new, "csrf_token": token})
+        digest = re.search(r'name="preview" value="([0-9a-f]{64})"', r.text).group(1)
         r = c.post(
             "/console/policy/publish",
-            data={"yaml": early, "filename": "mindlink-1.1.yaml", "csrf_token": token},
-        )
-        assert r.status_code == 422 and "2026-02-05" in r.text and home.policy.version == "1.0"
-        r = c.post(
-            "/console/policy/publish",
-            data={"yaml": new, "filename": "mindlink-1.1.yaml", "csrf_token": token},
+            data={
+                "yaml": new,
+                "filename": "mindlink-1.1.yaml",
+                "csrf_token": token,
+                "preview": digest,
+                "confirm": "yes",
+            },
         )
         assert r.status_code == 200 and 'id="published"' in r.text
         assert home.policy.version == "1.1"

@@ -12,17 +12,33 @@ anything is changed, and raised as :class:`troth.errors.Refused` (403).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import LoggedEntry, append_entries, list_entries, transaction
+from troth.audit.log import (
+    LoggedEntry,
+    append_entries,
+    count_entries,
+    list_entries,
+    transaction,
+)
 from troth.audit.verify import VerifyReport, verify_log
 from troth.context import Context
 from troth.errors import Refused
 from troth.gate import Actor, ActorKind, Reason, decide_power
 from troth.policy.model import Power
 
-__all__ = ["Power", "authorize", "may", "read_audit", "request_desk", "verify_audit"]
+__all__ = [
+    "Power",
+    "audit_per_day",
+    "authorize",
+    "count_audit",
+    "may",
+    "read_audit",
+    "request_desk",
+    "verify_audit",
+]
 
 
 def may(ctx: Context, actor: Actor, power: Power) -> bool:
@@ -97,6 +113,10 @@ def read_audit(
     limit: int = 100,
     after_seq: int | None = None,
     outcome: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
 ) -> list[LoggedEntry]:
     """Everyone's audit entries, newest first (power ``read_audit``); filters as
     :func:`troth.audit.log.list_entries`. A person's own entries are read by the privacy
@@ -110,7 +130,43 @@ def read_audit(
         after_seq=after_seq,
         newest_first=True,
         outcome=outcome,
+        action=action,
+        since=since,
+        until=until,
+        offset=offset,
     )
+
+
+def count_audit(
+    ctx: Context,
+    actor: Actor,
+    *,
+    subject_id: str | None = None,
+    by: str | None = None,
+    outcome: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """How many entries :func:`read_audit` with these filters pages through (power
+    ``read_audit``)."""
+    authorize(ctx, actor, Power.read_audit, subject_id=subject_id, details={"operation": "count"})
+    return count_entries(
+        ctx,
+        subject_id=subject_id,
+        actor=by,
+        outcome=outcome,
+        action=action,
+        since=since,
+        until=until,
+    )
+
+
+def audit_per_day(ctx: Context, actor: Actor, days: list[datetime]) -> list[int]:
+    """How many entries each of ``days`` (the start of a UTC day) holds (power
+    ``read_audit``): the dashboard's chart, one indexed count a day."""
+    authorize(ctx, actor, Power.read_audit, details={"operation": "count"})
+    return [count_entries(ctx, since=d, until=d + timedelta(days=1)) for d in days]
 
 
 def verify_audit(

@@ -7,8 +7,6 @@ erased, (g) the security measures troth applies. As JSON, CSV and HTML.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 from jinja2 import Environment, select_autoescape
 
 from troth.context import Context
+from troth.csvsafe import to_csv
 from troth.gate import Actor
 from troth.office import authorize
 from troth.policy.index import PolicyIndex
@@ -92,15 +91,14 @@ class RecordOfProcessing:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     def to_csv(self) -> str:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["controller", *COLUMNS])
         name = self.controller["name"]
-        for a in self.activities:
-            w.writerow(
+        return to_csv(
+            ["controller", *COLUMNS],
+            (
                 [name] + ["; ".join(a[c]) if isinstance(a[c], list) else a[c] for c in COLUMNS]
-            )
-        return buf.getvalue()
+                for a in self.activities
+            ),
+        )
 
     def to_html(self) -> str:
         env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))

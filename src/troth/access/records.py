@@ -14,7 +14,7 @@ from troth.audit.entry import Outcome
 from troth.audit.log import transaction
 from troth.errors import NotFound, Refused
 from troth.gate import Actor, ActorKind, Decision, Reason, Record, decide_record
-from troth.store import get_subject
+from troth.store import SubjectRow, get_subject
 
 if TYPE_CHECKING:
     from troth.consent import ConsentStatus
@@ -96,6 +96,64 @@ class RecordsMixin(AccessBase):
 
         self.authorize_record(actor, subject_id, Record.consents)
         return ConsentLedger(self.ctx).state(subject_id)
+
+    def person_for(self, actor: Actor, subject_id: str) -> SubjectRow:
+        """That the person is known, with their tenant, kind and status (not their
+        values), if the gate lets ``actor`` look them up (``lookup``)."""
+        self.authorize_record(actor, subject_id, Record.lookup)
+        with self.ctx.engine.connect() as conn:
+            return get_subject(conn, subject_id)
+
+    def list_people(
+        self,
+        actor: Actor,
+        *,
+        tenant_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[SubjectRow], int]:
+        """The people troth knows (ids, customer, kind, status: no values), newest first,
+        one page and the total, for the office (power ``manage_requests``)."""
+        from sqlalchemy import func, select
+
+        from troth.errors import ValidationError
+        from troth.office import authorize
+        from troth.policy.model import Power
+        from troth.store.tables import subjects
+
+        authorize(self.ctx, actor, Power.manage_requests, details={"operation": "list_people"})
+        if limit < 1 or limit > 10_000 or offset < 0:
+            raise ValidationError("limit is 1 to 10000 and offset 0 or more")
+        c = subjects.c
+        where = []
+        if tenant_id:
+            where.append(c.tenant_id == tenant_id)
+        if status:
+            where.append(c.status == status)
+        cols: list[Any] = [c.id, c.tenant_id, c.kind, c.jurisdiction, c.status, c.created_at]
+        cols += [c.relationship_ended_at, c.erased_at, c.legal_hold]
+        stmt = select(*cols).where(*where).order_by(c.created_at.desc(), c.id)
+        with self.ctx.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(subjects).where(*where))
+            n = int(total.scalar_one())
+            rows = conn.execute(stmt.limit(limit).offset(offset)).all()
+        return [SubjectRow(**r._mapping) for r in rows], n
+
+    def consent_history_for(self, actor: Actor, subject_id: str) -> list[dict[str, Any]]:
+        """Every consent event of the person (with its receipt id), oldest first, if the
+        gate lets ``actor`` see their consents."""
+        from troth.consent import ConsentLedger
+
+        self.authorize_record(actor, subject_id, Record.consents)
+        return ConsentLedger(self.ctx).history(subject_id)
+
+    def requests_for(self, actor: Actor, subject_id: str) -> list[Any]:
+        """The person's requests (open and closed), if the gate lets ``actor`` see them."""
+        from troth.requests.service import RequestService
+
+        self.authorize_record(actor, subject_id, Record.requests)
+        return RequestService(self.ctx).list(subject_id=subject_id, include_closed=True)
 
     def disclosures_for(self, actor: Actor, subject_id: str) -> list[dict[str, Any]]:
         """The person's disclosures, newest first, if the gate lets ``actor`` see the

@@ -177,16 +177,38 @@ ROUTES: dict[str, Rule] = {
     "POST /console/subjects": _r(
         Door.console, note="a look-up, then a use: the gate decides per role and grant"
     ),
+    "GET /console/people": _r(Door.console, note="the list of people: the office only"),
+    "GET /console/people.csv": _r(Door.console_office, note="ids and statuses, formula-safe"),
+    "POST /console/people": _r(
+        Door.console, note="a look-up by e-mail, phone or id in the form: the gate decides"
+    ),
+    "GET /console/people/{subject_id}": _r(
+        Door.console,
+        note="each section through the gate (lookup, a use, consents, requests, audit)",
+    ),
     "GET /console/policy": _r(Door.console),
     "GET /console/recipients": _r(Door.console),
     "GET /console/support": _r(Door.console),
     "POST /console/support": _r(Door.console, write=True, note="ask a customer for a grant"),
     "GET /console/audit": _r(Door.console_office),
+    "GET /console/audit.csv": _r(Door.console_office, note="the filtered list, formula-safe cells"),
     "POST /console/audit/verify": _r(Door.console_office, write=True),
     "GET /console/requests": _r(Door.console_office),
+    "GET /console/requests.csv": _r(Door.console_office, note="the filtered list, formula-safe"),
     "GET /console/requests/{request_id}": _r(Door.console_office),
     "POST /console/requests/{request_id}/{action}": _r(Door.console_office, write=True),
     "GET /console/breaches": _r(Door.console_office),
+    "GET /console/breaches.csv": _r(Door.console_office, note="the register, formula-safe"),
+    "POST /console/breaches": _r(Door.console_office, write=True, note="record and scope a breach"),
+    "POST /console/breaches/{breach_id}/regulator": _r(
+        Door.console_office, write=True, note="mark the authority told"
+    ),
+    "POST /console/breaches/{breach_id}/notify/preview": _r(
+        Door.console_office, note="render the notice; nothing is sent"
+    ),
+    "POST /console/breaches/{breach_id}/notify": _r(
+        Door.console_office, write=True, note="send only the previewed notice, confirmed"
+    ),
     "GET /console/breaches/{breach_id}": _r(Door.console_office),
     "POST /console/breaches/{breach_id}/exclude": _r(Door.console_office, write=True),
     "GET /console/ropa.html": _r(Door.console_office),
@@ -197,6 +219,10 @@ ROUTES: dict[str, Rule] = {
     "GET /console/discovery": _r(Door.console_office),
     "POST /console/discovery": _r(Door.console_office, write=True),
     "GET /console/demands": _r(Door.console_office),
+    "GET /console/disclosures": _r(Door.console_office),
+    "GET /console/disclosures.csv": _r(Door.console_office, note="the filtered list, formula-safe"),
+    "GET /console/consents": _r(Door.console_office),
+    "GET /console/consents.csv": _r(Door.console_office, note="the filtered list, formula-safe"),
     "POST /console/demands": _r(Door.console_office, write=True),
     # -- the tenant pages: a customer's admins ---------------------------------------------
     "GET /tenant": _r(Door.tenant_pages),

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    func,
     insert,
     select,
     update,
@@ -451,28 +452,70 @@ def list_entries(
     after_seq: int | None = None,
     newest_first: bool = False,
     outcome: str | None = None,
+    action: str | None = None,
+    offset: int = 0,
 ) -> list[LoggedEntry]:
-    """Entries matching every filter given (``since`` <= at < ``until``, ``outcome``), in
-    seq order (newest first when asked); page with ``after_seq`` = the last seq seen."""
+    """Entries matching every filter given (``since`` <= at < ``until``, ``outcome``,
+    ``action``: that action or, ending in ``.``, every action it begins), in seq order
+    (newest first when asked); page with ``after_seq`` = the last seq seen, or ``offset``."""
     if limit < 1 or limit > 10_000:
         raise ValidationError("limit must be between 1 and 10000")
+    if offset < 0:
+        raise ValidationError("offset must be 0 or more")
     t = audit_entries
-    stmt = select(t)
-    if subject_id is not None:
-        stmt = stmt.where(t.c.subject_id == subject_id)
-    if actor is not None:
-        stmt = stmt.where(t.c.actor == actor)
-    if outcome is not None:
-        stmt = stmt.where(t.c.outcome == outcome)
-    if since is not None:
-        stmt = stmt.where(t.c.at >= since)
-    if until is not None:
-        stmt = stmt.where(t.c.at < until)
+    stmt = select(t).where(*_entry_filters(subject_id, actor, since, until, outcome, action))
     if after_seq is not None:
         stmt = stmt.where(t.c.seq < after_seq if newest_first else t.c.seq > after_seq)
     stmt = stmt.order_by(t.c.seq.desc() if newest_first else t.c.seq).limit(limit)
+    if offset:
+        stmt = stmt.offset(offset)
     with ctx.engine.connect() as conn:
         return [_logged(row) for row in conn.execute(stmt)]
+
+
+def count_entries(
+    ctx: Context,
+    subject_id: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    outcome: str | None = None,
+    action: str | None = None,
+) -> int:
+    """How many entries :func:`list_entries` with the same filters would page through."""
+    t = audit_entries
+    stmt = select(func.count()).select_from(t)
+    stmt = stmt.where(*_entry_filters(subject_id, actor, since, until, outcome, action))
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def _entry_filters(
+    subject_id: str | None,
+    actor: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    outcome: str | None,
+    action: str | None,
+) -> list[Any]:
+    t = audit_entries
+    where: list[Any] = []
+    if subject_id is not None:
+        where.append(t.c.subject_id == subject_id)
+    if actor is not None:
+        where.append(t.c.actor == actor)
+    if outcome is not None:
+        where.append(t.c.outcome == outcome)
+    if action is not None:
+        if action.endswith("."):
+            where.append(t.c.action.startswith(action, autoescape=True))
+        else:
+            where.append(t.c.action == action)
+    if since is not None:
+        where.append(t.c.at >= since)
+    if until is not None:
+        where.append(t.c.at < until)
+    return where
 
 
 def accessed_subjects(conn: Connection, since: datetime, until: datetime) -> list[str]:

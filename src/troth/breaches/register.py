@@ -54,6 +54,7 @@ from troth.breaches.clocks import (
     register_keep_until,
 )
 from troth.context import Context
+from troth.csvsafe import safe_cell
 from troth.db import JsonType, UtcDateTime, metadata
 from troth.errors import Conflict, NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
@@ -623,6 +624,31 @@ class BreachRegister:
             "already_notified": len(rows) - len(todo),
         }
 
+    def render_notice(
+        self,
+        breach_id: str,
+        template: str,
+        *,
+        subject: str | None = None,
+        actor: Actor = SYSTEM,
+    ) -> tuple[str, str]:
+        """The notice :meth:`notify_individuals` would send (its subject and text),
+        rendered and not sent: the officer reads it first."""
+        return self._render_notice(self.get(breach_id, actor=actor), template, subject)
+
+    def _render_notice(self, b: Breach, template: str, subject: str | None) -> tuple[str, str]:
+        org = self.ctx.policy.policy.organisation
+        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        try:
+            body = env.from_string(template).render(
+                organisation=org.name,
+                contact=org.contact.email or "",
+                breach={k: v for k, v in b.to_dict().items() if k != "late_reason"},
+            )
+        except TemplateError as exc:
+            raise ValidationError(f"the notice template does not render: {exc}") from exc
+        return subject or f"{org.name}: a security incident affecting your data", body
+
     def notify_individuals(
         self,
         breach_id: str,
@@ -638,17 +664,7 @@ class BreachRegister:
         from troth.notices.outbox import MailKind, enqueue
 
         b = self.get(breach_id, actor=actor)
-        org = self.ctx.policy.policy.organisation
-        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-        try:
-            body = env.from_string(template).render(
-                organisation=org.name,
-                contact=org.contact.email or "",
-                breach={k: v for k, v in b.to_dict().items() if k != "late_reason"},
-            )
-        except TemplateError as exc:
-            raise ValidationError(f"the notice template does not render: {exc}") from exc
-        title = subject or f"{org.name}: a security incident affecting your data"
+        title, body = self._render_notice(b, template, subject)
         now = self.ctx.clock.now()
         sent = 0
         with transaction(self.ctx) as conn:
@@ -728,11 +744,13 @@ class BreachRegister:
             for item in items:
                 w.writerow(
                     {
-                        k: ";".join(v)
-                        if isinstance(v, list)
-                        else json.dumps(v, sort_keys=True)
-                        if isinstance(v, dict)
-                        else v
+                        k: safe_cell(
+                            ";".join(v)
+                            if isinstance(v, list)
+                            else json.dumps(v, sort_keys=True)
+                            if isinstance(v, dict)
+                            else v
+                        )
                         for k, v in item.items()
                     }
                 )

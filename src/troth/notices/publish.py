@@ -12,6 +12,7 @@ Running it again after an interruption finishes the job and sends nothing twice.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -117,12 +118,23 @@ def publish_policy(
     *,
     effective: date | None = None,
     actor: Actor = SYSTEM,
+    expect_digest: str | None = None,
 ) -> PublishResult:
     """Publish the policy file at ``path`` as the version in force (see module doc), for
     an actor with the power ``publish_policy`` (troth.office). A file that does not
-    validate raises PolicyError: nothing recorded, nothing sent."""
+    validate raises PolicyError: nothing recorded, nothing sent. With ``expect_digest``
+    (a :class:`PublishPreview`'s ``digest``), the text and effective date must be the
+    ones previewed, or Conflict ``preview_stale`` is raised before anything is done."""
     authorize(ctx, actor, Power.publish_policy, details={"operation": "publish"})
     text = Path(path).read_text()
+    if expect_digest is not None and not hmac.compare_digest(
+        expect_digest, preview_digest(text, effective)
+    ):
+        raise Conflict(
+            "the policy or its effective date changed since the preview: show the changes"
+            " again and confirm what you see",
+            code="preview_stale",
+        )
     new_policy = parse_policy(text, str(path))
     new_index = PolicyIndex.build(new_policy, text)
     old_index = ctx.policy
@@ -309,6 +321,29 @@ def _queue_emails(
     idempotency key (version + address) means a rerun queues nothing twice."""
     from troth.notices.outbox import MailKind, enqueue
 
+    addresses = _notice_addresses(conn, uses)
+    subject, body = notice_mail(policy, effective, diff)
+    count = 0
+    for email, sid in sorted(addresses.items()):
+        key = hashlib.sha256(f"policy:{policy.version}:{email.lower()}".encode()).hexdigest()
+        enqueue(
+            conn,
+            ctx,
+            idempotency_key=f"policy-notice:{key}",
+            to_addr=email,
+            subject=subject,
+            body_text=body,
+            subject_id=sid,
+            kind=MailKind.notice,
+            actor=actor,
+        )
+        count += 1
+    return count
+
+
+def _notice_addresses(conn: Connection, uses: list[tuple[str, str, str]]) -> dict[str, str | None]:
+    """Who a material change's notice goes to: each active customer's primary address
+    (None: a tenant) and each person whose data a new use touches (their subject id)."""
     addresses: dict[str, str | None] = {}
     for (email,) in conn.execute(
         select(tenants.c.primary_email).where(
@@ -334,12 +369,13 @@ def _queue_emails(
 
         for sid, value in conn.execute(q):
             addresses.setdefault(json.loads(value), sid)
+    return addresses
+
+
+def notice_mail(policy: Policy, effective: date, diff: PolicyDiff) -> tuple[str, str]:
+    """The notice e-mail of a material change: its subject and text."""
     org = policy.organisation
-    lines = [
-        f"{c['section']} {c['id']}: {c['detail']}"
-        for c in diff.to_dict()["changes"]
-        if c["severity"] == "material"
-    ]
+    lines = [c.sentence for c in diff.material]
     body = (
         f"{org.name} has changed its privacy policy (version {policy.version}, effective"
         f" {effective.isoformat()}).\n\nWhat changed:\n"
@@ -354,22 +390,89 @@ def _queue_emails(
         + (f"\n\nThe policy: {org.policy_url}" if org.policy_url else "")
         + "\n"
     )
-    count = 0
-    for email, sid in sorted(addresses.items()):
-        key = hashlib.sha256(f"policy:{policy.version}:{email.lower()}".encode()).hexdigest()
-        enqueue(
-            conn,
-            ctx,
-            idempotency_key=f"policy-notice:{key}",
-            to_addr=email,
-            subject=f"Changes to the {org.name} privacy policy",
-            body_text=body,
-            subject_id=sid,
-            kind=MailKind.notice,
-            actor=actor,
+    return f"Changes to the {org.name} privacy policy", body
+
+
+def preview_digest(text: str, effective: date | None) -> str:
+    """What a publish confirmation is bound to: the exact text and effective date shown."""
+    when = effective.isoformat() if effective else "-"
+    return hashlib.sha256(f"troth-publish-preview\n{when}\n{text}".encode()).hexdigest()
+
+
+@dataclass
+class PublishPreview:
+    """What publishing a text would do, before anything is done: the changes, the
+    effective date, and how many notice e-mails would go to how many people and
+    customers, with the notice itself. ``digest`` binds a confirmation to this text."""
+
+    version: str
+    effective: date
+    earliest: date | None
+    diff: PolicyDiff
+    people: int
+    tenants: int
+    mail: bool
+    subject: str
+    body: str
+    digest: str
+    problem: str | None = None
+
+    @property
+    def emails(self) -> int:
+        return self.people + self.tenants if self.mail else 0
+
+
+def preview_publish(
+    ctx: Context,
+    text: str,
+    name: str = "policy.yaml",
+    *,
+    effective: date | None = None,
+    actor: Actor = SYSTEM,
+) -> PublishPreview:
+    """What :func:`publish_policy` would do with ``text`` (power ``publish_policy``);
+    raises PolicyError when it does not validate. ``problem`` says why publishing it as
+    it stands would be refused (an effective date too early, a version already used)."""
+    authorize(ctx, actor, Power.publish_policy, details={"operation": "preview"})
+    new_policy = parse_policy(text, name)
+    new_index = PolicyIndex.build(new_policy, text)
+    old_policy = ctx.policy.policy
+    when = effective or new_policy.effective
+    diff = diff_policies(old_policy, new_policy)
+    uses = new_uses(ctx.policy, new_index)
+    problem: str | None = None
+    earliest = earliest_effective(new_policy, ctx.clock.now()) if diff.has_material else None
+    try:
+        check_effective(when)
+    except ValueError as exc:
+        problem = str(exc)
+    if when < old_policy.effective:
+        problem = f"effective date {when} is before the version in force ({old_policy.effective})"
+    elif earliest is not None and when < earliest:
+        problem = (
+            f"a material change cannot take effect on {when}: its notice period runs until"
+            f" {earliest} at the earliest; set the effective date to {earliest} or later"
         )
-        count += 1
-    return count
+    with ctx.engine.connect() as conn:
+        if conn.execute(
+            select(policy_versions.c.version).where(policy_versions.c.version == new_policy.version)
+        ).first():
+            problem = f"version {new_policy.version!r} is already published; give it a new version"
+        addresses = _notice_addresses(conn, uses)
+    subject, body = notice_mail(new_policy, when, diff)
+    return PublishPreview(
+        version=new_policy.version,
+        effective=when,
+        earliest=earliest,
+        diff=diff,
+        people=sum(1 for sid in addresses.values() if sid is not None),
+        tenants=sum(1 for sid in addresses.values() if sid is None),
+        mail=diff.has_material and new_policy.notices.email_customers,
+        subject=subject,
+        body=body,
+        digest=preview_digest(text, effective),
+        problem=problem,
+    )
 
 
 def diff_candidate(ctx: Context, new: Policy, *, actor: Actor = SYSTEM) -> PolicyDiff:

@@ -45,6 +45,17 @@ class Change:
     def key(self) -> tuple[str, str, str]:
         return (self.section, self.id, self.item)
 
+    @property
+    def sentence(self) -> str:
+        """The change read on its own: what it is about (the purpose, collection point,
+        recipient... by id) and then ``detail``, e.g. ``purpose 'billing': categories
+        used now includes 'destination_numbers'``. An element added or removed already
+        names itself."""
+        if not self.id or (self.kind is not ChangeKind.changed and not self.item):
+            return self.detail
+        noun = _NOUNS.get(self.section, self.section.replace("_", " "))
+        return f"{noun} {self.id!r}: {self.detail}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,
@@ -96,6 +107,20 @@ class PolicyDiff:
             "new_consent_purposes": list(self.new_consent_purposes),
         }
 
+
+# What an element of each section is called in a sentence.
+_NOUNS = {
+    "categories": "category",
+    "purposes": "purpose",
+    "collection_points": "collection point",
+    "recipients": "recipient",
+    "locations": "location",
+    "transfers": "transfer",
+    "roles": "role",
+    "cookies": "cookie",
+    "lists": "list",
+    "subjects": "kind of person",
+}
 
 # How much a legal basis protects the person: moving down this scale is material.
 _BASIS_STRENGTH: dict[LegalBasis, int] = {

@@ -10,18 +10,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import case, func, select
 from starlette.responses import Response
 
-from troth.consent.tables import consent_state
+from troth import stats
+from troth.access.names import names_for
 from troth.errors import NotFound, PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
-from troth.office import authorize, may, read_audit, verify_audit
+from troth.office import authorize, count_audit, may, read_audit, verify_audit
 from troth.policy.describe import describe_policy
 from troth.policy.model import Power
 from troth.validation import parse_number
-from troth.web import csrf
+from troth.web import csrf, svg
 from troth.web.forms import FormDep
+from troth.web.lists import PAGE_SIZE, csv_download, day_end, day_start, paging, query, when
 from troth.web.render import ctx_of, render
 from troth.web.session import (
     Signed,
@@ -32,6 +33,7 @@ from troth.web.session import (
 )
 
 router = APIRouter(include_in_schema=False)
+CSV_BATCH = 2000
 
 
 def staff(
@@ -103,28 +105,80 @@ def logout(request: Request, form: FormDep) -> Response:
 # -- dashboard ---------------------------------------------------------------------------
 @router.get("/console")
 def dashboard(request: Request) -> Response:
+    """Counts and pictures (server-rendered SVG) from the office's services, each shown
+    only to the staff whose powers reach it: requests per week and falling due, refusals
+    by reason, consents given and withdrawn, audit entries per day, breach clocks."""
     if signed_in(request) is None:
         return RedirectResponse("/console/login", status_code=303)
     s = staff(request)
     ctx = ctx_of(request)
     powers = powers_of(request, s)
-    c = consent_state.c
-    with ctx.engine.connect() as conn:
-        rates = conn.execute(
-            select(
-                c.purpose,
-                func.sum(case((c.granted, 1), else_=0)).label("granted"),
-                func.count().label("total"),
-            )
-            .group_by(c.purpose)
-            .order_by(c.purpose)
-        ).all()
+    names = names_for(request.app.state.troth.access)
+    charts: dict[str, Any] = {}
+    if Power.manage_requests in powers:
+        weekly = stats.requests_per_week(ctx, s.actor)
+        labels = [w["week"].strftime("%d %b") for w in weekly]
+        charts["requests"] = {
+            "svg": svg.bar_chart(
+                "chart-requests",
+                "Requests received and closed per week",
+                labels,
+                [
+                    ("received", [w["received"] for w in weekly]),
+                    ("closed", [w["closed"] for w in weekly]),
+                ],
+            ),
+            "rows": weekly,
+        }
+        due = stats.requests_due(ctx, s.actor)
+        charts["due"] = {
+            "svg": svg.bar_chart(
+                "chart-due",
+                "Open requests falling due in the next 14 days (overdue counted today)",
+                [d["day"].strftime("%d %b") for d in due],
+                [("due", [d["due"] for d in due])],
+            ),
+            "rows": due,
+        }
+    if Power.read_audit in powers:
+        refused = stats.refusals_by_reason(ctx, s.actor)
+        charts["refusals"] = {
+            "svg": svg.hbar_chart(
+                "chart-refusals",
+                "Refusals by reason, last 30 days",
+                [(r["reason"], r["count"]) for r in refused],
+            ),
+            "rows": refused,
+        }
+        consents = stats.consents_per_week(ctx, s.actor)
+        charts["consents"] = {
+            "svg": svg.bar_chart(
+                "chart-consents",
+                "Consents given and withdrawn per week",
+                [w["week"].strftime("%d %b") for w in consents],
+                [
+                    ("given", [w["given"] for w in consents]),
+                    ("withdrawn", [w["withdrawn"] for w in consents]),
+                ],
+            ),
+            "rows": consents,
+        }
+        per_day = stats.audit_per_day(ctx, s.actor)
+        charts["audit"] = {
+            "svg": svg.bar_chart(
+                "chart-audit",
+                "Audit entries per day, last 14 days (UTC)",
+                [d["day"].strftime("%d %b") for d in per_day],
+                [("entries", [d["entries"] for d in per_day])],
+            ),
+            "rows": per_day,
+        }
     # Everyone's refusals are audit entries: read through the office's audited read, only
     # for those who may read the audit.
     refusals = (
         [
-            {"at": e.at, "actor": e.entry.actor, "action": e.entry.action}
-            | {"purpose": e.entry.purpose, "reason": e.entry.reason}
+            {"at": e.at, "actor": e.entry.actor, "who": names.actor(e.entry.actor)}
+            | {"action": e.entry.action, "purpose": e.entry.purpose, "reason": e.entry.reason}
             for e in read_audit(ctx, s.actor, outcome="deny", limit=15)
         ]
         if Power.read_audit in powers
@@ -134,15 +188,8 @@ def dashboard(request: Request) -> Response:
         request,
         s,
         "console/dashboard.html",
-        rates=[
-            {
-                "purpose": r.purpose,
-                "granted": int(r.granted or 0),
-                "total": int(r.total),
-                "pct": round(100 * int(r.granted or 0) / int(r.total)) if r.total else 0,
-            }
-            for r in rates
-        ],
+        rates=stats.consent_rates(ctx),
+        charts=charts,
         refusals=refusals,
         requests=_due_requests(request) if Power.manage_requests in powers else [],
         clocks=breach_clocks(request, s) if Power.manage_breaches in powers else [],
@@ -240,49 +287,173 @@ def _subjects(
 
 
 # -- audit -------------------------------------------------------------------------------
+AUDIT_ACTIONS = (
+    "use",
+    "collect",
+    "consent.",
+    "request.",
+    "breach.",
+    "office.",
+    "policy.",
+    "privacy.",
+    "mail.",
+    "access.",
+    "retention.",
+    "disclosure.",
+)
+_OUTCOMES = ("allow", "deny", "error")
+
+
+def _audit_filters(
+    subject_id: str | None,
+    by: str | None,
+    action: str | None,
+    outcome: str | None,
+    since: str | None,
+    until: str | None,
+) -> dict[str, Any]:
+    """The audit list's filters as given (for the form and the links) and as the office's
+    read takes them (``kw``); a bad date or outcome says what to fix."""
+    if outcome and outcome not in _OUTCOMES:
+        raise ValidationError(
+            f"outcome: one of {', '.join(_OUTCOMES)}, not {outcome!r}", field="outcome"
+        )
+    shown = {
+        "subject_id": subject_id or "",
+        "by": by or "",
+        "action": action or "",
+        "outcome": outcome or "",
+        "since": since or "",
+        "until": until or "",
+    }
+    kw = {
+        "subject_id": subject_id or None,
+        "by": by or None,
+        "action": action or None,
+        "outcome": outcome or None,
+        "since": day_start(since, "since"),
+        "until": day_end(until, "until"),
+    }
+    return {"shown": shown, "kw": kw}
+
+
+def _audit_rows(request: Request, entries: list[Any]) -> list[dict[str, Any]]:
+    names = names_for(request.app.state.troth.access)
+    return [
+        e.to_dict()
+        | {
+            "when": when(e.at),
+            "who": names.actor(e.entry.actor),
+            "tenant": names.tenant(e.entry.tenant_id),
+        }
+        for e in entries
+    ]
+
+
+AuditQuery = Annotated[str | None, Query(max_length=200)]
+
+
 @router.get("/console/audit")
 def audit_page(
     request: Request,
     subject_id: Annotated[str | None, Query(max_length=64)] = None,
-    by: Annotated[str | None, Query(max_length=200)] = None,
-    before: Annotated[int | None, Query(ge=0)] = None,
+    by: AuditQuery = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    outcome: Annotated[str | None, Query(max_length=10)] = None,
+    since: Annotated[str | None, Query(max_length=10)] = None,
+    until: Annotated[str | None, Query(max_length=10)] = None,
+    page_no: Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)] = None,
 ) -> Response:
+    """Everyone's audit entries, newest first, filtered by person, actor, action, outcome
+    and UTC dates, fifty a page with where the page stands; the same list as CSV."""
     s = staff(request, power=Power.read_audit)
-    rows = read_audit(
-        ctx_of(request),
-        s.actor,
-        subject_id=subject_id or None,
-        by=by or None,
-        limit=51,
-        after_seq=before,
-    )
-    more = len(rows) > 50
-    rows = rows[:50]
+    ctx = ctx_of(request)
+    f = _audit_filters(subject_id, by, action, outcome, since, until)
+    total = count_audit(ctx, s.actor, **f["kw"])
+    p = paging(page_no, total)
+    rows = read_audit(ctx, s.actor, limit=p.size, offset=p.offset, **f["kw"])
     return page(
         request,
         s,
         "console/audit.html",
-        entries=[r.to_dict() for r in rows],
-        subject_id=subject_id or "",
-        by=by or "",
-        next_before=rows[-1].seq if more and rows else None,
+        entries=_audit_rows(request, rows),
+        f=f["shown"],
+        paging=p,
+        qs=query(f["shown"]),
+        prev_qs=query(f["shown"], page=p.page - 1),
+        next_qs=query(f["shown"], page=p.page + 1),
+        actors=names_for(request.app.state.troth.access).actor_choices(),
+        actions=AUDIT_ACTIONS,
+        outcomes=_OUTCOMES,
         report=None,
     )
+
+
+@router.get("/console/audit.csv")
+def audit_csv(
+    request: Request,
+    subject_id: Annotated[str | None, Query(max_length=64)] = None,
+    by: AuditQuery = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    outcome: Annotated[str | None, Query(max_length=10)] = None,
+    since: Annotated[str | None, Query(max_length=10)] = None,
+    until: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """The filtered audit list, every entry, as CSV (formula-safe cells)."""
+    s = staff(request, power=Power.read_audit)
+    ctx = ctx_of(request)
+    kw = _audit_filters(subject_id, by, action, outcome, since, until)["kw"]
+    names = names_for(request.app.state.troth.access)
+    first = read_audit(ctx, s.actor, limit=CSV_BATCH, **kw)
+
+    def rows() -> Any:
+        batch = first
+        while batch:
+            for e in batch:
+                x = e.entry
+                yield [
+                    e.seq,
+                    when(e.at),
+                    names.actor(x.actor),
+                    x.actor,
+                    x.action,
+                    str(x.outcome),
+                    x.reason,
+                    x.subject_id,
+                    names.tenant(x.tenant_id),
+                    x.purpose,
+                    "; ".join(x.categories),
+                ]
+            if len(batch) < CSV_BATCH:
+                return
+            batch = read_audit(ctx, s.actor, limit=CSV_BATCH, after_seq=batch[-1].seq, **kw)
+
+    header = ["seq", "when (UTC)", "who", "actor id", "action", "outcome", "reason"]
+    header += ["person", "tenant", "purpose", "categories"]
+    return csv_download("audit.csv", header, rows())  # type: ignore[no-any-return]
 
 
 @router.post("/console/audit/verify")
 def audit_verify(request: Request, form: FormDep) -> Response:
     s = staff(request, form, power=Power.read_audit)
-    report = verify_audit(ctx_of(request), s.actor)
-    rows = read_audit(ctx_of(request), s.actor, limit=50)
+    ctx = ctx_of(request)
+    report = verify_audit(ctx, s.actor)
+    total = count_audit(ctx, s.actor)
+    rows = read_audit(ctx, s.actor, limit=PAGE_SIZE)
+    f = _audit_filters(None, None, None, None, None, None)
     return page(
         request,
         s,
         "console/audit.html",
-        entries=[r.to_dict() for r in rows],
-        subject_id="",
-        by="",
-        next_before=None,
+        entries=_audit_rows(request, rows),
+        f=f["shown"],
+        paging=paging(1, total),
+        qs="",
+        prev_qs="",
+        next_qs=query({}, page=2),
+        actors=names_for(request.app.state.troth.access).actor_choices(),
+        actions=AUDIT_ACTIONS,
+        outcomes=_OUTCOMES,
         report=report,
     )
 
@@ -315,6 +486,7 @@ def support_page(request: Request) -> Response:
         s,
         "console/support.html",
         tenants=tenants,
+        tenant_names={x.id: x.name for x in tenants},
         grants=grants,
         max_days=ctx_of(request).policy.policy.support_access.max_days,
     )

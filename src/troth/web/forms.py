@@ -18,6 +18,10 @@ async def form_data(request: Request) -> dict[str, str]:
         form = await request.form(max_files=0, max_fields=MAX_FIELDS)
     except Exception as exc:  # malformed multipart/urlencoded bodies
         raise ValidationError("the form could not be read; send it again from the page") from exc
+    # Repeated fields (ticked boxes, a multiple select) for the pages that read them all.
+    request.scope["troth.form_multi"] = {
+        k: [v for v in form.getlist(k) if isinstance(v, str)] for k in form
+    }
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 

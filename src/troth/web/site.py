@@ -11,6 +11,8 @@ from troth.web import (
     console,
     console_discovery,
     console_office,
+    console_people,
+    console_registers,
     console_requests,
     privacy,
     public,
@@ -21,7 +23,16 @@ STATIC = Path(__file__).parent / "static"
 
 
 def mount_web(app: FastAPI) -> None:
-    for module in (public, privacy, console, console_requests, console_office, tenant):
+    for module in (
+        public,
+        privacy,
+        console,
+        console_requests,
+        console_office,
+        console_people,
+        console_registers,
+        tenant,
+    ):
         app.include_router(module.router)
     app.include_router(console_discovery.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

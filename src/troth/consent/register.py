@@ -1,0 +1,53 @@
+"""Every consent event, for the office (power ``manage_requests``, which reaches people's
+consent records): filtered by purpose, given or withdrawn and time, newest first, one page
+at a time with the total. Ids only: no personal data beyond who (by id) and what."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from troth.consent.tables import consent_events
+from troth.context import Context
+from troth.errors import ValidationError
+from troth.gate import Actor
+from troth.office import authorize
+from troth.policy.model import Power
+
+
+def list_consent_events(
+    ctx: Context,
+    actor: Actor,
+    *,
+    purpose: str | None = None,
+    granted: bool | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of consent events matching every filter and how many match in all."""
+    authorize(ctx, actor, Power.manage_requests, details={"operation": "list_consents"})
+    if limit < 1 or limit > 10_000 or offset < 0:
+        raise ValidationError("limit is 1 to 10000 and offset 0 or more")
+    e = consent_events.c
+    where: list[Any] = []
+    if purpose:
+        where.append(e.purpose == purpose)
+    if granted is not None:
+        where.append(e.granted == granted)
+    if since is not None:
+        where.append(e.at >= since)
+    if until is not None:
+        where.append(e.at < until)
+    cols = [e.id, e.subject_id, e.purpose, e.kind, e.granted, e.method, e.policy_version, e.at]
+    cols.append(e.receipt_id)
+    stmt = (
+        select(*cols).where(*where).order_by(e.at.desc(), e.id.desc()).limit(limit).offset(offset)
+    )
+    with ctx.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(consent_events).where(*where))
+        n = int(total.scalar_one())
+        return [dict(r) for r in conn.execute(stmt).mappings()], n

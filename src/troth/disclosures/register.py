@@ -1,0 +1,80 @@
+"""Every disclosure, for the office (power ``legal_demands``): filtered by recipient,
+purpose and time, newest first, one page at a time with the total. A disclosure made under
+a legal demand shows its gag (the office's own view; the person does not see it while the
+non-disclosure order runs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from troth.context import Context
+from troth.disclosures.tables import disclosures, legal_demands
+from troth.errors import ValidationError
+from troth.gate import Actor
+from troth.office import authorize
+from troth.policy.model import Power
+
+
+def list_disclosures(
+    ctx: Context,
+    actor: Actor,
+    *,
+    recipient: str | None = None,
+    purpose: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of disclosures matching every filter (``since`` <= at < ``until``) and how
+    many match in all."""
+    authorize(ctx, actor, Power.legal_demands, details={"operation": "list_disclosures"})
+    if limit < 1 or limit > 10_000 or offset < 0:
+        raise ValidationError("limit is 1 to 10000 and offset 0 or more")
+    d, ld = disclosures, legal_demands
+    where: list[Any] = []
+    if recipient:
+        where.append(d.c.recipient == recipient)
+    if purpose:
+        where.append(d.c.purpose == purpose)
+    if since is not None:
+        where.append(d.c.at >= since)
+    if until is not None:
+        where.append(d.c.at < until)
+    stmt = (
+        select(d, ld.c.authority, ld.c.reference, ld.c.gag_until)
+        .select_from(d.outerjoin(ld, ld.c.id == d.c.legal_demand_id))
+        .where(*where)
+        .order_by(d.c.at.desc(), d.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    recipients = ctx.policy.recipients
+    now = ctx.clock.now()
+    with ctx.engine.connect() as conn:
+        total = int(conn.execute(select(func.count()).select_from(d).where(*where)).scalar_one())
+        items = []
+        for row in conn.execute(stmt):
+            rc = recipients.get(row.recipient)
+            items.append(
+                {
+                    "id": row.id,
+                    "subject_id": row.subject_id,
+                    "recipient": row.recipient,
+                    "recipient_name": rc.name if rc else row.recipient,
+                    "purpose": row.purpose,
+                    "categories": list(row.categories),
+                    "at": row.at,
+                    "actor": row.actor,
+                    "location": row.location,
+                    "demand": row.authority,
+                    "demand_reference": row.reference,
+                    "gagged_until": row.gag_until
+                    if row.gag_until is not None and row.gag_until > now
+                    else None,
+                }
+            )
+    return items, total

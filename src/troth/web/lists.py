@@ -1,0 +1,102 @@
+"""The console's lists: a page of rows with where it stands ("showing 51-100 of 2,340",
+next and previous) and the same filtered list as a CSV download (injection-safe cells)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.responses import StreamingResponse
+
+from troth.csvsafe import csv_lines
+from troth.errors import ValidationError
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Page ``page`` (from 1) of ``total`` rows, ``size`` a page."""
+
+    page: int
+    total: int
+    size: int = PAGE_SIZE
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    @property
+    def first(self) -> int:
+        return min(self.offset + 1, self.total)
+
+    @property
+    def last(self) -> int:
+        return min(self.offset + self.size, self.total)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    def words(self) -> str:
+        if not self.total:
+            return "nothing matches"
+        return f"showing {self.first:,}-{self.last:,} of {self.total:,}"
+
+
+def paging(page: int | None, total: int, size: int = PAGE_SIZE) -> Paging:
+    """The page asked for, kept within the list (a page past the end shows the last)."""
+    p = Paging(1, total, size)
+    return Paging(min(max(page or 1, 1), p.pages), total, size)
+
+
+def query(filters: Mapping[str, Any], **more: Any) -> str:
+    """The filters (and ``more``) as a query string, empty values left out."""
+    items = {**filters, **more}
+    return urlencode({k: v for k, v in items.items() if v not in (None, "")})
+
+
+def day_start(value: str | None, name: str) -> datetime | None:
+    """A date field (YYYY-MM-DD) as the start of that UTC day; empty: None."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), time.min, tzinfo=UTC)
+    except ValueError:
+        raise ValidationError(f"{name}: give a date as YYYY-MM-DD", field=name) from None
+
+
+def day_end(value: str | None, name: str) -> datetime | None:
+    """A date field as the end of that UTC day (the start of the next): "until" includes
+    the day given."""
+    start = day_start(value, name)
+    return start + timedelta(days=1) if start else None
+
+
+def csv_download(filename: str, header: list[str], rows: Iterable[Iterable[Any]]) -> Any:
+    return StreamingResponse(
+        csv_lines(header, rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def when(value: datetime | str | None) -> str:
+    """A time on one line, to the second, UTC."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value[:19].replace("T", " ")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")

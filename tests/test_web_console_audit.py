@@ -1,0 +1,129 @@
+"""The console's audit list as the office works it: filters by action, who, outcome and
+UTC dates, "showing 1-50 of N" with next/previous (no silent cut), names instead of
+``staff:<hex>`` ids (the id kept as a title), and the filtered list as a CSV whose cells a
+spreadsheet cannot run as formulas. Staff without read_audit are refused (and audited);
+a bad date or outcome says what to fix."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from _http import PASSWORD, client_for, csrf_from
+from troth.audit.log import audit_entries
+from troth.csvsafe import safe_cell
+from troth.engine import Troth
+
+OFFICER = "officer@example.com"
+
+
+def login(c: Any, email: str = OFFICER) -> str:
+    c.cookies.clear()
+    page = c.get("/console/login").text
+    r = c.post(
+        "/console/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)}
+    )
+    assert r.status_code == 200, r.text
+    return csrf_from(r.text)
+
+
+def entries(ctx: Any, **where: Any) -> int:
+    a = audit_entries.c
+    stmt = select(func.count()).select_from(audit_entries)
+    for k, v in where.items():
+        stmt = stmt.where(getattr(a, k) == v)
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def shown(html: str) -> str:
+    return html.split('id="showing"')[1].split("</p>")[0]
+
+
+def test_cells_that_a_spreadsheet_would_run_get_a_quote() -> None:
+    for bad in ("=1+2", "+1", "-1+2", "@SUM(A1)", "\tx", "\r=x"):
+        assert safe_cell(bad) == "'" + bad
+    assert safe_cell("Ada") == "Ada" and safe_cell(-3) == "-3" and safe_cell(None) == ""
+
+
+def test_audit_filters_pages_names_and_csv(home: Any) -> None:
+    t = Troth(home)
+    officer = t.access.add_user(
+        OFFICER,
+        kind="staff",
+        role="privacy_office",
+        password=PASSWORD,
+        display_name="=HYPERLINK(1) Olive",
+    )
+    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    for i in range(60):
+        t.collect(
+            "support_request", {"name": f"P{i}", "email": f"p{i}@example.com", "message": "m"}
+        )
+    total = entries(home)
+    assert total > 60
+    with client_for(home) as c:
+        login(c)
+        r = c.get("/console/audit")
+        assert r.status_code == 200
+        # Counted, not cut: the total includes what was written while signing in.
+        m = re.search(r"Showing 1-50 of ([\d,]+)", shown(r.text))
+        assert m and int(m.group(1).replace(",", "")) >= total, shown(r.text)
+        assert 'id="next"' in r.text and 'id="prev"' not in r.text
+        assert r.text.count("<tr>") == 51  # header + 50
+        # Page 2 starts at 51, links back.
+        r2 = c.get("/console/audit?page=2")
+        assert "Showing 51-" in shown(r2.text) and 'id="prev"' in r2.text
+        # A page past the end shows the last one.
+        assert "of" in shown(c.get("/console/audit?page=999999").text)
+
+        # The officer's own sign-in shows as their name, the id only as a title.
+        login(c)
+        r = c.get("/console/audit", params={"by": f"staff:{officer.id}"})
+        assert f'title="staff:{officer.id}"' in r.text
+        assert "=HYPERLINK(1) Olive" in r.text.split('id="audit"')[1]
+        assert f">staff:{officer.id}<" not in r.text
+
+        # The agent is refused the audit (audited, a deny entry with office.read_audit).
+        login(c, "agent@example.com")
+        assert c.get("/console/audit", headers={"Accept": "text/html"}).status_code == 403
+        assert c.get("/console/audit.csv", headers={"Accept": "text/html"}).status_code == 403
+        assert entries(home, action="office.read_audit", outcome="deny") == 2
+
+        login(c)
+        # Outcome and action filters: only the agent's refusals.
+        r = c.get("/console/audit", params={"outcome": "deny", "action": "office."})
+        assert "Showing 1-2 of 2" in shown(r.text)
+        body = r.text.split('id="audit"')[1]
+        assert body.count("office.read_audit") == 2 and "collect" not in body
+        # A date range with nothing in it says so.
+        past = (home.clock.now() - timedelta(days=400)).date().isoformat()
+        r = c.get("/console/audit", params={"since": past, "until": past})
+        assert "Nothing matches" in shown(r.text) and 'id="next"' not in r.text
+        # Today (UTC, "until" inclusive) holds everything.
+        today = home.clock.now().date().isoformat()
+        r = c.get("/console/audit", params={"since": today, "until": today, "action": "collect"})
+        assert "Showing 1-50 of 60" in shown(r.text)
+        # Bad input says what to fix.
+        r = c.get("/console/audit", params={"since": "yesterday"}, headers={"Accept": "text/html"})
+        assert r.status_code == 422 and "YYYY-MM-DD" in r.text
+        r = c.get("/console/audit", params={"outcome": "maybe"}, headers={"Accept": "text/html"})
+        assert r.status_code == 422 and "allow" in r.text
+
+        # The CSV is the filtered list, every row (not 50), formula-safe.
+        r = c.get("/console/audit.csv", params={"action": "collect"})
+        assert r.headers["content-type"].startswith("text/csv")
+        assert "attachment" in r.headers["content-disposition"]
+        rows = list(csv.reader(io.StringIO(r.text)))
+        assert rows[0][:3] == ["seq", "when (UTC)", "who"] and len(rows) == 61
+        assert {row[4] for row in rows[1:]} == {"collect"}
+        r = c.get("/console/audit.csv", params={"by": f"staff:{officer.id}"})
+        rows = list(csv.reader(io.StringIO(r.text)))
+        assert len(rows) > 1
+        assert {row[2] for row in rows[1:]} == {"'=HYPERLINK(1) Olive"}
+        assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)

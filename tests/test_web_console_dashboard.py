@@ -1,0 +1,91 @@
+"""The dashboard's pictures: server-rendered SVG charts (no script, nothing fetched) of
+requests received and closed per week, requests falling due, refusals by reason, consents
+given and withdrawn and audit entries per day, each named for screen readers and with its
+numbers in a table. The counts come from the office's services, so support staff see none
+of the office's charts; the week and day buckets are counted in UTC."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from _http import PASSWORD, client_for, csrf_from
+from troth import stats
+from troth.engine import Troth
+from troth.errors import Refused
+from troth.web.svg import bar_chart, hbar_chart
+
+OFFICER = "officer@example.com"
+
+
+def login(c: Any, email: str = OFFICER) -> None:
+    c.cookies.clear()
+    page = c.get("/console/login").text
+    r = c.post(
+        "/console/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)}
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_svg_is_named_described_and_escaped() -> None:
+    svg = str(bar_chart("c1", "Requests <b>", ["a&b", "c"], [("got", [3, 0]), ("shut", [1, 2])]))
+    assert svg.startswith('<svg id="c1" class="chart" role="img"')
+    assert '<title id="c1-t">Requests &lt;b&gt;</title>' in svg
+    assert "got: a&amp;b 3, c 0; shut: a&amp;b 1, c 2" in svg
+    assert "<script" not in svg and svg.count("<rect") == 4 + 2  # bars + legend
+    empty = str(hbar_chart("c2", "Refusals", []))
+    assert ">none<" in empty
+
+
+def test_office_dashboard_charts_count_what_happened(home: Any) -> None:
+    t = Troth(home)
+    officer = t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    t.collect("support_request", {"name": "Ada", "email": "ada@example.com", "message": "m"})
+    sid = t.find(email="ada@example.com")
+    t.consent.grant(sid, "newsletter")
+    t.consent.withdraw(sid, "newsletter")
+    t.requests.open("delete", email="ada@example.com")
+    r2 = t.requests.open("access", email="ada@example.com")
+    t.requests.refuse(r2.id, reason="manifestly unfounded")
+    from troth.access import actor_for
+
+    actor = actor_for(officer)
+    weekly = stats.requests_per_week(home, actor)
+    assert len(weekly) == 12 and weekly[-1]["received"] == 2 and weekly[-1]["closed"] == 1
+    assert weekly[-1]["week"].weekday() == 0
+    due = stats.requests_due(home, actor)
+    assert len(due) == 14 and sum(d["due"] for d in due) <= 1
+    consents = stats.consents_per_week(home, actor)
+    assert consents[-1] == {"week": weekly[-1]["week"], "given": 1, "withdrawn": 1}
+    with client_for(home) as c:
+        login(c, "agent@example.com")
+        agent = c.get("/console").text
+        assert 'class="chart"' not in agent
+        assert c.get("/console/audit", headers={"Accept": "text/html"}).status_code == 403
+        login(c)
+        page = c.get("/console").text
+        for chart in ("requests", "due", "refusals", "consents", "audit"):
+            assert f'<svg id="chart-{chart}" class="chart" role="img"' in page, chart
+        assert "<script" not in page.split('id="ch-h"')[1].split("</section>")[0]
+        # The agent's look at the audit was refused: it shows by reason.
+        refused = page.split('id="fig-refusals"')[1].split("</figure>")[0]
+        assert re.search(r"power_not_granted</td><td[^>]*>\d+", refused), refused
+        numbers = page.split('id="fig-requests"')[1].split("</figure>")[0]
+        assert '<td class="nowrap">2</td><td class="nowrap">1</td>' in numbers
+    # Support staff are refused the office's counts (audited).
+    from troth.access import actor_for as af
+
+    agent_actor = af(t.access.find_user("agent@example.com"))
+    for count in (stats.requests_per_week, stats.refusals_by_reason, stats.consents_per_week):
+        try:
+            count(home, agent_actor)
+        except Refused:
+            continue
+        raise AssertionError(f"{count.__name__} was not refused")
+    # A week boundary is Monday 00:00 UTC.
+    assert (
+        stats.week_starts(home.clock.now().date(), 2)[1] - timedelta(weeks=1)
+        == (stats.week_starts(home.clock.now().date(), 2)[0])
+    )

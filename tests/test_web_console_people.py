@@ -1,0 +1,182 @@
+"""A person in the console: searched by e-mail, phone or id in a POSTed form (never the
+address bar), then one page with their data grouped by where it was collected (read for
+a purpose, masked as the role requires), consents with receipts, requests and the audit
+trail in words, each linking on. Support staff without the office's powers see each
+section refused (audited), not the office's records; a malformed or unknown id is a
+clean 404/422, never a stack trace."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from sqlalchemy import func, select
+
+from _http import PASSWORD, client_for, csrf_from
+from troth.audit.log import audit_entries
+from troth.engine import Troth
+
+OFFICER = "officer@example.com"
+ADA = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Where is my order?"}
+
+
+def login(c: Any, email: str = OFFICER) -> str:
+    c.cookies.clear()
+    page = c.get("/console/login").text
+    r = c.post(
+        "/console/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)}
+    )
+    assert r.status_code == 200, r.text
+    return csrf_from(r.text)
+
+
+def denied(ctx: Any, action: str) -> int:
+    a = audit_entries.c
+    with ctx.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(a.outcome == "deny", a.action == action)
+            ).scalar_one()
+        )
+
+
+def test_find_a_person_and_see_everything_about_them(home: Any) -> None:
+    t = Troth(home)
+    officer = t.access.add_user(
+        OFFICER, kind="staff", role="privacy_office", password=PASSWORD, display_name="Olive"
+    )
+    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    t.collect("support_request", ADA)
+    sid = t.find(email="ada@example.com")
+    t.consent.grant(sid, "newsletter")
+    rid = t.requests.open("access", email="ada@example.com").id
+    with client_for(home) as c:
+        token = login(c)
+        form = c.get("/console/people")
+        assert 'method="post" action="/console/people"' in form.text
+        # The search is a POST: the address never reaches a URL.
+        r = c.post("/console/people", data={"q": "ada@example.com", "csrf_token": token})
+        assert r.status_code == 200 and r.url.path == f"/console/people/{sid}"
+        assert "ada@example.com" not in str(r.url)
+        by_id = c.post("/console/people", data={"q": sid, "csrf_token": token})
+        assert by_id.url.path == f"/console/people/{sid}"
+        page = r.text
+        assert f'id="person-id">{sid}<' in page
+        # Consents with the receipt, requests linking to the desk.
+        consents = page.split('id="consents"')[1].split("</table>")[0]
+        assert "newsletter" in consents and "given" in consents and "<code" in consents
+        assert f'href="/console/requests/{rid}"' in page
+        # Nothing of their data was read yet: the officer chooses why they look.
+        assert "Where is my order?" not in page
+        r = c.get(f"/console/people/{sid}", params={"purpose": "support"})
+        assert "Where is my order?" in r.text and "Ada Lovelace" in r.text
+        assert 'id="person-name">Ada Lovelace<' in r.text
+        assert "Support request" in r.text  # grouped by where it was collected
+        # The trail says who did what, in words, with the officer's name (not staff:<id>).
+        trail = r.text.split('id="trail"')[1].split("</ul>")[0]
+        assert "Olive" in trail and "read their data for support" in trail
+        assert f">staff:{officer.id}<" not in trail
+        assert f'href="/console/audit?subject_id={sid}"' in r.text
+        # A purpose the role does not have is refused, in words.
+        r = c.get(f"/console/people/{sid}", params={"purpose": "recruitment"})
+        assert 'id="data-error"' in r.text and "Ada Lovelace" not in r.text
+
+        # Bad input: no query, an unknown person, a malformed id.
+        r = c.post("/console/people", data={"q": "", "csrf_token": token})
+        assert r.status_code == 422
+        r = c.post("/console/people", data={"q": "nobody@example.com", "csrf_token": token})
+        assert r.status_code == 404 and "search by e-mail or phone" in r.text
+        r = c.post("/console/people", data={"q": "0" * 32, "csrf_token": token})
+        assert r.status_code == 404
+        assert (
+            c.get("/console/people/" + "0" * 32, headers={"Accept": "text/html"}).status_code == 404
+        )
+        r = c.get("/console/people/%3Cscript%3E", headers={"Accept": "text/html"})
+        assert r.status_code in (404, 422) and "<script>" not in r.text
+        # A forged CSRF token finds nobody.
+        r = c.post("/console/people", data={"q": "ada@example.com", "csrf_token": "x"})
+        assert r.status_code == 403 and sid not in r.text
+
+        # Support staff: the gate lets them see this person's records where their role
+        # reaches them, but the audit trail is the office's: refused, and the refusal
+        # audited.
+        before = denied(home, "office.read_audit")
+        login(c, "agent@example.com")
+        r = c.get(f"/console/people/{sid}")
+        assert r.status_code == 200 and 'id="trail-refused"' in r.text
+        assert "power_not_granted" in r.text and 'id="trail"' not in r.text
+        assert denied(home, "office.read_audit") == before + 1
+
+
+def test_a_customer_s_person_needs_the_customer_s_grant(lite: Any) -> None:
+    """The vendor's support staff do not see a customer's person without the customer's
+    grant: the page is refused (audited), and so is the search for them."""
+    t = Troth(lite)
+    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    tid = t.access.create_tenant("Acme Ltd", primary_email="dpo@acme.example")
+    t.collect("support_request", ADA, tenant_id=tid)
+    sid = t.find(email="ada@example.com", tenant_id=tid)
+    with client_for(lite) as c:
+        token = login(c, "agent@example.com")
+        r = c.get(f"/console/people/{sid}", headers={"Accept": "text/html"})
+        assert r.status_code in (403, 404) and "Ada" not in r.text
+        r = c.post("/console/people", data={"q": "ada@example.com", "csrf_token": token})
+        assert r.status_code == 404 and sid not in r.text
+    a = audit_entries.c
+    with lite.engine.connect() as conn:
+        refused = conn.execute(
+            select(func.count()).where(a.outcome == "deny", a.subject_id == sid)
+        ).scalar_one()
+    assert refused >= 1
+
+
+def test_the_office_s_list_of_people_pages_and_downloads(lite: Any) -> None:
+    t = Troth(lite)
+    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    tid = t.access.create_tenant("=Acme Ltd", primary_email="dpo@acme.example")
+    for i in range(52):
+        t.collect(
+            "support_request",
+            {"name": f"P{i}", "email": f"p{i}@example.com", "message": "m"},
+            tenant_id=tid if i < 2 else None,
+        )
+    with client_for(lite) as c:
+        login(c)
+        r = c.get("/console/people")
+        assert "Showing 1-50 of 52" in r.text and 'id="next"' in r.text
+        assert "p1@example.com" not in r.text  # ids and statuses, never a value
+        r = c.get("/console/people", params={"tenant": tid})
+        assert "Showing 1-2 of 2" in r.text and "=Acme Ltd" in r.text
+        r = c.get("/console/people", params={"status": "gone"}, headers={"Accept": "text/html"})
+        assert r.status_code == 422 and "status: one of" in r.text
+        rows = list(csv.reader(io.StringIO(c.get("/console/people.csv").text)))
+        assert len(rows) == 53 and rows[0][0] == "person"
+        # A customer named like a formula is quoted in the CSV.
+        assert {row[1] for row in rows[1:]} == {"", "'=Acme Ltd"}
+        # Support staff get the search form but not the list, nor its CSV.
+        login(c, "agent@example.com")
+        r = c.get("/console/people")
+        assert r.status_code == 200 and 'id="q"' in r.text and 'id="people"' not in r.text
+        assert c.get("/console/people.csv", headers={"Accept": "text/html"}).status_code == 403
+
+
+def test_a_person_after_erasure(lite: Any) -> None:
+    """After a deletion request runs, the person's page still opens (their requests and the
+    trail remain), says they were erased, and shows none of their values."""
+    t = Troth(lite)
+    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.collect("support_request", ADA)
+    sid = t.find(email="ada@example.com")
+    rid = t.requests.open("delete", email="ada@example.com").id
+    t.requests.verify_by_staff(rid, staff=OFFICER, reason="called back on the known number")
+    t.requests.execute(rid)
+    with client_for(lite) as c:
+        login(c)
+        r = c.get(f"/console/people/{sid}", params={"purpose": "support"})
+        assert r.status_code == 200
+        status = r.text.split('id="person-status"')[1].split("</dd>")[0]
+        assert "erased" in status
+        assert "Where is my order?" not in r.text and "Ada Lovelace" not in r.text
+        assert f'href="/console/requests/{rid}"' in r.text
