@@ -37,6 +37,18 @@ def sideways_overflow(page: Any) -> int:
     )
 
 
+def widest(page: Any) -> list[str]:
+    """The elements that reach past the viewport's right edge (tag, id, class, right edge)."""
+    found: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+            .slice(0, 6)
+            .map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`
+                      + `:${Math.round(e.getBoundingClientRect().right)}`)"""
+    )
+    return found
+
+
 def check_page(page: Any, name: str, *, upstream: frozenset[str] = frozenset()) -> None:
     """Screenshot the page as ``name`` and assert it is accessible and fits its width.
     ``upstream``: axe rule ids to pass over, only for pages that are a third party's UI
@@ -45,4 +57,6 @@ def check_page(page: Any, name: str, *, upstream: frozenset[str] = frozenset()) 
     problems = axe_problems(page, upstream)
     assert not problems, f"{name}: axe-core found {problems}"
     overflow = sideways_overflow(page)
-    assert overflow <= 0, f"{name}: {overflow}px wider than the {page.viewport_size} viewport"
+    assert overflow <= 0, (
+        f"{name}: {overflow}px wider than the {page.viewport_size} viewport; widest: {widest(page)}"
+    )
