@@ -165,9 +165,7 @@ def run(quick: bool) -> list[str]:
             plain = _rate("plain", home, url, clients, seconds)
             ours = _rate("troth", home, url, clients, seconds)
             target = ">= 2,000/s and <= 1.5x" if clients == 32 else "grows with clients"
-            lines.append(
-                report(f"audit_throughput_{clients}", ours, plain, "appends/s", target)
-            )
+            lines.append(report(f"audit_throughput_{clients}", ours, plain, "appends/s", target))
             print(lines[-1], file=sys.stderr, flush=True)
         from troth.audit import verify_log
         from troth.home import open_context
