@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -208,6 +209,9 @@ _PENDING_LABEL = "troth.audit.pending"
 _FRONTIERS: weakref.WeakKeyDictionary[Any, CompactRange] = weakref.WeakKeyDictionary()
 _SEALED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _STATE_SEEN: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+# Until when (monotonic) an engine's appends go pending without probing the state row.
+_BUSY_UNTIL: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+_BUSY_SECONDS = 0.05
 _SEALERS_SEEN: weakref.WeakKeyDictionary[Any, seal.Sealer] = weakref.WeakKeyDictionary()
 _WAIT = "troth.audit.wait_sequenced"
 
@@ -341,6 +345,10 @@ def _append_postgresql(
     """PostgreSQL: sequence inline when the state row is free (taking it until commit, and
     sequencing every pending entry with ours); else commit the entries pending."""
     engine = conn.engine
+    now = time.monotonic()
+    if _BUSY_UNTIL.get(engine, 0.0) > now:
+        # The row was busy a moment ago: under load, skip the probe and go pending.
+        return _append_pending(conn, sealer, timed)
     got = _TRY_STATE.all(conn, {})
     if not got:
         if not _STATE_SEEN.get(engine) and conn.execute(_HAS_STATE).first() is None:
@@ -348,6 +356,7 @@ def _append_postgresql(
             text, stored = _lock_state(conn)
             return _sequence_with(conn, sealer, text, seal.trusted(sealer, text, stored), timed)
         _STATE_SEEN[engine] = True
+        _BUSY_UNTIL[engine] = now + _BUSY_SECONDS
         return _append_pending(conn, sealer, timed)
     _STATE_SEEN[engine] = True
     text = str(got[0][1])
