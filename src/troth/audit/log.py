@@ -3,10 +3,13 @@ and signed tree heads published outside the database.
 
 Every audited change runs inside ``with transaction(ctx) as conn:`` and calls
 :func:`append_entries` on that connection: the entry commits with the change or not at all.
-The tree's frontier lives in the one-row ``audit_state`` table, locked per append, so seqs
-are gapless across processes and the root after each append needs no re-read. After the
-commit a signed tree head (Ed25519) is appended to the heads file; :func:`verify_log`
-recomputes everything from the rows and checks it against those heads.
+The tree's frontier lives in the one-row ``audit_state`` table, locked by the append that
+extends it, so seqs are gapless across processes and the root after each append needs no
+re-read. On PostgreSQL a transaction that finds the row held by another commits its
+entries pending instead (MAC'd, in ``audit_pending``) and :mod:`troth.audit.sequencer`
+moves them into the tree in batches after the commit, before the transaction returns.
+After the commit a signed tree head (Ed25519) is appended to the heads file;
+:func:`verify_log` recomputes everything from the rows and checks it against those heads.
 """
 
 from __future__ import annotations
