@@ -40,6 +40,7 @@ from sqlalchemy import (
     bindparam,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy import text as sql_text
@@ -79,7 +80,13 @@ audit_entries = Table(
     # inline. Not part of the entry's bytes.
     Column("pending_id", BigInteger),
     Index("ix_audit_entries_subject_id_seq", "subject_id", "seq"),
-    Index("ix_audit_entries_pending_id", "pending_id"),
+    # Partial where the backend has them: inline appends (pending_id NULL) skip it.
+    Index(
+        "ix_audit_entries_pending_id",
+        "pending_id",
+        postgresql_where=text("pending_id IS NOT NULL"),
+        sqlite_where=text("pending_id IS NOT NULL"),
+    ),
     Index("ix_audit_entries_actor_seq", "actor", "seq"),
     # "whose data was touched between t1 and t2" is answered from the index alone.
     Index("ix_audit_entries_at_subject_id", "at", "subject_id"),

@@ -38,7 +38,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_entries") as batch:
         batch.add_column(sa.Column("pending_id", sa.BigInteger(), nullable=True))
-        batch.create_index("ix_audit_entries_pending_id", ["pending_id"], unique=False)
+        batch.create_index(
+            "ix_audit_entries_pending_id",
+            ["pending_id"],
+            unique=False,
+            postgresql_where=sa.text("pending_id IS NOT NULL"),
+            sqlite_where=sa.text("pending_id IS NOT NULL"),
+        )
 
 
 def downgrade() -> None:
