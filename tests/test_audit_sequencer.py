@@ -141,6 +141,59 @@ def test_many_threads_over_two_engines_land_every_entry_exactly_once(t: Any) -> 
     other.dispose()
 
 
+_APPENDER = """
+import sys, threading
+from datetime import UTC, datetime
+from troth.audit import AuditEntry, append_entries, transaction
+from troth.home import open_context
+ctx = open_context(sys.argv[1])
+name, threads, each = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+errors = []
+def run(k):
+    try:
+        for i in range(each):
+            with transaction(ctx) as conn:
+                append_entries(conn, datetime.now(UTC), [AuditEntry(
+                    action="use", actor=f"app:{name}-{k}", details={"n": i})])
+    except BaseException as exc:
+        errors.append(repr(exc))
+workers = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+for w in workers: w.start()
+for w in workers: w.join()
+print("errors", errors, flush=True)
+"""
+
+
+def test_processes_appending_at_once_land_every_entry_exactly_once(t: Any) -> None:
+    ctx = t.ctx
+    before = _size(ctx)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _APPENDER, str(ctx.settings.home), f"p{n}", "6", "15"],
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        for n in range(3)
+    ]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert outs == [b"errors []\n"] * 3
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(audit_entries.c.seq, audit_entries.c.actor, audit_entries.c.details)
+            .where(audit_entries.c.seq >= before)
+            .order_by(audit_entries.c.seq)
+        ).all()
+    assert [r.seq for r in rows] == list(range(before, before + 3 * 6 * 15))
+    assert len({(r.actor, r.details) for r in rows}) == len(rows)
+    assert {r.actor for r in rows} == {f"app:p{n}-{k}" for n in range(3) for k in range(6)}
+    assert _count(ctx, audit_pending) == 0
+    report = verify_log(ctx)
+    assert report.ok, report.problem
+    assert report.size == before + 270 and report.pending == 0
+
+
 _CRASHER = """
 import sys
 from datetime import UTC, datetime
