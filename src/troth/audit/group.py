@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from troth.audit.entry import AuditEntry
-from troth.audit.log import append_timed, check_entry, transaction
+from troth.audit.log import NotSequenced, append_timed, check_entry, transaction
 from troth.context import Context
 from troth.db import WriteBusy, no_wait
 
@@ -240,6 +240,10 @@ class GroupCommit:
         try:
             with transaction(self._ctx) as conn:
                 seqs = append_timed(conn, [(w.at, w.entry) for w in batch])
+        except NotSequenced as exc:  # committed: retrying would log the uses twice
+            for w in batch:
+                _finish(w, -1, exc)
+            return
         except BaseException as exc:
             if len(batch) == 1:
                 _finish(batch[0], -1, exc)
@@ -247,7 +251,8 @@ class GroupCommit:
             for w in batch:  # find whose entry (or which moment) failed
                 try:
                     with transaction(self._ctx) as conn:
-                        (seq,) = append_timed(conn, [(w.at, w.entry)])
+                        got = append_timed(conn, [(w.at, w.entry)])
+                    (seq,) = got
                 except BaseException as one:
                     _finish(w, -1, one)
                 else:

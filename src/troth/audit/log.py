@@ -3,15 +3,21 @@ and signed tree heads published outside the database.
 
 Every audited change runs inside ``with transaction(ctx) as conn:`` and calls
 :func:`append_entries` on that connection: the entry commits with the change or not at all.
-The tree's frontier lives in the one-row ``audit_state`` table, locked per append, so seqs
-are gapless across processes and the root after each append needs no re-read. After the
-commit a signed tree head (Ed25519) is appended to the heads file; :func:`verify_log`
-recomputes everything from the rows and checks it against those heads.
+The tree's frontier lives in the one-row ``audit_state`` table, locked by the append that
+extends it, so seqs are gapless across processes and the root after each append needs no
+re-read. On PostgreSQL a transaction that finds the row held by another commits its
+entries pending instead (MAC'd, in ``audit_pending``) and :mod:`troth.audit.sequencer`
+moves them into the tree in batches after the commit, before the transaction returns.
+After the commit a signed tree head (Ed25519) is appended to the heads file;
+:func:`verify_log` recomputes everything from the rows and checks it against those heads.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+import secrets
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,8 +41,10 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
+from sqlalchemy import text as sql_text
 
 from troth.audit import seal
 from troth.audit.entry import AuditEntry, Outcome
@@ -68,7 +76,18 @@ audit_entries = Table(
     Column("reason", Text),
     Column("details", Text, nullable=False),
     Column("leaf_hash", LargeBinary(32), nullable=False),
+    # The id the entry had in audit_pending (PostgreSQL, sequenced after its commit), so
+    # the process that committed it can confirm it was sequenced; NULL when appended
+    # inline. Not part of the entry's bytes.
+    Column("pending_id", BigInteger),
     Index("ix_audit_entries_subject_id_seq", "subject_id", "seq"),
+    # Partial where the backend has them: inline appends (pending_id NULL) skip it.
+    Index(
+        "ix_audit_entries_pending_id",
+        "pending_id",
+        postgresql_where=text("pending_id IS NOT NULL"),
+        sqlite_where=text("pending_id IS NOT NULL"),
+    ),
     Index("ix_audit_entries_actor_seq", "actor", "seq"),
     # "whose data was touched between t1 and t2" is answered from the index alone.
     Index("ix_audit_entries_at_subject_id", "at", "subject_id"),
@@ -81,6 +100,27 @@ audit_state = Table(
     Column("size", BigInteger, nullable=False),
     Column("root", String(64), nullable=False),
     Column("frontier", Text, nullable=False),
+)
+
+# Entries committed with their operation but not yet in the tree (PostgreSQL, when another
+# transaction holds the state row): each carries an HMAC under the key file's token key
+# over its id and contents, so a row a database writer inserts or edits here is refused
+# before it is sequenced (troth.audit.sequencer moves them into audit_entries).
+audit_pending = Table(
+    "audit_pending",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("subject_id", String(128)),
+    Column("tenant_id", String(128)),
+    Column("purpose", String(100)),
+    Column("categories", Text, nullable=False),
+    Column("reason", Text),
+    Column("details", Text, nullable=False),
+    Column("mac", String(64), nullable=False),
 )
 
 _STATE_ID = 1
@@ -148,12 +188,58 @@ _UPDATE_STATE = (
 
 
 # The fast path's two statements, compiled once and run on the driver (troth.db.Prepared):
-# every audited operation runs them.
-_UPDATE_STATE_IF = Prepared(_UPDATE_STATE.where(audit_state.c.size == bindparam("old_size")))
+# every audited operation runs them. The conditional UPDATE matches size and root: the
+# same size alone could be another tree (a rolled-back append of ours, then another
+# process's of the same length).
+_UPDATE_STATE_IF = Prepared(
+    _UPDATE_STATE.where(
+        audit_state.c.size == bindparam("old_size"), audit_state.c.root == bindparam("old_root")
+    )
+)
 _INSERT_ENTRY = Prepared(_INSERT_ENTRIES)
-# The last frontier each engine (so each process) appended at.
+# PostgreSQL: the state row if no other transaction holds it (else no row: go pending).
+_TRY_STATE = Prepared(
+    select(audit_state.c.size, audit_state.c.frontier)
+    .where(audit_state.c.id == _STATE_ID)
+    .with_for_update(skip_locked=True)
+)
+_HAS_STATE = select(audit_state.c.id).where(audit_state.c.id == _STATE_ID)
+_INSERT_PENDING = Prepared(insert(audit_pending))
+_PENDING_BATCH = 10_000
+_SELECT_PENDING = Prepared(
+    select(
+        audit_pending.c.id,
+        *[audit_pending.c[name] for name in ENTRY_COLUMNS[1:]],
+        audit_pending.c.mac,
+    )
+    .order_by(audit_pending.c.at, audit_pending.c.id)
+    .limit(_PENDING_BATCH)
+)
+_PENDING_LABEL = "troth.audit.pending"
+# The last frontier each engine (so each process) appended at, and its sealed text.
 _FRONTIERS: weakref.WeakKeyDictionary[Any, CompactRange] = weakref.WeakKeyDictionary()
+_SEALED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_STATE_SEEN: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+# Until when (monotonic) an engine's appends go pending without probing the state row.
+_BUSY_UNTIL: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+_BUSY_SECONDS = 0.05
 _SEALERS_SEEN: weakref.WeakKeyDictionary[Any, seal.Sealer] = weakref.WeakKeyDictionary()
+_WAIT = "troth.audit.wait_sequenced"
+
+
+class NotSequenced(IntegrityError):
+    """Entries were committed (pending) but could not be sequenced into the tree: a
+    forged or damaged pending row, a state not sealed with the key, or an entry deleted
+    before it was sequenced. The operation they record is committed; do not retry it."""
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """The pending entries a transaction committed: their ids, and the lists returned to
+    each append call, filled with the seqs once the entries are sequenced."""
+
+    ids: list[int] = field(default_factory=list)
+    calls: list[tuple[list[int], list[int]]] = field(default_factory=list)
 
 
 def _lock_state(conn: Connection) -> tuple[str, CompactRange]:
@@ -216,7 +302,12 @@ APPEND_OBSERVERS: list[Callable[[Sequence[tuple[datetime, AuditEntry]]], None]] 
 
 def append_timed(conn: Connection, items: Sequence[tuple[datetime, AuditEntry]]) -> list[int]:
     """Append ``(at, entry)`` pairs, in order, in the caller's transaction without
-    committing; returns their seqs (group commit appends many callers' entries at once)."""
+    committing; returns their seqs (group commit appends many callers' entries at once).
+
+    On PostgreSQL, when another transaction holds the tree's state row, the entries are
+    committed *pending* instead (with a MAC under the key) and sequenced into the tree
+    right after the commit, by :func:`troth.audit.transaction`, which returns only once
+    they are: the list returned here is empty until then and holds their seqs after."""
     if not items:
         return []
     seqs = _append_timed(conn, items)
@@ -229,16 +320,19 @@ def _append_timed(conn: Connection, items: Sequence[tuple[datetime, AuditEntry]]
     for at, entry in items:
         check_entry(at, entry)
     timed = [(at, iso(at), entry) for at, entry in items]
+    sealer = seal.sealer_of(conn.engine)
+    if conn.dialect.name == "postgresql":
+        return _append_postgresql(conn, sealer, timed)
     # Fast path: this process's last known frontier, confirmed by a conditional UPDATE of
     # the state row (which also takes its lock). Another writer since, or a rollback of
     # ours, makes the UPDATE match nothing: then read the row under its lock and redo.
     # The frontier stored is sealed with the key (troth.audit.seal); a stored one is
     # extended only when its seal verifies, so nobody without the key file can make this
     # process append to (and sign over) a tree they recomputed.
-    sealer = seal.sealer_of(conn.engine)
     known = _FRONTIERS.get(conn.engine)
     if known is not None:
         frontier = known.copy()
+        old_root = known.root().hex()
         rows = _rows_for(timed, frontier)
         root_hex = frontier.root().hex()
         updated = _UPDATE_STATE_IF.execute(
@@ -248,6 +342,7 @@ def _append_timed(conn: Connection, items: Sequence[tuple[datetime, AuditEntry]]
                 "new_root": root_hex,
                 "new_frontier": seal.seal(sealer.mac, frontier),
                 "old_size": known.size,
+                "old_root": old_root,
             },
         )
         if updated == 1:
@@ -265,6 +360,178 @@ def _append_timed(conn: Connection, items: Sequence[tuple[datetime, AuditEntry]]
         },
     )
     return _finish(conn, rows, frontier, root_hex, start)
+
+
+def _append_postgresql(
+    conn: Connection, sealer: seal.Sealer, timed: list[tuple[datetime, str, AuditEntry]]
+) -> list[int]:
+    """PostgreSQL: sequence inline when the state row is free (taking it until commit, and
+    sequencing every pending entry with ours); else commit the entries pending."""
+    engine = conn.engine
+    now = time.monotonic()
+    if _BUSY_UNTIL.get(engine, 0.0) > now:
+        # The row was busy a moment ago: under load, skip the probe and go pending.
+        return _append_pending(conn, sealer, timed)
+    got = _TRY_STATE.all(conn, {})
+    if not got:
+        if not _STATE_SEEN.get(engine) and conn.execute(_HAS_STATE).first() is None:
+            # A new database: make the state row (and take it) the slow way.
+            text, stored = _lock_state(conn)
+            return _sequence_with(conn, sealer, text, seal.trusted(sealer, text, stored), timed)
+        _STATE_SEEN[engine] = True
+        _BUSY_UNTIL[engine] = now + _BUSY_SECONDS
+        return _append_pending(conn, sealer, timed)
+    _STATE_SEEN[engine] = True
+    text = str(got[0][1])
+    if _SEALED.get(engine) == text:
+        return _sequence_with(conn, sealer, text, _FRONTIERS[engine].copy(), timed)
+    try:
+        stored = CompactRange.from_json(text)
+    except ValidationError as exc:
+        raise IntegrityError(f"{exc.message}; run `troth audit verify`") from exc
+    if stored.size != int(got[0][0]):
+        raise IntegrityError("audit_state is inconsistent; run `troth audit verify`")
+    return _sequence_with(conn, sealer, text, seal.trusted(sealer, text, stored), timed)
+
+
+def _sequence_with(
+    conn: Connection,
+    sealer: seal.Sealer,
+    text: str,
+    frontier: CompactRange,
+    timed: Sequence[tuple[datetime, str, AuditEntry]],
+) -> list[int]:
+    """With the state row locked and ``frontier`` (stored as ``text``) trusted: sequence
+    the pending entries, then ``timed``; returns the seqs of ``timed``."""
+    absorbed, _seqs, _full = _absorb(conn, sealer, frontier)
+    start = frontier.size
+    rows = absorbed + _rows_for(timed, frontier)
+    if not rows:
+        return []
+    root_hex = frontier.root().hex()
+    sealed = seal.seal(sealer.mac, frontier)
+    conn.execute(
+        _UPDATE_STATE,
+        {"new_size": frontier.size, "new_root": root_hex, "new_frontier": sealed},
+    )
+    _finish(conn, rows, frontier, root_hex, start)
+    _SEALED[conn.engine] = sealed
+    return list(range(start, frontier.size))
+
+
+def sequence_locked(conn: Connection) -> tuple[dict[int, int], bool]:
+    """Lock the state row (waiting for it) and sequence the pending entries into the tree
+    in this transaction: ({pending id: seq}, whether more may be pending). PostgreSQL."""
+    sealer = seal.sealer_of(conn.engine)
+    text, stored = _lock_state(conn)
+    if _SEALED.get(conn.engine) == text:
+        frontier = _FRONTIERS[conn.engine].copy()
+    else:
+        frontier = seal.trusted(sealer, text, stored)
+    absorbed, seqs, full = _absorb(conn, sealer, frontier)
+    if absorbed:
+        root_hex = frontier.root().hex()
+        sealed = seal.seal(sealer.mac, frontier)
+        conn.execute(
+            _UPDATE_STATE,
+            {"new_size": frontier.size, "new_root": root_hex, "new_frontier": sealed},
+        )
+        _finish(conn, absorbed, frontier, root_hex, absorbed[0]["seq"])
+        _SEALED[conn.engine] = sealed
+    return seqs, full
+
+
+def pending_mac(mac: seal.Mac, pending_id: int, canon: Sequence[Any]) -> str:
+    """The MAC of a pending entry: over its id and its canonical bytes (``canon`` in
+    :data:`ENTRY_COLUMNS` order, the id in the seq's place)."""
+    return mac(_PENDING_LABEL, entry_bytes((pending_id, *canon[1:]))).hex()
+
+
+def _append_pending(
+    conn: Connection, sealer: seal.Sealer, timed: Sequence[tuple[datetime, str, AuditEntry]]
+) -> list[int]:
+    """Insert ``timed`` into audit_pending, each with a random id and its MAC; the
+    transaction sequences them after its commit. Returns the (for now empty) seq list."""
+    rows: list[dict[str, Any]] = []
+    for at, at_text, entry in timed:
+        pid = secrets.randbits(63)
+        canon = (
+            pid,
+            at_text,
+            entry.actor,
+            entry.action,
+            str(entry.outcome),
+            entry.subject_id,
+            entry.tenant_id,
+            entry.purpose,
+            dumps(list(entry.categories)),
+            entry.reason,
+            dumps(dict(entry.details)),
+        )
+        try:
+            tag = pending_mac(sealer.mac, pid, canon)
+        except UnicodeEncodeError as exc:
+            raise ValidationError(
+                f"audit entry {entry.action!r} is not valid text ({exc})"
+            ) from exc
+        row: dict[str, Any] = dict(zip(ENTRY_COLUMNS, canon, strict=True))
+        del row["seq"]
+        row["id"], row["at"], row["mac"] = pid, at, tag
+        rows.append(row)
+    if len(rows) == 1:
+        _INSERT_PENDING.execute(conn, rows[0])
+    else:
+        insert_many(conn, audit_pending, rows)
+    waiting = conn.info.get(_WAIT)
+    if waiting is None:
+        waiting = conn.info[_WAIT] = _Waiting()
+    ids = [r["id"] for r in rows]
+    out: list[int] = []
+    waiting.ids.extend(ids)
+    waiting.calls.append((ids, out))
+    return out
+
+
+def _absorb(
+    conn: Connection, sealer: seal.Sealer, frontier: CompactRange
+) -> tuple[list[dict[str, Any]], dict[int, int], bool]:
+    """Move the pending entries (oldest first, at most a batch) into the tree after
+    ``frontier`` (extended): their audit_entries rows, {pending id: seq}, and whether the
+    batch was full. IntegrityError, and nothing moved, when one's MAC does not verify.
+    PostgreSQL only (elsewhere nothing is ever pending)."""
+    if conn.dialect.name != "postgresql":
+        return [], {}, False
+    pending = _SELECT_PENDING.all(conn, {})
+    if not pending:
+        return [], {}, False
+    rows: list[dict[str, Any]] = []
+    seqs: dict[int, int] = {}
+    for p in pending:
+        pid, at = int(p[0]), p[1]
+        canon = (pid, iso(at), *p[2:11])
+        if not hmac.compare_digest(pending_mac(sealer.mac, pid, canon), str(p[11])):
+            raise IntegrityError(
+                f"the pending audit entry {pid} is not MAC'd with this home's key: it was"
+                " inserted or edited outside troth; nothing was sequenced. Run `troth audit"
+                " verify`"
+            )
+        seq = frontier.size
+        canon = (seq, *canon[1:])
+        leaf = leaf_hash(entry_bytes(canon))
+        frontier.append(leaf)
+        row: dict[str, Any] = dict(zip(ENTRY_COLUMNS, canon, strict=True))
+        row["at"], row["leaf_hash"], row["pending_id"] = at, leaf, pid
+        rows.append(row)
+        seqs[pid] = seq
+    deleted = conn.execute(
+        sql_text("DELETE FROM audit_pending WHERE id = ANY(:ids)"), {"ids": list(seqs)}
+    ).rowcount
+    if deleted != len(seqs):
+        raise IntegrityError(
+            "pending audit entries changed while they were sequenced (written outside"
+            " troth); nothing was sequenced. Run `troth audit verify`"
+        )
+    return rows, seqs, len(pending) == _PENDING_BATCH
 
 
 def check_entry(at: datetime, entry: AuditEntry) -> None:
@@ -307,6 +574,7 @@ def _rows_for(
         row: dict[str, Any] = dict(zip(ENTRY_COLUMNS, canon, strict=True))
         row["at"] = at
         row["leaf_hash"] = leaf
+        row["pending_id"] = None
         rows.append(row)
     return rows
 
@@ -324,8 +592,10 @@ def _finish(
         insert_many(conn, audit_entries, rows)
     conn.info[_PENDING] = (frontier.size, root_hex)
     # Remembered before commit: if the transaction rolls back, the next append's
-    # conditional UPDATE matches nothing and takes the slow path.
+    # conditional UPDATE (or, on PostgreSQL, its comparison with the stored sealed text)
+    # matches nothing and takes the slow path.
     _FRONTIERS[conn.engine] = frontier.copy()
+    _SEALED.pop(conn.engine, None)
     return list(range(start, frontier.size))
 
 
@@ -350,6 +620,11 @@ def sign_head(ctx: Context) -> SignedHead:
     stored state only when it is sealed with the key (or is already a signed head), never
     a tree recomputed by whoever can write the database (IntegrityError then)."""
     sealer = _sealer(ctx, ctx.engine)
+    if ctx.engine.dialect.name == "postgresql":
+        # Entries committed pending go into the tree first: the head covers them.
+        from troth.audit.sequencer import sequence_pending
+
+        sequence_pending(ctx)
     with ctx.engine.connect() as conn:
         row = conn.execute(
             select(audit_state.c.size, audit_state.c.frontier).where(audit_state.c.id == _STATE_ID)
@@ -385,18 +660,29 @@ def transaction(ctx: Context, *, engine: Engine | None = None) -> Iterator[Conne
     sealer = _SEALERS_SEEN.get(engine)
     if sealer is None:
         sealer = _SEALERS_SEEN[engine] = _sealer(ctx, engine)
+    waiting: _Waiting | None = None
     with engine.begin() as conn:
         conn.info.pop(_PENDING, None)  # info outlives the checkout: start clean
+        conn.info.pop(_WAIT, None)
         try:
             yield conn
-            if _PENDING in conn.info:
+            if _PENDING in conn.info or _WAIT in conn.info:
                 # Fail closed: a head that could not be written means nothing is committed.
                 head_signer(ctx).ready(ctx)
         finally:
             pending = conn.info.pop(_PENDING, None)
+            waiting = conn.info.pop(_WAIT, None)
     if pending is not None:
         sealer.floor = max(sealer.floor, pending[0])
         head_signer(ctx).committed(ctx, *pending)
+    if waiting is not None:
+        # Committed pending (another transaction held the state row): return only once
+        # they are in the tree under a signed head, as an inline append does.
+        from troth.audit.sequencer import wait_sequenced
+
+        seqs = dict(zip(waiting.ids, wait_sequenced(ctx, engine, waiting.ids), strict=True))
+        for ids, out in waiting.calls:
+            out.extend(seqs[i] for i in ids)
 
 
 # -- reading -----------------------------------------------------------------------------

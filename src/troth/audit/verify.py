@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,8 +23,11 @@ from troth.audit.heads import SignedHead, read_heads
 from troth.audit.log import (
     ENTRY_COLUMNS,
     audit_entries,
+    audit_pending,
     audit_state,
     entry_bytes,
+    iso,
+    pending_mac,
     read_state,
     sign_head,
 )
@@ -60,6 +64,7 @@ class VerifyReport:
     root: str
     heads_checked: int = 0
     unsigned: int = 0  # entries after the latest signed head: no signature covers them yet
+    pending: int = 0  # entries committed, MAC'd, not yet sequenced into the tree
     problem: str | None = None
     first_bad_seq: int | None = None
     bad_range: tuple[int, int] | None = None
@@ -72,6 +77,7 @@ class VerifyReport:
             "root": self.root,
             "heads_checked": self.heads_checked,
             "unsigned": self.unsigned,
+            "pending": self.pending,
             "problem": self.problem,
             "first_bad_seq": self.first_bad_seq,
             "bad_range": list(self.bad_range) if self.bad_range else None,
@@ -333,14 +339,47 @@ def verify_log(
         stale = _stale_unsigned(ctx, signed, n, path, latest)
         if stale is not None:
             return fail(n, root_hex, stale, signed, (signed, n - 1))
+    pending, bad_pending = _check_pending(ctx)
+    if bad_pending is not None:
+        return fail(n, root_hex, bad_pending, None, None)
     return VerifyReport(
         True,
         n,
         root_hex,
         heads_checked=len(heads),
         unsigned=n - signed,
+        pending=pending,
         latest_head=latest,
     )
+
+
+def _check_pending(ctx: Context) -> tuple[int, str | None]:
+    """How many entries are pending (committed, not yet sequenced), and what is wrong with
+    the first whose MAC does not verify (inserted, edited or re-numbered outside troth)."""
+    p = audit_pending
+    cols = [p.c.id, *[p.c[name] for name in ENTRY_COLUMNS[1:]], p.c.mac]
+    count = 0
+    with ctx.engine.connect() as conn:
+        result = conn.execution_options(yield_per=_CHUNK).execute(
+            select(*cols).order_by(p.c.at, p.c.id)
+        )
+        for row in result:
+            count += 1
+            pid = int(row[0])
+            try:
+                ok = hmac.compare_digest(
+                    pending_mac(ctx.keys.mac, pid, (pid, iso(row[1]), *row[2:11])), str(row[11])
+                )
+            except (TypeError, ValueError, AttributeError, UnicodeEncodeError):
+                ok = False
+            if not ok:
+                result.close()
+                return count, (
+                    f"the pending audit entry {pid} is not MAC'd with this home's key: it was"
+                    " inserted, edited or re-numbered outside troth (no process will"
+                    " sequence it; nothing is appended until it is removed)"
+                )
+    return count, None
 
 
 def _stale_unsigned(
