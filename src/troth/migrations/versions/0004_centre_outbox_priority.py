@@ -2,8 +2,8 @@
 verification) before notices, notices before marketing, so a code never waits behind a
 bulk mailing. Rows already queued get the priority of their kind.
 
-Revision ID: 0003_centre
-Revises: 0002
+Revision ID: 0004_centre
+Revises: 0003_discovery
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 sequenced into the tree in batches (PostgreSQL); audit_entries remembers each one's
 pending id so the process that committed it can confirm it was sequenced.
 
-Revision ID: 0003_audit
-Revises: 0002
+Revision ID: 0005_audit
+Revises: 0004_centre
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 import troth.db
 
-revision = "0003_audit"
-down_revision = "0002"
+revision = "0005_audit"
+down_revision = "0004_centre"
 branch_labels = None
 depends_on = None
 
