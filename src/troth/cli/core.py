@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from troth.cli import console, home_of
 from troth.errors import ValidationError
-from troth.gate import SYSTEM, Actor, ActorKind
+
+if TYPE_CHECKING:
+    from troth.gate import Actor
 
 
 def parse_actor(text: str | None) -> Actor:
     """``staff:alice@accounts`` (role after @), ``app:shop``, ``system``, ``subject:ID``,
     ``tenant_admin:bob@TENANT``, ``vendor:carol``."""
+    from troth.gate import SYSTEM, Actor, ActorKind
+
     if not text or text == "system":
         return SYSTEM
     kind, _, rest = text.partition(":")
@@ -54,6 +58,9 @@ def _open(ctx: typer.Context) -> Any:
 
 
 def register(app: typer.Typer) -> None:
+    register_worker(app)
+    register_demo(app)
+
     @app.command("init")
     def init(
         directory: Annotated[Path, typer.Argument(help="The new home directory.")],
@@ -219,7 +226,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]{u['subject_id']}: {u['kind']} ({u['why']})[/yellow]")
 
     minors = typer.Typer(
-        help="Data from people under the policy's minimum age (P04).", no_args_is_help=True
+        help="Data from people under the policy's minimum age.", no_args_is_help=True
     )
     app.add_typer(minors, name="minors")
 

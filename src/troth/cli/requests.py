@@ -267,6 +267,24 @@ def extend(
         _show(svc.extend(request_id, reason, extend_by=by, actor=_actor(actor)), as_json)
 
 
+@app.command("refuse")
+def refuse(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(help="The request.")],
+    reason: Annotated[
+        str, typer.Option(help="Why it is refused (told to the person, with their rights).")
+    ],
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Refuse a request (manifestly unfounded or excessive, identity not proven...): it is
+    closed and the person is told why."""
+    if not reason.strip():
+        raise ValidationError("--reason: say why the request is refused")
+    with _service(ctx) as svc:
+        _show(svc.refuse(request_id, reason=reason, actor=_actor(actor)), as_json)
+
+
 @app.command("execute")
 def execute(
     ctx: typer.Context,
@@ -319,7 +337,7 @@ def export_tenant(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the ZIP.")],
     actor: ActorOpt = None,
 ) -> None:
-    """A tenant's complete data as the same ZIP (P29)."""
+    """A tenant's complete data as the same ZIP."""
     with _service(ctx) as svc:
         link = svc.export_tenant(tenant, actor=_actor(actor))
         data = svc.download(link.token, actor=_actor(actor))
