@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from troth.cli import console, err_console, home_of
+from troth.cli.ids import resolver
 
 
 def register(root: typer.Typer) -> None:
@@ -22,7 +23,10 @@ def import_(
     ],
     point: Annotated[str, typer.Option(help="The collection point every row arrives through.")],
     actor: Annotated[str | None, typer.Option(help="Who collects (default: system).")] = None,
-    tenant: Annotated[str | None, typer.Option(help="Tenant every person belongs to.")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="Tenant every person belongs to.", callback=resolver("tenant")),
+    ] = None,
     consent: Annotated[
         list[str] | None, typer.Option(help="Purposes every person consented to (repeatable).")
     ] = None,

@@ -15,7 +15,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from troth.cli import home_of, make_console
+from troth.cli import home_of, make_console, show_table
+from troth.cli.ids import resolver
 from troth.consent import ConsentLedger, verify_receipt
 from troth.context import Context
 
@@ -45,7 +46,9 @@ def open_ctx(ctx: typer.Context) -> Iterator[Context]:
 @app.command("receipt")
 def receipt(
     ctx: typer.Context,
-    receipt_id: Annotated[str, typer.Argument(help="The consentReceiptID of a grant.")],
+    receipt_id: Annotated[
+        str, typer.Argument(help="The consentReceiptID of a grant.", callback=resolver("receipt"))
+    ],
 ) -> None:
     """Print a signed consent receipt (compact JWS), then its verified JSON."""
     with open_ctx(ctx) as context:
@@ -167,7 +170,9 @@ def withdraw(
 @app.command("state")
 def state(
     ctx: typer.Context,
-    subject_id: Annotated[str, typer.Argument(help="The subject's troth id.")],
+    subject_id: Annotated[
+        str, typer.Argument(help="The subject's troth id.", callback=resolver("subject"))
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the current consent of one person, per purpose and cookie category."""
@@ -200,7 +205,10 @@ def state(
             s.policy_version,
             str(s.event_id),
         )
-    _out.print(table if current else "no consent recorded for this person")
+    if current:
+        show_table(table, _out)
+    else:
+        _out.print("no consent recorded for this person")
 
 
 @app.command("check")

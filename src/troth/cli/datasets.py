@@ -110,7 +110,7 @@ def check(
 def show(file: FileArg, policy: PolicyOpt = None, dataset: DatasetOpt = None) -> None:
     """Show each dataset's tables, identities, categories, erasure strategies and the
     order a request walks them in."""
-    from troth.cli import console
+    from troth.cli import console, show_table
 
     for ds in _load(file, policy, dataset):
         plan = plan_dataset(ds)
@@ -128,7 +128,7 @@ def show(file: FileArg, policy: PolicyOpt = None, dataset: DatasetOpt = None) ->
             )
             ids = ", ".join(f"{k.value}={c}" for k, c in tp.identity.items())
             grid.add_row(name, ",".join(tp.primary_key), ids, row, cols)
-        console.print(grid)
+        show_table(grid)
         tree = Tree("walk (parents first)")
         for name in plan.order:
             tp = plan.tables[name]

@@ -20,6 +20,20 @@ def full_id(context: Any, kind: str, text: str) -> str:
         return resolve_id(conn, kind, text)
 
 
+def full_id_in(home: Any, kind: str, text: str) -> str:
+    """:func:`full_id` in the home at ``home``, opening only its database."""
+    from troth.db import make_engine
+    from troth.settings import Settings
+    from troth.store.prefix import resolve_id
+
+    engine = make_engine(Settings.for_home(home).resolved_database_url)
+    try:
+        with engine.connect() as conn:
+            return resolve_id(conn, kind, text)
+    finally:
+        engine.dispose()
+
+
 def resolver(kind: str) -> Any:
     """A typer callback resolving the parameter's value (or values) to whole ids."""
 
@@ -27,17 +41,9 @@ def resolver(kind: str) -> Any:
         if value is None or ctx.resilient_parsing:
             return value
         from troth.cli import home_of
-        from troth.db import make_engine
-        from troth.settings import Settings
-        from troth.store.prefix import resolve_id
 
-        engine = make_engine(Settings.for_home(home_of(ctx)).resolved_database_url)
-        try:
-            with engine.connect() as conn:
-                if isinstance(value, list | tuple):
-                    return [resolve_id(conn, kind, v) for v in value]
-                return resolve_id(conn, kind, value)
-        finally:
-            engine.dispose()
+        if isinstance(value, list | tuple):
+            return [full_id_in(home_of(ctx), kind, v) for v in value]
+        return full_id_in(home_of(ctx), kind, value)
 
     return callback

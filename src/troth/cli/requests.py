@@ -13,7 +13,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from troth.cli import console, home_of
+from troth.cli import console, home_of, show_table
+from troth.cli.ids import resolver
 from troth.errors import ValidationError
 
 app = typer.Typer(
@@ -89,7 +90,10 @@ def open_(
     email: Annotated[str | None, typer.Option(help="The person's e-mail address.")] = None,
     phone: Annotated[str | None, typer.Option(help="The person's phone number.")] = None,
     customer_id: Annotated[str | None, typer.Option(help="The person's customer id.")] = None,
-    tenant: Annotated[str | None, typer.Option(help="The tenant the person belongs to.")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="The tenant the person belongs to.", callback=resolver("tenant")),
+    ] = None,
     channel: Annotated[
         str, typer.Option(help="self_service, api, email, ticket or staff.")
     ] = "staff",
@@ -172,7 +176,7 @@ def ingest(
 @app.command("verify")
 def verify(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.")],
+    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
     code: Annotated[str | None, typer.Option(help="The code the person received.")] = None,
     staff: Annotated[str | None, typer.Option(help="Staff member who verified.")] = None,
     reason: Annotated[str | None, typer.Option(help="How staff verified (recorded).")] = None,
@@ -224,13 +228,13 @@ def list_(
             f"[red]{r.deadline}[/red]" if late else str(r.deadline),
             "overdue" if late else ("extended" if r.extended_due_at else ""),
         )
-    console.print(grid)
+    show_table(grid)
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.")],
+    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
     as_json: JsonOpt = False,
 ) -> None:
     """A request, its history and its report."""
@@ -254,7 +258,7 @@ def show(
 @app.command("extend")
 def extend(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.")],
+    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
     reason: Annotated[str, typer.Option(help="Why more time is needed (told to the person).")],
     by: Annotated[
         int | None, typer.Option(help="How much longer, in the regime's unit (default: all).")
@@ -270,7 +274,7 @@ def extend(
 @app.command("refuse")
 def refuse(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.")],
+    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
     reason: Annotated[
         str, typer.Option(help="Why it is refused (told to the person, with their rights).")
     ],
@@ -288,7 +292,7 @@ def refuse(
 @app.command("execute")
 def execute(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.")],
+    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
     change: Annotated[
         list[str] | None, typer.Option("--change", help="FIELD=VALUE to correct (repeatable).")
     ] = None,
@@ -333,7 +337,7 @@ def download(
 @app.command("export-tenant")
 def export_tenant(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="The tenant id.")],
+    tenant: Annotated[str, typer.Argument(help="The tenant id.", callback=resolver("tenant"))],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the ZIP.")],
     actor: ActorOpt = None,
 ) -> None:

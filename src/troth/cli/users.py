@@ -118,7 +118,10 @@ def list_(
 def disable(
     ctx: typer.Context,
     who: Annotated[str, typer.Argument(help="Account id or e-mail.")],
-    tenant: Annotated[str | None, typer.Option("--tenant", help="The member's tenant.")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="The member's tenant.", callback=resolver("tenant")),
+    ] = None,
 ) -> None:
     """Disable an account: its sessions and API keys end at once."""
     with open_troth(ctx) as t:

@@ -29,7 +29,7 @@ def _columns(kind: str) -> list[Any]:
     if kind == "tenant":
         from troth.store.tables import tenants
 
-        return [tenants.c.id]
+        return [tenants.c.id, tenants.c.name]
     if kind == "request":
         from troth.requests.tables import requests
 
@@ -83,15 +83,18 @@ def resolve_id(conn: Connection, kind: str, typed: str) -> str:
     """The one id of ``kind`` that ``typed`` names (see the module's docstring)."""
     columns = _columns(kind)
     text = typed.strip()
-    if not _TYPED.fullmatch(text):
-        raise ValidationError(
-            f"{text!r} is not a {kind} id: give the id, a prefix of it, or …TAIL as shown"
-        )
     key = columns[0]
-    for col in columns:  # a whole id (or key prefix) is taken as it is
+    for col in columns:  # a whole id (a key's prefix, a tenant's name) is taken as it is
         hit = conn.execute(select(key).where(col == text).limit(2)).scalars().all()
         if len(hit) == 1:
             return str(hit[0])
+    if kind == "tenant":
+        columns = columns[:1]  # a tenant's name is taken whole, never by a part of it
+    if not _TYPED.fullmatch(text):
+        raise NotFound(
+            f"no {kind} {text!r}: give its id, a unique start of it, or …TAIL as shown",
+            code=f"unknown_{kind}",
+        )
     if text.startswith(("\u2026", "...")):
         tail = text.lstrip(".\u2026")
         if len(tail) < MIN_PREFIX:
