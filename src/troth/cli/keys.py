@@ -74,10 +74,16 @@ def create(
         str | None,
         typer.Option("--tenant", help="Tenant the key is for.", callback=resolver("tenant")),
     ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the key (KEY=$(...)).")
+    ] = False,
 ) -> None:
     """Create a key and print it ONCE: troth keeps only its hash."""
     with open_troth(ctx) as t:
         key, rec = t.access.create_api_key(name, scope, tenant_id=tenant)
+    if quiet:
+        print(key)
+        return
     _out.print(f"API key {rec.id} ({', '.join(rec.scopes)}). Copy it now, it is not shown again:")
     print(key)
 

@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new request's id.")]
 ActorOpt = Annotated[
     str | None, typer.Option("--actor", help="Who acts: staff:NAME@ROLE, app:NAME, system.")
 ]
@@ -115,6 +116,7 @@ def open_(
     ] = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Open a request: matched to the person, deadline set, acknowledged, verification
     started (a code by e-mail, or staff for a request on someone's behalf)."""
@@ -136,6 +138,9 @@ def open_(
             received_at=received,
             actor=_actor(actor),
         )
+        if quiet:
+            print(req.id)
+            return
         _show(req, as_json)
 
 
@@ -301,6 +306,15 @@ def execute(
     ] = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="An access or portability request: write its ZIP here now (the download"
+            " code is then spent).",
+        ),
+    ] = None,
 ) -> None:
     """Carry out a verified request over troth and every connected dataset; run again to
     resume one a connected database interrupted."""
@@ -312,11 +326,31 @@ def execute(
                 purposes=purpose or None,
             )
         req = svc.execute(request_id, actor=_actor(actor))
-        _show(req, as_json)
-        if not as_json and req.result:
-            console.print_json(json.dumps(req.result, default=str))
-        if req.download_token and not as_json:
-            console.print(f"download code (also mailed to the person): {req.download_token}")
+        data = None
+        if out is not None and req.download_token:
+            from troth.gate import SYSTEM
+
+            data = svc.download(req.download_token, actor=SYSTEM)
+    if out is not None and data is None:
+        raise ValidationError("--out: this request has no export to write")
+    if data is not None and out is not None:
+        _write_private(out, data)
+    if as_json:
+        body = req.to_dict()
+        if req.download_token and data is None:
+            body["download_code"] = req.download_token
+        console.print_json(json.dumps(body, default=str))
+        return
+    _show(req, False)
+    if req.result:
+        console.print_json(json.dumps(req.result, default=str))
+    if data is not None:
+        console.print(f"wrote {out} ({len(data)} bytes)")
+    elif req.download_token:
+        console.print(
+            f"download code (also mailed to the person): {req.download_token}; write the"
+            " ZIP with: TROTH_CODE=CODE troth requests download -o FILE"
+        )
 
 
 @app.command("download")

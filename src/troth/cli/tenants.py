@@ -25,6 +25,7 @@ TenantArg = Annotated[
 GrantArg = Annotated[
     str, typer.Argument(help="Grant id (or a unique prefix).", callback=resolver("grant"))
 ]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id.")]
 TotpOpt = Annotated[
     str | None, typer.Option("--totp", help="Code from the authenticator app, if enabled.")
 ]
@@ -50,10 +51,14 @@ def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The customer's name.")],
     email: Annotated[str, typer.Option("--email", help="Primary e-mail: gets notices.")],
+    quiet: QuietOpt = False,
 ) -> None:
     """Create a customer (tenant); prints its id."""
     with open_troth(ctx) as t:
         tid = t.access.create_tenant(name, email)
+    if quiet:
+        print(tid)
+        return
     _out.print(f"tenant {name}: id {tid}")
 
 
@@ -96,6 +101,9 @@ def invite(
     show_link: Annotated[
         bool, typer.Option("--show-link", help="Also print the link (it is mailed anyway).")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing but the link (--show-link).")
+    ] = False,
 ) -> None:
     """Invite a colleague by e-mail: a single-use link, sent through the outbox."""
     from troth.gate import SYSTEM
@@ -104,6 +112,10 @@ def invite(
         by = _login(t, as_, password, totp, tenant) if as_ else SYSTEM
         token, inv = t.access.invite(tenant, email, role=role, by=by)
         url = f"{t.ctx.settings.public_url.rstrip('/')}/invitations#{token}"
+    if quiet:
+        if show_link:
+            print(url)
+        return
     _out.print(
         f"invited {inv.email} as {inv.role.value}; the link works once, until"
         f" {inv.expires_at:%Y-%m-%d %H:%M} UTC (queued in the outbox)"
@@ -187,6 +199,7 @@ def request(
     ] = None,
     password: PasswordOpt = None,
     totp: TotpOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Ask a customer for support access; they approve or refuse it."""
     with open_troth(ctx) as t:
@@ -200,6 +213,9 @@ def request(
             subject_ids=subject or (),
             duration=timedelta(days=days),
         )
+    if quiet:
+        print(g.id)
+        return
     _out.print(
         f"grant {g.id} requested; the customer's admin approves it with"
         f" `troth grants approve {g.id} --as ADMIN_EMAIL`"
