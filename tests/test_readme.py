@@ -33,7 +33,7 @@ README = Path(__file__).parent.parent / "README.md"
 RUNS = ("sh", "bash", "python")
 SKIP = re.compile(r"<!--\s*readme-test:\s*skip\s*\((?P<why>[^)]*)\)\s*-->")
 FENCE = re.compile(r"^(?P<indent>\s*)```(?P<lang>[\w+-]*)\s*$")
-BLOCK_TIMEOUT = 300
+BLOCK_TIMEOUT = 120
 
 
 @dataclass
@@ -111,24 +111,27 @@ class Runner:
             f'trap \'export -p > "{self.state}/env.sh"; pwd > "{self.state}/cwd"\' EXIT\n'
             "set -eo pipefail\n" + self.ports(block.text)
         )
-        proc = subprocess.Popen(
-            ["bash", str(script)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=self.env,
-            start_new_session=True,
-            text=True,
-        )
+        log = self.state / f"block-{block.line}.log"
+        # Output to a file, not a pipe: a server left running in the background keeps a
+        # pipe open, and the block is done when its shell is.
+        with log.open("w") as fh:
+            proc = subprocess.Popen(
+                ["bash", str(script)],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                start_new_session=True,
+            )
         self.sessions.append(proc.pid)
         try:
-            out, _ = proc.communicate(timeout=BLOCK_TIMEOUT)
+            rc = proc.wait(timeout=BLOCK_TIMEOUT)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-            self._fail(block, f"timed out after {BLOCK_TIMEOUT} s", out)
-        if proc.returncode != 0:
-            self._fail(block, f"exit status {proc.returncode}", out)
+            proc.wait()
+            self._fail(block, f"timed out after {BLOCK_TIMEOUT} s", log.read_text())
+        if rc != 0:
+            self._fail(block, f"exit status {rc}", log.read_text())
 
     def _python(self, block: Block) -> None:
         here = Path.cwd()
