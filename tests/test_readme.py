@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,8 +166,11 @@ class Runner:
                 os.killpg(pid, signal.SIGTERM)
 
 
-def run_markdown(markdown: str, workdir: Path) -> tuple[int, list[Block]]:
-    """Run every block; returns how many ran and the skipped ones."""
+def run_markdown(
+    markdown: str, workdir: Path, timings: dict[int, float] | None = None
+) -> tuple[int, list[Block]]:
+    """Run every block; returns how many ran and the skipped ones (``timings``: seconds
+    per block, by line)."""
     runner = Runner(workdir)
     ran, skipped = 0, []
     try:
@@ -174,7 +178,10 @@ def run_markdown(markdown: str, workdir: Path) -> tuple[int, list[Block]]:
             if block.skip is not None:
                 skipped.append(block)
                 continue
+            began = time.monotonic()
             runner.run(block)
+            if timings is not None:
+                timings[block.line] = time.monotonic() - began
             ran += 1
     finally:
         runner.stop()
@@ -184,9 +191,11 @@ def run_markdown(markdown: str, workdir: Path) -> tuple[int, list[Block]]:
 def test_readme_runs_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    ran, skipped = run_markdown(README.read_text(), work)
+    timings: dict[int, float] = {}
+    ran, skipped = run_markdown(README.read_text(), work, timings)
     with capsys.disabled():
-        print(f"\nREADME.md: {ran} blocks ran, {len(skipped)} skipped")
+        slow = ", ".join(f"line {n}: {s:.0f} s" for n, s in timings.items() if s > 5)
+        print(f"\nREADME.md: {ran} blocks ran, {len(skipped)} skipped; slowest: {slow or '-'}")
         for b in skipped:
             print(f"  skipped: line {b.line} ({b.skip})")
     assert ran >= 10
