@@ -289,11 +289,22 @@ def register(app: typer.Typer) -> None:
         """Look a person up through the blind indexes; prints the subject id."""
         if not email and not phone:
             raise ValidationError("give --email or --phone")
-        t = _open(ctx)
+        # The home's context only, not the whole engine: a lookup needs the keys, the
+        # policy and the database (troth.Troth.find does the same).
+        from troth.db import reading
+        from troth.errors import NotFound
+        from troth.home import open_context
+        from troth.store import find_subject_id
+
+        context = open_context(home_of(ctx))
         try:
-            console.print(t.find(email=email, phone=phone))
+            with reading(context.engine) as conn:
+                sid = find_subject_id(conn, context, email=email, phone=phone)
         finally:
-            t.close()
+            context.engine.dispose()
+        if sid is None:
+            raise NotFound("no person with that identity is known to troth")
+        print(sid)
 
     @app.command("reindex")
     def reindex(
