@@ -126,9 +126,11 @@ def list_(
 
 @app.command("show")
 def show(
-    ctx: typer.Context, breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))]
+    ctx: typer.Context,
+    breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (always JSON).")] = False,
 ) -> None:
-    """A breach with its legal clocks."""
+    """A breach with its legal clocks (JSON)."""
     t = _open(ctx)
     try:
         data = t.breaches.get(breach_id).to_dict()
