@@ -378,3 +378,43 @@ def test_worker_once_prints_plain_lines(shop: Any, capsys: pytest.CaptureFixture
     assert not any("Report(" in line or "SignedHead(" in line or "datetime." in line
                    for line in lines)  # fmt: skip
     assert "INFO" not in err
+
+
+def test_execute_writes_the_export_or_prints_its_code(
+    shop: Any,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    req = shop.requests.open("access", email="ann@example.com", channel="staff")
+    code, _, err = run(capsys, "requests", "verify", req.id, "--staff", "ada", "--reason", "seen")
+    assert code == 0, err
+    out_zip = tmp_path / "ann.zip"
+    code, out, err = run(capsys, "requests", "execute", req.id[:28], "-o", str(out_zip))
+    assert code == 0, err
+    assert out_zip.read_bytes()[:2] == b"PK" and oct(out_zip.stat().st_mode)[-3:] == "600"
+    other = shop.requests.open("portability", email="bo@example.com", channel="staff")
+    run(capsys, "requests", "verify", other.id, "--staff", "ada", "--reason", "seen")
+    code, out, _ = run(capsys, "requests", "execute", other.id, "--json")
+    body = json.loads(out)
+    assert code == 0 and body["state"] == "completed" and len(body["download_code"]) > 20
+    # The code comes from TROTH_CODE or a hidden prompt, never an argument.
+    monkeypatch.setenv("TROTH_CODE", body["download_code"])
+    code, _, err = run(capsys, "requests", "download", "-o", str(tmp_path / "bo.zip"))
+    assert code == 0, err
+    assert (tmp_path / "bo.zip").stat().st_size > 0
+    delete = shop.requests.open("delete", email="bo@example.com", channel="staff")
+    run(capsys, "requests", "verify", delete.id, "--staff", "ada", "--reason", "seen")
+    code, _, err = run(capsys, "requests", "execute", delete.id, "-o", str(tmp_path / "x.zip"))
+    assert code == 1 and "no export to write" in err
+
+
+def test_a_key_is_revoked_by_any_unique_start_of_its_prefix(
+    shop: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, rec = shop.access.create_api_key("a", ["collect"])
+    code, out, _ = run(capsys, "keys", "api", "list")
+    assert key[:12] in out  # the whole shown prefix, uncut
+    code, out, err = run(capsys, "keys", "api", "revoke", key[:8])
+    assert code == 0, err
+    assert rec.id in out and shop.access.list_api_keys() == []
