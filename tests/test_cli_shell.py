@@ -418,3 +418,24 @@ def test_a_key_is_revoked_by_any_unique_start_of_its_prefix(
     code, out, err = run(capsys, "keys", "api", "revoke", key[:8])
     assert code == 0, err
     assert rec.id in out and shop.access.list_api_keys() == []
+
+
+def test_shell_completion_knows_lazily_loaded_commands(tmp_path: Path) -> None:
+    env = {"_TROTH_COMPLETE": "complete_bash", "COMP_WORDS": "troth req", "COMP_CWORD": "1"}
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "troth")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+    assert r.stdout.split() == ["requests"]
+    env = {**env, "COMP_WORDS": "troth requests ref", "COMP_CWORD": "2"}
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "troth")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+    assert r.stdout.split() == ["refuse"]
