@@ -139,9 +139,8 @@ def describe(name: str, result: Any) -> str:
         return f"signed the tree head at size {result.size}"
     if kind == "RetentionReport":
         held = sum(result.held.values())
-        return (
-            f"{result.total} value(s) removed, {result.keys_shredded} key(s) shredded"
-            + (f", {held} kept under legal hold" if held else "")
+        return f"{result.total} value(s) removed, {result.keys_shredded} key(s) shredded" + (
+            f", {held} kept under legal hold" if held else ""
         )
     if dataclasses.is_dataclass(result):
         parts = [

@@ -27,6 +27,7 @@ def _dummy_hash() -> str:
         _DUMMY_HASH = _HASHER.hash("troth-dummy-password-for-constant-time")
     return _DUMMY_HASH
 
+
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 TOTP_STEP_SECONDS = 30
