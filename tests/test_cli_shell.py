@@ -136,6 +136,8 @@ def test_lists_print_json_and_whole_ids(shop: Any, capsys: pytest.CaptureFixture
     code, out, _ = run(capsys, "users", "list")
     user = shop.access.find_user("ann@shop.example")
     assert user.id in out
+    code, out, _ = run(capsys, "users", "disable", user.id[:24])
+    assert code == 0 and "disabled ann@shop.example" in out
 
 
 def test_prefixes_resolve_once_and_refuse_two_or_none(

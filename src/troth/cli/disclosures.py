@@ -47,7 +47,9 @@ def send(
     purpose: Annotated[str, typer.Option(help="The purpose of the disclosure.")],
     actor: Annotated[str, typer.Option(help="Who discloses, e.g. staff:pat@privacy_office.")],
     category: Annotated[list[str] | None, typer.Option(help="Only these categories.")] = None,
-    demand: Annotated[str | None, typer.Option(help="Legal demand id.")] = None,
+    demand: Annotated[
+        str | None, typer.Option(help="Legal demand id.", callback=resolver("demand"))
+    ] = None,
 ) -> None:
     """Disclose a person's data to a recipient: prints the package as JSON."""
     from troth.cli.core import parse_actor

@@ -195,7 +195,10 @@ def request(
         list[str] | None, typer.Option("--category", help="Only this category (repeat).")
     ] = None,
     subject: Annotated[
-        list[str] | None, typer.Option("--subject", help="Only this person's id (repeat).")
+        list[str] | None,
+        typer.Option(
+            "--subject", help="Only this person's id (repeat).", callback=resolver("subject")
+        ),
     ] = None,
     password: PasswordOpt = None,
     totp: TotpOpt = None,

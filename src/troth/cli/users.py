@@ -117,14 +117,19 @@ def list_(
 @app.command("disable")
 def disable(
     ctx: typer.Context,
-    who: Annotated[str, typer.Argument(help="Account id or e-mail.")],
+    who: Annotated[str, typer.Argument(help="Account e-mail, id or a unique start of it.")],
     tenant: Annotated[
         str | None,
         typer.Option("--tenant", help="The member's tenant.", callback=resolver("tenant")),
     ] = None,
 ) -> None:
     """Disable an account: its sessions and API keys end at once."""
+    from troth.cli.ids import full_id
+
     with open_troth(ctx) as t:
-        uid = t.access.find_user(who, tenant_id=tenant).id if "@" in who else who
+        if "@" in who:
+            uid = t.access.find_user(who, tenant_id=tenant).id
+        else:
+            uid = full_id(t.ctx, "user", who)
         user = t.access.disable_user(uid)
     _out.print(f"disabled {user.email}; its sessions and API keys are revoked")
