@@ -283,7 +283,7 @@ def test_import_resumes_after_a_kill_and_stores_nothing_twice(shop: Any, tmp_pat
     assert killed.returncode == -9
     with shop.ctx.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(subjects)).scalar() == 2 + 2
-    again = _cli(*args)
+    again = _cli(*args[:-3], "--batch", "3", "--json")  # another --batch: the first one holds
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["stored"] == 5
     with shop.ctx.engine.connect() as conn:

@@ -38,11 +38,13 @@ class ImportState:
     stored: int = 0
     refused: list[dict[str, Any]] = field(default_factory=list)
     done: bool = False
+    batch: int = 0  # rows per transaction, kept for a resumed run (its keys name them)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "file_sha256": self.file_sha256,
             "point": self.point,
+            "batch": self.batch,
             "next_row": self.next_row,
             "stored": self.stored,
             "refused": self.refused,
@@ -137,6 +139,10 @@ def import_file(
     state = load_state(state_file, sha, point)
     if state.done:
         return state
+    # A resumed run cuts the file into the same batches: a batch committed just before a
+    # kill is then found again under its key, never stored a second time.
+    batch = state.batch or batch
+    state.batch = batch
     key_actor = f"import:{actor.label}"
     options: dict[str, Any] = {
         "actor": actor,
