@@ -347,10 +347,8 @@ def execute(
     if data is not None:
         console.print(f"wrote {out} ({len(data)} bytes)")
     elif req.download_token:
-        console.print(
-            f"download code (also mailed to the person): {req.download_token}; write the"
-            " ZIP with: TROTH_CODE=CODE troth requests download -o FILE"
-        )
+        console.print(f"download code (also mailed to the person): {req.download_token}")
+        console.print("write the ZIP with: TROTH_CODE=CODE troth requests download -o FILE")
 
 
 @app.command("download")

@@ -108,7 +108,10 @@ def resolve_id(conn: Connection, kind: str, typed: str) -> str:
         where = or_(*((c >= text) & (c < upper) for c in columns))
     found = conn.execute(select(key).where(where).limit(11)).scalars().all()
     if not found:
-        raise NotFound(f"no {kind} id starts with {text!r}", code=f"unknown_{kind}")
+        raise NotFound(
+            f"no {kind} {text!r}: it is not an id of any {kind}, nor the start of one",
+            code=f"unknown_{kind}",
+        )
     if len(found) > 1:
         many = "more than 10" if len(found) > 10 else str(len(found))
         raise ValidationError(
