@@ -232,6 +232,8 @@ class LazyGroup(TyperGroup):
     def shell_complete(self, ctx: Any, incomplete: str) -> list[Any]:
         from typer._click.shell_completion import CompletionItem
 
+        if incomplete.startswith("-"):  # the root's options (--home, --version...)
+            return list(super().shell_complete(ctx, incomplete))
         names = [n for n in self.list_commands(ctx) if n.startswith(incomplete)]
         return [CompletionItem(n, help=COMMANDS.get(n, ("", ""))[1]) for n in names]
 
