@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from troth.clock import Clock, ManualClock, SystemClock
 from troth.errors import (
@@ -25,9 +25,21 @@ from troth.errors import (
     TrothError,
     ValidationError,
 )
-from troth.gate import Actor, ActorKind, Reason
+
+if TYPE_CHECKING:
+    from troth.gate import Actor, ActorKind, Reason
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The gate (and the policy model under it) loads on first use: `troth --help` and
+    # `import troth.errors` stay fast.
+    if name in ("Actor", "ActorKind", "Reason"):
+        from troth import gate
+
+        return getattr(gate, name)
+    raise AttributeError(f"module 'troth' has no attribute {name!r}")
 
 
 def open(home: Path | str | None = None, *, clock: Clock | None = None, **settings: Any) -> Any:

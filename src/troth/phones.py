@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-import phonenumbers
-
 from troth.errors import ValidationError
 from troth.policy.model import Policy, Regime
 
@@ -59,6 +57,8 @@ def lookup_regions(policy: Policy, jurisdiction: Regime | str | None = None) -> 
 def to_e164(value: str, region: str | None) -> str:
     """``value`` as an E.164 number (``+442079460958``); ValidationError when it is not a
     valid number by its country's numbering plan (without a country code: in ``region``)."""
+    import phonenumbers  # a large table of numbering plans: loaded when a number is read
+
     text = str(value).strip()
     where = f" in {region}" if region else ""
     try:
@@ -94,6 +94,8 @@ def e164_candidates(value: str, regions: Iterable[str | None]) -> list[str]:
 def written_forms(value: str, region: str | None) -> list[str]:
     """The ways a database is likely to hold the number (connected-dataset lookups): as
     typed, E.164, international, national, and national digits only."""
+    import phonenumbers
+
     out = [value.strip()]
     try:
         number = phonenumbers.parse(value.strip(), region)

@@ -142,6 +142,40 @@ TASKS: tuple[Task, ...] = (
 )
 
 
+_COUNTED = {
+    "legal_demand_notices": "notice(s) of ended gags queued",
+    "scrub_mail": "settled message(s) scrubbed",
+}
+
+
+def describe(name: str, result: Any) -> str:
+    """One plain line for what a task did (never a Python repr)."""
+    import dataclasses
+
+    if isinstance(result, str):
+        return result
+    if isinstance(result, bool) or result is None:
+        return "done"
+    if isinstance(result, int):
+        return f"{result} {_COUNTED.get(name, 'item(s)')}"
+    kind = type(result).__name__
+    if kind == "SignedHead":
+        return f"signed the tree head at size {result.size}"
+    if kind == "RetentionReport":
+        held = sum(result.held.values())
+        return f"{result.total} value(s) removed, {result.keys_shredded} key(s) shredded" + (
+            f", {held} kept under legal hold" if held else ""
+        )
+    if dataclasses.is_dataclass(result):
+        parts = [
+            f"{f.name.replace('_', ' ')} {getattr(result, f.name)}"
+            for f in dataclasses.fields(result)
+            if isinstance(getattr(result, f.name), int | str)
+        ]
+        return ", ".join(parts) or "done"
+    return str(result)
+
+
 @dataclass
 class WorkerReport:
     ran: dict[str, str] = field(default_factory=dict)
@@ -255,7 +289,7 @@ class Worker:
             stop, renewer = self._renewing(name)
             try:
                 result = task.run(self.ctx)
-                text = str(result)[:1000]
+                text = describe(name, result)[:1000]
                 report.ran[name] = text
                 delay = task.every
             except Exception as exc:  # a task's failure must not stop the others

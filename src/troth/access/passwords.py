@@ -16,8 +16,17 @@ from troth.errors import ValidationError
 
 # argon2-cffi's defaults are the RFC 9106 "low memory" profile of argon2id.
 _HASHER = PasswordHasher()
-# Verified against when the e-mail is unknown, so a miss costs what a hit costs.
-_DUMMY_HASH = _HASHER.hash("troth-dummy-password-for-constant-time")
+# Verified against when the e-mail is unknown, so a miss costs what a hit costs; made on
+# first use (an argon2 hash at import would slow every command's start).
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _HASHER.hash("troth-dummy-password-for-constant-time")
+    return _DUMMY_HASH
+
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
@@ -43,7 +52,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored: str | None, password: str) -> bool:
     """True when ``password`` matches ``stored``; a missing hash costs a dummy verify."""
     try:
-        return _HASHER.verify(stored or _DUMMY_HASH, password[:MAX_PASSWORD_LENGTH]) and (
+        return _HASHER.verify(stored or _dummy_hash(), password[:MAX_PASSWORD_LENGTH]) and (
             stored is not None
         )
     except (VerifyMismatchError, VerificationError, InvalidHashError):

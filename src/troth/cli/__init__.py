@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
+from typer.core import TyperArgument, TyperCommand, TyperGroup, _TyperParameter
 
 from troth.errors import Refused, TrothError
 
@@ -27,6 +28,9 @@ class _Console(Console):
     def size(self) -> ConsoleDimensions:
         columns = os.environ.get("COLUMNS", "")
         base = super().size
+        forced = getattr(self, "_forced_width", None)
+        if forced:
+            return ConsoleDimensions(forced, base.height)
         if columns.isdigit() and not self.is_terminal:
             return ConsoleDimensions(int(columns), base.height)
         return base
@@ -42,15 +46,216 @@ def make_console(**kwargs: Any) -> Console:
     return _Console(**kwargs)
 
 
+def show_table(table: Any, out: Console | None = None) -> None:
+    """Print a rich Table without ever cutting an id: a column holding ids does not wrap,
+    and a table too wide for the terminal is printed at the width it needs."""
+    import re
+
+    from rich.measure import Measurement
+
+    out = out or console
+    long_id = re.compile(r"^[0-9a-f]{16,}$|^[0-9a-f-]{36}$|^trk_")
+    for column in table.columns:
+        if any(long_id.match(str(cell)) for cell in column._cells):
+            column.no_wrap = True
+            column.overflow = "ignore"
+    size = Measurement.get(out, out.options.update_width(10_000), table)
+    if size.minimum <= out.width:
+        out.print(table)
+        return
+    out._forced_width = min(size.maximum, size.minimum + 40)  # type: ignore[attr-defined]
+    try:
+        out.print(table)
+    finally:
+        out._forced_width = None  # type: ignore[attr-defined]
+
+
+def _cell(value: Any) -> str:
+    from datetime import datetime
+
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def emit(
+    rows: list[dict[str, Any]],
+    as_json: bool,
+    *,
+    columns: dict[str, str] | None = None,
+    empty: str = "nothing to show",
+    out: Console | None = None,
+) -> None:
+    """A list as JSON (every key of every row, ids whole) or as a table (``columns``: key
+    to heading, default every key); ``empty`` when there is nothing."""
+    import json
+
+    out = out or console
+    if as_json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    if not rows:
+        out.print(empty, highlight=False)
+        return
+    from rich.table import Table
+
+    cols = columns or {k: k for k in rows[0]}
+    table = Table(*cols.values())
+    for r in rows:
+        table.add_row(*(_cell(r.get(k)) for k in cols), style=r.get("_style"))
+    show_table(table, out)
+
+
+def rows_of(items: Any) -> list[dict[str, Any]]:
+    """Dataclass records as dicts (every field: what --json prints)."""
+    import dataclasses
+
+    return [dataclasses.asdict(i) for i in items]
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
 err_console = make_console(stderr=True)
 console = make_console()
 
+# -- the command table ---------------------------------------------------------------------
+# One line per top-level command: its name, the module that registers it (a function
+# ``register(app: typer.Typer)`` adding it, as ``@app.command(NAME)`` or
+# ``app.add_typer(group, name=NAME)``) and the one-line help shown by ``troth --help``.
+# Nothing is imported until the command runs (or its own --help is asked for), so
+# ``troth --help`` and every command start fast. Adding a command module is one line here
+# (and a COMMANDS entry in troth.access.routes).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "aggregate": ("troth.cli.aggregates", "Statistics for an aggregate-only purpose."),
+    "audit": ("troth.cli.audit", "The tamper-evident audit log: verify, show, proofs."),
+    "breaches": ("troth.cli.breaches", "The breach register, its clocks and notices."),
+    "collect": ("troth.cli.core", "Store data arriving through a collection point."),
+    "consent": ("troth.cli.consent", "Consent: give, withdraw, state, receipts, checks."),
+    "datasets": ("troth.cli.datasets", "The organisation's connected databases."),
+    "db": ("troth.cli.core", "troth's own database."),
+    "demo": ("troth.cli.core", "Build a home with synthetic data, then serve it."),
+    "disclosures": ("troth.cli.disclosures", "Disclosures to third parties, legal demands."),
+    "discover": ("troth.cli.discover", "Find personal data the policy does not declare."),
+    "doctor": ("troth.cli.doctor", "Check a home and say what to fix."),
+    "find": ("troth.cli.core", "Look a person up by e-mail or phone; prints the id."),
+    "grants": ("troth.cli.tenants", "Support access to a customer's data."),
+    "import": ("troth.cli.bulk", "Store many records from a JSON Lines or CSV file."),
+    "init": ("troth.cli.core", "Create a troth home: settings, policy, keys, database."),
+    "keys": ("troth.cli.keys", "API keys and the key-encryption key."),
+    "mail": ("troth.cli.mail", "Mail to a list, with consent and unsubscribe."),
+    "minors": ("troth.cli.core", "Data from people under the policy's minimum age."),
+    "outbox": ("troth.cli.outbox", "Outgoing mail: deliver, list."),
+    "policy": ("troth.cli.policy", "The policy as code: validate, show, diff, publish."),
+    "reindex": ("troth.cli.core", "Rebuild the e-mail, phone and customer-id indexes."),
+    "requests": ("troth.cli.requests", "Requests from the people the data is about."),
+    "retention": ("troth.cli.retention", "Retention runs and legal holds."),
+    "ropa": ("troth.cli.ropa", "The record of processing activities (GDPR Art. 30)."),
+    "serve": ("troth.cli.serve", "Serve the API, the console and the privacy centre."),
+    "tenants": ("troth.cli.tenants", "Customers (tenants), their members, invitations."),
+    "use": ("troth.cli.core", "Read a person's data for a purpose (exit 3 if refused)."),
+    "users": ("troth.cli.users", "Staff and vendor-admin accounts."),
+    "worker": ("troth.cli.core", "Run scheduled work: mail, retention, requests..."),
+}
+
+_LOADED: dict[str, Any] = {}
+
+
+def _plain_metavar(self: Any, ctx: Any) -> str:
+    """Help shows TEXT, INTEGER, PATH or the choices, never Python types (``<list[str]>``);
+    a flag shows nothing."""
+    if getattr(self, "is_flag", False):
+        return ""
+    desc = self.type_descriptor
+    if desc.is_choice:
+        return "|".join(str(getattr(c, "value", c)) for c in desc.choices or ())
+    if desc.is_path:
+        return "PATH"
+    if desc.is_datetime:
+        return "DATETIME"
+    annotation = desc.annotation
+    if desc.is_list:
+        annotation = (getattr(annotation, "__args__", None) or (str,))[0]
+    return {int: "INTEGER", float: "NUMBER", bool: "BOOLEAN"}.get(annotation, "TEXT")
+
+
+def _usage_name(self: Any) -> str:
+    name = str(self.display_name_raw).upper()
+    name = name if self.required else f"[{name}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
+_TyperParameter.display_type = _plain_metavar  # type: ignore[method-assign]
+TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
+
+
+def _load(name: str) -> Any:
+    """The click command ``name``, registered by its module into a scratch Typer app."""
+    if name not in _LOADED:
+        import importlib
+
+        module = importlib.import_module(COMMANDS[name][0])
+        scratch = typer.Typer()
+        scratch.callback()(lambda: None)  # always a group, even for one command
+        module.register(scratch)
+        group = typer.main.get_command(scratch)
+        for n, cmd in group.commands.items():  # type: ignore[attr-defined]
+            _LOADED.setdefault(n, cmd)
+    return _LOADED.get(name)
+
+
+class LazyGroup(TyperGroup):
+    """The root group: commands come from COMMANDS and are imported when first used."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None or cmd_name not in COMMANDS:
+            return cmd
+        if self._listing:  # the help listing needs only the name and the help line
+            return TyperCommand(cmd_name, help=COMMANDS[cmd_name][1])
+        return _load(cmd_name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def shell_complete(self, ctx: Any, incomplete: str) -> list[Any]:
+        from typer._click.shell_completion import CompletionItem
+
+        if incomplete.startswith("-"):  # the root's options (--home, --version...)
+            return list(super().shell_complete(ctx, incomplete))
+        names = [n for n in self.list_commands(ctx) if n.startswith(incomplete)]
+        return [CompletionItem(n, help=COMMANDS.get(n, ("", ""))[1]) for n in names]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from troth import __version__
+
+        print(f"troth {__version__}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     name="troth",
+    cls=LazyGroup,
     help="troth makes a privacy policy true in software.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 
 
@@ -62,11 +267,27 @@ def _root(
         typer.Option(
             "--home",
             envvar="TROTH_HOME",
+            metavar="DIR",
             help="The troth home directory (default: the current directory).",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print troth's version and exit."
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = {"home": home}
+    _quiet_libraries()
+
+
+def _quiet_libraries() -> None:
+    """No library INFO lines on a terminal (alembic announces every migration step)."""
+    import logging
+
+    for name in ("alembic", "alembic.runtime.migration", "sqlalchemy", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def home_of(ctx: typer.Context) -> Path:
@@ -78,46 +299,16 @@ def home_of(ctx: typer.Context) -> Path:
 
 
 def _register() -> None:
-    # Each group registers itself: one import line per command module.
-    from troth.cli import aggregates as _aggregates
-    from troth.cli import audit as _audit
-    from troth.cli import breaches as _breaches
-    from troth.cli import consent as _consent
-    from troth.cli import core as _core
-    from troth.cli import datasets as _datasets
-    from troth.cli import disclosures as _disclosures
-    from troth.cli import discover as _discover
-    from troth.cli import doctor as _doctor
-    from troth.cli import keys as _keys
-    from troth.cli import outbox as _outbox
-    from troth.cli import policy as _policy
-    from troth.cli import requests as _requests
-    from troth.cli import retention as _retention
-    from troth.cli import ropa as _ropa
-    from troth.cli import serve as _serve
-    from troth.cli import tenants as _tenants
-    from troth.cli import users as _users
+    """Register every command eagerly (tests walk the whole tree); idempotent."""
+    known = {g.name for g in app.registered_groups} | {c.name for c in app.registered_commands}
+    done: set[str] = set()
+    for name, (module_name, _help) in COMMANDS.items():
+        if name in known or module_name in done:
+            continue
+        import importlib
 
-    _core.register(app)
-    _core.register_worker(app)
-    _core.register_demo(app)
-    _policy.register(app)
-    _serve.register(app)
-    _datasets.register(app)
-    _audit.register(app)
-    _users.register(app)
-    _keys.register(app)
-    _tenants.register(app)
-    _consent.register(app)
-    _outbox.register(app)
-    _retention.register(app)
-    _disclosures.register(app)
-    _breaches.register(app)
-    _ropa.register(app)
-    _requests.register(app)
-    _aggregates.register(app)
-    _discover.register(app)
-    _doctor.register(app)
+        importlib.import_module(module_name).register(app)
+        done.add(module_name)
 
 
 def _click_errors() -> tuple[type[Exception], ...]:
@@ -136,7 +327,6 @@ def _click_errors() -> tuple[type[Exception], ...]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
-    _register()
     try:
         rc = app(args=argv, standalone_mode=False)
     except Refused as exc:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from troth.cli import console, home_of
+from troth.cli import console, home_of, show_table
 
 
 def register(root: typer.Typer) -> None:
@@ -53,4 +53,4 @@ def aggregate(
     if r.other is not None:
         table.add_row("[dim]other (groups below k)[/dim]", str(r.other))
     table.add_row("[b]total[/b]", "suppressed" if r.total is None else str(r.total))
-    console.print(table)
+    show_table(table)

@@ -26,7 +26,7 @@ from troth.audit import (
 )
 from troth.audit.checkpoint import checkpoint, origin_of
 from troth.audit.log import read_state
-from troth.cli import home_of, make_console
+from troth.cli import home_of, make_console, show_table
 from troth.context import Context
 
 app = typer.Typer(help="Verify the tamper-evident audit log, prove entries, show who did what.")
@@ -142,7 +142,11 @@ def proof(
 def show(
     ctx: typer.Context,
     subject: Annotated[
-        str | None, typer.Option("--subject", help="Only entries about this subject id.")
+        str | None,
+        typer.Option(
+            "--subject",
+            help="Only entries about this subject id (whole: the log outlives erased people).",
+        ),
     ] = None,
     actor: Annotated[
         str | None, typer.Option("--actor", help="Only entries by this actor (kind:id).")
@@ -182,7 +186,7 @@ def show(
     table = Table(*_SHOW_COLUMNS)
     for line in cells:
         table.add_row(*(escape(c) for c in line))
-    _out.print(table)
+    show_table(table, _out)
 
 
 @app.command("head")

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from troth.cli import console, home_of
+from troth.cli import console, home_of, show_table
 from troth.cli.disclosures import _when
+from troth.cli.ids import resolver
 
 app = typer.Typer(help="The breach register.", no_args_is_help=True)
 
@@ -43,10 +44,12 @@ def record(
         ),
     ] = None,
     tenant: Annotated[
-        list[str] | None, typer.Option(help="Only people of this tenant (repeatable).")
+        list[str] | None,
+        typer.Option(help="Only people of this tenant (repeatable).", callback=resolver("tenant")),
     ] = None,
     subject: Annotated[
-        list[str] | None, typer.Option(help="Only this person (id; repeatable).")
+        list[str] | None,
+        typer.Option(help="Only this person (id; repeatable).", callback=resolver("subject")),
     ] = None,
     subjects_file: Annotated[
         Path | None, typer.Option(help="Only the people listed in this file (one id a line).")
@@ -118,12 +121,16 @@ def list_(
             str(b.affected_count),
             b.status.value,
         )
-    console.print(table)
+    show_table(table)
 
 
 @app.command("show")
-def show(ctx: typer.Context, breach_id: Annotated[str, typer.Argument()]) -> None:
-    """A breach with its legal clocks."""
+def show(
+    ctx: typer.Context,
+    breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (always JSON).")] = False,
+) -> None:
+    """A breach with its legal clocks (JSON)."""
     t = _open(ctx)
     try:
         data = t.breaches.get(breach_id).to_dict()
@@ -136,7 +143,7 @@ def show(ctx: typer.Context, breach_id: Annotated[str, typer.Argument()]) -> Non
 @app.command("affected")
 def affected(
     ctx: typer.Context,
-    breach_id: Annotated[str, typer.Argument()],
+    breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The affected people, for review before notifying: id, tenant, why, reachable."""
@@ -160,7 +167,7 @@ def affected(
             "yes" if p["reachable"] else "no address",
             p["notified_at"] or "",
         )
-    console.print(table)
+    show_table(table)
     console.print(
         f"{preview['to_notify']} to tell ({preview['unreachable']} without an address),"
         f" {preview['already_notified']} told"
@@ -172,8 +179,10 @@ def affected(
 @app.command("exclude")
 def exclude(
     ctx: typer.Context,
-    breach_id: Annotated[str, typer.Argument()],
-    subject_ids: Annotated[list[str], typer.Argument(help="People to take off the list.")],
+    breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))],
+    subject_ids: Annotated[
+        list[str], typer.Argument(help="People to take off the list.", callback=resolver("subject"))
+    ],
     reason: Annotated[str, typer.Option(help="Why they are not affected (audited).")],
 ) -> None:
     """Take people off a breach's affected list after review."""
@@ -188,7 +197,7 @@ def exclude(
 @app.command("notify")
 def notify(
     ctx: typer.Context,
-    breach_id: Annotated[str, typer.Argument()],
+    breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))],
     template: Annotated[
         Path, typer.Option(exists=True, dir_okay=False, help="Jinja2 template of the notice.")
     ],
@@ -216,7 +225,7 @@ def notify(
 @app.command("regulator")
 def regulator(
     ctx: typer.Context,
-    breach_id: Annotated[str, typer.Argument()],
+    breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))],
     at: Annotated[
         str | None, typer.Option(help="When the regulator was told (ISO; default now).")
     ] = None,

@@ -6,14 +6,17 @@ Exit codes: 0 fine; 1 a troth error, or `check` found the state out of step with
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from troth.cli import home_of, make_console
+from troth.cli import home_of, make_console, show_table
+from troth.cli.ids import resolver
 from troth.consent import ConsentLedger, verify_receipt
 from troth.context import Context
 
@@ -43,7 +46,9 @@ def open_ctx(ctx: typer.Context) -> Iterator[Context]:
 @app.command("receipt")
 def receipt(
     ctx: typer.Context,
-    receipt_id: Annotated[str, typer.Argument(help="The consentReceiptID of a grant.")],
+    receipt_id: Annotated[
+        str, typer.Argument(help="The consentReceiptID of a grant.", callback=resolver("receipt"))
+    ],
 ) -> None:
     """Print a signed consent receipt (compact JWS), then its verified JSON."""
     with open_ctx(ctx) as context:
@@ -53,42 +58,121 @@ def receipt(
     _out.print_json(json.dumps(body))
 
 
-_METHOD_HELP = "How the person gave it: staff (by phone, paper, in person), email_link or api."
+_BY_HELP = "How the person told staff: phone, paper, in_person, letter, email, chat, video."
+MethodOpt = Annotated[
+    str, typer.Option(help="How troth received it: staff (the default), api, email_link...")
+]
+ActorOpt = Annotated[
+    str | None, typer.Option(help="Who records it, e.g. staff:ana@desk (default: staff).")
+]
+
+
+def _actor_label(actor: str | None) -> str:
+    from troth.cli.core import parse_actor
+
+    if not actor:
+        return "staff"
+    return parse_actor(actor).label if ":" in actor else actor
 
 
 @app.command("grant")
 def grant(
     ctx: typer.Context,
-    subject_id: Annotated[str, typer.Argument(help="The subject's troth id.")],
+    subject_id: Annotated[str, typer.Argument(help="The person's troth id (or a unique prefix).")],
     purpose: Annotated[str, typer.Argument(help="The purpose consented to.")],
-    method: Annotated[str, typer.Option(help=_METHOD_HELP)] = "staff",
-    actor: Annotated[str | None, typer.Option(help="Who records it (staff name).")] = None,
+    by: Annotated[str, typer.Option(help=_BY_HELP)] = "phone",
+    method: MethodOpt = "staff",
+    notice: Annotated[
+        Path | None,
+        typer.Option(help="The exact text shown or read out, if not the policy's notice."),
+    ] = None,
+    actor: ActorOpt = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask (the person has agreed).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Record consent the person gave (to a consent purpose, or to a new use waiting for
-    fresh consent); prints the receipt id."""
+    """Record consent a person gave to staff (a consent purpose, or a new use waiting for
+    fresh consent): shows the notice to read out, records how it was given; prints the
+    receipt id."""
+    from troth.cli.ids import full_id
+
     with open_ctx(ctx) as context:
-        rec = ConsentLedger(context).grant(subject_id, purpose, method=method, actor=actor)
-    _out.print(f"consent to {purpose} recorded for {subject_id}; receipt {rec.receipt_id}")
+        ledger = ConsentLedger(context)
+        sid = full_id(context, "subject", subject_id)
+        text = notice.read_text(encoding="utf-8") if notice else ledger.notice_for(purpose)
+        if not as_json:
+            _out.print(f"[bold]Notice for {purpose}[/bold] (policy {context.policy.version}):")
+            _out.print(text, markup=False)
+        if not yes and not as_json and sys.stdin.isatty():
+            typer.confirm("Did the person agree to this notice?", abort=True)
+        rec = ConsentLedger(context).grant(
+            sid,
+            purpose,
+            method=method,
+            notice_text=text,
+            actor=_actor_label(actor),
+            channel=by,
+        )
+    if as_json:
+        _out.print_json(
+            json.dumps(
+                {
+                    "subject_id": sid,
+                    "purpose": purpose,
+                    "granted": True,
+                    "channel": by,
+                    "event_id": rec.event_id,
+                    "receipt_id": rec.receipt_id,
+                    "notice_text": text,
+                }
+            )
+        )
+        return
+    _out.print(f"consent to {purpose} recorded for {sid} (by {by}); receipt {rec.receipt_id}")
 
 
 @app.command("withdraw")
 def withdraw(
     ctx: typer.Context,
-    subject_id: Annotated[str, typer.Argument(help="The subject's troth id.")],
+    subject_id: Annotated[str, typer.Argument(help="The person's troth id (or a unique prefix).")],
     purpose: Annotated[str, typer.Argument(help="The purpose consent is withdrawn from.")],
-    method: Annotated[str, typer.Option(help=_METHOD_HELP)] = "staff",
-    actor: Annotated[str | None, typer.Option(help="Who records it (staff name).")] = None,
+    by: Annotated[str, typer.Option(help=_BY_HELP)] = "phone",
+    method: MethodOpt = "staff",
+    actor: ActorOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Record that the person withdrew consent; it holds from the next decision."""
+    """Record that the person withdrew consent (and how they said so); it holds from the
+    next decision."""
+    from troth.cli.ids import full_id
+
     with open_ctx(ctx) as context:
-        ConsentLedger(context).withdraw(subject_id, purpose, method=method, actor=actor)
-    _out.print(f"consent to {purpose} withdrawn for {subject_id}")
+        sid = full_id(context, "subject", subject_id)
+        rec = ConsentLedger(context).withdraw(
+            sid, purpose, method=method, actor=_actor_label(actor), channel=by
+        )
+    if as_json:
+        _out.print_json(
+            json.dumps(
+                {
+                    "subject_id": sid,
+                    "purpose": purpose,
+                    "granted": False,
+                    "channel": by,
+                    "event_id": rec.event_id,
+                }
+            )
+        )
+        return
+    _out.print(f"consent to {purpose} withdrawn for {sid} (by {by})")
 
 
 @app.command("state")
 def state(
     ctx: typer.Context,
-    subject_id: Annotated[str, typer.Argument(help="The subject's troth id.")],
+    subject_id: Annotated[
+        str, typer.Argument(help="The subject's troth id.", callback=resolver("subject"))
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the current consent of one person, per purpose and cookie category."""
@@ -121,7 +205,10 @@ def state(
             s.policy_version,
             str(s.event_id),
         )
-    _out.print(table if current else "no consent recorded for this person")
+    if current:
+        show_table(table, _out)
+    else:
+        _out.print("no consent recorded for this person")
 
 
 @app.command("check")

@@ -5,22 +5,32 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from troth.cli import console, home_of
+from troth.cli.ids import resolver
 from troth.errors import ValidationError
-from troth.gate import SYSTEM, Actor, ActorKind
+
+if TYPE_CHECKING:
+    from troth.gate import Actor
 
 
 def parse_actor(text: str | None) -> Actor:
     """``staff:alice@accounts`` (role after @), ``app:shop``, ``system``, ``subject:ID``,
-    ``tenant_admin:bob@TENANT``, ``vendor:carol``."""
+    ``tenant_admin:USER@TENANT``, ``tenant_member:USER@TENANT``, ``vendor:carol``.
+
+    Where a person has an account, their e-mail may stand for them: ``staff:ann@example.com``
+    (the role is the account's), ``tenant_admin:ana@acme.example@TENANT`` (TENANT: the id, a
+    unique prefix or the tenant's name), ``vendor:ops@vendor.example``. The account is looked
+    up in the home, and the actor is the one its sign-in would be; an unknown e-mail, or an
+    account of another kind or tenant, is an error."""
+    from troth.gate import SYSTEM, Actor, ActorKind
+
     if not text or text == "system":
         return SYSTEM
     kind, _, rest = text.partition(":")
-    ident, _, extra = rest.partition("@")
     kinds = {
         "staff": ActorKind.staff,
         "app": ActorKind.application,
@@ -31,20 +41,102 @@ def parse_actor(text: str | None) -> Actor:
         "vendor": ActorKind.vendor_admin,
         "vendor_admin": ActorKind.vendor_admin,
     }
-    if kind not in kinds or not ident:
+    k = kinds.get(kind)
+    ident, extra = rest, ""
+    if k in (ActorKind.staff, ActorKind.tenant_admin, ActorKind.tenant_member):
+        head, at, tail = rest.rpartition("@")
+        # The part after the last @ is the role or tenant, unless it is an e-mail's domain.
+        if at and head and not ("." in tail and "@" not in head and k is ActorKind.staff):
+            ident, extra = head, tail
+        if k is not ActorKind.staff and "." in extra and "@" not in ident:
+            raise ValidationError(
+                f"actor {text!r}: write {kind}:EMAIL@TENANT (the tenant's id or name after"
+                " the e-mail)"
+            )
+    if k is None or not ident:
         raise ValidationError(
-            f"actor {text!r} not understood: write staff:NAME@ROLE, app:NAME, subject:ID,"
-            " tenant_admin:NAME@TENANT, tenant_member:NAME@TENANT, vendor:NAME or system"
+            f"actor {text!r} not understood: write staff:NAME@ROLE, staff:EMAIL, app:NAME,"
+            " subject:ID, tenant_admin:EMAIL@TENANT, tenant_member:EMAIL@TENANT,"
+            " vendor:EMAIL or system"
         )
-    k = kinds[kind]
+    if "@" in ident and k in (
+        ActorKind.staff,
+        ActorKind.tenant_admin,
+        ActorKind.tenant_member,
+        ActorKind.vendor_admin,
+    ):
+        return _account_actor(k, ident, extra or None)
     if k is ActorKind.staff:
         return Actor(k, ident, role=extra or None)
     if k in (ActorKind.tenant_admin, ActorKind.tenant_member):
-        return Actor(k, ident, tenant_id=extra or None)
+        return Actor(k, ident, tenant_id=_tenant_id(extra) if extra else None)
     if k is ActorKind.application:
         # From the CLI an application acts with the operator's full authority.
         return Actor(k, ident, scopes=frozenset({"admin"}))
     return Actor(k, ident)
+
+
+def _home() -> Path:
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    return home_of(ctx) if ctx is not None else Path.cwd()  # type: ignore[arg-type]
+
+
+def _tenant_id(text: str) -> str:
+    """A tenant typed on the command line (id, unique prefix or name) as its id; a whole
+    id, or one given outside a command, is taken as it is."""
+    import re
+
+    from typer._click.globals import get_current_context
+
+    if re.fullmatch(r"[0-9a-f]{32}", text) or get_current_context(silent=True) is None:
+        return text
+    from troth.cli.ids import full_id_in
+
+    return full_id_in(_home(), "tenant", text)
+
+
+def _account_actor(kind: Any, email: str, extra: str | None) -> Actor:
+    """The actor of the account with this e-mail, as its sign-in would make it."""
+    from troth.access import actor_for
+    from troth.errors import NotFound
+    from troth.gate import ActorKind
+
+    tenant = None
+    if kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
+        if not extra:
+            raise ValidationError(f"write {kind.value}:{email}@TENANT (the tenant's id or name)")
+        tenant = _tenant_id(extra)
+    user_kind = {ActorKind.staff: "staff", ActorKind.vendor_admin: "vendor_admin"}.get(kind)
+    t = _troth(_home())
+    try:
+        try:
+            user = t.access.find_user(email, kind=user_kind, tenant_id=tenant)
+        except NotFound:
+            where = f" in tenant {tenant}" if tenant else ""
+            raise NotFound(
+                f"--actor: no {kind.value} account {email!r}{where}; list them with"
+                " `troth users list`",
+                code="unknown_account",
+            ) from None
+    finally:
+        t.close()
+    actor = actor_for(user)
+    if actor.kind is not kind:
+        raise ValidationError(
+            f"--actor: {email} is a {actor.kind.value}, not a {kind.value}; write"
+            f" {actor.kind.value}:{email}" + (f"@{extra}" if extra else "")
+        )
+    if kind is ActorKind.staff and extra and extra != actor.role:
+        raise ValidationError(f"--actor: {email} has the role {actor.role!r}, not {extra!r}")
+    return actor
+
+
+def _troth(home: Path) -> Any:
+    from troth.engine import Troth
+
+    return Troth.open(home)
 
 
 def _open(ctx: typer.Context) -> Any:
@@ -54,6 +146,9 @@ def _open(ctx: typer.Context) -> Any:
 
 
 def register(app: typer.Typer) -> None:
+    register_worker(app)
+    register_demo(app)
+
     @app.command("init")
     def init(
         directory: Annotated[Path, typer.Argument(help="The new home directory.")],
@@ -92,8 +187,14 @@ def register(app: typer.Typer) -> None:
         point: Annotated[str, typer.Argument(help="Collection point id from the policy.")],
         data: Annotated[str, typer.Option(help="The fields as a JSON object, or - to read stdin.")],
         actor: Annotated[str | None, typer.Option(help="Who collects (default: system).")] = None,
-        tenant: Annotated[str | None, typer.Option(help="Tenant the person belongs to.")] = None,
-        subject: Annotated[str | None, typer.Option(help="Add to an existing subject.")] = None,
+        tenant: Annotated[
+            str | None,
+            typer.Option(help="Tenant the person belongs to.", callback=resolver("tenant")),
+        ] = None,
+        subject: Annotated[
+            str | None,
+            typer.Option(help="Add to an existing subject.", callback=resolver("subject")),
+        ] = None,
         supplier: Annotated[
             str | None,
             typer.Option(
@@ -150,7 +251,7 @@ def register(app: typer.Typer) -> None:
     @app.command("use")
     def use(
         ctx: typer.Context,
-        subject: Annotated[str, typer.Argument(help="Subject id.")],
+        subject: Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))],
         purpose: Annotated[str, typer.Option(help="The declared purpose of this use.")],
         actor: Annotated[str, typer.Option(help="Who uses it, e.g. staff:ann@accounts.")],
         category: Annotated[list[str] | None, typer.Option(help="Only these categories.")] = None,
@@ -188,11 +289,22 @@ def register(app: typer.Typer) -> None:
         """Look a person up through the blind indexes; prints the subject id."""
         if not email and not phone:
             raise ValidationError("give --email or --phone")
-        t = _open(ctx)
+        # The home's context only, not the whole engine: a lookup needs the keys, the
+        # policy and the database (troth.Troth.find does the same).
+        from troth.db import reading
+        from troth.errors import NotFound
+        from troth.home import open_context
+        from troth.store import find_subject_id
+
+        context = open_context(home_of(ctx))
         try:
-            console.print(t.find(email=email, phone=phone))
+            with reading(context.engine) as conn:
+                sid = find_subject_id(conn, context, email=email, phone=phone)
         finally:
-            t.close()
+            context.engine.dispose()
+        if sid is None:
+            raise NotFound("no person with that identity is known to troth")
+        print(sid)
 
     @app.command("reindex")
     def reindex(
@@ -219,7 +331,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]{u['subject_id']}: {u['kind']} ({u['why']})[/yellow]")
 
     minors = typer.Typer(
-        help="Data from people under the policy's minimum age (P04).", no_args_is_help=True
+        help="Data from people under the policy's minimum age.", no_args_is_help=True
     )
     app.add_typer(minors, name="minors")
 
@@ -242,7 +354,7 @@ def register(app: typer.Typer) -> None:
     @minors.command("report")
     def report(
         ctx: typer.Context,
-        subject: Annotated[str, typer.Argument(help="Subject id.")],
+        subject: Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))],
         evidence: Annotated[str, typer.Option(help="How the person was found to be a minor.")],
         actor: Annotated[str | None, typer.Option(help="Who reports it.")] = None,
     ) -> None:
@@ -280,19 +392,27 @@ def register_worker(app: typer.Typer) -> None:
         checkpoints. Several workers may run against PostgreSQL."""
         import logging
 
+        from rich.markup import escape
+
         from troth.home import open_context
         from troth.worker import Worker
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        # One line per job on stdout; the log (stderr) says only what went wrong with --once.
+        logging.basicConfig(
+            level=logging.WARNING if once else logging.INFO,
+            format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        )
         c = open_context(home_of(ctx))
         w = Worker(c)
         try:
             if once:
                 report = w.run_once()
                 for name, text in sorted(report.ran.items()):
-                    console.print(f"[green]{name}[/green]: {text}", highlight=False)
+                    console.print(f"[green]{name}[/green]: {escape(text)}", highlight=False)
                 for name, text in sorted(report.failed.items()):
-                    console.print(f"[red]{name}[/red]: {text}", highlight=False)
+                    console.print(f"[red]{name}[/red]: {escape(text)}", highlight=False)
+                if not report.ran and not report.failed:
+                    console.print("nothing was due")
                 if report.failed:
                     raise SystemExit(1)
             else:

@@ -112,11 +112,41 @@ def check(
 
 
 @app.command("show")
-def show(file: FileArg, policy: PolicyOpt = None, dataset: DatasetOpt = None) -> None:
+def show(
+    file: FileArg,
+    policy: PolicyOpt = None,
+    dataset: DatasetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Show each dataset's tables, identities, categories, erasure strategies and the
     order a request walks them in."""
-    from troth.cli import console
+    from troth.cli import console, show_table
 
+    if as_json:
+        out = []
+        for ds in _load(file, policy, dataset):
+            plan = plan_dataset(ds)
+            tables = []
+            for name in plan.order:
+                tp = plan.tables[name]
+                tables.append(
+                    {
+                        "table": name,
+                        "primary_key": list(tp.primary_key),
+                        "identity": {k.value: c for k, c in tp.identity.items()},
+                        "rows": tp.row_erase.value if tp.row_erase is not None else "update",
+                        "columns": {
+                            c: {
+                                "category": spec.category,
+                                "erase": str(tp.column_erase[c]) if c in tp.column_erase else None,
+                            }
+                            for c, spec in tp.columns.items()
+                        },
+                    }
+                )
+            out.append({"dataset": ds.name, "url_env": ds.url_env, "walk": tables})
+        console.print_json(json.dumps(out, default=str))
+        return
     for ds in _load(file, policy, dataset):
         plan = plan_dataset(ds)
         where = f" ({ds.location})" if ds.location else ""
@@ -133,7 +163,7 @@ def show(file: FileArg, policy: PolicyOpt = None, dataset: DatasetOpt = None) ->
             )
             ids = ", ".join(f"{k.value}={c}" for k, c in tp.identity.items())
             grid.add_row(name, ",".join(tp.primary_key), ids, row, cols)
-        console.print(grid)
+        show_table(grid)
         tree = Tree("walk (parents first)")
         for name in plan.order:
             tp = plan.tables[name]

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from troth.cli import console, home_of
+from troth.cli import console, home_of, show_table
+from troth.cli.ids import resolver
 from troth.errors import ValidationError
 
 app = typer.Typer(help="Disclosures to recipients and legal demands.", no_args_is_help=True)
@@ -41,12 +42,14 @@ def _when(text: str | None) -> datetime | None:
 @app.command("send")
 def send(
     ctx: typer.Context,
-    subject: Annotated[str, typer.Argument(help="Subject id.")],
+    subject: Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))],
     recipient: Annotated[str, typer.Option(help="Recipient id from the policy.")],
     purpose: Annotated[str, typer.Option(help="The purpose of the disclosure.")],
     actor: Annotated[str, typer.Option(help="Who discloses, e.g. staff:pat@privacy_office.")],
     category: Annotated[list[str] | None, typer.Option(help="Only these categories.")] = None,
-    demand: Annotated[str | None, typer.Option(help="Legal demand id.")] = None,
+    demand: Annotated[
+        str | None, typer.Option(help="Legal demand id.", callback=resolver("demand"))
+    ] = None,
 ) -> None:
     """Disclose a person's data to a recipient: prints the package as JSON."""
     from troth.cli.core import parse_actor
@@ -69,11 +72,12 @@ def send(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    subject: Annotated[str, typer.Argument(help="Subject id.")],
+    subject: Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))],
     office: Annotated[
         bool,
         typer.Option("--office", help="The office's view: also disclosures under a live gag."),
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every disclosure of a person's data (as the person sees it, unless --office)."""
     t = _open(ctx)
@@ -81,6 +85,9 @@ def list_(
         items = t.disclosures.disclosures_of(subject, include_gagged=office)
     finally:
         t.close()
+    if as_json:
+        console.print_json(json.dumps(items, default=str))
+        return
     table = Table("at", "recipient", "purpose", "fields", "transfer", "gagged until")
     for d in items:
         table.add_row(
@@ -91,7 +98,7 @@ def list_(
             d["transfer_safeguard"] or "",
             d.get("gagged_until") or "",
         )
-    console.print(table)
+    show_table(table)
 
 
 @app.command("demand")
@@ -125,7 +132,7 @@ def demand(
 @app.command("lift-gag")
 def lift_gag(
     ctx: typer.Context,
-    demand: Annotated[str, typer.Argument(help="Legal demand id.")],
+    demand: Annotated[str, typer.Argument(help="Legal demand id.", callback=resolver("demand"))],
     actor: Annotated[
         str | None, typer.Option(help="Who lifts it, e.g. staff:pat@privacy_office.")
     ] = None,

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
-from troth.cli import make_console
+from troth.cli import JsonOpt, emit, make_console, rows_of
+from troth.cli.ids import resolver
 from troth.cli.users import open_troth
 
 app = typer.Typer(help="Encryption keys and application API keys.", no_args_is_help=True)
@@ -70,11 +70,20 @@ def create(
             " (repeat).",
         ),
     ],
-    tenant: Annotated[str | None, typer.Option("--tenant", help="Tenant the key is for.")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="Tenant the key is for.", callback=resolver("tenant")),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the key (KEY=$(...)).")
+    ] = False,
 ) -> None:
     """Create a key and print it ONCE: troth keeps only its hash."""
     with open_troth(ctx) as t:
         key, rec = t.access.create_api_key(name, scope, tenant_id=tenant)
+    if quiet:
+        print(key)
+        return
     _out.print(f"API key {rec.id} ({', '.join(rec.scopes)}). Copy it now, it is not shown again:")
     print(key)
 
@@ -82,7 +91,13 @@ def create(
 @api.command("revoke")
 def revoke(
     ctx: typer.Context,
-    key_id: Annotated[str, typer.Argument(help="The key's id or its shown prefix.")],
+    key_id: Annotated[
+        str,
+        typer.Argument(
+            help="The key's id, its prefix (trk_...), or a unique start of either.",
+            callback=resolver("key"),
+        ),
+    ],
 ) -> None:
     """Revoke a key; it stops working at once."""
     with open_troth(ctx) as t:
@@ -94,19 +109,23 @@ def revoke(
 def list_(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Keys: id, prefix, name, scopes, last used (never the key)."""
     with open_troth(ctx) as t:
         keys = t.access.list_api_keys(include_revoked=all_)
-    table = Table("id", "prefix", "name", "scopes", "tenant", "last used", "revoked")
-    for k in keys:
-        table.add_row(
-            k.id,
-            k.prefix + "…",
-            k.name,
-            " ".join(k.scopes),
-            k.tenant_id or "-",
-            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never",
-            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
-        )
-    _out.print(table)
+    emit(
+        rows_of(keys),
+        as_json,
+        columns={
+            "id": "id",
+            "prefix": "prefix",
+            "name": "name",
+            "scopes": "scopes",
+            "tenant_id": "tenant",
+            "last_used_at": "last used",
+            "revoked_at": "revoked",
+        },
+        empty="no API keys",
+        out=_out,
+    )

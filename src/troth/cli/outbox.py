@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from troth.cli import make_console
+from troth.cli import JsonOpt, emit, make_console
 from troth.cli.consent import open_ctx
 from troth.notices.outbox import MailStatus, deliver_due, list_outbox
 
@@ -38,19 +37,23 @@ def list_(
     ctx: typer.Context,
     status: Annotated[MailStatus | None, typer.Option(help="Only messages in this state.")] = None,
     limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show the newest messages of the outbox with their state."""
     with open_ctx(ctx) as context:
-        rows = list_outbox(context, status, limit)
-    table = Table("id", "status", "to", "list", "subject", "attempts", "last error")
-    for r in rows:
-        table.add_row(
-            str(r["id"]),
-            r["status"],
-            r["to_addr"],
-            r["list_id"] or "",
-            r["subject"],
-            str(r["attempts"]),
-            (r["last_error"] or "")[:60],
-        )
-    _out.print(table if rows else "the outbox is empty")
+        rows = [dict(r) for r in list_outbox(context, status, limit)]
+    emit(
+        rows,
+        as_json,
+        columns={
+            "id": "id",
+            "status": "status",
+            "to_addr": "to",
+            "list_id": "list",
+            "subject": "subject",
+            "attempts": "attempts",
+            "last_error": "last error",
+        },
+        empty="the outbox is empty",
+        out=_out,
+    )

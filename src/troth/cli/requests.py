@@ -13,7 +13,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from troth.cli import console, home_of
+from troth.cli import console, home_of, show_table
+from troth.cli.ids import resolver
 from troth.errors import ValidationError
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new request's id.")]
 ActorOpt = Annotated[
     str | None, typer.Option("--actor", help="Who acts: staff:NAME@ROLE, app:NAME, system.")
 ]
@@ -89,7 +91,10 @@ def open_(
     email: Annotated[str | None, typer.Option(help="The person's e-mail address.")] = None,
     phone: Annotated[str | None, typer.Option(help="The person's phone number.")] = None,
     customer_id: Annotated[str | None, typer.Option(help="The person's customer id.")] = None,
-    tenant: Annotated[str | None, typer.Option(help="The tenant the person belongs to.")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(help="The tenant the person belongs to.", callback=resolver("tenant")),
+    ] = None,
     channel: Annotated[
         str, typer.Option(help="self_service, api, email, ticket or staff.")
     ] = "staff",
@@ -111,6 +116,7 @@ def open_(
     ] = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Open a request: matched to the person, deadline set, acknowledged, verification
     started (a code by e-mail, or staff for a request on someone's behalf)."""
@@ -132,6 +138,9 @@ def open_(
             received_at=received,
             actor=_actor(actor),
         )
+        if quiet:
+            print(req.id)
+            return
         _show(req, as_json)
 
 
@@ -172,7 +181,7 @@ def ingest(
 @app.command("verify")
 def verify(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.")],
+    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
     code: Annotated[str | None, typer.Option(help="The code the person received.")] = None,
     staff: Annotated[str | None, typer.Option(help="Staff member who verified.")] = None,
     reason: Annotated[str | None, typer.Option(help="How staff verified (recorded).")] = None,
@@ -224,13 +233,13 @@ def list_(
             f"[red]{r.deadline}[/red]" if late else str(r.deadline),
             "overdue" if late else ("extended" if r.extended_due_at else ""),
         )
-    console.print(grid)
+    show_table(grid)
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.")],
+    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
     as_json: JsonOpt = False,
 ) -> None:
     """A request, its history and its report."""
@@ -254,7 +263,7 @@ def show(
 @app.command("extend")
 def extend(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.")],
+    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
     reason: Annotated[str, typer.Option(help="Why more time is needed (told to the person).")],
     by: Annotated[
         int | None, typer.Option(help="How much longer, in the regime's unit (default: all).")
@@ -267,10 +276,28 @@ def extend(
         _show(svc.extend(request_id, reason, extend_by=by, actor=_actor(actor)), as_json)
 
 
+@app.command("refuse")
+def refuse(
+    ctx: typer.Context,
+    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
+    reason: Annotated[
+        str, typer.Option(help="Why it is refused (told to the person, with their rights).")
+    ],
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Refuse a request (manifestly unfounded or excessive, identity not proven...): it is
+    closed and the person is told why."""
+    if not reason.strip():
+        raise ValidationError("--reason: say why the request is refused")
+    with _service(ctx) as svc:
+        _show(svc.refuse(request_id, reason=reason, actor=_actor(actor)), as_json)
+
+
 @app.command("execute")
 def execute(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.")],
+    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
     change: Annotated[
         list[str] | None, typer.Option("--change", help="FIELD=VALUE to correct (repeatable).")
     ] = None,
@@ -279,6 +306,15 @@ def execute(
     ] = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="An access or portability request: write its ZIP here now (the download"
+            " code is then spent).",
+        ),
+    ] = None,
 ) -> None:
     """Carry out a verified request over troth and every connected dataset; run again to
     resume one a connected database interrupted."""
@@ -290,11 +326,29 @@ def execute(
                 purposes=purpose or None,
             )
         req = svc.execute(request_id, actor=_actor(actor))
-        _show(req, as_json)
-        if not as_json and req.result:
-            console.print_json(json.dumps(req.result, default=str))
-        if req.download_token and not as_json:
-            console.print(f"download code (also mailed to the person): {req.download_token}")
+        data = None
+        if out is not None and req.download_token:
+            from troth.gate import SYSTEM
+
+            data = svc.download(req.download_token, actor=SYSTEM)
+    if out is not None and data is None:
+        raise ValidationError("--out: this request has no export to write")
+    if data is not None and out is not None:
+        _write_private(out, data)
+    if as_json:
+        body = req.to_dict()
+        if req.download_token and data is None:
+            body["download_code"] = req.download_token
+        console.print_json(json.dumps(body, default=str))
+        return
+    _show(req, False)
+    if req.result:
+        console.print_json(json.dumps(req.result, default=str))
+    if data is not None:
+        console.print(f"wrote {out} ({len(data)} bytes)")
+    elif req.download_token:
+        console.print(f"download code (also mailed to the person): {req.download_token}")
+        console.print("write the ZIP with: TROTH_CODE=CODE troth requests download -o FILE")
 
 
 @app.command("download")
@@ -315,11 +369,11 @@ def download(
 @app.command("export-tenant")
 def export_tenant(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="The tenant id.")],
+    tenant: Annotated[str, typer.Argument(help="The tenant id.", callback=resolver("tenant"))],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the ZIP.")],
     actor: ActorOpt = None,
 ) -> None:
-    """A tenant's complete data as the same ZIP (P29)."""
+    """A tenant's complete data as the same ZIP."""
     with _service(ctx) as svc:
         link = svc.export_tenant(tenant, actor=_actor(actor))
         data = svc.download(link.token, actor=_actor(actor))

@@ -10,7 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from troth.cli import console, home_of
+from troth.cli import console, home_of, show_table
+from troth.cli.ids import resolver
 
 app = typer.Typer(help="Retention: delete or anonymise what has expired.", no_args_is_help=True)
 
@@ -34,12 +35,12 @@ def _print(report: Any) -> None:
         table.add_row(action, cat, f"{n:,}")
     if not report.done:
         table.add_row("-", "nothing expired", "0")
-    console.print(table)
+    show_table(table)
     if report.held:
         held = Table("category", "rows kept", title="Kept under legal hold")
         for cat, n in sorted(report.held.items()):
             held.add_row(cat, f"{n:,}")
-        console.print(held)
+        show_table(held)
     if report.keys_shredded:
         console.print(f"data keys shredded: {report.keys_shredded}")
     _print_datasets(report)
@@ -71,7 +72,7 @@ def _print_datasets(report: Any) -> None:
             table.add_row(
                 ds["dataset"], name, t["rule"], f"{gone:,}", f"{anon:,}", f"{t['kept']:,}"
             )
-    console.print(table)
+    show_table(table)
 
 
 @app.command("run")
@@ -115,8 +116,12 @@ def run(
 def hold(
     ctx: typer.Context,
     reason: Annotated[str, typer.Option(help="Why: the case, order or request.")],
-    subject: Annotated[str | None, typer.Option(help="A person's subject id.")] = None,
-    tenant: Annotated[str | None, typer.Option(help="A whole tenant.")] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="A person's subject id.", callback=resolver("subject"))
+    ] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="A whole tenant.", callback=resolver("tenant"))
+    ] = None,
 ) -> None:
     """Place a legal hold: retention deletes nothing of theirs until it is lifted."""
     t = _open(ctx)
@@ -128,7 +133,10 @@ def hold(
 
 
 @app.command("lift")
-def lift(ctx: typer.Context, hold_id: Annotated[str, typer.Argument(help="The hold id.")]) -> None:
+def lift(
+    ctx: typer.Context,
+    hold_id: Annotated[str, typer.Argument(help="The hold id.", callback=resolver("hold"))],
+) -> None:
     """Lift a legal hold."""
     t = _open(ctx)
     try:

@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from troth.access import actor_for
-from troth.cli import make_console
+from troth.cli import JsonOpt, emit, make_console, rows_of
+from troth.cli.ids import resolver
 from troth.cli.users import PasswordOpt, ask_code, ask_password, open_troth
 from troth.engine import Troth
 from troth.gate import Actor
@@ -19,6 +19,13 @@ app = typer.Typer(help="Customers (tenants), their members and invitations.", no
 grants = typer.Typer(help="The vendor's support access to a customer's data.", no_args_is_help=True)
 _out = make_console(highlight=False)
 
+TenantArg = Annotated[
+    str, typer.Argument(help="Tenant id (or a unique prefix).", callback=resolver("tenant"))
+]
+GrantArg = Annotated[
+    str, typer.Argument(help="Grant id (or a unique prefix).", callback=resolver("grant"))
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id.")]
 TotpOpt = Annotated[
     str | None, typer.Option("--totp", help="Code from the authenticator app, if enabled.")
 ]
@@ -44,28 +51,41 @@ def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The customer's name.")],
     email: Annotated[str, typer.Option("--email", help="Primary e-mail: gets notices.")],
+    quiet: QuietOpt = False,
 ) -> None:
     """Create a customer (tenant); prints its id."""
     with open_troth(ctx) as t:
         tid = t.access.create_tenant(name, email)
+    if quiet:
+        print(tid)
+        return
     _out.print(f"tenant {name}: id {tid}")
 
 
 @app.command("list")
-def list_(ctx: typer.Context) -> None:
+def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every customer."""
     with open_troth(ctx) as t:
         rows = t.access.list_tenants()
-    table = Table("id", "name", "primary e-mail", "status", "created")
-    for r in rows:
-        table.add_row(r.id, r.name, r.primary_email or "-", r.status, f"{r.created_at:%Y-%m-%d}")
-    _out.print(table)
+    emit(
+        rows_of(rows),
+        as_json,
+        columns={
+            "id": "id",
+            "name": "name",
+            "primary_email": "primary e-mail",
+            "status": "status",
+            "created_at": "created",
+        },
+        empty="no tenants",
+        out=_out,
+    )
 
 
 @app.command("invite")
 def invite(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="Tenant id.")],
+    tenant: TenantArg,
     email: Annotated[str, typer.Argument(help="Who to invite.")],
     role: Annotated[str, typer.Option("--role", help="admin or member.")] = "member",
     as_: Annotated[
@@ -81,6 +101,9 @@ def invite(
     show_link: Annotated[
         bool, typer.Option("--show-link", help="Also print the link (it is mailed anyway).")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing but the link (--show-link).")
+    ] = False,
 ) -> None:
     """Invite a colleague by e-mail: a single-use link, sent through the outbox."""
     from troth.gate import SYSTEM
@@ -89,6 +112,10 @@ def invite(
         by = _login(t, as_, password, totp, tenant) if as_ else SYSTEM
         token, inv = t.access.invite(tenant, email, role=role, by=by)
         url = f"{t.ctx.settings.public_url.rstrip('/')}/invitations#{token}"
+    if quiet:
+        if show_link:
+            print(url)
+        return
     _out.print(
         f"invited {inv.email} as {inv.role.value}; the link works once, until"
         f" {inv.expires_at:%Y-%m-%d %H:%M} UTC (queued in the outbox)"
@@ -113,29 +140,31 @@ def accept(
 
 
 @app.command("members")
-def members(ctx: typer.Context, tenant: Annotated[str, typer.Argument(help="Tenant id.")]) -> None:
+def members(ctx: typer.Context, tenant: TenantArg, as_json: JsonOpt = False) -> None:
     """A customer's members and pending invitations."""
     with open_troth(ctx) as t:
         people = t.access.list_members(tenant)
         invites = t.access.list_invitations(tenant)
-    table = Table("id", "email", "role", "state")
-    for u in people:
-        table.add_row(
-            u.id,
-            u.email,
-            u.tenant_role.value if u.tenant_role else "-",
-            "active" if u.active else "revoked",
-        )
-    for i in invites:
-        if i.state.value == "pending":
-            table.add_row(i.id, i.email, i.role.value, "invited")
-    _out.print(table)
+    rows = [
+        {
+            "id": u.id,
+            "email": u.email,
+            "role": u.tenant_role.value if u.tenant_role else None,
+            "state": "active" if u.active else "revoked",
+        }
+        for u in people
+    ] + [
+        {"id": i.id, "email": i.email, "role": i.role.value, "state": "invited"}
+        for i in invites
+        if i.state.value == "pending"
+    ]
+    emit(rows, as_json, empty="no members", out=_out)
 
 
 @app.command("revoke")
 def revoke(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="Tenant id.")],
+    tenant: TenantArg,
     email: Annotated[str, typer.Argument(help="The member to revoke.")],
     as_: Annotated[str | None, typer.Option("--as", help="Revoke as this tenant admin.")] = None,
     password: PasswordOpt = None,
@@ -155,7 +184,7 @@ def revoke(
 @grants.command("request")
 def request(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="Tenant id.")],
+    tenant: TenantArg,
     as_: Annotated[
         str, typer.Option("--as", help="The vendor admin or staff member asking (e-mail).")
     ],
@@ -166,10 +195,14 @@ def request(
         list[str] | None, typer.Option("--category", help="Only this category (repeat).")
     ] = None,
     subject: Annotated[
-        list[str] | None, typer.Option("--subject", help="Only this person's id (repeat).")
+        list[str] | None,
+        typer.Option(
+            "--subject", help="Only this person's id (repeat).", callback=resolver("subject")
+        ),
     ] = None,
     password: PasswordOpt = None,
     totp: TotpOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Ask a customer for support access; they approve or refuse it."""
     with open_troth(ctx) as t:
@@ -183,6 +216,9 @@ def request(
             subject_ids=subject or (),
             duration=timedelta(days=days),
         )
+    if quiet:
+        print(g.id)
+        return
     _out.print(
         f"grant {g.id} requested; the customer's admin approves it with"
         f" `troth grants approve {g.id} --as ADMIN_EMAIL`"
@@ -207,7 +243,7 @@ AdminOpt = Annotated[str, typer.Option("--as", help="The customer's admin (e-mai
 @grants.command("approve")
 def approve(
     ctx: typer.Context,
-    grant_id: str,
+    grant_id: GrantArg,
     as_: AdminOpt,
     password: PasswordOpt = None,
     totp: TotpOpt = None,
@@ -219,7 +255,7 @@ def approve(
 @grants.command("refuse")
 def refuse(
     ctx: typer.Context,
-    grant_id: str,
+    grant_id: GrantArg,
     as_: AdminOpt,
     password: PasswordOpt = None,
     totp: TotpOpt = None,
@@ -231,7 +267,7 @@ def refuse(
 @grants.command("revoke")
 def revoke_grant(
     ctx: typer.Context,
-    grant_id: str,
+    grant_id: GrantArg,
     as_: Annotated[str, typer.Option("--as", help="The customer's admin or the vendor admin.")],
     password: PasswordOpt = None,
     totp: TotpOpt = None,
@@ -248,48 +284,77 @@ def revoke_grant(
 @grants.command("list")
 def list_grants(
     ctx: typer.Context,
-    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's.")] = None,
+    tenant_arg: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[TENANT]",
+            help="Only this tenant's (or --tenant).",
+            callback=resolver("tenant"),
+        ),
+    ] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="Only this tenant's.", callback=resolver("tenant")),
+    ] = None,
     status: Annotated[
         str | None,
         typer.Option("--status", help="requested, approved, refused, revoked or expired."),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Support grants: scope, reason, state, when they end."""
     with open_troth(ctx) as t:
-        rows = t.access.list_grants(tenant, status=status)
-    table = Table("id", "tenant", "status", "categories", "people", "reason", "ticket", "ends")
-    for g in rows:
-        table.add_row(
-            g.id,
-            g.tenant_id,
-            g.status.value + (" (emergency)" if g.emergency else ""),
-            ", ".join(g.categories) or "all",
-            str(len(g.subject_ids) or "all"),
-            g.reason,
-            g.ticket or "-",
-            f"{g.expires_at:%Y-%m-%d %H:%M}" if g.expires_at else "-",
-        )
-    _out.print(table)
+        grants_ = t.access.list_grants(tenant or tenant_arg, status=status)
+    rows = rows_of(grants_)
+    for r, g in zip(rows, grants_, strict=True):
+        r["duration"] = g.duration.total_seconds()
+        r["_state"] = g.status.value + (" (emergency)" if g.emergency else "")
+        r["_people"] = str(len(g.subject_ids) or "all")
+        r["_categories"] = ", ".join(g.categories) or "all"
+    if as_json:
+        rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    emit(
+        rows,
+        as_json,
+        columns={
+            "id": "id",
+            "tenant_id": "tenant",
+            "_state": "status",
+            "_categories": "categories",
+            "_people": "people",
+            "reason": "reason",
+            "ticket": "ticket",
+            "expires_at": "ends",
+        },
+        empty="no support grants",
+        out=_out,
+    )
 
 
 @grants.command("accesses")
-def accesses(ctx: typer.Context, tenant: Annotated[str, typer.Argument(help="Tenant id.")]) -> None:
+def accesses(ctx: typer.Context, tenant: TenantArg, as_json: JsonOpt = False) -> None:
     """Who from the vendor looked at what of this customer's data, when, and why."""
     with open_troth(ctx) as t:
-        rows = t.access.vendor_accesses(tenant)
-    table = Table(
-        "when", "who", "what", "outcome", "person", "purpose", "categories", "grant", "why"
-    )
+        found = t.access.vendor_accesses(tenant)
+    rows = rows_of(found)
     for r in rows:
-        table.add_row(
-            f"{r.at:%Y-%m-%d %H:%M}",
-            r.actor,
-            r.action,
-            r.outcome,
-            r.subject_id or "-",
-            r.purpose or "-",
-            ", ".join(r.categories),
-            r.grant_id or "-",
-            (r.why or "-") + (f" [{r.ticket}]" if r.ticket else ""),
-        )
-    _out.print(table)
+        r["_why"] = (r["why"] or "-") + (f" [{r['ticket']}]" if r["ticket"] else "")
+    if as_json:
+        rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    emit(
+        rows,
+        as_json,
+        columns={
+            "at": "when",
+            "actor": "who",
+            "action": "what",
+            "outcome": "outcome",
+            "subject_id": "person",
+            "purpose": "purpose",
+            "categories": "categories",
+            "grant_id": "grant",
+            "_why": "why",
+        },
+        empty="no vendor accesses",
+        out=_out,
+    )

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from troth.cli import home_of, make_console
+from troth.cli import JsonOpt, emit, home_of, make_console, rows_of
+from troth.cli.ids import resolver
 from troth.engine import Troth
 
 app = typer.Typer(help="Staff and vendor-admin accounts.", no_args_is_help=True)
@@ -84,34 +84,52 @@ def add(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's.")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="Only this tenant's.", callback=resolver("tenant")),
+    ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Every account: kind, e-mail, role, tenant, state."""
     with open_troth(ctx) as t:
         users = t.access.list_users(tenant_id=tenant)
-    table = Table("id", "kind", "email", "role", "tenant", "state", "TOTP")
-    for u in users:
-        state = "disabled" if u.disabled_at else ("locked" if u.locked_until else "active")
-        table.add_row(
-            u.id,
-            u.kind.value,
-            u.email,
-            u.role or (u.tenant_role or "-"),
-            u.tenant_id or "-",
-            state,
-            "yes" if u.totp_enabled else "no",
-        )
-    _out.print(table)
+    rows = rows_of(users)
+    for r, u in zip(rows, users, strict=True):
+        r["state"] = "disabled" if u.disabled_at else ("locked" if u.locked_until else "active")
+        r["role"] = u.role or u.tenant_role
+    emit(
+        rows,
+        as_json,
+        columns={
+            "id": "id",
+            "kind": "kind",
+            "email": "email",
+            "role": "role",
+            "tenant_id": "tenant",
+            "state": "state",
+            "totp_enabled": "TOTP",
+        },
+        empty="no accounts",
+        out=_out,
+    )
 
 
 @app.command("disable")
 def disable(
     ctx: typer.Context,
-    who: Annotated[str, typer.Argument(help="Account id or e-mail.")],
-    tenant: Annotated[str | None, typer.Option("--tenant", help="The member's tenant.")] = None,
+    who: Annotated[str, typer.Argument(help="Account e-mail, id or a unique start of it.")],
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="The member's tenant.", callback=resolver("tenant")),
+    ] = None,
 ) -> None:
     """Disable an account: its sessions and API keys end at once."""
+    from troth.cli.ids import full_id
+
     with open_troth(ctx) as t:
-        uid = t.access.find_user(who, tenant_id=tenant).id if "@" in who else who
+        if "@" in who:
+            uid = t.access.find_user(who, tenant_id=tenant).id
+        else:
+            uid = full_id(t.ctx, "user", who)
         user = t.access.disable_user(uid)
     _out.print(f"disabled {user.email}; its sessions and API keys are revoked")

@@ -60,12 +60,13 @@ class ConsentLedger:
         jurisdiction: str | None = None,
         actor: str | None = None,
         language: str = "en",
+        channel: str | None = None,
     ) -> ConsentRecord:
         """Record a grant and sign its Kantara receipt. ``notice_text`` is the exact text
-        shown (default: the policy's notice for the purpose); its SHA-256 is kept."""
-        p = self._consentable(purpose)
+        shown (default: :meth:`notice_for` the purpose); its SHA-256 is kept. ``channel``
+        says how staff took it (phone, paper, in_person...): kept in the audit entry."""
         self._refuse_if_erased(subject_id, purpose, actor)
-        text = notice_text if notice_text is not None else (p.notice or p.description)
+        text = notice_text if notice_text is not None else self.notice_for(purpose)
         item = (purpose, ConsentKind.grant, True, notice_hash(text))
         return self._record(
             subject_id,
@@ -77,7 +78,13 @@ class ConsentLedger:
             jurisdiction,
             actor,
             language,
+            _channel(channel),
         )[0]
+
+    def notice_for(self, purpose: str) -> str:
+        """The notice text of a consent purpose, as it is shown (and hashed) by default."""
+        p = self._consentable(purpose)
+        return str(p.notice or p.description)
 
     def withdraw(
         self,
@@ -90,6 +97,7 @@ class ConsentLedger:
         url: str | None = None,
         jurisdiction: str | None = None,
         actor: str | None = None,
+        channel: str | None = None,
     ) -> ConsentRecord:
         """Record a withdrawal; it holds from the very next decision. No more asked of
         the caller than :meth:`grant` asks."""
@@ -105,6 +113,7 @@ class ConsentLedger:
             jurisdiction,
             actor,
             "en",
+            _channel(channel),
         )[0]
 
     def record_gpc(
@@ -454,6 +463,7 @@ class ConsentLedger:
         jurisdiction: str | None,
         actor: str | None,
         language: str,
+        details: Mapping[str, Any] | None = None,
     ) -> list[ConsentRecord]:
         truncated = truncate_origin(origin)
         now = self.ctx.clock.now()
@@ -470,7 +480,7 @@ class ConsentLedger:
                 actor or f"subject:{subject_id}",
                 language,
                 now,
-                {},
+                details or {},
             )
 
     def _insert(
@@ -634,6 +644,21 @@ class ConsentLedger:
     def _subject_jurisdiction_check(self, subject_id: str) -> None:
         with self.ctx.engine.connect() as conn:
             self._require_subject(conn, subject_id)
+
+
+CHANNELS = ("phone", "paper", "in_person", "letter", "email", "chat", "video")
+
+
+def _channel(channel: str | None) -> dict[str, str]:
+    """The audit details naming how staff took a consent or a withdrawal."""
+    if channel is None:
+        return {}
+    if channel not in CHANNELS:
+        raise ValidationError(
+            f"unknown channel {channel!r} (channels: {', '.join(CHANNELS)})",
+            code="unknown_channel",
+        )
+    return {"channel": channel}
 
 
 def _method(method: ConsentMethod | str) -> ConsentMethod:
