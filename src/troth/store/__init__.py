@@ -263,6 +263,39 @@ def read_subject(
     return decode_subject_rows(ctx, subject_id, rows)
 
 
+_SUBJECTS_VALUES = (
+    select(*_SUBJECT_COLUMNS, *_VALUE_COLUMNS)
+    .select_from(
+        subjects.outerjoin(records, records.c.subject_id == subjects.c.id).outerjoin(
+            subject_keys,
+            and_(
+                subject_keys.c.subject_id == records.c.subject_id,
+                subject_keys.c.version == records.c.key_version,
+            ),
+        )
+    )
+    .where(subjects.c.id.in_(bindparam("sids", expanding=True)))
+    .order_by(subjects.c.id, records.c.id)
+)
+
+
+def read_subjects(
+    conn: Connection, ctx: Context, subject_ids: Sequence[str]
+) -> dict[str, tuple[SubjectRow, list[StoredValue]]]:
+    """Many subjects and their values, decrypted, a query per 500 (bulk work); subjects
+    that do not exist are absent from the result."""
+    out: dict[str, tuple[SubjectRow, list[StoredValue]]] = {}
+    ids = list(dict.fromkeys(subject_ids))
+    for start in range(0, len(ids), 500):
+        rows = conn.execute(_SUBJECTS_VALUES, {"sids": ids[start : start + 500]}).all()
+        by: dict[str, list[Any]] = {}
+        for r in rows:
+            by.setdefault(r[0], []).append(r)
+        for sid, group in by.items():
+            out[sid] = decode_subject_rows(ctx, sid, group)
+    return out
+
+
 def subject_values_stmt(filtered: bool) -> Any:
     """The statement behind :func:`read_subject` (bind ``sid``, and ``cats`` when
     ``filtered``), for callers that add columns of their own to the same round trip."""
