@@ -1,7 +1,8 @@
 """erase_queue: throughput of 1,000 queued erasures (quick: 100): verified deletion requests
-executed by ``RequestService.execute_many`` (batches of 500, set-based) over troth's store (SQLite) with
-a connected shop dataset (a SQLite file, 10 people per person erased), vs the hand-written
-DELETE/UPDATE statements for the same people, run in a loop over copies of both databases.
+executed by ``RequestService.execute_many`` (batches of 500, set-based) over troth's store
+(SQLite) with a connected shop dataset (a SQLite file, 10 people per person erased), vs
+the hand-written DELETE/UPDATE statements for the same people, run in a loop over copies
+of both databases (target: <= 2x).
 
 troth does per request what the baseline does not: the state moves and events, the audit
 entries, the letter to the person; per batch, the connector job (plan, progress, report)
