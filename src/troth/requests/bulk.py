@@ -332,7 +332,18 @@ class BulkRunner(RequestRunner):
         sids: builtins.list[str],
         connector: Connector,
     ) -> builtins.list[dict[str, Any]]:
-        """One connector job for the whole batch: every person's identities together."""
+        emails = [r.email for r in recs if r.email]
+        return self._erase_people_connected(job_id, sids, emails, connector)
+
+    def _erase_people_connected(
+        self,
+        job_id: str,
+        sids: builtins.list[str],
+        emails: builtins.list[str],
+        connector: Connector,
+    ) -> builtins.list[dict[str, Any]]:
+        """One connector job for a whole batch: every person's identities together (plus
+        the addresses requests came from). The same job id again resumes it."""
         try:  # a run killed after the job began: finish it, never redo a finished step
             return [_dataset_summary(r.to_dict()) for r in connector.resume(job_id)]
         except NotFound:
@@ -340,11 +351,11 @@ class BulkRunner(RequestRunner):
         with self.ctx.engine.connect() as conn:
             found = read_subjects(conn, self.ctx, sids)
         union: dict[str, builtins.list[str]] = {"email": [], "phone": [], "customer_id": []}
-        for rec in recs:
-            values = found[rec.subject_id][1] if rec.subject_id in found else []
-            ids = identities_of(self.ctx, values, {"email": rec.email})
-            for kind, vals in ids.to_dict().items():
+        for sid in sids:
+            values = found[sid][1] if sid in found else []
+            for kind, vals in identities_of(self.ctx, values).to_dict().items():
                 union[kind] += vals
+        union["email"] += emails
         every = Identities.of({k: list(dict.fromkeys(v)) for k, v in union.items()})
         if not every:
             return []

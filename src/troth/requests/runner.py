@@ -266,6 +266,10 @@ class RequestRunner(RequestSteps):
                 )
         elif actor.kind not in (ActorKind.staff, ActorKind.system):
             raise PermissionDenied("tenant exports are for the tenant's admins", code="forbidden")
+        return self._export_tenant(tenant_id, actor)
+
+    def _export_tenant(self, tenant_id: str, actor: Actor) -> ExportLink:
+        """The export itself, for a caller that has decided ``actor`` may have it."""
         body = holdings.tenant_holdings(self.ctx, tenant_id)
         doc = package.document(self.ctx, body, tenant_id=tenant_id)
         data = package.build_zip(doc, f"Data of tenant {body['tenant']['name']}")
