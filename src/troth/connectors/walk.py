@@ -259,6 +259,23 @@ def predicates(
     ]
 
 
+def predicate_values(
+    plan: Plan, table: sa.Table, identities: Identities, found: Rows
+) -> list[list[tuple[str, list[Any]]]]:
+    """:func:`predicates` as data: per statement, ``(column, values)`` pairs, ORed."""
+    tp = plan.tables[table.name]
+    preds: list[tuple[str, list[Any]]] = []
+    for kind, col in tp.identity.items():
+        vals = _coerce(table.c[col], identities.values(kind))
+        if vals:
+            preds.append((col, vals))
+    for link in tp.incoming:
+        parent = {r[link.parent_column] for r in found[link.parent].values()} - {None}
+        if parent:
+            preds.append((link.child_column, list(parent)))
+    return list(_statements(preds))
+
+
 def _statements(preds: list[tuple[str, list[Any]]]) -> Iterator[list[tuple[str, list[Any]]]]:
     """Group ``column IN (...)`` predicates into statements of at most BATCH values."""
     current: list[tuple[str, list[Any]]] = []
