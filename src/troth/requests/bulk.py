@@ -348,8 +348,14 @@ class BulkRunner(RequestRunner):
             return [_dataset_summary(r.to_dict()) for r in connector.resume(job_id)]
         except NotFound:
             pass
-        with self.ctx.engine.connect() as conn:
-            found = read_subjects(conn, self.ctx, sids)
+        fields = {
+            name
+            for per in self.ctx.policy.point_fields.values()
+            for name, spec in per.items()
+            if spec.identifies
+        }
+        with self.ctx.engine.connect() as conn:  # only what identifies people is read
+            found = read_subjects(conn, self.ctx, sids, fields)
         union: dict[str, builtins.list[str]] = {"email": [], "phone": [], "customer_id": []}
         for sid in sids:
             values = found[sid][1] if sid in found else []

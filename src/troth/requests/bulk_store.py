@@ -5,7 +5,7 @@ and batch instead of one per person."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -14,24 +14,29 @@ from sqlalchemy import Connection, select, update
 from troth.consent.events import ConsentMethod
 from troth.context import Context
 from troth.requests.execution import legal_keep
-from troth.store import StoredValue, erase_subject_data, read_subjects
+from troth.store import StoredValue, SubjectRow, erase_subject_data, read_subjects
 from troth.store.tables import records, restrictions
 
 CHUNK = 500
 
 
 def erase_many_in_store(
-    conn: Connection, ctx: Context, subject_ids: Sequence[str]
+    conn: Connection,
+    ctx: Context,
+    subject_ids: Sequence[str],
+    found: Mapping[str, tuple[SubjectRow, list[StoredValue]]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """troth's part of erasing each of ``subject_ids`` (as :func:`erase_in_store` would,
-    one report per person, the same keys); people on legal hold keep everything."""
+    one report per person, the same keys); people on legal hold keep everything.
+    ``found``: the people and values as the caller read them in this transaction."""
     from troth.consent import ConsentLedger
     from troth.consent.tables import consent_state, unsubscribe_tokens
     from troth.notices.outbox import cancel_for_subject, subjects_with_cancellable_mail
 
     now = ctx.clock.now()
     ids = list(dict.fromkeys(subject_ids))
-    found = read_subjects(conn, ctx, ids)
+    if found is None:
+        found = read_subjects(conn, ctx, ids)
     missing = [s for s in ids if s not in found]
     if missing:
         from troth.errors import NotFound

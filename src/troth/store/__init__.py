@@ -263,31 +263,43 @@ def read_subject(
     return decode_subject_rows(ctx, subject_id, rows)
 
 
-_SUBJECTS_VALUES = (
-    select(*_SUBJECT_COLUMNS, *_VALUE_COLUMNS)
-    .select_from(
-        subjects.outerjoin(records, records.c.subject_id == subjects.c.id).outerjoin(
-            subject_keys,
-            and_(
-                subject_keys.c.subject_id == records.c.subject_id,
-                subject_keys.c.version == records.c.key_version,
-            ),
+def _subjects_values_stmt(by_field: bool) -> Any:
+    on = records.c.subject_id == subjects.c.id
+    if by_field:
+        on = and_(on, records.c.field.in_(bindparam("fields", expanding=True)))
+    return (
+        select(*_SUBJECT_COLUMNS, *_VALUE_COLUMNS)
+        .select_from(
+            subjects.outerjoin(records, on).outerjoin(
+                subject_keys,
+                and_(
+                    subject_keys.c.subject_id == records.c.subject_id,
+                    subject_keys.c.version == records.c.key_version,
+                ),
+            )
         )
+        .where(subjects.c.id.in_(bindparam("sids", expanding=True)))
+        .order_by(subjects.c.id, records.c.id)
     )
-    .where(subjects.c.id.in_(bindparam("sids", expanding=True)))
-    .order_by(subjects.c.id, records.c.id)
-)
+
+
+_SUBJECTS_VALUES = {False: _subjects_values_stmt(False), True: _subjects_values_stmt(True)}
 
 
 def read_subjects(
-    conn: Connection, ctx: Context, subject_ids: Sequence[str]
+    conn: Connection,
+    ctx: Context,
+    subject_ids: Sequence[str],
+    fields: Iterable[str] | None = None,
 ) -> dict[str, tuple[SubjectRow, list[StoredValue]]]:
-    """Many subjects and their values, decrypted, a query per 500 (bulk work); subjects
-    that do not exist are absent from the result."""
+    """Many subjects and their values (optionally only the named fields), decrypted, a
+    query per 500 (bulk work); subjects that do not exist are absent from the result."""
     out: dict[str, tuple[SubjectRow, list[StoredValue]]] = {}
     ids = list(dict.fromkeys(subject_ids))
+    extra: dict[str, Any] = {} if fields is None else {"fields": sorted(set(fields))}
     for start in range(0, len(ids), 500):
-        rows = conn.execute(_SUBJECTS_VALUES, {"sids": ids[start : start + 500]}).all()
+        params = {"sids": ids[start : start + 500], **extra}
+        rows = conn.execute(_SUBJECTS_VALUES[fields is not None], params).all()
         by: dict[str, list[Any]] = {}
         for r in rows:
             by.setdefault(r[0], []).append(r)
