@@ -214,3 +214,25 @@ def test_killed_mid_batch_resumes_with_no_step_done_twice(
     assert cs.email_of(8) in str(shop["customers"])
     for i in (1, 3, 4, 5, 6, 7):
         assert cs.email_of(i) not in str(shop["customers"]), i
+
+
+def test_connector_and_schemas_are_kept_per_home(
+    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from troth.requests.connected import shared_connector
+
+    t = make_troth("mindlink")
+    sc = _scenario(t, shop_db(tmp_path), monkeypatch)
+    t.requests.execute(sc["rids"][1])
+    first = shared_connector(t.ctx)
+    assert first is not None
+    tables = first.runner("shop")._tables
+    assert tables is not None  # reflected by the first request
+    t.requests.execute(sc["rids"][3])
+    assert shared_connector(t.ctx) is first and first.runner("shop")._tables is tables
+    # Another URL for the dataset, or another declaration: a new connector.
+    monkeypatch.setenv(SHOP_ENV, shop_db(tmp_path, "elsewhere"))
+    assert shared_connector(t.ctx) is not first
+    for f in t.ctx.settings.resolved_datasets_dir.glob("*.yaml"):
+        f.unlink()
+    assert shared_connector(t.ctx) is None

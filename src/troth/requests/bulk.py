@@ -33,7 +33,7 @@ from troth.errors import ConnectorError, NotFound, TrothError
 from troth.gate import SYSTEM, Actor
 from troth.requests._steps import _dataset_summary
 from troth.requests.bulk_store import erase_many_in_store
-from troth.requests.connected import identities_of, open_connector
+from troth.requests.connected import identities_of, shared_connector
 from troth.requests.record import RequestRecord
 from troth.requests.runner import RequestRunner
 from troth.requests.states import RequestKind, RequestState
@@ -144,24 +144,20 @@ class BulkRunner(RequestRunner):
                     resumed.setdefault(batches[rid], []).append(rec)
                 else:
                     single.append(rid)
-        connector = open_connector(self.ctx, self.environ)
-        try:
-            for job_id, recs_ in resumed.items():
+        connector = shared_connector(self.ctx, self.environ)
+        for job_id, recs_ in resumed.items():
+            self._finish_batch(job_id, recs_, connector, actor, out)
+            done += len(recs_)
+            if progress:
+                progress(done, total)
+        for start in range(0, len(fresh), batch_size):
+            part = self._start_batch(fresh[start : start + batch_size], actor, out)
+            if part is not None:
+                job_id, recs_ = part
                 self._finish_batch(job_id, recs_, connector, actor, out)
-                done += len(recs_)
-                if progress:
-                    progress(done, total)
-            for start in range(0, len(fresh), batch_size):
-                part = self._start_batch(fresh[start : start + batch_size], actor, out)
-                if part is not None:
-                    job_id, recs_ = part
-                    self._finish_batch(job_id, recs_, connector, actor, out)
-                done += min(batch_size, len(fresh) - start)
-                if progress:
-                    progress(done, total)
-        finally:
-            if connector is not None:
-                connector.close()
+            done += min(batch_size, len(fresh) - start)
+            if progress:
+                progress(done, total)
         for rid in single:
             try:
                 rec = self.execute(rid, actor=actor)

@@ -40,7 +40,7 @@ from troth.office import authorize
 from troth.policy.model import Power
 from troth.requests.bulk import BATCH, BulkRunner, Progress, _fault
 from troth.requests.bulk_store import erase_many_in_store
-from troth.requests.connected import open_connector
+from troth.requests.connected import shared_connector
 from troth.requests.record import ExportLink
 from troth.requests.tables import tenant_offboardings
 from troth.store.tables import subjects, tenants
@@ -125,23 +125,19 @@ class OffboardRunner(BulkRunner):
                     )
                 )
         _fault("offboard.exported")
-        connector = open_connector(self.ctx, self.environ)
-        try:
-            cursor = row.cursor
-            done = 0
-            total = self._people_left(tenant_id, cursor)
-            while True:
-                sids = self._next_people(tenant_id, cursor, batch_size)
-                if not sids:
-                    break
-                self._offboard_batch(tenant_id, sids, connector, actor)
-                cursor = sids[-1]
-                done += len(sids)
-                if progress:
-                    progress(done, total)
-        finally:
-            if connector is not None:
-                connector.close()
+        connector = shared_connector(self.ctx, self.environ)
+        cursor = row.cursor
+        done = 0
+        total = self._people_left(tenant_id, cursor)
+        while True:
+            sids = self._next_people(tenant_id, cursor, batch_size)
+            if not sids:
+                break
+            self._offboard_batch(tenant_id, sids, connector, actor)
+            cursor = sids[-1]
+            done += len(sids)
+            if progress:
+                progress(done, total)
         return Offboarding(self._certify(tenant_id, str(tenant.name), actor))
 
     # -- internals -----------------------------------------------------------------------
