@@ -234,3 +234,21 @@ def test_killed_offboarding_resumes(
     assert all(_store_of(t, sids[i])[0] != "erased" for i in B_PEOPLE)
     again = _cli(t.ctx.settings.home, env, *args[:-2], "--json")
     assert json.loads(again.stdout) == cert
+
+
+def test_people_erased_before_are_left_as_they_are(
+    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Any
+) -> None:
+    from test_requests_helpers import verified
+
+    t = make_troth("mindlink")
+    sc = _two_tenants(t, shop_db(tmp_path), monkeypatch)
+    a, sids = sc["a"], sc["sids"]
+    t.requests.execute(verified(t, "delete", cs.email_of(1), tenant_id=a))
+    before = _store_of(t, sids[1])
+    assert before[0] == "erased"
+    clock.advance(days=3)
+    cert = t.requests.offboard_tenant(a).certificate
+    assert cert["people"] == 3
+    assert _store_of(t, sids[1]) == before  # not erased again: its date stays
+    assert all(_store_of(t, sids[i])[0] == "erased" for i in (2, 3, 4))

@@ -144,14 +144,20 @@ class OffboardRunner(BulkRunner):
     def _people_left(self, tenant_id: str, cursor: str | None) -> int:
         from sqlalchemy import func
 
-        q = select(func.count()).where(subjects.c.tenant_id == tenant_id)
+        q = select(func.count()).where(
+            subjects.c.tenant_id == tenant_id, subjects.c.erased_at.is_(None)
+        )
         if cursor is not None:
             q = q.where(subjects.c.id > cursor)
         with self.ctx.engine.connect() as conn:
             return int(conn.execute(q).scalar_one())
 
     def _next_people(self, tenant_id: str, cursor: str | None, n: int) -> builtins.list[str]:
-        q = select(subjects.c.id).where(subjects.c.tenant_id == tenant_id)
+        # People erased before (a deletion request) are left as they are: erasing them
+        # again would only overwrite when that happened.
+        q = select(subjects.c.id).where(
+            subjects.c.tenant_id == tenant_id, subjects.c.erased_at.is_(None)
+        )
         if cursor is not None:
             q = q.where(subjects.c.id > cursor)
         with self.ctx.engine.connect() as conn:
