@@ -236,3 +236,27 @@ def test_connector_and_schemas_are_kept_per_home(
     for f in t.ctx.settings.resolved_datasets_dir.glob("*.yaml"):
         f.unlink()
     assert shared_connector(t.ctx) is None
+
+
+def test_execute_usage_errors_say_what_to_fix(make_troth: Any, tmp_path: Path) -> None:
+    t = make_troth("mindlink")
+    t.ctx.engine.dispose()
+    home = str(t.ctx.settings.home)
+    env = dict(os.environ)
+    for args, says in (
+        ([], "name one request, or give --all"),
+        (["some-id", "--all"], "name one request, or give --all"),
+        (["some-id", "--batch-size", "9"], "go with --all"),
+        (["--all", "--change", "email=a@b.c"], "are for one request"),
+        (["--all", "--kind", "dance"], "dance"),
+        (["--all", "--batch-size", "0"], "batch_size must be 1 to 5000"),
+    ):
+        out = _cli(Path(home), env, "requests", "execute", *args)
+        assert out.returncode == 1, (args, out.stdout, out.stderr)
+        assert says in out.stdout + out.stderr, (args, out.stdout, out.stderr)
+    ok = _cli(Path(home), env, "requests", "execute", "--all", "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout) == {
+        "completed": 0,
+        "failed": {},
+        "jobs": [],
+    }
