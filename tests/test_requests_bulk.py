@@ -9,7 +9,9 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,14 +116,40 @@ def _state(t: Troth, sc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str | None, ...]]:
+    """troth's databases for the one-by-one home and the bulk home (never shared)."""
+    if request.param == "sqlite":
+        yield (None, None)
+        return
+    from dbs import PG_ADMIN_URL, need
+
+    need(PG_ADMIN_URL, "PostgreSQL")
+    names = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for n in names:
+            conn.execute(sa.text(f'CREATE SCHEMA "{n}"'))
+    try:
+        yield tuple(f"{PG_ADMIN_URL}?options=-csearch_path%3D{n}" for n in names)
+    finally:
+        with admin.connect() as conn:
+            for n in names:
+                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{n}" CASCADE'))
+        admin.dispose()
+
+
 def test_bulk_ends_where_one_by_one_ends(
-    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_troth: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    two_dbs: tuple[str | None, str | None],
 ) -> None:
-    one = make_troth("mindlink", name="one")
+    one = make_troth("mindlink", two_dbs[0], name="one")
     sc1 = _scenario(one, shop_db(tmp_path, "shop1"), monkeypatch)
     for rid in sc1["rids"].values():
         one.requests.execute(rid)
-    many = make_troth("mindlink", name="many")
+    many = make_troth("mindlink", two_dbs[1], name="many")
     sc2 = _scenario(many, shop_db(tmp_path, "shop2"), monkeypatch)
     report = many.requests.execute_many(list(sc2["rids"].values()), batch_size=4)
     assert not report.failed and len(report.completed) == 7 and len(report.jobs) == 2
