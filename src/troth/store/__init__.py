@@ -308,6 +308,54 @@ def read_subjects(
     return out
 
 
+_SUBJECTS_TAGS = _subjects_values_stmt(False).with_only_columns(
+    *_SUBJECT_COLUMNS,
+    *(c for c in _VALUE_COLUMNS if c.name not in ("value", "ciphertext", "kek_version", "wrapped")),
+    subject_keys.c.subject_id.is_not(None).label("keyed"),
+    records.c.ciphertext.is_not(None).label("encrypted"),
+    maintain_column_froms=True,
+)
+
+
+def read_subjects_tags(
+    conn: Connection, subject_ids: Sequence[str]
+) -> dict[str, tuple[SubjectRow, list[StoredValue]]]:
+    """As :func:`read_subjects` without the values themselves (``value`` is None): the
+    tags an erasure decides on (category, purposes, collected_at), with nothing decoded or
+    decrypted. A value whose key is shredded is absent, as there."""
+    out: dict[str, tuple[SubjectRow, list[StoredValue]]] = {}
+    ids = list(dict.fromkeys(subject_ids))
+    n = len(_SUBJECT_COLUMNS)
+    for start in range(0, len(ids), 500):
+        for r in conn.execute(_SUBJECTS_TAGS, {"sids": ids[start : start + 500]}):
+            sid = r[0]
+            if sid not in out:
+                out[sid] = (SubjectRow(*r[:n]), [])
+            (rid, field, category, _kv, point, purposes, source, supplier, policy_version,
+             location, collected_at, restricted_to, restricted_until, keyed,
+             encrypted) = r[n:]  # fmt: skip
+            if rid is None or (encrypted and not keyed):
+                continue
+            out[sid][1].append(
+                StoredValue(
+                    rid,
+                    field,
+                    category,
+                    None,
+                    point,
+                    tuple(purposes or ()),
+                    source,
+                    supplier,
+                    policy_version,
+                    location,
+                    collected_at,
+                    restricted_to,
+                    restricted_until,
+                )
+            )
+    return out
+
+
 def subject_values_stmt(filtered: bool) -> Any:
     """The statement behind :func:`read_subject` (bind ``sid``, and ``cats`` when
     ``filtered``), for callers that add columns of their own to the same round trip."""
