@@ -126,42 +126,30 @@ class OffboardRunner(BulkRunner):
                 )
         _fault("offboard.exported")
         connector = shared_connector(self.ctx, self.environ)
-        cursor = row.cursor
+        # The people to erase, read once (one pass over the tenant's index, not one per
+        # batch), in id order; a resumed run starts after the last batch committed.
+        people = [p for p in self._people(tenant_id) if row.cursor is None or p > row.cursor]
         done = 0
-        total = self._people_left(tenant_id, cursor)
-        while True:
-            sids = self._next_people(tenant_id, cursor, batch_size)
-            if not sids:
-                break
+        for start in range(0, len(people), batch_size):
+            sids = people[start : start + batch_size]
             self._offboard_batch(tenant_id, sids, connector, actor)
-            cursor = sids[-1]
             done += len(sids)
             if progress:
-                progress(done, total)
+                progress(done, len(people))
         return Offboarding(self._certify(tenant_id, str(tenant.name), actor))
 
     # -- internals -----------------------------------------------------------------------
-    def _people_left(self, tenant_id: str, cursor: str | None) -> int:
-        from sqlalchemy import func
-
-        q = select(func.count()).where(
-            subjects.c.tenant_id == tenant_id, subjects.c.erased_at.is_(None)
+    def _people(self, tenant_id: str) -> builtins.list[str]:
+        """The tenant's people not erased before, in id order. People erased before (a
+        deletion request) are left as they are: erasing them again would only overwrite
+        when that happened."""
+        q = (
+            select(subjects.c.id)
+            .where(subjects.c.tenant_id == tenant_id, subjects.c.erased_at.is_(None))
+            .order_by(subjects.c.id)
         )
-        if cursor is not None:
-            q = q.where(subjects.c.id > cursor)
         with self.ctx.engine.connect() as conn:
-            return int(conn.execute(q).scalar_one())
-
-    def _next_people(self, tenant_id: str, cursor: str | None, n: int) -> builtins.list[str]:
-        # People erased before (a deletion request) are left as they are: erasing them
-        # again would only overwrite when that happened.
-        q = select(subjects.c.id).where(
-            subjects.c.tenant_id == tenant_id, subjects.c.erased_at.is_(None)
-        )
-        if cursor is not None:
-            q = q.where(subjects.c.id > cursor)
-        with self.ctx.engine.connect() as conn:
-            return [str(s) for s in conn.execute(q.order_by(subjects.c.id).limit(n)).scalars()]
+            return [str(s) for s in conn.execute(q).scalars()]
 
     def _offboard_batch(
         self, tenant_id: str, sids: builtins.list[str], connector: Connector | None, actor: Actor
