@@ -288,3 +288,26 @@ def test_execute_usage_errors_say_what_to_fix(make_troth: Any, tmp_path: Path) -
         "failed": {},
         "jobs": [],
     }
+
+
+def test_bulk_needs_the_request_desk_power(make_troth: Any) -> None:
+    from troth.audit.log import list_entries
+    from troth.errors import Refused
+    from troth.gate import Actor, ActorKind
+
+    t = make_troth("mindlink")
+    buy(t, "ann@example.com")
+    rid = verified(t, "delete", "ann@example.com")
+    for who, reason in (
+        (Actor(ActorKind.staff, "sam", role="support"), "power_not_granted"),
+        (Actor(ActorKind.tenant_admin, "boss", tenant_id="t1"), "tenant_bound"),
+    ):
+        with pytest.raises(Refused) as err:
+            t.requests.execute_many([rid], actor=who)
+        assert err.value.reason == reason
+        last = list_entries(t.ctx, newest_first=True, limit=1)[0].entry
+        assert last.action == "office.manage_requests" and last.reason == reason
+    assert t.requests.get(rid).state.value == "verified"
+    office = Actor(ActorKind.staff, "pat", role="privacy_office")
+    assert t.requests.execute_many([rid], actor=office).completed == [rid]
+    assert t.requests.get(rid).state.value == "completed"

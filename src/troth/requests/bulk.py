@@ -118,7 +118,13 @@ class BulkRunner(RequestRunner):
         """Carry out many verified requests (default: every one waiting): erasures batch
         by batch, set-based; other kinds one by one. A request that cannot be done (not
         verified, closed, a connected database down) is reported in ``failed`` and left as
-        ``execute`` would leave it; the others go on."""
+        ``execute`` would leave it; the others go on. Needs the office power
+        ``manage_requests`` (requests of every tenant: a tenant-bound actor is refused,
+        audited, before anything is read)."""
+        from troth.office import authorize
+        from troth.policy.model import Power
+
+        authorize(self.ctx, actor, Power.manage_requests, details={"bulk": True})
         if batch_size < 1 or batch_size > 5_000:
             from troth.errors import ValidationError
 
