@@ -7,6 +7,7 @@ idempotent: values already erased are recognised and left alone, so a rerun chan
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -541,7 +542,13 @@ def _until(keep: Keep | None, row: dict[str, Any]) -> date | None:
     if not isinstance(start, date):
         start = date.fromisoformat(str(start)[:10])
     d = keep.keep_for
-    return start + relativedelta(years=d.years, months=d.months, days=d.days)
+    return start + _period(d.years, d.months, d.days)
+
+
+@functools.lru_cache(maxsize=256)
+def _period(years: int, months: int, days: int) -> relativedelta:
+    """A keep period, made once (building a relativedelta costs more than adding it)."""
+    return relativedelta(years=years, months=months, days=days)
 
 
 def _hold(keep: Keep) -> _Hold:
