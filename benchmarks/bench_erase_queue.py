@@ -1,11 +1,12 @@
 """erase_queue: throughput of 1,000 queued erasures (quick: 100): verified deletion requests
-executed one after another by ``RequestService.execute`` over troth's store (SQLite) with
-a connected shop dataset (a SQLite file, 10 people per person erased), vs the hand-written
-DELETE/UPDATE statements for the same people, run in a loop over copies of both databases.
+executed by ``RequestService.execute_many`` (batches of 500, set-based) over troth's store
+(SQLite) with a connected shop dataset (a SQLite file, 10 people per person erased), vs
+the hand-written DELETE/UPDATE statements for the same people, run in a loop over copies
+of both databases (target: <= 2x).
 
-troth does per request what the baseline does not: the connector job (plan, progress,
-report), the identity walk and expansion, the state moves and events, the audit entries,
-the letter to the person. The shop is built with set-based INSERT ... SELECT over a
+troth does per request what the baseline does not: the state moves and events, the audit
+entries, the letter to the person; per batch, the connector job (plan, progress, report)
+and the identity walk. The shop is built with set-based INSERT ... SELECT over a
 recursive sequence; troth's people with ``collect_many``; the queue with one executemany.
 """
 
@@ -202,9 +203,9 @@ def run(quick: bool) -> list[str]:
 
         service = RequestService(ctx, environ={ENV: shop_url})
         t0 = time.perf_counter()
-        for rid in queue:
-            service.execute(rid)
+        bulk = service.execute_many(queue)
         troth_s = time.perf_counter() - t0
+        assert not bulk.failed, bulk.failed
         done = sum(1 for rid in queue if service.get(rid).state.value == "completed")
         assert done == n, f"{done} of {n} erasures completed"
         t.close()
@@ -217,7 +218,7 @@ def run(quick: bool) -> list[str]:
         hand_s = time.perf_counter() - t0
         store.dispose()
         shop.dispose()
-    return [report("erase_queue", n / troth_s, n / hand_s, "erasures/s", "report")]
+    return [report("erase_queue", n / troth_s, n / hand_s, "erasures/s", "<= 2x")]
 
 
 if __name__ == "__main__":

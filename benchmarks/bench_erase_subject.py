@@ -1,6 +1,6 @@
 """erase_subject: erase one person across the 10-table shop schema holding 1M people
 (quick: 50k) on PostgreSQL with troth's connector (a resumable job, one transaction) vs the
-hand-written DELETE/UPDATE statements for the same effect (target: <= 1.5x).
+hand-written DELETE/UPDATE statements for the same effect (target: <= 1.3x).
 
 The data is built once per size in schema ``bench_connectors_<N>`` with set-based
 INSERT ... SELECT generate_series, and reused by later runs.
@@ -280,4 +280,4 @@ def run(quick: bool) -> list[str]:
         ours, theirs = measure(pairs)
         connector.close()
     engine.dispose()
-    return [report("erase_subject", ours, theirs, "ms", "<= 1.5x")]
+    return [report("erase_subject", ours, theirs, "ms", "<= 1.3x")]

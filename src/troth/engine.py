@@ -92,10 +92,13 @@ class Troth(Collecting):
 
     def close(self) -> None:
         """Sign the pending audit tree head, close the heads file, release the database."""
+        from troth.requests.connected import close_connector
+
         try:
             close_group(self.ctx)
             close_heads(self.ctx)
         finally:
+            close_connector(self.ctx)
             self.ctx.engine.dispose()
 
     def __enter__(self) -> Troth:

@@ -316,6 +316,7 @@ COMMANDS: dict[str, str] = {
     "tenants invite": AS_PERSON,
     "tenants list": OPERATOR,
     "tenants members": OPERATOR,
+    "tenants offboard": ASSERTED,
     "tenants revoke": AS_PERSON,
     "use": ASSERTED,
     "users add": OPERATOR,

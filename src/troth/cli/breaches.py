@@ -205,8 +205,12 @@ def notify(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say how many would be told; send nothing.")
     ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="People per batch (one transaction each).")
+    ] = 1_000,
 ) -> None:
-    """Queue the notice to every affected person not yet told."""
+    """Queue the notice to every affected person not yet told, batch by batch with
+    progress; run again to finish one that was interrupted."""
     t = _open(ctx)
     try:
         if dry_run:
@@ -216,7 +220,13 @@ def notify(
                 f" without an address; {p['already_notified']} already told"
             )
             return
-        n = t.breaches.notify_individuals(breach_id, template.read_text(), subject=subject)
+        n = t.breaches.notify_individuals(
+            breach_id,
+            template.read_text(),
+            subject=subject,
+            batch_size=batch_size,
+            progress=lambda done, total: console.print(f"{done}/{total} people"),
+        )
     finally:
         t.close()
     console.print(f"queued {n} notice(s)")

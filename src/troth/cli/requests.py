@@ -297,13 +297,32 @@ def refuse(
 @app.command("execute")
 def execute(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
+    request_id: Annotated[
+        str | None,
+        typer.Argument(
+            help="The request (or --all for every one waiting).", callback=resolver("request")
+        ),
+    ] = None,
     change: Annotated[
         list[str] | None, typer.Option("--change", help="FIELD=VALUE to correct (repeatable).")
     ] = None,
     purpose: Annotated[
         list[str] | None, typer.Option("--purpose", help="Purpose to limit (repeatable).")
     ] = None,
+    all_: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Every verified request waiting: erasures batch by batch (set-based),"
+            " the others one by one; run again to resume after a crash.",
+        ),
+    ] = False,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", help="With --all: only this kind (repeatable).")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="With --all: requests per batch (1-5000).")
+    ] = 500,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
     out: Annotated[
@@ -318,7 +337,17 @@ def execute(
 ) -> None:
     """Carry out a verified request over troth and every connected dataset; run again to
     resume one a connected database interrupted."""
+    if all_ == (request_id is not None):
+        raise ValidationError("name one request, or give --all (not both)", code="usage")
+    if not all_ and (kind or batch_size != 500):
+        raise ValidationError("--kind and --batch-size go with --all", code="usage")
+    if all_ and (change or purpose or out is not None):
+        raise ValidationError("--change, --purpose and --out are for one request", code="usage")
     with _service(ctx) as svc:
+        if all_:
+            _execute_all(svc, kind, batch_size, actor, as_json)
+            return
+        assert request_id is not None
         if change or purpose:
             svc.set_details(
                 request_id,
@@ -349,6 +378,29 @@ def execute(
     elif req.download_token:
         console.print(f"download code (also mailed to the person): {req.download_token}")
         console.print("write the ZIP with: TROTH_CODE=CODE troth requests download -o FILE")
+
+
+def _execute_all(
+    svc: Any, kinds: list[str] | None, batch_size: int, actor: str | None, as_json: bool
+) -> None:
+    from troth.requests.states import parse_kind
+
+    wanted = [parse_kind(k) for k in kinds] if kinds else None
+    ids = svc.waiting(wanted)
+
+    def progress(done: int, total: int) -> None:
+        if not as_json:
+            console.print(f"{done}/{total} requests")
+
+    report = svc.execute_many(ids, actor=_actor(actor), batch_size=batch_size, progress=progress)
+    if as_json:
+        console.print_json(json.dumps(report.to_dict()))
+        return
+    console.print(f"{len(report.completed)} completed, {len(report.failed)} left open")
+    for rid, why in sorted(report.failed.items()):
+        console.print(f"  {rid}: {escape(why)}")
+    if report.failed:
+        raise typer.Exit(1)
 
 
 @app.command("download")

@@ -1,10 +1,11 @@
-"""`troth tenants create|list|invite|accept|members|revoke` and
+"""`troth tenants create|list|invite|accept|members|revoke|offboard` and
 `troth grants request|approve|refuse|revoke|list|accesses`."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -178,6 +179,60 @@ def revoke(
         user = t.access.find_user(email, tenant_id=tenant)
         t.access.revoke_member(tenant, user.id, by=by)
     _out.print(f"revoked {user.email}")
+
+
+@app.command("offboard")
+def offboard(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="Tenant id.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the tenant's export (ZIP).")
+    ],
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Who acts: staff:NAME@ROLE with manage_tenants, or system."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="People per batch.")] = 500,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the certificate as JSON.")] = False,
+) -> None:
+    """A customer leaves: export it (written to --out before anything is erased), erase
+    everything of it except what the law keeps, print the certificate. Run again to
+    resume an interrupted one; once done, the same certificate."""
+    import json
+
+    from troth.cli.core import parse_actor
+    from troth.cli.requests import _write_private
+
+    who = parse_actor(actor)
+    with open_troth(ctx) as t:
+
+        def save(link: Any) -> None:
+            _write_private(out, t.requests.download(link.token, actor=who))
+            if not as_json:
+                _out.print(f"wrote the export to {out}")
+
+        def progress(done: int, total: int) -> None:
+            if not as_json:
+                _out.print(f"{done}/{total} people erased")
+
+        result = t.requests.offboard_tenant(
+            tenant, actor=who, on_export=save, batch_size=batch_size, progress=progress
+        )
+    cert = result.certificate
+    if as_json:
+        print(json.dumps(cert, indent=2, sort_keys=True))
+        return
+    if result.again:
+        _out.print(f"tenant {tenant} was offboarded on {cert['finished_at']}: its certificate")
+    _out.print(f"certificate: tenant {cert['tenant']['name']} ({tenant}), {cert['people']} people")
+    for s in cert["systems"]:
+        _out.print(
+            f"  {s['system']}: {s.get('found', 0)} found, {s.get('deleted', 0)} deleted,"
+            f" {s.get('masked', 0)} masked, {s.get('kept', 0)} kept"
+        )
+    for why in cert["kept_because"]:
+        _out.print(f"  kept: {why}")
+    _out.print(f"  audit entries {cert['audit']['from_seq']}..{cert['audit']['to_seq']}")
 
 
 # -- grants ------------------------------------------------------------------------------

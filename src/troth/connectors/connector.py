@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from troth.clock import Clock
 from troth.connectors.declaration import Dataset
-from troth.connectors.jobs import Job, JobState, JobStore, StepState
+from troth.connectors.jobs import Job, JobState, JobStore, Step, StepState
 from troth.connectors.report import DatasetExport, Report
 from troth.connectors.runner import DatasetRunner, Hook
 from troth.connectors.walk import Identities
@@ -112,11 +112,17 @@ class Connector:
         self, identities: Identities | Mapping[str, Any], job_id: str | None = None
     ) -> list[Report]:
         """Erase the person from every dataset as job ``job_id`` (plan stored first); the
-        same job id again resumes or returns the finished reports, never erases twice."""
+        same job id again resumes or returns the finished reports, never erases twice.
+        Without ``job_id`` nobody can resume the job by its id: its plan is stored with
+        the first step's record, before that dataset commits (one write to troth's
+        database instead of two); a dataset that fails first stores it, interrupted."""
         ids = Identities.of(identities)
         if not ids:
             raise ValidationError("an erasure needs at least one email, phone or customer_id")
-        job_id = job_id or uuid.uuid4().hex
+        if job_id is None:
+            steps = [Step(name, StepState.pending, None) for name in self.datasets]
+            job = Job(uuid.uuid4().hex, "erase", JobState.in_progress, ids.to_dict(), None, steps)
+            return self._run(job, stored=False)
         try:
             job = self.store.create(job_id, "erase", ids.to_dict(), list(self.datasets))
         except Conflict:
@@ -128,13 +134,13 @@ class Connector:
         not redone; a step caught mid-commit is rerun (idempotent) and reconciled."""
         return self._run(self.store.get(job_id))
 
-    def _run(self, job: Job) -> list[Report]:
+    def _run(self, job: Job, *, stored: bool = True) -> list[Report]:
         if job.state is JobState.complete:
             return [s.report for s in job.steps if s.report is not None]
         if job.identities is None:
             raise ConnectorError(f"job {job.id} lost its identities; start a new erasure")
         ids = Identities.of(job.identities)
-        if job.state is not JobState.in_progress:
+        if stored and job.state is not JobState.in_progress:
             self.store.set_state(job.id, JobState.in_progress)
         reports = []
         todo = [s for s in job.steps if not (s.state is StepState.done and s.report)]
@@ -143,7 +149,10 @@ class Connector:
                 assert step.report is not None
                 reports.append(step.report)
                 continue
-            reports.append(self._erase_step(job, step.dataset, ids, last=step is todo[-1]))
+            reports.append(
+                self._erase_step(job, step.dataset, ids, last=step is todo[-1], stored=stored)
+            )
+            stored = True
         if not todo:
             self.store.set_state(job.id, JobState.complete)
         return reports
@@ -151,12 +160,24 @@ class Connector:
     def job(self, job_id: str) -> Job:
         return self.store.get(job_id)
 
-    def _erase_step(self, job: Job, dataset: str, ids: Identities, *, last: bool) -> Report:
+    def _erase_step(
+        self, job: Job, dataset: str, ids: Identities, *, last: bool, stored: bool = True
+    ) -> Report:
         prior = next(s for s in job.steps if s.dataset == dataset)
+        exists = [stored]
+
+        def create(applying: tuple[str, Report] | None = None) -> None:
+            assert job.identities is not None
+            names = [s.dataset for s in job.steps]
+            self.store.create(job.id, job.operation, job.identities, names, applying=applying)
+            exists[0] = True
 
         def record(report: Report) -> None:
             # Written before the dataset commits: a crash after its commit keeps the report.
             # A rerun that finds the work already done must not overwrite the real report.
+            if not exists[0]:
+                create((dataset, report))  # the plan and this step's record, one write
+                return
             if prior.state is StepState.applying and prior.report and report.changed() == 0:
                 return
             self.store.set_step(job.id, dataset, StepState.applying, report)
@@ -164,6 +185,8 @@ class Connector:
         try:
             report = self.runner(dataset).erase(ids, before_commit=record)
         except ConnectorError as exc:
+            if not exists[0]:
+                create()
             self.store.set_state(job.id, JobState.interrupted, exc.message)
             raise
         if prior.state is StepState.applying and prior.report and report.changed() == 0:

@@ -95,12 +95,20 @@ class JobStore:
         metadata.create_all(self.engine, tables=[connector_jobs, connector_steps])
 
     def create(
-        self, job_id: str, operation: str, identities: dict[str, list[str]], datasets: list[str]
+        self,
+        job_id: str,
+        operation: str,
+        identities: dict[str, list[str]],
+        datasets: list[str],
+        *,
+        applying: tuple[str, Report] | None = None,
     ) -> Job:
-        """Store the plan (one pending step per dataset) of a job that starts now."""
+        """Store the plan (one pending step per dataset) of a job that starts now;
+        ``applying`` (dataset, report): that step is already applying, in the same
+        transaction (the first step's record before its dataset commits)."""
         now = self.clock.now()
         try:
-            self._insert(job_id, operation, identities, datasets, now)
+            self._insert(job_id, operation, identities, datasets, now, applying)
         except sa.exc.IntegrityError:
             raise Conflict(f"connector job {job_id!r} exists already") from None
         steps = [Step(name, StepState.pending, None) for name in datasets]
@@ -113,6 +121,7 @@ class JobStore:
         identities: dict[str, list[str]],
         datasets: list[str],
         now: datetime,
+        applying: tuple[str, Report] | None = None,
     ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -132,7 +141,14 @@ class JobStore:
                         "job_id": job_id,
                         "dataset": name,
                         "position": i,
-                        "state": StepState.pending.value,
+                        "state": (
+                            StepState.applying
+                            if applying and applying[0] == name
+                            else StepState.pending
+                        ).value,
+                        "report": applying[1].to_dict()
+                        if applying and applying[0] == name
+                        else None,
                         "updated_at": now,
                     }
                     for i, name in enumerate(datasets)

@@ -7,7 +7,8 @@ idempotent: values already erased are recognised and left alone, so a rerun chan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -39,7 +40,7 @@ from troth.connectors.walk import (
     key_filter,
     locate,
     plan_dataset,
-    predicates,
+    predicate_values,
 )
 from troth.errors import ConnectorError, ValidationError
 from troth.keys import Keyring
@@ -60,10 +61,20 @@ class _Hold:
 
 @dataclass
 class _Write:
-    """A queued DELETE/UPDATE; ``counts`` receives its row count (deletes by predicate)."""
+    """A queued DELETE/UPDATE as a *shape* and its parameters; ``counts`` receives its row
+    count (deletes by predicate). The statement of a shape is built once per runner (and
+    once per group of shapes on PostgreSQL) and then only executed with new parameters:
+    no statement building or cache-key walk per request (issue 19)."""
 
-    statement: sa.Delete | sa.Update
+    shape: tuple[Any, ...]
+    params: dict[str, Any]
     counts: TableReport | None = None
+
+
+# Shapes: ("delete_where", table, (col, ...)), ("delete_keys", table),
+# ("update", table, ((col, mode, n), ...)) with mode "set" (every row of the statement),
+# "case" (the rows in the column's own key list), "hash" (n keys, a digest each).
+STATEMENT_CACHE = 1_024
 
 
 class DatasetRunner:
@@ -89,6 +100,7 @@ class DatasetRunner:
         self.plan: Plan = plan_dataset(dataset)
         self._tables: dict[str, sa.Table] | None = None
         self._restrict = False  # a foreign key that forbids batching writes in one statement
+        self._stmts: dict[tuple[Any, ...], Any] = {}  # write statements by shape
 
     # -- operations --------------------------------------------------------------------
     def locate(self, identities: Identities | Mapping[str, Any]) -> dict[str, int]:
@@ -175,8 +187,10 @@ class DatasetRunner:
             writes: list[_Write] = []
             for name in reversed(leaves):  # deleted by predicate, without reading them first
                 tr = report.table(name)
-                for where in predicates(self.plan, tables[name], ids, rows):
-                    writes.append(_Write(tables[name].delete().where(where), tr))
+                for preds in predicate_values(self.plan, tables[name], ids, rows):
+                    shape = ("delete_where", name, tuple(c for c, _ in preds))
+                    params = {f"c{j}": vals for j, (_, vals) in enumerate(preds)}
+                    writes.append(_Write(shape, params, tr))
             self._erase_located(tables, rows, report, writes, skip=set(leaves))
             self._execute(conn, writes)
             if before_commit is not None:
@@ -319,62 +333,124 @@ class DatasetRunner:
         updates: dict[Key, frozenset[str]],
         tr: TableReport,
     ) -> None:
+        name = table.name
+        single = len(tp.primary_key) == 1
         for chunk in batches(deletes):
-            writes.append(_Write(table.delete().where(key_filter(table, tp.primary_key, chunk))))
+            writes.append(_Write(("delete_keys", name), {"k": _keys(chunk, single)}))
         tr.deleted = len(deletes)
         # One UPDATE per batch: a column only some rows need is set through a CASE on the key.
         for chunk in batches(list(updates)):
-            values: dict[str, Any] = {}
-            for col in sorted(set().union(*(updates[k] for k in chunk))):
+            spec: list[tuple[str, str, int]] = []
+            params: dict[str, Any] = {"k": _keys(chunk, single)}
+            for j, col in enumerate(sorted(set().union(*(updates[k] for k in chunk)))):
                 need = [k for k in chunk if col in updates[k]]
                 how = _effective(tp, col)
-                values[col] = self._erased_value(
-                    table, tp, col, how, need, rows, whole=len(need) == len(chunk)
-                )
-            stmt = table.update().where(key_filter(table, tp.primary_key, chunk))
-            writes.append(_Write(stmt.values(values)))
+                whole = len(need) == len(chunk)
+                if how is not Erasure.hash:
+                    params[f"v{j}"] = None if how is Erasure.set_null else tp.columns[col].mask
+                    if whole:
+                        spec.append((col, "set", 0))
+                    else:
+                        spec.append((col, "case", 0))
+                        params[f"n{j}"] = _keys(need, single)
+                    continue
+                digests = self._digests(table, col, need, rows)
+                if whole and len(set(digests.values())) == 1:
+                    spec.append((col, "set", 0))
+                    params[f"v{j}"] = next(iter(digests.values()))
+                    continue
+                # The CASE has a power of two of branches (unused ones match no key: a NULL
+                # key), so a handful of shapes serve every batch.
+                n = 1 << (len(digests) - 1).bit_length()
+                spec.append((col, "hash", n))
+                pairs = list(digests.items())
+                for m in range(n):
+                    k, d = pairs[m] if m < len(pairs) else ((None,) * len(tp.primary_key), None)
+                    params[f"d{j}_{m}"] = d
+                    for q, part in enumerate(k):
+                        params[f"a{j}_{m}_{q}"] = part
+            writes.append(_Write(("update", name, tuple(spec)), params))
         for cols in updates.values():
             hows = {_effective(tp, c) for c in cols}
             tr.nulled += int(Erasure.set_null in hows)
             tr.masked += int(Erasure.mask in hows)
             tr.hashed += int(Erasure.hash in hows)
 
-    def _erased_value(
-        self,
-        table: sa.Table,
-        tp: TablePlan,
-        col: str,
-        how: Erasure,
-        keys: list[Key],
-        rows: dict[Key, dict[str, Any]],
-        *,
-        whole: bool,
-    ) -> Any:
-        """The SET expression erasing ``col`` in rows ``keys`` (all rows of the statement
-        when ``whole``; otherwise the others keep their value)."""
-        column = table.c[col]
-        if how is not Erasure.hash:
-            value = None if how is Erasure.set_null else tp.columns[col].mask
-            if whole:
-                return value
-            return sa.case((key_filter(table, tp.primary_key, keys), value), else_=column)
-        # hash: keyed HMAC of each old value, computed here, written by key in one CASE
-        length = getattr(column.type, "length", None)
+    def _digests(
+        self, table: sa.Table, col: str, keys: list[Key], rows: dict[Key, dict[str, Any]]
+    ) -> dict[Key, str]:
+        """hash: the keyed HMAC of each old value, computed here, cut to the column."""
+        length = getattr(table.c[col].type, "length", None)
         label = f"connector:{self.dataset.name}"
-        digests: dict[Key, str] = {}
+        out: dict[Key, str] = {}
         for k in keys:
             digest = HASH_PREFIX + self.keys.mac(label, str(rows[k][col]).encode()).hex()
-            digests[k] = digest[:length] if length else digest
-        if whole and len(set(digests.values())) == 1:
-            return next(iter(digests.values()))
-        if len(tp.primary_key) == 1:
-            by_key = {k[0]: d for k, d in digests.items()}
-            return sa.case(by_key, value=table.c[tp.primary_key[0]], else_=column)
-        whens = [
-            (sa.and_(*(table.c[c] == v for c, v in zip(tp.primary_key, k, strict=True))), d)
-            for k, d in digests.items()
-        ]
-        return sa.case(*whens, else_=column)
+            out[k] = digest[:length] if length else digest
+        return out
+
+    def _statement(self, shape: tuple[Any, ...], p: str) -> sa.Delete | sa.Update:
+        """The statement of ``shape``, its parameters named with prefix ``p``."""
+        tables = self._tables
+        assert tables is not None
+        table = tables[shape[1]]
+        pk = self.plan.tables[shape[1]].primary_key
+        if shape[0] == "delete_where":
+            return table.delete().where(
+                sa.or_(
+                    *(
+                        table.c[c].in_(sa.bindparam(f"{p}c{j}", expanding=True))
+                        for j, c in enumerate(shape[2])
+                    )
+                )
+            )
+        if shape[0] == "delete_keys":
+            return table.delete().where(_key_in(table, pk, f"{p}k"))
+        values: dict[str, Any] = {}
+        for j, (col, mode, n) in enumerate(shape[2]):
+            column = table.c[col]
+            if mode == "set":
+                values[col] = sa.bindparam(f"{p}v{j}", type_=column.type)
+            elif mode == "case":
+                values[col] = sa.case(
+                    (_key_in(table, pk, f"{p}n{j}"), sa.bindparam(f"{p}v{j}", type_=column.type)),
+                    else_=column,
+                )
+            else:
+                whens = [
+                    (
+                        sa.and_(
+                            *(
+                                table.c[c]
+                                == sa.bindparam(f"{p}a{j}_{m}_{q}", type_=table.c[c].type)
+                                for q, c in enumerate(pk)
+                            )
+                        ),
+                        sa.bindparam(f"{p}d{j}_{m}", type_=column.type),
+                    )
+                    for m in range(n)
+                ]
+                values[col] = sa.case(*whens, else_=column)
+        return table.update().where(_key_in(table, pk, f"{p}k")).values(values)
+
+    def _prepared(self, shapes: tuple[tuple[Any, ...], ...], grouped: bool) -> Any:
+        """The statement for one write, or the data-modifying CTEs of a group, built once."""
+        key = (grouped, shapes)
+        stmt = self._stmts.get(key)
+        if stmt is None:
+            if len(self._stmts) >= STATEMENT_CACHE:
+                self._stmts.clear()
+            if not grouped:
+                stmt = self._statement(shapes[0], "w0_")
+            else:
+                ctes = [
+                    self._statement(sh, f"w{i}_").returning(sa.literal(1)).cte(f"w{i}")
+                    for i, sh in enumerate(shapes)
+                ]
+                stmt = sa.select(
+                    *(sa.select(sa.func.count()).select_from(c).scalar_subquery() for c in ctes)
+                )
+            self._stmts[key] = stmt
+        return stmt
 
     def _execute(self, conn: Connection, writes: list[_Write]) -> None:
         """Run the queued writes in order. On PostgreSQL they go as data-modifying CTEs,
@@ -383,16 +459,12 @@ class DatasetRunner:
         group = CTE_GROUP if conn.dialect.name == "postgresql" and not self._restrict else 1
         for start in range(0, len(writes), group):
             part = writes[start : start + group]
+            shapes = tuple(w.shape for w in part)
+            params = {f"w{i}_{k}": v for i, w in enumerate(part) for k, v in w.params.items()}
             if len(part) == 1:
-                counts = [conn.execute(part[0].statement).rowcount]
+                counts = [conn.execute(self._prepared(shapes, False), params).rowcount]
             else:
-                ctes = [
-                    w.statement.returning(sa.literal(1)).cte(f"w{i}") for i, w in enumerate(part)
-                ]
-                counted = [
-                    sa.select(sa.func.count()).select_from(c).scalar_subquery() for c in ctes
-                ]
-                counts = list(conn.execute(sa.select(*counted)).one())
+                counts = list(conn.execute(self._prepared(shapes, True), params).one())
             for w, n in zip(part, counts, strict=True):
                 if w.counts is not None:
                     w.counts.deleted += n
@@ -470,7 +542,13 @@ def _until(keep: Keep | None, row: dict[str, Any]) -> date | None:
     if not isinstance(start, date):
         start = date.fromisoformat(str(start)[:10])
     d = keep.keep_for
-    return start + relativedelta(years=d.years, months=d.months, days=d.days)
+    return start + _period(d.years, d.months, d.days)
+
+
+@functools.lru_cache(maxsize=256)
+def _period(years: int, months: int, days: int) -> relativedelta:
+    """A keep period, made once (building a relativedelta costs more than adding it)."""
+    return relativedelta(years=years, months=months, days=days)
 
 
 def _hold(keep: Keep) -> _Hold:
@@ -485,3 +563,15 @@ def _effective(tp: TablePlan, col: str) -> Erasure:
         assert keep is not None
         return keep.then if keep.then is not Erasure.delete_row else Erasure.set_null
     return how
+
+
+def _keys(keys: Sequence[Key], single: bool) -> list[Any]:
+    """Key values for an expanding ``IN``: scalars for a one-column key, else tuples."""
+    return [k[0] for k in keys] if single else [tuple(k) for k in keys]
+
+
+def _key_in(table: sa.Table, pk: Sequence[str], name: str) -> sa.ColumnElement[bool]:
+    """``pk IN :name`` (expanding; a tuple IN for a composite key)."""
+    if len(pk) == 1:
+        return table.c[pk[0]].in_(sa.bindparam(name, expanding=True))
+    return sa.tuple_(*(table.c[c] for c in pk)).in_(sa.bindparam(name, expanding=True))

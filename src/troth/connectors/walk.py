@@ -104,6 +104,13 @@ class Plan:
     tables: dict[str, TablePlan]
     # SELECT statements by shape, built once: constructing them costs more than running them.
     selects: dict[tuple[Any, ...], sa.Select[Any]] = field(default_factory=dict)
+    # A link's position in the declaration, by identity (list.index compares models).
+    link_index: dict[int, int] = field(default_factory=dict)
+
+    def index_of(self, link: Any) -> int:
+        if not self.link_index:
+            self.link_index.update({id(x): i for i, x in enumerate(self.dataset.links)})
+        return self.link_index[id(link)]
 
 
 def plan_dataset(ds: Dataset) -> Plan:
@@ -199,7 +206,7 @@ def locate(
                     if vals:
                         preds.append((col, vals))
             for link in tp.incoming:
-                idx = plan.dataset.links.index(link)
+                idx = plan.index_of(link)
                 done = pushed.setdefault(idx, set())
                 new = {r[link.parent_column] for r in found[link.parent].values()}
                 new -= done | {None}
@@ -257,6 +264,23 @@ def predicates(
         sa.or_(*(table.c[col].in_(vals) for col, vals in stmt_preds))
         for stmt_preds in _statements(preds)
     ]
+
+
+def predicate_values(
+    plan: Plan, table: sa.Table, identities: Identities, found: Rows
+) -> list[list[tuple[str, list[Any]]]]:
+    """:func:`predicates` as data: per statement, ``(column, values)`` pairs, ORed."""
+    tp = plan.tables[table.name]
+    preds: list[tuple[str, list[Any]]] = []
+    for kind, col in tp.identity.items():
+        vals = _coerce(table.c[col], identities.values(kind))
+        if vals:
+            preds.append((col, vals))
+    for link in tp.incoming:
+        parent = {r[link.parent_column] for r in found[link.parent].values()} - {None}
+        if parent:
+            preds.append((link.child_column, list(parent)))
+    return list(_statements(preds))
 
 
 def _statements(preds: list[tuple[str, list[Any]]]) -> Iterator[list[tuple[str, list[Any]]]]:

@@ -391,6 +391,23 @@ def _refusal(
     return None
 
 
+def subjects_with_cancellable_mail(conn: Connection, subject_ids: Sequence[str]) -> set[str]:
+    """Which of ``subject_ids`` have queued mail that :func:`cancel_for_subject` would
+    suppress (bulk erasure calls it for those only)."""
+    o = outbox.c
+    return set(
+        conn.execute(
+            select(o.subject_id)
+            .where(
+                o.subject_id.in_(list(subject_ids)),
+                o.status.in_([MailStatus.queued.value, MailStatus.sending.value]),
+                or_(o.purpose.is_not(None), o.kind == MailKind.marketing.value),
+            )
+            .distinct()
+        ).scalars()
+    )
+
+
 def cancel_for_subject(conn: Connection, ctx: Context, subject_id: str) -> int:
     """Suppress every queued message to the person that erasure ends (list, marketing and
     purpose mail; what the law requires telling them still goes), in the caller's

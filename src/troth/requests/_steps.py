@@ -238,6 +238,10 @@ class RequestSteps:
                 code="unknown_request",
                 request_id=request_id,
             )
+        return self._record(row)
+
+    def _record(self, row: Any) -> RequestRecord:
+        """A request row (all of ``requests``' columns) as a record, its contact opened."""
         return RequestRecord(
             id=row["id"],
             kind=RequestKind(row["kind"]),

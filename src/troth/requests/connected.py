@@ -95,6 +95,39 @@ def open_connector(ctx: Context, environ: Mapping[str, str] | None = None) -> Co
     )
 
 
+def shared_connector(ctx: Context, environ: Mapping[str, str] | None = None) -> Connector | None:
+    """The home's connector, kept on the context: engines, reflected schemas and built
+    statements are made once per home, not per request (issue 19). A new one replaces it
+    when a declaration changes or a dataset's URL in ``environ`` does; :func:`close_connector`
+    disposes of it (``Troth.close`` calls it). None when no dataset is declared."""
+    datasets = connected_datasets(ctx)
+    env = environ if environ is not None else os.environ
+    cached = ctx.__dict__.get("_connector")
+    if not datasets:
+        close_connector(ctx)
+        return None
+    stamp = (ctx.__dict__["_datasets"][0], tuple((d.name, env.get(d.url_env)) for d in datasets))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]  # type: ignore[no-any-return]
+    close_connector(ctx)
+    connector = Connector(
+        datasets,
+        store=JobStore(ctx.engine, ctx.clock),
+        keys=ctx.keys,
+        clock=ctx.clock,
+        environ=dict(env),
+    )
+    ctx.__dict__["_connector"] = (stamp, connector)
+    return connector
+
+
+def close_connector(ctx: Context) -> None:
+    """Dispose of the engines of the home's shared connector, if one was made."""
+    cached = ctx.__dict__.pop("_connector", None)
+    if cached is not None:
+        cached[1].close()
+
+
 def identities_of(
     ctx: Context, values: Iterable[StoredValue], extra: Mapping[str, Any] | None = None
 ) -> Identities:

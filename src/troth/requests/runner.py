@@ -24,7 +24,7 @@ from troth.errors import (
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.requests import _contact, execution, holdings, package
 from troth.requests._steps import RequestSteps, _dataset_summary
-from troth.requests.connected import identities_of, open_connector
+from troth.requests.connected import identities_of, shared_connector
 from troth.requests.record import ExportLink, RequestRecord
 from troth.requests.states import (
     Channel,
@@ -61,7 +61,7 @@ class RequestRunner(RequestSteps):
             check_transition(req.id, req.state, RequestState.in_progress)
             self._move(conn, req, RequestState.in_progress, actor, "started")
         req = self.get(request_id)
-        connector = open_connector(self.ctx, self.environ)
+        connector = shared_connector(self.ctx, self.environ)
         try:
             return self._run(req, connector, actor)
         except ConnectorError as exc:
@@ -72,9 +72,6 @@ class RequestRunner(RequestSteps):
                 code=exc.code,
                 request_id=request_id,
             ) from exc
-        finally:
-            if connector is not None:
-                connector.close()
 
     def _run(self, req: RequestRecord, connector: Connector | None, actor: Actor) -> RequestRecord:
         kind = req.kind
@@ -266,6 +263,10 @@ class RequestRunner(RequestSteps):
                 )
         elif actor.kind not in (ActorKind.staff, ActorKind.system):
             raise PermissionDenied("tenant exports are for the tenant's admins", code="forbidden")
+        return self._export_tenant(tenant_id, actor)
+
+    def _export_tenant(self, tenant_id: str, actor: Actor) -> ExportLink:
+        """The export itself, for a caller that has decided ``actor`` may have it."""
         body = holdings.tenant_holdings(self.ctx, tenant_id)
         doc = package.document(self.ctx, body, tenant_id=tenant_id)
         data = package.build_zip(doc, f"Data of tenant {body['tenant']['name']}")

@@ -34,9 +34,9 @@ from troth.policy.model import Regime
 from troth.requests import _contact, execution
 from troth.requests.deadlines import CCPA_OPT_OUT, acknowledge_by, due_date, extended_due
 from troth.requests.intake import message_files, read_message
+from troth.requests.offboard import OffboardRunner
 from troth.requests.receipt import local_day, receipt_time
 from troth.requests.record import IngestReport, RequestRecord
-from troth.requests.runner import RequestRunner
 from troth.requests.states import (
     OPEN_STATES,
     Channel,
@@ -55,7 +55,7 @@ MAX_CODE_ATTEMPTS = 5
 MAX_CODES = 5
 
 
-class RequestService(RequestRunner):
+class RequestService(OffboardRunner):
     """Requests for one troth. ``environ`` gives connected datasets' URLs (default: the
     process environment)."""
 

@@ -91,3 +91,20 @@ request_exports = Table(
     Column("downloaded_at", UtcDateTime),
     Column("purged_at", UtcDateTime),
 )
+
+# A tenant leaving (issue 19): its export, the erasure batch by batch, and the certificate
+# issued at the end. One row per tenant: a second offboarding returns the same certificate.
+tenant_offboardings = Table(
+    "tenant_offboardings",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("actor", String(255), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("first_seq", BigId),  # the audit entry that opened it
+    Column("exported_at", UtcDateTime),
+    Column("export", JsonType),  # {"bytes": n, "expires_at": iso}
+    Column("cursor", String(32)),  # the last person whose erasure committed (resume after)
+    Column("totals", JsonType),  # running counts per system, committed with each batch
+    Column("finished_at", UtcDateTime),
+    Column("certificate", JsonType),
+)

@@ -263,6 +263,99 @@ def read_subject(
     return decode_subject_rows(ctx, subject_id, rows)
 
 
+def _subjects_values_stmt(by_field: bool) -> Any:
+    on = records.c.subject_id == subjects.c.id
+    if by_field:
+        on = and_(on, records.c.field.in_(bindparam("fields", expanding=True)))
+    return (
+        select(*_SUBJECT_COLUMNS, *_VALUE_COLUMNS)
+        .select_from(
+            subjects.outerjoin(records, on).outerjoin(
+                subject_keys,
+                and_(
+                    subject_keys.c.subject_id == records.c.subject_id,
+                    subject_keys.c.version == records.c.key_version,
+                ),
+            )
+        )
+        .where(subjects.c.id.in_(bindparam("sids", expanding=True)))
+        .order_by(subjects.c.id, records.c.id)
+    )
+
+
+_SUBJECTS_VALUES = {False: _subjects_values_stmt(False), True: _subjects_values_stmt(True)}
+
+
+def read_subjects(
+    conn: Connection,
+    ctx: Context,
+    subject_ids: Sequence[str],
+    fields: Iterable[str] | None = None,
+) -> dict[str, tuple[SubjectRow, list[StoredValue]]]:
+    """Many subjects and their values (optionally only the named fields), decrypted, a
+    query per 500 (bulk work); subjects that do not exist are absent from the result."""
+    out: dict[str, tuple[SubjectRow, list[StoredValue]]] = {}
+    ids = list(dict.fromkeys(subject_ids))
+    extra: dict[str, Any] = {} if fields is None else {"fields": sorted(set(fields))}
+    for start in range(0, len(ids), 500):
+        params = {"sids": ids[start : start + 500], **extra}
+        rows = conn.execute(_SUBJECTS_VALUES[fields is not None], params).all()
+        by: dict[str, list[Any]] = {}
+        for r in rows:
+            by.setdefault(r[0], []).append(r)
+        for sid, group in by.items():
+            out[sid] = decode_subject_rows(ctx, sid, group)
+    return out
+
+
+_SUBJECTS_TAGS = _subjects_values_stmt(False).with_only_columns(
+    *_SUBJECT_COLUMNS,
+    *(c for c in _VALUE_COLUMNS if c.name not in ("value", "ciphertext", "kek_version", "wrapped")),
+    subject_keys.c.subject_id.is_not(None).label("keyed"),
+    records.c.ciphertext.is_not(None).label("encrypted"),
+    maintain_column_froms=True,
+)
+
+
+def read_subjects_tags(
+    conn: Connection, subject_ids: Sequence[str]
+) -> dict[str, tuple[SubjectRow, list[StoredValue]]]:
+    """As :func:`read_subjects` without the values themselves (``value`` is None): the
+    tags an erasure decides on (category, purposes, collected_at), with nothing decoded or
+    decrypted. A value whose key is shredded is absent, as there."""
+    out: dict[str, tuple[SubjectRow, list[StoredValue]]] = {}
+    ids = list(dict.fromkeys(subject_ids))
+    n = len(_SUBJECT_COLUMNS)
+    for start in range(0, len(ids), 500):
+        for r in conn.execute(_SUBJECTS_TAGS, {"sids": ids[start : start + 500]}):
+            sid = r[0]
+            if sid not in out:
+                out[sid] = (SubjectRow(*r[:n]), [])
+            (rid, field, category, _kv, point, purposes, source, supplier, policy_version,
+             location, collected_at, restricted_to, restricted_until, keyed,
+             encrypted) = r[n:]  # fmt: skip
+            if rid is None or (encrypted and not keyed):
+                continue
+            out[sid][1].append(
+                StoredValue(
+                    rid,
+                    field,
+                    category,
+                    None,
+                    point,
+                    tuple(purposes or ()),
+                    source,
+                    supplier,
+                    policy_version,
+                    location,
+                    collected_at,
+                    restricted_to,
+                    restricted_until,
+                )
+            )
+    return out
+
+
 def subject_values_stmt(filtered: bool) -> Any:
     """The statement behind :func:`read_subject` (bind ``sid``, and ``cats`` when
     ``filtered``), for callers that add columns of their own to the same round trip."""

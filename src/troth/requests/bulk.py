@@ -1,0 +1,396 @@
+"""Many verified requests at once, batch by batch (issue 19).
+
+    report = t.requests.execute_many(ids, batch_size=500)   # or None: every one waiting
+
+Erasures (delete, close_account) run set-based: per batch, one transaction moves every
+request to in_progress (an event and an audit entry per person, the batch's job id in
+both), one resumable connector job erases the whole batch's identities from every
+connected dataset (one set of statements per table), then one transaction does troth's
+part for every person (:mod:`troth.requests.bulk_store`: the same legal holds, legal
+minimums, consents and mail rules as one by one) and completes every request (its event,
+its audit entries, its letter). Other kinds run one by one through ``execute``.
+
+A run killed anywhere resumes: a request already completed is skipped, one in_progress
+with a batch job finishes that job (the connector never redoes a step it finished) and
+then troth's part, which commits with the completion or not at all.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import signal
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries, transaction
+from troth.connectors import Connector, Identities
+from troth.errors import ConnectorError, NotFound, TrothError
+from troth.gate import SYSTEM, Actor
+from troth.requests._steps import _dataset_summary
+from troth.requests.bulk_store import erase_many_in_store
+from troth.requests.connected import identities_of, shared_connector
+from troth.requests.record import RequestRecord
+from troth.requests.runner import RequestRunner
+from troth.requests.states import RequestKind, RequestState
+from troth.requests.tables import request_events, requests
+from troth.store import new_id, read_subjects
+from troth.store.tables import subjects
+
+ERASURES = (RequestKind.delete, RequestKind.close_account)
+STARTABLE = (RequestState.verified, RequestState.extended)
+BATCH = 500
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class BulkReport:
+    """What a bulk run did: requests completed, those left open (id -> why), the batch
+    jobs it ran."""
+
+    completed: builtins.list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    jobs: builtins.list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "completed": len(self.completed),
+            "failed": dict(self.failed),
+            "jobs": list(self.jobs),
+        }
+
+
+def _fault(point: str) -> None:
+    """Test-only: with ``TROTH_TEST_FAULT`` naming ``point`` the process is killed here."""
+    if os.environ.get("TROTH_TEST_FAULT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_COMPLETE = (
+    update(requests)
+    .where(requests.c.id == bindparam("rid"), requests.c.state == RequestState.in_progress.value)
+    .values(
+        result=bindparam("result"),
+        error=None,
+        closed_at=bindparam("now"),
+        state=RequestState.completed.value,
+        updated_at=bindparam("now"),
+    )
+)
+_START = (
+    update(requests)
+    .where(requests.c.id == bindparam("rid"), requests.c.state == bindparam("from_state"))
+    .values(state=RequestState.in_progress.value, updated_at=bindparam("now"))
+)
+
+
+class BulkRunner(RequestRunner):
+    """``execute_many``: the bulk path of :meth:`RequestRunner.execute`."""
+
+    def waiting(self, kinds: Iterable[RequestKind] | None = None) -> builtins.list[str]:
+        """Ids of the verified requests waiting to be carried out (oldest first)."""
+        r = requests.c
+        q = (
+            select(r.id)
+            .where(
+                r.state.in_([s.value for s in (*STARTABLE, RequestState.in_progress)]),
+                r.verified_at.is_not(None),
+            )
+            .order_by(r.received_at, r.id)
+        )
+        if kinds is not None:
+            q = q.where(r.kind.in_([k.value for k in kinds]))
+        with self.ctx.engine.connect() as conn:
+            return [str(x) for x in conn.execute(q).scalars()]
+
+    def execute_many(
+        self,
+        request_ids: Iterable[str] | None = None,
+        *,
+        actor: Actor = SYSTEM,
+        batch_size: int = BATCH,
+        progress: Progress | None = None,
+    ) -> BulkReport:
+        """Carry out many verified requests (default: every one waiting): erasures batch
+        by batch, set-based; other kinds one by one. A request that cannot be done (not
+        verified, closed, a connected database down) is reported in ``failed`` and left as
+        ``execute`` would leave it; the others go on. Needs the office power
+        ``manage_requests`` (requests of every tenant: a tenant-bound actor is refused,
+        audited, before anything is read)."""
+        from troth.office import authorize
+        from troth.policy.model import Power
+
+        authorize(self.ctx, actor, Power.manage_requests, details={"bulk": True})
+        if batch_size < 1 or batch_size > 5_000:
+            from troth.errors import ValidationError
+
+            raise ValidationError("batch_size must be 1 to 5000", code="invalid_batch")
+        ids = list(dict.fromkeys(request_ids if request_ids is not None else self.waiting()))
+        out = BulkReport()
+        total = len(ids)
+        done = 0
+        single: builtins.list[str] = []
+        fresh: builtins.list[RequestRecord] = []
+        resumed: dict[str, builtins.list[RequestRecord]] = {}
+        for start in range(0, len(ids), 1_000):
+            chunk = ids[start : start + 1_000]
+            recs = self._load_many(chunk)
+            batches = self._batches_of([r.id for r in recs.values()])
+            for rid in chunk:
+                rec = recs.get(rid)
+                if rec is None or rec.kind not in ERASURES or rec.verified_at is None:
+                    single.append(rid)  # execute says why (unknown, unverified) or does it
+                elif rec.state in STARTABLE:
+                    fresh.append(rec)
+                elif rec.state is RequestState.in_progress and rid in batches:
+                    resumed.setdefault(batches[rid], []).append(rec)
+                else:
+                    single.append(rid)
+        connector = shared_connector(self.ctx, self.environ)
+        for job_id, recs_ in resumed.items():
+            self._finish_batch(job_id, recs_, connector, actor, out)
+            done += len(recs_)
+            if progress:
+                progress(done, total)
+        for start in range(0, len(fresh), batch_size):
+            part = self._start_batch(fresh[start : start + batch_size], actor, out)
+            if part is not None:
+                job_id, recs_ = part
+                self._finish_batch(job_id, recs_, connector, actor, out)
+            done += min(batch_size, len(fresh) - start)
+            if progress:
+                progress(done, total)
+        for rid in single:
+            try:
+                rec = self.execute(rid, actor=actor)
+                if rec.state is RequestState.completed:
+                    out.completed.append(rid)
+            except TrothError as exc:
+                out.failed[rid] = exc.message
+            done += 1
+            if progress:
+                progress(done, total)
+        return out
+
+    # -- internals -----------------------------------------------------------------------
+    def _load_many(self, ids: builtins.list[str]) -> dict[str, RequestRecord]:
+        with self.ctx.engine.connect() as conn:
+            rows = conn.execute(select(requests).where(requests.c.id.in_(ids))).mappings()
+            return {str(r["id"]): self._record(r) for r in rows}
+
+    def _batches_of(self, ids: builtins.list[str]) -> dict[str, str]:
+        """request id -> the batch job its (latest) start recorded, for requests started
+        by a bulk run."""
+        e = request_events.c
+        out: dict[str, str] = {}
+        with self.ctx.engine.connect() as conn:
+            rows = conn.execute(
+                select(e.request_id, e.details)
+                .where(e.request_id.in_(ids), e.event == "started")
+                .order_by(e.id)
+            )
+            for rid, details in rows:
+                job = (details or {}).get("batch")
+                if job:
+                    out[str(rid)] = str(job)
+                else:
+                    out.pop(str(rid), None)
+        return out
+
+    def _start_batch(
+        self, recs: builtins.list[RequestRecord], actor: Actor, out: BulkReport
+    ) -> tuple[str, builtins.list[RequestRecord]] | None:
+        """Move the batch to in_progress in one transaction, recording its job id; a
+        request that moved meanwhile is left out (reported)."""
+        job_id = f"bulk-{new_id()}"
+        now = self.ctx.clock.now()
+        started: builtins.list[RequestRecord] = []
+        with transaction(self.ctx) as conn:
+            for rec in recs:
+                n = conn.execute(
+                    _START, {"rid": rec.id, "from_state": rec.state.value, "now": now}
+                ).rowcount
+                if n == 1:
+                    started.append(rec)
+                else:
+                    out.failed[rec.id] = f"request {rec.id} changed meanwhile; look again"
+            if not started:
+                return None
+            conn.execute(
+                request_events.insert(),
+                [
+                    {
+                        "request_id": rec.id,
+                        "at": now,
+                        "actor": actor.label[:255],
+                        "event": "started",
+                        "from_state": rec.state.value,
+                        "to_state": RequestState.in_progress.value,
+                        "details": {"batch": job_id},
+                    }
+                    for rec in started
+                ],
+            )
+            append_entries(
+                conn,
+                now,
+                [
+                    _entry(rec, actor, "request.started", to="in_progress", batch=job_id)
+                    for rec in started
+                ],
+            )
+        _fault("bulk.started")
+        return job_id, started
+
+    def _finish_batch(
+        self,
+        job_id: str,
+        recs: builtins.list[RequestRecord],
+        connector: Connector | None,
+        actor: Actor,
+        out: BulkReport,
+    ) -> None:
+        out.jobs.append(job_id)
+        sids = [r.subject_id for r in recs if r.subject_id is not None]
+        datasets: builtins.list[dict[str, Any]] = []
+        if connector is not None:
+            try:
+                datasets = self._erase_connected(job_id, recs, sids, connector)
+            except ConnectorError as exc:
+                for rec in recs:
+                    self._interrupted(rec, exc)
+                    out.failed[rec.id] = (
+                        f"{exc.message}. Request {rec.id} waits in_progress: run it again to resume"
+                    )
+                return
+        _fault("bulk.connected")
+        now = self.ctx.clock.now()
+        with transaction(self.ctx) as conn:
+            closing = [
+                r.subject_id
+                for r in recs
+                if r.kind is RequestKind.close_account and r.subject_id is not None
+            ]
+            if closing:
+                conn.execute(
+                    update(subjects)
+                    .where(subjects.c.id.in_(closing), subjects.c.relationship_ended_at.is_(None))
+                    .values(relationship_ended_at=now, status="closed")
+                )
+            own = erase_many_in_store(conn, self.ctx, sids)
+            results: dict[str, dict[str, Any]] = {}
+            summaries: dict[str, builtins.list[str]] = {}
+            for rec in recs:
+                mine = (
+                    own[rec.subject_id]
+                    if rec.subject_id is not None
+                    else {"system": "troth", "found": 0, "deleted": 0, "kept": 0}
+                )
+                systems = [mine, *datasets]
+                results[rec.id] = {"systems": systems, "batch": job_id, "people": len(recs)}
+                summaries[rec.id] = _summary(mine, datasets, len(recs))
+            params = [{"rid": r.id, "result": results[r.id], "now": now} for r in recs]
+            changed = conn.execute(_COMPLETE, params).rowcount
+            if changed != len(recs):
+                from troth.errors import Conflict
+
+                raise Conflict(
+                    f"requests of batch {job_id} changed meanwhile; run again", code="changed"
+                )
+            conn.execute(
+                request_events.insert(),
+                [
+                    {
+                        "request_id": rec.id,
+                        "at": now,
+                        "actor": actor.label[:255],
+                        "event": "completed",
+                        "from_state": RequestState.in_progress.value,
+                        "to_state": RequestState.completed.value,
+                        "details": {},
+                    }
+                    for rec in recs
+                ],
+            )
+            entries: builtins.list[AuditEntry] = []
+            for rec in recs:
+                entries.append(_entry(rec, actor, "request.completed", to="completed"))
+                entries.append(
+                    _entry(rec, actor, f"request.{rec.kind.value}", result=results[rec.id])
+                )
+            append_entries(conn, now, entries)
+            for rec in recs:
+                self._tell(conn, rec, "done", summary=summaries[rec.id])
+        out.completed += [r.id for r in recs]
+
+    def _erase_connected(
+        self,
+        job_id: str,
+        recs: builtins.list[RequestRecord],
+        sids: builtins.list[str],
+        connector: Connector,
+    ) -> builtins.list[dict[str, Any]]:
+        emails = [r.email for r in recs if r.email]
+        return self._erase_people_connected(job_id, sids, emails, connector)
+
+    def _erase_people_connected(
+        self,
+        job_id: str,
+        sids: builtins.list[str],
+        emails: builtins.list[str],
+        connector: Connector,
+    ) -> builtins.list[dict[str, Any]]:
+        """One connector job for a whole batch: every person's identities together (plus
+        the addresses requests came from). The same job id again resumes it."""
+        try:  # a run killed after the job began: finish it, never redo a finished step
+            return [_dataset_summary(r.to_dict()) for r in connector.resume(job_id)]
+        except NotFound:
+            pass
+        fields = {
+            name
+            for per in self.ctx.policy.point_fields.values()
+            for name, spec in per.items()
+            if spec.identifies
+        }
+        with self.ctx.engine.connect() as conn:  # only what identifies people is read
+            found = read_subjects(conn, self.ctx, sids, fields)
+        union: dict[str, builtins.list[str]] = {"email": [], "phone": [], "customer_id": []}
+        for sid in sids:
+            values = found[sid][1] if sid in found else []
+            for kind, vals in identities_of(self.ctx, values).to_dict().items():
+                union[kind] += vals
+        union["email"] += emails
+        every = Identities.of({k: list(dict.fromkeys(v)) for k, v in union.items()})
+        if not every:
+            return []
+        return [_dataset_summary(r.to_dict()) for r in connector.erase(every, job_id=job_id)]
+
+
+def _entry(rec: RequestRecord, actor: Actor, action: str, **details: Any) -> AuditEntry:
+    return AuditEntry(
+        action=action,
+        actor=actor.label,
+        outcome=Outcome.info,
+        subject_id=rec.subject_id,
+        tenant_id=rec.tenant_id,
+        details={"request_id": rec.id, "kind": rec.kind.value, **details},
+    )
+
+
+def _summary(
+    own: dict[str, Any], datasets: builtins.list[dict[str, Any]], people: int
+) -> builtins.list[str]:
+    """The person's letter: troth's counts are theirs; a connected dataset was erased for
+    the whole batch at once, so its line says so without other people's counts."""
+    lines = [
+        f"{own['system']}: {own['found']} found, {own.get('deleted', 0)} deleted,"
+        f" {own.get('masked', 0)} masked, {own.get('kept', 0)} kept"
+    ]
+    lines += [f"{d['system']}: erased together with {people - 1} other requests" for d in datasets]
+    reasons = [k["reason"] for k in own.get("kept_because", [])]
+    reasons += sorted({k["reason"] for d in datasets for k in d.get("kept_because", [])})
+    return lines + reasons
