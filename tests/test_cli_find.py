@@ -153,7 +153,15 @@ def test_a_home_that_cannot_be_written_still_finds(
 
 
 def test_database_without_schema_is_refused_on_every_backend(db_url: str) -> None:
-    engine = sa.create_engine(db_url)
+    _refused_without_schema(db_url)
+
+
+def test_database_without_schema_is_refused_on_mariadb(mysql_url: str) -> None:
+    _refused_without_schema(mysql_url)
+
+
+def _refused_without_schema(url: str) -> None:
+    engine = sa.create_engine(url)
     try:
         with pytest.raises(DatabaseVersionError, match="no troth schema"):
             check_database_version(engine)
