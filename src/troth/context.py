@@ -6,14 +6,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine
+if TYPE_CHECKING:  # types only: a lookup (`troth find`) never loads the policy model
+    from sqlalchemy import Engine
 
-from troth.clock import Clock
-from troth.keys import Keyring
-from troth.policy.index import PolicyIndex
-from troth.settings import Settings
+    from troth.clock import Clock
+    from troth.keys import Keyring
+    from troth.policy.index import PolicyIndex
+    from troth.settings import Settings
 
 T = TypeVar("T")
 _COMPANIONS_LOCK = threading.Lock()

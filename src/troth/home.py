@@ -4,20 +4,36 @@ SQLite database by default, signed audit heads, mail folder)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
+import json
+import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 
 from troth.clock import Clock, SystemClock
 from troth.context import Context
 from troth.db import check_database_url, make_engine, sqlite_file
 from troth.errors import ConfigError, DatabaseVersionError
 from troth.keys import Keyring
-from troth.policy.index import PolicyIndex
-from troth.policy.loader import parse_policy
 from troth.settings import SETTINGS_FILE, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from troth.policy.index import PolicyIndex
+
+# The home's record that the policy file with a given SHA-256 passed validation, and the
+# facts a lookup takes from it, authenticated with the home's token key (a MAC): a lookup
+# (`troth find`) reads it instead of parsing and validating the whole policy. Changed
+# policy text, a changed troth (its policy code) or a record not made with this home's
+# keys: the policy is parsed and validated again, as `open_context` always does.
+POLICY_CHECKED_FILE = ".policy-checked.json"
+_POLICY_CHECKED_LABEL = "policy-checked"
 
 
 def init_home(
@@ -38,6 +54,8 @@ def init_home(
         raise ConfigError(f"{home} is already a troth home; use --home {home} to work with it")
     if example is None and policy_file is None:
         raise ConfigError("give --example NAME or --policy FILE for the new home's policy")
+    from troth.policy.loader import parse_policy
+
     source = example_path(example) if example else Path(policy_file or "")
     text = source.read_text()
     parse_policy(text, str(source))  # refuse a bad policy before creating anything
@@ -142,42 +160,153 @@ def open_context(
 ) -> Context:
     """Open an existing home: settings, policy in force, key file, database (checked to
     be at this troth's schema version)."""
+    settings = _home_settings(home, **overrides)
+    policy_path = settings.resolved_policy_file
+    text = _read_policy(policy_path)
+    index = _index_policy(text, policy_path)
+    keys = Keyring.load(settings.resolved_key_file)
+    engine = _open_engine(settings)
+    return Context(
+        settings=settings, engine=engine, policy=index, keys=keys, clock=clock or SystemClock()
+    )
+
+
+@dataclass(frozen=True)
+class LookupHome:
+    """What a lookup through the blind indexes needs (``troth find``): the settings, the
+    key file, the database, and from the policy only the region a telephone number without
+    a country code is read in. No policy model, no data key."""
+
+    settings: Settings
+    engine: Engine
+    keys: Keyring
+    phone_region: str | None
+
+
+def open_lookup(home: Path | str | None = None, **overrides: Any) -> LookupHome:
+    """Open an existing home for a lookup, refusing what :func:`open_context` refuses (no
+    home, a policy that does not validate, a missing or open key file, a database at
+    another schema version). The policy is parsed and validated only when the home holds
+    no authenticated record that this very text passed (:data:`POLICY_CHECKED_FILE`)."""
+    settings = _home_settings(home, **overrides)
+    policy_path = settings.resolved_policy_file
+    text = _read_policy(policy_path)
+    try:
+        keys = Keyring.load(settings.resolved_key_file)
+    except ConfigError:
+        _index_policy(text, policy_path)  # a bad policy is reported first, as open_context does
+        raise
+    region = _checked_phone_region(settings, keys, text, policy_path)
+    return LookupHome(
+        settings=settings, engine=_open_engine(settings), keys=keys, phone_region=region
+    )
+
+
+def _home_settings(home: Path | str | None, **overrides: Any) -> Settings:
     settings = Settings.for_home(home, **overrides)
     if not (settings.home / SETTINGS_FILE).exists() and not settings.database_url:
         raise ConfigError(
             f"{settings.home} is not a troth home (no {SETTINGS_FILE}); run `troth init DIR"
             " --example NAME` or pass --home"
         )
-    policy_path = settings.resolved_policy_file
+    return settings
+
+
+def _read_policy(policy_path: Path) -> str:
     try:
-        text = policy_path.read_text()
+        return policy_path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read the policy {policy_path}: {exc.strerror}") from exc
-    index = PolicyIndex.build(parse_policy(text, str(policy_path)), text)
-    keys = Keyring.load(settings.resolved_key_file)
+
+
+def _index_policy(text: str, policy_path: Path) -> PolicyIndex:
+    from troth.policy.index import PolicyIndex
+    from troth.policy.loader import parse_policy
+
+    return PolicyIndex.build(parse_policy(text, str(policy_path)), text)
+
+
+def _open_engine(settings: Settings) -> Engine:
     # A SQLite file that is not there is an error, not a new empty database.
     engine = make_engine(
         settings.resolved_database_url, create=False, pooled=settings.database_pooled
     )
     check_database_version(engine)
-    return Context(
-        settings=settings, engine=engine, policy=index, keys=keys, clock=clock or SystemClock()
-    )
+    return engine
+
+
+def _policy_code_stamp() -> str:
+    """What changes when the code that validates a policy (or picks a phone region) does."""
+    here = Path(__file__).parent
+    parts = []
+    for path in sorted([*(here / "policy").glob("*.py"), here / "phones.py"]):
+        st = path.stat()
+        parts.append(f"{path.name}:{st.st_size}:{st.st_mtime_ns}")
+    from troth import __version__
+
+    return hashlib.sha256(f"{__version__}|{'|'.join(parts)}".encode()).hexdigest()
+
+
+def _checked_phone_region(
+    settings: Settings, keys: Keyring, text: str, policy_path: Path
+) -> str | None:
+    """The policy's phone region, from the home's authenticated record that this text
+    validated; else the policy is validated now (PolicyError as ever) and recorded."""
+    body = {
+        "policy_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "policy_file": str(policy_path),
+        "code": _policy_code_stamp(),
+    }
+    record = settings.home / POLICY_CHECKED_FILE
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
+        found = json.loads(record.read_text())
+        facts = found["facts"]
+        signed = json.dumps({**body, "facts": facts}, sort_keys=True).encode()
+        mac = keys.mac(_POLICY_CHECKED_LABEL, signed).hex()
+        if hmac.compare_digest(mac, str(found["mac"])):
+            region = facts["phone_region"]
+            if region is None or isinstance(region, str):
+                return region
+    from troth.phones import region_for
+
+    region = region_for(_index_policy(text, policy_path).policy, None)
+    facts = {"phone_region": region}
+    signed = json.dumps({**body, "facts": facts}, sort_keys=True).encode()
+    _write_record(record, {"facts": facts, "mac": keys.mac(_POLICY_CHECKED_LABEL, signed).hex()})
+    return region
+
+
+def _write_record(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` atomically (0600); a home that cannot be written is left as it is
+    (the next lookup validates the policy again)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(OSError):
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, path)
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
 
 
 def check_database_version(engine: Any) -> None:
     """Refuse a database from a newer troth, and one that needs `troth db migrate`."""
-    from sqlalchemy import MetaData, Table
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
 
     from troth.migrations import head_revision, known_revisions
 
     with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
+        # One query; only when it fails is the schema inspected (to say why).
+        try:
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DBAPIError:
+            conn.rollback()
+            if inspect(conn).has_table("alembic_version"):
+                raise
             raise DatabaseVersionError(
                 "the database has no troth schema: run `troth db migrate` (or `troth init`)"
-            )
-        table = Table("alembic_version", MetaData(), autoload_with=conn)
-        current = conn.execute(select(table.c.version_num)).scalar()
+            ) from None
     if current == head_revision():
         return
     if current not in known_revisions():

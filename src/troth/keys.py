@@ -19,13 +19,15 @@ import threading
 import time
 import unicodedata
 from pathlib import Path
-from typing import Any
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from troth.errors import ConfigError, CryptoError
-from troth.phones import to_e164
+
+if TYPE_CHECKING:  # cryptography loads when a key signs (a lookup only needs the HMAC keys)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 KEY_FILE_FORMAT = 1
 BLIND_INDEX_FIELDS = ("email", "phone", "customer_id")
@@ -64,7 +66,11 @@ class Keyring:
             self._keks = {int(v): _unb64(k) for v, k in data["kek"].items()}
             self._current = int(data["kek_current"])
             self._bidx = {f: _unb64(k) for f, k in data["blind_index"].items()}
-            self._signing = Ed25519PrivateKey.from_private_bytes(_unb64(data["signing_key"]))
+            # An Ed25519 private key is 32 raw bytes; the key object is made on first use.
+            self._signing_raw = _unb64(data["signing_key"])
+            if len(self._signing_raw) != 32:
+                raise ValueError("An Ed25519 private key is 32 bytes long")
+            self._signing_key: Ed25519PrivateKey | None = None
             self._token = _unb64(data["token_key"])
         except (KeyError, ValueError, TypeError) as exc:
             raise ConfigError(
@@ -115,6 +121,9 @@ class Keyring:
     @classmethod
     def create(cls, path: Path) -> Keyring:
         """Write a new key file with fresh random keys (refuses to overwrite one)."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         if path.exists():
             raise ConfigError(f"key file {path} already exists; refusing to overwrite keys")
         data = {
@@ -200,7 +209,12 @@ class Keyring:
         key = self._bidx.get(field)
         if key is None:
             raise CryptoError(f"no blind-index key for field {field!r}")
-        norm = to_e164(value, region) if field == "phone" else normalise_identity(field, value)
+        if field == "phone":
+            from troth.phones import to_e164
+
+            norm = to_e164(value, region)
+        else:
+            norm = normalise_identity(field, value)
         return hmac.new(key, norm.encode(), hashlib.sha256).hexdigest()
 
     def mac(self, label: str, data: bytes) -> bytes:
@@ -209,13 +223,19 @@ class Keyring:
 
     @property
     def signing_key(self) -> Ed25519PrivateKey:
-        return self._signing
+        if self._signing_key is None:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+            self._signing_key = Ed25519PrivateKey.from_private_bytes(self._signing_raw)
+        return self._signing_key
 
     @property
     def public_key(self) -> Ed25519PublicKey:
-        return self._signing.public_key()
+        return self.signing_key.public_key()
 
     def public_key_b64(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
         raw = self.public_key.public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
@@ -224,8 +244,10 @@ class Keyring:
     def secret_values(self) -> list[bytes]:
         """Every raw secret (tests scan the database for them)."""
         out = list(self._keks.values()) + list(self._bidx.values()) + [self._token]
+        from cryptography.hazmat.primitives import serialization
+
         out.append(
-            self._signing.private_bytes(
+            self.signing_key.private_bytes(
                 serialization.Encoding.Raw,
                 serialization.PrivateFormat.Raw,
                 serialization.NoEncryption(),

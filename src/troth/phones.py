@@ -10,26 +10,31 @@ refused with a clear error.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from troth.errors import ValidationError
-from troth.policy.model import Policy, Regime
+
+if TYPE_CHECKING:  # the policy model loads only where a policy is read
+    from troth.policy.model import Policy, Regime
 
 # Where a number written without its country code is dialled. GDPR spans many countries:
 # its region is the policy's default location (a country), else numbers need a country code.
-REGION_OF: Final[dict[Regime, str | None]] = {
-    Regime.uk_gdpr: "GB",
-    Regime.ccpa: "US",
-    Regime.pipeda: "CA",
-    Regime.nz: "NZ",
-    Regime.au: "AU",
-    Regime.gdpr: None,
+# Keyed by the Regime values (a StrEnum: a Regime finds its entry).
+REGION_OF: Final[dict[str, str | None]] = {
+    "uk_gdpr": "GB",
+    "ccpa": "US",
+    "pipeda": "CA",
+    "nz": "NZ",
+    "au": "AU",
+    "gdpr": None,
 }
 
 
 def region_for(policy: Policy, jurisdiction: Regime | str | None) -> str | None:
     """The default region for numbers of a person under ``jurisdiction`` (the
     organisation's default jurisdiction when None or unknown)."""
+    from troth.policy.model import Regime
+
     org = policy.organisation
     try:
         regime = Regime(jurisdiction) if jurisdiction else None

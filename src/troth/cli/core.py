@@ -289,19 +289,22 @@ def register(app: typer.Typer) -> None:
         """Look a person up through the blind indexes; prints the subject id."""
         if not email and not phone:
             raise ValidationError("give --email or --phone")
-        # The home's context only, not the whole engine: a lookup needs the keys, the
-        # policy and the database (troth.Troth.find does the same).
+        # Not the whole engine, not even the policy model: a lookup needs the blind-index
+        # keys, the policy's phone region and the database (troth.Troth.find does the same
+        # lookup). open_lookup refuses what open_context refuses.
         from troth.db import reading
         from troth.errors import NotFound
-        from troth.home import open_context
-        from troth.store import find_subject_id
+        from troth.home import open_lookup
+        from troth.store import lookup_subject_id
 
-        context = open_context(home_of(ctx))
+        home = open_lookup(home_of(ctx))
         try:
-            with reading(context.engine) as conn:
-                sid = find_subject_id(conn, context, email=email, phone=phone)
+            with reading(home.engine) as conn:
+                sid = lookup_subject_id(
+                    conn, home.keys, email=email, phone=phone, phone_region=home.phone_region
+                )
         finally:
-            context.engine.dispose()
+            home.engine.dispose()
         if sid is None:
             raise NotFound("no person with that identity is known to troth")
         print(sid)

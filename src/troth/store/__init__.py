@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, select, update
 
@@ -27,6 +27,9 @@ from troth.store.tables import (
     tenants,
 )
 
+if TYPE_CHECKING:
+    from troth.keys import Keyring
+
 __all__ = [
     "StoredValue",
     "SubjectRow",
@@ -35,6 +38,7 @@ __all__ = [
     "erase_subject_data",
     "find_subject_id",
     "get_subject",
+    "lookup_subject_id",
     "new_id",
     "policy_notices",
     "policy_versions",
@@ -161,16 +165,37 @@ def find_subject_id(
     tenant_id: str | None = None,
 ) -> str | None:
     """Look a person up through the blind indexes (no plaintext in the query)."""
+    return lookup_subject_id(
+        conn,
+        ctx.keys,
+        email=email,
+        phone=phone,
+        customer_id=customer_id,
+        tenant_id=tenant_id,
+        # Without a country code, a number is read in the default jurisdiction's region
+        # (reading it in every region could find someone else).
+        phone_region=region_for(ctx.policy.policy, None) if phone else None,
+    )
+
+
+def lookup_subject_id(
+    conn: Connection,
+    keys: Keyring,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    customer_id: str | None = None,
+    tenant_id: str | None = None,
+    phone_region: str | None = None,
+) -> str | None:
+    """:func:`find_subject_id` with the keys and the phone region given (``troth find``
+    opens only those: see :func:`troth.home.open_lookup`)."""
     for field, value in (("email", email), ("phone", phone), ("customer_id", customer_id)):
         if value:
             if field == "phone":
-                # Without a country code, a number is read in the default jurisdiction's
-                # region (reading it in every region could find someone else).
-                hashes = [
-                    ctx.keys.blind_index("phone", value, region=region_for(ctx.policy.policy, None))
-                ]
+                hashes = [keys.blind_index("phone", value, region=phone_region)]
             else:
-                hashes = [ctx.keys.blind_index(field, value)]
+                hashes = [keys.blind_index(field, value)]
             q = blind_index_lookup(field, hashes)
             for _h, sid, tenant, erased in conn.execute(q):
                 if erased is None and (tenant_id is None or tenant == tenant_id):
