@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from troth.cli import console, home_of, show_table
-from troth.cli.ids import resolver
+from troth.cli.ids import full_id_in, resolver
 from troth.errors import ValidationError
 
 app = typer.Typer(
@@ -299,9 +299,7 @@ def execute(
     ctx: typer.Context,
     request_id: Annotated[
         str | None,
-        typer.Argument(
-            help="The request (or --all for every one waiting).", callback=resolver("request")
-        ),
+        typer.Argument(help="The request (or --all for every one waiting)."),
     ] = None,
     change: Annotated[
         list[str] | None, typer.Option("--change", help="FIELD=VALUE to correct (repeatable).")
@@ -343,6 +341,8 @@ def execute(
         raise ValidationError("--kind and --batch-size go with --all", code="usage")
     if all_ and (change or purpose or out is not None):
         raise ValidationError("--change, --purpose and --out are for one request", code="usage")
+    if request_id is not None:  # resolved after the usage checks, which say more
+        request_id = full_id_in(home_of(ctx), "request", request_id)
     with _service(ctx) as svc:
         if all_:
             _execute_all(svc, kind, batch_size, actor, as_json)
