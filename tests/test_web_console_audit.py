@@ -190,7 +190,12 @@ def test_audit_list_and_people_survive_hostile_values(lite: Any) -> None:
     )
     with client_for(lite) as c:
         login(c, "mallory@example.com")  # an entry by the hostile name
-        login(c)
+        token = login(c)
+        # A search for markup finds nobody and shows what was typed, escaped.
+        for q in ('"><script>alert(1)</script>', "=1+2@x.example", "+44 (0) <b>"):
+            r = c.post("/console/people", data={"q": q, "csrf_token": token})
+            assert r.status_code == 404 and "<script>alert(1)" not in r.text
+            assert "<b>" not in r.text.split("<main")[1]
         for url, params in (
             ("/console/audit", {"by": f"staff:{bad.id}"}),
             ("/console/audit", {"action": "collect"}),

@@ -327,20 +327,21 @@ def _audit_filters(
         "since": since or "",
         "until": until or "",
     }
-    kw = {
-        "subject_id": subject_id or None,
-        "by": by or None,
-        "action": action or None,
-        "outcome": outcome or None,
-        "since": day_start(since, "since"),
-        "until": day_end(until, "until"),
-    }
-    if kw["since"] and kw["until"] and kw["until"] <= kw["since"]:
+    start, end = day_start(since, "since"), day_end(until, "until")
+    if start and end and end <= start:
         raise ValidationError(
             f"until: the range ends ({until}) before it starts ({since}); give an 'until'"
             " on or after 'from', or swap them",
             field="until",
         )
+    kw = {
+        "subject_id": subject_id or None,
+        "by": by or None,
+        "action": action or None,
+        "outcome": outcome or None,
+        "since": start,
+        "until": end,
+    }
     return {"shown": shown, "kw": kw}
 
 
