@@ -180,3 +180,51 @@ def test_a_person_after_erasure(lite: Any) -> None:
         assert "erased" in status
         assert "Where is my order?" not in r.text and "Ada Lovelace" not in r.text
         assert f'href="/console/requests/{rid}"' in r.text
+
+
+def test_the_person_page_names_them_where_the_role_may_read_names(lite: Any) -> None:
+    """Without a chosen purpose the heading is the person's name when the officer's role
+    may read the name's category for a purpose the name was collected for (read through
+    the gate for that category alone, audited as a use); otherwise the short id, and the
+    refused try is audited too. Nothing else of theirs is read."""
+    from troth.store import short_id
+    from troth.web.console_people import name_purposes
+
+    t = Troth(lite)
+    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.add_user("hr@example.com", kind="staff", role="hr", password=PASSWORD)
+    t.collect("support_request", ADA)
+    sid = t.find(email="ada@example.com")
+    index = lite.policy
+    assert name_purposes(index, index.roles["privacy_office"])[0] == "account_management"
+    assert name_purposes(index, index.roles["hr"]) == ["recruitment"]
+    assert name_purposes(index, None) == []
+    a = audit_entries.c
+
+    def uses(outcome: str) -> list[Any]:
+        with lite.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(a.purpose, a.categories).where(
+                        a.action == "use", a.subject_id == sid, a.outcome == outcome
+                    )
+                )
+            )
+
+    with client_for(lite) as c:
+        login(c)
+        r = c.get(f"/console/people/{sid}")
+        assert 'id="person-name">Ada Lovelace<' in r.text
+        assert "Where is my order?" not in r.text and "ada@example.com" not in r.text
+        allowed = uses("allow")
+        assert len(allowed) == 1 and allowed[0].purpose == "account_management"
+        assert "identity" in str(allowed[0].categories)
+        assert "support" not in str(allowed[0].categories)
+        # HR reads names only for recruitment, which Ada's data was not collected for:
+        # the short id, and the refused try audited.
+        login(c, "hr@example.com")
+        r = c.get(f"/console/people/{sid}")
+        assert r.status_code == 200
+        assert f'id="person-name">Person {short_id(sid)}<' in r.text
+        assert "Ada Lovelace" not in r.text
+        assert [u.purpose for u in uses("deny")] == ["recruitment"]

@@ -213,3 +213,44 @@ def test_the_office_s_lists(browser: Any, serve: Any, home: Any, size: Any) -> N
     page.goto(f"{base}/console/disclosures")
     assert "Nothing matches" in page.locator("#showing").inner_text()
     check_page(page, f"console-disclosures-{tag(size)}")
+
+
+def test_every_other_console_page_fits_a_phone(browser: Any, serve: Any, home: Any) -> None:
+    """The console pages the flows above do not reach, at 390 px: each passes the shared
+    check (no sideways scrolling, no serious axe-core violation), the audit list in words
+    with the raw action beside it, a range that ends before it starts said in words, and
+    the person page headed by their name without a purpose chosen."""
+    t = Troth(home)
+    sid = t.find(email="ada@example.com")
+    rid = t.requests.list(limit=1)[0].id
+    base = serve(home)
+    page = officer(browser, base, PHONE)
+    page.goto(f"{base}/console/people/{sid}")
+    assert page.locator("#person-name").inner_text() == "Ada Example"
+    check_page(page, "console-person-named-phone")
+    page.goto(f"{base}/console/audit?subject_id={sid}")
+    table = page.locator("#audit").inner_text()
+    assert "collected data from the person" in table and "collect" in table
+    check_page(page, "console-audit-words-phone")
+    page.goto(f"{base}/console/audit?since=2026-03-05&until=2026-03-04")
+    assert "before it starts" in page.locator("body").inner_text()
+    check_page(page, "console-audit-bad-range-phone")
+    page.goto(f"{base}/console/audit")
+    page.click("#verify")
+    page.wait_for_selector("#verify-result")
+    check_page(page, "console-audit-verified-phone")
+    for path, name in (
+        (f"/console/requests/{rid}", "request"),
+        ("/console/policy", "policy"),
+        ("/console/recipients", "recipients"),
+        ("/console/support", "support"),
+        ("/console/demands", "demands"),
+        ("/console/subjects", "subjects"),
+        ("/console/discovery", "discovery"),
+        ("/console/people?page=999", "people-past-the-end"),
+    ):
+        page.goto(base + path)
+        check_page(page, f"console-{name}-phone")
+    page.context.clear_cookies()
+    page.goto(f"{base}/console/login")
+    check_page(page, "console-login-phone")

@@ -21,6 +21,7 @@ from troth.policy.describe import describe_policy
 from troth.policy.model import Power
 from troth.validation import parse_number
 from troth.web import csrf, svg
+from troth.web.console_words import action_words
 from troth.web.forms import FormDep
 from troth.web.lists import PAGE_SIZE, csv_download, day_end, day_start, paging, query, when
 from troth.web.render import ctx_of, render
@@ -326,13 +327,20 @@ def _audit_filters(
         "since": since or "",
         "until": until or "",
     }
+    start, end = day_start(since, "since"), day_end(until, "until")
+    if start and end and end <= start:
+        raise ValidationError(
+            f"until: the range ends ({until}) before it starts ({since}); give an 'until'"
+            " on or after 'from', or swap them",
+            field="until",
+        )
     kw = {
         "subject_id": subject_id or None,
         "by": by or None,
         "action": action or None,
         "outcome": outcome or None,
-        "since": day_start(since, "since"),
-        "until": day_end(until, "until"),
+        "since": start,
+        "until": end,
     }
     return {"shown": shown, "kw": kw}
 
@@ -345,9 +353,18 @@ def _audit_rows(request: Request, entries: list[Any]) -> list[dict[str, Any]]:
             "when": when(e.at),
             "who": names.actor(e.entry.actor),
             "tenant": names.tenant(e.entry.tenant_id),
+            "what": _what(e.entry),
         }
         for e in entries
     ]
+
+
+def _what(entry: Any) -> str:
+    """The entry in words (the same wording as a person's trail), about "the person" in
+    the list's Person column, or "people" where it names nobody."""
+    return action_words(
+        entry.action, entry.purpose, about="the person" if entry.subject_id else "people"
+    )
 
 
 AuditQuery = Annotated[str | None, Query(max_length=200)]
@@ -417,6 +434,7 @@ def audit_csv(
                     names.actor(x.actor),
                     x.actor,
                     x.action,
+                    _what(x),
                     str(x.outcome),
                     x.reason,
                     x.subject_id,
@@ -428,7 +446,7 @@ def audit_csv(
                 return
             batch = read_audit(ctx, s.actor, limit=CSV_BATCH, after_seq=batch[-1].seq, **kw)
 
-    header = ["seq", "when (UTC)", "who", "actor id", "action", "outcome", "reason"]
+    header = ["seq", "when (UTC)", "who", "actor id", "action", "what", "outcome", "reason"]
     header += ["person", "tenant", "purpose", "categories"]
     return csv_download("audit.csv", header, rows())  # type: ignore[no-any-return]
 

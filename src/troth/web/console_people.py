@@ -21,8 +21,10 @@ from troth.access.names import names_for
 from troth.errors import NotFound, Refused, TrothError, ValidationError
 from troth.gate import ActorKind
 from troth.office import count_audit, may, read_audit
-from troth.policy.model import Power
+from troth.policy.index import PolicyIndex
+from troth.policy.model import Power, Role
 from troth.web.console import page, staff
+from troth.web.console_words import action_words
 from troth.web.forms import FormDep
 from troth.web.lists import csv_download, paging, query, when
 from troth.web.render import ctx_of
@@ -33,31 +35,6 @@ SubjectId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _PHONE = re.compile(r"^\+?[\d ()./-]{6,40}$")
 TRAIL = 50
-
-# An audit action as a sentence: "<who> <verb>".
-_VERBS = {
-    "use": "read their data",
-    "collect": "collected data from them",
-    "read_lookup": "looked them up",
-    "read_consents": "read their consents",
-    "read_disclosures": "read their disclosures",
-    "read_requests": "read their requests",
-    "read_audit": "read their audit trail",
-    "disclose": "disclosed their data",
-    "consent.grant": "recorded their consent",
-    "consent.withdraw": "recorded their withdrawal of consent",
-    "mail.queued": "queued an e-mail to them",
-    "mail.sent": "sent them an e-mail",
-    "request.open": "opened a request from them",
-    "policy.publish": "published a policy version",
-    "breach.individuals_notified": "told them of a breach",
-}
-
-
-def _sentence(action: str, purpose: str | None) -> str:
-    verb = _VERBS.get(action) or _VERBS.get(action.split(".")[0]) or action.replace("_", " ")
-    return f"{verb} for {purpose}" if purpose else verb
-
 
 _STATUSES = ("active", "erased")
 
@@ -218,7 +195,11 @@ def person_page(
     groups: dict[str, list[Any]] = {}
     for v in view.values if view else []:
         groups.setdefault(v.collection_point or v.source, []).append(v)
-    name = view.get("name") if view else None
+    if purpose:
+        # The officer chose why they look: the name is what that look revealed, if any.
+        name = view.get("name") if view else None
+    else:
+        name = _name(t, ctx.policy, s.actor, subject_id, role)
 
     section("consents", lambda: _consents(t, s, subject_id))
     section("requests", lambda: t.access.requests_for(s.actor, subject_id))
@@ -234,7 +215,7 @@ def person_page(
                 "when": when(e.at),
                 "who": names.actor(e.entry.actor),
                 "actor": e.entry.actor,
-                "what": _sentence(e.entry.action, e.entry.purpose),
+                "what": action_words(e.entry.action, e.entry.purpose),
                 "categories": list(e.entry.categories),
                 "outcome": str(e.entry.outcome),
                 "reason": e.entry.reason,
@@ -259,6 +240,53 @@ def person_page(
         trail_shown=TRAIL,
         when=when,
     )
+
+
+NAME_FIELD = "name"
+NAME_TRIES = 2
+
+
+def name_purposes(index: PolicyIndex, role: Role | None) -> list[str]:
+    """The purposes for which ``role`` may read a person's name: its purposes that allow
+    the category of a collection point's ``name`` field, one the role reads too; those
+    the most such points collect for first (a name is most likely collected for them),
+    then in the role's order."""
+    if role is None:
+        return []
+    reads = index.role_categories.get(role.id, frozenset())
+    count: dict[str, int] = {}
+    for point, fields in index.point_fields.items():
+        f = fields.get(NAME_FIELD)
+        if f is None or f.category not in reads:
+            continue
+        for p in index.point_purposes.get(point, frozenset()):
+            if p in role.purposes and f.category in index.purpose_categories.get(p, ()):
+                count[p] = count.get(p, 0) + 1
+    order = {p: i for i, p in enumerate(role.purposes)}
+    return sorted(count, key=lambda p: (-count[p], order[p]))
+
+
+def _name(t: Any, index: PolicyIndex, actor: Any, subject_id: str, role: Role | None) -> Any:
+    """The person's name for the page's heading, read through the gate (each try an
+    audited use of the name's categories alone) for the first purpose of
+    :func:`name_purposes` that yields one, at most ``NAME_TRIES``; None (the page shows
+    the short id) where the role may read no name, or none was collected for those."""
+    cats = sorted(
+        {
+            fields[NAME_FIELD].category
+            for fields in index.point_fields.values()
+            if NAME_FIELD in fields
+        }
+    )
+    for purpose in name_purposes(index, role)[:NAME_TRIES]:
+        try:
+            view = t.use(subject_id, purpose=purpose, actor=actor, categories=cats)
+        except TrothError:
+            continue
+        name = view.get(NAME_FIELD)
+        if name:
+            return name
+    return None
 
 
 def _consents(t: Any, s: Any, subject_id: str) -> list[dict[str, Any]]:

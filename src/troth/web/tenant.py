@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from troth.errors import PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
+from troth.policy.masking import shown
 from troth.store import read_values
 from troth.store.tables import subjects
 from troth.web import csrf
@@ -249,7 +250,13 @@ def export(request: Request) -> Response:
                 "subjects": [
                     {
                         "subject_id": sid,
-                        "values": [v.to_dict() for v in read_values(conn, ctx, sid)],
+                        # Masked as the policy declares (a card: its last four
+                        # digits), like every export a person sees.
+                        "values": [
+                            v.to_dict()
+                            | {"value": shown(ctx.policy, v.collection_point, v.field, v.value)}
+                            for v in read_values(conn, ctx, sid)
+                        ],
                     }
                     for sid in ids
                 ],
