@@ -338,3 +338,9 @@ def keeps_timezone(sa_dialect: Any) -> bool:
     :class:`troth.db.UtcDateTime`, on every bound datetime, so a plain lookup."""
     found = _BY_NAME.get(sa_dialect.name)
     return found is not None and found.keeps_timezone
+
+
+def reported_name(of: Any) -> str:
+    """The name SQLAlchemy gives the database of ``of`` (an engine or connection), for
+    messages only: never branch on it, ask :func:`dialect_for` what the database can do."""
+    return str(getattr(of, "dialect", of).name)
