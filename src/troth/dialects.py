@@ -300,6 +300,9 @@ class MySQL(Dialect):
     def insert(self, table: sa.Table) -> Any:
         return mysql.insert(table)
 
+    def month_start(self, column: Any) -> Any:
+        return sa.cast(sa.func.date_format(column, "%Y-%m-01"), sa.DateTime)
+
     def insert_ignore(self, table: sa.Table, values: dict[str, Any]) -> Any:
         return sa.insert(table).values(values).prefix_with("IGNORE")
 
