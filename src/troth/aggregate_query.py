@@ -24,13 +24,14 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Numeric, Text, and_, case, cast, func, literal, select
+from sqlalchemy import Text, and_, case, cast, func, literal, select
 
 from troth.aggregates import suppress
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.consent.tables import consent_state
 from troth.context import Context
+from troth.dialects import dialect_for
 from troth.errors import Refused, ValidationError
 from troth.facts import actor_membership, notices_of
 from troth.gate import SYSTEM, Actor, Ask, Facts, Operation, decide
@@ -332,7 +333,7 @@ def _counts(
     """Per group and kind of person: people, people holding a numeric value, the sum and
     number of those values. A count counts the people with a value of the dimension (or
     of ``field`` without one), whatever ``field`` is."""
-    dialect = ctx.engine.dialect.name
+    dialect = dialect_for(ctx.engine)
     measured = group_by[0] if group_by and measure == "count" else field
     measured_cat = group_cats.get(measured, category)
     m = records.alias("m")
@@ -368,12 +369,7 @@ def _counts(
             ),
         )
         labels.append(gi.c.value)
-    if dialect == "sqlite":
-        num: Any = case(
-            (func.json_type(m.c.value).in_(["integer", "real"]), cast(m.c.value, Float))
-        )
-    else:
-        num = case((m.c.value.regexp_match(r"^-?[0-9]+(\.[0-9]+)?$"), cast(m.c.value, Numeric)))
+    num: Any = dialect.json_number(m.c.value)
     kinds = _kind_columns(ctx, purpose, m.c.subject_id)
     measures: list[Any] = [func.count(func.distinct(m.c.subject_id))]
     if measure != "count":

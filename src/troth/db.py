@@ -12,9 +12,6 @@ import contextlib
 import itertools
 import json
 import os
-import random
-import sqlite3
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -22,23 +19,22 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
-    JSON,
     URL,
-    BigInteger,
     Connection,
     DateTime,
     Dialect,
     Engine,
-    Integer,
     MetaData,
     TypeDecorator,
     create_engine,
-    event,
     make_url,
 )
 from sqlalchemy.engine.base import OptionEngine
 
+from troth.dialects import BigId, JsonType, WriteBusy, find_dialect, keeps_timezone
 from troth.errors import ConfigError
+
+__all__ = ["BigId", "JsonType", "WriteBusy"]  # kept in the dialect seam, used from here
 
 metadata = MetaData(
     naming_convention={
@@ -64,18 +60,12 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise ValueError("troth stores only timezone-aware datetimes")
         value = value.astimezone(UTC)
         # SQLite and MariaDB keep naive values: store UTC wall time.
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+        return value if keeps_timezone(dialect) else value.replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-JsonType = JSON().with_variant(JSON(none_as_null=True), "postgresql")
-
-# Integer ids: BIGINT on PostgreSQL/MariaDB, INTEGER (the rowid alias) on SQLite.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def dumps(value: Any) -> str:
@@ -89,8 +79,6 @@ _CANONICAL = json.JSONEncoder(
 ).encode
 
 
-# The extra that installs each server backend's driver (pyproject's optional-dependencies).
-DRIVER_EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 _URL_SHAPE = "write it as dialect+driver://user:password@host:port/database"
 
 
@@ -111,13 +99,14 @@ def check_database_url(url: str, setting: str = "database_url") -> URL:
             " or ? in the user name or password percent-encoded (@ is %40)"
         ) from None
     shown = parsed.render_as_string(hide_password=True)
-    backend_name = parsed.get_backend_name()
+    known = find_dialect(parsed)
     if parsed.host and "@" in parsed.host:
         raise ConfigError(
             f"{setting} has an unencoded @ in the user name or password ({shown.split('@')[0]}"
             "@...); write @ there as %40"
         )
-    if backend_name != "sqlite" and not parsed.host and not parsed.query:
+    in_process = known is not None and known.in_process
+    if not in_process and not parsed.host and not parsed.query:
         raise ConfigError(f"{setting} names no host ({shown}); {_URL_SHAPE}")
     try:
         dialect_cls = parsed.get_dialect()
@@ -129,7 +118,7 @@ def check_database_url(url: str, setting: str = "database_url") -> URL:
     try:
         dialect_cls.import_dbapi()
     except ImportError as exc:
-        extra = DRIVER_EXTRAS.get(backend_name)
+        extra = known.extra if known is not None else None
         how = (
             f"pip install 'troth[{extra}]'"
             if extra
@@ -147,7 +136,8 @@ def check_database_url(url: str, setting: str = "database_url") -> URL:
 def sqlite_file(url: str | URL) -> Path | None:
     """The file a SQLite URL names; None for another backend, memory or a URI filename."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
+    known = find_dialect(parsed)
+    if known is None or not known.in_process:
         return None
     database = parsed.database
     if not database or database == ":memory:" or database.startswith("file:"):
@@ -176,63 +166,24 @@ def make_engine(
     connection they stay on, since they halve PostgreSQL's CPU per ``Troth.use`` (README,
     "Running troth on several machines")."""
     parsed = check_database_url(url, setting)
-    if parsed.get_backend_name() == "sqlite":
-        path = sqlite_file(parsed)
-        if path is not None and not create and not path.is_file():
-            raise ConfigError(
-                f"{setting} names the SQLite file {path}, which does not exist; check the path"
-                " (troth never creates an empty database for it)",
-                code="database_missing",
-            )
-        if path is not None and not path.parent.is_dir():
-            raise ConfigError(
-                f"{setting} names the SQLite file {path}, whose folder does not exist",
-                code="database_missing",
-            )
-        create_private_database(url)
-        engine = create_engine(
-            url,
-            echo=echo,
-            hide_parameters=True,  # no values (personal data) in error messages or logs
-            connect_args={"timeout": 30, "check_same_thread": False},
-            # Never make a caller wait for a pooled connection: the HTTP read checks one
-            # out on the event loop, and a connection to a local file is cheap to open.
-            pool_size=16,
-            max_overflow=-1,
+    path = sqlite_file(parsed)  # None unless a SQLite file
+    if path is not None and not create and not path.is_file():
+        raise ConfigError(
+            f"{setting} names the SQLite file {path}, which does not exist; check the path"
+            " (troth never creates an empty database for it)",
+            code="database_missing",
         )
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # Let SQLAlchemy manage transactions explicitly (BEGIN IMMEDIATE below).
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Any) -> None:
-            # Take the write lock up front so concurrent writers queue instead of deadlocking;
-            # a connection marked read-only (see `reading`) takes none and never waits.
-            # Straight to the driver: this runs for every transaction, and SQLAlchemy's
-            # statement machinery adds nothing to a constant BEGIN.
-            driver = conn.connection.driver_connection
-            options = conn.get_execution_options()
-            if options.get(READ_ONLY) or joined_connection(conn.engine) is not None:
-                driver.execute("BEGIN")
-            elif options.get(NO_WAIT):
-                _begin_now(driver)
-            else:
-                _begin_immediate(driver)
-
-        engine.__class__ = _TrothEngine
-        return engine
-    options: dict[str, Any] = {}
-    if pooled and parsed.get_driver_name() == "psycopg":
-        options["connect_args"] = {"prepare_threshold": None}
-    engine = create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True, **options)
+    if path is not None and not path.parent.is_dir():
+        raise ConfigError(
+            f"{setting} names the SQLite file {path}, whose folder does not exist",
+            code="database_missing",
+        )
+    create_private_database(url)
+    dialect = find_dialect(parsed)
+    if dialect is None:  # known to SQLAlchemy, not to troth: its defaults
+        engine = create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
+    else:
+        engine = dialect.create_engine(url, parsed, echo=echo, pooled=pooled)
     engine.__class__ = _TrothEngine
     return engine
 
@@ -241,7 +192,8 @@ def create_private_database(url: str) -> None:
     """Create a SQLite database file that does not exist yet as 0600 (owner only),
     whatever the umask; SQLite gives its -wal and -shm files the same mode."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
+    known = find_dialect(parsed)
+    if known is None or not known.in_process:
         return  # a server's database name is not a file (it made ./test for postgresql/test)
     database = parsed.database
     if not database or database == ":memory:" or database.startswith("file:"):
@@ -354,12 +306,6 @@ class _TrothEngine(Engine):
 
 READ_ONLY = "troth_read_only"
 NO_WAIT = "troth_no_wait"
-_BUSY_TIMEOUT_MS = 30_000
-
-
-class WriteBusy(Exception):
-    """Another connection holds SQLite's write lock, and the caller asked not to wait
-    (:func:`no_wait`); nothing was written."""
 
 
 def no_wait(engine: Engine) -> Engine:
@@ -379,53 +325,10 @@ def _with_option(engine: Engine, option: str) -> Engine:
     return made
 
 
-def _begin_now(driver: Any) -> None:
-    """``BEGIN IMMEDIATE`` once, without waiting: WriteBusy if the lock is taken."""
-    driver.execute("PRAGMA busy_timeout=0")
-    try:
-        driver.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise WriteBusy(str(exc)) from exc
-        raise
-    finally:
-        driver.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-
-
-def _begin_immediate(driver: Any) -> None:
-    """``BEGIN IMMEDIATE``, waiting for another writer in steps of 50 us to 2 ms.
-
-    SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries, far longer than a
-    troth write transaction holds the lock (well under a millisecond), so under
-    concurrent writers most of the time went to sleeping. Here the busy timeout is off
-    for the BEGIN alone and the wait is ours, bounded by the same 30 s."""
-    driver.execute("PRAGMA busy_timeout=0")
-    try:
-        deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
-        pause = 0.00005
-        while True:
-            try:
-                driver.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                busy = "locked" in str(exc) or "busy" in str(exc)
-                if not busy or time.monotonic() > deadline:
-                    raise
-            time.sleep(pause * (0.5 + random.random()))
-            pause = min(pause * 2, 0.002)
-    finally:
-        driver.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-
-
 def reading(engine: Engine) -> Any:
     """A connection for reads only: on SQLite it does not take the write lock, so reads
     never queue behind writers (WAL gives them a consistent snapshot)."""
     return _with_option(engine, READ_ONLY).connect()
-
-
-def backend(engine: Engine) -> str:
-    """'sqlite', 'postgresql' or 'mysql' (MariaDB reports mysql)."""
-    return engine.dialect.name
 
 
 def bind_processor(type_: Any, dialect: Dialect) -> Any:
@@ -513,12 +416,12 @@ class Prepared:
 
     def __init__(self, stmt: Any) -> None:
         self.stmt = stmt
-        self._by_dialect: dict[str, _Compiled] = {}
+        self._by_dialect: dict[type[Dialect], _Compiled] = {}
 
     def _for(self, dialect: Dialect) -> _Compiled:
-        compiled = self._by_dialect.get(dialect.name)
+        compiled = self._by_dialect.get(type(dialect))
         if compiled is None:
-            compiled = self._by_dialect[dialect.name] = _Compiled(self.stmt, dialect)
+            compiled = self._by_dialect[type(dialect)] = _Compiled(self.stmt, dialect)
         return compiled
 
     def execute(self, conn: Any, params: dict[str, Any]) -> int:

@@ -25,6 +25,7 @@ from troth.clock import Clock
 from troth.collection import Collecting, CollectResult, _age_of
 from troth.context import Context
 from troth.db import Prepared, reading
+from troth.dialects import dialect_for
 from troth.errors import ConnectorError, NotFound, Refused, TrothError, ValidationError
 from troth.gate import (
     SYSTEM,
@@ -182,7 +183,7 @@ class Troth(Collecting):
         backends read in a worker thread, since their reads cross the network, and
         commit through the writer thread. Either way the values are returned only once
         the entry is committed."""
-        if self.ctx.engine.dialect.name == "sqlite":
+        if dialect_for(self.ctx.engine).in_process:
             at, entry, result = self._judge_use(subject_id, purpose, actor, categories)
         else:
             from anyio.to_thread import run_sync

@@ -29,9 +29,6 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
-    Float,
-    Integer,
-    Numeric,
     String,
     Table,
     Text,
@@ -57,6 +54,7 @@ from troth.audit.log import append_entries, transaction
 from troth.consent.tables import consent_state
 from troth.context import Context
 from troth.db import UtcDateTime, metadata
+from troth.dialects import find_dialect, reported_name
 from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
@@ -410,9 +408,11 @@ class _Sweep:
     def __init__(self, ctx: Context, now: datetime) -> None:
         self.ctx = ctx
         self.now = now
-        self.dialect = ctx.engine.dialect.name
-        if self.dialect not in ("sqlite", "postgresql"):
-            raise ValidationError(f"retention runs on SQLite and PostgreSQL, not {self.dialect}")
+        dialect = find_dialect(ctx.engine)
+        if dialect is None or not dialect.own_database:
+            name = reported_name(ctx.engine)
+            raise ValidationError(f"retention runs on SQLite and PostgreSQL, not {name}")
+        self.dialect = dialect
         idx = ctx.policy
         list_purposes = {lst.purpose for lst in idx.policy.lists} | {
             p.id for p in idx.policy.purposes if p.marketing
@@ -718,12 +718,8 @@ class _Sweep:
     def _generalised(self) -> Any:
         v = records.c.value
         month = func.substr(v, 1, 8) + literal('"')
-        if self.dialect == "sqlite":
-            low: Any = cast(cast(v, Float) / NUMBER_BAND, Integer) * NUMBER_BAND
-            numeric: Any = func.json_type(v).in_(["integer", "real"])
-        else:
-            low = cast(func.floor(cast(v, Numeric) / NUMBER_BAND), Integer) * NUMBER_BAND
-            numeric = v.regexp_match(r"^-?[0-9]+(\.[0-9]+)?$")
+        low: Any = self.dialect.band_low(v, NUMBER_BAND)
+        numeric: Any = self.dialect.json_numeric(v)
         band = (
             literal('"')
             + cast(low, String)
@@ -739,10 +735,7 @@ class _Sweep:
         )
 
     def _month_start(self) -> Any:
-        c = records.c.collected_at
-        if self.dialect == "sqlite":
-            return func.substr(c, 1, 7) + literal("-01 00:00:00.000000")
-        return func.date_trunc("month", c)
+        return self.dialect.month_start(records.c.collected_at)
 
     def _detach(self, conn: Connection, rows: Sequence[Any]) -> None:
         """Move anonymised rows to fresh subjects that identify no one (one per person in

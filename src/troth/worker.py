@@ -40,6 +40,7 @@ from sqlalchemy import Column, Integer, String, Table, Text, and_, or_, select, 
 
 from troth.context import Context
 from troth.db import UtcDateTime, metadata
+from troth.dialects import dialect_for
 
 log = logging.getLogger("troth.worker")
 
@@ -226,8 +227,7 @@ class Worker:
                 .order_by(j.next_run_at)
                 .limit(1)
             )
-            if conn.dialect.name != "sqlite":
-                q = q.with_for_update(skip_locked=True)
+            q = dialect_for(conn).claim(q)
             name = conn.execute(q).scalar()
             if name is None:
                 return None

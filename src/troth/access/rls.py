@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, func, select, text
 
+from troth.dialects import dialect_for
 from troth.errors import ConfigError, ValidationError
 
 # Tables holding a tenant's people and their data, each with a tenant_id column.
@@ -42,7 +43,7 @@ def enable_tenant_rls(
     LOGIN with ``password``), give it read/write on the current schema, and turn on
     forced row-level security: a row is visible only when its tenant_id equals the
     ``troth.tenant_id`` setting of the transaction. Idempotent."""
-    if engine.dialect.name != "postgresql":
+    if not dialect_for(engine).row_level_security:
         raise ConfigError("row-level security needs PostgreSQL; SQLite has one tenant per file")
     role = _ident(app_role)
     with engine.begin() as conn:

@@ -31,6 +31,7 @@ from troth.audit.entry import AuditEntry
 from troth.audit.log import NotSequenced, append_timed, check_entry, transaction
 from troth.context import Context
 from troth.db import WriteBusy, no_wait
+from troth.dialects import dialect_for
 
 MAX_BATCH = 256
 log = logging.getLogger("troth.audit")
@@ -65,7 +66,7 @@ class GroupCommit:
         self._writer_leads = False  # the lead was handed to the writer thread
         self._closed = False
         # SQLite: coroutines' entries gathered per loop turn, committed on the loop.
-        self._inline = ctx.engine.dialect.name == "sqlite"
+        self._inline = dialect_for(ctx.engine).in_process
         self._no_wait = no_wait(ctx.engine)
         self._on_loop: dict[asyncio.AbstractEventLoop, list[_Pending]] = {}
 

@@ -52,6 +52,7 @@ from troth.audit.heads import SignedHead, head_signer, latest_head
 from troth.audit.merkle import CompactRange, leaf_hash
 from troth.context import Context
 from troth.db import Prepared, UtcDateTime, dumps, insert_many, joined_connection, metadata
+from troth.dialects import dialect_for
 from troth.errors import IntegrityError, ValidationError
 
 audit_entries = Table(
@@ -256,14 +257,7 @@ def _lock_state(conn: Connection) -> tuple[str, CompactRange]:
             "root": empty.root().hex(),
             "frontier": empty.to_json(),
         }
-        name = conn.dialect.name
-        if name in ("postgresql", "sqlite"):
-            dialect_insert: Any = __import__(
-                f"sqlalchemy.dialects.{name}", fromlist=["insert"]
-            ).insert
-            conn.execute(dialect_insert(audit_state).values(values).on_conflict_do_nothing())
-        else:
-            conn.execute(insert(audit_state).values(values).prefix_with("IGNORE"))
+        conn.execute(dialect_for(conn).insert_ignore(audit_state, values))
         row = conn.execute(stmt).one()
     try:
         frontier = CompactRange.from_json(row.frontier)
@@ -321,7 +315,7 @@ def _append_timed(conn: Connection, items: Sequence[tuple[datetime, AuditEntry]]
         check_entry(at, entry)
     timed = [(at, iso(at), entry) for at, entry in items]
     sealer = seal.sealer_of(conn.engine)
-    if conn.dialect.name == "postgresql":
+    if dialect_for(conn).pending_appends:
         return _append_postgresql(conn, sealer, timed)
     # Fast path: this process's last known frontier, confirmed by a conditional UPDATE of
     # the state row (which also takes its lock). Another writer since, or a rollback of
@@ -499,7 +493,7 @@ def _absorb(
     ``frontier`` (extended): their audit_entries rows, {pending id: seq}, and whether the
     batch was full. IntegrityError, and nothing moved, when one's MAC does not verify.
     PostgreSQL only (elsewhere nothing is ever pending)."""
-    if conn.dialect.name != "postgresql":
+    if not dialect_for(conn).pending_appends:
         return [], {}, False
     pending = _SELECT_PENDING.all(conn, {})
     if not pending:
@@ -620,7 +614,7 @@ def sign_head(ctx: Context) -> SignedHead:
     stored state only when it is sealed with the key (or is already a signed head), never
     a tree recomputed by whoever can write the database (IntegrityError then)."""
     sealer = _sealer(ctx, ctx.engine)
-    if ctx.engine.dialect.name == "postgresql":
+    if dialect_for(ctx.engine).pending_appends:
         # Entries committed pending go into the tree first: the head covers them.
         from troth.audit.sequencer import sequence_pending
 

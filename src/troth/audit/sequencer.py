@@ -29,6 +29,7 @@ from sqlalchemy import Engine, select
 
 from troth.audit.log import NotSequenced, audit_entries, sequence_locked, transaction
 from troth.context import Context
+from troth.dialects import dialect_for
 
 
 def sequence_pending(
@@ -40,7 +41,7 @@ def sequence_pending(
     PostgreSQL. IntegrityError when a pending entry's MAC or the stored state does not
     verify (nothing is sequenced then)."""
     engine = engine or ctx.engine
-    if engine.dialect.name != "postgresql":
+    if not dialect_for(engine).pending_appends:
         return {}
     found: dict[int, int] = {}
     while True:

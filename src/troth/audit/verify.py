@@ -43,6 +43,7 @@ from troth.audit.merkle import (
 )
 from troth.audit.seal import is_sealed
 from troth.context import Context
+from troth.dialects import dialect_for
 from troth.errors import ConfigError, IntegrityError, NotFound, ValidationError
 
 Progress = Callable[[int, int], None]
@@ -89,8 +90,9 @@ def _snapshot(ctx: Context) -> Connection:
     # One consistent snapshot for state + entries while writers go on (PostgreSQL); on
     # SQLite the engine's BEGIN IMMEDIATE already gives one.
     conn = ctx.engine.connect()
-    if conn.dialect.name in ("postgresql", "mysql"):
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+    isolation = dialect_for(conn).snapshot_isolation
+    if isolation is not None:
+        conn = conn.execution_options(isolation_level=isolation)
     return conn
 
 
@@ -146,11 +148,11 @@ def _stream(conn: Connection, stmt: Any, sqlite: bool) -> Any:
     return conn.execution_options(yield_per=_CHUNK).execute(stmt)
 
 
-def _entry_columns(dialect: str) -> list[ColumnElement[Any]]:
+def _entry_columns(times_as_text: bool) -> list[ColumnElement[Any]]:
     """The columns entry_bytes() reads, then leaf_hash; ``at`` as raw text on SQLite."""
     t = audit_entries
     cols: list[ColumnElement[Any]] = [t.c[name] for name in ENTRY_COLUMNS] + [t.c.leaf_hash]
-    if dialect == "sqlite":
+    if times_as_text:
         cols[1] = type_coerce(t.c.at, String).label("at")
     return cols
 
@@ -246,8 +248,8 @@ def verify_log(
     with _snapshot(ctx) as conn:
         state_size, state_root = read_state(conn)
         state_text = conn.execute(select(audit_state.c.frontier)).scalar()
-        sqlite = conn.dialect.name == "sqlite"
-        stmt = select(*_entry_columns(conn.dialect.name)).order_by(t.c.seq)
+        sqlite = dialect_for(conn).times_as_text
+        stmt = select(*_entry_columns(sqlite)).order_by(t.c.seq)
         result = _stream(conn, stmt, sqlite)
         # Whole chunks at a time: list comprehensions for the leaves and the subtrees
         # instead of a Python loop body per entry (verify is bound by per-row overhead).

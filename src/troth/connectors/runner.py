@@ -42,6 +42,7 @@ from troth.connectors.walk import (
     plan_dataset,
     predicate_values,
 )
+from troth.dialects import dialect_for
 from troth.errors import ConnectorError, ValidationError
 from troth.keys import Keyring
 
@@ -456,7 +457,8 @@ class DatasetRunner:
         """Run the queued writes in order. On PostgreSQL they go as data-modifying CTEs,
         up to CTE_GROUP per round trip (foreign keys are checked at the end of the
         statement), unless a foreign key says ON DELETE RESTRICT."""
-        group = CTE_GROUP if conn.dialect.name == "postgresql" and not self._restrict else 1
+        ctes = dialect_for(conn).data_modifying_ctes
+        group = CTE_GROUP if ctes and not self._restrict else 1
         for start in range(0, len(writes), group):
             part = writes[start : start + group]
             shapes = tuple(w.shape for w in part)

@@ -30,6 +30,7 @@ from troth.connectors.connector import Connector
 from troth.connectors.declaration import Erasure, ExpiryAction, Keep, Link
 from troth.connectors.report import TableReport
 from troth.connectors.runner import HASH_PREFIX, DatasetRunner, _effective
+from troth.dialects import Dialect, dialect_for
 from troth.errors import ConnectorError, ValidationError
 from troth.policy.model import Duration
 
@@ -94,7 +95,7 @@ def sweep_dataset(
     ds = runner.dataset
     report = SweepReport(ds.name, dry_run, now, ds.location)
     with runner._connection(write=False) as conn:
-        rules = _Rules(runner, runner._reflect(conn), now, conn.dialect.name)
+        rules = _Rules(runner, runner._reflect(conn), now, dialect_for(conn))
         order = [t for t in reversed(runner.plan.order) if t in rules.swept]
         for name in order:
             report.tables[name] = TableSweep(rules.describe(name), rules.purpose(name))
@@ -145,7 +146,7 @@ def _delete(runner: DatasetRunner, rules: _Rules, name: str, batch: int, tr: Tab
     a = rules.alias(name)
     inner: sa.Select[Any] = sa.select(*(a.c[c] for c in pk)).where(rules.goes(name, a))
     inner = inner.limit(batch)
-    if rules.dialect in ("mysql", "mariadb"):
+    if not rules.dialect.limit_in_subquery:
         # MariaDB refuses LIMIT in an IN subquery and a subquery on the table it deletes
         # from; a derived table is materialised first, which it accepts.
         d = inner.subquery("d")
@@ -171,8 +172,7 @@ def _anonymise(runner: DatasetRunner, rules: _Rules, name: str, batch: int, tr: 
         return 0
     cols = sorted(set(tp.primary_key) | runner._erase_columns(tp))
     stmt = sa.select(*(table.c[c] for c in cols)).where(rules.anon(name, table)).limit(batch)
-    if rules.dialect != "sqlite":
-        stmt = stmt.with_for_update()
+    stmt = rules.dialect.lock(stmt)
     done = 0
     while True:
         with runner._connection(write=True) as conn:
@@ -202,7 +202,7 @@ class _Rules:
     an alias) they test; subqueries use fresh aliases."""
 
     def __init__(
-        self, runner: DatasetRunner, tables: dict[str, sa.Table], now: datetime, dialect: str
+        self, runner: DatasetRunner, tables: dict[str, sa.Table], now: datetime, dialect: Dialect
     ) -> None:
         self.runner = runner
         self.plan = runner.plan

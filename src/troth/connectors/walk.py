@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from troth.connectors.declaration import Column, Dataset, Erasure, IdentityKind, Keep, Link
+from troth.dialects import dialect_for
 from troth.errors import ValidationError
 from troth.keys import normalise_identity
 
@@ -216,7 +217,7 @@ def locate(
             if not preds:
                 continue
             wanted = tuple(dict.fromkeys([*tp.walk_columns(), *columns.get(name, ())]))
-            lock = for_update and conn.dialect.name != "sqlite"
+            lock = for_update and dialect_for(conn).row_locks
             for stmt_preds in _statements(preds):
                 shape = (name, wanted, tuple(c for c, _ in stmt_preds), lock)
                 stmt = plan.selects.get(shape)

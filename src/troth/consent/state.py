@@ -22,10 +22,10 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from troth.consent.events import COOKIE_PREFIX, ConsentKind, ConsentStatus, Mismatch
 from troth.consent.tables import consent_events, consent_state
+from troth.dialects import find_dialect, reported_name
 from troth.errors import ConfigError
 
 _STATE_COLUMNS = (
@@ -41,14 +41,13 @@ _STATE_COLUMNS = (
 
 
 def _insert_for(conn: Connection) -> Any:
-    name = conn.dialect.name
-    if name == "sqlite":
-        return sqlite.insert
-    if name == "postgresql":
-        return postgresql.insert
-    raise ConfigError(
-        f"troth's own database must be SQLite or PostgreSQL, not {name}; set TROTH_DATABASE_URL"
-    )
+    dialect = find_dialect(conn)
+    if dialect is None or not dialect.own_database:
+        raise ConfigError(
+            f"troth's own database must be SQLite or PostgreSQL, not {reported_name(conn)};"
+            " set TROTH_DATABASE_URL"
+        )
+    return dialect.insert
 
 
 def _upsert(conn: Connection, source: Select[Any] | None = None) -> Any:

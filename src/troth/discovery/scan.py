@@ -11,19 +11,17 @@ is ever written, and the values read stay in memory for the classifier only.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
-from troth.errors import ConnectorError
+from troth.dialects import find_dialect
 
 
 @dataclass(frozen=True)
@@ -47,19 +45,10 @@ def readonly_engine(url: str) -> Engine:
     """An engine that cannot write: SQLite read-only by URI and ``query_only``; the server
     databases by their read-only transactions (see :func:`read_sample`)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        path = parsed.database or ""
-        if not path or path == ":memory:":
-            raise ConnectorError("discovery reads a SQLite file; an in-memory database is empty")
-        uri = f"file:{quote(path)}?mode=ro"
-
-        def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=5)
-            conn.execute("PRAGMA query_only = ON")
-            return conn
-
-        return sa.create_engine("sqlite://", creator=connect, poolclass=sa.pool.NullPool)
-    return sa.create_engine(url, pool_pre_ping=True, poolclass=sa.pool.NullPool)
+    dialect = find_dialect(parsed)
+    if dialect is None:  # known to SQLAlchemy, not to troth: a read-only transaction fails
+        return sa.create_engine(url, pool_pre_ping=True, poolclass=sa.pool.NullPool)
+    return dialect.readonly_engine(parsed)
 
 
 def live_tables(engine: Engine) -> list[LiveTable]:
@@ -98,30 +87,15 @@ def read_only(engine: Engine, seconds_left: float) -> Iterator[Connection]:
     statement is cut off when the time budget would run out."""
     ms = max(int(seconds_left * 1000), 100)
     with engine.connect() as conn:
-        dialect = conn.dialect.name
-        if dialect == "postgresql":
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
-        elif dialect in ("mysql", "mariadb"):
-            if _is_mariadb(conn):
-                conn.exec_driver_sql(f"SET SESSION max_statement_time = {ms / 1000:.3f}")
-            else:
-                conn.exec_driver_sql(f"SET SESSION max_execution_time = {ms}")
-            conn.exec_driver_sql("START TRANSACTION READ ONLY")
-        elif dialect == "sqlite":
-            deadline = time.monotonic() + ms / 1000
-            raw: Any = conn.connection.driver_connection
-            raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        dialect = find_dialect(conn)
+        if dialect is not None:
+            dialect.begin_read_only(conn, ms)
         try:
             yield conn
         finally:
             conn.rollback()
-            if dialect == "sqlite":
-                conn.connection.driver_connection.set_progress_handler(None, 0)  # type: ignore[union-attr]
-
-
-def _is_mariadb(conn: Connection) -> bool:
-    return bool(getattr(conn.dialect, "is_mariadb", False))
+            if dialect is not None:
+                dialect.end_read_only(conn)
 
 
 def read_sample(

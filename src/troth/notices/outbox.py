@@ -40,6 +40,7 @@ from troth.consent.state import active_purposes, opted_out_purposes
 from troth.consent.unsubscribe import issue_token, unsubscribe_url
 from troth.context import Context
 from troth.db import BigId, JsonType, UtcDateTime, metadata
+from troth.dialects import dialect_for
 from troth.errors import Refused, ValidationError
 from troth.notices.mail import RESERVED_HEADERS, MailTransport, build_message, message_id
 from troth.notices.mail import transport_for as _transport_for
@@ -454,9 +455,8 @@ def _claim(ctx: Context, limit: int) -> list[dict[str, Any]]:
         o.next_attempt_at <= now,
     )
     stmt = select(o.id).where(due).order_by(o.priority, o.next_attempt_at, o.id).limit(limit)
-    if ctx.engine.dialect.name == "postgresql":
-        # Several workers: each takes rows the others have not locked.
-        stmt = stmt.with_for_update(skip_locked=True)
+    # Several workers: each takes rows the others have not locked.
+    stmt = dialect_for(ctx.engine).claim(stmt)
     with ctx.engine.begin() as conn:
         ids = list(conn.execute(stmt).scalars())
         if not ids:

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, text
 
 from troth.context import Context
 from troth.db import reading
+from troth.dialects import dialect_for
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -286,7 +287,7 @@ def doctor(home: Path | str | None) -> list[Check]:
             Check("database", "fail", f"cannot be reached ({line})", "check database_url"),
         ]
     try:
-        checks.append(Check("database", "ok", f"reachable ({ctx.engine.dialect.name})"))
+        checks.append(Check("database", "ok", f"reachable ({dialect_for(ctx.engine).name})"))
         checks.append(Check("migrations", "ok", f"at schema {schema_revision(ctx)} (head)"))
         checks += _figures(ctx, snapshot(ctx))
     finally:
