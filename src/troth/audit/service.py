@@ -84,6 +84,11 @@ class AuditService:
 
         return sign_head(self.ctx)
 
+    def public_key(self) -> str:
+        """The home's Ed25519 public key (base64): anyone checks heads and proofs with it
+        (:func:`troth.audit.verify_proof`)."""
+        return self.ctx.keys.public_key_b64()
+
     def entries(
         self,
         *,
