@@ -35,6 +35,7 @@ reveal_type(t.access)
 reveal_type(t.retention)
 reveal_type(t.disclosures)
 reveal_type(t.breaches)
+reveal_type(t.discovery)
 reveal_type(t.collect("order_form", {}))
 reveal_type(t.use("s", purpose="billing", actor=troth.Actor(troth.ActorKind.system, "x")))
 reveal_type(t.aggregate("p", "c", "f"))
@@ -56,6 +57,7 @@ EXPECTED = [
     r"\.RetentionService$",
     r"\.DisclosureService$",
     r"\.BreachRegister$",
+    r"\.DiscoveryService$",
     r"\.CollectResult$",
     r"\.View$",
     r"\.AggregateResult$",

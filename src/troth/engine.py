@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from troth.breaches.register import BreachRegister
     from troth.consent import ConsentLedger
     from troth.disclosures import DisclosureService
+    from troth.discovery.service import DiscoveryService
     from troth.policy.service import PolicyService
     from troth.requests.service import RequestService
     from troth.retention import RetentionService
@@ -183,6 +184,13 @@ class Troth(Collecting):
         from troth.breaches.register import BreachRegister
 
         return BreachRegister(self.ctx)
+
+    @cached_property
+    def discovery(self) -> DiscoveryService:
+        """What the connected databases really hold: ``scan()``, ``report()``, ``drift()``."""
+        from troth.discovery.service import DiscoveryService
+
+        return DiscoveryService(self.ctx)
 
     # -- use -----------------------------------------------------------------------------
     def use(
