@@ -8,8 +8,11 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 import troth
 from troth.clock import ManualClock
@@ -162,3 +165,55 @@ def test_the_application_runs_on_a_real_home(
         refusals = [e.entry for e in entries if e.entry.outcome == "deny"]
         assert [(e.actor, e.reason) for e in refusals] == [("staff:sue", "role_not_allowed")]
         assert t.audit.verify().ok
+
+
+def test_the_new_doors_refuse_and_audit_like_the_old_ones(make_troth: Any, tmp_path: Path) -> None:
+    from troth.gate import Actor, ActorKind
+    from troth.policy.model import Power
+
+    t = make_troth("itechno")
+    sue = Actor(ActorKind.staff, "sue", role="shipping_desk")
+    officer = Actor(ActorKind.staff, "pia", role="privacy_office")
+    candidate = tmp_path / "next.yaml"
+    text = t.ctx.settings.resolved_policy_file.read_text()
+    candidate.write_text(text.replace(f'version: "{t.policy.version}"', 'version: "9.9"', 1))
+    before = [v["version"] for v in t.policy.versions()]
+
+    refusals: list[tuple[str, Callable[[], object]]] = [
+        ("publish", lambda: t.policy.publish(candidate, actor=sue)),
+        ("diff", lambda: t.policy.diff(candidate, actor=sue)),
+        ("history", lambda: t.policy.versions(actor=sue)),
+        ("ropa", lambda: t.policy.ropa(actor=sue)),
+        ("verify", lambda: t.audit.verify(actor=sue)),
+        ("read", lambda: t.audit.entries(actor=sue)),
+    ]
+    for operation, call in refusals:
+        with pytest.raises(troth.Refused) as refused:
+            call()
+        assert refused.value.reason == "power_not_granted", operation
+        last = t.audit.entries(by="staff:sue", limit=1)[0].entry
+        assert (last.outcome, last.reason) == ("deny", "power_not_granted"), operation
+        assert last.details["operation"] == operation
+        assert last.details["power"] in (Power.publish_policy.value, Power.read_audit.value)
+    assert [v["version"] for v in t.policy.versions()] == before  # nothing published
+
+    # The privacy office may: a preview and a diff change nothing; bad files say what.
+    preview = t.policy.preview(candidate, actor=officer)
+    assert preview.version == "9.9" and preview.problem is None
+    diff = t.policy.diff(candidate, actor=officer)
+    assert [c.detail for c in diff.changes] == ["version changed from 1.0 to 9.9"]
+    assert not diff.has_material
+    assert t.policy.version == before[0]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: '1'\npurposes: 7\n")
+    with pytest.raises(troth.PolicyError, match=r"broken\.yaml"):
+        t.policy.diff(broken, actor=officer)
+
+    # Proofs: an entry that is not there, sizes the wrong way round.
+    with pytest.raises(troth.NotFound, match="no audit entry 999999"):
+        t.audit.inclusion_proof(999_999)
+    with pytest.raises(troth.ValidationError, match="0 <= 5 <= 2"):
+        t.audit.consistency_proof(5, 2)
+    proof = t.audit.consistency_proof(1)
+    assert proof["size1"] == 1 and proof["size2"] >= 1
+    assert t.audit.head().size >= proof["size2"]
