@@ -78,7 +78,7 @@ class Collecting:
     def collect(
         self,
         point: str,
-        data: Mapping[str, Any],
+        data: Mapping[str, object],
         *,
         actor: Actor = SYSTEM,
         subject_id: str | None = None,
@@ -113,7 +113,7 @@ class Collecting:
     def collect_many(
         self,
         point: str,
-        rows: Sequence[Mapping[str, Any]],
+        rows: Sequence[Mapping[str, object]],
         *,
         actor: Actor = SYSTEM,
         subject_ids: Sequence[str] | None = None,

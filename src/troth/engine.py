@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from sqlalchemy import Connection, select
 
@@ -47,13 +47,32 @@ from troth.store.tables import records, subjects
 
 if TYPE_CHECKING:
     from troth.access import AccessService
+    from troth.aggregate_query import AggregateResult
+    from troth.audit.service import AuditService
     from troth.breaches.register import BreachRegister
     from troth.consent import ConsentLedger
     from troth.disclosures import DisclosureService
+    from troth.discovery.service import DiscoveryService
+    from troth.policy.service import PolicyService
     from troth.requests.service import RequestService
     from troth.retention import RetentionService
+    from troth.store.keystore import KeyService
 
-__all__ = ["CollectResult", "Troth", "View"]
+__all__ = ["CollectResult", "JSONValue", "MinorErasure", "Troth", "View"]
+
+JSONValue: TypeAlias = "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None"
+"""A stored value as read back: what JSON holds."""
+
+
+class MinorErasure(TypedDict):
+    """What :meth:`Troth.report_minor` erased: totals, and the report per system."""
+
+    found: int
+    deleted: int
+    masked: int
+    kept: int
+    systems: list[dict[str, object]]
+    summary: list[str]
 
 
 @dataclass(frozen=True)
@@ -66,12 +85,13 @@ class View:
     masked: dict[str, str]  # field -> reason code
     decision: Decision
 
-    def get(self, field_name: str) -> Any:
+    def get(self, field_name: str) -> JSONValue:
         """The latest value of a field, or None."""
         found = [v for v in self.values if v.field == field_name]
-        return found[-1].value if found else None
+        value: JSONValue = found[-1].value if found else None
+        return value
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, JSONValue]:
         """Field -> latest value (masked fields absent)."""
         return {v.field: v.value for v in self.values}
 
@@ -85,8 +105,10 @@ class Troth(Collecting):
     # -- life cycle ------------------------------------------------------------------
     @classmethod
     def open(
-        cls, home: Path | str | None = None, *, clock: Clock | None = None, **settings: Any
+        cls, home: Path | str | None = None, *, clock: Clock | None = None, **settings: object
     ) -> Troth:
+        """Open the home at ``home`` (default: ``TROTH_HOME`` or the current directory);
+        ``settings`` override the home's settings (``database_url=...``)."""
         from troth.home import open_context
 
         return cls(open_context(home, clock=clock, **settings))
@@ -108,11 +130,29 @@ class Troth(Collecting):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def policy(self) -> Any:
-        return self.ctx.policy.policy
-
     # -- the other concepts, one attribute each (imported lazily) ----------------------
+    @cached_property
+    def policy(self) -> PolicyService:
+        """The policy: ``current`` (the model in force), ``version``, ``versions()``,
+        ``diff()``, ``preview()``, ``publish()``, ``ropa()``."""
+        from troth.policy.service import PolicyService
+
+        return PolicyService(self.ctx)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        """The audit log: ``verify()``, ``head()``, ``entries()``, proofs."""
+        from troth.audit.service import AuditService
+
+        return AuditService(self.ctx)
+
+    @cached_property
+    def keys(self) -> KeyService:
+        """The encryption keys: ``rotate()``."""
+        from troth.store.keystore import KeyService
+
+        return KeyService(self.ctx)
+
     @cached_property
     def consent(self) -> ConsentLedger:
         from troth.consent import ConsentLedger
@@ -148,6 +188,13 @@ class Troth(Collecting):
         from troth.breaches.register import BreachRegister
 
         return BreachRegister(self.ctx)
+
+    @cached_property
+    def discovery(self) -> DiscoveryService:
+        """What the connected databases really hold: ``scan()``, ``report()``, ``drift()``."""
+        from troth.discovery.service import DiscoveryService
+
+        return DiscoveryService(self.ctx)
 
     # -- use -----------------------------------------------------------------------------
     def use(
@@ -320,7 +367,7 @@ class Troth(Collecting):
         group_by: Sequence[str] = (),
         measure: str = "count",
         actor: Actor = SYSTEM,
-    ) -> Any:
+    ) -> AggregateResult:
         """Counts, sums or averages per group for an aggregate-only purpose, with groups
         smaller than the policy's ``aggregates.min_group_size`` suppressed (P09)."""
         from troth.aggregate_query import aggregate
@@ -338,7 +385,7 @@ class Troth(Collecting):
     # -- minors (P04) ----------------------------------------------------------------------
     def report_minor(
         self, subject_id: str, *, evidence: str, actor: Actor = SYSTEM
-    ) -> dict[str, Any]:
+    ) -> MinorErasure:
         """A person turned out to be a minor: delete their data in troth and in every
         connected dataset (the deletion request's erasure, a resumable job ``minor-ID``),
         audited as ``minor.erase`` with the evidence, in troth's transaction (P04).
@@ -358,9 +405,12 @@ class Troth(Collecting):
             )
         job_id = f"minor-{subject_id}"
 
-        def record(conn: Connection, erasure: Erasure) -> dict[str, Any]:
+        def record(conn: Connection, erasure: Erasure) -> MinorErasure:
             subj = get_subject(conn, subject_id)
-            totals = {k: erasure.total(k) for k in ("found", "deleted", "masked", "kept")}
+            found, deleted, masked, kept = (
+                erasure.total(k) for k in ("found", "deleted", "masked", "kept")
+            )
+            totals = {"found": found, "deleted": deleted, "masked": masked, "kept": kept}
             append_entries(
                 conn,
                 self.ctx.clock.now(),
@@ -380,7 +430,14 @@ class Troth(Collecting):
                     )
                 ],
             )
-            return {**totals, "systems": erasure.systems, "summary": erasure.summary}
+            return MinorErasure(
+                found=found,
+                deleted=deleted,
+                masked=masked,
+                kept=kept,
+                systems=list(erasure.systems),
+                summary=erasure.summary,
+            )
 
         try:
             return erase_person(self.ctx, subject_id, job_id=job_id, finish=record)

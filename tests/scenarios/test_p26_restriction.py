@@ -64,7 +64,7 @@ def test_p26_objection_to_marketing_withdraws_and_suppresses(t: Troth) -> None:
         to_addr="nia@example.com",
         subject="Issue 1",
         body_text="news",
-        list_id=t.policy.lists[0].id,
+        list_id=t.policy.current.lists[0].id,
         subject_id=sid,
     )
     rid = verified(t, "object", "nia@example.com")
@@ -81,7 +81,7 @@ def test_p26_objection_to_marketing_withdraws_and_suppresses(t: Troth) -> None:
             to_addr="nia@example.com",
             subject="Issue 2",
             body_text="news",
-            list_id=t.policy.lists[0].id,
+            list_id=t.policy.current.lists[0].id,
             subject_id=sid,
         )
     assert info.value.reason == "no_consent"

@@ -19,15 +19,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from troth.aggregate_query import aggregate
 from troth.api.auth import ActorDep, TrothDep, require_scope
 from troth.api.models import Day
 from troth.errors import PolicyError, ValidationError
-from troth.notices.publish import diff_candidate, policy_history, publish_policy
 from troth.office import authorize
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy, Power
-from troth.ropa import office_record
 
 router = APIRouter()
 
@@ -80,7 +77,7 @@ async def policy_diff(request: Request, actor: ActorDep, t: TrothDep) -> dict[st
     await run_in_threadpool(authorize, t.ctx, actor, Power.publish_policy)
     text = await policy_text(request)
     new = await run_in_threadpool(parse, text)
-    diff = await run_in_threadpool(lambda: diff_candidate(t.ctx, new, actor=actor))
+    diff = await run_in_threadpool(lambda: t.policy.diff(new, actor=actor))
     return diff.to_dict()
 
 
@@ -107,7 +104,7 @@ async def policy_publish(
         with tempfile.TemporaryDirectory(prefix="troth-publish-") as tmp:
             path = Path(tmp) / FILENAME
             path.write_text(text, encoding="utf-8")
-            return publish_policy(t.ctx, path, effective=effective, actor=actor).to_dict()
+            return t.policy.publish(path, effective=effective, actor=actor).to_dict()
 
     return await run_in_threadpool(work)
 
@@ -118,7 +115,7 @@ async def policy_publish(
     summary="Every published version with its material changes, newest first",
 )
 def policy_history_list(actor: ActorDep, t: TrothDep) -> list[dict[str, Any]]:
-    return policy_history(t.ctx, actor=actor)
+    return [dict(v) for v in t.policy.versions(actor=actor)]
 
 
 @router.get(
@@ -140,7 +137,7 @@ def ropa(
     t: TrothDep,
     format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
 ) -> Response:
-    record = office_record(t.ctx, actor)
+    record = t.policy.ropa(actor=actor)
     if format == "csv":
         return PlainTextResponse(record.to_csv(), media_type="text/csv")
     if format == "html":
@@ -170,7 +167,7 @@ def aggregates(
 ) -> dict[str, Any]:
     # The gate checks the operation `aggregate` (not `use`): ask for the scope it needs.
     require_scope(t, actor, "aggregate", f"aggregate:{purpose}")
-    result = aggregate(
-        t.ctx, purpose, category, field, group_by=group_by or (), measure=measure, actor=actor
+    result = t.aggregate(
+        purpose, category, field, group_by=group_by or (), measure=measure, actor=actor
     )
     return result.to_dict()

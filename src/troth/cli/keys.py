@@ -34,8 +34,6 @@ def rotate(
 ) -> None:
     """Make a new key-encryption key and re-wrap every data key under it, in batches,
     while troth keeps serving."""
-    from troth.store.keystore import rotate_keys
-
     with (
         open_troth(ctx) as t,
         Progress(
@@ -50,7 +48,7 @@ def rotate(
         def step(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report = rotate_keys(t.ctx, reencrypt=reencrypt, retire_old=retire_old, progress=step)
+        report = t.keys.rotate(reencrypt=reencrypt, retire_old=retire_old, progress=step)
     _out.print(
         f"key-encryption key v{report.kek_version}: {report.rewrapped} data keys re-wrapped,"
         f" {report.reencrypted_values} values re-encrypted,"

@@ -256,3 +256,22 @@ def _reencrypt(conn: Connection, ctx: Context, subject_ids: list[str], kv: int, 
             )
         )
     return count
+
+
+class KeyService:
+    """One home's keys as an application reaches them: ``t.keys``."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def rotate(
+        self,
+        *,
+        reencrypt: bool = False,
+        retire_old: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> RotationReport:
+        """A new KEK version with every data key re-wrapped under it, the home serving
+        throughout (:func:`rotate_keys`); ``reencrypt`` also gives every subject a new
+        data key, ``retire_old`` retires the old KEK versions once all are re-wrapped."""
+        return rotate_keys(self.ctx, reencrypt=reencrypt, retire_old=retire_old, progress=progress)
