@@ -98,7 +98,7 @@ def _purge_request_logs(ctx: Context) -> Any:
 
 
 def _purge_signin_codes(ctx: Context) -> Any:
-    from troth.web.signin import purge_codes
+    from troth.access.signin import purge_codes
 
     return f"{purge_codes(ctx)} old sign-in code(s) forgotten"
 

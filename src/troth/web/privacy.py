@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from starlette.responses import Response
 
+from troth.access import signin
 from troth.api.auth import client_ip
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
@@ -24,7 +25,7 @@ from troth.policy.masking import shown
 from troth.policy.model import LegalBasis
 from troth.store import StoredValue, get_subject, read_values
 from troth.store.tables import policy_notices, policy_versions
-from troth.web import csrf, signin
+from troth.web import csrf
 from troth.web.forms import FormDep
 from troth.web.privacy_words import Narrator, records
 from troth.web.render import ctx_of, render
