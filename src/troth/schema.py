@@ -12,10 +12,10 @@ import troth.consent.tables
 import troth.disclosures.tables
 import troth.discovery.tables
 import troth.idempotency
+import troth.jobs
 import troth.notices.outbox
 import troth.requests.tables
 import troth.retention
 import troth.store.tables
-import troth.worker
 
 __all__ = ["troth"]
