@@ -423,6 +423,16 @@ def reading(engine: Engine) -> Any:
     return _with_option(engine, READ_ONLY).connect()
 
 
+def unreachable(exc: BaseException) -> str | None:
+    """When ``exc`` says the database could not be reached or answered with an error
+    (SQLAlchemy's OperationalError), the driver's first line of it; None otherwise."""
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return None
+    return str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+
+
 def backend(engine: Engine) -> str:
     """'sqlite', 'postgresql' or 'mysql' (MariaDB reports mysql)."""
     return engine.dialect.name

@@ -291,15 +291,13 @@ def register(app: typer.Typer) -> None:
             raise ValidationError("give --email or --phone")
         # The home's context only, not the whole engine: a lookup needs the keys, the
         # policy and the database (troth.Troth.find does the same).
-        from troth.db import reading
         from troth.errors import NotFound
         from troth.home import open_context
-        from troth.store import find_subject_id
+        from troth.store import find_subject
 
         context = open_context(home_of(ctx))
         try:
-            with reading(context.engine) as conn:
-                sid = find_subject_id(conn, context, email=email, phone=phone)
+            sid = find_subject(context, email=email, phone=phone)
         finally:
             context.engine.dispose()
         if sid is None:
