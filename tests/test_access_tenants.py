@@ -129,11 +129,13 @@ def test_the_tenant_export_is_for_an_admin_of_that_tenant_only(t: Troth) -> None
     gets no data."""
     a = t.access.create_tenant("Acme", "office@acme.example")
     b = t.access.create_tenant("Bolt", "office@bolt.example")
-    data = {"name": "Ada", "email": "ada@example.com", "address": "1 High Street, Leeds"}
-    extra = {"product": "Mindlink Pro", "renewal_date": "2027-01-01"}
-    ada = t.collect("purchase", {**data, **extra}, tenant_id=a).subject_id
-    bob = {**data, **extra, "name": "Bob", "email": "bob@example.com"}
-    t.collect("purchase", bob, tenant_id=b)
+    ada = t.collect(
+        "customer_signup",
+        {"company_name": "Acme", "name": "Ada", "email": "ada@example.com"},
+        tenant_id=a,
+    ).subject_id
+    bob = {"company_name": "Bolt", "name": "Bob", "email": "bob@example.com"}
+    t.collect("customer_signup", bob, tenant_id=b)
     tok, _ = t.access.invite(a, "admin@acme.example", role="admin")
     admin_a = t.access.accept_invitation(tok, PW)
     tok, _ = t.access.invite(b, "admin@bolt.example", role="admin")
