@@ -121,3 +121,44 @@ def test_create_tenant_bad_input(t: Troth) -> None:
     with pytest.raises(ValidationError):
         t.access.create_tenant("Acme", "nope")
     assert t.access.list_tenants() == []
+
+
+def test_the_tenant_export_is_for_an_admin_of_that_tenant_only(t: Troth) -> None:
+    """AccessService.export_tenant (behind /tenant/export.json): the tenant's people only,
+    audited; a member, another tenant's admin or a revoked admin is refused, audited, and
+    gets no data."""
+    a = t.access.create_tenant("Acme", "office@acme.example")
+    b = t.access.create_tenant("Bolt", "office@bolt.example")
+    ada = t.collect(
+        "customer_signup",
+        {"company_name": "Acme", "name": "Ada", "email": "ada@example.com"},
+        tenant_id=a,
+    ).subject_id
+    bob = {"company_name": "Bolt", "name": "Bob", "email": "bob@example.com"}
+    t.collect("customer_signup", bob, tenant_id=b)
+    tok, _ = t.access.invite(a, "admin@acme.example", role="admin")
+    admin_a = t.access.accept_invitation(tok, PW)
+    tok, _ = t.access.invite(b, "admin@bolt.example", role="admin")
+    admin_b = actor_for(t.access.accept_invitation(tok, PW))
+    tok, _ = t.access.invite(a, "member@acme.example")
+    member_a = actor_for(t.access.accept_invitation(tok, PW))
+
+    out = t.access.export_tenant(a, by=actor_for(admin_a))
+    assert out["tenant_id"] == a and [s["subject_id"] for s in out["subjects"]] == [ada]
+    assert {v["field"]: v["value"] for v in out["subjects"][0]["values"]}["name"] == "Ada"
+    assert "Bob" not in str(out)
+    e = last_entry(t)
+    assert (e.action, e.actor, e.tenant_id, e.details) == (
+        "tenant.export",
+        actor_for(admin_a).label,
+        a,
+        {"subjects": 1},
+    )
+    for who in (admin_b, member_a):
+        with pytest.raises(PermissionDenied):
+            t.access.export_tenant(a, by=who)
+        e = last_entry(t)
+        assert (e.action, e.outcome, e.reason) == ("tenant.export", "deny", "not_tenant_admin")
+    t.access.revoke_member(a, admin_a.id)
+    with pytest.raises(PermissionDenied):
+        t.access.export_tenant(a, by=actor_for(admin_a))

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from dbs import PG_ADMIN_URL, need
-from troth.access import actor_for
+from troth.access import actor_for, signin
 from troth.access.routes import COMMANDS, ROUTES, Credential, Rule, Target, may
 from troth.app import create_app
 from troth.cli import _register
@@ -33,7 +33,6 @@ from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.home import init_home
 from troth.notices.outbox import outbox
-from troth.web import signin
 from troth.web.session import csrf_for_session
 
 PW = "route-matrix-password-1"

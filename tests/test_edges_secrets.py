@@ -454,7 +454,7 @@ def test_access_log_carries_no_code_token_email_or_phone(
 
 
 def test_old_signin_codes_are_forgotten_but_not_before_the_limit_window(home: Any) -> None:
-    from troth.web.signin import purge_codes, signin_codes
+    from troth.access.signin import purge_codes, signin_codes
 
     Troth(home).collect("support_request", SUPPORT)
     with client_for(home) as c:

@@ -17,11 +17,11 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from _http import make_home
+from troth.access.signin import start_signin
 from troth.audit.log import transaction
 from troth.context import Context
 from troth.engine import Troth
 from troth.notices.outbox import MailKind, MailStatus, enqueue, outbox
-from troth.web.signin import start_signin
 from troth.worker import TASKS, Worker
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Please help"}

@@ -222,3 +222,40 @@ def test_two_collections_in_the_same_instant_are_two_records(mindlink: Any) -> N
     for r in found:
         assert len({f.label for f in r.fields}) == len(r.fields)  # no field twice
         assert r.title == "A support request, feedback, call or live chat"
+
+
+def test_unsubscribe_from_the_centre_withdraws_that_list_only(mindlink: Any) -> None:
+    """POST /privacy/me/unsubscribe (consent.unsubscribe_subject): the list's purpose is
+    withdrawn for the signed-in person, like the one-click link; an unknown list is a 404
+    that changes nothing, and a form without the person's CSRF token is refused."""
+    t = Troth(mindlink)
+    sid = t.collect("support_request", SUPPORT).subject_id
+    t.consent.grant(sid, "newsletter")
+    with client_for(mindlink) as c:
+        csrf = sign_in(c, mindlink, "ada@example.com")
+        before = t.consent.state(sid)
+        for data in (
+            {"list_id": "no_such_list", "csrf_token": csrf},
+            {"list_id": "../newsletter", "csrf_token": csrf},
+            {"list_id": "newsletter"},
+            {"list_id": "newsletter", "csrf_token": "forged"},
+        ):
+            r = c.post("/privacy/me/unsubscribe", data=data, follow_redirects=False)
+            assert r.status_code in (400, 403, 404), (data, r.status_code)
+            assert t.consent.state(sid) == before
+        r = c.post("/privacy/me/unsubscribe", data={"list_id": "no_such_list", "csrf_token": csrf})
+        assert r.status_code == 404 and "no_such_list" in r.text
+        r = c.post(
+            "/privacy/me/unsubscribe",
+            data={"list_id": "newsletter", "csrf_token": csrf},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        assert r.headers["location"] == "/privacy/me?done=unsubscribed#lists"
+        state = t.consent.state(sid)
+        assert state["newsletter"].granted is False
+        assert state["newsletter"].kind.value == "unsubscribe"
+        # Again: still withdrawn (the person's own token is renewed once used).
+        r = c.post("/privacy/me/unsubscribe", data={"list_id": "newsletter", "csrf_token": csrf})
+        assert "You are unsubscribed" in r.text
+        assert t.consent.state(sid)["newsletter"].granted is False

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from troth.jobs import worker_jobs
 from troth.notices.outbox import submit
-from troth.worker import LEASE, Task, Worker, worker_jobs
+from troth.worker import LEASE, Task, Worker
 
 
 def test_worker_runs_due_jobs_and_schedules_the_next(make_troth, db_url, clock):

@@ -331,6 +331,16 @@ def reading(engine: Engine) -> Any:
     return _with_option(engine, READ_ONLY).connect()
 
 
+def unreachable(exc: BaseException) -> str | None:
+    """When ``exc`` says the database could not be reached or answered with an error
+    (SQLAlchemy's OperationalError), the driver's first line of it; None otherwise."""
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return None
+    return str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+
+
 def bind_processor(type_: Any, dialect: Dialect) -> Any:
     """The processor SQLAlchemy itself applies to a value of ``type_`` bound on
     ``dialect``: a TypeDecorator's first, then the dialect's own (SQLite's DateTime text,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import troth.access.signin
 import troth.access.tables
 import troth.audit.log
 import troth.breaches.register
@@ -11,11 +12,10 @@ import troth.consent.tables
 import troth.disclosures.tables
 import troth.discovery.tables
 import troth.idempotency
+import troth.jobs
 import troth.notices.outbox
 import troth.requests.tables
 import troth.retention
 import troth.store.tables
-import troth.web.signin
-import troth.worker
 
 __all__ = ["troth"]

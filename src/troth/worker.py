@@ -1,7 +1,8 @@
 """The worker: troth's scheduled work (mail, retention, legal-demand notices, request
 deadlines, audit checkpoints), one process on SQLite, many on PostgreSQL.
 
-Each task is a row in ``worker_jobs`` with its next run time. A worker claims a due job
+Each task is a row in ``worker_jobs`` (the job store, :mod:`troth.jobs`, holds the table and
+every query on it) with its next run time. A worker claims a due job
 with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite's single writer serialises
 the claim) and, in the same transaction, writes its lease: a token naming the worker and
 this claim (``locked_by``) and an expiry (``locked_until``, ``worker_lease_seconds``
@@ -36,25 +37,10 @@ from datetime import timedelta
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Table, Text, and_, or_, select, update
-
 from troth.context import Context
-from troth.db import UtcDateTime, metadata
-from troth.dialects import dialect_for
+from troth.jobs import JobStore
 
 log = logging.getLogger("troth.worker")
-
-worker_jobs = Table(
-    "worker_jobs",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("next_run_at", UtcDateTime, nullable=False),
-    Column("locked_by", String(200)),
-    Column("locked_until", UtcDateTime),
-    Column("last_run_at", UtcDateTime),
-    Column("last_result", Text),
-    Column("runs", Integer, nullable=False, default=0),
-)
 
 # The default lease (setting worker_lease_seconds).
 LEASE = timedelta(seconds=60)
@@ -99,7 +85,7 @@ def _purge_request_logs(ctx: Context) -> Any:
 
 
 def _purge_signin_codes(ctx: Context) -> Any:
-    from troth.web.signin import purge_codes
+    from troth.access.signin import purge_codes
 
     return f"{purge_codes(ctx)} old sign-in code(s) forgotten"
 
@@ -191,20 +177,14 @@ class Worker:
         self.tasks = {t.name: t for t in tasks}
         self.ident = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.claims: dict[str, str] = {}  # job name -> the token of this worker's claim
+        self.jobs = JobStore(ctx)
         from troth.policy.follow import follower
 
         self.follower = follower(ctx)
         self._ensure_jobs()
 
     def _ensure_jobs(self) -> None:
-        now = self.ctx.clock.now()
-        with self.ctx.engine.begin() as conn:
-            have = set(conn.execute(select(worker_jobs.c.name)).scalars())
-            missing = [
-                {"name": n, "next_run_at": now, "runs": 0} for n in self.tasks if n not in have
-            ]
-            if missing:
-                conn.execute(worker_jobs.insert(), missing)
+        self.jobs.ensure(self.tasks)
 
     @property
     def lease(self) -> timedelta:
@@ -213,29 +193,10 @@ class Worker:
     def claim(self) -> str | None:
         """Claim one due job (a lease until now + the lease length); None when nothing
         is due. The token of the claim is kept in :attr:`claims` until it is settled."""
-        now = self.ctx.clock.now()
-        j = worker_jobs.c
         token = f"{self.ident}:{uuid.uuid4().hex[:12]}"[:200]
-        with self.ctx.engine.begin() as conn:
-            q = (
-                select(j.name)
-                .where(
-                    j.name.in_(list(self.tasks)),
-                    j.next_run_at <= now,
-                    or_(j.locked_until.is_(None), j.locked_until < now),
-                )
-                .order_by(j.next_run_at)
-                .limit(1)
-            )
-            q = dialect_for(conn).claim(q)
-            name = conn.execute(q).scalar()
-            if name is None:
-                return None
-            conn.execute(
-                update(worker_jobs)
-                .where(j.name == name)
-                .values(locked_by=token, locked_until=now + self.lease)
-            )
+        name = self.jobs.claim(self.tasks, token, self.lease)
+        if name is None:
+            return None
         self.claims[str(name)] = token
         return str(name)
 
@@ -245,14 +206,7 @@ class Worker:
         token = self.claims.get(name)
         if token is None:
             return False
-        j = worker_jobs.c
-        with self.ctx.engine.begin() as conn:
-            done = conn.execute(
-                update(worker_jobs)
-                .where(and_(j.name == name, j.locked_by == token))
-                .values(locked_until=self.ctx.clock.now() + self.lease)
-            )
-        return bool(done.rowcount)
+        return self.jobs.renew(name, token, self.lease)
 
     def _renewing(self, name: str) -> tuple[threading.Event, threading.Thread]:
         """A thread renewing the lease on ``name`` every third of its length until the
@@ -300,23 +254,8 @@ class Worker:
             finally:
                 stop.set()
                 renewer.join()
-            now = self.ctx.clock.now()
-            j = worker_jobs.c
             token = self.claims.pop(name)
-            with self.ctx.engine.begin() as conn:
-                settled = conn.execute(
-                    update(worker_jobs)
-                    .where(and_(j.name == name, j.locked_by == token))
-                    .values(
-                        next_run_at=now + delay,
-                        locked_by=None,
-                        locked_until=None,
-                        last_run_at=now,
-                        last_result=text,
-                        runs=j.runs + 1,
-                    )
-                )
-            if not settled.rowcount:
+            if not self.jobs.settle(name, token, delay=delay, result=text):
                 log.warning("worker's lease on %s ran out before it finished", name)
 
     def run_until_signalled(self) -> None:

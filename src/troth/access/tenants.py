@@ -26,8 +26,9 @@ from troth.audit.log import transaction
 from troth.clock import utc
 from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind
-from troth.store import new_id
-from troth.store.tables import tenants
+from troth.policy.masking import shown
+from troth.store import new_id, read_values
+from troth.store.tables import subjects, tenants
 
 INVITATION_DAYS = 7
 
@@ -354,3 +355,46 @@ class TenantsMixin(AccountsMixin):
                 conn, "member_revoke", by.label, tenant_id=tenant_id, details={"user": user_id}
             )
             return self._user(conn, user_id)
+
+    # -- the tenant's export (P29) -------------------------------------------------------
+    def export_tenant(self, tenant_id: str, *, by: Actor = SYSTEM) -> dict[str, Any]:
+        """Everything the tenant's people have in troth's store, person by person, for an
+        admin of the tenant (anyone else: PermissionDenied, audited); audited
+        ``tenant.export``."""
+        self._authorize_tenant_admin(by, tenant_id, "tenant.export")
+        ctx = self.ctx
+        with ctx.engine.connect() as conn:
+            ids = (
+                conn.execute(
+                    select(subjects.c.id)
+                    .where(subjects.c.tenant_id == tenant_id)
+                    .order_by(subjects.c.id)
+                )
+                .scalars()
+                .all()
+            )
+            data: dict[str, Any] = {
+                "tenant_id": tenant_id,
+                "subjects": [
+                    {
+                        "subject_id": sid,
+                        # Masked as the policy declares (a card: its last four digits),
+                        # like every export a person sees.
+                        "values": [
+                            v.to_dict()
+                            | {"value": shown(ctx.policy, v.collection_point, v.field, v.value)}
+                            for v in read_values(conn, ctx, sid)
+                        ],
+                    }
+                    for sid in ids
+                ],
+            }
+        with transaction(ctx) as conn:
+            self._audit(
+                conn,
+                "tenant.export",
+                by.label,
+                tenant_id=tenant_id,
+                details={"subjects": len(data["subjects"])},
+            )
+        return data

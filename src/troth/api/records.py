@@ -7,14 +7,13 @@ import binascii
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from troth.api.auth import ActorDep, TrothDep
 from troth.api.models import AuditEntryOut, AuditPage
 from troth.errors import ValidationError
 from troth.office import read_audit, verify_audit
 from troth.policy.describe import policy_summary
-from troth.store.tables import policy_versions
+from troth.policy.versions import published_versions
 
 router = APIRouter()
 
@@ -91,20 +90,13 @@ _SUMMARIES: dict[str, Any] = {}
 
 @router.get("/policy/versions", tags=["policy"], summary="Every published version")
 def policy_history(t: TrothDep) -> list[dict[str, Any]]:
-    v = policy_versions.c
-    with t.ctx.engine.connect() as conn:
-        rows = conn.execute(
-            select(v.version, v.effective, v.published_at, v.material, v.changes).order_by(
-                v.published_at.desc()
-            )
-        ).all()
     return [
         {
             "version": r.version,
             "effective": r.effective.isoformat(),
             "published_at": r.published_at.isoformat(),
-            "material": bool(r.material),
-            "changes": r.changes or [],
+            "material": r.material,
+            "changes": r.changes,
         }
-        for r in rows
+        for r in published_versions(t.ctx)
     ]

@@ -37,7 +37,7 @@ from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, Record
 from troth.policy.model import Regime
-from troth.store import get_subject
+from troth.store import lookup_subject
 
 router = APIRouter(tags=["subjects"])
 
@@ -94,8 +94,7 @@ class GrantIn(BaseModel):
 def visible_subject(t: Troth, actor: Actor, subject_id: str) -> None:
     """An actor bound to a tenant sees only that tenant's people; anything else is 404
     (not 403), so ids of another tenant reveal nothing."""
-    with t.ctx.engine.connect() as conn:
-        subj = get_subject(conn, subject_id)
+    subj = lookup_subject(t.ctx, subject_id)
     if actor.tenant_id is not None and subj.tenant_id != actor.tenant_id:
         raise NotFound(f"no subject {subject_id!r}: look the person up by e-mail or phone first")
 

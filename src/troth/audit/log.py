@@ -609,6 +609,12 @@ def read_state(conn: Connection) -> tuple[int, str]:
     return int(row.size), str(row.root)
 
 
+def log_size(ctx: Context) -> int:
+    """How many entries the log holds (its tree's size, as the database records it)."""
+    with ctx.engine.connect() as conn:
+        return read_state(conn)[0]
+
+
 def sign_head(ctx: Context) -> SignedHead:
     """Sign the current tree head and append it to the heads file (a checkpoint): the
     stored state only when it is sealed with the key (or is already a signed head), never

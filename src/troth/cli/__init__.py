@@ -343,16 +343,16 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("[red]aborted[/red]")
         sys.exit(1)
     except Exception as exc:  # click usage errors, an unreachable database
-        from sqlalchemy.exc import OperationalError
+        from troth.db import unreachable
 
         if isinstance(exc, _click_errors()):
             exc.show()  # type: ignore[attr-defined]
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
-        if isinstance(exc, OperationalError):
+        why = unreachable(exc)
+        if why is not None:
             err_console.print(
                 "[red]error[/red] (database_unreachable): troth's database cannot be reached"
-                f" ({str(exc.orig).splitlines()[0] if exc.orig else exc}); check database_url"
-                " and that the server runs",
+                f" ({why}); check database_url and that the server runs",
                 highlight=False,
             )
             sys.exit(1)

@@ -25,7 +25,7 @@ from troth.audit import (
     verify_proof,
 )
 from troth.audit.checkpoint import checkpoint, origin_of
-from troth.audit.log import read_state
+from troth.audit.log import log_size
 from troth.cli import home_of, make_console, show_table
 from troth.context import Context
 
@@ -81,8 +81,7 @@ def verify(
     entry (or the range between two signed heads) otherwise, and when no signed head
     covers entries that should have one (a missing or emptied heads file)."""
     with _context(ctx) as context:
-        with context.engine.connect() as conn:
-            size = read_state(conn)[0]
+        size = log_size(context)
         columns = (
             TextColumn("verifying audit log"),
             BarColumn(),

@@ -292,17 +292,15 @@ def register(app: typer.Typer) -> None:
         # Not the whole engine, not even the policy model: a lookup needs the blind-index
         # keys, the policy's phone region and the database (troth.Troth.find does the same
         # lookup). open_lookup refuses what open_context refuses.
-        from troth.db import reading
         from troth.errors import NotFound
         from troth.home import open_lookup
-        from troth.store import lookup_subject_id
+        from troth.store import lookup_subject_in
 
         home = open_lookup(home_of(ctx))
         try:
-            with reading(home.engine) as conn:
-                sid = lookup_subject_id(
-                    conn, home.keys, email=email, phone=phone, phone_region=home.phone_region
-                )
+            sid = lookup_subject_in(
+                home.engine, home.keys, email=email, phone=phone, phone_region=home.phone_region
+            )
         finally:
             home.engine.dispose()
         if sid is None:

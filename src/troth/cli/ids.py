@@ -14,22 +14,20 @@ import typer
 
 def full_id(context: Any, kind: str, text: str) -> str:
     """The whole id of ``kind`` that ``text`` names in the home of ``context``."""
-    from troth.store.prefix import resolve_id
+    from troth.store.prefix import resolve_id_in
 
-    with context.engine.connect() as conn:
-        return resolve_id(conn, kind, text)
+    return resolve_id_in(context.engine, kind, text)
 
 
 def full_id_in(home: Any, kind: str, text: str) -> str:
     """:func:`full_id` in the home at ``home``, opening only its database."""
     from troth.db import make_engine
     from troth.settings import Settings
-    from troth.store.prefix import resolve_id
+    from troth.store.prefix import resolve_id_in
 
     engine = make_engine(Settings.for_home(home).resolved_database_url)
     try:
-        with engine.connect() as conn:
-            return resolve_id(conn, kind, text)
+        return resolve_id_in(engine, kind, text)
     finally:
         engine.dispose()
 

@@ -85,6 +85,19 @@ def issue_token(conn: Connection, ctx: Context, subject_id: str, list_id: str) -
     return token
 
 
+def unsubscribe_subject(
+    ctx: Context, subject_id: str, list_id: str, method: ConsentMethod | str
+) -> UnsubscribeResult:
+    """Unsubscribe a person from a list they asked to leave themselves (the privacy
+    centre): the same withdrawal as the one-click link, through the person's own token.
+    An unknown list is NotFound."""
+    if list_id not in ctx.policy.lists:
+        raise NotFound(f"no list {list_id!r}", code="unknown_list")
+    with transaction(ctx) as conn:
+        token = issue_token(conn, ctx, subject_id, list_id)
+    return unsubscribe(ctx, token, method=method)
+
+
 def unsubscribe_url(ctx: Context, token: str) -> str:
     return f"{ctx.settings.public_url.rstrip('/')}/u/{token}"
 

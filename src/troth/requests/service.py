@@ -486,6 +486,23 @@ class RequestService(OffboardRunner):
                 )
             return [self._load(conn, rid) for rid in conn.execute(stmt).scalars()]
 
+    def of_subject(self, subject_id: str, *, limit: int = 100) -> builtins.list[RequestRecord]:
+        """One person's requests, open and closed, in the order they were received (the
+        privacy centre's list of their own)."""
+        r = requests.c
+        with self.ctx.engine.connect() as conn:
+            ids = (
+                conn.execute(
+                    select(r.id)
+                    .where(r.subject_id == subject_id)
+                    .order_by(r.received_at)
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+        return [self.get(rid) for rid in ids]
+
     def search(
         self,
         *,

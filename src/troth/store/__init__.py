@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, update
 
 from troth.context import Context
 from troth.errors import NotFound
@@ -36,9 +36,12 @@ __all__ = [
     "blind_index_lookup",
     "decode_subject_rows",
     "erase_subject_data",
+    "find_subject",
     "find_subject_id",
     "get_subject",
+    "lookup_subject",
     "lookup_subject_id",
+    "lookup_subject_in",
     "new_id",
     "policy_notices",
     "policy_versions",
@@ -144,6 +147,14 @@ def get_subject(conn: Connection, subject_id: str) -> SubjectRow:
     return SubjectRow(*row)
 
 
+def lookup_subject(ctx: Context, subject_id: str) -> SubjectRow:
+    """:func:`get_subject` in its own (read-only) connection."""
+    from troth.db import reading
+
+    with reading(ctx.engine) as conn:
+        return get_subject(conn, subject_id)
+
+
 def blind_index_lookup(kind: str, hashes: Sequence[str]) -> Any:
     """``(hash, id, tenant_id, erased_at)`` of the people with one of ``hashes`` in the
     ``kind`` blind index (email, phone, customer_id). Selected by the blind index alone:
@@ -201,6 +212,29 @@ def lookup_subject_id(
                 if erased is None and (tenant_id is None or tenant == tenant_id):
                     return str(sid)
     return None
+
+
+def lookup_subject_in(
+    engine: Engine,
+    keys: Keyring,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    phone_region: str | None = None,
+) -> str | None:
+    """:func:`lookup_subject_id` in its own (read-only) connection on ``engine``."""
+    from troth.db import reading
+
+    with reading(engine) as conn:
+        return lookup_subject_id(conn, keys, email=email, phone=phone, phone_region=phone_region)
+
+
+def find_subject(ctx: Context, *, email: str | None = None, phone: str | None = None) -> str | None:
+    """:func:`find_subject_id` in its own (read-only) connection."""
+    from troth.db import reading
+
+    with reading(ctx.engine) as conn:
+        return find_subject_id(conn, ctx, email=email, phone=phone)
 
 
 def read_values(

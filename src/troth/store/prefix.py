@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, Engine, func, or_, select
 
 from troth.errors import NotFound, ValidationError
 
@@ -120,3 +120,9 @@ def resolve_id(conn: Connection, kind: str, typed: str) -> str:
             code="ambiguous_id",
         )
     return str(found[0])
+
+
+def resolve_id_in(engine: Engine, kind: str, typed: str) -> str:
+    """:func:`resolve_id` in its own connection to ``engine``."""
+    with engine.connect() as conn:
+        return resolve_id(conn, kind, typed)

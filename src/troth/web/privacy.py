@@ -11,20 +11,19 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 from starlette.responses import Response
 
+from troth.access import signin
+from troth.access.centre import held_values
 from troth.api.auth import client_ip
-from troth.audit.entry import AuditEntry
-from troth.audit.log import append_entries, transaction
 from troth.consent import ConsentMethod
 from troth.errors import AuthenticationError, RateLimited, TrothError, ValidationError
 from troth.policy.describe import describe_policy
 from troth.policy.masking import shown
 from troth.policy.model import LegalBasis
-from troth.store import StoredValue, get_subject, read_values
-from troth.store.tables import policy_notices, policy_versions
-from troth.web import csrf, signin
+from troth.policy.versions import posted_notices, published_versions
+from troth.store import StoredValue
+from troth.web import csrf
 from troth.web.forms import FormDep
 from troth.web.privacy_words import Narrator, records
 from troth.web.render import ctx_of, render
@@ -81,27 +80,14 @@ def record_cookie_choices(request: Request, choices: dict[str, bool]) -> None:
 @router.get("/privacy")
 def centre(request: Request) -> Response:
     ctx = ctx_of(request)
-    with ctx.engine.connect() as conn:
-        versions = conn.execute(
-            select(
-                policy_versions.c.version,
-                policy_versions.c.effective,
-                policy_versions.c.published_at,
-                policy_versions.c.material,
-                policy_versions.c.changes,
-            ).order_by(policy_versions.c.published_at.desc())
-        ).all()
-        notices = conn.execute(
-            select(policy_notices).order_by(policy_notices.c.posted_at.desc())
-        ).all()
     pol = ctx.policy.policy
     return render(
         request,
         "privacy/centre.html",
         person=person(request),
         words=describe_policy(pol),
-        versions=versions,
-        notices=notices,
+        versions=published_versions(ctx),
+        notices=posted_notices(ctx),
         subprocessors=request.app.state.troth.disclosures.subprocessors_json(),
         purposes=ctx.policy.purposes,
     )
@@ -168,23 +154,7 @@ def cookie_settings(request: Request) -> Response:
 # -- signed in ---------------------------------------------------------------------------
 def _held(request: Request, p: Person) -> list[StoredValue]:
     """Everything stored about the person, read for their own access (audited)."""
-    ctx = ctx_of(request)
-    with transaction(ctx) as conn:
-        get_subject(conn, p.subject_id)
-        values = read_values(conn, ctx, p.subject_id)
-        append_entries(
-            conn,
-            ctx.clock.now(),
-            [
-                AuditEntry(
-                    action="privacy.view",
-                    actor=f"subject:{p.subject_id}",
-                    subject_id=p.subject_id,
-                    categories=tuple(sorted({v.category for v in values})),
-                )
-            ],
-        )
-    return values
+    return held_values(ctx_of(request), p.subject_id)
 
 
 def _shown(ctx: Any, values: list[StoredValue]) -> list[dict[str, Any]]:
@@ -284,17 +254,11 @@ def change_consent(request: Request, form: FormDep) -> Response:
 @router.post("/privacy/me/unsubscribe")
 def unsubscribe_list(request: Request, form: FormDep) -> Response:
     p = require_person(request, form)
-    ctx = ctx_of(request)
-    from troth.consent.unsubscribe import issue_token, unsubscribe
+    from troth.consent.unsubscribe import unsubscribe_subject
 
-    list_id = form.get("list_id", "")
-    if list_id not in ctx.policy.lists:
-        from troth.errors import NotFound
-
-        raise NotFound(f"no list {list_id!r}", code="unknown_list")
-    with transaction(ctx) as conn:
-        token = issue_token(conn, ctx, p.subject_id, list_id)
-    unsubscribe(ctx, token, method=ConsentMethod.web_form)
+    unsubscribe_subject(
+        ctx_of(request), p.subject_id, form.get("list_id", ""), method=ConsentMethod.web_form
+    )
     return RedirectResponse("/privacy/me?done=unsubscribed#lists", status_code=303)
 
 
@@ -378,20 +342,5 @@ def _zip(data: bytes) -> Response:
 
 
 def _my_requests(request: Request, p: Person) -> list[Any]:
-    """The person's requests (open and closed), newest deadline last."""
-    from troth.requests.tables import requests as requests_table
-
-    ctx = ctx_of(request)
-    t = request.app.state.troth
-    with ctx.engine.connect() as conn:
-        ids = (
-            conn.execute(
-                select(requests_table.c.id)
-                .where(requests_table.c.subject_id == p.subject_id)
-                .order_by(requests_table.c.received_at)
-                .limit(100)
-            )
-            .scalars()
-            .all()
-        )
-    return [t.requests.get(rid) for rid in ids]
+    """The person's requests (open and closed), in the order they were received."""
+    return request.app.state.troth.requests.of_subject(p.subject_id)  # type: ignore[no-any-return]

@@ -10,14 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 from starlette.responses import Response
 
 from troth.errors import PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
-from troth.policy.masking import shown
-from troth.store import read_values
-from troth.store.tables import subjects
 from troth.web import csrf
 from troth.web.forms import FormDep
 from troth.web.render import ctx_of, render
@@ -230,53 +226,8 @@ def decide_grant(request: Request, grant_id: Token, decision: Token, form: FormD
 def export(request: Request) -> Response:
     """Everything the tenant's people have in troth's store (P29), streamed per person."""
     s = member(request)
-    ctx = ctx_of(request)
     tid = s.actor.tenant_id or ""
-    tr = request.app.state.troth
-    exporter = getattr(tr.access, "export_tenant", None)
-    if exporter is not None:
-        data: Any = exporter(tid, by=s.actor)
-    else:
-        with ctx.engine.connect() as conn:
-            ids = (
-                conn.execute(
-                    select(subjects.c.id).where(subjects.c.tenant_id == tid).order_by(subjects.c.id)
-                )
-                .scalars()
-                .all()
-            )
-            data = {
-                "tenant_id": tid,
-                "subjects": [
-                    {
-                        "subject_id": sid,
-                        # Masked as the policy declares (a card: its last four
-                        # digits), like every export a person sees.
-                        "values": [
-                            v.to_dict()
-                            | {"value": shown(ctx.policy, v.collection_point, v.field, v.value)}
-                            for v in read_values(conn, ctx, sid)
-                        ],
-                    }
-                    for sid in ids
-                ],
-            }
-        from troth.audit.entry import AuditEntry
-        from troth.audit.log import append_entries, transaction
-
-        with transaction(ctx) as conn:
-            append_entries(
-                conn,
-                ctx.clock.now(),
-                [
-                    AuditEntry(
-                        action="tenant.export",
-                        actor=s.actor.label,
-                        tenant_id=tid,
-                        details={"subjects": len(data["subjects"])},
-                    )
-                ],
-            )
+    data = request.app.state.troth.access.export_tenant(tid, by=s.actor)
     return Response(
         json.dumps(data, indent=2, default=str),
         media_type="application/json",

@@ -1,0 +1,30 @@
+"""What a person signed in to the privacy centre (:mod:`troth.access.signin`) reads of
+their own: everything stored about them, audited as ``privacy.view``."""
+
+from __future__ import annotations
+
+from troth.audit.entry import AuditEntry
+from troth.audit.log import append_entries, transaction
+from troth.context import Context
+from troth.store import StoredValue, get_subject, read_values
+
+
+def held_values(ctx: Context, subject_id: str) -> list[StoredValue]:
+    """Everything stored about the person, read for their own access (audited, with the
+    categories read); NotFound for an unknown subject."""
+    with transaction(ctx) as conn:
+        get_subject(conn, subject_id)
+        values = read_values(conn, ctx, subject_id)
+        append_entries(
+            conn,
+            ctx.clock.now(),
+            [
+                AuditEntry(
+                    action="privacy.view",
+                    actor=f"subject:{subject_id}",
+                    subject_id=subject_id,
+                    categories=tuple(sorted({v.category for v in values})),
+                )
+            ],
+        )
+    return values
