@@ -11,9 +11,11 @@ from typing import Any, NoReturn
 from sqlalchemy import Connection
 
 from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import append_entries, transaction
+from troth.audit.log import append_entries
+from troth.audit.refusals import refuse
 from troth.context import Context
 from troth.errors import TrothError, ValidationError
+from troth.gate import Reason
 
 _EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{1,60}$")
 
@@ -69,19 +71,10 @@ class AccessBase:
         action: str,
         actor: str,
         *,
+        reason: Reason,
         tenant_id: str | None = None,
-        reason: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> NoReturn:
-        """Audit a refusal in its own transaction (nothing else is written), then raise."""
-        with transaction(self.ctx) as conn:
-            self._audit(
-                conn,
-                action,
-                actor,
-                outcome=Outcome.deny,
-                tenant_id=tenant_id,
-                reason=reason or exc.code,
-                details=details,
-            )
-        raise exc
+        """Audit a refusal in its own transaction (nothing else is written), then raise
+        ``exc``."""
+        refuse(self.ctx, action, actor, reason, error=exc, tenant_id=tenant_id, details=details)
