@@ -13,6 +13,7 @@ value, leaves the transaction without writing, and calls :func:`refuse` after it
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from troth.audit.entry import AuditEntry, Outcome
@@ -24,6 +25,18 @@ if TYPE_CHECKING:
 
     from troth.context import Context
     from troth.gate import Actor, Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refusal decided inside a transaction: returned, not raised, so the transaction
+    ends having written nothing; the caller hands it to :func:`refuse` after."""
+
+    reason: Reason
+    message: str
+    subject_id: str | None = None
+    categories: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 def denial(
@@ -45,7 +58,7 @@ def denial(
         subject_id=subject_id,
         tenant_id=tenant_id,
         purpose=purpose,
-        categories=tuple(sorted(categories)),
+        categories=tuple(categories),
         reason=reason.value,
         details=dict(details or {}),
     )
