@@ -63,6 +63,9 @@ class Reason(StrEnum):
     disabled = "disabled"
     unknown_account = "unknown_account"
     locked_out = "locked_out"
+    wrong_password = "wrong_password"  # noqa: S105 (a reason code, not a password)
+    second_factor_missing = "second_factor_missing"
+    second_factor_wrong = "second_factor_wrong"
     too_many_codes = "too_many_codes"
     wrong_code = "wrong_code"
     not_vendor_admin = "not_vendor_admin"

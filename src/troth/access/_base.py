@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries
-from troth.audit.refusals import refuse
+from troth.audit.refusals import denial, refuse
 from troth.context import Context
 from troth.errors import TrothError, ValidationError
 from troth.gate import Reason
@@ -63,6 +63,24 @@ class AccessBase:
                     details=dict(details or {}),
                 )
             ],
+        )
+
+    def _deny(
+        self,
+        conn: Connection,
+        action: str,
+        actor: str,
+        reason: Reason,
+        *,
+        tenant_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Audit a refusal in the caller's transaction, which also records what the refusal
+        changes (a failed login's count); the caller raises once it is committed."""
+        append_entries(
+            conn,
+            self._now(),
+            [denial(action, actor, reason, tenant_id=tenant_id, details=details)],
         )
 
     def _refuse(
