@@ -110,7 +110,7 @@ class ApiKeysMixin(AccessBase):
             PermissionDenied(
                 f"this API key lacks the scope for that: one of {', '.join(accepted) or 'admin'}",
                 code="scope_missing",
-                reason="scope_missing",
+                reason=Reason.scope_missing.value,
             ),
             action,
             actor.label,
