@@ -29,10 +29,11 @@ from sqlalchemy import Text, and_, case, cast, func, literal, select
 from troth.aggregates import suppress
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import refuse
 from troth.consent.tables import consent_state
 from troth.context import Context
 from troth.dialects import dialect_for
-from troth.errors import Refused, ValidationError
+from troth.errors import ValidationError
 from troth.facts import actor_membership, notices_of
 from troth.gate import SYSTEM, Actor, Ask, Facts, Operation, decide
 from troth.policy.model import FieldType
@@ -229,9 +230,16 @@ def aggregate(
     )
     if not decision.allowed or decision.masked:
         reason = decision.reason or next(iter(decision.masked.values()))
-        _audit(ctx, actor, Outcome.deny, purpose, cats, reason=reason.value, **asked)
-        raise Refused(
-            decision.detail or f"may not aggregate {', '.join(cats)}", reason=reason.value
+        refuse(
+            ctx,
+            "aggregate",
+            actor,
+            reason,
+            decision.detail or f"may not aggregate {', '.join(cats)}",
+            tenant_id=actor.tenant_id,
+            purpose=purpose,
+            categories=cats,
+            details=asked,
         )
 
     verdicts = _verdicts(ctx, ask, tenant, member_active)

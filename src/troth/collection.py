@@ -9,16 +9,17 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection
 
 from troth import facts as facts_mod
-from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import Refusal, refuse, reject_input
 from troth.context import Context
 from troth.db import insert_many
-from troth.errors import Refused, ValidationError
+from troth.errors import ValidationError
 from troth.gate import (
     SYSTEM,
     Actor,
@@ -139,7 +140,6 @@ class Collecting:
                 f" (known: {', '.join(sorted(idx.points)) or 'none'})",
                 details={"point": point},
             )
-            raise AssertionError("unreachable")
         if subject_ids is not None and len(subject_ids) != len(rows):
             raise ValidationError("subject_ids must have one entry per row")
         consents = tuple(consents)
@@ -183,21 +183,9 @@ class Collecting:
         except ValidationError as exc:
             # Bad input is refused like the gate refuses: audited, nothing stored. The
             # entry names the problem, never the value.
-            with transaction(ctx) as conn:
-                append_entries(
-                    conn,
-                    ctx.clock.now(),
-                    [
-                        AuditEntry(
-                            action="collect",
-                            actor=actor.label,
-                            outcome=Outcome.deny,
-                            reason=exc.code,
-                            details={"point": point, "problem": exc.message[:300]},
-                        )
-                    ],
-                )
-            raise
+            reject_input(
+                ctx, "collect", actor, exc, details={"point": point, "problem": exc.message[:300]}
+            )
         # P04: no data from minors (the values are well-formed dates or ages by now).
         if ages:
             min_age = idx.minimum_age(juris)
@@ -210,24 +198,26 @@ class Collecting:
                     " data from minors",
                     details={"point": point, "minimum_age": min_age},
                 )
-        try:
-            return self._store_rows(
-                point,
-                cp,
-                rows,
-                actor,
-                subject_ids,
-                tenant_id,
-                juris,
-                where,
-                supplier,
-                consents,
-                point_purposes,
-                now,
+        stored = self._store_rows(
+            point,
+            cp,
+            rows,
+            actor,
+            subject_ids,
+            tenant_id,
+            juris,
+            where,
+            supplier,
+            consents,
+            point_purposes,
+            now,
+        )
+        if isinstance(stored, Refusal):
+            # Decided inside the transaction, which wrote nothing: audited after it.
+            self._refuse(
+                "collect", actor, stored.reason, stored.message, stored.subject_id, stored.details
             )
-        except _Deferred as d:
-            self._refuse(d.action, d.actor, d.reason_enum, d.message, d.subject_id, d.audit_details)
-            raise AssertionError("unreachable") from d
+        return stored
 
     def _store_rows(
         self,
@@ -243,16 +233,18 @@ class Collecting:
         consents: tuple[str, ...],
         point_purposes: list[str],
         now: datetime,
-    ) -> list[CollectResult]:
+    ) -> list[CollectResult] | Refusal:
+        """Store the rows in one transaction, or return the refusal the gate decided on
+        the way (decided before anything is written: the transaction then writes nothing)."""
         ctx = self.ctx
         idx = ctx.policy
         dropped: dict[str, str] = {}
         results: list[CollectResult] = []
         with transaction(ctx) as conn:
             sids = list(subject_ids) if subject_ids else []
-            created: set[str] = set()
+            new_subjects: list[dict[str, Any]] = []
             if not sids:
-                sids, created = self._resolve_subjects(conn, cp, rows, tenant_id, juris, now)
+                sids, new_subjects = self._resolve_subjects(conn, cp, rows, tenant_id, juris)
             else:
                 for sid in sids:
                     get_subject(conn, sid)
@@ -289,11 +281,17 @@ class Collecting:
                 if not per and refusals:
                     first = next((d for d in refusals if d.reason in _ACTOR_REASONS), None)
                     if first is not None and first.reason is not None:
-                        raise _Deferred(
-                            "collect", actor, first.reason, first.detail, None, {"point": point}
-                        )
+                        return Refusal(first.reason, first.detail, details={"point": point})
                 allowed[sid] = per
                 decided[have] = per
+            # The purposes a field's category serves, per distinct answer of the gate (the
+            # `per` dicts are shared by people with the same consents, see `decided`).
+            serving_for: dict[tuple[int, str], list[str]] = {}
+            unserved = self._unserved(cp, rows, sids, allowed, point_purposes, serving_for)
+            if unserved is not None:
+                return unserved
+            # Decided: from here on the transaction writes.
+            created = self._insert_subjects(conn, cp, new_subjects, tenant_id, juris, now)
             if consents:
                 facts_mod.record_consents(conn, ctx, sids, consents, actor, point)
             sensitive_fields = {
@@ -302,9 +300,6 @@ class Collecting:
             keys = ensure_data_keys(conn, ctx, sids, created) if sensitive_fields else {}
             out_rows: list[tuple[Any, ...]] = []  # in the order of _RECORD_COLUMNS
             audit: list[AuditEntry] = []
-            # The purposes a field's category serves, per distinct answer of the gate (the
-            # `per` dicts are shared by people with the same consents, see `decided`).
-            serving_for: dict[tuple[int, str], list[str]] = {}
             for sid, data in zip(sids, rows, strict=True):
                 per = allowed[sid]
                 bound = frozenset(per)
@@ -314,35 +309,10 @@ class Collecting:
                     if value is None:
                         continue
                     spec = cp.fields[fname]
-                    # The gate already exempted business contact data from consent (P05).
-                    serving_key = (id(per), spec.category)
-                    serving = serving_for.get(serving_key)
-                    if serving is None:
-                        serving = serving_for[serving_key] = sorted(
-                            p for p, cats_ok in per.items() if spec.category in cats_ok
-                        )
-                    if not serving and fname == cp.age_field:
+                    serving = serving_for[(id(per), spec.category)]
+                    if not serving:
                         # Checked for the minimum age, not kept: no purpose needs it (P01).
                         continue
-                    if not serving:
-                        reason = (
-                            Reason.no_consent
-                            if any(idx.purpose_allows(p, spec.category) for p in point_purposes)
-                            else Reason.purpose_not_declared_for_category
-                        )
-                        raise _Deferred(
-                            "collect",
-                            actor,
-                            reason,
-                            f"field {fname!r} ({spec.category}) would serve no purpose: "
-                            + (
-                                "its purposes need consent and the person has not given it"
-                                if reason is Reason.no_consent
-                                else "no purpose of this collection point may use that category"
-                            ),
-                            sid,
-                            {"point": point, "field": fname},
-                        )
                     encoded = _ENCODE(_normalise(spec, value))
                     if fname in sensitive_fields:
                         version, dek = keys[sid]
@@ -389,6 +359,51 @@ class Collecting:
             )
             append_entries(conn, now, audit)
         return results
+
+    def _unserved(
+        self,
+        cp: CollectionPoint,
+        rows: Sequence[Mapping[str, Any]],
+        sids: Sequence[str],
+        allowed: Mapping[str, dict[str, frozenset[str]]],
+        point_purposes: list[str],
+        serving_for: dict[tuple[int, str], list[str]],
+    ) -> Refusal | None:
+        """The refusal of a field that would serve no purpose (the first found), or None;
+        fills ``serving_for`` (the purposes each field's category serves, per gate answer).
+        The gate already exempted business contact data from consent (P05)."""
+        idx = self.ctx.policy
+        for sid, data in zip(sids, rows, strict=True):
+            per = allowed[sid]
+            for fname, value in data.items():
+                if value is None:
+                    continue
+                spec = cp.fields[fname]
+                serving_key = (id(per), spec.category)
+                serving = serving_for.get(serving_key)
+                if serving is None:
+                    serving = serving_for[serving_key] = sorted(
+                        p for p, cats_ok in per.items() if spec.category in cats_ok
+                    )
+                if serving or fname == cp.age_field:
+                    continue
+                reason = (
+                    Reason.no_consent
+                    if any(idx.purpose_allows(p, spec.category) for p in point_purposes)
+                    else Reason.purpose_not_declared_for_category
+                )
+                return Refusal(
+                    reason,
+                    f"field {fname!r} ({spec.category}) would serve no purpose: "
+                    + (
+                        "its purposes need consent and the person has not given it"
+                        if reason is Reason.no_consent
+                        else "no purpose of this collection point may use that category"
+                    ),
+                    subject_id=sid,
+                    details={"point": cp.id, "field": fname},
+                )
+        return None
 
     def _check_fields(
         self, cp: CollectionPoint, data: Mapping[str, Any], actor: Actor, row: int | None
@@ -460,11 +475,10 @@ class Collecting:
         rows: Sequence[Mapping[str, Any]],
         tenant_id: str | None,
         juris: str,
-        now: datetime,
-    ) -> tuple[list[str], set[str]]:
+    ) -> tuple[list[str], list[dict[str, Any]]]:
         """Find each row's person by their identity fields (one IN query per identity kind
-        and chunk, within the same tenant), or create them (one insert). Returns each row's
-        subject id and the ids created here."""
+        and chunk, within the same tenant), or give them a new id. Returns each row's
+        subject id and the people to create (:meth:`_insert_subjects`, once decided)."""
         ctx = self.ctx
         ident_fields = {spec.identifies: f for f, spec in cp.fields.items() if spec.identifies}
         region = region_for(ctx.policy.policy, juris)
@@ -502,6 +516,19 @@ class Collecting:
             for k, h in bidx.items():
                 known.setdefault((k, h), sid)
             sids.append(sid)
+        return sids, new_rows
+
+    def _insert_subjects(
+        self,
+        conn: Connection,
+        cp: CollectionPoint,
+        new_rows: list[dict[str, Any]],
+        tenant_id: str | None,
+        juris: str,
+        now: datetime,
+    ) -> set[str]:
+        """Create the people :meth:`_resolve_subjects` did not find (one insert); returns
+        their ids."""
         if new_rows:
             insert_many(
                 conn,
@@ -515,7 +542,7 @@ class Collecting:
                     "created_at": now,
                 },
             )
-        return sids, {r["id"] for r in new_rows}
+        return {r["id"] for r in new_rows}
 
     # -- refusals ------------------------------------------------------------------------
     def _refuse(
@@ -526,35 +553,9 @@ class Collecting:
         message: str,
         subject_id: str | None = None,
         details: Mapping[str, Any] | None = None,
-    ) -> None:
+    ) -> NoReturn:
         """Audit a refusal in its own transaction (nothing else is written), then raise."""
-        with transaction(self.ctx) as conn:
-            self._audit_refusal(conn, action, actor, reason, subject_id, details)
-        raise Refused(message, reason=reason.value)
-
-    def _audit_refusal(
-        self,
-        conn: Connection,
-        action: str,
-        actor: Actor,
-        reason: Reason,
-        subject_id: str | None,
-        details: Mapping[str, Any] | None,
-    ) -> None:
-        append_entries(
-            conn,
-            self.ctx.clock.now(),
-            [
-                AuditEntry(
-                    action=action,
-                    actor=actor.label,
-                    outcome=Outcome.deny,
-                    subject_id=subject_id,
-                    reason=reason.value,
-                    details=dict(details or {}),
-                )
-            ],
-        )
+        refuse(self.ctx, action, actor, reason, message, subject_id=subject_id, details=details)
 
 
 # Refusals about who is asking (not about the data): they refuse the whole collection.
@@ -568,26 +569,6 @@ _ACTOR_REASONS = frozenset(
         Reason.location_not_allowed,
     }
 )
-
-
-class _Deferred(Refused):
-    """A refusal raised inside a transaction; re-raised as Refused after auditing."""
-
-    def __init__(
-        self,
-        action: str,
-        actor: Actor,
-        reason: Reason,
-        message: str,
-        subject_id: str | None,
-        details: dict[str, Any],
-    ) -> None:
-        super().__init__(message, reason=reason.value)
-        self.action = action
-        self.actor = actor
-        self.reason_enum = reason
-        self.subject_id = subject_id
-        self.audit_details = details
 
 
 MAX_AGE = 150

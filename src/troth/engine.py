@@ -21,6 +21,7 @@ from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.group import append_committed, close_group, group_commit
 from troth.audit.heads import close_heads
 from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import denial
 from troth.clock import Clock
 from troth.collection import Collecting, CollectResult, _age_of
 from troth.context import Context
@@ -249,16 +250,17 @@ class Troth(Collecting):
         categories: Iterable[str] | None,
     ) -> tuple[datetime, AuditEntry, View | TrothError]:
         """Read and decide a use without writing: (time, its audit entry, the view to
-        return or the error to raise once the entry is committed)."""
+        return or the error to raise once the entry is committed). A use is the hot path:
+        its entry, allowed or denied, is committed by the group committer
+        (:func:`troth.audit.group.group_commit`), not by :func:`troth.audit.refusals.refuse`."""
         try:
             return self._use(subject_id, purpose, actor, categories)
         except NotFound as exc:
-            entry = AuditEntry(
-                action="use",
-                actor=actor.label,
-                outcome=Outcome.deny,
+            entry = denial(
+                "use",
+                actor,
+                Reason.not_found,
                 purpose=purpose[:100],
-                reason="not_found",
                 details={"unknown_subject": subject_id[:64]},
             )
             return self.ctx.clock.now(), entry, exc
@@ -331,7 +333,7 @@ class Troth(Collecting):
             )
         if not decision.allowed:
             assert decision.reason is not None
-            refused = Refused(decision.detail, reason=decision.reason.value, subject_id=subject_id)
+            refused = Refused(decision.detail, reason=decision.reason, subject_id=subject_id)
             return now, entry, refused
         return now, entry, View(subject_id, purpose, visible, masked, decision)
 

@@ -21,7 +21,10 @@ Constructors never print or exit: each edge (CLI, HTTP) translates in one place.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from troth.gate import Reason
 
 
 class TrothError(Exception):
@@ -87,14 +90,15 @@ class Conflict(TrothError):
 
 
 class Refused(TrothError):
-    """The gate refused an operation; ``reason`` is a :class:`troth.gate.Reason` value."""
+    """The gate refused an operation; ``reason`` is a :class:`troth.gate.Reason` (raised by
+    :func:`troth.audit.refusals.refuse`, which audits it first)."""
 
     code = "refused"
     status = 403
 
-    def __init__(self, message: str, *, reason: str, **details: Any) -> None:
-        super().__init__(message, reason=reason, **details)
-        self.reason = reason
+    def __init__(self, message: str, *, reason: Reason, **details: Any) -> None:
+        super().__init__(message, reason=reason.value, **details)
+        self.reason: str = reason.value
 
 
 class AuthenticationError(TrothError):

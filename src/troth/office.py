@@ -15,17 +15,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import (
-    LoggedEntry,
-    append_entries,
-    count_entries,
-    list_entries,
-    transaction,
-)
+from troth.audit.log import LoggedEntry, count_entries, list_entries
+from troth.audit.refusals import refuse
 from troth.audit.verify import VerifyReport, verify_log
 from troth.context import Context
-from troth.errors import Refused
 from troth.gate import Actor, ActorKind, Reason, decide_power
 from troth.policy.model import Power
 
@@ -85,23 +78,17 @@ def _refuse(
 ) -> NoReturn:
     """Audit a refused office function in its own transaction (nothing else is written),
     then raise it."""
-    with transaction(ctx) as conn:
-        append_entries(
-            conn,
-            ctx.clock.now(),
-            [
-                AuditEntry(
-                    action=f"office.{power.value}",
-                    actor=actor.label,
-                    outcome=Outcome.deny,
-                    subject_id=subject_id,
-                    tenant_id=tenant_id or actor.tenant_id,
-                    reason=reason.value,
-                    details={"power": power.value, **dict(details or {})},
-                )
-            ],
-        )
-    raise Refused(message, reason=reason.value, power=power.value)
+    refuse(
+        ctx,
+        f"office.{power.value}",
+        actor,
+        reason,
+        message,
+        subject_id=subject_id,
+        tenant_id=tenant_id or actor.tenant_id,
+        details={"power": power.value, **dict(details or {})},
+        shown={"power": power.value},
+    )
 
 
 def read_audit(

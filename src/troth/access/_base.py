@@ -11,9 +11,11 @@ from typing import Any, NoReturn
 from sqlalchemy import Connection
 
 from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import append_entries, transaction
+from troth.audit.log import append_entries
+from troth.audit.refusals import denial, refuse
 from troth.context import Context
 from troth.errors import TrothError, ValidationError
+from troth.gate import Reason
 
 _EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{1,60}$")
 
@@ -63,25 +65,34 @@ class AccessBase:
             ],
         )
 
+    def _deny(
+        self,
+        conn: Connection,
+        action: str,
+        actor: str,
+        reason: Reason,
+        *,
+        tenant_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Audit a refusal in the caller's transaction, which also records what the refusal
+        changes (a failed login's count); the caller raises once it is committed."""
+        append_entries(
+            conn,
+            self._now(),
+            [denial(action, actor, reason, tenant_id=tenant_id, details=details)],
+        )
+
     def _refuse(
         self,
         exc: TrothError,
         action: str,
         actor: str,
         *,
+        reason: Reason,
         tenant_id: str | None = None,
-        reason: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> NoReturn:
-        """Audit a refusal in its own transaction (nothing else is written), then raise."""
-        with transaction(self.ctx) as conn:
-            self._audit(
-                conn,
-                action,
-                actor,
-                outcome=Outcome.deny,
-                tenant_id=tenant_id,
-                reason=reason or exc.code,
-                details=details,
-            )
-        raise exc
+        """Audit a refusal in its own transaction (nothing else is written), then raise
+        ``exc``."""
+        refuse(self.ctx, action, actor, reason, error=exc, tenant_id=tenant_id, details=details)

@@ -34,7 +34,7 @@ from troth.errors import (
     RateLimited,
     ValidationError,
 )
-from troth.gate import SYSTEM, Actor, ActorKind
+from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.store import new_id
 from troth.store.tables import tenants
 
@@ -46,7 +46,7 @@ class LoginCheck:
     """What checking a password (and second factor) found, before anything is written."""
 
     ok: bool
-    reason: str | None = None
+    reason: Reason | None = None
     step: int | None = None  # the TOTP step the code matched
     rehash: str | None = None  # a new hash when the stored one's parameters are old
 
@@ -337,17 +337,14 @@ class AccountsMixin(AccessBase):
             row = self._find_row(conn, addr, kind, tenant_id) if addr else None
         if row is None:
             verify_password(None, password)  # as slow as a real check
-            with transaction(self.ctx) as conn:
-                self._audit(
-                    conn,
-                    "login",
-                    "anonymous",
-                    outcome=Outcome.deny,
-                    tenant_id=tenant_id,
-                    reason="unknown_account",
-                    details={"email_mac": self.ctx.keys.mac("login", addr.encode()).hex()[:16]},
-                )
-            raise AuthenticationError(WRONG_LOGIN)
+            self._refuse(
+                AuthenticationError(WRONG_LOGIN),
+                "login",
+                "anonymous",
+                reason=Reason.unknown_account,
+                tenant_id=tenant_id,
+                details={"email_mac": self.ctx.keys.mac("login", addr.encode()).hex()[:16]},
+            )
         check = self._verify_login(row, password, totp_code)
         with transaction(self.ctx) as conn:
             fresh = conn.execute(
@@ -402,15 +399,17 @@ class AccountsMixin(AccessBase):
         now = self._now()
         if row.locked_until is not None and now < utc(row.locked_until):
             verify_password(None, password)  # a locked account answers as slowly
-            return LoginCheck(ok=False, reason="locked_out")
+            return LoginCheck(ok=False, reason=Reason.locked_out)
         ok = verify_password(row.password_hash, password)
         step: int | None = None
-        reason = "wrong_password"
+        reason = Reason.wrong_password
         if ok and row.totp_secret is not None:
             step = verify_totp(self._totp_secret(row), totp_code or "", now) if totp_code else None
             if step is None:
                 ok = False
-                reason = "second_factor_missing" if not totp_code else "second_factor_wrong"
+                reason = (
+                    Reason.second_factor_missing if not totp_code else Reason.second_factor_wrong
+                )
         rehash = None
         if ok and row.password_hash and needs_rehash(row.password_hash):
             rehash = hash_password(password)
@@ -428,35 +427,33 @@ class AccountsMixin(AccessBase):
         ok, reason = check.ok, check.reason
         if row.locked_until is not None and now < utc(row.locked_until):
             # Locked before this login, or by a failure that raced it: refused either way.
-            self._audit(
+            self._deny(
                 conn,
                 "login",
                 label,
-                outcome=Outcome.deny,
+                Reason.locked_out,
                 tenant_id=row.tenant_id,
-                reason="locked_out",
             )
             return RateLimited(
                 f"too many failed logins: this account is locked until"
                 f" {utc(row.locked_until):%Y-%m-%d %H:%M} UTC; try again then",
                 retry_after=int((utc(row.locked_until) - now).total_seconds()) + 1,
             )
-        if reason == "locked_out":
+        if reason is Reason.locked_out:
             # The lock ended while this login waited: its password was never checked.
-            self._audit(
+            self._deny(
                 conn,
                 "login",
                 label,
-                outcome=Outcome.deny,
+                Reason.locked_out,
                 tenant_id=row.tenant_id,
-                reason="locked_out",
             )
             return AuthenticationError(f"{WRONG_LOGIN}; try again", code="login_retry")
         if ok and row.password_hash != seen.password_hash:
-            ok, reason = False, "wrong_password"  # changed while it was being checked
+            ok, reason = False, Reason.wrong_password  # changed while it was being checked
         used = row.totp_last_step
         if ok and check.step is not None and used is not None and check.step <= used:
-            ok, reason = False, "second_factor_wrong"  # a code is used once
+            ok, reason = False, Reason.second_factor_wrong  # a code is used once
         if not ok:
             expired_lock = row.locked_until is not None and utc(row.locked_until) <= now
             failures = (0 if expired_lock else row.failed_logins or 0) + 1
@@ -468,29 +465,27 @@ class AccountsMixin(AccessBase):
                 .where(users.c.id == row.id)
                 .values(failed_logins=failures, locked_until=lock)
             )
-            self._audit(
+            self._deny(
                 conn,
                 "login",
                 label,
-                outcome=Outcome.deny,
+                reason or Reason.wrong_password,
                 tenant_id=row.tenant_id,
-                reason=reason,
                 details={"failures": failures, "locked": lock is not None},
             )
-            if reason == "second_factor_missing":
+            if reason is Reason.second_factor_missing:
                 return AuthenticationError(
                     "this account needs the code from its authenticator app",
                     code="second_factor_required",
                 )
             return AuthenticationError(WRONG_LOGIN)
         if row.disabled_at is not None:
-            self._audit(
+            self._deny(
                 conn,
                 "login",
                 label,
-                outcome=Outcome.deny,
+                Reason.disabled,
                 tenant_id=row.tenant_id,
-                reason="disabled",
             )
             return AuthenticationError("this account is disabled; ask your administrator")
         values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}

@@ -19,7 +19,7 @@ from troth.access.tables import api_keys
 from troth.audit.log import transaction
 from troth.db import Prepared, reading
 from troth.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
-from troth.gate import SYSTEM, Actor, ActorKind, Operation
+from troth.gate import SYSTEM, Actor, ActorKind, Operation, Reason
 from troth.policy.model import POWER_NAMES, Power
 from troth.store import new_id
 from troth.store.tables import tenants
@@ -110,12 +110,12 @@ class ApiKeysMixin(AccessBase):
             PermissionDenied(
                 f"this API key lacks the scope for that: one of {', '.join(accepted) or 'admin'}",
                 code="scope_missing",
-                reason="scope_missing",
+                reason=Reason.scope_missing.value,
             ),
             action,
             actor.label,
             tenant_id=actor.tenant_id,
-            reason="scope_missing",
+            reason=Reason.scope_missing,
             details={"needed": list(accepted) or ["admin"]},
         )
 
@@ -126,13 +126,14 @@ class ApiKeysMixin(AccessBase):
         if actor.kind is ActorKind.application and not actor.tenant_id:
             if has_scope(actor, scope):
                 return
-            why, code = f"this API key lacks the {scope} scope (or admin)", "scope_missing"
+            why, code = f"this API key lacks the {scope} scope (or admin)", Reason.scope_missing
         elif actor.kind is ActorKind.application:
-            why, code = "a key bound to a tenant cannot read the vendor's metrics", "tenant_bound"
+            why = "a key bound to a tenant cannot read the vendor's metrics"
+            code = Reason.tenant_bound
         else:
-            why, code = f"use an API key with the {scope} scope, not a session", "key_required"
+            why, code = f"use an API key with the {scope} scope, not a session", Reason.key_required
         self._refuse(
-            PermissionDenied(why, code=code, reason=code),
+            PermissionDenied(why, code=code.value, reason=code.value),
             action,
             actor.label,
             tenant_id=actor.tenant_id,
@@ -249,10 +250,10 @@ class ApiKeysMixin(AccessBase):
         """The application actor for a key, recording its use. An unknown, malformed or
         revoked key raises AuthenticationError (audited)."""
         now = self._now()
-        problem: str | None = None
+        problem: Reason | None = None
         row = None
         if not isinstance(key, str) or not _KEY.match(key):
-            problem = "malformed_key"
+            problem = Reason.malformed_key
         else:
             # A read, not a write transaction: the last use is written at most once per
             # LAST_USED_EVERY per key (a hot key would otherwise serialise every request).
@@ -260,9 +261,9 @@ class ApiKeysMixin(AccessBase):
                 found = _BY_HASH.all(conn, {"h": _key_hash(key)})
             row = _KeyRow(*found[0]) if found else None
             if row is None:
-                problem = "unknown_key"
+                problem = Reason.unknown_key
             elif row.revoked_at is not None:
-                problem = "revoked_key"
+                problem = Reason.revoked_key
             elif row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
                 stale = now - LAST_USED_EVERY
                 with self.ctx.engine.begin() as conn:
@@ -277,12 +278,14 @@ class ApiKeysMixin(AccessBase):
                     )
         if problem is not None:
             messages = {
-                "malformed_key": "that is not a troth API key (they start with trk_)",
-                "unknown_key": "this API key is not known; create one with `troth keys api create`",
-                "revoked_key": "this API key was revoked; create a new one",
+                Reason.malformed_key: "that is not a troth API key (they start with trk_)",
+                Reason.unknown_key: (
+                    "this API key is not known; create one with `troth keys api create`"
+                ),
+                Reason.revoked_key: "this API key was revoked; create a new one",
             }
             self._refuse(
-                AuthenticationError(messages[problem], code=problem),
+                AuthenticationError(messages[problem], code=problem.value),
                 "api_key",
                 f"application:{row.id}" if row is not None else "anonymous",
                 reason=problem,

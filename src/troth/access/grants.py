@@ -21,7 +21,7 @@ from troth.audit.log import audit_entries, transaction
 from troth.clock import utc
 from troth.context import Context
 from troth.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from troth.gate import Actor, ActorKind, Grant, Record
+from troth.gate import Actor, ActorKind, Grant, Reason, Record
 from troth.store import new_id
 from troth.store.tables import records, subjects
 
@@ -199,7 +199,7 @@ class GrantsMixin(TenantsMixin, AccessBase):
                 action,
                 by.label,
                 tenant_id=tenant_id,
-                reason="not_vendor_admin",
+                reason=Reason.not_vendor_admin,
             )
 
     def _scope(
@@ -241,7 +241,7 @@ class GrantsMixin(TenantsMixin, AccessBase):
                 "grant_request",
                 by.label,
                 tenant_id=tenant_id,
-                reason="grant_too_long",
+                reason=Reason.grant_too_long,
                 details={"seconds": int(duration.total_seconds())},
             )
 
@@ -358,7 +358,7 @@ class GrantsMixin(TenantsMixin, AccessBase):
                 action,
                 by.label,
                 tenant_id=g.tenant_id,
-                reason="grant_not_pending",
+                reason=Reason.grant_not_pending,
                 details={"grant": grant_id},
             )
         now = self._now()
@@ -440,7 +440,7 @@ class GrantsMixin(TenantsMixin, AccessBase):
                 "grant_emergency",
                 by.label,
                 tenant_id=tenant_id,
-                reason="no_emergency_access",
+                reason=Reason.no_emergency_access,
             )
         if not (reason or "").strip():
             raise ValidationError("emergency access needs a reason")

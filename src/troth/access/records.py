@@ -12,6 +12,7 @@ from troth import facts as facts_mod
 from troth.access._base import AccessBase
 from troth.audit.entry import Outcome
 from troth.audit.log import transaction
+from troth.audit.refusals import refuse
 from troth.errors import NotFound, Refused
 from troth.gate import Actor, ActorKind, Decision, Reason, Record, decide_record
 from troth.store import SubjectRow, get_subject
@@ -56,7 +57,7 @@ class RecordsMixin(AccessBase):
                 not_found(subject_id),
                 action,
                 actor.label,
-                reason="not_found",  # as a use of an unknown person is audited
+                reason=Reason.not_found,  # as a use of an unknown person is audited
                 details={"unknown_subject": subject_id[:64], "record": record.value},
             )
         now = self._now()
@@ -71,24 +72,34 @@ class RecordsMixin(AccessBase):
             details["grant"] = d.grant_id
         if categories:
             details["categories"] = sorted(categories)
-        with transaction(self.ctx) as conn:
-            self._audit(
-                conn,
-                action,
-                actor.label,
-                outcome=Outcome.allow if d.allowed else Outcome.deny,
-                tenant_id=subject.tenant_id,
-                subject_id=subject.id,
-                reason=d.reason.value if d.reason else None,
-                details=details,
-            )
         if d.allowed:
+            with transaction(self.ctx) as conn:
+                self._audit(
+                    conn,
+                    action,
+                    actor.label,
+                    outcome=Outcome.allow,
+                    tenant_id=subject.tenant_id,
+                    subject_id=subject.id,
+                    reason=d.reason.value if d.reason else None,
+                    details=details,
+                )
             return d
         assert d.reason is not None
         bound = actor.kind is ActorKind.subject or actor.tenant_id is not None
-        if bound and d.reason is Reason.not_a_member:
-            raise not_found(subject_id)
-        raise Refused(d.detail, reason=d.reason.value, subject_id=subject_id)
+        refuse(
+            self.ctx,
+            action,
+            actor,
+            d.reason,
+            d.detail,
+            # Another tenant's person is answered as an unknown one.
+            error=not_found(subject_id) if bound and d.reason is Reason.not_a_member else None,
+            tenant_id=subject.tenant_id,
+            subject_id=subject.id,
+            details=details,
+            shown={"subject_id": subject_id},
+        )
 
     def consents_for(self, actor: Actor, subject_id: str) -> dict[str, ConsentStatus]:
         """The person's consent state per purpose, if the gate lets ``actor`` see it."""

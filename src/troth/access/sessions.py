@@ -17,7 +17,7 @@ from troth.access.tables import sessions, users
 from troth.audit.log import transaction
 from troth.clock import utc
 from troth.errors import AuthenticationError
-from troth.gate import Actor
+from troth.gate import Actor, Reason
 
 SESSION_COOKIE = "troth_session"
 # The __Host- prefix makes browsers refuse the cookie unless Secure, Path=/ and no Domain.
@@ -89,7 +89,7 @@ class SessionsMixin(AccessBase):
         now = self._now()
         sid = token_hash(token or "")
         idle = timedelta(minutes=self.ctx.settings.session_idle_minutes)
-        problem: tuple[str, str] | None = None
+        problem: tuple[Reason, str] | None = None
         user: User | None = None
         with transaction(self.ctx) as conn:
             row = conn.execute(
@@ -98,15 +98,15 @@ class SessionsMixin(AccessBase):
                 .where(sessions.c.id == sid)
             ).first()
             if row is None:
-                problem = ("unknown_session", "this session is not known: log in again")
+                problem = (Reason.unknown_session, "this session is not known: log in again")
             elif row.revoked_at is not None:
-                problem = ("session_ended", "this session was ended: log in again")
+                problem = (Reason.session_ended, "this session was ended: log in again")
             elif row.user_disabled_at is not None:
-                problem = ("disabled", "this account is disabled; ask your administrator")
+                problem = (Reason.disabled, "this account is disabled; ask your administrator")
             elif now >= utc(row.expires_at):
-                problem = ("session_expired", "this session expired: log in again")
+                problem = (Reason.session_expired, "this session expired: log in again")
             elif now >= utc(row.last_seen_at) + idle:
-                problem = ("session_idle", "this session ended after inactivity: log in again")
+                problem = (Reason.session_idle, "this session ended after inactivity: log in again")
             if problem is None and row is not None:
                 conn.execute(update(sessions).where(sessions.c.id == sid).values(last_seen_at=now))
                 user = user_from_row(
@@ -115,7 +115,7 @@ class SessionsMixin(AccessBase):
         if problem is not None:
             who = f"user:{row.user_id}" if row is not None else "anonymous"
             self._refuse(
-                AuthenticationError(problem[1], code=problem[0]),
+                AuthenticationError(problem[1], code=problem[0].value),
                 "session",
                 who,
                 reason=problem[0],

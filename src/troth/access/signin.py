@@ -17,12 +17,14 @@ from datetime import timedelta
 
 from sqlalchemy import Column, Connection, Index, Integer, String, Table, func, select, update
 
-from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import denial
 from troth.clock import utc
 from troth.context import Context
 from troth.db import UtcDateTime, metadata
 from troth.errors import AuthenticationError, RateLimited, ValidationError
+from troth.gate import Reason
 from troth.store import find_subject_id
 
 CODE_MINUTES = 15
@@ -155,11 +157,10 @@ def _too_soon(conn: Connection, ctx: Context, address: str, who: str) -> RateLim
         conn,
         now,
         [
-            AuditEntry(
-                action="privacy.signin_code",
-                actor="anonymous",
-                outcome=Outcome.deny,
-                reason="too_many_codes",
+            denial(
+                "privacy.signin_code",
+                "anonymous",
+                Reason.too_many_codes,
                 details={"limit": which, "wait_seconds": wait},
             )
         ],
@@ -213,12 +214,11 @@ def finish_signin(ctx: Context, challenge: str, code: str) -> tuple[str, str]:
                 conn,
                 now,
                 [
-                    AuditEntry(
-                        action="privacy.signin",
-                        actor=f"subject:{row.subject_id}",
-                        outcome=Outcome.deny,
+                    denial(
+                        "privacy.signin",
+                        f"subject:{row.subject_id}",
+                        Reason.wrong_code,
                         subject_id=row.subject_id,
-                        reason="wrong_code",
                     )
                 ],
             )

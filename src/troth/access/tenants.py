@@ -25,7 +25,7 @@ from troth.access.tables import invitations, users
 from troth.audit.log import transaction
 from troth.clock import utc
 from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ValidationError
-from troth.gate import SYSTEM, Actor, ActorKind
+from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.policy.masking import shown
 from troth.store import new_id, read_values
 from troth.store.tables import subjects, tenants
@@ -38,6 +38,14 @@ class InvitationState(StrEnum):
     accepted = "accepted"
     revoked = "revoked"
     expired = "expired"
+
+
+# Why an invitation that is no longer pending is refused.
+_INVITATION_REASONS = {
+    InvitationState.accepted: Reason.invitation_accepted,
+    InvitationState.revoked: Reason.invitation_revoked,
+    InvitationState.expired: Reason.invitation_expired,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +161,7 @@ class TenantsMixin(AccountsMixin):
                 action,
                 by.label,
                 tenant_id=tenant_id,
-                reason="not_tenant_admin",
+                reason=Reason.not_tenant_admin,
             )
 
     # -- invitations ---------------------------------------------------------------------
@@ -231,7 +239,7 @@ class TenantsMixin(AccountsMixin):
                 AuthenticationError("this invitation link is not valid"),
                 "invitation_accept",
                 "anonymous",
-                reason="unknown_invitation",
+                reason=Reason.unknown_invitation,
             )
         inv = _invitation(row, now)
         if inv.state is not InvitationState.pending:
@@ -245,7 +253,7 @@ class TenantsMixin(AccountsMixin):
                 "invitation_accept",
                 "anonymous",
                 tenant_id=inv.tenant_id,
-                reason=f"invitation_{inv.state.value}",
+                reason=_INVITATION_REASONS[inv.state],
                 details={"invitation": inv.id},
             )
         check_password_strength(password)

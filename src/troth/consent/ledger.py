@@ -14,6 +14,7 @@ from sqlalchemy import exc as sa_exc
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import refuse
 from troth.consent import state as _state
 from troth.consent._bulk import ImportRows
 from troth.consent.events import (
@@ -31,7 +32,8 @@ from troth.consent.events import (
 from troth.consent.receipt import build_receipt, sign_receipt
 from troth.consent.tables import consent_events, consent_receipts
 from troth.context import Context
-from troth.errors import NotFound, Refused, ValidationError
+from troth.errors import NotFound, ValidationError
+from troth.gate import Reason
 from troth.policy.model import CookieCategory, LegalBasis
 
 # Only what the ledger needs from the store's subjects table.
@@ -619,26 +621,16 @@ class ConsentLedger:
             ).scalar_one_or_none()
         if erased is None:
             return
-        with transaction(self.ctx) as conn:
-            append_entries(
-                conn,
-                self.ctx.clock.now(),
-                [
-                    AuditEntry(
-                        action="consent.refused",
-                        actor=actor or "system",
-                        outcome=Outcome.deny,
-                        subject_id=subject_id,
-                        purpose=purpose,
-                        reason="subject_erased",
-                    )
-                ],
-            )
-        raise Refused(
+        refuse(
+            self.ctx,
+            "consent.refused",
+            actor or "system",
+            Reason.subject_erased,
             "this person's data was erased or their account closed: no consent can be "
             "recorded for them (a new sign-up starts a new record)",
-            reason="subject_erased",
+            subject_id=subject_id,
             purpose=purpose,
+            shown={"purpose": purpose},
         )
 
     def _subject_jurisdiction_check(self, subject_id: str) -> None:

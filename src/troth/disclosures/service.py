@@ -12,17 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, insert, select
 
 from troth import facts as facts_mod
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import Refusal, refuse
 from troth.context import Context
 from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, notify_disclosures
 from troth.disclosures.tables import disclosures, legal_demands
-from troth.errors import Refused, ValidationError
+from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.policy.model import LegalBasis
 from troth.store import StoredValue, get_subject, new_id, read_values
@@ -99,21 +100,20 @@ class DisclosureService:
                 asked or (),
                 legal_demand_id,
             )
-        assert rc is not None
-        try:
-            return self._disclose(subject_id, rc, purpose, actor, asked, legal_demand_id, now)
-        except _Refusal as r:
+        done = self._disclose(subject_id, rc, purpose, actor, asked, legal_demand_id, now)
+        if isinstance(done, Refusal):
+            # Decided inside the transaction, which wrote nothing: audited after it.
             self._refuse(
                 actor,
                 subject_id,
                 purpose,
                 recipient,
-                r.reason_enum,
-                r.message,
-                r.categories,
+                done.reason,
+                done.message,
+                done.categories,
                 legal_demand_id,
             )
-            raise AssertionError("unreachable") from r
+        return done
 
     def _disclose(
         self,
@@ -124,7 +124,9 @@ class DisclosureService:
         asked: tuple[str, ...] | None,
         legal_demand_id: str | None,
         now: datetime,
-    ) -> DisclosurePackage:
+    ) -> DisclosurePackage | Refusal:
+        """Disclose in one transaction, or return the refusal the gate decided (before
+        anything is written: the transaction then writes nothing)."""
         ctx = self.ctx
         idx = ctx.policy
         recipient = rc.id
@@ -153,17 +155,17 @@ class DisclosureService:
                     + ", ".join(sorted(decision.masked))
                     + f" for {purpose!r}"
                 )
-                raise _Refusal(detail, reason, wanted)
+                return Refusal(reason, detail, categories=wanted)
             only = grant.fields if grant is not None else frozenset()
             values, fields_out, withheld = self._project(
                 conn, subject_id, purpose, decision.categories, only, now, facts
             )
             if not values:
-                raise _Refusal(
+                return Refusal(
+                    Reason.purpose_not_of_collection,
                     f"nothing of this person's data may go to {rc.name} for {purpose!r}"
                     " (no value was collected for that purpose, or none of its fields is listed)",
-                    Reason.purpose_not_of_collection,
-                    wanted,
+                    categories=wanted,
                 )
             safeguard = None
             if rc.location not in idx.allowed_locations:
@@ -290,38 +292,6 @@ class DisclosureService:
         return demand
 
     # -- refusals --------------------------------------------------------------------------
-    def _audit_refusal(
-        self,
-        conn: Connection,
-        actor: Actor,
-        subject_id: str | None,
-        purpose: str,
-        recipient: str,
-        reason: Reason,
-        categories: Iterable[str],
-        legal_demand_id: str | None = None,
-    ) -> None:
-        details: dict[str, Any] = {"recipient": recipient[:200]}
-        if legal_demand_id:
-            # Named so that the attempt stays hidden from the person while a gag runs.
-            details["legal_demand"] = legal_demand_id[:64]
-        append_entries(
-            conn,
-            self.ctx.clock.now(),
-            [
-                AuditEntry(
-                    "disclose",
-                    actor.label,
-                    Outcome.deny,
-                    subject_id=subject_id,
-                    purpose=purpose[:100],
-                    categories=tuple(sorted(categories)),
-                    reason=reason.value,
-                    details=details,
-                )
-            ],
-        )
-
     def _refuse(
         self,
         actor: Actor,
@@ -332,12 +302,23 @@ class DisclosureService:
         message: str,
         categories: Iterable[str],
         legal_demand_id: str | None = None,
-    ) -> None:
-        with transaction(self.ctx) as conn:
-            self._audit_refusal(
-                conn, actor, subject_id, purpose, recipient, reason, categories, legal_demand_id
-            )
-        raise Refused(message, reason=reason.value, recipient=recipient)
+    ) -> NoReturn:
+        details: dict[str, Any] = {"recipient": recipient[:200]}
+        if legal_demand_id:
+            # Named so that the attempt stays hidden from the person while a gag runs.
+            details["legal_demand"] = legal_demand_id[:64]
+        refuse(
+            self.ctx,
+            "disclose",
+            actor,
+            reason,
+            message,
+            subject_id=subject_id,
+            purpose=purpose[:100],
+            categories=sorted(categories),
+            details=details,
+            shown={"recipient": recipient},
+        )
 
     # -- what the person sees ----------------------------------------------------------------
     def disclosures_of(
@@ -426,12 +407,3 @@ class DisclosureService:
         from troth.disclosures.subprocessors import subprocessors_html
 
         return subprocessors_html(self.ctx.policy)
-
-
-class _Refusal(Refused):
-    """A refusal decided inside the transaction: audited after it rolls back."""
-
-    def __init__(self, message: str, reason: Reason, categories: Iterable[str]) -> None:
-        super().__init__(message, reason=reason.value)
-        self.reason_enum = reason
-        self.categories = tuple(categories)

@@ -36,12 +36,14 @@ from sqlalchemy import (
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import denial, refuse
 from troth.consent.state import active_purposes, opted_out_purposes
 from troth.consent.unsubscribe import issue_token, unsubscribe_url
 from troth.context import Context
 from troth.db import BigId, JsonType, UtcDateTime, metadata
 from troth.dialects import dialect_for
 from troth.errors import Refused, ValidationError
+from troth.gate import Reason
 from troth.notices.mail import RESERVED_HEADERS, MailTransport, build_message, message_id
 from troth.notices.mail import transport_for as _transport_for
 from troth.policy.model import LegalBasis
@@ -175,31 +177,18 @@ def enqueue(
         refusal = _refusal(conn, ctx, subject_id, purpose, kind)
         if refusal is not None:
             code, reason = refusal
-            append_entries(
-                conn,
-                now,
-                [
-                    AuditEntry(
-                        action="mail.refused",
-                        actor=actor,
-                        outcome=Outcome.deny,
-                        subject_id=subject_id,
-                        purpose=purpose,
-                        reason=code,
-                        details={
-                            "list_id": list_id,
-                            "idempotency_key": idempotency_key,
-                            "why": reason,
-                        },
-                    )
-                ],
-            )
-            raise Refused(
+            refuse(
+                ctx,
+                "mail.refused",
+                actor,
+                code,
                 f"not queued: {reason}; nothing is sent to this person"
                 + (f" for {purpose!r}" if purpose else ""),
-                reason=code,
+                conn=conn,
+                subject_id=subject_id,
                 purpose=purpose,
-                list_id=list_id,
+                details={"list_id": list_id, "idempotency_key": idempotency_key, "why": reason},
+                shown={"purpose": purpose, "list_id": list_id},
             )
     if kind is MailKind.marketing:
         if subject_id is None or list_id is None:
@@ -302,13 +291,12 @@ def _deliver_batch(ctx: Context, limit: int, sender: MailTransport) -> DeliveryR
                 conn,
                 now,
                 [
-                    AuditEntry(
-                        action="mail.suppressed",
-                        actor="system",
-                        outcome=Outcome.deny,
+                    denial(
+                        "mail.suppressed",
+                        "system",
+                        blocked[r["id"]][0],
                         subject_id=r["subject_id"],
                         purpose=r["purpose"],
-                        reason=blocked[r["id"]][0],
                         details={
                             "outbox_id": r["id"],
                             "list_id": r["list_id"],
@@ -366,29 +354,29 @@ def _refusal(
     subject_id: str,
     purpose: str | None,
     kind: MailKind | str | None,
-) -> tuple[str, str] | None:
-    """(reason code, why) nothing may be sent to this person for this purpose, or None.
+) -> tuple[Reason, str] | None:
+    """(reason, why) nothing may be sent to this person for this purpose, or None.
     An erased person gets no list, marketing or purpose mail; what the law requires telling
     them (their requests' letters, a breach notice: no purpose) still goes."""
     erased = conn.execute(
         select(subjects.c.erased_at).where(subjects.c.id == subject_id)
     ).scalar_one_or_none()
     if erased is not None and (purpose is not None or kind == MailKind.marketing):
-        return "subject_erased", "the person's data was erased or their account closed"
+        return Reason.subject_erased, "the person's data was erased or their account closed"
     if purpose is None:
         return None
     if purpose in opted_out_purposes(conn, subject_id):
-        return "no_consent", "the person withdrew or opted out"
+        return Reason.no_consent, "the person withdrew or opted out"
     p = ctx.policy.purposes[purpose]
     if p.legal_basis is LegalBasis.consent and purpose not in active_purposes(conn, subject_id):
-        return "no_consent", "the purpose needs consent and the person has not given it"
+        return Reason.no_consent, "the purpose needs consent and the person has not given it"
     restricted = conn.execute(
         select(restrictions.c.purpose).where(
             restrictions.c.subject_id == subject_id, restrictions.c.purpose == purpose
         )
     ).first()
     if restricted is not None:
-        return "no_consent", "the person restricted this use"
+        return Reason.no_consent, "the person restricted this use"
     return None
 
 
@@ -432,13 +420,12 @@ def cancel_for_subject(conn: Connection, ctx: Context, subject_id: str) -> int:
         conn,
         ctx.clock.now(),
         [
-            AuditEntry(
-                action="mail.suppressed",
-                actor="system",
-                outcome=Outcome.deny,
+            denial(
+                "mail.suppressed",
+                "system",
+                Reason.subject_erased,
                 subject_id=subject_id,
                 purpose=r.purpose,
-                reason="subject_erased",
                 details={"outbox_id": int(r.id), "list_id": r.list_id, "why": "erasure"},
             )
             for r in rows
@@ -478,9 +465,9 @@ def _claim(ctx: Context, limit: int) -> list[dict[str, Any]]:
         ]
 
 
-def _suppressed(ctx: Context, rows: Sequence[Mapping[str, Any]]) -> dict[int, tuple[str, str]]:
+def _suppressed(ctx: Context, rows: Sequence[Mapping[str, Any]]) -> dict[int, tuple[Reason, str]]:
     """Rows whose person no longer allows their purpose (checked at delivery time)."""
-    out: dict[int, tuple[str, str]] = {}
+    out: dict[int, tuple[Reason, str]] = {}
     with ctx.engine.connect() as conn:
         for r in rows:
             if r["subject_id"] is None:

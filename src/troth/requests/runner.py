@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import refuse
 from troth.connectors import Connector
 from troth.consent.events import ConsentMethod
 from troth.errors import (
@@ -308,8 +309,16 @@ class RequestRunner(RequestSteps):
         tenant_id = owner.tenant_id if owner is not None else row.tenant_id
         why = _not_yours(actor, subject_id, tenant_id)
         if why is not None:
-            self._refuse_download(actor, why, row.request_id, subject_id, tenant_id)
-            raise gone
+            refuse(
+                self.ctx,
+                "request.download",
+                actor,
+                why,
+                error=gone,
+                subject_id=subject_id,
+                tenant_id=tenant_id,
+                details={"request": row.request_id},
+            )
         if row.downloaded_at is not None:
             raise NotFound(
                 f"this download was already used on {row.downloaded_at:%Y-%m-%d %H:%M} UTC;"
@@ -350,31 +359,6 @@ class RequestRunner(RequestSteps):
         path.unlink(missing_ok=True)
         return data
 
-    def _refuse_download(
-        self,
-        actor: Actor,
-        reason: str,
-        request_id: str | None,
-        subject_id: str | None,
-        tenant_id: str | None,
-    ) -> None:
-        with transaction(self.ctx) as conn:
-            append_entries(
-                conn,
-                self.ctx.clock.now(),
-                [
-                    AuditEntry(
-                        action="request.download",
-                        actor=actor.label,
-                        outcome=Outcome.deny,
-                        subject_id=subject_id,
-                        tenant_id=tenant_id,
-                        reason=reason,
-                        details={"request": request_id},
-                    )
-                ],
-            )
-
     def purge_exports(self) -> int:
         """Delete the files of expired links (the worker runs this); returns how many."""
         now = self.ctx.clock.now()
@@ -395,7 +379,7 @@ class RequestRunner(RequestSteps):
         return len(rows)
 
 
-def _not_yours(actor: Actor, subject_id: str | None, tenant_id: str | None) -> str | None:
+def _not_yours(actor: Actor, subject_id: str | None, tenant_id: str | None) -> Reason | None:
     """Why ``actor`` may not download an export made for this person/tenant, or None.
     Whether the actor may manage requests at all is the edge's check (office, scope)."""
     if actor.kind is ActorKind.system:

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import refuse
 from troth.context import Context
 from troth.errors import (
     AuthenticationError,
@@ -183,24 +184,20 @@ class RequestService(OffboardRunner):
         """A request for a person of another tenant than the one named (or the caller's):
         audited as refused (``not_a_member``), answered as an unknown person, as every
         other tenant's id is."""
-        with transaction(self.ctx) as conn:
-            append_entries(
-                conn,
-                self.ctx.clock.now(),
-                [
-                    AuditEntry(
-                        "request.open",
-                        actor.label,
-                        Outcome.deny,
-                        subject_id=subject_id,
-                        tenant_id=actor.tenant_id or tenant_id,
-                        reason=Reason.not_a_member.value,
-                    )
-                ],
-            )
-        if subject_id is None:
-            raise NotFound(f"no tenant {tenant_id!r}")
-        raise NotFound(f"no subject {subject_id!r}", subject_id=subject_id)
+        gone = (
+            NotFound(f"no tenant {tenant_id!r}")
+            if subject_id is None
+            else NotFound(f"no subject {subject_id!r}", subject_id=subject_id)
+        )
+        refuse(
+            self.ctx,
+            "request.open",
+            actor,
+            Reason.not_a_member,
+            error=gone,
+            subject_id=subject_id,
+            tenant_id=actor.tenant_id or tenant_id,
+        )
 
     def ingest(self, path: Path | str, *, actor: Actor = SYSTEM) -> IngestReport:
         """Open a request (channel email) for each recognised ``.eml`` in ``path`` (a file
