@@ -19,7 +19,6 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import URL, Connection, Engine, event, make_url
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 # How each column that holds a JSON value is typed: PostgreSQL keeps a Python None as SQL
 # NULL (not the JSON 'null'), as SQLite and MariaDB do.
@@ -238,6 +237,8 @@ class SQLite(Dialect):
         raw.set_progress_handler(None, 0)
 
     def insert(self, table: sa.Table) -> Any:
+        from sqlalchemy.dialects import sqlite  # on first use: keeps `troth find` light
+
         return sqlite.insert(table)
 
     def json_numeric(self, value: Any) -> Any:
@@ -278,6 +279,8 @@ class PostgreSQL(Dialect):
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(ms)}")
 
     def insert(self, table: sa.Table) -> Any:
+        from sqlalchemy.dialects import postgresql  # on first use: keeps `troth find` light
+
         return postgresql.insert(table)
 
 
@@ -298,6 +301,8 @@ class MySQL(Dialect):
         conn.exec_driver_sql("START TRANSACTION READ ONLY")
 
     def insert(self, table: sa.Table) -> Any:
+        from sqlalchemy.dialects import mysql  # on first use: keeps `troth find` light
+
         return mysql.insert(table)
 
     def month_start(self, column: Any) -> Any:
