@@ -48,6 +48,25 @@ class RequestSteps:
         with self.ctx.engine.connect() as conn:
             return self._load(conn, request_id)
 
+    def _desk(self, request_id: str, actor: Actor) -> RequestRecord:
+        """The request, if ``actor`` may act on it as the request desk
+        (:func:`troth.office.request_desk`: the office power ``manage_requests``, or a key
+        bound to the request's tenant with ``requests:admin``); troth itself may, and so
+        may the person on their own request. Anyone else is refused (audited); a request
+        of another tenant is unknown to a tenant-bound desk."""
+        from troth.gate import ActorKind
+        from troth.office import request_desk
+
+        req = self.get(request_id)
+        if actor.kind is ActorKind.system:
+            return req
+        if actor.kind is ActorKind.subject and actor.id == req.subject_id:
+            return req
+        bound = request_desk(self.ctx, actor)
+        if bound is not None and req.tenant_id != bound:
+            raise NotFound(f"no request {request_id}", code="unknown_request")
+        return req
+
     # -- internals -----------------------------------------------------------------------
     def _zone(self, regime: Regime | str | None = None) -> ZoneInfo:
         """The organisation's time zone for ``regime`` (requests are dated in it)."""

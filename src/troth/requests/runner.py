@@ -46,8 +46,9 @@ class RequestRunner(RequestSteps):
     def execute(self, request_id: str, *, actor: Actor = SYSTEM) -> RequestRecord:
         """Carry out a verified request over troth's store and every connected dataset,
         store the report, tell the person. A connected database that is down leaves the
-        request in_progress (the person is told of the delay); run it again to resume."""
-        req = self.get(request_id)
+        request in_progress (the person is told of the delay); run it again to resume.
+        ``actor`` must be the request desk (or the person, on their own request)."""
+        req = self._desk(request_id, actor)
         if req.state in (RequestState.completed, RequestState.refused):
             raise Conflict(f"request {request_id} is already {req.state}", code="request_closed")
         if req.verified_at is None:

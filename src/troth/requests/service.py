@@ -381,6 +381,7 @@ class RequestService(OffboardRunner):
             raise ValidationError(
                 "an extension needs a reason the person is told", code="reason_required"
             )
+        self._desk(request_id, actor)
         with transaction(self.ctx) as conn:
             req = self._load(conn, request_id)
             if req.extended_due_at is not None:
@@ -410,6 +411,7 @@ class RequestService(OffboardRunner):
             raise ValidationError(
                 "a refusal needs a reason the person is told", code="reason_required"
             )
+        self._desk(request_id, actor)
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             req = self._load(conn, request_id)
