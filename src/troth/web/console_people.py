@@ -26,7 +26,7 @@ from troth.policy.model import Power, Role
 from troth.web.console import page, staff
 from troth.web.console_words import action_words
 from troth.web.forms import FormDep
-from troth.web.lists import csv_download, paging, query, when
+from troth.web.lists import csv_download, fetch_page, query, when
 from troth.web.render import ctx_of
 
 router = APIRouter(include_in_schema=False)
@@ -50,10 +50,11 @@ def _people_list(
         raise ValidationError(f"status: one of {', '.join(_STATUSES)}", field="status")
     t = request.app.state.troth
     f = {"tenant": tenant or "", "status": status or ""}
-    _first, total = t.access.list_people(s.actor, tenant_id=tenant, status=status, limit=1)
-    p = paging(page_no, total)
-    rows, total = t.access.list_people(
-        s.actor, tenant_id=tenant, status=status, limit=p.size, offset=p.offset
+    rows, p = fetch_page(
+        lambda limit, offset: t.access.list_people(
+            s.actor, tenant_id=tenant, status=status, limit=limit, offset=offset
+        ),
+        page_no,
     )
     names = names_for(t.access)
     return {

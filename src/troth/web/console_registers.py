@@ -16,7 +16,7 @@ from troth.disclosures.register import list_disclosures
 from troth.errors import ValidationError
 from troth.policy.model import Power
 from troth.web.console import page, staff
-from troth.web.lists import csv_download, day_end, day_start, paging, query, when
+from troth.web.lists import csv_download, day_end, day_start, every_item, fetch_page, query, when
 from troth.web.render import ctx_of
 
 router = APIRouter(include_in_schema=False)
@@ -58,9 +58,10 @@ def disclosures_page(
     s = staff(request, power=Power.legal_demands)
     ctx = ctx_of(request)
     f = _disclosure_filters(recipient, purpose, since, until)
-    _first, total = list_disclosures(ctx, s.actor, limit=1, **f["kw"])
-    p = paging(page_no, total)
-    items, total = list_disclosures(ctx, s.actor, limit=p.size, offset=p.offset, **f["kw"])
+    items, p = fetch_page(
+        lambda limit, offset: list_disclosures(ctx, s.actor, limit=limit, offset=offset, **f["kw"]),
+        page_no,
+    )
     names = names_for(request.app.state.troth.access)
     pol = ctx.policy.policy
     return page(
@@ -90,30 +91,27 @@ def disclosures_csv(
     ctx = ctx_of(request)
     kw = _disclosure_filters(recipient, purpose, since, until)["kw"]
     names = names_for(request.app.state.troth.access)
-    first, _total = list_disclosures(ctx, s.actor, limit=BATCH, **kw)
-
-    def rows() -> Any:
-        batch, offset = first, 0
-        while batch:
-            for i in batch:
-                yield [
-                    when(i["at"]),
-                    i["recipient_name"],
-                    i["purpose"],
-                    "; ".join(i["categories"]),
-                    i["subject_id"],
-                    names.actor(i["actor"]),
-                    i["demand"],
-                    when(i["gagged_until"]),
-                ]
-            if len(batch) < BATCH:
-                return
-            offset += BATCH
-            batch, _t = list_disclosures(ctx, s.actor, limit=BATCH, offset=offset, **kw)
+    items = every_item(
+        lambda limit, offset: list_disclosures(ctx, s.actor, limit=limit, offset=offset, **kw),
+        BATCH,
+    )
+    rows = (
+        [
+            when(i["at"]),
+            i["recipient_name"],
+            i["purpose"],
+            "; ".join(i["categories"]),
+            i["subject_id"],
+            names.actor(i["actor"]),
+            i["demand"],
+            when(i["gagged_until"]),
+        ]
+        for i in items
+    )
 
     header = ["when (UTC)", "recipient", "purpose", "categories", "person", "by"]
     header += ["legal demand", "gagged until"]
-    return csv_download("disclosures.csv", header, rows())  # type: ignore[no-any-return]
+    return csv_download("disclosures.csv", header, rows)  # type: ignore[no-any-return]
 
 
 # -- consents ------------------------------------------------------------------------------
@@ -149,9 +147,12 @@ def consents_page(
     s = staff(request, power=Power.manage_requests)
     ctx = ctx_of(request)
     f = _consent_filters(purpose, given, since, until)
-    _first, total = list_consent_events(ctx, s.actor, limit=1, **f["kw"])
-    p = paging(page_no, total)
-    items, total = list_consent_events(ctx, s.actor, limit=p.size, offset=p.offset, **f["kw"])
+    items, p = fetch_page(
+        lambda limit, offset: list_consent_events(
+            ctx, s.actor, limit=limit, offset=offset, **f["kw"]
+        ),
+        page_no,
+    )
     return page(
         request,
         s,
@@ -177,27 +178,24 @@ def consents_csv(
     s = staff(request, power=Power.manage_requests)
     ctx = ctx_of(request)
     kw = _consent_filters(purpose, given, since, until)["kw"]
-    first, _total = list_consent_events(ctx, s.actor, limit=BATCH, **kw)
-
-    def rows() -> Any:
-        batch, offset = first, 0
-        while batch:
-            for i in batch:
-                yield [
-                    when(i["at"]),
-                    i["purpose"],
-                    "given" if i["granted"] else "withdrawn",
-                    i["kind"],
-                    i["method"],
-                    i["policy_version"],
-                    i["subject_id"],
-                    i["receipt_id"],
-                ]
-            if len(batch) < BATCH:
-                return
-            offset += BATCH
-            batch, _t = list_consent_events(ctx, s.actor, limit=BATCH, offset=offset, **kw)
+    items = every_item(
+        lambda limit, offset: list_consent_events(ctx, s.actor, limit=limit, offset=offset, **kw),
+        BATCH,
+    )
+    rows = (
+        [
+            when(i["at"]),
+            i["purpose"],
+            "given" if i["granted"] else "withdrawn",
+            i["kind"],
+            i["method"],
+            i["policy_version"],
+            i["subject_id"],
+            i["receipt_id"],
+        ]
+        for i in items
+    )
 
     header = ["when (UTC)", "purpose", "given or withdrawn", "kind", "how", "policy"]
     header += ["person", "receipt"]
-    return csv_download("consents.csv", header, rows())  # type: ignore[no-any-return]
+    return csv_download("consents.csv", header, rows)  # type: ignore[no-any-return]

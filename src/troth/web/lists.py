@@ -3,10 +3,10 @@ next and previous) and the same filtered list as a CSV download (injection-safe 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from starlette.responses import StreamingResponse
@@ -59,6 +59,41 @@ def paging(page: int | None, total: int, size: int = PAGE_SIZE) -> Paging:
     """The page asked for, kept within the list (a page past the end shows the last)."""
     p = Paging(1, total, size)
     return Paging(min(max(page or 1, 1), p.pages), total, size)
+
+
+T = TypeVar("T")
+
+
+def fetch_page(
+    fetch: Callable[[int, int], tuple[list[T], int]], page_no: int | None, size: int = PAGE_SIZE
+) -> tuple[list[T], Paging]:
+    """One page of a list and its paging from ``fetch(limit, offset)`` -> (items, total),
+    read once; read again only when the page asked for is past the end (it shows the
+    last)."""
+    asked = max(page_no or 1, 1)
+    items, total = fetch(size, (asked - 1) * size)
+    p = paging(asked, total, size)
+    if p.page != asked:
+        items, total = fetch(size, p.offset)
+        p = paging(p.page, total, size)
+    return items, p
+
+
+def every_item(fetch: Callable[[int, int], tuple[list[T], int]], batch: int = 1000) -> Iterator[T]:
+    """Every item of a list from ``fetch(limit, offset)``, ``batch`` at a time, for a CSV
+    download. The first batch is read now, so a refusal comes before the response starts."""
+    first, _total = fetch(batch, 0)
+
+    def items() -> Iterator[T]:
+        part, offset = first, 0
+        while part:
+            yield from part
+            if len(part) < batch:
+                return
+            offset += batch
+            part, _total = fetch(batch, offset)
+
+    return items()
 
 
 def query(filters: Mapping[str, Any], **more: Any) -> str:
