@@ -287,10 +287,12 @@ _VALUE_COLUMNS = (
 _N_VALUE_COLUMNS = len(_VALUE_COLUMNS)
 
 
-def _subject_values_stmt(filtered: bool) -> Any:
+def _values_stmt(extra_on: Any, where: Any, *order: Any) -> Any:
+    """Subjects joined to their values (``extra_on``: only some of them) and the wrapped
+    keys those values need, one row per value (a subject without values: one row)."""
     on = records.c.subject_id == subjects.c.id
-    if filtered:
-        on = and_(on, records.c.category.in_(bindparam("cats", expanding=True)))
+    if extra_on is not None:
+        on = and_(on, extra_on)
     return (
         select(*_SUBJECT_COLUMNS, *_VALUE_COLUMNS)
         .select_from(
@@ -302,9 +304,14 @@ def _subject_values_stmt(filtered: bool) -> Any:
                 ),
             )
         )
-        .where(subjects.c.id == bindparam("sid"))
-        .order_by(records.c.id)
+        .where(where)
+        .order_by(*order)
     )
+
+
+def _subject_values_stmt(filtered: bool) -> Any:
+    cats = records.c.category.in_(bindparam("cats", expanding=True)) if filtered else None
+    return _values_stmt(cats, subjects.c.id == bindparam("sid"), records.c.id)
 
 
 _SUBJECT_VALUES = {False: _subject_values_stmt(False), True: _subject_values_stmt(True)}
@@ -323,23 +330,9 @@ def read_subject(
 
 
 def _subjects_values_stmt(by_field: bool) -> Any:
-    on = records.c.subject_id == subjects.c.id
-    if by_field:
-        on = and_(on, records.c.field.in_(bindparam("fields", expanding=True)))
-    return (
-        select(*_SUBJECT_COLUMNS, *_VALUE_COLUMNS)
-        .select_from(
-            subjects.outerjoin(records, on).outerjoin(
-                subject_keys,
-                and_(
-                    subject_keys.c.subject_id == records.c.subject_id,
-                    subject_keys.c.version == records.c.key_version,
-                ),
-            )
-        )
-        .where(subjects.c.id.in_(bindparam("sids", expanding=True)))
-        .order_by(subjects.c.id, records.c.id)
-    )
+    fields = records.c.field.in_(bindparam("fields", expanding=True)) if by_field else None
+    sids = subjects.c.id.in_(bindparam("sids", expanding=True))
+    return _values_stmt(fields, sids, subjects.c.id, records.c.id)
 
 
 _SUBJECTS_VALUES = {False: _subjects_values_stmt(False), True: _subjects_values_stmt(True)}
