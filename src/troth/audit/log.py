@@ -441,6 +441,24 @@ def pending_mac(mac: seal.Mac, pending_id: int, canon: Sequence[Any]) -> str:
     return mac(_PENDING_LABEL, entry_bytes((pending_id, *canon[1:]))).hex()
 
 
+def _canon(first: int, at_text: str, entry: AuditEntry) -> tuple[Any, ...]:
+    """The canonical fields of an entry, led by its seq (in the tree) or its pending id:
+    what its leaf hash or its pending MAC covers."""
+    return (
+        first,
+        at_text,
+        entry.actor,
+        entry.action,
+        str(entry.outcome),
+        entry.subject_id,
+        entry.tenant_id,
+        entry.purpose,
+        dumps(list(entry.categories)),
+        entry.reason,
+        dumps(dict(entry.details)),
+    )
+
+
 def _append_pending(
     conn: Connection, sealer: seal.Sealer, timed: Sequence[tuple[datetime, str, AuditEntry]]
 ) -> list[int]:
@@ -449,19 +467,7 @@ def _append_pending(
     rows: list[dict[str, Any]] = []
     for at, at_text, entry in timed:
         pid = secrets.randbits(63)
-        canon = (
-            pid,
-            at_text,
-            entry.actor,
-            entry.action,
-            str(entry.outcome),
-            entry.subject_id,
-            entry.tenant_id,
-            entry.purpose,
-            dumps(list(entry.categories)),
-            entry.reason,
-            dumps(dict(entry.details)),
-        )
+        canon = _canon(pid, at_text, entry)
         try:
             tag = pending_mac(sealer.mac, pid, canon)
         except UnicodeEncodeError as exc:
@@ -545,19 +551,7 @@ def _rows_for(
     rows: list[dict[str, Any]] = []
     for offset, (at, at_text, entry) in enumerate(timed):
         seq = start + offset
-        canon = (
-            seq,
-            at_text,
-            entry.actor,
-            entry.action,
-            str(entry.outcome),
-            entry.subject_id,
-            entry.tenant_id,
-            entry.purpose,
-            dumps(list(entry.categories)),
-            entry.reason,
-            dumps(dict(entry.details)),
-        )
+        canon = _canon(seq, at_text, entry)
         try:
             leaf = leaf_hash(entry_bytes(canon))
         except UnicodeEncodeError as exc:
