@@ -16,10 +16,9 @@ from rich.table import Table
 from rich.tree import Tree
 
 from troth.connectors.declaration import Dataset
-from troth.connectors.inspection import Finding, Severity, check_dataset
+from troth.connectors.inspection import Finding, Severity, check_dataset_at
 from troth.connectors.loader import builtin_categories, load_datasets
 from troth.connectors.walk import TablePlan, plan_dataset
-from troth.db import make_engine
 from troth.errors import ConfigError, ConnectorError
 
 app = typer.Typer(
@@ -75,19 +74,11 @@ def check(
             failed = True
             continue
         try:
-            engine = make_engine(url, setting=ds.url_env, create=False)
-        except ConfigError as exc:
+            findings = check_dataset_at(ds, url)
+        except (ConfigError, ConnectorError) as exc:
             results[ds.name] = exc.message
             failed = True
             continue
-        try:
-            findings = check_dataset(ds, engine)
-        except ConnectorError as exc:
-            results[ds.name] = exc.message
-            failed = True
-            continue
-        finally:
-            engine.dispose()
         results[ds.name] = findings
         failed |= any(f.severity is Severity.error for f in findings)
     if as_json:

@@ -50,6 +50,18 @@ def looks_personal(column: str) -> bool:
     return bool(_PERSONAL.search(snake))
 
 
+def check_dataset_at(ds: Dataset, url: str) -> list[Finding]:
+    """:func:`check_dataset` on the database at ``url`` (named by ``ds.url_env`` in errors;
+    a SQLite file that is not there is an error, never a new empty database)."""
+    from troth.db import make_engine
+
+    engine = make_engine(url, setting=ds.url_env, create=False)
+    try:
+        return check_dataset(ds, engine)
+    finally:
+        engine.dispose()
+
+
 def check_dataset(ds: Dataset, engine: Engine) -> list[Finding]:
     """Differences between ``ds`` and the database behind ``engine``: missing tables or
     columns (errors), strategies the column types cannot take, undeclared columns whose
