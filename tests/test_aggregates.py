@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from troth.aggregates import K_DEFAULTS, SuppressedTable, suppress
+from troth.aggregates.suppression import K_DEFAULTS, SuppressedTable, suppress
 from troth.errors import ValidationError
 
 

@@ -41,8 +41,8 @@ from troth.audit import list_entries, verify_log
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.home import init_home
-from troth.jobs import worker_jobs
 from troth.notices.outbox import outbox
+from troth.operations.jobs import worker_jobs
 from troth.requests.tables import requests as requests_table
 from troth.store.tables import records, subjects
 from troth.worker import TASKS

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from _http import make_home
 from troth.engine import Troth
-from troth.idempotency import idempotency_keys
+from troth.operations.idempotency import idempotency_keys
 from troth.store.tables import records
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}

@@ -135,7 +135,7 @@ def test_schema_imports_no_edge() -> None:
 def test_the_tables_edges_held_live_in_their_domain_modules() -> None:
     from troth.access.signin import privacy_sessions, signin_codes
     from troth.db import metadata
-    from troth.jobs import worker_jobs
+    from troth.operations.jobs import worker_jobs
 
     for table, name in (
         (worker_jobs, "worker_jobs"),

@@ -29,8 +29,8 @@ from troth.notices.publish import diff_candidate, policy_history, publish_policy
 from troth.office import read_audit, request_desk, verify_audit
 from troth.policy.loader import load_policy
 from troth.policy.model import Power
-from troth.retention import legal_holds
-from troth.ropa import office_record
+from troth.policy.ropa import office_record
+from troth.retention.service import legal_holds
 from troth.store.tables import policy_versions, records, subjects
 
 CALL = {"extension": "12", "duration_seconds": 30, "destination_number": "+441234567890"}

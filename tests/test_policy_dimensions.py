@@ -109,7 +109,7 @@ def test_duplicate_and_malformed_dimension() -> None:
 
 def test_ropa_lists_each_purposes_dimensions() -> None:
     from troth.policy.index import PolicyIndex
-    from troth.ropa import record_of_processing
+    from troth.policy.ropa import record_of_processing
 
     for name, expected in (
         ("itechno", "product_improvement: event, browser"),

@@ -17,7 +17,7 @@ from troth.policy.diff import Severity, diff_policies
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
 from troth.policy.model import Power
-from troth.ropa import record_of_processing
+from troth.policy.ropa import record_of_processing
 
 ROLE = "  - id: privacy_office\n    powers: [manage_requests, read_audit, publish_policy]\n"
 

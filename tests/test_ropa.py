@@ -16,7 +16,7 @@ from troth.cli import ropa as ropa_cli
 from troth.examples import example_path
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
-from troth.ropa import COLUMNS, record_of_processing
+from troth.policy.ropa import COLUMNS, record_of_processing
 
 
 def _index(name: str) -> PolicyIndex:
@@ -91,7 +91,7 @@ def test_ropa_pdf_is_printed_by_chromium(tmp_path: Path) -> None:
 
     import pytest
 
-    from troth.ropa import CHROMIUM_NAMES
+    from troth.policy.ropa import CHROMIUM_NAMES
 
     if not any(shutil.which(b) for b in CHROMIUM_NAMES):
         if os.environ.get("CI"):

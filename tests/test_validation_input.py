@@ -18,11 +18,7 @@ from sqlalchemy import func, select
 from _http import api_key, client_for, is_problem
 from troth.audit.log import list_entries
 from troth.clock import ManualClock
-from troth.engine import Troth
-from troth.errors import MalformedInput, ValidationError
-from troth.home import init_home
-from troth.store.tables import records, subjects
-from troth.validation import (
+from troth.collection.validation import (
     MAX_DEPTH,
     check_payload,
     decode_json,
@@ -30,6 +26,10 @@ from troth.validation import (
     parse_number,
     shape_problem,
 )
+from troth.engine import Troth
+from troth.errors import MalformedInput, ValidationError
+from troth.home import init_home
+from troth.store.tables import records, subjects
 
 ORDER = {
     "name": "Ada Lovelace",

@@ -11,9 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 from _http import PASSWORD, client_for, csrf_from
-from troth import stats
 from troth.engine import Troth
 from troth.errors import Refused
+from troth.office import stats
 from troth.web.svg import bar_chart, hbar_chart
 
 OFFICER = "officer@example.com"

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from troth.jobs import worker_jobs
 from troth.notices.outbox import submit
+from troth.operations.jobs import worker_jobs
 from troth.worker import LEASE, Task, Worker
 
 

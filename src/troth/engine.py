@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from sqlalchemy import Connection, select
 
-from troth import facts as facts_mod
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.group import append_committed, close_group, group_commit
 from troth.audit.heads import close_heads
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import denial
 from troth.clock import Clock
-from troth.collection import Collecting, CollectResult, _age_of
+from troth.collection.service import Collecting, CollectResult, _age_of
 from troth.context import Context
 from troth.db import Prepared, reading
 from troth.dialects import dialect_for
@@ -38,6 +37,7 @@ from troth.gate import (
     decide,
     value_reason,
 )
+from troth.gate import facts as facts_mod
 from troth.store import (
     StoredValue,
     decode_subject_rows,
@@ -48,7 +48,7 @@ from troth.store.tables import records, subjects
 
 if TYPE_CHECKING:
     from troth.access import AccessService
-    from troth.aggregate_query import AggregateResult
+    from troth.aggregates.query import AggregateResult
     from troth.audit.service import AuditService
     from troth.breaches.register import BreachRegister
     from troth.consent import ConsentLedger
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from troth.discovery.service import DiscoveryService
     from troth.policy.service import PolicyService
     from troth.requests.service import RequestService
-    from troth.retention import RetentionService
+    from troth.retention.service import RetentionService
     from troth.store.keystore import KeyService
 
 __all__ = ["CollectResult", "JSONValue", "MinorErasure", "Troth", "View"]
@@ -174,7 +174,7 @@ class Troth(Collecting):
 
     @cached_property
     def retention(self) -> RetentionService:
-        from troth.retention import RetentionService
+        from troth.retention.service import RetentionService
 
         return RetentionService(self.ctx)
 
@@ -372,7 +372,7 @@ class Troth(Collecting):
     ) -> AggregateResult:
         """Counts, sums or averages per group for an aggregate-only purpose, with groups
         smaller than the policy's ``aggregates.min_group_size`` suppressed (P09)."""
-        from troth.aggregate_query import aggregate
+        from troth.aggregates.query import aggregate
 
         return aggregate(
             self.ctx,

@@ -267,7 +267,7 @@ def _checked_phone_region(
             region = facts["phone_region"]
             if region is None or isinstance(region, str):
                 return region
-    from troth.phones import region_for
+    from troth.collection.phones import region_for
 
     region = region_for(_index_policy(text, policy_path).policy, None)
     facts = {"phone_region": region}

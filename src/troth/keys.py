@@ -210,7 +210,7 @@ class Keyring:
         if key is None:
             raise CryptoError(f"no blind-index key for field {field!r}")
         if field == "phone":
-            from troth.phones import to_e164
+            from troth.collection.phones import to_e164
 
             norm = to_e164(value, region)
         else:

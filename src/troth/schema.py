@@ -11,11 +11,11 @@ import troth.connectors.jobs
 import troth.consent.tables
 import troth.disclosures.tables
 import troth.discovery.tables
-import troth.idempotency
-import troth.jobs
 import troth.notices.outbox
+import troth.operations.idempotency
+import troth.operations.jobs
 import troth.requests.tables
-import troth.retention
+import troth.retention.service
 import troth.store.tables
 
 __all__ = ["troth"]

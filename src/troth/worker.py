@@ -1,8 +1,8 @@
 """The worker: troth's scheduled work (mail, retention, legal-demand notices, request
 deadlines, audit checkpoints), one process on SQLite, many on PostgreSQL.
 
-Each task is a row in ``worker_jobs`` (the job store, :mod:`troth.jobs`, holds the table and
-every query on it) with its next run time. A worker claims a due job
+Each task is a row in ``worker_jobs`` (the job store, :mod:`troth.operations.jobs`,
+holds the table and every query on it) with its next run time. A worker claims a due job
 with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite's single writer serialises
 the claim) and, in the same transaction, writes its lease: a token naming the worker and
 this claim (``locked_by``) and an expiry (``locked_until``, ``worker_lease_seconds``
@@ -38,7 +38,7 @@ from types import FrameType
 from typing import Any
 
 from troth.context import Context
-from troth.jobs import JobStore
+from troth.operations.jobs import JobStore
 
 log = logging.getLogger("troth.worker")
 
@@ -53,7 +53,7 @@ def _deliver_mail(ctx: Context) -> Any:
 
 
 def _retention(ctx: Context) -> Any:
-    from troth.retention import RetentionService
+    from troth.retention.service import RetentionService
 
     return RetentionService(ctx).run()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from troth.aggregate_query import aggregate
+from troth.aggregates.query import aggregate
 from troth.errors import Refused
 from troth.gate import Actor, ActorKind
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from _http import api_key, client_for, is_problem, make_home
-from troth.aggregate_query import aggregate
+from troth.aggregates.query import aggregate
 from troth.audit.log import list_entries
 from troth.engine import Troth
 from troth.errors import Refused, ValidationError

@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from troth.cli import main
+from troth.collection.phones import to_e164, written_forms
 from troth.errors import NotFound, ValidationError
-from troth.phones import to_e164, written_forms
 from troth.store.reindex import rebuild_identity_indexes
 from troth.store.tables import records, subjects
 

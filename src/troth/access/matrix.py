@@ -241,7 +241,7 @@ def observe(
         except Refused as exc:
             return None, exc.reason
         return frozenset(v.category for v in view.values), None
-    from troth import facts as facts_mod
+    from troth.gate import facts as facts_mod
     from troth.store import get_subject, read_values
 
     with t.ctx.engine.connect() as conn:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from troth import facts as facts_mod
 from troth.access._base import AccessBase
 from troth.audit.entry import Outcome
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
 from troth.errors import NotFound, Refused
 from troth.gate import Actor, ActorKind, Decision, Reason, Record, decide_record
+from troth.gate import facts as facts_mod
 from troth.store import SubjectRow, get_subject
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from troth.api.problems import problem, problem_for, problem_response
+from troth.collection.validation import decode_json
 from troth.errors import MalformedInput
-from troth.validation import decode_json
 
 log = logging.getLogger("troth.http")
 

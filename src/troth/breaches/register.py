@@ -58,8 +58,8 @@ from troth.csvsafe import safe_cell
 from troth.db import JsonType, UtcDateTime, metadata
 from troth.errors import Conflict, NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
-from troth.idempotency import _fault
 from troth.office import authorize
+from troth.operations.idempotency import _fault
 from troth.policy.model import Power, Regime
 from troth.store import new_id
 from troth.store.tables import subjects

@@ -44,8 +44,8 @@ def import_(
     """Store many records from a JSON Lines or CSV file through a collection point: rows
     that fail are reported with their reason, the others stored whole; run it again after
     a kill to resume where it stopped."""
-    from troth.bulk_import import count_rows, file_sha256, import_file
     from troth.cli.core import parse_actor
+    from troth.collection.importing import count_rows, file_sha256, import_file
     from troth.engine import Troth
     from troth.errors import ValidationError
 

@@ -217,7 +217,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Store data arriving through a collection point; prints the subject id."""
         text = sys.stdin.read() if data == "-" else data
-        from troth.validation import decode_json
+        from troth.collection.validation import decode_json
 
         # The same strict JSON as the HTTP API (no NaN, 1e400, 5,000-digit integers...).
         payload = decode_json(text, "--data")
@@ -436,7 +436,7 @@ def register_demo(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
     ) -> None:
         """Build a home with the phone-service example and synthetic data, then serve it."""
-        from troth.demo import build_demo
+        from troth.examples.demo import build_demo
 
         console.print(f"building the demo in {home.resolve()} ...")
         ctx, info = build_demo(home, people=people)

@@ -149,9 +149,9 @@ def publish(
     """Publish a new version: record it, start notice periods for new uses, ask for
     consent again where a notice changed, e-mail customers when the policy says so."""
     from troth.cli import home_of
+    from troth.collection.validation import parse_date
     from troth.home import open_context
     from troth.notices.publish import publish_policy
-    from troth.validation import parse_date
 
     when = None
     if effective is not None:

@@ -31,7 +31,7 @@ def register(root: typer.Typer) -> None:
     ) -> None:
         """The record of processing activities (GDPR Art. 30(1)) from the policy."""
         from troth.home import open_context
-        from troth.ropa import record_of_processing
+        from troth.policy.ropa import record_of_processing
 
         context = open_context(home_of(ctx))
         try:
@@ -40,7 +40,7 @@ def register(root: typer.Typer) -> None:
             context.engine.dispose()
         if fmt is RopaFormat.pdf:
             from troth.errors import ValidationError
-            from troth.ropa import html_to_pdf
+            from troth.policy.ropa import html_to_pdf
 
             if output is None:
                 raise ValidationError("--format pdf writes a file: give -o FILE.pdf")

@@ -418,7 +418,7 @@ class ConsentLedger:
         """Purposes of the policy in force that a published change added as a new use of
         data already held and that wait for the person's fresh consent (P07,
         ``notices.new_purpose_needs_consent``), whatever their legal basis."""
-        from troth.facts import notices_of
+        from troth.gate.facts import notices_of
 
         with self.ctx.engine.connect() as conn:
             notices = notices_of(conn, self.ctx)

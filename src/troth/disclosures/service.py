@@ -16,7 +16,6 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Connection, insert, select
 
-from troth import facts as facts_mod
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal, refuse
@@ -25,6 +24,7 @@ from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, not
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
+from troth.gate import facts as facts_mod
 from troth.policy.model import LegalBasis
 from troth.store import StoredValue, get_subject, new_id, read_values
 

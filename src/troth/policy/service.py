@@ -3,7 +3,7 @@
 The version in force, its published history, what a candidate would change, publishing
 it, and the record of processing. Each operation but reading the version in force needs
 the office power ``publish_policy`` (troth.office; a refusal is audited). The work is
-done where it always was (``troth.notices.publish``, ``troth.ropa``); this is the one
+done where it always was (``troth.notices.publish``, ``troth.policy.ropa``); this is the one
 door to it.
 """
 
@@ -22,7 +22,7 @@ from troth.policy.model import Policy
 
 if TYPE_CHECKING:
     from troth.notices.publish import PublishPreview, PublishResult
-    from troth.ropa import RecordOfProcessing
+    from troth.policy.ropa import RecordOfProcessing
 
 __all__ = ["PolicyService", "PolicyVersion"]
 
@@ -104,6 +104,6 @@ class PolicyService:
 
     def ropa(self, *, actor: Actor = SYSTEM) -> RecordOfProcessing:
         """The record of processing activities of the version in force (GDPR Art. 30)."""
-        from troth.ropa import office_record
+        from troth.policy.ropa import office_record
 
         return office_record(self.ctx, actor)

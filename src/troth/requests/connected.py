@@ -7,10 +7,10 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from troth.collection.phones import region_for, written_forms
 from troth.connectors import Connector, Dataset, Identities, JobStore, load_datasets
 from troth.connectors.loader import DeclarationError, builtin_categories
 from troth.context import Context
-from troth.phones import region_for, written_forms
 from troth.policy.model import SourceKind
 from troth.store import StoredValue
 

@@ -13,16 +13,16 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import Connection, select, update
 
+from troth.collection.phones import e164_candidates, lookup_regions, region_for
+from troth.collection.validation import check_value
 from troth.consent.events import ConsentKind, ConsentMethod
 from troth.context import Context
 from troth.errors import ValidationError
-from troth.phones import e164_candidates, lookup_regions, region_for
 from troth.policy.model import LegalBasis
 from troth.store import StoredValue, erase_subject_data, get_subject, read_values
 from troth.store.crypto import encrypt_value
 from troth.store.keystore import ensure_data_keys
 from troth.store.tables import records, restrictions, subjects
-from troth.validation import check_value
 
 
 def legal_keep(ctx: Context, value: StoredValue, today: date) -> tuple[str, date] | None:

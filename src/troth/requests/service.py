@@ -21,6 +21,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import refuse
+from troth.collection.validation import parse_regime
 from troth.context import Context
 from troth.errors import (
     AuthenticationError,
@@ -49,7 +50,6 @@ from troth.requests.states import (
 )
 from troth.requests.tables import request_events, request_exports, requests
 from troth.store import find_subject_id, get_subject, new_id
-from troth.validation import parse_regime
 
 CODE_MINUTES = 15
 MAX_CODE_ATTEMPTS = 5

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, update
 
+from troth.collection.phones import region_for
 from troth.context import Context
 from troth.errors import NotFound
-from troth.phones import region_for
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.keystore import shred_subject_keys
 from troth.store.tables import (

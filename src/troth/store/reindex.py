@@ -1,7 +1,7 @@
 """Rebuild the identity blind indexes from the stored values (``troth reindex``).
 
 The index form of an identity can change between versions of troth: phone numbers were
-indexed as typed (digits), they are now indexed in E.164 (:mod:`troth.phones`), so a
+indexed as typed (digits), they are now indexed in E.164 (:mod:`troth.collection.phones`), so a
 database written before holds keys no lookup produces. Each person's e-mail, phone and
 customer id are read back (decrypted where needed) from the values their collection points
 mark ``identifies`` (the newest of each kind) and indexed again in the person's region; a
@@ -18,9 +18,9 @@ from sqlalchemy import select, update
 
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
+from troth.collection.phones import region_for
 from troth.context import Context
 from troth.errors import ValidationError
-from troth.phones import region_for
 from troth.store import read_subject
 from troth.store.tables import subjects
 

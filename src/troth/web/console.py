@@ -12,14 +12,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from troth import stats
 from troth.access.names import names_for
+from troth.collection.validation import parse_number
 from troth.errors import NotFound, PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
-from troth.office import authorize, count_audit, may, read_audit, verify_audit
+from troth.office import authorize, count_audit, may, read_audit, stats, verify_audit
 from troth.policy.describe import describe_policy
 from troth.policy.model import Power
-from troth.validation import parse_number
 from troth.web import csrf, svg
 from troth.web.console_words import action_words
 from troth.web.forms import FormDep

@@ -12,12 +12,12 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from troth.access.names import names_for
+from troth.collection.validation import parse_number
 from troth.errors import TrothError
 from troth.policy.model import Power, Regime
 from troth.requests.receipt import local_day
 from troth.requests.record import RequestRecord
 from troth.requests.states import RequestKind, RequestState
-from troth.validation import parse_number
 from troth.web.console import page, staff
 from troth.web.forms import FormDep
 from troth.web.lists import csv_download, day_end, day_start, paging, query

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Text, and_, case, cast, func, literal, select
 
-from troth.aggregates import suppress
+from troth.aggregates.suppression import suppress
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import refuse
@@ -34,8 +34,8 @@ from troth.consent.tables import consent_state
 from troth.context import Context
 from troth.dialects import dialect_for
 from troth.errors import ValidationError
-from troth.facts import actor_membership, notices_of
 from troth.gate import SYSTEM, Actor, Ask, Facts, Operation, decide
+from troth.gate.facts import actor_membership, notices_of
 from troth.policy.model import FieldType
 from troth.store.tables import records, restrictions, subjects
 

@@ -83,7 +83,7 @@ def read_rows(path: Path, fmt: str | None = None) -> Iterator[tuple[int, Any]]:
                 continue
             yield n, {k: v for k, v in rec.items() if v not in (None, "")}
         return
-    from troth.validation import decode_json
+    from troth.collection.validation import decode_json
 
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -128,7 +128,7 @@ def import_file(
 ) -> ImportState:
     """Import ``path`` (resuming from ``state_file`` when it names this file and point);
     returns the final state. ``progress`` is called with the number of rows just done."""
-    from troth.idempotency import run_once
+    from troth.operations.idempotency import run_once
 
     if point not in troth.ctx.policy.points:
         known = ", ".join(sorted(troth.ctx.policy.points)) or "none"

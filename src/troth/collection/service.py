@@ -13,10 +13,17 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Connection
 
-from troth import facts as facts_mod
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal, refuse, reject_input
+from troth.collection.phones import region_for, to_e164
+from troth.collection.validation import (
+    check_payload,
+    check_value,
+    parse_date,
+    parse_datetime,
+    parse_regime,
+)
 from troth.context import Context
 from troth.db import insert_many
 from troth.errors import ValidationError
@@ -31,20 +38,13 @@ from troth.gate import (
     Reason,
     decide,
 )
-from troth.phones import region_for, to_e164
+from troth.gate import facts as facts_mod
 from troth.policy.index import PolicyIndex
 from troth.policy.model import CollectedField, CollectionPoint, FieldType, SourceKind
 from troth.store import blind_index_lookup, get_subject, new_id
 from troth.store.crypto import encrypt_value
 from troth.store.keystore import ensure_data_keys
 from troth.store.tables import records, subjects
-from troth.validation import (
-    check_payload,
-    check_value,
-    parse_date,
-    parse_datetime,
-    parse_regime,
-)
 
 # Stored values are JSON text; one encoder for all of them (json.dumps with options builds
 # a new one per call).

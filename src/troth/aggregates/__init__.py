@@ -1,0 +1,1 @@
+"""Aggregates: small-cell suppression and the audited aggregate query."""

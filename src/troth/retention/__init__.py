@@ -1,0 +1,1 @@
+"""Retention: the clocks, the sweep, holds and what the law keeps."""
