@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
-from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.connectors import Connector
 from troth.errors import ConnectorError, TrothError
@@ -38,7 +38,7 @@ from troth.requests.kinds import handler_for
 from troth.requests.record import RequestRecord
 from troth.requests.runner import RequestRunner
 from troth.requests.states import RequestKind, RequestState
-from troth.requests.steps import RequestSteps
+from troth.requests.steps import RequestSteps, request_entry
 from troth.requests.tables import request_events, requests
 from troth.store import new_id
 
@@ -247,7 +247,7 @@ class BulkRunner:
                 conn,
                 now,
                 [
-                    _entry(rec, actor, "request.started", to="in_progress", batch=job_id)
+                    request_entry(rec, actor, "request.started", to="in_progress", batch=job_id)
                     for rec in started
                 ],
             )
@@ -320,9 +320,9 @@ class BulkRunner:
             )
             entries: builtins.list[AuditEntry] = []
             for rec in recs:
-                entries.append(_entry(rec, actor, "request.completed", to="completed"))
+                entries.append(request_entry(rec, actor, "request.completed", to="completed"))
                 entries.append(
-                    _entry(rec, actor, f"request.{rec.kind.value}", result=results[rec.id])
+                    request_entry(rec, actor, f"request.{rec.kind.value}", result=results[rec.id])
                 )
             append_entries(conn, now, entries)
             for rec in recs:
@@ -337,17 +337,6 @@ def _people_by_kind(recs: builtins.list[RequestRecord]) -> dict[RequestKind, bui
         if r.subject_id is not None:
             out.setdefault(r.kind, []).append(r.subject_id)
     return out
-
-
-def _entry(rec: RequestRecord, actor: Actor, action: str, **details: Any) -> AuditEntry:
-    return AuditEntry(
-        action=action,
-        actor=actor.label,
-        outcome=Outcome.info,
-        subject_id=rec.subject_id,
-        tenant_id=rec.tenant_id,
-        details={"request_id": rec.id, "kind": rec.kind.value, **details},
-    )
 
 
 def _summary(

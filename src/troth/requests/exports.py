@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from troth.audit.entry import AuditEntry
-from troth.audit.log import append_entries, transaction
+from troth.audit.log import append_entry, transaction
 from troth.audit.refusals import refuse
 from troth.errors import NotFound, PermissionDenied
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
@@ -50,17 +50,15 @@ class Exports:
         data = package.build_zip(doc, f"Data of tenant {body['tenant']['name']}")
         with transaction(self.ctx) as conn:
             link = self.steps.store_export(conn, data, request_id=None, tenant_id=tenant_id)
-            append_entries(
+            append_entry(
                 conn,
                 self.ctx.clock.now(),
-                [
-                    AuditEntry(
-                        action="tenant.export",
-                        actor=actor.label,
-                        tenant_id=tenant_id,
-                        details={"subjects": len(body["subjects"]), "bytes": len(data)},
-                    )
-                ],
+                AuditEntry(
+                    action="tenant.export",
+                    actor=actor.label,
+                    tenant_id=tenant_id,
+                    details={"subjects": len(body["subjects"]), "bytes": len(data)},
+                ),
             )
         return link
 
@@ -120,18 +118,16 @@ class Exports:
             if taken != 1:  # a concurrent download of the same code won
                 raise NotFound("this download was already used", code="export_used")
             data = _contact.open_file(token, path.read_bytes())
-            append_entries(
+            append_entry(
                 conn,
                 now,
-                [
-                    AuditEntry(
-                        action="request.download",
-                        actor=actor.label,
-                        subject_id=subject_id,
-                        tenant_id=tenant_id,
-                        details={"request": row.request_id, "bytes": len(data)},
-                    )
-                ],
+                AuditEntry(
+                    action="request.download",
+                    actor=actor.label,
+                    subject_id=subject_id,
+                    tenant_id=tenant_id,
+                    details={"request": row.request_id, "bytes": len(data)},
+                ),
             )
         path.unlink(missing_ok=True)
         return data

@@ -3,7 +3,7 @@ and the kind of request from the subject and body, in the phrasings people use.
 
 Recognition is a pattern per kind (its handler's, :mod:`troth.requests.kinds`). A message
 matching no kind, or kinds that contradict each other, is reported as unrecognised: never
-guessed. """
+guessed."""
 
 from __future__ import annotations
 

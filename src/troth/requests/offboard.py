@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import append_entries, transaction
+from troth.audit.log import append_entries, append_entry, transaction
 from troth.connectors import Connector
 from troth.context import Context
 from troth.errors import Conflict, NotFound
@@ -96,17 +96,15 @@ class Offboarder:
                 return Offboarding(dict(row.certificate), again=True)
             _refuse_if_held(conn, tenant_id)
             if row is None:
-                (seq,) = append_entries(
+                seq = append_entry(
                     conn,
                     now,
-                    [
-                        AuditEntry(
-                            action="tenant.offboard.start",
-                            actor=actor.label,
-                            tenant_id=tenant_id,
-                            details={"tenant": tenant_id},
-                        )
-                    ],
+                    AuditEntry(
+                        action="tenant.offboard.start",
+                        actor=actor.label,
+                        tenant_id=tenant_id,
+                        details={"tenant": tenant_id},
+                    ),
                 )
                 conn.execute(
                     tenant_offboardings.insert().values(
@@ -237,22 +235,20 @@ class Offboarder:
                 update(tenants).where(tenants.c.id == tenant_id).values(status="offboarded")
             )
             systems = [{"system": k, **v} for k, v in sorted(totals.get("systems", {}).items())]
-            (last,) = append_entries(
+            last = append_entry(
                 conn,
                 now,
-                [
-                    AuditEntry(
-                        action="tenant.offboard.certificate",
-                        actor=actor.label,
-                        tenant_id=tenant_id,
-                        details={
-                            "people": totals.get("people", 0),
-                            "systems": systems,
-                            "from_seq": row.first_seq,
-                            "members_disabled": len(members),
-                        },
-                    )
-                ],
+                AuditEntry(
+                    action="tenant.offboard.certificate",
+                    actor=actor.label,
+                    tenant_id=tenant_id,
+                    details={
+                        "people": totals.get("people", 0),
+                        "systems": systems,
+                        "from_seq": row.first_seq,
+                        "members_disabled": len(members),
+                    },
+                ),
             )
             cert = {
                 "tenant": {"id": tenant_id, "name": name},

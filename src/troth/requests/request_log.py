@@ -12,7 +12,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import bindparam, select, update
 
 from troth.audit.entry import AuditEntry
-from troth.audit.log import append_entries, transaction
+from troth.audit.log import append_entry, transaction
 from troth.context import Context
 from troth.errors import ValidationError
 from troth.gate import SYSTEM
@@ -69,20 +69,18 @@ class RequestLog:
                     .values(result=bindparam("log"), updated_at=now, **_LOG_ONLY),
                     [{"rid": row.id, "log": _log_result(row.state, row.result)} for row in rows],
                 )
-                append_entries(
+                append_entry(
                     conn,
                     now,
-                    [
-                        AuditEntry(
-                            action="request.log_purged",
-                            actor=SYSTEM.label,
-                            details={
-                                "requests": len(ids),
-                                "closed_before": cutoff.date().isoformat(),
-                                "rule": "CCPA request log kept 24 months (11 CCR 7101(a))",
-                            },
-                        )
-                    ],
+                    AuditEntry(
+                        action="request.log_purged",
+                        actor=SYSTEM.label,
+                        details={
+                            "requests": len(ids),
+                            "closed_before": cutoff.date().isoformat(),
+                            "rule": "CCPA request log kept 24 months (11 CCR 7101(a))",
+                        },
+                    ),
                 )
             done += len(rows)
             if len(rows) < batch:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, select, update
 
 from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import append_entries, transaction
+from troth.audit.log import append_entry, transaction
 from troth.context import Context
 from troth.errors import (
     Conflict,
@@ -232,21 +232,8 @@ class RequestSteps:
         categories: tuple[str, ...] = (),
         **details: Any,
     ) -> None:
-        append_entries(
-            conn,
-            self.ctx.clock.now(),
-            [
-                AuditEntry(
-                    action=action,
-                    actor=actor.label,
-                    outcome=outcome,
-                    subject_id=req.subject_id,
-                    tenant_id=req.tenant_id,
-                    categories=categories,
-                    details={"request_id": req.id, "kind": req.kind.value, **details},
-                )
-            ],
-        )
+        entry = request_entry(req, actor, action, outcome=outcome, categories=categories, **details)
+        append_entry(conn, self.ctx.clock.now(), entry)
 
     def load(self, conn: Connection, request_id: str) -> RequestRecord:
         row = conn.execute(select(requests).where(requests.c.id == request_id)).mappings().first()
@@ -288,3 +275,25 @@ class RequestSteps:
             code_attempts=int(row["code_attempts"] or 0),
             codes_sent=int(row["codes_sent"] or 0),
         )
+
+
+def request_entry(
+    req: RequestRecord,
+    actor: Actor,
+    action: str,
+    *,
+    outcome: Outcome = Outcome.info,
+    categories: tuple[str, ...] = (),
+    **details: Any,
+) -> AuditEntry:
+    """The audit entry of ``action`` on a request: the person, their tenant, the request
+    and its kind, and ``details``."""
+    return AuditEntry(
+        action=action,
+        actor=actor.label,
+        outcome=outcome,
+        subject_id=req.subject_id,
+        tenant_id=req.tenant_id,
+        categories=categories,
+        details={"request_id": req.id, "kind": req.kind.value, **details},
+    )

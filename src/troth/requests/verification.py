@@ -4,7 +4,7 @@ privacy centre's sign-in."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -112,12 +112,7 @@ class Verification:
                         attempts_left=left,
                     )
             else:
-                conn.execute(
-                    update(requests)
-                    .where(requests.c.id == request_id)
-                    .values(code_hash=None, verified_at=now, verification="code", updated_at=now)
-                )
-                self._verified(conn, req, f"subject:{req.subject_id or 'requester'}")
+                self._verified(conn, req, now, f"subject:{req.subject_id or 'requester'}", "code")
         if failure is not None:
             raise failure
         return self.steps.get(request_id)
@@ -134,18 +129,8 @@ class Verification:
         with transaction(self.ctx) as conn:
             req = self.steps.load(conn, request_id)
             self._check_unverified(req)
-            conn.execute(
-                update(requests)
-                .where(requests.c.id == request_id)
-                .values(
-                    code_hash=None,
-                    verified_at=now,
-                    verified_by=staff[:255],
-                    verification="staff",
-                    updated_at=now,
-                )
-            )
-            self._verified(conn, req, f"staff:{staff}", reason=reason[:1000])
+            who = f"staff:{staff}"
+            self._verified(conn, req, now, who, "staff", by=staff, reason=reason[:1000])
         return self.steps.get(request_id)
 
     def verify_by_signin(self, request_id: str, subject_id: str) -> RequestRecord:
@@ -162,12 +147,8 @@ class Verification:
                     code="staff_verification_required",
                 )
             self._check_unverified(req)
-            conn.execute(
-                update(requests)
-                .where(requests.c.id == request_id)
-                .values(code_hash=None, verified_at=now, verification="signin", updated_at=now)
-            )
-            self._verified(conn, req, f"subject:{subject_id}", method="privacy_centre_signin")
+            who = f"subject:{subject_id}"
+            self._verified(conn, req, now, who, "signin", method="privacy_centre_signin")
         return self.steps.get(request_id)
 
     def send(self, conn: Connection, req: RequestRecord) -> None:
@@ -216,7 +197,25 @@ class Verification:
         ):
             check_transition(req.id, req.state, RequestState.verified)
 
-    def _verified(self, conn: Connection, req: RequestRecord, who: str, **details: Any) -> None:
+    def _verified(
+        self,
+        conn: Connection,
+        req: RequestRecord,
+        now: datetime,
+        who: str,
+        how: str,
+        *,
+        by: str | None = None,
+        **details: Any,
+    ) -> None:
+        """Mark the request verified ``how`` (code, staff, signin; ``by``: the member of
+        staff), its code spent, and move it on (an extended one stays extended)."""
+        values: dict[str, Any] = {"code_hash": None, "verified_at": now, "verification": how}
+        if by is not None:
+            values["verified_by"] = by[:255]
+        conn.execute(
+            update(requests).where(requests.c.id == req.id).values(**values, updated_at=now)
+        )
         actor = Actor(ActorKind.staff, who[6:]) if who.startswith("staff:") else SYSTEM
         if req.state is RequestState.extended:
             # Still extended: the deadline stands; verification is recorded as an event.
