@@ -11,7 +11,7 @@ import pytest
 
 from test_requests_helpers import mails_for
 from troth.engine import Troth
-from troth.requests.intake import classify, read_message
+from troth.requests.mailbox import classify, read_message
 from troth.requests.states import Channel, RequestKind, RequestState
 
 K = RequestKind

@@ -1,6 +1,6 @@
 """A card number in a customer's export is masked to its last four digits, as the policy
 declares (itechno's ``card_number: {mask: last4}``): the ZIP from
-``RequestRunner.export_tenant`` (data.json and every CSV), the CLI's ``requests
+``Exports.export_tenant`` (data.json and every CSV), the CLI's ``requests
 export-tenant`` and the tenant page's ``/tenant/export.json``. The stored value is unchanged:
 a role the gate allows still reads it whole."""
 

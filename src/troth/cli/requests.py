@@ -24,9 +24,23 @@ app = typer.Typer(
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new request's id.")]
+ChangeOpt = Annotated[
+    list[str] | None, typer.Option("--change", help="FIELD=VALUE to correct (repeatable).")
+]
+PurposeOpt = Annotated[
+    list[str] | None, typer.Option("--purpose", help="Purpose to limit (repeatable).")
+]
 ActorOpt = Annotated[
     str | None, typer.Option("--actor", help="Who acts: staff:NAME@ROLE, app:NAME, system.")
 ]
+
+
+def _kinds(exporting: bool = False) -> str:
+    """The request kinds (or those that make an export), for help texts: the registry's."""
+    from troth.requests.kinds import registry
+
+    names = [k.value for k, h in registry().items() if h.exports or not exporting]
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 def register(root: typer.Typer) -> None:
@@ -84,9 +98,7 @@ def open_(
     ctx: typer.Context,
     kind: Annotated[
         str,
-        typer.Argument(
-            help="access, portability, correct, delete, restrict, object or close_account."
-        ),
+        typer.Argument(help=f"{_kinds()}."),
     ],
     email: Annotated[str | None, typer.Option(help="The person's e-mail address.")] = None,
     phone: Annotated[str | None, typer.Option(help="The person's phone number.")] = None,
@@ -101,12 +113,8 @@ def open_(
     on_behalf_of: Annotated[
         str | None, typer.Option(help="Who makes the request for the person (flagged).")
     ] = None,
-    change: Annotated[
-        list[str] | None, typer.Option("--change", help="FIELD=VALUE to correct (repeatable).")
-    ] = None,
-    purpose: Annotated[
-        list[str] | None, typer.Option("--purpose", help="Purpose to limit (repeatable).")
-    ] = None,
+    change: ChangeOpt = None,
+    purpose: PurposeOpt = None,
     received: Annotated[
         str | None,
         typer.Option(
@@ -301,12 +309,8 @@ def execute(
         str | None,
         typer.Argument(help="The request (or --all for every one waiting)."),
     ] = None,
-    change: Annotated[
-        list[str] | None, typer.Option("--change", help="FIELD=VALUE to correct (repeatable).")
-    ] = None,
-    purpose: Annotated[
-        list[str] | None, typer.Option("--purpose", help="Purpose to limit (repeatable).")
-    ] = None,
+    change: ChangeOpt = None,
+    purpose: PurposeOpt = None,
     all_: Annotated[
         bool,
         typer.Option(
@@ -328,7 +332,7 @@ def execute(
         typer.Option(
             "--out",
             "-o",
-            help="An access or portability request: write its ZIP here now (the download"
+            help=f"An {_kinds(exporting=True)} request: write its ZIP here now (the download"
             " code is then spent).",
         ),
     ] = None,
@@ -344,10 +348,9 @@ def execute(
     if request_id is not None:  # resolved after the usage checks, which say more
         request_id = full_id_in(home_of(ctx), "request", request_id)
     with _service(ctx) as svc:
-        if all_:
+        if request_id is None:
             _execute_all(svc, kind, batch_size, actor, as_json)
             return
-        assert request_id is not None
         if change or purpose:
             svc.set_details(
                 request_id,
@@ -360,6 +363,12 @@ def execute(
             from troth.gate import SYSTEM
 
             data = svc.download(req.download_token, actor=SYSTEM)
+    _report_executed(req, data, out, as_json)
+
+
+def _report_executed(req: Any, data: bytes | None, out: Path | None, as_json: bool) -> None:
+    """What ``execute`` did to one request: its report, and its ZIP written to ``out``
+    or its download code."""
     if out is not None and data is None:
         raise ValidationError("--out: this request has no export to write")
     if data is not None and out is not None:

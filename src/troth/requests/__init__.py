@@ -6,10 +6,14 @@ restriction, objection and account closure, tracked against their legal deadline
     svc.verify(req.id, code)                          # or svc.verify_by_staff(...)
     svc.execute(req.id)                               # troth + connected datasets, reported
 
-Modules: ``states`` (kinds, states, allowed moves), ``deadlines`` (legal deadlines as
-data), ``intake`` (e-mail recognition), ``service``/``runner``/``_steps`` (the service),
-``execution`` (troth's own part of each kind), ``holdings``/``package`` (exports),
-``connected`` (the home's connected datasets), ``tables``.
+Modules: ``states`` (kinds, states, allowed moves), ``kinds`` (one handler module per kind:
+how it is recognised, worded and carried out), ``deadlines`` (legal deadlines as data),
+``service`` (the service, composed of: ``steps``, ``intake``, ``verification``,
+``decisions``, ``reading``, ``runner``, ``bulk``, ``exports``, ``offboard``,
+``request_log``), ``mailbox`` (e-mail recognition), ``letters`` (what the person is told),
+``execution``/``bulk_store``/``erasure`` (troth's own part of each kind),
+``holdings``/``package`` (exports), ``connected`` (the home's connected datasets),
+``tables``.
 """
 
 from __future__ import annotations

@@ -2,13 +2,14 @@
 
     report = t.requests.execute_many(ids, batch_size=500)   # or None: every one waiting
 
-Erasures (delete, close_account) run set-based: per batch, one transaction moves every
-request to in_progress (an event and an audit entry per person, the batch's job id in
-both), one resumable connector job erases the whole batch's identities from every
-connected dataset (one set of statements per table), then one transaction does troth's
-part for every person (:mod:`troth.requests.bulk_store`: the same legal holds, legal
-minimums, consents and mail rules as one by one) and completes every request (its event,
-its audit entries, its letter). Other kinds run one by one through ``execute``.
+Erasures (the kinds whose handler has a ``batch`` step: delete, close_account) run set-
+based: per batch, one transaction moves every request to in_progress (an event and an
+audit entry per person, the batch's job id in both), one resumable connector job erases
+the whole batch's identities from every connected dataset (one set of statements per
+table), then one transaction does troth's part for every person
+(:mod:`troth.requests.bulk_store`: the same legal holds, legal minimums, consents and
+mail rules as one by one) and completes every request (its event, its audit entries, its
+letter). Other kinds run one by one through ``execute``.
 
 A run killed anywhere resumes: a request already completed is skipped, one in_progress
 with a batch job finishes that job (the connector never redoes a step it finished) and
@@ -20,28 +21,27 @@ from __future__ import annotations
 import builtins
 import os
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
-from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
-from troth.connectors import Connector, Identities
-from troth.errors import ConnectorError, NotFound, TrothError
+from troth.connectors import Connector
+from troth.errors import ConnectorError, TrothError
 from troth.gate import SYSTEM, Actor
-from troth.requests._steps import _dataset_summary
 from troth.requests.bulk_store import erase_many_in_store
-from troth.requests.connected import identities_of, shared_connector
+from troth.requests.connected import erase_people, shared_connector
+from troth.requests.kinds import handler_for
 from troth.requests.record import RequestRecord
 from troth.requests.runner import RequestRunner
 from troth.requests.states import RequestKind, RequestState
+from troth.requests.steps import RequestSteps, request_entry
 from troth.requests.tables import request_events, requests
-from troth.store import new_id, read_subjects
-from troth.store.tables import subjects
+from troth.store import new_id
 
-ERASURES = (RequestKind.delete, RequestKind.close_account)
 STARTABLE = (RequestState.verified, RequestState.extended)
 BATCH = 500
 Progress = Callable[[int, int], None]
@@ -88,8 +88,16 @@ _START = (
 )
 
 
-class BulkRunner(RequestRunner):
-    """``execute_many``: the bulk path of :meth:`RequestRunner.execute`."""
+class BulkRunner:
+    """``waiting`` and ``execute_many``: the bulk path of :meth:`RequestRunner.execute`."""
+
+    def __init__(
+        self, steps: RequestSteps, runner: RequestRunner, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self.steps = steps
+        self.ctx = steps.ctx
+        self.runner = runner
+        self.environ = environ
 
     def waiting(self, kinds: Iterable[RequestKind] | None = None) -> builtins.list[str]:
         """Ids of the verified requests waiting to be carried out (oldest first)."""
@@ -142,7 +150,7 @@ class BulkRunner(RequestRunner):
             batches = self._batches_of([r.id for r in recs.values()])
             for rid in chunk:
                 rec = recs.get(rid)
-                if rec is None or rec.kind not in ERASURES or rec.verified_at is None:
+                if rec is None or handler_for(rec.kind).batch is None or rec.verified_at is None:
                     single.append(rid)  # execute says why (unknown, unverified) or does it
                 elif rec.state in STARTABLE:
                     fresh.append(rec)
@@ -166,7 +174,7 @@ class BulkRunner(RequestRunner):
                 progress(done, total)
         for rid in single:
             try:
-                rec = self.execute(rid, actor=actor)
+                rec = self.runner.execute(rid, actor=actor)
                 if rec.state is RequestState.completed:
                     out.completed.append(rid)
             except TrothError as exc:
@@ -180,7 +188,7 @@ class BulkRunner(RequestRunner):
     def _load_many(self, ids: builtins.list[str]) -> dict[str, RequestRecord]:
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(select(requests).where(requests.c.id.in_(ids))).mappings()
-            return {str(r["id"]): self._record(r) for r in rows}
+            return {str(r["id"]): self.steps.record(r) for r in rows}
 
     def _batches_of(self, ids: builtins.list[str]) -> dict[str, str]:
         """request id -> the batch job its (latest) start recorded, for requests started
@@ -239,7 +247,7 @@ class BulkRunner(RequestRunner):
                 conn,
                 now,
                 [
-                    _entry(rec, actor, "request.started", to="in_progress", batch=job_id)
+                    request_entry(rec, actor, "request.started", to="in_progress", batch=job_id)
                     for rec in started
                 ],
             )
@@ -258,11 +266,12 @@ class BulkRunner(RequestRunner):
         sids = [r.subject_id for r in recs if r.subject_id is not None]
         datasets: builtins.list[dict[str, Any]] = []
         if connector is not None:
+            emails = [r.email for r in recs if r.email]
             try:
-                datasets = self._erase_connected(job_id, recs, sids, connector)
+                datasets = erase_people(self.ctx, connector, job_id, sids, emails)
             except ConnectorError as exc:
                 for rec in recs:
-                    self._interrupted(rec, exc)
+                    self.steps.interrupted(rec, exc)
                     out.failed[rec.id] = (
                         f"{exc.message}. Request {rec.id} waits in_progress: run it again to resume"
                     )
@@ -270,17 +279,10 @@ class BulkRunner(RequestRunner):
         _fault("bulk.connected")
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
-            closing = [
-                r.subject_id
-                for r in recs
-                if r.kind is RequestKind.close_account and r.subject_id is not None
-            ]
-            if closing:
-                conn.execute(
-                    update(subjects)
-                    .where(subjects.c.id.in_(closing), subjects.c.relationship_ended_at.is_(None))
-                    .values(relationship_ended_at=now, status="closed")
-                )
+            for kind, people in _people_by_kind(recs).items():
+                step = handler_for(kind).batch
+                if step is not None:
+                    step(conn, self.ctx, people, now)
             own = erase_many_in_store(conn, self.ctx, sids)
             results: dict[str, dict[str, Any]] = {}
             summaries: dict[str, builtins.list[str]] = {}
@@ -318,67 +320,23 @@ class BulkRunner(RequestRunner):
             )
             entries: builtins.list[AuditEntry] = []
             for rec in recs:
-                entries.append(_entry(rec, actor, "request.completed", to="completed"))
+                entries.append(request_entry(rec, actor, "request.completed", to="completed"))
                 entries.append(
-                    _entry(rec, actor, f"request.{rec.kind.value}", result=results[rec.id])
+                    request_entry(rec, actor, f"request.{rec.kind.value}", result=results[rec.id])
                 )
             append_entries(conn, now, entries)
             for rec in recs:
-                self._tell(conn, rec, "done", summary=summaries[rec.id])
+                self.steps.tell(conn, rec, "done", summary=summaries[rec.id])
         out.completed += [r.id for r in recs]
 
-    def _erase_connected(
-        self,
-        job_id: str,
-        recs: builtins.list[RequestRecord],
-        sids: builtins.list[str],
-        connector: Connector,
-    ) -> builtins.list[dict[str, Any]]:
-        emails = [r.email for r in recs if r.email]
-        return self._erase_people_connected(job_id, sids, emails, connector)
 
-    def _erase_people_connected(
-        self,
-        job_id: str,
-        sids: builtins.list[str],
-        emails: builtins.list[str],
-        connector: Connector,
-    ) -> builtins.list[dict[str, Any]]:
-        """One connector job for a whole batch: every person's identities together (plus
-        the addresses requests came from). The same job id again resumes it."""
-        try:  # a run killed after the job began: finish it, never redo a finished step
-            return [_dataset_summary(r.to_dict()) for r in connector.resume(job_id)]
-        except NotFound:
-            pass
-        fields = {
-            name
-            for per in self.ctx.policy.point_fields.values()
-            for name, spec in per.items()
-            if spec.identifies
-        }
-        with self.ctx.engine.connect() as conn:  # only what identifies people is read
-            found = read_subjects(conn, self.ctx, sids, fields)
-        union: dict[str, builtins.list[str]] = {"email": [], "phone": [], "customer_id": []}
-        for sid in sids:
-            values = found[sid][1] if sid in found else []
-            for kind, vals in identities_of(self.ctx, values).to_dict().items():
-                union[kind] += vals
-        union["email"] += emails
-        every = Identities.of({k: list(dict.fromkeys(v)) for k, v in union.items()})
-        if not every:
-            return []
-        return [_dataset_summary(r.to_dict()) for r in connector.erase(every, job_id=job_id)]
-
-
-def _entry(rec: RequestRecord, actor: Actor, action: str, **details: Any) -> AuditEntry:
-    return AuditEntry(
-        action=action,
-        actor=actor.label,
-        outcome=Outcome.info,
-        subject_id=rec.subject_id,
-        tenant_id=rec.tenant_id,
-        details={"request_id": rec.id, "kind": rec.kind.value, **details},
-    )
+def _people_by_kind(recs: builtins.list[RequestRecord]) -> dict[RequestKind, builtins.list[str]]:
+    """The subject ids of a batch's requests, by kind (requests matched to no one left out)."""
+    out: dict[RequestKind, builtins.list[str]] = {}
+    for r in recs:
+        if r.subject_id is not None:
+            out.setdefault(r.kind, []).append(r.subject_id)
+    return out
 
 
 def _summary(

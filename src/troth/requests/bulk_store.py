@@ -6,16 +6,20 @@ and batch instead of one per person."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
 from troth.consent.events import ConsentMethod
 from troth.context import Context
-from troth.requests.execution import legal_keep
+from troth.requests.execution import also_kept, erasure_report, held, kept_because, legal_keeps
 from troth.store import StoredValue, SubjectRow, erase_subject_data, read_subjects_tags
 from troth.store.tables import records, restrictions
+
+if TYPE_CHECKING:
+    from troth.consent import ConsentLedger
 
 CHUNK = 500
 
@@ -29,10 +33,6 @@ def erase_many_in_store(
     """troth's part of erasing each of ``subject_ids`` (as :func:`erase_in_store` would,
     one report per person, the same keys); people on legal hold keep everything.
     ``found``: the people and values as the caller read them in this transaction."""
-    from troth.consent import ConsentLedger
-    from troth.consent.tables import consent_state, unsubscribe_tokens
-    from troth.notices.outbox import cancel_for_subject, subjects_with_cancellable_mail
-
     now = ctx.clock.now()
     ids = list(dict.fromkeys(subject_ids))
     if found is None:
@@ -45,8 +45,82 @@ def erase_many_in_store(
             f"no subject {missing[0]!r}: look the person up by e-mail or phone first",
             subject_id=missing[0],
         )
-    # What follows from each person ends (consents, unsubscribe links, queued mail): the
-    # per-person calls run only for the people who have something to end.
+    from troth.consent import ConsentLedger
+
+    ending = _what_follows(conn, ctx, ids, now)
+    ledger = ConsentLedger(ctx)
+    reports = {sid: ending.report(ledger, sid, found[sid][1]) for sid in ids}
+    kept: dict[tuple[str, date], list[StoredValue]] = {}
+    erasable: list[str] = []
+    for sid in ids:
+        subj, values = found[sid]
+        if subj.legal_hold:
+            held(reports[sid], subj.legal_hold, values)
+            continue
+        erasable.append(sid)
+        mine = legal_keeps(ctx, values, now.date())
+        for (purpose, until), vals in sorted(mine.items()):
+            kept.setdefault((purpose, until), []).extend(vals)
+            reports[sid]["kept_because"].append(kept_because(ctx, purpose, until, vals))
+        reports[sid]["kept"] = sum(len(v) for v in mine.values())
+    _restrict_kept(conn, kept, now)
+    keep_ids = {v.id for vals in kept.values() for v in vals}
+    for start in range(0, len(erasable), CHUNK):
+        chunk = erasable[start : start + CHUNK]
+        keep = [v.id for s in chunk for v in found[s][1] if v.id in keep_ids]
+        per = _erase_counted(conn, ctx, chunk, keep)
+        conn.execute(
+            restrictions.delete().where(
+                restrictions.c.subject_id.in_(chunk), restrictions.c.request_id.is_not(None)
+            )
+        )
+        for sid in chunk:
+            deleted, shredded = per[sid]
+            reports[sid]["deleted"] = deleted
+            reports[sid]["keys_shredded"] = shredded
+            reports[sid]["also_kept"] = also_kept()
+    return reports
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """What follows from the batch's people and ends with their erasure: who has a consent
+    granted, who has mail that can be cancelled (the per-person calls run only for them)."""
+
+    conn: Connection
+    ctx: Context
+    now: datetime
+    granted: set[str]
+    mailed: set[str]
+
+    def report(self, ledger: ConsentLedger, sid: str, values: list[StoredValue]) -> dict[str, Any]:
+        """One person's report, their consents ended and their mail cancelled."""
+        from troth.notices.outbox import cancel_for_subject
+
+        report = erasure_report(values)
+        report["consents_ended"] = (
+            ledger.end_all(
+                self.conn,
+                sid,
+                method=ConsentMethod.request,
+                actor="system:troth",
+                at=self.now,
+                details={"why": "erasure"},
+            )
+            if sid in self.granted
+            else []
+        )
+        report["mail_cancelled"] = (
+            cancel_for_subject(self.conn, self.ctx, sid) if sid in self.mailed else 0
+        )
+        return report
+
+
+def _what_follows(conn: Connection, ctx: Context, ids: list[str], now: datetime) -> _Ending:
+    """Every unsubscribe link of the people spent; who has consents and mail to end."""
+    from troth.consent.tables import consent_state, unsubscribe_tokens
+    from troth.notices.outbox import subjects_with_cancellable_mail
+
     granted: set[str] = set()
     mailed: set[str] = set()
     for start in range(0, len(ids), CHUNK):
@@ -66,73 +140,13 @@ def erase_many_in_store(
             )
             .values(used_at=now)
         )
-    ledger = ConsentLedger(ctx)
-    reports: dict[str, dict[str, Any]] = {}
-    kept: dict[tuple[str, date], list[StoredValue]] = {}
-    erasable: list[str] = []
-    for sid in ids:
-        subj, values = found[sid]
-        report: dict[str, Any] = {
-            "system": "troth",
-            "found": len(values),
-            "deleted": 0,
-            "masked": 0,
-            "kept": 0,
-            "kept_because": [],
-        }
-        ended = (
-            ledger.end_all(
-                conn,
-                sid,
-                method=ConsentMethod.request,
-                actor="system:troth",
-                at=now,
-                details={"why": "erasure"},
-            )
-            if sid in granted
-            else []
-        )
-        report["consents_ended"] = ended
-        report["mail_cancelled"] = cancel_for_subject(conn, ctx, sid) if sid in mailed else 0
-        reports[sid] = report
-        if subj.legal_hold:
-            report["kept"] = len(values)
-            report["kept_because"].append(
-                {
-                    "rows": len(values),
-                    "reason": f"legal hold: {subj.legal_hold}",
-                    "purpose": None,
-                    "until": None,
-                    "categories": sorted({v.category for v in values}),
-                }
-            )
-            continue
-        erasable.append(sid)
-        mine: dict[tuple[str, date], list[StoredValue]] = {}
-        for v in values:
-            hold = legal_keep(ctx, v, now.date())
-            if hold is not None:
-                mine.setdefault(hold, []).append(v)
-        for (purpose, until), vals in sorted(mine.items()):
-            kept.setdefault((purpose, until), []).extend(vals)
-            p = ctx.policy.purposes[purpose]
-            lm = p.retention.legal_minimum if p.retention else None
-            law = lm.law if lm else ""
-            cats = sorted({v.category for v in vals})
-            report["kept_because"].append(
-                {
-                    "rows": len(vals),
-                    "reason": f"{law} requires keeping {', '.join(cats)}"
-                    f"; restricted to {purpose!r} until {until.isoformat()}",
-                    "purpose": purpose,
-                    "law": law,
-                    "until": until.isoformat(),
-                    "categories": cats,
-                    "fields": sorted({v.field for v in vals}),
-                }
-            )
-        report["kept"] = sum(len(v) for v in mine.values())
-    # One UPDATE per (purpose, until) and chunk of values, whatever the number of people.
+    return _Ending(conn, ctx, now, granted, mailed)
+
+
+def _restrict_kept(
+    conn: Connection, kept: Mapping[tuple[str, date], list[StoredValue]], now: datetime
+) -> None:
+    """One UPDATE per (purpose, until) and chunk of values, whatever the number of people."""
     for (purpose, until), vals in sorted(kept.items()):
         rids = [v.id for v in vals]
         for start in range(0, len(rids), CHUNK):
@@ -141,25 +155,6 @@ def erase_many_in_store(
                 .where(records.c.id.in_(rids[start : start + CHUNK]))
                 .values(restricted_to=purpose, restricted_until=until, updated_at=now)
             )
-    keep_ids = {v.id for vals in kept.values() for v in vals}
-    for start in range(0, len(erasable), CHUNK):
-        chunk = erasable[start : start + CHUNK]
-        keep = [v.id for s in chunk for v in found[s][1] if v.id in keep_ids]
-        per = _erase_counted(conn, ctx, chunk, keep)
-        conn.execute(
-            restrictions.delete().where(
-                restrictions.c.subject_id.in_(chunk), restrictions.c.request_id.is_not(None)
-            )
-        )
-        for sid in chunk:
-            deleted, shredded = per[sid]
-            reports[sid]["deleted"] = deleted
-            reports[sid]["keys_shredded"] = shredded
-            reports[sid]["also_kept"] = [
-                {"what": "consent records", "reason": "proof of consent (GDPR Art. 7(1))"},
-                {"what": "audit log entries", "reason": "tamper-evident log; they hold no values"},
-            ]
-    return reports
 
 
 def _erase_counted(

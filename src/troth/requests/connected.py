@@ -11,8 +11,9 @@ from troth.collection.phones import region_for, written_forms
 from troth.connectors import Connector, Dataset, Identities, JobStore, load_datasets
 from troth.connectors.loader import DeclarationError, builtin_categories
 from troth.context import Context
+from troth.errors import NotFound
 from troth.policy.model import SourceKind
-from troth.store import StoredValue
+from troth.store import StoredValue, read_subjects
 
 
 def connected_datasets(ctx: Context) -> list[Dataset]:
@@ -150,3 +151,57 @@ def identities_of(
     region = region_for(ctx.policy.policy, None)
     found["phone"] = [form for p in found["phone"] for form in written_forms(p, region)]
     return Identities.of({k: list(dict.fromkeys(v)) for k, v in found.items()})
+
+
+def dataset_summary(rep: dict[str, Any]) -> dict[str, Any]:
+    """A connector report (one dataset) as a system line of a request's result."""
+    tables = rep.get("tables", {})
+
+    def total(key: str) -> int:
+        return sum(int(t.get(key, 0)) for t in tables.values())
+
+    kept = [{**k, "table": name} for name, t in tables.items() for k in t.get("kept_because", [])]
+    return {
+        "system": f"dataset:{rep['dataset']}",
+        "location": rep.get("location"),
+        "found": total("found"),
+        "deleted": total("deleted"),
+        "masked": total("masked") + total("nulled") + total("hashed"),
+        "corrected": total("corrected"),
+        "kept": total("kept"),
+        "kept_because": kept,
+        "tables": tables,
+    }
+
+
+def erase_people(
+    ctx: Context,
+    connector: Connector,
+    job_id: str,
+    sids: list[str],
+    emails: list[str],
+) -> list[dict[str, Any]]:
+    """One connector job for a whole batch: every person's identities together (plus
+    the addresses requests came from). The same job id again resumes it."""
+    try:  # a run killed after the job began: finish it, never redo a finished step
+        return [dataset_summary(r.to_dict()) for r in connector.resume(job_id)]
+    except NotFound:
+        pass
+    fields = {
+        name
+        for per in ctx.policy.point_fields.values()
+        for name, spec in per.items()
+        if spec.identifies
+    }
+    with ctx.engine.connect() as conn:  # only what identifies people is read
+        found = read_subjects(conn, ctx, sids, fields)
+    union: dict[str, list[str]] = {"email": [], "phone": [], "customer_id": []}
+    for sid in sids:
+        values = found[sid][1] if sid in found else []
+        for kind, vals in identities_of(ctx, values).to_dict().items():
+            union[kind] += vals
+    union["email"] += emails
+    every = Identities.of({k: list(dict.fromkeys(v)) for k, v in union.items()})
+    if not every:
+        return []
+    return [dataset_summary(r.to_dict()) for r in connector.erase(every, job_id=job_id)]

@@ -24,8 +24,7 @@ from troth.connectors import Connector, Identities, IdentityKind
 from troth.context import Context
 from troth.errors import NotFound
 from troth.requests import execution
-from troth.requests._steps import _dataset_summary
-from troth.requests.connected import identities_of, open_connector
+from troth.requests.connected import dataset_summary, identities_of, open_connector
 from troth.store import get_subject, read_values
 
 T = TypeVar("T")
@@ -65,11 +64,11 @@ def erase_connected(
     if not ids:
         # Erased before (what troth keeps identifies no one): the job's own reports.
         try:
-            return [_dataset_summary(r.to_dict()) for r in connector.resume(job_id)]
+            return [dataset_summary(r.to_dict()) for r in connector.resume(job_id)]
         except NotFound:
             return []
     ids = expand_identities(connector, ids)
-    return [_dataset_summary(rep.to_dict()) for rep in connector.erase(ids, job_id=job_id)]
+    return [dataset_summary(rep.to_dict()) for rep in connector.erase(ids, job_id=job_id)]
 
 
 def expand_identities(connector: Connector, ids: Identities) -> Identities:

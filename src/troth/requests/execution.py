@@ -58,32 +58,11 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
     now = ctx.clock.now()
     subj = get_subject(conn, subject_id)
     values = read_values(conn, ctx, subject_id)
-    report: dict[str, Any] = {
-        "system": "troth",
-        "found": len(values),
-        "deleted": 0,
-        "masked": 0,
-        "kept": 0,
-        "kept_because": [],
-    }
+    report = erasure_report(values)
     report.update(end_what_follows(conn, ctx, subject_id))
     if subj.legal_hold:
-        report["kept"] = len(values)
-        report["kept_because"].append(
-            {
-                "rows": len(values),
-                "reason": f"legal hold: {subj.legal_hold}",
-                "purpose": None,
-                "until": None,
-                "categories": sorted({v.category for v in values}),
-            }
-        )
-        return report
-    kept: dict[tuple[str, date], list[StoredValue]] = {}
-    for v in values:
-        hold = legal_keep(ctx, v, now.date())
-        if hold is not None:
-            kept.setdefault(hold, []).append(v)
+        return held(report, subj.legal_hold, values)
+    kept = legal_keeps(ctx, values, now.date())
     for (purpose, until), vals in sorted(kept.items()):
         # One UPDATE per (purpose, until): a handful, whatever the number of values.
         conn.execute(
@@ -91,21 +70,7 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
             .where(records.c.id.in_([v.id for v in vals]))
             .values(restricted_to=purpose, restricted_until=until, updated_at=now)
         )
-        p = ctx.policy.purposes[purpose]
-        law = p.retention.legal_minimum.law if p.retention and p.retention.legal_minimum else ""
-        cats = sorted({v.category for v in vals})
-        report["kept_because"].append(
-            {
-                "rows": len(vals),
-                "reason": f"{law} requires keeping {', '.join(cats)}"
-                f"; restricted to {purpose!r} until {until.isoformat()}",
-                "purpose": purpose,
-                "law": law,
-                "until": until.isoformat(),
-                "categories": sorted({v.category for v in vals}),
-                "fields": sorted({v.field for v in vals}),
-            }
-        )
+        report["kept_because"].append(kept_because(ctx, purpose, until, vals))
     keep_ids = [v.id for vals in kept.values() for v in vals]
     counts = erase_subject_data(conn, ctx, [subject_id], keep=keep_ids)
     conn.execute(
@@ -116,11 +81,74 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
     report["deleted"] = counts["records_deleted"]
     report["keys_shredded"] = counts["keys_shredded"]
     report["kept"] = len(keep_ids)
-    report["also_kept"] = [
+    report["also_kept"] = also_kept()
+    return report
+
+
+def erasure_report(values: Sequence[StoredValue]) -> dict[str, Any]:
+    """troth's report of erasing a person, before anything is done: what was found."""
+    return {
+        "system": "troth",
+        "found": len(values),
+        "deleted": 0,
+        "masked": 0,
+        "kept": 0,
+        "kept_because": [],
+    }
+
+
+def held(report: dict[str, Any], hold: str, values: Sequence[StoredValue]) -> dict[str, Any]:
+    """The report of a person on legal hold: everything kept, and why."""
+    report["kept"] = len(values)
+    report["kept_because"].append(
+        {
+            "rows": len(values),
+            "reason": f"legal hold: {hold}",
+            "purpose": None,
+            "until": None,
+            "categories": sorted({v.category for v in values}),
+        }
+    )
+    return report
+
+
+def legal_keeps(
+    ctx: Context, values: Sequence[StoredValue], today: date
+) -> dict[tuple[str, date], list[StoredValue]]:
+    """The values the law requires keeping, by (purpose, until) (:func:`legal_keep`)."""
+    kept: dict[tuple[str, date], list[StoredValue]] = {}
+    for v in values:
+        hold = legal_keep(ctx, v, today)
+        if hold is not None:
+            kept.setdefault(hold, []).append(v)
+    return kept
+
+
+def kept_because(
+    ctx: Context, purpose: str, until: date, vals: Sequence[StoredValue]
+) -> dict[str, Any]:
+    """Why ``vals`` are kept: the law of ``purpose``'s legal minimum, until when."""
+    p = ctx.policy.purposes[purpose]
+    law = p.retention.legal_minimum.law if p.retention and p.retention.legal_minimum else ""
+    cats = sorted({v.category for v in vals})
+    return {
+        "rows": len(vals),
+        "reason": f"{law} requires keeping {', '.join(cats)}"
+        f"; restricted to {purpose!r} until {until.isoformat()}",
+        "purpose": purpose,
+        "law": law,
+        "until": until.isoformat(),
+        "categories": cats,
+        "fields": sorted({v.field for v in vals}),
+    }
+
+
+def also_kept() -> list[dict[str, str]]:
+    """What an erasure keeps of everyone, whatever the law says of their values."""
+    return [
         {"what": "consent records", "reason": "proof of consent (GDPR Art. 7(1))"},
         {"what": "audit log entries", "reason": "tamper-evident log; they hold no values"},
     ]
-    return report
 
 
 def end_what_follows(conn: Connection, ctx: Context, subject_id: str) -> dict[str, Any]:

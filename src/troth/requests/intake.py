@@ -1,197 +1,322 @@
-"""Requests arriving by e-mail or ticket (P27): read ``.eml`` files, recognise the sender
-and the kind of request from the subject and body, in the phrasings people use.
-
-Recognition is a table of patterns per kind (:data:`PHRASES`). A message matching no kind,
-or kinds that contradict each other, is reported as unrecognised: never guessed.
-"""
+"""Requests coming in: opened (matched to the person, dated where the organisation is,
+their legal deadline set, acknowledged, identity verification started), or ingested from
+e-mail (:mod:`troth.requests.mailbox` recognises what a message asks)."""
 
 from __future__ import annotations
 
-import email
-import re
-from dataclasses import dataclass, field
-from datetime import datetime
-from email.message import EmailMessage
-from email.policy import default as default_policy
-from email.utils import parseaddr
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, NoReturn
 
-from troth.errors import ValidationError
-from troth.requests.receipt import header_time
-from troth.requests.states import RequestKind
+from sqlalchemy import Connection, select, update
 
-MAX_MESSAGE_BYTES = 5_000_000
-_SCAN_CHARS = 4000  # the request is at the top; signatures and quoted threads follow
-
-_K = RequestKind
-# Ordered: the first kinds are the more specific phrasings.
-PHRASES: Final[tuple[tuple[RequestKind, re.Pattern[str]], ...]] = tuple(
-    (kind, re.compile(pattern, re.IGNORECASE))
-    for kind, pattern in (
-        (
-            _K.close_account,
-            r"\b(close|cancel|terminate|delete|deactivate)\s+(my|our|the)\s+account\b",
-        ),
-        (
-            _K.delete,
-            r"\b(delete|erase|remove|destroy|wipe)\s+(all\s+)?(of\s+)?(my|our)\s+"
-            r"(personal\s+)?(data|information|details|records)\b"
-            r"|\berasure\b|\bright\s+to\s+(be\s+forgotten|erasure)\b|\bforget\s+me\b",
-        ),
-        (
-            _K.portability,
-            r"\bportability\b|\b(port|transfer|move)\s+my\s+(personal\s+)?data\b"
-            r"|\bmachine[- ]readable\b",
-        ),
-        (
-            _K.access,
-            r"\b(subject\s+access|access\s+request|right\s+of\s+access|DSAR|SAR)\b"
-            r"|\baccess\s+to\s+(my|the)\s+(personal\s+)?(data|information)\b"
-            r"|\bcopy\s+of\s+(all\s+)?(my|the)\s+(personal\s+)?(data|information)\b"
-            r"|\bwhat\s+(personal\s+)?(data|information)\s+(do\s+)?you\s+(hold|have|keep|store)\b"
-            r"|\b(send|give)\s+me\s+(all\s+)?my\s+(personal\s+)?(data|information)\b",
-        ),
-        (
-            _K.correct,
-            r"\b(correct|rectify|fix|update|change|amend)\s+(my|the)\s+"
-            r"(\w+\s+)?(address|name|e-?mail|phone|number|details|data|information)\b"
-            r"|\brectification\b",
-        ),
-        (
-            _K.object,
-            r"\bunsubscribe\b|\bopt[- ]?out\b|\bno\s+more\s+(marketing|newsletters?|e-?mails)\b"
-            r"|\bstop\s+(sending|marketing|e-?mailing|the\s+newsletter)\b"
-            r"|\bobject\s+to\b|\bdirect\s+marketing\b",
-        ),
-        (
-            _K.restrict,
-            r"\brestrict(ion)?\b|\blimit\s+(the\s+|your\s+)?(use|processing)\b"
-            r"|\bstop\s+(using|processing)\s+my\b",
-        ),
-    )
+from troth.audit.log import transaction
+from troth.audit.refusals import refuse
+from troth.collection.validation import parse_regime
+from troth.context import Context
+from troth.errors import Conflict, NotFound, ValidationError
+from troth.gate import SYSTEM, Actor, Reason
+from troth.policy.model import Regime
+from troth.requests import _contact
+from troth.requests.deadlines import acknowledge_by, due_date
+from troth.requests.mailbox import message_files, read_message
+from troth.requests.receipt import local_day, receipt_time
+from troth.requests.record import IngestReport, RequestRecord
+from troth.requests.states import (
+    Channel,
+    RequestKind,
+    RequestState,
+    parse_channel,
+    parse_kind,
 )
-
-# A request made for somebody else: flagged, and only staff may verify it.
-ON_BEHALF: Final = re.compile(
-    r"\bon\s+behalf\s+of\b|\bmy\s+(client|mother|father|son|daughter|wife|husband|partner)'?s?\b"
-    r"|\bas\s+(his|her|their)\s+(lawyer|solicitor|attorney|representative|guardian)\b",
-    re.IGNORECASE,
-)
-
-# Parts of the kind that also appear in the text of another kind and must not count twice:
-# "close my account and delete my data" is one closure, not a closure and a deletion.
-_IMPLIED: Final = {_K.close_account: {_K.delete}, _K.portability: {_K.access}}
+from troth.requests.steps import RequestSteps
+from troth.requests.tables import requests
+from troth.requests.verification import Verification
+from troth.store import find_subject_id, get_subject, new_id
 
 
-@dataclass
-class Recognised:
-    """What a message asks, or why it could not be read as a request."""
+@dataclass(frozen=True)
+class Asked:
+    """A request as it arrived, checked: what and how, who it says it is from."""
 
-    path: str
-    message_id: str | None
-    sender: str | None
-    subject: str
-    kind: RequestKind | None = None
-    on_behalf: bool = False
-    problem: str | None = None
-    matched: list[str] = field(default_factory=list)
-    sent_at: datetime | None = None
-    """The ``Date`` header: when the person sent it (None when absent or unreadable)."""
-    arrived_at: datetime | None = None
-    """The newest ``Received`` header's time: when the organisation's mail server took it
-    (None when absent or unreadable)."""
-
-    @property
-    def received_at(self) -> datetime | None:
-        """When the request arrived: the server's stamp, else the sender's ``Date``."""
-        return self.arrived_at or self.sent_at
+    kind: RequestKind
+    channel: Channel
+    email: str | None
+    phone: str | None
+    customer_id: str | None
+    subject_id: str | None
+    tenant_id: str | None
+    on_behalf_of: str | None
+    details: Mapping[str, Any] | None
+    regime: Regime | str | None
+    source_ref: str | None
+    received_at: datetime | date | str | None
 
 
-def classify(text: str) -> tuple[RequestKind | None, list[RequestKind]]:
-    """The one kind ``text`` asks for (or None), and every kind it matched."""
-    found = [kind for kind, pattern in PHRASES if pattern.search(text)]
-    kinds = set(found)
-    for kind in list(kinds):
-        kinds -= _IMPLIED.get(kind, set())
-    return (next(iter(kinds)) if len(kinds) == 1 else None), found
+@dataclass(frozen=True)
+class _Matched:
+    """Who the request turned out to be about, and under which regime."""
+
+    subject_id: str | None
+    tenant_id: str | None
+    behalf: str | None
+    regime: Regime
 
 
-def _body(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain", "html"))
-    if part is None:
-        return ""
-    try:
-        text = str(part.get_content())
-    except (LookupError, UnicodeError):
-        return ""
-    if part.get_content_type() == "text/html":
-        text = re.sub(r"<[^>]+>", " ", text)
-    # Quoted replies and signatures are someone else's words.
-    lines = []
-    for line in text.splitlines():
-        if line.strip() in ("--", "-- "):
-            break
-        if not line.lstrip().startswith(">"):
-            lines.append(line)
-    return "\n".join(lines)[:_SCAN_CHARS]
+class RequestIntake:
+    """``open`` and ``ingest``."""
 
+    def __init__(self, steps: RequestSteps, verification: Verification) -> None:
+        self.steps = steps
+        self.ctx = steps.ctx
+        self.verification = verification
 
-def read_message(path: Path) -> Recognised:
-    """Read one ``.eml`` file and recognise what it asks."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ValidationError(f"{path}: cannot be read ({exc.strerror})") from exc
-    if len(raw) > MAX_MESSAGE_BYTES:
-        return Recognised(str(path), None, None, "", problem="larger than 5 MB; read it by hand")
-    msg = email.message_from_bytes(raw, policy=default_policy)
-    assert isinstance(msg, EmailMessage)
-    subject = str(msg.get("Subject", "") or "").strip()
-    message_id = str(msg.get("Message-ID", "") or "").strip() or None
-    _name, addr = parseaddr(str(msg.get("From", "") or ""))
-    sender = addr.strip().lower() if "@" in addr else None
-    out = Recognised(str(path), message_id, sender, subject)
-    try:
-        out.sent_at = header_time(str(msg.get("Date", "") or ""))
-    except (TypeError, ValueError):  # the header itself does not parse
-        out.sent_at = None
-    try:
-        # The first Received header is the last hop's: the organisation's own server.
-        hops = msg.get_all("Received") or []
-        out.arrived_at = header_time(str(hops[0]).rsplit(";", 1)[-1]) if hops else None
-    except (TypeError, ValueError):
-        out.arrived_at = None
-    if sender is None:
-        out.problem = "no sender address in From: cannot answer or verify the person"
-        return out
-    if message_id is None:
-        out.problem = "no Message-ID: cannot make sure it is opened only once"
-        return out
-    text = f"{subject}\n{_body(msg)}"
-    kind, matched = classify(text)
-    out.matched = [k.value for k in matched]
-    out.on_behalf = bool(ON_BEHALF.search(text))
-    if kind is None:
-        out.problem = (
-            "asks for several things (" + ", ".join(sorted(set(out.matched))) + "): open the"
-            " requests by hand"
-            if matched
-            else "no request recognised (access, deletion, correction, restriction, objection,"
-            " account closure): read it by hand"
+    def open(
+        self,
+        kind: RequestKind | str,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        customer_id: str | None = None,
+        subject_id: str | None = None,
+        tenant_id: str | None = None,
+        channel: Channel | str = Channel.api,
+        on_behalf_of: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        regime: Regime | str | None = None,
+        source_ref: str | None = None,
+        received_at: datetime | date | str | None = None,
+        actor: Actor = SYSTEM,
+    ) -> RequestRecord:
+        """Open a request, match it to the person, set its legal deadline, acknowledge it
+        and start identity verification (a code by e-mail; staff for a request made on
+        someone else's behalf). All in one transaction.
+
+        ``received_at``: when the request really arrived (default now; not in the future;
+        without an offset, in the organisation's time zone). The request is dated, and its
+        deadline counted, on that day where the organisation is (:mod:`.receipt`)."""
+        asked = Asked(
+            kind=parse_kind(str(kind)),
+            channel=parse_channel(str(channel)),
+            email=_checked_email(email),
+            phone=phone,
+            customer_id=customer_id,
+            subject_id=subject_id,
+            tenant_id=self._tenant_for(actor, subject_id, tenant_id),
+            on_behalf_of=on_behalf_of,
+            details=details,
+            regime=regime,
+            source_ref=source_ref,
+            received_at=received_at,
         )
-    out.kind = kind
-    return out
+        if not (asked.email or phone or customer_id or subject_id):
+            raise ValidationError(
+                "say who the request is from: email, phone, customer_id or subject_id",
+                code="no_identity",
+            )
+        if subject_id is not None and asked.tenant_id is not None:
+            with self.ctx.engine.connect() as conn:
+                owner = get_subject(conn, subject_id).tenant_id
+            if owner != asked.tenant_id:
+                self._refuse_other_tenant(actor, subject_id, asked.tenant_id)
+        return self._open(asked, actor)
+
+    def _tenant_for(
+        self, actor: Actor, subject_id: str | None, tenant_id: str | None
+    ) -> str | None:
+        """A credential bound to a tenant opens requests for that tenant's people only."""
+        if actor.tenant_id is None:
+            return tenant_id
+        if tenant_id not in (None, actor.tenant_id):
+            self._refuse_other_tenant(actor, None, tenant_id)
+        return actor.tenant_id
+
+    def _open(self, asked: Asked, actor: Actor) -> RequestRecord:
+        ctx = self.ctx
+        now = ctx.clock.now()
+        rid = new_id()
+        with transaction(ctx) as conn:
+            if asked.source_ref is not None:
+                _refuse_duplicate(conn, asked.source_ref)
+            who = _match(conn, ctx, asked)
+            zone = ctx.policy.policy.organisation.zone(who.regime)
+            at = receipt_time(asked.received_at, now=now, zone=zone)
+            received = local_day(at, zone)
+            email = asked.email
+            conn.execute(
+                requests.insert().values(
+                    id=rid,
+                    kind=asked.kind.value,
+                    state=RequestState.received.value,
+                    subject_id=who.subject_id,
+                    tenant_id=who.tenant_id,
+                    email_bidx=ctx.keys.blind_index("email", email) if email else None,
+                    contact=_contact.seal_contact(ctx.keys, rid, email) if email else None,
+                    regime=who.regime.value,
+                    channel=asked.channel.value,
+                    on_behalf=who.behalf is not None,
+                    on_behalf_of=who.behalf,
+                    source_ref=asked.source_ref,
+                    received_at=at,
+                    acknowledge_by=acknowledge_by(who.regime, received),
+                    due_at=due_date(who.regime, received),
+                    details=dict(asked.details or {}),
+                    code_attempts=0,
+                    codes_sent=0,
+                    updated_at=now,
+                )
+            )
+            self._acknowledge(conn, rid, asked.channel, (now, received), actor)
+            if who.behalf is not None:
+                self._await_approval(conn, rid, actor)
+            else:
+                self._start_verifying(conn, rid, actor)
+            return self.steps.load(conn, rid)
+
+    def _acknowledge(
+        self,
+        conn: Connection,
+        rid: str,
+        channel: Channel,
+        when: tuple[datetime, date],
+        actor: Actor,
+    ) -> None:
+        """Record and audit the arrival; tell the person (when there is an address to).
+        ``when``: now, and the day the request was received."""
+        now, received = when
+        steps = self.steps
+        steps.event(conn, rid, actor.label, "received", None, RequestState.received, {})
+        req = steps.load(conn, rid)
+        steps.audit(conn, req, actor, "request.open", channel=channel.value)
+        if req.email:
+            steps.tell(conn, req, "ack", received=received, due=req.due_at)
+            conn.execute(update(requests).where(requests.c.id == rid).values(acknowledged_at=now))
+
+    def _start_verifying(self, conn: Connection, rid: str, actor: Actor) -> None:
+        """The person proves who they are: a one-time code to their address."""
+        req = self.steps.load(conn, rid)
+        self.steps.move(conn, req, RequestState.identity_unverified, actor, "verifying")
+        if req.email:
+            self.verification.send(conn, self.steps.load(conn, rid))
+
+    def _await_approval(self, conn: Connection, rid: str, actor: Actor) -> None:
+        """Made on someone else's behalf: staff verify it, the requester is told so."""
+        req = self.steps.load(conn, rid)
+        self.steps.move(conn, req, RequestState.awaiting_approval, actor, "on_behalf")
+        if req.email:
+            self.steps.tell(conn, req, "behalf")
+
+    def _refuse_other_tenant(
+        self, actor: Actor, subject_id: str | None, tenant_id: str | None
+    ) -> NoReturn:
+        """A request for a person of another tenant than the one named (or the caller's):
+        audited as refused (``not_a_member``), answered as an unknown person, as every
+        other tenant's id is."""
+        gone = (
+            NotFound(f"no tenant {tenant_id!r}")
+            if subject_id is None
+            else NotFound(f"no subject {subject_id!r}", subject_id=subject_id)
+        )
+        refuse(
+            self.ctx,
+            "request.open",
+            actor,
+            Reason.not_a_member,
+            error=gone,
+            subject_id=subject_id,
+            tenant_id=actor.tenant_id or tenant_id,
+        )
+
+    def ingest(self, path: Path | str, *, actor: Actor = SYSTEM) -> IngestReport:
+        """Open a request (channel email) for each recognised ``.eml`` in ``path`` (a file
+        or a folder); a Message-ID seen before is skipped; the rest is reported."""
+        report = IngestReport()
+        for p in message_files(Path(path)):
+            found = read_message(p)
+            if found.kind is None or found.sender is None or found.message_id is None:
+                report.unrecognised.append(found)
+                continue
+            try:
+                req = self.open(
+                    found.kind,
+                    email=found.sender,
+                    channel=Channel.email,
+                    on_behalf_of=found.sender if found.on_behalf else None,
+                    details={"subject": found.subject[:200], "source": "email"},
+                    source_ref=found.message_id[:255],
+                    # Sent Friday, ingested Monday, is received Friday: the server's
+                    # Received stamp, else the Date header.
+                    received_at=_not_after(found.received_at, self.ctx.clock.now()),
+                    actor=actor,
+                )
+            except Conflict as exc:
+                if exc.code != "duplicate":
+                    raise
+                report.duplicates.append(str(p))
+                continue
+            except ValidationError as exc:
+                if exc.code != "received_too_old":
+                    raise
+                found.problem = f"{exc.message}; open it by hand with --received"
+                report.unrecognised.append(found)
+                continue
+            report.opened.append(req)
+        return report
 
 
-def message_files(path: Path) -> list[Path]:
-    """``path`` itself, or the ``.eml`` files of a folder (sorted; a Maildir's cur/new too)."""
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise ValidationError(f"{path}: no such file or folder of .eml files")
-    found = sorted(p for p in path.rglob("*.eml") if p.is_file())
-    for sub in ("new", "cur"):  # Maildir: files without extension
-        if (path / sub).is_dir():
-            found += sorted(p for p in (path / sub).iterdir() if p.is_file())
-    return found
+def _checked_email(email: str | None) -> str | None:
+    email = email.strip() if email else None
+    if email is not None and ("@" not in email or len(email) > 320 or "\n" in email):
+        raise ValidationError(f"{email[:60]!r} is not an e-mail address", code="invalid_addr")
+    return email
+
+
+def _refuse_duplicate(conn: Connection, source_ref: str) -> None:
+    dup = conn.execute(select(requests.c.id).where(requests.c.source_ref == source_ref)).scalar()
+    if dup is not None:
+        raise Conflict(
+            f"{source_ref} was already opened as request {dup}",
+            code="duplicate",
+            request_id=dup,
+        )
+
+
+def _match(conn: Connection, ctx: Context, asked: Asked) -> _Matched:
+    """The person the request is about (by the identities given, or the subject named),
+    their tenant, whether someone asks for another's data, and the regime."""
+    matched = find_subject_id(
+        conn,
+        ctx,
+        email=asked.email,
+        phone=asked.phone,
+        customer_id=asked.customer_id,
+        tenant_id=asked.tenant_id,
+    )
+    behalf = asked.on_behalf_of
+    if asked.subject_id is not None:
+        subj = get_subject(conn, asked.subject_id)
+        if matched != asked.subject_id and asked.email is not None:
+            # The address given is not the person's: someone asks for another's data.
+            behalf = behalf or asked.email
+        matched = subj.id
+    juris = parse_regime(asked.regime) if asked.regime else None
+    tenant_id = asked.tenant_id
+    if matched is not None:
+        subj = get_subject(conn, matched)
+        tenant_id = tenant_id or subj.tenant_id
+        juris = juris or _regime(subj.jurisdiction, ctx)
+    return _Matched(matched, tenant_id, behalf, juris or ctx.policy.default_jurisdiction)
+
+
+def _not_after(at: datetime | None, now: datetime) -> datetime | None:
+    """A Date header later than now is a sender's clock running fast: received now."""
+    return None if at is None else min(at, now)
+
+
+def _regime(jurisdiction: str | None, ctx: Context) -> Regime:
+    try:
+        return Regime(jurisdiction or "")
+    except ValueError:
+        return ctx.policy.default_jurisdiction

@@ -1,23 +1,19 @@
-"""What troth tells the person about their request, at each step (plain text mail)."""
+"""What troth tells the person about their request, at each step (plain text mail); what
+they asked for is in their kind's words (its handler's)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-KIND_WORDS = {
-    "access": "a copy of your data",
-    "portability": "your data in a machine-readable form",
-    "correct": "correcting your data",
-    "delete": "deleting your data",
-    "restrict": "limiting how we use your data",
-    "object": "stopping marketing to you",
-    "close_account": "closing your account and deleting your data",
-}
-
 
 def letter(what: str, org: str, request_id: str, kind: str, **facts: Any) -> tuple[str, str]:
     """(subject, body) of the mail ``what`` about a request."""
-    asked = KIND_WORDS.get(kind, kind)
+    from troth.requests.kinds import handler_for
+
+    try:
+        asked = handler_for(kind).words
+    except (ValueError, KeyError):  # not a kind troth knows: said as it is
+        asked = kind
     ref = f"Reference: {request_id}"
     if what == "ack":
         return (

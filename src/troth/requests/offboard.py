@@ -25,22 +25,24 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
 from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import append_entries, transaction
+from troth.audit.log import append_entries, append_entry, transaction
 from troth.connectors import Connector
+from troth.context import Context
 from troth.errors import Conflict, NotFound
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.policy.model import Power
-from troth.requests.bulk import BATCH, BulkRunner, Progress, _fault
+from troth.requests.bulk import BATCH, Progress, _fault
 from troth.requests.bulk_store import erase_many_in_store
-from troth.requests.connected import shared_connector
+from troth.requests.connected import erase_people, shared_connector
+from troth.requests.exports import Exports
 from troth.requests.record import ExportLink
 from troth.requests.tables import tenant_offboardings
 from troth.store.tables import subjects, tenants
@@ -54,8 +56,15 @@ class Offboarding:
     again: bool = False
 
 
-class OffboardRunner(BulkRunner):
+class Offboarder:
     """``offboard_tenant``."""
+
+    def __init__(
+        self, ctx: Context, exports: Exports, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self.ctx = ctx
+        self.exports = exports
+        self.environ = environ
 
     def offboard_tenant(
         self,
@@ -87,17 +96,15 @@ class OffboardRunner(BulkRunner):
                 return Offboarding(dict(row.certificate), again=True)
             _refuse_if_held(conn, tenant_id)
             if row is None:
-                (seq,) = append_entries(
+                seq = append_entry(
                     conn,
                     now,
-                    [
-                        AuditEntry(
-                            action="tenant.offboard.start",
-                            actor=actor.label,
-                            tenant_id=tenant_id,
-                            details={"tenant": tenant_id},
-                        )
-                    ],
+                    AuditEntry(
+                        action="tenant.offboard.start",
+                        actor=actor.label,
+                        tenant_id=tenant_id,
+                        details={"tenant": tenant_id},
+                    ),
                 )
                 conn.execute(
                     tenant_offboardings.insert().values(
@@ -112,7 +119,7 @@ class OffboardRunner(BulkRunner):
                     select(tenant_offboardings).where(tenant_offboardings.c.tenant_id == tenant_id)
                 ).one()
         if row.exported_at is None:
-            link = self._export_tenant(tenant_id, actor)
+            link = self.exports.tenant_export(tenant_id, actor)
             if on_export is not None:
                 on_export(link)
             with transaction(self.ctx) as conn:
@@ -138,7 +145,6 @@ class OffboardRunner(BulkRunner):
                 progress(done, len(people))
         return Offboarding(self._certify(tenant_id, str(tenant.name), actor))
 
-    # -- internals -----------------------------------------------------------------------
     def _people(self, tenant_id: str) -> builtins.list[str]:
         """The tenant's people not erased before, in id order. People erased before (a
         deletion request) are left as they are: erasing them again would only overwrite
@@ -158,7 +164,7 @@ class OffboardRunner(BulkRunner):
         job_id = f"offboard-{tenant_id}-{digest}"
         datasets: builtins.list[dict[str, Any]] = []
         if connector is not None:
-            datasets = self._erase_people_connected(job_id, sids, [], connector)
+            datasets = erase_people(self.ctx, connector, job_id, sids, [])
         _fault("offboard.connected")
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
@@ -229,22 +235,20 @@ class OffboardRunner(BulkRunner):
                 update(tenants).where(tenants.c.id == tenant_id).values(status="offboarded")
             )
             systems = [{"system": k, **v} for k, v in sorted(totals.get("systems", {}).items())]
-            (last,) = append_entries(
+            last = append_entry(
                 conn,
                 now,
-                [
-                    AuditEntry(
-                        action="tenant.offboard.certificate",
-                        actor=actor.label,
-                        tenant_id=tenant_id,
-                        details={
-                            "people": totals.get("people", 0),
-                            "systems": systems,
-                            "from_seq": row.first_seq,
-                            "members_disabled": len(members),
-                        },
-                    )
-                ],
+                AuditEntry(
+                    action="tenant.offboard.certificate",
+                    actor=actor.label,
+                    tenant_id=tenant_id,
+                    details={
+                        "people": totals.get("people", 0),
+                        "systems": systems,
+                        "from_seq": row.first_seq,
+                        "members_disabled": len(members),
+                    },
+                ),
             )
             cert = {
                 "tenant": {"id": tenant_id, "name": name},

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
-from troth.requests.intake import Recognised
+from troth.requests.mailbox import Recognised
 from troth.requests.states import Channel, RequestKind, RequestState
 
 

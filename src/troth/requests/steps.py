@@ -1,6 +1,7 @@
 """The steps every request operation is made of: load, move (checked against the allowed
 transitions), record an event, audit, tell the person, complete, store an export. Each
-runs in the caller's transaction."""
+runs in the caller's transaction. Every part of :class:`~troth.requests.service.RequestService`
+(intake, verification, decisions, runner, exports, bulk, offboarding) holds one."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, select, update
 
 from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import append_entries, transaction
+from troth.audit.log import append_entry, transaction
 from troth.context import Context
 from troth.errors import (
     Conflict,
@@ -37,18 +38,17 @@ from troth.requests.tables import request_events, request_exports, requests
 
 
 class RequestSteps:
-    """Shared internals of :class:`~troth.requests.service.RequestService`."""
+    """The request table's steps, over one troth's context."""
 
-    def __init__(self, ctx: Context, *, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.environ = environ
 
     def get(self, request_id: str) -> RequestRecord:
         """A request by id; NotFound when there is none."""
         with self.ctx.engine.connect() as conn:
-            return self._load(conn, request_id)
+            return self.load(conn, request_id)
 
-    def _desk(self, request_id: str, actor: Actor) -> RequestRecord:
+    def desk(self, request_id: str, actor: Actor) -> RequestRecord:
         """The request, if ``actor`` may act on it as the request desk
         (:func:`troth.office.request_desk`: the office power ``manage_requests``, or a key
         bound to the request's tenant with ``requests:admin``); troth itself may, and so
@@ -67,17 +67,16 @@ class RequestSteps:
             raise NotFound(f"no request {request_id}", code="unknown_request")
         return req
 
-    # -- internals -----------------------------------------------------------------------
-    def _zone(self, regime: Regime | str | None = None) -> ZoneInfo:
+    def zone(self, regime: Regime | str | None = None) -> ZoneInfo:
         """The organisation's time zone for ``regime`` (requests are dated in it)."""
         known = regime if regime in Regime.__members__ else None
         return self.ctx.policy.policy.organisation.zone(known)
 
     def today(self, regime: Regime | str | None = None) -> date:
         """Today where the organisation is: what deadlines are compared with."""
-        return local_day(self.ctx.clock.now(), self._zone(regime))
+        return local_day(self.ctx.clock.now(), self.zone(regime))
 
-    def _store_export(
+    def store_export(
         self, conn: Connection, data: bytes, *, request_id: str | None, tenant_id: str | None
     ) -> ExportLink:
         now = self.ctx.clock.now()
@@ -102,7 +101,7 @@ class RequestSteps:
         url = f"{self.ctx.settings.public_url.rstrip('/')}/privacy/download#{token}"
         return ExportLink(token, url, expires)
 
-    def _complete(
+    def complete(
         self,
         conn: Connection,
         req: RequestRecord,
@@ -114,26 +113,26 @@ class RequestSteps:
         summary: builtins.list[str] | None = None,
     ) -> RequestRecord:
         now = self.ctx.clock.now()
-        cur = self._load(conn, req.id)
+        cur = self.load(conn, req.id)
         check_transition(req.id, cur.state, RequestState.completed)
         conn.execute(
             update(requests)
             .where(requests.c.id == req.id)
             .values(result=result, error=None, closed_at=now)
         )
-        self._move(conn, cur, RequestState.completed, actor, "completed")
-        self._audit(
+        self.move(conn, cur, RequestState.completed, actor, "completed")
+        self.audit(
             conn, cur, actor, f"request.{req.kind.value}", categories=categories, result=result
         )
         facts: dict[str, Any] = {"summary": summary or []}
         if link is not None:
             facts.update(link=link.url, expires=f"{link.expires_at:%Y-%m-%d %H:%M} UTC")
-        self._tell(conn, cur, "done", **facts)
-        return self._load(conn, req.id)
+        self.tell(conn, cur, "done", **facts)
+        return self.load(conn, req.id)
 
-    def _interrupted(self, req: RequestRecord, exc: ConnectorError) -> None:
+    def interrupted(self, req: RequestRecord, exc: ConnectorError) -> None:
         with transaction(self.ctx) as conn:
-            cur = self._load(conn, req.id)
+            cur = self.load(conn, req.id)
             conn.execute(
                 update(requests)
                 .where(requests.c.id == req.id)
@@ -146,10 +145,10 @@ class RequestSteps:
                     request_events.c.request_id == req.id, request_events.c.event == "interrupted"
                 )
             ).scalar_one()
-            self._event(
+            self.event(
                 conn, req.id, "system", "interrupted", None, None, {"error": exc.message[:500]}
             )
-            self._audit(
+            self.audit(
                 conn,
                 cur,
                 SYSTEM,
@@ -157,9 +156,9 @@ class RequestSteps:
                 outcome=Outcome.info,
                 error=exc.message[:500],
             )
-            self._tell(conn, cur, "delayed", key=f"delayed:{n}", due=cur.deadline)
+            self.tell(conn, cur, "delayed", key=f"delayed:{n}", due=cur.deadline)
 
-    def _tell(
+    def tell(
         self, conn: Connection, req: RequestRecord, what: str, key: str | None = None, **facts: Any
     ) -> None:
         """Mail the person about their request, through the outbox (transactional)."""
@@ -178,7 +177,7 @@ class RequestSteps:
             kind="transactional",
         )
 
-    def _move(
+    def move(
         self,
         conn: Connection,
         req: RequestRecord,
@@ -188,7 +187,7 @@ class RequestSteps:
         **details: Any,
     ) -> None:
         """Move a request to ``new`` (Conflict if not allowed, or if it moved meanwhile)."""
-        cur = self._load(conn, req.id)
+        cur = self.load(conn, req.id)
         check_transition(req.id, cur.state, new)
         done = conn.execute(
             update(requests)
@@ -197,10 +196,10 @@ class RequestSteps:
         ).rowcount
         if done != 1:
             raise Conflict(f"request {req.id} changed meanwhile; look again", code="changed")
-        self._event(conn, req.id, actor.label, event, cur.state, new, details)
-        self._audit(conn, cur, actor, f"request.{event}", to=new.value, **details)
+        self.event(conn, req.id, actor.label, event, cur.state, new, details)
+        self.audit(conn, cur, actor, f"request.{event}", to=new.value, **details)
 
-    def _event(
+    def event(
         self,
         conn: Connection,
         request_id: str,
@@ -222,7 +221,7 @@ class RequestSteps:
             )
         )
 
-    def _audit(
+    def audit(
         self,
         conn: Connection,
         req: RequestRecord,
@@ -233,23 +232,10 @@ class RequestSteps:
         categories: tuple[str, ...] = (),
         **details: Any,
     ) -> None:
-        append_entries(
-            conn,
-            self.ctx.clock.now(),
-            [
-                AuditEntry(
-                    action=action,
-                    actor=actor.label,
-                    outcome=outcome,
-                    subject_id=req.subject_id,
-                    tenant_id=req.tenant_id,
-                    categories=categories,
-                    details={"request_id": req.id, "kind": req.kind.value, **details},
-                )
-            ],
-        )
+        entry = request_entry(req, actor, action, outcome=outcome, categories=categories, **details)
+        append_entry(conn, self.ctx.clock.now(), entry)
 
-    def _load(self, conn: Connection, request_id: str) -> RequestRecord:
+    def load(self, conn: Connection, request_id: str) -> RequestRecord:
         row = conn.execute(select(requests).where(requests.c.id == request_id)).mappings().first()
         if row is None:
             raise NotFound(
@@ -257,9 +243,9 @@ class RequestSteps:
                 code="unknown_request",
                 request_id=request_id,
             )
-        return self._record(row)
+        return self.record(row)
 
-    def _record(self, row: Any) -> RequestRecord:
+    def record(self, row: Any) -> RequestRecord:
         """A request row (all of ``requests``' columns) as a record, its contact opened."""
         return RequestRecord(
             id=row["id"],
@@ -273,7 +259,7 @@ class RequestSteps:
             on_behalf_of=row["on_behalf_of"],
             email=_contact.open_contact(self.ctx.keys, row["id"], row["contact"]),
             received_at=row["received_at"],
-            received_on=local_day(row["received_at"], self._zone(row["regime"])),
+            received_on=local_day(row["received_at"], self.zone(row["regime"])),
             acknowledged_at=row["acknowledged_at"],
             acknowledge_by=row["acknowledge_by"],
             due_at=row["due_at"],
@@ -291,28 +277,23 @@ class RequestSteps:
         )
 
 
-def _regime(jurisdiction: str | None, ctx: Context) -> Regime:
-    try:
-        return Regime(jurisdiction or "")
-    except ValueError:
-        return ctx.policy.default_jurisdiction
-
-
-def _dataset_summary(rep: dict[str, Any]) -> dict[str, Any]:
-    tables = rep.get("tables", {})
-
-    def total(key: str) -> int:
-        return sum(int(t.get(key, 0)) for t in tables.values())
-
-    kept = [{**k, "table": name} for name, t in tables.items() for k in t.get("kept_because", [])]
-    return {
-        "system": f"dataset:{rep['dataset']}",
-        "location": rep.get("location"),
-        "found": total("found"),
-        "deleted": total("deleted"),
-        "masked": total("masked") + total("nulled") + total("hashed"),
-        "corrected": total("corrected"),
-        "kept": total("kept"),
-        "kept_because": kept,
-        "tables": tables,
-    }
+def request_entry(
+    req: RequestRecord,
+    actor: Actor,
+    action: str,
+    *,
+    outcome: Outcome = Outcome.info,
+    categories: tuple[str, ...] = (),
+    **details: Any,
+) -> AuditEntry:
+    """The audit entry of ``action`` on a request: the person, their tenant, the request
+    and its kind, and ``details``."""
+    return AuditEntry(
+        action=action,
+        actor=actor.label,
+        outcome=outcome,
+        subject_id=req.subject_id,
+        tenant_id=req.tenant_id,
+        categories=categories,
+        details={"request_id": req.id, "kind": req.kind.value, **details},
+    )

@@ -1,0 +1,140 @@
+"""What staff decide on an open request: extend its deadline, refuse it, say what to
+correct or limit, and lift the restrictions it placed."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import select, update
+
+from troth.audit.log import transaction
+from troth.errors import Conflict, ValidationError
+from troth.gate import SYSTEM, Actor
+from troth.requests import execution
+from troth.requests.deadlines import extended_due
+from troth.requests.record import RequestRecord
+from troth.requests.states import OPEN_STATES, RequestState, check_transition
+from troth.requests.steps import RequestSteps
+from troth.requests.tables import requests
+from troth.store.tables import restrictions
+
+
+class Decisions:
+    """``extend``, ``refuse``, ``set_details``, ``lift_restriction``."""
+
+    def __init__(self, steps: RequestSteps) -> None:
+        self.steps = steps
+        self.ctx = steps.ctx
+
+    def extend(
+        self,
+        request_id: str,
+        reason: str,
+        *,
+        extend_by: int | None = None,
+        actor: Actor = SYSTEM,
+    ) -> RequestRecord:
+        """Extend the deadline inside the regime's window (REGULATIONS.md), with the
+        reason recorded and told to the person."""
+        if not reason or not reason.strip():
+            raise ValidationError(
+                "an extension needs a reason the person is told", code="reason_required"
+            )
+        self.steps.desk(request_id, actor)
+        with transaction(self.ctx) as conn:
+            req = self.steps.load(conn, request_id)
+            if req.extended_due_at is not None:
+                raise Conflict(
+                    f"request {request_id} was already extended to {req.extended_due_at}",
+                    code="already_extended",
+                )
+            check_transition(req.id, req.state, RequestState.extended)
+            new_due = extended_due(
+                req.regime,
+                req.received_on,
+                self.steps.today(req.regime),
+                extend_by=extend_by,
+            )
+            conn.execute(
+                update(requests)
+                .where(requests.c.id == request_id)
+                .values(extended_due_at=new_due, extension_reason=reason[:2000])
+            )
+            self.steps.move(
+                conn, req, RequestState.extended, actor, "extended", reason=reason[:500]
+            )
+            self.steps.tell(conn, req, "extended", reason=reason, due=new_due)
+            return self.steps.load(conn, request_id)
+
+    def refuse(self, request_id: str, *, reason: str, actor: Actor = SYSTEM) -> RequestRecord:
+        """Refuse a request with a reason the person is told (e.g. manifestly unfounded)."""
+        if not reason.strip():
+            raise ValidationError(
+                "a refusal needs a reason the person is told", code="reason_required"
+            )
+        self.steps.desk(request_id, actor)
+        now = self.ctx.clock.now()
+        with transaction(self.ctx) as conn:
+            req = self.steps.load(conn, request_id)
+            check_transition(req.id, req.state, RequestState.refused)
+            conn.execute(
+                update(requests)
+                .where(requests.c.id == request_id)
+                .values(closed_at=now, result={"refused": reason[:2000]})
+            )
+            self.steps.move(conn, req, RequestState.refused, actor, "refused", reason=reason[:500])
+            self.steps.tell(conn, req, "refused", reason=reason)
+            return self.steps.load(conn, request_id)
+
+    def set_details(
+        self,
+        request_id: str,
+        *,
+        changes: Mapping[str, Any] | None = None,
+        purposes: Iterable[str] | None = None,
+        actor: Actor = SYSTEM,
+    ) -> RequestRecord:
+        """Say what to correct (``changes``) or which purposes to limit (``purposes``) when
+        the request did not (an e-mail rarely does)."""
+        with transaction(self.ctx) as conn:
+            req = self.steps.load(conn, request_id)
+            if req.state not in OPEN_STATES:
+                raise Conflict(f"request {request_id} is {req.state}", code="request_closed")
+            details = dict(req.details)
+            if changes is not None:
+                details["changes"] = dict(changes)
+            if purposes is not None:
+                details["purposes"] = execution.check_purposes(self.ctx, list(purposes))
+            conn.execute(
+                update(requests).where(requests.c.id == request_id).values(details=details)
+            )
+            self.steps.event(
+                conn, request_id, actor.label, "details", None, None, {"keys": sorted(details)}
+            )
+            return self.steps.load(conn, request_id)
+
+    def lift_restriction(
+        self, request_id: str, purposes: Iterable[str] | None = None, *, actor: Actor = SYSTEM
+    ) -> builtins.list[str]:
+        """Lift the restrictions a request placed (all, or the named purposes): the gate
+        allows those uses again. Returns the purposes lifted."""
+        req = self.steps.get(request_id)
+        if req.subject_id is None:
+            return []
+        r = restrictions.c
+        with transaction(self.ctx) as conn:
+            stmt = select(r.purpose).where(r.subject_id == req.subject_id, r.request_id == req.id)
+            if purposes is not None:
+                stmt = stmt.where(r.purpose.in_(list(purposes)))
+            gone = sorted(conn.execute(stmt).scalars())
+            if gone:
+                conn.execute(
+                    restrictions.delete().where(
+                        r.subject_id == req.subject_id, r.request_id == req.id, r.purpose.in_(gone)
+                    )
+                )
+            self.steps.event(conn, req.id, actor.label, "lifted", None, None, {"purposes": gone})
+            self.steps.audit(conn, req, actor, "request.restriction_lifted", purposes=gone)
+        return gone

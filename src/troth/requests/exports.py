@@ -1,0 +1,168 @@
+"""The exports: a tenant's complete data, and the download behind a code (a person's
+export, made by an access request, or a tenant's), bound to whom it was made for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from troth.audit.entry import AuditEntry
+from troth.audit.log import append_entry, transaction
+from troth.audit.refusals import refuse
+from troth.errors import NotFound, PermissionDenied
+from troth.gate import SYSTEM, Actor, ActorKind, Reason
+from troth.requests import _contact, holdings, package
+from troth.requests.record import ExportLink
+from troth.requests.steps import RequestSteps
+from troth.requests.tables import request_exports
+
+
+class Exports:
+    """``export_tenant``, ``download``, ``purge_exports``."""
+
+    def __init__(self, steps: RequestSteps) -> None:
+        self.steps = steps
+        self.ctx = steps.ctx
+
+    def export_tenant(self, tenant_id: str, *, actor: Actor = SYSTEM) -> ExportLink:
+        """A tenant's complete data (P29) as the same ZIP; for the tenant's own admins,
+        staff and troth itself."""
+        if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
+            from troth.access import actor_facts
+
+            with self.ctx.engine.connect() as conn:
+                member, _ = actor_facts(conn, self.ctx, actor, tenant_id)
+            if not member or actor.kind is not ActorKind.tenant_admin:
+                raise PermissionDenied(
+                    "only an active admin of this tenant may export its data",
+                    code="not_tenant_admin",
+                )
+        elif actor.kind not in (ActorKind.staff, ActorKind.system):
+            raise PermissionDenied("tenant exports are for the tenant's admins", code="forbidden")
+        return self.tenant_export(tenant_id, actor)
+
+    def tenant_export(self, tenant_id: str, actor: Actor) -> ExportLink:
+        """The export itself, for a caller that has decided ``actor`` may have it (the
+        offboarding does)."""
+        body = holdings.tenant_holdings(self.ctx, tenant_id)
+        doc = package.document(self.ctx, body, tenant_id=tenant_id)
+        data = package.build_zip(doc, f"Data of tenant {body['tenant']['name']}")
+        with transaction(self.ctx) as conn:
+            link = self.steps.store_export(conn, data, request_id=None, tenant_id=tenant_id)
+            append_entry(
+                conn,
+                self.ctx.clock.now(),
+                AuditEntry(
+                    action="tenant.export",
+                    actor=actor.label,
+                    tenant_id=tenant_id,
+                    details={"subjects": len(body["subjects"]), "bytes": len(data)},
+                ),
+            )
+        return link
+
+    def download(self, token: str, *, actor: Actor) -> bytes:
+        """The ZIP behind a download code, once. The export is bound to what it was made
+        for: a person's only to that person (signed in), to an admin of the person's
+        tenant, or to the vendor's office; a tenant's only to that tenant's admins or the
+        office. Another's export, or a code already used, expired or purged, is NotFound
+        (the refusal is audited); the file is deleted once it has been downloaded."""
+        now = self.ctx.clock.now()
+        h = _contact.hash_token(self.ctx.keys, token or "")
+        gone = NotFound("no such download: the code is wrong or was removed", code="no_export")
+        with self.ctx.engine.connect() as conn:
+            row = conn.execute(
+                select(request_exports).where(request_exports.c.token_hash == h)
+            ).first()
+            owner = None
+            if row is not None and row.request_id is not None:
+                owner = self.steps.load(conn, row.request_id)
+        if row is None:
+            raise gone
+        subject_id = owner.subject_id if owner is not None else None
+        tenant_id = owner.tenant_id if owner is not None else row.tenant_id
+        why = _not_yours(actor, subject_id, tenant_id)
+        if why is not None:
+            refuse(
+                self.ctx,
+                "request.download",
+                actor,
+                why,
+                error=gone,
+                subject_id=subject_id,
+                tenant_id=tenant_id,
+                details={"request": row.request_id},
+            )
+        if row.downloaded_at is not None:
+            raise NotFound(
+                f"this download was already used on {row.downloaded_at:%Y-%m-%d %H:%M} UTC;"
+                " a download works once: make a new request for your data",
+                code="export_used",
+            )
+        if row.purged_at is not None:
+            raise gone
+        if row.expires_at <= now:
+            raise NotFound(
+                f"this download expired on {row.expires_at:%Y-%m-%d %H:%M} UTC: make a"
+                " new request for your data",
+                code="export_expired",
+            )
+        path = Path(row.path)
+        with transaction(self.ctx) as conn:
+            taken = conn.execute(
+                update(request_exports)
+                .where(request_exports.c.token_hash == h, request_exports.c.downloaded_at.is_(None))
+                .values(downloaded_at=now, purged_at=now)
+            ).rowcount
+            if taken != 1:  # a concurrent download of the same code won
+                raise NotFound("this download was already used", code="export_used")
+            data = _contact.open_file(token, path.read_bytes())
+            append_entry(
+                conn,
+                now,
+                AuditEntry(
+                    action="request.download",
+                    actor=actor.label,
+                    subject_id=subject_id,
+                    tenant_id=tenant_id,
+                    details={"request": row.request_id, "bytes": len(data)},
+                ),
+            )
+        path.unlink(missing_ok=True)
+        return data
+
+    def purge_exports(self) -> int:
+        """Delete the files of expired links (the worker runs this); returns how many."""
+        now = self.ctx.clock.now()
+        with transaction(self.ctx) as conn:
+            rows = conn.execute(
+                select(request_exports.c.token_hash, request_exports.c.path).where(
+                    request_exports.c.expires_at <= now, request_exports.c.purged_at.is_(None)
+                )
+            ).all()
+            for _, path in rows:
+                Path(path).unlink(missing_ok=True)
+            if rows:
+                conn.execute(
+                    update(request_exports)
+                    .where(request_exports.c.token_hash.in_([h for h, _ in rows]))
+                    .values(purged_at=now)
+                )
+        return len(rows)
+
+
+def _not_yours(actor: Actor, subject_id: str | None, tenant_id: str | None) -> Reason | None:
+    """Why ``actor`` may not download an export made for this person/tenant, or None.
+    Whether the actor may manage requests at all is the edge's check (office, scope)."""
+    if actor.kind is ActorKind.system:
+        return None  # troth itself: the CLI on the home, with its key file
+    if actor.kind is ActorKind.subject:
+        return None if subject_id is not None and actor.id == subject_id else Reason.not_the_owner
+    if actor.tenant_id is not None:
+        if actor.kind is ActorKind.tenant_member:
+            return Reason.role_not_allowed
+        return None if tenant_id == actor.tenant_id else Reason.not_a_member
+    if actor.kind in (ActorKind.staff, ActorKind.application, ActorKind.vendor_admin):
+        return None
+    return Reason.role_not_allowed

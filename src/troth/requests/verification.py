@@ -1,0 +1,225 @@
+"""Verifying the identity of the person a request is from: a one-time code by e-mail
+(constant-time check, expiring, locked after wrong attempts), staff with a reason, or the
+privacy centre's sign-in."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from troth.audit.entry import Outcome
+from troth.audit.log import transaction
+from troth.errors import (
+    AuthenticationError,
+    Conflict,
+    PermissionDenied,
+    RateLimited,
+    ValidationError,
+)
+from troth.gate import SYSTEM, Actor, ActorKind
+from troth.requests import _contact
+from troth.requests.record import RequestRecord
+from troth.requests.states import RequestState, check_transition
+from troth.requests.steps import RequestSteps
+from troth.requests.tables import requests
+
+CODE_MINUTES = 15
+MAX_CODE_ATTEMPTS = 5
+MAX_CODES = 5
+
+
+class Verification:
+    """``send_code``, ``verify``, ``verify_by_staff``, ``verify_by_signin``; the intake
+    sends the first code (:meth:`send`)."""
+
+    def __init__(self, steps: RequestSteps) -> None:
+        self.steps = steps
+        self.ctx = steps.ctx
+
+    def send_code(self, request_id: str) -> None:
+        """Send a new one-time code to the request's address (the old one stops working)."""
+        with transaction(self.ctx) as conn:
+            req = self.steps.load(conn, request_id)
+            if req.state is not RequestState.identity_unverified and not (
+                req.state is RequestState.extended and req.verified_at is None
+            ):
+                raise Conflict(
+                    f"request {request_id} is {req.state}: no code is needed",
+                    code="no_code_needed",
+                )
+            self.send(conn, req)
+
+    def verify(self, request_id: str, code: str) -> RequestRecord:
+        """Check the one-time code (constant time). Wrong: AuthenticationError with the
+        attempts left; expired: AuthenticationError ``code_expired``; after 5 wrong
+        attempts the request is locked (RateLimited): staff must verify it."""
+        now = self.ctx.clock.now()
+        failure: Exception | None = None
+        with transaction(self.ctx) as conn:
+            req = self.steps.load(conn, request_id)
+            self._check_unverified(req)
+            if req.on_behalf:
+                raise PermissionDenied(
+                    f"request {request_id} was made on someone else's behalf: only staff may"
+                    " verify it (troth requests verify ID --staff NAME --reason ...)",
+                    code="staff_verification_required",
+                )
+            if req.code_attempts >= MAX_CODE_ATTEMPTS:
+                raise RateLimited(
+                    f"request {request_id} is locked after {MAX_CODE_ATTEMPTS} wrong codes:"
+                    " staff must verify the person's identity",
+                    code="verification_locked",
+                )
+            row = conn.execute(
+                select(requests.c.code_hash, requests.c.code_expires_at).where(
+                    requests.c.id == request_id
+                )
+            ).one()
+            if row.code_hash is None:
+                raise Conflict(f"no code was sent for request {request_id}", code="no_code")
+            given = _contact.hash_code(self.ctx.keys, request_id, str(code).strip())
+            if row.code_expires_at is None or row.code_expires_at <= now:
+                failure = AuthenticationError(
+                    f"the code for request {request_id} has expired: ask for a new one",
+                    code="code_expired",
+                )
+            elif not _contact.codes_match(row.code_hash, given):
+                attempts = req.code_attempts + 1
+                conn.execute(
+                    update(requests)
+                    .where(requests.c.id == request_id)
+                    .values(code_attempts=attempts, updated_at=now)
+                )
+                left = MAX_CODE_ATTEMPTS - attempts
+                self.steps.event(
+                    conn, request_id, "system", "code_wrong", None, None, {"left": left}
+                )
+                if left <= 0:
+                    conn.execute(
+                        update(requests).where(requests.c.id == request_id).values(code_hash=None)
+                    )
+                    self.steps.audit(conn, req, SYSTEM, "request.locked", outcome=Outcome.deny)
+                    failure = RateLimited(
+                        f"wrong code; request {request_id} is now locked: staff must verify",
+                        code="verification_locked",
+                    )
+                else:
+                    failure = AuthenticationError(
+                        f"wrong code for request {request_id}; {left} attempt(s) left",
+                        code="wrong_code",
+                        attempts_left=left,
+                    )
+            else:
+                self._verified(conn, req, now, f"subject:{req.subject_id or 'requester'}", "code")
+        if failure is not None:
+            raise failure
+        return self.steps.get(request_id)
+
+    def verify_by_staff(self, request_id: str, *, staff: str, reason: str) -> RequestRecord:
+        """Verify identity (and, for a request on someone's behalf, the authority to act)
+        by a member of staff, with the reason recorded."""
+        if not staff.strip() or not reason.strip():
+            raise ValidationError(
+                "staff verification needs who verified (staff) and how (reason)",
+                code="reason_required",
+            )
+        now = self.ctx.clock.now()
+        with transaction(self.ctx) as conn:
+            req = self.steps.load(conn, request_id)
+            self._check_unverified(req)
+            who = f"staff:{staff}"
+            self._verified(conn, req, now, who, "staff", by=staff, reason=reason[:1000])
+        return self.steps.get(request_id)
+
+    def verify_by_signin(self, request_id: str, subject_id: str) -> RequestRecord:
+        """Verify a request opened by a person signed in to the privacy centre: they proved
+        control of their address with the sign-in code, so no second code is asked.
+        Only for a request of that same person, not made on someone else's behalf."""
+        now = self.ctx.clock.now()
+        with transaction(self.ctx) as conn:
+            req = self.steps.load(conn, request_id)
+            if req.subject_id is None or req.subject_id != subject_id or req.on_behalf:
+                raise PermissionDenied(
+                    f"request {request_id} is not this signed-in person's own request:"
+                    " staff must verify it",
+                    code="staff_verification_required",
+                )
+            self._check_unverified(req)
+            who = f"subject:{subject_id}"
+            self._verified(conn, req, now, who, "signin", method="privacy_centre_signin")
+        return self.steps.get(request_id)
+
+    def send(self, conn: Connection, req: RequestRecord) -> None:
+        """Mail a new one-time code (the old one stops working), within the limits."""
+        if req.email is None:
+            raise ValidationError(
+                f"request {req.id} has no e-mail address to send a code to: staff must verify",
+                code="no_address",
+            )
+        if req.code_attempts >= MAX_CODE_ATTEMPTS:
+            raise RateLimited(
+                f"request {req.id} is locked after {MAX_CODE_ATTEMPTS} wrong codes: staff must"
+                " verify it",
+                code="verification_locked",
+            )
+        if req.codes_sent >= MAX_CODES:
+            raise RateLimited(
+                f"{MAX_CODES} codes were already sent for request {req.id}: staff must verify",
+                code="too_many_codes",
+            )
+        code = _contact.new_code()
+        now = self.ctx.clock.now()
+        conn.execute(
+            update(requests)
+            .where(requests.c.id == req.id)
+            .values(
+                code_hash=_contact.hash_code(self.ctx.keys, req.id, code),
+                code_expires_at=now + timedelta(minutes=CODE_MINUTES),
+                codes_sent=req.codes_sent + 1,
+                updated_at=now,
+            )
+        )
+        self.steps.event(conn, req.id, "system", "code_sent", None, None, {"n": req.codes_sent + 1})
+        self.steps.tell(
+            conn, req, "code", key=f"code:{req.codes_sent + 1}", code=code, minutes=CODE_MINUTES
+        )
+
+    def _check_unverified(self, req: RequestRecord) -> None:
+        if req.verified_at is not None:
+            raise Conflict(f"request {req.id} is already verified", code="already_verified")
+        if req.state not in (
+            RequestState.identity_unverified,
+            RequestState.awaiting_approval,
+            RequestState.received,
+            RequestState.extended,
+        ):
+            check_transition(req.id, req.state, RequestState.verified)
+
+    def _verified(
+        self,
+        conn: Connection,
+        req: RequestRecord,
+        now: datetime,
+        who: str,
+        how: str,
+        *,
+        by: str | None = None,
+        **details: Any,
+    ) -> None:
+        """Mark the request verified ``how`` (code, staff, signin; ``by``: the member of
+        staff), its code spent, and move it on (an extended one stays extended)."""
+        values: dict[str, Any] = {"code_hash": None, "verified_at": now, "verification": how}
+        if by is not None:
+            values["verified_by"] = by[:255]
+        conn.execute(
+            update(requests).where(requests.c.id == req.id).values(**values, updated_at=now)
+        )
+        actor = Actor(ActorKind.staff, who[6:]) if who.startswith("staff:") else SYSTEM
+        if req.state is RequestState.extended:
+            # Still extended: the deadline stands; verification is recorded as an event.
+            self.steps.event(conn, req.id, who, "verified", req.state, req.state, details)
+            self.steps.audit(conn, req, actor, "request.verified", **details)
+            return
+        self.steps.move(conn, req, RequestState.verified, actor, "verified", **details)
