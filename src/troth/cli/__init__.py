@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -18,6 +20,10 @@ from rich.markup import escape
 from typer.core import TyperArgument, TyperCommand, TyperGroup, _TyperParameter
 
 from troth.errors import Refused, TrothError
+
+if TYPE_CHECKING:
+    from troth.context import Context
+    from troth.engine import Troth
 
 
 class _Console(Console):
@@ -296,6 +302,31 @@ def home_of(ctx: typer.Context) -> Path:
     obj = root.obj or {}
     home = obj.get("home")
     return Path(home) if home else Path.cwd()
+
+
+@contextmanager
+def opened(ctx: typer.Context) -> Iterator[Troth]:
+    """The home's troth (``--home``) for one command, closed when the command is done."""
+    from troth.engine import Troth
+
+    t = Troth.open(home_of(ctx))
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+@contextmanager
+def opened_context(ctx: typer.Context) -> Iterator[Context]:
+    """The home's context alone (settings, policy, keys, database) for one command,
+    its database engine disposed when the command is done."""
+    from troth.home import open_context
+
+    context = open_context(home_of(ctx))
+    try:
+        yield context
+    finally:
+        context.engine.dispose()
 
 
 def _register() -> None:

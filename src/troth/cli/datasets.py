@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from troth.cli import JsonOpt
 from troth.connectors.declaration import Dataset
 from troth.connectors.inspection import Finding, Severity, check_dataset_at
 from troth.connectors.loader import builtin_categories, load_datasets
@@ -107,7 +108,7 @@ def show(
     file: FileArg,
     policy: PolicyOpt = None,
     dataset: DatasetOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show each dataset's tables, identities, categories, erasure strategies and the
     order a request walks them in."""
