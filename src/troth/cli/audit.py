@@ -24,9 +24,13 @@ from troth.audit import (
 )
 from troth.audit.checkpoint import checkpoint, origin_of
 from troth.audit.log import log_size
-from troth.cli import make_console, opened_context, show_table
+from troth.cli import command_group, make_console, opened_context, show_table
 
-app = typer.Typer(help="Verify the tamper-evident audit log, prove entries, show who did what.")
+app, register = command_group(
+    "audit",
+    "Verify the tamper-evident audit log, prove entries, show who did what.",
+    no_args_is_help=False,
+)
 
 # Exits are SystemExit: `troth.cli.main` runs click with standalone_mode=False.
 EXIT_BAD_LOG = 1
@@ -199,7 +203,3 @@ def head(
     else:
         _out.print(json.dumps({**signed.to_dict(), "public_key": public_key}))
     _err.print(f"appended to {path}")
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="audit")

@@ -9,15 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from troth.cli import JsonOpt, console, opened, show_table
+from troth.cli import JsonOpt, command_group, console, opened, show_table
 from troth.cli.disclosures import _when
 from troth.cli.ids import resolver
 
-app = typer.Typer(help="The breach register.", no_args_is_help=True)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="breaches")
+app, register = command_group("breaches", "The breach register.")
 
 
 @app.command("record")

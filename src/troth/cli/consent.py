@@ -13,19 +13,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from troth.cli import JsonOpt, make_console, opened_context, show_table
+from troth.cli import JsonOpt, command_group, make_console, opened_context, show_table
 from troth.cli.ids import resolver
 from troth.consent import ConsentLedger, verify_receipt
 
-app = typer.Typer(
-    help="The consent ledger: receipts, state, check and rebuild.", no_args_is_help=True
-)
+app, register = command_group("consent", "The consent ledger: receipts, state, check and rebuild.")
 
 _out = make_console(highlight=False)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="consent")
 
 
 @app.command("receipt")
@@ -43,7 +37,13 @@ def receipt(
     _out.print_json(json.dumps(body))
 
 
-_BY_HELP = "How the person told staff: phone, paper, in_person, letter, email, chat, video."
+PersonArg = Annotated[str, typer.Argument(help="The person's troth id (or a unique prefix).")]
+ByOpt = Annotated[
+    str,
+    typer.Option(
+        help="How the person told staff: phone, paper, in_person, letter, email, chat, video."
+    ),
+]
 MethodOpt = Annotated[
     str, typer.Option(help="How troth received it: staff (the default), api, email_link...")
 ]
@@ -63,9 +63,9 @@ def _actor_label(actor: str | None) -> str:
 @app.command("grant")
 def grant(
     ctx: typer.Context,
-    subject_id: Annotated[str, typer.Argument(help="The person's troth id (or a unique prefix).")],
+    subject_id: PersonArg,
     purpose: Annotated[str, typer.Argument(help="The purpose consented to.")],
-    by: Annotated[str, typer.Option(help=_BY_HELP)] = "phone",
+    by: ByOpt = "phone",
     method: MethodOpt = "staff",
     notice: Annotated[
         Path | None,
@@ -120,9 +120,9 @@ def grant(
 @app.command("withdraw")
 def withdraw(
     ctx: typer.Context,
-    subject_id: Annotated[str, typer.Argument(help="The person's troth id (or a unique prefix).")],
+    subject_id: PersonArg,
     purpose: Annotated[str, typer.Argument(help="The purpose consent is withdrawn from.")],
-    by: Annotated[str, typer.Option(help=_BY_HELP)] = "phone",
+    by: ByOpt = "phone",
     method: MethodOpt = "staff",
     actor: ActorOpt = None,
     as_json: JsonOpt = False,

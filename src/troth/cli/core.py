@@ -12,7 +12,7 @@ import typer
 
 from troth.cli import JsonOpt, console, home_of, opened
 from troth.cli.actors import parse_actor
-from troth.cli.ids import resolver
+from troth.cli.ids import SubjectArg, resolver
 from troth.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def register_use(app: typer.Typer) -> None:
     @app.command("use")
     def use(
         ctx: typer.Context,
-        subject: Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))],
+        subject: SubjectArg,
         purpose: Annotated[str, typer.Option(help="The declared purpose of this use.")],
         actor: Annotated[str, typer.Option(help="Who uses it, e.g. staff:ann@accounts.")],
         category: Annotated[list[str] | None, typer.Option(help="Only these categories.")] = None,
@@ -252,7 +252,7 @@ def register_minors(app: typer.Typer) -> None:
     @minors.command("report")
     def report(
         ctx: typer.Context,
-        subject: Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))],
+        subject: SubjectArg,
         evidence: Annotated[str, typer.Option(help="How the person was found to be a minor.")],
         actor: Annotated[str | None, typer.Option(help="Who reports it.")] = None,
     ) -> None:

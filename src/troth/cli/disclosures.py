@@ -10,15 +10,11 @@ from typing import Annotated, overload
 import typer
 from rich.table import Table
 
-from troth.cli import JsonOpt, console, opened, show_table
-from troth.cli.ids import resolver
+from troth.cli import JsonOpt, command_group, console, opened, show_table
+from troth.cli.ids import SubjectArg, resolver
 from troth.errors import ValidationError
 
-app = typer.Typer(help="Disclosures to recipients and legal demands.", no_args_is_help=True)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="disclosures")
+app, register = command_group("disclosures", "Disclosures to recipients and legal demands.")
 
 
 @overload
@@ -41,7 +37,7 @@ def _when(text: str | None) -> datetime | None:
 @app.command("send")
 def send(
     ctx: typer.Context,
-    subject: Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))],
+    subject: SubjectArg,
     recipient: Annotated[str, typer.Option(help="Recipient id from the policy.")],
     purpose: Annotated[str, typer.Option(help="The purpose of the disclosure.")],
     actor: Annotated[str, typer.Option(help="Who discloses, e.g. staff:pat@privacy_office.")],
@@ -68,7 +64,7 @@ def send(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    subject: Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))],
+    subject: SubjectArg,
     office: Annotated[
         bool,
         typer.Option("--office", help="The office's view: also disclosures under a live gag."),

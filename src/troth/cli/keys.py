@@ -8,17 +8,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from troth.cli import JsonOpt, emit, make_console, opened, rows_of
+from troth.cli import JsonOpt, command_group, emit, make_console, opened, rows_of
 from troth.cli.ids import resolver
 
-app = typer.Typer(help="Encryption keys and application API keys.", no_args_is_help=True)
+app, register = command_group("keys", "Encryption keys and application API keys.")
 api = typer.Typer(help="API keys for applications: scoped, shown once.", no_args_is_help=True)
 app.add_typer(api, name="api")
 _out = make_console(highlight=False)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="keys")
 
 
 @app.command("rotate")

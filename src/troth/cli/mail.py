@@ -8,15 +8,11 @@ from typing import Annotated
 
 import typer
 
-from troth.cli import console, opened
+from troth.cli import command_group, console, opened
 
-app = typer.Typer(
-    help="Mail to a list, through the outbox, with consent and unsubscribe.", no_args_is_help=True
+app, register = command_group(
+    "mail", "Mail to a list, through the outbox, with consent and unsubscribe."
 )
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="mail")
 
 
 @app.command("send")

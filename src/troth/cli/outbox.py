@@ -6,16 +6,12 @@ from typing import Annotated
 
 import typer
 
-from troth.cli import JsonOpt, emit, make_console, opened_context
+from troth.cli import JsonOpt, command_group, emit, make_console, opened_context
 from troth.notices.outbox import MailStatus, deliver_due, list_outbox
 
-app = typer.Typer(help="The mail outbox: deliver and inspect.", no_args_is_help=True)
+app, register = command_group("outbox", "The mail outbox: deliver and inspect.")
 
 _out = make_console(highlight=False)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="outbox")
 
 
 @app.command("deliver")

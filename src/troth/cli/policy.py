@@ -13,14 +13,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from troth.cli import JsonOpt, make_console
+from troth.cli import JsonOpt, command_group, make_console
 from troth.errors import PolicyError, ValidationError
 from troth.policy.describe import describe_policy, policy_summary
 from troth.policy.diff import PolicyDiff, Severity, diff_policies
 from troth.policy.loader import LoadedPolicy, read_policy
 from troth.policy.validate import policy_warnings
 
-app = typer.Typer(help="Validate, show, diff and publish the policy.", no_args_is_help=True)
+app, register = command_group("policy", "Validate, show, diff and publish the policy.")
 
 # Exit code of `troth policy diff` when the new version has material changes. Exits are
 # SystemExit, not typer.Exit: `troth.cli.main` runs click with standalone_mode=False, which
@@ -130,10 +130,6 @@ def diff(
         _print_diff(result)
     if result.has_material:
         raise SystemExit(EXIT_MATERIAL)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="policy")
 
 
 @app.command("publish")

@@ -10,14 +10,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from troth.cli import console, opened, show_table
+from troth.cli import command_group, console, opened, show_table
 from troth.cli.ids import resolver
 
-app = typer.Typer(help="Retention: delete or anonymise what has expired.", no_args_is_help=True)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="retention")
+app, register = command_group("retention", "Retention: delete or anonymise what has expired.")
 
 
 def _print(report: Any) -> None:

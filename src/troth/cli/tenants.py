@@ -295,28 +295,26 @@ def _decide(
 AdminOpt = Annotated[str, typer.Option("--as", help="The customer's admin (e-mail).")]
 
 
-@grants.command("approve")
-def approve(
-    ctx: typer.Context,
-    grant_id: GrantArg,
-    as_: AdminOpt,
-    password: PasswordOpt = None,
-    totp: TotpOpt = None,
-) -> None:
-    """Approve a grant (an admin of that customer): it starts now, ends on its own."""
-    _decide(ctx, grant_id, as_, password, totp, "approve")
+def _decision_command(verb: str, doc: str) -> None:
+    """``troth grants approve|refuse GRANT --as ADMIN``: the same command but the verb."""
+
+    def decide(
+        ctx: typer.Context,
+        grant_id: GrantArg,
+        as_: AdminOpt,
+        password: PasswordOpt = None,
+        totp: TotpOpt = None,
+    ) -> None:
+        _decide(ctx, grant_id, as_, password, totp, verb)
+
+    decide.__doc__ = doc
+    grants.command(verb)(decide)
 
 
-@grants.command("refuse")
-def refuse(
-    ctx: typer.Context,
-    grant_id: GrantArg,
-    as_: AdminOpt,
-    password: PasswordOpt = None,
-    totp: TotpOpt = None,
-) -> None:
-    """Refuse a grant (an admin of that customer)."""
-    _decide(ctx, grant_id, as_, password, totp, "refuse")
+_decision_command(
+    "approve", "Approve a grant (an admin of that customer): it starts now, ends on its own."
+)
+_decision_command("refuse", "Refuse a grant (an admin of that customer).")
 
 
 @grants.command("revoke")
@@ -366,8 +364,6 @@ def list_grants(
         r["_state"] = g.status.value + (" (emergency)" if g.emergency else "")
         r["_people"] = str(len(g.subject_ids) or "all")
         r["_categories"] = ", ".join(g.categories) or "all"
-    if as_json:
-        rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     emit(
         rows,
         as_json,
@@ -394,8 +390,6 @@ def accesses(ctx: typer.Context, tenant: TenantArg, as_json: JsonOpt = False) ->
     rows = rows_of(found)
     for r in rows:
         r["_why"] = (r["why"] or "-") + (f" [{r['ticket']}]" if r["ticket"] else "")
-    if as_json:
-        rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     emit(
         rows,
         as_json,

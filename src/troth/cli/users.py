@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from troth.cli import JsonOpt, emit, make_console, opened, rows_of
+from troth.cli import JsonOpt, command_group, emit, make_console, opened, rows_of
 from troth.cli.ids import resolver
 
-app = typer.Typer(help="Staff and vendor-admin accounts.", no_args_is_help=True)
+app, register = command_group("users", "Staff and vendor-admin accounts.")
 _out = make_console(highlight=False)
 
 PasswordOpt = Annotated[
@@ -21,10 +21,6 @@ PasswordOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="users")
 
 
 def ask_code(what: str) -> str:
