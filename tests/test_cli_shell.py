@@ -202,7 +202,7 @@ def test_actor_by_email(make_troth: Any, capsys: pytest.CaptureFixture[str], tmp
                        "--actor", "tenant_admin:ana@acme.example")  # fmt: skip
     assert code == 1 and "EMAIL@TENANT" in err
     t.access.add_user("sue@vendor.example", role="support", password=PW)
-    from troth.cli.core import parse_actor
+    from troth.cli.actors import parse_actor
 
     with pytest.raises(Exception, match="has the role 'support', not 'accounts'"):
         run_in_cli(t, lambda: parse_actor("staff:sue@vendor.example@accounts"))

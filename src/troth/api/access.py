@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from troth.access.accounts import TenantRole
 from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
-from troth.api.office import Cursor, Id, IdemKey, Limit, once, page_of
+from troth.api.idempotency import once
+from troth.api.office import Cursor, Id, IdemKey, Limit, page_of
 from troth.engine import Troth
 from troth.errors import NotFound
 from troth.gate import Actor, ActorKind

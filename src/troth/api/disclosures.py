@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from troth.api.auth import ActorDep, TrothDep, require_scope
-from troth.api.idempotency import request_hash, run_once
+from troth.api.idempotency import once
 from troth.api.subjects import visible_subject
 
 router = APIRouter(tags=["disclosures"])
@@ -57,7 +57,6 @@ async def disclose(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> Any:
     require_scope(t, actor, "disclose", f"disclose:{body.purpose}")
-    raw = await request.body()
     await run_in_threadpool(visible_subject, t, actor, subject_id)
 
     def work() -> tuple[int, Any]:
@@ -71,16 +70,7 @@ async def disclose(
         )
         return 201, pkg.to_dict()
 
-    status, out, replayed = await run_in_threadpool(
-        run_once,
-        t.ctx,
-        actor.label,
-        idempotency_key,
-        request_hash("POST", request.url.path, raw),
-        work,
-    )
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return JSONResponse(out, status_code=status, headers=headers)
+    return await once(request, t, actor, idempotency_key, work)
 
 
 @router.get("/subjects/{subject_id}/disclosures", summary="A person's disclosures, newest first")

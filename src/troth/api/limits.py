@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from troth.api.problems import problem, problem_for, problem_response
 from troth.collection.validation import decode_json
 from troth.errors import MalformedInput
+from troth.operations.asgi import HttpMiddleware
 
 log = logging.getLogger("troth.http")
 
@@ -78,16 +79,10 @@ class BodyLimit:
         await problem_response(body)(scope, receive, send)
 
 
-class ErrorGuard:
+class ErrorGuard(HttpMiddleware):
     """The last line: an exception no handler took becomes a 500 problem (logged)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking(message: Message) -> None:

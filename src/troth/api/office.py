@@ -13,12 +13,11 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
-from starlette.concurrency import run_in_threadpool
 
 from troth.api.auth import ActorDep, TrothDep
-from troth.api.idempotency import request_hash, run_once
+from troth.api.idempotency import once
 from troth.api.models import Instant
 from troth.api.records import decode_cursor, encode_cursor
 from troth.disclosures.demands import list_demands
@@ -50,27 +49,6 @@ def page_of(
         "items": [out(x) for x in chunk],
         "next_cursor": encode_cursor(start + limit) if more else None,
     }
-
-
-async def once(
-    request: Request,
-    t: Troth,
-    actor: Actor,
-    key: str | None,
-    work: Callable[[], tuple[int, Any]],
-) -> Response:
-    """Run a creating POST at most once per ``Idempotency-Key`` (see idempotency.py)."""
-    raw = await request.body()
-    status, out, replayed = await run_in_threadpool(
-        run_once,
-        t.ctx,
-        actor.label,
-        key,
-        request_hash(request.method, request.url.path, raw),
-        work,
-    )
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return JSONResponse(out, status_code=status, headers=headers)
 
 
 # -- retention ---------------------------------------------------------------------------

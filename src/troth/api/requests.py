@@ -15,12 +15,11 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
-from starlette.concurrency import run_in_threadpool
 
 from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
-from troth.api.idempotency import request_hash, run_once
+from troth.api.idempotency import once
 from troth.api.models import Page
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
@@ -163,6 +162,13 @@ def _visible(t: Troth, actor: Actor, request_id: str) -> RequestRecord:
     return req
 
 
+def _at_desk(t: Troth, actor: Actor, request_id: str) -> RequestRecord:
+    """The request as the requests desk sees it: the actor must hold the desk's power
+    (troth.office decides, audited), and the request must be in the actor's reach."""
+    request_desk(t.ctx, actor)
+    return _visible(t, actor, request_id)
+
+
 def _staff_label(actor: Actor) -> str:
     return actor.id if actor.kind is ActorKind.staff else actor.label
 
@@ -184,7 +190,6 @@ async def open_request(
     require_scope(t, actor, "requests", ADMIN)
     if actor.kind is not ActorKind.application:
         require_office(actor, t, Power.manage_requests)
-    raw = await request.body()
     # A tenant-bound key opens requests for its own tenant's people only: the requests
     # service decides (another tenant or its person: 404, audited as refused).
     tenant = body.tenant_id
@@ -208,16 +213,7 @@ async def open_request(
             raise NotFound(f"no subject {body.subject_id!r}")
         return 201, request_out(t, req)
 
-    status, out, replayed = await run_in_threadpool(
-        run_once,
-        t.ctx,
-        actor.label,
-        idempotency_key,
-        request_hash("POST", request.url.path, raw),
-        work,
-    )
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return JSONResponse(out, status_code=status, headers=headers)
+    return await once(request, t, actor, idempotency_key, work)
 
 
 @router.get("/requests", response_model=RequestPage, summary="Requests, oldest deadline first")
@@ -273,8 +269,7 @@ def list_requests(
     "/requests/{request_id}", response_model=RequestDetailOut, summary="A request and its history"
 )
 def get_request(request_id: RequestId, actor: ActorDep, t: TrothDep) -> RequestDetailOut:
-    request_desk(t.ctx, actor)
-    req = _visible(t, actor, request_id)
+    req = _at_desk(t, actor, request_id)
     history = [_event(e) for e in t.requests.history(request_id)]
     return RequestDetailOut(**request_out(t, req), history=history)
 
@@ -298,8 +293,7 @@ def verify(request_id: RequestId, body: CodeIn, actor: ActorDep, t: TrothDep) ->
     summary="Verify the person (or the authority to act for them) by staff, with a reason",
 )
 def verify_by_staff(request_id: RequestId, body: ReasonIn, actor: ActorDep, t: TrothDep) -> Any:
-    request_desk(t.ctx, actor)
-    _visible(t, actor, request_id)
+    _at_desk(t, actor, request_id)
     req = t.requests.verify_by_staff(request_id, staff=_staff_label(actor), reason=body.reason)
     return request_out(t, req)
 
@@ -310,8 +304,7 @@ def verify_by_staff(request_id: RequestId, body: ReasonIn, actor: ActorDep, t: T
     summary="Extend the deadline within the law's window; the person is told why",
 )
 def extend(request_id: RequestId, body: ExtendIn, actor: ActorDep, t: TrothDep) -> Any:
-    request_desk(t.ctx, actor)
-    _visible(t, actor, request_id)
+    _at_desk(t, actor, request_id)
     req = t.requests.extend(request_id, body.reason, extend_by=body.extend_by, actor=actor)
     return request_out(t, req)
 
@@ -322,8 +315,7 @@ def extend(request_id: RequestId, body: ExtendIn, actor: ActorDep, t: TrothDep) 
     summary="Carry out a verified request over troth and every connected system",
 )
 def execute(request_id: RequestId, actor: ActorDep, t: TrothDep) -> Any:
-    request_desk(t.ctx, actor)
-    _visible(t, actor, request_id)
+    _at_desk(t, actor, request_id)
     return request_out(t, t.requests.execute(request_id, actor=actor), download=True)
 
 
@@ -333,8 +325,7 @@ def execute(request_id: RequestId, actor: ActorDep, t: TrothDep) -> Any:
     summary="Refuse a request; the person is told the reason",
 )
 def refuse(request_id: RequestId, body: ReasonIn, actor: ActorDep, t: TrothDep) -> Any:
-    request_desk(t.ctx, actor)
-    _visible(t, actor, request_id)
+    _at_desk(t, actor, request_id)
     return request_out(t, t.requests.refuse(request_id, reason=body.reason, actor=actor))
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
@@ -23,7 +23,7 @@ from troth.api.auth import (
     current_actor,
     require_scope,
 )
-from troth.api.idempotency import request_hash, run_once
+from troth.api.idempotency import once
 from troth.api.models import (
     CollectOut,
     ConsentOut,
@@ -116,7 +116,6 @@ async def collect(
     sec_gpc: Gpc = None,
 ) -> Any:
     require_scope(t, actor, "collect", f"collect:{point}")
-    raw = await request.body()
     tenant = body.tenant_id
     if actor.tenant_id is not None:
         if tenant not in (None, actor.tenant_id):
@@ -141,15 +140,7 @@ async def collect(
 
     if body.subject_id is not None:
         await run_in_threadpool(visible_subject, t, actor, body.subject_id)
-    status, out, replayed = await run_in_threadpool(
-        run_once,
-        t.ctx,
-        actor.label,
-        idempotency_key,
-        request_hash("POST", request.url.path, raw),
-        work,
-    )
-    return JSONResponse(out, status_code=status, headers=_replayed(replayed))
+    return await once(request, t, actor, idempotency_key, work)
 
 
 Purpose = Annotated[str, Query(min_length=1, max_length=80)]
@@ -307,7 +298,6 @@ async def grant_consent(
     from starlette.concurrency import run_in_threadpool
 
     require_scope(t, actor, "collect")
-    raw = await request.body()
     await run_in_threadpool(
         t.access.authorize_record, actor, subject_id, Record.consents, write=True
     )
@@ -324,15 +314,7 @@ async def grant_consent(
         )
         return 201, consent_out(rec).model_dump(mode="json")
 
-    status, out, replayed = await run_in_threadpool(
-        run_once,
-        t.ctx,
-        actor.label,
-        idempotency_key,
-        request_hash("POST", request.url.path, raw),
-        work,
-    )
-    return JSONResponse(out, status_code=status, headers=_replayed(replayed))
+    return await once(request, t, actor, idempotency_key, work)
 
 
 @router.post(
@@ -380,7 +362,3 @@ def record_gpc(
         raise ValidationError("Sec-GPC has one valid value: 1 (leave the header out otherwise)")
     recs = t.consent.record_gpc(subject_id, signal=sec_gpc, origin=client_ip(request))
     return [consent_out(r) for r in recs]
-
-
-def _replayed(replayed: bool) -> dict[str, str]:
-    return {"Idempotent-Replayed": "true"} if replayed else {}

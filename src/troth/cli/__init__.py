@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -18,6 +20,10 @@ from rich.markup import escape
 from typer.core import TyperArgument, TyperCommand, TyperGroup, _TyperParameter
 
 from troth.errors import Refused, TrothError
+
+if TYPE_CHECKING:
+    from troth.context import Context
+    from troth.engine import Troth
 
 
 class _Console(Console):
@@ -92,13 +98,15 @@ def emit(
     empty: str = "nothing to show",
     out: Console | None = None,
 ) -> None:
-    """A list as JSON (every key of every row, ids whole) or as a table (``columns``: key
-    to heading, default every key); ``empty`` when there is nothing."""
+    """A list as JSON (every key of every row, ids whole, but those starting with ``_``:
+    cells made for the table alone) or as a table (``columns``: key to heading, default
+    every key); ``empty`` when there is nothing."""
     import json
 
     out = out or console
     if as_json:
-        out.print_json(json.dumps(rows, default=str))
+        plain = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+        out.print_json(json.dumps(plain, default=str))
         return
     if not rows:
         out.print(empty, highlight=False)
@@ -120,6 +128,20 @@ def rows_of(items: Any) -> list[dict[str, Any]]:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def command_group(
+    name: str, help: str, *, no_args_is_help: bool = True
+) -> tuple[typer.Typer, Callable[[typer.Typer], None]]:
+    """A command group, ``troth NAME ...``, and the ``register`` its module offers the
+    command table: it adds the group to the root under ``name``."""
+    group = typer.Typer(help=help, no_args_is_help=no_args_is_help)
+
+    def register(root: typer.Typer) -> None:
+        root.add_typer(group, name=name)
+
+    return group, register
+
 
 err_console = make_console(stderr=True)
 console = make_console()
@@ -296,6 +318,31 @@ def home_of(ctx: typer.Context) -> Path:
     obj = root.obj or {}
     home = obj.get("home")
     return Path(home) if home else Path.cwd()
+
+
+@contextmanager
+def opened(ctx: typer.Context) -> Iterator[Troth]:
+    """The home's troth (``--home``) for one command, closed when the command is done."""
+    from troth.engine import Troth
+
+    t = Troth.open(home_of(ctx))
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+@contextmanager
+def opened_context(ctx: typer.Context) -> Iterator[Context]:
+    """The home's context alone (settings, policy, keys, database) for one command,
+    its database engine disposed when the command is done."""
+    from troth.home import open_context
+
+    context = open_context(home_of(ctx))
+    try:
+        yield context
+    finally:
+        context.engine.dispose()
 
 
 def _register() -> None:

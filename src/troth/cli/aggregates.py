@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from troth.cli import console, home_of, show_table
+from troth.cli import JsonOpt, console, opened, show_table
 
 
 def register(root: typer.Typer) -> None:
@@ -25,15 +25,13 @@ def aggregate(
         str | None, typer.Option(help="One dimension the policy declares for the purpose.")
     ] = None,
     measure: Annotated[str, typer.Option(help="count, sum or avg.")] = "count",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Count people, or sum or average a field, for an aggregate-only purpose: in total or
     per value of one declared dimension; groups below k are left out, labels and all."""
-    from troth.cli.core import parse_actor
-    from troth.engine import Troth
+    from troth.cli.actors import parse_actor
 
-    t = Troth.open(home_of(ctx))
-    try:
+    with opened(ctx) as t:
         r = t.aggregate(
             purpose,
             category,
@@ -42,8 +40,6 @@ def aggregate(
             measure=measure,
             actor=parse_actor(actor),
         )
-    finally:
-        t.close()
     if as_json:
         console.print_json(json.dumps(r.to_dict(), default=str))
         return

@@ -7,8 +7,6 @@ any troth error.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -26,10 +24,13 @@ from troth.audit import (
 )
 from troth.audit.checkpoint import checkpoint, origin_of
 from troth.audit.log import log_size
-from troth.cli import home_of, make_console, show_table
-from troth.context import Context
+from troth.cli import command_group, make_console, opened_context, show_table
 
-app = typer.Typer(help="Verify the tamper-evident audit log, prove entries, show who did what.")
+app, register = command_group(
+    "audit",
+    "Verify the tamper-evident audit log, prove entries, show who did what.",
+    no_args_is_help=False,
+)
 
 # Exits are SystemExit: `troth.cli.main` runs click with standalone_mode=False.
 EXIT_BAD_LOG = 1
@@ -51,17 +52,6 @@ _out = make_console(highlight=False)
 _err = make_console(stderr=True, highlight=False)
 
 
-@contextmanager
-def _context(ctx: typer.Context) -> Iterator[Context]:
-    from troth.home import open_context
-
-    context = open_context(home_of(ctx))
-    try:
-        yield context
-    finally:
-        context.engine.dispose()
-
-
 @app.command("verify")
 def verify(
     ctx: typer.Context,
@@ -80,7 +70,7 @@ def verify(
     Exit 0 with the size and root when everything matches; exit 1 naming the first bad
     entry (or the range between two signed heads) otherwise, and when no signed head
     covers entries that should have one (a missing or emptied heads file)."""
-    with _context(ctx) as context:
+    with opened_context(ctx) as context:
         size = log_size(context)
         columns = (
             TextColumn("verifying audit log"),
@@ -120,7 +110,7 @@ def proof(
 ) -> None:
     """Print an inclusion proof for entry SEQ under the latest signed tree head; anyone
     with the public key checks it with `troth.audit.verify_proof`."""
-    with _context(ctx) as context:
+    with opened_context(ctx) as context:
         result: dict[str, Any] = inclusion_proof(context, seq)
         result["public_key"] = context.keys.public_key_b64()
     if as_json:
@@ -154,7 +144,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print entries as JSON.")] = False,
 ) -> None:
     """Who did what to whose data, for what purpose, and what troth decided (newest first)."""
-    with _context(ctx) as context:
+    with opened_context(ctx) as context:
         rows = list_entries(
             context, subject_id=subject, actor=actor, limit=limit, newest_first=True
         )
@@ -200,7 +190,7 @@ def head(
 ) -> None:
     """Sign the current tree head, append it to the heads file and print it: keep a copy
     somewhere the database's administrators cannot edit."""
-    with _context(ctx) as context:
+    with opened_context(ctx) as context:
         signed = sign_head(context)
         public_key = context.keys.public_key_b64()
         path = context.settings.resolved_heads_file
@@ -213,7 +203,3 @@ def head(
     else:
         _out.print(json.dumps({**signed.to_dict(), "public_key": public_key}))
     _err.print(f"appended to {path}")
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="audit")

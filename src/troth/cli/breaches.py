@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from troth.cli import console, home_of, show_table
+from troth.cli import JsonOpt, command_group, console, opened, show_table
 from troth.cli.disclosures import _when
 from troth.cli.ids import resolver
 
-app = typer.Typer(help="The breach register.", no_args_is_help=True)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="breaches")
-
-
-def _open(ctx: typer.Context) -> Any:
-    from troth.engine import Troth
-
-    return Troth.open(home_of(ctx))
+app, register = command_group("breaches", "The breach register.")
 
 
 @app.command("record")
@@ -69,8 +59,7 @@ def record(
     people = list(subject or [])
     if subjects_file is not None:
         people += [ln.strip() for ln in subjects_file.read_text().splitlines() if ln.strip()]
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         b = t.breaches.record_breach(
             title=title,
             description=description,
@@ -85,8 +74,6 @@ def record(
             subject_ids=people,
             actors=by,
         )
-    finally:
-        t.close()
     if as_json:
         console.print_json(json.dumps(b.to_dict()))
         return
@@ -101,14 +88,11 @@ def record(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Every breach in the register."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         items = t.breaches.list_breaches()
-    finally:
-        t.close()
     if as_json:
         console.print_json(json.dumps([b.to_dict() for b in items]))
         return
@@ -131,12 +115,9 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (always JSON).")] = False,
 ) -> None:
     """A breach with its legal clocks (JSON)."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         data = t.breaches.get(breach_id).to_dict()
         data["clocks"] = t.breaches.clocks(breach_id)
-    finally:
-        t.close()
     console.print_json(json.dumps(data))
 
 
@@ -144,16 +125,13 @@ def show(
 def affected(
     ctx: typer.Context,
     breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """The affected people, for review before notifying: id, tenant, why, reachable."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         people = t.breaches.affected_people(breach_id)
         preview = t.breaches.notify_preview(breach_id)
         unmatched = t.breaches.get(breach_id).scope.get("unmatched", {})
-    finally:
-        t.close()
     if as_json:
         out = {"people": people, "preview": preview, "unmatched_in_datasets": unmatched}
         console.print_json(json.dumps(out))
@@ -186,11 +164,8 @@ def exclude(
     reason: Annotated[str, typer.Option(help="Why they are not affected (audited).")],
 ) -> None:
     """Take people off a breach's affected list after review."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         b = t.breaches.exclude_people(breach_id, subject_ids, reason=reason)
-    finally:
-        t.close()
     console.print(f"{b.id} now affects {b.affected_count} people")
 
 
@@ -211,8 +186,7 @@ def notify(
 ) -> None:
     """Queue the notice to every affected person not yet told, batch by batch with
     progress; run again to finish one that was interrupted."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         if dry_run:
             p = t.breaches.notify_preview(breach_id)
             console.print(
@@ -227,8 +201,6 @@ def notify(
             batch_size=batch_size,
             progress=lambda done, total: console.print(f"{done}/{total} people"),
         )
-    finally:
-        t.close()
     console.print(f"queued {n} notice(s)")
 
 
@@ -242,13 +214,10 @@ def regulator(
     late_reason: Annotated[str | None, typer.Option(help="Why later than the deadline.")] = None,
 ) -> None:
     """Record that the regulator was told."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         b = t.breaches.mark_regulator_notified(
             breach_id, _when(at) or t.ctx.clock.now(), late_reason=late_reason
         )
-    finally:
-        t.close()
     console.print(f"{b.id}: {b.status.value}")
 
 
@@ -258,9 +227,6 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="json or csv")] = "json",
 ) -> None:
     """The register as JSON or CSV."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         out = t.breaches.export(fmt)
-    finally:
-        t.close()
     console.out(out, highlight=False)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from troth.cli import console, err_console, home_of
+from troth.cli import console, err_console, opened
 from troth.cli.ids import resolver
 
 
@@ -44,15 +44,13 @@ def import_(
     """Store many records from a JSON Lines or CSV file through a collection point: rows
     that fail are reported with their reason, the others stored whole; run it again after
     a kill to resume where it stopped."""
-    from troth.cli.core import parse_actor
+    from troth.cli.actors import parse_actor
     from troth.collection.importing import count_rows, file_sha256, import_file
-    from troth.engine import Troth
     from troth.errors import ValidationError
 
     if not file.is_file():
         raise ValidationError(f"no file {file}")
-    t = Troth.open(home_of(ctx))
-    try:
+    with opened(ctx) as t:
         state_file = state or t.ctx.settings.home / "imports" / f"{file_sha256(file)}.json"
         kwargs: dict[str, Any] = {
             "actor": parse_actor(actor),
@@ -73,8 +71,6 @@ def import_(
                 )
         else:
             result = import_file(t, file, point, **kwargs)
-    finally:
-        t.close()
     if as_json:
         console.print_json(json.dumps(result.to_dict() | {"state_file": str(state_file)}))
     else:

@@ -7,40 +7,19 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from troth.cli import home_of, make_console, show_table
+from troth.cli import JsonOpt, command_group, make_console, opened_context, show_table
 from troth.cli.ids import resolver
 from troth.consent import ConsentLedger, verify_receipt
-from troth.context import Context
 
-app = typer.Typer(
-    help="The consent ledger: receipts, state, check and rebuild.", no_args_is_help=True
-)
+app, register = command_group("consent", "The consent ledger: receipts, state, check and rebuild.")
 
 _out = make_console(highlight=False)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="consent")
-
-
-@contextmanager
-def open_ctx(ctx: typer.Context) -> Iterator[Context]:
-    """The home's Context for one command, disposed afterwards."""
-    from troth.home import open_context
-
-    context = open_context(home_of(ctx))
-    try:
-        yield context
-    finally:
-        context.engine.dispose()
 
 
 @app.command("receipt")
@@ -51,14 +30,20 @@ def receipt(
     ],
 ) -> None:
     """Print a signed consent receipt (compact JWS), then its verified JSON."""
-    with open_ctx(ctx) as context:
+    with opened_context(ctx) as context:
         jws = ConsentLedger(context).receipt(receipt_id)
         body = verify_receipt(jws, context.keys.public_key_b64())
     _out.print(jws)
     _out.print_json(json.dumps(body))
 
 
-_BY_HELP = "How the person told staff: phone, paper, in_person, letter, email, chat, video."
+PersonArg = Annotated[str, typer.Argument(help="The person's troth id (or a unique prefix).")]
+ByOpt = Annotated[
+    str,
+    typer.Option(
+        help="How the person told staff: phone, paper, in_person, letter, email, chat, video."
+    ),
+]
 MethodOpt = Annotated[
     str, typer.Option(help="How troth received it: staff (the default), api, email_link...")
 ]
@@ -68,7 +53,7 @@ ActorOpt = Annotated[
 
 
 def _actor_label(actor: str | None) -> str:
-    from troth.cli.core import parse_actor
+    from troth.cli.actors import parse_actor
 
     if not actor:
         return "staff"
@@ -78,9 +63,9 @@ def _actor_label(actor: str | None) -> str:
 @app.command("grant")
 def grant(
     ctx: typer.Context,
-    subject_id: Annotated[str, typer.Argument(help="The person's troth id (or a unique prefix).")],
+    subject_id: PersonArg,
     purpose: Annotated[str, typer.Argument(help="The purpose consented to.")],
-    by: Annotated[str, typer.Option(help=_BY_HELP)] = "phone",
+    by: ByOpt = "phone",
     method: MethodOpt = "staff",
     notice: Annotated[
         Path | None,
@@ -90,14 +75,14 @@ def grant(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask (the person has agreed).")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Record consent a person gave to staff (a consent purpose, or a new use waiting for
     fresh consent): shows the notice to read out, records how it was given; prints the
     receipt id."""
     from troth.cli.ids import full_id
 
-    with open_ctx(ctx) as context:
+    with opened_context(ctx) as context:
         ledger = ConsentLedger(context)
         sid = full_id(context, "subject", subject_id)
         text = notice.read_text(encoding="utf-8") if notice else ledger.notice_for(purpose)
@@ -135,18 +120,18 @@ def grant(
 @app.command("withdraw")
 def withdraw(
     ctx: typer.Context,
-    subject_id: Annotated[str, typer.Argument(help="The person's troth id (or a unique prefix).")],
+    subject_id: PersonArg,
     purpose: Annotated[str, typer.Argument(help="The purpose consent is withdrawn from.")],
-    by: Annotated[str, typer.Option(help=_BY_HELP)] = "phone",
+    by: ByOpt = "phone",
     method: MethodOpt = "staff",
     actor: ActorOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Record that the person withdrew consent (and how they said so); it holds from the
     next decision."""
     from troth.cli.ids import full_id
 
-    with open_ctx(ctx) as context:
+    with opened_context(ctx) as context:
         sid = full_id(context, "subject", subject_id)
         rec = ConsentLedger(context).withdraw(
             sid, purpose, method=method, actor=_actor_label(actor), channel=by
@@ -173,10 +158,10 @@ def state(
     subject_id: Annotated[
         str, typer.Argument(help="The subject's troth id.", callback=resolver("subject"))
     ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show the current consent of one person, per purpose and cookie category."""
-    with open_ctx(ctx) as context:
+    with opened_context(ctx) as context:
         current = ConsentLedger(context).state(subject_id)
     if as_json:
         _out.print_json(
@@ -217,7 +202,7 @@ def check(
     limit: Annotated[int, typer.Option(help="Report at most this many mismatches.")] = 100,
 ) -> None:
     """Compare the materialised consent state with a replay of the ledger."""
-    with open_ctx(ctx) as context:
+    with opened_context(ctx) as context:
         bad = ConsentLedger(context).check_state(limit)
     if not bad:
         _out.print("[green]consent state matches the ledger[/green]")
@@ -235,6 +220,6 @@ def check(
 @app.command("rebuild")
 def rebuild(ctx: typer.Context) -> None:
     """Recompute the whole consent state from the ledger (one set-based statement)."""
-    with open_ctx(ctx) as context:
+    with opened_context(ctx) as context:
         rows = ConsentLedger(context).rebuild_state()
     _out.print(f"consent state rebuilt: {rows} rows")

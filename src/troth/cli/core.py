@@ -1,153 +1,42 @@
-"""Core commands: `troth init`, `collect`, `use`, `find`, `minors purge`, `db migrate`."""
+"""Core commands: `troth init`, `collect`, `use`, `find`, `reindex`, `minors`, `db migrate`,
+`worker` and `demo`, each registered by its own function (`register_<name>`)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from troth.cli import console, home_of
-from troth.cli.ids import resolver
+from troth.cli import JsonOpt, console, home_of, opened
+from troth.cli.actors import parse_actor
+from troth.cli.ids import SubjectArg, resolver
 from troth.errors import ValidationError
 
 if TYPE_CHECKING:
-    from troth.gate import Actor
-
-
-def parse_actor(text: str | None) -> Actor:
-    """``staff:alice@accounts`` (role after @), ``app:shop``, ``system``, ``subject:ID``,
-    ``tenant_admin:USER@TENANT``, ``tenant_member:USER@TENANT``, ``vendor:carol``.
-
-    Where a person has an account, their e-mail may stand for them: ``staff:ann@example.com``
-    (the role is the account's), ``tenant_admin:ana@acme.example@TENANT`` (TENANT: the id, a
-    unique prefix or the tenant's name), ``vendor:ops@vendor.example``. The account is looked
-    up in the home, and the actor is the one its sign-in would be; an unknown e-mail, or an
-    account of another kind or tenant, is an error."""
-    from troth.gate import SYSTEM, Actor, ActorKind
-
-    if not text or text == "system":
-        return SYSTEM
-    kind, _, rest = text.partition(":")
-    kinds = {
-        "staff": ActorKind.staff,
-        "app": ActorKind.application,
-        "application": ActorKind.application,
-        "subject": ActorKind.subject,
-        "tenant_admin": ActorKind.tenant_admin,
-        "tenant_member": ActorKind.tenant_member,
-        "vendor": ActorKind.vendor_admin,
-        "vendor_admin": ActorKind.vendor_admin,
-    }
-    k = kinds.get(kind)
-    ident, extra = rest, ""
-    if k in (ActorKind.staff, ActorKind.tenant_admin, ActorKind.tenant_member):
-        head, at, tail = rest.rpartition("@")
-        # The part after the last @ is the role or tenant, unless it is an e-mail's domain.
-        if at and head and not ("." in tail and "@" not in head and k is ActorKind.staff):
-            ident, extra = head, tail
-        if k is not ActorKind.staff and "." in extra and "@" not in ident:
-            raise ValidationError(
-                f"actor {text!r}: write {kind}:EMAIL@TENANT (the tenant's id or name after"
-                " the e-mail)"
-            )
-    if k is None or not ident:
-        raise ValidationError(
-            f"actor {text!r} not understood: write staff:NAME@ROLE, staff:EMAIL, app:NAME,"
-            " subject:ID, tenant_admin:EMAIL@TENANT, tenant_member:EMAIL@TENANT,"
-            " vendor:EMAIL or system"
-        )
-    if "@" in ident and k in (
-        ActorKind.staff,
-        ActorKind.tenant_admin,
-        ActorKind.tenant_member,
-        ActorKind.vendor_admin,
-    ):
-        return _account_actor(k, ident, extra or None)
-    if k is ActorKind.staff:
-        return Actor(k, ident, role=extra or None)
-    if k in (ActorKind.tenant_admin, ActorKind.tenant_member):
-        return Actor(k, ident, tenant_id=_tenant_id(extra) if extra else None)
-    if k is ActorKind.application:
-        # From the CLI an application acts with the operator's full authority.
-        return Actor(k, ident, scopes=frozenset({"admin"}))
-    return Actor(k, ident)
-
-
-def _home() -> Path:
-    from typer._click.globals import get_current_context
-
-    ctx = get_current_context(silent=True)
-    return home_of(ctx) if ctx is not None else Path.cwd()  # type: ignore[arg-type]
-
-
-def _tenant_id(text: str) -> str:
-    """A tenant typed on the command line (id, unique prefix or name) as its id; a whole
-    id, or one given outside a command, is taken as it is."""
-    import re
-
-    from typer._click.globals import get_current_context
-
-    if re.fullmatch(r"[0-9a-f]{32}", text) or get_current_context(silent=True) is None:
-        return text
-    from troth.cli.ids import full_id_in
-
-    return full_id_in(_home(), "tenant", text)
-
-
-def _account_actor(kind: Any, email: str, extra: str | None) -> Actor:
-    """The actor of the account with this e-mail, as its sign-in would make it."""
-    from troth.access import actor_for
-    from troth.errors import NotFound
-    from troth.gate import ActorKind
-
-    tenant = None
-    if kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
-        if not extra:
-            raise ValidationError(f"write {kind.value}:{email}@TENANT (the tenant's id or name)")
-        tenant = _tenant_id(extra)
-    user_kind = {ActorKind.staff: "staff", ActorKind.vendor_admin: "vendor_admin"}.get(kind)
-    t = _troth(_home())
-    try:
-        try:
-            user = t.access.find_user(email, kind=user_kind, tenant_id=tenant)
-        except NotFound:
-            where = f" in tenant {tenant}" if tenant else ""
-            raise NotFound(
-                f"--actor: no {kind.value} account {email!r}{where}; list them with"
-                " `troth users list`",
-                code="unknown_account",
-            ) from None
-    finally:
-        t.close()
-    actor = actor_for(user)
-    if actor.kind is not kind:
-        raise ValidationError(
-            f"--actor: {email} is a {actor.kind.value}, not a {kind.value}; write"
-            f" {actor.kind.value}:{email}" + (f"@{extra}" if extra else "")
-        )
-    if kind is ActorKind.staff and extra and extra != actor.role:
-        raise ValidationError(f"--actor: {email} has the role {actor.role!r}, not {extra!r}")
-    return actor
-
-
-def _troth(home: Path) -> Any:
-    from troth.engine import Troth
-
-    return Troth.open(home)
-
-
-def _open(ctx: typer.Context) -> Any:
-    from troth.engine import Troth
-
-    return Troth.open(home_of(ctx))
+    pass
 
 
 def register(app: typer.Typer) -> None:
-    register_worker(app)
-    register_demo(app)
+    """The core commands, one registering function each."""
+    for register_one in (
+        register_init,
+        register_collect,
+        register_use,
+        register_find,
+        register_reindex,
+        register_minors,
+        register_db,
+        register_worker,
+        register_demo,
+    ):
+        register_one(app)
+
+
+def register_init(app: typer.Typer) -> None:
+    """`troth init`: a new home."""
 
     @app.command("init")
     def init(
@@ -180,6 +69,10 @@ def register(app: typer.Typer) -> None:
             soft_wrap=True,  # no word-wrapping work on long names or paths
         )
         c.engine.dispose()
+
+
+def register_collect(app: typer.Typer) -> None:
+    """`troth collect`: data through a collection point."""
 
     @app.command("collect")
     def collect(
@@ -221,8 +114,7 @@ def register(app: typer.Typer) -> None:
 
         # The same strict JSON as the HTTP API (no NaN, 1e400, 5,000-digit integers...).
         payload = decode_json(text, "--data")
-        t = _open(ctx)
-        try:
+        with opened(ctx) as t:
             r = t.collect(
                 point,
                 payload,
@@ -235,8 +127,6 @@ def register(app: typer.Typer) -> None:
                 location=location,
                 jurisdiction=jurisdiction,
             )
-        finally:
-            t.close()
         console.print_json(
             json.dumps(
                 {
@@ -248,21 +138,22 @@ def register(app: typer.Typer) -> None:
             )
         )
 
+
+def register_use(app: typer.Typer) -> None:
+    """`troth use`: read a person's data for a purpose."""
+
     @app.command("use")
     def use(
         ctx: typer.Context,
-        subject: Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))],
+        subject: SubjectArg,
         purpose: Annotated[str, typer.Option(help="The declared purpose of this use.")],
         actor: Annotated[str, typer.Option(help="Who uses it, e.g. staff:ann@accounts.")],
         category: Annotated[list[str] | None, typer.Option(help="Only these categories.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        as_json: JsonOpt = False,
     ) -> None:
         """Read a person's data for a purpose (exit 3 and the reason when refused)."""
-        t = _open(ctx)
-        try:
+        with opened(ctx) as t:
             view = t.use(subject, purpose=purpose, actor=parse_actor(actor), categories=category)
-        finally:
-            t.close()
         if as_json:
             console.print_json(
                 json.dumps(
@@ -279,6 +170,10 @@ def register(app: typer.Typer) -> None:
             console.print(f"{v.field} ({v.category}): {v.value}", highlight=False)
         for fname, why in sorted(view.masked.items()):
             console.print(f"[dim]{fname}: masked ({why})[/dim]")
+
+
+def register_find(app: typer.Typer) -> None:
+    """`troth find`: a person by e-mail or phone."""
 
     @app.command("find")
     def find(
@@ -307,6 +202,10 @@ def register(app: typer.Typer) -> None:
             raise NotFound("no person with that identity is known to troth")
         print(sid)
 
+
+def register_reindex(app: typer.Typer) -> None:
+    """`troth reindex`: rebuild the lookup indexes."""
+
     @app.command("reindex")
     def reindex(
         ctx: typer.Context,
@@ -316,11 +215,8 @@ def register(app: typer.Typer) -> None:
         (after an upgrade: phone numbers are now indexed in E.164)."""
         from troth.store.reindex import rebuild_identity_indexes
 
-        t = _open(ctx)
-        try:
+        with opened(ctx) as t:
             report = rebuild_identity_indexes(t.ctx)
-        finally:
-            t.close()
         if as_json:
             console.print_json(json.dumps(report.to_dict()))
             return
@@ -330,6 +226,10 @@ def register(app: typer.Typer) -> None:
         )
         for u in report.unreadable:
             console.print(f"[yellow]{u['subject_id']}: {u['kind']} ({u['why']})[/yellow]")
+
+
+def register_minors(app: typer.Typer) -> None:
+    """`troth minors purge|report`."""
 
     minors = typer.Typer(
         help="Data from people under the policy's minimum age.", no_args_is_help=True
@@ -344,28 +244,26 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Find stored data showing a person under the minimum age and delete it."""
-        t = _open(ctx)
-        try:
+        with opened(ctx) as t:
             found = t.purge_minors(dry_run=dry_run)
-        finally:
-            t.close()
         verb = "would delete" if dry_run else "deleted"
         console.print(f"{verb} {len(found)} minor(s)" + (": " + ", ".join(found) if found else ""))
 
     @minors.command("report")
     def report(
         ctx: typer.Context,
-        subject: Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))],
+        subject: SubjectArg,
         evidence: Annotated[str, typer.Option(help="How the person was found to be a minor.")],
         actor: Annotated[str | None, typer.Option(help="Who reports it.")] = None,
     ) -> None:
         """A person turned out to be a minor: delete their data everywhere, audited."""
-        t = _open(ctx)
-        try:
+        with opened(ctx) as t:
             counts = t.report_minor(subject, evidence=evidence, actor=parse_actor(actor))
-        finally:
-            t.close()
         console.print(f"deleted: {counts}")
+
+
+def register_db(app: typer.Typer) -> None:
+    """`troth db migrate`."""
 
     db = typer.Typer(help="troth's own database.", no_args_is_help=True)
     app.add_typer(db, name="db")

@@ -15,15 +15,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from troth.cli import JsonOpt, command_group
 from troth.connectors.declaration import Dataset
 from troth.connectors.inspection import Finding, Severity, check_dataset_at
 from troth.connectors.loader import builtin_categories, load_datasets
 from troth.connectors.walk import TablePlan, plan_dataset
 from troth.errors import ConfigError, ConnectorError
 
-app = typer.Typer(
-    help="Check and show the declarations of connected databases.", no_args_is_help=True
-)
+app, register = command_group("datasets", "Check and show the declarations of connected databases.")
 
 FileArg = Annotated[Path, typer.Argument(help="The dataset declaration (YAML).")]
 PolicyOpt = Annotated[
@@ -33,10 +32,6 @@ PolicyOpt = Annotated[
 DatasetOpt = Annotated[
     list[str] | None, typer.Option("--dataset", "-d", help="Only this dataset (repeatable).")
 ]
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="datasets")
 
 
 def _load(file: Path, policy: Path | None, only: list[str] | None) -> list[Dataset]:
@@ -107,7 +102,7 @@ def show(
     file: FileArg,
     policy: PolicyOpt = None,
     dataset: DatasetOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show each dataset's tables, identities, categories, erasure strategies and the
     order a request walks them in."""

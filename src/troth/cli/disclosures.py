@@ -5,29 +5,24 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, overload
 
 import typer
 from rich.table import Table
 
-from troth.cli import console, home_of, show_table
-from troth.cli.ids import resolver
+from troth.cli import JsonOpt, command_group, console, opened, show_table
+from troth.cli.ids import SubjectArg, resolver
 from troth.errors import ValidationError
 
-app = typer.Typer(help="Disclosures to recipients and legal demands.", no_args_is_help=True)
+app, register = command_group("disclosures", "Disclosures to recipients and legal demands.")
 
 
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="disclosures")
-
-
-def _open(ctx: typer.Context) -> Any:
-    from troth.engine import Troth
-
-    return Troth.open(home_of(ctx))
-
-
+@overload
+def _when(text: str) -> datetime: ...
+@overload
+def _when(text: str | None) -> datetime | None: ...
 def _when(text: str | None) -> datetime | None:
+    """An ISO 8601 date and time with its time zone, as typed (None stays None)."""
     if text is None:
         return None
     try:
@@ -42,7 +37,7 @@ def _when(text: str | None) -> datetime | None:
 @app.command("send")
 def send(
     ctx: typer.Context,
-    subject: Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))],
+    subject: SubjectArg,
     recipient: Annotated[str, typer.Option(help="Recipient id from the policy.")],
     purpose: Annotated[str, typer.Option(help="The purpose of the disclosure.")],
     actor: Annotated[str, typer.Option(help="Who discloses, e.g. staff:pat@privacy_office.")],
@@ -52,10 +47,9 @@ def send(
     ] = None,
 ) -> None:
     """Disclose a person's data to a recipient: prints the package as JSON."""
-    from troth.cli.core import parse_actor
+    from troth.cli.actors import parse_actor
 
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         pkg = t.disclosures.disclose(
             subject,
             recipient,
@@ -64,27 +58,22 @@ def send(
             categories=category,
             legal_demand_id=demand,
         )
-    finally:
-        t.close()
     console.print_json(json.dumps(pkg.to_dict(), default=str))
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    subject: Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))],
+    subject: SubjectArg,
     office: Annotated[
         bool,
         typer.Option("--office", help="The office's view: also disclosures under a live gag."),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Every disclosure of a person's data (as the person sees it, unless --office)."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         items = t.disclosures.disclosures_of(subject, include_gagged=office)
-    finally:
-        t.close()
     if as_json:
         console.print_json(json.dumps(items, default=str))
         return
@@ -114,8 +103,7 @@ def demand(
     ] = None,
 ) -> None:
     """Record a legal demand; prints its id."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         d = t.disclosures.record_demand(
             authority=authority,
             instrument=instrument,
@@ -124,8 +112,6 @@ def demand(
             recipient=recipient,
             gag_until=_when(gag_until),
         )
-    finally:
-        t.close()
     console.print(d.id)
 
 
@@ -138,24 +124,18 @@ def lift_gag(
     ] = None,
 ) -> None:
     """End a non-disclosure order now (lifted early): the person is told at once."""
-    from troth.cli.core import parse_actor
+    from troth.cli.actors import parse_actor
 
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         n = t.disclosures.lift_gag(demand, actor=parse_actor(actor))
-    finally:
-        t.close()
     console.print(f"gag lifted; queued {n} notice(s)")
 
 
 @app.command("notify-due")
 def notify_due(ctx: typer.Context) -> None:
     """Tell people of disclosures whose non-disclosure order has ended."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         n = t.disclosures.notify_due_demands()
-    finally:
-        t.close()
     console.print(f"queued {n} notice(s)")
 
 
@@ -165,13 +145,10 @@ def subprocessors(
     html: Annotated[bool, typer.Option("--html", help="HTML instead of JSON.")] = False,
 ) -> None:
     """The list of sub-processors from the policy (JSON or HTML)."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         out = (
             t.disclosures.subprocessors_html()
             if html
             else json.dumps(t.disclosures.subprocessors_json(), indent=2)
         )
-    finally:
-        t.close()
     console.out(out, highlight=False)

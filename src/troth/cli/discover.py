@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from troth.cli import console, home_of
+from troth.cli import console, opened
 
 
 def register(root: typer.Typer) -> None:
@@ -53,20 +53,16 @@ def discover(
 ) -> None:
     """Find personal data the policy does not declare: sample every table read-only,
     classify each column, report the drift with the YAML to add. Exit 2 on drift."""
-    from troth.cli.core import parse_actor
+    from troth.cli.actors import parse_actor
     from troth.discovery import DiscoveryService
-    from troth.engine import Troth
 
     who = parse_actor(actor)
-    t = Troth.open(home_of(ctx))
-    try:
+    with opened(ctx) as t:
         svc = DiscoveryService(t.ctx, nlp=_nlp() if nlp else None)
         if last:
             report = svc.report(actor=who)
         else:
             report = svc.scan(datasets or (), rows=rows, budget_s=budget, resume=resume, actor=who)
-    finally:
-        t.close()
     if as_json:
         console.print_json(json.dumps(report.to_dict(), default=str))
     else:

@@ -7,7 +7,7 @@ before the command runs (an unknown or ambiguous one is a clear error).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -45,3 +45,7 @@ def resolver(kind: str) -> Any:
         return full_id_in(home_of(ctx), kind, value)
 
     return callback
+
+
+# The subject argument of every command about one person: an id or a unique prefix of one.
+SubjectArg = Annotated[str, typer.Argument(help="Subject id.", callback=resolver("subject"))]

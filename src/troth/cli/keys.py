@@ -8,18 +8,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from troth.cli import JsonOpt, emit, make_console, rows_of
+from troth.cli import JsonOpt, command_group, emit, make_console, opened, rows_of
 from troth.cli.ids import resolver
-from troth.cli.users import open_troth
 
-app = typer.Typer(help="Encryption keys and application API keys.", no_args_is_help=True)
+app, register = command_group("keys", "Encryption keys and application API keys.")
 api = typer.Typer(help="API keys for applications: scoped, shown once.", no_args_is_help=True)
 app.add_typer(api, name="api")
 _out = make_console(highlight=False)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="keys")
 
 
 @app.command("rotate")
@@ -35,7 +30,7 @@ def rotate(
     """Make a new key-encryption key and re-wrap every data key under it, in batches,
     while troth keeps serving."""
     with (
-        open_troth(ctx) as t,
+        opened(ctx) as t,
         Progress(
             TextColumn("re-wrapping data keys"),
             BarColumn(),
@@ -77,7 +72,7 @@ def create(
     ] = False,
 ) -> None:
     """Create a key and print it ONCE: troth keeps only its hash."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         key, rec = t.access.create_api_key(name, scope, tenant_id=tenant)
     if quiet:
         print(key)
@@ -98,7 +93,7 @@ def revoke(
     ],
 ) -> None:
     """Revoke a key; it stops working at once."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         rec = t.access.revoke_api_key(key_id)
     _out.print(f"revoked API key {rec.id} ({rec.name})")
 
@@ -110,7 +105,7 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """Keys: id, prefix, name, scopes, last used (never the key)."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         keys = t.access.list_api_keys(include_revoked=all_)
     emit(
         rows_of(keys),

@@ -8,15 +8,11 @@ from typing import Annotated
 
 import typer
 
-from troth.cli import console, home_of
+from troth.cli import command_group, console, opened
 
-app = typer.Typer(
-    help="Mail to a list, through the outbox, with consent and unsubscribe.", no_args_is_help=True
+app, register = command_group(
+    "mail", "Mail to a list, through the outbox, with consent and unsubscribe."
 )
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="mail")
 
 
 @app.command("send")
@@ -40,8 +36,7 @@ def send(
 ) -> None:
     """Queue a message to every member of a list: only people who consented (and have not
     opted out), each with a one-click unsubscribe link; `troth outbox deliver` sends it."""
-    from troth.cli.core import parse_actor
-    from troth.engine import Troth
+    from troth.cli.actors import parse_actor
     from troth.errors import ValidationError
     from troth.notices.lists import send_to_list
 
@@ -49,11 +44,8 @@ def send(
         text = template.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError(f"cannot read the template {template}: {exc}") from None
-    t = Troth.open(home_of(ctx))
-    try:
+    with opened(ctx) as t:
         report = send_to_list(t, list_id, text, actor=parse_actor(actor), campaign=campaign)
-    finally:
-        t.close()
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
         return

@@ -6,17 +6,12 @@ from typing import Annotated
 
 import typer
 
-from troth.cli import JsonOpt, emit, make_console
-from troth.cli.consent import open_ctx
+from troth.cli import JsonOpt, command_group, emit, make_console, opened_context
 from troth.notices.outbox import MailStatus, deliver_due, list_outbox
 
-app = typer.Typer(help="The mail outbox: deliver and inspect.", no_args_is_help=True)
+app, register = command_group("outbox", "The mail outbox: deliver and inspect.")
 
 _out = make_console(highlight=False)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="outbox")
 
 
 @app.command("deliver")
@@ -25,7 +20,7 @@ def deliver(
     limit: Annotated[int, typer.Option(help="Send at most this many messages.")] = 100,
 ) -> None:
     """Send due messages (SMTP when configured, else .eml files in HOME/mail)."""
-    with open_ctx(ctx) as context:
+    with opened_context(ctx) as context:
         r = deliver_due(context, limit)
     _out.print(
         f"sent {r.sent}, suppressed {r.suppressed}, retrying {r.retrying}, failed {r.failed}"
@@ -40,7 +35,7 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the newest messages of the outbox with their state."""
-    with open_ctx(ctx) as context:
+    with opened_context(ctx) as context:
         rows = [dict(r) for r in list_outbox(context, status, limit)]
     emit(
         rows,

@@ -13,14 +13,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from troth.cli import make_console
+from troth.cli import JsonOpt, command_group, make_console
 from troth.errors import PolicyError, ValidationError
 from troth.policy.describe import describe_policy, policy_summary
 from troth.policy.diff import PolicyDiff, Severity, diff_policies
 from troth.policy.loader import LoadedPolicy, read_policy
 from troth.policy.validate import policy_warnings
 
-app = typer.Typer(help="Validate, show, diff and publish the policy.", no_args_is_help=True)
+app, register = command_group("policy", "Validate, show, diff and publish the policy.")
 
 # Exit code of `troth policy diff` when the new version has material changes. Exits are
 # SystemExit, not typer.Exit: `troth.cli.main` runs click with standalone_mode=False, which
@@ -116,7 +116,7 @@ def _print_diff(diff: PolicyDiff) -> None:
 def diff(
     old: Annotated[Path, typer.Argument(help="The policy in force.")],
     new: Annotated[Path, typer.Argument(help="The proposed policy.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """What changed from OLD to NEW, each change material or minor.
 
@@ -132,10 +132,6 @@ def diff(
         raise SystemExit(EXIT_MATERIAL)
 
 
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="policy")
-
-
 @app.command("publish")
 def publish(
     ctx: typer.Context,
@@ -144,7 +140,7 @@ def publish(
         str | None,
         typer.Option(help="Effective date YYYY-MM-DD (default: the file's `effective`)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Publish a new version: record it, start notice periods for new uses, ask for
     consent again where a notice changed, e-mail customers when the policy says so."""
@@ -189,7 +185,7 @@ def publish(
 @app.command("history")
 def history(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Every published version, newest first, and how many values were collected under it."""
     from troth.cli import home_of

@@ -59,7 +59,7 @@ def _service(ctx: typer.Context) -> Iterator[Any]:
 
 
 def _actor(text: str | None) -> Any:
-    from troth.cli.core import parse_actor
+    from troth.cli.actors import parse_actor
 
     return parse_actor(text)
 

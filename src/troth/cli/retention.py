@@ -10,20 +10,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from troth.cli import console, home_of, show_table
+from troth.cli import command_group, console, opened, show_table
 from troth.cli.ids import resolver
 
-app = typer.Typer(help="Retention: delete or anonymise what has expired.", no_args_is_help=True)
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="retention")
-
-
-def _open(ctx: typer.Context) -> Any:
-    from troth.engine import Troth
-
-    return Troth.open(home_of(ctx))
+app, register = command_group("retention", "Retention: delete or anonymise what has expired.")
 
 
 def _print(report: Any) -> None:
@@ -87,8 +77,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Apply the policy's retention rules now (the worker runs this on a schedule)."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         plan = t.retention.plan()
         if dry_run:
             report = plan
@@ -104,8 +93,6 @@ def run(
                 in_datasets = sum(d["total"] for d in plan.datasets)
                 task = bar.add_task("sweep", total=max(plan.total + in_datasets, 1))
                 report = t.retention.run(batch=batch, progress=lambda n: bar.advance(task, n))
-    finally:
-        t.close()
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     else:
@@ -124,11 +111,8 @@ def hold(
     ] = None,
 ) -> None:
     """Place a legal hold: retention deletes nothing of theirs until it is lifted."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         hid = t.retention.place_hold(reason=reason, subject_id=subject, tenant_id=tenant)
-    finally:
-        t.close()
     console.print(hid)
 
 
@@ -138,9 +122,6 @@ def lift(
     hold_id: Annotated[str, typer.Argument(help="The hold id.", callback=resolver("hold"))],
 ) -> None:
     """Lift a legal hold."""
-    t = _open(ctx)
-    try:
+    with opened(ctx) as t:
         t.retention.lift_hold(hold_id)
-    finally:
-        t.close()
     console.print(f"lifted {hold_id}")

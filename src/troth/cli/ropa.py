@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from troth.cli import console, home_of
+from troth.cli import console, opened_context
 
 
 class RopaFormat(StrEnum):
@@ -30,14 +30,10 @@ def register(root: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """The record of processing activities (GDPR Art. 30(1)) from the policy."""
-        from troth.home import open_context
         from troth.policy.ropa import record_of_processing
 
-        context = open_context(home_of(ctx))
-        try:
+        with opened_context(ctx) as context:
             record = record_of_processing(context.policy)
-        finally:
-            context.engine.dispose()
         if fmt is RopaFormat.pdf:
             from troth.errors import ValidationError
             from troth.policy.ropa import html_to_pdf

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from troth.access import actor_for
-from troth.cli import JsonOpt, emit, make_console, rows_of
+from troth.cli import JsonOpt, emit, make_console, opened, rows_of
 from troth.cli.ids import resolver
-from troth.cli.users import PasswordOpt, ask_code, ask_password, open_troth
+from troth.cli.users import PasswordOpt, ask_code, ask_password
 from troth.engine import Troth
 from troth.gate import Actor
 
@@ -55,7 +55,7 @@ def create(
     quiet: QuietOpt = False,
 ) -> None:
     """Create a customer (tenant); prints its id."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         tid = t.access.create_tenant(name, email)
     if quiet:
         print(tid)
@@ -66,7 +66,7 @@ def create(
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every customer."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         rows = t.access.list_tenants()
     emit(
         rows_of(rows),
@@ -109,7 +109,7 @@ def invite(
     """Invite a colleague by e-mail: a single-use link, sent through the outbox."""
     from troth.gate import SYSTEM
 
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         by = _login(t, as_, password, totp, tenant) if as_ else SYSTEM
         token, inv = t.access.invite(tenant, email, role=role, by=by)
         url = f"{t.ctx.settings.public_url.rstrip('/')}/invitations#{token}"
@@ -132,7 +132,7 @@ def accept(
     password: PasswordOpt = None,
 ) -> None:
     """Accept an invitation and choose a password (the code is asked for, or TROTH_CODE)."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         code = ask_code("Invitation")
         user = t.access.accept_invitation(
             code, ask_password(password, confirm=True), display_name=name
@@ -143,7 +143,7 @@ def accept(
 @app.command("members")
 def members(ctx: typer.Context, tenant: TenantArg, as_json: JsonOpt = False) -> None:
     """A customer's members and pending invitations."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         people = t.access.list_members(tenant)
         invites = t.access.list_invitations(tenant)
     rows = [
@@ -174,7 +174,7 @@ def revoke(
     """Revoke a member: sessions and API keys end at once; access ends at once."""
     from troth.gate import SYSTEM
 
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         by = _login(t, as_, password, totp, tenant) if as_ else SYSTEM
         user = t.access.find_user(email, tenant_id=tenant)
         t.access.revoke_member(tenant, user.id, by=by)
@@ -200,11 +200,11 @@ def offboard(
     resume an interrupted one; once done, the same certificate."""
     import json
 
-    from troth.cli.core import parse_actor
+    from troth.cli.actors import parse_actor
     from troth.cli.requests import _write_private
 
     who = parse_actor(actor)
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
 
         def save(link: Any) -> None:
             _write_private(out, t.requests.download(link.token, actor=who))
@@ -260,7 +260,7 @@ def request(
     quiet: QuietOpt = False,
 ) -> None:
     """Ask a customer for support access; they approve or refuse it."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         by = _login(t, as_, password, totp)
         g = t.access.request_grant(
             tenant,
@@ -283,7 +283,7 @@ def request(
 def _decide(
     ctx: typer.Context, grant_id: str, as_: str, password: str | None, totp: str | None, verb: str
 ) -> None:
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         g = t.access.get_grant(grant_id)
         by = _login(t, as_, password, totp, g.tenant_id)
         fn = {"approve": t.access.approve_grant, "refuse": t.access.refuse_grant}[verb]
@@ -295,28 +295,26 @@ def _decide(
 AdminOpt = Annotated[str, typer.Option("--as", help="The customer's admin (e-mail).")]
 
 
-@grants.command("approve")
-def approve(
-    ctx: typer.Context,
-    grant_id: GrantArg,
-    as_: AdminOpt,
-    password: PasswordOpt = None,
-    totp: TotpOpt = None,
-) -> None:
-    """Approve a grant (an admin of that customer): it starts now, ends on its own."""
-    _decide(ctx, grant_id, as_, password, totp, "approve")
+def _decision_command(verb: str, doc: str) -> None:
+    """``troth grants approve|refuse GRANT --as ADMIN``: the same command but the verb."""
+
+    def decide(
+        ctx: typer.Context,
+        grant_id: GrantArg,
+        as_: AdminOpt,
+        password: PasswordOpt = None,
+        totp: TotpOpt = None,
+    ) -> None:
+        _decide(ctx, grant_id, as_, password, totp, verb)
+
+    decide.__doc__ = doc
+    grants.command(verb)(decide)
 
 
-@grants.command("refuse")
-def refuse(
-    ctx: typer.Context,
-    grant_id: GrantArg,
-    as_: AdminOpt,
-    password: PasswordOpt = None,
-    totp: TotpOpt = None,
-) -> None:
-    """Refuse a grant (an admin of that customer)."""
-    _decide(ctx, grant_id, as_, password, totp, "refuse")
+_decision_command(
+    "approve", "Approve a grant (an admin of that customer): it starts now, ends on its own."
+)
+_decision_command("refuse", "Refuse a grant (an admin of that customer).")
 
 
 @grants.command("revoke")
@@ -329,7 +327,7 @@ def revoke_grant(
     vendor: Annotated[bool, typer.Option("--vendor", help="--as is the vendor admin.")] = False,
 ) -> None:
     """End a grant now."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         g = t.access.get_grant(grant_id)
         by = _login(t, as_, password, totp, None if vendor else g.tenant_id)
         g = t.access.revoke_grant(grant_id, by=by)
@@ -358,7 +356,7 @@ def list_grants(
     as_json: JsonOpt = False,
 ) -> None:
     """Support grants: scope, reason, state, when they end."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         grants_ = t.access.list_grants(tenant or tenant_arg, status=status)
     rows = rows_of(grants_)
     for r, g in zip(rows, grants_, strict=True):
@@ -366,8 +364,6 @@ def list_grants(
         r["_state"] = g.status.value + (" (emergency)" if g.emergency else "")
         r["_people"] = str(len(g.subject_ids) or "all")
         r["_categories"] = ", ".join(g.categories) or "all"
-    if as_json:
-        rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     emit(
         rows,
         as_json,
@@ -389,13 +385,11 @@ def list_grants(
 @grants.command("accesses")
 def accesses(ctx: typer.Context, tenant: TenantArg, as_json: JsonOpt = False) -> None:
     """Who from the vendor looked at what of this customer's data, when, and why."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         found = t.access.vendor_accesses(tenant)
     rows = rows_of(found)
     for r in rows:
         r["_why"] = (r["why"] or "-") + (f" [{r['ticket']}]" if r["ticket"] else "")
-    if as_json:
-        rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     emit(
         rows,
         as_json,

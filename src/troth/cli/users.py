@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
-from troth.cli import JsonOpt, emit, home_of, make_console, rows_of
+from troth.cli import JsonOpt, command_group, emit, make_console, opened, rows_of
 from troth.cli.ids import resolver
-from troth.engine import Troth
 
-app = typer.Typer(help="Staff and vendor-admin accounts.", no_args_is_help=True)
+app, register = command_group("users", "Staff and vendor-admin accounts.")
 _out = make_console(highlight=False)
 
 PasswordOpt = Annotated[
@@ -24,22 +21,6 @@ PasswordOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="users")
-
-
-@contextmanager
-def open_troth(ctx: typer.Context) -> Iterator[Troth]:
-    """The home's Troth for one command, closed afterwards."""
-    from troth.home import open_context
-
-    t = Troth(open_context(home_of(ctx)))
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 def ask_code(what: str) -> str:
@@ -74,7 +55,7 @@ def add(
     password: PasswordOpt = None,
 ) -> None:
     """Add a staff member (with a policy role) or a vendor admin, and set a password."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         pw = ask_password(password, confirm=True)
         kind = "vendor_admin" if vendor_admin else "staff"
         user = t.access.add_user(email, kind=kind, role=role, display_name=name, password=pw)
@@ -91,7 +72,7 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """Every account: kind, e-mail, role, tenant, state."""
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         users = t.access.list_users(tenant_id=tenant)
     rows = rows_of(users)
     for r, u in zip(rows, users, strict=True):
@@ -126,7 +107,7 @@ def disable(
     """Disable an account: its sessions and API keys end at once."""
     from troth.cli.ids import full_id
 
-    with open_troth(ctx) as t:
+    with opened(ctx) as t:
         if "@" in who:
             uid = t.access.find_user(who, tenant_id=tenant).id
         else:

@@ -22,9 +22,10 @@ import weakref
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from troth.operations import metrics
+from troth.operations.asgi import HttpMiddleware
 
 log = logging.getLogger("troth.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -87,16 +88,10 @@ def template_of(scope: Scope) -> str:
     return route_template(scope, templates)
 
 
-class Observe:
+class Observe(HttpMiddleware):
     """Pure ASGI middleware (outermost): request id, metrics, one log line."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         sent = None
         for name, value in scope.get("headers", ()):

@@ -1,14 +1,15 @@
-"""The console for the privacy office (and the vendor's staff): login, dashboard, subject
-search, the audit browser with Verify, the policy in plain words, recipients and
-sub-processors, support access. Sections for requests, breaches and the record of
-processing are in :mod:`console_requests` and :mod:`console_office`."""
+"""The console for the privacy office (and the vendor's staff): who may use it (:func:`staff`)
+and its page frame (:func:`page`), login, subject search, the audit browser with Verify, the
+policy in plain words, recipients, support access. The dashboard is in
+:mod:`console_dashboard`; requests, breaches and the office's registers in
+:mod:`console_requests`, :mod:`console_breaches` and :mod:`console_office`."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
@@ -16,20 +17,28 @@ from troth.access.names import names_for
 from troth.collection.validation import parse_number
 from troth.errors import NotFound, PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
-from troth.office import authorize, count_audit, may, read_audit, stats, verify_audit
+from troth.office import authorize, count_audit, may, read_audit, verify_audit
 from troth.policy.describe import describe_policy
 from troth.policy.model import Power
-from troth.web import csrf, svg
+from troth.web import csrf
 from troth.web.console_words import action_words
 from troth.web.forms import FormDep
-from troth.web.lists import PAGE_SIZE, csv_download, day_end, day_start, paging, query, when
+from troth.web.lists import (
+    PAGE_SIZE,
+    csv_download,
+    day_end,
+    day_start,
+    paged,
+    paging,
+    query,
+    when,
+)
 from troth.web.render import ctx_of, render
 from troth.web.session import (
     Signed,
-    clear_session_cookie,
     require_signed_in,
     set_session_cookie,
-    signed_in,
+    sign_out,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -94,129 +103,7 @@ def login(request: Request, form: FormDep) -> Response:
 
 @router.post("/console/logout")
 def logout(request: Request, form: FormDep) -> Response:
-    s = require_signed_in(request)
-    csrf.check_token(form.get(csrf.FIELD), s.csrf_token)
-    request.app.state.troth.access.end_session(s.token)
-    response = RedirectResponse("/console/login", status_code=303)
-    clear_session_cookie(response)
-    return response
-
-
-# -- dashboard ---------------------------------------------------------------------------
-@router.get("/console")
-def dashboard(request: Request) -> Response:
-    """Counts and pictures (server-rendered SVG) from the office's services, each shown
-    only to the staff whose powers reach it: requests per week and falling due, refusals
-    by reason, consents given and withdrawn, audit entries per day, breach clocks."""
-    if signed_in(request) is None:
-        return RedirectResponse("/console/login", status_code=303)
-    s = staff(request)
-    ctx = ctx_of(request)
-    powers = powers_of(request, s)
-    names = names_for(request.app.state.troth.access)
-    charts: dict[str, Any] = {}
-    if Power.manage_requests in powers:
-        weekly = stats.requests_per_week(ctx, s.actor)
-        labels = [w["week"].strftime("%d %b") for w in weekly]
-        charts["requests"] = {
-            "svg": svg.bar_chart(
-                "chart-requests",
-                "Requests received and closed per week",
-                labels,
-                [
-                    ("received", [w["received"] for w in weekly]),
-                    ("closed", [w["closed"] for w in weekly]),
-                ],
-            ),
-            "rows": weekly,
-        }
-        due = stats.requests_due(ctx, s.actor)
-        charts["due"] = {
-            "svg": svg.bar_chart(
-                "chart-due",
-                "Open requests falling due in the next 14 days (overdue counted today)",
-                [d["day"].strftime("%d %b") for d in due],
-                [("due", [d["due"] for d in due])],
-            ),
-            "rows": due,
-        }
-    if Power.read_audit in powers:
-        refused = stats.refusals_by_reason(ctx, s.actor)
-        charts["refusals"] = {
-            "svg": svg.hbar_chart(
-                "chart-refusals",
-                "Refusals by reason, last 30 days",
-                [(r["reason"], r["count"]) for r in refused],
-            ),
-            "rows": refused,
-        }
-        consents = stats.consents_per_week(ctx, s.actor)
-        charts["consents"] = {
-            "svg": svg.bar_chart(
-                "chart-consents",
-                "Consents given and withdrawn per week",
-                [w["week"].strftime("%d %b") for w in consents],
-                [
-                    ("given", [w["given"] for w in consents]),
-                    ("withdrawn", [w["withdrawn"] for w in consents]),
-                ],
-            ),
-            "rows": consents,
-        }
-        per_day = stats.audit_per_day(ctx, s.actor)
-        charts["audit"] = {
-            "svg": svg.bar_chart(
-                "chart-audit",
-                "Audit entries per day, last 14 days (UTC)",
-                [d["day"].strftime("%d %b") for d in per_day],
-                [("entries", [d["entries"] for d in per_day])],
-            ),
-            "rows": per_day,
-        }
-    # Everyone's refusals are audit entries: read through the office's audited read, only
-    # for those who may read the audit.
-    refusals = (
-        [
-            {"at": e.at, "actor": e.entry.actor, "who": names.actor(e.entry.actor)}
-            | {"action": e.entry.action, "purpose": e.entry.purpose, "reason": e.entry.reason}
-            for e in read_audit(ctx, s.actor, outcome="deny", limit=15)
-        ]
-        if Power.read_audit in powers
-        else []
-    )
-    return page(
-        request,
-        s,
-        "console/dashboard.html",
-        rates=stats.consent_rates(ctx),
-        charts=charts,
-        refusals=refusals,
-        requests=_due_requests(request) if Power.manage_requests in powers else [],
-        clocks=breach_clocks(request, s) if Power.manage_breaches in powers else [],
-        now=ctx.clock.now(),
-    )
-
-
-def _due_requests(request: Request) -> list[Any]:
-    t = request.app.state.troth
-    try:
-        return list(t.requests.list(limit=50))
-    except (ImportError, AttributeError, TypeError):
-        return []
-
-
-def breach_clocks(request: Request, s: Signed, *, every: bool = False) -> list[dict[str, Any]]:
-    """Each breach with its legal clocks and where they stand now; only the open ones
-    (a clock not yet met) unless ``every``. The register decides who may read it."""
-    t = request.app.state.troth
-    now = ctx_of(request).clock.now()
-    out = []
-    for b in t.breaches.list_breaches(actor=s.actor):
-        clocks = t.breaches.clocks(b.id, now, actor=s.actor)
-        running = [c for c in clocks if c["status"] not in ("met", "met_late")]
-        if every or running:
-            out.append({"breach": b, "clocks": clocks, "open": bool(running)})
-    return out
+    return sign_out(request, form, "/console/login")
 
 
 # -- subjects ----------------------------------------------------------------------------
@@ -369,56 +256,55 @@ def _what(entry: Any) -> str:
 AuditQuery = Annotated[str | None, Query(max_length=200)]
 
 
-@router.get("/console/audit")
-def audit_page(
-    request: Request,
+def _audit_query(
     subject_id: Annotated[str | None, Query(max_length=64)] = None,
     by: AuditQuery = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
     outcome: Annotated[str | None, Query(max_length=10)] = None,
     since: Annotated[str | None, Query(max_length=10)] = None,
     until: Annotated[str | None, Query(max_length=10)] = None,
+) -> dict[str, str | None]:
+    """The audit list's query as sent (the page and its CSV take the same); read by
+    :func:`_audit_filters` once the staff member is known."""
+    return {
+        "subject_id": subject_id,
+        "by": by,
+        "action": action,
+        "outcome": outcome,
+        "since": since,
+        "until": until,
+    }
+
+
+AuditFilterQuery = Annotated[dict[str, str | None], Depends(_audit_query)]
+
+
+@router.get("/console/audit")
+def audit_page(
+    request: Request,
+    q: AuditFilterQuery,
     page_no: Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)] = None,
 ) -> Response:
     """Everyone's audit entries, newest first, filtered by person, actor, action, outcome
     and UTC dates, fifty a page with where the page stands; the same list as CSV."""
     s = staff(request, power=Power.read_audit)
     ctx = ctx_of(request)
-    f = _audit_filters(subject_id, by, action, outcome, since, until)
+    f = _audit_filters(**q)
     total = count_audit(ctx, s.actor, **f["kw"])
     p = paging(page_no, total)
     rows = read_audit(ctx, s.actor, limit=p.size, offset=p.offset, **f["kw"])
-    return page(
-        request,
-        s,
-        "console/audit.html",
-        entries=_audit_rows(request, rows),
-        f=f["shown"],
-        paging=p,
-        qs=query(f["shown"]),
-        prev_qs=query(f["shown"], page=p.page - 1),
-        next_qs=query(f["shown"], page=p.page + 1),
-        actors=names_for(request.app.state.troth.access).actor_choices(),
-        actions=AUDIT_ACTIONS,
-        outcomes=_OUTCOMES,
-        report=None,
-    )
+    return _audit_list(request, s, rows, paged(f["shown"], p), None)
 
 
 @router.get("/console/audit.csv")
 def audit_csv(
     request: Request,
-    subject_id: Annotated[str | None, Query(max_length=64)] = None,
-    by: AuditQuery = None,
-    action: Annotated[str | None, Query(max_length=100)] = None,
-    outcome: Annotated[str | None, Query(max_length=10)] = None,
-    since: Annotated[str | None, Query(max_length=10)] = None,
-    until: Annotated[str | None, Query(max_length=10)] = None,
+    q: AuditFilterQuery,
 ) -> Response:
     """The filtered audit list, every entry, as CSV (formula-safe cells)."""
     s = staff(request, power=Power.read_audit)
     ctx = ctx_of(request)
-    kw = _audit_filters(subject_id, by, action, outcome, since, until)["kw"]
+    kw = _audit_filters(**q)["kw"]
     names = names_for(request.app.state.troth.access)
     first = read_audit(ctx, s.actor, limit=CSV_BATCH, **kw)
 
@@ -458,16 +344,25 @@ def audit_verify(request: Request, form: FormDep) -> Response:
     total = count_audit(ctx, s.actor)
     rows = read_audit(ctx, s.actor, limit=PAGE_SIZE)
     f = _audit_filters(None, None, None, None, None, None)
+    first = {"f": f["shown"], "paging": paging(1, total), "qs": "", "prev_qs": ""}
+    return _audit_list(request, s, rows, first | {"next_qs": query({}, page=2)}, report)
+
+
+def _audit_list(
+    request: Request,
+    s: Signed,
+    rows: list[Any],
+    listing: dict[str, Any],
+    report: Any,
+) -> Response:
+    """The audit page: one page of entries with the list's filters, paging and links
+    (:func:`~troth.web.lists.paged`), and a verification report when one was asked for."""
     return page(
         request,
         s,
         "console/audit.html",
         entries=_audit_rows(request, rows),
-        f=f["shown"],
-        paging=paging(1, total),
-        qs="",
-        prev_qs="",
-        next_qs=query({}, page=2),
+        **listing,
         actors=names_for(request.app.state.troth.access).actor_choices(),
         actions=AUDIT_ACTIONS,
         outcomes=_OUTCOMES,

@@ -1,303 +1,32 @@
-"""The privacy office's registers in the console: breaches with their legal clocks, the
-record of processing (HTML and CSV downloads), a new policy version (pasted or uploaded
-YAML, diffed in words, then published with its notices) and legal demands."""
+"""The privacy office's registers in the console: the record of processing (HTML and CSV
+downloads), a new policy version (pasted or uploaded YAML, diffed in words, then published
+with its notices) and legal demands. The breach register is in :mod:`console_breaches`."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
 import tempfile
-from datetime import UTC, date, datetime, time
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi import Path as PathParam
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from troth.access.names import names_for
-from troth.breaches.affected import known_categories, known_systems
 from troth.disclosures.demands import LegalInstrument, list_demands
 from troth.errors import PolicyError, TrothError, ValidationError
 from troth.notices.publish import policy_history, preview_publish, publish_policy
 from troth.policy.model import Power
 from troth.policy.ropa import office_record
-from troth.web.console import breach_clocks, page, staff
+from troth.web.console import page, staff
 from troth.web.forms import MAX_FIELDS, FormDep
-from troth.web.lists import paging
+from troth.web.lists import day_start, file_download
 from troth.web.render import ctx_of
 
 router = APIRouter(include_in_schema=False)
 
 MAX_POLICY_BYTES = 512 * 1024
-AFFECTED_PAGE = 100  # the affected list's page: "showing 101-200 of 2,003"
-
-
-# -- breaches ----------------------------------------------------------------------------
-BreachId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-
-DEFAULT_NOTICE = """Dear customer,
-
-On {{ breach.discovered_at[:10] }} {{ organisation }} found a security incident:
-{{ breach.title }}.
-
-{{ breach.description }}
-
-The data involved: {{ breach.categories | join(', ') }}.
-
-What we have done, and what you can do, is on our website. Questions: {{ contact }}.
-"""
-
-
-def _breach_form_values(request: Request) -> dict[str, Any]:
-    ctx = ctx_of(request)
-    t = request.app.state.troth
-    return {
-        "categories": sorted(known_categories(ctx)),
-        "systems": sorted(known_systems(ctx)),
-        "tenants": t.access.list_tenants(),
-        "now": ctx.clock.now(),
-    }
-
-
-def _breaches_page(
-    request: Request, s: Any, *, status: int = 200, error: str | None = None, form: Any = None
-) -> Response:
-    return page(
-        request,
-        s,
-        "console/breaches.html",
-        status=status,
-        breaches=breach_clocks(request, s, every=True),
-        error=error,
-        form=form or {},
-        **_breach_form_values(request),
-    )
-
-
-@router.get("/console/breaches")
-def breaches_page(request: Request) -> Response:
-    s = staff(request, power=Power.manage_breaches)
-    return _breaches_page(request, s)
-
-
-@router.get("/console/breaches.csv")
-def breaches_csv(request: Request) -> Response:
-    """The whole register as CSV (formula-safe cells)."""
-    s = staff(request, power=Power.manage_breaches)
-    body = request.app.state.troth.breaches.export("csv", actor=s.actor)
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="breaches.csv"'},
-    )
-
-
-@router.post("/console/breaches")
-def breach_record(request: Request, form: FormDep) -> Response:
-    """Record a breach and scope it: categories, systems, tenants, a list of people."""
-    s = staff(request, form, power=Power.manage_breaches)
-    t = request.app.state.troth
-    multi = _multi(request)
-    try:
-        discovered = _instant(form.get("discovered_at", ""), "discovered_at")
-        b = t.breaches.record_breach(
-            title=form.get("title", ""),
-            description=form.get("description", ""),
-            discovered_at=discovered or ctx_of(request).clock.now(),
-            aware_at=_instant(form.get("aware_at", ""), "aware_at"),
-            occurred_from=_instant(form.get("occurred_from", ""), "occurred_from", True),
-            occurred_until=_instant(form.get("occurred_until", ""), "occurred_until", True),
-            categories=multi("categories"),
-            systems=multi("systems") or ("troth",),
-            tenants=multi("tenants"),
-            subject_ids=[x for x in re.split(r"[\s,;]+", form.get("subject_ids", "")) if x],
-            high_risk=form.get("high_risk") == "on",
-            actor=s.actor,
-        )
-    except TrothError as exc:
-        if exc.status == 403:
-            raise
-        return _breaches_page(request, s, status=exc.status, error=exc.message, form=form)
-    return RedirectResponse(f"/console/breaches/{b.id}", status_code=303)
-
-
-def _multi(request: Request) -> Any:
-    """The values of a repeated form field (ticked boxes, a multiple select)."""
-    state = request.scope.get("troth.form_multi") or {}
-
-    def get(name: str) -> list[str]:
-        return [v for v in state.get(name, []) if v][:500]
-
-    return get
-
-
-@router.get("/console/breaches/{breach_id}")
-def breach_page(
-    request: Request,
-    breach_id: BreachId,
-    page_no: Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)] = None,
-) -> Response:
-    """One breach: its clocks, the affected list for review (paged), telling the
-    authority and the people."""
-    s = staff(request, power=Power.manage_breaches)
-    return _breach_page(request, s, breach_id, page_no=page_no)
-
-
-def _breach_page(
-    request: Request,
-    s: Any,
-    breach_id: str,
-    *,
-    status: int = 200,
-    page_no: int | None = None,
-    **values: Any,
-) -> Response:
-    t = request.app.state.troth
-    b = t.breaches.get(breach_id, actor=s.actor)
-    p = paging(page_no, b.affected_count, AFFECTED_PAGE)
-    clocks = t.breaches.clocks(breach_id, actor=s.actor)
-    defaults: dict[str, Any] = {
-        "error": None,
-        "notice_template": DEFAULT_NOTICE,
-        "subject": "",
-        "notice": None,
-        "notify_error": None,
-        "regulator_error": None,
-        "queued": None,
-    }
-    defaults.update(values)
-    return page(
-        request,
-        s,
-        "console/breach.html",
-        status=status,
-        breach=b,
-        clocks=[{"breach": b, "clocks": clocks}],
-        people=t.breaches.affected_people(breach_id, limit=p.size, offset=p.offset, actor=s.actor),
-        preview=t.breaches.notify_preview(breach_id, actor=s.actor),
-        paging=p,
-        now=ctx_of(request).clock.now(),
-        tenant_names={x.id: x.name for x in t.access.list_tenants()},
-        names=names_for(t.access),
-        **defaults,
-    )
-
-
-@router.post("/console/breaches/{breach_id}/exclude")
-def breach_exclude(request: Request, breach_id: BreachId, form: FormDep) -> Response:
-    """Take the ticked people off the list, with the reason (audited)."""
-    s = staff(request, form, power=Power.manage_breaches)
-    t = request.app.state.troth
-    ids = [k.removeprefix("p_") for k, v in form.items() if k.startswith("p_") and v == "on"]
-    try:
-        t.breaches.exclude_people(breach_id, ids, reason=form.get("reason", ""), actor=s.actor)
-    except ValidationError as exc:
-        return _breach_page(request, s, breach_id, status=422, error=str(exc))
-    return RedirectResponse(f"/console/breaches/{breach_id}", status_code=303)
-
-
-@router.post("/console/breaches/{breach_id}/regulator")
-def breach_regulator(request: Request, breach_id: BreachId, form: FormDep) -> Response:
-    """Record when the authority was told (late: the reasons, GDPR Art. 33(1))."""
-    s = staff(request, form, power=Power.manage_breaches)
-    t = request.app.state.troth
-    try:
-        at = _instant(form.get("at", ""), "at") or ctx_of(request).clock.now()
-        t.breaches.mark_regulator_notified(
-            breach_id, at, late_reason=form.get("late_reason", "").strip() or None, actor=s.actor
-        )
-    except TrothError as exc:
-        if exc.status in (403, 404):
-            raise
-        return _breach_page(request, s, breach_id, status=exc.status, regulator_error=exc.message)
-    return RedirectResponse(f"/console/breaches/{breach_id}#regulator-h", status_code=303)
-
-
-def _notice_digest(breach_id: str, subject: str, template: str) -> str:
-    text = f"troth-breach-notice\n{breach_id}\n{subject}\n{template}"
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-@router.post("/console/breaches/{breach_id}/notify/preview")
-def breach_notify_preview(request: Request, breach_id: BreachId, form: FormDep) -> Response:
-    """The notice as the people will read it, and how many it goes to; nothing sent."""
-    s = staff(request, form, power=Power.manage_breaches)
-    t = request.app.state.troth
-    template = form.get("template", "")[:20_000]
-    subject = form.get("subject", "").strip()[:200]
-    keep: dict[str, Any] = {"notice_template": template, "subject": subject}
-    try:
-        title, body = t.breaches.render_notice(
-            breach_id, template, subject=subject or None, actor=s.actor
-        )
-    except ValidationError as exc:
-        return _breach_page(request, s, breach_id, status=422, notify_error=exc.message, **keep)
-    notice = {
-        "subject": title,
-        "body": body,
-        "digest": _notice_digest(breach_id, subject, template),
-    }
-    return _breach_page(request, s, breach_id, notice=notice, **keep)
-
-
-@router.post("/console/breaches/{breach_id}/notify")
-def breach_notify(request: Request, breach_id: BreachId, form: FormDep) -> Response:
-    """Queue the previewed notice to everyone not yet told: only with the confirmation
-    bound to the exact template and subject previewed."""
-    s = staff(request, form, power=Power.manage_breaches)
-    t = request.app.state.troth
-    template = form.get("template", "")[:20_000]
-    subject = form.get("subject", "").strip()[:200]
-    keep: dict[str, Any] = {"notice_template": template, "subject": subject}
-    digest = form.get("preview", "")
-    if not digest or not hmac.compare_digest(digest, _notice_digest(breach_id, subject, template)):
-        return _breach_page(
-            request,
-            s,
-            breach_id,
-            status=409,
-            notify_error="the notice changed since its preview (or was never previewed):"
-            " preview it again and confirm what you read",
-            **keep,
-        )
-    if form.get("confirm") != "yes":
-        return _breach_page(
-            request,
-            s,
-            breach_id,
-            status=422,
-            notify_error="tick the confirmation under the preview to send (nothing was queued)",
-            **keep,
-        )
-    try:
-        queued = t.breaches.notify_individuals(
-            breach_id, template, subject=subject or None, actor=s.actor
-        )
-    except ValidationError as exc:
-        return _breach_page(request, s, breach_id, status=422, notify_error=exc.message, **keep)
-    return _breach_page(request, s, breach_id, queued=queued)
-
-
-def _instant(value: str, name: str, required: bool = False) -> datetime | None:
-    """A date and time field (YYYY-MM-DDTHH:MM, or a date alone), read as UTC."""
-    value = value.strip()
-    if not value:
-        if required:
-            raise ValidationError(f"{name}: give a date and time (UTC)", field=name)
-        return None
-    try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time.min, tzinfo=UTC)
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(
-            f"{name}: give a date and time as YYYY-MM-DD HH:MM (UTC)", field=name
-        ) from None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 # -- record of processing ----------------------------------------------------------------
@@ -305,22 +34,14 @@ def _instant(value: str, name: str, required: bool = False) -> datetime | None:
 def ropa_html(request: Request) -> Response:
     s = staff(request)
     body = office_record(ctx_of(request), s.actor).to_html()
-    return Response(
-        body,
-        media_type="text/html; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="record-of-processing.html"'},
-    )
+    return file_download(body, "record-of-processing.html", "text/html; charset=utf-8")
 
 
 @router.get("/console/ropa.csv")
 def ropa_csv(request: Request) -> Response:
     s = staff(request)
     body = office_record(ctx_of(request), s.actor).to_csv()
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="record-of-processing.csv"'},
-    )
+    return file_download(body, "record-of-processing.csv", "text/csv; charset=utf-8")
 
 
 # -- a new policy version ----------------------------------------------------------------
@@ -485,7 +206,7 @@ def record_demand(request: Request, form: FormDep) -> Response:
     s = staff(request, form, power=Power.legal_demands)
     t = request.app.state.troth
     try:
-        gag = _date_field(form.get("gag_until", ""), "gag_until")
+        gag = day_start(form.get("gag_until", ""), "gag_until")
         t.disclosures.record_demand(
             authority=form.get("authority", ""),
             instrument=form.get("instrument") or None,
@@ -498,14 +219,3 @@ def record_demand(request: Request, form: FormDep) -> Response:
     except TrothError as exc:
         return _demands_page(request, exc.status, error=exc.message, form=form)
     return RedirectResponse("/console/demands", status_code=303)
-
-
-def _date_field(value: str, name: str) -> datetime | None:
-    """A date field (YYYY-MM-DD) as the start of that day, UTC; empty: None."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return datetime.combine(date.fromisoformat(value), time.min, tzinfo=UTC)
-    except ValueError:
-        raise ValidationError(f"{name}: give a date as YYYY-MM-DD", field=name) from None

@@ -26,7 +26,7 @@ from troth.policy.model import Power, Role
 from troth.web.console import page, staff
 from troth.web.console_words import action_words
 from troth.web.forms import FormDep
-from troth.web.lists import csv_download, fetch_page, query, when
+from troth.web.lists import csv_download, fetch_page, paged, when
 from troth.web.render import ctx_of
 
 router = APIRouter(include_in_schema=False)
@@ -59,11 +59,7 @@ def _people_list(
     names = names_for(t.access)
     return {
         "people": [{"p": r, "tenant": names.tenant(r.tenant_id)} for r in rows],
-        "f": f,
-        "paging": p,
-        "qs": query(f),
-        "prev_qs": query(f, page=p.page - 1),
-        "next_qs": query(f, page=p.page + 1),
+        **paged(f, p),
         "tenants": sorted(names.tenants.values(), key=lambda x: x.name.lower()),
         "statuses": _STATUSES,
     }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from troth.access.names import names_for
@@ -16,7 +16,15 @@ from troth.disclosures.register import list_disclosures
 from troth.errors import ValidationError
 from troth.policy.model import Power
 from troth.web.console import page, staff
-from troth.web.lists import csv_download, day_end, day_start, every_item, fetch_page, query, when
+from troth.web.lists import (
+    csv_download,
+    day_end,
+    day_start,
+    every_item,
+    fetch_page,
+    paged,
+    when,
+)
 from troth.web.render import ctx_of
 
 router = APIRouter(include_in_schema=False)
@@ -46,18 +54,28 @@ def _disclosure_filters(
     return {"shown": shown, "kw": kw}
 
 
-@router.get("/console/disclosures")
-def disclosures_page(
-    request: Request,
+def _disclosure_query(
     recipient: Short = None,
     purpose: Short = None,
     since: Day = None,
     until: Day = None,
+) -> dict[str, str | None]:
+    """The disclosure list's query as sent (the page and its CSV take the same)."""
+    return {"recipient": recipient, "purpose": purpose, "since": since, "until": until}
+
+
+DisclosureQuery = Annotated[dict[str, str | None], Depends(_disclosure_query)]
+
+
+@router.get("/console/disclosures")
+def disclosures_page(
+    request: Request,
+    q: DisclosureQuery,
     page_no: PageNo = None,
 ) -> Response:
     s = staff(request, power=Power.legal_demands)
     ctx = ctx_of(request)
-    f = _disclosure_filters(recipient, purpose, since, until)
+    f = _disclosure_filters(**q)
     items, p = fetch_page(
         lambda limit, offset: list_disclosures(ctx, s.actor, limit=limit, offset=offset, **f["kw"]),
         page_no,
@@ -69,11 +87,7 @@ def disclosures_page(
         s,
         "console/disclosures.html",
         items=[i | {"when": when(i["at"]), "who": names.actor(i["actor"])} for i in items],
-        f=f["shown"],
-        paging=p,
-        qs=query(f["shown"]),
-        prev_qs=query(f["shown"], page=p.page - 1),
-        next_qs=query(f["shown"], page=p.page + 1),
+        **paged(f["shown"], p),
         recipients=pol.recipients,
         purposes=[x.id for x in pol.purposes],
     )
@@ -82,14 +96,11 @@ def disclosures_page(
 @router.get("/console/disclosures.csv")
 def disclosures_csv(
     request: Request,
-    recipient: Short = None,
-    purpose: Short = None,
-    since: Day = None,
-    until: Day = None,
+    q: DisclosureQuery,
 ) -> Response:
     s = staff(request, power=Power.legal_demands)
     ctx = ctx_of(request)
-    kw = _disclosure_filters(recipient, purpose, since, until)["kw"]
+    kw = _disclosure_filters(**q)["kw"]
     names = names_for(request.app.state.troth.access)
     items = every_item(
         lambda limit, offset: list_disclosures(ctx, s.actor, limit=limit, offset=offset, **kw),
@@ -135,18 +146,28 @@ def _consent_filters(
     return {"shown": shown, "kw": kw}
 
 
-@router.get("/console/consents")
-def consents_page(
-    request: Request,
+def _consent_query(
     purpose: Short = None,
     given: Annotated[str | None, Query(max_length=10)] = None,
     since: Day = None,
     until: Day = None,
+) -> dict[str, str | None]:
+    """The consent list's query as sent (the page and its CSV take the same)."""
+    return {"purpose": purpose, "given": given, "since": since, "until": until}
+
+
+ConsentQuery = Annotated[dict[str, str | None], Depends(_consent_query)]
+
+
+@router.get("/console/consents")
+def consents_page(
+    request: Request,
+    q: ConsentQuery,
     page_no: PageNo = None,
 ) -> Response:
     s = staff(request, power=Power.manage_requests)
     ctx = ctx_of(request)
-    f = _consent_filters(purpose, given, since, until)
+    f = _consent_filters(**q)
     items, p = fetch_page(
         lambda limit, offset: list_consent_events(
             ctx, s.actor, limit=limit, offset=offset, **f["kw"]
@@ -158,11 +179,7 @@ def consents_page(
         s,
         "console/consents.html",
         items=[i | {"when": when(i["at"])} for i in items],
-        f=f["shown"],
-        paging=p,
-        qs=query(f["shown"]),
-        prev_qs=query(f["shown"], page=p.page - 1),
-        next_qs=query(f["shown"], page=p.page + 1),
+        **paged(f["shown"], p),
         purposes=[x.id for x in ctx.policy.policy.purposes],
     )
 
@@ -170,14 +187,11 @@ def consents_page(
 @router.get("/console/consents.csv")
 def consents_csv(
     request: Request,
-    purpose: Short = None,
-    given: Annotated[str | None, Query(max_length=10)] = None,
-    since: Day = None,
-    until: Day = None,
+    q: ConsentQuery,
 ) -> Response:
     s = staff(request, power=Power.manage_requests)
     ctx = ctx_of(request)
-    kw = _consent_filters(purpose, given, since, until)["kw"]
+    kw = _consent_filters(**q)["kw"]
     items = every_item(
         lambda limit, offset: list_consent_events(ctx, s.actor, limit=limit, offset=offset, **kw),
         BATCH,

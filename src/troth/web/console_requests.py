@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
@@ -20,7 +20,7 @@ from troth.requests.record import RequestRecord
 from troth.requests.states import RequestKind, RequestState
 from troth.web.console import page, staff
 from troth.web.forms import FormDep
-from troth.web.lists import csv_download, day_end, day_start, paging, query
+from troth.web.lists import csv_download, day_end, day_start, paged, paging
 from troth.web.render import ctx_of
 
 router = APIRouter(include_in_schema=False)
@@ -114,9 +114,7 @@ def _request_filters(
     return {"shown": shown, "kw": kw}
 
 
-@router.get("/console/requests")
-def requests_page(
-    request: Request,
+def _request_query(
     show: Annotated[str | None, Query(max_length=10)] = None,
     kind: Q = None,
     state: Q = None,
@@ -124,13 +122,34 @@ def requests_page(
     due: Annotated[str | None, Query(max_length=10)] = None,
     since: Annotated[str | None, Query(max_length=10)] = None,
     until: Annotated[str | None, Query(max_length=10)] = None,
+) -> dict[str, str | None]:
+    """The request list's query as sent (the page and its CSV take the same); read by
+    :func:`_request_filters` once the staff member is known."""
+    return {
+        "show": show,
+        "kind": kind,
+        "state": state,
+        "tenant": tenant,
+        "due": due,
+        "since": since,
+        "until": until,
+    }
+
+
+RequestQuery = Annotated[dict[str, str | None], Depends(_request_query)]
+
+
+@router.get("/console/requests")
+def requests_page(
+    request: Request,
+    q: RequestQuery,
     page_no: Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)] = None,
 ) -> Response:
     """Requests by due date, filtered by open/closed, kind, state, customer, due and the
     day received, fifty a page with where the page stands; the same list as CSV."""
     s = staff(request, power=Power.manage_requests)
     t = request.app.state.troth
-    f = _request_filters(show, kind, state, tenant, due, since, until)
+    f = _request_filters(**q)
     _rows, total = t.requests.search(limit=1, actor=s.actor, **f["kw"])
     p = paging(page_no, total)
     records, total = t.requests.search(limit=p.size, offset=p.offset, actor=s.actor, **f["kw"])
@@ -141,11 +160,7 @@ def requests_page(
         "console/requests.html",
         rows=due_rows(request, records),
         show=f["shown"]["show"],
-        f=f["shown"],
-        paging=p,
-        qs=query(f["shown"]),
-        prev_qs=query(f["shown"], page=p.page - 1),
-        next_qs=query(f["shown"], page=p.page + 1),
+        **paged(f["shown"], p),
         kinds=[k.value for k in RequestKind],
         states=[x.value for x in RequestState],
         tenants=sorted(names.tenants.values(), key=lambda x: x.name.lower()),
@@ -156,18 +171,12 @@ def requests_page(
 @router.get("/console/requests.csv")
 def requests_csv(
     request: Request,
-    show: Annotated[str | None, Query(max_length=10)] = None,
-    kind: Q = None,
-    state: Q = None,
-    tenant: Q = None,
-    due: Annotated[str | None, Query(max_length=10)] = None,
-    since: Annotated[str | None, Query(max_length=10)] = None,
-    until: Annotated[str | None, Query(max_length=10)] = None,
+    q: RequestQuery,
 ) -> Response:
     """The filtered list, every request, as CSV (formula-safe cells; no contact address)."""
     s = staff(request, power=Power.manage_requests)
     t = request.app.state.troth
-    kw = _request_filters(show, kind, state, tenant, due, since, until)["kw"]
+    kw = _request_filters(**q)["kw"]
     names = names_for(t.access)
 
     def rows() -> Any:

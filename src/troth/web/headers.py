@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from troth.operations.asgi import HttpMiddleware
 
 # Pages load only their own scripts, styles and images; nobody may frame them.
 CSP = (
@@ -21,16 +23,10 @@ DOCS_CSP = (
 _PRIVATE_PREFIXES = ("/api/", "/console", "/privacy", "/tenant", "/u/")
 
 
-class SecurityHeaders:
+class SecurityHeaders(HttpMiddleware):
     """CSP, frame-ancestors, nosniff, Referrer-Policy, and no-store on personal pages."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
 
         async def with_headers(message: Message) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from troth.csvsafe import csv_lines
 from troth.errors import ValidationError
@@ -102,6 +102,19 @@ def query(filters: Mapping[str, Any], **more: Any) -> str:
     return urlencode({k: v for k, v in items.items() if v not in (None, "")})
 
 
+def paged(shown: Mapping[str, Any], p: Paging) -> dict[str, Any]:
+    """What every filtered, paged list page shows besides its rows: the filters as given
+    (``f``), where the page stands (``paging``) and the query strings of this page, the
+    previous one and the next one (``qs``, ``prev_qs``, ``next_qs``)."""
+    return {
+        "f": shown,
+        "paging": p,
+        "qs": query(shown),
+        "prev_qs": query(shown, page=p.page - 1),
+        "next_qs": query(shown, page=p.page + 1),
+    }
+
+
 def day_start(value: str | None, name: str) -> datetime | None:
     """A date field (YYYY-MM-DD) as the start of that UTC day; empty: None."""
     value = (value or "").strip()
@@ -120,11 +133,20 @@ def day_end(value: str | None, name: str) -> datetime | None:
     return start + timedelta(days=1) if start else None
 
 
+def attachment(filename: str) -> dict[str, str]:
+    """The header that makes the browser save the response as ``filename``."""
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+def file_download(body: str | bytes, filename: str, media_type: str) -> Response:
+    """A whole file the browser saves as ``filename``."""
+    return Response(body, media_type=media_type, headers=attachment(filename))
+
+
 def csv_download(filename: str, header: list[str], rows: Iterable[Iterable[Any]]) -> Any:
+    """A CSV file streamed as it is written (formula-safe cells)."""
     return StreamingResponse(
-        csv_lines(header, rows),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        csv_lines(header, rows), media_type="text/csv; charset=utf-8", headers=attachment(filename)
     )
 
 

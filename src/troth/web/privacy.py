@@ -25,6 +25,7 @@ from troth.policy.versions import posted_notices, published_versions
 from troth.store import StoredValue
 from troth.web import csrf
 from troth.web.forms import FormDep
+from troth.web.lists import file_download
 from troth.web.privacy_words import Narrator, records
 from troth.web.render import ctx_of, render
 
@@ -224,11 +225,7 @@ def export_json(request: Request) -> Response:
     p = require_person(request)
     held = _shown(ctx_of(request), _held(request, p))
     body = json.dumps({"subject_id": p.subject_id, "values": held}, indent=2, default=str)
-    return Response(
-        body,
-        media_type="application/json",
-        headers={"Content-Disposition": 'attachment; filename="my-data.json"'},
-    )
+    return file_download(body, "my-data.json", "application/json")
 
 
 @router.post("/privacy/me/consents")
@@ -334,11 +331,7 @@ def download_in_url(request: Request, rest: str) -> Response:
 
 
 def _zip(data: bytes) -> Response:
-    return Response(
-        data,
-        media_type="application/zip",
-        headers={"Content-Disposition": 'attachment; filename="my-data.zip"'},
-    )
+    return file_download(data, "my-data.zip", "application/zip")
 
 
 def _my_requests(request: Request, p: Person) -> list[Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from troth.context import Context
 from troth.errors import AuthenticationError
@@ -72,3 +72,14 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
 def clear_session_cookie(response: Response) -> None:
     for name in COOKIE_NAMES:
         response.delete_cookie(name, path="/")
+
+
+def sign_out(request: Request, form: dict[str, str], login_page: str) -> Response:
+    """End the signed-in session (a POST carrying the session's CSRF token: a forged form
+    ends nothing) and go back to ``login_page`` with the cookie cleared."""
+    s = require_signed_in(request)
+    csrf.check_token(form.get(csrf.FIELD), s.csrf_token)
+    request.app.state.troth.access.end_session(s.token)
+    response = RedirectResponse(login_page, status_code=303)
+    clear_session_cookie(response)
+    return response

@@ -9,6 +9,8 @@ from fastapi.staticfiles import StaticFiles
 
 from troth.web import (
     console,
+    console_breaches,
+    console_dashboard,
     console_discovery,
     console_office,
     console_people,
@@ -27,7 +29,9 @@ def mount_web(app: FastAPI) -> None:
         public,
         privacy,
         console,
+        console_dashboard,
         console_requests,
+        console_breaches,
         console_office,
         console_people,
         console_registers,

@@ -16,12 +16,13 @@ from troth.errors import PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
 from troth.web import csrf
 from troth.web.forms import FormDep
+from troth.web.lists import file_download
 from troth.web.render import ctx_of, render
 from troth.web.session import (
     Signed,
-    clear_session_cookie,
     require_signed_in,
     set_session_cookie,
+    sign_out,
     signed_in,
 )
 
@@ -134,12 +135,7 @@ def choose(request: Request, form: FormDep) -> Response:
 
 @router.post("/tenant/logout")
 def logout(request: Request, form: FormDep) -> Response:
-    s = require_signed_in(request)
-    csrf.check_token(form.get(csrf.FIELD), s.csrf_token)
-    request.app.state.troth.access.end_session(s.token)
-    response = RedirectResponse("/tenant/login", status_code=303)
-    clear_session_cookie(response)
-    return response
+    return sign_out(request, form, "/tenant/login")
 
 
 @router.get("/tenant")
@@ -228,11 +224,8 @@ def export(request: Request) -> Response:
     s = member(request)
     tid = s.actor.tenant_id or ""
     data = request.app.state.troth.access.export_tenant(tid, by=s.actor)
-    return Response(
-        json.dumps(data, indent=2, default=str),
-        media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="tenant-{tid}.json"'},
-    )
+    body = json.dumps(data, indent=2, default=str)
+    return file_download(body, f"tenant-{tid}.json", "application/json")
 
 
 # -- invitations (the link in the e-mail) -------------------------------------------------
