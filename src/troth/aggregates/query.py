@@ -34,8 +34,8 @@ from troth.consent.tables import consent_state
 from troth.context import Context
 from troth.dialects import dialect_for
 from troth.errors import ValidationError
-from troth.gate import SYSTEM, Actor, Ask, Facts, Operation, decide
-from troth.gate.facts import actor_membership, notices_of
+from troth.gate import SYSTEM, Actor, Ask, Operation, decide
+from troth.gate.facts import actor_membership, aggregate_facts, notices_of
 from troth.policy.model import FieldType
 from troth.store.tables import records, restrictions, subjects
 
@@ -226,7 +226,7 @@ def aggregate(
     decision = decide(
         idx,
         ask,
-        Facts(subject_tenant=tenant, member_active=member_active, consented=frozenset({purpose})),
+        aggregate_facts(tenant, member_active, consented=frozenset({purpose})),
     )
     if not decision.allowed or decision.masked:
         reason = decision.reason or next(iter(decision.masked.values()))
@@ -290,12 +290,12 @@ def _verdicts(
     grant: an aggregate shows no one's detail (P14 concerns detail)."""
     out: dict[Kind, str | None] = {}
     for consented, restricted, erased in itertools.product((False, True), repeat=3):
-        facts = Facts(
-            subject_tenant=tenant,
+        facts = aggregate_facts(
+            tenant,
+            member_active,
             consented=frozenset({ask.purpose}) if consented else frozenset(),
             restricted=frozenset({ask.purpose}) if restricted else frozenset(),
             erased=erased,
-            member_active=member_active,
         )
         d = decide(ctx.policy, ask, facts)
         why = None if d.allowed and not d.masked else d.reason or next(iter(d.masked.values()))
