@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypedDict, TypeVar, overload
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.group import append_committed, close_group, group_commit
@@ -88,6 +88,34 @@ class View:
         return {v.field: v.value for v in self.values}
 
 
+_T = TypeVar("_T")
+
+
+class _Part(Generic[_T]):
+    """One concept's service on :class:`Troth`: its module imported, and the service made
+    with the troth's context, on first use; kept on the instance after (like
+    ``functools.cached_property``)."""
+
+    def __init__(self, module: str, name: str, doc: str | None = None) -> None:
+        self.module = module
+        self.name = name
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Part[_T]: ...
+    @overload
+    def __get__(self, obj: Troth, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: Troth | None, owner: type | None = None) -> _Part[_T] | _T:
+        if obj is None:
+            return self
+        service: _T = getattr(import_module(self.module), self.name)(obj.ctx)
+        obj.__dict__[self.attr] = service
+        return service
+
+
 class Troth:
     """One organisation's troth: the policy in force, the store, the audit log."""
 
@@ -124,70 +152,32 @@ class Troth:
         self.close()
 
     # -- the other concepts, one attribute each (imported lazily) ----------------------
-    @cached_property
-    def policy(self) -> PolicyService:
+    policy: _Part[PolicyService] = _Part(
+        "troth.policy.service",
+        "PolicyService",
         """The policy: ``current`` (the model in force), ``version``, ``versions()``,
-        ``diff()``, ``preview()``, ``publish()``, ``ropa()``."""
-        from troth.policy.service import PolicyService
-
-        return PolicyService(self.ctx)
-
-    @cached_property
-    def audit(self) -> AuditService:
-        """The audit log: ``verify()``, ``head()``, ``entries()``, proofs."""
-        from troth.audit.service import AuditService
-
-        return AuditService(self.ctx)
-
-    @cached_property
-    def keys(self) -> KeyService:
-        """The encryption keys: ``rotate()``."""
-        from troth.store.keystore import KeyService
-
-        return KeyService(self.ctx)
-
-    @cached_property
-    def consent(self) -> ConsentLedger:
-        from troth.consent import ConsentLedger
-
-        return ConsentLedger(self.ctx)
-
-    @cached_property
-    def access(self) -> AccessService:
-        from troth.access import AccessService
-
-        return AccessService(self.ctx)
-
-    @cached_property
-    def requests(self) -> RequestService:
-        from troth.requests.service import RequestService
-
-        return RequestService(self.ctx)
-
-    @cached_property
-    def retention(self) -> RetentionService:
-        from troth.retention.service import RetentionService
-
-        return RetentionService(self.ctx)
-
-    @cached_property
-    def disclosures(self) -> DisclosureService:
-        from troth.disclosures import DisclosureService
-
-        return DisclosureService(self.ctx)
-
-    @cached_property
-    def breaches(self) -> BreachRegister:
-        from troth.breaches.register import BreachRegister
-
-        return BreachRegister(self.ctx)
-
-    @cached_property
-    def discovery(self) -> DiscoveryService:
-        """What the connected databases really hold: ``scan()``, ``report()``, ``drift()``."""
-        from troth.discovery.service import DiscoveryService
-
-        return DiscoveryService(self.ctx)
+        ``diff()``, ``preview()``, ``publish()``, ``ropa()``.""",
+    )
+    audit: _Part[AuditService] = _Part(
+        "troth.audit.service",
+        "AuditService",
+        "The audit log: ``verify()``, ``head()``, ``entries()``, proofs.",
+    )
+    keys: _Part[KeyService] = _Part(
+        "troth.store.keystore", "KeyService", "The encryption keys: ``rotate()``."
+    )
+    consent: _Part[ConsentLedger] = _Part("troth.consent", "ConsentLedger")
+    access: _Part[AccessService] = _Part("troth.access", "AccessService")
+    requests: _Part[RequestService] = _Part("troth.requests.service", "RequestService")
+    retention: _Part[RetentionService] = _Part("troth.retention.service", "RetentionService")
+    disclosures: _Part[DisclosureService] = _Part("troth.disclosures", "DisclosureService")
+    breaches: _Part[BreachRegister] = _Part("troth.breaches.register", "BreachRegister")
+    discovery: _Part[DiscoveryService] = _Part(
+        "troth.discovery.service",
+        "DiscoveryService",
+        "What the connected databases really hold: ``scan()``, ``report()``, ``drift()``.",
+    )
+    _minors: _Part[Minors] = _Part("troth.collection.minors", "Minors")
 
     # -- collection ----------------------------------------------------------------------
     def collect(
@@ -444,12 +434,6 @@ class Troth:
         )
 
     # -- minors (P04) ----------------------------------------------------------------------
-    @cached_property
-    def _minors(self) -> Minors:
-        from troth.collection.minors import Minors
-
-        return Minors(self.ctx)
-
     def report_minor(
         self, subject_id: str, *, evidence: str, actor: Actor = SYSTEM
     ) -> MinorErasure:
