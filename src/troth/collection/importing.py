@@ -18,7 +18,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +34,14 @@ class ImportState:
 
     file_sha256: str
     point: str
+    batch: int = 0  # rows per transaction, kept for a resumed run (its keys name them)
     next_row: int = 1
     stored: int = 0
     refused: list[dict[str, Any]] = field(default_factory=list)
     done: bool = False
-    batch: int = 0  # rows per transaction, kept for a resumed run (its keys name them)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "file_sha256": self.file_sha256,
-            "point": self.point,
-            "batch": self.batch,
-            "next_row": self.next_row,
-            "stored": self.stored,
-            "refused": self.refused,
-            "done": self.done,
-        }
+        return asdict(self)
 
 
 def file_sha256(path: Path) -> str:

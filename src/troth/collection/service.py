@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, NoReturn
+from typing import Any
 
 from troth.audit.refusals import Refusal, refuse, reject_input
 from troth.collection.phones import region_for
@@ -60,7 +60,9 @@ class CollectionService:
         now = self.ctx.clock.now()
         cp = idx.points.get(req.point)
         if cp is None:
-            self._refuse(
+            refuse(
+                self.ctx,
+                "collect",
                 req.actor,
                 Reason.unknown_collection_point,
                 f"no collection point {req.point!r} in the policy"
@@ -72,7 +74,9 @@ class CollectionService:
         where = req.location or cp.location or idx.default_location
         # P22: storing outside the allowed places is refused.
         if where not in idx.allowed_locations:
-            self._refuse(
+            refuse(
+                self.ctx,
+                "collect",
                 req.actor,
                 Reason.location_not_allowed,
                 f"data may not be stored in {where}"
@@ -85,7 +89,9 @@ class CollectionService:
         # P04: no data from minors (the values are well-formed dates or ages by now).
         min_age = idx.minimum_age(juris) if ages else 0
         if ages and min(ages) < min_age:
-            self._refuse(
+            refuse(
+                self.ctx,
+                "collect",
                 req.actor,
                 Reason.minor,
                 f"the person is under {min_age}; the policy forbids collecting data from minors",
@@ -107,8 +113,14 @@ class CollectionService:
         stored = store_batch(self.ctx, batch)
         if isinstance(stored, Refusal):
             # Decided inside the transaction, which wrote nothing: audited after it.
-            self._refuse(
-                req.actor, stored.reason, stored.message, stored.subject_id, stored.details
+            refuse(
+                self.ctx,
+                "collect",
+                req.actor,
+                stored.reason,
+                stored.message,
+                subject_id=stored.subject_id,
+                details=stored.details,
             )
         return stored
 
@@ -158,7 +170,9 @@ class CollectionService:
         extra = sorted(set(data) - set(cp.fields))
         where = f" (row {row})" if row is not None else ""
         if extra:
-            self._refuse(
+            refuse(
+                self.ctx,
+                "collect",
                 actor,
                 Reason.field_not_declared,
                 f"collection point {cp.id!r} does not declare field(s) {', '.join(extra)}{where};"
@@ -194,7 +208,9 @@ class CollectionService:
         chosen = list(dict.fromkeys(req.purposes))
         bad = [p for p in chosen if p not in allowed]
         if bad:
-            self._refuse(
+            refuse(
+                self.ctx,
+                "collect",
                 req.actor,
                 Reason.purpose_not_of_collection,
                 f"collection point {cp.id!r} does not collect for {', '.join(bad)}"
@@ -204,15 +220,3 @@ class CollectionService:
         if not chosen:
             raise ValidationError("name at least one purpose")
         return chosen
-
-    def _refuse(
-        self,
-        actor: Actor,
-        reason: Reason,
-        message: str,
-        subject_id: str | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> NoReturn:
-        """Audit a refusal of the collection in its own transaction (nothing else is
-        written), then raise."""
-        refuse(self.ctx, "collect", actor, reason, message, subject_id=subject_id, details=details)

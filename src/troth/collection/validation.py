@@ -184,15 +184,9 @@ def check_value(spec: CollectedField, value: Any, max_bytes: int) -> str | None:
         return (
             None if isinstance(value, bool) else f"expected true/false, got {type(value).__name__}"
         )
-    if t is FieldType.date:
+    if t in (FieldType.date, FieldType.datetime):
         try:
-            parse_date(value)
-        except ValueError as exc:
-            return str(exc)
-        return None
-    if t is FieldType.datetime:
-        try:
-            parse_datetime(value)
+            (parse_date if t is FieldType.date else parse_datetime)(value)
         except ValueError as exc:
             return str(exc)
         return None
