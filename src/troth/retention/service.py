@@ -5,7 +5,7 @@ A record expires when *every* purpose it serves has passed its ``keep_for`` (and
 ``legal_minimum``), counted from collection or from the end of the relationship (no end
 yet: not expired); a purpose without a retention rule never expires what it serves. A
 record kept by a deletion request until ``restricted_until`` expires when that day passes.
-Legal holds (on a person: ``subjects.legal_hold``; on a tenant: :data:`legal_holds`)
+Legal holds (on a person: ``subjects.legal_hold``; on a tenant: :data:`troth.retention.tables.legal_holds`)
 override everything and are reported. The policy validator makes ``keep_for`` at least
 the legal minimum, so no sweep deletes inside one.
 
@@ -28,9 +28,10 @@ from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.policy.model import Power, RetentionAction
-from troth.retention.holds import Holds
+from troth.retention import holds
 from troth.retention.rules import Expiry, purpose_list
 from troth.retention.sweep import Progress, RetentionReport, Sweep
+from troth.store import new_id
 from troth.store.tables import records
 
 
@@ -39,7 +40,6 @@ class RetentionService:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._holds = Holds(ctx)
 
     # -- holds ---------------------------------------------------------------------------
     def place_hold(
@@ -53,13 +53,23 @@ class RetentionService:
         """Put a person or a whole tenant under legal hold: retention deletes nothing of
         theirs until the hold is lifted. Returns the hold id. Needs the power
         ``manage_holds`` (troth.office)."""
-        return self._holds.place(
-            reason=reason, actor=actor, subject_id=subject_id, tenant_id=tenant_id
-        )
+        authorize(self.ctx, actor, Power.manage_holds, subject_id=subject_id, tenant_id=tenant_id)
+        if (subject_id is None) == (tenant_id is None):
+            raise ValidationError("name exactly one of subject_id and tenant_id for a legal hold")
+        if not reason or not reason.strip():
+            raise ValidationError("a legal hold needs a reason (the case, the order, who asked)")
+        now = self.ctx.clock.now()
+        hold = holds.Hold(new_id(), reason[:200], subject_id, tenant_id)
+        with transaction(self.ctx) as conn:
+            holds.place(conn, now, hold, actor.label)
+        return hold.id
 
     def lift_hold(self, hold_id: str, *, actor: Actor = SYSTEM) -> None:
         """Lift a hold; retention catches up on the next run (power ``manage_holds``)."""
-        self._holds.lift(hold_id, actor=actor)
+        authorize(self.ctx, actor, Power.manage_holds, details={"hold": hold_id[:64]})
+        now = self.ctx.clock.now()
+        with transaction(self.ctx) as conn:
+            holds.lift(conn, now, hold_id, actor.label)
 
     # -- planning and running -----------------------------------------------------------
     def plan(self, now: datetime | None = None, *, actor: Actor = SYSTEM) -> RetentionReport:
