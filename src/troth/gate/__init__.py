@@ -9,6 +9,12 @@ testable; the engine gathers facts, asks, applies the answer and audits it.
 
 ``bind_record`` is the same reasoning one level down: may this stored value (collected at
 a point, for purposes, under a version) serve this purpose now?
+
+The rooms: :mod:`troth.gate.model` (what the gate reasons about: actors, asks, facts,
+decisions, reasons), :mod:`troth.gate.decision` (``decide``, ``decide_power``),
+:mod:`troth.gate.binding` (``bind_record``, ``value_reason``), :mod:`troth.gate.records`
+(``decide_record``) and :mod:`troth.gate.facts`, the one place facts are gathered and built
+(it reads the database; the others read nothing). Import the public names from here.
 """
 
 from __future__ import annotations
