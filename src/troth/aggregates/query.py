@@ -189,26 +189,21 @@ def _check(
 
 
 def _audit(
-    ctx: Context, actor: Actor, outcome: Outcome, purpose: str, cats: tuple[str, ...], **kw: Any
+    ctx: Context, actor: Actor, purpose: str, cats: tuple[str, ...], details: dict[str, Any]
 ) -> None:
-    reason = kw.pop("reason", None)
+    """The entry of an aggregate given (a refusal is audited by :func:`refuse`): what was
+    asked, and how much was left out."""
+    entry = AuditEntry(
+        "aggregate",
+        actor.label,
+        Outcome.allow,
+        tenant_id=actor.tenant_id,
+        purpose=purpose,
+        categories=cats,
+        details=details,
+    )
     with transaction(ctx) as conn:
-        append_entries(
-            conn,
-            ctx.clock.now(),
-            [
-                AuditEntry(
-                    "aggregate",
-                    actor.label,
-                    outcome,
-                    tenant_id=actor.tenant_id,
-                    purpose=purpose,
-                    categories=cats,
-                    reason=reason,
-                    details=kw,
-                )
-            ],
-        )
+        append_entries(conn, ctx.clock.now(), [entry])
 
 
 def aggregate(
@@ -271,18 +266,8 @@ def aggregate(
         result, total, other, hidden = _single(groups[()], measure, k)
     else:
         result, total, other, hidden = _table(groups, measure, k)
-    _audit(
-        ctx,
-        actor,
-        Outcome.allow,
-        purpose,
-        cats,
-        **asked,
-        k=k,
-        groups=len(groups),
-        suppressed=hidden,
-        not_counted=not_counted,
-    )
+    given = {"k": k, "groups": len(groups), "suppressed": hidden, "not_counted": not_counted}
+    _audit(ctx, actor, purpose, cats, {**asked, **given})
     return AggregateResult(purpose, category, field, group_by, measure, k, result, total, other)
 
 
