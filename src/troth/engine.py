@@ -111,8 +111,9 @@ class _Part(Generic[_T]):
     def __get__(self, obj: Troth | None, owner: type | None = None) -> _Part[_T] | _T:
         if obj is None:
             return self
-        service: _T = getattr(import_module(self.module), self.name)(obj.ctx)
-        obj.__dict__[self.attr] = service
+        made: _T = getattr(import_module(self.module), self.name)(obj.ctx)
+        # Two threads that both got here keep the same one.
+        service: _T = obj.__dict__.setdefault(self.attr, made)
         return service
 
 
