@@ -5,9 +5,10 @@ A record expires when *every* purpose it serves has passed its ``keep_for`` (and
 ``legal_minimum``), counted from collection or from the end of the relationship (no end
 yet: not expired); a purpose without a retention rule never expires what it serves. A
 record kept by a deletion request until ``restricted_until`` expires when that day passes.
-Legal holds (on a person: ``subjects.legal_hold``; on a tenant: :data:`troth.retention.tables.legal_holds`)
-override everything and are reported. The policy validator makes ``keep_for`` at least
-the legal minimum, so no sweep deletes inside one.
+Legal holds (on a person: ``subjects.legal_hold``; on a tenant:
+:data:`troth.retention.tables.legal_holds`) override everything and are reported. The
+policy validator makes ``keep_for`` at least the legal minimum, so no sweep deletes inside
+one.
 
 Every sweep is set-based: one statement per batch (``... WHERE id IN (SELECT ... ORDER BY id
 LIMIT n)``, keyset-paged), each batch its own transaction with one audit entry of counts
