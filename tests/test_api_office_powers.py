@@ -20,7 +20,7 @@ from troth.audit.log import audit_entries
 from troth.breaches.register import breaches
 from troth.disclosures.tables import legal_demands
 from troth.engine import Troth
-from troth.retention.service import legal_holds
+from troth.retention.tables import legal_holds
 from troth.store.tables import policy_versions, records, subjects, tenants
 from troth.web.session import csrf_for_session
 

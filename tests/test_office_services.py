@@ -30,7 +30,7 @@ from troth.office import read_audit, request_desk, verify_audit
 from troth.policy.loader import load_policy
 from troth.policy.model import Power
 from troth.policy.ropa import office_record
-from troth.retention.service import legal_holds
+from troth.retention.tables import legal_holds
 from troth.store.tables import policy_versions, records, subjects
 
 CALL = {"extension": "12", "duration_seconds": 30, "destination_number": "+441234567890"}

@@ -6,27 +6,23 @@ hangs off :class:`Troth` as an attribute so applications have one object to hold
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
-
-from sqlalchemy import Connection, select
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypedDict, TypeVar, overload
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.group import append_committed, close_group, group_commit
 from troth.audit.heads import close_heads
-from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import denial
 from troth.clock import Clock
-from troth.collection.service import Collecting, CollectResult, _age_of
+from troth.collection.service import CollectionService, CollectRequest, CollectResult
 from troth.context import Context
 from troth.db import Prepared, reading
 from troth.dialects import dialect_for
-from troth.errors import ConnectorError, NotFound, Refused, TrothError, ValidationError
+from troth.errors import NotFound, Refused, TrothError
 from troth.gate import (
     SYSTEM,
     Actor,
@@ -38,19 +34,14 @@ from troth.gate import (
     value_reason,
 )
 from troth.gate import facts as facts_mod
-from troth.store import (
-    StoredValue,
-    decode_subject_rows,
-    find_subject_id,
-    get_subject,
-)
-from troth.store.tables import records, subjects
+from troth.store import StoredValue, decode_subject_rows, find_subject_id
 
 if TYPE_CHECKING:
     from troth.access import AccessService
     from troth.aggregates.query import AggregateResult
     from troth.audit.service import AuditService
     from troth.breaches.register import BreachRegister
+    from troth.collection.minors import Minors
     from troth.consent import ConsentLedger
     from troth.disclosures import DisclosureService
     from troth.discovery.service import DiscoveryService
@@ -97,11 +88,41 @@ class View:
         return {v.field: v.value for v in self.values}
 
 
-class Troth(Collecting):
+_T = TypeVar("_T")
+
+
+class _Part(Generic[_T]):
+    """One concept's service on :class:`Troth`: its module imported, and the service made
+    with the troth's context, on first use; kept on the instance after (like
+    ``functools.cached_property``)."""
+
+    def __init__(self, module: str, name: str, doc: str | None = None) -> None:
+        self.module = module
+        self.name = name
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Part[_T]: ...
+    @overload
+    def __get__(self, obj: Troth, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: Troth | None, owner: type | None = None) -> _Part[_T] | _T:
+        if obj is None:
+            return self
+        made: _T = getattr(import_module(self.module), self.name)(obj.ctx)
+        # Two threads that both got here keep the same one.
+        service: _T = obj.__dict__.setdefault(self.attr, made)
+        return service
+
+
+class Troth:
     """One organisation's troth: the policy in force, the store, the audit log."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self._collection = CollectionService(ctx)
 
     # -- life cycle ------------------------------------------------------------------
     @classmethod
@@ -132,70 +153,99 @@ class Troth(Collecting):
         self.close()
 
     # -- the other concepts, one attribute each (imported lazily) ----------------------
-    @cached_property
-    def policy(self) -> PolicyService:
+    policy: _Part[PolicyService] = _Part(
+        "troth.policy.service",
+        "PolicyService",
         """The policy: ``current`` (the model in force), ``version``, ``versions()``,
-        ``diff()``, ``preview()``, ``publish()``, ``ropa()``."""
-        from troth.policy.service import PolicyService
+        ``diff()``, ``preview()``, ``publish()``, ``ropa()``.""",
+    )
+    audit: _Part[AuditService] = _Part(
+        "troth.audit.service",
+        "AuditService",
+        "The audit log: ``verify()``, ``head()``, ``entries()``, proofs.",
+    )
+    keys: _Part[KeyService] = _Part(
+        "troth.store.keystore", "KeyService", "The encryption keys: ``rotate()``."
+    )
+    consent: _Part[ConsentLedger] = _Part("troth.consent", "ConsentLedger")
+    access: _Part[AccessService] = _Part("troth.access", "AccessService")
+    requests: _Part[RequestService] = _Part("troth.requests.service", "RequestService")
+    retention: _Part[RetentionService] = _Part("troth.retention.service", "RetentionService")
+    disclosures: _Part[DisclosureService] = _Part("troth.disclosures", "DisclosureService")
+    breaches: _Part[BreachRegister] = _Part("troth.breaches.register", "BreachRegister")
+    discovery: _Part[DiscoveryService] = _Part(
+        "troth.discovery.service",
+        "DiscoveryService",
+        "What the connected databases really hold: ``scan()``, ``report()``, ``drift()``.",
+    )
+    _minors: _Part[Minors] = _Part("troth.collection.minors", "Minors")
 
-        return PolicyService(self.ctx)
+    # -- collection ----------------------------------------------------------------------
+    def collect(
+        self,
+        point: str,
+        data: Mapping[str, object],
+        *,
+        actor: Actor = SYSTEM,
+        subject_id: str | None = None,
+        tenant_id: str | None = None,
+        jurisdiction: str | None = None,
+        location: str | None = None,
+        supplier: str | None = None,
+        consents: Iterable[str] = (),
+        purposes: Iterable[str] | None = None,
+    ) -> CollectResult:
+        """Store ``data`` arriving through collection point ``point``.
 
-    @cached_property
-    def audit(self) -> AuditService:
-        """The audit log: ``verify()``, ``head()``, ``entries()``, proofs."""
-        from troth.audit.service import AuditService
+        Every field must be declared by the point (P01); the values are bound to the
+        point's purposes (P02) or, for third-party data, to the one purpose supplied for
+        (P03); a minor is refused (P04); consent purposes need ``consents`` or an existing
+        grant (P07). ``purposes`` narrows the point's purposes (third-party data: the one
+        it was supplied for). Refusals are audited and nothing is stored."""
+        results = self.collect_many(
+            point,
+            [data],
+            actor=actor,
+            subject_ids=[subject_id] if subject_id else None,
+            tenant_id=tenant_id,
+            jurisdiction=jurisdiction,
+            location=location,
+            supplier=supplier,
+            consents=consents,
+            purposes=purposes,
+        )
+        return results[0]
 
-        return AuditService(self.ctx)
-
-    @cached_property
-    def keys(self) -> KeyService:
-        """The encryption keys: ``rotate()``."""
-        from troth.store.keystore import KeyService
-
-        return KeyService(self.ctx)
-
-    @cached_property
-    def consent(self) -> ConsentLedger:
-        from troth.consent import ConsentLedger
-
-        return ConsentLedger(self.ctx)
-
-    @cached_property
-    def access(self) -> AccessService:
-        from troth.access import AccessService
-
-        return AccessService(self.ctx)
-
-    @cached_property
-    def requests(self) -> RequestService:
-        from troth.requests.service import RequestService
-
-        return RequestService(self.ctx)
-
-    @cached_property
-    def retention(self) -> RetentionService:
-        from troth.retention.service import RetentionService
-
-        return RetentionService(self.ctx)
-
-    @cached_property
-    def disclosures(self) -> DisclosureService:
-        from troth.disclosures import DisclosureService
-
-        return DisclosureService(self.ctx)
-
-    @cached_property
-    def breaches(self) -> BreachRegister:
-        from troth.breaches.register import BreachRegister
-
-        return BreachRegister(self.ctx)
-
-    @cached_property
-    def discovery(self) -> DiscoveryService:
-        """What the connected databases really hold: ``scan()``, ``report()``, ``drift()``."""
-        from troth.discovery.service import DiscoveryService
-
-        return DiscoveryService(self.ctx)
+    def collect_many(
+        self,
+        point: str,
+        rows: Sequence[Mapping[str, object]],
+        *,
+        actor: Actor = SYSTEM,
+        subject_ids: Sequence[str] | None = None,
+        tenant_id: str | None = None,
+        jurisdiction: str | None = None,
+        location: str | None = None,
+        supplier: str | None = None,
+        consents: Iterable[str] = (),
+        purposes: Iterable[str] | None = None,
+    ) -> list[CollectResult]:
+        """Bulk collection: validated as a whole, stored in one transaction with batched
+        inserts (all or nothing)."""
+        return self._collection.collect(
+            CollectRequest(
+                point,
+                rows,
+                actor,
+                subject_ids,
+                tenant_id,
+                jurisdiction,
+                location,
+                supplier,
+                tuple(consents),
+                None if purposes is None else tuple(purposes),
+            )
+        )
 
     # -- use -----------------------------------------------------------------------------
     def use(
@@ -396,144 +446,17 @@ class Troth(Collecting):
         kept, restricted to its legal purpose until the minimum ends, and reported. A
         connected database that is down raises ConnectorError, troth's part untouched;
         report again to resume. Returns the totals and the report per system."""
-        from troth.requests.erasure import Erasure, erase_person
-
-        evidence = (evidence or "").strip()
-        if not evidence:
-            raise ValidationError(
-                "say how the person was found to be a minor (evidence), e.g. 'ticket 42:"
-                " parent says the buyer is 15'",
-                code="evidence_required",
-            )
-        job_id = f"minor-{subject_id}"
-
-        def record(conn: Connection, erasure: Erasure) -> MinorErasure:
-            subj = get_subject(conn, subject_id)
-            found, deleted, masked, kept = (
-                erasure.total(k) for k in ("found", "deleted", "masked", "kept")
-            )
-            totals = {"found": found, "deleted": deleted, "masked": masked, "kept": kept}
-            append_entries(
-                conn,
-                self.ctx.clock.now(),
-                [
-                    AuditEntry(
-                        action="minor.erase",
-                        actor=actor.label,
-                        subject_id=subject_id,
-                        tenant_id=subj.tenant_id,
-                        reason=Reason.minor.value,
-                        details={
-                            "evidence": evidence[:500],
-                            "job_id": job_id,
-                            **totals,
-                            "systems": [_system_line(s) for s in erasure.systems],
-                        },
-                    )
-                ],
-            )
-            return MinorErasure(
-                found=found,
-                deleted=deleted,
-                masked=masked,
-                kept=kept,
-                systems=list(erasure.systems),
-                summary=erasure.summary,
-            )
-
-        try:
-            return erase_person(self.ctx, subject_id, job_id=job_id, finish=record)
-        except ConnectorError as exc:
-            with transaction(self.ctx) as conn:
-                append_entries(
-                    conn,
-                    self.ctx.clock.now(),
-                    [
-                        AuditEntry(
-                            action="minor.erase_interrupted",
-                            actor=actor.label,
-                            outcome=Outcome.info,
-                            subject_id=subject_id,
-                            reason=Reason.minor.value,
-                            details={"evidence": evidence[:500], "error": exc.message[:500]},
-                        )
-                    ],
-                )
-            raise ConnectorError(
-                f"{exc.message}. The minor's data in troth waits: run `troth minors report"
-                f" {subject_id} --evidence ...` again to resume",
-                code=exc.code,
-                subject_id=subject_id,
-            ) from exc
+        return self._minors.report(subject_id, evidence=evidence, actor=actor)
 
     def find_minors(self) -> list[str]:
         """Subjects whose stored age field shows them under the minimum age today."""
-        idx = self.ctx.policy
-        today = self.ctx.clock.now().date()
-        age_fields = {(cp.id, cp.age_field) for cp in idx.points.values() if cp.age_field}
-        if not age_fields:
-            return []
-        found: list[str] = []
-        with reading(self.ctx.engine) as conn:
-            q = (
-                select(
-                    records.c.subject_id,
-                    records.c.collection_point,
-                    records.c.field,
-                    records.c.value,
-                    subjects.c.jurisdiction,
-                )
-                .join(subjects, subjects.c.id == records.c.subject_id)
-                .where(
-                    records.c.field.in_({f for _, f in age_fields}), records.c.value.is_not(None)
-                )
-            )
-            for sid, point, fname, value, juris in conn.execute(q):
-                if (point, fname) not in age_fields:
-                    continue
-                spec = idx.points[point].fields.get(fname)
-                try:
-                    age = _age_of(spec, json.loads(value), today) if spec else None
-                except ValidationError:
-                    continue  # stored before dates of birth were checked: not a date
-                if age is not None and age < idx.minimum_age(juris):
-                    found.append(sid)
-        return sorted(set(found))
+        return self._minors.find()
 
     def purge_minors(self, *, dry_run: bool = False, actor: Actor = SYSTEM) -> list[str]:
         """Find minors' data held against the policy and delete it everywhere, as
         :meth:`report_minor` does (P04). Every minor found is tried; a connected database
         that is down raises ConnectorError at the end naming those left waiting."""
-        minors = self.find_minors()
-        if minors:
-            # Already erased: what is left is kept by law (restricted); don't erase again.
-            with reading(self.ctx.engine) as conn:
-                erased = set(
-                    conn.execute(
-                        select(subjects.c.id).where(
-                            subjects.c.id.in_(minors), subjects.c.status == "erased"
-                        )
-                    ).scalars()
-                )
-            minors = [sid for sid in minors if sid not in erased]
-        if dry_run:
-            return minors
-        waiting: list[str] = []
-        for sid in minors:
-            try:
-                self.report_minor(
-                    sid, evidence="stored age field below the minimum age", actor=actor
-                )
-            except ConnectorError:
-                waiting.append(sid)
-        if waiting:
-            raise ConnectorError(
-                f"{len(waiting)} minor(s) wait for a connected database that is down:"
-                f" {', '.join(waiting)}; run `troth minors purge` again when it is back",
-                code="minors_waiting",
-                subjects=waiting,
-            )
-        return minors
+        return self._minors.purge(dry_run=dry_run, actor=actor)
 
 
 def _delivered(result: View | TrothError) -> View:
@@ -548,9 +471,3 @@ def _delivered(result: View | TrothError) -> View:
 # some categories (an IN list) through Core.
 _USE_ALL = Prepared(facts_mod.subject_and_facts_stmt(False))
 _USE_SOME = facts_mod.subject_and_facts_stmt(True)
-
-
-def _system_line(system: Mapping[str, Any]) -> dict[str, Any]:
-    """A system's erasure counts for the audit entry (no values, no reasons' details)."""
-    keys = ("system", "found", "deleted", "masked", "kept")
-    return {k: system[k] for k in keys if k in system}

@@ -15,7 +15,7 @@ import troth.notices.outbox
 import troth.operations.idempotency
 import troth.operations.jobs
 import troth.requests.tables
-import troth.retention.service
+import troth.retention.tables
 import troth.store.tables
 
 __all__ = ["troth"]

@@ -34,8 +34,8 @@ from troth.consent.tables import consent_state
 from troth.context import Context
 from troth.dialects import dialect_for
 from troth.errors import ValidationError
-from troth.gate import SYSTEM, Actor, Ask, Facts, Operation, decide
-from troth.gate.facts import actor_membership, notices_of
+from troth.gate import SYSTEM, Actor, Ask, Operation, decide
+from troth.gate.facts import actor_membership, aggregate_facts, notices_of
 from troth.policy.model import FieldType
 from troth.store.tables import records, restrictions, subjects
 
@@ -108,18 +108,32 @@ class _Group:
     total: float = 0.0
     values: int = 0
 
+    def add(self, people: int, contributors: int, total: float, values: int) -> None:
+        self.people += people
+        self.contributors += contributors
+        self.total += total
+        self.values += values
+
+
+@dataclass(frozen=True)
+class _Question:
+    """What an aggregate asks: ``measure`` of ``field`` (of ``category``) for
+    ``purpose``, per value of the dimensions ``group_by`` (none: in total)."""
+
+    purpose: str
+    category: str
+    field: str
+    group_by: tuple[str, ...]
+    measure: str
+
 
 def _check(
-    ctx: Context,
-    purpose: str,
-    category: str,
-    field: str,
-    group_by: tuple[str, ...],
-    measure: str,
-    k: int | None,
+    ctx: Context, q: _Question, k: int | None
 ) -> tuple[int, tuple[str, ...], dict[str, str]]:
     """Validate the question; return k, the categories it touches and each dimension's
     category."""
+    purpose, category, field = q.purpose, q.category, q.field
+    group_by, measure = q.group_by, q.measure
     idx = ctx.policy
     p = idx.purposes.get(purpose)
     if p is None:
@@ -175,26 +189,21 @@ def _check(
 
 
 def _audit(
-    ctx: Context, actor: Actor, outcome: Outcome, purpose: str, cats: tuple[str, ...], **kw: Any
+    ctx: Context, actor: Actor, purpose: str, cats: tuple[str, ...], details: dict[str, Any]
 ) -> None:
-    reason = kw.pop("reason", None)
+    """The entry of an aggregate given (a refusal is audited by :func:`refuse`): what was
+    asked, and how much was left out."""
+    entry = AuditEntry(
+        "aggregate",
+        actor.label,
+        Outcome.allow,
+        tenant_id=actor.tenant_id,
+        purpose=purpose,
+        categories=cats,
+        details=details,
+    )
     with transaction(ctx) as conn:
-        append_entries(
-            conn,
-            ctx.clock.now(),
-            [
-                AuditEntry(
-                    "aggregate",
-                    actor.label,
-                    outcome,
-                    tenant_id=actor.tenant_id,
-                    purpose=purpose,
-                    categories=cats,
-                    reason=reason,
-                    details=kw,
-                )
-            ],
-        )
+        append_entries(conn, ctx.clock.now(), [entry])
 
 
 def aggregate(
@@ -214,7 +223,8 @@ def aggregate(
     idx = ctx.policy
     now = ctx.clock.now()
     group_by = tuple(group_by)
-    k, cats, group_cats = _check(ctx, purpose, category, field, group_by, measure, k)
+    q = _Question(purpose, category, field, group_by, measure)
+    k, cats, group_cats = _check(ctx, q, k)
     asked = {"field": field, "group_by": list(group_by), "measure": measure}
     tenant = actor.tenant_id
     member_active = False
@@ -226,7 +236,7 @@ def aggregate(
     decision = decide(
         idx,
         ask,
-        Facts(subject_tenant=tenant, member_active=member_active, consented=frozenset({purpose})),
+        aggregate_facts(tenant, member_active, consented=frozenset({purpose})),
     )
     if not decision.allowed or decision.masked:
         reason = decision.reason or next(iter(decision.masked.values()))
@@ -245,35 +255,19 @@ def aggregate(
     verdicts = _verdicts(ctx, ask, tenant, member_active)
     groups: dict[Key, _Group] = {}
     not_counted: dict[str, int] = {}
-    for key, kind, people, holders, total_, values in _counts(
-        ctx, purpose, category, field, group_by, group_cats, measure, tenant
-    ):
+    for key, kind, people, holders, total_, values in _counts(ctx, q, group_cats, tenant):
         why = verdicts[kind]
         if why is not None:
             not_counted[why] = not_counted.get(why, 0) + people
             continue
-        g = groups.setdefault(key, _Group())
-        g.people += people
-        g.contributors += holders
-        g.total += total_
-        g.values += values
+        groups.setdefault(key, _Group()).add(people, holders, total_, values)
     if not group_by:
         groups.setdefault((), _Group())
         result, total, other, hidden = _single(groups[()], measure, k)
     else:
         result, total, other, hidden = _table(groups, measure, k)
-    _audit(
-        ctx,
-        actor,
-        Outcome.allow,
-        purpose,
-        cats,
-        **asked,
-        k=k,
-        groups=len(groups),
-        suppressed=hidden,
-        not_counted=not_counted,
-    )
+    given = {"k": k, "groups": len(groups), "suppressed": hidden, "not_counted": not_counted}
+    _audit(ctx, actor, purpose, cats, {**asked, **given})
     return AggregateResult(purpose, category, field, group_by, measure, k, result, total, other)
 
 
@@ -290,12 +284,12 @@ def _verdicts(
     grant: an aggregate shows no one's detail (P14 concerns detail)."""
     out: dict[Kind, str | None] = {}
     for consented, restricted, erased in itertools.product((False, True), repeat=3):
-        facts = Facts(
-            subject_tenant=tenant,
+        facts = aggregate_facts(
+            tenant,
+            member_active,
             consented=frozenset({ask.purpose}) if consented else frozenset(),
             restricted=frozenset({ask.purpose}) if restricted else frozenset(),
             erased=erased,
-            member_active=member_active,
         )
         d = decide(ctx.policy, ask, facts)
         why = None if d.allowed and not d.masked else d.reason or next(iter(d.masked.values()))
@@ -329,18 +323,13 @@ def _kind_columns(ctx: Context, purpose: str, subject: Any) -> tuple[Any, Any, A
 
 
 def _counts(
-    ctx: Context,
-    purpose: str,
-    category: str,
-    field: str,
-    group_by: tuple[str, ...],
-    group_cats: Mapping[str, str],
-    measure: str,
-    tenant: str | None,
+    ctx: Context, q: _Question, group_cats: Mapping[str, str], tenant: str | None
 ) -> list[tuple[Key, Kind, int, int, float, int]]:
     """Per group and kind of person: people, people holding a numeric value, the sum and
     number of those values. A count counts the people with a value of the dimension (or
     of ``field`` without one), whatever ``field`` is."""
+    purpose, category, field = q.purpose, q.category, q.field
+    group_by, measure = q.group_by, q.measure
     dialect = dialect_for(ctx.engine)
     measured = group_by[0] if group_by and measure == "count" else field
     measured_cat = group_cats.get(measured, category)
@@ -439,10 +428,7 @@ def _table(
     rest = _Group()
     for key, g in groups.items():
         for acc in (everyone, rest) if key in hidden else (everyone,):
-            acc.people += g.people
-            acc.contributors += g.contributors
-            acc.total += g.total
-            acc.values += g.values
+            acc.add(g.people, g.contributors, g.total, g.values)
     total: Num | None = None
     other: Num | None = None
     if published_total:

@@ -18,7 +18,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +34,14 @@ class ImportState:
 
     file_sha256: str
     point: str
+    batch: int = 0  # rows per transaction, kept for a resumed run (its keys name them)
     next_row: int = 1
     stored: int = 0
     refused: list[dict[str, Any]] = field(default_factory=list)
     done: bool = False
-    batch: int = 0  # rows per transaction, kept for a resumed run (its keys name them)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "file_sha256": self.file_sha256,
-            "point": self.point,
-            "batch": self.batch,
-            "next_row": self.next_row,
-            "stored": self.stored,
-            "refused": self.refused,
-            "done": self.done,
-        }
+        return asdict(self)
 
 
 def file_sha256(path: Path) -> str:
@@ -128,8 +120,6 @@ def import_file(
 ) -> ImportState:
     """Import ``path`` (resuming from ``state_file`` when it names this file and point);
     returns the final state. ``progress`` is called with the number of rows just done."""
-    from troth.operations.idempotency import run_once
-
     if point not in troth.ctx.policy.points:
         known = ", ".join(sorted(troth.ctx.policy.points)) or "none"
         raise ValidationError(f"no collection point {point!r} in the policy (known: {known})")
@@ -141,81 +131,109 @@ def import_file(
         return state
     # A resumed run cuts the file into the same batches: a batch committed just before a
     # kill is then found again under its key, never stored a second time.
-    batch = state.batch or batch
-    state.batch = batch
-    key_actor = f"import:{actor.label}"
+    state.batch = state.batch or batch
     options: dict[str, Any] = {
         "actor": actor,
         "tenant_id": tenant_id,
         "consents": consents,
         "jurisdiction": jurisdiction,
     }
+    run = _Run(troth, point, sha, f"import:{actor.label}", options, state, state_file, progress)
+    run.rows(read_rows(path, fmt))
+    state.done = True
+    state.refused.sort(key=lambda r: int(r["row"]))
+    save_state(state_file, state)
+    return state
 
-    def refuse(n: int, why: str) -> None:
-        if len(state.refused) < MAX_ROWS_REPORTED:
-            state.refused.append({"row": n, "reason": why})
 
-    def collect(rows: list[tuple[int, dict[str, Any]]]) -> int:
+@dataclass
+class _Run:
+    """One run of an import: rows collected batch by batch under their idempotency keys,
+    the state saved after each batch."""
+
+    troth: Any
+    point: str
+    sha: str
+    key_actor: str
+    options: dict[str, Any]
+    state: ImportState
+    state_file: Path
+    progress: Callable[[int], None] | None
+
+    def rows(self, rows: Iterator[tuple[int, Any]]) -> None:
+        """Collect the rows from ``state.next_row`` on, a batch at a time; a row that is
+        not a record is refused and skipped."""
+        state = self.state
+        pending: list[tuple[int, dict[str, Any]]] = []
+        skipped = 0
+        for n, row in rows:
+            if n < state.next_row:
+                continue
+            if isinstance(row, str):
+                self.refuse(n, f"invalid_row: {row}")
+                skipped += 1
+                continue
+            pending.append((n, row))
+            if len(pending) >= state.batch:
+                try:
+                    self.flush(pending)
+                except (ValidationError, Refused) as exc:  # a batch of one, refused
+                    self.refuse(pending[0][0], f"{exc.code}: {exc.message}")
+                    state.next_row = pending[0][0] + 1
+                    save_state(self.state_file, state)
+                self.skipped(skipped)
+                pending, skipped = [], 0
+        try:
+            self.flush(pending)
+        except (ValidationError, Refused) as exc:
+            self.refuse(pending[0][0], f"{exc.code}: {exc.message}")
+        self.skipped(skipped)
+
+    def skipped(self, n: int) -> None:
+        if self.progress is not None and n:
+            self.progress(n)
+
+    def refuse(self, n: int, why: str) -> None:
+        if len(self.state.refused) < MAX_ROWS_REPORTED:
+            self.state.refused.append({"row": n, "reason": why})
+
+    def collect(self, rows: list[tuple[int, dict[str, Any]]]) -> int:
+        """Collect a batch once (its key: the file's digest and its row numbers)."""
+        from troth.operations.idempotency import run_once
+
         first, last = rows[0][0], rows[-1][0]
         fingerprint = hashlib.sha256(
             json.dumps([r for _, r in rows], sort_keys=True, default=str).encode()
         ).hexdigest()
 
         def work() -> tuple[int, Any]:
-            results = troth.collect_many(point, [r for _, r in rows], **options)
+            results = self.troth.collect_many(self.point, [r for _, r in rows], **self.options)
             return 200, [r.subject_id for r in results]
 
-        _, body, _ = run_once(troth.ctx, key_actor, f"{sha}:{first}-{last}", fingerprint, work)
+        key = f"{self.sha}:{first}-{last}"
+        _, body, _ = run_once(self.troth.ctx, self.key_actor, key, fingerprint, work)
         return len(body)
 
-    def flush(pending: list[tuple[int, dict[str, Any]]]) -> None:
+    def flush(self, pending: list[tuple[int, dict[str, Any]]]) -> None:
+        """Collect a batch; if it is refused, each of its rows alone (the bad ones are
+        reported, the good ones stored)."""
         if not pending:
             return
+        state = self.state
         try:
-            state.stored += collect(pending)
+            state.stored += self.collect(pending)
         except (ValidationError, Refused):
             if len(pending) == 1:
                 raise
             for n, row in pending:  # find the bad rows: each alone
                 try:
-                    state.stored += collect([(n, row)])
+                    state.stored += self.collect([(n, row)])
                 except (ValidationError, Refused) as exc:
-                    refuse(n, f"{exc.code}: {exc.message}")
+                    self.refuse(n, f"{exc.code}: {exc.message}")
         state.next_row = pending[-1][0] + 1
-        save_state(state_file, state)
-        if progress is not None:
-            progress(len(pending))
-
-    pending: list[tuple[int, dict[str, Any]]] = []
-    skipped = 0
-    for n, row in read_rows(path, fmt):
-        if n < state.next_row:
-            continue
-        if isinstance(row, str):
-            refuse(n, f"invalid_row: {row}")
-            skipped += 1
-            continue
-        pending.append((n, row))
-        if len(pending) >= batch:
-            try:
-                flush(pending)
-            except (ValidationError, Refused) as exc:  # a batch of one, refused
-                refuse(pending[0][0], f"{exc.code}: {exc.message}")
-                state.next_row = pending[0][0] + 1
-                save_state(state_file, state)
-            if progress is not None and skipped:
-                progress(skipped)
-            pending, skipped = [], 0
-    try:
-        flush(pending)
-    except (ValidationError, Refused) as exc:
-        refuse(pending[0][0], f"{exc.code}: {exc.message}")
-    if progress is not None and skipped:
-        progress(skipped)
-    state.done = True
-    state.refused.sort(key=lambda r: int(r["row"]))
-    save_state(state_file, state)
-    return state
+        save_state(self.state_file, state)
+        if self.progress is not None:
+            self.progress(len(pending))
 
 
 def count_rows(path: Path) -> int:

@@ -19,10 +19,14 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from troth.collection.phones import to_e164
 from troth.errors import MalformedInput, ValidationError
-from troth.policy.model import CollectedField, FieldType, Regime
+from troth.policy.model import CollectedField, CollectionPoint, FieldType, Regime, SourceKind
+
+if TYPE_CHECKING:
+    from troth.policy.index import PolicyIndex
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{5,32}$")
@@ -180,15 +184,9 @@ def check_value(spec: CollectedField, value: Any, max_bytes: int) -> str | None:
         return (
             None if isinstance(value, bool) else f"expected true/false, got {type(value).__name__}"
         )
-    if t is FieldType.date:
+    if t in (FieldType.date, FieldType.datetime):
         try:
-            parse_date(value)
-        except ValueError as exc:
-            return str(exc)
-        return None
-    if t is FieldType.datetime:
-        try:
-            parse_datetime(value)
+            (parse_date if t is FieldType.date else parse_datetime)(value)
         except ValueError as exc:
             return str(exc)
         return None
@@ -216,3 +214,99 @@ def parse_number(text: str, what: str, low: float, high: float) -> float:
     if not math.isfinite(value) or not low <= value <= high:
         raise ValidationError(f"{what} must be a number from {low:g} to {high:g}")
     return value
+
+
+MAX_AGE = 150
+
+
+def age_of(spec: CollectedField, value: Any, today: date) -> int | None:
+    """The age in whole years that the age field gives (None when it is empty). A date of
+    birth in the future or more than :data:`MAX_AGE` years ago is not a date of birth: the
+    collection is refused as bad input, never waved through or taken for a minor."""
+    if value is None or value == "":
+        return None
+    if spec.type in (FieldType.integer, FieldType.number):
+        age = int(value)  # check_value made it a finite number
+        if not 0 <= age <= MAX_AGE:
+            raise ValidationError(f"the age field: not an age (0 to {MAX_AGE} years)")
+        return age
+    try:
+        born = (
+            parse_datetime(value).date() if spec.type is FieldType.datetime else parse_date(value)
+        )
+    except ValueError as exc:
+        raise ValidationError(f"the age field: {exc}; the minimum age cannot be checked") from None
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if born > today or age > MAX_AGE:
+        raise ValidationError(
+            f"the age field: not a date of birth (in the future, or more than {MAX_AGE} years ago)"
+        )
+    return age
+
+
+def named_supplier(cp: CollectionPoint, supplier: str | None) -> str | None:
+    """Who supplied this data (P03): required, by name, for a third-party point (the
+    policy's ``supplier`` describes the kind of source, it names no one); refused for data
+    that does not come from a third party."""
+    name = " ".join(supplier.split()) if isinstance(supplier, str) else None
+    if cp.source is not SourceKind.third_party:
+        if name:
+            raise ValidationError(
+                f"collection point {cp.id!r} collects {cp.source.value} data, not third-party"
+                " data: leave out the supplier",
+                code="supplier_not_third_party",
+                field="supplier",
+            )
+        return None
+    if not name:
+        described = f" (the policy describes them as: {cp.supplier})" if cp.supplier else ""
+        raise ValidationError(
+            f"collection point {cp.id!r} takes third-party data: name the third party that"
+            f' supplied it (supplier=..., --supplier, or "supplier" in the request body)'
+            f"{described}",
+            code="supplier_required",
+            field="supplier",
+        )
+    if len(name) > 200:
+        raise ValidationError(
+            "supplier: at most 200 characters", code="supplier_too_long", field="supplier"
+        )
+    return name
+
+
+def check_customer_tenant(
+    idx: PolicyIndex,
+    cp: CollectionPoint,
+    data: Mapping[str, Any],
+    tenant_id: str | None,
+    row: int | None,
+) -> None:
+    """A customer's own data (``support_access.customer_categories``) is filed under that
+    customer: without the tenant, no grant of the customer could ever cover it."""
+    if tenant_id is not None:
+        return
+    own = set(idx.policy.support_access.customer_categories)
+    held = sorted({spec.category for f, spec in cp.fields.items() if f in data} & own)
+    if held:
+        where = f" (row {row})" if row is not None else ""
+        raise ValidationError(
+            f"collection point {cp.id!r} holds {', '.join(held)}, a customer's own data:"
+            f" name the customer it belongs to (tenant_id, --tenant){where}",
+            field="tenant_id",
+        )
+
+
+def check_phones(
+    cp: CollectionPoint, data: Mapping[str, Any], region: str | None, row: int | None
+) -> None:
+    """A number that identifies the person must be one (it is indexed in E.164)."""
+    for fname, spec in cp.fields.items():
+        value = data.get(fname)
+        if spec.identifies == "phone" and value not in (None, ""):
+            try:
+                to_e164(str(value), region)
+            except ValidationError as exc:
+                where = f" (row {row})" if row is not None else ""
+                raise ValidationError(
+                    f"field {fname!r}{where}: {exc.message}", code="invalid_phone", field=fname
+                ) from None

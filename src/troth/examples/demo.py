@@ -101,8 +101,19 @@ def build_demo(home: Path | str, *, people: int = 2000, seed: int = 7) -> tuple[
     t = Troth(ctx)
     rng = random.Random(seed)
     info = DemoInfo(home=home)
+    vendor_id = _demo_staff(t, info)
+    # Customers (tenants), each with an admin and a member, their users and call records.
+    per_tenant = max(1, people // len(COMPANIES))
+    for n, company in enumerate(COMPANIES):
+        _demo_tenant(t, info, rng, company, per_tenant, first=n == 0, vendor_id=vendor_id)
+    _demo_requests(t, info)
+    _demo_breach(t, info)
+    return ctx, info
+
+
+def _demo_staff(t: Any, info: DemoInfo) -> str:
+    """The vendor's own staff and its admin; returns the admin's id."""
     access = t.access
-    # The vendor's own staff.
     for who, email, role in (
         ("privacy officer", "privacy@phone-service.example", "privacy_office"),
         ("support agent", "support@phone-service.example", "support"),
@@ -116,82 +127,93 @@ def build_demo(home: Path | str, *, people: int = 2000, seed: int = 7) -> tuple[
         display_name="vendor admin",
     )
     info.logins.append(("console (vendor admin)", "ops@phone-service.example", PASSWORD))
-    # Customers (tenants), each with an admin and a member, their users and call records.
-    per_tenant = max(1, people // len(COMPANIES))
-    for n, company in enumerate(COMPANIES):
-        domain = company.lower().split()[0] + ".example"
-        tid = access.create_tenant(company, f"admin@{domain}")
-        info.tenants[company] = tid
+    return str(vendor.id)
+
+
+def _demo_tenant(
+    t: Any,
+    info: DemoInfo,
+    rng: random.Random,
+    company: str,
+    per_tenant: int,
+    *,
+    first: bool,
+    vendor_id: str,
+) -> None:
+    """One customer: its admin and member, its users and their call records; the vendor
+    asks the first one for a grant."""
+    access = t.access
+    domain = company.lower().split()[0] + ".example"
+    tid = access.create_tenant(company, f"admin@{domain}")
+    info.tenants[company] = tid
+    for local, role, label in (("admin", "admin", "admin"), ("staff", "member", "member")):
         access.add_user(
-            f"admin@{domain}",
+            f"{local}@{domain}",
             kind="tenant_member",
             tenant_id=tid,
-            tenant_role="admin",
+            tenant_role=role,
             password=PASSWORD,
-            display_name=f"{company} admin",
+            display_name=f"{company} {label}",
         )
-        access.add_user(
-            f"staff@{domain}",
-            kind="tenant_member",
+    if first:
+        info.logins.append((f"tenant admin ({company})", f"admin@{domain}", PASSWORD))
+    t.collect(
+        "customer_signup",
+        {"company_name": company, "name": f"{company} admin", "email": f"admin@{domain}"},
+        tenant_id=tid,
+    )
+    rows = []
+    for i in range(per_tenant):
+        first_name, last = rng.choice(FIRST), rng.choice(LAST)
+        rows.append(
+            {"name": f"{first_name} {last}", "email": f"{first_name}.{last}.{i}@{domain}".lower()}
+        )
+    users = t.collect_many("user_invitation", rows, tenant_id=tid)
+    info.people += len(users)
+    calls, ids = _demo_calls(rng, [r.subject_id for r in users])
+    for s in range(0, len(calls), 2000):
+        t.collect_many(
+            "call_record_import",
+            calls[s : s + 2000],
+            subject_ids=ids[s : s + 2000],
             tenant_id=tid,
-            tenant_role="member",
-            password=PASSWORD,
-            display_name=f"{company} member",
         )
-        if n == 0:
-            info.logins.append((f"tenant admin ({company})", f"admin@{domain}", PASSWORD))
-        t.collect(
-            "customer_signup",
-            {"company_name": company, "name": f"{company} admin", "email": f"admin@{domain}"},
-            tenant_id=tid,
+    info.call_records += len(calls)
+    if first:
+        # The vendor asks to look at this customer's call records for a ticket.
+        access.request_grant(
+            tid,
+            by=Actor(ActorKind.vendor_admin, vendor_id),
+            reason="Ticket 4711: calls to +64 9 drop after 30 s",
+            ticket="4711",
+            categories=["call_records"],
+            duration=timedelta(days=3),
         )
-        rows = []
-        for i in range(per_tenant):
-            first, last = rng.choice(FIRST), rng.choice(LAST)
-            rows.append(
-                {"name": f"{first} {last}", "email": f"{first}.{last}.{i}@{domain}".lower()}
+
+
+def _demo_calls(
+    rng: random.Random, subject_ids: list[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """One to four call records per person, and whose each one is."""
+    calls: list[dict[str, Any]] = []
+    ids: list[str] = []
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    for sid in subject_ids:
+        for _ in range(rng.randint(1, 4)):
+            when = start + timedelta(minutes=rng.randint(0, 60 * 24 * 50))
+            calls.append(
+                {
+                    "extension": str(rng.randint(200, 299)),
+                    "started_at": when.isoformat(),
+                    "duration_seconds": rng.randint(5, 1800),
+                    "cost": round(rng.uniform(0.01, 4.5), 2),
+                    "destination_number": (
+                        f"+64 9 {rng.randint(200, 999)} {rng.randint(1000, 9999)}"
+                    ),
+                }
             )
-        users = t.collect_many("user_invitation", rows, tenant_id=tid)
-        info.people += len(users)
-        calls: list[dict[str, Any]] = []
-        ids: list[str] = []
-        start = datetime(2026, 10, 1, tzinfo=UTC)
-        for r in users:
-            for _ in range(rng.randint(1, 4)):
-                when = start + timedelta(minutes=rng.randint(0, 60 * 24 * 50))
-                calls.append(
-                    {
-                        "extension": str(rng.randint(200, 299)),
-                        "started_at": when.isoformat(),
-                        "duration_seconds": rng.randint(5, 1800),
-                        "cost": round(rng.uniform(0.01, 4.5), 2),
-                        "destination_number": (
-                            f"+64 9 {rng.randint(200, 999)} {rng.randint(1000, 9999)}"
-                        ),
-                    }
-                )
-                ids.append(r.subject_id)
-        for s in range(0, len(calls), 2000):
-            t.collect_many(
-                "call_record_import",
-                calls[s : s + 2000],
-                subject_ids=ids[s : s + 2000],
-                tenant_id=tid,
-            )
-        info.call_records += len(calls)
-        if n == 0:
-            # The vendor asks to look at this customer's call records for a ticket.
-            access.request_grant(
-                tid,
-                by=Actor(ActorKind.vendor_admin, vendor.id),
-                reason="Ticket 4711: calls to +64 9 drop after 30 s",
-                ticket="4711",
-                categories=["call_records"],
-                duration=timedelta(days=3),
-            )
-    _demo_requests(t, info)
-    _demo_breach(t, info)
-    return ctx, info
+            ids.append(sid)
+    return calls, ids
 
 
 def _demo_requests(t: Any, info: DemoInfo) -> None:

@@ -1,4 +1,6 @@
-"""Gathering the facts the gate needs, from every concept's tables, in a few queries."""
+"""The facts the gate decides on (:class:`troth.gate.Facts`): gathered from every concept's
+tables in a few queries, and built here only, for a use, a record, a collection or an
+aggregate."""
 
 from __future__ import annotations
 
@@ -177,6 +179,47 @@ def facts_from_row(
         member_active=member_active,
         grants=grants,
         erased=subject.erased_at is not None,
+    )
+
+
+def collection_facts(
+    actor: Actor,
+    subject_id: str,
+    tenant_id: str | None,
+    consented: frozenset[str],
+    member_active: bool,
+    grants: tuple[Grant, ...],
+) -> Facts:
+    """The facts of a collection about ``subject_id`` (:mod:`troth.collection.storing`):
+    who collects, for which customer, with which consents (those given with the data
+    included); the person has no restriction or erasure a collection could meet."""
+    return Facts(
+        subject_id=subject_id,
+        subject_tenant=tenant_id,
+        subject_self=actor.kind is ActorKind.subject and actor.id == subject_id,
+        consented=consented,
+        member_active=member_active,
+        grants=grants,
+    )
+
+
+def aggregate_facts(
+    tenant_id: str | None,
+    member_active: bool,
+    *,
+    consented: frozenset[str] = frozenset(),
+    restricted: frozenset[str] = frozenset(),
+    erased: bool = False,
+) -> Facts:
+    """The facts of one kind of person in an aggregate (:mod:`troth.aggregates.query`):
+    no one in particular, only whether they consented, restricted the purpose or were
+    erased, and whether the actor is an active member of their customer."""
+    return Facts(
+        subject_tenant=tenant_id,
+        consented=consented,
+        restricted=restricted,
+        erased=erased,
+        member_active=member_active,
     )
 
 

@@ -272,7 +272,7 @@ class Offboarder:
 
 
 def _refuse_if_held(conn: Connection, tenant_id: str) -> None:
-    from troth.retention.service import legal_holds
+    from troth.retention.tables import legal_holds
 
     hold = conn.execute(
         select(legal_holds.c.reason).where(

@@ -55,7 +55,7 @@ def _columns(kind: str) -> list[Any]:
 
         return [legal_demands.c.id]
     if kind == "hold":
-        from troth.retention.service import legal_holds
+        from troth.retention.tables import legal_holds
 
         return [legal_holds.c.id]
     if kind == "receipt":

@@ -1,0 +1,185 @@
+"""Minors found after collection (P04): a person reported to be a minor, or found so by
+their stored age field, has their data deleted in troth and in every connected dataset
+(the deletion request's erasure), audited as ``minor.erase`` with the evidence.
+:class:`troth.Troth` calls :class:`Minors` (``report_minor``, ``find_minors``,
+``purge_minors``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries, transaction
+from troth.collection.validation import age_of
+from troth.context import Context
+from troth.db import reading
+from troth.errors import ConnectorError, ValidationError
+from troth.gate import SYSTEM, Actor, Reason
+from troth.store import get_subject
+from troth.store.tables import records, subjects
+
+if TYPE_CHECKING:
+    from troth.engine import MinorErasure
+    from troth.requests.erasure import Erasure
+
+
+class Minors:
+    """Erasing minors' data wherever it is (P04)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def report(self, subject_id: str, *, evidence: str, actor: Actor = SYSTEM) -> MinorErasure:
+        """See :meth:`troth.Troth.report_minor`."""
+        from troth.requests.erasure import erase_person
+
+        evidence = (evidence or "").strip()
+        if not evidence:
+            raise ValidationError(
+                "say how the person was found to be a minor (evidence), e.g. 'ticket 42:"
+                " parent says the buyer is 15'",
+                code="evidence_required",
+            )
+        job_id = f"minor-{subject_id}"
+
+        def record(conn: Connection, erasure: Erasure) -> MinorErasure:
+            return self._erased(conn, erasure, subject_id, evidence, job_id, actor)
+
+        try:
+            return erase_person(self.ctx, subject_id, job_id=job_id, finish=record)
+        except ConnectorError as exc:
+            details = {"evidence": evidence[:500], "error": exc.message[:500]}
+            self._append(subject_id, actor, "minor.erase_interrupted", details)
+            raise ConnectorError(
+                f"{exc.message}. The minor's data in troth waits: run `troth minors report"
+                f" {subject_id} --evidence ...` again to resume",
+                code=exc.code,
+                subject_id=subject_id,
+            ) from exc
+
+    def _erased(
+        self,
+        conn: Connection,
+        erasure: Erasure,
+        subject_id: str,
+        evidence: str,
+        job_id: str,
+        actor: Actor,
+    ) -> MinorErasure:
+        """Audit a finished erasure in its transaction (``minor.erase``); its totals."""
+        subj = get_subject(conn, subject_id)
+        found, deleted, masked, kept = (
+            erasure.total(k) for k in ("found", "deleted", "masked", "kept")
+        )
+        totals = {"found": found, "deleted": deleted, "masked": masked, "kept": kept}
+        details = {
+            "evidence": evidence[:500],
+            "job_id": job_id,
+            **totals,
+            "systems": [_system_line(s) for s in erasure.systems],
+        }
+        entry = AuditEntry(
+            action="minor.erase",
+            actor=actor.label,
+            subject_id=subject_id,
+            tenant_id=subj.tenant_id,
+            reason=Reason.minor.value,
+            details=details,
+        )
+        append_entries(conn, self.ctx.clock.now(), [entry])
+        result: MinorErasure = {
+            "found": found,
+            "deleted": deleted,
+            "masked": masked,
+            "kept": kept,
+            "systems": list(erasure.systems),
+            "summary": erasure.summary,
+        }
+        return result
+
+    def _append(self, subject_id: str, actor: Actor, action: str, details: dict[str, Any]) -> None:
+        entry = AuditEntry(
+            action=action,
+            actor=actor.label,
+            outcome=Outcome.info,
+            subject_id=subject_id,
+            reason=Reason.minor.value,
+            details=details,
+        )
+        with transaction(self.ctx) as conn:
+            append_entries(conn, self.ctx.clock.now(), [entry])
+
+    def find(self) -> list[str]:
+        """See :meth:`troth.Troth.find_minors`."""
+        idx = self.ctx.policy
+        today = self.ctx.clock.now().date()
+        age_fields = {(cp.id, cp.age_field) for cp in idx.points.values() if cp.age_field}
+        if not age_fields:
+            return []
+        found: list[str] = []
+        with reading(self.ctx.engine) as conn:
+            q = (
+                select(
+                    records.c.subject_id,
+                    records.c.collection_point,
+                    records.c.field,
+                    records.c.value,
+                    subjects.c.jurisdiction,
+                )
+                .join(subjects, subjects.c.id == records.c.subject_id)
+                .where(
+                    records.c.field.in_({f for _, f in age_fields}), records.c.value.is_not(None)
+                )
+            )
+            for sid, point, fname, value, juris in conn.execute(q):
+                if (point, fname) not in age_fields:
+                    continue
+                spec = idx.points[point].fields.get(fname)
+                try:
+                    age = age_of(spec, json.loads(value), today) if spec else None
+                except ValidationError:
+                    continue  # stored before dates of birth were checked: not a date
+                if age is not None and age < idx.minimum_age(juris):
+                    found.append(sid)
+        return sorted(set(found))
+
+    def purge(self, *, dry_run: bool = False, actor: Actor = SYSTEM) -> list[str]:
+        """See :meth:`troth.Troth.purge_minors`."""
+        minors = self.find()
+        if minors:
+            # Already erased: what is left is kept by law (restricted); don't erase again.
+            with reading(self.ctx.engine) as conn:
+                erased = set(
+                    conn.execute(
+                        select(subjects.c.id).where(
+                            subjects.c.id.in_(minors), subjects.c.status == "erased"
+                        )
+                    ).scalars()
+                )
+            minors = [sid for sid in minors if sid not in erased]
+        if dry_run:
+            return minors
+        waiting: list[str] = []
+        for sid in minors:
+            try:
+                self.report(sid, evidence="stored age field below the minimum age", actor=actor)
+            except ConnectorError:
+                waiting.append(sid)
+        if waiting:
+            raise ConnectorError(
+                f"{len(waiting)} minor(s) wait for a connected database that is down:"
+                f" {', '.join(waiting)}; run `troth minors purge` again when it is back",
+                code="minors_waiting",
+                subjects=waiting,
+            )
+        return minors
+
+
+def _system_line(system: Mapping[str, Any]) -> dict[str, Any]:
+    """A system's erasure counts for the audit entry (no values, no reasons' details)."""
+    keys = ("system", "found", "deleted", "masked", "kept")
+    return {k: system[k] for k in keys if k in system}

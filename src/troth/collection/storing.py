@@ -1,0 +1,348 @@
+"""Storing a validated collection: the people found or created, the gate asked per purpose
+and per state of consent, the values encrypted where sensitive, tagged with their purposes
+and written with their audit entries, all in one transaction (all or nothing)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from troth.audit.entry import AuditEntry
+from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import Refusal
+from troth.collection.phones import region_for
+from troth.context import Context
+from troth.db import insert_many
+from troth.gate import Actor, ActorKind, Ask, Decision, Operation, Reason, decide
+from troth.gate import facts as facts_mod
+from troth.policy.model import CollectedField, CollectionPoint, FieldType
+from troth.store import blind_index_lookup, get_subject, new_id
+from troth.store.crypto import encrypt_value
+from troth.store.keystore import ensure_data_keys
+from troth.store.tables import records, subjects
+
+# Stored values are JSON text; one encoder for all of them (json.dumps with options builds
+# a new one per call).
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+# The columns of each stored value that vary from value to value (the rest are common to
+# the batch).
+_RECORD_COLUMNS = (
+    "subject_id",
+    "category",
+    "field",
+    "value",
+    "ciphertext",
+    "key_version",
+    "purposes",
+)
+
+# Refusals about who is asking (not about the data): they refuse the whole collection.
+_ACTOR_REASONS = frozenset(
+    {
+        Reason.not_a_member,
+        Reason.role_not_allowed,
+        Reason.scope_missing,
+        Reason.no_grant,
+        Reason.grant_expired,
+        Reason.location_not_allowed,
+    }
+)
+
+# What the gate let a person's values serve: purpose -> the categories it may use.
+Allowed = dict[str, frozenset[str]]
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    subject_id: str
+    stored: int
+    purposes: tuple[str, ...]
+    dropped_purposes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A collection checked and resolved, ready to store: the point, the rows and who
+    sends them, the people they are about (when named), where and under which regime they
+    are kept, who supplied them, the consents given with them, the purposes they may serve
+    and the time."""
+
+    cp: CollectionPoint
+    rows: Sequence[Mapping[str, Any]]
+    actor: Actor
+    subject_ids: Sequence[str] | None
+    tenant_id: str | None
+    juris: str
+    where: str
+    supplier: str | None
+    consents: tuple[str, ...]
+    purposes: list[str]
+    now: datetime
+
+
+@dataclass
+class _Gated:
+    """The gate's answers for a batch: what each person's values may serve, the purposes
+    it refused (with why) and the purposes each category serves per distinct answer."""
+
+    allowed: dict[str, Allowed] = field(default_factory=dict)
+    dropped: dict[str, str] = field(default_factory=dict)
+    serving: dict[tuple[int, str], list[str]] = field(default_factory=dict)
+
+
+def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal:
+    """Store the rows in one transaction, or return the refusal the gate decided on
+    the way (decided before anything is written: the transaction then writes nothing)."""
+    with transaction(ctx) as conn:
+        if batch.subject_ids:
+            sids = list(batch.subject_ids)
+            new_subjects: list[dict[str, Any]] = []
+            for sid in sids:
+                get_subject(conn, sid)
+        else:
+            sids, new_subjects = _resolve_subjects(conn, ctx, batch)
+        gated = _ask_the_gate(conn, ctx, batch, sids)
+        if isinstance(gated, Refusal):
+            return gated
+        unserved = _unserved(ctx, batch, sids, gated)
+        if unserved is not None:
+            return unserved
+        # Decided: from here on the transaction writes.
+        created = _insert_subjects(conn, batch, new_subjects)
+        if batch.consents:
+            point = batch.cp.id
+            facts_mod.record_consents(conn, ctx, sids, batch.consents, batch.actor, point)
+        values, audit, results = _values(conn, ctx, batch, sids, gated, created)
+        insert_many(
+            conn,
+            records,
+            values,
+            names=_RECORD_COLUMNS,
+            common={
+                "tenant_id": batch.tenant_id,
+                "collection_point": batch.cp.id,
+                "source": batch.cp.source.value,
+                "supplier": batch.supplier,
+                "policy_version": ctx.policy.version,
+                "location": batch.where,
+                "collected_at": batch.now,
+                "restricted_to": None,
+                "restricted_until": None,
+                "anonymised": False,
+            },
+        )
+        append_entries(conn, batch.now, audit)
+    return results
+
+
+def _ask_the_gate(
+    conn: Connection, ctx: Context, batch: Batch, sids: Sequence[str]
+) -> _Gated | Refusal:
+    """Every collection goes through the gate: may this actor collect for each of the
+    point's purposes, and which purposes has the person consented to (P07)? People with
+    the same consents get the same answers: decided once per state."""
+    actor = batch.actor
+    consented_by_subject = facts_mod.consented_purposes(conn, ctx, sids)
+    point_cats = tuple(sorted({f.category for f in batch.cp.fields.values()}))
+    member_active, grants = facts_mod.actor_membership(conn, ctx, actor, batch.tenant_id)
+    gated = _Gated()
+    decided: dict[frozenset[str], Allowed] = {}
+    for sid in sids:
+        have = consented_by_subject.get(sid, frozenset()) | frozenset(batch.consents)
+        if actor.kind is not ActorKind.subject and have in decided:
+            gated.allowed[sid] = decided[have]
+            continue
+        facts = facts_mod.collection_facts(actor, sid, batch.tenant_id, have, member_active, grants)
+        per: Allowed = {}
+        refusals: list[Decision] = []
+        for p in batch.purposes:
+            ask = Ask(actor, Operation.collect, p, point_cats, batch.now)
+            d = decide(ctx.policy, ask, facts)
+            if d.allowed:
+                per[p] = d.categories
+            else:
+                refusals.append(d)
+                gated.dropped[p] = d.reason.value if d.reason else "refused"
+        if not per and refusals:
+            first = next((d for d in refusals if d.reason in _ACTOR_REASONS), None)
+            if first is not None and first.reason is not None:
+                return Refusal(first.reason, first.detail, details={"point": batch.cp.id})
+        gated.allowed[sid] = per
+        decided[have] = per
+    return gated
+
+
+def _unserved(ctx: Context, batch: Batch, sids: Sequence[str], gated: _Gated) -> Refusal | None:
+    """The refusal of a field that would serve no purpose (the first found), or None;
+    fills ``gated.serving`` (the purposes each field's category serves, per gate answer:
+    the answers are shared by people with the same consents). The gate already exempted
+    business contact data from consent (P05)."""
+    idx = ctx.policy
+    cp = batch.cp
+    for sid, data in zip(sids, batch.rows, strict=True):
+        per = gated.allowed[sid]
+        for fname, value in data.items():
+            if value is None:
+                continue
+            spec = cp.fields[fname]
+            serving_key = (id(per), spec.category)
+            serving = gated.serving.get(serving_key)
+            if serving is None:
+                serving = gated.serving[serving_key] = sorted(
+                    p for p, cats_ok in per.items() if spec.category in cats_ok
+                )
+            if serving or fname == cp.age_field:
+                continue
+            reason = (
+                Reason.no_consent
+                if any(idx.purpose_allows(p, spec.category) for p in batch.purposes)
+                else Reason.purpose_not_declared_for_category
+            )
+            return Refusal(
+                reason,
+                f"field {fname!r} ({spec.category}) would serve no purpose: "
+                + (
+                    "its purposes need consent and the person has not given it"
+                    if reason is Reason.no_consent
+                    else "no purpose of this collection point may use that category"
+                ),
+                subject_id=sid,
+                details={"point": cp.id, "field": fname},
+            )
+    return None
+
+
+def _values(
+    conn: Connection,
+    ctx: Context,
+    batch: Batch,
+    sids: Sequence[str],
+    gated: _Gated,
+    created: set[str],
+) -> tuple[list[tuple[Any, ...]], list[AuditEntry], list[CollectResult]]:
+    """The values to insert (in the order of ``_RECORD_COLUMNS``; sensitive ones sealed
+    under the person's data key), one audit entry per person and each person's result."""
+    idx = ctx.policy
+    cp = batch.cp
+    sensitive_fields = {f for f, spec in cp.fields.items() if idx.is_sensitive(spec.category)}
+    keys = ensure_data_keys(conn, ctx, sids, created) if sensitive_fields else {}
+    out_rows: list[tuple[Any, ...]] = []
+    audit: list[AuditEntry] = []
+    results: list[CollectResult] = []
+    for sid, data in zip(sids, batch.rows, strict=True):
+        per = gated.allowed[sid]
+        bound = tuple(sorted(per))
+        stored = 0
+        cats: set[str] = set()
+        for fname, value in data.items():
+            if value is None:
+                continue
+            spec = cp.fields[fname]
+            serving = gated.serving[(id(per), spec.category)]
+            if not serving:
+                # Checked for the minimum age, not kept: no purpose needs it (P01).
+                continue
+            encoded = _ENCODE(_normalise(spec, value))
+            if fname in sensitive_fields:
+                version, dek = keys[sid]
+                sealed = encrypt_value(dek, sid, fname, version, encoded.encode())
+                out_rows.append((sid, spec.category, fname, None, sealed, version, serving))
+            else:
+                out_rows.append((sid, spec.category, fname, encoded, None, None, serving))
+            stored += 1
+            cats.add(spec.category)
+        audit.append(
+            AuditEntry(
+                action="collect",
+                actor=batch.actor.label,
+                subject_id=sid,
+                tenant_id=batch.tenant_id,
+                categories=tuple(sorted(cats)),
+                details={
+                    "point": cp.id,
+                    "fields": sorted(k for k, v in data.items() if v is not None),
+                    "purposes": list(bound),
+                    "location": batch.where,
+                    "policy_version": idx.version,
+                },
+            )
+        )
+        results.append(CollectResult(sid, stored, bound, dict(gated.dropped)))
+    return out_rows, audit, results
+
+
+def _resolve_subjects(
+    conn: Connection, ctx: Context, batch: Batch
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Find each row's person by their identity fields (one IN query per identity kind
+    and chunk, within the same tenant), or give them a new id. Returns each row's
+    subject id and the people to create (:func:`_insert_subjects`, once decided)."""
+    cp = batch.cp
+    ident_fields = {spec.identifies: f for f, spec in cp.fields.items() if spec.identifies}
+    region = region_for(ctx.policy.policy, batch.juris)
+    hashes = [
+        {
+            kind: ctx.keys.blind_index(kind, str(data[f]), region=region)
+            for kind, f in ident_fields.items()
+            if data.get(f) not in (None, "")
+        }
+        for data in batch.rows
+    ]
+    known: dict[tuple[str, str], str] = {}
+    for kind in ident_fields:
+        wanted = sorted({h[kind] for h in hashes if kind in h})
+        for start in range(0, len(wanted), 900):
+            q = blind_index_lookup(kind, wanted[start : start + 900])
+            for h, sid, tenant, erased in conn.execute(q):
+                if tenant == batch.tenant_id and erased is None:
+                    known.setdefault((kind, h), str(sid))
+    sids: list[str] = []
+    new_rows: list[dict[str, Any]] = []
+    for bidx in hashes:
+        sid = next((known[(k, h)] for k, h in bidx.items() if (k, h) in known), None)
+        if sid is None:
+            sid = new_id()
+            new_rows.append(
+                {
+                    "id": sid,
+                    "email_bidx": bidx.get("email"),
+                    "phone_bidx": bidx.get("phone"),
+                    "customer_id_bidx": bidx.get("customer_id"),
+                }
+            )
+        # Later rows of the same batch with the same identity are the same person.
+        for k, h in bidx.items():
+            known.setdefault((k, h), sid)
+        sids.append(sid)
+    return sids, new_rows
+
+
+def _insert_subjects(conn: Connection, batch: Batch, new_rows: list[dict[str, Any]]) -> set[str]:
+    """Create the people :func:`_resolve_subjects` did not find (one insert); returns
+    their ids."""
+    if new_rows:
+        cp = batch.cp
+        insert_many(
+            conn,
+            subjects,
+            new_rows,
+            common={
+                "tenant_id": batch.tenant_id,
+                "kind": cp.subjects[0] if cp.subjects else None,
+                "jurisdiction": batch.juris,
+                "status": "active",
+                "created_at": batch.now,
+            },
+        )
+    return {r["id"] for r in new_rows}
+
+
+def _normalise(spec: CollectedField, value: Any) -> Any:
+    if spec.type in (FieldType.date, FieldType.datetime) and isinstance(value, date | datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,159 @@
+"""What the gate reasons about: who asks (:class:`Actor`), what they ask (:class:`Ask`),
+what troth knows (:class:`Facts`, built only by :mod:`troth.gate.facts`) and the answer
+(:class:`Decision`, with a :class:`Reason` when refused or masked)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why the gate refused or masked. Stored in the audit log: never rename a value."""
+
+    unknown_collection_point = "unknown_collection_point"
+    field_not_declared = "field_not_declared"
+    purpose_not_declared = "purpose_not_declared"
+    purpose_not_declared_for_category = "purpose_not_declared_for_category"
+    purpose_not_of_collection = "purpose_not_of_collection"
+    role_not_allowed = "role_not_allowed"
+    scope_missing = "scope_missing"
+    not_a_member = "not_a_member"
+    no_grant = "no_grant"
+    grant_expired = "grant_expired"
+    minor = "minor"
+    location_not_allowed = "location_not_allowed"
+    no_consent = "no_consent"
+    restricted = "restricted"
+    notice_period_running = "notice_period_running"
+    aggregate_only = "aggregate_only"
+    recipient_not_listed = "recipient_not_listed"
+    recipient_category_not_allowed = "recipient_category_not_allowed"
+    kept_for_legal_obligation = "kept_for_legal_obligation"
+    subject_erased = "subject_erased"
+    not_the_owner = "not_the_owner"  # an export made for another person
+    power_not_granted = "power_not_granted"
+    tenant_bound = "tenant_bound"
+    # Refusals of who is asking, decided outside the gate (the access service, sign-in):
+    # audited with the same values as before they were members here.
+    not_found = "not_found"  # a use of an unknown person
+    key_required = "key_required"
+    malformed_key = "malformed_key"
+    unknown_key = "unknown_key"
+    revoked_key = "revoked_key"
+    unknown_session = "unknown_session"
+    session_ended = "session_ended"
+    session_expired = "session_expired"
+    session_idle = "session_idle"
+    disabled = "disabled"
+    unknown_account = "unknown_account"
+    locked_out = "locked_out"
+    wrong_password = "wrong_password"  # noqa: S105 (a reason code, not a password)
+    second_factor_missing = "second_factor_missing"
+    second_factor_wrong = "second_factor_wrong"
+    too_many_codes = "too_many_codes"
+    wrong_code = "wrong_code"
+    not_vendor_admin = "not_vendor_admin"
+    not_tenant_admin = "not_tenant_admin"
+    grant_too_long = "grant_too_long"
+    grant_not_pending = "grant_not_pending"
+    no_emergency_access = "no_emergency_access"
+    unknown_invitation = "unknown_invitation"
+    invitation_accepted = "invitation_accepted"
+    invitation_revoked = "invitation_revoked"
+    invitation_expired = "invitation_expired"
+
+
+class Operation(StrEnum):
+    collect = "collect"
+    use = "use"
+    disclose = "disclose"
+    aggregate = "aggregate"
+    export = "export"
+    correct = "correct"
+    erase = "erase"
+
+
+class ActorKind(StrEnum):
+    """Who is asking. ``system`` is troth itself (retention, requests it executes)."""
+
+    staff = "staff"
+    application = "application"
+    tenant_admin = "tenant_admin"
+    tenant_member = "tenant_member"
+    vendor_admin = "vendor_admin"
+    subject = "subject"
+    system = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    kind: ActorKind
+    id: str
+    role: str | None = None
+    tenant_id: str | None = None
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.value}:{self.id}"
+
+
+SYSTEM = Actor(ActorKind.system, "troth")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A customer-approved support-access grant (P14)."""
+
+    id: str
+    tenant_id: str
+    categories: frozenset[str]  # empty: every category
+    subject_ids: frozenset[str]  # empty: every subject of the tenant
+    starts_at: datetime
+    expires_at: datetime
+    revoked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What troth knows that bears on the decision, gathered by the engine."""
+
+    subject_id: str | None = None
+    subject_tenant: str | None = None
+    subject_self: bool = False  # the actor is the person the data is about
+    consented: frozenset[str] = frozenset()  # purposes with an active consent
+    restricted: frozenset[str] = frozenset()  # purposes the person limited (P26)
+    # New uses started by a published change: (point, purpose, category) -> (when the
+    # notice was posted, whether fresh consent is needed, the version) (P07, P08).
+    notices: Mapping[tuple[str, str, str], tuple[datetime, bool, str]] = field(default_factory=dict)
+    member_active: bool = False  # actor is an active member of the subject's tenant
+    grants: tuple[Grant, ...] = ()
+    erased: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    actor: Actor
+    operation: Operation
+    purpose: str
+    categories: tuple[str, ...]
+    now: datetime
+    recipient: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: Reason | None = None
+    categories: frozenset[str] = frozenset()  # categories that may be revealed
+    masked: Mapping[str, Reason] = field(default_factory=dict)  # category -> why hidden
+    detail: str = ""
+    grant_id: str | None = None
+
+    @classmethod
+    def deny(cls, reason: Reason, detail: str) -> Decision:
+        return cls(False, reason, frozenset(), {}, detail)

@@ -1,0 +1,126 @@
+"""Records *about* a person, beside their values (consents, disclosures, requests, holds,
+the audit): who may read or change them (:func:`decide_record`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+
+from troth.gate.decision import (
+    PARTIES,
+    live_grants,
+    no_grant_reason,
+    party_refusal,
+    staff_need_grant,
+)
+from troth.gate.model import Actor, ActorKind, Decision, Facts, Reason
+from troth.policy.index import PolicyIndex
+
+
+class Record(StrEnum):
+    """Records *about* a person, beside their values: who may read or change them is
+    decided by :func:`decide_record`. Stored in the audit log: never rename a value."""
+
+    lookup = "lookup"  # that a person is known: their id, found by an identifier
+    consents = "consents"
+    disclosures = "disclosures"
+    requests = "requests"
+    holds = "holds"
+    audit = "audit"
+
+
+# The powers that reach each kind of record for staff of the vendor's office.
+RECORD_POWERS: Mapping[Record, frozenset[str]] = {
+    Record.lookup: frozenset({"manage_requests", "legal_demands", "manage_holds"}),
+    Record.consents: frozenset({"manage_requests"}),
+    Record.disclosures: frozenset({"manage_requests", "legal_demands"}),
+    Record.requests: frozenset({"manage_requests"}),
+    Record.holds: frozenset({"manage_holds"}),
+    Record.audit: frozenset({"read_audit"}),
+}
+
+# The API-key scopes that reach each kind of record (``admin`` reaches all of them), for
+# reading and for changing it.
+RECORD_SCOPES: Mapping[tuple[Record, bool], frozenset[str]] = {
+    (Record.lookup, False): frozenset({"use"}),
+    (Record.lookup, True): frozenset(),
+    (Record.consents, False): frozenset({"use", "collect"}),
+    (Record.consents, True): frozenset({"collect"}),
+    (Record.disclosures, False): frozenset({"disclose", "use"}),
+    (Record.disclosures, True): frozenset({"disclose"}),
+    (Record.requests, False): frozenset({"requests:admin"}),
+    (Record.requests, True): frozenset({"requests:admin"}),
+    (Record.holds, False): frozenset(),
+    (Record.holds, True): frozenset(),
+    (Record.audit, False): frozenset(),
+    (Record.audit, True): frozenset(),
+}
+
+
+def decide_record(
+    index: PolicyIndex,
+    actor: Actor,
+    record: Record,
+    facts: Facts,
+    now: datetime,
+    *,
+    write: bool = False,
+    categories: frozenset[str] = frozenset(),
+) -> Decision:
+    """May ``actor`` read (or, with ``write``, change) a record about the person of
+    ``facts``? The same rules as a use, for records that are not values: the person only
+    themself; a tenant's members and tenant-bound keys only their tenant's people; keys
+    only with a scope for the record; the vendor's admins only under a live grant; the
+    vendor's staff under a live grant wherever the policy requires grants for this person
+    (:func:`staff_need_grant`), the privacy office excepted (it answers requests and
+    legal demands, obligations of the vendor's own). ``categories`` are the categories
+    the record reveals (a disclosure's): a grant or a role must cover them all."""
+    kind = actor.kind
+    if kind is ActorKind.system:
+        return Decision(True, categories=categories)
+    if facts.subject_id is None:
+        return Decision.deny(Reason.not_a_member, "no such person")
+    if kind in PARTIES:
+        refused = party_refusal(actor, facts, "records")
+        if refused is not None:
+            return refused
+        if (
+            kind is ActorKind.application
+            and "admin" not in actor.scopes
+            and not (actor.scopes & RECORD_SCOPES[(record, write)])
+        ):
+            return Decision.deny(
+                Reason.scope_missing, f"the API key's scopes do not reach {record.value}"
+            )
+        return Decision(True, categories=categories)
+    office = False
+    if kind is ActorKind.staff:
+        role = index.roles.get(actor.role or "")
+        if role is None:
+            return Decision.deny(
+                Reason.role_not_allowed, f"staff role {actor.role!r} is not in the policy"
+            )
+        # The office reaches records about people through the powers the policy gives
+        # its role (answering requests and legal demands, holds, the audit), never by a
+        # flag; what it may *read* of the values stays its categories (P12).
+        office = bool(set(role.powers) & RECORD_POWERS[record])
+        if not office and not staff_need_grant(index, facts.subject_tenant):
+            outside = categories - index.role_categories[role.id]
+            if outside:
+                return Decision.deny(
+                    Reason.role_not_allowed,
+                    f"role {role.id!r} may not see {', '.join(sorted(outside))}",
+                )
+            return Decision(True, categories=categories)
+    if office:
+        return Decision(True, categories=categories)
+    # Vendor admins, and staff where grants are required: a live grant covering it.
+    grant = next(live_grants(facts, now, categories), None)
+    if grant is not None:
+        return Decision(True, categories=categories, grant_id=grant.id)
+    reason = no_grant_reason(facts, now)
+    return Decision.deny(
+        reason,
+        f"the vendor's staff see a customer's {record.value} only under the customer's grant",
+    )

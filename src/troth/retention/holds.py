@@ -1,0 +1,88 @@
+"""Legal holds in the database: a person or a whole tenant put under hold keeps everything
+of theirs from retention until the hold is lifted. The service checks who asks and what
+(:meth:`troth.retention.service.RetentionService.place_hold`); these write it, in the
+caller's transaction, with its audit entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries
+from troth.errors import NotFound
+from troth.retention.tables import legal_holds
+from troth.store.tables import subjects
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A legal hold on one person or one tenant."""
+
+    id: str
+    reason: str
+    subject_id: str | None
+    tenant_id: str | None
+
+
+def place(conn: Connection, now: datetime, hold: Hold, by: str) -> None:
+    """Record ``hold``, placed by ``by`` (NotFound for an unknown person)."""
+    if hold.subject_id is not None:
+        n = conn.execute(
+            update(subjects).where(subjects.c.id == hold.subject_id).values(legal_hold=hold.reason)
+        ).rowcount
+        if not n:
+            raise NotFound(f"no subject {hold.subject_id!r}", subject_id=hold.subject_id)
+    conn.execute(
+        legal_holds.insert().values(
+            id=hold.id,
+            tenant_id=hold.tenant_id,
+            subject_id=hold.subject_id,
+            reason=hold.reason,
+            placed_at=now,
+            placed_by=by,
+        )
+    )
+    _audit(conn, now, "legal_hold.place", by, hold, {"hold": hold.id, "reason": hold.reason})
+
+
+def lift(conn: Connection, now: datetime, hold_id: str, by: str) -> None:
+    """Lift the active hold ``hold_id`` (NotFound when there is none); a person keeps the
+    reason of another hold still on them."""
+    row = conn.execute(
+        select(legal_holds).where(legal_holds.c.id == hold_id, legal_holds.c.lifted_at.is_(None))
+    ).first()
+    if row is None:
+        raise NotFound(f"no active legal hold {hold_id!r}")
+    conn.execute(
+        update(legal_holds).where(legal_holds.c.id == hold_id).values(lifted_at=now, lifted_by=by)
+    )
+    if row.subject_id is not None:
+        still = conn.execute(
+            select(legal_holds.c.reason).where(
+                legal_holds.c.subject_id == row.subject_id,
+                legal_holds.c.lifted_at.is_(None),
+            )
+        ).scalar()
+        conn.execute(
+            update(subjects).where(subjects.c.id == row.subject_id).values(legal_hold=still)
+        )
+    hold = Hold(hold_id, row.reason, row.subject_id, row.tenant_id)
+    _audit(conn, now, "legal_hold.lift", by, hold, {"hold": hold_id})
+
+
+def _audit(
+    conn: Connection, now: datetime, action: str, by: str, hold: Hold, details: dict[str, Any]
+) -> None:
+    entry = AuditEntry(
+        action,
+        by,
+        Outcome.info,
+        subject_id=hold.subject_id,
+        tenant_id=hold.tenant_id,
+        details=details,
+    )
+    append_entries(conn, now, [entry])
