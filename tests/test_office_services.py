@@ -25,7 +25,9 @@ from troth.engine import Troth
 from troth.errors import Refused
 from troth.gate import SYSTEM, Actor, ActorKind, office_scope
 from troth.home import init_home
-from troth.notices.publish import diff_candidate, policy_history, publish_policy
+from troth.notices.history import policy_history
+from troth.notices.preview import diff_candidate
+from troth.notices.publish import publish_policy
 from troth.office import read_audit, request_desk, verify_audit
 from troth.policy.loader import load_policy
 from troth.policy.model import Power

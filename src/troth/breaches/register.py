@@ -62,6 +62,7 @@ from troth.office import authorize
 from troth.operations.idempotency import _fault
 from troth.policy.model import Power, Regime
 from troth.store import new_id
+from troth.store.contact import contact_addresses
 from troth.store.tables import subjects
 
 breaches = Table(
@@ -427,8 +428,6 @@ class BreachRegister:
         """The affected list for the officer's review before notifying: each person's id,
         tenant, why they are on it, whether troth has an address to tell them at, and
         when they were told. No personal data beyond the id."""
-        from troth.disclosures.demands import _address
-
         self.get(breach_id, actor=actor)
         bs = breach_subjects
         q = (
@@ -442,12 +441,13 @@ class BreachRegister:
             q = q.limit(max(0, limit))
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(q).all()
+            to = contact_addresses(conn, self.ctx, [r.subject_id for r in rows])
             return [
                 {
                     "subject_id": r.subject_id,
                     "tenant_id": r.tenant_id,
                     "source": r.source,
-                    "reachable": _address(conn, self.ctx, r.subject_id) is not None,
+                    "reachable": to[r.subject_id] is not None,
                     "notified_at": r.notified_at.isoformat() if r.notified_at else None,
                 }
                 for r in rows
@@ -608,8 +608,6 @@ class BreachRegister:
     def notify_preview(self, breach_id: str, *, actor: Actor = SYSTEM) -> dict[str, int]:
         """What ``notify_individuals`` would do now, without doing it: how many people are
         still to be told, how many of them troth has an address for, how many were told."""
-        from troth.disclosures.demands import _address
-
         self.get(breach_id, actor=actor)
         bs = breach_subjects
         with self.ctx.engine.connect() as conn:
@@ -617,7 +615,8 @@ class BreachRegister:
                 select(bs.c.subject_id, bs.c.notified_at).where(bs.c.breach_id == breach_id)
             ).all()
             todo = [r.subject_id for r in rows if r.notified_at is None]
-            reachable = sum(1 for sid in todo if _address(conn, self.ctx, sid) is not None)
+            to = contact_addresses(conn, self.ctx, todo)
+            reachable = sum(1 for sid in todo if to[sid] is not None)
         return {
             "to_notify": len(todo),
             "reachable": reachable,
@@ -692,7 +691,7 @@ class BreachRegister:
                 if not todo and not first:
                     break
                 first = False
-                to = _addresses(conn, self.ctx, todo)
+                to = contact_addresses(conn, self.ctx, todo)
                 queued = 0
                 for sid in todo:
                     if to.get(sid) is None:
@@ -808,27 +807,3 @@ __all__ = [
     "breach_subjects",
     "breaches",
 ]
-
-
-def _addresses(conn: Connection, ctx: Context, subject_ids: list[str]) -> dict[str, str | None]:
-    """Each person's e-mail address (as ``troth.disclosures.demands._address`` finds it:
-    the last value of a field their collection point marks as an e-mail), read together."""
-    from troth.store import read_subjects
-
-    idx = ctx.policy
-    fields = {
-        name
-        for per in idx.point_fields.values()
-        for name, spec in per.items()
-        if spec.identifies == "email" or spec.type.value == "email"
-    }
-    out: dict[str, str | None] = dict.fromkeys(subject_ids)
-    for sid, (_subj, values) in read_subjects(conn, ctx, subject_ids, fields).items():
-        for v in values:
-            spec = idx.point_fields.get(v.collection_point or "", {}).get(v.field)
-            is_email = spec is not None and (
-                spec.identifies == "email" or spec.type.value == "email"
-            )
-            if is_email and isinstance(v.value, str) and "@" in v.value:
-                out[sid] = v.value
-    return out

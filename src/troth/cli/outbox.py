@@ -8,7 +8,8 @@ import typer
 
 from troth.cli import JsonOpt, emit, make_console
 from troth.cli.consent import open_ctx
-from troth.notices.outbox import MailStatus, deliver_due, list_outbox
+from troth.notices.delivery import deliver_due
+from troth.notices.outbox import MailStatus, list_outbox
 
 app = typer.Typer(help="The mail outbox: deliver and inspect.", no_args_is_help=True)
 

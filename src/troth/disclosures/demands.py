@@ -22,7 +22,8 @@ from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.policy.model import Power
-from troth.store import new_id, read_values
+from troth.store import new_id
+from troth.store.contact import contact_address
 
 
 class LegalInstrument(StrEnum):
@@ -217,18 +218,6 @@ def demand_row(conn: Connection, demand_id: str) -> LegalDemand:
     )
 
 
-def _address(conn: Connection, ctx: Context, subject_id: str) -> str | None:
-    """The person's e-mail address, from the field their collection point marks as it."""
-    idx = ctx.policy
-    found: str | None = None
-    for v in read_values(conn, ctx, subject_id):
-        spec = idx.point_fields.get(v.collection_point or "", {}).get(v.field)
-        is_email = spec is not None and (spec.identifies == "email" or spec.type.value == "email")
-        if is_email and isinstance(v.value, str) and "@" in v.value:
-            found = v.value
-    return found
-
-
 def notify_disclosures(
     conn: Connection, ctx: Context, demand: LegalDemand, disclosure_ids: Sequence[str]
 ) -> int:
@@ -245,7 +234,7 @@ def notify_disclosures(
     ).all()
     sent = 0
     for row in rows:
-        to = _address(conn, ctx, row.subject_id)
+        to = contact_address(conn, ctx, row.subject_id)
         audit: dict[str, Any] = {"demand": demand.id, "disclosure": row.id}
         if to is not None:
             recipient = ctx.policy.recipients.get(row.recipient)

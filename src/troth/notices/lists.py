@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from troth.errors import NotFound, Refused, ValidationError
 from troth.policy.model import LegalBasis
+from troth.store.contact import emails_in
 
 
 @dataclass
@@ -70,16 +71,6 @@ def _members(troth: Any, purpose: str) -> list[str]:
         return sorted(str(sid) for (sid,) in conn.execute(q))
 
 
-def _address(troth: Any, view: Any) -> str | None:
-    fields = troth.ctx.policy.point_fields
-    for v in view.values:
-        spec = fields.get(v.collection_point or "", {}).get(v.field)
-        is_email = spec is not None and (spec.identifies == "email" or spec.type.value == "email")
-        if is_email and isinstance(v.value, str) and "@" in v.value:
-            return v.value
-    return None
-
-
 def send_to_list(
     troth: Any,
     list_id: str,
@@ -108,7 +99,7 @@ def send_to_list(
         except (Refused, NotFound) as exc:
             report.not_sent[str(getattr(exc, "reason", None) or exc.code)] += 1
             continue
-        to = _address(troth, view)
+        to = next(iter(emails_in(ctx.policy, view.values)), None)
         if to is None:
             report.not_sent["no_address_for_purpose"] += 1
             continue

@@ -23,6 +23,7 @@ class PublishedVersion:
     published_at: datetime
     material: bool
     changes: list[Any]
+    digest: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +48,14 @@ def published_versions(ctx: Context) -> list[PublishedVersion]:
     v = policy_versions.c
     with ctx.engine.connect() as conn:
         rows = conn.execute(
-            select(v.version, v.effective, v.published_at, v.material, v.changes).order_by(
-                v.published_at.desc()
-            )
+            select(
+                v.version, v.effective, v.published_at, v.material, v.changes, v.digest
+            ).order_by(v.published_at.desc())
         ).all()
     return [
-        PublishedVersion(r.version, r.effective, r.published_at, bool(r.material), r.changes or [])
+        PublishedVersion(
+            r.version, r.effective, r.published_at, bool(r.material), r.changes or [], r.digest
+        )
         for r in rows
     ]
 
