@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from troth.audit.log import audit_entries
-from troth.breaches.register import breaches
+from troth.breaches.tables import breaches
 from troth.clock import ManualClock
 from troth.disclosures.demands import list_demands
 from troth.disclosures.tables import legal_demands
