@@ -102,37 +102,14 @@ def record_demand(
     """Record a demand (power ``legal_demands``, troth.office). Without a legal
     instrument there is no demand: ValidationError naming the instruments troth knows."""
     authorize(ctx, actor, Power.legal_demands, details={"operation": "record"})
-    known = ", ".join(i.value for i in LegalInstrument)
-    if instrument is None or (isinstance(instrument, str) and not instrument.strip()):
-        raise ValidationError(
-            f"a legal demand needs the legal instrument that compels it ({known});"
-            " without one, nothing may be disclosed",
-            field="instrument",
-        )
-    try:
-        inst = LegalInstrument(instrument)
-    except ValueError:
-        raise ValidationError(
-            f"unknown legal instrument {instrument!r}: use one of {known}", field="instrument"
-        ) from None
+    inst = _instrument(instrument)
     authority = _text("authority", authority, 200)
     reference = _text("reference", reference, 200)
     scope = _text("scope", scope, 10_000)
     now = ctx.clock.now()
-    received = _aware("received_at", received_at) if received_at is not None else now
-    if received > now:
-        raise ValidationError("received_at is in the future", field="received_at")
-    if gag_until is not None:
-        _aware("gag_until", gag_until)
-        if gag_until <= received:
-            raise ValidationError(
-                "gag_until (end of the non-disclosure order) must be after received_at",
-                field="gag_until",
-            )
-    if recipient is not None:
-        rc = ctx.policy.recipients.get(recipient)
-        if rc is None:
-            raise ValidationError(f"the policy lists no recipient {recipient!r}", field="recipient")
+    received = _received(received_at, gag_until, now)
+    if recipient is not None and ctx.policy.recipients.get(recipient) is None:
+        raise ValidationError(f"the policy lists no recipient {recipient!r}", field="recipient")
     demand = LegalDemand(
         new_id(),
         authority,
@@ -146,40 +123,70 @@ def record_demand(
         None,
     )
     with transaction(ctx) as conn:
-        conn.execute(
-            insert(legal_demands).values(
-                id=demand.id,
-                authority=authority,
-                recipient=recipient,
-                instrument=inst.value,
-                reference=reference,
-                scope=scope,
-                received_at=received,
-                gag_until=gag_until,
-                status=DemandStatus.received.value,
-                recorded_by=actor.label,
-                recorded_at=now,
-            )
-        )
-        append_entries(
-            conn,
-            now,
-            [
-                AuditEntry(
-                    "legal_demand.record",
-                    actor.label,
-                    Outcome.info,
-                    details={
-                        "demand": demand.id,
-                        "authority": authority,
-                        "instrument": inst.value,
-                        "reference": reference,
-                        "gag_until": gag_until.isoformat() if gag_until else None,
-                    },
-                )
-            ],
-        )
+        _insert_demand(conn, demand, actor, now)
     return demand
+
+
+def _instrument(instrument: str | LegalInstrument | None) -> LegalInstrument:
+    """The legal instrument that compels the demand: without one there is no demand."""
+    known = ", ".join(i.value for i in LegalInstrument)
+    if instrument is None or (isinstance(instrument, str) and not instrument.strip()):
+        raise ValidationError(
+            f"a legal demand needs the legal instrument that compels it ({known});"
+            " without one, nothing may be disclosed",
+            field="instrument",
+        )
+    try:
+        return LegalInstrument(instrument)
+    except ValueError:
+        raise ValidationError(
+            f"unknown legal instrument {instrument!r}: use one of {known}", field="instrument"
+        ) from None
+
+
+def _received(received_at: datetime | None, gag_until: datetime | None, now: datetime) -> datetime:
+    """When the demand was received (default: now), not in the future, before the end of
+    its non-disclosure order."""
+    received = _aware("received_at", received_at) if received_at is not None else now
+    if received > now:
+        raise ValidationError("received_at is in the future", field="received_at")
+    if gag_until is not None:
+        _aware("gag_until", gag_until)
+        if gag_until <= received:
+            raise ValidationError(
+                "gag_until (end of the non-disclosure order) must be after received_at",
+                field="gag_until",
+            )
+    return received
+
+
+def _insert_demand(conn: Connection, demand: LegalDemand, actor: Actor, now: datetime) -> None:
+    """The demand's row and its audit entry."""
+    conn.execute(
+        insert(legal_demands).values(
+            id=demand.id,
+            authority=demand.authority,
+            recipient=demand.recipient,
+            instrument=demand.instrument.value,
+            reference=demand.reference,
+            scope=demand.scope,
+            received_at=demand.received_at,
+            gag_until=demand.gag_until,
+            status=DemandStatus.received.value,
+            recorded_by=actor.label,
+            recorded_at=now,
+        )
+    )
+    gag = demand.gag_until
+    details = {
+        "demand": demand.id,
+        "authority": demand.authority,
+        "instrument": demand.instrument.value,
+        "reference": demand.reference,
+        "gag_until": gag.isoformat() if gag else None,
+    }
+    entry = AuditEntry("legal_demand.record", actor.label, Outcome.info, details=details)
+    append_entries(conn, now, [entry])
 
 
 def list_demands(
