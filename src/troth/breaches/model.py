@@ -12,8 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries
 from troth.breaches.tables import breach_subjects, breaches
 from troth.errors import ValidationError
+from troth.gate import Actor
 
 _ID = re.compile(r"[0-9a-f]{32}")
 # The register's CSV columns, in the order of Breach.to_dict.
@@ -151,3 +154,11 @@ def breach_of(row: Any) -> Breach:
         row.keep_until,
         dict(row.scope or {}),
     )
+
+
+def log_breach(
+    conn: Connection, now: datetime, action: str, actor: Actor, details: dict[str, Any]
+) -> None:
+    """Audit what was done to the register (an ``info`` entry). Not filed under a person:
+    the privacy centre must not show a breach before the person is told."""
+    append_entries(conn, now, [AuditEntry(action, actor.label, Outcome.info, details=details)])

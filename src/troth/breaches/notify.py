@@ -11,9 +11,8 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection, func, select, update
 
-from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import append_entries, transaction
-from troth.breaches.model import Breach, BreachStatus
+from troth.audit.log import transaction
+from troth.breaches.model import Breach, BreachStatus, log_breach
 from troth.breaches.tables import breach_subjects, breaches
 from troth.context import Context
 from troth.errors import ValidationError
@@ -125,8 +124,5 @@ def _notify_batch(
             )
         )
     details = {"breach": notice.breach_id, "queued": queued, "undeliverable": len(todo) - queued}
-    entry = AuditEntry(
-        "breach.individuals_notified", notice.actor.label, Outcome.info, details=details
-    )
-    append_entries(conn, now, [entry])
+    log_breach(conn, now, "breach.individuals_notified", notice.actor, details)
     return queued

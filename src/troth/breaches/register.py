@@ -14,8 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, select, update
 
-from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import append_entries, transaction
+from troth.audit.log import transaction
 from troth.breaches.affected import STORE_SYSTEM
 from troth.breaches.clocks import Audience, ClockStatus, clock_status, notification_clocks
 from troth.breaches.model import (
@@ -25,6 +24,7 @@ from troth.breaches.model import (
     aware,
     breach_of,
     checked_ids,
+    log_breach,
     recount,
 )
 from troth.breaches.notify import Notice, queue_notice, render_notice
@@ -192,25 +192,8 @@ class BreachRegister:
                 )
             conn.execute(delete(bs).where(bs.c.breach_id == breach_id, bs.c.subject_id.in_(ids)))
             count = recount(conn, breach_id)
-            append_entries(
-                conn,
-                now,
-                [
-                    # Not filed under each person: the privacy centre must not show a
-                    # breach before the person is told.
-                    AuditEntry(
-                        "breach.exclude",
-                        actor.label,
-                        Outcome.info,
-                        details={
-                            "breach": breach_id,
-                            "subjects": ids,
-                            "reason": reason.strip(),
-                            "left": count,
-                        },
-                    )
-                ],
-            )
+            details = {"breach": breach_id, "subjects": ids, "reason": reason.strip()}
+            log_breach(conn, now, "breach.exclude", actor, {**details, "left": count})
         return self.get(breach_id, actor=actor)
 
     def clocks(
@@ -288,18 +271,8 @@ class BreachRegister:
                     else b.status.value,
                 )
             )
-            append_entries(
-                conn,
-                now,
-                [
-                    AuditEntry(
-                        "breach.regulator_notified",
-                        actor.label,
-                        Outcome.info,
-                        details={"breach": breach_id, "at": at.isoformat(), "late": bool(late)},
-                    )
-                ],
-            )
+            details = {"breach": breach_id, "at": at.isoformat(), "late": bool(late)}
+            log_breach(conn, now, "breach.regulator_notified", actor, details)
         return self.get(breach_id)
 
     def notify_preview(self, breach_id: str, *, actor: Actor = SYSTEM) -> dict[str, int]:
@@ -393,15 +366,7 @@ class BreachRegister:
         with transaction(self.ctx) as conn:
             conn.execute(delete(breach_subjects).where(breach_subjects.c.breach_id == breach_id))
             conn.execute(delete(breaches).where(and_(breaches.c.id == breach_id)))
-            append_entries(
-                conn,
-                now,
-                [
-                    AuditEntry(
-                        "breach.delete", actor.label, Outcome.info, details={"breach": breach_id}
-                    )
-                ],
-            )
+            log_breach(conn, now, "breach.delete", actor, {"breach": breach_id})
 
 
 __all__ = [

@@ -7,9 +7,9 @@ non-disclosure order, as soon as it ends (:func:`notify_due`, run by the worker)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.context import Context
-from troth.disclosures.tables import disclosures, legal_demands
+from troth.disclosures.tables import disclosures, legal_demands, row_of
 from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
@@ -60,16 +60,8 @@ class LegalDemand:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "authority": self.authority,
-            "recipient": self.recipient,
-            "instrument": self.instrument.value,
-            "reference": self.reference,
-            "scope": self.scope,
-            "received_at": self.received_at.isoformat(),
-            "gag_until": self.gag_until.isoformat() if self.gag_until else None,
-            "status": self.status.value,
-            "notified_at": self.notified_at.isoformat() if self.notified_at else None,
+            k: v.value if isinstance(v, Enum) else v.isoformat() if isinstance(v, datetime) else v
+            for k, v in asdict(self).items()
         }
 
 
@@ -162,21 +154,8 @@ def _received(received_at: datetime | None, gag_until: datetime | None, now: dat
 
 def _insert_demand(conn: Connection, demand: LegalDemand, actor: Actor, now: datetime) -> None:
     """The demand's row and its audit entry."""
-    conn.execute(
-        insert(legal_demands).values(
-            id=demand.id,
-            authority=demand.authority,
-            recipient=demand.recipient,
-            instrument=demand.instrument.value,
-            reference=demand.reference,
-            scope=demand.scope,
-            received_at=demand.received_at,
-            gag_until=demand.gag_until,
-            status=DemandStatus.received.value,
-            recorded_by=actor.label,
-            recorded_at=now,
-        )
-    )
+    row = row_of(legal_demands, demand, recorded_by=actor.label, recorded_at=now)
+    conn.execute(insert(legal_demands).values(**row))
     gag = demand.gag_until
     details = {
         "demand": demand.id,

@@ -10,7 +10,7 @@ person, except one made under a legal demand whose non-disclosure order still ru
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -21,7 +21,7 @@ from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal, refuse
 from troth.context import Context
 from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, notify_disclosures
-from troth.disclosures.tables import disclosures, legal_demands
+from troth.disclosures.tables import disclosures, legal_demands, row_of
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.gate import facts as facts_mod
@@ -48,18 +48,10 @@ class DisclosurePackage:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "subject_id": self.subject_id,
-            "recipient": self.recipient,
-            "purpose": self.purpose,
-            "values": self.values,
+            **asdict(self),
             "categories": list(self.categories),
             "fields": list(self.fields),
             "at": self.at.isoformat(),
-            "location": self.location,
-            "transfer_safeguard": self.transfer_safeguard,
-            "legal_demand_id": self.legal_demand_id,
-            "withheld": self.withheld,
         }
 
 
@@ -73,21 +65,7 @@ class _Allowed:
 
 def _record(conn: Connection, package: DisclosurePackage, actor: Actor, tenant: Any) -> None:
     """The disclosure's row and its audit entry."""
-    conn.execute(
-        insert(disclosures).values(
-            id=package.id,
-            subject_id=package.subject_id,
-            recipient=package.recipient,
-            purpose=package.purpose,
-            categories=list(package.categories),
-            fields=list(package.fields),
-            at=package.at,
-            actor=actor.label,
-            location=package.location,
-            transfer_safeguard=package.transfer_safeguard,
-            legal_demand_id=package.legal_demand_id,
-        )
-    )
+    conn.execute(insert(disclosures).values(**row_of(disclosures, package, actor=actor.label)))
     details: dict[str, Any] = {
         "disclosure": package.id,
         "recipient": package.recipient,
