@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -35,13 +35,8 @@ class ListSend:
     not_sent: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "list": self.list_id,
-            "campaign": self.campaign,
-            "members": self.members,
-            "queued": self.queued,
-            "not_sent": dict(sorted(self.not_sent.items())),
-        }
+        counts = {k: v for k, v in asdict(self).items() if k != "list_id"}
+        return {"list": self.list_id, **counts, "not_sent": dict(sorted(self.not_sent.items()))}
 
 
 def parse_template(text: str) -> tuple[str, str]:

@@ -215,46 +215,34 @@ def _record(conn: Connection, new: _Candidate, change: _Change) -> None:
             material=change.diff.has_material,
         )
     )
+    # Each notice names its version and when it was posted; a new use names its point and
+    # category, a purpose to consent to again the hash of its new notice.
+    base = {"version": policy.version, "posted_at": now, "point": None, "category": None}
     needs_consent = policy.notices.new_purpose_needs_consent
     rows: list[dict[str, Any]] = [
-        _notice_row(policy.version, "new_use", purpose, now, needs_consent, point, category)
+        {
+            **base,
+            "kind": "new_use",
+            "point": point,
+            "purpose": purpose,
+            "category": category,
+            "needs_consent": needs_consent,
+            "notice_hash": None,
+        }
         for point, purpose, category in change.uses
     ]
     rows += [
-        _notice_row(
-            policy.version,
-            "reconsent",
-            purpose,
-            now,
-            True,
-            notice_hash=hashlib.sha256(notice_text(policy, purpose).encode()).hexdigest(),
-        )
+        {
+            **base,
+            "kind": "reconsent",
+            "purpose": purpose,
+            "needs_consent": True,
+            "notice_hash": hashlib.sha256(notice_text(policy, purpose).encode()).hexdigest(),
+        }
         for purpose in change.again
     ]
     if rows:
         conn.execute(policy_notices.insert(), rows)
-
-
-def _notice_row(
-    version: str,
-    kind: str,
-    purpose: str,
-    now: datetime,
-    needs_consent: bool,
-    point: str | None = None,
-    category: str | None = None,
-    notice_hash: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "version": version,
-        "kind": kind,
-        "point": point,
-        "purpose": purpose,
-        "category": category,
-        "needs_consent": needs_consent,
-        "notice_hash": notice_hash,
-        "posted_at": now,
-    }
 
 
 def _audit_entry(actor: Actor, new: _Candidate, change: _Change, queued: int) -> AuditEntry:
