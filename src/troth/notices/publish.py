@@ -42,7 +42,8 @@ from troth.policy.diff import PolicyDiff, diff_policies
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy, Power, check_effective
-from troth.store.tables import policy_notices, policy_versions
+from troth.policy.versions import PublishedVersion, insert_version
+from troth.store.tables import policy_notices
 
 
 @dataclass
@@ -204,17 +205,16 @@ def _check_when(new: _Candidate, change: _Change) -> None:
 def _record(conn: Connection, new: _Candidate, change: _Change) -> None:
     """Record the version and the notices it posts: each new use, each re-consent."""
     policy, now = new.policy, change.now
-    conn.execute(
-        policy_versions.insert().values(
-            version=policy.version,
-            effective=new.when,
-            published_at=now,
-            digest=new.index.digest,
-            text=new.text,
-            changes=change.diff.to_dict()["changes"],
-            material=change.diff.has_material,
-        )
+    diff = change.diff
+    published = PublishedVersion(
+        policy.version,
+        new.when,
+        now,
+        diff.has_material,
+        diff.to_dict()["changes"],
+        new.index.digest,
     )
+    insert_version(conn, published, new.text)
     # Each notice names its version and when it was posted; a new use names its point and
     # category, a purpose to consent to again the hash of its new notice.
     base = {"version": policy.version, "posted_at": now, "point": None, "category": None}
