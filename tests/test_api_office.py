@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from _http import api_key, client_for, is_problem
-from troth.breaches.register import breaches as breaches_table
+from troth.breaches.tables import breaches as breaches_table
 from troth.disclosures.tables import legal_demands
 from troth.engine import Troth
 from troth.store.tables import policy_versions, tenants

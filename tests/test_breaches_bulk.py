@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from troth.audit.log import audit_entries
-from troth.breaches.register import breach_subjects
+from troth.breaches.tables import breach_subjects
 from troth.notices.outbox import outbox
 
 TEMPLATE = "{{ organisation }}: {{ breach.title }}. Write to {{ contact }}."

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from troth.audit.log import audit_entries
-from troth.breaches.register import breaches
+from troth.breaches.tables import breaches
 from troth.clock import ManualClock
 from troth.disclosures.demands import list_demands
 from troth.disclosures.tables import legal_demands
@@ -25,7 +25,9 @@ from troth.engine import Troth
 from troth.errors import Refused
 from troth.gate import SYSTEM, Actor, ActorKind, office_scope
 from troth.home import init_home
-from troth.notices.publish import diff_candidate, policy_history, publish_policy
+from troth.notices.history import policy_history
+from troth.notices.preview import diff_candidate
+from troth.notices.publish import publish_policy
 from troth.office import read_audit, request_desk, verify_audit
 from troth.policy.loader import load_policy
 from troth.policy.model import Power

@@ -22,7 +22,8 @@ from troth.consent.unsubscribe import unsubscribe
 from troth.context import Context
 from troth.errors import Refused, ValidationError
 from troth.home import init_home
-from troth.notices.outbox import MailStatus, deliver_due, enqueue, list_outbox, outbox, submit
+from troth.notices.delivery import deliver_due
+from troth.notices.outbox import MailStatus, enqueue, list_outbox, outbox, submit
 from troth.store import new_id
 from troth.store.tables import subjects
 

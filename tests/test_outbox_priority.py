@@ -122,7 +122,7 @@ def test_a_code_asked_during_a_bulk_run_overtakes_the_rest(
             start_signin(ctx, "ada@example.com", client="203.0.113.7")
 
     inbox.on_message = ask
-    from troth.notices.outbox import CLAIM_BATCH, deliver_due
+    from troth.notices.delivery import CLAIM_BATCH, deliver_due
 
     report = deliver_due(ctx, limit=BULK + 1)
     assert report.sent == BULK + 1

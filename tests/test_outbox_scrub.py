@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from troth.notices.outbox import deliver_due, outbox, submit
+from troth.notices.delivery import deliver_due
+from troth.notices.outbox import outbox, submit
 from troth.notices.purge import SCRUBBED, scrub_settled_mail
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from _http import PASSWORD, client_for, csrf_from
-from troth.breaches.register import breaches
+from troth.breaches.tables import breaches
 from troth.engine import Troth
 from troth.notices.outbox import outbox
 

@@ -47,7 +47,7 @@ LEASE = timedelta(seconds=60)
 
 
 def _deliver_mail(ctx: Context) -> Any:
-    from troth.notices.outbox import deliver_due
+    from troth.notices.delivery import deliver_due
 
     return deliver_due(ctx, limit=500)
 

@@ -16,7 +16,8 @@ from troth.consent.unsubscribe import describe_token, unsubscribe
 from troth.engine import Troth
 from troth.errors import NotFound, Refused
 from troth.home import init_home
-from troth.notices.outbox import deliver_due, enqueue, list_outbox, submit
+from troth.notices.delivery import deliver_due
+from troth.notices.outbox import enqueue, list_outbox, submit
 
 
 @pytest.fixture

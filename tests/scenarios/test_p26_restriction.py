@@ -85,7 +85,8 @@ def test_p26_objection_to_marketing_withdraws_and_suppresses(t: Troth) -> None:
             subject_id=sid,
         )
     assert info.value.reason == "no_consent"
-    from troth.notices.outbox import deliver_due, list_outbox
+    from troth.notices.delivery import deliver_due
+    from troth.notices.outbox import list_outbox
 
     deliver_due(t.ctx)
     issue1 = next(m for m in list_outbox(t.ctx) if m["subject"] == "Issue 1")

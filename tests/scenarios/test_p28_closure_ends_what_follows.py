@@ -18,7 +18,8 @@ from troth.consent.tables import consent_events
 from troth.engine import Troth
 from troth.errors import Refused
 from troth.gate import SYSTEM, Actor, ActorKind
-from troth.notices.outbox import MailStatus, deliver_due, list_outbox, submit
+from troth.notices.delivery import deliver_due
+from troth.notices.outbox import MailStatus, list_outbox, submit
 from troth.requests.states import RequestState
 
 ACCOUNTS = Actor(ActorKind.staff, "ada", role="accounts")

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from troth.breaches.register import breaches
+from troth.breaches.tables import breaches
 from troth.errors import Refused
 from troth.gate import Actor, ActorKind, office_scope
 from troth.policy.model import Power

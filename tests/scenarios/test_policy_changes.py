@@ -14,8 +14,9 @@ from troth.cli import main
 from troth.consent import ConsentLedger
 from troth.errors import Conflict, PolicyError, Refused, ValidationError
 from troth.gate import Actor, ActorKind
+from troth.notices.history import notice_feed, policy_history
 from troth.notices.outbox import outbox
-from troth.notices.publish import notice_feed, policy_history, publish_policy
+from troth.notices.publish import publish_policy
 from troth.store.tables import policy_notices, policy_versions, records
 
 SUPPORT = Actor(ActorKind.staff, "sam", role="support")

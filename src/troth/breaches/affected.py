@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, func, insert, literal, or_, select, true
 
 from troth.audit.log import audit_entries
+from troth.breaches.tables import breach_subjects
 from troth.connectors.declaration import IdentityKind
 from troth.connectors.walk import Holder
 from troth.context import Context
@@ -201,90 +202,114 @@ def dataset_holders(
         connector.close()
 
 
-def compute_affected(
-    conn: Connection,
-    ctx: Context,
-    breach_id: str,
-    categories: Sequence[str],
-    systems: Sequence[str],
-    since: datetime,
-    until: datetime,
-    scope: Scope,
-    holders: dict[str, list[Holder]],
-) -> Outcome:
-    """Fill ``breach_subjects`` for ``breach_id``; one row a person, with the first source
-    that found them (store, datasets, recipients, then the audit log)."""
-    from troth.breaches.register import breach_subjects as bs
+@dataclass(frozen=True)
+class Incident:
+    """What a breach hit, as :func:`compute_affected` reads it: the breach, its categories
+    and systems, its window, the officer's scope, and who each breached connected
+    dataset holds (:func:`dataset_holders`)."""
 
+    breach_id: str
+    categories: Sequence[str]
+    systems: Sequence[str]
+    since: datetime
+    until: datetime
+    scope: Scope
+    holders: dict[str, list[Holder]]
+
+    @property
+    def cats(self) -> list[str]:
+        return sorted(set(self.categories))
+
+
+def compute_affected(conn: Connection, ctx: Context, incident: Incident) -> Outcome:
+    """Fill ``breach_subjects`` for the incident's breach; one row a person, with the first
+    source that found them (store, datasets, recipients, then the audit log)."""
     known = known_systems(ctx)
     out = Outcome()
-    cats = sorted(set(categories))
-    in_scope = _scope_condition(scope)
-
-    def count(source: Source) -> None:
-        n = conn.execute(
-            select(func.count())
-            .select_from(bs)
-            .where(bs.c.breach_id == breach_id, bs.c.source == source.value)
-        ).scalar_one()
-        if n:
-            out.by_source[source.value] = int(n)
-
-    if STORE_SYSTEM in systems:
-        held = (
-            select(literal(breach_id), records.c.subject_id, literal(Source.data.value))
-            .where(
-                records.c.category.in_(cats),
-                records.c.collected_at <= until,
-                records.c.anonymised.is_(False),
-                in_scope(records.c.subject_id),
-            )
-            .distinct()
-        )
-        conn.execute(insert(bs).from_select(["breach_id", "subject_id", "source"], held))
-        count(Source.data)
-
-    for name, ids in holders.items():
-        people, unmatched = _match(conn, ctx, ids, scope)
-        _add(conn, breach_id, people, Source.dataset)
+    in_scope = _scope_condition(incident.scope)
+    bid = incident.breach_id
+    if STORE_SYSTEM in incident.systems:
+        _add_held(conn, incident, in_scope)
+        _count(conn, bid, Source.data, out)
+    for name, ids in incident.holders.items():
+        people, unmatched = _match(conn, ctx, ids, incident.scope)
+        _add(conn, bid, people, Source.dataset)
         # Unknown to troth, they belong to no tenant or list: reported for unscoped breaches.
-        if unmatched and not (scope.tenants or scope.subjects):
+        if unmatched and not (incident.scope.tenants or incident.scope.subjects):
             out.unmatched[name] = unmatched
-    count(Source.dataset)
-
-    recipients = [s.split(":", 1)[1] for s in systems if known.get(s) is SystemKind.recipient]
+    _count(conn, bid, Source.dataset, out)
+    recipients = [
+        s.split(":", 1)[1] for s in incident.systems if known.get(s) is SystemKind.recipient
+    ]
     if recipients:
-        d = disclosures
-        rows = conn.execute(
-            select(d.c.subject_id, d.c.categories).where(
-                d.c.recipient.in_(recipients), d.c.at <= until, in_scope(d.c.subject_id)
-            )
-        )
-        _add(
-            conn,
-            breach_id,
-            {sid for sid, c in rows if set(c or ()) & set(cats)},
-            Source.recipient,
-        )
-        count(Source.recipient)
-
-    if STORE_SYSTEM in systems:
-        a = audit_entries
-        q = select(a.c.subject_id, a.c.categories).where(
-            a.c.at >= since,
-            a.c.at <= until,
-            a.c.subject_id.is_not(None),
-            a.c.outcome == "allow",
-            a.c.action.in_(READ_ACTIONS),
-            or_(*[a.c.categories.contains(json.dumps(c), autoescape=True) for c in cats]),
-            in_scope(a.c.subject_id),
-        )
-        if scope.actors:
-            q = q.where(a.c.actor.in_(list(scope.actors)))
-        read = {sid for sid, c in conn.execute(q) if set(json.loads(c)) & set(cats)}
-        _add(conn, breach_id, read, Source.audit)
-        count(Source.audit)
+        _add_disclosed(conn, incident, recipients, in_scope)
+        _count(conn, bid, Source.recipient, out)
+    if STORE_SYSTEM in incident.systems:
+        _add_read(conn, incident, in_scope)
+        _count(conn, bid, Source.audit, out)
     return out
+
+
+def _count(conn: Connection, breach_id: str, source: Source, out: Outcome) -> None:
+    """Note how many people ``source`` put on the list (none: nothing noted)."""
+    bs = breach_subjects
+    n = conn.execute(
+        select(func.count())
+        .select_from(bs)
+        .where(bs.c.breach_id == breach_id, bs.c.source == source.value)
+    ).scalar_one()
+    if n:
+        out.by_source[source.value] = int(n)
+
+
+def _add_held(conn: Connection, incident: Incident, in_scope: Any) -> None:
+    """Everyone troth's store held a breached category of before the window ended."""
+    held = (
+        select(literal(incident.breach_id), records.c.subject_id, literal(Source.data.value))
+        .where(
+            records.c.category.in_(incident.cats),
+            records.c.collected_at <= incident.until,
+            records.c.anonymised.is_(False),
+            in_scope(records.c.subject_id),
+        )
+        .distinct()
+    )
+    conn.execute(insert(breach_subjects).from_select(["breach_id", "subject_id", "source"], held))
+
+
+def _add_disclosed(
+    conn: Connection, incident: Incident, recipients: list[str], in_scope: Any
+) -> None:
+    """Everyone a breached category of was disclosed to a breached recipient about."""
+    d = disclosures
+    rows = conn.execute(
+        select(d.c.subject_id, d.c.categories).where(
+            d.c.recipient.in_(recipients), d.c.at <= incident.until, in_scope(d.c.subject_id)
+        )
+    )
+    cats = set(incident.cats)
+    people = {sid for sid, c in rows if set(c or ()) & cats}
+    _add(conn, incident.breach_id, people, Source.recipient)
+
+
+def _add_read(conn: Connection, incident: Incident, in_scope: Any) -> None:
+    """Everyone whose data of a breached category the audit log shows read in the window
+    (only by the scope's actors, when it names some)."""
+    a = audit_entries
+    cats = incident.cats
+    q = select(a.c.subject_id, a.c.categories).where(
+        a.c.at >= incident.since,
+        a.c.at <= incident.until,
+        a.c.subject_id.is_not(None),
+        a.c.outcome == "allow",
+        a.c.action.in_(READ_ACTIONS),
+        or_(*[a.c.categories.contains(json.dumps(c), autoescape=True) for c in cats]),
+        in_scope(a.c.subject_id),
+    )
+    if incident.scope.actors:
+        q = q.where(a.c.actor.in_(list(incident.scope.actors)))
+    read = {sid for sid, c in conn.execute(q) if set(json.loads(c)) & set(cats)}
+    _add(conn, incident.breach_id, read, Source.audit)
 
 
 def _scope_condition(scope: Scope) -> Any:
@@ -342,8 +367,7 @@ def _match(
 
 
 def _add(conn: Connection, breach_id: str, people: set[str], source: Source) -> None:
-    from troth.breaches.register import breach_subjects as bs
-
+    bs = breach_subjects
     for chunk in _chunks(sorted(people)):
         present = set(
             conn.execute(
@@ -368,6 +392,7 @@ def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
 __all__ = [
     "READ_ACTIONS",
     "STORE_SYSTEM",
+    "Incident",
     "Outcome",
     "Scope",
     "Source",

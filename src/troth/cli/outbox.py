@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from troth.cli import JsonOpt, command_group, emit, make_console, opened_context
-from troth.notices.outbox import MailStatus, deliver_due, list_outbox
+from troth.notices.delivery import deliver_due
+from troth.notices.outbox import MailStatus, list_outbox
 
 app, register = command_group("outbox", "The mail outbox: deliver and inspect.")
 

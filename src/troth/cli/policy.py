@@ -190,7 +190,7 @@ def history(
     """Every published version, newest first, and how many values were collected under it."""
     from troth.cli import home_of
     from troth.home import open_context
-    from troth.notices.publish import policy_history
+    from troth.notices.history import policy_history
 
     c = open_context(home_of(ctx))
     try:

@@ -22,10 +22,11 @@ from troth.consent.events import (
     ImportedEvent,
     Mismatch,
     cookie_purpose,
+    gpc_present,
     notice_hash,
     truncate_origin,
 )
-from troth.consent.ledger import ConsentLedger, gpc_present
+from troth.consent.ledger import ConsentLedger
 from troth.consent.receipt import RECEIPT_VERSION, decode_receipt, verify_receipt
 from troth.consent.state import (
     active_purposes,

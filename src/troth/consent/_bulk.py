@@ -4,17 +4,72 @@ Core executemany; each column's own bind processor is still applied)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Table, func, insert, select
+from sqlalchemy import exc as sa_exc
 
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries, transaction
+from troth.consent import state as _state
+from troth.consent.append import subjects
 from troth.consent.events import COOKIE_PREFIX, ImportedEvent, truncate_origin
 from troth.consent.tables import consent_events
-from troth.errors import ValidationError
+from troth.errors import NotFound, ValidationError
 
 if TYPE_CHECKING:
     from troth.context import Context
+
+IMPORT_BATCH = 5000
+
+
+def import_events(ctx: Context, events: Iterable[ImportedEvent], actor: str, source: str) -> int:
+    """Import events from a previous system in one transaction: batched inserts, then one
+    set-based state update. Every event is checked first; one bad event stores nothing.
+    Returns the number imported; one audit entry sums up the import."""
+    now = ctx.clock.now()
+    count = 0
+    try:
+        with transaction(ctx) as conn:
+            after = int(
+                conn.execute(select(func.coalesce(func.max(consent_events.c.id), 0))).scalar_one()
+            )
+            rows = ImportRows(ctx, conn)
+            batch: list[tuple[Any, ...]] = []
+            for ev in events:
+                batch.append(rows.build(ev))
+                if len(batch) >= IMPORT_BATCH:
+                    rows.insert(batch)
+                    count += len(batch)
+                    batch = []
+            if batch:
+                rows.insert(batch)
+                count += len(batch)
+            if count:
+                _state.apply_since(conn, after)
+                entry = AuditEntry(
+                    action="consent.import",
+                    actor=actor,
+                    outcome=Outcome.info,
+                    details={"events": count, "after_event_id": after, "source": source},
+                )
+                append_entries(conn, now, [entry])
+    except sa_exc.IntegrityError:
+        # The subjects foreign key refused a row: name the first unknown subject.
+        raise _unknown_subjects(ctx, rows.subject_ids) from None
+    return count
+
+
+def _unknown_subjects(ctx: Context, wanted: set[str]) -> NotFound:
+    with ctx.engine.connect() as conn:
+        found = set(conn.execute(select(subjects.c.id).where(subjects.c.id.in_(wanted))).scalars())
+    missing = sorted(wanted - found) or ["?"]
+    return NotFound(
+        f"imported events name {len(missing)} unknown subject(s), e.g. "
+        f"{missing[0]!r}; import the people first, then their consent",
+        code="unknown_subject",
+    )
 
 
 class ImportRows:

@@ -122,3 +122,36 @@ def truncate_origin(address: str | None) -> str | None:
 def clip(value: str | None, limit: int) -> str | None:
     """Keep at most ``limit`` characters (user agents and URLs can be arbitrarily long)."""
     return None if value is None else value[:limit]
+
+
+CHANNELS = ("phone", "paper", "in_person", "letter", "email", "chat", "video")
+
+
+def staff_channel(channel: str | None) -> dict[str, str]:
+    """The audit details naming how staff took a consent or a withdrawal."""
+    if channel is None:
+        return {}
+    if channel not in CHANNELS:
+        raise ValidationError(
+            f"unknown channel {channel!r} (channels: {', '.join(CHANNELS)})",
+            code="unknown_channel",
+        )
+    return {"channel": channel}
+
+
+def parse_method(method: ConsentMethod | str) -> ConsentMethod:
+    try:
+        return ConsentMethod(method)
+    except ValueError:
+        raise ValidationError(
+            f"unknown consent method {method!r} "
+            f"(methods: {', '.join(m.value for m in ConsentMethod)})",
+            code="unknown_method",
+        ) from None
+
+
+def gpc_present(signal: bool | str | None) -> bool:
+    """Whether a Sec-GPC value is the opt-out signal: only ``1`` (or True) counts."""
+    if isinstance(signal, bool):
+        return signal
+    return isinstance(signal, str) and signal.strip() == "1"

@@ -4,19 +4,19 @@ transaction, with an audit entry for each event."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, column, func, insert, select, table
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import Connection, select
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import refuse
 from troth.consent import state as _state
-from troth.consent._bulk import ImportRows
+from troth.consent._bulk import import_events
+from troth.consent.append import Item, Provenance, append_events, require_subject, subjects
 from troth.consent.events import (
     ConsentKind,
     ConsentMethod,
@@ -24,22 +24,18 @@ from troth.consent.events import (
     ConsentStatus,
     ImportedEvent,
     Mismatch,
-    clip,
     cookie_purpose,
+    gpc_present,
     notice_hash,
+    parse_method,
+    staff_channel,
     truncate_origin,
 )
-from troth.consent.receipt import build_receipt, sign_receipt
 from troth.consent.tables import consent_events, consent_receipts
 from troth.context import Context
 from troth.errors import NotFound, ValidationError
 from troth.gate import Reason
 from troth.policy.model import CookieCategory, LegalBasis
-
-# Only what the ledger needs from the store's subjects table.
-subjects = table("subjects", column("id"), column("jurisdiction"), column("erased_at"))
-
-IMPORT_BATCH = 5000
 
 
 class ConsentLedger:
@@ -70,18 +66,17 @@ class ConsentLedger:
         self._refuse_if_erased(subject_id, purpose, actor)
         text = notice_text if notice_text is not None else self.notice_for(purpose)
         item = (purpose, ConsentKind.grant, True, notice_hash(text))
-        return self._record(
-            subject_id,
-            [item],
-            _method(method),
+        how = Provenance(
+            parse_method(method),
+            actor,
             origin,
             user_agent,
             url,
             jurisdiction,
-            actor,
             language,
-            _channel(channel),
-        )[0]
+            staff_channel(channel),
+        )
+        return self._record(subject_id, [item], how)[0]
 
     def notice_for(self, purpose: str) -> str:
         """The notice text of a consent purpose, as it is shown (and hashed) by default."""
@@ -105,18 +100,16 @@ class ConsentLedger:
         the caller than :meth:`grant` asks."""
         self._consentable(purpose)
         item = (purpose, ConsentKind.withdraw, False, None)
-        return self._record(
-            subject_id,
-            [item],
-            _method(method),
+        how = Provenance(
+            parse_method(method),
+            actor,
             origin,
             user_agent,
             url,
             jurisdiction,
-            actor,
-            "en",
-            _channel(channel),
-        )[0]
+            details=staff_channel(channel),
+        )
+        return self._record(subject_id, [item], how)[0]
 
     def record_gpc(
         self,
@@ -149,17 +142,8 @@ class ConsentLedger:
         if not items:
             self._subject_jurisdiction_check(subject_id)
             return []
-        return self._record(
-            subject_id,
-            items,
-            ConsentMethod.gpc,
-            origin,
-            user_agent,
-            url,
-            jurisdiction,
-            None,
-            "en",
-        )
+        how = Provenance(ConsentMethod.gpc, None, origin, user_agent, url, jurisdiction)
+        return self._record(subject_id, items, how)
 
     def record_cookie_choices(
         self,
@@ -199,17 +183,8 @@ class ConsentLedger:
             items.append((cookie_purpose(category), ConsentKind.cookie_choice, allowed, None))
         if not items:
             return []
-        return self._record(
-            subject_id,
-            items,
-            _method(method),
-            origin,
-            user_agent,
-            url,
-            jurisdiction,
-            None,
-            "en",
-        )
+        how = Provenance(parse_method(method), None, origin, user_agent, url, jurisdiction)
+        return self._record(subject_id, items, how)
 
     def record_opt_out(
         self,
@@ -227,20 +202,8 @@ class ConsentLedger:
         purpose's legal basis (objecting to direct marketing is always possible)."""
         if purpose not in self.ctx.policy.purposes:
             raise ValidationError(f"unknown purpose {purpose!r}", code="unknown_purpose")
-        return self._insert(
-            conn,
-            subject_id,
-            [(purpose, kind, False, None)],
-            method,
-            None,
-            None,
-            None,
-            None,
-            actor,
-            "en",
-            at,
-            details or {},
-        )[0]
+        how = Provenance(method, actor, details=details or {})
+        return append_events(conn, self.ctx, subject_id, [(purpose, kind, False, None)], how, at)[0]
 
     def end_all(
         self,
@@ -287,15 +250,14 @@ class ConsentLedger:
         for purpose in purposes:
             p = self._consentable(purpose)
             texts[purpose] = notice_hash(p.notice or p.description)
-        how = _method(method)
+        how = Provenance(
+            parse_method(method), actor, details={"collection_point": point} if point else {}
+        )
         now = self.ctx.clock.now()
-        details = {"collection_point": point} if point else {}
         out: list[ConsentRecord] = []
         for sid in subject_ids:
             items = [(p, ConsentKind.grant, True, texts[p]) for p in purposes]
-            out += self._insert(
-                conn, sid, items, how, None, None, None, None, actor, "en", now, details
-            )
+            out += append_events(conn, self.ctx, sid, items, how, now)
         return out
 
     def bulk_import(
@@ -304,64 +266,20 @@ class ConsentLedger:
         """Import events from a previous system in one transaction: batched inserts, then
         one set-based state update. Every event is checked first; one bad event stores
         nothing. Returns the number imported; one audit entry sums up the import."""
-        now = self.ctx.clock.now()
-        count = 0
-        try:
-            with transaction(self.ctx) as conn:
-                after = int(
-                    conn.execute(
-                        select(func.coalesce(func.max(consent_events.c.id), 0))
-                    ).scalar_one()
-                )
-                rows = ImportRows(self.ctx, conn)
-                batch: list[tuple[Any, ...]] = []
-                for ev in events:
-                    batch.append(rows.build(ev))
-                    if len(batch) >= IMPORT_BATCH:
-                        rows.insert(batch)
-                        count += len(batch)
-                        batch = []
-                if batch:
-                    rows.insert(batch)
-                    count += len(batch)
-                if count:
-                    _state.apply_since(conn, after)
-                    entry = AuditEntry(
-                        action="consent.import",
-                        actor=actor,
-                        outcome=Outcome.info,
-                        details={"events": count, "after_event_id": after, "source": source},
-                    )
-                    append_entries(conn, now, [entry])
-        except sa_exc.IntegrityError:
-            # The subjects foreign key refused a row: name the first unknown subject.
-            raise self._unknown_subjects(rows.subject_ids) from None
-        return count
-
-    def _unknown_subjects(self, wanted: set[str]) -> NotFound:
-        with self.ctx.engine.connect() as conn:
-            found = set(
-                conn.execute(select(subjects.c.id).where(subjects.c.id.in_(wanted))).scalars()
-            )
-        missing = sorted(wanted - found) or ["?"]
-        return NotFound(
-            f"imported events name {len(missing)} unknown subject(s), e.g. "
-            f"{missing[0]!r}; import the people first, then their consent",
-            code="unknown_subject",
-        )
+        return import_events(self.ctx, events, actor, source)
 
     # -- reading -----------------------------------------------------------------------
     def state(self, subject_id: str) -> dict[str, ConsentStatus]:
         """Current state per purpose (and ``cookie:<category>``) for one subject."""
         with self.ctx.engine.connect() as conn:
-            self._require_subject(conn, subject_id)
+            require_subject(conn, self.ctx, subject_id)
             return _state.read_state(conn, subject_id)
 
     def history(self, subject_id: str) -> list[dict[str, Any]]:
         """Every event of one subject in replay order (for access requests)."""
         e = consent_events.c
         with self.ctx.engine.connect() as conn:
-            self._require_subject(conn, subject_id)
+            require_subject(conn, self.ctx, subject_id)
             rows = conn.execute(
                 select(consent_events).where(e.subject_id == subject_id).order_by(e.at, e.id)
             )
@@ -455,162 +373,13 @@ class ConsentLedger:
         return p
 
     def _record(
-        self,
-        subject_id: str,
-        items: Sequence[tuple[str, ConsentKind, bool, str | None]],
-        method: ConsentMethod,
-        origin: str | None,
-        user_agent: str | None,
-        url: str | None,
-        jurisdiction: str | None,
-        actor: str | None,
-        language: str,
-        details: Mapping[str, Any] | None = None,
+        self, subject_id: str, items: Sequence[Item], how: Provenance
     ) -> list[ConsentRecord]:
-        truncated = truncate_origin(origin)
+        """Record ``items`` in a transaction of their own (the origin truncated)."""
+        how = replace(how, origin=truncate_origin(how.origin))
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
-            return self._insert(
-                conn,
-                subject_id,
-                items,
-                method,
-                truncated,
-                user_agent,
-                url,
-                jurisdiction,
-                actor or f"subject:{subject_id}",
-                language,
-                now,
-                details or {},
-            )
-
-    def _insert(
-        self,
-        conn: Connection,
-        subject_id: str,
-        items: Sequence[tuple[str, ConsentKind, bool, str | None]],
-        method: ConsentMethod,
-        origin: str | None,
-        user_agent: str | None,
-        url: str | None,
-        jurisdiction: str | None,
-        actor: str,
-        language: str,
-        now: datetime,
-        details: Mapping[str, Any],
-    ) -> list[ConsentRecord]:
-        where = jurisdiction or self._require_subject(conn, subject_id)
-        rows: list[dict[str, Any]] = []
-        receipts: list[tuple[str, str]] = []
-        for purpose, kind, granted, nhash in items:
-            receipt_id = str(uuid.uuid4()) if kind is ConsentKind.grant else None
-            rows.append(
-                {
-                    "subject_id": subject_id,
-                    "purpose": purpose,
-                    "kind": kind.value,
-                    "granted": granted,
-                    "policy_version": self.ctx.policy.version,
-                    "notice_hash": nhash,
-                    "method": method.value,
-                    "at": now,
-                    "origin": origin,
-                    "user_agent": clip(user_agent, 512),
-                    "url": clip(url, 2048),
-                    "jurisdiction": where,
-                    "receipt_id": receipt_id,
-                }
-            )
-            if receipt_id is not None:
-                receipt = build_receipt(
-                    self.ctx.policy,
-                    receipt_id=receipt_id,
-                    subject_id=subject_id,
-                    purpose=purpose,
-                    at=now,
-                    method=method.value,
-                    jurisdiction=where,
-                    public_key_b64=self.ctx.keys.public_key_b64(),
-                    public_url=self.ctx.settings.public_url,
-                    language=language,
-                )
-                receipts.append((receipt_id, sign_receipt(receipt, self.ctx.keys.signing_key)))
-        ids = (
-            conn.execute(
-                insert(consent_events).returning(consent_events.c.id, sort_by_parameter_order=True),
-                rows,
-            )
-            .scalars()
-            .all()
-        )
-        for row, event_id in zip(rows, ids, strict=True):
-            row["id"] = int(event_id)
-        _state.apply_events(conn, rows)
-        jws_by_id = dict(receipts)
-        if receipts:
-            conn.execute(
-                insert(consent_receipts),
-                [
-                    {
-                        "receipt_id": r["receipt_id"],
-                        "event_id": r["id"],
-                        "subject_id": subject_id,
-                        "jws": jws_by_id[r["receipt_id"]],
-                        "created_at": now,
-                    }
-                    for r in rows
-                    if r["receipt_id"] is not None
-                ],
-            )
-        append_entries(
-            conn,
-            now,
-            [
-                AuditEntry(
-                    action=f"consent.{r['kind']}",
-                    actor=actor,
-                    outcome=Outcome.info,
-                    subject_id=subject_id,
-                    purpose=r["purpose"],
-                    details={
-                        "event_id": r["id"],
-                        "granted": r["granted"],
-                        "method": r["method"],
-                        "policy_version": r["policy_version"],
-                        "receipt_id": r["receipt_id"],
-                        **details,
-                    },
-                )
-                for r in rows
-            ],
-        )
-        return [
-            ConsentRecord(
-                event_id=r["id"],
-                subject_id=subject_id,
-                purpose=r["purpose"],
-                kind=ConsentKind(r["kind"]),
-                granted=r["granted"],
-                at=now,
-                receipt_id=r["receipt_id"],
-                receipt_jws=jws_by_id.get(r["receipt_id"]) if r["receipt_id"] else None,
-            )
-            for r in rows
-        ]
-
-    def _require_subject(self, conn: Connection, subject_id: str) -> str:
-        """The subject's jurisdiction; NotFound when there is no such subject."""
-        found = conn.execute(
-            select(subjects.c.jurisdiction).where(subjects.c.id == subject_id)
-        ).first()
-        if found is None:
-            raise NotFound(
-                f"no subject {subject_id!r}; record the person first (store) and use the id "
-                "troth returned",
-                code="unknown_subject",
-            )
-        return str(found[0] or self.ctx.policy.default_jurisdiction)
+            return append_events(conn, self.ctx, subject_id, items, how, now)
 
     def _refuse_if_erased(self, subject_id: str, purpose: str, actor: str | None) -> None:
         """A consent given for an erased person (closed account) would restart what the
@@ -635,37 +404,4 @@ class ConsentLedger:
 
     def _subject_jurisdiction_check(self, subject_id: str) -> None:
         with self.ctx.engine.connect() as conn:
-            self._require_subject(conn, subject_id)
-
-
-CHANNELS = ("phone", "paper", "in_person", "letter", "email", "chat", "video")
-
-
-def _channel(channel: str | None) -> dict[str, str]:
-    """The audit details naming how staff took a consent or a withdrawal."""
-    if channel is None:
-        return {}
-    if channel not in CHANNELS:
-        raise ValidationError(
-            f"unknown channel {channel!r} (channels: {', '.join(CHANNELS)})",
-            code="unknown_channel",
-        )
-    return {"channel": channel}
-
-
-def _method(method: ConsentMethod | str) -> ConsentMethod:
-    try:
-        return ConsentMethod(method)
-    except ValueError:
-        raise ValidationError(
-            f"unknown consent method {method!r} "
-            f"(methods: {', '.join(m.value for m in ConsentMethod)})",
-            code="unknown_method",
-        ) from None
-
-
-def gpc_present(signal: bool | str | None) -> bool:
-    """Whether a Sec-GPC value is the opt-out signal: only ``1`` (or True) counts."""
-    if isinstance(signal, bool):
-        return signal
-    return isinstance(signal, str) and signal.strip() == "1"
+            require_subject(conn, self.ctx, subject_id)

@@ -18,8 +18,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from troth.audit.log import transaction
 from troth.clock import utc
-from troth.consent.events import ConsentKind, ConsentMethod
-from troth.consent.ledger import ConsentLedger, _method
+from troth.consent.events import ConsentKind, ConsentMethod, parse_method
+from troth.consent.ledger import ConsentLedger
 from troth.consent.state import opted_out_purposes
 from troth.consent.tables import unsubscribe_tokens
 from troth.context import Context
@@ -107,7 +107,7 @@ def unsubscribe(
 ) -> UnsubscribeResult:
     """Withdraw the list's purpose for the token's person, at once (the POST). A replayed
     token reports ``already_done`` and records nothing; an unknown one is NotFound."""
-    how = _method(method)
+    how = parse_method(method)
     digest = _digest(token)
     now = ctx.clock.now()
     t = unsubscribe_tokens.c

@@ -7,9 +7,9 @@ non-disclosure order, as soon as it ends (:func:`notify_due`, run by the worker)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
@@ -17,12 +17,13 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.context import Context
-from troth.disclosures.tables import disclosures, legal_demands
+from troth.disclosures.tables import disclosures, legal_demands, row_of
 from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.policy.model import Power
-from troth.store import new_id, read_values
+from troth.store import new_id
+from troth.store.contact import contact_address
 
 
 class LegalInstrument(StrEnum):
@@ -59,16 +60,8 @@ class LegalDemand:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "authority": self.authority,
-            "recipient": self.recipient,
-            "instrument": self.instrument.value,
-            "reference": self.reference,
-            "scope": self.scope,
-            "received_at": self.received_at.isoformat(),
-            "gag_until": self.gag_until.isoformat() if self.gag_until else None,
-            "status": self.status.value,
-            "notified_at": self.notified_at.isoformat() if self.notified_at else None,
+            k: v.value if isinstance(v, Enum) else v.isoformat() if isinstance(v, datetime) else v
+            for k, v in asdict(self).items()
         }
 
 
@@ -101,37 +94,14 @@ def record_demand(
     """Record a demand (power ``legal_demands``, troth.office). Without a legal
     instrument there is no demand: ValidationError naming the instruments troth knows."""
     authorize(ctx, actor, Power.legal_demands, details={"operation": "record"})
-    known = ", ".join(i.value for i in LegalInstrument)
-    if instrument is None or (isinstance(instrument, str) and not instrument.strip()):
-        raise ValidationError(
-            f"a legal demand needs the legal instrument that compels it ({known});"
-            " without one, nothing may be disclosed",
-            field="instrument",
-        )
-    try:
-        inst = LegalInstrument(instrument)
-    except ValueError:
-        raise ValidationError(
-            f"unknown legal instrument {instrument!r}: use one of {known}", field="instrument"
-        ) from None
+    inst = _instrument(instrument)
     authority = _text("authority", authority, 200)
     reference = _text("reference", reference, 200)
     scope = _text("scope", scope, 10_000)
     now = ctx.clock.now()
-    received = _aware("received_at", received_at) if received_at is not None else now
-    if received > now:
-        raise ValidationError("received_at is in the future", field="received_at")
-    if gag_until is not None:
-        _aware("gag_until", gag_until)
-        if gag_until <= received:
-            raise ValidationError(
-                "gag_until (end of the non-disclosure order) must be after received_at",
-                field="gag_until",
-            )
-    if recipient is not None:
-        rc = ctx.policy.recipients.get(recipient)
-        if rc is None:
-            raise ValidationError(f"the policy lists no recipient {recipient!r}", field="recipient")
+    received = _received(received_at, gag_until, now)
+    if recipient is not None and ctx.policy.recipients.get(recipient) is None:
+        raise ValidationError(f"the policy lists no recipient {recipient!r}", field="recipient")
     demand = LegalDemand(
         new_id(),
         authority,
@@ -145,40 +115,57 @@ def record_demand(
         None,
     )
     with transaction(ctx) as conn:
-        conn.execute(
-            insert(legal_demands).values(
-                id=demand.id,
-                authority=authority,
-                recipient=recipient,
-                instrument=inst.value,
-                reference=reference,
-                scope=scope,
-                received_at=received,
-                gag_until=gag_until,
-                status=DemandStatus.received.value,
-                recorded_by=actor.label,
-                recorded_at=now,
-            )
-        )
-        append_entries(
-            conn,
-            now,
-            [
-                AuditEntry(
-                    "legal_demand.record",
-                    actor.label,
-                    Outcome.info,
-                    details={
-                        "demand": demand.id,
-                        "authority": authority,
-                        "instrument": inst.value,
-                        "reference": reference,
-                        "gag_until": gag_until.isoformat() if gag_until else None,
-                    },
-                )
-            ],
-        )
+        _insert_demand(conn, demand, actor, now)
     return demand
+
+
+def _instrument(instrument: str | LegalInstrument | None) -> LegalInstrument:
+    """The legal instrument that compels the demand: without one there is no demand."""
+    known = ", ".join(i.value for i in LegalInstrument)
+    if instrument is None or (isinstance(instrument, str) and not instrument.strip()):
+        raise ValidationError(
+            f"a legal demand needs the legal instrument that compels it ({known});"
+            " without one, nothing may be disclosed",
+            field="instrument",
+        )
+    try:
+        return LegalInstrument(instrument)
+    except ValueError:
+        raise ValidationError(
+            f"unknown legal instrument {instrument!r}: use one of {known}", field="instrument"
+        ) from None
+
+
+def _received(received_at: datetime | None, gag_until: datetime | None, now: datetime) -> datetime:
+    """When the demand was received (default: now), not in the future, before the end of
+    its non-disclosure order."""
+    received = _aware("received_at", received_at) if received_at is not None else now
+    if received > now:
+        raise ValidationError("received_at is in the future", field="received_at")
+    if gag_until is not None:
+        _aware("gag_until", gag_until)
+        if gag_until <= received:
+            raise ValidationError(
+                "gag_until (end of the non-disclosure order) must be after received_at",
+                field="gag_until",
+            )
+    return received
+
+
+def _insert_demand(conn: Connection, demand: LegalDemand, actor: Actor, now: datetime) -> None:
+    """The demand's row and its audit entry."""
+    row = row_of(legal_demands, demand, recorded_by=actor.label, recorded_at=now)
+    conn.execute(insert(legal_demands).values(**row))
+    gag = demand.gag_until
+    details = {
+        "demand": demand.id,
+        "authority": demand.authority,
+        "instrument": demand.instrument.value,
+        "reference": demand.reference,
+        "gag_until": gag.isoformat() if gag else None,
+    }
+    entry = AuditEntry("legal_demand.record", actor.label, Outcome.info, details=details)
+    append_entries(conn, now, [entry])
 
 
 def list_demands(
@@ -217,18 +204,6 @@ def demand_row(conn: Connection, demand_id: str) -> LegalDemand:
     )
 
 
-def _address(conn: Connection, ctx: Context, subject_id: str) -> str | None:
-    """The person's e-mail address, from the field their collection point marks as it."""
-    idx = ctx.policy
-    found: str | None = None
-    for v in read_values(conn, ctx, subject_id):
-        spec = idx.point_fields.get(v.collection_point or "", {}).get(v.field)
-        is_email = spec is not None and (spec.identifies == "email" or spec.type.value == "email")
-        if is_email and isinstance(v.value, str) and "@" in v.value:
-            found = v.value
-    return found
-
-
 def notify_disclosures(
     conn: Connection, ctx: Context, demand: LegalDemand, disclosure_ids: Sequence[str]
 ) -> int:
@@ -245,7 +220,7 @@ def notify_disclosures(
     ).all()
     sent = 0
     for row in rows:
-        to = _address(conn, ctx, row.subject_id)
+        to = contact_address(conn, ctx, row.subject_id)
         audit: dict[str, Any] = {"demand": demand.id, "disclosure": row.id}
         if to is not None:
             recipient = ctx.policy.recipients.get(row.recipient)

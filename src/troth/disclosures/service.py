@@ -10,7 +10,7 @@ person, except one made under a legal demand whose non-disclosure order still ru
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -21,7 +21,7 @@ from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal, refuse
 from troth.context import Context
 from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, notify_disclosures
-from troth.disclosures.tables import disclosures, legal_demands
+from troth.disclosures.tables import disclosures, legal_demands, row_of
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.gate import facts as facts_mod
@@ -48,19 +48,59 @@ class DisclosurePackage:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "subject_id": self.subject_id,
-            "recipient": self.recipient,
-            "purpose": self.purpose,
-            "values": self.values,
+            **asdict(self),
             "categories": list(self.categories),
             "fields": list(self.fields),
             "at": self.at.isoformat(),
-            "location": self.location,
-            "transfer_safeguard": self.transfer_safeguard,
-            "legal_demand_id": self.legal_demand_id,
-            "withheld": self.withheld,
         }
+
+
+@dataclass(frozen=True)
+class _Allowed:
+    """The categories asked for, and those of them the gate lets go."""
+
+    wanted: tuple[str, ...]
+    categories: frozenset[str]
+
+
+def _record(conn: Connection, package: DisclosurePackage, actor: Actor, tenant: Any) -> None:
+    """The disclosure's row and its audit entry."""
+    conn.execute(insert(disclosures).values(**row_of(disclosures, package, actor=actor.label)))
+    details: dict[str, Any] = {
+        "disclosure": package.id,
+        "recipient": package.recipient,
+        "fields": list(package.fields),
+        "location": package.location,
+    }
+    if package.transfer_safeguard:
+        details["transfer_safeguard"] = package.transfer_safeguard
+    if package.legal_demand_id:
+        details["legal_demand"] = package.legal_demand_id
+    entry = AuditEntry(
+        "disclose",
+        actor.label,
+        Outcome.allow,
+        subject_id=package.subject_id,
+        tenant_id=tenant,
+        purpose=package.purpose,
+        categories=package.categories,
+        details=details,
+    )
+    append_entries(conn, package.at, [entry])
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One disclosure asked for: whose data, to whom, for what, by whom, which
+    categories (None: what the policy lists), under which legal demand, and when."""
+
+    subject_id: str
+    recipient: str
+    purpose: str
+    actor: Actor
+    asked: tuple[str, ...] | None
+    legal_demand_id: str | None
+    now: datetime
 
 
 class DisclosureService:
@@ -82,159 +122,108 @@ class DisclosureService:
         """Hand a person's data to ``recipient`` for ``purpose``: only the categories and
         fields the policy lists for them. Refusals raise Refused and are audited; nothing
         is recorded as disclosed."""
-        ctx = self.ctx
-        idx = ctx.policy
-        now = ctx.clock.now()
+        idx = self.ctx.policy
         asked = tuple(sorted(set(categories))) if categories is not None else None
-        rc = idx.recipients.get(recipient)
-        if rc is None:
+        attempt = _Attempt(
+            subject_id, recipient, purpose, actor, asked, legal_demand_id, self.ctx.clock.now()
+        )
+        if recipient not in idx.recipients:
             known = ", ".join(sorted(idx.recipients)) or "none"
-            self._refuse(
-                actor,
-                subject_id,
-                purpose,
-                recipient,
-                Reason.recipient_not_listed,
+            message = (
                 f"the policy lists no recipient {recipient!r}: data is never passed to anyone"
-                f" else (recipients: {known})",
-                asked or (),
-                legal_demand_id,
+                f" else (recipients: {known})"
             )
-        done = self._disclose(subject_id, rc, purpose, actor, asked, legal_demand_id, now)
+            self._refuse(
+                attempt, Refusal(Reason.recipient_not_listed, message, categories=asked or ())
+            )
+        done = self._disclose(attempt)
         if isinstance(done, Refusal):
             # Decided inside the transaction, which wrote nothing: audited after it.
-            self._refuse(
-                actor,
-                subject_id,
-                purpose,
-                recipient,
-                done.reason,
-                done.message,
-                done.categories,
-                legal_demand_id,
-            )
+            self._refuse(attempt, done)
         return done
 
-    def _disclose(
-        self,
-        subject_id: str,
-        rc: Any,
-        purpose: str,
-        actor: Actor,
-        asked: tuple[str, ...] | None,
-        legal_demand_id: str | None,
-        now: datetime,
-    ) -> DisclosurePackage | Refusal:
+    def _disclose(self, a: _Attempt) -> DisclosurePackage | Refusal:
         """Disclose in one transaction, or return the refusal the gate decided (before
         anything is written: the transaction then writes nothing)."""
         ctx = self.ctx
-        idx = ctx.policy
-        recipient = rc.id
-        grant = idx.recipient_grants.get((recipient, purpose))
-        demand: LegalDemand | None = None
+        rc = ctx.policy.recipients[a.recipient]
+        grant = ctx.policy.recipient_grants.get((a.recipient, a.purpose))
         with transaction(ctx) as conn:
-            if legal_demand_id is not None:
-                demand = self._check_demand(conn, legal_demand_id, recipient, purpose)
-            subj = get_subject(conn, subject_id)
-            facts = facts_mod.gather(conn, ctx, actor, subj)
-            wanted = (
-                asked if asked is not None else tuple(sorted(grant.categories if grant else ()))
-            )
-            if not wanted:
-                wanted = tuple(sorted(idx.purpose_categories.get(purpose, ())))
-            decision = decide(
-                idx,
-                Ask(actor, Operation.disclose, purpose, wanted, now, recipient, rc.location),
-                facts,
-            )
-            refused_asked = asked is not None and decision.allowed and decision.masked
-            if not decision.allowed or refused_asked:
-                reason = decision.reason or next(iter(decision.masked.values()))
-                detail = decision.detail or (
-                    f"{rc.name} may not receive "
-                    + ", ".join(sorted(decision.masked))
-                    + f" for {purpose!r}"
-                )
-                return Refusal(reason, detail, categories=wanted)
+            demand = None
+            if a.legal_demand_id is not None:
+                demand = self._check_demand(conn, a.legal_demand_id, a.recipient, a.purpose)
+            subj = get_subject(conn, a.subject_id)
+            facts = facts_mod.gather(conn, ctx, a.actor, subj)
+            decided = self._decide(a, rc, grant, facts)
+            if isinstance(decided, Refusal):
+                return decided
             only = grant.fields if grant is not None else frozenset()
             values, fields_out, withheld = self._project(
-                conn, subject_id, purpose, decision.categories, only, now, facts
+                conn, a.subject_id, a.purpose, decided.categories, only, a.now, facts
             )
             if not values:
                 return Refusal(
                     Reason.purpose_not_of_collection,
-                    f"nothing of this person's data may go to {rc.name} for {purpose!r}"
+                    f"nothing of this person's data may go to {rc.name} for {a.purpose!r}"
                     " (no value was collected for that purpose, or none of its fields is listed)",
-                    categories=wanted,
+                    categories=decided.wanted,
                 )
-            safeguard = None
-            if rc.location not in idx.allowed_locations:
-                safeguard = idx.transfer_locations.get(rc.location) or rc.safeguard
-            did = new_id()
-            cats = tuple(sorted({v.category for v in values}))
-            conn.execute(
-                insert(disclosures).values(
-                    id=did,
-                    subject_id=subject_id,
-                    recipient=recipient,
-                    purpose=purpose,
-                    categories=list(cats),
-                    fields=list(fields_out),
-                    at=now,
-                    actor=actor.label,
-                    location=rc.location,
-                    transfer_safeguard=safeguard,
-                    legal_demand_id=legal_demand_id,
-                )
+            package = DisclosurePackage(
+                id=new_id(),
+                subject_id=a.subject_id,
+                recipient=a.recipient,
+                purpose=a.purpose,
+                values={v.field: v.value for v in values},
+                categories=tuple(sorted({v.category for v in values})),
+                fields=fields_out,
+                at=a.now,
+                location=rc.location,
+                transfer_safeguard=self._safeguard(rc),
+                legal_demand_id=a.legal_demand_id,
+                withheld=withheld,
             )
-            details: dict[str, Any] = {
-                "disclosure": did,
-                "recipient": recipient,
-                "fields": list(fields_out),
-                "location": rc.location,
-            }
-            if safeguard:
-                details["transfer_safeguard"] = safeguard
-            if legal_demand_id:
-                details["legal_demand"] = legal_demand_id
-            append_entries(
-                conn,
-                now,
-                [
-                    AuditEntry(
-                        "disclose",
-                        actor.label,
-                        Outcome.allow,
-                        subject_id=subject_id,
-                        tenant_id=subj.tenant_id,
-                        purpose=purpose,
-                        categories=cats,
-                        details=details,
-                    )
-                ],
-            )
+            _record(conn, package, a.actor, subj.tenant_id)
             if demand is not None:
                 conn.execute(
                     legal_demands.update()
                     .where(legal_demands.c.id == demand.id)
                     .values(status=DemandStatus.disclosed.value)
                 )
-                if demand.gag_until is None or demand.gag_until <= now:
-                    notify_disclosures(conn, ctx, demand, [did])
-        return DisclosurePackage(
-            id=did,
-            subject_id=subject_id,
-            recipient=recipient,
-            purpose=purpose,
-            values={v.field: v.value for v in values},
-            categories=cats,
-            fields=fields_out,
-            at=now,
-            location=rc.location,
-            transfer_safeguard=safeguard,
-            legal_demand_id=legal_demand_id,
-            withheld=withheld,
+                if demand.gag_until is None or demand.gag_until <= a.now:
+                    notify_disclosures(conn, ctx, demand, [package.id])
+        return package
+
+    def _decide(self, a: _Attempt, rc: Any, grant: Any, facts: Any) -> _Allowed | Refusal:
+        """What the gate allows of the categories asked for (default: those the policy
+        lists for the recipient and purpose, else the purpose's own)."""
+        idx = self.ctx.policy
+        wanted = (
+            a.asked if a.asked is not None else tuple(sorted(grant.categories if grant else ()))
         )
+        if not wanted:
+            wanted = tuple(sorted(idx.purpose_categories.get(a.purpose, ())))
+        decision = decide(
+            idx,
+            Ask(a.actor, Operation.disclose, a.purpose, wanted, a.now, a.recipient, rc.location),
+            facts,
+        )
+        refused_asked = a.asked is not None and decision.allowed and decision.masked
+        if not decision.allowed or refused_asked:
+            reason = decision.reason or next(iter(decision.masked.values()))
+            detail = decision.detail or (
+                f"{rc.name} may not receive "
+                + ", ".join(sorted(decision.masked))
+                + f" for {a.purpose!r}"
+            )
+            return Refusal(reason, detail, categories=wanted)
+        return _Allowed(wanted, decision.categories)
+
+    def _safeguard(self, rc: Any) -> str | None:
+        """The transfer safeguard of a recipient outside the allowed locations."""
+        idx = self.ctx.policy
+        if rc.location in idx.allowed_locations:
+            return None
+        return idx.transfer_locations.get(rc.location) or rc.safeguard
 
     def _project(
         self,
@@ -292,32 +281,22 @@ class DisclosureService:
         return demand
 
     # -- refusals --------------------------------------------------------------------------
-    def _refuse(
-        self,
-        actor: Actor,
-        subject_id: str,
-        purpose: str,
-        recipient: str,
-        reason: Reason,
-        message: str,
-        categories: Iterable[str],
-        legal_demand_id: str | None = None,
-    ) -> NoReturn:
-        details: dict[str, Any] = {"recipient": recipient[:200]}
-        if legal_demand_id:
+    def _refuse(self, a: _Attempt, refusal: Refusal) -> NoReturn:
+        details: dict[str, Any] = {"recipient": a.recipient[:200]}
+        if a.legal_demand_id:
             # Named so that the attempt stays hidden from the person while a gag runs.
-            details["legal_demand"] = legal_demand_id[:64]
+            details["legal_demand"] = a.legal_demand_id[:64]
         refuse(
             self.ctx,
             "disclose",
-            actor,
-            reason,
-            message,
-            subject_id=subject_id,
-            purpose=purpose[:100],
-            categories=sorted(categories),
+            a.actor,
+            refusal.reason,
+            refusal.message,
+            subject_id=a.subject_id,
+            purpose=a.purpose[:100],
+            categories=sorted(refusal.categories),
             details=details,
-            shown={"recipient": recipient},
+            shown={"recipient": a.recipient},
         )
 
     # -- what the person sees ----------------------------------------------------------------

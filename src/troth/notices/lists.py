@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 
 from troth.errors import NotFound, Refused, ValidationError
 from troth.policy.model import LegalBasis
+from troth.store.contact import emails_in
 
 
 @dataclass
@@ -34,13 +35,8 @@ class ListSend:
     not_sent: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "list": self.list_id,
-            "campaign": self.campaign,
-            "members": self.members,
-            "queued": self.queued,
-            "not_sent": dict(sorted(self.not_sent.items())),
-        }
+        counts = {k: v for k, v in asdict(self).items() if k != "list_id"}
+        return {"list": self.list_id, **counts, "not_sent": dict(sorted(self.not_sent.items()))}
 
 
 def parse_template(text: str) -> tuple[str, str]:
@@ -68,16 +64,6 @@ def _members(troth: Any, purpose: str) -> list[str]:
         else:
             q = select(subjects.c.id).where(subjects.c.erased_at.is_(None))
         return sorted(str(sid) for (sid,) in conn.execute(q))
-
-
-def _address(troth: Any, view: Any) -> str | None:
-    fields = troth.ctx.policy.point_fields
-    for v in view.values:
-        spec = fields.get(v.collection_point or "", {}).get(v.field)
-        is_email = spec is not None and (spec.identifies == "email" or spec.type.value == "email")
-        if is_email and isinstance(v.value, str) and "@" in v.value:
-            return v.value
-    return None
 
 
 def send_to_list(
@@ -108,7 +94,7 @@ def send_to_list(
         except (Refused, NotFound) as exc:
             report.not_sent[str(getattr(exc, "reason", None) or exc.code)] += 1
             continue
-        to = _address(troth, view)
+        to = next(iter(emails_in(ctx.policy, view.values)), None)
         if to is None:
             report.not_sent["no_address_for_purpose"] += 1
             continue

@@ -21,7 +21,8 @@ from troth.policy.index import PolicyIndex
 from troth.policy.model import Policy
 
 if TYPE_CHECKING:
-    from troth.notices.publish import PublishPreview, PublishResult
+    from troth.notices.preview import PublishPreview
+    from troth.notices.publish import PublishResult
     from troth.policy.ropa import RecordOfProcessing
 
 __all__ = ["PolicyService", "PolicyVersion"]
@@ -62,14 +63,14 @@ class PolicyService:
 
     def versions(self, *, actor: Actor = SYSTEM) -> list[PolicyVersion]:
         """Every published version, newest first, with its material changes (P34, P36)."""
-        from troth.notices.publish import policy_history
+        from troth.notices.history import policy_history
 
         return cast(list[PolicyVersion], policy_history(self.ctx, actor=actor))
 
     def diff(self, new: Policy | Path | str, *, actor: Actor = SYSTEM) -> PolicyDiff:
         """What publishing ``new`` (a policy, or the path of a policy file) would change
         against the version in force; a file that does not validate raises PolicyError."""
-        from troth.notices.publish import diff_candidate
+        from troth.notices.preview import diff_candidate
         from troth.policy.loader import load_policy
 
         policy = new if isinstance(new, Policy) else load_policy(Path(new))
@@ -79,7 +80,7 @@ class PolicyService:
         self, path: Path | str, *, effective: date | None = None, actor: Actor = SYSTEM
     ) -> PublishPreview:
         """What :meth:`publish` would do with the file at ``path``, doing nothing."""
-        from troth.notices.publish import preview_publish
+        from troth.notices.preview import preview_publish
 
         p = Path(path)
         return preview_publish(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
@@ -23,6 +23,7 @@ class PublishedVersion:
     published_at: datetime
     material: bool
     changes: list[Any]
+    digest: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +48,14 @@ def published_versions(ctx: Context) -> list[PublishedVersion]:
     v = policy_versions.c
     with ctx.engine.connect() as conn:
         rows = conn.execute(
-            select(v.version, v.effective, v.published_at, v.material, v.changes).order_by(
-                v.published_at.desc()
-            )
+            select(
+                v.version, v.effective, v.published_at, v.material, v.changes, v.digest
+            ).order_by(v.published_at.desc())
         ).all()
     return [
-        PublishedVersion(r.version, r.effective, r.published_at, bool(r.material), r.changes or [])
+        PublishedVersion(
+            r.version, r.effective, r.published_at, bool(r.material), r.changes or [], r.digest
+        )
         for r in rows
     ]
 
@@ -87,17 +90,10 @@ def record_initial_version(ctx: Context, text: str) -> None:
         if exists:
             return
         now = ctx.clock.now()
-        conn.execute(
-            policy_versions.insert().values(
-                version=policy.version,
-                effective=policy.effective,
-                published_at=now,
-                digest=ctx.policy.digest,
-                text=text,
-                changes=[],
-                material=False,
-            )
+        first = PublishedVersion(
+            policy.version, policy.effective, now, False, [], ctx.policy.digest
         )
+        insert_version(conn, first, text)
         append_entries(
             conn,
             now,
@@ -109,3 +105,18 @@ def record_initial_version(ctx: Context, text: str) -> None:
                 )
             ],
         )
+
+
+def insert_version(conn: Connection, version: PublishedVersion, text: str) -> None:
+    """Record ``version``, published with the full ``text``, in the caller's transaction."""
+    conn.execute(
+        policy_versions.insert().values(
+            version=version.version,
+            effective=version.effective,
+            published_at=version.published_at,
+            digest=version.digest,
+            text=text,
+            changes=version.changes,
+            material=version.material,
+        )
+    )

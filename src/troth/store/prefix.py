@@ -35,7 +35,7 @@ def _columns(kind: str) -> list[Any]:
 
         return [requests.c.id]
     if kind == "breach":
-        from troth.breaches.register import breaches
+        from troth.breaches.tables import breaches
 
         return [breaches.c.id]
     if kind == "grant":

@@ -16,7 +16,9 @@ from starlette.responses import Response
 
 from troth.disclosures.demands import LegalInstrument, list_demands
 from troth.errors import PolicyError, TrothError, ValidationError
-from troth.notices.publish import policy_history, preview_publish, publish_policy
+from troth.notices.history import policy_history
+from troth.notices.preview import preview_publish
+from troth.notices.publish import publish_policy
 from troth.policy.model import Power
 from troth.policy.ropa import office_record
 from troth.web.console import page, staff

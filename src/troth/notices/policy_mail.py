@@ -1,0 +1,102 @@
+"""The notice e-mail of a material policy change (P35): who it goes to and what it says.
+
+It goes to each active customer's primary address and to each person whose data a new
+use touches, at the e-mail they gave; the idempotency key (version + address) means a
+rerun of the publication queues nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+
+from sqlalchemy import Connection, select
+
+from troth.context import Context
+from troth.policy.diff import PolicyDiff
+from troth.policy.model import Policy
+from troth.store.tables import records, tenants
+
+
+def queue_notice_emails(
+    conn: Connection,
+    ctx: Context,
+    policy: Policy,
+    effective: date,
+    diff: PolicyDiff,
+    uses: list[tuple[str, str, str]],
+    actor: str,
+) -> int:
+    """One notice per customer's primary address and per person a new use touches; the
+    idempotency key (version + address) means a rerun queues nothing twice."""
+    from troth.notices.outbox import MailKind, enqueue
+
+    addresses = notice_addresses(conn, uses)
+    subject, body = notice_mail(policy, effective, diff)
+    count = 0
+    for email, sid in sorted(addresses.items()):
+        key = hashlib.sha256(f"policy:{policy.version}:{email.lower()}".encode()).hexdigest()
+        enqueue(
+            conn,
+            ctx,
+            idempotency_key=f"policy-notice:{key}",
+            to_addr=email,
+            subject=subject,
+            body_text=body,
+            subject_id=sid,
+            kind=MailKind.notice,
+            actor=actor,
+        )
+        count += 1
+    return count
+
+
+def notice_addresses(conn: Connection, uses: list[tuple[str, str, str]]) -> dict[str, str | None]:
+    """Who a material change's notice goes to: each active customer's primary address
+    (None: a tenant) and each person whose data a new use touches (their subject id)."""
+    addresses: dict[str, str | None] = {}
+    for (email,) in conn.execute(
+        select(tenants.c.primary_email).where(
+            tenants.c.primary_email.is_not(None), tenants.c.status == "active"
+        )
+    ):
+        addresses.setdefault(email, None)
+    touched = sorted({c for _, _, c in uses})
+    if touched:
+        # People whose data a new use touches, reached at the e-mail they gave.
+        affected = (
+            select(records.c.subject_id)
+            .where(records.c.category.in_(touched))
+            .distinct()
+            .scalar_subquery()
+        )
+        q = select(records.c.subject_id, records.c.value).where(
+            records.c.field == "email",
+            records.c.value.is_not(None),
+            records.c.subject_id.in_(affected),
+        )
+        for sid, value in conn.execute(q):
+            addresses.setdefault(json.loads(value), sid)
+    return addresses
+
+
+def notice_mail(policy: Policy, effective: date, diff: PolicyDiff) -> tuple[str, str]:
+    """The notice e-mail of a material change: its subject and text."""
+    org = policy.organisation
+    lines = [c.sentence for c in diff.material]
+    body = (
+        f"{org.name} has changed its privacy policy (version {policy.version}, effective"
+        f" {effective.isoformat()}).\n\nWhat changed:\n"
+        + "\n".join(f"- {line}" for line in lines)
+        + f"\n\nNew uses of data we already hold start after {policy.notices.notice_period_days}"
+        " days' notice."
+        + (
+            " We will ask for your consent first."
+            if policy.notices.new_purpose_needs_consent
+            else ""
+        )
+        + (f"\n\nThe policy: {org.policy_url}" if org.policy_url else "")
+        + "\n"
+    )
+    return f"Changes to the {org.name} privacy policy", body
