@@ -23,7 +23,7 @@ from troth.context import Context
 from troth.errors import Refused, ValidationError
 from troth.home import init_home
 from troth.notices.outbox import MailStatus, deliver_due, enqueue, list_outbox, outbox, submit
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.tables import subjects
 
 

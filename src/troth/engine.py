@@ -38,13 +38,9 @@ from troth.gate import (
     value_reason,
 )
 from troth.gate import facts as facts_mod
-from troth.store import (
-    StoredValue,
-    decode_subject_rows,
-    find_subject_id,
-    get_subject,
-)
+from troth.store.subjects import find_subject_id, get_subject
 from troth.store.tables import records, subjects
+from troth.store.values import StoredValue, decode_subject_rows
 
 if TYPE_CHECKING:
     from troth.access import AccessService

@@ -21,7 +21,7 @@ from troth.db import Prepared, reading
 from troth.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind, Operation, Reason
 from troth.policy.model import POWER_NAMES, Power
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.tables import tenants
 
 KEY_PREFIX = "trk_"

@@ -25,7 +25,7 @@ from troth.context import Context
 from troth.db import UtcDateTime, metadata
 from troth.errors import AuthenticationError, RateLimited, ValidationError
 from troth.gate import Reason
-from troth.store import find_subject_id
+from troth.store.subjects import find_subject_id
 
 CODE_MINUTES = 15
 MAX_ATTEMPTS = 5

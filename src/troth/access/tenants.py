@@ -27,8 +27,9 @@ from troth.clock import utc
 from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.policy.masking import shown
-from troth.store import new_id, read_values
+from troth.store.ids import new_id
 from troth.store.tables import subjects, tenants
+from troth.store.values import read_values
 
 INVITATION_DAYS = 7
 

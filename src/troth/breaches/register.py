@@ -61,7 +61,7 @@ from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.operations.idempotency import _fault
 from troth.policy.model import Power, Regime
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.tables import subjects
 
 breaches = Table(
@@ -813,7 +813,7 @@ __all__ = [
 def _addresses(conn: Connection, ctx: Context, subject_ids: list[str]) -> dict[str, str | None]:
     """Each person's e-mail address (as ``troth.disclosures.demands._address`` finds it:
     the last value of a field their collection point marks as an e-mail), read together."""
-    from troth.store import read_subjects
+    from troth.store.values import read_subjects
 
     idx = ctx.policy
     fields = {

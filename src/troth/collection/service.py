@@ -41,9 +41,10 @@ from troth.gate import (
 from troth.gate import facts as facts_mod
 from troth.policy.index import PolicyIndex
 from troth.policy.model import CollectedField, CollectionPoint, FieldType, SourceKind
-from troth.store import blind_index_lookup, get_subject, new_id
 from troth.store.crypto import encrypt_value
+from troth.store.ids import new_id
 from troth.store.keystore import ensure_data_keys
+from troth.store.subjects import blind_index_lookup, get_subject
 from troth.store.tables import records, subjects
 
 # Stored values are JSON text; one encoder for all of them (json.dumps with options builds

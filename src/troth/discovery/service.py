@@ -37,7 +37,7 @@ from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.policy.model import FieldType, Power
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.tables import records
 
 DEFAULT_ROWS = 1000

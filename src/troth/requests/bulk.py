@@ -38,8 +38,9 @@ from troth.requests.record import RequestRecord
 from troth.requests.runner import RequestRunner
 from troth.requests.states import RequestKind, RequestState
 from troth.requests.tables import request_events, requests
-from troth.store import new_id, read_subjects
+from troth.store.ids import new_id
 from troth.store.tables import subjects
+from troth.store.values import read_subjects
 
 ERASURES = (RequestKind.delete, RequestKind.close_account)
 STARTABLE = (RequestState.verified, RequestState.extended)

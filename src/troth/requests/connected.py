@@ -12,7 +12,7 @@ from troth.connectors import Connector, Dataset, Identities, JobStore, load_data
 from troth.connectors.loader import DeclarationError, builtin_categories
 from troth.context import Context
 from troth.policy.model import SourceKind
-from troth.store import StoredValue
+from troth.store.values import StoredValue
 
 
 def connected_datasets(ctx: Context) -> list[Dataset]:

@@ -26,7 +26,8 @@ from troth.errors import NotFound
 from troth.requests import execution
 from troth.requests._steps import _dataset_summary
 from troth.requests.connected import identities_of, open_connector
-from troth.store import get_subject, read_values
+from troth.store.subjects import get_subject
+from troth.store.values import read_values
 
 T = TypeVar("T")
 

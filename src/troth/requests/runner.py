@@ -34,8 +34,8 @@ from troth.requests.states import (
     check_transition,
 )
 from troth.requests.tables import request_exports
-from troth.store import StoredValue, read_values
 from troth.store.tables import restrictions
+from troth.store.values import StoredValue, read_values
 
 
 class RequestRunner(RequestSteps):

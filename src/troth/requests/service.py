@@ -49,7 +49,8 @@ from troth.requests.states import (
     parse_kind,
 )
 from troth.requests.tables import request_events, request_exports, requests
-from troth.store import find_subject_id, get_subject, new_id
+from troth.store.ids import new_id
+from troth.store.subjects import find_subject_id, get_subject
 
 CODE_MINUTES = 15
 MAX_CODE_ATTEMPTS = 5

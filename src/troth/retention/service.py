@@ -59,7 +59,7 @@ from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.policy.model import FieldType, Power, RetentionAction, RetentionClock
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.keystore import shred_subject_keys
 from troth.store.tables import records, subjects
 
