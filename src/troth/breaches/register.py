@@ -816,19 +816,9 @@ def _addresses(conn: Connection, ctx: Context, subject_ids: list[str]) -> dict[s
     from troth.store.values import read_subjects
 
     idx = ctx.policy
-    fields = {
-        name
-        for per in idx.point_fields.values()
-        for name, spec in per.items()
-        if spec.identifies == "email" or spec.type.value == "email"
-    }
     out: dict[str, str | None] = dict.fromkeys(subject_ids)
-    for sid, (_subj, values) in read_subjects(conn, ctx, subject_ids, fields).items():
+    for sid, (_subj, values) in read_subjects(conn, ctx, subject_ids, idx.email_fields()).items():
         for v in values:
-            spec = idx.point_fields.get(v.collection_point or "", {}).get(v.field)
-            is_email = spec is not None and (
-                spec.identifies == "email" or spec.type.value == "email"
-            )
-            if is_email and isinstance(v.value, str) and "@" in v.value:
-                out[sid] = v.value
+            if (address := idx.email_in(v.collection_point, v.field, v.value)) is not None:
+                out[sid] = address
     return out

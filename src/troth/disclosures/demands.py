@@ -223,10 +223,8 @@ def _address(conn: Connection, ctx: Context, subject_id: str) -> str | None:
     idx = ctx.policy
     found: str | None = None
     for v in read_values(conn, ctx, subject_id):
-        spec = idx.point_fields.get(v.collection_point or "", {}).get(v.field)
-        is_email = spec is not None and (spec.identifies == "email" or spec.type.value == "email")
-        if is_email and isinstance(v.value, str) and "@" in v.value:
-            found = v.value
+        if (address := idx.email_in(v.collection_point, v.field, v.value)) is not None:
+            found = address
     return found
 
 

@@ -71,12 +71,11 @@ def _members(troth: Any, purpose: str) -> list[str]:
 
 
 def _address(troth: Any, view: Any) -> str | None:
-    fields = troth.ctx.policy.point_fields
+    idx = troth.ctx.policy
     for v in view.values:
-        spec = fields.get(v.collection_point or "", {}).get(v.field)
-        is_email = spec is not None and (spec.identifies == "email" or spec.type.value == "email")
-        if is_email and isinstance(v.value, str) and "@" in v.value:
-            return v.value
+        address: str | None = idx.email_in(v.collection_point, v.field, v.value)
+        if address is not None:
+            return address
     return None
 
 

@@ -34,6 +34,7 @@ from troth.requests.states import (
     check_transition,
 )
 from troth.requests.tables import request_events, request_exports, requests
+from troth.store.ids import new_token
 
 
 class RequestSteps:
@@ -81,7 +82,7 @@ class RequestSteps:
         self, conn: Connection, data: bytes, *, request_id: str | None, tenant_id: str | None
     ) -> ExportLink:
         now = self.ctx.clock.now()
-        token = _contact.new_token()
+        token = new_token()
         h = _contact.hash_token(self.ctx.keys, token)
         path = package.exports_dir(self.ctx) / f"{h[:32]}.zip.enc"
         package.write_private(path, _contact.seal_file(token, data))
@@ -289,13 +290,6 @@ class RequestSteps:
             code_attempts=int(row["code_attempts"] or 0),
             codes_sent=int(row["codes_sent"] or 0),
         )
-
-
-def _regime(jurisdiction: str | None, ctx: Context) -> Regime:
-    try:
-        return Regime(jurisdiction or "")
-    except ValueError:
-        return ctx.policy.default_jurisdiction
 
 
 def _dataset_summary(rep: dict[str, Any]) -> dict[str, Any]:

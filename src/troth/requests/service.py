@@ -22,7 +22,6 @@ from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import refuse
 from troth.collection.validation import parse_regime
-from troth.context import Context
 from troth.errors import (
     AuthenticationError,
     Conflict,
@@ -134,7 +133,7 @@ class RequestService(OffboardRunner):
             if matched is not None:
                 subj = get_subject(conn, matched)
                 tenant_id = tenant_id or subj.tenant_id
-                juris = juris or _regime(subj.jurisdiction, ctx)
+                juris = juris or ctx.policy.regime_of(subj.jurisdiction)
             juris = juris or ctx.policy.default_jurisdiction
             zone = ctx.policy.policy.organisation.zone(juris)
             at = receipt_time(received_at, now=now, zone=zone)
@@ -749,10 +748,3 @@ def _log_result(state: str, result: Mapping[str, Any] | None) -> dict[str, Any]:
 def _not_after(at: datetime | None, now: datetime) -> datetime | None:
     """A Date header later than now is a sender's clock running fast: received now."""
     return None if at is None else min(at, now)
-
-
-def _regime(jurisdiction: str | None, ctx: Context) -> Regime:
-    try:
-        return Regime(jurisdiction or "")
-    except ValueError:
-        return ctx.policy.default_jurisdiction

@@ -1,12 +1,14 @@
-"""The ids troth gives what it stores (subjects, tenants, requests, ...), and their short
-form for people to read."""
+"""The ids troth gives what it stores (subjects, tenants, requests, ...) and their short
+form for people to read; the opaque tokens it hands out (session, invitation, sign-in,
+unsubscribe and API-key secrets) and the hash it keeps of them instead."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 
-__all__ = ["new_id", "short_id"]
+__all__ = ["new_id", "new_token", "short_id", "token_hash"]
 
 
 def new_id() -> str:
@@ -26,3 +28,14 @@ def short_id(value: str | None) -> str:
     if not value:
         return ""
     return value if len(value) <= 12 else "\u2026" + value[-10:]
+
+
+def new_token() -> str:
+    """An opaque random token (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str | bytes) -> str:
+    """SHA-256 hex of a token (text is hashed as its UTF-8 bytes): what the database keeps
+    instead of the token."""
+    return hashlib.sha256(token if isinstance(token, bytes) else token.encode()).hexdigest()
