@@ -15,8 +15,9 @@ from troth.consent import ConsentLedger
 from troth.errors import Conflict, PolicyError, Refused, ValidationError
 from troth.gate import Actor, ActorKind
 from troth.notices.outbox import outbox
-from troth.notices.publish import notice_feed, policy_history, publish_policy
-from troth.store.tables import policy_notices, policy_versions, records
+from troth.notices.publish import notice_feed, publish_policy
+from troth.policy.versions import policy_history, policy_versions
+from troth.store.tables import policy_notices, records
 
 SUPPORT = Actor(ActorKind.staff, "sam", role="support")
 APP = Actor(ActorKind.application, "shop", scopes=frozenset({"admin"}))

@@ -15,7 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from troth.policy.model import ID_PATTERN, Duration, LocationCode
+from troth.policy.durations import Duration
+from troth.policy.model import ID_PATTERN, LocationCode
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")]
 _LINK = re.compile(

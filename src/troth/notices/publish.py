@@ -27,11 +27,13 @@ from troth.context import Context
 from troth.errors import Conflict, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
-from troth.policy.diff import PolicyDiff, diff_policies
+from troth.policy.changes import PolicyDiff
+from troth.policy.diff import diff_policies
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
 from troth.policy.model import LegalBasis, Policy, Power, check_effective
-from troth.store.tables import policy_notices, policy_versions, records, tenants
+from troth.policy.versions import NewVersion, policy_history, published_digest, record_version
+from troth.store.tables import policy_notices, records, tenants
 
 
 @dataclass
@@ -145,9 +147,7 @@ def publish_policy(
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
     with ctx.engine.connect() as conn:
-        existing = conn.execute(
-            select(policy_versions.c.digest).where(policy_versions.c.version == new_policy.version)
-        ).scalar()
+        existing = published_digest(conn, new_policy.version)
     if existing is not None:
         if existing != new_index.digest:
             raise Conflict(
@@ -180,8 +180,9 @@ def publish_policy(
     again = reconsent_purposes(old_policy, new_policy)
     needs_consent = new_policy.notices.new_purpose_needs_consent
     with transaction(ctx) as conn:
-        conn.execute(
-            policy_versions.insert().values(
+        record_version(
+            conn,
+            NewVersion(
                 version=new_policy.version,
                 effective=when,
                 published_at=now,
@@ -189,7 +190,7 @@ def publish_policy(
                 text=text,
                 changes=diff.to_dict()["changes"],
                 material=diff.has_material,
-            )
+            ),
         )
         rows: list[dict[str, Any]] = [
             {
@@ -454,9 +455,7 @@ def preview_publish(
             f" {earliest} at the earliest; set the effective date to {earliest} or later"
         )
     with ctx.engine.connect() as conn:
-        if conn.execute(
-            select(policy_versions.c.version).where(policy_versions.c.version == new_policy.version)
-        ).first():
+        if published_digest(conn, new_policy.version) is not None:
             problem = f"version {new_policy.version!r} is already published; give it a new version"
         addresses = _notice_addresses(conn, uses)
     subject, body = notice_mail(new_policy, when, diff)
@@ -482,41 +481,6 @@ def diff_candidate(ctx: Context, new: Policy, *, actor: Actor = SYSTEM) -> Polic
     return diff_policies(ctx.policy.policy, new)
 
 
-def policy_history(ctx: Context, *, actor: Actor = SYSTEM) -> list[dict[str, Any]]:
-    """Every published version, newest first, with its material changes (P34, P36);
-    power ``publish_policy``."""
-    authorize(ctx, actor, Power.publish_policy, details={"operation": "history"})
-    with ctx.engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                policy_versions.c.version,
-                policy_versions.c.effective,
-                policy_versions.c.published_at,
-                policy_versions.c.material,
-                policy_versions.c.changes,
-                policy_versions.c.digest,
-            ).order_by(policy_versions.c.published_at.desc(), policy_versions.c.version.desc())
-        ).all()
-        counts = {
-            version: n
-            for version, n in conn.execute(
-                select(records.c.policy_version, _count()).group_by(records.c.policy_version)
-            )
-        }
-    return [
-        {
-            "version": r.version,
-            "effective": r.effective.isoformat(),
-            "published_at": r.published_at.isoformat(),
-            "material": bool(r.material),
-            "changes": r.changes or [],
-            "digest": r.digest,
-            "values_collected_under": int(counts.get(r.version, 0)),
-        }
-        for r in rows
-    ]
-
-
 def notice_feed(ctx: Context) -> list[dict[str, Any]]:
     """The website's change notices: each version with material changes (P35)."""
     return [
@@ -529,9 +493,3 @@ def notice_feed(ctx: Context) -> list[dict[str, Any]]:
         for v in policy_history(ctx)
         if v["material"]
     ]
-
-
-def _count() -> Any:
-    from sqlalchemy import func
-
-    return func.count()

@@ -22,9 +22,10 @@ from troth.access.names import names_for
 from troth.breaches.affected import known_categories, known_systems
 from troth.disclosures.demands import LegalInstrument, list_demands
 from troth.errors import PolicyError, TrothError, ValidationError
-from troth.notices.publish import policy_history, preview_publish, publish_policy
+from troth.notices.publish import preview_publish, publish_policy
 from troth.policy.model import Power
 from troth.policy.ropa import office_record
+from troth.policy.versions import policy_history
 from troth.web.console import breach_clocks, page, staff
 from troth.web.forms import MAX_FIELDS, FormDep
 from troth.web.lists import paging
