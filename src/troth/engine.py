@@ -24,8 +24,9 @@ from troth.audit.refusals import denial
 from troth.clock import Clock
 from troth.collection.service import Collecting, CollectResult, _age_of
 from troth.context import Context
-from troth.db import Prepared, reading
+from troth.db import reading
 from troth.dialects import dialect_for
+from troth.driver import Prepared
 from troth.errors import ConnectorError, NotFound, Refused, TrothError, ValidationError
 from troth.gate import (
     SYSTEM,

@@ -25,7 +25,7 @@ from troth.collection.validation import (
     parse_regime,
 )
 from troth.context import Context
-from troth.db import insert_many
+from troth.driver import insert_many
 from troth.errors import ValidationError
 from troth.gate import (
     SYSTEM,

@@ -111,7 +111,7 @@ def actor_membership(
 
 
 # Separators as SQL literals, not post-compiled parameters: the statement is then compiled
-# once (troth.db.Prepared) rather than rewritten at each execution.
+# once (troth.driver.Prepared) rather than rewritten at each execution.
 _COMMA: Any = literal_column("','")  # typed as Any: aggregate_strings is typed for str
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from troth.context import Context
-from troth.db import insert_many
+from troth.driver import insert_many
 from troth.errors import CryptoError
 from troth.keys import REFRESH_SECONDS
 from troth.store.crypto import decrypt_value, encrypt_value, new_data_key, unwrap_key, wrap_key
