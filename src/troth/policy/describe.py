@@ -216,16 +216,19 @@ def _intro(policy: Policy) -> list[str]:
     return out
 
 
+def _section(heading: str, body: list[str], empty: str) -> list[str]:
+    """A section: a blank line, its heading, and its lines (``empty`` when it has none)."""
+    return ["", heading, *(body or [empty])]
+
+
 def _collected(policy: Policy) -> list[str]:
-    out = ["", "What we collect, and where"]
-    if not policy.collection_points:
-        out.append("  (no collection points declared)")
+    out: list[str] = []
     for cp in policy.collection_points:
         fields = ", ".join(f"{name} ({f.category})" for name, f in cp.fields.items())
         source = SOURCE_WORDS[cp.source] + (f": {cp.supplier}" if cp.supplier else "")
         out.append(f"- {(cp.description or cp.id).rstrip('.')} [{cp.id}], {source}: {fields}.")
         out.append(f"    used only for: {', '.join(cp.purposes)}.")
-    return out
+    return _section("What we collect, and where", out, "  (no collection points declared)")
 
 
 def _purpose_words(p: Purpose) -> list[str]:
@@ -261,9 +264,7 @@ def _purposes(policy: Policy) -> list[str]:
 
 
 def _recipients(policy: Policy) -> list[str]:
-    out = ["", "Who receives it, and where"]
-    if not policy.recipients:
-        out.append("- Nobody: your data is not passed on.")
+    out: list[str] = []
     for r in policy.recipients:
         role = f", {r.role}" if r.role else ""
         out.append(
@@ -276,7 +277,7 @@ def _recipients(policy: Policy) -> list[str]:
             out.append(f"    for {d.purpose}: {', '.join(d.categories)}{only}.")
         if not r.individual_transactions:
             out.append("    never sees individual transactions.")
-    return out
+    return _section("Who receives it, and where", out, "- Nobody: your data is not passed on.")
 
 
 def _places_and_children(policy: Policy) -> list[str]:
