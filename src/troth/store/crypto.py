@@ -9,6 +9,7 @@ file; deleting a subject's wrapped keys makes all of their ciphertexts unreadabl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,13 +36,13 @@ def _seal(key: bytes, plain: bytes, ad: bytes) -> bytes:
     return nonce + AESGCM(key).encrypt(nonce, plain, ad)
 
 
-def _open(key: bytes, blob: bytes, ad: bytes) -> bytes | None:
-    """``blob`` (nonce, then ciphertext and tag) decrypted; None when it does not
-    authenticate."""
+def _open(key: bytes, blob: bytes, ad: bytes, refusal: Callable[[], str]) -> bytes:
+    """``blob`` (nonce, then ciphertext and tag) decrypted; CryptoError with the message
+    ``refusal`` makes (only then) when it does not authenticate."""
     try:
         return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], ad)
     except InvalidTag:
-        return None
+        raise CryptoError(refusal()) from None
 
 
 def wrap_key(kek: bytes, kek_version: int, subject_id: str, version: int, dek: bytes) -> bytes:
@@ -51,13 +52,15 @@ def wrap_key(kek: bytes, kek_version: int, subject_id: str, version: int, dek: b
 def unwrap_key(
     kek: bytes, kek_version: int, subject_id: str, version: int, wrapped: bytes
 ) -> bytes:
-    dek = _open(kek, wrapped, _dek_ad(subject_id, version, kek_version))
-    if dek is None:
-        raise CryptoError(
+    return _open(
+        kek,
+        wrapped,
+        _dek_ad(subject_id, version, kek_version),
+        lambda: (
             f"the data key of subject {subject_id} does not authenticate: wrong key file,"
             " or the database row was altered"
-        )
-    return dek
+        ),
+    )
 
 
 def encrypt_value(dek: bytes, subject_id: str, field: str, version: int, plain: bytes) -> bytes:
@@ -65,10 +68,12 @@ def encrypt_value(dek: bytes, subject_id: str, field: str, version: int, plain: 
 
 
 def decrypt_value(dek: bytes, subject_id: str, field: str, version: int, blob: bytes) -> bytes:
-    plain = _open(dek, blob, _value_ad(subject_id, field, version))
-    if plain is None:
-        raise CryptoError(
-            f"a value of subject {subject_id} ({field}) does not authenticate: it was altered"
-            " or moved to another subject or field"
-        )
-    return plain
+    return _open(
+        dek,
+        blob,
+        _value_ad(subject_id, field, version),
+        lambda: (
+            f"a value of subject {subject_id} ({field}) does not authenticate: it was"
+            " altered or moved to another subject or field"
+        ),
+    )
