@@ -239,7 +239,7 @@ def _policy_code_stamp() -> str:
     """What changes when the code that validates a policy (or picks a phone region) does."""
     here = Path(__file__).parent
     parts = []
-    for path in sorted([*(here / "policy").glob("*.py"), here / "phones.py"]):
+    for path in sorted([*(here / "policy").glob("*.py"), here / "collection" / "phones.py"]):
         st = path.stat()
         parts.append(f"{path.name}:{st.st_size}:{st.st_mtime_ns}")
     from troth import __version__
