@@ -66,13 +66,6 @@ class StoredValue:
         }
 
 
-def _stored(rid: int, field: str, category: str, value: Any, tags: Sequence[Any]) -> StoredValue:
-    """A StoredValue from its id, field, category, value and the rest of its tags as read
-    (collection point to restricted_until, in the order of :data:`_TAG_COLUMNS`)."""
-    point, purposes, *rest = tags
-    return StoredValue(rid, field, category, value, point, tuple(purposes or ()), *rest)
-
-
 def read_values(
     conn: Connection,
     ctx: Context,
@@ -213,12 +206,13 @@ def read_subjects_tags(
             sid = r[0]
             if sid not in out:
                 out[sid] = (SubjectRow(*r[:n]), [])
-            rid, field, category, _kv = r[n : n + 4]
-            tags = r[n + 4 : n + 4 + _N_TAG_COLUMNS]
+            rid, field, category, _kv, point, purposes = r[n : n + 6]
+            tags = r[n + 6 : n + 4 + _N_TAG_COLUMNS]  # source .. restricted_until
             keyed, encrypted = r[n + 4 + _N_TAG_COLUMNS :]
             if rid is None or (encrypted and not keyed):
                 continue
-            out[sid][1].append(_stored(rid, field, category, None, tags))
+            value = StoredValue(rid, field, category, None, point, tuple(purposes or ()), *tags)
+            out[sid][1].append(value)
     return out
 
 
@@ -240,12 +234,13 @@ def decode_subject_rows(
     deks: dict[int, bytes] = {}
     out: list[StoredValue] = []
     kek = ctx.keys.kek
-    tags_end = n + 6 + _N_TAG_COLUMNS
     # By position (the order of _VALUE_COLUMNS after the subject's): rows may be Core
-    # rows or the plain tuples of a Prepared statement.
+    # rows or the plain tuples of a Prepared statement. Unpacked and built inline: this
+    # loop runs for every value of every use.
     for r in rows:
-        rid, field, category, value, ciphertext, key_version = r[n : n + 6]
-        kek_version, wrapped = r[tags_end : n + _N_VALUE_COLUMNS]
+        (rid, field, category, value, ciphertext, key_version, point, purposes, source,
+         supplier, policy_version, location, collected_at, restricted_to, restricted_until,
+         kek_version, wrapped) = r[n : n + _N_VALUE_COLUMNS]  # fmt: skip
         if rid is None:
             continue
         if ciphertext is not None:
@@ -259,5 +254,7 @@ def decode_subject_rows(
             value = json.loads(decrypt_value(dek, subject_id, field, key_version, ciphertext))
         elif value is not None:
             value = json.loads(value)
-        out.append(_stored(rid, field, category, value, r[n + 6 : tags_end]))
+        out.append(StoredValue(rid, field, category, value, point, tuple(purposes or ()),
+                               source, supplier, policy_version, location, collected_at,
+                               restricted_to, restricted_until))  # fmt: skip
     return subject, out
