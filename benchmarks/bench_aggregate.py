@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from benchmarks import report
 from benchmarks._homes import bench_home
-from troth.aggregate_query import aggregate
+from troth.aggregates.query import aggregate
 from troth.gate import Actor, ActorKind
 
 PG = os.environ.get("TROTH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
