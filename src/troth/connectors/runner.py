@@ -373,6 +373,8 @@ class DatasetRunner:
     def _execute(self, conn: Connection, writes: list[Write]) -> None:
         """Run the queued writes in order (:meth:`Writer.execute`), on the tables
         :meth:`_reflect` found."""
+        if not writes:
+            return
         assert self._tables is not None
         after = functools.partial(self._fire, "statement")
         self._writer.execute(conn, self._tables, writes, restrict=self._restrict, after=after)
