@@ -32,7 +32,7 @@ from troth.requests import _contact
 from troth.requests.deadlines import due_date
 from troth.requests.service import RequestService
 from troth.requests.tables import requests
-from troth.store import new_id
+from troth.store.ids import new_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import connected_schema as cs

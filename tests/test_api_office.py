@@ -13,7 +13,8 @@ from _http import api_key, client_for, is_problem
 from troth.breaches.tables import breaches as breaches_table
 from troth.disclosures.tables import legal_demands
 from troth.engine import Troth
-from troth.store.tables import policy_versions, tenants
+from troth.policy.versions import policy_versions
+from troth.store.tables import tenants
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
 

@@ -20,8 +20,9 @@ from troth.audit.log import audit_entries
 from troth.breaches.tables import breaches
 from troth.disclosures.tables import legal_demands
 from troth.engine import Troth
+from troth.policy.versions import policy_versions
 from troth.retention.tables import legal_holds
-from troth.store.tables import policy_versions, records, subjects, tenants
+from troth.store.tables import records, subjects, tenants
 from troth.web.session import csrf_for_session
 
 CALL = {"extension": "12", "duration_seconds": 30, "destination_number": "+441234567890"}

@@ -52,12 +52,12 @@ def test_statements_are_built_once_per_shape(shop_url: str, tmp_path: Path) -> N
     c = _connector(tmp_path, shop_url, "troth", Keyring.create(tmp_path / "k.json"))
     c.erase(_person(4))  # person 4 and 10: the same shape of data (i % 6 == 4)
     runner = c.runner("shop")
-    built = dict(runner._stmts)
+    built = dict(runner._writer._stmts)
     selects = dict(runner.plan.selects)
     [report] = c.erase(_person(10))
     assert report.changed() > 0
-    assert runner._stmts.keys() == built.keys()  # nothing new built for the same shape
-    assert all(runner._stmts[k] is built[k] for k in built)
+    assert runner._writer._stmts.keys() == built.keys()  # nothing new built for the same shape
+    assert all(runner._writer._stmts[k] is built[k] for k in built)
     assert runner.plan.selects.keys() == selects.keys()
     assert cs.email_of(10) not in str(cs.snapshot(engine)["customers"])
     c.close()

@@ -23,7 +23,7 @@ from troth.consent.tables import consent_events, consent_state
 from troth.context import Context
 from troth.errors import NotFound, ValidationError
 from troth.home import init_home
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.tables import subjects
 
 

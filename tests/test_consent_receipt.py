@@ -19,7 +19,7 @@ from troth.consent.receipt import b64url, sign_receipt, unb64url
 from troth.context import Context
 from troth.errors import IntegrityError
 from troth.home import init_home
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.tables import subjects
 
 

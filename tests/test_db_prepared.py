@@ -1,4 +1,4 @@
-"""troth.db.Prepared runs a statement on the driver with the same bind and result
+"""troth.driver.Prepared runs a statement on the driver with the same bind and result
 processing as SQLAlchemy: every type troth stores comes back as Core returns it, on SQLite
 and PostgreSQL; statements that cannot be compiled once are refused."""
 
@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from troth.db import JsonType, Prepared, UtcDateTime, make_engine
+from troth.db import JsonType, UtcDateTime, make_engine
+from troth.driver import Prepared
 
 md = sa.MetaData()
 things = sa.Table(

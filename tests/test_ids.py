@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 
-from troth.store import new_id, short_id
+from troth.store.ids import new_id, short_id
 
 
 def test_ids_are_hex_time_ordered_and_distinct() -> None:

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 import starlette
 from fastapi.testclient import TestClient
 
-from troth.db import Prepared, _TrothEngine, _TrothOptionEngine, make_engine
+from troth.db import _TrothEngine, _TrothOptionEngine, make_engine
+from troth.driver import Prepared
 
 SA = f"SQLAlchemy {sa.__version__}"
 ST = f"Starlette {starlette.__version__} / FastAPI {fastapi.__version__}"
@@ -76,7 +77,7 @@ def test_sqlalchemy_engine_subclass_and_option_engine(tmp_path: Path) -> None:
                 isinstance(driver, sqlite3.Connection),
                 "Connection.connection.driver_connection",
                 SA,
-                "troth.db (BEGIN IMMEDIATE on the driver), troth.db.Prepared, audit verify",
+                "troth.db (BEGIN IMMEDIATE on the driver), troth.driver.Prepared, audit verify",
             )
             need(
                 "troth_read_only" in opt.connect().get_execution_options(),
@@ -91,7 +92,7 @@ def test_sqlalchemy_engine_subclass_and_option_engine(tmp_path: Path) -> None:
 def test_sqlalchemy_compiled_statement_internals() -> None:
     from sqlalchemy.dialects import postgresql, sqlite
 
-    used = "troth.db.Prepared (every use and every audit append)"
+    used = "troth.driver.Prepared (every use and every audit append)"
     t = sa.Table("t", sa.MetaData(), sa.Column("a", sa.Integer), sa.Column("b", sa.String))
     stmt = sa.select(t.c.a, t.c.b).where(t.c.a == sa.bindparam("x"), t.c.b == "const")
     for dialect in (sqlite.dialect(), postgresql.psycopg.dialect()):  # type: ignore[attr-defined]

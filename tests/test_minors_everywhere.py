@@ -27,8 +27,8 @@ from troth.examples import example_path
 from troth.gate import Actor, ActorKind
 from troth.home import init_home
 from troth.notices.publish import publish_policy
-from troth.store import read_values
 from troth.store.tables import records, subjects
+from troth.store.values import read_values
 
 SAM = Actor(ActorKind.staff, "sam", role="support")
 PERSON = cs.email_of(4)

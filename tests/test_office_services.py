@@ -25,15 +25,15 @@ from troth.engine import Troth
 from troth.errors import Refused
 from troth.gate import SYSTEM, Actor, ActorKind, office_scope
 from troth.home import init_home
-from troth.notices.history import policy_history
 from troth.notices.preview import diff_candidate
 from troth.notices.publish import publish_policy
 from troth.office import read_audit, request_desk, verify_audit
 from troth.policy.loader import load_policy
 from troth.policy.model import Power
 from troth.policy.ropa import office_record
+from troth.policy.versions import policy_history, policy_versions
 from troth.retention.tables import legal_holds
-from troth.store.tables import policy_versions, records, subjects
+from troth.store.tables import records, subjects
 
 CALL = {"extension": "12", "duration_seconds": 30, "destination_number": "+441234567890"}
 CHANGED = (policy_versions, legal_holds, breaches, legal_demands, records, subjects)

@@ -24,7 +24,7 @@ from troth.errors import Refused, ValidationError
 from troth.home import init_home
 from troth.notices.delivery import deliver_due
 from troth.notices.outbox import MailStatus, enqueue, list_outbox, outbox, submit
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.tables import subjects
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 
 from policy_samples import BASE, policies
-from troth.policy.diff import Change, ChangeKind, PolicyDiff, Severity, diff_policies
+from troth.policy.changes import Change, ChangeKind, PolicyDiff, Severity
+from troth.policy.diff import diff_policies
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy
 

@@ -12,8 +12,8 @@ import yaml
 from troth.errors import PolicyError
 from troth.examples import example_path
 from troth.policy.describe import describe_policy, policy_summary
+from troth.policy.issues import Issue
 from troth.policy.loader import parse_policy
-from troth.policy.validate import Issue
 
 
 def _itechno(change: Callable[[dict[str, Any]], None]) -> str:

@@ -9,7 +9,9 @@ from hypothesis import HealthCheck, given, settings
 
 from policy_samples import BASE, line_of, policies
 from troth.errors import PolicyError
+from troth.policy.durations import Duration
 from troth.policy.index import PolicyIndex
+from troth.policy.issues import Issue
 from troth.policy.loader import (
     MAX_POLICY_BYTES,
     dump_policy,
@@ -17,8 +19,7 @@ from troth.policy.loader import (
     parse_policy,
     read_policy,
 )
-from troth.policy.model import Duration, Policy
-from troth.policy.validate import Issue
+from troth.policy.model import Policy
 
 
 def issues(text: str) -> list[Issue]:

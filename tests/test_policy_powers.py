@@ -12,8 +12,9 @@ import pytest
 
 from policy_samples import BASE, line_of
 from troth.errors import PolicyError
+from troth.policy.changes import Severity
 from troth.policy.describe import describe_policy, policy_summary
-from troth.policy.diff import Severity, diff_policies
+from troth.policy.diff import diff_policies
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
 from troth.policy.model import Power

@@ -6,9 +6,10 @@ import pytest
 
 from policy_samples import BASE, line_of
 from troth.errors import PolicyError
+from troth.policy.issues import Issue
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy
-from troth.policy.validate import Issue, check_references, policy_warnings, validate_policy
+from troth.policy.validate import check_references, policy_warnings, validate_policy
 
 
 def issues(text: str) -> list[Issue]:

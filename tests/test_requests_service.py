@@ -90,7 +90,7 @@ def test_unknown_request_id(t: Troth) -> None:
 
 
 def test_unverified_request_never_executes(t: Troth) -> None:
-    from troth.store import read_values
+    from troth.store.values import read_values
 
     sid = buy(t, ANN)
     with t.ctx.engine.connect() as conn:

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 
 from troth.engine import Troth
 from troth.home import init_home
-from troth.store import blind_index_lookup
+from troth.store.subjects import blind_index_lookup
 
 
 def test_blind_index_lookups_use_the_blind_index(tmp_path: Path) -> None:

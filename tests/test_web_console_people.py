@@ -187,7 +187,7 @@ def test_the_person_page_names_them_where_the_role_may_read_names(lite: Any) -> 
     may read the name's category for a purpose the name was collected for (read through
     the gate for that category alone, audited as a use); otherwise the short id, and the
     refused try is audited too. Nothing else of theirs is read."""
-    from troth.store import short_id
+    from troth.store.ids import short_id
     from troth.web.console_people import name_purposes
 
     t = Troth(lite)

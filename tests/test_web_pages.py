@@ -17,7 +17,7 @@ from troth.consent.tables import consent_events
 from troth.consent.unsubscribe import issue_token
 from troth.engine import Troth
 from troth.notices.outbox import outbox
-from troth.store import short_id
+from troth.store.ids import short_id
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
 

@@ -205,7 +205,7 @@ def test_public_page_describes_purposes_instead_of_ids(tmp_path: Path) -> None:
 def test_two_collections_in_the_same_instant_are_two_records(mindlink: Any) -> None:
     """A batch stored at one moment (a manual clock, a bulk import) still reads as one
     record per collection, each with its own fields."""
-    from troth.store import read_values
+    from troth.store.values import read_values
     from troth.web.privacy_words import records
 
     t = Troth(mindlink)

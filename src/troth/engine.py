@@ -20,8 +20,9 @@ from troth.audit.refusals import denial
 from troth.clock import Clock
 from troth.collection.service import CollectionService, CollectRequest, CollectResult
 from troth.context import Context
-from troth.db import Prepared, reading
+from troth.db import reading
 from troth.dialects import dialect_for
+from troth.driver import Prepared
 from troth.errors import NotFound, Refused, TrothError
 from troth.gate import (
     SYSTEM,
@@ -34,7 +35,8 @@ from troth.gate import (
     value_reason,
 )
 from troth.gate import facts as facts_mod
-from troth.store import StoredValue, decode_subject_rows, find_subject_id
+from troth.store.subjects import find_subject_id
+from troth.store.values import StoredValue, decode_subject_rows
 
 if TYPE_CHECKING:
     from troth.access import AccessService

@@ -14,6 +14,7 @@ import troth.discovery.tables
 import troth.notices.outbox
 import troth.operations.idempotency
 import troth.operations.jobs
+import troth.policy.versions
 import troth.requests.tables
 import troth.retention.tables
 import troth.store.tables

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from troth.errors import Refused, ValidationError
 from troth.gate import Actor, ActorKind
-from troth.store import read_values
 from troth.store.tables import records, subjects
+from troth.store.values import read_values
 
 SUPPORT = Actor(ActorKind.staff, "sam", role="support")
 ACCOUNTS = Actor(ActorKind.staff, "ada", role="accounts")

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from troth.errors import CryptoError
 from troth.gate import Actor, ActorKind
-from troth.store import read_values
 from troth.store.keystore import rotate_keys
 from troth.store.tables import records, subject_keys
+from troth.store.values import read_values
 
 ACCOUNTS = Actor(ActorKind.staff, "ada", role="accounts")
 CARD = "4111111111111111"

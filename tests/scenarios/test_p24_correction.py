@@ -14,8 +14,8 @@ import connected_schema as cs
 from test_requests_helpers import buy, connect_shop, rows, shop_db, verified
 from troth.errors import ValidationError
 from troth.requests.states import RequestState
-from troth.store import read_values
 from troth.store.tables import records
+from troth.store.values import read_values
 
 PERSON = cs.email_of(4)
 

@@ -16,7 +16,7 @@ from test_requests_helpers import buy, connect_shop, mails_for, rows, shop_db, v
 from troth.errors import ConnectorError, NotFound, Refused
 from troth.gate import Actor, ActorKind
 from troth.requests.states import RequestState
-from troth.store import read_values
+from troth.store.values import read_values
 
 ACCOUNTS = Actor(ActorKind.staff, "ada", role="accounts")
 SUPPORT = Actor(ActorKind.staff, "sam", role="support")

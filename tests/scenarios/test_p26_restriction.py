@@ -13,7 +13,7 @@ from troth.engine import Troth
 from troth.errors import Refused, ValidationError
 from troth.gate import Actor, ActorKind
 from troth.notices.outbox import submit
-from troth.store import read_values
+from troth.store.values import read_values
 
 SUPPORT = Actor(ActorKind.staff, "sam", role="support")
 ANN = "ann@example.com"

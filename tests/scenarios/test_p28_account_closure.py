@@ -14,8 +14,8 @@ from troth.errors import Refused
 from troth.gate import Actor, ActorKind
 from troth.policy.validate import policy_warnings
 from troth.requests.states import RequestState
-from troth.store import read_values
 from troth.store.tables import subject_keys, subjects
+from troth.store.values import read_values
 
 MAIL = "carla@example.com"
 

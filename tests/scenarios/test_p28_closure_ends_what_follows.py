@@ -177,7 +177,7 @@ def test_p28_delivery_checks_erasure_again_for_mail_queued_before(
     notice) still goes, and so does the twin's newsletter."""
     from troth.audit.log import transaction
     from troth.notices.outbox import enqueue
-    from troth.store import erase_subject_data
+    from troth.store.erasure import erase_subject_data
 
     t = make_troth("mindlink", db_url)
     carla = customer(t, "carla@example.com", "Carla")

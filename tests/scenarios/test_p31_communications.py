@@ -16,7 +16,7 @@ import connected_schema as cs
 from test_requests_helpers import connect_shop, shop_db, verified
 from troth.clock import ManualClock
 from troth.gate import SYSTEM
-from troth.store import read_values
+from troth.store.values import read_values
 
 PERSON = cs.email_of(2)
 

@@ -15,7 +15,7 @@ import pytest
 import connected_schema as cs
 from test_requests_helpers import connect_shop, rows, shop_db, verified
 from troth.gate import SYSTEM
-from troth.store import read_values
+from troth.store.values import read_values
 
 PERSON = cs.email_of(5)
 

@@ -14,10 +14,11 @@ from troth.cli import main
 from troth.consent import ConsentLedger
 from troth.errors import Conflict, PolicyError, Refused, ValidationError
 from troth.gate import Actor, ActorKind
-from troth.notices.history import notice_feed, policy_history
+from troth.notices.history import notice_feed
 from troth.notices.outbox import outbox
 from troth.notices.publish import publish_policy
-from troth.store.tables import policy_notices, policy_versions, records
+from troth.policy.versions import policy_history, policy_versions
+from troth.store.tables import policy_notices, records
 
 SUPPORT = Actor(ActorKind.staff, "sam", role="support")
 APP = Actor(ActorKind.application, "shop", scopes=frozenset({"admin"}))

@@ -35,7 +35,7 @@ from troth.errors import (
     ValidationError,
 )
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.tables import tenants
 
 WRONG_LOGIN = "wrong e-mail or password"

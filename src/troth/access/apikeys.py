@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -17,11 +16,12 @@ from sqlalchemy import bindparam, select, update
 from troth.access._base import AccessBase
 from troth.access.tables import api_keys
 from troth.audit.log import transaction
-from troth.db import Prepared, reading
+from troth.db import reading
+from troth.driver import Prepared
 from troth.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind, Operation, Reason
 from troth.policy.model import POWER_NAMES, Power
-from troth.store import new_id
+from troth.store.ids import new_id, token_hash
 from troth.store.tables import tenants
 
 KEY_PREFIX = "trk_"
@@ -71,7 +71,7 @@ def _actor(row: _KeyRow) -> Actor:
 
 def _key_hash(key: str) -> str:
     raw = base64.urlsafe_b64decode(key[len(KEY_PREFIX) :] + "=")
-    return hashlib.sha256(raw).hexdigest()
+    return token_hash(raw)
 
 
 def _api_key(row: Any) -> ApiKey:
@@ -211,7 +211,7 @@ class ApiKeysMixin(AccessBase):
                 api_keys.insert().values(
                     id=kid,
                     prefix=key[:12],
-                    key_hash=hashlib.sha256(raw).hexdigest(),
+                    key_hash=token_hash(raw),
                     name=name,
                     scopes=list(checked),
                     tenant_id=tenant_id,

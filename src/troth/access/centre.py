@@ -6,7 +6,8 @@ from __future__ import annotations
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.context import Context
-from troth.store import StoredValue, get_subject, read_values
+from troth.store.subjects import get_subject
+from troth.store.values import StoredValue, read_values
 
 
 def held_values(ctx: Context, subject_id: str) -> list[StoredValue]:

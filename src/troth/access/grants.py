@@ -22,7 +22,7 @@ from troth.clock import utc
 from troth.context import Context
 from troth.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from troth.gate import Actor, ActorKind, Grant, Reason, Record
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.tables import records, subjects
 
 # How many of a vendor admin's most recent grants for a tenant the gate is shown.

@@ -242,7 +242,8 @@ def observe(
             return None, exc.reason
         return frozenset(v.category for v in view.values), None
     from troth.gate import facts as facts_mod
-    from troth.store import get_subject, read_values
+    from troth.store.subjects import get_subject
+    from troth.store.values import read_values
 
     with t.ctx.engine.connect() as conn:
         subject = get_subject(conn, sid)
@@ -260,7 +261,7 @@ def run_matrix(t: Troth) -> list[Cell]:
     idx = t.ctx.policy
     bound = _bound_purposes(idx)
     with t.ctx.engine.connect() as conn:
-        from troth.store import read_values
+        from troth.store.values import read_values
 
         stored = frozenset(v.category for v in read_values(conn, t.ctx, world.subject_a, None))
     cells = []

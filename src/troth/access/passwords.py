@@ -63,16 +63,6 @@ def needs_rehash(stored: str) -> bool:
     return _HASHER.check_needs_rehash(stored)
 
 
-def new_token() -> str:
-    """An opaque random token (256 bits, URL-safe)."""
-    return secrets.token_urlsafe(32)
-
-
-def token_hash(token: str) -> str:
-    """SHA-256 hex of a token: what the database keeps instead of the token."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 # -- TOTP (RFC 6238, HMAC-SHA1, 30 s steps, 6 digits) -----------------------------------------
 def new_totp_secret() -> str:
     """A base32 secret (160 bits) for an authenticator app."""

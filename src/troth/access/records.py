@@ -15,7 +15,7 @@ from troth.audit.refusals import refuse
 from troth.errors import NotFound, Refused
 from troth.gate import Actor, ActorKind, Decision, Reason, Record, decide_record
 from troth.gate import facts as facts_mod
-from troth.store import SubjectRow, get_subject
+from troth.store.subjects import SubjectRow, get_subject
 
 if TYPE_CHECKING:
     from troth.consent import ConsentStatus
@@ -189,7 +189,7 @@ class RecordsMixin(AccessBase):
         refuses gets the same 404 as for an unknown identifier (the refusal audited), so
         a look-up is never an oracle of who is whose customer."""
         from troth.db import reading
-        from troth.store import find_subject_id
+        from troth.store.subjects import find_subject_id
 
         with reading(self.ctx.engine) as conn:
             sid = find_subject_id(

@@ -12,12 +12,12 @@ from sqlalchemy import select, update
 
 from troth.access._base import AccessBase
 from troth.access.accounts import User, actor_for, user_from_row
-from troth.access.passwords import new_token, token_hash
 from troth.access.tables import sessions, users
 from troth.audit.log import transaction
 from troth.clock import utc
 from troth.errors import AuthenticationError
 from troth.gate import Actor, Reason
+from troth.store.ids import new_token, token_hash
 
 SESSION_COOKIE = "troth_session"
 # The __Host- prefix makes browsers refuse the cookie unless Secure, Path=/ and no Domain.

@@ -9,7 +9,6 @@ after the console's idle/absolute limits.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
 import secrets
@@ -25,7 +24,8 @@ from troth.context import Context
 from troth.db import UtcDateTime, metadata
 from troth.errors import AuthenticationError, RateLimited, ValidationError
 from troth.gate import Reason
-from troth.store import find_subject_id
+from troth.store.ids import token_hash
+from troth.store.subjects import find_subject_id
 
 CODE_MINUTES = 15
 MAX_ATTEMPTS = 5
@@ -66,10 +66,6 @@ privacy_sessions = Table(
 
 def _code_mac(ctx: Context, challenge: str, code: str) -> str:
     return ctx.keys.mac("privacy-code", f"{challenge}|{code}".encode()).hex()
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def start_signin(ctx: Context, email: str, *, client: str | None = None) -> str:
@@ -229,7 +225,7 @@ def finish_signin(ctx: Context, challenge: str, code: str) -> tuple[str, str]:
             token = secrets.token_urlsafe(32)
             conn.execute(
                 privacy_sessions.insert().values(
-                    id=_hash(token),
+                    id=token_hash(token),
                     subject_id=row.subject_id,
                     csrf_secret=secrets.token_urlsafe(32),
                     created_at=now,
@@ -259,7 +255,7 @@ def resolve(ctx: Context, token: str) -> tuple[str, str] | None:
     now = ctx.clock.now()
     s = privacy_sessions.c
     with ctx.engine.connect() as conn:
-        row = conn.execute(select(privacy_sessions).where(s.id == _hash(token))).first()
+        row = conn.execute(select(privacy_sessions).where(s.id == token_hash(token))).first()
     if row is None or row.ended_at is not None:
         return None
     idle = timedelta(minutes=ctx.settings.session_idle_minutes)
@@ -277,7 +273,7 @@ def end(ctx: Context, token: str) -> None:
     with ctx.engine.begin() as conn:
         conn.execute(
             update(privacy_sessions)
-            .where(privacy_sessions.c.id == _hash(token or ""))
+            .where(privacy_sessions.c.id == token_hash(token or ""))
             .values(ended_at=ctx.clock.now())
         )
 

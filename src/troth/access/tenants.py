@@ -20,15 +20,16 @@ from troth.access.accounts import (
     login_key,
     user_from_row,
 )
-from troth.access.passwords import check_password_strength, hash_password, new_token, token_hash
+from troth.access.passwords import check_password_strength, hash_password
 from troth.access.tables import invitations, users
 from troth.audit.log import transaction
 from troth.clock import utc
 from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.policy.masking import shown
-from troth.store import new_id, read_values
+from troth.store.ids import new_id, new_token, token_hash
 from troth.store.tables import subjects, tenants
+from troth.store.values import read_values
 
 INVITATION_DAYS = 7
 

@@ -90,13 +90,4 @@ _SUMMARIES: dict[str, Any] = {}
 
 @router.get("/policy/versions", tags=["policy"], summary="Every published version")
 def policy_history(t: TrothDep) -> list[dict[str, Any]]:
-    return [
-        {
-            "version": r.version,
-            "effective": r.effective.isoformat(),
-            "published_at": r.published_at.isoformat(),
-            "material": r.material,
-            "changes": r.changes,
-        }
-        for r in published_versions(t.ctx)
-    ]
+    return [r.to_dict() for r in published_versions(t.ctx)]

@@ -37,7 +37,7 @@ from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, Record
 from troth.policy.model import Regime
-from troth.store import lookup_subject
+from troth.store.subjects import lookup_subject
 
 router = APIRouter(tags=["subjects"])
 

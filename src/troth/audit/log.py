@@ -51,8 +51,9 @@ from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.heads import SignedHead, head_signer, latest_head
 from troth.audit.merkle import CompactRange, leaf_hash
 from troth.context import Context
-from troth.db import Prepared, UtcDateTime, dumps, insert_many, joined_connection, metadata
+from troth.db import UtcDateTime, dumps, joined_connection, metadata
 from troth.dialects import dialect_for
+from troth.driver import Prepared, insert_many
 from troth.errors import IntegrityError, ValidationError
 
 audit_entries = Table(
@@ -188,7 +189,7 @@ _UPDATE_STATE = (
 )
 
 
-# The fast path's two statements, compiled once and run on the driver (troth.db.Prepared):
+# The fast path's two statements, compiled once and run on the driver (troth.driver.Prepared):
 # every audited operation runs them. The conditional UPDATE matches size and root: the
 # same size alone could be another tree (a rolled-back append of ours, then another
 # process's of the same length).

@@ -37,7 +37,7 @@ from troth.connectors.walk import Holder
 from troth.context import Context
 from troth.disclosures.tables import disclosures
 from troth.errors import TrothError, ValidationError
-from troth.store import blind_index_lookup
+from troth.store.subjects import blind_index_lookup
 from troth.store.tables import records, subjects
 
 # The store itself, as a system name.

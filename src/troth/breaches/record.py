@@ -28,7 +28,7 @@ from troth.context import Context
 from troth.errors import ValidationError
 from troth.gate import Actor
 from troth.policy.model import Regime
-from troth.store import new_id
+from troth.store.ids import new_id
 
 
 @dataclass(frozen=True)

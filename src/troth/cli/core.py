@@ -189,7 +189,7 @@ def register_find(app: typer.Typer) -> None:
         # lookup). open_lookup refuses what open_context refuses.
         from troth.errors import NotFound
         from troth.home import open_lookup
-        from troth.store import lookup_subject_in
+        from troth.store.subjects import lookup_subject_in
 
         home = open_lookup(home_of(ctx))
         try:

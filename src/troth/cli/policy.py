@@ -15,8 +15,9 @@ from rich.markup import escape
 
 from troth.cli import JsonOpt, command_group, make_console
 from troth.errors import PolicyError, ValidationError
+from troth.policy.changes import PolicyDiff, Severity
 from troth.policy.describe import describe_policy, policy_summary
-from troth.policy.diff import PolicyDiff, Severity, diff_policies
+from troth.policy.diff import diff_policies
 from troth.policy.loader import LoadedPolicy, read_policy
 from troth.policy.validate import policy_warnings
 
@@ -190,7 +191,7 @@ def history(
     """Every published version, newest first, and how many values were collected under it."""
     from troth.cli import home_of
     from troth.home import open_context
-    from troth.notices.history import policy_history
+    from troth.policy.versions import policy_history
 
     c = open_context(home_of(ctx))
     try:

@@ -19,7 +19,7 @@ from troth.context import Context
 from troth.db import reading
 from troth.errors import ConnectorError, ValidationError
 from troth.gate import SYSTEM, Actor, Reason
-from troth.store import get_subject
+from troth.store.subjects import get_subject
 from troth.store.tables import records, subjects
 
 if TYPE_CHECKING:

@@ -17,13 +17,14 @@ from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal
 from troth.collection.phones import region_for
 from troth.context import Context
-from troth.db import insert_many
+from troth.driver import insert_many
 from troth.gate import Actor, ActorKind, Ask, Decision, Operation, Reason, decide
 from troth.gate import facts as facts_mod
 from troth.policy.model import CollectedField, CollectionPoint, FieldType
-from troth.store import blind_index_lookup, get_subject, new_id
 from troth.store.crypto import encrypt_value
+from troth.store.ids import new_id
 from troth.store.keystore import ensure_data_keys
+from troth.store.subjects import blind_index_lookup, get_subject
 from troth.store.tables import records, subjects
 
 # Stored values are JSON text; one encoder for all of them (json.dumps with options builds

@@ -15,7 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from troth.policy.model import ID_PATTERN, Duration, LocationCode
+from troth.policy.durations import Duration
+from troth.policy.model import ID_PATTERN, LocationCode
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")]
 _LINK = re.compile(
@@ -94,8 +95,7 @@ class Column(_Strict):
 
     @model_validator(mode="after")
     def _keep_has_reason(self) -> Column:
-        if self.erase is Erasure.keep and self.keep is None:
-            raise ValueError("erase: keep needs a `keep:` block with reason and keep_for")
+        _check_keep(self.erase, self.keep)
         return self
 
 
@@ -116,9 +116,14 @@ class Table(_Strict):
 
     @model_validator(mode="after")
     def _keep_has_reason(self) -> Table:
-        if self.erase is Erasure.keep and self.keep is None:
-            raise ValueError("erase: keep needs a `keep:` block with reason and keep_for")
+        _check_keep(self.erase, self.keep)
         return self
+
+
+def _check_keep(erase: Erasure | None, keep: Keep | None) -> None:
+    """``erase: keep`` (a column's or a table's) needs the ``keep:`` block saying why."""
+    if erase is Erasure.keep and keep is None:
+        raise ValueError("erase: keep needs a `keep:` block with reason and keep_for")
 
 
 class Link(_Strict):

@@ -120,50 +120,9 @@ def _check_columns(ds: Dataset, name: str, cols: dict[str, Any]) -> list[Finding
             )
     for cname, spec in table.columns.items():
         live = cols.get(cname)
-        if live is None:
-            continue
-        textual = _is_text(live["type"])
-        how = spec.erase or (table.erase if spec.category else None)
-        if how in (Erasure.mask, Erasure.hash) and not textual:
-            out.append(
-                Finding(
-                    Severity.error,
-                    "strategy_type",
-                    name,
-                    cname,
-                    f"{how} needs a text column, this one is {live['type']}; use set_null",
-                )
-            )
-        if how is Erasure.set_null and not live.get("nullable", True):
-            out.append(
-                Finding(
-                    Severity.error,
-                    "not_nullable",
-                    name,
-                    cname,
-                    "set_null on a NOT NULL column; use mask, hash or delete_row",
-                )
-            )
-        if how is Erasure.mask and textual and _length(live["type"]) < len(spec.mask):
-            out.append(
-                Finding(
-                    Severity.error,
-                    "mask_too_long",
-                    name,
-                    cname,
-                    f"the mask {spec.mask!r} does not fit the column's length",
-                )
-            )
-        if how is Erasure.hash and textual and _length(live["type"]) < 18:
-            out.append(
-                Finding(
-                    Severity.warning,
-                    "hash_short",
-                    name,
-                    cname,
-                    "the column is too short for a useful keyed hash (< 18 characters)",
-                )
-            )
+        if live is not None:
+            how = spec.erase or (table.erase if spec.category else None)
+            out += _check_strategy(name, cname, how, spec.mask, live)
     for kind, col in table.identity.items():
         live = cols.get(col)
         if live is not None and kind.value in ("email", "phone") and not _is_text(live["type"]):
@@ -189,6 +148,56 @@ def _check_columns(ds: Dataset, name: str, cols: dict[str, Any]) -> list[Finding
                     " category and erasure strategy",
                 )
             )
+    return out
+
+
+def _check_strategy(
+    name: str, cname: str, how: Erasure | None, mask: str, live: dict[str, Any]
+) -> list[Finding]:
+    """What stops column ``cname`` (as it is in the database: ``live``) from being erased
+    ``how`` (with ``mask``, for the mask strategy)."""
+    out: list[Finding] = []
+    textual = _is_text(live["type"])
+    if how in (Erasure.mask, Erasure.hash) and not textual:
+        out.append(
+            Finding(
+                Severity.error,
+                "strategy_type",
+                name,
+                cname,
+                f"{how} needs a text column, this one is {live['type']}; use set_null",
+            )
+        )
+    if how is Erasure.set_null and not live.get("nullable", True):
+        out.append(
+            Finding(
+                Severity.error,
+                "not_nullable",
+                name,
+                cname,
+                "set_null on a NOT NULL column; use mask, hash or delete_row",
+            )
+        )
+    if how is Erasure.mask and textual and _length(live["type"]) < len(mask):
+        out.append(
+            Finding(
+                Severity.error,
+                "mask_too_long",
+                name,
+                cname,
+                f"the mask {mask!r} does not fit the column's length",
+            )
+        )
+    if how is Erasure.hash and textual and _length(live["type"]) < 18:
+        out.append(
+            Finding(
+                Severity.warning,
+                "hash_short",
+                name,
+                cname,
+                "the column is too short for a useful keyed hash (< 18 characters)",
+            )
+        )
     return out
 
 

@@ -8,7 +8,7 @@ idempotent: values already erased are recognised and left alone, so a rerun chan
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -42,12 +42,11 @@ from troth.connectors.walk import (
     plan_dataset,
     predicate_values,
 )
-from troth.dialects import dialect_for
+from troth.connectors.writes import Write, Writer, key_values
 from troth.errors import ConnectorError, ValidationError
 from troth.keys import Keyring
 
 HASH_PREFIX = "h:"
-CTE_GROUP = 20  # writes per PostgreSQL round trip (bounded to stay far below 65535 params)
 Hook = Callable[[str], None]
 
 
@@ -58,24 +57,6 @@ class _Hold:
     reason: str
     keep_for: str
     purpose: str | None
-
-
-@dataclass
-class _Write:
-    """A queued DELETE/UPDATE as a *shape* and its parameters; ``counts`` receives its row
-    count (deletes by predicate). The statement of a shape is built once per runner (and
-    once per group of shapes on PostgreSQL) and then only executed with new parameters:
-    no statement building or cache-key walk per request (issue 19)."""
-
-    shape: tuple[Any, ...]
-    params: dict[str, Any]
-    counts: TableReport | None = None
-
-
-# Shapes: ("delete_where", table, (col, ...)), ("delete_keys", table),
-# ("update", table, ((col, mode, n), ...)) with mode "set" (every row of the statement),
-# "case" (the rows in the column's own key list), "hash" (n keys, a digest each).
-STATEMENT_CACHE = 1_024
 
 
 class DatasetRunner:
@@ -101,7 +82,7 @@ class DatasetRunner:
         self.plan: Plan = plan_dataset(dataset)
         self._tables: dict[str, sa.Table] | None = None
         self._restrict = False  # a foreign key that forbids batching writes in one statement
-        self._stmts: dict[tuple[Any, ...], Any] = {}  # write statements by shape
+        self._writer = Writer(self.plan)
 
     # -- operations --------------------------------------------------------------------
     def locate(self, identities: Identities | Mapping[str, Any]) -> dict[str, int]:
@@ -185,13 +166,13 @@ class DatasetRunner:
             want = {t: self._erase_columns(tp) for t, tp in self.plan.tables.items()}
             leaves = [t for t in self.plan.order if self.plan.tables[t].leaf_delete]
             rows = locate(conn, self.plan, tables, ids, want, for_update=True, skip=leaves)
-            writes: list[_Write] = []
+            writes: list[Write] = []
             for name in reversed(leaves):  # deleted by predicate, without reading them first
                 tr = report.table(name)
                 for preds in predicate_values(self.plan, tables[name], ids, rows):
                     shape = ("delete_where", name, tuple(c for c, _ in preds))
                     params = {f"c{j}": vals for j, (_, vals) in enumerate(preds)}
-                    writes.append(_Write(shape, params, tr))
+                    writes.append(Write(shape, params, tr))
             self._erase_located(tables, rows, report, writes, skip=set(leaves))
             self._execute(conn, writes)
             if before_commit is not None:
@@ -212,7 +193,7 @@ class DatasetRunner:
         tables: dict[str, sa.Table],
         rows: Rows,
         report: Report,
-        writes: list[_Write],
+        writes: list[Write],
         skip: set[str],
     ) -> None:
         """Decide each located row's fate and queue the statements that carry it out."""
@@ -326,7 +307,7 @@ class DatasetRunner:
 
     def _apply(
         self,
-        writes: list[_Write],
+        writes: list[Write],
         table: sa.Table,
         tp: TablePlan,
         rows: dict[Key, dict[str, Any]],
@@ -337,12 +318,12 @@ class DatasetRunner:
         name = table.name
         single = len(tp.primary_key) == 1
         for chunk in batches(deletes):
-            writes.append(_Write(("delete_keys", name), {"k": _keys(chunk, single)}))
+            writes.append(Write(("delete_keys", name), {"k": key_values(chunk, single)}))
         tr.deleted = len(deletes)
         # One UPDATE per batch: a column only some rows need is set through a CASE on the key.
         for chunk in batches(list(updates)):
             spec: list[tuple[str, str, int]] = []
-            params: dict[str, Any] = {"k": _keys(chunk, single)}
+            params: dict[str, Any] = {"k": key_values(chunk, single)}
             for j, col in enumerate(sorted(set().union(*(updates[k] for k in chunk)))):
                 need = [k for k in chunk if col in updates[k]]
                 how = _effective(tp, col)
@@ -353,7 +334,7 @@ class DatasetRunner:
                         spec.append((col, "set", 0))
                     else:
                         spec.append((col, "case", 0))
-                        params[f"n{j}"] = _keys(need, single)
+                        params[f"n{j}"] = key_values(need, single)
                     continue
                 digests = self._digests(table, col, need, rows)
                 if whole and len(set(digests.values())) == 1:
@@ -370,7 +351,7 @@ class DatasetRunner:
                     params[f"d{j}_{m}"] = d
                     for q, part in enumerate(k):
                         params[f"a{j}_{m}_{q}"] = part
-            writes.append(_Write(("update", name, tuple(spec)), params))
+            writes.append(Write(("update", name, tuple(spec)), params))
         for cols in updates.values():
             hows = {_effective(tp, c) for c in cols}
             tr.nulled += int(Erasure.set_null in hows)
@@ -389,89 +370,14 @@ class DatasetRunner:
             out[k] = digest[:length] if length else digest
         return out
 
-    def _statement(self, shape: tuple[Any, ...], p: str) -> sa.Delete | sa.Update:
-        """The statement of ``shape``, its parameters named with prefix ``p``."""
-        tables = self._tables
-        assert tables is not None
-        table = tables[shape[1]]
-        pk = self.plan.tables[shape[1]].primary_key
-        if shape[0] == "delete_where":
-            return table.delete().where(
-                sa.or_(
-                    *(
-                        table.c[c].in_(sa.bindparam(f"{p}c{j}", expanding=True))
-                        for j, c in enumerate(shape[2])
-                    )
-                )
-            )
-        if shape[0] == "delete_keys":
-            return table.delete().where(_key_in(table, pk, f"{p}k"))
-        values: dict[str, Any] = {}
-        for j, (col, mode, n) in enumerate(shape[2]):
-            column = table.c[col]
-            if mode == "set":
-                values[col] = sa.bindparam(f"{p}v{j}", type_=column.type)
-            elif mode == "case":
-                values[col] = sa.case(
-                    (_key_in(table, pk, f"{p}n{j}"), sa.bindparam(f"{p}v{j}", type_=column.type)),
-                    else_=column,
-                )
-            else:
-                whens = [
-                    (
-                        sa.and_(
-                            *(
-                                table.c[c]
-                                == sa.bindparam(f"{p}a{j}_{m}_{q}", type_=table.c[c].type)
-                                for q, c in enumerate(pk)
-                            )
-                        ),
-                        sa.bindparam(f"{p}d{j}_{m}", type_=column.type),
-                    )
-                    for m in range(n)
-                ]
-                values[col] = sa.case(*whens, else_=column)
-        return table.update().where(_key_in(table, pk, f"{p}k")).values(values)
-
-    def _prepared(self, shapes: tuple[tuple[Any, ...], ...], grouped: bool) -> Any:
-        """The statement for one write, or the data-modifying CTEs of a group, built once."""
-        key = (grouped, shapes)
-        stmt = self._stmts.get(key)
-        if stmt is None:
-            if len(self._stmts) >= STATEMENT_CACHE:
-                self._stmts.clear()
-            if not grouped:
-                stmt = self._statement(shapes[0], "w0_")
-            else:
-                ctes = [
-                    self._statement(sh, f"w{i}_").returning(sa.literal(1)).cte(f"w{i}")
-                    for i, sh in enumerate(shapes)
-                ]
-                stmt = sa.select(
-                    *(sa.select(sa.func.count()).select_from(c).scalar_subquery() for c in ctes)
-                )
-            self._stmts[key] = stmt
-        return stmt
-
-    def _execute(self, conn: Connection, writes: list[_Write]) -> None:
-        """Run the queued writes in order. On PostgreSQL they go as data-modifying CTEs,
-        up to CTE_GROUP per round trip (foreign keys are checked at the end of the
-        statement), unless a foreign key says ON DELETE RESTRICT."""
-        ctes = dialect_for(conn).data_modifying_ctes
-        group = CTE_GROUP if ctes and not self._restrict else 1
-        for start in range(0, len(writes), group):
-            part = writes[start : start + group]
-            shapes = tuple(w.shape for w in part)
-            params = {f"w{i}_{k}": v for i, w in enumerate(part) for k, v in w.params.items()}
-            if len(part) == 1:
-                counts = [conn.execute(self._prepared(shapes, False), params).rowcount]
-            else:
-                counts = list(conn.execute(self._prepared(shapes, True), params).one())
-            for w, n in zip(part, counts, strict=True):
-                if w.counts is not None:
-                    w.counts.deleted += n
-                    w.counts.found += n
-            self._fire("statement")
+    def _execute(self, conn: Connection, writes: list[Write]) -> None:
+        """Run the queued writes in order (:meth:`Writer.execute`), on the tables
+        :meth:`_reflect` found."""
+        if not writes:
+            return
+        assert self._tables is not None
+        after = functools.partial(self._fire, "statement")
+        self._writer.execute(conn, self._tables, writes, restrict=self._restrict, after=after)
 
     # -- plumbing ----------------------------------------------------------------------
     def field_map(self) -> dict[str, dict[str, str]]:
@@ -565,15 +471,3 @@ def _effective(tp: TablePlan, col: str) -> Erasure:
         assert keep is not None
         return keep.then if keep.then is not Erasure.delete_row else Erasure.set_null
     return how
-
-
-def _keys(keys: Sequence[Key], single: bool) -> list[Any]:
-    """Key values for an expanding ``IN``: scalars for a one-column key, else tuples."""
-    return [k[0] for k in keys] if single else [tuple(k) for k in keys]
-
-
-def _key_in(table: sa.Table, pk: Sequence[str], name: str) -> sa.ColumnElement[bool]:
-    """``pk IN :name`` (expanding; a tuple IN for a composite key)."""
-    if len(pk) == 1:
-        return table.c[pk[0]].in_(sa.bindparam(name, expanding=True))
-    return sa.tuple_(*(table.c[c] for c in pk)).in_(sa.bindparam(name, expanding=True))

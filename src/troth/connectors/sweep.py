@@ -32,7 +32,7 @@ from troth.connectors.report import TableReport
 from troth.connectors.runner import HASH_PREFIX, DatasetRunner, _effective
 from troth.dialects import Dialect, dialect_for
 from troth.errors import ConnectorError, ValidationError
-from troth.policy.model import Duration
+from troth.policy.durations import Duration
 
 Key = tuple[Any, ...]
 

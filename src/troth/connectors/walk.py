@@ -251,19 +251,9 @@ def predicates(
 ) -> list[sa.ColumnElement[bool]]:
     """WHERE clauses (one per statement) matching every row of ``table`` that belongs to
     the person, given the rows already found in its parents."""
-    tp = plan.tables[table.name]
-    preds: list[tuple[str, list[Any]]] = []
-    for kind, col in tp.identity.items():
-        vals = _coerce(table.c[col], identities.values(kind))
-        if vals:
-            preds.append((col, vals))
-    for link in tp.incoming:
-        parent = {r[link.parent_column] for r in found[link.parent].values()} - {None}
-        if parent:
-            preds.append((link.child_column, list(parent)))
     return [
         sa.or_(*(table.c[col].in_(vals) for col, vals in stmt_preds))
-        for stmt_preds in _statements(preds)
+        for stmt_preds in predicate_values(plan, table, identities, found)
     ]
 
 

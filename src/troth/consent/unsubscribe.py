@@ -8,7 +8,6 @@ the token calls :func:`unsubscribe` (no login, no cookie); a GET only ever calls
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from troth.consent.state import opted_out_purposes
 from troth.consent.tables import unsubscribe_tokens
 from troth.context import Context
 from troth.errors import NotFound
+from troth.store.ids import token_hash
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _LABEL = "unsubscribe"
@@ -53,10 +53,6 @@ def _mint(ctx: Context, subject_id: str, list_id: str, nonce: str) -> str:
     from troth.consent.receipt import b64url
 
     return b64url(ctx.keys.mac(_LABEL, f"{subject_id}|{list_id}|{nonce}".encode()))
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
 def issue_token(conn: Connection, ctx: Context, subject_id: str, list_id: str) -> str:

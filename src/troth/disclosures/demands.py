@@ -22,8 +22,8 @@ from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.policy.model import Power
-from troth.store import new_id
 from troth.store.contact import contact_address
+from troth.store.ids import new_id
 
 
 class LegalInstrument(StrEnum):

@@ -26,7 +26,9 @@ from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.gate import facts as facts_mod
 from troth.policy.model import LegalBasis
-from troth.store import StoredValue, get_subject, new_id, read_values
+from troth.store.ids import new_id
+from troth.store.subjects import get_subject
+from troth.store.values import StoredValue, read_values
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ drift with masked evidence and the YAML to add.
 from troth.discovery.classify import Classifier, ColumnResult
 from troth.discovery.detectors import CATEGORY_OF, Detectors, Kind, mask
 from troth.discovery.drift import Finding, Severity
-from troth.discovery.service import DiscoveryService, ScanReport
+from troth.discovery.reports import ScanReport
+from troth.discovery.service import DiscoveryService
 
 __all__ = [
     "CATEGORY_OF",

@@ -18,73 +18,38 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import append_entries, transaction
+from troth.audit.log import append_entry, transaction
 from troth.connectors.declaration import Dataset
 from troth.context import Context
 from troth.discovery.classify import Classifier, ColumnResult
 from troth.discovery.detectors import Detectors, countries_for
-from troth.discovery.drift import DRIFT, TROTH, Finding, Severity, TableScan, drift
+from troth.discovery.drift import TROTH, drift
+from troth.discovery.reports import (
+    ScanReport,
+    newest_scans,
+    stored_scan,
+    stored_table,
+    unfinished_scan,
+)
 from troth.discovery.scan import LiveTable, live_tables, read_sample, readonly_engine
 from troth.discovery.tables import discovery_scans, discovery_tables
 from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.policy.model import FieldType, Power
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.tables import records
 
 DEFAULT_ROWS = 1000
 MAX_ROWS = 100_000
 DEFAULT_BUDGET_S = 300.0
 MAX_BUDGET_S = 24 * 3600.0
-
-
-@dataclass
-class ScanReport:
-    scan_id: str
-    state: str  # complete, partial
-    started_at: datetime
-    datasets: list[str]
-    tables_done: int
-    tables_total: int
-    findings: list[Finding]
-    errors: dict[str, str] = field(default_factory=dict)
-    sampled_bytes: int = 0
-
-    @property
-    def drift(self) -> bool:
-        return any(f.severity in DRIFT for f in self.findings)
-
-    @property
-    def complete(self) -> bool:
-        return self.state == "complete"
-
-    def counts(self) -> dict[str, int]:
-        out = {s.value: 0 for s in Severity}
-        for f in self.findings:
-            out[f.severity.value] += 1
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "scan_id": self.scan_id,
-            "state": self.state,
-            "started_at": self.started_at.isoformat(),
-            "datasets": self.datasets,
-            "tables_done": self.tables_done,
-            "tables_total": self.tables_total,
-            "drift": self.drift,
-            "counts": self.counts(),
-            "errors": self.errors,
-            "findings": [f.to_dict() for f in self.findings],
-        }
 
 
 class DiscoveryService:
@@ -362,19 +327,14 @@ class DiscoveryService:
 
     def _audit(self, actor: Actor, phase: str, scan_id: str, details: dict[str, Any]) -> None:
         with transaction(self.ctx) as conn:
-            append_entries(
-                conn,
-                self.ctx.clock.now(),
-                [
-                    AuditEntry(
-                        action="discovery.scan",
-                        actor=actor.label,
-                        outcome=Outcome.allow if phase == "start" else Outcome.info,
-                        reason=None,
-                        details={"phase": phase, "scan_id": scan_id, **details},
-                    )
-                ],
+            entry = AuditEntry(
+                action="discovery.scan",
+                actor=actor.label,
+                outcome=Outcome.allow if phase == "start" else Outcome.info,
+                reason=None,
+                details={"phase": phase, "scan_id": scan_id, **details},
             )
+            append_entry(conn, self.ctx.clock.now(), entry)
 
     # -- reading scans back --------------------------------------------------------------
     def report(
@@ -385,37 +345,13 @@ class DiscoveryService:
         if not _authorized:
             authorize(self.ctx, actor, Power.run_discovery, details={"operation": "report"})
         with self.ctx.engine.connect() as conn:
-            q = sa.select(discovery_scans)
-            q = (
-                q.where(discovery_scans.c.id == scan_id)
-                if scan_id
-                else q.order_by(discovery_scans.c.created_at.desc(), discovery_scans.c.id.desc())
-            )
-            scan = conn.execute(q.limit(1)).first()
-            if scan is None:
-                raise NotFound(
-                    f"no discovery scan {scan_id!r}" if scan_id else "no discovery scan yet"
-                )
-            tables = conn.execute(
-                sa.select(discovery_tables)
-                .where(discovery_tables.c.scan_id == scan.id)
-                .order_by(discovery_tables.c.position)
-            ).all()
+            scan, tables = stored_scan(conn, scan_id)
         done = [t for t in tables if t.state == "done"]
         errors = {
             f"{t.dataset}.{t.table_name}": t.error or "" for t in tables if t.state == "failed"
         }
         pending = sum(1 for t in tables if t.state == "pending")
-        scans = [
-            TableScan(
-                t.dataset,
-                t.table_name,
-                tuple(t.shape.get("primary_key", ())),
-                tuple((a, b, c) for a, b, c in t.shape.get("foreign_keys", ())),
-                tuple(ColumnResult.from_dict(c) for c in t.result or ()),
-            )
-            for t in done
-        ]
+        scans = [stored_table(t) for t in done]
         state = "complete" if pending == 0 else "partial"
         names = set(scan.datasets)
         findings = drift(
@@ -456,32 +392,12 @@ class DiscoveryService:
         """The newest scans: id, state, when, by whom, the counts."""
         authorize(self.ctx, actor, Power.run_discovery, details={"operation": "list"})
         with self.ctx.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(discovery_scans)
-                .order_by(discovery_scans.c.created_at.desc(), discovery_scans.c.id.desc())
-                .limit(limit)
-            ).all()
-        return [
-            {
-                "id": r.id,
-                "state": r.state,
-                "actor": r.actor,
-                "datasets": list(r.datasets),
-                "created_at": r.created_at,
-                "summary": r.summary,
-            }
-            for r in rows
-        ]
+            return newest_scans(conn, limit)
 
     def resumable(self) -> str | None:
         """The newest scan that did not finish (partial, or interrupted while running)."""
         with self.ctx.engine.connect() as conn:
-            return conn.execute(
-                sa.select(discovery_scans.c.id)
-                .where(discovery_scans.c.state.in_(("partial", "running")))
-                .order_by(discovery_scans.c.created_at.desc())
-                .limit(1)
-            ).scalar()
+            return unfinished_scan(conn)
 
 
 def _shape(t: LiveTable) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def bind_record(
 
 
 class StoredValueLike(Protocol):
-    """What the gate needs to know of a stored value (``troth.store.StoredValue``)."""
+    """What the gate needs to know of a stored value (``troth.store.values.StoredValue``)."""
 
     @property
     def category(self) -> str: ...

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, bindparam, func, literal_column, select
 from troth.consent.tables import consent_state as state
 from troth.context import Context
 from troth.gate import Actor, ActorKind, Facts, Grant
-from troth.store import SubjectRow
+from troth.store.subjects import SubjectRow
 from troth.store.tables import policy_notices, restrictions, subjects
 
 
@@ -113,7 +113,7 @@ def actor_membership(
 
 
 # Separators as SQL literals, not post-compiled parameters: the statement is then compiled
-# once (troth.db.Prepared) rather than rewritten at each execution.
+# once (troth.driver.Prepared) rather than rewritten at each execution.
 _COMMA: Any = literal_column("','")  # typed as Any: aggregate_strings is typed for str
 
 
@@ -141,10 +141,10 @@ def _facts_columns(subject_id: Any) -> tuple[Any, Any]:
 
 
 def subject_and_facts_stmt(filtered: bool) -> Any:
-    """The subject, their values and keys (:func:`troth.store.subject_values_stmt`) plus,
+    """The subject, their values and keys (:func:`troth.store.values.subject_values_stmt`) plus,
     on every row, their consented and restricted purposes: everything a use needs in one
     round trip."""
-    from troth.store import subject_values_stmt
+    from troth.store.values import subject_values_stmt
 
     return subject_values_stmt(filtered).add_columns(*_facts_columns(subjects.c.id))
 

@@ -9,11 +9,8 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Connection, select
-
 from troth.policy.index import PolicyIndex
 from troth.policy.model import LegalBasis, Policy
-from troth.store.tables import policy_versions
 
 
 def new_uses(old: PolicyIndex, new: PolicyIndex) -> list[tuple[str, str, str]]:
@@ -68,10 +65,3 @@ def preview_digest(text: str, effective: date | None) -> str:
     """What a publish confirmation is bound to: the exact text and effective date shown."""
     when = effective.isoformat() if effective else "-"
     return hashlib.sha256(f"troth-publish-preview\n{when}\n{text}".encode()).hexdigest()
-
-
-def published_digest(conn: Connection, version: str) -> str | None:
-    """The digest of ``version`` as published, or None when it is not."""
-    return conn.execute(
-        select(policy_versions.c.digest).where(policy_versions.c.version == version)
-    ).scalar()

@@ -14,7 +14,7 @@ from datetime import date
 from sqlalchemy import Connection, select
 
 from troth.context import Context
-from troth.policy.diff import PolicyDiff
+from troth.policy.changes import PolicyDiff
 from troth.policy.model import Policy
 from troth.store.tables import records, tenants
 

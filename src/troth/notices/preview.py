@@ -9,13 +9,15 @@ from datetime import date
 
 from troth.context import Context
 from troth.gate import SYSTEM, Actor
-from troth.notices.changes import earliest_effective, new_uses, preview_digest, published_digest
+from troth.notices.changes import earliest_effective, new_uses, preview_digest
 from troth.notices.policy_mail import notice_addresses, notice_mail
 from troth.office import authorize
-from troth.policy.diff import PolicyDiff, diff_policies
+from troth.policy.changes import PolicyDiff
+from troth.policy.diff import diff_policies
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy, Power, check_effective
+from troth.policy.versions import published_digest
 
 
 @dataclass

@@ -33,16 +33,16 @@ from troth.notices.changes import (
     new_uses,
     notice_text,
     preview_digest,
-    published_digest,
     reconsent_purposes,
 )
 from troth.notices.policy_mail import queue_notice_emails
 from troth.office import authorize
-from troth.policy.diff import PolicyDiff, diff_policies
+from troth.policy.changes import PolicyDiff
+from troth.policy.diff import diff_policies
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy, Power, check_effective
-from troth.policy.versions import PublishedVersion, insert_version
+from troth.policy.versions import NewVersion, published_digest, record_version
 from troth.store.tables import policy_notices
 
 
@@ -206,15 +206,18 @@ def _record(conn: Connection, new: _Candidate, change: _Change) -> None:
     """Record the version and the notices it posts: each new use, each re-consent."""
     policy, now = new.policy, change.now
     diff = change.diff
-    published = PublishedVersion(
-        policy.version,
-        new.when,
-        now,
-        diff.has_material,
-        diff.to_dict()["changes"],
-        new.index.digest,
+    record_version(
+        conn,
+        NewVersion(
+            policy.version,
+            new.when,
+            now,
+            new.index.digest,
+            new.text,
+            diff.to_dict()["changes"],
+            diff.has_material,
+        ),
     )
-    insert_version(conn, published, new.text)
     # Each notice names its version and when it was posted; a new use names its point and
     # category, a purpose to consent to again the hash of its new notice.
     base = {"version": policy.version, "posted_at": now, "point": None, "category": None}

@@ -33,15 +33,23 @@ def _start(d: date) -> datetime:
     return datetime.combine(d, time.min, tzinfo=UTC)
 
 
+def _week_windows(ctx: Context, weeks: int) -> list[tuple[date, datetime, datetime]]:
+    """Each of the last ``weeks`` weeks (UTC, Monday): its Monday, when it starts and when
+    the next one does."""
+    today = ctx.clock.now().astimezone(UTC).date()
+    return [
+        (monday, _start(monday), _start(monday + timedelta(weeks=1)))
+        for monday in week_starts(today, weeks)
+    ]
+
+
 def requests_per_week(ctx: Context, actor: Actor, weeks: int = 12) -> list[dict[str, Any]]:
     """Requests received and closed in each of the last ``weeks`` weeks (UTC, Monday)."""
     tenant = request_desk(ctx, actor)
     r = requests.c
     out = []
-    today = ctx.clock.now().astimezone(UTC).date()
     with ctx.engine.connect() as conn:
-        for monday in week_starts(today, weeks):
-            lo, hi = _start(monday), _start(monday + timedelta(weeks=1))
+        for monday, lo, hi in _week_windows(ctx, weeks):
             scope = [r.tenant_id == tenant] if tenant is not None else []
             received = conn.execute(
                 select(func.count()).where(r.received_at >= lo, r.received_at < hi, *scope)
@@ -97,10 +105,8 @@ def consents_per_week(ctx: Context, actor: Actor, weeks: int = 12) -> list[dict[
     authorize(ctx, actor, Power.read_audit, details={"operation": "count"})
     e = consent_events.c
     out = []
-    today = ctx.clock.now().astimezone(UTC).date()
     with ctx.engine.connect() as conn:
-        for monday in week_starts(today, weeks):
-            lo, hi = _start(monday), _start(monday + timedelta(weeks=1))
+        for monday, lo, hi in _week_windows(ctx, weeks):
             stmt = (
                 select(e.granted, func.count())
                 .where(e.at >= lo, e.at < hi, ~e.purpose.startswith("cookie:"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from troth.policy.durations import Duration
 from troth.policy.loader import dump_policy
 from troth.policy.model import (
-    Duration,
     LegalBasis,
     Policy,
     Power,
@@ -189,121 +189,155 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
 
 def describe_policy(policy: Policy) -> str:
     """The policy in plain words, section by section, for a person to read."""
-    org = policy.organisation
     out: list[str] = []
-    w = out.append
-    w(
+    for section in _SECTIONS:
+        out += section(policy)
+    return "\n".join(out) + "\n"
+
+
+def _intro(policy: Policy) -> list[str]:
+    org = policy.organisation
+    out = [
         f"{org.name} privacy policy, version {policy.version}, "
         f"effective {policy.effective:%d %B %Y}.".replace(" 0", " ", 1)
-    )
+    ]
     contact = ", ".join(v for v in (org.contact.name, org.contact.email, org.contact.phone) if v)
     if contact:
-        w(f"Privacy contact: {contact}.")
+        out.append(f"Privacy contact: {contact}.")
     if org.dpo is not None:
-        w(f"Data protection officer: {org.dpo.name or ''} {org.dpo.email or ''}".rstrip() + ".")
-    w("Your rights are set by " + "; ".join(REGIME_WORDS[j] for j in org.jurisdictions) + ".")
+        out.append(
+            f"Data protection officer: {org.dpo.name or ''} {org.dpo.email or ''}".rstrip() + "."
+        )
+    out.append(
+        "Your rights are set by " + "; ".join(REGIME_WORDS[j] for j in org.jurisdictions) + "."
+    )
     if policy.multi_tenant:
-        w("Each customer's data is seen only by that customer and the people it invites.")
+        out.append("Each customer's data is seen only by that customer and the people it invites.")
+    return out
 
-    w("")
-    w("What we collect, and where")
-    if not policy.collection_points:
-        w("  (no collection points declared)")
+
+def _section(heading: str, body: list[str], empty: str) -> list[str]:
+    """A section: a blank line, its heading, and its lines (``empty`` when it has none)."""
+    return ["", heading, *(body or [empty])]
+
+
+def _collected(policy: Policy) -> list[str]:
+    out: list[str] = []
     for cp in policy.collection_points:
         fields = ", ".join(f"{name} ({f.category})" for name, f in cp.fields.items())
         source = SOURCE_WORDS[cp.source] + (f": {cp.supplier}" if cp.supplier else "")
-        w(f"- {(cp.description or cp.id).rstrip('.')} [{cp.id}], {source}: {fields}.")
-        w(f"    used only for: {', '.join(cp.purposes)}.")
+        out.append(f"- {(cp.description or cp.id).rstrip('.')} [{cp.id}], {source}: {fields}.")
+        out.append(f"    used only for: {', '.join(cp.purposes)}.")
+    return _section("What we collect, and where", out, "  (no collection points declared)")
 
-    w("")
-    w("Why we use it")
+
+def _purpose_words(p: Purpose) -> list[str]:
+    out = [
+        f"- {p.id}: {p.description}",
+        f"    legal basis: {BASIS_WORDS[p.legal_basis]}; data used: {', '.join(p.categories)}.",
+    ]
+    extra = []
+    if p.aggregate_only:
+        extra.append("only in aggregate, never row by row")
+        extra.append(
+            "grouped only by " + ", ".join(p.dimensions)
+            if p.dimensions
+            else "totals only, never grouped"
+        )
+    if p.marketing:
+        extra.append("marketing")
+    if p.sale_or_sharing:
+        extra.append("shared with others for their offers")
+    if extra:
+        out.append(f"    {'; '.join(extra)}.")
+    out.append(f"    {retention_words(p.retention)}.")
+    if p.withdraw:
+        out.append(f"    to withdraw: {p.withdraw}")
+    return out
+
+
+def _purposes(policy: Policy) -> list[str]:
+    out = ["", "Why we use it"]
     for p in policy.purposes:
-        w(f"- {p.id}: {p.description}")
-        w(f"    legal basis: {BASIS_WORDS[p.legal_basis]}; data used: {', '.join(p.categories)}.")
-        extra = []
-        if p.aggregate_only:
-            extra.append("only in aggregate, never row by row")
-            extra.append(
-                "grouped only by " + ", ".join(p.dimensions)
-                if p.dimensions
-                else "totals only, never grouped"
-            )
-        if p.marketing:
-            extra.append("marketing")
-        if p.sale_or_sharing:
-            extra.append("shared with others for their offers")
-        if extra:
-            w(f"    {'; '.join(extra)}.")
-        w(f"    {retention_words(p.retention)}.")
-        if p.withdraw:
-            w(f"    to withdraw: {p.withdraw}")
+        out += _purpose_words(p)
+    return out
 
-    w("")
-    w("Who receives it, and where")
-    if not policy.recipients:
-        w("- Nobody: your data is not passed on.")
+
+def _recipients(policy: Policy) -> list[str]:
+    out: list[str] = []
     for r in policy.recipients:
         role = f", {r.role}" if r.role else ""
-        w(
+        out.append(
             f"- {r.name} ({r.kind.value.replace('_', '-')}{role}), in {r.location}"
             + (f", safeguard: {r.safeguard}" if r.safeguard else "")
             + "."
         )
         for d in r.receives:
             only = f" (only the fields {', '.join(d.fields)})" if d.fields else ""
-            w(f"    for {d.purpose}: {', '.join(d.categories)}{only}.")
+            out.append(f"    for {d.purpose}: {', '.join(d.categories)}{only}.")
         if not r.individual_transactions:
-            w("    never sees individual transactions.")
+            out.append("    never sees individual transactions.")
+    return _section("Who receives it, and where", out, "- Nobody: your data is not passed on.")
 
+
+def _places_and_children(policy: Policy) -> list[str]:
     loc = policy.locations
-    w("")
-    w("Where your data is kept")
-    w(f"- In {', '.join(loc.allowed)} (by default {loc.default or loc.allowed[0]}).")
-    for t in loc.transfers:
-        w(f"- Transfers to {t.to}: {t.safeguard}.")
+    out = ["", "Where your data is kept"]
+    out.append(f"- In {', '.join(loc.allowed)} (by default {loc.default or loc.allowed[0]}).")
+    out += [f"- Transfers to {t.to}: {t.safeguard}." for t in loc.transfers]
+    out += [
+        "",
+        "Children",
+        f"- We do not collect data from anyone under {policy.minors.minimum_age}.",
+    ]
+    out += [
+        f"- Under {regime.value}: {age}." for regime, age in policy.minors.by_jurisdiction.items()
+    ]
+    return out
 
-    w("")
-    w("Children")
-    w(f"- We do not collect data from anyone under {policy.minors.minimum_age}.")
-    for regime, age in policy.minors.by_jurisdiction.items():
-        w(f"- Under {regime.value}: {age}.")
 
+def _staff_mail_cookies(policy: Policy) -> list[str]:
+    out: list[str] = []
     if policy.roles:
-        w("")
-        w("Who on our staff sees what")
+        out += ["", "Who on our staff sees what"]
         for staff in policy.roles:
             cats = ", ".join(staff.categories) or "no personal data"
-            w(f"- {staff.id}: {cats}.")
+            out.append(f"- {staff.id}: {cats}.")
             if staff.powers:
-                w(f"    may also: {', '.join(POWER_WORDS[p] for p in staff.powers)}.")
+                out.append(f"    may also: {', '.join(POWER_WORDS[p] for p in staff.powers)}.")
     if policy.lists:
-        w("")
-        w("Emails we send (unsubscribe in one click from any of them)")
+        out += ["", "Emails we send (unsubscribe in one click from any of them)"]
         for lst in policy.lists:
-            w(f"- {(lst.description or lst.id).rstrip('.')} [{lst.id}], for {lst.purpose}.")
+            out.append(
+                f"- {(lst.description or lst.id).rstrip('.')} [{lst.id}], for {lst.purpose}."
+            )
     if policy.cookies:
-        w("")
-        w("Cookies (you choose per category, a Global Privacy Control signal opts you out)")
+        out += [
+            "",
+            "Cookies (you choose per category, a Global Privacy Control signal opts you out)",
+        ]
         for c in policy.cookies:
             names = f" ({', '.join(c.names)})" if c.names else ""
-            w(f"- {c.category.value}{names}: {c.description or c.purpose or ''}")
+            out.append(f"- {c.category.value}{names}: {c.description or c.purpose or ''}")
+    return out
+
+
+def _support_and_changes(policy: Policy) -> list[str]:
     sa = policy.support_access
-    w("")
-    w("Our staff and your detailed data")
+    out = ["", "Our staff and your detailed data"]
     if sa.requires_customer_grant:
-        w(f"- Only with your permission, for at most {sa.max_days} days at a time.")
+        out.append(f"- Only with your permission, for at most {sa.max_days} days at a time.")
     else:
-        w("- Support staff may see it when needed to help you.")
+        out.append("- Support staff may see it when needed to help you.")
     if policy.business_contact_exempt_from:
-        w("")
-        w(
+        out.append("")
+        out.append(
             "Business contact information is not treated as personal information for: "
             + ", ".join(policy.business_contact_exempt_from)
             + "."
         )
     n = policy.notices
-    w("")
-    w("Changes to this policy")
+    out += ["", "Changes to this policy"]
     how = [
         h
         for h, on in (
@@ -312,12 +346,23 @@ def describe_policy(policy: Policy) -> str:
         )
         if on
     ]
-    w(
+    out.append(
         f"- {' and '.join(how).capitalize() or 'Published'}; "
         f"a new use of your data waits {n.notice_period_days} days after the notice"
         + ("; it also needs your fresh consent." if n.new_purpose_needs_consent else ".")
     )
-    return "\n".join(out) + "\n"
+    return out
+
+
+_SECTIONS = (
+    _intro,
+    _collected,
+    _purposes,
+    _recipients,
+    _places_and_children,
+    _staff_mail_cookies,
+    _support_and_changes,
+)
 
 
 __all__ = ["describe_policy", "dump_policy", "policy_summary", "retention_words"]

@@ -21,23 +21,15 @@ import logging
 import threading
 from datetime import datetime
 
-from sqlalchemy import select
-
 from troth.context import Context
 from troth.db import reading
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
-from troth.store.tables import policy_versions
+from troth.policy.versions import NEWEST_VERSION, version_text
 
 log = logging.getLogger("troth.policy")
 
 FOLLOW_SECONDS = 2.0
-
-_NEWEST = (
-    select(policy_versions.c.published_at, policy_versions.c.version, policy_versions.c.digest)
-    .order_by(policy_versions.c.published_at.desc(), policy_versions.c.version.desc())
-    .limit(1)
-)
 
 
 class PolicyFollower:
@@ -50,7 +42,7 @@ class PolicyFollower:
 
     def _newest(self) -> tuple[datetime, str, str] | None:
         with reading(self.ctx.engine) as conn:
-            row = conn.execute(_NEWEST).first()
+            row = conn.execute(NEWEST_VERSION).first()
         return None if row is None else (row[0], str(row[1]), str(row[2]))
 
     def check(self) -> bool:
@@ -65,9 +57,7 @@ class PolicyFollower:
             if digest == self.ctx.policy.digest:
                 return False  # published here, or already followed
             with reading(self.ctx.engine) as conn:
-                text = conn.execute(
-                    select(policy_versions.c.text).where(policy_versions.c.version == version)
-                ).scalar_one()
+                text = version_text(conn, version)
             index = PolicyIndex.build(parse_policy(text, f"published policy {version}"), text)
             from troth.notices.publish import install_policy
 

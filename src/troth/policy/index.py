@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from troth.policy.model import (
     CollectedField,
@@ -16,6 +17,10 @@ from troth.policy.model import (
     Role,
 )
 from troth.policy.taxonomy import BUILTIN_BY_ID
+
+
+def _holds_email(spec: CollectedField) -> bool:
+    return spec.identifies == "email" or spec.type.value == "email"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +156,31 @@ class PolicyIndex:
     def default_jurisdiction(self) -> Regime:
         org = self.policy.organisation
         return org.default_jurisdiction or org.jurisdictions[0]
+
+    def regime_of(self, jurisdiction: str | None) -> Regime:
+        """The regime a stored jurisdiction names; the default one where it names none
+        troth knows (or is empty)."""
+        try:
+            return Regime(jurisdiction or "")
+        except ValueError:
+            return self.default_jurisdiction
+
+    def email_fields(self) -> set[str]:
+        """The names of the fields, at any collection point, that hold an e-mail address."""
+        return {
+            name
+            for per in self.point_fields.values()
+            for name, spec in per.items()
+            if _holds_email(spec)
+        }
+
+    def email_in(self, point: str | None, field: str, value: Any) -> str | None:
+        """``value`` when it is an e-mail address: a field ``point`` marks as one (it
+        identifies the person by e-mail, or its type is email) holding text with an @."""
+        spec = self.point_fields.get(point or "", {}).get(field)
+        if spec is not None and _holds_email(spec) and isinstance(value, str) and "@" in value:
+            return value
+        return None
 
     @property
     def version(self) -> str:

@@ -1,7 +1,7 @@
 """Load a policy YAML file into a validated :class:`Policy` (safe YAML only).
 
 Every problem, from YAML syntax to a purpose naming an unknown category, becomes an
-:class:`~troth.policy.validate.Issue` carrying its file, line and key path; all of them are
+:class:`~troth.policy.issues.Issue` carrying its file, line and key path; all of them are
 raised together in one :class:`~troth.errors.PolicyError`.
 """
 
@@ -21,8 +21,10 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from troth.errors import PolicyError
-from troth.policy.model import Duration, Policy
-from troth.policy.validate import Issue, Path, check_references, format_path
+from troth.policy.durations import Duration
+from troth.policy.issues import Issue, Path, format_path
+from troth.policy.model import Policy
+from troth.policy.validate import check_references
 
 MAX_POLICY_BYTES = 2_000_000
 # A YAML alias re-uses a node; expanded, a few lines can stand for billions of nodes.

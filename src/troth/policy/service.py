@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypedDict, cast
 
 from troth.context import Context
 from troth.gate import SYSTEM, Actor
-from troth.policy.diff import PolicyDiff
+from troth.policy.changes import PolicyDiff
 from troth.policy.index import PolicyIndex
 from troth.policy.model import Policy
 
@@ -63,7 +63,7 @@ class PolicyService:
 
     def versions(self, *, actor: Actor = SYSTEM) -> list[PolicyVersion]:
         """Every published version, newest first, with its material changes (P34, P36)."""
-        from troth.notices.history import policy_history
+        from troth.policy.versions import policy_history
 
         return cast(list[PolicyVersion], policy_history(self.ctx, actor=actor))
 

@@ -1,4 +1,15 @@
-"""The policy's version history in the database (P34, P36)."""
+"""The policy's version history (P34, P36): the table of every published version and all
+that reads or writes it.
+
+Publishing (:func:`troth.notices.publish.publish_policy`) records a version here with
+:func:`record_version`; :func:`record_initial_version` records a home's first policy;
+other processes follow the newest one (:mod:`troth.policy.follow`, through
+:data:`NEWEST_VERSION` and :func:`version_text`). Two HTTP endpoints serve the history:
+``GET /policy/versions`` (public: :func:`published_versions`, also on the privacy centre's
+``/privacy`` page with :func:`posted_notices`) and ``GET /policy/history`` (power
+``publish_policy``: :func:`policy_history`, with the digest of each version and how many
+values were collected under it; the console and ``troth policy history`` show the same).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +17,48 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
 
 from troth.audit.entry import AuditEntry
-from troth.audit.log import append_entries, transaction
+from troth.audit.log import append_entry, transaction
 from troth.context import Context
-from troth.store.tables import policy_notices, policy_versions
+from troth.db import JsonType, UtcDateTime, metadata
+from troth.gate import SYSTEM, Actor
+from troth.office import authorize
+from troth.policy.model import Power
+from troth.store.tables import policy_notices, records
+
+# Every published version of the policy (P34, P36).
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("effective", Date, nullable=False),
+    Column("published_at", UtcDateTime, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("changes", JsonType),
+    Column("material", Boolean, nullable=False, default=False),
+)
+
+_v = policy_versions.c
+
+# The newest published version: (published_at, version, digest).
+NEWEST_VERSION = (
+    select(_v.published_at, _v.version, _v.digest)
+    .order_by(_v.published_at.desc(), _v.version.desc())
+    .limit(1)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +70,15 @@ class PublishedVersion:
     published_at: datetime
     material: bool
     changes: list[Any]
-    digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "effective": self.effective.isoformat(),
+            "published_at": self.published_at.isoformat(),
+            "material": self.material,
+            "changes": self.changes,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +97,88 @@ class PostedNotice:
     posted_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """A version as :func:`record_version` records it."""
+
+    version: str
+    effective: date
+    published_at: datetime
+    digest: str
+    text: str
+    changes: list[Any]
+    material: bool
+
+
+def record_version(conn: Connection, new: NewVersion) -> None:
+    """Record ``new`` as published (in the caller's transaction)."""
+    conn.execute(
+        policy_versions.insert().values(
+            version=new.version,
+            effective=new.effective,
+            published_at=new.published_at,
+            digest=new.digest,
+            text=new.text,
+            changes=new.changes,
+            material=new.material,
+        )
+    )
+
+
+def published_digest(conn: Connection, version: str) -> str | None:
+    """The digest ``version`` was published with; None when it was not published."""
+    digest = conn.execute(select(_v.digest).where(_v.version == version)).scalar()
+    return None if digest is None else str(digest)
+
+
+def version_text(conn: Connection, version: str) -> str:
+    """The text ``version`` was published with (it must have been)."""
+    return str(conn.execute(select(_v.text).where(_v.version == version)).scalar_one())
+
+
+def _history_rows(conn: Connection) -> list[Any]:
+    """Every published version, newest first, without its text."""
+    return list(
+        conn.execute(
+            select(
+                _v.version, _v.effective, _v.published_at, _v.material, _v.changes, _v.digest
+            ).order_by(_v.published_at.desc(), _v.version.desc())
+        ).all()
+    )
+
+
+def _published(r: Any) -> PublishedVersion:
+    return PublishedVersion(
+        r.version, r.effective, r.published_at, bool(r.material), r.changes or []
+    )
+
+
 def published_versions(ctx: Context) -> list[PublishedVersion]:
     """Every published version, newest first. Public (the policy and its history are
     published): no actor, nothing audited."""
-    v = policy_versions.c
     with ctx.engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                v.version, v.effective, v.published_at, v.material, v.changes, v.digest
-            ).order_by(v.published_at.desc())
-        ).all()
+        rows = _history_rows(conn)
+    return [_published(r) for r in rows]
+
+
+def policy_history(ctx: Context, *, actor: Actor = SYSTEM) -> list[dict[str, Any]]:
+    """Every published version, newest first, with its material changes, its digest and
+    how many stored values were collected under it (P34, P36); power ``publish_policy``."""
+    authorize(ctx, actor, Power.publish_policy, details={"operation": "history"})
+    with ctx.engine.connect() as conn:
+        rows = _history_rows(conn)
+        counts = {
+            version: n
+            for version, n in conn.execute(
+                select(records.c.policy_version, func.count()).group_by(records.c.policy_version)
+            )
+        }
     return [
-        PublishedVersion(
-            r.version, r.effective, r.published_at, bool(r.material), r.changes or [], r.digest
-        )
+        {
+            **_published(r).to_dict(),
+            "digest": r.digest,
+            "values_collected_under": int(counts.get(r.version, 0)),
+        }
         for r in rows
     ]
 
@@ -84,39 +207,14 @@ def record_initial_version(ctx: Context, text: str) -> None:
     """Record the home's first policy as a published version (idempotent)."""
     policy = ctx.policy.policy
     with transaction(ctx) as conn:
-        exists = conn.execute(
-            select(policy_versions.c.version).where(policy_versions.c.version == policy.version)
-        ).first()
-        if exists:
+        if published_digest(conn, policy.version) is not None:
             return
         now = ctx.clock.now()
-        first = PublishedVersion(
-            policy.version, policy.effective, now, False, [], ctx.policy.digest
-        )
-        insert_version(conn, first, text)
-        append_entries(
+        record_version(
             conn,
-            now,
-            [
-                AuditEntry(
-                    action="policy.publish",
-                    actor="system",
-                    details={"version": policy.version, "effective": policy.effective.isoformat()},
-                )
-            ],
+            NewVersion(policy.version, policy.effective, now, ctx.policy.digest, text, [], False),
         )
-
-
-def insert_version(conn: Connection, version: PublishedVersion, text: str) -> None:
-    """Record ``version``, published with the full ``text``, in the caller's transaction."""
-    conn.execute(
-        policy_versions.insert().values(
-            version=version.version,
-            effective=version.effective,
-            published_at=version.published_at,
-            digest=version.digest,
-            text=text,
-            changes=version.changes,
-            material=version.material,
+        details = {"version": policy.version, "effective": policy.effective.isoformat()}
+        append_entry(
+            conn, now, AuditEntry(action="policy.publish", actor="system", details=details)
         )
-    )

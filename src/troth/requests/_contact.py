@@ -63,10 +63,6 @@ def codes_match(stored: str | None, given: str) -> bool:
     return stored is not None and hmac.compare_digest(stored.encode(), given.encode())
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
 def hash_token(keys: Keyring, token: str) -> str:
     return keys.mac("troth:requests:export-token", token.encode()).hex()
 

@@ -40,7 +40,7 @@ from troth.requests.runner import RequestRunner
 from troth.requests.states import RequestKind, RequestState
 from troth.requests.steps import RequestSteps, request_entry
 from troth.requests.tables import request_events, requests
-from troth.store import new_id
+from troth.store.ids import new_id
 
 STARTABLE = (RequestState.verified, RequestState.extended)
 BATCH = 500

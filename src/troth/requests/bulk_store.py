@@ -15,8 +15,10 @@ from sqlalchemy import Connection, select, update
 from troth.consent.events import ConsentMethod
 from troth.context import Context
 from troth.requests.execution import also_kept, erasure_report, held, kept_because, legal_keeps
-from troth.store import StoredValue, SubjectRow, erase_subject_data, read_subjects_tags
+from troth.store.erasure import erase_subject_data
+from troth.store.subjects import SubjectRow
 from troth.store.tables import records, restrictions
+from troth.store.values import StoredValue, read_subjects_tags
 
 if TYPE_CHECKING:
     from troth.consent import ConsentLedger

@@ -13,7 +13,7 @@ from troth.connectors.loader import DeclarationError, builtin_categories
 from troth.context import Context
 from troth.errors import NotFound
 from troth.policy.model import SourceKind
-from troth.store import StoredValue, read_subjects
+from troth.store.values import StoredValue, read_subjects
 
 
 def connected_datasets(ctx: Context) -> list[Dataset]:

@@ -25,7 +25,8 @@ from troth.context import Context
 from troth.errors import NotFound
 from troth.requests import execution
 from troth.requests.connected import dataset_summary, identities_of, open_connector
-from troth.store import get_subject, read_values
+from troth.store.subjects import get_subject
+from troth.store.values import read_values
 
 T = TypeVar("T")
 

@@ -19,10 +19,12 @@ from troth.consent.events import ConsentKind, ConsentMethod
 from troth.context import Context
 from troth.errors import ValidationError
 from troth.policy.model import LegalBasis
-from troth.store import StoredValue, erase_subject_data, get_subject, read_values
 from troth.store.crypto import encrypt_value
+from troth.store.erasure import erase_subject_data
 from troth.store.keystore import ensure_data_keys
+from troth.store.subjects import get_subject
 from troth.store.tables import records, restrictions, subjects
+from troth.store.values import StoredValue, read_values
 
 
 def legal_keep(ctx: Context, value: StoredValue, today: date) -> tuple[str, date] | None:

@@ -17,9 +17,9 @@ from sqlalchemy import Connection, and_, select
 from troth.audit.log import list_entries
 from troth.context import Context
 from troth.policy.masking import shown
-from troth.store import StoredValue, read_subject
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.tables import records, restrictions, subject_keys, subjects, tenants
+from troth.store.values import StoredValue, read_subject
 
 # Sections of the export that gather categories the promises name (P23, P31, P32).
 COMMUNICATIONS = frozenset({"communications", "support"})

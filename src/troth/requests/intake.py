@@ -34,7 +34,8 @@ from troth.requests.states import (
 from troth.requests.steps import RequestSteps
 from troth.requests.tables import requests
 from troth.requests.verification import Verification
-from troth.store import find_subject_id, get_subject, new_id
+from troth.store.ids import new_id
+from troth.store.subjects import find_subject_id, get_subject
 
 
 @dataclass(frozen=True)
@@ -306,17 +307,10 @@ def _match(conn: Connection, ctx: Context, asked: Asked) -> _Matched:
     if matched is not None:
         subj = get_subject(conn, matched)
         tenant_id = tenant_id or subj.tenant_id
-        juris = juris or _regime(subj.jurisdiction, ctx)
+        juris = juris or ctx.policy.regime_of(subj.jurisdiction)
     return _Matched(matched, tenant_id, behalf, juris or ctx.policy.default_jurisdiction)
 
 
 def _not_after(at: datetime | None, now: datetime) -> datetime | None:
     """A Date header later than now is a sender's clock running fast: received now."""
     return None if at is None else min(at, now)
-
-
-def _regime(jurisdiction: str | None, ctx: Context) -> Regime:
-    try:
-        return Regime(jurisdiction or "")
-    except ValueError:
-        return ctx.policy.default_jurisdiction

@@ -35,6 +35,7 @@ from troth.requests.states import (
     check_transition,
 )
 from troth.requests.tables import request_events, request_exports, requests
+from troth.store.ids import new_token
 
 
 class RequestSteps:
@@ -80,7 +81,7 @@ class RequestSteps:
         self, conn: Connection, data: bytes, *, request_id: str | None, tenant_id: str | None
     ) -> ExportLink:
         now = self.ctx.clock.now()
-        token = _contact.new_token()
+        token = new_token()
         h = _contact.hash_token(self.ctx.keys, token)
         path = package.exports_dir(self.ctx) / f"{h[:32]}.zip.enc"
         package.write_private(path, _contact.seal_file(token, data))

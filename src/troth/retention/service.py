@@ -32,7 +32,7 @@ from troth.policy.model import Power, RetentionAction
 from troth.retention import holds
 from troth.retention.rules import Expiry, purpose_list
 from troth.retention.sweep import Progress, RetentionReport, Sweep
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.tables import records
 
 

@@ -41,7 +41,7 @@ from troth.retention.rules import (
     dispositions,
     purpose_list,
 )
-from troth.store import new_id
+from troth.store.ids import new_id
 from troth.store.keystore import shred_subject_keys
 from troth.store.tables import records, subjects
 

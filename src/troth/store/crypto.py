@@ -9,6 +9,7 @@ file; deleting a subject's wrapped keys makes all of their ciphertexts unreadabl
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -30,37 +31,49 @@ def _value_ad(subject_id: str, field: str, version: int) -> bytes:
     return f"troth:val:{subject_id}:{field}:{version}".encode()
 
 
-def wrap_key(kek: bytes, kek_version: int, subject_id: str, version: int, dek: bytes) -> bytes:
+def _seal(key: bytes, plain: bytes, ad: bytes) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
-    return nonce + AESGCM(kek).encrypt(nonce, dek, _dek_ad(subject_id, version, kek_version))
+    return nonce + AESGCM(key).encrypt(nonce, plain, ad)
+
+
+def _open(key: bytes, blob: bytes, ad: bytes, refusal: Callable[[], str]) -> bytes:
+    """``blob`` (nonce, then ciphertext and tag) decrypted; CryptoError with the message
+    ``refusal`` makes (only then) when it does not authenticate."""
+    try:
+        return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], ad)
+    except InvalidTag:
+        raise CryptoError(refusal()) from None
+
+
+def wrap_key(kek: bytes, kek_version: int, subject_id: str, version: int, dek: bytes) -> bytes:
+    return _seal(kek, dek, _dek_ad(subject_id, version, kek_version))
 
 
 def unwrap_key(
     kek: bytes, kek_version: int, subject_id: str, version: int, wrapped: bytes
 ) -> bytes:
-    try:
-        return AESGCM(kek).decrypt(
-            wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _dek_ad(subject_id, version, kek_version)
-        )
-    except InvalidTag:
-        raise CryptoError(
+    return _open(
+        kek,
+        wrapped,
+        _dek_ad(subject_id, version, kek_version),
+        lambda: (
             f"the data key of subject {subject_id} does not authenticate: wrong key file,"
             " or the database row was altered"
-        ) from None
+        ),
+    )
 
 
 def encrypt_value(dek: bytes, subject_id: str, field: str, version: int, plain: bytes) -> bytes:
-    nonce = os.urandom(NONCE_BYTES)
-    return nonce + AESGCM(dek).encrypt(nonce, plain, _value_ad(subject_id, field, version))
+    return _seal(dek, plain, _value_ad(subject_id, field, version))
 
 
 def decrypt_value(dek: bytes, subject_id: str, field: str, version: int, blob: bytes) -> bytes:
-    try:
-        return AESGCM(dek).decrypt(
-            blob[:NONCE_BYTES], blob[NONCE_BYTES:], _value_ad(subject_id, field, version)
-        )
-    except InvalidTag:
-        raise CryptoError(
-            f"a value of subject {subject_id} ({field}) does not authenticate: it was altered"
-            " or moved to another subject or field"
-        ) from None
+    return _open(
+        dek,
+        blob,
+        _value_ad(subject_id, field, version),
+        lambda: (
+            f"a value of subject {subject_id} ({field}) does not authenticate: it was"
+            " altered or moved to another subject or field"
+        ),
+    )

@@ -11,11 +11,19 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from troth.context import Context
-from troth.db import insert_many
+from troth.driver import insert_many
 from troth.errors import CryptoError
 from troth.keys import REFRESH_SECONDS
 from troth.store.crypto import decrypt_value, encrypt_value, new_data_key, unwrap_key, wrap_key
 from troth.store.tables import records, subject_keys
+
+# Wrapped data keys, ``(subject_id, version, kek_version, wrapped)``, in version order.
+_WRAPPED = select(
+    subject_keys.c.subject_id,
+    subject_keys.c.version,
+    subject_keys.c.kek_version,
+    subject_keys.c.wrapped,
+).order_by(subject_keys.c.subject_id, subject_keys.c.version)
 
 
 def ensure_data_keys(
@@ -28,16 +36,7 @@ def ensure_data_keys(
     known = [sid for sid in ids if sid not in new] if new else ids
     for start in range(0, len(known), 900):
         chunk = known[start : start + 900]
-        rows = conn.execute(
-            select(
-                subject_keys.c.subject_id,
-                subject_keys.c.version,
-                subject_keys.c.kek_version,
-                subject_keys.c.wrapped,
-            )
-            .where(subject_keys.c.subject_id.in_(chunk))
-            .order_by(subject_keys.c.subject_id, subject_keys.c.version)
-        ).all()
+        rows = conn.execute(_WRAPPED.where(subject_keys.c.subject_id.in_(chunk))).all()
         for sid, version, kek_version, wrapped in rows:
             # Rows come in version order: the last one is the current key.
             out[sid] = (
@@ -145,15 +144,7 @@ def rotate_keys(
     while passes:
         with transaction(ctx) as conn:
             rows = conn.execute(
-                select(
-                    subject_keys.c.subject_id,
-                    subject_keys.c.version,
-                    subject_keys.c.kek_version,
-                    subject_keys.c.wrapped,
-                )
-                .where(subject_keys.c.kek_version != new_kv)
-                .order_by(subject_keys.c.subject_id, subject_keys.c.version)
-                .limit(batch)
+                _WRAPPED.where(subject_keys.c.kek_version != new_kv).limit(batch)
             ).all()
             if rows:
                 done += _rewrap_batch(conn, ctx, rows, new_kv, kek)

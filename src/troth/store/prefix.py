@@ -9,6 +9,7 @@ ambiguous one a ValidationError saying how many ids it matches.
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
@@ -20,63 +21,31 @@ MIN_PREFIX = 4
 _TYPED = re.compile(r"(?:\u2026|\.\.\.)?[0-9A-Za-z_-]{1,64}")
 
 
+# Each kind of id: the module and table that hold it, its column first and then any other
+# column people may type (imported when first asked for: a command reads one kind).
+_ID_COLUMNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "subject": ("troth.store.tables", "subjects", ("id",)),
+    "tenant": ("troth.store.tables", "tenants", ("id", "name")),
+    "request": ("troth.requests.tables", "requests", ("id",)),
+    "breach": ("troth.breaches.register", "breaches", ("id",)),
+    "grant": ("troth.access.tables", "support_grants", ("id",)),
+    "key": ("troth.access.tables", "api_keys", ("id", "prefix")),
+    "user": ("troth.access.tables", "users", ("id",)),
+    "demand": ("troth.disclosures.tables", "legal_demands", ("id",)),
+    "hold": ("troth.retention.service", "legal_holds", ("id",)),
+    "receipt": ("troth.consent.tables", "consent_receipts", ("receipt_id",)),
+}
+
+KINDS = tuple(_ID_COLUMNS)
+
+
 def _columns(kind: str) -> list[Any]:
     """The id column (and any other column people may type) of each kind of id."""
-    if kind == "subject":
-        from troth.store.tables import subjects
-
-        return [subjects.c.id]
-    if kind == "tenant":
-        from troth.store.tables import tenants
-
-        return [tenants.c.id, tenants.c.name]
-    if kind == "request":
-        from troth.requests.tables import requests
-
-        return [requests.c.id]
-    if kind == "breach":
-        from troth.breaches.tables import breaches
-
-        return [breaches.c.id]
-    if kind == "grant":
-        from troth.access.tables import support_grants
-
-        return [support_grants.c.id]
-    if kind == "key":
-        from troth.access.tables import api_keys
-
-        return [api_keys.c.id, api_keys.c.prefix]
-    if kind == "user":
-        from troth.access.tables import users
-
-        return [users.c.id]
-    if kind == "demand":
-        from troth.disclosures.tables import legal_demands
-
-        return [legal_demands.c.id]
-    if kind == "hold":
-        from troth.retention.tables import legal_holds
-
-        return [legal_holds.c.id]
-    if kind == "receipt":
-        from troth.consent.tables import consent_receipts
-
-        return [consent_receipts.c.receipt_id]
-    raise ValueError(f"unknown kind of id {kind!r}")
-
-
-KINDS = (
-    "subject",
-    "tenant",
-    "request",
-    "breach",
-    "grant",
-    "key",
-    "user",
-    "demand",
-    "hold",
-    "receipt",
-)
+    if kind not in _ID_COLUMNS:
+        raise ValueError(f"unknown kind of id {kind!r}")
+    module, table, names = _ID_COLUMNS[kind]
+    found = getattr(importlib.import_module(module), table)
+    return [found.c[n] for n in names]
 
 
 def resolve_id(conn: Connection, kind: str, typed: str) -> str:

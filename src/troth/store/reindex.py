@@ -21,8 +21,8 @@ from troth.audit.log import append_entries, transaction
 from troth.collection.phones import region_for
 from troth.context import Context
 from troth.errors import ValidationError
-from troth.store import read_subject
 from troth.store.tables import subjects
+from troth.store.values import read_subject
 
 KINDS = ("email", "phone", "customer_id")
 

@@ -86,20 +86,8 @@ records = Table(
     Index("ix_records_tenant", "tenant_id"),
 )
 
-# Every published version of the policy (P34, P36).
-policy_versions = Table(
-    "policy_versions",
-    metadata,
-    Column("version", String(64), primary_key=True),
-    Column("effective", Date, nullable=False),
-    Column("published_at", UtcDateTime, nullable=False),
-    Column("digest", String(64), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("changes", JsonType),
-    Column("material", Boolean, nullable=False, default=False),
-)
-
-# What a published change started (P07, P08): a new use of data already collected
+# What a published change started (P07, P08) with a version of the policy
+# (troth.policy.versions): a new use of data already collected
 # (point, purpose, category) waits for the notice period from ``posted_at`` and, where the
 # policy says so, for fresh consent; a purpose whose notice text changed materially needs
 # consent given to the new text (``kind`` reconsent, ``notice_hash``).

@@ -16,11 +16,11 @@ from starlette.responses import Response
 
 from troth.disclosures.demands import LegalInstrument, list_demands
 from troth.errors import PolicyError, TrothError, ValidationError
-from troth.notices.history import policy_history
 from troth.notices.preview import preview_publish
 from troth.notices.publish import publish_policy
 from troth.policy.model import Power
 from troth.policy.ropa import office_record
+from troth.policy.versions import policy_history
 from troth.web.console import page, staff
 from troth.web.forms import MAX_FIELDS, FormDep
 from troth.web.lists import day_start, file_download

@@ -22,7 +22,7 @@ from troth.policy.describe import describe_policy
 from troth.policy.masking import shown
 from troth.policy.model import LegalBasis
 from troth.policy.versions import posted_notices, published_versions
-from troth.store import StoredValue
+from troth.store.values import StoredValue
 from troth.web import csrf
 from troth.web.forms import FormDep
 from troth.web.lists import file_download

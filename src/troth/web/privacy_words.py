@@ -25,7 +25,7 @@ from typing import Any
 from troth.audit.entry import AuditEntry
 from troth.policy.index import PolicyIndex
 from troth.policy.masking import shown
-from troth.store import StoredValue
+from troth.store.values import StoredValue
 from troth.web.words import as_reason, listing
 from troth.web.words import id_words as words
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from troth.context import Context
-from troth.store import short_id
+from troth.store.ids import short_id
 from troth.web import csrf
 from troth.web.cookies import banner_for
 from troth.web.words import as_reason, duration_words, id_words, listing

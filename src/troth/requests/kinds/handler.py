@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from troth.gate import Actor
     from troth.requests.record import ExportLink, RequestRecord
     from troth.requests.steps import RequestSteps
-    from troth.store import StoredValue
+    from troth.store.values import StoredValue
 
 BatchStep = Callable[["Connection", "Context", Sequence[str], datetime], None]
 """troth's part of a kind in a bulk erasure batch, before the people's values are erased
@@ -45,7 +45,7 @@ class Job:
 
     def values(self) -> list[StoredValue]:
         """The person's values in troth's store (none for a request matched to no one)."""
-        from troth.store import read_values
+        from troth.store.values import read_values
 
         if self.req.subject_id is None:
             return []

@@ -1,0 +1,164 @@
+"""The people in troth's store: reading a subject, and finding one through the blind
+indexes of their e-mail address, phone number or customer id (no plaintext in a query)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, select
+
+from troth.collection.phones import region_for
+from troth.context import Context
+from troth.errors import NotFound
+from troth.store.tables import subjects
+
+if TYPE_CHECKING:
+    from troth.keys import Keyring
+
+__all__ = [
+    "SUBJECT_COLUMNS",
+    "SubjectRow",
+    "blind_index_lookup",
+    "find_subject",
+    "find_subject_id",
+    "get_subject",
+    "lookup_subject",
+    "lookup_subject_id",
+    "lookup_subject_in",
+    "no_such_subject",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectRow:
+    id: str
+    tenant_id: str | None
+    kind: str | None
+    jurisdiction: str
+    status: str
+    created_at: datetime
+    relationship_ended_at: datetime | None
+    erased_at: datetime | None
+    legal_hold: str | None
+
+
+# The columns of a SubjectRow, in its order.
+SUBJECT_COLUMNS = (
+    subjects.c.id,
+    subjects.c.tenant_id,
+    subjects.c.kind,
+    subjects.c.jurisdiction,
+    subjects.c.status,
+    subjects.c.created_at,
+    subjects.c.relationship_ended_at,
+    subjects.c.erased_at,
+    subjects.c.legal_hold,
+)
+
+
+def no_such_subject(subject_id: str) -> NotFound:
+    """The error for a subject id that names nobody."""
+    return NotFound(
+        f"no subject {subject_id!r}: look the person up by e-mail or phone first",
+        subject_id=subject_id,
+    )
+
+
+def get_subject(conn: Connection, subject_id: str) -> SubjectRow:
+    row = conn.execute(select(*SUBJECT_COLUMNS).where(subjects.c.id == subject_id)).first()
+    if row is None:
+        raise no_such_subject(subject_id)
+    return SubjectRow(*row)
+
+
+def lookup_subject(ctx: Context, subject_id: str) -> SubjectRow:
+    """:func:`get_subject` in its own (read-only) connection."""
+    from troth.db import reading
+
+    with reading(ctx.engine) as conn:
+        return get_subject(conn, subject_id)
+
+
+def blind_index_lookup(kind: str, hashes: Sequence[str]) -> Any:
+    """``(hash, id, tenant_id, erased_at)`` of the people with one of ``hashes`` in the
+    ``kind`` blind index (email, phone, customer_id). Selected by the blind index alone:
+    callers check tenant and erasure on the few rows found, because a tenant condition in
+    the SQL lets SQLite's planner walk the tenant index (every tenant-less person) instead
+    of probing the blind index."""
+    col = subjects.c[f"{kind}_bidx"]
+    cond = col == hashes[0] if len(hashes) == 1 else col.in_(list(hashes))
+    return select(col, subjects.c.id, subjects.c.tenant_id, subjects.c.erased_at).where(cond)
+
+
+def find_subject_id(
+    conn: Connection,
+    ctx: Context,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    customer_id: str | None = None,
+    tenant_id: str | None = None,
+) -> str | None:
+    """Look a person up through the blind indexes (no plaintext in the query)."""
+    return lookup_subject_id(
+        conn,
+        ctx.keys,
+        email=email,
+        phone=phone,
+        customer_id=customer_id,
+        tenant_id=tenant_id,
+        # Without a country code, a number is read in the default jurisdiction's region
+        # (reading it in every region could find someone else).
+        phone_region=region_for(ctx.policy.policy, None) if phone else None,
+    )
+
+
+def lookup_subject_id(
+    conn: Connection,
+    keys: Keyring,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    customer_id: str | None = None,
+    tenant_id: str | None = None,
+    phone_region: str | None = None,
+) -> str | None:
+    """:func:`find_subject_id` with the keys and the phone region given (``troth find``
+    opens only those: see :func:`troth.home.open_lookup`)."""
+    for field, value in (("email", email), ("phone", phone), ("customer_id", customer_id)):
+        if value:
+            if field == "phone":
+                hashes = [keys.blind_index("phone", value, region=phone_region)]
+            else:
+                hashes = [keys.blind_index(field, value)]
+            q = blind_index_lookup(field, hashes)
+            for _h, sid, tenant, erased in conn.execute(q):
+                if erased is None and (tenant_id is None or tenant == tenant_id):
+                    return str(sid)
+    return None
+
+
+def lookup_subject_in(
+    engine: Engine,
+    keys: Keyring,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    phone_region: str | None = None,
+) -> str | None:
+    """:func:`lookup_subject_id` in its own (read-only) connection on ``engine``."""
+    from troth.db import reading
+
+    with reading(engine) as conn:
+        return lookup_subject_id(conn, keys, email=email, phone=phone, phone_region=phone_region)
+
+
+def find_subject(ctx: Context, *, email: str | None = None, phone: str | None = None) -> str | None:
+    """:func:`find_subject_id` in its own (read-only) connection."""
+    from troth.db import reading
+
+    with reading(ctx.engine) as conn:
+        return find_subject_id(conn, ctx, email=email, phone=phone)

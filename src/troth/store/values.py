@@ -1,0 +1,260 @@
+"""The values troth stores about people, each tagged with its category, collection point,
+purposes, source, policy version, location and time; read back (decrypted where the
+policy made them sensitive) a subject at a time or in batches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, select
+
+from troth.context import Context
+from troth.errors import NotFound
+from troth.store.crypto import decrypt_value, unwrap_key
+from troth.store.subjects import SUBJECT_COLUMNS, SubjectRow, no_such_subject
+from troth.store.tables import records, subject_keys, subjects
+
+__all__ = [
+    "StoredValue",
+    "decode_subject_rows",
+    "read_subject",
+    "read_subjects",
+    "read_subjects_tags",
+    "read_values",
+    "subject_values_stmt",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """One value as read back: plaintext (decrypted where needed) with its tags."""
+
+    id: int
+    field: str
+    category: str
+    value: Any
+    collection_point: str | None
+    purposes: tuple[str, ...]
+    source: str
+    supplier: str | None
+    policy_version: str
+    location: str
+    collected_at: datetime
+    restricted_to: str | None
+    restricted_until: date | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "category": self.category,
+            "value": self.value,
+            "collection_point": self.collection_point,
+            "purposes": list(self.purposes),
+            "source": self.source,
+            "supplier": self.supplier,
+            "policy_version": self.policy_version,
+            "location": self.location,
+            "collected_at": self.collected_at.isoformat(),
+            "restricted_to": self.restricted_to,
+            "restricted_until": self.restricted_until.isoformat()
+            if self.restricted_until
+            else None,
+        }
+
+
+def read_values(
+    conn: Connection,
+    ctx: Context,
+    subject_id: str,
+    categories: Iterable[str] | None = None,
+) -> list[StoredValue]:
+    """Every value of a subject (optionally only some categories), decrypted; none for an
+    unknown subject."""
+    try:
+        return read_subject(conn, ctx, subject_id, categories)[1]
+    except NotFound:
+        return []
+
+
+# One statement reads a subject, their values and the wrapped keys those values need:
+# the hot path of every use (built once, compiled once).
+_TAG_COLUMNS = (
+    records.c.collection_point,
+    records.c.purposes,
+    records.c.source,
+    records.c.supplier,
+    records.c.policy_version,
+    records.c.location,
+    records.c.collected_at,
+    records.c.restricted_to,
+    records.c.restricted_until,
+)
+_VALUE_COLUMNS = (
+    records.c.id.label("rid"),
+    records.c.field,
+    records.c.category,
+    records.c.value,
+    records.c.ciphertext,
+    records.c.key_version,
+    *_TAG_COLUMNS,
+    subject_keys.c.kek_version,
+    subject_keys.c.wrapped,
+)
+
+_N_SUBJECT_COLUMNS = len(SUBJECT_COLUMNS)
+_N_VALUE_COLUMNS = len(_VALUE_COLUMNS)
+_N_TAG_COLUMNS = len(_TAG_COLUMNS)
+
+
+def _values_stmt(extra_on: Any, where: Any, *order: Any) -> Any:
+    """Subjects joined to their values (``extra_on``: only some of them) and the wrapped
+    keys those values need, one row per value (a subject without values: one row)."""
+    on = records.c.subject_id == subjects.c.id
+    if extra_on is not None:
+        on = and_(on, extra_on)
+    return (
+        select(*SUBJECT_COLUMNS, *_VALUE_COLUMNS)
+        .select_from(
+            subjects.outerjoin(records, on).outerjoin(
+                subject_keys,
+                and_(
+                    subject_keys.c.subject_id == records.c.subject_id,
+                    subject_keys.c.version == records.c.key_version,
+                ),
+            )
+        )
+        .where(where)
+        .order_by(*order)
+    )
+
+
+def _subject_values_stmt(filtered: bool) -> Any:
+    cats = records.c.category.in_(bindparam("cats", expanding=True)) if filtered else None
+    return _values_stmt(cats, subjects.c.id == bindparam("sid"), records.c.id)
+
+
+_SUBJECT_VALUES = {False: _subject_values_stmt(False), True: _subject_values_stmt(True)}
+
+
+def read_subject(
+    conn: Connection, ctx: Context, subject_id: str, categories: Iterable[str] | None = None
+) -> tuple[SubjectRow, list[StoredValue]]:
+    """A subject and their values (optionally only some categories), decrypted, in one
+    query. NotFound when there is no such subject."""
+    params: dict[str, Any] = {"sid": subject_id}
+    if categories is not None:
+        params["cats"] = list(categories)
+    rows = conn.execute(_SUBJECT_VALUES[categories is not None], params).all()
+    return decode_subject_rows(ctx, subject_id, rows)
+
+
+def _subjects_values_stmt(by_field: bool) -> Any:
+    fields = records.c.field.in_(bindparam("fields", expanding=True)) if by_field else None
+    sids = subjects.c.id.in_(bindparam("sids", expanding=True))
+    return _values_stmt(fields, sids, subjects.c.id, records.c.id)
+
+
+_SUBJECTS_VALUES = {False: _subjects_values_stmt(False), True: _subjects_values_stmt(True)}
+
+
+def read_subjects(
+    conn: Connection,
+    ctx: Context,
+    subject_ids: Sequence[str],
+    fields: Iterable[str] | None = None,
+) -> dict[str, tuple[SubjectRow, list[StoredValue]]]:
+    """Many subjects and their values (optionally only the named fields), decrypted, a
+    query per 500 (bulk work); subjects that do not exist are absent from the result."""
+    out: dict[str, tuple[SubjectRow, list[StoredValue]]] = {}
+    ids = list(dict.fromkeys(subject_ids))
+    extra: dict[str, Any] = {} if fields is None else {"fields": sorted(set(fields))}
+    for start in range(0, len(ids), 500):
+        params = {"sids": ids[start : start + 500], **extra}
+        rows = conn.execute(_SUBJECTS_VALUES[fields is not None], params).all()
+        by: dict[str, list[Any]] = {}
+        for r in rows:
+            by.setdefault(r[0], []).append(r)
+        for sid, group in by.items():
+            out[sid] = decode_subject_rows(ctx, sid, group)
+    return out
+
+
+_SUBJECTS_TAGS = _subjects_values_stmt(False).with_only_columns(
+    *SUBJECT_COLUMNS,
+    *(c for c in _VALUE_COLUMNS if c.name not in ("value", "ciphertext", "kek_version", "wrapped")),
+    subject_keys.c.subject_id.is_not(None).label("keyed"),
+    records.c.ciphertext.is_not(None).label("encrypted"),
+    maintain_column_froms=True,
+)
+
+
+def read_subjects_tags(
+    conn: Connection, subject_ids: Sequence[str]
+) -> dict[str, tuple[SubjectRow, list[StoredValue]]]:
+    """As :func:`read_subjects` without the values themselves (``value`` is None): the
+    tags an erasure decides on (category, purposes, collected_at), with nothing decoded or
+    decrypted. A value whose key is shredded is absent, as there."""
+    out: dict[str, tuple[SubjectRow, list[StoredValue]]] = {}
+    ids = list(dict.fromkeys(subject_ids))
+    n = _N_SUBJECT_COLUMNS
+    for start in range(0, len(ids), 500):
+        for r in conn.execute(_SUBJECTS_TAGS, {"sids": ids[start : start + 500]}):
+            sid = r[0]
+            if sid not in out:
+                out[sid] = (SubjectRow(*r[:n]), [])
+            rid, field, category, _kv, point, purposes = r[n : n + 6]
+            tags = r[n + 6 : n + 4 + _N_TAG_COLUMNS]  # source .. restricted_until
+            keyed, encrypted = r[n + 4 + _N_TAG_COLUMNS :]
+            if rid is None or (encrypted and not keyed):
+                continue
+            value = StoredValue(rid, field, category, None, point, tuple(purposes or ()), *tags)
+            out[sid][1].append(value)
+    return out
+
+
+def subject_values_stmt(filtered: bool) -> Any:
+    """The statement behind :func:`read_subject` (bind ``sid``, and ``cats`` when
+    ``filtered``), for callers that add columns of their own to the same round trip."""
+    return _subject_values_stmt(filtered)
+
+
+def decode_subject_rows(
+    ctx: Context, subject_id: str, rows: Sequence[Any]
+) -> tuple[SubjectRow, list[StoredValue]]:
+    """Turn the rows of :func:`subject_values_stmt` into the subject and their values,
+    decrypting what is encrypted (a shredded key means the value is gone)."""
+    if not rows:
+        raise no_such_subject(subject_id)
+    n = _N_SUBJECT_COLUMNS
+    subject = SubjectRow(*rows[0][:n])
+    deks: dict[int, bytes] = {}
+    out: list[StoredValue] = []
+    kek = ctx.keys.kek
+    # By position (the order of _VALUE_COLUMNS after the subject's): rows may be Core
+    # rows or the plain tuples of a Prepared statement. Unpacked and built inline: this
+    # loop runs for every value of every use.
+    for r in rows:
+        (rid, field, category, value, ciphertext, key_version, point, purposes, source,
+         supplier, policy_version, location, collected_at, restricted_to, restricted_until,
+         kek_version, wrapped) = r[n : n + _N_VALUE_COLUMNS]  # fmt: skip
+        if rid is None:
+            continue
+        if ciphertext is not None:
+            if wrapped is None:  # shredded: the value is gone for good
+                continue
+            dek = deks.get(key_version)
+            if dek is None:
+                dek = deks[key_version] = unwrap_key(
+                    kek(kek_version), kek_version, subject_id, key_version, wrapped
+                )
+            value = json.loads(decrypt_value(dek, subject_id, field, key_version, ciphertext))
+        elif value is not None:
+            value = json.loads(value)
+        out.append(StoredValue(rid, field, category, value, point, tuple(purposes or ()),
+                               source, supplier, policy_version, location, collected_at,
+                               restricted_to, restricted_until))  # fmt: skip
+    return subject, out
