@@ -38,13 +38,13 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    delete,
     func,
     insert,
     select,
     text,
     update,
 )
-from sqlalchemy import text as sql_text
 
 from troth.audit import seal
 from troth.audit.entry import AuditEntry, Outcome
@@ -207,14 +207,22 @@ _TRY_STATE = Prepared(
 _HAS_STATE = select(audit_state.c.id).where(audit_state.c.id == _STATE_ID)
 _INSERT_PENDING = Prepared(insert(audit_pending))
 _PENDING_BATCH = 10_000
-_SELECT_PENDING = Prepared(
-    select(
+# Take (at most a batch of) the pending entries out in one statement; under the state
+# row's lock no other sequencer runs, and a MAC that fails rolls the DELETE back.
+_TAKE_PENDING = (
+    delete(audit_pending)
+    .where(
+        audit_pending.c.id.in_(
+            select(audit_pending.c.id)
+            .order_by(audit_pending.c.at, audit_pending.c.id)
+            .limit(_PENDING_BATCH)
+        )
+    )
+    .returning(
         audit_pending.c.id,
         *[audit_pending.c[name] for name in ENTRY_COLUMNS[1:]],
         audit_pending.c.mac,
     )
-    .order_by(audit_pending.c.at, audit_pending.c.id)
-    .limit(_PENDING_BATCH)
 )
 _PENDING_LABEL = "troth.audit.pending"
 # The last frontier each engine (so each process) appended at, and its sealed text.
@@ -259,13 +267,19 @@ def _lock_state(conn: Connection) -> tuple[str, CompactRange]:
         }
         conn.execute(dialect_for(conn).insert_ignore(audit_state, values))
         row = conn.execute(stmt).one()
+    return str(row.frontier), _stored_frontier(int(row.size), str(row.frontier))
+
+
+def _stored_frontier(size: int, text: str) -> CompactRange:
+    """The frontier the state row stores as ``text`` for a tree of ``size`` (not yet
+    trusted); IntegrityError when it is unreadable or disagrees with ``size``."""
     try:
-        frontier = CompactRange.from_json(row.frontier)
+        frontier = CompactRange.from_json(text)
     except ValidationError as exc:
         raise IntegrityError(f"{exc.message}; run `troth audit verify`") from exc
-    if frontier.size != row.size:
+    if frontier.size != size:
         raise IntegrityError("audit_state is inconsistent; run `troth audit verify`")
-    return str(row.frontier), frontier
+    return frontier
 
 
 def _check(entry: AuditEntry) -> None:
@@ -379,12 +393,7 @@ def _append_postgresql(
     text = str(got[0][1])
     if _SEALED.get(engine) == text:
         return _sequence_with(conn, sealer, text, _FRONTIERS[engine].copy(), timed)
-    try:
-        stored = CompactRange.from_json(text)
-    except ValidationError as exc:
-        raise IntegrityError(f"{exc.message}; run `troth audit verify`") from exc
-    if stored.size != int(got[0][0]):
-        raise IntegrityError("audit_state is inconsistent; run `troth audit verify`")
+    stored = _stored_frontier(int(got[0][0]), text)
     return _sequence_with(conn, sealer, text, seal.trusted(sealer, text, stored), timed)
 
 
@@ -413,11 +422,18 @@ def _sequence_with(
     return list(range(start, frontier.size))
 
 
-def sequence_locked(conn: Connection) -> tuple[dict[int, int], bool]:
-    """Lock the state row (waiting for it) and sequence the pending entries into the tree
-    in this transaction: ({pending id: seq}, whether more may be pending). PostgreSQL."""
+def sequence_locked(conn: Connection, *, wait: bool = True) -> tuple[dict[int, int], bool] | None:
+    """Lock the state row and sequence the pending entries into the tree in this
+    transaction: ({pending id: seq}, whether more may be pending). With ``wait`` False,
+    None at once when another transaction holds the row. PostgreSQL."""
     sealer = seal.sealer_of(conn.engine)
-    text, stored = _lock_state(conn)
+    if wait:
+        text, stored = _lock_state(conn)
+    else:
+        got = _TRY_STATE.all(conn, {})
+        if not got:
+            return None
+        text, stored = str(got[0][1]), _stored_frontier(int(got[0][0]), str(got[0][1]))
     if _SEALED.get(conn.engine) == text:
         frontier = _FRONTIERS[conn.engine].copy()
     else:
@@ -501,7 +517,7 @@ def _absorb(
     PostgreSQL only (elsewhere nothing is ever pending)."""
     if not dialect_for(conn).pending_appends:
         return [], {}, False
-    pending = _SELECT_PENDING.all(conn, {})
+    pending = sorted(conn.execute(_TAKE_PENDING).all(), key=lambda p: (p[1], p[0]))
     if not pending:
         return [], {}, False
     rows: list[dict[str, Any]] = []
@@ -523,14 +539,6 @@ def _absorb(
         row["at"], row["leaf_hash"], row["pending_id"] = at, leaf, pid
         rows.append(row)
         seqs[pid] = seq
-    deleted = conn.execute(
-        sql_text("DELETE FROM audit_pending WHERE id = ANY(:ids)"), {"ids": list(seqs)}
-    ).rowcount
-    if deleted != len(seqs):
-        raise IntegrityError(
-            "pending audit entries changed while they were sequenced (written outside"
-            " troth); nothing was sequenced. Run `troth audit verify`"
-        )
     return rows, seqs, len(pending) == _PENDING_BATCH
 
 

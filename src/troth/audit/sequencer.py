@@ -21,11 +21,12 @@ until the next round: any later append that takes the state row, any waiting pro
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from troth.audit.log import NotSequenced, audit_entries, sequence_locked, transaction
 from troth.context import Context
@@ -45,22 +46,51 @@ def sequence_pending(
         return {}
     found: dict[int, int] = {}
     while True:
-        with transaction(ctx, engine=engine) as conn:
-            seqs, more = sequence_locked(conn)
-            found.update((i, seqs[i]) for i in waiting if i in seqs)
-            missing = [i for i in waiting if i not in found]
-            if missing and not more:
-                t = audit_entries
-                for at in range(0, len(missing), 1000):
-                    part = missing[at : at + 1000]
-                    found.update(
-                        (int(p), int(s))
-                        for p, s in conn.execute(
-                            select(t.c.pending_id, t.c.seq).where(t.c.pending_id.in_(part))
-                        )
-                    )
-        if not more:
+        found_now, settled = _round(ctx, engine, waiting, wait=True, look_first=False)
+        found.update(found_now)
+        if settled:
             return found
+
+
+def _round(
+    ctx: Context, engine: Engine, ids: Collection[int], *, wait: bool, look_first: bool
+) -> tuple[dict[int, int], bool]:
+    """One sequencing round in one transaction: ({pending id: seq} for those of ``ids``
+    in the tree, whether that is settled: the round took the state row and nothing more
+    is pending, so an id still missing was deleted). ``look_first``: look the ids up
+    before trying the row (another process's round may have sequenced them); without
+    ``wait``, a row held by another transaction ends the round unsettled at once."""
+    found: dict[int, int] = {}
+    with transaction(ctx, engine=engine) as conn:
+        if look_first and ids:
+            found = _sequenced(conn, ids)
+            if len(found) == len(ids):
+                return found, True
+        result = sequence_locked(conn, wait=wait)
+        if result is None:
+            return found, False
+        seqs, more = result
+        found.update((i, seqs[i]) for i in ids if i in seqs)
+        missing = [i for i in ids if i not in found]
+        if missing and not more:
+            found.update(_sequenced(conn, missing))
+    return found, not more
+
+
+def _sequenced(conn: Connection, ids: Collection[int]) -> dict[int, int]:
+    """{pending id: seq} of those of ``ids`` already in the tree."""
+    t = audit_entries
+    found: dict[int, int] = {}
+    listed = list(ids)
+    for at in range(0, len(listed), 1000):
+        part = listed[at : at + 1000]
+        found.update(
+            (int(p), int(s))
+            for p, s in conn.execute(
+                select(t.c.pending_id, t.c.seq).where(t.c.pending_id.in_(part))
+            )
+        )
+    return found
 
 
 class _Waits:
@@ -76,6 +106,9 @@ class _Waits:
 
 _WAITS: weakref.WeakKeyDictionary[Any, _Waits] = weakref.WeakKeyDictionary()
 _WAITS_LOCK = threading.Lock()
+# How long a process's sequencing thread pauses after finding the state row held by
+# another transaction before it looks again (doubling, up to the second figure).
+_PAUSE = (0.0005, 0.02)
 
 
 def _waits_of(engine: Engine) -> _Waits:
@@ -88,13 +121,14 @@ def _waits_of(engine: Engine) -> _Waits:
 
 def wait_sequenced(ctx: Context, engine: Engine, ids: Sequence[int]) -> list[int]:
     """The seqs of the committed pending entries ``ids``, once they are in the tree under
-    a signed head. One waiting thread per process runs a round at a time, for every
-    thread waiting when it starts; the others wait for it (group commit for sequencing).
-    NotSequenced when a round fails or an entry was deleted before it was sequenced."""
+    a signed head. One thread per process sequences for every thread waiting (group
+    commit for sequencing); the others wait for it. NotSequenced when a round fails or an
+    entry was deleted before it was sequenced."""
     w = _waits_of(engine)
+    with w.cond:
+        w.waiting.update(ids)
     while True:
         with w.cond:
-            w.waiting.update(ids)
             while True:
                 if all(i in w.done or i in w.failed for i in ids):
                     errors = [w.failed.pop(i) for i in ids if i in w.failed]
@@ -104,30 +138,56 @@ def wait_sequenced(ctx: Context, engine: Engine, ids: Sequence[int]) -> list[int
                     return seqs
                 if not w.running:
                     w.running = True
-                    round_ids = set(w.waiting)
                     break
                 w.cond.wait()
+        try:
+            _sequence_for(ctx, engine, w, ids)
+        finally:
+            with w.cond:
+                w.running = False
+                w.cond.notify_all()
+
+
+def _sequence_for(ctx: Context, engine: Engine, w: _Waits, own: Sequence[int]) -> None:
+    """Run rounds for the process's waiting entries until ``own`` (the calling thread's)
+    are settled; another waiting thread then takes over. A round that finds the state
+    row held (an inline append, another process's round) does not queue for it: it
+    pauses, then looks the entries up (that round may have sequenced them) and tries the
+    row again, so one process's round serves every process's waiters."""
+    pause, look_first = _PAUSE[0], False
+    while True:
+        with w.cond:
+            ids = set(w.waiting)
+        if not ids:
+            return
         error: BaseException | None = None
         found: dict[int, int] = {}
+        settled = True
         try:
-            found = sequence_pending(ctx, engine, round_ids)
+            found, settled = _round(ctx, engine, ids, wait=False, look_first=look_first)
         except BaseException as exc:  # every waiter of this round hears it
             error = exc
         with w.cond:
-            w.running = False
-            for i in round_ids:
-                w.waiting.discard(i)
+            for i in ids:
                 if i in found:
                     w.done[i] = found[i]
                 elif error is not None:
                     w.failed[i] = _not_sequenced(error)
-                else:
+                elif settled:
                     w.failed[i] = NotSequenced(
                         f"the audit entry this process committed as pending {i} was deleted"
                         " before it was sequenced into the tree: the database was written"
                         " outside troth. Run `troth audit verify`"
                     )
+                else:
+                    continue
+                w.waiting.discard(i)
             w.cond.notify_all()
+            mine_settled = all(i in w.done or i in w.failed for i in own)
+        if settled or error is not None or mine_settled:
+            return
+        time.sleep(pause)
+        pause, look_first = min(pause * 2, _PAUSE[1]), True
 
 
 def _not_sequenced(error: BaseException) -> BaseException:
