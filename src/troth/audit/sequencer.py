@@ -52,28 +52,42 @@ def sequence_pending(
             return found
 
 
+class _NothingMoved(Exception):
+    """Ends a round that took the state row but found nothing pending: rolled back, so the
+    row lock it took costs no commit (PostgreSQL flushes a commit to disk, not a rollback)."""
+
+    def __init__(self, found: dict[int, int]) -> None:
+        super().__init__("nothing pending")
+        self.found = found
+
+
 def _round(
     ctx: Context, engine: Engine, ids: Collection[int], *, wait: bool, look_first: bool
 ) -> tuple[dict[int, int], bool]:
     """One sequencing round in one transaction: ({pending id: seq} for those of ``ids``
     in the tree, whether that is settled: the round took the state row and nothing more
     is pending, so an id still missing was deleted). ``look_first``: look the ids up
-    before trying the row (another process's round may have sequenced them); without
+    before taking the row (another process's round may have sequenced them); without
     ``wait``, a row held by another transaction ends the round unsettled at once."""
     found: dict[int, int] = {}
-    with transaction(ctx, engine=engine) as conn:
-        if look_first and ids:
-            found = _sequenced(conn, ids)
-            if len(found) == len(ids):
-                return found, True
-        result = sequence_locked(conn, wait=wait)
-        if result is None:
-            return found, False
-        seqs, more = result
-        found.update((i, seqs[i]) for i in ids if i in seqs)
-        missing = [i for i in ids if i not in found]
-        if missing and not more:
-            found.update(_sequenced(conn, missing))
+    try:
+        with transaction(ctx, engine=engine) as conn:
+            if look_first and ids:
+                found = _sequenced(conn, ids)
+                if len(found) == len(ids):
+                    return found, True
+            result = sequence_locked(conn, wait=wait)
+            if result is None:
+                return found, False
+            seqs, more = result
+            found.update((i, seqs[i]) for i in ids if i in seqs)
+            missing = [i for i in ids if i not in found]
+            if missing and not more:
+                found.update(_sequenced(conn, missing))
+            if not seqs:
+                raise _NothingMoved(found)
+    except _NothingMoved as nothing:
+        return nothing.found, True
     return found, not more
 
 
