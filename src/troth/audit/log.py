@@ -19,7 +19,7 @@ import json
 import secrets
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +45,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import text as sql_text
 
 from troth.audit import seal
 from troth.audit.entry import AuditEntry, Outcome
@@ -125,7 +126,8 @@ audit_pending = Table(
 )
 
 _STATE_ID = 1
-_PENDING = "troth.audit.pending_head"
+# conn.info key: the head (size, root hex) a transaction's commit is to sign.
+PENDING_HEAD = "troth.audit.pending_head"
 _LIMITS = {"actor": 255, "action": 100, "subject_id": 128, "tenant_id": 128, "purpose": 100}
 
 # Columns in the order entry_bytes() reads them; at is an ISO string there.
@@ -223,6 +225,48 @@ _TAKE_PENDING = (
         *[audit_pending.c[name] for name in ENTRY_COLUMNS[1:]],
         audit_pending.c.mac,
     )
+)
+# PostgreSQL, one statement for a sequencing round that does not wait: the state row if
+# no other transaction holds it (kind 0), the pending entries taken out only then (kind
+# 1, at most a batch), and which of :ids are in the tree already (kind 2).
+_TRY_ROUND = sql_text(
+    "WITH st AS (SELECT size, frontier FROM audit_state WHERE id = 1 FOR UPDATE SKIP LOCKED),"  # noqa: S608
+    " taken AS (DELETE FROM audit_pending WHERE EXISTS (SELECT 1 FROM st) AND id IN"
+    f" (SELECT id FROM audit_pending ORDER BY at, id LIMIT {_PENDING_BATCH})"
+    " RETURNING id, at, actor, action, outcome, subject_id, tenant_id, purpose, categories,"
+    " reason, details, mac)"
+    " SELECT 0 AS kind, size AS n, frontier AS text, NULL::timestamptz AS at, NULL AS actor,"
+    " NULL AS action, NULL AS outcome, NULL AS subject_id, NULL AS tenant_id,"
+    " NULL AS purpose, NULL AS categories, NULL AS reason, NULL AS details FROM st"
+    " UNION ALL SELECT 1, id, mac, at, actor, action, outcome, subject_id, tenant_id,"
+    " purpose, categories, reason, details FROM taken"
+    " UNION ALL SELECT 2, pending_id, seq::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " NULL, NULL, NULL FROM audit_entries WHERE pending_id = ANY(CAST(:ids AS bigint[]))"
+)
+# PostgreSQL: a round's (or an inline append's) rows inserted and the sealed state stored
+# in one statement.
+_STORE_COLUMNS = (*ENTRY_COLUMNS, "leaf_hash", "pending_id")
+_STORE_TYPES = (
+    "bigint",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "bytea",
+    "bigint",
+)
+_STORE = sql_text(
+    f"WITH ins AS (INSERT INTO audit_entries ({', '.join(_STORE_COLUMNS)}) SELECT * FROM"  # noqa: S608
+    " unnest("
+    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(_STORE_COLUMNS, _STORE_TYPES, strict=True))
+    + ")) UPDATE audit_state SET size = :new_size, root = :new_root,"
+    " frontier = :new_frontier WHERE id = 1"
 )
 _PENDING_LABEL = "troth.audit.pending"
 # The last frontier each engine (so each process) appended at, and its sealed text.
@@ -411,44 +455,66 @@ def _sequence_with(
     rows = absorbed + _rows_for(timed, frontier)
     if not rows:
         return []
-    root_hex = frontier.root().hex()
-    sealed = seal.seal(sealer.mac, frontier)
-    conn.execute(
-        _UPDATE_STATE,
-        {"new_size": frontier.size, "new_root": root_hex, "new_frontier": sealed},
-    )
-    _finish(conn, rows, frontier, root_hex, start)
-    _SEALED[conn.engine] = sealed
+    _store(conn, sealer, rows, frontier)
     return list(range(start, frontier.size))
 
 
-def sequence_locked(conn: Connection, *, wait: bool = True) -> tuple[dict[int, int], bool] | None:
-    """Lock the state row and sequence the pending entries into the tree in this
-    transaction: ({pending id: seq}, whether more may be pending). With ``wait`` False,
-    None at once when another transaction holds the row. PostgreSQL."""
+def sequence_locked(conn: Connection) -> tuple[dict[int, int], bool]:
+    """Lock the state row (waiting for it) and sequence the pending entries into the tree
+    in this transaction: ({pending id: seq}, whether more may be pending). PostgreSQL."""
     sealer = seal.sealer_of(conn.engine)
-    if wait:
-        text, stored = _lock_state(conn)
-    else:
-        got = _TRY_STATE.all(conn, {})
-        if not got:
-            return None
-        text, stored = str(got[0][1]), _stored_frontier(int(got[0][0]), str(got[0][1]))
-    if _SEALED.get(conn.engine) == text:
-        frontier = _FRONTIERS[conn.engine].copy()
-    else:
-        frontier = seal.trusted(sealer, text, stored)
+    text, stored = _lock_state(conn)
+    frontier = _trusted(conn, sealer, text, stored)
     absorbed, seqs, full = _absorb(conn, sealer, frontier)
     if absorbed:
-        root_hex = frontier.root().hex()
-        sealed = seal.seal(sealer.mac, frontier)
-        conn.execute(
-            _UPDATE_STATE,
-            {"new_size": frontier.size, "new_root": root_hex, "new_frontier": sealed},
-        )
-        _finish(conn, absorbed, frontier, root_hex, absorbed[0]["seq"])
-        _SEALED[conn.engine] = sealed
+        _store(conn, sealer, absorbed, frontier)
     return seqs, full
+
+
+def try_sequencing(conn: Connection, ids: Collection[int]) -> tuple[dict[int, int], bool | None]:
+    """One statement: take the state row unless another transaction holds it, then the
+    pending entries, and look ``ids`` (pending ids) up in the tree; sequence what was
+    taken in this transaction. Returns ({pending id: seq} for those of ``ids`` found or
+    sequenced now, whether more may be pending: None when the row was held). PostgreSQL."""
+    got = conn.execute(_TRY_ROUND, {"ids": list(ids)}).all()
+    found = {int(r[1]): int(r[2]) for r in got if r[0] == 2}
+    state = [r for r in got if r[0] == 0]
+    if not state:
+        return found, None
+    sealer = seal.sealer_of(conn.engine)
+    text = str(state[0][2])
+    frontier = _trusted(conn, sealer, text, _stored_frontier(int(state[0][1]), text))
+    pending = sorted((r for r in got if r[0] == 1), key=lambda r: (r[3], r[1]))
+    taken = [(int(r[1]), r[3], *r[4:], r[2]) for r in pending]
+    rows, seqs = _pending_rows(sealer, frontier, taken)
+    if rows:
+        _store(conn, sealer, rows, frontier)
+    found.update((i, seqs[i]) for i in ids if i in seqs)
+    return found, len(pending) == _PENDING_BATCH
+
+
+def _trusted(
+    conn: Connection, sealer: seal.Sealer, text: str, stored: CompactRange
+) -> CompactRange:
+    """The frontier to extend: this process's own when the row still holds what it
+    stored, else the stored one once its seal verifies (:func:`troth.audit.seal.trusted`)."""
+    if _SEALED.get(conn.engine) == text:
+        return _FRONTIERS[conn.engine].copy()
+    return seal.trusted(sealer, text, stored)
+
+
+def _store(
+    conn: Connection, sealer: seal.Sealer, rows: list[dict[str, Any]], frontier: CompactRange
+) -> None:
+    """PostgreSQL: insert ``rows`` (which ``frontier`` now ends with) and store the sealed
+    frontier, in one statement."""
+    root_hex = frontier.root().hex()
+    sealed = seal.seal(sealer.mac, frontier)
+    params: dict[str, Any] = {c: [r[c] for r in rows] for c in _STORE_COLUMNS}
+    params.update(new_size=frontier.size, new_root=root_hex, new_frontier=sealed)
+    conn.execute(_STORE, params)
+    _remember(conn, frontier, root_hex)
+    _SEALED[conn.engine] = sealed
 
 
 def pending_mac(mac: seal.Mac, pending_id: int, canon: Sequence[Any]) -> str:
@@ -517,9 +583,16 @@ def _absorb(
     PostgreSQL only (elsewhere nothing is ever pending)."""
     if not dialect_for(conn).pending_appends:
         return [], {}, False
-    pending = sorted(conn.execute(_TAKE_PENDING).all(), key=lambda p: (p[1], p[0]))
-    if not pending:
-        return [], {}, False
+    pending = conn.execute(_TAKE_PENDING).all()
+    rows, seqs = _pending_rows(sealer, frontier, sorted(pending, key=lambda p: (p[1], p[0])))
+    return rows, seqs, len(pending) == _PENDING_BATCH
+
+
+def _pending_rows(
+    sealer: seal.Sealer, frontier: CompactRange, pending: Sequence[Sequence[Any]]
+) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """The audit_entries rows of ``pending`` (id, the entry's columns, mac) appended after
+    ``frontier`` (extended), and {pending id: seq}; IntegrityError when a MAC fails."""
     rows: list[dict[str, Any]] = []
     seqs: dict[int, int] = {}
     for p in pending:
@@ -539,7 +612,7 @@ def _absorb(
         row["at"], row["leaf_hash"], row["pending_id"] = at, leaf, pid
         rows.append(row)
         seqs[pid] = seq
-    return rows, seqs, len(pending) == _PENDING_BATCH
+    return rows, seqs
 
 
 def check_entry(at: datetime, entry: AuditEntry) -> None:
@@ -586,13 +659,19 @@ def _finish(
         _INSERT_ENTRY.execute(conn, rows[0])
     else:
         insert_many(conn, audit_entries, rows)
-    conn.info[_PENDING] = (frontier.size, root_hex)
+    _remember(conn, frontier, root_hex)
+    return list(range(start, frontier.size))
+
+
+def _remember(conn: Connection, frontier: CompactRange, root_hex: str) -> None:
+    """The new head for the transaction to sign after its commit, and this process's new
+    frontier."""
+    conn.info[PENDING_HEAD] = (frontier.size, root_hex)
     # Remembered before commit: if the transaction rolls back, the next append's
     # conditional UPDATE (or, on PostgreSQL, its comparison with the stored sealed text)
     # matches nothing and takes the slow path.
     _FRONTIERS[conn.engine] = frontier.copy()
     _SEALED.pop(conn.engine, None)
-    return list(range(start, frontier.size))
 
 
 def append_entry(conn: Connection, at: datetime, entry: AuditEntry) -> int:
@@ -664,15 +743,15 @@ def transaction(ctx: Context, *, engine: Engine | None = None) -> Iterator[Conne
         sealer = _SEALERS_SEEN[engine] = _sealer(ctx, engine)
     waiting: _Waiting | None = None
     with engine.begin() as conn:
-        conn.info.pop(_PENDING, None)  # info outlives the checkout: start clean
+        conn.info.pop(PENDING_HEAD, None)  # info outlives the checkout: start clean
         conn.info.pop(_WAIT, None)
         try:
             yield conn
-            if _PENDING in conn.info or _WAIT in conn.info:
+            if PENDING_HEAD in conn.info or _WAIT in conn.info:
                 # Fail closed: a head that could not be written means nothing is committed.
                 head_signer(ctx).ready(ctx)
         finally:
-            pending = conn.info.pop(_PENDING, None)
+            pending = conn.info.pop(PENDING_HEAD, None)
             waiting = conn.info.pop(_WAIT, None)
     if pending is not None:
         sealer.floor = max(sealer.floor, pending[0])

@@ -28,7 +28,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from troth.audit.log import NotSequenced, audit_entries, sequence_locked, transaction
+from troth.audit.log import (
+    PENDING_HEAD,
+    NotSequenced,
+    audit_entries,
+    sequence_locked,
+    transaction,
+    try_sequencing,
+)
 from troth.context import Context
 from troth.dialects import dialect_for
 
@@ -46,7 +53,7 @@ def sequence_pending(
         return {}
     found: dict[int, int] = {}
     while True:
-        found_now, settled = _round(ctx, engine, waiting, wait=True, look_first=False)
+        found_now, settled = _round(ctx, engine, waiting, wait=True)
         found.update(found_now)
         if settled:
             return found
@@ -62,29 +69,28 @@ class _NothingMoved(Exception):
 
 
 def _round(
-    ctx: Context, engine: Engine, ids: Collection[int], *, wait: bool, look_first: bool
+    ctx: Context, engine: Engine, ids: Collection[int], *, wait: bool
 ) -> tuple[dict[int, int], bool]:
     """One sequencing round in one transaction: ({pending id: seq} for those of ``ids``
     in the tree, whether that is settled: the round took the state row and nothing more
-    is pending, so an id still missing was deleted). ``look_first``: look the ids up
-    before taking the row (another process's round may have sequenced them); without
-    ``wait``, a row held by another transaction ends the round unsettled at once."""
-    found: dict[int, int] = {}
+    is pending, so an id still missing was deleted). Without ``wait``, a row held by
+    another transaction ends the round at once, unsettled, with the ids found in the
+    tree (another process's round may have sequenced them)."""
     try:
         with transaction(ctx, engine=engine) as conn:
-            if look_first and ids:
-                found = _sequenced(conn, ids)
-                if len(found) == len(ids):
-                    return found, True
-            result = sequence_locked(conn, wait=wait)
-            if result is None:
-                return found, False
-            seqs, more = result
-            found.update((i, seqs[i]) for i in ids if i in seqs)
+            if wait:
+                seqs, more = sequence_locked(conn)
+                found = {i: seqs[i] for i in ids if i in seqs}
+            else:
+                found, taken = try_sequencing(conn, ids)
+                if taken is None:
+                    return found, False
+                more = taken
             missing = [i for i in ids if i not in found]
             if missing and not more:
+                # Sequenced by a round that committed after this statement began.
                 found.update(_sequenced(conn, missing))
-            if not seqs:
+            if not conn.info.get(PENDING_HEAD):
                 raise _NothingMoved(found)
     except _NothingMoved as nothing:
         return nothing.found, True
@@ -122,7 +128,7 @@ _WAITS: weakref.WeakKeyDictionary[Any, _Waits] = weakref.WeakKeyDictionary()
 _WAITS_LOCK = threading.Lock()
 # How long a process's sequencing thread pauses after finding the state row held by
 # another transaction before it looks again (doubling, up to the second figure).
-_PAUSE = (0.0005, 0.02)
+_PAUSE = (0.001, 0.01)
 
 
 def _waits_of(engine: Engine) -> _Waits:
@@ -168,7 +174,7 @@ def _sequence_for(ctx: Context, engine: Engine, w: _Waits, own: Sequence[int]) -
     row held (an inline append, another process's round) does not queue for it: it
     pauses, then looks the entries up (that round may have sequenced them) and tries the
     row again, so one process's round serves every process's waiters."""
-    pause, look_first = _PAUSE[0], False
+    pause = _PAUSE[0]
     while True:
         with w.cond:
             ids = set(w.waiting)
@@ -178,7 +184,7 @@ def _sequence_for(ctx: Context, engine: Engine, w: _Waits, own: Sequence[int]) -
         found: dict[int, int] = {}
         settled = True
         try:
-            found, settled = _round(ctx, engine, ids, wait=False, look_first=look_first)
+            found, settled = _round(ctx, engine, ids, wait=False)
         except BaseException as exc:  # every waiter of this round hears it
             error = exc
         with w.cond:
@@ -201,7 +207,7 @@ def _sequence_for(ctx: Context, engine: Engine, w: _Waits, own: Sequence[int]) -
         if settled or error is not None or mine_settled:
             return
         time.sleep(pause)
-        pause, look_first = min(pause * 2, _PAUSE[1]), True
+        pause = min(pause * 2, _PAUSE[1])
 
 
 def _not_sequenced(error: BaseException) -> BaseException:
