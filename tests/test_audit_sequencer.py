@@ -20,7 +20,8 @@ import sqlalchemy as sa
 
 from troth.audit import AuditEntry, append_entries, sign_head, transaction, verify_log
 from troth.audit.heads import read_heads
-from troth.audit.log import NotSequenced, audit_entries, audit_pending, read_state
+from troth.audit.log import NotSequenced, read_state
+from troth.audit.tables import audit_entries, audit_pending
 from troth.db import make_engine
 from troth.errors import IntegrityError
 

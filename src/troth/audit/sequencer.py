@@ -28,14 +28,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from troth.audit.log import (
-    PENDING_HEAD,
-    NotSequenced,
-    audit_entries,
-    sequence_locked,
-    transaction,
-    try_sequencing,
-)
+from troth.audit.log import PENDING_HEAD, NotSequenced, sequence_locked, transaction, try_sequencing
+from troth.audit.tables import audit_entries
 from troth.context import Context
 from troth.dialects import dialect_for
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypedDict, cast
 
+from troth.audit.entries import LoggedEntry
 from troth.audit.heads import SignedHead
-from troth.audit.log import LoggedEntry
 from troth.audit.verify import VerifyReport
 from troth.context import Context
 from troth.gate import SYSTEM, Actor

@@ -20,17 +20,7 @@ from sqlalchemy import ColumnElement, Connection, String, func, select, type_coe
 
 from troth.audit.checkpoint import origin_of, witnessed
 from troth.audit.heads import SignedHead, read_heads
-from troth.audit.log import (
-    ENTRY_COLUMNS,
-    audit_entries,
-    audit_pending,
-    audit_state,
-    entry_bytes,
-    iso,
-    pending_mac,
-    read_state,
-    sign_head,
-)
+from troth.audit.log import read_state, sign_head
 from troth.audit.merkle import (
     EMPTY_ROOT,
     CompactRange,
@@ -41,7 +31,16 @@ from troth.audit.merkle import (
     subtree_levels,
     verify_inclusion,
 )
+from troth.audit.pending import pending_mac
 from troth.audit.seal import is_sealed
+from troth.audit.tables import (
+    ENTRY_COLUMNS,
+    audit_entries,
+    audit_pending,
+    audit_state,
+    entry_bytes,
+    iso,
+)
 from troth.context import Context
 from troth.dialects import dialect_for
 from troth.errors import ConfigError, IntegrityError, NotFound, ValidationError
