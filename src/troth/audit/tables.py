@@ -23,6 +23,25 @@ from sqlalchemy import (
 from troth.audit.entry import AuditEntry
 from troth.db import UtcDateTime, dumps, metadata
 
+
+def _entry_columns() -> list[Column[Any]]:
+    """What an entry says, as stored in the tree and while pending: new Column objects
+    for each table, in :data:`ENTRY_COLUMNS` order after the seq."""
+    return [
+        Column("at", UtcDateTime, nullable=False),
+        Column("actor", String(255), nullable=False),
+        Column("action", String(100), nullable=False),
+        Column("outcome", String(16), nullable=False),
+        Column("subject_id", String(128)),
+        Column("tenant_id", String(128)),
+        Column("purpose", String(100)),
+        # Canonical JSON text (troth.db.dumps), kept verbatim because it is what was hashed.
+        Column("categories", Text, nullable=False),
+        Column("reason", Text),
+        Column("details", Text, nullable=False),
+    ]
+
+
 audit_entries = Table(
     "audit_entries",
     metadata,
@@ -33,17 +52,7 @@ audit_entries = Table(
         primary_key=True,
         autoincrement=False,
     ),
-    Column("at", UtcDateTime, nullable=False),
-    Column("actor", String(255), nullable=False),
-    Column("action", String(100), nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("subject_id", String(128)),
-    Column("tenant_id", String(128)),
-    Column("purpose", String(100)),
-    # Canonical JSON text (troth.db.dumps), kept verbatim because it is what was hashed.
-    Column("categories", Text, nullable=False),
-    Column("reason", Text),
-    Column("details", Text, nullable=False),
+    *_entry_columns(),
     Column("leaf_hash", LargeBinary(32), nullable=False),
     # The id the entry had in audit_pending (PostgreSQL, sequenced after its commit), so
     # the process that committed it can confirm it was sequenced; NULL when appended
@@ -81,16 +90,7 @@ audit_pending = Table(
     "audit_pending",
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),
-    Column("at", UtcDateTime, nullable=False),
-    Column("actor", String(255), nullable=False),
-    Column("action", String(100), nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("subject_id", String(128)),
-    Column("tenant_id", String(128)),
-    Column("purpose", String(100)),
-    Column("categories", Text, nullable=False),
-    Column("reason", Text),
-    Column("details", Text, nullable=False),
+    *_entry_columns(),
     Column("mac", String(64), nullable=False),
 )
 
