@@ -53,15 +53,6 @@ def sequence_pending(
             return found
 
 
-class _NothingMoved(Exception):
-    """Ends a round that took the state row but found nothing pending: rolled back, so the
-    row lock it took costs no commit (PostgreSQL flushes a commit to disk, not a rollback)."""
-
-    def __init__(self, found: dict[int, int]) -> None:
-        super().__init__("nothing pending")
-        self.found = found
-
-
 def _round(
     ctx: Context, engine: Engine, ids: Collection[int], *, wait: bool
 ) -> tuple[dict[int, int], bool]:
@@ -70,24 +61,23 @@ def _round(
     is pending, so an id still missing was deleted). Without ``wait``, a row held by
     another transaction ends the round at once, unsettled, with the ids found in the
     tree (another process's round may have sequenced them)."""
-    try:
-        with transaction(ctx, engine=engine) as conn:
-            if wait:
-                seqs, more = sequence_locked(conn)
-                found = {i: seqs[i] for i in ids if i in seqs}
-            else:
-                found, taken = try_sequencing(conn, ids)
-                if taken is None:
-                    return found, False
-                more = taken
-            missing = [i for i in ids if i not in found]
-            if missing and not more:
-                # Sequenced by a round that committed after this statement began.
-                found.update(_sequenced(conn, missing))
-            if not conn.info.get(PENDING_HEAD):
-                raise _NothingMoved(found)
-    except _NothingMoved as nothing:
-        return nothing.found, True
+    with transaction(ctx, engine=engine) as conn:
+        if wait:
+            seqs, more = sequence_locked(conn)
+            found = {i: seqs[i] for i in ids if i in seqs}
+        else:
+            found, taken = try_sequencing(conn, ids)
+            if taken is None:
+                return found, False
+            more = taken
+        missing = [i for i in ids if i not in found]
+        if missing and not more:
+            # Sequenced by a round that committed after this statement began.
+            found.update(_sequenced(conn, missing))
+        if PENDING_HEAD not in conn.info:
+            # Took the row, moved nothing: roll back, so the row lock costs no commit
+            # (PostgreSQL waits for the disk on a commit, not on a rollback).
+            conn.rollback()
     return found, not more
 
 
