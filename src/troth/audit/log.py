@@ -6,10 +6,12 @@ Every audited change runs inside ``with transaction(ctx) as conn:`` and calls
 The tree's frontier lives in the one-row ``audit_state`` table, locked by the append that
 extends it, so seqs are gapless across processes and the root after each append needs no
 re-read. On PostgreSQL a transaction that finds the row held by another commits its
-entries pending instead (MAC'd, in ``audit_pending``) and :mod:`troth.audit.sequencer`
-moves them into the tree in batches after the commit, before the transaction returns.
-After the commit a signed tree head (Ed25519) is appended to the heads file;
-:func:`verify_log` recomputes everything from the rows and checks it against those heads.
+entries pending instead (MAC'd, in ``audit_pending``: :mod:`troth.audit.pending`) and
+:mod:`troth.audit.sequencer` moves them into the tree in batches after the commit, before
+the transaction returns. After the commit a signed tree head (Ed25519) is appended to the
+heads file; :func:`troth.audit.verify.verify_log` recomputes everything from the rows and
+checks it against those heads. The tables and an entry's canonical bytes are in
+:mod:`troth.audit.tables`; reading the log is :mod:`troth.audit.entries`.
 """
 
 from __future__ import annotations
@@ -62,7 +64,6 @@ from troth.errors import IntegrityError, ValidationError
 # conn.info key: the head (size, root hex) a transaction's commit is to sign.
 PENDING_HEAD = "troth.audit.pending_head"
 
-
 # -- appending ---------------------------------------------------------------------------
 # Built once: every audited operation runs these three statements (the hot path).
 _SELECT_STATE = (
@@ -70,11 +71,7 @@ _SELECT_STATE = (
     .where(audit_state.c.id == STATE_ID)
     .with_for_update()
 )
-
-
 _INSERT_ENTRIES = insert(audit_entries)
-
-
 _UPDATE_STATE = (
     update(audit_state)
     .where(audit_state.c.id == STATE_ID)
@@ -82,7 +79,6 @@ _UPDATE_STATE = (
         size=bindparam("new_size"), root=bindparam("new_root"), frontier=bindparam("new_frontier")
     )
 )
-
 
 # The fast path's two statements, compiled once and run on the driver (troth.db.Prepared):
 # every audited operation runs them. The conditional UPDATE matches size and root: the
@@ -93,10 +89,7 @@ _UPDATE_STATE_IF = Prepared(
         audit_state.c.size == bindparam("old_size"), audit_state.c.root == bindparam("old_root")
     )
 )
-
-
 _INSERT_ENTRY = Prepared(_INSERT_ENTRIES)
-
 
 # PostgreSQL: the state row if no other transaction holds it (else no row: go pending).
 _TRY_STATE = Prepared(
@@ -104,28 +97,16 @@ _TRY_STATE = Prepared(
     .where(audit_state.c.id == STATE_ID)
     .with_for_update(skip_locked=True)
 )
-
-
 _HAS_STATE = select(audit_state.c.id).where(audit_state.c.id == STATE_ID)
-
 
 # The last frontier each engine (so each process) appended at, and its sealed text.
 _FRONTIERS: weakref.WeakKeyDictionary[Any, CompactRange] = weakref.WeakKeyDictionary()
-
-
 _SEALED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-
-
 _STATE_SEEN: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
-
 
 # Until when (monotonic) an engine's appends go pending without probing the state row.
 _BUSY_UNTIL: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-
-
 _BUSY_SECONDS = 0.05
-
-
 _SEALERS_SEEN: weakref.WeakKeyDictionary[Any, seal.Sealer] = weakref.WeakKeyDictionary()
 
 

@@ -12,12 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    delete,
-    insert,
-    select,
-)
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy import text as sql_text
 
 from troth.audit import seal
@@ -29,7 +24,6 @@ from troth.dialects import dialect_for
 from troth.errors import IntegrityError, ValidationError
 
 PENDING_BATCH = 10_000
-
 
 # Take (at most a batch of) the pending entries out in one statement; under the state
 # row's lock no other sequencer runs, and a MAC that fails rolls the DELETE back.
@@ -49,7 +43,6 @@ _TAKE_PENDING = (
     )
 )
 
-
 # PostgreSQL, one statement for a sequencing round that does not wait: the state row if
 # no other transaction holds it (kind 0), the pending entries taken out only then (kind
 # 1, at most a batch), and which of :ids are in the tree already (kind 2).
@@ -68,12 +61,9 @@ TRY_ROUND = sql_text(
     " NULL, NULL, NULL FROM audit_entries WHERE pending_id = ANY(CAST(:ids AS bigint[]))"
 )
 
-
 # PostgreSQL: a round's (or an inline append's) rows inserted and the sealed state stored
 # in one statement.
 STORE_COLUMNS = (*ENTRY_COLUMNS, "leaf_hash", "pending_id")
-
-
 _STORE_TYPES = (
     "bigint",
     "timestamptz",
@@ -89,8 +79,6 @@ _STORE_TYPES = (
     "bytea",
     "bigint",
 )
-
-
 STORE = sql_text(
     f"WITH ins AS (INSERT INTO audit_entries ({', '.join(STORE_COLUMNS)}) SELECT * FROM"  # noqa: S608
     " unnest("
@@ -98,14 +86,8 @@ STORE = sql_text(
     + ")) UPDATE audit_state SET size = :new_size, root = :new_root,"
     " frontier = :new_frontier WHERE id = 1"
 )
-
-
 _PENDING_LABEL = "troth.audit.pending"
-
-
 _INSERT_PENDING = Prepared(insert(audit_pending))
-
-
 WAITING = "troth.audit.wait_sequenced"
 
 

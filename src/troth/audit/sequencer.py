@@ -2,16 +2,19 @@
 
 An audited transaction that finds the tree's state row held by another transaction does
 not wait for it: it commits its entries to ``audit_pending``, each with an HMAC under the
-key file's token key over its random id and contents (troth.audit.log). After its commit
-it calls :func:`wait_sequenced`, which returns once those entries are in the tree under a
-signed head. Within a process one waiting thread at a time runs a sequencing round for
-all of them; a round locks the state row (``SELECT ... FOR UPDATE``, a transaction-scoped
-lock: no session state, so it works behind PgBouncer in transaction mode), moves every
-pending entry into ``audit_entries`` (checking each MAC, deleting it from pending in the
-same transaction, so each entry lands in the tree exactly once whichever process moves
-it), stores the sealed frontier and commits; its head is then signed. A round run by one
-process sequences the entries of every process, so rounds grow with the load and the
-state row is taken once per batch instead of once per operation.
+key file's token key over its random id and contents (troth.audit.pending). After its
+commit it calls :func:`wait_sequenced`, which returns once those entries are in the tree
+under a signed head. Within a process one waiting thread at a time runs rounds for all of
+them. A round is one statement that takes the state row if no other transaction holds it
+(``FOR UPDATE SKIP LOCKED``, a transaction-scoped lock: no session state, so it works
+behind PgBouncer in transaction mode), takes out every pending entry (``DELETE ...
+RETURNING``, up to a batch) and looks the waiting ids up in the tree; it then checks each
+MAC, inserts the entries with the next seqs and stores the sealed frontier (a second
+statement), commits and signs the head. Each entry lands in the tree exactly once,
+whichever process moves it. A round that finds the row held pauses and looks again: the
+round holding it may be another process's, which sequences this process's entries too.
+So rounds grow with the load and the state row is taken once per batch instead of once
+per operation.
 
 An entry committed by a process that dies before it is sequenced stays pending, MAC'd,
 until the next round: any later append that takes the state row, any waiting process,

@@ -70,8 +70,6 @@ audit_entries = Table(
     # "whose data was touched between t1 and t2" is answered from the index alone.
     Index("ix_audit_entries_at_subject_id", "at", "subject_id"),
 )
-
-
 audit_state = Table(
     "audit_state",
     metadata,
@@ -80,7 +78,6 @@ audit_state = Table(
     Column("root", String(64), nullable=False),
     Column("frontier", Text, nullable=False),
 )
-
 
 # Entries committed with their operation but not yet in the tree (PostgreSQL, when another
 # transaction holds the state row): each carries an HMAC under the key file's token key
@@ -93,10 +90,7 @@ audit_pending = Table(
     *_entry_columns(),
     Column("mac", String(64), nullable=False),
 )
-
-
 STATE_ID = 1
-
 
 # Columns in the order entry_bytes() reads them; at is an ISO string there.
 ENTRY_COLUMNS = (
