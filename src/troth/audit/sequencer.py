@@ -116,6 +116,8 @@ _WAITS_LOCK = threading.Lock()
 # How long a process's sequencing thread pauses after finding the state row held by
 # another transaction before it looks again (doubling, up to the second figure).
 _PAUSE = (0.001, 0.01)
+# How long it keeps looking before it queues for the row instead.
+_PATIENCE = 1.0
 
 
 def _waits_of(engine: Engine) -> _Waits:
@@ -161,7 +163,7 @@ def _sequence_for(ctx: Context, engine: Engine, w: _Waits, own: Sequence[int]) -
     row held (an inline append, another process's round) does not queue for it: it
     pauses, then looks the entries up (that round may have sequenced them) and tries the
     row again, so one process's round serves every process's waiters."""
-    pause = _PAUSE[0]
+    pause, since = _PAUSE[0], time.monotonic()
     while True:
         with w.cond:
             ids = set(w.waiting)
@@ -171,7 +173,10 @@ def _sequence_for(ctx: Context, engine: Engine, w: _Waits, own: Sequence[int]) -
         found: dict[int, int] = {}
         settled = True
         try:
-            found, settled = _round(ctx, engine, ids, wait=False)
+            # After a while, queue for the row: it is held for long (or is missing, which
+            # the waiting round turns into an error instead of looking for ever).
+            wait = time.monotonic() - since > _PATIENCE
+            found, settled = _round(ctx, engine, ids, wait=wait)
         except BaseException as exc:  # every waiter of this round hears it
             error = exc
         with w.cond:
