@@ -147,10 +147,13 @@ def _stored_frontier(size: int, text: str) -> CompactRange:
     return frontier
 
 
-def append_entries(conn: Connection, at: datetime, entries: Sequence[AuditEntry]) -> list[int]:
+def append_entries(
+    conn: Connection, at: datetime, entries: Sequence[AuditEntry], *, inline: bool = False
+) -> list[int]:
     """Append ``entries`` (all at time ``at``) in the caller's transaction, without
-    committing; returns their seqs. Concurrent appenders queue on the state row."""
-    return append_timed(conn, [(at, entry) for entry in entries])
+    committing; returns their seqs (see :func:`append_timed` for PostgreSQL, and
+    ``inline``)."""
+    return append_timed(conn, [(at, entry) for entry in entries], inline=inline)
 
 
 # Called with the entries of every append (troth.operations.metrics counts them); empty
@@ -158,28 +161,38 @@ def append_entries(conn: Connection, at: datetime, entries: Sequence[AuditEntry]
 APPEND_OBSERVERS: list[Callable[[Sequence[tuple[datetime, AuditEntry]]], None]] = []
 
 
-def append_timed(conn: Connection, items: Sequence[tuple[datetime, AuditEntry]]) -> list[int]:
+def append_timed(
+    conn: Connection, items: Sequence[tuple[datetime, AuditEntry]], *, inline: bool = False
+) -> list[int]:
     """Append ``(at, entry)`` pairs, in order, in the caller's transaction without
     committing; returns their seqs (group commit appends many callers' entries at once).
 
     On PostgreSQL, when another transaction holds the tree's state row, the entries are
     committed *pending* instead (with a MAC under the key) and sequenced into the tree
     right after the commit, by :func:`troth.audit.transaction`, which returns only once
-    they are: the list returned here is empty until then and holds their seqs after."""
+    they are: the list returned here is empty until then and holds their seqs after.
+    ``inline``: wait for the state row instead, so the seqs are known at once (for a
+    caller that records its entry's seq in the same transaction)."""
     if not items:
         return []
-    seqs = _append_timed(conn, items)
+    seqs = _append_timed(conn, items, inline)
     for observe in APPEND_OBSERVERS:
         observe(items)
     return seqs
 
 
-def _append_timed(conn: Connection, items: Sequence[tuple[datetime, AuditEntry]]) -> list[int]:
+def _append_timed(
+    conn: Connection, items: Sequence[tuple[datetime, AuditEntry]], inline: bool
+) -> list[int]:
     for at, entry in items:
         check_entry(at, entry)
     timed = [(at, iso(at), entry) for at, entry in items]
     sealer = seal.sealer_of(conn.engine)
     if dialect_for(conn).pending_appends:
+        if inline:
+            text, stored = _lock_state(conn)
+            frontier = _trusted(conn, sealer, text, stored)
+            return _sequence_with(conn, sealer, frontier, timed)
         return _append_postgresql(conn, sealer, timed)
     # Fast path: this process's last known frontier, confirmed by a conditional UPDATE of
     # the state row (which also takes its lock). Another writer since, or a rollback of
@@ -235,26 +248,25 @@ def _append_postgresql(
         if not _STATE_SEEN.get(engine) and conn.execute(_HAS_STATE).first() is None:
             # A new database: make the state row (and take it) the slow way.
             text, stored = _lock_state(conn)
-            return _sequence_with(conn, sealer, text, seal.trusted(sealer, text, stored), timed)
+            return _sequence_with(conn, sealer, seal.trusted(sealer, text, stored), timed)
         _STATE_SEEN[engine] = True
         _BUSY_UNTIL[engine] = now + _BUSY_SECONDS
         return commit_pending(conn, sealer, timed)
     _STATE_SEEN[engine] = True
     text = str(got[0][1])
     if _SEALED.get(engine) == text:
-        return _sequence_with(conn, sealer, text, _FRONTIERS[engine].copy(), timed)
+        return _sequence_with(conn, sealer, _FRONTIERS[engine].copy(), timed)
     stored = _stored_frontier(int(got[0][0]), text)
-    return _sequence_with(conn, sealer, text, seal.trusted(sealer, text, stored), timed)
+    return _sequence_with(conn, sealer, seal.trusted(sealer, text, stored), timed)
 
 
 def _sequence_with(
     conn: Connection,
     sealer: seal.Sealer,
-    text: str,
     frontier: CompactRange,
     timed: Sequence[tuple[datetime, str, AuditEntry]],
 ) -> list[int]:
-    """With the state row locked and ``frontier`` (stored as ``text``) trusted: sequence
+    """With the state row locked and its ``frontier`` trusted: sequence
     the pending entries, then ``timed``; returns the seqs of ``timed``."""
     absorbed, _seqs, _full = take_pending(conn, sealer, frontier)
     start = frontier.size
@@ -375,8 +387,9 @@ def _remember(conn: Connection, frontier: CompactRange, root_hex: str) -> None:
 
 
 def append_entry(conn: Connection, at: datetime, entry: AuditEntry) -> int:
-    """Append one entry in the caller's transaction; returns its seq."""
-    return append_entries(conn, at, [entry])[0]
+    """Append one entry in the caller's transaction; returns its seq (on PostgreSQL it
+    waits for the state row rather than commit the entry pending, to know it now)."""
+    return append_entries(conn, at, [entry], inline=True)[0]
 
 
 # -- signed tree heads (troth.audit.heads signs and publishes them) ---------------------
