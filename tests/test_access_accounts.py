@@ -13,7 +13,7 @@ from sqlalchemy import select
 from troth.access import UserKind, actor_for, session_cookie_attributes, totp
 from troth.access.passwords import hotp, verify_totp
 from troth.access.tables import api_keys, sessions, users
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import (

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from troth.access import GrantStatus, actor_for
 from troth.access.tables import support_grants
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import Conflict, PermissionDenied, Refused, ValidationError

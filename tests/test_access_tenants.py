@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from troth.access import InvitationState, TenantRole, actor_for
 from troth.access.tables import invitations, users
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import AuthenticationError, Conflict, PermissionDenied, ValidationError

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from troth.aggregates.query import aggregate
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.errors import Refused, ValidationError
 from troth.gate import Actor, ActorKind
 

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from _http import PASSWORD, api_key, client_for, is_problem, make_home
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.breaches.tables import breaches
 from troth.disclosures.tables import legal_demands
 from troth.engine import Troth

@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from _http import PASSWORD, api_key, client_for, csrf_from, is_problem
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.engine import Troth
 from troth.notices.outbox import outbox
 from troth.requests.tables import requests as requests_table

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import troth.schema  # noqa: F401  (every table on metadata)
 from troth.audit import AuditEntry, append_entries, transaction, verify_log
 from troth.audit.heads import read_heads
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.clock import ManualClock
 from troth.context import Context
 from troth.db import make_engine, metadata

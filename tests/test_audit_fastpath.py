@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from troth.audit.entry import AuditEntry
-from troth.audit.log import append_entries, audit_entries, transaction
+from troth.audit.log import append_entries, transaction
+from troth.audit.tables import audit_entries
 from troth.audit.verify import verify_log
 from troth.db import make_engine
 

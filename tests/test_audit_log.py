@@ -28,8 +28,9 @@ from troth.audit import (
     verify_proof,
 )
 from troth.audit.heads import read_heads
-from troth.audit.log import audit_entries, read_state
+from troth.audit.log import read_state
 from troth.audit.merkle import EMPTY_ROOT, verify_consistency
+from troth.audit.tables import audit_entries
 from troth.clock import ManualClock
 from troth.context import Context
 from troth.db import dumps, make_engine, metadata

@@ -18,9 +18,17 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from troth.audit import AuditEntry, append_entries, sign_head, transaction, verify_log
+from troth.audit import (
+    AuditEntry,
+    append_entries,
+    append_entry,
+    sign_head,
+    transaction,
+    verify_log,
+)
 from troth.audit.heads import read_heads
-from troth.audit.log import NotSequenced, audit_entries, audit_pending, read_state
+from troth.audit.log import NotSequenced, read_state
+from troth.audit.tables import audit_entries, audit_pending
 from troth.db import make_engine
 from troth.errors import IntegrityError
 
@@ -352,3 +360,25 @@ def test_an_uncontended_append_stays_inline_and_returns_its_seq_at_once(t: Any) 
     assert _count(ctx, audit_pending) == 0
     with ctx.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.max(audit_entries.c.pending_id))).scalar() is None
+
+
+def test_append_entry_waits_for_a_held_row_instead_of_going_pending(t: Any) -> None:
+    ctx = t.ctx
+    release = _hold_state(ctx)
+    out: list[int] = []
+
+    def run() -> None:
+        with transaction(ctx) as conn:
+            out.append(append_entry(conn, ctx.clock.now(), _entry("app:one", 1)))
+
+    thread = threading.Thread(target=run)
+    try:
+        thread.start()
+        time.sleep(0.3)
+        assert out == [] and _count(ctx, audit_pending) == 0  # waiting for the row
+    finally:
+        release()
+    thread.join(timeout=30)
+    assert out == [_size(ctx) - 1]  # its seq, known inside its transaction
+    assert _count(ctx, audit_pending) == 0
+    assert verify_log(ctx).ok

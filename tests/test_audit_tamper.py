@@ -14,8 +14,8 @@ from tests.test_audit_log import append_unsigned
 import troth.schema  # noqa: F401  (every table on metadata)
 from troth.audit import AuditEntry, append_entries, transaction, verify_log
 from troth.audit.heads import read_heads
-from troth.audit.log import ENTRY_COLUMNS, audit_entries, audit_state, entry_bytes
 from troth.audit.merkle import leaf_hash
+from troth.audit.tables import ENTRY_COLUMNS, audit_entries, audit_state, entry_bytes
 from troth.clock import ManualClock
 from troth.context import Context
 from troth.db import make_engine, metadata

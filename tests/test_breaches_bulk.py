@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.breaches.tables import breach_subjects
 from troth.notices.outbox import outbox
 

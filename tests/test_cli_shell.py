@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.cli import main
 from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, ActorKind

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.consent import (
     ConsentKind,

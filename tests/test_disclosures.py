@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import Actor, ActorKind
 

@@ -20,7 +20,7 @@ import yaml
 from typer.testing import CliRunner
 
 import discovery_corpus as dc
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.discovery import DiscoveryService
 from troth.discovery.detectors import Detectors, Kind, mask
 from troth.discovery.drift import Severity

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from _http import PASSWORD, client_for, csrf_from
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.engine import Troth
 from troth.worker import Worker
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from _http import PASSWORD, api_key, challenge_from, client_for, csrf_from, is_problem, make_home
 from troth.app import create_app
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.engine import Troth
 from troth.errors import NotFound
 from troth.gate import SYSTEM, Actor, ActorKind

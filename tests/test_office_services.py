@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.breaches.tables import breaches
 from troth.clock import ManualClock
 from troth.disclosures.demands import list_demands

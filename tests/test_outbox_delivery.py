@@ -15,7 +15,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, insert, select
 
-from troth.audit.log import list_entries, transaction
+from troth.audit.entries import list_entries
+from troth.audit.log import transaction
 from troth.clock import ManualClock
 from troth.consent import ConsentLedger
 from troth.consent.unsubscribe import unsubscribe

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 import troth
 import troth.errors
-from troth.audit.log import list_entries, transaction
+from troth.audit.entries import list_entries
+from troth.audit.log import transaction
 from troth.audit.refusals import denial, refuse
 from troth.audit.verify import verify_log
 from troth.consent.tables import consent_events

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 import connected_schema as cs
 from test_requests_helpers import SHOP_ENV, buy, connect_shop, shop_db, verified
-from troth.audit.log import audit_entries as audit_log
+from troth.audit.tables import audit_entries as audit_log
 from troth.consent.tables import consent_state
 from troth.engine import Troth
 from troth.notices.outbox import outbox
@@ -291,7 +291,7 @@ def test_execute_usage_errors_say_what_to_fix(make_troth: Any, tmp_path: Path) -
 
 
 def test_bulk_needs_the_request_desk_power(make_troth: Any) -> None:
-    from troth.audit.log import list_entries
+    from troth.audit.entries import list_entries
     from troth.errors import Refused
     from troth.gate import Actor, ActorKind
 

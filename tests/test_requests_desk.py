@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from _http import make_home
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.engine import Troth
 from troth.errors import NotFound, Refused
 from troth.gate import Actor, ActorKind

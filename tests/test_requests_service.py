@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from test_requests_helpers import buy, code_of, mails_for, verified
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import (

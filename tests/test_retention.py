@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.errors import NotFound, ValidationError
 from troth.store.tables import records, subject_keys, subjects
 

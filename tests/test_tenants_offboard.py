@@ -20,7 +20,8 @@ import sqlalchemy as sa
 
 import connected_schema as cs
 from test_requests_helpers import SHOP_ENV, connect_shop, shop_db
-from troth.audit.log import audit_entries, list_entries
+from troth.audit.entries import list_entries
+from troth.audit.tables import audit_entries
 from troth.audit.verify import verify_log
 from troth.engine import Troth
 from troth.errors import AuthenticationError, Conflict, NotFound, Refused

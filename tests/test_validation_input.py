@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from _http import api_key, client_for, is_problem
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.collection.validation import (
     MAX_DEPTH,

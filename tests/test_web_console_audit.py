@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from _http import PASSWORD, client_for, csrf_from
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.csvsafe import safe_cell
 from troth.engine import Troth
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from _http import PASSWORD, client_for, csrf_from
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.engine import Troth
 
 OFFICER = "officer@example.com"

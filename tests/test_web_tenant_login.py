@@ -12,7 +12,7 @@ import pytest
 
 from _http import PASSWORD, client_for, csrf_from, make_home
 from troth.access import actor_for
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.engine import Troth
 from troth.web.words import duration_words
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import troth.access.signin
 import troth.access.tables
-import troth.audit.log
+import troth.audit.tables
 import troth.breaches.tables
 import troth.connectors.jobs
 import troth.consent.tables

@@ -23,7 +23,7 @@ def _count(t, table) -> int:
 
 
 def _denials(t, reason: str) -> list[dict]:
-    from troth.audit.log import list_entries
+    from troth.audit.entries import list_entries
 
     return [e for e in list_entries(t.ctx, limit=1000) if e.entry.reason == reason]
 
@@ -157,7 +157,7 @@ def test_p04_minor_refused_and_found_later_is_deleted(make_troth, db_url, clock)
         t.use(later.subject_id, purpose="order_fulfilment", actor=SHIP)
     # The person is erased: a purpose that keeps nothing is refused as such (issue 14).
     assert exc.value.reason == "subject_erased"
-    from troth.audit.log import list_entries
+    from troth.audit.entries import list_entries
 
     erased = [
         e

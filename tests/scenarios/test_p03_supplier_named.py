@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from _http import api_key, client_for, is_problem, make_home
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.cli import main
 from troth.engine import Troth
 from troth.errors import ValidationError

@@ -12,7 +12,7 @@ import pytest
 
 from _http import api_key, client_for, is_problem, make_home
 from troth.aggregates.query import aggregate
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.engine import Troth
 from troth.errors import Refused, ValidationError
 from troth.gate import Actor, ActorKind

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from troth.audit.log import list_entries, transaction
+from troth.audit.entries import list_entries
+from troth.audit.log import transaction
 from troth.clock import ManualClock
 from troth.consent import ConsentLedger
 from troth.consent.unsubscribe import describe_token, unsubscribe

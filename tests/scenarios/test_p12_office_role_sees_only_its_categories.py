@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.cli import main
 from troth.clock import ManualClock
 from troth.engine import Troth

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from _http import api_key, client_for, is_problem
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 
 CARL = {"name": "Carl", "email": "carl@bolt.example"}
 

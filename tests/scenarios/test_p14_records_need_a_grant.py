@@ -187,7 +187,7 @@ def test_p13_a_tenants_credentials_never_reach_another_tenants_records(phone: Tr
         assert c.get(f"/api/v1/subjects/{ours}/disclosures").status_code == 200
     # Nothing was written for Bolt's person, and each refusal is audited with its reason.
     assert t.consent.state(theirs) == {}
-    from troth.audit.log import list_entries
+    from troth.audit.entries import list_entries
 
     refused = [e.entry for e in list_entries(t.ctx, subject_id=theirs) if e.entry.outcome == "deny"]
     assert len(refused) == 5 and {e.reason for e in refused} == {"not_a_member"}
@@ -250,7 +250,7 @@ def test_p14_ilign_customer_data_without_a_tenant_is_never_seen_without_a_grant(
     the vendor's own contacts are not affected."""
     from sqlalchemy import func, select
 
-    from troth.audit.log import list_entries
+    from troth.audit.entries import list_entries
     from troth.errors import ValidationError
     from troth.store.tables import subjects
 

@@ -188,7 +188,7 @@ def test_unknown_subject_is_not_found(make_troth):
     t = make_troth("itechno")
     with pytest.raises(NotFound, match="look the person up"):
         t.use("0" * 32, purpose="billing", actor=ACCOUNTS)
-    from troth.audit.log import list_entries
+    from troth.audit.entries import list_entries
 
     [entry] = [e.entry for e in list_entries(t.ctx) if e.entry.reason == "not_found"]
     assert entry.actor == "staff:ada" and entry.details["unknown_subject"] == "0" * 32

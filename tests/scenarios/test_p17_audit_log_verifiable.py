@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from troth.audit import inclusion_proof, list_entries, verify_log, verify_proof
 from troth.audit.heads import read_heads
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.errors import Refused
 from troth.gate import Actor, ActorKind
 

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 import troth
 from troth.audit import read_heads, sign_head, verify_log
-from troth.audit.log import ENTRY_COLUMNS, audit_entries, audit_state, entry_bytes
 from troth.audit.merkle import CompactRange, leaf_hash
+from troth.audit.tables import ENTRY_COLUMNS, audit_entries, audit_state, entry_bytes
 from troth.audit.verify import UNSIGNED_SLACK_SECONDS
 from troth.errors import ConfigError, IntegrityError
 from troth.store.tables import subjects

@@ -22,9 +22,9 @@ from tests.test_serve import ORDER
 
 import troth
 from troth.audit import sign_head, verify_log
-from troth.audit.log import ENTRY_COLUMNS, audit_entries, audit_state, entry_bytes
 from troth.audit.merkle import CompactRange, leaf_hash
 from troth.audit.seal import seal
+from troth.audit.tables import ENTRY_COLUMNS, audit_entries, audit_state, entry_bytes
 from troth.home import init_home
 from troth.store.tables import subjects
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.errors import Refused
 from troth.gate import Actor, ActorKind
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from _http import api_key, challenge_from, client_for, csrf_from, is_problem, make_home
 from troth.access import actor_for
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import NotFound, Refused, ValidationError

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from test_requests_helpers import mails_for, verified
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.consent.state import active_purposes
 from troth.consent.tables import consent_events
 from troth.engine import Troth

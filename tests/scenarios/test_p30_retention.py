@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.store.tables import records, subjects
 
 

@@ -182,7 +182,7 @@ def test_p33_breach_scoped_to_a_tenant_or_people(make_troth, db_url, clock):
 
 
 def test_p33_officer_reviews_and_excludes_before_notifying(make_troth, db_url, clock):
-    from troth.audit.log import list_entries
+    from troth.audit.entries import list_entries
     from troth.notices.outbox import outbox
 
     t = make_troth("ilign", db_url)

@@ -17,7 +17,8 @@ from troth.access._base import AccessBase
 from troth.access.tables import support_grants, users
 from troth.access.tenants import TenantsMixin
 from troth.audit.entry import Outcome
-from troth.audit.log import audit_entries, transaction
+from troth.audit.log import transaction
+from troth.audit.tables import audit_entries
 from troth.clock import utc
 from troth.context import Context
 from troth.errors import Conflict, NotFound, PermissionDenied, ValidationError

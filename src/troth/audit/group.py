@@ -27,8 +27,8 @@ import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from troth.audit.entry import AuditEntry
-from troth.audit.log import NotSequenced, append_timed, check_entry, transaction
+from troth.audit.entry import AuditEntry, check_entry
+from troth.audit.log import NotSequenced, append_timed, transaction
 from troth.context import Context
 from troth.db import WriteBusy, no_wait
 from troth.dialects import dialect_for

@@ -216,16 +216,22 @@ def verify_inclusion(
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
             if not fn & 1:
-                while True:
-                    fn >>= 1
-                    sn >>= 1
-                    if fn & 1 or fn == 0:
-                        break
+                fn, sn = _climb(fn, sn)
         else:
             r = node_hash(r, p)
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == root_hash
+
+
+def _climb(fn: int, sn: int) -> tuple[int, int]:
+    """Shift both indexes right until ``fn``'s lowest bit is set or it is 0 (the step RFC
+    9162's inclusion and consistency checks share)."""
+    while True:
+        fn >>= 1
+        sn >>= 1
+        if fn & 1 or fn == 0:
+            return fn, sn
 
 
 def verify_consistency(
@@ -256,11 +262,7 @@ def verify_consistency(
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
             if not fn & 1:
-                while True:
-                    fn >>= 1
-                    sn >>= 1
-                    if fn & 1 or fn == 0:
-                        break
+                fn, sn = _climb(fn, sn)
         else:
             sr = node_hash(sr, c)
         fn >>= 1

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypedDict, cast
 
+from troth.audit.entries import LoggedEntry
 from troth.audit.heads import SignedHead
-from troth.audit.log import LoggedEntry
 from troth.audit.verify import VerifyReport
 from troth.context import Context
 from troth.gate import SYSTEM, Actor
@@ -115,12 +115,12 @@ class AuditService:
 
     def inclusion_proof(self, seq: int) -> InclusionProof:
         """Proof that entry ``seq`` is in the log under the latest signed head."""
-        from troth.audit.verify import inclusion_proof
+        from troth.audit.proofs import inclusion_proof
 
         return cast(InclusionProof, inclusion_proof(self.ctx, seq))
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> ConsistencyProof:
         """Proof that the log of ``size2`` entries (default: now) extends ``size1``'s."""
-        from troth.audit.verify import consistency_proof
+        from troth.audit.proofs import consistency_proof
 
         return cast(ConsistencyProof, consistency_proof(self.ctx, size1, size2))

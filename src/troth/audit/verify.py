@@ -7,44 +7,35 @@ naming the entry (or, when only a signed head reveals it, the range between two 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import ColumnElement, Connection, String, func, select, type_coerce
+from sqlalchemy import ColumnElement, Connection, String, select, type_coerce
 
 from troth.audit.checkpoint import origin_of, witnessed
 from troth.audit.heads import SignedHead, read_heads
-from troth.audit.log import (
+from troth.audit.log import read_state
+from troth.audit.merkle import (
+    EMPTY_ROOT,
+    CompactRange,
+    subtree_levels,
+)
+from troth.audit.pending import pending_mac
+from troth.audit.seal import is_sealed
+from troth.audit.tables import (
     ENTRY_COLUMNS,
     audit_entries,
     audit_pending,
     audit_state,
     entry_bytes,
     iso,
-    pending_mac,
-    read_state,
-    sign_head,
 )
-from troth.audit.merkle import (
-    EMPTY_ROOT,
-    CompactRange,
-    consistency_path,
-    inclusion_path,
-    leaf_hash,
-    root,
-    subtree_levels,
-    verify_inclusion,
-)
-from troth.audit.seal import is_sealed
 from troth.context import Context
 from troth.dialects import dialect_for
-from troth.errors import ConfigError, IntegrityError, NotFound, ValidationError
+from troth.errors import ConfigError, ValidationError
 
 Progress = Callable[[int, int], None]
 _CHUNK = 1 << 14  # a power of two: each full chunk is one perfect subtree of the log
@@ -164,191 +155,274 @@ def verify_log(
     state root; stop at the first problem. Never raises for a bad log: it reports.
     ``witness`` (a file or URL holding C2SP checkpoints, troth.audit.checkpoint): its
     checkpoints are checked against the log like heads from the heads file."""
+    heads = _read_heads(ctx)
+    if isinstance(heads, VerifyReport):
+        return heads
+    if witness:
+        problem = _add_witnessed(ctx, witness, heads)
+        if problem is not None:
+            return VerifyReport(False, 0, "", problem=problem)
+    if 0 in heads.by_size and heads.by_size[0][1].root != EMPTY_ROOT.hex():
+        problem = f"heads file line {heads.by_size[0][0]}: an empty tree has another root"
+        return heads.fail(0, "", problem, None, None)
+    walked = _walk(ctx, heads, progress)
+    if isinstance(walked, VerifyReport):
+        return walked
+    return _check_end(ctx, heads, walked)
+
+
+@dataclass
+class _Heads:
+    """The signed heads verify checks the log against: {size: (heads file line, head)},
+    line 0 for a head only the witness holds."""
+
+    by_size: dict[int, tuple[int, SignedHead]]
+    local_latest: SignedHead | None  # the largest in the heads file itself
+    witness: str | None = None
+
+    @property
+    def latest(self) -> SignedHead | None:
+        return self.by_size[max(self.by_size)][1] if self.by_size else None
+
+    def where(self, size: int) -> str:
+        lineno = self.by_size[size][0]
+        return f"heads file line {lineno}" if lineno else f"witness {self.witness}"
+
+    def fail(
+        self, n: int, root_hex: str, problem: str, seq: int | None, rng: tuple[int, int] | None
+    ) -> VerifyReport:
+        return VerifyReport(
+            False,
+            n,
+            root_hex,
+            heads_checked=len(self.by_size),
+            problem=problem,
+            first_bad_seq=seq,
+            bad_range=rng,
+            latest_head=self.latest,
+        )
+
+
+def _read_heads(ctx: Context) -> _Heads | VerifyReport:
+    """The heads file's heads, each signature checked; a failing report when a line is
+    unreadable, not signed with the home's key, or signs another root for a size."""
     path = ctx.settings.resolved_heads_file
     public_key = ctx.keys.public_key
     heads: dict[int, tuple[int, SignedHead]] = {}
     try:
         lines = read_heads(ctx)
     except OSError as exc:
-        return VerifyReport(
-            False, 0, "", problem=f"the heads file {path} cannot be read ({exc.strerror or exc})"
-        )
+        unreadable = f"the heads file {path} cannot be read ({exc.strerror or exc})"
+        return VerifyReport(False, 0, "", problem=unreadable)
     for lineno, head, error in lines:
         where = f"heads file {path} line {lineno}"
+        problem: str | None = None
         if head is None:
-            return VerifyReport(False, 0, "", problem=f"{where} is damaged ({error})")
-        if not head.verify(public_key):
-            return VerifyReport(
-                False,
-                0,
-                "",
-                problem=f"{where}: signature does not verify with this home's key "
-                "(the line was edited or signed with another key)",
+            problem = f"{where} is damaged ({error})"
+        elif not head.verify(public_key):
+            problem = (
+                f"{where}: signature does not verify with this home's key "
+                "(the line was edited or signed with another key)"
             )
-        seen = heads.get(head.size)
-        if seen is not None and seen[1].root != head.root:
-            return VerifyReport(
-                False,
-                0,
-                "",
-                problem=f"{where} and line {seen[0]} sign different roots for size {head.size}",
-            )
+        elif (seen := heads.get(head.size)) is not None and seen[1].root != head.root:
+            problem = f"{where} and line {seen[0]} sign different roots for size {head.size}"
+        if problem is not None or head is None:
+            return VerifyReport(False, 0, "", problem=problem)
         heads[head.size] = (lineno, head)
-    local_latest = heads[max(heads)][1] if heads else None
-    if witness:
-        try:
-            found = witnessed(
-                witness, ctx.home, origin_of(ctx.settings, ctx.keys), ctx.keys.public_key
+    return _Heads(heads, heads[max(heads)][1] if heads else None)
+
+
+def _add_witnessed(ctx: Context, witness: str, heads: _Heads) -> str | None:
+    """Add the witness's checkpoints to ``heads``; what is wrong, when its checkpoints
+    cannot be read or one holds another root for a size than a head."""
+    heads.witness = witness
+    try:
+        found = witnessed(witness, ctx.home, origin_of(ctx.settings, ctx.keys), ctx.keys.public_key)
+    except (ValidationError, ConfigError) as exc:
+        return f"witness {witness}: {exc.message}"
+    for cp in found:
+        seen = heads.by_size.get(cp.size)
+        if seen is not None and seen[1].root != cp.root:
+            other = f"heads file line {seen[0]}" if seen[0] else "another of its checkpoints"
+            return (
+                f"the witness {witness} holds another root for size {cp.size}"
+                f" than {other}: the log was rewritten and re-signed"
             )
-        except (ValidationError, ConfigError) as exc:
-            return VerifyReport(False, 0, "", problem=f"witness {witness}: {exc.message}")
-        for cp in found:
-            seen = heads.get(cp.size)
-            if seen is not None and seen[1].root != cp.root:
-                other = f"heads file line {seen[0]}" if seen[0] else "another of its checkpoints"
-                return VerifyReport(
-                    False,
-                    0,
-                    "",
-                    problem=f"the witness {witness} holds another root for size {cp.size}"
-                    f" than {other}: the log was rewritten and re-signed",
-                )
-            if seen is None:
-                heads[cp.size] = (_WITNESSED, SignedHead(cp.size, cp.root, "", ""))
-    latest = heads[max(heads)][1] if heads else None
+        if seen is None:
+            heads.by_size[cp.size] = (_WITNESSED, SignedHead(cp.size, cp.root, "", ""))
+    return None
 
-    def fail(
-        n: int, root_hex: str, problem: str, seq: int | None, rng: tuple[int, int] | None
-    ) -> VerifyReport:
-        return VerifyReport(
-            False,
-            n,
-            root_hex,
-            heads_checked=len(heads),
-            problem=problem,
-            first_bad_seq=seq,
-            bad_range=rng,
-            latest_head=latest,
-        )
 
-    if 0 in heads and heads[0][1].root != EMPTY_ROOT.hex():
-        return fail(
-            0, "", f"heads file line {heads[0][0]}: an empty tree has another root", None, None
-        )
+@dataclass
+class _Walked:
+    """What streaming the entries found: how many, their root, the size of the last
+    signed head they matched, and the state row as stored."""
 
-    check_at = sorted(s for s in heads if s > 0)
+    n: int
+    root_hex: str
+    last_good: int
+    state_size: int
+    state_root: str
+    state_text: str | None
+
+
+def _walk(ctx: Context, heads: _Heads, progress: Progress | None) -> _Walked | VerifyReport:
+    """Stream the entries in seq order, a chunk at a time, checking each chunk's seqs and
+    leaves and the root at every signed head inside it; a failing report at the first
+    problem."""
+    check_at = sorted(s for s in heads.by_size if s > 0)
     check_at.append(-1)  # sentinel
-    next_i = 0
-    next_size = check_at[0]
-    last_good = 0  # size of the last signed head the entries matched
-    frontier = CompactRange()
-    n = 0
-
-    t = audit_entries
+    walk = _Walk(heads, check_at)
     with _snapshot(ctx) as conn:
         state_size, state_root = read_state(conn)
         state_text = conn.execute(select(audit_state.c.frontier)).scalar()
         sqlite = dialect_for(conn).times_as_text
-        stmt = select(*_entry_columns(sqlite)).order_by(t.c.seq)
+        stmt = select(*_entry_columns(sqlite)).order_by(audit_entries.c.seq)
         result = _stream(conn, stmt, sqlite)
-        # Whole chunks at a time: list comprehensions for the leaves and the subtrees
-        # instead of a Python loop body per entry (verify is bound by per-row overhead).
-        for part in result.partitions(_CHUNK):
-            count = len(part)
-            leaves = _leaves_of(part, sqlite)
-            bad: tuple[int, str] | None = None
-            seqs = [r[0] for r in part]
-            if seqs != list(range(n, n + count)):
-                i = next(i for i, s in enumerate(seqs) if s != n + i)
-                bad = (
-                    i,
-                    f"entry {n + i} is missing: the next stored entry is {seqs[i]}"
-                    " (deleted, or the seqs were re-numbered)",
+        try:
+            # Whole chunks at a time: list comprehensions for the leaves and the subtrees
+            # instead of a Python loop body per entry (verify is bound by per-row overhead).
+            for part in result.partitions(_CHUNK):
+                failed = walk.chunk(part, _leaves_of(part, sqlite))
+                if failed is not None:
+                    return failed
+                if progress is not None:
+                    progress(walk.n, max(state_size, walk.n))
+        finally:
+            result.close()
+    root_hex = walk.frontier.root().hex()
+    return _Walked(walk.n, root_hex, walk.last_good, state_size, state_root, state_text)
+
+
+class _Walk:
+    """The running state of :func:`_walk`: entries seen, their frontier, and the next
+    signed head to check."""
+
+    def __init__(self, heads: _Heads, check_at: list[int]) -> None:
+        self.heads, self.check_at = heads, check_at
+        self.next_i, self.next_size = 0, check_at[0]
+        self.last_good = 0  # size of the last signed head the entries matched
+        self.frontier = CompactRange()
+        self.n = 0
+
+    def chunk(self, part: Sequence[Any], leaves: list[bytes]) -> VerifyReport | None:
+        """Check one chunk of rows (and their recomputed ``leaves``); a report if bad."""
+        n, count = self.n, len(part)
+        bad = _first_bad(part, leaves, n)
+        good = count if bad is None else bad[0]
+        levels = subtree_levels(leaves)
+        while 0 < self.next_size <= n + good:
+            probe = self.frontier.copy()
+            probe.extend_levels(levels, self.next_size - n)
+            size = self.next_size
+            if probe.root().hex() != self.heads.by_size[size][1].root:
+                problem = (
+                    f"entries {self.last_good}..{size - 1} do not match the signed tree"
+                    f" head of size {size} ({self.heads.where(size)}): an entry in"
+                    " that range was changed and its hash recomputed"
                 )
-            stored = [r[11] for r in part]
-            if leaves != stored:
-                i = next(i for i, (a, b) in enumerate(zip(leaves, stored, strict=True)) if a != b)
-                if bad is None or i < bad[0]:
-                    bad = (
-                        i,
-                        f"entry {n + i} was modified, moved or re-numbered: its contents no"
-                        " longer match its leaf hash",
-                    )
-            good = count if bad is None else bad[0]
-            levels = subtree_levels(leaves)
-            while 0 < next_size <= n + good:
-                probe = frontier.copy()
-                probe.extend_levels(levels, next_size - n)
-                lineno, head = heads[next_size]
-                if probe.root().hex() != head.root:
-                    result.close()
-                    where = f"heads file line {lineno}" if lineno else f"witness {witness}"
-                    problem = (
-                        f"entries {last_good}..{next_size - 1} do not match the signed tree"
-                        f" head of size {next_size} ({where}): an entry in"
-                        " that range was changed and its hash recomputed"
-                    )
-                    return fail(next_size, "", problem, None, (last_good, next_size - 1))
-                last_good = next_size
-                next_i += 1
-                next_size = check_at[next_i]
-            if bad is not None:
-                result.close()
-                return fail(n + bad[0], "", bad[1], n + bad[0], None)
-            frontier.extend_levels(levels, count)
-            n += count
-            if progress is not None:
-                progress(n, max(state_size, n))
-        result.close()
-    root_hex = frontier.root().hex()
+                return self.heads.fail(size, "", problem, None, (self.last_good, size - 1))
+            self.last_good = size
+            self.next_i += 1
+            self.next_size = self.check_at[self.next_i]
+        if bad is not None:
+            return self.heads.fail(n + bad[0], "", bad[1], n + bad[0], None)
+        self.frontier.extend_levels(levels, count)
+        self.n += count
+        return None
+
+
+def _first_bad(part: Sequence[Any], leaves: list[bytes], n: int) -> tuple[int, str] | None:
+    """(index in ``part``, problem) of the first row out of seq order or whose contents do
+    not match its stored leaf hash; None when every row is good."""
+    count = len(part)
+    bad: tuple[int, str] | None = None
+    seqs = [r[0] for r in part]
+    if seqs != list(range(n, n + count)):
+        i = next(i for i, s in enumerate(seqs) if s != n + i)
+        bad = (
+            i,
+            f"entry {n + i} is missing: the next stored entry is {seqs[i]}"
+            " (deleted, or the seqs were re-numbered)",
+        )
+    stored = [r[11] for r in part]
+    if leaves != stored:
+        i = next(i for i, (a, b) in enumerate(zip(leaves, stored, strict=True)) if a != b)
+        if bad is None or i < bad[0]:
+            bad = (
+                i,
+                f"entry {n + i} was modified, moved or re-numbered: its contents no"
+                " longer match its leaf hash",
+            )
+    return bad
+
+
+def _check_end(ctx: Context, heads: _Heads, w: _Walked) -> VerifyReport:
+    """After the walk: the entries against the latest head and the stored state (size,
+    root, seal), heads overdue, and the pending entries' MACs."""
+    n, root_hex, latest = w.n, w.root_hex, heads.latest
+    problem: str | None = None
+    rng: tuple[int, int] | None = None
+    seq: int | None = None
+    signed = latest.size if latest else 0
     if latest is not None and latest.size > n:
-        lineno = heads[latest.size][0]
-        where = f"on heads file line {lineno}" if lineno else f"held by the witness {witness}"
+        where = heads.where(latest.size)
+        where = f"on {where}" if where.startswith("heads") else f"held by the {where}"
         problem = (
             f"the log holds {n} entries but the signed tree head {where}"
             f" covers {latest.size}: entries {n}..{latest.size - 1} were deleted or the"
             " database was rolled back"
         )
-        return fail(n, root_hex, problem, n, (n, latest.size - 1))
-    if state_size != n:
-        first = min(state_size, n)
-        how = "were inserted outside troth" if n > state_size else "were deleted"
+        seq, rng = n, (n, latest.size - 1)
+    elif w.state_size != n:
+        first = min(w.state_size, n)
+        how = "were inserted outside troth" if n > w.state_size else "were deleted"
         problem = (
-            f"the tree state records {state_size} entries but {n} are stored: entries from"
+            f"the tree state records {w.state_size} entries but {n} are stored: entries from"
             f" {first} {how}"
         )
-        return fail(n, root_hex, problem, first, (first, max(state_size, n) - 1))
-    if state_root != root_hex:
+        seq, rng = first, (first, max(w.state_size, n) - 1)
+    elif w.state_root != root_hex:
         problem = (
-            f"entries {last_good}..{n - 1} do not match the stored tree root: an entry in that"
-            " range was changed and its hash recomputed"
+            f"entries {w.last_good}..{n - 1} do not match the stored tree root: an entry in"
+            " that range was changed and its hash recomputed"
         )
-        return fail(n, root_hex, problem, None, (last_good, max(n - 1, last_good)))
-    signed = latest.size if latest else 0
-    if state_text is not None and not (
-        is_sealed(ctx.keys.mac, state_text) or (signed == n and latest and latest.root == root_hex)
+        rng = (w.last_good, max(n - 1, w.last_good))
+    elif w.state_text is not None and not (
+        is_sealed(ctx.keys.mac, w.state_text)
+        or (signed == n and latest and latest.root == root_hex)
     ):
         problem = (
             "the tree state is not sealed with this home's key: it was written outside troth"
             f" (entries from {signed} inserted or edited with the tree recomputed)"
         )
-        return fail(n, root_hex, problem, signed if signed < n else None, (signed, n - 1))
-    if n > 0 and local_latest is None:
+        seq, rng = (signed if signed < n else None), (signed, n - 1)
+    else:
+        return _check_signed(ctx, heads, w)
+    return heads.fail(n, root_hex, problem, seq, rng)
+
+
+def _check_signed(ctx: Context, heads: _Heads, w: _Walked) -> VerifyReport:
+    """The entries no head covers yet (not overdue), then the pending entries' MACs."""
+    n, root_hex, latest = w.n, w.root_hex, heads.latest
+    path = ctx.settings.resolved_heads_file
+    signed = latest.size if latest else 0
+    if n > 0 and heads.local_latest is None:
         stale = _stale_unsigned(ctx, 0, n, path, None)
         if stale is not None:
-            return fail(n, root_hex, stale, 0, (0, n - 1))
+            return heads.fail(n, root_hex, stale, 0, (0, n - 1))
     if n > signed:
         stale = _stale_unsigned(ctx, signed, n, path, latest)
         if stale is not None:
-            return fail(n, root_hex, stale, signed, (signed, n - 1))
+            return heads.fail(n, root_hex, stale, signed, (signed, n - 1))
     pending, bad_pending = _check_pending(ctx)
     if bad_pending is not None:
-        return fail(n, root_hex, bad_pending, None, None)
+        return heads.fail(n, root_hex, bad_pending, None, None)
     return VerifyReport(
         True,
         n,
         root_hex,
-        heads_checked=len(heads),
+        heads_checked=len(heads.by_size),
         unsigned=n - signed,
         pending=pending,
         latest_head=latest,
@@ -412,98 +486,3 @@ def _stale_unsigned(
         f" {age:.0f} s ago (heads are signed within {limit:.0f} s): the heads file lost its"
         " latest lines, or the entries were written outside troth"
     )
-
-
-# -- proofs ------------------------------------------------------------------------------
-def _latest_valid_head(ctx: Context) -> SignedHead | None:
-    public_key = ctx.keys.public_key
-    best: SignedHead | None = None
-    for _lineno, head, _error in read_heads(ctx):
-        if head is not None and head.verify(public_key) and (best is None or head.size > best.size):
-            best = head
-    return best
-
-
-def _leaves(conn: Connection, size: int) -> list[bytes]:
-    t = audit_entries
-    stmt = select(t.c.leaf_hash).where(t.c.seq < size).order_by(t.c.seq)
-    leaves = [bytes(h) for h in conn.execution_options(yield_per=_CHUNK).execute(stmt).scalars()]
-    if len(leaves) != size:
-        raise IntegrityError(
-            f"the audit log holds {len(leaves)} entries below a signed head of size {size};"
-            " run `troth audit verify`"
-        )
-    return leaves
-
-
-def inclusion_proof(ctx: Context, seq: int) -> dict[str, Any]:
-    """Proof that entry ``seq`` is in the log under a signed head (the latest one; a new
-    checkpoint is signed when none covers ``seq`` yet). Check it with :func:`verify_proof`."""
-    t = audit_entries
-    with ctx.engine.connect() as conn:
-        row = conn.execute(
-            select(*[t.c[name] for name in ENTRY_COLUMNS], t.c.leaf_hash).where(t.c.seq == seq)
-        ).first()
-        if row is None:
-            count = conn.execute(select(func.count()).select_from(t)).scalar_one()
-            raise NotFound(f"no audit entry {seq}; the log holds entries 0..{count - 1}")
-    head = _latest_valid_head(ctx)
-    if head is None or head.size <= seq:
-        head = sign_head(ctx)
-    with ctx.engine.connect() as conn:
-        leaves = _leaves(conn, head.size)
-    canon = entry_bytes(row)
-    leaf = leaf_hash(canon)
-    path = inclusion_path(leaves, seq, head.size)
-    if leaf != bytes(row[11]) or not verify_inclusion(
-        leaf, seq, head.size, path, bytes.fromhex(head.root)
-    ):
-        raise IntegrityError(
-            f"audit entry {seq} does not match the signed head; run `troth audit verify`"
-        )
-    return {
-        "entry": canon.decode(),
-        "leaf": leaf.hex(),
-        "index": seq,
-        "size": head.size,
-        "path": [p.hex() for p in path],
-        "root": head.root,
-        "head": head.to_dict(),
-    }
-
-
-def verify_proof(proof: Mapping[str, Any], public_key_b64: str) -> bool:
-    """Stand-alone check of an :func:`inclusion_proof` with only the public key: the head's
-    signature, the entry's leaf hash and the Merkle path to the signed root."""
-    try:
-        public_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64))
-        head = SignedHead.from_dict(proof["head"])
-        index, size = int(proof["index"]), int(proof["size"])
-        leaf, root_hash = bytes.fromhex(proof["leaf"]), bytes.fromhex(proof["root"])
-        path = [bytes.fromhex(p) for p in proof["path"]]
-        if not head.verify(public_key) or head.size != size or head.root != root_hash.hex():
-            return False
-        if "entry" in proof:
-            entry = str(proof["entry"])
-            if leaf_hash(entry.encode()) != leaf or json.loads(entry).get("seq") != index:
-                return False
-        return verify_inclusion(leaf, index, size, path, root_hash)
-    except (KeyError, TypeError, ValueError, AttributeError, ValidationError):
-        return False
-
-
-def consistency_proof(ctx: Context, size1: int, size2: int | None = None) -> dict[str, Any]:
-    """Proof that the log of ``size2`` entries (default: now) extends the log of ``size1``
-    entries unchanged; check with :func:`troth.audit.merkle.verify_consistency`."""
-    with ctx.engine.connect() as conn:
-        size2 = read_state(conn)[0] if size2 is None else size2
-        if not 0 <= size1 <= size2:
-            raise ValidationError(f"sizes must satisfy 0 <= {size1} <= {size2}")
-        leaves = _leaves(conn, size2)
-    return {
-        "size1": size1,
-        "size2": size2,
-        "root1": root(leaves[:size1]).hex(),
-        "root2": root(leaves).hex(),
-        "path": [p.hex() for p in consistency_path(leaves, size1, size2)],
-    }

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, insert, literal, or_, select, true
 
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.breaches.tables import breach_subjects
 from troth.connectors.declaration import IdentityKind
 from troth.connectors.walk import Holder

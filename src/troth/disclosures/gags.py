@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from troth.audit.entries import LoggedEntry, list_entries
 from troth.audit.entry import AuditEntry, Outcome
-from troth.audit.log import LoggedEntry, append_entries, list_entries, transaction
+from troth.audit.log import append_entries, transaction
 from troth.context import Context
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import ValidationError
@@ -116,7 +117,7 @@ def person_entries(
 ) -> list[LoggedEntry]:
     """The audit entries about a person that the person (or their tenant) may see: every
     entry naming them except those about a disclosure under a live gag. Up to ``limit``,
-    paged like :func:`troth.audit.log.list_entries`."""
+    paged like :func:`troth.audit.entries.list_entries`."""
     gags = gags_now(ctx)
     out: list[LoggedEntry] = []
     after = after_seq

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from troth.audit.log import LoggedEntry, count_entries, list_entries
+from troth.audit.entries import LoggedEntry, count_entries, list_entries
 from troth.audit.refusals import refuse
 from troth.audit.verify import VerifyReport, verify_log
 from troth.context import Context
@@ -106,7 +106,7 @@ def read_audit(
     offset: int = 0,
 ) -> list[LoggedEntry]:
     """Everyone's audit entries, newest first (power ``read_audit``); filters as
-    :func:`troth.audit.log.list_entries`. A person's own entries are read by the privacy
+    :func:`troth.audit.entries.list_entries`. A person's own entries are read by the privacy
     centre through the person's session, not here."""
     authorize(ctx, actor, Power.read_audit, subject_id=subject_id, details={"operation": "read"})
     return list_entries(

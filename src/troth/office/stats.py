@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.consent.tables import consent_events, consent_state
 from troth.context import Context
 from troth.gate import Actor

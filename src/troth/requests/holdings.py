@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
-from troth.audit.log import list_entries
+from troth.audit.entries import list_entries
 from troth.context import Context
 from troth.policy.masking import shown
 from troth.store.crypto import decrypt_value, unwrap_key
