@@ -26,8 +26,8 @@ from troth.errors import IntegrityError
 
 
 @pytest.fixture
-def t(pg_url: str, make_troth: Any) -> Any:
-    return make_troth("itechno", pg_url)
+def t(pg_url: str, home: Any) -> Any:
+    return home("itechno", pg_url)
 
 
 def _size(ctx: Any) -> int:

@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
-from connected_schema import shop_url  # noqa: F401
 from troth.clock import ManualClock
 from troth.connectors import Connector, JobState, JobStore, StepState, parse_datasets
 from troth.db import make_engine
@@ -81,7 +80,7 @@ def _connector(tmp_path: Path, shop: str, keys: Keyring, name: str, **kw: Any) -
 
 
 @pytest.mark.parametrize(("event", "after"), [("statement", 1), ("committed", 1)])
-def test_killed_worker_resumes_to_the_same_result(shop_url, tmp_path, event, after):  # noqa: F811
+def test_killed_worker_resumes_to_the_same_result(shop_url, tmp_path, event, after):
     keys = Keyring.create(tmp_path / "keys.json")
     # The uninterrupted run, for reference.
     engine = _fresh(shop_url)
