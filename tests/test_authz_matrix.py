@@ -3,15 +3,15 @@ troth on real data, against an independent statement of the rules (troth.access.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from repo_paths import ROOT
 from troth.access.matrix import Cell, render, run_matrix
 from troth.clock import ManualClock
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "authorization-matrix.md"
+DOC = ROOT / "docs" / "authorization-matrix.md"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
+from repo_paths import ROOT
 from troth.clock import ManualClock
 from troth.connectors import Connector, JobState, JobStore, parse_datasets
 from troth.db import check_database_url, make_engine
@@ -94,7 +95,7 @@ def test_a_missing_driver_names_the_pip_line(tmp_path: Path, module: str, url: s
     assert SECRET not in r.stderr
     assert list(tmp_path.iterdir()) == []
     # The extra it names exists.
-    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
     assert f"\n{extra} = [" in pyproject
 
 

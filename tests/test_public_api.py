@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 
 import troth
+from repo_paths import ROOT, TESTS
 from troth.clock import ManualClock
 
-TESTS = Path(__file__).parent
-ROOT = TESTS.parent
 APP = TESTS / "public_api_app.py"
 
 REVEAL = """\
