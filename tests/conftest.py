@@ -4,9 +4,11 @@
   returns a ``Troth``; ``context=True`` returns its ``Context``; ``edit=`` changes the
   example policy first, ``policy=`` uses a policy file, ``name=`` picks the folder under
   ``tmp_path`` (two homes in one test), ``clock=`` another clock (``None``: the system's).
-  Every home made is closed at the end of the test.
+  Every home made is closed at the end of the test. A module that needs one kind of home
+  in every test names it in a small fixture of its own that calls ``home``.
 - ``mindlink`` / ``lite``: the HTTP and web tests' default home (mindlink, as a
-  ``Context``) on SQLite and PostgreSQL / on SQLite only.
+  ``Context``, on the default manual clock) on SQLite and PostgreSQL / on SQLite only;
+  ``phone``: the multi-tenant phone-service home the same way. Shortcuts of ``home``.
 - ``clock``: the time a test starts at; tests move it, never sleep.
 - The helper modules are plugins (``pytest_plugins`` below): ``dbs`` gives the database
   fixtures (``pg_url``, ``mysql_url``, ``db_url``), ``connected_schema`` the connected

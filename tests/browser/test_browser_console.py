@@ -27,6 +27,7 @@ SIZES = pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone
 
 @pytest.fixture
 def seeded(home: Any) -> Any:
+    """mindlink with an officer, a tenant, three people, a consent and a deletion request."""
     ctx = home("mindlink", clock=ManualClock(), context=True)
     t = Troth(ctx)
     t.access.add_user(
