@@ -28,7 +28,7 @@ from troth.db import make_engine
 from troth.engine import Troth
 from troth.home import init_home
 from troth.keys import Keyring
-from troth.requests import _contact
+from troth.policy.ropa import _contact
 from troth.requests.deadlines import due_date
 from troth.requests.service import RequestService
 from troth.requests.tables import requests

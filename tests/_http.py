@@ -1,26 +1,19 @@
-"""Helpers for the HTTP and web tests: a real home, the app, API keys and logins."""
+"""Helpers for the HTTP and web tests: the app, API keys and logins (the home comes from the
+``home`` fixture, or ``mindlink`` / ``lite`` / ``phone``, in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from troth.app import create_app
-from troth.clock import ManualClock
 from troth.context import Context
-from troth.home import init_home
 
 PASSWORD = "correct horse battery staple"
-
-
-def make_home(tmp_path: Path, example: str = "mindlink", db_url: str | None = None) -> Context:
-    db = db_url if db_url and not db_url.startswith("sqlite") else None
-    return init_home(tmp_path / "home", example=example, database_url=db, clock=ManualClock())
 
 
 @contextmanager

@@ -1,68 +1,40 @@
-"""Fixtures that build real databases: SQLite files in tmp_path, PostgreSQL schemas and
-MariaDB databases when reachable (always under CI=true, where unreachable means failure)."""
+"""The fixtures every test may ask for.
+
+- ``home``: the one way a test gets a troth home. A factory: ``home("itechno", db_url)``
+  returns a ``Troth``; ``context=True`` returns its ``Context``; ``edit=`` changes the
+  example policy first, ``policy=`` uses a policy file, ``name=`` picks the folder under
+  ``tmp_path`` (two homes in one test), ``clock=`` another clock (``None``: the system's).
+  Every home made is closed at the end of the test. A module that needs one kind of home
+  in every test names it in a small fixture of its own that calls ``home``.
+- ``mindlink`` / ``lite``: the HTTP and web tests' default home (mindlink, as a
+  ``Context``, on the default manual clock) on SQLite and PostgreSQL / on SQLite only;
+  ``phone``: the multi-tenant phone-service home the same way. Shortcuts of ``home``.
+- ``clock``: the time a test starts at; tests move it, never sleep.
+- The helper modules are plugins (``pytest_plugins`` below): ``dbs`` gives the database
+  fixtures (``pg_url``, ``mysql_url``, ``db_url``), ``connected_schema`` the connected
+  shop's (``shop_url``)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
-import sqlalchemy as sa
+import yaml
 
-from dbs import IN_CI, MYSQL_ADMIN_URL, PG_ADMIN_URL, need  # noqa: F401
+from troth.clock import Clock, ManualClock
 
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema for one test; the URL puts it first on the search_path."""
-    need(PG_ADMIN_URL, "PostgreSQL")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@pytest.fixture
-def mysql_url() -> Iterator[str]:
-    """A fresh MariaDB database for one test."""
-    need(MYSQL_ADMIN_URL, "MariaDB")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(MYSQL_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
-    try:
-        yield MYSQL_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
-    """troth's own database, on SQLite and on PostgreSQL: every store test runs on both."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/troth.db"
-    return str(request.getfixturevalue("pg_url"))
-
-
-# -- troth homes ------------------------------------------------------------------------
-from collections.abc import Callable  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import yaml  # noqa: E402
-
-from troth.clock import ManualClock  # noqa: E402
+pytest_plugins = ["dbs", "connected_schema"]
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+HomeFactory = Callable[..., Any]
+
+
+class _TheClockFixture:
+    """The default of ``home(clock=...)``: the test's ``clock`` fixture."""
 
 
 @pytest.fixture
@@ -71,63 +43,75 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
-HomeFactory = Callable[..., Any]
-
-
 @pytest.fixture
-def make_troth(tmp_path: Path, clock: ManualClock) -> Iterator[HomeFactory]:
-    """Build a troth home from an example policy (optionally edited) on a database URL and
-    return ``Troth``; every engine made is closed at the end."""
+def home(tmp_path: Path, clock: ManualClock) -> Iterator[HomeFactory]:
+    """Build a troth home from an example policy (optionally edited) or a policy file, on
+    a database URL (default: a SQLite file in the home); return ``Troth`` (or its
+    ``Context`` with ``context=True``). Every home made is closed at the end."""
     from troth.engine import Troth
     from troth.examples import example_path
     from troth.home import init_home
 
-    made: list[Any] = []
+    troths: list[Any] = []
+    contexts: list[Any] = []
 
     def make(
-        example: str,
+        example: str | None = "mindlink",
         db: str | None = None,
         edit: Callable[[dict[str, Any]], None] | None = None,
         name: str = "home",
+        *,
+        policy: Path | None = None,
+        clock: Clock | type[_TheClockFixture] | None = _TheClockFixture,
+        context: bool = False,
     ) -> Any:
-        policy_file = None
         if edit is not None:
-            data = yaml.safe_load(example_path(example).read_text())
+            data = yaml.safe_load(example_path(example or "").read_text())
             edit(data)
-            policy_file = tmp_path / f"{name}-policy.yaml"
-            policy_file.write_text(yaml.safe_dump(data, sort_keys=False))
+            policy = tmp_path / f"{name}-policy.yaml"
+            policy.write_text(yaml.safe_dump(data, sort_keys=False))
         ctx = init_home(
             tmp_path / name,
-            example=None if policy_file else example,
-            policy_file=policy_file,
+            example=None if policy else example,
+            policy_file=policy,
             database_url=db,
-            clock=clock,
+            clock=the_clock if clock is _TheClockFixture else clock,  # type: ignore[arg-type]
         )
+        if context:
+            contexts.append(ctx)
+            return ctx
         t = Troth(ctx)
-        made.append(t)
+        troths.append(t)
         return t
 
+    the_clock = clock
     yield make
-    for t in made:
+    for t in troths:
         t.close()
+    for ctx in contexts:
+        ctx.engine.dispose()
+
+
+def _own_file(db_url: str) -> str | None:
+    """The ``db_url`` fixture's database, SQLite meaning the home's own file."""
+    return None if db_url.startswith("sqlite") else db_url
 
 
 @pytest.fixture
-def home(tmp_path: Path, db_url: str) -> Iterator[Any]:
-    """A mindlink home (the HTTP and web tests' default) on SQLite and PostgreSQL; a test
-    module that needs another kind of home defines its own ``home``."""
-    from _http import make_home
-
-    ctx = make_home(tmp_path, db_url=db_url)
-    yield ctx
-    ctx.engine.dispose()
+def mindlink(home: HomeFactory, db_url: str) -> Any:
+    """A mindlink home's ``Context`` (the HTTP and web tests' default) on SQLite and
+    PostgreSQL, on the default manual clock."""
+    return home("mindlink", _own_file(db_url), clock=ManualClock(), context=True)
 
 
 @pytest.fixture
-def lite(tmp_path: Path) -> Iterator[Any]:
+def lite(home: HomeFactory) -> Any:
     """The same home on SQLite only (for tests that need no second database)."""
-    from _http import make_home
+    return home("mindlink", clock=ManualClock(), context=True)
 
-    ctx = make_home(tmp_path)
-    yield ctx
-    ctx.engine.dispose()
+
+@pytest.fixture
+def phone(home: HomeFactory, db_url: str) -> Any:
+    """A phone-service home's ``Context`` (multi-tenant) on SQLite and PostgreSQL, on the
+    default manual clock."""
+    return home("phone-service", _own_file(db_url), clock=ManualClock(), context=True)

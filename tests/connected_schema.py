@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 md = sa.MetaData()
@@ -388,8 +389,7 @@ def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-# -- fixtures, imported by the connector tests --------------------------------------------
-import pytest  # noqa: E402
+# -- fixtures (this module is a pytest plugin: tests/conftest.py registers it) ------------
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])

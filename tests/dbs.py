@@ -1,9 +1,13 @@
-"""Where the test databases are, and the rule for when a test that needs one may skip:
-only when it is unreachable AND CI is not set."""
+"""Where the test databases are, the rule for when a test that needs one may skip (only
+when it is unreachable AND CI is not set), and the fixtures that build real databases:
+SQLite files in tmp_path, PostgreSQL schemas and MariaDB databases. A pytest plugin
+(tests/conftest.py registers it): tests ask for ``pg_url``, ``mysql_url`` or ``db_url``."""
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -33,3 +37,43 @@ def need(url: str, name: str) -> None:
         if IN_CI:
             pytest.fail(f"{name} is not reachable at {url} and CI is set: it must run in CI")
         pytest.skip(f"{name} not reachable at {url} (set CI=true to make this a failure)")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test; the URL puts it first on the search_path."""
+    need(PG_ADMIN_URL, "PostgreSQL")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """A fresh MariaDB database for one test."""
+    need(MYSQL_ADMIN_URL, "MariaDB")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(MYSQL_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{name}`"))
+    try:
+        yield MYSQL_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """troth's own database, on SQLite and on PostgreSQL: every store test runs on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/troth.db"
+    return str(request.getfixturevalue("pg_url"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,16 +23,13 @@ from troth.errors import (
     ValidationError,
 )
 from troth.gate import ActorKind
-from troth.home import init_home
 
 PW = "correct horse battery staple"
 
 
 @pytest.fixture
-def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
-    ctx = init_home(
-        tmp_path / "home", example="phone-service", database_url=db_url, clock=ManualClock()
-    )
+def t(home: Any, db_url: str) -> Iterator[Troth]:
+    ctx = home("phone-service", db_url, clock=ManualClock(), context=True)
     tr = Troth(ctx)
     yield tr
     tr.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -11,7 +12,6 @@ from typer.testing import CliRunner
 from troth.cli import _register, app
 from troth.clock import ManualClock
 from troth.errors import AuthenticationError, PermissionDenied
-from troth.home import init_home
 
 PW = "correct horse battery staple"
 
@@ -34,21 +34,19 @@ def ok(home: Path, *args: str, **kw: object) -> str:
     return str(res.output)
 
 
-def test_users_keys_tenants_grants(tmp_path: Path, db_url: str) -> None:
-    home = tmp_path / "home"
-    init_home(
-        home, example="phone-service", database_url=db_url, clock=ManualClock()
-    ).engine.dispose()
+def test_users_keys_tenants_grants(home: Any, tmp_path: Path, db_url: str) -> None:
+    home_dir = tmp_path / "home"
+    home("phone-service", db_url, clock=ManualClock(), context=True).engine.dispose()
     env = {"TROTH_PASSWORD": PW}
     out = ok(
-        home, "users", "add", "ann@vendor.example", "--role", "accounts", input=f"{PW}\n{PW}\n"
+        home_dir, "users", "add", "ann@vendor.example", "--role", "accounts", input=f"{PW}\n{PW}\n"
     )
     assert "added staff ann@vendor.example" in out
-    ok(home, "users", "add", "ops@vendor.example", "--vendor-admin", env=env)
-    assert "ops@vendor.example" in ok(home, "users", "list")
+    ok(home_dir, "users", "add", "ops@vendor.example", "--vendor-admin", env=env)
+    assert "ops@vendor.example" in ok(home_dir, "users", "list")
 
     out = ok(
-        home,
+        home_dir,
         "keys",
         "api",
         "create",
@@ -60,27 +58,29 @@ def test_users_keys_tenants_grants(tmp_path: Path, db_url: str) -> None:
     )
     key = re.search(r"trk_\S+", out)
     assert key and "not shown again" in out
-    listed = ok(home, "keys", "api", "list")
+    listed = ok(home_dir, "keys", "api", "list")
     assert key.group(0) not in listed and "shop" in listed
     kid = re.search(r"API key (\w+)", out)
     assert kid
-    ok(home, "keys", "api", "revoke", kid.group(1))
-    assert "shop" not in ok(home, "keys", "api", "list")
+    ok(home_dir, "keys", "api", "revoke", kid.group(1))
+    assert "shop" not in ok(home_dir, "keys", "api", "list")
 
     tid = re.search(
-        r"id (\w+)", ok(home, "tenants", "create", "Acme", "--email", "office@acme.example")
+        r"id (\w+)", ok(home_dir, "tenants", "create", "Acme", "--email", "office@acme.example")
     )
     assert tid
     a = tid.group(1)
-    assert "Acme" in ok(home, "tenants", "list")
-    link = ok(home, "tenants", "invite", a, "boss@acme.example", "--role", "admin", "--show-link")
+    assert "Acme" in ok(home_dir, "tenants", "list")
+    link = ok(
+        home_dir, "tenants", "invite", a, "boss@acme.example", "--role", "admin", "--show-link"
+    )
     assert "/invitations#" in link  # the code after "#": never sent to the server
     # The code is asked for (hidden), never a command-line argument; the whole link works.
-    ok(home, "tenants", "accept", env={**env, "TROTH_CODE": link.strip()})
-    assert "boss@acme.example" in ok(home, "tenants", "members", a)
+    ok(home_dir, "tenants", "accept", env={**env, "TROTH_CODE": link.strip()})
+    assert "boss@acme.example" in ok(home_dir, "tenants", "members", a)
 
     out = ok(
-        home,
+        home_dir,
         "grants",
         "request",
         a,
@@ -97,14 +97,14 @@ def test_users_keys_tenants_grants(tmp_path: Path, db_url: str) -> None:
     gid = re.search(r"grant (\w+)", out)
     assert gid
     # The vendor cannot approve its own request: approving needs the customer's admin.
-    res = run(home, "grants", "approve", gid.group(1), "--as", "ops@vendor.example", env=env)
+    res = run(home_dir, "grants", "approve", gid.group(1), "--as", "ops@vendor.example", env=env)
     assert isinstance(res.exception, AuthenticationError | PermissionDenied)
     assert "approved" in ok(
-        home, "grants", "approve", gid.group(1), "--as", "boss@acme.example", env=env
+        home_dir, "grants", "approve", gid.group(1), "--as", "boss@acme.example", env=env
     )
-    assert "bug 7" in ok(home, "grants", "list", "--tenant", a)
-    ok(home, "grants", "accesses", a)
-    ok(home, "tenants", "invite", a, "m@acme.example", "--as", "boss@acme.example", env=env)
-    ok(home, "users", "disable", "ann@vendor.example")
-    assert "disabled" in ok(home, "users", "list")
-    assert "key-encryption key v2" in ok(home, "keys", "rotate")
+    assert "bug 7" in ok(home_dir, "grants", "list", "--tenant", a)
+    ok(home_dir, "grants", "accesses", a)
+    ok(home_dir, "tenants", "invite", a, "m@acme.example", "--as", "boss@acme.example", env=env)
+    ok(home_dir, "users", "disable", "ann@vendor.example")
+    assert "disabled" in ok(home_dir, "users", "list")
+    assert "key-encryption key v2" in ok(home_dir, "keys", "rotate")

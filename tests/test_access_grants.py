@@ -17,27 +17,22 @@ from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import Conflict, PermissionDenied, Refused, ValidationError
 from troth.examples import example_path
-from troth.home import init_home
 from troth.notices.outbox import outbox
 
 PW = "correct horse battery staple"
 
 
-def make(tmp_path: Path, db_url: str, policy: Path | None = None) -> Troth:
+def make(home: Any, db_url: str, policy: Path | None = None) -> Troth:
     if policy is None:
-        ctx = init_home(
-            tmp_path / "home", example="phone-service", database_url=db_url, clock=ManualClock()
-        )
+        ctx = home("phone-service", db_url, clock=ManualClock(), context=True)
     else:
-        ctx = init_home(
-            tmp_path / "home", policy_file=policy, database_url=db_url, clock=ManualClock()
-        )
+        ctx = home(None, db_url, policy=policy, clock=ManualClock(), context=True)
     return Troth(ctx)
 
 
 @pytest.fixture
-def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
-    tr = make(tmp_path, db_url)
+def t(home: Any, db_url: str) -> Iterator[Troth]:
+    tr = make(home, db_url)
     yield tr
     tr.close()
 
@@ -168,11 +163,11 @@ def test_emergency_access_refused_unless_policy_allows(t: Troth) -> None:
     assert last_entry(t).reason == "no_emergency_access" and grants_table(t) == []
 
 
-def test_emergency_access_notifies_tenant_at_once(tmp_path: Path, db_url: str) -> None:
+def test_emergency_access_notifies_tenant_at_once(home: Any, tmp_path: Path, db_url: str) -> None:
     text = example_path("phone-service").read_text()
     policy = tmp_path / "policy.yaml"
     policy.write_text(text.replace("emergency_access: false", "emergency_access: true"))
-    t = make(tmp_path, db_url, policy)
+    t = make(home, db_url, policy)
     try:
         s = setup(t)
         with pytest.raises(ValidationError, match="reason"):

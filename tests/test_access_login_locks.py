@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -17,17 +17,14 @@ from troth.access.tables import users
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import AuthenticationError, RateLimited
-from troth.home import init_home
 
 PW = "correct horse battery staple"
 CALL = {"extension": "12", "duration_seconds": 30, "destination_number": "+441234567890"}
 
 
 @pytest.fixture
-def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
-    ctx = init_home(
-        tmp_path / "home", example="phone-service", database_url=db_url, clock=ManualClock()
-    )
+def t(home: Any, db_url: str) -> Iterator[Troth]:
+    ctx = home("phone-service", db_url, clock=ManualClock(), context=True)
     tr = Troth(ctx)
     yield tr
     tr.close()

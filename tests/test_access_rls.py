@@ -4,7 +4,7 @@ another tenant (P13)."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,13 +14,10 @@ from troth.access import drop_app_role, enable_tenant_rls, tenant_connection
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import ConfigError
-from troth.home import init_home
 
 
-def _home(tmp_path: Path, url: str) -> tuple[Troth, str, str]:
-    t = Troth(
-        init_home(tmp_path / "home", example="phone-service", database_url=url, clock=ManualClock())
-    )
+def _home(home: Any, url: str) -> tuple[Troth, str, str]:
+    t = home("phone-service", url, clock=ManualClock())
     a = t.access.create_tenant("Acme", "office@acme.example")
     b = t.access.create_tenant("Bolt", "office@bolt.example")
     for tid, ext in ((a, "1"), (b, "2"), (b, "3")):
@@ -32,8 +29,8 @@ def _home(tmp_path: Path, url: str) -> tuple[Troth, str, str]:
     return t, a, b
 
 
-def test_rls_isolates_tenants_for_the_app_role(tmp_path: Path, pg_url: str) -> None:
-    t, a, b = _home(tmp_path, pg_url)
+def test_rls_isolates_tenants_for_the_app_role(home: Any, pg_url: str) -> None:
+    t, a, b = _home(home, pg_url)
     role = f"troth_app_{uuid.uuid4().hex[:8]}"
     try:
         enable_tenant_rls(t.ctx.engine, role)
@@ -70,8 +67,8 @@ def test_rls_isolates_tenants_for_the_app_role(tmp_path: Path, pg_url: str) -> N
         drop_app_role(sa.create_engine(pg_url), role)
 
 
-def test_rls_login_role_connecting_directly(tmp_path: Path, pg_url: str) -> None:
-    t, _a, b = _home(tmp_path, pg_url)
+def test_rls_login_role_connecting_directly(home: Any, pg_url: str) -> None:
+    t, _a, b = _home(home, pg_url)
     role = f"troth_app_{uuid.uuid4().hex[:8]}"
     try:
         enable_tenant_rls(t.ctx.engine, role, password="app-secret-pw")
@@ -89,8 +86,8 @@ def test_rls_login_role_connecting_directly(tmp_path: Path, pg_url: str) -> None
         drop_app_role(sa.create_engine(pg_url), role)
 
 
-def test_rls_needs_postgresql(tmp_path: Path) -> None:
-    t = Troth(init_home(tmp_path / "home", example="phone-service", clock=ManualClock()))
+def test_rls_needs_postgresql(home: Any) -> None:
+    t = home("phone-service", clock=ManualClock())
     with pytest.raises(ConfigError, match="PostgreSQL"):
         enable_tenant_rls(t.ctx.engine, "troth_app")
     t.close()

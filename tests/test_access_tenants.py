@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,17 +14,14 @@ from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import AuthenticationError, Conflict, PermissionDenied, ValidationError
-from troth.home import init_home
 from troth.notices.outbox import outbox
 
 PW = "correct horse battery staple"
 
 
 @pytest.fixture
-def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
-    ctx = init_home(
-        tmp_path / "home", example="phone-service", database_url=db_url, clock=ManualClock()
-    )
+def t(home: Any, db_url: str) -> Iterator[Troth]:
+    ctx = home("phone-service", db_url, clock=ManualClock(), context=True)
     tr = Troth(ctx)
     yield tr
     tr.close()

@@ -30,8 +30,8 @@ def _usage(t: Any) -> None:
     t.collect_many("site_usage", rows)
 
 
-def test_counts_with_suppression(make_troth, db_url):
-    t = make_troth("itechno", db_url, edit=_with_duration)
+def test_counts_with_suppression(home, db_url):
+    t = home("itechno", db_url, edit=_with_duration)
     _usage(t)
     r = aggregate(t.ctx, "product_improvement", "usage", "event", ["event"], actor=ANALYST)
     assert r.k == 10 and r.cells == {("download",): 25, ("view",): 15} and r.total == 40
@@ -44,8 +44,8 @@ def test_counts_with_suppression(make_troth, db_url):
     assert len(entries) == 2 and entries[-1].entry.details["suppressed"] == 2
 
 
-def test_one_dimension_at_most_and_joined_fields(make_troth, db_url):
-    t = make_troth("itechno", db_url, edit=_with_duration)
+def test_one_dimension_at_most_and_joined_fields(home, db_url):
+    t = home("itechno", db_url, edit=_with_duration)
     _usage(t)
     # A two-way table's margins would come back ungarded from a one-way query: refused.
     with pytest.raises(ValidationError, match="at most one dimension"):
@@ -59,8 +59,8 @@ def test_one_dimension_at_most_and_joined_fields(make_troth, db_url):
     assert r.cells == {("download",): 250, ("view",): 240 + 297}
 
 
-def test_sum_and_average_under_the_mask(make_troth, db_url):
-    t = make_troth("itechno", db_url, edit=_with_duration)
+def test_sum_and_average_under_the_mask(home, db_url):
+    t = home("itechno", db_url, edit=_with_duration)
     _usage(t)
     s = aggregate(t.ctx, "product_improvement", "usage", "duration", ["browser"], "sum", ANALYST)
     assert s.cells == {("Firefox",): 250}  # Safari below k, Chrome its complement
@@ -70,16 +70,16 @@ def test_sum_and_average_under_the_mask(make_troth, db_url):
     assert a.cells[("view",)] == pytest.approx((240 + 297) / 15)
 
 
-def test_row_level_use_refused(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_row_level_use_refused(home, db_url):
+    t = home("itechno", db_url)
     sid = t.collect("site_usage", {"event": "download", "browser": "Firefox"}).subject_id
     with pytest.raises(Refused) as exc:
         t.use(sid, purpose="product_improvement", actor=ANALYST)
     assert exc.value.reason == "aggregate_only"
 
 
-def test_bad_input(make_troth, db_url):
-    t = make_troth("itechno", db_url, edit=_with_duration)
+def test_bad_input(home, db_url):
+    t = home("itechno", db_url, edit=_with_duration)
     with pytest.raises(ValidationError, match="not aggregate-only"):
         aggregate(t.ctx, "billing", "purchases", "order_items", ["order_items"])
     with pytest.raises(ValidationError, match="no purpose"):
@@ -99,8 +99,8 @@ def test_bad_input(make_troth, db_url):
         aggregate(t.ctx, "product_improvement", "contact", "email")
 
 
-def test_actor_without_scope_refused_and_audited(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_actor_without_scope_refused_and_audited(home, db_url):
+    t = home("itechno", db_url)
     clerk = Actor(ActorKind.staff, "s", role="support")
     with pytest.raises(Refused) as exc:
         aggregate(t.ctx, "product_improvement", "usage", "event", ["event"], actor=clerk)
@@ -109,17 +109,16 @@ def test_actor_without_scope_refused_and_audited(make_troth, db_url):
     assert denied[0].entry.outcome == "deny"
 
 
-def test_cli(tmp_path, db_url):
+def test_cli(home, tmp_path, db_url):
     import json
 
     from typer.testing import CliRunner
 
     import troth.cli
     from troth.engine import Troth
-    from troth.home import init_home
 
-    home = tmp_path / "cli-home"
-    ctx = init_home(home, example="itechno", database_url=db_url)
+    home_dir = tmp_path / "cli-home"
+    ctx = home("itechno", db_url, name="cli-home", clock=None, context=True)
     t = Troth(ctx)
     _usage_plain = [{"event": "download", "browser": "Firefox"}] * 12 + [
         {"event": "view", "browser": "Lynx"}
@@ -128,7 +127,7 @@ def test_cli(tmp_path, db_url):
     t.close()
     troth.cli._register()
     runner = CliRunner()
-    base = ["--home", str(home), "aggregate", "product_improvement", "--actor", "app:bi"]
+    base = ["--home", str(home_dir), "aggregate", "product_improvement", "--actor", "app:bi"]
     out = runner.invoke(
         troth.cli.app, [*base, "--category", "technical", "--field", "browser", "--json"]
     )

@@ -15,7 +15,6 @@ from _http import PASSWORD, api_key, client_for, csrf_from, is_problem
 from troth.access.tables import support_grants
 from troth.clock import ManualClock
 from troth.engine import Troth
-from troth.home import init_home
 from troth.store.tables import records
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
@@ -26,28 +25,28 @@ def count(ctx: Any, table: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def test_dry_run_is_a_json_boolean_or_nothing_runs(home: Any) -> None:
-    t = Troth(home)
+def test_dry_run_is_a_json_boolean_or_nothing_runs(mindlink: Any) -> None:
+    t = Troth(mindlink)
     t.collect("support_request", SUPPORT)
-    home.clock.advance(timedelta(days=366 * 10))  # past every keep_for of the point
+    mindlink.clock.advance(timedelta(days=366 * 10))  # past every keep_for of the point
     due = t.retention.plan().total
     assert due > 0
-    kept = count(home, records)
-    with client_for(home) as c:
+    kept = count(mindlink, records)
+    with client_for(mindlink) as c:
         h = api_key(c, ["admin"])
         for lax in (0, 1, "no", "off", "false", "0", "", None, [], {}, 0.0, "true"):
             r = c.post("/api/v1/retention/run", json={"dry_run": lax}, headers=h)
             body = is_problem(r, 422, "invalid_input")
             assert body["detail"].startswith("dry_run: "), body
-            assert count(home, records) == kept, lax
+            assert count(mindlink, records) == kept, lax
         r = c.post("/api/v1/retention/run", json={}, headers=h)
         assert r.status_code == 200 and r.json()["dry_run"] is True
         r = c.post("/api/v1/retention/run", json={"dry_run": True}, headers=h)
         assert r.status_code == 200 and r.json()["dry_run"] is True
-        assert count(home, records) == kept
+        assert count(mindlink, records) == kept
         r = c.post("/api/v1/retention/run", json={"dry_run": False}, headers=h)
         assert r.status_code == 200 and r.json()["dry_run"] is False
-        assert count(home, records) < kept
+        assert count(mindlink, records) < kept
 
 
 def test_other_typed_fields_refuse_lax_values(lite: Any) -> None:
@@ -140,8 +139,8 @@ def test_a_locked_request_answers_429_with_its_documentation(lite: Any) -> None:
         is_problem(r, 429)
 
 
-def test_console_support_hours_are_finite_numbers_in_range(tmp_path: Any) -> None:
-    ctx = init_home(tmp_path / "home", example="phone-service", clock=ManualClock())
+def test_console_support_hours_are_finite_numbers_in_range(home: Any) -> None:
+    ctx = home("phone-service", clock=ManualClock(), context=True)
     t = Troth(ctx)
     tenant = t.access.create_tenant("Acme", "office@acme.example")
     t.access.add_user("v@vendor.example", kind="vendor_admin", password=PASSWORD)

@@ -18,8 +18,8 @@ def count(ctx, table) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def test_collect_read_find_round_trip(home) -> None:
-    with client_for(home) as c:
+def test_collect_read_find_round_trip(mindlink) -> None:
+    with client_for(mindlink) as c:
         h = api_key(c, ["collect", "use"])
         r = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h)
         assert r.status_code == 201, r.text
@@ -37,8 +37,8 @@ def test_collect_read_find_round_trip(home) -> None:
         assert values["message"] == "My invoice is wrong"
 
 
-def test_gate_refusal_is_403_problem_with_reason(home) -> None:
-    with client_for(home) as c:
+def test_gate_refusal_is_403_problem_with_reason(mindlink) -> None:
+    with client_for(mindlink) as c:
         h = api_key(c, ["collect", "use"])
         bad = dict(SUPPORT, shoe_size=44)
         body = is_problem(
@@ -46,7 +46,7 @@ def test_gate_refusal_is_403_problem_with_reason(home) -> None:
         )
         assert body["reason"] == "field_not_declared"
         assert "shoe_size" in body["detail"]
-        assert count(home, records) == 0
+        assert count(mindlink, records) == 0
         sid = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h).json()[
             "subject_id"
         ]
@@ -56,21 +56,21 @@ def test_gate_refusal_is_403_problem_with_reason(home) -> None:
         assert body["reason"]
 
 
-def test_scopes_are_enforced(home) -> None:
-    with client_for(home) as c:
+def test_scopes_are_enforced(mindlink) -> None:
+    with client_for(mindlink) as c:
         h = api_key(c, ["use"])
         is_problem(
             c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h),
             403,
             "scope_missing",
         )
-        assert count(home, subjects) == 0
+        assert count(mindlink, subjects) == 0
         # Every refusal is audited, the edge's scope check too: who, what was needed.
         sid = c.post(
             "/api/v1/collect/support_request", json={"data": SUPPORT}, headers=api_key(c, ["admin"])
         ).json()["subject_id"]
         weak = api_key(c, ["collect"])
-        before = count(home, audit_entries)
+        before = count(mindlink, audit_entries)
         is_problem(
             c.get(f"/api/v1/subjects/{sid}", params={"purpose": "support"}, headers=weak),
             403,
@@ -79,10 +79,10 @@ def test_scopes_are_enforced(home) -> None:
         is_problem(c.get(f"/api/v1/subjects/{sid}/disclosures", headers=weak), 403)
         denied = [
             e.entry
-            for e in list_entries(home, limit=1000)
+            for e in list_entries(mindlink, limit=1000)
             if e.entry.outcome == "deny" and e.entry.reason == "scope_missing"
         ]
-        assert count(home, audit_entries) >= before + 2
+        assert count(mindlink, audit_entries) >= before + 2
         needed = [d.details["needed"] for d in denied if d.action == "api.scope"]
         assert ["use", "use:support"] in needed and ["disclose", "use"] in needed
         assert ["collect", "collect:support_request"] in needed
@@ -98,15 +98,15 @@ def test_scopes_are_enforced(home) -> None:
         {"Cookie": "troth_session=forged"},
     ],
 )
-def test_missing_or_wrong_credentials_are_401(home, headers) -> None:
-    with client_for(home) as c:
+def test_missing_or_wrong_credentials_are_401(mindlink, headers) -> None:
+    with client_for(mindlink) as c:
         r = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=headers)
         is_problem(r, 401)
-        assert count(home, subjects) == 0
+        assert count(mindlink, subjects) == 0
 
 
-def test_malformed_json_is_400_and_invalid_shape_422(home) -> None:
-    with client_for(home) as c:
+def test_malformed_json_is_400_and_invalid_shape_422(mindlink) -> None:
+    with client_for(mindlink) as c:
         h = api_key(c, ["collect"]) | {"Content-Type": "application/json"}
         is_problem(
             c.post("/api/v1/collect/support_request", content=b"{not json", headers=h),
@@ -128,11 +128,11 @@ def test_malformed_json_is_400_and_invalid_shape_422(home) -> None:
         )
         assert body["errors"][0]["loc"] == ["body", "consents"]
         is_problem(c.post("/api/v1/collect/support_request", json={"dta": {}}, headers=h), 422)
-        assert count(home, subjects) == 0
+        assert count(mindlink, subjects) == 0
 
 
-def test_oversized_body_is_413(home) -> None:
-    with client_for(home, max_body_bytes=10_000) as c:
+def test_oversized_body_is_413(mindlink) -> None:
+    with client_for(mindlink, max_body_bytes=10_000) as c:
         h = api_key(c, ["collect"])
         big = dict(SUPPORT, message="x" * 20_000)
         is_problem(
@@ -153,11 +153,11 @@ def test_oversized_body_is_413(home) -> None:
             headers=h | {"Content-Type": "application/json"},
         )
         is_problem(r, 413, "body_too_large")
-        assert count(home, subjects) == 0
+        assert count(mindlink, subjects) == 0
 
 
-def test_unknown_ids_are_404(home) -> None:
-    with client_for(home) as c:
+def test_unknown_ids_are_404(mindlink) -> None:
+    with client_for(mindlink) as c:
         h = api_key(c, ["use", "collect"])
         is_problem(c.get("/api/v1/subjects/nobody", params={"purpose": "support"}, headers=h), 404)
         is_problem(
@@ -172,26 +172,26 @@ def test_unknown_ids_are_404(home) -> None:
         is_problem(c.get("/api/v1/nothing-here", headers=h), 404, "not_found")
 
 
-def test_idempotency_key_replays_and_conflicts(home) -> None:
-    with client_for(home) as c:
+def test_idempotency_key_replays_and_conflicts(mindlink) -> None:
+    with client_for(mindlink) as c:
         h = api_key(c, ["collect"]) | {"Idempotency-Key": "order-1"}
         first = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h)
         again = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h)
         assert first.status_code == again.status_code == 201
         assert first.json() == again.json()
         assert again.headers.get("Idempotent-Replayed") == "true"
-        assert count(home, records) == 3
+        assert count(mindlink, records) == 3
         other = dict(SUPPORT, message="something else")
         is_problem(
             c.post("/api/v1/collect/support_request", json={"data": other}, headers=h),
             409,
             "idempotency_key_reused",
         )
-        assert count(home, records) == 3
+        assert count(mindlink, records) == 3
 
 
-def test_consent_grant_state_withdraw_and_gpc(home) -> None:
-    with client_for(home) as c:
+def test_consent_grant_state_withdraw_and_gpc(mindlink) -> None:
+    with client_for(mindlink) as c:
         h = api_key(c, ["collect", "use"])
         sid = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h).json()[
             "subject_id"
@@ -208,8 +208,8 @@ def test_consent_grant_state_withdraw_and_gpc(home) -> None:
         assert r.status_code == 200
 
 
-def test_audit_pages_with_cursor(home) -> None:
-    with client_for(home) as c:
+def test_audit_pages_with_cursor(mindlink) -> None:
+    with client_for(mindlink) as c:
         h = api_key(c, ["collect", "admin"])
         for i in range(5):
             c.post(
@@ -234,16 +234,16 @@ def test_audit_pages_with_cursor(home) -> None:
         is_problem(c.get("/api/v1/audit", headers=api_key(c, ["collect"])), 403)
 
 
-def test_policy_is_public(home) -> None:
-    with client_for(home) as c:
+def test_policy_is_public(mindlink) -> None:
+    with client_for(mindlink) as c:
         body = c.get("/api/v1/policy").json()
-        assert body["version"] == home.policy.version
-        assert c.get("/api/v1/policy/versions").json()[0]["version"] == home.policy.version
+        assert body["version"] == mindlink.policy.version
+        assert c.get("/api/v1/policy/versions").json()[0]["version"] == mindlink.policy.version
         assert c.get("/openapi.json").json()["info"]["title"] == "troth"
 
 
-def test_security_headers_on_api_and_errors(home) -> None:
-    with client_for(home) as c:
+def test_security_headers_on_api_and_errors(mindlink) -> None:
+    with client_for(mindlink) as c:
         for r in (c.get("/api/v1/policy"), c.get("/api/v1/subjects/x?purpose=support")):
             assert "default-src 'self'" in r.headers["content-security-policy"]
             assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
@@ -251,10 +251,10 @@ def test_security_headers_on_api_and_errors(home) -> None:
             assert r.headers["referrer-policy"] == "no-referrer"
 
 
-def test_every_read_over_http_is_in_the_log_when_its_response_arrives(home) -> None:
+def test_every_read_over_http_is_in_the_log_when_its_response_arrives(mindlink) -> None:
     """Allowed, refused or unknown, a read's entry is committed before the response is
     sent (on SQLite by the event loop's group commit, elsewhere by the writer thread)."""
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         h = api_key(c, ["collect", "use"])
         sid = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h).json()[
             "subject_id"
@@ -265,11 +265,11 @@ def test_every_read_over_http_is_in_the_log_when_its_response_arrives(home) -> N
             ("nobody", "support", 404, "deny", "not_found"),
         ]
         for who, purpose, status, outcome, reason in reads:
-            before = count(home, audit_entries)
+            before = count(mindlink, audit_entries)
             r = c.get(f"/api/v1/subjects/{who}", params={"purpose": purpose}, headers=h)
             assert r.status_code == status, r.text
-            assert count(home, audit_entries) == before + 1
-            last = list_entries(home, limit=1, newest_first=True)[0]
+            assert count(mindlink, audit_entries) == before + 1
+            last = list_entries(mindlink, limit=1, newest_first=True)[0]
             assert (last.entry.action, last.entry.outcome, last.entry.purpose) == (
                 "use",
                 outcome,
@@ -279,19 +279,19 @@ def test_every_read_over_http_is_in_the_log_when_its_response_arrives(home) -> N
                 assert last.entry.reason == reason
             else:
                 assert last.entry.subject_id == sid
-    report = verify_log(home)
+    report = verify_log(mindlink)
     assert report.ok, report.problem
 
 
-def test_the_read_checks_its_request_like_its_documented_signature(home) -> None:
+def test_the_read_checks_its_request_like_its_documented_signature(mindlink) -> None:
     """GET /subjects/{id} is served by a lean handler; it must refuse what the documented
     parameters refuse, with the same problem documents, and authenticate first."""
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         h = api_key(c, ["collect", "use"])
         sid = c.post("/api/v1/collect/support_request", json={"data": SUPPORT}, headers=h).json()[
             "subject_id"
         ]
-        before = count(home, audit_entries)
+        before = count(mindlink, audit_entries)
         cases = [
             (f"/api/v1/subjects/{sid}", ["query", "purpose"], "Field required"),
             (f"/api/v1/subjects/{sid}?purpose=", ["query", "purpose"], "at least 1"),
@@ -310,7 +310,7 @@ def test_the_read_checks_its_request_like_its_documented_signature(home) -> None
             # Without credentials the same request is 401, telling nothing of its faults.
             r = c.get(url)
             assert r.status_code == 401 and r.headers["www-authenticate"] == 'Bearer realm="troth"'
-        assert count(home, audit_entries) == before  # nothing was read, nothing logged
+        assert count(mindlink, audit_entries) == before  # nothing was read, nothing logged
         # categories narrows the read to those categories.
         r = c.get(
             f"/api/v1/subjects/{sid}",

@@ -65,10 +65,10 @@ def test_retention_plan_run_and_holds(lite) -> None:
 
 
 # -- breaches (SQLite and PostgreSQL) ------------------------------------------------------
-def test_breach_flow(home) -> None:
-    Troth(home).collect("support_request", SUPPORT)
-    home.clock.advance(timedelta(days=1, hours=12))
-    now = home.clock.now()
+def test_breach_flow(mindlink) -> None:
+    Troth(mindlink).collect("support_request", SUPPORT)
+    mindlink.clock.advance(timedelta(days=1, hours=12))
+    now = mindlink.clock.now()
     body = {
         "title": "Help desk export leaked",
         "description": "A support export was readable without login.",
@@ -77,14 +77,14 @@ def test_breach_flow(home) -> None:
         "occurred_until": (now - timedelta(days=1)).isoformat(),
         "categories": ["contact"],
     }
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         admin = api_key(c, ["admin"])
         r = c.post("/api/v1/breaches", json=body, headers={**admin, "Idempotency-Key": "b1"})
         assert r.status_code == 201, r.text
         b = r.json()
         assert b["affected_count"] >= 1 and b["clocks"], b
         again = c.post("/api/v1/breaches", json=body, headers={**admin, "Idempotency-Key": "b1"})
-        assert again.json()["id"] == b["id"] and rows(home, breaches_table) == 1
+        assert again.json()["id"] == b["id"] and rows(mindlink, breaches_table) == 1
         listed = c.get("/api/v1/breaches?limit=1", headers=admin).json()
         assert [x["id"] for x in listed["items"]] == [b["id"]] and listed["next_cursor"] is None
         one = c.get(f"/api/v1/breaches/{b['id']}", headers=admin).json()
@@ -107,7 +107,7 @@ def test_breach_flow(home) -> None:
         is_problem(c.post("/api/v1/breaches", json=future, headers=admin), 422)
         naive = {**body, "discovered_at": "2024-01-01T00:00:00"}
         is_problem(c.post("/api/v1/breaches", json=naive, headers=admin), 422, "invalid_input")
-        assert rows(home, breaches_table) == 1
+        assert rows(mindlink, breaches_table) == 1
         is_problem(c.get("/api/v1/breaches/nope", headers=admin), 404)
         is_problem(
             c.post(
@@ -126,7 +126,7 @@ def test_breach_flow(home) -> None:
             c.post("/api/v1/breaches", json=body, headers=weak),
         ):
             assert is_problem(r, 403, "refused")["reason"] == "scope_missing"
-        assert rows(home, breaches_table) == 1
+        assert rows(mindlink, breaches_table) == 1
 
 
 # -- legal demands -------------------------------------------------------------------------
@@ -300,18 +300,18 @@ def test_aggregates(lite) -> None:
         is_problem(c.get(f"/api/v1/aggregates?{q}", headers=api_key(c, ["use"])), 403)
 
 
-def test_breach_review_over_http_and_in_the_console(home) -> None:
+def test_breach_review_over_http_and_in_the_console(mindlink) -> None:
     """The officer reviews the affected list (API and console page) and takes people off it
     before anyone is told; bad ids and reasons are refused and nothing changes."""
     from _http import PASSWORD as PW
     from _http import csrf_from
 
-    t = Troth(home)
+    t = Troth(mindlink)
     t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PW)
     a = t.collect("support_request", SUPPORT).subject_id
     b = t.collect("support_request", {**SUPPORT, "email": "bo@example.com"}).subject_id
-    home.clock.advance(timedelta(days=1, hours=12))
-    now = home.clock.now()
+    mindlink.clock.advance(timedelta(days=1, hours=12))
+    now = mindlink.clock.now()
     body = {
         "title": "Help desk export leaked",
         "description": "A support export was readable without login.",
@@ -320,14 +320,14 @@ def test_breach_review_over_http_and_in_the_console(home) -> None:
         "occurred_until": (now - timedelta(days=1)).isoformat(),
         "categories": ["support"],
     }
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         admin = api_key(c, ["admin"])
         unknown = {**body, "systems": ["zendesk"]}
         p = is_problem(c.post("/api/v1/breaches", json=unknown, headers=admin), 422)
         assert "zendesk" in p["detail"] and "troth" in p["detail"]
         scoped = {**body, "subject_ids": ["x" * 32]}
         is_problem(c.post("/api/v1/breaches", json=scoped, headers=admin), 422)
-        assert rows(home, breaches_table) == 0
+        assert rows(mindlink, breaches_table) == 0
         bid = c.post("/api/v1/breaches", json=body, headers=admin).json()["id"]
         review = c.get(f"/api/v1/breaches/{bid}/affected?limit=1", headers=admin).json()
         assert len(review["items"]) == 1 and review["next_cursor"]

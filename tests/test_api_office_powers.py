@@ -7,17 +7,15 @@ tenant) still works. phone-service on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
-from _http import PASSWORD, api_key, client_for, is_problem, make_home
-from troth.audit.tables import audit_entries
-from troth.breaches.tables import breaches
+from _http import PASSWORD, api_key, client_for, is_problem
+from troth.audit.log import audit_entries
+from troth.breaches.register import breaches
 from troth.disclosures.tables import legal_demands
 from troth.engine import Troth
 from troth.policy.versions import policy_versions
@@ -27,13 +25,6 @@ from troth.web.session import csrf_for_session
 
 CALL = {"extension": "12", "duration_seconds": 30, "destination_number": "+441234567890"}
 TABLES = (policy_versions, legal_holds, breaches, legal_demands, records, subjects, tenants)
-
-
-@pytest.fixture
-def home(tmp_path: Path, db_url: str) -> Iterator[Any]:
-    ctx = make_home(tmp_path, example="phone-service", db_url=db_url)
-    yield ctx
-    ctx.engine.dispose()
 
 
 def counts(ctx: Any) -> dict[str, int]:
@@ -102,32 +93,32 @@ def send(c: Any, method: str, url: str, extra: dict[str, Any], headers: dict[str
     return c.request(method, url, **kw)
 
 
-def test_tenant_bound_credentials_are_refused_every_office_function(home: Any) -> None:
-    t = Troth(home)
+def test_tenant_bound_credentials_are_refused_every_office_function(phone: Any) -> None:
+    t = Troth(phone)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     bolt = t.access.create_tenant("Bolt", "office@bolt.example")
     t.collect("call_record_import", CALL, tenant_id=acme)
     b_person = t.collect("call_record_import", CALL, tenant_id=bolt).subject_id
-    home.clock.advance(timedelta(days=3))
-    text = (Path(home.home) / "policy.yaml").read_text().replace("version:", "version: '9' #", 1)
+    phone.clock.advance(timedelta(days=3))
+    text = (Path(phone.home) / "policy.yaml").read_text().replace("version:", "version: '9' #", 1)
     tok, _ = t.access.invite(acme, "admin@acme.example", role="admin")
     acme_admin = t.access.accept_invitation(tok, PASSWORD)
-    with client_for(home) as c:
+    with client_for(phone) as c:
         creds = [
             api_key(c, ["admin"], tenant_id=acme),
             api_key(c, ["admin", "requests:admin", "use", "collect"], tenant_id=acme),
             session(t, acme_admin),
         ]
-        before = counts(home)
+        before = counts(phone)
         for headers in creds:
-            for method, url, extra in calls(home, b_person, text):
+            for method, url, extra in calls(phone, b_person, text):
                 r = send(c, method, url, extra, headers)
                 body = is_problem(r, 403, "refused")
                 assert body["reason"] == "tenant_bound", (url, body)
                 assert "customer" in body["detail"]
-        assert counts(home) == before  # nothing published, held, recorded or run
-        n = len(calls(home, b_person, text))
-        refused = denials(home, "application:") + denials(home, "tenant_admin:")
+        assert counts(phone) == before  # nothing published, held, recorded or run
+        n = len(calls(phone, b_person, text))
+        refused = denials(phone, "application:") + denials(phone, "tenant_admin:")
         assert len(refused) == 3 * n
         assert {reason for _, reason in refused} == {"tenant_bound"}
         assert {a for a, _ in refused} >= {
@@ -143,15 +134,15 @@ def test_tenant_bound_credentials_are_refused_every_office_function(home: Any) -
         is_problem(c.get("/api/v1/audit"), 401)
 
 
-def test_the_office_and_unbound_keys_keep_their_functions(home: Any) -> None:
-    t = Troth(home)
+def test_the_office_and_unbound_keys_keep_their_functions(phone: Any) -> None:
+    t = Troth(phone)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     sid = t.collect("call_record_import", CALL, tenant_id=acme).subject_id
     t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
     t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     officer = t.access.authenticate("officer@example.com", PASSWORD)
     agent = t.access.authenticate("agent@example.com", PASSWORD)
-    with client_for(home) as c:
+    with client_for(phone) as c:
         office = session(t, officer)
         unbound = api_key(c, ["admin"])
         audit_only = api_key(c, ["office:read_audit"])

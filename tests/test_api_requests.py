@@ -33,9 +33,9 @@ def count(ctx) -> int:
         return int(conn.execute(select(func.count()).select_from(requests_table)).scalar_one())
 
 
-def test_open_verify_execute_delete(home) -> None:
-    sid = Troth(home).collect("support_request", SUPPORT).subject_id
-    with client_for(home) as c:
+def test_open_verify_execute_delete(mindlink) -> None:
+    sid = Troth(mindlink).collect("support_request", SUPPORT).subject_id
+    with client_for(mindlink) as c:
         admin = api_key(c, ["requests:admin"])
         body = {"kind": "delete", "email": "ada@example.com"}
         r = c.post("/api/v1/requests", json=body, headers={**admin, "Idempotency-Key": "k1"})
@@ -45,7 +45,7 @@ def test_open_verify_execute_delete(home) -> None:
         assert "email" not in req and req["overdue"] is False
         again = c.post("/api/v1/requests", json=body, headers={**admin, "Idempotency-Key": "k1"})
         assert again.json()["id"] == req["id"] and again.headers["Idempotent-Replayed"] == "true"
-        assert count(home) == 1
+        assert count(mindlink) == 1
         other = c.post(
             "/api/v1/requests",
             json={**body, "kind": "access"},
@@ -55,11 +55,11 @@ def test_open_verify_execute_delete(home) -> None:
         rid = req["id"]
         is_problem(c.post(f"/api/v1/requests/{rid}/execute", headers=admin), 409)
         wrong = c.post(f"/api/v1/requests/{rid}/verify", json={"code": "000000"}, headers=admin)
-        if code_for(home, "ada@example.com") != "000000":
+        if code_for(mindlink, "ada@example.com") != "000000":
             assert is_problem(wrong, 401, "wrong_code")["attempts_left"] == 4
         ok = c.post(
             f"/api/v1/requests/{rid}/verify",
-            json={"code": code_for(home, "ada@example.com")},
+            json={"code": code_for(mindlink, "ada@example.com")},
             headers=admin,
         )
         assert ok.status_code == 200 and ok.json()["state"] == "verified"
@@ -78,9 +78,9 @@ def test_open_verify_execute_delete(home) -> None:
         assert [x["id"] for x in closed] == [rid]
 
 
-def test_staff_operations_and_illegal_transitions(home) -> None:
-    Troth(home).collect("support_request", SUPPORT)
-    with client_for(home) as c:
+def test_staff_operations_and_illegal_transitions(mindlink) -> None:
+    Troth(mindlink).collect("support_request", SUPPORT)
+    with client_for(mindlink) as c:
         admin = api_key(c, ["requests:admin"])
         rid = c.post(
             "/api/v1/requests", json={"kind": "restrict", "email": "ada@example.com"}, headers=admin
@@ -160,13 +160,13 @@ def test_bad_input_and_credentials(lite) -> None:
         )
 
 
-def test_list_by_deadline_filters_and_pages(home) -> None:
-    t = Troth(home)
+def test_list_by_deadline_filters_and_pages(mindlink) -> None:
+    t = Troth(mindlink)
     t.collect("support_request", SUPPORT)
     ids = [t.requests.open("access", email=f"p{i}@example.com").id for i in range(3)]
-    home.clock.advance(timedelta(days=10))
+    mindlink.clock.advance(timedelta(days=10))
     later = [t.requests.open("delete", email=f"q{i}@example.com").id for i in range(2)]
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         admin = api_key(c, ["requests:admin"])
         seen: list[str] = []
         cursor = None
@@ -180,7 +180,7 @@ def test_list_by_deadline_filters_and_pages(home) -> None:
             if cursor is None:
                 break
         assert pages == 3 and sorted(seen[:3]) == sorted(ids) and sorted(seen[3:]) == sorted(later)
-        home.clock.advance(timedelta(days=25))  # the first three are past their month
+        mindlink.clock.advance(timedelta(days=25))  # the first three are past their month
         over = c.get("/api/v1/requests?overdue=true", headers=admin).json()["items"]
         assert sorted(x["id"] for x in over) == sorted(ids) and all(x["overdue"] for x in over)
         soon = c.get("/api/v1/requests?due_within=20", headers=admin).json()["items"]
@@ -189,9 +189,9 @@ def test_list_by_deadline_filters_and_pages(home) -> None:
         assert none == []
 
 
-def test_access_export_download(home) -> None:
-    Troth(home).collect("support_request", SUPPORT)
-    with client_for(home) as c:
+def test_access_export_download(mindlink) -> None:
+    Troth(mindlink).collect("support_request", SUPPORT)
+    with client_for(mindlink) as c:
         admin = api_key(c, ["requests:admin"])
         rid = c.post(
             "/api/v1/requests", json={"kind": "access", "email": "ada@example.com"}, headers=admin

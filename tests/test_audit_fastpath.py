@@ -17,8 +17,8 @@ def _entry(n: int) -> AuditEntry:
     return AuditEntry(action="test", actor="system", details={"n": n})
 
 
-def test_two_processes_interleaving_stay_gapless(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_two_processes_interleaving_stay_gapless(home, db_url):
+    t = home("itechno", db_url)
     ctx = t.ctx
     # A second engine on the same database stands for a second process.
     other = make_engine(ctx.settings.resolved_database_url)
@@ -40,8 +40,8 @@ def test_two_processes_interleaving_stay_gapless(make_troth, db_url):
     other.dispose()
 
 
-def test_a_rolled_back_append_leaves_no_gap(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_a_rolled_back_append_leaves_no_gap(home, db_url):
+    t = home("itechno", db_url)
     ctx = t.ctx
     with transaction(ctx) as conn:
         append_entries(conn, ctx.clock.now(), [_entry(1)])

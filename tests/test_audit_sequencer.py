@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from repo_paths import ROOT
 from troth.audit import (
     AuditEntry,
     append_entries,
@@ -34,8 +35,8 @@ from troth.errors import IntegrityError
 
 
 @pytest.fixture
-def t(pg_url: str, make_troth: Any) -> Any:
-    return make_troth("itechno", pg_url)
+def t(pg_url: str, home: Any) -> Any:
+    return home("itechno", pg_url)
 
 
 def _size(ctx: Any) -> int:
@@ -175,7 +176,7 @@ print("errors", errors, flush=True)
 def test_processes_appending_at_once_land_every_entry_exactly_once(t: Any) -> None:
     ctx = t.ctx
     before = _size(ctx)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _APPENDER, str(ctx.settings.home), f"p{n}", "6", "15"],
@@ -217,7 +218,7 @@ print("sequenced", flush=True)
 def test_a_crash_between_commit_and_sequencing_loses_nothing(t: Any, tmp_path: Path) -> None:
     ctx = t.ctx
     release = _hold_state(ctx)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(
         [sys.executable, "-c", _CRASHER, str(ctx.settings.home)],
         stdout=subprocess.PIPE,
@@ -252,7 +253,7 @@ def test_a_crash_between_commit_and_sequencing_loses_nothing(t: Any, tmp_path: P
 def test_troth_audit_head_sequences_what_a_crashed_process_left_pending(t: Any) -> None:
     ctx = t.ctx
     release = _hold_state(ctx)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen([sys.executable, "-c", _CRASHER, str(ctx.settings.home)], env=env)
     try:
         _until(lambda: _count(ctx, audit_pending) == 1, "the entry is committed pending")

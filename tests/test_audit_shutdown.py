@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +19,6 @@ from tests.test_serve import ORDER, _answers, _free_port, _until
 import troth
 from troth.audit import read_heads, verify_log
 from troth.engine import Troth
-from troth.home import init_home
 
 SIGNALS = [signal.SIGTERM, signal.SIGINT]
 
@@ -35,8 +35,8 @@ def _serve(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 @pytest.mark.parametrize("workers", [1, 2])
-def test_serve_signs_pending_heads_when_stopped(tmp_path: Path, workers: int, sig: int) -> None:
-    ctx = init_home(tmp_path / "home", example="itechno")
+def test_serve_signs_pending_heads_when_stopped(home: Any, workers: int, sig: int) -> None:
+    ctx = home("itechno", clock=None, context=True)
     t = Troth(ctx)
     sid = t.collect("order_form", ORDER).subject_id
     key, _ = t.access.create_api_key("app", ["use"])
@@ -77,8 +77,8 @@ worker.run_until_signalled()
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
-def test_worker_signs_pending_heads_when_stopped(tmp_path: Path, sig: int) -> None:
-    ctx = init_home(tmp_path / "home", example="itechno")
+def test_worker_signs_pending_heads_when_stopped(home: Any, sig: int) -> None:
+    ctx = home("itechno", clock=None, context=True)
     ctx.engine.dispose()
     proc = subprocess.Popen(
         [sys.executable, "-c", WORKER % ORDER, str(ctx.home)],

@@ -3,25 +3,20 @@ troth on real data, against an independent statement of the rules (troth.access.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import pytest
 
+from repo_paths import ROOT
 from troth.access.matrix import Cell, render, run_matrix
 from troth.clock import ManualClock
-from troth.engine import Troth
-from troth.home import init_home
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "authorization-matrix.md"
+DOC = ROOT / "docs" / "authorization-matrix.md"
 
 
 @pytest.fixture
-def cells(tmp_path: Path, db_url: str) -> list[Cell]:
-    t = Troth(
-        init_home(
-            tmp_path / "home", example="phone-service", database_url=db_url, clock=ManualClock()
-        )
-    )
+def cells(home: Any, db_url: str) -> list[Cell]:
+    t = home("phone-service", db_url, clock=ManualClock())
     try:
         return run_matrix(t)
     finally:

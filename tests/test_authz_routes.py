@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,8 +66,8 @@ def cli_commands() -> set[str]:
 
 
 # -- every door has an entry -------------------------------------------------------------
-def test_every_route_has_an_entry(tmp_path: Path) -> None:
-    ctx = init_home(tmp_path / "home", example="phone-service", clock=ManualClock())
+def test_every_route_has_an_entry(home: Any) -> None:
+    ctx = home("phone-service", clock=ManualClock(), context=True)
     routes = app_routes(create_app(ctx))
     assert len(routes) > 90
     missing = sorted(routes - set(ROUTES))
@@ -389,8 +388,8 @@ CLAIMS = re.compile(
 )
 
 
-def test_no_http_path_takes_an_asserted_actor(tmp_path: Path) -> None:
-    ctx = init_home(tmp_path / "home", example="phone-service", clock=ManualClock())
+def test_no_http_path_takes_an_asserted_actor(home: Any) -> None:
+    ctx = home("phone-service", clock=ManualClock(), context=True)
     spec = create_app(ctx).openapi()
     schemas = spec.get("components", {}).get("schemas", {})
     claims = []

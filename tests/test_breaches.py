@@ -18,8 +18,8 @@ from troth.gate import Actor, ActorKind
 SUPPORT = Actor(ActorKind.staff, "sam", role="support")
 
 
-def _ilign(make_troth: Any, db_url: str) -> Any:
-    return make_troth("ilign", db_url)
+def _ilign(home: Any, db_url: str) -> Any:
+    return home("ilign", db_url)
 
 
 def _person(t: Any, email: str) -> str:
@@ -40,8 +40,8 @@ def _record(t: Any, clock: Any, **kw: Any) -> Any:
     return t.breaches.record_breach(**args)
 
 
-def test_impossible_windows_refused(make_troth, db_url, clock):
-    t = _ilign(make_troth, db_url)
+def test_impossible_windows_refused(home, db_url, clock):
+    t = _ilign(home, db_url)
     now = clock.now()
     with pytest.raises(ValidationError, match=r"ends .* before it\s+starts"):
         _record(
@@ -60,8 +60,8 @@ def test_impossible_windows_refused(make_troth, db_url, clock):
     assert t.breaches.list_breaches() == []
 
 
-def test_affected_from_data_and_audit(make_troth, db_url, clock):
-    t = _ilign(make_troth, db_url)
+def test_affected_from_data_and_audit(home, db_url, clock):
+    t = _ilign(home, db_url)
     a = _person(t, "a@example.com")
     clock.advance(days=1)
     b = _person(t, "b@example.com")
@@ -95,8 +95,8 @@ def test_affected_from_data_and_audit(make_troth, db_url, clock):
     assert t.breaches.affected_subjects(breach2.id) == []
 
 
-def test_clocks_and_late_reason(make_troth, db_url, clock):
-    t = _ilign(make_troth, db_url)
+def test_clocks_and_late_reason(home, db_url, clock):
+    t = _ilign(home, db_url)
     _person(t, "a@example.com")
     clock.advance(days=3)
     breach = _record(t, clock, regimes=["gdpr"], high_risk=True)
@@ -122,17 +122,17 @@ def test_clocks_and_late_reason(make_troth, db_url, clock):
     ] == "met_late"
 
 
-def test_on_time_needs_no_reason(make_troth, db_url, clock):
-    t = _ilign(make_troth, db_url)
+def test_on_time_needs_no_reason(home, db_url, clock):
+    t = _ilign(home, db_url)
     breach = _record(t, clock, regimes=["gdpr"])
     clock.advance(hours=10)
     assert t.breaches.mark_regulator_notified(breach.id, clock.now()).late_reason is None
 
 
-def test_notify_individuals_through_outbox(make_troth, db_url, clock):
+def test_notify_individuals_through_outbox(home, db_url, clock):
     from troth.notices.outbox import outbox
 
-    t = _ilign(make_troth, db_url)
+    t = _ilign(home, db_url)
     _person(t, "a@example.com")
     _person(t, "b@example.com")
     clock.advance(days=3)
@@ -153,8 +153,8 @@ def test_notify_individuals_through_outbox(make_troth, db_url, clock):
     assert t.breaches.get(breach.id).status == "individuals_notified"
 
 
-def test_register_export_and_24_months(make_troth, db_url, clock):
-    t = _ilign(make_troth, db_url)
+def test_register_export_and_24_months(home, db_url, clock):
+    t = _ilign(home, db_url)
     breach = _record(t, clock)
     data = json.loads(t.breaches.export("json"))
     assert data[0]["id"] == breach.id and data[0]["categories"] == ["contact"]

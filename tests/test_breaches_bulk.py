@@ -20,8 +20,8 @@ from troth.notices.outbox import outbox
 TEMPLATE = "{{ organisation }}: {{ breach.title }}. Write to {{ contact }}."
 
 
-def _breach(make_troth: Any, clock: Any, people: int) -> tuple[Any, Any, list[str]]:
-    t = make_troth("ilign")
+def _breach(home: Any, clock: Any, people: int) -> tuple[Any, Any, list[str]]:
+    t = home("ilign")
     rows = [{"email": f"p{i}@example.com", "message": "my login fails"} for i in range(people)]
     sids = [r.subject_id for r in t.collect_many("support_ticket", rows)]
     clock.advance(days=3)
@@ -38,8 +38,8 @@ def _breach(make_troth: Any, clock: Any, people: int) -> tuple[Any, Any, list[st
     return t, breach, sids
 
 
-def test_notices_go_batch_by_batch_with_progress(make_troth: Any, clock: Any) -> None:
-    t, breach, _ = _breach(make_troth, clock, 24)
+def test_notices_go_batch_by_batch_with_progress(home: Any, clock: Any) -> None:
+    t, breach, _ = _breach(home, clock, 24)
     seen: list[tuple[int, int]] = []
     n = t.breaches.notify_individuals(
         breach.id, TEMPLATE, batch_size=10, progress=lambda d, tot: seen.append((d, tot))
@@ -68,8 +68,8 @@ def test_notices_go_batch_by_batch_with_progress(make_troth: Any, clock: Any) ->
             raise AssertionError("a bad batch size was accepted")
 
 
-def test_killed_after_a_batch_resumes(make_troth: Any, clock: Any, tmp_path: Path) -> None:
-    t, breach, _ = _breach(make_troth, clock, 12)
+def test_killed_after_a_batch_resumes(home: Any, clock: Any, tmp_path: Path) -> None:
+    t, breach, _ = _breach(home, clock, 12)
     t.ctx.engine.dispose()
     (tmp_path / "notice.txt").write_text(TEMPLATE)
     exe = Path(sys.executable).with_name("troth")

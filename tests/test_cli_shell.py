@@ -38,9 +38,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def shop(make_troth: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def shop(home: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """An itechno home with two customers; TROTH_HOME points at it."""
-    t = make_troth("itechno")
+    t = home("itechno")
     for name, mail in (("Ann Lee", "ann@example.com"), ("Bo", "bo@example.com")):
         t.collect(
             "order_form",
@@ -162,9 +162,9 @@ def test_prefixes_resolve_once_and_refuse_two_or_none(
 
 
 def test_a_tenant_by_name_and_keys_by_prefix(
-    make_troth: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    home: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("phone-service")
+    t = home("phone-service")
     monkeypatch.setenv("TROTH_HOME", str(t.ctx.home))
     tid = t.access.create_tenant("Acme Ltd", "office@acme.example")
     key, rec = t.access.create_api_key("ops", ["collect"], tenant_id=tid)
@@ -178,9 +178,9 @@ def test_a_tenant_by_name_and_keys_by_prefix(
 
 
 # -- --actor by e-mail ---------------------------------------------------------------------
-def test_actor_by_email(make_troth: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+def test_actor_by_email(home: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path,
                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    t = make_troth("phone-service")
+    t = home("phone-service")
     monkeypatch.setenv("TROTH_HOME", str(t.ctx.home))
     tid = t.access.create_tenant("Acme Ltd", "office@acme.example")
     t.access.add_user("ana@acme.example", kind="tenant_member", tenant_id=tid,

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
-from connected_schema import shop_url  # noqa: F401
+from repo_paths import TESTS
 from troth.clock import ManualClock
 from troth.connectors import Connector, JobState, JobStore, StepState, parse_datasets
 from troth.db import make_engine
@@ -81,7 +81,7 @@ def _connector(tmp_path: Path, shop: str, keys: Keyring, name: str, **kw: Any) -
 
 
 @pytest.mark.parametrize(("event", "after"), [("statement", 1), ("committed", 1)])
-def test_killed_worker_resumes_to_the_same_result(shop_url, tmp_path, event, after):  # noqa: F811
+def test_killed_worker_resumes_to_the_same_result(shop_url, tmp_path, event, after):
     keys = Keyring.create(tmp_path / "keys.json")
     # The uninterrupted run, for reference.
     engine = _fresh(shop_url)
@@ -95,7 +95,7 @@ def test_killed_worker_resumes_to_the_same_result(shop_url, tmp_path, event, aft
     troth_url = f"sqlite:///{tmp_path}/troth.db"
     JobStore(make_engine(troth_url), ManualClock()).create_tables()
     script = WORKER.format(
-        tests=str(Path(__file__).parent),
+        tests=str(TESTS),
         troth_url=troth_url,
         keys=str(tmp_path / "keys.json"),
         shop=shop_url,

@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
-from connected_schema import shop_url  # noqa: F401
 from troth.clock import ManualClock
 from troth.connectors import Connector, JobState, JobStore, parse_datasets
 from troth.db import make_engine
@@ -22,7 +21,7 @@ PEOPLE = range(1, 13)
 
 
 @pytest.fixture
-def shop(shop_url: str, tmp_path: Path) -> dict[str, Any]:  # noqa: F811
+def shop(shop_url: str, tmp_path: Path) -> dict[str, Any]:
     engine = make_engine(shop_url)
     cs.create_schema(engine)
     cs.populate(engine, PEOPLE)

@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
-from connected_schema import shop_url  # noqa: F401
 from troth.clock import ManualClock
 from troth.connectors import Connector, JobState, JobStore, parse_datasets
 from troth.connectors.jobs import connector_jobs, connector_steps
@@ -44,7 +43,7 @@ def _hashless(engine: sa.Engine) -> dict[str, list[tuple[str, ...]]]:
     }
 
 
-def test_statements_are_built_once_per_shape(shop_url: str, tmp_path: Path) -> None:  # noqa: F811
+def test_statements_are_built_once_per_shape(shop_url: str, tmp_path: Path) -> None:
     engine = make_engine(shop_url)
     cs.md.drop_all(engine)
     cs.create_schema(engine)
@@ -64,7 +63,7 @@ def test_statements_are_built_once_per_shape(shop_url: str, tmp_path: Path) -> N
     engine.dispose()
 
 
-def test_a_batch_erases_like_one_by_one(shop_url: str, tmp_path: Path) -> None:  # noqa: F811
+def test_a_batch_erases_like_one_by_one(shop_url: str, tmp_path: Path) -> None:
     keys = Keyring.create(tmp_path / "k.json")
     people = [1, 2, 3, 4, 5, 6, 7]
     engine = make_engine(shop_url)

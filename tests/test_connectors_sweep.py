@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
-from connected_schema import shop_url  # noqa: F401
 from troth.clock import ManualClock
 from troth.connectors import Connector, DeclarationError, JobStore, parse_datasets
 from troth.connectors.sweep import sweep_dataset, sweep_datasets
@@ -46,7 +45,7 @@ def with_rules(rules: dict[str, str] = RULES, url_env: str = "SHOP_DATABASE_URL"
 
 
 @pytest.fixture
-def shop(shop_url: str, tmp_path: Path) -> Any:  # noqa: F811
+def shop(shop_url: str, tmp_path: Path) -> Any:
     engine = make_engine(shop_url)
     cs.create_schema(engine)
     cs.populate(engine, PEOPLE)
@@ -229,7 +228,7 @@ def test_purposes_are_only_checked_when_given():
     parse_datasets(with_rules({"orders": "{keep_for: 2y, from: placed_at, where_purpose: x}"}))
 
 
-def test_then_keep_counts_expired_rows_and_touches_nothing(shop_url, tmp_path):  # noqa: F811
+def test_then_keep_counts_expired_rows_and_touches_nothing(shop_url, tmp_path):
     engine = make_engine(shop_url)
     cs.create_schema(engine)
     cs.populate(engine, PEOPLE)

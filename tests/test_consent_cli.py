@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from sqlalchemy import update
 from typer.testing import CliRunner
 
 from troth.cli import consent as consent_cli
-from troth.cli import outbox as outbox_cli
 from troth.clock import ManualClock
 from troth.consent import ConsentLedger
 from troth.consent.tables import consent_state
 from troth.engine import Troth
-from troth.home import init_home
+from troth.notices.outbox import outbox as outbox_cli
 from troth.notices.outbox import submit
 
 runner = CliRunner()
@@ -33,9 +33,9 @@ def cli() -> typer.Typer:
     return root
 
 
-def test_consent_and_outbox_commands(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    ctx = init_home(home, example="mindlink", clock=ManualClock())
+def test_consent_and_outbox_commands(home: Any, tmp_path: Path) -> None:
+    home_dir = tmp_path / "home"
+    ctx = home("mindlink", clock=ManualClock(), context=True)
     t = Troth(ctx)
     sid = t.collect(
         "newsletter_signup",
@@ -46,26 +46,26 @@ def test_consent_and_outbox_commands(tmp_path: Path) -> None:
     rec = ConsentLedger(ctx).grant(sid, "service_updates")
     app = cli()
 
-    out = runner.invoke(app, ["--home", str(home), "consent", "receipt", rec.receipt_id or ""])
+    out = runner.invoke(app, ["--home", str(home_dir), "consent", "receipt", rec.receipt_id or ""])
     assert out.exit_code == 0, out.output
     assert rec.receipt_jws in out.output.replace("\n", "")
     assert '"KI-CR-v1.1.0"' in out.output
 
-    out = runner.invoke(app, ["--home", str(home), "consent", "state", sid, "--json"])
+    out = runner.invoke(app, ["--home", str(home_dir), "consent", "state", sid, "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["newsletter"]["granted"] is True
 
-    out = runner.invoke(app, ["--home", str(home), "consent", "check"])
+    out = runner.invoke(app, ["--home", str(home_dir), "consent", "check"])
     assert out.exit_code == 0 and "matches" in out.output
     with ctx.engine.begin() as conn:
         conn.execute(update(consent_state).values(granted=False))
-    out = runner.invoke(app, ["--home", str(home), "consent", "check"])
+    out = runner.invoke(app, ["--home", str(home_dir), "consent", "check"])
     assert out.exit_code == 1 and "rebuild" in out.output
-    out = runner.invoke(app, ["--home", str(home), "consent", "rebuild"])
+    out = runner.invoke(app, ["--home", str(home_dir), "consent", "rebuild"])
     assert out.exit_code == 0 and "2 rows" in out.output
-    assert runner.invoke(app, ["--home", str(home), "consent", "check"]).exit_code == 0
+    assert runner.invoke(app, ["--home", str(home_dir), "consent", "check"]).exit_code == 0
 
-    out = runner.invoke(app, ["--home", str(home), "consent", "receipt", "nope"])
+    out = runner.invoke(app, ["--home", str(home_dir), "consent", "receipt", "nope"])
     assert out.exit_code != 0
 
     submit(
@@ -77,7 +77,7 @@ def test_consent_and_outbox_commands(tmp_path: Path) -> None:
         list_id="newsletter",
         subject_id=sid,
     )
-    out = runner.invoke(app, ["--home", str(home), "outbox", "deliver"])
+    out = runner.invoke(app, ["--home", str(home_dir), "outbox", "deliver"])
     assert out.exit_code == 0 and "sent 1" in out.output, out.output
-    out = runner.invoke(app, ["--home", str(home), "outbox", "list", "--status", "sent"])
+    out = runner.invoke(app, ["--home", str(home_dir), "outbox", "list", "--status", "sent"])
     assert out.exit_code == 0 and "ann@example.org" in out.output

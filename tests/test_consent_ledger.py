@@ -4,7 +4,7 @@ imports, the derived state and its rebuild/check, bad input."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select, update
@@ -22,14 +22,13 @@ from troth.consent import (
 from troth.consent.tables import consent_events, consent_state
 from troth.context import Context
 from troth.errors import NotFound, ValidationError
-from troth.home import init_home
 from troth.store.ids import new_id
 from troth.store.tables import subjects
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, db_url: str) -> Context:
-    return init_home(tmp_path / "home", example="ixanet", database_url=db_url, clock=ManualClock())
+def ctx(home: Any, db_url: str) -> Context:
+    return home("ixanet", db_url, clock=ManualClock(), context=True)
 
 
 def add_subject(ctx: Context, jurisdiction: str = "pipeda") -> str:

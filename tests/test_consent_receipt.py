@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -18,14 +18,13 @@ from troth.consent import ConsentLedger, decode_receipt, verify_receipt
 from troth.consent.receipt import b64url, sign_receipt, unb64url
 from troth.context import Context
 from troth.errors import IntegrityError
-from troth.home import init_home
 from troth.store.ids import new_id
 from troth.store.tables import subjects
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Context:
-    return init_home(tmp_path / "home", example="ixanet", clock=ManualClock())
+def ctx(home: Any) -> Context:
+    return home("ixanet", clock=ManualClock(), context=True)
 
 
 def grant(ctx: Context, purpose: str = "marketing") -> tuple[str, str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from repo_paths import SRC
 from troth.db import make_engine
 from troth.dialects import (
     MySQL,
@@ -24,8 +25,6 @@ from troth.dialects import (
 )
 from troth.discovery.scan import read_only, readonly_engine
 from troth.errors import ConfigError, ConnectorError
-
-SRC = Path(__file__).resolve().parents[1] / "src" / "troth"
 
 # A module that branches on a database's name: the seam is where that belongs.
 NAME_CHECK = re.compile(

@@ -42,8 +42,8 @@ def _denials(t: Any) -> list[Any]:
     ]
 
 
-def test_shipping_company_gets_name_and_address_only(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_shipping_company_gets_name_and_address_only(home, db_url):
+    t = home("itechno", db_url)
     sid = t.collect("order_form", ORDER).subject_id
     pkg = t.disclosures.disclose(sid, "shipping_company", "order_fulfilment", SHOP)
     assert pkg.values == {"name": "Ann Lee", "address": "1 Main St"}
@@ -58,8 +58,8 @@ def test_shipping_company_gets_name_and_address_only(make_troth, db_url):
     assert "Ann" not in str(allowed[-1].to_dict())
 
 
-def test_unknown_recipient_refused_and_audited(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_unknown_recipient_refused_and_audited(home, db_url):
+    t = home("itechno", db_url)
     sid = t.collect("order_form", ORDER).subject_id
     with pytest.raises(Refused) as exc:
         t.disclosures.disclose(sid, "data_broker", "order_fulfilment", SHOP)
@@ -69,8 +69,8 @@ def test_unknown_recipient_refused_and_audited(make_troth, db_url):
     assert t.disclosures.disclosures_of(sid) == []
 
 
-def test_recipient_not_listed_for_purpose(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_recipient_not_listed_for_purpose(home, db_url):
+    t = home("itechno", db_url)
     sid = t.collect("order_form", ORDER).subject_id
     with pytest.raises(Refused) as exc:
         t.disclosures.disclose(sid, "shipping_company", "billing", SHOP)
@@ -78,7 +78,7 @@ def test_recipient_not_listed_for_purpose(make_troth, db_url):
     assert _denials(t)[0].entry.details["recipient"] == "shipping_company"
 
 
-def test_no_individual_transactions_to_third_party(make_troth, db_url):
+def test_no_individual_transactions_to_third_party(home, db_url):
     # Even where the policy lists purchases for it, a recipient with
     # individual_transactions: false never gets them (P19).
     def edit(p: dict[str, Any]) -> None:
@@ -86,7 +86,7 @@ def test_no_individual_transactions_to_third_party(make_troth, db_url):
         ship["receives"][0]["categories"].append("purchases")
         ship["receives"][0]["fields"].append("order_items")
 
-    t = make_troth("itechno", db_url, edit=edit)
+    t = home("itechno", db_url, edit=edit)
     sid = t.collect("order_form", ORDER).subject_id
     with pytest.raises(Refused) as exc:
         t.disclosures.disclose(
@@ -106,8 +106,8 @@ def test_no_individual_transactions_to_third_party(make_troth, db_url):
     assert len(_denials(t)) == 2
 
 
-def test_staff_role_checked(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_staff_role_checked(home, db_url):
+    t = home("itechno", db_url)
     sid = t.collect("order_form", ORDER).subject_id
     with pytest.raises(Refused) as exc:
         t.disclosures.disclose(
@@ -121,15 +121,15 @@ def test_staff_role_checked(make_troth, db_url):
     assert t.disclosures.disclose(sid, "shipping_company", "order_fulfilment", desk).values
 
 
-def test_unknown_subject(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_unknown_subject(home, db_url):
+    t = home("itechno", db_url)
     with pytest.raises(NotFound):
         t.disclosures.disclose("nobody", "shipping_company", "order_fulfilment", SHOP)
 
 
-def test_transfer_recorded_with_safeguard(make_troth, db_url):
+def test_transfer_recorded_with_safeguard(home, db_url):
     # ilign: data stays in NZ; Freshdesk (US) is a transfer under the policy's safeguard.
-    t = make_troth("ilign", db_url)
+    t = home("ilign", db_url)
     point = next(cp for cp in t.ctx.policy.policy.collection_points if "support" in cp.purposes)
     data = {
         f: ("a@b.example" if spec.type.value == "email" else "x")
@@ -143,11 +143,11 @@ def test_transfer_recorded_with_safeguard(make_troth, db_url):
     assert t.disclosures.disclosures_of(sid)[0]["transfer_safeguard"] == pkg.transfer_safeguard
 
 
-def test_location_outside_without_safeguard_refused(make_troth, db_url):
+def test_location_outside_without_safeguard_refused(home, db_url):
     def edit(p: dict[str, Any]) -> None:
         p["locations"]["transfers"] = []
 
-    t = make_troth("ilign", db_url, edit=edit)
+    t = home("ilign", db_url, edit=edit)
     point = next(cp for cp in t.ctx.policy.policy.collection_points if "support" in cp.purposes)
     data = {
         f: ("a@b.example" if spec.type.value == "email" else "x")
@@ -174,8 +174,8 @@ def _demand(t: Any, **kw: Any) -> Any:
     return t.disclosures.record_demand(**args)
 
 
-def test_demand_without_instrument_refused(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_demand_without_instrument_refused(home, db_url):
+    t = home("itechno", db_url)
     for bad in (None, "", "a phone call"):
         with pytest.raises(ValidationError, match="instrument"):
             _demand(t, instrument=bad)
@@ -191,8 +191,8 @@ def test_demand_without_instrument_refused(make_troth, db_url):
         assert conn.execute(sa.select(sa.func.count()).select_from(legal_demands)).scalar() == 0
 
 
-def test_demand_disclosure_notifies_at_once(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_demand_disclosure_notifies_at_once(home, db_url):
+    t = home("itechno", db_url)
     sid = t.collect("order_form", ORDER).subject_id
     d = _demand(t)
     pkg = t.disclosures.disclose(
@@ -208,8 +208,8 @@ def test_demand_disclosure_notifies_at_once(make_troth, db_url):
     assert t.disclosures.disclosures_of(sid)[0]["legal_demand"]["reference"] == "CV-2026-0042"
 
 
-def test_demand_needs_legal_obligation_purpose_and_its_recipient(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_demand_needs_legal_obligation_purpose_and_its_recipient(home, db_url):
+    t = home("itechno", db_url)
     sid = t.collect("order_form", ORDER).subject_id
     d = _demand(t)
     with pytest.raises(ValidationError, match="legal-obligation"):
@@ -222,8 +222,8 @@ def test_demand_needs_legal_obligation_purpose_and_its_recipient(make_troth, db_
         )
 
 
-def test_gagged_demand_notified_when_order_ends(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_gagged_demand_notified_when_order_ends(home, db_url, clock):
+    t = home("itechno", db_url)
     sid = t.collect("order_form", ORDER).subject_id
     d = _demand(t, gag_until=clock.now() + timedelta(days=90))
     t.disclosures.disclose(
@@ -243,8 +243,8 @@ def test_gagged_demand_notified_when_order_ends(make_troth, db_url, clock):
 
 
 # -- sub-processors ---------------------------------------------------------------------------
-def test_subprocessors_json_and_html(make_troth, db_url):
-    t = make_troth("ilign", db_url)
+def test_subprocessors_json_and_html(home, db_url):
+    t = home("ilign", db_url)
     items = {s["id"]: s for s in t.disclosures.subprocessors_json()}
     assert set(items) == {"sitehost", "freshdesk"}
     assert items["sitehost"]["location"] == "NZ" and items["sitehost"]["transfer_safeguard"] is None

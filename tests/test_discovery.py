@@ -54,8 +54,8 @@ def corpus(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: Any) -> 
     return name, url
 
 
-def _home(make_troth: Any, *datasets: str) -> Any:
-    t = make_troth("mindlink", edit=_policy)
+def _home(home: Any, *datasets: str) -> Any:
+    t = home("mindlink", edit=_policy)
     folder = t.ctx.settings.resolved_datasets_dir
     folder.mkdir(exist_ok=True)
     decl = {"datasets": [dc.declaration(n, ENV[n]) for n in datasets]}
@@ -88,11 +88,11 @@ def _undeclared_truth(name: str) -> tuple[set[str], set[str]]:
 
 
 # -- P01 -----------------------------------------------------------------------------------
-def test_p01_undeclared_personal_data_is_found(corpus: tuple[str, str], make_troth: Any) -> None:
+def test_p01_undeclared_personal_data_is_found(corpus: tuple[str, str], home: Any) -> None:
     """Every undeclared personal column and table of the corpus is reported with its
     category, masked evidence and the YAML to add; no decoy is; mislabelled columns are."""
     name, _url = corpus
-    t = _home(make_troth, name)
+    t = _home(home, name)
     report = _service(t).scan([name], rows=200, actor=OFFICER)
     assert report.complete and report.drift
     want_cols, want_tables = _undeclared_truth(name)
@@ -133,7 +133,7 @@ def test_p01_undeclared_personal_data_is_found(corpus: tuple[str, str], make_tro
 
 
 def test_p01_cli_exits_2_on_drift_and_0_once_declared(
-    tmp_path: Path, make_troth: Any, monkeypatch: Any
+    tmp_path: Path, home: Any, monkeypatch: Any
 ) -> None:
     """`troth discover --json` exits 2 on drift; after adding the YAML it proposes, the
     same database gives no drift and exit 0."""
@@ -151,7 +151,7 @@ def test_p01_cli_exits_2_on_drift_and_0_once_declared(
             )
     engine.dispose()
     monkeypatch.setenv("SMALL_URL", url)
-    t = make_troth("mindlink", edit=_policy)
+    t = home("mindlink", edit=_policy)
     folder = t.ctx.settings.resolved_datasets_dir
     folder.mkdir(exist_ok=True)
     decl = {
@@ -173,8 +173,8 @@ def test_p01_cli_exits_2_on_drift_and_0_once_declared(
     (folder / "small.yaml").write_text(yaml.safe_dump(decl))
     _register()
     runner = CliRunner()
-    home = ["--home", str(t.ctx.home)]
-    r = runner.invoke(app, [*home, "discover", "small", "--json"])
+    home_dir = ["--home", str(t.ctx.home)]
+    r = runner.invoke(app, [*home_dir, "discover", "small", "--json"])
     assert r.exit_code == 2, r.output
     out = json.loads(r.output)
     assert out["drift"] is True and out["state"] == "complete"
@@ -186,16 +186,16 @@ def test_p01_cli_exits_2_on_drift_and_0_once_declared(
     add = yaml.safe_load(found["yaml"])["tables"]["people"]["columns"]
     decl["datasets"][0]["tables"]["people"]["columns"].update(add)
     (folder / "small.yaml").write_text(yaml.safe_dump(decl))
-    r = runner.invoke(app, [*home, "discover", "small"])
+    r = runner.invoke(app, [*home_dir, "discover", "small"])
     assert r.exit_code == 0, r.output
     assert "no drift" in r.output
     # Unknown datasets are refused with the declared ones named.
-    r = runner.invoke(app, [*home, "discover", "nope"])
+    r = runner.invoke(app, [*home_dir, "discover", "nope"])
     assert isinstance(r.exception, ValidationError) and "declared: small" in str(r.exception)
 
 
 # -- P15 -----------------------------------------------------------------------------------
-def test_p15_sensitive_data_in_clear_is_flagged(corpus: tuple[str, str], make_troth: Any) -> None:
+def test_p15_sensitive_data_in_clear_is_flagged(corpus: tuple[str, str], home: Any) -> None:
     """Card numbers, IBANs and national ids stored in clear are critical findings, declared
     or not; cards pasted into free-text notes too; an encrypted card column is not."""
     name, url = corpus
@@ -211,7 +211,7 @@ def test_p15_sensitive_data_in_clear_is_flagged(corpus: tuple[str, str], make_tr
                 {"i": i, "v": base64.b64encode(blob).decode()},
             )
     engine.dispose()
-    t = _home(make_troth, name)
+    t = _home(home, name)
     report = _service(t).scan([name], rows=200, actor=OFFICER)
     sensitive = {"payment_card", "financial", "government_id"}
     want = {
@@ -232,10 +232,10 @@ def test_p15_sensitive_data_in_clear_is_flagged(corpus: tuple[str, str], make_tr
     assert report.findings[0].severity is Severity.critical
 
 
-def test_p15_card_pasted_into_a_support_message_in_troth_is_flagged(make_troth: Any) -> None:
+def test_p15_card_pasted_into_a_support_message_in_troth_is_flagged(home: Any) -> None:
     """troth's own free text: a card number pasted into a support message (stored under
     the non-sensitive category support) is flagged; the message is never copied."""
-    t = make_troth("mindlink", edit=_policy)
+    t = home("mindlink", edit=_policy)
     card = "4111 1111 1111 1111"
     t.collect(
         "support_request",
@@ -255,7 +255,7 @@ def test_p15_card_pasted_into_a_support_message_in_troth_is_flagged(make_troth: 
 
 
 # -- safe by construction -------------------------------------------------------------------
-def test_scan_never_writes_and_never_copies_a_value(tmp_path: Path, make_troth: Any,
+def test_scan_never_writes_and_never_copies_a_value(tmp_path: Path, home: Any,
                                                      monkeypatch: Any) -> None:  # fmt: skip
     """The scanned SQLite file is byte-for-byte the same (no WAL switch, no journal), and no
     sampled value reaches the report, troth's database or the audit log."""
@@ -264,7 +264,7 @@ def test_scan_never_writes_and_never_copies_a_value(tmp_path: Path, make_troth: 
     db = tmp_path / "shop.db"
     before = hashlib.sha256(db.read_bytes()).hexdigest()
     monkeypatch.setenv("SHOP_URL", url)
-    t = _home(make_troth, "shop")
+    t = _home(home, "shop")
     report = _service(t).scan(["shop"], rows=100, actor=OFFICER)
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
     assert not (tmp_path / "shop.db-wal").exists()
@@ -315,14 +315,14 @@ def test_read_only_transactions_refuse_writes(tmp_path: Path, request: Any) -> N
 
 
 def test_budget_stops_the_scan_and_resume_finishes_it(
-    tmp_path: Path, make_troth: Any, monkeypatch: Any
+    tmp_path: Path, home: Any, monkeypatch: Any
 ) -> None:
     """A budget too short for the whole scan leaves it partial (no category verdicts);
     resuming goes on at the next table, and tables already done are not read again."""
     url = f"sqlite:///{tmp_path}/shop.db"
     dc.build("shop", url, rows=200)
     monkeypatch.setenv("SHOP_URL", url)
-    t = _home(make_troth, "shop")
+    t = _home(home, "shop")
     svc = _service(t)
     first = svc.scan(["shop"], rows=200, budget_s=0.02, actor=OFFICER)
     assert first.state == "partial" and first.tables_done < first.tables_total
@@ -357,7 +357,7 @@ def test_budget_stops_the_scan_and_resume_finishes_it(
 
 
 def test_an_interrupted_scan_resumes_where_it_stopped(
-    tmp_path: Path, make_troth: Any, monkeypatch: Any
+    tmp_path: Path, home: Any, monkeypatch: Any
 ) -> None:
     """A scan whose process died (state running, tables pending) is what the worker's
     task resumes, finishing it."""
@@ -366,7 +366,7 @@ def test_an_interrupted_scan_resumes_where_it_stopped(
     url = f"sqlite:///{tmp_path}/shop.db"
     dc.build("shop", url, rows=50)
     monkeypatch.setenv("SHOP_URL", url)
-    t = _home(make_troth, "shop")
+    t = _home(home, "shop")
     svc = _service(t)
     svc.scan(["shop"], rows=50, budget_s=0.01, actor=OFFICER)
     with t.ctx.engine.begin() as conn:  # as if the process died mid-scan
@@ -379,9 +379,9 @@ def test_an_interrupted_scan_resumes_where_it_stopped(
 
 
 def test_scan_needs_the_run_discovery_power_and_refusals_are_audited(
-    make_troth: Any,
+    home: Any,
 ) -> None:
-    t = make_troth("mindlink", edit=_policy)
+    t = home("mindlink", edit=_policy)
     svc = _service(t)
     bound = Actor(ActorKind.application, "k", scopes=frozenset({"admin"}), tenant_id="t1")
     for actor, reason in ((AGENT, "power_not_granted"), (bound, "tenant_bound")):
@@ -403,13 +403,13 @@ def test_scan_needs_the_run_discovery_power_and_refusals_are_audited(
 
 
 def test_an_unreachable_dataset_is_reported_and_the_others_scanned(
-    tmp_path: Path, make_troth: Any, monkeypatch: Any
+    tmp_path: Path, home: Any, monkeypatch: Any
 ) -> None:
     url = f"sqlite:///{tmp_path}/shop.db"
     dc.build("shop", url, rows=30)
     monkeypatch.setenv("SHOP_URL", url)
     monkeypatch.delenv("HELPDESK_URL", raising=False)
-    t = _home(make_troth, "shop", "helpdesk")
+    t = _home(home, "shop", "helpdesk")
     report = _service(t).scan(actor=OFFICER)
     assert "helpdesk.*" in report.errors and "HELPDESK_URL" in report.errors["helpdesk.*"]
     assert report.tables_done == len(dc.SHOP) + 1  # and troth's own text
@@ -532,7 +532,7 @@ def any_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_odd_identifiers_are_quoted_and_only_troth_text_when_asked(
-    any_url: str, make_troth: Any, monkeypatch: Any
+    any_url: str, home: Any, monkeypatch: Any
 ) -> None:
     """A table and columns whose names need quoting (spaces, capitals, a reserved word) are
     read like any other; naming only @troth scans troth's own text and no database."""
@@ -553,7 +553,7 @@ def test_odd_identifiers_are_quoted_and_only_troth_text_when_asked(
         )
     engine.dispose()
     monkeypatch.setenv("ODD_URL", any_url)
-    t = make_troth("mindlink", edit=_policy)
+    t = home("mindlink", edit=_policy)
     folder = t.ctx.settings.resolved_datasets_dir
     folder.mkdir(exist_ok=True)
     decl = {"name": "odd", "url_env": "ODD_URL", "tables": {"people": {"primary_key": "id"}}}
@@ -587,7 +587,7 @@ def test_the_nlp_path_adds_what_presidio_finds() -> None:
     assert col.free_text and col.pasted.get("email") == 5
 
 
-def test_a_category_no_system_holds_is_a_low_finding_and_no_drift(make_troth: Any) -> None:
+def test_a_category_no_system_holds_is_a_low_finding_and_no_drift(home: Any) -> None:
     """A category the policy declares that no collection point, dataset or scanned column
     holds is reported (low, with the policy YAML), and alone is not drift (exit 0)."""
 
@@ -595,7 +595,7 @@ def test_a_category_no_system_holds_is_a_low_finding_and_no_drift(make_troth: An
         _policy(data)
         data["categories"].append({"id": "biometrics", "description": "Fingerprints."})
 
-    t = make_troth("mindlink", edit=edit)
+    t = home("mindlink", edit=edit)
     report = _service(t).scan(actor=OFFICER)
     (f,) = [f for f in report.findings if f.code == "category_not_held"]
     assert f.category == "biometrics" and f.severity is Severity.low and f.target == "policy"

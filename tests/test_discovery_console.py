@@ -28,12 +28,12 @@ def login(c: Any, email: str) -> None:
     assert r.status_code == 303, r.text
 
 
-def test_the_office_scans_from_the_console_and_an_agent_is_refused(home: Any) -> None:
-    t = Troth(home)
+def test_the_office_scans_from_the_console_and_an_agent_is_refused(mindlink: Any) -> None:
+    t = Troth(mindlink)
     t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
     t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     t.collect("support_request", PASTED)
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         login(c, "officer@example.com")
         page = c.get("/console/discovery")
         assert page.status_code == 200 and "No scan yet" in page.text
@@ -69,7 +69,7 @@ def test_the_office_scans_from_the_console_and_an_agent_is_refused(home: Any) ->
         r = c.post("/console/discovery", data={"csrf_token": token, "budget": "10"})
         assert r.status_code == 403
     a = audit_entries.c
-    with home.engine.connect() as conn:
+    with mindlink.engine.connect() as conn:
         denied = conn.execute(
             select(a.reason).where(a.outcome == "deny", a.action == "office.run_discovery")
         ).all()
@@ -81,10 +81,10 @@ def test_the_office_scans_from_the_console_and_an_agent_is_refused(home: Any) ->
     assert "officer@example.com" in scans[0].actor or "staff:" in scans[0].actor
 
 
-def test_the_worker_runs_discovery(home: Any) -> None:
-    t = Troth(home)
+def test_the_worker_runs_discovery(mindlink: Any) -> None:
+    t = Troth(mindlink)
     t.collect("support_request", PASTED)
-    report = Worker(home).run_once()
+    report = Worker(mindlink).run_once()
     assert "discovery" in report.ran, report.failed
     assert "complete" in report.ran["discovery"] and "1 critical" in report.ran["discovery"]
     assert CARD not in report.ran["discovery"]

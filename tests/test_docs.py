@@ -3,14 +3,13 @@ it is written up)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
+from repo_paths import README as README_FILE
 from troth.cli import _register, app
 from troth.settings import Settings
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+README = README_FILE.read_text()
 
 
 def _commands(group: object, prefix: str = "troth") -> list[str]:

@@ -104,8 +104,8 @@ def test_longest_allowed_name_works(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "B" * 200 in output.replace("\n", "")
 
 
-def test_concurrent_requests_with_one_key_run_the_work_once(home: Any) -> None:
-    with client_for(home) as c:
+def test_concurrent_requests_with_one_key_run_the_work_once(mindlink: Any) -> None:
+    with client_for(mindlink) as c:
         h = api_key(c, ["collect"]) | {"Idempotency-Key": "order-99"}
         answers: list[Any] = []
         barrier = threading.Barrier(4)
@@ -124,5 +124,5 @@ def test_concurrent_requests_with_one_key_run_the_work_once(home: Any) -> None:
     assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
     assert len({a.json()["subject_id"] for a in answers}) == 1
     assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 3
-    with home.engine.connect() as conn:
+    with mindlink.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(records)).scalar_one() == 3

@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,9 +18,10 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from _http import PASSWORD, api_key, challenge_from, client_for, csrf_from, is_problem, make_home
+from _http import PASSWORD, api_key, challenge_from, client_for, csrf_from, is_problem
 from troth.app import create_app
 from troth.audit.entries import list_entries
+from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import NotFound
 from troth.gate import SYSTEM, Actor, ActorKind
@@ -74,10 +74,10 @@ def access_code(t: Troth, email: str, **kw: Any) -> str:
 
 # -- the domain: who may download which export ------------------------------------------
 @pytest.fixture
-def tenants(make_troth: Any, db_url: str) -> tuple[Troth, str, str, str]:
+def tenants(home: Any, db_url: str) -> tuple[Troth, str, str, str]:
     """phone-service (multi-tenant): Acme's and Bolt's callers; returns (troth, acme, bolt,
     the code of an export of Bolt's caller)."""
-    t = make_troth("phone-service", db_url)
+    t = home("phone-service", db_url)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     bolt = t.access.create_tenant("Bolt", "office@bolt.example")
     sid = t.collect("user_invitation", CARL, tenant_id=bolt).subject_id
@@ -136,8 +136,8 @@ def test_tenant_export_goes_to_its_tenant_only(tenants: tuple[Troth, str, str, s
     assert data[:2] == b"PK"
 
 
-def test_racing_downloads_hand_the_file_over_once(make_troth: Any, db_url: str) -> None:
-    t = make_troth("mindlink", db_url)
+def test_racing_downloads_hand_the_file_over_once(home: Any, db_url: str) -> None:
+    t = home("mindlink", db_url)
     t.collect("support_request", SUPPORT)
     code = access_code(t, "ada@example.com")
     got: list[bytes] = []
@@ -161,9 +161,9 @@ def test_racing_downloads_hand_the_file_over_once(make_troth: Any, db_url: str) 
 
 
 # -- HTTP: codes and addresses only in bodies --------------------------------------------
-def test_api_export_is_bound_to_the_keys_tenant(make_troth: Any, db_url: str) -> None:
+def test_api_export_is_bound_to_the_keys_tenant(home: Any, db_url: str) -> None:
     """Issue 13 item 8: A's admin / requests:admin key does not download B's export."""
-    t = make_troth("phone-service", db_url)
+    t = home("phone-service", db_url)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     bolt = t.access.create_tenant("Bolt", "office@bolt.example")
     t.collect("user_invitation", CARL, tenant_id=bolt)
@@ -189,14 +189,14 @@ def test_api_export_is_bound_to_the_keys_tenant(make_troth: Any, db_url: str) ->
         assert r.status_code == 200 and r.content[:2] == b"PK"
 
 
-def test_privacy_download_needs_the_persons_session(home: Any) -> None:
-    t = Troth(home)
+def test_privacy_download_needs_the_persons_session(mindlink: Any) -> None:
+    t = Troth(mindlink)
     t.collect("support_request", SUPPORT)
     t.collect("support_request", BOB)
     code = access_code(t, "ada@example.com")
-    mail = last_mail(home, "ada@example.com")
+    mail = last_mail(mindlink, "ada@example.com")
     assert f"/privacy/download#{code}" in mail and f"/privacy/download/{code}" not in mail
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         page = c.get("/privacy/download")
         assert page.status_code == 200 and "sign in" in page.text.lower()
         # Without a session: refused, whatever the code.
@@ -207,7 +207,7 @@ def test_privacy_download_needs_the_persons_session(home: Any) -> None:
         )
         assert r.status_code == 401 and "PK" not in r.text[:2]
         # Bob, signed in, with Ada's code: as if the code were unknown.
-        bob = sign_in(c, home, "bob@example.com")
+        bob = sign_in(c, mindlink, "bob@example.com")
         r = c.post(
             "/privacy/download",
             data={"code": code, "csrf_token": bob},
@@ -215,7 +215,7 @@ def test_privacy_download_needs_the_persons_session(home: Any) -> None:
         )
         assert r.status_code == 404 and "Ada" not in r.text
         # Ada, signed in: the form is there (the script fills it from the #), CSRF is checked.
-        ada = sign_in(c, home, "ada@example.com")
+        ada = sign_in(c, mindlink, "ada@example.com")
         form = c.get("/privacy/download").text
         assert 'action="/privacy/download"' in form and "data-from-fragment" in form
         assert code not in form
@@ -234,8 +234,8 @@ def test_privacy_download_needs_the_persons_session(home: Any) -> None:
         assert r.status_code == 422 and "no longer accepted in the address" in r.text
 
 
-def test_invitation_code_is_posted_never_in_the_address(make_troth: Any, db_url: str) -> None:
-    t = make_troth("phone-service", db_url)
+def test_invitation_code_is_posted_never_in_the_address(home: Any, db_url: str) -> None:
+    t = home("phone-service", db_url)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     token, _ = t.access.invite(acme, "boss@acme.example", role="admin")
     mail = last_mail(t.ctx, "boss@acme.example")
@@ -289,63 +289,63 @@ def _ask_code(c: Any, email: str, client: str = "testclient") -> Any:
     )
 
 
-def test_signin_codes_limited_per_address_known_or_not(home: Any) -> None:
-    Troth(home).collect("support_request", SUPPORT)
-    limit = home.settings.signin_codes_per_address
-    with client_for(home) as c:
+def test_signin_codes_limited_per_address_known_or_not(mindlink: Any) -> None:
+    Troth(mindlink).collect("support_request", SUPPORT)
+    limit = mindlink.settings.signin_codes_per_address
+    with client_for(mindlink) as c:
         for email in ("ada@example.com", "nobody@example.com"):
             for _ in range(limit):
                 assert _ask_code(c, email).status_code == 200
-                home.clock.advance(seconds=home.settings.signin_code_interval_seconds + 1)
+                mindlink.clock.advance(seconds=mindlink.settings.signin_code_interval_seconds + 1)
             r = _ask_code(c, email)
             # Known and unknown addresses answer alike: the limit reveals nothing.
             assert r.status_code == 429 and "too many sign-in codes" in r.text, r.text
             assert "this address" in r.text
-        with home.engine.connect() as conn:
+        with mindlink.engine.connect() as conn:
             sent = conn.execute(
                 select(outbox.c.id).where(outbox.c.to_addr == "ada@example.com")
             ).all()
         assert len(sent) == limit
         # Another time zone, another case: the same address is the same address.
         assert _ask_code(c, "ADA@Example.com").status_code == 429
-        home.clock.advance(hours=1, seconds=1)
+        mindlink.clock.advance(hours=1, seconds=1)
         assert _ask_code(c, "ada@example.com").status_code == 200
     denied = [
         e.entry
-        for e in list_entries(home, newest_first=True, limit=100)
+        for e in list_entries(mindlink, newest_first=True, limit=100)
         if e.entry.action == "privacy.signin_code"
     ]
     assert denied and all(e.reason == "too_many_codes" for e in denied)
     assert all("ada@example.com" not in str(e.details) for e in denied)
 
 
-def test_a_second_code_too_soon_says_how_long_to_wait(home: Any) -> None:
+def test_a_second_code_too_soon_says_how_long_to_wait(mindlink: Any) -> None:
     """Eight clicks within a second send one code; the page says when to ask again."""
-    Troth(home).collect("support_request", SUPPORT)
-    wait = home.settings.signin_code_interval_seconds
-    with client_for(home) as c:
+    Troth(mindlink).collect("support_request", SUPPORT)
+    wait = mindlink.settings.signin_code_interval_seconds
+    with client_for(mindlink) as c:
         answers = [_ask_code(c, "ada@example.com") for _ in range(8)]
         assert answers[0].status_code == 200
         for r in answers[1:]:
             assert r.status_code == 429 and int(r.headers["retry-after"]) == wait
             assert f"wait {wait} seconds" in r.text and "a moment ago" in r.text
             assert 'value="ada@example.com"' in r.text  # the form keeps the address
-        home.clock.advance(seconds=wait - 10)
+        mindlink.clock.advance(seconds=wait - 10)
         r = _ask_code(c, "ada@example.com")
         assert r.status_code == 429 and "wait 10 seconds" in r.text
         # An unknown address answers exactly alike (nothing is revealed).
         assert _ask_code(c, "nobody@example.com").status_code == 200
         unknown = _ask_code(c, "nobody@example.com")
         assert unknown.status_code == 429 and f"wait {wait} seconds" in unknown.text
-        home.clock.advance(seconds=11)
+        mindlink.clock.advance(seconds=11)
         assert _ask_code(c, "ada@example.com").status_code == 200
-    with home.engine.connect() as conn:
+    with mindlink.engine.connect() as conn:
         sent = conn.execute(select(outbox.c.id).where(outbox.c.to_addr == "ada@example.com")).all()
     assert len(sent) == 2
 
 
-def test_signin_codes_limited_per_client(tmp_path: Path) -> None:
-    ctx = make_home(tmp_path)
+def test_signin_codes_limited_per_client(home: Any) -> None:
+    ctx = home("mindlink", clock=ManualClock(), context=True)
     limit = ctx.settings.signin_codes_per_client
     with client_for(ctx) as c:
         answers = [_ask_code(c, f"p{i}@example.com").status_code for i in range(limit + 2)]
@@ -354,8 +354,8 @@ def test_signin_codes_limited_per_client(tmp_path: Path) -> None:
     ctx.engine.dispose()
 
 
-def test_old_code_page_address_carries_nothing(home: Any) -> None:
-    with client_for(home) as c:
+def test_old_code_page_address_carries_nothing(mindlink: Any) -> None:
+    with client_for(mindlink) as c:
         r = c.get("/privacy/code?c=abc", follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/privacy/signin"
 
@@ -371,9 +371,9 @@ class _Lines(logging.Handler):
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Any, str, _Lines]]:
+def served(home: Any) -> Iterator[tuple[Any, str, _Lines]]:
     """The app under a real uvicorn with its access log on; yields (ctx, base URL, log)."""
-    ctx = make_home(tmp_path)
+    ctx = home("mindlink", clock=ManualClock(), context=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -453,16 +453,16 @@ def test_access_log_carries_no_code_token_email_or_phone(
         assert secret not in text, f"{secret[:6]}... is in the access log"
 
 
-def test_old_signin_codes_are_forgotten_but_not_before_the_limit_window(home: Any) -> None:
+def test_old_signin_codes_are_forgotten_but_not_before_the_limit_window(mindlink: Any) -> None:
     from troth.access.signin import purge_codes, signin_codes
 
-    Troth(home).collect("support_request", SUPPORT)
-    with client_for(home) as c:
+    Troth(mindlink).collect("support_request", SUPPORT)
+    with client_for(mindlink) as c:
         assert _ask_code(c, "ada@example.com").status_code == 200
         assert _ask_code(c, "nobody@example.com").status_code == 200
-    home.clock.advance(minutes=59)
-    assert purge_codes(home) == 0  # still counted towards the hour's limits
-    home.clock.advance(minutes=2)
-    assert purge_codes(home) == 2
-    with home.engine.connect() as conn:
+    mindlink.clock.advance(minutes=59)
+    assert purge_codes(mindlink) == 0  # still counted towards the hour's limits
+    mindlink.clock.advance(minutes=2)
+    assert purge_codes(mindlink) == 2
+    with mindlink.engine.connect() as conn:
         assert conn.execute(select(signin_codes)).all() == []

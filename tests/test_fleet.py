@@ -40,7 +40,6 @@ from dbs import IN_CI, PG_ADMIN_URL, need
 from troth.audit import list_entries, verify_log
 from troth.clock import ManualClock
 from troth.engine import Troth
-from troth.home import init_home
 from troth.notices.outbox import outbox
 from troth.operations.jobs import worker_jobs
 from troth.requests.tables import requests as requests_table
@@ -241,7 +240,7 @@ def _job(conn: Any, name: str) -> Any:
 
 
 def test_two_servers_and_two_workers_behind_pgbouncer_survive_sigkill(
-    tmp_path: Path, pooled_db: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    home: Any, tmp_path: Path, pooled_db: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started = time.monotonic()
     pooled, direct = pooled_db
@@ -250,7 +249,7 @@ def test_two_servers_and_two_workers_behind_pgbouncer_survive_sigkill(
     # -- the home, built through the pooler; its oldest people are long past retention ---
     real_now = datetime.now(UTC)
     old = ManualClock(real_now - timedelta(days=8 * 366))
-    ctx = init_home(tmp_path / "home", example="itechno", database_url=pooled, clock=old)
+    ctx = home("itechno", pooled, clock=old, context=True)
     t = Troth(ctx)
     preloaded = [
         r.subject_id
@@ -279,11 +278,11 @@ def test_two_servers_and_two_workers_behind_pgbouncer_survive_sigkill(
             ],
         )
     t.close()
-    home = ctx.home
+    home_dir = ctx.home
 
     env = dict(
         os.environ,
-        TROTH_HOME=str(home),
+        TROTH_HOME=str(home_dir),
         TROTH_WORKER_INTERVAL_SECONDS="0.2",
         TROTH_WORKER_LEASE_SECONDS=str(LEASE_SECONDS),
     )
@@ -407,7 +406,7 @@ def test_two_servers_and_two_workers_behind_pgbouncer_survive_sigkill(
         watch.dispose()
 
     # -- every promise still holds -------------------------------------------------------
-    with troth.open(home) as t2:
+    with troth.open(home_dir) as t2:
         report = verify_log(t2.ctx)
         assert report.ok and report.unsigned == 0, report.problem
         entries = _every_entry(t2.ctx)
@@ -446,7 +445,7 @@ def test_two_servers_and_two_workers_behind_pgbouncer_survive_sigkill(
     assert mail and all(status == "sent" for _, status in mail)
     sent = Counter(int(e.details["outbox_id"]) for e in by_action.get("mail.sent", []))
     assert sent == Counter({int(mid): 1 for mid, _ in mail}), sent
-    files = sorted(p.name for p in (home / "mail").glob("*.eml"))
+    files = sorted(p.name for p in (home_dir / "mail").glob("*.eml"))
     assert files == sorted(f"{mid}.eml" for mid, _ in mail)
     # No job ran twice: each daily or hourly job settled once, the killed claim never.
     for name in ("retention", "audit_checkpoint", "purge_exports", "scrub_mail"):
@@ -501,13 +500,13 @@ def test_a_pooled_engine_prepares_nothing_on_the_server(pooled_db: tuple[str, st
         straight.dispose()
 
 
-def test_each_machines_heads_file_verifies_the_log_when_joined(tmp_path: Path) -> None:
+def test_each_machines_heads_file_verifies_the_log_when_joined(home: Any, tmp_path: Path) -> None:
     """Several machines: each keeps its own heads file (a network file system does not make
     appends atomic between machines). Joined, they cover every entry; one machine's file
     alone leaves the entries the other signed last uncovered, and says so."""
     from troth.home import open_context
 
-    ctx = init_home(tmp_path / "home", example="itechno")
+    ctx = home("itechno", clock=None, context=True)
     t = Troth(ctx)
     sid = t.collect("order_form", _order(1, "h")).subject_id
     key, _ = t.access.create_api_key("app", ["use"])

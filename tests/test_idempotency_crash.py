@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from _http import make_home
+from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.operations.idempotency import idempotency_keys
 from troth.store.tables import records
@@ -70,8 +70,8 @@ def _killed(proc: subprocess.Popen[bytes]) -> None:
     assert proc.wait(timeout=60) == -9  # SIGKILL, as the fault hook does
 
 
-def test_kill_between_work_and_answer_then_retry_runs_once(tmp_path: Path, db_url: str) -> None:
-    ctx = make_home(tmp_path, db_url=db_url)
+def test_kill_between_work_and_answer_then_retry_runs_once(home: Any, db_url: str) -> None:
+    ctx = home("mindlink", db_url, clock=ManualClock(), context=True)
     key, _ = Troth(ctx).access.create_api_key("shop", ["collect"])
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "order-17"}
     port = _port()

@@ -16,12 +16,12 @@ import sqlalchemy as sa
 import starlette
 from fastapi.testclient import TestClient
 
+from repo_paths import ROOT
 from troth.db import _TrothEngine, _TrothOptionEngine, make_engine
 from troth.driver import Prepared
 
 SA = f"SQLAlchemy {sa.__version__}"
 ST = f"Starlette {starlette.__version__} / FastAPI {fastapi.__version__}"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def need(ok: Any, internal: str, library: str, used_by: str) -> None:

@@ -42,9 +42,9 @@ def _kek_versions(t: Troth, sid: str | None = None) -> set[int]:
 
 
 def test_another_process_reads_and_wraps_under_a_rotated_key(
-    make_troth: Any, monkeypatch: pytest.MonkeyPatch
+    home: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("itechno")
+    t = home("itechno")
     other = Troth(open_context(t.ctx.home, clock=t.ctx.clock))
     try:
         sid = other.collect("order_form", _order(1)).subject_id
@@ -63,9 +63,9 @@ def test_another_process_reads_and_wraps_under_a_rotated_key(
 
 
 def test_retiring_waits_for_keys_another_process_wrapped_under_the_old_version(
-    make_troth: Any, monkeypatch: pytest.MonkeyPatch
+    home: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("itechno")
+    t = home("itechno")
     first = t.collect("order_form", _order(1)).subject_id
     other = Troth(open_context(t.ctx.home, clock=t.ctx.clock))
     # The other process looks at the key file only now and then: it will not have seen the
@@ -106,11 +106,9 @@ def test_retiring_waits_for_keys_another_process_wrapped_under_the_old_version(
         other.close()
 
 
-def test_another_homes_key_file_put_in_place_is_not_taken_in(
-    make_troth: Any, tmp_path: Any
-) -> None:
-    t = make_troth("itechno")
-    stranger = make_troth("itechno", name="stranger")
+def test_another_homes_key_file_put_in_place_is_not_taken_in(home: Any, tmp_path: Any) -> None:
+    t = home("itechno")
+    stranger = home("itechno", name="stranger")
     sid = t.collect("order_form", _order(1)).subject_id
     path = t.ctx.settings.resolved_key_file
     path.write_bytes(stranger.ctx.settings.resolved_key_file.read_bytes())

@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "troth"
+from repo_paths import SRC
+
 EDGE_PACKAGES = ("api", "web", "cli")
 EDGE_MODULES = ("worker.py", "serving.py", "app.py")
 EDGE_NAMES = tuple(f"troth.{p}" for p in EDGE_PACKAGES) + tuple(

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from _http import PASSWORD, challenge_from, csrf_from
 from troth.clock import ManualClock
 from troth.engine import Troth
-from troth.home import init_home, open_context
+from troth.home import open_context
 from troth.notices.outbox import outbox
 
 ORDER = {
@@ -71,9 +72,9 @@ def _code(home: Path, email: str) -> str:
     return found.group(1)
 
 
-def test_a_served_session_logs_no_email_phone_or_card(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    ctx = init_home(home, example="itechno", clock=ManualClock())
+def test_a_served_session_logs_no_email_phone_or_card(home: Any, tmp_path: Path) -> None:
+    home_dir = tmp_path / "home"
+    ctx = home("itechno", clock=ManualClock(), context=True)
     t = Troth(ctx)
     key, _ = t.access.create_api_key("shop", ["collect", "use", "requests:admin"])
     t.access.add_user("pat@itechno.example", kind="staff", role="privacy_office", password=PASSWORD)
@@ -94,7 +95,7 @@ def test_a_served_session_logs_no_email_phone_or_card(tmp_path: Path) -> None:
                 "--log-level",
                 "info",
             ],
-            env=dict(os.environ, TROTH_HOME=str(home)),
+            env=dict(os.environ, TROTH_HOME=str(home_dir)),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -145,7 +146,7 @@ def test_a_served_session_logs_no_email_phone_or_card(tmp_path: Path) -> None:
                     "/privacy/code",
                     data={
                         "challenge": challenge_from(code_page.text),
-                        "code": _code(home, ORDER["email"]),
+                        "code": _code(home_dir, ORDER["email"]),
                         "csrf_token": csrf_from(code_page.text),
                     },
                 )

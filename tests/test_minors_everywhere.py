@@ -25,7 +25,6 @@ from troth.engine import Troth
 from troth.errors import ConnectorError, NotFound, ValidationError
 from troth.examples import example_path
 from troth.gate import Actor, ActorKind
-from troth.home import init_home
 from troth.notices.publish import publish_policy
 from troth.store.tables import records, subjects
 from troth.store.values import read_values
@@ -74,9 +73,9 @@ def minor_entries(t: Troth, sid: str, action: str = "minor.erase") -> list[Any]:
 
 
 def test_report_minor_erases_in_troth_and_the_shop(
-    make_troth: Any, db_url: str, shop_same_backend: str, monkeypatch: pytest.MonkeyPatch
+    home: Any, db_url: str, shop_same_backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     shop = connect_shop(t, shop_same_backend, monkeypatch)
     before = cs.snapshot(shop)
     sid = buy(t, PERSON)
@@ -131,8 +130,8 @@ def test_report_minor_erases_in_troth_and_the_shop(
     assert cs.snapshot(shop) == after
 
 
-def test_report_minor_bad_input_touches_nothing(make_troth: Any, db_url: str) -> None:
-    t = make_troth("mindlink", db_url)
+def test_report_minor_bad_input_touches_nothing(home: Any, db_url: str) -> None:
+    t = home("mindlink", db_url)
     sid = buy(t, PERSON)
     with pytest.raises(ValidationError, match="evidence") as bad:
         t.report_minor(sid, evidence="  ")
@@ -145,9 +144,9 @@ def test_report_minor_bad_input_touches_nothing(make_troth: Any, db_url: str) ->
 
 
 def test_report_minor_waits_for_a_database_that_is_down(
-    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("mindlink")
+    t = home("mindlink")
     shop = connect_shop(t, f"sqlite:///{tmp_path}/shop.db", monkeypatch)
     sid = buy(t, PERSON)
     monkeypatch.setenv("SHOP_DATABASE_URL", f"sqlite:///{tmp_path}/gone/shop.db")
@@ -197,13 +196,13 @@ def _signup(t: Troth, email: str, born: date) -> str:
 
 
 def test_purge_minors_finds_a_stored_birth_date_and_erases_everywhere(
-    make_troth: Any,
+    home: Any,
     db_url: str,
     shop_same_backend: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    t = make_troth("itechno", db_url, edit=_sixteen_then_eighteen)
+    t = home("itechno", db_url, edit=_sixteen_then_eighteen)
     shop = connect_shop(t, shop_same_backend, monkeypatch)
     today = t.ctx.clock.now().date()
     teen = _signup(t, PERSON, today.replace(year=today.year - 17))
@@ -229,7 +228,7 @@ def test_purge_minors_finds_a_stored_birth_date_and_erases_everywhere(
         t2.close()
 
 
-def test_cli_minors_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_minors_purge(home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from troth.cli import _register, app
 
     _register()
@@ -239,7 +238,7 @@ def test_cli_minors_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     _sixteen_then_eighteen(policy)
     path = tmp_path / "policy-16.yaml"
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
-    ctx = init_home(tmp_path / "home", policy_file=path, clock=ManualClock(now))
+    ctx = home(None, policy=path, clock=ManualClock(now), context=True)
     t = Troth(ctx)
     try:
         shop = connect_shop(t, f"sqlite:///{tmp_path}/shop.db", monkeypatch)

@@ -24,7 +24,6 @@ from troth.disclosures.tables import legal_demands
 from troth.engine import Troth
 from troth.errors import Refused
 from troth.gate import SYSTEM, Actor, ActorKind, office_scope
-from troth.home import init_home
 from troth.notices.preview import diff_candidate
 from troth.notices.publish import publish_policy
 from troth.office import read_audit, request_desk, verify_audit
@@ -51,10 +50,8 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, db_url: str) -> Iterator[World]:
-    ctx = init_home(
-        tmp_path / "home", example="phone-service", database_url=db_url, clock=ManualClock()
-    )
+def world(home: Any, tmp_path: Path, db_url: str) -> Iterator[World]:
+    ctx = home("phone-service", db_url, clock=ManualClock(), context=True)
     t = Troth(ctx)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     bolt = t.access.create_tenant("Bolt", "office@bolt.example")

@@ -11,9 +11,8 @@ import typer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from troth.cli import doctor as doctor_cli
 from troth.engine import Troth
-from troth.home import init_home
+from troth.operations.checks import doctor as doctor_cli
 
 runner = CliRunner()
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
@@ -41,8 +40,8 @@ def doctor(home: Path) -> tuple[int, dict[str, Any], dict[str, dict[str, str]]]:
     return r.exit_code, report, by_name
 
 
-def test_a_healthy_home(tmp_path: Path) -> None:
-    ctx = init_home(tmp_path / "home", example="mindlink")  # the system clock
+def test_a_healthy_home(home: Any) -> None:
+    ctx = home("mindlink", clock=None, context=True)  # the system clock
     ctx.engine.dispose()
     code, report, checks = doctor(ctx.home)
     assert code == 0, report
@@ -59,16 +58,16 @@ def test_a_healthy_home(tmp_path: Path) -> None:
     assert all(line.split()[0] in ("ok", "warn", "fail") for line in lines)
 
 
-def test_a_broken_home(tmp_path: Path, make_troth) -> None:
+def test_a_broken_home(tmp_path: Path, home) -> None:
     # Made on the test clock (March 2026): a request opened then is overdue now, and the
     # mail it queued has waited for months.
-    t: Troth = make_troth("mindlink")
+    t: Troth = home("mindlink")
     t.collect("support_request", SUPPORT)
     t.requests.open("delete", email="ada@example.com")
-    home = t.ctx.home
+    home_dir = t.ctx.home
     t.close()
-    (home / "audit-heads.jsonl").unlink()
-    code, report, checks = doctor(home)
+    (home_dir / "audit-heads.jsonl").unlink()
+    code, report, checks = doctor(home_dir)
     assert code == 1 and report["status"] == "fail"
     assert checks["key file"]["status"] == "ok"
     assert checks["heads file"]["status"] == "warn"  # not there yet is not in itself broken
@@ -79,16 +78,16 @@ def test_a_broken_home(tmp_path: Path, make_troth) -> None:
     assert checks["requests"]["detail"].startswith("1 of 1 open request(s) past their deadline")
     assert checks["outbox"]["status"] == "warn" and "troth worker" in checks["outbox"]["fix"]
     # A key file others may read: troth refuses to open the home, doctor says why and how.
-    key_file = home / "keys.json"
+    key_file = home_dir / "keys.json"
     key_file.chmod(0o644)
-    code, report, checks = doctor(home)
+    code, report, checks = doctor(home_dir)
     assert code == 1
     assert checks["key file"]["status"] == "fail"
     assert checks["key file"]["fix"] == f"chmod 600 {key_file}"
     assert "0644" in checks["key file"]["detail"]
     assert checks["home"]["status"] == "fail" and "chmod 600" in checks["home"]["detail"]
     # The text form says what to do after each finding.
-    r = runner.invoke(cli(), ["--home", str(home), "doctor"], env={"COLUMNS": "200"})
+    r = runner.invoke(cli(), ["--home", str(home_dir), "doctor"], env={"COLUMNS": "200"})
     assert r.exit_code == 1
     assert f"fail key file: {key_file} is mode 0644" in r.stdout
     assert f"-> chmod 600 {key_file}" in r.stdout
@@ -96,8 +95,8 @@ def test_a_broken_home(tmp_path: Path, make_troth) -> None:
     assert "ada@example.com" not in r.stdout + json.dumps(report)
 
 
-def test_migrations_behind_and_a_missing_key_file(tmp_path: Path) -> None:
-    ctx = init_home(tmp_path / "home", example="mindlink")
+def test_migrations_behind_and_a_missing_key_file(home: Any) -> None:
+    ctx = home("mindlink", clock=None, context=True)
     with ctx.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
     ctx.engine.dispose()
@@ -121,8 +120,8 @@ def test_not_a_home_and_bad_settings(tmp_path: Path) -> None:
     assert "metrics_access" in checks["settings"]["detail"]
 
 
-def test_open_metrics_and_a_password_in_the_file_are_warnings(tmp_path: Path) -> None:
-    ctx = init_home(tmp_path / "home", example="mindlink")
+def test_open_metrics_and_a_password_in_the_file_are_warnings(home: Any) -> None:
+    ctx = home("mindlink", clock=None, context=True)
     ctx.engine.dispose()
     with (ctx.home / "troth.toml").open("a") as fh:
         fh.write('metrics_access = "open"\nsmtp_password = "hunter2"\n')
@@ -134,14 +133,14 @@ def test_open_metrics_and_a_password_in_the_file_are_warnings(tmp_path: Path) ->
     assert "hunter2" not in json.dumps(report)
 
 
-def test_a_password_in_the_database_url_of_the_file_is_a_warning(tmp_path: Path, pg_url) -> None:
+def test_a_password_in_the_database_url_of_the_file_is_a_warning(home: Any, pg_url) -> None:
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(pg_url)
     with_password = urlunsplit(
         parts._replace(netloc=f"postgres:s3cret-pw@{parts.hostname}:{parts.port}")
     )
-    ctx = init_home(tmp_path / "home", example="mindlink", database_url=with_password)
+    ctx = home("mindlink", with_password, clock=None, context=True)
     ctx.engine.dispose()
     code, report, _checks = doctor(ctx.home)
     assert code == 0, report

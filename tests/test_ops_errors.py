@@ -10,12 +10,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
-from _http import make_home
+from repo_paths import ROOT
 from troth.clock import ManualClock
 from troth.connectors import Connector, JobState, JobStore, parse_datasets
 from troth.db import check_database_url, make_engine
@@ -94,7 +95,7 @@ def test_a_missing_driver_names_the_pip_line(tmp_path: Path, module: str, url: s
     assert SECRET not in r.stderr
     assert list(tmp_path.iterdir()) == []
     # The extra it names exists.
-    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
     assert f"\n{extra} = [" in pyproject
 
 
@@ -156,8 +157,8 @@ def test_a_connected_malformed_url_never_shows_the_password(tmp_path: Path) -> N
     connector.close()
 
 
-def test_opening_a_home_whose_database_file_is_gone_creates_nothing(tmp_path: Path) -> None:
-    ctx = make_home(tmp_path)
+def test_opening_a_home_whose_database_file_is_gone_creates_nothing(home: Any) -> None:
+    ctx = home("mindlink", clock=ManualClock(), context=True)
     ctx.engine.dispose()
     db = ctx.home / "troth.db"
     for f in ctx.home.glob("troth.db*"):
@@ -235,8 +236,8 @@ def test_database_errors_never_carry_the_values(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_troths_own_malformed_url_is_one_line(tmp_path: Path) -> None:
-    ctx = make_home(tmp_path)
+def test_troths_own_malformed_url_is_one_line(home: Any) -> None:
+    ctx = home("mindlink", clock=ManualClock(), context=True)
     ctx.engine.dispose()
     env = {"TROTH_DATABASE_URL": MALFORMED["unencoded @"]}
     for args in (("audit", "verify"), ("db", "migrate"), ("doctor",)):

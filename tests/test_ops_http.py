@@ -13,8 +13,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from _http import api_key, client_for, is_problem, make_home
+from _http import api_key, client_for, is_problem
 from troth.audit import list_entries
+from troth.clock import ManualClock
 from troth.home import open_context
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "My invoice is wrong"}
@@ -97,10 +98,10 @@ def test_readyz_503_when_the_heads_file_cannot_be_written(lite, client, tmp_path
     assert r.status_code == 503 and r.json()["checks"]["heads_file"] == "fail"
 
 
-def test_metrics_after_a_scenario(home) -> None:
+def test_metrics_after_a_scenario(mindlink) -> None:
     """On SQLite and PostgreSQL (the figures read at scrape time are queries)."""
-    with client_for(home) as client:
-        _scenario(home, client)
+    with client_for(mindlink) as client:
+        _scenario(mindlink, client)
 
 
 def _scenario(lite, client) -> None:
@@ -194,8 +195,8 @@ def test_who_may_read_metrics(lite, client) -> None:
     assert [e.reason for e in denied] == ["scope_missing", "scope_missing", "tenant_bound"]
 
 
-def test_metrics_access_open_and_off(tmp_path) -> None:
-    ctx = make_home(tmp_path)
+def test_metrics_access_open_and_off(home) -> None:
+    ctx = home("mindlink", clock=ManualClock(), context=True)
     try:
         for access, status in (("open", 200), ("off", 404)):
             c2 = open_context(ctx.home, metrics_access=access)
@@ -214,8 +215,8 @@ def test_a_callers_request_id_is_kept_only_when_well_formed(client) -> None:
     assert len(r.headers["x-request-id"]) == 32
 
 
-def test_readyz_and_metrics_on_mariadb(tmp_path, mysql_url) -> None:
-    ctx = make_home(tmp_path, db_url=mysql_url)
+def test_readyz_and_metrics_on_mariadb(home, mysql_url) -> None:
+    ctx = home("mindlink", mysql_url, clock=ManualClock(), context=True)
     try:
         with client_for(ctx) as c:
             _scenario(ctx, c)
@@ -225,11 +226,11 @@ def test_readyz_and_metrics_on_mariadb(tmp_path, mysql_url) -> None:
 
 
 def test_metrics_still_answer_when_the_database_figures_cannot_be_read(
-    tmp_path, pg_url, caplog
+    home, pg_url, caplog
 ) -> None:
     import sqlalchemy as sa
 
-    made = make_home(tmp_path, db_url=pg_url)
+    made = home("mindlink", pg_url, clock=ManualClock(), context=True)
     made.engine.dispose()
     ctx = open_context(made.home, metrics_access="open")
     try:

@@ -14,11 +14,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from troth.engine import Troth
-from troth.home import init_home
 
 EMAIL = "bo.private@example.com"
 PHONE = "+447700900123"
@@ -80,8 +80,8 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
         return proc.communicate()
 
 
-def test_json_logs_of_a_scenario_hold_no_personal_data(tmp_path: Path) -> None:
-    ctx = init_home(tmp_path / "home", example="itechno")
+def test_json_logs_of_a_scenario_hold_no_personal_data(home: Any) -> None:
+    ctx = home("itechno", clock=None, context=True)
     t = Troth(ctx)
     key, _ = t.access.create_api_key("app", ["collect", "use"])
     t.close()
@@ -146,8 +146,8 @@ def test_json_logs_of_a_scenario_hold_no_personal_data(tmp_path: Path) -> None:
     assert any(r["logger"].startswith("uvicorn") for r in records)  # its other lines are JSON
 
 
-def test_several_workers_sum_their_metrics(tmp_path: Path) -> None:
-    ctx = init_home(tmp_path / "home", example="itechno")
+def test_several_workers_sum_their_metrics(home: Any, tmp_path: Path) -> None:
+    ctx = home("itechno", clock=None, context=True)
     ctx.engine.dispose()
     with (ctx.home / "troth.toml").open("a") as fh:
         fh.write('metrics_access = "open"\n')  # a private bind: the test's loopback

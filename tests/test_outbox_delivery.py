@@ -8,7 +8,6 @@ import socket
 from collections.abc import Iterator
 from email.message import Message
 from email.policy import default
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from troth.consent import ConsentLedger
 from troth.consent.unsubscribe import unsubscribe
 from troth.context import Context
 from troth.errors import Refused, ValidationError
-from troth.home import init_home
 from troth.notices.delivery import deliver_due
 from troth.notices.outbox import MailStatus, enqueue, list_outbox, outbox, submit
 from troth.store.ids import new_id
@@ -55,8 +53,8 @@ def smtp() -> Iterator[tuple[Inbox, Controller]]:
     ctl.stop()
 
 
-def make_ctx(tmp_path: Path, db_url: str, **settings: Any) -> Context:
-    ctx = init_home(tmp_path / "home", example="ixanet", database_url=db_url, clock=ManualClock())
+def make_ctx(home: Any, db_url: str, **settings: Any) -> Context:
+    ctx = home("ixanet", db_url, clock=ManualClock(), context=True)
     ctx.settings = ctx.settings.model_copy(update=settings)
     return ctx
 
@@ -92,11 +90,11 @@ def actions(ctx: Context) -> list[str]:
 
 
 def test_marketing_mail_via_smtp_carries_rfc8058_headers(
-    tmp_path: Path, db_url: str, smtp: tuple[Inbox, Controller]
+    home: Any, db_url: str, smtp: tuple[Inbox, Controller]
 ) -> None:
     inbox, ctl = smtp
     ctx = make_ctx(
-        tmp_path,
+        home,
         db_url,
         smtp_host="127.0.0.1",
         smtp_port=ctl.port,
@@ -126,8 +124,8 @@ def test_marketing_mail_via_smtp_carries_rfc8058_headers(
     assert len(inbox.messages) == 1
 
 
-def test_eml_fallback_without_smtp(tmp_path: Path, db_url: str) -> None:
-    ctx = make_ctx(tmp_path, db_url)
+def test_eml_fallback_without_smtp(home: Any, db_url: str) -> None:
+    ctx = make_ctx(home, db_url)
     sid = person(ctx, "marketing")
     oid = offer(ctx, sid)
     assert deliver_due(ctx).sent == 1
@@ -137,9 +135,9 @@ def test_eml_fallback_without_smtp(tmp_path: Path, db_url: str) -> None:
     assert [p.name for p in path.parent.iterdir()] == [f"{oid}.eml"]
 
 
-def test_retry_after_smtp_down_then_up(tmp_path: Path, db_url: str) -> None:
+def test_retry_after_smtp_down_then_up(home: Any, db_url: str) -> None:
     port = free_port()
-    ctx = make_ctx(tmp_path, db_url, smtp_host="127.0.0.1", smtp_port=port)
+    ctx = make_ctx(home, db_url, smtp_host="127.0.0.1", smtp_port=port)
     sid = person(ctx, "marketing")
     offer(ctx, sid)
     r1 = deliver_due(ctx)  # nobody listening on the port
@@ -164,8 +162,8 @@ def test_retry_after_smtp_down_then_up(tmp_path: Path, db_url: str) -> None:
     assert row["status"] == "sent" and row["attempts"] == 2
 
 
-def test_gives_up_after_max_attempts(tmp_path: Path, db_url: str) -> None:
-    ctx = make_ctx(tmp_path, db_url, smtp_host="127.0.0.1", smtp_port=free_port())
+def test_gives_up_after_max_attempts(home: Any, db_url: str) -> None:
+    ctx = make_ctx(home, db_url, smtp_host="127.0.0.1", smtp_port=free_port())
     sid = person(ctx, "marketing")
     offer(ctx, sid)
     for _ in range(8):
@@ -176,8 +174,8 @@ def test_gives_up_after_max_attempts(tmp_path: Path, db_url: str) -> None:
     assert "mail.failed" in actions(ctx)
 
 
-def test_refused_without_consent_and_audited(tmp_path: Path, db_url: str) -> None:
-    ctx = make_ctx(tmp_path, db_url)
+def test_refused_without_consent_and_audited(home: Any, db_url: str) -> None:
+    ctx = make_ctx(home, db_url)
     sid = person(ctx)  # no consent to marketing
     with pytest.raises(Refused) as exc:
         offer(ctx, sid)
@@ -187,8 +185,8 @@ def test_refused_without_consent_and_audited(tmp_path: Path, db_url: str) -> Non
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
 
 
-def test_suppressed_after_unsubscribe_even_if_queued(tmp_path: Path, db_url: str) -> None:
-    ctx = make_ctx(tmp_path, db_url)
+def test_suppressed_after_unsubscribe_even_if_queued(home: Any, db_url: str) -> None:
+    ctx = make_ctx(home, db_url)
     sid = person(ctx, "marketing")
     offer(ctx, sid, "first")
     offer(ctx, sid, "second")
@@ -204,8 +202,8 @@ def test_suppressed_after_unsubscribe_even_if_queued(tmp_path: Path, db_url: str
         offer(ctx, sid, "third")
 
 
-def test_bad_messages_are_refused_with_clear_errors(tmp_path: Path, db_url: str) -> None:
-    ctx = make_ctx(tmp_path, db_url)
+def test_bad_messages_are_refused_with_clear_errors(home: Any, db_url: str) -> None:
+    ctx = make_ctx(home, db_url)
     sid = person(ctx, "marketing")
     base = dict(idempotency_key="k", to_addr="a@example.org", subject="s", body_text="b")
     bad = [

@@ -9,16 +9,15 @@ import threading
 from collections.abc import Iterator
 from email.message import Message
 from email.policy import default
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from _http import make_home
 from troth.access.signin import start_signin
 from troth.audit.log import transaction
+from troth.clock import ManualClock
 from troth.context import Context
 from troth.engine import Troth
 from troth.notices.outbox import MailKind, MailStatus, enqueue, outbox
@@ -57,8 +56,8 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, smtp: tuple[Inbox, int]) -> Iterator[Context]:
-    c = make_home(tmp_path)
+def ctx(home: Any, smtp: tuple[Inbox, int]) -> Iterator[Context]:
+    c = home("mindlink", clock=ManualClock(), context=True)
     c.settings = c.settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": smtp[1]})
     yield c
     c.engine.dispose()

@@ -21,8 +21,8 @@ def _send(t, key: str) -> int:
     )
 
 
-def test_settled_mail_is_scrubbed_after_its_keep_days(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_settled_mail_is_scrubbed_after_its_keep_days(home, db_url, clock):
+    t = home("itechno", db_url)
     first = _send(t, "code-1")
     deliver_due(t.ctx)
     queued = _send(t, "code-2")  # not delivered: never scrubbed while it may still go out

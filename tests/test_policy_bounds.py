@@ -19,7 +19,6 @@ from policy_samples import BASE
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import PolicyError
-from troth.home import init_home
 from troth.notices.publish import publish_policy
 from troth.policy.loader import parse_policy
 
@@ -144,10 +143,10 @@ def at_the_bounds(text: str) -> str:
     return text.replace('version: "1.0"', 'version: "bounds"', 1)
 
 
-def test_a_policy_at_the_bounds_runs_every_command(tmp_path: Path, db_url: str) -> None:
+def test_a_policy_at_the_bounds_runs_every_command(home: Any, tmp_path: Path, db_url: str) -> None:
     db = db_url if not db_url.startswith("sqlite") else None
     clock = ManualClock()
-    ctx = init_home(tmp_path / "home", example="mindlink", database_url=db, clock=clock)
+    ctx = home("mindlink", db, clock=clock, context=True)
     t = Troth(ctx)
     try:
         t.collect("support_request", {"name": "Ada", "email": "ada@example.com", "message": "hi"})
@@ -158,18 +157,18 @@ def test_a_policy_at_the_bounds_runs_every_command(tmp_path: Path, db_url: str) 
         publish_policy(ctx, path)
     finally:
         t.close()
-    home = str(tmp_path / "home")
+    home_dir = str(tmp_path / "home")
     for args in (["retention", "run", "--dry-run", "--json"], ["retention", "run", "--json"]):
-        code, out = invoke("--home", home, *args)
+        code, out = invoke("--home", home_dir, *args)
         assert code == 0, out
         assert '"total": 0' in out  # nothing is older than 100 years
-    code, out = invoke("--home", home, "worker", "--once")
+    code, out = invoke("--home", home_dir, "worker", "--once")
     assert code == 0, out
     assert "retention: " in out and "failed: " not in out
 
 
-def test_the_worker_exits_non_zero_when_a_job_fails(tmp_path: Path) -> None:
-    ctx = init_home(tmp_path / "home", example="mindlink", clock=ManualClock())
+def test_the_worker_exits_non_zero_when_a_job_fails(home: Any, tmp_path: Path) -> None:
+    ctx = home("mindlink", clock=ManualClock(), context=True)
     with ctx.engine.begin() as conn:
         # A real fault: the table one job works on is gone.
         conn.execute(sql("DROP TABLE request_exports"))

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from repo_paths import ROOT
 from troth.errors import NotFound
 from troth.examples import EXAMPLES, example_path
 from troth.policy.describe import describe_policy, policy_summary
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import load_policy, read_policy
 from troth.policy.model import LegalBasis, Policy, Power, RecipientKind, SourceKind
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def index(name: str) -> PolicyIndex:

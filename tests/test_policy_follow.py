@@ -46,8 +46,8 @@ def _card(t: Troth, sid: str, actor: Any) -> Any:
     return {v.field: v.value for v in values}.get("card_number")
 
 
-def test_another_process_follows_a_published_policy(make_troth: Any, tmp_path: Path) -> None:
-    publisher = make_troth("itechno")
+def test_another_process_follows_a_published_policy(home: Any, tmp_path: Path) -> None:
+    publisher = home("itechno")
     sid = publisher.collect("order_form", ORDER).subject_id
     key, _ = publisher.access.create_api_key("app", ["use"])
     actor = publisher.access.resolve_api_key(key)
@@ -88,8 +88,8 @@ def test_another_process_follows_a_published_policy(make_troth: Any, tmp_path: P
         remote.close()
 
 
-def test_a_follower_never_overwrites_an_unpublished_edit(make_troth: Any) -> None:
-    t = make_troth("itechno")
+def test_a_follower_never_overwrites_an_unpublished_edit(home: Any) -> None:
+    t = home("itechno")
     path = t.ctx.settings.resolved_policy_file
     edited = path.read_text() + "\n# an edit not published yet\n"
     path.write_text(edited)
@@ -101,8 +101,8 @@ def test_a_follower_never_overwrites_an_unpublished_edit(make_troth: Any) -> Non
         other.close()
 
 
-def test_a_worker_runs_its_pass_on_the_newest_policy(make_troth: Any, tmp_path: Path) -> None:
-    t = make_troth("itechno")
+def test_a_worker_runs_its_pass_on_the_newest_policy(home: Any, tmp_path: Path) -> None:
+    t = home("itechno")
     other = Troth(open_context(t.ctx.home, clock=t.ctx.clock))
     seen: list[str] = []
     try:
@@ -115,8 +115,8 @@ def test_a_worker_runs_its_pass_on_the_newest_policy(make_troth: Any, tmp_path: 
         other.close()
 
 
-def test_a_server_follows_within_seconds(make_troth: Any, tmp_path: Path) -> None:
-    t = make_troth("itechno")
+def test_a_server_follows_within_seconds(home: Any, tmp_path: Path) -> None:
+    t = home("itechno")
     sid = t.collect("order_form", ORDER).subject_id
     key, _ = t.access.create_api_key("app", ["use"])
     server_ctx = open_context(t.ctx.home, clock=t.ctx.clock)

@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 
 import troth
+from repo_paths import ROOT, TESTS
 from troth.clock import ManualClock
 
-TESTS = Path(__file__).parent
-ROOT = TESTS.parent
 APP = TESTS / "public_api_app.py"
 
 REVEAL = """\
@@ -138,15 +137,13 @@ def test_the_public_api_is_typed_for_an_application(tmp_path: Path) -> None:
     assert done.returncode == 1  # the misuse, and only the misuse
 
 
-def test_the_application_runs_on_a_real_home(
-    make_troth: Any, clock: ManualClock, db_url: str
-) -> None:
+def test_the_application_runs_on_a_real_home(home: Any, clock: ManualClock, db_url: str) -> None:
     from public_api_app import run
 
-    made = make_troth("itechno", db=None if db_url.startswith("sqlite") else db_url)
-    home = made.ctx.home
+    made = home("itechno", db=None if db_url.startswith("sqlite") else db_url)
+    home_dir = made.ctx.home
     made.close()
-    out = run(home, clock=clock)
+    out = run(home_dir, clock=clock)
 
     assert out.found == out.subject_id
     assert out.card_number == "5500000000000004"  # decrypted for billing by accounts
@@ -159,7 +156,7 @@ def test_the_application_runs_on_a_real_home(
     assert out.kek_version == 2
 
     # The same home, opened again: what the application did is there and audited.
-    with troth.open(home, clock=clock) as t:
+    with troth.open(home_dir, clock=clock) as t:
         entries = t.audit.entries(subject_id=out.subject_id)
         assert {"collect", "use"} <= {e.entry.action for e in entries}
         refusals = [e.entry for e in entries if e.entry.outcome == "deny"]
@@ -167,11 +164,11 @@ def test_the_application_runs_on_a_real_home(
         assert t.audit.verify().ok
 
 
-def test_the_new_doors_refuse_and_audit_like_the_old_ones(make_troth: Any, tmp_path: Path) -> None:
+def test_the_new_doors_refuse_and_audit_like_the_old_ones(home: Any, tmp_path: Path) -> None:
     from troth.gate import Actor, ActorKind
     from troth.policy.model import Power
 
-    t = make_troth("itechno")
+    t = home("itechno")
     sue = Actor(ActorKind.staff, "sue", role="shipping_desk")
     officer = Actor(ActorKind.staff, "pia", role="privacy_office")
     candidate = tmp_path / "next.yaml"

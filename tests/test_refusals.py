@@ -147,8 +147,8 @@ def _count(t, table) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
-def test_refuse_audits_once_with_the_reason_then_raises(make_troth, db_url) -> None:
-    t = make_troth("mindlink", db_url)
+def test_refuse_audits_once_with_the_reason_then_raises(home, db_url) -> None:
+    t = home("mindlink", db_url)
     with pytest.raises(Refused) as exc:
         refuse(
             t.ctx,
@@ -175,9 +175,9 @@ def test_refuse_audits_once_with_the_reason_then_raises(make_troth, db_url) -> N
     assert verify_log(t.ctx).ok
 
 
-def test_refuse_raises_the_error_named(make_troth) -> None:
+def test_refuse_raises_the_error_named(home) -> None:
     """An edge that answers 404 for another tenant's id still has the refusal audited."""
-    t = make_troth("mindlink")
+    t = home("mindlink")
     with pytest.raises(NotFound, match="no subject"):
         refuse(
             t.ctx,
@@ -190,8 +190,8 @@ def test_refuse_raises_the_error_named(make_troth) -> None:
     assert entry.reason == "not_a_member" and entry.actor == "anonymous"
 
 
-def test_refuse_in_the_callers_transaction_stands_or_falls_with_it(make_troth) -> None:
-    t = make_troth("mindlink")
+def test_refuse_in_the_callers_transaction_stands_or_falls_with_it(home) -> None:
+    t = home("mindlink")
     with transaction(t.ctx) as conn, pytest.raises(Refused):
         refuse(t.ctx, "test.kept", STAFF, Reason.no_consent, "no", conn=conn)
     with pytest.raises(RuntimeError), transaction(t.ctx) as conn:
@@ -209,12 +209,12 @@ def test_denial_names_the_reason_value() -> None:
 
 
 def test_a_refusal_decided_mid_collection_is_audited_once_and_nothing_is_stored(
-    make_troth, db_url
+    home, db_url
 ) -> None:
     """The gate refuses a field after the person would be created and their consent
     recorded: the refusal is returned, not raised, the transaction writes nothing, and the
     refusal alone is audited (once), after it."""
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     before = len(list_entries(t.ctx, limit=1000))
     with pytest.raises(Refused, match="'city'") as exc:
         t.collect(
@@ -240,10 +240,10 @@ def test_a_refusal_decided_mid_collection_is_audited_once_and_nothing_is_stored(
     assert r.stored == 3 and _count(t, subjects) == 1
 
 
-def test_a_refused_disclosure_is_audited_once_and_records_nothing(make_troth) -> None:
+def test_a_refused_disclosure_is_audited_once_and_records_nothing(home) -> None:
     from troth.disclosures.tables import disclosures
 
-    t = make_troth("mindlink")
+    t = home("mindlink")
     r = t.collect("contact_form", {"email": "a@example.com", "message": "hi"})
     with pytest.raises(Refused) as exc:
         t.disclosures.disclose(r.subject_id, "nobody-listed", "enquiries", STAFF)

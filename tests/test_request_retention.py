@@ -55,8 +55,8 @@ def closed_requests(t: Troth) -> dict[str, str]:
     return {"access": access, "refused": refused.id, "delete": erase, "open": still_open.id}
 
 
-def test_purge_exports_removes_expired_files(make_troth: Any, db_url: str, clock: ManualClock):
-    t = make_troth("mindlink", db_url)
+def test_purge_exports_removes_expired_files(home: Any, db_url: str, clock: ManualClock):
+    t = home("mindlink", db_url)
     rid = verified(t, "access", buy(t, PERSON) and PERSON)
     token = t.requests.execute(rid).download_token
     assert token
@@ -77,9 +77,9 @@ def _export_paths(t: Troth, rid: str) -> list[str]:
 
 
 def test_request_logs_keep_only_the_ccpa_log_after_24_months(
-    make_troth: Any, db_url: str, clock: ManualClock
+    home: Any, db_url: str, clock: ManualClock
 ) -> None:
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     ids = closed_requests(t)
     before = {k: row(t, rid) for k, rid in ids.items()}
     closed_on = before["delete"]["closed_at"].date()
@@ -121,8 +121,8 @@ def test_request_logs_keep_only_the_ccpa_log_after_24_months(
     assert entry.entry.details["requests"] == 3 and "7101" in entry.entry.details["rule"]
 
 
-def test_request_log_purge_in_batches(make_troth: Any, clock: ManualClock) -> None:
-    t = make_troth("mindlink")
+def test_request_log_purge_in_batches(home: Any, clock: ManualClock) -> None:
+    t = home("mindlink")
     ids = [t.requests.open("access", email=f"p{i}@example.com").id for i in range(5)]
     for rid in ids:
         t.requests.refuse(rid, reason="no such customer")
@@ -133,8 +133,8 @@ def test_request_log_purge_in_batches(make_troth: Any, clock: ManualClock) -> No
         t.requests.purge_request_logs(batch=0)
 
 
-def test_worker_runs_both_purges(make_troth: Any, db_url: str, clock: ManualClock) -> None:
-    t = make_troth("mindlink", db_url)
+def test_worker_runs_both_purges(home: Any, db_url: str, clock: ManualClock) -> None:
+    t = home("mindlink", db_url)
     ids = closed_requests(t)
     (path,) = [Path(p) for p in _export_paths(t, ids["access"])]
     w = Worker(t.ctx, PURGES)

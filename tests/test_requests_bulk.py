@@ -140,16 +140,16 @@ def two_dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
 
 
 def test_bulk_ends_where_one_by_one_ends(
-    make_troth: Any,
+    home: Any,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     two_dbs: tuple[str | None, str | None],
 ) -> None:
-    one = make_troth("mindlink", two_dbs[0], name="one")
+    one = home("mindlink", two_dbs[0], name="one")
     sc1 = _scenario(one, shop_db(tmp_path, "shop1"), monkeypatch)
     for rid in sc1["rids"].values():
         one.requests.execute(rid)
-    many = make_troth("mindlink", two_dbs[1], name="many")
+    many = home("mindlink", two_dbs[1], name="many")
     sc2 = _scenario(many, shop_db(tmp_path, "shop2"), monkeypatch)
     report = many.requests.execute_many(list(sc2["rids"].values()), batch_size=4)
     assert not report.failed and len(report.completed) == 7 and len(report.jobs) == 2
@@ -180,8 +180,8 @@ def test_bulk_ends_where_one_by_one_ends(
         assert actions["request.started"] == 1 and actions["request.completed"] == 1
 
 
-def test_bulk_refuses_what_execute_refuses(make_troth: Any) -> None:
-    t = make_troth("mindlink")
+def test_bulk_refuses_what_execute_refuses(home: Any) -> None:
+    t = home("mindlink")
     sid = buy(t, "ann@example.com")
     assert sid
     unverified = t.requests.open("delete", email="ann@example.com").id
@@ -209,9 +209,9 @@ def _cli(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPro
 
 @pytest.mark.parametrize("fault", ["bulk.started", "bulk.connected"])
 def test_killed_mid_batch_resumes_with_no_step_done_twice(
-    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
-    t = make_troth("mindlink")
+    t = home("mindlink")
     url = shop_db(tmp_path)
     sc = _scenario(t, url, monkeypatch)
     t.ctx.engine.dispose()
@@ -245,11 +245,11 @@ def test_killed_mid_batch_resumes_with_no_step_done_twice(
 
 
 def test_connector_and_schemas_are_kept_per_home(
-    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from troth.requests.connected import shared_connector
 
-    t = make_troth("mindlink")
+    t = home("mindlink")
     sc = _scenario(t, shop_db(tmp_path), monkeypatch)
     t.requests.execute(sc["rids"][1])
     first = shared_connector(t.ctx)
@@ -266,10 +266,10 @@ def test_connector_and_schemas_are_kept_per_home(
     assert shared_connector(t.ctx) is None
 
 
-def test_execute_usage_errors_say_what_to_fix(make_troth: Any, tmp_path: Path) -> None:
-    t = make_troth("mindlink")
+def test_execute_usage_errors_say_what_to_fix(home: Any, tmp_path: Path) -> None:
+    t = home("mindlink")
     t.ctx.engine.dispose()
-    home = str(t.ctx.settings.home)
+    home_dir = str(t.ctx.settings.home)
     env = dict(os.environ)
     for args, says in (
         ([], "name one request, or give --all"),
@@ -279,10 +279,10 @@ def test_execute_usage_errors_say_what_to_fix(make_troth: Any, tmp_path: Path) -
         (["--all", "--kind", "dance"], "dance"),
         (["--all", "--batch-size", "0"], "batch_size must be 1 to 5000"),
     ):
-        out = _cli(Path(home), env, "requests", "execute", *args)
+        out = _cli(Path(home_dir), env, "requests", "execute", *args)
         assert out.returncode == 1, (args, out.stdout, out.stderr)
         assert says in out.stdout + out.stderr, (args, out.stdout, out.stderr)
-    ok = _cli(Path(home), env, "requests", "execute", "--all", "--json")
+    ok = _cli(Path(home_dir), env, "requests", "execute", "--all", "--json")
     assert ok.returncode == 0 and json.loads(ok.stdout) == {
         "completed": 0,
         "failed": {},
@@ -290,12 +290,12 @@ def test_execute_usage_errors_say_what_to_fix(make_troth: Any, tmp_path: Path) -
     }
 
 
-def test_bulk_needs_the_request_desk_power(make_troth: Any) -> None:
+def test_bulk_needs_the_request_desk_power(home: Any) -> None:
     from troth.audit.entries import list_entries
     from troth.errors import Refused
     from troth.gate import Actor, ActorKind
 
-    t = make_troth("mindlink")
+    t = home("mindlink")
     buy(t, "ann@example.com")
     rid = verified(t, "delete", "ann@example.com")
     for who, reason in (

@@ -6,15 +6,12 @@ the person on their own request still may. phone-service on SQLite and PostgreSQ
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from _http import make_home
-from troth.audit.tables import audit_entries
+from troth.audit.log import audit_entries
 from troth.engine import Troth
 from troth.errors import NotFound, Refused
 from troth.gate import Actor, ActorKind
@@ -23,13 +20,6 @@ from troth.requests.states import RequestState
 CALL = {"extension": "12", "duration_seconds": 30, "destination_number": "+441234567890"}
 SUPPORT = Actor(ActorKind.staff, "sam", role="support")
 OFFICE = Actor(ActorKind.staff, "olu", role="privacy_office")
-
-
-@pytest.fixture
-def home(tmp_path: Path, db_url: str) -> Iterator[Any]:
-    ctx = make_home(tmp_path, example="phone-service", db_url=db_url)
-    yield ctx
-    ctx.engine.dispose()
 
 
 def _verified(t: Troth, kind: str, tenant: str) -> tuple[str, str]:
@@ -50,8 +40,8 @@ def _denials(ctx: Any, actor: Actor) -> list[str | None]:
         ]
 
 
-def test_a_role_without_the_power_cannot_execute_refuse_or_extend(home: Any) -> None:
-    t = Troth(home)
+def test_a_role_without_the_power_cannot_execute_refuse_or_extend(phone: Any) -> None:
+    t = Troth(phone)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     rid, _ = _verified(t, "delete", acme)
     before = t.requests.get(rid)
@@ -67,7 +57,7 @@ def test_a_role_without_the_power_cannot_execute_refuse_or_extend(home: Any) -> 
         before.extended_due_at,
         before.closed_at,
     )
-    assert _denials(home, SUPPORT) == ["power_not_granted"] * 3
+    assert _denials(phone, SUPPORT) == ["power_not_granted"] * 3
     # The office may.
     assert t.requests.refuse(rid, reason="manifestly unfounded", actor=OFFICE).state is (
         RequestState.refused
@@ -75,8 +65,8 @@ def test_a_role_without_the_power_cannot_execute_refuse_or_extend(home: Any) -> 
     t.close()
 
 
-def test_a_key_bound_to_another_tenant_finds_no_such_request(home: Any) -> None:
-    t = Troth(home)
+def test_a_key_bound_to_another_tenant_finds_no_such_request(phone: Any) -> None:
+    t = Troth(phone)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     bolt = t.access.create_tenant("Bolt", "office@bolt.example")
     rid, _ = _verified(t, "access", acme)
@@ -94,14 +84,14 @@ def test_a_key_bound_to_another_tenant_finds_no_such_request(home: Any) -> None:
     weak = Actor(ActorKind.application, "k-weak", tenant_id=acme, scopes=frozenset({"use"}))
     with pytest.raises(Refused):
         t.requests.execute(rid, actor=weak)
-    assert _denials(home, weak) == ["scope_missing"]
+    assert _denials(phone, weak) == ["scope_missing"]
     # Acme's own desk may.
     assert t.requests.execute(rid, actor=acme_desk).state is RequestState.completed
     t.close()
 
 
-def test_the_person_executes_only_their_own_request(home: Any) -> None:
-    t = Troth(home)
+def test_the_person_executes_only_their_own_request(phone: Any) -> None:
+    t = Troth(phone)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     rid, sid = _verified(t, "access", acme)
     _, other = _verified(t, "access", acme)

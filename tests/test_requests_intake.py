@@ -111,8 +111,8 @@ def test_problems_are_named(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def t(make_troth: Any, db_url: str) -> Troth:
-    return make_troth("mindlink", db_url)
+def t(home: Any, db_url: str) -> Troth:
+    return home("mindlink", db_url)
 
 
 def test_ingest_folder_once_per_message(t: Troth, tmp_path: Path) -> None:

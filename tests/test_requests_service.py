@@ -30,8 +30,8 @@ ANN = "ann@example.com"
 
 
 @pytest.fixture
-def t(make_troth: Any, db_url: str) -> Troth:
-    return make_troth("mindlink", db_url)
+def t(home: Any, db_url: str) -> Troth:
+    return home("mindlink", db_url)
 
 
 def test_open_matches_acknowledges_and_sends_a_code(t: Troth) -> None:

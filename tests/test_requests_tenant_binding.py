@@ -5,28 +5,19 @@ is audited as refused (``not_a_member``). phone-service on SQLite and PostgreSQL
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from _http import api_key, client_for, is_problem, make_home
-from troth.audit.tables import audit_entries
+from _http import api_key, client_for, is_problem
+from troth.audit.log import audit_entries
 from troth.engine import Troth
 from troth.errors import NotFound
 from troth.gate import Actor, ActorKind
 from troth.requests.tables import requests
 
 CALL = {"extension": "12", "duration_seconds": 30, "destination_number": "+441234567890"}
-
-
-@pytest.fixture
-def home(tmp_path: Path, db_url: str) -> Iterator[Any]:
-    ctx = make_home(tmp_path, example="phone-service", db_url=db_url)
-    yield ctx
-    ctx.engine.dispose()
 
 
 def stored(ctx: Any) -> int:
@@ -47,13 +38,13 @@ def refusals(ctx: Any) -> list[tuple[str, str, str | None]]:
         ]
 
 
-def test_a_tenant_bound_key_cannot_open_a_request_for_another_tenant_s_person(home: Any) -> None:
-    t = Troth(home)
+def test_a_tenant_bound_key_cannot_open_a_request_for_another_tenant_s_person(phone: Any) -> None:
+    t = Troth(phone)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     bolt = t.access.create_tenant("Bolt", "office@bolt.example")
     a_person = t.collect("call_record_import", CALL, tenant_id=acme).subject_id
     b_person = t.collect("call_record_import", CALL, tenant_id=bolt).subject_id
-    with client_for(home) as c:
+    with client_for(phone) as c:
         for scopes in (["requests:admin"], ["admin"], ["requests"]):
             key = api_key(c, scopes, tenant_id=acme)
             r = c.post(
@@ -66,9 +57,9 @@ def test_a_tenant_bound_key_cannot_open_a_request_for_another_tenant_s_person(ho
                 headers=key,
             )
             is_problem(r, 404, "not_found")
-        assert stored(home) == 0
+        assert stored(phone) == 0
         assert (
-            refusals(home)
+            refusals(phone)
             == [
                 ("not_a_member", b_person, acme),
                 ("not_a_member", None, acme),
@@ -81,11 +72,11 @@ def test_a_tenant_bound_key_cannot_open_a_request_for_another_tenant_s_person(ho
             headers=api_key(c, ["requests:admin"], tenant_id=acme),
         )
         assert ok.status_code == 201 and ok.json()["tenant_id"] == acme
-    assert stored(home) == 1
+    assert stored(phone) == 1
 
 
-def test_the_domain_refuses_a_person_of_another_tenant_whoever_asks(home: Any) -> None:
-    t = Troth(home)
+def test_the_domain_refuses_a_person_of_another_tenant_whoever_asks(phone: Any) -> None:
+    t = Troth(phone)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     bolt = t.access.create_tenant("Bolt", "office@bolt.example")
     b_person = t.collect("call_record_import", CALL, tenant_id=bolt).subject_id
@@ -97,7 +88,7 @@ def test_the_domain_refuses_a_person_of_another_tenant_whoever_asks(home: Any) -
     ):
         with pytest.raises(NotFound):
             t.requests.open("delete", subject_id=b_person, tenant_id=tenant, actor=actor)
-    assert stored(home) == 0 and len(refusals(home)) == 3
+    assert stored(phone) == 0 and len(refusals(phone)) == 3
     # B's own request, and the operator without a tenant, still work.
     assert t.requests.open("delete", subject_id=b_person, tenant_id=bolt).tenant_id == bolt
     assert t.requests.open("access", subject_id=b_person).tenant_id == bolt

@@ -40,8 +40,8 @@ def _end_relationship(t: Any, sid: str, when: Any) -> None:
         )
 
 
-def test_nothing_expires_before_keep_for(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_nothing_expires_before_keep_for(home, db_url, clock):
+    t = home("itechno", db_url)
     t.collect("order_form", ORDER)
     clock.advance(days=365)
     report = t.retention.run()
@@ -49,9 +49,9 @@ def test_nothing_expires_before_keep_for(make_troth, db_url, clock):
     assert len(_rows(t)) == 6
 
 
-def test_collection_clock_expires_when_every_purpose_passed(make_troth, db_url, clock):
+def test_collection_clock_expires_when_every_purpose_passed(home, db_url, clock):
     # order_form data serves billing (7y) and order_fulfilment (2y): it stays 7 years.
-    t = make_troth("itechno", db_url)
+    t = home("itechno", db_url)
     t.collect("order_form", ORDER)
     clock.advance(days=3 * 365)
     assert t.retention.run().total == 0
@@ -74,8 +74,8 @@ def test_collection_clock_expires_when_every_purpose_passed(make_troth, db_url, 
     assert "Ann" not in json.dumps([e.to_dict() for e in entries])
 
 
-def test_relationship_end_clock(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_relationship_end_clock(home, db_url, clock):
+    t = home("itechno", db_url)
     r = t.collect("account_signup", {"name": "Bo", "email": "bo@example.com", "username": "bo"})
     clock.advance(days=4000)
     assert t.retention.run().total == 0  # relationship still running
@@ -86,7 +86,7 @@ def test_relationship_end_clock(make_troth, db_url, clock):
     assert _rows(t) == []
 
 
-def test_anonymise_generalises_and_detaches(make_troth, db_url, clock):
+def test_anonymise_generalises_and_detaches(home, db_url, clock):
     # A policy variant whose usage point also carries a date and a number.
     def edit(p: dict[str, Any]) -> None:
         point = next(cp for cp in p["collection_points"] if cp["id"] == "site_usage")
@@ -96,7 +96,7 @@ def test_anonymise_generalises_and_detaches(make_troth, db_url, clock):
         pi = next(x for x in p["purposes"] if x["id"] == "product_improvement")
         pi["categories"].append("location")
 
-    t = make_troth("itechno", db_url, edit=edit)
+    t = home("itechno", db_url, edit=edit)
     r = t.collect(
         "site_usage",
         {
@@ -125,14 +125,14 @@ def test_anonymise_generalises_and_detaches(make_troth, db_url, clock):
     assert t.retention.run().total == 0  # anonymised rows never expire again
 
 
-def test_crypto_shred_destroys_keys(make_troth, db_url, clock):
+def test_crypto_shred_destroys_keys(home, db_url, clock):
     def edit(p: dict[str, Any]) -> None:
         billing = next(x for x in p["purposes"] if x["id"] == "billing")
         billing["retention"] = {"keep_for": "30d", "then": "crypto_shred"}
         fulfil = next(x for x in p["purposes"] if x["id"] == "order_fulfilment")
         fulfil["retention"] = {"keep_for": "30d", "then": "crypto_shred"}
 
-    t = make_troth("itechno", db_url, edit=edit)
+    t = home("itechno", db_url, edit=edit)
     r = t.collect("order_form", ORDER)
     with t.ctx.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(subject_keys)).scalar() == 1
@@ -149,8 +149,8 @@ def test_crypto_shred_destroys_keys(make_troth, db_url, clock):
     assert left == 0 and _rows(t) == []
 
 
-def test_legal_hold_on_person_overrides_and_is_reported(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_legal_hold_on_person_overrides_and_is_reported(home, db_url, clock):
+    t = home("itechno", db_url)
     a = t.collect("order_form", ORDER)
     t.collect("order_form", {**ORDER, "email": "cy@example.com", "name": "Cy"})
     hold = t.retention.place_hold(subject_id=a.subject_id, reason="Case 12/2026, court order")
@@ -168,8 +168,8 @@ def test_legal_hold_on_person_overrides_and_is_reported(make_troth, db_url, cloc
     assert _rows(t) == []
 
 
-def test_legal_hold_on_tenant(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_legal_hold_on_tenant(home, db_url, clock):
+    t = home("itechno", db_url)
     from troth.store.tables import tenants
 
     with t.ctx.engine.begin() as conn:
@@ -183,8 +183,8 @@ def test_legal_hold_on_tenant(make_troth, db_url, clock):
     assert len(_rows(t, tenant_id="acme")) == 6
 
 
-def test_hold_bad_input(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_hold_bad_input(home, db_url):
+    t = home("itechno", db_url)
     with pytest.raises(ValidationError, match="exactly one"):
         t.retention.place_hold(reason="x")
     with pytest.raises(ValidationError, match="reason"):
@@ -197,9 +197,9 @@ def test_hold_bad_input(make_troth, db_url):
         t.retention.run(batch=0)
 
 
-def test_billing_kept_its_full_legal_minimum(make_troth, db_url, clock):
+def test_billing_kept_its_full_legal_minimum(home, db_url, clock):
     # billing: keep_for 7y = legal minimum 7y; one day short of it nothing goes.
-    t = make_troth("itechno", db_url)
+    t = home("itechno", db_url)
     t.collect("order_form", ORDER)
     clock.advance(days=7 * 365)  # 2026-03-02 + 2555d = 2033-02-28: not yet 7 years
     assert t.retention.run().total == 0
@@ -207,8 +207,8 @@ def test_billing_kept_its_full_legal_minimum(make_troth, db_url, clock):
     assert t.retention.run().total == 6
 
 
-def test_request_restriction_end_deletes(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_request_restriction_end_deletes(home, db_url, clock):
+    t = home("itechno", db_url)
     r = t.collect("order_form", ORDER)
     with t.ctx.engine.begin() as conn:
         conn.execute(
@@ -223,8 +223,8 @@ def test_request_restriction_end_deletes(make_troth, db_url, clock):
     assert report.total == 1 and report.done[("delete", "payment_card")] == 1
 
 
-def test_progress_called_per_batch(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_progress_called_per_batch(home, db_url, clock):
+    t = home("itechno", db_url)
     for i in range(3):
         t.collect("order_form", {**ORDER, "email": f"p{i}@example.com"})
     clock.advance(days=8 * 366)

@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from typer.testing import CliRunner
 
-from troth.cli import breaches as breaches_cli
-from troth.cli import disclosures as disclosures_cli
+from troth.breaches.tables import breaches as breaches_cli
 from troth.cli import retention as retention_cli
 from troth.clock import ManualClock
+from troth.disclosures.tables import disclosures as disclosures_cli
 from troth.engine import Troth
-from troth.home import init_home
 
 runner = CliRunner()
 ORDER = {
@@ -40,33 +40,33 @@ def cli() -> typer.Typer:
     return root
 
 
-def _home(tmp_path: Path) -> tuple[Path, str]:
-    home = tmp_path / "home"
-    ctx = init_home(home, example="itechno", clock=ManualClock(datetime(2010, 1, 4, tzinfo=UTC)))
+def _home(home: Any, tmp_path: Path) -> tuple[Path, str]:
+    home_dir = tmp_path / "home"
+    ctx = home("itechno", clock=ManualClock(datetime(2010, 1, 4, tzinfo=UTC)), context=True)
     t = Troth(ctx)
     sid = t.collect("order_form", ORDER).subject_id
     t.close()
-    return home, sid
+    return home_dir, sid
 
 
-def test_retention_cli(tmp_path: Path) -> None:
-    home, _ = _home(tmp_path)
+def test_retention_cli(home: Any, tmp_path: Path) -> None:
+    home_dir, _ = _home(home, tmp_path)
     app = cli()
-    out = runner.invoke(app, ["--home", str(home), "retention", "run", "--dry-run", "--json"])
+    out = runner.invoke(app, ["--home", str(home_dir), "retention", "run", "--dry-run", "--json"])
     assert out.exit_code == 0, out.output
     plan = json.loads(out.output)
     assert plan["dry_run"] and plan["total"] == 6
-    out = runner.invoke(app, ["--home", str(home), "retention", "run"])
+    out = runner.invoke(app, ["--home", str(home_dir), "retention", "run"])
     assert out.exit_code == 0, out.output
     assert "payment_card" in out.output and "went" in out.output
-    out = runner.invoke(app, ["--home", str(home), "retention", "run", "--json"])
+    out = runner.invoke(app, ["--home", str(home_dir), "retention", "run", "--json"])
     assert json.loads(out.output)["total"] == 0
 
 
-def test_disclosures_and_breaches_cli(tmp_path: Path) -> None:
-    home, sid = _home(tmp_path)
+def test_disclosures_and_breaches_cli(home: Any, tmp_path: Path) -> None:
+    home_dir, sid = _home(home, tmp_path)
     app = cli()
-    base = ["--home", str(home)]
+    base = ["--home", str(home_dir)]
     out = runner.invoke(
         app,
         base

@@ -7,12 +7,13 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from troth.cli import ropa as ropa_cli
+from troth.api.policy_admin import ropa as ropa_cli
 from troth.examples import example_path
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
@@ -61,29 +62,30 @@ def test_html_escapes() -> None:
     assert "<script>" not in r.to_html()
 
 
-def test_ropa_cli(tmp_path: Path) -> None:
-    from troth.home import init_home
+def test_ropa_cli(home: Any, tmp_path: Path) -> None:
 
-    home = tmp_path / "home"
-    init_home(home, example="ilign").engine.dispose()
+    home_dir = tmp_path / "home"
+    home("ilign", clock=None, context=True).engine.dispose()
     root = typer.Typer()
 
     @root.callback()
-    def _root(ctx: typer.Context, home: Path = typer.Option(None, "--home")) -> None:
-        ctx.obj = {"home": home}
+    def _root(ctx: typer.Context, home_dir: Path = typer.Option(None, "--home")) -> None:
+        ctx.obj = {"home": home_dir}
 
     ropa_cli.register(root)
     runner = CliRunner()
-    out = runner.invoke(root, ["--home", str(home), "ropa", "--format", "json"])
+    out = runner.invoke(root, ["--home", str(home_dir), "ropa", "--format", "json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["controller"]["name"]
     target = tmp_path / "ropa.csv"
-    out = runner.invoke(root, ["--home", str(home), "ropa", "--format", "csv", "-o", str(target)])
+    out = runner.invoke(
+        root, ["--home", str(home_dir), "ropa", "--format", "csv", "-o", str(target)]
+    )
     assert out.exit_code == 0, out.output
     assert target.read_text().startswith("controller,purpose")
 
 
-def test_ropa_pdf_is_printed_by_chromium(tmp_path: Path) -> None:
+def test_ropa_pdf_is_printed_by_chromium(home: Any, tmp_path: Path) -> None:
     """The PDF is the HTML record printed by Debian's chromium (installed by make test)."""
     import os
     import shutil
@@ -97,17 +99,18 @@ def test_ropa_pdf_is_printed_by_chromium(tmp_path: Path) -> None:
         if os.environ.get("CI"):
             pytest.fail("chromium is missing and CI is set: .ci/install-chromium installs it")
         pytest.skip("chromium not installed")
-    from troth.home import init_home
 
-    home = tmp_path / "home"
-    init_home(home, example="ilign").engine.dispose()
+    home_dir = tmp_path / "home"
+    home("ilign", clock=None, context=True).engine.dispose()
     out = tmp_path / "ropa.pdf"
     from typer.testing import CliRunner
 
     from troth.cli import _register, app
 
     _register()
-    res = CliRunner().invoke(app, ["--home", str(home), "ropa", "--format", "pdf", "-o", str(out)])
+    res = CliRunner().invoke(
+        app, ["--home", str(home_dir), "ropa", "--format", "pdf", "-o", str(out)]
+    )
     assert res.exit_code == 0, res.output
     data = out.read_bytes()
     assert data.startswith(b"%PDF") and len(data) > 5000
@@ -115,5 +118,5 @@ def test_ropa_pdf_is_printed_by_chromium(tmp_path: Path) -> None:
         text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True).stdout
         assert "SiteHost" in text and "Freshdesk" in text
     # Without -o there is nowhere to put the bytes: a clear error, nothing written.
-    res = CliRunner().invoke(app, ["--home", str(home), "ropa", "--format", "pdf"])
+    res = CliRunner().invoke(app, ["--home", str(home_dir), "ropa", "--format", "pdf"])
     assert res.exit_code != 0

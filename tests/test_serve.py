@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +19,6 @@ import pytest
 import troth
 from troth.audit import list_entries, verify_log
 from troth.engine import Troth
-from troth.home import init_home
 
 ORDER = {
     "name": "Bo",
@@ -104,8 +104,8 @@ def _answers(port: int) -> bool:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_serve_answers_api_reads_with_one_or_more_workers(tmp_path: Path, workers: int) -> None:
-    ctx = init_home(tmp_path / "home", example="itechno")
+def test_serve_answers_api_reads_with_one_or_more_workers(home: Any, workers: int) -> None:
+    ctx = home("itechno", clock=None, context=True)
     t = Troth(ctx)
     sid = t.collect("order_form", ORDER).subject_id
     key, _ = t.access.create_api_key("app", ["use"])
@@ -141,8 +141,8 @@ def test_serve_answers_api_reads_with_one_or_more_workers(tmp_path: Path, worker
 
 
 @pytest.mark.parametrize("workers", ["0", "65", "two"])
-def test_serve_refuses_a_bad_worker_count(tmp_path: Path, workers: str) -> None:
-    ctx = init_home(tmp_path / "home", example="itechno")
+def test_serve_refuses_a_bad_worker_count(home: Any, workers: str) -> None:
+    ctx = home("itechno", clock=None, context=True)
     ctx.engine.dispose()
     done = subprocess.run(
         [sys.executable, "-c", "from troth.cli import main; main()", "serve", "--workers", workers],
@@ -157,8 +157,8 @@ def test_serve_refuses_a_bad_worker_count(tmp_path: Path, workers: str) -> None:
 
 # -- several workers: one SO_REUSEPORT socket each (troth.serving) ---------------------
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_workers_share_connections_and_a_dead_worker_is_replaced(tmp_path: Path) -> None:
-    ctx = init_home(tmp_path / "home", example="itechno")
+def test_workers_share_connections_and_a_dead_worker_is_replaced(home: Any) -> None:
+    ctx = home("itechno", clock=None, context=True)
     ctx.engine.dispose()
     port = _free_port()
     proc = _start(ctx.home, port, 2)
@@ -195,8 +195,8 @@ def test_workers_share_connections_and_a_dead_worker_is_replaced(tmp_path: Path)
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
 
 
-def test_several_workers_refuse_a_port_in_use(tmp_path: Path) -> None:
-    ctx = init_home(tmp_path / "home", example="itechno")
+def test_several_workers_refuse_a_port_in_use(home: Any) -> None:
+    ctx = home("itechno", clock=None, context=True)
     ctx.engine.dispose()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -218,7 +218,7 @@ def test_several_workers_refuse_a_port_in_use(tmp_path: Path) -> None:
     ],
 )
 def test_client_address_behind_a_trusted_proxy(
-    tmp_path: Path, trusted: str | None, workers: int, origin: str
+    home: Any, trusted: str | None, workers: int, origin: str
 ) -> None:
     """Behind a load balancer every connection comes from it: with `trusted_proxies` its
     X-Forwarded-For names the client (consent records keep its network), and a client
@@ -227,7 +227,7 @@ def test_client_address_behind_a_trusted_proxy(
 
     from troth.consent.tables import consent_events
 
-    ctx = init_home(tmp_path / "home", example="itechno")
+    ctx = home("itechno", clock=None, context=True)
     if trusted is not None:
         with (ctx.home / "troth.toml").open("a") as fh:
             fh.write(f'trusted_proxies = "{trusted}"\n')

@@ -4,17 +4,15 @@ tenant-less person), which at millions of people is a full scan per collection."
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 from sqlalchemy.dialects import sqlite
 
-from troth.engine import Troth
-from troth.home import init_home
 from troth.store.subjects import blind_index_lookup
 
 
-def test_blind_index_lookups_use_the_blind_index(tmp_path: Path) -> None:
-    t = Troth(init_home(tmp_path / "home", example="itechno"))
+def test_blind_index_lookups_use_the_blind_index(home: Any) -> None:
+    t = home("itechno", clock=None)
     rows = [
         {"name": f"P{i}", "email": f"p{i}@example.com", "address": "1 Road",
          "card_number": "4111111111111111", "card_expiry": "12/29", "order_items": "x"}

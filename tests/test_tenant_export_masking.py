@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from _http import PASSWORD, client_for, csrf_from, make_home
+from _http import PASSWORD, client_for, csrf_from
 from troth.access import actor_for
+from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.gate import Actor, ActorKind
 
@@ -25,8 +26,8 @@ LEAKS = ("4111 1111 1111", "411111111111", "4111-1111")
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Any:
-    ctx = make_home(tmp_path, example="itechno")
+def shop(home: Any) -> Any:
+    ctx = home("itechno", clock=ManualClock(), context=True)
     t = Troth(ctx)
     tid = t.access.create_tenant("Acme Shop", "admin@acme.example")
     admin = t.access.add_user(

@@ -80,9 +80,9 @@ def _store_of(t: Troth, sid: str) -> tuple[Any, ...]:
 
 
 def test_offboarding_exports_erases_and_certifies(
-    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("mindlink")
+    t = home("mindlink")
     sc = _two_tenants(t, shop_db(tmp_path), monkeypatch)
     a, sids = sc["a"], sc["sids"]
     t.retention.place_hold(reason="case 7", subject_id=sids[2])
@@ -147,14 +147,14 @@ def test_offboarding_exports_erases_and_certifies(
 
 
 def test_only_the_office_offboards(
-    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def grant(policy: dict[str, Any]) -> None:
         for role in policy["roles"]:
             if role["id"] == "privacy_office":
                 role["powers"] = [*role["powers"], "manage_tenants"]
 
-    t = make_troth("mindlink", edit=grant)
+    t = home("mindlink", edit=grant)
     sc = _two_tenants(t, shop_db(tmp_path), monkeypatch)
     a, sids = sc["a"], sc["sids"]
     before = _store_of(t, sids[1])
@@ -201,9 +201,9 @@ def _cli(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPro
 
 @pytest.mark.parametrize("fault", ["offboard.exported", "offboard.connected"])
 def test_killed_offboarding_resumes(
-    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
+    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
-    t = make_troth("mindlink")
+    t = home("mindlink")
     url = shop_db(tmp_path)
     sc = _two_tenants(t, url, monkeypatch)
     a, sids = sc["a"], sc["sids"]
@@ -238,11 +238,11 @@ def test_killed_offboarding_resumes(
 
 
 def test_people_erased_before_are_left_as_they_are(
-    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Any
+    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Any
 ) -> None:
     from test_requests_helpers import verified
 
-    t = make_troth("mindlink")
+    t = home("mindlink")
     sc = _two_tenants(t, shop_db(tmp_path), monkeypatch)
     a, sids = sc["a"], sc["sids"]
     t.requests.execute(verified(t, "delete", cs.email_of(1), tenant_id=a))

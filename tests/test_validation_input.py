@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,6 @@ from troth.collection.validation import (
 )
 from troth.engine import Troth
 from troth.errors import MalformedInput, ValidationError
-from troth.home import init_home
 from troth.store.tables import records, subjects
 
 ORDER = {
@@ -159,19 +157,15 @@ def test_parse_number_reads_numbers() -> None:
 
 # -- collect over HTTP and from Python, on SQLite and PostgreSQL -------------------------
 @pytest.fixture
-def shop(tmp_path: Path, db_url: str) -> Iterator[Any]:
+def shop(home: Any, db_url: str) -> Any:
     db = db_url if not db_url.startswith("sqlite") else None
-    ctx = init_home(tmp_path / "home", example="itechno", database_url=db, clock=ManualClock())
-    yield ctx
-    ctx.engine.dispose()
+    return home("itechno", db, clock=ManualClock(), context=True)
 
 
 @pytest.fixture
-def shop_lite(tmp_path: Path) -> Iterator[Any]:
+def shop_lite(home: Any) -> Any:
     """The same on SQLite only: for checks made before any SQL runs."""
-    ctx = init_home(tmp_path / "home", example="itechno", clock=ManualClock())
-    yield ctx
-    ctx.engine.dispose()
+    return home("itechno", clock=ManualClock(), context=True)
 
 
 def stored(ctx: Any) -> tuple[int, int]:

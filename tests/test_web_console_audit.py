@@ -51,8 +51,8 @@ def test_cells_that_a_spreadsheet_would_run_get_a_quote() -> None:
     assert safe_cell("Ada") == "Ada" and safe_cell(-3) == "-3" and safe_cell(None) == ""
 
 
-def test_audit_filters_pages_names_and_csv(home: Any) -> None:
-    t = Troth(home)
+def test_audit_filters_pages_names_and_csv(mindlink: Any) -> None:
+    t = Troth(mindlink)
     officer = t.access.add_user(
         OFFICER,
         kind="staff",
@@ -65,9 +65,9 @@ def test_audit_filters_pages_names_and_csv(home: Any) -> None:
         t.collect(
             "support_request", {"name": f"P{i}", "email": f"p{i}@example.com", "message": "m"}
         )
-    total = entries(home)
+    total = entries(mindlink)
     assert total > 60
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         login(c)
         r = c.get("/console/audit")
         assert r.status_code == 200
@@ -93,7 +93,7 @@ def test_audit_filters_pages_names_and_csv(home: Any) -> None:
         login(c, "agent@example.com")
         assert c.get("/console/audit", headers={"Accept": "text/html"}).status_code == 403
         assert c.get("/console/audit.csv", headers={"Accept": "text/html"}).status_code == 403
-        assert entries(home, action="office.read_audit", outcome="deny") == 2
+        assert entries(mindlink, action="office.read_audit", outcome="deny") == 2
 
         login(c)
         # Outcome and action filters: only the agent's refusals.
@@ -102,11 +102,11 @@ def test_audit_filters_pages_names_and_csv(home: Any) -> None:
         body = r.text.split('id="audit"')[1]
         assert body.count("office.read_audit") == 2 and "collect" not in body
         # A date range with nothing in it says so.
-        past = (home.clock.now() - timedelta(days=400)).date().isoformat()
+        past = (mindlink.clock.now() - timedelta(days=400)).date().isoformat()
         r = c.get("/console/audit", params={"since": past, "until": past})
         assert "Nothing matches" in shown(r.text) and 'id="next"' not in r.text
         # Today (UTC, "until" inclusive) holds everything.
-        today = home.clock.now().date().isoformat()
+        today = mindlink.clock.now().date().isoformat()
         r = c.get("/console/audit", params={"since": today, "until": today, "action": "collect"})
         assert "Showing 1-50 of 60" in shown(r.text)
         # Bad input says what to fix.

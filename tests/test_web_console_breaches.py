@@ -38,19 +38,19 @@ def count(ctx: Any, table: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def test_record_scope_tell_the_authority_and_notify(home: Any) -> None:
-    t = Troth(home)
+def test_record_scope_tell_the_authority_and_notify(mindlink: Any) -> None:
+    t = Troth(mindlink)
     t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
     t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     for who in ("ada", "bob", "cy"):
         t.collect("support_request", {"name": who, "email": f"{who}@example.com", "message": "m"})
     ada, bob = t.find(email="ada@example.com"), t.find(email="bob@example.com")
-    home.clock.advance(timedelta(days=11))  # the data was there eleven days ago
-    now = home.clock.now()
+    mindlink.clock.advance(timedelta(days=11))  # the data was there eleven days ago
+    now = mindlink.clock.now()
     began = (now - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
     ended = (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     found = (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         token = login(c)
         page = c.get("/console/breaches").text
         assert 'action="/console/breaches"' in page and 'value="support"' in page
@@ -85,7 +85,7 @@ def test_record_scope_tell_the_authority_and_notify(home: Any) -> None:
         # A customer that does not exist (a forged select value).
         r = c.post("/console/breaches", data={**form, "categories": "support", "tenants": "f" * 32})
         assert r.status_code in (404, 422) and "Support inbox exposed" in r.text
-        assert count(home, breaches) == 0
+        assert count(mindlink, breaches) == 0
 
         r = c.post(
             "/console/breaches",
@@ -113,7 +113,7 @@ def test_record_scope_tell_the_authority_and_notify(home: Any) -> None:
         assert 'id="regulator-told"' in r.text
 
         # Notify: preview first, nothing sent; then the confirmation, bound to the text.
-        before = count(home, outbox)
+        before = count(mindlink, outbox)
         template = "Dear customer, {{ organisation }} had an incident: {{ breach.title }}."
         r = c.post(
             f"/console/breaches/{bid}/notify/preview",
@@ -127,7 +127,7 @@ def test_record_scope_tell_the_authority_and_notify(home: Any) -> None:
         body = r.text.split('id="notice-body"')[1].split("</pre>")[0]
         assert "had an incident: Support inbox exposed." in body
         assert "Send this notice to 2 people" in r.text
-        assert count(home, outbox) == before
+        assert count(mindlink, outbox) == before
         digest = re.search(r'name="preview" value="([0-9a-f]{64})"', r.text).group(1)
         sent = {"csrf_token": token, "template": template, "subject": "About your data"}
         r = c.post(f"/console/breaches/{bid}/notify", data={**sent, "preview": digest})
@@ -139,12 +139,12 @@ def test_record_scope_tell_the_authority_and_notify(home: Any) -> None:
         assert r.status_code == 409 and "changed since its preview" in r.text
         r = c.post(f"/console/breaches/{bid}/notify", data={**sent, "confirm": "yes"})
         assert r.status_code == 409
-        assert count(home, outbox) == before
+        assert count(mindlink, outbox) == before
         r = c.post(
             f"/console/breaches/{bid}/notify", data={**sent, "preview": digest, "confirm": "yes"}
         )
         assert r.status_code == 200 and "2 notice e-mails queued" in r.text
-        assert count(home, outbox) == before + 2
+        assert count(mindlink, outbox) == before + 2
         assert "0 people are still to be told" in r.text
 
         # The register as CSV: a title a spreadsheet would run gets a quote.
@@ -174,5 +174,5 @@ def test_record_scope_tell_the_authority_and_notify(home: Any) -> None:
         ):
             r = c.post(url, data={**form, **sent, "csrf_token": agent, "categories": "support"})
             assert r.status_code == 403, url
-    assert count(home, breaches) == 2
-    assert count(home, outbox) == before + 2
+    assert count(mindlink, breaches) == 2
+    assert count(mindlink, outbox) == before + 2

@@ -38,8 +38,8 @@ def test_svg_is_named_described_and_escaped() -> None:
     assert ">none<" in empty
 
 
-def test_office_dashboard_charts_count_what_happened(home: Any) -> None:
-    t = Troth(home)
+def test_office_dashboard_charts_count_what_happened(mindlink: Any) -> None:
+    t = Troth(mindlink)
     officer = t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
     t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     t.collect("support_request", {"name": "Ada", "email": "ada@example.com", "message": "m"})
@@ -52,14 +52,14 @@ def test_office_dashboard_charts_count_what_happened(home: Any) -> None:
     from troth.access import actor_for
 
     actor = actor_for(officer)
-    weekly = stats.requests_per_week(home, actor)
+    weekly = stats.requests_per_week(mindlink, actor)
     assert len(weekly) == 12 and weekly[-1]["received"] == 2 and weekly[-1]["closed"] == 1
     assert weekly[-1]["week"].weekday() == 0
-    due = stats.requests_due(home, actor)
+    due = stats.requests_due(mindlink, actor)
     assert len(due) == 14 and sum(d["due"] for d in due) <= 1
-    consents = stats.consents_per_week(home, actor)
+    consents = stats.consents_per_week(mindlink, actor)
     assert consents[-1] == {"week": weekly[-1]["week"], "given": 1, "withdrawn": 1}
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         login(c, "agent@example.com")
         agent = c.get("/console").text
         assert 'class="chart"' not in agent
@@ -80,12 +80,12 @@ def test_office_dashboard_charts_count_what_happened(home: Any) -> None:
     agent_actor = af(t.access.find_user("agent@example.com"))
     for count in (stats.requests_per_week, stats.refusals_by_reason, stats.consents_per_week):
         try:
-            count(home, agent_actor)
+            count(mindlink, agent_actor)
         except Refused:
             continue
         raise AssertionError(f"{count.__name__} was not refused")
     # A week boundary is Monday 00:00 UTC.
     assert (
-        stats.week_starts(home.clock.now().date(), 2)[1] - timedelta(weeks=1)
-        == (stats.week_starts(home.clock.now().date(), 2)[0])
+        stats.week_starts(mindlink.clock.now().date(), 2)[1] - timedelta(weeks=1)
+        == (stats.week_starts(mindlink.clock.now().date(), 2)[0])
     )

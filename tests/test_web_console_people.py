@@ -41,8 +41,8 @@ def denied(ctx: Any, action: str) -> int:
         )
 
 
-def test_find_a_person_and_see_everything_about_them(home: Any) -> None:
-    t = Troth(home)
+def test_find_a_person_and_see_everything_about_them(mindlink: Any) -> None:
+    t = Troth(mindlink)
     officer = t.access.add_user(
         OFFICER, kind="staff", role="privacy_office", password=PASSWORD, display_name="Olive"
     )
@@ -51,7 +51,7 @@ def test_find_a_person_and_see_everything_about_them(home: Any) -> None:
     sid = t.find(email="ada@example.com")
     t.consent.grant(sid, "newsletter")
     rid = t.requests.open("access", email="ada@example.com").id
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         token = login(c)
         form = c.get("/console/people")
         assert 'method="post" action="/console/people"' in form.text
@@ -101,12 +101,12 @@ def test_find_a_person_and_see_everything_about_them(home: Any) -> None:
         # Support staff: the gate lets them see this person's records where their role
         # reaches them, but the audit trail is the office's: refused, and the refusal
         # audited.
-        before = denied(home, "office.read_audit")
+        before = denied(mindlink, "office.read_audit")
         login(c, "agent@example.com")
         r = c.get(f"/console/people/{sid}")
         assert r.status_code == 200 and 'id="trail-refused"' in r.text
         assert "power_not_granted" in r.text and 'id="trail"' not in r.text
-        assert denied(home, "office.read_audit") == before + 1
+        assert denied(mindlink, "office.read_audit") == before + 1
 
 
 def test_a_customer_s_person_needs_the_customer_s_grant(lite: Any) -> None:

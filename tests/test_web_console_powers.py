@@ -38,13 +38,13 @@ def login(c: Any, email: str) -> None:
     assert r.status_code == 303, r.text
 
 
-def test_office_pages_follow_the_role_s_powers(home: Any) -> None:
-    t = Troth(home)
+def test_office_pages_follow_the_role_s_powers(mindlink: Any) -> None:
+    t = Troth(mindlink)
     t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
     t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     t.collect("support_request", SUPPORT)
     rid = t.requests.open("delete", email="ada@example.com").id
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         login(c, "officer@example.com")
         for url in OFFICE_PAGES:
             assert c.get(url).status_code == 200, url
@@ -77,7 +77,7 @@ def test_office_pages_follow_the_role_s_powers(home: Any) -> None:
         assert "power_not_granted" in table and "office.read_audit" in table
     assert t.requests.get(rid).state != "refused"
     a = audit_entries.c
-    with home.engine.connect() as conn:
+    with mindlink.engine.connect() as conn:
         denied = conn.execute(
             select(a.action, a.reason).where(a.outcome == "deny", a.action.like("office.%"))
         ).all()

@@ -52,16 +52,16 @@ def preview_of(html: str) -> str:
     return m.group(1)
 
 
-def test_preview_counts_names_and_confirms_before_anything_is_queued(home: Any) -> None:
-    t = Troth(home)
+def test_preview_counts_names_and_confirms_before_anything_is_queued(mindlink: Any) -> None:
+    t = Troth(mindlink)
     t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
     t.access.create_tenant("Acme", primary_email="dpo@acme.example")
     t.collect("support_request", {"name": "Ada", "email": "ada@example.com", "message": "Hi"})
     t.collect("support_request", {"name": "Bob", "email": "bob@example.com", "message": "Yo"})
-    new = draft(home)
+    new = draft(mindlink)
     assert "support]" in new and "email_customers: true" in new
-    before = queued(home)
-    with client_for(home) as c:
+    before = queued(mindlink)
+    with client_for(mindlink) as c:
         token = login(c)
         r = c.post(
             "/console/policy/diff",
@@ -80,7 +80,9 @@ def test_preview_counts_names_and_confirms_before_anything_is_queued(home: Any) 
         assert "2026-03-01" in effective
         notice = r.text.split('id="notice"')[1].split("</pre>")[0]
         assert "version 1.1, effective 2026-03-01" in notice and "account_management" in notice
-        assert queued(home) == before and home.policy.version == "1.0"  # a preview sends nothing
+        assert (
+            queued(mindlink) == before and mindlink.policy.version == "1.0"
+        )  # a preview sends nothing
         digest = preview_of(r.text)
         base = {"yaml": new, "effective": "2026-03-01", "csrf_token": token, "preview": digest}
 
@@ -103,19 +105,21 @@ def test_preview_counts_names_and_confirms_before_anything_is_queued(home: Any) 
         # A forged CSRF token.
         r = c.post("/console/policy/publish", data={**base, "csrf_token": "x", "confirm": "yes"})
         assert r.status_code == 403
-        assert queued(home) == before and home.policy.version == "1.0"
+        assert queued(mindlink) == before and mindlink.policy.version == "1.0"
 
         r = c.post("/console/policy/publish", data={**base, "confirm": "yes"})
         assert r.status_code == 200 and 'id="published"' in r.text, r.text[:2000]
         assert "3 notice e-mail(s) queued" in r.text
         assert "Effective 2026-03-01" in r.text
-    assert home.policy.version == "1.1"
-    assert queued(home) == before + 3
+    assert mindlink.policy.version == "1.1"
+    assert queued(mindlink) == before + 3
 
 
-def test_an_effective_date_too_early_is_explained_and_offers_no_publish_button(home: Any) -> None:
-    Troth(home).access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
-    with client_for(home) as c:
+def test_an_effective_date_too_early_is_explained_and_offers_no_publish_button(
+    mindlink: Any,
+) -> None:
+    Troth(mindlink).access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    with client_for(mindlink) as c:
         token = login(c)
         for effective, why in (
             ("2024-06-01", "notice period"),
@@ -123,20 +127,20 @@ def test_an_effective_date_too_early_is_explained_and_offers_no_publish_button(h
         ):
             r = c.post(
                 "/console/policy/diff",
-                data={"yaml": draft(home), "effective": effective, "csrf_token": token},
+                data={"yaml": draft(mindlink), "effective": effective, "csrf_token": token},
             )
             problem = r.text.split('id="problem"')[1].split("</p>")[0]
             assert why in problem and 'id="publish"' not in r.text, problem
         r = c.post(
             "/console/policy/diff",
-            data={"yaml": draft(home), "effective": "next week", "csrf_token": token},
+            data={"yaml": draft(mindlink), "effective": "next week", "csrf_token": token},
         )
         assert r.status_code == 422 and "YYYY-MM-DD" in r.text
         # Staff without publish_policy see no preview (refused, audited).
-        Troth(home).access.add_user(
+        Troth(mindlink).access.add_user(
             "agent@example.com", kind="staff", role="support", password=PASSWORD
         )
         token = login(c, "agent@example.com")
-        r = c.post("/console/policy/diff", data={"yaml": draft(home), "csrf_token": token})
+        r = c.post("/console/policy/diff", data={"yaml": draft(mindlink), "csrf_token": token})
         assert r.status_code == 403 and 'id="preview"' not in r.text
-    assert home.policy.version == "1.0"
+    assert mindlink.policy.version == "1.0"

@@ -61,11 +61,11 @@ def privacy_login(c, ctx, email: str = "ada@example.com") -> str:
     return csrf_from(r.text)
 
 
-def test_person_asks_deletion_officer_executes_person_sees_completed(home) -> None:
-    t = with_officer(home)
+def test_person_asks_deletion_officer_executes_person_sees_completed(mindlink) -> None:
+    t = with_officer(mindlink)
     sid = t.collect("support_request", SUPPORT).subject_id
-    with client_for(home) as c:
-        token = privacy_login(c, home)
+    with client_for(mindlink) as c:
+        token = privacy_login(c, mindlink)
         r = c.post("/privacy/me/requests", data={"kind": "delete", "csrf_token": token})
         assert r.status_code == 200
         [req] = t.requests.list()
@@ -106,12 +106,12 @@ def test_person_follows_request_state_after_execution(lite) -> None:
         assert str(t.requests.get(req.id).extended_due_at) in row
 
 
-def test_staff_actions_with_reasons_and_csrf(home) -> None:
-    t = with_officer(home)
+def test_staff_actions_with_reasons_and_csrf(mindlink) -> None:
+    t = with_officer(mindlink)
     t.collect("support_request", SUPPORT)
     req = t.requests.open("access", email="ada@example.com")
     url = f"/console/requests/{req.id}"
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         token = console_login(c)
         # no CSRF token: refused, nothing changed
         r = c.post(f"{url}/verify", data={"reason": "passport"}, headers={"Accept": "text/html"})
@@ -159,11 +159,11 @@ def test_requests_page_overdue_and_office_only(lite) -> None:
         assert "(overdue)" in dash
 
 
-def test_download_my_data_is_an_access_request_zip(home) -> None:
-    t = with_officer(home)
+def test_download_my_data_is_an_access_request_zip(mindlink) -> None:
+    t = with_officer(mindlink)
     t.collect("support_request", SUPPORT)
-    with client_for(home) as c:
-        token = privacy_login(c, home)
+    with client_for(mindlink) as c:
+        token = privacy_login(c, mindlink)
         r = c.post(
             "/privacy/me/export", data={"csrf_token": "wrong"}, headers={"Accept": "text/html"}
         )
@@ -226,9 +226,9 @@ def test_record_of_processing_downloads(lite) -> None:
         assert c.get("/console/ropa.csv", headers={"Accept": "text/html"}).status_code == 403
 
 
-def test_policy_diff_then_publish(home) -> None:
-    with_officer(home)
-    text = home.settings.resolved_policy_file.read_text()
+def test_policy_diff_then_publish(mindlink) -> None:
+    with_officer(mindlink)
+    text = mindlink.settings.resolved_policy_file.read_text()
     # A material change (retention): in force once the 30 days' notice from publishing
     # (5 Jan 2026) has run, so not on 2024-06-01 (refused below) but on 2026-02-05.
     early = text.replace('version: "1.0"', 'version: "1.1"', 1).replace(
@@ -237,7 +237,7 @@ def test_policy_diff_then_publish(home) -> None:
     early = re.sub(r"(\n\s+keep_for: )\S+", r"\g<1>P20Y", early, count=1)
     new = early.replace("effective: 2024-06-01", "effective: 2026-02-05", 1)
     assert new != text
-    with client_for(home) as c:
+    with client_for(mindlink) as c:
         token = console_login(c)
         form = c.get("/console/policy/publish").text
         assert 'id="show-diff"' in form
@@ -245,7 +245,7 @@ def test_policy_diff_then_publish(home) -> None:
         r = c.post("/console/policy/diff", data={"yaml": bad, "csrf_token": token})
         assert r.status_code == 422
         assert re.search(r"policy\.yaml:\d+: ", r.text), r.text[:2000]
-        assert "whim" in r.text and home.policy.version == "1.0"
+        assert "whim" in r.text and mindlink.policy.version == "1.0"
         r = c.post("/console/policy/diff", data={"yaml": new, "csrf_token": "x"})
         assert r.status_code == 403
         # uploaded as a file
@@ -257,11 +257,11 @@ def test_policy_diff_then_publish(home) -> None:
         assert r.status_code == 200 and 'id="diff"' in r.text, r.text[:3000]
         diff = r.text.split('id="diff"')[1].split("</section>")[0]
         assert "From 1.0 to 1.1" in diff and "<li" in diff
-        assert home.policy.version == "1.0"  # nothing published yet
+        assert mindlink.policy.version == "1.0"  # nothing published yet
         r = c.post("/console/policy/diff", data={"yaml": early, "csrf_token": token})
         problem = r.text.split('id="problem"')[1].split("</p>")[0]
         assert "2026-02-05" in problem and 'id="publish"' not in r.text
-        assert home.policy.version == "1.0"
+        assert mindlink.policy.version == "1.0"
         r = c.post("/console/policy/diff", data={"yaml": new, "csrf_token": token})
         digest = re.search(r'name="preview" value="([0-9a-f]{64})"', r.text).group(1)
         r = c.post(
@@ -275,7 +275,7 @@ def test_policy_diff_then_publish(home) -> None:
             },
         )
         assert r.status_code == 200 and 'id="published"' in r.text
-        assert home.policy.version == "1.1"
+        assert mindlink.policy.version == "1.1"
         assert "1.1" in r.text.split('id="versions"')[1]
 
 

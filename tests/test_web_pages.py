@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from _http import PASSWORD, challenge_from, client_for, csrf_from, make_home
+from _http import PASSWORD, challenge_from, client_for, csrf_from
 from troth.audit.log import transaction
+from troth.clock import ManualClock
 from troth.consent.tables import consent_events
 from troth.consent.unsubscribe import issue_token
 from troth.engine import Troth
@@ -20,13 +21,6 @@ from troth.notices.outbox import outbox
 from troth.store.ids import short_id
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
-
-
-@pytest.fixture
-def home(tmp_path: Path):
-    ctx = make_home(tmp_path)
-    yield ctx
-    ctx.engine.dispose()
 
 
 def events(ctx) -> int:
@@ -43,8 +37,8 @@ def newsletter_reader(ctx) -> tuple[str, str]:
     return sid, token
 
 
-def test_security_headers_and_gpc_json(home) -> None:
-    with client_for(home) as c:
+def test_security_headers_and_gpc_json(lite) -> None:
+    with client_for(lite) as c:
         for path in ("/", "/privacy", "/console/login", "/.well-known/gpc.json", "/nowhere"):
             r = c.get(path, headers={"Accept": "text/html"})
             csp = r.headers["content-security-policy"]
@@ -57,27 +51,27 @@ def test_security_headers_and_gpc_json(home) -> None:
         assert page.status_code == 404 and "Traceback" not in page.text
 
 
-def test_unsubscribe_get_never_unsubscribes_post_does(home) -> None:
-    sid, token = newsletter_reader(home)
-    with client_for(home) as c:
-        before = events(home)
+def test_unsubscribe_get_never_unsubscribes_post_does(lite) -> None:
+    sid, token = newsletter_reader(lite)
+    with client_for(lite) as c:
+        before = events(lite)
         page = c.get(f"/u/{token}")
         assert page.status_code == 200 and "Unsubscribe" in page.text
         c.get(f"/u/{token}")
-        assert events(home) == before
+        assert events(lite) == before
         c.cookies.clear()
         r = c.post(f"/u/{token}")  # no cookie, no CSRF token: the token is the credential
         assert r.status_code == 200 and 'id="unsubscribed"' in r.text
-        assert events(home) == before + 1
-        assert Troth(home).consent.state(sid)["newsletter"].granted is False
+        assert events(lite) == before + 1
+        assert Troth(lite).consent.state(sid)["newsletter"].granted is False
         again = c.post(f"/u/{token}")
-        assert "already" in again.text and events(home) == before + 1
+        assert "already" in again.text and events(lite) == before + 1
         bad = c.post("/u/not-a-token", headers={"Accept": "text/html"})
         assert bad.status_code == 404 and "Traceback" not in bad.text
 
 
-def test_cookie_banner_blocks_until_accepted_and_removes_refused(home) -> None:
-    with client_for(home) as c:
+def test_cookie_banner_blocks_until_accepted_and_removes_refused(lite) -> None:
+    with client_for(lite) as c:
         page = c.get("/privacy").text
         assert 'class="banner"' in page
         assert re.search(r'<script type="text/plain" data-category="analytics"', page)
@@ -105,8 +99,8 @@ def test_cookie_banner_blocks_until_accepted_and_removes_refused(home) -> None:
         assert any(h.startswith("_ga=") and "Max-Age=0" in h for h in removed), removed
 
 
-def test_gpc_keeps_marketing_off(home) -> None:
-    with client_for(home) as c:
+def test_gpc_keeps_marketing_off(lite) -> None:
+    with client_for(lite) as c:
         page = c.get("/privacy", headers={"Sec-GPC": "1"}).text
         assert "Global Privacy Control" in page
         token = csrf_from(page)
@@ -129,9 +123,9 @@ def _code_for(ctx, email: str) -> str:
     return re.search(r"\b(\d{6})\b", body).group(1)
 
 
-def test_privacy_centre_signin_view_consent(home) -> None:
-    sid = Troth(home).collect("support_request", SUPPORT).subject_id
-    with client_for(home) as c:
+def test_privacy_centre_signin_view_consent(lite) -> None:
+    sid = Troth(lite).collect("support_request", SUPPORT).subject_id
+    with client_for(lite) as c:
         page = c.get("/privacy/signin").text
         r = c.post(
             "/privacy/signin", data={"email": "ada@example.com"}, headers={"Accept": "text/html"}
@@ -155,7 +149,7 @@ def test_privacy_centre_signin_view_consent(home) -> None:
             "/privacy/code",
             data={
                 "challenge": challenge,
-                "code": _code_for(home, "ada@example.com"),
+                "code": _code_for(lite, "ada@example.com"),
                 "csrf_token": csrf_from(code_page),
             },
             follow_redirects=False,
@@ -166,28 +160,28 @@ def test_privacy_centre_signin_view_consent(home) -> None:
         assert "max-age" not in cookie.lower() and "expires" not in cookie.lower()
         me = c.get("/privacy/me")
         assert me.status_code == 200 and "Hello" in me.text and 'id="accesses"' in me.text
-        before = events(home)
+        before = events(lite)
         r = c.post(
             "/privacy/me/consents",
             data={"purpose": "newsletter", "action": "grant"},
             headers={"Accept": "text/html"},
         )
-        assert r.status_code == 403 and events(home) == before
+        assert r.status_code == 403 and events(lite) == before
         r = c.post(
             "/privacy/me/consents",
             data={"purpose": "newsletter", "action": "grant", "csrf_token": csrf_from(me.text)},
         )
-        assert r.status_code == 200 and events(home) == before + 1
-        assert Troth(home).consent.state(sid)["newsletter"].granted
+        assert r.status_code == 200 and events(lite) == before + 1
+        assert Troth(lite).consent.state(sid)["newsletter"].granted
         export = c.get("/privacy/me/export.json")
         assert export.json()["subject_id"] == sid
 
 
-def test_console_login_dashboard_search_audit(home) -> None:
-    t = Troth(home)
+def test_console_login_dashboard_search_audit(lite) -> None:
+    t = Troth(lite)
     t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
     sid = t.collect("support_request", SUPPORT).subject_id
-    with client_for(home) as c:
+    with client_for(lite) as c:
         assert c.get("/console", follow_redirects=False).headers["location"] == "/console/login"
         page = c.get("/console/login").text
         r = c.post(
@@ -257,10 +251,8 @@ def test_console_login_dashboard_search_audit(home) -> None:
 
 
 @pytest.fixture
-def phone(tmp_path: Path):
-    ctx = make_home(tmp_path, example="phone-service")
-    yield ctx
-    ctx.engine.dispose()
+def phone_lite(home: Any):
+    return home("phone-service", clock=ManualClock(), context=True)
 
 
 def tenant_setup(ctx):
@@ -288,9 +280,9 @@ def tenant_setup(ctx):
     return t, acme, sid, va, g, g_other
 
 
-def test_tenant_admin_approves_and_sees_vendor_accesses(phone) -> None:
-    t, acme, sid, va, g, g_other = tenant_setup(phone)
-    with client_for(phone) as c:
+def test_tenant_admin_approves_and_sees_vendor_accesses(phone_lite) -> None:
+    t, acme, sid, va, g, g_other = tenant_setup(phone_lite)
+    with client_for(phone_lite) as c:
         page = c.get("/tenant/login").text
         r = c.post(
             "/tenant/login",
@@ -327,11 +319,11 @@ def test_tenant_admin_approves_and_sees_vendor_accesses(phone) -> None:
         assert [s["subject_id"] for s in export["subjects"]] == [sid]
 
 
-def test_person_asks_for_deletion_and_officer_sees_it(home) -> None:
-    t = Troth(home)
+def test_person_asks_for_deletion_and_officer_sees_it(lite) -> None:
+    t = Troth(lite)
     t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
     t.collect("support_request", SUPPORT)
-    with client_for(home) as c:
+    with client_for(lite) as c:
         page = c.get("/privacy/signin").text
         code_page = c.post(
             "/privacy/signin",
@@ -341,7 +333,7 @@ def test_person_asks_for_deletion_and_officer_sees_it(home) -> None:
             "/privacy/code",
             data={
                 "challenge": challenge_from(code_page),
-                "code": _code_for(home, "ada@example.com"),
+                "code": _code_for(lite, "ada@example.com"),
                 "csrf_token": csrf_from(code_page),
             },
         )

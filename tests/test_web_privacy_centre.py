@@ -9,14 +9,14 @@ import io
 import json
 import re
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from _http import PASSWORD, challenge_from, client_for, csrf_from, make_home
+from _http import PASSWORD, challenge_from, client_for, csrf_from
 from troth.access import actor_for
+from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.notices.outbox import outbox
 
@@ -64,21 +64,12 @@ def digits(text: str) -> str:
 
 
 @pytest.fixture
-def mindlink(tmp_path: Path) -> Any:
-    ctx = make_home(tmp_path)
-    yield ctx
-    ctx.engine.dispose()
+def itechno(home: Any) -> Any:
+    return home("itechno", clock=ManualClock(), context=True)
 
 
-@pytest.fixture
-def itechno(tmp_path: Path) -> Any:
-    ctx = make_home(tmp_path, example="itechno")
-    yield ctx
-    ctx.engine.dispose()
-
-
-def test_who_accessed_reads_as_sentences_without_ids(mindlink: Any) -> None:
-    t = Troth(mindlink)
+def test_who_accessed_reads_as_sentences_without_ids(lite: Any) -> None:
+    t = Troth(lite)
     sid = t.collect("support_request", SUPPORT).subject_id
     support = t.access.add_user(
         "sue@mindlink.example", kind="staff", role="support", password=PASSWORD
@@ -89,8 +80,8 @@ def test_who_accessed_reads_as_sentences_without_ids(mindlink: Any) -> None:
     t.use(sid, purpose="support", actor=actor_for(support))
     with pytest.raises(Exception):  # accounts act for sales only: refused (and audited)
         t.use(sid, purpose="support", actor=actor_for(accounts))
-    with client_for(mindlink) as c:
-        sign_in(c, mindlink, "ada@example.com")
+    with client_for(lite) as c:
+        sign_in(c, lite, "ada@example.com")
         page = c.get("/privacy/me").text
     accesses = section(page, "acc-h")
     assert (
@@ -154,11 +145,11 @@ def test_records_keep_their_fields_together_and_cards_are_masked(itechno: Any) -
     assert "5500005555555559" in str(values)
 
 
-def test_every_action_is_confirmed(mindlink: Any) -> None:
-    t = Troth(mindlink)
+def test_every_action_is_confirmed(lite: Any) -> None:
+    t = Troth(lite)
     t.collect("support_request", SUPPORT)
-    with client_for(mindlink) as c:
-        csrf = sign_in(c, mindlink, "ada@example.com")
+    with client_for(lite) as c:
+        csrf = sign_in(c, lite, "ada@example.com")
         r = c.post(
             "/privacy/me/consents",
             data={"purpose": "newsletter", "action": "grant", "csrf_token": csrf},
@@ -191,8 +182,8 @@ def test_every_action_is_confirmed(mindlink: Any) -> None:
         )
 
 
-def test_public_page_describes_purposes_instead_of_ids(tmp_path: Path) -> None:
-    ctx = make_home(tmp_path, example="phone-service")
+def test_public_page_describes_purposes_instead_of_ids(home: Any) -> None:
+    ctx = home("phone-service", clock=ManualClock(), context=True)
     with client_for(ctx) as c:
         page = c.get("/privacy").text
     ctx.engine.dispose()
@@ -202,18 +193,18 @@ def test_public_page_describes_purposes_instead_of_ids(tmp_path: Path) -> None:
     assert "details, to run customer accounts, users and invitations" in body
 
 
-def test_two_collections_in_the_same_instant_are_two_records(mindlink: Any) -> None:
+def test_two_collections_in_the_same_instant_are_two_records(lite: Any) -> None:
     """A batch stored at one moment (a manual clock, a bulk import) still reads as one
     record per collection, each with its own fields."""
     from troth.store.values import read_values
     from troth.web.privacy_words import records
 
-    t = Troth(mindlink)
+    t = Troth(lite)
     sid = t.collect("support_request", SUPPORT).subject_id
     again = t.collect("support_request", {**SUPPORT, "message": "Still broken"}).subject_id
     assert again == sid
-    with mindlink.engine.connect() as conn:
-        found = records(mindlink.policy, read_values(conn, mindlink, sid))
+    with lite.engine.connect() as conn:
+        found = records(lite.policy, read_values(conn, lite, sid))
     assert len(found) == 2
     messages = sorted(
         f.value for r in found for f in r.fields if f.value in ("Please help", "Still broken")
@@ -224,15 +215,15 @@ def test_two_collections_in_the_same_instant_are_two_records(mindlink: Any) -> N
         assert r.title == "A support request, feedback, call or live chat"
 
 
-def test_unsubscribe_from_the_centre_withdraws_that_list_only(mindlink: Any) -> None:
+def test_unsubscribe_from_the_centre_withdraws_that_list_only(lite: Any) -> None:
     """POST /privacy/me/unsubscribe (consent.unsubscribe_subject): the list's purpose is
     withdrawn for the signed-in person, like the one-click link; an unknown list is a 404
     that changes nothing, and a form without the person's CSRF token is refused."""
-    t = Troth(mindlink)
+    t = Troth(lite)
     sid = t.collect("support_request", SUPPORT).subject_id
     t.consent.grant(sid, "newsletter")
-    with client_for(mindlink) as c:
-        csrf = sign_in(c, mindlink, "ada@example.com")
+    with client_for(lite) as c:
+        csrf = sign_in(c, lite, "ada@example.com")
         before = t.consent.state(sid)
         for data in (
             {"list_id": "no_such_list", "csrf_token": csrf},

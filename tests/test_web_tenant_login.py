@@ -5,14 +5,14 @@ admins, logout back to the customer login, grant durations in words."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from _http import PASSWORD, client_for, csrf_from, make_home
+from _http import PASSWORD, client_for, csrf_from
 from troth.access import actor_for
 from troth.audit.entries import list_entries
+from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.web.words import duration_words
 
@@ -20,8 +20,8 @@ OTHER_PASSWORD = "a different long passphrase"
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Any:
-    ctx = make_home(tmp_path, example="phone-service")
+def world(home: Any) -> Any:
+    ctx = home("phone-service", clock=ManualClock(), context=True)
     t = Troth(ctx)
     acme = t.access.create_tenant("Acme Telecom", "pat@shared.example")
     bolt = t.access.create_tenant("Bolt Networks", "pat@shared.example")

@@ -12,8 +12,8 @@ from troth.operations.jobs import worker_jobs
 from troth.worker import LEASE, Task, Worker
 
 
-def test_worker_runs_due_jobs_and_schedules_the_next(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_worker_runs_due_jobs_and_schedules_the_next(home, db_url, clock):
+    t = home("itechno", db_url)
     submit(
         t.ctx,
         idempotency_key="k1",
@@ -36,8 +36,8 @@ def test_worker_runs_due_jobs_and_schedules_the_next(make_troth, db_url, clock):
     assert runs["deliver_mail"] == 2 and runs["retention"] == 1
 
 
-def test_two_workers_never_run_the_same_job(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_two_workers_never_run_the_same_job(home, db_url, clock):
+    t = home("itechno", db_url)
     calls: list[str] = []
     tasks = (
         Task("a", timedelta(hours=1), lambda ctx: calls.append("a")),
@@ -52,8 +52,8 @@ def test_two_workers_never_run_the_same_job(make_troth, db_url, clock):
     assert w2.claim() in {"a", "b"}
 
 
-def test_a_failing_task_is_reported_and_retried_without_stopping_others(make_troth, clock):
-    t = make_troth("itechno")
+def test_a_failing_task_is_reported_and_retried_without_stopping_others(home, clock):
+    t = home("itechno")
 
     def boom(ctx: object) -> None:
         raise RuntimeError("smtp down")
@@ -70,8 +70,8 @@ def test_a_failing_task_is_reported_and_retried_without_stopping_others(make_tro
     assert set(w.run_once().failed) == {"boom"}  # retried within minutes, not a day
 
 
-def test_a_running_job_renews_its_lease_and_a_lost_lease_is_not_settled(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_a_running_job_renews_its_lease_and_a_lost_lease_is_not_settled(home, db_url, clock):
+    t = home("itechno", db_url)
     tasks = (Task("a", timedelta(hours=1), lambda ctx: "ok"),)
     w1, w2 = Worker(t.ctx, tasks), Worker(t.ctx, tasks)
     assert w1.claim() == "a"
@@ -92,14 +92,14 @@ def test_a_running_job_renews_its_lease_and_a_lost_lease_is_not_settled(make_tro
     assert w1.claims["a"] != w2.claims["a"]
 
 
-def test_a_long_job_keeps_its_lease_on_real_time(make_troth, clock, tmp_path):
+def test_a_long_job_keeps_its_lease_on_real_time(home, clock, tmp_path):
     """The renewal thread runs on real time: a job longer than its lease keeps it."""
     import os
     import threading
 
     os.environ["TROTH_WORKER_LEASE_SECONDS"] = "1.5"
     try:
-        t = make_troth("itechno")
+        t = home("itechno")
     finally:
         del os.environ["TROTH_WORKER_LEASE_SECONDS"]
     assert t.ctx.settings.worker_lease_seconds == 1.5

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -20,7 +21,6 @@ from troth.clock import ManualClock
 from troth.consent.unsubscribe import issue_token
 from troth.engine import Troth
 from troth.gate import Actor, ActorKind
-from troth.home import init_home
 from troth.notices.outbox import outbox
 
 pytestmark = pytest.mark.browser
@@ -29,13 +29,6 @@ ADA = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Please he
 ANN = {"name": "Ann Lee", "email": "ann@example.com", "address": "1 Main St", "product": "x"}
 SIZES = pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1280", "390"])
 OFFICE = Actor(ActorKind.staff, "pat", role="privacy_office")
-
-
-@pytest.fixture
-def mindlink(tmp_path: Path):
-    ctx = init_home(tmp_path / "home", example="mindlink", clock=ManualClock())
-    yield ctx
-    ctx.engine.dispose()
 
 
 def last_code(ctx, email: str) -> str:
@@ -68,18 +61,18 @@ def sign_in(page, base: str, ctx, email: str, tag: str) -> None:
 
 
 @SIZES
-def test_person_reads_the_centre_in_plain_words(page, serve, mindlink, size) -> None:
+def test_person_reads_the_centre_in_plain_words(page, serve, lite, size) -> None:
     tag = f"{size['width']}"
     page.set_viewport_size(size)
-    t = Troth(mindlink)
+    t = Troth(lite)
     sid = t.collect("support_request", ADA).subject_id
     support = t.access.add_user("sue@example.com", kind="staff", role="support", password=PASSWORD)
     t.use(sid, purpose="support", actor=actor_for(support))
-    base = serve(mindlink)
+    base = serve(lite)
     page.goto(f"{base}/privacy")
     check_page(page, f"privacy-public-{tag}")
     page.click("#cookies-reject")
-    sign_in(page, base, mindlink, "ada@example.com", tag)
+    sign_in(page, base, lite, "ada@example.com", tag)
     held = page.locator("#held article")
     assert held.count() == 1
     record = held.first.inner_text()
@@ -113,10 +106,10 @@ def test_person_reads_the_centre_in_plain_words(page, serve, mindlink, size) -> 
 
 
 @SIZES
-def test_code_flooding_is_stopped_with_a_clear_message(page, serve, mindlink, size) -> None:
+def test_code_flooding_is_stopped_with_a_clear_message(page, serve, lite, size) -> None:
     page.set_viewport_size(size)
-    Troth(mindlink).collect("support_request", ADA)
-    base = serve(mindlink)
+    Troth(lite).collect("support_request", ADA)
+    base = serve(lite)
     page.goto(f"{base}/privacy/signin")
     page.click("#cookies-reject")
     page.fill("#email", "ada@example.com")
@@ -131,10 +124,10 @@ def test_code_flooding_is_stopped_with_a_clear_message(page, serve, mindlink, si
         assert "we already sent a code to this address a moment ago" in problem.inner_text()
         assert re.search(r"wait \d+ seconds", problem.inner_text())
         assert page.input_value("#email") == "ada@example.com"
-    assert codes_sent(mindlink, "ada@example.com") == 1
+    assert codes_sent(lite, "ada@example.com") == 1
     check_page(page, f"signin-too-soon-{size['width']}")
     # One client asking for many addresses hits its own limit.
-    limit = mindlink.settings.signin_codes_per_client
+    limit = lite.settings.signin_codes_per_client
     answers = []
     for i in range(limit):
         page.goto(f"{base}/privacy/signin")
@@ -146,22 +139,22 @@ def test_code_flooding_is_stopped_with_a_clear_message(page, serve, mindlink, si
     assert "your connection" in page.locator("#signin-problem").inner_text()
 
 
-def test_an_erased_person_cannot_sign_in(page, serve, mindlink) -> None:
-    t = Troth(mindlink)
+def test_an_erased_person_cannot_sign_in(page, serve, lite) -> None:
+    t = Troth(lite)
     sid = t.collect("support_request", ADA).subject_id
     me = Actor(ActorKind.subject, sid)
     req = t.requests.open("delete", subject_id=sid, channel="self_service", actor=me)
     t.requests.verify_by_signin(req.id, sid)
     t.requests.execute(req.id)
-    before = codes_sent(mindlink, "ada@example.com")
-    base = serve(mindlink)
+    before = codes_sent(lite, "ada@example.com")
+    base = serve(lite)
     page.set_viewport_size(PHONE)
     page.goto(f"{base}/privacy/signin")
     page.click("#cookies-reject")
     page.fill("#email", "ada@example.com")
     page.click("#send-code")
     page.locator("#code").wait_for()  # the same answer as for anyone: nothing revealed
-    assert codes_sent(mindlink, "ada@example.com") == before  # no code went out
+    assert codes_sent(lite, "ada@example.com") == before  # no code went out
     page.fill("#code", "123456")
     page.click("#check-code")
     page.wait_for_load_state()
@@ -169,8 +162,8 @@ def test_an_erased_person_cannot_sign_in(page, serve, mindlink) -> None:
     check_page(page, "error-wrong-code-390")
 
 
-def test_a_gagged_disclosure_never_shows(page, serve, tmp_path) -> None:
-    ctx = init_home(tmp_path / "gag", example="mindlink", clock=ManualClock())
+def test_a_gagged_disclosure_never_shows(page, serve, home) -> None:
+    ctx = home("mindlink", name="gag", clock=ManualClock(), context=True)
     t = Troth(ctx)
     sid = t.collect("purchase", ANN).subject_id
     demand = t.disclosures.record_demand(
@@ -198,14 +191,14 @@ def test_a_gagged_disclosure_never_shows(page, serve, tmp_path) -> None:
 
 
 @SIZES
-def test_unsubscribe_page(page, serve, mindlink, size) -> None:
+def test_unsubscribe_page(page, serve, lite, size) -> None:
     page.set_viewport_size(size)
-    t = Troth(mindlink)
+    t = Troth(lite)
     sid = t.collect("support_request", ADA).subject_id
     t.consent.grant(sid, "newsletter")
-    with transaction(mindlink) as conn:
-        token = issue_token(conn, mindlink, sid, "newsletter")
-    base = serve(mindlink)
+    with transaction(lite) as conn:
+        token = issue_token(conn, lite, sid, "newsletter")
+    base = serve(lite)
     page.goto(f"{base}/u/{token}")
     check_page(page, f"unsubscribe-{size['width']}")
     page.click("#unsubscribe")
@@ -216,8 +209,8 @@ def test_unsubscribe_page(page, serve, mindlink, size) -> None:
 
 # -- the customer pages ----------------------------------------------------------------------
 @pytest.fixture
-def phone_service(tmp_path: Path):
-    ctx = init_home(tmp_path / "phone", example="phone-service", clock=ManualClock())
+def phone_service(home: Any):
+    ctx = home("phone-service", name="phone", clock=ManualClock(), context=True)
     t = Troth(ctx)
     acme = t.access.create_tenant("Acme Telecom", "pat@shared.example")
     bolt = t.access.create_tenant("Bolt Networks", "pat@shared.example")
@@ -320,9 +313,9 @@ def test_a_member_who_is_not_an_admin_sees_a_page(page, serve, phone_service, si
         ("/tenant/nosuch", "Not Found"),
     ],
 )
-def test_other_public_pages_and_errors(page, serve, mindlink, size, path, says) -> None:
+def test_other_public_pages_and_errors(page, serve, lite, size, path, says) -> None:
     page.set_viewport_size(size)
-    base = serve(mindlink)
+    base = serve(lite)
     page.goto(f"{base}{path}")
     if page.locator("#cookies-reject").count():
         page.click("#cookies-reject")

@@ -17,7 +17,6 @@ from ux import DESKTOP, PHONE, check_page
 
 from troth.clock import ManualClock
 from troth.engine import Troth
-from troth.home import init_home
 from troth.notices.outbox import outbox
 
 pytestmark = pytest.mark.browser
@@ -27,8 +26,9 @@ SIZES = pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Any:
-    ctx = init_home(tmp_path / "home", example="mindlink", clock=ManualClock())
+def seeded(home: Any) -> Any:
+    """mindlink with an officer, a tenant, three people, a consent and a deletion request."""
+    ctx = home("mindlink", clock=ManualClock(), context=True)
     t = Troth(ctx)
     t.access.add_user(
         OFFICER, kind="staff", role="privacy_office", password=PASSWORD, display_name="Olive"
@@ -63,8 +63,10 @@ def tag(size: dict[str, int]) -> str:
 
 
 @SIZES
-def test_find_a_person_and_read_their_page(browser: Any, serve: Any, home: Any, size: Any) -> None:
-    base = serve(home)
+def test_find_a_person_and_read_their_page(
+    browser: Any, serve: Any, seeded: Any, size: Any
+) -> None:
+    base = serve(seeded)
     page = officer(browser, base, size)
     page.click("nav >> text=People")
     page.wait_for_url(f"{base}/console/people")
@@ -87,13 +89,13 @@ def test_find_a_person_and_read_their_page(browser: Any, serve: Any, home: Any, 
 
 
 @SIZES
-def test_audit_filters_and_pages(browser: Any, serve: Any, home: Any, size: Any) -> None:
-    t = Troth(home)
+def test_audit_filters_and_pages(browser: Any, serve: Any, seeded: Any, size: Any) -> None:
+    t = Troth(seeded)
     for i in range(60):
         t.collect(
             "support_request", {"name": f"P{i}", "email": f"p{i}@example.com", "message": "m"}
         )
-    base = serve(home)
+    base = serve(seeded)
     page = officer(browser, base, size)
     page.goto(f"{base}/console/audit")
     assert re.match(r"Showing 1-50 of \d+", page.locator("#showing").inner_text())
@@ -116,9 +118,9 @@ def test_audit_filters_and_pages(browser: Any, serve: Any, home: Any, size: Any)
 
 @SIZES
 def test_publish_with_preview_and_confirmation(
-    browser: Any, serve: Any, home: Any, size: Any
+    browser: Any, serve: Any, seeded: Any, size: Any
 ) -> None:
-    text = home.settings.resolved_policy_file.read_text()
+    text = seeded.settings.resolved_policy_file.read_text()
     draft = (
         text.replace('version: "1.0"', 'version: "1.1"', 1)
         .replace("email_customers: false", "email_customers: true", 1)
@@ -128,7 +130,7 @@ def test_publish_with_preview_and_confirmation(
             1,
         )
     )
-    base = serve(home)
+    base = serve(seeded)
     page = officer(browser, base, size)
     page.goto(f"{base}/console/policy/publish")
     page.fill("#yaml", draft)
@@ -139,25 +141,25 @@ def test_publish_with_preview_and_confirmation(
     assert "4 e-mails: 3 people and 1 customer" in page.locator("#preview-count").inner_text()
     assert "effective 2026-03-01" in page.locator("#notice").inner_text()
     check_page(page, f"console-publish-preview-{tag(size)}")
-    with home.engine.connect() as conn:
+    with seeded.engine.connect() as conn:
         before = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
     page.check("#confirm")
     page.click("#publish")
     page.wait_for_selector("#published, #error, #issues")
     assert page.locator("#published").count(), page.locator("main").inner_text()[:1500]
     assert "4 notice e-mail(s) queued" in page.locator("#published").inner_text()
-    with home.engine.connect() as conn:
+    with seeded.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == before + 4
     check_page(page, f"console-publish-done-{tag(size)}")
 
 
 @SIZES
 def test_record_a_breach_and_tell_the_people(
-    browser: Any, serve: Any, home: Any, size: Any
+    browser: Any, serve: Any, seeded: Any, size: Any
 ) -> None:
-    home.clock.advance(timedelta(days=2))
-    now = home.clock.now()
-    base = serve(home)
+    seeded.clock.advance(timedelta(days=2))
+    now = seeded.clock.now()
+    base = serve(seeded)
     page = officer(browser, base, size)
     page.goto(f"{base}/console/breaches")
     check_page(page, f"console-breaches-{tag(size)}")
@@ -187,8 +189,8 @@ def test_record_a_breach_and_tell_the_people(
 
 
 @SIZES
-def test_dashboard_and_request_list(browser: Any, serve: Any, home: Any, size: Any) -> None:
-    base = serve(home)
+def test_dashboard_and_request_list(browser: Any, serve: Any, seeded: Any, size: Any) -> None:
+    base = serve(seeded)
     page = officer(browser, base, size)
     for chart in ("requests", "due", "refusals", "consents", "audit"):
         assert page.locator(f"#chart-{chart}").count() == 1
@@ -199,8 +201,8 @@ def test_dashboard_and_request_list(browser: Any, serve: Any, home: Any, size: A
 
 
 @SIZES
-def test_the_office_s_lists(browser: Any, serve: Any, home: Any, size: Any) -> None:
-    base = serve(home)
+def test_the_office_s_lists(browser: Any, serve: Any, seeded: Any, size: Any) -> None:
+    base = serve(seeded)
     page = officer(browser, base, size)
     page.goto(f"{base}/console/people")
     assert "Showing 1-3 of 3" in page.locator("#showing").inner_text()
@@ -215,15 +217,15 @@ def test_the_office_s_lists(browser: Any, serve: Any, home: Any, size: Any) -> N
     check_page(page, f"console-disclosures-{tag(size)}")
 
 
-def test_every_other_console_page_fits_a_phone(browser: Any, serve: Any, home: Any) -> None:
+def test_every_other_console_page_fits_a_phone(browser: Any, serve: Any, seeded: Any) -> None:
     """The console pages the flows above do not reach, at 390 px: each passes the shared
     check (no sideways scrolling, no serious axe-core violation), the audit list in words
     with the raw action beside it, a range that ends before it starts said in words, and
     the person page headed by their name without a purpose chosen."""
-    t = Troth(home)
+    t = Troth(seeded)
     sid = t.find(email="ada@example.com")
     rid = t.requests.list(limit=1)[0].id
-    base = serve(home)
+    base = serve(seeded)
     page = officer(browser, base, PHONE)
     page.goto(f"{base}/console/people/{sid}")
     assert page.locator("#person-name").inner_text() == "Ada Example"

@@ -4,35 +4,24 @@ a phone's width."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from ux import DESKTOP, PHONE, check_page
 
-from troth.clock import ManualClock
 from troth.engine import Troth
-from troth.home import init_home
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery staple"
 CARD = "4111 1111 1111 1111"
 
 
-@pytest.fixture
-def mindlink(tmp_path: Path):
-    ctx = init_home(tmp_path / "home", example="mindlink", clock=ManualClock())
-    yield ctx
-    ctx.engine.dispose()
-
-
-def test_officer_scans_and_reads_the_drift_report(browser, serve, mindlink) -> None:
-    t = Troth(mindlink)
+def test_officer_scans_and_reads_the_drift_report(browser, serve, lite) -> None:
+    t = Troth(lite)
     t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
     t.collect(
         "support_request",
         {"name": "Ada", "email": "ada@example.com", "message": f"Refund card {CARD} please"},
     )
-    base = serve(mindlink)
+    base = serve(lite)
     page = browser.new_context(viewport=DESKTOP).new_page()
     page.set_default_timeout(15_000)
     page.goto(f"{base}/console/login")

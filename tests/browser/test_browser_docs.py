@@ -3,23 +3,12 @@ with every request that leaves 127.0.0.1 blocked, and show the API's operations.
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from ux import DESKTOP, PHONE, check_page
 
-from troth.clock import ManualClock
-from troth.home import init_home
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def home(tmp_path: Path):
-    ctx = init_home(tmp_path / "home", example="mindlink", clock=ManualClock())
-    yield ctx
-    ctx.engine.dispose()
 
 
 def _offline(page) -> list[str]:
@@ -39,10 +28,10 @@ def _offline(page) -> list[str]:
 
 
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_swagger_ui_renders_offline(page, serve, home, size) -> None:
+def test_swagger_ui_renders_offline(page, serve, lite, size) -> None:
     page.set_viewport_size(size)
     tried = _offline(page)
-    base = serve(home)
+    base = serve(lite)
     page.goto(f"{base}/docs")
     page.locator(".opblock").first.wait_for()
     text = page.locator("#swagger-ui").inner_text()
@@ -56,10 +45,10 @@ def test_swagger_ui_renders_offline(page, serve, home, size) -> None:
 
 
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_redoc_renders_offline(page, serve, home, size) -> None:
+def test_redoc_renders_offline(page, serve, lite, size) -> None:
     page.set_viewport_size(size)
     tried = _offline(page)
-    base = serve(home)
+    base = serve(lite)
     page.goto(f"{base}/redoc")
     page.get_by_text("/api/v1/search/subjects").first.wait_for(state="attached")
     assert "troth" in page.title()

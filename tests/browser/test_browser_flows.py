@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from shots import shot
@@ -17,7 +16,6 @@ from troth.audit.log import transaction
 from troth.clock import ManualClock
 from troth.consent.unsubscribe import issue_token
 from troth.engine import Troth
-from troth.home import init_home
 from troth.notices.outbox import outbox
 
 pytestmark = pytest.mark.browser
@@ -32,15 +30,8 @@ def _wait_until(page, expression: str, timeout_s: float = 10.0) -> None:
         page.wait_for_timeout(50)
 
 
-@pytest.fixture
-def mindlink(tmp_path: Path):
-    ctx = init_home(tmp_path / "home", example="mindlink", clock=ManualClock())
-    yield ctx
-    ctx.engine.dispose()
-
-
-def test_banner_blocks_script_until_accepted(page, serve, mindlink) -> None:
-    base = serve(mindlink)
+def test_banner_blocks_script_until_accepted(page, serve, lite) -> None:
+    base = serve(lite)
     page.goto(f"{base}/privacy")
     assert page.locator(".banner").is_visible()
     assert page.locator('script[type="text/plain"][data-category="analytics"]').count() == 1
@@ -62,13 +53,13 @@ def test_banner_blocks_script_until_accepted(page, serve, mindlink) -> None:
     assert page.evaluate("window.trothLoaded === undefined")
 
 
-def test_unsubscribe_from_link(page, serve, mindlink) -> None:
-    t = Troth(mindlink)
+def test_unsubscribe_from_link(page, serve, lite) -> None:
+    t = Troth(lite)
     sid = t.collect("support_request", SUPPORT).subject_id
     t.consent.grant(sid, "newsletter")
-    with transaction(mindlink) as conn:
-        token = issue_token(conn, mindlink, sid, "newsletter")
-    base = serve(mindlink)
+    with transaction(lite) as conn:
+        token = issue_token(conn, lite, sid, "newsletter")
+    base = serve(lite)
     page.goto(f"{base}/u/{token}")
     assert page.locator("#unsubscribe").is_visible()
     assert t.consent.state(sid)["newsletter"].granted  # the GET changed nothing
@@ -79,10 +70,8 @@ def test_unsubscribe_from_link(page, serve, mindlink) -> None:
     shot(page, "unsubscribe-done")
 
 
-def test_tenant_admin_approves_support_access_then_sees_vendor_accesses(
-    page, serve, tmp_path
-) -> None:
-    ctx = init_home(tmp_path / "phone", example="phone-service", clock=ManualClock())
+def test_tenant_admin_approves_support_access_then_sees_vendor_accesses(page, serve, home) -> None:
+    ctx = home("phone-service", name="phone", clock=ManualClock(), context=True)
     t = Troth(ctx)
     acme = t.access.create_tenant("Acme Telecom", "admin@acme.example")
     t.access.add_user(
@@ -123,16 +112,16 @@ def test_tenant_admin_approves_support_access_then_sees_vendor_accesses(
     ctx.engine.dispose()
 
 
-def test_person_signs_in_and_sees_who_accessed(page, serve, mindlink) -> None:
-    t = Troth(mindlink)
+def test_person_signs_in_and_sees_who_accessed(page, serve, lite) -> None:
+    t = Troth(lite)
     t.collect("support_request", SUPPORT)
-    base = serve(mindlink)
+    base = serve(lite)
     page.goto(f"{base}/privacy")
     page.click("#cookies-reject")
     page.click("#signin-link")
     page.fill("#email", "ada@example.com")
     page.click("#send-code")
-    with mindlink.engine.connect() as conn:
+    with lite.engine.connect() as conn:
         body = conn.execute(
             select(outbox.c.body_text).where(outbox.c.to_addr == "ada@example.com")
         ).scalar_one()

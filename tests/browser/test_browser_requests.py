@@ -10,22 +10,13 @@ import pytest
 from shots import shot
 from sqlalchemy import select
 
-from troth.clock import ManualClock
 from troth.engine import Troth
-from troth.home import init_home
 from troth.notices.outbox import outbox
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery staple"
 ADA = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Please help"}
 BOB = {"name": "Bob Babbage", "email": "bob@example.com", "message": "Hello"}
-
-
-@pytest.fixture
-def mindlink(tmp_path: Path):
-    ctx = init_home(tmp_path / "home", example="mindlink", clock=ManualClock())
-    yield ctx
-    ctx.engine.dispose()
 
 
 def sign_in(page, base: str, ctx, email: str) -> None:
@@ -42,20 +33,20 @@ def sign_in(page, base: str, ctx, email: str) -> None:
 
 
 def test_person_asks_deletion_officer_executes_person_sees_it_completed(
-    browser, serve, mindlink
+    browser, serve, lite
 ) -> None:
-    t = Troth(mindlink)
+    t = Troth(lite)
     t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
     t.collect("support_request", ADA)
     t.collect("support_request", BOB)
-    base = serve(mindlink)
+    base = serve(lite)
 
     # The person (Bob) asks, in their own browser, and keeps the page open.
     person = browser.new_context().new_page()
     person.set_default_timeout(15_000)
     person.goto(f"{base}/privacy")
     person.click("#cookies-reject")
-    sign_in(person, base, mindlink, "bob@example.com")
+    sign_in(person, base, lite, "bob@example.com")
     person.select_option("#kind", "delete")
     person.fill("#details", "Please delete everything about me.")
     person.click("#make-request")
@@ -99,18 +90,18 @@ def test_person_asks_deletion_officer_executes_person_sees_it_completed(
     officer.context.close()
 
 
-def test_download_link_code_after_hash_is_posted_once(browser, serve, mindlink) -> None:
+def test_download_link_code_after_hash_is_posted_once(browser, serve, lite) -> None:
     """The e-mailed link carries the code after "#": the page fills its form from it (and
     keeps it while the person signs in), wipes it from the address bar, and the download
     works once."""
-    t = Troth(mindlink)
+    t = Troth(lite)
     t.collect("support_request", ADA)
     req = t.requests.open("access", email="ada@example.com")
     t.requests.verify_by_staff(req.id, staff="officer", reason="ID seen")
-    base = serve(mindlink)
+    base = serve(lite)
     done = t.requests.execute(req.id)
     assert done.download_token
-    with mindlink.engine.connect() as conn:
+    with lite.engine.connect() as conn:
         body = conn.execute(
             select(outbox.c.body_text)
             .where(outbox.c.to_addr == "ada@example.com")
@@ -124,7 +115,7 @@ def test_download_link_code_after_hash_is_posted_once(browser, serve, mindlink) 
     # Not signed in yet: the page says so; the code is kept for this tab only.
     page.goto(link.group(1))
     assert "#" not in page.url and "sign in" in page.inner_text("main").lower()
-    sign_in(page, base, mindlink, "ada@example.com")
+    sign_in(page, base, lite, "ada@example.com")
     page.goto(f"{base}/privacy/download")
     assert page.input_value("#code") == done.download_token
     with page.expect_download() as got:

@@ -28,8 +28,8 @@ def _denials(t, reason: str) -> list[dict]:
     return [e for e in list_entries(t.ctx, limit=1000) if e.entry.reason == reason]
 
 
-def test_p01_undeclared_field_refused_nothing_stored(make_troth, db_url):
-    t = make_troth("mindlink", db_url)
+def test_p01_undeclared_field_refused_nothing_stored(home, db_url):
+    t = home("mindlink", db_url)
     with pytest.raises(Refused) as exc:
         t.collect(
             "contact_form",
@@ -44,8 +44,8 @@ def test_p01_undeclared_field_refused_nothing_stored(make_troth, db_url):
     assert _count(t, records) == 2
 
 
-def test_p01_bad_values_refused_with_clear_errors(make_troth, db_url):
-    t = make_troth("mindlink", db_url)
+def test_p01_bad_values_refused_with_clear_errors(home, db_url):
+    t = home("mindlink", db_url)
     with pytest.raises(ValidationError, match="requires field"):
         t.collect("contact_form", {"message": "no e-mail"})
     with pytest.raises(ValidationError, match="not an e-mail"):
@@ -63,8 +63,8 @@ def test_p01_bad_values_refused_with_clear_errors(make_troth, db_url):
     assert all("x" * 50 not in str(e.entry.details) for e in _denials(t, "invalid_input"))
 
 
-def test_p02_data_bound_to_collection_point_purposes(make_troth, db_url):
-    t = make_troth("mindlink", db_url)
+def test_p02_data_bound_to_collection_point_purposes(home, db_url):
+    t = home("mindlink", db_url)
     r = t.collect(
         "purchase",
         {"name": "Ann", "email": "ann@example.com", "address": "1 High St", "product": "Pro"},
@@ -88,8 +88,8 @@ def test_p02_data_bound_to_collection_point_purposes(make_troth, db_url):
     assert "address" not in view.as_dict()
 
 
-def test_p03_third_party_data_keeps_source_and_one_purpose(make_troth, db_url):
-    t = make_troth("mindlink", db_url)
+def test_p03_third_party_data_keeps_source_and_one_purpose(home, db_url):
+    t = home("mindlink", db_url)
     # Third-party data may not be bound to a purpose it was not supplied for.
     with pytest.raises(Refused) as exc:
         t.collect(
@@ -115,8 +115,8 @@ def test_p03_third_party_data_keeps_source_and_one_purpose(make_troth, db_url):
     assert exc.value.reason == "purpose_not_of_collection"
 
 
-def test_p04_minor_refused_and_found_later_is_deleted(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_p04_minor_refused_and_found_later_is_deleted(home, db_url, clock):
+    t = home("itechno", db_url)
     order = {
         "name": "Kid",
         "email": "kid@example.com",
@@ -168,19 +168,19 @@ def test_p04_minor_refused_and_found_later_is_deleted(make_troth, db_url, clock)
     assert t.use(adult.subject_id, purpose="billing", actor=ACCOUNTS).get("name") == "Kid"
 
 
-def test_p04_minimum_age_per_jurisdiction(make_troth, db_url):
+def test_p04_minimum_age_per_jurisdiction(home, db_url):
     def edit(p):
         p["minors"] = {"minimum_age": 16, "by_jurisdiction": {"uk_gdpr": 13}}
 
-    t = make_troth("mindlink", db_url, edit=edit)
+    t = home("mindlink", db_url, edit=edit)
     cp = t.ctx.policy.points["purchase"]
     assert cp.age_field is None  # mindlink's forms carry no age: nothing to check
     assert t.ctx.policy.minimum_age("uk_gdpr") == 13
     assert t.ctx.policy.minimum_age("gdpr") == 16
 
 
-def test_p06_every_use_names_a_declared_purpose(make_troth, db_url):
-    t = make_troth("mindlink", db_url)
+def test_p06_every_use_names_a_declared_purpose(home, db_url):
+    t = home("mindlink", db_url)
     r = t.collect(
         "purchase", {"name": "Ann", "email": "a@example.com", "address": "x", "product": "P"}
     )
@@ -196,8 +196,8 @@ def test_p06_every_use_names_a_declared_purpose(make_troth, db_url):
     assert ok.get("address") == "x"
 
 
-def test_p22_storage_outside_allowed_locations_refused(make_troth, db_url):
-    t = make_troth("mindlink", db_url)
+def test_p22_storage_outside_allowed_locations_refused(home, db_url):
+    t = home("mindlink", db_url)
     with pytest.raises(Refused) as exc:
         t.collect("contact_form", {"email": "a@example.com", "message": "m"}, location="US")
     assert exc.value.reason == "location_not_allowed" and "GB" in exc.value.message
@@ -207,8 +207,8 @@ def test_p22_storage_outside_allowed_locations_refused(make_troth, db_url):
     assert {v.location for v in view.values} == {"EU"}
 
 
-def test_p06_collection_goes_through_the_gate_for_the_actor(make_troth, db_url):
-    t = make_troth("mindlink", db_url)
+def test_p06_collection_goes_through_the_gate_for_the_actor(home, db_url):
+    t = home("mindlink", db_url)
     form = {"email": "a@example.com", "message": "hello"}
     no_scope = Actor(ActorKind.application, "crm", scopes=frozenset({"use"}))
     with pytest.raises(Refused) as exc:
@@ -225,8 +225,8 @@ def test_p06_collection_goes_through_the_gate_for_the_actor(make_troth, db_url):
     assert r.purposes == ("enquiries",) and r.stored == 2
 
 
-def test_p07_consent_purposes_of_a_point_need_consent_at_collection(make_troth, db_url):
-    t = make_troth("mindlink", db_url)
+def test_p07_consent_purposes_of_a_point_need_consent_at_collection(home, db_url):
+    t = home("mindlink", db_url)
     signup = {"name": "Nia", "email": "nia@example.com"}
     # Name and e-mail would serve only the newsletter purposes, which rest on consent:
     # without consent nothing is collected (P07), and the refusal is audited.

@@ -4,15 +4,15 @@ description of its sources ("named per import") is never recorded as the source.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from _http import api_key, client_for, is_problem, make_home
+from _http import api_key, client_for, is_problem
 from troth.audit.entries import list_entries
 from troth.cli import main
+from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import ValidationError
 from troth.gate import Actor, ActorKind
@@ -32,8 +32,8 @@ def _suppliers(ctx: Any) -> set[str | None]:
         return set(conn.execute(sa.select(records.c.supplier).distinct()).scalars())
 
 
-def test_p03_third_party_data_needs_a_named_supplier(make_troth: Any, db_url: str) -> None:
-    t = make_troth("mindlink", db_url)
+def test_p03_third_party_data_needs_a_named_supplier(home: Any, db_url: str) -> None:
+    t = home("mindlink", db_url)
     for missing in (None, "", "   \t"):
         with pytest.raises(ValidationError) as err:
             t.collect("third_party_supply", PROSPECT, supplier=missing)
@@ -59,8 +59,8 @@ def test_p03_third_party_data_needs_a_named_supplier(make_troth: Any, db_url: st
     assert _suppliers(t.ctx) == {"Acme Lists Ltd", "Data Co"}
 
 
-def test_p03_supplier_for_data_the_person_gave_is_refused(make_troth: Any, db_url: str) -> None:
-    t = make_troth("mindlink", db_url)
+def test_p03_supplier_for_data_the_person_gave_is_refused(home: Any, db_url: str) -> None:
+    t = home("mindlink", db_url)
     with pytest.raises(ValidationError) as err:
         t.collect(
             "contact_form",
@@ -73,15 +73,13 @@ def test_p03_supplier_for_data_the_person_gave_is_refused(make_troth: Any, db_ur
     assert _suppliers(t.ctx) == {None}
 
 
-def test_p03_cli_import_without_supplier(
-    make_troth: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    t = make_troth("mindlink")
-    home = str(t.ctx.home)
+def test_p03_cli_import_without_supplier(home: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    t = home("mindlink")
+    home_dir = str(t.ctx.home)
 
     def run(*args: str) -> tuple[int, str, str]:
         try:
-            main(["--home", home, *args])
+            main(["--home", home_dir, *args])
             code = 0
         except SystemExit as exc:
             code = int(exc.code or 0)
@@ -97,9 +95,9 @@ def test_p03_cli_import_without_supplier(
     assert _suppliers(t.ctx) == {"Acme"}
 
 
-def test_p03_http_collect_without_supplier(tmp_path: Path, db_url: str) -> None:
-    home = make_home(tmp_path, db_url=db_url)
-    with client_for(home) as c:
+def test_p03_http_collect_without_supplier(home: Any, db_url: str) -> None:
+    ctx = home("mindlink", db_url, clock=ManualClock(), context=True)
+    with client_for(ctx) as c:
         key = api_key(c, ["collect"])
         for body in ({"data": PROSPECT}, {"data": PROSPECT, "supplier": "  "}):
             problem = is_problem(
@@ -108,15 +106,15 @@ def test_p03_http_collect_without_supplier(tmp_path: Path, db_url: str) -> None:
                 "supplier_required",
             )
             assert "supplier" in problem["detail"]
-        assert _count(home, records) == 0 and _count(home, subjects) == 0
+        assert _count(ctx, records) == 0 and _count(ctx, subjects) == 0
         ok = c.post(
             "/api/v1/collect/third_party_supply",
             json={"data": PROSPECT, "supplier": "Acme Lists Ltd"},
             headers=key,
         )
         assert ok.status_code == 201, ok.text
-    assert _suppliers(home) == {"Acme Lists Ltd"}
+    assert _suppliers(ctx) == {"Acme Lists Ltd"}
     sid = ok.json()["subject_id"]
-    view = Troth(home).use(sid, purpose="prospecting", actor=MARKETING)
+    view = Troth(ctx).use(sid, purpose="prospecting", actor=MARKETING)
     assert {v.supplier for v in view.values} == {"Acme Lists Ltd"}
-    home.engine.dispose()
+    ctx.engine.dispose()

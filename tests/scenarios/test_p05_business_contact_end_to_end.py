@@ -31,8 +31,8 @@ def _business_card(exempt: bool):
     return edit
 
 
-def test_p05_business_contact_is_exempt_from_consent(make_troth, db_url):
-    t = make_troth("ixanet", db_url, edit=_business_card(exempt=True))
+def test_p05_business_contact_is_exempt_from_consent(home, db_url):
+    t = home("ixanet", db_url, edit=_business_card(exempt=True))
     assert t.ctx.policy.policy.purposes[1].legal_basis.value == "consent"  # client_relations
     r = t.collect("business_card", CARD, actor=APP)
     assert r.purposes == ("client_relations",) and r.stored == 2
@@ -40,8 +40,8 @@ def test_p05_business_contact_is_exempt_from_consent(make_troth, db_url):
     assert view.get("work_email") == "sales@acme.example"
 
 
-def test_p05_without_the_exemption_consent_is_needed(make_troth, db_url):
-    t = make_troth("ixanet", db_url, edit=_business_card(exempt=False))
+def test_p05_without_the_exemption_consent_is_needed(home, db_url):
+    t = home("ixanet", db_url, edit=_business_card(exempt=False))
     with pytest.raises(Refused) as exc:
         t.collect("business_card", CARD, actor=APP)
     assert exc.value.reason == "no_consent"

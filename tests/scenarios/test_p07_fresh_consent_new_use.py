@@ -17,6 +17,7 @@ import yaml
 
 from _http import api_key, client_for
 from troth.cli import main
+from troth.clock import ManualClock
 from troth.consent import ConsentLedger
 from troth.engine import Troth
 from troth.errors import Refused, ValidationError
@@ -53,9 +54,9 @@ def _refused(t: Any, sid: str) -> str:
 
 
 def test_p07_new_legitimate_interest_use_waits_for_fresh_consent(
-    make_troth: Any, db_url: str, tmp_path: Path
+    home: Any, db_url: str, tmp_path: Path
 ) -> None:
-    t = make_troth("ixanet", db_url)
+    t = home("ixanet", db_url)
     ledger = ConsentLedger(t.ctx)
     old = t.collect(
         "marketing_optin", {"name": "Cy", "email": "cy@example.com"}, consents=["marketing"]
@@ -86,8 +87,8 @@ def test_p07_new_legitimate_interest_use_waits_for_fresh_consent(
     assert _refused(t, old.subject_id) == "no_consent"
 
 
-def test_p07_no_consent_for_a_purpose_that_waits_for_none(make_troth: Any, db_url: str) -> None:
-    t = make_troth("ixanet", db_url)
+def test_p07_no_consent_for_a_purpose_that_waits_for_none(home: Any, db_url: str) -> None:
+    t = home("ixanet", db_url)
     sid = t.collect(
         "marketing_optin", {"name": "Cy", "email": "cy@example.com"}, consents=["marketing"]
     ).subject_id
@@ -101,9 +102,9 @@ def test_p07_no_consent_for_a_purpose_that_waits_for_none(make_troth: Any, db_ur
 
 
 def test_p07_fresh_consent_and_notice_period_both_wait(
-    make_troth: Any, db_url: str, tmp_path: Path, clock: Any
+    home: Any, db_url: str, tmp_path: Path, clock: Any
 ) -> None:
-    t = make_troth("ixanet", db_url)
+    t = home("ixanet", db_url)
     old = t.collect(
         "marketing_optin", {"name": "Cy", "email": "cy@example.com"}, consents=["marketing"]
     )
@@ -117,20 +118,20 @@ def test_p07_fresh_consent_and_notice_period_both_wait(
 
 
 def test_p07_fresh_consent_over_http_and_cli(
-    make_troth: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    home: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    t = make_troth("ixanet")
+    t = home("ixanet")
     cy = t.collect(
         "marketing_optin", {"name": "Cy", "email": "cy@example.com"}, consents=["marketing"]
     ).subject_id
     bo = t.collect(
         "marketing_optin", {"name": "Bo", "email": "bo@example.com"}, consents=["marketing"]
     ).subject_id
-    home = str(t.ctx.home)
+    home_dir = str(t.ctx.home)
 
     def run(*args: str) -> tuple[int, str, str]:
         try:
-            main(["--home", home, *args])
+            main(["--home", home_dir, *args])
             code = 0
         except SystemExit as exc:
             code = int(exc.code or 0)
@@ -164,26 +165,26 @@ def test_p07_fresh_consent_over_http_and_cli(
     t.close()
 
 
-def test_p07_fresh_consent_in_the_privacy_centre(tmp_path: Path, db_url: str) -> None:
+def test_p07_fresh_consent_in_the_privacy_centre(home: Any, tmp_path: Path, db_url: str) -> None:
     import re
 
     import sqlalchemy as sa
 
-    from _http import challenge_from, csrf_from, make_home
+    from _http import challenge_from, csrf_from
     from troth.notices.outbox import outbox
 
-    home = make_home(tmp_path, example="ixanet", db_url=db_url)  # 5 Jan 2026, UTC
-    t = Troth(home)
+    ctx = home("ixanet", db_url, clock=ManualClock(), context=True)  # 5 Jan 2026, UTC
+    t = Troth(ctx)
     sid = t.collect(
         "marketing_optin", {"name": "Cy", "email": "cy@example.com"}, consents=["marketing"]
     ).subject_id
     path = _v2(t, tmp_path)
     text = path.read_text().replace("effective: 2026-03-02", "effective: 2026-01-05")
     path.write_text(text)
-    publish_policy(home, path)
+    publish_policy(ctx, path)
 
     def code_for(email: str) -> str:
-        with home.engine.connect() as conn:
+        with ctx.engine.connect() as conn:
             body = conn.execute(
                 sa.select(outbox.c.body_text)
                 .where(outbox.c.to_addr == email)
@@ -194,7 +195,7 @@ def test_p07_fresh_consent_in_the_privacy_centre(tmp_path: Path, db_url: str) ->
         assert found
         return found.group(1)
 
-    with client_for(home) as c:
+    with client_for(ctx) as c:
         page = c.get("/privacy/signin").text
         code_page = c.post(
             "/privacy/signin",
@@ -217,4 +218,4 @@ def test_p07_fresh_consent_in_the_privacy_centre(tmp_path: Path, db_url: str) ->
         )
         assert r.status_code == 200
     assert t.use(sid, purpose="service_updates", actor=APP).get("name") == "Cy"
-    home.engine.dispose()
+    ctx.engine.dispose()

@@ -12,8 +12,8 @@ from troth.gate import Actor, ActorKind
 BI = Actor(ActorKind.application, "bi", scopes=frozenset({"aggregate", "use"}))
 
 
-def test_p09_usage_only_in_groups_of_k(make_troth, db_url):
-    t = make_troth("itechno", db_url)  # k = 10 in the policy
+def test_p09_usage_only_in_groups_of_k(home, db_url):
+    t = home("itechno", db_url)  # k = 10 in the policy
     rows = [{"event": "download", "browser": "Firefox"}] * 12 + [
         {"event": "download", "browser": "Lynx"}
     ] * 2

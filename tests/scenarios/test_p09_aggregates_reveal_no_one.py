@@ -5,14 +5,14 @@ its own tenant's people; a consent-based purpose counts exactly the people who c
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from _http import api_key, client_for, is_problem, make_home
+from _http import api_key, client_for, is_problem
 from troth.aggregates.query import aggregate
 from troth.audit.entries import list_entries
+from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import Refused, ValidationError
 from troth.gate import Actor, ActorKind
@@ -27,8 +27,8 @@ def _calls(t: Troth, tenant: str, n: int, seconds: int = 60) -> None:
         t.collect("call_record_import", call, tenant_id=tenant)
 
 
-def test_p09_undeclared_dimension_refused_and_totals_need_k(make_troth, db_url) -> None:
-    t = make_troth("phone-service", db_url)  # k = 5; service_improvement: totals only
+def test_p09_undeclared_dimension_refused_and_totals_need_k(home, db_url) -> None:
+    t = home("phone-service", db_url)  # k = 5; service_improvement: totals only
     acme = t.access.create_tenant("Acme", "office@acme.example")
     _calls(t, acme, 4)
     for dim in ("started_at", "extension", "destination_number", "nonsense"):
@@ -49,8 +49,8 @@ def test_p09_undeclared_dimension_refused_and_totals_need_k(make_troth, db_url) 
     assert avg.total == 60
 
 
-def test_p09_tenant_bound_actor_counts_only_its_tenant(make_troth, db_url) -> None:
-    t = make_troth("phone-service", db_url)
+def test_p09_tenant_bound_actor_counts_only_its_tenant(home, db_url) -> None:
+    t = home("phone-service", db_url)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     globex = t.access.create_tenant("Globex", "office@globex.example")
     _calls(t, acme, 6, seconds=10)
@@ -83,8 +83,8 @@ def _browsers(t: Troth, counts: dict[str, int], event: str = "download") -> None
     t.collect_many("site_usage", rows)
 
 
-def test_p09_group_of_k_minus_one_dropped_with_its_label(make_troth, db_url) -> None:
-    t = make_troth("itechno", db_url)  # k = 10
+def test_p09_group_of_k_minus_one_dropped_with_its_label(home, db_url) -> None:
+    t = home("itechno", db_url)  # k = 10
     _browsers(t, {"Firefox": 10, "Chrome": 10, "Lynx": 9})
     r = aggregate(t.ctx, "product_improvement", "technical", "browser", ["browser"], actor=BI)
     body = r.to_dict()
@@ -96,8 +96,8 @@ def test_p09_group_of_k_minus_one_dropped_with_its_label(make_troth, db_url) -> 
     assert r.other >= r.k
 
 
-def test_p09_no_second_query_gives_a_dropped_group_away(make_troth, db_url) -> None:
-    t = make_troth("itechno", db_url)  # k = 10
+def test_p09_no_second_query_gives_a_dropped_group_away(home, db_url) -> None:
+    t = home("itechno", db_url)  # k = 10
     _browsers(t, {"Firefox": 30, "Chrome": 12, "Lynx": 2}, event="download")
     _browsers(t, {"Firefox": 5, "Chrome": 11}, event="view")
     queries = [
@@ -123,8 +123,8 @@ def test_p09_no_second_query_gives_a_dropped_group_away(make_troth, db_url) -> N
         aggregate(t.ctx, "product_improvement", "usage", "event", ["event", "browser"], actor=BI)
 
 
-def test_p09_consent_purpose_counts_who_consented(make_troth, db_url) -> None:
-    t = make_troth("ixanet", db_url)  # statistics: consent-based, aggregate-only, k = 5
+def test_p09_consent_purpose_counts_who_consented(home, db_url) -> None:
+    t = home("ixanet", db_url)  # statistics: consent-based, aggregate-only, k = 5
     visit = {"page": "/pricing", "user_agent": "Firefox", "isp": "BT", "referrer": "-"}
     yes = [
         t.collect("website_visit", {**visit, "ip_address": f"10.0.0.{i}"}, consents=["statistics"])
@@ -152,8 +152,8 @@ def test_p09_consent_purpose_counts_who_consented(make_troth, db_url) -> None:
         aggregate(t.ctx, "statistics", "technical", "ip_address", ["ip_address"], actor=BI)
 
 
-def test_p09_http(tmp_path: Path, db_url: str) -> None:
-    ctx = make_home(tmp_path, example="phone-service", db_url=db_url)
+def test_p09_http(home: Any, db_url: str) -> None:
+    ctx = home("phone-service", db_url, clock=ManualClock(), context=True)
     t = Troth(ctx)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     globex = t.access.create_tenant("Globex", "office@globex.example")
@@ -176,12 +176,12 @@ def test_p09_http(tmp_path: Path, db_url: str) -> None:
     ctx.engine.dispose()
 
 
-def test_p09_restricted_people_and_every_kind_of_actor(make_troth, db_url) -> None:
+def test_p09_restricted_people_and_every_kind_of_actor(home, db_url) -> None:
     from troth.access import actor_for
     from troth.audit.log import transaction
     from troth.requests.execution import restrict_in_store
 
-    t = make_troth("phone-service", db_url)
+    t = home("phone-service", db_url)
     acc = t.access
     acme = acc.create_tenant("Acme", "office@acme.example")
     globex = acc.create_tenant("Globex", "office@globex.example")

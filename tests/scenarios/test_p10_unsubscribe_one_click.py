@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 from email.policy import default
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,14 +17,13 @@ from troth.consent import ConsentLedger
 from troth.consent.unsubscribe import describe_token, unsubscribe
 from troth.engine import Troth
 from troth.errors import NotFound, Refused
-from troth.home import init_home
 from troth.notices.delivery import deliver_due
 from troth.notices.outbox import enqueue, list_outbox, submit
 
 
 @pytest.fixture
-def troth(tmp_path: Path, db_url: str) -> Troth:
-    ctx = init_home(tmp_path / "home", example="mindlink", database_url=db_url, clock=ManualClock())
+def troth(home: Any, db_url: str) -> Troth:
+    ctx = home("mindlink", db_url, clock=ManualClock(), context=True)
     return Troth(ctx)
 
 

@@ -3,7 +3,7 @@ Control signal is an opt-out of sale/sharing purposes only; no signal changes no
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,12 +11,11 @@ from troth.clock import ManualClock
 from troth.consent import ConsentKind, ConsentLedger, ConsentMethod, gpc_present
 from troth.engine import Troth
 from troth.errors import ValidationError
-from troth.home import init_home
 
 
 @pytest.fixture
-def troth(tmp_path: Path, db_url: str) -> Troth:
-    ctx = init_home(tmp_path / "home", example="mindlink", database_url=db_url, clock=ManualClock())
+def troth(home: Any, db_url: str) -> Troth:
+    ctx = home("mindlink", db_url, clock=ManualClock(), context=True)
     return Troth(ctx)
 
 

@@ -4,8 +4,7 @@ the payment card."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +12,6 @@ from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import Refused
-from troth.home import init_home
 
 PW = "correct horse battery staple"
 ORDER = {
@@ -27,12 +25,8 @@ ORDER = {
 
 
 @pytest.fixture
-def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
-    tr = Troth(
-        init_home(tmp_path / "home", example="itechno", database_url=db_url, clock=ManualClock())
-    )
-    yield tr
-    tr.close()
+def t(home: Any, db_url: str) -> Troth:
+    return home("itechno", db_url, clock=ManualClock())
 
 
 def login(t: Troth, email: str, role: str):  # type: ignore[no-untyped-def]

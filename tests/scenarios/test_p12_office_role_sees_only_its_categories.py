@@ -6,8 +6,8 @@ decide, so the office sees the card once the policy gives it that category and p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +17,6 @@ from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import Refused
 from troth.gate import Actor, ActorKind
-from troth.home import init_home
 from troth.notices.publish import publish_policy
 from troth.policy.model import Power
 
@@ -34,12 +33,8 @@ ACCOUNTS = Actor(ActorKind.staff, "ada", role="accounts")
 
 
 @pytest.fixture
-def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
-    tr = Troth(
-        init_home(tmp_path / "home", example="itechno", database_url=db_url, clock=ManualClock())
-    )
-    yield tr
-    tr.close()
+def t(home: Any, db_url: str) -> Troth:
+    return home("itechno", db_url, clock=ManualClock())
 
 
 def test_p12_the_office_with_every_power_never_sees_the_card(t: Troth) -> None:

@@ -15,8 +15,8 @@ from troth.audit.entries import list_entries
 CARL = {"name": "Carl", "email": "carl@bolt.example"}
 
 
-def test_p13_another_customers_key_never_downloads_an_export(make_troth: Any, db_url: str) -> None:
-    t = make_troth("phone-service", db_url)
+def test_p13_another_customers_key_never_downloads_an_export(home: Any, db_url: str) -> None:
+    t = home("phone-service", db_url)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     bolt = t.access.create_tenant("Bolt", "office@bolt.example")
     t.collect("user_invitation", CARL, tenant_id=bolt)
@@ -44,11 +44,11 @@ def test_p13_another_customers_key_never_downloads_an_export(make_troth: Any, db
 
 
 @pytest.mark.parametrize("kind", ["tenant_admin", "tenant_member"])
-def test_p13_tenant_export_stays_with_its_customer(make_troth: Any, kind: str) -> None:
+def test_p13_tenant_export_stays_with_its_customer(home: Any, kind: str) -> None:
     from troth.errors import NotFound
     from troth.gate import Actor, ActorKind
 
-    t = make_troth("phone-service")
+    t = home("phone-service")
     acme = t.access.create_tenant("Acme", "office@acme.example")
     bolt = t.access.create_tenant("Bolt", "office@bolt.example")
     link = t.requests.export_tenant(bolt)

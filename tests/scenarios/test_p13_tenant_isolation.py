@@ -3,8 +3,7 @@ revoked member loses access at once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,21 +11,14 @@ from troth.access import actor_for
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import AuthenticationError, Refused
-from troth.home import init_home
 
 PW = "correct horse battery staple"
 CALL = {"extension": "12", "duration_seconds": 30, "destination_number": "+441234567890"}
 
 
 @pytest.fixture
-def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
-    tr = Troth(
-        init_home(
-            tmp_path / "home", example="phone-service", database_url=db_url, clock=ManualClock()
-        )
-    )
-    yield tr
-    tr.close()
+def t(home: Any, db_url: str) -> Troth:
+    return home("phone-service", db_url, clock=ManualClock())
 
 
 def test_p13_members_see_only_their_tenant_and_revocation_is_immediate(t: Troth) -> None:

@@ -20,29 +20,26 @@ from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import Refused
 from troth.gate import SYSTEM, Actor, ActorKind
-from troth.home import init_home
 from troth.web.session import csrf_for_session
 
 PW = "correct horse battery staple"
 CALL = {"extension": "12", "duration_seconds": 30, "destination_number": "+441234567890"}
 
 
-def _home(tmp_path: Path, db_url: str, example: str) -> Troth:
-    return Troth(
-        init_home(tmp_path / "home", example=example, database_url=db_url, clock=ManualClock())
-    )
+def _home(home: Any, db_url: str, example: str) -> Troth:
+    return home(example, db_url, clock=ManualClock())
 
 
 @pytest.fixture
-def phone(tmp_path: Path, db_url: str) -> Iterator[Troth]:
-    t = _home(tmp_path, db_url, "phone-service")
+def phone(home: Any, db_url: str) -> Iterator[Troth]:
+    t = _home(home, db_url, "phone-service")
     yield t
     t.close()
 
 
 @pytest.fixture
-def ilign(tmp_path: Path, db_url: str) -> Iterator[Troth]:
-    t = _home(tmp_path, db_url, "ilign")
+def ilign(home: Any, db_url: str) -> Iterator[Troth]:
+    t = _home(home, db_url, "ilign")
     yield t
     t.close()
 
@@ -283,7 +280,7 @@ def test_p14_ilign_customer_data_without_a_tenant_is_never_seen_without_a_grant(
 
 
 def test_p14_cli_asserted_staff_hold_no_grant_a_signed_in_staff_member_may(
-    tmp_path: Path, db_url: str
+    home: Any, tmp_path: Path, db_url: str
 ) -> None:
     """ilign from the CLI: `--actor staff:eng@support` is a claim and holds no grant, so it
     is refused on a customer's database even while that customer has granted access to a
@@ -293,8 +290,8 @@ def test_p14_cli_asserted_staff_hold_no_grant_a_signed_in_staff_member_may(
     from troth.cli import _register, app
 
     _register()
-    home = tmp_path / "home"
-    t = _home(tmp_path, db_url, "ilign")
+    home_dir = tmp_path / "home"
+    t = _home(home, db_url, "ilign")
     acme, _ = _customer(t, "Acme")
     sid = t.collect(
         "customer_database", {"user_name": "Kim", "user_email": "kim@acme.example"}, tenant_id=acme
@@ -304,7 +301,7 @@ def test_p14_cli_asserted_staff_hold_no_grant_a_signed_in_staff_member_may(
     env = {"TROTH_PASSWORD": PW, "COLUMNS": "300"}
 
     def run(*args: str) -> Any:
-        return CliRunner().invoke(app, ["--home", str(home), *args], env=env)
+        return CliRunner().invoke(app, ["--home", str(home_dir), *args], env=env)
 
     res = run(
         "grants",

@@ -4,9 +4,8 @@ without one they see counts only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,21 +13,14 @@ from troth.access import GrantStatus, actor_for
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import Refused
-from troth.home import init_home
 
 PW = "correct horse battery staple"
 CALL = {"extension": "12", "duration_seconds": 30, "destination_number": "+441234567890"}
 
 
 @pytest.fixture
-def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
-    tr = Troth(
-        init_home(
-            tmp_path / "home", example="phone-service", database_url=db_url, clock=ManualClock()
-        )
-    )
-    yield tr
-    tr.close()
+def t(home: Any, db_url: str) -> Troth:
+    return home("phone-service", db_url, clock=ManualClock())
 
 
 def test_p14_grant_lifecycle_seen_by_the_customer(t: Troth) -> None:

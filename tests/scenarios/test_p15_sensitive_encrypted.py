@@ -51,8 +51,8 @@ def _database_bytes(t, db_url: str) -> bytes:
     return b"\n".join(chunks)
 
 
-def test_p15_card_number_and_keys_never_in_the_database(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_p15_card_number_and_keys_never_in_the_database(home, db_url):
+    t = home("itechno", db_url)
     r = t.collect("order_form", ORDER)
     t.ctx.engine.dispose()  # flush SQLite's WAL readers
     raw = _database_bytes(t, db_url)
@@ -62,8 +62,8 @@ def test_p15_card_number_and_keys_never_in_the_database(make_troth, db_url):
     assert t.use(r.subject_id, purpose="billing", actor=ACCOUNTS).get("card_number") == CARD
 
 
-def test_p15_ciphertext_is_bound_to_subject_and_field(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_p15_ciphertext_is_bound_to_subject_and_field(home, db_url):
+    t = home("itechno", db_url)
     a = t.collect("order_form", ORDER)
     b = t.collect(
         "order_form", {**ORDER, "email": "bob@example.com", "card_number": "5500000000000004"}
@@ -98,8 +98,8 @@ def test_p15_ciphertext_is_bound_to_subject_and_field(make_troth, db_url):
     assert len(set(blobs)) == 2
 
 
-def test_p15_rotation_rewraps_while_serving_and_retires_old_key(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_p15_rotation_rewraps_while_serving_and_retires_old_key(home, db_url):
+    t = home("itechno", db_url)
     people = [t.collect("order_form", {**ORDER, "email": f"p{i}@example.com"}) for i in range(7)]
     seen: list[tuple[int, int]] = []
     report = rotate_keys(t.ctx, batch=3, progress=lambda d, n: seen.append((d, n)))
@@ -126,11 +126,11 @@ def test_p15_rotation_rewraps_while_serving_and_retires_old_key(make_troth, db_u
         )
 
 
-def test_p15_crypto_shredding_makes_ciphertexts_unreadable(make_troth, db_url):
+def test_p15_crypto_shredding_makes_ciphertexts_unreadable(home, db_url):
     from troth.store.crypto import decrypt_value
     from troth.store.keystore import shred_subject_keys
 
-    t = make_troth("itechno", db_url)
+    t = home("itechno", db_url)
     r = t.collect("order_form", ORDER)
     with t.ctx.engine.begin() as conn:
         blob, version = conn.execute(
@@ -147,29 +147,29 @@ def test_p15_crypto_shredding_makes_ciphertexts_unreadable(make_troth, db_url):
                 decrypt_value(secret, r.subject_id, "card_number", version, blob)
 
 
-def test_p15_missing_or_exposed_key_file_is_a_clear_error(make_troth, tmp_path):
+def test_p15_missing_or_exposed_key_file_is_a_clear_error(home, tmp_path):
     from troth.errors import ConfigError
     from troth.home import open_context
 
-    t = make_troth("itechno")
-    home = t.ctx.home
-    key_file = home / "keys.json"
+    t = home("itechno")
+    home_dir = t.ctx.home
+    key_file = home_dir / "keys.json"
     key_file.chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
-        open_context(home)
+        open_context(home_dir)
     key_file.chmod(0o600)
-    key_file.rename(home / "elsewhere.json")
+    key_file.rename(home_dir / "elsewhere.json")
     with pytest.raises(ConfigError, match="not found"):
-        open_context(home)
+        open_context(home_dir)
 
 
-def test_p15_a_key_file_from_another_home_cannot_read(make_troth, db_url):
+def test_p15_a_key_file_from_another_home_cannot_read(home, db_url):
     import shutil
 
     from troth.home import open_context
 
-    t = make_troth("itechno", db_url)
-    other = make_troth("itechno", name="other")
+    t = home("itechno", db_url)
+    other = home("itechno", name="other")
     r = t.collect("order_form", ORDER)
     shutil.copyfile(other.ctx.settings.resolved_key_file, t.ctx.settings.resolved_key_file)
     ctx = open_context(t.ctx.home, clock=t.ctx.clock)
@@ -182,10 +182,10 @@ def test_p15_a_key_file_from_another_home_cannot_read(make_troth, db_url):
         ctx.engine.dispose()
 
 
-def test_unknown_subject_is_not_found(make_troth):
+def test_unknown_subject_is_not_found(home):
     from troth.errors import NotFound
 
-    t = make_troth("itechno")
+    t = home("itechno")
     with pytest.raises(NotFound, match="look the person up"):
         t.use("0" * 32, purpose="billing", actor=ACCOUNTS)
     from troth.audit.entries import list_entries

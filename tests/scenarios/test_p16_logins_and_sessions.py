@@ -4,9 +4,8 @@ failures lock the account."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select
@@ -16,20 +15,13 @@ from troth.clock import ManualClock
 from troth.db import metadata
 from troth.engine import Troth
 from troth.errors import AuthenticationError, RateLimited
-from troth.home import init_home
 
 PW = "Tr0ub4dor&3-horse-staple"
 
 
 @pytest.fixture
-def t(tmp_path: Path, db_url: str) -> Iterator[Troth]:
-    tr = Troth(
-        init_home(
-            tmp_path / "home", example="phone-service", database_url=db_url, clock=ManualClock()
-        )
-    )
-    yield tr
-    tr.close()
+def t(home: Any, db_url: str) -> Troth:
+    return home("phone-service", db_url, clock=ManualClock())
 
 
 def everything_stored(t: Troth) -> str:

@@ -20,8 +20,8 @@ def _flip_one_byte(text: str) -> str:
     return text[:1] + chr(ord(text[1]) ^ 1) + text[2:]
 
 
-def test_p17_every_access_and_decision_is_logged_and_verifiable(make_troth, db_url):
-    t = make_troth("ixanet", db_url)
+def test_p17_every_access_and_decision_is_logged_and_verifiable(home, db_url):
+    t = home("ixanet", db_url)
     ann = t.collect(
         "subscription",
         {"name": "Ann", "email": "ann@example.com", "plan": "Pro"},

@@ -14,8 +14,8 @@ OFFICE = Actor(ActorKind.staff, "pat", role="privacy_office")
 SUPPORT = Actor(ActorKind.staff, "sam", role="support")
 
 
-def test_p17_the_office_reads_and_verifies_everyone_s_entries(make_troth, db_url):
-    t = make_troth("mindlink", db_url)
+def test_p17_the_office_reads_and_verifies_everyone_s_entries(home, db_url):
+    t = home("mindlink", db_url)
     sid = t.collect(
         "support_request", {"name": "Ann", "email": "ann@example.com", "message": "Hi"}
     ).subject_id
@@ -24,8 +24,8 @@ def test_p17_the_office_reads_and_verifies_everyone_s_entries(make_troth, db_url
     assert verify_audit(t.ctx, OFFICE).ok
 
 
-def test_p17_twin_without_the_power_nothing_is_read_and_the_attempt_is_logged(make_troth, db_url):
-    t = make_troth("mindlink", db_url)
+def test_p17_twin_without_the_power_nothing_is_read_and_the_attempt_is_logged(home, db_url):
+    t = home("mindlink", db_url)
     sid = t.collect(
         "support_request", {"name": "Ann", "email": "ann@example.com", "message": "Hi"}
     ).subject_id

@@ -74,8 +74,8 @@ def _forge_append(t: Any, action: str = "delete_everything") -> int:
     return seq
 
 
-def test_p17_a_forged_append_with_a_recomputed_state_is_refused_and_caught(make_troth, db_url):
-    t = make_troth("ixanet", db_url)
+def test_p17_a_forged_append_with_a_recomputed_state_is_refused_and_caught(home, db_url):
+    t = home("ixanet", db_url)
     _collect(t)
     assert verify_log(t.ctx).ok
     heads_before = read_heads(t.ctx)
@@ -100,8 +100,8 @@ def test_p17_a_forged_append_with_a_recomputed_state_is_refused_and_caught(make_
     assert max(h.size for _, h, _ in read_heads(t.ctx) if h) == seq
 
 
-def test_p17_a_forged_state_that_copies_an_old_seal_is_still_refused(make_troth, db_url):
-    t = make_troth("ixanet", db_url)
+def test_p17_a_forged_state_that_copies_an_old_seal_is_still_refused(home, db_url):
+    t = home("ixanet", db_url)
     _collect(t)
     with t.ctx.engine.connect() as conn:
         old_seal = json.loads(conn.execute(sa.select(audit_state.c.frontier)).scalar_one())["seal"]
@@ -116,10 +116,10 @@ def test_p17_a_forged_state_that_copies_an_old_seal_is_still_refused(make_troth,
         _collect(troth.open(t.ctx.home, clock=t.ctx.clock), "bob@example.com")
 
 
-def test_p17_a_restored_old_state_is_refused_by_a_fresh_process(make_troth, db_url):
+def test_p17_a_restored_old_state_is_refused_by_a_fresh_process(home, db_url):
     """Last night's sealed state restored and the entries since deleted: a process that
     opens the home afterwards sees the state behind the latest signed head and refuses."""
-    t = make_troth("ixanet", db_url)
+    t = home("ixanet", db_url)
     _collect(t)
     with t.ctx.engine.connect() as conn:
         saved = dict(conn.execute(sa.select(audit_state)).one()._mapping)
@@ -134,8 +134,8 @@ def test_p17_a_restored_old_state_is_refused_by_a_fresh_process(make_troth, db_u
 
 
 @pytest.mark.parametrize("how", ["deleted", "emptied"])
-def test_p17_a_deleted_or_emptied_heads_file_fails_verify(make_troth, db_url, how):
-    t = make_troth("ixanet", db_url)
+def test_p17_a_deleted_or_emptied_heads_file_fails_verify(home, db_url, how):
+    t = home("ixanet", db_url)
     _collect(t)
     path = t.ctx.settings.resolved_heads_file
     if how == "deleted":
@@ -152,8 +152,8 @@ def test_p17_a_deleted_or_emptied_heads_file_fails_verify(make_troth, db_url, ho
     assert not report.ok and "not sealed with this home's key" in str(report.problem)
 
 
-def test_p17_heads_fewer_than_the_log_and_the_interval_imply_fail_verify(make_troth, db_url):
-    t = make_troth("ixanet", db_url)
+def test_p17_heads_fewer_than_the_log_and_the_interval_imply_fail_verify(home, db_url):
+    t = home("ixanet", db_url)
     _collect(t)
     path = t.ctx.settings.resolved_heads_file
     first = path.read_text().splitlines()[0]
@@ -168,8 +168,8 @@ def test_p17_heads_fewer_than_the_log_and_the_interval_imply_fail_verify(make_tr
     )
 
 
-def test_p17_an_unwritable_heads_file_stores_nothing_and_a_retry_no_duplicate(make_troth, db_url):
-    t = make_troth("ixanet", db_url)
+def test_p17_an_unwritable_heads_file_stores_nothing_and_a_retry_no_duplicate(home, db_url):
+    t = home("ixanet", db_url)
     _collect(t)
     path = t.ctx.settings.resolved_heads_file
     people, entries = _count(t, subjects), _count(t, audit_entries)
@@ -187,8 +187,8 @@ def test_p17_an_unwritable_heads_file_stores_nothing_and_a_retry_no_duplicate(ma
     assert len(read_heads(t.ctx)) == 1
 
 
-def test_p17_heads_live_beside_the_key_file_0600(make_troth, db_url, tmp_path):
-    t = make_troth("ixanet", db_url)
+def test_p17_heads_live_beside_the_key_file_0600(home, db_url, tmp_path):
+    t = home("ixanet", db_url)
     heads = t.ctx.settings.resolved_heads_file
     assert heads.parent == t.ctx.settings.resolved_key_file.parent
     assert stat.S_IMODE(heads.stat().st_mode) == 0o600
@@ -206,9 +206,9 @@ def test_p17_heads_live_beside_the_key_file_0600(make_troth, db_url, tmp_path):
     moved.close()
 
 
-def test_p17_entries_signed_long_ago_still_verify(make_troth, db_url):
+def test_p17_entries_signed_long_ago_still_verify(home, db_url):
     """A year end and another time zone later, signed entries are not 'stale'."""
-    t = make_troth("ixanet", db_url)
+    t = home("ixanet", db_url)
     _collect(t)
     t.ctx.clock.advance(days=400)
     assert verify_log(t.ctx).ok
@@ -216,13 +216,13 @@ def test_p17_entries_signed_long_ago_still_verify(make_troth, db_url):
     assert verify_log(t.ctx).ok
 
 
-def test_p17_a_key_holder_without_the_database_only_makes_verify_fail(make_troth, db_url):
+def test_p17_a_key_holder_without_the_database_only_makes_verify_fail(home, db_url):
     """With the key file alone: a correctly signed head over another root at the log's size
     does not make the stored entries say something else; verify fails."""
     from troth.audit.heads import SignedHead
     from troth.db import dumps
 
-    t = make_troth("ixanet", db_url)
+    t = home("ixanet", db_url)
     _collect(t)
     size = verify_log(t.ctx).size
     at = t.ctx.clock.now().isoformat()
@@ -235,22 +235,22 @@ def test_p17_a_key_holder_without_the_database_only_makes_verify_fail(make_troth
     assert not report.ok and f"sign different roots for size {size}" in str(report.problem)
 
 
-def test_p17_troth_audit_verify_exits_1_saying_what_is_wrong(make_troth, db_url, capsys):
+def test_p17_troth_audit_verify_exits_1_saying_what_is_wrong(home, db_url, capsys):
     from tests.test_audit_cli import run
 
-    t = make_troth("ixanet", db_url)
+    t = home("ixanet", db_url)
     _collect(t)
-    home = str(t.ctx.home)
-    code, out, _ = run(capsys, "--home", home, "audit", "verify")
+    home_dir = str(t.ctx.home)
+    code, out, _ = run(capsys, "--home", home_dir, "audit", "verify")
     assert code == 0 and "audit log verified" in out
     heads = t.ctx.settings.resolved_heads_file
     heads.unlink()
-    code, _, err = run(capsys, "--home", home, "audit", "verify")
+    code, _, err = run(capsys, "--home", home_dir, "audit", "verify")
     assert code == 1 and "is missing" in err and "does NOT verify" in err
     heads.mkdir()
-    code, _, err = run(capsys, "--home", home, "audit", "verify")
+    code, _, err = run(capsys, "--home", home_dir, "audit", "verify")
     assert code == 1 and "cannot be read" in err
     heads.rmdir()
     _forge_append(t)
-    code, _, err = run(capsys, "--home", home, "audit", "verify")
+    code, _, err = run(capsys, "--home", home_dir, "audit", "verify")
     assert code == 1 and "not sealed" in err

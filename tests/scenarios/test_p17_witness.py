@@ -25,7 +25,6 @@ from troth.audit import sign_head, verify_log
 from troth.audit.merkle import CompactRange, leaf_hash
 from troth.audit.seal import seal
 from troth.audit.tables import ENTRY_COLUMNS, audit_entries, audit_state, entry_bytes
-from troth.home import init_home
 from troth.store.tables import subjects
 
 
@@ -47,18 +46,18 @@ def _check_note(note: str, public_key_b64: str) -> tuple[str, int, bytes]:
 
 
 @pytest.fixture
-def home(tmp_path: Path, db_url: str) -> Path:
-    ctx = init_home(tmp_path / "home", example="itechno", database_url=db_url)
+def home_path(home: Any, db_url: str) -> Path:
+    ctx = home("itechno", db_url, clock=None, context=True)
     ctx.engine.dispose()
     return ctx.home
 
 
 def test_p17_troth_audit_head_prints_a_checkpoint_a_standard_verifier_accepts(
-    home: Path, capsys: pytest.CaptureFixture[str]
+    home_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(capsys, "--home", str(home), "audit", "head", "--checkpoint")
+    code, out, _ = run(capsys, "--home", str(home_path), "audit", "head", "--checkpoint")
     assert code == 0
-    with troth.open(home) as t:
+    with troth.open(home_path) as t:
         public = t.ctx.keys.public_key_b64()
         report = verify_log(t.ctx)
     origin, size, root = _check_note(out, public)
@@ -99,10 +98,12 @@ def _forge_with_the_key(t: Any) -> None:
     sign_head(t.ctx)
 
 
-def test_p17_a_file_witness_catches_a_deleted_heads_file_and_a_re_signed_log(home: Path) -> None:
-    witness = home.parent / "witness" / "checkpoints.txt"
+def test_p17_a_file_witness_catches_a_deleted_heads_file_and_a_re_signed_log(
+    home_path: Path,
+) -> None:
+    witness = home_path.parent / "witness" / "checkpoints.txt"
     witness.parent.mkdir()
-    with troth.open(home, audit_witness=str(witness)) as t:
+    with troth.open(home_path, audit_witness=str(witness)) as t:
         for i in range(3):
             t.collect("order_form", {**ORDER, "email": f"p{i}@example.com"})
         public = t.ctx.keys.public_key_b64()
@@ -112,12 +113,12 @@ def test_p17_a_file_witness_catches_a_deleted_heads_file_and_a_re_signed_log(hom
         notes = [f"{a}\n\n{b}\n" for a, b in zip(chunks[0::2], chunks[1::2], strict=True)]
         assert [_check_note(n, public)[1] for n in notes] == [2, 3, 4]
 
-        t.ctx.settings.resolved_heads_file.rename(home / "elsewhere.jsonl")
+        t.ctx.settings.resolved_heads_file.rename(home_path / "elsewhere.jsonl")
         report = verify_log(t.ctx, witness=str(witness))
         assert not report.ok and "is missing" in str(report.problem)
-        (home / "elsewhere.jsonl").rename(t.ctx.settings.resolved_heads_file)
+        (home_path / "elsewhere.jsonl").rename(t.ctx.settings.resolved_heads_file)
 
-    with troth.open(home) as t:  # the forger does not tell the witness
+    with troth.open(home_path) as t:  # the forger does not tell the witness
         _forge_with_the_key(t)
         assert verify_log(t.ctx).ok, "without a witness a key holder's rewrite verifies"
         report = verify_log(t.ctx, witness=str(witness))
@@ -165,15 +166,15 @@ def http_witness() -> Iterator[tuple[str, list[str]]]:
 
 
 def test_p17_a_url_witness_receives_each_head_and_catches_a_rollback(
-    home: Path, http_witness: tuple[str, list[str]]
+    home_path: Path, http_witness: tuple[str, list[str]]
 ) -> None:
     url, received = http_witness
-    with troth.open(home, audit_witness=url) as t:
+    with troth.open(home_path, audit_witness=url) as t:
         t.collect("order_form", ORDER)
         public = t.ctx.keys.public_key_b64()
     assert received, "closing troth waits for the last POST"
     _origin, size, root = _check_note(received[-1], public)
-    with troth.open(home) as t:
+    with troth.open(home_path) as t:
         report = verify_log(t.ctx, witness=url)
         assert report.ok and report.size == size and report.root == root.hex()
         # Restore an older database and heads file: only the witness still knows better.
@@ -185,13 +186,15 @@ def test_p17_a_url_witness_receives_each_head_and_catches_a_rollback(
         assert not report.ok and f"held by the witness {url}" in str(report.problem)
 
 
-def test_p17_a_witness_with_a_foreign_checkpoint_fails_verify(home: Path, tmp_path: Path) -> None:
-    other = init_home(tmp_path / "other", example="itechno")
+def test_p17_a_witness_with_a_foreign_checkpoint_fails_verify(
+    home_path: Path, home: Any, tmp_path: Path
+) -> None:
+    other = home("itechno", name="other", clock=None, context=True)
     with troth.open(other.home) as o:
         note = sign_and_note(o)
     witness = tmp_path / "w.txt"
     witness.write_text(note)
-    with troth.open(home) as t:
+    with troth.open(home_path) as t:
         report = verify_log(t.ctx, witness=str(witness))
     assert not report.ok and "witness" in str(report.problem)
 
@@ -204,19 +207,19 @@ def sign_and_note(t: Any) -> str:
 
 
 def test_p17_an_unwritable_witness_never_fails_a_committed_operation(
-    home: Path, tmp_path: Path
+    home_path: Path, tmp_path: Path
 ) -> None:
     """The witness is a copy: a push that fails is logged, the operation (already
     committed) succeeds once, and verify with the witness says it cannot read it."""
     witness = tmp_path / "witness-dir"
     witness.mkdir()
-    with troth.open(home, audit_witness=str(witness)) as t:
+    with troth.open(home_path, audit_witness=str(witness)) as t:
         sid = t.collect("order_form", ORDER).subject_id
         assert verify_log(t.ctx).ok
         report = verify_log(t.ctx, witness=str(witness))
         assert not report.ok and f"witness {witness}: cannot read the witness" in str(
             report.problem
         )
-    with troth.open(home) as t, t.ctx.engine.connect() as conn:
+    with troth.open(home_path) as t, t.ctx.engine.connect() as conn:
         people = conn.execute(sa.select(sa.func.count()).select_from(subjects)).scalar_one()
     assert sid and people == 1, "stored once"

@@ -16,8 +16,8 @@ SHOP = Actor(ActorKind.application, "shop", scopes=frozenset({"admin"}))
     ("recipient", "purpose"),
     [("ad_network", "order_fulfilment"), ("shipping_company", "billing")],
 )
-def test_p18_unlisted_recipient_refused(make_troth, db_url, recipient, purpose):
-    t = make_troth("itechno", db_url)
+def test_p18_unlisted_recipient_refused(home, db_url, recipient, purpose):
+    t = home("itechno", db_url)
     sid = t.collect(
         "order_form",
         {

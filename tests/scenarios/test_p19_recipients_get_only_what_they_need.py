@@ -11,8 +11,8 @@ from troth.gate import Actor, ActorKind
 DESK = Actor(ActorKind.staff, "dan", role="shipping_desk")
 
 
-def test_p19_shipping_company_gets_name_and_address(make_troth, db_url):
-    t = make_troth("itechno", db_url)
+def test_p19_shipping_company_gets_name_and_address(home, db_url):
+    t = home("itechno", db_url)
     sid = t.collect(
         "order_form",
         {

@@ -23,16 +23,16 @@ DEMAND = {
 }
 
 
-def test_p20_the_office_records_and_lists_gagged_demands(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_p20_the_office_records_and_lists_gagged_demands(home, db_url, clock):
+    t = home("itechno", db_url)
     d = t.disclosures.record_demand(
         **DEMAND, gag_until=clock.now() + timedelta(days=60), actor=OFFICE
     )
     assert [x.id for x in list_demands(t.ctx, actor=OFFICE)] == [d.id]
 
 
-def test_p20_twin_no_one_else_sees_or_records_a_demand(make_troth, db_url, clock):
-    t = make_troth("itechno", db_url)
+def test_p20_twin_no_one_else_sees_or_records_a_demand(home, db_url, clock):
+    t = home("itechno", db_url)
     t.disclosures.record_demand(**DEMAND, gag_until=clock.now() + timedelta(days=60))
     tenant = t.access.create_tenant("Acme", "office@acme.example")
     for actor, reason in (

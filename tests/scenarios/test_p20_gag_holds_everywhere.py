@@ -8,13 +8,12 @@ from __future__ import annotations
 import contextlib
 import re
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from _http import api_key, challenge_from, client_for, csrf_from, is_problem, make_home
+from _http import api_key, challenge_from, client_for, csrf_from, is_problem
 from troth.access import actor_for
 from troth.audit.entries import list_entries
 from troth.clock import ManualClock
@@ -82,8 +81,8 @@ def shown(seen: dict[str, Any]) -> bool:
     )
 
 
-def test_p20_gag_hides_the_disclosure_until_it_ends(make_troth, db_url, clock) -> None:
-    t = make_troth("mindlink", db_url)
+def test_p20_gag_hides_the_disclosure_until_it_ends(home, db_url, clock) -> None:
+    t = home("mindlink", db_url)
     ann = t.collect("purchase", ANN).subject_id
     d = demand(t, "PO-1", gag_days=60)
     did = disclose(t, ann, d)
@@ -109,8 +108,8 @@ def test_p20_gag_hides_the_disclosure_until_it_ends(make_troth, db_url, clock) -
     assert "gagged_until" not in seen["centre_disclosures"][0]
 
 
-def test_p20_gag_lifted_early_shows_at_once(make_troth, db_url, clock) -> None:
-    t = make_troth("mindlink", db_url)
+def test_p20_gag_lifted_early_shows_at_once(home, db_url, clock) -> None:
+    t = home("mindlink", db_url)
     ann = t.collect("purchase", ANN).subject_id
     d = demand(t, "PO-2", gag_days=365)
     disclose(t, ann, d)
@@ -138,8 +137,8 @@ def test_p20_gag_lifted_early_shows_at_once(make_troth, db_url, clock) -> None:
         t.disclosures.lift_gag("nosuchdemand")
 
 
-def test_p20_one_persons_gag_hides_nothing_of_anothers(make_troth, db_url) -> None:
-    t = make_troth("mindlink", db_url)
+def test_p20_one_persons_gag_hides_nothing_of_anothers(home, db_url) -> None:
+    t = home("mindlink", db_url)
     ann = t.collect("purchase", ANN).subject_id
     bob = t.collect("purchase", BOB).subject_id
     gagged = demand(t, "PO-A", gag_days=30)
@@ -153,8 +152,8 @@ def test_p20_one_persons_gag_hides_nothing_of_anothers(make_troth, db_url) -> No
     assert all(e["subject_id"] == bob for e in bob_sees["centre_log"])
 
 
-def test_p20_refused_attempt_under_a_gag_is_hidden_too(make_troth, db_url, clock) -> None:
-    t = make_troth("mindlink", db_url)
+def test_p20_refused_attempt_under_a_gag_is_hidden_too(home, db_url, clock) -> None:
+    t = home("mindlink", db_url)
     ann = t.collect("purchase", ANN).subject_id
     d = demand(t, "PO-4", gag_days=30)
     with pytest.raises(Refused):
@@ -195,8 +194,8 @@ def _sign_in(c: Any, ctx: Any, email: str) -> None:
     assert r.status_code == 303
 
 
-def test_p20_privacy_centre_and_api_during_and_after_a_gag(tmp_path: Path, db_url: str) -> None:
-    ctx = make_home(tmp_path, db_url=db_url)
+def test_p20_privacy_centre_and_api_during_and_after_a_gag(home: Any, db_url: str) -> None:
+    ctx = home("mindlink", db_url, clock=ManualClock(), context=True)
     clock = ctx.clock
     assert isinstance(clock, ManualClock)
     t = Troth(ctx)
@@ -228,8 +227,8 @@ def test_p20_privacy_centre_and_api_during_and_after_a_gag(tmp_path: Path, db_ur
 
 
 # -- the tenant's view of the vendor's accesses (phone-service) ----------------------------
-def test_p20_tenant_log_hides_a_gagged_disclosure(make_troth, db_url, clock) -> None:
-    t = make_troth("phone-service", db_url)
+def test_p20_tenant_log_hides_a_gagged_disclosure(home, db_url, clock) -> None:
+    t = home("phone-service", db_url)
     acc = t.access
     acme = acc.create_tenant("Acme", "office@acme.example")
     tok, _ = acc.invite(acme, "admin@acme.example", role="admin")
@@ -265,8 +264,8 @@ def look(t: Troth, sid: str) -> None:
         t.use(sid, purpose="legal_compliance", actor=OFFICE)
 
 
-def test_p20_the_offices_legal_reads_of_a_gagged_person_are_hidden(make_troth, db_url, clock):
-    t = make_troth("mindlink", db_url)
+def test_p20_the_offices_legal_reads_of_a_gagged_person_are_hidden(home, db_url, clock):
+    t = home("mindlink", db_url)
     ann = t.collect("purchase", ANN).subject_id
     bob = t.collect("purchase", BOB).subject_id
     look(t, ann)  # before any demand: shown

@@ -14,10 +14,10 @@ from troth.gate import Actor, ActorKind
 OFFICE = Actor(ActorKind.staff, "pat", role="privacy_office")
 
 
-def test_p20_gagged_demand_notified_when_order_ends(make_troth, db_url, clock):
+def test_p20_gagged_demand_notified_when_order_ends(home, db_url, clock):
     from troth.notices.outbox import outbox
 
-    t = make_troth("itechno", db_url)
+    t = home("itechno", db_url)
     sid = t.collect(
         "order_form",
         {

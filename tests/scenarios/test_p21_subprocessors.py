@@ -4,8 +4,8 @@ where, generated from the policy."""
 from __future__ import annotations
 
 
-def test_p21_subprocessor_list(make_troth, db_url):
-    t = make_troth("ilign", db_url)
+def test_p21_subprocessor_list(home, db_url):
+    t = home("ilign", db_url)
     items = {s["id"]: s for s in t.disclosures.subprocessors_json()}
     assert items["sitehost"]["role"] == "hosting" and items["sitehost"]["location"] == "NZ"
     assert items["freshdesk"]["role"] == "help desk" and items["freshdesk"]["location"] == "US"

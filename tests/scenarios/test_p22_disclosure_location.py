@@ -13,19 +13,19 @@ from troth.gate import Actor, ActorKind
 APP = Actor(ActorKind.application, "helpdesk", scopes=frozenset({"admin"}))
 
 
-def test_p22_transfer_recorded_or_refused(make_troth, db_url):
-    t = make_troth("ilign", db_url)
+def test_p22_transfer_recorded_or_refused(home, db_url):
+    t = home("ilign", db_url)
     sid = t.collect("support_ticket", {"email": "a@example.nz", "message": "help"}).subject_id
     pkg = t.disclosures.disclose(sid, "freshdesk", "support", APP)
     assert pkg.location == "US" and "IPP 12" in (pkg.transfer_safeguard or "")
     assert t.disclosures.disclosures_of(sid)[0]["transfer_safeguard"] == pkg.transfer_safeguard
 
 
-def test_p22_no_safeguard_no_transfer(make_troth, db_url):
+def test_p22_no_safeguard_no_transfer(home, db_url):
     def edit(p: dict[str, Any]) -> None:
         p["locations"]["transfers"] = []
 
-    t = make_troth("ilign", db_url, edit=edit)
+    t = home("ilign", db_url, edit=edit)
     sid = t.collect("support_ticket", {"email": "a@example.nz", "message": "help"}).subject_id
     with pytest.raises(Refused) as exc:
         t.disclosures.disclose(sid, "freshdesk", "support", APP)

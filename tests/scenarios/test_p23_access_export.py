@@ -25,13 +25,13 @@ PERSON = cs.email_of(4)
 
 
 def test_p23_export_has_everything_and_the_link_expires(
-    make_troth: Any,
+    home: Any,
     db_url: str,
     tmp_path: Path,
     clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     connect_shop(t, shop_db(tmp_path), monkeypatch)
     sid = buy(t, PERSON, name="Ann <b>Buyer</b>")
     t.use(sid, purpose="support", actor=SUPPORT)  # someone accessed the data: it shows
@@ -113,8 +113,8 @@ def test_p23_export_has_everything_and_the_link_expires(
         t.requests.download(again.download_token or "", actor=SYSTEM)
 
 
-def test_p23_portability_without_connected_systems(make_troth: Any, db_url: str) -> None:
-    t = make_troth("mindlink", db_url)
+def test_p23_portability_without_connected_systems(home: Any, db_url: str) -> None:
+    t = home("mindlink", db_url)
     buy(t, "bea@example.com")
     rid = verified(t, "portability", "bea@example.com")
     done = t.requests.execute(rid)

@@ -21,9 +21,9 @@ PERSON = cs.email_of(4)
 
 
 def test_p24_correct_everywhere(
-    make_troth: Any, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Any, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     shop = connect_shop(t, shop_db(tmp_path), monkeypatch)
     sid = buy(t, PERSON)
     rid = verified(t, "correct", PERSON, details={"changes": {"name": "Ann Smith"}})
@@ -39,10 +39,8 @@ def test_p24_correct_everywhere(
     assert systems["troth"]["corrected"] == 2 and systems["dataset:shop"]["corrected"] >= 2
 
 
-def test_p24_sensitive_values_are_re_encrypted_and_lookups_follow(
-    make_troth: Any, db_url: str
-) -> None:
-    t = make_troth("mindlink", db_url)
+def test_p24_sensitive_values_are_re_encrypted_and_lookups_follow(home: Any, db_url: str) -> None:
+    t = home("mindlink", db_url)
     sid = t.collect(
         "newsletter_signup",
         {"name": "Cy", "email": "cy@example.com", "city": "Leeds"},
@@ -62,8 +60,8 @@ def test_p24_sensitive_values_are_re_encrypted_and_lookups_follow(
     assert t.find(email="cy@new.example") == sid
 
 
-def test_p24_bad_corrections_change_nothing(make_troth: Any, db_url: str) -> None:
-    t = make_troth("mindlink", db_url)
+def test_p24_bad_corrections_change_nothing(home: Any, db_url: str) -> None:
+    t = home("mindlink", db_url)
     sid = buy(t, "dee@example.com")
     with t.ctx.engine.connect() as conn:
         before = read_values(conn, t.ctx, sid)

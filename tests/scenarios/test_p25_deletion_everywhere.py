@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 import connected_schema as cs
-from connected_schema import shop_url  # noqa: F401
 from test_requests_helpers import buy, connect_shop, mails_for, rows, shop_db, verified
 from troth.errors import ConnectorError, NotFound, Refused
 from troth.gate import Actor, ActorKind
@@ -24,11 +23,11 @@ PERSON = cs.email_of(4)
 
 
 def test_p25_deleted_everywhere_except_invoices(
-    make_troth: Any,
-    shop_url: str,  # noqa: F811
+    home: Any,
+    shop_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    t = make_troth("mindlink")
+    t = home("mindlink")
     shop = connect_shop(t, shop_url, monkeypatch)
     other = cs.snapshot(shop)
     sid = buy(t, PERSON)
@@ -79,9 +78,9 @@ def test_p25_deleted_everywhere_except_invoices(
 
 
 def test_p25_database_down_in_the_middle_resumes(
-    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("mindlink")
+    t = home("mindlink")
     shop = connect_shop(t, shop_db(tmp_path), monkeypatch)
     # A second system whose database is unreachable.
     down = f"sqlite:///{tmp_path}/missing-dir/warehouse.db"
@@ -118,7 +117,7 @@ def test_p25_database_down_in_the_middle_resumes(
 
 
 def test_p25_a_connected_table_kept_for_a_legal_minimum_keeps_only_its_categories(
-    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A dataset that keeps a table whole for a policy purpose with a legal minimum may hold
     only the categories the minimum names: a card column there is refused with a message
@@ -126,7 +125,7 @@ def test_p25_a_connected_table_kept_for_a_legal_minimum_keeps_only_its_categorie
     from troth.connectors.loader import DeclarationError
     from troth.requests.connected import connected_datasets
 
-    t = make_troth("mindlink")
+    t = home("mindlink")
     connect_shop(t, shop_db(tmp_path), monkeypatch)
     path = t.ctx.settings.resolved_datasets_dir / "shop.yaml"
     text = path.read_text().replace("purpose: tax_records", "purpose: sales")

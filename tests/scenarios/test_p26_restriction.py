@@ -20,8 +20,8 @@ ANN = "ann@example.com"
 
 
 @pytest.fixture
-def t(make_troth: Any, db_url: str) -> Troth:
-    return make_troth("mindlink", db_url)
+def t(home: Any, db_url: str) -> Troth:
+    return home("mindlink", db_url)
 
 
 def test_p26_restricted_purpose_refused_others_fine_then_lifted(t: Troth) -> None:

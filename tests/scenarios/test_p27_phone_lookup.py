@@ -38,8 +38,8 @@ def _count(t: Any, table: Any) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
-def test_p27_every_spelling_finds_the_person(make_troth: Any, db_url: str) -> None:
-    t = make_troth("mindlink", db_url, edit=_with_phone)
+def test_p27_every_spelling_finds_the_person(home: Any, db_url: str) -> None:
+    t = home("mindlink", db_url, edit=_with_phone)
     sid = t.collect("purchase", {**ORDER, "phone": SPELLINGS[0]}).subject_id
     for spelling in SPELLINGS:
         assert t.find(phone=spelling) == sid, spelling
@@ -54,8 +54,8 @@ def test_p27_every_spelling_finds_the_person(make_troth: Any, db_url: str) -> No
         t.find(phone="020 7946 0959")
 
 
-def test_p27_a_number_that_is_none_is_refused(make_troth: Any, db_url: str) -> None:
-    t = make_troth("mindlink", db_url, edit=_with_phone)
+def test_p27_a_number_that_is_none_is_refused(home: Any, db_url: str) -> None:
+    t = home("mindlink", db_url, edit=_with_phone)
     for bad in ("+44 1234", "+999 123 456 789", "00000", "020 7946 095"):
         with pytest.raises(ValidationError) as err:
             t.collect("purchase", {**ORDER, "phone": bad})
@@ -75,13 +75,13 @@ def test_p27_a_number_that_is_none_is_refused(make_troth: Any, db_url: str) -> N
             t.requests.open("access", phone=bad)
 
 
-def test_p27_cli_find_by_phone(make_troth: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    t = make_troth("mindlink", edit=_with_phone)
+def test_p27_cli_find_by_phone(home: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    t = home("mindlink", edit=_with_phone)
     sid = t.collect("purchase", {**ORDER, "phone": "+44 20 7946 0958"}).subject_id
-    home = str(t.ctx.home)
+    home_dir = str(t.ctx.home)
     for spelling, code_wanted in (("020 7946 0958", 0), ("02079460958", 0), ("12", 1)):
         try:
-            main(["--home", home, "find", "--phone", spelling])
+            main(["--home", home_dir, "find", "--phone", spelling])
             code = 0
         except SystemExit as exc:
             code = int(exc.code or 0)
@@ -99,9 +99,9 @@ def _old_index(t: Any, value: str) -> str:
 
 
 def test_p27_reindex_rebuilds_indexes_of_the_old_code(
-    make_troth: Any, db_url: str, capsys: pytest.CaptureFixture[str]
+    home: Any, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    t = make_troth("mindlink", db_url, edit=_with_phone)
+    t = home("mindlink", db_url, edit=_with_phone)
     sid = t.collect("purchase", {**ORDER, "phone": "(020) 7946-0958"}).subject_id
     other = t.collect(
         "purchase", {**ORDER, "email": "bo@example.com", "phone": "+1 415 555 0100"}

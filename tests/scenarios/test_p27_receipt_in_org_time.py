@@ -49,11 +49,11 @@ def _eml(
 
 
 def test_p27_auckland_morning_is_dated_the_local_day(
-    make_troth: Any, db_url: str, clock: ManualClock
+    home: Any, db_url: str, clock: ManualClock
 ) -> None:
     # 10:00 Monday 20 Dec 2027 in Auckland (NZDT, UTC+13) is 21:00 Sunday 19 Dec UTC.
     clock.set(datetime(2027, 12, 19, 21, 0, tzinfo=UTC))
-    t = make_troth("ilign", db_url)
+    t = home("ilign", db_url)
     req = t.requests.open("access", email="kiri@example.com")
     assert req.received_at == datetime(2027, 12, 19, 21, 0, tzinfo=UTC)
     assert req.received_on == date(2027, 12, 20)
@@ -63,15 +63,15 @@ def test_p27_auckland_morning_is_dated_the_local_day(
     assert "on 2027-12-20" in ack and "by 2028-02-08" in ack and "2027-12-19" not in ack
     # The same instant for a UTC organisation would be the Sunday: the zone decides.
     # (A home of its own: two homes never share one database, each seals it with its key.)
-    utc = make_troth("ilign", None, edit=lambda d: d["organisation"].pop("time_zone"), name="utc")
+    utc = home("ilign", None, edit=lambda d: d["organisation"].pop("time_zone"), name="utc")
     assert utc.requests.open("access", email="kiri@example.com").received_on == date(2027, 12, 19)
 
 
 def test_p27_received_given_counts_from_then_and_future_refused(
-    make_troth: Any, db_url: str, clock: ManualClock
+    home: Any, db_url: str, clock: ManualClock
 ) -> None:
     clock.set(datetime(2027, 1, 4, 9, 0, tzinfo=UTC))  # Monday, London (GMT)
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     # A letter that arrived on Friday afternoon, recorded on Monday: wall-clock London time.
     friday = t.requests.open("access", email="ann@example.com", received_at="2027-01-01T16:30")
     assert friday.received_on == date(2027, 1, 1)
@@ -99,10 +99,10 @@ def test_p27_received_given_counts_from_then_and_future_refused(
 
 
 def test_p27_ingest_dates_from_the_date_header(
-    make_troth: Any, db_url: str, tmp_path: Path, clock: ManualClock
+    home: Any, db_url: str, tmp_path: Path, clock: ManualClock
 ) -> None:
     clock.set(datetime(2027, 3, 8, 8, 0, tzinfo=UTC))  # ingested Monday morning
-    t = make_troth("ilign", db_url)
+    t = home("ilign", db_url)
     box = tmp_path / "inbox"
     # Sent Friday 17:45 Auckland time (NZDT).
     _eml(box, "fri", "ann@example.com", "Fri, 05 Mar 2027 17:45:00 +1300")
@@ -133,15 +133,15 @@ def test_p27_ingest_dates_from_the_date_header(
         assert opened[ref].received_on == date(2027, 3, 8), ref
 
 
-def test_p27_cli_received_option(make_troth: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    t = make_troth("mindlink")  # the CLI runs on the real clock
+def test_p27_cli_received_option(home: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    t = home("mindlink")  # the CLI runs on the real clock
     today = datetime.now(UTC).astimezone(t.ctx.policy.policy.organisation.zone()).date()
     past, future = str(today - timedelta(days=3)), str(today + timedelta(days=2))
-    home = str(t.ctx.home)
+    home_dir = str(t.ctx.home)
 
     def run(*args: str) -> tuple[int, str, str]:
         try:
-            main(["--home", home, *args])
+            main(["--home", home_dir, *args])
             code = 0
         except SystemExit as exc:
             code = int(exc.code or 0)
@@ -164,12 +164,11 @@ def test_p27_cli_received_option(make_troth: Any, capsys: pytest.CaptureFixture[
     assert _counts(t) == before
 
 
-def test_p27_api_received_at(tmp_path: Path, db_url: str) -> None:
-    from _http import make_home
+def test_p27_api_received_at(home: Any, db_url: str) -> None:
 
-    home = make_home(tmp_path, db_url=db_url)
-    now = home.clock.now()
-    with client_for(home) as c:
+    ctx = home("mindlink", db_url, clock=ManualClock(), context=True)
+    now = ctx.clock.now()
+    with client_for(ctx) as c:
         admin = api_key(c, ["requests:admin"])
         earlier = (now - timedelta(days=3)).isoformat()
         r = c.post(
@@ -179,7 +178,7 @@ def test_p27_api_received_at(tmp_path: Path, db_url: str) -> None:
         )
         assert r.status_code == 201, r.text
         body = r.json()
-        london = (now - timedelta(days=3)).astimezone(home.policy.policy.organisation.zone())
+        london = (now - timedelta(days=3)).astimezone(ctx.policy.policy.organisation.zone())
         assert body["received_on"] == london.date().isoformat()
         later = (now + timedelta(hours=1)).isoformat()
         bad = c.post(
@@ -196,5 +195,5 @@ def test_p27_api_received_at(tmp_path: Path, db_url: str) -> None:
             ),
             422,
         )
-    with home.engine.connect() as conn:
+    with ctx.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(requests_table)).scalar_one() == 1

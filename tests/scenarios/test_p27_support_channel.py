@@ -31,9 +31,9 @@ def write_eml(folder: Path, name: str, sender: str, subject: str, body: str) -> 
 
 
 def test_p27_email_request_tracked_to_completion(
-    make_troth: Any, db_url: str, tmp_path: Path, clock: ManualClock
+    home: Any, db_url: str, tmp_path: Path, clock: ManualClock
 ) -> None:
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     sid = buy(t, "ann@example.com")
     box = tmp_path / "support-inbox"
     write_eml(box, "m1", "Ann <ann@example.com>", "Right to be forgotten", "Please forget me.")
@@ -54,10 +54,8 @@ def test_p27_email_request_tracked_to_completion(
     assert t.requests.list(due_within=31) == []
 
 
-def test_p27_deadline_per_regime_and_overdue(
-    make_troth: Any, db_url: str, clock: ManualClock
-) -> None:
-    t = make_troth("mindlink", db_url)
+def test_p27_deadline_per_regime_and_overdue(home: Any, db_url: str, clock: ManualClock) -> None:
+    t = home("mindlink", db_url)
     received = clock.now().date()
     ccpa = t.requests.open("access", email="cal@example.com", regime="ccpa", channel="ticket")
     assert ccpa.due_at == received + timedelta(days=45)
@@ -82,44 +80,44 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def test_p27_cli_ingest_verify_list_execute(
-    make_troth: Any,
+    home: Any,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    t = make_troth("mindlink")
+    t = home("mindlink")
     buy(t, "ann@example.com")
-    home = str(t.ctx.home)
+    home_dir = str(t.ctx.home)
     box = tmp_path / "inbox"
     write_eml(box, "a", "ann@example.com", "Copy of my data", "Send me a copy of my data")
     write_eml(box, "b", "bob@example.com", "Hello", "Where is my parcel?")
-    code, out, err = run(capsys, "--home", home, "requests", "ingest", str(box))
+    code, out, err = run(capsys, "--home", home_dir, "requests", "ingest", str(box))
     assert code == 2 and "not recognised" in out and "b.eml" in out
     (req,) = t.requests.list()
-    code, out, _ = run(capsys, "--home", home, "requests", "list", "--due", "40", "--json")
+    code, out, _ = run(capsys, "--home", home_dir, "requests", "list", "--due", "40", "--json")
     assert code == 0 and req.id in out
-    code, _, err = run(capsys, "--home", home, "requests", "execute", req.id)
+    code, _, err = run(capsys, "--home", home_dir, "requests", "execute", req.id)
     assert code == 1 and "identity_unverified" in err
-    code, _, err = run(capsys, "--home", home, "requests", "verify", req.id, "--code", "abc")
+    code, _, err = run(capsys, "--home", home_dir, "requests", "verify", req.id, "--code", "abc")
     assert code == 1 and "wrong code" in err
     code, out, _ = run(
-        capsys, "--home", home, "requests", "verify", req.id, "--code", code_of(t, req.id)
+        capsys, "--home", home_dir, "requests", "verify", req.id, "--code", code_of(t, req.id)
     )
     assert code == 0 and "verified" in out
-    code, out, _ = run(capsys, "--home", home, "requests", "execute", req.id)
+    code, out, _ = run(capsys, "--home", home_dir, "requests", "execute", req.id)
     assert code == 0 and "completed" in out
     token = out.split("download code (also mailed to the person): ")[1].split()[0]
     target = tmp_path / "mine.zip"
     # The code is never a command-line argument (ps, shell history): asked for, or env.
     monkeypatch.setenv("TROTH_CODE", f"https://privacy.example/privacy/download#{token}")
-    code, out, _ = run(capsys, "--home", home, "requests", "download", "-o", str(target))
+    code, out, _ = run(capsys, "--home", home_dir, "requests", "download", "-o", str(target))
     assert code == 0 and target.read_bytes()[:2] == b"PK"
     assert target.stat().st_mode & 0o777 == 0o600
-    code, _, err = run(capsys, "--home", home, "requests", "download", "-o", str(target))
+    code, _, err = run(capsys, "--home", home_dir, "requests", "download", "-o", str(target))
     assert code == 1 and "already used" in err
-    code, out, _ = run(capsys, "--home", home, "requests", "show", req.id, "--json")
+    code, out, _ = run(capsys, "--home", home_dir, "requests", "show", req.id, "--json")
     assert code == 0 and '"completed"' in out
-    code, _, err = run(capsys, "--home", home, "requests", "show", "nope")
+    code, _, err = run(capsys, "--home", home_dir, "requests", "show", "nope")
     assert code == 1 and "no request 'nope'" in err
-    code, _, err = run(capsys, "--home", home, "requests", "extend", req.id, "--reason", "x")
+    code, _, err = run(capsys, "--home", home_dir, "requests", "extend", req.id, "--reason", "x")
     assert code == 1 and "closed" in err

@@ -20,10 +20,8 @@ from troth.store.values import read_values
 MAIL = "carla@example.com"
 
 
-def test_p28_closing_the_account_deletes_all_but_what_the_law_keeps(
-    make_troth: Any, db_url: str
-) -> None:
-    t = make_troth("itechno", db_url)
+def test_p28_closing_the_account_deletes_all_but_what_the_law_keeps(home: Any, db_url: str) -> None:
+    t = home("itechno", db_url)
     sid = t.collect(
         "order_form",
         {
@@ -79,9 +77,9 @@ ACCOUNTS = Actor(ActorKind.staff, "ada", role="accounts")
 
 
 def test_p28_a_minors_card_goes_too_and_the_kept_invoice_reads_without_it(
-    make_troth: Any, db_url: str
+    home: Any, db_url: str
 ) -> None:
-    t = make_troth("itechno", db_url)
+    t = home("itechno", db_url)
     sid = t.collect("order_form", ORDER).subject_id
     out = t.report_minor(sid, evidence="parent says Mia is 15", actor=OFFICE)
     assert out["systems"][0]["kept"] == 3
@@ -98,13 +96,13 @@ def test_p28_a_minors_card_goes_too_and_the_kept_invoice_reads_without_it(
 
 
 def test_p28_a_card_is_kept_only_when_the_policy_names_it_and_validation_warns(
-    make_troth: Any, db_url: str
+    home: Any, db_url: str
 ) -> None:
     def keep_the_card(policy: dict[str, Any]) -> None:
         billing = next(p for p in policy["purposes"] if p["id"] == "billing")
         billing["retention"]["legal_minimum"]["categories"].append("payment_card")
 
-    t = make_troth("itechno", db_url, edit=keep_the_card)
+    t = home("itechno", db_url, edit=keep_the_card)
     warnings = policy_warnings(t.ctx.policy.policy)
     assert any("sensitive category 'payment_card'" in w for w in warnings)
     sid = t.collect("order_form", ORDER).subject_id

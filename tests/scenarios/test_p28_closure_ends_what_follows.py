@@ -78,9 +78,9 @@ def sent_to(t: Troth, addr: str) -> list[str]:
 
 @pytest.mark.parametrize("kind", ["close_account", "delete"])
 def test_p28_erasure_ends_consents_mail_and_every_later_use(
-    make_troth: Any, db_url: str, kind: str
+    home: Any, db_url: str, kind: str
 ) -> None:
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     carla = customer(t, "carla@example.com", "Carla")
     dan = customer(t, "dan@example.com", "Dan")  # the twin: never erased
     queued = newsletter(t, carla, "carla@example.com", 1)
@@ -145,10 +145,10 @@ def test_p28_erasure_ends_consents_mail_and_every_later_use(
     assert view.get("address") == "1 High Street, Leeds"
 
 
-def test_p07_an_erased_person_cannot_be_given_consent_again(make_troth: Any, db_url: str) -> None:
+def test_p07_an_erased_person_cannot_be_given_consent_again(home: Any, db_url: str) -> None:
     """A consent recorded after erasure would restart marketing to a closed account: it is
     refused and audited, and list mail and uses stay refused."""
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     carla = customer(t, "carla@example.com", "Carla")
     t.requests.execute(verified(t, "close_account", "carla@example.com"))
     with pytest.raises(Refused) as refused:
@@ -169,9 +169,7 @@ def test_p07_an_erased_person_cannot_be_given_consent_again(make_troth: Any, db_
     assert refused.value.reason == "subject_erased"
 
 
-def test_p28_delivery_checks_erasure_again_for_mail_queued_before(
-    make_troth: Any, db_url: str
-) -> None:
+def test_p28_delivery_checks_erasure_again_for_mail_queued_before(home: Any, db_url: str) -> None:
     """Mail that escaped the cancellation (queued by another process in the same instant,
     say) is suppressed at delivery; a notice the law requires (no purpose: a breach
     notice) still goes, and so does the twin's newsletter."""
@@ -179,7 +177,7 @@ def test_p28_delivery_checks_erasure_again_for_mail_queued_before(
     from troth.notices.outbox import enqueue
     from troth.store.erasure import erase_subject_data
 
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     carla = customer(t, "carla@example.com", "Carla")
     dan = customer(t, "dan@example.com", "Dan")
     newsletter(t, carla, "carla@example.com", 1)
@@ -209,11 +207,11 @@ def test_p28_delivery_checks_erasure_again_for_mail_queued_before(
 
 
 def test_p28_over_http_an_erased_person_is_refused_and_the_invoice_still_reads(
-    make_troth: Any, db_url: str
+    home: Any, db_url: str
 ) -> None:
     from _http import api_key, client_for, is_problem
 
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     carla = customer(t, "carla@example.com", "Carla")
     dan = customer(t, "dan@example.com", "Dan")
     t.requests.execute(verified(t, "close_account", "carla@example.com"))

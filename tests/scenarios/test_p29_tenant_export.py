@@ -17,8 +17,8 @@ from troth.gate import SYSTEM, Actor, ActorKind
 PW = "correct horse battery staple"
 
 
-def test_p29_tenant_export(make_troth: Any, db_url: str) -> None:
-    t = make_troth("phone-service", db_url)
+def test_p29_tenant_export(home: Any, db_url: str) -> None:
+    t = home("phone-service", db_url)
     a = t.access.create_tenant("Acme", "office@acme.example")
     b = t.access.create_tenant("Bolt", "office@bolt.example")
     people = {}

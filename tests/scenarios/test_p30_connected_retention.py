@@ -46,9 +46,9 @@ def _count(engine: sa.Engine, table: str) -> int:
 
 
 def test_p30_retention_run_sweeps_troth_and_connected_datasets(
-    make_troth: Any, db_url: str, clock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Any, db_url: str, clock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     shop = connect_shop(t, f"sqlite:///{tmp_path}/shop.db", monkeypatch)  # people 1-6
     declare_with_rules(t)
     t.collect("contact_form", {"email": "ann@example.com", "message": "hello"})
@@ -95,9 +95,9 @@ def test_p30_retention_run_sweeps_troth_and_connected_datasets(
 
 
 def test_p30_a_connected_database_down_is_reported_and_stops_nothing(
-    make_troth: Any, db_url: str, clock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Any, db_url: str, clock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     shop = connect_shop(t, f"sqlite:///{tmp_path}/shop.db", monkeypatch)
     declare_with_rules(t)
     declare_with_rules(t, name="archive", env="ARCHIVE_DATABASE_URL")
@@ -119,9 +119,9 @@ def test_p30_a_connected_database_down_is_reported_and_stops_nothing(
 
 
 def test_p30_a_bad_declaration_is_reported_and_troth_still_sweeps(
-    make_troth: Any, clock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Any, clock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("mindlink")
+    t = home("mindlink")
     connect_shop(t, f"sqlite:///{tmp_path}/shop.db", monkeypatch)
     declare_with_rules(t)
     path = t.ctx.settings.resolved_datasets_dir / "shop.yaml"
@@ -135,22 +135,22 @@ def test_p30_a_bad_declaration_is_reported_and_troth_still_sweeps(
 
 
 def test_p30_cli_shows_connected_datasets(
-    make_troth: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("mindlink")
+    t = home("mindlink")
     connect_shop(t, f"sqlite:///{tmp_path}/shop.db", monkeypatch)
     declare_with_rules(t)
-    home = t.ctx.settings.home
+    home_dir = t.ctx.settings.home
     t.close()
     root = typer.Typer()
 
     @root.callback()
-    def _root(ctx: typer.Context, home: Path = typer.Option(None, "--home")) -> None:
-        ctx.obj = {"home": home}
+    def _root(ctx: typer.Context, home_dir: Path = typer.Option(None, "--home")) -> None:
+        ctx.obj = {"home": home_dir}
 
     retention_cli.register(root)
     runner = CliRunner()
-    base = ["--home", str(home), "retention", "run", "--dry-run"]
+    base = ["--home", str(home_dir), "retention", "run", "--dry-run"]
     out = runner.invoke(root, [*base, "--json"])
     assert out.exit_code == 0, out.output
     [shop] = json.loads(out.output)["datasets"]

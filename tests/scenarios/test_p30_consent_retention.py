@@ -44,9 +44,9 @@ def fields(t: Troth, sid: str) -> set[str]:
 
 
 def test_p30_newsletter_data_goes_at_the_next_run_after_unsubscribing(
-    make_troth: Any, db_url: str, clock: Any
+    home: Any, db_url: str, clock: Any
 ) -> None:
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     ann = sign_up(t, "ann@example.org", ["newsletter", "service_updates"])
     bo = sign_up(t, "bo@example.org", ["newsletter"])  # never unsubscribes
     assert len(fields(t, ann)) == 7 and len(fields(t, bo)) == 7
@@ -82,9 +82,9 @@ def test_p30_newsletter_data_goes_at_the_next_run_after_unsubscribing(
 
 
 def test_p30_a_withdrawal_three_years_ago_leaves_nothing_and_a_reconsent_restarts(
-    make_troth: Any, db_url: str, clock: Any
+    home: Any, db_url: str, clock: Any
 ) -> None:
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     ann = sign_up(t, "ann@example.org", ["newsletter"])
     cy = sign_up(t, "cy@example.org", ["newsletter"])
     ledger = ConsentLedger(t.ctx)
@@ -102,11 +102,11 @@ def test_p30_a_withdrawal_three_years_ago_leaves_nothing_and_a_reconsent_restart
 
 
 def test_p30_business_contact_exempt_from_consent_keeps_its_own_clock(
-    make_troth: Any, db_url: str, clock: Any
+    home: Any, db_url: str, clock: Any
 ) -> None:
     """ixanet (P05): business contact details serve client relations without consent; no
     consent recorded must not start a clock for them while the client stays a client."""
-    t = make_troth("ixanet", db_url)
+    t = home("ixanet", db_url)
     sid = t.collect(
         "subscription",
         {"name": "Zoe", "email": "zoe@example.ca", "company": "Acme", "plan": "Pro"},

@@ -10,8 +10,8 @@ from troth.audit.entries import list_entries
 from troth.store.tables import records, subjects
 
 
-def test_p30_relationship_end_then_delete_with_record(make_troth, db_url, clock):
-    t = make_troth("mindlink", db_url)
+def test_p30_relationship_end_then_delete_with_record(home, db_url, clock):
+    t = home("mindlink", db_url)
     sid = t.collect("contact_form", {"email": "ann@example.com", "message": "hello"}).subject_id
     held = t.collect("contact_form", {"email": "bo@example.com", "message": "hi"}).subject_id
     t.retention.place_hold(subject_id=held, reason="Tribunal case 4/2026")
@@ -28,9 +28,9 @@ def test_p30_relationship_end_then_delete_with_record(make_troth, db_url, clock)
     assert done and done[0].entry.details["rows"] == 2
 
 
-def test_p30_clock_runs_from_relationship_end(make_troth, db_url, clock):
+def test_p30_clock_runs_from_relationship_end(home, db_url, clock):
     # ixanet customer service: kept 2 years past the end of the relationship.
-    t = make_troth("ixanet", db_url)
+    t = home("ixanet", db_url)
     sid = t.collect(
         "support_email", {"email": "c@example.ca", "message": "x"}, consents=["customer_service"]
     ).subject_id

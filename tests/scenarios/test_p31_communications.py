@@ -31,13 +31,13 @@ def export(t: Any, email: str) -> dict[str, Any]:
 
 
 def test_p31_communications_recorded_exported_and_retained(
-    make_troth: Any,
+    home: Any,
     db_url: str,
     tmp_path: Path,
     clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    t = make_troth("mindlink", db_url)
+    t = home("mindlink", db_url)
     connect_shop(t, shop_db(tmp_path), monkeypatch)
     sid = t.collect(
         "support_request",

@@ -21,9 +21,9 @@ PERSON = cs.email_of(5)
 
 
 def test_p32_call_records_exported_and_deleted(
-    make_troth: Any, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Any, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = make_troth("phone-service", db_url)
+    t = home("phone-service", db_url)
     shop = connect_shop(t, shop_db(tmp_path), monkeypatch)
     tenant = t.access.create_tenant("Acme", "office@acme.example")
     sid = t.collect(

@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
-from connected_schema import shop_url  # noqa: F401
 from test_requests_helpers import buy, connect_shop
 from troth.errors import Conflict, ValidationError
 from troth.gate import Actor, ActorKind
@@ -46,8 +45,8 @@ def _contact(t: Any, email: str) -> str:
     return str(t.collect("customer_contact", {"name": "Bo Contact", "email": email}).subject_id)
 
 
-def test_p33_only_people_with_data_of_the_breached_categories(make_troth, db_url, clock):
-    t = make_troth("ilign", db_url)
+def test_p33_only_people_with_data_of_the_breached_categories(home, db_url, clock):
+    t = home("ilign", db_url)
     with_ticket = _ticket(t, "ticket@example.nz")
     no_ticket = _contact(t, "contact@example.nz")
     clock.advance(days=1)
@@ -66,8 +65,8 @@ def test_p33_only_people_with_data_of_the_breached_categories(make_troth, db_url
     assert sorted(t.breaches.affected_subjects(b2.id)) == sorted([with_ticket, no_ticket])
 
 
-def test_p33_recipient_system_counts_only_what_it_received(make_troth, db_url, clock):
-    t = make_troth("ilign", db_url)
+def test_p33_recipient_system_counts_only_what_it_received(home, db_url, clock):
+    t = home("ilign", db_url)
     sent = _ticket(t, "sent@example.nz")
     kept = _ticket(t, "kept@example.nz")
     later = _ticket(t, "later@example.nz")
@@ -100,8 +99,8 @@ def test_p33_recipient_system_counts_only_what_it_received(make_troth, db_url, c
     assert b2.affected_count == 0
 
 
-def test_p33_unknown_or_ambiguous_system_is_refused_with_the_known_ones(make_troth, db_url, clock):
-    t = make_troth("ilign", db_url)
+def test_p33_unknown_or_ambiguous_system_is_refused_with_the_known_ones(home, db_url, clock):
+    t = home("ilign", db_url)
     _ticket(t, "a@example.nz")
     clock.advance(days=1)
     with pytest.raises(ValidationError) as err:
@@ -116,9 +115,9 @@ def test_p33_unknown_or_ambiguous_system_is_refused_with_the_known_ones(make_tro
 
 
 def test_p33_audit_counts_only_reads_of_breached_categories_by_the_named_actors(
-    make_troth, db_url, clock
+    home, db_url, clock
 ):
-    t = make_troth("ilign", db_url)
+    t = home("ilign", db_url)
     a = _ticket(t, "a@example.nz")
     b = _ticket(t, "b@example.nz")
     clock.advance(days=1)
@@ -147,8 +146,8 @@ def test_p33_audit_counts_only_reads_of_breached_categories_by_the_named_actors(
     assert nobody.affected_count == 0
 
 
-def test_p33_breach_scoped_to_a_tenant_or_people(make_troth, db_url, clock):
-    t = make_troth("phone-service", db_url)
+def test_p33_breach_scoped_to_a_tenant_or_people(home, db_url, clock):
+    t = home("phone-service", db_url)
     acme = t.access.create_tenant("Acme", "office@acme.example")
     bolt = t.access.create_tenant("Bolt", "office@bolt.example")
 
@@ -181,11 +180,11 @@ def test_p33_breach_scoped_to_a_tenant_or_people(make_troth, db_url, clock):
     assert len(t.breaches.list_breaches()) == n
 
 
-def test_p33_officer_reviews_and_excludes_before_notifying(make_troth, db_url, clock):
+def test_p33_officer_reviews_and_excludes_before_notifying(home, db_url, clock):
     from troth.audit.entries import list_entries
     from troth.notices.outbox import outbox
 
-    t = make_troth("ilign", db_url)
+    t = home("ilign", db_url)
     a = _ticket(t, "a@example.nz")
     b = _ticket(t, "b@example.nz")
     c = _ticket(t, "c@example.nz")
@@ -232,12 +231,12 @@ def test_p33_officer_reviews_and_excludes_before_notifying(make_troth, db_url, c
 
 
 def test_p33_connected_dataset_breach(
-    make_troth: Any,
-    shop_url: str,  # noqa: F811
+    home: Any,
+    shop_url: str,
     monkeypatch: pytest.MonkeyPatch,
     clock: Any,
 ) -> None:
-    t = make_troth("mindlink")
+    t = home("mindlink")
     connect_shop(t, shop_url, monkeypatch)
     # Person 4 is known to troth (same e-mail); 1, 2, 5 paid by card in the shop and are
     # not; 3 and 6 never ordered, so the shop holds no card data of theirs.
@@ -260,21 +259,19 @@ def test_p33_connected_dataset_breach(
 
 
 def test_p33_breach_cli_scope_review_and_refusals(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    home: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from troth.cli import main
-    from troth.engine import Troth
-    from troth.home import init_home
 
-    home = tmp_path / "home"
-    t = Troth(init_home(home, example="ilign"))
+    home_dir = tmp_path / "home"
+    t = home("ilign", clock=None)
     a = _ticket(t, "a@example.nz")
     b = _ticket(t, "b@example.nz")
     t.close()
 
     def run(*args: str) -> tuple[int, str, str]:
         try:
-            main(["--home", str(home), *args])
+            main(["--home", str(home_dir), *args])
             rc = 0
         except SystemExit as exc:
             rc = int(exc.code or 0)

@@ -31,8 +31,8 @@ def record(t, clock, actor):
     )
 
 
-def test_p33_the_office_keeps_the_register(make_troth, db_url, clock):
-    t = make_troth("ilign", db_url)
+def test_p33_the_office_keeps_the_register(home, db_url, clock):
+    t = home("ilign", db_url)
     t.collect("support_ticket", {"email": "a@example.nz", "message": "x"})
     clock.advance(days=1)
     b = record(t, clock, OFFICE)
@@ -45,10 +45,10 @@ def test_p33_the_office_keeps_the_register(make_troth, db_url, clock):
     assert t.breaches.get(b.id, actor=scoped).title == "Help desk data exposed"
 
 
-def test_p33_twin_no_one_else_reads_or_changes_the_register(make_troth, db_url, clock):
+def test_p33_twin_no_one_else_reads_or_changes_the_register(home, db_url, clock):
     from troth.notices.outbox import outbox
 
-    t = make_troth("ilign", db_url)
+    t = home("ilign", db_url)
     t.collect("support_ticket", {"email": "a@example.nz", "message": "x"})
     clock.advance(days=1)
     b = record(t, clock, OFFICE)

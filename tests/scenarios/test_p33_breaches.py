@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from troth.errors import ValidationError
 
 
-def test_p33_breach_end_to_end(make_troth, db_url, clock):
+def test_p33_breach_end_to_end(home, db_url, clock):
     from troth.notices.outbox import outbox
 
-    t = make_troth("ilign", db_url)
+    t = home("ilign", db_url)
     a = t.collect("support_ticket", {"email": "a@example.nz", "message": "x"}).subject_id
     b = t.collect("support_ticket", {"email": "b@example.nz", "message": "y"}).subject_id
     clock.advance(days=2)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import yaml
 
 from troth.cli import main
+from troth.clock import ManualClock
 from troth.consent import ConsentLedger
 from troth.errors import Conflict, PolicyError, Refused, ValidationError
 from troth.gate import Actor, ActorKind
@@ -50,8 +51,8 @@ def _purpose(data: dict[str, Any], pid: str) -> dict[str, Any]:
     return next(p for p in data["purposes"] if p["id"] == pid)
 
 
-def test_p08_new_use_waits_for_the_notice_period(make_troth, db_url, clock, tmp_path):
-    t = make_troth("itechno", db_url)
+def test_p08_new_use_waits_for_the_notice_period(home, db_url, clock, tmp_path):
+    t = home("itechno", db_url)
     before = t.collect("order_form", ORDER)
     with pytest.raises(Refused) as exc:
         t.use(before.subject_id, purpose="licence_management", actor=SUPPORT)
@@ -84,8 +85,8 @@ def test_p08_new_use_waits_for_the_notice_period(make_troth, db_url, clock, tmp_
     assert view.get("email") == "ann@example.com"
 
 
-def test_p07_new_use_and_changed_notice_need_fresh_consent(make_troth, db_url, clock, tmp_path):
-    t = make_troth("ixanet", db_url)
+def test_p07_new_use_and_changed_notice_need_fresh_consent(home, db_url, clock, tmp_path):
+    t = home("ixanet", db_url)
     ledger = ConsentLedger(t.ctx)
     r = t.collect(
         "marketing_optin", {"name": "Cy", "email": "cy@example.com"}, consents=["marketing"]
@@ -123,8 +124,8 @@ def test_p07_new_use_and_changed_notice_need_fresh_consent(make_troth, db_url, c
         t.use(r.subject_id, purpose="product_research", actor=APP)
 
 
-def test_p34_publish_records_versions_and_refuses_bad_files(make_troth, db_url, tmp_path):
-    t = make_troth("itechno", db_url)
+def test_p34_publish_records_versions_and_refuses_bad_files(home, db_url, tmp_path):
+    t = home("itechno", db_url)
     data = _policy(t)
     broken = dict(data, version="2.0")
     broken["purposes"] = [dict(_purpose(data, "billing"), categories=["billing", "nonsense"])]
@@ -149,9 +150,9 @@ def test_p34_publish_records_versions_and_refuses_bad_files(make_troth, db_url, 
 
 
 def test_p35_material_change_emails_each_customer_once_and_posts_a_notice(
-    make_troth, db_url, tmp_path, capsys
+    home, db_url, tmp_path, capsys
 ):
-    t = make_troth("phone-service", db_url)
+    t = home("phone-service", db_url)
     for i in range(3):
         t.access.create_tenant(f"Customer {i}", f"admin{i}@customer{i}.example")
     data = _policy(t)
@@ -168,13 +169,13 @@ def test_p35_material_change_emails_each_customer_once_and_posts_a_notice(
         }
     )
     path = _write(tmp_path, data)
-    home = str(t.ctx.home)
+    home_dir = str(t.ctx.home)
     with pytest.raises(SystemExit) as exit_:
-        main(["--home", home, "policy", "publish", str(path), "--json"])
+        main(["--home", home_dir, "policy", "publish", str(path), "--json"])
     assert exit_.value.code == 0
     assert '"material": true' in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        main(["--home", home, "policy", "publish", str(path)])  # interrupted? run again
+        main(["--home", home_dir, "policy", "publish", str(path)])  # interrupted? run again
     with t.ctx.engine.connect() as conn:
         mails = conn.execute(sa.select(outbox.c.to_addr, outbox.c.kind, outbox.c.body_text)).all()
     assert sorted(m.to_addr for m in mails) == [f"admin{i}@customer{i}.example" for i in range(3)]
@@ -183,10 +184,8 @@ def test_p35_material_change_emails_each_customer_once_and_posts_a_notice(
     assert feed[0]["version"] == "2027-01" and feed[0]["changes"]
 
 
-def test_p36_values_keep_the_version_they_were_collected_under(
-    make_troth, db_url, tmp_path, capsys
-):
-    t = make_troth("itechno", db_url)
+def test_p36_values_keep_the_version_they_were_collected_under(home, db_url, tmp_path, capsys):
+    t = home("itechno", db_url)
     old = t.collect("order_form", ORDER)
     data = _policy(t)
     data["version"] = "2.0"
@@ -214,12 +213,12 @@ def test_p36_values_keep_the_version_they_were_collected_under(
     )
 
 
-def test_publish_effective_date_before_current_is_refused(make_troth, tmp_path):
+def test_publish_effective_date_before_current_is_refused(home, tmp_path):
     from datetime import date
 
     from troth.errors import ValidationError
 
-    t = make_troth("itechno")
+    t = home("itechno")
     data = dict(_policy(t), version="2.0")
     with pytest.raises(ValidationError, match="effective"):
         publish_policy(t.ctx, _write(tmp_path, data), effective=date(2000, 1, 1))
@@ -234,9 +233,9 @@ def _stored(t) -> tuple[int, int, int]:
 
 
 def test_p08_material_change_cannot_take_effect_before_its_notice_ran(
-    make_troth, db_url, clock, tmp_path
+    home, db_url, clock, tmp_path
 ):
-    t = make_troth("itechno", db_url)
+    t = home("itechno", db_url)
     t.access.create_tenant("Customer", "admin@customer.example")
     t.collect("order_form", ORDER)
     data = _policy(t)
@@ -269,10 +268,10 @@ def _mail_bodies(t) -> list[str]:
         return list(conn.execute(sa.select(outbox.c.body_text)).scalars())
 
 
-def test_p08_earliest_date_is_in_the_organisations_time_zone(make_troth, clock, tmp_path):
+def test_p08_earliest_date_is_in_the_organisations_time_zone(home, clock, tmp_path):
     # 12:00 UTC on 2 Mar is 01:00 on 3 Mar in Auckland; the notice ends 01:00 2 Apr there.
     clock.set(datetime(2026, 3, 2, 12, 0, tzinfo=UTC))
-    t = make_troth("ilign")
+    t = home("ilign")
     data = _policy(t)
     data["version"] = "2.0"
     data["recipients"].append(
@@ -293,10 +292,10 @@ def test_p08_earliest_date_is_in_the_organisations_time_zone(make_troth, clock, 
     assert publish_policy(t.ctx, _write(tmp_path, data)).material
 
 
-def test_non_material_change_may_keep_an_earlier_date(make_troth, db_url, tmp_path):
+def test_non_material_change_may_keep_an_earlier_date(home, db_url, tmp_path):
     # A clarification changes nobody's rights: no notice is owed, and it may carry the date
     # it was agreed, but never one before the version in force.
-    t = make_troth("itechno", db_url)
+    t = home("itechno", db_url)
     data = _policy(t)
     data["version"] = "1.1"
     data["purposes"][0]["description"] += " (clarified)"
@@ -309,16 +308,16 @@ def test_non_material_change_may_keep_an_earlier_date(make_troth, db_url, tmp_pa
         publish_policy(t.ctx, _write(tmp_path, data))
 
 
-def test_p08_cli_publish_refuses_an_early_effective_date(make_troth, tmp_path, capsys):
-    t = make_troth("itechno")
+def test_p08_cli_publish_refuses_an_early_effective_date(home, tmp_path, capsys):
+    t = home("itechno")
     data = _policy(t)
     data["version"] = "2.0"
     _point(data, "order_form")["purposes"].append("licence_management")
     path = _write(tmp_path, data)
-    home = str(t.ctx.home)
+    home_dir = str(t.ctx.home)
     earliest = date.today() + timedelta(days=31)
     with pytest.raises(SystemExit) as exit_:
-        main(["--home", home, "policy", "publish", str(path), "--effective", "2025-01-01"])
+        main(["--home", home_dir, "policy", "publish", str(path), "--effective", "2025-01-01"])
     assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert "effective_too_early" in err and "2025-01-01" in err
@@ -332,27 +331,29 @@ def test_p08_cli_publish_refuses_an_early_effective_date(make_troth, tmp_path, c
     assert _stored(t) == (1, 0, 0)
 
 
-def test_p08_api_publish_refuses_an_early_effective_date(tmp_path, db_url):
+def test_p08_api_publish_refuses_an_early_effective_date(home, db_url):
     import re
 
-    from _http import api_key, client_for, is_problem, make_home
+    from _http import api_key, client_for, is_problem
 
-    home = make_home(tmp_path, db_url=db_url)  # clock: 5 Jan 2026 09:00 UTC, London
-    text = home.settings.resolved_policy_file.read_text()
+    ctx = home(
+        "mindlink", db_url, clock=ManualClock(), context=True
+    )  # clock: 5 Jan 2026 09:00 UTC, London
+    text = ctx.settings.resolved_policy_file.read_text()
     changed = re.sub(r"(\n\s+keep_for: )\S+", r"\g<1>P20Y", text, count=1)
     changed = changed.replace('version: "1.0"', 'version: "1.1"', 1)
     yaml_type = {"Content-Type": "application/yaml"}
-    with client_for(home) as c:
+    with client_for(ctx) as c:
         h = {**api_key(c, ["admin"]), **yaml_type}
         for when in ("2025-01-01", "2026-02-04"):
             bad = c.post(f"/api/v1/policy/publish?effective={when}", content=changed, headers=h)
             problem = is_problem(bad, 422, "effective_too_early")
             assert problem["earliest"] == "2026-02-05" and "Europe/London" in problem["detail"]
-        with home.engine.connect() as conn:
+        with ctx.engine.connect() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one() == 0
             versions = conn.execute(sa.select(policy_versions.c.version)).scalars().all()
-        assert "1.1" not in versions and home.policy.version == "1.0"
+        assert "1.1" not in versions and ctx.policy.version == "1.0"
         ok = c.post("/api/v1/policy/publish?effective=2026-02-05", content=changed, headers=h)
         assert ok.status_code == 200, ok.text
         assert ok.json()["effective"] == "2026-02-05"
-    home.engine.dispose()
+    ctx.engine.dispose()
