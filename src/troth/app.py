@@ -13,13 +13,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from troth.api import health
-from troth.api.health import metrics
 from troth.api.limits import BodyLimit, ErrorGuard
 from troth.api.problems import install_problem_handlers
 from troth.api.router import build_router
 from troth.audit import close_heads
 from troth.context import Context
 from troth.engine import Troth
+from troth.operations import metrics
 from troth.operations.httplog import Observe
 from troth.web.docs import mount_docs
 from troth.web.headers import SecurityHeaders

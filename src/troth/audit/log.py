@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 
+from troth.audit import seal
 from troth.audit.entry import AuditEntry, check_entry
 from troth.audit.heads import SignedHead, head_signer, latest_head
 from troth.audit.merkle import CompactRange, leaf_hash
@@ -46,7 +47,6 @@ from troth.audit.pending import (
     pending_rows,
     take_pending,
 )
-from troth.audit.seal import seal
 from troth.audit.tables import (
     ENTRY_COLUMNS,
     STATE_ID,

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy import text as sql_text
 
+from troth.audit import seal
 from troth.audit.entry import AuditEntry
 from troth.audit.merkle import CompactRange, leaf_hash
-from troth.audit.seal import seal
 from troth.audit.tables import ENTRY_COLUMNS, audit_pending, canonical_fields, entry_bytes, iso
 from troth.dialects import dialect_for
 from troth.driver import Prepared, insert_many

@@ -12,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
-from troth.cli.consent import state as _state
+from troth.consent import state as _state
 from troth.consent.append import subjects
 from troth.consent.events import COOKIE_PREFIX, ImportedEvent, truncate_origin
 from troth.consent.tables import consent_events

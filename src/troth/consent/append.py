@@ -14,7 +14,7 @@ from sqlalchemy import Connection, column, insert, select, table
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries
-from troth.cli.consent import state as _state
+from troth.consent import state as _state
 from troth.consent.events import ConsentKind, ConsentMethod, ConsentRecord, clip
 from troth.consent.receipt import build_receipt, sign_receipt
 from troth.consent.tables import consent_events, consent_receipts

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import refuse
-from troth.cli.consent import state as _state
+from troth.consent import state as _state
 from troth.consent._bulk import import_events
 from troth.consent.append import Item, Provenance, append_events, require_subject, subjects
 from troth.consent.events import (

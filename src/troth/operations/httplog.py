@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from troth.api.health import metrics
+from troth.operations import metrics
 from troth.operations.asgi import HttpMiddleware
 
 log = logging.getLogger("troth.http")

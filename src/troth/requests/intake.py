@@ -19,7 +19,7 @@ from troth.context import Context
 from troth.errors import Conflict, NotFound, ValidationError
 from troth.gate import SYSTEM, Actor, Reason
 from troth.policy.model import Regime
-from troth.policy.ropa import _contact
+from troth.requests import _contact
 from troth.requests.deadlines import acknowledge_by, due_date
 from troth.requests.mailbox import message_files, read_message
 from troth.requests.receipt import local_day, receipt_time

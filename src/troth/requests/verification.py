@@ -19,7 +19,7 @@ from troth.errors import (
     ValidationError,
 )
 from troth.gate import SYSTEM, Actor, ActorKind
-from troth.policy.ropa import _contact
+from troth.requests import _contact
 from troth.requests.record import RequestRecord
 from troth.requests.states import RequestState, check_transition
 from troth.requests.steps import RequestSteps
