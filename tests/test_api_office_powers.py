@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from _http import PASSWORD, api_key, client_for, is_problem
-from troth.audit.log import audit_entries
-from troth.breaches.register import breaches
+from troth.audit.tables import audit_entries
+from troth.breaches.tables import breaches
 from troth.disclosures.tables import legal_demands
 from troth.engine import Troth
 from troth.policy.versions import policy_versions

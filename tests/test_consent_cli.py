@@ -11,11 +11,11 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from troth.cli import consent as consent_cli
+from troth.cli import outbox as outbox_cli
 from troth.clock import ManualClock
 from troth.consent import ConsentLedger
 from troth.consent.tables import consent_state
 from troth.engine import Troth
-from troth.notices.outbox import outbox as outbox_cli
 from troth.notices.outbox import submit
 
 runner = CliRunner()

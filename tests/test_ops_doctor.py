@@ -11,8 +11,8 @@ import typer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from troth.cli import doctor as doctor_cli
 from troth.engine import Troth
-from troth.operations.checks import doctor as doctor_cli
 
 runner = CliRunner()
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}

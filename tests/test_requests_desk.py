@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.engine import Troth
 from troth.errors import NotFound, Refused
 from troth.gate import Actor, ActorKind

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from _http import api_key, client_for, is_problem
-from troth.audit.log import audit_entries
+from troth.audit.tables import audit_entries
 from troth.engine import Troth
 from troth.errors import NotFound
 from troth.gate import Actor, ActorKind

@@ -11,10 +11,10 @@ from typing import Any
 import typer
 from typer.testing import CliRunner
 
-from troth.breaches.tables import breaches as breaches_cli
+from troth.cli import breaches as breaches_cli
+from troth.cli import disclosures as disclosures_cli
 from troth.cli import retention as retention_cli
 from troth.clock import ManualClock
-from troth.disclosures.tables import disclosures as disclosures_cli
 from troth.engine import Troth
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from troth.api.policy_admin import ropa as ropa_cli
+from troth.cli import ropa as ropa_cli
 from troth.examples import example_path
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
