@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
 
-from troth.access._base import AccessBase
+from troth.access._base import audit, refuse_with
 from troth.access.tables import support_grants, users
-from troth.access.tenants import TenantsMixin
+from troth.access.tenants import Tenants
 from troth.audit.entry import Outcome
 from troth.audit.log import audit_entries, transaction
 from troth.clock import utc
@@ -182,7 +182,13 @@ VENDOR_ACTIONS = (
 )
 
 
-class GrantsMixin(TenantsMixin, AccessBase):
+class Grants:
+    """``t.access.grants``: support grants asked for, decided, revoked; what the vendor saw."""
+
+    def __init__(self, ctx: Context, tenants: Tenants) -> None:
+        self.ctx = ctx
+        self.tenants = tenants
+
     def _vendor(self, by: Actor, action: str, tenant_id: str) -> None:
         ok = False
         kinds = ("vendor_admin", "staff") if action != "tenant_overview" else ("vendor_admin",)
@@ -194,7 +200,8 @@ class GrantsMixin(TenantsMixin, AccessBase):
             ok = row is not None and row.kind == by.kind.value and row.disabled_at is None
         if not ok:
             who = "vendor admin or staff member" if "staff" in kinds else "vendor admin"
-            self._refuse(
+            refuse_with(
+                self.ctx,
                 PermissionDenied(f"only an active {who} of the vendor may do that"),
                 action,
                 by.label,
@@ -232,7 +239,8 @@ class GrantsMixin(TenantsMixin, AccessBase):
         if duration <= timedelta(0):
             raise ValidationError("a grant must last a positive time")
         if duration > timedelta(days=max_days):
-            self._refuse(
+            refuse_with(
+                self.ctx,
                 ValidationError(
                     f"a support grant may last at most {max_days} days under the policy;"
                     f" ask for {max_days} days or less",
@@ -258,7 +266,7 @@ class GrantsMixin(TenantsMixin, AccessBase):
     ) -> SupportGrant:
         """A vendor admin asks a tenant for access: why, which ticket, which categories and
         people (empty: all), for how long (at most the policy's ``max_days``)."""
-        self.get_tenant(tenant_id)
+        self.tenants.get_tenant(tenant_id)
         self._vendor(by, "grant_request", tenant_id)
         if not (reason or "").strip():
             raise ValidationError("say why you need access (reason)")
@@ -283,7 +291,7 @@ class GrantsMixin(TenantsMixin, AccessBase):
         cats, sids = self._scope(tenant_id, categories, subject_ids)
         self._check_duration(duration, by, tenant_id)
         gid = new_id()
-        now = self._now()
+        now = self.ctx.clock.now()
         values: dict[str, object] = {
             "id": gid,
             "tenant_id": tenant_id,
@@ -311,7 +319,8 @@ class GrantsMixin(TenantsMixin, AccessBase):
 
                 row = conn.execute(select(support_grants).where(support_grants.c.id == gid)).one()
                 send_emergency_notice(conn, self.ctx, _grant(row, now))
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "grant_emergency" if emergency else "grant_request",
                 by.label,
@@ -334,12 +343,12 @@ class GrantsMixin(TenantsMixin, AccessBase):
             ).first()
         if row is None:
             raise NotFound(f"no support grant {grant_id!r}; list them with `troth grants list`")
-        return _grant(row, self._now())
+        return _grant(row, self.ctx.clock.now())
 
     def list_grants(
         self, tenant_id: str | None = None, *, status: GrantStatus | str | None = None
     ) -> list[SupportGrant]:
-        now = self._now()
+        now = self.ctx.clock.now()
         stmt = select(support_grants).order_by(support_grants.c.requested_at, support_grants.c.id)
         if tenant_id is not None:
             stmt = stmt.where(support_grants.c.tenant_id == tenant_id)
@@ -351,9 +360,10 @@ class GrantsMixin(TenantsMixin, AccessBase):
 
     def _decide(self, grant_id: str, by: Actor, action: str, new: GrantStatus) -> SupportGrant:
         g = self.get_grant(grant_id)
-        self._authorize_tenant_admin(by, g.tenant_id, action)
+        self.tenants.authorize_admin(by, g.tenant_id, action)
         if g.status is not GrantStatus.requested:
-            self._refuse(
+            refuse_with(
+                self.ctx,
                 Conflict(f"this grant is {g.status.value}, not awaiting a decision"),
                 action,
                 by.label,
@@ -361,7 +371,7 @@ class GrantsMixin(TenantsMixin, AccessBase):
                 reason=Reason.grant_not_pending,
                 details={"grant": grant_id},
             )
-        now = self._now()
+        now = self.ctx.clock.now()
         values: dict[str, Any] = {"status": new.value, "decided_by": by.id, "decided_at": now}
         if new is GrantStatus.approved:
             values["starts_at"] = now
@@ -377,7 +387,8 @@ class GrantsMixin(TenantsMixin, AccessBase):
             ).rowcount
             if done != 1:
                 raise Conflict("this grant was decided meanwhile; look at it again")
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 action,
                 by.label,
@@ -398,8 +409,8 @@ class GrantsMixin(TenantsMixin, AccessBase):
         """End a grant now: by an admin of its tenant, or by the vendor admin holding it."""
         g = self.get_grant(grant_id)
         if not (by.kind is ActorKind.vendor_admin and by.id == g.requested_by):
-            self._authorize_tenant_admin(by, g.tenant_id, "grant_revoke")
-        now = self._now()
+            self.tenants.authorize_admin(by, g.tenant_id, "grant_revoke")
+        now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             conn.execute(
                 update(support_grants)
@@ -411,8 +422,13 @@ class GrantsMixin(TenantsMixin, AccessBase):
                 )
                 .values(status=GrantStatus.revoked.value, revoked_at=now)
             )
-            self._audit(
-                conn, "grant_revoke", by.label, tenant_id=g.tenant_id, details={"grant": grant_id}
+            audit(
+                self.ctx,
+                conn,
+                "grant_revoke",
+                by.label,
+                tenant_id=g.tenant_id,
+                details={"grant": grant_id},
             )
         return self.get_grant(grant_id)
 
@@ -429,10 +445,11 @@ class GrantsMixin(TenantsMixin, AccessBase):
     ) -> SupportGrant:
         """Access without waiting for the tenant, only where the policy allows it; needs a
         reason, and the tenant's primary address is told at once."""
-        self.get_tenant(tenant_id)
+        self.tenants.get_tenant(tenant_id)
         self._vendor(by, "grant_emergency", tenant_id)
         if not self.ctx.policy.policy.support_access.emergency_access:
-            self._refuse(
+            refuse_with(
+                self.ctx,
                 PermissionDenied(
                     "the policy allows no emergency access: request a grant and"
                     " wait for the customer's approval"
@@ -519,7 +536,7 @@ class GrantsMixin(TenantsMixin, AccessBase):
     def tenant_overview(self, tenant_id: str, *, by: Actor) -> TenantOverview:
         """Counts for a vendor admin without a grant: people, values per category, last
         activity. Never a value; audited."""
-        self.get_tenant(tenant_id)
+        self.tenants.get_tenant(tenant_id)
         if by.kind is not ActorKind.system:
             self._vendor(by, "tenant_overview", tenant_id)
         with transaction(self.ctx) as conn:
@@ -537,7 +554,8 @@ class GrantsMixin(TenantsMixin, AccessBase):
             last = conn.execute(
                 select(func.max(records.c.collected_at)).where(records.c.tenant_id == tenant_id)
             ).scalar()
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "tenant_overview",
                 by.label,

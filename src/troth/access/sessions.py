@@ -10,12 +10,13 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from troth.access._base import AccessBase
+from troth.access._base import audit, refuse_with
 from troth.access.accounts import User, actor_for, user_from_row
 from troth.access.passwords import new_token, token_hash
 from troth.access.tables import sessions, users
 from troth.audit.log import transaction
 from troth.clock import utc
+from troth.context import Context
 from troth.errors import AuthenticationError
 from troth.gate import Actor, Reason
 
@@ -53,12 +54,17 @@ def _session(row: Any) -> Session:
     )
 
 
-class SessionsMixin(AccessBase):
+class Sessions:
+    """``t.access.sessions``: the console's login sessions, started, resolved and ended."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
     def start_session(self, user: User) -> tuple[str, Session]:
         """A new session for an authenticated account: (token for the cookie, session)."""
         if not user.active:
             raise AuthenticationError("this account is disabled; ask your administrator")
-        now = self._now()
+        now = self.ctx.clock.now()
         token = new_token()
         sid = token_hash(token)
         expires = now + timedelta(hours=self.ctx.settings.session_absolute_hours)
@@ -74,7 +80,8 @@ class SessionsMixin(AccessBase):
                     csrf_secret=csrf,
                 )
             )
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "session_start",
                 actor_for(user).label,
@@ -86,7 +93,7 @@ class SessionsMixin(AccessBase):
     def resolve_session(self, token: str) -> tuple[User, Actor]:
         """The account behind a session token, refreshing its last-seen time. A forged,
         ended, idle or expired session raises AuthenticationError (audited)."""
-        now = self._now()
+        now = self.ctx.clock.now()
         sid = token_hash(token or "")
         idle = timedelta(minutes=self.ctx.settings.session_idle_minutes)
         problem: tuple[Reason, str] | None = None
@@ -114,7 +121,8 @@ class SessionsMixin(AccessBase):
                 )
         if problem is not None:
             who = f"user:{row.user_id}" if row is not None else "anonymous"
-            self._refuse(
+            refuse_with(
+                self.ctx,
                 AuthenticationError(problem[1], code=problem[0].value),
                 "session",
                 who,
@@ -146,6 +154,6 @@ class SessionsMixin(AccessBase):
             conn.execute(
                 update(sessions)
                 .where(sessions.c.id == sid, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=self._now())
+                .values(revoked_at=self.ctx.clock.now())
             )
-            self._audit(conn, "logout", f"user:{row.user_id}", details={"session": sid[:16]})
+            audit(self.ctx, conn, "logout", f"user:{row.user_id}", details={"session": sid[:16]})

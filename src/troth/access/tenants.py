@@ -10,20 +10,21 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from troth.access._base import normalise_email
+from troth.access._base import audit, normalise_email, refuse_with
 from troth.access.accounts import (
-    AccountsMixin,
     TenantRole,
     User,
     UserKind,
     end_sessions_and_keys,
     login_key,
+    user_by_id,
     user_from_row,
 )
 from troth.access.passwords import check_password_strength, hash_password, new_token, token_hash
 from troth.access.tables import invitations, users
 from troth.audit.log import transaction
 from troth.clock import utc
+from troth.context import Context
 from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.policy.masking import shown
@@ -90,7 +91,12 @@ def _invitation(row: Any, now: datetime) -> Invitation:
     )
 
 
-class TenantsMixin(AccountsMixin):
+class Tenants:
+    """``t.access.tenants``: customers, their members and invitations, their export."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
     # -- tenants -----------------------------------------------------------------------
     def create_tenant(self, name: str, primary_email: str, *, by: Actor = SYSTEM) -> str:
         """A new customer; its primary e-mail receives policy and emergency notices."""
@@ -102,10 +108,14 @@ class TenantsMixin(AccountsMixin):
         with transaction(self.ctx) as conn:
             conn.execute(
                 tenants.insert().values(
-                    id=tid, name=name, primary_email=addr, status="active", created_at=self._now()
+                    id=tid,
+                    name=name,
+                    primary_email=addr,
+                    status="active",
+                    created_at=self.ctx.clock.now(),
                 )
             )
-            self._audit(conn, "tenant_create", by.label, tenant_id=tid, details={"name": name})
+            audit(self.ctx, conn, "tenant_create", by.label, tenant_id=tid, details={"name": name})
         return tid
 
     def get_tenant(self, tenant_id: str) -> Tenant:
@@ -133,7 +143,7 @@ class TenantsMixin(AccountsMixin):
             return [user_from_row(r) for r in conn.execute(stmt)]
 
     # -- who may manage a tenant ---------------------------------------------------------
-    def _authorize_tenant_admin(self, by: Actor, tenant_id: str, action: str) -> None:
+    def authorize_admin(self, by: Actor, tenant_id: str, action: str) -> None:
         """Only an active admin of this tenant (or troth itself, for the operator's
         CLI) may manage it; anyone else gets PermissionDenied, audited."""
         self.get_tenant(tenant_id)
@@ -154,7 +164,8 @@ class TenantsMixin(AccountsMixin):
                 and row.tenant_role == TenantRole.admin.value
             )
         if not ok:
-            self._refuse(
+            refuse_with(
+                self.ctx,
                 PermissionDenied(
                     "only an admin of this customer may do that; ask one of its admins"
                 ),
@@ -181,8 +192,8 @@ class TenantsMixin(AccountsMixin):
             trole = TenantRole(role)
         except ValueError:
             raise ValidationError("the invited role must be admin or member") from None
-        self._authorize_tenant_admin(by, tenant_id, "invite")
-        now = self._now()
+        self.authorize_admin(by, tenant_id, "invite")
+        now = self.ctx.clock.now()
         token = new_token()
         iid = new_id()
         with transaction(self.ctx) as conn:
@@ -205,7 +216,8 @@ class TenantsMixin(AccountsMixin):
                     expires_at=now + valid_for,
                 )
             )
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "invite",
                 by.label,
@@ -230,12 +242,13 @@ class TenantsMixin(AccountsMixin):
     ) -> User:
         """Accept an invitation: set a password, become a member. Each token works once,
         before it expires."""
-        now = self._now()
+        now = self.ctx.clock.now()
         h = token_hash(token or "")
         with self.ctx.engine.connect() as conn:
             row = conn.execute(select(invitations).where(invitations.c.token_hash == h)).first()
         if row is None:
-            self._refuse(
+            refuse_with(
+                self.ctx,
                 AuthenticationError("this invitation link is not valid"),
                 "invitation_accept",
                 "anonymous",
@@ -248,7 +261,8 @@ class TenantsMixin(AccountsMixin):
                 InvitationState.revoked: "this invitation was withdrawn; ask for a new one",
                 InvitationState.expired: "this invitation expired; ask your admin for a new one",
             }[inv.state]
-            self._refuse(
+            refuse_with(
+                self.ctx,
                 Conflict(message, code=f"invitation_{inv.state.value}"),
                 "invitation_accept",
                 "anonymous",
@@ -301,21 +315,22 @@ class TenantsMixin(AccountsMixin):
                     )
                 )
             conn.execute(update(invitations).where(invitations.c.id == inv.id).values(user_id=uid))
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "invitation_accept",
                 f"user:{uid}",
                 tenant_id=inv.tenant_id,
                 details={"invitation": inv.id, "user": uid, "role": inv.role.value},
             )
-            return self._user(conn, uid)
+            return user_by_id(conn, uid)
 
     def revoke_invitation(self, invitation_id: str, *, by: Actor = SYSTEM) -> None:
         with self.ctx.engine.connect() as conn:
             row = conn.execute(select(invitations).where(invitations.c.id == invitation_id)).first()
         if row is None:
             raise NotFound(f"no invitation {invitation_id!r}")
-        self._authorize_tenant_admin(by, row.tenant_id, "invitation_revoke")
+        self.authorize_admin(by, row.tenant_id, "invitation_revoke")
         with transaction(self.ctx) as conn:
             conn.execute(
                 update(invitations)
@@ -324,9 +339,10 @@ class TenantsMixin(AccountsMixin):
                     invitations.c.revoked_at.is_(None),
                     invitations.c.accepted_at.is_(None),
                 )
-                .values(revoked_at=self._now())
+                .values(revoked_at=self.ctx.clock.now())
             )
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "invitation_revoke",
                 by.label,
@@ -335,7 +351,7 @@ class TenantsMixin(AccountsMixin):
             )
 
     def list_invitations(self, tenant_id: str) -> list[Invitation]:
-        now = self._now()
+        now = self.ctx.clock.now()
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(
                 select(invitations)
@@ -347,8 +363,8 @@ class TenantsMixin(AccountsMixin):
     def revoke_member(self, tenant_id: str, user_id: str, *, by: Actor = SYSTEM) -> User:
         """Revoke a member: their sessions and API keys end at once, and the gate's next
         decision for them says ``not_a_member``."""
-        self._authorize_tenant_admin(by, tenant_id, "member_revoke")
-        now = self._now()
+        self.authorize_admin(by, tenant_id, "member_revoke")
+        now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             row = conn.execute(select(users).where(users.c.id == user_id)).first()
             if row is None or row.tenant_id != tenant_id:
@@ -359,17 +375,22 @@ class TenantsMixin(AccountsMixin):
                 .values(disabled_at=now)
             )
             end_sessions_and_keys(conn, user_id, now)
-            self._audit(
-                conn, "member_revoke", by.label, tenant_id=tenant_id, details={"user": user_id}
+            audit(
+                self.ctx,
+                conn,
+                "member_revoke",
+                by.label,
+                tenant_id=tenant_id,
+                details={"user": user_id},
             )
-            return self._user(conn, user_id)
+            return user_by_id(conn, user_id)
 
     # -- the tenant's export (P29) -------------------------------------------------------
     def export_tenant(self, tenant_id: str, *, by: Actor = SYSTEM) -> dict[str, Any]:
         """Everything the tenant's people have in troth's store, person by person, for an
         admin of the tenant (anyone else: PermissionDenied, audited); audited
         ``tenant.export``."""
-        self._authorize_tenant_admin(by, tenant_id, "tenant.export")
+        self.authorize_admin(by, tenant_id, "tenant.export")
         ctx = self.ctx
         with ctx.engine.connect() as conn:
             ids = (
@@ -398,7 +419,8 @@ class TenantsMixin(AccountsMixin):
                 ],
             }
         with transaction(ctx) as conn:
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "tenant.export",
                 by.label,
