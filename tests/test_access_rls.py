@@ -21,8 +21,8 @@ def _home(tmp_path: Path, url: str) -> tuple[Troth, str, str]:
     t = Troth(
         init_home(tmp_path / "home", example="phone-service", database_url=url, clock=ManualClock())
     )
-    a = t.access.create_tenant("Acme", "office@acme.example")
-    b = t.access.create_tenant("Bolt", "office@bolt.example")
+    a = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    b = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     for tid, ext in ((a, "1"), (b, "2"), (b, "3")):
         t.collect(
             "call_record_import",

@@ -72,7 +72,7 @@ def _killed(proc: subprocess.Popen[bytes]) -> None:
 
 def test_kill_between_work_and_answer_then_retry_runs_once(tmp_path: Path, db_url: str) -> None:
     ctx = make_home(tmp_path, db_url=db_url)
-    key, _ = Troth(ctx).access.create_api_key("shop", ["collect"])
+    key, _ = Troth(ctx).access.keys.create_api_key("shop", ["collect"])
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "order-17"}
     port = _port()
 

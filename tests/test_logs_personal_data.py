@@ -75,8 +75,10 @@ def test_a_served_session_logs_no_email_phone_or_card(tmp_path: Path) -> None:
     home = tmp_path / "home"
     ctx = init_home(home, example="itechno", clock=ManualClock())
     t = Troth(ctx)
-    key, _ = t.access.create_api_key("shop", ["collect", "use", "requests:admin"])
-    t.access.add_user("pat@itechno.example", kind="staff", role="privacy_office", password=PASSWORD)
+    key, _ = t.access.keys.create_api_key("shop", ["collect", "use", "requests:admin"])
+    t.access.accounts.add_user(
+        "pat@itechno.example", kind="staff", role="privacy_office", password=PASSWORD
+    )
     t.close()
     ctx.engine.dispose()
     port = _free_port()

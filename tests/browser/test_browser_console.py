@@ -30,10 +30,10 @@ SIZES = pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone
 def home(tmp_path: Path) -> Any:
     ctx = init_home(tmp_path / "home", example="mindlink", clock=ManualClock())
     t = Troth(ctx)
-    t.access.add_user(
+    t.access.accounts.add_user(
         OFFICER, kind="staff", role="privacy_office", password=PASSWORD, display_name="Olive"
     )
-    t.access.create_tenant("Acme Ltd", primary_email="dpo@acme.example")
+    t.access.tenants.create_tenant("Acme Ltd", primary_email="dpo@acme.example")
     for who in ("ada", "bob", "cy"):
         t.collect(
             "support_request",

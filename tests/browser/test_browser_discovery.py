@@ -27,7 +27,9 @@ def mindlink(tmp_path: Path):
 
 def test_officer_scans_and_reads_the_drift_report(browser, serve, mindlink) -> None:
     t = Troth(mindlink)
-    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user(
+        "officer@example.com", kind="staff", role="privacy_office", password=PASSWORD
+    )
     t.collect(
         "support_request",
         {"name": "Ada", "email": "ada@example.com", "message": f"Refund card {CARD} please"},

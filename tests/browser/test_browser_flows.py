@@ -84,8 +84,8 @@ def test_tenant_admin_approves_support_access_then_sees_vendor_accesses(
 ) -> None:
     ctx = init_home(tmp_path / "phone", example="phone-service", clock=ManualClock())
     t = Troth(ctx)
-    acme = t.access.create_tenant("Acme Telecom", "admin@acme.example")
-    t.access.add_user(
+    acme = t.access.tenants.create_tenant("Acme Telecom", "admin@acme.example")
+    t.access.accounts.add_user(
         "admin@acme.example",
         kind="tenant_member",
         tenant_id=acme,
@@ -93,12 +93,12 @@ def test_tenant_admin_approves_support_access_then_sees_vendor_accesses(
         password=PASSWORD,
     )
     vendor = actor_for(
-        t.access.add_user("vendor@phone.example", kind="vendor_admin", password=PASSWORD)
+        t.access.accounts.add_user("vendor@phone.example", kind="vendor_admin", password=PASSWORD)
     )
     sid = t.collect(
         "call_record_import", {"extension": "201", "duration_seconds": 60}, tenant_id=acme
     ).subject_id
-    grant = t.access.request_grant(
+    grant = t.access.grants.request_grant(
         acme,
         by=vendor,
         reason="ticket 42: missing calls",
@@ -114,7 +114,7 @@ def test_tenant_admin_approves_support_access_then_sees_vendor_accesses(
     shot(page, "tenant-request")
     page.click(f"#approve-{grant.id}")
     page.wait_for_url(f"{base}/tenant")
-    assert t.access.get_grant(grant.id).status == "approved"
+    assert t.access.grants.get_grant(grant.id).status == "approved"
     t.use(sid, purpose="support", actor=vendor)
     page.reload()
     rows = page.locator("#vendor-accesses tbody tr")

@@ -89,8 +89,8 @@ def build_world(t: Troth) -> World:
     idx = t.ctx.policy
     every = frozenset(idx.categories)
     none: frozenset[str] = frozenset()
-    a = acc.create_tenant("Acme", "office@acme.example")
-    b = acc.create_tenant("Bolt", "office@bolt.example")
+    a = acc.tenants.create_tenant("Acme", "office@acme.example")
+    b = acc.tenants.create_tenant("Bolt", "office@bolt.example")
     sids = []
     for tid, n in ((a, "a"), (b, "b")):
         sid = t.collect(
@@ -113,23 +113,23 @@ def build_world(t: Troth) -> World:
     from troth.access.accounts import actor_for
 
     def member(email: str, role: str) -> Actor:
-        tok, _ = acc.invite(a, email, role=role)
-        return actor_for(acc.accept_invitation(tok, PW))
+        tok, _ = acc.tenants.invite(a, email, role=role)
+        return actor_for(acc.tenants.accept_invitation(tok, PW))
 
     admin = member("admin@a.example", "admin")
     mem = member("member@a.example", "member")
     revoked = member("gone@a.example", "member")
-    acc.revoke_member(a, revoked.id, by=admin)
+    acc.tenants.revoke_member(a, revoked.id, by=admin)
     vendors = {
-        n: actor_for(acc.add_user(f"{n}@vendor.example", kind="vendor_admin"))
+        n: actor_for(acc.accounts.add_user(f"{n}@vendor.example", kind="vendor_admin"))
         for n in ("nogrant", "grant", "expired")
     }
-    old = acc.request_grant(
+    old = acc.grants.request_grant(
         a, by=vendors["expired"], reason="old ticket", duration=timedelta(days=1)
     )
-    acc.approve_grant(old.id, by=admin)
+    acc.grants.approve_grant(old.id, by=admin)
     clock.advance(days=2)
-    g = acc.request_grant(
+    g = acc.grants.request_grant(
         a,
         by=vendors["grant"],
         reason="ticket 42",
@@ -137,7 +137,7 @@ def build_world(t: Troth) -> World:
         categories=GRANT_CATEGORIES,
         duration=timedelta(days=3),
     )
-    acc.approve_grant(g.id, by=admin)
+    acc.grants.approve_grant(g.id, by=admin)
 
     def tenant_rule(active: bool) -> Callable[[Operation, str, bool], frozenset[str]]:
         return lambda op, p, own: every if active and own else none
@@ -179,7 +179,7 @@ def build_world(t: Troth) -> World:
             )
         )
     for name, scopes in API_SCOPES.items():
-        _, key = acc.create_api_key(name, scopes)
+        _, key = acc.keys.create_api_key(name, scopes)
 
         def scope_rule(
             op: Operation, p: str, own: bool, s: tuple[str, ...] = scopes

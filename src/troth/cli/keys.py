@@ -78,7 +78,7 @@ def create(
 ) -> None:
     """Create a key and print it ONCE: troth keeps only its hash."""
     with open_troth(ctx) as t:
-        key, rec = t.access.create_api_key(name, scope, tenant_id=tenant)
+        key, rec = t.access.keys.create_api_key(name, scope, tenant_id=tenant)
     if quiet:
         print(key)
         return
@@ -99,7 +99,7 @@ def revoke(
 ) -> None:
     """Revoke a key; it stops working at once."""
     with open_troth(ctx) as t:
-        rec = t.access.revoke_api_key(key_id)
+        rec = t.access.keys.revoke_api_key(key_id)
     _out.print(f"revoked API key {rec.id} ({rec.name})")
 
 
@@ -111,7 +111,7 @@ def list_(
 ) -> None:
     """Keys: id, prefix, name, scopes, last used (never the key)."""
     with open_troth(ctx) as t:
-        keys = t.access.list_api_keys(include_revoked=all_)
+        keys = t.access.keys.list_api_keys(include_revoked=all_)
     emit(
         rows_of(keys),
         as_json,

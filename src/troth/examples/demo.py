@@ -107,9 +107,11 @@ def build_demo(home: Path | str, *, people: int = 2000, seed: int = 7) -> tuple[
         ("privacy officer", "privacy@phone-service.example", "privacy_office"),
         ("support agent", "support@phone-service.example", "support"),
     ):
-        access.add_user(email, kind="staff", role=role, password=PASSWORD, display_name=who)
+        access.accounts.add_user(
+            email, kind="staff", role=role, password=PASSWORD, display_name=who
+        )
         info.logins.append((f"console ({who})", email, PASSWORD))
-    vendor = access.add_user(
+    vendor = access.accounts.add_user(
         "ops@phone-service.example",
         kind="vendor_admin",
         password=PASSWORD,
@@ -120,9 +122,9 @@ def build_demo(home: Path | str, *, people: int = 2000, seed: int = 7) -> tuple[
     per_tenant = max(1, people // len(COMPANIES))
     for n, company in enumerate(COMPANIES):
         domain = company.lower().split()[0] + ".example"
-        tid = access.create_tenant(company, f"admin@{domain}")
+        tid = access.tenants.create_tenant(company, f"admin@{domain}")
         info.tenants[company] = tid
-        access.add_user(
+        access.accounts.add_user(
             f"admin@{domain}",
             kind="tenant_member",
             tenant_id=tid,
@@ -130,7 +132,7 @@ def build_demo(home: Path | str, *, people: int = 2000, seed: int = 7) -> tuple[
             password=PASSWORD,
             display_name=f"{company} admin",
         )
-        access.add_user(
+        access.accounts.add_user(
             f"staff@{domain}",
             kind="tenant_member",
             tenant_id=tid,
@@ -181,7 +183,7 @@ def build_demo(home: Path | str, *, people: int = 2000, seed: int = 7) -> tuple[
         info.call_records += len(calls)
         if n == 0:
             # The vendor asks to look at this customer's call records for a ticket.
-            access.request_grant(
+            access.grants.request_grant(
                 tid,
                 by=Actor(ActorKind.vendor_admin, vendor.id),
                 reason="Ticket 4711: calls to +64 9 drop after 30 s",

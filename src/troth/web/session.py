@@ -47,8 +47,8 @@ def signed_in(request: Request) -> Signed | None:
         return None
     t = request.app.state.troth
     try:
-        user, actor = t.access.resolve_session(token)
-        secret = t.access.session_csrf(token)
+        user, actor = t.access.sessions.resolve_session(token)
+        secret = t.access.sessions.session_csrf(token)
     except AuthenticationError:
         return None
     return Signed(user, actor, token, csrf_for_session(t.ctx, secret))
