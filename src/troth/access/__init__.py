@@ -16,13 +16,8 @@ from __future__ import annotations
 
 from troth.access.accounts import TenantRole, User, UserKind, actor_for
 from troth.access.apikeys import ApiKey
-from troth.access.grants import (
-    GrantStatus,
-    SupportGrant,
-    TenantOverview,
-    VendorAccess,
-    actor_facts,
-)
+from troth.access.facts import actor_facts
+from troth.access.grants import GrantStatus, SupportGrant, TenantOverview, VendorAccess
 from troth.access.passwords import hash_password, totp, verify_password, verify_totp
 from troth.access.rls import drop_app_role, enable_tenant_rls, tenant_connection
 from troth.access.service import AccessService

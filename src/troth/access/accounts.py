@@ -119,6 +119,20 @@ def user_by_id(conn: Connection, user_id: str) -> User:
     return user_from_row(row)
 
 
+def signed_in_as(conn: Connection, actor: Actor, *, kind: UserKind | None = None) -> Any:
+    """The account an actor names (its kind, tenant, tenant role), if it exists, is not
+    disabled and is of the actor's kind (or of ``kind``); None otherwise. An asserted
+    actor (``--actor staff:NAME@ROLE``) names no account."""
+    c = users.c
+    row = conn.execute(
+        select(c.kind, c.tenant_id, c.tenant_role, c.disabled_at).where(c.id == actor.id)
+    ).first()
+    wanted = (kind or actor.kind).value
+    if row is None or row.disabled_at is not None or row.kind != wanted:
+        return None
+    return row
+
+
 @dataclass(frozen=True, slots=True)
 class _Placement:
     """Where a new account stands: its kind, and its role or tenant as that kind needs."""

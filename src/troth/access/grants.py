@@ -11,22 +11,20 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from troth.access._base import audit, refuse_with
-from troth.access.tables import support_grants, users
+from troth.access.accounts import signed_in_as
+from troth.access.tables import support_grants
 from troth.access.tenants import Tenants
 from troth.audit.entry import Outcome
 from troth.audit.log import audit_entries, transaction
 from troth.clock import utc
 from troth.context import Context
 from troth.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from troth.gate import Actor, ActorKind, Grant, Reason, Record
+from troth.gate import Actor, ActorKind, Reason, Record
 from troth.store import new_id
 from troth.store.tables import records, subjects
-
-# How many of a vendor admin's most recent grants for a tenant the gate is shown.
-_FACT_GRANTS = 50
 
 
 class GrantStatus(StrEnum):
@@ -84,6 +82,21 @@ class TenantOverview:
     last_activity: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """A vendor's ask for access, as :meth:`Grants.request_grant` or
+    :meth:`Grants.emergency_access` took it (an emergency one starts at once)."""
+
+    tenant_id: str
+    by: Actor
+    reason: str
+    duration: timedelta
+    ticket: str | None
+    categories: Iterable[str]
+    subject_ids: Iterable[str]
+    emergency: bool
+
+
 def _grant(row: Any, now: datetime) -> SupportGrant:
     status = GrantStatus(row.status)
     if status is GrantStatus.approved and row.expires_at is not None and now >= utc(row.expires_at):
@@ -107,70 +120,6 @@ def _grant(row: Any, now: datetime) -> SupportGrant:
     )
 
 
-def actor_facts(
-    conn: Connection, ctx: Context, actor: Actor, subject_tenant_id: str | None
-) -> tuple[bool, tuple[Grant, ...]]:
-    """For the gate: is ``actor`` an active member of the subject's tenant, and which of
-    their support grants for it exist (approved ones, expired and revoked included so the
-    gate can say ``grant_expired``)."""
-    if subject_tenant_id is None:
-        return False, ()
-    if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
-        row = conn.execute(
-            select(users.c.tenant_id, users.c.disabled_at, users.c.kind).where(
-                users.c.id == actor.id
-            )
-        ).first()
-        active = (
-            row is not None
-            and row.kind == "tenant_member"
-            and row.tenant_id == subject_tenant_id
-            and row.disabled_at is None
-        )
-        return active, ()
-    if actor.kind in (ActorKind.vendor_admin, ActorKind.staff):
-        # The vendor's people: admins, and staff signed in as themselves (an asserted
-        # ``--actor staff:NAME@ROLE`` names no account, so it holds no grant).
-        user = conn.execute(
-            select(users.c.disabled_at, users.c.kind).where(users.c.id == actor.id)
-        ).first()
-        if user is None or user.disabled_at is not None or user.kind != actor.kind.value:
-            return False, ()
-        t = support_grants
-        rows = conn.execute(
-            select(
-                t.c.id,
-                t.c.tenant_id,
-                t.c.categories,
-                t.c.subject_ids,
-                t.c.starts_at,
-                t.c.expires_at,
-                t.c.status,
-            )
-            .where(
-                t.c.tenant_id == subject_tenant_id,
-                t.c.requested_by == actor.id,
-                t.c.status.in_([GrantStatus.approved.value, GrantStatus.revoked.value]),
-                t.c.starts_at.is_not(None),
-            )
-            .order_by(t.c.expires_at.desc())
-            .limit(_FACT_GRANTS)
-        ).all()
-        return False, tuple(
-            Grant(
-                r.id,
-                r.tenant_id,
-                frozenset(r.categories or ()),
-                frozenset(r.subject_ids or ()),
-                utc(r.starts_at),
-                utc(r.expires_at),
-                revoked=r.status == GrantStatus.revoked.value,
-            )
-            for r in rows
-        )
-    return False, ()
-
-
 # The audit actions that are looks at a tenant's data (troth.access.records audits
 # ``read_<record>`` and ``change_<record>``).
 VENDOR_ACTIONS = (
@@ -190,14 +139,13 @@ class Grants:
         self.tenants = tenants
 
     def _vendor(self, by: Actor, action: str, tenant_id: str) -> None:
+        """Only an active vendor admin (or, but for ``tenant_overview``, staff member)
+        signed in as themself may do ``action``; anyone else is refused, audited."""
         ok = False
         kinds = ("vendor_admin", "staff") if action != "tenant_overview" else ("vendor_admin",)
         if by.kind.value in kinds:
             with self.ctx.engine.connect() as conn:
-                row = conn.execute(
-                    select(users.c.disabled_at, users.c.kind).where(users.c.id == by.id)
-                ).first()
-            ok = row is not None and row.kind == by.kind.value and row.disabled_at is None
+                ok = signed_in_as(conn, by) is not None
         if not ok:
             who = "vendor admin or staff member" if "staff" in kinds else "vendor admin"
             refuse_with(
@@ -270,51 +218,40 @@ class Grants:
         self._vendor(by, "grant_request", tenant_id)
         if not (reason or "").strip():
             raise ValidationError("say why you need access (reason)")
-        return self._new_grant(
-            tenant_id, by, reason, duration, ticket, categories, subject_ids, emergency=False
-        )
+        ask = _Ask(tenant_id, by, reason, duration, ticket, categories, subject_ids, False)
+        return self._new_grant(ask)
 
-    def _new_grant(
-        self,
-        tenant_id: str,
-        by: Actor,
-        reason: str,
-        duration: timedelta,
-        ticket: str | None,
-        categories: Iterable[str],
-        subject_ids: Iterable[str],
-        *,
-        emergency: bool,
-    ) -> SupportGrant:
+    def _new_grant(self, ask: _Ask) -> SupportGrant:
         """Store a grant: requested (waits for the customer), or an emergency one that
         starts now and tells the customer at once. Audited in the same transaction."""
-        cats, sids = self._scope(tenant_id, categories, subject_ids)
-        self._check_duration(duration, by, tenant_id)
+        cats, sids = self._scope(ask.tenant_id, ask.categories, ask.subject_ids)
+        self._check_duration(ask.duration, ask.by, ask.tenant_id)
         gid = new_id()
         now = self.ctx.clock.now()
+        seconds = int(ask.duration.total_seconds())
         values: dict[str, object] = {
             "id": gid,
-            "tenant_id": tenant_id,
-            "requested_by": by.id,
-            "reason": reason.strip(),
-            "ticket": ticket,
+            "tenant_id": ask.tenant_id,
+            "requested_by": ask.by.id,
+            "reason": ask.reason.strip(),
+            "ticket": ask.ticket,
             "categories": cats,
             "subject_ids": sids,
-            "duration_seconds": int(duration.total_seconds()),
+            "duration_seconds": seconds,
             "status": GrantStatus.requested.value,
             "requested_at": now,
-            "emergency": emergency,
+            "emergency": ask.emergency,
         }
-        if emergency:
+        if ask.emergency:
             values.update(
                 status=GrantStatus.approved.value,
                 decided_at=now,
                 starts_at=now,
-                expires_at=now + duration,
+                expires_at=now + ask.duration,
             )
         with transaction(self.ctx) as conn:
             conn.execute(support_grants.insert().values(**values))
-            if emergency:
+            if ask.emergency:
                 from troth.access.mail import send_emergency_notice
 
                 row = conn.execute(select(support_grants).where(support_grants.c.id == gid)).one()
@@ -322,16 +259,16 @@ class Grants:
             audit(
                 self.ctx,
                 conn,
-                "grant_emergency" if emergency else "grant_request",
-                by.label,
-                outcome=Outcome.allow if emergency else Outcome.info,
-                tenant_id=tenant_id,
+                "grant_emergency" if ask.emergency else "grant_request",
+                ask.by.label,
+                outcome=Outcome.allow if ask.emergency else Outcome.info,
+                tenant_id=ask.tenant_id,
                 details={
                     "grant": gid,
                     "categories": cats,
                     "subjects": len(sids),
-                    "seconds": int(duration.total_seconds()),
-                    "ticket": ticket,
+                    "seconds": seconds,
+                    "ticket": ask.ticket,
                 },
             )
         return self.get_grant(gid)
@@ -461,9 +398,8 @@ class Grants:
             )
         if not (reason or "").strip():
             raise ValidationError("emergency access needs a reason")
-        return self._new_grant(
-            tenant_id, by, reason, duration, ticket, categories, subject_ids, emergency=True
-        )
+        ask = _Ask(tenant_id, by, reason, duration, ticket, categories, subject_ids, True)
+        return self._new_grant(ask)
 
     # -- what the tenant and the vendor see ----------------------------------------------
     def vendor_accesses(self, tenant_id: str, *, limit: int = 1000) -> list[VendorAccess]:
@@ -510,27 +446,13 @@ class Grants:
         gags = gags_now(self.ctx)  # a disclosure under a live gag is not shown (P20)
         out = []
         for r in rows:
-            seen = utc(r.at)
-            if gags.hides(
-                json.loads(r.details), subject_id=r.subject_id, purpose=r.purpose, at=seen
-            ):
+            seen, details = utc(r.at), json.loads(r.details)
+            if gags.hides(details, subject_id=r.subject_id, purpose=r.purpose, at=seen):
                 continue
-            gid = json.loads(r.details).get("grant")
-            reason, ticket = why.get(gid, (None, None))
-            out.append(
-                VendorAccess(
-                    utc(r.at),
-                    r.actor,
-                    r.action,
-                    r.outcome,
-                    r.subject_id,
-                    r.purpose,
-                    tuple(json.loads(r.categories)),
-                    gid,
-                    reason,
-                    ticket,
-                )
-            )
+            gid = details.get("grant")
+            what = (r.actor, r.action, r.outcome, r.subject_id, r.purpose)
+            cats = tuple(json.loads(r.categories))
+            out.append(VendorAccess(seen, *what, cats, gid, *why.get(gid, (None, None))))
         return out
 
     def tenant_overview(self, tenant_id: str, *, by: Actor) -> TenantOverview:

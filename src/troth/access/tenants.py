@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from troth.access._base import audit, normalise_email, refuse_with
 from troth.access.accounts import (
@@ -17,6 +17,7 @@ from troth.access.accounts import (
     UserKind,
     end_sessions_and_keys,
     login_key,
+    signed_in_as,
     user_by_id,
     user_from_row,
 )
@@ -91,6 +92,45 @@ def _invitation(row: Any, now: datetime) -> Invitation:
     )
 
 
+def _seat_member(
+    conn: Connection, inv: Invitation, pw_hash: str, display_name: str | None, now: datetime
+) -> str:
+    """The member account an accepted invitation opens: a member who was revoked and is
+    invited again gets the same account back; anyone else a new one. Returns its id."""
+    key = login_key(UserKind.tenant_member, inv.tenant_id, inv.email)
+    old = conn.execute(select(users.c.id).where(users.c.login_key == key)).first()
+    if old is not None:
+        conn.execute(
+            update(users)
+            .where(users.c.id == old.id)
+            .values(
+                disabled_at=None,
+                password_hash=pw_hash,
+                tenant_role=inv.role.value,
+                failed_logins=0,
+                locked_until=None,
+                display_name=display_name or users.c.display_name,
+            )
+        )
+        return str(old.id)
+    uid = new_id()
+    conn.execute(
+        users.insert().values(
+            id=uid,
+            kind=UserKind.tenant_member.value,
+            email=inv.email,
+            login_key=key,
+            display_name=display_name,
+            tenant_id=inv.tenant_id,
+            tenant_role=inv.role.value,
+            password_hash=pw_hash,
+            failed_logins=0,
+            created_at=now,
+        )
+    )
+    return uid
+
+
 class Tenants:
     """``t.access.tenants``: customers, their members and invitations, their export."""
 
@@ -152,14 +192,9 @@ class Tenants:
         ok = False
         if by.kind is ActorKind.tenant_admin and by.tenant_id == tenant_id:
             with self.ctx.engine.connect() as conn:
-                row = conn.execute(
-                    select(users.c.disabled_at, users.c.tenant_role, users.c.tenant_id).where(
-                        users.c.id == by.id
-                    )
-                ).first()
+                row = signed_in_as(conn, by, kind=UserKind.tenant_member)
             ok = (
                 row is not None
-                and row.disabled_at is None
                 and row.tenant_id == tenant_id
                 and row.tenant_role == TenantRole.admin.value
             )
@@ -243,6 +278,33 @@ class Tenants:
         """Accept an invitation: set a password, become a member. Each token works once,
         before it expires."""
         now = self.ctx.clock.now()
+        inv = self._pending_invitation(token, now)
+        check_password_strength(password)
+        pw_hash = hash_password(password)
+        with transaction(self.ctx) as conn:
+            # Single use even under a race: only one UPDATE finds accepted_at still NULL.
+            claimed = conn.execute(
+                update(invitations)
+                .where(invitations.c.id == inv.id, invitations.c.accepted_at.is_(None))
+                .values(accepted_at=now)
+            ).rowcount
+            if claimed != 1:
+                raise Conflict("this invitation was already used; log in instead")
+            uid = _seat_member(conn, inv, pw_hash, display_name, now)
+            conn.execute(update(invitations).where(invitations.c.id == inv.id).values(user_id=uid))
+            audit(
+                self.ctx,
+                conn,
+                "invitation_accept",
+                f"user:{uid}",
+                tenant_id=inv.tenant_id,
+                details={"invitation": inv.id, "user": uid, "role": inv.role.value},
+            )
+            return user_by_id(conn, uid)
+
+    def _pending_invitation(self, token: str, now: datetime) -> Invitation:
+        """The invitation a token opens, if it is still pending; otherwise the refusal
+        (unknown, already used, withdrawn, expired), audited."""
         h = token_hash(token or "")
         with self.ctx.engine.connect() as conn:
             row = conn.execute(select(invitations).where(invitations.c.token_hash == h)).first()
@@ -270,60 +332,7 @@ class Tenants:
                 reason=_INVITATION_REASONS[inv.state],
                 details={"invitation": inv.id},
             )
-        check_password_strength(password)
-        pw_hash = hash_password(password)
-        key = login_key(UserKind.tenant_member, inv.tenant_id, inv.email)
-        with transaction(self.ctx) as conn:
-            # Single use even under a race: only one UPDATE finds accepted_at still NULL.
-            claimed = conn.execute(
-                update(invitations)
-                .where(invitations.c.id == inv.id, invitations.c.accepted_at.is_(None))
-                .values(accepted_at=now)
-            ).rowcount
-            if claimed != 1:
-                raise Conflict("this invitation was already used; log in instead")
-            old = conn.execute(select(users.c.id).where(users.c.login_key == key)).first()
-            if old is not None:
-                # A member who was revoked and invited again: the same account comes back.
-                uid = old.id
-                conn.execute(
-                    update(users)
-                    .where(users.c.id == uid)
-                    .values(
-                        disabled_at=None,
-                        password_hash=pw_hash,
-                        tenant_role=inv.role.value,
-                        failed_logins=0,
-                        locked_until=None,
-                        display_name=display_name or users.c.display_name,
-                    )
-                )
-            else:
-                uid = new_id()
-                conn.execute(
-                    users.insert().values(
-                        id=uid,
-                        kind=UserKind.tenant_member.value,
-                        email=inv.email,
-                        login_key=key,
-                        display_name=display_name,
-                        tenant_id=inv.tenant_id,
-                        tenant_role=inv.role.value,
-                        password_hash=pw_hash,
-                        failed_logins=0,
-                        created_at=now,
-                    )
-                )
-            conn.execute(update(invitations).where(invitations.c.id == inv.id).values(user_id=uid))
-            audit(
-                self.ctx,
-                conn,
-                "invitation_accept",
-                f"user:{uid}",
-                tenant_id=inv.tenant_id,
-                details={"invitation": inv.id, "user": uid, "role": inv.role.value},
-            )
-            return user_by_id(conn, uid)
+        return inv
 
     def revoke_invitation(self, invitation_id: str, *, by: Actor = SYSTEM) -> None:
         with self.ctx.engine.connect() as conn:
