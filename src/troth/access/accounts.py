@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from troth.access._base import audit, normalise_email, refuse_with
+from troth.access._base import audit, normalise_email
 from troth.access.logins import WRONG_LOGIN, record_login, seal_totp_secret, verify_login
 from troth.access.passwords import (
     check_password_strength,
@@ -21,6 +21,7 @@ from troth.access.passwords import (
 )
 from troth.access.tables import api_keys, sessions, users
 from troth.audit.log import transaction
+from troth.audit.refusals import refuse
 from troth.context import Context
 from troth.db import reading
 from troth.errors import AuthenticationError, Conflict, NotFound, RateLimited, ValidationError
@@ -161,11 +162,11 @@ def find_user_row(
     return None
 
 
+@dataclass(frozen=True, slots=True)
 class Accounts:
     """``t.access.accounts``: adding, finding, disabling accounts; authenticating them."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     # -- accounts ----------------------------------------------------------------------
     def add_user(
@@ -345,11 +346,11 @@ class Accounts:
             row = find_user_row(conn, addr, kind, tenant_id) if addr else None
         if row is None:
             verify_password(None, password)  # as slow as a real check
-            refuse_with(
+            refuse(
                 self.ctx,
-                AuthenticationError(WRONG_LOGIN),
                 "login",
                 "anonymous",
+                error=AuthenticationError(WRONG_LOGIN),
                 reason=Reason.unknown_account,
                 tenant_id=tenant_id,
                 details={"email_mac": self.ctx.keys.mac("login", addr.encode()).hex()[:16]},

@@ -14,9 +14,10 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 
-from troth.access._base import audit, refuse_with
+from troth.access._base import audit
 from troth.access.tables import api_keys
 from troth.audit.log import transaction
+from troth.audit.refusals import refuse
 from troth.context import Context
 from troth.db import Prepared, reading
 from troth.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
@@ -100,11 +101,11 @@ def has_scope(actor: Actor, *accepted: str) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
 class ApiKeys:
     """``t.access.keys``: API keys made, resolved, revoked; scopes checked."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     def require_scope(self, actor: Actor, *accepted: str, action: str = "api.scope") -> None:
         """An application key needs one of ``accepted`` (or ``admin``); other actors are
@@ -112,15 +113,15 @@ class ApiKeys:
         is refused and the refusal audited (``scope_missing``) before anything else runs."""
         if has_scope(actor, *accepted):
             return
-        refuse_with(
+        refuse(
             self.ctx,
-            PermissionDenied(
+            action,
+            actor.label,
+            error=PermissionDenied(
                 f"this API key lacks the scope for that: one of {', '.join(accepted) or 'admin'}",
                 code="scope_missing",
                 reason=Reason.scope_missing.value,
             ),
-            action,
-            actor.label,
             tenant_id=actor.tenant_id,
             reason=Reason.scope_missing,
             details={"needed": list(accepted) or ["admin"]},
@@ -139,11 +140,11 @@ class ApiKeys:
             code = Reason.tenant_bound
         else:
             why, code = f"use an API key with the {scope} scope, not a session", Reason.key_required
-        refuse_with(
+        refuse(
             self.ctx,
-            PermissionDenied(why, code=code.value, reason=code.value),
             action,
             actor.label,
+            error=PermissionDenied(why, code=code.value, reason=code.value),
             tenant_id=actor.tenant_id,
             reason=code,
             details={"needed": [scope]},
@@ -293,11 +294,11 @@ class ApiKeys:
                 ),
                 Reason.revoked_key: "this API key was revoked; create a new one",
             }
-            refuse_with(
+            refuse(
                 self.ctx,
-                AuthenticationError(messages[problem], code=problem.value),
                 "api_key",
                 f"application:{row.id}" if row is not None else "anonymous",
+                error=AuthenticationError(messages[problem], code=problem.value),
                 reason=problem,
             )
         assert row is not None

@@ -13,12 +13,13 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
-from troth.access._base import audit, refuse_with
+from troth.access._base import audit
 from troth.access.accounts import signed_in_as
 from troth.access.tables import support_grants
 from troth.access.tenants import Tenants
 from troth.audit.entry import Outcome
 from troth.audit.log import audit_entries, transaction
+from troth.audit.refusals import refuse
 from troth.clock import utc
 from troth.context import Context
 from troth.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -131,12 +132,12 @@ VENDOR_ACTIONS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
 class Grants:
     """``t.access.grants``: support grants asked for, decided, revoked; what the vendor saw."""
 
-    def __init__(self, ctx: Context, tenants: Tenants) -> None:
-        self.ctx = ctx
-        self.tenants = tenants
+    ctx: Context
+    tenants: Tenants
 
     def _vendor(self, by: Actor, action: str, tenant_id: str) -> None:
         """Only an active vendor admin (or, but for ``tenant_overview``, staff member)
@@ -148,11 +149,11 @@ class Grants:
                 ok = signed_in_as(conn, by) is not None
         if not ok:
             who = "vendor admin or staff member" if "staff" in kinds else "vendor admin"
-            refuse_with(
+            refuse(
                 self.ctx,
-                PermissionDenied(f"only an active {who} of the vendor may do that"),
                 action,
                 by.label,
+                error=PermissionDenied(f"only an active {who} of the vendor may do that"),
                 tenant_id=tenant_id,
                 reason=Reason.not_vendor_admin,
             )
@@ -187,15 +188,15 @@ class Grants:
         if duration <= timedelta(0):
             raise ValidationError("a grant must last a positive time")
         if duration > timedelta(days=max_days):
-            refuse_with(
+            refuse(
                 self.ctx,
-                ValidationError(
+                "grant_request",
+                by.label,
+                error=ValidationError(
                     f"a support grant may last at most {max_days} days under the policy;"
                     f" ask for {max_days} days or less",
                     code="grant_too_long",
                 ),
-                "grant_request",
-                by.label,
                 tenant_id=tenant_id,
                 reason=Reason.grant_too_long,
                 details={"seconds": int(duration.total_seconds())},
@@ -299,11 +300,11 @@ class Grants:
         g = self.get_grant(grant_id)
         self.tenants.authorize_admin(by, g.tenant_id, action)
         if g.status is not GrantStatus.requested:
-            refuse_with(
+            refuse(
                 self.ctx,
-                Conflict(f"this grant is {g.status.value}, not awaiting a decision"),
                 action,
                 by.label,
+                error=Conflict(f"this grant is {g.status.value}, not awaiting a decision"),
                 tenant_id=g.tenant_id,
                 reason=Reason.grant_not_pending,
                 details={"grant": grant_id},
@@ -385,14 +386,14 @@ class Grants:
         self.tenants.get_tenant(tenant_id)
         self._vendor(by, "grant_emergency", tenant_id)
         if not self.ctx.policy.policy.support_access.emergency_access:
-            refuse_with(
+            refuse(
                 self.ctx,
-                PermissionDenied(
+                "grant_emergency",
+                by.label,
+                error=PermissionDenied(
                     "the policy allows no emergency access: request a grant and"
                     " wait for the customer's approval"
                 ),
-                "grant_emergency",
-                by.label,
                 tenant_id=tenant_id,
                 reason=Reason.no_emergency_access,
             )

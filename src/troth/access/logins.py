@@ -12,10 +12,12 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, update
 
-from troth.access._base import audit, deny
+from troth.access._base import audit
 from troth.access.passwords import hash_password, needs_rehash, verify_password, verify_totp
 from troth.access.tables import users
 from troth.audit.entry import Outcome
+from troth.audit.log import append_entries
+from troth.audit.refusals import denial
 from troth.clock import utc
 from troth.context import Context
 from troth.errors import AuthenticationError, RateLimited
@@ -90,7 +92,7 @@ def record_login(
     if not ok:
         return _count_failure(ctx, conn, row, reason or Reason.wrong_password, label, now)
     if row.disabled_at is not None:
-        deny(ctx, conn, "login", label, Reason.disabled, tenant_id=row.tenant_id)
+        _deny(ctx, conn, row, label, Reason.disabled)
         return AuthenticationError("this account is disabled; ask your administrator")
     values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
     if check.step is not None:
@@ -109,14 +111,14 @@ def _refuse_locked(
     failure that raced it), or one that ended while this login waited (its password was
     never checked). None when no lock is in the way."""
     if row.locked_until is not None and now < utc(row.locked_until):
-        deny(ctx, conn, "login", label, Reason.locked_out, tenant_id=row.tenant_id)
+        _deny(ctx, conn, row, label, Reason.locked_out)
         return RateLimited(
             f"too many failed logins: this account is locked until"
             f" {utc(row.locked_until):%Y-%m-%d %H:%M} UTC; try again then",
             retry_after=int((utc(row.locked_until) - now).total_seconds()) + 1,
         )
     if check.reason is Reason.locked_out:
-        deny(ctx, conn, "login", label, Reason.locked_out, tenant_id=row.tenant_id)
+        _deny(ctx, conn, row, label, Reason.locked_out)
         return AuthenticationError(f"{WRONG_LOGIN}; try again", code="login_retry")
     return None
 
@@ -146,18 +148,24 @@ def _count_failure(
     conn.execute(
         update(users).where(users.c.id == row.id).values(failed_logins=failures, locked_until=lock)
     )
-    deny(
-        ctx,
-        conn,
-        "login",
-        label,
-        reason,
-        tenant_id=row.tenant_id,
-        details={"failures": failures, "locked": lock is not None},
-    )
+    _deny(ctx, conn, row, label, reason, {"failures": failures, "locked": lock is not None})
     if reason is Reason.second_factor_missing:
         return AuthenticationError(
             "this account needs the code from its authenticator app",
             code="second_factor_required",
         )
     return AuthenticationError(WRONG_LOGIN)
+
+
+def _deny(
+    ctx: Context,
+    conn: Connection,
+    row: Any,
+    label: str,
+    reason: Reason,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audit a refused login in its transaction, which also records what the refusal
+    changes (a failed login's count); the caller raises once it is committed."""
+    entry = denial("login", label, reason, tenant_id=row.tenant_id, details=details)
+    append_entries(conn, ctx.clock.now(), [entry])

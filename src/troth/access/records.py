@@ -6,9 +6,10 @@ of the reads below) and render; they never decide."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from troth.access._base import audit, refuse_with
+from troth.access._base import audit
 from troth.audit.entry import Outcome
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
@@ -30,11 +31,11 @@ def not_found(subject_id: str) -> NotFound:
     return NotFound(f"no subject {subject_id!r}: look the person up by e-mail or phone first")
 
 
+@dataclass(frozen=True, slots=True)
 class Records:
     """``t.access.records``: reads of records about a person, each decided by the gate."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     def authorize_record(
         self,
@@ -59,12 +60,12 @@ class Records:
             facts = None if subject is None else facts_mod.gather(conn, self.ctx, actor, subject)
         if subject is None or facts is None:
             # Audited in a transaction of its own, after the read connection is closed.
-            refuse_with(
+            refuse(
                 self.ctx,
-                not_found(subject_id),
                 action,
                 actor.label,
-                reason=Reason.not_found,  # as a use of an unknown person is audited
+                error=not_found(subject_id),
+                reason=Reason.not_found,
                 details={"unknown_subject": subject_id[:64], "record": record.value},
             )
         now = self.ctx.clock.now()

@@ -10,11 +10,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from troth.access._base import audit, refuse_with
+from troth.access._base import audit
 from troth.access.accounts import User, actor_for, user_from_row
 from troth.access.passwords import new_token, token_hash
 from troth.access.tables import sessions, users
 from troth.audit.log import transaction
+from troth.audit.refusals import refuse
 from troth.clock import utc
 from troth.context import Context
 from troth.errors import AuthenticationError
@@ -54,11 +55,11 @@ def _session(row: Any) -> Session:
     )
 
 
+@dataclass(frozen=True, slots=True)
 class Sessions:
     """``t.access.sessions``: the console's login sessions, started, resolved and ended."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     def start_session(self, user: User) -> tuple[str, Session]:
         """A new session for an authenticated account: (token for the cookie, session)."""
@@ -121,11 +122,11 @@ class Sessions:
                 )
         if problem is not None:
             who = f"user:{row.user_id}" if row is not None else "anonymous"
-            refuse_with(
+            refuse(
                 self.ctx,
-                AuthenticationError(problem[1], code=problem[0].value),
                 "session",
                 who,
+                error=AuthenticationError(problem[1], code=problem[0].value),
                 reason=problem[0],
                 details={"session": sid[:16]},
             )

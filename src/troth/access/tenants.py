@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from troth.access._base import audit, normalise_email, refuse_with
+from troth.access._base import audit, normalise_email
 from troth.access.accounts import (
     TenantRole,
     User,
@@ -24,6 +24,7 @@ from troth.access.accounts import (
 from troth.access.passwords import check_password_strength, hash_password, new_token, token_hash
 from troth.access.tables import invitations, users
 from troth.audit.log import transaction
+from troth.audit.refusals import refuse
 from troth.clock import utc
 from troth.context import Context
 from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ValidationError
@@ -131,11 +132,11 @@ def _seat_member(
     return uid
 
 
+@dataclass(frozen=True, slots=True)
 class Tenants:
     """``t.access.tenants``: customers, their members and invitations, their export."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     # -- tenants -----------------------------------------------------------------------
     def create_tenant(self, name: str, primary_email: str, *, by: Actor = SYSTEM) -> str:
@@ -199,13 +200,13 @@ class Tenants:
                 and row.tenant_role == TenantRole.admin.value
             )
         if not ok:
-            refuse_with(
+            refuse(
                 self.ctx,
-                PermissionDenied(
-                    "only an admin of this customer may do that; ask one of its admins"
-                ),
                 action,
                 by.label,
+                error=PermissionDenied(
+                    "only an admin of this customer may do that; ask one of its admins"
+                ),
                 tenant_id=tenant_id,
                 reason=Reason.not_tenant_admin,
             )
@@ -309,11 +310,11 @@ class Tenants:
         with self.ctx.engine.connect() as conn:
             row = conn.execute(select(invitations).where(invitations.c.token_hash == h)).first()
         if row is None:
-            refuse_with(
+            refuse(
                 self.ctx,
-                AuthenticationError("this invitation link is not valid"),
                 "invitation_accept",
                 "anonymous",
+                error=AuthenticationError("this invitation link is not valid"),
                 reason=Reason.unknown_invitation,
             )
         inv = _invitation(row, now)
@@ -323,11 +324,11 @@ class Tenants:
                 InvitationState.revoked: "this invitation was withdrawn; ask for a new one",
                 InvitationState.expired: "this invitation expired; ask your admin for a new one",
             }[inv.state]
-            refuse_with(
+            refuse(
                 self.ctx,
-                Conflict(message, code=f"invitation_{inv.state.value}"),
                 "invitation_accept",
                 "anonymous",
+                error=Conflict(message, code=f"invitation_{inv.state.value}"),
                 tenant_id=inv.tenant_id,
                 reason=_INVITATION_REASONS[inv.state],
                 details={"invitation": inv.id},
