@@ -350,8 +350,8 @@ def _run(quick: bool, url: str | None, dbname: str | None) -> list[str]:
     seconds = 5.0 if quick else 30.0
     t = bench_home("itechno", url)
     people = [r.subject_id for r in t.collect_many("order_form", [order(i) for i in range(500)])]
-    key, _ = t.access.create_api_key("bench", ["use"])
-    actor = t.access.resolve_api_key(key)
+    key, _ = t.access.keys.create_api_key("bench", ["use"])
+    actor = t.access.keys.resolve_api_key(key)
     home = t.ctx.home
     # Baseline: the same read in-process.
     base: list[float] = []

@@ -113,7 +113,7 @@ def run(quick: bool) -> list[str]:
         folder = ctx.settings.resolved_datasets_dir
         folder.mkdir(exist_ok=True)
         cs.write_declaration(folder / "shop.yaml", ENV)
-        tenant = t.access.create_tenant("Leaving Ltd", "office@leaving.example")
+        tenant = t.access.tenants.create_tenant("Leaving Ltd", "office@leaving.example")
         _people(t, tenant, n)
         ctx.engine.dispose()
         shutil.copy(root / "shop.db", root / "shop-raw.db")

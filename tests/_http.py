@@ -25,7 +25,7 @@ def client_for(ctx: Context, **kwargs: Any) -> Iterator[TestClient]:
 
 def api_key(client: TestClient, scopes: list[str], tenant_id: str | None = None) -> dict[str, str]:
     t = client.app.state.troth  # type: ignore[attr-defined]
-    key, _ = t.access.create_api_key("test", scopes, tenant_id=tenant_id)
+    key, _ = t.access.keys.create_api_key("test", scopes, tenant_id=tenant_id)
     return {"Authorization": f"Bearer {key}"}
 
 

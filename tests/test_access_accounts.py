@@ -51,9 +51,11 @@ def rows(t: Troth, table: Any) -> list[Any]:
 
 
 def test_add_staff_and_authenticate(t: Troth) -> None:
-    u = t.access.add_user("Ann@Example.com", role="accounts", password=PW, display_name="Ann")
+    u = t.access.accounts.add_user(
+        "Ann@Example.com", role="accounts", password=PW, display_name="Ann"
+    )
     assert u.email == "ann@example.com" and u.kind is UserKind.staff
-    got = t.access.authenticate("ann@example.com", PW)
+    got = t.access.accounts.authenticate("ann@example.com", PW)
     assert got.id == u.id
     actor = actor_for(got)
     assert actor.kind is ActorKind.staff and actor.role == "accounts"
@@ -76,34 +78,34 @@ def test_add_staff_and_authenticate(t: Troth) -> None:
 def test_add_user_bad_input(t: Troth, kwargs: dict[str, Any], error: type, words: str) -> None:
     before = rows(t, users)
     with pytest.raises(error, match=words):
-        t.access.add_user("x@example.com", **kwargs)
+        t.access.accounts.add_user("x@example.com", **kwargs)
     assert rows(t, users) == before
 
 
 def test_bad_email_and_duplicate(t: Troth) -> None:
     with pytest.raises(ValidationError, match="not an e-mail"):
-        t.access.add_user("not-an-email", role="accounts")
-    t.access.add_user("a@example.com", role="accounts")
+        t.access.accounts.add_user("not-an-email", role="accounts")
+    t.access.accounts.add_user("a@example.com", role="accounts")
     with pytest.raises(Conflict, match="already"):
-        t.access.add_user("A@example.com ", role="support")
+        t.access.accounts.add_user("A@example.com ", role="support")
     # The same address may be a vendor admin too (unique per kind and tenant).
-    t.access.add_user("a@example.com", kind="vendor_admin")
+    t.access.accounts.add_user("a@example.com", kind="vendor_admin")
 
 
 def test_password_hash_is_argon2id_never_plaintext(t: Troth) -> None:
-    u = t.access.add_user("h@example.com", role="accounts", password=PW)
+    u = t.access.accounts.add_user("h@example.com", role="accounts", password=PW)
     with t.ctx.engine.connect() as conn:
         stored = conn.execute(select(users.c.password_hash).where(users.c.id == u.id)).scalar()
     assert stored.startswith("$argon2id$") and PW not in stored
 
 
 def test_wrong_password_unknown_user_same_error_and_audited(t: Troth) -> None:
-    t.access.add_user("b@example.com", role="accounts", password=PW)
+    t.access.accounts.add_user("b@example.com", role="accounts", password=PW)
     with pytest.raises(AuthenticationError) as wrong:
-        t.access.authenticate("b@example.com", "wrong password!!")
+        t.access.accounts.authenticate("b@example.com", "wrong password!!")
     assert last_entry(t).reason == "wrong_password"
     with pytest.raises(AuthenticationError) as unknown:
-        t.access.authenticate("nobody@example.com", PW)
+        t.access.accounts.authenticate("nobody@example.com", PW)
     assert wrong.value.message == unknown.value.message
     e = last_entry(t)
     assert e.reason == "unknown_account" and "nobody" not in str(e.details)
@@ -111,63 +113,63 @@ def test_wrong_password_unknown_user_same_error_and_audited(t: Troth) -> None:
 
 def test_lockout_after_max_failures_then_expires(t: Troth) -> None:
     max_f = t.ctx.settings.login_max_failures
-    t.access.add_user("c@example.com", role="accounts", password=PW)
+    t.access.accounts.add_user("c@example.com", role="accounts", password=PW)
     for _ in range(max_f):
         with pytest.raises(AuthenticationError):
-            t.access.authenticate("c@example.com", "wrong password!!")
+            t.access.accounts.authenticate("c@example.com", "wrong password!!")
     # Locked: even the right password is refused, with when to come back.
     with pytest.raises(RateLimited, match="locked until"):
-        t.access.authenticate("c@example.com", PW)
+        t.access.accounts.authenticate("c@example.com", PW)
     assert last_entry(t).reason == "locked_out"
     clock(t).advance(minutes=t.ctx.settings.login_lockout_minutes + 1)
-    assert t.access.authenticate("c@example.com", PW).failed_logins == 0
+    assert t.access.accounts.authenticate("c@example.com", PW).failed_logins == 0
 
 
 def test_disabled_user_cannot_log_in_and_loses_sessions_and_keys(t: Troth) -> None:
-    u = t.access.add_user("d@example.com", role="support", password=PW)
-    token, _ = t.access.start_session(u)
-    key, _ = t.access.create_api_key("d's key", ["collect"], user_id=u.id)
-    t.access.disable_user(u.id)
+    u = t.access.accounts.add_user("d@example.com", role="support", password=PW)
+    token, _ = t.access.sessions.start_session(u)
+    key, _ = t.access.keys.create_api_key("d's key", ["collect"], user_id=u.id)
+    t.access.accounts.disable_user(u.id)
     with pytest.raises(AuthenticationError, match="disabled"):
-        t.access.authenticate("d@example.com", PW)
+        t.access.accounts.authenticate("d@example.com", PW)
     with pytest.raises(AuthenticationError):
-        t.access.resolve_session(token)
+        t.access.sessions.resolve_session(token)
     with pytest.raises(AuthenticationError, match="revoked"):
-        t.access.resolve_api_key(key)
+        t.access.keys.resolve_api_key(key)
 
 
 def test_sessions_idle_and_absolute_timeouts(t: Troth) -> None:
     s = t.ctx.settings
-    u = t.access.add_user("e@example.com", role="support", password=PW)
-    token, session = t.access.start_session(u)
+    u = t.access.accounts.add_user("e@example.com", role="support", password=PW)
+    token, session = t.access.sessions.start_session(u)
     with t.ctx.engine.connect() as conn:
         stored = conn.execute(select(sessions.c.id)).scalars().all()
     assert token not in stored and session.id in stored  # only the hash is kept
     # Activity inside the idle window keeps it alive...
     for _ in range(3):
         clock(t).advance(minutes=s.session_idle_minutes - 1)
-        assert t.access.resolve_session(token)[0].id == u.id
+        assert t.access.sessions.resolve_session(token)[0].id == u.id
     # ...an idle gap ends it.
     clock(t).advance(minutes=s.session_idle_minutes)
     with pytest.raises(AuthenticationError, match="inactivity"):
-        t.access.resolve_session(token)
-    token2, _ = t.access.start_session(u)
+        t.access.sessions.resolve_session(token)
+    token2, _ = t.access.sessions.start_session(u)
     steps = int(s.session_absolute_hours * 60 / (s.session_idle_minutes - 1)) + 1
     with pytest.raises(AuthenticationError, match="expired"):
         for _ in range(steps):
             clock(t).advance(minutes=s.session_idle_minutes - 1)
-            t.access.resolve_session(token2)
+            t.access.sessions.resolve_session(token2)
 
 
 def test_forged_and_ended_session(t: Troth) -> None:
-    u = t.access.add_user("f@example.com", role="support", password=PW)
-    token, _ = t.access.start_session(u)
+    u = t.access.accounts.add_user("f@example.com", role="support", password=PW)
+    token, _ = t.access.sessions.start_session(u)
     with pytest.raises(AuthenticationError, match="not known"):
-        t.access.resolve_session(token[:-2] + "xx")
+        t.access.sessions.resolve_session(token[:-2] + "xx")
     assert last_entry(t).reason == "unknown_session"
-    t.access.end_session(token)
+    t.access.sessions.end_session(token)
     with pytest.raises(AuthenticationError, match="ended"):
-        t.access.resolve_session(token)
+        t.access.sessions.resolve_session(token)
     assert last_entry(t).outcome == "deny"
 
 
@@ -181,22 +183,22 @@ def test_cookie_attributes_session_only() -> None:
 
 
 def test_api_keys_shown_once_scoped_revocable(t: Troth) -> None:
-    key, rec = t.access.create_api_key("shop", ["collect", "use:provide_service"])
+    key, rec = t.access.keys.create_api_key("shop", ["collect", "use:provide_service"])
     with t.ctx.engine.connect() as conn:
         stored = [str(v) for v in conn.execute(select(api_keys)).one()]
     assert key not in stored and key[4:] not in "".join(stored)
-    actor = t.access.resolve_api_key(key)
+    actor = t.access.keys.resolve_api_key(key)
     assert actor.kind is ActorKind.application
     assert actor.scopes == frozenset({"collect", "use:provide_service"})
-    assert t.access.list_api_keys()[0].last_used_at == clock(t).now()
-    t.access.revoke_api_key(rec.prefix)
+    assert t.access.keys.list_api_keys()[0].last_used_at == clock(t).now()
+    t.access.keys.revoke_api_key(rec.prefix)
     with pytest.raises(AuthenticationError, match="revoked"):
-        t.access.resolve_api_key(key)
+        t.access.keys.resolve_api_key(key)
     assert last_entry(t).reason == "revoked_key"
     with pytest.raises(AuthenticationError, match="not a troth API key"):
-        t.access.resolve_api_key("Bearer something")
+        t.access.keys.resolve_api_key("Bearer something")
     with pytest.raises(AuthenticationError, match="not known"):
-        t.access.resolve_api_key("trk_" + "A" * 43)
+        t.access.keys.resolve_api_key("trk_" + "A" * 43)
 
 
 @pytest.mark.parametrize(
@@ -205,8 +207,8 @@ def test_api_keys_shown_once_scoped_revocable(t: Troth) -> None:
 )
 def test_api_key_bad_scopes(t: Troth, scopes: list[str], words: str) -> None:
     with pytest.raises(ValidationError, match=words):
-        t.access.create_api_key("x", scopes)
-    assert t.access.list_api_keys(include_revoked=True) == []
+        t.access.keys.create_api_key("x", scopes)
+    assert t.access.keys.list_api_keys(include_revoked=True) == []
 
 
 def test_totp_rfc6238_vectors() -> None:
@@ -224,21 +226,21 @@ def test_totp_rfc6238_vectors() -> None:
 
 
 def test_totp_second_factor_for_admins(t: Troth) -> None:
-    u = t.access.add_user("g@example.com", kind="vendor_admin", password=PW)
-    secret, uri = t.access.enable_totp(u.id)
+    u = t.access.accounts.add_user("g@example.com", kind="vendor_admin", password=PW)
+    secret, uri = t.access.accounts.enable_totp(u.id)
     assert uri.startswith("otpauth://totp/")
     with t.ctx.engine.connect() as conn:
         blob = conn.execute(select(users.c.totp_secret)).scalar()
     assert secret.encode() not in bytes(blob)
     with pytest.raises(AuthenticationError) as exc:
-        t.access.authenticate("g@example.com", PW)
+        t.access.accounts.authenticate("g@example.com", PW)
     assert exc.value.code == "second_factor_required"
     now = clock(t).now()
     with pytest.raises(AuthenticationError):
-        t.access.authenticate(
+        t.access.accounts.authenticate(
             "g@example.com", PW, totp_code="000000" if totp(secret, now) != "000000" else "111111"
         )
     code = totp(secret, now)
-    assert t.access.authenticate("g@example.com", PW, totp_code=code).id == u.id
+    assert t.access.accounts.authenticate("g@example.com", PW, totp_code=code).id == u.id
     with pytest.raises(AuthenticationError):  # a code works once
-        t.access.authenticate("g@example.com", PW, totp_code=code)
+        t.access.accounts.authenticate("g@example.com", PW, totp_code=code)

@@ -47,13 +47,13 @@ def grants_table(t: Troth) -> list[Any]:
 
 
 def setup(t: Troth) -> dict[str, Any]:
-    a = t.access.create_tenant("Acme", "office@acme.example")
-    b = t.access.create_tenant("Bolt", "office@bolt.example")
+    a = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    b = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     out: dict[str, Any] = {"a": a, "b": b}
     for name, tid in (("admin_a", a), ("admin_b", b)):
-        tok, _ = t.access.invite(tid, f"{name}@example.com", role="admin")
-        out[name] = actor_for(t.access.accept_invitation(tok, PW))
-    out["vendor"] = actor_for(t.access.add_user("v@vendor.example", kind="vendor_admin"))
+        tok, _ = t.access.tenants.invite(tid, f"{name}@example.com", role="admin")
+        out[name] = actor_for(t.access.tenants.accept_invitation(tok, PW))
+    out["vendor"] = actor_for(t.access.accounts.add_user("v@vendor.example", kind="vendor_admin"))
     out["sid"] = t.collect(
         "call_record_import",
         {"extension": "7", "destination_number": "+441234567890"},
@@ -64,7 +64,7 @@ def setup(t: Troth) -> dict[str, Any]:
 
 def test_request_approve_use_expire(t: Troth) -> None:
     s = setup(t)
-    g = t.access.request_grant(
+    g = t.access.grants.request_grant(
         s["a"],
         by=s["vendor"],
         reason="caller says bill wrong",
@@ -76,11 +76,11 @@ def test_request_approve_use_expire(t: Troth) -> None:
     with pytest.raises(Refused) as exc:  # requested is not approved
         t.use(s["sid"], purpose="support", actor=s["vendor"])
     assert exc.value.reason == "no_grant"
-    g = t.access.approve_grant(g.id, by=s["admin_a"])
+    g = t.access.grants.approve_grant(g.id, by=s["admin_a"])
     assert g.status is GrantStatus.approved and g.expires_at == g.starts_at + timedelta(days=2)
     view = t.use(s["sid"], purpose="support", actor=s["vendor"])
     assert view.as_dict() == {"extension": "7"}  # destination_numbers is outside the grant
-    looks = t.access.vendor_accesses(s["a"])
+    looks = t.access.grants.vendor_accesses(s["a"])
     assert looks[0].grant_id == g.id and looks[0].why == "caller says bill wrong"
     assert looks[0].ticket == "T-1" and looks[0].categories == ("call_records",)
     clock = t.ctx.clock
@@ -89,56 +89,64 @@ def test_request_approve_use_expire(t: Troth) -> None:
     with pytest.raises(Refused) as exc:
         t.use(s["sid"], purpose="support", actor=s["vendor"])
     assert exc.value.reason == "grant_expired"
-    assert t.access.get_grant(g.id).status is GrantStatus.expired
+    assert t.access.grants.get_grant(g.id).status is GrantStatus.expired
 
 
 def test_other_tenants_admin_cannot_approve(t: Troth) -> None:
     s = setup(t)
-    g = t.access.request_grant(s["a"], by=s["vendor"], reason="r", duration=timedelta(days=1))
+    g = t.access.grants.request_grant(
+        s["a"], by=s["vendor"], reason="r", duration=timedelta(days=1)
+    )
     before = grants_table(t)
     with pytest.raises(PermissionDenied):
-        t.access.approve_grant(g.id, by=s["admin_b"])
+        t.access.grants.approve_grant(g.id, by=s["admin_b"])
     e = last_entry(t)
     assert e.action == "grant_approve" and e.outcome == "deny" and e.tenant_id == s["a"]
     with pytest.raises(PermissionDenied):
-        t.access.approve_grant(g.id, by=s["vendor"])  # the vendor cannot approve itself
+        t.access.grants.approve_grant(g.id, by=s["vendor"])  # the vendor cannot approve itself
     assert grants_table(t) == before
 
 
 def test_grant_longer_than_policy_and_unknown_category(t: Troth) -> None:
     s = setup(t)
     with pytest.raises(ValidationError, match="at most 7 days"):
-        t.access.request_grant(s["a"], by=s["vendor"], reason="r", duration=timedelta(days=8))
+        t.access.grants.request_grant(
+            s["a"], by=s["vendor"], reason="r", duration=timedelta(days=8)
+        )
     assert last_entry(t).reason == "grant_too_long"
     with pytest.raises(ValidationError, match="unknown categor"):
-        t.access.request_grant(
+        t.access.grants.request_grant(
             s["a"], by=s["vendor"], reason="r", categories=["dna"], duration=timedelta(days=1)
         )
     with pytest.raises(ValidationError, match="not a person of this customer"):
-        t.access.request_grant(
+        t.access.grants.request_grant(
             s["a"], by=s["vendor"], reason="r", subject_ids=["x"], duration=timedelta(days=1)
         )
     with pytest.raises(PermissionDenied):
-        t.access.request_grant(s["a"], by=s["admin_a"], reason="r", duration=timedelta(days=1))
+        t.access.grants.request_grant(
+            s["a"], by=s["admin_a"], reason="r", duration=timedelta(days=1)
+        )
     assert grants_table(t) == []
 
 
 def test_refuse_revoke_and_decided_twice(t: Troth) -> None:
     s = setup(t)
-    g = t.access.request_grant(s["a"], by=s["vendor"], reason="r", duration=timedelta(days=1))
-    assert t.access.refuse_grant(g.id, by=s["admin_a"]).status is GrantStatus.refused
+    g = t.access.grants.request_grant(
+        s["a"], by=s["vendor"], reason="r", duration=timedelta(days=1)
+    )
+    assert t.access.grants.refuse_grant(g.id, by=s["admin_a"]).status is GrantStatus.refused
     with pytest.raises(Conflict):
-        t.access.approve_grant(g.id, by=s["admin_a"])
-    g2 = t.access.request_grant(
+        t.access.grants.approve_grant(g.id, by=s["admin_a"])
+    g2 = t.access.grants.request_grant(
         s["a"], by=s["vendor"], reason="r", duration=timedelta(days=1), subject_ids=[s["sid"]]
     )
-    t.access.approve_grant(g2.id, by=s["admin_a"])
+    t.access.grants.approve_grant(g2.id, by=s["admin_a"])
     assert t.use(s["sid"], purpose="support", actor=s["vendor"]).values
-    t.access.revoke_grant(g2.id, by=s["admin_a"])
+    t.access.grants.revoke_grant(g2.id, by=s["admin_a"])
     with pytest.raises(Refused) as exc:
         t.use(s["sid"], purpose="support", actor=s["vendor"])
     assert exc.value.reason == "grant_expired"
-    assert sorted(g.status for g in t.access.list_grants(s["a"])) == [
+    assert sorted(g.status for g in t.access.grants.list_grants(s["a"])) == [
         GrantStatus.refused,
         GrantStatus.revoked,
     ]
@@ -146,20 +154,20 @@ def test_refuse_revoke_and_decided_twice(t: Troth) -> None:
 
 def test_overview_counts_never_values(t: Troth) -> None:
     s = setup(t)
-    ov = t.access.tenant_overview(s["a"], by=s["vendor"])
+    ov = t.access.grants.tenant_overview(s["a"], by=s["vendor"])
     assert ov.subjects == 1 and ov.records_by_category == {
         "call_records": 1,
         "destination_numbers": 1,
     }
     assert "+44" not in repr(ov)
     with pytest.raises(PermissionDenied):
-        t.access.tenant_overview(s["a"], by=s["admin_b"])
+        t.access.grants.tenant_overview(s["a"], by=s["admin_b"])
 
 
 def test_emergency_access_refused_unless_policy_allows(t: Troth) -> None:
     s = setup(t)
     with pytest.raises(PermissionDenied, match="no emergency access"):
-        t.access.emergency_access(s["a"], by=s["vendor"], reason="outage")
+        t.access.grants.emergency_access(s["a"], by=s["vendor"], reason="outage")
     assert last_entry(t).reason == "no_emergency_access" and grants_table(t) == []
 
 
@@ -171,8 +179,8 @@ def test_emergency_access_notifies_tenant_at_once(home: Any, tmp_path: Path, db_
     try:
         s = setup(t)
         with pytest.raises(ValidationError, match="reason"):
-            t.access.emergency_access(s["a"], by=s["vendor"], reason=" ")
-        g = t.access.emergency_access(
+            t.access.grants.emergency_access(s["a"], by=s["vendor"], reason=" ")
+        g = t.access.grants.emergency_access(
             s["a"],
             by=s["vendor"],
             reason="calls failing",

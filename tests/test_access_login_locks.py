@@ -66,12 +66,12 @@ def test_collect_is_not_blocked_while_a_login_hashes(
     t: Troth, slow_hash: float, known: bool
 ) -> None:
     assert slow_hash > 0.3, "the slow hasher must be slower than a collect"
-    t.access.add_user("ops@vendor.example", kind="staff", role="support", password=PW)
+    t.access.accounts.add_user("ops@vendor.example", kind="staff", role="support", password=PW)
     email = "ops@vendor.example" if known else "nobody@vendor.example"
 
     def login() -> None:
         with pytest.raises(AuthenticationError):
-            t.access.authenticate(email, "wrong password, typed slowly")
+            t.access.accounts.authenticate(email, "wrong password, typed slowly")
 
     th, errors = _in_thread(login)
     time.sleep(slow_hash / 4)  # the login is hashing now
@@ -93,14 +93,14 @@ def test_collect_is_not_blocked_while_a_login_hashes(
 
 def test_racing_failures_are_all_counted_and_lock_the_account(t: Troth) -> None:
     limit = t.ctx.settings.login_max_failures
-    t.access.add_user("ops@vendor.example", kind="staff", role="support", password=PW)
+    t.access.accounts.add_user("ops@vendor.example", kind="staff", role="support", password=PW)
     barrier = threading.Barrier(limit)
     outcomes: list[type[BaseException]] = []
 
     def fail() -> None:
         barrier.wait()
         try:
-            t.access.authenticate("ops@vendor.example", "not the password at all")
+            t.access.accounts.authenticate("ops@vendor.example", "not the password at all")
         except (AuthenticationError, RateLimited) as exc:
             outcomes.append(type(exc))
 
@@ -115,4 +115,4 @@ def test_racing_failures_are_all_counted_and_lock_the_account(t: Troth) -> None:
     assert row.locked_until is not None
     # Locked: even the right password is refused now.
     with pytest.raises(RateLimited, match="locked until"):
-        t.access.authenticate("ops@vendor.example", PW)
+        t.access.accounts.authenticate("ops@vendor.example", PW)

@@ -18,8 +18,8 @@ from troth.errors import ConfigError
 
 def _home(home: Any, url: str) -> tuple[Troth, str, str]:
     t = home("phone-service", url, clock=ManualClock())
-    a = t.access.create_tenant("Acme", "office@acme.example")
-    b = t.access.create_tenant("Bolt", "office@bolt.example")
+    a = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    b = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     for tid, ext in ((a, "1"), (b, "2"), (b, "3")):
         t.collect(
             "call_record_import",

@@ -142,8 +142,8 @@ def test_a_locked_request_answers_429_with_its_documentation(lite: Any) -> None:
 def test_console_support_hours_are_finite_numbers_in_range(home: Any) -> None:
     ctx = home("phone-service", clock=ManualClock(), context=True)
     t = Troth(ctx)
-    tenant = t.access.create_tenant("Acme", "office@acme.example")
-    t.access.add_user("v@vendor.example", kind="vendor_admin", password=PASSWORD)
+    tenant = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    t.access.accounts.add_user("v@vendor.example", kind="vendor_admin", password=PASSWORD)
     with client_for(ctx) as c:
         login = c.get("/console/login").text
         r = c.post(

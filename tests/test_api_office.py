@@ -307,7 +307,9 @@ def test_breach_review_over_http_and_in_the_console(mindlink) -> None:
     from _http import csrf_from
 
     t = Troth(mindlink)
-    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PW)
+    t.access.accounts.add_user(
+        "officer@example.com", kind="staff", role="privacy_office", password=PW
+    )
     a = t.collect("support_request", SUPPORT).subject_id
     b = t.collect("support_request", {**SUPPORT, "email": "bo@example.com"}).subject_id
     mindlink.clock.advance(timedelta(days=1, hours=12))
@@ -350,7 +352,7 @@ def test_breach_review_over_http_and_in_the_console(mindlink) -> None:
         weak = api_key(c, ["use"])
         is_problem(c.get(f"/api/v1/breaches/{bid}/affected", headers=weak), 403)
         # A key bound to a customer is never the vendor's office, whatever its scopes.
-        acme = c.app.state.troth.access.create_tenant("Acme", "office@acme.example")  # type: ignore[attr-defined]
+        acme = c.app.state.troth.access.tenants.create_tenant("Acme", "office@acme.example")  # type: ignore[attr-defined]
         bound = api_key(c, ["admin"], tenant_id=acme)
         for r in (
             c.get(f"/api/v1/breaches/{bid}/affected", headers=bound),

@@ -50,8 +50,8 @@ def denials(ctx: Any, actor_prefix: str) -> list[tuple[str, str]]:
 
 def session(t: Troth, user: Any) -> dict[str, str]:
     """Headers of a console session (cookie and CSRF token) for ``user``."""
-    token, _ = t.access.start_session(user)
-    csrf = csrf_for_session(t.ctx, t.access.session_csrf(token))
+    token, _ = t.access.sessions.start_session(user)
+    csrf = csrf_for_session(t.ctx, t.access.sessions.session_csrf(token))
     return {"Cookie": f"troth_session={token}", "X-CSRF-Token": csrf}
 
 
@@ -95,14 +95,14 @@ def send(c: Any, method: str, url: str, extra: dict[str, Any], headers: dict[str
 
 def test_tenant_bound_credentials_are_refused_every_office_function(phone: Any) -> None:
     t = Troth(phone)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    bolt = t.access.create_tenant("Bolt", "office@bolt.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     t.collect("call_record_import", CALL, tenant_id=acme)
     b_person = t.collect("call_record_import", CALL, tenant_id=bolt).subject_id
     phone.clock.advance(timedelta(days=3))
     text = (Path(phone.home) / "policy.yaml").read_text().replace("version:", "version: '9' #", 1)
-    tok, _ = t.access.invite(acme, "admin@acme.example", role="admin")
-    acme_admin = t.access.accept_invitation(tok, PASSWORD)
+    tok, _ = t.access.tenants.invite(acme, "admin@acme.example", role="admin")
+    acme_admin = t.access.tenants.accept_invitation(tok, PASSWORD)
     with client_for(phone) as c:
         creds = [
             api_key(c, ["admin"], tenant_id=acme),
@@ -136,12 +136,14 @@ def test_tenant_bound_credentials_are_refused_every_office_function(phone: Any) 
 
 def test_the_office_and_unbound_keys_keep_their_functions(phone: Any) -> None:
     t = Troth(phone)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
     sid = t.collect("call_record_import", CALL, tenant_id=acme).subject_id
-    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
-    officer = t.access.authenticate("officer@example.com", PASSWORD)
-    agent = t.access.authenticate("agent@example.com", PASSWORD)
+    t.access.accounts.add_user(
+        "officer@example.com", kind="staff", role="privacy_office", password=PASSWORD
+    )
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    officer = t.access.accounts.authenticate("officer@example.com", PASSWORD)
+    agent = t.access.accounts.authenticate("agent@example.com", PASSWORD)
     with client_for(phone) as c:
         office = session(t, officer)
         unbound = api_key(c, ["admin"])

@@ -218,8 +218,10 @@ def test_access_export_download(mindlink) -> None:
 def test_console_session_needs_privacy_office_and_csrf(lite) -> None:
     t = Troth(lite)
     t.collect("support_request", SUPPORT)
-    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    t.access.accounts.add_user(
+        "officer@example.com", kind="staff", role="privacy_office", password=PASSWORD
+    )
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     rid = t.requests.open("delete", email="ada@example.com").id
     with client_for(lite) as c:
         for who, status in (("agent@example.com", 403), ("officer@example.com", 200)):
@@ -249,11 +251,11 @@ def test_console_session_needs_privacy_office_and_csrf(lite) -> None:
 def test_api_key_last_use_written_at_most_once_a_minute(lite) -> None:
     t = Troth(lite)
     t.collect("support_request", SUPPORT)
-    key, record = t.access.create_api_key("desk", ["requests:admin"])
+    key, record = t.access.keys.create_api_key("desk", ["requests:admin"])
     auth = {"Authorization": f"Bearer {key}"}
 
     def last_used():
-        return next(k for k in t.access.list_api_keys() if k.id == record.id).last_used_at
+        return next(k for k in t.access.keys.list_api_keys() if k.id == record.id).last_used_at
 
     with client_for(lite) as c:
         assert last_used() is None
@@ -268,7 +270,7 @@ def test_api_key_last_use_written_at_most_once_a_minute(lite) -> None:
         assert last_used() == start + timedelta(seconds=60)  # true to the minute
         # Revoked while its last use is fresh: the event-loop look-up must not accept it,
         # and the refusal is audited.
-        t.access.revoke_api_key(record.id)
+        t.access.keys.revoke_api_key(record.id)
         is_problem(c.get("/api/v1/requests", headers=auth), 401, "revoked_key")
         last = list_entries(lite, newest_first=True, limit=1)[0].entry
         assert last.outcome == "deny" and last.reason == "revoked_key"

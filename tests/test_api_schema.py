@@ -30,7 +30,7 @@ from troth.home import init_home  # noqa: E402
 _HOME = Path(tempfile.mkdtemp(prefix="troth-schema-")) / "home"
 _CTX = init_home(_HOME, example="mindlink", clock=ManualClock())
 _T = Troth(_CTX)
-_KEY, _ = _T.access.create_api_key("schemathesis", ["admin"])
+_KEY, _ = _T.access.keys.create_api_key("schemathesis", ["admin"])
 _T.collect("support_request", {"name": "Ada", "email": "ada@example.com", "message": "hi"})
 APP = create_app(_CTX)
 

@@ -39,7 +39,7 @@ def test_serve_signs_pending_heads_when_stopped(home: Any, workers: int, sig: in
     ctx = home("itechno", clock=None, context=True)
     t = Troth(ctx)
     sid = t.collect("order_form", ORDER).subject_id
-    key, _ = t.access.create_api_key("app", ["use"])
+    key, _ = t.access.keys.create_api_key("app", ["use"])
     t.close()
     port = _free_port()
     proc = _serve(ctx.home, port, workers)

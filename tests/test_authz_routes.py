@@ -103,9 +103,9 @@ def _credentials(t: Troth, a: str, b: str, person_email: str) -> dict[str, Any]:
     csrf: dict[str, str] = {}
 
     def session(name: str, cred: Credential, user: Any) -> None:
-        token, _ = acc.start_session(user)
+        token, _ = acc.sessions.start_session(user)
         out[name] = (cred, {}, {"troth_session": token})
-        csrf[name] = csrf_for_session(t.ctx, acc.session_csrf(token))
+        csrf[name] = csrf_for_session(t.ctx, acc.sessions.session_csrf(token))
 
     out["anonymous"] = (Credential("anonymous", "anonymous"), {}, {})
     challenge = signin.start_signin(t.ctx, person_email)
@@ -118,15 +118,15 @@ def _credentials(t: Troth, a: str, b: str, person_email: str) -> dict[str, Any]:
     ptoken, _ = signin.finish_signin(t.ctx, challenge, code.group(1))
     out["the person"] = (Credential("the person", "person"), {}, {"troth_privacy": ptoken})
     for role in ("admin", "member"):
-        tok, _ = acc.invite(a, f"{role}@a.example", role=role)
-        user = acc.accept_invitation(tok, PW)
+        tok, _ = acc.tenants.invite(a, f"{role}@a.example", role=role)
+        user = acc.tenants.accept_invitation(tok, PW)
         kind = f"tenant_{role}"
         session(f"tenant {role}", Credential(f"tenant {role}", kind), user)
-    admin_a = actor_for(acc.authenticate("admin@a.example", PW, a))
+    admin_a = actor_for(acc.accounts.authenticate("admin@a.example", PW, a))
     for scope in SCOPES:
         for bound in (False, True):
             name = f"{'tenant-bound ' if bound else ''}key [{scope}]"
-            key, _ = acc.create_api_key(name, [scope], tenant_id=a if bound else None)
+            key, _ = acc.keys.create_api_key(name, [scope], tenant_id=a if bound else None)
             out[name] = (
                 Credential(name, "key", scope=scope, bound=bound),
                 {"Authorization": f"Bearer {key}"},
@@ -135,38 +135,38 @@ def _credentials(t: Troth, a: str, b: str, person_email: str) -> dict[str, Any]:
     for role in idx.roles.values():
         for grant in (False, True):
             name = f"staff ({role.id}){' + grant' if grant else ''}"
-            user = acc.add_user(
+            user = acc.accounts.add_user(
                 f"{role.id}{'-g' if grant else ''}@vendor.example",
                 kind="staff",
                 role=role.id,
                 password=PW,
             )
             if grant:
-                g = acc.request_grant(
+                g = acc.grants.request_grant(
                     a, by=actor_for(user), reason="ticket 1", duration=timedelta(days=3)
                 )
-                acc.approve_grant(g.id, by=admin_a)
+                acc.grants.approve_grant(g.id, by=admin_a)
             office = "manage_requests" in role.powers
             cred = Credential(name, "staff", role=role.id, office=office, grant=grant)
             session(name, cred, user)
     for grant in (False, True):
         name = f"vendor admin{' + grant' if grant else ''}"
-        user = acc.add_user(
+        user = acc.accounts.add_user(
             f"va{'-g' if grant else ''}@vendor.example", kind="vendor_admin", password=PW
         )
         if grant:
-            g = acc.request_grant(
+            g = acc.grants.request_grant(
                 a, by=actor_for(user), reason="ticket 2", duration=timedelta(days=3)
             )
-            acc.approve_grant(g.id, by=admin_a)
+            acc.grants.approve_grant(g.id, by=admin_a)
         session(name, Credential(name, "vendor_admin", grant=grant), user)
     return {"creds": out, "csrf": csrf}
 
 
 def build_world(t: Troth) -> World:
     acc = t.access
-    a = acc.create_tenant("Acme", "office@acme.example")
-    b = acc.create_tenant("Bolt", "office@bolt.example")
+    a = acc.tenants.create_tenant("Acme", "office@acme.example")
+    b = acc.tenants.create_tenant("Bolt", "office@bolt.example")
     sids = {}
     for tid, n in ((a, "a"), (b, "b")):
         sid = t.collect(

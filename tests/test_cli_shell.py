@@ -115,8 +115,8 @@ def test_the_command_table_matches_what_the_modules_register() -> None:
 
 # -- lists, ids ----------------------------------------------------------------------------
 def test_lists_print_json_and_whole_ids(shop: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    shop.access.add_user("ann@shop.example", role="accounts", password=PW)
-    key, rec = shop.access.create_api_key("backend", ["collect"])
+    shop.access.accounts.add_user("ann@shop.example", role="accounts", password=PW)
+    key, rec = shop.access.keys.create_api_key("backend", ["collect"])
     for args in (
         ("users", "list", "--json"),
         ("keys", "api", "list", "--json"),
@@ -134,7 +134,7 @@ def test_lists_print_json_and_whole_ids(shop: Any, capsys: pytest.CaptureFixture
     assert key not in json.dumps(keys)  # never the key itself
     # An 80-column table keeps every 32-character id whole.
     code, out, _ = run(capsys, "users", "list")
-    user = shop.access.find_user("ann@shop.example")
+    user = shop.access.accounts.find_user("ann@shop.example")
     assert user.id in out
     code, out, _ = run(capsys, "users", "disable", user.id[:24])
     assert code == 0 and "disabled ann@shop.example" in out
@@ -166,15 +166,15 @@ def test_a_tenant_by_name_and_keys_by_prefix(
 ) -> None:
     t = home("phone-service")
     monkeypatch.setenv("TROTH_HOME", str(t.ctx.home))
-    tid = t.access.create_tenant("Acme Ltd", "office@acme.example")
-    key, rec = t.access.create_api_key("ops", ["collect"], tenant_id=tid)
+    tid = t.access.tenants.create_tenant("Acme Ltd", "office@acme.example")
+    key, rec = t.access.keys.create_api_key("ops", ["collect"], tenant_id=tid)
     code, out, _ = run(capsys, "grants", "list", "Acme Ltd", "--json")
     assert code == 0 and json.loads(out) == []
     code, _, err = run(capsys, "grants", "list", "Acme")  # a name is taken whole, not a part
     assert code == 1 and "unknown_tenant" in err
     code, out, _ = run(capsys, "keys", "api", "revoke", key[:12])
     assert code == 0 and rec.id in out
-    assert t.access.list_api_keys() == []
+    assert t.access.keys.list_api_keys() == []
 
 
 # -- --actor by e-mail ---------------------------------------------------------------------
@@ -182,10 +182,10 @@ def test_actor_by_email(home: Any, capsys: pytest.CaptureFixture[str], tmp_path:
                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     t = home("phone-service")
     monkeypatch.setenv("TROTH_HOME", str(t.ctx.home))
-    tid = t.access.create_tenant("Acme Ltd", "office@acme.example")
-    t.access.add_user("ana@acme.example", kind="tenant_member", tenant_id=tid,
+    tid = t.access.tenants.create_tenant("Acme Ltd", "office@acme.example")
+    t.access.accounts.add_user("ana@acme.example", kind="tenant_member", tenant_id=tid,
                       tenant_role="admin", password=PW)  # fmt: skip
-    t.access.add_user("max@acme.example", kind="tenant_member", tenant_id=tid,
+    t.access.accounts.add_user("max@acme.example", kind="tenant_member", tenant_id=tid,
                       tenant_role="member", password=PW)  # fmt: skip
     out = str(tmp_path / "acme.zip")
     code, _, err = run(capsys, "requests", "export-tenant", "Acme Ltd", "-o", out,
@@ -201,7 +201,7 @@ def test_actor_by_email(home: Any, capsys: pytest.CaptureFixture[str], tmp_path:
     code, _, err = run(capsys, "requests", "export-tenant", "Acme Ltd", "-o", out,
                        "--actor", "tenant_admin:ana@acme.example")  # fmt: skip
     assert code == 1 and "EMAIL@TENANT" in err
-    t.access.add_user("sue@vendor.example", role="support", password=PW)
+    t.access.accounts.add_user("sue@vendor.example", role="support", password=PW)
     from troth.cli.actors import parse_actor
 
     with pytest.raises(Exception, match="has the role 'support', not 'accounts'"):
@@ -414,12 +414,12 @@ def test_execute_writes_the_export_or_prints_its_code(
 def test_a_key_is_revoked_by_any_unique_start_of_its_prefix(
     shop: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    key, rec = shop.access.create_api_key("a", ["collect"])
+    key, rec = shop.access.keys.create_api_key("a", ["collect"])
     code, out, _ = run(capsys, "keys", "api", "list")
     assert key[:12] in out  # the whole shown prefix, uncut
     code, out, err = run(capsys, "keys", "api", "revoke", key[:8])
     assert code == 0, err
-    assert rec.id in out and shop.access.list_api_keys() == []
+    assert rec.id in out and shop.access.keys.list_api_keys() == []
 
 
 def test_shell_completion_knows_lazily_loaded_commands(tmp_path: Path) -> None:

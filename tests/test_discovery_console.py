@@ -30,8 +30,10 @@ def login(c: Any, email: str) -> None:
 
 def test_the_office_scans_from_the_console_and_an_agent_is_refused(mindlink: Any) -> None:
     t = Troth(mindlink)
-    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    t.access.accounts.add_user(
+        "officer@example.com", kind="staff", role="privacy_office", password=PASSWORD
+    )
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     t.collect("support_request", PASTED)
     with client_for(mindlink) as c:
         login(c, "officer@example.com")

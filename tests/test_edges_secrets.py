@@ -78,8 +78,8 @@ def tenants(home: Any, db_url: str) -> tuple[Troth, str, str, str]:
     """phone-service (multi-tenant): Acme's and Bolt's callers; returns (troth, acme, bolt,
     the code of an export of Bolt's caller)."""
     t = home("phone-service", db_url)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    bolt = t.access.create_tenant("Bolt", "office@bolt.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     sid = t.collect("user_invitation", CARL, tenant_id=bolt).subject_id
     req = t.requests.open("access", subject_id=sid, tenant_id=bolt)
     t.requests.verify_by_staff(req.id, staff="officer", reason="ID seen")
@@ -164,8 +164,8 @@ def test_racing_downloads_hand_the_file_over_once(home: Any, db_url: str) -> Non
 def test_api_export_is_bound_to_the_keys_tenant(home: Any, db_url: str) -> None:
     """Issue 13 item 8: A's admin / requests:admin key does not download B's export."""
     t = home("phone-service", db_url)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    bolt = t.access.create_tenant("Bolt", "office@bolt.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     t.collect("user_invitation", CARL, tenant_id=bolt)
     with client_for(t.ctx) as c:
         bolt_key = api_key(c, ["requests:admin"], tenant_id=bolt)
@@ -236,8 +236,8 @@ def test_privacy_download_needs_the_persons_session(mindlink: Any) -> None:
 
 def test_invitation_code_is_posted_never_in_the_address(home: Any, db_url: str) -> None:
     t = home("phone-service", db_url)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    token, _ = t.access.invite(acme, "boss@acme.example", role="admin")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    token, _ = t.access.tenants.invite(acme, "boss@acme.example", role="admin")
     mail = last_mail(t.ctx, "boss@acme.example")
     assert f"/invitations#{token}" in mail and f"/invitations/{token}" not in mail
     with client_for(t.ctx) as c:
@@ -255,7 +255,7 @@ def test_invitation_code_is_posted_never_in_the_address(home: Any, db_url: str) 
             ),
         ):
             assert r.status_code == 422 and "no longer accepted in the address" in r.text
-        assert t.access.list_users(tenant_id=acme) == []
+        assert t.access.accounts.list_users(tenant_id=acme) == []
         r = c.post(
             "/invitations",
             data={"code": "not-it", "password": PASSWORD, "csrf_token": csrf},
@@ -268,7 +268,7 @@ def test_invitation_code_is_posted_never_in_the_address(home: Any, db_url: str) 
             follow_redirects=False,
         )
         assert r.status_code == 303 and r.headers["location"] == f"/tenant/login?t={acme}"
-        (boss,) = t.access.list_users(tenant_id=acme)
+        (boss,) = t.access.accounts.list_users(tenant_id=acme)
         assert boss.email == "boss@acme.example"
         # Once.
         r = c.post(
@@ -405,7 +405,7 @@ def test_access_log_carries_no_code_token_email_or_phone(
     ctx, base, log = served
     t = Troth(ctx)
     t.collect("support_request", SUPPORT)
-    key, _ = t.access.create_api_key("shop", ["collect", "use", "requests:admin"])
+    key, _ = t.access.keys.create_api_key("shop", ["collect", "use", "requests:admin"])
     h = {"Authorization": f"Bearer {key}"}
     secrets: list[str] = [key, "ada@example.com", "ada%40example.com", "+441234567890"]
     with httpx.Client(base_url=base, follow_redirects=True) as c:

@@ -262,7 +262,7 @@ def test_two_servers_and_two_workers_behind_pgbouncer_survive_sigkill(
             .where(records.c.subject_id.in_(preloaded))
         ).scalar_one()
     assert expired == PRELOADED * 6
-    key, _ = t.access.create_api_key("fleet", ["collect", "use", "requests:admin"])
+    key, _ = t.access.keys.create_api_key("fleet", ["collect", "use", "requests:admin"])
     # Every job due now, but retention only a few seconds into the load.
     with ctx.engine.begin() as conn:
         conn.execute(
@@ -509,8 +509,8 @@ def test_each_machines_heads_file_verifies_the_log_when_joined(home: Any, tmp_pa
     ctx = home("itechno", clock=None, context=True)
     t = Troth(ctx)
     sid = t.collect("order_form", _order(1, "h")).subject_id
-    key, _ = t.access.create_api_key("app", ["use"])
-    actor = t.access.resolve_api_key(key)
+    key, _ = t.access.keys.create_api_key("app", ["use"])
+    actor = t.access.keys.resolve_api_key(key)
     t.close()
     machines = [
         Troth(open_context(ctx.home, audit_heads_file=tmp_path / f"heads-{m}.jsonl"))

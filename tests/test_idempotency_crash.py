@@ -72,7 +72,7 @@ def _killed(proc: subprocess.Popen[bytes]) -> None:
 
 def test_kill_between_work_and_answer_then_retry_runs_once(home: Any, db_url: str) -> None:
     ctx = home("mindlink", db_url, clock=ManualClock(), context=True)
-    key, _ = Troth(ctx).access.create_api_key("shop", ["collect"])
+    key, _ = Troth(ctx).access.keys.create_api_key("shop", ["collect"])
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "order-17"}
     port = _port()
 

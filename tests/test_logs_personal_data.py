@@ -76,8 +76,10 @@ def test_a_served_session_logs_no_email_phone_or_card(home: Any, tmp_path: Path)
     home_dir = tmp_path / "home"
     ctx = home("itechno", clock=ManualClock(), context=True)
     t = Troth(ctx)
-    key, _ = t.access.create_api_key("shop", ["collect", "use", "requests:admin"])
-    t.access.add_user("pat@itechno.example", kind="staff", role="privacy_office", password=PASSWORD)
+    key, _ = t.access.keys.create_api_key("shop", ["collect", "use", "requests:admin"])
+    t.access.accounts.add_user(
+        "pat@itechno.example", kind="staff", role="privacy_office", password=PASSWORD
+    )
     t.close()
     ctx.engine.dispose()
     port = _free_port()

@@ -53,8 +53,8 @@ class World:
 def world(home: Any, tmp_path: Path, db_url: str) -> Iterator[World]:
     ctx = home("phone-service", db_url, clock=ManualClock(), context=True)
     t = Troth(ctx)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    bolt = t.access.create_tenant("Bolt", "office@bolt.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     t.collect("call_record_import", CALL, tenant_id=acme)
     bolt_person = t.collect("call_record_import", CALL, tenant_id=bolt).subject_id
     hold = t.retention.place_hold(reason="case 1", subject_id=bolt_person)
@@ -310,10 +310,10 @@ def test_a_tenant_bound_key_cannot_be_given_an_office_scope(world: World) -> Non
 
     acc = world.t.access
     with pytest.raises(ValidationError, match="never acts as the vendor's privacy office"):
-        acc.create_api_key("x", ["office:read_audit"], tenant_id=world.acme)
+        acc.keys.create_api_key("x", ["office:read_audit"], tenant_id=world.acme)
     with pytest.raises(ValidationError, match="one of manage_requests"):
-        acc.create_api_key("x", ["office:read_everything"])
+        acc.keys.create_api_key("x", ["office:read_everything"])
     with pytest.raises(ValidationError, match="one of"):
-        acc.create_api_key("x", ["office"])
-    _, k = acc.create_api_key("x", ["office:read_audit"])
+        acc.keys.create_api_key("x", ["office"])
+    _, k = acc.keys.create_api_key("x", ["office:read_audit"])
     assert k.scopes == ("office:read_audit",)

@@ -185,7 +185,7 @@ def test_who_may_read_metrics(lite, client) -> None:
     is_problem(client.get("/metrics"), 401)
     for scopes in (["use"], ["requests:admin"]):
         is_problem(client.get("/metrics", headers=api_key(client, scopes)), 403, "scope_missing")
-    tenant = client.app.state.troth.access.create_tenant("Acme", "office@acme.example")
+    tenant = client.app.state.troth.access.tenants.create_tenant("Acme", "office@acme.example")
     bound = api_key(client, ["metrics"], tenant_id=tenant)
     is_problem(client.get("/metrics", headers=bound), 403, "tenant_bound")
     for scopes in (["metrics"], ["admin"]):

@@ -83,7 +83,7 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
 def test_json_logs_of_a_scenario_hold_no_personal_data(home: Any) -> None:
     ctx = home("itechno", clock=None, context=True)
     t = Troth(ctx)
-    key, _ = t.access.create_api_key("app", ["collect", "use"])
+    key, _ = t.access.keys.create_api_key("app", ["collect", "use"])
     t.close()
     port = _free_port()
     proc = _serve(ctx.home, port, "--log-format", "json")

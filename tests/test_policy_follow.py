@@ -49,8 +49,8 @@ def _card(t: Troth, sid: str, actor: Any) -> Any:
 def test_another_process_follows_a_published_policy(home: Any, tmp_path: Path) -> None:
     publisher = home("itechno")
     sid = publisher.collect("order_form", ORDER).subject_id
-    key, _ = publisher.access.create_api_key("app", ["use"])
-    actor = publisher.access.resolve_api_key(key)
+    key, _ = publisher.access.keys.create_api_key("app", ["use"])
+    actor = publisher.access.keys.resolve_api_key(key)
     # Another process of the same home (its own context), and one on "another machine":
     # a home directory of its own (its own policy file, a copy of the key file) over the
     # same database.
@@ -118,7 +118,7 @@ def test_a_worker_runs_its_pass_on_the_newest_policy(home: Any, tmp_path: Path) 
 def test_a_server_follows_within_seconds(home: Any, tmp_path: Path) -> None:
     t = home("itechno")
     sid = t.collect("order_form", ORDER).subject_id
-    key, _ = t.access.create_api_key("app", ["use"])
+    key, _ = t.access.keys.create_api_key("app", ["use"])
     server_ctx = open_context(t.ctx.home, clock=t.ctx.clock)
     with client_for(server_ctx) as c:
         auth = {"Authorization": f"Bearer {key}"}

@@ -42,7 +42,7 @@ def _denials(ctx: Any, actor: Actor) -> list[str | None]:
 
 def test_a_role_without_the_power_cannot_execute_refuse_or_extend(phone: Any) -> None:
     t = Troth(phone)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
     rid, _ = _verified(t, "delete", acme)
     before = t.requests.get(rid)
     with pytest.raises(Refused):
@@ -67,8 +67,8 @@ def test_a_role_without_the_power_cannot_execute_refuse_or_extend(phone: Any) ->
 
 def test_a_key_bound_to_another_tenant_finds_no_such_request(phone: Any) -> None:
     t = Troth(phone)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    bolt = t.access.create_tenant("Bolt", "office@bolt.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     rid, _ = _verified(t, "access", acme)
     bolt_desk = Actor(ActorKind.application, "k-bolt", tenant_id=bolt, scopes=frozenset({"admin"}))
     acme_desk = Actor(ActorKind.application, "k-acme", tenant_id=acme, scopes=frozenset({"admin"}))
@@ -92,7 +92,7 @@ def test_a_key_bound_to_another_tenant_finds_no_such_request(phone: Any) -> None
 
 def test_the_person_executes_only_their_own_request(phone: Any) -> None:
     t = Troth(phone)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
     rid, sid = _verified(t, "access", acme)
     _, other = _verified(t, "access", acme)
     stranger = Actor(ActorKind.subject, other)

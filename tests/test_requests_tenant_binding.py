@@ -40,8 +40,8 @@ def refusals(ctx: Any) -> list[tuple[str, str, str | None]]:
 
 def test_a_tenant_bound_key_cannot_open_a_request_for_another_tenant_s_person(phone: Any) -> None:
     t = Troth(phone)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    bolt = t.access.create_tenant("Bolt", "office@bolt.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     a_person = t.collect("call_record_import", CALL, tenant_id=acme).subject_id
     b_person = t.collect("call_record_import", CALL, tenant_id=bolt).subject_id
     with client_for(phone) as c:
@@ -77,8 +77,8 @@ def test_a_tenant_bound_key_cannot_open_a_request_for_another_tenant_s_person(ph
 
 def test_the_domain_refuses_a_person_of_another_tenant_whoever_asks(phone: Any) -> None:
     t = Troth(phone)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    bolt = t.access.create_tenant("Bolt", "office@bolt.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     b_person = t.collect("call_record_import", CALL, tenant_id=bolt).subject_id
     # The operator naming the wrong tenant, A's admin, A's member: the same answer.
     for actor, tenant in (

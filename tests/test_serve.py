@@ -108,7 +108,7 @@ def test_serve_answers_api_reads_with_one_or_more_workers(home: Any, workers: in
     ctx = home("itechno", clock=None, context=True)
     t = Troth(ctx)
     sid = t.collect("order_form", ORDER).subject_id
-    key, _ = t.access.create_api_key("app", ["use"])
+    key, _ = t.access.keys.create_api_key("app", ["use"])
     t.close()
     port = _free_port()
     proc = _start(ctx.home, port, workers)
@@ -233,7 +233,7 @@ def test_client_address_behind_a_trusted_proxy(
             fh.write(f'trusted_proxies = "{trusted}"\n')
     t = Troth(ctx)
     sid = t.collect("order_form", ORDER).subject_id
-    key, _ = t.access.create_api_key("app", ["collect"])
+    key, _ = t.access.keys.create_api_key("app", ["collect"])
     t.close()
     port = _free_port()
     proc = _start(ctx.home, port, workers)

@@ -29,8 +29,8 @@ LEAKS = ("4111 1111 1111", "411111111111", "4111-1111")
 def shop(home: Any) -> Any:
     ctx = home("itechno", clock=ManualClock(), context=True)
     t = Troth(ctx)
-    tid = t.access.create_tenant("Acme Shop", "admin@acme.example")
-    admin = t.access.add_user(
+    tid = t.access.tenants.create_tenant("Acme Shop", "admin@acme.example")
+    admin = t.access.accounts.add_user(
         "admin@acme.example",
         kind="tenant_member",
         tenant_id=tid,

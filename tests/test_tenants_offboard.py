@@ -52,8 +52,8 @@ def _customer(t: Troth, i: int, tenant: str) -> str:
 def _two_tenants(t: Troth, url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Tenants A (people 1-4) and B (5, 6) sharing one connected shop (people 1-8)."""
     shop = connect_shop(t, url, monkeypatch, range(1, 9))
-    a = t.access.create_tenant("Acme", "office@acme.example")
-    b = t.access.create_tenant("Bolt", "office@bolt.example")
+    a = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    b = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     sids = {i: _customer(t, i, a) for i in A_PEOPLE}
     sids |= {i: _customer(t, i, b) for i in B_PEOPLE}
     return {"shop": shop, "a": a, "b": b, "sids": sids}
@@ -86,7 +86,7 @@ def test_offboarding_exports_erases_and_certifies(
     sc = _two_tenants(t, shop_db(tmp_path), monkeypatch)
     a, sids = sc["a"], sc["sids"]
     t.retention.place_hold(reason="case 7", subject_id=sids[2])
-    key, _ = t.access.create_api_key("acme", ["collect"], tenant_id=a)
+    key, _ = t.access.keys.create_api_key("acme", ["collect"], tenant_id=a)
     b_before = {i: _store_of(t, sids[i]) for i in B_PEOPLE}
     b_shop = {i: _shop_rows_of(sc["shop"], i) for i in (*B_PEOPLE, 7, 8)}
     exported: list[bytes] = []
@@ -137,7 +137,7 @@ def test_offboarding_exports_erases_and_certifies(
     assert verify_log(t.ctx).ok
     assert status == "offboarded"
     with pytest.raises(AuthenticationError):
-        t.access.resolve_api_key(key)  # the tenant's keys end with it
+        t.access.keys.resolve_api_key(key)  # the tenant's keys end with it
 
     # Again: the same certificate, nothing done, nothing audited.
     n = len(list_entries(t.ctx, limit=10_000))
@@ -159,8 +159,8 @@ def test_only_the_office_offboards(
     a, sids = sc["a"], sc["sids"]
     before = _store_of(t, sids[1])
     # The tenant's own admin key (admin scope, bound to the tenant) is not the office.
-    key, _ = t.access.create_api_key("acme", ["admin"], tenant_id=a)
-    tenant_key = t.access.resolve_api_key(key)
+    key, _ = t.access.keys.create_api_key("acme", ["admin"], tenant_id=a)
+    tenant_key = t.access.keys.resolve_api_key(key)
     support = Actor(ActorKind.staff, "sam", role="support")
     for who, reason in (
         (tenant_key, "tenant_bound"),

@@ -53,14 +53,14 @@ def test_cells_that_a_spreadsheet_would_run_get_a_quote() -> None:
 
 def test_audit_filters_pages_names_and_csv(mindlink: Any) -> None:
     t = Troth(mindlink)
-    officer = t.access.add_user(
+    officer = t.access.accounts.add_user(
         OFFICER,
         kind="staff",
         role="privacy_office",
         password=PASSWORD,
         display_name="=HYPERLINK(1) Olive",
     )
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     for i in range(60):
         t.collect(
             "support_request", {"name": f"P{i}", "email": f"p{i}@example.com", "message": "m"}
@@ -136,7 +136,7 @@ def test_audit_entries_read_as_sentences_with_the_action_kept(lite: Any) -> None
     from troth.web.console_words import action_words
 
     t = Troth(lite)
-    t.access.add_user(
+    t.access.accounts.add_user(
         OFFICER, kind="staff", role="privacy_office", password=PASSWORD, display_name="Olive"
     )
     t.collect("support_request", {"name": "Ada", "email": "ada@example.com", "message": "m"})
@@ -173,16 +173,16 @@ def test_audit_list_and_people_survive_hostile_values(lite: Any) -> None:
     starts with = or @ is quoted; a date range that ends before it starts says so; a page
     past the end shows the last page."""
     t = Troth(lite)
-    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-    bad = t.access.add_user(
+    bad = t.access.accounts.add_user(
         "mallory@example.com",
         kind="staff",
         role="privacy_office",
         password=PASSWORD,
         display_name="@SUM(1) " + evil,
     )
-    tid = t.access.create_tenant("=cmd|' " + evil, primary_email="dpo@evil.example")
+    tid = t.access.tenants.create_tenant("=cmd|' " + evil, primary_email="dpo@evil.example")
     t.collect(
         "support_request",
         {"name": "Eve", "email": "eve@example.com", "message": "m"},

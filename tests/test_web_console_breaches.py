@@ -40,8 +40,8 @@ def count(ctx: Any, table: Any) -> int:
 
 def test_record_scope_tell_the_authority_and_notify(mindlink: Any) -> None:
     t = Troth(mindlink)
-    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    t.access.accounts.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     for who in ("ada", "bob", "cy"):
         t.collect("support_request", {"name": who, "email": f"{who}@example.com", "message": "m"})
     ada, bob = t.find(email="ada@example.com"), t.find(email="bob@example.com")

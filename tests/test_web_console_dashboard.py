@@ -40,8 +40,10 @@ def test_svg_is_named_described_and_escaped() -> None:
 
 def test_office_dashboard_charts_count_what_happened(mindlink: Any) -> None:
     t = Troth(mindlink)
-    officer = t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    officer = t.access.accounts.add_user(
+        OFFICER, kind="staff", role="privacy_office", password=PASSWORD
+    )
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     t.collect("support_request", {"name": "Ada", "email": "ada@example.com", "message": "m"})
     sid = t.find(email="ada@example.com")
     t.consent.grant(sid, "newsletter")
@@ -77,7 +79,7 @@ def test_office_dashboard_charts_count_what_happened(mindlink: Any) -> None:
     # Support staff are refused the office's counts (audited).
     from troth.access import actor_for as af
 
-    agent_actor = af(t.access.find_user("agent@example.com"))
+    agent_actor = af(t.access.accounts.find_user("agent@example.com"))
     for count in (stats.requests_per_week, stats.refusals_by_reason, stats.consents_per_week):
         try:
             count(mindlink, agent_actor)

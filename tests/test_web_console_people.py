@@ -43,10 +43,10 @@ def denied(ctx: Any, action: str) -> int:
 
 def test_find_a_person_and_see_everything_about_them(mindlink: Any) -> None:
     t = Troth(mindlink)
-    officer = t.access.add_user(
+    officer = t.access.accounts.add_user(
         OFFICER, kind="staff", role="privacy_office", password=PASSWORD, display_name="Olive"
     )
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     t.collect("support_request", ADA)
     sid = t.find(email="ada@example.com")
     t.consent.grant(sid, "newsletter")
@@ -113,8 +113,8 @@ def test_a_customer_s_person_needs_the_customer_s_grant(lite: Any) -> None:
     """The vendor's support staff do not see a customer's person without the customer's
     grant: the page is refused (audited), and so is the search for them."""
     t = Troth(lite)
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
-    tid = t.access.create_tenant("Acme Ltd", primary_email="dpo@acme.example")
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    tid = t.access.tenants.create_tenant("Acme Ltd", primary_email="dpo@acme.example")
     t.collect("support_request", ADA, tenant_id=tid)
     sid = t.find(email="ada@example.com", tenant_id=tid)
     with client_for(lite) as c:
@@ -133,9 +133,9 @@ def test_a_customer_s_person_needs_the_customer_s_grant(lite: Any) -> None:
 
 def test_the_office_s_list_of_people_pages_and_downloads(lite: Any) -> None:
     t = Troth(lite)
-    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
-    tid = t.access.create_tenant("=Acme Ltd", primary_email="dpo@acme.example")
+    t.access.accounts.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    tid = t.access.tenants.create_tenant("=Acme Ltd", primary_email="dpo@acme.example")
     for i in range(52):
         t.collect(
             "support_request",
@@ -166,7 +166,7 @@ def test_a_person_after_erasure(lite: Any) -> None:
     """After a deletion request runs, the person's page still opens (their requests and the
     trail remain), says they were erased, and shows none of their values."""
     t = Troth(lite)
-    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
     t.collect("support_request", ADA)
     sid = t.find(email="ada@example.com")
     rid = t.requests.open("delete", email="ada@example.com").id
@@ -191,8 +191,8 @@ def test_the_person_page_names_them_where_the_role_may_read_names(lite: Any) -> 
     from troth.web.console_people import name_purposes
 
     t = Troth(lite)
-    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
-    t.access.add_user("hr@example.com", kind="staff", role="hr", password=PASSWORD)
+    t.access.accounts.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user("hr@example.com", kind="staff", role="hr", password=PASSWORD)
     t.collect("support_request", ADA)
     sid = t.find(email="ada@example.com")
     index = lite.policy

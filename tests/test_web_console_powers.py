@@ -40,8 +40,10 @@ def login(c: Any, email: str) -> None:
 
 def test_office_pages_follow_the_role_s_powers(mindlink: Any) -> None:
     t = Troth(mindlink)
-    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    t.access.accounts.add_user(
+        "officer@example.com", kind="staff", role="privacy_office", password=PASSWORD
+    )
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     t.collect("support_request", SUPPORT)
     rid = t.requests.open("delete", email="ada@example.com").id
     with client_for(mindlink) as c:

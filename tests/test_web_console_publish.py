@@ -54,8 +54,8 @@ def preview_of(html: str) -> str:
 
 def test_preview_counts_names_and_confirms_before_anything_is_queued(mindlink: Any) -> None:
     t = Troth(mindlink)
-    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
-    t.access.create_tenant("Acme", primary_email="dpo@acme.example")
+    t.access.accounts.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.tenants.create_tenant("Acme", primary_email="dpo@acme.example")
     t.collect("support_request", {"name": "Ada", "email": "ada@example.com", "message": "Hi"})
     t.collect("support_request", {"name": "Bob", "email": "bob@example.com", "message": "Yo"})
     new = draft(mindlink)
@@ -118,7 +118,9 @@ def test_preview_counts_names_and_confirms_before_anything_is_queued(mindlink: A
 def test_an_effective_date_too_early_is_explained_and_offers_no_publish_button(
     mindlink: Any,
 ) -> None:
-    Troth(mindlink).access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    Troth(mindlink).access.accounts.add_user(
+        OFFICER, kind="staff", role="privacy_office", password=PASSWORD
+    )
     with client_for(mindlink) as c:
         token = login(c)
         for effective, why in (
@@ -137,7 +139,7 @@ def test_an_effective_date_too_early_is_explained_and_offers_no_publish_button(
         )
         assert r.status_code == 422 and "YYYY-MM-DD" in r.text
         # Staff without publish_policy see no preview (refused, audited).
-        Troth(mindlink).access.add_user(
+        Troth(mindlink).access.accounts.add_user(
             "agent@example.com", kind="staff", role="support", password=PASSWORD
         )
         token = login(c, "agent@example.com")

@@ -28,8 +28,10 @@ def shown(html: str) -> str:
 
 def test_consent_and_disclosure_lists(lite: Any) -> None:
     t = Troth(lite)
-    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    t.access.accounts.add_user(
+        "officer@example.com", kind="staff", role="privacy_office", password=PASSWORD
+    )
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     sids = []
     for i in range(55):
         t.collect(

@@ -31,8 +31,8 @@ def shown(html: str) -> str:
 
 def test_request_list_filters_pages_and_csv(lite: Any) -> None:
     t = Troth(lite)
-    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    t.access.accounts.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     ids = []
     for i in range(60):
         kind = "delete" if i % 3 == 0 else "access"

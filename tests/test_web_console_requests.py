@@ -24,8 +24,8 @@ OFFICER = "officer@example.com"
 
 def with_officer(ctx) -> Troth:
     t = Troth(ctx)
-    t.access.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
-    t.access.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    t.access.accounts.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
     return t
 
 

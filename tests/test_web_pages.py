@@ -179,7 +179,9 @@ def test_privacy_centre_signin_view_consent(lite) -> None:
 
 def test_console_login_dashboard_search_audit(lite) -> None:
     t = Troth(lite)
-    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user(
+        "officer@example.com", kind="staff", role="privacy_office", password=PASSWORD
+    )
     sid = t.collect("support_request", SUPPORT).subject_id
     with client_for(lite) as c:
         assert c.get("/console", follow_redirects=False).headers["location"] == "/console/login"
@@ -257,26 +259,30 @@ def phone_lite(home: Any):
 
 def tenant_setup(ctx):
     t = Troth(ctx)
-    acme = t.access.create_tenant("Acme", "admin@acme.example")
-    other = t.access.create_tenant("Other", "admin@other.example")
-    t.access.add_user(
+    acme = t.access.tenants.create_tenant("Acme", "admin@acme.example")
+    other = t.access.tenants.create_tenant("Other", "admin@other.example")
+    t.access.accounts.add_user(
         "admin@acme.example",
         kind="tenant_member",
         tenant_id=acme,
         tenant_role="admin",
         password=PASSWORD,
     )
-    vendor = t.access.add_user("vendor@phone.example", kind="vendor_admin", password=PASSWORD)
+    vendor = t.access.accounts.add_user(
+        "vendor@phone.example", kind="vendor_admin", password=PASSWORD
+    )
     sid = t.collect(
         "call_record_import", {"extension": "201", "duration_seconds": 60}, tenant_id=acme
     ).subject_id
     from troth.access import actor_for
 
     va = actor_for(vendor)
-    g = t.access.request_grant(
+    g = t.access.grants.request_grant(
         acme, by=va, reason="ticket 42: calls missing", duration=timedelta(hours=4), ticket="T-42"
     )
-    g_other = t.access.request_grant(other, by=va, reason="other", duration=timedelta(hours=1))
+    g_other = t.access.grants.request_grant(
+        other, by=va, reason="other", duration=timedelta(hours=1)
+    )
     return t, acme, sid, va, g, g_other
 
 
@@ -300,7 +306,7 @@ def test_tenant_admin_approves_and_sees_vendor_accesses(phone_lite) -> None:
         token = csrf_from(home_page.text)
         r = c.post(f"/tenant/grants/{g.id}/approve", headers={"Accept": "text/html"})
         assert r.status_code == 403  # CSRF
-        assert t.access.get_grant(g.id).status == "requested"
+        assert t.access.grants.get_grant(g.id).status == "requested"
         # another tenant's grant: refused, unchanged
         r = c.post(
             f"/tenant/grants/{g_other.id}/approve",
@@ -308,7 +314,7 @@ def test_tenant_admin_approves_and_sees_vendor_accesses(phone_lite) -> None:
             headers={"Accept": "text/html"},
         )
         assert r.status_code in (403, 404)
-        assert t.access.get_grant(g_other.id).status == "requested"
+        assert t.access.grants.get_grant(g_other.id).status == "requested"
         r = c.post(f"/tenant/grants/{g.id}/approve", data={"csrf_token": token})
         assert r.status_code == 200
         t.use(sid, purpose="support", actor=va)
@@ -321,7 +327,9 @@ def test_tenant_admin_approves_and_sees_vendor_accesses(phone_lite) -> None:
 
 def test_person_asks_for_deletion_and_officer_sees_it(lite) -> None:
     t = Troth(lite)
-    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user(
+        "officer@example.com", kind="staff", role="privacy_office", password=PASSWORD
+    )
     t.collect("support_request", SUPPORT)
     with client_for(lite) as c:
         page = c.get("/privacy/signin").text

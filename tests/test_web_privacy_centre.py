@@ -71,10 +71,10 @@ def itechno(home: Any) -> Any:
 def test_who_accessed_reads_as_sentences_without_ids(lite: Any) -> None:
     t = Troth(lite)
     sid = t.collect("support_request", SUPPORT).subject_id
-    support = t.access.add_user(
+    support = t.access.accounts.add_user(
         "sue@mindlink.example", kind="staff", role="support", password=PASSWORD
     )
-    accounts = t.access.add_user(
+    accounts = t.access.accounts.add_user(
         "al@mindlink.example", kind="staff", role="accounts", password=PASSWORD
     )
     t.use(sid, purpose="support", actor=actor_for(support))
@@ -138,7 +138,7 @@ def test_records_keep_their_fields_together_and_cards_are_masked(itechno: Any) -
                 assert "5500005555555559" not in digits(text), name
             assert "4242" in z.read("data.json").decode()
     # The stored value is untouched: the accounts role, which may, still reads it whole.
-    accounts = t.access.add_user(
+    accounts = t.access.accounts.add_user(
         "acc@itechno.example", kind="staff", role="accounts", password=PASSWORD
     )
     values = t.use(sid, purpose="billing", actor=actor_for(accounts))

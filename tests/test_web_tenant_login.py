@@ -23,18 +23,18 @@ OTHER_PASSWORD = "a different long passphrase"
 def world(home: Any) -> Any:
     ctx = home("phone-service", clock=ManualClock(), context=True)
     t = Troth(ctx)
-    acme = t.access.create_tenant("Acme Telecom", "pat@shared.example")
-    bolt = t.access.create_tenant("Bolt Networks", "pat@shared.example")
-    solo = t.access.create_tenant("Solo Ltd", "sam@solo.example")
+    acme = t.access.tenants.create_tenant("Acme Telecom", "pat@shared.example")
+    bolt = t.access.tenants.create_tenant("Bolt Networks", "pat@shared.example")
+    solo = t.access.tenants.create_tenant("Solo Ltd", "sam@solo.example")
     for tid in (acme, bolt):
-        t.access.add_user(
+        t.access.accounts.add_user(
             "pat@shared.example",
             kind="tenant_member",
             tenant_id=tid,
             tenant_role="admin",
             password=PASSWORD,
         )
-    t.access.add_user(
+    t.access.accounts.add_user(
         "sam@solo.example",
         kind="tenant_member",
         tenant_id=solo,
@@ -42,7 +42,7 @@ def world(home: Any) -> Any:
         password=PASSWORD,
         display_name="Sam Admin",
     )
-    t.access.add_user(
+    t.access.accounts.add_user(
         "max@solo.example",
         kind="tenant_member",
         tenant_id=solo,
@@ -83,11 +83,11 @@ def test_an_address_of_two_customers_chooses_after_the_password(world: Any) -> N
         assert "Acme Telecom" in r.text and "Bolt Networks" in r.text
         assert "Solo Ltd" not in r.text
         ticket = r.text.split('name="ticket" value="')[1].split('"')[0]
-        bolt_admin = t.access.find_user("pat@shared.example", tenant_id=ids["bolt"])
-        acme_admin = t.access.find_user("pat@shared.example", tenant_id=ids["acme"])
+        bolt_admin = t.access.accounts.find_user("pat@shared.example", tenant_id=ids["bolt"])
+        acme_admin = t.access.accounts.find_user("pat@shared.example", tenant_id=ids["acme"])
         choose = {"ticket": ticket, "csrf_token": csrf_from(r.text)}
         # A membership the note does not name (another person's) is refused.
-        sam = t.access.find_user("sam@solo.example", tenant_id=ids["solo"])
+        sam = t.access.accounts.find_user("sam@solo.example", tenant_id=ids["solo"])
         bad = c.post(
             "/tenant/login/choose", data={**choose, "membership": sam.id}, follow_redirects=False
         )
@@ -166,10 +166,12 @@ def test_logout_without_the_form_token_is_refused(world: Any) -> None:
 def test_grant_durations_read_in_words(world: Any) -> None:
     ctx, t, ids = world
     vendor = actor_for(
-        t.access.add_user("vendor@phone.example", kind="vendor_admin", password=PASSWORD)
+        t.access.accounts.add_user("vendor@phone.example", kind="vendor_admin", password=PASSWORD)
     )
-    t.access.request_grant(ids["solo"], by=vendor, reason="ticket 9", duration=timedelta(days=3))
-    t.access.request_grant(
+    t.access.grants.request_grant(
+        ids["solo"], by=vendor, reason="ticket 9", duration=timedelta(days=3)
+    )
+    t.access.grants.request_grant(
         ids["solo"], by=vendor, reason="ticket 10", duration=timedelta(hours=2, minutes=30)
     )
     with client_for(ctx) as c:
@@ -200,18 +202,18 @@ def test_duration_words(value: Any, words: str) -> None:
 def test_a_revoked_membership_is_no_choice(world: Any) -> None:
     """An address in two customers, one of which revoked it: straight into the other."""
     ctx, t, ids = world
-    admin = actor_for(t.access.find_user("sam@solo.example", tenant_id=ids["solo"]))
-    t.access.add_user(
+    admin = actor_for(t.access.accounts.find_user("sam@solo.example", tenant_id=ids["solo"]))
+    t.access.accounts.add_user(
         "pat@shared.example",
         kind="tenant_member",
         tenant_id=ids["solo"],
         tenant_role="member",
         password=PASSWORD,
     )
-    acme = t.access.find_user("pat@shared.example", tenant_id=ids["acme"])
-    solo = t.access.find_user("pat@shared.example", tenant_id=ids["solo"])
-    t.access.revoke_member(ids["solo"], solo.id, by=admin)
-    t.access.disable_user(acme.id)
+    acme = t.access.accounts.find_user("pat@shared.example", tenant_id=ids["acme"])
+    solo = t.access.accounts.find_user("pat@shared.example", tenant_id=ids["solo"])
+    t.access.tenants.revoke_member(ids["solo"], solo.id, by=admin)
+    t.access.accounts.disable_user(acme.id)
     with client_for(ctx) as c:
         r = _login(c, "pat@shared.example", PASSWORD)
         assert r.status_code == 303, r.text

@@ -66,7 +66,9 @@ def test_person_reads_the_centre_in_plain_words(page, serve, lite, size) -> None
     page.set_viewport_size(size)
     t = Troth(lite)
     sid = t.collect("support_request", ADA).subject_id
-    support = t.access.add_user("sue@example.com", kind="staff", role="support", password=PASSWORD)
+    support = t.access.accounts.add_user(
+        "sue@example.com", kind="staff", role="support", password=PASSWORD
+    )
     t.use(sid, purpose="support", actor=actor_for(support))
     base = serve(lite)
     page.goto(f"{base}/privacy")
@@ -212,17 +214,17 @@ def test_unsubscribe_page(page, serve, lite, size) -> None:
 def phone_service(home: Any):
     ctx = home("phone-service", name="phone", clock=ManualClock(), context=True)
     t = Troth(ctx)
-    acme = t.access.create_tenant("Acme Telecom", "pat@shared.example")
-    bolt = t.access.create_tenant("Bolt Networks", "pat@shared.example")
+    acme = t.access.tenants.create_tenant("Acme Telecom", "pat@shared.example")
+    bolt = t.access.tenants.create_tenant("Bolt Networks", "pat@shared.example")
     for tid in (acme, bolt):
-        t.access.add_user(
+        t.access.accounts.add_user(
             "pat@shared.example",
             kind="tenant_member",
             tenant_id=tid,
             tenant_role="admin",
             password=PASSWORD,
         )
-    t.access.add_user(
+    t.access.accounts.add_user(
         "max@acme.example",
         kind="tenant_member",
         tenant_id=acme,
@@ -230,10 +232,10 @@ def phone_service(home: Any):
         password=PASSWORD,
     )
     vendor = actor_for(
-        t.access.add_user("vendor@phone.example", kind="vendor_admin", password=PASSWORD)
+        t.access.accounts.add_user("vendor@phone.example", kind="vendor_admin", password=PASSWORD)
     )
-    t.access.request_grant(acme, by=vendor, reason="ticket 42", duration=timedelta(days=3))
-    t.access.request_grant(
+    t.access.grants.request_grant(acme, by=vendor, reason="ticket 42", duration=timedelta(days=3))
+    t.access.grants.request_grant(
         bolt, by=vendor, reason="ticket 43", duration=timedelta(hours=2, minutes=30)
     )
     yield ctx, {"acme": acme, "bolt": bolt}

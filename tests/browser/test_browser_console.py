@@ -30,10 +30,10 @@ def seeded(home: Any) -> Any:
     """mindlink with an officer, a tenant, three people, a consent and a deletion request."""
     ctx = home("mindlink", clock=ManualClock(), context=True)
     t = Troth(ctx)
-    t.access.add_user(
+    t.access.accounts.add_user(
         OFFICER, kind="staff", role="privacy_office", password=PASSWORD, display_name="Olive"
     )
-    t.access.create_tenant("Acme Ltd", primary_email="dpo@acme.example")
+    t.access.tenants.create_tenant("Acme Ltd", primary_email="dpo@acme.example")
     for who in ("ada", "bob", "cy"):
         t.collect(
             "support_request",

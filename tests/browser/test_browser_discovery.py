@@ -16,7 +16,9 @@ CARD = "4111 1111 1111 1111"
 
 def test_officer_scans_and_reads_the_drift_report(browser, serve, lite) -> None:
     t = Troth(lite)
-    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user(
+        "officer@example.com", kind="staff", role="privacy_office", password=PASSWORD
+    )
     t.collect(
         "support_request",
         {"name": "Ada", "email": "ada@example.com", "message": f"Refund card {CARD} please"},

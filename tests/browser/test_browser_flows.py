@@ -73,8 +73,8 @@ def test_unsubscribe_from_link(page, serve, lite) -> None:
 def test_tenant_admin_approves_support_access_then_sees_vendor_accesses(page, serve, home) -> None:
     ctx = home("phone-service", name="phone", clock=ManualClock(), context=True)
     t = Troth(ctx)
-    acme = t.access.create_tenant("Acme Telecom", "admin@acme.example")
-    t.access.add_user(
+    acme = t.access.tenants.create_tenant("Acme Telecom", "admin@acme.example")
+    t.access.accounts.add_user(
         "admin@acme.example",
         kind="tenant_member",
         tenant_id=acme,
@@ -82,12 +82,12 @@ def test_tenant_admin_approves_support_access_then_sees_vendor_accesses(page, se
         password=PASSWORD,
     )
     vendor = actor_for(
-        t.access.add_user("vendor@phone.example", kind="vendor_admin", password=PASSWORD)
+        t.access.accounts.add_user("vendor@phone.example", kind="vendor_admin", password=PASSWORD)
     )
     sid = t.collect(
         "call_record_import", {"extension": "201", "duration_seconds": 60}, tenant_id=acme
     ).subject_id
-    grant = t.access.request_grant(
+    grant = t.access.grants.request_grant(
         acme,
         by=vendor,
         reason="ticket 42: missing calls",
@@ -103,7 +103,7 @@ def test_tenant_admin_approves_support_access_then_sees_vendor_accesses(page, se
     shot(page, "tenant-request")
     page.click(f"#approve-{grant.id}")
     page.wait_for_url(f"{base}/tenant")
-    assert t.access.get_grant(grant.id).status == "approved"
+    assert t.access.grants.get_grant(grant.id).status == "approved"
     t.use(sid, purpose="support", actor=vendor)
     page.reload()
     rows = page.locator("#vendor-accesses tbody tr")

@@ -36,7 +36,9 @@ def test_person_asks_deletion_officer_executes_person_sees_it_completed(
     browser, serve, lite
 ) -> None:
     t = Troth(lite)
-    t.access.add_user("officer@example.com", kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user(
+        "officer@example.com", kind="staff", role="privacy_office", password=PASSWORD
+    )
     t.collect("support_request", ADA)
     t.collect("support_request", BOB)
     base = serve(lite)

@@ -29,7 +29,7 @@ def _calls(t: Troth, tenant: str, n: int, seconds: int = 60) -> None:
 
 def test_p09_undeclared_dimension_refused_and_totals_need_k(home, db_url) -> None:
     t = home("phone-service", db_url)  # k = 5; service_improvement: totals only
-    acme = t.access.create_tenant("Acme", "office@acme.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
     _calls(t, acme, 4)
     for dim in ("started_at", "extension", "destination_number", "nonsense"):
         with pytest.raises(ValidationError) as exc:
@@ -51,8 +51,8 @@ def test_p09_undeclared_dimension_refused_and_totals_need_k(home, db_url) -> Non
 
 def test_p09_tenant_bound_actor_counts_only_its_tenant(home, db_url) -> None:
     t = home("phone-service", db_url)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    globex = t.access.create_tenant("Globex", "office@globex.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    globex = t.access.tenants.create_tenant("Globex", "office@globex.example")
     _calls(t, acme, 6, seconds=10)
     _calls(t, globex, 3, seconds=1000)
     vendor = aggregate(t.ctx, "service_improvement", "call_records", "duration_seconds", actor=BI)
@@ -155,8 +155,8 @@ def test_p09_consent_purpose_counts_who_consented(home, db_url) -> None:
 def test_p09_http(home: Any, db_url: str) -> None:
     ctx = home("phone-service", db_url, clock=ManualClock(), context=True)
     t = Troth(ctx)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    globex = t.access.create_tenant("Globex", "office@globex.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    globex = t.access.tenants.create_tenant("Globex", "office@globex.example")
     _calls(t, acme, 5)
     _calls(t, globex, 5)
     base = "/api/v1/aggregates?purpose=service_improvement&category=call_records"
@@ -183,12 +183,12 @@ def test_p09_restricted_people_and_every_kind_of_actor(home, db_url) -> None:
 
     t = home("phone-service", db_url)
     acc = t.access
-    acme = acc.create_tenant("Acme", "office@acme.example")
-    globex = acc.create_tenant("Globex", "office@globex.example")
+    acme = acc.tenants.create_tenant("Acme", "office@acme.example")
+    globex = acc.tenants.create_tenant("Globex", "office@globex.example")
     _calls(t, acme, 6)
     _calls(t, globex, 6)
-    tok, _ = acc.invite(acme, "admin@acme.example", role="admin")
-    admin = actor_for(acc.accept_invitation(tok, "correct horse battery staple"))
+    tok, _ = acc.tenants.invite(acme, "admin@acme.example", role="admin")
+    admin = actor_for(acc.tenants.accept_invitation(tok, "correct horse battery staple"))
     q = ("service_improvement", "call_records", "duration_seconds")
     assert aggregate(t.ctx, *q, actor=admin).total == 6  # the tenant's admin: its own only
     # A person who limited the use of their data for this purpose is not counted (P26).
@@ -208,7 +208,7 @@ def test_p09_restricted_people_and_every_kind_of_actor(home, db_url) -> None:
             aggregate(t.ctx, *q, actor=who)
         assert exc.value.reason == reason
     # The admin's membership revoked: refused, not an empty count.
-    acc.revoke_member(acme, admin.id)
+    acc.tenants.revoke_member(acme, admin.id)
     with pytest.raises(Refused) as exc:
         aggregate(t.ctx, *q, actor=admin)
     assert exc.value.reason == "not_a_member"

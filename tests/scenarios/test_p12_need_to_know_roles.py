@@ -31,10 +31,10 @@ def t(home: Any, db_url: str) -> Troth:
 
 def login(t: Troth, email: str, role: str):  # type: ignore[no-untyped-def]
     """Add a staff account, log in, and come back through the session as the web does."""
-    t.access.add_user(email, role=role, password=PW)
-    user = t.access.authenticate(email, PW)
-    token, _ = t.access.start_session(user)
-    return t.access.resolve_session(token)[1]
+    t.access.accounts.add_user(email, role=role, password=PW)
+    user = t.access.accounts.authenticate(email, PW)
+    token, _ = t.access.sessions.start_session(user)
+    return t.access.sessions.resolve_session(token)[1]
 
 
 def test_p12_accounts_sees_card_support_does_not(t: Troth) -> None:

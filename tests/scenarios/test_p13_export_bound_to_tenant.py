@@ -17,8 +17,8 @@ CARL = {"name": "Carl", "email": "carl@bolt.example"}
 
 def test_p13_another_customers_key_never_downloads_an_export(home: Any, db_url: str) -> None:
     t = home("phone-service", db_url)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    bolt = t.access.create_tenant("Bolt", "office@bolt.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     t.collect("user_invitation", CARL, tenant_id=bolt)
     with client_for(t.ctx) as c:
         bolt_key = api_key(c, ["requests:admin"], tenant_id=bolt)
@@ -49,8 +49,8 @@ def test_p13_tenant_export_stays_with_its_customer(home: Any, kind: str) -> None
     from troth.gate import Actor, ActorKind
 
     t = home("phone-service")
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    bolt = t.access.create_tenant("Bolt", "office@bolt.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     link = t.requests.export_tenant(bolt)
     with pytest.raises(NotFound):
         t.requests.download(link.token, actor=Actor(ActorKind(kind), "u", tenant_id=acme))

@@ -23,23 +23,23 @@ def t(home: Any, db_url: str) -> Troth:
 
 def test_p13_members_see_only_their_tenant_and_revocation_is_immediate(t: Troth) -> None:
     acc = t.access
-    acme = acc.create_tenant("Acme", "office@acme.example")
-    bolt = acc.create_tenant("Bolt", "office@bolt.example")
+    acme = acc.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = acc.tenants.create_tenant("Bolt", "office@bolt.example")
     # The vendor onboards each customer's first admin; from then on the customer invites.
-    tok, _ = acc.invite(acme, "admin@acme.example", role="admin")
-    acme_admin = actor_for(acc.accept_invitation(tok, PW))
-    tok, _ = acc.invite(bolt, "admin@bolt.example", role="admin")
-    bolt_admin = actor_for(acc.accept_invitation(tok, PW))
-    tok, _ = acc.invite(acme, "colleague@acme.example", by=acme_admin)
-    acc.accept_invitation(tok, PW)
+    tok, _ = acc.tenants.invite(acme, "admin@acme.example", role="admin")
+    acme_admin = actor_for(acc.tenants.accept_invitation(tok, PW))
+    tok, _ = acc.tenants.invite(bolt, "admin@bolt.example", role="admin")
+    bolt_admin = actor_for(acc.tenants.accept_invitation(tok, PW))
+    tok, _ = acc.tenants.invite(acme, "colleague@acme.example", by=acme_admin)
+    acc.tenants.accept_invitation(tok, PW)
 
     a_call = t.collect("call_record_import", CALL, tenant_id=acme).subject_id
     b_call = t.collect("call_record_import", CALL, tenant_id=bolt).subject_id
 
     # The colleague logs in (session cookie) and sees Acme's calls, not Bolt's.
-    user = acc.authenticate("colleague@acme.example", PW, tenant_id=acme)
-    session, _ = acc.start_session(user)
-    _, colleague = acc.resolve_session(session)
+    user = acc.accounts.authenticate("colleague@acme.example", PW, tenant_id=acme)
+    session, _ = acc.sessions.start_session(user)
+    _, colleague = acc.sessions.resolve_session(session)
     assert t.use(a_call, purpose="provide_service", actor=colleague).get("extension") == "12"
     with pytest.raises(Refused) as exc:
         t.use(b_call, purpose="provide_service", actor=colleague)
@@ -49,16 +49,16 @@ def test_p13_members_see_only_their_tenant_and_revocation_is_immediate(t: Troth)
 
     # Acme's admin revokes the colleague: the very next request is refused, however it
     # comes (the old session, a held actor, a fresh login).
-    acc.revoke_member(acme, user.id, by=acme_admin)
+    acc.tenants.revoke_member(acme, user.id, by=acme_admin)
     with pytest.raises(AuthenticationError):
-        acc.resolve_session(session)
+        acc.sessions.resolve_session(session)
     with pytest.raises(Refused) as exc:
         t.use(a_call, purpose="provide_service", actor=colleague)
     assert exc.value.reason == "not_a_member"
     with pytest.raises(AuthenticationError):
-        acc.authenticate("colleague@acme.example", PW, tenant_id=acme)
+        acc.accounts.authenticate("colleague@acme.example", PW, tenant_id=acme)
     # Bolt's admin cannot manage Acme's people.
     from troth.errors import PermissionDenied
 
     with pytest.raises(PermissionDenied):
-        acc.invite(acme, "spy@bolt.example", by=bolt_admin)
+        acc.tenants.invite(acme, "spy@bolt.example", by=bolt_admin)

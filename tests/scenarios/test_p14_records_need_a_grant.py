@@ -45,17 +45,17 @@ def ilign(home: Any, db_url: str) -> Iterator[Troth]:
 
 
 def _customer(t: Troth, name: str) -> tuple[str, Actor]:
-    tid = t.access.create_tenant(name, f"office@{name.lower()}.example")
-    tok, _ = t.access.invite(tid, f"admin@{name.lower()}.example", role="admin")
-    return tid, actor_for(t.access.accept_invitation(tok, PW))
+    tid = t.access.tenants.create_tenant(name, f"office@{name.lower()}.example")
+    tok, _ = t.access.tenants.invite(tid, f"admin@{name.lower()}.example", role="admin")
+    return tid, actor_for(t.access.tenants.accept_invitation(tok, PW))
 
 
 def _session(t: Troth, client: TestClient, user: Any) -> dict[str, str]:
     """Sign ``user`` in as the console would; returns the CSRF header for unsafe calls."""
-    token, _ = t.access.start_session(user)
+    token, _ = t.access.sessions.start_session(user)
     client.cookies.clear()
     client.cookies.set("troth_session", token)
-    return {"X-CSRF-Token": csrf_for_session(t.ctx, t.access.session_csrf(token))}
+    return {"X-CSRF-Token": csrf_for_session(t.ctx, t.access.sessions.session_csrf(token))}
 
 
 def _court_ordered(t: Troth, tenant: str) -> str:
@@ -87,7 +87,9 @@ def test_p14_support_agent_without_grant_reads_no_disclosure_history(phone: Trot
     t = phone
     acme, admin = _customer(t, "Acme")
     sid = _court_ordered(t, acme)
-    agent = t.access.add_user("agent@vendor.example", kind="staff", role="support", password=PW)
+    agent = t.access.accounts.add_user(
+        "agent@vendor.example", kind="staff", role="support", password=PW
+    )
     with TestClient(create_app(t.ctx), raise_server_exceptions=False) as c:
         _session(t, c, agent)
         for path in ("disclosures", "consents"):
@@ -96,14 +98,14 @@ def test_p14_support_agent_without_grant_reads_no_disclosure_history(phone: Trot
             assert r.json()["reason"] == "no_grant"
             assert "CO-9" not in r.text and "authorities" not in r.text
         # The customer sees both attempts, refused, in its access log.
-        looks = t.access.vendor_accesses(acme)
+        looks = t.access.grants.vendor_accesses(acme)
         assert {(x.action, x.outcome, x.subject_id) for x in looks} >= {
             ("read_disclosures", "deny", sid),
             ("read_consents", "deny", sid),
         }
         assert all(x.actor == f"staff:{agent.id}" for x in looks)
         # Over HTTP the tenant admin sees them too.
-        headers = _session(t, c, t.access.authenticate("admin@acme.example", PW, acme))
+        headers = _session(t, c, t.access.accounts.authenticate("admin@acme.example", PW, acme))
         r = c.get(f"/api/v1/tenants/{acme}/vendor-accesses", headers=headers)
         assert r.status_code == 200
         assert {i["action"] for i in r.json()["items"]} >= {"read_disclosures", "read_consents"}
@@ -123,11 +125,13 @@ def test_p14_support_agent_with_the_customers_grant_reads_it_logged(phone: Troth
         {"company_name": "B", "name": "Bo", "email": "bo@bolt.example"},
         tenant_id=bolt,
     ).subject_id
-    agent = t.access.add_user("agent@vendor.example", kind="staff", role="support", password=PW)
-    g = t.access.request_grant(
+    agent = t.access.accounts.add_user(
+        "agent@vendor.example", kind="staff", role="support", password=PW
+    )
+    g = t.access.grants.request_grant(
         acme, by=actor_for(agent), reason="ticket 7", ticket="T-7", duration=timedelta(days=1)
     )
-    t.access.approve_grant(g.id, by=admin)
+    t.access.grants.approve_grant(g.id, by=admin)
     with TestClient(create_app(t.ctx), raise_server_exceptions=False) as c:
         _session(t, c, agent)
         r = c.get(f"/api/v1/subjects/{sid}/disclosures")
@@ -136,14 +140,14 @@ def test_p14_support_agent_with_the_customers_grant_reads_it_logged(phone: Troth
         # The grant is Acme's: Bolt's person stays out of reach.
         r = c.get(f"/api/v1/subjects/{other}/disclosures")
         assert r.status_code == 403 and r.json()["reason"] == "no_grant"
-    [look] = [x for x in t.access.vendor_accesses(acme) if x.action == "read_disclosures"]
+    [look] = [x for x in t.access.grants.vendor_accesses(acme) if x.action == "read_disclosures"]
     assert look.outcome == "allow" and look.grant_id == g.id and look.ticket == "T-7"
     # A day later the grant has ended on its own.
     clock = t.ctx.clock
     assert isinstance(clock, ManualClock)
     clock.advance(days=1, seconds=1)
     with pytest.raises(Refused) as exc:
-        t.access.disclosures_for(actor_for(agent), sid)
+        t.access.records.disclosures_for(actor_for(agent), sid)
     assert exc.value.reason == "grant_expired"
 
 
@@ -151,11 +155,11 @@ def test_p14_the_privacy_office_reads_a_persons_records_for_its_duties(phone: Tr
     t = phone
     acme, _ = _customer(t, "Acme")
     sid = _court_ordered(t, acme)
-    officer = t.access.add_user("dpo@vendor.example", kind="staff", role="privacy_office")
-    items = t.access.disclosures_for(actor_for(officer), sid)
+    officer = t.access.accounts.add_user("dpo@vendor.example", kind="staff", role="privacy_office")
+    items = t.access.records.disclosures_for(actor_for(officer), sid)
     assert items[0]["legal_demand"]["reference"] == "CO-9"
     # Still audited under the customer: the office is the vendor.
-    assert any(x.action == "read_disclosures" for x in t.access.vendor_accesses(acme))
+    assert any(x.action == "read_disclosures" for x in t.access.grants.vendor_accesses(acme))
 
 
 def test_p13_a_tenants_credentials_never_reach_another_tenants_records(phone: Troth) -> None:
@@ -168,7 +172,7 @@ def test_p13_a_tenants_credentials_never_reach_another_tenants_records(phone: Tr
         {"company_name": "A", "name": "Al", "email": "al@acme.example"},
         tenant_id=acme,
     ).subject_id
-    key, _ = t.access.create_api_key("acme app", ["admin"], tenant_id=acme)
+    key, _ = t.access.keys.create_api_key("acme app", ["admin"], tenant_id=acme)
     bearer = {"Authorization": f"Bearer {key}"}
     with TestClient(create_app(t.ctx), raise_server_exceptions=False) as c:
         for path in ("disclosures", "consents"):
@@ -176,7 +180,7 @@ def test_p13_a_tenants_credentials_never_reach_another_tenants_records(phone: Tr
             assert c.get(f"/api/v1/subjects/{ours}/{path}", headers=bearer).status_code == 200
         r = c.post(f"/api/v1/subjects/{theirs}/gpc", headers={**bearer, "Sec-GPC": "1"})
         assert r.status_code == 404
-        headers = _session(t, c, t.access.authenticate("admin@acme.example", PW, acme))
+        headers = _session(t, c, t.access.accounts.authenticate("admin@acme.example", PW, acme))
         r = c.get(f"/api/v1/subjects/{theirs}/disclosures")
         assert r.status_code == 404 and "CO-9" not in r.text
         r = c.post(f"/api/v1/subjects/{theirs}/gpc", headers={**headers, "Sec-GPC": "1"})
@@ -206,7 +210,7 @@ def test_p14_ilign_support_needs_the_customers_grant_without_multi_tenant(
     with pytest.raises(Refused) as exc:
         t.use(sid, purpose="problem_resolution", actor=eng)
     assert exc.value.reason == "no_grant"
-    [look] = t.access.vendor_accesses(acme)
+    [look] = t.access.grants.vendor_accesses(acme)
     assert (look.actor, look.action, look.outcome, look.subject_id) == (
         "staff:eng",
         "use",
@@ -214,8 +218,10 @@ def test_p14_ilign_support_needs_the_customers_grant_without_multi_tenant(
         sid,
     )
     # Twin: a support engineer's account under the customer's grant reads it, logged.
-    user = t.access.add_user("eng@ilign.example", kind="staff", role="support", password=PW)
-    g = t.access.request_grant(
+    user = t.access.accounts.add_user(
+        "eng@ilign.example", kind="staff", role="support", password=PW
+    )
+    g = t.access.grants.request_grant(
         acme,
         by=actor_for(user),
         reason="bug 12",
@@ -224,10 +230,10 @@ def test_p14_ilign_support_needs_the_customers_grant_without_multi_tenant(
     )
     with pytest.raises(Refused):  # requested, not yet approved
         t.use(sid, purpose="problem_resolution", actor=actor_for(user))
-    t.access.approve_grant(g.id, by=admin)
+    t.access.grants.approve_grant(g.id, by=admin)
     view = t.use(sid, purpose="problem_resolution", actor=actor_for(user))
     assert view.as_dict() == {"user_name": "Kim", "user_email": "kim@acme.example"}
-    looks = t.access.vendor_accesses(acme)
+    looks = t.access.grants.vendor_accesses(acme)
     assert [(x.outcome, x.grant_id) for x in looks if x.actor == f"staff:{user.id}"] == [
         ("allow", g.id),
         ("deny", None),
@@ -296,7 +302,7 @@ def test_p14_cli_asserted_staff_hold_no_grant_a_signed_in_staff_member_may(
     sid = t.collect(
         "customer_database", {"user_name": "Kim", "user_email": "kim@acme.example"}, tenant_id=acme
     ).subject_id
-    t.access.add_user("eng@ilign.example", kind="staff", role="support", password=PW)
+    t.access.accounts.add_user("eng@ilign.example", kind="staff", role="support", password=PW)
     t.close()
     env = {"TROTH_PASSWORD": PW, "COLUMNS": "300"}
 

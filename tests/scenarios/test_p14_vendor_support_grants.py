@@ -27,14 +27,16 @@ def test_p14_grant_lifecycle_seen_by_the_customer(t: Troth) -> None:
     acc = t.access
     clock = t.ctx.clock
     assert isinstance(clock, ManualClock)
-    acme = acc.create_tenant("Acme", "office@acme.example")
-    tok, _ = acc.invite(acme, "admin@acme.example", role="admin")
-    admin = actor_for(acc.accept_invitation(tok, PW))
-    vendor = actor_for(acc.add_user("ops@vendor.example", kind="vendor_admin", password=PW))
+    acme = acc.tenants.create_tenant("Acme", "office@acme.example")
+    tok, _ = acc.tenants.invite(acme, "admin@acme.example", role="admin")
+    admin = actor_for(acc.tenants.accept_invitation(tok, PW))
+    vendor = actor_for(
+        acc.accounts.add_user("ops@vendor.example", kind="vendor_admin", password=PW)
+    )
     calls = [t.collect("call_record_import", CALL, tenant_id=acme).subject_id for _ in range(3)]
 
     # Without a grant: counts only, never a value.
-    overview = acc.tenant_overview(acme, by=vendor)
+    overview = acc.grants.tenant_overview(acme, by=vendor)
     assert overview.subjects == 3
     assert overview.records_by_category == {"call_records": 6, "destination_numbers": 3}
     with pytest.raises(Refused) as exc:
@@ -42,7 +44,7 @@ def test_p14_grant_lifecycle_seen_by_the_customer(t: Troth) -> None:
     assert exc.value.reason == "no_grant"
 
     # A scoped request (one person, call records only, two days), approved by the customer.
-    g = acc.request_grant(
+    g = acc.grants.request_grant(
         acme,
         by=vendor,
         reason="customer reports a wrong call cost",
@@ -51,8 +53,10 @@ def test_p14_grant_lifecycle_seen_by_the_customer(t: Troth) -> None:
         subject_ids=[calls[0]],
         duration=timedelta(days=2),
     )
-    assert acc.list_grants(acme)[0].status is GrantStatus.requested  # visible to the customer
-    acc.approve_grant(g.id, by=admin)
+    assert (
+        acc.grants.list_grants(acme)[0].status is GrantStatus.requested
+    )  # visible to the customer
+    acc.grants.approve_grant(g.id, by=admin)
     view = t.use(calls[0], purpose="support", actor=vendor)
     assert view.as_dict() == {"extension": "12", "duration_seconds": 30}
     assert "destination_number" not in view.as_dict()  # outside the scope
@@ -60,7 +64,7 @@ def test_p14_grant_lifecycle_seen_by_the_customer(t: Troth) -> None:
         t.use(calls[1], purpose="support", actor=vendor)
 
     # The customer sees who looked at what, when and why.
-    looks = [x for x in acc.vendor_accesses(acme) if x.grant_id == g.id]
+    looks = [x for x in acc.grants.vendor_accesses(acme) if x.grant_id == g.id]
     assert len(looks) == 1
     look = looks[0]
     assert look.actor == vendor.label and look.subject_id == calls[0]
@@ -72,6 +76,6 @@ def test_p14_grant_lifecycle_seen_by_the_customer(t: Troth) -> None:
     with pytest.raises(Refused) as exc:
         t.use(calls[0], purpose="support", actor=vendor)
     assert exc.value.reason == "grant_expired"
-    assert acc.get_grant(g.id).status is GrantStatus.expired
-    refused = acc.vendor_accesses(acme)[0]
+    assert acc.grants.get_grant(g.id).status is GrantStatus.expired
+    refused = acc.grants.vendor_accesses(acme)[0]
     assert refused.outcome == "deny" and refused.actor == vendor.label

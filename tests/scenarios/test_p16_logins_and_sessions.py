@@ -35,11 +35,11 @@ def everything_stored(t: Troth) -> str:
 
 
 def test_p16_password_hash_and_no_plaintext_anywhere(t: Troth) -> None:
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    tok, _ = t.access.invite(acme, "admin@acme.example", role="admin")
-    t.access.accept_invitation(tok, PW)
-    t.access.add_user("ops@vendor.example", kind="vendor_admin", password=PW)
-    t.access.authenticate("ops@vendor.example", PW)
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    tok, _ = t.access.tenants.invite(acme, "admin@acme.example", role="admin")
+    t.access.tenants.accept_invitation(tok, PW)
+    t.access.accounts.add_user("ops@vendor.example", kind="vendor_admin", password=PW)
+    t.access.accounts.authenticate("ops@vendor.example", PW)
     dump = everything_stored(t)
     assert PW not in dump
     assert dump.count("$argon2id$") >= 2
@@ -58,29 +58,31 @@ def test_p16_idle_and_absolute_expiry_and_lockout(t: Troth) -> None:
     clock = t.ctx.clock
     assert isinstance(clock, ManualClock)
     s = t.ctx.settings
-    user = t.access.add_user("ann@vendor.example", kind="vendor_admin", password=PW)
+    user = t.access.accounts.add_user("ann@vendor.example", kind="vendor_admin", password=PW)
 
-    token, session = t.access.start_session(t.access.authenticate("ann@vendor.example", PW))
+    token, session = t.access.sessions.start_session(
+        t.access.accounts.authenticate("ann@vendor.example", PW)
+    )
     assert session.expires_at == clock.now() + timedelta(hours=s.session_absolute_hours)
     clock.advance(minutes=s.session_idle_minutes + 1)
     with pytest.raises(AuthenticationError) as exc:
-        t.access.resolve_session(token)
+        t.access.sessions.resolve_session(token)
     assert exc.value.code == "session_idle"
 
-    token, _ = t.access.start_session(user)
+    token, _ = t.access.sessions.start_session(user)
     end = clock.now() + timedelta(hours=s.session_absolute_hours)
     while clock.now() + timedelta(minutes=s.session_idle_minutes - 1) < end:
         clock.advance(minutes=s.session_idle_minutes - 1)
-        t.access.resolve_session(token)  # kept busy: idle never triggers
+        t.access.sessions.resolve_session(token)  # kept busy: idle never triggers
     clock.advance(minutes=s.session_idle_minutes - 1)
     with pytest.raises(AuthenticationError) as exc:
-        t.access.resolve_session(token)
+        t.access.sessions.resolve_session(token)
     assert exc.value.code == "session_expired"
 
     for _ in range(s.login_max_failures):
         with pytest.raises(AuthenticationError):
-            t.access.authenticate("ann@vendor.example", "guess-guess-guess")
+            t.access.accounts.authenticate("ann@vendor.example", "guess-guess-guess")
     with pytest.raises(RateLimited):
-        t.access.authenticate("ann@vendor.example", PW)
+        t.access.accounts.authenticate("ann@vendor.example", PW)
     clock.advance(minutes=s.login_lockout_minutes)
-    assert t.access.authenticate("ann@vendor.example", PW).id == user.id
+    assert t.access.accounts.authenticate("ann@vendor.example", PW).id == user.id

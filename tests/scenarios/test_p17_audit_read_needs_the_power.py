@@ -29,7 +29,7 @@ def test_p17_twin_without_the_power_nothing_is_read_and_the_attempt_is_logged(ho
     sid = t.collect(
         "support_request", {"name": "Ann", "email": "ann@example.com", "message": "Hi"}
     ).subject_id
-    tenant = t.access.create_tenant("Acme", "office@acme.example")
+    tenant = t.access.tenants.create_tenant("Acme", "office@acme.example")
     tenant_key = Actor(ActorKind.application, "k", tenant_id=tenant, scopes=frozenset({"admin"}))
     person = Actor(ActorKind.subject, sid)
     for actor, reason in (

@@ -34,7 +34,7 @@ def test_p20_the_office_records_and_lists_gagged_demands(home, db_url, clock):
 def test_p20_twin_no_one_else_sees_or_records_a_demand(home, db_url, clock):
     t = home("itechno", db_url)
     t.disclosures.record_demand(**DEMAND, gag_until=clock.now() + timedelta(days=60))
-    tenant = t.access.create_tenant("Acme", "office@acme.example")
+    tenant = t.access.tenants.create_tenant("Acme", "office@acme.example")
     for actor, reason in (
         (Actor(ActorKind.staff, "sam", role="support"), "power_not_granted"),
         (Actor(ActorKind.staff, "ada", role="accounts"), "power_not_granted"),

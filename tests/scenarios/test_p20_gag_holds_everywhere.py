@@ -230,16 +230,18 @@ def test_p20_privacy_centre_and_api_during_and_after_a_gag(home: Any, db_url: st
 def test_p20_tenant_log_hides_a_gagged_disclosure(home, db_url, clock) -> None:
     t = home("phone-service", db_url)
     acc = t.access
-    acme = acc.create_tenant("Acme", "office@acme.example")
-    tok, _ = acc.invite(acme, "admin@acme.example", role="admin")
-    admin = actor_for(acc.accept_invitation(tok, PW))
-    vendor = actor_for(acc.add_user("ops@vendor.example", kind="vendor_admin", password=PW))
+    acme = acc.tenants.create_tenant("Acme", "office@acme.example")
+    tok, _ = acc.tenants.invite(acme, "admin@acme.example", role="admin")
+    admin = actor_for(acc.tenants.accept_invitation(tok, PW))
+    vendor = actor_for(
+        acc.accounts.add_user("ops@vendor.example", kind="vendor_admin", password=PW)
+    )
     call = {"extension": "12", "duration_seconds": 30, "destination_number": "+441234567890"}
     sid = t.collect("call_record_import", call, tenant_id=acme).subject_id
-    g = acc.request_grant(
+    g = acc.grants.request_grant(
         acme, by=vendor, reason="court order", ticket="LEGAL-1", duration=timedelta(days=2)
     )
-    acc.approve_grant(g.id, by=admin)
+    acc.grants.approve_grant(g.id, by=admin)
     d = t.disclosures.record_demand(
         authority="Crown Court",
         instrument="court_order",
@@ -252,10 +254,10 @@ def test_p20_tenant_log_hides_a_gagged_disclosure(home, db_url, clock) -> None:
         sid, "authorities", "legal_requirement", vendor, ["call_records"], legal_demand_id=d
     )
     t.use(sid, purpose="support", actor=vendor)  # an ordinary look: the tenant sees it
-    looks = acc.vendor_accesses(acme)
+    looks = acc.grants.vendor_accesses(acme)
     assert [x.action for x in looks] == ["use"]
     clock.advance(days=30)
-    assert sorted(x.action for x in acc.vendor_accesses(acme)) == ["disclose", "use"]
+    assert sorted(x.action for x in acc.grants.vendor_accesses(acme)) == ["disclose", "use"]
 
 
 def look(t: Troth, sid: str) -> None:

@@ -19,8 +19,8 @@ PW = "correct horse battery staple"
 
 def test_p29_tenant_export(home: Any, db_url: str) -> None:
     t = home("phone-service", db_url)
-    a = t.access.create_tenant("Acme", "office@acme.example")
-    b = t.access.create_tenant("Bolt", "office@bolt.example")
+    a = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    b = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     people = {}
     for tid, who in ((a, "ann@acme.example"), (b, "bob@bolt.example")):
         people[tid] = t.collect(
@@ -36,8 +36,8 @@ def test_p29_tenant_export(home: Any, db_url: str) -> None:
         )
     admins = {}
     for tid, name in ((a, "admin_a"), (b, "admin_b")):
-        tok, _ = t.access.invite(tid, f"{name}@example.com", role="admin")
-        admins[tid] = actor_for(t.access.accept_invitation(tok, PW))
+        tok, _ = t.access.tenants.invite(tid, f"{name}@example.com", role="admin")
+        admins[tid] = actor_for(t.access.tenants.accept_invitation(tok, PW))
 
     link = t.requests.export_tenant(a, actor=admins[a])
     zf = zipfile.ZipFile(io.BytesIO(t.requests.download(link.token, actor=SYSTEM)))

@@ -25,7 +25,7 @@ def test_p32_call_records_exported_and_deleted(
 ) -> None:
     t = home("phone-service", db_url)
     shop = connect_shop(t, shop_db(tmp_path), monkeypatch)
-    tenant = t.access.create_tenant("Acme", "office@acme.example")
+    tenant = t.access.tenants.create_tenant("Acme", "office@acme.example")
     sid = t.collect(
         "customer_signup",
         {"company_name": "Acme", "name": "Pat", "email": PERSON},

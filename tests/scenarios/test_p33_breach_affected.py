@@ -148,8 +148,8 @@ def test_p33_audit_counts_only_reads_of_breached_categories_by_the_named_actors(
 
 def test_p33_breach_scoped_to_a_tenant_or_people(home, db_url, clock):
     t = home("phone-service", db_url)
-    acme = t.access.create_tenant("Acme", "office@acme.example")
-    bolt = t.access.create_tenant("Bolt", "office@bolt.example")
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
 
     def user(email: str, tenant: str) -> str:
         return str(

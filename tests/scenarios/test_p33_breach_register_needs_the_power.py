@@ -52,7 +52,7 @@ def test_p33_twin_no_one_else_reads_or_changes_the_register(home, db_url, clock)
     t.collect("support_ticket", {"email": "a@example.nz", "message": "x"})
     clock.advance(days=1)
     b = record(t, clock, OFFICE)
-    tenant = t.access.create_tenant("Acme", "office@acme.example")
+    tenant = t.access.tenants.create_tenant("Acme", "office@acme.example")
     outsiders = (
         (Actor(ActorKind.staff, "sam", role="support"), "power_not_granted"),
         (

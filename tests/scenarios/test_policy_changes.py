@@ -154,7 +154,7 @@ def test_p35_material_change_emails_each_customer_once_and_posts_a_notice(
 ):
     t = home("phone-service", db_url)
     for i in range(3):
-        t.access.create_tenant(f"Customer {i}", f"admin{i}@customer{i}.example")
+        t.access.tenants.create_tenant(f"Customer {i}", f"admin{i}@customer{i}.example")
     data = _policy(t)
     data["version"] = "2027-01"
     # The CLI runs on the real clock: in force after the 30 days' notice from today.
@@ -236,7 +236,7 @@ def test_p08_material_change_cannot_take_effect_before_its_notice_ran(
     home, db_url, clock, tmp_path
 ):
     t = home("itechno", db_url)
-    t.access.create_tenant("Customer", "admin@customer.example")
+    t.access.tenants.create_tenant("Customer", "admin@customer.example")
     t.collect("order_form", ORDER)
     data = _policy(t)
     data["version"] = "2.0"

@@ -13,9 +13,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 
-from troth.access._base import AccessBase
+from troth.access._base import audit
 from troth.access.tables import api_keys
 from troth.audit.log import transaction
+from troth.audit.refusals import refuse
+from troth.context import Context
 from troth.db import reading
 from troth.driver import Prepared
 from troth.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
@@ -99,21 +101,27 @@ def has_scope(actor: Actor, *accepted: str) -> bool:
     )
 
 
-class ApiKeysMixin(AccessBase):
+@dataclass(frozen=True, slots=True)
+class ApiKeys:
+    """``t.access.keys``: API keys made, resolved, revoked; scopes checked."""
+
+    ctx: Context
+
     def require_scope(self, actor: Actor, *accepted: str, action: str = "api.scope") -> None:
         """An application key needs one of ``accepted`` (or ``admin``); other actors are
         decided by the gate through their role, tenant or grant. A key without the scope
         is refused and the refusal audited (``scope_missing``) before anything else runs."""
         if has_scope(actor, *accepted):
             return
-        self._refuse(
-            PermissionDenied(
+        refuse(
+            self.ctx,
+            action,
+            actor.label,
+            error=PermissionDenied(
                 f"this API key lacks the scope for that: one of {', '.join(accepted) or 'admin'}",
                 code="scope_missing",
                 reason=Reason.scope_missing.value,
             ),
-            action,
-            actor.label,
             tenant_id=actor.tenant_id,
             reason=Reason.scope_missing,
             details={"needed": list(accepted) or ["admin"]},
@@ -132,10 +140,11 @@ class ApiKeysMixin(AccessBase):
             code = Reason.tenant_bound
         else:
             why, code = f"use an API key with the {scope} scope, not a session", Reason.key_required
-        self._refuse(
-            PermissionDenied(why, code=code.value, reason=code.value),
+        refuse(
+            self.ctx,
             action,
             actor.label,
+            error=PermissionDenied(why, code=code.value, reason=code.value),
             tenant_id=actor.tenant_id,
             reason=code,
             details={"needed": [scope]},
@@ -198,7 +207,7 @@ class ApiKeysMixin(AccessBase):
             )
         raw = secrets.token_bytes(32)
         key = KEY_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
-        now = self._now()
+        now = self.ctx.clock.now()
         kid = new_id()
         with transaction(self.ctx) as conn:
             if (
@@ -219,7 +228,8 @@ class ApiKeysMixin(AccessBase):
                     created_at=now,
                 )
             )
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "api_key_create",
                 by.label,
@@ -242,14 +252,14 @@ class ApiKeysMixin(AccessBase):
         row = _KeyRow(*found[0])
         if row.revoked_at is not None or row.last_used_at is None:
             return None
-        if self._now() - row.last_used_at >= LAST_USED_EVERY:
+        if self.ctx.clock.now() - row.last_used_at >= LAST_USED_EVERY:
             return None
         return _actor(row)
 
     def resolve_api_key(self, key: str) -> Actor:
         """The application actor for a key, recording its use. An unknown, malformed or
         revoked key raises AuthenticationError (audited)."""
-        now = self._now()
+        now = self.ctx.clock.now()
         problem: Reason | None = None
         row = None
         if not isinstance(key, str) or not _KEY.match(key):
@@ -284,10 +294,11 @@ class ApiKeysMixin(AccessBase):
                 ),
                 Reason.revoked_key: "this API key was revoked; create a new one",
             }
-            self._refuse(
-                AuthenticationError(messages[problem], code=problem.value),
+            refuse(
+                self.ctx,
                 "api_key",
                 f"application:{row.id}" if row is not None else "anonymous",
+                error=AuthenticationError(messages[problem], code=problem.value),
                 reason=problem,
             )
         assert row is not None
@@ -295,7 +306,7 @@ class ApiKeysMixin(AccessBase):
 
     def revoke_api_key(self, key_id: str, *, by: Actor = SYSTEM) -> ApiKey:
         """Revoke by id or by the shown prefix; the key stops working at once."""
-        now = self._now()
+        now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             rows = conn.execute(
                 select(api_keys).where((api_keys.c.id == key_id) | (api_keys.c.prefix == key_id))
@@ -307,8 +318,13 @@ class ApiKeysMixin(AccessBase):
             row = rows[0]
             if row.revoked_at is None:
                 conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=now))
-            self._audit(
-                conn, "api_key_revoke", by.label, tenant_id=row.tenant_id, details={"key": row.id}
+            audit(
+                self.ctx,
+                conn,
+                "api_key_revoke",
+                by.label,
+                tenant_id=row.tenant_id,
+                details={"key": row.id},
             )
             return _api_key(conn.execute(select(api_keys).where(api_keys.c.id == row.id)).one())
 

@@ -11,23 +11,22 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 
-from troth.access._base import AccessBase
-from troth.access.tables import support_grants, users
-from troth.access.tenants import TenantsMixin
+from troth.access._base import audit
+from troth.access.accounts import signed_in_as
+from troth.access.tables import support_grants
+from troth.access.tenants import Tenants
 from troth.audit.entry import Outcome
 from troth.audit.log import transaction
+from troth.audit.refusals import refuse
 from troth.audit.tables import audit_entries
 from troth.clock import utc
 from troth.context import Context
 from troth.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from troth.gate import Actor, ActorKind, Grant, Reason, Record
+from troth.gate import Actor, ActorKind, Reason, Record
 from troth.store.ids import new_id
 from troth.store.tables import records, subjects
-
-# How many of a vendor admin's most recent grants for a tenant the gate is shown.
-_FACT_GRANTS = 50
 
 
 class GrantStatus(StrEnum):
@@ -85,6 +84,21 @@ class TenantOverview:
     last_activity: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """A vendor's ask for access, as :meth:`Grants.request_grant` or
+    :meth:`Grants.emergency_access` took it (an emergency one starts at once)."""
+
+    tenant_id: str
+    by: Actor
+    reason: str
+    duration: timedelta
+    ticket: str | None
+    categories: Iterable[str]
+    subject_ids: Iterable[str]
+    emergency: bool
+
+
 def _grant(row: Any, now: datetime) -> SupportGrant:
     status = GrantStatus(row.status)
     if status is GrantStatus.approved and row.expires_at is not None and now >= utc(row.expires_at):
@@ -108,70 +122,6 @@ def _grant(row: Any, now: datetime) -> SupportGrant:
     )
 
 
-def actor_facts(
-    conn: Connection, ctx: Context, actor: Actor, subject_tenant_id: str | None
-) -> tuple[bool, tuple[Grant, ...]]:
-    """For the gate: is ``actor`` an active member of the subject's tenant, and which of
-    their support grants for it exist (approved ones, expired and revoked included so the
-    gate can say ``grant_expired``)."""
-    if subject_tenant_id is None:
-        return False, ()
-    if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
-        row = conn.execute(
-            select(users.c.tenant_id, users.c.disabled_at, users.c.kind).where(
-                users.c.id == actor.id
-            )
-        ).first()
-        active = (
-            row is not None
-            and row.kind == "tenant_member"
-            and row.tenant_id == subject_tenant_id
-            and row.disabled_at is None
-        )
-        return active, ()
-    if actor.kind in (ActorKind.vendor_admin, ActorKind.staff):
-        # The vendor's people: admins, and staff signed in as themselves (an asserted
-        # ``--actor staff:NAME@ROLE`` names no account, so it holds no grant).
-        user = conn.execute(
-            select(users.c.disabled_at, users.c.kind).where(users.c.id == actor.id)
-        ).first()
-        if user is None or user.disabled_at is not None or user.kind != actor.kind.value:
-            return False, ()
-        t = support_grants
-        rows = conn.execute(
-            select(
-                t.c.id,
-                t.c.tenant_id,
-                t.c.categories,
-                t.c.subject_ids,
-                t.c.starts_at,
-                t.c.expires_at,
-                t.c.status,
-            )
-            .where(
-                t.c.tenant_id == subject_tenant_id,
-                t.c.requested_by == actor.id,
-                t.c.status.in_([GrantStatus.approved.value, GrantStatus.revoked.value]),
-                t.c.starts_at.is_not(None),
-            )
-            .order_by(t.c.expires_at.desc())
-            .limit(_FACT_GRANTS)
-        ).all()
-        return False, tuple(
-            Grant(
-                r.id,
-                r.tenant_id,
-                frozenset(r.categories or ()),
-                frozenset(r.subject_ids or ()),
-                utc(r.starts_at),
-                utc(r.expires_at),
-                revoked=r.status == GrantStatus.revoked.value,
-            )
-            for r in rows
-        )
-    return False, ()
-
-
 # The audit actions that are looks at a tenant's data (troth.access.records audits
 # ``read_<record>`` and ``change_<record>``).
 VENDOR_ACTIONS = (
@@ -183,22 +133,28 @@ VENDOR_ACTIONS = (
 )
 
 
-class GrantsMixin(TenantsMixin, AccessBase):
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """``t.access.grants``: support grants asked for, decided, revoked; what the vendor saw."""
+
+    ctx: Context
+    tenants: Tenants
+
     def _vendor(self, by: Actor, action: str, tenant_id: str) -> None:
+        """Only an active vendor admin (or, but for ``tenant_overview``, staff member)
+        signed in as themself may do ``action``; anyone else is refused, audited."""
         ok = False
         kinds = ("vendor_admin", "staff") if action != "tenant_overview" else ("vendor_admin",)
         if by.kind.value in kinds:
             with self.ctx.engine.connect() as conn:
-                row = conn.execute(
-                    select(users.c.disabled_at, users.c.kind).where(users.c.id == by.id)
-                ).first()
-            ok = row is not None and row.kind == by.kind.value and row.disabled_at is None
+                ok = signed_in_as(conn, by) is not None
         if not ok:
             who = "vendor admin or staff member" if "staff" in kinds else "vendor admin"
-            self._refuse(
-                PermissionDenied(f"only an active {who} of the vendor may do that"),
+            refuse(
+                self.ctx,
                 action,
                 by.label,
+                error=PermissionDenied(f"only an active {who} of the vendor may do that"),
                 tenant_id=tenant_id,
                 reason=Reason.not_vendor_admin,
             )
@@ -233,14 +189,15 @@ class GrantsMixin(TenantsMixin, AccessBase):
         if duration <= timedelta(0):
             raise ValidationError("a grant must last a positive time")
         if duration > timedelta(days=max_days):
-            self._refuse(
-                ValidationError(
+            refuse(
+                self.ctx,
+                "grant_request",
+                by.label,
+                error=ValidationError(
                     f"a support grant may last at most {max_days} days under the policy;"
                     f" ask for {max_days} days or less",
                     code="grant_too_long",
                 ),
-                "grant_request",
-                by.label,
                 tenant_id=tenant_id,
                 reason=Reason.grant_too_long,
                 details={"seconds": int(duration.total_seconds())},
@@ -259,71 +216,61 @@ class GrantsMixin(TenantsMixin, AccessBase):
     ) -> SupportGrant:
         """A vendor admin asks a tenant for access: why, which ticket, which categories and
         people (empty: all), for how long (at most the policy's ``max_days``)."""
-        self.get_tenant(tenant_id)
+        self.tenants.get_tenant(tenant_id)
         self._vendor(by, "grant_request", tenant_id)
         if not (reason or "").strip():
             raise ValidationError("say why you need access (reason)")
-        return self._new_grant(
-            tenant_id, by, reason, duration, ticket, categories, subject_ids, emergency=False
-        )
+        ask = _Ask(tenant_id, by, reason, duration, ticket, categories, subject_ids, False)
+        return self._new_grant(ask)
 
-    def _new_grant(
-        self,
-        tenant_id: str,
-        by: Actor,
-        reason: str,
-        duration: timedelta,
-        ticket: str | None,
-        categories: Iterable[str],
-        subject_ids: Iterable[str],
-        *,
-        emergency: bool,
-    ) -> SupportGrant:
+    def _new_grant(self, ask: _Ask) -> SupportGrant:
         """Store a grant: requested (waits for the customer), or an emergency one that
         starts now and tells the customer at once. Audited in the same transaction."""
-        cats, sids = self._scope(tenant_id, categories, subject_ids)
-        self._check_duration(duration, by, tenant_id)
+        cats, sids = self._scope(ask.tenant_id, ask.categories, ask.subject_ids)
+        self._check_duration(ask.duration, ask.by, ask.tenant_id)
         gid = new_id()
-        now = self._now()
+        now = self.ctx.clock.now()
+        seconds = int(ask.duration.total_seconds())
         values: dict[str, object] = {
             "id": gid,
-            "tenant_id": tenant_id,
-            "requested_by": by.id,
-            "reason": reason.strip(),
-            "ticket": ticket,
+            "tenant_id": ask.tenant_id,
+            "requested_by": ask.by.id,
+            "reason": ask.reason.strip(),
+            "ticket": ask.ticket,
             "categories": cats,
             "subject_ids": sids,
-            "duration_seconds": int(duration.total_seconds()),
+            "duration_seconds": seconds,
             "status": GrantStatus.requested.value,
             "requested_at": now,
-            "emergency": emergency,
+            "emergency": ask.emergency,
         }
-        if emergency:
+        if ask.emergency:
             values.update(
                 status=GrantStatus.approved.value,
                 decided_at=now,
                 starts_at=now,
-                expires_at=now + duration,
+                expires_at=now + ask.duration,
             )
         with transaction(self.ctx) as conn:
             conn.execute(support_grants.insert().values(**values))
-            if emergency:
+            if ask.emergency:
                 from troth.access.mail import send_emergency_notice
 
                 row = conn.execute(select(support_grants).where(support_grants.c.id == gid)).one()
                 send_emergency_notice(conn, self.ctx, _grant(row, now))
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
-                "grant_emergency" if emergency else "grant_request",
-                by.label,
-                outcome=Outcome.allow if emergency else Outcome.info,
-                tenant_id=tenant_id,
+                "grant_emergency" if ask.emergency else "grant_request",
+                ask.by.label,
+                outcome=Outcome.allow if ask.emergency else Outcome.info,
+                tenant_id=ask.tenant_id,
                 details={
                     "grant": gid,
                     "categories": cats,
                     "subjects": len(sids),
-                    "seconds": int(duration.total_seconds()),
-                    "ticket": ticket,
+                    "seconds": seconds,
+                    "ticket": ask.ticket,
                 },
             )
         return self.get_grant(gid)
@@ -335,12 +282,12 @@ class GrantsMixin(TenantsMixin, AccessBase):
             ).first()
         if row is None:
             raise NotFound(f"no support grant {grant_id!r}; list them with `troth grants list`")
-        return _grant(row, self._now())
+        return _grant(row, self.ctx.clock.now())
 
     def list_grants(
         self, tenant_id: str | None = None, *, status: GrantStatus | str | None = None
     ) -> list[SupportGrant]:
-        now = self._now()
+        now = self.ctx.clock.now()
         stmt = select(support_grants).order_by(support_grants.c.requested_at, support_grants.c.id)
         if tenant_id is not None:
             stmt = stmt.where(support_grants.c.tenant_id == tenant_id)
@@ -352,17 +299,18 @@ class GrantsMixin(TenantsMixin, AccessBase):
 
     def _decide(self, grant_id: str, by: Actor, action: str, new: GrantStatus) -> SupportGrant:
         g = self.get_grant(grant_id)
-        self._authorize_tenant_admin(by, g.tenant_id, action)
+        self.tenants.authorize_admin(by, g.tenant_id, action)
         if g.status is not GrantStatus.requested:
-            self._refuse(
-                Conflict(f"this grant is {g.status.value}, not awaiting a decision"),
+            refuse(
+                self.ctx,
                 action,
                 by.label,
+                error=Conflict(f"this grant is {g.status.value}, not awaiting a decision"),
                 tenant_id=g.tenant_id,
                 reason=Reason.grant_not_pending,
                 details={"grant": grant_id},
             )
-        now = self._now()
+        now = self.ctx.clock.now()
         values: dict[str, Any] = {"status": new.value, "decided_by": by.id, "decided_at": now}
         if new is GrantStatus.approved:
             values["starts_at"] = now
@@ -378,7 +326,8 @@ class GrantsMixin(TenantsMixin, AccessBase):
             ).rowcount
             if done != 1:
                 raise Conflict("this grant was decided meanwhile; look at it again")
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 action,
                 by.label,
@@ -399,8 +348,8 @@ class GrantsMixin(TenantsMixin, AccessBase):
         """End a grant now: by an admin of its tenant, or by the vendor admin holding it."""
         g = self.get_grant(grant_id)
         if not (by.kind is ActorKind.vendor_admin and by.id == g.requested_by):
-            self._authorize_tenant_admin(by, g.tenant_id, "grant_revoke")
-        now = self._now()
+            self.tenants.authorize_admin(by, g.tenant_id, "grant_revoke")
+        now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             conn.execute(
                 update(support_grants)
@@ -412,8 +361,13 @@ class GrantsMixin(TenantsMixin, AccessBase):
                 )
                 .values(status=GrantStatus.revoked.value, revoked_at=now)
             )
-            self._audit(
-                conn, "grant_revoke", by.label, tenant_id=g.tenant_id, details={"grant": grant_id}
+            audit(
+                self.ctx,
+                conn,
+                "grant_revoke",
+                by.label,
+                tenant_id=g.tenant_id,
+                details={"grant": grant_id},
             )
         return self.get_grant(grant_id)
 
@@ -430,24 +384,24 @@ class GrantsMixin(TenantsMixin, AccessBase):
     ) -> SupportGrant:
         """Access without waiting for the tenant, only where the policy allows it; needs a
         reason, and the tenant's primary address is told at once."""
-        self.get_tenant(tenant_id)
+        self.tenants.get_tenant(tenant_id)
         self._vendor(by, "grant_emergency", tenant_id)
         if not self.ctx.policy.policy.support_access.emergency_access:
-            self._refuse(
-                PermissionDenied(
+            refuse(
+                self.ctx,
+                "grant_emergency",
+                by.label,
+                error=PermissionDenied(
                     "the policy allows no emergency access: request a grant and"
                     " wait for the customer's approval"
                 ),
-                "grant_emergency",
-                by.label,
                 tenant_id=tenant_id,
                 reason=Reason.no_emergency_access,
             )
         if not (reason or "").strip():
             raise ValidationError("emergency access needs a reason")
-        return self._new_grant(
-            tenant_id, by, reason, duration, ticket, categories, subject_ids, emergency=True
-        )
+        ask = _Ask(tenant_id, by, reason, duration, ticket, categories, subject_ids, True)
+        return self._new_grant(ask)
 
     # -- what the tenant and the vendor see ----------------------------------------------
     def vendor_accesses(self, tenant_id: str, *, limit: int = 1000) -> list[VendorAccess]:
@@ -494,33 +448,19 @@ class GrantsMixin(TenantsMixin, AccessBase):
         gags = gags_now(self.ctx)  # a disclosure under a live gag is not shown (P20)
         out = []
         for r in rows:
-            seen = utc(r.at)
-            if gags.hides(
-                json.loads(r.details), subject_id=r.subject_id, purpose=r.purpose, at=seen
-            ):
+            seen, details = utc(r.at), json.loads(r.details)
+            if gags.hides(details, subject_id=r.subject_id, purpose=r.purpose, at=seen):
                 continue
-            gid = json.loads(r.details).get("grant")
-            reason, ticket = why.get(gid, (None, None))
-            out.append(
-                VendorAccess(
-                    utc(r.at),
-                    r.actor,
-                    r.action,
-                    r.outcome,
-                    r.subject_id,
-                    r.purpose,
-                    tuple(json.loads(r.categories)),
-                    gid,
-                    reason,
-                    ticket,
-                )
-            )
+            gid = details.get("grant")
+            what = (r.actor, r.action, r.outcome, r.subject_id, r.purpose)
+            cats = tuple(json.loads(r.categories))
+            out.append(VendorAccess(seen, *what, cats, gid, *why.get(gid, (None, None))))
         return out
 
     def tenant_overview(self, tenant_id: str, *, by: Actor) -> TenantOverview:
         """Counts for a vendor admin without a grant: people, values per category, last
         activity. Never a value; audited."""
-        self.get_tenant(tenant_id)
+        self.tenants.get_tenant(tenant_id)
         if by.kind is not ActorKind.system:
             self._vendor(by, "tenant_overview", tenant_id)
         with transaction(self.ctx) as conn:
@@ -538,7 +478,8 @@ class GrantsMixin(TenantsMixin, AccessBase):
             last = conn.execute(
                 select(func.max(records.c.collected_at)).where(records.c.tenant_id == tenant_id)
             ).scalar()
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "tenant_overview",
                 by.label,

@@ -3,13 +3,17 @@ the outbox in the caller's transaction (so they go out only if the change commit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
 from troth.context import Context
 from troth.store.tables import tenants
+
+if TYPE_CHECKING:
+    from troth.notices.outbox import MailKind
 
 
 def _tenant_name(conn: Connection, tenant_id: str) -> tuple[str, str | None]:
@@ -19,11 +23,36 @@ def _tenant_name(conn: Connection, tenant_id: str) -> tuple[str, str | None]:
     return str(row.name), row.primary_email
 
 
+@dataclass(frozen=True, slots=True)
+class _Mail:
+    key: str  # the outbox's idempotency key: queued once
+    to_addr: str
+    subject: str
+    body: str
+    kind: MailKind
+
+
+def _send(conn: Connection, ctx: Context, mail: _Mail) -> int:
+    """Queue one of troth's own mails (actor ``system``) in the caller's transaction."""
+    from troth.notices.outbox import enqueue
+
+    return enqueue(
+        conn,
+        ctx,
+        idempotency_key=mail.key,
+        to_addr=mail.to_addr,
+        subject=mail.subject,
+        body_text=mail.body,
+        kind=mail.kind,
+        actor="system",
+    )
+
+
 def send_invitation(
     conn: Connection, ctx: Context, tenant_id: str, addr: str, token: str, expires: datetime
 ) -> int:
     """Queue the invitation e-mail with its single-use link."""
-    from troth.notices.outbox import MailKind, enqueue
+    from troth.notices.outbox import MailKind
 
     name, _ = _tenant_name(conn, tenant_id)
     org = ctx.policy.policy.organisation.name
@@ -35,21 +64,14 @@ def send_invitation(
         f"The link works once, until {expires:%Y-%m-%d %H:%M} UTC.\n"
         "If you did not expect this, ignore this message.\n"
     )
-    return enqueue(
-        conn,
-        ctx,
-        idempotency_key=f"invitation:{token[:24]}",
-        to_addr=addr,
-        subject=f"Invitation to {name} on {org}",
-        body_text=body,
-        kind=MailKind.transactional,
-        actor="system",
-    )
+    subject = f"Invitation to {name} on {org}"
+    key = f"invitation:{token[:24]}"
+    return _send(conn, ctx, _Mail(key, addr, subject, body, MailKind.transactional))
 
 
 def send_emergency_notice(conn: Connection, ctx: Context, grant: Any) -> int | None:
     """Tell the tenant's primary address at once that the vendor used emergency access."""
-    from troth.notices.outbox import MailKind, enqueue
+    from troth.notices.outbox import MailKind
 
     name, primary = _tenant_name(conn, grant.tenant_id)
     if not primary:
@@ -68,13 +90,6 @@ def send_emergency_notice(conn: Connection, ctx: Context, grant: Any) -> int | N
         "You can revoke this access at any time, and every look at your data under it is"
         " listed for you.\n"
     )
-    return enqueue(
-        conn,
-        ctx,
-        idempotency_key=f"emergency:{grant.id}",
-        to_addr=primary,
-        subject=f"Emergency support access to {name}",
-        body_text=body,
-        kind=MailKind.notice,
-        actor="system",
-    )
+    subject = f"Emergency support access to {name}"
+    key = f"emergency:{grant.id}"
+    return _send(conn, ctx, _Mail(key, primary, subject, body, MailKind.notice))

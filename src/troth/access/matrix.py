@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from troth.clock import ManualClock
 from troth.engine import Troth
@@ -21,6 +21,9 @@ from troth.errors import Refused
 from troth.gate import Actor, ActorKind, Ask, Operation, decide
 from troth.policy.index import PolicyIndex
 from troth.policy.model import LegalBasis
+
+if TYPE_CHECKING:
+    from troth.access.service import AccessService
 
 PW = "matrix-password-123"
 GRANT_CATEGORIES = ("call_records", "contact")
@@ -89,55 +92,11 @@ def build_world(t: Troth) -> World:
     idx = t.ctx.policy
     every = frozenset(idx.categories)
     none: frozenset[str] = frozenset()
-    a = acc.create_tenant("Acme", "office@acme.example")
-    b = acc.create_tenant("Bolt", "office@bolt.example")
-    sids = []
-    for tid, n in ((a, "a"), (b, "b")):
-        sid = t.collect(
-            "customer_signup",
-            {
-                "company_name": f"Co {n}",
-                "name": f"Pat {n}",
-                "email": f"pat@{n}.example",
-            },
-            tenant_id=tid,
-        ).subject_id
-        t.collect(
-            "call_record_import",
-            {"extension": "10", "duration_seconds": 60, "destination_number": "+441234567890"},
-            subject_id=sid,
-            tenant_id=tid,
-        )
-        sids.append(sid)
-
-    from troth.access.accounts import actor_for
-
-    def member(email: str, role: str) -> Actor:
-        tok, _ = acc.invite(a, email, role=role)
-        return actor_for(acc.accept_invitation(tok, PW))
-
-    admin = member("admin@a.example", "admin")
-    mem = member("member@a.example", "member")
-    revoked = member("gone@a.example", "member")
-    acc.revoke_member(a, revoked.id, by=admin)
-    vendors = {
-        n: actor_for(acc.add_user(f"{n}@vendor.example", kind="vendor_admin"))
-        for n in ("nogrant", "grant", "expired")
-    }
-    old = acc.request_grant(
-        a, by=vendors["expired"], reason="old ticket", duration=timedelta(days=1)
-    )
-    acc.approve_grant(old.id, by=admin)
-    clock.advance(days=2)
-    g = acc.request_grant(
-        a,
-        by=vendors["grant"],
-        reason="ticket 42",
-        ticket="T-42",
-        categories=GRANT_CATEGORIES,
-        duration=timedelta(days=3),
-    )
-    acc.approve_grant(g.id, by=admin)
+    a = acc.tenants.create_tenant("Acme", "office@acme.example")
+    b = acc.tenants.create_tenant("Bolt", "office@bolt.example")
+    sids = [_person(t, tid, n) for tid, n in ((a, "a"), (b, "b"))]
+    admin, mem, revoked = _members(acc, a)
+    vendors = _vendors(acc, a, admin, clock)
 
     def tenant_rule(active: bool) -> Callable[[Operation, str, bool], frozenset[str]]:
         return lambda op, p, own: every if active and own else none
@@ -159,10 +118,77 @@ def build_world(t: Troth) -> World:
             lambda op, p, own: every if own else none,
         ),
     ]
+    cases += _staff_cases(idx)
+    cases += _key_cases(acc, every)
+    return World(t, a, b, sids[0], sids[1], cases)
+
+
+def _person(t: Troth, tenant_id: str, n: str) -> str:
+    """One person of a customer, with a signup and a call record."""
+    sid = t.collect(
+        "customer_signup",
+        {"company_name": f"Co {n}", "name": f"Pat {n}", "email": f"pat@{n}.example"},
+        tenant_id=tenant_id,
+    ).subject_id
+    t.collect(
+        "call_record_import",
+        {"extension": "10", "duration_seconds": 60, "destination_number": "+441234567890"},
+        subject_id=sid,
+        tenant_id=tenant_id,
+    )
+    return sid
+
+
+def _members(acc: AccessService, tenant_id: str) -> tuple[Actor, Actor, Actor]:
+    """The customer's admin, a member, and a member since revoked."""
+    from troth.access.accounts import actor_for
+
+    def member(email: str, role: str) -> Actor:
+        tok, _ = acc.tenants.invite(tenant_id, email, role=role)
+        return actor_for(acc.tenants.accept_invitation(tok, PW))
+
+    admin = member("admin@a.example", "admin")
+    mem = member("member@a.example", "member")
+    revoked = member("gone@a.example", "member")
+    acc.tenants.revoke_member(tenant_id, revoked.id, by=admin)
+    return admin, mem, revoked
+
+
+def _vendors(
+    acc: AccessService, tenant_id: str, admin: Actor, clock: ManualClock
+) -> dict[str, Actor]:
+    """Vendor admins: one with no grant, one with a grant, one whose grant expired."""
+    from troth.access.accounts import actor_for
+
+    vendors = {
+        n: actor_for(acc.accounts.add_user(f"{n}@vendor.example", kind="vendor_admin"))
+        for n in ("nogrant", "grant", "expired")
+    }
+    old = acc.grants.request_grant(
+        tenant_id, by=vendors["expired"], reason="old ticket", duration=timedelta(days=1)
+    )
+    acc.grants.approve_grant(old.id, by=admin)
+    clock.advance(days=2)
+    g = acc.grants.request_grant(
+        tenant_id,
+        by=vendors["grant"],
+        reason="ticket 42",
+        ticket="T-42",
+        categories=GRANT_CATEGORIES,
+        duration=timedelta(days=3),
+    )
+    acc.grants.approve_grant(g.id, by=admin)
+    return vendors
+
+
+def _staff_cases(idx: PolicyIndex) -> list[ActorCase]:
+    """A staff member of every role of the policy."""
+    none: frozenset[str] = frozenset()
     # P14: in a multi-tenant service every person belongs to a customer, and the vendor's
     # staff see a customer's detail only under that customer's grant.
     # (Every person of this world belongs to a customer: troth.gate.staff_need_grant.)
     staff_need_grant = idx.policy.support_access.requires_customer_grant
+    cases = []
     for role in idx.roles.values():
 
         def staff_rule(op: Operation, p: str, own: bool, role: Any = role) -> frozenset[str]:
@@ -178,8 +204,14 @@ def build_world(t: Troth) -> World:
                 staff_rule,
             )
         )
+    return cases
+
+
+def _key_cases(acc: AccessService, every: frozenset[str]) -> list[ActorCase]:
+    """An API key for each set of scopes in :data:`API_SCOPES`."""
+    cases = []
     for name, scopes in API_SCOPES.items():
-        _, key = acc.create_api_key(name, scopes)
+        _, key = acc.keys.create_api_key(name, scopes)
 
         def scope_rule(
             op: Operation, p: str, own: bool, s: tuple[str, ...] = scopes
@@ -193,7 +225,7 @@ def build_world(t: Troth) -> World:
                 name, Actor(ActorKind.application, key.id, scopes=frozenset(scopes)), scope_rule
             )
         )
-    return World(t, a, b, sids[0], sids[1], cases)
+    return cases
 
 
 def operations(idx: PolicyIndex) -> list[tuple[Operation, str]]:

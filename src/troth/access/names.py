@@ -81,7 +81,7 @@ class Names:
 def names_for(access: AccessService) -> Names:
     """The names of every account, API key and tenant, for one page."""
     return Names(
-        users={u.id: u for u in access.list_users()},
-        keys={k.id: k for k in access.list_api_keys(include_revoked=True)},
-        tenants={t.id: t for t in access.list_tenants()},
+        users={u.id: u for u in access.accounts.list_users()},
+        keys={k.id: k for k in access.keys.list_api_keys(include_revoked=True)},
+        tenants={t.id: t for t in access.tenants.list_tenants()},
     )

@@ -1,17 +1,19 @@
 """Records *about* a person (consents, disclosures, requests, holds, audit entries), not
 their values: every read or change of one is decided by the gate
 (:func:`troth.gate.decide_record`) with the whole actor, here, before the service that
-holds the record is asked. The edges call :meth:`RecordsMixin.authorize_record` (or one
+holds the record is asked. The edges call :meth:`Records.authorize_record` (or one
 of the reads below) and render; they never decide."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from troth.access._base import AccessBase
+from troth.access._base import audit
 from troth.audit.entry import Outcome
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
+from troth.context import Context
 from troth.errors import NotFound, Refused
 from troth.gate import Actor, ActorKind, Decision, Reason, Record, decide_record
 from troth.gate import facts as facts_mod
@@ -29,7 +31,12 @@ def not_found(subject_id: str) -> NotFound:
     return NotFound(f"no subject {subject_id!r}: look the person up by e-mail or phone first")
 
 
-class RecordsMixin(AccessBase):
+@dataclass(frozen=True, slots=True)
+class Records:
+    """``t.access.records``: reads of records about a person, each decided by the gate."""
+
+    ctx: Context
+
     def authorize_record(
         self,
         actor: Actor,
@@ -53,14 +60,15 @@ class RecordsMixin(AccessBase):
             facts = None if subject is None else facts_mod.gather(conn, self.ctx, actor, subject)
         if subject is None or facts is None:
             # Audited in a transaction of its own, after the read connection is closed.
-            self._refuse(
-                not_found(subject_id),
+            refuse(
+                self.ctx,
                 action,
                 actor.label,
-                reason=Reason.not_found,  # as a use of an unknown person is audited
+                error=not_found(subject_id),
+                reason=Reason.not_found,
                 details={"unknown_subject": subject_id[:64], "record": record.value},
             )
-        now = self._now()
+        now = self.ctx.clock.now()
         d = decide_record(
             self.ctx.policy, actor, record, facts, now, write=write, categories=categories
         )
@@ -74,7 +82,8 @@ class RecordsMixin(AccessBase):
             details["categories"] = sorted(categories)
         if d.allowed:
             with transaction(self.ctx) as conn:
-                self._audit(
+                audit(
+                    self.ctx,
                     conn,
                     action,
                     actor.label,

@@ -10,11 +10,13 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from troth.access._base import AccessBase
+from troth.access._base import audit
 from troth.access.accounts import User, actor_for, user_from_row
 from troth.access.tables import sessions, users
 from troth.audit.log import transaction
+from troth.audit.refusals import refuse
 from troth.clock import utc
+from troth.context import Context
 from troth.errors import AuthenticationError
 from troth.gate import Actor, Reason
 from troth.store.ids import new_token, token_hash
@@ -53,12 +55,17 @@ def _session(row: Any) -> Session:
     )
 
 
-class SessionsMixin(AccessBase):
+@dataclass(frozen=True, slots=True)
+class Sessions:
+    """``t.access.sessions``: the console's login sessions, started, resolved and ended."""
+
+    ctx: Context
+
     def start_session(self, user: User) -> tuple[str, Session]:
         """A new session for an authenticated account: (token for the cookie, session)."""
         if not user.active:
             raise AuthenticationError("this account is disabled; ask your administrator")
-        now = self._now()
+        now = self.ctx.clock.now()
         token = new_token()
         sid = token_hash(token)
         expires = now + timedelta(hours=self.ctx.settings.session_absolute_hours)
@@ -74,7 +81,8 @@ class SessionsMixin(AccessBase):
                     csrf_secret=csrf,
                 )
             )
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "session_start",
                 actor_for(user).label,
@@ -86,7 +94,7 @@ class SessionsMixin(AccessBase):
     def resolve_session(self, token: str) -> tuple[User, Actor]:
         """The account behind a session token, refreshing its last-seen time. A forged,
         ended, idle or expired session raises AuthenticationError (audited)."""
-        now = self._now()
+        now = self.ctx.clock.now()
         sid = token_hash(token or "")
         idle = timedelta(minutes=self.ctx.settings.session_idle_minutes)
         problem: tuple[Reason, str] | None = None
@@ -114,10 +122,11 @@ class SessionsMixin(AccessBase):
                 )
         if problem is not None:
             who = f"user:{row.user_id}" if row is not None else "anonymous"
-            self._refuse(
-                AuthenticationError(problem[1], code=problem[0].value),
+            refuse(
+                self.ctx,
                 "session",
                 who,
+                error=AuthenticationError(problem[1], code=problem[0].value),
                 reason=problem[0],
                 details={"session": sid[:16]},
             )
@@ -146,6 +155,6 @@ class SessionsMixin(AccessBase):
             conn.execute(
                 update(sessions)
                 .where(sessions.c.id == sid, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=self._now())
+                .values(revoked_at=self.ctx.clock.now())
             )
-            self._audit(conn, "logout", f"user:{row.user_id}", details={"session": sid[:16]})
+            audit(self.ctx, conn, "logout", f"user:{row.user_id}", details={"session": sid[:16]})

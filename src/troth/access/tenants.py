@@ -8,22 +8,25 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
-from troth.access._base import normalise_email
+from troth.access._base import audit, normalise_email
 from troth.access.accounts import (
-    AccountsMixin,
     TenantRole,
     User,
     UserKind,
     end_sessions_and_keys,
     login_key,
+    signed_in_as,
+    user_by_id,
     user_from_row,
 )
 from troth.access.passwords import check_password_strength, hash_password
 from troth.access.tables import invitations, users
 from troth.audit.log import transaction
+from troth.audit.refusals import refuse
 from troth.clock import utc
+from troth.context import Context
 from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.policy.masking import shown
@@ -91,7 +94,51 @@ def _invitation(row: Any, now: datetime) -> Invitation:
     )
 
 
-class TenantsMixin(AccountsMixin):
+def _seat_member(
+    conn: Connection, inv: Invitation, pw_hash: str, display_name: str | None, now: datetime
+) -> str:
+    """The member account an accepted invitation opens: a member who was revoked and is
+    invited again gets the same account back; anyone else a new one. Returns its id."""
+    key = login_key(UserKind.tenant_member, inv.tenant_id, inv.email)
+    old = conn.execute(select(users.c.id).where(users.c.login_key == key)).first()
+    if old is not None:
+        conn.execute(
+            update(users)
+            .where(users.c.id == old.id)
+            .values(
+                disabled_at=None,
+                password_hash=pw_hash,
+                tenant_role=inv.role.value,
+                failed_logins=0,
+                locked_until=None,
+                display_name=display_name or users.c.display_name,
+            )
+        )
+        return str(old.id)
+    uid = new_id()
+    conn.execute(
+        users.insert().values(
+            id=uid,
+            kind=UserKind.tenant_member.value,
+            email=inv.email,
+            login_key=key,
+            display_name=display_name,
+            tenant_id=inv.tenant_id,
+            tenant_role=inv.role.value,
+            password_hash=pw_hash,
+            failed_logins=0,
+            created_at=now,
+        )
+    )
+    return uid
+
+
+@dataclass(frozen=True, slots=True)
+class Tenants:
+    """``t.access.tenants``: customers, their members and invitations, their export."""
+
+    ctx: Context
+
     # -- tenants -----------------------------------------------------------------------
     def create_tenant(self, name: str, primary_email: str, *, by: Actor = SYSTEM) -> str:
         """A new customer; its primary e-mail receives policy and emergency notices."""
@@ -103,10 +150,14 @@ class TenantsMixin(AccountsMixin):
         with transaction(self.ctx) as conn:
             conn.execute(
                 tenants.insert().values(
-                    id=tid, name=name, primary_email=addr, status="active", created_at=self._now()
+                    id=tid,
+                    name=name,
+                    primary_email=addr,
+                    status="active",
+                    created_at=self.ctx.clock.now(),
                 )
             )
-            self._audit(conn, "tenant_create", by.label, tenant_id=tid, details={"name": name})
+            audit(self.ctx, conn, "tenant_create", by.label, tenant_id=tid, details={"name": name})
         return tid
 
     def get_tenant(self, tenant_id: str) -> Tenant:
@@ -134,7 +185,7 @@ class TenantsMixin(AccountsMixin):
             return [user_from_row(r) for r in conn.execute(stmt)]
 
     # -- who may manage a tenant ---------------------------------------------------------
-    def _authorize_tenant_admin(self, by: Actor, tenant_id: str, action: str) -> None:
+    def authorize_admin(self, by: Actor, tenant_id: str, action: str) -> None:
         """Only an active admin of this tenant (or troth itself, for the operator's
         CLI) may manage it; anyone else gets PermissionDenied, audited."""
         self.get_tenant(tenant_id)
@@ -143,24 +194,20 @@ class TenantsMixin(AccountsMixin):
         ok = False
         if by.kind is ActorKind.tenant_admin and by.tenant_id == tenant_id:
             with self.ctx.engine.connect() as conn:
-                row = conn.execute(
-                    select(users.c.disabled_at, users.c.tenant_role, users.c.tenant_id).where(
-                        users.c.id == by.id
-                    )
-                ).first()
+                row = signed_in_as(conn, by, kind=UserKind.tenant_member)
             ok = (
                 row is not None
-                and row.disabled_at is None
                 and row.tenant_id == tenant_id
                 and row.tenant_role == TenantRole.admin.value
             )
         if not ok:
-            self._refuse(
-                PermissionDenied(
-                    "only an admin of this customer may do that; ask one of its admins"
-                ),
+            refuse(
+                self.ctx,
                 action,
                 by.label,
+                error=PermissionDenied(
+                    "only an admin of this customer may do that; ask one of its admins"
+                ),
                 tenant_id=tenant_id,
                 reason=Reason.not_tenant_admin,
             )
@@ -182,8 +229,8 @@ class TenantsMixin(AccountsMixin):
             trole = TenantRole(role)
         except ValueError:
             raise ValidationError("the invited role must be admin or member") from None
-        self._authorize_tenant_admin(by, tenant_id, "invite")
-        now = self._now()
+        self.authorize_admin(by, tenant_id, "invite")
+        now = self.ctx.clock.now()
         token = new_token()
         iid = new_id()
         with transaction(self.ctx) as conn:
@@ -206,7 +253,8 @@ class TenantsMixin(AccountsMixin):
                     expires_at=now + valid_for,
                 )
             )
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "invite",
                 by.label,
@@ -231,35 +279,10 @@ class TenantsMixin(AccountsMixin):
     ) -> User:
         """Accept an invitation: set a password, become a member. Each token works once,
         before it expires."""
-        now = self._now()
-        h = token_hash(token or "")
-        with self.ctx.engine.connect() as conn:
-            row = conn.execute(select(invitations).where(invitations.c.token_hash == h)).first()
-        if row is None:
-            self._refuse(
-                AuthenticationError("this invitation link is not valid"),
-                "invitation_accept",
-                "anonymous",
-                reason=Reason.unknown_invitation,
-            )
-        inv = _invitation(row, now)
-        if inv.state is not InvitationState.pending:
-            message = {
-                InvitationState.accepted: "this invitation was already used; log in instead",
-                InvitationState.revoked: "this invitation was withdrawn; ask for a new one",
-                InvitationState.expired: "this invitation expired; ask your admin for a new one",
-            }[inv.state]
-            self._refuse(
-                Conflict(message, code=f"invitation_{inv.state.value}"),
-                "invitation_accept",
-                "anonymous",
-                tenant_id=inv.tenant_id,
-                reason=_INVITATION_REASONS[inv.state],
-                details={"invitation": inv.id},
-            )
+        now = self.ctx.clock.now()
+        inv = self._pending_invitation(token, now)
         check_password_strength(password)
         pw_hash = hash_password(password)
-        key = login_key(UserKind.tenant_member, inv.tenant_id, inv.email)
         with transaction(self.ctx) as conn:
             # Single use even under a race: only one UPDATE finds accepted_at still NULL.
             claimed = conn.execute(
@@ -269,54 +292,56 @@ class TenantsMixin(AccountsMixin):
             ).rowcount
             if claimed != 1:
                 raise Conflict("this invitation was already used; log in instead")
-            old = conn.execute(select(users.c.id).where(users.c.login_key == key)).first()
-            if old is not None:
-                # A member who was revoked and invited again: the same account comes back.
-                uid = old.id
-                conn.execute(
-                    update(users)
-                    .where(users.c.id == uid)
-                    .values(
-                        disabled_at=None,
-                        password_hash=pw_hash,
-                        tenant_role=inv.role.value,
-                        failed_logins=0,
-                        locked_until=None,
-                        display_name=display_name or users.c.display_name,
-                    )
-                )
-            else:
-                uid = new_id()
-                conn.execute(
-                    users.insert().values(
-                        id=uid,
-                        kind=UserKind.tenant_member.value,
-                        email=inv.email,
-                        login_key=key,
-                        display_name=display_name,
-                        tenant_id=inv.tenant_id,
-                        tenant_role=inv.role.value,
-                        password_hash=pw_hash,
-                        failed_logins=0,
-                        created_at=now,
-                    )
-                )
+            uid = _seat_member(conn, inv, pw_hash, display_name, now)
             conn.execute(update(invitations).where(invitations.c.id == inv.id).values(user_id=uid))
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "invitation_accept",
                 f"user:{uid}",
                 tenant_id=inv.tenant_id,
                 details={"invitation": inv.id, "user": uid, "role": inv.role.value},
             )
-            return self._user(conn, uid)
+            return user_by_id(conn, uid)
+
+    def _pending_invitation(self, token: str, now: datetime) -> Invitation:
+        """The invitation a token opens, if it is still pending; otherwise the refusal
+        (unknown, already used, withdrawn, expired), audited."""
+        h = token_hash(token or "")
+        with self.ctx.engine.connect() as conn:
+            row = conn.execute(select(invitations).where(invitations.c.token_hash == h)).first()
+        if row is None:
+            refuse(
+                self.ctx,
+                "invitation_accept",
+                "anonymous",
+                error=AuthenticationError("this invitation link is not valid"),
+                reason=Reason.unknown_invitation,
+            )
+        inv = _invitation(row, now)
+        if inv.state is not InvitationState.pending:
+            message = {
+                InvitationState.accepted: "this invitation was already used; log in instead",
+                InvitationState.revoked: "this invitation was withdrawn; ask for a new one",
+                InvitationState.expired: "this invitation expired; ask your admin for a new one",
+            }[inv.state]
+            refuse(
+                self.ctx,
+                "invitation_accept",
+                "anonymous",
+                error=Conflict(message, code=f"invitation_{inv.state.value}"),
+                tenant_id=inv.tenant_id,
+                reason=_INVITATION_REASONS[inv.state],
+                details={"invitation": inv.id},
+            )
+        return inv
 
     def revoke_invitation(self, invitation_id: str, *, by: Actor = SYSTEM) -> None:
         with self.ctx.engine.connect() as conn:
             row = conn.execute(select(invitations).where(invitations.c.id == invitation_id)).first()
         if row is None:
             raise NotFound(f"no invitation {invitation_id!r}")
-        self._authorize_tenant_admin(by, row.tenant_id, "invitation_revoke")
+        self.authorize_admin(by, row.tenant_id, "invitation_revoke")
         with transaction(self.ctx) as conn:
             conn.execute(
                 update(invitations)
@@ -325,9 +350,10 @@ class TenantsMixin(AccountsMixin):
                     invitations.c.revoked_at.is_(None),
                     invitations.c.accepted_at.is_(None),
                 )
-                .values(revoked_at=self._now())
+                .values(revoked_at=self.ctx.clock.now())
             )
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "invitation_revoke",
                 by.label,
@@ -336,7 +362,7 @@ class TenantsMixin(AccountsMixin):
             )
 
     def list_invitations(self, tenant_id: str) -> list[Invitation]:
-        now = self._now()
+        now = self.ctx.clock.now()
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(
                 select(invitations)
@@ -348,8 +374,8 @@ class TenantsMixin(AccountsMixin):
     def revoke_member(self, tenant_id: str, user_id: str, *, by: Actor = SYSTEM) -> User:
         """Revoke a member: their sessions and API keys end at once, and the gate's next
         decision for them says ``not_a_member``."""
-        self._authorize_tenant_admin(by, tenant_id, "member_revoke")
-        now = self._now()
+        self.authorize_admin(by, tenant_id, "member_revoke")
+        now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             row = conn.execute(select(users).where(users.c.id == user_id)).first()
             if row is None or row.tenant_id != tenant_id:
@@ -360,17 +386,22 @@ class TenantsMixin(AccountsMixin):
                 .values(disabled_at=now)
             )
             end_sessions_and_keys(conn, user_id, now)
-            self._audit(
-                conn, "member_revoke", by.label, tenant_id=tenant_id, details={"user": user_id}
+            audit(
+                self.ctx,
+                conn,
+                "member_revoke",
+                by.label,
+                tenant_id=tenant_id,
+                details={"user": user_id},
             )
-            return self._user(conn, user_id)
+            return user_by_id(conn, user_id)
 
     # -- the tenant's export (P29) -------------------------------------------------------
     def export_tenant(self, tenant_id: str, *, by: Actor = SYSTEM) -> dict[str, Any]:
         """Everything the tenant's people have in troth's store, person by person, for an
         admin of the tenant (anyone else: PermissionDenied, audited); audited
         ``tenant.export``."""
-        self._authorize_tenant_admin(by, tenant_id, "tenant.export")
+        self.authorize_admin(by, tenant_id, "tenant.export")
         ctx = self.ctx
         with ctx.engine.connect() as conn:
             ids = (
@@ -399,7 +430,8 @@ class TenantsMixin(AccountsMixin):
                 ],
             }
         with transaction(ctx) as conn:
-            self._audit(
+            audit(
+                self.ctx,
                 conn,
                 "tenant.export",
                 by.label,

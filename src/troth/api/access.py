@@ -82,7 +82,7 @@ def tenant_of(t: Troth, actor: Actor, tenant_id: str) -> Actor:
             raise NotFound(f"no tenant {tenant_id!r}")
     else:
         require_office(actor, t, Power.manage_tenants)
-    t.access.get_tenant(tenant_id)
+    t.access.tenants.get_tenant(tenant_id)
     # The access service lets only troth itself act for the operator; keep who asked.
     return Actor(ActorKind.system, f"api:{actor.label}")
 
@@ -95,8 +95,8 @@ async def tenant_create(
 
     def work() -> tuple[int, Any]:
         by = Actor(ActorKind.system, f"api:{actor.label}")
-        tid = t.access.create_tenant(body.name, body.primary_email, by=by)
-        return 201, plain(t.access.get_tenant(tid))
+        tid = t.access.tenants.create_tenant(body.name, body.primary_email, by=by)
+        return 201, plain(t.access.tenants.get_tenant(tid))
 
     return await once(request, t, actor, idempotency_key, work)
 
@@ -110,10 +110,10 @@ def tenant_list(
         ActorKind.tenant_admin,
     ):
         tenant_of(t, actor, actor.tenant_id)
-        items = [t.access.get_tenant(actor.tenant_id)]
+        items = [t.access.tenants.get_tenant(actor.tenant_id)]
     else:
         require_office(actor, t, Power.manage_tenants)
-        items = t.access.list_tenants()
+        items = t.access.tenants.list_tenants()
     return page_of(items, limit, cursor, plain)
 
 
@@ -131,7 +131,7 @@ async def tenant_invite(
     by = tenant_of(t, actor, tenant_id)
 
     def work() -> tuple[int, Any]:
-        _token, inv = t.access.invite(tenant_id, body.email, role=body.role, by=by)
+        _token, inv = t.access.tenants.invite(tenant_id, body.email, role=body.role, by=by)
         return 201, plain(inv)
 
     return await once(request, t, actor, idempotency_key, work)
@@ -142,7 +142,7 @@ def tenant_members(
     tenant_id: Id, actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
     tenant_of(t, actor, tenant_id)
-    return page_of(t.access.list_members(tenant_id), limit, cursor, member_out)
+    return page_of(t.access.tenants.list_members(tenant_id), limit, cursor, member_out)
 
 
 @router.delete(
@@ -151,9 +151,9 @@ def tenant_members(
 )
 def tenant_member_revoke(tenant_id: Id, user_id: Id, actor: ActorDep, t: TrothDep) -> Any:
     by = tenant_of(t, actor, tenant_id)
-    if not any(u.id == user_id for u in t.access.list_members(tenant_id)):
+    if not any(u.id == user_id for u in t.access.tenants.list_members(tenant_id)):
         raise NotFound(f"no member {user_id!r} in tenant {tenant_id!r}")
-    return member_out(t.access.revoke_member(tenant_id, user_id, by=by))
+    return member_out(t.access.tenants.revoke_member(tenant_id, user_id, by=by))
 
 
 @router.get("/tenants/{tenant_id}/grants", summary="The vendor's support grants for a tenant")
@@ -161,7 +161,7 @@ def tenant_grants(
     tenant_id: Id, actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
     tenant_of(t, actor, tenant_id)
-    return page_of(t.access.list_grants(tenant_id), limit, cursor, plain)
+    return page_of(t.access.grants.list_grants(tenant_id), limit, cursor, plain)
 
 
 @router.get(
@@ -176,4 +176,4 @@ def tenant_vendor_accesses(
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     tenant_of(t, actor, tenant_id)
-    return page_of(t.access.vendor_accesses(tenant_id), limit, cursor, plain)
+    return page_of(t.access.grants.vendor_accesses(tenant_id), limit, cursor, plain)

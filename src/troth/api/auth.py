@@ -54,9 +54,9 @@ async def current_actor(
     if bearer is not None:
         if bearer.scheme.lower() != "bearer" or not bearer.credentials:
             raise AuthenticationError("send the API key as `Authorization: Bearer <key>`")
-        actor = t.access.peek_api_key(bearer.credentials)
+        actor = t.access.keys.peek_api_key(bearer.credentials)
         if actor is None:
-            actor = await run_in_threadpool(t.access.resolve_api_key, bearer.credentials)
+            actor = await run_in_threadpool(t.access.keys.resolve_api_key, bearer.credentials)
         return actor
     token = cookie or request.cookies.get(SECURE_SESSION_COOKIE)
     if not token:
@@ -66,10 +66,10 @@ async def current_actor(
 
 def _session_actor(request: Request, t: Troth, token: str) -> Actor:
     """A console session's actor; unsafe methods must also carry the CSRF token."""
-    _user, actor = t.access.resolve_session(token)
+    _user, actor = t.access.sessions.resolve_session(token)
     if request.method not in _SAFE:
         sent = request.headers.get(CSRF_HEADER, "")
-        expected = csrf_for_session(t.ctx, t.access.session_csrf(token))
+        expected = csrf_for_session(t.ctx, t.access.sessions.session_csrf(token))
         if not sent or not hmac.compare_digest(sent, expected):
             raise PermissionDenied(
                 f"send the page's CSRF token in the {CSRF_HEADER} header",
@@ -85,7 +85,7 @@ TrothDep = Annotated[Troth, Depends(troth_of)]
 def require_scope(t: Troth, actor: Actor, *accepted: str) -> None:
     """An application key needs one of ``accepted`` (or ``admin``), decided and audited by
     the access service; people are checked by the gate through their role, tenant or grant."""
-    t.access.require_scope(actor, *accepted)
+    t.access.keys.require_scope(actor, *accepted)
 
 
 def require_office(actor: Actor, troth: Troth, power: Power) -> None:

@@ -76,4 +76,4 @@ async def disclose(
 @router.get("/subjects/{subject_id}/disclosures", summary="A person's disclosures, newest first")
 def disclosures_of(subject_id: SubjectId, actor: ActorDep, t: TrothDep) -> list[dict[str, Any]]:
     require_scope(t, actor, "disclose", "use")
-    return t.access.disclosures_for(actor, subject_id)
+    return t.access.records.disclosures_for(actor, subject_id)

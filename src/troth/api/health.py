@@ -51,7 +51,7 @@ async def metrics(request: Request) -> Response:
             request, await bearer_scheme(request), await cookie_scheme(request)
         )
         await run_in_threadpool(
-            t.access.require_vendor_key, actor, "metrics", action="metrics.read"
+            t.access.keys.require_vendor_key, actor, "metrics", action="metrics.read"
         )
     body = await run_in_threadpool(render, request.app.state.metrics_registry)
     return Response(body, media_type=CONTENT_TYPE, headers=_NO_STORE)

@@ -253,7 +253,9 @@ def find_subject(body: FindIn, actor: ActorDep, t: TrothDep) -> FoundOut:
     require_scope(t, actor, "use")
     if not (body.email or body.phone or body.customer_id):
         raise ValidationError("give email, phone or customer_id to look a person up")
-    sid = t.access.find_for(actor, email=body.email, phone=body.phone, customer_id=body.customer_id)
+    sid = t.access.records.find_for(
+        actor, email=body.email, phone=body.phone, customer_id=body.customer_id
+    )
     return FoundOut(subject_id=sid)
 
 
@@ -275,7 +277,7 @@ def find_subject_in_url() -> FoundOut:
 )
 def consent_state(subject_id: SubjectId, actor: ActorDep, t: TrothDep) -> ConsentStateOut:
     require_scope(t, actor, "use", "collect")
-    state = t.access.consents_for(actor, subject_id)
+    state = t.access.records.consents_for(actor, subject_id)
     return ConsentStateOut.of(subject_id, state)
 
 
@@ -299,7 +301,7 @@ async def grant_consent(
 
     require_scope(t, actor, "collect")
     await run_in_threadpool(
-        t.access.authorize_record, actor, subject_id, Record.consents, write=True
+        t.access.records.authorize_record, actor, subject_id, Record.consents, write=True
     )
 
     def work() -> tuple[int, Any]:
@@ -331,7 +333,7 @@ def withdraw_consent(
     t: TrothDep,
 ) -> ConsentOut:
     require_scope(t, actor, "collect")
-    t.access.authorize_record(actor, subject_id, Record.consents, write=True)
+    t.access.records.authorize_record(actor, subject_id, Record.consents, write=True)
     rec = t.consent.withdraw(
         subject_id,
         purpose,
@@ -357,7 +359,7 @@ def record_gpc(
     sec_gpc: Gpc = None,
 ) -> list[ConsentOut]:
     require_scope(t, actor, "collect")
-    t.access.authorize_record(actor, subject_id, Record.consents, write=True)
+    t.access.records.authorize_record(actor, subject_id, Record.consents, write=True)
     if sec_gpc is not None and not gpc_present(sec_gpc):
         raise ValidationError("Sec-GPC has one valid value: 1 (leave the header out otherwise)")
     recs = t.consent.record_gpc(subject_id, signal=sec_gpc, origin=client_ip(request))

@@ -109,7 +109,7 @@ def _account_actor(kind: Any, email: str, extra: str | None) -> Actor:
     t = _troth(_home())
     try:
         try:
-            user = t.access.find_user(email, kind=user_kind, tenant_id=tenant)
+            user = t.access.accounts.find_user(email, kind=user_kind, tenant_id=tenant)
         except NotFound:
             where = f" in tenant {tenant}" if tenant else ""
             raise NotFound(

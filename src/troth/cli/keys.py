@@ -73,7 +73,7 @@ def create(
 ) -> None:
     """Create a key and print it ONCE: troth keeps only its hash."""
     with opened(ctx) as t:
-        key, rec = t.access.create_api_key(name, scope, tenant_id=tenant)
+        key, rec = t.access.keys.create_api_key(name, scope, tenant_id=tenant)
     if quiet:
         print(key)
         return
@@ -94,7 +94,7 @@ def revoke(
 ) -> None:
     """Revoke a key; it stops working at once."""
     with opened(ctx) as t:
-        rec = t.access.revoke_api_key(key_id)
+        rec = t.access.keys.revoke_api_key(key_id)
     _out.print(f"revoked API key {rec.id} ({rec.name})")
 
 
@@ -106,7 +106,7 @@ def list_(
 ) -> None:
     """Keys: id, prefix, name, scopes, last used (never the key)."""
     with opened(ctx) as t:
-        keys = t.access.list_api_keys(include_revoked=all_)
+        keys = t.access.keys.list_api_keys(include_revoked=all_)
     emit(
         rows_of(keys),
         as_json,

@@ -42,7 +42,7 @@ def _login(
 ) -> Actor:
     """Who acts: the person logs in with their own password (the operator cannot act for
     a customer)."""
-    user = t.access.authenticate(email, ask_password(password), tenant_id, totp_code=totp)
+    user = t.access.accounts.authenticate(email, ask_password(password), tenant_id, totp_code=totp)
     return actor_for(user)
 
 
@@ -56,7 +56,7 @@ def create(
 ) -> None:
     """Create a customer (tenant); prints its id."""
     with opened(ctx) as t:
-        tid = t.access.create_tenant(name, email)
+        tid = t.access.tenants.create_tenant(name, email)
     if quiet:
         print(tid)
         return
@@ -67,7 +67,7 @@ def create(
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every customer."""
     with opened(ctx) as t:
-        rows = t.access.list_tenants()
+        rows = t.access.tenants.list_tenants()
     emit(
         rows_of(rows),
         as_json,
@@ -111,7 +111,7 @@ def invite(
 
     with opened(ctx) as t:
         by = _login(t, as_, password, totp, tenant) if as_ else SYSTEM
-        token, inv = t.access.invite(tenant, email, role=role, by=by)
+        token, inv = t.access.tenants.invite(tenant, email, role=role, by=by)
         url = f"{t.ctx.settings.public_url.rstrip('/')}/invitations#{token}"
     if quiet:
         if show_link:
@@ -134,7 +134,7 @@ def accept(
     """Accept an invitation and choose a password (the code is asked for, or TROTH_CODE)."""
     with opened(ctx) as t:
         code = ask_code("Invitation")
-        user = t.access.accept_invitation(
+        user = t.access.tenants.accept_invitation(
             code, ask_password(password, confirm=True), display_name=name
         )
     _out.print(f"welcome {user.email}: member of tenant {user.tenant_id}")
@@ -144,8 +144,8 @@ def accept(
 def members(ctx: typer.Context, tenant: TenantArg, as_json: JsonOpt = False) -> None:
     """A customer's members and pending invitations."""
     with opened(ctx) as t:
-        people = t.access.list_members(tenant)
-        invites = t.access.list_invitations(tenant)
+        people = t.access.tenants.list_members(tenant)
+        invites = t.access.tenants.list_invitations(tenant)
     rows = [
         {
             "id": u.id,
@@ -176,8 +176,8 @@ def revoke(
 
     with opened(ctx) as t:
         by = _login(t, as_, password, totp, tenant) if as_ else SYSTEM
-        user = t.access.find_user(email, tenant_id=tenant)
-        t.access.revoke_member(tenant, user.id, by=by)
+        user = t.access.accounts.find_user(email, tenant_id=tenant)
+        t.access.tenants.revoke_member(tenant, user.id, by=by)
     _out.print(f"revoked {user.email}")
 
 
@@ -262,7 +262,7 @@ def request(
     """Ask a customer for support access; they approve or refuse it."""
     with opened(ctx) as t:
         by = _login(t, as_, password, totp)
-        g = t.access.request_grant(
+        g = t.access.grants.request_grant(
             tenant,
             by=by,
             reason=reason,
@@ -284,9 +284,11 @@ def _decide(
     ctx: typer.Context, grant_id: str, as_: str, password: str | None, totp: str | None, verb: str
 ) -> None:
     with opened(ctx) as t:
-        g = t.access.get_grant(grant_id)
+        g = t.access.grants.get_grant(grant_id)
         by = _login(t, as_, password, totp, g.tenant_id)
-        fn = {"approve": t.access.approve_grant, "refuse": t.access.refuse_grant}[verb]
+        fn = {"approve": t.access.grants.approve_grant, "refuse": t.access.grants.refuse_grant}[
+            verb
+        ]
         g = fn(grant_id, by=by)
     when = f" until {g.expires_at:%Y-%m-%d %H:%M} UTC" if g.expires_at else ""
     _out.print(f"grant {g.id}: {g.status.value}{when}")
@@ -328,9 +330,9 @@ def revoke_grant(
 ) -> None:
     """End a grant now."""
     with opened(ctx) as t:
-        g = t.access.get_grant(grant_id)
+        g = t.access.grants.get_grant(grant_id)
         by = _login(t, as_, password, totp, None if vendor else g.tenant_id)
-        g = t.access.revoke_grant(grant_id, by=by)
+        g = t.access.grants.revoke_grant(grant_id, by=by)
     _out.print(f"grant {g.id}: {g.status.value}")
 
 
@@ -357,7 +359,7 @@ def list_grants(
 ) -> None:
     """Support grants: scope, reason, state, when they end."""
     with opened(ctx) as t:
-        grants_ = t.access.list_grants(tenant or tenant_arg, status=status)
+        grants_ = t.access.grants.list_grants(tenant or tenant_arg, status=status)
     rows = rows_of(grants_)
     for r, g in zip(rows, grants_, strict=True):
         r["duration"] = g.duration.total_seconds()
@@ -386,7 +388,7 @@ def list_grants(
 def accesses(ctx: typer.Context, tenant: TenantArg, as_json: JsonOpt = False) -> None:
     """Who from the vendor looked at what of this customer's data, when, and why."""
     with opened(ctx) as t:
-        found = t.access.vendor_accesses(tenant)
+        found = t.access.grants.vendor_accesses(tenant)
     rows = rows_of(found)
     for r in rows:
         r["_why"] = (r["why"] or "-") + (f" [{r['ticket']}]" if r["ticket"] else "")

@@ -58,7 +58,9 @@ def add(
     with opened(ctx) as t:
         pw = ask_password(password, confirm=True)
         kind = "vendor_admin" if vendor_admin else "staff"
-        user = t.access.add_user(email, kind=kind, role=role, display_name=name, password=pw)
+        user = t.access.accounts.add_user(
+            email, kind=kind, role=role, display_name=name, password=pw
+        )
     _out.print(f"added {user.kind.value} {user.email} ({user.role or '-'}): id {user.id}")
 
 
@@ -73,7 +75,7 @@ def list_(
 ) -> None:
     """Every account: kind, e-mail, role, tenant, state."""
     with opened(ctx) as t:
-        users = t.access.list_users(tenant_id=tenant)
+        users = t.access.accounts.list_users(tenant_id=tenant)
     rows = rows_of(users)
     for r, u in zip(rows, users, strict=True):
         r["state"] = "disabled" if u.disabled_at else ("locked" if u.locked_until else "active")
@@ -109,8 +111,8 @@ def disable(
 
     with opened(ctx) as t:
         if "@" in who:
-            uid = t.access.find_user(who, tenant_id=tenant).id
+            uid = t.access.accounts.find_user(who, tenant_id=tenant).id
         else:
             uid = full_id(t.ctx, "user", who)
-        user = t.access.disable_user(uid)
+        user = t.access.accounts.disable_user(uid)
     _out.print(f"disabled {user.email}; its sessions and API keys are revoked")

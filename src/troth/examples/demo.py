@@ -118,9 +118,11 @@ def _demo_staff(t: Any, info: DemoInfo) -> str:
         ("privacy officer", "privacy@phone-service.example", "privacy_office"),
         ("support agent", "support@phone-service.example", "support"),
     ):
-        access.add_user(email, kind="staff", role=role, password=PASSWORD, display_name=who)
+        access.accounts.add_user(
+            email, kind="staff", role=role, password=PASSWORD, display_name=who
+        )
         info.logins.append((f"console ({who})", email, PASSWORD))
-    vendor = access.add_user(
+    vendor = access.accounts.add_user(
         "ops@phone-service.example",
         kind="vendor_admin",
         password=PASSWORD,
@@ -144,10 +146,10 @@ def _demo_tenant(
     asks the first one for a grant."""
     access = t.access
     domain = company.lower().split()[0] + ".example"
-    tid = access.create_tenant(company, f"admin@{domain}")
+    tid = access.tenants.create_tenant(company, f"admin@{domain}")
     info.tenants[company] = tid
     for local, role, label in (("admin", "admin", "admin"), ("staff", "member", "member")):
-        access.add_user(
+        access.accounts.add_user(
             f"{local}@{domain}",
             kind="tenant_member",
             tenant_id=tid,
@@ -181,7 +183,7 @@ def _demo_tenant(
     info.call_records += len(calls)
     if first:
         # The vendor asks to look at this customer's call records for a ticket.
-        access.request_grant(
+        access.grants.request_grant(
             tid,
             by=Actor(ActorKind.vendor_admin, vendor_id),
             reason="Ticket 4711: calls to +64 9 drop after 30 s",

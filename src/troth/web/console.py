@@ -92,10 +92,10 @@ def login(request: Request, form: FormDep) -> Response:
     csrf.check_presession(ctx, request, form.get(csrf.FIELD))
     t = request.app.state.troth
     try:
-        user = t.access.authenticate(form.get("email", ""), form.get("password", ""))
+        user = t.access.accounts.authenticate(form.get("email", ""), form.get("password", ""))
     except TrothError as exc:
         return render(request, "console/login.html", status=exc.status, error=exc.message)
-    token, _session = t.access.start_session(user)
+    token, _session = t.access.sessions.start_session(user)
     response = RedirectResponse("/console", status_code=303)
     set_session_cookie(request, response, token)
     return response
@@ -150,7 +150,7 @@ def _subjects(
         try:
             # Decided like every look-up: a support agent without a customer's grant
             # learns no more than for an unknown address.
-            found = t.access.find_for(s.actor, email=email)
+            found = t.access.records.find_for(s.actor, email=email)
         except NotFound as exc:
             error = exc.message
     if found and purpose:
@@ -391,8 +391,8 @@ def recipients_page(request: Request) -> Response:
 def support_page(request: Request) -> Response:
     s = staff(request)
     t = request.app.state.troth
-    tenants = t.access.list_tenants()
-    grants = t.access.list_grants() if hasattr(t.access, "list_grants") else []
+    tenants = t.access.tenants.list_tenants()
+    grants = t.access.grants.list_grants() if hasattr(t.access.grants, "list_grants") else []
     return page(
         request,
         s,
@@ -412,7 +412,7 @@ def support_request(request: Request, form: FormDep) -> Response:
     # grant service; this only makes the text a duration: no NaN, infinity or 1e400.
     hours = parse_number(form.get("hours") or "4", "hours", 0, 366 * 24)
     cats = [c.strip() for c in form.get("categories", "").split(",") if c.strip()]
-    t.access.request_grant(
+    t.access.grants.request_grant(
         form.get("tenant_id", ""),
         by=s.actor,
         reason=form.get("reason", ""),

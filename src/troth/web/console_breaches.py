@@ -66,7 +66,7 @@ def _breach_form_values(request: Request) -> dict[str, Any]:
     return {
         "categories": sorted(known_categories(ctx)),
         "systems": sorted(known_systems(ctx)),
-        "tenants": t.access.list_tenants(),
+        "tenants": t.access.tenants.list_tenants(),
         "now": ctx.clock.now(),
     }
 
@@ -185,7 +185,7 @@ def _breach_page(
         preview=t.breaches.notify_preview(breach_id, actor=s.actor),
         paging=p,
         now=ctx_of(request).clock.now(),
-        tenant_names={x.id: x.name for x in t.access.list_tenants()},
+        tenant_names={x.id: x.name for x in t.access.tenants.list_tenants()},
         names=names_for(t.access),
         **defaults,
     )

@@ -51,7 +51,7 @@ def _people_list(
     t = request.app.state.troth
     f = {"tenant": tenant or "", "status": status or ""}
     rows, p = fetch_page(
-        lambda limit, offset: t.access.list_people(
+        lambda limit, offset: t.access.records.list_people(
             s.actor, tenant_id=tenant, status=status, limit=limit, offset=offset
         ),
         page_no,
@@ -95,7 +95,7 @@ def people_csv(
     def rows() -> Any:
         offset = 0
         while True:
-            batch, _n = t.access.list_people(
+            batch, _n = t.access.records.list_people(
                 s.actor, tenant_id=tenant, status=status, limit=1000, offset=offset
             )
             for r in batch:
@@ -136,14 +136,14 @@ def people_search(request: Request, form: FormDep) -> Response:
         )
     try:
         if _ID.match(q):
-            t.access.person_for(s.actor, q)
+            t.access.records.person_for(s.actor, q)
             sid = q
         elif "@" in q:
-            sid = t.access.find_for(s.actor, email=q)
+            sid = t.access.records.find_for(s.actor, email=q)
         elif _PHONE.match(q):
-            sid = t.access.find_for(s.actor, phone=q)
+            sid = t.access.records.find_for(s.actor, phone=q)
         else:
-            sid = t.access.find_for(s.actor, customer_id=q)
+            sid = t.access.records.find_for(s.actor, customer_id=q)
     except (NotFound, Refused):
         return page(
             request,
@@ -167,7 +167,7 @@ def person_page(
     s = staff(request)
     ctx = ctx_of(request)
     t = request.app.state.troth
-    person = t.access.person_for(s.actor, subject_id)  # 404 / 403 as the gate decides
+    person = t.access.records.person_for(s.actor, subject_id)  # 404 / 403 as the gate decides
     names = names_for(t.access)
     roles = {r.id: r for r in ctx.policy.policy.roles}
     role = roles.get(s.actor.role or "") if s.actor.kind is ActorKind.staff else None
@@ -199,8 +199,8 @@ def person_page(
         name = _name(t, ctx.policy, s.actor, subject_id, role)
 
     section("consents", lambda: _consents(t, s, subject_id))
-    section("requests", lambda: t.access.requests_for(s.actor, subject_id))
-    section("disclosures", lambda: t.access.disclosures_for(s.actor, subject_id))
+    section("requests", lambda: t.access.records.requests_for(s.actor, subject_id))
+    section("disclosures", lambda: t.access.records.disclosures_for(s.actor, subject_id))
     trail_total = 0
     if may(ctx, s.actor, Power.read_audit):
         trail_total = count_audit(ctx, s.actor, subject_id=subject_id)
@@ -288,7 +288,7 @@ def _name(t: Any, index: PolicyIndex, actor: Any, subject_id: str, role: Role | 
 
 def _consents(t: Any, s: Any, subject_id: str) -> list[dict[str, Any]]:
     """Each consent event, newest first, with its receipt id where one was signed."""
-    events = t.access.consent_history_for(s.actor, subject_id)
+    events = t.access.records.consent_history_for(s.actor, subject_id)
     return [
         {
             "purpose": e["purpose"],

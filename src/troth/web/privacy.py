@@ -181,7 +181,7 @@ def _staff_role(request: Request) -> Any:
 
     def role(user_id: str) -> str | None:
         try:
-            return access.get_user(user_id).role  # type: ignore[no-any-return]
+            return access.accounts.get_user(user_id).role  # type: ignore[no-any-return]
         except TrothError:
             return None
 

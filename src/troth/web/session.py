@@ -47,8 +47,8 @@ def signed_in(request: Request) -> Signed | None:
         return None
     t = request.app.state.troth
     try:
-        user, actor = t.access.resolve_session(token)
-        secret = t.access.session_csrf(token)
+        user, actor = t.access.sessions.resolve_session(token)
+        secret = t.access.sessions.session_csrf(token)
     except AuthenticationError:
         return None
     return Signed(user, actor, token, csrf_for_session(t.ctx, secret))
@@ -79,7 +79,7 @@ def sign_out(request: Request, form: dict[str, str], login_page: str) -> Respons
     ends nothing) and go back to ``login_page`` with the cookie cleared."""
     s = require_signed_in(request)
     csrf.check_token(form.get(csrf.FIELD), s.csrf_token)
-    request.app.state.troth.access.end_session(s.token)
+    request.app.state.troth.access.sessions.end_session(s.token)
     response = RedirectResponse(login_page, status_code=303)
     clear_session_cookie(response)
     return response

@@ -72,7 +72,7 @@ def _ticket_ids(ctx: Any, ticket: str) -> list[str]:
 
 
 def _signed_in_as(request: Request, user: Any) -> Response:
-    token, _ = request.app.state.troth.access.start_session(user)
+    token, _ = request.app.state.troth.access.sessions.start_session(user)
     response = RedirectResponse("/tenant", status_code=303)
     set_session_cookie(request, response, token)
     return response
@@ -90,9 +90,9 @@ def login(request: Request, form: FormDep) -> Response:
     email, password = form.get("email", ""), form.get("password", "")
     try:
         if tenant_id:  # a link from an invitation names the customer
-            found = [tr.access.authenticate(email, password, tenant_id)]
+            found = [tr.access.accounts.authenticate(email, password, tenant_id)]
         else:
-            found = tr.access.authenticate_member(email, password)
+            found = tr.access.accounts.authenticate_member(email, password)
     except TrothError as exc:
         return render(
             request,
@@ -105,7 +105,7 @@ def login(request: Request, form: FormDep) -> Response:
     if len(found) == 1:
         return _signed_in_as(request, found[0])
     expires = int(ctx.clock.now().timestamp()) + CHOICE_MINUTES * 60
-    choices = [(u.id, tr.access.get_tenant(u.tenant_id or "").name) for u in found]
+    choices = [(u.id, tr.access.tenants.get_tenant(u.tenant_id or "").name) for u in found]
     return render(
         request,
         "tenant/choose.html",
@@ -130,7 +130,7 @@ def choose(request: Request, form: FormDep) -> Response:
             tenant_id="",
             error="that choice has expired; log in again",
         )
-    return _signed_in_as(request, request.app.state.troth.access.get_user(chosen))
+    return _signed_in_as(request, request.app.state.troth.access.accounts.get_user(chosen))
 
 
 @router.post("/tenant/logout")
@@ -148,7 +148,7 @@ def home(request: Request) -> Response:
     if s.actor.kind is ActorKind.tenant_member:
         # Not an admin: a page that says what they may do and who their admins are (the
         # admin pages stay closed: 403, as the route table says).
-        active = tr.access.list_members(tid, include_revoked=False)
+        active = tr.access.tenants.list_members(tid, include_revoked=False)
         admins = [m for m in active if m.tenant_role == "admin"]
         return render(
             request,
@@ -156,7 +156,7 @@ def home(request: Request) -> Response:
             status=403,
             csrf_token=s.csrf_token,
             me=s,
-            tenant=tr.access.get_tenant(tid),
+            tenant=tr.access.tenants.get_tenant(tid),
             admins=admins,
         )
     s = member(request)
@@ -165,11 +165,11 @@ def home(request: Request) -> Response:
         "tenant/home.html",
         csrf_token=s.csrf_token,
         me=s,
-        tenant=tr.access.get_tenant(tid),
-        members=tr.access.list_members(tid),
-        invitations=tr.access.list_invitations(tid),
-        grants=tr.access.list_grants(tid),
-        accesses=tr.access.vendor_accesses(tid, limit=200),
+        tenant=tr.access.tenants.get_tenant(tid),
+        members=tr.access.tenants.list_members(tid),
+        invitations=tr.access.tenants.list_invitations(tid),
+        grants=tr.access.grants.list_grants(tid),
+        accesses=tr.access.grants.vendor_accesses(tid, limit=200),
     )
 
 
@@ -180,7 +180,7 @@ def _back() -> Response:
 @router.post("/tenant/invitations")
 def invite(request: Request, form: FormDep) -> Response:
     s = member(request, form)
-    request.app.state.troth.access.invite(
+    request.app.state.troth.access.tenants.invite(
         s.actor.tenant_id or "",
         form.get("email", ""),
         role=form.get("role") or "member",
@@ -192,14 +192,16 @@ def invite(request: Request, form: FormDep) -> Response:
 @router.post("/tenant/invitations/{invitation_id}/revoke")
 def revoke_invitation(request: Request, invitation_id: Token, form: FormDep) -> Response:
     s = member(request, form)
-    request.app.state.troth.access.revoke_invitation(invitation_id, by=s.actor)
+    request.app.state.troth.access.tenants.revoke_invitation(invitation_id, by=s.actor)
     return _back()
 
 
 @router.post("/tenant/members/{user_id}/revoke")
 def revoke_member(request: Request, user_id: Token, form: FormDep) -> Response:
     s = member(request, form)
-    request.app.state.troth.access.revoke_member(s.actor.tenant_id or "", user_id, by=s.actor)
+    request.app.state.troth.access.tenants.revoke_member(
+        s.actor.tenant_id or "", user_id, by=s.actor
+    )
     return _back()
 
 
@@ -208,9 +210,9 @@ def decide_grant(request: Request, grant_id: Token, decision: Token, form: FormD
     s = member(request, form)
     access = request.app.state.troth.access
     actions = {
-        "approve": access.approve_grant,
-        "refuse": access.refuse_grant,
-        "revoke": access.revoke_grant,
+        "approve": access.grants.approve_grant,
+        "refuse": access.grants.refuse_grant,
+        "revoke": access.grants.revoke_grant,
     }
     if decision not in actions:
         raise PermissionDenied("decide with approve, refuse or revoke", code="unknown_decision")
@@ -223,7 +225,7 @@ def export(request: Request) -> Response:
     """Everything the tenant's people have in troth's store (P29), streamed per person."""
     s = member(request)
     tid = s.actor.tenant_id or ""
-    data = request.app.state.troth.access.export_tenant(tid, by=s.actor)
+    data = request.app.state.troth.access.tenants.export_tenant(tid, by=s.actor)
     body = json.dumps(data, indent=2, default=str)
     return file_download(body, f"tenant-{tid}.json", "application/json")
 
@@ -239,7 +241,7 @@ def invitation_form(request: Request) -> Response:
 def accept(request: Request, form: FormDep) -> Response:
     ctx = ctx_of(request)
     csrf.check_presession(ctx, request, form.get(csrf.FIELD))
-    user = request.app.state.troth.access.accept_invitation(
+    user = request.app.state.troth.access.tenants.accept_invitation(
         form.get("code", "").strip(),
         form.get("password", ""),
         display_name=form.get("name") or None,

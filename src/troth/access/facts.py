@@ -1,0 +1,68 @@
+"""What the gate learns of an actor from the access tables (troth.gate.facts): whether a
+customer's member belongs to the person's tenant, and which support grants for it a
+vendor admin or staff member holds."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+
+from troth.access.accounts import UserKind, signed_in_as
+from troth.access.grants import GrantStatus
+from troth.access.tables import support_grants
+from troth.clock import utc
+from troth.context import Context
+from troth.gate import Actor, ActorKind, Grant
+
+# How many of a vendor admin's most recent grants for a tenant the gate is shown.
+_FACT_GRANTS = 50
+
+
+def actor_facts(
+    conn: Connection, ctx: Context, actor: Actor, subject_tenant_id: str | None
+) -> tuple[bool, tuple[Grant, ...]]:
+    """For the gate: is ``actor`` an active member of the subject's tenant, and which of
+    their support grants for it exist (approved ones, expired and revoked included so the
+    gate can say ``grant_expired``)."""
+    if subject_tenant_id is None:
+        return False, ()
+    if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
+        row = signed_in_as(conn, actor, kind=UserKind.tenant_member)
+        return row is not None and row.tenant_id == subject_tenant_id, ()
+    if actor.kind in (ActorKind.vendor_admin, ActorKind.staff):
+        # The vendor's people: admins, and staff signed in as themselves (an asserted
+        # ``--actor staff:NAME@ROLE`` names no account, so it holds no grant).
+        if signed_in_as(conn, actor) is None:
+            return False, ()
+        t = support_grants
+        rows = conn.execute(
+            select(
+                t.c.id,
+                t.c.tenant_id,
+                t.c.categories,
+                t.c.subject_ids,
+                t.c.starts_at,
+                t.c.expires_at,
+                t.c.status,
+            )
+            .where(
+                t.c.tenant_id == subject_tenant_id,
+                t.c.requested_by == actor.id,
+                t.c.status.in_([GrantStatus.approved.value, GrantStatus.revoked.value]),
+                t.c.starts_at.is_not(None),
+            )
+            .order_by(t.c.expires_at.desc())
+            .limit(_FACT_GRANTS)
+        ).all()
+        return False, tuple(
+            Grant(
+                r.id,
+                r.tenant_id,
+                frozenset(r.categories or ()),
+                frozenset(r.subject_ids or ()),
+                utc(r.starts_at),
+                utc(r.expires_at),
+                revoked=r.status == GrantStatus.revoked.value,
+            )
+            for r in rows
+        )
+    return False, ()
