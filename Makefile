@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test check bench fmt clean browser lock pgbouncer
 
 # constraints.txt pins every dependency to the versions troth is tested with (the fast
-# paths use SQLAlchemy, Starlette and FastAPI internals; tests/test_internals.py checks them).
+# paths use SQLAlchemy, Starlette and FastAPI internals; tests/project/test_internals.py checks them).
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 # Regenerate constraints.txt from what is installed (after changing pyproject.toml and
-# installing); then run tests/test_internals.py and the benchmarks before committing it.
+# installing); then run tests/project/test_internals.py and the benchmarks before committing it.
 lock: $(STAMP)
 	@head -n 4 constraints.txt > constraints.new
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^#' | LC_ALL=C sort -f >> constraints.new
@@ -31,7 +31,7 @@ browser:
 		bash .ci/install-chromium \
 		|| echo "chromium could not be installed: browser tests will skip (CI fails them)"; }
 
-# Debian's pgbouncer fronts the multi-process test (tests/test_fleet.py: two servers and
+# Debian's pgbouncer fronts the multi-process test (tests/operations/test_fleet.py: two servers and
 # two workers through PgBouncer in transaction mode); installed when missing, like chromium.
 # Without it that test skips locally (and fails under CI=true, where it must run).
 pgbouncer:

@@ -1,6 +1,6 @@
 """A small application written against troth's public Python API, as a shop would write it.
 
-tests/test_public_api.py runs ``mypy --strict`` on this file (so the API it reaches through
+tests/project/test_public_api.py runs ``mypy --strict`` on this file (so the API it reaches through
 ``troth.open()`` must be typed: a typo or a wrong argument here is a type error, not an
 ``Any`` that lets it through) and then runs :func:`run` on a real home for behaviour.
 Only ``troth`` and what its attributes return are used: no ``ctx``, no free functions.

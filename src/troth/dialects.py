@@ -4,7 +4,7 @@ database (connectors, discovery) may also be MySQL or MariaDB.
 
 Nothing outside this module asks a database for its name: code asks
 ``dialect_for(conn_or_engine_or_url)`` what it can do (``.row_locks``, ``.insert_ignore``,
-``.begin_read_only``...). tests/test_dialects.py fails when a module elsewhere checks a
+``.begin_read_only``...). tests/project/test_dialects.py fails when a module elsewhere checks a
 dialect's name. To add a dialect, see "Adding a dialect" in the README's Architecture
 section.
 """

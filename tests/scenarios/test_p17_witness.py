@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from tests.test_audit_cli import run
-from tests.test_serve import ORDER
+from tests.audit.test_audit_cli import run
+from tests.operations.test_serve import ORDER
 
 import troth
 from troth.audit import sign_head, verify_log

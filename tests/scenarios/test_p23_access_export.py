@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import connected_schema as cs
-from test_requests_helpers import buy, connect_shop, mails_for, shop_db, verified
+from requests_helpers import buy, connect_shop, mails_for, shop_db, verified
 from troth.clock import ManualClock
 from troth.errors import NotFound
 from troth.gate import SYSTEM, Actor, ActorKind

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
-from test_requests_helpers import buy, connect_shop, rows, shop_db, verified
+from requests_helpers import buy, connect_shop, rows, shop_db, verified
 from troth.errors import ValidationError
 from troth.requests.states import RequestState
 from troth.store.tables import records

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import connected_schema as cs
-from test_requests_helpers import buy, connect_shop, mails_for, rows, shop_db, verified
+from requests_helpers import buy, connect_shop, mails_for, rows, shop_db, verified
 from troth.errors import ConnectorError, NotFound, Refused
 from troth.gate import Actor, ActorKind
 from troth.requests.states import RequestState

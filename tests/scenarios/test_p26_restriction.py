@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from test_requests_helpers import buy, verified
+from requests_helpers import buy, verified
 from troth.engine import Troth
 from troth.errors import Refused, ValidationError
 from troth.gate import Actor, ActorKind

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from _http import api_key, client_for, is_problem
-from test_requests_helpers import mails_for
+from requests_helpers import mails_for
 from troth.cli import main
 from troth.clock import ManualClock
 from troth.errors import ValidationError

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from test_requests_helpers import buy, code_of, mails_for
+from requests_helpers import buy, code_of, mails_for
 from troth.cli import main
 from troth.clock import ManualClock
 from troth.requests.deadlines import acknowledge_by, due_date

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from test_requests_helpers import mails_for, verified
+from requests_helpers import mails_for, verified
 from troth.errors import Refused
 from troth.gate import Actor, ActorKind
 from troth.policy.validate import policy_warnings

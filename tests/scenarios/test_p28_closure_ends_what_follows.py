@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from test_requests_helpers import mails_for, verified
+from requests_helpers import mails_for, verified
 from troth.audit.entries import list_entries
 from troth.consent.state import active_purposes
 from troth.consent.tables import consent_events

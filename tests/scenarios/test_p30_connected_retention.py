@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 import connected_schema as cs
-from test_requests_helpers import connect_shop, rows
+from requests_helpers import connect_shop, rows
 from troth.audit.entries import list_entries
 from troth.cli import retention as retention_cli
 from troth.store.tables import records

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import connected_schema as cs
-from test_requests_helpers import connect_shop, shop_db, verified
+from requests_helpers import connect_shop, shop_db, verified
 from troth.clock import ManualClock
 from troth.gate import SYSTEM
 from troth.store.values import read_values

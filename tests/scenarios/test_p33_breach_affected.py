@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
-from test_requests_helpers import buy, connect_shop
+from requests_helpers import buy, connect_shop
 from troth.errors import Conflict, ValidationError
 from troth.gate import Actor, ActorKind
 

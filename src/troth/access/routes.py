@@ -1,5 +1,5 @@
 """Who may call each door into troth: every HTTP route (API and web pages) and every CLI
-command has an entry here, and ``tests/test_authz_matrix.py`` fails when the app or the
+command has an entry here, and ``tests/access/test_authz_matrix.py`` fails when the app or the
 CLI has one without an entry (or the table names one that no longer exists). The same
 test probes the routes over HTTP with every kind of credential against ids of the
 caller's own tenant, another tenant, unknown and malformed ones, and compares each
@@ -455,7 +455,7 @@ def render_routes() -> str:
     lines = [
         "## Every route",
         "",
-        "From `troth.access.routes.ROUTES`; `tests/test_authz_matrix.py` fails when the app"
+        "From `troth.access.routes.ROUTES`; `tests/access/test_authz_matrix.py` fails when the app"
         " has a route this table lacks, and probes each route with every kind of credential"
         " against ids of the caller's own tenant, another tenant, unknown and malformed ones.",
         "",

@@ -100,7 +100,7 @@ class DeadlineRule:
     """No answer by the deadline counts as a refusal (the person may complain)."""
 
 
-# The table. Each row cites its rule; tests/test_deadlines.py checks every number.
+# The table. Each row cites its rule; tests/requests/test_deadlines.py checks every number.
 RULES: Final[MappingProxyType[Regime, DeadlineRule]] = MappingProxyType(
     {
         # GDPR Art. 12(3): one month of receipt, +2 months where necessary (complexity,

@@ -1,5 +1,5 @@
 """The initial schema: every table of troth 0.1, generated from troth.db.metadata by
-Alembic autogenerate; tests/test_migrations.py checks the result against the metadata on
+Alembic autogenerate; tests/migrations/test_migrations.py checks the result against the metadata on
 SQLite and PostgreSQL.
 
 Revision ID: 0001

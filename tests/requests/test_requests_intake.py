@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from test_requests_helpers import mails_for
+from requests_helpers import mails_for
 from troth.engine import Troth
 from troth.requests.mailbox import classify, read_message
 from troth.requests.states import Channel, RequestKind, RequestState

@@ -3,7 +3,7 @@ credential (phone-service: a multi-tenant service), on SQLite and PostgreSQL. A 
 changes nothing and is audited once with its reason; an allowed call works.
 
 The HTTP routes, the console and the CLI all reach these services, so this is where the
-decision is tested exhaustively; tests/test_api_office_powers.py checks the edges."""
+decision is tested exhaustively; tests/api/test_api_office_powers.py checks the edges."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from test_requests_helpers import buy, code_of, mails_for, verified
+from requests_helpers import buy, code_of, mails_for, verified
 from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.engine import Troth

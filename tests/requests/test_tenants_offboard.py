@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
-from test_requests_helpers import SHOP_ENV, connect_shop, shop_db
+from requests_helpers import SHOP_ENV, connect_shop, shop_db
 from troth.audit.entries import list_entries
 from troth.audit.tables import audit_entries
 from troth.audit.verify import verify_log
@@ -240,7 +240,7 @@ def test_killed_offboarding_resumes(
 def test_people_erased_before_are_left_as_they_are(
     home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Any
 ) -> None:
-    from test_requests_helpers import verified
+    from requests_helpers import verified
 
     t = home("mindlink")
     sc = _two_tenants(t, shop_db(tmp_path), monkeypatch)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.test_serve import ORDER, _answers, _free_port, _until
+from tests.operations.test_serve import ORDER, _answers, _free_port, _until
 
 import troth
 from troth.audit import read_heads, verify_log

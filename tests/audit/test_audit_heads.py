@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.test_audit_log import build_context, entry
+from tests.audit.test_audit_log import build_context, entry
 
 import troth
 from troth.audit import close_heads, read_heads, sign_head, transaction, verify_log

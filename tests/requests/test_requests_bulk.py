@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
-from test_requests_helpers import SHOP_ENV, buy, connect_shop, shop_db, verified
+from requests_helpers import SHOP_ENV, buy, connect_shop, shop_db, verified
 from troth.audit.tables import audit_entries as audit_log
 from troth.consent.tables import consent_state
 from troth.engine import Troth

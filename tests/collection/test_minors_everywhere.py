@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import connected_schema as cs
 from dbs import PG_ADMIN_URL, need
-from test_requests_helpers import buy, connect_shop, rows
+from requests_helpers import buy, connect_shop, rows
 from troth.audit.entries import list_entries
 from troth.clock import ManualClock, SystemClock
 from troth.connectors import JobState, JobStore

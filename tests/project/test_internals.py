@@ -168,7 +168,7 @@ def test_starlette_and_fastapi_routing_internals(lite, caplog) -> None:
         "included routers' effective_candidates() (full path templates)",
         ST,
         "troth.operations.httplog.route_templates (metric labels, request log lines)"
-        " and tests/test_authz_routes.py",
+        " and tests/access/test_authz_routes.py",
     )
     need(Match.FULL and Mount, "starlette.routing.Match / Mount", ST, "troth.api.problems")
     caplog.set_level(logging.INFO, logger="troth.http")
