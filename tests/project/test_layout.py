@@ -144,3 +144,45 @@ def test_the_tables_edges_held_live_in_their_domain_modules() -> None:
         (privacy_sessions, "privacy_sessions"),
     ):
         assert table.name == name and metadata.tables[name] is table
+
+
+# Issue 15: a module a newcomer reads at a glance, a function that fits on a screen.
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 80
+
+
+def source_files() -> list[Path]:
+    return [f for f in sorted(SRC.rglob("*.py")) if "migrations" not in f.relative_to(SRC).parts]
+
+
+def test_no_module_over_500_lines() -> None:
+    long = {
+        str(f.relative_to(SRC)): n
+        for f in source_files()
+        if (n := len(f.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"split these modules by responsibility (lines): {long}"
+
+
+def test_no_function_over_80_lines() -> None:
+    long: dict[str, int] = {}
+    for f in source_files():
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                size = (node.end_lineno or node.lineno) - node.lineno + 1
+                if size > MAX_FUNCTION_LINES:
+                    long[f"{f.relative_to(SRC)}:{node.lineno} {node.name}"] = size
+    assert not long, f"cut these into named steps (lines): {long}"
+
+
+def test_the_size_checks_see_a_long_function() -> None:
+    """The walk above finds a function by its real extent (decorators and nested
+    functions included), not only top-level ones."""
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    tree = ast.parse(f"class A:\n  def f(self):\n{body}\n")
+    sizes = [
+        (n.end_lineno or n.lineno) - n.lineno + 1
+        for n in ast.walk(tree)
+        if isinstance(n, ast.FunctionDef)
+    ]
+    assert sizes == [MAX_FUNCTION_LINES + 1]
