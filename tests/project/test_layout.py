@@ -176,8 +176,8 @@ def test_no_function_over_80_lines() -> None:
 
 
 def test_the_size_checks_see_a_long_function() -> None:
-    """The walk above finds a function by its real extent (decorators and nested
-    functions included), not only top-level ones."""
+    """The walk above measures a method inside a class too, from its ``def`` to its
+    last line."""
     body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
     tree = ast.parse(f"class A:\n  def f(self):\n{body}\n")
     sizes = [
