@@ -93,10 +93,14 @@ def read_heads(ctx: Context) -> list[tuple[int, SignedHead | None, str | None]]:
 _TAIL_BYTES = 1 << 16
 
 
-def latest_head(ctx: Context) -> tuple[int, str] | None:
-    """(size, root) of the largest head signed with the home's key among the last lines of
-    the heads file (processes write heads in any order, each in size order), or None when
-    there is none. OSError when the file cannot be read."""
+def newest_signed_head(
+    ctx: Context,
+    *,
+    skip: tuple[type[Exception], ...] = (ValueError, ValidationError, AttributeError),
+) -> SignedHead | None:
+    """The largest head signed with the home's key among the last lines of the heads file
+    (processes write heads in any order, each in size order), or None when there is none;
+    a line raising one of ``skip`` is not a head. OSError when the file cannot be read."""
     path = ctx.settings.resolved_heads_file
     try:
         with path.open("rb") as fh:
@@ -113,10 +117,17 @@ def latest_head(ctx: Context) -> tuple[int, str] | None:
     for line in tail:
         try:
             head = SignedHead.from_dict(json.loads(line))
-        except (ValueError, ValidationError, AttributeError):
+        except skip:
             continue
         if (best is None or head.size > best.size) and head.verify(public_key):
             best = head
+    return best
+
+
+def latest_head(ctx: Context) -> tuple[int, str] | None:
+    """(size, root) of :func:`newest_signed_head`, or None when there is none. OSError
+    when the file cannot be read."""
+    best = newest_signed_head(ctx)
     return None if best is None else (best.size, best.root)
 
 

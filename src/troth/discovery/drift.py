@@ -158,19 +158,46 @@ def _column_yaml(dataset: str, table: str, column: str, category: str, erase: st
     )
 
 
-def _undeclared_column(scan: TableScan, col: ColumnResult) -> Finding:
-    cat = _category(col) or "identity"
+def _on_column(
+    scan: TableScan,
+    col: ColumnResult,
+    what: tuple[str, Severity, str | None],
+    message: str,
+    *,
+    erase: str | None = None,
+    declare_as: str | None = None,
+    then: str = "",
+) -> Finding:
+    """A finding on one scanned column: ``what`` is its code, severity and category; its
+    evidence is the column's, its fix the datasets-file lines declaring the column as
+    ``declare_as`` (default: the category) with ``erase`` (default: the category's),
+    followed by ``then``."""
+    code, severity, cat = what
+    declare = cat or "" if declare_as is None else declare_as
+    yaml = _column_yaml(
+        scan.dataset, scan.table, col.column, declare, erase or _erase_for(declare, False)
+    )
     return Finding(
-        code="undeclared_column",
-        severity=Severity.high,
+        code=code,
+        severity=severity,
         dataset=scan.dataset,
         table=scan.table,
         column=col.column,
         category=cat,
-        message=f"column holds {cat} data ({_what(col)}) but the datasets file does not declare"
-        " it: requests miss it and retention never deletes it",
+        message=message,
         evidence=_evidence(col),
-        yaml=_column_yaml(scan.dataset, scan.table, col.column, cat, _erase_for(cat, False)),
+        yaml=yaml + then,
+    )
+
+
+def _undeclared_column(scan: TableScan, col: ColumnResult) -> Finding:
+    cat = _category(col) or "identity"
+    return _on_column(
+        scan,
+        col,
+        ("undeclared_column", Severity.high, cat),
+        f"column holds {cat} data ({_what(col)}) but the datasets file does not declare"
+        " it: requests miss it and retention never deletes it",
     )
 
 
@@ -216,17 +243,14 @@ def _mislabelled(declared: str, col: ColumnResult) -> bool:
 def _mislabel(scan: TableScan, col: ColumnResult, declared: str | None) -> Finding:
     cat = col.category or ""
     said = f"declared {declared}" if declared else "declared without a category (not personal)"
-    return Finding(
-        code="mislabelled",
-        severity=Severity.medium,
-        dataset=scan.dataset,
-        table=scan.table,
-        column=col.column,
-        category=cat,
-        message=f"{said}, but its values are {_what(col)} ({cat})",
-        evidence={**_evidence(col), "declared": declared},
-        yaml=_column_yaml(scan.dataset, scan.table, col.column, cat, _erase_for(cat, False)),
+    finding = _on_column(
+        scan,
+        col,
+        ("mislabelled", Severity.medium, cat),
+        f"{said}, but its values are {_what(col)} ({cat})",
     )
+    finding.evidence["declared"] = declared
+    return finding
 
 
 def _in_clear(
@@ -235,19 +259,13 @@ def _in_clear(
     out: list[Finding] = []
     if col.category in sensitive and col.by in ("values", "values+name"):
         out.append(
-            Finding(
-                code="sensitive_in_clear",
-                severity=Severity.critical,
-                dataset=scan.dataset,
-                table=scan.table,
-                column=col.column,
-                category=col.category,
-                message=f"{col.category} is sensitive, and this column holds it in clear"
+            _on_column(
+                scan,
+                col,
+                ("sensitive_in_clear", Severity.critical, col.category),
+                f"{col.category} is sensitive, and this column holds it in clear"
                 f" ({_what(col)}): encrypt or tokenise it (P15), and declare it",
-                evidence=_evidence(col),
-                yaml=_column_yaml(
-                    scan.dataset, scan.table, col.column, col.category or "", "set_null"
-                ),
+                erase="set_null",
             )
         )
     for kind_name, n in col.pasted.items():
@@ -255,21 +273,16 @@ def _in_clear(
         if cat not in sensitive:
             continue
         out.append(
-            Finding(
-                code="pasted_in_free_text",
-                severity=Severity.critical,
-                dataset=scan.dataset,
-                table=scan.table,
-                column=col.column,
-                category=cat,
-                message=f"{n} of {col.sampled} sampled texts have a {Kind(kind_name).value}"
+            _on_column(
+                scan,
+                col,
+                ("pasted_in_free_text", Severity.critical, cat),
+                f"{n} of {col.sampled} sampled texts have a {Kind(kind_name).value}"
                 f" pasted in ({cat}, sensitive) stored in clear"
                 + (f" in a column declared {declared}" if declared else ""),
-                evidence=_evidence(col),
-                yaml=_column_yaml(
-                    scan.dataset, scan.table, col.column, declared or "communications", "set_null"
-                )
-                + f"# and redact the pasted {Kind(kind_name).value}s at the source\n",
+                erase="set_null",
+                declare_as=declared or "communications",
+                then=f"# and redact the pasted {Kind(kind_name).value}s at the source\n",
             )
         )
     return out

@@ -6,7 +6,6 @@ not in the edges."""
 from __future__ import annotations
 
 import functools
-import json
 import os
 import stat
 import tomllib
@@ -175,33 +174,16 @@ def _bucket(due: date, today: date) -> str:
     return "later"
 
 
-_TAIL = 1 << 16
-
-
 def newest_head(ctx: Context) -> tuple[int, datetime] | None:
     """(size, signed at) of the largest head signed with the home's key among the heads
     file's last lines; None when there is none (or the file cannot be read)."""
-    from troth.audit.heads import SignedHead
+    from troth.audit.heads import newest_signed_head
 
-    path = ctx.settings.resolved_heads_file
     try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            end = fh.tell()
-            fh.seek(max(0, end - _TAIL))
-            lines = fh.read().decode("utf-8", errors="replace").splitlines()
+        # any line that does not parse, a torn or foreign one, is not a head
+        best = newest_signed_head(ctx, skip=(Exception,))
     except OSError:
         return None
-    if end > _TAIL:
-        lines = lines[1:]
-    best: Any = None
-    for line in lines:
-        try:
-            head = SignedHead.from_dict(json.loads(line))
-        except Exception:  # noqa: S112 - a torn or foreign line is not a head
-            continue
-        if (best is None or head.size > best.size) and head.verify(ctx.keys.public_key):
-            best = head
     if best is None:
         return None
     at = datetime.fromisoformat(best.at.replace("Z", "+00:00"))

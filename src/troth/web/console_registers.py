@@ -5,7 +5,9 @@ named. The registers' services decide and audit who may read them."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
@@ -27,6 +29,10 @@ from troth.web.lists import (
 )
 from troth.web.render import ctx_of
 
+if TYPE_CHECKING:
+    from troth.context import Context
+    from troth.web.session import Signed
+
 router = APIRouter(include_in_schema=False)
 
 Short = Annotated[str | None, Query(max_length=80)]
@@ -35,25 +41,44 @@ PageNo = Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)]
 BATCH = 1000
 
 
-# -- disclosures ---------------------------------------------------------------------------
-def _disclosure_filters(
-    recipient: str | None, purpose: str | None, since: str | None, until: str | None
-) -> dict[str, Any]:
-    shown = {
-        "recipient": recipient or "",
-        "purpose": purpose or "",
-        "since": since or "",
-        "until": until or "",
-    }
-    kw = {
-        "recipient": recipient or None,
-        "purpose": purpose or None,
-        "since": day_start(since, "since"),
-        "until": day_end(until, "until"),
-    }
+def _filters(q: dict[str, str | None], *, text: tuple[str, ...], **kw: Any) -> dict[str, Any]:
+    """A register's filters: as the form shows them back (``shown``) and as the register's
+    lister takes them (``kw``): the ``text`` ones (empty = any), the UTC date range, and
+    the caller's own ``kw``."""
+    shown = {k: v or "" for k, v in q.items()}
+    kw |= {k: q[k] or None for k in text}
+    kw |= {"since": day_start(q["since"], "since"), "until": day_end(q["until"], "until")}
     return {"shown": shown, "kw": kw}
 
 
+Fetch = Callable[[int, int], tuple[list[dict[str, Any]], int]]
+
+
+@dataclass(frozen=True)
+class _Register:
+    """One of the registers: the power its staff need, its service's lister and how its
+    query becomes filters."""
+
+    power: Power
+    lister: Callable[..., tuple[list[dict[str, Any]], int]]
+    filters: Callable[[dict[str, str | None]], dict[str, Any]]
+
+    def read(
+        self, request: Request, q: dict[str, str | None]
+    ) -> tuple[Signed, Context, dict[str, Any], Fetch]:
+        """The staff member (refused without the power, before the filters are read), the
+        context, the filters and ``fetch(limit, offset)`` reading the filtered register."""
+        s = staff(request, power=self.power)
+        ctx = ctx_of(request)
+        f = self.filters(q)
+
+        def fetch(limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+            return self.lister(ctx, s.actor, limit=limit, offset=offset, **f["kw"])
+
+        return s, ctx, f, fetch
+
+
+# -- disclosures ---------------------------------------------------------------------------
 def _disclosure_query(
     recipient: Short = None,
     purpose: Short = None,
@@ -65,6 +90,9 @@ def _disclosure_query(
 
 
 DisclosureQuery = Annotated[dict[str, str | None], Depends(_disclosure_query)]
+_DISCLOSURES = _Register(
+    Power.legal_demands, list_disclosures, lambda q: _filters(q, text=("recipient", "purpose"))
+)
 
 
 @router.get("/console/disclosures")
@@ -73,13 +101,8 @@ def disclosures_page(
     q: DisclosureQuery,
     page_no: PageNo = None,
 ) -> Response:
-    s = staff(request, power=Power.legal_demands)
-    ctx = ctx_of(request)
-    f = _disclosure_filters(**q)
-    items, p = fetch_page(
-        lambda limit, offset: list_disclosures(ctx, s.actor, limit=limit, offset=offset, **f["kw"]),
-        page_no,
-    )
+    s, ctx, f, fetch = _DISCLOSURES.read(request, q)
+    items, p = fetch_page(fetch, page_no)
     names = names_for(request.app.state.troth.access)
     pol = ctx.policy.policy
     return page(
@@ -98,14 +121,9 @@ def disclosures_csv(
     request: Request,
     q: DisclosureQuery,
 ) -> Response:
-    s = staff(request, power=Power.legal_demands)
-    ctx = ctx_of(request)
-    kw = _disclosure_filters(**q)["kw"]
+    _s, _ctx, _f, fetch = _DISCLOSURES.read(request, q)
     names = names_for(request.app.state.troth.access)
-    items = every_item(
-        lambda limit, offset: list_disclosures(ctx, s.actor, limit=limit, offset=offset, **kw),
-        BATCH,
-    )
+    items = every_item(fetch, BATCH)
     rows = (
         [
             when(i["at"]),
@@ -126,24 +144,11 @@ def disclosures_csv(
 
 
 # -- consents ------------------------------------------------------------------------------
-def _consent_filters(
-    purpose: str | None, given: str | None, since: str | None, until: str | None
-) -> dict[str, Any]:
+def _consent_filters(q: dict[str, str | None]) -> dict[str, Any]:
+    given = q["given"]
     if given not in (None, "", "given", "withdrawn"):
         raise ValidationError("given: given or withdrawn", field="given")
-    shown = {
-        "purpose": purpose or "",
-        "given": given or "",
-        "since": since or "",
-        "until": until or "",
-    }
-    kw = {
-        "purpose": purpose or None,
-        "granted": None if not given else given == "given",
-        "since": day_start(since, "since"),
-        "until": day_end(until, "until"),
-    }
-    return {"shown": shown, "kw": kw}
+    return _filters(q, text=("purpose",), granted=None if not given else given == "given")
 
 
 def _consent_query(
@@ -157,6 +162,7 @@ def _consent_query(
 
 
 ConsentQuery = Annotated[dict[str, str | None], Depends(_consent_query)]
+_CONSENTS = _Register(Power.manage_requests, list_consent_events, _consent_filters)
 
 
 @router.get("/console/consents")
@@ -165,15 +171,8 @@ def consents_page(
     q: ConsentQuery,
     page_no: PageNo = None,
 ) -> Response:
-    s = staff(request, power=Power.manage_requests)
-    ctx = ctx_of(request)
-    f = _consent_filters(**q)
-    items, p = fetch_page(
-        lambda limit, offset: list_consent_events(
-            ctx, s.actor, limit=limit, offset=offset, **f["kw"]
-        ),
-        page_no,
-    )
+    s, ctx, f, fetch = _CONSENTS.read(request, q)
+    items, p = fetch_page(fetch, page_no)
     return page(
         request,
         s,
@@ -189,13 +188,8 @@ def consents_csv(
     request: Request,
     q: ConsentQuery,
 ) -> Response:
-    s = staff(request, power=Power.manage_requests)
-    ctx = ctx_of(request)
-    kw = _consent_filters(**q)["kw"]
-    items = every_item(
-        lambda limit, offset: list_consent_events(ctx, s.actor, limit=limit, offset=offset, **kw),
-        BATCH,
-    )
+    _s, _ctx, _f, fetch = _CONSENTS.read(request, q)
+    items = every_item(fetch, BATCH)
     rows = (
         [
             when(i["at"]),
