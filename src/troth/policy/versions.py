@@ -18,7 +18,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Column,
     Connection,
     Date,
@@ -31,8 +30,9 @@ from sqlalchemy import (
 
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
+from troth.columns import document, flag, key, stamp
 from troth.context import Context
-from troth.db import JsonType, UtcDateTime, metadata
+from troth.db import metadata
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.policy.model import Power
@@ -42,13 +42,13 @@ from troth.store.tables import policy_notices, records
 policy_versions = Table(
     "policy_versions",
     metadata,
-    Column("version", String(64), primary_key=True),
+    key("version", length=64),
     Column("effective", Date, nullable=False),
-    Column("published_at", UtcDateTime, nullable=False),
+    stamp("published_at"),
     Column("digest", String(64), nullable=False),
     Column("text", Text, nullable=False),
-    Column("changes", JsonType),
-    Column("material", Boolean, nullable=False, default=False),
+    document("changes", required=False),
+    flag("material"),
 )
 
 _v = policy_versions.c
