@@ -9,7 +9,9 @@ only what is particular to it:
   unset until something happens (``revoked_at``, ``finished_at``...);
 - :func:`actor`: who did it, as the audit log names them (255 characters);
 - :func:`flag` and :func:`counter`: a boolean that starts false, an integer from 0;
-- :func:`document`: a JSON value.
+- :func:`document`: a JSON value;
+
+and :func:`row_of`, the row of a table that a dataclass record makes.
 
 Each returns new :class:`~sqlalchemy.Column` objects (a column belongs to one table). Only
 the options a column has are passed on, so the schema is exactly what the plain
@@ -18,9 +20,11 @@ the options a column has are passed on, so the schema is exactly what the plain
 
 from __future__ import annotations
 
+from dataclasses import fields
+from enum import Enum
 from typing import Any
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
 
 from troth.db import JsonType, UtcDateTime
 
@@ -95,3 +99,14 @@ def counter(name: str) -> Column[Any]:
 def document(name: str, *, required: bool = True) -> Column[Any]:
     """A JSON value, NOT NULL unless ``required`` is false."""
     return Column(name, JsonType, **_options(required=required))
+
+
+def row_of(table: Table, record: Any, **extra: Any) -> dict[str, Any]:
+    """The row of ``table`` a dataclass ``record`` makes: each of its fields that is a
+    column (an enum by its value, a tuple as a list), then ``extra``."""
+    row: dict[str, Any] = {}
+    for f in fields(record):
+        if f.name in table.c:
+            v = getattr(record, f.name)
+            row[f.name] = v.value if isinstance(v, Enum) else list(v) if isinstance(v, tuple) else v
+    return {**row, **extra}

@@ -3,16 +3,7 @@ and the vendor's support-access grants."""
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Column,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Column, Index, Integer, LargeBinary, String, Table, Text, UniqueConstraint
 
 from troth.columns import counter, document, flag, key, open_stamps, ref, stamp, stamps
 from troth.db import metadata

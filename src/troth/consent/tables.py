@@ -3,15 +3,7 @@ receipts of grants and the one-click unsubscribe tokens."""
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Index,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Boolean, Column, Index, String, Table, Text, UniqueConstraint
 
 from troth.columns import ref, stamp
 from troth.db import BigId, metadata

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-from enum import Enum
-from typing import Any
-
 from sqlalchemy import Column, Index, String, Table, Text
 
 from troth.columns import actor, document, key, ref, stamp
@@ -52,14 +48,3 @@ legal_demands = Table(
     stamp("recorded_at"),
     Index("ix_legal_demands_status_gag", "status", "gag_until"),
 )
-
-
-def row_of(table: Table, record: Any, **extra: Any) -> dict[str, Any]:
-    """The row of ``table`` a dataclass ``record`` makes: each of its fields that is a
-    column (an enum by its value, a tuple as a list), then ``extra``."""
-    row: dict[str, Any] = {}
-    for f in fields(record):
-        if f.name in table.c:
-            v = getattr(record, f.name)
-            row[f.name] = v.value if isinstance(v, Enum) else list(v) if isinstance(v, tuple) else v
-    return {**row, **extra}

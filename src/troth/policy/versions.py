@@ -17,20 +17,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    Date,
-    String,
-    Table,
-    Text,
-    func,
-    select,
-)
+from sqlalchemy import Column, Connection, Date, String, Table, Text, func, select
 
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
-from troth.columns import document, flag, key, stamp
+from troth.columns import document, flag, key, row_of, stamp
 from troth.context import Context
 from troth.db import metadata
 from troth.gate import SYSTEM, Actor
@@ -112,17 +103,7 @@ class NewVersion:
 
 def record_version(conn: Connection, new: NewVersion) -> None:
     """Record ``new`` as published (in the caller's transaction)."""
-    conn.execute(
-        policy_versions.insert().values(
-            version=new.version,
-            effective=new.effective,
-            published_at=new.published_at,
-            digest=new.digest,
-            text=new.text,
-            changes=new.changes,
-            material=new.material,
-        )
-    )
+    conn.execute(policy_versions.insert().values(row_of(policy_versions, new)))
 
 
 def published_digest(conn: Connection, version: str) -> str | None:

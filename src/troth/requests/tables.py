@@ -8,15 +8,7 @@ troth can still write to someone whose data it has erased.
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Column,
-    Date,
-    Index,
-    LargeBinary,
-    String,
-    Table,
-    Text,
-)
+from sqlalchemy import Column, Date, Index, LargeBinary, String, Table, Text
 
 from troth.columns import actor, counter, document, flag, key, open_stamps, ref, stamp
 from troth.db import BigId, metadata

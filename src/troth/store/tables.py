@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Column,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    Text,
-)
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, LargeBinary, String, Table, Text
 
 from troth.columns import document, flag, key, open_stamps, ref, stamp
 from troth.db import BigId, metadata
