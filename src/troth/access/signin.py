@@ -14,14 +14,15 @@ import math
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import Column, Connection, Index, Integer, String, Table, func, select, update
+from sqlalchemy import Column, Connection, Index, String, Table, func, select, update
 
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import denial
 from troth.clock import utc
+from troth.columns import counter, key, ref, stamp, stamps
 from troth.context import Context
-from troth.db import UtcDateTime, metadata
+from troth.db import metadata
 from troth.errors import AuthenticationError, RateLimited, ValidationError
 from troth.gate import Reason
 from troth.store.ids import token_hash
@@ -35,13 +36,12 @@ SEEN_EVERY = timedelta(minutes=1)  # how often a session's last_seen_at is writt
 signin_codes = Table(
     "privacy_signin_codes",
     metadata,
-    Column("id", String(32), primary_key=True),
-    Column("subject_id", String(32), nullable=False),
+    key(),
+    ref("subject_id", required=True),
     Column("code_mac", String(64), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("expires_at", UtcDateTime, nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("used_at", UtcDateTime),
+    *stamps("created_at", "expires_at"),
+    counter("attempts"),
+    stamp("used_at", required=False),
     # MACs (never the address or IP itself) to count requests per address and per client;
     # unknown addresses get a row too, so the limits answer alike for known and unknown.
     Column("address_mac", String(64)),
@@ -54,12 +54,11 @@ signin_codes = Table(
 privacy_sessions = Table(
     "privacy_sessions",
     metadata,
-    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's token
-    Column("subject_id", String(32), nullable=False),
+    key(length=64),  # SHA-256 of the cookie's token
+    ref("subject_id", required=True),
     Column("csrf_secret", String(64), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("last_seen_at", UtcDateTime, nullable=False),
-    Column("ended_at", UtcDateTime),
+    *stamps("created_at", "last_seen_at"),
+    stamp("ended_at", required=False),
     Index("ix_privacy_sessions_subject", "subject_id"),
 )
 

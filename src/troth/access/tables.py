@@ -3,20 +3,10 @@ and the vendor's support-access grants."""
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Column, Index, Integer, LargeBinary, String, Table, Text, UniqueConstraint
 
-from troth.db import JsonType, UtcDateTime, metadata
+from troth.columns import counter, document, flag, key, open_stamps, ref, stamp, stamps
+from troth.db import metadata
 
 # One row per login: the vendor's staff (a policy role), the vendor's admins and each
 # customer's members. ``login_key`` (kind, tenant, normalised e-mail) makes e-mails unique
@@ -24,22 +14,22 @@ from troth.db import JsonType, UtcDateTime, metadata
 users = Table(
     "users",
     metadata,
-    Column("id", String(32), primary_key=True),
+    key(),
     Column("kind", String(20), nullable=False),
     Column("email", String(320), nullable=False),
     Column("login_key", String(400), nullable=False),
     Column("display_name", String(200)),
     Column("role", String(64)),
-    Column("tenant_id", String(32), ForeignKey("tenants.id")),
+    ref("tenant_id", "tenants.id"),
     Column("tenant_role", String(20)),
     Column("password_hash", String(200)),
-    Column("disabled_at", UtcDateTime),
-    Column("failed_logins", Integer, nullable=False, default=0),
-    Column("locked_until", UtcDateTime),
+    stamp("disabled_at", required=False),
+    counter("failed_logins"),
+    stamp("locked_until", required=False),
     # AES-GCM under a key derived from the key file; NULL unless TOTP is enabled.
     Column("totp_secret", LargeBinary),
     Column("totp_last_step", Integer),
-    Column("created_at", UtcDateTime, nullable=False),
+    stamp("created_at"),
     UniqueConstraint("login_key", name="uq_users_login_key"),
     Index("ix_users_email", "email"),
     Index("ix_users_tenant", "tenant_id"),
@@ -49,12 +39,10 @@ users = Table(
 sessions = Table(
     "sessions",
     metadata,
-    Column("id", String(64), primary_key=True),
-    Column("user_id", String(32), ForeignKey("users.id"), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("last_seen_at", UtcDateTime, nullable=False),
-    Column("expires_at", UtcDateTime, nullable=False),
-    Column("revoked_at", UtcDateTime),
+    key(length=64),
+    ref("user_id", "users.id", required=True),
+    *stamps("created_at", "last_seen_at", "expires_at"),
+    stamp("revoked_at", required=False),
     Column("csrf_secret", String(64), nullable=False),
     Index("ix_sessions_user", "user_id"),
 )
@@ -63,16 +51,15 @@ sessions = Table(
 api_keys = Table(
     "api_keys",
     metadata,
-    Column("id", String(32), primary_key=True),
+    key(),
     Column("prefix", String(16), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
-    Column("scopes", JsonType, nullable=False),
-    Column("tenant_id", String(32), ForeignKey("tenants.id")),
-    Column("user_id", String(32), ForeignKey("users.id")),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("last_used_at", UtcDateTime),
-    Column("revoked_at", UtcDateTime),
+    document("scopes"),
+    ref("tenant_id", "tenants.id"),
+    ref("user_id", "users.id"),
+    stamp("created_at"),
+    *open_stamps("last_used_at", "revoked_at"),
     Index("ix_api_keys_user", "user_id"),
 )
 
@@ -80,17 +67,15 @@ api_keys = Table(
 invitations = Table(
     "invitations",
     metadata,
-    Column("id", String(32), primary_key=True),
+    key(),
     Column("token_hash", String(64), nullable=False, unique=True),
-    Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
+    ref("tenant_id", "tenants.id", required=True),
     Column("email", String(320), nullable=False),
     Column("role", String(20), nullable=False),
     Column("invited_by", String(100), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("expires_at", UtcDateTime, nullable=False),
-    Column("accepted_at", UtcDateTime),
-    Column("revoked_at", UtcDateTime),
-    Column("user_id", String(32)),
+    *stamps("created_at", "expires_at"),
+    *open_stamps("accepted_at", "revoked_at"),
+    ref("user_id"),
     Index("ix_invitations_tenant", "tenant_id"),
 )
 
@@ -99,21 +84,18 @@ invitations = Table(
 support_grants = Table(
     "support_grants",
     metadata,
-    Column("id", String(32), primary_key=True),
-    Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
-    Column("requested_by", String(32), nullable=False),
+    key(),
+    ref("tenant_id", "tenants.id", required=True),
+    ref("requested_by", required=True),
     Column("reason", Text, nullable=False),
     Column("ticket", String(200)),
-    Column("categories", JsonType, nullable=False),  # empty: every category
-    Column("subject_ids", JsonType, nullable=False),  # empty: every subject of the tenant
+    document("categories"),  # empty: every category
+    document("subject_ids"),  # empty: every subject of the tenant
     Column("duration_seconds", Integer, nullable=False),
     Column("status", String(20), nullable=False),
-    Column("requested_at", UtcDateTime, nullable=False),
-    Column("decided_by", String(32)),
-    Column("decided_at", UtcDateTime),
-    Column("starts_at", UtcDateTime),
-    Column("expires_at", UtcDateTime),
-    Column("revoked_at", UtcDateTime),
-    Column("emergency", Boolean, nullable=False, default=False),
+    stamp("requested_at"),
+    ref("decided_by"),
+    *open_stamps("decided_at", "starts_at", "expires_at", "revoked_at"),
+    flag("emergency"),
     Index("ix_support_grants_tenant_requester", "tenant_id", "requested_by"),
 )

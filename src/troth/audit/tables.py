@@ -8,28 +8,19 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    Text,
-    text,
-)
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table, Text, text
 
 from troth.audit.entry import AuditEntry
-from troth.db import UtcDateTime, dumps, metadata
+from troth.columns import actor, stamp
+from troth.db import dumps, metadata
 
 
 def _entry_columns() -> list[Column[Any]]:
     """What an entry says, as stored in the tree and while pending: new Column objects
     for each table, in :data:`ENTRY_COLUMNS` order after the seq."""
     return [
-        Column("at", UtcDateTime, nullable=False),
-        Column("actor", String(255), nullable=False),
+        stamp("at"),
+        actor(),
         Column("action", String(100), nullable=False),
         Column("outcome", String(16), nullable=False),
         Column("subject_id", String(128)),

@@ -2,43 +2,40 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, Date, Integer, String, Table, Text
 
-from troth.db import JsonType, UtcDateTime, metadata
+from troth.columns import actor, document, key, open_stamps, ref, stamp, stamps
+from troth.db import metadata
 
 breaches = Table(
     "breaches",
     metadata,
-    Column("id", String(32), primary_key=True),
+    key(),
     Column("title", String(200), nullable=False),
     Column("description", Text, nullable=False),
-    Column("discovered_at", UtcDateTime, nullable=False),
-    Column("aware_at", UtcDateTime, nullable=False),
-    Column("occurred_from", UtcDateTime, nullable=False),
-    Column("occurred_until", UtcDateTime, nullable=False),
-    Column("systems", JsonType, nullable=False),
-    Column("categories", JsonType, nullable=False),
-    Column("regimes", JsonType, nullable=False),
+    *stamps("discovered_at", "aware_at", "occurred_from", "occurred_until"),
+    document("systems"),
+    document("categories"),
+    document("regimes"),
     Column("high_risk", Boolean, nullable=False),
     Column("status", String(30), nullable=False),
     Column("affected_count", Integer, nullable=False),
-    Column("regulator_notified_at", UtcDateTime),
-    Column("individuals_notified_at", UtcDateTime),
+    *open_stamps("regulator_notified_at", "individuals_notified_at"),
     Column("late_reason", Text),
-    Column("recorded_at", UtcDateTime, nullable=False),
-    Column("recorded_by", String(255), nullable=False),
+    stamp("recorded_at"),
+    actor("recorded_by"),
     # Register entries may not be deleted before this day (24 months, PIPEDA regs s.6).
     Column("keep_until", Date, nullable=False),
     # The officer's limits (tenants, people, actors) and what the computation found
     # (people per source, unmatched identities per connected dataset); see affected.py.
-    Column("scope", JsonType),
+    document("scope", required=False),
 )
 
 breach_subjects = Table(
     "breach_subjects",
     metadata,
-    Column("breach_id", String(32), ForeignKey("breaches.id"), primary_key=True),
-    Column("subject_id", String(32), primary_key=True),
+    ref("breach_id", "breaches.id", primary_key=True),
+    ref("subject_id", primary_key=True),
     Column("source", String(10), nullable=False),  # affected.Source
-    Column("notified_at", UtcDateTime),
+    stamp("notified_at", required=False),
 )

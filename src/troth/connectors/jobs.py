@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from troth.clock import Clock
+from troth.columns import document, key, ref, stamp, stamps
 from troth.connectors.report import Report
-from troth.db import JsonType, UtcDateTime, metadata
+from troth.db import metadata
 from troth.errors import Conflict, NotFound
 
 
@@ -38,31 +39,25 @@ class StepState(StrEnum):
 connector_jobs = sa.Table(
     "connector_jobs",
     metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
+    key(length=64),
     sa.Column("operation", sa.String(16), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     # The identities the walk starts from; cleared once the job is complete.
-    sa.Column("identities", JsonType, nullable=True),
+    document("identities", required=False),
     sa.Column("error", sa.Text, nullable=True),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
+    *stamps("created_at", "updated_at"),
     sa.Index(None, "state", "updated_at"),
 )
 
 connector_steps = sa.Table(
     "connector_steps",
     metadata,
-    sa.Column(
-        "job_id",
-        sa.String(64),
-        sa.ForeignKey("connector_jobs.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    ref("job_id", "connector_jobs.id", cascade=True, primary_key=True, length=64),
     sa.Column("dataset", sa.String(64), primary_key=True),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("report", JsonType, nullable=True),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
+    document("report", required=False),
+    stamp("updated_at"),
 )
 
 

@@ -3,18 +3,10 @@ receipts of grants and the one-click unsubscribe tokens."""
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    ForeignKey,
-    Index,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import Boolean, Column, Index, String, Table, Text, UniqueConstraint
 
-from troth.db import BigId, UtcDateTime, metadata
+from troth.columns import ref, stamp
+from troth.db import BigId, metadata
 
 # Append-only: rows are inserted, never updated; the current state is derived from them.
 # ``purpose`` holds a policy purpose id, or ``cookie:<category>`` for a cookie choice.
@@ -22,12 +14,7 @@ consent_events = Table(
     "consent_events",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column(
-        "subject_id",
-        String(32),
-        ForeignKey("subjects.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    ref("subject_id", "subjects.id", cascade=True, required=True),
     Column("purpose", String(80), nullable=False),
     Column("kind", String(16), nullable=False),
     # grant/import/cookie_choice may say yes or no; withdraw/gpc/unsubscribe always say no.
@@ -35,7 +22,7 @@ consent_events = Table(
     Column("policy_version", String(64), nullable=False),
     Column("notice_hash", String(64)),
     Column("method", String(16), nullable=False),
-    Column("at", UtcDateTime, nullable=False),
+    stamp("at"),
     Column("origin", String(64)),
     Column("user_agent", String(512)),
     Column("url", String(2048)),
@@ -51,17 +38,12 @@ consent_events = Table(
 consent_state = Table(
     "consent_state",
     metadata,
-    Column(
-        "subject_id",
-        String(32),
-        ForeignKey("subjects.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    ref("subject_id", "subjects.id", cascade=True, primary_key=True),
     Column("purpose", String(80), primary_key=True),
     Column("granted", Boolean, nullable=False),
     Column("notice_hash", String(64)),
     Column("policy_version", String(64), nullable=False),
-    Column("at", UtcDateTime, nullable=False),
+    stamp("at"),
     Column("event_id", BigId, nullable=False),
     Column("kind", String(16), nullable=False),
     Index("ix_consent_state_purpose_granted", "purpose", "granted", "subject_id"),
@@ -73,15 +55,9 @@ consent_receipts = Table(
     metadata,
     Column("receipt_id", String(36), primary_key=True),
     Column("event_id", BigId, nullable=False, unique=True),
-    Column(
-        "subject_id",
-        String(32),
-        ForeignKey("subjects.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    ref("subject_id", "subjects.id", cascade=True, required=True, index=True),
     Column("jws", Text, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
+    stamp("created_at"),
 )
 
 # One live token per (subject, list); the token itself is never stored: it is
@@ -90,16 +66,11 @@ unsubscribe_tokens = Table(
     "unsubscribe_tokens",
     metadata,
     Column("token_hash", String(64), primary_key=True),
-    Column(
-        "subject_id",
-        String(32),
-        ForeignKey("subjects.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    ref("subject_id", "subjects.id", cascade=True, required=True),
     Column("list_id", String(64), nullable=False),
     Column("nonce", String(32), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("used_at", UtcDateTime),
+    stamp("created_at"),
+    stamp("used_at", required=False),
     Column("event_id", BigId),
     UniqueConstraint("nonce"),
     Index("ix_unsubscribe_tokens_subject_list", "subject_id", "list_id", "used_at"),

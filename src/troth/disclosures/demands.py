@@ -16,8 +16,9 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
+from troth.columns import row_of
 from troth.context import Context
-from troth.disclosures.tables import disclosures, legal_demands, row_of
+from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize

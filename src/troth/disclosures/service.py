@@ -19,9 +19,10 @@ from sqlalchemy import Connection, insert, select
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal, refuse
+from troth.columns import row_of
 from troth.context import Context
 from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, notify_disclosures
-from troth.disclosures.tables import disclosures, legal_demands, row_of
+from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.gate import facts as facts_mod

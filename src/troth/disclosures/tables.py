@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-from enum import Enum
-from typing import Any
-
 from sqlalchemy import Column, Index, String, Table, Text
 
-from troth.db import JsonType, UtcDateTime, metadata
+from troth.columns import actor, document, key, ref, stamp
+from troth.db import metadata
 
 # Every hand-over of a person's data to a recipient (P18-P22), visible to the person.
 disclosures = Table(
     "disclosures",
     metadata,
-    Column("id", String(32), primary_key=True),
-    Column("subject_id", String(32), nullable=False),
+    key(),
+    ref("subject_id", required=True),
     Column("recipient", String(64), nullable=False),
     Column("purpose", String(64), nullable=False),
-    Column("categories", JsonType, nullable=False),
-    Column("fields", JsonType, nullable=False),
-    Column("at", UtcDateTime, nullable=False),
-    Column("actor", String(255), nullable=False),
+    document("categories"),
+    document("fields"),
+    stamp("at"),
+    actor(),
     Column("location", String(2), nullable=False),
     # Set when the recipient is outside the allowed locations: the policy's safeguard (P22).
     Column("transfer_safeguard", String(500)),
-    Column("legal_demand_id", String(32)),
+    ref("legal_demand_id"),
     # When the person was told of a disclosure under a legal demand (P20).
-    Column("notified_at", UtcDateTime),
+    stamp("notified_at", required=False),
     Index("ix_disclosures_subject_at", "subject_id", "at"),
     Index("ix_disclosures_legal_demand_id", "legal_demand_id"),
 )
@@ -36,29 +33,18 @@ disclosures = Table(
 legal_demands = Table(
     "legal_demands",
     metadata,
-    Column("id", String(32), primary_key=True),
+    key(),
     Column("authority", String(200), nullable=False),
     Column("recipient", String(64)),
     Column("instrument", String(40), nullable=False),
     Column("reference", String(200), nullable=False),
     Column("scope", Text, nullable=False),
-    Column("received_at", UtcDateTime, nullable=False),
+    stamp("received_at"),
     # The end of a non-disclosure order: the person may not be told before.
-    Column("gag_until", UtcDateTime),
+    stamp("gag_until", required=False),
     Column("status", String(20), nullable=False),
-    Column("notified_at", UtcDateTime),
-    Column("recorded_by", String(255), nullable=False),
-    Column("recorded_at", UtcDateTime, nullable=False),
+    stamp("notified_at", required=False),
+    actor("recorded_by"),
+    stamp("recorded_at"),
     Index("ix_legal_demands_status_gag", "status", "gag_until"),
 )
-
-
-def row_of(table: Table, record: Any, **extra: Any) -> dict[str, Any]:
-    """The row of ``table`` a dataclass ``record`` makes: each of its fields that is a
-    column (an enum by its value, a tuple as a list), then ``extra``."""
-    row: dict[str, Any] = {}
-    for f in fields(record):
-        if f.name in table.c:
-            v = getattr(record, f.name)
-            row[f.name] = v.value if isinstance(v, Enum) else list(v) if isinstance(v, tuple) else v
-    return {**row, **extra}

@@ -6,42 +6,37 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from troth.db import JsonType, UtcDateTime, metadata
+from troth.columns import document, key, ref, stamp, stamps
+from troth.db import metadata
 
 discovery_scans = sa.Table(
     "discovery_scans",
     metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
+    key(),
     # running -> complete; partial when the time budget ran out (resumable); a scan found
     # ``running`` with no worker on it was interrupted and resumes the same way.
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
-    sa.Column("datasets", JsonType, nullable=False),
-    sa.Column("options", JsonType, nullable=False),
-    sa.Column("summary", JsonType, nullable=True),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
-    sa.Column("finished_at", UtcDateTime, nullable=True),
+    document("datasets"),
+    document("options"),
+    document("summary", required=False),
+    *stamps("created_at", "updated_at"),
+    stamp("finished_at", required=False),
     sa.Index(None, "state", "created_at"),
 )
 
 discovery_tables = sa.Table(
     "discovery_tables",
     metadata,
-    sa.Column(
-        "scan_id",
-        sa.String(32),
-        sa.ForeignKey("discovery_scans.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    ref("scan_id", "discovery_scans.id", cascade=True, primary_key=True),
     sa.Column("dataset", sa.String(64), primary_key=True),
     sa.Column("table_name", sa.String(128), primary_key=True),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),  # pending, done, failed
     # The table's shape (columns, types, comments, keys) and, once done, each column's
     # classification with masked evidence.
-    sa.Column("shape", JsonType, nullable=False),
-    sa.Column("result", JsonType, nullable=True),
+    document("shape"),
+    document("result", required=False),
     sa.Column("error", sa.Text, nullable=True),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
+    stamp("updated_at"),
 )

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Connection,
-    ForeignKey,
     Index,
     Integer,
     String,
@@ -28,10 +27,11 @@ from sqlalchemy import (
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import denial, refuse
+from troth.columns import counter, document, ref, stamp
 from troth.consent.state import active_purposes, opted_out_purposes
 from troth.consent.unsubscribe import issue_token, unsubscribe_url
 from troth.context import Context
-from troth.db import BigId, JsonType, UtcDateTime, metadata
+from troth.db import BigId, metadata
 from troth.errors import Refused, ValidationError
 from troth.gate import Reason
 from troth.notices.mail import RESERVED_HEADERS, message_id
@@ -63,11 +63,11 @@ outbox = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("idempotency_key", String(200), nullable=False, unique=True),
     Column("to_addr", String(320), nullable=False),
-    Column("subject_id", String(32), ForeignKey("subjects.id", ondelete="CASCADE")),
+    ref("subject_id", "subjects.id", cascade=True),
     Column("list_id", String(64)),
     Column("purpose", String(64)),
     Column("kind", String(16), nullable=False),
-    Column("headers", JsonType, nullable=False),
+    document("headers"),
     Column("subject", String(998), nullable=False),
     Column("body_text", Text, nullable=False),
     Column("body_html", Text),
@@ -75,12 +75,12 @@ outbox = Table(
     Column("status", String(16), nullable=False),
     # 0 transactional, 1 notice, 2 marketing (PRIORITY): due rows go out lowest first.
     Column("priority", Integer, nullable=False, default=1, server_default="1"),
-    Column("attempts", Integer, nullable=False, default=0),
+    counter("attempts"),
     # When a queued row is due; for a ``sending`` row, when its lease ends.
-    Column("next_attempt_at", UtcDateTime, nullable=False),
+    stamp("next_attempt_at"),
     Column("last_error", String(1000)),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("sent_at", UtcDateTime),
+    stamp("created_at"),
+    stamp("sent_at", required=False),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_next", "status", "priority", "next_attempt_at"),
     Index("ix_outbox_subject_id", "subject_id"),

@@ -25,8 +25,9 @@ from sqlalchemy import Column, Index, Integer, String, Table, Text, delete, sele
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from troth.audit.log import transaction
+from troth.columns import stamp
 from troth.context import Context
-from troth.db import UtcDateTime, joined, metadata
+from troth.db import joined, metadata
 from troth.errors import Conflict, ValidationError
 
 KEEP = timedelta(hours=24)
@@ -40,7 +41,7 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     Column("status", Integer),  # NULL while the first request is still running
     Column("response", Text),
-    Column("created_at", UtcDateTime, nullable=False),
+    stamp("created_at"),
     Index("ix_idempotency_keys_created_at", "created_at"),
 )
 

@@ -14,22 +14,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import Column, Integer, String, Table, Text, and_, or_, select, update
+from sqlalchemy import Column, String, Table, Text, and_, or_, select, update
 
+from troth.columns import counter, key, open_stamps, stamp
 from troth.context import Context
-from troth.db import UtcDateTime, metadata
+from troth.db import metadata
 from troth.dialects import dialect_for
 
 worker_jobs = Table(
     "worker_jobs",
     metadata,
-    Column("name", String(64), primary_key=True),
-    Column("next_run_at", UtcDateTime, nullable=False),
+    key("name", length=64),
+    stamp("next_run_at"),
     Column("locked_by", String(200)),
-    Column("locked_until", UtcDateTime),
-    Column("last_run_at", UtcDateTime),
+    *open_stamps("locked_until", "last_run_at"),
     Column("last_result", Text),
-    Column("runs", Integer, nullable=False, default=0),
+    counter("runs"),
 )
 
 

@@ -17,22 +17,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Connection,
-    Date,
-    String,
-    Table,
-    Text,
-    func,
-    select,
-)
+from sqlalchemy import Column, Connection, Date, String, Table, Text, func, select
 
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
+from troth.columns import document, flag, key, row_of, stamp
 from troth.context import Context
-from troth.db import JsonType, UtcDateTime, metadata
+from troth.db import metadata
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.policy.model import Power
@@ -42,13 +33,13 @@ from troth.store.tables import policy_notices, records
 policy_versions = Table(
     "policy_versions",
     metadata,
-    Column("version", String(64), primary_key=True),
+    key("version", length=64),
     Column("effective", Date, nullable=False),
-    Column("published_at", UtcDateTime, nullable=False),
+    stamp("published_at"),
     Column("digest", String(64), nullable=False),
     Column("text", Text, nullable=False),
-    Column("changes", JsonType),
-    Column("material", Boolean, nullable=False, default=False),
+    document("changes", required=False),
+    flag("material"),
 )
 
 _v = policy_versions.c
@@ -112,17 +103,7 @@ class NewVersion:
 
 def record_version(conn: Connection, new: NewVersion) -> None:
     """Record ``new`` as published (in the caller's transaction)."""
-    conn.execute(
-        policy_versions.insert().values(
-            version=new.version,
-            effective=new.effective,
-            published_at=new.published_at,
-            digest=new.digest,
-            text=new.text,
-            changes=new.changes,
-            material=new.material,
-        )
-    )
+    conn.execute(policy_versions.insert().values(row_of(policy_versions, new)))
 
 
 def published_digest(conn: Connection, version: str) -> str | None:

@@ -8,56 +8,46 @@ troth can still write to someone whose data it has erased.
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    Text,
-)
+from sqlalchemy import Column, Date, Index, LargeBinary, String, Table, Text
 
-from troth.db import BigId, JsonType, UtcDateTime, metadata
+from troth.columns import actor, counter, document, flag, key, open_stamps, ref, stamp
+from troth.db import BigId, metadata
 
 requests = Table(
     "requests",
     metadata,
-    Column("id", String(32), primary_key=True),
+    key(),
     Column("kind", String(20), nullable=False),
     Column("state", String(24), nullable=False),
     # Null until the requester is matched to a person troth knows.
-    Column("subject_id", String(32), ForeignKey("subjects.id"), index=True),
-    Column("tenant_id", String(32), index=True),
+    ref("subject_id", "subjects.id", index=True),
+    ref("tenant_id", index=True),
     Column("email_bidx", String(64), index=True),
     Column("contact", LargeBinary),
     Column("regime", String(16), nullable=False),
     Column("channel", String(16), nullable=False),
-    Column("on_behalf", Boolean, nullable=False, default=False),
+    flag("on_behalf"),
     Column("on_behalf_of", String(320)),  # who says they act for the person
     # Message-ID of the e-mail (or ticket id) it came from: ingesting it again is a no-op.
     Column("source_ref", String(255), unique=True),
-    Column("received_at", UtcDateTime, nullable=False),
-    Column("acknowledged_at", UtcDateTime),
+    stamp("received_at"),
+    stamp("acknowledged_at", required=False),
     Column("acknowledge_by", Date),
     Column("due_at", Date, nullable=False),
     Column("extended_due_at", Date),
     Column("extension_reason", Text),
-    Column("verified_at", UtcDateTime),
-    Column("verified_by", String(255)),
+    stamp("verified_at", required=False),
+    actor("verified_by", required=False),
     Column("verification", String(16)),  # code | staff
     Column("code_hash", String(64)),
-    Column("code_expires_at", UtcDateTime),
-    Column("code_attempts", Integer, nullable=False, default=0),
-    Column("codes_sent", Integer, nullable=False, default=0),
-    Column("details", JsonType, nullable=False),
-    Column("result", JsonType),
+    stamp("code_expires_at", required=False),
+    counter("code_attempts"),
+    counter("codes_sent"),
+    document("details"),
+    document("result", required=False),
     Column("error", Text),
-    Column("closed_at", UtcDateTime),
-    Column("updated_at", UtcDateTime, nullable=False),
+    stamp("closed_at", required=False),
+    stamp("updated_at"),
     # `list --due`: open requests by deadline.
     Index("ix_requests_state_due", "state", "due_at"),
 )
@@ -66,13 +56,13 @@ request_events = Table(
     "request_events",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("request_id", String(32), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
-    Column("at", UtcDateTime, nullable=False),
-    Column("actor", String(255), nullable=False),
+    ref("request_id", "requests.id", cascade=True, required=True),
+    stamp("at"),
+    actor(),
     Column("event", String(40), nullable=False),
     Column("from_state", String(24)),
     Column("to_state", String(24)),
-    Column("details", JsonType, nullable=False),
+    document("details"),
     Index("ix_request_events_request", "request_id", "id"),
 )
 
@@ -82,14 +72,13 @@ request_exports = Table(
     "request_exports",
     metadata,
     Column("token_hash", String(64), primary_key=True),
-    Column("request_id", String(32), ForeignKey("requests.id", ondelete="CASCADE"), index=True),
-    Column("tenant_id", String(32)),
+    ref("request_id", "requests.id", cascade=True, index=True),
+    ref("tenant_id"),
     Column("path", String(500), nullable=False),
     Column("size", BigId, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("expires_at", UtcDateTime, nullable=False, index=True),
-    Column("downloaded_at", UtcDateTime),
-    Column("purged_at", UtcDateTime),
+    stamp("created_at"),
+    stamp("expires_at", index=True),
+    *open_stamps("downloaded_at", "purged_at"),
 )
 
 # A tenant leaving (issue 19): its export, the erasure batch by batch, and the certificate
@@ -97,14 +86,14 @@ request_exports = Table(
 tenant_offboardings = Table(
     "tenant_offboardings",
     metadata,
-    Column("tenant_id", String(32), primary_key=True),
-    Column("actor", String(255), nullable=False),
-    Column("started_at", UtcDateTime, nullable=False),
+    key("tenant_id"),
+    actor(),
+    stamp("started_at"),
     Column("first_seq", BigId),  # the audit entry that opened it
-    Column("exported_at", UtcDateTime),
-    Column("export", JsonType),  # {"bytes": n, "expires_at": iso}
-    Column("cursor", String(32)),  # the last person whose erasure committed (resume after)
-    Column("totals", JsonType),  # running counts per system, committed with each batch
-    Column("finished_at", UtcDateTime),
-    Column("certificate", JsonType),
+    stamp("exported_at", required=False),
+    document("export", required=False),  # {"bytes": n, "expires_at": iso}
+    ref("cursor"),  # the last person whose erasure committed (resume after)
+    document("totals", required=False),  # running counts per system, committed with each batch
+    stamp("finished_at", required=False),
+    document("certificate", required=False),
 )

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, select, update
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries
+from troth.columns import row_of
 from troth.errors import NotFound
 from troth.retention.tables import legal_holds
 from troth.store.tables import subjects
@@ -36,16 +37,8 @@ def place(conn: Connection, now: datetime, hold: Hold, by: str) -> None:
         ).rowcount
         if not n:
             raise NotFound(f"no subject {hold.subject_id!r}", subject_id=hold.subject_id)
-    conn.execute(
-        legal_holds.insert().values(
-            id=hold.id,
-            tenant_id=hold.tenant_id,
-            subject_id=hold.subject_id,
-            reason=hold.reason,
-            placed_at=now,
-            placed_by=by,
-        )
-    )
+    row = row_of(legal_holds, hold, placed_at=now, placed_by=by)
+    conn.execute(legal_holds.insert().values(row))
     _audit(conn, now, "legal_hold.place", by, hold, {"hold": hold.id, "reason": hold.reason})
 
 

@@ -5,20 +5,21 @@ from __future__ import annotations
 
 from sqlalchemy import Column, String, Table
 
-from troth.db import UtcDateTime, metadata
+from troth.columns import actor, key, ref, stamp
+from troth.db import metadata
 
 # Who placed a hold on a whole tenant (a person's hold lives on ``subjects.legal_hold``).
 legal_holds = Table(
     "legal_holds",
     metadata,
-    Column("id", String(32), primary_key=True),
-    Column("tenant_id", String(32), index=True),
-    Column("subject_id", String(32), index=True),
+    key(),
+    ref("tenant_id", index=True),
+    ref("subject_id", index=True),
     Column("reason", String(200), nullable=False),
-    Column("placed_at", UtcDateTime, nullable=False),
-    Column("placed_by", String(255), nullable=False),
-    Column("lifted_at", UtcDateTime),
-    Column("lifted_by", String(255)),
+    stamp("placed_at"),
+    actor("placed_by"),
+    stamp("lifted_at", required=False),
+    actor("lifted_by", required=False),
 )
 
 __all__ = ["legal_holds"]

@@ -2,36 +2,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    Text,
-)
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, LargeBinary, String, Table, Text
 
-from troth.db import BigId, JsonType, UtcDateTime, metadata
+from troth.columns import document, flag, key, open_stamps, ref, stamp
+from troth.db import BigId, metadata
 
 tenants = Table(
     "tenants",
     metadata,
-    Column("id", String(32), primary_key=True),
+    key(),
     Column("name", String(200), nullable=False),
     Column("primary_email", String(320)),
     Column("status", String(20), nullable=False, default="active"),
-    Column("created_at", UtcDateTime, nullable=False),
+    stamp("created_at"),
 )
 
 subjects = Table(
     "subjects",
     metadata,
-    Column("id", String(32), primary_key=True),
-    Column("tenant_id", String(32), ForeignKey("tenants.id"), index=True),
+    key(),
+    ref("tenant_id", "tenants.id", index=True),
     Column("kind", String(64)),
     Column("jurisdiction", String(16), nullable=False),
     # Keyed blind indexes (HMAC-SHA256 of the normalised value) for equality lookups.
@@ -39,9 +29,8 @@ subjects = Table(
     Column("phone_bidx", String(64), index=True),
     Column("customer_id_bidx", String(64), index=True),
     Column("status", String(20), nullable=False, default="active"),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("relationship_ended_at", UtcDateTime),
-    Column("erased_at", UtcDateTime),
+    stamp("created_at"),
+    *open_stamps("relationship_ended_at", "erased_at"),
     Column("legal_hold", String(200)),
 )
 
@@ -49,19 +38,19 @@ subjects = Table(
 subject_keys = Table(
     "subject_keys",
     metadata,
-    Column("subject_id", String(32), ForeignKey("subjects.id"), primary_key=True),
+    ref("subject_id", "subjects.id", primary_key=True),
     Column("version", Integer, primary_key=True),
     Column("kek_version", Integer, nullable=False, index=True),
     Column("wrapped", LargeBinary, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
+    stamp("created_at"),
 )
 
 records = Table(
     "records",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("subject_id", String(32), ForeignKey("subjects.id"), nullable=False),
-    Column("tenant_id", String(32)),
+    ref("subject_id", "subjects.id", required=True),
+    ref("tenant_id"),
     Column("category", String(64), nullable=False),
     Column("field", String(64), nullable=False),
     # Exactly one of value (plain, JSON text) and ciphertext (sensitive categories) is set.
@@ -69,18 +58,18 @@ records = Table(
     Column("ciphertext", LargeBinary),
     Column("key_version", Integer),
     Column("collection_point", String(64)),
-    Column("purposes", JsonType, nullable=False),
+    document("purposes"),
     Column("source", String(20), nullable=False),
     Column("supplier", String(200)),
     Column("policy_version", String(64), nullable=False),
     Column("location", String(2), nullable=False),
-    Column("collected_at", UtcDateTime, nullable=False),
-    Column("updated_at", UtcDateTime),
+    stamp("collected_at"),
+    stamp("updated_at", required=False),
     # Set when a deletion had to keep the value for a legal obligation: it may serve only
     # this purpose until ``restricted_until`` (P25).
     Column("restricted_to", String(64)),
     Column("restricted_until", Date),
-    Column("anonymised", Boolean, nullable=False, default=False),
+    flag("anonymised"),
     Index("ix_records_subject_category", "subject_id", "category"),
     Index("ix_records_category_collected", "category", "collected_at"),
     Index("ix_records_tenant", "tenant_id"),
@@ -100,9 +89,9 @@ policy_notices = Table(
     Column("point", String(64)),
     Column("purpose", String(64), nullable=False),
     Column("category", String(64)),
-    Column("needs_consent", Boolean, nullable=False, default=False),
+    flag("needs_consent"),
     Column("notice_hash", String(64)),
-    Column("posted_at", UtcDateTime, nullable=False),
+    stamp("posted_at"),
     Index("ix_policy_notices_version", "version"),
 )
 
@@ -110,8 +99,8 @@ policy_notices = Table(
 restrictions = Table(
     "restrictions",
     metadata,
-    Column("subject_id", String(32), ForeignKey("subjects.id"), primary_key=True),
+    ref("subject_id", "subjects.id", primary_key=True),
     Column("purpose", String(64), primary_key=True),
-    Column("since", UtcDateTime, nullable=False),
-    Column("request_id", String(32)),
+    stamp("since"),
+    ref("request_id"),
 )
