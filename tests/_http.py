@@ -53,3 +53,18 @@ def is_problem(response: Any, status: int, code: str | None = None) -> dict[str,
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+def console_login(c: TestClient, email: str, *, follow: bool = True) -> str:
+    """Sign ``email`` in to the console with :data:`PASSWORD`, on a fresh cookie jar.
+    Followed (the default): the landing page must answer 200, and its CSRF token is
+    returned; not followed: the sign-in must answer 303, and "" is returned."""
+    c.cookies.clear()
+    page = c.get("/console/login").text
+    r = c.post(
+        "/console/login",
+        data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)},
+        follow_redirects=follow,
+    )
+    assert r.status_code == (200 if follow else 303), r.text
+    return csrf_from(r.text) if follow else ""

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from _http import PASSWORD, client_for, csrf_from
+from _http import PASSWORD, client_for, console_login, csrf_from
 from troth.audit.tables import audit_entries
 from troth.engine import Troth
 from troth.worker import Worker
@@ -18,14 +18,7 @@ PASTED = {"name": "Ann", "email": "ann@example.com", "message": f"Refund card {C
 
 
 def login(c: Any, email: str) -> None:
-    c.cookies.clear()
-    page = c.get("/console/login").text
-    r = c.post(
-        "/console/login",
-        data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
+    console_login(c, email, follow=False)
 
 
 def test_the_office_scans_from_the_console_and_an_agent_is_refused(mindlink: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from _http import PASSWORD, client_for, csrf_from
+from _http import PASSWORD, client_for, console_login
 from troth.audit.tables import audit_entries
 from troth.csvsafe import safe_cell
 from troth.engine import Troth
@@ -23,13 +23,7 @@ OFFICER = "officer@example.com"
 
 
 def login(c: Any, email: str = OFFICER) -> str:
-    c.cookies.clear()
-    page = c.get("/console/login").text
-    r = c.post(
-        "/console/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)}
-    )
-    assert r.status_code == 200, r.text
-    return csrf_from(r.text)
+    return console_login(c, email)
 
 
 def entries(ctx: Any, **where: Any) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from _http import PASSWORD, client_for, csrf_from
+from _http import PASSWORD, client_for, console_login, csrf_from
 from troth.audit.tables import audit_entries
 from troth.engine import Troth
 
@@ -28,14 +28,7 @@ LINKS = ('href="/console/audit"', 'href="/console/breaches"', 'href="/console/re
 
 
 def login(c: Any, email: str) -> None:
-    c.cookies.clear()
-    page = c.get("/console/login").text
-    r = c.post(
-        "/console/login",
-        data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
+    console_login(c, email, follow=False)
 
 
 def test_office_pages_follow_the_role_s_powers(mindlink: Any) -> None:

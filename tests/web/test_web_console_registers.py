@@ -8,18 +8,13 @@ import csv
 import io
 from typing import Any
 
-from _http import PASSWORD, client_for, csrf_from
+from _http import PASSWORD, client_for, console_login
 from troth.engine import Troth
 from troth.gate import SYSTEM
 
 
 def login(c: Any, email: str) -> None:
-    c.cookies.clear()
-    page = c.get("/console/login").text
-    r = c.post(
-        "/console/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)}
-    )
-    assert r.status_code == 200, r.text
+    console_login(c, email)
 
 
 def shown(html: str) -> str:

@@ -10,19 +10,14 @@ import io
 from datetime import timedelta
 from typing import Any
 
-from _http import PASSWORD, client_for, csrf_from
+from _http import PASSWORD, client_for, console_login
 from troth.engine import Troth
 
 OFFICER = "officer@example.com"
 
 
 def login(c: Any, email: str = OFFICER) -> None:
-    c.cookies.clear()
-    page = c.get("/console/login").text
-    r = c.post(
-        "/console/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)}
-    )
-    assert r.status_code == 200, r.text
+    console_login(c, email)
 
 
 def shown(html: str) -> str:
