@@ -53,7 +53,9 @@ class Settings(BaseSettings):
         description="0 (the default) signs an audit tree head after every audited commit, "
         "before the call returns. A positive interval signs at most that often per process "
         "and no later than that after a commit (a timer signs the newest head; closing or "
-        "exiting signs what is pending).",
+        "exiting signs what is pending); on PostgreSQL a call then also returns once its "
+        "audit entries are committed, and a thread sequences them just after "
+        "(troth.audit.deferred).",
     )
     audit_log_origin: str | None = Field(
         default=None,

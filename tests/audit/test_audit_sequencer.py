@@ -11,12 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.audit._pending import count_rows, entry_of, hold_state, tree_size, wait_until
 
 from repo_paths import ROOT
 from troth.audit import (
@@ -37,41 +37,6 @@ from troth.errors import IntegrityError
 @pytest.fixture
 def t(pg_url: str, home: Any) -> Any:
     return home("itechno", pg_url)
-
-
-def _size(ctx: Any) -> int:
-    with ctx.engine.connect() as conn:
-        return read_state(conn)[0]
-
-
-def _entry(actor: str, n: int) -> AuditEntry:
-    return AuditEntry(action="use", actor=actor, subject_id=f"s{n}", details={"n": n})
-
-
-def _hold_state(ctx: Any) -> Callable[[], None]:
-    """Take the tree's state row from another connection; returns its release."""
-    conn = ctx.engine.connect()
-    conn.begin()
-    conn.execute(sa.text("SELECT size FROM audit_state WHERE id = 1 FOR UPDATE"))
-
-    def release() -> None:
-        conn.rollback()
-        conn.close()
-
-    return release
-
-
-def _count(ctx: Any, table: sa.Table) -> int:
-    with ctx.engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
-
-
-def _until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 20
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.01)
 
 
 def _append_in_thread(ctx: Any, entry: AuditEntry) -> tuple[threading.Thread, list[Any]]:
@@ -98,7 +63,7 @@ def test_many_threads_over_two_engines_land_every_entry_exactly_once(t: Any) -> 
     ctx2 = type(ctx)(
         settings=ctx.settings, engine=other, policy=ctx.policy, keys=ctx.keys, clock=ctx.clock
     )
-    before = _size(ctx)
+    before = tree_size(ctx)
     threads, each = 12, 15
     returned: dict[tuple[str, int], int] = {}
     errors: list[BaseException] = []
@@ -110,7 +75,7 @@ def test_many_threads_over_two_engines_land_every_entry_exactly_once(t: Any) -> 
             start.wait()
             for i in range(each):
                 with transaction(c) as conn:
-                    seqs = append_entries(conn, c.clock.now(), [_entry(f"app:w{k}", i)])
+                    seqs = append_entries(conn, c.clock.now(), [entry_of(f"app:w{k}", i)])
                 # Known by the time the transaction returns, inline or sequenced later.
                 (returned[(f"app:w{k}", i)],) = seqs
         except BaseException as exc:  # surfaced below
@@ -120,9 +85,9 @@ def test_many_threads_over_two_engines_land_every_entry_exactly_once(t: Any) -> 
     for w in workers:
         w.start()
     # Every first append finds the state row held: they all commit pending, then wait.
-    release = _hold_state(ctx)
+    release = hold_state(ctx)
     start.wait()
-    _until(lambda: _count(ctx, audit_pending) >= threads, "every thread committed pending")
+    wait_until(lambda: count_rows(ctx, audit_pending) >= threads, "every thread committed pending")
     release()
     for w in workers:
         w.join(timeout=120)
@@ -142,7 +107,7 @@ def test_many_threads_over_two_engines_land_every_entry_exactly_once(t: Any) -> 
     assert sorted(found) == sorted(returned) and len(set(found)) == len(found)  # once each
     assert {returned[k]: k for k in returned} == dict(zip(seqs, found, strict=True))
     assert via_pending >= threads  # the held row sent at least the first round pending
-    assert _count(ctx, audit_pending) == 0
+    assert count_rows(ctx, audit_pending) == 0
     report = verify_log(ctx)
     assert report.ok, report.problem
     assert report.size == before + threads * each and report.pending == 0
@@ -175,7 +140,7 @@ print("errors", errors, flush=True)
 
 def test_processes_appending_at_once_land_every_entry_exactly_once(t: Any) -> None:
     ctx = t.ctx
-    before = _size(ctx)
+    before = tree_size(ctx)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     procs = [
         subprocess.Popen(
@@ -197,7 +162,7 @@ def test_processes_appending_at_once_land_every_entry_exactly_once(t: Any) -> No
     assert [r.seq for r in rows] == list(range(before, before + 3 * 6 * 15))
     assert len({(r.actor, r.details) for r in rows}) == len(rows)
     assert {r.actor for r in rows} == {f"app:p{n}-{k}" for n in range(3) for k in range(6)}
-    assert _count(ctx, audit_pending) == 0
+    assert count_rows(ctx, audit_pending) == 0
     report = verify_log(ctx)
     assert report.ok, report.problem
     assert report.size == before + 270 and report.pending == 0
@@ -217,7 +182,7 @@ print("sequenced", flush=True)
 
 def test_a_crash_between_commit_and_sequencing_loses_nothing(t: Any, tmp_path: Path) -> None:
     ctx = t.ctx
-    release = _hold_state(ctx)
+    release = hold_state(ctx)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen(
         [sys.executable, "-c", _CRASHER, str(ctx.settings.home)],
@@ -226,44 +191,44 @@ def test_a_crash_between_commit_and_sequencing_loses_nothing(t: Any, tmp_path: P
     )
     try:
         # Its transaction committed the entry pending; it now waits for the state row.
-        _until(lambda: _count(ctx, audit_pending) == 1, "the entry is committed pending")
+        wait_until(lambda: count_rows(ctx, audit_pending) == 1, "the entry is committed pending")
         proc.kill()  # killed before it could sequence it
         proc.wait(timeout=30)
     finally:
         release()
     assert proc.stdout is not None and proc.stdout.read() == b""
-    size_before = _size(ctx)
+    size_before = tree_size(ctx)
     report = verify_log(ctx)
     assert report.ok, report.problem
     assert report.pending == 1 and report.size == size_before
     # The next append that takes the state row sequences it first, then its own entry.
     with transaction(ctx) as conn:
-        [seq] = append_entries(conn, ctx.clock.now(), [_entry("app:next", 1)])
+        [seq] = append_entries(conn, ctx.clock.now(), [entry_of("app:next", 1)])
     assert seq == size_before + 1
     with ctx.engine.connect() as conn:
         crashed = conn.execute(
             sa.select(audit_entries.c.seq).where(audit_entries.c.action == "crash")
         ).all()
     assert [r.seq for r in crashed] == [size_before]  # in the tree, exactly once
-    assert _count(ctx, audit_pending) == 0
+    assert count_rows(ctx, audit_pending) == 0
     report = verify_log(ctx)
     assert report.ok and report.size == size_before + 2 and report.pending == 0
 
 
 def test_troth_audit_head_sequences_what_a_crashed_process_left_pending(t: Any) -> None:
     ctx = t.ctx
-    release = _hold_state(ctx)
+    release = hold_state(ctx)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen([sys.executable, "-c", _CRASHER, str(ctx.settings.home)], env=env)
     try:
-        _until(lambda: _count(ctx, audit_pending) == 1, "the entry is committed pending")
+        wait_until(lambda: count_rows(ctx, audit_pending) == 1, "the entry is committed pending")
         proc.kill()
         proc.wait(timeout=30)
     finally:
         release()
-    size_before = _size(ctx)
+    size_before = tree_size(ctx)
     head = sign_head(ctx)  # the worker's checkpoint and `troth audit head`
-    assert head.size == size_before + 1 and _count(ctx, audit_pending) == 0
+    assert head.size == size_before + 1 and count_rows(ctx, audit_pending) == 0
     report = verify_log(ctx)
     assert report.ok and report.size == head.size and report.unsigned == 0
 
@@ -271,8 +236,8 @@ def test_troth_audit_head_sequences_what_a_crashed_process_left_pending(t: Any) 
 def test_a_forged_pending_row_is_caught_and_never_sequenced(t: Any) -> None:
     ctx = t.ctx
     with transaction(ctx) as conn:
-        append_entries(conn, ctx.clock.now(), [_entry("app:real", 0)])
-    size = _size(ctx)
+        append_entries(conn, ctx.clock.now(), [entry_of("app:real", 0)])
+    size = tree_size(ctx)
     heads_before = len(read_heads(ctx))
     forged = {
         "id": 12345,
@@ -295,11 +260,11 @@ def test_a_forged_pending_row_is_caught_and_never_sequenced(t: Any) -> None:
     assert "pending audit entry 12345 is not MAC'd" in (report.problem or "")
     # Every process refuses to sequence it: the next append stores nothing ...
     with pytest.raises(IntegrityError, match="12345"), transaction(ctx) as conn:
-        append_entries(conn, ctx.clock.now(), [_entry("app:after", 1)])
+        append_entries(conn, ctx.clock.now(), [entry_of("app:after", 1)])
     with pytest.raises(IntegrityError, match="12345"):
         sign_head(ctx)
-    assert _size(ctx) == size
-    assert _count(ctx, audit_entries) == size
+    assert tree_size(ctx) == size
+    assert count_rows(ctx, audit_entries) == size
     assert len(read_heads(ctx)) == heads_before  # no head signed over the forgery
     with ctx.engine.begin() as conn:
         conn.execute(sa.delete(audit_pending).where(audit_pending.c.id == 12345))
@@ -309,11 +274,11 @@ def test_a_forged_pending_row_is_caught_and_never_sequenced(t: Any) -> None:
 @pytest.mark.parametrize("how", ["renumbered", "edited", "swapped"])
 def test_a_pending_row_changed_before_sequencing_is_caught(t: Any, how: str) -> None:
     ctx = t.ctx
-    release = _hold_state(ctx)
+    release = hold_state(ctx)
     try:
-        first, out1 = _append_in_thread(ctx, _entry("app:a", 1))
-        second, out2 = _append_in_thread(ctx, _entry("app:b", 2))
-        _until(lambda: _count(ctx, audit_pending) == 2, "both are committed pending")
+        first, out1 = _append_in_thread(ctx, entry_of("app:a", 1))
+        second, out2 = _append_in_thread(ctx, entry_of("app:b", 2))
+        wait_until(lambda: count_rows(ctx, audit_pending) == 2, "both are committed pending")
         with ctx.engine.begin() as conn:  # a database writer, while they wait
             ids = sorted(conn.execute(sa.select(audit_pending.c.id)).scalars())
             p = audit_pending
@@ -334,16 +299,16 @@ def test_a_pending_row_changed_before_sequencing_is_caught(t: Any, how: str) -> 
     for out in (out1, out2):
         assert isinstance(out[0], NotSequenced)  # the operation is told, not a seq
         assert "not MAC'd" in out[0].message
-    assert _count(ctx, audit_entries) == _size(ctx)
+    assert count_rows(ctx, audit_entries) == tree_size(ctx)
     assert not verify_log(ctx).ok
 
 
 def test_a_pending_row_deleted_before_sequencing_fails_its_operation(t: Any) -> None:
     ctx = t.ctx
-    release = _hold_state(ctx)
+    release = hold_state(ctx)
     try:
-        thread, out = _append_in_thread(ctx, _entry("app:gone", 1))
-        _until(lambda: _count(ctx, audit_pending) == 1, "it is committed pending")
+        thread, out = _append_in_thread(ctx, entry_of("app:gone", 1))
+        wait_until(lambda: count_rows(ctx, audit_pending) == 1, "it is committed pending")
         with ctx.engine.begin() as conn:
             conn.execute(sa.delete(audit_pending))
     finally:
@@ -357,29 +322,29 @@ def test_an_uncontended_append_stays_inline_and_returns_its_seq_at_once(t: Any) 
     ctx = t.ctx
     with transaction(ctx) as conn:
         size = read_state(conn)[0]
-        assert append_entries(conn, ctx.clock.now(), [_entry("app:x", 1)]) == [size]
-    assert _count(ctx, audit_pending) == 0
+        assert append_entries(conn, ctx.clock.now(), [entry_of("app:x", 1)]) == [size]
+    assert count_rows(ctx, audit_pending) == 0
     with ctx.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.max(audit_entries.c.pending_id))).scalar() is None
 
 
 def test_append_entry_waits_for_a_held_row_instead_of_going_pending(t: Any) -> None:
     ctx = t.ctx
-    release = _hold_state(ctx)
+    release = hold_state(ctx)
     out: list[int] = []
 
     def run() -> None:
         with transaction(ctx) as conn:
-            out.append(append_entry(conn, ctx.clock.now(), _entry("app:one", 1)))
+            out.append(append_entry(conn, ctx.clock.now(), entry_of("app:one", 1)))
 
     thread = threading.Thread(target=run)
     try:
         thread.start()
         time.sleep(0.3)
-        assert out == [] and _count(ctx, audit_pending) == 0  # waiting for the row
+        assert out == [] and count_rows(ctx, audit_pending) == 0  # waiting for the row
     finally:
         release()
     thread.join(timeout=30)
-    assert out == [_size(ctx) - 1]  # its seq, known inside its transaction
-    assert _count(ctx, audit_pending) == 0
+    assert out == [tree_size(ctx) - 1]  # its seq, known inside its transaction
+    assert count_rows(ctx, audit_pending) == 0
     assert verify_log(ctx).ok

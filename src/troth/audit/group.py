@@ -140,9 +140,9 @@ class GroupCommit:
             except Exception:  # the writer thread retries them one by one
                 log.debug("a shared audit commit on the loop failed", exc_info=True)
             else:
-                for (_, _, future), seq in zip(pending, seqs, strict=True):
-                    if not future.done():
-                        future.set_result(seq)
+                for i, (_, _, future) in enumerate(pending):
+                    if not future.done():  # -1: sequencing deferred, the seq comes later
+                        future.set_result(seqs[i] if i < len(seqs) else -1)
                 return
         for at, entry, future in pending:
             try:
@@ -259,8 +259,10 @@ class GroupCommit:
                 else:
                     _finish(w, seq, None)
             return
-        for w, seq in zip(batch, seqs, strict=True):
-            _finish(w, seq, None)
+        # With deferred sequencing (troth.audit.deferred) the seqs come after the commit:
+        # the caller's entry is committed; its seq is not known yet (-1).
+        for i, w in enumerate(batch):
+            _finish(w, seqs[i] if i < len(seqs) else -1, None)
 
 
 def _write_forever(ref: weakref.ref[GroupCommit]) -> None:

@@ -151,6 +151,7 @@ class HeadSigner:
         self._timer: threading.Timer | None = None
         self._fd = -1
         self._path: Path | None = None
+        self._where: tuple[tuple[Any, ...], Path] | None = None  # settings -> the file
         self._ino = 0
         self._syncer: _Syncer | None = None
         self._witness: tuple[str, WitnessPush] | None = None
@@ -239,7 +240,11 @@ class HeadSigner:
         # The descriptor stays open; a file moved away or deleted since is opened again at
         # its path. Created 0600 (and an older 0644 file made so): heads say how large the
         # log was, and only troth writes them.
-        path = self._parts[0].resolved_heads_file
+        settings = self._parts[0]
+        key = (settings.home, settings.audit_heads_file, settings.key_file)
+        if self._where is None or self._where[0] != key:  # resolved once per setting
+            self._where = (key, settings.resolved_heads_file)
+        path = self._where[1]
         if self._fd >= 0 and path == self._path and self._same_file(path):
             return
         self._close_fd()
@@ -376,7 +381,12 @@ def head_signer(ctx: Context) -> HeadSigner:
 
 
 def close_heads(ctx: Context) -> None:
-    """Sign a pending head and close the heads file (``Troth.close`` calls this)."""
+    """Sign a pending head and close the heads file (``Troth.close`` calls this); entries
+    whose sequencing was deferred (:mod:`troth.audit.deferred`) are sequenced first."""
+    from troth.audit.deferred import drain_deferred
+
+    if not drain_deferred(ctx):
+        log.error("audit entries still pending at close: the next round sequences them")
     signer: HeadSigner | None = ctx.companion_if_made("_head_signer")
     if signer is not None:
         signer.close()

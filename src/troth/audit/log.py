@@ -108,6 +108,8 @@ _STATE_SEEN: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 # Until when (monotonic) an engine's appends go pending without probing the state row.
 _BUSY_UNTIL: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 _BUSY_SECONDS = 0.05
+# conn.info: set by transaction() when the context defers sequencing (an interval).
+DEFERRING = "troth.audit.deferring"
 _SEALERS_SEEN: weakref.WeakKeyDictionary[Any, seal.Sealer] = weakref.WeakKeyDictionary()
 
 
@@ -190,6 +192,9 @@ def _append_timed(
     timed = [(at, iso(at), entry) for at, entry in items]
     sealer = seal.sealer_of(conn.engine)
     if dialect_for(conn).pending_appends:
+        from troth.audit.deferred import check_deferred
+
+        check_deferred(conn.engine)  # fail closed once a deferred round found tampering
         if inline:
             text, stored = _lock_state(conn)
             frontier = _trusted(conn, sealer, text, stored)
@@ -241,6 +246,9 @@ def _append_postgresql(
     sequencing every pending entry with ours); else commit the entries pending."""
     engine = conn.engine
     now = time.monotonic()
+    if conn.info.get(DEFERRING) and _STATE_SEEN.get(engine):
+        # Sequencing is deferred (troth.audit.deferred): no probe, one INSERT.
+        return commit_pending(conn, sealer, timed)
     if _BUSY_UNTIL.get(engine, 0.0) > now:
         # The row was busy a moment ago: under load, skip the probe and go pending.
         return commit_pending(conn, sealer, timed)
@@ -459,6 +467,7 @@ def transaction(ctx: Context, *, engine: Engine | None = None) -> Iterator[Conne
     with engine.begin() as conn:
         conn.info.pop(PENDING_HEAD, None)  # info outlives the checkout: start clean
         conn.info.pop(WAITING, None)
+        conn.info[DEFERRING] = ctx.settings.audit_head_every_seconds > 0
         try:
             yield conn
             if PENDING_HEAD in conn.info or WAITING in conn.info:
@@ -471,6 +480,13 @@ def transaction(ctx: Context, *, engine: Engine | None = None) -> Iterator[Conne
         sealer.floor = max(sealer.floor, pending[0])
         head_signer(ctx).committed(ctx, *pending)
     if waiting is not None:
+        if ctx.settings.audit_head_every_seconds > 0:
+            # Heads within an interval: the entries are committed (durable, MAC'd); the
+            # process's thread sequences them now, a head covers them within the interval.
+            from troth.audit.deferred import defer
+
+            defer(ctx, engine, waiting)
+            return
         # Committed pending (another transaction held the state row): return only once
         # they are in the tree under a signed head, as an inline append does.
         from troth.audit.sequencer import wait_sequenced
