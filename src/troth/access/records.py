@@ -197,22 +197,13 @@ class Records:
         tenant-bound actor looks only among its tenant's people, and anyone the gate
         refuses gets the same 404 as for an unknown identifier (the refusal audited), so
         a look-up is never an oracle of who is whose customer."""
-        from troth.db import reading
-        from troth.store.subjects import find_subject_id
+        from troth.store.subjects import find_subject, no_such_person
 
-        with reading(self.ctx.engine) as conn:
-            sid = find_subject_id(
-                conn,
-                self.ctx,
-                email=email,
-                phone=phone,
-                customer_id=customer_id,
-                tenant_id=actor.tenant_id,
-            )
-        if sid is None:
-            raise NotFound("no person with that identifier")
+        sid = find_subject(
+            self.ctx, email=email, phone=phone, customer_id=customer_id, tenant_id=actor.tenant_id
+        )
         try:
             self.authorize_record(actor, sid, Record.lookup)
         except Refused:
-            raise NotFound("no person with that identifier") from None
+            raise no_such_person() from None
         return sid

@@ -187,9 +187,8 @@ def register_find(app: typer.Typer) -> None:
         # Not the whole engine, not even the policy model: a lookup needs the blind-index
         # keys, the policy's phone region and the database (troth.Troth.find does the same
         # lookup). open_lookup refuses what open_context refuses.
-        from troth.errors import NotFound
         from troth.home import open_lookup
-        from troth.store.subjects import lookup_subject_in
+        from troth.store.subjects import lookup_subject_in, no_such_person
 
         home = open_lookup(home_of(ctx))
         try:
@@ -199,7 +198,7 @@ def register_find(app: typer.Typer) -> None:
         finally:
             home.engine.dispose()
         if sid is None:
-            raise NotFound("no person with that identity is known to troth")
+            raise no_such_person()
         print(sid)
 
 
