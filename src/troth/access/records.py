@@ -135,16 +135,15 @@ class Records:
     ) -> tuple[list[SubjectRow], int]:
         """The people troth knows (ids, customer, kind, status: no values), newest first,
         one page and the total, for the office (power ``manage_requests``)."""
-        from sqlalchemy import func, select
+        from sqlalchemy import select
 
-        from troth.errors import ValidationError
+        from troth.db import check_page, count_where
         from troth.office import authorize
         from troth.policy.model import Power
         from troth.store.tables import subjects
 
         authorize(self.ctx, actor, Power.manage_requests, details={"operation": "list_people"})
-        if limit < 1 or limit > 10_000 or offset < 0:
-            raise ValidationError("limit is 1 to 10000 and offset 0 or more")
+        check_page(limit, offset)
         c = subjects.c
         where = []
         if tenant_id:
@@ -155,8 +154,7 @@ class Records:
         cols += [c.relationship_ended_at, c.erased_at, c.legal_hold]
         stmt = select(*cols).where(*where).order_by(c.created_at.desc(), c.id)
         with self.ctx.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(subjects).where(*where))
-            n = int(total.scalar_one())
+            n = count_where(conn, subjects, where)
             rows = conn.execute(stmt.limit(limit).offset(offset)).all()
         return [SubjectRow(**r._mapping) for r in rows], n
 
