@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from repo_paths import ROOT
+from served import until
 from troth.audit import (
     AuditEntry,
     append_entries,
@@ -64,14 +65,6 @@ def _hold_state(ctx: Any) -> Callable[[], None]:
 def _count(ctx: Any, table: sa.Table) -> int:
     with ctx.engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
-
-
-def _until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 20
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.01)
 
 
 def _append_in_thread(ctx: Any, entry: AuditEntry) -> tuple[threading.Thread, list[Any]]:
@@ -122,7 +115,7 @@ def test_many_threads_over_two_engines_land_every_entry_exactly_once(t: Any) -> 
     # Every first append finds the state row held: they all commit pending, then wait.
     release = _hold_state(ctx)
     start.wait()
-    _until(lambda: _count(ctx, audit_pending) >= threads, "every thread committed pending")
+    until(lambda: _count(ctx, audit_pending) >= threads, "every thread committed pending")
     release()
     for w in workers:
         w.join(timeout=120)
@@ -226,7 +219,7 @@ def test_a_crash_between_commit_and_sequencing_loses_nothing(t: Any, tmp_path: P
     )
     try:
         # Its transaction committed the entry pending; it now waits for the state row.
-        _until(lambda: _count(ctx, audit_pending) == 1, "the entry is committed pending")
+        until(lambda: _count(ctx, audit_pending) == 1, "the entry is committed pending")
         proc.kill()  # killed before it could sequence it
         proc.wait(timeout=30)
     finally:
@@ -256,7 +249,7 @@ def test_troth_audit_head_sequences_what_a_crashed_process_left_pending(t: Any) 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen([sys.executable, "-c", _CRASHER, str(ctx.settings.home)], env=env)
     try:
-        _until(lambda: _count(ctx, audit_pending) == 1, "the entry is committed pending")
+        until(lambda: _count(ctx, audit_pending) == 1, "the entry is committed pending")
         proc.kill()
         proc.wait(timeout=30)
     finally:
@@ -313,7 +306,7 @@ def test_a_pending_row_changed_before_sequencing_is_caught(t: Any, how: str) -> 
     try:
         first, out1 = _append_in_thread(ctx, _entry("app:a", 1))
         second, out2 = _append_in_thread(ctx, _entry("app:b", 2))
-        _until(lambda: _count(ctx, audit_pending) == 2, "both are committed pending")
+        until(lambda: _count(ctx, audit_pending) == 2, "both are committed pending")
         with ctx.engine.begin() as conn:  # a database writer, while they wait
             ids = sorted(conn.execute(sa.select(audit_pending.c.id)).scalars())
             p = audit_pending
@@ -343,7 +336,7 @@ def test_a_pending_row_deleted_before_sequencing_fails_its_operation(t: Any) -> 
     release = _hold_state(ctx)
     try:
         thread, out = _append_in_thread(ctx, _entry("app:gone", 1))
-        _until(lambda: _count(ctx, audit_pending) == 1, "it is committed pending")
+        until(lambda: _count(ctx, audit_pending) == 1, "it is committed pending")
         with ctx.engine.begin() as conn:
             conn.execute(sa.delete(audit_pending))
     finally:
