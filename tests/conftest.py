@@ -12,7 +12,8 @@
 - ``clock``: the time a test starts at; tests move it, never sleep.
 - The helper modules are plugins (``pytest_plugins`` below): ``dbs`` gives the database
   fixtures (``pg_url``, ``mysql_url``, ``db_url``), ``connected_schema`` the connected
-  shop's (``shop_url``)."""
+  shop's (``shop_url``), ``served`` a real `troth serve` (``serve_troth``) and the helpers that
+  start, wait for and stop troth's processes."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import yaml
 
 from troth.clock import Clock, ManualClock
 
-pytest_plugins = ["dbs", "connected_schema"]
+pytest_plugins = ["dbs", "connected_schema", "served"]
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

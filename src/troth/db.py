@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine.base import OptionEngine
 
 from troth.dialects import BigId, JsonType, WriteBusy, find_dialect, keeps_timezone
-from troth.errors import ConfigError
+from troth.errors import ConfigError, ValidationError
 
 __all__ = ["BigId", "JsonType", "WriteBusy"]  # kept in the dialect seam, used from here
 
@@ -338,3 +338,27 @@ def unreachable(exc: BaseException) -> str | None:
     if not isinstance(exc, OperationalError):
         return None
     return str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+
+
+# -- one page of a list -------------------------------------------------------------------
+def check_page(limit: int, offset: int) -> None:
+    """The bounds of every paged list: ``limit`` 1 to 10,000, ``offset`` 0 or more."""
+    if limit < 1 or limit > 10_000 or offset < 0:
+        raise ValidationError("limit is 1 to 10000 and offset 0 or more")
+
+
+def within(column: Any, since: datetime | None, until: datetime | None) -> list[Any]:
+    """The conditions ``since`` <= ``column`` < ``until``, for the bounds given."""
+    where: list[Any] = []
+    if since is not None:
+        where.append(column >= since)
+    if until is not None:
+        where.append(column < until)
+    return where
+
+
+def count_where(conn: Connection, table: Any, where: list[Any]) -> int:
+    """How many rows of ``table`` match every condition of ``where`` (a page's total)."""
+    from sqlalchemy import func, select
+
+    return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())

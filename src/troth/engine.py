@@ -35,7 +35,7 @@ from troth.gate import (
     value_reason,
 )
 from troth.gate import facts as facts_mod
-from troth.store.subjects import find_subject_id
+from troth.store.subjects import find_subject
 from troth.store.values import StoredValue, decode_subject_rows
 
 if TYPE_CHECKING:
@@ -398,18 +398,9 @@ class Troth:
         tenant_id: str | None = None,
     ) -> str:
         """The subject id of a person, looked up through the blind indexes."""
-        with reading(self.ctx.engine) as conn:
-            sid = find_subject_id(
-                conn,
-                self.ctx,
-                email=email,
-                phone=phone,
-                customer_id=customer_id,
-                tenant_id=tenant_id,
-            )
-        if sid is None:
-            raise NotFound("no person with that identity is known to troth")
-        return sid
+        return find_subject(
+            self.ctx, email=email, phone=phone, customer_id=customer_id, tenant_id=tenant_id
+        )
 
     # -- aggregate-only purposes (P09) -----------------------------------------------------
     def aggregate(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import uvicorn
 from sqlalchemy import select
 
 from _http import PASSWORD, api_key, challenge_from, client_for, csrf_from, is_problem
+from served import free_port
 from troth.app import create_app
 from troth.audit.entries import list_entries
 from troth.clock import ManualClock
@@ -374,9 +374,7 @@ class _Lines(logging.Handler):
 def served(home: Any) -> Iterator[tuple[Any, str, _Lines]]:
     """The app under a real uvicorn with its access log on; yields (ctx, base URL, log)."""
     ctx = home("mindlink", clock=ManualClock(), context=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     lines = _Lines()
     access = logging.getLogger("uvicorn.access")
     config = uvicorn.Config(

@@ -9,19 +9,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from cli_runner import run
 from troth.audit import AuditEntry, append_entries, transaction, verify_proof
-from troth.cli import main
 from troth.context import Context
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -8,32 +8,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-import troth.schema  # noqa: F401  (every table on metadata)
+from audit_helpers import build_context
 from troth.audit import AuditEntry, append_entries, transaction, verify_log
 from troth.audit.heads import read_heads
 from troth.audit.tables import audit_entries
-from troth.clock import ManualClock
-from troth.context import Context
-from troth.db import make_engine, metadata
-from troth.keys import Keyring
-from troth.policy.index import PolicyIndex
-from troth.policy.model import Policy
-from troth.settings import Settings
 
-POLICY = {
-    "version": "1",
-    "effective": "2026-01-01",
-    "organisation": {"name": "Acme", "jurisdictions": ["gdpr"]},
-    "purposes": [
-        {
-            "id": "billing",
-            "description": "Bill",
-            "legal_basis": "contract",
-            "categories": ["contact"],
-        }
-    ],
-    "locations": {"allowed": ["EU"]},
-}
 THREADS = 4
 EACH = 50
 
@@ -47,15 +26,7 @@ def test_four_threads_append_gapless_and_verify(
         if backend == "postgresql"
         else f"sqlite:///{tmp_path}/troth.db"
     )
-    engine = make_engine(url)
-    metadata.create_all(engine)
-    ctx = Context(
-        Settings(home=tmp_path, database_url=url, audit_head_every_seconds=0),
-        engine,
-        PolicyIndex.build(Policy.model_validate(POLICY)),
-        Keyring.create(tmp_path / "keys.json"),
-        ManualClock(),
-    )
+    ctx = build_context(tmp_path, url, audit_head_every_seconds=0)
     errors: list[BaseException] = []
     start = threading.Barrier(THREADS)
 
@@ -78,7 +49,7 @@ def test_four_threads_append_gapless_and_verify(
     for t in threads:
         t.join()
     assert errors == []
-    with engine.connect() as conn:
+    with ctx.engine.connect() as conn:
         seqs = conn.execute(sa.select(audit_entries.c.seq).order_by(audit_entries.c.seq)).scalars()
         assert list(seqs) == list(range(THREADS * EACH))
     # Signing after every commit (the setting is 0 here): each commit's entries are
@@ -89,4 +60,4 @@ def test_four_threads_append_gapless_and_verify(
     report = verify_log(ctx)
     assert report.ok, report.problem
     assert report.size == 200 and report.heads_checked == len(sizes) and report.unsigned == 0
-    engine.dispose()
+    ctx.engine.dispose()

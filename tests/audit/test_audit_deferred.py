@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.audit._pending import count_rows, entry_of, hold_state, tree_size, wait_until
 
+from audit_helpers import count_rows, entry_of, hold_state, tree_size
 from repo_paths import ROOT
+from served import until
 from troth.audit import append_entries, sign_head, transaction, verify_log
 from troth.audit.deferred import deferred_of, drain_deferred
 from troth.audit.heads import close_heads
@@ -262,7 +263,7 @@ def test_without_an_interval_a_call_still_waits_for_its_seq(t: Any) -> None:
     thread = threading.Thread(target=run)
     thread.start()
     try:
-        wait_until(lambda: count_rows(ctx, audit_pending) == 1, "it is committed pending")
+        until(lambda: count_rows(ctx, audit_pending) == 1, "it is committed pending")
         thread.join(timeout=0.3)
         assert thread.is_alive(), out  # it waits for the round
     finally:

@@ -15,29 +15,14 @@ from typing import Any, TypeVar, cast
 import pytest
 import sqlalchemy as sa
 
-import troth.schema  # noqa: F401  (every table on metadata)
+from audit_helpers import build_context
 from troth.audit import AuditEntry, verify_log
 from troth.audit.group import append_committed, close_group, group_commit
 from troth.audit.heads import read_heads
 from troth.audit.tables import audit_entries
-from troth.clock import ManualClock
 from troth.context import Context
-from troth.db import make_engine, metadata
 from troth.errors import ValidationError
-from troth.keys import Keyring
-from troth.policy.index import PolicyIndex
-from troth.policy.model import Policy
-from troth.settings import Settings
 
-POLICY = {
-    "version": "1",
-    "effective": "2026-01-01",
-    "organisation": {"name": "Acme", "jurisdictions": ["gdpr"]},
-    "purposes": [
-        {"id": "billing", "description": "Bill", "legal_basis": "contract", "categories": ["x"]}
-    ],
-    "locations": {"allowed": ["EU"]},
-}
 QUEUED = 12
 
 
@@ -48,16 +33,9 @@ def ctx(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Context]:
         if request.param == "postgresql"
         else f"sqlite:///{tmp_path}/troth.db"
     )
-    engine = make_engine(url)
-    metadata.create_all(engine)
-    yield Context(
-        Settings(home=tmp_path, database_url=url, audit_head_every_seconds=0),
-        engine,
-        PolicyIndex.build(Policy.model_validate(POLICY)),
-        Keyring.create(tmp_path / "keys.json"),
-        ManualClock(),
-    )
-    engine.dispose()
+    c = build_context(tmp_path, url, audit_head_every_seconds=0)
+    yield c
+    c.engine.dispose()
 
 
 def _entry(n: int, actor: str = "app:reader") -> AuditEntry:

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.audit.test_audit_log import build_context, entry
 
 import troth
+from audit_helpers import build_context, entry
 from troth.audit import close_heads, read_heads, sign_head, transaction, verify_log
 from troth.audit.deferred import drain_deferred
 from troth.audit.log import append_entries

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import troth.schema  # noqa: F401  (every table on metadata)
+from audit_helpers import append_unsigned, build_context, entry
 from troth.audit import (
     AuditEntry,
     Outcome,
@@ -33,37 +33,9 @@ from troth.audit.merkle import EMPTY_ROOT, verify_consistency
 from troth.audit.tables import audit_entries
 from troth.clock import ManualClock
 from troth.context import Context
-from troth.db import dumps, make_engine, metadata
+from troth.db import dumps
 from troth.errors import NotFound, ValidationError
 from troth.keys import Keyring
-from troth.policy.index import PolicyIndex
-from troth.policy.model import Policy
-from troth.settings import Settings
-
-POLICY = {
-    "version": "1",
-    "effective": "2026-01-01",
-    "organisation": {"name": "Acme", "jurisdictions": ["gdpr"]},
-    "purposes": [
-        {
-            "id": "billing",
-            "description": "Bill customers",
-            "legal_basis": "contract",
-            "categories": ["contact"],
-        }
-    ],
-    "locations": {"allowed": ["EU"]},
-}
-
-
-def build_context(tmp_path: Path, db_url: str) -> Context:
-    """A Context over a fresh schema: what `troth init` would make, built by hand."""
-    settings_ = Settings(home=tmp_path, database_url=db_url)
-    engine = make_engine(db_url)
-    metadata.create_all(engine)
-    keys = Keyring.create(tmp_path / "keys.json")
-    policy = PolicyIndex.build(Policy.model_validate(POLICY))
-    return Context(settings_, engine, policy, keys, ManualClock())
 
 
 @pytest.fixture
@@ -71,29 +43,6 @@ def ctx(tmp_path: Path, db_url: str) -> Context:
     c = build_context(tmp_path, db_url)
     yield c
     c.engine.dispose()
-
-
-def append_unsigned(ctx: Context, entries: list[AuditEntry]) -> None:
-    """Append ``entries`` and take their head back out of the heads file: as if the
-    process stopped between the commit and the head's write."""
-    path = ctx.settings.resolved_heads_file
-    before = path.read_bytes() if path.exists() else b""
-    with transaction(ctx) as conn:
-        append_entries(conn, ctx.clock.now(), entries)
-    path.write_bytes(before)
-
-
-def entry(i: int, subject: str | None = "s1", **kw: object) -> AuditEntry:
-    base: dict[str, object] = {
-        "action": "use",
-        "actor": f"staff:user{i % 3}",
-        "subject_id": subject,
-        "purpose": "billing",
-        "categories": ("contact",),
-        "details": {"n": i, "note": 'héllo \u2028 "q"'},
-    }
-    base.update(kw)
-    return AuditEntry(**base)  # type: ignore[arg-type]
 
 
 def test_append_in_transaction_writes_gapless_seqs_and_a_signed_head(ctx: Context) -> None:

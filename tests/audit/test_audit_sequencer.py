@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.audit._pending import count_rows, entry_of, hold_state, tree_size, wait_until
 
+from audit_helpers import count_rows, entry_of, hold_state, tree_size
 from repo_paths import ROOT
+from served import until
 from troth.audit import (
     AuditEntry,
     append_entries,
@@ -87,7 +88,7 @@ def test_many_threads_over_two_engines_land_every_entry_exactly_once(t: Any) -> 
     # Every first append finds the state row held: they all commit pending, then wait.
     release = hold_state(ctx)
     start.wait()
-    wait_until(lambda: count_rows(ctx, audit_pending) >= threads, "every thread committed pending")
+    until(lambda: count_rows(ctx, audit_pending) >= threads, "every thread committed pending")
     release()
     for w in workers:
         w.join(timeout=120)
@@ -191,7 +192,7 @@ def test_a_crash_between_commit_and_sequencing_loses_nothing(t: Any, tmp_path: P
     )
     try:
         # Its transaction committed the entry pending; it now waits for the state row.
-        wait_until(lambda: count_rows(ctx, audit_pending) == 1, "the entry is committed pending")
+        until(lambda: count_rows(ctx, audit_pending) == 1, "the entry is committed pending")
         proc.kill()  # killed before it could sequence it
         proc.wait(timeout=30)
     finally:
@@ -221,7 +222,7 @@ def test_troth_audit_head_sequences_what_a_crashed_process_left_pending(t: Any) 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen([sys.executable, "-c", _CRASHER, str(ctx.settings.home)], env=env)
     try:
-        wait_until(lambda: count_rows(ctx, audit_pending) == 1, "the entry is committed pending")
+        until(lambda: count_rows(ctx, audit_pending) == 1, "the entry is committed pending")
         proc.kill()
         proc.wait(timeout=30)
     finally:
@@ -278,7 +279,7 @@ def test_a_pending_row_changed_before_sequencing_is_caught(t: Any, how: str) -> 
     try:
         first, out1 = _append_in_thread(ctx, entry_of("app:a", 1))
         second, out2 = _append_in_thread(ctx, entry_of("app:b", 2))
-        wait_until(lambda: count_rows(ctx, audit_pending) == 2, "both are committed pending")
+        until(lambda: count_rows(ctx, audit_pending) == 2, "both are committed pending")
         with ctx.engine.begin() as conn:  # a database writer, while they wait
             ids = sorted(conn.execute(sa.select(audit_pending.c.id)).scalars())
             p = audit_pending
@@ -308,7 +309,7 @@ def test_a_pending_row_deleted_before_sequencing_fails_its_operation(t: Any) -> 
     release = hold_state(ctx)
     try:
         thread, out = _append_in_thread(ctx, entry_of("app:gone", 1))
-        wait_until(lambda: count_rows(ctx, audit_pending) == 1, "it is committed pending")
+        until(lambda: count_rows(ctx, audit_pending) == 1, "it is committed pending")
         with ctx.engine.begin() as conn:
             conn.execute(sa.delete(audit_pending))
     finally:

@@ -5,46 +5,41 @@ signals."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from tests.operations.test_serve import ORDER, _answers, _free_port, _until
 
 import troth
+from served import ORDER, Served, stop
 from troth.audit import read_heads, verify_log
 from troth.engine import Troth
 
 SIGNALS = [signal.SIGTERM, signal.SIGINT]
 
 
-def _serve(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-c", "from troth.cli import main; main()", "serve"]
-        + ["--port", str(port), "--log-level", "warning", "--workers", str(workers)],
-        env=dict(os.environ, TROTH_HOME=str(home), TROTH_AUDIT_HEAD_EVERY_SECONDS="3600"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 @pytest.mark.parametrize("workers", [1, 2])
-def test_serve_signs_pending_heads_when_stopped(home: Any, workers: int, sig: int) -> None:
+def test_serve_signs_pending_heads_when_stopped(
+    home: Any, serve_troth: Served, workers: int, sig: int
+) -> None:
     ctx = home("itechno", clock=None, context=True)
     t = Troth(ctx)
     sid = t.collect("order_form", ORDER).subject_id
     key, _ = t.access.keys.create_api_key("app", ["use"])
     t.close()
-    port = _free_port()
-    proc = _serve(ctx.home, port, workers)
+    proc, port = serve_troth(
+        ctx.home,
+        "--log-level",
+        "warning",
+        "--workers",
+        str(workers),
+        env={"TROTH_AUDIT_HEAD_EVERY_SECONDS": "3600"},
+    )
     try:
-        _until(lambda: _answers(port), "troth serve answers", proc)
         auth = {"Authorization": f"Bearer {key}"}
         for _ in range(12):
             r = httpx.get(
@@ -56,8 +51,7 @@ def test_serve_signs_pending_heads_when_stopped(home: Any, workers: int, sig: in
         # Each process signs its first commit at once and keeps the rest for an hour.
         assert pending.ok and pending.unsigned > 0, "the test must leave heads pending"
     finally:
-        proc.send_signal(sig)
-        proc.wait(timeout=60)
+        stop(proc, sig, timeout=60)
     with troth.open(ctx.home) as after:
         report = verify_log(after.ctx)
     assert report.ok and report.unsigned == 0, (report.problem, report.unsigned)
@@ -91,8 +85,7 @@ def test_worker_signs_pending_heads_when_stopped(home: Any, sig: int) -> None:
         with troth.open(ctx.home) as during:
             assert verify_log(during.ctx).unsigned > 0, "the test must leave heads pending"
     finally:
-        proc.send_signal(sig)
-        proc.wait(timeout=60)
+        stop(proc, sig, timeout=60)
     with troth.open(ctx.home) as after:
         report = verify_log(after.ctx)
         sizes = [h.size for _, h, _ in read_heads(after.ctx) if h]

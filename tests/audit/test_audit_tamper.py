@@ -9,48 +9,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from tests.audit.test_audit_log import append_unsigned
 
-import troth.schema  # noqa: F401  (every table on metadata)
+from audit_helpers import append_unsigned, build_context
 from troth.audit import AuditEntry, append_entries, transaction, verify_log
 from troth.audit.heads import read_heads
 from troth.audit.merkle import leaf_hash
 from troth.audit.tables import ENTRY_COLUMNS, audit_entries, audit_state, entry_bytes
-from troth.clock import ManualClock
 from troth.context import Context
-from troth.db import make_engine, metadata
 from troth.keys import Keyring
-from troth.policy.index import PolicyIndex
-from troth.policy.model import Policy
-from troth.settings import Settings
-
-POLICY = {
-    "version": "1",
-    "effective": "2026-01-01",
-    "organisation": {"name": "Acme", "jurisdictions": ["gdpr"]},
-    "purposes": [
-        {
-            "id": "billing",
-            "description": "Bill",
-            "legal_basis": "contract",
-            "categories": ["contact"],
-        }
-    ],
-    "locations": {"allowed": ["EU"]},
-}
-
-
-def build_context(tmp_path: Path, db_url: str) -> Context:
-    engine = make_engine(db_url)
-    metadata.create_all(engine)
-    return Context(
-        Settings(home=tmp_path, database_url=db_url),
-        engine,
-        PolicyIndex.build(Policy.model_validate(POLICY)),
-        Keyring.create(tmp_path / "keys.json"),
-        ManualClock(),
-    )
-
 
 BATCHES = 4
 PER_BATCH = 5  # heads at sizes 5, 10, 15, 20

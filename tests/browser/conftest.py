@@ -5,7 +5,6 @@ Skipped only when chromium is missing and CI is not set (in CI a missing browser
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from served import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -53,12 +54,6 @@ def page(browser: Any) -> Iterator[Any]:
     pg.set_default_timeout(15_000)
     yield pg
     context.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -17,24 +17,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from cli_runner import run
 from troth.audit.tables import audit_entries
-from troth.cli import main
 from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, ActorKind
 from troth.store.tables import subjects
 
 PW = "a long test password"
 ADA = Actor(ActorKind.staff, "ada", role="privacy_office")
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ and PostgreSQL: headers, refusals, retries, no duplicates, suppression after uns
 from __future__ import annotations
 
 import email
-import socket
 from collections.abc import Iterator
 from email.message import Message
 from email.policy import default
@@ -14,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, insert, select
 
+from served import free_port
 from troth.audit.entries import list_entries
 from troth.audit.log import transaction
 from troth.clock import ManualClock
@@ -36,12 +36,6 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(email.message_from_bytes(envelope.content, policy=default))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

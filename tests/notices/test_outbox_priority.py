@@ -15,6 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
+from served import free_port
 from troth.access.signin import start_signin
 from troth.audit.log import transaction
 from troth.clock import ManualClock
@@ -46,8 +47,6 @@ class Inbox:
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    from tests.browser.conftest import free_port
-
     inbox = Inbox()
     ctl = Controller(inbox, hostname="127.0.0.1", port=free_port())
     ctl.start()

@@ -18,14 +18,12 @@ import pwd
 import random
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +35,7 @@ import sqlalchemy as sa
 
 import troth
 from dbs import IN_CI, PG_ADMIN_URL, need
+from served import free_port, troth_process, until
 from troth.audit import list_entries, verify_log
 from troth.clock import ManualClock
 from troth.engine import Troth
@@ -65,19 +64,6 @@ def _pgbouncer() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def pooled_db(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A fresh PostgreSQL database and a PgBouncer of our own in transaction mode in front
@@ -89,7 +75,7 @@ def pooled_db(tmp_path: Path) -> Iterator[tuple[str, str]]:
     engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    port = _free_port()
+    port = free_port()
     ini = tmp_path / "pgbouncer.ini"
     users = tmp_path / "userlist.txt"
     users.write_text(f'"{admin.username}" ""\n')
@@ -120,7 +106,7 @@ def pooled_db(tmp_path: Path) -> Iterator[tuple[str, str]]:
             except sa.exc.OperationalError:
                 return False
 
-        _wait(answers, "PgBouncer answers", 15)
+        until(answers, "PgBouncer answers", seconds=15)
         probe.dispose()
         yield pooled, direct
     finally:
@@ -226,12 +212,8 @@ def _drive(
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """A troth process in a session of its own (so SIGKILL takes all of it)."""
     out = log.open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-c", "from troth.cli import main; main()", *args],
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    return troth_process(
+        None, *args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
     )
 
 
@@ -286,7 +268,7 @@ def test_two_servers_and_two_workers_behind_pgbouncer_survive_sigkill(
         TROTH_WORKER_INTERVAL_SECONDS="0.2",
         TROTH_WORKER_LEASE_SECONDS=str(LEASE_SECONDS),
     )
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     servers = [
         _spawn(
             ["serve", "--port", str(p), "--log-level", "warning"], env, tmp_path / f"serve{n}.log"
@@ -310,7 +292,7 @@ def test_two_servers_and_two_workers_behind_pgbouncer_survive_sigkill(
             except httpx.TransportError:
                 return False
 
-        _wait(all_answer, "both servers answer")
+        until(all_answer, "both servers answer", seconds=30)
 
         # -- mixed load; one server and the worker running retention are killed ---------
         acked, lock = Acked(), threading.Lock()
@@ -332,9 +314,9 @@ def test_two_servers_and_two_workers_behind_pgbouncer_survive_sigkill(
                 .values(next_run_at=datetime.now(UTC) + timedelta(seconds=RETENTION_AT))
             )
         load_start = time.monotonic()
-        until = load_start + LOAD_SECONDS
+        ends = load_start + LOAD_SECONDS
         clients = [
-            threading.Thread(target=_drive, args=(bases, alive, key, known, acked, lock, until, n))
+            threading.Thread(target=_drive, args=(bases, alive, key, known, acked, lock, ends, n))
             for n in range(4)
         ]
         for th in clients:
@@ -392,7 +374,7 @@ def test_two_servers_and_two_workers_behind_pgbouncer_survive_sigkill(
                 ).scalar_one()
             return job.runs == 1 and job.locked_by is None and unsent == 0
 
-        _wait(finished, "the surviving worker finished retention and the mail", 40)
+        until(finished, "the surviving worker finished retention and the mail", seconds=40)
         for p in (servers[1], survivor):
             p.send_signal(signal.SIGTERM)
         # A graceful stop: uvicorn ends by re-raising SIGTERM once it has shut down.

@@ -5,11 +5,7 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from served import Served, free_port, stop
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.operations.idempotency import idempotency_keys
@@ -26,33 +23,19 @@ SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello
 URL = "/api/v1/collect/support_request"
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(home: Path, port: int, fault: str | None) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, TROTH_HOME=str(home))
-    env.pop("TROTH_TEST_FAULT", None)
-    if fault:
-        env["TROTH_TEST_FAULT"] = fault
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from troth.cli import main; main()", "serve", "--port", str(port)]
-        + ["--log-level", "warning"],
-        env=env,
+def _serve(
+    serve_troth: Served, home: Path, port: int, fault: str | None
+) -> subprocess.Popen[bytes]:
+    """`troth serve` on ``port`` with the fault hook ``fault`` armed (None: none)."""
+    proc, _ = serve_troth(
+        home,
+        "--log-level",
+        "warning",
+        port=port,
+        env={"TROTH_TEST_FAULT": fault},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/.well-known/gpc.json", timeout=2)
-            return proc
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, "troth serve did not start"
-            time.sleep(0.2)
+    return proc
 
 
 def _count(ctx: Any, table: Any) -> int:
@@ -70,21 +53,23 @@ def _killed(proc: subprocess.Popen[bytes]) -> None:
     assert proc.wait(timeout=60) == -9  # SIGKILL, as the fault hook does
 
 
-def test_kill_between_work_and_answer_then_retry_runs_once(home: Any, db_url: str) -> None:
+def test_kill_between_work_and_answer_then_retry_runs_once(
+    home: Any, serve_troth: Served, db_url: str
+) -> None:
     ctx = home("mindlink", db_url, clock=ManualClock(), context=True)
     key, _ = Troth(ctx).access.keys.create_api_key("shop", ["collect"])
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "order-17"}
-    port = _port()
+    port = free_port()
 
     # 1. Killed after the work ran, before its answer was stored: nothing is left half-done.
-    proc = _serve(ctx.home, port, "idempotency-after-work")
+    proc = _serve(serve_troth, ctx.home, port, "idempotency-after-work")
     with pytest.raises(httpx.TransportError):
         _post(port, headers)
     _killed(proc)
     assert _count(ctx, records) == 0 and _count(ctx, idempotency_keys) == 0
 
     # 2. Killed after the commit, before the answer reached the client: all of it is stored.
-    proc = _serve(ctx.home, port, "idempotency-after-commit")
+    proc = _serve(serve_troth, ctx.home, port, "idempotency-after-commit")
     with pytest.raises(httpx.TransportError):
         _post(port, headers)
     _killed(proc)
@@ -92,7 +77,7 @@ def test_kill_between_work_and_answer_then_retry_runs_once(home: Any, db_url: st
 
     # 3. The retry (a fresh process) gets the stored answer: the client learns the id, the
     # order is stored once; another body with the key is still a conflict.
-    proc = _serve(ctx.home, port, None)
+    proc = _serve(serve_troth, ctx.home, port, None)
     try:
         again = _post(port, headers)
         assert again.status_code == 201, again.text
@@ -110,6 +95,5 @@ def test_kill_between_work_and_answer_then_retry_runs_once(home: Any, db_url: st
         assert fixed.status_code == 201 and "Idempotent-Replayed" not in fixed.headers
         assert _count(ctx, records) == 6
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        stop(proc, timeout=60)
     ctx.engine.dispose()

@@ -6,13 +6,9 @@ the e-mail addresses, phone numbers and card numbers used."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +16,7 @@ import httpx
 from sqlalchemy import select
 
 from _http import PASSWORD, challenge_from, csrf_from
+from served import Served, stop
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.home import open_context
@@ -35,24 +32,6 @@ ORDER = {
     "card_expiry": "12/29",
     "order_items": "2 widgets",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "troth serve exited"
-        try:
-            if httpx.get(f"{base}/privacy", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError("troth serve did not answer")
 
 
 def _code(home: Path, email: str) -> str:
@@ -72,7 +51,9 @@ def _code(home: Path, email: str) -> str:
     return found.group(1)
 
 
-def test_a_served_session_logs_no_email_phone_or_card(home: Any, tmp_path: Path) -> None:
+def test_a_served_session_logs_no_email_phone_or_card(
+    home: Any, serve_troth: Served, tmp_path: Path
+) -> None:
     home_dir = tmp_path / "home"
     ctx = home("itechno", clock=ManualClock(), context=True)
     t = Troth(ctx)
@@ -82,27 +63,13 @@ def test_a_served_session_logs_no_email_phone_or_card(home: Any, tmp_path: Path)
     )
     t.close()
     ctx.engine.dispose()
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from troth.cli import main; main()",
-                "serve",
-                "--port",
-                str(port),
-                "--log-level",
-                "info",
-            ],
-            env=dict(os.environ, TROTH_HOME=str(home_dir)),
-            stdout=out,
-            stderr=subprocess.STDOUT,
+        proc, port = serve_troth(
+            home_dir, "--log-level", "info", ready="/privacy", stdout=out, stderr=subprocess.STDOUT
         )
+        base = f"http://127.0.0.1:{port}"
         try:
-            _wait(base, proc)
             h = {"Authorization": f"Bearer {key}"}
             with httpx.Client(base_url=base, follow_redirects=True, timeout=30) as c:
                 # An application collects an order and looks the person up.
@@ -176,12 +143,7 @@ def test_a_served_session_logs_no_email_phone_or_card(home: Any, tmp_path: Path)
                     },
                 )
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, signal.SIGINT)
     text = log.read_text(errors="replace")
     assert "POST /api/v1/search/subjects" in text and "POST /privacy/code" in text, (
         "the access log was not on: " + text[:500]

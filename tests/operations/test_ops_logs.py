@@ -7,17 +7,12 @@ workers, /metrics sums every worker's counts (prometheus-client's multiprocess m
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from served import Served, stop
 from troth.engine import Troth
 
 EMAIL = "bo.private@example.com"
@@ -33,64 +28,15 @@ ORDER = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(home: Path, port: int, *args: str, env: dict[str, str] | None = None):
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from troth.cli import main; main()",
-            "serve",
-            "--port",
-            str(port),
-            *args,
-        ],
-        env={**os.environ, "TROTH_HOME": str(home), **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_until_up(port: int, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"troth serve exited: {proc.communicate()[1][-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("troth serve did not answer within 60 s")
-
-
-def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()
-
-
-def test_json_logs_of_a_scenario_hold_no_personal_data(home: Any) -> None:
+def test_json_logs_of_a_scenario_hold_no_personal_data(home: Any, serve_troth: Served) -> None:
     ctx = home("itechno", clock=None, context=True)
     t = Troth(ctx)
     key, _ = t.access.keys.create_api_key("app", ["collect", "use"])
     t.close()
-    port = _free_port()
-    proc = _serve(ctx.home, port, "--log-format", "json")
+    proc, port = serve_troth(ctx.home, "--log-format", "json", ready="/healthz", text=True)
     h = {"Authorization": f"Bearer {key}"}
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(port, proc)
         with httpx.Client(base_url=base, headers=h, timeout=10) as c:
             r = c.post("/api/v1/collect/order_form", json={"data": ORDER})
             assert r.status_code == 201, r.text
@@ -106,7 +52,7 @@ def test_json_logs_of_a_scenario_hold_no_personal_data(home: Any) -> None:
             sent = c.get("/healthz", headers={"X-Request-Id": "scenario-0001"})
             assert sent.headers["x-request-id"] == "scenario-0001"
     finally:
-        out, err = _stop(proc)
+        out, err = stop(proc)
     output = out + err
     for value in (EMAIL, PHONE, CARD, "07700900123", "bo.private", sid):
         assert value not in output, (value, output[-3000:])
@@ -146,24 +92,23 @@ def test_json_logs_of_a_scenario_hold_no_personal_data(home: Any) -> None:
     assert any(r["logger"].startswith("uvicorn") for r in records)  # its other lines are JSON
 
 
-def test_several_workers_sum_their_metrics(home: Any, tmp_path: Path) -> None:
+def test_several_workers_sum_their_metrics(home: Any, serve_troth: Served, tmp_path: Path) -> None:
     ctx = home("itechno", clock=None, context=True)
     ctx.engine.dispose()
     with (ctx.home / "troth.toml").open("a") as fh:
         fh.write('metrics_access = "open"\n')  # a private bind: the test's loopback
-    port = _free_port()
     folder = tmp_path / "metrics"
-    proc = _serve(
+    proc, port = serve_troth(
         ctx.home,
-        port,
         "--workers",
         "2",
         "--log-level",
         "warning",
         env={"PROMETHEUS_MULTIPROC_DIR": str(folder)},
+        ready="/healthz",
+        text=True,
     )
     try:
-        _wait_until_up(port, proc)
         n = 40
         for _ in range(n):  # new connections: the kernel spreads them over both workers
             assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
@@ -179,4 +124,4 @@ def test_several_workers_sum_their_metrics(home: Any, tmp_path: Path) -> None:
         assert seen == {float(n)}, seen  # the same total whichever worker answered
         assert len(list(folder.glob("counter_*.db"))) == 2  # one file per worker
     finally:
-        _stop(proc)
+        stop(proc)

@@ -8,8 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,45 +15,9 @@ import httpx
 import pytest
 
 import troth
+from served import ORDER, TROTH, Served, answers, free_port, serve, stop, until
 from troth.audit import list_entries, verify_log
 from troth.engine import Troth
-
-ORDER = {
-    "name": "Bo",
-    "email": "bo@example.com",
-    "address": "2 Low St",
-    "card_number": "5500000000000004",
-    "card_expiry": "01/30",
-    "order_items": "1 lamp",
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    """`troth serve` on ``port`` with ``workers`` processes, for the home at ``home``."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from troth.cli import main; main()",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--workers",
-            str(workers),
-        ],
-        env=dict(os.environ, TROTH_HOME=str(home)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    return proc
 
 
 def _children(pid: int) -> list[int]:
@@ -87,34 +49,18 @@ def _server_inode(server_port: int, client_port: int) -> str:
     raise AssertionError(f"no server end for the connection from port {client_port}")
 
 
-def _until(check: Callable[[], bool], what: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while not check():
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.1)
-
-
-def _answers(port: int) -> bool:
-    try:
-        r = httpx.get(f"http://127.0.0.1:{port}/.well-known/gpc.json", timeout=1)
-        return r.status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.mark.parametrize("workers", [1, 2])
-def test_serve_answers_api_reads_with_one_or_more_workers(home: Any, workers: int) -> None:
+def test_serve_answers_api_reads_with_one_or_more_workers(
+    home: Any, serve_troth: Served, workers: int
+) -> None:
     ctx = home("itechno", clock=None, context=True)
     t = Troth(ctx)
     sid = t.collect("order_form", ORDER).subject_id
     key, _ = t.access.keys.create_api_key("app", ["use"])
     t.close()
-    port = _free_port()
-    proc = _start(ctx.home, port, workers)
+    proc, port = serve_troth(ctx.home, "--log-level", "warning", "--workers", str(workers))
     try:
         base = f"http://127.0.0.1:{port}"
-        _until(lambda: _answers(port), "troth serve answers", proc)
         auth = {"Authorization": f"Bearer {key}"}
         # Several reads: with two workers both processes append to one audit log.
         for _ in range(6):
@@ -131,8 +77,7 @@ def test_serve_answers_api_reads_with_one_or_more_workers(home: Any, workers: in
         )
         assert r.status_code == 401 and r.json()["code"] == "unknown_key"
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
     with troth.open(ctx.home) as t2:
         report = verify_log(t2.ctx)
         uses = [e for e in list_entries(t2.ctx, subject_id=sid) if e.entry.action == "use"]
@@ -145,7 +90,7 @@ def test_serve_refuses_a_bad_worker_count(home: Any, workers: str) -> None:
     ctx = home("itechno", clock=None, context=True)
     ctx.engine.dispose()
     done = subprocess.run(
-        [sys.executable, "-c", "from troth.cli import main; main()", "serve", "--workers", workers],
+        [*TROTH, "serve", "--workers", workers],
         env=dict(os.environ, TROTH_HOME=str(ctx.home)),
         capture_output=True,
         text=True,
@@ -160,10 +105,10 @@ def test_serve_refuses_a_bad_worker_count(home: Any, workers: str) -> None:
 def test_workers_share_connections_and_a_dead_worker_is_replaced(home: Any) -> None:
     ctx = home("itechno", clock=None, context=True)
     ctx.engine.dispose()
-    port = _free_port()
-    proc = _start(ctx.home, port, 2)
+    port = free_port()
+    proc = serve(ctx.home, port, "--log-level", "warning", "--workers", "2")
     try:
-        _until(lambda: len(_children(proc.pid)) == 2 and _answers(port), "both serve", proc)
+        until(lambda: len(_children(proc.pid)) == 2 and answers(port), "both serve", proc)
         workers = _children(proc.pid)
         # 32 keep-alive connections, each used once and held open: the kernel spreads them
         # over the workers' own sockets (with one shared socket, one worker took most).
@@ -181,16 +126,15 @@ def test_workers_share_connections_and_a_dead_worker_is_replaced(home: Any) -> N
             conn.close()
         # A worker killed outright is replaced, and the port keeps answering.
         os.kill(workers[0], signal.SIGKILL)
-        _until(
+        until(
             lambda: workers[0] not in _children(proc.pid) and len(_children(proc.pid)) == 2,
             "a new worker replaced the killed one",
             proc,
         )
-        _until(lambda: _answers(port), "the server answers again", proc)
+        until(lambda: answers(port), "the server answers again", proc)
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-    assert proc.returncode == 0, proc.stderr.read().decode() if proc.stderr else ""
+        _, err = stop(proc, timeout=60)
+    assert proc.returncode == 0, err.decode()
     for pid in workers[1:]:  # SIGTERM stopped every worker too
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
 
@@ -202,7 +146,7 @@ def test_several_workers_refuse_a_port_in_use(home: Any) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = _start(ctx.home, port, 2)
+        proc = serve(ctx.home, port, "--log-level", "warning", "--workers", "2")
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
     assert f"cannot listen on 127.0.0.1:{port}" in err.decode()
@@ -218,7 +162,7 @@ def test_several_workers_refuse_a_port_in_use(home: Any) -> None:
     ],
 )
 def test_client_address_behind_a_trusted_proxy(
-    home: Any, trusted: str | None, workers: int, origin: str
+    home: Any, serve_troth: Served, trusted: str | None, workers: int, origin: str
 ) -> None:
     """Behind a load balancer every connection comes from it: with `trusted_proxies` its
     X-Forwarded-For names the client (consent records keep its network), and a client
@@ -235,18 +179,15 @@ def test_client_address_behind_a_trusted_proxy(
     sid = t.collect("order_form", ORDER).subject_id
     key, _ = t.access.keys.create_api_key("app", ["collect"])
     t.close()
-    port = _free_port()
-    proc = _start(ctx.home, port, workers)
+    proc, port = serve_troth(ctx.home, "--log-level", "warning", "--workers", str(workers))
     try:
-        _until(lambda: _answers(port), "troth serve answers", proc)
         r = httpx.post(
             f"http://127.0.0.1:{port}/api/v1/subjects/{sid}/consents/product_news/grant",
             headers={"Authorization": f"Bearer {key}", "X-Forwarded-For": "203.0.113.9"},
         )
         assert r.status_code == 201, r.text
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
     with troth.open(ctx.home) as t2, t2.ctx.engine.connect() as conn:
         got = conn.execute(
             sa.select(consent_events.c.origin).where(consent_events.c.subject_id == sid)

@@ -20,7 +20,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -31,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from repo_paths import README
+from served import free_port
 
 RUNS = ("sh", "bash", "python")
 SKIP = re.compile(r"<!--\s*readme-test:\s*skip\s*\((?P<why>[^)]*)\)\s*-->")
@@ -69,12 +69,6 @@ def blocks_of(markdown: str) -> list[Block]:
         mark = SKIP.search(before)
         out.append(Block(start + 1, lang, "\n".join(body) + "\n", mark and mark["why"]))
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Runner:

@@ -236,7 +236,7 @@ def test_p17_a_key_holder_without_the_database_only_makes_verify_fail(home, db_u
 
 
 def test_p17_troth_audit_verify_exits_1_saying_what_is_wrong(home, db_url, capsys):
-    from tests.audit.test_audit_cli import run
+    from cli_runner import run
 
     t = home("ixanet", db_url)
     _collect(t)

@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from tests.audit.test_audit_cli import run
-from tests.operations.test_serve import ORDER
 
 import troth
+from cli_runner import run
+from served import ORDER
 from troth.audit import sign_head, verify_log
 from troth.audit.merkle import CompactRange, leaf_hash
 from troth.audit.seal import seal

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from cli_runner import run
 from requests_helpers import buy, code_of, mails_for
-from troth.cli import main
 from troth.clock import ManualClock
 from troth.requests.deadlines import acknowledge_by, due_date
 from troth.requests.states import Channel, RequestKind, RequestState
@@ -67,16 +67,6 @@ def test_p27_deadline_per_regime_and_overdue(home: Any, db_url: str, clock: Manu
     clock.advance(days=32)
     overdue = [r.id for r in t.requests.list(overdue=True)]
     assert gdpr.id in overdue and ccpa.id not in overdue
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_p27_cli_ingest_verify_list_execute(

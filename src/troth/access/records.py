@@ -28,6 +28,8 @@ VENDOR_KINDS = (ActorKind.staff, ActorKind.vendor_admin)
 
 
 def not_found(subject_id: str) -> NotFound:
+    """The 404 for a person an actor bound to a tenant may not know of: the same words as
+    for an id that names nobody, so an id of another tenant reveals nothing."""
     return NotFound(f"no subject {subject_id!r}: look the person up by e-mail or phone first")
 
 
@@ -135,16 +137,15 @@ class Records:
     ) -> tuple[list[SubjectRow], int]:
         """The people troth knows (ids, customer, kind, status: no values), newest first,
         one page and the total, for the office (power ``manage_requests``)."""
-        from sqlalchemy import func, select
+        from sqlalchemy import select
 
-        from troth.errors import ValidationError
+        from troth.db import check_page, count_where
         from troth.office import authorize
         from troth.policy.model import Power
         from troth.store.tables import subjects
 
         authorize(self.ctx, actor, Power.manage_requests, details={"operation": "list_people"})
-        if limit < 1 or limit > 10_000 or offset < 0:
-            raise ValidationError("limit is 1 to 10000 and offset 0 or more")
+        check_page(limit, offset)
         c = subjects.c
         where = []
         if tenant_id:
@@ -155,8 +156,7 @@ class Records:
         cols += [c.relationship_ended_at, c.erased_at, c.legal_hold]
         stmt = select(*cols).where(*where).order_by(c.created_at.desc(), c.id)
         with self.ctx.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(subjects).where(*where))
-            n = int(total.scalar_one())
+            n = count_where(conn, subjects, where)
             rows = conn.execute(stmt.limit(limit).offset(offset)).all()
         return [SubjectRow(**r._mapping) for r in rows], n
 
@@ -197,22 +197,13 @@ class Records:
         tenant-bound actor looks only among its tenant's people, and anyone the gate
         refuses gets the same 404 as for an unknown identifier (the refusal audited), so
         a look-up is never an oracle of who is whose customer."""
-        from troth.db import reading
-        from troth.store.subjects import find_subject_id
+        from troth.store.subjects import find_subject, no_such_person
 
-        with reading(self.ctx.engine) as conn:
-            sid = find_subject_id(
-                conn,
-                self.ctx,
-                email=email,
-                phone=phone,
-                customer_id=customer_id,
-                tenant_id=actor.tenant_id,
-            )
-        if sid is None:
-            raise NotFound("no person with that identifier")
+        sid = find_subject(
+            self.ctx, email=email, phone=phone, customer_id=customer_id, tenant_id=actor.tenant_id
+        )
         try:
             self.authorize_record(actor, sid, Record.lookup)
         except Refused:
-            raise NotFound("no person with that identifier") from None
+            raise no_such_person() from None
         return sid

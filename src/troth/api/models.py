@@ -112,16 +112,7 @@ class ConsentOut(BaseModel):
 
 
 def consent_out(r: ConsentRecord) -> ConsentOut:
-    return ConsentOut(
-        event_id=r.event_id,
-        subject_id=r.subject_id,
-        purpose=r.purpose,
-        kind=str(r.kind),
-        granted=r.granted,
-        at=r.at,
-        receipt_id=r.receipt_id,
-        receipt_jws=r.receipt_jws,
-    )
+    return ConsentOut.model_validate(r, from_attributes=True)
 
 
 class PurposeConsentOut(BaseModel):
@@ -141,13 +132,7 @@ class ConsentStateOut(BaseModel):
         return cls(
             subject_id=subject_id,
             purposes=[
-                PurposeConsentOut(
-                    purpose=s.purpose,
-                    granted=s.granted,
-                    kind=str(s.kind),
-                    policy_version=s.policy_version,
-                    at=s.at,
-                )
+                PurposeConsentOut.model_validate(s, from_attributes=True)
                 for s in sorted(state.values(), key=lambda s: s.purpose)
             ],
         )

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from troth.access.apikeys import has_scope
+from troth.access.records import not_found
 from troth.api.auth import (
     ActorDep,
     TrothDep,
@@ -96,7 +97,7 @@ def visible_subject(t: Troth, actor: Actor, subject_id: str) -> None:
     (not 403), so ids of another tenant reveal nothing."""
     subj = lookup_subject(t.ctx, subject_id)
     if actor.tenant_id is not None and subj.tenant_id != actor.tenant_id:
-        raise NotFound(f"no subject {subject_id!r}: look the person up by e-mail or phone first")
+        raise not_found(subject_id)
 
 
 @router.post(

@@ -17,6 +17,7 @@ from sqlalchemy import (
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.tables import audit_entries, iso
 from troth.context import Context
+from troth.db import within
 from troth.errors import ValidationError
 
 
@@ -132,11 +133,7 @@ def _entry_filters(
             where.append(t.c.action.startswith(action, autoescape=True))
         else:
             where.append(t.c.action == action)
-    if since is not None:
-        where.append(t.c.at >= since)
-    if until is not None:
-        where.append(t.c.at < until)
-    return where
+    return where + within(t.c.at, since, until)
 
 
 def accessed_subjects(conn: Connection, since: datetime, until: datetime) -> list[str]:

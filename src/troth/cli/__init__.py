@@ -127,9 +127,6 @@ def rows_of(items: Any) -> list[dict[str, Any]]:
     return [dataclasses.asdict(i) for i in items]
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
 def command_group(
     name: str, help: str, *, no_args_is_help: bool = True
 ) -> tuple[typer.Typer, Callable[[typer.Typer], None]]:

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from troth.cli import JsonOpt, console, opened, show_table
+from troth.cli import console, opened, show_table
+from troth.cli.options import JsonOpt
 
 
 def register(root: typer.Typer) -> None:

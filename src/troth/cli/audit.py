@@ -25,6 +25,7 @@ from troth.audit import (
 from troth.audit.checkpoint import checkpoint, origin_of
 from troth.audit.log import log_size
 from troth.cli import command_group, make_console, opened_context, show_table
+from troth.cli.options import ReportJsonOpt
 
 app, register = command_group(
     "audit",
@@ -55,7 +56,7 @@ _err = make_console(stderr=True, highlight=False)
 @app.command("verify")
 def verify(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: ReportJsonOpt = False,
     witness: Annotated[
         str | None,
         typer.Option(

@@ -9,11 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from troth.cli import JsonOpt, command_group, console, opened, show_table
+from troth.cli import command_group, console, opened, show_table
 from troth.cli.disclosures import _when
 from troth.cli.ids import resolver
+from troth.cli.options import JsonOpt
 
 app, register = command_group("breaches", "The breach register.")
+BreachArg = Annotated[str, typer.Argument(callback=resolver("breach"))]
 
 
 @app.command("record")
@@ -111,7 +113,7 @@ def list_(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))],
+    breach_id: BreachArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (always JSON).")] = False,
 ) -> None:
     """A breach with its legal clocks (JSON)."""
@@ -124,7 +126,7 @@ def show(
 @app.command("affected")
 def affected(
     ctx: typer.Context,
-    breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))],
+    breach_id: BreachArg,
     as_json: JsonOpt = False,
 ) -> None:
     """The affected people, for review before notifying: id, tenant, why, reachable."""
@@ -157,7 +159,7 @@ def affected(
 @app.command("exclude")
 def exclude(
     ctx: typer.Context,
-    breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))],
+    breach_id: BreachArg,
     subject_ids: Annotated[
         list[str], typer.Argument(help="People to take off the list.", callback=resolver("subject"))
     ],
@@ -172,7 +174,7 @@ def exclude(
 @app.command("notify")
 def notify(
     ctx: typer.Context,
-    breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))],
+    breach_id: BreachArg,
     template: Annotated[
         Path, typer.Option(exists=True, dir_okay=False, help="Jinja2 template of the notice.")
     ],
@@ -207,7 +209,7 @@ def notify(
 @app.command("regulator")
 def regulator(
     ctx: typer.Context,
-    breach_id: Annotated[str, typer.Argument(callback=resolver("breach"))],
+    breach_id: BreachArg,
     at: Annotated[
         str | None, typer.Option(help="When the regulator was told (ISO; default now).")
     ] = None,

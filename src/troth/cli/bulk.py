@@ -10,6 +10,7 @@ import typer
 
 from troth.cli import console, err_console, opened
 from troth.cli.ids import resolver
+from troth.cli.options import CollectorOpt
 
 
 def register(root: typer.Typer) -> None:
@@ -22,7 +23,7 @@ def import_(
         Path, typer.Argument(help="A .jsonl (one JSON object a line) or .csv file (a header row).")
     ],
     point: Annotated[str, typer.Option(help="The collection point every row arrives through.")],
-    actor: Annotated[str | None, typer.Option(help="Who collects (default: system).")] = None,
+    actor: CollectorOpt = None,
     tenant: Annotated[
         str | None,
         typer.Option(help="Tenant every person belongs to.", callback=resolver("tenant")),

@@ -13,8 +13,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from troth.cli import JsonOpt, command_group, make_console, opened_context, show_table
+from troth.cli import command_group, make_console, opened_context, show_table
 from troth.cli.ids import resolver
+from troth.cli.options import JsonOpt
 from troth.consent import ConsentLedger, verify_receipt
 
 app, register = command_group("consent", "The consent ledger: receipts, state, check and rebuild.")

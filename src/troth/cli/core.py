@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from troth.cli import JsonOpt, console, home_of, opened
+from troth.cli import console, home_of, opened
 from troth.cli.actors import parse_actor
 from troth.cli.ids import SubjectArg, resolver
+from troth.cli.options import CategoriesOpt, CollectorOpt, JsonOpt, PersonTenantOpt, ReportJsonOpt
 from troth.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -79,11 +80,8 @@ def register_collect(app: typer.Typer) -> None:
         ctx: typer.Context,
         point: Annotated[str, typer.Argument(help="Collection point id from the policy.")],
         data: Annotated[str, typer.Option(help="The fields as a JSON object, or - to read stdin.")],
-        actor: Annotated[str | None, typer.Option(help="Who collects (default: system).")] = None,
-        tenant: Annotated[
-            str | None,
-            typer.Option(help="Tenant the person belongs to.", callback=resolver("tenant")),
-        ] = None,
+        actor: CollectorOpt = None,
+        tenant: PersonTenantOpt = None,
         subject: Annotated[
             str | None,
             typer.Option(help="Add to an existing subject.", callback=resolver("subject")),
@@ -148,7 +146,7 @@ def register_use(app: typer.Typer) -> None:
         subject: SubjectArg,
         purpose: Annotated[str, typer.Option(help="The declared purpose of this use.")],
         actor: Annotated[str, typer.Option(help="Who uses it, e.g. staff:ann@accounts.")],
-        category: Annotated[list[str] | None, typer.Option(help="Only these categories.")] = None,
+        category: CategoriesOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Read a person's data for a purpose (exit 3 and the reason when refused)."""
@@ -187,9 +185,8 @@ def register_find(app: typer.Typer) -> None:
         # Not the whole engine, not even the policy model: a lookup needs the blind-index
         # keys, the policy's phone region and the database (troth.Troth.find does the same
         # lookup). open_lookup refuses what open_context refuses.
-        from troth.errors import NotFound
         from troth.home import open_lookup
-        from troth.store.subjects import lookup_subject_in
+        from troth.store.subjects import lookup_subject_in, no_such_person
 
         home = open_lookup(home_of(ctx))
         try:
@@ -199,7 +196,7 @@ def register_find(app: typer.Typer) -> None:
         finally:
             home.engine.dispose()
         if sid is None:
-            raise NotFound("no person with that identity is known to troth")
+            raise no_such_person()
         print(sid)
 
 
@@ -209,7 +206,7 @@ def register_reindex(app: typer.Typer) -> None:
     @app.command("reindex")
     def reindex(
         ctx: typer.Context,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+        as_json: ReportJsonOpt = False,
     ) -> None:
         """Rebuild the e-mail, phone and customer-id lookup indexes from the stored values
         (after an upgrade: phone numbers are now indexed in E.164)."""

@@ -15,7 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from troth.cli import JsonOpt, command_group
+from troth.cli import command_group
+from troth.cli.options import JsonOpt
 from troth.connectors.declaration import Dataset
 from troth.connectors.inspection import Finding, Severity, check_dataset_at
 from troth.connectors.loader import builtin_categories, load_datasets

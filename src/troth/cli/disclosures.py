@@ -10,8 +10,9 @@ from typing import Annotated, overload
 import typer
 from rich.table import Table
 
-from troth.cli import JsonOpt, command_group, console, opened, show_table
+from troth.cli import command_group, console, opened, show_table
 from troth.cli.ids import SubjectArg, resolver
+from troth.cli.options import CategoriesOpt, JsonOpt
 from troth.errors import ValidationError
 
 app, register = command_group("disclosures", "Disclosures to recipients and legal demands.")
@@ -41,7 +42,7 @@ def send(
     recipient: Annotated[str, typer.Option(help="Recipient id from the policy.")],
     purpose: Annotated[str, typer.Option(help="The purpose of the disclosure.")],
     actor: Annotated[str, typer.Option(help="Who discloses, e.g. staff:pat@privacy_office.")],
-    category: Annotated[list[str] | None, typer.Option(help="Only these categories.")] = None,
+    category: CategoriesOpt = None,
     demand: Annotated[
         str | None, typer.Option(help="Legal demand id.", callback=resolver("demand"))
     ] = None,

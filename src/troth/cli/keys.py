@@ -8,8 +8,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from troth.cli import JsonOpt, command_group, emit, make_console, opened, rows_of
+from troth.cli import command_group, emit, make_console, opened, rows_of
 from troth.cli.ids import resolver
+from troth.cli.options import JsonOpt
 
 app, register = command_group("keys", "Encryption keys and application API keys.")
 api = typer.Typer(help="API keys for applications: scoped, shown once.", no_args_is_help=True)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from troth.cli import command_group, console, opened
+from troth.cli.options import ReportJsonOpt
 
 app, register = command_group(
     "mail", "Mail to a list, through the outbox, with consent and unsubscribe."
@@ -32,7 +33,7 @@ def send(
             help="Names this mailing (default: from the text); the same again sends nothing twice."
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: ReportJsonOpt = False,
 ) -> None:
     """Queue a message to every member of a list: only people who consented (and have not
     opted out), each with a one-click unsubscribe link; `troth outbox deliver` sends it."""

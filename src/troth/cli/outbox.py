@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from troth.cli import JsonOpt, command_group, emit, make_console, opened_context
+from troth.cli import command_group, emit, make_console, opened_context
+from troth.cli.options import JsonOpt
 from troth.notices.delivery import deliver_due
 from troth.notices.outbox import MailStatus, list_outbox
 

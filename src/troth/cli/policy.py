@@ -13,7 +13,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from troth.cli import JsonOpt, command_group, make_console
+from troth.cli import command_group, make_console
+from troth.cli.options import JsonOpt
 from troth.errors import PolicyError, ValidationError
 from troth.policy.changes import PolicyDiff, Severity
 from troth.policy.describe import describe_policy, policy_summary

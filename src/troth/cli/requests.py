@@ -15,6 +15,7 @@ from rich.table import Table
 
 from troth.cli import console, home_of, show_table
 from troth.cli.ids import full_id_in, resolver
+from troth.cli.options import JsonOpt, PersonTenantOpt
 from troth.errors import ValidationError
 
 app = typer.Typer(
@@ -22,7 +23,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new request's id.")]
 ChangeOpt = Annotated[
     list[str] | None, typer.Option("--change", help="FIELD=VALUE to correct (repeatable).")
@@ -30,6 +30,8 @@ ChangeOpt = Annotated[
 PurposeOpt = Annotated[
     list[str] | None, typer.Option("--purpose", help="Purpose to limit (repeatable).")
 ]
+RequestArg = Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))]
+ZipOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Where to write the ZIP.")]
 ActorOpt = Annotated[
     str | None, typer.Option("--actor", help="Who acts: staff:NAME@ROLE, app:NAME, system.")
 ]
@@ -103,10 +105,7 @@ def open_(
     email: Annotated[str | None, typer.Option(help="The person's e-mail address.")] = None,
     phone: Annotated[str | None, typer.Option(help="The person's phone number.")] = None,
     customer_id: Annotated[str | None, typer.Option(help="The person's customer id.")] = None,
-    tenant: Annotated[
-        str | None,
-        typer.Option(help="The tenant the person belongs to.", callback=resolver("tenant")),
-    ] = None,
+    tenant: PersonTenantOpt = None,
     channel: Annotated[
         str, typer.Option(help="self_service, api, email, ticket or staff.")
     ] = "staff",
@@ -189,7 +188,7 @@ def ingest(
 @app.command("verify")
 def verify(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
+    request_id: RequestArg,
     code: Annotated[str | None, typer.Option(help="The code the person received.")] = None,
     staff: Annotated[str | None, typer.Option(help="Staff member who verified.")] = None,
     reason: Annotated[str | None, typer.Option(help="How staff verified (recorded).")] = None,
@@ -247,7 +246,7 @@ def list_(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
+    request_id: RequestArg,
     as_json: JsonOpt = False,
 ) -> None:
     """A request, its history and its report."""
@@ -271,7 +270,7 @@ def show(
 @app.command("extend")
 def extend(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
+    request_id: RequestArg,
     reason: Annotated[str, typer.Option(help="Why more time is needed (told to the person).")],
     by: Annotated[
         int | None, typer.Option(help="How much longer, in the regime's unit (default: all).")
@@ -287,7 +286,7 @@ def extend(
 @app.command("refuse")
 def refuse(
     ctx: typer.Context,
-    request_id: Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))],
+    request_id: RequestArg,
     reason: Annotated[
         str, typer.Option(help="Why it is refused (told to the person, with their rights).")
     ],
@@ -415,7 +414,7 @@ def _execute_all(
 @app.command("download")
 def download(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the ZIP.")],
+    out: ZipOutOpt,
 ) -> None:
     """Write the ZIP behind a download code, once (the code is asked for, or TROTH_CODE)."""
     from troth.cli.users import ask_code
@@ -431,7 +430,7 @@ def download(
 def export_tenant(
     ctx: typer.Context,
     tenant: Annotated[str, typer.Argument(help="The tenant id.", callback=resolver("tenant"))],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the ZIP.")],
+    out: ZipOutOpt,
     actor: ActorOpt = None,
 ) -> None:
     """A tenant's complete data as the same ZIP."""

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from troth.cli import command_group, console, opened, show_table
 from troth.cli.ids import resolver
+from troth.cli.options import ReportJsonOpt
 
 app, register = command_group("retention", "Retention: delete or anonymise what has expired.")
 
@@ -74,7 +75,7 @@ def run(
     batch: Annotated[
         int, typer.Option(min=1, max=1_000_000, help="Rows per transaction (1 to 1,000,000).")
     ] = 10_000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: ReportJsonOpt = False,
 ) -> None:
     """Apply the policy's retention rules now (the worker runs this on a schedule)."""
     with opened(ctx) as t:

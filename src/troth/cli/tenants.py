@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from troth.access import actor_for
-from troth.cli import JsonOpt, emit, make_console, opened, rows_of
+from troth.cli import emit, make_console, opened, rows_of
 from troth.cli.ids import resolver
+from troth.cli.options import DisplayNameOpt, JsonOpt, TenantFilterOpt
 from troth.cli.users import PasswordOpt, ask_code, ask_password
 from troth.engine import Troth
 from troth.gate import Actor
@@ -128,7 +129,7 @@ def invite(
 @app.command("accept")
 def accept(
     ctx: typer.Context,
-    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    name: DisplayNameOpt = None,
     password: PasswordOpt = None,
 ) -> None:
     """Accept an invitation and choose a password (the code is asked for, or TROTH_CODE)."""
@@ -347,10 +348,7 @@ def list_grants(
             callback=resolver("tenant"),
         ),
     ] = None,
-    tenant: Annotated[
-        str | None,
-        typer.Option("--tenant", help="Only this tenant's.", callback=resolver("tenant")),
-    ] = None,
+    tenant: TenantFilterOpt = None,
     status: Annotated[
         str | None,
         typer.Option("--status", help="requested, approved, refused, revoked or expired."),

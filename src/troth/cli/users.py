@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from troth.cli import JsonOpt, command_group, emit, make_console, opened, rows_of
+from troth.cli import command_group, emit, make_console, opened, rows_of
 from troth.cli.ids import resolver
+from troth.cli.options import DisplayNameOpt, JsonOpt, TenantFilterOpt
 
 app, register = command_group("users", "Staff and vendor-admin accounts.")
 _out = make_console(highlight=False)
@@ -51,7 +52,7 @@ def add(
     vendor_admin: Annotated[
         bool, typer.Option("--vendor-admin", help="A vendor admin (support grants) not staff.")
     ] = False,
-    name: Annotated[str | None, typer.Option("--name", help="Display name.")] = None,
+    name: DisplayNameOpt = None,
     password: PasswordOpt = None,
 ) -> None:
     """Add a staff member (with a policy role) or a vendor admin, and set a password."""
@@ -67,10 +68,7 @@ def add(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    tenant: Annotated[
-        str | None,
-        typer.Option("--tenant", help="Only this tenant's.", callback=resolver("tenant")),
-    ] = None,
+    tenant: TenantFilterOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Every account: kind, e-mail, role, tenant, state."""

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from troth.consent.tables import consent_events
 from troth.context import Context
-from troth.errors import ValidationError
+from troth.db import check_page, count_where, within
 from troth.gate import Actor
 from troth.office import authorize
 from troth.policy.model import Power
@@ -30,24 +30,19 @@ def list_consent_events(
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of consent events matching every filter and how many match in all."""
     authorize(ctx, actor, Power.manage_requests, details={"operation": "list_consents"})
-    if limit < 1 or limit > 10_000 or offset < 0:
-        raise ValidationError("limit is 1 to 10000 and offset 0 or more")
+    check_page(limit, offset)
     e = consent_events.c
     where: list[Any] = []
     if purpose:
         where.append(e.purpose == purpose)
     if granted is not None:
         where.append(e.granted == granted)
-    if since is not None:
-        where.append(e.at >= since)
-    if until is not None:
-        where.append(e.at < until)
+    where += within(e.at, since, until)
     cols = [e.id, e.subject_id, e.purpose, e.kind, e.granted, e.method, e.policy_version, e.at]
     cols.append(e.receipt_id)
     stmt = (
         select(*cols).where(*where).order_by(e.at.desc(), e.id.desc()).limit(limit).offset(offset)
     )
     with ctx.engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(consent_events).where(*where))
-        n = int(total.scalar_one())
+        n = count_where(conn, consent_events, where)
         return [dict(r) for r in conn.execute(stmt).mappings()], n

@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from troth.context import Context
+from troth.db import check_page, count_where, within
 from troth.disclosures.tables import disclosures, legal_demands
-from troth.errors import ValidationError
 from troth.gate import Actor
 from troth.office import authorize
 from troth.policy.model import Power
@@ -32,18 +32,14 @@ def list_disclosures(
     """One page of disclosures matching every filter (``since`` <= at < ``until``) and how
     many match in all."""
     authorize(ctx, actor, Power.legal_demands, details={"operation": "list_disclosures"})
-    if limit < 1 or limit > 10_000 or offset < 0:
-        raise ValidationError("limit is 1 to 10000 and offset 0 or more")
+    check_page(limit, offset)
     d, ld = disclosures, legal_demands
     where: list[Any] = []
     if recipient:
         where.append(d.c.recipient == recipient)
     if purpose:
         where.append(d.c.purpose == purpose)
-    if since is not None:
-        where.append(d.c.at >= since)
-    if until is not None:
-        where.append(d.c.at < until)
+    where += within(d.c.at, since, until)
     stmt = (
         select(d, ld.c.authority, ld.c.reference, ld.c.gag_until)
         .select_from(d.outerjoin(ld, ld.c.id == d.c.legal_demand_id))
@@ -55,7 +51,7 @@ def list_disclosures(
     recipients = ctx.policy.recipients
     now = ctx.clock.now()
     with ctx.engine.connect() as conn:
-        total = int(conn.execute(select(func.count()).select_from(d).where(*where)).scalar_one())
+        total = count_where(conn, d, where)
         items = []
         for row in conn.execute(stmt):
             rc = recipients.get(row.recipient)

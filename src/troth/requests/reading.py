@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from troth.db import check_page, count_where, within
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.requests.record import RequestRecord
@@ -157,12 +158,8 @@ class RequestReader:
             where.append(deadline <= today + timedelta(days=due_within))
         if overdue:
             where.append(deadline < today)
-        if received_since is not None:
-            where.append(r.received_at >= received_since)
-        if received_until is not None:
-            where.append(r.received_at < received_until)
-        if limit < 1 or limit > 10_000 or offset < 0:
-            raise ValidationError("limit is 1 to 10000 and offset 0 or more")
+        where += within(r.received_at, received_since, received_until)
+        check_page(limit, offset)
         ids = (
             select(r.id)
             .where(*where)
@@ -171,6 +168,5 @@ class RequestReader:
             .offset(offset)
         )
         with self.ctx.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(requests).where(*where))
-            n = int(total.scalar_one())
+            n = count_where(conn, requests, where)
             return [self.steps.load(conn, rid) for rid in conn.execute(ids).scalars()], n

@@ -28,6 +28,7 @@ __all__ = [
     "lookup_subject",
     "lookup_subject_id",
     "lookup_subject_in",
+    "no_such_person",
     "no_such_subject",
 ]
 
@@ -65,6 +66,12 @@ def no_such_subject(subject_id: str) -> NotFound:
         f"no subject {subject_id!r}: look the person up by e-mail or phone first",
         subject_id=subject_id,
     )
+
+
+def no_such_person() -> NotFound:
+    """The error for an e-mail address, phone number or customer id that names nobody
+    (also what a look-up the gate refuses answers, so that it is no oracle)."""
+    return NotFound("no person with that identity is known to troth")
 
 
 def get_subject(conn: Connection, subject_id: str) -> SubjectRow:
@@ -156,9 +163,23 @@ def lookup_subject_in(
         return lookup_subject_id(conn, keys, email=email, phone=phone, phone_region=phone_region)
 
 
-def find_subject(ctx: Context, *, email: str | None = None, phone: str | None = None) -> str | None:
-    """:func:`find_subject_id` in its own (read-only) connection."""
+def find_subject(
+    ctx: Context,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    customer_id: str | None = None,
+    tenant_id: str | None = None,
+) -> str:
+    """:func:`find_subject_id` in its own (read-only) connection; raises
+    :func:`no_such_person` when nobody has that identifier (among ``tenant_id``'s people
+    when it is given)."""
     from troth.db import reading
 
     with reading(ctx.engine) as conn:
-        return find_subject_id(conn, ctx, email=email, phone=phone)
+        sid = find_subject_id(
+            conn, ctx, email=email, phone=phone, customer_id=customer_id, tenant_id=tenant_id
+        )
+    if sid is None:
+        raise no_such_person()
+    return sid

@@ -1,0 +1,23 @@
+"""The options several commands share, as ``Annotated`` aliases (Typer's pattern): one
+definition and one help text for an option that means the same in every command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from troth.cli.ids import resolver
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ReportJsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+CollectorOpt = Annotated[str | None, typer.Option(help="Who collects (default: system).")]
+CategoriesOpt = Annotated[list[str] | None, typer.Option(help="Only these categories.")]
+DisplayNameOpt = Annotated[str | None, typer.Option("--name", help="Display name.")]
+TenantFilterOpt = Annotated[
+    str | None, typer.Option("--tenant", help="Only this tenant's.", callback=resolver("tenant"))
+]
+PersonTenantOpt = Annotated[
+    str | None,
+    typer.Option(help="The tenant the person belongs to.", callback=resolver("tenant")),
+]
