@@ -133,7 +133,11 @@ class Exports:
         return data
 
     def purge_exports(self) -> int:
-        """Delete the files of expired links (the worker runs this); returns how many."""
+        """Delete the files of expired links (the worker runs this), and those a killed
+        bulk export left behind uncommitted; returns how many links were purged."""
+        from troth.requests.bulk_export import sweep_pending
+
+        sweep_pending(self.ctx)
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             rows = conn.execute(
