@@ -85,8 +85,8 @@ _CODE = re.compile(r"\n    \d{6}\n")  # a verification code in a letter
 
 
 def _norm(value: Any) -> Any:
-    """Ids, times, download and verification codes, audit positions, batch ids and so the ZIP's size differ
-    legitimately."""
+    """Ids, times, download and verification codes, audit positions, batch ids (and so
+    the ZIP's size) differ legitimately."""
     if isinstance(value, dict):
         return {k: _norm(v) for k, v in value.items() if k not in ("seq", "batch", "bytes")}
     if isinstance(value, list):
