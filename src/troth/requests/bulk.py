@@ -139,10 +139,10 @@ class BulkRunner:
         batch_size: int = BATCH,
         progress: Progress | None = None,
     ) -> BulkReport:
-        """Carry out many verified requests (default: every one waiting): erasures, then
-        other kinds one by one, then exports batch by batch. A request that cannot be done (not
-        verified, closed, a connected database down) is reported in ``failed`` and left as
-        ``execute`` would leave it; the others go on. Needs the office power
+        """Carry out many verified requests (default: every one waiting): erasures batch
+        by batch, then other kinds one by one, then exports batch by batch. A request that
+        cannot be done (not verified, closed, a connected database down) is reported in
+        ``failed`` and left as ``execute`` would leave it; the others go on. Needs the office power
         ``manage_requests`` (requests of every tenant: a tenant-bound actor is refused,
         audited, before anything is read)."""
         from troth.office import authorize
