@@ -289,3 +289,23 @@ def test_bulk_exports_need_the_request_desk_power(home: Any) -> None:
     assert t.requests.get(rid).state.value == "verified"
     assert not (t.ctx.home / "exports").exists() or not list((t.ctx.home / "exports").glob("*"))
     assert t.requests.execute_many([rid], actor=OFFICE).completed == [rid]
+
+
+def test_purge_removes_files_no_link_names_once_a_day_old(home: Any) -> None:
+    import time
+
+    t = home("mindlink")
+    buy(t, "ann@example.com")
+    rid = verified(t, "access", "ann@example.com")
+    t.requests.execute_many([rid])
+    folder = t.ctx.home / "exports"
+    [kept] = list(folder.glob("*.zip.enc"))
+    stray_old, stray_new = folder / "a.zip.enc", folder / "b.zip.enc"
+    for p in (stray_old, stray_new):
+        p.write_bytes(b"left by a killed process")
+    day_ago = time.time() - 2 * 86_400
+    for p in (stray_old, kept):
+        os.utime(p, (day_ago, day_ago))
+    t.requests.purge_exports()
+    assert not stray_old.exists()
+    assert stray_new.exists() and kept.exists()  # too young; named by its link
