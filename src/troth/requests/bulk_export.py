@@ -247,7 +247,7 @@ def sweep_pending(ctx: Context) -> int:
     removed = 0
     for marker in sorted(package.exports_dir(ctx).glob("pending-*.txt")):
         try:
-            pid, *listed = marker.read_text().split()
+            pid, *listed = marker.read_text().splitlines()
         except OSError:
             continue
         if not pid.isdigit() or (int(pid) != os.getpid() and _alive(int(pid))):
