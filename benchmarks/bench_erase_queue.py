@@ -28,7 +28,7 @@ from troth.db import make_engine
 from troth.engine import Troth
 from troth.home import init_home
 from troth.keys import Keyring
-from troth.policy.ropa import _contact
+from troth.requests import _contact
 from troth.requests.deadlines import due_date
 from troth.requests.service import RequestService
 from troth.requests.tables import requests
@@ -106,8 +106,8 @@ def build_shop(url: str, people: int) -> None:
     engine.dispose()
 
 
-def build_queue(t: Troth, chosen: list[int]) -> list[str]:
-    """The people in troth (bulk collect) and one verified deletion request each."""
+def build_queue(t: Troth, chosen: list[int], kind: str = "delete") -> list[str]:
+    """The people in troth (bulk collect) and one verified request of ``kind`` each."""
     ctx, now = t.ctx, t.ctx.clock.now()
     sids: list[str] = []
     for start in range(0, len(chosen), 1_000):
@@ -129,7 +129,7 @@ def build_queue(t: Troth, chosen: list[int]) -> list[str]:
         queue.append(
             {
                 "id": rid,
-                "kind": "delete",
+                "kind": kind,
                 "state": "verified",
                 "subject_id": sid,
                 "email_bidx": ctx.keys.blind_index("email", cs.email_of(i)),

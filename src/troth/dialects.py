@@ -157,6 +157,11 @@ class Dialect:
         """The first instant of the month of the datetime ``column``."""
         return sa.func.date_trunc("month", column)
 
+    def same_text(self, value: Any) -> Any:
+        """``value`` as the database's ``=`` compares text with its default collation:
+        two values equal here match each other in a WHERE (default: exactly)."""
+        return value
+
 
 class SQLite(Dialect):
     name = "sqlite"
@@ -310,6 +315,11 @@ class MySQL(Dialect):
 
     def insert_ignore(self, table: sa.Table, values: dict[str, Any]) -> Any:
         return sa.insert(table).values(values).prefix_with("IGNORE")
+
+    def same_text(self, value: Any) -> Any:
+        # The default collations (*_general_ci, *_unicode_ci) ignore case and, PAD SPACE,
+        # trailing spaces; accents are not folded here (see README, connected databases).
+        return value.casefold().rstrip(" ") if isinstance(value, str) else value
 
 
 DIALECTS: tuple[Dialect, ...] = (SQLite(), PostgreSQL(), MySQL())

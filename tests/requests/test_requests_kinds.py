@@ -29,3 +29,11 @@ def test_only_the_erasures_batch_and_only_access_and_portability_export() -> Non
         RequestKind.access,
         RequestKind.portability,
     }
+    # The exports batch in execute_many, through access's run (bulk_export packages for it).
+    from troth.requests.kinds.access import export
+
+    assert {k for k, h in kinds.items() if h.batch_export} == {
+        RequestKind.access,
+        RequestKind.portability,
+    }
+    assert all(h.run is export for h in kinds.values() if h.batch_export)

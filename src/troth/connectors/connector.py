@@ -86,6 +86,19 @@ class Connector:
         ids = Identities.of(identities)
         return [self.runner(name).export(ids) for name in self.datasets]
 
+    def export_many(
+        self, people: Mapping[str, Identities | Mapping[str, Any]]
+    ) -> dict[str, list[DatasetExport]]:
+        """:meth:`export` for many people at once (keyed as the caller likes): per dataset
+        one walk for all of them, each row given to everyone whose own walk reaches it.
+        For each person the result equals ``export`` of their identities alone."""
+        ids = {p: Identities.of(v) for p, v in people.items()}
+        out: dict[str, list[DatasetExport]] = {p: [] for p in ids}
+        for name in self.datasets:
+            for person, export in self.runner(name).export_many(ids).items():
+                out[person].append(export)
+        return out
+
     def correct(
         self, identities: Identities | Mapping[str, Any], changes: Mapping[str, Any]
     ) -> list[Report]:

@@ -9,11 +9,15 @@ the whole batch's identities from every connected dataset (one set of statements
 table), then one transaction does troth's part for every person
 (:mod:`troth.requests.bulk_store`: the same legal holds, legal minimums, consents and
 mail rules as one by one) and completes every request (its event, its audit entries, its
-letter). Other kinds run one by one through ``execute``.
+letter). Access and portability requests (handlers with ``batch_export``) run batch by
+batch too, last (:mod:`troth.requests.bulk_export`: one read of troth's store and one walk
+per connected dataset for the batch, a ZIP per person, one completing transaction). Other
+kinds run one by one through ``execute``, after the erasures and before the exports.
 
 A run killed anywhere resumes: a request already completed is skipped, one in_progress
 with a batch job finishes that job (the connector never redoes a step it finished) and
-then troth's part, which commits with the completion or not at all.
+then troth's part, which commits with the completion or not at all; an export batch is
+simply redone (a read; the completion checks the state, so no link is issued twice).
 """
 
 from __future__ import annotations
@@ -62,6 +66,18 @@ class BulkReport:
             "failed": dict(self.failed),
             "jobs": list(self.jobs),
         }
+
+
+@dataclass
+class _Work:
+    """A bulk run's requests sorted: erasure and export batches to start (fresh) or to
+    finish (by the job id a killed run recorded), and the ones run one by one."""
+
+    fresh: builtins.list[RequestRecord] = field(default_factory=list)
+    resumed: dict[str, builtins.list[RequestRecord]] = field(default_factory=dict)
+    fresh_exports: builtins.list[RequestRecord] = field(default_factory=list)
+    resumed_exports: dict[str, builtins.list[RequestRecord]] = field(default_factory=dict)
+    single: builtins.list[str] = field(default_factory=list)
 
 
 def _fault(point: str) -> None:
@@ -124,9 +140,9 @@ class BulkRunner:
         progress: Progress | None = None,
     ) -> BulkReport:
         """Carry out many verified requests (default: every one waiting): erasures batch
-        by batch, set-based; other kinds one by one. A request that cannot be done (not
-        verified, closed, a connected database down) is reported in ``failed`` and left as
-        ``execute`` would leave it; the others go on. Needs the office power
+        by batch, then other kinds one by one, then exports batch by batch. A request that
+        cannot be done (not verified, closed, a connected database down) is reported in
+        ``failed`` and left as ``execute`` would leave it; the others go on. Needs the office power
         ``manage_requests`` (requests of every tenant: a tenant-bound actor is refused,
         audited, before anything is read)."""
         from troth.office import authorize
@@ -137,52 +153,84 @@ class BulkRunner:
             from troth.errors import ValidationError
 
             raise ValidationError("batch_size must be 1 to 5000", code="invalid_batch")
+        from troth.requests.bulk_export import sweep_pending
+
+        sweep_pending(self.ctx)  # files a killed export batch left behind
         ids = list(dict.fromkeys(request_ids if request_ids is not None else self.waiting()))
         out = BulkReport()
-        total = len(ids)
-        done = 0
-        single: builtins.list[str] = []
-        fresh: builtins.list[RequestRecord] = []
-        resumed: dict[str, builtins.list[RequestRecord]] = {}
-        for start in range(0, len(ids), 1_000):
-            chunk = ids[start : start + 1_000]
-            recs = self._load_many(chunk)
-            batches = self._batches_of([r.id for r in recs.values()])
-            for rid in chunk:
-                rec = recs.get(rid)
-                if rec is None or handler_for(rec.kind).batch is None or rec.verified_at is None:
-                    single.append(rid)  # execute says why (unknown, unverified) or does it
-                elif rec.state in STARTABLE:
-                    fresh.append(rec)
-                elif rec.state is RequestState.in_progress and rid in batches:
-                    resumed.setdefault(batches[rid], []).append(rec)
-                else:
-                    single.append(rid)
+        work = self._sort(ids)
         connector = shared_connector(self.ctx, self.environ)
-        for job_id, recs_ in resumed.items():
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress(done[0], len(ids))
+
+        for job_id, recs_ in work.resumed.items():
             self._finish_batch(job_id, recs_, connector, actor, out)
-            done += len(recs_)
-            if progress:
-                progress(done, total)
-        for start in range(0, len(fresh), batch_size):
-            part = self._start_batch(fresh[start : start + batch_size], actor, out)
+            step(len(recs_))
+        for start in range(0, len(work.fresh), batch_size):
+            part = self._start_batch(work.fresh[start : start + batch_size], actor, out)
             if part is not None:
-                job_id, recs_ = part
-                self._finish_batch(job_id, recs_, connector, actor, out)
-            done += min(batch_size, len(fresh) - start)
-            if progress:
-                progress(done, total)
-        for rid in single:
+                self._finish_batch(*part, connector, actor, out)
+            step(min(batch_size, len(work.fresh) - start))
+        for rid in work.single:
             try:
                 rec = self.runner.execute(rid, actor=actor)
                 if rec.state is RequestState.completed:
                     out.completed.append(rid)
             except TrothError as exc:
                 out.failed[rid] = exc.message
-            done += 1
-            if progress:
-                progress(done, total)
+            step(1)
+        self._exports(work, connector, actor, batch_size, out, step)
         return out
+
+    def _exports(
+        self,
+        work: _Work,
+        connector: Connector | None,
+        actor: Actor,
+        batch_size: int,
+        out: BulkReport,
+        step: Callable[[int], None],
+    ) -> None:
+        """Access and portability batch by batch (:mod:`troth.requests.bulk_export`):
+        batches a killed run left in_progress are redone, then the fresh ones."""
+        from troth.requests.bulk_export import export_batch, plan_batches
+
+        for job_id, recs in work.resumed_exports.items():
+            export_batch(self, job_id, recs, connector, actor, out)
+            step(len(recs))
+        for batch in plan_batches(work.fresh_exports, batch_size):
+            part = self._start_batch(batch, actor, out, fault="export.started")
+            if part is not None:
+                export_batch(self, *part, connector, actor, out)
+            step(len(batch))
+
+    def _sort(self, ids: builtins.list[str]) -> _Work:
+        """Which requests run batch by batch (fresh, or resuming the batch a killed run
+        started) and which one by one through ``execute`` (which says why an unknown or
+        unverified one cannot run)."""
+        work = _Work()
+        for start in range(0, len(ids), 1_000):
+            chunk = ids[start : start + 1_000]
+            recs = self._load_many(chunk)
+            batches = self._batches_of([r.id for r in recs.values()])
+            for rid in chunk:
+                rec = recs.get(rid)
+                handler = handler_for(rec.kind) if rec is not None else None
+                batched = handler is not None and (handler.batch or handler.batch_export)
+                if rec is None or handler is None or not batched or rec.verified_at is None:
+                    work.single.append(rid)
+                elif rec.state in STARTABLE:
+                    (work.fresh if handler.batch else work.fresh_exports).append(rec)
+                elif rec.state is RequestState.in_progress and rid in batches:
+                    into = work.resumed if handler.batch else work.resumed_exports
+                    into.setdefault(batches[rid], []).append(rec)
+                else:
+                    work.single.append(rid)
+        return work
 
     # -- internals -----------------------------------------------------------------------
     def _load_many(self, ids: builtins.list[str]) -> dict[str, RequestRecord]:
@@ -210,7 +258,12 @@ class BulkRunner:
         return out
 
     def _start_batch(
-        self, recs: builtins.list[RequestRecord], actor: Actor, out: BulkReport
+        self,
+        recs: builtins.list[RequestRecord],
+        actor: Actor,
+        out: BulkReport,
+        *,
+        fault: str = "bulk.started",
     ) -> tuple[str, builtins.list[RequestRecord]] | None:
         """Move the batch to in_progress in one transaction, recording its job id; a
         request that moved meanwhile is left out (reported)."""
@@ -251,7 +304,7 @@ class BulkRunner:
                     for rec in started
                 ],
             )
-        _fault("bulk.started")
+        _fault(fault)
         return job_id, started
 
     def _finish_batch(

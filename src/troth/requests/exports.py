@@ -3,6 +3,7 @@ export, made by an access request, or a tenant's), bound to whom it was made for
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -16,6 +17,8 @@ from troth.requests import _contact, holdings, package
 from troth.requests.record import ExportLink
 from troth.requests.steps import RequestSteps
 from troth.requests.tables import request_exports
+
+ORPHAN_AGE_S = 86_400
 
 
 class Exports:
@@ -133,7 +136,12 @@ class Exports:
         return data
 
     def purge_exports(self) -> int:
-        """Delete the files of expired links (the worker runs this); returns how many."""
+        """Delete the files of expired links (the worker runs this), and those a killed
+        process left behind uncommitted; returns how many links were purged."""
+        from troth.requests.bulk_export import sweep_pending
+
+        sweep_pending(self.ctx)
+        self._sweep_orphans()
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             rows = conn.execute(
@@ -150,6 +158,26 @@ class Exports:
                     .values(purged_at=now)
                 )
         return len(rows)
+
+    def _sweep_orphans(self) -> None:
+        """Remove export files no link names (a process killed between writing one and
+        committing its link) once a day old: an export being made now is never touched."""
+        cutoff = time.time() - ORPHAN_AGE_S
+        old = [
+            p for p in package.exports_dir(self.ctx).glob("*.zip.enc") if p.stat().st_mtime < cutoff
+        ]
+        named: set[str] = set()
+        with self.ctx.engine.connect() as conn:
+            for start in range(0, len(old), 500):
+                paths = [str(p) for p in old[start : start + 500]]
+                named |= set(
+                    conn.execute(
+                        select(request_exports.c.path).where(request_exports.c.path.in_(paths))
+                    ).scalars()
+                )
+        for p in old:
+            if str(p) not in named:
+                p.unlink(missing_ok=True)
 
 
 def _not_yours(actor: Actor, subject_id: str | None, tenant_id: str | None) -> Reason | None:

@@ -18,14 +18,16 @@ from troth.audit.entries import list_entries
 from troth.context import Context
 from troth.policy.masking import shown
 from troth.store.crypto import decrypt_value, unwrap_key
+from troth.store.subjects import no_such_subject
 from troth.store.tables import records, restrictions, subject_keys, subjects, tenants
-from troth.store.values import StoredValue, read_subject
+from troth.store.values import StoredValue, read_subjects
 
 # Sections of the export that gather categories the promises name (P23, P31, P32).
 COMMUNICATIONS = frozenset({"communications", "support"})
 ACCOUNT_HISTORY = frozenset({"account_history", "purchases"})
 CALL_RECORDS = frozenset({"call_records", "destination_numbers"})
 _AUDIT_PAGE = 5000
+_CHUNK = 500
 
 
 def _iso(value: Any) -> Any:
@@ -58,95 +60,122 @@ def _categories(ctx: Context, values: list[StoredValue]) -> dict[str, Any]:
     return out
 
 
-def _table_rows(conn: Connection, name: str, column: str, value: str) -> list[dict[str, Any]]:
+def _rows_of(
+    conn: Connection, name: str, column: str, values: list[str], drop: Iterable[str] = ()
+) -> dict[str, list[dict[str, Any]]]:
+    """The rows of table ``name`` whose ``column`` holds one of ``values``, by that value,
+    in id (or primary-key) order; a statement per 500 values."""
     from troth.db import metadata
 
     table = metadata.tables.get(name)
+    out: dict[str, list[dict[str, Any]]] = {v: [] for v in values}
     if table is None:
-        return []
-    stmt = select(table).where(table.c[column] == value)
-    if "id" in table.c:
-        stmt = stmt.order_by(table.c.id)
-    return [_row(m) for m in conn.execute(stmt).mappings()]
+        return out
+    order = [table.c.id] if "id" in table.c else list(table.primary_key.columns)
+    for start in range(0, len(values), _CHUNK):
+        stmt = select(table).where(table.c[column].in_(values[start : start + _CHUNK]))
+        for m in conn.execute(stmt.order_by(*order)).mappings():
+            out[m[column]].append(_row(m, drop))
+    return out
+
+
+def _requests_of(conn: Connection, subject_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each person's requests, oldest first, each with its events."""
+    from troth.requests.tables import requests
+
+    r = requests.c
+    out: dict[str, list[dict[str, Any]]] = {sid: [] for sid in subject_ids}
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(subject_ids), _CHUNK):
+        stmt = (
+            select(r.id, r.kind, r.state, r.channel, r.received_at, r.due_at, r.closed_at)
+            .add_columns(r.subject_id)
+            .where(r.subject_id.in_(subject_ids[start : start + _CHUNK]))
+            .order_by(r.received_at, r.id)
+        )
+        for m in conn.execute(stmt).mappings():
+            item = _row(m, drop=("subject_id",))
+            out[m["subject_id"]].append(item)
+            found.append(item)
+    events = _rows_of(conn, "request_events", "request_id", [i["id"] for i in found])
+    for item in found:
+        item["events"] = [
+            {k: v for k, v in e.items() if k not in ("id", "request_id")}
+            for e in events[item["id"]]
+        ]
+    return out
 
 
 def subject_holdings(ctx: Context, subject_id: str) -> dict[str, Any]:
-    """Everything about one person in troth's own database."""
-    from troth.requests.tables import request_events, requests
+    """Everything about one person in troth's own database (NotFound for no such person)."""
+    found = subject_holdings_many(ctx, [subject_id])
+    if subject_id not in found:
+        raise no_such_subject(subject_id)
+    return found[subject_id]
 
+
+def subject_holdings_many(ctx: Context, subject_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """:func:`subject_holdings` for many people (bulk exports): one statement per table
+    and 500 people. People that do not exist are absent."""
+    return {sid: body for sid, (body, _) in holdings_with_values(ctx, subject_ids).items()}
+
+
+def holdings_with_values(
+    ctx: Context, subject_ids: Iterable[str]
+) -> dict[str, tuple[dict[str, Any], list[StoredValue]]]:
+    """:func:`subject_holdings_many` with each person's values as read (what their
+    identities in connected datasets come from): one statement per table and 500 people,
+    values decrypted with each person's keys unwrapped once. The access log stays a read
+    per person (its pages, and the gags live at the time). People that do not exist are
+    absent."""
+    ids = list(dict.fromkeys(subject_ids))
     with ctx.engine.connect() as conn:
-        subj, values = read_subject(conn, ctx, subject_id)
-        consent_events = _table_rows(conn, "consent_events", "subject_id", subject_id)
-        consent_state = _table_rows(conn, "consent_state", "subject_id", subject_id)
-        messages = [
-            _row(m, drop=("headers", "idempotency_key"))
-            for m in _table_rows(conn, "outbox", "subject_id", subject_id)
-        ]
-        limited = [
-            _row(m)
-            for m in conn.execute(
-                select(restrictions).where(restrictions.c.subject_id == subject_id)
-            ).mappings()
-        ]
-        reqs = []
-        for r in conn.execute(
-            select(
-                requests.c.id,
-                requests.c.kind,
-                requests.c.state,
-                requests.c.channel,
-                requests.c.received_at,
-                requests.c.due_at,
-                requests.c.closed_at,
-            )
-            .where(requests.c.subject_id == subject_id)
-            .order_by(requests.c.received_at)
-        ).mappings():
-            item = _row(r)
-            item["events"] = [
-                _row(e, drop=("id", "request_id"))
-                for e in conn.execute(
-                    select(request_events)
-                    .where(request_events.c.request_id == r["id"])
-                    .order_by(request_events.c.id)
-                ).mappings()
-            ]
-            reqs.append(item)
-    disclosed = _disclosures(ctx, subject_id)
-    by_cat = _categories(ctx, values)
-    return {
-        "subject": {
-            "id": subj.id,
-            "tenant_id": subj.tenant_id,
-            "kind": subj.kind,
-            "jurisdiction": subj.jurisdiction,
-            "status": subj.status,
-            "created_at": _iso(subj.created_at),
-            "relationship_ended_at": _iso(subj.relationship_ended_at),
-        },
-        "categories": by_cat,
-        "communications": {
-            "records": [v.to_dict() for v in values if v.category in COMMUNICATIONS],
-            "messages": messages,
-        },
-        "account_history": {
-            "records": [v.to_dict() for v in values if v.category in ACCOUNT_HISTORY],
-            "requests": reqs,
-        },
-        "call_records": [v.to_dict() for v in values if v.category in CALL_RECORDS],
-        "consents": {"state": consent_state, "events": consent_events},
-        "restrictions": limited,
-        "disclosures": disclosed,
-        "access_log": access_log(ctx, subject_id),
-    }
+        people = read_subjects(conn, ctx, ids)
+        ids = [sid for sid in ids if sid in people]
+        consent_events = _rows_of(conn, "consent_events", "subject_id", ids)
+        consent_state = _rows_of(conn, "consent_state", "subject_id", ids)
+        messages = _rows_of(conn, "outbox", "subject_id", ids, ("headers", "idempotency_key"))
+        limited = _rows_of(conn, restrictions.name, "subject_id", ids)
+        reqs = _requests_of(conn, ids)
+    disclosed = _disclosures(ctx, ids)
+    out: dict[str, tuple[dict[str, Any], list[StoredValue]]] = {}
+    for sid in ids:
+        subj, values = people[sid]
+        body = {
+            "subject": {
+                "id": subj.id,
+                "tenant_id": subj.tenant_id,
+                "kind": subj.kind,
+                "jurisdiction": subj.jurisdiction,
+                "status": subj.status,
+                "created_at": _iso(subj.created_at),
+                "relationship_ended_at": _iso(subj.relationship_ended_at),
+            },
+            "categories": _categories(ctx, values),
+            "communications": {
+                "records": [v.to_dict() for v in values if v.category in COMMUNICATIONS],
+                "messages": messages[sid],
+            },
+            "account_history": {
+                "records": [v.to_dict() for v in values if v.category in ACCOUNT_HISTORY],
+                "requests": reqs[sid],
+            },
+            "call_records": [v.to_dict() for v in values if v.category in CALL_RECORDS],
+            "consents": {"state": consent_state[sid], "events": consent_events[sid]},
+            "restrictions": limited[sid],
+            "disclosures": disclosed.get(sid, []),
+            "access_log": access_log(ctx, sid),
+        }
+        out[sid] = (body, values)
+    return out
 
 
-def _disclosures(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
+def _disclosures(ctx: Context, subject_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     try:
         from troth.disclosures import DisclosureService
     except ImportError:  # disclosures not installed in this build
-        return []
-    return DisclosureService(ctx).disclosures_of(subject_id)
+        return {}
+    return DisclosureService(ctx).disclosures_of_many(subject_ids)
 
 
 def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:

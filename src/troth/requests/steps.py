@@ -8,6 +8,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,12 +79,21 @@ class RequestSteps:
         return local_day(self.ctx.clock.now(), self.zone(regime))
 
     def store_export(
-        self, conn: Connection, data: bytes, *, request_id: str | None, tenant_id: str | None
+        self,
+        conn: Connection,
+        data: bytes,
+        *,
+        request_id: str | None,
+        tenant_id: str | None,
+        token: str | None = None,
     ) -> ExportLink:
+        """Write ``data`` sealed under a new download code (or ``token``, made with
+        :func:`~troth.store.ids.new_token`) and record its link in the caller's
+        transaction; the file is written at once (:meth:`export_path` names it)."""
         now = self.ctx.clock.now()
-        token = new_token()
+        token = token or new_token()
         h = _contact.hash_token(self.ctx.keys, token)
-        path = package.exports_dir(self.ctx) / f"{h[:32]}.zip.enc"
+        path = self.export_path(token)
         package.write_private(path, _contact.seal_file(token, data))
         expires = package.link_expiry(self.ctx, now)
         conn.execute(
@@ -101,6 +111,11 @@ class RequestSteps:
         # page posts it with the person's session (see troth.web.privacy).
         url = f"{self.ctx.settings.public_url.rstrip('/')}/privacy/download#{token}"
         return ExportLink(token, url, expires)
+
+    def export_path(self, token: str) -> Path:
+        """The file the export behind download code ``token`` is stored in."""
+        h = _contact.hash_token(self.ctx.keys, token)
+        return package.exports_dir(self.ctx) / f"{h[:32]}.zip.enc"
 
     def complete(
         self,

@@ -4,18 +4,22 @@ connected dataset, as a ZIP behind a download link that works once."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from troth.requests.kinds.handler import Handler, Job
 from troth.requests.record import RequestRecord
 from troth.requests.states import RequestKind
+
+if TYPE_CHECKING:
+    from troth.connectors import DatasetExport
+    from troth.context import Context
 
 
 def export(job: Job) -> RequestRecord:
     """The person's data as the export package, stored behind a download link; the
     request completes with a count per system (shared with portability)."""
     from troth.audit.log import transaction
-    from troth.requests import holdings, package
+    from troth.requests import holdings
 
     ctx, req = job.ctx, job.req
     body: dict[str, Any] = (
@@ -23,21 +27,12 @@ def export(job: Job) -> RequestRecord:
         if req.subject_id
         else {"subject": None, "categories": {}}
     )
-    datasets: list[dict[str, Any]] = []
+    datasets: list[DatasetExport] = []
     if job.connector is not None:
         ids = job.identities()
         if ids:
-            datasets = [d.to_dict() for d in job.connector.export(ids) if d.tables]
-    doc = package.document(
-        ctx, body, request={"id": req.id, "kind": req.kind.value}, datasets=datasets
-    )
-    data = package.build_zip(doc, f"Your data held by {doc['controller']['name']}")
-    found = sum(len(s["values"]) for s in body["categories"].values())
-    rows = sum(len(t["rows"]) for d in datasets for t in d["tables"].values())
-    result: dict[str, Any] = {
-        "systems": [{"system": "troth", "found": found}] + [_counts(d) for d in datasets],
-        "categories": sorted(body["categories"]),
-    }
+            datasets = job.connector.export(ids)
+    data, result, summary = packaged(ctx, req, body, datasets)
     with transaction(ctx) as conn:
         link = job.steps.store_export(conn, data, request_id=req.id, tenant_id=None)
         result["export"] = {"expires_at": link.expires_at.isoformat(), "bytes": len(data)}
@@ -46,9 +41,32 @@ def export(job: Job) -> RequestRecord:
             result,
             categories=tuple(result["categories"]),
             link=link,
-            summary=[f"{found} values in our own store, {rows} rows in our other systems"],
+            summary=summary,
         )
     return replace(done, download_token=link.token)
+
+
+def packaged(
+    ctx: Context, req: RequestRecord, body: dict[str, Any], found: list[DatasetExport]
+) -> tuple[bytes, dict[str, Any], list[str]]:
+    """The ZIP of what was read about the person (troth's ``body``, the connected
+    datasets' exports), the request's result before its link, and the letter's summary;
+    one by one and in bulk alike."""
+    from troth.requests import package
+
+    datasets = [d.to_dict() for d in found if d.tables]
+    doc = package.document(
+        ctx, body, request={"id": req.id, "kind": req.kind.value}, datasets=datasets
+    )
+    data = package.build_zip(doc, f"Your data held by {doc['controller']['name']}")
+    found_values = sum(len(s["values"]) for s in body["categories"].values())
+    rows = sum(len(t["rows"]) for d in datasets for t in d["tables"].values())
+    result: dict[str, Any] = {
+        "systems": [{"system": "troth", "found": found_values}] + [_counts(d) for d in datasets],
+        "categories": sorted(body["categories"]),
+    }
+    summary = [f"{found_values} values in our own store, {rows} rows in our other systems"]
+    return data, result, summary
 
 
 def _counts(dataset: dict[str, Any]) -> dict[str, Any]:
@@ -72,4 +90,5 @@ HANDLER = Handler(
     rank=40,
     run=export,
     exports=True,
+    batch_export=True,
 )

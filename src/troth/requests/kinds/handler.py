@@ -98,3 +98,6 @@ class Handler:
     batch: BatchStep | None = None
     """Erases people: ``execute_many`` runs it batch by batch with this step first; None:
     one by one through ``execute``."""
+    batch_export: bool = False
+    """Its ``run`` is :func:`troth.requests.kinds.access.export`: ``execute_many`` reads
+    and packages a whole batch of these at once (:mod:`troth.requests.bulk_export`)."""

@@ -17,4 +17,5 @@ HANDLER = Handler(
     run=export,
     implies=frozenset({RequestKind.access}),
     exports=True,
+    batch_export=True,
 )
