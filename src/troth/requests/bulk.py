@@ -27,9 +27,10 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
@@ -348,39 +349,59 @@ class BulkRunner:
                 systems = [mine, *datasets]
                 results[rec.id] = {"systems": systems, "batch": job_id, "people": len(recs)}
                 summaries[rec.id] = _summary(mine, datasets, len(recs))
-            params = [{"rid": r.id, "result": results[r.id], "now": now} for r in recs]
-            changed = conn.execute(_COMPLETE, params).rowcount
-            if changed != len(recs):
-                from troth.errors import Conflict
-
-                raise Conflict(
-                    f"requests of batch {job_id} changed meanwhile; run again", code="changed"
-                )
-            conn.execute(
-                request_events.insert(),
-                [
-                    {
-                        "request_id": rec.id,
-                        "at": now,
-                        "actor": actor.label[:255],
-                        "event": "completed",
-                        "from_state": RequestState.in_progress.value,
-                        "to_state": RequestState.completed.value,
-                        "details": {},
-                    }
-                    for rec in recs
-                ],
-            )
-            entries: builtins.list[AuditEntry] = []
-            for rec in recs:
-                entries.append(request_entry(rec, actor, "request.completed", to="completed"))
-                entries.append(
-                    request_entry(rec, actor, f"request.{rec.kind.value}", result=results[rec.id])
-                )
-            append_entries(conn, now, entries)
+            complete_batch(conn, recs, results, actor, now, job_id)
             for rec in recs:
                 self.steps.tell(conn, rec, "done", summary=summaries[rec.id])
         out.completed += [r.id for r in recs]
+
+
+def complete_batch(
+    conn: Connection,
+    recs: builtins.list[RequestRecord],
+    results: Mapping[str, dict[str, Any]],
+    actor: Actor,
+    now: datetime,
+    job_id: str,
+) -> None:
+    """Complete a batch's requests in the caller's transaction, as ``Job.complete`` does one:
+    each result stored and the request closed (Conflict, rolling everything back, when one
+    left in_progress meanwhile), its "completed" event, its ``request.completed`` and
+    ``request.<kind>`` audit entries (with the result's categories). The letters are the
+    caller's."""
+    params = [{"rid": r.id, "result": results[r.id], "now": now} for r in recs]
+    if conn.execute(_COMPLETE, params).rowcount != len(recs):
+        from troth.errors import Conflict
+
+        raise Conflict(f"requests of batch {job_id} changed meanwhile; run again", code="changed")
+    conn.execute(
+        request_events.insert(),
+        [
+            {
+                "request_id": rec.id,
+                "at": now,
+                "actor": actor.label[:255],
+                "event": "completed",
+                "from_state": RequestState.in_progress.value,
+                "to_state": RequestState.completed.value,
+                "details": {},
+            }
+            for rec in recs
+        ],
+    )
+    entries: builtins.list[AuditEntry] = []
+    for rec in recs:
+        result = results[rec.id]
+        entries.append(request_entry(rec, actor, "request.completed", to="completed"))
+        entries.append(
+            request_entry(
+                rec,
+                actor,
+                f"request.{rec.kind.value}",
+                categories=tuple(result.get("categories", ())),
+                result=result,
+            )
+        )
+    append_entries(conn, now, entries)
 
 
 def _people_by_kind(recs: builtins.list[RequestRecord]) -> dict[RequestKind, builtins.list[str]]:

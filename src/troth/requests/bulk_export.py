@@ -30,19 +30,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from troth.audit.entry import AuditEntry
-from troth.audit.log import append_entries, transaction
+from troth.audit.log import transaction
 from troth.connectors import Connector, DatasetExport, Identities
 from troth.context import Context
-from troth.errors import Conflict, ConnectorError, TrothError
+from troth.errors import ConnectorError, TrothError
 from troth.gate import Actor
 from troth.requests import holdings, package
 from troth.requests.connected import identities_of
 from troth.requests.kinds.access import packaged
 from troth.requests.record import ExportLink, RequestRecord
-from troth.requests.states import RequestState
-from troth.requests.steps import request_entry
-from troth.requests.tables import request_events, request_exports
+from troth.requests.tables import request_exports
 from troth.store.ids import new_token
 
 if TYPE_CHECKING:
@@ -106,7 +103,7 @@ def export_batch(
     marker = _marker(bulk.ctx, job_id)
     marker.write_text("\n".join([str(os.getpid()), *map(str, paths)]) + "\n")
     try:
-        _store_and_complete(bulk, ready, made, tokens, actor)
+        _store_and_complete(bulk, ready, made, tokens, actor, job_id)
     except TrothError as exc:
         _remove(paths)
         for rec in ready:
@@ -159,11 +156,12 @@ def _store_and_complete(
     made: dict[str, Made],
     tokens: dict[str, str],
     actor: Actor,
+    job_id: str,
 ) -> None:
     """One transaction: every link stored, every request completed as ``Job.complete``
     completes it (result, event, ``request.completed`` and ``request.<kind>`` entries,
     the letter with the link)."""
-    from troth.requests.bulk import _COMPLETE, _fault
+    from troth.requests.bulk import _fault, complete_batch
 
     ctx, steps = bulk.ctx, bulk.steps
     now = ctx.clock.now()
@@ -177,38 +175,7 @@ def _store_and_complete(
             result["export"] = {"expires_at": link.expires_at.isoformat(), "bytes": len(data)}
             links[rec.id] = link
         _fault("export.stored")
-        params = [{"rid": r.id, "result": made[r.id][1], "now": now} for r in recs]
-        if conn.execute(_COMPLETE, params).rowcount != len(recs):
-            raise Conflict("requests of this batch changed meanwhile; run again", code="changed")
-        conn.execute(
-            request_events.insert(),
-            [
-                {
-                    "request_id": rec.id,
-                    "at": now,
-                    "actor": actor.label[:255],
-                    "event": "completed",
-                    "from_state": RequestState.in_progress.value,
-                    "to_state": RequestState.completed.value,
-                    "details": {},
-                }
-                for rec in recs
-            ],
-        )
-        entries: builtins.list[AuditEntry] = []
-        for rec in recs:
-            result = made[rec.id][1]
-            entries.append(request_entry(rec, actor, "request.completed", to="completed"))
-            entries.append(
-                request_entry(
-                    rec,
-                    actor,
-                    f"request.{rec.kind.value}",
-                    categories=tuple(result["categories"]),
-                    result=result,
-                )
-            )
-        append_entries(conn, now, entries)
+        complete_batch(conn, recs, {r.id: made[r.id][1] for r in recs}, actor, now, job_id)
         for rec in recs:
             link = links[rec.id]
             steps.tell(
