@@ -324,11 +324,7 @@ class BulkRunner:
             try:
                 datasets = erase_people(self.ctx, connector, job_id, sids, emails)
             except ConnectorError as exc:
-                for rec in recs:
-                    self.steps.interrupted(rec, exc)
-                    out.failed[rec.id] = (
-                        f"{exc.message}. Request {rec.id} waits in_progress: run it again to resume"
-                    )
+                interrupted(self.steps, recs, exc, out)
                 return
         _fault("bulk.connected")
         now = self.ctx.clock.now()
@@ -353,6 +349,18 @@ class BulkRunner:
             for rec in recs:
                 self.steps.tell(conn, rec, "done", summary=summaries[rec.id])
         out.completed += [r.id for r in recs]
+
+
+def interrupted(
+    steps: RequestSteps, recs: builtins.list[RequestRecord], exc: ConnectorError, out: BulkReport
+) -> None:
+    """A connected database failed a batch: each request waits in_progress (its event), and
+    the report says how to resume."""
+    for rec in recs:
+        steps.interrupted(rec, exc)
+        out.failed[rec.id] = (
+            f"{exc.message}. Request {rec.id} waits in_progress: run it again to resume"
+        )
 
 
 def complete_batch(

@@ -81,16 +81,12 @@ def export_batch(
     """Read, package, store and complete one started batch (or redo one that a killed
     run left in_progress). What fails is reported in ``out.failed`` and left in_progress,
     as ``execute`` leaves it."""
-    from troth.requests.bulk import _fault
+    from troth.requests.bulk import _fault, interrupted
 
     try:
         made, missing = _read(bulk.ctx, recs, connector)
     except ConnectorError as exc:
-        for rec in recs:
-            bulk.steps.interrupted(rec, exc)
-            out.failed[rec.id] = (
-                f"{exc.message}. Request {rec.id} waits in_progress: run it again to resume"
-            )
+        interrupted(bulk.steps, recs, exc, out)
         return
     for rec in missing:
         out.failed[rec.id] = f"no person {rec.subject_id!r}: request {rec.id} waits in_progress"
