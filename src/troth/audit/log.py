@@ -476,6 +476,7 @@ def transaction(ctx: Context, *, engine: Engine | None = None) -> Iterator[Conne
         finally:
             pending = conn.info.pop(PENDING_HEAD, None)
             waiting = conn.info.pop(WAITING, None)
+            conn.info.pop(DEFERRING, None)  # info outlives the checkout: not for the next
     if pending is not None:
         sealer.floor = max(sealer.floor, pending[0])
         head_signer(ctx).committed(ctx, *pending)
