@@ -100,15 +100,16 @@ class _Deferred:
                         done.append(call)
                 self.calls = [c for c in self.calls if c not in done]
             if error is not None:
-                self.broken = _BROKEN[self.engine] = error
+                self.broken = _BROKEN[self.engine.pool] = error
                 self.ids.clear()
                 self.calls.clear()
             self.cond.notify_all()
 
 
 _ALL: weakref.WeakSet[_Deferred] = weakref.WeakSet()
-# The engines (processes) whose deferred rounds found the log tampered with.
-_BROKEN: weakref.WeakKeyDictionary[Engine, IntegrityError] = weakref.WeakKeyDictionary()
+# The processes whose deferred rounds found the log tampered with, by their engine's pool
+# (shared by the engines made from it with other options, e.g. troth.db.no_wait).
+_BROKEN: weakref.WeakKeyDictionary[Any, IntegrityError] = weakref.WeakKeyDictionary()
 
 
 def defer(ctx: Context, engine: Engine, waiting: Waiting) -> None:
@@ -128,7 +129,7 @@ def deferred_of(ctx: Context, engine: Engine) -> _Deferred:
 def check_deferred(engine: Engine) -> None:
     """Raise the IntegrityError of a deferred round of this process that found the log
     tampered with: fail closed, nothing more is appended."""
-    broken = _BROKEN.get(engine)
+    broken = _BROKEN.get(engine.pool)
     if broken is not None:
         raise broken
 
