@@ -309,3 +309,30 @@ def test_purge_removes_files_no_link_names_once_a_day_old(home: Any) -> None:
     t.requests.purge_exports()
     assert not stray_old.exists()
     assert stray_new.exists() and kept.exists()  # too young; named by its link
+
+
+def test_purge_keeps_a_linked_file_whose_path_another_process_spelt_otherwise(
+    home: Any, tmp_path: Path
+) -> None:
+    """The worker may see the home by another path (a link, a mount) than the server that
+    wrote the export: a file its link names is kept, whatever the spelling."""
+    import time
+
+    t = home("mindlink")
+    buy(t, "ann@example.com")
+    rid = verified(t, "access", "ann@example.com")
+    t.requests.execute_many([rid], actor=OFFICE)
+    [kept] = list((t.ctx.home / "exports").glob("*.zip.enc"))
+    alias = tmp_path / "same-home-elsewhere"
+    alias.symlink_to(t.ctx.home, target_is_directory=True)
+    with t.ctx.engine.begin() as conn:
+        conn.execute(
+            sa.update(request_exports)
+            .where(request_exports.c.request_id == rid)
+            .values(path=str(alias / "exports" / kept.name))
+        )
+    day_ago = time.time() - 2 * 86_400
+    os.utime(kept, (day_ago, day_ago))
+    t.requests.purge_exports()
+    assert kept.exists()
+    assert t.requests.download(_token(t, rid), actor=SYSTEM).startswith(b"PK")

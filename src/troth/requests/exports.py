@@ -161,22 +161,22 @@ class Exports:
 
     def _sweep_orphans(self) -> None:
         """Remove export files no link names (a process killed between writing one and
-        committing its link) once a day old: an export being made now is never touched."""
+        committing its link) once a day old: an export being made now is never touched.
+        Files are matched to links by name (a file's name is its own random code's), not by
+        the whole path, which another process may spell otherwise (a moved home, a mount)."""
         cutoff = time.time() - ORPHAN_AGE_S
         old = [
             p for p in package.exports_dir(self.ctx).glob("*.zip.enc") if p.stat().st_mtime < cutoff
         ]
-        named: set[str] = set()
+        if not old:
+            return
         with self.ctx.engine.connect() as conn:
-            for start in range(0, len(old), 500):
-                paths = [str(p) for p in old[start : start + 500]]
-                named |= set(
-                    conn.execute(
-                        select(request_exports.c.path).where(request_exports.c.path.in_(paths))
-                    ).scalars()
-                )
+            live = conn.execute(
+                select(request_exports.c.path).where(request_exports.c.purged_at.is_(None))
+            ).scalars()
+            named = {Path(str(path)).name for path in live}
         for p in old:
-            if str(p) not in named:
+            if p.name not in named:
                 p.unlink(missing_ok=True)
 
 
