@@ -252,3 +252,46 @@ def test_export_many_equals_export_over_random_datasets(tmp_path: Path, seed: in
     finally:
         connector.close()
         engine.dispose()
+
+
+def test_a_column_with_its_own_collation_still_gives_each_person_their_rows(
+    tmp_path: Path,
+) -> None:
+    """SQLite's COLLATE NOCASE matches ``U1@Example.COM`` to ``u1@example.com``: a row the
+    comparison here would give nobody makes the batch walk each person alone."""
+    engine = make_engine(f"sqlite:///{tmp_path}/web.db")
+    md = sa.MetaData()
+    sa.Table("accounts", md, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("email", sa.String(80, collation="NOCASE")),
+             sa.Column("phone", sa.String(20)), sa.Column("team", sa.Integer))  # fmt: skip
+    sa.Table("posts", md, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("account_id", sa.Integer), sa.Column("author", sa.String(80)),
+             sa.Column("topic", sa.String(10)))  # fmt: skip
+    sa.Table("topics", md, sa.Column("code", sa.String(10), primary_key=True),
+             sa.Column("lang", sa.String(2), primary_key=True), sa.Column("owner_id", sa.Integer),
+             sa.Column("title", sa.String(20)))  # fmt: skip
+    md.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(md.tables["accounts"].insert(), [
+            {"id": 1, "email": "U1@Example.COM", "phone": None, "team": None},
+            {"id": 2, "email": "u2@example.com", "phone": None, "team": None},
+        ])  # fmt: skip
+        conn.execute(md.tables["posts"].insert(), [
+            {"id": 7, "account_id": 1, "author": None, "topic": None},
+        ])  # fmt: skip
+    connector = _connector(tmp_path, _RANDOM, {"web": engine})
+    try:
+        people = {
+            "one": Identities.of({"email": ["u1@example.com"]}),
+            "two": Identities.of({"email": ["u2@example.com"]}),
+        }
+        many = connector.export_many(people)
+        for key, ids in people.items():
+            alone = connector.export(ids)
+            assert [d.to_dict() for d in many[key]] == [d.to_dict() for d in alone], key
+        [one] = many["one"]
+        assert [r["id"] for r in one.tables["accounts"].rows] == [1]  # found, as alone
+        assert [r["id"] for r in one.tables["posts"].rows] == [7]
+    finally:
+        connector.close()
+        engine.dispose()
