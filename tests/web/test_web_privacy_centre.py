@@ -12,6 +12,7 @@ import zipfile
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from _http import PASSWORD, challenge_from, client_for, csrf_from
@@ -246,7 +247,25 @@ def test_unsubscribe_from_the_centre_withdraws_that_list_only(lite: Any) -> None
         state = t.consent.state(sid)
         assert state["newsletter"].granted is False
         assert state["newsletter"].kind.value == "unsubscribe"
-        # Again: still withdrawn (the person's own token is renewed once used).
+        # Again: still withdrawn, and not withdrawn a second time (one event, not two).
         r = c.post("/privacy/me/unsubscribe", data={"list_id": "newsletter", "csrf_token": csrf})
         assert "You are unsubscribed" in r.text
         assert t.consent.state(sid)["newsletter"].granted is False
+        assert len(_unsubscribes(lite, sid)) == 1
+        # Subscribed again, then off again: that is a new withdrawal.
+        t.consent.grant(sid, "newsletter")
+        r = c.post("/privacy/me/unsubscribe", data={"list_id": "newsletter", "csrf_token": csrf})
+        assert t.consent.state(sid)["newsletter"].granted is False
+        assert len(_unsubscribes(lite, sid)) == 2
+
+
+def _unsubscribes(ctx: Any, sid: str) -> list[Any]:
+    from troth.consent.tables import consent_events
+
+    e = consent_events.c
+    with ctx.engine.connect() as conn:
+        return conn.execute(
+            sa.select(e.id).where(
+                e.subject_id == sid, e.purpose == "newsletter", e.kind == "unsubscribe"
+            )
+        ).all()

@@ -86,10 +86,14 @@ def unsubscribe_subject(
 ) -> UnsubscribeResult:
     """Unsubscribe a person from a list they asked to leave themselves (the privacy
     centre): the same withdrawal as the one-click link, through the person's own token.
-    An unknown list is NotFound."""
+    A person already off the list is told so and nothing is recorded again (a second
+    click is not a second withdrawal). An unknown list is NotFound."""
     if list_id not in ctx.policy.lists:
         raise NotFound(f"no list {list_id!r}", code="unknown_list")
+    purpose = _purpose(ctx, list_id)
     with transaction(ctx) as conn:
+        if purpose in opted_out_purposes(conn, subject_id):
+            return UnsubscribeResult(list_id, purpose, already_done=True)
         token = issue_token(conn, ctx, subject_id, list_id)
     return unsubscribe(ctx, token, method=method)
 
