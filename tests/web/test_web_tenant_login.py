@@ -134,6 +134,35 @@ def test_a_wrong_password_for_an_address_of_two_customers_reveals_no_customer(
     assert any(e.outcome == "deny" for e in denied)
 
 
+def test_a_failed_login_checks_as_many_passwords_whatever_the_address(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unknown address, one of one customer and one of two cost the same argon2 checks
+    when the password is wrong, so the time of a login tells nobody whether, or of how many
+    customers, an address is a member (up to MEMBER_CHECKS customers)."""
+    from argon2 import PasswordHasher
+
+    from troth.access import passwords
+
+    checks: list[int] = []
+
+    class Counting(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+            checks.append(1)
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(passwords, "_HASHER", Counting(time_cost=1, memory_cost=8 * 1024))
+    ctx, _t, _ids = world
+    cost: dict[str, int] = {}
+    with client_for(ctx) as c:
+        for email in ("nobody@shared.example", "max@solo.example", "pat@shared.example"):
+            checks.clear()
+            assert _login(c, email, "not the password at all").status_code == 401
+            cost[email] = len(checks)
+    assert len(set(cost.values())) == 1, cost
+    assert cost["nobody@shared.example"] >= 3
+
+
 def test_a_member_who_is_not_an_admin_gets_a_page_not_json(world: Any) -> None:
     ctx, _t, _ids = world
     with client_for(ctx) as c:
