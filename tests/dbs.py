@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -39,9 +40,9 @@ def need(url: str, name: str) -> None:
         pytest.skip(f"{name} not reachable at {url} (set CI=true to make this a failure)")
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema for one test; the URL puts it first on the search_path."""
+@contextmanager
+def _pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema, dropped after; the URL puts it first on the search_path."""
     need(PG_ADMIN_URL, "PostgreSQL")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -53,6 +54,24 @@ def pg_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test."""
+    with _pg_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_dbs(request: pytest.FixtureRequest) -> Iterator[tuple[str | None, str | None]]:
+    """Two separate databases for two homes of one test (one by one against in bulk): two
+    SQLite files in their homes (None, None), or two fresh PostgreSQL schemas."""
+    if request.param == "sqlite":
+        yield (None, None)
+        return
+    with _pg_schema() as first, _pg_schema() as second:
+        yield (first, second)
 
 
 @pytest.fixture

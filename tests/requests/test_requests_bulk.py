@@ -9,9 +9,7 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,29 +112,6 @@ def _state(t: Troth, sc: dict[str, Any]) -> dict[str, Any]:
                 )
             ]
     return out
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def two_dbs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str | None, ...]]:
-    """troth's databases for the one-by-one home and the bulk home (never shared)."""
-    if request.param == "sqlite":
-        yield (None, None)
-        return
-    from dbs import PG_ADMIN_URL, need
-
-    need(PG_ADMIN_URL, "PostgreSQL")
-    names = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for n in names:
-            conn.execute(sa.text(f'CREATE SCHEMA "{n}"'))
-    try:
-        yield tuple(f"{PG_ADMIN_URL}?options=-csearch_path%3D{n}" for n in names)
-    finally:
-        with admin.connect() as conn:
-            for n in names:
-                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{n}" CASCADE'))
-        admin.dispose()
 
 
 def test_bulk_ends_where_one_by_one_ends(

@@ -14,10 +14,8 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -141,31 +139,11 @@ def _outcome(t: Troth, rids: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def two_dbs(request: pytest.FixtureRequest) -> Iterator[tuple[str | None, ...]]:
-    """troth's databases for the one-by-one home and the bulk home."""
-    if request.param == "sqlite":
-        yield (None, None)
-        return
-    from dbs import PG_ADMIN_URL, need
-
-    need(PG_ADMIN_URL, "PostgreSQL")
-    names = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for n in names:
-            conn.execute(sa.text(f'CREATE SCHEMA "{n}"'))
-    try:
-        yield tuple(f"{PG_ADMIN_URL}?options=-csearch_path%3D{n}" for n in names)
-    finally:
-        with admin.connect() as conn:
-            for n in names:
-                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{n}" CASCADE'))
-        admin.dispose()
-
-
 def test_bulk_exports_equal_one_by_one(
-    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_dbs: tuple[str | None, ...]
+    home: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    two_dbs: tuple[str | None, str | None],
 ) -> None:
     one = home("mindlink", two_dbs[0], name="one")
     rids1 = _scenario(one, shop_db(tmp_path, "shop1"), monkeypatch)
