@@ -197,7 +197,10 @@ def _drain_at_exit() -> None:
 
     for d in list(_ALL):
         ctx = d.ctx_ref()
-        if ctx is not None:
-            close_heads(ctx)  # sequences what is deferred, then signs the last head
-        elif not d.drain(DRAIN_SECONDS):
-            log.error("audit entries still pending at exit: the next round sequences them")
+        try:
+            if ctx is not None and (d.ids or d.busy):
+                close_heads(ctx)  # sequences what is deferred, then signs the last head
+            elif not d.drain(DRAIN_SECONDS):
+                log.error("audit entries still pending at exit: the next round sequences them")
+        except Exception:  # at exit there is no caller: log, go on with the others
+            log.exception("could not sequence the deferred audit entries at exit")
