@@ -144,15 +144,33 @@ def drain_deferred(ctx: Context, timeout: float = DRAIN_SECONDS) -> bool:
     return ok
 
 
+def _tampered(exc: Exception) -> bool:
+    """Whether a round's error says the log was written outside troth (a pending entry
+    deleted, a MAC or seal that fails), not that the database was out of reach."""
+    if isinstance(exc, NotSequenced):
+        return exc.__cause__ is None or isinstance(exc.__cause__, IntegrityError)
+    return isinstance(exc, IntegrityError)
+
+
 def _run(d: _Deferred) -> None:
+    try:
+        _rounds(d)
+    finally:  # however it ends, nobody waits on a thread that is gone
+        with d.cond:
+            if d.thread is threading.current_thread():  # not a successor add() started
+                d.thread = None
+                d.busy = False
+            d.cond.notify_all()
+
+
+def _rounds(d: _Deferred) -> None:
     from troth.audit.sequencer import wait_sequenced
 
     pause = _RETRY[0]
     while True:
         with d.cond:
             if not d.ids and not d.cond.wait_for(lambda: bool(d.ids), _IDLE_SECONDS):
-                d.thread = None
-                d.cond.notify_all()
+                d.thread = None  # under the lock: the next add() starts a thread
                 return
         time.sleep(_LINGER)  # let a round take many: fewer rounds, the same few statements
         with d.cond:
@@ -161,23 +179,20 @@ def _run(d: _Deferred) -> None:
             d.busy = True
         ctx = d.ctx_ref()
         if ctx is None:  # the context is gone: its entries stay pending for any round
-            d.settle(ids, None)
-            with d.cond:
-                d.thread = None
             return
         try:
             seqs = wait_sequenced(ctx, d.engine, ids)
-        except NotSequenced as exc:
-            cause = exc.__cause__
-            if cause is None or isinstance(cause, IntegrityError):
-                log.error("audit log tampered with, appends refused from now on: %s", exc.message)
+        except Exception as exc:
+            if _tampered(exc):
+                message = getattr(exc, "message", str(exc))
+                log.error("audit log tampered with, appends refused from now on: %s", message)
                 d.settle(ids, None, exc)
                 continue
             if pause == _RETRY[0]:  # once per streak of failures, not per try
                 log.warning(
                     "could not sequence %d audit entries yet (%s); retrying",
                     len(ids),
-                    type(cause).__name__,
+                    type(exc.__cause__ or exc).__name__,
                 )
             with d.cond:
                 d.ids.update(ids)
