@@ -13,20 +13,12 @@ from typing import Any
 import yaml
 
 from _http import client_for
+from served import ORDER
 from troth.engine import Troth
 from troth.home import open_context
 from troth.notices.publish import publish_policy
 from troth.policy.follow import follower
 from troth.worker import Task, Worker
-
-ORDER = {
-    "name": "Bo",
-    "email": "bo@example.com",
-    "address": "2 Low St",
-    "card_number": "5500000000000004",
-    "card_expiry": "01/30",
-    "order_items": "1 lamp",
-}
 
 
 def _without_billing_card(t: Troth, tmp_path: Path, version: str) -> Path:
