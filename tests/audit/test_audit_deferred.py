@@ -270,3 +270,33 @@ def test_without_an_interval_a_call_still_waits_for_its_seq(t: Any) -> None:
         release()
     thread.join(timeout=30)
     assert len(out) == 1 and len(out[0]) == 1 and count_rows(ctx, audit_pending) == 0
+
+
+def test_a_read_through_the_group_commit_returns_before_its_seq_is_known(t: Any) -> None:
+    """The path of every audited read (``append_committed``, shared commits): with an
+    interval it answers -1 for the seq while the tree's row is held, and the entry then
+    lands exactly once."""
+    from troth.audit.group import append_committed, close_group
+
+    d = _deferring(t.ctx)
+    try:
+        with transaction(d) as conn:  # the process has seen the tree
+            append_entries(conn, d.clock.now(), [entry_of("app:first", 0)])
+        assert drain_deferred(d, timeout=30)
+        size = tree_size(d)
+        release = hold_state(d)
+        try:
+            assert append_committed(d, d.clock.now(), entry_of("app:read", 1)) == -1
+            assert count_rows(d, audit_pending) == 1
+        finally:
+            release()
+        assert drain_deferred(d, timeout=30)
+        with d.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(audit_entries.c.seq).where(audit_entries.c.actor == "app:read")
+            ).all()
+        assert [r.seq for r in rows] == [size]
+    finally:
+        close_group(d)
+        _close(d)
+    assert verify_log(t.ctx).ok
