@@ -449,7 +449,14 @@ class Grants:
         out = []
         for r in rows:
             seen, details = utc(r.at), json.loads(r.details)
-            if gags.hides(details, subject_id=r.subject_id, purpose=r.purpose, at=seen):
+            if gags.hides(
+                details,
+                subject_id=r.subject_id,
+                purpose=r.purpose,
+                at=seen,
+                action=r.action,
+                actor=r.actor,
+            ):
                 continue
             gid = details.get("grant")
             what = (r.actor, r.action, r.outcome, r.subject_id, r.purpose)

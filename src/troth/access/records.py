@@ -22,9 +22,10 @@ from troth.store.subjects import SubjectRow, get_subject
 if TYPE_CHECKING:
     from troth.consent import ConsentStatus
 
-# The vendor's own people: each of their attempts on a customer's records, allowed or
-# refused, is audited under the customer's tenant, so it is in the customer's access log.
-VENDOR_KINDS = (ActorKind.staff, ActorKind.vendor_admin)
+# Every look at a record about a person, allowed or refused, is audited under the person's
+# tenant (P17): the vendor's looks at a customer's people are then in the customer's log of
+# vendor accesses. Only the person reading their own records and troth itself are not.
+UNAUDITED_READERS = (ActorKind.subject, ActorKind.system)
 
 
 def not_found(subject_id: str) -> NotFound:
@@ -51,8 +52,8 @@ class Records:
         """Decide, audit and raise: returns the allowing decision, or raises
         :class:`NotFound` (an unknown person, or one the actor is bound away from: their
         own tenant or themself, so another's id reveals nothing) or :class:`Refused`
-        (403, with the gate's reason). Refusals are audited with their reason; the
-        vendor's attempts on a customer's records are audited whatever the outcome."""
+        (403, with the gate's reason). Every attempt is audited, allowed or refused (a
+        refusal with its reason), except the person's on their own records and troth's."""
         action = f"{'change' if write else 'read'}_{record.value}"
         with self.ctx.engine.connect() as conn:
             try:
@@ -74,8 +75,7 @@ class Records:
         d = decide_record(
             self.ctx.policy, actor, record, facts, now, write=write, categories=categories
         )
-        vendor = actor.kind in VENDOR_KINDS and subject.tenant_id is not None
-        if d.allowed and not vendor and d.grant_id is None:
+        if d.allowed and actor.kind in UNAUDITED_READERS:
             return d
         details: dict[str, Any] = {"record": record.value}
         if d.grant_id:

@@ -39,7 +39,8 @@ class LiveGags:
     disclosures: frozenset[str]
     # A person with a disclosure under a live gag -> when the earliest such demand came:
     # from then on, their entries under a legal-obligation purpose (the office reading
-    # their data to answer it) are hidden too.
+    # their data to answer it) and the vendor's looks at their records (the office reading
+    # their audit trail or disclosures to answer it) are hidden too.
     subjects: Mapping[str, datetime] = field(default_factory=dict)
     legal_purposes: frozenset[str] = frozenset()
 
@@ -50,13 +51,17 @@ class LiveGags:
         subject_id: str | None = None,
         purpose: str | None = None,
         at: datetime | None = None,
+        action: str = "",
+        actor: str = "",
     ) -> bool:
-        """Does an entry name a gagged demand or disclosure, or is it a legal-obligation
-        use of a gagged person's data since the demand came?"""
+        """Does an entry name a gagged demand or disclosure, or is it, since the demand
+        came, a legal-obligation use of a gagged person's data or a look by the vendor's
+        people at their records?"""
         if not self.demands:
             return False
         since = self.subjects.get(subject_id or "")
-        if since is not None and purpose in self.legal_purposes and at is not None and at >= since:
+        looked = purpose in self.legal_purposes or _vendor_look(action, actor)
+        if looked and since is not None and at is not None and at >= since:
             return True
         for key in _DEMAND_KEYS:
             value = details.get(key)
@@ -70,7 +75,21 @@ class LiveGags:
 
     def hides_entry(self, entry: LoggedEntry) -> bool:
         e = entry.entry
-        return self.hides(e.details, subject_id=e.subject_id, purpose=e.purpose, at=entry.at)
+        return self.hides(
+            e.details,
+            subject_id=e.subject_id,
+            purpose=e.purpose,
+            at=entry.at,
+            action=e.action,
+            actor=e.actor,
+        )
+
+
+def _vendor_look(action: str, actor: str) -> bool:
+    """A read or change of records about a person (``read_disclosures``, ``read_audit``...)
+    or an office function, by the vendor's staff or admins."""
+    vendor = actor.startswith(("staff:", "vendor_admin:"))
+    return vendor and action.startswith(("read_", "change_", "office."))
 
 
 def live_gags(conn: Connection, now: datetime, legal_purposes: frozenset[str]) -> LiveGags:

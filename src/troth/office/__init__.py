@@ -107,9 +107,10 @@ def read_audit(
 ) -> list[LoggedEntry]:
     """Everyone's audit entries, newest first (power ``read_audit``); filters as
     :func:`troth.audit.entries.list_entries`. A person's own entries are read by the privacy
-    centre through the person's session, not here."""
+    centre through the person's session, not here. The read is audited once it is made
+    (a walk by ``after_seq`` at its first page only): see :func:`_audit_look`."""
     authorize(ctx, actor, Power.read_audit, subject_id=subject_id, details={"operation": "read"})
-    return list_entries(
+    rows = list_entries(
         ctx,
         subject_id=subject_id,
         actor=by,
@@ -122,6 +123,39 @@ def read_audit(
         until=until,
         offset=offset,
     )
+    if after_seq is None:  # a walk through the log (a CSV) is one look, at its first page
+        asked = {"by": by, "outcome": outcome, "action": action, "since": since, "until": until}
+        _audit_look(ctx, actor, subject_id, {k: str(v)[:64] for k, v in asked.items() if v})
+    return rows
+
+
+def _audit_look(
+    ctx: Context, actor: Actor, subject_id: str | None, asked: Mapping[str, str]
+) -> None:
+    """Audit an allowed read of the log (P17: every access is in it), once it is read.
+    Of one person's entries, as ``read_audit`` of their records under the person's tenant,
+    like any look at a record about them (so a customer sees the vendor's office read a
+    customer's trail, except while a gag on the person runs); else ``office.read_audit``."""
+    from troth.audit.entry import AuditEntry, Outcome
+    from troth.audit.log import append_entries, transaction
+    from troth.errors import NotFound
+    from troth.store.subjects import lookup_subject
+
+    details: dict[str, Any] = {"power": Power.read_audit.value, **asked}
+    tenant = actor.tenant_id
+    if subject_id is not None:
+        try:
+            tenant = lookup_subject(ctx, subject_id).tenant_id
+        except NotFound:  # nobody has that id: the look names no one
+            details["unknown_subject"], subject_id = subject_id[:64], None
+        else:
+            details["record"] = "audit"
+    action = "office.read_audit" if subject_id is None else "read_audit"
+    entry = AuditEntry(
+        action, actor.label, Outcome.allow, subject_id=subject_id, tenant_id=tenant, details=details
+    )
+    with transaction(ctx) as conn:
+        append_entries(conn, ctx.clock.now(), [entry])
 
 
 def count_audit(
