@@ -119,7 +119,12 @@ def test_p17_the_offices_reads_of_the_log_are_audited_once_read(phone: Troth) ->
     page = read_audit(t.ctx, dpo, outcome="deny", action="use", limit=5)
     look = _last(t).entry
     assert (look.action, look.subject_id, look.tenant_id) == ("office.read_audit", None, None)
-    assert look.details == {"power": "read_audit", "outcome": "deny", "action": "use"}
+    assert look.details == {
+        "power": "read_audit",
+        "operation": "read",
+        "outcome": "deny",
+        "action": "use",
+    }
     assert page == []
 
     # Walking on from a page (a CSV download) adds nothing: the walk was one look.
@@ -189,3 +194,47 @@ def test_p20_the_vendors_looks_at_a_gagged_persons_records_are_hidden(phone: Tro
     assert after.count("read_audit") == 3 and after.count("read_disclosures") == 2
     assert "disclose" in after
     assert sorted(a for a, s in vendor_looks() if s == sid).count("read_disclosures") == 2
+
+
+def test_p17_the_offices_registers_and_list_of_people_are_audited(phone: Troth) -> None:
+    from troth.consent.register import list_consent_events
+    from troth.disclosures.register import list_disclosures
+
+    t = phone
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    _person(t, acme, "pat@acme.example")
+    dpo = actor_for(
+        t.access.accounts.add_user("dpo@vendor.example", kind="staff", role="privacy_office")
+    )
+    people, n = t.access.records.list_people(dpo, tenant_id=acme)
+    assert n == len(people) == 1
+    list_consent_events(t.ctx, dpo, purpose="marketing", granted=False)
+    list_disclosures(t.ctx, dpo, recipient="authorities")
+    looks = [e.entry for e in list_entries(t.ctx, newest_first=True, limit=3)][::-1]
+    assert [(e.action, e.actor, e.outcome, e.subject_id) for e in looks] == [
+        ("office.manage_requests", dpo.label, "allow", None),
+        ("office.manage_requests", dpo.label, "allow", None),
+        ("office.legal_demands", dpo.label, "allow", None),
+    ]
+    assert [e.details for e in looks] == [
+        {"power": "manage_requests", "operation": "list_people", "tenant": acme},
+        {
+            "power": "manage_requests",
+            "operation": "list_consents",
+            "purpose": "marketing",
+            "granted": "False",
+        },
+        {"power": "legal_demands", "operation": "list_disclosures", "recipient": "authorities"},
+    ]
+    # A role without the power: refused, audited as a refusal, and no allowed read.
+    support = Actor(ActorKind.staff, "sam", role="support")
+    n = _last(t).seq
+    for read in (
+        lambda: t.access.records.list_people(support),
+        lambda: list_consent_events(t.ctx, support),
+        lambda: list_disclosures(t.ctx, support),
+    ):
+        with pytest.raises(Refused):
+            read()
+    denied = list_entries(t.ctx, after_seq=n)
+    assert [e.entry.outcome for e in denied] == ["deny"] * 3

@@ -136,11 +136,11 @@ class Records:
         offset: int = 0,
     ) -> tuple[list[SubjectRow], int]:
         """The people troth knows (ids, customer, kind, status: no values), newest first,
-        one page and the total, for the office (power ``manage_requests``)."""
+        one page and the total, for the office (power ``manage_requests``); audited."""
         from sqlalchemy import select
 
         from troth.db import check_page, count_where
-        from troth.office import authorize
+        from troth.office import audit_read, authorize
         from troth.policy.model import Power
         from troth.store.tables import subjects
 
@@ -158,6 +158,8 @@ class Records:
         with self.ctx.engine.connect() as conn:
             n = count_where(conn, subjects, where)
             rows = conn.execute(stmt.limit(limit).offset(offset)).all()
+        asked = {"tenant": tenant_id, "status": status}
+        audit_read(self.ctx, actor, Power.manage_requests, "list_people", asked)
         return [SubjectRow(**r._mapping) for r in rows], n
 
     def consent_history_for(self, actor: Actor, subject_id: str) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from troth.consent.tables import consent_events
 from troth.context import Context
 from troth.db import check_page, count_where, within
 from troth.gate import Actor
-from troth.office import authorize
+from troth.office import audit_read, authorize
 from troth.policy.model import Power
 
 
@@ -28,7 +28,8 @@ def list_consent_events(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of consent events matching every filter and how many match in all."""
+    """One page of consent events matching every filter and how many match in all; the
+    read is audited (:func:`troth.office.audit_read`)."""
     authorize(ctx, actor, Power.manage_requests, details={"operation": "list_consents"})
     check_page(limit, offset)
     e = consent_events.c
@@ -45,4 +46,7 @@ def list_consent_events(
     )
     with ctx.engine.connect() as conn:
         n = count_where(conn, consent_events, where)
-        return [dict(r) for r in conn.execute(stmt).mappings()], n
+        rows = [dict(r) for r in conn.execute(stmt).mappings()]
+    asked = {"purpose": purpose, "granted": granted, "since": since, "until": until}
+    audit_read(ctx, actor, Power.manage_requests, "list_consents", asked)
+    return rows, n

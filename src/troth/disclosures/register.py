@@ -14,7 +14,7 @@ from troth.context import Context
 from troth.db import check_page, count_where, within
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.gate import Actor
-from troth.office import authorize
+from troth.office import audit_read, authorize
 from troth.policy.model import Power
 
 
@@ -30,7 +30,7 @@ def list_disclosures(
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of disclosures matching every filter (``since`` <= at < ``until``) and how
-    many match in all."""
+    many match in all; the read is audited (:func:`troth.office.audit_read`)."""
     authorize(ctx, actor, Power.legal_demands, details={"operation": "list_disclosures"})
     check_page(limit, offset)
     d, ld = disclosures, legal_demands
@@ -73,4 +73,6 @@ def list_disclosures(
                     else None,
                 }
             )
+    asked = {"recipient": recipient, "purpose": purpose, "since": since, "until": until}
+    audit_read(ctx, actor, Power.legal_demands, "list_disclosures", asked)
     return items, total

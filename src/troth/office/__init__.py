@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from troth.audit.entries import LoggedEntry, count_entries, list_entries
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import refuse
 from troth.audit.verify import VerifyReport, verify_log
 from troth.context import Context
@@ -25,6 +27,7 @@ from troth.policy.model import Power
 __all__ = [
     "Power",
     "audit_per_day",
+    "audit_read",
     "authorize",
     "count_audit",
     "may",
@@ -125,35 +128,64 @@ def read_audit(
     )
     if after_seq is None:  # a walk through the log (a CSV) is one look, at its first page
         asked = {"by": by, "outcome": outcome, "action": action, "since": since, "until": until}
-        _audit_look(ctx, actor, subject_id, {k: str(v)[:64] for k, v in asked.items() if v})
+        _audit_look(ctx, actor, subject_id, asked)
     return rows
 
 
 def _audit_look(
-    ctx: Context, actor: Actor, subject_id: str | None, asked: Mapping[str, str]
+    ctx: Context, actor: Actor, subject_id: str | None, asked: Mapping[str, Any]
 ) -> None:
-    """Audit an allowed read of the log (P17: every access is in it), once it is read.
-    Of one person's entries, as ``read_audit`` of their records under the person's tenant,
-    like any look at a record about them (so a customer sees the vendor's office read a
-    customer's trail, except while a gag on the person runs); else ``office.read_audit``."""
-    from troth.audit.entry import AuditEntry, Outcome
-    from troth.audit.log import append_entries, transaction
+    """Audit an allowed read of the log. Of one person's entries, as ``read_audit`` of
+    their records under the person's tenant, like any look at a record about them (so a
+    customer sees the vendor's office read a customer's trail, except while a gag on the
+    person runs); else as :func:`audit_read`."""
     from troth.errors import NotFound
     from troth.store.subjects import lookup_subject
 
-    details: dict[str, Any] = {"power": Power.read_audit.value, **asked}
-    tenant = actor.tenant_id
-    if subject_id is not None:
-        try:
-            tenant = lookup_subject(ctx, subject_id).tenant_id
-        except NotFound:  # nobody has that id: the look names no one
-            details["unknown_subject"], subject_id = subject_id[:64], None
-        else:
-            details["record"] = "audit"
-    action = "office.read_audit" if subject_id is None else "read_audit"
-    entry = AuditEntry(
-        action, actor.label, Outcome.allow, subject_id=subject_id, tenant_id=tenant, details=details
+    if subject_id is None:
+        return audit_read(ctx, actor, Power.read_audit, "read", asked)
+    try:
+        tenant = lookup_subject(ctx, subject_id).tenant_id
+    except NotFound:  # nobody has that id: the look names no one
+        return audit_read(
+            ctx, actor, Power.read_audit, "read", {**asked, "unknown_subject": subject_id[:64]}
+        )
+    details = {"power": Power.read_audit.value, "record": "audit", **_shown(asked)}
+    _append(
+        ctx,
+        AuditEntry(
+            "read_audit",
+            actor.label,
+            Outcome.allow,
+            subject_id=subject_id,
+            tenant_id=tenant,
+            details=details,
+        ),
     )
+
+
+def audit_read(
+    ctx: Context, actor: Actor, power: Power, operation: str, asked: Mapping[str, Any]
+) -> None:
+    """Audit an allowed read by an office function once it is made (P17: every access is
+    in the log): ``office.<power>``, outcome allow, with the operation and what was asked
+    (each value cut to 64 characters). A read that fails to be audited is not returned."""
+    details = {"power": power.value, "operation": operation, **_shown(asked)}
+    tenant = actor.tenant_id
+    _append(
+        ctx,
+        AuditEntry(
+            f"office.{power.value}", actor.label, Outcome.allow, tenant_id=tenant, details=details
+        ),
+    )
+
+
+def _shown(asked: Mapping[str, Any]) -> dict[str, str]:
+    """The filters a read was asked with, for its entry: those given, cut to 64 chars."""
+    return {k: str(v)[:64] for k, v in asked.items() if v is not None and v != ""}
+
+
+def _append(ctx: Context, entry: AuditEntry) -> None:
     with transaction(ctx) as conn:
         append_entries(conn, ctx.clock.now(), [entry])
 
