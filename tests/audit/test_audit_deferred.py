@@ -22,7 +22,7 @@ from repo_paths import ROOT
 from served import until
 from troth.audit import append_entries, sign_head, transaction, verify_log
 from troth.audit.deferred import deferred_of, drain_deferred
-from troth.audit.heads import close_heads
+from troth.audit.heads import close_heads, read_alarms, read_heads
 from troth.audit.tables import audit_entries, audit_pending
 from troth.db import make_engine
 from troth.errors import IntegrityError
@@ -140,6 +140,28 @@ def test_a_pending_entry_deleted_before_its_round_makes_the_process_fail_closed(
             assert not sa.inspect(conn).has_table("op_done")  # the operation rolled back
     finally:
         d.engine.dispose()
+    # A restart forgets the refusal (a new process appends again), but not the loss: a
+    # signed alarm in the heads file, outside the database, fails every verify from now.
+    restarted = _deferring(t.ctx)
+    try:
+        with transaction(restarted) as conn:
+            append_entries(conn, restarted.clock.now(), [entry_of("app:restarted", 3)])
+        assert drain_deferred(restarted, timeout=30)
+    finally:
+        _close(restarted)
+    report = verify_log(t.ctx)
+    assert not report.ok and gone in (report.problem or "")
+    assert "troth found the log tampered with" in (report.problem or "")
+    [(lineno, alarm)] = read_alarms(t.ctx)
+    assert alarm.verify(t.ctx.keys.public_key) and gone in alarm.problem
+    assert all(n != lineno for n, _h, _p in read_heads(t.ctx))  # not a head to the readers
+    # An alarm line edited (to hide what was lost) no longer verifies, and says so.
+    path = t.ctx.settings.resolved_heads_file
+    lines = path.read_text().splitlines(keepends=True)
+    lines[lineno - 1] = lines[lineno - 1].replace("deleted", "kept")
+    path.write_text("".join(lines))
+    report = verify_log(t.ctx)
+    assert not report.ok and "alarm line whose signature does not verify" in report.problem
 
 
 def test_a_forged_pending_row_makes_the_deferring_process_fail_closed(t: Any) -> None:

@@ -186,6 +186,7 @@ def _rounds(d: _Deferred) -> None:
             if _tampered(exc):
                 message = getattr(exc, "message", str(exc))
                 log.error("audit log tampered with, appends refused from now on: %s", message)
+                _alarm(ctx, message)
                 d.settle(ids, None, exc)
                 continue
             if pause == _RETRY[0]:  # once per streak of failures, not per try
@@ -204,6 +205,17 @@ def _rounds(d: _Deferred) -> None:
             del ctx
         pause = _RETRY[0]
         d.settle(ids, dict(zip(ids, seqs, strict=True)))
+
+
+def _alarm(ctx: Context, message: str) -> None:
+    """Keep what a round found outside the database, signed (the deleted row is gone, and
+    the process's refusal ends with it): `troth audit verify` fails on it from now on."""
+    from troth.audit.heads import head_signer
+
+    try:
+        head_signer(ctx).alarm(message)
+    except Exception:  # the thread has no caller: the process fails closed regardless
+        log.exception("could not write the audit alarm to the heads file")
 
 
 @atexit.register
