@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from troth.api.auth import ActorDep, TrothDep
-from troth.api.idempotency import once
+from troth.api.idempotency import IdemKey, once
 from troth.api.models import Instant
-from troth.api.records import decode_cursor, encode_cursor
+from troth.api.records import Cursor, Limit, decode_cursor, encode_cursor
 from troth.disclosures.demands import list_demands
 from troth.engine import Troth
 from troth.gate import Actor
@@ -28,11 +28,6 @@ router = APIRouter()
 
 T = TypeVar("T")
 Id = Annotated[str, Path(min_length=1, max_length=64, description="An id troth gave out.")]
-Limit = Annotated[int, Query(ge=1, le=500, description="Items per page (1-500).")]
-Cursor = Annotated[
-    str | None, Query(max_length=100, description="`next_cursor` of the previous page.")
-]
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Text2000 = Annotated[str, Field(min_length=1, max_length=2000)]
 
