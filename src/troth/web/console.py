@@ -23,7 +23,7 @@ from troth.policy.describe import describe_policy
 from troth.policy.model import Power
 from troth.web import csrf
 from troth.web.console_words import action_words
-from troth.web.forms import FormDep
+from troth.web.forms import FormDep, PresessionFormDep
 from troth.web.lists import (
     PAGE_SIZE,
     csv_download,
@@ -37,7 +37,7 @@ from troth.web.render import ctx_of, render
 from troth.web.session import (
     Signed,
     require_signed_in,
-    set_session_cookie,
+    sign_in,
     sign_out,
 )
 
@@ -87,18 +87,13 @@ def login_form(request: Request) -> Response:
 
 
 @router.post("/console/login")
-def login(request: Request, form: FormDep) -> Response:
-    ctx = ctx_of(request)
-    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
+def login(request: Request, form: PresessionFormDep) -> Response:
     t = request.app.state.troth
     try:
         user = t.access.accounts.authenticate(form.get("email", ""), form.get("password", ""))
     except TrothError as exc:
         return render(request, "console/login.html", status=exc.status, error=exc.message)
-    token, _session = t.access.sessions.start_session(user)
-    response = RedirectResponse("/console", status_code=303)
-    set_session_cookie(request, response, token)
-    return response
+    return sign_in(request, user, "/console")
 
 
 @router.post("/console/logout")
