@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from troth.access.accounts import TenantRole
 from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
-from troth.api.idempotency import once
-from troth.api.office import Cursor, Id, IdemKey, Limit, page_of
+from troth.api.idempotency import IdemKey, once
+from troth.api.office import Id, page_of
+from troth.api.records import Cursor, Limit
 from troth.engine import Troth
 from troth.errors import NotFound
 from troth.gate import Actor, ActorKind

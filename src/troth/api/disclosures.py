@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from troth.api.auth import ActorDep, TrothDep, require_scope
-from troth.api.idempotency import once
+from troth.api.idempotency import IdemKey, once
 from troth.api.subjects import visible_subject
 
 router = APIRouter(tags=["disclosures"])
@@ -54,7 +54,7 @@ async def disclose(
     body: DiscloseIn,
     actor: ActorDep,
     t: TrothDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdemKey = None,
 ) -> Any:
     require_scope(t, actor, "disclose", f"disclose:{body.purpose}")
     await run_in_threadpool(visible_subject, t, actor, subject_id)

@@ -5,9 +5,9 @@ is what every creating POST calls."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Request
+from fastapi import Header, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from troth.engine import Troth
     from troth.gate import Actor
 
-__all__ = ["once", "request_hash", "run_once"]
+__all__ = ["IdemKey", "once", "request_hash", "run_once"]
+
+# A creating POST's ``Idempotency-Key`` header, passed to :func:`once` as ``key``.
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
 async def once(

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from troth.api.auth import ActorDep, TrothDep
-from troth.api.idempotency import once
+from troth.api.idempotency import IdemKey, once
 from troth.api.models import Instant
-from troth.api.records import decode_cursor, encode_cursor
+from troth.api.records import Cursor, Limit, decode_cursor, encode_cursor
 from troth.disclosures.demands import list_demands
 from troth.engine import Troth
 from troth.gate import Actor
@@ -28,11 +28,6 @@ router = APIRouter()
 
 T = TypeVar("T")
 Id = Annotated[str, Path(min_length=1, max_length=64, description="An id troth gave out.")]
-Limit = Annotated[int, Query(ge=1, le=500, description="Items per page (1-500).")]
-Cursor = Annotated[
-    str | None, Query(max_length=100, description="`next_cursor` of the previous page.")
-]
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Text2000 = Annotated[str, Field(min_length=1, max_length=2000)]
 
@@ -42,11 +37,23 @@ def page_of(
     items: Sequence[T], limit: int, cursor: str | None, out: Callable[[T], Any]
 ) -> dict[str, Any]:
     """One page of a short, stably ordered list: ``{"items": [...], "next_cursor": ...}``."""
+    return page_read(lambda start, count: items[start : start + count], limit, cursor, out)
+
+
+def page_read(
+    read: Callable[[int, int], Sequence[T]],
+    limit: int,
+    cursor: str | None,
+    out: Callable[[T], Any],
+) -> dict[str, Any]:
+    """One page of a stably ordered list that ``read(offset, count)`` reads, as
+    :func:`page_of` answers it; one item past the page is read to know whether another
+    follows."""
     start = decode_cursor(cursor) or 0
-    chunk = items[start : start + limit]
-    more = start + limit < len(items)
+    found = read(start, limit + 1)
+    more = len(found) > limit
     return {
-        "items": [out(x) for x in chunk],
+        "items": [out(x) for x in found[:limit]],
         "next_cursor": encode_cursor(start + limit) if more else None,
     }
 
@@ -227,14 +234,15 @@ def breach_read(breach_id: Id, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
 def breach_affected(
     breach_id: Id, actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
-    start = decode_cursor(cursor) or 0
-    items = t.breaches.affected_people(breach_id, limit=limit + 1, offset=start, actor=actor)
-    more = len(items) > limit
-    return {
-        "items": items[:limit],
-        "next_cursor": encode_cursor(start + limit) if more else None,
-        "preview": t.breaches.notify_preview(breach_id, actor=actor),
-    }
+    page = page_read(
+        lambda start, count: t.breaches.affected_people(
+            breach_id, limit=count, offset=start, actor=actor
+        ),
+        limit,
+        cursor,
+        lambda person: person,
+    )
+    return page | {"preview": t.breaches.notify_preview(breach_id, actor=actor)}
 
 
 @router.post(
@@ -316,11 +324,12 @@ async def demand_record(
 def demand_list(
     actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
-    start = decode_cursor(cursor) or 0
-    found = list_demands(t.ctx, actor=actor, offset=start, limit=limit + 1)
-    items = [d.to_dict() for d in found[:limit]]
-    more = len(found) > limit
-    return {"items": items, "next_cursor": encode_cursor(start + limit) if more else None}
+    return page_read(
+        lambda start, count: list_demands(t.ctx, actor=actor, offset=start, limit=count),
+        limit,
+        cursor,
+        lambda d: d.to_dict(),
+    )
 
 
 @router.post(

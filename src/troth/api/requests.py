@@ -14,12 +14,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
-from troth.api.idempotency import once
+from troth.api.idempotency import IdemKey, once
 from troth.api.models import Page
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
@@ -185,7 +185,7 @@ async def open_request(
     body: OpenIn,
     actor: ActorDep,
     t: TrothDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdemKey = None,
 ) -> Any:
     require_scope(t, actor, "requests", ADMIN)
     if actor.kind is not ActorKind.application:

@@ -6,6 +6,7 @@ policy in plain words, recipients, support access. The dashboard is in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -22,12 +23,11 @@ from troth.policy.describe import describe_policy
 from troth.policy.model import Power
 from troth.web import csrf
 from troth.web.console_words import action_words
-from troth.web.forms import FormDep
+from troth.web.forms import FormDep, PresessionFormDep
 from troth.web.lists import (
     PAGE_SIZE,
     csv_download,
-    day_end,
-    day_start,
+    list_filters,
     paged,
     paging,
     query,
@@ -37,7 +37,7 @@ from troth.web.render import ctx_of, render
 from troth.web.session import (
     Signed,
     require_signed_in,
-    set_session_cookie,
+    sign_in,
     sign_out,
 )
 
@@ -87,18 +87,13 @@ def login_form(request: Request) -> Response:
 
 
 @router.post("/console/login")
-def login(request: Request, form: FormDep) -> Response:
-    ctx = ctx_of(request)
-    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
+def login(request: Request, form: PresessionFormDep) -> Response:
     t = request.app.state.troth
     try:
         user = t.access.accounts.authenticate(form.get("email", ""), form.get("password", ""))
     except TrothError as exc:
         return render(request, "console/login.html", status=exc.status, error=exc.message)
-    token, _session = t.access.sessions.start_session(user)
-    response = RedirectResponse("/console", status_code=303)
-    set_session_cookie(request, response, token)
-    return response
+    return sign_in(request, user, "/console")
 
 
 @router.post("/console/logout")
@@ -191,44 +186,23 @@ AUDIT_ACTIONS = (
 _OUTCOMES = ("allow", "deny", "error")
 
 
-def _audit_filters(
-    subject_id: str | None,
-    by: str | None,
-    action: str | None,
-    outcome: str | None,
-    since: str | None,
-    until: str | None,
-) -> dict[str, Any]:
+def _audit_filters(q: Mapping[str, str | None]) -> dict[str, Any]:
     """The audit list's filters as given (for the form and the links) and as the office's
     read takes them (``kw``); a bad date or outcome says what to fix."""
+    outcome = q["outcome"]
     if outcome and outcome not in _OUTCOMES:
         raise ValidationError(
             f"outcome: one of {', '.join(_OUTCOMES)}, not {outcome!r}", field="outcome"
         )
-    shown = {
-        "subject_id": subject_id or "",
-        "by": by or "",
-        "action": action or "",
-        "outcome": outcome or "",
-        "since": since or "",
-        "until": until or "",
-    }
-    start, end = day_start(since, "since"), day_end(until, "until")
+    f = list_filters(q, text=("subject_id", "by", "action", "outcome"))
+    start, end = f["kw"]["since"], f["kw"]["until"]
     if start and end and end <= start:
         raise ValidationError(
-            f"until: the range ends ({until}) before it starts ({since}); give an 'until'"
-            " on or after 'from', or swap them",
+            f"until: the range ends ({q['until']}) before it starts ({q['since']}); give an"
+            " 'until' on or after 'from', or swap them",
             field="until",
         )
-    kw = {
-        "subject_id": subject_id or None,
-        "by": by or None,
-        "action": action or None,
-        "outcome": outcome or None,
-        "since": start,
-        "until": end,
-    }
-    return {"shown": shown, "kw": kw}
+    return f
 
 
 def _audit_rows(request: Request, entries: list[Any]) -> list[dict[str, Any]]:
@@ -289,7 +263,7 @@ def audit_page(
     and UTC dates, fifty a page with where the page stands; the same list as CSV."""
     s = staff(request, power=Power.read_audit)
     ctx = ctx_of(request)
-    f = _audit_filters(**q)
+    f = _audit_filters(q)
     total = count_audit(ctx, s.actor, **f["kw"])
     p = paging(page_no, total)
     rows = read_audit(ctx, s.actor, limit=p.size, offset=p.offset, **f["kw"])
@@ -304,7 +278,7 @@ def audit_csv(
     """The filtered audit list, every entry, as CSV (formula-safe cells)."""
     s = staff(request, power=Power.read_audit)
     ctx = ctx_of(request)
-    kw = _audit_filters(**q)["kw"]
+    kw = _audit_filters(q)["kw"]
     names = names_for(request.app.state.troth.access)
     first = read_audit(ctx, s.actor, limit=CSV_BATCH, **kw)
 
@@ -343,7 +317,7 @@ def audit_verify(request: Request, form: FormDep) -> Response:
     report = verify_audit(ctx, s.actor)
     total = count_audit(ctx, s.actor)
     rows = read_audit(ctx, s.actor, limit=PAGE_SIZE)
-    f = _audit_filters(None, None, None, None, None, None)
+    f = _audit_filters(_audit_query())
     first = {"f": f["shown"], "paging": paging(1, total), "qs": "", "prev_qs": ""}
     return _audit_list(request, s, rows, first | {"next_qs": query({}, page=2)}, report)
 

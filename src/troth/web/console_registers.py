@@ -20,10 +20,9 @@ from troth.policy.model import Power
 from troth.web.console import page, staff
 from troth.web.lists import (
     csv_download,
-    day_end,
-    day_start,
     every_item,
     fetch_page,
+    list_filters,
     paged,
     when,
 )
@@ -39,16 +38,6 @@ Short = Annotated[str | None, Query(max_length=80)]
 Day = Annotated[str | None, Query(max_length=10)]
 PageNo = Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)]
 BATCH = 1000
-
-
-def _filters(q: dict[str, str | None], *, text: tuple[str, ...], **kw: Any) -> dict[str, Any]:
-    """A register's filters: as the form shows them back (``shown``) and as the register's
-    lister takes them (``kw``): the ``text`` ones (empty = any), the UTC date range, and
-    the caller's own ``kw``."""
-    shown = {k: v or "" for k, v in q.items()}
-    kw |= {k: q[k] or None for k in text}
-    kw |= {"since": day_start(q["since"], "since"), "until": day_end(q["until"], "until")}
-    return {"shown": shown, "kw": kw}
 
 
 Fetch = Callable[[int, int], tuple[list[dict[str, Any]], int]]
@@ -91,7 +80,7 @@ def _disclosure_query(
 
 DisclosureQuery = Annotated[dict[str, str | None], Depends(_disclosure_query)]
 _DISCLOSURES = _Register(
-    Power.legal_demands, list_disclosures, lambda q: _filters(q, text=("recipient", "purpose"))
+    Power.legal_demands, list_disclosures, lambda q: list_filters(q, text=("recipient", "purpose"))
 )
 
 
@@ -148,7 +137,7 @@ def _consent_filters(q: dict[str, str | None]) -> dict[str, Any]:
     given = q["given"]
     if given not in (None, "", "given", "withdrawn"):
         raise ValidationError("given: given or withdrawn", field="given")
-    return _filters(q, text=("purpose",), granted=None if not given else given == "given")
+    return list_filters(q, text=("purpose",), granted=None if not given else given == "given")
 
 
 def _consent_query(

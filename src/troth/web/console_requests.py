@@ -5,6 +5,7 @@ the law asks for). A refused action shows its message on the request's page."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -20,7 +21,7 @@ from troth.requests.record import RequestRecord
 from troth.requests.states import RequestKind, RequestState
 from troth.web.console import page, staff
 from troth.web.forms import FormDep
-from troth.web.lists import csv_download, day_end, day_start, paged, paging
+from troth.web.lists import csv_download, list_filters, paged, paging
 from troth.web.render import ctx_of
 
 router = APIRouter(include_in_schema=False)
@@ -78,40 +79,23 @@ def report_rows(result: dict[str, Any] | None) -> list[dict[str, Any]]:
 Q = Annotated[str | None, Query(max_length=64)]
 
 
-def _request_filters(
-    show: str | None,
-    kind: str | None,
-    state: str | None,
-    tenant: str | None,
-    due: str | None,
-    since: str | None,
-    until: str | None,
-) -> dict[str, Any]:
+def _request_filters(q: Mapping[str, str | None]) -> dict[str, Any]:
     """The list's filters as given (``shown``, for the form and links) and as the request
     service takes them (``kw``). ``due``: overdue, or a number of days."""
-    show = show or "open"
-    shown = {
-        "show": show,
-        "kind": kind or "",
-        "state": state or "",
-        "tenant": tenant or "",
-        "due": due or "",
-        "since": since or "",
-        "until": until or "",
-    }
-    kw: dict[str, Any] = {
-        "show": show,
-        "kind": kind or None,
-        "state": state or None,
-        "tenant_id": tenant or None,
-        "received_since": day_start(since, "since"),
-        "received_until": day_end(until, "until"),
-    }
+    show = q["show"] or "open"
+    f = list_filters(
+        {**q, "show": show},
+        text=("kind", "state"),
+        dates=("received_since", "received_until"),
+        show=show,
+        tenant_id=q["tenant"] or None,
+    )
+    due = q["due"]
     if due == "overdue":
-        kw["overdue"] = True
+        f["kw"]["overdue"] = True
     elif due:
-        kw["due_within"] = int(parse_number(due, "due", 0, 3650))
-    return {"shown": shown, "kw": kw}
+        f["kw"]["due_within"] = int(parse_number(due, "due", 0, 3650))
+    return f
 
 
 def _request_query(
@@ -149,7 +133,7 @@ def requests_page(
     day received, fifty a page with where the page stands; the same list as CSV."""
     s = staff(request, power=Power.manage_requests)
     t = request.app.state.troth
-    f = _request_filters(**q)
+    f = _request_filters(q)
     _rows, total = t.requests.search(limit=1, actor=s.actor, **f["kw"])
     p = paging(page_no, total)
     records, total = t.requests.search(limit=p.size, offset=p.offset, actor=s.actor, **f["kw"])
@@ -176,7 +160,7 @@ def requests_csv(
     """The filtered list, every request, as CSV (formula-safe cells; no contact address)."""
     s = staff(request, power=Power.manage_requests)
     t = request.app.state.troth
-    kw = _request_filters(**q)["kw"]
+    kw = _request_filters(q)["kw"]
     names = names_for(t.access)
 
     def rows() -> Any:

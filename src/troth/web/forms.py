@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from troth.errors import ValidationError
+from troth.web import csrf
+from troth.web.render import ctx_of
 
 MAX_FIELDS = 200
 
@@ -26,6 +28,17 @@ async def form_data(request: Request) -> dict[str, str]:
 
 
 FormDep = Annotated[dict[str, str], Depends(form_data)]
+
+
+def presession_form(request: Request, form: FormDep) -> dict[str, str]:
+    """The posted form of a page used before anyone signs in (the logins, an invitation,
+    the cookie banner), once its pre-session CSRF token is checked: a forged form changes
+    nothing."""
+    csrf.check_presession(ctx_of(request), request, form.get(csrf.FIELD))
+    return form
+
+
+PresessionFormDep = Annotated[dict[str, str], Depends(presession_form)]
 
 
 def local_path(value: str | None, default: str) -> str:

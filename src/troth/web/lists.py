@@ -115,6 +115,24 @@ def paged(shown: Mapping[str, Any], p: Paging) -> dict[str, Any]:
     }
 
 
+def list_filters(
+    q: Mapping[str, str | None],
+    *,
+    text: tuple[str, ...],
+    dates: tuple[str, str] = ("since", "until"),
+    **kw: Any,
+) -> dict[str, Any]:
+    """A filtered list's query as the form shows it back (``shown``: every value, empty for
+    none) and as its lister takes it (``kw``): the ``text`` filters (empty = any), the UTC
+    days ``since`` to ``until`` as a range under the names ``dates``, and the caller's own
+    ``kw``. A bad date says what to fix."""
+    shown = {k: v or "" for k, v in q.items()}
+    kw |= {k: q[k] or None for k in text}
+    start, end = dates
+    kw |= {start: day_start(q["since"], "since"), end: day_end(q["until"], "until")}
+    return {"shown": shown, "kw": kw}
+
+
 def day_start(value: str | None, name: str) -> datetime | None:
     """A date field (YYYY-MM-DD) as the start of that UTC day; empty: None."""
     value = (value or "").strip()

@@ -24,7 +24,7 @@ from troth.policy.model import LegalBasis
 from troth.policy.versions import posted_notices, published_versions
 from troth.store.values import StoredValue
 from troth.web import csrf
-from troth.web.forms import FormDep
+from troth.web.forms import FormDep, PresessionFormDep
 from troth.web.lists import file_download
 from troth.web.privacy_words import Narrator, records
 from troth.web.render import ctx_of, render
@@ -100,11 +100,10 @@ def signin_form(request: Request) -> Response:
 
 
 @router.post("/privacy/signin")
-def signin_send(request: Request, form: FormDep) -> Response:
+def signin_send(request: Request, form: PresessionFormDep) -> Response:
     """Send a code; the page that asks for it carries the challenge in its form (never
     in an address, where access logs would keep it)."""
     ctx = ctx_of(request)
-    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
     try:
         challenge = signin.start_signin(ctx, form.get("email", ""), client=client_ip(request))
     except (RateLimited, ValidationError) as exc:
@@ -129,9 +128,8 @@ def code_form(request: Request) -> Response:
 
 
 @router.post("/privacy/code")
-def code_check(request: Request, form: FormDep) -> Response:
+def code_check(request: Request, form: PresessionFormDep) -> Response:
     ctx = ctx_of(request)
-    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
     token, _sid = signin.finish_signin(ctx, form.get("challenge", ""), form.get("code", ""))
     response = RedirectResponse("/privacy/me", status_code=303)
     csrf.set_cookie(request, response, PRIVACY_COOKIE, token)

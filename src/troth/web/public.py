@@ -13,7 +13,7 @@ from starlette.responses import Response
 from troth.consent.unsubscribe import describe_token, unsubscribe
 from troth.web import csrf
 from troth.web.cookies import CONSENT_COOKIE, decide_choices, encode_choices, names_to_remove
-from troth.web.forms import FormDep, local_path
+from troth.web.forms import PresessionFormDep, local_path
 from troth.web.render import ctx_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -34,11 +34,10 @@ def gpc_json(request: Request) -> JSONResponse:
 
 
 @router.post("/cookies")
-def cookie_choices(request: Request, form: FormDep) -> Response:
+def cookie_choices(request: Request, form: PresessionFormDep) -> Response:
     """The banner's form: remember the choice, delete refused categories' cookies, and
     record it in the ledger when the person is signed in to the privacy centre."""
     ctx = ctx_of(request)
-    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
     choices = decide_choices(ctx, request, form)
     from troth.web.privacy import record_cookie_choices
 

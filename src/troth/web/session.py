@@ -74,6 +74,15 @@ def clear_session_cookie(response: Response) -> None:
         response.delete_cookie(name, path="/")
 
 
+def sign_in(request: Request, user: Any, home: str) -> Response:
+    """Start a session for ``user``, who has just proven who they are, and go to ``home``
+    with its cookie set."""
+    token, _session = request.app.state.troth.access.sessions.start_session(user)
+    response = RedirectResponse(home, status_code=303)
+    set_session_cookie(request, response, token)
+    return response
+
+
 def sign_out(request: Request, form: dict[str, str], login_page: str) -> Response:
     """End the signed-in session (a POST carrying the session's CSRF token: a forged form
     ends nothing) and go back to ``login_page`` with the cookie cleared."""

@@ -15,13 +15,13 @@ from starlette.responses import Response
 from troth.errors import PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
 from troth.web import csrf
-from troth.web.forms import FormDep
+from troth.web.forms import FormDep, PresessionFormDep
 from troth.web.lists import file_download
 from troth.web.render import ctx_of, render
 from troth.web.session import (
     Signed,
     require_signed_in,
-    set_session_cookie,
+    sign_in,
     sign_out,
     signed_in,
 )
@@ -71,20 +71,12 @@ def _ticket_ids(ctx: Any, ticket: str) -> list[str]:
     return ids.split(",")
 
 
-def _signed_in_as(request: Request, user: Any) -> Response:
-    token, _ = request.app.state.troth.access.sessions.start_session(user)
-    response = RedirectResponse("/tenant", status_code=303)
-    set_session_cookie(request, response, token)
-    return response
-
-
 @router.post("/tenant/login")
-def login(request: Request, form: FormDep) -> Response:
+def login(request: Request, form: PresessionFormDep) -> Response:
     """Log in with e-mail and password: the customer is found from the membership. An
     address that belongs to several customers, once the password is proven, chooses one;
     before that, nothing tells which customers an address belongs to."""
     ctx = ctx_of(request)
-    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
     tr = request.app.state.troth
     tenant_id = form.get("tenant_id", "").strip()
     email, password = form.get("email", ""), form.get("password", "")
@@ -103,7 +95,7 @@ def login(request: Request, form: FormDep) -> Response:
             error=exc.message,
         )
     if len(found) == 1:
-        return _signed_in_as(request, found[0])
+        return sign_in(request, found[0], "/tenant")
     expires = int(ctx.clock.now().timestamp()) + CHOICE_MINUTES * 60
     choices = [(u.id, tr.access.tenants.get_tenant(u.tenant_id or "").name) for u in found]
     return render(
@@ -116,10 +108,9 @@ def login(request: Request, form: FormDep) -> Response:
 
 
 @router.post("/tenant/login/choose")
-def choose(request: Request, form: FormDep) -> Response:
+def choose(request: Request, form: PresessionFormDep) -> Response:
     """The customer picked after the password was proven (a signed, short-lived note)."""
     ctx = ctx_of(request)
-    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
     ids = _ticket_ids(ctx, form.get("ticket", ""))
     chosen = form.get("membership", "")
     if not ids or chosen not in ids:
@@ -130,7 +121,8 @@ def choose(request: Request, form: FormDep) -> Response:
             tenant_id="",
             error="that choice has expired; log in again",
         )
-    return _signed_in_as(request, request.app.state.troth.access.accounts.get_user(chosen))
+    user = request.app.state.troth.access.accounts.get_user(chosen)
+    return sign_in(request, user, "/tenant")
 
 
 @router.post("/tenant/logout")
@@ -238,9 +230,7 @@ def invitation_form(request: Request) -> Response:
 
 
 @router.post("/invitations")
-def accept(request: Request, form: FormDep) -> Response:
-    ctx = ctx_of(request)
-    csrf.check_presession(ctx, request, form.get(csrf.FIELD))
+def accept(request: Request, form: PresessionFormDep) -> Response:
     user = request.app.state.troth.access.tenants.accept_invitation(
         form.get("code", "").strip(),
         form.get("password", ""),
