@@ -8,20 +8,10 @@ import typer
 
 from troth.cli import command_group, emit, make_console, opened, rows_of
 from troth.cli.ids import resolver
-from troth.cli.options import DisplayNameOpt, JsonOpt, TenantFilterOpt
+from troth.cli.options import DisplayNameOpt, JsonOpt, PasswordOpt, TenantFilterOpt
 
 app, register = command_group("users", "Staff and vendor-admin accounts.")
 _out = make_console(highlight=False)
-
-PasswordOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--password",
-        envvar="TROTH_PASSWORD",
-        help="The password (default: asked for, hidden). Env: TROTH_PASSWORD.",
-        show_default=False,
-    ),
-]
 
 
 def ask_code(what: str) -> str:
