@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from troth.access import actor_for
-from troth.cli import emit, make_console, opened, rows_of
+from troth.cli import emit, opened, rows_of
+from troth.cli import plain_console as _out
 from troth.cli.ids import resolver
 from troth.cli.options import DisplayNameOpt, JsonOpt, PasswordOpt, TenantFilterOpt, TotpOpt
 from troth.cli.users import ask_code, ask_password
@@ -19,7 +20,6 @@ from troth.gate import SYSTEM, Actor
 
 app = typer.Typer(help="Customers (tenants), their members and invitations.", no_args_is_help=True)
 grants = typer.Typer(help="The vendor's support access to a customer's data.", no_args_is_help=True)
-_out = make_console(highlight=False)
 
 TenantArg = Annotated[
     str, typer.Argument(help="Tenant id (or a unique prefix).", callback=resolver("tenant"))
@@ -83,7 +83,6 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             "created_at": "created",
         },
         empty="no tenants",
-        out=_out,
     )
 
 
@@ -161,7 +160,7 @@ def members(ctx: typer.Context, tenant: TenantArg, as_json: JsonOpt = False) -> 
         for i in invites
         if i.state.value == "pending"
     ]
-    emit(rows, as_json, empty="no members", out=_out)
+    emit(rows, as_json, empty="no members")
 
 
 @app.command("revoke")
@@ -377,7 +376,6 @@ def list_grants(
             "expires_at": "ends",
         },
         empty="no support grants",
-        out=_out,
     )
 
 
@@ -404,5 +402,4 @@ def accesses(ctx: typer.Context, tenant: TenantArg, as_json: JsonOpt = False) ->
             "_why": "why",
         },
         empty="no vendor accesses",
-        out=_out,
     )
