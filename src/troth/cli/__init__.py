@@ -100,10 +100,11 @@ def emit(
 ) -> None:
     """A list as JSON (every key of every row, ids whole, but those starting with ``_``:
     cells made for the table alone) or as a table (``columns``: key to heading, default
-    every key); ``empty`` when there is nothing."""
+    every key); ``empty`` when there is nothing. Printed on ``out``, by default
+    :data:`plain_console`."""
     import json
 
-    out = out or console
+    out = out or plain_console
     if as_json:
         plain = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
         out.print_json(json.dumps(plain, default=str))
@@ -142,6 +143,10 @@ def command_group(
 
 err_console = make_console(stderr=True)
 console = make_console()
+# The same without highlighting (numbers, paths and ids printed as plain text): the
+# console of the listings and of the commands whose every line is text they chose.
+plain_console = make_console(highlight=False)
+plain_err_console = make_console(stderr=True, highlight=False)
 
 # -- the command table ---------------------------------------------------------------------
 # One line per top-level command: its name, the module that registers it (a function

@@ -24,7 +24,9 @@ from troth.audit import (
 )
 from troth.audit.checkpoint import checkpoint, origin_of
 from troth.audit.log import log_size
-from troth.cli import command_group, make_console, opened_context, show_table
+from troth.cli import command_group, opened_context, show_table
+from troth.cli import plain_console as _out
+from troth.cli import plain_err_console as _err
 from troth.cli.options import ReportJsonOpt
 
 app, register = command_group(
@@ -48,9 +50,6 @@ _SHOW_COLUMNS = [
     "categories",
     "reason",
 ]
-
-_out = make_console(highlight=False)
-_err = make_console(stderr=True, highlight=False)
 
 
 @app.command("verify")

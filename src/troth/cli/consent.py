@@ -13,14 +13,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from troth.cli import command_group, make_console, opened_context, show_table
+from troth.cli import command_group, opened_context, show_table
+from troth.cli import plain_console as _out
 from troth.cli.ids import resolver
 from troth.cli.options import JsonOpt
 from troth.consent import ConsentLedger, verify_receipt
 
 app, register = command_group("consent", "The consent ledger: receipts, state, check and rebuild.")
-
-_out = make_console(highlight=False)
 
 
 @app.command("receipt")

@@ -8,14 +8,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from troth.cli import command_group, emit, make_console, opened, rows_of
+from troth.cli import command_group, emit, opened, rows_of
+from troth.cli import plain_console as _out
 from troth.cli.ids import resolver
 from troth.cli.options import JsonOpt
 
 app, register = command_group("keys", "Encryption keys and application API keys.")
 api = typer.Typer(help="API keys for applications: scoped, shown once.", no_args_is_help=True)
 app.add_typer(api, name="api")
-_out = make_console(highlight=False)
 
 
 @app.command("rotate")
@@ -121,5 +121,4 @@ def list_(
             "revoked_at": "revoked",
         },
         empty="no API keys",
-        out=_out,
     )

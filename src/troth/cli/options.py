@@ -21,3 +21,18 @@ PersonTenantOpt = Annotated[
     str | None,
     typer.Option(help="The tenant the person belongs to.", callback=resolver("tenant")),
 ]
+
+# The login of a person acting on the command line (``--as EMAIL``, whose help says who,
+# differs by command): their password and, when enabled, their authenticator code.
+PasswordOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--password",
+        envvar="TROTH_PASSWORD",
+        help="The password (default: asked for, hidden). Env: TROTH_PASSWORD.",
+        show_default=False,
+    ),
+]
+TotpOpt = Annotated[
+    str | None, typer.Option("--totp", help="Code from the authenticator app, if enabled.")
+]

@@ -6,14 +6,13 @@ from typing import Annotated
 
 import typer
 
-from troth.cli import command_group, emit, make_console, opened_context
+from troth.cli import command_group, emit, opened_context
+from troth.cli import plain_console as _out
 from troth.cli.options import JsonOpt
 from troth.notices.delivery import deliver_due
 from troth.notices.outbox import MailStatus, list_outbox
 
 app, register = command_group("outbox", "The mail outbox: deliver and inspect.")
-
-_out = make_console(highlight=False)
 
 
 @app.command("deliver")
@@ -52,5 +51,4 @@ def list_(
             "last_error": "last error",
         },
         empty="the outbox is empty",
-        out=_out,
     )

@@ -13,7 +13,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from troth.cli import command_group, make_console
+from troth.cli import command_group
+from troth.cli import plain_console as _out
+from troth.cli import plain_err_console as _err
 from troth.cli.options import JsonOpt
 from troth.errors import PolicyError, ValidationError
 from troth.policy.changes import PolicyDiff, Severity
@@ -28,9 +30,6 @@ app, register = command_group("policy", "Validate, show, diff and publish the po
 # SystemExit, not typer.Exit: `troth.cli.main` runs click with standalone_mode=False, which
 # swallows typer.Exit codes.
 EXIT_MATERIAL = 2
-
-_out = make_console(highlight=False)
-_err = make_console(stderr=True, highlight=False)
 
 
 def _report(exc: PolicyError) -> None:

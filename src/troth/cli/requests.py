@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from troth.cli import console, home_of, show_table
+from troth.cli import console, home_of, opened, show_table
 from troth.cli.ids import full_id_in, resolver
 from troth.cli.options import JsonOpt, PersonTenantOpt
 from troth.errors import ValidationError
@@ -51,13 +51,9 @@ def register(root: typer.Typer) -> None:
 
 @contextmanager
 def _service(ctx: typer.Context) -> Iterator[Any]:
-    from troth.engine import Troth
-
-    t = Troth.open(home_of(ctx))
-    try:
+    """The home's request service for one command (the troth of :func:`opened`)."""
+    with opened(ctx) as t:
         yield t.requests
-    finally:
-        t.close()
 
 
 def _actor(text: str | None) -> Any:

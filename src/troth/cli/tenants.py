@@ -10,16 +10,16 @@ from typing import Annotated, Any
 import typer
 
 from troth.access import actor_for
-from troth.cli import emit, make_console, opened, rows_of
+from troth.cli import emit, opened, rows_of
+from troth.cli import plain_console as _out
 from troth.cli.ids import resolver
-from troth.cli.options import DisplayNameOpt, JsonOpt, TenantFilterOpt
-from troth.cli.users import PasswordOpt, ask_code, ask_password
+from troth.cli.options import DisplayNameOpt, JsonOpt, PasswordOpt, TenantFilterOpt, TotpOpt
+from troth.cli.users import ask_code, ask_password
 from troth.engine import Troth
-from troth.gate import Actor
+from troth.gate import SYSTEM, Actor
 
 app = typer.Typer(help="Customers (tenants), their members and invitations.", no_args_is_help=True)
 grants = typer.Typer(help="The vendor's support access to a customer's data.", no_args_is_help=True)
-_out = make_console(highlight=False)
 
 TenantArg = Annotated[
     str, typer.Argument(help="Tenant id (or a unique prefix).", callback=resolver("tenant"))
@@ -28,9 +28,6 @@ GrantArg = Annotated[
     str, typer.Argument(help="Grant id (or a unique prefix).", callback=resolver("grant"))
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id.")]
-TotpOpt = Annotated[
-    str | None, typer.Option("--totp", help="Code from the authenticator app, if enabled.")
-]
 
 
 def register(root: typer.Typer) -> None:
@@ -39,10 +36,16 @@ def register(root: typer.Typer) -> None:
 
 
 def _login(
-    t: Troth, email: str, password: str | None, totp: str | None, tenant_id: str | None = None
+    t: Troth,
+    email: str | None,
+    password: str | None,
+    totp: str | None,
+    tenant_id: str | None = None,
 ) -> Actor:
-    """Who acts: the person logs in with their own password (the operator cannot act for
-    a customer)."""
+    """Who acts: the person named by ``--as`` logs in with their own password (the operator
+    cannot act for a customer); without ``--as`` (where it is optional), the operator."""
+    if not email:
+        return SYSTEM
     user = t.access.accounts.authenticate(email, ask_password(password), tenant_id, totp_code=totp)
     return actor_for(user)
 
@@ -80,7 +83,6 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             "created_at": "created",
         },
         empty="no tenants",
-        out=_out,
     )
 
 
@@ -108,10 +110,8 @@ def invite(
     ] = False,
 ) -> None:
     """Invite a colleague by e-mail: a single-use link, sent through the outbox."""
-    from troth.gate import SYSTEM
-
     with opened(ctx) as t:
-        by = _login(t, as_, password, totp, tenant) if as_ else SYSTEM
+        by = _login(t, as_, password, totp, tenant)
         token, inv = t.access.tenants.invite(tenant, email, role=role, by=by)
         url = f"{t.ctx.settings.public_url.rstrip('/')}/invitations#{token}"
     if quiet:
@@ -160,7 +160,7 @@ def members(ctx: typer.Context, tenant: TenantArg, as_json: JsonOpt = False) -> 
         for i in invites
         if i.state.value == "pending"
     ]
-    emit(rows, as_json, empty="no members", out=_out)
+    emit(rows, as_json, empty="no members")
 
 
 @app.command("revoke")
@@ -173,10 +173,8 @@ def revoke(
     totp: TotpOpt = None,
 ) -> None:
     """Revoke a member: sessions and API keys end at once; access ends at once."""
-    from troth.gate import SYSTEM
-
     with opened(ctx) as t:
-        by = _login(t, as_, password, totp, tenant) if as_ else SYSTEM
+        by = _login(t, as_, password, totp, tenant)
         user = t.access.accounts.find_user(email, tenant_id=tenant)
         t.access.tenants.revoke_member(tenant, user.id, by=by)
     _out.print(f"revoked {user.email}")
@@ -378,7 +376,6 @@ def list_grants(
             "expires_at": "ends",
         },
         empty="no support grants",
-        out=_out,
     )
 
 
@@ -405,5 +402,4 @@ def accesses(ctx: typer.Context, tenant: TenantArg, as_json: JsonOpt = False) ->
             "_why": "why",
         },
         empty="no vendor accesses",
-        out=_out,
     )

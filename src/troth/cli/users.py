@@ -6,22 +6,12 @@ from typing import Annotated
 
 import typer
 
-from troth.cli import command_group, emit, make_console, opened, rows_of
+from troth.cli import command_group, emit, opened, rows_of
+from troth.cli import plain_console as _out
 from troth.cli.ids import resolver
-from troth.cli.options import DisplayNameOpt, JsonOpt, TenantFilterOpt
+from troth.cli.options import DisplayNameOpt, JsonOpt, PasswordOpt, TenantFilterOpt
 
 app, register = command_group("users", "Staff and vendor-admin accounts.")
-_out = make_console(highlight=False)
-
-PasswordOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--password",
-        envvar="TROTH_PASSWORD",
-        help="The password (default: asked for, hidden). Env: TROTH_PASSWORD.",
-        show_default=False,
-    ),
-]
 
 
 def ask_code(what: str) -> str:
@@ -91,7 +81,6 @@ def list_(
             "totp_enabled": "TOTP",
         },
         empty="no accounts",
-        out=_out,
     )
 
 
