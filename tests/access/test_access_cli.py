@@ -99,6 +99,15 @@ def test_users_keys_tenants_grants(home: Any, tmp_path: Path, db_url: str) -> No
     # The vendor cannot approve its own request: approving needs the customer's admin.
     res = run(home_dir, "grants", "approve", gid.group(1), "--as", "ops@vendor.example", env=env)
     assert isinstance(res.exception, AuthenticationError | PermissionDenied)
+    # An empty --as is nobody's login, never the operator acting for the customer; nor
+    # does it invite or revoke as the operator (which leaving --as out does).
+    for args in (
+        ("grants", "approve", gid.group(1), "--as", ""),
+        ("tenants", "invite", a, "x@acme.example", "--as", ""),
+        ("tenants", "revoke", a, "boss@acme.example", "--as", ""),
+    ):
+        res = run(home_dir, *args, env=env)
+        assert isinstance(res.exception, AuthenticationError), args
     assert "approved" in ok(
         home_dir, "grants", "approve", gid.group(1), "--as", "boss@acme.example", env=env
     )

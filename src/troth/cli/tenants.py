@@ -36,16 +36,10 @@ def register(root: typer.Typer) -> None:
 
 
 def _login(
-    t: Troth,
-    email: str | None,
-    password: str | None,
-    totp: str | None,
-    tenant_id: str | None = None,
+    t: Troth, email: str, password: str | None, totp: str | None, tenant_id: str | None = None
 ) -> Actor:
-    """Who acts: the person named by ``--as`` logs in with their own password (the operator
-    cannot act for a customer); without ``--as`` (where it is optional), the operator."""
-    if not email:
-        return SYSTEM
+    """Who acts: the person logs in with their own password (the operator cannot act for
+    a customer). Never the operator: an empty ``--as`` fails to log in like a wrong one."""
     user = t.access.accounts.authenticate(email, ask_password(password), tenant_id, totp_code=totp)
     return actor_for(user)
 
@@ -111,7 +105,7 @@ def invite(
 ) -> None:
     """Invite a colleague by e-mail: a single-use link, sent through the outbox."""
     with opened(ctx) as t:
-        by = _login(t, as_, password, totp, tenant)
+        by = _login(t, as_, password, totp, tenant) if as_ is not None else SYSTEM
         token, inv = t.access.tenants.invite(tenant, email, role=role, by=by)
         url = f"{t.ctx.settings.public_url.rstrip('/')}/invitations#{token}"
     if quiet:
@@ -174,7 +168,7 @@ def revoke(
 ) -> None:
     """Revoke a member: sessions and API keys end at once; access ends at once."""
     with opened(ctx) as t:
-        by = _login(t, as_, password, totp, tenant)
+        by = _login(t, as_, password, totp, tenant) if as_ is not None else SYSTEM
         user = t.access.accounts.find_user(email, tenant_id=tenant)
         t.access.tenants.revoke_member(tenant, user.id, by=by)
     _out.print(f"revoked {user.email}")
