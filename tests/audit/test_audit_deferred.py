@@ -21,8 +21,9 @@ from audit_helpers import count_rows, entry_of, hold_state, tree_size
 from repo_paths import ROOT
 from served import until
 from troth.audit import append_entries, sign_head, transaction, verify_log
+from troth.audit.alarms import read_alarms
 from troth.audit.deferred import deferred_of, drain_deferred
-from troth.audit.heads import close_heads, read_alarms, read_heads
+from troth.audit.heads import close_heads, read_heads
 from troth.audit.tables import audit_entries, audit_pending
 from troth.db import make_engine
 from troth.errors import IntegrityError

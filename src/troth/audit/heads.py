@@ -30,6 +30,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from troth.audit.alarms import Alarm
 from troth.audit.checkpoint import WitnessPush, checkpoint, origin_of
 from troth.context import Context
 from troth.db import dumps
@@ -72,61 +73,30 @@ class SignedHead:
         return head
 
 
-@dataclass(frozen=True, slots=True)
-class Alarm:
-    """A signed line of the heads file saying troth found the log tampered with where the
-    evidence does not stay in the database (an acknowledged entry deleted before it was
-    sequenced): `troth audit verify` reports it from then on, after any restart."""
-
-    at: str
-    problem: str
-    signature: str
-
-    def message(self) -> bytes:
-        return dumps({"alarm": self.problem, "at": self.at}).encode()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"alarm": self.problem, "at": self.at, "sig": self.signature}
-
-    def verify(self, public_key: Ed25519PublicKey) -> bool:
-        try:
-            public_key.verify(base64.b64decode(self.signature, validate=True), self.message())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
-
-
 def read_heads(ctx: Context) -> list[tuple[int, SignedHead | None, str | None]]:
     """Every head line of the heads file as (line number, head or None, problem or None);
     none when the file does not exist. OSError when it cannot be read (a directory, say).
-    Alarm lines are :func:`read_alarms`'."""
-    return [(n, h, p) for n, h, p in _lines(ctx) if not isinstance(h, Alarm)]
+    Alarm lines are :func:`troth.audit.alarms.read_alarms`'."""
+    out: list[tuple[int, SignedHead | None, str | None]] = []
+    for lineno, line in heads_lines(ctx):
+        try:
+            data = json.loads(line)
+            if isinstance(data, dict) and "alarm" in data:
+                continue
+            out.append((lineno, SignedHead.from_dict(data), None))
+        except (ValueError, ValidationError, AttributeError) as exc:
+            out.append((lineno, None, str(exc)))
+    return out
 
 
-def read_alarms(ctx: Context) -> list[tuple[int, Alarm]]:
-    """Every alarm line of the heads file (signatures not checked), in file order."""
-    return [(n, h) for n, h, _p in _lines(ctx) if isinstance(h, Alarm)]
-
-
-def _lines(ctx: Context) -> list[tuple[int, SignedHead | Alarm | None, str | None]]:
+def heads_lines(ctx: Context) -> list[tuple[int, str]]:
+    """The heads file's non-blank lines with their numbers; none when there is no file.
+    OSError when it cannot be read."""
     path = ctx.settings.resolved_heads_file
     if not path.exists():
         return []
-    out: list[tuple[int, SignedHead | Alarm | None, str | None]] = []
     with path.open(encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                if isinstance(data, dict) and "alarm" in data:
-                    alarm = Alarm(str(data["at"]), str(data["alarm"]), str(data["sig"]))
-                    out.append((lineno, alarm, None))
-                else:
-                    out.append((lineno, SignedHead.from_dict(data), None))
-            except (ValueError, ValidationError, AttributeError, KeyError) as exc:
-                out.append((lineno, None, str(exc)))
-    return out
+        return [(n, line) for n, line in enumerate(fh, start=1) if line.strip()]
 
 
 _TAIL_BYTES = 1 << 16
@@ -237,8 +207,8 @@ class HeadSigner:
             return head
 
     def alarm(self, problem: str) -> Alarm:
-        """Sign and write an :class:`Alarm` saying ``problem`` (no personal data: ids and
-        what failed), synced to the disk before it returns."""
+        """Sign and write an :class:`~troth.audit.alarms.Alarm` saying ``problem`` (no
+        personal data: ids and what failed), synced to the disk before it returns."""
         with self._lock:
             _settings, keys, clock = self._parts
             at = clock.now().astimezone(UTC).isoformat()

@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, String, select, type_coerce
 
+from troth.audit.alarms import alarm_problem
 from troth.audit.checkpoint import origin_of, witnessed
-from troth.audit.heads import SignedHead, read_alarms, read_heads
+from troth.audit.heads import SignedHead, read_heads
 from troth.audit.log import read_state
 from troth.audit.merkle import (
     EMPTY_ROOT,
@@ -158,7 +159,7 @@ def verify_log(
     heads = _read_heads(ctx)
     if isinstance(heads, VerifyReport):
         return heads
-    alarm = _alarmed(ctx)
+    alarm = alarm_problem(ctx)
     if alarm is not None:
         return VerifyReport(False, 0, "", problem=alarm)
     if witness:
@@ -233,22 +234,6 @@ def _read_heads(ctx: Context) -> _Heads | VerifyReport:
             return VerifyReport(False, 0, "", problem=problem)
         heads[head.size] = (lineno, head)
     return _Heads(heads, heads[max(heads)][1] if heads else None)
-
-
-def _alarmed(ctx: Context) -> str | None:
-    """What the first alarm line of the heads file says (or that it was forged): troth
-    found the log tampered with where the database keeps no trace of it."""
-    path = ctx.settings.resolved_heads_file
-    for lineno, alarm in read_alarms(ctx):
-        where = f"heads file {path} line {lineno}"
-        if not alarm.verify(ctx.keys.public_key):
-            return f"{where}: an alarm line whose signature does not verify with this home's key"
-        return (
-            f"{where}: at {alarm.at} troth found the log tampered with: {alarm.problem}."
-            " Acknowledged entries were lost; restore the database from a backup taken"
-            " before then, or keep this line as the record of the loss"
-        )
-    return None
 
 
 def _add_witnessed(ctx: Context, witness: str, heads: _Heads) -> str | None:
