@@ -14,7 +14,7 @@ from troth.audit.entry import Outcome
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
 from troth.context import Context
-from troth.errors import NotFound, Refused
+from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import Actor, ActorKind, Decision, Reason, Record, decide_record
 from troth.gate import facts as facts_mod
 from troth.store.subjects import SubjectRow, get_subject
@@ -201,11 +201,31 @@ class Records:
         a look-up is never an oracle of who is whose customer."""
         from troth.store.subjects import find_subject, no_such_person
 
-        sid = find_subject(
-            self.ctx, email=email, phone=phone, customer_id=customer_id, tenant_id=actor.tenant_id
-        )
+        try:
+            sid = find_subject(
+                self.ctx,
+                email=email,
+                phone=phone,
+                customer_id=customer_id,
+                tenant_id=actor.tenant_id,
+            )
+        except ValidationError as exc:
+            # One identifier, several people: said to whoever may look anyone up (the
+            # office; a tenant's own among its people), else the unknown person's 404.
+            if exc.code != "ambiguous_person" or self._looks_up_anyone(actor):
+                raise
+            raise no_such_person() from None
         try:
             self.authorize_record(actor, sid, Record.lookup)
         except Refused:
             raise no_such_person() from None
         return sid
+
+    def _looks_up_anyone(self, actor: Actor) -> bool:
+        from troth.gate import RECORD_POWERS
+        from troth.office import may
+        from troth.policy.model import Power
+
+        if actor.tenant_id is not None or actor.kind is ActorKind.system:
+            return True
+        return any(may(self.ctx, actor, Power(p)) for p in RECORD_POWERS[Record.lookup])

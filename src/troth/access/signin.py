@@ -83,7 +83,7 @@ def start_signin(ctx: Context, email: str, *, client: str | None = None) -> str:
     with transaction(ctx) as conn:
         refused = _too_soon(conn, ctx, address, who)
         if refused is None:
-            sid = find_subject_id(conn, ctx, email=email)
+            sid = find_subject_id(conn, ctx, email=email, oldest=True)
             code = f"{secrets.randbelow(1_000_000):06d}"
             conn.execute(
                 signin_codes.insert().values(

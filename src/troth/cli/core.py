@@ -13,7 +13,14 @@ import typer
 from troth.cli import console, home_of, opened
 from troth.cli.actors import parse_actor
 from troth.cli.ids import SubjectArg, resolver
-from troth.cli.options import CategoriesOpt, CollectorOpt, JsonOpt, PersonTenantOpt, ReportJsonOpt
+from troth.cli.options import (
+    CategoriesOpt,
+    CollectorOpt,
+    JsonOpt,
+    PersonTenantOpt,
+    ReportJsonOpt,
+    TenantFilterOpt,
+)
 from troth.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -178,8 +185,11 @@ def register_find(app: typer.Typer) -> None:
         ctx: typer.Context,
         email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
         phone: Annotated[str | None, typer.Option(help="Telephone number.")] = None,
+        tenant: TenantFilterOpt = None,
     ) -> None:
-        """Look a person up through the blind indexes; prints the subject id."""
+        """Look a person up through the blind indexes; prints the subject id. Without
+        --tenant, the organisation's own person comes first; an address known to several
+        customers only asks for the tenant."""
         if not email and not phone:
             raise ValidationError("give --email or --phone")
         # Not the whole engine, not even the policy model: a lookup needs the blind-index
@@ -191,7 +201,12 @@ def register_find(app: typer.Typer) -> None:
         home = open_lookup(home_of(ctx))
         try:
             sid = lookup_subject_in(
-                home.engine, home.keys, email=email, phone=phone, phone_region=home.phone_region
+                home.engine,
+                home.keys,
+                email=email,
+                phone=phone,
+                phone_region=home.phone_region,
+                tenant_id=tenant,
             )
         finally:
             home.engine.dispose()

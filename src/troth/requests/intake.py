@@ -35,7 +35,7 @@ from troth.requests.steps import RequestSteps
 from troth.requests.tables import requests
 from troth.requests.verification import Verification
 from troth.store.ids import new_id
-from troth.store.subjects import find_subject_id, get_subject
+from troth.store.subjects import SubjectRow, find_subject_id, get_subject
 
 
 @dataclass(frozen=True)
@@ -287,21 +287,23 @@ def _refuse_duplicate(conn: Connection, source_ref: str) -> None:
 def _match(conn: Connection, ctx: Context, asked: Asked) -> _Matched:
     """The person the request is about (by the identities given, or the subject named),
     their tenant, whether someone asks for another's data, and the regime."""
-    matched = find_subject_id(
-        conn,
-        ctx,
-        email=asked.email,
-        phone=asked.phone,
-        customer_id=asked.customer_id,
-        tenant_id=asked.tenant_id,
-    )
     behalf = asked.on_behalf_of
     if asked.subject_id is not None:
         subj = get_subject(conn, asked.subject_id)
-        if matched != asked.subject_id and asked.email is not None:
-            # The address given is not the person's: someone asks for another's data.
+        # The address given is not the person's: someone asks for another's data. (Among
+        # the person's tenant's people: an address at several customers is no ambiguity.)
+        if asked.email is not None and not _address_of(conn, ctx, asked.email, subj):
             behalf = behalf or asked.email
-        matched = subj.id
+        matched: str | None = subj.id
+    else:  # an identifier naming several people is refused (ambiguous_person), not guessed
+        matched = find_subject_id(
+            conn,
+            ctx,
+            email=asked.email,
+            phone=asked.phone,
+            customer_id=asked.customer_id,
+            tenant_id=asked.tenant_id,
+        )
     juris = parse_regime(asked.regime) if asked.regime else None
     tenant_id = asked.tenant_id
     if matched is not None:
@@ -309,6 +311,13 @@ def _match(conn: Connection, ctx: Context, asked: Asked) -> _Matched:
         tenant_id = tenant_id or subj.tenant_id
         juris = juris or ctx.policy.regime_of(subj.jurisdiction)
     return _Matched(matched, tenant_id, behalf, juris or ctx.policy.default_jurisdiction)
+
+
+def _address_of(conn: Connection, ctx: Context, email: str, subj: SubjectRow) -> bool:
+    """Whether ``email`` is an address of ``subj`` (it names them among their tenant's
+    people)."""
+    found = find_subject_id(conn, ctx, email=email, tenant_id=subj.tenant_id, oldest=True)
+    return found == subj.id
 
 
 def _not_after(at: datetime | None, now: datetime) -> datetime | None:

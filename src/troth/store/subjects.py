@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, select
 
 from troth.collection.phones import region_for
 from troth.context import Context
-from troth.errors import NotFound
+from troth.errors import NotFound, ValidationError
 from troth.store.tables import subjects
 
 if TYPE_CHECKING:
@@ -108,8 +108,10 @@ def find_subject_id(
     phone: str | None = None,
     customer_id: str | None = None,
     tenant_id: str | None = None,
+    oldest: bool = False,
 ) -> str | None:
-    """Look a person up through the blind indexes (no plaintext in the query)."""
+    """Look a person up through the blind indexes (no plaintext in the query); see
+    :func:`lookup_subject_id` when the identifier names several people."""
     return lookup_subject_id(
         conn,
         ctx.keys,
@@ -117,6 +119,7 @@ def find_subject_id(
         phone=phone,
         customer_id=customer_id,
         tenant_id=tenant_id,
+        oldest=oldest,
         # Without a country code, a number is read in the default jurisdiction's region
         # (reading it in every region could find someone else).
         phone_region=region_for(ctx.policy.policy, None) if phone else None,
@@ -132,9 +135,12 @@ def lookup_subject_id(
     customer_id: str | None = None,
     tenant_id: str | None = None,
     phone_region: str | None = None,
+    oldest: bool = False,
 ) -> str | None:
     """:func:`find_subject_id` with the keys and the phone region given (``troth find``
-    opens only those: see :func:`troth.home.open_lookup`)."""
+    opens only those: see :func:`troth.home.open_lookup`). The first identifier given
+    that names someone decides; when it names several people (one address at several
+    customers), see :func:`_one_of`."""
     for field, value in (("email", email), ("phone", phone), ("customer_id", customer_id)):
         if value:
             if field == "phone":
@@ -142,10 +148,34 @@ def lookup_subject_id(
             else:
                 hashes = [keys.blind_index(field, value)]
             q = blind_index_lookup(field, hashes)
-            for _h, sid, tenant, erased in conn.execute(q):
-                if erased is None and (tenant_id is None or tenant == tenant_id):
-                    return str(sid)
+            live = sorted(
+                (tenant is not None, str(sid))
+                for _h, sid, tenant, erased in conn.execute(q)
+                if erased is None and (tenant_id is None or tenant == tenant_id)
+            )
+            if live:
+                return _one_of(live, field, oldest)
     return None
+
+
+def _one_of(live: list[tuple[bool, str]], field: str, oldest: bool) -> str:
+    """The one person an identifier names: the organisation's own person (no tenant)
+    before a customer's, when exactly one is its own; else the only one. Several and no
+    way to choose: a ValidationError (``ambiguous_person``) asking for the tenant, never
+    a pick by row order, unless ``oldest`` (the privacy centre's sign-in, which must not
+    answer differently for such an address): the organisation's own first, then the
+    oldest id."""
+    own = [sid for tenanted, sid in live if not tenanted]
+    if len(live) == 1 or oldest or len(own) == 1:
+        return own[0] if len(own) == 1 else live[0][1]
+    whose = "the organisation's own people" if own else "customers' people"
+    raise ValidationError(
+        f"that {field.replace('_', ' ')} belongs to {len(own) or len(live)} of {whose}:"
+        " name the tenant (`--tenant`, `tenant_id`) to say whose, or give another"
+        " identifier",
+        code="ambiguous_person",
+        field=field,
+    )
 
 
 def lookup_subject_in(
@@ -155,12 +185,15 @@ def lookup_subject_in(
     email: str | None = None,
     phone: str | None = None,
     phone_region: str | None = None,
+    tenant_id: str | None = None,
 ) -> str | None:
     """:func:`lookup_subject_id` in its own (read-only) connection on ``engine``."""
     from troth.db import reading
 
     with reading(engine) as conn:
-        return lookup_subject_id(conn, keys, email=email, phone=phone, phone_region=phone_region)
+        return lookup_subject_id(
+            conn, keys, email=email, phone=phone, phone_region=phone_region, tenant_id=tenant_id
+        )
 
 
 def find_subject(
