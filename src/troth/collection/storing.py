@@ -117,6 +117,7 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
         unseen = _check_tenant(conn, batch)
         if unseen is not None:
             return unseen
+        erased: set[str] = set()
         if batch.subject_ids:
             sids = list(batch.subject_ids)
             new_subjects: list[dict[str, Any]] = []
@@ -125,9 +126,10 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
                 return named
             # Their values are filed under their own tenant, always.
             batch = replace(batch, tenant_id=_their_tenant(batch, named))
+            erased = {p.id for p in named if p.erased_at is not None}
         else:
             sids, new_subjects = _resolve_subjects(conn, ctx, batch)
-        gated = _ask_the_gate(conn, ctx, batch, sids)
+        gated = _ask_the_gate(conn, ctx, batch, sids, erased)
         if isinstance(gated, Refusal):
             return gated
         unserved = _unserved(ctx, batch, sids, gated)
@@ -212,23 +214,27 @@ def _their_tenant(batch: Batch, people: Sequence[SubjectRow]) -> str | None:
 
 
 def _ask_the_gate(
-    conn: Connection, ctx: Context, batch: Batch, sids: Sequence[str]
+    conn: Connection, ctx: Context, batch: Batch, sids: Sequence[str], erased: set[str]
 ) -> _Gated | Refusal:
     """Every collection goes through the gate: may this actor collect for each of the
-    point's purposes, and which purposes has the person consented to (P07)? People with
-    the same consents get the same answers: decided once per state."""
+    point's purposes, has the person been erased (P25, P28), and which purposes have they
+    consented to (P07)? People in the same state get the same answers: decided once per
+    state."""
     actor = batch.actor
     consented_by_subject = facts_mod.consented_purposes(conn, ctx, sids)
     point_cats = tuple(sorted({f.category for f in batch.cp.fields.values()}))
     member_active, grants = facts_mod.actor_membership(conn, ctx, actor, batch.tenant_id)
     gated = _Gated()
-    decided: dict[frozenset[str], Allowed] = {}
+    decided: dict[tuple[frozenset[str], bool], Allowed] = {}
     for sid in sids:
         have = consented_by_subject.get(sid, frozenset()) | frozenset(batch.consents)
-        if actor.kind is not ActorKind.subject and have in decided:
-            gated.allowed[sid] = decided[have]
+        state = (have, sid in erased)
+        if actor.kind is not ActorKind.subject and state in decided:
+            gated.allowed[sid] = decided[state]
             continue
         facts = facts_mod.collection_facts(actor, sid, batch.tenant_id, have, member_active, grants)
+        if sid in erased:
+            facts = replace(facts, erased=True)
         per: Allowed = {}
         refusals: list[Decision] = []
         for p in batch.purposes:
@@ -243,8 +249,17 @@ def _ask_the_gate(
             first = next((d for d in refusals if d.reason in _ACTOR_REASONS), None)
             if first is not None and first.reason is not None:
                 return Refusal(first.reason, first.detail, details={"point": batch.cp.id})
+            if any(d.reason is Reason.subject_erased for d in refusals):
+                return Refusal(
+                    Reason.subject_erased,
+                    "this person's data was erased or their account closed: nothing more is"
+                    " collected for them (a new sign-up, without their old subject id,"
+                    " starts a new record)",
+                    subject_id=sid,
+                    details={"point": batch.cp.id},
+                )
         gated.allowed[sid] = per
-        decided[have] = per
+        decided[state] = per
     return gated
 
 
