@@ -12,10 +12,11 @@ from typing import Any
 
 from troth.audit.refusals import Refusal, refuse, reject_input
 from troth.collection.phones import region_for
-from troth.collection.storing import Batch, CollectResult, store_batch
+from troth.collection.storing import Batch, CollectResult, Unseen, store_batch
 from troth.collection.validation import (
     age_of,
     check_customer_tenant,
+    check_ids,
     check_payload,
     check_phones,
     check_value,
@@ -110,7 +111,30 @@ class CollectionService:
             purposes,
             now,
         )
-        stored = store_batch(self.ctx, batch)
+        return self._store(req, batch)
+
+    def _store(self, req: CollectRequest, batch: Batch) -> list[CollectResult]:
+        """Store the batch (:func:`store_batch`); a refusal decided inside its transaction,
+        which wrote nothing, is audited after it and raised."""
+        try:
+            stored = store_batch(self.ctx, batch)
+        except ValidationError as exc:
+            # A person named under another tenant than theirs: audited like bad input.
+            details = {"point": req.point, "problem": exc.message[:300]}
+            reject_input(self.ctx, "collect", req.actor, exc, details=details)
+        if isinstance(stored, Unseen):
+            # Another tenant's person or tenant, to a credential bound to a tenant:
+            # audited as refused, answered as an unknown id.
+            refuse(
+                self.ctx,
+                "collect",
+                req.actor,
+                Reason.not_a_member,
+                error=stored.error,
+                subject_id=stored.subject_id,
+                tenant_id=stored.tenant_id,
+                details={"point": req.point},
+            )
         if isinstance(stored, Refusal):
             # Decided inside the transaction, which wrote nothing: audited after it.
             refuse(
@@ -137,6 +161,7 @@ class CollectionService:
         try:
             if req.jurisdiction is not None:
                 parse_regime(req.jurisdiction, "jurisdiction")
+            check_ids(req.subject_ids, req.tenant_id)
             supplier = named_supplier(cp, req.supplier)
             region = region_for(idx.policy, juris)
             for i, data in enumerate(rows):

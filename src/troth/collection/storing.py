@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
@@ -18,14 +18,15 @@ from troth.audit.refusals import Refusal
 from troth.collection.phones import region_for
 from troth.context import Context
 from troth.driver import insert_many
+from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, ActorKind, Ask, Decision, Operation, Reason, decide
 from troth.gate import facts as facts_mod
 from troth.policy.model import CollectedField, CollectionPoint, FieldType
 from troth.store.crypto import encrypt_value
 from troth.store.ids import new_id
 from troth.store.keystore import ensure_data_keys
-from troth.store.subjects import blind_index_lookup, get_subject
-from troth.store.tables import records, subjects
+from troth.store.subjects import SubjectRow, blind_index_lookup, get_subject, no_such_subject
+from troth.store.tables import records, subjects, tenants
 
 # Stored values are JSON text; one encoder for all of them (json.dumps with options builds
 # a new one per call).
@@ -86,6 +87,17 @@ class Batch:
     now: datetime
 
 
+@dataclass(frozen=True)
+class Unseen:
+    """A person or tenant of another tenant than the actor's (a credential bound to a
+    tenant): refused ``not_a_member``, audited under ``tenant_id``, and answered with
+    ``error``, the words an unknown id gets, so that the id reveals nothing."""
+
+    error: NotFound
+    subject_id: str | None
+    tenant_id: str | None
+
+
 @dataclass
 class _Gated:
     """The gate's answers for a batch: what each person's values may serve, the purposes
@@ -96,18 +108,28 @@ class _Gated:
     serving: dict[tuple[int, str], list[str]] = field(default_factory=dict)
 
 
-def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal:
-    """Store the rows in one transaction, or return the refusal the gate decided on
-    the way (decided before anything is written: the transaction then writes nothing)."""
+def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | Unseen:
+    """Store the rows in one transaction, or return the refusal decided on the way
+    (decided before anything is written: the transaction then writes nothing). Raises
+    :class:`NotFound` for an unknown tenant or person, :class:`ValidationError` for a
+    person named under another tenant than theirs (nothing written either)."""
     with transaction(ctx) as conn:
+        unseen = _check_tenant(conn, batch)
+        if unseen is not None:
+            return unseen
+        erased: set[str] = set()
         if batch.subject_ids:
             sids = list(batch.subject_ids)
             new_subjects: list[dict[str, Any]] = []
-            for sid in sids:
-                get_subject(conn, sid)
+            named = _named_people(conn, batch)
+            if isinstance(named, Unseen):
+                return named
+            # Their values are filed under their own tenant, always.
+            batch = replace(batch, tenant_id=_their_tenant(batch, named))
+            erased = {p.id for p in named if p.erased_at is not None}
         else:
             sids, new_subjects = _resolve_subjects(conn, ctx, batch)
-        gated = _ask_the_gate(conn, ctx, batch, sids)
+        gated = _ask_the_gate(conn, ctx, batch, sids, erased)
         if isinstance(gated, Refusal):
             return gated
         unserved = _unserved(ctx, batch, sids, gated)
@@ -141,24 +163,78 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal:
     return results
 
 
+def _check_tenant(conn: Connection, batch: Batch) -> Unseen | None:
+    """The tenant named must exist (:class:`NotFound` ``unknown_tenant``, as the CLI and
+    HTTP say); to a credential bound to a tenant, another tenant is as unknown."""
+    tid = batch.tenant_id
+    if tid is None:
+        return None
+    unknown = NotFound(f"no tenant {tid!r}", code="unknown_tenant")
+    bound = batch.actor.tenant_id
+    if bound is not None and tid != bound:
+        return Unseen(unknown, None, bound)
+    if conn.execute(select(tenants.c.id).where(tenants.c.id == tid)).first() is None:
+        raise unknown
+    return None
+
+
+def _named_people(conn: Connection, batch: Batch) -> list[SubjectRow] | Unseen:
+    """The people the caller named by id (:class:`NotFound` for an unknown one; to a
+    credential bound to a tenant, a person of another tenant is as unknown)."""
+    bound = batch.actor.tenant_id
+    people: list[SubjectRow] = []
+    for sid in batch.subject_ids or ():
+        person = get_subject(conn, sid)
+        if bound is not None and person.tenant_id != bound:
+            return Unseen(no_such_subject(sid), sid, person.tenant_id)
+        people.append(person)
+    return people
+
+
+def _their_tenant(batch: Batch, people: Sequence[SubjectRow]) -> str | None:
+    """The tenant the named people's values are filed under: theirs. A tenant named with
+    them must be it, and one collection files under one tenant (ValidationError)."""
+    if batch.tenant_id is not None:
+        other = next((p.id for p in people if p.tenant_id != batch.tenant_id), None)
+        if other is not None:
+            raise ValidationError(
+                f"subject {other!r} does not belong to tenant {batch.tenant_id!r}: a person's"
+                " data is filed under their own tenant (leave tenant_id out, or name theirs)",
+                field="tenant_id",
+            )
+        return batch.tenant_id
+    theirs = {p.tenant_id for p in people}
+    if len(theirs) > 1:
+        raise ValidationError(
+            "the subjects named belong to different tenants: collect each tenant's people"
+            " in a collection of its own",
+            field="subject_ids",
+        )
+    return theirs.pop() if theirs else None
+
+
 def _ask_the_gate(
-    conn: Connection, ctx: Context, batch: Batch, sids: Sequence[str]
+    conn: Connection, ctx: Context, batch: Batch, sids: Sequence[str], erased: set[str]
 ) -> _Gated | Refusal:
     """Every collection goes through the gate: may this actor collect for each of the
-    point's purposes, and which purposes has the person consented to (P07)? People with
-    the same consents get the same answers: decided once per state."""
+    point's purposes, has the person been erased (P25, P28), and which purposes have they
+    consented to (P07)? People in the same state get the same answers: decided once per
+    state."""
     actor = batch.actor
     consented_by_subject = facts_mod.consented_purposes(conn, ctx, sids)
     point_cats = tuple(sorted({f.category for f in batch.cp.fields.values()}))
     member_active, grants = facts_mod.actor_membership(conn, ctx, actor, batch.tenant_id)
     gated = _Gated()
-    decided: dict[frozenset[str], Allowed] = {}
+    decided: dict[tuple[frozenset[str], bool], Allowed] = {}
     for sid in sids:
         have = consented_by_subject.get(sid, frozenset()) | frozenset(batch.consents)
-        if actor.kind is not ActorKind.subject and have in decided:
-            gated.allowed[sid] = decided[have]
+        state = (have, sid in erased)
+        if actor.kind is not ActorKind.subject and state in decided:
+            gated.allowed[sid] = decided[state]
             continue
         facts = facts_mod.collection_facts(actor, sid, batch.tenant_id, have, member_active, grants)
+        if sid in erased:
+            facts = replace(facts, erased=True)
         per: Allowed = {}
         refusals: list[Decision] = []
         for p in batch.purposes:
@@ -173,8 +249,17 @@ def _ask_the_gate(
             first = next((d for d in refusals if d.reason in _ACTOR_REASONS), None)
             if first is not None and first.reason is not None:
                 return Refusal(first.reason, first.detail, details={"point": batch.cp.id})
+            if any(d.reason is Reason.subject_erased for d in refusals):
+                return Refusal(
+                    Reason.subject_erased,
+                    "this person's data was erased or their account closed: nothing more is"
+                    " collected for them (a new sign-up, without their old subject id,"
+                    " starts a new record)",
+                    subject_id=sid,
+                    details={"point": batch.cp.id},
+                )
         gated.allowed[sid] = per
-        decided[have] = per
+        decided[state] = per
     return gated
 
 

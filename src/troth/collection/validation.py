@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -272,6 +272,20 @@ def named_supplier(cp: CollectionPoint, supplier: str | None) -> str | None:
             "supplier: at most 200 characters", code="supplier_too_long", field="supplier"
         )
     return name
+
+
+def check_ids(subject_ids: Sequence[object] | None, tenant_id: object) -> None:
+    """The ids a caller names are non-empty text: a number or an empty id names nobody
+    (and a number would reach the database as one)."""
+    if tenant_id is not None and not (isinstance(tenant_id, str) and tenant_id):
+        raise ValidationError("tenant_id must be a tenant's id (non-empty text)", field="tenant_id")
+    ids = list(subject_ids or ())
+    for i, sid in enumerate(ids):
+        if not (isinstance(sid, str) and sid):
+            where = f" (row {i})" if len(ids) > 1 else ""
+            raise ValidationError(
+                f"a subject id must be a person's id (non-empty text){where}", field="subject_id"
+            )
 
 
 def check_customer_tenant(
