@@ -232,9 +232,9 @@ def _ask_the_gate(
         if actor.kind is not ActorKind.subject and state in decided:
             gated.allowed[sid] = decided[state]
             continue
-        facts = facts_mod.collection_facts(actor, sid, batch.tenant_id, have, member_active, grants)
-        if sid in erased:
-            facts = replace(facts, erased=True)
+        facts = facts_mod.collection_facts(
+            actor, sid, batch.tenant_id, have, member_active, grants, erased=sid in erased
+        )
         per: Allowed = {}
         refusals: list[Decision] = []
         for p in batch.purposes:

@@ -189,10 +189,12 @@ def collection_facts(
     consented: frozenset[str],
     member_active: bool,
     grants: tuple[Grant, ...],
+    erased: bool = False,
 ) -> Facts:
     """The facts of a collection about ``subject_id`` (:mod:`troth.collection.storing`):
     who collects, for which customer, with which consents (those given with the data
-    included); the person has no restriction or erasure a collection could meet."""
+    included), and whether the person named by id was erased (the gate then refuses,
+    P25/P28); a restriction limits uses, not a collection."""
     return Facts(
         subject_id=subject_id,
         subject_tenant=tenant_id,
@@ -200,6 +202,7 @@ def collection_facts(
         consented=consented,
         member_active=member_active,
         grants=grants,
+        erased=erased,
     )
 
 
