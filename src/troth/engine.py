@@ -32,6 +32,7 @@ from troth.gate import (
     Operation,
     Reason,
     decide,
+    telling_reason,
     value_reason,
 )
 from troth.gate import facts as facts_mod
@@ -347,22 +348,26 @@ class Troth:
             decision = decide(idx, Ask(actor, Operation.use, purpose, asked, now), facts)
             visible: list[StoredValue] = []
             masked: dict[str, str] = {}
+            hidden: list[tuple[str, Reason]] = []  # (category, why) of each hidden value
             if decision.allowed:
                 for v in stored:
-                    if v.category not in decision.categories:
-                        masked[v.field] = decision.masked.get(
+                    why = (
+                        value_reason(idx, v, purpose, now, facts)
+                        if v.category in decision.categories
+                        else decision.masked.get(
                             v.category, Reason.purpose_not_declared_for_category
-                        ).value
-                        continue
-                    why = value_reason(idx, v, purpose, now, facts)
-                    if why is not None:
+                        )
+                    )
+                    if why is None:
+                        visible.append(v)
+                    else:
                         masked[v.field] = why.value
-                        continue
-                    visible.append(v)
+                        hidden.append((v.category, why))
                 if stored and not visible:
                     # The policy allows the categories, but no stored value was collected
-                    # for this purpose (or its notice is still running): refuse.
-                    first = Reason(next(iter(masked.values())))
+                    # for this purpose (or its notice is still running): refuse, for the
+                    # values the purpose could reach, whatever else the person holds.
+                    first, _ = telling_reason(idx, purpose, hidden)
                     decision = Decision(
                         False,
                         first,

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from repo_paths import README
 from troth.examples import EXAMPLES, example_path
-from troth.gate import Actor, ActorKind, Ask, Facts, Grant, Operation, Reason, bind_record, decide
+from troth.gate import (
+    REFUSAL_PRECEDENCE,
+    Actor,
+    ActorKind,
+    Ask,
+    Facts,
+    Grant,
+    Operation,
+    Reason,
+    bind_record,
+    decide,
+)
+from troth.gate.decision import _EXPLAIN
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import load_policy
 
@@ -297,3 +311,68 @@ def test_a_stranger_does_not_learn_that_someone_was_erased():
     key_a = Actor(ActorKind.application, "k", tenant_id="tenant_a", scopes=frozenset({"admin"}))
     d = decide(idx, _ask(key_a, "provide_service", ("contact",)), erased_in_a)
     assert not d.allowed and d.reason is Reason.subject_erased
+
+
+@settings(max_examples=400, deadline=None)
+@given(scenario(), st.data())
+def test_categories_the_purpose_does_not_declare_change_no_decision(case, data):
+    """What else the person holds (categories the purpose does not declare) never changes
+    the decision on those it does: not the answer, not the reason, not the message; nor
+    does the order the categories are asked in."""
+    idx, ask, facts = case
+    declared = idx.purpose_categories.get(ask.purpose, frozenset())
+    others = [c for c in sorted(idx.categories) if c not in declared and c not in ask.categories]
+    if not others or not declared & set(ask.categories):
+        return
+    more = tuple(data.draw(st.lists(st.sampled_from(others), min_size=1, unique=True)))
+    d = decide(idx, ask, facts)
+    for cats in (tuple(sorted(ask.categories + more)), more + ask.categories[::-1]):
+        w = decide(idx, replace(ask, categories=cats), facts)
+        assert (w.allowed, w.reason, w.detail, w.categories, w.grant_id) == (
+            d.allowed,
+            d.reason,
+            d.detail,
+            d.categories,
+            d.grant_id,
+        ), cats
+        assert {c: r for c, r in w.masked.items() if c in ask.categories} == dict(d.masked)
+    if not d.allowed and d.masked:
+        # Refused for the categories the purpose could reach: never for one it does not declare.
+        assert d.reason is not Reason.purpose_not_declared_for_category
+        assert d.reason in {d.masked[c] for c in declared & set(ask.categories)}
+
+
+def test_a_refusal_names_the_reason_and_the_categories_it_applies_to():
+    idx = INDEXES["itechno"]  # product_news: consent, identity and contact
+    app = Actor(ActorKind.application, "shop", scopes=frozenset({"use"}))
+    # Consent withdrawn, a card on file: no consent, whatever the card.
+    d = decide(idx, _ask(app, "product_news", ("billing", "contact", "payment_card")), Facts())
+    assert d.reason is Reason.no_consent
+    assert d.detail == "purpose 'product_news' needs the person's consent, and there is none"
+    assert d.masked["billing"] is Reason.purpose_not_declared_for_category
+    # A key for another purpose: the scope is missing for the two the purpose declares.
+    key = Actor(ActorKind.application, "billing", scopes=frozenset({"use:order_fulfilment"}))
+    consented = Facts(consented=frozenset({"product_news"}))
+    cats = ("billing", "contact", "identity", "payment_card")
+    d = decide(idx, _ask(key, "product_news", cats), consented)
+    assert d.reason is Reason.scope_missing
+    assert d.detail == "the API key's scopes do not cover contact, identity for 'product_news'"
+    # Only categories the purpose does not declare: that is the reason, naming them all.
+    d = decide(idx, _ask(app, "product_news", ("payment_card", "billing")), consented)
+    assert d.reason is Reason.purpose_not_declared_for_category
+    assert (
+        d.detail == "the policy does not allow purpose 'product_news' to use billing, payment_card"
+    )
+
+
+def test_the_refusal_precedence_is_whole_and_ends_with_what_the_purpose_does_not_declare():
+    assert len(set(REFUSAL_PRECEDENCE)) == len(REFUSAL_PRECEDENCE)
+    assert REFUSAL_PRECEDENCE[-1] is Reason.purpose_not_declared_for_category
+    # Every reason a category or a stored value is hidden for has its place.
+    assert set(_EXPLAIN) | {Reason.kept_for_legal_obligation, Reason.purpose_not_of_collection} <= (
+        set(REFUSAL_PRECEDENCE)
+    )
+    # The README gives the same order.
+    text = " ".join(README.read_text().split())
+    listed = ", ".join(f"`{r.value}`" for r in REFUSAL_PRECEDENCE[:-1])
+    assert listed in text

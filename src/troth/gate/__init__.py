@@ -11,7 +11,8 @@ testable; the engine gathers facts, asks, applies the answer and audits it.
 a point, for purposes, under a version) serve this purpose now?
 
 The rooms: :mod:`troth.gate.model` (what the gate reasons about: actors, asks, facts,
-decisions, reasons), :mod:`troth.gate.decision` (``decide``, ``decide_power``),
+decisions, reasons), :mod:`troth.gate.decision` (``decide``, ``decide_power``, and
+``telling_reason``, the one reason of a refusal in which everything asked was hidden),
 :mod:`troth.gate.binding` (``bind_record``, ``value_reason``), :mod:`troth.gate.records`
 (``decide_record``) and :mod:`troth.gate.facts`, the one place facts are gathered and built
 (it reads the database; the others read nothing). Import the public names from here.
@@ -21,11 +22,13 @@ from __future__ import annotations
 
 from troth.gate.binding import StoredValueLike, bind_record, value_reason
 from troth.gate.decision import (
+    REFUSAL_PRECEDENCE,
     TRANSACTION_CATEGORIES,
     decide,
     decide_power,
     office_scope,
     staff_need_grant,
+    telling_reason,
 )
 from troth.gate.model import (
     SYSTEM,
@@ -43,6 +46,7 @@ from troth.gate.records import RECORD_POWERS, RECORD_SCOPES, Record, decide_reco
 __all__ = [
     "RECORD_POWERS",
     "RECORD_SCOPES",
+    "REFUSAL_PRECEDENCE",
     "SYSTEM",
     "TRANSACTION_CATEGORIES",
     "Actor",
@@ -61,5 +65,6 @@ __all__ = [
     "decide_record",
     "office_scope",
     "staff_need_grant",
+    "telling_reason",
     "value_reason",
 ]

@@ -4,7 +4,7 @@ actor exercise a power of the vendor's privacy office?)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from troth.gate.model import Actor, ActorKind, Ask, Decision, Facts, Grant, Operation, Reason
@@ -24,7 +24,9 @@ def _scope_allows(actor: Actor, operation: Operation, purpose: str, category: st
 
 def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
     """Decide one operation. Never allows a purpose the policy does not declare for a
-    category; masked categories are never in ``Decision.categories``."""
+    category; masked categories are never in ``Decision.categories``. When every asked
+    category is masked the refusal carries one reason, :func:`telling_reason`'s, and its
+    message names only the categories that reason applies to."""
     if ask.purpose not in index.purposes:
         return Decision.deny(
             Reason.purpose_not_declared,
@@ -49,16 +51,51 @@ def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
     masked, grant_used = _masked_categories(index, ask, facts, kept)
     visible = frozenset(c for c in ask.categories if c not in masked)
     if not visible:
-        # Every category hidden: refuse, with the most telling reason.
-        first = next(iter(masked.values()), Reason.purpose_not_declared_for_category)
-        return Decision(
-            False,
-            first,
-            frozenset(),
-            masked,
-            _explain(first, ask),
-        )
+        # Every category hidden: refuse, with the most telling reason (:func:`telling_reason`).
+        reason, named = telling_reason(index, ask.purpose, masked.items())
+        return Decision(False, reason, frozenset(), masked, _explain(reason, ask.purpose, named))
     return Decision(True, None, visible, masked, "", grant_used)
+
+
+# The precedence of the reasons a category (or a stored value) is hidden for, when a
+# refusal must name one (:func:`telling_reason`): first what stands on the person's side
+# (erased, kept only for the law, no consent, a new use still in its notice period), then
+# who asks (role, scope, grant), then to whom (the recipient), then what the data was
+# collected for, and last a category the purpose does not declare at all.
+REFUSAL_PRECEDENCE: tuple[Reason, ...] = (
+    Reason.subject_erased,
+    Reason.kept_for_legal_obligation,
+    Reason.no_consent,
+    Reason.notice_period_running,
+    Reason.role_not_allowed,
+    Reason.scope_missing,
+    Reason.no_grant,
+    Reason.grant_expired,
+    Reason.recipient_not_listed,
+    Reason.recipient_category_not_allowed,
+    Reason.purpose_not_of_collection,
+    Reason.purpose_not_declared_for_category,
+)
+_RANK = {r: i for i, r in enumerate(REFUSAL_PRECEDENCE)}
+
+
+def telling_reason(
+    index: PolicyIndex, purpose: str, hidden: Iterable[tuple[str, Reason]]
+) -> tuple[Reason, tuple[str, ...]]:
+    """The one reason of a refusal in which everything asked was hidden, and the categories
+    it applies to (sorted). ``hidden`` pairs each hidden category (or the category of each
+    hidden value) with why. Only the categories ``purpose`` declares count, where any was
+    asked: those the purpose could reach explain the refusal, and a category it does not
+    declare is no reason when it declares others (what else the person holds changes
+    nothing). Among them the first in :data:`REFUSAL_PRECEDENCE`; so
+    ``purpose_not_declared_for_category`` only when the purpose declares none of them."""
+    pairs = list(hidden)
+    if not pairs:
+        return Reason.purpose_not_declared_for_category, ()
+    declared = index.purpose_categories.get(purpose, frozenset())
+    reachable = [(c, r) for c, r in pairs if c in declared] or pairs
+    reason = min((r for _, r in reachable), key=lambda r: (_RANK.get(r, len(_RANK)), r.value))
+    return reason, tuple(sorted({c for c, r in reachable if r is reason}))
 
 
 def _refused_outright(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
@@ -377,6 +414,7 @@ _EXPLAIN = {
 }
 
 
-def _explain(reason: Reason, ask: Ask) -> str:
+def _explain(reason: Reason, purpose: str, categories: tuple[str, ...]) -> str:
+    """The message of a refusal for ``reason``, naming only the ``categories`` it applies to."""
     text = _EXPLAIN.get(reason, reason.value.replace("_", " "))
-    return text.format(p=repr(ask.purpose), c=", ".join(ask.categories))
+    return text.format(p=repr(purpose), c=", ".join(categories))
