@@ -203,7 +203,9 @@ def test_consent_grant_state_withdraw_and_gpc(mindlink) -> None:
         assert {p["purpose"]: p["granted"] for p in state["purposes"]}["newsletter"] is True
         r = c.post(f"/api/v1/subjects/{sid}/consents/newsletter/withdraw", headers=h)
         assert r.status_code == 200 and r.json()["granted"] is False
-        is_problem(c.post(f"/api/v1/subjects/{sid}/gpc", headers=h | {"Sec-GPC": "yes"}), 422)
+        # Any value but 1 is no signal (README): nothing recorded, not an error.
+        r = c.post(f"/api/v1/subjects/{sid}/gpc", headers=h | {"Sec-GPC": "yes"})
+        assert r.status_code == 200 and r.json() == []
         r = c.post(f"/api/v1/subjects/{sid}/gpc", headers=h | {"Sec-GPC": "1"})
         assert r.status_code == 200
 

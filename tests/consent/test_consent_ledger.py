@@ -129,6 +129,11 @@ def test_gpc_opts_out_of_sale_or_sharing_only(ctx: Context) -> None:
     assert count_events(ctx) == 3
     with pytest.raises(NotFound):
         ledger.record_gpc("f" * 32)
+    # No signal changes nothing, but an unknown person is still unknown (not a silent []).
+    for no_signal in (None, False, "0", "true", "01", ""):
+        with pytest.raises(NotFound):
+            ledger.record_gpc("f" * 32, signal=no_signal)
+    assert count_events(ctx) == 3
 
 
 def test_cookie_choices(ctx: Context) -> None:

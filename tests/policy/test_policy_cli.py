@@ -127,3 +127,20 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
         [str(TROTH), "policy", "diff", str(old), str(longer)], capture_output=True, text=True
     )
     assert run.returncode == 2, run.stderr
+
+
+def test_validate_refuses_a_point_that_can_never_collect(tmp_path: Path) -> None:
+    """A point whose required field is in a category none of its purposes uses refuses
+    every collection at run time ("would serve no purpose"): validate says so first."""
+    ip = "      ip: technical\n"
+    text = BASE.replace(ip, ip + "      email: {category: contact, required: true}\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    code, out = invoke("policy", "validate", str(bad))
+    assert code == 1
+    line = line_of(text, "email: {category: contact, required: true}")
+    assert (
+        f"{bad}:{line}: collection_points[1].fields.email.category: collection point 'web':"
+        " field 'email' is in category 'contact'" in " ".join(out.split())
+    )
+    assert "add 'contact' to the categories of one of those purposes" in " ".join(out.split())

@@ -22,12 +22,21 @@ from troth.worker import Task, Worker
 
 
 def _without_billing_card(t: Troth, tmp_path: Path, version: str) -> Path:
-    """The policy with billing no longer allowed the payment card, as version ``version``."""
+    """The policy with billing no longer allowed the payment card, as version ``version``;
+    the order form, whose purposes then use no card, no longer asks for one (a point's
+    field that no purpose of it uses is a policy error)."""
     data = yaml.safe_load(t.ctx.settings.resolved_policy_file.read_text())
     data["version"] = version
     for purpose in data["purposes"]:
         if purpose["id"] == "billing":
             purpose["categories"].remove("payment_card")
+    for point in data["collection_points"]:
+        if point["id"] == "order_form":
+            point["fields"] = {
+                name: spec
+                for name, spec in point["fields"].items()
+                if spec["category"] != "payment_card"
+            }
     path = tmp_path / f"{version}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -292,3 +292,53 @@ def test_customer_categories_are_known_categories_seen_under_a_grant() -> None:
     assert "requires_customer_grant: true" in issue.message
     ok = parse_policy(BASE + "support_access:\n  customer_categories: [loyalty]\n", "p.yaml")
     assert ok.support_access.customer_categories == ["loyalty"]
+
+
+# -- a field no purpose of its point uses: every collection through the point refused ------
+IP = "      ip: technical\n"
+EMAIL = "      email: {category: contact, required: true}\n"
+
+
+def test_required_field_no_purpose_of_its_point_uses() -> None:
+    text = edit(IP, IP + EMAIL)
+    issue = only(text, "collection_points[1].fields.email.category")
+    assert issue.line == line_of(text, "email: {category: contact, required: true}")
+    # It names the point, the field, its category and the purposes, and says what to fix.
+    assert issue.message == (
+        "collection point 'web': field 'email' is in category 'contact', which none of its"
+        " purposes (stats) uses, so every collection through the point is refused (the field"
+        " is required): add 'contact' to the categories of one of those purposes, or remove"
+        " the field"
+    )
+    assert issue.allowed == ("technical",)
+    # Other purposes using `contact` (orders, news) do not help: the point does not serve them.
+    assert "orders" not in issue.message
+
+
+def test_optional_field_no_purpose_of_its_point_uses() -> None:
+    text = edit(IP, IP + "      note: support\n")
+    issue = only(text, "collection_points[1].fields.note.category")
+    assert "field 'note' is in category 'support'" in issue.message
+    assert "every collection that fills it in is refused" in issue.message
+    # Adding the category to the point's purpose, or dropping the field, fixes it.
+    parse_policy(edit("categories: [technical]", "categories: [technical, support]", text))
+
+
+def test_a_point_field_is_checked_per_point_and_the_age_field_is_exempt() -> None:
+    # Dropping `news` from order_form leaves its e-mail to `orders` (contact): still valid;
+    # dropping `contact` from orders too leaves it to nothing: the e-mail field is reported.
+    parse_policy(edit("purposes: [orders, news]", "purposes: [orders]"))
+    text = edit("purposes: [orders, news]", "purposes: [orders]",
+                edit("[identity, contact, loyalty, shipping_address]",
+                     "[identity, loyalty, shipping_address]"))  # fmt: skip
+    issue = only(text, "collection_points[0].fields.email.category")
+    assert "collection point 'order_form': field 'email'" in issue.message
+    # birth_date (demographic, used by no purpose) is the age field: read for the minimum
+    # age, as collection reads it, so not reported (BASE is valid).
+    assert "birth_date" not in issue.message
+
+
+def test_no_second_issue_for_a_point_already_wrong() -> None:
+    # An unknown purpose or a misnamed age field is reported once, without a cascade.
+    only(edit("purposes: [stats]", "purposes: [statz]"), "collection_points[1].purposes[0]")
+    only(edit("age_field: birth_date", "age_field: dob"), "collection_points[0].age_field")

@@ -166,8 +166,14 @@ def test_every_action_is_confirmed(lite: Any) -> None:
             data={"purpose": "newsletter", "action": "withdraw", "csrf_token": csrf},
         )
         assert "Your consent is withdrawn" in r.text
-        assert "withdrew consent: we no longer send the email newsletter" in section(
-            r.text, "acc-h"
+        told = " ".join(section(r.text, "acc-h").split())
+        assert (
+            "You gave consent to this use of your data: Send the email newsletter and blog posts."
+            in told
+        )
+        assert (
+            "You withdrew consent to this use of your data: Send the email newsletter and blog"
+            " posts." in told
         )
         r = c.post(
             "/privacy/me/requests",

@@ -54,7 +54,9 @@ IdemKey = Annotated[
 Gpc = Annotated[
     str | None,
     Header(
-        alias="Sec-GPC", description="Global Privacy Control: `1` is an opt-out of sale/sharing."
+        alias="Sec-GPC",
+        description="Global Privacy Control: `1` is an opt-out of sale/sharing; no header, or"
+        " any other value, is no signal (nothing is recorded).",
     ),
 ]
 
@@ -359,9 +361,10 @@ def record_gpc(
     t: TrothDep,
     sec_gpc: Gpc = None,
 ) -> list[ConsentOut]:
+    """Only the exact value ``1`` is a signal; no header or any other value (``0``,
+    ``true``...) is none: nothing is recorded and the answer is an empty list, as it is
+    when the person has already opted out of everything GPC covers."""
     require_scope(t, actor, "collect")
     t.access.records.authorize_record(actor, subject_id, Record.consents, write=True)
-    if sec_gpc is not None and not gpc_present(sec_gpc):
-        raise ValidationError("Sec-GPC has one valid value: 1 (leave the header out otherwise)")
     recs = t.consent.record_gpc(subject_id, signal=sec_gpc, origin=client_ip(request))
     return [consent_out(r) for r in recs]

@@ -33,7 +33,8 @@ def full_id_in(home: Any, kind: str, text: str) -> str:
 
 
 def resolver(kind: str) -> Any:
-    """A typer callback resolving the parameter's value (or values) to whole ids."""
+    """A typer callback resolving the parameter's value (or values) to whole ids; its
+    ``id_kind`` says which kind (a test finds every tenant parameter by it)."""
 
     def callback(ctx: typer.Context, value: Any) -> Any:
         if value is None or ctx.resilient_parsing:
@@ -44,6 +45,7 @@ def resolver(kind: str) -> Any:
             return [full_id_in(home_of(ctx), kind, v) for v in value]
         return full_id_in(home_of(ctx), kind, value)
 
+    callback.__dict__["id_kind"] = kind
     return callback
 
 

@@ -425,7 +425,13 @@ def download(
 @app.command("export-tenant")
 def export_tenant(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="The tenant id.", callback=resolver("tenant"))],
+    tenant: Annotated[
+        str,
+        typer.Argument(
+            help="The tenant: its id, a unique start of it, or its name.",
+            callback=resolver("tenant"),
+        ),
+    ],
     out: ZipOutOpt,
     actor: ActorOpt = None,
 ) -> None:

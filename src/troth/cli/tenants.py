@@ -22,7 +22,10 @@ app = typer.Typer(help="Customers (tenants), their members and invitations.", no
 grants = typer.Typer(help="The vendor's support access to a customer's data.", no_args_is_help=True)
 
 TenantArg = Annotated[
-    str, typer.Argument(help="Tenant id (or a unique prefix).", callback=resolver("tenant"))
+    str,
+    typer.Argument(
+        help="Tenant id, a unique start of it, or its name.", callback=resolver("tenant")
+    ),
 ]
 GrantArg = Annotated[
     str, typer.Argument(help="Grant id (or a unique prefix).", callback=resolver("grant"))
@@ -177,7 +180,7 @@ def revoke(
 @app.command("offboard")
 def offboard(
     ctx: typer.Context,
-    tenant: Annotated[str, typer.Argument(help="Tenant id.")],
+    tenant: TenantArg,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Where to write the tenant's export (ZIP).")
     ],

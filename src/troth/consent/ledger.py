@@ -123,8 +123,10 @@ class ConsentLedger:
     ) -> list[ConsentRecord]:
         """A Global Privacy Control signal (``Sec-GPC: 1``): opt out of every purpose the
         policy marks ``sale_or_sharing`` (and of the cookie categories serving them) that is
-        not already opted out. No signal (None, False, another value) changes nothing."""
+        not already opted out. No signal (None, False, another value) changes nothing, but
+        the person must exist all the same (NotFound)."""
         if not gpc_present(signal):
+            self._subject_jurisdiction_check(subject_id)
             return []
         policy = self.ctx.policy.policy
         targets = [p.id for p in policy.purposes if p.sale_or_sharing]
@@ -134,6 +136,7 @@ class ConsentLedger:
             - {cookie_purpose("strictly_necessary")}
         )
         if not targets:
+            self._subject_jurisdiction_check(subject_id)
             return []
         with self.ctx.engine.connect() as conn:
             current = _state.read_state(conn, subject_id)

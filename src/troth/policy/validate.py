@@ -110,6 +110,7 @@ class _Checker:
         self.duplicates()
         self.purpose_rules()
         self.point_rules()
+        self.point_field_rules()
         self.recipient_rules()
         self.role_rules()
         self.support_access_rules()
@@ -241,6 +242,38 @@ class _Checker:
                     ("collection_points", i, "location"),
                     f"location {loc!r} is not an allowed data location",
                     self.allowed_locations,
+                )
+
+    def point_field_rules(self) -> None:
+        """Each field of a point must be in a category one of the point's purposes uses:
+        collection refuses a value that would serve no purpose, so a required field out of
+        them makes the point refuse everything, an optional one every form that fills it.
+        The age field is exempt, as collection exempts it (it is read for the minimum age)."""
+        for i, cp in _items(self.data, "collection_points"):
+            pids = [p for _, p in _strs(cp.get("purposes"))]
+            fields = cp.get("fields")
+            fields = fields if isinstance(fields, Mapping) else {}
+            age = cp.get("age_field")
+            if not pids or any(p not in self.purposes for p in pids) or age not in (None, *fields):
+                continue  # no purposes, an unknown one or age field (reported as such)
+            used = {c for p in pids for _, c in _strs(self.purposes[p].get("categories"))}
+            for name, spec in fields.items():
+                cat = _field_category(spec)
+                if cat is None or cat not in self.category_set or cat in used or name == age:
+                    continue
+                required = isinstance(spec, Mapping) and spec.get("required") is True
+                self.add(
+                    ("collection_points", i, "fields", name, "category"),
+                    f"collection point {cp.get('id')!r}: field {name!r} is in category"
+                    f" {cat!r}, which none of its purposes ({', '.join(pids)}) uses, so"
+                    + (
+                        " every collection through the point is refused (the field is required)"
+                        if required
+                        else " every collection that fills it in is refused"
+                    )
+                    + f": add {cat!r} to the categories of one of those purposes, or remove"
+                    " the field",
+                    sorted(used),
                 )
 
     def recipient_rules(self) -> None:

@@ -49,16 +49,57 @@ def _columns(kind: str) -> list[Any]:
 
 
 def resolve_id(conn: Connection, kind: str, typed: str) -> str:
-    """The one id of ``kind`` that ``typed`` names (see the module's docstring)."""
+    """The one id of ``kind`` that ``typed`` names (see the module's docstring). A tenant
+    is also named by its whole name; a name two tenants share, or one tenant's name that is
+    also the start of another's id, names no one (``ambiguous_id``), never one of them."""
     columns = _columns(kind)
     text = typed.strip()
     key = columns[0]
-    for col in columns:  # a whole id (a key's prefix, a tenant's name) is taken as it is
-        hit = conn.execute(select(key).where(col == text).limit(2)).scalars().all()
-        if len(hit) == 1:
+    named: list[str] = []
+    for col in columns:  # a whole id (a key's prefix) is taken as it is
+        hit = conn.execute(select(key).where(col == text).limit(11)).scalars().all()
+        if kind == "tenant" and col is not key:
+            named = [str(h) for h in hit]  # names are not unique: weighed with the rest
+        elif len(hit) == 1:
             return str(hit[0])
     if kind == "tenant":
         columns = columns[:1]  # a tenant's name is taken whole, never by a part of it
+    if kind == "tenant" and not named and not _could_be_id(text):
+        raise NotFound(
+            f"no tenant {text!r}: no tenant has that name (a name is taken whole and exactly),"
+            f" nor is it an id or a start of one (at least {MIN_PREFIX} characters);"
+            " `troth tenants list` shows them",
+            code="unknown_tenant",
+        )
+    found = list(named)
+    if not named or _could_be_id(text):
+        found += [f for f in _started(conn, kind, columns, text) if f not in found]
+    if not found:
+        raise NotFound(
+            f"no {kind} {text!r}: it is not an id of any {kind}, nor the start of one",
+            code=f"unknown_{kind}",
+        )
+    if len(found) > 1:
+        many = "more than 10" if len(found) > 10 else str(len(found))
+        ids = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
+        raise ValidationError(
+            f"{text!r} names {many} {kind}s ({ids}), by name or by the start of the id:"
+            f" give one {kind}'s id or a unique start of it (`troth tenants list` shows them)"
+            if named
+            else f"{text!r} matches {many} {kind} ids ({ids}): give more characters",
+            code="ambiguous_id",
+        )
+    return found[0]
+
+
+def _could_be_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a start (or ``…tail``) of an id."""
+    return bool(_TYPED.fullmatch(text)) and len(text.lstrip(".\u2026")) >= MIN_PREFIX
+
+
+def _started(conn: Connection, kind: str, columns: list[Any], text: str) -> list[str]:
+    """The ids (at most 11) whose ``columns`` start (or, for ``…TAIL``, end) with ``text``;
+    a text of another shape is a NotFound, one too short a ValidationError."""
     if not _TYPED.fullmatch(text):
         raise NotFound(
             f"no {kind} {text!r}: give its id, a unique start of it, or …TAIL as shown",
@@ -75,20 +116,7 @@ def resolve_id(conn: Connection, kind: str, typed: str) -> str:
         # A range, not LIKE: every database walks the id's index for it.
         upper = text[:-1] + chr(ord(text[-1]) + 1)
         where = or_(*((c >= text) & (c < upper) for c in columns))
-    found = conn.execute(select(key).where(where).limit(11)).scalars().all()
-    if not found:
-        raise NotFound(
-            f"no {kind} {text!r}: it is not an id of any {kind}, nor the start of one",
-            code=f"unknown_{kind}",
-        )
-    if len(found) > 1:
-        many = "more than 10" if len(found) > 10 else str(len(found))
-        raise ValidationError(
-            f"{text!r} matches {many} {kind} ids ({', '.join(str(f) for f in found[:3])}"
-            f"{', ...' if len(found) > 3 else ''}): give more characters",
-            code="ambiguous_id",
-        )
-    return str(found[0])
+    return [str(f) for f in conn.execute(select(columns[0]).where(where).limit(11)).scalars()]
 
 
 def resolve_id_in(engine: Engine, kind: str, typed: str) -> str:

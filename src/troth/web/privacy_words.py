@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from troth.audit.entry import AuditEntry
+from troth.consent.events import COOKIE_PREFIX
 from troth.policy.index import PolicyIndex
 from troth.policy.masking import shown
 from troth.store.values import StoredValue
@@ -41,6 +42,16 @@ SHOWN_PREFIXES = (
     "minor.erase",
 )
 
+# How staff took a consent or a withdrawal (troth.consent.events.CHANNELS), in words.
+CHANNELS = {
+    "phone": " by phone",
+    "paper": " on paper",
+    "in_person": " in person",
+    "letter": " by letter",
+    "email": " by e-mail",
+    "chat": " by chat",
+    "video": " by video call",
+}
 REQUEST_STEPS = {
     "open": "We received your request",
     "verified": "We confirmed that the request came from you",
@@ -134,14 +145,7 @@ class Narrator:
                 return f"{who} asked to pass {what} to {to}{why}; this was refused."
             return f"{who} passed {what} to {to}{why}."
         if action.startswith("consent."):
-            p = self.index.purposes.get(e.purpose or "")
-            use = as_reason(p.description) if p else "use your data this way"
-            granted = details.get("granted")
-            if granted is True:
-                return f"{who} gave consent for us to {use}."
-            if granted is False:
-                return f"{who} withdrew consent: we no longer {use}."
-            return None
+            return self.consent(action.removeprefix("consent."), e.purpose or "", details)
         if action.startswith("request."):
             step = action.removeprefix("request.")
             text = REQUEST_STEPS.get(step) or REQUEST_KINDS.get(step)
@@ -155,6 +159,45 @@ class Narrator:
         if action.startswith(("retention.", "minor.erase")):
             return f"We deleted {what} because the time we may keep it had ended."
         return None
+
+    def use_of(self, purpose: str) -> str:
+        """The end of a consent sentence: "this use of your data: <the purpose as the
+        policy describes it>" (a description may be a verb phrase, a noun phrase or a
+        sentence of its own; after the colon each reads well)."""
+        p = self.index.purposes.get(purpose)
+        text = (p.description or "").strip().rstrip(".") if p is not None else ""
+        return f"this use of your data: {text or words(purpose).capitalize()}"
+
+    def consent(self, kind: str, purpose: str, details: Mapping[str, Any]) -> str | None:
+        """A consent event (``consent.KIND``) told to the person it is about: the consent
+        is always theirs, whoever recorded it. None for what is not one person's event (a
+        refused change, an import summed up over many people, a rebuild)."""
+        granted = details.get("granted")
+        if not isinstance(granted, bool):
+            return None
+        if purpose.startswith(COOKIE_PREFIX):
+            cookies = f"{words(purpose.removeprefix(COOKIE_PREFIX))} cookies"
+            if kind == "gpc_opt_out":
+                return f"Your browser's Global Privacy Control signal turned off {cookies}."
+            return f"You {'allowed' if granted else 'refused'} {cookies}."
+        use = self.use_of(purpose)
+        how = CHANNELS.get(str(details.get("channel")), "")
+        if kind == "gpc_opt_out":
+            return f"Your browser's Global Privacy Control signal opted you out of {use}."
+        if kind == "unsubscribe":
+            name = str(details.get("list_id") or "")
+            of = f" from our {words(name)} list" if name else ""
+            return f"You unsubscribed{of}, which ended {use}."
+        if kind == "erasure":
+            return f"When your data was erased, we ended {use}."
+        if kind == "import" or details.get("method") == "import":
+            done = "gave consent to" if granted else "withdrew consent to"
+            return f"Our earlier records show that you {done} {use}."
+        if granted:
+            return f"You gave consent{how} to {use}."
+        if details.get("request_id"):
+            return f"At your request, we stopped {use}."
+        return f"You withdrew consent{how} to {use}."
 
     def accesses(self, entries: Iterable[Any]) -> list[Access]:
         out = []
