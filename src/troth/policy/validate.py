@@ -245,10 +245,11 @@ class _Checker:
                 )
 
     def point_field_rules(self) -> None:
-        """Each field of a point must be in a category one of the point's purposes uses:
-        collection refuses a value that would serve no purpose, so a required field out of
-        them makes the point refuse everything, an optional one every form that fills it.
-        The age field is exempt, as collection exempts it (it is read for the minimum age)."""
+        """A required field of a point must be in a category one of the point's purposes
+        uses: collection refuses a value that would serve no purpose, so the point would
+        refuse everything. An optional one (every form that fills it in is refused) is a
+        warning, :func:`policy_warnings`: a policy that opened before still opens. The age
+        field is exempt, as collection exempts it (it is read for the minimum age)."""
         for i, cp in _items(self.data, "collection_points"):
             pids = [p for _, p in _strs(cp.get("purposes"))]
             fields = cp.get("fields")
@@ -261,17 +262,14 @@ class _Checker:
                 cat = _field_category(spec)
                 if cat is None or cat not in self.category_set or cat in used or name == age:
                     continue
-                required = isinstance(spec, Mapping) and spec.get("required") is True
+                if not (isinstance(spec, Mapping) and spec.get("required") is True):
+                    continue  # optional: a warning (policy_warnings), not fatal
                 self.add(
                     ("collection_points", i, "fields", name, "category"),
                     f"collection point {cp.get('id')!r}: field {name!r} is in category"
                     f" {cat!r}, which none of its purposes ({', '.join(pids)}) uses, so"
-                    + (
-                        " every collection through the point is refused (the field is required)"
-                        if required
-                        else " every collection that fills it in is refused"
-                    )
-                    + f": add {cat!r} to the categories of one of those purposes, or remove"
+                    " every collection through the point is refused (the field is required)"
+                    f": add {cat!r} to the categories of one of those purposes, or remove"
                     " the field",
                     sorted(used),
                 )
@@ -469,12 +467,13 @@ class _Checker:
 
 def policy_warnings(policy: Policy) -> list[str]:
     """What a valid policy does that deserves a second look (printed by ``policy
-    validate``, never fatal): a legal minimum that keeps a sensitive category past erasure
-    (PCI DSS 3.2.1: no card data kept without a need)."""
+    validate``, never fatal): an optional field no purpose of its point uses (every form
+    that fills it in is refused), a legal minimum that keeps a sensitive category past
+    erasure (PCI DSS 3.2.1: no card data kept without a need)."""
     from troth.policy.index import PolicyIndex
 
     index = PolicyIndex.build(policy)
-    out: list[str] = []
+    out: list[str] = _unused_optional_fields(policy)
     for i, p in enumerate(policy.purposes):
         lm = p.retention.legal_minimum if p.retention else None
         if lm is None:
@@ -486,4 +485,23 @@ def policy_warnings(policy: Policy) -> list[str]:
                     f"{p.id!r} keeps sensitive category {cat!r} after erasure for "
                     f"{lm.keep_for} ({lm.law}): make sure that law requires this very data"
                 )
+    return out
+
+
+def _unused_optional_fields(policy: Policy) -> list[str]:
+    """The optional fields of collection points in a category none of the point's
+    purposes uses (the required ones are errors: ``_Checker.point_field_rules``)."""
+    cats = {p.id: set(p.categories) for p in policy.purposes}
+    out = []
+    for i, cp in enumerate(policy.collection_points):
+        used = set().union(*(cats.get(p, set()) for p in cp.purposes))
+        for name, f in cp.fields.items():
+            if f.required or f.category in used or name == cp.age_field:
+                continue
+            out.append(
+                f"collection_points[{i}].fields.{name}: collection point {cp.id!r}: optional"
+                f" field {name!r} is in category {f.category!r}, which none of its purposes"
+                f" ({', '.join(cp.purposes)}) uses, so every collection that fills it in is"
+                f" refused: add {f.category!r} to one of those purposes, or remove the field"
+            )
     return out
