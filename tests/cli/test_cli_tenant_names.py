@@ -167,6 +167,11 @@ def _cases(t: Troth, a: str, b: str, tmp: Path, cap: Any) -> dict[str, Callable[
         assert req["tenant_id"] == a
         assert t.find(email=SIGNUP["email"], tenant_id=a) == req["subject_id"]
 
+    def find_(x: str) -> None:
+        found = ok(cap, "find", "--email", SIGNUP["email"], "--tenant", x).strip()
+        assert found == t.find(email=SIGNUP["email"], tenant_id=a)
+        assert found != t.find(email=SIGNUP["email"], tenant_id=b)
+
     def key(x: str) -> None:
         k = ok(cap, "keys", "api", "create", "gym app", "--scope", "collect", "--tenant", x, "-q")
         assert t.access.keys.resolve_api_key(k.strip()).tenant_id == a
@@ -209,6 +214,7 @@ def _cases(t: Troth, a: str, b: str, tmp: Path, cap: Any) -> dict[str, Callable[
         "collect": collect,
         "import": import_,
         "requests open": open_request,
+        "find": find_,
         "keys api create": key,
         "users list": users_list,
         "users disable": users_disable,

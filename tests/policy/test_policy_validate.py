@@ -9,7 +9,8 @@ from troth.errors import PolicyError
 from troth.policy.issues import Issue
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy
-from troth.policy.validate import check_references, policy_warnings, validate_policy
+from troth.policy.validate import check_references, validate_policy
+from troth.policy.warnings import policy_warnings
 
 
 def issues(text: str) -> list[Issue]:

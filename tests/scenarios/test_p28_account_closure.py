@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from requests_helpers import mails_for, verified
 from troth.errors import Refused
 from troth.gate import Actor, ActorKind
-from troth.policy.validate import policy_warnings
+from troth.policy.warnings import policy_warnings
 from troth.requests.states import RequestState
 from troth.store.tables import subject_keys, subjects
 from troth.store.values import read_values

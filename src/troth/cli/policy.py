@@ -22,7 +22,7 @@ from troth.policy.changes import PolicyDiff, Severity
 from troth.policy.describe import describe_policy, policy_summary
 from troth.policy.diff import diff_policies
 from troth.policy.loader import LoadedPolicy, read_policy
-from troth.policy.validate import policy_warnings
+from troth.policy.warnings import policy_warnings
 
 app, register = command_group("policy", "Validate, show, diff and publish the policy.")
 

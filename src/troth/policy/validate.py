@@ -248,8 +248,9 @@ class _Checker:
         """A required field of a point must be in a category one of the point's purposes
         uses: collection refuses a value that would serve no purpose, so the point would
         refuse everything. An optional one (every form that fills it in is refused) is a
-        warning, :func:`policy_warnings`: a policy that opened before still opens. The age
-        field is exempt, as collection exempts it (it is read for the minimum age)."""
+        warning (:mod:`troth.policy.warnings`): a policy that opened before still opens.
+        The age field is exempt, as collection exempts it (it is read for the minimum
+        age)."""
         for i, cp in _items(self.data, "collection_points"):
             pids = [p for _, p in _strs(cp.get("purposes"))]
             fields = cp.get("fields")
@@ -463,45 +464,3 @@ class _Checker:
             if sensitive:
                 return f"is in the sensitive category {cat!r} (encrypted: never grouped)"
         return None
-
-
-def policy_warnings(policy: Policy) -> list[str]:
-    """What a valid policy does that deserves a second look (printed by ``policy
-    validate``, never fatal): an optional field no purpose of its point uses (every form
-    that fills it in is refused), a legal minimum that keeps a sensitive category past
-    erasure (PCI DSS 3.2.1: no card data kept without a need)."""
-    from troth.policy.index import PolicyIndex
-
-    index = PolicyIndex.build(policy)
-    out: list[str] = _unused_optional_fields(policy)
-    for i, p in enumerate(policy.purposes):
-        lm = p.retention.legal_minimum if p.retention else None
-        if lm is None:
-            continue
-        for j, cat in enumerate(lm.categories):
-            if index.is_sensitive(cat):
-                out.append(
-                    f"purposes[{i}].retention.legal_minimum.categories[{j}]: purpose "
-                    f"{p.id!r} keeps sensitive category {cat!r} after erasure for "
-                    f"{lm.keep_for} ({lm.law}): make sure that law requires this very data"
-                )
-    return out
-
-
-def _unused_optional_fields(policy: Policy) -> list[str]:
-    """The optional fields of collection points in a category none of the point's
-    purposes uses (the required ones are errors: ``_Checker.point_field_rules``)."""
-    cats = {p.id: set(p.categories) for p in policy.purposes}
-    out = []
-    for i, cp in enumerate(policy.collection_points):
-        used = set().union(*(cats.get(p, set()) for p in cp.purposes))
-        for name, f in cp.fields.items():
-            if f.required or f.category in used or name == cp.age_field:
-                continue
-            out.append(
-                f"collection_points[{i}].fields.{name}: collection point {cp.id!r}: optional"
-                f" field {name!r} is in category {f.category!r}, which none of its purposes"
-                f" ({', '.join(cp.purposes)}) uses, so every collection that fills it in is"
-                f" refused: add {f.category!r} to one of those purposes, or remove the field"
-            )
-    return out
