@@ -36,11 +36,17 @@ class Alarm:
         return {"alarm": self.problem, "at": self.at, "sig": self.signature}
 
     def verify(self, public_key: Ed25519PublicKey) -> bool:
-        try:
-            public_key.verify(base64.b64decode(self.signature, validate=True), self.message())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return signed(public_key, self.signature, self.message())
+
+
+def signed(public_key: Ed25519PublicKey, signature: str, message: bytes) -> bool:
+    """Whether ``signature`` (base64) signs ``message`` with ``public_key``: a head's or an
+    alarm's (a malformed signature is no signature)."""
+    try:
+        public_key.verify(base64.b64decode(signature, validate=True), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def read_alarms(ctx: Context) -> list[tuple[int, Alarm]]:

@@ -27,10 +27,9 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from troth.audit.alarms import Alarm
+from troth.audit.alarms import Alarm, signed
 from troth.audit.checkpoint import WitnessPush, checkpoint, origin_of
 from troth.context import Context
 from troth.db import dumps
@@ -55,11 +54,7 @@ class SignedHead:
         return {"size": self.size, "root": self.root, "at": self.at, "sig": self.signature}
 
     def verify(self, public_key: Ed25519PublicKey) -> bool:
-        try:
-            public_key.verify(base64.b64decode(self.signature, validate=True), self.message())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return signed(public_key, self.signature, self.message())
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SignedHead:
