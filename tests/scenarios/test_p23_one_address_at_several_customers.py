@@ -127,3 +127,41 @@ def test_p23_the_privacy_centre_sign_in_answers_an_ambiguous_address_like_any(
     # A code is sent (the address is known), for one person chosen by rule, not row order:
     # the oldest, as no one is the organisation's own.
     assert row.subject_id == min(first, _second)
+
+
+def test_p23_troth_itself_is_told_an_address_is_ambiguous(phone: Troth) -> None:
+    t = phone
+    a, b = _tenants(t)
+    _mia(t, a), _mia(t, b)
+    # troth's own work (a worker, a desk import) must name the tenant, never be guessed for.
+    with pytest.raises(ValidationError) as err:
+        t.access.records.find_for(Actor(ActorKind.system, "troth"), email=MIA)
+    assert err.value.code == "ambiguous_person"
+
+
+def test_p23_a_customers_key_opens_a_request_for_its_own_person_of_a_shared_address(
+    phone: Troth,
+) -> None:
+    t = phone
+    a, b = _tenants(t)
+    in_a, in_b = _mia(t, a), _mia(t, b)
+    own = _mia(t, None)
+    # A's credential, naming no tenant, is never ambiguous and never reaches B's or the
+    # organisation's own person: the request is A's person's, under A.
+    for kind in (ActorKind.tenant_admin, ActorKind.application):
+        actor = Actor(kind, "k", tenant_id=a)
+        req = t.requests.open("delete", email=MIA, actor=actor)
+        assert (req.subject_id, req.tenant_id) == (in_a, a)
+    # Its desk executing it erases A's person only.
+    t.requests.verify_by_staff(req.id, staff="ada", reason="id seen")
+    t.requests.execute(req.id)
+    assert t.find(email=MIA) == own and t.find(email=MIA, tenant_id=b) == in_b
+    with pytest.raises(NotFound):
+        t.find(email=MIA, tenant_id=a)
+    # B's credential naming A's tenant is refused as unknown, nothing stored.
+    n = len(t.requests.list(include_closed=True))
+    with pytest.raises(NotFound):
+        t.requests.open(
+            "delete", email=MIA, tenant_id=a, actor=Actor(ActorKind.application, "k", tenant_id=b)
+        )
+    assert len(t.requests.list(include_closed=True)) == n
