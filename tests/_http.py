@@ -23,6 +23,46 @@ def client_for(ctx: Context, **kwargs: Any) -> Iterator[TestClient]:
         yield client
 
 
+def section(html: str, ident: str) -> str:
+    """The part of a page from the element with id ``ident`` to the end of its section."""
+    return html.split(f'id="{ident}"', 1)[1].split("</section>", 1)[0]
+
+
+def privacy_sign_in(c: TestClient, ctx: Context, email: str) -> str:
+    """Sign in to the privacy centre as the person at ``email`` with the code e-mailed to
+    them (read from the outbox); returns the signed-in page's CSRF token."""
+    from sqlalchemy import select
+
+    from troth.notices.outbox import outbox
+
+    c.cookies.clear()
+    page = c.get("/privacy/signin").text
+    code_page = c.post("/privacy/signin", data={"email": email, "csrf_token": csrf_from(page)})
+    assert code_page.status_code == 200 and "c=" not in str(code_page.url)
+    with ctx.engine.connect() as conn:
+        body = (
+            conn.execute(
+                select(outbox.c.body_text)
+                .where(outbox.c.to_addr == email)
+                .order_by(outbox.c.id.desc())
+            )
+            .scalars()
+            .first()
+        )
+    code = re.search(r"\b(\d{6})\b", body or "")
+    assert code, "no sign-in code in the mail"
+    me = c.post(
+        "/privacy/code",
+        data={
+            "challenge": challenge_from(code_page.text),
+            "code": code.group(1),
+            "csrf_token": csrf_from(code_page.text),
+        },
+    )
+    assert me.url.path == "/privacy/me", me.text
+    return csrf_from(me.text)
+
+
 def api_key(client: TestClient, scopes: list[str], tenant_id: str | None = None) -> dict[str, str]:
     t = client.app.state.troth  # type: ignore[attr-defined]
     key, _ = t.access.keys.create_api_key("test", scopes, tenant_id=tenant_id)

@@ -17,7 +17,15 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from _http import PASSWORD, api_key, challenge_from, client_for, csrf_from, is_problem
+from _http import (
+    PASSWORD,
+    api_key,
+    challenge_from,
+    client_for,
+    csrf_from,
+    is_problem,
+    privacy_sign_in,
+)
 from served import free_port
 from troth.app import create_app
 from troth.audit.entries import list_entries
@@ -41,26 +49,6 @@ def last_mail(ctx: Any, to: str) -> str:
                 .order_by(outbox.c.id.desc())
             ).first()[0]
         )
-
-
-def sign_in(c: Any, ctx: Any, email: str) -> str:
-    """Sign in to the privacy centre as the person at ``email``; returns the CSRF token."""
-    c.cookies.clear()
-    page = c.get("/privacy/signin").text
-    code_page = c.post("/privacy/signin", data={"email": email, "csrf_token": csrf_from(page)})
-    assert code_page.status_code == 200 and "c=" not in str(code_page.url)
-    code = re.search(r"\b(\d{6})\b", last_mail(ctx, email))
-    assert code
-    r = c.post(
-        "/privacy/code",
-        data={
-            "challenge": challenge_from(code_page.text),
-            "code": code.group(1),
-            "csrf_token": csrf_from(code_page.text),
-        },
-    )
-    assert r.url.path == "/privacy/me", r.text
-    return csrf_from(r.text)
 
 
 def access_code(t: Troth, email: str, **kw: Any) -> str:
@@ -207,7 +195,7 @@ def test_privacy_download_needs_the_persons_session(mindlink: Any) -> None:
         )
         assert r.status_code == 401 and "PK" not in r.text[:2]
         # Bob, signed in, with Ada's code: as if the code were unknown.
-        bob = sign_in(c, mindlink, "bob@example.com")
+        bob = privacy_sign_in(c, mindlink, "bob@example.com")
         r = c.post(
             "/privacy/download",
             data={"code": code, "csrf_token": bob},
@@ -215,7 +203,7 @@ def test_privacy_download_needs_the_persons_session(mindlink: Any) -> None:
         )
         assert r.status_code == 404 and "Ada" not in r.text
         # Ada, signed in: the form is there (the script fills it from the #), CSRF is checked.
-        ada = sign_in(c, mindlink, "ada@example.com")
+        ada = privacy_sign_in(c, mindlink, "ada@example.com")
         form = c.get("/privacy/download").text
         assert 'action="/privacy/download"' in form and "data-from-fragment" in form
         assert code not in form

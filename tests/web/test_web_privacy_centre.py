@@ -13,13 +13,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import select
 
-from _http import PASSWORD, challenge_from, client_for, csrf_from
+from _http import PASSWORD, client_for, privacy_sign_in, section
 from troth.access import actor_for
 from troth.clock import ManualClock
 from troth.engine import Troth
-from troth.notices.outbox import outbox
 
 ORDER = {
     "name": "Ann Lee",
@@ -33,31 +31,6 @@ ORDER = {
 }
 CARD_DIGITS = "4111111111114242"
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Please help"}
-
-
-def sign_in(c: Any, ctx: Any, email: str) -> str:
-    """Sign in as the person at ``email``; returns the page's CSRF token."""
-    page = c.get("/privacy/signin").text
-    code_page = c.post("/privacy/signin", data={"email": email, "csrf_token": csrf_from(page)})
-    with ctx.engine.connect() as conn:
-        body = conn.execute(
-            select(outbox.c.body_text).where(outbox.c.to_addr == email).order_by(outbox.c.id.desc())
-        ).first()[0]
-    code = re.search(r"\b(\d{6})\b", body).group(1)
-    me = c.post(
-        "/privacy/code",
-        data={
-            "challenge": challenge_from(code_page.text),
-            "code": code,
-            "csrf_token": csrf_from(code_page.text),
-        },
-    )
-    assert me.url.path == "/privacy/me", me.text
-    return csrf_from(me.text)
-
-
-def section(html: str, ident: str) -> str:
-    return html.split(f'id="{ident}"', 1)[1].split("</section>", 1)[0]
 
 
 def digits(text: str) -> str:
@@ -82,7 +55,7 @@ def test_who_accessed_reads_as_sentences_without_ids(lite: Any) -> None:
     with pytest.raises(Exception):  # accounts act for sales only: refused (and audited)
         t.use(sid, purpose="support", actor=actor_for(accounts))
     with client_for(lite) as c:
-        sign_in(c, lite, "ada@example.com")
+        privacy_sign_in(c, lite, "ada@example.com")
         page = c.get("/privacy/me").text
     accesses = section(page, "acc-h")
     assert (
@@ -113,7 +86,7 @@ def test_records_keep_their_fields_together_and_cards_are_masked(itechno: Any) -
     itechno.clock.advance(days=1)
     t.collect("order_form", {**ORDER, "order_items": "1 gadget", "card_number": "5500005555555559"})
     with client_for(itechno) as c:
-        csrf = sign_in(c, itechno, "ann@example.com")
+        csrf = privacy_sign_in(c, itechno, "ann@example.com")
         page = c.get("/privacy/me").text
         held = section(page, "held-h")
         records = held.split('<article class="record">')[1:]
@@ -150,7 +123,7 @@ def test_every_action_is_confirmed(lite: Any) -> None:
     t = Troth(lite)
     t.collect("support_request", SUPPORT)
     with client_for(lite) as c:
-        csrf = sign_in(c, lite, "ada@example.com")
+        csrf = privacy_sign_in(c, lite, "ada@example.com")
         r = c.post(
             "/privacy/me/consents",
             data={"purpose": "newsletter", "action": "grant", "csrf_token": csrf},
@@ -230,7 +203,7 @@ def test_unsubscribe_from_the_centre_withdraws_that_list_only(lite: Any) -> None
     sid = t.collect("support_request", SUPPORT).subject_id
     t.consent.grant(sid, "newsletter")
     with client_for(lite) as c:
-        csrf = sign_in(c, lite, "ada@example.com")
+        csrf = privacy_sign_in(c, lite, "ada@example.com")
         before = t.consent.state(sid)
         for data in (
             {"list_id": "no_such_list", "csrf_token": csrf},

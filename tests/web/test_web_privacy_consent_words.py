@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_web_privacy_centre import section, sign_in
 
-from _http import client_for
+from _http import client_for, privacy_sign_in, section
 from troth.audit.log import transaction
 from troth.clock import ManualClock
 from troth.consent import ConsentKind, ConsentLedger, ConsentMethod
@@ -139,7 +138,7 @@ def test_a_description_that_is_a_sentence_of_its_own_on_the_page(home: Any) -> N
     ctx = home("mindlink", edit=coaching, clock=ManualClock(), context=True)
     Troth(ctx).collect("support_request", PERSON, consents=["newsletter"])
     with client_for(ctx) as c:
-        sign_in(c, ctx, PERSON["email"])
+        privacy_sign_in(c, ctx, PERSON["email"])
         page = " ".join(section(c.get("/privacy/me").text, "acc-h").split())
     assert (
         "You gave consent to this use of your data: Trainers coach members using their health"

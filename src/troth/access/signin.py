@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import math
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Column, Connection, Index, String, Table, func, select, update
@@ -23,10 +24,11 @@ from troth.clock import utc
 from troth.columns import counter, key, ref, stamp, stamps
 from troth.context import Context
 from troth.db import metadata
-from troth.errors import AuthenticationError, RateLimited, ValidationError
+from troth.errors import AuthenticationError, NotFound, RateLimited, ValidationError
 from troth.gate import Reason
 from troth.store.ids import token_hash
 from troth.store.subjects import find_subject_id
+from troth.store.tables import subjects, tenants
 
 CODE_MINUTES = 15
 MAX_ATTEMPTS = 5
@@ -61,6 +63,15 @@ privacy_sessions = Table(
     stamp("ended_at", required=False),
     Index("ix_privacy_sessions_subject", "subject_id"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """One live record of the signed-in person's e-mail address, and who it is held for:
+    a customer (tenant) by name, or the organisation itself (``holder`` None)."""
+
+    subject_id: str
+    holder: str | None
 
 
 def _code_mac(ctx: Context, challenge: str, code: str) -> str:
@@ -221,30 +232,35 @@ def finish_signin(ctx: Context, challenge: str, code: str) -> tuple[str, str]:
         else:
             failed = False
             conn.execute(update(signin_codes).where(c.id == row.id).values(used_at=now))
-            token = secrets.token_urlsafe(32)
-            conn.execute(
-                privacy_sessions.insert().values(
-                    id=token_hash(token),
-                    subject_id=row.subject_id,
-                    csrf_secret=secrets.token_urlsafe(32),
-                    created_at=now,
-                    last_seen_at=now,
-                )
-            )
-            append_entries(
-                conn,
-                now,
-                [
-                    AuditEntry(
-                        action="privacy.signin",
-                        actor=f"subject:{row.subject_id}",
-                        subject_id=row.subject_id,
-                    )
-                ],
-            )
+            token = _open_session(conn, ctx, str(row.subject_id))
     if failed:
         raise wrong
     return token, str(row.subject_id)
+
+
+def _open_session(
+    conn: Connection, ctx: Context, subject_id: str, *, switched: bool = False
+) -> str:
+    """A new session for ``subject_id``, audited as a sign-in; returns its token."""
+    now = ctx.clock.now()
+    token = secrets.token_urlsafe(32)
+    conn.execute(
+        privacy_sessions.insert().values(
+            id=token_hash(token),
+            subject_id=subject_id,
+            csrf_secret=secrets.token_urlsafe(32),
+            created_at=now,
+            last_seen_at=now,
+        )
+    )
+    entry = AuditEntry(
+        action="privacy.signin",
+        actor=f"subject:{subject_id}",
+        subject_id=subject_id,
+        details={"from": "another record of the same address"} if switched else {},
+    )
+    append_entries(conn, now, [entry])
+    return token
 
 
 def resolve(ctx: Context, token: str) -> tuple[str, str] | None:
@@ -266,6 +282,53 @@ def resolve(ctx: Context, token: str) -> tuple[str, str] | None:
         with ctx.engine.begin() as conn:
             conn.execute(update(privacy_sessions).where(s.id == row.id).values(last_seen_at=now))
     return str(row.subject_id), str(row.csrf_secret)
+
+
+def records_of_address(ctx: Context, subject_id: str) -> list[Held]:
+    """Every live (not erased) record with the same e-mail address as ``subject_id``'s,
+    that one included: the organisation's own first, then the customers' by age. One
+    address can be on file with several customers of a multi-tenant service; signing in
+    proved control of it, so the person may move between those records
+    (:func:`switch_record`). Empty for a person without an address."""
+    s = subjects.c
+    with ctx.engine.connect() as conn:
+        bidx = conn.execute(select(s.email_bidx).where(s.id == subject_id)).scalar()
+        if not bidx:
+            return []
+        rows = conn.execute(
+            select(s.id, s.tenant_id, s.created_at, tenants.c.name)
+            .select_from(subjects.outerjoin(tenants, tenants.c.id == s.tenant_id))
+            .where(s.email_bidx == bidx, s.erased_at.is_(None))
+        ).all()
+    order = sorted(rows, key=lambda r: (r.tenant_id is not None, utc(r.created_at), r.id))
+    return [Held(str(r.id), r.name) for r in order]
+
+
+def switch_record(ctx: Context, token: str, subject_id: str) -> str:
+    """Move a privacy-centre session to another record of the same address (one of
+    :func:`records_of_address`); returns the new session's token. The old session ends
+    (a new person, a new token, as at sign-in), and the move is audited as a sign-in to
+    that record. Any other id, an erased record's included, is NotFound, audited."""
+    found = resolve(ctx, token)
+    if found is None:
+        raise AuthenticationError("sign in to the privacy centre first", code="login_required")
+    current = found[0]
+    now = ctx.clock.now()
+    ids = {h.subject_id for h in records_of_address(ctx, current)}
+    with transaction(ctx) as conn:
+        if subject_id in ids:
+            conn.execute(
+                update(privacy_sessions)
+                .where(privacy_sessions.c.id == token_hash(token))
+                .values(ended_at=now)
+            )
+            return _open_session(conn, ctx, subject_id, switched=True)
+        # The refusal under the signed-in person only: nothing names the id tried.
+        refused = denial(
+            "privacy.switch", f"subject:{current}", Reason.not_found, subject_id=current
+        )
+        append_entries(conn, now, [refused])
+    raise NotFound("that is not one of your records", code="not_found")
 
 
 def end(ctx: Context, token: str) -> None:

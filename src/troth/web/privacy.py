@@ -215,7 +215,20 @@ def me(request: Request) -> Response:
         lists=pol.lists,
         requests=_my_requests(request, p),
         disclosures=t.disclosures.disclosures_of(p.subject_id),
+        held_at=signin.records_of_address(ctx, p.subject_id),
+        organisation=pol.organisation.name,
     )
+
+
+@router.post("/privacy/me/record")
+def switch_record(request: Request, form: FormDep) -> Response:
+    """Show another record of the same e-mail address (one address on file with several
+    of our customers): the session moves to it, with a new cookie."""
+    p = require_person(request, form)
+    token = signin.switch_record(ctx_of(request), p.token, form.get("record", ""))
+    response = RedirectResponse("/privacy/me", status_code=303)
+    csrf.set_cookie(request, response, PRIVACY_COOKIE, token)
+    return response
 
 
 @router.get("/privacy/me/export.json")
