@@ -86,8 +86,8 @@ def test_state_equals_replay(ctx: Context, ops: list[tuple[str, str, str, int]])
     assert isinstance(clock, ManualClock)
     for kind, sid, purpose, offset in ops:
         clock.set(T0 + timedelta(seconds=offset))
-        if kind == "grant":
-            ledger.grant(sid, purpose)
+        if kind == "grant":  # the person's own choice: after an opt-out, their two steps
+            ledger.grant(sid, purpose, two_step=True)
         elif kind == "withdraw":
             ledger.withdraw(sid, purpose)
         elif kind == "gpc":

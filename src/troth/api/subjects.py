@@ -92,6 +92,12 @@ class GrantIn(BaseModel):
         max_length=100_000,
         description="The exact text shown (default: the policy's).",
     )
+    two_step_confirmed: bool = Field(
+        default=False,
+        description="The person asked to opt in, then separately confirmed it: needed for a"
+        " sale/sharing purpose they opted out of less than 12 months ago (else 403"
+        " opted_out_recently).",
+    )
 
 
 def visible_subject(t: Troth, actor: Actor, subject_id: str) -> None:
@@ -316,6 +322,7 @@ async def grant_consent(
             origin=client_ip(request),
             user_agent=request.headers.get("user-agent"),
             actor=actor.label,
+            two_step=body.two_step_confirmed if body else False,
         )
         return 201, consent_out(rec).model_dump(mode="json")
 

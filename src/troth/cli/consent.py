@@ -75,6 +75,14 @@ def grant(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask (the person has agreed).")
     ] = False,
+    two_step: Annotated[
+        bool,
+        typer.Option(
+            "--two-step-confirmed",
+            help="The person asked to opt back in, then confirmed it (needed within 12 months"
+            " of their opt-out of a sale/sharing purpose).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Record consent a person gave to staff (a consent purpose, or a new use waiting for
@@ -98,6 +106,7 @@ def grant(
             notice_text=text,
             actor=_actor_label(actor),
             channel=by,
+            two_step=two_step,
         )
     if as_json:
         _out.print_json(

@@ -31,6 +31,7 @@ from troth.consent.events import (
     staff_channel,
     truncate_origin,
 )
+from troth.consent.optin import refuse_unless_two_step
 from troth.consent.tables import consent_events, consent_receipts
 from troth.context import Context
 from troth.errors import NotFound, ValidationError
@@ -59,11 +60,16 @@ class ConsentLedger:
         actor: str | None = None,
         language: str = "en",
         channel: str | None = None,
+        two_step: bool = False,
     ) -> ConsentRecord:
         """Record a grant and sign its Kantara receipt. ``notice_text`` is the exact text
         shown (default: :meth:`notice_for` the purpose); its SHA-256 is kept. ``channel``
-        says how staff took it (phone, paper, in_person...): kept in the audit entry."""
+        says how staff took it (phone, paper, in_person...): kept in the audit entry.
+        ``two_step``: the person asked to opt in, then confirmed it; needed for a
+        sale/sharing purpose they opted out of less than 12 months ago
+        (:mod:`troth.consent.optin`), refused ``opted_out_recently`` otherwise."""
         self._refuse_if_erased(subject_id, purpose, actor)
+        refuse_unless_two_step(self.ctx, subject_id, purpose, actor, two_step=two_step)
         text = notice_text if notice_text is not None else self.notice_for(purpose)
         item = (purpose, ConsentKind.grant, True, notice_hash(text))
         how = Provenance(
@@ -74,7 +80,7 @@ class ConsentLedger:
             url,
             jurisdiction,
             language,
-            staff_channel(channel),
+            {**staff_channel(channel), **({"two_step_opt_in": True} if two_step else {})},
         )
         return self._record(subject_id, [item], how)[0]
 

@@ -33,6 +33,7 @@ class Reason(StrEnum):
     recipient_category_not_allowed = "recipient_category_not_allowed"
     kept_for_legal_obligation = "kept_for_legal_obligation"
     subject_erased = "subject_erased"
+    opted_out_recently = "opted_out_recently"  # a sale/sharing opt-out, less than 12 months old
     not_the_owner = "not_the_owner"  # an export made for another person
     power_not_granted = "power_not_granted"
     tenant_bound = "tenant_bound"

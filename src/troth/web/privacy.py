@@ -17,6 +17,7 @@ from troth.access import signin
 from troth.access.centre import held_values
 from troth.api.auth import client_ip
 from troth.consent import ConsentMethod
+from troth.consent.optin import in_wait
 from troth.errors import AuthenticationError, RateLimited, TrothError, ValidationError
 from troth.policy.describe import describe_policy
 from troth.policy.masking import shown
@@ -251,7 +252,19 @@ def change_consent(request: Request, form: FormDep) -> Response:
         "actor": f"subject:{p.subject_id}",
     }
     if form.get("action") == "grant":
-        t.consent.grant(p.subject_id, purpose, **how)
+        # After an opt-out of sale or sharing, opting back in takes two steps: this page
+        # asks, the person confirms (troth.consent.optin).
+        confirmed = form.get("confirm") == "two-step"
+        since = in_wait(ctx_of(request), p.subject_id, purpose)
+        if since is not None and not confirmed:
+            return render(
+                request,
+                "privacy/opt_in.html",
+                csrf_token=p.csrf_token,
+                since=since,
+                purpose=ctx_of(request).policy.purposes[purpose],
+            )
+        t.consent.grant(p.subject_id, purpose, two_step=confirmed, **how)
         done = "consent-given"
     else:
         t.consent.withdraw(p.subject_id, purpose, **how)
