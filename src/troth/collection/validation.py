@@ -203,6 +203,30 @@ def parse_regime(value: str, what: str = "regime") -> Regime:
         raise ValidationError(f"unknown {what} {value[:40]!r}: use one of {known}") from None
 
 
+_LOCATION = re.compile(r"^[A-Z]{2}$")
+
+
+def parse_location(value: object, what: str = "location") -> str | None:
+    """A data location as the policy writes it (an ISO 3166-1 alpha-2 code, or EU), from
+    what a caller typed: surrounding spaces dropped and upper-cased, so ``" nz"`` is
+    ``NZ``; None (or blank) means not given. Raises :class:`ValidationError` naming
+    ``what`` and the expected form (a subdivision such as ``US-CA`` is not a location)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be text: a 2-letter code like NZ, CA, EU", field=what)
+    code = value.strip().upper()
+    if not code:
+        return None
+    if not _LOCATION.match(code):
+        raise ValidationError(
+            f"{what} is not a location code: use a 2-letter ISO 3166-1 code like NZ, CA, EU"
+            " (a subdivision such as US-CA is not one)",
+            field=what,
+        )
+    return code
+
+
 def parse_number(text: str, what: str, low: float, high: float) -> float:
     """A number typed into a form: finite and within [low, high]; raises
     :class:`ValidationError` saying the range (``nan``, ``inf`` and ``1e400`` are not
