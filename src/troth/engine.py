@@ -77,7 +77,13 @@ class View:
     subject_id: str
     purpose: str
     values: list[StoredValue]
-    masked: dict[str, str]  # field -> reason code
+    masked: dict[str, str]
+    """Field -> reason code, for each field held none of whose values may be revealed: a
+    field is either in ``values`` or here, never both. (A field name can hold several
+    values: the same field at two collection points, with other categories or other
+    purposes, or collected again later; the gate decides each value, so some may serve
+    the purpose and some not. Then the field is returned, with the values that may be
+    revealed alone, and the others are neither returned nor named here.)"""
     decision: Decision
 
     def get(self, field_name: str) -> JSONValue:
@@ -392,6 +398,10 @@ class Troth:
             assert decision.reason is not None
             refused = Refused(decision.detail, reason=decision.reason, subject_id=subject_id)
             return now, entry, refused
+        # One field may hold values that serve the purpose and values that do not (see
+        # View.masked): it is returned, with those values alone, and not named as masked.
+        shown = {v.field for v in visible}
+        masked = {f: why for f, why in masked.items() if f not in shown}
         return now, entry, View(subject_id, purpose, visible, masked, decision)
 
     def find(

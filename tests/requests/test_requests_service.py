@@ -190,6 +190,8 @@ def test_extension_inside_the_window_is_told(t: Troth, clock: ManualClock) -> No
     req = t.requests.open("access", email=ANN)
     with pytest.raises(ValidationError, match="reason"):
         t.requests.extend(req.id, "")
+    # Being handled: verified first (an unverified request is not extended, see below).
+    t.requests.verify(req.id, code_of(t, req.id))
     clock.advance(days=10)
     ext = t.requests.extend(req.id, "Your data is spread over five archived systems")
     assert ext.state is RequestState.extended
@@ -199,18 +201,38 @@ def test_extension_inside_the_window_is_told(t: Troth, clock: ManualClock) -> No
     assert "five archived systems" in told["body_text"] and "2026-06-02" in told["body_text"]
     with pytest.raises(Conflict, match="already extended"):
         t.requests.extend(req.id, "again")
-    # Still unverified: a new code works from the extended state, and execution follows.
-    t.requests.send_code(req.id)
-    t.requests.verify(req.id, code_of(t, req.id))
     assert t.requests.execute(req.id).state is RequestState.completed
+
+
+@pytest.mark.parametrize("behalf", [False, True])
+def test_an_unverified_request_is_not_extended(t: Troth, clock: ManualClock, behalf: bool) -> None:
+    """An extension is for a request being handled: while the person's identity is not
+    verified (a code pending, or staff to approve one made on someone's behalf) it is
+    refused, saying what to do, and nothing changes; once verified it is allowed."""
+    buy(t, ANN)
+    req = t.requests.open("access", email=ANN, on_behalf_of="Ann's lawyer" if behalf else None)
+    waiting = RequestState.awaiting_approval if behalf else RequestState.identity_unverified
+    assert req.state is waiting
+    mails = len(mails_for(t, req.id))
+    clock.advance(days=5)
+    with pytest.raises(Conflict, match="identity is not verified yet") as exc:
+        t.requests.extend(req.id, "complex")
+    assert exc.value.code == "not_verified" and "verify it first" in exc.value.message
+    after = t.requests.get(req.id)
+    assert (after.state, after.extended_due_at) == (waiting, None)
+    assert len(mails_for(t, req.id)) == mails  # the person is told nothing
+    t.requests.verify_by_staff(req.id, staff="ada", reason="passport seen")
+    assert t.requests.extend(req.id, "complex").state is RequestState.extended
 
 
 def test_extension_too_late_or_not_allowed(t: Troth, clock: ManualClock) -> None:
     late = t.requests.open("access", email=ANN)
+    t.requests.verify_by_staff(late.id, staff="ada", reason="passport seen")
     clock.advance(days=40)
     with pytest.raises(ValidationError, match="too late to extend"):
         t.requests.extend(late.id, "complex")
     au = t.requests.open("access", email="bob@example.com", regime="au")
+    t.requests.verify_by_staff(au.id, staff="ada", reason="passport seen")
     with pytest.raises(ValidationError, match="allows no extension"):
         t.requests.extend(au.id, "complex")
 
@@ -253,3 +275,32 @@ def test_history_records_every_step(t: Troth) -> None:
         "started",
         "completed",
     ]
+
+
+def test_an_unverified_request_is_not_extended_over_http_or_the_cli(home: Any) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from _http import api_key, client_for, is_problem
+
+    t = home("mindlink")
+    buy(t, ANN)
+    req = t.requests.open("access", email=ANN)
+    with client_for(t.ctx) as c:
+        h = api_key(c, ["requests:admin"])
+        body = is_problem(
+            c.post(f"/api/v1/requests/{req.id}/extend", json={"reason": "complex"}, headers=h),
+            409,
+            "not_verified",
+        )
+        assert "identity is not verified yet" in body["detail"]
+    troth = Path(sys.executable).parent / "troth"
+    run = subprocess.run(
+        [str(troth), "--home", str(t.ctx.settings.home), "requests", "extend", req.id]
+        + ["--reason", "complex"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1 and "error (not_verified)" in run.stderr, run.stderr
+    assert t.requests.get(req.id).extended_due_at is None

@@ -59,10 +59,11 @@ def test_who_accessed_reads_as_sentences_without_ids(lite: Any) -> None:
         page = c.get("/privacy/me").text
     accesses = section(page, "acc-h")
     assert (
-        "Our support team read your contact, identity and support details to provide support"
-        " and answer feedback" in accesses
+        "Our support team read your contact, identity and support details for this use of"
+        " your data: Provide support and answer feedback; keep a record of communications."
+        in accesses
     )
-    assert "Our accounts team asked to read" in accesses and "this was refused" in accesses
+    assert "Our accounts team asked to read" in accesses and "This was refused." in accesses
     assert "We recorded your contact, identity and support details" in accesses
     assert "You signed in to the privacy centre." in accesses
     for internal in (
@@ -170,7 +171,9 @@ def test_public_page_describes_purposes_instead_of_ids(home: Any) -> None:
     subs = section(page, "sub-h")
     body = subs.split("<tbody>")[1]
     assert "provide_service" not in body and "call_records" not in body, body
-    assert "details, to run customer accounts, users and invitations" in body
+    assert "details, for this use of your data: Run customer accounts, users and invitations" in (
+        body
+    )
 
 
 def test_two_collections_in_the_same_instant_are_two_records(lite: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,18 +9,14 @@ from sqlalchemy import Connection
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries
+from troth.collection.validation import check_email
 from troth.context import Context
-from troth.errors import ValidationError
-
-_EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{1,60}$")
 
 
-def normalise_email(email: str) -> str:
-    """Lower-cased, trimmed; refuses something that is not an e-mail address."""
-    value = (email or "").strip().lower()
-    if not _EMAIL.match(value):
-        raise ValidationError(f"{email!r} is not an e-mail address (name@example.com)")
-    return value
+def normalise_email(email: str, what: str = "email") -> str:
+    """Lower-cased, trimmed; refuses (naming ``what``) something that is not an e-mail
+    address, by the one check (:func:`troth.collection.validation.check_email`)."""
+    return check_email(email, what).lower()
 
 
 def audit(

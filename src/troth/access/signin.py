@@ -21,6 +21,7 @@ from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import denial
 from troth.clock import utc
+from troth.collection.validation import email_problem
 from troth.columns import counter, key, ref, stamp, stamps
 from troth.context import Context
 from troth.db import metadata
@@ -85,8 +86,10 @@ def start_signin(ctx: Context, email: str, *, client: str | None = None) -> str:
     client (IP) an hour, and one per ``signin_code_interval_seconds`` per address, known
     address or not (RateLimited otherwise, saying how long to wait)."""
     email = (email or "").strip()
-    if "@" not in email or len(email) > 320:
-        raise ValidationError("type the e-mail address you gave us (name@example.com)")
+    if len(email) > 320 or email_problem(email):
+        raise ValidationError(
+            "type the e-mail address you gave us (name@example.com)", field="email"
+        )
     challenge = secrets.token_hex(16)
     now = ctx.clock.now()
     address = ctx.keys.mac("privacy-signin-address", email.casefold().encode()).hex()

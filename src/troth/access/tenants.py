@@ -26,6 +26,7 @@ from troth.access.tables import invitations, users
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
 from troth.clock import utc
+from troth.collection.validation import control_problem
 from troth.context import Context
 from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
@@ -144,8 +145,11 @@ class Tenants:
         """A new customer; its primary e-mail receives policy and emergency notices."""
         name = (name or "").strip()
         if not name or len(name) > 200:
-            raise ValidationError("give the tenant a name of 1 to 200 characters")
-        addr = normalise_email(primary_email)
+            raise ValidationError("give the tenant a name of 1 to 200 characters", field="name")
+        problem = control_problem(name)
+        if problem:
+            raise ValidationError(f"name: {problem}", field="name")
+        addr = normalise_email(primary_email, "primary_email")
         tid = new_id()
         with transaction(self.ctx) as conn:
             conn.execute(

@@ -21,6 +21,7 @@ from troth.collection.validation import (
     check_phones,
     check_value,
     named_supplier,
+    parse_location,
     parse_regime,
 )
 from troth.context import Context
@@ -72,7 +73,13 @@ class CollectionService:
             )
         if req.subject_ids is not None and len(req.subject_ids) != len(req.rows):
             raise ValidationError("subject_ids must have one entry per row")
-        where = req.location or cp.location or idx.default_location
+        try:
+            # "nz" and " NZ " are NZ; a code of another form is refused, saying the form.
+            asked = parse_location(req.location)
+        except ValidationError as exc:
+            details = {"point": req.point, "problem": exc.message[:300]}
+            reject_input(self.ctx, "collect", req.actor, exc, details=details)
+        where = asked or cp.location or idx.default_location
         # P22: storing outside the allowed places is refused.
         if where not in idx.allowed_locations:
             refuse(

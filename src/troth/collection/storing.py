@@ -16,6 +16,7 @@ from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal
 from troth.collection.phones import region_for
+from troth.consent.append import erased_refusal
 from troth.context import Context
 from troth.driver import insert_many
 from troth.errors import NotFound, ValidationError
@@ -135,6 +136,11 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
         unserved = _unserved(ctx, batch, sids, gated)
         if unserved is not None:
             return unserved
+        if batch.consents and erased:
+            # No consent is recorded for an erased person (the ledger's one check).
+            refused = erased_refusal(conn, sorted(erased), batch.consents)
+            if refused is not None:
+                return replace(refused, details={"point": batch.cp.id})
         # Decided: from here on the transaction writes.
         created = _insert_subjects(conn, batch, new_subjects)
         if batch.consents:

@@ -28,7 +28,17 @@ from troth.policy.model import CollectedField, CollectionPoint, FieldType, Regim
 if TYPE_CHECKING:
     from troth.policy.index import PolicyIndex
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,}$")
+# An address: a local part (no space, no @) and a domain of dot-separated labels, each of
+# letters, digits and inner hyphens (any script), the last of 2 or more characters: so no
+# empty label (``example..com``), no leading or trailing dot (``example.com.``); the last
+# is letters or an IDN's ``xn--`` form.
+_LABEL = r"[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?"
+_TOP = r"(?:[^\W\d_]{2,63}|(?i:xn--[a-z0-9-]{1,59}))"
+_EMAIL = re.compile(rf"^[^@\s]{{1,64}}@(?=.{{1,253}}$)(?:{_LABEL}\.)+{_TOP}$")
+# Control characters (Unicode Cc: C0, DEL, C1, NUL among them): never in a value; a
+# free-text field keeps tab and line breaks.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{5,32}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -155,6 +165,41 @@ def parse_datetime(value: Any) -> datetime:
         raise ValueError("not a date-time (ISO 8601)") from None
 
 
+def control_problem(value: str, *, free_text: bool = False) -> str | None:
+    """None when ``value`` holds no control character; a ``free_text`` value may hold tab,
+    line feed and carriage return (a message typed over several lines). Otherwise what is
+    wrong, in words (never the value)."""
+    if (_CONTROL_IN_TEXT if free_text else _CONTROL).search(value) is None:
+        return None
+    allowed = "; only tab and line breaks are allowed" if free_text else ""
+    return f"contains a control character (NUL, escape...){allowed}: send plain text"
+
+
+def email_problem(value: str) -> str | None:
+    """The one e-mail address check (collected fields, accounts, tenants, requests, the
+    privacy centre's sign-in, mail read for requests): None when ``value`` is an address
+    (name@example.com); otherwise what is wrong, in words (never the value)."""
+    problem = control_problem(value)
+    if problem:
+        return problem
+    if not _EMAIL.match(value):
+        return (
+            "not an e-mail address (name@example.com: a domain of dot-separated labels,"
+            " no trailing dot)"
+        )
+    return None
+
+
+def check_email(value: object, what: str = "email", *, code: str | None = None) -> str:
+    """``value``, trimmed, when it is an e-mail address (:func:`email_problem`); raises
+    :class:`ValidationError` naming ``what`` otherwise."""
+    text = value.strip() if isinstance(value, str) else ""
+    problem = email_problem(text) if text else "not an e-mail address (name@example.com)"
+    if problem:
+        raise ValidationError(f"{what}: {problem}", code=code, field=what)
+    return text
+
+
 def check_value(spec: CollectedField, value: Any, max_bytes: int) -> str | None:
     """None when ``value`` fits the declared field; otherwise what is wrong, in words."""
     t = spec.type
@@ -167,8 +212,11 @@ def check_value(spec: CollectedField, value: Any, max_bytes: int) -> str | None:
             return "text contains a lone surrogate (not Unicode); send valid UTF-8 text"
         if len(value.encode()) > max_bytes:
             return f"too large ({len(value.encode())} bytes; at most {max_bytes})"
-        if t is FieldType.email and not _EMAIL.match(value):
-            return "not an e-mail address (name@domain)"
+        problem = control_problem(value, free_text=t is FieldType.text)
+        if problem:
+            return problem
+        if t is FieldType.email:
+            return email_problem(value)
         if t is FieldType.phone and not _PHONE.match(value):
             return "not a telephone number (digits, spaces, + ( ) - . / only)"
         return None
@@ -201,6 +249,30 @@ def parse_regime(value: str, what: str = "regime") -> Regime:
     except ValueError:
         known = ", ".join(r.value for r in Regime)
         raise ValidationError(f"unknown {what} {value[:40]!r}: use one of {known}") from None
+
+
+_LOCATION = re.compile(r"^[A-Z]{2}$")
+
+
+def parse_location(value: object, what: str = "location") -> str | None:
+    """A data location as the policy writes it (an ISO 3166-1 alpha-2 code, or EU), from
+    what a caller typed: surrounding spaces dropped and upper-cased, so ``" nz"`` is
+    ``NZ``; None (or blank) means not given. Raises :class:`ValidationError` naming
+    ``what`` and the expected form (a subdivision such as ``US-CA`` is not a location)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be text: a 2-letter code like NZ, CA, EU", field=what)
+    code = value.strip().upper()
+    if not code:
+        return None
+    if not _LOCATION.match(code):
+        raise ValidationError(
+            f"{what} is not a location code: use a 2-letter ISO 3166-1 code like NZ, CA, EU"
+            " (a subdivision such as US-CA is not one)",
+            field=what,
+        )
+    return code
 
 
 def parse_number(text: str, what: str, low: float, high: float) -> float:
@@ -271,6 +343,9 @@ def named_supplier(cp: CollectionPoint, supplier: str | None) -> str | None:
         raise ValidationError(
             "supplier: at most 200 characters", code="supplier_too_long", field="supplier"
         )
+    problem = control_problem(supplier or "")
+    if problem:
+        raise ValidationError(f"supplier: {problem}", field="supplier")
     return name
 
 

@@ -12,8 +12,9 @@ from sqlalchemy import exc as sa_exc
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import refuse
 from troth.consent import state as _state
-from troth.consent.append import subjects
+from troth.consent.append import erased_refusal, subjects
 from troth.consent.events import COOKIE_PREFIX, ImportedEvent, truncate_origin
 from troth.consent.tables import consent_events
 from troth.errors import NotFound, ValidationError
@@ -30,12 +31,14 @@ def import_events(ctx: Context, events: Iterable[ImportedEvent], actor: str, sou
     Returns the number imported; one audit entry sums up the import."""
     now = ctx.clock.now()
     count = 0
+    refusal = None
     try:
         with transaction(ctx) as conn:
             after = int(
                 conn.execute(select(func.coalesce(func.max(consent_events.c.id), 0))).scalar_one()
             )
             rows = ImportRows(ctx, conn)
+            events_in = conn.begin_nested()  # undone whole if the import names an erased person
             batch: list[tuple[Any, ...]] = []
             for ev in events:
                 batch.append(rows.build(ev))
@@ -46,7 +49,13 @@ def import_events(ctx: Context, events: Iterable[ImportedEvent], actor: str, sou
             if batch:
                 rows.insert(batch)
                 count += len(batch)
-            if count:
+            # Nothing is recorded for an erased person, an import alike: it writes nothing.
+            refusal = erased_refusal(conn, sorted(rows.subject_ids))
+            if refusal is not None:
+                events_in.rollback()
+            else:
+                events_in.commit()
+            if count and refusal is None:
                 _state.apply_since(conn, after)
                 entry = AuditEntry(
                     action="consent.import",
@@ -58,6 +67,17 @@ def import_events(ctx: Context, events: Iterable[ImportedEvent], actor: str, sou
     except sa_exc.IntegrityError:
         # The subjects foreign key refused a row: name the first unknown subject.
         raise _unknown_subjects(ctx, rows.subject_ids) from None
+    if refusal is not None:
+        refuse(
+            ctx,
+            "consent.refused",
+            actor,
+            refusal.reason,
+            f"the import names {refusal.subject_id!r}: {refusal.message}; leave them out",
+            subject_id=refusal.subject_id,
+            details={"source": source, "events": count},
+            shown={"subject_id": refusal.subject_id},
+        )
     return count
 
 

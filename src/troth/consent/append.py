@@ -14,12 +14,14 @@ from sqlalchemy import Connection, column, insert, select, table
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries
+from troth.audit.refusals import Refusal
 from troth.consent import state as _state
 from troth.consent.events import ConsentKind, ConsentMethod, ConsentRecord, clip
 from troth.consent.receipt import build_receipt, sign_receipt
 from troth.consent.tables import consent_events, consent_receipts
 from troth.context import Context
 from troth.errors import NotFound
+from troth.gate import Reason
 
 # Only what the ledger needs from the store's subjects table.
 subjects = table("subjects", column("id"), column("jurisdiction"), column("erased_at"))
@@ -42,6 +44,43 @@ class Provenance:
     jurisdiction: str | None = None
     language: str = "en"
     details: Mapping[str, Any] = field(default_factory=dict)
+
+
+ERASED = (
+    "this person's data was erased or their account closed: no consent, withdrawal or"
+    " opt-out is recorded for them any more (a new sign-up starts a new record)"
+)
+
+
+def erased_refusal(
+    conn: Connection, subject_ids: Sequence[str] | str, purposes: Sequence[str] = ()
+) -> Refusal | None:
+    """The one erased check of the ledger: every path that records consent events for
+    people (grant, withdraw, GPC, cookie choices, unsubscribe, list (un)subscribe, an
+    objection, an import) asks it in its transaction before writing. None when none of
+    ``subject_ids`` was erased (or closed their account); else the refusal
+    (``subject_erased``, naming the first such person), for the caller to hand to
+    :func:`troth.audit.refusals.refuse` once its transaction has written nothing. Only
+    the erasure's own events (:meth:`ConsentLedger.end_all`) are written without it."""
+    ids = [subject_ids] if isinstance(subject_ids, str) else list(dict.fromkeys(subject_ids))
+    erased: str | None = None
+    for start in range(0, len(ids), 500):
+        erased = conn.execute(
+            select(subjects.c.id)
+            .where(subjects.c.id.in_(ids[start : start + 500]), subjects.c.erased_at.is_not(None))
+            .order_by(subjects.c.id)
+            .limit(1)
+        ).scalar()
+        if erased is not None:
+            break
+    if erased is None:
+        return None
+    return Refusal(
+        Reason.subject_erased,
+        ERASED,
+        subject_id=str(erased),
+        details={"purposes": list(purposes)} if purposes else {},
+    )
 
 
 def append_events(

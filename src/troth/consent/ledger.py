@@ -16,7 +16,7 @@ from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import refuse
 from troth.consent import state as _state
 from troth.consent._bulk import import_events
-from troth.consent.append import Item, Provenance, append_events, require_subject, subjects
+from troth.consent.append import Item, Provenance, append_events, erased_refusal, require_subject
 from troth.consent.events import (
     ConsentKind,
     ConsentMethod,
@@ -35,7 +35,6 @@ from troth.consent.optin import refuse_unless_two_step
 from troth.consent.tables import consent_events, consent_receipts
 from troth.context import Context
 from troth.errors import NotFound, ValidationError
-from troth.gate import Reason
 from troth.policy.model import CookieCategory, LegalBasis
 
 
@@ -68,7 +67,6 @@ class ConsentLedger:
         ``two_step``: the person asked to opt in, then confirmed it; needed for a
         sale/sharing purpose they opted out of less than 12 months ago
         (:mod:`troth.consent.optin`), refused ``opted_out_recently`` otherwise."""
-        self._refuse_if_erased(subject_id, purpose, actor)
         refuse_unless_two_step(self.ctx, subject_id, purpose, actor, two_step=two_step)
         text = notice_text if notice_text is not None else self.notice_for(purpose)
         item = (purpose, ConsentKind.grant, True, notice_hash(text))
@@ -130,7 +128,8 @@ class ConsentLedger:
         """A Global Privacy Control signal (``Sec-GPC: 1``): opt out of every purpose the
         policy marks ``sale_or_sharing`` (and of the cookie categories serving them) that is
         not already opted out. No signal (None, False, another value) changes nothing, but
-        the person must exist all the same (NotFound)."""
+        the person must exist all the same (NotFound). A signal for an erased person is
+        refused ``subject_erased`` (audited), like every consent write for them."""
         if not gpc_present(signal):
             self._subject_jurisdiction_check(subject_id)
             return []
@@ -141,18 +140,9 @@ class ConsentLedger:
             {cookie_purpose(c.category.value) for c in policy.cookies if c.purpose in targets}
             - {cookie_purpose("strictly_necessary")}
         )
-        if not targets:
-            self._subject_jurisdiction_check(subject_id)
-            return []
-        with self.ctx.engine.connect() as conn:
-            current = _state.read_state(conn, subject_id)
-        already = {k for k, v in current.items() if not v.granted}
-        items = [(p, ConsentKind.gpc_opt_out, False, None) for p in targets if p not in already]
-        if not items:
-            self._subject_jurisdiction_check(subject_id)
-            return []
         how = Provenance(ConsentMethod.gpc, None, origin, user_agent, url, jurisdiction)
-        return self._record(subject_id, items, how)
+        # A signal for an erased person is refused even when it would record nothing new.
+        return self._record(subject_id, [], how, gpc=targets)
 
     def record_cookie_choices(
         self,
@@ -382,33 +372,40 @@ class ConsentLedger:
         return p
 
     def _record(
-        self, subject_id: str, items: Sequence[Item], how: Provenance
+        self,
+        subject_id: str,
+        items: Sequence[Item],
+        how: Provenance,
+        *,
+        gpc: Sequence[str] = (),
     ) -> list[ConsentRecord]:
-        """Record ``items`` in a transaction of their own (the origin truncated)."""
+        """Record ``items`` in a transaction of their own (the origin truncated), with a
+        GPC opt-out of each of ``gpc`` not already opted out. For an erased person
+        (:func:`erased_refusal`) nothing is written and the refusal is audited; an
+        unknown person is NotFound, even when there is nothing to record."""
         how = replace(how, origin=truncate_origin(how.origin))
         now = self.ctx.clock.now()
+        purposes = [i[0] for i in items] or list(gpc)
         with transaction(self.ctx) as conn:
-            return append_events(conn, self.ctx, subject_id, items, how, now)
-
-    def _refuse_if_erased(self, subject_id: str, purpose: str, actor: str | None) -> None:
-        """A consent given for an erased person (closed account) would restart what the
-        erasure ended: refused ``subject_erased``, and the refusal audited."""
-        with self.ctx.engine.connect() as conn:
-            erased = conn.execute(
-                select(subjects.c.erased_at).where(subjects.c.id == subject_id)
-            ).scalar_one_or_none()
-        if erased is None:
-            return
+            require_subject(conn, self.ctx, subject_id)
+            refusal = erased_refusal(conn, subject_id, purposes)
+            if refusal is None:
+                if gpc:
+                    state = _state.read_state(conn, subject_id)
+                    already = {k for k, v in state.items() if not v.granted}
+                    items = [(p, ConsentKind.gpc_opt_out, False, None) for p in gpc]
+                    items = [i for i in items if i[0] not in already]
+                return append_events(conn, self.ctx, subject_id, items, how, now) if items else []
         refuse(
             self.ctx,
             "consent.refused",
-            actor or "system",
-            Reason.subject_erased,
-            "this person's data was erased or their account closed: no consent can be "
-            "recorded for them (a new sign-up starts a new record)",
+            how.actor or f"subject:{subject_id}",
+            refusal.reason,
+            refusal.message,
             subject_id=subject_id,
-            purpose=purpose,
-            shown={"purpose": purpose},
+            purpose=purposes[0] if len(purposes) == 1 else None,
+            details=refusal.details,
+            shown={"purpose": purposes[0]} if len(purposes) == 1 else None,
         )
 
     def _subject_jurisdiction_check(self, subject_id: str) -> None:

@@ -12,11 +12,14 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy import Connection, insert, select, update
 
 from troth.audit.log import transaction
+from troth.audit.refusals import Refusal, refuse
 from troth.clock import utc
+from troth.consent.append import erased_refusal
 from troth.consent.events import ConsentKind, ConsentMethod, parse_method
 from troth.consent.ledger import ConsentLedger
 from troth.consent.state import opted_out_purposes
@@ -92,9 +95,13 @@ def unsubscribe_subject(
         raise NotFound(f"no list {list_id!r}", code="unknown_list")
     purpose = _purpose(ctx, list_id)
     with transaction(ctx) as conn:
-        if purpose in opted_out_purposes(conn, subject_id):
-            return UnsubscribeResult(list_id, purpose, already_done=True)
-        token = issue_token(conn, ctx, subject_id, list_id)
+        refusal = erased_refusal(conn, subject_id, [purpose])
+        if refusal is None:
+            if purpose in opted_out_purposes(conn, subject_id):
+                return UnsubscribeResult(list_id, purpose, already_done=True)
+            token = issue_token(conn, ctx, subject_id, list_id)
+    if refusal is not None:
+        _refuse(ctx, refusal, subject_id, purpose, list_id)
     return unsubscribe(ctx, token, method=method)
 
 
@@ -119,28 +126,52 @@ def unsubscribe(
             raise _unknown()
         _check_age(ctx, row.created_at, now)
         purpose = _purpose(ctx, row.list_id)
-        # Compare-and-set: of two concurrent clicks, exactly one records the event.
-        claimed = conn.execute(
-            update(unsubscribe_tokens)
-            .where(t.token_hash == digest, t.used_at.is_(None))
-            .values(used_at=now)
-        ).rowcount
-        if claimed != 1:
-            return UnsubscribeResult(row.list_id, purpose, already_done=True)
-        rec = ConsentLedger(ctx).record_opt_out(
-            conn,
-            row.subject_id,
-            purpose,
-            kind=ConsentKind.unsubscribe,
-            method=how,
-            actor=f"subject:{row.subject_id}",
-            at=now,
-            details={"list_id": row.list_id},
-        )
-        conn.execute(
-            update(unsubscribe_tokens).where(t.token_hash == digest).values(event_id=rec.event_id)
-        )
-    return UnsubscribeResult(row.list_id, purpose, already_done=False, event_id=rec.event_id)
+        refusal = erased_refusal(conn, row.subject_id, [purpose])
+        if refusal is None:
+            # Compare-and-set: of two concurrent clicks, exactly one records the event.
+            claimed = conn.execute(
+                update(unsubscribe_tokens)
+                .where(t.token_hash == digest, t.used_at.is_(None))
+                .values(used_at=now)
+            ).rowcount
+            if claimed != 1:
+                return UnsubscribeResult(row.list_id, purpose, already_done=True)
+            rec = ConsentLedger(ctx).record_opt_out(
+                conn,
+                row.subject_id,
+                purpose,
+                kind=ConsentKind.unsubscribe,
+                method=how,
+                actor=f"subject:{row.subject_id}",
+                at=now,
+                details={"list_id": row.list_id},
+            )
+            conn.execute(
+                update(unsubscribe_tokens)
+                .where(t.token_hash == digest)
+                .values(event_id=rec.event_id)
+            )
+            return UnsubscribeResult(
+                row.list_id, purpose, already_done=False, event_id=rec.event_id
+            )
+    _refuse(ctx, refusal, row.subject_id, purpose, row.list_id)
+
+
+def _refuse(
+    ctx: Context, refusal: Refusal, subject_id: str, purpose: str, list_id: str
+) -> NoReturn:
+    """An erased person's unsubscribe, refused once its transaction wrote nothing."""
+    refuse(
+        ctx,
+        "consent.refused",
+        f"subject:{subject_id}",
+        refusal.reason,
+        refusal.message,
+        subject_id=subject_id,
+        purpose=purpose,
+        details={"list_id": list_id},
+        shown={"purpose": purpose},
+    )
 
 
 def describe_token(ctx: Context, token: str) -> TokenInfo:

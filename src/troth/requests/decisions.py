@@ -15,7 +15,12 @@ from troth.gate import SYSTEM, Actor
 from troth.requests import execution
 from troth.requests.deadlines import extended_due
 from troth.requests.record import RequestRecord
-from troth.requests.states import OPEN_STATES, RequestState, check_transition
+from troth.requests.states import (
+    OPEN_STATES,
+    UNVERIFIED_STATES,
+    RequestState,
+    check_transition,
+)
 from troth.requests.steps import RequestSteps
 from troth.requests.tables import requests
 from troth.store.tables import restrictions
@@ -37,7 +42,9 @@ class Decisions:
         actor: Actor = SYSTEM,
     ) -> RequestRecord:
         """Extend the deadline inside the regime's window (REGULATIONS.md), with the
-        reason recorded and told to the person."""
+        reason recorded and told to the person. Only a request being handled may be
+        extended: one whose person's identity is not verified yet is refused
+        (Conflict ``not_verified``; :mod:`troth.requests.states`)."""
         if not reason or not reason.strip():
             raise ValidationError(
                 "an extension needs a reason the person is told", code="reason_required"
@@ -49,6 +56,15 @@ class Decisions:
                 raise Conflict(
                     f"request {request_id} was already extended to {req.extended_due_at}",
                     code="already_extended",
+                )
+            if req.state in UNVERIFIED_STATES:
+                raise Conflict(
+                    f"request {request_id} is {req.state}: the person's identity is not"
+                    " verified yet, so the request is not being handled and its deadline"
+                    " cannot be extended; verify it first (a code, or staff with a reason),"
+                    " then extend it inside the first period if it needs more time",
+                    code="not_verified",
+                    state=req.state.value,
                 )
             check_transition(req.id, req.state, RequestState.extended)
             new_due = extended_due(

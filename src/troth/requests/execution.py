@@ -339,7 +339,11 @@ def object_in_store(
     for them is then suppressed), and a restriction for those not resting on consent (the
     gate refuses them as ``restricted``)."""
     from troth.consent import ConsentLedger
+    from troth.consent.append import erased_refusal
 
+    if erased_refusal(conn, subject_id, purposes) is not None:
+        # Erasure ended every consent and use already: nothing more is recorded for them.
+        return {"system": "troth", "withdrawn": [], "restricted": [], "erased": True}
     now = ctx.clock.now()
     ledger = ConsentLedger(ctx)
     for p in purposes:

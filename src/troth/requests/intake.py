@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select, update
 
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
-from troth.collection.validation import parse_regime
+from troth.collection.validation import check_email, parse_regime
 from troth.context import Context
 from troth.errors import Conflict, NotFound, ValidationError
 from troth.gate import SYSTEM, Actor, Reason
@@ -268,10 +268,10 @@ class RequestIntake:
 
 
 def _checked_email(email: str | None) -> str | None:
-    email = email.strip() if email else None
-    if email is not None and ("@" not in email or len(email) > 320 or "\n" in email):
-        raise ValidationError(f"{email[:60]!r} is not an e-mail address", code="invalid_addr")
-    return email
+    """The address the request is from, trimmed (None: not given), by the one check."""
+    if email is None or not email.strip():
+        return None
+    return check_email(email, "email", code="invalid_addr")
 
 
 def _refuse_duplicate(conn: Connection, source_ref: str) -> None:

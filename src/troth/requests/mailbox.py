@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Final
 
+from troth.collection.validation import email_problem
 from troth.errors import ValidationError
 from troth.requests.receipt import header_time
 from troth.requests.states import RequestKind
@@ -112,7 +113,8 @@ def read_message(path: Path) -> Recognised:
     subject = str(msg.get("Subject", "") or "").strip()
     message_id = str(msg.get("Message-ID", "") or "").strip() or None
     _name, addr = parseaddr(str(msg.get("From", "") or ""))
-    sender = addr.strip().lower() if "@" in addr else None
+    addr = addr.strip()
+    sender = addr.lower() if addr and email_problem(addr) is None else None
     out = Recognised(str(path), message_id, sender, subject)
     try:
         out.sent_at = header_time(str(msg.get("Date", "") or ""))
@@ -125,7 +127,10 @@ def read_message(path: Path) -> Recognised:
     except (TypeError, ValueError):
         out.arrived_at = None
     if sender is None:
-        out.problem = "no sender address in From: cannot answer or verify the person"
+        out.problem = (
+            "no sender address in From (or not an e-mail address): cannot answer or verify"
+            " the person"
+        )
         return out
     if message_id is None:
         out.problem = "no Message-ID: cannot make sure it is opened only once"

@@ -2,8 +2,14 @@
 
     received --> identity_unverified --> verified --> in_progress --> completed
         \\--> awaiting_approval (made on someone's behalf: staff verify) --/
-    any open state --> extended (deadline extended, work still to do) --> on as before
+    verified, in_progress --> extended (deadline extended, work still to do) --> on as before
     any open state --> refused
+
+An extension is for a request being handled (GDPR Art. 12(3): "where necessary, taking
+into account the complexity and number of the requests"): one whose person's identity is
+not verified yet (:data:`UNVERIFIED_STATES`) is not being handled, and cannot be extended.
+troth does not stop the clock while identity is unverified: the deadline runs from receipt,
+and an extension after verification must still be told inside the first period.
 
 A move not in :data:`TRANSITIONS` raises Conflict naming the moves that are allowed.
 """
@@ -55,12 +61,12 @@ class RequestState(StrEnum):
 S = RequestState
 TRANSITIONS: Final[MappingProxyType[RequestState, frozenset[RequestState]]] = MappingProxyType(
     {
-        S.received: frozenset(
-            {S.identity_unverified, S.awaiting_approval, S.verified, S.extended, S.refused}
-        ),
-        S.identity_unverified: frozenset({S.verified, S.awaiting_approval, S.extended, S.refused}),
-        S.awaiting_approval: frozenset({S.verified, S.extended, S.refused}),
+        S.received: frozenset({S.identity_unverified, S.awaiting_approval, S.verified, S.refused}),
+        S.identity_unverified: frozenset({S.verified, S.awaiting_approval, S.refused}),
+        S.awaiting_approval: frozenset({S.verified, S.refused}),
         S.verified: frozenset({S.in_progress, S.extended, S.refused}),
+        # An extended request goes on as before. (A request extended while unverified, as
+        # troth allowed before, is verified from here like any other.)
         S.extended: frozenset(
             {S.identity_unverified, S.awaiting_approval, S.verified, S.in_progress, S.refused}
         ),
@@ -72,6 +78,8 @@ TRANSITIONS: Final[MappingProxyType[RequestState, frozenset[RequestState]]] = Ma
 )
 
 OPEN_STATES: Final = frozenset(s for s, moves in TRANSITIONS.items() if moves)
+UNVERIFIED_STATES: Final = frozenset({S.received, S.identity_unverified, S.awaiting_approval})
+"""Open, and the person's identity not verified yet: nothing runs and no extension."""
 
 
 def check_transition(request_id: str, current: RequestState, new: RequestState) -> None:

@@ -27,7 +27,7 @@ from troth.consent.events import COOKIE_PREFIX
 from troth.policy.index import PolicyIndex
 from troth.policy.masking import shown
 from troth.store.values import StoredValue
-from troth.web.words import as_reason, listing
+from troth.web.words import USE_OF, as_use, listing
 from troth.web.words import id_words as words
 
 HIDDEN_PREFIXES = ("privacy.view", "privacy.signin_code", "mail.", "outbox.", "keys.", "store.")
@@ -118,8 +118,9 @@ class Narrator:
         return f"your {listing(words(c) for c in cats)} details" if cats else "your data"
 
     def why(self, purpose: str | None) -> str:
-        p = self.index.purposes.get(purpose or "")
-        return f" to {as_reason(p.description)}" if p is not None else ""
+        """The end of a read's or a disclosure's sentence: " for this use of your data:
+        <the purpose as the policy describes it>" ("" when there is no purpose)."""
+        return f" for {self.use_of(purpose)}" if purpose else ""
 
     # -- sentences -----------------------------------------------------------------------
     def sentence(self, e: AuditEntry) -> str | None:
@@ -134,15 +135,17 @@ class Narrator:
             point = self.index.points.get(str(details.get("point", "")))
             source = f" ({point.description.rstrip('.')})" if point and point.description else ""
             return f"We recorded {what}{source}."
+        # The purpose's description ends the sentence, after a colon: it reads well
+        # whatever its form (a verb phrase, a noun phrase, a sentence of its own).
         if action == "use":
             if refused:
-                return f"{who} asked to read {what}{why}; this was refused."
+                return f"{who} asked to read {what}{why}. This was refused."
             return f"{who} read {what}{why}."
         if action == "disclose":
             r = self.index.recipients.get(str(details.get("recipient", "")))
             to = r.name if r is not None else "another organisation"
             if refused:
-                return f"{who} asked to pass {what} to {to}{why}; this was refused."
+                return f"{who} asked to pass {what} to {to}{why}. This was refused."
             return f"{who} passed {what} to {to}{why}."
         if action.startswith("consent."):
             return self.consent(action.removeprefix("consent."), e.purpose or "", details)
@@ -161,12 +164,12 @@ class Narrator:
         return None
 
     def use_of(self, purpose: str) -> str:
-        """The end of a consent sentence: "this use of your data: <the purpose as the
-        policy describes it>" (a description may be a verb phrase, a noun phrase or a
-        sentence of its own; after the colon each reads well)."""
+        """The end of a consent, read or disclosure sentence: "this use of your data:
+        <the purpose as the policy describes it>" (a description may be a verb phrase, a
+        noun phrase or a sentence of its own; after the colon each reads well)."""
         p = self.index.purposes.get(purpose)
-        text = (p.description or "").strip().rstrip(".") if p is not None else ""
-        return f"this use of your data: {text or words(purpose).capitalize()}"
+        text = as_use(p.description or "") if p is not None else ""
+        return f"{USE_OF}{text or words(purpose).capitalize()}"
 
     def consent(self, kind: str, purpose: str, details: Mapping[str, Any]) -> str | None:
         """A consent event (``consent.KIND``) told to the person it is about: the consent

@@ -14,7 +14,7 @@ from troth.context import Context
 from troth.store.ids import short_id
 from troth.web import csrf
 from troth.web.cookies import banner_for
-from troth.web.words import as_reason, duration_words, id_words, listing
+from troth.web.words import as_use, duration_words, id_words, listing
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -27,10 +27,9 @@ _env = Environment(
 _env.filters["short_id"] = short_id
 _env.filters["duration_words"] = duration_words
 _env.globals["id_words"] = id_words  # account_history -> "account history"
-_env.globals["listing"] = listing
-_env.filters["as_reason"] = (
-    as_reason  # "Bill customers." -> "bill customers"  # ["a", "b", "c"] -> "a, b and c"
-)
+_env.globals["listing"] = listing  # ["a", "b", "c"] -> "a, b and c"
+# "Problem resolution." -> "Problem resolution", after "this use of your data: "
+_env.filters["as_use"] = as_use
 
 
 def ctx_of(request: Request) -> Context:

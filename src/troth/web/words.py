@@ -47,8 +47,13 @@ def listing(items: Iterable[str]) -> str:
     return f"{', '.join(xs[:-1])} and {xs[-1]}"
 
 
-def as_reason(description: str) -> str:
-    """A purpose's description as the end of "... to <this>": "Bill customers." ->
-    "bill customers" (an acronym at the start is kept as written)."""
-    text = description.strip().rstrip(".")
-    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+USE_OF = "this use of your data: "
+"""What introduces a purpose's description in a sentence: after the colon any description
+reads well (a verb phrase "Bill customers", a noun phrase "Problem resolution and bug
+fixing", a sentence), where splicing it after "to" reads well only for a verb phrase."""
+
+
+def as_use(description: str) -> str:
+    """A purpose's description as it ends "... this use of your data: <this>": as the
+    policy writes it, without its final full stop (the sentence adds its own)."""
+    return description.strip().rstrip(".").strip()
