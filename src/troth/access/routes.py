@@ -171,6 +171,9 @@ ROUTES: dict[str, Rule] = {
     "POST /privacy/me/unsubscribe": _r(Door.person, write=True),
     "POST /privacy/me/requests": _r(Door.person, write=True),
     "POST /privacy/me/export": _r(Door.person, write=True),
+    "POST /privacy/me/record": _r(
+        Door.person, write=True, note="another live record of the same address, or 404"
+    ),
     # -- the console: the vendor's staff ---------------------------------------------------
     "GET /console": _r(Door.console),
     "GET /console/subjects": _r(Door.console, note="a use: the gate decides per role and grant"),
