@@ -10,7 +10,7 @@ person, except one made under a legal demand whose non-disclosure order still ru
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -22,6 +22,7 @@ from troth.audit.refusals import Refusal, refuse
 from troth.columns import row_of
 from troth.context import Context
 from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, notify_disclosures
+from troth.disclosures.package import DisclosedValue, DisclosurePackage, WithheldValue
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
@@ -46,32 +47,6 @@ _DISCLOSURES_OF = (
     .where(disclosures.c.subject_id.in_(bindparam("sids", expanding=True)))
     .order_by(disclosures.c.subject_id, disclosures.c.at.desc(), disclosures.c.id)
 )
-
-
-@dataclass(frozen=True)
-class DisclosurePackage:
-    """What may go to the recipient: field -> value, nothing else."""
-
-    id: str
-    subject_id: str
-    recipient: str
-    purpose: str
-    values: dict[str, Any]
-    categories: tuple[str, ...]
-    fields: tuple[str, ...]
-    at: datetime
-    location: str
-    transfer_safeguard: str | None = None
-    legal_demand_id: str | None = None
-    withheld: dict[str, str] = field(default_factory=dict)  # field -> reason
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **asdict(self),
-            "categories": list(self.categories),
-            "fields": list(self.fields),
-            "at": self.at.isoformat(),
-        }
 
 
 @dataclass(frozen=True)
@@ -192,7 +167,7 @@ class DisclosureService:
                 subject_id=a.subject_id,
                 recipient=a.recipient,
                 purpose=a.purpose,
-                values={v.field: v.value for v in values},
+                values=tuple(DisclosedValue.of(v) for v in values),
                 categories=tuple(sorted({v.category for v in values})),
                 fields=fields_out,
                 at=a.now,
@@ -253,28 +228,29 @@ class DisclosureService:
         only: frozenset[str],
         now: datetime,
         facts: Any,
-    ) -> tuple[list[StoredValue], tuple[str, ...], dict[str, str]]:
+    ) -> tuple[list[StoredValue], tuple[str, ...], tuple[WithheldValue, ...]]:
         """Values of the allowed categories, bound to the purpose (unless the law obliges
-        the disclosure), limited to the recipient's listed fields (P19)."""
+        the disclosure), limited to the recipient's listed fields (P19): every value sent,
+        the fields they are of (once each), and every value held back with why."""
         idx = self.ctx.policy
         legal = idx.purposes[purpose].legal_basis is LegalBasis.legal_obligation
         stored = read_values(conn, self.ctx, subject_id, sorted(allowed))
         out: list[StoredValue] = []
-        withheld: dict[str, str] = {}
+        withheld: list[WithheldValue] = []
         return_fields: dict[str, None] = {}
         for v in stored:
             if only and v.field not in only:
-                withheld[v.field] = "field_not_listed_for_recipient"
+                withheld.append(WithheldValue.of(v, "field_not_listed_for_recipient"))
                 continue
             if not legal:
                 # The same binding rules as a use (P02, P03, P07, P08, P25).
                 why = value_reason(idx, v, purpose, now, facts)
                 if why is not None:
-                    withheld[v.field] = why.value
+                    withheld.append(WithheldValue.of(v, why.value))
                     continue
             out.append(v)
             return_fields[v.field] = None
-        return out, tuple(return_fields), withheld
+        return out, tuple(return_fields), tuple(withheld)
 
     def _check_demand(
         self, conn: Connection, demand_id: str, recipient: str, purpose: str
