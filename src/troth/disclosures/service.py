@@ -21,7 +21,13 @@ from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal, refuse
 from troth.columns import row_of
 from troth.context import Context
-from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, notify_disclosures
+from troth.disclosures.demands import (
+    DemandStatus,
+    LegalDemand,
+    authority_recipient,
+    demand_row,
+    notify_disclosures,
+)
 from troth.disclosures.package import DisclosedValue, DisclosurePackage, WithheldValue
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import ValidationError
@@ -271,6 +277,7 @@ class DisclosureService:
                 f"legal demand {demand_id} is from {demand.recipient!r}; disclose to that"
                 f" recipient, not {recipient!r}"
             )
+        authority_recipient(self.ctx, recipient)
         if demand.status == DemandStatus.closed:
             raise ValidationError(f"legal demand {demand_id} is closed")
         return demand
