@@ -4,14 +4,17 @@ sent, nobody told); a demand names only an authority as its recipient."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from troth.audit.entries import list_entries
 from troth.disclosures import disclosures, legal_demands
 from troth.engine import Troth
-from troth.errors import ValidationError
+from troth.errors import Refused, ValidationError
 from troth.gate import Actor, ActorKind
 
 ORDER = {
@@ -57,6 +60,52 @@ def _demand(t: Any, **kw: Any) -> Any:
     return t.disclosures.record_demand(**{**args, **kw})
 
 
+def test_legal_disclosure_without_a_demand_is_refused(home, db_url):
+    t = home("itechno", db_url)
+    sid = _ann(t)
+    # The courts (an authority) under the legal-obligation purpose; the courts under
+    # another purpose; another recipient under the legal-obligation purpose: none goes
+    # without a recorded demand.
+    for recipient, purpose in (
+        (COURTS, "legal_disclosure"),
+        (COURTS, "order_fulfilment"),
+        ("shipping_company", "legal_disclosure"),
+    ):
+        with pytest.raises(Refused) as exc:
+            t.disclosures.disclose(sid, recipient, purpose, OFFICE)
+        assert exc.value.reason == "demand_required"
+        assert "troth disclosures demand" in exc.value.message
+        assert "--demand" in exc.value.message
+    assert _count(t, disclosures) == 0 and _mail(t) == 0
+    denied = [
+        e for e in list_entries(t.ctx, subject_id=sid, limit=100) if e.entry.action == "disclose"
+    ]
+    assert [e.entry.outcome for e in denied] == ["deny"] * 3
+    assert {e.entry.reason for e in denied} == {"demand_required"}
+    assert "Ann" not in str([e.to_dict() for e in denied])
+    # Ordinary disclosures need no demand.
+    assert t.disclosures.disclose(sid, "shipping_company", "order_fulfilment", SHOP)
+
+
+def test_legal_disclosure_with_a_demand_sends_what_the_order_asks(home, db_url):
+    t = home("itechno", db_url)
+    sid = _ann(t)
+    d = _demand(t)
+    pkg = t.disclosures.disclose(sid, COURTS, "legal_disclosure", OFFICE, legal_demand_id=d.id)
+    # A court order may demand any data: not bound to the collection purposes.
+    sent = sorted((v.field, v.value) for v in pkg.values)
+    assert sent == [
+        ("address", "1 Main St"),
+        ("email", "ann@example.com"),
+        ("email", "annie@news.example"),
+        ("name", "Ann Lee"),
+        ("name", "Annie"),
+        ("order_items", "2 widgets"),
+    ]
+    assert pkg.withheld == () and pkg.legal_demand_id == d.id
+    assert _mail(t) == 1 and t.disclosures.demand(d.id).status == "notified"
+
+
 def test_a_demand_comes_from_an_authority(home, db_url):
     t = home("itechno", db_url)
     sid = _ann(t)
@@ -79,6 +128,79 @@ def test_a_demand_comes_from_an_authority(home, db_url):
 
 
 # -- every entry point ------------------------------------------------------------------------
+def test_api_legal_disclosure_needs_a_demand(home, db_url):
+    from _http import api_key, client_for, is_problem
+
+    ctx = home("itechno", db_url, context=True)
+    t = Troth(ctx)
+    sid = _ann(t)
+    with client_for(ctx) as c:
+        key = api_key(c, ["admin"])
+        url = f"/api/v1/subjects/{sid}/disclosures"
+        body = {"recipient": COURTS, "purpose": "legal_disclosure"}
+        problem = is_problem(c.post(url, json=body, headers=key), 403, "refused")
+        assert problem["reason"] == "demand_required"
+        assert "troth disclosures demand" in problem["detail"]
+        assert "legal_demand_id" in problem["detail"]
+        assert _count(t, disclosures) == 0 and _mail(t) == 0
+        # A demand naming a recipient that is not an authority: 422 naming the authorities.
+        demand = {
+            "authority": "District Court",
+            "instrument": "court_order",
+            "reference": "CV-1",
+            "scope": "Ann Lee",
+        }
+        r = c.post(
+            "/api/v1/legal-demands", json={**demand, "recipient": "shipping_company"}, headers=key
+        )
+        assert COURTS in is_problem(r, 422)["detail"]
+        assert _count(t, legal_demands) == 0
+        r = c.post("/api/v1/legal-demands", json={**demand, "recipient": COURTS}, headers=key)
+        assert r.status_code == 201, r.text
+        r = c.post(url, json={**body, "legal_demand_id": r.json()["id"]}, headers=key)
+        assert r.status_code == 201, r.text
+        names = sorted(v["value"] for v in r.json()["values"] if v["field"] == "name")
+        assert names == ["Ann Lee", "Annie"] and r.json()["withheld"] == []
+    assert _count(t, disclosures) == 1 and _mail(t) == 1
+
+
+def _troth(home_dir: Path, capsys: Any, *args: str) -> tuple[int, str, str]:
+    """`troth --home HOME disclosures ARGS...` through the console script's entry point."""
+    from troth.cli import main
+
+    try:
+        main(["--home", str(home_dir), "disclosures", *args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, " ".join(err.split())
+
+
+def test_cli_legal_disclosure_needs_a_demand(home, capsys):
+    ctx = home("itechno", context=True)
+    t = Troth(ctx)
+    sid = _ann(t)
+    send = ["send", sid, "--recipient", COURTS, "--purpose", "legal_disclosure"]
+    send += ["--actor", "staff:po@privacy_office"]
+    code, _, err = _troth(ctx.home, capsys, *send)
+    assert code == 3 and "refused (demand_required)" in err
+    assert "troth disclosures demand" in err and "--demand" in err
+    assert _count(t, disclosures) == 0 and _mail(t) == 0
+    demand = ["demand", "--authority", "Court", "--instrument", "court_order"]
+    demand += ["--reference", "CV-1", "--scope", "Ann"]
+    code, _, err = _troth(ctx.home, capsys, *demand, "--recipient", "shipping_company")
+    assert code == 1 and COURTS in err and "authority" in err
+    assert _count(t, legal_demands) == 0
+    code, out, _ = _troth(ctx.home, capsys, *demand, "--recipient", COURTS)
+    assert code == 0
+    code, out, err = _troth(ctx.home, capsys, *send, "--demand", out.strip())
+    assert code == 0, err
+    values = json.loads(out)["values"]
+    assert sorted(v["value"] for v in values if v["field"] == "name") == ["Ann Lee", "Annie"]
+    assert _count(t, disclosures) == 1 and _mail(t) == 1
+
+
 def test_console_offers_only_authorities_for_a_demand(home):
     from _http import PASSWORD, client_for, console_login
 

@@ -1,7 +1,9 @@
 """Legal demands (P20): a court order, warrant or production order is recorded with its
-instrument; the data goes through :meth:`DisclosureService.disclose` under a
-legal-obligation purpose; the person is told through the outbox at once, or, under a
-non-disclosure order, as soon as it ends (:func:`notify_due`, run by the worker).
+instrument, from an authority (a recipient of kind ``authority``, where it names one); the
+data goes through :meth:`DisclosureService.disclose` to an authority under a
+legal-obligation purpose (never without a demand); the person is told through the outbox
+at once, or, under a non-disclosure order, as soon as it ends (:func:`notify_due`, run by
+the worker).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ individual transactions to a recipient that may not see them; P22: the recipient
 location allowed, or listed as a transfer with its safeguard); the package holds only the
 fields the policy lets that recipient receive; each disclosure is recorded and shown to the
 person, except one made under a legal demand whose non-disclosure order still runs (P20).
+One to an authority, or under a legal-obligation purpose, goes only under a recorded legal
+demand (refused ``demand_required`` without one), and only then unbound from the purposes
+the data was collected for (P20).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.gate import facts as facts_mod
-from troth.policy.model import LegalBasis
+from troth.policy.model import LegalBasis, RecipientKind
 from troth.store.ids import new_id
 from troth.store.subjects import get_subject
 from troth.store.values import StoredValue, read_values
@@ -89,6 +92,29 @@ def _record(conn: Connection, package: DisclosurePackage, actor: Actor, tenant: 
     append_entries(conn, package.at, [entry])
 
 
+def _demand_needed(idx: Any, recipient: str, purpose: str) -> str | None:
+    """Why a disclosure needs a recorded legal demand (P20: legal disclosures are recorded
+    and the person told), or None: one to an authority, or under a legal-obligation
+    purpose, goes only under a demand."""
+    rc = idx.recipients[recipient]
+    p = idx.purposes.get(purpose)
+    if rc.kind is RecipientKind.authority:
+        why = f"{rc.name} is an authority"
+    elif p is not None and p.legal_basis is LegalBasis.legal_obligation:
+        why = f"{purpose!r} is a legal obligation"
+    else:
+        return None
+    authorities = sorted(r.id for r in idx.recipients.values() if r.kind is RecipientKind.authority)
+    to = rc.id if rc.kind is RecipientKind.authority else (" | ".join(authorities) or "AUTHORITY")
+    return (
+        f"{why}: a legal disclosure needs a recorded legal demand (court order, warrant...),"
+        " and nothing was sent. Record the demand first: `troth disclosures demand --authority"
+        f" ... --instrument court_order --reference ... --scope ... --recipient {to}` (or POST"
+        " /api/v1/legal-demands, or the console's legal demands page), then disclose under"
+        " it: --demand DEMAND_ID (legal_demand_id in the API)"
+    )
+
+
 @dataclass(frozen=True)
 class _Attempt:
     """One disclosure asked for: whose data, to whom, for what, by whom, which
@@ -136,6 +162,12 @@ class DisclosureService:
             self._refuse(
                 attempt, Refusal(Reason.recipient_not_listed, message, categories=asked or ())
             )
+        if legal_demand_id is None:
+            needed = _demand_needed(idx, recipient, purpose)
+            if needed is not None:
+                self._refuse(
+                    attempt, Refusal(Reason.demand_required, needed, categories=asked or ())
+                )
         done = self._disclose(attempt)
         if isinstance(done, Refusal):
             # Decided inside the transaction, which wrote nothing: audited after it.
@@ -159,7 +191,7 @@ class DisclosureService:
                 return decided
             only = grant.fields if grant is not None else frozenset()
             values, fields_out, withheld = self._project(
-                conn, a.subject_id, a.purpose, decided.categories, only, a.now, facts
+                conn, a.subject_id, a.purpose, decided.categories, only, a.now, facts, demand
             )
             if not values:
                 return Refusal(
@@ -234,12 +266,13 @@ class DisclosureService:
         only: frozenset[str],
         now: datetime,
         facts: Any,
+        demand: LegalDemand | None,
     ) -> tuple[list[StoredValue], tuple[str, ...], tuple[WithheldValue, ...]]:
-        """Values of the allowed categories, bound to the purpose (unless the law obliges
-        the disclosure), limited to the recipient's listed fields (P19): every value sent,
-        the fields they are of (once each), and every value held back with why."""
+        """Values of the allowed categories, bound to the purpose (unless a recorded legal
+        demand compels the disclosure: a court order may demand any data), limited to the
+        recipient's listed fields (P19): every value sent, the fields they are of (once
+        each), and every value held back with why."""
         idx = self.ctx.policy
-        legal = idx.purposes[purpose].legal_basis is LegalBasis.legal_obligation
         stored = read_values(conn, self.ctx, subject_id, sorted(allowed))
         out: list[StoredValue] = []
         withheld: list[WithheldValue] = []
@@ -248,7 +281,7 @@ class DisclosureService:
             if only and v.field not in only:
                 withheld.append(WithheldValue.of(v, "field_not_listed_for_recipient"))
                 continue
-            if not legal:
+            if demand is None:
                 # The same binding rules as a use (P02, P03, P07, P08, P25).
                 why = value_reason(idx, v, purpose, now, facts)
                 if why is not None:
