@@ -3,6 +3,7 @@ refusals audited, what the person sees, legal demands and their notices, sub-pro
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +35,11 @@ def _outbox(t: Any) -> list[Any]:
         return list(conn.execute(sa.select(outbox).order_by(outbox.c.id)))
 
 
+def _sent(pkg: Any) -> list[tuple[str, Any]]:
+    """What a package sends: (field, value) of every value, sorted."""
+    return sorted((v.field, v.value) for v in pkg.values)
+
+
 def _denials(t: Any) -> list[Any]:
     return [
         e
@@ -46,9 +52,11 @@ def test_shipping_company_gets_name_and_address_only(home, db_url):
     t = home("itechno", db_url)
     sid = t.collect("order_form", ORDER).subject_id
     pkg = t.disclosures.disclose(sid, "shipping_company", "order_fulfilment", SHOP)
-    assert pkg.values == {"name": "Ann Lee", "address": "1 Main St"}
+    assert _sent(pkg) == [("address", "1 Main St"), ("name", "Ann Lee")]
     assert pkg.categories == ("identity", "shipping_address")
-    assert pkg.withheld["zip_code"] == "field_not_listed_for_recipient"
+    assert [(w.field, w.reason) for w in pkg.withheld] == [
+        ("zip_code", "field_not_listed_for_recipient")
+    ]
     assert pkg.transfer_safeguard is None
     seen = t.disclosures.disclosures_of(sid)
     assert len(seen) == 1 and seen[0]["recipient_name"] == "Shipping company"
@@ -56,6 +64,43 @@ def test_shipping_company_gets_name_and_address_only(home, db_url):
     allowed = [e for e in list_entries(t.ctx, limit=1000) if e.entry.action == "disclose"]
     assert allowed[-1].entry.details["fields"] == ["name", "address"]
     assert "Ann" not in str(allowed[-1].to_dict())
+
+
+def test_package_lists_every_value_sent_and_only_the_values_withheld(home, db_url):
+    """Two names for one person: the one collected for the order goes to the shipping
+    company, the one given for the newsletter does not; two addresses for orders both go."""
+    t = home("itechno", db_url)
+    sid = t.collect("order_form", ORDER).subject_id
+    news = {"name": "Annie", "email": "annie@news.example"}
+    t.collect("newsletter_signup", news, subject_id=sid, consents=["product_news"])
+    t.collect("order_form", {**ORDER, "address": "2 High St"}, subject_id=sid)
+    pkg = t.disclosures.disclose(sid, "shipping_company", "order_fulfilment", SHOP)
+    assert _sent(pkg) == [
+        ("address", "1 Main St"),
+        ("address", "2 High St"),
+        ("name", "Ann Lee"),
+        ("name", "Ann Lee"),
+    ]
+    assert {(v.field, v.category) for v in pkg.values} == {
+        ("name", "identity"),
+        ("address", "shipping_address"),
+    }
+    assert all(v.collected_at.tzinfo is not None for v in pkg.values)
+    assert pkg.fields == ("name", "address")
+    withheld = sorted((w.field, w.reason) for w in pkg.withheld)
+    assert withheld == [
+        ("name", "purpose_not_of_collection"),  # the newsletter's
+        ("zip_code", "field_not_listed_for_recipient"),
+        ("zip_code", "field_not_listed_for_recipient"),
+    ]
+    out = pkg.to_dict()
+    assert sorted((v["field"], v["value"]) for v in out["values"]) == _sent(pkg)
+    assert {tuple(sorted(v)) for v in out["values"]} == {
+        ("category", "collected_at", "field", "value")
+    }
+    assert all("value" not in w for w in out["withheld"])  # what is not sent is not shown
+    assert "Annie" not in str(out) and "10001" not in str(out)
+    json.dumps(out)  # the API and the CLI send it as it is
 
 
 def test_unknown_recipient_refused_and_audited(home, db_url):
@@ -102,7 +147,7 @@ def test_no_individual_transactions_to_third_party(home, db_url):
             categories=["identity", "purchases"],
         )
     pkg = t.disclosures.disclose(sid, "shipping_company", "order_fulfilment", SHOP)
-    assert "order_items" not in pkg.values
+    assert "order_items" not in {v.field for v in pkg.values}
     assert len(_denials(t)) == 2
 
 
@@ -199,7 +244,8 @@ def test_demand_disclosure_notifies_at_once(home, db_url):
         sid, "courts_and_law_enforcement", "legal_disclosure", OFFICE, legal_demand_id=d.id
     )
     # Legal obligation: not bound to the collection purposes; no card data listed for it.
-    assert pkg.values["order_items"] == "2 widgets" and "card_number" not in pkg.values
+    sent = dict(_sent(pkg))
+    assert sent["order_items"] == "2 widgets" and "card_number" not in sent
     mail = _outbox(t)
     assert len(mail) == 1 and mail[0].to_addr == "ann@example.com"
     assert "CV-2026-0042" in mail[0].body_text

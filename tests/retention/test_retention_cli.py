@@ -83,7 +83,11 @@ def test_disclosures_and_breaches_cli(home: Any, tmp_path: Path) -> None:
         ],
     )
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output)["values"] == {"name": "Ann Lee", "address": "1 Main St"}
+    values = json.loads(out.output)["values"]
+    assert sorted((v["field"], v["value"]) for v in values) == [
+        ("address", "1 Main St"),
+        ("name", "Ann Lee"),
+    ]
     out = runner.invoke(app, base + ["disclosures", "list", sid])
     assert "Shipping" in out.output
     out = runner.invoke(

@@ -27,7 +27,10 @@ def test_p19_shipping_company_gets_name_and_address(home, db_url):
         },
     ).subject_id
     pkg = t.disclosures.disclose(sid, "shipping_company", "order_fulfilment", DESK)
-    assert pkg.values == {"name": "Ann Lee", "address": "1 Main St"}
+    assert [(v.field, v.value) for v in pkg.values] == [
+        ("name", "Ann Lee"),
+        ("address", "1 Main St"),
+    ]
     with pytest.raises(Refused) as exc:
         t.disclosures.disclose(
             sid, "shipping_company", "order_fulfilment", DESK, categories=["purchases"]

@@ -129,8 +129,17 @@ def test_p28_erasure_ends_consents_mail_and_every_later_use(
             t.use(carla, purpose=purpose, actor=actor)
         assert refused.value.reason == "subject_erased"
         assert t.use(dan, purpose=purpose, actor=actor).values
+    order = t.disclosures.record_demand(
+        authority="Crown Court",
+        instrument="production_order",
+        reference="PO-1",
+        scope="account records",
+        recipient="law_enforcement",
+    )
     with pytest.raises(Refused) as refused:
-        t.disclosures.disclose(carla, "law_enforcement", "legal_compliance", SYSTEM)
+        t.disclosures.disclose(
+            carla, "law_enforcement", "legal_compliance", SYSTEM, legal_demand_id=order.id
+        )
     assert refused.value.reason == "subject_erased"
     denied = [
         e

@@ -36,7 +36,16 @@ def test_consent_and_disclosure_lists(lite: Any) -> None:
         sids.append(sid)
         t.consent.grant(sid, "newsletter")
     t.consent.withdraw(sids[0], "newsletter")
-    t.disclosures.disclose(sids[3], "law_enforcement", "legal_compliance", SYSTEM)
+    order = t.disclosures.record_demand(
+        authority="Crown Court",
+        instrument="production_order",
+        reference="PO-1",
+        scope="account records",
+        recipient="law_enforcement",
+    )
+    t.disclosures.disclose(
+        sids[3], "law_enforcement", "legal_compliance", SYSTEM, legal_demand_id=order.id
+    )
     with client_for(lite) as c:
         login(c, "officer@example.com")
         r = c.get("/console/consents")

@@ -291,7 +291,12 @@ class DemandIn(BaseModel):
     scope: Text2000
     received_at: Instant | None = None
     gag_until: Instant | None = Field(default=None, description="End of a non-disclosure order.")
-    recipient: str | None = Field(default=None, min_length=1, max_length=64)
+    recipient: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The policy's recipient the demand comes from: one of kind authority.",
+    )
 
 
 @router.post(

@@ -98,7 +98,10 @@ def demand(
     instrument: Annotated[str, typer.Option(help="court_order, warrant, production_order...")],
     reference: Annotated[str, typer.Option(help="The instrument's reference.")],
     scope: Annotated[str, typer.Option(help="What it asks for.")],
-    recipient: Annotated[str | None, typer.Option(help="Recipient id from the policy.")] = None,
+    recipient: Annotated[
+        str | None,
+        typer.Option(help="The authority's recipient id in the policy (kind authority)."),
+    ] = None,
     gag_until: Annotated[
         str | None, typer.Option(help="End of a non-disclosure order (ISO).")
     ] = None,

@@ -3,15 +3,18 @@ recipient, checked by the gate, projected to the recipient's fields, recorded, s
 the person; the published list of sub-processors."""
 
 from troth.disclosures.demands import DemandStatus, LegalDemand, LegalInstrument
-from troth.disclosures.service import DisclosurePackage, DisclosureService
+from troth.disclosures.package import DisclosedValue, DisclosurePackage, WithheldValue
+from troth.disclosures.service import DisclosureService
 from troth.disclosures.tables import disclosures, legal_demands
 
 __all__ = [
     "DemandStatus",
+    "DisclosedValue",
     "DisclosurePackage",
     "DisclosureService",
     "LegalDemand",
     "LegalInstrument",
+    "WithheldValue",
     "disclosures",
     "legal_demands",
 ]

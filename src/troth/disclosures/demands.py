@@ -1,7 +1,9 @@
 """Legal demands (P20): a court order, warrant or production order is recorded with its
-instrument; the data goes through :meth:`DisclosureService.disclose` under a
-legal-obligation purpose; the person is told through the outbox at once, or, under a
-non-disclosure order, as soon as it ends (:func:`notify_due`, run by the worker).
+instrument, from an authority (a recipient of kind ``authority``, where it names one); the
+data goes through :meth:`DisclosureService.disclose` to an authority under a
+legal-obligation purpose (never without a demand); the person is told through the outbox
+at once, or, under a non-disclosure order, as soon as it ends (:func:`notify_due`, run by
+the worker).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
-from troth.policy.model import Power
+from troth.policy.model import Power, RecipientKind
 from troth.store.contact import contact_address
 from troth.store.ids import new_id
 
@@ -101,8 +103,8 @@ def record_demand(
     scope = _text("scope", scope, 10_000)
     now = ctx.clock.now()
     received = _received(received_at, gag_until, now)
-    if recipient is not None and ctx.policy.recipients.get(recipient) is None:
-        raise ValidationError(f"the policy lists no recipient {recipient!r}", field="recipient")
+    if recipient is not None:
+        authority_recipient(ctx, recipient)
     demand = LegalDemand(
         new_id(),
         authority,
@@ -118,6 +120,33 @@ def record_demand(
     with transaction(ctx) as conn:
         _insert_demand(conn, demand, actor, now)
     return demand
+
+
+def authority_recipient(ctx: Context, recipient: str) -> None:
+    """A legal demand comes from an authority, and what it compels goes to one: the
+    recipient must be one the policy lists with kind ``authority``; ValidationError naming
+    those that are."""
+    authorities = sorted(
+        r.id for r in ctx.policy.recipients.values() if r.kind is RecipientKind.authority
+    )
+    known = (
+        ", ".join(authorities)
+        if authorities
+        else "the policy lists none: add a recipient with kind: authority"
+    )
+    rc = ctx.policy.recipients.get(recipient)
+    if rc is None:
+        raise ValidationError(
+            f"the policy lists no recipient {recipient!r}; a legal demand names an authority"
+            f" ({known})",
+            field="recipient",
+        )
+    if rc.kind is not RecipientKind.authority:
+        raise ValidationError(
+            f"a legal demand comes from an authority: {recipient!r} is a {rc.kind.value}"
+            f" recipient, not an authority ({known})",
+            field="recipient",
+        )
 
 
 def _instrument(instrument: str | LegalInstrument | None) -> LegalInstrument:

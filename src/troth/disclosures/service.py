@@ -5,12 +5,15 @@ individual transactions to a recipient that may not see them; P22: the recipient
 location allowed, or listed as a transfer with its safeguard); the package holds only the
 fields the policy lets that recipient receive; each disclosure is recorded and shown to the
 person, except one made under a legal demand whose non-disclosure order still runs (P20).
+One to an authority, or under a legal-obligation purpose, goes only under a recorded legal
+demand (refused ``demand_required`` without one), and only then unbound from the purposes
+the data was collected for (P20).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -21,12 +24,19 @@ from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal, refuse
 from troth.columns import row_of
 from troth.context import Context
-from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, notify_disclosures
+from troth.disclosures.demands import (
+    DemandStatus,
+    LegalDemand,
+    authority_recipient,
+    demand_row,
+    notify_disclosures,
+)
+from troth.disclosures.package import DisclosedValue, DisclosurePackage, WithheldValue
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.gate import facts as facts_mod
-from troth.policy.model import LegalBasis
+from troth.policy.model import LegalBasis, RecipientKind
 from troth.store.ids import new_id
 from troth.store.subjects import get_subject
 from troth.store.values import StoredValue, read_values
@@ -46,32 +56,6 @@ _DISCLOSURES_OF = (
     .where(disclosures.c.subject_id.in_(bindparam("sids", expanding=True)))
     .order_by(disclosures.c.subject_id, disclosures.c.at.desc(), disclosures.c.id)
 )
-
-
-@dataclass(frozen=True)
-class DisclosurePackage:
-    """What may go to the recipient: field -> value, nothing else."""
-
-    id: str
-    subject_id: str
-    recipient: str
-    purpose: str
-    values: dict[str, Any]
-    categories: tuple[str, ...]
-    fields: tuple[str, ...]
-    at: datetime
-    location: str
-    transfer_safeguard: str | None = None
-    legal_demand_id: str | None = None
-    withheld: dict[str, str] = field(default_factory=dict)  # field -> reason
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **asdict(self),
-            "categories": list(self.categories),
-            "fields": list(self.fields),
-            "at": self.at.isoformat(),
-        }
 
 
 @dataclass(frozen=True)
@@ -106,6 +90,29 @@ def _record(conn: Connection, package: DisclosurePackage, actor: Actor, tenant: 
         details=details,
     )
     append_entries(conn, package.at, [entry])
+
+
+def _demand_needed(idx: Any, recipient: str, purpose: str) -> str | None:
+    """Why a disclosure needs a recorded legal demand (P20: legal disclosures are recorded
+    and the person told), or None: one to an authority, or under a legal-obligation
+    purpose, goes only under a demand."""
+    rc = idx.recipients[recipient]
+    p = idx.purposes.get(purpose)
+    if rc.kind is RecipientKind.authority:
+        why = f"{rc.name} is an authority"
+    elif p is not None and p.legal_basis is LegalBasis.legal_obligation:
+        why = f"{purpose!r} is a legal obligation"
+    else:
+        return None
+    authorities = sorted(r.id for r in idx.recipients.values() if r.kind is RecipientKind.authority)
+    to = rc.id if rc.kind is RecipientKind.authority else (" | ".join(authorities) or "AUTHORITY")
+    return (
+        f"{why}: a legal disclosure needs a recorded legal demand (court order, warrant...),"
+        " and nothing was sent. Record the demand first: `troth disclosures demand --authority"
+        f" ... --instrument court_order --reference ... --scope ... --recipient {to}` (or POST"
+        " /api/v1/legal-demands, or the console's legal demands page), then disclose under"
+        " it: --demand DEMAND_ID (legal_demand_id in the API)"
+    )
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,12 @@ class DisclosureService:
             self._refuse(
                 attempt, Refusal(Reason.recipient_not_listed, message, categories=asked or ())
             )
+        if legal_demand_id is None:
+            needed = _demand_needed(idx, recipient, purpose)
+            if needed is not None:
+                self._refuse(
+                    attempt, Refusal(Reason.demand_required, needed, categories=asked or ())
+                )
         done = self._disclose(attempt)
         if isinstance(done, Refusal):
             # Decided inside the transaction, which wrote nothing: audited after it.
@@ -178,7 +191,7 @@ class DisclosureService:
                 return decided
             only = grant.fields if grant is not None else frozenset()
             values, fields_out, withheld = self._project(
-                conn, a.subject_id, a.purpose, decided.categories, only, a.now, facts
+                conn, a.subject_id, a.purpose, decided.categories, only, a.now, facts, demand
             )
             if not values:
                 return Refusal(
@@ -192,7 +205,7 @@ class DisclosureService:
                 subject_id=a.subject_id,
                 recipient=a.recipient,
                 purpose=a.purpose,
-                values={v.field: v.value for v in values},
+                values=tuple(DisclosedValue.of(v) for v in values),
                 categories=tuple(sorted({v.category for v in values})),
                 fields=fields_out,
                 at=a.now,
@@ -253,28 +266,30 @@ class DisclosureService:
         only: frozenset[str],
         now: datetime,
         facts: Any,
-    ) -> tuple[list[StoredValue], tuple[str, ...], dict[str, str]]:
-        """Values of the allowed categories, bound to the purpose (unless the law obliges
-        the disclosure), limited to the recipient's listed fields (P19)."""
+        demand: LegalDemand | None,
+    ) -> tuple[list[StoredValue], tuple[str, ...], tuple[WithheldValue, ...]]:
+        """Values of the allowed categories, bound to the purpose (unless a recorded legal
+        demand compels the disclosure: a court order may demand any data), limited to the
+        recipient's listed fields (P19): every value sent, the fields they are of (once
+        each), and every value held back with why."""
         idx = self.ctx.policy
-        legal = idx.purposes[purpose].legal_basis is LegalBasis.legal_obligation
         stored = read_values(conn, self.ctx, subject_id, sorted(allowed))
         out: list[StoredValue] = []
-        withheld: dict[str, str] = {}
+        withheld: list[WithheldValue] = []
         return_fields: dict[str, None] = {}
         for v in stored:
             if only and v.field not in only:
-                withheld[v.field] = "field_not_listed_for_recipient"
+                withheld.append(WithheldValue.of(v, "field_not_listed_for_recipient"))
                 continue
-            if not legal:
+            if demand is None:
                 # The same binding rules as a use (P02, P03, P07, P08, P25).
                 why = value_reason(idx, v, purpose, now, facts)
                 if why is not None:
-                    withheld[v.field] = why.value
+                    withheld.append(WithheldValue.of(v, why.value))
                     continue
             out.append(v)
             return_fields[v.field] = None
-        return out, tuple(return_fields), withheld
+        return out, tuple(return_fields), tuple(withheld)
 
     def _check_demand(
         self, conn: Connection, demand_id: str, recipient: str, purpose: str
@@ -295,6 +310,7 @@ class DisclosureService:
                 f"legal demand {demand_id} is from {demand.recipient!r}; disclose to that"
                 f" recipient, not {recipient!r}"
             )
+        authority_recipient(self.ctx, recipient)
         if demand.status == DemandStatus.closed:
             raise ValidationError(f"legal demand {demand_id} is closed")
         return demand

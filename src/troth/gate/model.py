@@ -31,6 +31,9 @@ class Reason(StrEnum):
     aggregate_only = "aggregate_only"
     recipient_not_listed = "recipient_not_listed"
     recipient_category_not_allowed = "recipient_category_not_allowed"
+    # A disclosure to an authority, or under a legal-obligation purpose, without a
+    # recorded legal demand (P20).
+    demand_required = "demand_required"
     kept_for_legal_obligation = "kept_for_legal_obligation"
     subject_erased = "subject_erased"
     opted_out_recently = "opted_out_recently"  # a sale/sharing opt-out, less than 12 months old

@@ -18,7 +18,7 @@ from troth.disclosures.demands import LegalInstrument, list_demands
 from troth.errors import PolicyError, TrothError, ValidationError
 from troth.notices.preview import preview_publish
 from troth.notices.publish import publish_policy
-from troth.policy.model import Power
+from troth.policy.model import Power, RecipientKind
 from troth.policy.ropa import office_record
 from troth.policy.versions import policy_history
 from troth.web.console import page, staff
@@ -191,7 +191,8 @@ def _demands_page(request: Request, status: int = 200, **values: Any) -> Respons
         status=status,
         demands=rows,
         instruments=[i.value for i in LegalInstrument],
-        recipients=ctx.policy.policy.recipients,
+        # A legal demand comes from an authority: only those are offered.
+        recipients=[r for r in ctx.policy.policy.recipients if r.kind is RecipientKind.authority],
         now=ctx.clock.now(),
         error=values.get("error"),
         form=values.get("form", {}),

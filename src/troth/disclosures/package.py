@@ -1,0 +1,90 @@
+"""What a disclosure hands over: every value sent, one entry each (a person may hold two
+names, both sent, or one sent and one withheld), and every value held back with why (its
+value left out: what is not sent is not shown)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from troth.store.values import StoredValue
+
+
+@dataclass(frozen=True)
+class DisclosedValue:
+    """One value sent to the recipient."""
+
+    field: str
+    category: str
+    value: Any
+    collected_at: datetime
+
+    @classmethod
+    def of(cls, v: StoredValue) -> DisclosedValue:
+        return cls(v.field, v.category, v.value, v.collected_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "category": self.category,
+            "value": self.value,
+            "collected_at": self.collected_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class WithheldValue:
+    """One value of the categories disclosed that was not sent, and why (a reason code)."""
+
+    field: str
+    category: str
+    collected_at: datetime
+    reason: str
+
+    @classmethod
+    def of(cls, v: StoredValue, reason: str) -> WithheldValue:
+        return cls(v.field, v.category, v.collected_at, reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "category": self.category,
+            "collected_at": self.collected_at.isoformat(),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class DisclosurePackage:
+    """What goes to the recipient: each value sent (``values``), nothing else; ``fields``
+    and ``categories`` name them once each; ``withheld`` lists each value not sent."""
+
+    id: str
+    subject_id: str
+    recipient: str
+    purpose: str
+    values: tuple[DisclosedValue, ...]
+    categories: tuple[str, ...]
+    fields: tuple[str, ...]
+    at: datetime
+    location: str
+    transfer_safeguard: str | None = None
+    legal_demand_id: str | None = None
+    withheld: tuple[WithheldValue, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "subject_id": self.subject_id,
+            "recipient": self.recipient,
+            "purpose": self.purpose,
+            "values": [v.to_dict() for v in self.values],
+            "categories": list(self.categories),
+            "fields": list(self.fields),
+            "at": self.at.isoformat(),
+            "location": self.location,
+            "transfer_safeguard": self.transfer_safeguard,
+            "legal_demand_id": self.legal_demand_id,
+            "withheld": [w.to_dict() for w in self.withheld],
+        }
