@@ -5,9 +5,9 @@ individual transactions to a recipient that may not see them; P22: the recipient
 location allowed, or listed as a transfer with its safeguard); the package holds only the
 fields the policy lets that recipient receive; each disclosure is recorded and shown to the
 person, except one made under a legal demand whose non-disclosure order still runs (P20).
-One to an authority, or under a legal-obligation purpose, goes only under a recorded legal
-demand (refused ``demand_required`` without one), and only then unbound from the purposes
-the data was collected for (P20).
+One to an authority goes only under a recorded legal demand (refused ``demand_required``
+without one), and only under a demand is the data unbound from the purposes it was
+collected for (P20).
 """
 
 from __future__ import annotations
@@ -94,16 +94,13 @@ def _record(conn: Connection, package: DisclosurePackage, actor: Actor, tenant: 
 
 def _demand_needed(idx: Any, recipient: str, purpose: str) -> str | None:
     """Why a disclosure needs a recorded legal demand (P20: legal disclosures are recorded
-    and the person told), or None: one to an authority, or under a legal-obligation
-    purpose, goes only under a demand."""
+    and the person told), or None: one to an authority goes only under a demand. (A
+    legal-obligation purpose to another recipient, a tax adviser say, needs none: without a
+    demand its data stays bound to the purposes it was collected for.)"""
     rc = idx.recipients[recipient]
-    p = idx.purposes.get(purpose)
-    if rc.kind is RecipientKind.authority:
-        why = f"{rc.name} is an authority"
-    elif p is not None and p.legal_basis is LegalBasis.legal_obligation:
-        why = f"{purpose!r} is a legal obligation"
-    else:
+    if rc.kind is not RecipientKind.authority:
         return None
+    why = f"{rc.name} is an authority"
     authorities = sorted(r.id for r in idx.recipients.values() if r.kind is RecipientKind.authority)
     to = rc.id if rc.kind is RecipientKind.authority else (" | ".join(authorities) or "AUTHORITY")
     return (

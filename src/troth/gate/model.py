@@ -31,8 +31,7 @@ class Reason(StrEnum):
     aggregate_only = "aggregate_only"
     recipient_not_listed = "recipient_not_listed"
     recipient_category_not_allowed = "recipient_category_not_allowed"
-    # A disclosure to an authority, or under a legal-obligation purpose, without a
-    # recorded legal demand (P20).
+    # A disclosure to an authority without a recorded legal demand (P20).
     demand_required = "demand_required"
     kept_for_legal_obligation = "kept_for_legal_obligation"
     subject_erased = "subject_erased"
