@@ -105,6 +105,13 @@ def register_collect(app: typer.Typer) -> None:
         consent: Annotated[
             list[str] | None, typer.Option(help="Purposes the person consented to now.")
         ] = None,
+        consent_method: Annotated[
+            str,
+            typer.Option(
+                help="How the --consent reached troth, as the ledger records it: staff (the"
+                " default: entered by staff), web_form, email_link, api..."
+            ),
+        ] = "staff",
         location: Annotated[
             str | None, typer.Option(help="Where the data is stored (ISO code).")
         ] = None,
@@ -129,6 +136,7 @@ def register_collect(app: typer.Typer) -> None:
                 supplier=supplier,
                 purposes=purpose or None,
                 consents=consent or (),
+                consent_method=consent_method,
                 location=location,
                 jurisdiction=jurisdiction,
             )
