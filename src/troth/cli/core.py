@@ -119,8 +119,12 @@ def register_collect(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="The person's regime: gdpr, uk_gdpr, ccpa, pipeda, nz, au."),
         ] = None,
+        quiet: Annotated[
+            bool, typer.Option("--quiet", "-q", help="Print only the subject id (SID=$(...)).")
+        ] = False,
     ) -> None:
-        """Store data arriving through a collection point; prints the subject id."""
+        """Store data arriving through a collection point; prints what was stored as JSON
+        (subject_id, stored, purposes, not_for), or with -q only the subject id."""
         text = sys.stdin.read() if data == "-" else data
         from troth.collection.validation import decode_json
 
@@ -140,6 +144,9 @@ def register_collect(app: typer.Typer) -> None:
                 location=location,
                 jurisdiction=jurisdiction,
             )
+        if quiet:
+            print(r.subject_id)
+            return
         console.print_json(
             json.dumps(
                 {
