@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from cli_runner import run
 from troth.engine import Troth
+from troth.errors import NotFound
 from troth.retention.tables import legal_holds
 
 SIGNUP = {"name": "Ann", "email": "ann@example.org"}
@@ -160,3 +161,22 @@ def test_q_on_a_customer_and_its_people(
         ("ann@acme.example", "invited"),
         ("bo@acme.example", "active"),
     }
+
+
+def test_a_hold_placed_is_lifted_by_its_id_or_a_start_of_it(
+    t: Troth, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`troth retention lift HOLD` resolved the id through a module that holds no table:
+    every lift ended in a traceback. Each kind of id the command line resolves names a
+    real table."""
+    from troth.store.prefix import KINDS, resolve_id_in
+
+    sid = t.collect("contact_form", {"email": "ann@example.com", "message": "hi"}).subject_id
+    hold = _troth(capsys, t, "retention", "hold", "--reason", "case 7", "--subject", sid, "-q")
+    hold = hold.strip()
+    assert _troth(capsys, t, "retention", "lift", hold[:8]).strip() == f"lifted {hold}"
+    code, _, err = run(capsys, "--home", str(t.ctx.home), "retention", "lift", "ffffffff")
+    assert code == 1 and "Traceback" not in err
+    for kind in KINDS:  # an unknown id of each kind: a NotFound, never an AttributeError
+        with pytest.raises(NotFound):
+            resolve_id_in(t.ctx.engine, kind, "0000000000000000")
