@@ -203,14 +203,17 @@ class Troth:
         supplier: str | None = None,
         consents: Iterable[str] = (),
         purposes: Iterable[str] | None = None,
+        consent_method: str = "api",
     ) -> CollectResult:
         """Store ``data`` arriving through collection point ``point``.
 
         Every field must be declared by the point (P01); the values are bound to the
         point's purposes (P02) or, for third-party data, to the one purpose supplied for
         (P03); a minor is refused (P04); consent purposes need ``consents`` or an existing
-        grant (P07). ``purposes`` narrows the point's purposes (third-party data: the one
-        it was supplied for). Refusals are audited and nothing is stored."""
+        grant (P07); ``consent_method`` is how those consents reached troth, as the ledger
+        records it (``api``; ``staff`` for `troth collect`, ``import`` for `troth import`).
+        ``purposes`` narrows the point's purposes (third-party data: the one it was
+        supplied for). Refusals are audited and nothing is stored."""
         results = self.collect_many(
             point,
             [data],
@@ -222,6 +225,7 @@ class Troth:
             supplier=supplier,
             consents=consents,
             purposes=purposes,
+            consent_method=consent_method,
         )
         return results[0]
 
@@ -238,6 +242,7 @@ class Troth:
         supplier: str | None = None,
         consents: Iterable[str] = (),
         purposes: Iterable[str] | None = None,
+        consent_method: str = "api",
     ) -> list[CollectResult]:
         """Bulk collection: validated as a whole, stored in one transaction with batched
         inserts (all or nothing)."""
@@ -253,6 +258,7 @@ class Troth:
                 supplier,
                 tuple(consents),
                 None if purposes is None else tuple(purposes),
+                consent_method,
             )
         )
 

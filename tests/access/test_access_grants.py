@@ -15,7 +15,7 @@ from troth.access.tables import support_grants
 from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.engine import Troth
-from troth.errors import Conflict, PermissionDenied, Refused, ValidationError
+from troth.errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from troth.examples import example_path
 from troth.notices.outbox import outbox
 
@@ -98,10 +98,15 @@ def test_other_tenants_admin_cannot_approve(t: Troth) -> None:
         s["a"], by=s["vendor"], reason="r", duration=timedelta(days=1)
     )
     before = grants_table(t)
-    with pytest.raises(PermissionDenied):
+    # Another tenant's grant answers as an unknown one (a PermissionDenied said it exists).
+    with pytest.raises(NotFound) as unknown:
+        t.access.grants.approve_grant("0123456789abcdef", by=s["admin_b"])
+    with pytest.raises(NotFound) as theirs:
         t.access.grants.approve_grant(g.id, by=s["admin_b"])
+    assert theirs.value.message == unknown.value.message.replace("0123456789abcdef", g.id)
     e = last_entry(t)
     assert e.action == "grant_approve" and e.outcome == "deny" and e.tenant_id == s["a"]
+    assert e.reason == "not_a_member"
     with pytest.raises(PermissionDenied):
         t.access.grants.approve_grant(g.id, by=s["vendor"])  # the vendor cannot approve itself
     assert grants_table(t) == before

@@ -5,14 +5,20 @@ number fields read as finite numbers in range."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, get_args
 
 import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 from sqlalchemy import func, select
 
 from _http import PASSWORD, api_key, client_for, csrf_from, is_problem
 from troth.access.tables import support_grants
+from troth.api.router import build_router
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.store.tables import records
@@ -87,6 +93,94 @@ def test_other_typed_fields_refuse_lax_values(lite: Any) -> None:
                 headers=h,
             )
             is_problem(r, 422, "invalid_input")
+
+
+def _adapter(info: FieldInfo) -> TypeAdapter[Any]:
+    typed = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return TypeAdapter(typed)
+
+
+def _dated(info: FieldInfo) -> bool:
+    """Whether a field reads a date or a date-time (its JSON schema's ``format``; pydantic's
+    AwareDatetime is no subclass of datetime)."""
+    if any(True for _ in _models(info.annotation)):
+        return False  # a model: its own fields are walked
+    schema = json.dumps(_adapter(info).json_schema())
+    return '"format": "date' in schema
+
+
+def _models(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in get_args(annotation):
+        yield from _models(arg)
+
+
+def _fields(name: str, info: FieldInfo, seen: set[Any]) -> Iterator[tuple[str, FieldInfo]]:
+    """``name`` and, through every model it holds, each field inside (``Model.field``)."""
+    yield name, info
+    for model in _models(info.annotation):
+        if model not in seen:
+            seen.add(model)
+            for field, inner in model.model_fields.items():
+                yield from _fields(f"{model.__name__}.{field}", inner, seen)
+
+
+def _dated_inputs() -> dict[str, FieldInfo]:
+    """Every date or date-time the HTTP API reads: body fields (nested models too), query,
+    path and header parameters of every route."""
+    found: dict[str, FieldInfo] = {}
+    for context in iter_route_contexts(build_router().routes):
+        route = context.route
+        assert isinstance(route, APIRoute), route
+        todo, seen = [route.dependant], set()
+        while todo:
+            dep = todo.pop()
+            todo.extend(dep.dependencies)
+            params = dep.body_params + dep.query_params + dep.path_params + dep.header_params
+            for param in params:
+                for name, info in _fields(f"{route.path} {param.name}", param.field_info, seen):
+                    if _dated(info):
+                        found[name] = info
+    return found
+
+
+DATED_INPUTS = _dated_inputs()
+
+
+def test_the_walk_finds_the_dated_inputs_it_should() -> None:
+    assert {
+        "OpenIn.received_at",
+        "BreachIn.discovered_at",
+        "BreachIn.aware_at",
+        "NotifiedIn.at",
+        "DemandIn.received_at",
+        "DemandIn.gag_until",
+        "/policy/publish effective",
+    } <= set(DATED_INPUTS), sorted(DATED_INPUTS)
+
+
+@pytest.mark.parametrize("name", sorted(DATED_INPUTS))
+def test_every_dated_input_is_iso_text_never_a_unix_time(name: str) -> None:
+    """Lax parsing reads 1796584668 (or "1796584668", "20261201") as a Unix time: a date
+    eleven months off, or 1970. Every date and date-time the API reads is ISO 8601 text."""
+    adapter = _adapter(DATED_INPUTS[name])
+    unix = int(datetime(2026, 12, 6, 9, 17, 48).timestamp())
+    lax = (unix, unix + 0.5, unix * 1000, str(unix), f"{unix}.5", "20261206", True)
+    for value in lax:
+        with pytest.raises(ValidationError, match=r"write an?( ISO 8601)? date"):
+            adapter.validate_python(value)
+        with pytest.raises(ValidationError, match=r"write an?( ISO 8601)? date"):
+            adapter.validate_json(f'"{value}"' if isinstance(value, str) else str(value).lower())
+    iso = [v for v in ("2026-12-06", "2026-12-06T09:17:48+00:00") if _reads(adapter, v)]
+    assert iso, f"{name} takes no ISO 8601 text"
+
+
+def _reads(adapter: TypeAdapter[Any], text: str) -> bool:
+    try:
+        return isinstance(adapter.validate_json(f'"{text}"'), date)
+    except ValidationError:
+        return False
 
 
 @pytest.mark.parametrize(

@@ -354,3 +354,53 @@ def test_no_second_issue_for_a_point_already_wrong() -> None:
     # An unknown purpose or a misnamed age field is reported once, without a cascade.
     only(edit("purposes: [stats]", "purposes: [statz]"), "collection_points[1].purposes[0]")
     only(edit("age_field: birth_date", "age_field: dob"), "collection_points[0].age_field")
+
+
+# -- a purpose no collection point serves: nothing stored is ever bound to it -------------
+SUPPORT_PURPOSE = """\
+  - id: support_desk
+    description: Answer customers' questions
+    legal_basis: legitimate_interest
+    categories: [contact]
+"""
+
+
+def _unserved(text: str) -> list[str]:
+    return [w for w in policy_warnings(parse_policy(text, "p.yaml")) if "no collection point" in w]
+
+
+def test_a_purpose_no_collection_point_serves_is_a_warning() -> None:
+    # Not fatal (a deployed policy still opens), but every use of it would answer
+    # purpose_not_of_collection: said, with the purpose and the fix.
+    text = edit("collection_points:\n", SUPPORT_PURPOSE + "collection_points:\n")
+    text = edit("    purposes: [orders]\n", "    purposes: [orders, support_desk]\n", text)
+    assert _unserved(BASE) == []
+    [warning] = _unserved(text)
+    assert warning.startswith("purposes[3]: purpose 'support_desk' is listed by no collection")
+    assert "purpose_not_of_collection" in warning and "support grant" in warning
+    assert "add 'support_desk' to the purposes of the collection points" in warning
+    # Served by a point, it is fine.
+    fixed = edit("purposes: [orders, news]", "purposes: [orders, news, support_desk]", text)
+    assert _unserved(fixed) == []
+    # A consent purpose whose point stopped serving it (the newsletter list sends for it).
+    [news] = _unserved(edit("purposes: [orders, news]", "purposes: [orders]"))
+    assert news.startswith("purposes[1]: purpose 'news'")
+
+
+def test_a_purpose_that_works_without_a_collection_point_is_not_warned_about() -> None:
+    # A legal obligation discloses whatever the data was collected for.
+    legal = SUPPORT_PURPOSE.replace("legitimate_interest", "legal_obligation")
+    assert _unserved(edit("collection_points:\n", legal + "collection_points:\n")) == []
+    # A session cookie's purpose reads no stored data.
+    session = SUPPORT_PURPOSE.replace("support_desk", "login").replace(
+        "legitimate_interest", "contract"
+    )
+    cookie = "  - category: strictly_necessary\n    purpose: login\n"
+    text = edit("collection_points:\n", session + "collection_points:\n")
+    assert _unserved(text + cookie) == []
+    # ...unless something does read data for it: a role, or aggregates.
+    read = edit("    purposes: [orders]\n", "    purposes: [orders, login]\n", text + cookie)
+    assert [w.split(":")[0] for w in _unserved(read)] == ["purposes[3]"]
+    counted = session.replace("[contact]\n", "[technical]\n    aggregate_only: true\n")
+    stats = edit("collection_points:\n", counted + "collection_points:\n") + cookie
+    assert [w.split(":")[0] for w in _unserved(stats)] == ["purposes[3]"]

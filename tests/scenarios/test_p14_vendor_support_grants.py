@@ -79,3 +79,35 @@ def test_p14_grant_lifecycle_seen_by_the_customer(t: Troth) -> None:
     assert acc.grants.get_grant(g.id).status is GrantStatus.expired
     refused = acc.grants.vendor_accesses(acme)[0]
     assert refused.outcome == "deny" and refused.actor == vendor.label
+
+
+def test_p14_a_support_purpose_no_point_serves_is_warned_and_useless(
+    home: Any, db_url: str
+) -> None:
+    """A policy whose `support` purpose no collection point lists opens (a warning, not an
+    error), and what the warning says is true: under the customer's approved grant,
+    `use --purpose support` answers purpose_not_of_collection."""
+    from troth.policy.warnings import policy_warnings
+
+    def unserve(policy: dict[str, Any]) -> None:
+        for cp in policy["collection_points"]:
+            cp["purposes"] = [p for p in cp["purposes"] if p != "support"]
+
+    t = home("phone-service", db_url, edit=unserve, clock=ManualClock())
+    [warning] = [w for w in policy_warnings(t.ctx.policy.policy) if "'support'" in w]
+    assert "listed by no collection point" in warning and "support grant" in warning
+    acc = t.access
+    acme = acc.tenants.create_tenant("Acme", "office@acme.example")
+    tok, _ = acc.tenants.invite(acme, "admin@acme.example", role="admin")
+    admin = actor_for(acc.tenants.accept_invitation(tok, PW))
+    vendor = actor_for(
+        acc.accounts.add_user("ops@vendor.example", kind="vendor_admin", password=PW)
+    )
+    call = t.collect("call_record_import", CALL, tenant_id=acme).subject_id
+    g = acc.grants.request_grant(
+        acme, by=vendor, reason="wrong call cost", subject_ids=[call], duration=timedelta(days=2)
+    )
+    acc.grants.approve_grant(g.id, by=admin)
+    with pytest.raises(Refused) as exc:
+        t.use(call, purpose="support", actor=vendor)
+    assert exc.value.reason == "purpose_not_of_collection"

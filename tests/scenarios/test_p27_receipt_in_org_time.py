@@ -197,3 +197,34 @@ def test_p27_api_received_at(home: Any, db_url: str) -> None:
         )
     with ctx.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(requests_table)).scalar_one() == 1
+
+
+def test_p27_api_received_at_is_iso_text_never_a_unix_time(home: Any, db_url: str) -> None:
+    """A number (or digits as text) for ``received_at`` is a 422 telling the user to write
+    ISO 8601, never a Unix time read as some other day; a date or a time without its
+    offset is still read in the organisation's zone."""
+    ctx = home("mindlink", db_url, clock=ManualClock(), context=True)
+    now = ctx.clock.now()
+    earlier = now - timedelta(days=3)
+    unix = int(earlier.timestamp())
+    lax = (unix, float(unix) + 0.5, unix * 1000, str(unix), f"{unix}.5", f"{earlier:%Y%m%d}")
+    with client_for(ctx) as c:
+        admin = api_key(c, ["requests:admin"])
+        for value in lax:
+            r = c.post(
+                "/api/v1/requests",
+                json={"kind": "access", "email": "a@example.com", "received_at": value},
+                headers=admin,
+            )
+            body = is_problem(r, 422, "invalid_input")
+            assert body["detail"].startswith("received_at: write an ISO 8601 date-time"), body
+        for value in (f"{earlier:%Y-%m-%d}", f"{earlier:%Y-%m-%dT%H:%M}"):
+            r = c.post(
+                "/api/v1/requests",
+                json={"kind": "access", "email": "a@example.com", "received_at": value},
+                headers=admin,
+            )
+            assert r.status_code == 201, r.text
+            assert r.json()["received_on"] == earlier.date().isoformat()
+    with ctx.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(requests_table)).scalar_one() == 2

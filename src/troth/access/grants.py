@@ -131,6 +131,7 @@ VENDOR_ACTIONS = (
     "tenant_overview",
     *(f"{verb}_{r.value}" for verb in ("read", "change") for r in Record),
 )
+_NO_GRANT = "no support grant {!r}; list them with `troth grants list`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +282,7 @@ class Grants:
                 select(support_grants).where(support_grants.c.id == grant_id)
             ).first()
         if row is None:
-            raise NotFound(f"no support grant {grant_id!r}; list them with `troth grants list`")
+            raise NotFound(_NO_GRANT.format(grant_id))
         return _grant(row, self.ctx.clock.now())
 
     def list_grants(
@@ -299,7 +300,8 @@ class Grants:
 
     def _decide(self, grant_id: str, by: Actor, action: str, new: GrantStatus) -> SupportGrant:
         g = self.get_grant(grant_id)
-        self.tenants.authorize_admin(by, g.tenant_id, action)
+        unknown = NotFound(_NO_GRANT.format(grant_id))  # another tenant's: the same answer
+        self.tenants.authorize_admin(by, g.tenant_id, action, unknown, {"grant": grant_id})
         if g.status is not GrantStatus.requested:
             refuse(
                 self.ctx,
@@ -348,7 +350,8 @@ class Grants:
         """End a grant now: by an admin of its tenant, or by the vendor admin holding it."""
         g = self.get_grant(grant_id)
         if not (by.kind is ActorKind.vendor_admin and by.id == g.requested_by):
-            self.tenants.authorize_admin(by, g.tenant_id, "grant_revoke")
+            unknown = NotFound(_NO_GRANT.format(grant_id))
+            self.tenants.authorize_admin(by, g.tenant_id, "grant_revoke", unknown, {"grant": g.id})
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             conn.execute(

@@ -189,10 +189,30 @@ class Tenants:
             return [user_from_row(r) for r in conn.execute(stmt)]
 
     # -- who may manage a tenant ---------------------------------------------------------
-    def authorize_admin(self, by: Actor, tenant_id: str, action: str) -> None:
+    def authorize_admin(
+        self,
+        by: Actor,
+        tenant_id: str,
+        action: str,
+        unknown: NotFound | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         """Only an active admin of this tenant (or troth itself, for the operator's
-        CLI) may manage it; anyone else gets PermissionDenied, audited."""
+        CLI) may manage it; anyone else gets PermissionDenied, audited. ``unknown``: the
+        answer to an unknown id of what is acted on (a grant, an invitation); a person
+        bound to another tenant gets it for this tenant's id too, refused
+        ``not_a_member`` and audited under this tenant, so that the id reveals nothing."""
         self.get_tenant(tenant_id)
+        if unknown is not None and by.tenant_id not in (None, tenant_id):
+            refuse(
+                self.ctx,
+                action,
+                by.label,
+                Reason.not_a_member,
+                error=unknown,
+                tenant_id=tenant_id,
+                details=details,
+            )
         if by.kind is ActorKind.system:
             return
         ok = False
@@ -343,9 +363,11 @@ class Tenants:
     def revoke_invitation(self, invitation_id: str, *, by: Actor = SYSTEM) -> None:
         with self.ctx.engine.connect() as conn:
             row = conn.execute(select(invitations).where(invitations.c.id == invitation_id)).first()
+        unknown = NotFound(f"no invitation {invitation_id!r}")
         if row is None:
-            raise NotFound(f"no invitation {invitation_id!r}")
-        self.authorize_admin(by, row.tenant_id, "invitation_revoke")
+            raise unknown
+        details = {"invitation": invitation_id}
+        self.authorize_admin(by, row.tenant_id, "invitation_revoke", unknown, details)
         with transaction(self.ctx) as conn:
             conn.execute(
                 update(invitations)
@@ -379,11 +401,25 @@ class Tenants:
         """Revoke a member: their sessions and API keys end at once, and the gate's next
         decision for them says ``not_a_member``."""
         self.authorize_admin(by, tenant_id, "member_revoke")
+        unknown = NotFound(f"{user_id!r} is not a member of this customer")
+        with self.ctx.engine.connect() as conn:
+            other = conn.execute(select(users.c.tenant_id).where(users.c.id == user_id)).first()
+        if other is not None and other.tenant_id != tenant_id:
+            # Another tenant's member (or a vendor account): refused and audited as one.
+            refuse(
+                self.ctx,
+                "member_revoke",
+                by.label,
+                Reason.not_a_member,
+                error=unknown,
+                tenant_id=other.tenant_id,
+                details={"user": user_id},
+            )
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             row = conn.execute(select(users).where(users.c.id == user_id)).first()
             if row is None or row.tenant_id != tenant_id:
-                raise NotFound(f"{user_id!r} is not a member of this customer")
+                raise unknown
             conn.execute(
                 update(users)
                 .where(users.c.id == user_id, users.c.disabled_at.is_(None))

@@ -30,10 +30,33 @@ def _day_text(value: Any) -> Any:
     raise ValueError("write a date as YYYY-MM-DD")
 
 
+def _day_or_time_text(value: Any) -> Any:
+    """A date or a date-time (its offset optional) as ISO 8601 text, parsed here as the
+    command line parses it; a number (a Unix time to lax parsing) is refused."""
+    if isinstance(value, date):  # a datetime too
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if _ISO_DAY.match(text):
+                return date.fromisoformat(text)
+            if _ISO_INSTANT.match(text):
+                return datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError(
+        "write an ISO 8601 date-time, e.g. 2026-12-18T16:30 or 2026-12-18T16:30+13:00,"
+        " or a date as YYYY-MM-DD"
+    )
+
+
 Instant = Annotated[AwareDatetime, BeforeValidator(_instant_text)]
 """A date-time with its offset, in ISO 8601 text (never a Unix time)."""
 Day = Annotated[date, BeforeValidator(_day_text)]
 """A date as ``YYYY-MM-DD`` text (never a Unix time)."""
+DayOrTime = Annotated[datetime | date, BeforeValidator(_day_or_time_text)]
+"""A date, or a date-time with or without its offset, in ISO 8601 text (never a Unix
+time); the caller reads a date or a time without an offset in its own zone."""
 
 
 class Problem(BaseModel):

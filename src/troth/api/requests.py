@@ -11,7 +11,6 @@ requests (others are 404)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
 from troth.api.idempotency import IdemKey, once
-from troth.api.models import Page
+from troth.api.models import DayOrTime, Page
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, ActorKind
@@ -55,7 +54,7 @@ class OpenIn(BaseModel):
     details: dict[str, Any] | None = Field(
         default=None, description="e.g. {'changes': {...}} or {'purposes': [...]}"
     )
-    received_at: datetime | date | None = Field(
+    received_at: DayOrTime | None = Field(
         default=None,
         description="When the request really arrived (default now; not in the future). A"
         " date, or a time without an offset, is in the organisation's time zone.",

@@ -12,7 +12,7 @@ from rich.table import Table
 from troth.cli import command_group, console, opened, show_table
 from troth.cli.disclosures import _when
 from troth.cli.ids import resolver
-from troth.cli.options import JsonOpt
+from troth.cli.options import JsonOpt, QuietOpt
 
 app, register = command_group("breaches", "The breach register.")
 BreachArg = Annotated[str, typer.Argument(callback=resolver("breach"))]
@@ -55,9 +55,11 @@ def record(
         list[str] | None, typer.Option(help="Regimes (default the policy's).")
     ] = None,
     high_risk: Annotated[bool, typer.Option("--high-risk", help="High risk to people.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Record a breach; prints its id and how many people it affects. Review the list with
-    `troth breaches affected` before `troth breaches notify`."""
+    """Record a breach; prints its id and how many people it affects (with -q only its
+    id; identities troth does not know then go to stderr). Review the list with `troth
+    breaches affected` before `troth breaches notify`."""
     people = list(subject or [])
     if subjects_file is not None:
         people += [ln.strip() for ln in subjects_file.read_text().splitlines() if ln.strip()]
@@ -79,11 +81,15 @@ def record(
     if as_json:
         console.print_json(json.dumps(b.to_dict()))
         return
-    console.print(f"{b.id} affects {b.affected_count} people")
+    if quiet:
+        print(b.id)
+    else:
+        console.print(f"{b.id} affects {b.affected_count} people")
     for name, n in b.scope.get("unmatched", {}).items():
-        console.print(
+        typer.echo(
             f"{name}: {n} identit{'y' if n == 1 else 'ies'} troth does not know; tell them"
-            " through that system"
+            " through that system",
+            err=quiet,
         )
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from troth.cli import command_group, opened_context, show_table
 from troth.cli import plain_console as _out
+from troth.cli import plain_err_console as _err
 from troth.cli.ids import resolver
 from troth.cli.options import JsonOpt
 from troth.consent import ConsentLedger, verify_receipt
@@ -84,6 +85,12 @@ def grant(
         ),
     ] = False,
     as_json: JsonOpt = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print only the receipt id (the notice goes to stderr)."
+        ),
+    ] = False,
 ) -> None:
     """Record consent a person gave to staff (a consent purpose, or a new use waiting for
     fresh consent): shows the notice to read out, records how it was given; prints the
@@ -95,8 +102,9 @@ def grant(
         sid = full_id(context, "subject", subject_id)
         text = notice.read_text(encoding="utf-8") if notice else ledger.notice_for(purpose)
         if not as_json:
-            _out.print(f"[bold]Notice for {purpose}[/bold] (policy {context.policy.version}):")
-            _out.print(text, markup=False)
+            shown = _err if quiet else _out
+            shown.print(f"[bold]Notice for {purpose}[/bold] (policy {context.policy.version}):")
+            shown.print(text, markup=False)
         if not yes and not as_json and sys.stdin.isatty():
             typer.confirm("Did the person agree to this notice?", abort=True)
         rec = ConsentLedger(context).grant(
@@ -122,6 +130,9 @@ def grant(
                 }
             )
         )
+        return
+    if quiet:
+        print(rec.receipt_id)
         return
     _out.print(f"consent to {purpose} recorded for {sid} (by {by}); receipt {rec.receipt_id}")
 

@@ -105,6 +105,13 @@ def register_collect(app: typer.Typer) -> None:
         consent: Annotated[
             list[str] | None, typer.Option(help="Purposes the person consented to now.")
         ] = None,
+        consent_method: Annotated[
+            str,
+            typer.Option(
+                help="How the --consent reached troth, as the ledger records it: staff (the"
+                " default: entered by staff), web_form, email_link, api..."
+            ),
+        ] = "staff",
         location: Annotated[
             str | None, typer.Option(help="Where the data is stored (ISO code).")
         ] = None,
@@ -112,8 +119,12 @@ def register_collect(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="The person's regime: gdpr, uk_gdpr, ccpa, pipeda, nz, au."),
         ] = None,
+        quiet: Annotated[
+            bool, typer.Option("--quiet", "-q", help="Print only the subject id (SID=$(...)).")
+        ] = False,
     ) -> None:
-        """Store data arriving through a collection point; prints the subject id."""
+        """Store data arriving through a collection point; prints what was stored as JSON
+        (subject_id, stored, purposes, not_for), or with -q only the subject id."""
         text = sys.stdin.read() if data == "-" else data
         from troth.collection.validation import decode_json
 
@@ -129,9 +140,13 @@ def register_collect(app: typer.Typer) -> None:
                 supplier=supplier,
                 purposes=purpose or None,
                 consents=consent or (),
+                consent_method=consent_method,
                 location=location,
                 jurisdiction=jurisdiction,
             )
+        if quiet:
+            print(r.subject_id)
+            return
         console.print_json(
             json.dumps(
                 {

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from troth.cli import command_group, console, opened, show_table
 from troth.cli.ids import SubjectArg, resolver
-from troth.cli.options import CategoriesOpt, JsonOpt
+from troth.cli.options import CategoriesOpt, JsonOpt, QuietOpt
 from troth.errors import ValidationError
 
 app, register = command_group("disclosures", "Disclosures to recipients and legal demands.")
@@ -46,8 +46,10 @@ def send(
     demand: Annotated[
         str | None, typer.Option(help="Legal demand id.", callback=resolver("demand"))
     ] = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Disclose a person's data to a recipient: prints the package as JSON."""
+    """Disclose a person's data to a recipient: prints the package as JSON, or with -q
+    only its id."""
     from troth.cli.actors import parse_actor
 
     with opened(ctx) as t:
@@ -59,6 +61,9 @@ def send(
             categories=category,
             legal_demand_id=demand,
         )
+    if quiet:
+        print(pkg.id)
+        return
     console.print_json(json.dumps(pkg.to_dict(), default=str))
 
 
@@ -105,6 +110,7 @@ def demand(
     gag_until: Annotated[
         str | None, typer.Option(help="End of a non-disclosure order (ISO).")
     ] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Record a legal demand; prints its id."""
     with opened(ctx) as t:
@@ -116,6 +122,9 @@ def demand(
             recipient=recipient,
             gag_until=_when(gag_until),
         )
+    if quiet:
+        print(d.id)
+        return
     console.print(d.id)
 
 

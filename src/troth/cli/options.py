@@ -10,6 +10,10 @@ import typer
 from troth.cli.ids import resolver
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+# Every command that creates something takes it (tests/cli/test_cli_quiet.py checks).
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only the new id (X=$(troth ...)).")
+]
 ReportJsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 CollectorOpt = Annotated[str | None, typer.Option(help="Who collects (default: system).")]
 CategoriesOpt = Annotated[list[str] | None, typer.Option(help="Only these categories.")]

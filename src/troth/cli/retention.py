@@ -12,7 +12,7 @@ from rich.text import Text
 
 from troth.cli import command_group, console, opened, show_table
 from troth.cli.ids import resolver
-from troth.cli.options import ReportJsonOpt
+from troth.cli.options import QuietOpt, ReportJsonOpt
 
 app, register = command_group("retention", "Retention: delete or anonymise what has expired.")
 
@@ -110,10 +110,15 @@ def hold(
     tenant: Annotated[
         str | None, typer.Option(help="A whole tenant.", callback=resolver("tenant"))
     ] = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Place a legal hold: retention deletes nothing of theirs until it is lifted."""
+    """Place a legal hold: retention deletes nothing of theirs until it is lifted; prints
+    its id."""
     with opened(ctx) as t:
         hid = t.retention.place_hold(reason=reason, subject_id=subject, tenant_id=tenant)
+    if quiet:
+        print(hid)
+        return
     console.print(hid)
 
 

@@ -13,7 +13,14 @@ from troth.access import actor_for
 from troth.cli import emit, opened, rows_of
 from troth.cli import plain_console as _out
 from troth.cli.ids import resolver
-from troth.cli.options import DisplayNameOpt, JsonOpt, PasswordOpt, TenantFilterOpt, TotpOpt
+from troth.cli.options import (
+    DisplayNameOpt,
+    JsonOpt,
+    PasswordOpt,
+    QuietOpt,
+    TenantFilterOpt,
+    TotpOpt,
+)
 from troth.cli.users import ask_code, ask_password
 from troth.engine import Troth
 from troth.gate import SYSTEM, Actor
@@ -30,7 +37,6 @@ TenantArg = Annotated[
 GrantArg = Annotated[
     str, typer.Argument(help="Grant id (or a unique prefix).", callback=resolver("grant"))
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new id.")]
 
 
 def register(root: typer.Typer) -> None:
@@ -103,7 +109,10 @@ def invite(
         bool, typer.Option("--show-link", help="Also print the link (it is mailed anyway).")
     ] = False,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print nothing but the link (--show-link).")
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print only the invitation's id, or the link (--show-link)."
+        ),
     ] = False,
 ) -> None:
     """Invite a colleague by e-mail: a single-use link, sent through the outbox."""
@@ -112,8 +121,7 @@ def invite(
         token, inv = t.access.tenants.invite(tenant, email, role=role, by=by)
         url = f"{t.ctx.settings.public_url.rstrip('/')}/invitations#{token}"
     if quiet:
-        if show_link:
-            print(url)
+        print(url if show_link else inv.id)
         return
     _out.print(
         f"invited {inv.email} as {inv.role.value}; the link works once, until"
@@ -128,13 +136,18 @@ def accept(
     ctx: typer.Context,
     name: DisplayNameOpt = None,
     password: PasswordOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Accept an invitation and choose a password (the code is asked for, or TROTH_CODE)."""
+    """Accept an invitation and choose a password (the code is asked for, or TROTH_CODE);
+    prints the new account's id with -q."""
     with opened(ctx) as t:
         code = ask_code("Invitation")
         user = t.access.tenants.accept_invitation(
             code, ask_password(password, confirm=True), display_name=name
         )
+    if quiet:
+        print(user.id)
+        return
     _out.print(f"welcome {user.email}: member of tenant {user.tenant_id}")
 
 

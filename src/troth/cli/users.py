@@ -9,7 +9,7 @@ import typer
 from troth.cli import command_group, emit, opened, rows_of
 from troth.cli import plain_console as _out
 from troth.cli.ids import resolver
-from troth.cli.options import DisplayNameOpt, JsonOpt, PasswordOpt, TenantFilterOpt
+from troth.cli.options import DisplayNameOpt, JsonOpt, PasswordOpt, QuietOpt, TenantFilterOpt
 
 app, register = command_group("users", "Staff and vendor-admin accounts.")
 
@@ -44,14 +44,19 @@ def add(
     ] = False,
     name: DisplayNameOpt = None,
     password: PasswordOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Add a staff member (with a policy role) or a vendor admin, and set a password."""
+    """Add a staff member (with a policy role) or a vendor admin, and set a password;
+    prints the account's id."""
     with opened(ctx) as t:
         pw = ask_password(password, confirm=True)
         kind = "vendor_admin" if vendor_admin else "staff"
         user = t.access.accounts.add_user(
             email, kind=kind, role=role, display_name=name, password=pw
         )
+    if quiet:
+        print(user.id)
+        return
     _out.print(f"added {user.kind.value} {user.email} ({user.role or '-'}): id {user.id}")
 
 

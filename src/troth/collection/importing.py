@@ -136,6 +136,7 @@ def import_file(
         "actor": actor,
         "tenant_id": tenant_id,
         "consents": consents,
+        "consent_method": "import",  # the ledger's method: consent given elsewhere, imported
         "jurisdiction": jurisdiction,
     }
     run = _Run(troth, point, sha, f"import:{actor.label}", options, state, state_file, progress)

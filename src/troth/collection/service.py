@@ -24,6 +24,7 @@ from troth.collection.validation import (
     parse_location,
     parse_regime,
 )
+from troth.consent.events import ConsentMethod, parse_method
 from troth.context import Context
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Reason
@@ -47,6 +48,7 @@ class CollectRequest:
     supplier: str | None = None
     consents: tuple[str, ...] = ()
     purposes: tuple[str, ...] | None = None
+    consent_method: ConsentMethod | str = ConsentMethod.api
 
 
 class CollectionService:
@@ -117,6 +119,7 @@ class CollectionService:
             req.consents,
             purposes,
             now,
+            parse_method(req.consent_method),
         )
         return self._store(req, batch)
 
@@ -159,9 +162,9 @@ class CollectionService:
         self, req: CollectRequest, cp: CollectionPoint, juris: str, today: date
     ) -> tuple[str | None, list[int]]:
         """Check the input (the regime, the supplier, each row's shape, then its fields,
-        phones and customer, the consents) and return the supplier's name and the ages
-        the rows give. Bad input is refused like the gate refuses: audited, nothing
-        stored; the entry names the problem, never the value."""
+        phones and customer, the consents and how they came) and return the supplier's
+        name and the ages the rows give. Bad input is refused like the gate refuses:
+        audited, nothing stored; the entry names the problem, never the value."""
         idx = self.ctx.policy
         rows = req.rows
         ages: list[int] = []
@@ -189,6 +192,7 @@ class CollectionService:
             unknown = [p for p in req.consents if p not in idx.purposes]
             if unknown:
                 raise ValidationError(f"unknown purpose {unknown[0]!r} in consents")
+            parse_method(req.consent_method)
         except ValidationError as exc:
             details = {"point": req.point, "problem": exc.message[:300]}
             reject_input(self.ctx, "collect", req.actor, exc, details=details)

@@ -17,6 +17,7 @@ from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal
 from troth.collection.phones import region_for
 from troth.consent.append import erased_refusal
+from troth.consent.events import ConsentMethod
 from troth.context import Context
 from troth.driver import insert_many
 from troth.errors import NotFound, ValidationError
@@ -72,8 +73,8 @@ class CollectResult:
 class Batch:
     """A collection checked and resolved, ready to store: the point, the rows and who
     sends them, the people they are about (when named), where and under which regime they
-    are kept, who supplied them, the consents given with them, the purposes they may serve
-    and the time."""
+    are kept, who supplied them, the consents given with them, the purposes they may serve,
+    the time, and how the consents reached troth (the ledger's method)."""
 
     cp: CollectionPoint
     rows: Sequence[Mapping[str, Any]]
@@ -86,6 +87,7 @@ class Batch:
     consents: tuple[str, ...]
     purposes: list[str]
     now: datetime
+    consent_method: ConsentMethod = ConsentMethod.api
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,9 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
         created = _insert_subjects(conn, batch, new_subjects)
         if batch.consents:
             point = batch.cp.id
-            facts_mod.record_consents(conn, ctx, sids, batch.consents, batch.actor, point)
+            facts_mod.record_consents(
+                conn, ctx, sids, batch.consents, batch.actor, point, batch.consent_method
+            )
         values, audit, results = _values(conn, ctx, batch, sids, gated, created)
         insert_many(
             conn,

@@ -66,9 +66,11 @@ def record_collection_consents(
     purposes: Sequence[str],
     actor: str,
     point: str,
+    method: ConsentMethod | str = ConsentMethod.api,
 ) -> list[ConsentRecord]:
     """Grants given on a collection point's form, recorded in the caller's transaction
-    (one event, receipt and audit entry per subject and purpose)."""
+    (one event, receipt and audit entry per subject and purpose), with how they reached
+    troth: ``api`` (the HTTP or Python API), ``staff`` (`troth collect`), ``import``."""
     return ConsentLedger(ctx).record_grants(
-        conn, subject_ids, purposes, actor=actor, method=ConsentMethod.api, point=point
+        conn, subject_ids, purposes, actor=actor, method=method, point=point
     )

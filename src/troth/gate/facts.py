@@ -46,11 +46,15 @@ def record_consents(
     purposes: Iterable[str],
     actor: Actor,
     point: str,
+    method: str,
 ) -> None:
-    """Consent given at collection time, recorded in the ledger in the same transaction."""
+    """Consent given at collection time, recorded in the ledger in the same transaction
+    with how it reached troth (``method``: api, staff, import...)."""
     from troth.consent import record_collection_consents
 
-    record_collection_consents(conn, ctx, list(subject_ids), list(purposes), actor.label, point)
+    record_collection_consents(
+        conn, ctx, list(subject_ids), list(purposes), actor.label, point, method
+    )
 
 
 @dataclass(frozen=True)

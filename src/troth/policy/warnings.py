@@ -3,18 +3,19 @@ validate`` and never fatal, so a policy that opened before an upgrade still open
 
 from __future__ import annotations
 
-from troth.policy.model import Policy
+from troth.policy.model import LegalBasis, Policy
 
 
 def policy_warnings(policy: Policy) -> list[str]:
     """What a valid policy does that deserves a second look (printed by ``policy
     validate``, never fatal): an optional field no purpose of its point uses (every form
-    that fills it in is refused), a legal minimum that keeps a sensitive category past
-    erasure (PCI DSS 3.2.1: no card data kept without a need)."""
+    that fills it in is refused), a purpose no collection point serves (nothing stored is
+    ever bound to it), a legal minimum that keeps a sensitive category past erasure (PCI
+    DSS 3.2.1: no card data kept without a need)."""
     from troth.policy.index import PolicyIndex
 
     index = PolicyIndex.build(policy)
-    out: list[str] = _unused_optional_fields(policy)
+    out: list[str] = _unused_optional_fields(policy) + _unserved_purposes(policy)
     for i, p in enumerate(policy.purposes):
         lm = p.retention.legal_minimum if p.retention else None
         if lm is None:
@@ -45,4 +46,36 @@ def _unused_optional_fields(policy: Policy) -> list[str]:
                 f" ({', '.join(cp.purposes)}) uses, so every collection that fills it in is"
                 f" refused: add {f.category!r} to one of those purposes, or remove the field"
             )
+    return out
+
+
+def _unserved_purposes(policy: Policy) -> list[str]:
+    """The purposes no collection point lists. A stored value serves only the purposes of
+    the point it came through (P02, ``troth.gate.binding.bind_record``), so every use,
+    export, aggregate or list send for such a purpose is refused
+    (``purpose_not_of_collection``), a customer's support grant or a person's consent for
+    it included. Not said of a legal-obligation purpose (a disclosure the law obliges takes
+    the data whatever it was collected for), nor of a cookie's purpose that nothing reads
+    stored data for (no role, list or recipient names it and it is not aggregate-only: a
+    session cookie's consent needs no collected data)."""
+    served = {p for cp in policy.collection_points for p in cp.purposes}
+    readers = (
+        {p for r in policy.roles for p in r.purposes}
+        | {lst.purpose for lst in policy.lists}
+        | {d.purpose for rc in policy.recipients for d in rc.receives}
+    )
+    cookie_only = {c.purpose for c in policy.cookies} - readers
+    out = []
+    for i, p in enumerate(policy.purposes):
+        if p.id in served or p.legal_basis is LegalBasis.legal_obligation:
+            continue
+        if p.id in cookie_only and not p.aggregate_only:
+            continue
+        out.append(
+            f"purposes[{i}]: purpose {p.id!r} is listed by no collection point, so no stored"
+            f" value is ever bound to it: every use, export, disclosure or aggregate for it is"
+            f" refused (purpose_not_of_collection), even under a customer's support grant or"
+            f" the person's consent: add {p.id!r} to the purposes of the collection points"
+            f" whose data it needs, or remove the purpose"
+        )
     return out

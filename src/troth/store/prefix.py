@@ -32,7 +32,7 @@ _ID_COLUMNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "key": ("troth.access.tables", "api_keys", ("id", "prefix")),
     "user": ("troth.access.tables", "users", ("id",)),
     "demand": ("troth.disclosures.tables", "legal_demands", ("id",)),
-    "hold": ("troth.retention.service", "legal_holds", ("id",)),
+    "hold": ("troth.retention.tables", "legal_holds", ("id",)),
     "receipt": ("troth.consent.tables", "consent_receipts", ("receipt_id",)),
 }
 
