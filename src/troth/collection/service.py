@@ -6,7 +6,7 @@ stored tagged, and audited in the same transaction (P01-P07, P22). :class:`Troth
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -51,6 +51,14 @@ class CollectRequest:
     consent_method: ConsentMethod | str = ConsentMethod.api
 
 
+def without_blanks(row: object) -> Any:
+    """A row with its blank text values (``""``, only spaces) read as not given: an
+    optional field left empty on a form stores nothing, and a required one is missing."""
+    if not isinstance(row, Mapping):
+        return row  # refused by the checks, saying what a row must be
+    return {k: None if isinstance(v, str) and not v.strip() else v for k, v in row.items()}
+
+
 class CollectionService:
     """Collecting data through the policy's collection points (:meth:`collect`)."""
 
@@ -60,6 +68,7 @@ class CollectionService:
     def collect(self, req: CollectRequest) -> list[CollectResult]:
         """Validated as a whole, stored in one transaction with batched inserts (all or
         nothing); a refusal is audited and raised, and nothing is stored."""
+        req = replace(req, rows=[without_blanks(r) for r in req.rows])
         idx = self.ctx.policy
         now = self.ctx.clock.now()
         cp = idx.points.get(req.point)
@@ -216,7 +225,7 @@ class CollectionService:
                 details={"point": cp.id, "fields": extra},
             )
         missing = [
-            f for f, spec in cp.fields.items() if spec.required and data.get(f) in (None, "")
+            f for f, spec in cp.fields.items() if spec.required and data.get(f) is None
         ]
         if missing:
             raise ValidationError(
