@@ -225,3 +225,43 @@ def test_relabelling_a_row_is_refused_on_the_cli_and_verify_exits_non_zero(home,
     assert f"record {rid} does not match its seal" in err
     code, out, err = run(capsys, "--home", h, "audit", "verify")
     assert code == 1 and f"records {rid} were changed outside troth" in err
+
+
+def test_an_access_request_for_a_tampered_person_is_refused_and_audited(home, db_url):
+    from troth.requests.states import RequestState
+
+    t = home("itechno", db_url)
+    ann, _bob, _cy = _people(t)
+    rid = _rid(t, ann, "address")
+    _set(t, rid, category="identity")
+    req = t.requests.open("access", email="ann@example.com")
+    t.requests.verify_by_staff(req.id, staff="alice", reason="known customer on the phone")
+    with pytest.raises(RecordTampered, match=f"record {rid} does not match its seal"):
+        t.requests.execute(req.id)
+    (entry,) = [e.entry for e in list_entries(t.ctx, action="request.execute")]
+    assert (str(entry.outcome), entry.reason, entry.subject_id) == ("deny", "record_tampered", ann)
+    assert entry.details["record"] == rid and entry.details["request"] == req.id
+    after = t.requests.get(req.id)
+    assert after.state is RequestState.in_progress and not after.result  # nothing sent
+
+
+def test_a_tenant_export_with_a_tampered_row_is_refused_and_audited(home, db_url):
+    from troth.gate import SYSTEM
+
+    t = home("phone-service", db_url)
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
+    ann = t.collect(
+        "customer_signup",
+        {"company_name": "Co", "name": "Ann", "email": "ann@acme.example"},
+        tenant_id=acme,
+    ).subject_id
+    # A value of Ann's filed under Bolt: Bolt's export would carry it.
+    rid = _rid(t, ann, "email")
+    _set(t, rid, tenant_id=bolt)
+    with pytest.raises(RecordTampered, match=f"record {rid} does not match its seal"):
+        t.requests.export_tenant(bolt, actor=SYSTEM)
+    (entry,) = [e.entry for e in list_entries(t.ctx, action="tenant.export")]
+    assert (str(entry.outcome), entry.reason, entry.tenant_id) == ("deny", "record_tampered", bolt)
+    assert entry.details["record"] == rid
+    t.requests.export_tenant(acme, actor=SYSTEM)  # the other tenant's export goes on

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, bindparam, select
 from troth.context import Context
 from troth.errors import NotFound
 from troth.store.crypto import decrypt_value, unwrap_key
-from troth.store.seals import check_row, seal_key
+from troth.store.seals import RecordTampered, check_row, seal_key, seal_matches, tampered
 from troth.store.subjects import SUBJECT_COLUMNS, SubjectRow, no_such_subject
 from troth.store.tables import records, subject_keys, subjects
 
@@ -223,6 +223,17 @@ def read_subjects_tags(
     return out
 
 
+def _tampered(ctx: Context, subject_id: str, rid: int, rows: Sequence[Any]) -> RecordTampered:
+    """The error of a row that does not match its seal, unless the person's data keys say
+    the key file is another home's (CryptoError ``wrong key file``, raised here): with
+    another home's key file, no row matches."""
+    m = _N_SUBJECT_COLUMNS
+    wrapped = {(r[m + 15], r[m + 5]): r[m + 16] for r in rows if r[m + 16] is not None}
+    for (kek_version, key_version), blob in wrapped.items():
+        unwrap_key(ctx.keys.kek(kek_version), kek_version, subject_id, key_version, blob)
+    return tampered(rid, subject_id)
+
+
 def subject_values_stmt(filtered: bool) -> Any:
     """The statement behind :func:`read_subject` (bind ``sid``, and ``cats`` when
     ``filtered``), for callers that add columns of their own to the same round trip."""
@@ -251,22 +262,20 @@ def decode_subject_rows(
          kek_version, wrapped, tenant, anonymised, seal) = r[n : n + _N_VALUE_COLUMNS]  # fmt: skip
         if rid is None:
             continue
-        # The data key first (a key file from another home says so), then the seal:
-        # nothing of the person is shown when one of their rows was changed outside troth.
-        dek = None
-        if ciphertext is not None and wrapped is not None:
+        # Nothing of the person is shown when one of their rows was changed outside troth.
+        if not seal_matches(key, (subject_id, tenant, category, field, value, ciphertext,
+                                  key_version, point, purposes, source, supplier,
+                                  policy_version, location, collected_at, restricted_to,
+                                  restricted_until, anonymised), seal):  # fmt: skip
+            raise _tampered(ctx, subject_id, rid, rows)
+        if ciphertext is not None:
+            if wrapped is None:  # shredded: the value is gone for good
+                continue
             dek = deks.get(key_version)
             if dek is None:
                 dek = deks[key_version] = unwrap_key(
                     kek(kek_version), kek_version, subject_id, key_version, wrapped
                 )
-        check_row(key, rid, (subject_id, tenant, category, field, value, ciphertext,
-                             key_version, point, purposes, source, supplier, policy_version,
-                             location, collected_at, restricted_to, restricted_until,
-                             anonymised), seal)  # fmt: skip
-        if ciphertext is not None:
-            if dek is None:  # shredded: the value is gone for good
-                continue
             plain = decrypt_value(
                 dek, subject_id, field, key_version, ciphertext, category=category, point=point
             )
