@@ -13,10 +13,10 @@ set-based update. :func:`check_row` is what every reader calls.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Sequence
-from datetime import UTC
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import Connection, bindparam, select, update
@@ -50,21 +50,24 @@ SEAL_COLUMNS = (
     records.c.restricted_until,
     records.c.anonymised,
 )
+SealKey = hmac.HMAC
 _LABEL = "troth:records:seal-key"
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _CHUNK = 500
 
 
-def seal_key(keys: Keyring) -> bytes:
+def seal_key(keys: Keyring) -> SealKey:
     """The key record seals are made with: derived from the key file's token key, which
-    never changes in a home (a KEK rotation leaves every seal valid)."""
-    return keys.mac(_LABEL, b"")
+    never changes in a home (a KEK rotation leaves every seal valid). Keyed once (an
+    HMAC's state, copied for each row)."""
+    return hmac.new(keys.mac(_LABEL, b""), digestmod=hashlib.sha256)
 
 
-def record_seal(key: bytes, row: Sequence[Any]) -> bytes:
-    """The seal of a row whose columns are ``row``, in the order of :data:`SEAL_COLUMNS`.
-    Times count to the second (MariaDB keeps no fractions); the purposes as stored (a
-    list, in its order: troth writes them sorted)."""
+def record_seal(key: SealKey, row: Sequence[Any]) -> bytes:
+    """The seal of a row whose columns are ``row``, in the order of :data:`SEAL_COLUMNS`:
+    HMAC-SHA256 over their canonical JSON. Times count in whole seconds since the epoch
+    (MariaDB keeps no fractions); the purposes as stored (a list, in its order: troth
+    writes them sorted)."""
     (sid, tenant, category, field, value, ciphertext, key_version, point, purposes, source,
      supplier, policy_version, location, collected_at, restricted_to, restricted_until,
      anonymised) = row  # fmt: skip
@@ -84,18 +87,18 @@ def record_seal(key: bytes, row: Sequence[Any]) -> bytes:
             supplier,
             policy_version,
             location,
-            None
-            if collected_at is None
-            else collected_at.astimezone(UTC).replace(microsecond=0).isoformat(),
+            None if collected_at is None else int(collected_at.timestamp()),
             restricted_to,
             None if restricted_until is None else restricted_until.isoformat(),
             bool(anonymised),
         ]
     )
-    return hmac.digest(key, payload.encode(), "sha256")
+    mac = key.copy()
+    mac.update(payload.encode())
+    return mac.digest()
 
 
-def seal_matches(key: bytes, row: Sequence[Any], seal: bytes | None) -> bool:
+def seal_matches(key: SealKey, row: Sequence[Any], seal: bytes | None) -> bool:
     """Whether ``seal`` is the seal of ``row`` (a missing seal never is; nor a row whose
     columns are not even of the types troth writes)."""
     if seal is None:
@@ -145,7 +148,7 @@ def refuse_tampered(
     )
 
 
-def check_row(key: bytes, record_id: int, row: Sequence[Any], seal: bytes | None) -> None:
+def check_row(key: SealKey, record_id: int, row: Sequence[Any], seal: bytes | None) -> None:
     """Raise :class:`RecordTampered` naming the record (never its value) unless ``seal``
     is the seal of ``row``."""
     if not seal_matches(key, row, seal):
