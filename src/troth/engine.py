@@ -36,6 +36,7 @@ from troth.gate import (
     value_reason,
 )
 from troth.gate import facts as facts_mod
+from troth.store.seals import RecordTampered
 from troth.store.subjects import find_subject
 from troth.store.values import StoredValue, decode_subject_rows
 
@@ -327,6 +328,16 @@ class Troth:
                 Reason.not_found,
                 purpose=purpose[:100],
                 details={"unknown_subject": subject_id[:64]},
+            )
+            return self.ctx.clock.now(), entry, exc
+        except RecordTampered as exc:
+            entry = denial(
+                "use",
+                actor,
+                Reason.record_tampered,
+                subject_id=subject_id,
+                purpose=purpose[:100],
+                details={"record": exc.details["record_id"]},
             )
             return self.ctx.clock.now(), entry, exc
 

@@ -94,11 +94,25 @@ def init_home(
         ctx = open_context(home, clock=clock)
         from troth.policy.versions import record_initial_version
 
-        record_initial_version(ctx, text)
+        record_initial_version(ctx, text)  # says the home seals its values from the first
     except BaseException:
         _undo_init(made, drop_url, existing)
         raise
     return ctx
+
+
+def upgrade_home(home: Path | str | None, *, clock: Clock | None = None) -> tuple[str, int | None]:
+    """`troth db migrate`: the home's database brought to this troth's schema, then the
+    values stored before record seals sealed, once per home (troth.store.sealing). Returns
+    the schema and how many values were sealed (None: the home was sealed before)."""
+    from troth.engine import Troth
+    from troth.migrations import head_revision, upgrade_database
+    from troth.store.sealing import seal_existing
+
+    upgrade_database(_home_settings(home).resolved_database_url)
+    with Troth(open_context(home, clock=clock)) as t:  # closing signs the audit head
+        sealed = seal_existing(t.ctx)
+    return head_revision(), sealed
 
 
 def _check_new_database(url: str, setting: str = "--database") -> frozenset[str]:

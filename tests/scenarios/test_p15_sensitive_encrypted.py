@@ -11,7 +11,9 @@ import sqlalchemy as sa
 
 from troth.errors import CryptoError
 from troth.gate import Actor, ActorKind
-from troth.store.keystore import rotate_keys
+from troth.store.crypto import decrypt_value
+from troth.store.keystore import load_data_keys, rotate_keys
+from troth.store.seals import RecordTampered
 from troth.store.tables import records, subject_keys
 from troth.store.values import read_values
 
@@ -80,8 +82,15 @@ def test_p15_ciphertext_is_bound_to_subject_and_field(home, db_url):
             .where(records.c.subject_id == b.subject_id, records.c.field == "card_number")
             .values(ciphertext=blob)
         )
-    with pytest.raises(CryptoError, match="does not authenticate"):
+    # The row's seal refuses it before anything is decrypted (troth.store.seals)...
+    with pytest.raises(RecordTampered, match="does not match its seal"):
         t.use(b.subject_id, purpose="billing", actor=ACCOUNTS)
+    # ...and under it the ciphertext itself does not open as Bob's.
+    with t.ctx.engine.connect() as conn:
+        ((version, dek),) = load_data_keys(conn, t.ctx, b.subject_id).items()
+    tags = {"category": "payment_card", "point": "order_form"}
+    with pytest.raises(CryptoError, match="does not authenticate"):
+        decrypt_value(dek, b.subject_id, "card_number", version, blob, **tags)
     # Two encryptions of the same value differ (fresh nonces).
     c = t.collect("order_form", {**ORDER, "email": "cy@example.com"})
     with t.ctx.engine.connect() as conn:
@@ -127,7 +136,6 @@ def test_p15_rotation_rewraps_while_serving_and_retires_old_key(home, db_url):
 
 
 def test_p15_crypto_shredding_makes_ciphertexts_unreadable(home, db_url):
-    from troth.store.crypto import decrypt_value
     from troth.store.keystore import shred_subject_keys
 
     t = home("itechno", db_url)
@@ -141,10 +149,11 @@ def test_p15_crypto_shredding_makes_ciphertexts_unreadable(home, db_url):
         assert shred_subject_keys(conn, [r.subject_id]) == 1
         assert read_values(conn, t.ctx, r.subject_id, ["payment_card"]) == []
     # Without the data key, no key in the key file opens the value.
+    tags = {"category": "payment_card", "point": "order_form"}
     for secret in t.ctx.keys.secret_values():
         if len(secret) == 32:
             with pytest.raises(CryptoError):
-                decrypt_value(secret, r.subject_id, "card_number", version, blob)
+                decrypt_value(secret, r.subject_id, "card_number", version, blob, **tags)
 
 
 def test_p15_missing_or_exposed_key_file_is_a_clear_error(home, tmp_path):

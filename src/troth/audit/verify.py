@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, String, select, type_coerce
@@ -19,11 +19,7 @@ from troth.audit.alarms import alarm_problem
 from troth.audit.checkpoint import origin_of, witnessed
 from troth.audit.heads import SignedHead, read_heads
 from troth.audit.log import read_state
-from troth.audit.merkle import (
-    EMPTY_ROOT,
-    CompactRange,
-    subtree_levels,
-)
+from troth.audit.merkle import EMPTY_ROOT, CompactRange, subtree_levels
 from troth.audit.pending import pending_mac
 from troth.audit.seal import is_sealed
 from troth.audit.tables import (
@@ -62,6 +58,7 @@ class VerifyReport:
     first_bad_seq: int | None = None
     bad_range: tuple[int, int] | None = None
     latest_head: SignedHead | None = None
+    bad_records: list[int] = field(default_factory=list)  # records not matching their seals
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +72,7 @@ class VerifyReport:
             "first_bad_seq": self.first_bad_seq,
             "bad_range": list(self.bad_range) if self.bad_range else None,
             "latest_head": self.latest_head.to_dict() if self.latest_head else None,
+            "bad_records": self.bad_records,
         }
 
 
@@ -153,9 +151,16 @@ def verify_log(
     ctx: Context, progress: Progress | None = None, witness: str | None = None
 ) -> VerifyReport:
     """Recompute every leaf, the seq sequence, the root at every signed head and the stored
-    state root; stop at the first problem. Never raises for a bad log: it reports.
-    ``witness`` (a file or URL holding C2SP checkpoints, troth.audit.checkpoint): its
-    checkpoints are checked against the log like heads from the heads file."""
+    state root (stopping at the first problem), then check every stored value against its
+    record seal (each bad one named: troth.store.sealing). Never raises for a bad log: it
+    reports. ``witness`` (a file or URL holding C2SP checkpoints, troth.audit.checkpoint):
+    its checkpoints are checked against the log like heads from the heads file."""
+    from troth.store.sealing import with_seals  # the store's module imports the log's
+
+    return with_seals(ctx, _verify_entries(ctx, progress, witness))
+
+
+def _verify_entries(ctx: Context, progress: Progress | None, witness: str | None) -> VerifyReport:
     heads = _read_heads(ctx)
     if isinstance(heads, VerifyReport):
         return heads

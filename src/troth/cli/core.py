@@ -297,13 +297,14 @@ def register_db(app: typer.Typer) -> None:
 
     @db.command("migrate")
     def migrate(ctx: typer.Context) -> None:
-        """Upgrade the database to this troth's schema (Alembic)."""
-        from troth.migrations import head_revision, upgrade_database
-        from troth.settings import Settings
+        """Upgrade the database to this troth's schema (Alembic); the first time it brings
+        a home to record seals, seal the values already stored (once: audited)."""
+        from troth.home import upgrade_home
 
-        settings = Settings.for_home(home_of(ctx))
-        upgrade_database(settings.resolved_database_url)
-        console.print(f"database at schema {head_revision()}")
+        schema, sealed = upgrade_home(home_of(ctx))
+        console.print(f"database at schema {schema}")
+        if sealed is not None:
+            console.print(f"sealed {sealed} stored values (record seals, once)")
 
 
 def register_worker(app: typer.Typer) -> None:

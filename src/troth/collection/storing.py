@@ -27,6 +27,7 @@ from troth.policy.model import CollectedField, CollectionPoint, FieldType
 from troth.store.crypto import encrypt_value
 from troth.store.ids import new_id
 from troth.store.keystore import ensure_data_keys
+from troth.store.seals import record_seal, seal_key
 from troth.store.subjects import SubjectRow, blind_index_lookup, get_subject, no_such_subject
 from troth.store.tables import records, subjects, tenants
 
@@ -43,6 +44,7 @@ _RECORD_COLUMNS = (
     "ciphertext",
     "key_version",
     "purposes",
+    "seal",
 )
 
 # Refusals about who is asking (not about the data): they refuse the whole collection.
@@ -151,26 +153,25 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
                 conn, ctx, sids, batch.consents, batch.actor, point, batch.consent_method
             )
         values, audit, results = _values(conn, ctx, batch, sids, gated, created)
-        insert_many(
-            conn,
-            records,
-            values,
-            names=_RECORD_COLUMNS,
-            common={
-                "tenant_id": batch.tenant_id,
-                "collection_point": batch.cp.id,
-                "source": batch.cp.source.value,
-                "supplier": batch.supplier,
-                "policy_version": ctx.policy.version,
-                "location": batch.where,
-                "collected_at": batch.now,
-                "restricted_to": None,
-                "restricted_until": None,
-                "anonymised": False,
-            },
-        )
+        insert_many(conn, records, values, names=_RECORD_COLUMNS, common=_common(ctx, batch))
         append_entries(conn, batch.now, audit)
     return results
+
+
+def _common(ctx: Context, batch: Batch) -> dict[str, Any]:
+    """The columns every value of the batch shares."""
+    return {
+        "tenant_id": batch.tenant_id,
+        "collection_point": batch.cp.id,
+        "source": batch.cp.source.value,
+        "supplier": batch.supplier,
+        "policy_version": ctx.policy.version,
+        "location": batch.where,
+        "collected_at": batch.now,
+        "restricted_to": None,
+        "restricted_until": None,
+        "anonymised": False,
+    }
 
 
 def _check_tenant(conn: Connection, batch: Batch) -> Unseen | None:
@@ -321,12 +322,20 @@ def _values(
     gated: _Gated,
     created: set[str],
 ) -> tuple[list[tuple[Any, ...]], list[AuditEntry], list[CollectResult]]:
-    """The values to insert (in the order of ``_RECORD_COLUMNS``; sensitive ones sealed
-    under the person's data key), one audit entry per person and each person's result."""
+    """The values to insert (in the order of ``_RECORD_COLUMNS``; sensitive ones encrypted
+    under the person's data key; each with its record seal, troth.store.seals), one audit
+    entry per person and each person's result."""
     idx = ctx.policy
     cp = batch.cp
     sensitive_fields = {f for f, spec in cp.fields.items() if idx.is_sensitive(spec.category)}
     keys = ensure_data_keys(conn, ctx, sids, created) if sensitive_fields else {}
+    mac = seal_key(ctx.keys)
+    c = _common(ctx, batch)
+    # The seal's columns around (subject, category, field, value, ciphertext, key version)
+    # and (purposes): the batch's.
+    mid = (c["collection_point"],)
+    tail: tuple[Any, ...] = (c["source"], c["supplier"], c["policy_version"], c["location"])
+    tail += (c["collected_at"], None, None, False)
     out_rows: list[tuple[Any, ...]] = []
     audit: list[AuditEntry] = []
     results: list[CollectResult] = []
@@ -344,12 +353,17 @@ def _values(
                 # Checked for the minimum age, not kept: no purpose needs it (P01).
                 continue
             encoded = _ENCODE(_normalise(spec, value))
+            cat = spec.category
             if fname in sensitive_fields:
                 version, dek = keys[sid]
-                sealed = encrypt_value(dek, sid, fname, version, encoded.encode())
-                out_rows.append((sid, spec.category, fname, None, sealed, version, serving))
+                blob = encrypt_value(
+                    dek, sid, fname, version, encoded.encode(), category=cat, point=cp.id
+                )
+                row: tuple[Any, ...] = (sid, cat, fname, None, blob, version, serving)
             else:
-                out_rows.append((sid, spec.category, fname, encoded, None, None, serving))
+                row = (sid, cat, fname, encoded, None, None, serving)
+            seal = record_seal(mac, (sid, batch.tenant_id, *row[1:6], *mid, serving, *tail))
+            out_rows.append((*row, seal))
             stored += 1
             cats.add(spec.category)
         audit.append(

@@ -39,6 +39,9 @@ class Reason(StrEnum):
     not_the_owner = "not_the_owner"  # an export made for another person
     power_not_granted = "power_not_granted"
     tenant_bound = "tenant_bound"
+    # A stored value's row does not match its seal (changed outside troth): nothing of
+    # the person is shown (troth.store.seals).
+    record_tampered = "record_tampered"
     # Refusals of who is asking, decided outside the gate (the access service, sign-in):
     # audited with the same values as before they were members here.
     not_found = "not_found"  # a use of an unknown person

@@ -16,6 +16,7 @@ from troth.consent.events import ConsentMethod
 from troth.context import Context
 from troth.requests.execution import also_kept, erasure_report, held, kept_because, legal_keeps
 from troth.store.erasure import erase_subject_data
+from troth.store.seals import reseal
 from troth.store.subjects import SubjectRow
 from troth.store.tables import records, restrictions
 from troth.store.values import StoredValue, read_subjects_tags
@@ -38,7 +39,7 @@ def erase_many_in_store(
     now = ctx.clock.now()
     ids = list(dict.fromkeys(subject_ids))
     if found is None:
-        found = read_subjects_tags(conn, ids)  # what is decided on: no value is decrypted
+        found = read_subjects_tags(conn, ctx, ids)  # what is decided on: nothing decrypted
     missing = [s for s in ids if s not in found]
     if missing:
         from troth.errors import NotFound
@@ -65,7 +66,7 @@ def erase_many_in_store(
             kept.setdefault((purpose, until), []).extend(vals)
             reports[sid]["kept_because"].append(kept_because(ctx, purpose, until, vals))
         reports[sid]["kept"] = sum(len(v) for v in mine.values())
-    _restrict_kept(conn, kept, now)
+    _restrict_kept(conn, ctx, kept, now)
     keep_ids = {v.id for vals in kept.values() for v in vals}
     for start in range(0, len(erasable), CHUNK):
         chunk = erasable[start : start + CHUNK]
@@ -146,9 +147,13 @@ def _what_follows(conn: Connection, ctx: Context, ids: list[str], now: datetime)
 
 
 def _restrict_kept(
-    conn: Connection, kept: Mapping[tuple[str, date], list[StoredValue]], now: datetime
+    conn: Connection,
+    ctx: Context,
+    kept: Mapping[tuple[str, date], list[StoredValue]],
+    now: datetime,
 ) -> None:
-    """One UPDATE per (purpose, until) and chunk of values, whatever the number of people."""
+    """One UPDATE per (purpose, until) and chunk of values, whatever the number of people;
+    the rows, checked when read in this transaction, sealed again as restricted."""
     for (purpose, until), vals in sorted(kept.items()):
         rids = [v.id for v in vals]
         for start in range(0, len(rids), CHUNK):
@@ -157,6 +162,7 @@ def _restrict_kept(
                 .where(records.c.id.in_(rids[start : start + CHUNK]))
                 .values(restricted_to=purpose, restricted_until=until, updated_at=now)
             )
+        reseal(conn, ctx.keys, rids)
 
 
 def _erase_counted(

@@ -22,6 +22,7 @@ from troth.policy.model import LegalBasis
 from troth.store.crypto import encrypt_value
 from troth.store.erasure import erase_subject_data
 from troth.store.keystore import ensure_data_keys
+from troth.store.seals import reseal
 from troth.store.subjects import get_subject
 from troth.store.tables import records, restrictions, subjects
 from troth.store.values import StoredValue, read_values
@@ -72,6 +73,7 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
             .where(records.c.id.in_([v.id for v in vals]))
             .values(restricted_to=purpose, restricted_until=until, updated_at=now)
         )
+        reseal(conn, ctx.keys, [v.id for v in vals])  # checked by read_values above
         report["kept_because"].append(kept_because(ctx, purpose, until, vals))
     keep_ids = [v.id for vals in kept.values() for v in vals]
     counts = erase_subject_data(conn, ctx, [subject_id], keep=keep_ids)
@@ -249,13 +251,22 @@ def correct_in_store(
                 keys = ensure_data_keys(conn, ctx, [subject_id])
             version, dek = keys[subject_id]
             row.update(
-                ciphertext=encrypt_value(dek, subject_id, v.field, version, encoded.encode()),
+                ciphertext=encrypt_value(
+                    dek,
+                    subject_id,
+                    v.field,
+                    version,
+                    encoded.encode(),
+                    category=v.category,
+                    point=v.collection_point,
+                ),
                 key_version=version,
                 value=None,
             )
         else:
             row.update(value=encoded, ciphertext=None, key_version=None)
         conn.execute(update(records).where(records.c.id == v.id).values(**row))
+        reseal(conn, ctx.keys, [v.id])  # checked by read_values above
         corrected += 1
         spec = ctx.policy.point_fields.get(v.collection_point or "", {}).get(v.field)
         if spec is not None and spec.identifies:

@@ -17,6 +17,7 @@ from troth.requests import _contact, holdings, package
 from troth.requests.record import ExportLink
 from troth.requests.steps import RequestSteps
 from troth.requests.tables import request_exports
+from troth.store.seals import RecordTampered, refuse_tampered
 
 ORPHAN_AGE_S = 86_400
 
@@ -48,7 +49,10 @@ class Exports:
     def tenant_export(self, tenant_id: str, actor: Actor) -> ExportLink:
         """The export itself, for a caller that has decided ``actor`` may have it (the
         offboarding does)."""
-        body = holdings.tenant_holdings(self.ctx, tenant_id)
+        try:
+            body = holdings.tenant_holdings(self.ctx, tenant_id)
+        except RecordTampered as exc:
+            refuse_tampered(self.ctx, "tenant.export", actor, exc, tenant_id=tenant_id)
         doc = package.document(self.ctx, body, tenant_id=tenant_id)
         data = package.build_zip(doc, f"Data of tenant {body['tenant']['name']}")
         with transaction(self.ctx) as conn:

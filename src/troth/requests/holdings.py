@@ -18,6 +18,7 @@ from troth.audit.entries import list_entries
 from troth.context import Context
 from troth.policy.masking import shown
 from troth.store.crypto import decrypt_value, unwrap_key
+from troth.store.seals import SEAL_COLUMNS, check_row, seal_key
 from troth.store.subjects import no_such_subject
 from troth.store.tables import records, restrictions, subject_keys, subjects, tenants
 from troth.store.values import StoredValue, read_subjects
@@ -248,7 +249,10 @@ def tenant_holdings(ctx: Context, tenant_id: str) -> dict[str, Any]:
             .order_by(records.c.subject_id, records.c.id)
         )
         deks: dict[tuple[str, int], bytes] = {}
+        key = seal_key(ctx.keys)
         for r in conn.execution_options(yield_per=2000).execute(stmt):
+            # A row changed outside troth refuses the whole export (nothing half shown).
+            check_row(key, r.id, tuple(getattr(r, c.name) for c in SEAL_COLUMNS), r.seal)
             value = _plain(ctx, r, deks)
             if value is _SHREDDED or r.subject_id not in people:
                 continue
@@ -288,4 +292,13 @@ def _plain(ctx: Context, r: Any, deks: dict[tuple[str, int], bytes]) -> Any:
         deks[key] = unwrap_key(
             ctx.keys.kek(r.kek_version), r.kek_version, r.subject_id, r.key_version, r.wrapped
         )
-    return json.loads(decrypt_value(deks[key], r.subject_id, r.field, r.key_version, r.ciphertext))
+    plain = decrypt_value(
+        deks[key],
+        r.subject_id,
+        r.field,
+        r.key_version,
+        r.ciphertext,
+        category=r.category,
+        point=r.collection_point,
+    )
+    return json.loads(plain)

@@ -13,6 +13,7 @@ from troth.requests.kinds import Job, handler_for
 from troth.requests.record import RequestRecord
 from troth.requests.states import RequestState, check_transition
 from troth.requests.steps import RequestSteps
+from troth.store.seals import RecordTampered, refuse_tampered
 
 
 class RequestRunner:
@@ -47,6 +48,10 @@ class RequestRunner:
         connector = shared_connector(self.ctx, self.environ)
         try:
             return handler_for(req.kind).run(Job(self.steps, req, connector, actor))
+        except RecordTampered as exc:
+            # Nothing of the person goes out or is changed; the request waits in_progress.
+            details = {"request": request_id, "kind": str(req.kind)}
+            refuse_tampered(self.ctx, "request.execute", actor, exc, details=details)
         except ConnectorError as exc:
             self.steps.interrupted(req, exc)
             raise ConnectorError(

@@ -43,6 +43,7 @@ from troth.retention.rules import (
 )
 from troth.store.ids import new_id
 from troth.store.keystore import shred_subject_keys
+from troth.store.seals import bad_seals, reseal
 from troth.store.tables import records, subjects
 
 Progress = Callable[[int], None]
@@ -61,6 +62,8 @@ class RetentionReport:
     by_purpose: Counter[str] = field(default_factory=Counter)
     held: Counter[str] = field(default_factory=Counter)
     keys_shredded: int = 0
+    # Rows due to be anonymised left as they are: they do not match their seals.
+    skipped_tampered: int = 0
     batches: int = 0
     datasets: list[dict[str, Any]] = field(default_factory=list)
 
@@ -79,6 +82,7 @@ class RetentionReport:
             "by_purpose": dict(sorted(self.by_purpose.items())),
             "held": dict(sorted(self.held.items())),
             "keys_shredded": self.keys_shredded,
+            "skipped_tampered": self.skipped_tampered,
             "batches": self.batches,
             "datasets": self.datasets,
         }
@@ -177,33 +181,44 @@ class Sweep:
             return rows
 
         def generalise(conn: Connection, after: int) -> Sequence[Any]:
-            """2. generalise the rest and detach it from the person."""
-            ids = self.expiry.batch_ids(action, after, batch, keep_cond).scalar_subquery()
-            rows = conn.execute(
-                update(records)
-                .where(records.c.id.in_(ids))
-                .values(
-                    value=self._generalised(),
-                    anonymised=True,
-                    collected_at=self._month_start(),
-                    supplier=None,
-                    updated_at=self.now,
-                )
-                .returning(
-                    records.c.id,
-                    records.c.category,
-                    cast(records.c.purposes, Text),
-                    records.c.subject_id,
-                )
-            ).all()
-            if not rows:
-                return rows
-            self._detach(conn, rows)
-            self._account(conn, "anonymise", rows, report, 0)
-            return rows
+            """2. generalise the rest and detach it from the person. A row that does not
+            match its seal is left as it is (generalising and sealing it again would
+            accept what was done to it; `troth audit verify` names it)."""
+            picked = self.expiry.batch_ids(action, after, batch, keep_cond)
+            ids = list(conn.execute(picked).scalars())
+            bad = set(bad_seals(conn, self.ctx.keys, ids))
+            good = [i for i in ids if i not in bad]
+            rows: Sequence[Any] = []
+            if good:
+                rows = self._generalise(conn, good)
+                self._detach(conn, rows)
+                reseal(conn, self.ctx.keys, good)
+                self._account(conn, "anonymise", rows, report, 0)
+            report.skipped_tampered += len(bad)
+            return [*rows, *((i,) for i in sorted(bad))]
 
         self._batches(progress, drop)
         self._batches(progress, generalise)
+
+    def _generalise(self, conn: Connection, ids: list[int]) -> Sequence[Any]:
+        """Generalise the rows ``ids``: their (id, category, purposes, subject)."""
+        return conn.execute(
+            update(records)
+            .where(records.c.id.in_(ids))
+            .values(
+                value=self._generalised(),
+                anonymised=True,
+                collected_at=self._month_start(),
+                supplier=None,
+                updated_at=self.now,
+            )
+            .returning(
+                records.c.id,
+                records.c.category,
+                cast(records.c.purposes, Text),
+                records.c.subject_id,
+            )
+        ).all()
 
     def _keepable(self, r: Any) -> ColumnElement[bool]:
         keep = [

@@ -15,6 +15,7 @@ from troth.driver import insert_many
 from troth.errors import CryptoError
 from troth.keys import REFRESH_SECONDS
 from troth.store.crypto import decrypt_value, encrypt_value, new_data_key, unwrap_key, wrap_key
+from troth.store.seals import SEAL_COLUMNS, check_row, record_seal, seal_key
 from troth.store.tables import records, subject_keys
 
 # Wrapped data keys, ``(subject_id, version, kek_version, wrapped)``, in version order.
@@ -99,7 +100,11 @@ _REWRAP = (
 _REENCRYPT = (
     update(records)
     .where(records.c.id == bindparam("rid"))
-    .values(ciphertext=bindparam("new_blob"), key_version=bindparam("new_ver"))
+    .values(
+        ciphertext=bindparam("new_blob"),
+        key_version=bindparam("new_ver"),
+        seal=bindparam("new_seal"),
+    )
 )
 
 
@@ -219,24 +224,7 @@ def _reencrypt(conn: Connection, ctx: Context, subject_ids: list[str], kv: int, 
                 created_at=now,
             )
         )
-        rows = conn.execute(
-            select(
-                records.c.id, records.c.field, records.c.key_version, records.c.ciphertext
-            ).where(records.c.subject_id == sid, records.c.ciphertext.is_not(None))
-        ).all()
-        params = []
-        for rid, field, ver, blob in rows:
-            old = keys.get(ver)
-            if old is None:
-                raise CryptoError(f"subject {sid}: data key version {ver} is missing")
-            plain = decrypt_value(old, sid, field, ver, blob)
-            params.append(
-                {
-                    "rid": rid,
-                    "new_blob": encrypt_value(dek, sid, field, new_version, plain),
-                    "new_ver": new_version,
-                }
-            )
+        params = _reencrypted(conn, ctx, sid, keys, new_version, dek)
         if params:
             conn.execute(_REENCRYPT, params)
         count += len(params)
@@ -247,6 +235,46 @@ def _reencrypt(conn: Connection, ctx: Context, subject_ids: list[str], kv: int, 
             )
         )
     return count
+
+
+def _reencrypted(
+    conn: Connection,
+    ctx: Context,
+    sid: str,
+    keys: dict[int, bytes],
+    new_version: int,
+    dek: bytes,
+) -> list[dict[str, Any]]:
+    """The subject's encrypted values under ``dek`` (version ``new_version``), each with
+    its new seal. A row that does not match its seal stops the rotation (nothing of the
+    batch is written): re-encrypting and re-sealing it would accept what was done to it."""
+    key = seal_key(ctx.keys)
+    rows = conn.execute(
+        select(records.c.id, *SEAL_COLUMNS, records.c.seal).where(
+            records.c.subject_id == sid, records.c.ciphertext.is_not(None)
+        )
+    ).all()
+    params = []
+    for r in rows:
+        rid, cols, seal = r[0], tuple(r[1:-1]), r[-1]
+        check_row(key, rid, cols, seal)
+        _sid, _tenant, category, field, _value, blob, ver, point = cols[:8]
+        old = keys.get(ver)
+        if old is None:
+            raise CryptoError(f"subject {sid}: data key version {ver} is missing")
+        tags = {"category": category, "point": point}
+        plain = decrypt_value(old, sid, field, ver, blob, **tags)
+        new_blob = encrypt_value(dek, sid, field, new_version, plain, **tags)
+        new_cols = (*cols[:5], new_blob, new_version, *cols[7:])
+        params.append(
+            {
+                "rid": rid,
+                "new_blob": new_blob,
+                "new_ver": new_version,
+                "new_seal": record_seal(key, new_cols),
+            }
+        )
+    return params
 
 
 class KeyService:

@@ -70,6 +70,9 @@ records = Table(
     Column("restricted_to", String(64)),
     Column("restricted_until", Date),
     flag("anonymised"),
+    # A keyed MAC over every other column but id and updated_at (troth.store.seals): a
+    # value relabelled, moved or swapped outside troth no longer matches it.
+    Column("seal", LargeBinary),
     Index("ix_records_subject_category", "subject_id", "category"),
     Index("ix_records_category_collected", "category", "collected_at"),
     Index("ix_records_tenant", "tenant_id"),

@@ -1,6 +1,8 @@
 """The values troth stores about people, each tagged with its category, collection point,
 purposes, source, policy version, location and time; read back (decrypted where the
-policy made them sensitive) a subject at a time or in batches."""
+policy made them sensitive) a subject at a time or in batches. Every row read is checked
+against its seal first (:mod:`troth.store.seals`): one that does not match refuses the
+whole read of its person with :class:`~troth.store.seals.RecordTampered`."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from sqlalchemy import Connection, and_, bindparam, select
 from troth.context import Context
 from troth.errors import NotFound
 from troth.store.crypto import decrypt_value, unwrap_key
+from troth.store.seals import RecordTampered, check_row, seal_key, seal_matches, tampered
 from troth.store.subjects import SUBJECT_COLUMNS, SubjectRow, no_such_subject
 from troth.store.tables import records, subject_keys, subjects
 
@@ -103,11 +106,14 @@ _VALUE_COLUMNS = (
     *_TAG_COLUMNS,
     subject_keys.c.kek_version,
     subject_keys.c.wrapped,
+    # What the seal covers besides the above, and the seal (troth.store.seals).
+    records.c.tenant_id.label("r_tenant_id"),
+    records.c.anonymised,
+    records.c.seal,
 )
 
 _N_SUBJECT_COLUMNS = len(SUBJECT_COLUMNS)
 _N_VALUE_COLUMNS = len(_VALUE_COLUMNS)
-_N_TAG_COLUMNS = len(_TAG_COLUMNS)
 
 
 def _values_stmt(extra_on: Any, where: Any, *order: Any) -> Any:
@@ -183,37 +189,49 @@ def read_subjects(
     return out
 
 
-_SUBJECTS_TAGS = _subjects_values_stmt(False).with_only_columns(
-    *SUBJECT_COLUMNS,
-    *(c for c in _VALUE_COLUMNS if c.name not in ("value", "ciphertext", "kek_version", "wrapped")),
-    subject_keys.c.subject_id.is_not(None).label("keyed"),
-    records.c.ciphertext.is_not(None).label("encrypted"),
-    maintain_column_froms=True,
-)
-
-
 def read_subjects_tags(
-    conn: Connection, subject_ids: Sequence[str]
+    conn: Connection, ctx: Context, subject_ids: Sequence[str]
 ) -> dict[str, tuple[SubjectRow, list[StoredValue]]]:
     """As :func:`read_subjects` without the values themselves (``value`` is None): the
-    tags an erasure decides on (category, purposes, collected_at), with nothing decoded or
-    decrypted. A value whose key is shredded is absent, as there."""
+    tags an erasure decides on (category, purposes, collected_at), each row checked
+    against its seal, nothing decoded or decrypted. A value whose key is shredded is
+    absent, as there."""
     out: dict[str, tuple[SubjectRow, list[StoredValue]]] = {}
     ids = list(dict.fromkeys(subject_ids))
     n = _N_SUBJECT_COLUMNS
+    key = seal_key(ctx.keys)
     for start in range(0, len(ids), 500):
-        for r in conn.execute(_SUBJECTS_TAGS, {"sids": ids[start : start + 500]}):
+        for r in conn.execute(_SUBJECTS_VALUES[False], {"sids": ids[start : start + 500]}):
             sid = r[0]
             if sid not in out:
                 out[sid] = (SubjectRow(*r[:n]), [])
-            rid, field, category, _kv, point, purposes = r[n : n + 6]
-            tags = r[n + 6 : n + 4 + _N_TAG_COLUMNS]  # source .. restricted_until
-            keyed, encrypted = r[n + 4 + _N_TAG_COLUMNS :]
-            if rid is None or (encrypted and not keyed):
+            (rid, field, category, value, ciphertext, key_version, point, purposes, source,
+             supplier, policy_version, location, collected_at, restricted_to, restricted_until,
+             _kek, wrapped, tenant, anonymised, seal) = r[n : n + _N_VALUE_COLUMNS]  # fmt: skip
+            if rid is None:
                 continue
-            value = StoredValue(rid, field, category, None, point, tuple(purposes or ()), *tags)
+            check_row(key, rid, (sid, tenant, category, field, value, ciphertext, key_version,
+                                 point, purposes, source, supplier, policy_version, location,
+                                 collected_at, restricted_to, restricted_until, anonymised),
+                      seal)  # fmt: skip
+            if ciphertext is not None and wrapped is None:
+                continue
+            tags = (source, supplier, policy_version, location, collected_at, restricted_to)
+            value = StoredValue(rid, field, category, None, point, tuple(purposes or ()),
+                                *tags, restricted_until)  # fmt: skip
             out[sid][1].append(value)
     return out
+
+
+def _tampered(ctx: Context, subject_id: str, rid: int, rows: Sequence[Any]) -> RecordTampered:
+    """The error of a row that does not match its seal, unless the person's data keys say
+    the key file is another home's (CryptoError ``wrong key file``, raised here): with
+    another home's key file, no row matches."""
+    m = _N_SUBJECT_COLUMNS
+    wrapped = {(r[m + 15], r[m + 5]): r[m + 16] for r in rows if r[m + 16] is not None}
+    for (kek_version, key_version), blob in wrapped.items():
+        unwrap_key(ctx.keys.kek(kek_version), kek_version, subject_id, key_version, blob)
+    return tampered(rid, subject_id)
 
 
 def subject_values_stmt(filtered: bool) -> Any:
@@ -234,15 +252,22 @@ def decode_subject_rows(
     deks: dict[int, bytes] = {}
     out: list[StoredValue] = []
     kek = ctx.keys.kek
+    key = seal_key(ctx.keys)
     # By position (the order of _VALUE_COLUMNS after the subject's): rows may be Core
     # rows or the plain tuples of a Prepared statement. Unpacked and built inline: this
     # loop runs for every value of every use.
     for r in rows:
         (rid, field, category, value, ciphertext, key_version, point, purposes, source,
          supplier, policy_version, location, collected_at, restricted_to, restricted_until,
-         kek_version, wrapped) = r[n : n + _N_VALUE_COLUMNS]  # fmt: skip
+         kek_version, wrapped, tenant, anonymised, seal) = r[n : n + _N_VALUE_COLUMNS]  # fmt: skip
         if rid is None:
             continue
+        # Nothing of the person is shown when one of their rows was changed outside troth.
+        if not seal_matches(key, (subject_id, tenant, category, field, value, ciphertext,
+                                  key_version, point, purposes, source, supplier,
+                                  policy_version, location, collected_at, restricted_to,
+                                  restricted_until, anonymised), seal):  # fmt: skip
+            raise _tampered(ctx, subject_id, rid, rows)
         if ciphertext is not None:
             if wrapped is None:  # shredded: the value is gone for good
                 continue
@@ -251,7 +276,10 @@ def decode_subject_rows(
                 dek = deks[key_version] = unwrap_key(
                     kek(kek_version), kek_version, subject_id, key_version, wrapped
                 )
-            value = json.loads(decrypt_value(dek, subject_id, field, key_version, ciphertext))
+            plain = decrypt_value(
+                dek, subject_id, field, key_version, ciphertext, category=category, point=point
+            )
+            value = json.loads(plain)
         elif value is not None:
             value = json.loads(value)
         out.append(StoredValue(rid, field, category, value, point, tuple(purposes or ()),

@@ -1,0 +1,117 @@
+"""Record seals across a home: the rows stored before troth sealed them, sealed once (the
+first `troth db migrate` that brings the home to seals, which has the key file), and
+every row checked (`troth audit verify`).
+
+Sealing once is recorded in the audit log (action ``records.sealed``; a home made since
+says so in the entry of its first policy): a home whose log says so never seals a row without a
+seal again, so a database writer who clears a seal, or drops the column and winds the
+schema version back for `troth db migrate` to run again, gets a row that stays refused
+and named by `troth audit verify`, never one sealed over. Removing the entry instead
+breaks the audit log's own verification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, and_, or_, select
+
+from troth.audit.entry import AuditEntry
+from troth.audit.log import append_entry, transaction
+from troth.audit.tables import audit_entries, audit_pending
+from troth.context import Context
+from troth.db import reading
+from troth.store.seals import SEAL_COLUMNS, reseal, seal_key, seal_matches
+from troth.store.tables import records
+
+if TYPE_CHECKING:
+    from troth.audit.verify import VerifyReport
+
+SEALED_ACTION = "records.sealed"
+SEALED_FLAG = "records_sealed"
+_PAGE = 5_000
+# At most this many bad records are named (the count says how many there are).
+NAMED = 100
+
+
+def sealed_before(conn: Connection) -> bool:
+    """Whether the home's audit log says its rows were sealed already: an entry of
+    :data:`SEALED_ACTION`, or a home that sealed from its first day (its first policy's
+    entry says ``records_sealed``, :func:`troth.policy.versions.record_initial_version`)."""
+    for t in (audit_entries, audit_pending):
+        marked = or_(
+            t.c.action == SEALED_ACTION,
+            and_(t.c.action == "policy.publish", t.c.details.contains(f'"{SEALED_FLAG}":true')),
+        )
+        if conn.execute(select(t.c.action).where(marked).limit(1)).first() is not None:
+            return True
+    return False
+
+
+def seal_existing(ctx: Context) -> int | None:
+    """Seal every row without a seal, in one audited transaction, unless the home's rows
+    were sealed before (None: a row without a seal now was changed outside troth and is
+    left for `troth audit verify` to name). Returns how many rows it sealed."""
+    with transaction(ctx) as conn:
+        if sealed_before(conn):
+            return None
+        ids = list(conn.execute(select(records.c.id).where(records.c.seal.is_(None))).scalars())
+        done = reseal(conn, ctx.keys, ids)
+        entry = AuditEntry(action=SEALED_ACTION, actor="system", details={"sealed": done})
+        append_entry(conn, ctx.clock.now(), entry)
+    return done
+
+
+@dataclass
+class SealReport:
+    """What :func:`check_seals` found: how many rows it checked, how many do not match
+    their seals, and the ids of the first :data:`NAMED` of them."""
+
+    checked: int = 0
+    bad: int = 0
+    bad_ids: list[int] = field(default_factory=list)
+
+    @property
+    def problem(self) -> str | None:
+        if not self.bad:
+            return None
+        more = f" (the first {len(self.bad_ids)} named)" if self.bad > len(self.bad_ids) else ""
+        ids = ", ".join(str(i) for i in self.bad_ids)
+        return (
+            f"{self.bad} stored value{'s' if self.bad != 1 else ''} of {self.checked} do not"
+            f" match their seals{more}: records {ids} were changed outside troth (their"
+            " value or tags relabelled, moved or the seal cleared); troth shows nothing of"
+            " their people until they are restored from a backup or deleted"
+        )
+
+
+def check_seals(ctx: Context) -> SealReport:
+    """Check every row of ``records`` against its seal, a page at a time."""
+    key = seal_key(ctx.keys)
+    report = SealReport()
+    q = select(records.c.id, *SEAL_COLUMNS, records.c.seal).order_by(records.c.id)
+    after = 0
+    with reading(ctx.engine) as conn:
+        while True:
+            page = conn.execute(q.where(records.c.id > after).limit(_PAGE)).all()
+            if not page:
+                return report
+            for r in page:
+                if not seal_matches(key, r[1:-1], r[-1]):
+                    report.bad += 1
+                    if len(report.bad_ids) < NAMED:
+                        report.bad_ids.append(r[0])
+            report.checked += len(page)
+            after = page[-1][0]
+
+
+def with_seals(ctx: Context, report: VerifyReport) -> VerifyReport:
+    """``report`` (the audit log's verification) with every stored value checked against
+    its seal: any that does not match fails it, named in ``bad_records`` and the problem."""
+    seals = check_seals(ctx)
+    report.bad_records = seals.bad_ids
+    if seals.problem is not None:
+        report.ok = False
+        report.problem = "; ".join(p for p in (report.problem, seals.problem) if p)
+    return report

@@ -1,0 +1,190 @@
+"""Record seals: every stored value's row carries a keyed MAC (HMAC-SHA256 under a key
+derived from the key file) over the subject, tenant, category, field, the value (plain
+text, or the ciphertext and its key version) and every tag the gate, retention and
+erasure decide on. A database writer without the key file cannot relabel a value (make a
+health record ``identity``, widen its purposes, lift a restriction, move it to another
+tenant or person, swap two values, clear the seal): the row no longer matches its seal,
+and troth refuses to show anything of the person it belongs to (fail closed).
+
+:func:`record_seal` is the one function that computes a seal; every write to ``records``
+uses it, directly (collection, re-encryption) or through :func:`reseal` after a
+set-based update. :func:`check_row` is what every reader calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from troth.errors import IntegrityError
+from troth.store.tables import records
+
+if TYPE_CHECKING:
+    from troth.context import Context
+    from troth.gate import Actor
+    from troth.keys import Keyring
+
+# The columns a seal covers, in the order :func:`record_seal` reads them: every column
+# of the row but its id, its updated_at and the seal itself.
+SEAL_COLUMNS = (
+    records.c.subject_id,
+    records.c.tenant_id,
+    records.c.category,
+    records.c.field,
+    records.c.value,
+    records.c.ciphertext,
+    records.c.key_version,
+    records.c.collection_point,
+    records.c.purposes,
+    records.c.source,
+    records.c.supplier,
+    records.c.policy_version,
+    records.c.location,
+    records.c.collected_at,
+    records.c.restricted_to,
+    records.c.restricted_until,
+    records.c.anonymised,
+)
+SealKey = hmac.HMAC
+_LABEL = "troth:records:seal-key"
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_CHUNK = 500
+
+
+def seal_key(keys: Keyring) -> SealKey:
+    """The key record seals are made with: derived from the key file's token key, which
+    never changes in a home (a KEK rotation leaves every seal valid). Keyed once (an
+    HMAC's state, copied for each row)."""
+    return hmac.new(keys.mac(_LABEL, b""), digestmod=hashlib.sha256)
+
+
+def record_seal(key: SealKey, row: Sequence[Any]) -> bytes:
+    """The seal of a row whose columns are ``row``, in the order of :data:`SEAL_COLUMNS`:
+    HMAC-SHA256 over their canonical JSON. Times count in whole seconds since the epoch
+    (MariaDB keeps no fractions); the purposes as stored (a list, in its order: troth
+    writes them sorted)."""
+    (sid, tenant, category, field, value, ciphertext, key_version, point, purposes, source,
+     supplier, policy_version, location, collected_at, restricted_to, restricted_until,
+     anonymised) = row  # fmt: skip
+    payload = _ENCODE(
+        [
+            "v1",
+            sid,
+            tenant,
+            category,
+            field,
+            value,
+            None if ciphertext is None else bytes(ciphertext).hex(),
+            key_version,
+            point,
+            purposes,
+            source,
+            supplier,
+            policy_version,
+            location,
+            None if collected_at is None else int(collected_at.timestamp()),
+            restricted_to,
+            None if restricted_until is None else restricted_until.isoformat(),
+            bool(anonymised),
+        ]
+    )
+    mac = key.copy()
+    mac.update(payload.encode())
+    return mac.digest()
+
+
+def seal_matches(key: SealKey, row: Sequence[Any], seal: bytes | None) -> bool:
+    """Whether ``seal`` is the seal of ``row`` (a missing seal never is; nor a row whose
+    columns are not even of the types troth writes)."""
+    if seal is None:
+        return False
+    try:
+        expected = record_seal(key, row)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return hmac.compare_digest(expected, bytes(seal))
+
+
+class RecordTampered(IntegrityError):
+    """A stored value's row does not match its seal: it was changed outside troth."""
+
+    code = "record_tampered"
+
+
+def tampered(record_id: int, subject_id: str | None) -> RecordTampered:
+    return RecordTampered(
+        f"record {record_id} does not match its seal: its value or tags were changed outside"
+        " troth (a database writer without the key file; or this key file is not the"
+        " home's), so nothing of this person is shown. Run `troth audit verify` for every"
+        " such record, then restore them from a backup or delete them",
+        record_id=record_id,
+        subject_id=subject_id,
+    )
+
+
+def refuse_tampered(
+    ctx: Context, action: str, actor: Actor, exc: RecordTampered, **where: Any
+) -> NoReturn:
+    """Audit the refusal of ``action`` because a record was changed outside troth (reason
+    ``record_tampered``, the record's id, never its value), then raise ``exc``."""
+    from troth.audit.refusals import refuse
+    from troth.gate import Reason
+
+    record = exc.details.get("record_id")
+    refuse(
+        ctx,
+        action,
+        actor,
+        Reason.record_tampered,
+        error=exc,
+        subject_id=exc.details.get("subject_id"),
+        details={"record": record, **where.pop("details", {})},
+        **where,
+    )
+
+
+def check_row(key: SealKey, record_id: int, row: Sequence[Any], seal: bytes | None) -> None:
+    """Raise :class:`RecordTampered` naming the record (never its value) unless ``seal``
+    is the seal of ``row``."""
+    if not seal_matches(key, row, seal):
+        raise tampered(record_id, row[0])
+
+
+_ROWS = select(records.c.id, *SEAL_COLUMNS, records.c.seal)
+_SET_SEAL = (
+    update(records).where(records.c.id == bindparam("rid")).values(seal=bindparam("new_seal"))
+)
+
+
+def bad_seals(conn: Connection, keys: Keyring, ids: Iterable[int]) -> list[int]:
+    """Those of the records ``ids`` that do not match their seals."""
+    key = seal_key(keys)
+    wanted = sorted(set(ids))
+    bad: list[int] = []
+    for start in range(0, len(wanted), _CHUNK):
+        q = _ROWS.where(records.c.id.in_(wanted[start : start + _CHUNK]))
+        bad += [r[0] for r in conn.execute(q) if not seal_matches(key, r[1:-1], r[-1])]
+    return bad
+
+
+def reseal(conn: Connection, keys: Keyring, ids: Iterable[int]) -> int:
+    """Seal the records ``ids`` again as they now are, after a set-based update troth made
+    to them (a restriction, retention's generalising). Only for rows whose seals the
+    caller checked in this transaction before it changed them (:func:`bad_seals`, or a
+    read of :mod:`troth.store.values`): resealing a row nobody checked would accept what
+    a database writer did to it."""
+    key = seal_key(keys)
+    wanted = sorted(set(ids))
+    done = 0
+    for start in range(0, len(wanted), _CHUNK):
+        q = _ROWS.where(records.c.id.in_(wanted[start : start + _CHUNK]))
+        params = [{"rid": r[0], "new_seal": record_seal(key, r[1:-1])} for r in conn.execute(q)]
+        if params:
+            conn.execute(_SET_SEAL, params)
+        done += len(params)
+    return done
