@@ -224,9 +224,7 @@ class CollectionService:
                 f" it collects: {', '.join(sorted(cp.fields))}",
                 details={"point": cp.id, "fields": extra},
             )
-        missing = [
-            f for f, spec in cp.fields.items() if spec.required and data.get(f) is None
-        ]
+        missing = [f for f, spec in cp.fields.items() if spec.required and data.get(f) is None]
         if missing:
             raise ValidationError(
                 f"collection point {cp.id!r} requires field(s) {', '.join(missing)}{where}",
