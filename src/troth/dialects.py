@@ -90,6 +90,8 @@ class Dialect:
     in_process: ClassVar[bool] = False
     # keeps a datetime's time zone (others store naive UTC wall time)
     keeps_timezone: ClassVar[bool] = False
+    # keeps a datetime's microseconds (MySQL/MariaDB's DATETIME keeps whole seconds)
+    fractional_seconds: ClassVar[bool] = True
     # SELECT .. FOR UPDATE locks rows, and SKIP LOCKED lets workers take different ones
     row_locks: ClassVar[bool] = True
     # several data-modifying CTEs in one statement (connector writes in one round trip)
@@ -297,6 +299,7 @@ class MySQL(Dialect):
     extra = "mysql"
     # MariaDB refuses LIMIT in an IN subquery and a subquery on the table it deletes from
     limit_in_subquery = False
+    fractional_seconds = False
 
     def begin_read_only(self, conn: Connection, ms: int) -> None:
         if getattr(conn.dialect, "is_mariadb", False):
