@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from sqlalchemy import Connection, bindparam, select, update
 
 from troth.errors import IntegrityError
-from troth.store.tables import records
+from troth.store.tables import RECORD_TAGS, records
 
 if TYPE_CHECKING:
     from troth.context import Context
@@ -39,15 +39,7 @@ SEAL_COLUMNS = (
     records.c.value,
     records.c.ciphertext,
     records.c.key_version,
-    records.c.collection_point,
-    records.c.purposes,
-    records.c.source,
-    records.c.supplier,
-    records.c.policy_version,
-    records.c.location,
-    records.c.collected_at,
-    records.c.restricted_to,
-    records.c.restricted_until,
+    *RECORD_TAGS,
     records.c.anonymised,
 )
 SealKey = hmac.HMAC

@@ -78,6 +78,20 @@ records = Table(
     Index("ix_records_tenant", "tenant_id"),
 )
 
+# A stored value's tags after its value: what it was collected at, for and from, where it is
+# kept, since when and what restricts it (read with every value; covered by its seal).
+RECORD_TAGS = (
+    records.c.collection_point,
+    records.c.purposes,
+    records.c.source,
+    records.c.supplier,
+    records.c.policy_version,
+    records.c.location,
+    records.c.collected_at,
+    records.c.restricted_to,
+    records.c.restricted_until,
+)
+
 # What a published change started (P07, P08) with a version of the policy
 # (troth.policy.versions): a new use of data already collected
 # (point, purpose, category) waits for the notice period from ``posted_at`` and, where the

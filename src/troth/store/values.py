@@ -19,7 +19,7 @@ from troth.errors import NotFound
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.seals import RecordTampered, check_row, seal_key, seal_matches, tampered
 from troth.store.subjects import SUBJECT_COLUMNS, SubjectRow, no_such_subject
-from troth.store.tables import records, subject_keys, subjects
+from troth.store.tables import RECORD_TAGS, records, subject_keys, subjects
 
 __all__ = [
     "StoredValue",
@@ -85,17 +85,6 @@ def read_values(
 
 # One statement reads a subject, their values and the wrapped keys those values need:
 # the hot path of every use (built once, compiled once).
-_TAG_COLUMNS = (
-    records.c.collection_point,
-    records.c.purposes,
-    records.c.source,
-    records.c.supplier,
-    records.c.policy_version,
-    records.c.location,
-    records.c.collected_at,
-    records.c.restricted_to,
-    records.c.restricted_until,
-)
 _VALUE_COLUMNS = (
     records.c.id.label("rid"),
     records.c.field,
@@ -103,7 +92,7 @@ _VALUE_COLUMNS = (
     records.c.value,
     records.c.ciphertext,
     records.c.key_version,
-    *_TAG_COLUMNS,
+    *RECORD_TAGS,
     subject_keys.c.kek_version,
     subject_keys.c.wrapped,
     # What the seal covers besides the above, and the seal (troth.store.seals).
