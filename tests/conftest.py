@@ -10,6 +10,9 @@
   ``Context``, on the default manual clock) on SQLite and PostgreSQL / on SQLite only;
   ``phone``: the multi-tenant phone-service home the same way. Shortcuts of ``home``.
 - ``clock``: the time a test starts at; tests move it, never sleep.
+- Passwords are hashed with argon2id at its lowest cost in the tests' own process (see
+  ``_cheap_password_hashing``); troth's processes that tests start, and troth itself, keep
+  the RFC 9106 profile (``tests/access/test_access_accounts.py`` checks that default).
 - The helper modules are plugins (``pytest_plugins`` below): ``dbs`` gives the database
   fixtures (``pg_url``, ``mysql_url``, ``db_url``), ``connected_schema`` the connected
   shop's (``shop_url``), ``served`` a real `troth serve` (``serve_troth``) and the helpers that
@@ -17,6 +20,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +40,25 @@ HomeFactory = Callable[..., Any]
 
 class _TheClockFixture:
     """The default of ``home(clock=...)``: the test's ``clock`` fixture."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2id with one pass over 8 KiB instead of three over 64 MiB in four lanes, for
+    every test in this process: the same algorithm, salt and hash lengths and code path,
+    at a cost of well under a millisecond instead of about a third of a second per hash
+    or check (hundreds of accounts are made and logged in). A test that needs argon2 slow
+    or counted patches ``_HASHER`` itself, as before."""
+    from argon2 import PasswordHasher
+    from argon2.profiles import RFC_9106_LOW_MEMORY
+
+    from troth.access import passwords
+
+    cheap = dataclasses.replace(RFC_9106_LOW_MEMORY, time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_HASHER", PasswordHasher.from_parameters(cheap))
+        patch.setattr(passwords, "_DUMMY_HASH", None)  # made again, with the cheap hasher
+        yield
 
 
 @pytest.fixture
