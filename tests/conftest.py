@@ -5,7 +5,9 @@
   example policy first, ``policy=`` uses a policy file, ``name=`` picks the folder under
   ``tmp_path`` (two homes in one test), ``clock=`` another clock (``None``: the system's).
   Every home made is closed at the end of the test. A module that needs one kind of home
-  in every test names it in a small fixture of its own that calls ``home``.
+  in every test names it in a small fixture of its own that calls ``home``. A SQLite home
+  on a manual clock is a copy of a template made once per test process
+  (``home_templates``: what that copy holds, and when ``init_home`` makes the home itself).
 - ``mindlink`` / ``lite``: the HTTP and web tests' default home (mindlink, as a
   ``Context``, on the default manual clock) on SQLite and PostgreSQL / on SQLite only;
   ``phone``: the multi-tenant phone-service home the same way. Shortcuts of ``home``.
@@ -29,6 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
+from home_templates import Templates
 from troth.clock import Clock, ManualClock
 
 pytest_plugins = ["dbs", "connected_schema", "served"]
@@ -67,17 +70,24 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
+@pytest.fixture(scope="session")
+def _templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
+    """The template homes of this test process (``home_templates``)."""
+    return Templates(tmp_path_factory.mktemp("templates"))
+
+
 @pytest.fixture
-def home(tmp_path: Path, clock: ManualClock) -> Iterator[HomeFactory]:
+def home(tmp_path: Path, clock: ManualClock, _templates: Templates) -> Iterator[HomeFactory]:
     """Build a troth home from an example policy (optionally edited) or a policy file, on
     a database URL (default: a SQLite file in the home); return ``Troth`` (or its
     ``Context`` with ``context=True``). Every home made is closed at the end."""
     from troth.engine import Troth
     from troth.examples import example_path
-    from troth.home import init_home
+    from troth.home import init_home, open_context
 
     troths: list[Any] = []
     contexts: list[Any] = []
+    kinds: set[Any] = set()  # of the homes copied in this test: a second one is made anew
 
     def make(
         example: str | None = "mindlink",
@@ -94,13 +104,19 @@ def home(tmp_path: Path, clock: ManualClock) -> Iterator[HomeFactory]:
             edit(data)
             policy = tmp_path / f"{name}-policy.yaml"
             policy.write_text(yaml.safe_dump(data, sort_keys=False))
-        ctx = init_home(
-            tmp_path / name,
-            example=None if policy else example,
-            policy_file=policy,
-            database_url=db,
-            clock=the_clock if clock is _TheClockFixture else clock,  # type: ignore[arg-type]
-        )
+        chosen = the_clock if clock is _TheClockFixture else clock
+        target = (tmp_path / name).resolve()
+        source = {"example": None if policy else example, "policy_file": policy}
+        kind = _templates.kind(target, source["example"], policy, db, chosen)
+        if (
+            kind is not None
+            and kind not in kinds
+            and _templates.copy(kind, target, db, init_home, **source)
+        ):
+            kinds.add(kind)
+            ctx = open_context(target, clock=chosen)  # type: ignore[arg-type]
+        else:
+            ctx = init_home(target, database_url=db, clock=chosen, **source)  # type: ignore[arg-type]
         if context:
             contexts.append(ctx)
             return ctx
