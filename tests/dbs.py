@@ -41,7 +41,7 @@ def need(url: str, name: str) -> None:
 
 
 @contextmanager
-def _pg_schema() -> Iterator[str]:
+def pg_schema() -> Iterator[str]:
     """A fresh PostgreSQL schema, dropped after; the URL puts it first on the search_path."""
     need(PG_ADMIN_URL, "PostgreSQL")
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -59,7 +59,7 @@ def _pg_schema() -> Iterator[str]:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL schema for one test."""
-    with _pg_schema() as url:
+    with pg_schema() as url:
         yield url
 
 
@@ -70,7 +70,7 @@ def two_dbs(request: pytest.FixtureRequest) -> Iterator[tuple[str | None, str | 
     if request.param == "sqlite":
         yield (None, None)
         return
-    with _pg_schema() as first, _pg_schema() as second:
+    with pg_schema() as first, pg_schema() as second:
         yield (first, second)
 
 
