@@ -5,9 +5,10 @@
   example policy first, ``policy=`` uses a policy file, ``name=`` picks the folder under
   ``tmp_path`` (two homes in one test), ``clock=`` another clock (``None``: the system's).
   Every home made is closed at the end of the test. A module that needs one kind of home
-  in every test names it in a small fixture of its own that calls ``home``. A SQLite home
-  on a manual clock is a copy of a template made once per test process
-  (``home_templates``: what that copy holds, and when ``init_home`` makes the home itself).
+  in every test names it in a small fixture of its own that calls ``home``. A home on a
+  manual clock, on SQLite or a fresh PostgreSQL schema, is a copy of a template made once
+  per test process (``home_templates``: what a copy holds, and when ``init_home`` makes the
+  home itself).
 - ``mindlink`` / ``lite``: the HTTP and web tests' default home (mindlink, as a
   ``Context``, on the default manual clock) on SQLite and PostgreSQL / on SQLite only;
   ``phone``: the multi-tenant phone-service home the same way. Shortcuts of ``home``.
@@ -26,13 +27,15 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
-from home_templates import Templates
 from troth.clock import Clock, ManualClock
+
+if TYPE_CHECKING:
+    from home_templates import Templates
 
 pytest_plugins = ["dbs", "connected_schema", "served"]
 
@@ -71,9 +74,13 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture(scope="session")
-def _templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
+def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
     """The template homes of this test process (``home_templates``)."""
-    return Templates(tmp_path_factory.mktemp("templates"))
+    from home_templates import Templates  # after the dbs plugin it imports
+
+    templates = Templates(tmp_path_factory.mktemp("templates"))
+    yield templates
+    templates.close()
 
 
 @pytest.fixture

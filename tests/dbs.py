@@ -40,6 +40,11 @@ def need(url: str, name: str) -> None:
         pytest.skip(f"{name} not reachable at {url} (set CI=true to make this a failure)")
 
 
+def schema_url(schema: str) -> str:
+    """The URL of the test server that puts ``schema`` first on the search_path."""
+    return f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+
+
 @contextmanager
 def pg_schema() -> Iterator[str]:
     """A fresh PostgreSQL schema, dropped after; the URL puts it first on the search_path."""
@@ -49,7 +54,7 @@ def pg_schema() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+        yield schema_url(schema)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
