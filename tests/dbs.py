@@ -40,8 +40,13 @@ def need(url: str, name: str) -> None:
         pytest.skip(f"{name} not reachable at {url} (set CI=true to make this a failure)")
 
 
+def schema_url(schema: str) -> str:
+    """The URL of the test server that puts ``schema`` first on the search_path."""
+    return f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+
+
 @contextmanager
-def _pg_schema() -> Iterator[str]:
+def pg_schema() -> Iterator[str]:
     """A fresh PostgreSQL schema, dropped after; the URL puts it first on the search_path."""
     need(PG_ADMIN_URL, "PostgreSQL")
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -49,7 +54,7 @@ def _pg_schema() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+        yield schema_url(schema)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
@@ -59,7 +64,7 @@ def _pg_schema() -> Iterator[str]:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL schema for one test."""
-    with _pg_schema() as url:
+    with pg_schema() as url:
         yield url
 
 
@@ -70,7 +75,7 @@ def two_dbs(request: pytest.FixtureRequest) -> Iterator[tuple[str | None, str | 
     if request.param == "sqlite":
         yield (None, None)
         return
-    with _pg_schema() as first, _pg_schema() as second:
+    with pg_schema() as first, pg_schema() as second:
         yield (first, second)
 
 

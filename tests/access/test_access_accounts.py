@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -97,6 +99,20 @@ def test_password_hash_is_argon2id_never_plaintext(t: Troth) -> None:
     with t.ctx.engine.connect() as conn:
         stored = conn.execute(select(users.c.password_hash).where(users.c.id == u.id)).scalar()
     assert stored.startswith("$argon2id$") and PW not in stored
+
+
+def test_troth_itself_hashes_with_the_rfc_9106_low_memory_profile() -> None:
+    """The tests hash at the lowest cost (tests/conftest.py); troth, in a process of its
+    own, keeps argon2-cffi's RFC 9106 low-memory profile of argon2id (t=3, 64 MiB, p=4)."""
+    probe = (
+        "from argon2 import extract_parameters\n"
+        "from argon2.profiles import RFC_9106_LOW_MEMORY\n"
+        "from troth.access.passwords import hash_password\n"
+        "used = extract_parameters(hash_password('correct horse battery staple'))\n"
+        "print(used == RFC_9106_LOW_MEMORY, used)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.startswith("True "), done.stdout + done.stderr
 
 
 def test_wrong_password_unknown_user_same_error_and_audited(t: Troth) -> None:

@@ -3,24 +3,37 @@ troth on real data, against an independent statement of the rules (troth.access.
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Iterator
 
 import pytest
 
+from dbs import pg_schema
 from repo_paths import ROOT
 from troth.access.matrix import Cell, render, run_matrix
 from troth.clock import ManualClock
+from troth.engine import Troth
+from troth.home import init_home
 
 DOC = ROOT / "docs" / "authorization-matrix.md"
 
 
-@pytest.fixture
-def cells(home: Any, db_url: str) -> list[Cell]:
-    t = home("phone-service", db_url, clock=ManualClock())
-    try:
-        return run_matrix(t)
-    finally:
-        t.close()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def cells(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[Cell]]:
+    """The matrix, run once per database for both tests (they only read the cells): a
+    fresh phone-service home on a SQLite file or a fresh PostgreSQL schema."""
+    folder = tmp_path_factory.mktemp("matrix")
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{folder}/troth.db"
+        else:
+            url = stack.enter_context(pg_schema())
+        t = Troth(init_home(folder / "home", example="phone-service", database_url=url,
+                            clock=ManualClock()))  # fmt: skip
+        stack.callback(t.close)
+        yield run_matrix(t)
 
 
 def test_every_cell_matches_the_rules(cells: list[Cell]) -> None:

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
+from cli_runner import run
 from requests_helpers import SHOP_ENV, buy, connect_shop, shop_db, verified
 from troth.audit.tables import audit_entries as audit_log
 from troth.consent.tables import consent_state
@@ -241,11 +242,13 @@ def test_connector_and_schemas_are_kept_per_home(
     assert shared_connector(t.ctx) is None
 
 
-def test_execute_usage_errors_say_what_to_fix(home: Any, tmp_path: Path) -> None:
+def test_execute_usage_errors_say_what_to_fix(
+    home: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In this process, as `troth` runs it (the subprocess runs are the killed ones above).
     t = home("mindlink")
     t.ctx.engine.dispose()
     home_dir = str(t.ctx.settings.home)
-    env = dict(os.environ)
     for args, says in (
         ([], "name one request, or give --all"),
         (["some-id", "--all"], "name one request, or give --all"),
@@ -254,11 +257,11 @@ def test_execute_usage_errors_say_what_to_fix(home: Any, tmp_path: Path) -> None
         (["--all", "--kind", "dance"], "dance"),
         (["--all", "--batch-size", "0"], "batch_size must be 1 to 5000"),
     ):
-        out = _cli(Path(home_dir), env, "requests", "execute", *args)
-        assert out.returncode == 1, (args, out.stdout, out.stderr)
-        assert says in out.stdout + out.stderr, (args, out.stdout, out.stderr)
-    ok = _cli(Path(home_dir), env, "requests", "execute", "--all", "--json")
-    assert ok.returncode == 0 and json.loads(ok.stdout) == {
+        code, out, err = run(capsys, "--home", home_dir, "requests", "execute", *args)
+        assert code == 1, (args, out, err)
+        assert says in out + err, (args, out, err)
+    code, out, err = run(capsys, "--home", home_dir, "requests", "execute", "--all", "--json")
+    assert code == 0 and json.loads(out) == {
         "completed": 0,
         "failed": {},
         "jobs": [],
