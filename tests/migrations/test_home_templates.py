@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from conftest import START
 from dbs import IN_CI, PG_ADMIN_URL, pg_schema
 from troth.audit import verify_log
 from troth.clock import ManualClock
@@ -46,7 +45,7 @@ def _rows(ctx: Context) -> dict[str, int]:
 
 @pytest.mark.parametrize("where", ["home", "file", "postgresql"])
 def test_a_copied_home_is_the_home_init_home_makes(
-    home: Any, tmp_path: Any, where: str, _templates: Any
+    home: Any, tmp_path: Any, where: str, _templates: Any, clock: ManualClock
 ) -> None:
     with contextlib.ExitStack() as stack:
         dbs: tuple[str | None, str | None] = (None, None)
@@ -68,7 +67,7 @@ def test_a_copied_home_is_the_home_init_home_makes(
             tmp_path / "made",
             example="phone-service",
             database_url=dbs[1],
-            clock=ManualClock(START),
+            clock=ManualClock(clock.now()),  # the time the copy's template was made at
         )
         stack.callback(made.engine.dispose)
         assert _schema(copied) == _schema(made)

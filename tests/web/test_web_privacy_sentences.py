@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_web_privacy_centre import section, sign_in
 
-from _http import PASSWORD, client_for
+from _http import PASSWORD, client_for, privacy_sign_in, section
 from troth.access import actor_for
 from troth.audit.entry import AuditEntry, Outcome
 from troth.clock import ManualClock
@@ -85,9 +84,18 @@ def test_the_page_reads_the_same(ctx: Any) -> None:
         "sue@mindlink.example", kind="staff", role="support", password=PASSWORD
     )
     t.use(sid, purpose="support", actor=actor_for(support))
-    t.disclosures.disclose(sid, "law_enforcement", "legal_compliance", SYSTEM)
+    order = t.disclosures.record_demand(
+        authority="Crown Court",
+        instrument="production_order",
+        reference="PO-1",
+        scope="account records",
+        recipient="law_enforcement",
+    )  # a disclosure to an authority goes only under a recorded demand (P20)
+    t.disclosures.disclose(
+        sid, "law_enforcement", "legal_compliance", SYSTEM, legal_demand_id=order.id
+    )
     with client_for(ctx) as c:
-        sign_in(c, ctx, BUYER["email"])
+        privacy_sign_in(c, ctx, BUYER["email"])
         page = c.get("/privacy/me").text
     accesses = section(page, "acc-h")
     assert "for this use of your data: Trainers coaching members." in accesses

@@ -189,9 +189,7 @@ def _append_timed(
 ) -> list[int]:
     for at, entry in items:
         check_entry(at, entry)
-    if not dialect_for(conn).fractional_seconds:
-        # The leaf hashes the time as stored: where the column keeps whole seconds, hash
-        # whole seconds (else every entry would fail verify once read back).
+    if not dialect_for(conn).fractional_seconds:  # a leaf hashes the time as stored
         items = [(at.replace(microsecond=0), entry) for at, entry in items]
     timed = [(at, iso(at), entry) for at, entry in items]
     sealer = seal.sealer_of(conn.engine)
