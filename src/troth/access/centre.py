@@ -6,14 +6,20 @@ from __future__ import annotations
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.context import Context
+from troth.store.seals import refusing_tampered
 from troth.store.subjects import get_subject
 from troth.store.values import StoredValue, read_values
 
 
 def held_values(ctx: Context, subject_id: str) -> list[StoredValue]:
     """Everything stored about the person, read for their own access (audited, with the
-    categories read); NotFound for an unknown subject."""
-    with transaction(ctx) as conn:
+    categories read); NotFound for an unknown subject; a record changed outside troth
+    refuses the whole read (``record_tampered``, audited)."""
+    actor = f"subject:{subject_id}"
+    with (
+        refusing_tampered(ctx, "privacy.view", actor, subject_id=subject_id),
+        transaction(ctx) as conn,
+    ):
         get_subject(conn, subject_id)
         values = read_values(conn, ctx, subject_id)
         append_entries(
@@ -22,7 +28,7 @@ def held_values(ctx: Context, subject_id: str) -> list[StoredValue]:
             [
                 AuditEntry(
                     action="privacy.view",
-                    actor=f"subject:{subject_id}",
+                    actor=actor,
                     subject_id=subject_id,
                     categories=tuple(sorted({v.category for v in values})),
                 )

@@ -32,6 +32,7 @@ from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDeni
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.policy.masking import shown
 from troth.store.ids import new_id, new_token, token_hash
+from troth.store.seals import refusing_tampered
 from troth.store.tables import subjects, tenants
 from troth.store.values import read_values
 
@@ -440,10 +441,11 @@ class Tenants:
     def export_tenant(self, tenant_id: str, *, by: Actor = SYSTEM) -> dict[str, Any]:
         """Everything the tenant's people have in troth's store, person by person, for an
         admin of the tenant (anyone else: PermissionDenied, audited); audited
-        ``tenant.export``."""
+        ``tenant.export``; a record changed outside troth refuses it (``record_tampered``)."""
         self.authorize_admin(by, tenant_id, "tenant.export")
         ctx = self.ctx
-        with ctx.engine.connect() as conn:
+        tampered = refusing_tampered(ctx, "tenant.export", by, tenant_id=tenant_id)
+        with tampered, ctx.engine.connect() as conn:
             ids = (
                 conn.execute(
                     select(subjects.c.id)

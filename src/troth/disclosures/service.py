@@ -38,6 +38,7 @@ from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reas
 from troth.gate import facts as facts_mod
 from troth.policy.model import LegalBasis, RecipientKind
 from troth.store.ids import new_id
+from troth.store.seals import refusing_tampered
 from troth.store.subjects import get_subject
 from troth.store.values import StoredValue, read_values
 
@@ -126,6 +127,15 @@ class _Attempt:
     now: datetime
 
 
+def _where(a: _Attempt) -> dict[str, Any]:
+    """What the audit entry of a refused disclosure names: the person, purpose, recipient
+    and, so that the attempt stays hidden from the person while a gag runs, the demand."""
+    details: dict[str, Any] = {"recipient": a.recipient[:200]}
+    if a.legal_demand_id:
+        details["legal_demand"] = a.legal_demand_id[:64]
+    return {"subject_id": a.subject_id, "purpose": a.purpose[:100], "details": details}
+
+
 class DisclosureService:
     """Disclosures, legal demands and the published list of sub-processors."""
 
@@ -165,7 +175,8 @@ class DisclosureService:
                 self._refuse(
                     attempt, Refusal(Reason.demand_required, needed, categories=asked or ())
                 )
-        done = self._disclose(attempt)
+        with refusing_tampered(self.ctx, "disclose", actor, **_where(attempt)):
+            done = self._disclose(attempt)
         if isinstance(done, Refusal):
             # Decided inside the transaction, which wrote nothing: audited after it.
             self._refuse(attempt, done)
@@ -314,21 +325,15 @@ class DisclosureService:
 
     # -- refusals --------------------------------------------------------------------------
     def _refuse(self, a: _Attempt, refusal: Refusal) -> NoReturn:
-        details: dict[str, Any] = {"recipient": a.recipient[:200]}
-        if a.legal_demand_id:
-            # Named so that the attempt stays hidden from the person while a gag runs.
-            details["legal_demand"] = a.legal_demand_id[:64]
         refuse(
             self.ctx,
             "disclose",
             a.actor,
             refusal.reason,
             refusal.message,
-            subject_id=a.subject_id,
-            purpose=a.purpose[:100],
             categories=sorted(refusal.categories),
-            details=details,
             shown={"recipient": a.recipient},
+            **_where(a),
         )
 
     # -- what the person sees ----------------------------------------------------------------

@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import Connection, bindparam, select, update
@@ -120,7 +121,7 @@ def tampered(record_id: int, subject_id: str | None) -> RecordTampered:
 
 
 def refuse_tampered(
-    ctx: Context, action: str, actor: Actor, exc: RecordTampered, **where: Any
+    ctx: Context, action: str, actor: Actor | str, exc: RecordTampered, **where: Any
 ) -> NoReturn:
     """Audit the refusal of ``action`` because a record was changed outside troth (reason
     ``record_tampered``, the record's id, never its value), then raise ``exc``."""
@@ -128,6 +129,7 @@ def refuse_tampered(
     from troth.gate import Reason
 
     record = exc.details.get("record_id")
+    where.pop("subject_id", None)  # the tampered row's person, named by ``exc``
     refuse(
         ctx,
         action,
@@ -138,6 +140,18 @@ def refuse_tampered(
         details={"record": record, **where.pop("details", {})},
         **where,
     )
+
+
+@contextmanager
+def refusing_tampered(
+    ctx: Context, action: str, actor: Actor | str, **where: Any
+) -> Iterator[None]:
+    """Around a read of a person's values: a record that does not match its seal refuses
+    ``action`` audited (:func:`refuse_tampered`), as every read of a person's data does."""
+    try:
+        yield
+    except RecordTampered as exc:
+        refuse_tampered(ctx, action, actor, exc, **where)
 
 
 def check_row(key: SealKey, record_id: int, row: Sequence[Any], seal: bytes | None) -> None:
