@@ -11,6 +11,8 @@ from troth.access.records import Records
 from troth.access.sessions import Sessions
 from troth.access.tenants import Tenants
 from troth.context import Context
+from troth.errors import NotFound
+from troth.gate import Actor, ActorKind, Reason
 
 
 class AccessService:
@@ -30,3 +32,36 @@ class AccessService:
         self.tenants = Tenants(ctx)
         self.grants = Grants(ctx, self.tenants)
         self.records = Records(ctx)
+
+    def acting_for_tenant(self, actor: Actor, tenant_id: str, action: str) -> Actor:
+        """Check ``actor`` may manage tenant ``tenant_id`` through ``action`` and return
+        the actor the tenant's services should act as: a tenant's admin as themselves; a
+        key bound to that tenant (scope ``admin``) or the vendor's office (power
+        ``manage_tenants``) as troth, recorded under the caller's label. A person or key
+        bound to another tenant gets the answer to an unknown id (the id reveals nothing),
+        refused ``tenant_bound`` and audited under their own tenant."""
+        from troth.audit.refusals import refuse
+        from troth.office import Power, authorize
+
+        bound = actor.tenant_id is not None and actor.kind in (
+            ActorKind.tenant_admin,
+            ActorKind.application,
+        )
+        if actor.kind is ActorKind.application and bound:
+            self.keys.require_scope(actor)
+        if bound and actor.tenant_id != tenant_id:
+            refuse(
+                self.ctx,
+                action,
+                actor,
+                Reason.tenant_bound,
+                error=NotFound(f"no tenant {tenant_id!r}"),
+                tenant_id=actor.tenant_id,
+                details={"tenant_named": tenant_id[:64]},
+            )
+        if actor.kind is ActorKind.tenant_admin:
+            return actor
+        if not bound:
+            authorize(self.ctx, actor, Power.manage_tenants)
+        self.tenants.get_tenant(tenant_id)
+        return Actor(ActorKind.system, f"api:{actor.label}")

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from troth.access.accounts import TenantRole
-from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
+from troth.api.auth import ActorDep, TrothDep, require_office
 from troth.api.idempotency import IdemKey, once
 from troth.api.office import Id, page_of
 from troth.api.records import Cursor, Limit
@@ -70,22 +70,9 @@ def member_out(u: Any) -> dict[str, Any]:
     }
 
 
-def tenant_of(t: Troth, actor: Actor, tenant_id: str) -> Actor:
-    """Check the caller may manage ``tenant_id``; returns the actor the access service
-    should act as (the operator acts as troth, recorded under the caller's label)."""
-    if actor.kind is ActorKind.tenant_admin:
-        if actor.tenant_id != tenant_id:
-            raise NotFound(f"no tenant {tenant_id!r}")
-        return actor
-    if actor.kind is ActorKind.application and actor.tenant_id is not None:
-        require_scope(t, actor)
-        if actor.tenant_id != tenant_id:
-            raise NotFound(f"no tenant {tenant_id!r}")
-    else:
-        require_office(actor, t, Power.manage_tenants)
-    t.access.tenants.get_tenant(tenant_id)
-    # The access service lets only troth itself act for the operator; keep who asked.
-    return Actor(ActorKind.system, f"api:{actor.label}")
+def tenant_of(t: Troth, actor: Actor, tenant_id: str, action: str) -> Actor:
+    """The actor to manage ``tenant_id`` as, decided and audited by the access service."""
+    return t.access.acting_for_tenant(actor, tenant_id, action)
 
 
 @router.post("/tenants", status_code=201, summary="Create a tenant (a customer)")
@@ -110,7 +97,7 @@ def tenant_list(
         ActorKind.application,
         ActorKind.tenant_admin,
     ):
-        tenant_of(t, actor, actor.tenant_id)
+        tenant_of(t, actor, actor.tenant_id, "tenant.list")
         items = [t.access.tenants.get_tenant(actor.tenant_id)]
     else:
         require_office(actor, t, Power.manage_tenants)
@@ -129,7 +116,7 @@ async def tenant_invite(
     t: TrothDep,
     idempotency_key: IdemKey = None,
 ) -> Response:
-    by = tenant_of(t, actor, tenant_id)
+    by = tenant_of(t, actor, tenant_id, "tenant.invite")
 
     def work() -> tuple[int, Any]:
         _token, inv = t.access.tenants.invite(tenant_id, body.email, role=body.role, by=by)
@@ -142,7 +129,7 @@ async def tenant_invite(
 def tenant_members(
     tenant_id: Id, actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
-    tenant_of(t, actor, tenant_id)
+    tenant_of(t, actor, tenant_id, "tenant.members")
     return page_of(t.access.tenants.list_members(tenant_id), limit, cursor, member_out)
 
 
@@ -151,7 +138,7 @@ def tenant_members(
     summary="Revoke a member: sessions and keys end at once",
 )
 def tenant_member_revoke(tenant_id: Id, user_id: Id, actor: ActorDep, t: TrothDep) -> Any:
-    by = tenant_of(t, actor, tenant_id)
+    by = tenant_of(t, actor, tenant_id, "tenant.member_revoke")
     if not any(u.id == user_id for u in t.access.tenants.list_members(tenant_id)):
         raise NotFound(f"no member {user_id!r} in tenant {tenant_id!r}")
     return member_out(t.access.tenants.revoke_member(tenant_id, user_id, by=by))
@@ -161,7 +148,7 @@ def tenant_member_revoke(tenant_id: Id, user_id: Id, actor: ActorDep, t: TrothDe
 def tenant_grants(
     tenant_id: Id, actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
-    tenant_of(t, actor, tenant_id)
+    tenant_of(t, actor, tenant_id, "tenant.grants")
     return page_of(t.access.grants.list_grants(tenant_id), limit, cursor, plain)
 
 
@@ -176,5 +163,5 @@ def tenant_vendor_accesses(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    tenant_of(t, actor, tenant_id)
+    tenant_of(t, actor, tenant_id, "tenant.vendor_accesses")
     return page_of(t.access.grants.vendor_accesses(tenant_id), limit, cursor, plain)
