@@ -228,3 +228,29 @@ def test_console_offers_only_authorities_for_a_demand(home):
         r = c.post("/console/demands", data={**form, "recipient": COURTS})
         assert r.status_code == 200 and "CV-1" in r.text
     assert _count(t, legal_demands) == 1
+
+
+def test_a_disclosure_under_a_demand_it_may_not_go_under_is_refused_and_audited(home, db_url):
+    from troth.errors import NotFound
+
+    t = home("itechno", db_url)
+    sid = _ann(t)
+    d = _demand(t)
+    tries = [
+        # (recipient, purpose, demand id, the error, what its message says)
+        (COURTS, "order_fulfilment", d.id, ValidationError, "legal-obligation purpose"),
+        ("shipping_company", "legal_disclosure", d.id, ValidationError, COURTS),
+        (COURTS, "legal_disclosure", "0" * 32, NotFound, "no legal demand"),
+    ]
+    for recipient, purpose, demand_id, error, says in tries:
+        with pytest.raises(error, match=says):
+            t.disclosures.disclose(sid, recipient, purpose, OFFICE, legal_demand_id=demand_id)
+    denied = [e.entry for e in list_entries(t.ctx, action="disclose", outcome="deny", limit=100)]
+    assert [(e.reason, e.subject_id, e.purpose) for e in denied] == [
+        ("demand_required", sid, purpose) for _r, purpose, *_ in tries
+    ]
+    assert [e.details for e in denied] == [
+        {"recipient": r, "legal_demand": demand_id} for r, _p, demand_id, *_ in tries
+    ]
+    assert _count(t, disclosures) == 0 and _mail(t) == 0
+    assert t.disclosures.demand(d.id).status == "received"  # still to be answered

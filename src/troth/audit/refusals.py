@@ -37,6 +37,7 @@ class Refusal:
     subject_id: str | None = None
     categories: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
+    error: TrothError | None = None  # raised instead of Refused (see refuse's ``error``)
 
 
 def denial(

@@ -33,7 +33,7 @@ from troth.disclosures.demands import (
 )
 from troth.disclosures.package import DisclosedValue, DisclosurePackage, WithheldValue
 from troth.disclosures.tables import disclosures, legal_demands
-from troth.errors import ValidationError
+from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.gate import facts as facts_mod
 from troth.policy.model import LegalBasis, RecipientKind
@@ -191,7 +191,12 @@ class DisclosureService:
         with transaction(ctx) as conn:
             demand = None
             if a.legal_demand_id is not None:
-                demand = self._check_demand(conn, a.legal_demand_id, a.recipient, a.purpose)
+                try:
+                    demand = self._check_demand(conn, a.legal_demand_id, a.recipient, a.purpose)
+                except (ValidationError, NotFound) as exc:
+                    # Not a demand this disclosure may go under: refused and audited, as
+                    # a disclosure without one is; the error says what to fix.
+                    return Refusal(Reason.demand_required, exc.message, error=exc)
             subj = get_subject(conn, a.subject_id)
             facts = facts_mod.gather(conn, ctx, a.actor, subj)
             decided = self._decide(a, rc, grant, facts)
@@ -331,6 +336,7 @@ class DisclosureService:
             a.actor,
             refusal.reason,
             refusal.message,
+            error=refusal.error,
             categories=sorted(refusal.categories),
             shown={"recipient": a.recipient},
             **_where(a),
