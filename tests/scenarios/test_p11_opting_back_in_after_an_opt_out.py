@@ -159,3 +159,75 @@ def test_p11_the_privacy_centre_asks_the_person_to_confirm_opting_back_in(
         ledger.withdraw(sid, "analytics")
         r = c.post("/privacy/me/consents", data={**form, "purpose": "analytics"})
         assert "done=consent-given" in str(r.url)
+
+
+def _stored_points(ctx: Any, sid: str) -> list[str]:
+    from troth.store.tables import records
+
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(records.c.collection_point).where(records.c.subject_id == sid))
+        return sorted(r[0] for r in rows)
+
+
+def test_p11_a_consent_ticked_at_collection_does_not_undo_an_opt_out(
+    mindlink_ctx: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The trial's finding: after a GPC opt-out, a collection with the sale purpose's box
+    ticked granted it again in one step, and the data was shared. Now the whole collection
+    is refused (Python, HTTP, CLI), audited, nothing stored; the person found by their
+    e-mail as well as by id; people who never opted out, other purposes, the person's own
+    two-step opt-in and the end of the 12 months are not held back."""
+    ctx = mindlink_ctx
+    t, ledger = Troth(ctx), ConsentLedger(ctx)
+    sid, bo = _person(t), _person(t, "bo@example.org")
+    ledger.record_gpc(sid, signal="1")
+    ctx.clock.advance(days=1)
+    visit = {"cookie_id": "c-1", "pages": "/pricing"}
+    before = _stored_points(ctx, sid)
+    with pytest.raises(Refused) as err:
+        t.collect("website_tracking", visit, subject_id=sid, consents=[SALE, "analytics"])
+    assert err.value.reason == "opted_out_recently" and "collect without that consent" in str(
+        err.value
+    )
+    # Found by e-mail instead of by id (a sign-up form): the same.
+    with pytest.raises(Refused):
+        t.collect("newsletter_signup", ANN, consents=[SALE])
+    assert _stored_points(ctx, sid) == before and not ledger.state(sid)[SALE].granted
+    a = audit_entries.c
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(
+            select(a.action, a.subject_id, a.details).where(a.reason == "opted_out_recently")
+        ).all()
+    assert [(r[0], r[1]) for r in rows] == [("collect", sid)] * 2
+    assert json.loads(rows[0][2])["purpose"] == SALE
+    # Over HTTP and from the CLI: refused alike, nothing stored.
+    with client_for(ctx) as c:
+        h = api_key(c, ["collect"])
+        body = {"data": visit, "subject_id": sid, "consents": [SALE]}
+        r = c.post("/api/v1/collect/website_tracking", headers=h, json=body)
+        assert is_problem(r, 403)["reason"] == "opted_out_recently"
+    args = ["--home", str(ctx.home), "collect", "website_tracking", "--subject", sid]
+    code, _out, err_text = run(
+        capsys,
+        *args,
+        "--data",
+        json.dumps(visit),
+        "--consent",
+        SALE,
+        "--consent-method",
+        "web_form",
+    )
+    assert code == 3 and "opted out" in err_text, (code, err_text)
+    assert _stored_points(ctx, sid) == before
+    # Without the sale purpose's consent the visit is collected; another person is free.
+    t.collect("website_tracking", visit, subject_id=sid, consents=["analytics"])
+    t.collect("website_tracking", visit, subject_id=bo, consents=[SALE])
+    assert ledger.state(bo)[SALE].granted
+    # The person's own two-step opt-in, then a form with the box ticked: taken.
+    ledger.grant(sid, SALE, two_step=True)
+    t.collect("website_tracking", visit, subject_id=sid, consents=[SALE])
+    # 12 months after a new opt-out, a ticked box counts again.
+    ledger.withdraw(sid, SALE)
+    ctx.clock.advance(days=366)
+    t.collect("website_tracking", visit, subject_id=sid, consents=[SALE])
+    assert ledger.state(sid)[SALE].granted

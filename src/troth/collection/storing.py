@@ -18,6 +18,7 @@ from troth.audit.refusals import Refusal
 from troth.collection.phones import region_for
 from troth.consent.append import erased_refusal
 from troth.consent.events import ConsentMethod
+from troth.consent.optin import wait_refusal
 from troth.context import Context
 from troth.driver import insert_many
 from troth.errors import NotFound, ValidationError
@@ -140,11 +141,14 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
         unserved = _unserved(ctx, batch, sids, gated)
         if unserved is not None:
             return unserved
-        if batch.consents and erased:
-            # No consent is recorded for an erased person (the ledger's one check).
-            refused = erased_refusal(conn, sorted(erased), batch.consents)
+        if batch.consents:
+            # No consent for an erased person (the ledger's one check); a ticked box
+            # never undoes a recent opt-out of sale or sharing (consent.optin).
+            refused = erased_refusal(conn, sorted(erased), batch.consents) or wait_refusal(
+                conn, ctx, sids, batch.consents
+            )
             if refused is not None:
-                return replace(refused, details={"point": batch.cp.id})
+                return replace(refused, details={"point": batch.cp.id, **refused.details})
         # Decided: from here on the transaction writes.
         created = _insert_subjects(conn, batch, new_subjects)
         if batch.consents:

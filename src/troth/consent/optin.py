@@ -11,11 +11,12 @@ longer undo a person's opt-out."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from sqlalchemy import Connection, select
 
-from troth.audit.refusals import refuse
+from troth.audit.refusals import Refusal, refuse
 from troth.clock import utc
 from troth.consent.events import ConsentKind
 from troth.consent.tables import consent_state
@@ -28,17 +29,37 @@ from troth.requests.deadlines import CCPA_OPT_OUT, may_ask_to_opt_in
 def opted_out_on(conn: Connection, ctx: Context, subject_id: str, purpose: str) -> date | None:
     """The day (in the organisation's CCPA time) the person's standing opt-out of a
     ``sale_or_sharing`` purpose began, if there is one; None otherwise."""
-    p = ctx.policy.purposes.get(purpose)
-    if p is None or not p.sale_or_sharing:
-        return None
-    s = consent_state.c
-    row = conn.execute(
-        select(s.granted, s.kind, s.at).where(s.subject_id == subject_id, s.purpose == purpose)
-    ).first()
-    if row is None or row.granted or row.kind == ConsentKind.erasure.value:
-        return None
+    return _opt_outs(conn, ctx, [subject_id], [purpose]).get((subject_id, purpose))
+
+
+def _opt_outs(
+    conn: Connection, ctx: Context, subject_ids: Sequence[str], purposes: Iterable[str]
+) -> dict[tuple[str, str], date]:
+    """(person, purpose) -> the day their standing opt-out of that ``sale_or_sharing``
+    purpose began, for those of ``subject_ids`` x ``purposes`` that have one."""
+    sold = sorted(
+        {p for p in purposes if (pp := ctx.policy.purposes.get(p)) and pp.sale_or_sharing}
+    )
+    if not sold or not subject_ids:
+        return {}
     zone = ctx.policy.policy.organisation.zone(Regime.ccpa)
-    return utc(row.at).astimezone(zone).date()
+    s = consent_state.c
+    out: dict[tuple[str, str], date] = {}
+    people = sorted(set(subject_ids))
+    for start in range(0, len(people), 500):
+        rows = conn.execute(
+            select(s.subject_id, s.purpose, s.granted, s.kind, s.at).where(
+                s.subject_id.in_(people[start : start + 500]), s.purpose.in_(sold)
+            )
+        )
+        for row in rows:
+            if not row.granted and row.kind != ConsentKind.erasure.value:
+                out[(str(row.subject_id), str(row.purpose))] = utc(row.at).astimezone(zone).date()
+    return out
+
+
+def _today(ctx: Context) -> date:
+    return ctx.clock.now().astimezone(ctx.policy.policy.organisation.zone(Regime.ccpa)).date()
 
 
 def in_wait(ctx: Context, subject_id: str, purpose: str) -> date | None:
@@ -46,11 +67,39 @@ def in_wait(ctx: Context, subject_id: str, purpose: str) -> date | None:
     None (no opt-out, another kind of purpose, or the wait is over)."""
     with ctx.engine.connect() as conn:
         since = opted_out_on(conn, ctx, subject_id, purpose)
-    if since is None:
-        return None
-    zone = ctx.policy.policy.organisation.zone(Regime.ccpa)
-    today = ctx.clock.now().astimezone(zone).date()
-    return None if may_ask_to_opt_in(since, today) else since
+    return None if since is None or may_ask_to_opt_in(since, _today(ctx)) else since
+
+
+def _message(purpose: str, since: date) -> str:
+    return (
+        f"this person opted out of {purpose!r} (sale or sharing of their data) on {since}:"
+        f" for {CCPA_OPT_OUT.reask_after_months} months it may be granted again only as their"
+        " own two-step opt-in (they asked to opt in, then confirmed it): say so with"
+        " two_step=True (API: two_step_confirmed; CLI: --two-step-confirmed)"
+    )
+
+
+def wait_refusal(
+    conn: Connection, ctx: Context, subject_ids: Sequence[str], purposes: Sequence[str]
+) -> Refusal | None:
+    """Inside a transaction that would record grants of ``purposes`` for ``subject_ids``
+    in one step (a consent ticked on a collection form): the refusal when one of them
+    opted out of one of those sale/sharing purposes less than 12 months ago, else None.
+    A ticked box is one step; the person's two-step opt-in is recorded on its own
+    (``consent.grant(two_step=True)``), and the data may then be collected with it."""
+    today = _today(ctx)
+    for (sid, purpose), since in sorted(_opt_outs(conn, ctx, subject_ids, purposes).items()):
+        if not may_ask_to_opt_in(since, today):
+            message = _message(purpose, since).replace(
+                "say so with", "collect without that consent, or record their opt-in with"
+            )
+            return Refusal(
+                Reason.opted_out_recently,
+                message,
+                subject_id=sid,
+                details={"purpose": purpose, "opted_out_on": since.isoformat()},
+            )
+    return None
 
 
 def refuse_unless_two_step(
@@ -66,10 +115,7 @@ def refuse_unless_two_step(
         "consent.refused",
         actor or "system",
         Reason.opted_out_recently,
-        f"this person opted out of {purpose!r} (sale or sharing of their data) on {since}:"
-        f" for {CCPA_OPT_OUT.reask_after_months} months it may be granted again only as their"
-        " own two-step opt-in (they asked to opt in, then confirmed it): say so with"
-        " two_step=True (API: two_step_confirmed; CLI: --two-step-confirmed)",
+        _message(purpose, since),
         subject_id=subject_id,
         purpose=purpose,
         details={"opted_out_on": since.isoformat()},
