@@ -248,9 +248,9 @@ def policies(draw: st.DrawFn) -> Policy:
         minors=draw(
             st.builds(
                 Minors,
-                minimum_age=st.integers(0, 25),
+                minimum_age=st.integers(14, 25),  # at or over every floor (AGE_FLOORS)
                 by_jurisdiction=st.dictionaries(
-                    st.sampled_from(Regime), st.integers(0, 25), max_size=2
+                    st.sampled_from(Regime), st.integers(14, 25), max_size=2
                 ),
             )
         ),

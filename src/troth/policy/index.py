@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from troth.policy.model import (
+    AGE_FLOORS,
     CollectedField,
     CollectionPoint,
     LegalBasis,
@@ -140,12 +141,15 @@ class PolicyIndex:
         return obligation in self.exempt and self.is_business_contact(category)
 
     def minimum_age(self, regime: Regime | str | None) -> int:
+        """The policy's minimum age for ``regime``, and never under the law's floor there
+        (``policy validate`` refuses a lower one for the organisation's jurisdictions; a
+        collection under another regime still gets the floor)."""
         minors = self.policy.minors
+        age = minors.minimum_age
         if regime is not None:
-            age = minors.by_jurisdiction.get(Regime(regime))
-            if age is not None:
-                return age
-        return minors.minimum_age
+            age = minors.by_jurisdiction.get(Regime(regime), age)
+            age = max(age, AGE_FLOORS.get(Regime(regime), 0))
+        return age
 
     @property
     def default_location(self) -> str:

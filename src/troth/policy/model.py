@@ -358,8 +358,21 @@ class Role(_Strict):
         return value
 
 
+# The youngest age the law lets a person give their own consent, where REGULATIONS.md
+# ("Children") names one: GDPR lets member states go down to 13 (16 by default), the UK 13,
+# CCPA needs a parent below 13, Quebec 14 (so Canada's regime, which troth applies to
+# Quebec too). troth has no parental consent, so a policy may not go below these floors.
+AGE_FLOORS: dict[Regime, int] = {
+    Regime.gdpr: 13,
+    Regime.uk_gdpr: 13,
+    Regime.ccpa: 13,
+    Regime.pipeda: 14,
+}
+
+
 class Minors(_Strict):
-    """No data from people under this age (P04); per-regime overrides."""
+    """No data from people under this age (P04); per-regime overrides, never below the
+    regime's floor (:data:`AGE_FLOORS`)."""
 
     minimum_age: int = Field(default=18, ge=0, le=25)
     by_jurisdiction: dict[Regime, Annotated[int, Field(ge=0, le=25)]] = Field(default_factory=dict)

@@ -11,7 +11,7 @@ from typing import Any
 
 from troth.policy.durations import Duration
 from troth.policy.issues import Issue, Path, format_path
-from troth.policy.model import LegalBasis, Policy
+from troth.policy.model import AGE_FLOORS, LegalBasis, Policy, Regime
 from troth.policy.taxonomy import BUILTIN_BY_ID
 
 Locate = Callable[[Path], int]
@@ -385,6 +385,7 @@ class _Checker:
                 f"default jurisdiction {default!r} is not one of the organisation's jurisdictions",
                 regimes,
             )
+        self.age_floors(regimes)
         zones = org.get("time_zones")
         for regime in zones if isinstance(zones, Mapping) else ():
             if regimes and regime not in regimes:
@@ -394,6 +395,29 @@ class _Checker:
                     "jurisdictions",
                     regimes,
                 )
+
+    def age_floors(self, regimes: Sequence[str]) -> None:
+        """A minimum age under the law's floor in one of the organisation's jurisdictions
+        (troth has no parental consent to stand in for it)."""
+        minors = self.data.get("minors")
+        minors = minors if isinstance(minors, Mapping) else {}
+        default = minors.get("minimum_age", 18)
+        overrides = minors.get("by_jurisdiction")
+        overrides = overrides if isinstance(overrides, Mapping) else {}
+        for regime in regimes:
+            floor = AGE_FLOORS.get(Regime(regime)) if regime in Regime.__members__ else None
+            given = overrides.get(regime, default)
+            if floor is None or not isinstance(given, int) or given >= floor:
+                continue
+            path: Path = ("minors", "by_jurisdiction", regime)
+            if regime not in overrides:
+                path = ("minors", "minimum_age")
+            self.add(
+                path,
+                f"minimum age {given} in {regime} is under the law's floor there ({floor}:"
+                f" below it a parent must consent, which troth does not record); use {floor}"
+                " or more",
+            )
 
     def dimension_rules(self) -> None:
         """An aggregate-only purpose's dimensions (P09): fields collected for it in its
