@@ -23,11 +23,20 @@ def record(
     ctx: typer.Context,
     title: Annotated[str, typer.Option(help="A short title.")],
     description: Annotated[str, typer.Option(help="What happened.")],
-    occurred_from: Annotated[str, typer.Option("--from", help="Start of the window (ISO).")],
-    occurred_until: Annotated[str, typer.Option("--until", help="End of the window (ISO).")],
+    occurred_from: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="Start of the window (ISO 8601; without an offset, in the organisation's"
+            " time zone).",
+        ),
+    ],
+    occurred_until: Annotated[
+        str, typer.Option("--until", help="End of the window (ISO 8601, as --from).")
+    ],
     category: Annotated[list[str], typer.Option(help="Categories of data involved.")],
     discovered: Annotated[
-        str | None, typer.Option(help="When discovered (ISO; default now).")
+        str | None, typer.Option(help="When discovered (ISO 8601, as --from; default now).")
     ] = None,
     system: Annotated[
         list[str] | None,
@@ -64,12 +73,13 @@ def record(
     if subjects_file is not None:
         people += [ln.strip() for ln in subjects_file.read_text().splitlines() if ln.strip()]
     with opened(ctx) as t:
+        zone = t.ctx.policy.policy.organisation.zone()
         b = t.breaches.record_breach(
             title=title,
             description=description,
-            discovered_at=_when(discovered) or t.ctx.clock.now(),
-            occurred_from=_when(occurred_from),
-            occurred_until=_when(occurred_until),
+            discovered_at=_when(discovered, zone) or t.ctx.clock.now(),
+            occurred_from=_when(occurred_from, zone),
+            occurred_until=_when(occurred_until, zone),
             categories=category,
             systems=system or ["troth"],
             regimes=regime,
@@ -217,14 +227,17 @@ def regulator(
     ctx: typer.Context,
     breach_id: BreachArg,
     at: Annotated[
-        str | None, typer.Option(help="When the regulator was told (ISO; default now).")
+        str | None,
+        typer.Option(help="When the regulator was told (ISO 8601, as record --from; default now)."),
     ] = None,
     late_reason: Annotated[str | None, typer.Option(help="Why later than the deadline.")] = None,
 ) -> None:
     """Record that the regulator was told."""
     with opened(ctx) as t:
         b = t.breaches.mark_regulator_notified(
-            breach_id, _when(at) or t.ctx.clock.now(), late_reason=late_reason
+            breach_id,
+            _when(at, t.ctx.policy.policy.organisation.zone()) or t.ctx.clock.now(),
+            late_reason=late_reason,
         )
     console.print(f"{b.id}: {b.status.value}")
 

@@ -4,7 +4,7 @@ sub-processors."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Annotated, overload
 
 import typer
@@ -19,20 +19,23 @@ app, register = command_group("disclosures", "Disclosures to recipients and lega
 
 
 @overload
-def _when(text: str) -> datetime: ...
+def _when(text: str, zone: tzinfo) -> datetime: ...
 @overload
-def _when(text: str | None) -> datetime | None: ...
-def _when(text: str | None) -> datetime | None:
-    """An ISO 8601 date and time with its time zone, as typed (None stays None)."""
+def _when(text: str | None, zone: tzinfo) -> datetime | None: ...
+def _when(text: str | None, zone: tzinfo) -> datetime | None:
+    """An ISO 8601 date and time as typed (None stays None): one without an offset, or a
+    date alone (its midnight), is in ``zone`` (the organisation's), as `requests open
+    --received` reads it."""
     if text is None:
         return None
     try:
-        value = datetime.fromisoformat(text)
+        value = datetime.fromisoformat(text.strip())
     except ValueError as exc:
-        raise ValidationError(f"{text!r} is not an ISO 8601 date and time") from exc
-    if value.tzinfo is None:
-        raise ValidationError(f"{text!r} needs a time zone, e.g. 2026-05-01T00:00:00+00:00")
-    return value
+        raise ValidationError(
+            f"{text!r} is not an ISO 8601 date and time (e.g. 2026-05-01T16:30, in the"
+            " organisation's time zone, or 2026-05-01T16:30+01:00)"
+        ) from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
 @app.command("send")
@@ -108,7 +111,11 @@ def demand(
         typer.Option(help="The authority's recipient id in the policy (kind authority)."),
     ] = None,
     gag_until: Annotated[
-        str | None, typer.Option(help="End of a non-disclosure order (ISO).")
+        str | None,
+        typer.Option(
+            help="End of a non-disclosure order (ISO 8601; without an offset, in the"
+            " organisation's time zone)."
+        ),
     ] = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -120,7 +127,7 @@ def demand(
             reference=reference,
             scope=scope,
             recipient=recipient,
-            gag_until=_when(gag_until),
+            gag_until=_when(gag_until, t.ctx.policy.policy.organisation.zone()),
         )
     if quiet:
         print(d.id)
