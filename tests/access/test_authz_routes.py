@@ -22,7 +22,7 @@ import typer
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from dbs import PG_ADMIN_URL, need
+from dbs import PG_ADMIN_URL, need, schema_url
 from troth.access import actor_for, signin
 from troth.access.routes import COMMANDS, ROUTES, Credential, Rule, Target, may
 from troth.app import create_app
@@ -222,7 +222,7 @@ def pg_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    url = schema_url(schema)
     home = tmp_path_factory.mktemp("routes-pg") / "home"
     t = Troth(init_home(home, example="phone-service", database_url=url, clock=ManualClock()))
     try:

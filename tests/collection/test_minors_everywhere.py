@@ -16,7 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 import connected_schema as cs
-from dbs import PG_ADMIN_URL, need
+from dbs import PG_ADMIN_URL, need, schema_url
 from requests_helpers import buy, connect_shop, rows
 from troth.audit.entries import list_entries
 from troth.clock import ManualClock, SystemClock
@@ -46,7 +46,7 @@ def shop_same_backend(db_url: str, tmp_path: Path) -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+        yield schema_url(schema)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

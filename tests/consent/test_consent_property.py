@@ -41,23 +41,10 @@ def ctx(
         url = f"sqlite:///{home.parent}/troth.db"
         yield from _ctx(home, url)
     else:
-        import uuid
+        from dbs import pg_schema
 
-        import sqlalchemy as sa
-
-        from dbs import PG_ADMIN_URL, need
-
-        need(PG_ADMIN_URL, "PostgreSQL")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        try:
-            yield from _ctx(home, f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}")
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            admin.dispose()
+        with pg_schema() as url:
+            yield from _ctx(home, url)
 
 
 def _ctx(home: Path, url: str) -> Iterator[Context]:

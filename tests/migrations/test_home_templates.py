@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from dbs import IN_CI, PG_ADMIN_URL, pg_schema
+from dbs import IN_CI, PG_ADMIN_URL, pg_schema, schema_of
 from troth.audit import verify_log
 from troth.clock import ManualClock
 from troth.context import Context
@@ -28,7 +28,7 @@ def _schema(ctx: Context) -> list[str]:
         with ctx.engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT type, name, tbl_name, sql FROM sqlite_master"))
             return sorted(" | ".join(str(v) for v in r) for r in rows)
-    schema = str(url.query["options"]).removeprefix("-csearch_path=")
+    schema = schema_of(url.render_as_string(hide_password=False))
     admin = sa.make_url(PG_ADMIN_URL)
     args = ["pg_dump", "-h", admin.host or "127.0.0.1", "-p", str(admin.port or 5432)]
     args += ["-U", admin.username or "postgres", "-d", admin.database or ""]
