@@ -95,7 +95,16 @@ def _state(t: Troth, sc: dict[str, Any]) -> dict[str, Any]:
             details = {
                 k: v
                 for k, v in d.items()
-                if k not in ("request_id", "batch", "result", "outbox_id", "receipt_id", "hold")
+                if k
+                not in (
+                    "request_id",
+                    "batch",
+                    "result",
+                    "outbox_id",
+                    "receipt_id",
+                    "hold",
+                    "legal_holds",
+                )
             }
             trail.setdefault(i, []).append(
                 (e["action"], e["outcome"], e["reason"], e["purpose"], sorted(details.items()))
@@ -128,7 +137,9 @@ def test_bulk_ends_where_one_by_one_ends(
     many = home("mindlink", two_dbs[1], name="many")
     sc2 = _scenario(many, shop_db(tmp_path, "shop2"), monkeypatch)
     report = many.requests.execute_many(list(sc2["rids"].values()), batch_size=4)
-    assert not report.failed and len(report.completed) == 7 and len(report.jobs) == 2
+    # Person 2 is on legal hold: their deletion is deferred, not "completed" (it once was).
+    assert not report.failed and len(report.completed) == 6 and len(report.jobs) == 2
+    assert report.deferred == [sc2["rids"][2]]
 
     assert _norm_shop(sc1["shop"]) == _norm_shop(sc2["shop"])
     a, b = _state(one, sc1), _state(many, sc2)
@@ -143,6 +154,8 @@ def test_bulk_ends_where_one_by_one_ends(
     # What the scenario is about actually happened (not two equally wrong runs).
     assert a["subject 2"][4] == "case 42" and a["subject 2"][0] != "erased"
     assert a["records 2"] and all(r[2] is None for r in a["records 2"])
+    assert a["request 2"][0] == "awaiting_hold" and a["subject 2"][1] is False
+    assert cs.email_of(2) in str(cs.snapshot(sc2["shop"]))  # the hold keeps the shop's too
     assert a["subject 1"][0] == "erased" and a["keys 1"] == 0
     assert a["records 1"] and all(r[2] == "sales" for r in a["records 1"])  # legal minimum
     assert a["subject 5"][0] == "erased" and a["subject 5"][2]  # closed, then erased
@@ -153,7 +166,9 @@ def test_bulk_ends_where_one_by_one_ends(
     # One entry per person per step, in bulk as one by one.
     for i in sc2["rids"]:
         actions = Counter(x[0] for x in b["audit"][i])
-        assert actions["request.started"] == 1 and actions["request.completed"] == 1
+        assert actions["request.started"] == 1
+        assert actions["request.completed"] == (0 if i == 2 else 1)
+        assert actions["request.deferred"] == (1 if i == 2 else 0)
 
 
 def test_bulk_refuses_what_execute_refuses(home: Any) -> None:
@@ -199,7 +214,8 @@ def test_killed_mid_batch_resumes_with_no_step_done_twice(
     env.pop("TROTH_TEST_FAULT")
     rerun = _cli(t.ctx.settings.home, env, "requests", "execute", "--all", "--batch-size", "4")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert "7 completed, 0 left open" in rerun.stdout
+    # Person 2's deletion waits for their legal hold (it was once counted completed).
+    assert "6 completed, 0 left open, 1 waiting for a legal hold to end" in rerun.stdout
     with t.ctx.engine.connect() as conn:
         entries = conn.execute(
             sa.select(audit_log.c.action, audit_log.c.details).where(
@@ -207,11 +223,13 @@ def test_killed_mid_batch_resumes_with_no_step_done_twice(
             )
         ).all()
         jobs = conn.execute(sa.text("SELECT id, state FROM connector_jobs")).all()
-    for rid in sc["rids"].values():
+    for i, rid in sc["rids"].items():
         mine = Counter(a for a, d in entries if json.loads(d).get("request_id") == rid)
+        done = 0 if i == 2 else 1  # person 2 is on legal hold: deferred
         assert mine["request.started"] == 1, (rid, mine)
-        assert mine["request.completed"] == 1, (rid, mine)
-        assert mine["request.delete"] + mine["request.close_account"] == 1, (rid, mine)
+        assert mine["request.completed"] == done, (rid, mine)
+        assert mine["request.delete"] + mine["request.close_account"] == done, (rid, mine)
+        assert mine["request.deferred"] == 1 - done, (rid, mine)
     assert len(jobs) == 2 and all(s == "complete" for _, s in jobs)
     # The shop is erased for everyone asked (person 8 never asked: untouched).
     shop = cs.snapshot(sc["shop"])
@@ -265,6 +283,7 @@ def test_execute_usage_errors_say_what_to_fix(
         "completed": 0,
         "failed": {},
         "jobs": [],
+        "deferred": 0,
     }
 
 

@@ -136,8 +136,7 @@ def request_out(t: Troth, r: RequestRecord, *, download: bool = False) -> dict[s
     d = r.to_dict()
     for gone in ("email", "on_behalf_of", "acknowledged_at", "verified_by"):
         d.pop(gone, None)
-    open_ = r.state not in (RequestState.completed, RequestState.refused)
-    d["overdue"] = bool(open_ and r.deadline < t.requests.today(r.regime))
+    d["overdue"] = r.overdue(t.requests.today(r.regime))
     d["download_code"] = r.download_token if download and r.download_token else None
     return RequestOut(**d).model_dump()
 

@@ -226,7 +226,7 @@ def list_(
         return
     grid = Table("id", "kind", "state", "channel", "received", "due", "")
     for r in rows:
-        late = r.deadline < today[r.id] and r.closed_at is None
+        late = r.overdue(today[r.id])
         grid.add_row(
             r.id,
             r.kind.value,
@@ -400,7 +400,8 @@ def _execute_all(
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
         return
-    console.print(f"{len(report.completed)} completed, {len(report.failed)} left open")
+    waiting = f", {len(report.deferred)} waiting for a legal hold to end" if report.deferred else ""
+    console.print(f"{len(report.completed)} completed, {len(report.failed)} left open{waiting}")
     for rid, why in sorted(report.failed.items()):
         console.print(f"  {rid}: {escape(why)}")
     if report.failed:

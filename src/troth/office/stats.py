@@ -19,7 +19,7 @@ from troth.context import Context
 from troth.gate import Actor
 from troth.office import authorize, request_desk
 from troth.policy.model import Power
-from troth.requests.states import OPEN_STATES
+from troth.requests.states import DUE_STATES
 from troth.requests.tables import requests
 
 
@@ -71,7 +71,7 @@ def requests_due(ctx: Context, actor: Actor, days: int = 14) -> list[dict[str, A
     last = today + timedelta(days=days - 1)
     stmt = (
         select(deadline.label("d"), func.count().label("n"))
-        .where(r.state.in_([s.value for s in OPEN_STATES]), deadline <= last)
+        .where(r.state.in_([s.value for s in DUE_STATES]), deadline <= last)
         .group_by(deadline)
     )
     if tenant is not None:

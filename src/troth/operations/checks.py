@@ -110,7 +110,7 @@ def snapshot(ctx: Context) -> Snapshot:
     """The figures, from one read transaction (and the heads file's tail)."""
     from troth.audit.log import read_state
     from troth.notices.outbox import outbox
-    from troth.requests.states import OPEN_STATES
+    from troth.requests.states import DUE_STATES
     from troth.requests.tables import requests
 
     now = ctx.clock.now()
@@ -136,7 +136,7 @@ def snapshot(ctx: Context) -> Snapshot:
             snap.outbox_oldest_seconds = max(0.0, (now - oldest).total_seconds())
         due = func.coalesce(requests.c.extended_due_at, requests.c.due_at)
         counts = conn.execute(
-            select(due, func.count()).where(requests.c.state.in_(sorted(OPEN_STATES))).group_by(due)
+            select(due, func.count()).where(requests.c.state.in_(sorted(DUE_STATES))).group_by(due)
         ).all()
         snap.requests_due = dict.fromkeys(DUE_BUCKETS, 0)
         today = now.astimezone(UTC).date()

@@ -54,18 +54,21 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class BulkReport:
-    """What a bulk run did: requests completed, those left open (id -> why), the batch
-    jobs it ran."""
+    """What a bulk run did: requests completed, those left open (id -> why), erasures
+    deferred because a legal hold blocks them (waiting ``awaiting_hold``), the batch jobs
+    it ran."""
 
     completed: builtins.list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     jobs: builtins.list[str] = field(default_factory=list)
+    deferred: builtins.list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "completed": len(self.completed),
             "failed": dict(self.failed),
             "jobs": list(self.jobs),
+            "deferred": len(self.deferred),
         }
 
 
@@ -117,7 +120,10 @@ class BulkRunner:
         self.environ = environ
 
     def waiting(self, kinds: Iterable[RequestKind] | None = None) -> builtins.list[str]:
-        """Ids of the verified requests waiting to be carried out (oldest first)."""
+        """Ids of the verified requests waiting to be carried out (oldest first); an
+        erasure waiting for a legal hold only once the hold has ended."""
+        from troth.requests.deferral import ready
+
         r = requests.c
         q = (
             select(r.id)
@@ -130,7 +136,13 @@ class BulkRunner:
         if kinds is not None:
             q = q.where(r.kind.in_([k.value for k in kinds]))
         with self.ctx.engine.connect() as conn:
-            return [str(x) for x in conn.execute(q).scalars()]
+            ids = [str(x) for x in conn.execute(q).scalars()]
+        if kinds is None or any(handler_for(k).batch for k in kinds):
+            ids += [i for i in ready(self.ctx) if kinds is None or self._kind_in(i, kinds)]
+        return ids
+
+    def _kind_in(self, request_id: str, kinds: Iterable[RequestKind]) -> bool:
+        return self.steps.get(request_id).kind in set(kinds)
 
     def execute_many(
         self,
@@ -181,6 +193,8 @@ class BulkRunner:
                 rec = self.runner.execute(rid, actor=actor)
                 if rec.state is RequestState.completed:
                     out.completed.append(rid)
+                elif rec.state is RequestState.awaiting_hold:
+                    out.deferred.append(rid)
             except TrothError as exc:
                 out.failed[rid] = exc.message
             step(1)
@@ -213,18 +227,25 @@ class BulkRunner:
         """Which requests run batch by batch (fresh, or resuming the batch a killed run
         started) and which one by one through ``execute`` (which says why an unknown or
         unverified one cannot run)."""
+        from troth.requests.deferral import holds_on
+
         work = _Work()
         for start in range(0, len(ids), 1_000):
             chunk = ids[start : start + 1_000]
             recs = self._load_many(chunk)
             batches = self._batches_of([r.id for r in recs.values()])
+            with self.ctx.engine.connect() as conn:
+                held = holds_on(conn, [r.subject_id for r in recs.values() if r.subject_id])
             for rid in chunk:
                 rec = recs.get(rid)
                 handler = handler_for(rec.kind) if rec is not None else None
                 batched = handler is not None and (handler.batch or handler.batch_export)
                 if rec is None or handler is None or not batched or rec.verified_at is None:
                     work.single.append(rid)
-                elif rec.state in STARTABLE:
+                elif handler.batch and rec.subject_id in held:
+                    # Deferred (or still waiting) one by one: a legal hold blocks it.
+                    work.single.append(rid)
+                elif rec.state in STARTABLE or rec.state is RequestState.awaiting_hold:
                     (work.fresh if handler.batch else work.fresh_exports).append(rec)
                 elif rec.state is RequestState.in_progress and rid in batches:
                     into = work.resumed if handler.batch else work.resumed_exports

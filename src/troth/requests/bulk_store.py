@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select, update
 
 from troth.consent.events import ConsentMethod
 from troth.context import Context
+from troth.requests.deferral import hold_reason, holds_on
 from troth.requests.execution import also_kept, erasure_report, held, kept_because, legal_keeps
 from troth.store.erasure import erase_subject_data
 from troth.store.seals import reseal
@@ -35,7 +36,8 @@ def erase_many_in_store(
 ) -> dict[str, dict[str, Any]]:
     """troth's part of erasing each of ``subject_ids`` (as :func:`erase_in_store` would,
     one report per person, the same keys); people on legal hold keep everything.
-    ``found``: the people and values as the caller read them in this transaction."""
+    ``found``: the people and values as the caller read them in this transaction. A hold
+    on the person or on their tenant keeps everything."""
     now = ctx.clock.now()
     ids = list(dict.fromkeys(subject_ids))
     if found is None:
@@ -55,10 +57,11 @@ def erase_many_in_store(
     reports = {sid: ending.report(ledger, sid, found[sid][1]) for sid in ids}
     kept: dict[tuple[str, date], list[StoredValue]] = {}
     erasable: list[str] = []
+    holds = holds_on(conn, ids)
     for sid in ids:
-        subj, values = found[sid]
-        if subj.legal_hold:
-            held(reports[sid], subj.legal_hold, values)
+        values = found[sid][1]
+        if sid in holds:
+            held(reports[sid], hold_reason(holds[sid]), values)
             continue
         erasable.append(sid)
         mine = legal_keeps(ctx, values, now.date())

@@ -59,12 +59,15 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
     restricted to their legal purpose until the minimum ends (P25). The report says what
     was found, deleted and kept, and why."""
     now = ctx.clock.now()
-    subj = get_subject(conn, subject_id)
+    get_subject(conn, subject_id)
     values = read_values(conn, ctx, subject_id)
     report = erasure_report(values)
     report.update(end_what_follows(conn, ctx, subject_id))
-    if subj.legal_hold:
-        return held(report, subj.legal_hold, values)
+    from troth.requests.deferral import hold_reason, holds_on
+
+    holds = holds_on(conn, [subject_id]).get(subject_id)
+    if holds:  # a hold on the person or on their tenant keeps everything
+        return held(report, hold_reason(holds), values)
     kept = legal_keeps(ctx, values, now.date())
     for (purpose, until), vals in sorted(kept.items()):
         # One UPDATE per (purpose, until): a handful, whatever the number of values.

@@ -48,6 +48,16 @@ def letter(what: str, org: str, request_id: str, kind: str, **facts: Any) -> tup
             " was left half done; we will finish as soon as it is back, and by"
             f" {facts['due']} at the latest.\n\n{ref}\n",
         )
+    if what == "deferred":
+        return (
+            f"Your request ({asked}) is deferred by a legal obligation",
+            "We cannot delete your data yet: the law requires us to keep it for now (for"
+            " example for legal proceedings or an investigation). Until that obligation ends"
+            " we keep it only for that, we use it for nothing else and send you no mail"
+            " other than about your requests. As soon as it ends we delete it, without you"
+            " asking again, and tell you. This is our answer to your request; you may"
+            f" complain to the data protection authority.\n\n{ref}\n",
+        )
     if what == "refused":
         return (
             f"We cannot act on your request ({asked})",

@@ -13,7 +13,7 @@ from troth.db import check_page, count_where, within
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.requests.record import RequestRecord
-from troth.requests.states import OPEN_STATES, RequestKind, RequestState
+from troth.requests.states import DUE_STATES, OPEN_STATES, RequestKind, RequestState
 from troth.requests.steps import RequestSteps
 from troth.requests.tables import request_events, requests
 
@@ -69,6 +69,9 @@ class RequestReader:
             if due_within < 0:
                 raise ValidationError("due_within is a number of days >= 0")
             stmt = stmt.where(deadline <= today + timedelta(days=due_within))
+        if due_within is not None or overdue:
+            # An erasure waiting for a legal hold was answered: its deadline is not running.
+            stmt = stmt.where(requests.c.state.in_([s.value for s in DUE_STATES]))
         if overdue:
             stmt = stmt.where(deadline < today)
         r = requests.c
@@ -156,6 +159,8 @@ class RequestReader:
             if due_within < 0:
                 raise ValidationError("due within: a number of days, 0 or more", field="due")
             where.append(deadline <= today + timedelta(days=due_within))
+        if due_within is not None or overdue:
+            where.append(r.state.in_([s.value for s in DUE_STATES]))
         if overdue:
             where.append(deadline < today)
         where += within(r.received_at, received_since, received_until)

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from troth.requests.mailbox import Recognised
-from troth.requests.states import Channel, RequestKind, RequestState
+from troth.requests.states import DUE_STATES, Channel, RequestKind, RequestState
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,11 @@ class RequestRecord:
     def deadline(self) -> date:
         """The date the answer is due (the extended one when extended)."""
         return self.extended_due_at or self.due_at
+
+    def overdue(self, today: date) -> bool:
+        """Past its deadline and not answered yet (an erasure waiting for a legal hold to
+        end was answered when it was deferred: :data:`~troth.requests.states.DUE_STATES`)."""
+        return self.state in DUE_STATES and self.deadline < today
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

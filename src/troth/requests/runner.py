@@ -40,6 +40,8 @@ class RequestRunner:
                 code="identity_unverified",
             )
         check_transition(req.id, req.state, RequestState.in_progress)
+        if req.state is RequestState.awaiting_hold:
+            self._still_held(req)
         with transaction(self.ctx) as conn:
             req = self.steps.load(conn, request_id)
             check_transition(req.id, req.state, RequestState.in_progress)
@@ -60,3 +62,19 @@ class RequestRunner:
                 code=exc.code,
                 request_id=request_id,
             ) from exc
+
+    def _still_held(self, req: RequestRecord) -> None:
+        """Conflict while a legal hold still blocks the erasure ``req`` waits on."""
+        from troth.requests.deferral import holds_on
+
+        if req.subject_id is None:
+            return
+        with self.ctx.engine.connect() as conn:
+            holds = holds_on(conn, [req.subject_id]).get(req.subject_id)
+        if holds:
+            raise Conflict(
+                f"request {req.id} waits for legal hold {', '.join(h for h, _ in holds)} to"
+                " end: it is carried out when the hold is lifted",
+                code="legal_hold",
+                state=req.state.value,
+            )

@@ -16,7 +16,8 @@ after it, and offers their public methods as its own:
 ``decisions``             :mod:`.decisions`: extend, refuse, set_details, lift_restriction
 ``reader``                :mod:`.reading`: history, list, of_subject, search
 ``runner``                :mod:`.runner`: execute (each kind: :mod:`.kinds`)
-``bulk``                  :mod:`.bulk`: waiting, execute_many
+``bulk``                  :mod:`.bulk`: waiting, execute_many (and resume_held, run_due:
+                          erasures whose legal hold ended, :mod:`.deferral`)
 ``exports``               :mod:`.exports`: export_tenant, download, purge_exports
 ``offboarder``            :mod:`.offboard`: offboard_tenant
 ``log``                   :mod:`.request_log`: purge_request_logs
@@ -28,7 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from troth.context import Context
-from troth.requests.bulk import BulkRunner
+from troth.gate import SYSTEM, Actor
+from troth.requests.bulk import BulkReport, BulkRunner
 from troth.requests.decisions import Decisions
 from troth.requests.exports import Exports
 from troth.requests.intake import RequestIntake
@@ -83,3 +85,17 @@ class RequestService:
         self.purge_exports = self.exports.purge_exports
         self.offboard_tenant = self.offboarder.offboard_tenant
         self.purge_request_logs = self.log.purge_request_logs
+
+    def resume_held(self, *, actor: Actor = SYSTEM) -> BulkReport:
+        """Carry out every erasure that waited for a legal hold now ended (batch by batch,
+        as ``execute_many``); ``lift_hold`` runs it, and the worker every few minutes."""
+        from troth.requests.deferral import ready
+
+        ids = ready(self.ctx)
+        return self.execute_many(ids, actor=actor) if ids else BulkReport()
+
+    def run_due(self) -> str:
+        """The worker's request work: erasures whose legal hold ended (:meth:`resume_held`)."""
+        report = self.resume_held()
+        done = f"{len(report.completed)} erasure(s) done after their legal hold ended"
+        return done + (f", {len(report.failed)} not done yet" if report.failed else "")

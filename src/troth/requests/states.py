@@ -3,6 +3,7 @@
     received --> identity_unverified --> verified --> in_progress --> completed
         \\--> awaiting_approval (made on someone's behalf: staff verify) --/
     verified, in_progress --> extended (deadline extended, work still to do) --> on as before
+    in_progress --> awaiting_hold (an erasure a legal hold blocks) --> in_progress (hold ended)
     any open state --> refused
 
 An extension is for a request being handled (GDPR Art. 12(3): "where necessary, taking
@@ -10,6 +11,11 @@ into account the complexity and number of the requests"): one whose person's ide
 not verified yet (:data:`UNVERIFIED_STATES`) is not being handled, and cannot be extended.
 troth does not stop the clock while identity is unverified: the deadline runs from receipt,
 and an extension after verification must still be told inside the first period.
+
+An erasure (deletion, account closure) of a person under a legal hold (on them or their
+tenant) waits ``awaiting_hold``: the person has been answered (told it is deferred by a
+legal obligation, GDPR Art. 12(4), 17(3)(b)/(e)), so its deadline no longer runs
+(:data:`DUE_STATES`), and it is carried out when the hold ends.
 
 A move not in :data:`TRANSITIONS` raises Conflict naming the moves that are allowed.
 """
@@ -54,6 +60,8 @@ class RequestState(StrEnum):
     in_progress = "in_progress"
     awaiting_approval = "awaiting_approval"
     extended = "extended"
+    # An erasure a legal hold blocks: answered (deferred), carried out when the hold ends.
+    awaiting_hold = "awaiting_hold"
     completed = "completed"
     refused = "refused"
 
@@ -71,7 +79,10 @@ TRANSITIONS: Final[MappingProxyType[RequestState, frozenset[RequestState]]] = Ma
             {S.identity_unverified, S.awaiting_approval, S.verified, S.in_progress, S.refused}
         ),
         # in_progress -> in_progress: a run interrupted by a connected database resumes.
-        S.in_progress: frozenset({S.in_progress, S.completed, S.extended, S.refused}),
+        S.in_progress: frozenset(
+            {S.in_progress, S.completed, S.extended, S.awaiting_hold, S.refused}
+        ),
+        S.awaiting_hold: frozenset({S.in_progress, S.refused}),
         S.completed: frozenset(),
         S.refused: frozenset(),
     }
@@ -80,6 +91,9 @@ TRANSITIONS: Final[MappingProxyType[RequestState, frozenset[RequestState]]] = Ma
 OPEN_STATES: Final = frozenset(s for s, moves in TRANSITIONS.items() if moves)
 UNVERIFIED_STATES: Final = frozenset({S.received, S.identity_unverified, S.awaiting_approval})
 """Open, and the person's identity not verified yet: nothing runs and no extension."""
+DUE_STATES: Final = OPEN_STATES - {S.awaiting_hold}
+"""Open and not answered yet: the legal deadline runs (due and overdue lists count these).
+An erasure waiting for a legal hold was answered when it was deferred."""
 
 
 def check_transition(request_id: str, current: RequestState, new: RequestState) -> None:

@@ -17,6 +17,7 @@ per category and purpose (never values). A rerun finds nothing left to do.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,8 @@ from troth.retention.rules import Expiry, purpose_list
 from troth.retention.sweep import Progress, RetentionReport, Sweep
 from troth.store.ids import new_id
 from troth.store.tables import records
+
+log = logging.getLogger("troth.retention")
 
 
 class RetentionService:
@@ -66,11 +69,20 @@ class RetentionService:
         return hold.id
 
     def lift_hold(self, hold_id: str, *, actor: Actor = SYSTEM) -> None:
-        """Lift a hold; retention catches up on the next run (power ``manage_holds``)."""
+        """Lift a hold (power ``manage_holds``); retention catches up on the next run, and
+        the erasures that waited for it (and for no other hold) are carried out now by
+        troth itself (what fails, a connected database down, the worker retries)."""
         authorize(self.ctx, actor, Power.manage_holds, details={"hold": hold_id[:64]})
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             holds.lift(conn, now, hold_id, actor.label)
+        from troth.errors import TrothError
+        from troth.requests.service import RequestService
+
+        try:
+            RequestService(self.ctx).resume_held()
+        except TrothError as exc:  # the hold is lifted; the worker resumes what is left
+            log.warning("erasures waiting for legal hold %s: %s", hold_id, exc.message)
 
     # -- planning and running -----------------------------------------------------------
     def plan(self, now: datetime | None = None, *, actor: Actor = SYSTEM) -> RetentionReport:

@@ -39,12 +39,11 @@ def due_rows(request: Request, records: list[RequestRecord]) -> list[dict[str, A
         # Today where the organisation is, as the deadline was counted.
         known = r.regime if r.regime in Regime.__members__ else None
         today = local_day(now, ctx.policy.policy.organisation.zone(known))
-        closed = r.state in _CLOSED
         rows.append(
             {
                 "r": r,
                 "deadline": r.deadline,
-                "overdue": not closed and r.deadline < today,
+                "overdue": r.overdue(today),
                 "days_left": (r.deadline - today).days,
                 "extended": r.extended_due_at is not None,
             }

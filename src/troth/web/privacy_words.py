@@ -58,6 +58,8 @@ REQUEST_STEPS = {
     "download": "The copy of your data was downloaded",
     "locked": "We started working on your request",
     "interrupted": "Work on your request was interrupted; we will resume it",
+    "deferred": "The law requires us to keep your data for now: we limited our use of it"
+    " and will delete it as soon as that obligation ends",
     "restriction_lifted": "The limit on our use of your data ended",
     "log_purged": "We deleted the working notes of a finished request",
 }

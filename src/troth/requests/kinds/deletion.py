@@ -21,12 +21,20 @@ if TYPE_CHECKING:
 def erase(job: Job, *, close_account: bool = False) -> RequestRecord:
     """Connected datasets first (their job is resumable and keeps the identities it
     needs), troth's own part (which erases those identities) last, then complete.
-    ``close_account``: the relationship ends too (account closure, P28)."""
+    ``close_account``: the relationship ends too (account closure, P28). A person under a
+    legal hold (theirs or their tenant's) is erased nowhere yet: the request waits for the
+    hold to end (:mod:`troth.requests.deferral`)."""
     from troth.audit.log import transaction
     from troth.requests.connected import dataset_summary
+    from troth.requests.deferral import defer, holds_on
     from troth.requests.erasure import erase_own, summarise
 
     req = job.req
+    if req.subject_id is not None:
+        with job.ctx.engine.connect() as conn:
+            holds = holds_on(conn, [req.subject_id]).get(req.subject_id)
+        if holds:
+            return defer(job, req.subject_id, holds, close_account=close_account)
     systems: list[dict[str, Any]] = []
     if job.connector is not None:
         ids = job.identities()
