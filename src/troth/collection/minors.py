@@ -71,7 +71,7 @@ class Minors:
         actor: Actor,
     ) -> MinorErasure:
         """Audit a finished erasure in its transaction (``minor.erase``); its totals."""
-        subj = get_subject(conn, subject_id)
+        subj = get_subject(conn, subject_id, self.ctx.keys)
         found, deleted, masked, kept = (
             erasure.total(k) for k in ("found", "deleted", "masked", "kept")
         )
