@@ -137,6 +137,7 @@ def test_a_home_from_before_seals_is_sealed_once_by_db_migrate(home, db_url, cap
     from troth.audit.entries import list_entries
 
     monkeypatch.setattr(versions, "SEALED_FLAG", "not_a_flag")  # as troth before seals
+    monkeypatch.setattr(versions, "SUBJECTS_SEALED_FLAG", "not_a_flag")  # nor people's
     t = home("itechno", db_url, fresh=True)
     ann = t.collect("order_form", ORDER).subject_id
     t.close()

@@ -20,7 +20,7 @@ def held_values(ctx: Context, subject_id: str) -> list[StoredValue]:
         refusing_tampered(ctx, "privacy.view", actor, subject_id=subject_id),
         transaction(ctx) as conn,
     ):
-        get_subject(conn, subject_id)
+        get_subject(conn, subject_id, ctx.keys)
         values = read_values(conn, ctx, subject_id)
         append_entries(
             conn,

@@ -278,7 +278,7 @@ def observe(
     from troth.store.values import read_values
 
     with t.ctx.engine.connect() as conn:
-        subject = get_subject(conn, sid)
+        subject = get_subject(conn, sid, t.ctx.keys)
         facts = facts_mod.gather(conn, t.ctx, case.actor, subject)
         asked = tuple(sorted({v.category for v in read_values(conn, t.ctx, sid, None)}))
     d = decide(t.ctx.policy, Ask(case.actor, op, purpose, asked, t.ctx.clock.now()), facts)

@@ -57,7 +57,7 @@ class Records:
         action = f"{'change' if write else 'read'}_{record.value}"
         with self.ctx.engine.connect() as conn:
             try:
-                subject = get_subject(conn, subject_id)
+                subject = get_subject(conn, subject_id, self.ctx.keys)
             except NotFound:
                 subject = None
             facts = None if subject is None else facts_mod.gather(conn, self.ctx, actor, subject)
@@ -124,7 +124,7 @@ class Records:
         values), if the gate lets ``actor`` look them up (``lookup``)."""
         self.authorize_record(actor, subject_id, Record.lookup)
         with self.ctx.engine.connect() as conn:
-            return get_subject(conn, subject_id)
+            return get_subject(conn, subject_id, self.ctx.keys)
 
     def list_people(
         self,

@@ -59,6 +59,7 @@ class VerifyReport:
     bad_range: tuple[int, int] | None = None
     latest_head: SignedHead | None = None
     bad_records: list[int] = field(default_factory=list)  # records not matching their seals
+    bad_subjects: list[str] = field(default_factory=list)  # people not matching their seals
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +74,7 @@ class VerifyReport:
             "bad_range": list(self.bad_range) if self.bad_range else None,
             "latest_head": self.latest_head.to_dict() if self.latest_head else None,
             "bad_records": self.bad_records,
+            "bad_subjects": self.bad_subjects,
         }
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
-from troth.collection.validation import age_of
+from troth.collection.validation import age_of, local_today, person_zone
 from troth.context import Context
 from troth.db import reading
 from troth.errors import ConnectorError, ValidationError
@@ -71,7 +71,7 @@ class Minors:
         actor: Actor,
     ) -> MinorErasure:
         """Audit a finished erasure in its transaction (``minor.erase``); its totals."""
-        subj = get_subject(conn, subject_id)
+        subj = get_subject(conn, subject_id, self.ctx.keys)
         found, deleted, masked, kept = (
             erasure.total(k) for k in ("found", "deleted", "masked", "kept")
         )
@@ -116,7 +116,8 @@ class Minors:
     def find(self) -> list[str]:
         """See :meth:`troth.Troth.find_minors`."""
         idx = self.ctx.policy
-        today = self.ctx.clock.now().date()
+        now = self.ctx.clock.now()
+        org = idx.policy.organisation
         age_fields = {(cp.id, cp.age_field) for cp in idx.points.values() if cp.age_field}
         if not age_fields:
             return []
@@ -140,7 +141,10 @@ class Minors:
                     continue
                 spec = idx.points[point].fields.get(fname)
                 try:
-                    age = age_of(spec, json.loads(value), today) if spec else None
+                    # On the date where the person is (their regime's zone: P04).
+                    today = local_today(org, juris, now)
+                    zone = person_zone(org, juris)
+                    age = age_of(spec, json.loads(value), today, zone) if spec else None
                 except ValidationError:
                     continue  # stored before dates of birth were checked: not a date
                 if age is not None and age < idx.minimum_age(juris):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 from troth.audit.refusals import Refusal, refuse, reject_input
@@ -20,9 +20,11 @@ from troth.collection.validation import (
     check_payload,
     check_phones,
     check_value,
+    local_today,
     named_supplier,
     parse_location,
     parse_regime,
+    person_zone,
 )
 from troth.consent.events import ConsentMethod, parse_method
 from troth.context import Context
@@ -104,7 +106,7 @@ class CollectionService:
             )
         juris = req.jurisdiction or idx.default_jurisdiction.value
         purposes = self._bound_purposes(cp, req)
-        supplier, ages = self._checked(req, cp, juris, now.date())
+        supplier, ages = self._checked(req, cp, juris, now)
         # P04: no data from minors (the values are well-formed dates or ages by now).
         min_age = idx.minimum_age(juris) if ages else 0
         if ages and min(ages) < min_age:
@@ -168,15 +170,18 @@ class CollectionService:
         return stored
 
     def _checked(
-        self, req: CollectRequest, cp: CollectionPoint, juris: str, today: date
+        self, req: CollectRequest, cp: CollectionPoint, juris: str, now: datetime
     ) -> tuple[str | None, list[int]]:
         """Check the input (the regime, the supplier, each row's shape, then its fields,
         phones and customer, the consents and how they came) and return the supplier's
-        name and the ages the rows give. Bad input is refused like the gate refuses:
+        name and the ages the rows give, on the date where the person is (the regime's
+        zone, else the organisation's: P04). Bad input is refused like the gate refuses:
         audited, nothing stored; the entry names the problem, never the value."""
         idx = self.ctx.policy
         rows = req.rows
         ages: list[int] = []
+        org = idx.policy.organisation
+        zone, today = person_zone(org, juris), local_today(org, juris, now)
         try:
             if req.jurisdiction is not None:
                 parse_regime(req.jurisdiction, "jurisdiction")
@@ -195,7 +200,7 @@ class CollectionService:
                 check_phones(cp, data, region, row=row)
                 check_customer_tenant(idx, cp, data, req.tenant_id, row=row)
                 if cp.age_field and cp.age_field in cp.fields:
-                    age = age_of(cp.fields[cp.age_field], data.get(cp.age_field), today)
+                    age = age_of(cp.fields[cp.age_field], data.get(cp.age_field), today, zone)
                     if age is not None:
                         ages.append(age)
             unknown = [p for p in req.consents if p not in idx.purposes]

@@ -29,6 +29,7 @@ from troth.store.crypto import encrypt_value
 from troth.store.ids import new_id
 from troth.store.keystore import ensure_data_keys
 from troth.store.seals import record_seal, seal_key
+from troth.store.subject_seals import subject_seal, subject_seal_key
 from troth.store.subjects import SubjectRow, blind_index_lookup, get_subject, no_such_subject
 from troth.store.tables import records, subjects, tenants
 
@@ -127,7 +128,7 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
         if batch.subject_ids:
             sids = list(batch.subject_ids)
             new_subjects: list[dict[str, Any]] = []
-            named = _named_people(conn, batch)
+            named = _named_people(conn, ctx, batch)
             if isinstance(named, Unseen):
                 return named
             # Their values are filed under their own tenant, always.
@@ -150,7 +151,7 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
             if refused is not None:
                 return replace(refused, details={"point": batch.cp.id, **refused.details})
         # Decided: from here on the transaction writes.
-        created = _insert_subjects(conn, batch, new_subjects)
+        created = _insert_subjects(conn, ctx, batch, new_subjects)
         if batch.consents:
             point = batch.cp.id
             facts_mod.record_consents(
@@ -193,13 +194,13 @@ def _check_tenant(conn: Connection, batch: Batch) -> Unseen | None:
     return None
 
 
-def _named_people(conn: Connection, batch: Batch) -> list[SubjectRow] | Unseen:
+def _named_people(conn: Connection, ctx: Context, batch: Batch) -> list[SubjectRow] | Unseen:
     """The people the caller named by id (:class:`NotFound` for an unknown one; to a
     credential bound to a tenant, a person of another tenant is as unknown)."""
     bound = batch.actor.tenant_id
     people: list[SubjectRow] = []
     for sid in batch.subject_ids or ():
-        person = get_subject(conn, sid)
+        person = get_subject(conn, sid, ctx.keys)
         if bound is not None and person.tenant_id != bound:
             return Unseen(no_such_subject(sid), sid, person.tenant_id)
         people.append(person)
@@ -436,18 +437,25 @@ def _resolve_subjects(
     return sids, new_rows
 
 
-def _insert_subjects(conn: Connection, batch: Batch, new_rows: list[dict[str, Any]]) -> set[str]:
-    """Create the people :func:`_resolve_subjects` did not find (one insert); returns
-    their ids."""
+def _insert_subjects(
+    conn: Connection, ctx: Context, batch: Batch, new_rows: list[dict[str, Any]]
+) -> set[str]:
+    """Create the people :func:`_resolve_subjects` did not find (one insert), each row
+    sealed (troth.store.subject_seals); returns their ids."""
     if new_rows:
         cp = batch.cp
+        kind = cp.subjects[0] if cp.subjects else None
+        key = subject_seal_key(ctx.keys)
+        common = (batch.tenant_id, kind, batch.juris, "active", batch.now, None, None, None)
+        for r in new_rows:
+            r["seal"] = subject_seal(key, (r["id"], *common))
         insert_many(
             conn,
             subjects,
             new_rows,
             common={
                 "tenant_id": batch.tenant_id,
-                "kind": cp.subjects[0] if cp.subjects else None,
+                "kind": kind,
                 "jurisdiction": batch.juris,
                 "status": "active",
                 "created_at": batch.now,

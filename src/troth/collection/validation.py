@@ -20,10 +20,18 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from troth.collection.phones import to_e164
 from troth.errors import MalformedInput, ValidationError
-from troth.policy.model import CollectedField, CollectionPoint, FieldType, Regime, SourceKind
+from troth.policy.model import (
+    CollectedField,
+    CollectionPoint,
+    FieldType,
+    Organisation,
+    Regime,
+    SourceKind,
+)
 
 if TYPE_CHECKING:
     from troth.policy.index import PolicyIndex
@@ -291,10 +299,31 @@ def parse_number(text: str, what: str, low: float, high: float) -> float:
 MAX_AGE = 150
 
 
-def age_of(spec: CollectedField, value: Any, today: date) -> int | None:
-    """The age in whole years that the age field gives (None when it is empty). A date of
-    birth in the future or more than :data:`MAX_AGE` years ago is not a date of birth: the
-    collection is refused as bad input, never waved through or taken for a minor."""
+def person_zone(org: Organisation, regime: str | None) -> ZoneInfo:
+    """The time zone of a person under ``regime``: the policy's zone for that regime
+    (``organisation.time_zones``), else the organisation's own (``time_zone``); an
+    unknown regime is the organisation's too."""
+    try:
+        return org.zone(regime)
+    except ValueError:
+        return org.zone()
+
+
+def local_today(org: Organisation, regime: str | None, now: datetime) -> date:
+    """The calendar date where a person under ``regime`` is at ``now`` (P04: an age is
+    counted on the person's own date, never the UTC date)."""
+    return now.astimezone(person_zone(org, regime)).date()
+
+
+def age_of(
+    spec: CollectedField, value: Any, today: date, zone: ZoneInfo | None = None
+) -> int | None:
+    """The age in whole years on ``today`` (the person's local date, :func:`local_today`)
+    that the age field gives (None when it is empty). A birthday on 29 February comes on
+    1 March in other years. A date-time of birth with an offset is dated in ``zone``
+    (the person's); one without, as written. A date of birth in the future or more than
+    :data:`MAX_AGE` years ago is not a date of birth: the collection is refused as bad
+    input, never waved through or taken for a minor."""
     if value is None or value == "":
         return None
     if spec.type in (FieldType.integer, FieldType.number):
@@ -303,9 +332,11 @@ def age_of(spec: CollectedField, value: Any, today: date) -> int | None:
             raise ValidationError(f"the age field: not an age (0 to {MAX_AGE} years)")
         return age
     try:
-        born = (
-            parse_datetime(value).date() if spec.type is FieldType.datetime else parse_date(value)
-        )
+        if spec.type is FieldType.datetime:
+            at = parse_datetime(value)
+            born = (at.astimezone(zone) if zone and at.tzinfo else at).date()
+        else:
+            born = parse_date(value)
     except ValueError as exc:
         raise ValidationError(f"the age field: {exc}; the minimum age cannot be checked") from None
     age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))

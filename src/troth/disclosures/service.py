@@ -197,7 +197,7 @@ class DisclosureService:
                     # Not a demand this disclosure may go under: refused and audited, as
                     # a disclosure without one is; the error says what to fix.
                     return Refusal(Reason.demand_required, exc.message, error=exc)
-            subj = get_subject(conn, a.subject_id)
+            subj = get_subject(conn, a.subject_id, ctx.keys)
             facts = facts_mod.gather(conn, ctx, a.actor, subj)
             decided = self._decide(a, rc, grant, facts)
             if isinstance(decided, Refusal):

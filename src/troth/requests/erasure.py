@@ -127,7 +127,7 @@ def erase_person(
     before troth's part starts: run again with the same ``job_id`` to resume."""
     if subject_id is not None:
         with ctx.engine.connect() as conn:
-            get_subject(conn, subject_id)  # NotFound before anything is touched
+            get_subject(conn, subject_id, ctx.keys)  # NotFound before anything is touched
     own = connector is None
     if own:
         connector = open_connector(ctx, environ)

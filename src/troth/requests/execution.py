@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, and_, select, update
 
 from troth.collection.phones import e164_candidates, lookup_regions, region_for
 from troth.collection.validation import check_value
@@ -23,6 +23,7 @@ from troth.store.crypto import encrypt_value
 from troth.store.erasure import erase_subject_data
 from troth.store.keystore import ensure_data_keys
 from troth.store.seals import reseal
+from troth.store.subject_seals import update_subjects
 from troth.store.subjects import get_subject
 from troth.store.tables import records, restrictions, subjects
 from troth.store.values import StoredValue, read_values
@@ -59,7 +60,7 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
     restricted to their legal purpose until the minimum ends (P25). The report says what
     was found, deleted and kept, and why."""
     now = ctx.clock.now()
-    get_subject(conn, subject_id)
+    get_subject(conn, subject_id, ctx.keys)
     values = read_values(conn, ctx, subject_id)
     report = erasure_report(values)
     report.update(end_what_follows(conn, ctx, subject_id))
@@ -188,11 +189,8 @@ def end_what_follows(conn: Connection, ctx: Context, subject_id: str) -> dict[st
 
 def close_relationship(conn: Connection, ctx: Context, subject_id: str) -> None:
     """The customer stopped using the service (P28): the relationship ends now."""
-    conn.execute(
-        update(subjects)
-        .where(subjects.c.id == subject_id, subjects.c.relationship_ended_at.is_(None))
-        .values(relationship_ended_at=ctx.clock.now(), status="closed")
-    )
+    where = and_(subjects.c.id == subject_id, subjects.c.relationship_ended_at.is_(None))
+    update_subjects(conn, ctx.keys, where, relationship_ended_at=ctx.clock.now(), status="closed")
 
 
 def check_corrections(
@@ -241,7 +239,7 @@ def correct_in_store(
     person's current key when sensitive); identity fields update the blind index too."""
     now = ctx.clock.now()
     values = read_values(conn, ctx, subject_id)
-    subj_juris = get_subject(conn, subject_id).jurisdiction
+    subj_juris = get_subject(conn, subject_id, ctx.keys).jurisdiction
     corrected = 0
     keys: dict[str, tuple[int, bytes]] = {}
     for v in values:

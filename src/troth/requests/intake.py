@@ -119,7 +119,7 @@ class RequestIntake:
             )
         if subject_id is not None and asked.tenant_id is not None:
             with self.ctx.engine.connect() as conn:
-                owner = get_subject(conn, subject_id).tenant_id
+                owner = get_subject(conn, subject_id, self.ctx.keys).tenant_id
             if owner != asked.tenant_id:
                 self._refuse_other_tenant(actor, subject_id, asked.tenant_id)
         return self._open(asked, actor)
@@ -289,7 +289,7 @@ def _match(conn: Connection, ctx: Context, asked: Asked) -> _Matched:
     their tenant, whether someone asks for another's data, and the regime."""
     behalf = asked.on_behalf_of
     if asked.subject_id is not None:
-        subj = get_subject(conn, asked.subject_id)
+        subj = get_subject(conn, asked.subject_id, ctx.keys)
         # The address given is not the person's: someone asks for another's data. (Among
         # the person's tenant's people: an address at several customers is no ambiguity.)
         if asked.email is not None and not _address_of(conn, ctx, asked.email, subj):
@@ -307,7 +307,7 @@ def _match(conn: Connection, ctx: Context, asked: Asked) -> _Matched:
     juris = parse_regime(asked.regime) if asked.regime else None
     tenant_id = asked.tenant_id
     if matched is not None:
-        subj = get_subject(conn, matched)
+        subj = get_subject(conn, matched, ctx.keys)
         tenant_id = tenant_id or subj.tenant_id
         juris = juris or ctx.policy.regime_of(subj.jurisdiction)
     return _Matched(matched, tenant_id, behalf, juris or ctx.policy.default_jurisdiction)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
@@ -16,7 +16,11 @@ from troth.audit.log import append_entries
 from troth.columns import row_of
 from troth.errors import NotFound
 from troth.retention.tables import legal_holds
+from troth.store.subject_seals import update_subjects
 from troth.store.tables import subjects
+
+if TYPE_CHECKING:
+    from troth.keys import Keyring
 
 
 @dataclass(frozen=True)
@@ -29,12 +33,12 @@ class Hold:
     tenant_id: str | None
 
 
-def place(conn: Connection, now: datetime, hold: Hold, by: str) -> None:
-    """Record ``hold``, placed by ``by`` (NotFound for an unknown person)."""
+def place(conn: Connection, now: datetime, hold: Hold, by: str, keys: Keyring) -> None:
+    """Record ``hold``, placed by ``by`` (NotFound for an unknown person; the person's
+    row is checked against its seal and sealed again, troth.store.subject_seals)."""
     if hold.subject_id is not None:
-        n = conn.execute(
-            update(subjects).where(subjects.c.id == hold.subject_id).values(legal_hold=hold.reason)
-        ).rowcount
+        who = subjects.c.id == hold.subject_id
+        n = update_subjects(conn, keys, who, legal_hold=hold.reason)
         if not n:
             raise NotFound(f"no subject {hold.subject_id!r}", subject_id=hold.subject_id)
     row = row_of(legal_holds, hold, placed_at=now, placed_by=by)
@@ -42,7 +46,7 @@ def place(conn: Connection, now: datetime, hold: Hold, by: str) -> None:
     _audit(conn, now, "legal_hold.place", by, hold, {"hold": hold.id, "reason": hold.reason})
 
 
-def lift(conn: Connection, now: datetime, hold_id: str, by: str) -> None:
+def lift(conn: Connection, now: datetime, hold_id: str, by: str, keys: Keyring) -> None:
     """Lift the active hold ``hold_id`` (NotFound when there is none); a person keeps the
     reason of another hold still on them."""
     row = conn.execute(
@@ -60,9 +64,7 @@ def lift(conn: Connection, now: datetime, hold_id: str, by: str) -> None:
                 legal_holds.c.lifted_at.is_(None),
             )
         ).scalar()
-        conn.execute(
-            update(subjects).where(subjects.c.id == row.subject_id).values(legal_hold=still)
-        )
+        update_subjects(conn, keys, subjects.c.id == row.subject_id, legal_hold=still)
     hold = Hold(hold_id, row.reason, row.subject_id, row.tenant_id)
     _audit(conn, now, "legal_hold.lift", by, hold, {"hold": hold_id})
 

@@ -65,7 +65,7 @@ class RetentionService:
         now = self.ctx.clock.now()
         hold = holds.Hold(new_id(), reason[:200], subject_id, tenant_id)
         with transaction(self.ctx) as conn:
-            holds.place(conn, now, hold, actor.label)
+            holds.place(conn, now, hold, actor.label, self.ctx.keys)
         return hold.id
 
     def lift_hold(self, hold_id: str, *, actor: Actor = SYSTEM) -> None:
@@ -75,7 +75,7 @@ class RetentionService:
         authorize(self.ctx, actor, Power.manage_holds, details={"hold": hold_id[:64]})
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
-            holds.lift(conn, now, hold_id, actor.label)
+            holds.lift(conn, now, hold_id, actor.label, self.ctx.keys)
         from troth.errors import TrothError
         from troth.requests.service import RequestService
 

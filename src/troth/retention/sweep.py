@@ -44,6 +44,7 @@ from troth.retention.rules import (
 from troth.store.ids import new_id
 from troth.store.keystore import shred_subject_keys
 from troth.store.seals import bad_seals, reseal
+from troth.store.subject_seals import sealed_rows
 from troth.store.tables import records, subjects
 
 Progress = Callable[[int], None]
@@ -277,20 +278,18 @@ class Sweep:
             )
         }
         mapping = {sid: new_id() for sid in old}
-        conn.execute(
-            subjects.insert(),
-            [
-                {
-                    "id": mapping[sid],
-                    "tenant_id": info[sid][0],
-                    "kind": "anonymous",
-                    "jurisdiction": info[sid][1],
-                    "status": "anonymous",
-                    "created_at": self.now,
-                }
-                for sid in old
-            ],
-        )
+        fresh = [
+            {
+                "id": mapping[sid],
+                "tenant_id": info[sid][0],
+                "kind": "anonymous",
+                "jurisdiction": info[sid][1],
+                "status": "anonymous",
+                "created_at": self.now,
+            }
+            for sid in old
+        ]
+        conn.execute(subjects.insert(), sealed_rows(self.ctx.keys, fresh))
         ids = sorted(row[0] for row in rows)
         conn.execute(
             update(records)

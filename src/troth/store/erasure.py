@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, select
 
 from troth.context import Context
 from troth.store.keystore import shred_subject_keys
+from troth.store.subject_seals import update_subjects
 from troth.store.tables import records, subjects
 
 __all__ = ["erase_subject_data"]
@@ -43,15 +44,14 @@ def erase_subject_data(
             ).scalars()
         )
         shredded += shred_subject_keys(conn, [s for s in chunk if s not in kept_encrypted])
-        conn.execute(
-            update(subjects)
-            .where(subjects.c.id.in_(chunk))
-            .values(
-                email_bidx=None,
-                phone_bidx=None,
-                customer_id_bidx=None,
-                status="erased",
-                erased_at=now,
-            )
+        update_subjects(
+            conn,
+            ctx.keys,
+            subjects.c.id.in_(chunk),
+            email_bidx=None,
+            phone_bidx=None,
+            customer_id_bidx=None,
+            status="erased",
+            erased_at=now,
         )
     return {"records_deleted": deleted, "keys_shredded": shredded}

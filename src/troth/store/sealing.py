@@ -23,26 +23,31 @@ from troth.audit.tables import audit_entries, audit_pending
 from troth.context import Context
 from troth.db import reading
 from troth.store.seals import SEAL_COLUMNS, reseal, seal_key, seal_matches
-from troth.store.tables import records
+from troth.store.subject_seals import reseal_subjects, subject_matches, subject_seal_key
+from troth.store.subjects import SUBJECT_COLUMNS
+from troth.store.tables import records, subjects
 
 if TYPE_CHECKING:
     from troth.audit.verify import VerifyReport
 
 SEALED_ACTION = "records.sealed"
 SEALED_FLAG = "records_sealed"
+# The same for the people's own rows (troth.store.subject_seals).
+SUBJECTS_SEALED_ACTION = "subjects.sealed"
+SUBJECTS_SEALED_FLAG = "subjects_sealed"
 _PAGE = 5_000
 # At most this many bad records are named (the count says how many there are).
 NAMED = 100
 
 
-def sealed_before(conn: Connection) -> bool:
+def sealed_before(conn: Connection, action: str = SEALED_ACTION, flag: str = SEALED_FLAG) -> bool:
     """Whether the home's audit log says its rows were sealed already: an entry of
-    :data:`SEALED_ACTION`, or a home that sealed from its first day (its first policy's
-    entry says ``records_sealed``, :func:`troth.policy.versions.record_initial_version`)."""
+    ``action``, or a home that sealed from its first day (its first policy's entry says
+    ``flag``, :func:`troth.policy.versions.record_initial_version`)."""
     for t in (audit_entries, audit_pending):
         marked = or_(
-            t.c.action == SEALED_ACTION,
-            and_(t.c.action == "policy.publish", t.c.details.contains(f'"{SEALED_FLAG}":true')),
+            t.c.action == action,
+            and_(t.c.action == "policy.publish", t.c.details.contains(f'"{flag}":true')),
         )
         if conn.execute(select(t.c.action).where(marked).limit(1)).first() is not None:
             return True
@@ -52,13 +57,29 @@ def sealed_before(conn: Connection) -> bool:
 def seal_existing(ctx: Context) -> int | None:
     """Seal every row without a seal, in one audited transaction, unless the home's rows
     were sealed before (None: a row without a seal now was changed outside troth and is
-    left for `troth audit verify` to name). Returns how many rows it sealed."""
+    left for `troth audit verify` to name). Returns how many rows it sealed. The people's
+    rows likewise, once (:data:`SUBJECTS_SEALED_ACTION`)."""
+    seal_existing_subjects(ctx)
     with transaction(ctx) as conn:
         if sealed_before(conn):
             return None
         ids = list(conn.execute(select(records.c.id).where(records.c.seal.is_(None))).scalars())
         done = reseal(conn, ctx.keys, ids)
         entry = AuditEntry(action=SEALED_ACTION, actor="system", details={"sealed": done})
+        append_entry(conn, ctx.clock.now(), entry)
+    return done
+
+
+def seal_existing_subjects(ctx: Context) -> int | None:
+    """Seal every person's row without a seal, once per home, audited
+    (``subjects.sealed``); None when the home's people were sealed before."""
+    with transaction(ctx) as conn:
+        if sealed_before(conn, SUBJECTS_SEALED_ACTION, SUBJECTS_SEALED_FLAG):
+            return None
+        q = select(subjects.c.id).where(subjects.c.seal.is_(None))
+        done = reseal_subjects(conn, ctx.keys, list(conn.execute(q).scalars()))
+        details = {"sealed": done}
+        entry = AuditEntry(action=SUBJECTS_SEALED_ACTION, actor="system", details=details)
         append_entry(conn, ctx.clock.now(), entry)
     return done
 
@@ -71,9 +92,29 @@ class SealReport:
     checked: int = 0
     bad: int = 0
     bad_ids: list[int] = field(default_factory=list)
+    people: int = 0
+    bad_people: list[str] = field(default_factory=list)
+    bad_people_count: int = 0
 
     @property
     def problem(self) -> str | None:
+        parts = [p for p in (self._records_problem(), self._people_problem()) if p]
+        return "; ".join(parts) if parts else None
+
+    def _people_problem(self) -> str | None:
+        n = self.bad_people_count
+        if not n:
+            return None
+        more = f" (the first {len(self.bad_people)} named)" if n > len(self.bad_people) else ""
+        return (
+            f"{n} {'person' if n == 1 else 'people'} of {self.people}"
+            f" {'does' if n == 1 else 'do'} not match their"
+            f" seals{more}: subjects {', '.join(self.bad_people)} were changed outside troth"
+            " (their tenant, status, erasure, legal hold or jurisdiction, or the seal"
+            " cleared); troth shows nothing of them until they are restored from a backup"
+        )
+
+    def _records_problem(self) -> str | None:
         if not self.bad:
             return None
         more = f" (the first {len(self.bad_ids)} named)" if self.bad > len(self.bad_ids) else ""
@@ -87,12 +128,14 @@ class SealReport:
 
 
 def check_seals(ctx: Context) -> SealReport:
-    """Check every row of ``records`` against its seal, a page at a time."""
+    """Check every row of ``records`` and of ``subjects`` against its seal, a page at a
+    time."""
     key = seal_key(ctx.keys)
     report = SealReport()
     q = select(records.c.id, *SEAL_COLUMNS, records.c.seal).order_by(records.c.id)
     after = 0
     with reading(ctx.engine) as conn:
+        _check_people(conn, ctx, report)
         while True:
             page = conn.execute(q.where(records.c.id > after).limit(_PAGE)).all()
             if not page:
@@ -106,11 +149,29 @@ def check_seals(ctx: Context) -> SealReport:
             after = page[-1][0]
 
 
+def _check_people(conn: Connection, ctx: Context, report: SealReport) -> None:
+    key = subject_seal_key(ctx.keys)
+    q = select(*SUBJECT_COLUMNS, subjects.c.seal).order_by(subjects.c.id)
+    after = ""
+    while True:
+        page = conn.execute(q.where(subjects.c.id > after).limit(_PAGE)).all()
+        if not page:
+            return
+        for r in page:
+            if not subject_matches(key, r[:-1], r[-1]):
+                report.bad_people_count += 1
+                if len(report.bad_people) < NAMED:
+                    report.bad_people.append(r[0])
+        report.people += len(page)
+        after = page[-1][0]
+
+
 def with_seals(ctx: Context, report: VerifyReport) -> VerifyReport:
     """``report`` (the audit log's verification) with every stored value checked against
     its seal: any that does not match fails it, named in ``bad_records`` and the problem."""
     seals = check_seals(ctx)
     report.bad_records = seals.bad_ids
+    report.bad_subjects = seals.bad_people
     if seals.problem is not None:
         report.ok = False
         report.problem = "; ".join(p for p in (report.problem, seals.problem) if p)

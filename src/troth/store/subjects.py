@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, bindparam, select
 
 from troth.collection.phones import region_for
 from troth.context import Context
@@ -74,11 +74,19 @@ def no_such_person() -> NotFound:
     return NotFound("no person with that identity is known to troth")
 
 
-def get_subject(conn: Connection, subject_id: str) -> SubjectRow:
-    row = conn.execute(select(*SUBJECT_COLUMNS).where(subjects.c.id == subject_id)).first()
+_SUBJECT = select(*SUBJECT_COLUMNS, subjects.c.seal).where(subjects.c.id == bindparam("sid"))
+
+
+def get_subject(conn: Connection, subject_id: str, keys: Keyring) -> SubjectRow:
+    """The person ``subject_id``, their row checked against its seal first
+    (:class:`~troth.store.subject_seals.SubjectTampered`: changed outside troth)."""
+    from troth.store.subject_seals import check_subject, subject_seal_key
+
+    row = conn.execute(_SUBJECT, {"sid": subject_id}).first()
     if row is None:
         raise no_such_subject(subject_id)
-    return SubjectRow(*row)
+    check_subject(subject_seal_key(keys), row[:-1], row[-1])
+    return SubjectRow(*row[:-1])
 
 
 def lookup_subject(ctx: Context, subject_id: str) -> SubjectRow:
@@ -86,7 +94,7 @@ def lookup_subject(ctx: Context, subject_id: str) -> SubjectRow:
     from troth.db import reading
 
     with reading(ctx.engine) as conn:
-        return get_subject(conn, subject_id)
+        return get_subject(conn, subject_id, ctx.keys)
 
 
 def blind_index_lookup(kind: str, hashes: Sequence[str]) -> Any:

@@ -32,6 +32,9 @@ subjects = Table(
     stamp("created_at"),
     *open_stamps("relationship_ended_at", "erased_at"),
     Column("legal_hold", String(200)),
+    # A keyed MAC over every column but the blind indexes (troth.store.subject_seals): a
+    # person moved to another tenant, un-erased or unheld outside troth no longer matches.
+    Column("seal", LargeBinary),
 )
 
 # One data key per subject and version, wrapped by a key-encryption key from the key file.

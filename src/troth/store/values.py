@@ -18,6 +18,7 @@ from troth.context import Context
 from troth.errors import NotFound
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.seals import RecordTampered, check_row, seal_key, seal_matches, tampered
+from troth.store.subject_seals import check_subject, subject_seal_key
 from troth.store.subjects import SUBJECT_COLUMNS, SubjectRow, no_such_subject
 from troth.store.tables import RECORD_TAGS, records, subject_keys, subjects
 
@@ -99,10 +100,13 @@ _VALUE_COLUMNS = (
     records.c.tenant_id.label("r_tenant_id"),
     records.c.anonymised,
     records.c.seal,
+    # The person's own seal (troth.store.subject_seals), on every row.
+    subjects.c.seal.label("s_seal"),
 )
 
 _N_SUBJECT_COLUMNS = len(SUBJECT_COLUMNS)
 _N_VALUE_COLUMNS = len(_VALUE_COLUMNS)
+_N_RECORD = _N_VALUE_COLUMNS - 1  # a value's columns: the last is its person's seal
 
 
 def _values_stmt(extra_on: Any, where: Any, *order: Any) -> Any:
@@ -188,17 +192,20 @@ def read_subjects_tags(
     out: dict[str, tuple[SubjectRow, list[StoredValue]]] = {}
     ids = list(dict.fromkeys(subject_ids))
     n = _N_SUBJECT_COLUMNS
-    key = seal_key(ctx.keys)
+    key, s_key = seal_key(ctx.keys), subject_seal_key(ctx.keys)
     for start in range(0, len(ids), 500):
         for r in conn.execute(_SUBJECTS_VALUES[False], {"sids": ids[start : start + 500]}):
             sid = r[0]
             if sid not in out:
+                check_subject(s_key, r[:n], r[n + _N_RECORD])
                 out[sid] = (SubjectRow(*r[:n]), [])
             (rid, field, category, value, ciphertext, key_version, point, purposes, source,
              supplier, policy_version, location, collected_at, restricted_to, restricted_until,
-             _kek, wrapped, tenant, anonymised, seal) = r[n : n + _N_VALUE_COLUMNS]  # fmt: skip
+             _kek, wrapped, tenant, anonymised, seal) = r[n : n + _N_RECORD]  # fmt: skip
             if rid is None:
                 continue
+            if tenant != r[1]:  # sealed with another tenant than the person's
+                raise tampered(rid, sid)
             check_row(key, rid, (sid, tenant, category, field, value, ciphertext, key_version,
                                  point, purposes, source, supplier, policy_version, location,
                                  collected_at, restricted_to, restricted_until, anonymised),
@@ -237,7 +244,11 @@ def decode_subject_rows(
     if not rows:
         raise no_such_subject(subject_id)
     n = _N_SUBJECT_COLUMNS
+    # The person's row first: moved to another tenant, un-erased or unheld outside troth,
+    # nothing of them is shown (troth.store.subject_seals).
+    check_subject(subject_seal_key(ctx.keys), rows[0][:n], rows[0][n + _N_RECORD])
     subject = SubjectRow(*rows[0][:n])
+    owner = subject.tenant_id
     deks: dict[int, bytes] = {}
     out: list[StoredValue] = []
     kek = ctx.keys.kek
@@ -248,12 +259,13 @@ def decode_subject_rows(
     for r in rows:
         (rid, field, category, value, ciphertext, key_version, point, purposes, source,
          supplier, policy_version, location, collected_at, restricted_to, restricted_until,
-         kek_version, wrapped, tenant, anonymised, seal) = r[n : n + _N_VALUE_COLUMNS]  # fmt: skip
+         kek_version, wrapped, tenant, anonymised, seal) = r[n : n + _N_RECORD]  # fmt: skip
         if rid is None:
             continue
-        # Nothing of the person is shown when one of their rows was changed outside troth.
-        if not seal_matches(key, (subject_id, tenant, category, field, value, ciphertext,
-                                  key_version, point, purposes, source, supplier,
+        # Nothing of the person is shown when one of their rows was changed outside troth,
+        # or was sealed with another tenant than the person's.
+        if tenant != owner or not seal_matches(key, (subject_id, tenant, category, field,
+                                  value, ciphertext, key_version, point, purposes, source, supplier,
                                   policy_version, location, collected_at, restricted_to,
                                   restricted_until, anonymised), seal):  # fmt: skip
             raise _tampered(ctx, subject_id, rid, rows)

@@ -26,16 +26,15 @@ def end_relationships(
     conn: Connection, ctx: Context, subject_ids: Sequence[str], at: datetime
 ) -> None:
     """The batch's customers stopped using the service: their relationships end now."""
-    from sqlalchemy import update
+    from sqlalchemy import and_
 
+    from troth.store.subject_seals import update_subjects
     from troth.store.tables import subjects
 
     if subject_ids:
-        conn.execute(
-            update(subjects)
-            .where(subjects.c.id.in_(list(subject_ids)), subjects.c.relationship_ended_at.is_(None))
-            .values(relationship_ended_at=at, status="closed")
-        )
+        ids, open_ = subjects.c.id.in_(list(subject_ids)), subjects.c.relationship_ended_at
+        where = and_(ids, open_.is_(None))
+        update_subjects(conn, ctx.keys, where, relationship_ended_at=at, status="closed")
 
 
 HANDLER = Handler(

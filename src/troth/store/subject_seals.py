@@ -1,0 +1,158 @@
+"""Subject seals: each row of ``subjects`` carries a keyed MAC (HMAC-SHA256 under its own
+key derived from the key file) over every column the gate, retention and erasure decide
+on: the person's id, tenant, kind, jurisdiction, status, creation time, relationship end,
+erasure time and legal hold (the columns of :class:`~troth.store.subjects.SubjectRow`).
+A database writer without the key file cannot move a person to another tenant, un-erase
+them, lift their hold or change their regime: the row no longer matches its seal and
+troth refuses every read of the person (:class:`SubjectTampered`, a
+:class:`~troth.store.seals.RecordTampered`, so every reader that refuses a tampered record
+refuses it the same way, audited ``record_tampered``).
+
+Every troth write to ``subjects`` seals the row: a new person (:func:`sealed_rows`), a
+change (:func:`update_subjects`, which checks each row's seal before it changes it, so it
+never seals over a writer's edit). The blind indexes are not covered: they only find a
+person, whose row and records are then checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from troth.store.seals import RecordTampered, SealKey
+from troth.store.subjects import SUBJECT_COLUMNS
+from troth.store.tables import subjects
+
+if TYPE_CHECKING:
+    from troth.keys import Keyring
+
+__all__ = [
+    "SubjectTampered",
+    "bad_subjects",
+    "check_subject",
+    "reseal_subjects",
+    "sealed_rows",
+    "subject_matches",
+    "subject_seal",
+    "subject_seal_key",
+    "update_subjects",
+]
+
+_LABEL = "troth:subjects:seal-key"
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_CHUNK = 500
+_NAMES = tuple(c.name for c in SUBJECT_COLUMNS)
+
+
+def subject_seal_key(keys: Keyring) -> SealKey:
+    """The key subject seals are made with (from the key file's token key, as records')."""
+    return hmac.new(keys.mac(_LABEL, b""), digestmod=hashlib.sha256)
+
+
+def _seconds(at: datetime | None) -> int | None:
+    return None if at is None else int(at.timestamp())
+
+
+def subject_seal(key: SealKey, row: Sequence[Any]) -> bytes:
+    """The seal of a subject whose columns are ``row``, in the order of
+    :data:`~troth.store.subjects.SUBJECT_COLUMNS`; times in whole seconds."""
+    sid, tenant, kind, juris, status, created, ended, erased, hold = row
+    payload = _ENCODE(
+        ["s1", sid, tenant, kind, juris, status, _seconds(created), _seconds(ended),
+         _seconds(erased), hold]
+    )  # fmt: skip
+    mac = key.copy()
+    mac.update(payload.encode())
+    return mac.digest()
+
+
+def subject_matches(key: SealKey, row: Sequence[Any], seal: bytes | None) -> bool:
+    """Whether ``seal`` is the seal of ``row`` (a missing seal never is)."""
+    if seal is None:
+        return False
+    try:
+        expected = subject_seal(key, row)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return hmac.compare_digest(expected, bytes(seal))
+
+
+class SubjectTampered(RecordTampered):
+    """A person's row in ``subjects`` does not match its seal: changed outside troth."""
+
+
+def tampered_subject(subject_id: str) -> SubjectTampered:
+    return SubjectTampered(
+        f"person {subject_id}'s row does not match its seal: their tenant, status, erasure,"
+        " legal hold or jurisdiction was changed outside troth (a database writer without"
+        " the key file; or this key file is not the home's), so nothing of this person is"
+        " shown. Run `troth audit verify`, then restore the row from a backup",
+        record_id=None,
+        subject_id=subject_id,
+    )
+
+
+def check_subject(key: SealKey, row: Sequence[Any], seal: bytes | None) -> None:
+    """Raise :class:`SubjectTampered` unless ``seal`` is the seal of ``row``."""
+    if not subject_matches(key, row, seal):
+        raise tampered_subject(str(row[0]))
+
+
+def sealed_rows(keys: Keyring, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """New ``subjects`` rows (dicts naming every sealed column) with their seals."""
+    key = subject_seal_key(keys)
+    return [{**r, "seal": subject_seal(key, [r.get(n) for n in _NAMES])} for r in rows]
+
+
+_ROWS = select(*SUBJECT_COLUMNS, subjects.c.seal)
+_SET: Any = bindparam("new_seal")
+
+
+def update_subjects(conn: Connection, keys: Keyring, where: Any, **values: Any) -> int:
+    """Set ``values`` on the people ``where`` selects, each row checked against its seal
+    first (:class:`SubjectTampered`: nothing is changed, the transaction fails) and
+    sealed again as it is then. Returns how many people changed."""
+    key = subject_seal_key(keys)
+    rows = conn.execute(_ROWS.where(where)).all()
+    params = []
+    for r in rows:
+        check_subject(key, r[:-1], r[-1])
+        new = dict(zip(_NAMES, r[:-1], strict=True)) | values
+        params.append({"sid": r[0], "new_seal": subject_seal(key, [new[n] for n in _NAMES])})
+    if params:
+        stmt = update(subjects).where(subjects.c.id == bindparam("sid"))
+        conn.execute(stmt.values(**values, seal=_SET), params)
+    return len(params)
+
+
+def bad_subjects(conn: Connection, keys: Keyring, ids: Iterable[str]) -> list[str]:
+    """Those of the people ``ids`` whose rows do not match their seals."""
+    key = subject_seal_key(keys)
+    wanted = sorted(set(ids))
+    bad: list[str] = []
+    for start in range(0, len(wanted), _CHUNK):
+        q = _ROWS.where(subjects.c.id.in_(wanted[start : start + _CHUNK]))
+        bad += [r[0] for r in conn.execute(q) if not subject_matches(key, r[:-1], r[-1])]
+    return bad
+
+
+def reseal_subjects(conn: Connection, keys: Keyring, ids: Iterable[str]) -> int:
+    """Seal the people ``ids`` as they now are: only where nothing can have been changed
+    outside troth yet (`troth db migrate` sealing a home made before subject seals)."""
+    key = subject_seal_key(keys)
+    wanted = sorted(set(ids))
+    done = 0
+    stmt = update(subjects).where(subjects.c.id == bindparam("sid")).values(seal=_SET)
+    for start in range(0, len(wanted), _CHUNK):
+        q = _ROWS.where(subjects.c.id.in_(wanted[start : start + _CHUNK]))
+        params = [{"sid": r[0], "new_seal": subject_seal(key, r[:-1])} for r in conn.execute(q)]
+        if params:
+            conn.execute(stmt, params)
+        done += len(params)
+    return done
