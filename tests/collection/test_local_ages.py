@@ -22,7 +22,8 @@ def _zones(minimum: int) -> Any:
     def edit(p: dict[str, Any]) -> None:
         p["organisation"]["time_zone"] = "Europe/Dublin"
         p["organisation"]["time_zones"] = {"ccpa": "America/Los_Angeles"}
-        p["minors"] = {"minimum_age": minimum}
+        # Canada's floor is 14 (Quebec): pipeda never goes under it (AGE_FLOORS).
+        p["minors"] = {"minimum_age": minimum, "by_jurisdiction": {"pipeda": max(minimum, 14)}}
         for purpose in p["purposes"]:
             if purpose["id"] == "licence_management":
                 purpose["categories"].append("demographic")
@@ -50,8 +51,9 @@ CASES = [
     pytest.param(_utc(2025, 6, 30, 23, 30), "gdpr", "2012-07-01", True, id="dublin-summer-13"),
     # Dublin, 23:59 IST on 30 Jun (22:59 UTC): still 12.
     pytest.param(_utc(2025, 6, 30, 22, 59), "gdpr", "2012-07-01", False, id="dublin-summer-12"),
-    # A regime without a zone of its own (pipeda): the organisation's (Dublin).
-    pytest.param(_utc(2025, 6, 30, 23, 30), "pipeda", "2012-07-01", True, id="no-zone-org-13"),
+    # A regime without a zone of its own (pipeda, 14 at least): the organisation's (Dublin).
+    pytest.param(_utc(2025, 6, 30, 23, 30), "pipeda", "2011-07-01", True, id="no-zone-org-14"),
+    pytest.param(_utc(2025, 6, 30, 22, 59), "pipeda", "2011-07-01", False, id="no-zone-org-13"),
     # Born 29 Feb: in a common year the birthday is 1 Mar. 23:00 on 28 Feb in Los
     # Angeles is 1 Mar in UTC: still 12 there.
     pytest.param(_utc(2025, 3, 1, 7, 0), "ccpa", "2012-02-29", False, id="leap-day-la-28feb"),
@@ -101,28 +103,28 @@ def test_a_date_time_of_birth_is_dated_where_the_person_is(home: Any, clock: Man
 def test_find_minors_counts_the_age_on_the_persons_date(
     home: Any, db_url: str, clock: ManualClock, tmp_path: Path
 ) -> None:
-    t = home("itechno", db_url, edit=_zones(12))
+    t = home("itechno", db_url, edit=_zones(13))
     clock.set(_utc(2025, 6, 1, 12, 0))
-    la = _signup(t, 1, "2012-12-31", "ccpa")
-    dublin = _signup(t, 2, "2012-07-01", "gdpr")
+    la = _signup(t, 1, "2011-12-31", "ccpa")
+    dublin = _signup(t, 2, "2011-07-01", "gdpr")
     data = yaml.safe_load(t.ctx.settings.resolved_policy_file.read_text())
-    data["version"] = f"{data['version']}-13"
-    data["minors"] = {"minimum_age": 13}
-    path = tmp_path / "policy-13.yaml"
+    data["version"] = f"{data['version']}-14"
+    data["minors"] = {"minimum_age": 14}
+    path = tmp_path / "policy-14.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     publish_policy(t.ctx, path)
     t2 = Troth.open(t.ctx.settings.home, clock=clock)
     try:
-        # 22:59 UTC on 30 Jun: 23:59 in Dublin, both are still 12 where they are.
+        # 22:59 UTC on 30 Jun: 23:59 in Dublin, both are still 13 where they are.
         clock.set(_utc(2025, 6, 30, 22, 59))
         assert sorted(t2.find_minors()) == sorted([la, dublin])
-        # 23:30 UTC on 30 Jun: 1 Jul in Dublin (13), 30 Jun in Los Angeles (12).
+        # 23:30 UTC on 30 Jun: 1 Jul in Dublin (14), 30 Jun in Los Angeles (13).
         clock.set(_utc(2025, 6, 30, 23, 30))
         assert t2.find_minors() == [la]
-        # 01:00 UTC on 31 Dec: 30 Dec in Los Angeles, so the pupil is 12 there still.
+        # 01:00 UTC on 31 Dec: 30 Dec in Los Angeles, so the pupil is 13 there still.
         clock.set(_utc(2025, 12, 31, 1, 0))
         assert t2.find_minors() == [la]
-        clock.set(_utc(2025, 12, 31, 8, 0))  # midnight in Los Angeles: 13 there too
+        clock.set(_utc(2025, 12, 31, 8, 0))  # midnight in Los Angeles: 14 there too
         assert t2.find_minors() == []
         assert t2.purge_minors(dry_run=True) == []
     finally:

@@ -148,7 +148,7 @@ def test_account_closure_under_hold_ends_the_relationship_and_erases_after_the_h
     clock.advance(days=3)
     hold_id = t.requests.get(rid).result["waiting_for"]["legal_holds"][0]
     with transaction(t.ctx) as conn:
-        holds.lift(conn, clock.now(), hold_id, "office:olive")
+        holds.lift(conn, clock.now(), hold_id, "office:olive", t.ctx.keys)
     assert t.requests.get(rid).state.value == "awaiting_hold"
     assert "1 erasure(s) done" in t.requests.run_due()
     assert t.requests.get(rid).state.value == "completed"

@@ -18,19 +18,15 @@ app, register = command_group("breaches", "The breach register.")
 BreachArg = Annotated[str, typer.Argument(callback=resolver("breach"))]
 
 
+_FROM = "Start of the window (ISO 8601; without an offset, in the organisation's time zone)."
+
+
 @app.command("record")
 def record(
     ctx: typer.Context,
     title: Annotated[str, typer.Option(help="A short title.")],
     description: Annotated[str, typer.Option(help="What happened.")],
-    occurred_from: Annotated[
-        str,
-        typer.Option(
-            "--from",
-            help="Start of the window (ISO 8601; without an offset, in the organisation's"
-            " time zone).",
-        ),
-    ],
+    occurred_from: Annotated[str, typer.Option("--from", help=_FROM)],
     occurred_until: Annotated[
         str, typer.Option("--until", help="End of the window (ISO 8601, as --from).")
     ],
