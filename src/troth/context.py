@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # types only: a lookup (`troth find`) never loads the policy model
+    from datetime import datetime
+
     from sqlalchemy import Engine
 
     from troth.clock import Clock
@@ -50,6 +52,11 @@ class Context:
     def policy(self, index: PolicyIndex) -> None:
         self._policy = index
         self._schedule = None
+
+    def policy_at(self, when: datetime) -> PolicyIndex:
+        """The version in effect at ``when`` (a retention plan for a later day)."""
+        schedule = self._schedule
+        return self._policy if schedule is None else schedule.at(when)
 
     @property
     def newest_policy(self) -> PolicyIndex:
