@@ -14,6 +14,7 @@ from troth.notices.policy_mail import notice_addresses, notice_mail
 from troth.office import authorize
 from troth.policy.changes import PolicyDiff
 from troth.policy.diff import diff_policies
+from troth.policy.dropped import dropped_warnings, held_kinds
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy, Power, check_effective
@@ -77,7 +78,7 @@ def preview_publish(
     new_index = PolicyIndex.build(new_policy, text)
     newest = ctx.newest_policy  # in effect, or waiting for its effective date
     when = effective or new_policy.effective
-    diff = diff_policies(newest.policy, new_policy)
+    diff = held_diff(ctx, newest.policy, new_policy, when)
     uses = new_uses(newest, new_index)
     earliest = earliest_effective(new_policy, ctx.clock.now()) if diff.has_material else None
     with ctx.engine.connect() as conn:
@@ -106,4 +107,14 @@ def diff_candidate(ctx: Context, new: Policy, *, actor: Actor = SYSTEM) -> Polic
     """What publishing ``new`` would change against the policy in force (power
     ``publish_policy``)."""
     authorize(ctx, actor, Power.publish_policy, details={"operation": "diff"})
-    return diff_policies(ctx.newest_policy.policy, new)
+    return held_diff(ctx, ctx.newest_policy.policy, new, new.effective)
+
+
+def held_diff(ctx: Context, old: Policy, new: Policy, when: date) -> PolicyDiff:
+    """:func:`diff_policies`, its warnings counting the values a removal concerns."""
+    diff = diff_policies(old, new)
+    if diff.warnings:
+        with ctx.engine.connect() as conn:
+            held = held_kinds(conn)
+        diff.warnings = dropped_warnings(old, new, held, when.isoformat())
+    return diff

@@ -36,9 +36,9 @@ from troth.notices.changes import (
     reconsent_purposes,
 )
 from troth.notices.policy_mail import queue_notice_emails
+from troth.notices.preview import held_diff
 from troth.office import authorize
 from troth.policy.changes import PolicyDiff
-from troth.policy.diff import diff_policies
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy, Power, check_effective
@@ -138,7 +138,7 @@ def publish_policy(
         return PublishResult(new.policy.version, new.when, False, [], already_published=True)
     # Compared with the newest version, in effect or still waiting for its date.
     old_index = ctx.newest_policy
-    diff = diff_policies(old_index.policy, new.policy)
+    diff = held_diff(ctx, old_index.policy, new.policy, new.when)
     change = _Change(
         old_index.policy,
         diff,
@@ -160,6 +160,7 @@ def publish_policy(
     waiting, warnings = _waiting(new.policy, change.uses, change.now, starts)
     if starts > change.now:
         warnings.insert(0, _not_yet(ctx, new, starts))
+    warnings += diff.warnings  # what a removal means for data held (counted)
     return PublishResult(
         new.policy.version,
         new.when,
