@@ -180,9 +180,13 @@ def open_context(
     index = _index_policy(text, policy_path)
     keys = Keyring.load(settings.resolved_key_file)
     engine = _open_engine(settings)
-    return Context(
+    ctx = Context(
         settings=settings, engine=engine, policy=index, keys=keys, clock=clock or SystemClock()
     )
+    from troth.policy.schedule import follow_versions
+
+    follow_versions(ctx, index)  # a version published to take effect later waits for its date
+    return ctx
 
 
 @dataclass(frozen=True)

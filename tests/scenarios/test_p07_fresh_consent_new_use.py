@@ -8,7 +8,7 @@ is still refused."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,11 +109,19 @@ def test_p07_fresh_consent_and_notice_period_both_wait(
         "marketing_optin", {"name": "Cy", "email": "cy@example.com"}, consents=["marketing"]
     )
     result = publish_policy(t.ctx, _v2(t, tmp_path, notice_days=30))
-    assert {w["notice_until"][:10] for w in result.waiting} == {"2026-04-01"}
-    assert "not before 2026-04-01" in result.warnings[0]
+    # The notice runs to 1 Apr, but the version takes effect on 1 May (UTC): the new use
+    # waits for that (before, version 1 rules and has no such purpose).
+    assert {w["notice_until"][:10] for w in result.waiting} == {"2026-05-01"}
+    assert result.warnings[0].startswith("version 2019-06 takes effect on 2026-05-01 00:00")
+    assert "not before 2026-05-01" in result.warnings[1]
+    # Consent may be given ahead (the purpose is the waiting version's).
     ConsentLedger(t.ctx).grant(old.subject_id, "service_updates")
     assert _refused(t, old.subject_id) == "notice_period_running"  # consent is not enough
     clock.advance(days=30)
+    assert _refused(t, old.subject_id) == "notice_period_running"  # the notice ran, not v2
+    clock.set(datetime(2026, 5, 1, tzinfo=UTC) - timedelta(seconds=1))
+    assert _refused(t, old.subject_id) == "notice_period_running"
+    clock.advance(seconds=1)
     assert t.use(old.subject_id, purpose="service_updates", actor=APP).get("name") == "Cy"
 
 

@@ -70,19 +70,25 @@ def test_p08_new_use_waits_for_the_notice_period(home, db_url, clock, tmp_path):
     with pytest.raises(Refused) as exc:
         t.use(before.subject_id, purpose="licence_management", actor=SUPPORT)
     assert exc.value.reason == "notice_period_running"
-    # Data collected now, under the new version, states the new use: no wait.
+    # Until 2 Apr (UTC) version 1.0 rules: data collected now is collected under it, for
+    # its purposes, and waits like the rest.
+    during = t.collect("order_form", {**ORDER, "email": "cy@example.com"})
+    assert "licence_management" not in during.purposes
+    clock.set(datetime(2026, 4, 2, tzinfo=UTC) - timedelta(seconds=1))  # notice ran, v1 rules
+    for sid in (before.subject_id, during.subject_id):
+        with pytest.raises(Refused) as exc:
+            t.use(sid, purpose="licence_management", actor=SUPPORT)
+        assert exc.value.reason == "notice_period_running"
+    clock.advance(seconds=1)  # 2 Apr 00:00 UTC: version 2.0 in effect
+    view = t.use(before.subject_id, purpose="licence_management", actor=SUPPORT)
+    assert view.get("email") == "ann@example.com"
+    # Data collected under the new version states the new use: no wait.
     after = t.collect("order_form", {**ORDER, "email": "bo@example.com"})
     assert "licence_management" in after.purposes
     assert (
         t.use(after.subject_id, purpose="licence_management", actor=SUPPORT).get("name")
         == "Ann Lee"
     )
-    clock.advance(days=29, hours=23)
-    with pytest.raises(Refused):
-        t.use(before.subject_id, purpose="licence_management", actor=SUPPORT)
-    clock.advance(hours=1)
-    view = t.use(before.subject_id, purpose="licence_management", actor=SUPPORT)
-    assert view.get("email") == "ann@example.com"
 
 
 def test_p07_new_use_and_changed_notice_need_fresh_consent(home, db_url, clock, tmp_path):

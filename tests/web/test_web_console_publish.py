@@ -7,6 +7,7 @@ a draft changed since the preview or with a forged CSRF token changes nothing.""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -105,6 +106,9 @@ def test_preview_counts_names_and_confirms_before_anything_is_queued(mindlink: A
         assert r.status_code == 200 and 'id="published"' in r.text, r.text[:2000]
         assert "3 notice e-mail(s) queued" in r.text
         assert "Effective 2026-03-01" in r.text
+    # Published on 5 Jan: 1.0 rules until 1 Mar 00:00 (London), then 1.1.
+    assert mindlink.policy.version == "1.0" and mindlink.newest_policy.version == "1.1"
+    mindlink.clock.set(datetime(2026, 3, 1, tzinfo=UTC))
     assert mindlink.policy.version == "1.1"
     assert queued(mindlink) == before + 3
 

@@ -111,6 +111,8 @@ def _print_diff(diff: PolicyDiff) -> None:
         _out.print(f"\nNew uses (purpose/category): {escape(uses)}")
     if diff.new_consent_purposes:
         _out.print(f"Purposes needing fresh consent: {', '.join(diff.new_consent_purposes)}")
+    for warning in diff.warnings:
+        _out.print(f"[yellow]warning: {escape(warning)}[/yellow]")
 
 
 @app.command("diff")

@@ -136,7 +136,7 @@ def append_events(
 def _signed_receipt(ctx: Context, row: Mapping[str, Any], language: str) -> str:
     """The signed receipt (compact JWS) of a grant's row."""
     receipt = build_receipt(
-        ctx.policy,
+        ctx.policy.declaring(row["purpose"]),
         receipt_id=row["receipt_id"],
         subject_id=row["subject_id"],
         purpose=row["purpose"],

@@ -339,7 +339,7 @@ class ConsentLedger:
 
         with self.ctx.engine.connect() as conn:
             notices = notices_of(conn, self.ctx)
-        idx = self.ctx.policy
+        idx = self.ctx.newest_policy  # a consent may be given before the change takes effect
         return frozenset(
             purpose
             for (point, purpose, _category), (_at, needs, _v) in notices.new_uses.items()
@@ -349,6 +349,12 @@ class ConsentLedger:
     # -- internals ---------------------------------------------------------------------
     def _consentable(self, purpose: str) -> Any:
         p = self.ctx.policy.purposes.get(purpose)
+        later = self.ctx.policy
+        while p is None and later.coming is not None:
+            # A purpose of a version waiting for its effective date: consent may be given
+            # ahead; the purpose serves nothing before that date.
+            later = later.coming
+            p = later.purposes.get(purpose)
         if p is None:
             known = sorted(self.ctx.policy.consent_purposes)
             raise ValidationError(

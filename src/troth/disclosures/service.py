@@ -161,6 +161,18 @@ class DisclosureService:
             subject_id, recipient, purpose, actor, asked, legal_demand_id, self.ctx.clock.now()
         )
         if recipient not in idx.recipients:
+            starts = idx.coming_with(lambda later: recipient in later.recipients)
+            if starts is not None:
+                # Listed by a version that waits for its effective date (P08, P34).
+                message = (
+                    f"recipient {recipient!r} is a change of the policy that takes effect on"
+                    f" {starts.astimezone(idx.policy.organisation.zone()):%Y-%m-%d %H:%M %Z}:"
+                    " nothing goes to it before"
+                )
+                self._refuse(
+                    attempt,
+                    Refusal(Reason.notice_period_running, message, categories=asked or ()),
+                )
             known = ", ".join(sorted(idx.recipients)) or "none"
             message = (
                 f"the policy lists no recipient {recipient!r}: data is never passed to anyone"

@@ -39,6 +39,24 @@ def bind_record(
         or purpose not in index.point_purposes.get(point, frozenset())
         or not index.purpose_allows(purpose, category)
     ):
+        later = index.coming
+        if later is not None and point is not None:
+            # A version waiting for its effective date gives the point this purpose.
+            found = bind_record(
+                later,
+                purpose,
+                category=category,
+                point=point,
+                record_purposes=record_purposes,
+                source_third_party=source_third_party,
+                collected_at=collected_at,
+                collected_under=collected_under,
+                now=now,
+                notices=notices,
+                consented=consented,
+            )
+            if found in (None, Reason.notice_period_running):
+                return Reason.notice_period_running
         return Reason.purpose_not_of_collection
     notice = notices.get((point, purpose, category))
     if notice is None or collected_under == notice[2] or collected_at > notice[0]:

@@ -67,10 +67,11 @@ class PolicyNotices:
 
 
 def notices_of(conn: Connection, ctx: Context) -> PolicyNotices:
-    """Cached per context and policy digest: notices change only when a policy is
-    published, and publishing replaces the context's policy too."""
+    """Cached per context and newest policy digest: notices change only when a policy is
+    published, and publishing installs the newest policy too (even one that waits for its
+    effective date)."""
     cache = ctx.__dict__.setdefault("_notices", {})
-    key = ctx.policy.digest
+    key = ctx.newest_policy.digest
     if key not in cache:
         cache.clear()
         new_uses: dict[tuple[str, str, str], tuple[datetime, bool, str]] = {}

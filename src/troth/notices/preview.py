@@ -14,10 +14,11 @@ from troth.notices.policy_mail import notice_addresses, notice_mail
 from troth.office import authorize
 from troth.policy.changes import PolicyDiff
 from troth.policy.diff import diff_policies
+from troth.policy.dropped import dropped_warnings, held_kinds
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy, Power, check_effective
-from troth.policy.versions import published_digest
+from troth.policy.versions import newest_effective, published_digest
 
 
 @dataclass
@@ -43,15 +44,15 @@ class PublishPreview:
         return self.people + self.tenants if self.mail else 0
 
 
-def _date_problem(old: Policy, when: date, earliest: date | None) -> str | None:
+def _date_problem(floor: date, when: date, earliest: date | None) -> str | None:
     """Why ``when`` cannot be the effective date (None: it can)."""
     problem: str | None = None
     try:
         check_effective(when)
     except ValueError as exc:
         problem = str(exc)
-    if when < old.effective:
-        problem = f"effective date {when} is before the version in force ({old.effective})"
+    if when < floor:
+        problem = f"effective date {when} is before the version in force ({floor})"
     elif earliest is not None and when < earliest:
         problem = (
             f"a material change cannot take effect on {when}: its notice period runs until"
@@ -75,13 +76,14 @@ def preview_publish(
     authorize(ctx, actor, Power.publish_policy, details={"operation": "preview"})
     new_policy = parse_policy(text, name)
     new_index = PolicyIndex.build(new_policy, text)
-    old_policy = ctx.policy.policy
+    newest = ctx.newest_policy  # in effect, or waiting for its effective date
     when = effective or new_policy.effective
-    diff = diff_policies(old_policy, new_policy)
-    uses = new_uses(ctx.policy, new_index)
+    diff = held_diff(ctx, newest.policy, new_policy, when)
+    uses = new_uses(newest, new_index)
     earliest = earliest_effective(new_policy, ctx.clock.now()) if diff.has_material else None
-    problem = _date_problem(old_policy, when, earliest)
     with ctx.engine.connect() as conn:
+        floor = newest_effective(conn) or newest.policy.effective
+        problem = _date_problem(floor, when, earliest)
         if published_digest(conn, new_policy.version) is not None:
             problem = f"version {new_policy.version!r} is already published; give it a new version"
         addresses = notice_addresses(conn, uses)
@@ -105,4 +107,14 @@ def diff_candidate(ctx: Context, new: Policy, *, actor: Actor = SYSTEM) -> Polic
     """What publishing ``new`` would change against the policy in force (power
     ``publish_policy``)."""
     authorize(ctx, actor, Power.publish_policy, details={"operation": "diff"})
-    return diff_policies(ctx.policy.policy, new)
+    return held_diff(ctx, ctx.newest_policy.policy, new, new.effective)
+
+
+def held_diff(ctx: Context, old: Policy, new: Policy, when: date) -> PolicyDiff:
+    """:func:`diff_policies`, its warnings counting the values a removal concerns."""
+    diff = diff_policies(old, new)
+    if diff.warnings:
+        with ctx.engine.connect() as conn:
+            held = held_kinds(conn)
+        diff.warnings = dropped_warnings(old, new, held, when.isoformat())
+    return diff

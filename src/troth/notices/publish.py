@@ -36,13 +36,19 @@ from troth.notices.changes import (
     reconsent_purposes,
 )
 from troth.notices.policy_mail import queue_notice_emails
+from troth.notices.preview import held_diff
 from troth.office import authorize
 from troth.policy.changes import PolicyDiff
-from troth.policy.diff import diff_policies
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy, Power, check_effective
-from troth.policy.versions import NewVersion, published_digest, record_version
+from troth.policy.schedule import effective_instant, follow_versions
+from troth.policy.versions import (
+    NewVersion,
+    newest_effective,
+    published_digest,
+    record_version,
+)
 from troth.store.tables import policy_notices
 
 
@@ -60,6 +66,9 @@ class PublishResult:
     """Each new use of data already held and what it waits for: the end of the notice
     period (``notice_until``) and, where ``fresh_consent``, the person's consent."""
     warnings: list[str] = field(default_factory=list)
+    takes_effect: datetime | None = None
+    """The instant the version takes effect (midnight of ``effective`` in the
+    organisation's time zone); until then the version before it rules every decision."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +82,7 @@ class PublishResult:
             "already_published": self.already_published,
             "waiting": self.waiting,
             "warnings": self.warnings,
+            "takes_effect": self.takes_effect.isoformat() if self.takes_effect else None,
         }
 
 
@@ -116,6 +126,7 @@ def publish_policy(
     new = _read_candidate(path, effective, expect_digest)
     with ctx.engine.connect() as conn:
         existing = published_digest(conn, new.policy.version)
+        floor = newest_effective(conn)
     if existing is not None:
         if existing != new.index.digest:
             raise Conflict(
@@ -125,8 +136,9 @@ def publish_policy(
         # Interrupted after recording: make sure the file is in place, nothing else.
         _install(ctx, new.text, new.index)
         return PublishResult(new.policy.version, new.when, False, [], already_published=True)
-    old_index = ctx.policy
-    diff = diff_policies(old_index.policy, new.policy)
+    # Compared with the newest version, in effect or still waiting for its date.
+    old_index = ctx.newest_policy
+    diff = held_diff(ctx, old_index.policy, new.policy, new.when)
     change = _Change(
         old_index.policy,
         diff,
@@ -134,7 +146,7 @@ def publish_policy(
         reconsent_purposes(old_index.policy, new.policy),
         ctx.clock.now(),
     )
-    _check_when(new, change)
+    _check_when(new, change, floor or change.old.effective)
     with transaction(ctx) as conn:
         _record(conn, new, change)
         queued = 0
@@ -144,7 +156,11 @@ def publish_policy(
             )
         append_entries(conn, change.now, [_audit_entry(actor, new, change, queued)])
     _install(ctx, new.text, new.index)
-    waiting, warnings = _waiting(new.policy, change.uses, change.now)
+    starts = effective_instant(new.when, new.policy)
+    waiting, warnings = _waiting(new.policy, change.uses, change.now, starts)
+    if starts > change.now:
+        warnings.insert(0, _not_yet(ctx, new, starts))
+    warnings += diff.warnings  # what a removal means for data held (counted)
     return PublishResult(
         new.policy.version,
         new.when,
@@ -155,6 +171,7 @@ def publish_policy(
         queued,
         waiting=waiting,
         warnings=warnings,
+        takes_effect=starts.astimezone(new.policy.organisation.zone()),
     )
 
 
@@ -178,13 +195,14 @@ def _read_candidate(path: Path | str, effective: date | None, expect: str | None
     return _Candidate(text, policy, index, when)
 
 
-def _check_when(new: _Candidate, change: _Change) -> None:
-    """A new version takes effect no earlier than the one in force and, when it changes
-    something material, not before its notice period ends."""
-    when, old = new.when, change.old
-    if when < old.effective:
+def _check_when(new: _Candidate, change: _Change, floor: date) -> None:
+    """A new version takes effect no earlier than the newest one (``floor``, its recorded
+    effective date, whether in force or waiting) and, when it changes something material,
+    not before its notice period ends."""
+    when = new.when
+    if when < floor:
         raise ValidationError(
-            f"effective date {when} is before the version in force ({old.effective});"
+            f"effective date {when} is before the version in force ({floor});"
             " a new version cannot take effect in the past of the current one"
         )
     if not change.diff.has_material:
@@ -265,12 +283,24 @@ def _audit_entry(actor: Actor, new: _Candidate, change: _Change, queued: int) ->
     )
 
 
+def _not_yet(ctx: Context, new: _Candidate, starts: datetime) -> str:
+    """The warning of a version published to take effect later."""
+    local = starts.astimezone(new.policy.organisation.zone())
+    return (
+        f"version {new.policy.version} takes effect on {local:%Y-%m-%d %H:%M %Z}: until then"
+        f" version {ctx.policy.version} rules every collection, use, disclosure and"
+        " retention run; what the new version adds (a purpose, a recipient, a longer"
+        " retention) waits for that day (notice_period_running)"
+    )
+
+
 def _waiting(
-    policy: Policy, uses: list[tuple[str, str, str]], now: datetime
+    policy: Policy, uses: list[tuple[str, str, str]], now: datetime, starts: datetime
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """What each new use waits for, and the warnings an officer must read."""
+    """What each new use waits for, and the warnings an officer must read: the notice
+    period from publishing (``now``), and never less than the version's taking effect."""
     notices = policy.notices
-    until = now + timedelta(days=notices.notice_period_days)
+    until = max(starts, now + timedelta(days=notices.notice_period_days))
     local = until.astimezone(policy.organisation.zone())
     fresh = notices.new_purpose_needs_consent
     waiting = [
@@ -291,7 +321,7 @@ def _waiting(
             + ", ".join(purposes)
             + " only once each person has given fresh consent (privacy centre, API"
             " POST /api/v1/subjects/ID/consents/PURPOSE/grant, troth consent grant)"
-            + (f", and not before {local:%Y-%m-%d %H:%M %Z}" if notices.notice_period_days else "")
+            + (f", and not before {local:%Y-%m-%d %H:%M %Z}" if until > now else "")
         )
     return waiting, warnings
 
@@ -311,4 +341,5 @@ def _install(ctx: Context, text: str, index: PolicyIndex) -> None:
         tmp = target.with_name(f"{target.name}.publishing.{os.getpid()}")
         tmp.write_text(text)
         os.replace(tmp, target)
-    ctx.policy = index
+    # Until its effective date the version before it rules (troth.policy.schedule).
+    follow_versions(ctx, index)

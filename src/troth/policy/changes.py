@@ -74,6 +74,8 @@ class PolicyDiff:
     new_uses: list[tuple[str, str]] = field(default_factory=list)
     # Consent purposes of the new version that the old did not ask consent for (P07).
     new_consent_purposes: list[str] = field(default_factory=list)
+    # What a removal means for data already held (troth.policy.dropped).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def material(self) -> list[Change]:
@@ -99,6 +101,7 @@ class PolicyDiff:
             "changes": [c.to_dict() for c in self.changes],
             "new_uses": [{"purpose": p, "category": c} for p, c in self.new_uses],
             "new_consent_purposes": list(self.new_consent_purposes),
+            "warnings": list(self.warnings),
         }
 
 

@@ -3,7 +3,8 @@
 Material changes widen what is done with personal data (a new purpose, a new category for a
 purpose, a new recipient or what it receives, longer retention, a new location or transfer,
 a new field collected, a weaker legal basis...): they need a notice and, where the policy says
-so, fresh consent. Removals and wording are minor.
+so, fresh consent. Removals and wording are minor; a removal that leaves data held for a
+purpose without it is said in the diff's ``warnings`` (:mod:`troth.policy.dropped`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from troth.policy.changes import Attr, Differ, PolicyDiff, Severity, same_words
+from troth.policy.dropped import dropped_warnings
 from troth.policy.durations import Duration
 from troth.policy.model import LegalBasis, Policy
 
@@ -82,6 +84,7 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
             for p in new.purposes
             if p.legal_basis is LegalBasis.consent and p.id not in old_consent
         ),
+        warnings=dropped_warnings(old, new),
     )
 
 

@@ -54,7 +54,7 @@ class PolicyFollower:
                 return False
             self._seen = newest
             _at, version, digest = newest
-            if digest == self.ctx.policy.digest:
+            if digest == self.ctx.newest_policy.digest:
                 return False  # published here, or already followed
             with reading(self.ctx.engine) as conn:
                 text = version_text(conn, version)

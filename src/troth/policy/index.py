@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from troth.policy.model import (
@@ -64,6 +66,10 @@ class PolicyIndex:
     transfer_locations: dict[str, str] = field(default_factory=dict)
     exempt: frozenset[str] = frozenset()
     lists: dict[str, str] = field(default_factory=dict)
+    # The version published to take effect after this one, and when (UTC), while it waits
+    # (troth.policy.schedule): what it allows and this one does not waits for it.
+    coming: PolicyIndex | None = None
+    coming_at: datetime | None = None
 
     @classmethod
     def build(cls, policy: Policy, source_text: str | None = None) -> PolicyIndex:
@@ -184,6 +190,26 @@ class PolicyIndex:
         spec = self.point_fields.get(point or "", {}).get(field)
         if spec is not None and _holds_email(spec) and isinstance(value, str) and "@" in value:
             return value
+        return None
+
+    def declaring(self, purpose: str) -> PolicyIndex:
+        """This version, or the first version waiting for its effective date that declares
+        ``purpose`` (consent to it may be given ahead); this one when none does."""
+        index: PolicyIndex | None = self
+        while index is not None:
+            if purpose in index.purposes:
+                return index
+            index = index.coming
+        return self
+
+    def coming_with(self, allows: Callable[[PolicyIndex], bool]) -> datetime | None:
+        """When the first version waiting for its effective date that ``allows`` takes
+        effect (None: none does)."""
+        index = self
+        while index.coming is not None:
+            if allows(index.coming):
+                return index.coming_at
+            index = index.coming
         return None
 
     @property

@@ -113,6 +113,13 @@ def published_digest(conn: Connection, version: str) -> str | None:
     return None if digest is None else str(digest)
 
 
+def newest_effective(conn: Connection) -> date | None:
+    """The latest effective date a version was published with (None: none was): no new
+    version may take effect before it."""
+    found: date | None = conn.execute(select(func.max(_v.effective))).scalar()
+    return found
+
+
 def version_text(conn: Connection, version: str) -> str:
     """The text ``version`` was published with (it must have been)."""
     return str(conn.execute(select(_v.text).where(_v.version == version)).scalar_one())

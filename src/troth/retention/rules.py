@@ -80,6 +80,8 @@ class Rule:
     # Marketing or a mailing list on another basis: an opt-out (unsubscribe, objection)
     # also starts the period.
     opt_out: bool = False
+    # The purpose names a legal minimum: the law may be why its period is what it is.
+    legal: bool = False
 
 
 class Expiry:
@@ -93,20 +95,24 @@ class Expiry:
             name = reported_name(ctx.engine)
             raise ValidationError(f"retention runs on SQLite and PostgreSQL, not {name}")
         self.dialect = dialect
-        idx = ctx.policy
+        idx = ctx.policy_at(now)
         self.rules = compile_rules(idx, now)
         # Business contact details exempt from consent (P05) never needed one: no consent
         # recorded does not start their clock.
         self.consent_exempt = sorted(c for c in idx.categories if idx.exempt_from(c, "consent"))
-        # The purpose sets records actually carry (a handful): each one's expiry and action
-        # are decided here, so the per-row test is a text comparison and a date comparison.
+        # The (purposes, version, category) kinds of row records actually carry (a handful):
+        # each one's expiry and action are decided here (:class:`troth.retention.versions.
+        # RuleSets`), so the per-row test is a few text comparisons and a date comparison.
+        from troth.retention.versions import RuleSets
+
         p_text = cast(records.c.purposes, Text)
         with ctx.engine.connect() as conn:
-            texts = (
-                conn.execute(select(p_text).where(records.c.anonymised.is_(False)).distinct())
-                .scalars()
-                .all()
-            )
+            kinds = conn.execute(
+                select(p_text, records.c.policy_version, records.c.category)
+                .where(records.c.anonymised.is_(False))
+                .distinct()
+            ).all()
+            self.sets = RuleSets(conn, idx, self.rules, now).build(kinds)
             self.held_subjects = list(
                 conn.execute(
                     select(subjects.c.id).where(subjects.c.legal_hold.is_not(None)).limit(1001)
@@ -120,34 +126,35 @@ class Expiry:
                 ).first()
                 is not None
             )
-        self.sets: dict[str, tuple[RetentionAction, list[Rule]]] = {}
-        for text in texts:
-            found = _set_rules(text, self.rules) if text is not None else None
-            if found is not None:
-                self.sets[text] = found
 
     # -- building blocks -------------------------------------------------------------
-    def _set_expired(self, r: Any, rules: list[Rule]) -> ColumnElement[bool]:
-        """Every purpose of the set has passed its period: plain purposes grouped by clock
-        (the latest cut decides), consent and opt-out purposes each on their own, since
-        their period may also run from the end of the person's consent."""
+    def _set_expired(self, r: Any, purposes: list[list[Rule]]) -> ColumnElement[bool]:
+        """Every purpose of the set has passed its period (a purpose with two rules, its
+        version's and the one in effect, when either has): plain single rules grouped by
+        clock (the latest cut decides), the others each on their own, since a consent
+        purpose's period may also run from the end of the person's consent."""
         conds: list[ColumnElement[bool]] = []
-        plain = [x for x in rules if not x.opt_out]
-        coll = [x.cut for x in plain if x.clock is RetentionClock.collection]
-        rel = [x.cut for x in plain if x.clock is RetentionClock.relationship_end]
+        coll: list[datetime] = []
+        rel: list[datetime] = []
+        for rules in purposes:
+            if len(rules) == 1 and not rules[0].opt_out:
+                only = rules[0]
+                (coll if only.clock is RetentionClock.collection else rel).append(only.cut)
+            else:
+                conds.append(or_(*(self._rule_expired(r, rule) for rule in rules)))
         if coll:
             conds.append(r.c.collected_at < literal(min(coll), UtcDateTime))
         if rel:
             conds.append(self._relationship_ended(r, min(rel)))
-        for rule in rules:
-            if rule.opt_out:
-                clock = (
-                    r.c.collected_at < literal(rule.cut, UtcDateTime)
-                    if rule.clock is RetentionClock.collection
-                    else self._relationship_ended(r, rule.cut)
-                )
-                conds.append(or_(clock, self._consent_ended(r, rule)))
         return and_(*conds)
+
+    def _rule_expired(self, r: Any, rule: Rule) -> ColumnElement[bool]:
+        clock = (
+            r.c.collected_at < literal(rule.cut, UtcDateTime)
+            if rule.clock is RetentionClock.collection
+            else self._relationship_ended(r, rule.cut)
+        )
+        return or_(clock, self._consent_ended(r, rule)) if rule.opt_out else clock
 
     @staticmethod
     def _relationship_ended(r: Any, cut: datetime) -> ColumnElement[bool]:
@@ -183,8 +190,8 @@ class Expiry:
         delete, rows a deletion request kept until a day now past."""
         p_text = cast(r.c.purposes, Text)
         branches = [
-            and_(p_text == text, self._set_expired(r, rules))
-            for text, (a, rules) in self.sets.items()
+            and_(p_text == kind.purposes, *kind.narrowed(r), self._set_expired(r, rules))
+            for kind, (a, rules) in self.sets.items()
             if a is action
         ]
         if action is RetentionAction.delete:
@@ -255,31 +262,9 @@ def compile_rules(idx: PolicyIndex, now: datetime) -> dict[str, Rule]:
             now - keep,
             consent=consent,
             opt_out=consent or p.id in list_purposes,
+            legal=ret.legal_minimum is not None,
         )
     return rules
-
-
-def _set_rules(text: str, rules: dict[str, Rule]) -> tuple[RetentionAction, list[Rule]] | None:
-    """The action and the rules of a set of purposes (as records carry it), or None when
-    one of them has no rule (it keeps what it serves)."""
-    purposes = purpose_list(text)
-    found = [rules.get(p) for p in purposes]
-    if not purposes or any(rule is None for rule in found):
-        return None
-    known = [rule for rule in found if rule is not None]
-    actions = {rule.action for rule in known}
-    # Anonymise if any purpose anonymises (the statistics still need the rows;
-    # anonymous data is not personal data), else crypto-shred, else delete.
-    action = next(
-        a
-        for a in (
-            RetentionAction.anonymise,
-            RetentionAction.crypto_shred,
-            RetentionAction.delete,
-        )
-        if a in actions or a is RetentionAction.delete
-    )
-    return action, known
 
 
 def purpose_list(value: Any) -> list[str]:
