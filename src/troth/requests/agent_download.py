@@ -82,6 +82,8 @@ class AgentDownloads:
         """The ZIP to the agent who gives the link's code and the confirmation code mailed
         to them; a wrong or expired confirmation is AuthenticationError (attempts left)."""
         row, req = self._agents(token)
+        if row.downloaded_at is not None:
+            raise NotFound("this download was already used", code="export_used")
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             held = conn.execute(

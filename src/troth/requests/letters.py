@@ -22,7 +22,7 @@ def letter(
     if agent:
         asked = asked.replace("your ", "their ")
     if what == "for_you":
-        by = f" by {facts['agent']}" if facts.get("agent") else ""
+        by = f" by {facts['by']}" if facts.get("by") else ""
         return (
             f"A request about your data was carried out ({asked})",
             f"A request for {asked} was made on your behalf{by}. Our privacy office checked"

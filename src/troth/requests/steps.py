@@ -199,7 +199,7 @@ class RequestSteps:
         if handler_for(req.kind).exports:
             return
         key = f"request:{req.id}:for_you"
-        self._mail(conn, req, req.email, key, "for_you", {"agent": req.on_behalf_of})
+        self._mail(conn, req, req.email, key, "for_you", {"by": req.on_behalf_of})
 
     def _mail(
         self,
