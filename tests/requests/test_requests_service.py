@@ -148,9 +148,11 @@ def test_five_wrong_codes_lock_the_request(t: Troth) -> None:
 def test_request_for_someone_else_needs_staff(t: Troth) -> None:
     sid = buy(t, ANN)
     req = t.requests.open("access", email="lawyer@firm.example", subject_id=sid)
-    assert req.on_behalf and req.on_behalf_of == "lawyer@firm.example"
+    # The address given is not Ann's: it is the agent's own, and the letters go there.
+    assert req.on_behalf and (req.agent_email, req.email) == ("lawyer@firm.example", None)
     assert req.state is RequestState.awaiting_approval
     assert "needs a check" in mails_for(t, req.id)[-1]["subject"]
+    assert {m["to_addr"] for m in mails_for(t, req.id)} == {"lawyer@firm.example"}
     with pytest.raises(Conflict, match="identity is not verified"):
         t.requests.execute(req.id)
     with pytest.raises(PermissionDenied, match="only staff"):
@@ -159,7 +161,9 @@ def test_request_for_someone_else_needs_staff(t: Troth) -> None:
         t.requests.verify_by_staff(req.id, staff="alice", reason=" ")
     ok = t.requests.verify_by_staff(req.id, staff="alice", reason="signed authority seen")
     assert ok.state is RequestState.verified and ok.verified_by == "alice"
-    explicit = t.requests.open("access", email=ANN, on_behalf_of="Ann's mother")
+    explicit = t.requests.open(
+        "access", email=ANN, on_behalf_of="Ann's mother", agent_email="mum@example.com"
+    )
     with pytest.raises(PermissionDenied, match="only staff"):
         t.requests.verify(explicit.id, "123456")
 
@@ -210,7 +214,8 @@ def test_an_unverified_request_is_not_extended(t: Troth, clock: ManualClock, beh
     verified (a code pending, or staff to approve one made on someone's behalf) it is
     refused, saying what to do, and nothing changes; once verified it is allowed."""
     buy(t, ANN)
-    req = t.requests.open("access", email=ANN, on_behalf_of="Ann's lawyer" if behalf else None)
+    agent = {"on_behalf_of": "Ann's lawyer", "agent_email": "law@firm.example"} if behalf else {}
+    req = t.requests.open("access", email=ANN, **agent)
     waiting = RequestState.awaiting_approval if behalf else RequestState.identity_unverified
     assert req.state is waiting
     mails = len(mails_for(t, req.id))

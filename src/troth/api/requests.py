@@ -48,7 +48,15 @@ class OpenIn(BaseModel):
     subject_id: str | None = Field(default=None, max_length=32)
     tenant_id: str | None = Field(default=None, max_length=32)
     on_behalf_of: str | None = Field(
-        default=None, max_length=320, description="Who acts for the person (staff verify)."
+        default=None,
+        max_length=320,
+        description="The agent's name and capacity ('Mary Byrne, mother'); staff verify.",
+    )
+    agent_email: str | None = Field(
+        default=None,
+        max_length=320,
+        description="The agent's own address (required with on_behalf_of, not the"
+        " person's): every letter about the request goes there.",
     )
     regime: Regime | None = None
     details: dict[str, Any] | None = Field(
@@ -134,7 +142,7 @@ class RequestPage(Page):
 def request_out(t: Troth, r: RequestRecord, *, download: bool = False) -> dict[str, Any]:
     """The JSON of a request (the contact address is never returned)."""
     d = r.to_dict()
-    for gone in ("email", "on_behalf_of", "acknowledged_at", "verified_by"):
+    for gone in ("email", "agent_email", "on_behalf_of", "acknowledged_at", "verified_by"):
         d.pop(gone, None)
     d["overdue"] = r.overdue(t.requests.today(r.regime))
     d["download_code"] = r.download_token if download and r.download_token else None
@@ -202,6 +210,7 @@ async def open_request(
             tenant_id=tenant,
             channel="api",
             on_behalf_of=body.on_behalf_of,
+            agent_email=body.agent_email,
             details=body.details,
             regime=body.regime,
             received_at=body.received_at,

@@ -105,8 +105,21 @@ def open_(
     channel: Annotated[
         str, typer.Option(help="self_service, api, email, ticket or staff.")
     ] = "staff",
+    subject: Annotated[
+        str | None,
+        typer.Option(
+            "--subject",
+            help="The person's subject id (e.g. one without e-mail).",
+            callback=resolver("subject"),
+        ),
+    ] = None,
     on_behalf_of: Annotated[
-        str | None, typer.Option(help="Who makes the request for the person (flagged).")
+        str | None,
+        typer.Option(help="The agent's name and capacity, e.g. 'Mary Byrne, mother'."),
+    ] = None,
+    agent_email: Annotated[
+        str | None,
+        typer.Option(help="The agent's own address: every letter goes there (staff verify)."),
     ] = None,
     change: ChangeOpt = None,
     purpose: PurposeOpt = None,
@@ -122,7 +135,8 @@ def open_(
     quiet: QuietOpt = False,
 ) -> None:
     """Open a request: matched to the person, deadline set, acknowledged, verification
-    started (a code by e-mail, or staff for a request on someone's behalf)."""
+    started (a code by e-mail, or staff for a request on someone's behalf: then name the
+    agent with --on-behalf-of and --agent-email; their letters go to the agent)."""
     details: dict[str, Any] = {}
     if change:
         details["changes"] = _pairs(change)
@@ -134,9 +148,11 @@ def open_(
             email=email,
             phone=phone,
             customer_id=customer_id,
+            subject_id=subject,
             tenant_id=tenant,
             channel=channel,
             on_behalf_of=on_behalf_of,
+            agent_email=agent_email,
             details=details,
             received_at=received,
             actor=_actor(actor),

@@ -27,18 +27,26 @@ def _contact_key(keys: Keyring) -> bytes:
     return keys.mac("troth:requests:contact-key", b"")
 
 
-def seal_contact(keys: Keyring, request_id: str, address: str) -> bytes:
+def _ad(request_id: str, role: str) -> bytes:
+    """Associated data: the request, and whose address it is (the person's ``contact``,
+    an agent's ``agent``), so neither ciphertext reads as the other."""
+    return f"troth:request-{role}:{request_id}".encode()
+
+
+def seal_contact(keys: Keyring, request_id: str, address: str, *, role: str = "contact") -> bytes:
     """The address encrypted for the row of ``request_id``."""
     nonce = os.urandom(_NONCE)
-    ad = f"troth:request-contact:{request_id}".encode()
+    ad = _ad(request_id, role)
     return nonce + AESGCM(_contact_key(keys)).encrypt(nonce, address.encode(), ad)
 
 
-def open_contact(keys: Keyring, request_id: str, blob: bytes | None) -> str | None:
+def open_contact(
+    keys: Keyring, request_id: str, blob: bytes | None, *, role: str = "contact"
+) -> str | None:
     """The address stored with ``request_id``, or None when there is none."""
     if blob is None:
         return None
-    ad = f"troth:request-contact:{request_id}".encode()
+    ad = _ad(request_id, role)
     try:
         plain = AESGCM(_contact_key(keys)).decrypt(bytes(blob[:_NONCE]), bytes(blob[_NONCE:]), ad)
     except InvalidTag as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -75,7 +76,6 @@ class Exports:
         tenant, or to the vendor's office; a tenant's only to that tenant's admins or the
         office. Another's export, or a code already used, expired or purged, is NotFound
         (the refusal is audited); the file is deleted once it has been downloaded."""
-        now = self.ctx.clock.now()
         h = _contact.hash_token(self.ctx.keys, token or "")
         gone = NotFound("no such download: the code is wrong or was removed", code="no_export")
         with self.ctx.engine.connect() as conn:
@@ -101,6 +101,16 @@ class Exports:
                 tenant_id=tenant_id,
                 details={"request": row.request_id},
             )
+        return self.hand_over(token, row, actor.label, subject_id, tenant_id)
+
+    def hand_over(
+        self, token: str, row: Any, label: str, subject_id: str | None, tenant_id: str | None
+    ) -> bytes:
+        """The ZIP of export ``row`` (its code ``token``) to ``label``, whom the caller has
+        decided may have it: once, before it expires; audited, the file then deleted."""
+        now = self.ctx.clock.now()
+        h = row.token_hash
+        gone = NotFound("no such download: the code is wrong or was removed", code="no_export")
         if row.downloaded_at is not None:
             raise NotFound(
                 f"this download was already used on {row.downloaded_at:%Y-%m-%d %H:%M} UTC;"
@@ -130,7 +140,7 @@ class Exports:
                 now,
                 AuditEntry(
                     action="request.download",
-                    actor=actor.label,
+                    actor=label,
                     subject_id=subject_id,
                     tenant_id=tenant_id,
                     details={"request": row.request_id, "bytes": len(data)},

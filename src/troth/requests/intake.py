@@ -50,6 +50,7 @@ class Asked:
     subject_id: str | None
     tenant_id: str | None
     on_behalf_of: str | None
+    agent_email: str | None
     details: Mapping[str, Any] | None
     regime: Regime | str | None
     source_ref: str | None
@@ -62,8 +63,18 @@ class _Matched:
 
     subject_id: str | None
     tenant_id: str | None
-    behalf: str | None
+    agent: _Agent | None
+    email: str | None
+    """The person's own address (None when the one given was the agent's)."""
     regime: Regime
+
+
+@dataclass(frozen=True)
+class _Agent:
+    """Who acts for the person: their name and capacity as given, their own address."""
+
+    name: str | None
+    email: str | None
 
 
 class RequestIntake:
@@ -85,6 +96,7 @@ class RequestIntake:
         tenant_id: str | None = None,
         channel: Channel | str = Channel.api,
         on_behalf_of: str | None = None,
+        agent_email: str | None = None,
         details: Mapping[str, Any] | None = None,
         regime: Regime | str | None = None,
         source_ref: str | None = None,
@@ -97,7 +109,13 @@ class RequestIntake:
 
         ``received_at``: when the request really arrived (default now; not in the future;
         without an offset, in the organisation's time zone). The request is dated, and its
-        deadline counted, on that day where the organisation is (:mod:`.receipt`)."""
+        deadline counted, on that day where the organisation is (:mod:`.receipt`).
+
+        On someone else's behalf: ``on_behalf_of`` is the agent's name and capacity
+        ("Mary Byrne, mother"), ``agent_email`` their own address (required, checked, not
+        the person's). The person is named by ``subject_id`` or their own identifiers.
+        Staff verify the agent's authority; every letter goes to the agent."""
+        behalf = _checked_behalf(on_behalf_of, agent_email)
         asked = Asked(
             kind=parse_kind(str(kind)),
             channel=parse_channel(str(channel)),
@@ -106,15 +124,19 @@ class RequestIntake:
             customer_id=customer_id,
             subject_id=subject_id,
             tenant_id=self._tenant_for(actor, subject_id, tenant_id),
-            on_behalf_of=on_behalf_of,
+            on_behalf_of=behalf.name if behalf else None,
+            agent_email=behalf.email if behalf else None,
             details=details,
             regime=regime,
             source_ref=source_ref,
             received_at=received_at,
         )
-        if not (asked.email or phone or customer_id or subject_id):
+        if not (asked.email or phone or customer_id or subject_id) and not (
+            asked.agent_email and asked.channel is Channel.email
+        ):  # (an e-mail from an agent is opened for its sender; the office names the person)
             raise ValidationError(
-                "say who the request is from: email, phone, customer_id or subject_id",
+                "say who the request is from: email, phone, customer_id or subject_id"
+                + (" (the person's; agent_email is the agent's)" if asked.agent_email else ""),
                 code="no_identity",
             )
         if subject_id is not None and asked.tenant_id is not None:
@@ -145,7 +167,10 @@ class RequestIntake:
             zone = ctx.policy.policy.organisation.zone(who.regime)
             at = receipt_time(asked.received_at, now=now, zone=zone)
             received = local_day(at, zone)
-            email = asked.email
+            email, agent = who.email, who.agent
+            agent_contact = None
+            if agent is not None and agent.email is not None:
+                agent_contact = _contact.seal_contact(ctx.keys, rid, agent.email, role="agent")
             conn.execute(
                 requests.insert().values(
                     id=rid,
@@ -157,8 +182,9 @@ class RequestIntake:
                     contact=_contact.seal_contact(ctx.keys, rid, email) if email else None,
                     regime=who.regime.value,
                     channel=asked.channel.value,
-                    on_behalf=who.behalf is not None,
-                    on_behalf_of=who.behalf,
+                    on_behalf=agent is not None,
+                    on_behalf_of=agent.name if agent else None,
+                    agent_contact=agent_contact,
                     source_ref=asked.source_ref,
                     received_at=at,
                     acknowledge_by=acknowledge_by(who.regime, received),
@@ -170,7 +196,7 @@ class RequestIntake:
                 )
             )
             self._acknowledge(conn, rid, asked.channel, (now, received), actor)
-            if who.behalf is not None:
+            if agent is not None:
                 self._await_approval(conn, rid, actor)
             else:
                 self._start_verifying(conn, rid, actor)
@@ -184,14 +210,16 @@ class RequestIntake:
         when: tuple[datetime, date],
         actor: Actor,
     ) -> None:
-        """Record and audit the arrival; tell the person (when there is an address to).
-        ``when``: now, and the day the request was received."""
+        """Record and audit the arrival; tell the requester (the person, or the agent acting
+        for them) when there is an address to. ``when``: now, and the day received."""
         now, received = when
         steps = self.steps
         steps.event(conn, rid, actor.label, "received", None, RequestState.received, {})
         req = steps.load(conn, rid)
-        steps.audit(conn, req, actor, "request.open", channel=channel.value)
-        if req.email:
+        steps.audit(
+            conn, req, actor, "request.open", channel=channel.value, on_behalf=req.on_behalf
+        )
+        if req.requester:
             steps.tell(conn, req, "ack", received=received, due=req.due_at)
             conn.execute(update(requests).where(requests.c.id == rid).values(acknowledged_at=now))
 
@@ -203,10 +231,11 @@ class RequestIntake:
             self.verification.send(conn, self.steps.load(conn, rid))
 
     def _await_approval(self, conn: Connection, rid: str, actor: Actor) -> None:
-        """Made on someone else's behalf: staff verify it, the requester is told so."""
+        """Made on someone else's behalf: staff verify the agent's authority, the agent (not
+        the person) is told so."""
         req = self.steps.load(conn, rid)
         self.steps.move(conn, req, RequestState.awaiting_approval, actor, "on_behalf")
-        if req.email:
+        if req.requester:
             self.steps.tell(conn, req, "behalf")
 
     def _refuse_other_tenant(
@@ -240,11 +269,14 @@ class RequestIntake:
                 report.unrecognised.append(found)
                 continue
             try:
+                # On someone's behalf: the sender is the agent (told, never the person,
+                # whom the office names by opening it by hand); else the person.
+                agent = found.sender if found.on_behalf else None
                 req = self.open(
                     found.kind,
-                    email=found.sender,
+                    email=None if agent else found.sender,
                     channel=Channel.email,
-                    on_behalf_of=found.sender if found.on_behalf else None,
+                    agent_email=agent,
                     details={"subject": found.subject[:200], "source": "email"},
                     source_ref=found.message_id[:255],
                     # Sent Friday, ingested Monday, is received Friday: the server's
@@ -274,6 +306,33 @@ def _checked_email(email: str | None) -> str | None:
     return check_email(email, "email", code="invalid_addr")
 
 
+def _checked_behalf(name: str | None, email: str | None) -> _Agent | None:
+    """The agent of a request made on someone else's behalf, checked: their own address
+    is required and must be an address (None: the request is the person's own)."""
+    name = name.strip()[:320] or None if name is not None else None
+    given = email is not None and bool(email.strip())
+    if name is None and not given:
+        return None
+    if not given:
+        raise ValidationError(
+            "a request made on someone else's behalf needs the agent's own e-mail address"
+            " (agent_email; --agent-email): every letter about it goes to the agent, never"
+            " to the person",
+            code="agent_address_required",
+            field="agent_email",
+        )
+    return _Agent(name, check_email(email, "agent_email", code="invalid_agent_addr"))
+
+
+def _refuse_agent_is_person() -> NoReturn:
+    raise ValidationError(
+        "agent_email is the person's own address: a request made on someone else's behalf"
+        " names the agent's own address (for the person's own request, leave the agent out)",
+        code="agent_is_person",
+        field="agent_email",
+    )
+
+
 def _refuse_duplicate(conn: Connection, source_ref: str) -> None:
     dup = conn.execute(select(requests.c.id).where(requests.c.source_ref == source_ref)).scalar()
     if dup is not None:
@@ -286,20 +345,30 @@ def _refuse_duplicate(conn: Connection, source_ref: str) -> None:
 
 def _match(conn: Connection, ctx: Context, asked: Asked) -> _Matched:
     """The person the request is about (by the identities given, or the subject named),
-    their tenant, whether someone asks for another's data, and the regime."""
-    behalf = asked.on_behalf_of
+    their tenant, who acts for them (if anyone), and the regime."""
+    agent = _Agent(asked.on_behalf_of, asked.agent_email) if asked.agent_email else None
+    email = asked.email
+    subj: SubjectRow | None = None
     if asked.subject_id is not None:
         subj = get_subject(conn, asked.subject_id, ctx.keys)
-        # The address given is not the person's: someone asks for another's data. (Among
-        # the person's tenant's people: an address at several customers is no ambiguity.)
-        if asked.email is not None and not _address_of(conn, ctx, asked.email, subj):
-            behalf = behalf or asked.email
+        # The address given is not the person's (among their tenant's people: an address
+        # at several customers is no ambiguity): someone asks for another's data, and that
+        # address is theirs, the agent's. With the agent named, it is a mistake.
+        if email is not None and not _address_of(conn, ctx, email, subj):
+            if agent is not None:
+                raise ValidationError(
+                    "email is not an address of this person: give the person's own address,"
+                    " or leave it out (the agent's address is agent_email)",
+                    code="not_the_persons_address",
+                    field="email",
+                )
+            agent, email = _Agent(None, email), None
         matched: str | None = subj.id
     else:  # an identifier naming several people is refused (ambiguous_person), not guessed
         matched = find_subject_id(
             conn,
             ctx,
-            email=asked.email,
+            email=email,
             phone=asked.phone,
             customer_id=asked.customer_id,
             tenant_id=asked.tenant_id,
@@ -310,7 +379,12 @@ def _match(conn: Connection, ctx: Context, asked: Asked) -> _Matched:
         subj = get_subject(conn, matched, ctx.keys)
         tenant_id = tenant_id or subj.tenant_id
         juris = juris or ctx.policy.regime_of(subj.jurisdiction)
-    return _Matched(matched, tenant_id, behalf, juris or ctx.policy.default_jurisdiction)
+    if agent is not None and agent.email is not None:
+        same = email is not None and email.casefold() == agent.email.casefold()
+        if same or (subj is not None and _address_of(conn, ctx, agent.email, subj)):
+            _refuse_agent_is_person()
+    regime = juris or ctx.policy.default_jurisdiction
+    return _Matched(matched, tenant_id, agent, email, regime)
 
 
 def _address_of(conn: Connection, ctx: Context, email: str, subj: SubjectRow) -> bool:

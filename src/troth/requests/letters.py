@@ -1,13 +1,17 @@
-"""What troth tells the person about their request, at each step (plain text mail); what
-they asked for is in their kind's words (its handler's)."""
+"""What troth tells the requester about their request, at each step (plain text mail); what
+they asked for is in their kind's words (its handler's). For a request made on someone
+else's behalf the requester is the agent (``agent``): the letters say so, and the person
+gets only ``for_you`` (their data was changed on their behalf)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-def letter(what: str, org: str, request_id: str, kind: str, **facts: Any) -> tuple[str, str]:
-    """(subject, body) of the mail ``what`` about a request."""
+def letter(
+    what: str, org: str, request_id: str, kind: str, *, agent: bool = False, **facts: Any
+) -> tuple[str, str]:
+    """(subject, body) of the mail ``what`` about a request (``agent``: to the agent)."""
     from troth.requests.kinds import handler_for
 
     try:
@@ -15,6 +19,16 @@ def letter(what: str, org: str, request_id: str, kind: str, **facts: Any) -> tup
     except (ValueError, KeyError):  # not a kind troth knows: said as it is
         asked = kind
     ref = f"Reference: {request_id}"
+    if agent:
+        asked = asked.replace("your ", "their ")
+    if what == "for_you":
+        by = f" by {facts['by']}" if facts.get("by") else ""
+        return (
+            f"A request about your data was carried out ({asked})",
+            f"A request for {asked} was made on your behalf{by}. Our privacy office checked"
+            " that they may act for you, and the request is now done. If you did not ask"
+            f" anyone to act for you, contact {org} at once.\n\n{ref}\n",
+        )
     if what == "ack":
         return (
             f"We received your request ({asked})",
@@ -33,6 +47,7 @@ def letter(what: str, org: str, request_id: str, kind: str, **facts: Any) -> tup
             f"Your request ({asked}) needs a check",
             "The request says it is made on someone else's behalf. Our privacy office will"
             " check that you may act for them before anything is done, and may contact you."
+            " Until then nothing about them is given to you."
             f"\n\n{ref}\n",
         )
     if what == "extended":
@@ -65,7 +80,12 @@ def letter(what: str, org: str, request_id: str, kind: str, **facts: Any) -> tup
             f" protection authority.\n\n{ref}\n",
         )
     lines = [f"Your request for {asked} is done."]
-    if facts.get("link"):
+    if facts.get("link") and agent:
+        lines.append(
+            f"Download the data here (the link works once, until {facts['expires']}; the page"
+            " sends a confirmation code to this e-mail address first):\n" + str(facts["link"])
+        )
+    elif facts.get("link"):
         lines.append(
             f"Download your data here (the link works once, until {facts['expires']}; you"
             f" sign in to our privacy centre with this e-mail address first):\n{facts['link']}"

@@ -23,7 +23,10 @@ class RequestRecord:
     channel: Channel
     on_behalf: bool
     on_behalf_of: str | None
+    """The agent's name and capacity, as given ("Mary Byrne, mother")."""
     email: str | None
+    """The person's own address (None when named otherwise); never written to for a
+    request made on their behalf."""
     received_at: datetime
     received_on: date
     """The day of receipt where the organisation is (its time zone for the regime)."""
@@ -41,6 +44,9 @@ class RequestRecord:
     closed_at: datetime | None
     code_attempts: int = 0
     codes_sent: int = 0
+    agent_email: str | None = None
+    """The agent's own address: every letter about a request made on the person's behalf
+    goes there."""
     # Only on the value execute() returns for an access request: the link's secret.
     download_token: str | None = field(default=None, repr=False)
 
@@ -53,6 +59,13 @@ class RequestRecord:
         """Past its deadline and not answered yet (an erasure waiting for a legal hold to
         end was answered when it was deferred: :data:`~troth.requests.states.DUE_STATES`)."""
         return self.state in DUE_STATES and self.deadline < today
+
+    @property
+    def requester(self) -> str | None:
+        """Where letters about the request go: the agent's address for a request made on
+        someone else's behalf (None when none is known: then nobody is written to), else the
+        person's."""
+        return self.agent_email if self.on_behalf else self.email
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

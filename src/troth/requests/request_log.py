@@ -93,6 +93,7 @@ _LOG_ONLY: dict[str, Any] = {
     "email_bidx": None,
     "contact": None,
     "on_behalf_of": None,
+    "agent_contact": None,
     "source_ref": None,
     "verified_by": None,
     "extension_reason": None,

@@ -19,6 +19,7 @@ after it, and offers their public methods as its own:
 ``bulk``                  :mod:`.bulk`: waiting, execute_many (and resume_held, run_due:
                           erasures whose legal hold ended, :mod:`.deferral`)
 ``exports``               :mod:`.exports`: export_tenant, download, purge_exports
+``agents``                :mod:`.agent_download`: send_agent_code, download_as_agent
 ``offboarder``            :mod:`.offboard`: offboard_tenant
 ``log``                   :mod:`.request_log`: purge_request_logs
 ========================  ==================================================================
@@ -30,6 +31,7 @@ from collections.abc import Mapping
 
 from troth.context import Context
 from troth.gate import SYSTEM, Actor
+from troth.requests.agent_download import AgentDownloads
 from troth.requests.bulk import BulkReport, BulkRunner
 from troth.requests.decisions import Decisions
 from troth.requests.exports import Exports
@@ -57,6 +59,7 @@ class RequestService:
         self.runner = RequestRunner(steps, environ)
         self.bulk = BulkRunner(steps, self.runner, environ)
         self.exports = Exports(steps)
+        self.agents = AgentDownloads(self.exports)
         self.offboarder = Offboarder(ctx, self.exports, environ)
         self.log = RequestLog(ctx)
 
@@ -83,6 +86,8 @@ class RequestService:
         self.export_tenant = self.exports.export_tenant
         self.download = self.exports.download
         self.purge_exports = self.exports.purge_exports
+        self.send_agent_code = self.agents.send_agent_code
+        self.download_as_agent = self.agents.download_as_agent
         self.offboard_tenant = self.offboarder.offboard_tenant
         self.purge_request_logs = self.log.purge_request_logs
 

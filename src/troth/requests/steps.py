@@ -177,16 +177,47 @@ class RequestSteps:
     def tell(
         self, conn: Connection, req: RequestRecord, what: str, key: str | None = None, **facts: Any
     ) -> None:
-        """Mail the person about their request, through the outbox (transactional)."""
-        if req.email is None:
+        """Mail the requester about their request, through the outbox (transactional): the
+        person, or for a request made on their behalf the agent (never the person's
+        address; no address known: nobody). The person is told when a request made on their
+        behalf changed their data (:meth:`tell_person`)."""
+        to = req.requester
+        if to is not None:
+            self._mail(conn, req, to, f"request:{req.id}:{key or what}", what, facts)
+        if what == "done":
+            self.tell_person(conn, req)
+
+    def tell_person(self, conn: Connection, req: RequestRecord) -> None:
+        """The person's own notice that a request made on their behalf, by an agent the
+        office verified, was carried out: for a kind that changes their data (not an
+        export: nothing of the data goes to them unasked), to their own address given with
+        the request, and only once verified."""
+        from troth.requests.kinds import handler_for
+
+        if not req.on_behalf or req.email is None or req.verified_at is None:
             return
+        if handler_for(req.kind).exports:
+            return
+        key = f"request:{req.id}:for_you"
+        self._mail(conn, req, req.email, key, "for_you", {"by": req.on_behalf_of})
+
+    def _mail(
+        self,
+        conn: Connection,
+        req: RequestRecord,
+        to: str,
+        key: str,
+        what: str,
+        facts: Mapping[str, Any],
+    ) -> None:
         org = self.ctx.policy.policy.organisation.name
-        subject, body = letter(what, org, req.id, req.kind.value, **facts)
+        agent = req.on_behalf and to != req.email
+        subject, body = letter(what, org, req.id, req.kind.value, agent=agent, **facts)
         enqueue(
             conn,
             self.ctx,
-            idempotency_key=f"request:{req.id}:{key or what}",
-            to_addr=req.email,
+            idempotency_key=key,
+            to_addr=to,
             subject=subject,
             body_text=body,
             subject_id=req.subject_id,
@@ -274,6 +305,9 @@ class RequestSteps:
             on_behalf=bool(row["on_behalf"]),
             on_behalf_of=row["on_behalf_of"],
             email=_contact.open_contact(self.ctx.keys, row["id"], row["contact"]),
+            agent_email=_contact.open_contact(
+                self.ctx.keys, row["id"], row["agent_contact"], role="agent"
+            ),
             received_at=row["received_at"],
             received_on=local_day(row["received_at"], self.zone(row["regime"])),
             acknowledged_at=row["acknowledged_at"],

@@ -27,7 +27,11 @@ requests = Table(
     Column("regime", String(16), nullable=False),
     Column("channel", String(16), nullable=False),
     flag("on_behalf"),
-    Column("on_behalf_of", String(320)),  # who says they act for the person
+    # A request made on someone else's behalf: the agent's name and capacity ("Mary Byrne,
+    # mother"), and the agent's own address, encrypted as ``contact`` is (other associated
+    # data). Letters about the request go to the agent, never to the person's address.
+    Column("on_behalf_of", String(320)),
+    Column("agent_contact", LargeBinary),
     # Message-ID of the e-mail (or ticket id) it came from: ingesting it again is a no-op.
     Column("source_ref", String(255), unique=True),
     stamp("received_at"),

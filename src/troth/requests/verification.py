@@ -130,7 +130,10 @@ class Verification:
             req = self.steps.load(conn, request_id)
             self._check_unverified(req)
             who = f"staff:{staff}"
-            self._verified(conn, req, now, who, "staff", by=staff, reason=reason[:1000])
+            # On someone's behalf: what staff checked is the agent and their authority to
+            # act (the event and the audit entry say so, with the reason).
+            checked = {"checked": "agent_authority"} if req.on_behalf else {}
+            self._verified(conn, req, now, who, "staff", by=staff, reason=reason[:1000], **checked)
         return self.steps.get(request_id)
 
     def verify_by_signin(self, request_id: str, subject_id: str) -> RequestRecord:

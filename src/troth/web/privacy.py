@@ -334,13 +334,29 @@ def download_form(request: Request) -> Response:
 
 @router.post("/privacy/download")
 def download(request: Request, form: FormDep) -> Response:
-    """The export, once, to the person it was made for (signed in)."""
+    """The export, once, to the person it was made for (signed in); or, not signed in, to
+    the agent who made the request on someone's behalf: a confirmation code is mailed to
+    them first (:mod:`troth.requests.agent_download`)."""
+    if person(request) is None and form.get("code"):
+        return _agent_download(request, form)
     p = require_person(request, form)
     from troth.gate import Actor, ActorKind
 
     code = form.get("code", "").strip()
     me = Actor(ActorKind.subject, p.subject_id)
     return _zip(request.app.state.troth.requests.download(code, actor=me))
+
+
+def _agent_download(request: Request, form: dict[str, str]) -> Response:
+    """The agent's two steps: the link's code mails a confirmation code; both together
+    download. Nothing says whether a code belongs to an agent's export but the mail."""
+    t = request.app.state.troth
+    code = form.get("code", "").strip()
+    confirm = form.get("confirm", "").strip()
+    if confirm:
+        return _zip(t.requests.download_as_agent(code, confirm))
+    t.requests.send_agent_code(code)
+    return render(request, "privacy/download.html", person=None, agent_code=code)
 
 
 @router.get("/privacy/download/{rest:path}")
