@@ -155,3 +155,26 @@ def test_account_closure_under_hold_ends_the_relationship_and_erases_after_the_h
     assert _subject(t, sid)["erased_at"] is not None
     assert t.requests.run_due().startswith("0 erasure(s)")
     assert clock.now() - s["relationship_ended_at"] >= timedelta(days=3)
+
+
+def test_the_privacy_centre_says_deferred_and_never_the_hold(home: Any, clock: Any) -> None:
+    """The person's own page: the request answered "deferred", not "awaiting hold" (which
+    would tell of a legal hold) nor its reason; "done" after the hold ends."""
+    from _http import client_for, privacy_sign_in, section
+    from troth.engine import Troth
+
+    ctx = home("itechno", context=True)
+    t = Troth(ctx)
+    sid = t.collect("order_form", ORDER).subject_id
+    hold = t.retention.place_hold(reason=SECRET, subject_id=sid)
+    rid = _request(t, "delete", ORDER["email"])
+    assert t.requests.execute(rid).state.value == "awaiting_hold"
+    with client_for(ctx) as c:
+        privacy_sign_in(c, ctx, ORDER["email"])
+        page = c.get("/privacy/me").text
+        row = section(page, "my-requests")
+        assert "deferred" in row and "awaiting" not in row
+        for secret in (SECRET, "legal hold", "awaiting_hold", hold):
+            assert secret not in page
+    t.retention.lift_hold(hold)
+    assert t.requests.get(rid).state.value == "completed"
