@@ -34,10 +34,11 @@ def _rows(t: Any, **where: Any) -> list[Any]:
 
 
 def _end_relationship(t: Any, sid: str, when: Any) -> None:
+    """The relationship ended at ``when``, written as troth writes it (the row sealed)."""
+    from troth.store.subject_seals import update_subjects
+
     with t.ctx.engine.begin() as conn:
-        conn.execute(
-            sa.update(subjects).where(subjects.c.id == sid).values(relationship_ended_at=when)
-        )
+        update_subjects(conn, t.ctx.keys, subjects.c.id == sid, relationship_ended_at=when)
 
 
 def test_nothing_expires_before_keep_for(home, db_url, clock):

@@ -36,12 +36,10 @@ def test_p30_clock_runs_from_relationship_end(home, db_url, clock):
     ).subject_id
     clock.advance(days=5 * 365)
     assert t.retention.run().total == 0  # still a customer
-    with t.ctx.engine.begin() as conn:
-        conn.execute(
-            sa.update(subjects)
-            .where(subjects.c.id == sid)
-            .values(relationship_ended_at=clock.now())
-        )
+    from troth.store.subject_seals import update_subjects
+
+    with t.ctx.engine.begin() as conn:  # the relationship ends, as troth records it
+        update_subjects(conn, t.ctx.keys, subjects.c.id == sid, relationship_ended_at=clock.now())
     clock.advance(days=365)
     assert t.retention.run().total == 0  # past the relationship, inside the purpose's need
     clock.advance(days=400)

@@ -113,9 +113,14 @@ class Expiry:
                 .distinct()
             ).all()
             self.sets = RuleSets(conn, idx, self.rules, now).build(kinds)
+            # Held: the person's own mark, or an active hold on them in legal_holds (where
+            # holds are recorded; a mark cleared outside troth keeps the data held).
             self.held_subjects = list(
                 conn.execute(
-                    select(subjects.c.id).where(subjects.c.legal_hold.is_not(None)).limit(1001)
+                    select(subjects.c.id)
+                    .where(subjects.c.legal_hold.is_not(None))
+                    .union(_ACTIVE_PERSON_HOLDS)
+                    .limit(1001)
                 ).scalars()
             )
             self.tenant_holds = (
@@ -212,6 +217,7 @@ class Expiry:
                     )
                 )
             )
+            conds.append(r.c.subject_id.not_in(_ACTIVE_PERSON_HOLDS))
         elif self.held_subjects:
             conds.append(r.c.subject_id.not_in(self.held_subjects))
         if self.tenant_holds:
@@ -237,6 +243,11 @@ class Expiry:
         if extra is not None:
             stmt = stmt.where(extra(r))
         return stmt.order_by(r.c.id).limit(n)
+
+
+_ACTIVE_PERSON_HOLDS = select(legal_holds.c.subject_id).where(
+    legal_holds.c.subject_id.is_not(None), legal_holds.c.lifted_at.is_(None)
+)
 
 
 def compile_rules(idx: PolicyIndex, now: datetime) -> dict[str, Rule]:

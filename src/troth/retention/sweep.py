@@ -63,7 +63,7 @@ class RetentionReport:
     by_purpose: Counter[str] = field(default_factory=Counter)
     held: Counter[str] = field(default_factory=Counter)
     keys_shredded: int = 0
-    # Rows due to be anonymised left as they are: they do not match their seals.
+    # Rows due left as they are: they, or their person's row, do not match their seals.
     skipped_tampered: int = 0
     batches: int = 0
     datasets: list[dict[str, Any]] = field(default_factory=list)
@@ -123,7 +123,10 @@ class Sweep:
         encrypted value left) expired rows, one batch per transaction."""
 
         def step(conn: Connection, after: int) -> Sequence[Any]:
-            ids = self.expiry.batch_ids(action, after, batch).scalar_subquery()
+            ids, bad = self._of_sealed_people(conn, self.expiry.batch_ids(action, after, batch))
+            report.skipped_tampered += len(bad)
+            if not ids:
+                return [(i,) for i in bad]
             rows = conn.execute(
                 delete(records)
                 .where(records.c.id.in_(ids))
@@ -136,15 +139,30 @@ class Sweep:
                 )
             ).all()
             if not rows:
-                return rows
+                return [(i,) for i in bad]
             shredded = 0
             if action is RetentionAction.crypto_shred:
                 shredded = self._shred(conn, {row[3] for row in rows if row[4]})
                 report.keys_shredded += shredded
             self._account(conn, action.value, rows, report, shredded)
-            return rows
+            return [*rows, *((i,) for i in bad)]
 
         self._batches(progress, step)
+
+    def _of_sealed_people(self, conn: Connection, picked: Any) -> tuple[list[int], list[int]]:
+        """The records ``picked`` selects, split: those whose person's row matches its seal,
+        and those of a person whose row was changed outside troth (a hold cleared, a
+        relationship ended early, a tenant moved), left as they are: retention never acts
+        on what a database writer made of a person (``troth audit verify`` names them)."""
+        from troth.store.subject_seals import bad_subjects
+
+        r = records.c
+        rows = conn.execute(
+            select(r.id, r.subject_id).where(r.id.in_(picked.scalar_subquery()))
+        ).all()
+        tampered = set(bad_subjects(conn, self.ctx.keys, {str(sid) for _, sid in rows}))
+        good = [int(i) for i, sid in rows if sid not in tampered]
+        return good, [int(i) for i, sid in rows if sid in tampered]
 
     def _shred(self, conn: Connection, candidates: set[str]) -> int:
         if not candidates:
@@ -170,24 +188,27 @@ class Sweep:
 
         def drop(conn: Connection, after: int) -> Sequence[Any]:
             """1. drop what identifies."""
-            ids = self.expiry.batch_ids(action, after, batch, lambda r: not_(keep_cond(r)))
-            rows = conn.execute(
-                delete(records)
-                .where(records.c.id.in_(ids.scalar_subquery()))
-                .returning(records.c.id, records.c.category, cast(records.c.purposes, Text))
-            ).all()
-            if not rows:
-                return rows
-            self._account(conn, "anonymise_drop", rows, report, 0, key="anonymise")
-            return rows
+            picked = self.expiry.batch_ids(action, after, batch, lambda r: not_(keep_cond(r)))
+            ids, bad = self._of_sealed_people(conn, picked)
+            report.skipped_tampered += len(bad)
+            rows: Sequence[Any] = []
+            if ids:
+                rows = conn.execute(
+                    delete(records)
+                    .where(records.c.id.in_(ids))
+                    .returning(records.c.id, records.c.category, cast(records.c.purposes, Text))
+                ).all()
+            if rows:
+                self._account(conn, "anonymise_drop", rows, report, 0, key="anonymise")
+            return [*rows, *((i,) for i in bad)]
 
         def generalise(conn: Connection, after: int) -> Sequence[Any]:
             """2. generalise the rest and detach it from the person. A row that does not
             match its seal is left as it is (generalising and sealing it again would
             accept what was done to it; `troth audit verify` names it)."""
             picked = self.expiry.batch_ids(action, after, batch, keep_cond)
-            ids = list(conn.execute(picked).scalars())
-            bad = set(bad_seals(conn, self.ctx.keys, ids))
+            ids, of_tampered = self._of_sealed_people(conn, picked)
+            bad = set(bad_seals(conn, self.ctx.keys, ids)) | set(of_tampered)
             good = [i for i in ids if i not in bad]
             rows: Sequence[Any] = []
             if good:
