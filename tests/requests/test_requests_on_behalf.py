@@ -302,3 +302,33 @@ def test_the_agent_downloads_on_the_web_with_a_mailed_code(lite: Any) -> None:
         assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
         r = c.post("/privacy/download", data={"code": "unknown"}, headers={"Accept": "text/html"})
         assert r.status_code == 404
+
+
+def test_over_http_an_agent_is_named_by_address_and_never_shown_back(mindlink: Any) -> None:
+    """``POST /api/v1/requests`` with ``agent_email``: the agent's letters, nothing of the
+    agent's address in the answer; bad agent input a 422 naming the field, nothing stored."""
+    from _http import api_key, client_for, is_problem
+
+    t = Troth(mindlink)
+    buy(t, ANN)
+    with client_for(mindlink) as c:
+        admin = api_key(c, ["requests:admin"])
+        body = {"kind": "access", "email": ANN, "on_behalf_of": "Mary Buyer, mother"}
+        for bad, code in (
+            ({}, "agent_address_required"),
+            ({"agent_email": "mum@"}, "invalid_agent_addr"),
+            ({"agent_email": ANN.upper()}, "agent_is_person"),
+        ):
+            problem = is_problem(
+                c.post("/api/v1/requests", json={**body, **bad}, headers=admin), 422
+            )
+            assert problem["code"] == code, problem
+        with mindlink.engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(requests)).scalar_one() == 0
+        r = c.post("/api/v1/requests", json={**body, "agent_email": MUM}, headers=admin)
+        assert r.status_code == 201, r.text
+        out = r.json()
+        assert out["state"] == "awaiting_approval" and MUM not in r.text and ANN not in r.text
+        assert _to(t, out["id"]) == {MUM}
+        shown = c.get(f"/api/v1/requests/{out['id']}", headers=admin)
+        assert shown.status_code == 200 and MUM not in shown.text
