@@ -139,3 +139,41 @@ def test_p25_a_connected_table_kept_for_a_legal_minimum_keeps_only_its_categorie
     (issue,) = bad.value.issues
     assert "tables.invoices.columns.card: category 'payment_card' is kept for 'sales'" in issue
     assert "identity, billing, purchases" in issue and "erase: keep" in issue
+
+
+def test_p25_an_erasure_resumed_after_its_hold_with_a_database_down_is_retried(
+    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trial 4: the hold lifted while a connected database was down left the erasure
+    ``in_progress`` for ever (the worker looked only for ``awaiting_hold``), and the lift
+    said nothing. Now the lift names it, and the worker retries it until done; a request
+    interrupted without a hold behind it is left to the office, as before."""
+    t = home("mindlink")
+    connect_shop(t, shop_db(tmp_path), monkeypatch)
+    down = f"sqlite:///{tmp_path}/missing-dir/warehouse.db"
+    connect_shop(
+        t, shop_db(tmp_path, "warehouse"), monkeypatch, name="warehouse", env="WAREHOUSE_URL"
+    )
+    sid = buy(t, PERSON)
+    other = cs.email_of(5)
+    buy(t, other)
+    hold = t.retention.place_hold(reason="Tribunal 4/2026", subject_id=sid)
+    rid = verified(t, "delete", PERSON)
+    assert t.requests.execute(rid).state is RequestState.awaiting_hold
+    monkeypatch.setenv("WAREHOUSE_URL", down)
+    # Another person's erasure interrupted by the same outage, no hold behind it.
+    plain = verified(t, "delete", other)
+    with pytest.raises(ConnectorError):
+        t.requests.execute(plain)
+    done = t.retention.lift_hold(hold)
+    assert done["erasures_done"] == 0 and "warehouse" in done["erasures_left"][rid]
+    assert t.requests.get(rid).state is RequestState.in_progress
+    assert "0 erasure(s) done" in t.requests.run_due()  # still down: left, said so
+    monkeypatch.setenv("WAREHOUSE_URL", f"sqlite:///{tmp_path}/warehouse.db")
+    assert t.requests.run_due().startswith("1 erasure(s) done")
+    finished = t.requests.get(rid)
+    assert finished.state is RequestState.completed
+    systems = {s["system"]: s for s in finished.result["systems"]}  # type: ignore[index]
+    assert systems["dataset:warehouse"]["deleted"] > 0
+    assert systems["troth"]["kept"] == 3  # the invoices' legal minimum, as unheld (above)
+    assert t.requests.get(plain).state is RequestState.in_progress  # the office resumes it

@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
@@ -127,7 +128,12 @@ def lift(
     ctx: typer.Context,
     hold_id: Annotated[str, typer.Argument(help="The hold id.", callback=resolver("hold"))],
 ) -> None:
-    """Lift a legal hold."""
+    """Lift a legal hold; the erasures that waited for it are carried out now (what cannot
+    be yet, a connected database down, is named, and the worker retries it)."""
     with opened(ctx) as t:
-        t.retention.lift_hold(hold_id)
+        done = t.retention.lift_hold(hold_id)
     console.print(f"lifted {hold_id}")
+    if done["erasures_done"]:
+        console.print(f"{done['erasures_done']} erasure(s) that waited for it done")
+    for rid, why in sorted(done["erasures_left"].items()):
+        console.print(f"  not done yet: request {rid}: {escape(why)} (the worker retries it)")

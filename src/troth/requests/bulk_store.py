@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select, update
 
 from troth.consent.events import ConsentMethod
 from troth.context import Context
-from troth.requests.deferral import hold_reason, holds_on
+from troth.requests.deferral import holds_on
 from troth.requests.execution import also_kept, erasure_report, held, kept_because, legal_keeps
 from troth.store.erasure import erase_subject_data
 from troth.store.seals import reseal
@@ -61,7 +61,7 @@ def erase_many_in_store(
     for sid in ids:
         values = found[sid][1]
         if sid in holds:
-            held(reports[sid], hold_reason(holds[sid]), values)
+            held(reports[sid], values)
             continue
         erasable.append(sid)
         mine = legal_keeps(ctx, values, now.date())

@@ -21,12 +21,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, exists, or_, select, update
 
 from troth.audit.log import transaction
 from troth.policy.model import LegalBasis
 from troth.requests.states import RequestState
-from troth.requests.tables import requests
+from troth.requests.tables import request_events, requests
 from troth.retention.tables import legal_holds
 from troth.store.tables import subjects
 
@@ -64,11 +64,6 @@ def holds_on(conn: Connection, subject_ids: Sequence[str]) -> dict[str, list[tup
     return out
 
 
-def hold_reason(holds: Sequence[tuple[str, str]]) -> str:
-    """The reasons of a person's holds, for the office's report (never the person's letter)."""
-    return "; ".join(reason for _, reason in holds)
-
-
 def restrictable(ctx: Context) -> list[str]:
     """The purposes a held erasure restricts: every one not resting on a legal obligation."""
     return sorted(
@@ -76,11 +71,9 @@ def restrictable(ctx: Context) -> list[str]:
     )
 
 
-def defer(
-    job: Job, sid: str, holds: Sequence[tuple[str, str]], *, close_account: bool
-) -> RequestRecord:
-    """Answer the erasure ``job`` of person ``sid`` as deferred by ``holds`` (see the
-    module), in one transaction."""
+def defer(job: Job, sid: str, *, close_account: bool) -> RequestRecord:
+    """Answer the erasure ``job`` of person ``sid``, whom a legal hold holds, as deferred
+    (see the module), in one transaction."""
     from troth.requests import execution
     from troth.store.values import read_values
 
@@ -90,32 +83,41 @@ def defer(
         values = read_values(conn, ctx, sid)
         report = execution.erasure_report(values)
         report.update(execution.end_what_follows(conn, ctx, sid))
-        execution.held(report, hold_reason(holds), values)
+        execution.held(report, values)
         if close_account:
             execution.close_relationship(conn, ctx, sid)
         restricted = execution.restrict_in_store(conn, ctx, sid, restrictable(ctx), req.id, now)
-        ids = [hid for hid, _ in holds]
+        # Which holds, and why, stay the office's (legal_holds): the result, the request's
+        # history and its audit entry are read by the tenant and the person, and a hold may
+        # be gagged.
         result: dict[str, Any] = {
             "systems": [report],
-            "waiting_for": {"legal_holds": ids},
+            "waiting_for": "legal_hold",
             "restricted": restricted,
-            "note": f"waiting for legal hold {', '.join(ids)} to end; nothing was erased",
+            "note": "waiting for a legal hold on this person to end; nothing was erased",
         }
         cur = steps.load(conn, req.id)
         conn.execute(update(requests).where(requests.c.id == req.id).values(result=result))
-        steps.move(conn, cur, RequestState.awaiting_hold, job.actor, "deferred", legal_holds=ids)
+        steps.move(conn, cur, RequestState.awaiting_hold, job.actor, "deferred")
         steps.tell(conn, cur, "deferred")
         return steps.load(conn, req.id)
 
 
 def ready(ctx: Context) -> list[str]:
     """Ids of the erasures waiting for a legal hold whose person is no longer held (oldest
-    first): to be carried out now."""
-    r = requests.c
+    first): to be carried out now. Those resumed after their hold ended that did not finish
+    (a connected database down: left ``in_progress``) are among them, until done."""
+    r, e = requests.c, request_events.c
+    was_deferred = exists().where(e.request_id == r.id, e.event == "deferred")
     with ctx.engine.connect() as conn:
         rows = conn.execute(
             select(r.id, r.subject_id)
-            .where(r.state == RequestState.awaiting_hold.value)
+            .where(
+                or_(
+                    r.state == RequestState.awaiting_hold.value,
+                    and_(r.state == RequestState.in_progress.value, was_deferred),
+                )
+            )
             .order_by(r.received_at, r.id)
         ).all()
         held = holds_on(conn, [str(sid) for _, sid in rows if sid is not None])

@@ -64,11 +64,10 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
     values = read_values(conn, ctx, subject_id)
     report = erasure_report(values)
     report.update(end_what_follows(conn, ctx, subject_id))
-    from troth.requests.deferral import hold_reason, holds_on
+    from troth.requests.deferral import holds_on
 
-    holds = holds_on(conn, [subject_id]).get(subject_id)
-    if holds:  # a hold on the person or on their tenant keeps everything
-        return held(report, hold_reason(holds), values)
+    if holds_on(conn, [subject_id]).get(subject_id):  # on the person or their tenant
+        return held(report, values)
     kept = legal_keeps(ctx, values, now.date())
     for (purpose, until), vals in sorted(kept.items()):
         # One UPDATE per (purpose, until): a handful, whatever the number of values.
@@ -105,13 +104,16 @@ def erasure_report(values: Sequence[StoredValue]) -> dict[str, Any]:
     }
 
 
-def held(report: dict[str, Any], hold: str, values: Sequence[StoredValue]) -> dict[str, Any]:
-    """The report of a person on legal hold: everything kept, and why."""
+def held(report: dict[str, Any], values: Sequence[StoredValue]) -> dict[str, Any]:
+    """The report of a person on legal hold: everything kept, because of "a legal hold",
+    never which one nor its reason: the report is read by the person's tenant (a request's
+    result, an offboarding's certificate), and a hold may be gagged. The office finds the
+    holds in ``legal_holds``."""
     report["kept"] = len(values)
     report["kept_because"].append(
         {
             "rows": len(values),
-            "reason": f"legal hold: {hold}",
+            "reason": "legal hold",
             "purpose": None,
             "until": None,
             "categories": sorted({v.category for v in values}),

@@ -73,8 +73,8 @@ class RequestRunner:
             holds = holds_on(conn, [req.subject_id]).get(req.subject_id)
         if holds:
             raise Conflict(
-                f"request {req.id} waits for legal hold {', '.join(h for h, _ in holds)} to"
-                " end: it is carried out when the hold is lifted",
+                f"request {req.id} waits for a legal hold on this person to end: it is"
+                " carried out when the hold is lifted",
                 code="legal_hold",
                 state=req.state.value,
             )

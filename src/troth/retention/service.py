@@ -68,10 +68,12 @@ class RetentionService:
             holds.place(conn, now, hold, actor.label, self.ctx.keys)
         return hold.id
 
-    def lift_hold(self, hold_id: str, *, actor: Actor = SYSTEM) -> None:
+    def lift_hold(self, hold_id: str, *, actor: Actor = SYSTEM) -> dict[str, Any]:
         """Lift a hold (power ``manage_holds``); retention catches up on the next run, and
         the erasures that waited for it (and for no other hold) are carried out now by
-        troth itself (what fails, a connected database down, the worker retries)."""
+        troth itself. Returns what became of them: ``erasures_done`` (how many), and
+        ``erasures_left`` (request id -> why not yet: a connected database down, say),
+        which the worker retries until done."""
         authorize(self.ctx, actor, Power.manage_holds, details={"hold": hold_id[:64]})
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
@@ -80,9 +82,11 @@ class RetentionService:
         from troth.requests.service import RequestService
 
         try:
-            RequestService(self.ctx).resume_held()
+            report = RequestService(self.ctx).resume_held()
         except TrothError as exc:  # the hold is lifted; the worker resumes what is left
             log.warning("erasures waiting for legal hold %s: %s", hold_id, exc.message)
+            return {"erasures_done": 0, "erasures_left": {"*": exc.message}}
+        return {"erasures_done": len(report.completed), "erasures_left": dict(report.failed)}
 
     # -- planning and running -----------------------------------------------------------
     def plan(self, now: datetime | None = None, *, actor: Actor = SYSTEM) -> RetentionReport:

@@ -32,9 +32,9 @@ def erase(job: Job, *, close_account: bool = False) -> RequestRecord:
     req = job.req
     if req.subject_id is not None:
         with job.ctx.engine.connect() as conn:
-            holds = holds_on(conn, [req.subject_id]).get(req.subject_id)
-        if holds:
-            return defer(job, req.subject_id, holds, close_account=close_account)
+            held = holds_on(conn, [req.subject_id]).get(req.subject_id)
+        if held:
+            return defer(job, req.subject_id, close_account=close_account)
     systems: list[dict[str, Any]] = []
     if job.connector is not None:
         ids = job.identities()
