@@ -235,3 +235,34 @@ def test_cli_check_and_show_without_a_home(live_shop, tmp_path, monkeypatch):
         conn.execute(sa.text("DROP TABLE calls"))
     code, out = _cli(["datasets", "check", str(path)], {"SHOP_DATABASE_URL": live_shop})
     assert code == 1 and "missing_table" in out
+
+
+def test_cli_show_takes_the_homes_categories(home, tmp_path, monkeypatch):
+    """Trial 4: with --home, a column of a category the home's policy declares was refused
+    ("unknown category 'cv': declare it in the policy's categories") unless --policy named
+    the very file the home runs on. The home's policy counts; a category it lacks still
+    does not."""
+
+    def edit(p):
+        p["categories"] = [*p.get("categories", []), {"id": "cv", "description": "CVs"}]
+
+    t = home("mindlink", edit=edit)
+    monkeypatch.chdir(tmp_path)
+    text = cs.declaration().replace(
+        "birth_date: {category: demographic, erase: set_null}",
+        "birth_date: {category: cv, erase: set_null}",
+    )
+    assert text != cs.declaration()
+    path = tmp_path / "datasets.yaml"
+    path.write_text(text)
+    code, out = _cli(["--home", str(t.ctx.home), "datasets", "show", str(path)], {})
+    assert code == 0 and "cv" in out, out
+    _register()
+    bare = CliRunner().invoke(app, ["datasets", "show", str(path)], env={})
+    assert bare.exit_code != 0 and "unknown category 'cv'" in str(
+        bare.exception
+    )  # no home: built-ins
+    other = tmp_path / "other.yaml"
+    other.write_text(text.replace("category: cv", "category: resumes"))
+    lacks = CliRunner().invoke(app, ["--home", str(t.ctx.home), "datasets", "show", str(other)])
+    assert lacks.exit_code != 0 and "unknown category 'resumes'" in str(lacks.exception)

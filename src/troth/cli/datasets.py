@@ -1,6 +1,7 @@
 """`troth datasets ...`: check and show declarations of connected databases.
 
-Both work from the declaration file alone (URLs from the environment): no troth home needed.
+Both work from the declaration file alone (URLs from the environment): no troth home needed;
+with one (``--home``), its policy's categories count, as at run time.
 """
 
 from __future__ import annotations
@@ -28,15 +29,36 @@ app, register = command_group("datasets", "Check and show the declarations of co
 FileArg = Annotated[Path, typer.Argument(help="The dataset declaration (YAML).")]
 PolicyOpt = Annotated[
     Path | None,
-    typer.Option("--policy", help="Policy file whose categories the columns may use."),
+    typer.Option(
+        "--policy",
+        help="Policy file whose categories the columns may use (default: the home's, with"
+        " --home or TROTH_HOME, when there is one).",
+    ),
 ]
 DatasetOpt = Annotated[
     list[str] | None, typer.Option("--dataset", "-d", help="Only this dataset (repeatable).")
 ]
 
 
-def _load(file: Path, policy: Path | None, only: list[str] | None) -> list[Dataset]:
+def _home_policy(ctx: typer.Context) -> Path | None:
+    """The policy file of the home chosen with --home / TROTH_HOME, when there is one."""
+    from troth.cli import home_of
+    from troth.settings import SETTINGS_FILE, Settings
+
+    home = home_of(ctx)
+    if not (home / SETTINGS_FILE).exists():
+        return None
+    file = Settings.for_home(home).resolved_policy_file
+    return file if file.exists() else None
+
+
+def _load(
+    ctx: typer.Context, file: Path, policy: Path | None, only: list[str] | None
+) -> list[Dataset]:
+    """The declarations in ``file``; their columns may use the categories of ``policy``, or
+    of the home's policy (``--home``) when none is named, and the built-in ones."""
     categories = builtin_categories()
+    policy = policy or _home_policy(ctx)
     if policy is not None:
         from troth.policy.loader import load_policy
 
@@ -52,6 +74,7 @@ def _load(file: Path, policy: Path | None, only: list[str] | None) -> list[Datas
 
 @app.command("check")
 def check(
+    ctx: typer.Context,
     file: FileArg,
     policy: PolicyOpt = None,
     dataset: DatasetOpt = None,
@@ -63,7 +86,7 @@ def check(
 
     failed = False
     results: dict[str, list[Finding] | str] = {}
-    for ds in _load(file, policy, dataset):
+    for ds in _load(ctx, file, policy, dataset):
         url = os.environ.get(ds.url_env)
         if not url:
             results[ds.name] = f"{ds.url_env} is not set: cannot reach the database"
@@ -100,6 +123,7 @@ def check(
 
 @app.command("show")
 def show(
+    ctx: typer.Context,
     file: FileArg,
     policy: PolicyOpt = None,
     dataset: DatasetOpt = None,
@@ -111,7 +135,7 @@ def show(
 
     if as_json:
         out = []
-        for ds in _load(file, policy, dataset):
+        for ds in _load(ctx, file, policy, dataset):
             plan = plan_dataset(ds)
             tables = []
             for name in plan.order:
@@ -134,7 +158,7 @@ def show(
             out.append({"dataset": ds.name, "url_env": ds.url_env, "walk": tables})
         console.print_json(json.dumps(out, default=str))
         return
-    for ds in _load(file, policy, dataset):
+    for ds in _load(ctx, file, policy, dataset):
         plan = plan_dataset(ds)
         where = f" ({ds.location})" if ds.location else ""
         console.print(f"[bold]{ds.name}[/bold]{where}: URL from ${ds.url_env}")
