@@ -300,8 +300,10 @@ def test_the_agent_downloads_on_the_web_with_a_mailed_code(lite: Any) -> None:
         assert r.status_code == 401
         r = c.post("/privacy/download", data={"code": token, "confirm": code_of(t, req.id)})
         assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+        # Any other code, not signed in: sign in first (401), as before agents (whose
+        # codes alone are answered without a session).
         r = c.post("/privacy/download", data={"code": "unknown"}, headers={"Accept": "text/html"})
-        assert r.status_code == 404
+        assert r.status_code == 401 and "PK" not in r.text[:2]
 
 
 def test_over_http_an_agent_is_named_by_address_and_never_shown_back(mindlink: Any) -> None:

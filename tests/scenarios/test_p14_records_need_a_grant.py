@@ -272,8 +272,18 @@ def test_p14_ilign_customer_data_without_a_tenant_is_never_seen_without_a_grant(
     sid = t.collect(
         "customer_database", {"user_name": "Lee", "user_email": "lee@acme.example"}, tenant_id=acme
     ).subject_id
-    with t.ctx.engine.begin() as conn:
-        conn.execute(subjects.update().where(subjects.c.id == sid).values(tenant_id=None))
+    from troth.store.seals import reseal
+    from troth.store.subject_seals import update_subjects
+    from troth.store.tables import records
+
+    with t.ctx.engine.begin() as conn:  # as that troth wrote it: the rows sealed so
+        update_subjects(conn, t.ctx.keys, subjects.c.id == sid, tenant_id=None)
+        mine = records.c.subject_id == sid
+        ids = list(
+            conn.execute(records.select().with_only_columns(records.c.id).where(mine)).scalars()
+        )
+        conn.execute(records.update().where(mine).values(tenant_id=None))
+        reseal(conn, t.ctx.keys, ids)
     t.ctx.engine.dispose()
     eng = Actor(ActorKind.staff, "eng", role="support")
     with pytest.raises(Refused) as exc:

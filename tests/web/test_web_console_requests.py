@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -275,8 +275,11 @@ def test_policy_diff_then_publish(mindlink) -> None:
             },
         )
         assert r.status_code == 200 and 'id="published"' in r.text
-        assert mindlink.policy.version == "1.1"
         assert "1.1" in r.text.split('id="versions"')[1]
+        # Published, and in effect from its date (midnight in London), not before.
+        assert mindlink.newest_policy.version == "1.1" and mindlink.policy.version == "1.0"
+        mindlink.clock.set(datetime(2026, 2, 5, tzinfo=UTC))
+        assert mindlink.policy.version == "1.1"
 
 
 def test_legal_demands_recorded_with_gag(lite) -> None:

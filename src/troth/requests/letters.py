@@ -79,6 +79,12 @@ def letter(
             f"We cannot act on your request: {facts['reason']}\nYou may complain to the data"
             f" protection authority.\n\n{ref}\n",
         )
+    return _done(asked, ref, agent, facts)
+
+
+def _done(asked: str, ref: str, agent: bool, facts: dict[str, Any]) -> tuple[str, str]:
+    """The "done" letter: the export's link (to the agent: with a mailed confirmation code;
+    to the person: with their sign-in), then what was done in each system."""
     lines = [f"Your request for {asked} is done."]
     if facts.get("link") and agent:
         lines.append(

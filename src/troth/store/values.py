@@ -18,7 +18,12 @@ from troth.context import Context
 from troth.errors import NotFound
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.seals import RecordTampered, check_row, seal_key, seal_matches, tampered
-from troth.store.subject_seals import check_subject, subject_seal_key
+from troth.store.subject_seals import (
+    check_subject,
+    subject_matches,
+    subject_seal_key,
+    tampered_subject,
+)
 from troth.store.subjects import SUBJECT_COLUMNS, SubjectRow, no_such_subject
 from troth.store.tables import RECORD_TAGS, records, subject_keys, subjects
 
@@ -246,7 +251,9 @@ def decode_subject_rows(
     n = _N_SUBJECT_COLUMNS
     # The person's row first: moved to another tenant, un-erased or unheld outside troth,
     # nothing of them is shown (troth.store.subject_seals).
-    check_subject(subject_seal_key(ctx.keys), rows[0][:n], rows[0][n + _N_RECORD])
+    if not subject_matches(subject_seal_key(ctx.keys), rows[0][:n], rows[0][n + _N_RECORD]):
+        _tampered(ctx, subject_id, 0, rows)  # another home's key file: CryptoError, said so
+        raise tampered_subject(subject_id)
     subject = SubjectRow(*rows[0][:n])
     owner = subject.tenant_id
     deks: dict[int, bytes] = {}

@@ -18,7 +18,7 @@ from troth.access.centre import held_values
 from troth.api.auth import client_ip
 from troth.consent import ConsentMethod
 from troth.consent.optin import in_wait
-from troth.errors import AuthenticationError, RateLimited, TrothError, ValidationError
+from troth.errors import AuthenticationError, NotFound, RateLimited, TrothError, ValidationError
 from troth.policy.describe import describe_policy
 from troth.policy.masking import shown
 from troth.policy.model import LegalBasis
@@ -338,7 +338,12 @@ def download(request: Request, form: FormDep) -> Response:
     the agent who made the request on someone's behalf: a confirmation code is mailed to
     them first (:mod:`troth.requests.agent_download`)."""
     if person(request) is None and form.get("code"):
-        return _agent_download(request, form)
+        try:
+            return _agent_download(request, form)
+        except NotFound as exc:
+            if exc.code != "no_export":
+                raise
+            # Not an agent's export: the person's own, which needs their sign-in (401).
     p = require_person(request, form)
     from troth.gate import Actor, ActorKind
 
