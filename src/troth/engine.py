@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from troth.requests.service import RequestService
     from troth.retention.service import RetentionService
     from troth.store.keystore import KeyService
+    from troth.subjects import SubjectService
 
 __all__ = ["CollectResult", "JSONValue", "MinorErasure", "Troth", "View"]
 
@@ -187,6 +188,11 @@ class Troth:
         "troth.discovery.service",
         "DiscoveryService",
         "What the connected databases really hold: ``scan()``, ``report()``, ``drift()``.",
+    )
+    subjects: _Part[SubjectService] = _Part(
+        "troth.subjects",
+        "SubjectService",
+        "A person's life cycle: ``end_relationship()``, ``resume_relationship()``.",
     )
     _minors: _Part[Minors] = _Part("troth.collection.minors", "Minors")
 
