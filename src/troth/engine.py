@@ -189,11 +189,7 @@ class Troth:
         "DiscoveryService",
         "What the connected databases really hold: ``scan()``, ``report()``, ``drift()``.",
     )
-    subjects: _Part[SubjectService] = _Part(
-        "troth.subjects",
-        "SubjectService",
-        "A person's life cycle: ``end_relationship()``, ``resume_relationship()``.",
-    )
+    subjects: _Part[SubjectService] = _Part("troth.subjects", "SubjectService")
     _minors: _Part[Minors] = _Part("troth.collection.minors", "Minors")
 
     # -- collection ----------------------------------------------------------------------
