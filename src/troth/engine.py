@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from troth.requests.service import RequestService
     from troth.retention.service import RetentionService
     from troth.store.keystore import KeyService
+    from troth.subjects import SubjectService
 
 __all__ = ["CollectResult", "JSONValue", "MinorErasure", "Troth", "View"]
 
@@ -188,6 +189,7 @@ class Troth:
         "DiscoveryService",
         "What the connected databases really hold: ``scan()``, ``report()``, ``drift()``.",
     )
+    subjects: _Part[SubjectService] = _Part("troth.subjects", "SubjectService")
     _minors: _Part[Minors] = _Part("troth.collection.minors", "Minors")
 
     # -- collection ----------------------------------------------------------------------

@@ -248,6 +248,7 @@ PROBES: tuple[tuple[str, str, str], ...] = (
     ("GET", f"{API}/subjects/{{s}}/disclosures", ""),
     ("POST", f"{API}/subjects/{{s}}/consents/{{purpose}}/withdraw", ""),
     ("POST", f"{API}/subjects/{{s}}/gpc", ""),
+    ("POST", f"{API}/subjects/{{s}}/relationship/end", ""),
     ("GET", f"{API}/tenants", ""),
     ("GET", f"{API}/tenants/{{t}}/members", ""),
     ("GET", f"{API}/tenants/{{t}}/grants", ""),
@@ -273,7 +274,7 @@ PROBES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/metrics", ""),
 )
 # The PostgreSQL smoke subset: the person's records and values, and a tenant's.
-PG_PROBES = PROBES[:4] + PROBES[7:8]
+PG_PROBES = PROBES[:4] + PROBES[8:9]
 
 CRED_NAMES = (
     "anonymous",

@@ -48,12 +48,15 @@ class Records:
         *,
         write: bool = False,
         categories: frozenset[str] = frozenset(),
+        living: bool = False,
     ) -> Decision:
         """Decide, audit and raise: returns the allowing decision, or raises
         :class:`NotFound` (an unknown person, or one the actor is bound away from: their
         own tenant or themself, so another's id reveals nothing) or :class:`Refused`
         (403, with the gate's reason). Every attempt is audited, allowed or refused (a
-        refusal with its reason), except the person's on their own records and troth's."""
+        refusal with its reason), except the person's on their own records and troth's.
+        With ``living``, a person who was erased is refused ``subject_erased`` (after the
+        gate: to an actor bound away from them they stay unknown)."""
         action = f"{'change' if write else 'read'}_{record.value}"
         with self.ctx.engine.connect() as conn:
             try:
@@ -75,6 +78,8 @@ class Records:
         d = decide_record(
             self.ctx.policy, actor, record, facts, now, write=write, categories=categories
         )
+        if d.allowed and living and subject.erased_at is not None:
+            d = Decision.deny(Reason.subject_erased, "this person was erased: nothing is kept")
         if d.allowed and actor.kind in UNAUDITED_READERS:
             return d
         details: dict[str, Any] = {"record": record.value}

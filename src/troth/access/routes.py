@@ -70,6 +70,10 @@ ROUTES: dict[str, Rule] = {
         Door.record, "collect", write=True
     ),
     f"POST {API}/subjects/{{subject_id}}/gpc": _r(Door.record, "collect", write=True),
+    f"POST {API}/subjects/{{subject_id}}/relationship/end": _r(Door.record, "collect", write=True),
+    f"POST {API}/subjects/{{subject_id}}/relationship/resume": _r(
+        Door.record, "collect", write=True
+    ),
     f"GET {API}/subjects/{{subject_id}}/disclosures": _r(Door.record, "disclose", "use"),
     f"POST {API}/subjects/{{subject_id}}/disclosures": _r(Door.disclose, "disclose", write=True),
     # -- published, for anyone -------------------------------------------------------------
@@ -314,6 +318,8 @@ COMMANDS: dict[str, str] = {
     "retention run": OPERATOR,
     "ropa": OPERATOR,
     "serve": OPERATOR,
+    "subjects end-relationship": ASSERTED,
+    "subjects resume-relationship": ASSERTED,
     "tenants accept": OPERATOR,
     "tenants create": OPERATOR,
     "tenants invite": AS_PERSON,
@@ -453,6 +459,11 @@ WHO = {
 }
 
 
+# Doors no API key passes: no scopes to list.
+_KEYLESS = (Door.public, Door.token, Door.person, Door.session, Door.console,
+            Door.console_office, Door.tenant_pages)  # fmt: skip
+
+
 def render_routes() -> str:
     """The route table as markdown (a section of docs/authorization-matrix.md)."""
     lines = [
@@ -466,20 +477,8 @@ def render_routes() -> str:
         "|---|---|---|---|",
     ]
     for route, rule in ROUTES.items():
-        scopes = (
-            ", ".join(f"`{s}`" for s in ("admin", *rule.scopes))
-            if rule.door
-            not in (
-                Door.public,
-                Door.token,
-                Door.person,
-                Door.session,
-                Door.console,
-                Door.console_office,
-                Door.tenant_pages,
-            )
-            else "-"
-        )
+        keyless = rule.door in _KEYLESS
+        scopes = "-" if keyless else ", ".join(f"`{s}`" for s in ("admin", *rule.scopes))
         who = WHO[rule.door] + (f" ({rule.note})" if rule.note else "")
         lines.append(f"| `{route}` | {rule.door.value} | {scopes} | {who} |")
     lines += [

@@ -375,3 +375,69 @@ def record_gpc(
     t.access.records.authorize_record(actor, subject_id, Record.consents, write=True)
     recs = t.consent.record_gpc(subject_id, signal=sec_gpc, origin=client_ip(request))
     return [consent_out(r) for r in recs]
+
+
+class RelationshipEndIn(BaseModel):
+    """When and why the relationship with the person ended."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: str | None = Field(
+        default=None,
+        max_length=64,
+        description="ISO 8601 date or time (default now); a date, or a time without offset,"
+        " is read in the organisation's time zone; never in the future.",
+    )
+    reason: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Why (rejected, left, contract ended): recorded in the audit log, so"
+        " never details about the person.",
+    )
+    correct: bool = Field(
+        default=False, description="Replace an end already recorded (else the first stays)."
+    )
+
+
+class RelationshipResumeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=200, description="Why (re-hired...).")
+
+
+class RelationshipOut(BaseModel):
+    subject_id: str
+    ended_at: str | None = Field(description="When it ended; null: it runs.")
+    changed: bool = Field(description="False: it already stood so (an end asked again).")
+    previous_ended_at: str | None
+
+
+@router.post(
+    "/subjects/{subject_id}/relationship/end",
+    response_model=RelationshipOut,
+    summary="Record that the relationship with the person ended (retention clocks start)",
+    responses={403: {"description": "Refused (problem with `reason`)"}},
+)
+def end_relationship(
+    subject_id: SubjectId, actor: ActorDep, t: TrothDep, body: RelationshipEndIn | None = None
+) -> RelationshipOut:
+    asked = body or RelationshipEndIn()
+    r = t.subjects.end_relationship(
+        subject_id, at=asked.at, reason=asked.reason, correct=asked.correct, actor=actor
+    )
+    return RelationshipOut(**r.to_dict())
+
+
+@router.post(
+    "/subjects/{subject_id}/relationship/resume",
+    response_model=RelationshipOut,
+    summary="The person came back: the relationship runs again",
+    responses={403: {"description": "Refused (problem with `reason`)"}},
+)
+def resume_relationship(
+    subject_id: SubjectId, actor: ActorDep, t: TrothDep, body: RelationshipResumeIn | None = None
+) -> RelationshipOut:
+    reason = body.reason if body else None
+    return RelationshipOut(
+        **t.subjects.resume_relationship(subject_id, reason=reason, actor=actor).to_dict()
+    )

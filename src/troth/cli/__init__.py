@@ -181,6 +181,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "retention": ("troth.cli.retention", "Retention runs and legal holds."),
     "ropa": ("troth.cli.ropa", "The record of processing activities (GDPR Art. 30)."),
     "serve": ("troth.cli.serve", "Serve the API, the console and the privacy centre."),
+    "subjects": ("troth.cli.subjects", "A person's life cycle: end or resume a relationship."),
     "tenants": ("troth.cli.tenants", "Customers (tenants), their members, invitations."),
     "use": ("troth.cli.core", "Read a person's data for a purpose (exit 3 if refused)."),
     "users": ("troth.cli.users", "Staff and vendor-admin accounts."),

@@ -28,6 +28,7 @@ class Record(StrEnum):
     requests = "requests"
     holds = "holds"
     audit = "audit"
+    relationship = "relationship"  # that the relationship with the person ended (or resumed)
 
 
 # The powers that reach each kind of record for staff of the vendor's office.
@@ -38,6 +39,8 @@ RECORD_POWERS: Mapping[Record, frozenset[str]] = {
     Record.requests: frozenset({"manage_requests"}),
     Record.holds: frozenset({"manage_holds"}),
     Record.audit: frozenset({"read_audit"}),
+    # The office answers account closures: it records the end of a relationship too.
+    Record.relationship: frozenset({"manage_requests"}),
 }
 
 # The API-key scopes that reach each kind of record (``admin`` reaches all of them), for
@@ -55,6 +58,9 @@ RECORD_SCOPES: Mapping[tuple[Record, bool], frozenset[str]] = {
     (Record.holds, True): frozenset(),
     (Record.audit, False): frozenset(),
     (Record.audit, True): frozenset(),
+    (Record.relationship, False): frozenset({"use", "collect"}),
+    # The application that collects about the person (hires, rejects) says it ended.
+    (Record.relationship, True): frozenset({"collect"}),
 }
 
 

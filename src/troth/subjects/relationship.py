@@ -1,0 +1,261 @@
+"""The end of the relationship with a person, and its resumption (P28, P30).
+
+A purpose kept ``after: relationship_end`` runs its clock from ``subjects.
+relationship_ended_at``. A person's own account closure sets it (a ``close_account``
+request); here the organisation records it: a candidate rejected, an employee who left,
+a customer whose contract ended.
+
+    t.subjects.end_relationship(sid, at="2026-01-31", reason="rejected", actor=recruiter)
+    t.subjects.resume_relationship(sid, reason="re-hired", actor=recruiter)
+
+Who may is the gate's (:func:`troth.gate.decide_record`, record ``relationship``, a
+change): the person's tenant's admins and members, an API key with ``collect`` (or
+``admin``; bound to a tenant: its people only), the privacy office (power
+``manage_requests``: it answers account closures), other staff and vendor admins only
+under the customer's grant where the policy requires one. Another tenant's person, or an
+unknown id, is answered as unknown (404); an erased person is refused
+``subject_erased``; the person themself closes their account instead (a request). Every
+attempt is audited (``change_relationship``), and every change (``relationship.end``,
+``relationship.resume``, with when and why, never a value of the person).
+
+Ending twice keeps the first end (``changed`` is False) unless ``correct`` asks to
+replace it. Collecting about the person again does not resume the relationship: a value
+arriving after the end (a late reference, a final payslip) is no sign that the person
+came back; :meth:`SubjectService.resume_relationship` says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import refuse, reject_input
+from troth.context import Context
+from troth.errors import NotFound, Refused, TrothError
+from troth.gate import SYSTEM, Actor, ActorKind, Reason, Record
+from troth.store.subject_seals import update_subjects
+from troth.store.subjects import SubjectRow, get_subject, lookup_subject
+from troth.store.tables import subjects
+from troth.subjects.times import end_time
+
+REASON_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class RelationshipChange:
+    """The relationship with one person after a call: when it ended (None: it runs),
+    whether this call changed it, and what it was before."""
+
+    subject_id: str
+    ended_at: datetime | None
+    changed: bool
+    previous: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject_id": self.subject_id,
+            "ended_at": _iso(self.ended_at),
+            "changed": self.changed,
+            "previous_ended_at": _iso(self.previous),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    """One person of :meth:`SubjectService.end_relationships`: ``ended``, ``corrected``,
+    ``already_ended``, ``not_found``, ``refused`` (with the reason code) or ``invalid``."""
+
+    subject_id: str
+    outcome: str
+    ended_at: datetime | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject_id": self.subject_id,
+            "outcome": self.outcome,
+            "ended_at": _iso(self.ended_at),
+            "reason": self.reason,
+        }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def _why(reason: str | None) -> str | None:
+    """The reason as recorded: one line, at most 200 characters (None when blank)."""
+    text = " ".join((reason or "").split())[:REASON_CHARS]
+    return text or None
+
+
+class SubjectService:
+    """``t.subjects``: a person's life cycle in troth beside their values."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # -- the gate ------------------------------------------------------------------------
+    def _allowed(self, actor: Actor, subject_id: str, action: str) -> SubjectRow:
+        """Decide and audit (404 for whom the actor may not know, 403 with the gate's
+        reason, ``subject_erased`` for an erased person); the person when allowed."""
+        if actor.kind is ActorKind.subject:
+            refuse(
+                self.ctx,
+                f"change_{Record.relationship.value}",
+                actor,
+                Reason.role_not_allowed,
+                "a person ends their relationship by closing their account (a close_account"
+                " request), not here",
+                subject_id=subject_id[:64] if actor.id == subject_id else None,
+                details={"operation": action},
+            )
+        from troth.access.records import Records
+
+        Records(self.ctx).authorize_record(
+            actor, subject_id, Record.relationship, write=True, living=True
+        )
+        return lookup_subject(self.ctx, subject_id)
+
+    # -- one person ----------------------------------------------------------------------
+    def end_relationship(
+        self,
+        subject_id: str,
+        *,
+        at: datetime | date | str | None = None,
+        reason: str | None = None,
+        actor: Actor = SYSTEM,
+        correct: bool = False,
+    ) -> RelationshipChange:
+        """Record that the relationship with the person ended ``at`` (default now; a date
+        or a time without offset is read in the organisation's zone; never in the
+        future). Already ended: the first end stays (``changed`` False) unless
+        ``correct``, which replaces it. Retention's ``after: relationship_end`` clocks
+        run from it."""
+        why = _why(reason)
+        person = self._allowed(actor, subject_id, "end")
+        zone = self.ctx.policy.policy.organisation.zone(person.jurisdiction or None)
+        try:
+            when = end_time(at, now=self.ctx.clock.now(), zone=zone)
+        except TrothError as exc:
+            reject_input(
+                self.ctx,
+                "relationship.end",
+                actor,
+                exc,
+                details={"subject": subject_id, "field": "at"},
+            )
+        return self._write(actor, subject_id, when, why, correct=correct)
+
+    def resume_relationship(
+        self, subject_id: str, *, reason: str | None = None, actor: Actor = SYSTEM
+    ) -> RelationshipChange:
+        """The person came back (re-hired, a new contract): the relationship runs again
+        and the ``after: relationship_end`` clocks stop until it next ends. Not ended:
+        nothing changes (``changed`` False)."""
+        why = _why(reason)
+        self._allowed(actor, subject_id, "resume")
+        return self._write(actor, subject_id, None, why)
+
+    def _write(
+        self,
+        actor: Actor,
+        subject_id: str,
+        when: datetime | None,
+        why: str | None,
+        *,
+        correct: bool = False,
+    ) -> RelationshipChange:
+        """Set (``when``) or clear (None) the end in one transaction with its audit
+        entry; the row is read again there, so an erasure in between is refused."""
+        now = self.ctx.clock.now()
+        action = "relationship.end" if when is not None else "relationship.resume"
+        with transaction(self.ctx) as conn:
+            person = get_subject(conn, subject_id, self.ctx.keys)
+            previous = person.relationship_ended_at
+            if person.erased_at is None:
+                # Unchanged: an end asked again (not a correction), or a resume of one running.
+                ended = previous is not None
+                keep = (ended and not correct) if when is not None else not ended
+                details: dict[str, Any] = {"reason": why, "previous_ended_at": _iso(previous)}
+                if keep:
+                    details["unchanged"] = True
+                else:
+                    status = "closed" if when is not None else "active"
+                    who = subjects.c.id == subject_id
+                    update_subjects(
+                        conn, self.ctx.keys, who, relationship_ended_at=when, status=status
+                    )
+                    details["ended_at"] = _iso(when)
+                entry = AuditEntry(
+                    action,
+                    actor.label,
+                    Outcome.info,
+                    subject_id=subject_id,
+                    tenant_id=person.tenant_id,
+                    details=details,
+                )
+                append_entries(conn, now, [entry])
+                stands = previous if keep else when
+                return RelationshipChange(subject_id, stands, not keep, previous)
+        refuse(
+            self.ctx,
+            action,
+            actor,
+            Reason.subject_erased,
+            "this person was erased: nothing is kept",
+            subject_id=subject_id,
+            tenant_id=person.tenant_id,
+        )
+
+    # -- many people ---------------------------------------------------------------------
+    def end_relationships(
+        self,
+        subject_ids: Iterable[str],
+        *,
+        at: datetime | date | str | None = None,
+        reason: str | None = None,
+        actor: Actor = SYSTEM,
+        correct: bool = False,
+    ) -> list[BulkOutcome]:
+        """:meth:`end_relationship` for each of ``subject_ids`` (each decided and audited
+        on its own; duplicates once): one outcome per person, in order. A person refused
+        or unknown does not stop the others."""
+        if at is not None:  # a bad time is the same for everyone: said once, before anyone
+            try:
+                end_time(
+                    at, now=self.ctx.clock.now(), zone=self.ctx.policy.policy.organisation.zone()
+                )
+            except TrothError as exc:
+                reject_input(self.ctx, "relationship.end", actor, exc, details={"field": "at"})
+        out: list[BulkOutcome] = []
+        seen: set[str] = set()
+        for raw in subject_ids:
+            sid = raw.strip()
+            if not sid or sid in seen:
+                continue
+            seen.add(sid)
+            try:
+                r = self.end_relationship(sid, at=at, reason=reason, actor=actor, correct=correct)
+            except NotFound:
+                out.append(BulkOutcome(sid, "not_found"))
+                continue
+            except Refused as exc:
+                out.append(BulkOutcome(sid, "refused", reason=exc.reason))
+                continue
+            except TrothError as exc:
+                out.append(BulkOutcome(sid, "invalid", reason=exc.code))
+                continue
+            if not r.changed:
+                outcome = "already_ended"
+            else:
+                outcome = "corrected" if r.previous is not None else "ended"
+            out.append(BulkOutcome(sid, outcome, r.ended_at))
+        return out
+
+
+__all__ = ["BulkOutcome", "RelationshipChange", "SubjectService"]
