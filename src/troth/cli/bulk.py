@@ -32,6 +32,14 @@ def import_(
         list[str] | None, typer.Option(help="Purposes every person consented to (repeatable).")
     ] = None,
     jurisdiction: Annotated[str | None, typer.Option(help="The people's regime.")] = None,
+    supplier: Annotated[
+        str | None,
+        typer.Option(help="The third party the file came from (a purchased list; P03)."),
+    ] = None,
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option(help="The purpose the third-party data was supplied for (repeatable)."),
+    ] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="jsonl or csv (default: from the file name).")
     ] = None,
@@ -61,6 +69,8 @@ def import_(
             "consents": tuple(consent or ()),
             "jurisdiction": jurisdiction,
             "batch": batch,
+            "supplier": supplier,
+            "purposes": tuple(purpose) if purpose else None,
         }
         if console.is_terminal and not as_json:
             from rich.progress import Progress

@@ -117,9 +117,13 @@ def import_file(
     jurisdiction: str | None = None,
     batch: int = BATCH,
     progress: Callable[[int], None] | None = None,
+    supplier: str | None = None,
+    purposes: tuple[str, ...] | None = None,
 ) -> ImportState:
     """Import ``path`` (resuming from ``state_file`` when it names this file and point);
-    returns the final state. ``progress`` is called with the number of rows just done."""
+    returns the final state. ``progress`` is called with the number of rows just done.
+    ``supplier`` names the third party a file of third-party data came from (a purchased
+    list), ``purposes`` the purpose(s) it was supplied for (P03), as ``collect`` takes them."""
     if point not in troth.ctx.policy.points:
         known = ", ".join(sorted(troth.ctx.policy.points)) or "none"
         raise ValidationError(f"no collection point {point!r} in the policy (known: {known})")
@@ -138,6 +142,8 @@ def import_file(
         "consents": consents,
         "consent_method": "import",  # the ledger's method: consent given elsewhere, imported
         "jurisdiction": jurisdiction,
+        "supplier": supplier,
+        "purposes": purposes,
     }
     run = _Run(troth, point, sha, f"import:{actor.label}", options, state, state_file, progress)
     run.rows(read_rows(path, fmt))
