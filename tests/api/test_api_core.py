@@ -3,6 +3,8 @@ GPC, audit, policy; idempotency keys; pagination; and every kind of bad input.""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -187,6 +189,17 @@ def test_idempotency_key_replays_and_conflicts(mindlink) -> None:
             409,
             "idempotency_key_reused",
         )
+        assert count(mindlink, records) == 3
+        # The same JSON with its keys in another order and other spacing is the same
+        # request (trial 5 got a 409 for it): replayed, nothing stored twice.
+        body = json.dumps({"data": dict(reversed(list(SUPPORT.items())))}, indent=2)
+        reordered = c.post(
+            "/api/v1/collect/support_request",
+            content=body,
+            headers=h | {"Content-Type": "application/json"},
+        )
+        assert reordered.status_code == 201 and reordered.json() == first.json()
+        assert reordered.headers.get("Idempotent-Replayed") == "true"
         assert count(mindlink, records) == 3
 
 

@@ -47,12 +47,21 @@ idempotency_keys = Table(
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:
-    """What makes two requests "the same": method, path and body bytes."""
+    """What makes two requests "the same": method, path and body; a JSON body by what it
+    says (its keys in any order, any spacing), any other body by its bytes."""
     h = hashlib.sha256()
-    for part in (method.encode(), path.encode(), body):
+    for part in (method.encode(), path.encode(), _canonical(body)):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()
+
+
+def _canonical(body: bytes) -> bytes:
+    try:
+        parsed = json.loads(body)
+    except ValueError:  # not JSON (or not UTF-8): as sent
+        return body
+    return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def run_once(
