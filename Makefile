@@ -42,7 +42,7 @@ demo: $(STAMP)
 	$(BIN)/troth demo --home demo-home
 
 test: $(STAMP) browser pgbouncer
-	$(BIN)/python -m pytest -n auto -q
+	$(BIN)/python -m pytest -n auto --dist worksteal -q
 
 check: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
