@@ -16,7 +16,14 @@ from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import refuse
 from troth.consent import state as _state
 from troth.consent._bulk import import_events
-from troth.consent.append import Item, Provenance, append_events, erased_refusal, require_subject
+from troth.consent.append import (
+    Item,
+    Provenance,
+    append_events,
+    erased_refusal,
+    require_subject,
+    subjects,
+)
 from troth.consent.events import (
     ConsentKind,
     ConsentMethod,
@@ -133,16 +140,57 @@ class ConsentLedger:
         if not gpc_present(signal):
             self._subject_jurisdiction_check(subject_id)
             return []
+        how = Provenance(ConsentMethod.gpc, None, origin, user_agent, url, jurisdiction)
+        # A signal for an erased person is refused even when it would record nothing new.
+        return self._record(subject_id, [], how, gpc=self._gpc_targets())
+
+    def honour_gpc(
+        self,
+        subject_id: str,
+        *,
+        signal: bool | str | None,
+        origin: str | None = None,
+        user_agent: str | None = None,
+        url: str | None = None,
+    ) -> list[ConsentRecord]:
+        """The signal of a request that identifies the person (the privacy centre, the
+        cookie banner, any page they are signed in to): recorded as :meth:`record_gpc`
+        records it, once per person and purpose. A purpose their signal already opted out
+        of is not opted out again, so a page view writes nothing new, and their own opt-in
+        after it (two steps, CCPA 11 CCR 7025(c)(3)) stands. No signal, an unknown or
+        erased person: nothing is recorded, nothing refused (they only viewed a page)."""
+        if not gpc_present(signal):
+            return []
+        with self.ctx.engine.connect() as conn:
+            known = conn.execute(
+                select(subjects.c.erased_at).where(subjects.c.id == subject_id)
+            ).first()
+            if known is None or known[0] is not None:
+                return []
+            signalled = set(
+                conn.execute(
+                    select(consent_events.c.purpose).where(
+                        consent_events.c.subject_id == subject_id,
+                        consent_events.c.kind == ConsentKind.gpc_opt_out.value,
+                    )
+                ).scalars()
+            )
+        targets = [p for p in self._gpc_targets() if p not in signalled]
+        if not targets:
+            return []
+        how = Provenance(ConsentMethod.gpc, None, origin, user_agent, url, None)
+        return self._record(subject_id, [], how, gpc=targets)
+
+    def _gpc_targets(self) -> list[str]:
+        """What a GPC signal opts out of: every purpose marked ``sale_or_sharing``, and
+        the cookie categories serving one (no tracking after GPC)."""
         policy = self.ctx.policy.policy
         targets = [p.id for p in policy.purposes if p.sale_or_sharing]
-        # Cookie categories serving such a purpose go dark too (no tracking after GPC).
         targets += sorted(
             {cookie_purpose(c.category.value) for c in policy.cookies if c.purpose in targets}
             - {cookie_purpose("strictly_necessary")}
         )
-        how = Provenance(ConsentMethod.gpc, None, origin, user_agent, url, jurisdiction)
-        # A signal for an erased person is refused even when it would record nothing new.
-        return self._record(subject_id, [], how, gpc=targets)
+        return targets
 
     def record_cookie_choices(
         self,

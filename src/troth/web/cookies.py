@@ -42,6 +42,8 @@ class Banner:
     gpc: bool
     version: str
     categories: list[BannerCategory] = field(default_factory=list)
+    # For a signed-in person whose browser sent GPC: the sale/sharing uses it opted out of.
+    honoured: tuple[str, ...] = ()
 
     @property
     def optional(self) -> list[BannerCategory]:
@@ -56,6 +58,34 @@ def gpc_locked(ctx: Context) -> set[str]:
         for c in ctx.policy.policy.cookies
         if c.category is CookieCategory.marketing or (c.purpose in sale)
     }
+
+
+def honour_signal(request: Request, ctx: Context, subject_id: str) -> None:
+    """A request that identifies the person and carries ``Sec-GPC: 1``: their opt-out of
+    sale and sharing goes to the consent ledger (once per person, however many pages they
+    open), and the page tells them it was honoured. Once per request."""
+    if getattr(request.state, "gpc_person", None) == subject_id:
+        return
+    request.state.gpc_person = subject_id
+    if not gpc_present(request.headers.get("sec-gpc")):
+        return
+    from troth.api.auth import client_ip
+
+    ledger = request.app.state.troth.consent
+    ledger.honour_gpc(
+        subject_id,
+        signal=request.headers.get("sec-gpc"),
+        origin=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        url=request.url.path,
+    )
+    # What stays stopped (their own opt-in after the signal stands, and is not claimed).
+    state = ledger.state(subject_id)
+    request.state.gpc_honoured = tuple(
+        p.description
+        for p in ctx.policy.policy.purposes
+        if p.sale_or_sharing and not (p.id in state and state[p.id].granted)
+    )
 
 
 def read_choices(request: Request, ctx: Context) -> dict[str, bool] | None:
@@ -103,7 +133,11 @@ def banner_for(request: Request, ctx: Context) -> Banner:
         )
     has_optional = any(not c.essential for c in cats)
     return Banner(
-        show=has_optional and choices is None, gpc=gpc, version=ctx.policy.version, categories=cats
+        show=has_optional and choices is None,
+        gpc=gpc,
+        version=ctx.policy.version,
+        categories=cats,
+        honoured=getattr(request.state, "gpc_honoured", ()) if gpc else (),
     )
 
 

@@ -25,6 +25,7 @@ from troth.policy.model import LegalBasis
 from troth.policy.versions import posted_notices, published_versions
 from troth.store.values import StoredValue
 from troth.web import csrf
+from troth.web.cookies import honour_signal
 from troth.web.forms import FormDep, PresessionFormDep
 from troth.web.lists import file_download
 from troth.web.privacy_words import Narrator, records
@@ -50,6 +51,7 @@ def person(request: Request) -> Person | None:
     found = signin.resolve(ctx, token)
     if found is None:
         return None
+    honour_signal(request, ctx, found[0])  # Sec-GPC: 1 from a known person (P11)
     return Person(found[0], token, csrf.derive(ctx, "privacy", found[1]))
 
 

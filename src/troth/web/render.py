@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from troth.consent import gpc_present
 from troth.context import Context
 from troth.store.ids import short_id
 from troth.web import csrf
@@ -48,6 +49,11 @@ def render(
     """Render ``template`` with the page context; ``csrf_token`` defaults to the
     pre-session token (forms shown before anyone signs in)."""
     ctx = ctx_of(request)
+    if gpc_present(request.headers.get("sec-gpc")):
+        # Any page a signed-in person opens honours their browser's GPC signal.
+        from troth.web.privacy import person
+
+        person(request)
     token = csrf_token or csrf.derive(ctx, "pre", csrf.presession(request))
     page = _env.get_template(template).render(
         request=request,
