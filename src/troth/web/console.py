@@ -36,9 +36,11 @@ from troth.web.lists import (
 from troth.web.render import ctx_of, render
 from troth.web.session import (
     Signed,
+    refused_login,
     require_signed_in,
     sign_in,
     sign_out,
+    totp_code,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -88,11 +90,14 @@ def login_form(request: Request) -> Response:
 
 @router.post("/console/login")
 def login(request: Request, form: PresessionFormDep) -> Response:
+    """Log in with e-mail, password and, for an account with a second factor, the code
+    from its authenticator app; the access service decides, counts failures and audits."""
     t = request.app.state.troth
+    email, code = form.get("email", ""), totp_code(form)
     try:
-        user = t.access.accounts.authenticate(form.get("email", ""), form.get("password", ""))
+        user = t.access.accounts.authenticate(email, form.get("password", ""), totp_code=code)
     except TrothError as exc:
-        return render(request, "console/login.html", status=exc.status, error=exc.message)
+        return refused_login(request, "console/login.html", exc, code, email=email[:320])
     return sign_in(request, user, "/console")
 
 

@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from troth.context import Context
-from troth.errors import AuthenticationError
+from troth.errors import AuthenticationError, TrothError
 from troth.gate import Actor
 from troth.web import csrf
+from troth.web.render import render
 
 COOKIE_NAMES = ("__Host-troth_session", "troth_session")
 
@@ -72,6 +73,30 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
 def clear_session_cookie(response: Response) -> None:
     for name in COOKIE_NAMES:
         response.delete_cookie(name, path="/")
+
+
+CODE_FIELD = "totp_code"  # the login forms' field for the authenticator app's code
+WRONG_WITH_CODE = "wrong e-mail, password or code"
+
+
+def totp_code(form: dict[str, str]) -> str | None:
+    """The authenticator code typed on a login form (spaces allowed), or None when empty."""
+    code = (form.get(CODE_FIELD) or "").strip()[:16]
+    return code or None
+
+
+def refused_login(
+    request: Request, template: str, exc: TrothError, code: str | None, **values: Any
+) -> Response:
+    """The login form again after a refused login, the address kept. A code typed with a
+    wrong password or a wrong code reads alike ("wrong e-mail, password or code"), so the
+    answer never says which of them was right; only the right password of an account with
+    a second factor, without a code, asks for the code (``need_code``)."""
+    message = exc.message
+    if code and exc.code == AuthenticationError.code:
+        message = WRONG_WITH_CODE
+    need = exc.code == "second_factor_required"
+    return render(request, template, status=exc.status, error=message, need_code=need, **values)
 
 
 def sign_in(request: Request, user: Any, home: str) -> Response:

@@ -20,10 +20,12 @@ from troth.web.lists import file_download
 from troth.web.render import ctx_of, render
 from troth.web.session import (
     Signed,
+    refused_login,
     require_signed_in,
     sign_in,
     sign_out,
     signed_in,
+    totp_code,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -79,20 +81,15 @@ def login(request: Request, form: PresessionFormDep) -> Response:
     ctx = ctx_of(request)
     tr = request.app.state.troth
     tenant_id = form.get("tenant_id", "").strip()
-    email, password = form.get("email", ""), form.get("password", "")
+    email, password, code = form.get("email", ""), form.get("password", ""), totp_code(form)
     try:
         if tenant_id:  # a link from an invitation names the customer
-            found = [tr.access.accounts.authenticate(email, password, tenant_id)]
+            found = [tr.access.accounts.authenticate(email, password, tenant_id, totp_code=code)]
         else:
-            found = tr.access.accounts.authenticate_member(email, password)
+            found = tr.access.accounts.authenticate_member(email, password, totp_code=code)
     except TrothError as exc:
-        return render(
-            request,
-            "tenant/login.html",
-            status=exc.status,
-            tenant_id=tenant_id,
-            email=email[:320],
-            error=exc.message,
+        return refused_login(
+            request, "tenant/login.html", exc, code, tenant_id=tenant_id, email=email[:320]
         )
     if len(found) == 1:
         return sign_in(request, found[0], "/tenant")
