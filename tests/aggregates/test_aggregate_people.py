@@ -111,3 +111,16 @@ def test_group_by_none_or_a_string(home, db_url):
     assert r.group_by == ("event",) and r.cells == {("download",): 12}
     with pytest.raises(ValidationError, match="strings"):
         aggregate(t.ctx, P, "usage", "event", [1], actor=ANALYST)  # type: ignore[list-item]
+
+
+def test_sum_grouped_has_the_ungrouped_total(home, db_url):
+    t = home("itechno", db_url, edit=_with_duration)
+    t.collect_many("site_usage", [{"event": "download", "duration": 10}] * 12)
+    t.collect_many("site_usage", [{"browser": "Lynx", "duration": 1}] * 11)
+    t.collect("site_usage", {"browser": "Lynx", "duration": 1000})
+    s = aggregate(t.ctx, P, "usage", "duration", ["event"], "sum", ANALYST)
+    whole = aggregate(t.ctx, P, "usage", "duration", measure="sum", actor=ANALYST)
+    # The values without an event are the group None: the two totals agree, so their
+    # difference gives away no one's duration.
+    assert s.total == whole.total == 120 + 11 + 1000
+    assert s.cells == {("download",): 120, (None,): 1011}

@@ -384,7 +384,9 @@ def _counts(
             labels.append(m.c.value)
             continue
         gi = records.alias(f"g{i}")
-        src = src.join(gi, _same_submission(m, gi, g, group_cats[g], purpose))
+        # Outer: a value without the dimension is in the group None, so the grouped total
+        # is the ungrouped one (not that total minus the values nobody grouped).
+        src = src.outerjoin(gi, _same_submission(m, gi, g, group_cats[g], purpose))
         labels.append(gi.c.value)
     num: Any = dialect.json_number(m.c.value)
     cols: list[Any] = [m.c.subject_id.label("subject_id")]
@@ -394,7 +396,7 @@ def _counts(
         # A person is counted once, under the value of their latest submission (ties: the
         # greatest value): the groups partition the people, so no published figure is
         # the overlap of two groups, and the groups add up to the total.
-        latest = (m.c.collected_at.desc(), labels[0].desc())
+        latest = (m.c.collected_at.desc(), labels[0].desc().nulls_last())
         person = func.first_value(labels[0]).over(partition_by=m.c.subject_id, order_by=latest)
         cols.append(person.label("label"))
     rows = select(*cols).select_from(src).where(*conds).subquery("rows")
