@@ -443,7 +443,7 @@ class Troth:
         category: str,
         field: str,
         *,
-        group_by: Sequence[str] = (),
+        group_by: Sequence[str] | str | None = (),
         measure: str = "count",
         actor: Actor = SYSTEM,
     ) -> AggregateResult:
@@ -456,7 +456,7 @@ class Troth:
             purpose,
             category,
             field,
-            group_by=tuple(group_by),
+            group_by=group_by,
             measure=measure,
             actor=actor,
         )

@@ -211,18 +211,19 @@ def aggregate(
     purpose: str,
     category: str,
     field: str,
-    group_by: Sequence[str] = (),
+    group_by: Sequence[str] | str | None = (),
     measure: str = "count",
     actor: Actor = SYSTEM,
     k: int | None = None,
 ) -> AggregateResult:
     """People (``count``), or the ``sum``/``avg`` of ``field`` (of ``category``), for an
-    aggregate-only ``purpose``, in total or per value of one declared dimension;
-    ``k`` defaults to the policy's ``min_group_size`` and may only be raised. Audited;
-    refusals raise Refused."""
+    aggregate-only ``purpose``, in total or per value of one declared dimension
+    (``group_by``: a list of one, a string, or empty or None for the total); people are
+    counted once, each in the group of their latest value; ``k`` defaults to the
+    policy's ``min_group_size`` and may only be raised. Audited; refusals raise Refused."""
     idx = ctx.policy
     now = ctx.clock.now()
-    group_by = tuple(group_by)
+    group_by = _dimensions(group_by)
     q = _Question(purpose, category, field, group_by, measure)
     k, cats, group_cats = _check(ctx, q, k)
     asked = {"field": field, "group_by": list(group_by), "measure": measure}
@@ -269,6 +270,21 @@ def aggregate(
     given = {"k": k, "groups": len(groups), "suppressed": hidden, "not_counted": not_counted}
     _audit(ctx, actor, purpose, cats, {**asked, **given})
     return AggregateResult(purpose, category, field, group_by, measure, k, result, total, other)
+
+
+def _dimensions(group_by: Sequence[str] | str | None) -> tuple[str, ...]:
+    """``group_by`` as a tuple: None is no grouping, a string one dimension."""
+    if group_by is None:
+        return ()
+    if isinstance(group_by, str):
+        return (group_by,)
+    dims = tuple(group_by)
+    for g in dims:
+        if not isinstance(g, str):
+            raise ValidationError(
+                f"group_by names dimensions (strings), not {g!r}", field="group_by"
+            )
+    return dims
 
 
 # A kind of person, as far as an aggregate is concerned: (consented, restricted, erased).
@@ -322,12 +338,28 @@ def _kind_columns(ctx: Context, purpose: str, subject: Any) -> tuple[Any, Any, A
     )
 
 
+def _same_submission(m: Any, gi: Any, field: str, category: str, purpose: str) -> Any:
+    """``gi`` is the value of ``field`` (of ``category``, for ``purpose``, readable in
+    the database) collected with ``m``: same person, collection point and time."""
+    return and_(
+        gi.c.subject_id == m.c.subject_id,
+        gi.c.collection_point == m.c.collection_point,
+        gi.c.collected_at == m.c.collected_at,
+        gi.c.field == field,
+        gi.c.category == category,
+        gi.c.ciphertext.is_(None),
+        gi.c.restricted_to.is_(None),
+        cast(gi.c.purposes, Text).like(f'%"{purpose}"%'),
+    )
+
+
 def _counts(
     ctx: Context, q: _Question, group_cats: Mapping[str, str], tenant: str | None
 ) -> list[tuple[Key, Kind, int, int, float, int]]:
     """Per group and kind of person: people, people holding a numeric value, the sum and
     number of those values. A count counts the people with a value of the dimension (or
-    of ``field`` without one), whatever ``field`` is."""
+    of ``field`` without one), whatever ``field`` is. Each person is in one group, that of
+    their latest value, with all their values of ``field``."""
     purpose, category, field = q.purpose, q.category, q.field
     group_by, measure = q.group_by, q.measure
     dialect = dialect_for(ctx.engine)
@@ -352,29 +384,33 @@ def _counts(
             labels.append(m.c.value)
             continue
         gi = records.alias(f"g{i}")
-        src = src.join(
-            gi,
-            and_(
-                gi.c.subject_id == m.c.subject_id,
-                gi.c.collection_point == m.c.collection_point,
-                gi.c.collected_at == m.c.collected_at,
-                gi.c.field == g,
-                gi.c.category == group_cats[g],
-                gi.c.ciphertext.is_(None),
-                gi.c.restricted_to.is_(None),
-                cast(gi.c.purposes, Text).like(f'%"{purpose}"%'),
-            ),
-        )
+        # Outer: a value without the dimension is in the group None, so the grouped total
+        # is the ungrouped one (not that total minus the values nobody grouped).
+        src = src.outerjoin(gi, _same_submission(m, gi, g, group_cats[g], purpose))
         labels.append(gi.c.value)
     num: Any = dialect.json_number(m.c.value)
-    kinds = _kind_columns(ctx, purpose, m.c.subject_id)
-    measures: list[Any] = [func.count(func.distinct(m.c.subject_id))]
+    cols: list[Any] = [m.c.subject_id.label("subject_id")]
     if measure != "count":
-        holder = case((num.is_not(None), m.c.subject_id))
-        measures += [func.count(func.distinct(holder)), func.sum(num), func.count(num)]
-    stmt = (
-        select(*labels, *kinds, *measures).select_from(src).where(*conds).group_by(*labels, *kinds)
-    )
+        cols.append(num.label("num"))
+    if labels:
+        # A person is counted once, under the value of their latest submission (ties: the
+        # greatest value): the groups partition the people, so no published figure is
+        # the overlap of two groups, and the groups add up to the total.
+        latest = (m.c.collected_at.desc(), labels[0].desc().nulls_last())
+        person = func.first_value(labels[0]).over(partition_by=m.c.subject_id, order_by=latest)
+        cols.append(person.label("label"))
+    rows = select(*cols).select_from(src).where(*conds).subquery("rows")
+    keys = [rows.c.label] if labels else []
+    kinds = _kind_columns(ctx, purpose, rows.c.subject_id)
+    measures: list[Any] = [func.count(func.distinct(rows.c.subject_id))]
+    if measure != "count":
+        holder = case((rows.c.num.is_not(None), rows.c.subject_id))
+        measures += [
+            func.count(func.distinct(holder)),
+            func.sum(rows.c.num),
+            func.count(rows.c.num),
+        ]
+    stmt = select(*keys, *kinds, *measures).group_by(*keys, *kinds)
     n = len(group_by)
     out: list[tuple[Key, Kind, int, int, float, int]] = []
     with ctx.engine.connect() as conn:
@@ -432,8 +468,9 @@ def _table(
     total: Num | None = None
     other: Num | None = None
     if published_total:
-        # Sums of group counts (a person in two groups counts twice): the same additive
-        # total the suppression protected, so "other" is total minus the published cells.
+        # The groups partition the people (each is in the group of their latest value):
+        # the total is distinct people, the additive total the suppression protected, so
+        # "other" is the total minus the published cells, and distinct people too.
         if measure == "count":
             total = sum(g.people for g in groups.values())
             other = total - sum(g.people for g in shown.values()) if hidden else None
