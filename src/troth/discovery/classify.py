@@ -14,7 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from troth.discovery.detectors import CATEGORY_OF, Detectors, Kind, is_free_text, mask
+from troth.discovery.detectors import (
+    CATEGORY_OF,
+    Detectors,
+    Kind,
+    card_shaped,
+    is_free_text,
+    is_network_type,
+    mask,
+)
 from troth.discovery.names import kind_of_name
 
 STRONG_SHARE = 0.6
@@ -30,7 +38,7 @@ class ColumnResult:
     sampled: int = 0
     kind: Kind | None = None
     category: str | None = None
-    by: str = ""  # "values", "name", "values+name", "free_text"
+    by: str = ""  # "values", "name", "values+name", "type", "free_text", "pasted"
     share: float = 0.0
     hits: dict[str, int] = field(default_factory=dict)
     free_text: bool = False
@@ -92,6 +100,7 @@ class Classifier:
         out.bytes = sum(len(v) if isinstance(v, str | bytes) else 8 for v in present)
         if not present:
             self._by_name(out)
+            self._by_type(out)
             return out
         if is_free_text(present):
             self._free_text(out, present)
@@ -131,7 +140,51 @@ class Classifier:
             out.category = CATEGORY_OF[out.kind]
             sample = first.get(out.kind)
             out.example = mask(sample) if sample is not None else None
+        self._by_type(out)
+        if out.by not in ("values", "values+name"):
+            self._pasted_in_text(out, present)
         return out
+
+    def _by_type(self, out: ColumnResult) -> None:
+        if out.kind is None and is_network_type(out.type):
+            out.kind, out.category, out.by = Kind.ip, CATEGORY_OF[Kind.ip], "type"
+
+    def _pasted_in_text(self, out: ColumnResult, present: Sequence[object]) -> None:
+        """Texts too short to be prose (``Karte 4111 1111 1111 1111 bitte``), whatever
+        the column's type: kinds pasted inside a value with other text around them. A value
+        that *is* a card or an id counts above, by share. Card numbers count only when at
+        least half the card-shaped numbers in those texts pass Luhn: one in ten random
+        order numbers does."""
+        pasted: Counter[Kind] = Counter()
+        cards = 0
+        texts: list[str] = []
+        first: dict[Kind, str] = {}
+        embedded = self.detectors.embedded
+        for v in present:
+            if not isinstance(v, str):
+                continue
+            s = v.strip()
+            if not any(ch.isdigit() for ch in s) and "@" not in s:
+                continue
+            texts.append(s)
+            for kind, spans in embedded(s).items():
+                inside = [(a, b) for a, b in spans if b - a < len(s)]
+                if not inside:
+                    continue
+                pasted[kind] += 1
+                cards += len(inside) if kind is Kind.card else 0
+                a, b = inside[0]
+                first.setdefault(kind, f"{mask(s[a:b])} inside a {len(s)}-character text")
+        if cards and cards * 2 < sum(card_shaped(s) for s in texts):
+            del pasted[Kind.card]
+        if not pasted:
+            return
+        for kind in (Kind.card, *self.detectors.national_ids):
+            if out.example is None and kind in pasted:
+                out.example = first[kind]
+        out.pasted = {k.value: c for k, c in pasted.items()}
+        if out.kind is None:
+            out.by = "pasted"
 
     def _by_name(self, out: ColumnResult) -> None:
         if out.name_kind is not None:

@@ -120,6 +120,16 @@ def is_card(v: str) -> bool:
     return card_issuer(digits) is not None and luhn_ok(digits)
 
 
+def card_shaped(text: str) -> int:
+    """How many numbers in ``text`` are shaped like a card (13 to 19 digits, in an issuer
+    range), valid or not: the yardstick for how many Luhn-valid ones chance explains."""
+    n = 0
+    for m in _CARD_IN.finditer(text):
+        digits = m.group().replace(" ", "").replace("-", "")
+        n += card_issuer(digits) is not None
+    return n
+
+
 # -- IBAN ----------------------------------------------------------------------------------
 IBAN_LENGTH = {
     "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18,
@@ -154,6 +164,24 @@ def is_ip(v: str) -> bool:
             return False
         return True
     return False
+
+
+_NETWORK_VALUES = (
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+)
+# Column types that hold network addresses: PostgreSQL inet, cidr, macaddr, macaddr8;
+# MariaDB inet4, inet6. Technical data whatever the sample holds (P01).
+NETWORK_TYPES = frozenset({"INET", "CIDR", "MACADDR", "MACADDR8", "INET4", "INET6"})
+
+
+def is_network_type(type_: str) -> bool:
+    """Whether a column's declared type (as the inspector names it) is a network address."""
+    return type_.split("(")[0].strip().upper() in NETWORK_TYPES
 
 
 # -- national ids --------------------------------------------------------------------------
@@ -214,20 +242,32 @@ _UK_POSTCODE = re.compile(r"^(GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJ
 _CA_POSTCODE = re.compile(r"^[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d$")
 _US_ZIP = re.compile(r"^\d{5}(?:-\d{4})?$")
 _FOUR_DIGITS = re.compile(r"^\d{4}$")
+_FIVE_DIGITS = re.compile(r"^\d{5}$")
+_NL_POSTCODE = re.compile(r"^[1-9]\d{3} ?(?!SA|SD|SS)[A-Z]{2}$")
+# Countries whose postal codes are four or five bare digits: any number could be one, so
+# they count only where the column name agrees (``plz``, ``code_postal``...).
+_FIVE_DIGIT_COUNTRIES = frozenset({"DE", "FR", "IT", "ES", "FI", "EE", "HR", "LT", "GR"})
+_FOUR_DIGIT_COUNTRIES = frozenset(
+    {"NZ", "AU", "AT", "BE", "BG", "CH", "DK", "HU", "LU", "NO", "SI", "CY", "LI"}
+)
 
 
 def postal_code_strength(v: str, countries: frozenset[str]) -> int:
-    """2 for a code only a postal code looks like (UK, Canada), 1 for one that any number
-    could be (a US ZIP, four NZ/AU digits: counted only where the column name agrees),
-    0 for none."""
+    """2 for a code only a postal code looks like (UK, Canada, the Netherlands), 1 for one
+    that any number could be (a US ZIP, five German or French digits, four NZ/AU/Austrian
+    digits: counted only where the column name agrees), 0 for none."""
     up = v.upper()
     if "GB" in countries and _UK_POSTCODE.match(up):
         return 2
     if "CA" in countries and _CA_POSTCODE.match(up):
         return 2
+    if "NL" in countries and _NL_POSTCODE.match(up):
+        return 2
     if "US" in countries and _US_ZIP.match(v):
         return 2 if "-" in v else 1
-    if countries & {"NZ", "AU"} and _FOUR_DIGITS.match(v):
+    if countries & _FIVE_DIGIT_COUNTRIES and _FIVE_DIGITS.match(v):
+        return 1
+    if countries & _FOUR_DIGIT_COUNTRIES and _FOUR_DIGITS.match(v):
         return 1
     return 0
 
@@ -316,6 +356,9 @@ class Detectors:
         if isinstance(value, date):
             if birth_date(value, self.today):
                 strong.add(Kind.dob)
+            return strong, weak
+        if isinstance(value, _NETWORK_VALUES):  # psycopg reads inet/cidr as these
+            strong.add(Kind.ip)
             return strong, weak
         if not isinstance(value, str):
             if isinstance(value, int) and not isinstance(value, bool):

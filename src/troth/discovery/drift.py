@@ -129,7 +129,7 @@ def drift(
 def _category(col: ColumnResult) -> str | None:
     if col.category:
         return col.category
-    if col.free_text and col.pasted:
+    if col.pasted:  # free text, or a short note with a card or an id pasted in
         return "communications"
     return None
 
@@ -338,11 +338,14 @@ def _unheld(category: str) -> Finding:
 
 
 def _what(col: ColumnResult) -> str:
+    if col.kind is not None and col.by == "type":
+        return f"its type {col.type} holds network addresses"
     if col.kind is not None and col.by != "name":
         n = round(col.share * col.sampled)
         return f"{n} of {col.sampled} sampled values look like {col.kind.value}"
     if col.kind is not None:
         return f"its name says {col.kind.value}"
     if col.pasted:
-        return "free text with " + ", ".join(f"{k} in {n}" for k, n in col.pasted.items())
+        found = ", ".join(f"{k} in {n}" for k, n in col.pasted.items())
+        return ("free text" if col.free_text else "short texts") + " with " + found
     return "personal data"
