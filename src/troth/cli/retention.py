@@ -13,7 +13,7 @@ from rich.text import Text
 
 from troth.cli import command_group, console, opened, show_table
 from troth.cli.ids import resolver
-from troth.cli.options import QuietOpt, ReportJsonOpt
+from troth.cli.options import JsonOpt, QuietOpt, ReportJsonOpt
 
 app, register = command_group("retention", "Retention: delete or anonymise what has expired.")
 
@@ -121,6 +121,28 @@ def hold(
         print(hid)
         return
     console.print(hid)
+
+
+@app.command("holds")
+def holds_(
+    ctx: typer.Context,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="Only the holds on this person.", callback=resolver("subject")),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The legal holds in force: id, reason, person or tenant, placed when and by whom."""
+    with opened(ctx) as t:
+        rows = t.retention.active_holds(subject_id=subject)
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    grid = Table("id", "reason", "on", "placed", "by")
+    for r in rows:
+        on = f"person {r['subject_id']}" if r["subject_id"] else f"tenant {r['tenant_id']}"
+        grid.add_row(r["id"], escape(r["reason"]), on, str(r["placed_at"])[:16], r["placed_by"])
+    console.print(grid)
 
 
 @app.command("lift")

@@ -81,3 +81,20 @@ def _audit(
         details=details,
     )
     append_entries(conn, now, [entry])
+
+
+def active(conn: Connection, subject_id: str | None = None) -> list[dict[str, Any]]:
+    """The holds not lifted, oldest first: each one's id, reason, person or tenant, and
+    when and by whom it was placed. With ``subject_id``: those that hold that person (on
+    them, or on their tenant)."""
+    h = legal_holds.c
+    stmt = select(h.id, h.reason, h.subject_id, h.tenant_id, h.placed_at, h.placed_by).where(
+        h.lifted_at.is_(None)
+    )
+    if subject_id is not None:
+        tenant = select(subjects.c.tenant_id).where(subjects.c.id == subject_id)
+        stmt = stmt.where(
+            (h.subject_id == subject_id) | (h.tenant_id.is_not(None) & h.tenant_id.in_(tenant))
+        )
+    rows = conn.execute(stmt.order_by(h.placed_at, h.id)).mappings()
+    return [dict(r) for r in rows]

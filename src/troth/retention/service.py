@@ -88,6 +88,17 @@ class RetentionService:
             return {"erasures_done": 0, "erasures_left": {"*": exc.message}}
         return {"erasures_done": len(report.completed), "erasures_left": dict(report.failed)}
 
+    def active_holds(
+        self, *, subject_id: str | None = None, actor: Actor = SYSTEM
+    ) -> list[dict[str, Any]]:
+        """The legal holds in force (power ``manage_holds``), oldest first; with
+        ``subject_id``, those that hold that person (on them or on their tenant). The
+        office's own view: a request, its history and an erasure report never name a
+        hold (the person and their tenant read those)."""
+        authorize(self.ctx, actor, Power.manage_holds, subject_id=subject_id)
+        with self.ctx.engine.connect() as conn:
+            return holds.active(conn, subject_id)
+
     # -- planning and running -----------------------------------------------------------
     def plan(self, now: datetime | None = None, *, actor: Actor = SYSTEM) -> RetentionReport:
         """What a run at ``now`` would do, changing nothing (the dry run); power
