@@ -314,6 +314,7 @@ COMMANDS: dict[str, str] = {
     "requests show": OPERATOR,
     "requests verify": OPERATOR,
     "retention hold": OPERATOR,
+    "retention holds": OPERATOR,
     "retention lift": OPERATOR,
     "retention run": OPERATOR,
     "ropa": OPERATOR,
