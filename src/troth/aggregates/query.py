@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Text, and_, case, cast, func, literal, select
 
+from troth.aggregates.question import MEASURES, Question, check, dimensions
 from troth.aggregates.suppression import suppress
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
@@ -33,13 +34,9 @@ from troth.audit.refusals import refuse
 from troth.consent.tables import consent_state
 from troth.context import Context
 from troth.dialects import dialect_for
-from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, decide
 from troth.gate.facts import actor_membership, aggregate_facts, notices_of
-from troth.policy.model import FieldType
 from troth.store.tables import records, restrictions, subjects
-
-MEASURES = ("count", "sum", "avg")
 
 
 @dataclass(frozen=True)
@@ -72,31 +69,6 @@ class AggregateResult:
         }
 
 
-def _field_types(ctx: Context, category: str | None, name: str) -> set[FieldType]:
-    return {
-        spec.type
-        for fields in ctx.policy.point_fields.values()
-        for fname, spec in fields.items()
-        if fname == name and (category is None or spec.category == category)
-    }
-
-
-def _field_category(ctx: Context, name: str, allowed: frozenset[str]) -> str:
-    cats = {
-        spec.category
-        for fields in ctx.policy.point_fields.values()
-        for fname, spec in fields.items()
-        if fname == name and spec.category in allowed
-    }
-    if not cats:
-        raise ValidationError(
-            f"no collection point collects a field {name!r} in a category this purpose may"
-            f" use ({', '.join(sorted(allowed))})",
-            field=name,
-        )
-    return sorted(cats)[0]
-
-
 Key = tuple[Hashable, ...]
 Num = float | int
 
@@ -113,79 +85,6 @@ class _Group:
         self.contributors += contributors
         self.total += total
         self.values += values
-
-
-@dataclass(frozen=True)
-class _Question:
-    """What an aggregate asks: ``measure`` of ``field`` (of ``category``) for
-    ``purpose``, per value of the dimensions ``group_by`` (none: in total)."""
-
-    purpose: str
-    category: str
-    field: str
-    group_by: tuple[str, ...]
-    measure: str
-
-
-def _check(
-    ctx: Context, q: _Question, k: int | None
-) -> tuple[int, tuple[str, ...], dict[str, str]]:
-    """Validate the question; return k, the categories it touches and each dimension's
-    category."""
-    purpose, category, field = q.purpose, q.category, q.field
-    group_by, measure = q.group_by, q.measure
-    idx = ctx.policy
-    p = idx.purposes.get(purpose)
-    if p is None:
-        raise ValidationError(f"the policy declares no purpose {purpose!r}")
-    if not p.aggregate_only:
-        raise ValidationError(
-            f"purpose {purpose!r} is not aggregate-only: read rows with use(), or mark it"
-            " aggregate_only in the policy"
-        )
-    if measure not in MEASURES:
-        raise ValidationError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
-    if len(group_by) > 1:
-        raise ValidationError(
-            "group_by takes at most one dimension: a second query by one of two dimensions"
-            " would publish the margins a two-way table must withhold",
-            field="group_by",
-        )
-    for g in group_by:
-        if g not in p.dimensions:
-            declared = ", ".join(p.dimensions) or "none: totals only"
-            raise ValidationError(
-                f"purpose {purpose!r} may be grouped only by the dimensions the policy"
-                f" declares for it ({declared}); {g!r} is not one. Declare it under the"
-                " purpose's `dimensions` if a group of it reveals no one",
-                code="dimension_not_declared",
-                field="group_by",
-            )
-    floor = idx.policy.aggregates.min_group_size
-    if k is None:
-        k = floor
-    if isinstance(k, bool) or not isinstance(k, int) or k < floor:
-        raise ValidationError(f"k may not be below the policy's min_group_size ({floor})")
-    allowed = idx.purpose_categories[purpose]
-    if category not in allowed:
-        raise ValidationError(f"purpose {purpose!r} may not use category {category!r}")
-    if not _field_types(ctx, category, field):
-        raise ValidationError(f"no collection point collects {field!r} as {category!r}")
-    group_cats = {
-        g: (category if g == field else _field_category(ctx, g, allowed)) for g in group_by
-    }
-    cats = tuple(sorted({category, *group_cats.values()}))
-    for c in cats:
-        if idx.is_sensitive(c):
-            raise ValidationError(
-                f"category {c!r} is encrypted: it cannot be grouped in the database"
-            )
-    if measure != "count" and not _field_types(ctx, category, field) <= {
-        FieldType.integer,
-        FieldType.number,
-    }:
-        raise ValidationError(f"{measure} needs a numeric field; {field!r} is not one")
-    return k, cats, group_cats
 
 
 def _audit(
@@ -223,9 +122,9 @@ def aggregate(
     policy's ``min_group_size`` and may only be raised. Audited; refusals raise Refused."""
     idx = ctx.policy
     now = ctx.clock.now()
-    group_by = _dimensions(group_by)
-    q = _Question(purpose, category, field, group_by, measure)
-    k, cats, group_cats = _check(ctx, q, k)
+    group_by = dimensions(group_by)
+    q = Question(purpose, category, field, group_by, measure)
+    k, cats, group_cats = check(ctx, q, k)
     asked = {"field": field, "group_by": list(group_by), "measure": measure}
     tenant = actor.tenant_id
     member_active = False
@@ -270,21 +169,6 @@ def aggregate(
     given = {"k": k, "groups": len(groups), "suppressed": hidden, "not_counted": not_counted}
     _audit(ctx, actor, purpose, cats, {**asked, **given})
     return AggregateResult(purpose, category, field, group_by, measure, k, result, total, other)
-
-
-def _dimensions(group_by: Sequence[str] | str | None) -> tuple[str, ...]:
-    """``group_by`` as a tuple: None is no grouping, a string one dimension."""
-    if group_by is None:
-        return ()
-    if isinstance(group_by, str):
-        return (group_by,)
-    dims = tuple(group_by)
-    for g in dims:
-        if not isinstance(g, str):
-            raise ValidationError(
-                f"group_by names dimensions (strings), not {g!r}", field="group_by"
-            )
-    return dims
 
 
 # A kind of person, as far as an aggregate is concerned: (consented, restricted, erased).
@@ -354,12 +238,32 @@ def _same_submission(m: Any, gi: Any, field: str, category: str, purpose: str) -
 
 
 def _counts(
-    ctx: Context, q: _Question, group_cats: Mapping[str, str], tenant: str | None
+    ctx: Context, q: Question, group_cats: Mapping[str, str], tenant: str | None
 ) -> list[tuple[Key, Kind, int, int, float, int]]:
     """Per group and kind of person: people, people holding a numeric value, the sum and
     number of those values. A count counts the people with a value of the dimension (or
     of ``field`` without one), whatever ``field`` is. Each person is in one group, that of
     their latest value, with all their values of ``field``."""
+    stmt = _statement(ctx, q, group_cats, tenant)
+    n, measure = len(q.group_by), q.measure
+    out: list[tuple[Key, Kind, int, int, float, int]] = []
+    with ctx.engine.connect() as conn:
+        for row in conn.execute(stmt):
+            key = tuple(_label(v) for v in row[:n])
+            kind = (bool(row[n]), bool(row[n + 1]), bool(row[n + 2]))
+            people = int(row[n + 3])
+            if measure == "count":
+                out.append((key, kind, people, people, 0.0, 0))
+            else:
+                out.append(
+                    (key, kind, people, int(row[n + 4]), float(row[n + 5] or 0), int(row[n + 6]))
+                )
+    return out
+
+
+def _statement(ctx: Context, q: Question, group_cats: Mapping[str, str], tenant: str | None) -> Any:
+    """The GROUP BY of :func:`_counts`: the group's label, the person's kind, then the
+    measures."""
     purpose, category, field = q.purpose, q.category, q.field
     group_by, measure = q.group_by, q.measure
     dialect = dialect_for(ctx.engine)
@@ -392,17 +296,26 @@ def _counts(
     cols: list[Any] = [m.c.subject_id.label("subject_id")]
     if measure != "count":
         cols.append(num.label("num"))
+    # A count keeps one row a person (the latest), so it counts rows, not distinct ids.
+    one_each = bool(labels) and measure == "count"
     if labels:
         # A person is counted once, under the value of their latest submission (ties: the
         # greatest value): the groups partition the people, so no published figure is
         # the overlap of two groups, and the groups add up to the total.
         latest = (m.c.collected_at.desc(), labels[0].desc().nulls_last())
-        person = func.first_value(labels[0]).over(partition_by=m.c.subject_id, order_by=latest)
-        cols.append(person.label("label"))
+        if one_each:
+            cols.append(labels[0].label("label"))
+            rank = func.row_number().over(partition_by=m.c.subject_id, order_by=latest)
+            cols.append(rank.label("rank"))
+        else:
+            person = func.first_value(labels[0]).over(partition_by=m.c.subject_id, order_by=latest)
+            cols.append(person.label("label"))
     rows = select(*cols).select_from(src).where(*conds).subquery("rows")
     keys = [rows.c.label] if labels else []
     kinds = _kind_columns(ctx, purpose, rows.c.subject_id)
-    measures: list[Any] = [func.count(func.distinct(rows.c.subject_id))]
+    measures: list[Any] = [
+        func.count() if one_each else func.count(func.distinct(rows.c.subject_id))
+    ]
     if measure != "count":
         holder = case((rows.c.num.is_not(None), rows.c.subject_id))
         measures += [
@@ -411,20 +324,7 @@ def _counts(
             func.count(rows.c.num),
         ]
     stmt = select(*keys, *kinds, *measures).group_by(*keys, *kinds)
-    n = len(group_by)
-    out: list[tuple[Key, Kind, int, int, float, int]] = []
-    with ctx.engine.connect() as conn:
-        for row in conn.execute(stmt):
-            key = tuple(_label(v) for v in row[:n])
-            kind = (bool(row[n]), bool(row[n + 1]), bool(row[n + 2]))
-            people = int(row[n + 3])
-            if measure == "count":
-                out.append((key, kind, people, people, 0.0, 0))
-            else:
-                out.append(
-                    (key, kind, people, int(row[n + 4]), float(row[n + 5] or 0), int(row[n + 6]))
-                )
-    return out
+    return stmt.where(rows.c.rank == 1) if one_each else stmt
 
 
 def _value(g: _Group, measure: str) -> Num | None:
