@@ -63,6 +63,9 @@ def deep(n: int) -> Any:
         ('{"a": ' + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "}", "nested more than 32"),
         ('{"a": 1', "not valid JSON"),
         ("", "not valid JSON"),
+        ('{"a": 1, "a": 2}', "the key 'a' appears twice"),
+        ('{"data": {"email": "x@example.com", "email": "y@example.com"}}', "'email' appears twice"),
+        ('[{"ok": 1}, {"b": {"c": 1, "c": 1}}]', "'c' appears twice"),
     ],
 )
 def test_decode_json_refuses_what_is_not_strict_json(raw: str, words: str) -> None:
@@ -85,6 +88,8 @@ def test_decode_json_accepts_the_edges_of_what_is_allowed() -> None:
     }
     assert decode_json(json.dumps(ok)) == ok
     assert decode_json(b'{"pair": "\\ud83d\\ude00"}') == {"pair": "\U0001f600"}
+    # One key in two objects is no duplicate.
+    assert decode_json('[{"a": 1}, {"a": 2, "b": {"a": 3}}]') == [{"a": 1}, {"a": 2, "b": {"a": 3}}]
     with pytest.raises(MalformedInput, match="not UTF-8"):
         decode_json(b'{"a": "\xff"}')
 
@@ -188,6 +193,9 @@ MALFORMED_BODIES = {
     "nested 3,000 deep": '{"data": {"name": ' + "[" * 3000 + "]" * 3000 + "}}",
     "5,000-digit integer": '{"data": {"name": ' + "7" * 5000 + "}}",
     "not JSON": "{'data': 1}",
+    # Which of two values was meant is unknown (parsers differ: first or last wins).
+    "a field given twice": '{"data": {"name": "Ada", "name": "Eve"}}',
+    "data given twice": '{"data": {"name": "Ada"}, "data": {"name": "Eve"}}',
 }
 
 

@@ -88,6 +88,7 @@ def decode_json(raw: bytes | str, what: str = "the request body") -> Any:
             parse_constant=_bad_constant,
             parse_int=_bounded_int,
             parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
         )
     except json.JSONDecodeError as exc:
         raise MalformedInput(
@@ -104,6 +105,17 @@ def decode_json(raw: bytes | str, what: str = "the request body") -> Any:
     if problem:
         raise MalformedInput(f"{what} is refused: {problem}")
     return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: with a key given twice, which value
+    was meant is unknown (most parsers keep the last, some the first), so it is refused."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {key[:64]!r} appears twice in one object; send it once")
+        out[key] = value
+    return out
 
 
 def shape_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
