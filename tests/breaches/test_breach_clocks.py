@@ -146,3 +146,12 @@ def test_register_kept_24_months() -> None:
 def test_bad_input_is_refused_clearly(call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValidationError):
         call()
+
+
+def test_an_unknown_regime_names_the_known_ones() -> None:
+    with pytest.raises(ValidationError) as err:
+        notification_clocks(["gdpr", "mars"], AWARE, 1, False)
+    assert err.value.code == "unknown_regime"
+    assert err.value.message == (
+        "unknown regime 'mars': use one of gdpr, uk_gdpr, ccpa, pipeda, nz, au"
+    )

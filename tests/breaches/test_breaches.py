@@ -60,6 +60,19 @@ def test_impossible_windows_refused(home, db_url, clock):
     assert t.breaches.list_breaches() == []
 
 
+def test_an_unknown_regime_is_refused_on_its_field(home, db_url, clock):
+    t = _ilign(home, db_url)
+    with pytest.raises(ValidationError) as err:
+        _record(t, clock, regimes=["gdpr", "mars"])
+    assert err.value.to_dict() == {
+        "code": "invalid_input",
+        "status": 422,
+        "message": "unknown regime 'mars': use one of gdpr, uk_gdpr, ccpa, pipeda, nz, au",
+        "field": "regimes",
+    }
+    assert t.breaches.list_breaches() == []
+
+
 def test_affected_from_data_and_audit(home, db_url, clock):
     t = _ilign(home, db_url)
     a = _person(t, "a@example.com")

@@ -16,7 +16,7 @@ from typing import Final
 from dateutil.relativedelta import relativedelta
 
 from troth.errors import ValidationError
-from troth.policy.model import Regime
+from troth.policy.model import Regime, parse_regime
 
 
 class Audience(StrEnum):
@@ -255,15 +255,7 @@ def notification_clocks(
                 f"individuals_notified_at {individuals_notified_at.isoformat()} is before the "
                 f"breach was known ({aware_at.isoformat()})"
             )
-    wanted: set[Regime] = set()
-    for regime in regimes:
-        try:
-            wanted.add(Regime(regime))
-        except ValueError:
-            known = ", ".join(r.value for r in Regime)
-            raise ValidationError(
-                f"unknown regime {regime!r}: use one of {known}", code="unknown_regime"
-            ) from None
+    wanted = {parse_regime(regime, code="unknown_regime") for regime in regimes}
     out: list[NotificationClock] = []
     for rule in OBLIGATIONS:
         if rule.regime not in wanted or not _applies(rule, affected_count, high_risk):

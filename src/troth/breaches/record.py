@@ -27,7 +27,7 @@ from troth.breaches.tables import breaches
 from troth.context import Context
 from troth.errors import ValidationError
 from troth.gate import Actor
-from troth.policy.model import Regime
+from troth.policy.model import parse_regime
 from troth.store.ids import new_id
 
 
@@ -206,11 +206,5 @@ def _check_regimes(ctx: Context, regimes: Iterable[str] | None) -> list[str]:
         else [r.value for r in ctx.policy.policy.organisation.jurisdictions]
     )
     for r in regs:
-        try:
-            Regime(r)
-        except ValueError:
-            raise ValidationError(
-                f"unknown regime {r!r}: use one of {', '.join(x.value for x in Regime)}",
-                field="regimes",
-            ) from None
+        parse_regime(r, field="regimes")
     return regs

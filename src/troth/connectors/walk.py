@@ -200,12 +200,7 @@ def locate(
                 continue
             tp = plan.tables[name]
             table = tables[name]
-            preds: list[tuple[str, list[Any]]] = []
-            if first:
-                for kind, col in tp.identity.items():
-                    vals = _coerce(table.c[col], identities.values(kind))
-                    if vals:
-                        preds.append((col, vals))
+            preds = _identity_values(tp, table, identities) if first else []
             for link in tp.incoming:
                 idx = plan.index_of(link)
                 done = pushed.setdefault(idx, set())
@@ -262,16 +257,25 @@ def predicate_values(
 ) -> list[list[tuple[str, list[Any]]]]:
     """:func:`predicates` as data: per statement, ``(column, values)`` pairs, ORed."""
     tp = plan.tables[table.name]
-    preds: list[tuple[str, list[Any]]] = []
-    for kind, col in tp.identity.items():
-        vals = _coerce(table.c[col], identities.values(kind))
-        if vals:
-            preds.append((col, vals))
+    preds = _identity_values(tp, table, identities)
     for link in tp.incoming:
         parent = {r[link.parent_column] for r in found[link.parent].values()} - {None}
         if parent:
             preds.append((link.child_column, list(parent)))
     return list(_statements(preds))
+
+
+def _identity_values(
+    tp: TablePlan, table: sa.Table, identities: Identities
+) -> list[tuple[str, list[Any]]]:
+    """``(column, values)`` for each identity column of the table the person has values
+    for, in the column's type."""
+    preds: list[tuple[str, list[Any]]] = []
+    for kind, col in tp.identity.items():
+        vals = _coerce(table.c[col], identities.values(kind))
+        if vals:
+            preds.append((col, vals))
+    return preds
 
 
 def _statements(preds: list[tuple[str, list[Any]]]) -> Iterator[list[tuple[str, list[Any]]]]:

@@ -12,7 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -119,13 +119,7 @@ def unsubscribe(
     now = ctx.clock.now()
     t = unsubscribe_tokens.c
     with transaction(ctx) as conn:
-        row = conn.execute(
-            select(t.subject_id, t.list_id, t.used_at, t.created_at).where(t.token_hash == digest)
-        ).first()
-        if row is None:
-            raise _unknown()
-        _check_age(ctx, row.created_at, now)
-        purpose = _purpose(ctx, row.list_id)
+        row, purpose = _live_token(conn, ctx, digest, now)
         refusal = erased_refusal(conn, row.subject_id, [purpose])
         if refusal is None:
             # Compare-and-set: of two concurrent clicks, exactly one records the event.
@@ -177,15 +171,8 @@ def _refuse(
 def describe_token(ctx: Context, token: str) -> TokenInfo:
     """What the GET confirmation page needs; never writes anything."""
     digest = _digest(token)
-    t = unsubscribe_tokens.c
     with ctx.engine.connect() as conn:
-        row = conn.execute(
-            select(t.subject_id, t.list_id, t.used_at, t.created_at).where(t.token_hash == digest)
-        ).first()
-        if row is None:
-            raise _unknown()
-        _check_age(ctx, row.created_at, ctx.clock.now())
-        purpose = _purpose(ctx, row.list_id)
+        row, purpose = _live_token(conn, ctx, digest, ctx.clock.now())
         out = purpose in opted_out_purposes(conn, row.subject_id)
     lst = next(x for x in ctx.policy.policy.lists if x.id == row.list_id)
     return TokenInfo(
@@ -194,6 +181,20 @@ def describe_token(ctx: Context, token: str) -> TokenInfo:
         purpose=purpose,
         already_unsubscribed=row.used_at is not None or out,
     )
+
+
+def _live_token(conn: Connection, ctx: Context, digest: str, now: datetime) -> tuple[Any, str]:
+    """The token row of ``digest`` (its person, list, use and age) and the list's purpose;
+    NotFound for an unknown token, one past ``unsubscribe_link_days`` or a list the policy
+    no longer has."""
+    t = unsubscribe_tokens.c
+    row = conn.execute(
+        select(t.subject_id, t.list_id, t.used_at, t.created_at).where(t.token_hash == digest)
+    ).first()
+    if row is None:
+        raise _unknown()
+    _check_age(ctx, row.created_at, now)
+    return row, _purpose(ctx, row.list_id)
 
 
 def _digest(token: str) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
@@ -305,6 +305,21 @@ def notify_disclosures(
     return sent
 
 
+def notify_untold(conn: Connection, ctx: Context, demand: LegalDemand) -> int:
+    """:func:`notify_disclosures` of every disclosure under ``demand`` not told yet (a
+    gag that ended or was lifted); the number of notices queued."""
+    ids = (
+        conn.execute(
+            select(disclosures.c.id).where(
+                disclosures.c.legal_demand_id == demand.id, disclosures.c.notified_at.is_(None)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return notify_disclosures(conn, ctx, demand, list(ids))
+
+
 def notify_due(ctx: Context, now: datetime) -> int:
     """Notices for disclosures under demands whose non-disclosure order has ended (or
     never existed) and that were not told yet. Idempotent."""
@@ -324,18 +339,5 @@ def notify_due(ctx: Context, now: datetime) -> int:
         )
     for demand_id in due:
         with transaction(ctx) as conn:
-            demand = demand_row(conn, demand_id)
-            ids = (
-                conn.execute(
-                    select(disclosures.c.id).where(
-                        and_(
-                            disclosures.c.legal_demand_id == demand_id,
-                            disclosures.c.notified_at.is_(None),
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            total += notify_disclosures(conn, ctx, demand, list(ids))
+            total += notify_untold(conn, ctx, demand_row(conn, demand_id))
     return total

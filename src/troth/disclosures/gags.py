@@ -161,7 +161,7 @@ def lift_gag(ctx: Context, demand_id: str, *, actor: Actor = SYSTEM) -> int:
     disclosures become visible to the person, who is told at once. Returns how many
     notices were queued. ValidationError when no gag runs. Needs the power
     ``legal_demands`` (troth.office)."""
-    from troth.disclosures.demands import DemandStatus, demand_row, notify_disclosures
+    from troth.disclosures.demands import DemandStatus, demand_row, notify_untold
     from troth.office import authorize
     from troth.policy.model import Power
 
@@ -193,17 +193,7 @@ def lift_gag(ctx: Context, demand_id: str, *, actor: Actor = SYSTEM) -> int:
         )
         sent = 0
         if demand.status == DemandStatus.disclosed:
-            ids = (
-                conn.execute(
-                    select(disclosures.c.id).where(
-                        disclosures.c.legal_demand_id == demand_id,
-                        disclosures.c.notified_at.is_(None),
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            sent = notify_disclosures(conn, ctx, demand, list(ids))
+            sent = notify_untold(conn, ctx, demand)
     return sent
 
 

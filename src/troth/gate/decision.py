@@ -248,28 +248,24 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
         return party_refusal(actor, facts, "data")
     if kind is ActorKind.staff:
         if actor.role is None or actor.role not in index.roles:
-            return Decision.deny(
-                Reason.role_not_allowed, f"staff role {actor.role!r} is not in the policy"
-            )
+            return role_unknown(actor)
         if ask.purpose not in index.role_purposes[actor.role]:
             return Decision.deny(
                 Reason.role_not_allowed,
                 f"role {actor.role!r} may not act for purpose {ask.purpose!r}",
             )
-        if _needs_grant(index, ask, facts) and not facts.grants:
-            return Decision.deny(
-                Reason.no_grant,
-                "the vendor's staff see a customer's data only with the customer's grant",
-            )
-        return None
-    if kind is ActorKind.vendor_admin:
-        if not facts.grants:
-            return Decision.deny(
-                Reason.no_grant,
-                "the vendor's staff see a customer's data only with the customer's grant",
-            )
-        return None
-    return None  # pragma: no cover - every kind handled above
+    # Left: staff of a role that may act for the purpose, and vendor admins.
+    if _needs_grant(index, ask, facts) and not facts.grants:
+        return Decision.deny(
+            Reason.no_grant,
+            "the vendor's staff see a customer's data only with the customer's grant",
+        )
+    return None
+
+
+def role_unknown(actor: Actor) -> Decision:
+    """The refusal of a staff actor whose role the policy does not declare."""
+    return Decision.deny(Reason.role_not_allowed, f"staff role {actor.role!r} is not in the policy")
 
 
 # The kinds of actor that reach only their own (the person) or their customer's people (a
@@ -344,9 +340,7 @@ def decide_power(index: PolicyIndex, actor: Actor, power: Power) -> Decision:
     if kind is ActorKind.staff:
         role = index.roles.get(actor.role or "")
         if role is None:
-            return Decision.deny(
-                Reason.role_not_allowed, f"staff role {actor.role!r} is not in the policy"
-            )
+            return role_unknown(actor)
         if power in role.powers:
             return Decision(True)
         return Decision.deny(

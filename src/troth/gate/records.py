@@ -12,6 +12,7 @@ from troth.gate.decision import (
     live_grants,
     no_grant_reason,
     party_refusal,
+    role_unknown,
     staff_need_grant,
 )
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Reason
@@ -104,9 +105,7 @@ def decide_record(
     if kind is ActorKind.staff:
         role = index.roles.get(actor.role or "")
         if role is None:
-            return Decision.deny(
-                Reason.role_not_allowed, f"staff role {actor.role!r} is not in the policy"
-            )
+            return role_unknown(actor)
         # The office reaches records about people through the powers the policy gives
         # its role (answering requests and legal demands, holds, the audit), never by a
         # flag; what it may *read* of the values stays its categories (P12).

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from troth.errors import ValidationError
 from troth.policy.durations import Duration
 
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -41,6 +42,18 @@ class Regime(StrEnum):
     pipeda = "pipeda"
     nz = "nz"
     au = "au"
+
+
+def parse_regime(value: str, *, code: str | None = None, **details: Any) -> Regime:
+    """A legal regime by its id (``gdpr``, ``ccpa``...); :class:`ValidationError` naming
+    the ones troth knows otherwise (``code`` and ``details`` as the caller's API has them)."""
+    try:
+        return Regime(value)
+    except ValueError:
+        known = ", ".join(r.value for r in Regime)
+        raise ValidationError(
+            f"unknown regime {value!r}: use one of {known}", code=code, **details
+        ) from None
 
 
 class RetentionClock(StrEnum):
