@@ -72,14 +72,12 @@ def lift(conn: Connection, now: datetime, hold_id: str, by: str, keys: Keyring) 
 def _audit(
     conn: Connection, now: datetime, action: str, by: str, hold: Hold, details: dict[str, Any]
 ) -> None:
-    entry = AuditEntry(
-        action,
-        by,
-        Outcome.info,
-        subject_id=hold.subject_id,
-        tenant_id=hold.tenant_id,
-        details=details,
-    )
+    # The entry names the person or tenant in its details, not in its subject and tenant
+    # columns: the entries filed under a person are read by them and by their tenant
+    # (troth.disclosures.gags.person_entries), and a hold, its id and its reason may be
+    # gagged. The office finds them by action.
+    target = {"subject": hold.subject_id} if hold.subject_id else {"tenant": hold.tenant_id}
+    entry = AuditEntry(action, by, Outcome.info, details={**target, **details})
     append_entries(conn, now, [entry])
 
 
