@@ -96,3 +96,17 @@ def active(conn: Connection, subject_id: str | None = None) -> list[dict[str, An
         )
     rows = conn.execute(stmt.order_by(h.placed_at, h.id)).mappings()
     return [dict(r) for r in rows]
+
+
+def held_subjects(conn: Connection) -> list[str]:
+    """Every person a legal hold holds now: on them, or on their tenant (id order)."""
+    h = legal_holds.c
+    live = h.lifted_at.is_(None)
+    on_person = select(h.subject_id).where(live, h.subject_id.is_not(None))
+    on_tenant = select(h.tenant_id).where(live, h.tenant_id.is_not(None))
+    stmt = (
+        select(subjects.c.id)
+        .where(subjects.c.id.in_(on_person) | subjects.c.tenant_id.in_(on_tenant))
+        .order_by(subjects.c.id)
+    )
+    return [str(s) for s in conn.execute(stmt).scalars()]
