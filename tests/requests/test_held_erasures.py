@@ -160,6 +160,15 @@ def test_a_held_minor_is_erased_nowhere_until_the_tenant_hold_ends(
     with pytest.raises(Refused) as refused:
         t.use(sid, purpose="sales", actor=SYSTEM)
     assert refused.value.reason == "restricted"
+    # The person's own page in the privacy centre: nothing of the hold.
+    from _http import client_for, privacy_sign_in
+
+    with client_for(t.ctx) as c:
+        privacy_sign_in(c, t.ctx, cs.email_of(4))
+        page = c.get("/privacy/me")
+        assert page.status_code == 200
+        for secret in (SECRET, hold, "legal hold", "legal_hold"):
+            assert secret not in page.text
     # The tenant's hold lifted: erased everywhere, as a minor's erasure is, audited once.
     assert t.retention.lift_hold(hold)["erasures_done"] == 1
     assert _store_of(t, sid)[0] == "erased"
