@@ -70,10 +70,11 @@ class RetentionService:
 
     def lift_hold(self, hold_id: str, *, actor: Actor = SYSTEM) -> dict[str, Any]:
         """Lift a hold (power ``manage_holds``); retention catches up on the next run, and
-        the erasures that waited for it (and for no other hold) are carried out now by
-        troth itself. Returns what became of them: ``erasures_done`` (how many), and
-        ``erasures_left`` (request id -> why not yet: a connected database down, say),
-        which the worker retries until done."""
+        the erasures that waited for it (and for no other hold: deletion requests, and
+        those an offboarding or a minor's erasure left, troth.requests.held_erasures) are
+        carried out now by troth itself. Returns what became of them: ``erasures_done``
+        (how many), and ``erasures_left`` (id -> why not yet: a connected database down,
+        say), which the worker retries until done."""
         authorize(self.ctx, actor, Power.manage_holds, details={"hold": hold_id[:64]})
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
