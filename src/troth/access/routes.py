@@ -102,6 +102,7 @@ ROUTES: dict[str, Rule] = {
     ),
     f"GET {API}/retention/plan": _r(Door.office),
     f"POST {API}/retention/run": _r(Door.office, write=True),
+    f"GET {API}/retention/holds": _r(Door.office),
     f"POST {API}/retention/holds": _r(Door.office, write=True),
     f"DELETE {API}/retention/holds/{{hold_id}}": _r(Door.office, write=True),
     f"POST {API}/breaches": _r(Door.office, write=True),

@@ -113,6 +113,20 @@ def hold_lift(hold_id: Id, actor: ActorDep, t: TrothDep) -> Response:
     return Response(status_code=204)
 
 
+@router.get("/retention/holds", tags=["retention"], summary="The legal holds in force")
+def holds_list(
+    actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
+) -> dict[str, Any]:
+    """The office's own list (power ``manage_holds``), oldest first: each hold's id,
+    reason, person or tenant, and when and by whom it was placed."""
+    found = t.retention.active_holds(actor=actor)
+    return page_of(found, limit, cursor, _hold_out)
+
+
+def _hold_out(h: dict[str, Any]) -> dict[str, Any]:
+    return {**h, "placed_at": h["placed_at"].isoformat()}
+
+
 # -- breaches ----------------------------------------------------------------------------
 class BreachIn(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -50,20 +50,20 @@ def _print_datasets(report: Any) -> None:
         "would delete" if dry else "deleted",
         "would anonymise" if dry else "anonymised",
         "kept",
+        "legal hold",
         title="Connected datasets" + (" (dry run)" if dry else ""),
     )
     for ds in report.datasets:
         if ds["error"]:
-            table.add_row(ds["dataset"], "-", Text(ds["error"], style="red"), "-", "-", "-")
+            table.add_row(ds["dataset"], "-", Text(ds["error"], style="red"), "-", "-", "-", "-")
             continue
         if not ds["tables"]:
-            table.add_row(ds["dataset"], "-", "no retention rules", "0", "0", "0")
+            table.add_row(ds["dataset"], "-", "no retention rules", "0", "0", "0", "0")
         for name, t in ds["tables"].items():
             gone = t["would_delete"] if dry else t["deleted"]
             anon = t["would_anonymise"] if dry else t["anonymised"]
-            table.add_row(
-                ds["dataset"], name, t["rule"], f"{gone:,}", f"{anon:,}", f"{t['kept']:,}"
-            )
+            counts = (gone, anon, t["kept"], t.get("held", 0))
+            table.add_row(ds["dataset"], name, t["rule"], *(f"{n:,}" for n in counts))
     show_table(table)
 
 

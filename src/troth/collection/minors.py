@@ -23,6 +23,7 @@ from troth.store.subjects import get_subject
 from troth.store.tables import records, subjects
 
 if TYPE_CHECKING:
+    from troth.connectors import Connector
     from troth.engine import MinorErasure
     from troth.requests.erasure import Erasure
 
@@ -33,8 +34,19 @@ class Minors:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def report(self, subject_id: str, *, evidence: str, actor: Actor = SYSTEM) -> MinorErasure:
-        """See :meth:`troth.Troth.report_minor`."""
+    def report(
+        self,
+        subject_id: str,
+        *,
+        evidence: str,
+        actor: Actor = SYSTEM,
+        waited: str | None = None,
+        connector: Connector | None = None,
+    ) -> MinorErasure:
+        """See :meth:`troth.Troth.report_minor`. A person under a legal hold is erased
+        nowhere yet: the erasure waits for the hold to end (:meth:`_defer`). ``waited``:
+        the id of the erasure that waited (troth.requests.held_erasures), done with this
+        one; ``connector``: the caller's, kept open."""
         from troth.requests.erasure import erase_person
 
         evidence = (evidence or "").strip()
@@ -45,12 +57,20 @@ class Minors:
                 code="evidence_required",
             )
         job_id = f"minor-{subject_id}"
+        if self._held(subject_id):
+            return self._defer(subject_id, evidence, job_id, actor)
 
         def record(conn: Connection, erasure: Erasure) -> MinorErasure:
+            if waited is not None:
+                from troth.requests.held_erasures import mark_done
+
+                mark_done(conn, self.ctx, waited)
             return self._erased(conn, erasure, subject_id, evidence, job_id, actor)
 
         try:
-            return erase_person(self.ctx, subject_id, job_id=job_id, finish=record)
+            return erase_person(
+                self.ctx, subject_id, job_id=job_id, finish=record, connector=connector
+            )
         except ConnectorError as exc:
             details = {"evidence": evidence[:500], "error": exc.message[:500]}
             self._append(subject_id, actor, "minor.erase_interrupted", details)
@@ -60,6 +80,48 @@ class Minors:
                 code=exc.code,
                 subject_id=subject_id,
             ) from exc
+
+    def _held(self, subject_id: str) -> bool:
+        """A legal hold holds the person (on them or on their tenant)."""
+        from troth.requests.deferral import holds_on
+
+        with self.ctx.engine.connect() as conn:
+            get_subject(conn, subject_id, self.ctx.keys)  # NotFound before anything
+            return bool(holds_on(conn, [subject_id]).get(subject_id))
+
+    def _defer(self, subject_id: str, evidence: str, job_id: str, actor: Actor) -> MinorErasure:
+        """A held minor: nothing erased, in troth or a connected dataset; what follows
+        from them ends (consents, mail), their data is restricted, and the erasure is
+        recorded to be done when the hold ends (troth.requests.held_erasures). The result
+        says "legal hold", never which one nor why."""
+        from troth.requests import execution
+        from troth.requests.erasure import summarise
+        from troth.requests.held_erasures import MINOR, defer_erasure
+        from troth.store.values import read_values
+
+        with transaction(self.ctx) as conn:
+            values = read_values(conn, self.ctx, subject_id)
+            report = execution.erasure_report(values)
+            report.update(execution.end_what_follows(conn, self.ctx, subject_id))
+            execution.held(report, values)
+            defer_erasure(
+                conn,
+                self.ctx,
+                subject_id,
+                origin=MINOR,
+                job_id=job_id,
+                actor=actor.label,
+                details={"evidence": evidence[:500]},
+            )
+        note = "waiting for a legal hold on this person to end; nothing was erased"
+        return {
+            "found": len(values),
+            "deleted": 0,
+            "masked": 0,
+            "kept": len(values),
+            "systems": [report],
+            "summary": [*summarise([report]), note],
+        }
 
     def _erased(
         self,

@@ -30,6 +30,7 @@ from troth.connectors.connector import Connector
 from troth.connectors.declaration import Erasure, ExpiryAction, Keep, Link
 from troth.connectors.report import TableReport
 from troth.connectors.runner import HASH_PREFIX, DatasetRunner, _effective
+from troth.connectors.walk import Identities, Rows, locate
 from troth.dialects import Dialect, dialect_for
 from troth.errors import ConnectorError, ValidationError
 from troth.policy.durations import Duration
@@ -40,7 +41,8 @@ Key = tuple[Any, ...]
 @dataclass
 class TableSweep:
     """One table's part of a sweep. A dry run fills ``would_*``; a run ``deleted`` and
-    ``anonymised``. ``kept``: expired rows that stay under a legal keep (or ``then: keep``)."""
+    ``anonymised``. ``kept``: expired rows that stay under a legal keep (or ``then: keep``);
+    ``held``: expired rows of people under a legal hold, kept whole until it ends."""
 
     rule: str  # "2y from created_at, then delete_row" or "follows orders"
     purpose: str | None = None
@@ -49,6 +51,7 @@ class TableSweep:
     deleted: int = 0
     anonymised: int = 0
     kept: int = 0
+    held: int = 0
 
 
 @dataclass
@@ -86,19 +89,29 @@ class SweepReport:
 
 
 def sweep_dataset(
-    runner: DatasetRunner, now: datetime, *, dry_run: bool = False, batch: int = 5000
+    runner: DatasetRunner,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    batch: int = 5000,
+    held: Identities | None = None,
 ) -> SweepReport:
     """Apply the dataset's retention rules at ``now`` (dry: count only, change nothing).
-    Raises ConnectorError when the database cannot be reached or lacks a declared table."""
+    ``held``: the identities of the people under a legal hold: their rows (found as an
+    erasure finds them) stay whatever their age, counted ``held``. Raises ConnectorError
+    when the database cannot be reached or lacks a declared table."""
     if batch < 1:
         raise ValidationError("batch must be at least 1")
     ds = runner.dataset
     report = SweepReport(ds.name, dry_run, now, ds.location)
     with runner._connection(write=False) as conn:
-        rules = _Rules(runner, runner._reflect(conn), now, dialect_for(conn))
+        tables = runner._reflect(conn)
+        keys = held_rows(conn, runner, tables, held) if held else {}
+        rules = _Rules(runner, tables, now, dialect_for(conn), keys)
         order = [t for t in reversed(runner.plan.order) if t in rules.swept]
         for name in order:
             report.tables[name] = TableSweep(rules.describe(name), rules.purpose(name))
+            report.tables[name].held = int(conn.execute(rules.count_held(name)).scalar() or 0)
         if dry_run:
             for name in order:
                 _count(conn, rules, name, report.tables[name])
@@ -112,17 +125,43 @@ def sweep_dataset(
     return report
 
 
+def held_rows(
+    conn: Connection, runner: DatasetRunner, tables: dict[str, sa.Table], held: Identities
+) -> Rows:
+    """The rows of the people ``held`` identifies, per table, as an erasure walks to them:
+    from their identities, then from the identity values their own rows hold (the phone
+    on their customer row reaches the calls known by the number only)."""
+    plan = runner.plan
+    cols = {name: list(tp.identity.values()) for name, tp in plan.tables.items()}
+    found = locate(conn, plan, tables, held, cols)
+    more: dict[str, list[str]] = {k: list(v) for k, v in held.to_dict().items()}
+    for name, rows in found.items():
+        for kind, col in plan.tables[name].identity.items():
+            for row in rows.values():
+                value = row.get(col)
+                if value not in (None, "") and str(value) not in more[kind.value]:
+                    more[kind.value].append(str(value))
+    wider = Identities.of(more)
+    return found if wider == held else locate(conn, plan, tables, wider, {})
+
+
 def sweep_datasets(
-    connector: Connector, now: datetime, *, dry_run: bool = False, batch: int = 5000
+    connector: Connector,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    batch: int = 5000,
+    held: Identities | None = None,
 ) -> list[SweepReport]:
-    """Sweep every dataset of ``connector``; one that fails is reported with its error and
-    does not stop the others."""
+    """Sweep every dataset of ``connector`` (``held``: see :func:`sweep_dataset`); one that
+    fails is reported with its error and does not stop the others."""
     out = []
     for name, ds in connector.datasets.items():
         if not any(t.retention for t in ds.tables.values()):
             continue
         try:
-            out.append(sweep_dataset(connector.runner(name), now, dry_run=dry_run, batch=batch))
+            runner = connector.runner(name)
+            out.append(sweep_dataset(runner, now, dry_run=dry_run, batch=batch, held=held))
         except ConnectorError as exc:
             out.append(SweepReport(name, dry_run, now, ds.location, error=exc.message))
     return out
@@ -202,9 +241,16 @@ class _Rules:
     an alias) they test; subqueries use fresh aliases."""
 
     def __init__(
-        self, runner: DatasetRunner, tables: dict[str, sa.Table], now: datetime, dialect: Dialect
+        self,
+        runner: DatasetRunner,
+        tables: dict[str, sa.Table],
+        now: datetime,
+        dialect: Dialect,
+        held: Rows | None = None,
     ) -> None:
         self.runner = runner
+        # Primary keys of the rows a legal hold keeps, per table (few: holds are rare).
+        self.held = {name: list(rows) for name, rows in (held or {}).items() if rows}
         self.plan = runner.plan
         self.ds = runner.dataset
         self.tables = tables
@@ -271,12 +317,26 @@ class _Rules:
         return self._before(t.c[keep.from_column], start)
 
     # -- rows -------------------------------------------------------------------------
-    def expired(self, name: str, t: FromClause, up: tuple[str, ...] = ()) -> Any:
-        """The row's period has passed (a follower: a parent row it refers to expired);
-        ``up``: tables already on the way up, so that a cycle of links ends."""
+    def _is_held(self, name: str, t: FromClause) -> Any:
+        """The row belongs to a person under a legal hold."""
+        keys = self.held.get(name)
+        if not keys:
+            return sa.false()
+        pk = self.plan.tables[name].primary_key
+        if len(pk) == 1:
+            return t.c[pk[0]].in_([k[0] for k in keys])
+        return sa.tuple_(*(t.c[c] for c in pk)).in_(keys)
+
+    def expired(
+        self, name: str, t: FromClause, up: tuple[str, ...] = (), *, holds: bool = True
+    ) -> Any:
+        """The row's period has passed (a follower: a parent row it refers to expired) and,
+        with ``holds``, no legal hold keeps it (nor the parent it follows); ``up``: tables
+        already on the way up, so that a cycle of links ends."""
+        free = sa.not_(self._is_held(name, t)) if holds and name in self.held else sa.true()
         rule = self.ds.tables[name].retention
         if rule is not None:
-            return self._before(t.c[rule.from_column], self._cut(rule.keep_for))
+            return sa.and_(self._before(t.c[rule.from_column], self._cut(rule.keep_for)), free)
         conds = []
         for lk in self.swept.get(name, []):
             if lk.parent in up:
@@ -288,11 +348,17 @@ class _Rules:
                     .select_from(p)
                     .where(
                         p.c[lk.parent_column] == t.c[lk.child_column],
-                        self.expired(lk.parent, p, (*up, name)),
+                        self.expired(lk.parent, p, (*up, name), holds=holds),
                     )
                 )
             )
-        return sa.or_(sa.false(), *conds)
+        return sa.and_(sa.or_(sa.false(), *conds), free)
+
+    def count_held(self, name: str) -> sa.Select[Any]:
+        """How many rows of ``name`` would have expired but for a legal hold."""
+        t = self.tables[name]
+        cond = sa.and_(self.expired(name, t, holds=False), self._is_held(name, t))
+        return sa.select(sa.func.count()).select_from(t).where(cond)
 
     def _row_kept(self, name: str, t: FromClause) -> Any:
         tp = self.plan.tables[name]

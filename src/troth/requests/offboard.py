@@ -9,10 +9,12 @@ Needs the office power ``manage_tenants`` (a tenant's own admin or key never off
 1. the tenant's export (the same ZIP as ``export-tenant``), handed to ``on_export`` before
    anything is erased;
 2. its people, batch by batch in id order: one resumable connector job per batch over the
-   batch's identities, then troth's part (:mod:`troth.requests.bulk_store`: a person on
-   legal hold keeps everything; values under a legal minimum stay, restricted), one
+   identities of the batch's people not on legal hold, then troth's part
+   (:mod:`troth.requests.bulk_store`: values under a legal minimum stay, restricted), one
    ``tenant.offboard.erase`` audit entry per person, and the cursor and running counts,
-   all in one transaction;
+   all in one transaction. A person on legal hold keeps everything, in troth and in every
+   connected dataset, restricted meanwhile; their erasure is recorded and carried out when
+   the hold ends (:mod:`troth.requests.held_erasures`);
 3. the certificate: people, counts per system, what was kept and why, and the audit range
    (``tenant.offboard.start`` .. ``tenant.offboard.certificate``) that proves it; the
    tenant is marked ``offboarded``, its members disabled, their sessions and keys revoked.
@@ -42,7 +44,9 @@ from troth.policy.model import Power
 from troth.requests.bulk import BATCH, Progress, _fault
 from troth.requests.bulk_store import erase_many_in_store
 from troth.requests.connected import erase_people, shared_connector
+from troth.requests.deferral import holds_on
 from troth.requests.exports import Exports
+from troth.requests.held_erasures import OFFBOARDING, defer_erasure
 from troth.requests.record import ExportLink
 from troth.requests.tables import tenant_offboardings
 from troth.store.tables import subjects, tenants
@@ -163,8 +167,11 @@ class Offboarder:
         digest = hashlib.sha256(",".join(sids).encode()).hexdigest()[:16]
         job_id = f"offboard-{tenant_id}-{digest}"
         datasets: builtins.list[dict[str, Any]] = []
-        if connector is not None:
-            datasets = erase_people(self.ctx, connector, job_id, sids, [])
+        with self.ctx.engine.connect() as conn:
+            held = holds_on(conn, sids)
+        free = [s for s in sids if s not in held]  # a held person's rows stay everywhere
+        if connector is not None and free:
+            datasets = erase_people(self.ctx, connector, job_id, free, [])
         _fault("offboard.connected")
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
@@ -176,6 +183,16 @@ class Offboarder:
             if row.cursor is not None and row.cursor >= sids[-1]:
                 return  # committed by a run that was killed after its commit
             own = erase_many_in_store(conn, self.ctx, sids)
+            held = holds_on(conn, sids)  # kept by erase_many_in_store: done after the hold
+            for sid in held:
+                defer_erasure(
+                    conn,
+                    self.ctx,
+                    sid,
+                    origin=OFFBOARDING,
+                    job_id=f"offboard-{tenant_id}-{sid}",
+                    actor=actor.label,
+                )
             append_entries(
                 conn,
                 now,
@@ -197,6 +214,7 @@ class Offboarder:
                 ],
             )
             totals = _add(dict(row.totals or {}), list(own.values()), datasets, job_id)
+            totals["held"] = int(totals.get("held", 0)) + len(held)
             conn.execute(
                 update(tenant_offboardings)
                 .where(tenant_offboardings.c.tenant_id == tenant_id)
@@ -247,6 +265,7 @@ class Offboarder:
                         "systems": systems,
                         "from_seq": row.first_seq,
                         "members_disabled": len(members),
+                        "waiting_for_legal_hold": int(totals.get("held", 0)),
                     },
                 ),
             )
@@ -259,6 +278,8 @@ class Offboarder:
                 "people": totals.get("people", 0),
                 "systems": systems,
                 "kept_because": sorted(totals.get("kept_because", [])),
+                # People a legal hold holds: kept whole everywhere, erased when it ends.
+                "waiting_for_legal_hold": int(totals.get("held", 0)),
                 "jobs": totals.get("jobs", []),
                 "members_disabled": len(members),
                 "audit": {"from_seq": row.first_seq, "to_seq": last},
@@ -275,14 +296,14 @@ def _refuse_if_held(conn: Connection, tenant_id: str) -> None:
     from troth.retention.tables import legal_holds
 
     hold = conn.execute(
-        select(legal_holds.c.reason).where(
+        select(legal_holds.c.id).where(
             legal_holds.c.tenant_id == tenant_id, legal_holds.c.lifted_at.is_(None)
         )
     ).first()
     if hold is not None:
         raise Conflict(
-            f"tenant {tenant_id} is under legal hold ({hold.reason}): nothing of it may be"
-            " erased until the hold is lifted (`troth retention lift-hold`)",
+            f"tenant {tenant_id} is under legal hold: nothing of it may be erased until the"
+            " hold is lifted (`troth retention holds`, then `troth retention lift`)",
             code="legal_hold",
         )
 

@@ -93,11 +93,15 @@ class RequestService:
 
     def resume_held(self, *, actor: Actor = SYSTEM) -> BulkReport:
         """Carry out every erasure that waited for a legal hold now ended (batch by batch,
-        as ``execute_many``); ``lift_hold`` runs it, and the worker every few minutes."""
+        as ``execute_many``), then those an offboarding or a minor's erasure left waiting
+        (:mod:`.held_erasures`); ``lift_hold`` runs it, and the worker every few minutes."""
         from troth.requests.deferral import ready
+        from troth.requests.held_erasures import resume_erasures
 
         ids = ready(self.ctx)
-        return self.execute_many(ids, actor=actor) if ids else BulkReport()
+        report = self.execute_many(ids, actor=actor) if ids else BulkReport()
+        resume_erasures(self.ctx, report, self.environ)
+        return report
 
     def run_due(self) -> str:
         """The worker's request work: erasures whose legal hold ended (:meth:`resume_held`)."""

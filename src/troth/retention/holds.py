@@ -72,14 +72,12 @@ def lift(conn: Connection, now: datetime, hold_id: str, by: str, keys: Keyring) 
 def _audit(
     conn: Connection, now: datetime, action: str, by: str, hold: Hold, details: dict[str, Any]
 ) -> None:
-    entry = AuditEntry(
-        action,
-        by,
-        Outcome.info,
-        subject_id=hold.subject_id,
-        tenant_id=hold.tenant_id,
-        details=details,
-    )
+    # The entry names the person or tenant in its details, not in its subject and tenant
+    # columns: the entries filed under a person are read by them and by their tenant
+    # (troth.disclosures.gags.person_entries), and a hold, its id and its reason may be
+    # gagged. The office finds them by action.
+    target = {"subject": hold.subject_id} if hold.subject_id else {"tenant": hold.tenant_id}
+    entry = AuditEntry(action, by, Outcome.info, details={**target, **details})
     append_entries(conn, now, [entry])
 
 
@@ -98,3 +96,17 @@ def active(conn: Connection, subject_id: str | None = None) -> list[dict[str, An
         )
     rows = conn.execute(stmt.order_by(h.placed_at, h.id)).mappings()
     return [dict(r) for r in rows]
+
+
+def held_subjects(conn: Connection) -> list[str]:
+    """Every person a legal hold holds now: on them, or on their tenant (id order)."""
+    h = legal_holds.c
+    live = h.lifted_at.is_(None)
+    on_person = select(h.subject_id).where(live, h.subject_id.is_not(None))
+    on_tenant = select(h.tenant_id).where(live, h.tenant_id.is_not(None))
+    stmt = (
+        select(subjects.c.id)
+        .where(subjects.c.id.in_(on_person) | subjects.c.tenant_id.in_(on_tenant))
+        .order_by(subjects.c.id)
+    )
+    return [str(s) for s in conn.execute(stmt).scalars()]

@@ -70,10 +70,11 @@ class RetentionService:
 
     def lift_hold(self, hold_id: str, *, actor: Actor = SYSTEM) -> dict[str, Any]:
         """Lift a hold (power ``manage_holds``); retention catches up on the next run, and
-        the erasures that waited for it (and for no other hold) are carried out now by
-        troth itself. Returns what became of them: ``erasures_done`` (how many), and
-        ``erasures_left`` (request id -> why not yet: a connected database down, say),
-        which the worker retries until done."""
+        the erasures that waited for it (and for no other hold: deletion requests, and
+        those an offboarding or a minor's erasure left, troth.requests.held_erasures) are
+        carried out now by troth itself. Returns what became of them: ``erasures_done``
+        (how many), and ``erasures_left`` (id -> why not yet: a connected database down,
+        say), which the worker retries until done."""
         authorize(self.ctx, actor, Power.manage_holds, details={"hold": hold_id[:64]})
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
@@ -213,7 +214,8 @@ class RetentionService:
                 environ=os.environ,
             )
             try:
-                for r in sweep_datasets(connector, now, dry_run=dry_run, batch=batch):
+                held = self._held_identities()
+                for r in sweep_datasets(connector, now, dry_run=dry_run, batch=batch, held=held):
                     out.append(r)
                     if progress is not None and r.total:
                         progress(r.total)
@@ -224,6 +226,33 @@ class RetentionService:
                 append_entries(conn, now, [_dataset_entry(r) for r in out])
         return [r.to_dict() for r in out]
 
+    def _held_identities(self) -> Any:
+        """The identities of everyone under a legal hold (their own identifying values in
+        troth), which a dataset's sweep keeps; None when no one is held."""
+        from troth.connectors import Identities
+        from troth.requests.connected import identities_of
+        from troth.store.values import read_subjects
+
+        ctx = self.ctx
+        with ctx.engine.connect() as conn:
+            sids = holds.held_subjects(conn)
+            if not sids:
+                return None
+            fields = {
+                name
+                for per in ctx.policy.point_fields.values()
+                for name, spec in per.items()
+                if spec.identifies
+            }
+            found = read_subjects(conn, ctx, sids, fields)
+        union: dict[str, list[str]] = {"email": [], "phone": [], "customer_id": []}
+        for sid in sids:
+            values = found[sid][1] if sid in found else []
+            for kind, vals in identities_of(ctx, values).to_dict().items():
+                union[kind] += vals
+        every = Identities.of({k: list(dict.fromkeys(v)) for k, v in union.items()})
+        return every or None
+
 
 def _dataset_entry(r: Any) -> AuditEntry:
     """The audit entry of one dataset's sweep: counts per table, never values."""
@@ -232,7 +261,12 @@ def _dataset_entry(r: Any) -> AuditEntry:
         details["error"] = r.error
     else:
         details["tables"] = {
-            name: {"deleted": t.deleted, "anonymised": t.anonymised, "kept": t.kept}
+            name: {
+                "deleted": t.deleted,
+                "anonymised": t.anonymised,
+                "kept": t.kept,
+                "held": t.held,
+            }
             for name, t in r.tables.items()
         }
     outcome = Outcome.info if r.error else Outcome.allow
