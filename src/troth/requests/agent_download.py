@@ -16,16 +16,11 @@ from sqlalchemy import update
 
 from troth.audit.log import transaction
 from troth.errors import AuthenticationError, NotFound, RateLimited
+from troth.requests import verification
 from troth.requests.exports import Exports, no_export
 from troth.requests.record import RequestRecord
 from troth.requests.tables import requests
-from troth.requests.verification import (
-    CODE_MINUTES,
-    MAX_CODE_ATTEMPTS,
-    MAX_CODES,
-    check_code,
-    issue_code,
-)
+from troth.requests.verification import CODE_MINUTES, MAX_CODE_ATTEMPTS, MAX_CODES
 
 
 class AgentDownloads:
@@ -57,7 +52,7 @@ class AgentDownloads:
                 code="too_many_codes",
             )
         with transaction(self.ctx) as conn:
-            code = issue_code(self.ctx, conn, req)
+            code = verification.issue_code(self.ctx, conn, req)
             self.steps.event(conn, req.id, "system", "download_code_sent", None, None, {})
             key = f"code:download:{req.codes_sent + 1}"
             self.steps.tell(conn, req, "code", key=key, code=code, minutes=CODE_MINUTES)
@@ -70,7 +65,7 @@ class AgentDownloads:
             raise NotFound("this download was already used", code="export_used")
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
-            ok = check_code(self.ctx, conn, req.id, code, now) == "right"
+            ok = verification.check_code(self.ctx, conn, req.id, code, now) == "right"
             if req.code_attempts >= MAX_CODE_ATTEMPTS:
                 ok = False
             values: dict[str, Any] = {"code_hash": None} if ok else {}
