@@ -48,12 +48,11 @@ from troth.audit.pending import (
     take_pending,
 )
 from troth.audit.tables import (
-    ENTRY_COLUMNS,
     STATE_ID,
     audit_entries,
     audit_state,
-    canonical_fields,
     entry_bytes,
+    entry_row,
     iso,
 )
 from troth.context import Context
@@ -346,6 +345,10 @@ def _store(
     _SEALED[conn.engine] = sealed
 
 
+def _leaf_of(canon: tuple[Any, ...]) -> bytes:
+    return leaf_hash(entry_bytes(canon))
+
+
 def _rows_for(
     timed: Sequence[tuple[datetime, str, AuditEntry]], frontier: CompactRange
 ) -> list[dict[str, Any]]:
@@ -354,17 +357,8 @@ def _rows_for(
     start = frontier.size
     rows: list[dict[str, Any]] = []
     for offset, (at, at_text, entry) in enumerate(timed):
-        seq = start + offset
-        canon = canonical_fields(seq, at_text, entry)
-        try:
-            leaf = leaf_hash(entry_bytes(canon))
-        except UnicodeEncodeError as exc:
-            raise ValidationError(
-                f"audit entry {entry.action!r} is not valid text ({exc})"
-            ) from exc
+        row, leaf = entry_row(start + offset, at, at_text, entry, _leaf_of)
         frontier.append(leaf)
-        row: dict[str, Any] = dict(zip(ENTRY_COLUMNS, canon, strict=True))
-        row["at"] = at
         row["leaf_hash"] = leaf
         row["pending_id"] = None
         rows.append(row)

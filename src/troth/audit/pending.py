@@ -18,10 +18,10 @@ from sqlalchemy import text as sql_text
 from troth.audit import seal
 from troth.audit.entry import AuditEntry
 from troth.audit.merkle import CompactRange, leaf_hash
-from troth.audit.tables import ENTRY_COLUMNS, audit_pending, canonical_fields, entry_bytes, iso
+from troth.audit.tables import ENTRY_COLUMNS, audit_pending, entry_bytes, entry_row, iso
 from troth.dialects import dialect_for
 from troth.driver import Prepared, insert_many
-from troth.errors import IntegrityError, ValidationError
+from troth.errors import IntegrityError
 
 PENDING_BATCH = 10_000
 
@@ -114,16 +114,9 @@ def commit_pending(
     rows: list[dict[str, Any]] = []
     for at, at_text, entry in timed:
         pid = secrets.randbits(63)
-        canon = canonical_fields(pid, at_text, entry)
-        try:
-            tag = pending_mac(sealer.mac, pid, canon)
-        except UnicodeEncodeError as exc:
-            raise ValidationError(
-                f"audit entry {entry.action!r} is not valid text ({exc})"
-            ) from exc
-        row: dict[str, Any] = dict(zip(ENTRY_COLUMNS, canon, strict=True))
+        row, tag = entry_row(pid, at, at_text, entry, lambda c: pending_mac(sealer.mac, c[0], c))
         del row["seq"]
-        row["id"], row["at"], row["mac"] = pid, at, tag
+        row["id"], row["mac"] = pid, tag
         rows.append(row)
     if len(rows) == 1:
         _INSERT_PENDING.execute(conn, rows[0])

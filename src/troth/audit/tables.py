@@ -3,16 +3,19 @@ pending entry's MAC, cover)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table, Text, text
 
 from troth.audit.entry import AuditEntry
 from troth.columns import actor, stamp
 from troth.db import dumps, metadata
+from troth.errors import ValidationError
+
+_Tag = TypeVar("_Tag")
 
 
 def _entry_columns() -> list[Column[Any]]:
@@ -142,3 +145,23 @@ def canonical_fields(first: int, at_text: str, entry: AuditEntry) -> tuple[Any, 
         entry.reason,
         dumps(dict(entry.details)),
     )
+
+
+def entry_row(
+    first: int,
+    at: datetime,
+    at_text: str,
+    entry: AuditEntry,
+    tag: Callable[[tuple[Any, ...]], _Tag],
+) -> tuple[dict[str, Any], _Tag]:
+    """The row of ``entry`` (its :data:`ENTRY_COLUMNS`, led by ``first``, at ``at``) and
+    ``tag`` of its canonical fields (a leaf hash, a pending MAC). An entry whose text
+    cannot be encoded (a lone surrogate) is a ValidationError."""
+    canon = canonical_fields(first, at_text, entry)
+    try:
+        made = tag(canon)
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"audit entry {entry.action!r} is not valid text ({exc})") from exc
+    row: dict[str, Any] = dict(zip(ENTRY_COLUMNS, canon, strict=True))
+    row["at"] = at
+    return row, made

@@ -10,20 +10,17 @@ someone's behalf never has one (only staff verify it)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from troth.audit.log import transaction
 from troth.errors import AuthenticationError, NotFound, RateLimited
-from troth.requests import _contact
-from troth.requests.exports import Exports
+from troth.requests import verification
+from troth.requests.exports import Exports, no_export
 from troth.requests.record import RequestRecord
-from troth.requests.tables import request_exports, requests
+from troth.requests.tables import requests
 from troth.requests.verification import CODE_MINUTES, MAX_CODE_ATTEMPTS, MAX_CODES
-
-_GONE = "no such download: the code is wrong or was removed"
 
 
 class AgentDownloads:
@@ -37,16 +34,9 @@ class AgentDownloads:
     def _agents(self, token: str) -> tuple[Any, RequestRecord]:
         """The export behind ``token`` and its request, if that request was made on
         someone's behalf by an agent with an address; else NotFound (as an unknown code)."""
-        h = _contact.hash_token(self.ctx.keys, token or "")
-        with self.ctx.engine.connect() as conn:
-            row = conn.execute(
-                select(request_exports).where(request_exports.c.token_hash == h)
-            ).first()
-            req = None
-            if row is not None and row.request_id is not None:
-                req = self.steps.load(conn, row.request_id)
+        row, req = self.exports.find(token)
         if row is None or req is None or not req.on_behalf or req.agent_email is None:
-            raise NotFound(_GONE, code="no_export")
+            raise no_export()
         return row, req
 
     def send_agent_code(self, token: str) -> None:
@@ -54,26 +44,15 @@ class AgentDownloads:
         sent before stops working)."""
         row, req = self._agents(token)
         if row.downloaded_at is not None or row.purged_at is not None:
-            raise NotFound(_GONE, code="no_export")
+            raise no_export()
         if req.codes_sent >= MAX_CODES or req.code_attempts >= MAX_CODE_ATTEMPTS:
             raise RateLimited(
                 f"{MAX_CODES} confirmation codes were sent (or too many were wrong): ask the"
                 f" privacy office for the data of request {req.id}",
                 code="too_many_codes",
             )
-        code = _contact.new_code()
-        now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
-            conn.execute(
-                update(requests)
-                .where(requests.c.id == req.id)
-                .values(
-                    code_hash=_contact.hash_code(self.ctx.keys, req.id, code),
-                    code_expires_at=now + timedelta(minutes=CODE_MINUTES),
-                    codes_sent=req.codes_sent + 1,
-                    updated_at=now,
-                )
-            )
+            code = verification.issue_code(self.ctx, conn, req)
             self.steps.event(conn, req.id, "system", "download_code_sent", None, None, {})
             key = f"code:download:{req.codes_sent + 1}"
             self.steps.tell(conn, req, "code", key=key, code=code, minutes=CODE_MINUTES)
@@ -86,14 +65,7 @@ class AgentDownloads:
             raise NotFound("this download was already used", code="export_used")
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
-            held = conn.execute(
-                select(requests.c.code_hash, requests.c.code_expires_at).where(
-                    requests.c.id == req.id
-                )
-            ).one()
-            given = _contact.hash_code(self.ctx.keys, req.id, str(code).strip())
-            ok = held.code_expires_at is not None and held.code_expires_at > now
-            ok = ok and _contact.codes_match(held.code_hash, given)
+            ok = verification.check_code(self.ctx, conn, req.id, code, now) == "right"
             if req.code_attempts >= MAX_CODE_ATTEMPTS:
                 ok = False
             values: dict[str, Any] = {"code_hash": None} if ok else {}

@@ -19,6 +19,7 @@ from dateutil.relativedelta import relativedelta
 
 from troth.errors import ValidationError
 from troth.policy.model import Regime
+from troth.requests.states import parse_choice
 
 
 class PeriodUnit(StrEnum):
@@ -205,13 +206,7 @@ CCPA_OPT_OUT: Final = OptOutRule()
 
 def rule_for(regime: Regime | str, *, subdivision: str | None = None) -> DeadlineRule:
     """The table row for ``regime``, its holiday subdivision replaced when given."""
-    try:
-        rule = RULES[Regime(regime)]
-    except ValueError:
-        known = ", ".join(r.value for r in Regime)
-        raise ValidationError(
-            f"unknown regime {regime!r}: use one of {known}", code="unknown_regime"
-        ) from None
+    rule = RULES[parse_choice(Regime, regime, "regime", "unknown_regime")]
     if subdivision is None:
         return rule
     if rule.calendar.country is None:

@@ -15,7 +15,7 @@ from troth.audit.refusals import refuse
 from troth.errors import NotFound, PermissionDenied
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.requests import _contact, holdings, package
-from troth.requests.record import ExportLink
+from troth.requests.record import ExportLink, RequestRecord
 from troth.requests.steps import RequestSteps
 from troth.requests.tables import request_exports
 from troth.store.seals import RecordTampered, refuse_tampered
@@ -76,15 +76,8 @@ class Exports:
         tenant, or to the vendor's office; a tenant's only to that tenant's admins or the
         office. Another's export, or a code already used, expired or purged, is NotFound
         (the refusal is audited); the file is deleted once it has been downloaded."""
-        h = _contact.hash_token(self.ctx.keys, token or "")
-        gone = NotFound("no such download: the code is wrong or was removed", code="no_export")
-        with self.ctx.engine.connect() as conn:
-            row = conn.execute(
-                select(request_exports).where(request_exports.c.token_hash == h)
-            ).first()
-            owner = None
-            if row is not None and row.request_id is not None:
-                owner = self.steps.load(conn, row.request_id)
+        gone = no_export()
+        row, owner = self.find(token)
         if row is None:
             raise gone
         subject_id = owner.subject_id if owner is not None else None
@@ -103,6 +96,19 @@ class Exports:
             )
         return self.hand_over(token, row, actor.label, subject_id, tenant_id)
 
+    def find(self, token: str) -> tuple[Any, RequestRecord | None]:
+        """The export behind the download code ``token`` (None: no such code) and the
+        request it was made by (None: a tenant's export)."""
+        h = _contact.hash_token(self.ctx.keys, token or "")
+        with self.ctx.engine.connect() as conn:
+            row = conn.execute(
+                select(request_exports).where(request_exports.c.token_hash == h)
+            ).first()
+            owner = None
+            if row is not None and row.request_id is not None:
+                owner = self.steps.load(conn, row.request_id)
+        return row, owner
+
     def hand_over(
         self, token: str, row: Any, label: str, subject_id: str | None, tenant_id: str | None
     ) -> bytes:
@@ -110,7 +116,6 @@ class Exports:
         decided may have it: once, before it expires; audited, the file then deleted."""
         now = self.ctx.clock.now()
         h = row.token_hash
-        gone = NotFound("no such download: the code is wrong or was removed", code="no_export")
         if row.downloaded_at is not None:
             raise NotFound(
                 f"this download was already used on {row.downloaded_at:%Y-%m-%d %H:%M} UTC;"
@@ -118,7 +123,7 @@ class Exports:
                 code="export_used",
             )
         if row.purged_at is not None:
-            raise gone
+            raise no_export()
         if row.expires_at <= now:
             raise NotFound(
                 f"this download expired on {row.expires_at:%Y-%m-%d %H:%M} UTC: make a"
@@ -192,6 +197,12 @@ class Exports:
         for p in old:
             if p.name not in named:
                 p.unlink(missing_ok=True)
+
+
+def no_export() -> NotFound:
+    """The answer to a download code that names no export (unknown, removed or not the
+    asker's: they are told alike)."""
+    return NotFound("no such download: the code is wrong or was removed", code="no_export")
 
 
 def _not_yours(actor: Actor, subject_id: str | None, tenant_id: str | None) -> Reason | None:

@@ -13,7 +13,7 @@ from troth.db import check_page, count_where, within
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.requests.record import RequestRecord
-from troth.requests.states import DUE_STATES, OPEN_STATES, RequestKind, RequestState
+from troth.requests.states import DUE_STATES, OPEN_STATES, RequestKind, RequestState, parse_choice
 from troth.requests.steps import RequestSteps
 from troth.requests.tables import request_events, requests
 
@@ -58,11 +58,8 @@ class RequestReader:
         if subject_id is not None:
             stmt = stmt.where(requests.c.subject_id == subject_id)
         if state is not None:
-            try:
-                stmt = stmt.where(requests.c.state == RequestState(state).value)
-            except ValueError:
-                known = ", ".join(s.value for s in RequestState)
-                raise ValidationError(f"unknown state {state!r}: use one of {known}") from None
+            wanted = parse_choice(RequestState, state, "state")
+            stmt = stmt.where(requests.c.state == wanted.value)
         elif not include_closed:
             stmt = stmt.where(requests.c.state.in_([s.value for s in OPEN_STATES]))
         if due_within is not None:

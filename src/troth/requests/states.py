@@ -24,9 +24,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypeVar
 
-from troth.errors import Conflict
+from troth.errors import Conflict, ValidationError
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
 
 
 class RequestKind(StrEnum):
@@ -115,25 +117,19 @@ def check_transition(request_id: str, current: RequestState, new: RequestState) 
         )
 
 
-def parse_kind(value: str) -> RequestKind:
+def parse_choice(choices: type[_Choice], value: str, what: str, code: str | None = None) -> _Choice:
+    """``value`` as one of ``choices``; else a ValidationError (``code``, by default
+    ``invalid_input``) naming every one of them."""
     try:
-        return RequestKind(value)
+        return choices(value)
     except ValueError:
-        from troth.errors import ValidationError
+        known = ", ".join(c.value for c in choices)
+        raise ValidationError(f"unknown {what} {value!r}: use one of {known}", code=code) from None
 
-        raise ValidationError(
-            f"unknown request kind {value!r}: use one of {', '.join(k.value for k in RequestKind)}",
-            code="unknown_kind",
-        ) from None
+
+def parse_kind(value: str) -> RequestKind:
+    return parse_choice(RequestKind, value, "request kind", "unknown_kind")
 
 
 def parse_channel(value: str) -> Channel:
-    try:
-        return Channel(value)
-    except ValueError:
-        from troth.errors import ValidationError
-
-        raise ValidationError(
-            f"unknown channel {value!r}: use one of {', '.join(c.value for c in Channel)}",
-            code="unknown_channel",
-        ) from None
+    return parse_choice(Channel, value, "channel", "unknown_channel")

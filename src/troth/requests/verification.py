@@ -5,7 +5,7 @@ privacy centre's sign-in."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, select, update
 
@@ -24,6 +24,9 @@ from troth.requests.record import RequestRecord
 from troth.requests.states import RequestState, check_transition
 from troth.requests.steps import RequestSteps
 from troth.requests.tables import requests
+
+if TYPE_CHECKING:
+    from troth.context import Context
 
 CODE_MINUTES = 15
 MAX_CODE_ATTEMPTS = 5
@@ -72,20 +75,15 @@ class Verification:
                     " staff must verify the person's identity",
                     code="verification_locked",
                 )
-            row = conn.execute(
-                select(requests.c.code_hash, requests.c.code_expires_at).where(
-                    requests.c.id == request_id
-                )
-            ).one()
-            if row.code_hash is None:
+            check = check_code(self.ctx, conn, request_id, code, now)
+            if check == "none":
                 raise Conflict(f"no code was sent for request {request_id}", code="no_code")
-            given = _contact.hash_code(self.ctx.keys, request_id, str(code).strip())
-            if row.code_expires_at is None or row.code_expires_at <= now:
+            if check == "expired":
                 failure = AuthenticationError(
                     f"the code for request {request_id} has expired: ask for a new one",
                     code="code_expired",
                 )
-            elif not _contact.codes_match(row.code_hash, given):
+            elif check == "wrong":
                 attempts = req.code_attempts + 1
                 conn.execute(
                     update(requests)
@@ -172,18 +170,7 @@ class Verification:
                 f"{MAX_CODES} codes were already sent for request {req.id}: staff must verify",
                 code="too_many_codes",
             )
-        code = _contact.new_code()
-        now = self.ctx.clock.now()
-        conn.execute(
-            update(requests)
-            .where(requests.c.id == req.id)
-            .values(
-                code_hash=_contact.hash_code(self.ctx.keys, req.id, code),
-                code_expires_at=now + timedelta(minutes=CODE_MINUTES),
-                codes_sent=req.codes_sent + 1,
-                updated_at=now,
-            )
-        )
+        code = issue_code(self.ctx, conn, req)
         self.steps.event(conn, req.id, "system", "code_sent", None, None, {"n": req.codes_sent + 1})
         self.steps.tell(
             conn, req, "code", key=f"code:{req.codes_sent + 1}", code=code, minutes=CODE_MINUTES
@@ -226,3 +213,38 @@ class Verification:
             self.steps.audit(conn, req, actor, "request.verified", **details)
             return
         self.steps.move(conn, req, RequestState.verified, actor, "verified", **details)
+
+
+def issue_code(ctx: Context, conn: Connection, req: RequestRecord) -> str:
+    """A new one-time code for ``req``, to be mailed: only its keyed hash is kept, with its
+    expiry (:data:`CODE_MINUTES`) and one more code counted sent; the old code stops
+    working."""
+    code = _contact.new_code()
+    now = ctx.clock.now()
+    conn.execute(
+        update(requests)
+        .where(requests.c.id == req.id)
+        .values(
+            code_hash=_contact.hash_code(ctx.keys, req.id, code),
+            code_expires_at=now + timedelta(minutes=CODE_MINUTES),
+            codes_sent=req.codes_sent + 1,
+            updated_at=now,
+        )
+    )
+    return code
+
+
+def check_code(
+    ctx: Context, conn: Connection, request_id: str, code: str, now: datetime
+) -> Literal["none", "expired", "wrong", "right"]:
+    """How ``code`` compares (in constant time) with the one-time code held for
+    ``request_id`` at ``now``: none is held, it has expired, or it is wrong or right."""
+    held = conn.execute(
+        select(requests.c.code_hash, requests.c.code_expires_at).where(requests.c.id == request_id)
+    ).one()
+    given = _contact.hash_code(ctx.keys, request_id, str(code).strip())
+    if held.code_hash is None:
+        return "none"
+    if held.code_expires_at is None or held.code_expires_at <= now:
+        return "expired"
+    return "right" if _contact.codes_match(held.code_hash, given) else "wrong"

@@ -12,10 +12,11 @@ breaks the audit log's own verification.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, Select, and_, or_, select
 
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
@@ -28,7 +29,10 @@ from troth.store.subjects import SUBJECT_COLUMNS
 from troth.store.tables import records, subjects
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement, Row, Table
+
     from troth.audit.verify import VerifyReport
+    from troth.keys import Keyring
 
 SEALED_ACTION = "records.sealed"
 SEALED_FLAG = "records_sealed"
@@ -60,26 +64,30 @@ def seal_existing(ctx: Context) -> int | None:
     left for `troth audit verify` to name). Returns how many rows it sealed. The people's
     rows likewise, once (:data:`SUBJECTS_SEALED_ACTION`)."""
     seal_existing_subjects(ctx)
-    with transaction(ctx) as conn:
-        if sealed_before(conn):
-            return None
-        ids = list(conn.execute(select(records.c.id).where(records.c.seal.is_(None))).scalars())
-        done = reseal(conn, ctx.keys, ids)
-        entry = AuditEntry(action=SEALED_ACTION, actor="system", details={"sealed": done})
-        append_entry(conn, ctx.clock.now(), entry)
-    return done
+    return _seal_once(ctx, records, reseal, SEALED_ACTION, SEALED_FLAG)
 
 
 def seal_existing_subjects(ctx: Context) -> int | None:
     """Seal every person's row without a seal, once per home, audited
     (``subjects.sealed``); None when the home's people were sealed before."""
+    return _seal_once(ctx, subjects, reseal_subjects, SUBJECTS_SEALED_ACTION, SUBJECTS_SEALED_FLAG)
+
+
+def _seal_once(
+    ctx: Context,
+    table: Table,
+    seal: Callable[[Connection, Keyring, list[Any]], int],
+    action: str,
+    flag: str,
+) -> int | None:
+    """Seal the rows of ``table`` without a seal with ``seal``, audited ``action``,
+    unless the log says they were sealed before (None)."""
     with transaction(ctx) as conn:
-        if sealed_before(conn, SUBJECTS_SEALED_ACTION, SUBJECTS_SEALED_FLAG):
+        if sealed_before(conn, action, flag):
             return None
-        q = select(subjects.c.id).where(subjects.c.seal.is_(None))
-        done = reseal_subjects(conn, ctx.keys, list(conn.execute(q).scalars()))
-        details = {"sealed": done}
-        entry = AuditEntry(action=SUBJECTS_SEALED_ACTION, actor="system", details=details)
+        q = select(table.c.id).where(table.c.seal.is_(None))
+        done = seal(conn, ctx.keys, list(conn.execute(q).scalars()))
+        entry = AuditEntry(action=action, actor="system", details={"sealed": done})
         append_entry(conn, ctx.clock.now(), entry)
     return done
 
@@ -131,38 +139,43 @@ def check_seals(ctx: Context) -> SealReport:
     """Check every row of ``records`` and of ``subjects`` against its seal, a page at a
     time."""
     key = seal_key(ctx.keys)
-    report = SealReport()
-    q = select(records.c.id, *SEAL_COLUMNS, records.c.seal).order_by(records.c.id)
-    after = 0
+    people_key = subject_seal_key(ctx.keys)
+    people = select(*SUBJECT_COLUMNS, subjects.c.seal)
+    values = select(records.c.id, *SEAL_COLUMNS, records.c.seal)
     with reading(ctx.engine) as conn:
-        _check_people(conn, ctx, report)
-        while True:
-            page = conn.execute(q.where(records.c.id > after).limit(_PAGE)).all()
-            if not page:
-                return report
-            for r in page:
-                if not seal_matches(key, r[1:-1], r[-1]):
-                    report.bad += 1
-                    if len(report.bad_ids) < NAMED:
-                        report.bad_ids.append(r[0])
-            report.checked += len(page)
-            after = page[-1][0]
+        n, bad, named = _scan(
+            conn, people, subjects.c.id, "", lambda r: subject_matches(people_key, r[:-1], r[-1])
+        )
+        report = SealReport(people=n, bad_people_count=bad, bad_people=named)
+        report.checked, report.bad, report.bad_ids = _scan(
+            conn, values, records.c.id, 0, lambda r: seal_matches(key, r[1:-1], r[-1])
+        )
+    return report
 
 
-def _check_people(conn: Connection, ctx: Context, report: SealReport) -> None:
-    key = subject_seal_key(ctx.keys)
-    q = select(*SUBJECT_COLUMNS, subjects.c.seal).order_by(subjects.c.id)
-    after = ""
+def _scan(
+    conn: Connection,
+    query: Select[Any],
+    column: ColumnElement[Any],
+    after: Any,
+    good: Callable[[Row[Any]], bool],
+) -> tuple[int, int, list[Any]]:
+    """Page through ``query`` (the row's id first) by ``column`` from past ``after``: how
+    many rows it read, how many were not ``good``, and the ids of the first :data:`NAMED`
+    of those."""
+    checked, bad = 0, 0
+    named: list[Any] = []
+    q = query.order_by(column)
     while True:
-        page = conn.execute(q.where(subjects.c.id > after).limit(_PAGE)).all()
+        page = conn.execute(q.where(column > after).limit(_PAGE)).all()
         if not page:
-            return
+            return checked, bad, named
         for r in page:
-            if not subject_matches(key, r[:-1], r[-1]):
-                report.bad_people_count += 1
-                if len(report.bad_people) < NAMED:
-                    report.bad_people.append(r[0])
-        report.people += len(page)
+            if not good(r):
+                bad += 1
+                if len(named) < NAMED:
+                    named.append(r[0])
+        checked += len(page)
         after = page[-1][0]
 
 

@@ -13,16 +13,14 @@ set-based update. :func:`check_row` is what every reader calls.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, select
 
 from troth.errors import IntegrityError
+from troth.store.mac import SealKey, mac_key, mac_matches, mac_of, reseal_rows, rows_of, set_seal
 from troth.store.tables import RECORD_TAGS, records
 
 if TYPE_CHECKING:
@@ -43,17 +41,14 @@ SEAL_COLUMNS = (
     *RECORD_TAGS,
     records.c.anonymised,
 )
-SealKey = hmac.HMAC
 _LABEL = "troth:records:seal-key"
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_CHUNK = 500
 
 
 def seal_key(keys: Keyring) -> SealKey:
     """The key record seals are made with: derived from the key file's token key, which
     never changes in a home (a KEK rotation leaves every seal valid). Keyed once (an
     HMAC's state, copied for each row)."""
-    return hmac.new(keys.mac(_LABEL, b""), digestmod=hashlib.sha256)
+    return mac_key(keys, _LABEL)
 
 
 def record_seal(key: SealKey, row: Sequence[Any]) -> bytes:
@@ -64,7 +59,8 @@ def record_seal(key: SealKey, row: Sequence[Any]) -> bytes:
     (sid, tenant, category, field, value, ciphertext, key_version, point, purposes, source,
      supplier, policy_version, location, collected_at, restricted_to, restricted_until,
      anonymised) = row  # fmt: skip
-    payload = _ENCODE(
+    return mac_of(
+        key,
         [
             "v1",
             sid,
@@ -84,23 +80,14 @@ def record_seal(key: SealKey, row: Sequence[Any]) -> bytes:
             restricted_to,
             None if restricted_until is None else restricted_until.isoformat(),
             bool(anonymised),
-        ]
+        ],
     )
-    mac = key.copy()
-    mac.update(payload.encode())
-    return mac.digest()
 
 
 def seal_matches(key: SealKey, row: Sequence[Any], seal: bytes | None) -> bool:
     """Whether ``seal`` is the seal of ``row`` (a missing seal never is; nor a row whose
     columns are not even of the types troth writes)."""
-    if seal is None:
-        return False
-    try:
-        expected = record_seal(key, row)
-    except (TypeError, ValueError, AttributeError):
-        return False
-    return hmac.compare_digest(expected, bytes(seal))
+    return mac_matches(record_seal, key, row, seal)
 
 
 class RecordTampered(IntegrityError):
@@ -162,20 +149,14 @@ def check_row(key: SealKey, record_id: int, row: Sequence[Any], seal: bytes | No
 
 
 _ROWS = select(records.c.id, *SEAL_COLUMNS, records.c.seal)
-_SET_SEAL = (
-    update(records).where(records.c.id == bindparam("rid")).values(seal=bindparam("new_seal"))
-)
+_SET_SEAL = set_seal(records)
 
 
 def bad_seals(conn: Connection, keys: Keyring, ids: Iterable[int]) -> list[int]:
     """Those of the records ``ids`` that do not match their seals."""
     key = seal_key(keys)
-    wanted = sorted(set(ids))
-    bad: list[int] = []
-    for start in range(0, len(wanted), _CHUNK):
-        q = _ROWS.where(records.c.id.in_(wanted[start : start + _CHUNK]))
-        bad += [r[0] for r in conn.execute(q) if not seal_matches(key, r[1:-1], r[-1])]
-    return bad
+    chunks = rows_of(conn, _ROWS, records.c.id, ids)
+    return [r[0] for rows in chunks for r in rows if not seal_matches(key, r[1:-1], r[-1])]
 
 
 def reseal(conn: Connection, keys: Keyring, ids: Iterable[int]) -> int:
@@ -185,12 +166,5 @@ def reseal(conn: Connection, keys: Keyring, ids: Iterable[int]) -> int:
     read of :mod:`troth.store.values`): resealing a row nobody checked would accept what
     a database writer did to it."""
     key = seal_key(keys)
-    wanted = sorted(set(ids))
-    done = 0
-    for start in range(0, len(wanted), _CHUNK):
-        q = _ROWS.where(records.c.id.in_(wanted[start : start + _CHUNK]))
-        params = [{"rid": r[0], "new_seal": record_seal(key, r[1:-1])} for r in conn.execute(q)]
-        if params:
-            conn.execute(_SET_SEAL, params)
-        done += len(params)
-    return done
+    chunks = rows_of(conn, _ROWS, records.c.id, ids)
+    return reseal_rows(conn, _SET_SEAL, chunks, lambda r: record_seal(key, r[1:-1]))

@@ -16,16 +16,14 @@ person, whose row and records are then checked.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from troth.store.seals import RecordTampered, SealKey
+from troth.store.mac import SealKey, mac_key, mac_matches, mac_of, reseal_rows, rows_of, set_seal
+from troth.store.seals import RecordTampered
 from troth.store.subjects import SUBJECT_COLUMNS
 from troth.store.tables import subjects
 
@@ -45,14 +43,12 @@ __all__ = [
 ]
 
 _LABEL = "troth:subjects:seal-key"
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_CHUNK = 500
 _NAMES = tuple(c.name for c in SUBJECT_COLUMNS)
 
 
 def subject_seal_key(keys: Keyring) -> SealKey:
     """The key subject seals are made with (from the key file's token key, as records')."""
-    return hmac.new(keys.mac(_LABEL, b""), digestmod=hashlib.sha256)
+    return mac_key(keys, _LABEL)
 
 
 def _seconds(at: datetime | None) -> int | None:
@@ -63,24 +59,16 @@ def subject_seal(key: SealKey, row: Sequence[Any]) -> bytes:
     """The seal of a subject whose columns are ``row``, in the order of
     :data:`~troth.store.subjects.SUBJECT_COLUMNS`; times in whole seconds."""
     sid, tenant, kind, juris, status, created, ended, erased, hold = row
-    payload = _ENCODE(
+    return mac_of(
+        key,
         ["s1", sid, tenant, kind, juris, status, _seconds(created), _seconds(ended),
-         _seconds(erased), hold]
+         _seconds(erased), hold],
     )  # fmt: skip
-    mac = key.copy()
-    mac.update(payload.encode())
-    return mac.digest()
 
 
 def subject_matches(key: SealKey, row: Sequence[Any], seal: bytes | None) -> bool:
     """Whether ``seal`` is the seal of ``row`` (a missing seal never is)."""
-    if seal is None:
-        return False
-    try:
-        expected = subject_seal(key, row)
-    except (TypeError, ValueError, AttributeError):
-        return False
-    return hmac.compare_digest(expected, bytes(seal))
+    return mac_matches(subject_seal, key, row, seal)
 
 
 class SubjectTampered(RecordTampered):
@@ -112,6 +100,7 @@ def sealed_rows(keys: Keyring, rows: Iterable[dict[str, Any]]) -> list[dict[str,
 
 _ROWS = select(*SUBJECT_COLUMNS, subjects.c.seal)
 _SET: Any = bindparam("new_seal")
+_SET_SEAL = set_seal(subjects)
 
 
 def update_subjects(conn: Connection, keys: Keyring, where: Any, **values: Any) -> int:
@@ -134,25 +123,13 @@ def update_subjects(conn: Connection, keys: Keyring, where: Any, **values: Any) 
 def bad_subjects(conn: Connection, keys: Keyring, ids: Iterable[str]) -> list[str]:
     """Those of the people ``ids`` whose rows do not match their seals."""
     key = subject_seal_key(keys)
-    wanted = sorted(set(ids))
-    bad: list[str] = []
-    for start in range(0, len(wanted), _CHUNK):
-        q = _ROWS.where(subjects.c.id.in_(wanted[start : start + _CHUNK]))
-        bad += [r[0] for r in conn.execute(q) if not subject_matches(key, r[:-1], r[-1])]
-    return bad
+    chunks = rows_of(conn, _ROWS, subjects.c.id, ids)
+    return [r[0] for rows in chunks for r in rows if not subject_matches(key, r[:-1], r[-1])]
 
 
 def reseal_subjects(conn: Connection, keys: Keyring, ids: Iterable[str]) -> int:
     """Seal the people ``ids`` as they now are: only where nothing can have been changed
     outside troth yet (`troth db migrate` sealing a home made before subject seals)."""
     key = subject_seal_key(keys)
-    wanted = sorted(set(ids))
-    done = 0
-    stmt = update(subjects).where(subjects.c.id == bindparam("sid")).values(seal=_SET)
-    for start in range(0, len(wanted), _CHUNK):
-        q = _ROWS.where(subjects.c.id.in_(wanted[start : start + _CHUNK]))
-        params = [{"sid": r[0], "new_seal": subject_seal(key, r[:-1])} for r in conn.execute(q)]
-        if params:
-            conn.execute(stmt, params)
-        done += len(params)
-    return done
+    chunks = rows_of(conn, _ROWS, subjects.c.id, ids)
+    return reseal_rows(conn, _SET_SEAL, chunks, lambda r: subject_seal(key, r[:-1]))
