@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from troth.access import actor_for
-from troth.cli import emit, opened, rows_of
+from troth.cli import emit, opened, print_created, rows_of
 from troth.cli import plain_console as _out
 from troth.cli.ids import resolver
 from troth.cli.options import (
@@ -64,10 +64,7 @@ def create(
     """Create a customer (tenant); prints its id."""
     with opened(ctx) as t:
         tid = t.access.tenants.create_tenant(name, email)
-    if quiet:
-        print(tid)
-        return
-    _out.print(f"tenant {name}: id {tid}")
+    print_created(quiet, tid, f"tenant {name}: id {tid}")
 
 
 @app.command("list")
@@ -145,10 +142,7 @@ def accept(
         user = t.access.tenants.accept_invitation(
             code, ask_password(password, confirm=True), display_name=name
         )
-    if quiet:
-        print(user.id)
-        return
-    _out.print(f"welcome {user.email}: member of tenant {user.tenant_id}")
+    print_created(quiet, user.id, f"welcome {user.email}: member of tenant {user.tenant_id}")
 
 
 @app.command("members")
@@ -280,12 +274,11 @@ def request(
             subject_ids=subject or (),
             duration=timedelta(days=days),
         )
-    if quiet:
-        print(g.id)
-        return
-    _out.print(
+    print_created(
+        quiet,
+        g.id,
         f"grant {g.id} requested; the customer's admin approves it with"
-        f" `troth grants approve {g.id} --as ADMIN_EMAIL`"
+        f" `troth grants approve {g.id} --as ADMIN_EMAIL`",
     )
 
 
