@@ -18,6 +18,7 @@ from troth.cli.options import (
     JsonOpt,
     PasswordOpt,
     QuietOpt,
+    TenantArg,
     TenantFilterOpt,
     TotpOpt,
 )
@@ -28,12 +29,6 @@ from troth.gate import SYSTEM, Actor
 app = typer.Typer(help="Customers (tenants), their members and invitations.", no_args_is_help=True)
 grants = typer.Typer(help="The vendor's support access to a customer's data.", no_args_is_help=True)
 
-TenantArg = Annotated[
-    str,
-    typer.Argument(
-        help="Tenant id, a unique start of it, or its name.", callback=resolver("tenant")
-    ),
-]
 GrantArg = Annotated[
     str, typer.Argument(help="Grant id (or a unique prefix).", callback=resolver("grant"))
 ]
