@@ -70,3 +70,17 @@ def test_request_list_filters_pages_and_csv(lite: Any) -> None:
         login(c, "agent@example.com")
         for url in ("/console/requests", "/console/requests.csv"):
             assert c.get(url, headers={"Accept": "text/html"}).status_code == 403
+
+
+def test_request_csv_with_a_bad_filter_says_what_to_fix(lite: Any) -> None:
+    """The list's filters are read before the download starts, as the other registers'
+    CSVs read theirs: a bad kind or state is the page's 422 that says what to fix, not a
+    download cut off after its headers."""
+    t = Troth(lite)
+    t.access.accounts.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.requests.open("access", email="p@example.com")
+    with client_for(lite) as c:
+        login(c)
+        for bad, why in (({"kind": "everything"}, "kind: one of"), ({"state": "done"}, "state")):
+            r = c.get("/console/requests.csv", params=bad, headers={"Accept": "text/html"})
+            assert r.status_code == 422 and why in r.text, (bad, r.text[:500])

@@ -94,12 +94,7 @@ async def hold_place(
     request: Request, body: HoldIn, actor: ActorDep, t: TrothDep, idempotency_key: IdemKey = None
 ) -> Response:
     def work() -> tuple[int, Any]:
-        hid = t.retention.place_hold(
-            reason=body.reason,
-            actor=actor,
-            subject_id=body.subject_id,
-            tenant_id=body.tenant_id,
-        )
+        hid = t.retention.place_hold(**body.model_dump(), actor=actor)
         return 201, {"id": hid, "subject_id": body.subject_id, "tenant_id": body.tenant_id}
 
     return await once(request, t, actor, idempotency_key, work)
@@ -202,25 +197,9 @@ async def breach_record(
     idempotency_key: IdemKey = None,
 ) -> Response:
     def work() -> tuple[int, Any]:
-        extra: dict[str, Any] = {}
-        if body.systems is not None:
-            extra["systems"] = body.systems
-        b = t.breaches.record_breach(
-            title=body.title,
-            description=body.description,
-            discovered_at=body.discovered_at,
-            occurred_from=body.occurred_from,
-            occurred_until=body.occurred_until,
-            categories=body.categories,
-            aware_at=body.aware_at,
-            regimes=body.regimes,
-            high_risk=body.high_risk,
-            tenants=body.tenants,
-            subject_ids=body.subject_ids,
-            actors=body.actors,
-            actor=actor,
-            **extra,
-        )
+        # No systems given: the service's default (troth's own store).
+        fields = body.model_dump(exclude={"systems"} if body.systems is None else None)
+        b = t.breaches.record_breach(**fields, actor=actor)
         return 201, breach_out(t, b.id, actor)
 
     return await once(request, t, actor, idempotency_key, work)
@@ -324,16 +303,7 @@ async def demand_record(
     idempotency_key: IdemKey = None,
 ) -> Response:
     def work() -> tuple[int, Any]:
-        d = t.disclosures.record_demand(
-            authority=body.authority,
-            instrument=body.instrument,
-            reference=body.reference,
-            scope=body.scope,
-            received_at=body.received_at,
-            gag_until=body.gag_until,
-            recipient=body.recipient,
-            actor=actor,
-        )
+        d = t.disclosures.record_demand(**body.model_dump(), actor=actor)
         return 201, d.to_dict()
 
     return await once(request, t, actor, idempotency_key, work)

@@ -198,24 +198,9 @@ async def open_request(
         require_office(actor, t, Power.manage_requests)
     # A tenant-bound key opens requests for its own tenant's people only: the requests
     # service decides (another tenant or its person: 404, audited as refused).
-    tenant = body.tenant_id
 
     def work() -> tuple[int, Any]:
-        req = t.requests.open(
-            body.kind,
-            email=body.email,
-            phone=body.phone,
-            customer_id=body.customer_id,
-            subject_id=body.subject_id,
-            tenant_id=tenant,
-            channel="api",
-            on_behalf_of=body.on_behalf_of,
-            agent_email=body.agent_email,
-            details=body.details,
-            regime=body.regime,
-            received_at=body.received_at,
-            actor=actor,
-        )
+        req = t.requests.open(**body.model_dump(), channel="api", actor=actor)
         if actor.tenant_id is not None and req.tenant_id != actor.tenant_id:
             raise NotFound(f"no subject {body.subject_id!r}")
         return 201, request_out(t, req)

@@ -121,6 +121,18 @@ def emit(
     show_table(table, out)
 
 
+def print_created(
+    quiet: bool, new_id: str | None, message: str, out: Console | None = None
+) -> None:
+    """What a command that creates something prints: with ``--quiet`` the new id alone on
+    stdout (``X=$(troth ...)``), else ``message`` on ``out`` (default
+    :data:`plain_console`)."""
+    if quiet:
+        print(new_id)
+        return
+    (out or plain_console).print(message)
+
+
 def rows_of(items: Any) -> list[dict[str, Any]]:
     """Dataclass records as dicts (every field: what --json prints)."""
     import dataclasses

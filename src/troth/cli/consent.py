@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from troth.cli import command_group, opened_context, show_table
+from troth.cli import command_group, opened_context, print_created, show_table
 from troth.cli import plain_console as _out
 from troth.cli import plain_err_console as _err
 from troth.cli.ids import resolver
@@ -131,10 +131,11 @@ def grant(
             )
         )
         return
-    if quiet:
-        print(rec.receipt_id)
-        return
-    _out.print(f"consent to {purpose} recorded for {sid} (by {by}); receipt {rec.receipt_id}")
+    print_created(
+        quiet,
+        rec.receipt_id,
+        f"consent to {purpose} recorded for {sid} (by {by}); receipt {rec.receipt_id}",
+    )
 
 
 @app.command("withdraw")

@@ -20,7 +20,7 @@ from troth.cli import command_group
 from troth.cli.options import JsonOpt
 from troth.connectors.declaration import Dataset
 from troth.connectors.inspection import Finding, Severity, check_dataset_at
-from troth.connectors.loader import builtin_categories, load_datasets
+from troth.connectors.loader import checking_categories, load_datasets
 from troth.connectors.walk import TablePlan, plan_dataset
 from troth.errors import ConfigError, ConnectorError
 
@@ -40,29 +40,14 @@ DatasetOpt = Annotated[
 ]
 
 
-def _home_policy(ctx: typer.Context) -> Path | None:
-    """The policy file of the home chosen with --home / TROTH_HOME, when there is one."""
-    from troth.cli import home_of
-    from troth.settings import SETTINGS_FILE, Settings
-
-    home = home_of(ctx)
-    if not (home / SETTINGS_FILE).exists():
-        return None
-    file = Settings.for_home(home).resolved_policy_file
-    return file if file.exists() else None
-
-
 def _load(
     ctx: typer.Context, file: Path, policy: Path | None, only: list[str] | None
 ) -> list[Dataset]:
     """The declarations in ``file``; their columns may use the categories of ``policy``, or
     of the home's policy (``--home``) when none is named, and the built-in ones."""
-    categories = builtin_categories()
-    policy = policy or _home_policy(ctx)
-    if policy is not None:
-        from troth.policy.loader import load_policy
+    from troth.cli import home_of
 
-        categories |= {c.id for c in load_policy(policy).categories}
+    categories = checking_categories(policy, home_of(ctx))
     datasets = load_datasets(file, categories)
     if only:
         unknown = set(only) - {d.name for d in datasets}

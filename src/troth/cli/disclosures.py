@@ -10,7 +10,7 @@ from typing import Annotated, overload
 import typer
 from rich.table import Table
 
-from troth.cli import command_group, console, opened, show_table
+from troth.cli import command_group, console, opened, print_created, show_table
 from troth.cli.ids import SubjectArg, resolver
 from troth.cli.options import CategoriesOpt, JsonOpt, QuietOpt
 from troth.errors import ValidationError
@@ -129,10 +129,7 @@ def demand(
             recipient=recipient,
             gag_until=_when(gag_until, t.ctx.policy.policy.organisation.zone()),
         )
-    if quiet:
-        print(d.id)
-        return
-    console.print(d.id)
+    print_created(quiet, d.id, d.id, console)
 
 
 @app.command("lift-gag")

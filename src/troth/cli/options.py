@@ -21,6 +21,13 @@ DisplayNameOpt = Annotated[str | None, typer.Option("--name", help="Display name
 TenantFilterOpt = Annotated[
     str | None, typer.Option("--tenant", help="Only this tenant's.", callback=resolver("tenant"))
 ]
+# The tenant a command is about (required): an id, a unique start of one, or a name.
+TenantArg = Annotated[
+    str,
+    typer.Argument(
+        help="Tenant id, a unique start of it, or its name.", callback=resolver("tenant")
+    ),
+]
 PersonTenantOpt = Annotated[
     str | None,
     typer.Option(help="The tenant the person belongs to.", callback=resolver("tenant")),

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from troth.cli import console, home_of, opened, show_table
 from troth.cli.ids import full_id_in, resolver
-from troth.cli.options import JsonOpt, PersonTenantOpt
+from troth.cli.options import JsonOpt, PersonTenantOpt, TenantArg
 from troth.errors import ValidationError
 
 app = typer.Typer(
@@ -442,13 +442,7 @@ def download(
 @app.command("export-tenant")
 def export_tenant(
     ctx: typer.Context,
-    tenant: Annotated[
-        str,
-        typer.Argument(
-            help="The tenant: its id, a unique start of it, or its name.",
-            callback=resolver("tenant"),
-        ),
-    ],
+    tenant: TenantArg,
     out: ZipOutOpt,
     actor: ActorOpt = None,
 ) -> None:

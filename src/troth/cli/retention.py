@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from troth.cli import command_group, console, opened, show_table
+from troth.cli import command_group, console, opened, print_created, show_table
 from troth.cli.ids import resolver
 from troth.cli.options import JsonOpt, QuietOpt, ReportJsonOpt
 
@@ -117,10 +117,7 @@ def hold(
     its id."""
     with opened(ctx) as t:
         hid = t.retention.place_hold(reason=reason, subject_id=subject, tenant_id=tenant)
-    if quiet:
-        print(hid)
-        return
-    console.print(hid)
+    print_created(quiet, hid, hid, console)
 
 
 @app.command("holds")

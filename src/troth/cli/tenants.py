@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from troth.access import actor_for
-from troth.cli import emit, opened, rows_of
+from troth.cli import emit, opened, print_created, rows_of
 from troth.cli import plain_console as _out
 from troth.cli.ids import resolver
 from troth.cli.options import (
@@ -18,6 +18,7 @@ from troth.cli.options import (
     JsonOpt,
     PasswordOpt,
     QuietOpt,
+    TenantArg,
     TenantFilterOpt,
     TotpOpt,
 )
@@ -28,12 +29,6 @@ from troth.gate import SYSTEM, Actor
 app = typer.Typer(help="Customers (tenants), their members and invitations.", no_args_is_help=True)
 grants = typer.Typer(help="The vendor's support access to a customer's data.", no_args_is_help=True)
 
-TenantArg = Annotated[
-    str,
-    typer.Argument(
-        help="Tenant id, a unique start of it, or its name.", callback=resolver("tenant")
-    ),
-]
 GrantArg = Annotated[
     str, typer.Argument(help="Grant id (or a unique prefix).", callback=resolver("grant"))
 ]
@@ -64,10 +59,7 @@ def create(
     """Create a customer (tenant); prints its id."""
     with opened(ctx) as t:
         tid = t.access.tenants.create_tenant(name, email)
-    if quiet:
-        print(tid)
-        return
-    _out.print(f"tenant {name}: id {tid}")
+    print_created(quiet, tid, f"tenant {name}: id {tid}")
 
 
 @app.command("list")
@@ -145,10 +137,7 @@ def accept(
         user = t.access.tenants.accept_invitation(
             code, ask_password(password, confirm=True), display_name=name
         )
-    if quiet:
-        print(user.id)
-        return
-    _out.print(f"welcome {user.email}: member of tenant {user.tenant_id}")
+    print_created(quiet, user.id, f"welcome {user.email}: member of tenant {user.tenant_id}")
 
 
 @app.command("members")
@@ -280,12 +269,11 @@ def request(
             subject_ids=subject or (),
             duration=timedelta(days=days),
         )
-    if quiet:
-        print(g.id)
-        return
-    _out.print(
+    print_created(
+        quiet,
+        g.id,
         f"grant {g.id} requested; the customer's admin approves it with"
-        f" `troth grants approve {g.id} --as ADMIN_EMAIL`"
+        f" `troth grants approve {g.id} --as ADMIN_EMAIL`",
     )
 
 

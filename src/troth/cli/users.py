@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from troth.cli import command_group, emit, opened, rows_of
+from troth.cli import command_group, emit, opened, print_created, rows_of
 from troth.cli import plain_console as _out
 from troth.cli.ids import resolver
 from troth.cli.options import DisplayNameOpt, JsonOpt, PasswordOpt, QuietOpt, TenantFilterOpt
@@ -54,10 +54,9 @@ def add(
         user = t.access.accounts.add_user(
             email, kind=kind, role=role, display_name=name, password=pw
         )
-    if quiet:
-        print(user.id)
-        return
-    _out.print(f"added {user.kind.value} {user.email} ({user.role or '-'}): id {user.id}")
+    print_created(
+        quiet, user.id, f"added {user.kind.value} {user.email} ({user.role or '-'}): id {user.id}"
+    )
 
 
 @app.command("list")

@@ -130,3 +130,19 @@ def _line_of(node: yaml.Node | None, path: tuple[str | int, ...]) -> int | None:
             break
         node = nxt
     return line
+
+
+def checking_categories(policy: Path | None = None, home: Path | None = None) -> set[str]:
+    """The category ids a declaration checked outside a running troth may use: the built-in
+    ones and those of ``policy``, or, when none is named, of the policy of the troth home at
+    ``home`` (when it has settings and that policy file exists), as at run time."""
+    from troth.policy.loader import load_policy
+    from troth.settings import SETTINGS_FILE, Settings
+
+    if policy is None and home is not None and (home / SETTINGS_FILE).exists():
+        in_home = Settings.for_home(home).resolved_policy_file
+        policy = in_home if in_home.exists() else None
+    categories = builtin_categories()
+    if policy is not None:
+        categories |= {c.id for c in load_policy(policy).categories}
+    return categories

@@ -26,7 +26,7 @@ from troth.policy.model import Power, Role
 from troth.web.console import page, staff
 from troth.web.console_words import action_words
 from troth.web.forms import FormDep
-from troth.web.lists import csv_download, fetch_page, paged, when
+from troth.web.lists import csv_download, every_item, fetch_page, paged, when
 from troth.web.render import ctx_of
 
 router = APIRouter(include_in_schema=False)
@@ -92,28 +92,25 @@ def people_csv(
     t = request.app.state.troth
     names = names_for(t.access)
 
-    def rows() -> Any:
-        offset = 0
-        while True:
-            batch, _n = t.access.records.list_people(
-                s.actor, tenant_id=tenant, status=status, limit=1000, offset=offset
-            )
-            for r in batch:
-                yield [
-                    r.id,
-                    names.tenant(r.tenant_id),
-                    r.kind,
-                    r.jurisdiction,
-                    r.status,
-                    when(r.created_at),
-                    when(r.erased_at),
-                ]
-            if len(batch) < 1000:
-                return
-            offset += 1000
+    def fetch(limit: int, offset: int) -> tuple[list[Any], int]:
+        return t.access.records.list_people(  # type: ignore[no-any-return]
+            s.actor, tenant_id=tenant, status=status, limit=limit, offset=offset
+        )
 
+    rows = (
+        [
+            r.id,
+            names.tenant(r.tenant_id),
+            r.kind,
+            r.jurisdiction,
+            r.status,
+            when(r.created_at),
+            when(r.erased_at),
+        ]
+        for r in every_item(fetch)
+    )
     header = ["person", "customer", "kind", "jurisdiction", "status", "known since", "erased"]
-    return csv_download("people.csv", header, rows())  # type: ignore[no-any-return]
+    return csv_download("people.csv", header, rows)  # type: ignore[no-any-return]
 
 
 @router.post("/console/people")

@@ -5,8 +5,8 @@ the law asks for). A refused action shows its message on the request's page."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse
@@ -21,8 +21,12 @@ from troth.requests.record import RequestRecord
 from troth.requests.states import RequestKind, RequestState
 from troth.web.console import page, staff
 from troth.web.forms import FormDep
-from troth.web.lists import csv_download, list_filters, paged, paging
+from troth.web.lists import csv_download, every_item, fetch_page, list_filters, paged
 from troth.web.render import ctx_of
+
+if TYPE_CHECKING:
+    from troth.engine import Troth
+    from troth.web.session import Signed
 
 router = APIRouter(include_in_schema=False)
 
@@ -120,6 +124,22 @@ def _request_query(
 
 
 RequestQuery = Annotated[dict[str, str | None], Depends(_request_query)]
+Fetch = Callable[[int, int], tuple[list[RequestRecord], int]]
+
+
+def _read(
+    request: Request, q: Mapping[str, str | None]
+) -> tuple[Signed, Troth, Fetch, dict[str, Any]]:
+    """The staff member (refused without the power, before the filters are read), troth,
+    ``fetch(limit, offset)`` reading the filtered list, and the filters."""
+    s = staff(request, power=Power.manage_requests)
+    t: Troth = request.app.state.troth
+    f = _request_filters(q)
+
+    def fetch(limit: int, offset: int) -> tuple[list[RequestRecord], int]:
+        return t.requests.search(limit=limit, offset=offset, actor=s.actor, **f["kw"])
+
+    return s, t, fetch, f
 
 
 @router.get("/console/requests")
@@ -130,12 +150,8 @@ def requests_page(
 ) -> Response:
     """Requests by due date, filtered by open/closed, kind, state, customer, due and the
     day received, fifty a page with where the page stands; the same list as CSV."""
-    s = staff(request, power=Power.manage_requests)
-    t = request.app.state.troth
-    f = _request_filters(q)
-    _rows, total = t.requests.search(limit=1, actor=s.actor, **f["kw"])
-    p = paging(page_no, total)
-    records, total = t.requests.search(limit=p.size, offset=p.offset, actor=s.actor, **f["kw"])
+    s, t, fetch, f = _read(request, q)
+    records, p = fetch_page(fetch, page_no)
     names = names_for(t.access)
     return page(
         request,
@@ -157,36 +173,28 @@ def requests_csv(
     q: RequestQuery,
 ) -> Response:
     """The filtered list, every request, as CSV (formula-safe cells; no contact address)."""
-    s = staff(request, power=Power.manage_requests)
-    t = request.app.state.troth
-    kw = _request_filters(q)["kw"]
+    _s, t, fetch, _f = _read(request, q)
     names = names_for(t.access)
 
-    def rows() -> Any:
-        offset = 0
-        while True:
-            batch, _total = t.requests.search(limit=1000, offset=offset, actor=s.actor, **kw)
-            for x in due_rows(request, batch):
-                r = x["r"]
-                yield [
-                    r.id,
-                    r.kind,
-                    r.state,
-                    names.tenant(r.tenant_id),
-                    r.received_on,
-                    x["deadline"],
-                    "yes" if x["overdue"] else "no",
-                    "yes" if x["extended"] else "no",
-                    r.subject_id,
-                    r.channel,
-                ]
-            if len(batch) < 1000:
-                return
-            offset += 1000
+    def rows(records: Iterator[RequestRecord]) -> Iterator[list[Any]]:
+        for r in records:
+            x = due_rows(request, [r])[0]
+            yield [
+                r.id,
+                r.kind,
+                r.state,
+                names.tenant(r.tenant_id),
+                r.received_on,
+                x["deadline"],
+                "yes" if x["overdue"] else "no",
+                "yes" if x["extended"] else "no",
+                r.subject_id,
+                r.channel,
+            ]
 
     header = ["request", "kind", "state", "customer", "received", "due", "overdue"]
     header += ["extended", "person", "channel"]
-    return csv_download("requests.csv", header, rows())  # type: ignore[no-any-return]
+    return csv_download("requests.csv", header, rows(every_item(fetch)))  # type: ignore[no-any-return]
 
 
 def _request_page(

@@ -44,7 +44,7 @@ def mount_docs(app: FastAPI) -> None:
             swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
             swagger_ui_parameters=app.swagger_ui_parameters,
         )
-        return _accessible(page, extra_css=f"{root}/static/api-docs.css")
+        return _accessible(page, root)
 
     @app.get(redirect_url, include_in_schema=False)
     def swagger_ui_redirect() -> HTMLResponse:
@@ -60,13 +60,14 @@ def mount_docs(app: FastAPI) -> None:
             redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
             with_google_fonts=False,
         )
-        return _accessible(page, extra_css=f"{root}/static/api-docs.css")
+        return _accessible(page, root)
 
 
-def _accessible(page: HTMLResponse, *, extra_css: str | None = None) -> HTMLResponse:
-    """The page with its language declared and, for Swagger UI, troth's contrast fixes."""
+def _accessible(page: HTMLResponse, root: str) -> HTMLResponse:
+    """The page with its language declared and troth's contrast fixes (``/static/api-docs.css``
+    under the app's ``root`` path)."""
+    css = f"{root}/static/api-docs.css"
     html = bytes(page.body).decode()
     html = html.replace("<html>", '<html lang="en">', 1)
-    if extra_css:
-        html = html.replace("</head>", f'<link rel="stylesheet" href="{extra_css}">\n</head>', 1)
+    html = html.replace("</head>", f'<link rel="stylesheet" href="{css}">\n</head>', 1)
     return HTMLResponse(html)
