@@ -31,6 +31,13 @@ def test_retention_plan_run_and_holds(lite) -> None:
         admin = api_key(c, ["admin"])
         plan = c.get("/api/v1/retention/plan", headers=admin)
         assert plan.status_code == 200 and plan.json()["dry_run"] is True
+        # A later day: what a run then would do (noon in the organisation's zone).
+        later = c.get("/api/v1/retention/plan", params={"as_of": "2090-06-30"}, headers=admin)
+        assert later.status_code == 200 and later.json()["at"].startswith("2090-06-30T")
+        assert later.json()["total"] >= plan.json()["total"]
+        past = c.get("/api/v1/retention/plan", params={"as_of": "2001-01-01"}, headers=admin)
+        assert "before today" in is_problem(past, 422, "invalid_input")["detail"]
+        is_problem(c.get("/api/v1/retention/plan?as_of=2090-02-30", headers=admin), 422)
         run = c.post("/api/v1/retention/run", json={"dry_run": True}, headers=admin)
         assert run.status_code == 200 and run.json()["dry_run"] is True
         real = c.post("/api/v1/retention/run", json={"dry_run": False}, headers=admin)
@@ -55,6 +62,8 @@ def test_retention_plan_run_and_holds(lite) -> None:
         # The office's functions are refused by the domain (troth.office): code refused.
         body = is_problem(c.get("/api/v1/retention/plan", headers=weak), 403, "refused")
         assert body["reason"] == "scope_missing" and "office:run_retention" in body["detail"]
+        as_of = c.get("/api/v1/retention/plan?as_of=2090-06-30", headers=weak)
+        assert is_problem(as_of, 403, "refused")["reason"] == "scope_missing"
         body = is_problem(
             c.post("/api/v1/retention/run", json={"dry_run": False}, headers=weak),
             403,

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
+from cli_runner import run as cli_run
 from troth.cli import breaches as breaches_cli
 from troth.cli import disclosures as disclosures_cli
 from troth.cli import retention as retention_cli
@@ -138,3 +140,35 @@ def test_disclosures_and_breaches_cli(home: Any, tmp_path: Path) -> None:
     assert "Leak" in out.output
     out = runner.invoke(app, base + ["breaches", "export", "--format", "csv"])
     assert out.output.startswith("id,title")
+
+
+def test_retention_dry_run_as_of_a_later_day_shows_what_will_have_gone(
+    home: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--as-of DAY` previews a run on a later day, deletes nothing, and only previews."""
+    home_dir = tmp_path / "home"
+    ctx = home("itechno", context=True)  # the system clock, as the CLI's
+    t = Troth(ctx)
+    t.collect("order_form", ORDER)
+    t.close()
+    app = cli()
+    base = ["--home", str(home_dir), "retention", "run"]
+    now = runner.invoke(app, [*base, "--dry-run", "--json"])
+    assert now.exit_code == 0, now.output
+    assert json.loads(now.output)["total"] == 0
+    later = datetime.now(UTC).year + 30
+    out = runner.invoke(app, [*base, "--dry-run", "--as-of", f"{later}-01-01", "--json"])
+    assert out.exit_code == 0, out.output
+    plan = json.loads(out.output)
+    assert plan["dry_run"] and plan["total"] == 6
+    assert plan["at"].startswith(f"{later}-01-01")
+    # Nothing went: a real run now still has nothing to do.
+    assert json.loads(runner.invoke(app, [*base, "--dry-run", "--json"]).output)["total"] == 0
+    # A preview only: without --dry-run, or for a past day, or not a date, it says what to fix
+    # (as a user types it: the real `troth`, its errors as one line).
+    code, _, err = cli_run(capsys, *base, "--as-of", f"{later}-01-01")
+    assert code == 2 and "add --dry-run" in err
+    code, _, err = cli_run(capsys, *base, "--dry-run", "--as-of", "2001-01-01")
+    assert code != 0 and "before today" in err and "Traceback" not in err
+    code, _, err = cli_run(capsys, *base, "--dry-run", "--as-of", "2040-02-30")
+    assert code == 2 and "--as-of" in err

@@ -10,6 +10,7 @@ reason, audited. Creating POSTs take ``Idempotency-Key``; lists page with ``limi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Request
@@ -80,7 +81,10 @@ class HoldIn(BaseModel):
 
 
 @router.get("/retention/plan", tags=["retention"], summary="What a retention run would do now")
-def retention_plan(actor: ActorDep, t: TrothDep) -> dict[str, Any]:
+def retention_plan(actor: ActorDep, t: TrothDep, as_of: date | None = None) -> dict[str, Any]:
+    """``as_of`` (YYYY-MM-DD, today or later): what a run on that day would do instead."""
+    if as_of is not None:
+        return t.retention.plan_for_day(as_of, actor=actor).to_dict()
     return t.retention.plan(actor=actor).to_dict()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -76,14 +77,29 @@ def run(
     batch: Annotated[
         int, typer.Option(min=1, max=1_000_000, help="Rows per transaction (1 to 1,000,000).")
     ] = 10_000,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="With --dry-run: what a run on this later day (YYYY-MM-DD) would do.",
+        ),
+    ] = None,
     as_json: ReportJsonOpt = False,
 ) -> None:
     """Apply the policy's retention rules now (the worker runs this on a schedule)."""
+    if as_of is not None and not dry_run:
+        raise typer.BadParameter(
+            "--as-of only previews (a run deletes what has expired now): add --dry-run",
+            param_hint="--as-of",
+        )
     with opened(ctx) as t:
-        plan = t.retention.plan()
-        if dry_run:
-            report = plan
+        if as_of is not None:
+            report = t.retention.plan_for_day(as_of.date())
+        elif dry_run:
+            report = t.retention.plan()
         else:
+            plan = t.retention.plan()
             with Progress(
                 TextColumn("retention"),
                 BarColumn(),

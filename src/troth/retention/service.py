@@ -18,7 +18,7 @@ per category and purpose (never values). A rerun finds nothing left to do.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import Text, cast, func, select
@@ -124,6 +124,21 @@ class RetentionService:
             report.held.update(expiry.held_counts(conn))
         report.datasets = self._sweep_datasets(now, dry_run=True)
         return report
+
+    def plan_for_day(self, day: date, *, actor: Actor = SYSTEM) -> RetentionReport:
+        """What a run on ``day`` would do (at noon in the organisation's zone, a time
+        every day has once), changing nothing: what will have gone by then, if nothing
+        new is collected and no hold changes. A day before today is refused (what is gone
+        cannot be shown); power ``run_retention``."""
+        zone = self.ctx.policy.policy.organisation.zone()
+        today = self.ctx.clock.now().astimezone(zone).date()
+        if day < today:
+            raise ValidationError(
+                f"{day.isoformat()} is before today ({today.isoformat()} in {zone.key}):"
+                " a plan looks ahead; give today or a later day",
+                field="as_of",
+            )
+        return self.plan(datetime.combine(day, time(12), tzinfo=zone), actor=actor)
 
     def run(
         self,
