@@ -298,3 +298,26 @@ def test_subprocessors_json_and_html(home, db_url):
     html = t.disclosures.subprocessors_html()
     assert "SiteHost" in html and "Freshdesk" in html and "help desk" in html
     assert "<script" not in html
+
+
+def test_the_letter_dates_the_disclosure_on_the_persons_calendar(home, db_url, clock):
+    """At 02:00 UTC on 1 March it is still 28 February in Los Angeles: a CCPA customer's
+    letter says so (their regime's zone), a GDPR customer's says 1 March (Paris)."""
+    from datetime import UTC, datetime
+
+    def zones(policy: dict[str, Any]) -> None:
+        policy["organisation"]["time_zone"] = "Europe/Paris"
+        policy["organisation"]["time_zones"] = {"ccpa": "America/Los_Angeles"}
+
+    clock.set(datetime(2027, 3, 1, 2, 0, tzinfo=UTC))
+    t = home("itechno", db_url, edit=zones)
+    ca = t.collect("order_form", ORDER, jurisdiction="ccpa").subject_id
+    fr = t.collect("order_form", {**ORDER, "email": "bea@example.com"}).subject_id
+    d = _demand(t)
+    for sid in (ca, fr):
+        t.disclosures.disclose(
+            sid, "courts_and_law_enforcement", "legal_disclosure", OFFICE, legal_demand_id=d.id
+        )
+    letters = {m.to_addr: m.body_text for m in _outbox(t)}
+    assert "Date of disclosure: 2027-02-28" in letters["ann@example.com"]
+    assert "Date of disclosure: 2027-03-01" in letters["bea@example.com"]

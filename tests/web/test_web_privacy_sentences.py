@@ -6,6 +6,7 @@ a purpose's description takes: a verb phrase ("Provide support"), a noun phrase
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -114,3 +115,39 @@ def test_sub_processors_receive_for_a_use_described_as_written(home: Any) -> Non
         body = section(c.get("/privacy").text, "sub-h")
     assert "details, for this use of your data: Customer accounts, users and invitations" in body
     assert " to customer accounts" not in body.lower()
+
+
+def test_the_page_dates_everything_where_the_person_is(home: Any) -> None:
+    """Collected, read, disclosed and closed are dated on the person's calendar (their
+    regime's zone, else the organisation's), never UTC's: at 12:00 UTC on 31 January it is
+    already 1 February in Auckland."""
+
+    def auckland(policy: dict[str, Any]) -> None:
+        policy["organisation"]["time_zone"] = "Pacific/Auckland"
+
+    clock = ManualClock(datetime(2026, 1, 31, 12, 0, tzinfo=UTC))
+    ctx = home("mindlink", edit=auckland, clock=clock, context=True)
+    t = Troth(ctx)
+    sid = t.collect("purchase", BUYER).subject_id
+    t.collect("support_request", {"name": "Ann Lee", "email": BUYER["email"], "message": "Hi"})
+    support = t.access.accounts.add_user(
+        "sue@mindlink.example", kind="staff", role="support", password=PASSWORD
+    )
+    t.use(sid, purpose="support", actor=actor_for(support))
+    order = t.disclosures.record_demand(
+        authority="Crown Court",
+        instrument="production_order",
+        reference="PO-2",
+        scope="account records",
+        recipient="law_enforcement",
+    )
+    t.disclosures.disclose(
+        sid, "law_enforcement", "legal_compliance", SYSTEM, legal_demand_id=order.id
+    )
+    with client_for(ctx) as c:
+        privacy_sign_in(c, ctx, BUYER["email"])
+        page = c.get("/privacy/me").text
+    assert "Collected 1 February 2026" in page and "31 January" not in page
+    accesses = section(page, "acc-h")
+    assert "1 Feb 2026, 01:00 NZDT" in accesses and "UTC" not in accesses
+    assert '<td data-label="When">2026-02-01</td>' in page

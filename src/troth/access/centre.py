@@ -3,9 +3,13 @@ their own: everything stored about them, audited as ``privacy.view``."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
+from troth.collection.validation import person_zone
 from troth.context import Context
+from troth.db import reading
 from troth.store.seals import refusing_tampered
 from troth.store.subjects import get_subject
 from troth.store.values import StoredValue, read_values
@@ -35,3 +39,12 @@ def held_values(ctx: Context, subject_id: str) -> list[StoredValue]:
             ],
         )
     return values
+
+
+def zone_of(ctx: Context, subject_id: str) -> ZoneInfo:
+    """Where the person's dates are read: the zone of their regime
+    (``organisation.time_zones``), else the organisation's own, as for their deadlines
+    and their age; their row checked against its seal first."""
+    with reading(ctx.engine) as conn:
+        person = get_subject(conn, subject_id, ctx.keys)
+    return person_zone(ctx.policy.policy.organisation, person.jurisdiction)

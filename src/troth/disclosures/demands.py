@@ -18,6 +18,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
+from troth.clock import utc
 from troth.columns import row_of
 from troth.context import Context
 from troth.disclosures.tables import disclosures, legal_demands
@@ -27,6 +28,7 @@ from troth.office import authorize
 from troth.policy.model import Power, RecipientKind
 from troth.store.contact import contact_address
 from troth.store.ids import new_id
+from troth.store.tables import subjects
 
 
 class LegalInstrument(StrEnum):
@@ -234,6 +236,17 @@ def demand_row(conn: Connection, demand_id: str) -> LegalDemand:
     )
 
 
+def _local_day(conn: Connection, ctx: Context, subject_id: str, at: datetime) -> str:
+    """The day of ``at`` on the person's calendar (their regime's zone, else the
+    organisation's), as their letters and privacy centre date everything."""
+    from troth.collection.validation import person_zone
+
+    regime = conn.scalar(select(subjects.c.jurisdiction).where(subjects.c.id == subject_id))
+    return (
+        utc(at).astimezone(person_zone(ctx.policy.policy.organisation, regime)).date().isoformat()
+    )
+
+
 def notify_disclosures(
     conn: Connection, ctx: Context, demand: LegalDemand, disclosure_ids: Sequence[str]
 ) -> int:
@@ -261,7 +274,7 @@ def notify_disclosures(
                 f" ({demand.reference})\nDisclosed to: "
                 f"{recipient.name if recipient else row.recipient}\n"
                 f"Categories: {', '.join(row.categories)}\n"
-                f"Date of disclosure: {row.at.date().isoformat()}\n\n"
+                f"Date of disclosure: {_local_day(conn, ctx, row.subject_id, row.at)}\n\n"
                 f"You can see every disclosure of your data in the privacy centre.\n"
             )
             enqueue(

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from troth.access import signin
-from troth.access.centre import held_values
+from troth.access.centre import held_values, zone_of
 from troth.api.auth import client_ip
 from troth.consent import ConsentMethod
 from troth.consent.optin import in_wait
@@ -220,6 +220,7 @@ def me(request: Request) -> Response:
         disclosures=t.disclosures.disclosures_of(p.subject_id),
         held_at=signin.records_of_address(ctx, p.subject_id),
         organisation=pol.organisation.name,
+        zone=zone_of(ctx, p.subject_id),
     )
 
 

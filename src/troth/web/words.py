@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from troth.clock import utc
 
 
 def _unit(n: int, name: str) -> str:
@@ -57,3 +60,14 @@ def as_use(description: str) -> str:
     """A purpose's description as it ends "... this use of your data: <this>": as the
     policy writes it, without its final full stop (the sentence adds its own)."""
     return description.strip().rstrip(".").strip()
+
+
+def local_time(at: datetime | str | None, zone: ZoneInfo, fmt: str = "%-d %B %Y") -> str:
+    """``at`` (a time, or its ISO 8601 text) as the clock and calendar read in ``zone`` (a
+    time stored without a zone is UTC): a person reads their dates where they are, never
+    UTC's (``%Z`` names the zone's abbreviation)."""
+    if at is None or at == "":
+        return ""
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return utc(at).astimezone(zone).strftime(fmt)
