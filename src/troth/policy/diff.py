@@ -112,6 +112,7 @@ def _top(d: Differ, old: Policy, new: Policy) -> None:
 _CATEGORY_ATTRS: list[Attr] = [
     ("description", "description", False),
     ("sensitive", "sensitive flag", lambda a, b: a is True and b is not True),
+    ("special", "special-category flag", lambda a, b: a is not False and b is False),
     ("business_contact", "business-contact flag", _became_true),
     ("aggregate_only", "aggregate-only flag", _became_false),
 ]

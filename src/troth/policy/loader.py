@@ -109,6 +109,11 @@ def _walk(node: yaml.Node, path: Path, lines: _Lines, issues: list[Issue], filen
         for i, item in enumerate(node.value):
             lines.lines.setdefault((*path, i), item.start_mark.line + 1)
             _walk(item, (*path, i), lines, issues, filename)
+    elif isinstance(node, yaml.ScalarNode) and (problem := _not_a_time(node)):
+        # PyYAML would raise ValueError building it (2026-02-30): read as text instead, and
+        # the issue keeps the policy from validating (wherever the value is written).
+        node.tag = _STR_TAG
+        issues.append(Issue(filename, node.start_mark.line + 1, format_path(path), problem))
     elif node.tag in (_INT_TAG, _FLOAT_TAG) and len(str(node.value)) > MAX_NUMBER_CHARS:
         # Read as text instead: Python refuses to make an int of 4,300+ digits, and no
         # setting takes a number this long. The issue keeps the policy from validating.
@@ -125,9 +130,11 @@ def _walk(node: yaml.Node, path: Path, lines: _Lines, issues: list[Issue], filen
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _NOT_TEXT = "is not text; every key is a name"
+_NOT_A_DATE = "is not a real date or time"
 
 
 def _shown(value: Any) -> str:
@@ -136,6 +143,25 @@ def _shown(value: Any) -> str:
         return "a number of more than 30 digits"
     text = repr(value) if not isinstance(value, str) else repr(value[:60])
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+_TIMESTAMPS = yaml.constructor.SafeConstructor()
+
+
+def _not_a_time(node: yaml.ScalarNode) -> str | None:
+    """Why an unquoted date or time (``2026-02-30``, ``2026-01-01 25:00``) is no real one,
+    or None when it is (or is no date at all)."""
+    if node.tag != _TIMESTAMP_TAG:
+        return None
+    try:
+        _TIMESTAMPS.construct_yaml_timestamp(node)
+    except (ValueError, OverflowError) as exc:
+        reason = str(exc).split(", not ")[0]  # an offset's reason ends with a timedelta repr
+        return (
+            f"{_shown(str(node.value))} {_NOT_A_DATE} ({reason}): write a real"
+            " date as YYYY-MM-DD (text goes in quotes)"
+        )
+    return None
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
@@ -324,7 +350,10 @@ def parse_policy(text: str, filename: str = "<policy>", *, check: bool = True) -
         try:
             policy = Policy.model_validate(data)
         except PydanticValidationError as exc:
-            issues.extend(_issue_from(e, data, filename, lines) for e in exc.errors())
+            # A value reported as no real date (read as text) is not reported again.
+            dates = {(i.line, i.path) for i in issues if _NOT_A_DATE in i.message}
+            found = (_issue_from(e, data, filename, lines) for e in exc.errors())
+            issues.extend(i for i in found if (i.line, i.path) not in dates)
         if check:
             issues.extend(check_references(data, filename, lines))
     if issues or policy is None:

@@ -181,6 +181,9 @@ class Category(_Strict):
     id: Id
     description: str | None = None
     sensitive: bool | None = None
+    # A special category of personal data (GDPR Art. 9): not on legitimate interest. Unset:
+    # the built-in `health`, and a declared sensitive category that is not a built-in one.
+    special: bool | None = None
     business_contact: bool | None = None
     # Values of an aggregate-only category are never shown row by row (P09).
     aggregate_only: bool = False

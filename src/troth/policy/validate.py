@@ -11,6 +11,7 @@ from typing import Any
 
 from troth.policy.durations import Duration
 from troth.policy.issues import Issue, Path, format_path
+from troth.policy.lawful import check_lawfulness
 from troth.policy.model import AGE_FLOORS, LegalBasis, Policy, Regime
 from troth.policy.taxonomy import BUILTIN_BY_ID
 
@@ -118,6 +119,7 @@ class _Checker:
         self.location_rules()
         self.organisation_rules()
         self.dimension_rules()
+        check_lawfulness(self.data, self.add)
         return self.issues
 
     # -- references -------------------------------------------------------------------

@@ -3,6 +3,7 @@ validate`` and never fatal, so a policy that opened before an upgrade still open
 
 from __future__ import annotations
 
+from troth.policy.lawful import lawful_warnings
 from troth.policy.model import LegalBasis, Policy
 
 
@@ -11,7 +12,8 @@ def policy_warnings(policy: Policy) -> list[str]:
     validate``, never fatal): an optional field no purpose of its point uses (every form
     that fills it in is refused), a purpose no collection point serves (nothing stored is
     ever bound to it), a legal minimum that keeps a sensitive category past erasure (PCI
-    DSS 3.2.1: no card data kept without a need)."""
+    DSS 3.2.1: no card data kept without a need), and what the law asks a second look at
+    (:func:`troth.policy.lawful.lawful_warnings`)."""
     from troth.policy.index import PolicyIndex
 
     index = PolicyIndex.build(policy)
@@ -27,7 +29,7 @@ def policy_warnings(policy: Policy) -> list[str]:
                     f"{p.id!r} keeps sensitive category {cat!r} after erasure for "
                     f"{lm.keep_for} ({lm.law}): make sure that law requires this very data"
                 )
-    return out
+    return out + lawful_warnings(policy)
 
 
 def _unused_optional_fields(policy: Policy) -> list[str]:
