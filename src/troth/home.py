@@ -241,7 +241,7 @@ def _index_policy(text: str, policy_path: Path) -> PolicyIndex:
     from troth.policy.index import PolicyIndex
     from troth.policy.loader import parse_policy
 
-    return PolicyIndex.build(parse_policy(text, str(policy_path)), text)
+    return PolicyIndex.build(parse_policy(text, str(policy_path), lawful=False), text)
 
 
 def _open_engine(settings: Settings) -> Engine:

@@ -44,7 +44,7 @@ def stats_uses(categories: str, text: str = BASE, basis: str = "legitimate_inter
 
 
 SYMPTOMS = "  - id: loyalty\n    description: Loyalty points\n"
-SYMPTOMS_DECLARED = SYMPTOMS + "  - id: symptoms\n    sensitive: true\n"
+SYMPTOMS_DECLARED = SYMPTOMS + "  - id: symptoms\n    sensitive: true\n    special: true\n"
 
 
 # -- GDPR Art. 9: a special category on legitimate interest ------------------------------
@@ -76,6 +76,13 @@ def test_the_same_is_allowed_where_the_law_allows_it() -> None:
     )
     parse_policy(stats_uses("symptoms", not_special), "p.yaml")
     parse_policy(stats_uses("payment_card, credentials, government_id"), "p.yaml")
+    # A sensitive category of your own is not taken for Art. 9 data (bank details are
+    # not): it validates, with a warning asking which it is; marked either way, no warning.
+    bank = edit(SYMPTOMS, SYMPTOMS + "  - id: bank_details\n    sensitive: true\n")
+    (warning,) = warned(stats_uses("bank_details", bank), "special: true")
+    assert "uses sensitive category 'bank_details' on legitimate_interest" in warning
+    assert "mark it `special: false`" in warning
+    assert not warned(stats_uses("symptoms", not_special), "special: true")
     # A declared special category that is not sensitive by its own flag still is special.
     marked = edit(SYMPTOMS, SYMPTOMS + "  - id: union\n    special: true\n")
     assert "special category 'union'" in issues(stats_uses("union", marked))[0].message

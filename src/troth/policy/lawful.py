@@ -42,16 +42,15 @@ def _maps(value: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
 def special_categories(data: Mapping[str, Any]) -> set[str]:
     """The special categories of personal data (GDPR Art. 9(1): health, genetic,
     biometric, ethnic origin, beliefs, union membership, sex life) a policy names: the
-    built-in ``health``, and each category it declares ``sensitive`` that is not a
-    built-in one, unless it says ``special: false``; ``special: true`` marks any."""
+    built-in ``health`` unless it says ``special: false``, and each category that says
+    ``special: true``. A category only ``sensitive`` (bank details, a card) is not one:
+    troth cannot tell, so it warns instead (:func:`lawful_warnings`)."""
     declared = {c.get("id"): c for _, c in _maps(data.get("categories"))}
     out = {"health"} if declared.get("health", {}).get("special") is not False else set()
     for cid, c in declared.items():
         if not isinstance(cid, str):
             continue
         special = c.get("special")
-        if special is None:
-            special = c.get("sensitive") is True and cid not in BUILTIN_BY_ID
         if special is True:
             out.add(cid)
         elif special is False:
@@ -187,6 +186,7 @@ def _without_consent(policy: Policy) -> list[str]:
     index = PolicyIndex.build(policy)
     regimes = {r.value for r in policy.organisation.jurisdictions}
     pipeda = Regime.pipeda.value in regimes
+    declared_special = {c.id for c in policy.categories if c.special is not None}
     out = []
     for i, p in enumerate(policy.purposes):
         basis = p.legal_basis
@@ -203,6 +203,15 @@ def _without_consent(policy: Policy) -> list[str]:
                 " information (PIPEDA Principle 4.3; Quebec private-sector Act s. 13)"
             )
         sensitive = [c for c in p.categories if index.is_sensitive(c)]
+        unsure = [c for c in sensitive if c not in BUILTIN_BY_ID and c not in declared_special]
+        if unsure and basis is LegalBasis.legitimate_interest and regimes & GDPR_LIKE:
+            out.append(
+                f"purposes[{i}]: purpose {p.id!r} uses sensitive category {unsure[0]!r} on"
+                " legitimate_interest: if it is special category data (GDPR Art. 9: health,"
+                " genetic, biometric, ethnic origin, beliefs, union membership, sex life),"
+                " mark it `special: true` and rest the purpose on consent; if it is not,"
+                " mark it `special: false`"
+            )
         if sensitive and basis is LegalBasis.legitimate_interest and pipeda:
             out.append(
                 f"purposes[{i}]: purpose {p.id!r} uses sensitive category {sensitive[0]!r} on"

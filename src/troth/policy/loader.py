@@ -338,10 +338,16 @@ def _issue_from(error: Any, data: Any, filename: str, lines: _Lines) -> Issue:
     return Issue(filename, lines(loc), format_path(loc), message, allowed)
 
 
-def parse_policy(text: str, filename: str = "<policy>", *, check: bool = True) -> Policy:
+def parse_policy(
+    text: str, filename: str = "<policy>", *, check: bool = True, lawful: bool = True
+) -> Policy:
     """Parse and validate policy YAML; raises PolicyError listing every problem.
 
-    ``check=False`` skips the cross-reference checks (model validation only)."""
+    ``check=False`` skips the cross-reference checks (model validation only).
+    ``lawful=False`` skips the checks of what the law allows (:mod:`troth.policy.lawful`):
+    for a text troth already holds (the home's policy as it opens, a published version
+    read back), which a newer rule must not make unreadable; ``policy validate``,
+    ``publish`` and ``init`` check it in full."""
     data, lines, issues = _load_yaml(text, filename)
     policy: Policy | None = None
     if not any(_NOT_TEXT in i.message for i in issues):
@@ -355,7 +361,7 @@ def parse_policy(text: str, filename: str = "<policy>", *, check: bool = True) -
             found = (_issue_from(e, data, filename, lines) for e in exc.errors())
             issues.extend(i for i in found if (i.line, i.path) not in dates)
         if check:
-            issues.extend(check_references(data, filename, lines))
+            issues.extend(check_references(data, filename, lines, lawful=lawful))
     if issues or policy is None:
         issues.sort(key=lambda i: (i.line, i.path))
         count = f"{len(issues)} problem{'s' if len(issues) != 1 else ''}"

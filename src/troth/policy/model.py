@@ -182,7 +182,7 @@ class Category(_Strict):
     description: str | None = None
     sensitive: bool | None = None
     # A special category of personal data (GDPR Art. 9): not on legitimate interest. Unset:
-    # the built-in `health`, and a declared sensitive category that is not a built-in one.
+    # only the built-in `health` is (a sensitive category of your own gets a warning).
     special: bool | None = None
     business_contact: bool | None = None
     # Values of an aggregate-only category are never shown row by row (P09).

@@ -26,12 +26,13 @@ def validate_policy(
 
 
 def check_references(
-    data: Any, file: str = "<policy>", locate: Locate | None = None
+    data: Any, file: str = "<policy>", locate: Locate | None = None, *, lawful: bool = True
 ) -> list[Issue]:
-    """Cross-reference problems in policy data shaped like the YAML file."""
+    """Cross-reference problems in policy data shaped like the YAML file; with ``lawful``,
+    what no law of its jurisdictions allows too (:mod:`troth.policy.lawful`)."""
     if not isinstance(data, Mapping):
         return []
-    return _Checker(data, file, locate or (lambda _p: 1)).run()
+    return _Checker(data, file, locate or (lambda _p: 1)).run(lawful=lawful)
 
 
 # -- defensive accessors: the data may be half-valid -------------------------------------
@@ -107,7 +108,7 @@ class _Checker:
             Issue(self.file, self.locate(path), format_path(path), message, tuple(allowed))
         )
 
-    def run(self) -> list[Issue]:
+    def run(self, *, lawful: bool = True) -> list[Issue]:
         self.duplicates()
         self.purpose_rules()
         self.point_rules()
@@ -119,7 +120,8 @@ class _Checker:
         self.location_rules()
         self.organisation_rules()
         self.dimension_rules()
-        check_lawfulness(self.data, self.add)
+        if lawful:
+            check_lawfulness(self.data, self.add)
         return self.issues
 
     # -- references -------------------------------------------------------------------

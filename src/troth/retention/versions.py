@@ -153,7 +153,9 @@ class RuleSets:
             found: _Version | None = None
             if text is not None:
                 try:
-                    index = PolicyIndex.build(parse_policy(text, f"published {version}"), text)
+                    index = PolicyIndex.build(
+                        parse_policy(text, f"published {version}", lawful=False), text
+                    )
                     found = _Version(index, compile_rules(index, self.now))
                 except PolicyError:
                     found = None
