@@ -143,12 +143,15 @@ def test_bounds_are_the_persons_days_in_their_zone(home: Any, tmp_path: Path, cl
 
 def test_the_first_value_counts_when_older_than_the_row(t_hire: Any, clock: Any) -> None:
     t = t_hire
-    acme, _bolt, rob, _bo = _people(t)
+    _acme, _bolt, rob, _bo = _people(t)
     # The row says later than the values (re-created by a restore, say): the values count.
     with t.ctx.engine.begin() as conn:
         later = START + timedelta(days=20)
         update_subjects(conn, t.ctx.keys, subjects.c.id == rob, created_at=later)
     clock.advance(days=30)
+    with pytest.raises(ValidationError) as err:  # still never before the first value's day
+        t.subjects.end_relationship(rob, at="2026-03-01", actor=OFFICE)
+    assert err.value.details["earliest"] == "2026-03-02"
     r = t.subjects.end_relationship(rob, at="2026-03-05", actor=OFFICE)
     assert r.ended_at == datetime(2026, 3, 4, 13, 0, tzinfo=UTC)
 
@@ -198,6 +201,7 @@ def test_who_may_correct_a_recorded_end(t_hire: Any, clock: Any) -> None:
         ("2026-03-05", "2026-03-06"),
     ]
     denied = list_entries(t.ctx, action="relationship.end", outcome="deny", limit=20)
-    assert sorted(e.entry.reason or "" for e in denied) == ["role_not_allowed"] * 2 + [
-        "scope_missing"
-    ] * 2
+    assert (
+        sorted(e.entry.reason or "" for e in denied)
+        == ["role_not_allowed"] * 2 + ["scope_missing"] * 2
+    )
