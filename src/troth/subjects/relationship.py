@@ -22,9 +22,10 @@ Ending twice keeps the first end (``changed`` is False) unless ``correct`` asks 
 replace it, which only troth itself, the privacy office, the customer's admins or an
 ``admin`` key may (:func:`correction_refusal`): moving an end moves every retention
 clock that runs from it. An end is never before the day troth first knew the person, nor
-after now (:func:`troth.subjects.times.end_time`). Collecting about the person again does not resume the relationship: a value
-arriving after the end (a late reference, a final payslip) is no sign that the person
-came back; :meth:`SubjectService.resume_relationship` says so.
+after now (:func:`troth.subjects.times.end_time`). Collecting about the person again does
+not resume the relationship: a value arriving after the end (a late reference, a final
+payslip) is no sign that the person came back; :meth:`SubjectService.resume_relationship`
+says so.
 """
 
 from __future__ import annotations
