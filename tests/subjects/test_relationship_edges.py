@@ -21,10 +21,14 @@ API = "/api/v1/subjects"
 
 
 def _people(t: Any) -> tuple[str, str, str, str]:
+    """Two candidates who applied on 5 January (the ends below fall after it, before now)."""
     acme = t.access.tenants.create_tenant("Acme", "hr@acme.example")
     bolt = t.access.tenants.create_tenant("Bolt", "hr@bolt.example")
+    now = t.ctx.clock.now()
+    t.ctx.clock.set(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     rob = t.collect("application", {"name": "Rob", "email": "rob@a.ex"}, tenant_id=acme)
     bo = t.collect("application", {"name": "Bo", "email": "bo@b.ex"}, tenant_id=bolt)
+    t.ctx.clock.set(now)
     return acme, bolt, rob.subject_id, bo.subject_id
 
 
@@ -48,8 +52,12 @@ def test_http_end_and_resume(home: Any, db_url: str) -> None:
         }
         again = c.post(f"{API}/{rob}/relationship/end", headers=own).json()
         assert again["changed"] is False and again["ended_at"] == "2026-01-31T13:00:00+00:00"
-        fixed = c.post(f"{API}/{rob}/relationship/end", json={"at": "2026-02-02", "correct": True},
-                       headers=own).json()  # fmt: skip
+        # Moving a recorded end takes more than the collecting key: an admin key.
+        fix = {"at": "2026-02-02", "correct": True}
+        body = is_problem(c.post(f"{API}/{rob}/relationship/end", json=fix, headers=own), 403)
+        assert body["reason"] == "scope_missing"
+        admin = api_key(c, ["admin"], tenant_id=acme)
+        fixed = c.post(f"{API}/{rob}/relationship/end", json=fix, headers=admin).json()
         assert fixed["changed"] and fixed["previous_ended_at"] == "2026-01-31T13:00:00+00:00"
         # Another tenant's person, an unknown and a malformed id: the same 404.
         for sid in (bo, "0" * 32):

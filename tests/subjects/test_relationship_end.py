@@ -29,9 +29,19 @@ def t(home: Any, db_url: str) -> Any:
     return home(db=db_url, policy=POLICY)
 
 
+APPLIED = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+"""When the candidates applied: the ends below fall between then and now (2 March); an
+end before a person was known is refused (test_relationship_bounds.py)."""
+
+
 def _apply(t: Any, tenant: str, email: str) -> str:
     data = {"name": "Rob", "email": email, "cv_text": "welder, 10 years"}
-    return str(t.collect("application", data, tenant_id=tenant).subject_id)
+    now = t.ctx.clock.now()
+    t.ctx.clock.set(APPLIED)
+    try:
+        return str(t.collect("application", data, tenant_id=tenant).subject_id)
+    finally:
+        t.ctx.clock.set(now)
 
 
 def _world(t: Any) -> dict[str, Any]:
@@ -70,8 +80,9 @@ def test_each_actor_kind_ends_only_whom_the_gate_lets_it(t: Any) -> None:
         w["member"],
     ]
     for actor in allowed:
-        r = t.subjects.end_relationship(rob, reason="rejected", actor=actor, correct=True)
+        r = t.subjects.end_relationship(rob, reason="rejected", actor=actor)
         assert r.changed and r.ended_at == _ended(t, rob), actor
+        t.subjects.resume_relationship(rob)  # troth itself: the next actor ends it afresh
     refused = {
         "scope_missing": Actor(ActorKind.application, "reader", scopes=frozenset({"use"})),
         "no_grant": RECRUITER,  # the vendor's desk on a customer's person: a grant first

@@ -386,7 +386,9 @@ class RelationshipEndIn(BaseModel):
         default=None,
         max_length=64,
         description="ISO 8601 date or time (default now); a date, or a time without offset,"
-        " is read in the organisation's time zone; never in the future.",
+        " is read in the organisation's time zone (a time its clocks skipped or showed twice"
+        " is a 422); never in the future, never before the day troth first knew the person"
+        " (422 time_before_person, with `earliest`).",
     )
     reason: str | None = Field(
         default=None,
@@ -395,7 +397,9 @@ class RelationshipEndIn(BaseModel):
         " never details about the person.",
     )
     correct: bool = Field(
-        default=False, description="Replace an end already recorded (else the first stays)."
+        default=False,
+        description="Replace an end already recorded (else the first stays): an `admin` key"
+        " only (a `collect` key records an end, never moves one: 403 scope_missing).",
     )
 
 

@@ -14,6 +14,7 @@ from troth.cli import command_group, console, opened, print_created, show_table
 from troth.cli.ids import SubjectArg, resolver
 from troth.cli.options import CategoriesOpt, JsonOpt, QuietOpt
 from troth.errors import ValidationError
+from troth.localtime import day_start, local_time
 
 app, register = command_group("disclosures", "Disclosures to recipients and legal demands.")
 
@@ -24,8 +25,8 @@ def _when(text: str, zone: tzinfo) -> datetime: ...
 def _when(text: str | None, zone: tzinfo) -> datetime | None: ...
 def _when(text: str | None, zone: tzinfo) -> datetime | None:
     """An ISO 8601 date and time as typed (None stays None): one without an offset, or a
-    date alone (its midnight), is in ``zone`` (the organisation's), as `requests open
-    --received` reads it."""
+    date alone (its first instant), is in ``zone`` (the organisation's), as `requests open
+    --received` reads it; one the clocks skipped or showed twice there is refused."""
     if text is None:
         return None
     try:
@@ -35,7 +36,9 @@ def _when(text: str | None, zone: tzinfo) -> datetime | None:
             f"{text!r} is not an ISO 8601 date and time (e.g. 2026-05-01T16:30, in the"
             " organisation's time zone, or 2026-05-01T16:30+01:00)"
         ) from exc
-    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+    if len(text.strip()) == 10:  # YYYY-MM-DD: the day itself, from its first instant
+        return day_start(value.date(), zone)
+    return local_time(value, zone)
 
 
 @app.command("send")

@@ -4,16 +4,18 @@ A request is dated on the calendar day of its receipt *where the organisation is
 (``organisation.time_zone``, or ``organisation.time_zones[regime]``): received 10:00 on
 Monday 20 Dec in Auckland is Monday 20 Dec, not the UTC Sunday. The receipt time is the
 real one when it is known (an e-mail's ``Date`` header, ``--received``, ``received_at`` over
-HTTP), never later than now; a time without a zone is read in the organisation's zone.
+HTTP), never later than now; a time without a zone is read in the organisation's zone
+(one the clocks skipped or showed twice there is refused: :func:`troth.localtime.local_time`).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo
 
 from troth.errors import ValidationError
+from troth.localtime import day_start, local_time
 
 OLDEST = timedelta(days=366)
 """A receipt further back is a typo (2016 for 2026), not a request found in a drawer."""
@@ -36,17 +38,15 @@ def parse_received(value: datetime | date | str, zone: ZoneInfo) -> datetime:
         if len(text) == 10:  # YYYY-MM-DD: the day itself, where the organisation is
             value = value.date()
     if isinstance(value, datetime):
-        at = value
+        at = local_time(value, zone, field="received_at")
     elif isinstance(value, date):
-        at = datetime.combine(value, time.min)
+        at = day_start(value, zone)
     else:
         raise ValidationError(
             f"received must be a date and time, got {value!r}: {_HINT}",
             code="invalid_received",
             field="received_at",
         )
-    if at.tzinfo is None or at.utcoffset() is None:
-        at = at.replace(tzinfo=zone)
     try:
         return at.astimezone(UTC)
     except OverflowError:  # year 1 or 9999 with an offset

@@ -19,9 +19,13 @@ attempt is audited (``change_relationship``), and every change (``relationship.e
 ``relationship.resume``, with when and why, never a value of the person).
 
 Ending twice keeps the first end (``changed`` is False) unless ``correct`` asks to
-replace it. Collecting about the person again does not resume the relationship: a value
-arriving after the end (a late reference, a final payslip) is no sign that the person
-came back; :meth:`SubjectService.resume_relationship` says so.
+replace it, which only troth itself, the privacy office, the customer's admins or an
+``admin`` key may (:func:`correction_refusal`): moving an end moves every retention
+clock that runs from it. An end is never before the day troth first knew the person, nor
+after now (:func:`troth.subjects.times.end_time`). Collecting about the person again does
+not resume the relationship: a value arriving after the end (a late reference, a final
+payslip) is no sign that the person came back; :meth:`SubjectService.resume_relationship`
+says so.
 """
 
 from __future__ import annotations
@@ -31,15 +35,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import func, select
+
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import refuse, reject_input
+from troth.clock import utc
 from troth.context import Context
 from troth.errors import NotFound, Refused, TrothError
 from troth.gate import SYSTEM, Actor, ActorKind, Reason, Record
+from troth.policy.index import PolicyIndex
+from troth.policy.model import Power
 from troth.store.subject_seals import update_subjects
 from troth.store.subjects import SubjectRow, get_subject, lookup_subject
-from troth.store.tables import subjects
+from troth.store.tables import records, subjects
 from troth.subjects.times import end_time
 
 REASON_CHARS = 200
@@ -93,6 +102,32 @@ def _why(reason: str | None) -> str | None:
     return text or None
 
 
+def correction_refusal(index: PolicyIndex, actor: Actor) -> tuple[Reason, str] | None:
+    """Why ``actor`` may not replace an end already recorded (None: it may). Ending is
+    the collecting application's; moving a recorded end, which moves every
+    ``after: relationship_end`` clock, takes more: troth itself, the privacy office
+    (power ``manage_requests``), the customer's own admins, or an ``admin`` API key."""
+    kind = actor.kind
+    if kind in (ActorKind.system, ActorKind.tenant_admin):
+        return None
+    if kind is ActorKind.application:
+        if "admin" in actor.scopes:
+            return None
+        return Reason.scope_missing, _CORRECTORS + ": this API key has no admin scope"
+    if kind is ActorKind.staff:
+        role = index.roles.get(actor.role or "")
+        if role is not None and Power.manage_requests in role.powers:
+            return None
+        return Reason.power_not_granted, _CORRECTORS + ": this role has no manage_requests"
+    return Reason.role_not_allowed, _CORRECTORS
+
+
+_CORRECTORS = (
+    "an end already recorded is corrected only by the privacy office, the customer's"
+    " admins or an API key with the admin scope"
+)
+
+
 class SubjectService:
     """``t.subjects``: a person's life cycle in troth beside their values."""
 
@@ -140,7 +175,8 @@ class SubjectService:
         person = self._allowed(actor, subject_id, "end")
         zone = self.ctx.policy.policy.organisation.zone(person.jurisdiction or None)
         try:
-            when = end_time(at, now=self.ctx.clock.now(), zone=zone)
+            since = self._known_since(person)
+            when = end_time(at, now=self.ctx.clock.now(), zone=zone, known_since=since)
         except TrothError as exc:
             reject_input(
                 self.ctx,
@@ -150,6 +186,15 @@ class SubjectService:
                 details={"subject": subject_id, "field": "at"},
             )
         return self._write(actor, subject_id, when, why, correct=correct)
+
+    def _known_since(self, person: SubjectRow) -> datetime:
+        """When troth first knew the person: their row's creation or their first value,
+        whichever is earlier (an import may carry values older than the row)."""
+        first = select(func.min(records.c.collected_at)).where(records.c.subject_id == person.id)
+        with self.ctx.engine.connect() as conn:
+            oldest = conn.execute(first).scalar()
+        since = utc(person.created_at)
+        return since if oldest is None else min(since, utc(oldest))
 
     def resume_relationship(
         self, subject_id: str, *, reason: str | None = None, actor: Actor = SYSTEM
@@ -174,17 +219,24 @@ class SubjectService:
         entry; the row is read again there, so an erasure in between is refused."""
         now = self.ctx.clock.now()
         action = "relationship.end" if when is not None else "relationship.resume"
+        barred: tuple[Reason, str] | None = None
         with transaction(self.ctx) as conn:
             person = get_subject(conn, subject_id, self.ctx.keys)
             previous = person.relationship_ended_at
-            if person.erased_at is None:
+            ended = previous is not None
+            if when is not None and ended and correct:
+                # Decided here, on the row read in this transaction: an end recorded since
+                # the gate's look is replaced only by whom may correct one.
+                barred = correction_refusal(self.ctx.policy, actor)
+            if person.erased_at is None and barred is None:
                 # Unchanged: an end asked again (not a correction), or a resume of one running.
-                ended = previous is not None
                 keep = (ended and not correct) if when is not None else not ended
                 details: dict[str, Any] = {"reason": why, "previous_ended_at": _iso(previous)}
                 if keep:
                     details["unchanged"] = True
                 else:
+                    if when is not None and ended:
+                        details["corrected"] = True
                     status = "closed" if when is not None else "active"
                     who = subjects.c.id == subject_id
                     update_subjects(
@@ -202,6 +254,21 @@ class SubjectService:
                 append_entries(conn, now, [entry])
                 stands = previous if keep else when
                 return RelationshipChange(subject_id, stands, not keep, previous)
+        if barred is not None and person.erased_at is None:
+            refuse(
+                self.ctx,
+                action,
+                actor,
+                barred[0],
+                barred[1],
+                subject_id=subject_id,
+                tenant_id=person.tenant_id,
+                details={
+                    "operation": "correct",
+                    "previous_ended_at": _iso(previous),
+                    "asked_ended_at": _iso(when),
+                },
+            )
         refuse(
             self.ctx,
             action,
