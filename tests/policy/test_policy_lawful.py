@@ -218,3 +218,29 @@ def test_a_sale_without_consent_is_a_warning_under_pipeda() -> None:
         (warning,) = warned(regimes("pipeda", sale(basis)), "sells or shares")
         assert f"sells or shares data on {basis}" in warning
         assert "Quebec private-sector Act s. 13" in warning
+
+
+def test_a_home_whose_policy_a_newer_rule_refuses_still_opens(tmp_path) -> None:
+    """The law's checks bind where a policy is written (validate, publish, init): a home
+    whose policy passed when it was written opens after an upgrade that adds a rule, and
+    its published versions stay readable; `policy validate` says what to mend."""
+    from troth.home import init_home, open_context
+
+    ctx = init_home(tmp_path / "home", example="mindlink")
+    ctx.engine.dispose()
+    path = tmp_path / "home" / "policy.yaml"
+    text = path.read_text()
+    old = "    legal_basis: legitimate_interest\n    categories: ["
+    assert old in text
+    # As an older troth let it through: a special category on legitimate interest.
+    bad = text.replace(old, old + "health, ", 1)
+    path.write_text(bad)
+    assert "Art. 9(2)" in str(issues(bad)[0].message)
+    reopened = open_context(tmp_path / "home")
+    assert (
+        "health"
+        in reopened.policy.purpose_categories[
+            next(p.id for p in reopened.policy.policy.purposes if "health" in p.categories)
+        ]
+    )
+    reopened.engine.dispose()
