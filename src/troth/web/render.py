@@ -15,7 +15,7 @@ from troth.context import Context
 from troth.store.ids import short_id
 from troth.web import csrf
 from troth.web.cookies import banner_for
-from troth.web.words import as_use, duration_words, id_words, listing, local_time
+from troth.web.words import as_use, duration_words, id_words, in_zone, listing
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -27,7 +27,7 @@ _env = Environment(
 )
 _env.filters["short_id"] = short_id
 _env.filters["duration_words"] = duration_words
-_env.filters["local"] = local_time  # {{ at|local(zone, "%-d %B %Y") }}
+_env.filters["local"] = in_zone  # {{ at|local(zone, "%-d %B %Y") }}
 _env.globals["id_words"] = id_words  # account_history -> "account history"
 _env.globals["listing"] = listing  # ["a", "b", "c"] -> "a, b and c"
 # "Problem resolution." -> "Problem resolution", after "this use of your data: "

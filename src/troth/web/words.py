@@ -62,7 +62,7 @@ def as_use(description: str) -> str:
     return description.strip().rstrip(".").strip()
 
 
-def local_time(at: datetime | str | None, zone: ZoneInfo, fmt: str = "%-d %B %Y") -> str:
+def in_zone(at: datetime | str | None, zone: ZoneInfo, fmt: str = "%-d %B %Y") -> str:
     """``at`` (a time, or its ISO 8601 text) as the clock and calendar read in ``zone`` (a
     time stored without a zone is UTC): a person reads their dates where they are, never
     UTC's (``%Z`` names the zone's abbreviation)."""
