@@ -208,16 +208,17 @@ class NotifyIn(BaseModel):
 def breach_out(t: Troth, breach_id: str, actor: Actor) -> dict[str, Any]:
     out = t.breaches.get(breach_id, actor=actor).to_dict()
     out["clocks"] = t.breaches.clocks(breach_id, actor=actor)
-    out["people"] = _people(t.breaches.notify_preview(breach_id, actor=actor))
+    public = out["public_notice"]
+    out["people"] = _people(t.breaches.notify_preview(breach_id, actor=actor), public)
     return out
 
 
-def _people(preview: dict[str, Any]) -> dict[str, Any]:
+def _people(preview: dict[str, Any], public: dict[str, Any] | None) -> dict[str, Any]:
     """The notify preview, with what to do about people troth could not tell."""
     from troth.breaches.steps import INDIRECT_BASIS
 
     todo = None
-    if preview["unreachable"] and not preview["public_notice_at"]:
+    if preview["unreachable"] and public is None:
         todo = (
             f"{preview['unreachable']} affected not told: no address. Give a public notice"
             f" ({INDIRECT_BASIS}) and record it: POST .../public-notice"

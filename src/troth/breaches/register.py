@@ -284,8 +284,8 @@ class BreachRegister:
         actor: Actor = SYSTEM,
     ) -> dict[str, Any]:
         """What ``notify_individuals`` would do now, without doing it: how many people are
-        still to be told, how many of them troth has an address for, how many were told,
-        and when a public notice was given (or None). With ``template``, the notice is
+        still to be told, how many of them troth has an address for, how many were told.
+        With ``template``, the notice is
         rendered as the real run renders it, so a template that fails, fails here."""
         b = self.get(breach_id, actor=actor)
         if template is not None:
@@ -298,13 +298,11 @@ class BreachRegister:
             todo = [r.subject_id for r in rows if r.notified_at is None]
             to = contact_addresses(conn, self.ctx, todo)
             reachable = sum(1 for sid in todo if to[sid] is not None)
-        public = b.last_step(PUBLIC_NOTICE)
         return {
             "to_notify": len(todo),
             "reachable": reachable,
             "unreachable": len(todo) - reachable,
             "already_notified": len(rows) - len(todo),
-            "public_notice_at": public["at"] if public else None,
         }
 
     def render_notice(

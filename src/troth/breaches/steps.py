@@ -32,7 +32,11 @@ PUBLIC_NOTICE = "public_notice"
 INDIRECT_BASIS = (
     "PIPEDA s.10.1(6) with the Breach of Security Safeguards Regulations s.5; GDPR Art. 34(3)(c)"
 )
-_WHAT = {REGULATOR: "the regulator was told", PUBLIC_NOTICE: "a public notice was given"}
+_WHAT = {REGULATOR: "the time the regulator was told", PUBLIC_NOTICE: "a public notice"}
+_WHEN = {
+    REGULATOR: "the regulator cannot have been told",
+    PUBLIC_NOTICE: "a public notice cannot have been given",
+}
 _CLI = {REGULATOR: "regulator", PUBLIC_NOTICE: "public-notice"}
 
 
@@ -60,8 +64,8 @@ def _check(ctx: Context, b: Breach, rec: StepRecord, actor: Actor) -> dict[str, 
     at = aware("at", rec.at)
     if at < b.aware_at or at > ctx.clock.now():
         raise ValidationError(
-            f"{_WHAT[rec.step]} at {at.isoformat()}: that cannot be before the breach was"
-            f" known ({b.aware_at.isoformat()}) or in the future",
+            f"{_WHEN[rec.step]} before the breach was known ({b.aware_at.isoformat()}) or in"
+            f" the future ({at.isoformat()})",
             field="at",
         )
     if rec.correction is not None and not _text(rec.correction):
@@ -77,8 +81,8 @@ def _check(ctx: Context, b: Breach, rec: StepRecord, actor: Actor) -> dict[str, 
             f"breach.{rec.step}",
             actor,
             Conflict(
-                f"breach {b.id}: {_WHAT[rec.step]} is already recorded (at {earlier['at']}"
-                f"{by}); it is recorded once. To correct it, give the reason:"
+                f"breach {b.id}: {_WHAT[rec.step]} is already recorded ({earlier['at']}"
+                f"{by}) and is recorded once. To correct it, give the reason:"
                 f" `troth breaches {_CLI[rec.step]} {b.id} --at ... --correct REASON`"
                 " (API: the field correction)",
                 code="already_recorded",
@@ -87,8 +91,8 @@ def _check(ctx: Context, b: Breach, rec: StepRecord, actor: Actor) -> dict[str, 
         )
     if earlier is None and rec.correction is not None:
         raise ValidationError(
-            f"breach {b.id}: nothing to correct, {_WHAT[rec.step].replace('was', 'was not')}"
-            " yet; record it without a correction",
+            f"breach {b.id}: nothing to correct, {_WHAT[rec.step]} is not recorded yet;"
+            " record it without a correction",
             field="correction",
         )
     return earlier

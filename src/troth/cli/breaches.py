@@ -166,7 +166,7 @@ def show(
     with opened(ctx) as t:
         data = t.breaches.get(breach_id, actor=who).to_dict()
         data["clocks"] = t.breaches.clocks(breach_id, actor=who)
-        data["people"] = t.breaches.notify_preview(breach_id, actor=who)
+        data["people"] = _people(t, breach_id, who)
     console.print_json(json.dumps(data))
 
 
@@ -182,7 +182,7 @@ def affected(
     who = _who(actor)
     with opened(ctx) as t:
         people = t.breaches.affected_people(breach_id, actor=who)
-        preview = t.breaches.notify_preview(breach_id, actor=who)
+        preview = _people(t, breach_id, who)
         unmatched = t.breaches.get(breach_id, actor=who).scope.get("unmatched", {})
     if as_json:
         out = {"people": people, "preview": preview, "unmatched_in_datasets": unmatched}
@@ -222,6 +222,13 @@ def exclude(
     with opened(ctx) as t:
         b = t.breaches.exclude_people(breach_id, subject_ids, reason=reason, actor=who)
     console.print(f"{b.id} now affects {b.affected_count} people")
+
+
+def _people(t: Any, breach_id: str, who: Actor) -> dict[str, Any]:
+    """The notify preview, with when a public notice was given (or None)."""
+    public = t.breaches.get(breach_id, actor=who).last_step("public_notice")
+    preview = t.breaches.notify_preview(breach_id, actor=who)
+    return {**preview, "public_notice_at": public["at"] if public else None}
 
 
 def _say_not_told(breach_id: str, preview: dict[str, Any]) -> None:
@@ -279,7 +286,7 @@ def notify(
         if dry_run:
             # Rendered as the real run renders it: a template that fails, fails here.
             title, body = t.breaches.render_notice(breach_id, text, subject=subject, actor=who)
-            p = t.breaches.notify_preview(breach_id, actor=who)
+            p = _people(t, breach_id, who)
             console.print(f"Subject: {title}\n\n{body}\n", markup=False, highlight=False)
             console.print(
                 f"would queue {p['reachable']} notice(s); {p['unreachable']} affected"
@@ -295,7 +302,7 @@ def notify(
             progress=lambda done, total: console.print(f"{done}/{total} people"),
             actor=who,
         )
-        p = t.breaches.notify_preview(breach_id, actor=who)
+        p = _people(t, breach_id, who)
     console.print(f"queued {n} notice(s)")
     _say_not_told(breach_id, p)
 
