@@ -34,8 +34,7 @@ class Door(StrEnum):
     console = "console"  # /console: the vendor's staff and admins, signed in
     console_office = "console_office"  # /console pages of the privacy office only
     session = "session"  # ends the caller's own session
-    # An old shape kept only to refuse it with a clear 422 (a secret or an address in the
-    # URL): it reaches nothing for anyone.
+    # An old shape (a secret or an address in the URL), kept only to refuse it with a 422.
     retired = "retired"
     # /metrics: an API key with the ``metrics`` scope bound to no tenant (the default
     # ``metrics_access = "key"``); ``open`` lets anyone who reaches the port read it.

@@ -355,9 +355,9 @@ class BreachRegister:
                     {
                         k: safe_cell(
                             ";".join(v)
-                            if isinstance(v, list)
+                            if isinstance(v, list) and all(isinstance(x, str) for x in v)
                             else json.dumps(v, sort_keys=True)
-                            if isinstance(v, dict)
+                            if isinstance(v, dict | list)
                             else v
                         )
                         for k, v in item.items()
