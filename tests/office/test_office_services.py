@@ -126,7 +126,7 @@ OPS: list[tuple[str, Power, Op]] = [
     (
         "regulator told",
         Power.manage_breaches,
-        lambda w, a: w.t.breaches.mark_regulator_notified(w.breach, w.t.ctx.clock.now(), actor=a),
+        lambda w, a: regulator_told(w, a),
     ),
     (
         "notify people",
@@ -155,6 +155,15 @@ OPS: list[tuple[str, Power, Op]] = [
     ("verify audit", Power.read_audit, lambda w, a: verify_audit(w.t.ctx, a)),
     ("request desk", Power.manage_requests, lambda w, a: request_desk(w.t.ctx, a)),
 ]
+
+
+def regulator_told(w: World, actor: Actor) -> Any:
+    """Record the regulator told; once recorded, a second record is a correction with its
+    reason (a plain second record is refused 409, tests/breaches/test_breach_steps.py)."""
+    told = w.t.breaches.get(w.breach).regulator_notified_at is not None
+    return w.t.breaches.mark_regulator_notified(
+        w.breach, w.t.ctx.clock.now(), correction="checked again" if told else None, actor=actor
+    )
 
 
 def counts(w: World) -> dict[str, int]:

@@ -34,8 +34,7 @@ class Door(StrEnum):
     console = "console"  # /console: the vendor's staff and admins, signed in
     console_office = "console_office"  # /console pages of the privacy office only
     session = "session"  # ends the caller's own session
-    # An old shape kept only to refuse it with a clear 422 (a secret or an address in the
-    # URL): it reaches nothing for anyone.
+    # An old shape (a secret or an address in the URL), kept only to refuse it with a 422.
     retired = "retired"
     # /metrics: an API key with the ``metrics`` scope bound to no tenant (the default
     # ``metrics_access = "key"``); ``open`` lets anyone who reaches the port read it.
@@ -110,6 +109,7 @@ ROUTES: dict[str, Rule] = {
     f"GET {API}/breaches/{{breach_id}}": _r(Door.office),
     f"POST {API}/breaches/{{breach_id}}/regulator-notified": _r(Door.office, write=True),
     f"POST {API}/breaches/{{breach_id}}/notify": _r(Door.office, write=True),
+    f"POST {API}/breaches/{{breach_id}}/public-notice": _r(Door.office, write=True),
     f"GET {API}/breaches/{{breach_id}}/affected": _r(Door.office),
     f"POST {API}/breaches/{{breach_id}}/exclude": _r(Door.office, write=True),
     f"POST {API}/legal-demands": _r(Door.office, write=True),
@@ -258,6 +258,7 @@ COMMANDS: dict[str, str] = {
     "breaches export": OPERATOR,
     "breaches list": OPERATOR,
     "breaches notify": OPERATOR,
+    "breaches public-notice": OPERATOR,
     "breaches record": OPERATOR,
     "breaches regulator": OPERATOR,
     "breaches show": OPERATOR,

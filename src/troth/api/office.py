@@ -168,11 +168,34 @@ class ExcludeIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+_CORRECTION = Field(
+    default=None,
+    min_length=1,
+    max_length=2000,
+    description="Correct the earlier record (recorded once): the reason. The earlier record"
+    " stays in the breach's history; without it a second record is refused (409).",
+)
+
+
 class NotifiedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     at: Instant
     late_reason: str | None = Field(default=None, min_length=1, max_length=4000)
+    correction: str | None = _CORRECTION
+
+
+class PublicNoticeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: Instant
+    how: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="Where and how the public notice was given (needed the first time).",
+    )
+    correction: str | None = _CORRECTION
 
 
 class NotifyIn(BaseModel):
@@ -189,7 +212,22 @@ class NotifyIn(BaseModel):
 def breach_out(t: Troth, breach_id: str, actor: Actor) -> dict[str, Any]:
     out = t.breaches.get(breach_id, actor=actor).to_dict()
     out["clocks"] = t.breaches.clocks(breach_id, actor=actor)
+    public = out["public_notice"]
+    out["people"] = _people(t.breaches.notify_preview(breach_id, actor=actor), public)
     return out
+
+
+def _people(preview: dict[str, Any], public: dict[str, Any] | None) -> dict[str, Any]:
+    """The notify preview, with what to do about people troth could not tell."""
+    from troth.breaches.steps import INDIRECT_BASIS
+
+    todo = None
+    if preview["unreachable"] and public is None:
+        todo = (
+            f"{preview['unreachable']} affected not told: no address. Give a public notice"
+            f" ({INDIRECT_BASIS}) and record it: POST .../public-notice"
+        )
+    return {**preview, "not_told_no_address": preview["unreachable"], "next_step": todo}
 
 
 @router.post("/breaches", status_code=201, tags=["breaches"], summary="Record a breach")
@@ -255,13 +293,27 @@ def breach_exclude(breach_id: Id, body: ExcludeIn, actor: ActorDep, t: TrothDep)
 @router.post(
     "/breaches/{breach_id}/regulator-notified",
     tags=["breaches"],
-    summary="Record when the regulator was told (late needs late_reason)",
+    summary="Record when the regulator was told, once (late needs late_reason)",
 )
 def breach_regulator(
     breach_id: Id, body: NotifiedIn, actor: ActorDep, t: TrothDep
 ) -> dict[str, Any]:
     t.breaches.mark_regulator_notified(
-        breach_id, body.at, late_reason=body.late_reason, actor=actor
+        breach_id, body.at, late_reason=body.late_reason, correction=body.correction, actor=actor
+    )
+    return breach_out(t, breach_id, actor)
+
+
+@router.post(
+    "/breaches/{breach_id}/public-notice",
+    tags=["breaches"],
+    summary="Record that a public notice was given, for the people troth could not tell",
+)
+def breach_public_notice(
+    breach_id: Id, body: PublicNoticeIn, actor: ActorDep, t: TrothDep
+) -> dict[str, Any]:
+    t.breaches.record_public_notice(
+        breach_id, body.at, how=body.how, correction=body.correction, actor=actor
     )
     return breach_out(t, breach_id, actor)
 
@@ -275,7 +327,8 @@ def breach_notify(breach_id: Id, body: NotifyIn, actor: ActorDep, t: TrothDep) -
     queued = t.breaches.notify_individuals(
         breach_id, body.template, subject=body.subject, actor=actor
     )
-    return {"queued": queued, "breach": breach_out(t, breach_id, actor)}
+    out = breach_out(t, breach_id, actor)
+    return {"queued": queued, "not_told": out["people"]["unreachable"], "breach": out}
 
 
 # -- legal demands -----------------------------------------------------------------------

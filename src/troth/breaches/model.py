@@ -42,12 +42,17 @@ CSV_ORDER = [
     "scope",
     "affected_by_source",
     "unmatched_in_datasets",
+    "public_notice",
+    "history",
 ]
 
 
 class BreachStatus(StrEnum):
     open = "open"
     regulator_notified = "regulator_notified"
+    # Some people told, others not yet (no address, or a run interrupted half-way).
+    individuals_partly_notified = "individuals_partly_notified"
+    # Everyone on the list told, directly or by a public notice.
     individuals_notified = "individuals_notified"
 
 
@@ -72,6 +77,13 @@ class Breach:
     recorded_at: datetime
     keep_until: date
     scope: dict[str, Any] = field(default_factory=dict)
+    history: tuple[dict[str, Any], ...] = ()
+
+    def last_step(self, step: str) -> dict[str, Any] | None:
+        """The latest record of a once-only step (``regulator_notified``, ``public_notice``),
+        corrections included; None when it was never recorded."""
+        found = [h for h in self.history if h.get("step") == step]
+        return found[-1] if found else None
 
     def to_dict(self) -> dict[str, Any]:
         def iso(v: Any) -> Any:
@@ -99,6 +111,8 @@ class Breach:
             "scope": {k: self.scope.get(k, []) for k in ("tenants", "subjects", "actors")},
             "affected_by_source": self.scope.get("by_source", {}),
             "unmatched_in_datasets": self.scope.get("unmatched", {}),
+            "public_notice": self.last_step("public_notice"),
+            "history": [dict(h) for h in self.history],
         }
 
 
@@ -153,6 +167,7 @@ def breach_of(row: Any) -> Breach:
         row.recorded_at,
         row.keep_until,
         dict(row.scope or {}),
+        tuple(row.history or ()),
     )
 
 

@@ -12,13 +12,20 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection, func, select, update
 
 from troth.audit.log import transaction
-from troth.breaches.model import Breach, BreachStatus, log_breach
-from troth.breaches.tables import breach_subjects, breaches
+from troth.breaches.model import Breach, log_breach
+from troth.breaches.steps import settle_status
+from troth.breaches.tables import breach_subjects
 from troth.context import Context
 from troth.errors import ValidationError
 from troth.gate import Actor
 from troth.operations.idempotency import _fault
 from troth.store.contact import contact_addresses
+
+# What a notice template may use; the same for every person (README, "Breaches").
+VARIABLES = (
+    "organisation, contact, breach (breach.title, breach.description, breach.categories,"
+    " breach.occurred_from, breach.occurred_until, breach.discovered_at, breach.id, ...)"
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,10 @@ def render_notice(ctx: Context, b: Breach, template: str, subject: str | None) -
             breach={k: v for k, v in b.to_dict().items() if k != "late_reason"},
         )
     except TemplateError as exc:
-        raise ValidationError(f"the notice template does not render: {exc}") from exc
+        raise ValidationError(
+            f"the notice template does not render: {exc} (its variables: {VARIABLES})",
+            field="template",
+        ) from exc
     return subject or f"{org.name}: a security incident affecting your data", body
 
 
@@ -60,22 +70,26 @@ def queue_notice(
     with ctx.engine.connect() as conn:
         total = int(conn.execute(select(func.count()).where(*waiting)).scalar_one())
     sent = done = 0
-    first = True
+    after = ""  # people without an address stay not told: walk past them, in id order
     while True:
         now = ctx.clock.now()
         with transaction(ctx) as conn:
             todo = list(
                 conn.execute(
-                    select(bs.subject_id).where(*waiting).order_by(bs.subject_id).limit(batch_size)
+                    select(bs.subject_id)
+                    .where(*waiting, bs.subject_id > after)
+                    .order_by(bs.subject_id)
+                    .limit(batch_size)
                 ).scalars()
             )
-            if not todo and not first:
+            if not todo and after:
                 break
-            first = False
             queued = _notify_batch(conn, ctx, notice, todo, now)
         _fault("breach.notified")
         sent += queued
         done += len(todo)
+        if todo:
+            after = todo[-1]
         if progress is not None:
             progress(done, total)
         if len(todo) < batch_size:
@@ -95,7 +109,7 @@ def _notify_batch(
     queued = 0
     for sid in todo:
         if to.get(sid) is None:
-            continue
+            continue  # no address: stays on the list, not told (a public notice covers it)
         enqueue(
             conn,
             ctx,
@@ -108,21 +122,15 @@ def _notify_batch(
             actor=notice.actor.label,
         )
         queued += 1
-    if todo:
+    told = [sid for sid in todo if to.get(sid) is not None]
+    if told:
         conn.execute(
             update(breach_subjects)
             .where(bs.breach_id == notice.breach_id, bs.notified_at.is_(None))
-            .where(bs.subject_id.in_(todo))
+            .where(bs.subject_id.in_(told))
             .values(notified_at=now)
         )
-        conn.execute(
-            update(breaches)
-            .where(breaches.c.id == notice.breach_id)
-            .values(
-                individuals_notified_at=func.coalesce(breaches.c.individuals_notified_at, now),
-                status=BreachStatus.individuals_notified.value,
-            )
-        )
+    settle_status(conn, notice.breach_id)
     details = {"breach": notice.breach_id, "queued": queued, "undeliverable": len(todo) - queued}
     log_breach(conn, now, "breach.individuals_notified", notice.actor, details)
     return queued

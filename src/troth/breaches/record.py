@@ -177,6 +177,12 @@ def _check_window(report: BreachReport, now: datetime) -> _Window:
         )
     if discovered_at > now or occurred_from > now:
         raise ValidationError("a breach cannot be discovered or begin in the future")
+    if occurred_until > now:
+        raise ValidationError(
+            f"the window cannot end in the future ({occurred_until.isoformat()}): give the"
+            " last time the breach is known to have lasted until, at the latest now",
+            field="occurred_until",
+        )
     if known < discovered_at:
         raise ValidationError("aware_at cannot be before discovered_at", field="aware_at")
     return _Window(discovered_at, known, occurred_from, occurred_until)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, select
 
 from troth.audit.log import transaction
 from troth.breaches.affected import STORE_SYSTEM
@@ -21,7 +21,6 @@ from troth.breaches.model import (
     CSV_ORDER,
     Breach,
     BreachStatus,
-    aware,
     breach_of,
     checked_ids,
     log_breach,
@@ -29,6 +28,7 @@ from troth.breaches.model import (
 )
 from troth.breaches.notify import Notice, queue_notice, render_notice
 from troth.breaches.record import BreachReport, record_report
+from troth.breaches.steps import PUBLIC_NOTICE, REGULATOR, StepRecord, record_step, settle_status
 from troth.breaches.tables import breach_subjects, breaches
 from troth.context import Context
 from troth.csvsafe import safe_cell
@@ -38,6 +38,8 @@ from troth.office import authorize
 from troth.policy.model import Power
 from troth.store.contact import contact_addresses
 from troth.store.tables import subjects
+
+NOT_TOLD_NO_ADDRESS = "not told: no address"
 
 
 class BreachRegister:
@@ -124,7 +126,9 @@ class BreachRegister:
     ) -> list[dict[str, Any]]:
         """The affected list for the officer's review before notifying: each person's id,
         tenant, why they are on it, whether troth has an address to tell them at, and
-        when they were told. No personal data beyond the id."""
+        when they were told, or why not yet (``pending``: ``not told: no address`` stays
+        until they are told or a public notice is recorded). No personal data beyond the
+        id."""
         self.get(breach_id, actor=actor)
         bs = breach_subjects
         q = (
@@ -146,6 +150,11 @@ class BreachRegister:
                     "source": r.source,
                     "reachable": to[r.subject_id] is not None,
                     "notified_at": r.notified_at.isoformat() if r.notified_at else None,
+                    "pending": None
+                    if r.notified_at
+                    else NOT_TOLD_NO_ADDRESS
+                    if to[r.subject_id] is None
+                    else "not told yet",
                 }
                 for r in rows
             ]
@@ -192,6 +201,7 @@ class BreachRegister:
                 )
             conn.execute(delete(bs).where(bs.c.breach_id == breach_id, bs.c.subject_id.in_(ids)))
             count = recount(conn, breach_id)
+            settle_status(conn, breach_id)
             details = {"breach": breach_id, "subjects": ids, "reason": reason.strip()}
             log_breach(conn, now, "breach.exclude", actor, {**details, "left": count})
         return self.get(breach_id, actor=actor)
@@ -235,50 +245,51 @@ class BreachRegister:
         at: datetime,
         *,
         late_reason: str | None = None,
+        correction: str | None = None,
         actor: Actor = SYSTEM,
     ) -> Breach:
-        """Record when the regulator was told; later than a clock allows needs the reasons
-        (GDPR Art. 33(1))."""
+        """Record when the regulator was told, once; later than a clock allows needs the
+        reasons (GDPR Art. 33(1)). A second record is refused (409) unless ``correction``
+        gives the reason for correcting the first, which stays in the breach's history
+        (:mod:`troth.breaches.steps`)."""
         b = self.get(breach_id, actor=actor)
-        at = aware("at", at)
-        now = self.ctx.clock.now()
-        if at < b.aware_at or at > now:
-            raise ValidationError(
-                "the regulator cannot have been told before the breach was known or in the future"
-            )
-        late = [
-            c
-            for c in notification_clocks(b.regimes, b.aware_at, b.affected_count, b.high_risk)
-            if c.audience is Audience.regulator and c.due_at is not None and at > c.due_at
-        ]
-        if late and not (late_reason and late_reason.strip()):
-            first = late[0]
-            raise ValidationError(
-                f"the regulator was told after the {first.basis} deadline"
-                f" ({first.due_at.isoformat() if first.due_at else ''}): give the reasons for the"
-                " delay (late_reason)",
-                field="late_reason",
-            )
-        with transaction(self.ctx) as conn:
-            conn.execute(
-                update(breaches)
-                .where(breaches.c.id == breach_id)
-                .values(
-                    regulator_notified_at=at,
-                    late_reason=late_reason.strip() if late_reason else None,
-                    status=BreachStatus.regulator_notified.value
-                    if b.status is BreachStatus.open
-                    else b.status.value,
-                )
-            )
-            details = {"breach": breach_id, "at": at.isoformat(), "late": bool(late)}
-            log_breach(conn, now, "breach.regulator_notified", actor, details)
-        return self.get(breach_id)
+        step = StepRecord(REGULATOR, at, correction=correction, late_reason=late_reason)
+        record_step(self.ctx, b, step, actor)
+        return self.get(breach_id, actor=actor)
 
-    def notify_preview(self, breach_id: str, *, actor: Actor = SYSTEM) -> dict[str, int]:
+    def record_public_notice(
+        self,
+        breach_id: str,
+        at: datetime,
+        *,
+        how: str | None,
+        correction: str | None = None,
+        actor: Actor = SYSTEM,
+    ) -> Breach:
+        """Record that a public notice was given (where and how), once: the indirect notice
+        for affected people troth could not tell directly (PIPEDA s.10.1(6) with the
+        Breach of Security Safeguards Regulations s.5; GDPR Art. 34(3)(c)). The people then
+        count as told; a second record needs ``correction``, as for the regulator."""
+        b = self.get(breach_id, actor=actor)
+        step = StepRecord(PUBLIC_NOTICE, at, correction=correction, how=how)
+        record_step(self.ctx, b, step, actor)
+        return self.get(breach_id, actor=actor)
+
+    def notify_preview(
+        self,
+        breach_id: str,
+        *,
+        template: str | None = None,
+        subject: str | None = None,
+        actor: Actor = SYSTEM,
+    ) -> dict[str, Any]:
         """What ``notify_individuals`` would do now, without doing it: how many people are
-        still to be told, how many of them troth has an address for, how many were told."""
-        self.get(breach_id, actor=actor)
+        still to be told, how many of them troth has an address for, how many were told.
+        With ``template``, the notice is
+        rendered as the real run renders it, so a template that fails, fails here."""
+        b = self.get(breach_id, actor=actor)
+        if template is not None:
+            render_notice(self.ctx, b, template, subject)
         bs = breach_subjects
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(
@@ -317,7 +328,8 @@ class BreachRegister:
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """Render the notice from a Jinja2 ``template`` (variables: ``organisation``,
-        ``breach``, ``contact``) and queue it to every affected person not yet told, through
+        ``breach``, ``contact``) and queue it to every affected person not yet told that
+        troth has an address for (the others stay on the list, not told), through
         the outbox, ``batch_size`` people per transaction (each batch: the addresses read
         together, the notices queued, the people marked told, one audit entry), with
         ``progress(done, total)`` after each. Returns the number queued; a rerun, or a run
@@ -343,9 +355,9 @@ class BreachRegister:
                     {
                         k: safe_cell(
                             ";".join(v)
-                            if isinstance(v, list)
+                            if isinstance(v, list) and all(isinstance(x, str) for x in v)
                             else json.dumps(v, sort_keys=True)
-                            if isinstance(v, dict)
+                            if isinstance(v, dict | list)
                             else v
                         )
                         for k, v in item.items()

@@ -29,6 +29,8 @@ breaches = Table(
     # The officer's limits (tenants, people, actors) and what the computation found
     # (people per source, unmatched identities per connected dataset); see affected.py.
     document("scope", required=False),
+    # The once-only steps as recorded and corrected, oldest first (troth.breaches.steps).
+    document("history", required=False),
 )
 
 breach_subjects = Table(

@@ -1,10 +1,13 @@
-"""`troth breaches record|list|show|notify|export`."""
+"""`troth breaches record|list|show|affected|exclude|notify|regulator|public-notice|export`.
+
+Every command acts as ``--actor`` (default: the operator, ``system``); a staff actor needs
+the policy's ``manage_breaches`` power, as over the API."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -14,8 +17,32 @@ from troth.cli.disclosures import _when
 from troth.cli.ids import resolver
 from troth.cli.options import JsonOpt, QuietOpt
 
+if TYPE_CHECKING:
+    from troth.gate import Actor
+
 app, register = command_group("breaches", "The breach register.")
 BreachArg = Annotated[str, typer.Argument(callback=resolver("breach"))]
+
+
+ActorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--actor", help="Who acts: staff:NAME@ROLE with manage_breaches, or system (default)."
+    ),
+]
+CorrectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--correct",
+        help="Correct the earlier record: the reason (audited; the earlier record is kept).",
+    ),
+]
+
+
+def _who(actor: str | None) -> Actor:
+    from troth.cli.actors import parse_actor
+
+    return parse_actor(actor)
 
 
 _FROM = "Start of the window (ISO 8601; without an offset, in the organisation's time zone)."
@@ -61,10 +88,12 @@ def record(
     ] = None,
     high_risk: Annotated[bool, typer.Option("--high-risk", help="High risk to people.")] = False,
     quiet: QuietOpt = False,
+    actor: ActorOpt = None,
 ) -> None:
     """Record a breach; prints its id and how many people it affects (with -q only its
     id; identities troth does not know then go to stderr). Review the list with `troth
     breaches affected` before `troth breaches notify`."""
+    who = _who(actor)
     people = list(subject or [])
     if subjects_file is not None:
         people += [ln.strip() for ln in subjects_file.read_text().splitlines() if ln.strip()]
@@ -83,6 +112,7 @@ def record(
             tenants=tenant or (),
             subject_ids=people,
             actors=by,
+            actor=who,
         )
     if as_json:
         console.print_json(json.dumps(b.to_dict()))
@@ -103,10 +133,12 @@ def record(
 def list_(
     ctx: typer.Context,
     as_json: JsonOpt = False,
+    actor: ActorOpt = None,
 ) -> None:
     """Every breach in the register."""
+    who = _who(actor)
     with opened(ctx) as t:
-        items = t.breaches.list_breaches()
+        items = t.breaches.list_breaches(actor=who)
     if as_json:
         console.print_json(json.dumps([b.to_dict() for b in items]))
         return
@@ -127,11 +159,14 @@ def show(
     ctx: typer.Context,
     breach_id: BreachArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (always JSON).")] = False,
+    actor: ActorOpt = None,
 ) -> None:
-    """A breach with its legal clocks (JSON)."""
+    """A breach with its legal clocks and how many people are not told yet (JSON)."""
+    who = _who(actor)
     with opened(ctx) as t:
-        data = t.breaches.get(breach_id).to_dict()
-        data["clocks"] = t.breaches.clocks(breach_id)
+        data = t.breaches.get(breach_id, actor=who).to_dict()
+        data["clocks"] = t.breaches.clocks(breach_id, actor=who)
+        data["people"] = _people(t, breach_id, who)
     console.print_json(json.dumps(data))
 
 
@@ -140,12 +175,15 @@ def affected(
     ctx: typer.Context,
     breach_id: BreachArg,
     as_json: JsonOpt = False,
+    actor: ActorOpt = None,
 ) -> None:
-    """The affected people, for review before notifying: id, tenant, why, reachable."""
+    """The affected people, for review before notifying: id, tenant, why, reachable,
+    told (or why not yet)."""
+    who = _who(actor)
     with opened(ctx) as t:
-        people = t.breaches.affected_people(breach_id)
-        preview = t.breaches.notify_preview(breach_id)
-        unmatched = t.breaches.get(breach_id).scope.get("unmatched", {})
+        people = t.breaches.affected_people(breach_id, actor=who)
+        preview = _people(t, breach_id, who)
+        unmatched = t.breaches.get(breach_id, actor=who).scope.get("unmatched", {})
     if as_json:
         out = {"people": people, "preview": preview, "unmatched_in_datasets": unmatched}
         console.print_json(json.dumps(out))
@@ -157,13 +195,14 @@ def affected(
             p["tenant_id"] or "",
             p["source"],
             "yes" if p["reachable"] else "no address",
-            p["notified_at"] or "",
+            p["notified_at"] or p["pending"] or "",
         )
     show_table(table)
     console.print(
         f"{preview['to_notify']} to tell ({preview['unreachable']} without an address),"
         f" {preview['already_notified']} told"
     )
+    _say_not_told(breach_id, preview)
     for name, n in unmatched.items():
         console.print(f"{name}: {n} identities troth does not know")
 
@@ -176,11 +215,42 @@ def exclude(
         list[str], typer.Argument(help="People to take off the list.", callback=resolver("subject"))
     ],
     reason: Annotated[str, typer.Option(help="Why they are not affected (audited).")],
+    actor: ActorOpt = None,
 ) -> None:
     """Take people off a breach's affected list after review."""
+    who = _who(actor)
     with opened(ctx) as t:
-        b = t.breaches.exclude_people(breach_id, subject_ids, reason=reason)
+        b = t.breaches.exclude_people(breach_id, subject_ids, reason=reason, actor=who)
     console.print(f"{b.id} now affects {b.affected_count} people")
+
+
+def _people(t: Any, breach_id: str, who: Actor) -> dict[str, Any]:
+    """The notify preview, with when a public notice was given (or None)."""
+    public = t.breaches.get(breach_id, actor=who).last_step("public_notice")
+    preview = t.breaches.notify_preview(breach_id, actor=who)
+    return {**preview, "public_notice_at": public["at"] if public else None}
+
+
+def _say_not_told(breach_id: str, preview: dict[str, Any]) -> None:
+    """How many affected people troth could not tell, and what the officer does next."""
+    from troth.breaches.steps import INDIRECT_BASIS
+
+    n = preview["unreachable"]
+    if not n:
+        return
+    people = "person was" if n == 1 else "people were"
+    if preview["public_notice_at"]:
+        console.print(
+            f"{n} affected {people} not told directly (no address); the public notice of"
+            f" {preview['public_notice_at']} covers them"
+        )
+        return
+    console.print(
+        f"[yellow]{n} affected {people} not told: no address.[/] Give a public notice"
+        f" ({INDIRECT_BASIS}) and record it: troth breaches public-notice {breach_id}"
+        " --how 'WHERE AND HOW'",
+        highlight=False,
+    )
 
 
 @app.command("notify")
@@ -188,52 +258,102 @@ def notify(
     ctx: typer.Context,
     breach_id: BreachArg,
     template: Annotated[
-        Path, typer.Option(exists=True, dir_okay=False, help="Jinja2 template of the notice.")
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Jinja2 template of the notice (variables: organisation, contact, breach).",
+        ),
     ],
     subject: Annotated[str | None, typer.Option(help="E-mail subject line.")] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say how many would be told; send nothing.")
+        bool,
+        typer.Option(
+            "--dry-run", help="Render the notice and say how many would be told; send nothing."
+        ),
     ] = False,
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="People per batch (one transaction each).")
     ] = 1_000,
+    actor: ActorOpt = None,
 ) -> None:
     """Queue the notice to every affected person not yet told, batch by batch with
-    progress; run again to finish one that was interrupted."""
+    progress; run again to finish one that was interrupted. People troth has no address
+    for stay on the list, not told: give a public notice and record it."""
+    who = _who(actor)
+    text = template.read_text()
     with opened(ctx) as t:
         if dry_run:
-            p = t.breaches.notify_preview(breach_id)
+            # Rendered as the real run renders it: a template that fails, fails here.
+            title, body = t.breaches.render_notice(breach_id, text, subject=subject, actor=who)
+            p = _people(t, breach_id, who)
+            console.print(f"Subject: {title}\n\n{body}\n", markup=False, highlight=False)
             console.print(
                 f"would queue {p['reachable']} notice(s); {p['unreachable']} affected"
                 f" without an address; {p['already_notified']} already told"
             )
+            _say_not_told(breach_id, p)
             return
         n = t.breaches.notify_individuals(
             breach_id,
-            template.read_text(),
+            text,
             subject=subject,
             batch_size=batch_size,
             progress=lambda done, total: console.print(f"{done}/{total} people"),
+            actor=who,
         )
+        p = _people(t, breach_id, who)
     console.print(f"queued {n} notice(s)")
+    _say_not_told(breach_id, p)
+
+
+_AT = "When (ISO 8601, as record --from; default now)."
 
 
 @app.command("regulator")
 def regulator(
     ctx: typer.Context,
     breach_id: BreachArg,
-    at: Annotated[
-        str | None,
-        typer.Option(help="When the regulator was told (ISO 8601, as record --from; default now)."),
-    ] = None,
+    at: Annotated[str | None, typer.Option(help=f"When the regulator was told. {_AT}")] = None,
     late_reason: Annotated[str | None, typer.Option(help="Why later than the deadline.")] = None,
+    correct: CorrectOpt = None,
+    actor: ActorOpt = None,
 ) -> None:
-    """Record that the regulator was told."""
+    """Record that the regulator was told, once; `--correct REASON` corrects it."""
+    who = _who(actor)
     with opened(ctx) as t:
         b = t.breaches.mark_regulator_notified(
             breach_id,
             _when(at, t.ctx.policy.policy.organisation.zone()) or t.ctx.clock.now(),
             late_reason=late_reason,
+            correction=correct,
+            actor=who,
+        )
+    console.print(f"{b.id}: {b.status.value}")
+
+
+@app.command("public-notice")
+def public_notice(
+    ctx: typer.Context,
+    breach_id: BreachArg,
+    how: Annotated[
+        str | None,
+        typer.Option(help="Where and how the notice was given (a web page, a newspaper...)."),
+    ] = None,
+    at: Annotated[str | None, typer.Option(help=f"When it was given. {_AT}")] = None,
+    correct: CorrectOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Record that a public notice was given: the indirect notice for the affected people
+    troth could not tell (no address). Recorded once; `--correct REASON` corrects it."""
+    who = _who(actor)
+    with opened(ctx) as t:
+        b = t.breaches.record_public_notice(
+            breach_id,
+            _when(at, t.ctx.policy.policy.organisation.zone()) or t.ctx.clock.now(),
+            how=how,
+            correction=correct,
+            actor=who,
         )
     console.print(f"{b.id}: {b.status.value}")
 
@@ -242,8 +362,10 @@ def regulator(
 def export(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", help="json or csv")] = "json",
+    actor: ActorOpt = None,
 ) -> None:
     """The register as JSON or CSV."""
+    who = _who(actor)
     with opened(ctx) as t:
-        out = t.breaches.export(fmt)
+        out = t.breaches.export(fmt, actor=who)
     console.out(out, highlight=False)
