@@ -65,15 +65,19 @@ def test_p24_bad_corrections_change_nothing(home: Any, db_url: str) -> None:
     sid = buy(t, "dee@example.com")
     with t.ctx.engine.connect() as conn:
         before = read_values(conn, t.ctx, sid)
+    # Refused when the request is opened (trial 6: they used to fail only when carried
+    # out, leaving the request in_progress for ever).
     for changes, message in (
         ({"email": "not an address"}, "not an e-mail address"),
-        ({"shoe_size": 42}, "no value 'shoe_size' is held"),
-        ({}, "say what to correct"),
+        ({"shoe_size": 42}, "no field 'shoe_size'"),
         ({"renewal_date": "next spring"}, "renewal_date"),
     ):
-        rid = verified(t, "correct", "dee@example.com", details={"changes": changes})
         with pytest.raises(ValidationError, match=message):
-            t.requests.execute(rid)
-        assert t.requests.get(rid).state is RequestState.in_progress
+            t.requests.open("correct", email="dee@example.com", details={"changes": changes})
+    # Nothing to change: it waits for the office (verified, the reason kept).
+    rid = verified(t, "correct", "dee@example.com", details={"changes": {}})
+    with pytest.raises(ValidationError, match="say what to correct"):
+        t.requests.execute(rid)
+    assert t.requests.get(rid).state is RequestState.verified
     with t.ctx.engine.connect() as conn:
         assert read_values(conn, t.ctx, sid) == before

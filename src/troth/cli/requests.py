@@ -76,18 +76,17 @@ def _show(req: Any, as_json: bool) -> None:
     )
 
 
-def _pairs(items: list[str] | None) -> dict[str, Any]:
+def _pairs(svc: Any, items: list[str] | None) -> dict[str, Any]:
+    """--change FIELD=VALUE, each value read as its field's declared type (a card number
+    stays text; a number field's ``42`` is a number)."""
+    from troth.requests.changes import read_change
+
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValidationError(f"--change {item!r}: write FIELD=VALUE")
-        try:
-            out[key] = json.loads(value)
-        except (ValueError, RecursionError):  # not JSON (or a 5,000-digit number): text
-            out[key] = value
-        if not isinstance(out[key], str | int | float | bool):
-            out[key] = value
+        out[key] = read_change(svc.ctx, key, value)
     return out
 
 
@@ -138,11 +137,11 @@ def open_(
     started (a code by e-mail, or staff for a request on someone's behalf: then name the
     agent with --on-behalf-of and --agent-email; their letters go to the agent)."""
     details: dict[str, Any] = {}
-    if change:
-        details["changes"] = _pairs(change)
     if purpose:
         details["purposes"] = purpose
     with _service(ctx) as svc:
+        if change:
+            details["changes"] = _pairs(svc, change)
         req = svc.open(
             kind,
             email=email,
@@ -365,7 +364,7 @@ def execute(
         if change or purpose:
             svc.set_details(
                 request_id,
-                changes=_pairs(change) if change else None,
+                changes=_pairs(svc, change) if change else None,
                 purposes=purpose or None,
             )
         req = svc.execute(request_id, actor=_actor(actor))

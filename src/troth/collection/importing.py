@@ -22,9 +22,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from troth.collection.identities import IdentifierInUse
 from troth.errors import Refused, TrothError, ValidationError
 
 BATCH = 200
+# What refuses a row (reported, the other rows stored): bad input, the gate, and an
+# identity of another person (troth.collection.identities).
+_ROW_REFUSALS = (ValidationError, Refused, IdentifierInUse)
 MAX_ROWS_REPORTED = 1000
 
 
@@ -184,7 +188,7 @@ class _Run:
             if len(pending) >= state.batch:
                 try:
                     self.flush(pending)
-                except (ValidationError, Refused) as exc:  # a batch of one, refused
+                except _ROW_REFUSALS as exc:  # a batch of one, refused
                     self.refuse(pending[0][0], f"{exc.code}: {exc.message}")
                     state.next_row = pending[0][0] + 1
                     save_state(self.state_file, state)
@@ -192,7 +196,7 @@ class _Run:
                 pending, skipped = [], 0
         try:
             self.flush(pending)
-        except (ValidationError, Refused) as exc:
+        except _ROW_REFUSALS as exc:
             self.refuse(pending[0][0], f"{exc.code}: {exc.message}")
         self.skipped(skipped)
 
@@ -229,13 +233,13 @@ class _Run:
         state = self.state
         try:
             state.stored += self.collect(pending)
-        except (ValidationError, Refused):
+        except _ROW_REFUSALS:
             if len(pending) == 1:
                 raise
             for n, row in pending:  # find the bad rows: each alone
                 try:
                     state.stored += self.collect([(n, row)])
-                except (ValidationError, Refused) as exc:
+                except _ROW_REFUSALS as exc:
                     self.refuse(n, f"{exc.code}: {exc.message}")
         state.next_row = pending[-1][0] + 1
         save_state(self.state_file, state)

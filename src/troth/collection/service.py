@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from troth.audit.refusals import Refusal, refuse, reject_input
+from troth.collection.identities import IdentifierInUse
 from troth.collection.phones import region_for
 from troth.collection.storing import Batch, CollectResult, Unseen, store_batch
 from troth.collection.validation import (
@@ -139,9 +140,12 @@ class CollectionService:
         which wrote nothing, is audited after it and raised."""
         try:
             stored = store_batch(self.ctx, batch)
-        except ValidationError as exc:
-            # A person named under another tenant than theirs: audited like bad input.
+        except (ValidationError, IdentifierInUse) as exc:
+            # A person named under another tenant than theirs, or an identity of another
+            # person: audited like bad input (the entry names the field, never the value).
             details = {"point": req.point, "problem": exc.message[:300]}
+            if isinstance(exc, IdentifierInUse):
+                details["field"] = exc.details["field"]
             reject_input(self.ctx, "collect", req.actor, exc, details=details)
         if isinstance(stored, Unseen):
             # Another tenant's person or tenant, to a credential bound to a tenant:

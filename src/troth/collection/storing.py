@@ -15,7 +15,12 @@ from sqlalchemy import Connection, select
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal
-from troth.collection.phones import region_for
+from troth.collection.identities import (
+    index_identities,
+    other_owner,
+    read_identities,
+    resolve_people,
+)
 from troth.consent.append import erased_refusal
 from troth.consent.events import ConsentMethod
 from troth.consent.optin import wait_refusal
@@ -26,11 +31,10 @@ from troth.gate import Actor, ActorKind, Ask, Decision, Operation, Reason, decid
 from troth.gate import facts as facts_mod
 from troth.policy.model import CollectedField, CollectionPoint, FieldType
 from troth.store.crypto import encrypt_value
-from troth.store.ids import new_id
 from troth.store.keystore import ensure_data_keys
 from troth.store.seals import record_seal, seal_key
 from troth.store.subject_seals import subject_seal, subject_seal_key
-from troth.store.subjects import SubjectRow, blind_index_lookup, get_subject, no_such_subject
+from troth.store.subjects import SubjectRow, get_subject, no_such_subject
 from troth.store.tables import records, subjects, tenants
 
 # Stored values are JSON text; one encoder for all of them (json.dumps with options builds
@@ -119,23 +123,25 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
     """Store the rows in one transaction, or return the refusal decided on the way
     (decided before anything is written: the transaction then writes nothing). Raises
     :class:`NotFound` for an unknown tenant or person, :class:`ValidationError` for a
-    person named under another tenant than theirs (nothing written either)."""
+    person named under another tenant than theirs, :class:`IdentifierInUse` for an
+    identity of another person (nothing written either)."""
     with transaction(ctx) as conn:
         unseen = _check_tenant(conn, batch)
         if unseen is not None:
             return unseen
         erased: set[str] = set()
+        sids: list[str] = list(batch.subject_ids or ())
+        new_subjects: list[dict[str, Any]] = []
         if batch.subject_ids:
-            sids = list(batch.subject_ids)
-            new_subjects: list[dict[str, Any]] = []
             named = _named_people(conn, ctx, batch)
             if isinstance(named, Unseen):
                 return named
             # Their values are filed under their own tenant, always.
             batch = replace(batch, tenant_id=_their_tenant(batch, named))
             erased = {p.id for p in named if p.erased_at is not None}
-        else:
-            sids, new_subjects = _resolve_subjects(conn, ctx, batch)
+        ids = read_identities(conn, ctx, batch.cp, batch.rows, batch.juris, batch.tenant_id)
+        if not batch.subject_ids:
+            sids, new_subjects = resolve_people(ids)
         gated = _ask_the_gate(conn, ctx, batch, sids, erased)
         if isinstance(gated, Refusal):
             return gated
@@ -150,8 +156,14 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
             )
             if refused is not None:
                 return replace(refused, details={"point": batch.cp.id, **refused.details})
+        # Never two people under one e-mail, phone or customer id (refused whole); told
+        # only to a caller the gate lets collect.
+        in_use = other_owner(ids, sids)
+        if in_use is not None:
+            raise in_use
         # Decided: from here on the transaction writes.
         created = _insert_subjects(conn, ctx, batch, new_subjects)
+        index_identities(conn, ids, sids, created)
         if batch.consents:
             point = batch.cp.id
             facts_mod.record_consents(
@@ -391,56 +403,10 @@ def _values(
     return out_rows, audit, results
 
 
-def _resolve_subjects(
-    conn: Connection, ctx: Context, batch: Batch
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """Find each row's person by their identity fields (one IN query per identity kind
-    and chunk, within the same tenant), or give them a new id. Returns each row's
-    subject id and the people to create (:func:`_insert_subjects`, once decided)."""
-    cp = batch.cp
-    ident_fields = {spec.identifies: f for f, spec in cp.fields.items() if spec.identifies}
-    region = region_for(ctx.policy.policy, batch.juris)
-    hashes = [
-        {
-            kind: ctx.keys.blind_index(kind, str(data[f]), region=region)
-            for kind, f in ident_fields.items()
-            if data.get(f) not in (None, "")
-        }
-        for data in batch.rows
-    ]
-    known: dict[tuple[str, str], str] = {}
-    for kind in ident_fields:
-        wanted = sorted({h[kind] for h in hashes if kind in h})
-        for start in range(0, len(wanted), 900):
-            q = blind_index_lookup(kind, wanted[start : start + 900])
-            for h, sid, tenant, erased in conn.execute(q):
-                if tenant == batch.tenant_id and erased is None:
-                    known.setdefault((kind, h), str(sid))
-    sids: list[str] = []
-    new_rows: list[dict[str, Any]] = []
-    for bidx in hashes:
-        sid = next((known[(k, h)] for k, h in bidx.items() if (k, h) in known), None)
-        if sid is None:
-            sid = new_id()
-            new_rows.append(
-                {
-                    "id": sid,
-                    "email_bidx": bidx.get("email"),
-                    "phone_bidx": bidx.get("phone"),
-                    "customer_id_bidx": bidx.get("customer_id"),
-                }
-            )
-        # Later rows of the same batch with the same identity are the same person.
-        for k, h in bidx.items():
-            known.setdefault((k, h), sid)
-        sids.append(sid)
-    return sids, new_rows
-
-
 def _insert_subjects(
     conn: Connection, ctx: Context, batch: Batch, new_rows: list[dict[str, Any]]
 ) -> set[str]:
-    """Create the people :func:`_resolve_subjects` did not find (one insert), each row
+    """Create the people :func:`resolve_people` did not find (one insert), each row
     sealed (troth.store.subject_seals); returns their ids."""
     if new_rows:
         cp = batch.cp

@@ -13,6 +13,7 @@ from troth.audit.log import transaction
 from troth.errors import Conflict, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.requests import execution
+from troth.requests.changes import check_changes
 from troth.requests.deadlines import extended_due
 from troth.requests.record import RequestRecord
 from troth.requests.states import (
@@ -120,7 +121,7 @@ class Decisions:
                 raise Conflict(f"request {request_id} is {req.state}", code="request_closed")
             details = dict(req.details)
             if changes is not None:
-                details["changes"] = dict(changes)
+                details["changes"] = check_changes(self.ctx, changes)
             if purposes is not None:
                 details["purposes"] = execution.check_purposes(self.ctx, list(purposes))
             conn.execute(

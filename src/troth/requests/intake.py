@@ -20,6 +20,7 @@ from troth.errors import Conflict, NotFound, ValidationError
 from troth.gate import SYSTEM, Actor, Reason
 from troth.policy.model import Regime
 from troth.requests import _contact
+from troth.requests.changes import check_changes
 from troth.requests.deadlines import acknowledge_by, due_date
 from troth.requests.mailbox import message_files, read_message
 from troth.requests.receipt import local_day, receipt_time
@@ -116,8 +117,12 @@ class RequestIntake:
         the person's). The person is named by ``subject_id`` or their own identifiers.
         Staff verify the agent's authority; every letter goes to the agent."""
         behalf = _checked_behalf(on_behalf_of, agent_email)
+        kind = parse_kind(str(kind))
+        if kind is RequestKind.correct and details and details.get("changes") is not None:
+            # Checked now (422), never only when carried out (P24).
+            details = {**details, "changes": check_changes(self.ctx, details["changes"])}
         asked = Asked(
-            kind=parse_kind(str(kind)),
+            kind=kind,
             channel=parse_channel(str(channel)),
             email=_checked_email(email),
             phone=phone,

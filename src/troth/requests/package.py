@@ -5,7 +5,6 @@ schema ``troth-export/1``), one CSV per category, list and connected table, and 
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -19,6 +18,7 @@ from typing import Any
 from jinja2 import Environment
 
 from troth.context import Context
+from troth.csvsafe import to_csv
 from troth.db import dumps
 
 FORMAT = "troth-export"
@@ -99,16 +99,21 @@ def document(ctx: Context, body: Mapping[str, Any], **head: Any) -> dict[str, An
 
 
 def _csv(rows: Iterable[Mapping[str, Any]], columns: list[str] | None = None) -> str:
+    """The rows as CSV that a spreadsheet opens safely (troth.csvsafe: a text beginning
+    ``=``, ``+``, ``-`` or ``@`` is no formula); values that are not text as JSON."""
     rows = list(rows)
     cols = columns or list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(cols)
-    for r in rows:
-        w.writerow(
-            [v if isinstance(v, str) or v is None else dumps(v) for v in (r.get(c) for c in cols)]
-        )
-    return buf.getvalue()
+    return to_csv(cols, ([_cell(r.get(c)) for c in cols] for r in rows))
+
+
+def _cell(value: Any) -> Any:
+    """Text or None as it is (made safe by to_csv), a number as a number (``-5`` is no
+    formula), anything else as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return dumps(value)
 
 
 def _person_files(prefix: str, person: Mapping[str, Any]) -> dict[str, str]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from troth.audit.log import transaction
-from troth.errors import Conflict, ConnectorError
+from troth.errors import Conflict, ConnectorError, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.requests.connected import shared_connector
 from troth.requests.kinds import Job, handler_for
 from troth.requests.record import RequestRecord
-from troth.requests.states import RequestState, check_transition
+from troth.requests.states import RequestKind, RequestState, check_transition
 from troth.requests.steps import RequestSteps
 from troth.store.seals import RecordTampered, refuse_tampered
 
@@ -42,6 +42,15 @@ class RequestRunner:
         check_transition(req.id, req.state, RequestState.in_progress)
         if req.state is RequestState.awaiting_hold:
             self._still_held(req)
+        if req.kind is RequestKind.correct and not req.details.get("changes"):
+            # A correction in the person's words: the office says what to change.
+            missing = ValidationError(
+                f"say what to correct: `troth requests execute {request_id} --change"
+                " FIELD=VALUE` (the request's details say what the person asked)",
+                code="no_changes",
+            )
+            self.steps.needs_input(req, missing, actor)
+            raise missing
         with transaction(self.ctx) as conn:
             req = self.steps.load(conn, request_id)
             check_transition(req.id, req.state, RequestState.in_progress)
@@ -50,6 +59,10 @@ class RequestRunner:
         connector = shared_connector(self.ctx, self.environ)
         try:
             return handler_for(req.kind).run(Job(self.steps, req, connector, actor))
+        except ValidationError as exc:
+            # Not doable as asked (nothing was changed): waits for the office, not in_progress.
+            self.steps.needs_input(req, exc, actor)
+            raise
         except RecordTampered as exc:
             # Nothing of the person goes out or is changed; the request waits in_progress.
             details = {"request": request_id, "kind": str(req.kind)}

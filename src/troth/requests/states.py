@@ -4,6 +4,7 @@
         \\--> awaiting_approval (made on someone's behalf: staff verify) --/
     verified, in_progress --> extended (deadline extended, work still to do) --> on as before
     in_progress --> awaiting_hold (an erasure a legal hold blocks) --> in_progress (hold ended)
+    in_progress --> verified (cannot be done as asked: waits for the office, the reason kept)
     any open state --> refused
 
 An extension is for a request being handled (GDPR Art. 12(3): "where necessary, taking
@@ -80,9 +81,10 @@ TRANSITIONS: Final[MappingProxyType[RequestState, frozenset[RequestState]]] = Ma
         S.extended: frozenset(
             {S.identity_unverified, S.awaiting_approval, S.verified, S.in_progress, S.refused}
         ),
-        # in_progress -> in_progress: a run interrupted by a connected database resumes.
+        # in_progress -> in_progress: a run interrupted by a connected database resumes;
+        # -> verified: a run that cannot be carried out as asked waits for the office.
         S.in_progress: frozenset(
-            {S.in_progress, S.completed, S.extended, S.awaiting_hold, S.refused}
+            {S.in_progress, S.verified, S.completed, S.extended, S.awaiting_hold, S.refused}
         ),
         S.awaiting_hold: frozenset({S.in_progress, S.refused}),
         S.completed: frozenset(),

@@ -21,6 +21,7 @@ from troth.errors import (
     Conflict,
     ConnectorError,
     NotFound,
+    TrothError,
 )
 from troth.gate import SYSTEM, Actor
 from troth.notices.outbox import enqueue
@@ -173,6 +174,23 @@ class RequestSteps:
                 error=exc.message[:500],
             )
             self.tell(conn, cur, "delayed", key=f"delayed:{n}", due=cur.deadline)
+
+    def needs_input(self, req: RequestRecord, exc: TrothError, actor: Actor) -> None:
+        """A request that cannot be carried out as it stands (a correction with no changes,
+        or one that names a field the person has nowhere): back to ``verified`` when its
+        run had started, the reason kept (``error``) for the office, which gives what is
+        missing and runs it again. The person is not told: nothing was answered yet."""
+        with transaction(self.ctx) as conn:
+            cur = self.load(conn, req.id)
+            conn.execute(
+                update(requests)
+                .where(requests.c.id == req.id)
+                .values(error=exc.message[:2000], updated_at=self.ctx.clock.now())
+            )
+            if cur.state is RequestState.in_progress:
+                self.move(conn, cur, RequestState.verified, actor, "needs_input", code=exc.code)
+            else:
+                self.event(conn, req.id, actor.label, "needs_input", None, None, {"code": exc.code})
 
     def tell(
         self, conn: Connection, req: RequestRecord, what: str, key: str | None = None, **facts: Any
