@@ -46,6 +46,8 @@ def person_ask(
     """The categories to ask the gate for when a use names none, sorted, and whether they
     are the person's: those they hold that the actor could ever see; else (they hold
     none) the purpose's own, a list fixed by the policy (not the person's)."""
+    if purpose not in index.purposes and index.coming is not None:
+        index = index.coming  # a purpose a version waiting for its date adds: its categories
     reach = reachable_categories(index, actor, purpose)
     mine = reach.intersection(held)
     if mine:
