@@ -33,9 +33,9 @@ from troth.gate import (
     Reason,
     decide,
     telling_reason,
-    value_reason,
 )
 from troth.gate import facts as facts_mod
+from troth.gate.masks import person_ask, person_refusal, sort_values
 from troth.store.seals import RecordTampered
 from troth.store.subjects import find_subject
 from troth.store.values import StoredValue, decode_subject_rows
@@ -80,8 +80,10 @@ class View:
     purpose: str
     values: list[StoredValue]
     masked: dict[str, str]
-    """Field -> reason code, for each field held none of whose values may be revealed: a
-    field is either in ``values`` or here, never both. (A field name can hold several
+    """Field -> reason code, for each field held none of whose values may be revealed and
+    that may be named (:func:`troth.gate.masks.named_masks`: never one of a category the
+    actor could not see for the purpose): a field is in ``values``, here or neither, never
+    both. (A field name can hold several
     values: the same field at two collection points, with other categories or other
     purposes, or collected again later; the gate decides each value, so some may serve
     the purpose and some not. Then the field is returned, with the values that may be
@@ -367,39 +369,26 @@ class Troth:
                 rows = conn.execute(_USE_SOME, params).all()
             subj, stored = decode_subject_rows(ctx, subject_id, rows)
             facts = facts_mod.facts_from_row(conn, ctx, actor, subj, rows[0])
-            asked = wanted if wanted is not None else tuple(sorted({v.category for v in stored}))
-            if not asked:
-                asked = tuple(sorted(idx.purpose_categories.get(purpose, ())))
+            held = {v.category for v in stored}
+            # Asked for none, the gate is asked what the actor could ever see of what the
+            # person holds (troth.gate.masks): what it may not never shapes the answer.
+            asked, theirs = (wanted, False) if wanted else person_ask(idx, actor, purpose, held)
             decision = decide(idx, Ask(actor, Operation.use, purpose, asked, now), facts)
-            visible: list[StoredValue] = []
-            masked: dict[str, str] = {}
-            hidden: list[tuple[str, Reason]] = []  # (category, why) of each hidden value
-            if decision.allowed:
-                for v in stored:
-                    why = (
-                        value_reason(idx, v, purpose, now, facts)
-                        if v.category in decision.categories
-                        else decision.masked.get(
-                            v.category, Reason.purpose_not_declared_for_category
-                        )
-                    )
-                    if why is None:
-                        visible.append(v)
-                    else:
-                        masked[v.field] = why.value
-                        hidden.append((v.category, why))
-                if stored and not visible:
-                    # The policy allows the categories, but no stored value was collected
-                    # for this purpose (or its notice is still running): refuse, for the
-                    # values the purpose could reach, whatever else the person holds.
-                    first, _ = telling_reason(idx, purpose, hidden)
-                    decision = Decision(
-                        False,
-                        first,
-                        frozenset(),
-                        decision.masked,
-                        f"none of this person's data may serve {purpose!r}: {first.value}",
-                    )
+            if theirs:
+                decision = person_refusal(idx, actor, purpose, decision)
+            visible, masked, hidden = sort_values(idx, actor, purpose, decision, facts, now, stored)
+            if decision.allowed and stored and not visible:
+                # The policy allows the categories, but no stored value was collected
+                # for this purpose (or its notice is still running): refuse, for the
+                # values the actor could see for it, whatever else the person holds.
+                first, _ = telling_reason(idx, purpose, hidden)
+                decision = Decision(
+                    False,
+                    first,
+                    frozenset(),
+                    decision.masked,
+                    f"none of this person's data may serve {purpose!r}: {first.value}",
+                )
             entry = AuditEntry(
                 action="use",
                 actor=actor.label,
@@ -417,10 +406,6 @@ class Troth:
             assert decision.reason is not None
             refused = Refused(decision.detail, reason=decision.reason, subject_id=subject_id)
             return now, entry, refused
-        # One field may hold values that serve the purpose and values that do not (see
-        # View.masked): it is returned, with those values alone, and not named as masked.
-        shown = {v.field for v in visible}
-        masked = {f: why for f, why in masked.items() if f not in shown}
         return now, entry, View(subject_id, purpose, visible, masked, decision)
 
     def find(

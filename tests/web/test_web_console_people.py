@@ -1,8 +1,8 @@
 """A person in the console: searched by e-mail, phone or id in a POSTed form (never the
 address bar), then one page with their data grouped by where it was collected (read for
 a purpose, masked as the role requires), consents with receipts, requests and the audit
-trail in words, each linking on. Support staff without the office's powers see each
-section refused (audited), not the office's records; a malformed or unknown id is a
+trail in words, each linking on. Support staff without the office's powers do not get
+the office's sections at all; a malformed or unknown id is a
 clean 404/422, never a stack trace."""
 
 from __future__ import annotations
@@ -92,15 +92,18 @@ def test_find_a_person_and_see_everything_about_them(mindlink: Any) -> None:
         r = c.post("/console/people", data={"q": "ada@example.com", "csrf_token": "x"})
         assert r.status_code == 403 and sid not in r.text
 
-        # Support staff: the gate lets them see this person's records where their role
-        # reaches them, but the audit trail is the office's: refused, and the refusal
-        # audited.
+        # Support staff: the consents, requests, disclosures and the audit trail are the
+        # office's registers, and support holds none of their powers: those sections are
+        # left out (not read, so nothing is refused), never shown as refusals.
         before = denied(mindlink, "office.read_audit")
         login(c, "agent@example.com")
         r = c.get(f"/console/people/{sid}")
-        assert r.status_code == 200 and 'id="trail-refused"' in r.text
-        assert "power_not_granted" in r.text and 'id="trail"' not in r.text
-        assert denied(mindlink, "office.read_audit") == before + 1
+        assert r.status_code == 200 and 'id="trail-h"' not in r.text
+        assert 'id="trail"' not in r.text and "-refused" not in r.text
+        for key in ("consents", "requests", "disclosures"):
+            assert f'id="{key}-h"' not in r.text
+        assert f'href="/console/requests/{rid}"' not in r.text
+        assert denied(mindlink, "office.read_audit") == before
 
 
 def test_a_customer_s_person_needs_the_customer_s_grant(lite: Any) -> None:

@@ -13,7 +13,8 @@ from troth.policy.index import PolicyIndex
 from troth.policy.model import LegalBasis, Power
 
 
-def _scope_allows(actor: Actor, operation: Operation, purpose: str, category: str) -> bool:
+def scope_allows(actor: Actor, operation: Operation, purpose: str, category: str) -> bool:
+    """Do an API key's scopes cover ``operation`` on ``category`` for ``purpose``?"""
     s = actor.scopes
     return (
         "admin" in s
@@ -106,7 +107,7 @@ def _decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
     if not visible:
         # Every category hidden: refuse, with the most telling reason (:func:`telling_reason`).
         reason, named = telling_reason(index, ask.purpose, masked.items())
-        return Decision(False, reason, frozenset(), masked, _explain(reason, ask.purpose, named))
+        return Decision(False, reason, frozenset(), masked, explain(reason, ask.purpose, named))
     return Decision(True, None, visible, masked, "", grant_used)
 
 
@@ -359,7 +360,7 @@ def _actor_category_ok(index: PolicyIndex, ask: Ask, cat: str) -> bool:
     if actor.kind is ActorKind.staff and actor.role is not None:
         return cat in index.role_categories[actor.role]
     if actor.kind is ActorKind.application:
-        return _scope_allows(actor, ask.operation, ask.purpose, cat)
+        return scope_allows(actor, ask.operation, ask.purpose, cat)
     return True
 
 
@@ -461,7 +462,12 @@ _EXPLAIN = {
 }
 
 
-def _explain(reason: Reason, purpose: str, categories: tuple[str, ...]) -> str:
+def explain(reason: Reason, purpose: str, categories: tuple[str, ...]) -> str:
     """The message of a refusal for ``reason``, naming only the ``categories`` it applies to."""
     text = _EXPLAIN.get(reason, reason.value.replace("_", " "))
     return text.format(p=repr(purpose), c=", ".join(categories))
+
+
+def names_categories(reason: Reason) -> bool:
+    """Does :func:`explain`'s message for ``reason`` name categories?"""
+    return "{c}" in _EXPLAIN.get(reason, "")

@@ -4,9 +4,10 @@ them: their data grouped by where it was collected (read for a purpose the offic
 chooses, masked as their role requires), consents with receipts, requests, disclosures
 and who accessed what (the audit trail in words), each linking to the others.
 
-Every section is read through the gate (troth.access records services, a use, the
-office's audited read): a section the officer's role does not reach says so, and the
-refusal is audited like any other."""
+Each section needs the power of its own register (:mod:`troth.office.person` decides): a
+section the officer's role may not see is left out. What is shown is read through the
+gate (troth.access records services, a use, the office's audited read), and a refusal
+there is audited like any other."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from troth.access.names import names_for
 from troth.errors import NotFound, Refused, TrothError, ValidationError
 from troth.gate import ActorKind
 from troth.office import count_audit, may, read_audit
+from troth.office.person import PersonSection, person_sections
 from troth.policy.index import PolicyIndex
 from troth.policy.model import Power, Role
 from troth.web.console import page, staff
@@ -195,28 +197,19 @@ def person_page(
     else:
         name = _name(t, ctx.policy, s.actor, subject_id, role)
 
-    section("consents", lambda: _consents(t, s, subject_id))
-    section("requests", lambda: t.access.records.requests_for(s.actor, subject_id))
-    section("disclosures", lambda: t.access.records.disclosures_for(s.actor, subject_id))
+    # Each section needs its register's power (troth.office.person decides): one the
+    # role may not see is left out.
+    shown = person_sections(ctx, s.actor)
+    if PersonSection.consents in shown:
+        section("consents", lambda: _consents(t, s, subject_id))
+    if PersonSection.requests in shown:
+        section("requests", lambda: t.access.records.requests_for(s.actor, subject_id))
+    if PersonSection.disclosures in shown:
+        section("disclosures", lambda: t.access.records.disclosures_for(s.actor, subject_id))
     trail_total = 0
-    if may(ctx, s.actor, Power.read_audit):
+    if PersonSection.trail in shown:
         trail_total = count_audit(ctx, s.actor, subject_id=subject_id)
-    section(
-        "trail",
-        lambda: [
-            {
-                "seq": e.seq,
-                "when": when(e.at),
-                "who": names.actor(e.entry.actor),
-                "actor": e.entry.actor,
-                "what": action_words(e.entry.action, e.entry.purpose),
-                "categories": list(e.entry.categories),
-                "outcome": str(e.entry.outcome),
-                "reason": e.entry.reason,
-            }
-            for e in read_audit(ctx, s.actor, subject_id=subject_id, limit=TRAIL)
-        ],
-    )
+        section("trail", lambda: _trail(ctx, s.actor, names, subject_id))
     return page(
         request,
         s,
@@ -230,6 +223,7 @@ def person_page(
         view_error=view_error,
         groups=groups,
         sections=sections,
+        status_shown=PersonSection.status in shown,
         trail_total=trail_total,
         trail_shown=TRAIL,
         when=when,
@@ -281,6 +275,23 @@ def _name(t: Any, index: PolicyIndex, actor: Any, subject_id: str, role: Role | 
         if name:
             return name
     return None
+
+
+def _trail(ctx: Any, actor: Any, names: Any, subject_id: str) -> list[dict[str, Any]]:
+    """The latest ``TRAIL`` audit entries about the person, in words (power ``read_audit``)."""
+    return [
+        {
+            "seq": e.seq,
+            "when": when(e.at),
+            "who": names.actor(e.entry.actor),
+            "actor": e.entry.actor,
+            "what": action_words(e.entry.action, e.entry.purpose),
+            "categories": list(e.entry.categories),
+            "outcome": str(e.entry.outcome),
+            "reason": e.entry.reason,
+        }
+        for e in read_audit(ctx, actor, subject_id=subject_id, limit=TRAIL)
+    ]
 
 
 def _consents(t: Any, s: Any, subject_id: str) -> list[dict[str, Any]]:

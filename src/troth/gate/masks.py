@@ -1,0 +1,145 @@
+"""What a use may say about what it withheld, for one person. A masked list or a refusal
+that names a field or category the person holds tells the reader the person holds it:
+"allergies: masked" on one patient and nothing on another says who has allergies. So
+what is said about the withheld never depends on data the actor may not see:
+
+- the categories asked for a person (when the caller names none) are those held that the
+  actor could ever see for the purpose (:func:`reachable_categories`: the purpose's, and
+  the staff role's or the key's scopes'), or, when the person holds none of them, the
+  purpose's own: a fixed list for everyone (a refusal may name those: it says what the
+  policy keeps from the actor, not what the person holds);
+- a masked field is named (:func:`named_masks`) only when the actor could see its category
+  for this purpose, lifted by a consent or a grant or not; and, for a sensitive category,
+  only when the category itself is allowed and the value alone was held back (what is
+  said of health data never depends on a consent or grant the actor lacks);
+- a refusal of what the person holds names only such categories (:func:`person_refusal`),
+  else none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from troth.gate.binding import StoredValueLike, value_reason
+from troth.gate.decision import explain, names_categories, scope_allows
+from troth.gate.model import Actor, ActorKind, Decision, Facts, Operation, Reason
+from troth.policy.index import PolicyIndex
+
+
+def reachable_categories(index: PolicyIndex, actor: Actor, purpose: str) -> frozenset[str]:
+    """The categories ``actor`` could ever be shown for ``purpose`` (the policy alone, not
+    the person): those the purpose declares; for staff, of those their role's; for an API
+    key, of those its scopes cover."""
+    declared = index.purpose_categories.get(purpose, frozenset())
+    if actor.kind is ActorKind.staff:
+        return declared & index.role_categories.get(actor.role or "", frozenset())
+    if actor.kind is ActorKind.application:
+        return frozenset(c for c in declared if scope_allows(actor, Operation.use, purpose, c))
+    return declared
+
+
+def person_ask(
+    index: PolicyIndex, actor: Actor, purpose: str, held: Iterable[str]
+) -> tuple[tuple[str, ...], bool]:
+    """The categories to ask the gate for when a use names none, sorted, and whether they
+    are the person's: those they hold that the actor could ever see; else (they hold
+    none) the purpose's own, a list fixed by the policy (not the person's)."""
+    if purpose not in index.purposes and index.coming is not None:
+        index = index.coming  # a purpose a version waiting for its date adds: its categories
+    reach = reachable_categories(index, actor, purpose)
+    mine = reach.intersection(held)
+    if mine:
+        return tuple(sorted(mine)), True
+    return tuple(sorted(index.purpose_categories.get(purpose, frozenset()))), False
+
+
+class FieldValueLike(StoredValueLike, Protocol):
+    """A stored value with its field's name."""
+
+    @property
+    def field(self) -> str: ...
+
+
+_V = TypeVar("_V", bound=FieldValueLike)
+
+
+def sort_values(
+    index: PolicyIndex,
+    actor: Actor,
+    purpose: str,
+    decision: Decision,
+    facts: Facts,
+    now: datetime,
+    stored: Sequence[_V],
+) -> tuple[list[_V], dict[str, str], list[tuple[str, Reason]]]:
+    """Sort a person's values for an allowed use: those that may be revealed; field ->
+    reason for the withheld fields that may be named (:func:`named_masks`, none also
+    revealed: one field may hold values that serve the purpose and values that do not);
+    and (category, why) of each withheld value the actor could see for the purpose, for
+    :func:`troth.gate.telling_reason` should nothing be revealed."""
+    if not decision.allowed:
+        return [], {}, []
+    reach = reachable_categories(index, actor, purpose)
+    visible: list[_V] = []
+    masked: dict[str, tuple[str, str]] = {}
+    hidden: list[tuple[str, Reason]] = []
+    for v in stored:
+        if v.category in decision.categories:
+            why = value_reason(index, v, purpose, now, facts)
+        else:
+            why = decision.masked.get(v.category, Reason.purpose_not_declared_for_category)
+        if why is None:
+            visible.append(v)
+            continue
+        masked[v.field] = (v.category, why.value)
+        if v.category in reach:
+            hidden.append((v.category, why))
+    shown = {v.field for v in visible}
+    named = named_masks(index, actor, purpose, decision, masked)
+    return visible, {f: why for f, why in named.items() if f not in shown}, hidden
+
+
+def nameable(
+    index: PolicyIndex, actor: Actor, purpose: str, decision: Decision, category: str
+) -> bool:
+    """May a withheld value of ``category`` be named to ``actor``? See the module."""
+    if category not in reachable_categories(index, actor, purpose):
+        return False
+    return not index.is_sensitive(category) or category in decision.categories
+
+
+def named_masks(
+    index: PolicyIndex,
+    actor: Actor,
+    purpose: str,
+    decision: Decision,
+    masked: Mapping[str, tuple[str, str]],
+) -> dict[str, str]:
+    """Of ``masked`` (field -> (category, reason)), field -> reason for those that may be
+    named (:func:`nameable`)."""
+    return {
+        f: why for f, (cat, why) in masked.items() if nameable(index, actor, purpose, decision, cat)
+    }
+
+
+def person_refusal(index: PolicyIndex, actor: Actor, purpose: str, decision: Decision) -> Decision:
+    """``decision`` (a refusal of everything asked for a person) with a message naming
+    only the categories that may be named, or none."""
+    reason = decision.reason
+    if decision.allowed or reason is None or not decision.masked or not names_categories(reason):
+        return decision
+    named = tuple(
+        sorted(
+            c
+            for c, r in decision.masked.items()
+            if r is reason and nameable(index, actor, purpose, decision, c)
+        )
+    )
+    detail = explain(reason, purpose, named or (UNNAMED,))
+    return Decision(False, reason, frozenset(), decision.masked, detail)
+
+
+# What a refusal says in place of categories it may not name: the same for everyone.
+UNNAMED = "the data held"
