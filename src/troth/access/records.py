@@ -40,6 +40,15 @@ class Records:
 
     ctx: Context
 
+    def _facts(self, actor: Actor, subject_id: str) -> tuple[Any, Any]:
+        """The person (None when unknown) and the gate's facts of ``actor`` on them."""
+        with self.ctx.engine.connect() as conn:
+            try:
+                subject = get_subject(conn, subject_id, self.ctx.keys)
+            except NotFound:
+                return None, None
+            return subject, facts_mod.gather(conn, self.ctx, actor, subject)
+
     def authorize_record(
         self,
         actor: Actor,
@@ -58,12 +67,7 @@ class Records:
         With ``living``, a person who was erased is refused ``subject_erased`` (after the
         gate: to an actor bound away from them they stay unknown)."""
         action = f"{'change' if write else 'read'}_{record.value}"
-        with self.ctx.engine.connect() as conn:
-            try:
-                subject = get_subject(conn, subject_id, self.ctx.keys)
-            except NotFound:
-                subject = None
-            facts = None if subject is None else facts_mod.gather(conn, self.ctx, actor, subject)
+        subject, facts = self._facts(actor, subject_id)
         if subject is None or facts is None:
             # Audited in a transaction of its own, after the read connection is closed.
             refuse(
@@ -184,10 +188,28 @@ class Records:
 
     def disclosures_for(self, actor: Actor, subject_id: str) -> list[dict[str, Any]]:
         """The person's disclosures, newest first, if the gate lets ``actor`` see the
-        record (with every category it reveals: a grant or role must cover them all)."""
+        record: those whose every category the actor's role or grant covers."""
         from troth.disclosures import DisclosureService
 
         items = DisclosureService(self.ctx).disclosures_of(subject_id)
+        _, facts = self._facts(actor, subject_id)
+        if facts is not None:
+            # Only the disclosures whose categories the actor's role or grant covers: what
+            # else was disclosed (a health report to an authority) is itself the person's
+            # data, so it is left out, never named in a refusal that differs by person.
+            now = self.ctx.clock.now()
+            items = [
+                item
+                for item in items
+                if decide_record(
+                    self.ctx.policy,
+                    actor,
+                    Record.disclosures,
+                    facts,
+                    now,
+                    categories=frozenset(item.get("categories", ())),
+                ).allowed
+            ]
         cats = frozenset(c for item in items for c in item.get("categories", ()))
         self.authorize_record(actor, subject_id, Record.disclosures, categories=cats)
         return items
