@@ -25,7 +25,16 @@ def letter(
 ) -> tuple[str, str]:
     """(subject, body) of the mail ``what`` about a request (``agent``: to the agent;
     ``customer``: the tenant on whose behalf the request is handled, by name), signed."""
-    subject, body = _letter(what, org, request_id, kind, agent=agent, customer=customer, **facts)
+    from troth.requests.kinds import handler_for
+
+    try:
+        asked = handler_for(kind).words
+    except (ValueError, KeyError):  # not a kind troth knows: said as it is
+        asked = kind
+    if agent:
+        asked = asked.replace("your ", "their ")
+    ref = f"Reference: {request_id}"
+    subject, body = _letter(what, org, asked, ref, agent=agent, customer=customer, **facts)
     by = f"{customer}, a customer of {org}" if customer else org
     return subject, f"{body}\n{by}\n"
 
@@ -33,22 +42,13 @@ def letter(
 def _letter(
     what: str,
     org: str,
-    request_id: str,
-    kind: str,
+    asked: str,
+    ref: str,
     *,
     agent: bool,
     customer: str | None,
     **facts: Any,
 ) -> tuple[str, str]:
-    from troth.requests.kinds import handler_for
-
-    try:
-        asked = handler_for(kind).words
-    except (ValueError, KeyError):  # not a kind troth knows: said as it is
-        asked = kind
-    ref = f"Reference: {request_id}"
-    if agent:
-        asked = asked.replace("your ", "their ")
     if what == "for_you":
         by = f" by {facts['by']}" if facts.get("by") else ""
         return (
