@@ -159,3 +159,42 @@ def test_an_erased_person_gets_nothing_recorded_or_refused(anna: Any) -> None:
         ).scalar_one()
     assert after == before
     assert len(list_entries(t.ctx, subject_id=sid, limit=10_000)) == len(refusals)
+
+
+def test_the_signal_is_recorded_for_every_record_of_the_signed_in_address(home: Any) -> None:
+    """Trial 7: one address on file with two customers; the signal sent to the record shown
+    was recorded for that record only, and the other customer (a CCPA business) kept selling.
+    The sign-in proved the address for both: the opt-out is recorded for both, once."""
+    t = home("ixanet")
+    leeds = t.access.tenants.create_tenant("Leeds Care", "office@leeds.example")
+    austin = t.access.tenants.create_tenant("Austin Diner", "office@austin.example")
+    pat = {"name": "Pat", "email": "pat@mail.example"}
+    both = [
+        str(
+            t.collect(
+                "marketing_optin",
+                pat,
+                consents=["marketing", "partner_offers"],
+                jurisdiction="ccpa",
+                tenant_id=tenant,
+            ).subject_id
+        )
+        for tenant in (leeds, austin)
+    ]
+    other = str(
+        t.collect(
+            "marketing_optin",
+            {"name": "Ben", "email": "ben@kunde.example"},
+            consents=["partner_offers"],
+            jurisdiction="ccpa",
+            tenant_id=austin,
+        ).subject_id
+    )
+    with client_for(t.ctx) as c:
+        privacy_sign_in(c, t.ctx, pat["email"])
+        for _ in range(2):
+            assert c.get("/privacy/me", headers=GPC).status_code == 200
+    for sid in both:
+        assert gpc_events(t, sid) == [("partner_offers", "gpc")], sid
+        assert not t.consent.state(sid)["partner_offers"].granted
+    assert gpc_events(t, other) == []  # another address: untouched

@@ -1,7 +1,12 @@
 """What troth tells the requester about their request, at each step (plain text mail); what
 they asked for is in their kind's words (its handler's). For a request made on someone
 else's behalf the requester is the agent (``agent``): the letters say so, and the person
-gets only ``for_you`` (their data was changed on their behalf)."""
+gets only ``for_you`` (their data was changed on their behalf).
+
+Every letter is signed by who asks: the organisation, or for a customer's (tenant's)
+request "<customer>, a customer of <organisation>", and the acknowledgement and the code
+name that customer in their subject, so a person can tell who asks (trial 7: a customer's
+key made troth mail anyone, from an address naming no one)."""
 
 from __future__ import annotations
 
@@ -9,18 +14,41 @@ from typing import Any
 
 
 def letter(
-    what: str, org: str, request_id: str, kind: str, *, agent: bool = False, **facts: Any
+    what: str,
+    org: str,
+    request_id: str,
+    kind: str,
+    *,
+    agent: bool = False,
+    customer: str | None = None,
+    **facts: Any,
 ) -> tuple[str, str]:
-    """(subject, body) of the mail ``what`` about a request (``agent``: to the agent)."""
+    """(subject, body) of the mail ``what`` about a request (``agent``: to the agent;
+    ``customer``: the tenant on whose behalf the request is handled, by name), signed."""
     from troth.requests.kinds import handler_for
 
     try:
         asked = handler_for(kind).words
     except (ValueError, KeyError):  # not a kind troth knows: said as it is
         asked = kind
-    ref = f"Reference: {request_id}"
     if agent:
         asked = asked.replace("your ", "their ")
+    ref = f"Reference: {request_id}"
+    subject, body = _letter(what, org, asked, ref, agent=agent, customer=customer, **facts)
+    by = f"{customer}, a customer of {org}" if customer else org
+    return subject, f"{body}\n{by}\n"
+
+
+def _letter(
+    what: str,
+    org: str,
+    asked: str,
+    ref: str,
+    *,
+    agent: bool,
+    customer: str | None,
+    **facts: Any,
+) -> tuple[str, str]:
     if what == "for_you":
         by = f" by {facts['by']}" if facts.get("by") else ""
         return (
@@ -29,15 +57,20 @@ def letter(
             " that they may act for you, and the request is now done. If you did not ask"
             f" anyone to act for you, contact {org} at once.\n\n{ref}\n",
         )
+    asker = f"{customer}, a customer of {org}," if customer else ""
     if what == "ack":
         return (
-            f"We received your request ({asked})",
+            f"{asker} received your request ({asked})"
+            if customer
+            else f"We received your request ({asked})",
             f"We received your request for {asked} on {facts['received']}.\n"
             f"We will answer by {facts['due']} at the latest.\n\n{ref}\n",
         )
     if what == "code":
         return (
-            "Your confirmation code",
+            f"Your confirmation code for {asker} about your request"
+            if customer
+            else "Your confirmation code",
             f"To confirm that the request for {asked} is yours, enter this code:\n\n"
             f"    {facts['code']}\n\nIt works for {facts['minutes']} minutes. If you did not"
             f" make this request, ignore this message: nothing will happen.\n\n{ref}\n",

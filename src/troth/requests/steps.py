@@ -38,6 +38,7 @@ from troth.requests.states import (
 )
 from troth.requests.tables import request_events, request_exports, requests
 from troth.store.ids import new_token
+from troth.store.tables import tenants
 
 
 class RequestSteps:
@@ -230,7 +231,14 @@ class RequestSteps:
     ) -> None:
         org = self.ctx.policy.policy.organisation.name
         agent = req.on_behalf and to != req.email
-        subject, body = letter(what, org, req.id, req.kind.value, agent=agent, **facts)
+        customer = None
+        if req.tenant_id is not None:
+            customer = conn.execute(
+                select(tenants.c.name).where(tenants.c.id == req.tenant_id)
+            ).scalar()
+        subject, body = letter(
+            what, org, req.id, req.kind.value, agent=agent, customer=customer, **facts
+        )
         enqueue(
             conn,
             self.ctx,

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 
+from troth.access.signin import records_of_address
 from troth.consent import gpc_present
 from troth.context import Context
 from troth.policy.model import CookieCategory
@@ -63,7 +64,9 @@ def gpc_locked(ctx: Context) -> set[str]:
 def honour_signal(request: Request, ctx: Context, subject_id: str) -> None:
     """A request that identifies the person and carries ``Sec-GPC: 1``: their opt-out of
     sale and sharing goes to the consent ledger (once per person, however many pages they
-    open), and the page tells them it was honoured. Once per request."""
+    open), and the page tells them it was honoured. Once per request. The signal is the
+    person's, and their sign-in proved the address: it is recorded for every record that
+    address holds (one address on file with several customers), not only the one shown."""
     if getattr(request.state, "gpc_person", None) == subject_id:
         return
     request.state.gpc_person = subject_id
@@ -72,13 +75,15 @@ def honour_signal(request: Request, ctx: Context, subject_id: str) -> None:
     from troth.api.auth import client_ip
 
     ledger = request.app.state.troth.consent
-    ledger.honour_gpc(
-        subject_id,
-        signal=request.headers.get("sec-gpc"),
-        origin=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-        url=request.url.path,
-    )
+    held = [h.subject_id for h in records_of_address(ctx, subject_id)]
+    for sid in [subject_id, *(h for h in held if h != subject_id)]:
+        ledger.honour_gpc(
+            sid,
+            signal=request.headers.get("sec-gpc"),
+            origin=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+            url=request.url.path,
+        )
     # What stays stopped (their own opt-in after the signal stands, and is not claimed).
     state = ledger.state(subject_id)
     request.state.gpc_honoured = tuple(

@@ -126,29 +126,23 @@ class Narrator:
 
     # -- sentences -----------------------------------------------------------------------
     def sentence(self, e: AuditEntry) -> str | None:
-        """The entry in words, or None when the person is not shown it."""
+        """The entry in words, or None when the person is not shown it. A refused entry
+        is always told as a refused attempt (:meth:`refused`), never as what it asked for."""
         action = e.action
         if action.startswith(HIDDEN_PREFIXES) or not action.startswith(SHOWN_PREFIXES):
             return None
+        if e.outcome == "deny":
+            return self.refused(e)
         who, what, why = self.who(e.actor), self.what(e.categories), self.why(e.purpose)
-        refused = e.outcome == "deny"
         details: Mapping[str, Any] = e.details or {}
         if action == "collect":
-            point = self.index.points.get(str(details.get("point", "")))
-            source = f" ({point.description.rstrip('.')})" if point and point.description else ""
-            return f"We recorded {what}{source}."
+            return f"We recorded {what}{self.source(details)}."
         # The purpose's description ends the sentence, after a colon: it reads well
         # whatever its form (a verb phrase, a noun phrase, a sentence of its own).
         if action == "use":
-            if refused:
-                return f"{who} asked to read {what}{why}. This was refused."
             return f"{who} read {what}{why}."
         if action == "disclose":
-            r = self.index.recipients.get(str(details.get("recipient", "")))
-            to = r.name if r is not None else "another organisation"
-            if refused:
-                return f"{who} asked to pass {what} to {to}{why}. This was refused."
-            return f"{who} passed {what} to {to}{why}."
+            return f"{who} passed {what} to {self.recipient(details)}{why}."
         if action.startswith("consent."):
             return self.consent(action.removeprefix("consent."), e.purpose or "", details)
         if action.startswith("request."):
@@ -156,14 +150,60 @@ class Narrator:
             text = REQUEST_STEPS.get(step) or REQUEST_KINDS.get(step)
             return f"{text}." if text else "Your request moved on."
         if action == "privacy.signin":
-            return (
-                "Someone typed a wrong sign-in code for your address."
-                if refused
-                else "You signed in to the privacy centre."
-            )
+            return "You signed in to the privacy centre."
+        if action == "minor.erase_interrupted":
+            return f"Deleting {what} was interrupted; we will finish it."
         if action.startswith(("retention.", "minor.erase")):
             return f"We deleted {what} because the time we may keep it had ended."
         return None
+
+    def refused(self, e: AuditEntry) -> str:
+        """A refused attempt, told as an attempt that was refused: who asked (another
+        customer of ours, unnamed, when the gate refused it as not theirs) and what for.
+        Shown even when it revealed nothing and changed nothing: someone tried to act on
+        the person's data, and they may want to know (README, "The privacy centre")."""
+        action, details = e.action, e.details or {}
+        who = self.who(e.actor)
+        if e.reason == "not_a_member" and not e.actor.startswith("subject:"):
+            who = "Another organisation using our service"
+        what, why = self.what(e.categories or self.collected(details)), self.why(e.purpose)
+        if action == "collect":
+            source = self.source(details)
+            return f"{who} asked to record {what}{source}. This was refused: nothing was kept."
+        if action == "use":
+            return f"{who} asked to read {what}{why}. This was refused."
+        if action == "disclose":
+            to = self.recipient(details)
+            return f"{who} asked to pass {what} to {to}{why}. This was refused."
+        if action.startswith("consent."):
+            use = self.use_of(e.purpose) if e.purpose else "your consents"
+            return f"{who} asked to change your consent to {use}. This was refused."
+        if action == "request.locked":
+            return (
+                "Too many wrong confirmation codes were typed for your request. They were"
+                " refused, and the request waits for our staff to confirm it is you."
+            )
+        if action.startswith("request."):
+            return f"{who} asked to make a request about your data. This was refused."
+        if action == "privacy.signin":
+            return "Someone typed a wrong sign-in code for your address. This was refused."
+        return f"{who} asked to delete {what}. This was refused."
+
+    def source(self, details: Mapping[str, Any]) -> str:
+        """ " (<the collection point's description>)", or "" when it has none."""
+        point = self.index.points.get(str(details.get("point", "")))
+        return f" ({point.description.rstrip('.')})" if point and point.description else ""
+
+    def collected(self, details: Mapping[str, Any]) -> tuple[str, ...]:
+        """The categories of the fields a collection names (a refused one logs its field
+        but no categories: nothing was stored)."""
+        declared = self.index.point_fields.get(str(details.get("point", "")), {})
+        named = [details.get("field"), *(details.get("fields") or ())]
+        return tuple(declared[f].category for f in named if f in declared)
+
+    def recipient(self, details: Mapping[str, Any]) -> str:
+        r = self.index.recipients.get(str(details.get("recipient", "")))
+        return r.name if r is not None else "another organisation"
 
     def use_of(self, purpose: str) -> str:
         """The end of a consent, read or disclosure sentence: "this use of your data:
