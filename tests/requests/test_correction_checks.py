@@ -147,3 +147,28 @@ def test_a_correction_in_the_persons_words_waits_for_the_changes(
     t.requests.set_details(rid, changes={"address": "2 Low Road, York"})
     assert t.requests.execute(rid).state is RequestState.completed
     assert _held(t, sid, "address") == {"2 Low Road, York"}
+
+
+def test_a_correction_to_another_persons_email_is_refused_and_waits(
+    shop: tuple[Troth, str],
+) -> None:
+    """Correcting Ann's e-mail to Bo's would merge two people (the H3 defect of trial 6, by
+    a correction instead of a collection): refused ``identifier_in_use``, nothing changed,
+    the request waits for the office; Bo's own look-up still finds Bo."""
+    from troth.collection.identities import IdentifierInUse
+
+    t, sid = shop
+    bo = buy(t, "bo@example.com", name="Bo Buyer")
+    rid = verified(t, "correct", EMAIL, details={"changes": {"email": "bo@example.com"}})
+    with pytest.raises(IdentifierInUse) as info:
+        t.requests.execute(rid)
+    assert info.value.status == 409 and info.value.details["field"] == "email"
+    assert bo not in info.value.message and "bo@example.com" not in info.value.message
+    req = t.requests.get(rid)
+    assert req.state is RequestState.verified and req.error
+    assert _held(t, sid, "email") == {EMAIL}
+    assert t.find(email="bo@example.com") == bo and t.find(email=EMAIL) == sid
+    # Her own address again (a no-op) or a free one is corrected.
+    t.requests.set_details(rid, changes={"email": "ann@new.example"})
+    assert t.requests.execute(rid).state is RequestState.completed
+    assert _held(t, sid, "email") == {"ann@new.example"}

@@ -24,7 +24,7 @@ from troth.store.erasure import erase_subject_data
 from troth.store.keystore import ensure_data_keys
 from troth.store.seals import reseal
 from troth.store.subject_seals import update_subjects
-from troth.store.subjects import get_subject
+from troth.store.subjects import blind_index_lookup, get_subject
 from troth.store.tables import records, restrictions, subjects
 from troth.store.values import StoredValue, read_values
 
@@ -234,6 +234,38 @@ def _identity_form(ctx: Context, kind: str, value: Any, jurisdiction: str | None
     return e164_candidates(str(value), regions)[0]
 
 
+def _refuse_taken_identities(
+    conn: Connection,
+    ctx: Context,
+    person: Any,
+    values: Sequence[StoredValue],
+    changes: Mapping[str, Any],
+) -> None:
+    """A correction that would give the person an e-mail, phone or customer id that
+    already identifies another living person of their tenant is refused whole
+    (``identifier_in_use``), as a collection is: it would merge two people, so that a
+    look-up or an erasure reaches the wrong one."""
+    from troth.collection.identities import IdentifierInUse
+
+    for v in values:
+        if v.field not in changes:
+            continue
+        spec = ctx.policy.point_fields.get(v.collection_point or "", {}).get(v.field)
+        if spec is None or not spec.identifies:
+            continue
+        form = _identity_form(ctx, spec.identifies, changes[v.field], person.jurisdiction)
+        h = ctx.keys.blind_index(spec.identifies, form)
+        for _, sid, tenant, erased in conn.execute(blind_index_lookup(spec.identifies, [h])):
+            if sid != person.id and tenant == person.tenant_id and erased is None:
+                raise IdentifierInUse(
+                    f"field {v.field!r}: the corrected {spec.identifies.replace('_', ' ')}"
+                    " already identifies another person: nothing was corrected. If both"
+                    " are one person, erase or correct the other record first; else give"
+                    " another value",
+                    field=v.field,
+                )
+
+
 def correct_in_store(
     conn: Connection, ctx: Context, subject_id: str, changes: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -241,7 +273,9 @@ def correct_in_store(
     person's current key when sensitive); identity fields update the blind index too."""
     now = ctx.clock.now()
     values = read_values(conn, ctx, subject_id)
-    subj_juris = get_subject(conn, subject_id, ctx.keys).jurisdiction
+    person = get_subject(conn, subject_id, ctx.keys)
+    subj_juris = person.jurisdiction
+    _refuse_taken_identities(conn, ctx, person, values, changes)
     corrected = 0
     keys: dict[str, tuple[int, bytes]] = {}
     for v in values:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from troth.audit.log import transaction
+from troth.collection.identities import IdentifierInUse
 from troth.errors import Conflict, ConnectorError, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.requests.connected import shared_connector
@@ -59,7 +60,7 @@ class RequestRunner:
         connector = shared_connector(self.ctx, self.environ)
         try:
             return handler_for(req.kind).run(Job(self.steps, req, connector, actor))
-        except ValidationError as exc:
+        except (ValidationError, IdentifierInUse) as exc:
             # Not doable as asked (nothing was changed): waits for the office, not in_progress.
             self.steps.needs_input(req, exc, actor)
             raise
