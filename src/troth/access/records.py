@@ -7,7 +7,7 @@ of the reads below) and render; they never decide."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from troth.access._base import audit
 from troth.audit.entry import Outcome
@@ -206,6 +206,7 @@ class Records:
         a look-up is never an oracle of who is whose customer."""
         from troth.store.subjects import find_subject, no_such_person
 
+        by = [n for n, v in (("email", email), ("phone", phone), ("customer_id", customer_id)) if v]
         try:
             sid = find_subject(
                 self.ctx,
@@ -214,17 +215,37 @@ class Records:
                 customer_id=customer_id,
                 tenant_id=actor.tenant_id,
             )
+        except NotFound:
+            # Nobody (or, to a tenant-bound actor, nobody of its tenant: another tenant's
+            # person is never looked for, so the entry is the same): audited under the
+            # caller's tenant, naming the kind of identifier, never its value.
+            self._refuse_lookup(actor, by)
         except ValidationError as exc:
             # One identifier, several people: said to whoever may look anyone up (the
             # office; a tenant's own among its people), else the unknown person's 404.
             if exc.code != "ambiguous_person" or self._looks_up_anyone(actor):
                 raise
-            raise no_such_person() from None
+            self._refuse_lookup(actor, by)
         try:
             self.authorize_record(actor, sid, Record.lookup)
         except Refused:
             raise no_such_person() from None
         return sid
+
+    def _refuse_lookup(self, actor: Actor, by: list[str]) -> NoReturn:
+        from troth.store.subjects import no_such_person
+
+        if actor.kind in UNAUDITED_READERS:
+            raise no_such_person()
+        refuse(
+            self.ctx,
+            f"read_{Record.lookup.value}",
+            actor,
+            Reason.not_found,
+            error=no_such_person(),
+            tenant_id=actor.tenant_id,
+            details={"by": ",".join(by)},
+        )
 
     def _looks_up_anyone(self, actor: Actor) -> bool:
         from troth.gate import RECORD_POWERS

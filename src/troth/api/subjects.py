@@ -218,9 +218,7 @@ async def read_subject(
         # The refusal is audited (a write): off the event loop.
         await run_in_threadpool(require_scope, t, actor, "use", f"use:{purpose}")
     cats = [c for c in categories.split(",") if c] if categories else None
-    if actor.tenant_id is not None:
-        # Only a tenant-bound actor needs the look-up; for others use() is the 404.
-        await run_in_threadpool(visible_subject, t, actor, subject_id)
+    # Another tenant's person, to a tenant-bound actor, is use()'s audited 404.
     # On SQLite the snapshot read and the decision run on the event loop (they never
     # wait for a lock) and the audit entry is committed with the others of this turn of
     # the loop; elsewhere the read runs in a worker thread (Troth.use_async).
