@@ -112,3 +112,25 @@ def test_a_look_up_of_another_tenants_person_is_not_found_and_audited_under_the_
         _no_value_of(new, "bob@example.com", "nobody@example.com", bob, "Bob")
         ok = c.post("/api/v1/search/subjects", json={"email": "ada@example.com"}, headers=key)
         assert ok.status_code == 200, ok.text
+
+
+def test_a_tenant_bound_hold_naming_another_tenant_is_filed_under_the_caller(lite: Any) -> None:
+    t, acme, bolt, _ada, _bob = _setup(lite)
+    with client_for(lite) as c:
+        key = api_key(c, ["admin"], tenant_id=bolt)
+        before = _last_seq(t)
+        for named in (acme, bolt):
+            r = c.post(
+                "/api/v1/retention/holds",
+                json={"reason": "Regulator inquiry", "tenant_id": named},
+                headers=key,
+            )
+            assert is_problem(r, 403)["reason"] == "tenant_bound"
+        new = _after(t, before)
+        assert [(e.action, e.reason, e.tenant_id) for e in new] == [
+            ("office.manage_holds", "tenant_bound", bolt),
+            ("office.manage_holds", "tenant_bound", bolt),
+        ]
+        assert new[0].details["tenant_named"] == acme
+        assert "tenant_named" not in new[1].details  # its own tenant, filed as it was
+        assert all(e.tenant_id != acme for e in new)  # never in Acme's log
