@@ -72,6 +72,7 @@ class Records:
                 actor.label,
                 error=not_found(subject_id),
                 reason=Reason.not_found,
+                tenant_id=actor.tenant_id,
                 details={"unknown_subject": subject_id[:64], "record": record.value},
             )
         now = self.ctx.clock.now()
