@@ -73,7 +73,7 @@ def test_a_read_of_another_tenants_person_is_not_found_and_audited_under_the_cal
 def test_the_python_and_cli_use_of_another_tenants_person_is_audited_alike(lite: Any) -> None:
     from troth.errors import NotFound, Refused
 
-    t, acme, bolt, ada, _bob = _setup(lite)
+    t, _acme, bolt, ada, _bob = _setup(lite)
     member = Actor(ActorKind.tenant_member, "eve@bolt", tenant_id=bolt)
     before = _last_seq(t)
     # The Python API says why (P13's scenario); the HTTP API answers both as unknown.
@@ -92,12 +92,14 @@ def test_the_python_and_cli_use_of_another_tenants_person_is_audited_alike(lite:
 def test_a_look_up_of_another_tenants_person_is_not_found_and_audited_under_the_caller(
     lite: Any,
 ) -> None:
-    t, acme, bolt, _ada, bob = _setup(lite)
+    t, acme, _bolt, _ada, bob = _setup(lite)
     with client_for(lite) as c:
         key = api_key(c, ["use"], tenant_id=acme)
         before = _last_seq(t)
         foreign = c.post("/api/v1/search/subjects", json={"email": "bob@example.com"}, headers=key)
-        unknown = c.post("/api/v1/search/subjects", json={"email": "nobody@example.com"}, headers=key)
+        unknown = c.post(
+            "/api/v1/search/subjects", json={"email": "nobody@example.com"}, headers=key
+        )
         for r in (foreign, unknown):
             is_problem(r, 404, "not_found")
         assert foreign.json()["detail"] == unknown.json()["detail"]

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from troth.access._base import audit
-from troth.audit.entry import Outcome
+from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import transaction
-from troth.audit.refusals import refuse
+from troth.audit.refusals import denial, refuse
 from troth.context import Context
 from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import Actor, ActorKind, Decision, Reason, Record, decide_record
@@ -32,6 +32,27 @@ def not_found(subject_id: str) -> NotFound:
     """The 404 for a person an actor bound to a tenant may not know of: the same words as
     for an id that names nobody, so an id of another tenant reveals nothing."""
     return NotFound(f"no subject {subject_id!r}: look the person up by e-mail or phone first")
+
+
+def foreign_use(actor: Actor, subject_id: str, purpose: str) -> tuple[AuditEntry, Refused]:
+    """A use of another tenant's person by an actor bound to a tenant: the refusal
+    (``not_a_member``; the HTTP API answers it as an unknown id) and its entry, filed
+    under the actor's tenant (never in the person's tenant's log), naming the id asked
+    for and nothing of the person."""
+    entry = denial(
+        "use",
+        actor,
+        Reason.not_a_member,
+        tenant_id=actor.tenant_id,
+        purpose=purpose[:100],
+        details={"subject_named": subject_id[:64]},
+    )
+    error = Refused(
+        "this person's data belongs to another customer",
+        reason=Reason.not_a_member,
+        subject_id=subject_id,
+    )
+    return entry, error
 
 
 @dataclass(frozen=True, slots=True)
