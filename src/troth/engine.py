@@ -13,6 +13,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypedDict, TypeVar, overload
 
+from troth.access.records import foreign_use
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.group import append_committed, close_group, group_commit
 from troth.audit.heads import close_heads
@@ -326,10 +327,11 @@ class Troth:
         try:
             return self._use(subject_id, purpose, actor, categories)
         except NotFound as exc:
-            entry = denial(
+            entry = denial(  # under the caller's tenant, if bound to one
                 "use",
                 actor,
                 Reason.not_found,
+                tenant_id=actor.tenant_id,
                 purpose=purpose[:100],
                 details={"unknown_subject": subject_id[:64]},
             )
@@ -368,6 +370,8 @@ class Troth:
             else:
                 rows = conn.execute(_USE_SOME, params).all()
             subj, stored = decode_subject_rows(ctx, subject_id, rows)
+            if actor.tenant_id is not None and subj.tenant_id != actor.tenant_id:
+                return now, *foreign_use(actor, subject_id, purpose)
             facts = facts_mod.facts_from_row(conn, ctx, actor, subj, rows[0])
             held = {v.category for v in stored}
             # Asked for none, the gate is asked what the actor could ever see of what the

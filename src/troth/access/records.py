@@ -7,12 +7,12 @@ of the reads below) and render; they never decide."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from troth.access._base import audit
-from troth.audit.entry import Outcome
+from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import transaction
-from troth.audit.refusals import refuse
+from troth.audit.refusals import denial, refuse
 from troth.context import Context
 from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import Actor, ActorKind, Decision, Reason, Record, decide_record
@@ -32,6 +32,27 @@ def not_found(subject_id: str) -> NotFound:
     """The 404 for a person an actor bound to a tenant may not know of: the same words as
     for an id that names nobody, so an id of another tenant reveals nothing."""
     return NotFound(f"no subject {subject_id!r}: look the person up by e-mail or phone first")
+
+
+def foreign_use(actor: Actor, subject_id: str, purpose: str) -> tuple[AuditEntry, Refused]:
+    """A use of another tenant's person by an actor bound to a tenant: the refusal
+    (``not_a_member``; the HTTP API answers it as an unknown id) and its entry, filed
+    under the actor's tenant (never in the person's tenant's log), naming the id asked
+    for and nothing of the person."""
+    entry = denial(
+        "use",
+        actor,
+        Reason.not_a_member,
+        tenant_id=actor.tenant_id,
+        purpose=purpose[:100],
+        details={"subject_named": subject_id[:64]},
+    )
+    error = Refused(
+        "this person's data belongs to another customer",
+        reason=Reason.not_a_member,
+        subject_id=subject_id,
+    )
+    return entry, error
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +97,7 @@ class Records:
                 actor.label,
                 error=not_found(subject_id),
                 reason=Reason.not_found,
+                tenant_id=actor.tenant_id,
                 details={"unknown_subject": subject_id[:64], "record": record.value},
             )
         now = self.ctx.clock.now()
@@ -228,6 +250,7 @@ class Records:
         a look-up is never an oracle of who is whose customer."""
         from troth.store.subjects import find_subject, no_such_person
 
+        by = [n for n, v in (("email", email), ("phone", phone), ("customer_id", customer_id)) if v]
         try:
             sid = find_subject(
                 self.ctx,
@@ -236,17 +259,37 @@ class Records:
                 customer_id=customer_id,
                 tenant_id=actor.tenant_id,
             )
+        except NotFound:
+            # Nobody (or, to a tenant-bound actor, nobody of its tenant: another tenant's
+            # person is never looked for, so the entry is the same): audited under the
+            # caller's tenant, naming the kind of identifier, never its value.
+            self._refuse_lookup(actor, by)
         except ValidationError as exc:
             # One identifier, several people: said to whoever may look anyone up (the
             # office; a tenant's own among its people), else the unknown person's 404.
             if exc.code != "ambiguous_person" or self._looks_up_anyone(actor):
                 raise
-            raise no_such_person() from None
+            self._refuse_lookup(actor, by)
         try:
             self.authorize_record(actor, sid, Record.lookup)
         except Refused:
             raise no_such_person() from None
         return sid
+
+    def _refuse_lookup(self, actor: Actor, by: list[str]) -> NoReturn:
+        from troth.store.subjects import no_such_person
+
+        if actor.kind in UNAUDITED_READERS:
+            raise no_such_person()
+        refuse(
+            self.ctx,
+            f"read_{Record.lookup.value}",
+            actor,
+            Reason.not_found,
+            error=no_such_person(),
+            tenant_id=actor.tenant_id,
+            details={"by": ",".join(by)},
+        )
 
     def _looks_up_anyone(self, actor: Actor) -> bool:
         from troth.gate import RECORD_POWERS

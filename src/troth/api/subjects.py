@@ -35,8 +35,8 @@ from troth.api.models import (
 )
 from troth.consent import ConsentMethod, gpc_present
 from troth.engine import Troth
-from troth.errors import NotFound, ValidationError
-from troth.gate import Actor, Record
+from troth.errors import NotFound, Refused, ValidationError
+from troth.gate import Actor, Reason, Record
 from troth.policy.model import Regime
 from troth.store.subjects import lookup_subject
 
@@ -218,13 +218,17 @@ async def read_subject(
         # The refusal is audited (a write): off the event loop.
         await run_in_threadpool(require_scope, t, actor, "use", f"use:{purpose}")
     cats = [c for c in categories.split(",") if c] if categories else None
-    if actor.tenant_id is not None:
-        # Only a tenant-bound actor needs the look-up; for others use() is the 404.
-        await run_in_threadpool(visible_subject, t, actor, subject_id)
     # On SQLite the snapshot read and the decision run on the event loop (they never
     # wait for a lock) and the audit entry is committed with the others of this turn of
     # the loop; elsewhere the read runs in a worker thread (Troth.use_async).
-    view = await t.use_async(subject_id, purpose=purpose, actor=actor, categories=cats)
+    try:
+        view = await t.use_async(subject_id, purpose=purpose, actor=actor, categories=cats)
+    except Refused as exc:
+        # Another tenant's person, refused to a tenant-bound actor (audited by use(),
+        # under the actor's tenant), is answered as an unknown id.
+        if actor.tenant_id is not None and exc.reason == Reason.not_a_member:
+            raise not_found(subject_id) from None
+        raise
     return ViewOut.of(view)
 
 

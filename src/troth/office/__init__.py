@@ -80,7 +80,13 @@ def _refuse(
     details: Mapping[str, Any] | None = None,
 ) -> NoReturn:
     """Audit a refused office function in its own transaction (nothing else is written),
-    then raise it."""
+    then raise it. A caller bound to a tenant is refused under its own tenant, with the
+    tenant it named in the details: never in another tenant's log."""
+    extra: dict[str, Any] = {}
+    filed = tenant_id or actor.tenant_id
+    if actor.tenant_id is not None and tenant_id not in (None, actor.tenant_id):
+        filed = actor.tenant_id
+        extra["tenant_named"] = str(tenant_id)[:64]
     refuse(
         ctx,
         f"office.{power.value}",
@@ -88,8 +94,8 @@ def _refuse(
         reason,
         message,
         subject_id=subject_id,
-        tenant_id=tenant_id or actor.tenant_id,
-        details={"power": power.value, **dict(details or {})},
+        tenant_id=filed,
+        details={"power": power.value, **extra, **dict(details or {})},
         shown={"power": power.value},
     )
 

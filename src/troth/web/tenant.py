@@ -4,6 +4,7 @@ and the tenant's export (P13, P14, P29). Accepting an invitation lives here too.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 from typing import Annotated, Any
@@ -33,12 +34,24 @@ router = APIRouter(include_in_schema=False)
 Token = Annotated[str, Path(max_length=200)]
 
 
-def member(request: Request, form: dict[str, str] | None = None, *, admin: bool = True) -> Signed:
+def member(
+    request: Request,
+    form: dict[str, str] | None = None,
+    *,
+    admin: bool = True,
+    action: str = "tenant.page",
+) -> Signed:
+    """The signed-in customer session; for an admin page (``admin``), a member who is not
+    an admin is refused by the access service (audited as ``action``, under their own
+    tenant), answered with the page's 403."""
     s = require_signed_in(request)
     kinds = (
         (ActorKind.tenant_admin,) if admin else (ActorKind.tenant_admin, ActorKind.tenant_member)
     )
     if s.actor.kind not in kinds:
+        tenants = request.app.state.troth.access.tenants
+        with contextlib.suppress(PermissionDenied):  # audited there; this page's 403 below
+            tenants.authorize_admin(s.actor, s.actor.tenant_id or "", action)
         raise PermissionDenied(
             "only an admin of this customer may open this page", code="not_tenant_admin"
         )
@@ -168,7 +181,7 @@ def _back() -> Response:
 
 @router.post("/tenant/invitations")
 def invite(request: Request, form: FormDep) -> Response:
-    s = member(request, form)
+    s = member(request, form, action="invite")
     request.app.state.troth.access.tenants.invite(
         s.actor.tenant_id or "",
         form.get("email", ""),
@@ -180,14 +193,14 @@ def invite(request: Request, form: FormDep) -> Response:
 
 @router.post("/tenant/invitations/{invitation_id}/revoke")
 def revoke_invitation(request: Request, invitation_id: Token, form: FormDep) -> Response:
-    s = member(request, form)
+    s = member(request, form, action="invitation_revoke")
     request.app.state.troth.access.tenants.revoke_invitation(invitation_id, by=s.actor)
     return _back()
 
 
 @router.post("/tenant/members/{user_id}/revoke")
 def revoke_member(request: Request, user_id: Token, form: FormDep) -> Response:
-    s = member(request, form)
+    s = member(request, form, action="member_revoke")
     request.app.state.troth.access.tenants.revoke_member(
         s.actor.tenant_id or "", user_id, by=s.actor
     )
@@ -196,7 +209,8 @@ def revoke_member(request: Request, user_id: Token, form: FormDep) -> Response:
 
 @router.post("/tenant/grants/{grant_id}/{decision}")
 def decide_grant(request: Request, grant_id: Token, decision: Token, form: FormDep) -> Response:
-    s = member(request, form)
+    known = decision in ("approve", "refuse", "revoke")
+    s = member(request, form, action=f"grant_{decision}" if known else "grant_decide")
     access = request.app.state.troth.access
     actions = {
         "approve": access.grants.approve_grant,
@@ -212,7 +226,7 @@ def decide_grant(request: Request, grant_id: Token, decision: Token, form: FormD
 @router.get("/tenant/export.json")
 def export(request: Request) -> Response:
     """Everything the tenant's people have in troth's store (P29), streamed per person."""
-    s = member(request)
+    s = member(request, action="tenant.export")
     tid = s.actor.tenant_id or ""
     data = request.app.state.troth.access.tenants.export_tenant(tid, by=s.actor)
     body = json.dumps(data, indent=2, default=str)
