@@ -274,3 +274,37 @@ def test_api_key_last_use_written_at_most_once_a_minute(lite) -> None:
         is_problem(c.get("/api/v1/requests", headers=auth), 401, "revoked_key")
         last = list_entries(lite, newest_first=True, limit=1)[0].entry
         assert last.outcome == "deny" and last.reason == "revoked_key"
+
+
+def test_a_key_cannot_have_troth_mail_an_address_without_end(mindlink) -> None:
+    """Each request opened by e-mail mails the address (a receipt, a code): an API key
+    opens at most 3 for one address in 24 hours, known address or not, the 4th refused
+    429 and audited; the office is not limited; a day later the key may again."""
+    Troth(mindlink).collect("support_request", SUPPORT)
+    with client_for(mindlink) as c:
+        key = api_key(c, ["requests"])
+        for address in ("ada@example.com", "nobody@example.com"):
+            for _ in range(3):
+                body = {"kind": "access", "email": address}
+                assert c.post("/api/v1/requests", json=body, headers=key).status_code == 201
+            r = c.post("/api/v1/requests", json={"kind": "delete", "email": address}, headers=key)
+            body = is_problem(r, 429, "rate_limited")
+            assert address not in body["detail"] and "24 hours" in body["detail"]
+        before = count(mindlink)
+        # Another address is not held back by these.
+        other = {"kind": "access", "email": "bo@example.com"}
+        assert c.post("/api/v1/requests", json=other, headers=key).status_code == 201
+        refused = [
+            e.entry
+            for e in list_entries(mindlink, limit=500)
+            if e.entry.action == "request.open" and e.entry.outcome.value == "deny"
+        ]
+        assert [e.reason for e in refused] == ["too_many_requests"] * 2
+        assert not any("ada@" in repr(e) or "nobody@" in repr(e) for e in refused)
+        # The office (troth itself, staff at the desk) answers what arrives, unlimited.
+        t = Troth(mindlink)
+        t.requests.open("access", email="ada@example.com", channel="staff")
+        assert count(mindlink) == before + 2
+        mindlink.clock.advance(timedelta(hours=24, seconds=1))
+        again = {"kind": "access", "email": "ada@example.com"}
+        assert c.post("/api/v1/requests", json=again, headers=key).status_code == 201

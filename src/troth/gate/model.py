@@ -60,6 +60,7 @@ class Reason(StrEnum):
     second_factor_missing = "second_factor_missing"
     second_factor_wrong = "second_factor_wrong"
     too_many_codes = "too_many_codes"
+    too_many_requests = "too_many_requests"
     wrong_code = "wrong_code"
     not_vendor_admin = "not_vendor_admin"
     not_tenant_admin = "not_tenant_admin"

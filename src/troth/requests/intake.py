@@ -6,18 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
 from troth.collection.validation import check_email, parse_regime
 from troth.context import Context
-from troth.errors import Conflict, NotFound, ValidationError
-from troth.gate import SYSTEM, Actor, Reason
+from troth.errors import Conflict, NotFound, RateLimited, ValidationError
+from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.policy.model import Regime
 from troth.requests import _contact
 from troth.requests.changes import check_changes
@@ -37,6 +37,9 @@ from troth.requests.tables import requests
 from troth.requests.verification import Verification
 from troth.store.ids import new_id
 from troth.store.subjects import SubjectRow, find_subject_id, get_subject
+
+# Requests an API key may open by one address for one tenant in 24 hours (each one mails it).
+LETTERS_PER_DAY = 3
 
 
 @dataclass(frozen=True)
@@ -144,12 +147,48 @@ class RequestIntake:
                 + (" (the person's; agent_email is the agent's)" if asked.agent_email else ""),
                 code="no_identity",
             )
+        if asked.email and actor.kind is ActorKind.application:
+            self._limit_letters(asked.email, asked.tenant_id, actor)
         if subject_id is not None and asked.tenant_id is not None:
             with self.ctx.engine.connect() as conn:
                 owner = get_subject(conn, subject_id, self.ctx.keys).tenant_id
             if owner != asked.tenant_id:
                 self._refuse_other_tenant(actor, subject_id, asked.tenant_id)
         return self._open(asked, actor)
+
+    def _limit_letters(self, email: str, tenant_id: str | None, actor: Actor) -> None:
+        """An API key opens at most :data:`LETTERS_PER_DAY` requests by one e-mail address
+        for one tenant (or the organisation) in 24 hours: each mails the address (a receipt,
+        a code), so a customer's key could otherwise have troth mail anyone without end.
+        Known address or not, the same refusal (429 ``rate_limited``, audited)."""
+        since = self.ctx.clock.now() - timedelta(hours=24)
+        r = requests.c
+        scope = r.tenant_id.is_(None) if tenant_id is None else r.tenant_id == tenant_id
+        stmt = (
+            select(func.count())
+            .select_from(requests)
+            .where(
+                r.email_bidx == self.ctx.keys.blind_index("email", email),
+                scope,
+                r.channel == Channel.api.value,
+                r.acknowledged_at >= since,
+            )
+        )
+        with self.ctx.engine.connect() as conn:
+            opened = int(conn.execute(stmt).scalar_one())
+        if opened >= LETTERS_PER_DAY:
+            refuse(
+                self.ctx,
+                "request.open",
+                actor,
+                Reason.too_many_requests,
+                error=RateLimited(
+                    f"{LETTERS_PER_DAY} requests were opened for this address in the last 24"
+                    " hours: each mails the person; try again tomorrow, or ask the"
+                    " organisation's privacy office",
+                ),
+                tenant_id=actor.tenant_id or tenant_id,
+            )
 
     def _tenant_for(
         self, actor: Actor, subject_id: str | None, tenant_id: str | None
