@@ -141,3 +141,43 @@ def test_phone_forms() -> None:
     forms = written_forms("+44 20 7946 0958", "GB")
     assert {"+442079460958", "+44 20 7946 0958", "020 7946 0958", "02079460958"} <= set(forms)
     assert written_forms("not a number", "GB") == ["not a number"]
+
+
+@pytest.mark.parametrize(
+    ("region", "national"), [("GB", "07700 900123"), ("IE", "01 234 567")], ids=["GB", "IE"]
+)
+def test_p27_collection_and_search_read_a_number_alike(
+    home: Any, region: str, national: str
+) -> None:
+    """A ``type: phone`` field that identifies nobody (the trial's worker profile) is read
+    as a look-up reads a number: one phonenumbers calls possible but not valid is refused
+    at collection, as the search refuses it, with or without its country code, in either
+    default region; a number with its country code is never told to add one."""
+
+    def edit(data: dict[str, Any]) -> None:
+        point = next(p for p in data["collection_points"] if p["id"] == "purchase")
+        point["fields"]["phone"] = {"category": "contact", "type": "phone"}
+        if region == "IE":
+            data["organisation"]["default_jurisdiction"] = "gdpr"
+            data["locations"] = {
+                **data["locations"],
+                "allowed": ["IE", "GB", "EU"],
+                "default": "IE",
+            }
+
+    t = home("mindlink", edit=edit)
+    ok = t.collect("purchase", {**ORDER, "phone": "+44 20 7946 0958"})
+    assert ok.subject_id
+    for bad in ("+447700900123", "+1 555 010 0123", national):
+        with pytest.raises(ValidationError) as collected:
+            t.collect("purchase", {**ORDER, "email": "bo@example.com", "phone": bad})
+        with pytest.raises(ValidationError) as searched:
+            t.find(phone=bad)
+        for err in (collected.value, searched.value):
+            assert err.code == "invalid_phone" and "not a telephone number" in str(err), bad
+            if bad.startswith("+"):
+                assert "write it with its country code" not in str(err), str(err)
+                assert f"in {region}" not in str(err)
+            else:
+                assert f"in {region}" in str(err)
+    assert _count(t, subjects) == 1

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from _http import PASSWORD, client_for, console_login
+from troth.access import actor_for
 from troth.engine import Troth
 from troth.errors import Refused
 from troth.office import stats
@@ -85,4 +86,58 @@ def test_office_dashboard_charts_count_what_happened(mindlink: Any) -> None:
     assert (
         stats.week_starts(mindlink.clock.now().date(), 2)[1] - timedelta(weeks=1)
         == (stats.week_starts(mindlink.clock.now().date(), 2)[0])
+    )
+
+
+def _rates(page: str) -> str:
+    return page.split('id="cr-h"')[1].split("</section>")[0]
+
+
+def test_consent_rates_are_an_aggregate_for_staff_without_office_powers(home: Any) -> None:
+    """Consent rates are counts about people: in full for those who read the audit, where
+    every consent is entered; for anyone else no purpose under k people on record, and no
+    split with fewer than k on either side (k = the policy's aggregates.min_group_size)."""
+
+    def k3(data: dict[str, Any]) -> None:
+        data["aggregates"] = {"min_group_size": 3}
+
+    t = home("mindlink", edit=k3)
+    ctx = t.ctx
+    t.access.accounts.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    people = []
+    for n in range(6):
+        email = f"p{n}@example.com"
+        t.collect("support_request", {"name": f"P{n}", "email": email, "message": "m"})
+        people.append(t.find(email=email))
+
+    def pages() -> tuple[str, str]:
+        with client_for(ctx) as c:
+            login(c, "agent@example.com")
+            agent = _rates(c.get("/console").text)
+            login(c)
+            return agent, _rates(c.get("/console").text)
+
+    for sid in people[:2]:  # below k: 2 people
+        t.consent.grant(sid, "newsletter")
+    agent, office = pages()
+    assert "newsletter" not in agent and "2 of 2" not in agent
+    assert "fewer than 3" in agent
+    assert "<td>newsletter</td><td>2 of 2</td>" in office
+    t.consent.grant(people[2], "newsletter")  # at k: 3 people, but none refused
+    agent, office = pages()
+    assert "<td>newsletter</td><td>3 on record</td>" in agent and "3 of 3" not in agent
+    assert "<td>newsletter</td><td>3 of 3</td>" in office
+    for sid in people[3:]:  # 3 gave, 3 withdrew: both sides at k
+        t.consent.grant(sid, "newsletter")
+        t.consent.withdraw(sid, "newsletter")
+    agent, office = pages()
+    assert "<td>newsletter</td><td>3 of 6</td>" in agent
+    assert "<td>newsletter</td><td>3 of 6</td>" in office
+    t.consent.withdraw(people[0], "newsletter")  # 2 gave, 4 withdrew: one side under k
+    agent, office = pages()
+    assert "<td>newsletter</td><td>6 on record</td>" in agent and "2 of 6" not in agent
+    assert "<td>newsletter</td><td>2 of 6</td>" in office
+    assert (
+        stats.consent_rates(ctx, actor_for(t.access.accounts.find_user(OFFICER)))[0]["granted"] == 2
     )

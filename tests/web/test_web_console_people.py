@@ -225,3 +225,72 @@ def test_the_person_page_names_them_where_the_role_may_read_names(lite: Any) -> 
         assert f'id="person-name">Person {short_id(sid)}<' in r.text
         assert "Ada Lovelace" not in r.text
         assert [u.purpose for u in uses("deny")] == ["recruitment"]
+
+
+def test_one_address_at_two_customers_lists_each_record_the_searcher_may_see(lite: Any) -> None:
+    """Pat is a person of two customers under one address. Support staff with Acme's grant
+    find Pat's Acme record (Bolt's is refused, audited, and left out, as if unknown); the
+    office, who may see both, gets both listed with each customer's name, never a request
+    to name the tenant, which the console's form has no field for."""
+    from datetime import timedelta
+
+    from troth.access import actor_for
+
+    t = Troth(lite)
+    agent = t.access.accounts.add_user(
+        "agent@example.com", kind="staff", role="support", password=PASSWORD
+    )
+    t.access.accounts.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    acme = t.access.tenants.create_tenant("Acme Ltd", primary_email="dpo@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt Ltd", primary_email="dpo@bolt.example")
+    pat = {"name": "Pat", "email": "pat@mail.example", "message": "m"}
+    at_acme = t.collect("support_request", pat, tenant_id=acme).subject_id
+    at_bolt = t.collect("support_request", pat, tenant_id=bolt).subject_id
+    tok, _ = t.access.tenants.invite(acme, "admin@acme.example", role="admin")
+    admin = actor_for(t.access.tenants.accept_invitation(tok, PASSWORD))
+    g = t.access.grants.request_grant(
+        acme, by=actor_for(agent), reason="ticket", duration=timedelta(days=2)
+    )
+    t.access.grants.approve_grant(g.id, by=admin)
+    refused_before = denied(lite, "read_lookup")
+    with client_for(lite) as c:
+        token = login(c, "agent@example.com")
+        r = c.post(
+            "/console/people",
+            data={"q": "pat@mail.example", "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"] == f"/console/people/{at_acme}"
+        assert denied(lite, "read_lookup") == refused_before + 1  # Bolt's, audited
+        token = login(c)
+        r = c.post("/console/people", data={"q": "pat@mail.example", "csrf_token": token})
+        assert r.status_code == 200, r.text
+        listed = r.text.split('id="matches"')[1].split("</table>")[0]
+        assert f'href="/console/people/{at_acme}"' in listed and "Acme Ltd" in listed
+        assert f'href="/console/people/{at_bolt}"' in listed and "Bolt Ltd" in listed
+        assert "--tenant" not in r.text and "tenant_id" not in r.text
+        # The older search form says where to look instead of asking for a tenant.
+        r = c.post("/console/subjects", data={"email": "pat@mail.example", "csrf_token": token})
+        assert r.status_code == 200 and "--tenant" not in r.text and "under People" in r.text
+
+
+def test_console_error_pages_are_drawn_in_the_console(lite: Any) -> None:
+    """A problem on a console page is drawn in the console's layout, with its menu for
+    signed-in staff and the console's sign-in (not the privacy centre's) for others."""
+    t = Troth(lite)
+    t.access.accounts.add_user("agent@example.com", kind="staff", role="support", password=PASSWORD)
+    html = {"Accept": "text/html"}
+    with client_for(lite) as c:
+        out = c.get("/console/people/0123456789abcdef0123456789abcdef", headers=html)
+        assert out.status_code == 401
+        assert 'href="/console/login"' in out.text and 'href="/privacy/cookies"' not in out.text
+        login(c, "agent@example.com")
+        for path, status in (
+            ("/console/audit", 403),
+            ("/console/subjects?email=pat@mail.example", 422),
+        ):
+            r = c.get(path, headers=html)
+            assert r.status_code == status, (path, r.text)
+            assert 'href="/console/people">People</a>' in r.text, path
+            assert "agent@example.com" in r.text and 'action="/console/logout"' in r.text
+            assert 'href="/privacy/cookies"' not in r.text and 'role="alert"' in r.text

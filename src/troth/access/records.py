@@ -291,6 +291,35 @@ class Records:
             details={"by": ",".join(by)},
         )
 
+    def find_all_for(
+        self,
+        actor: Actor,
+        *,
+        email: str | None = None,
+        phone: str | None = None,
+        customer_id: str | None = None,
+    ) -> list[SubjectRow]:
+        """Every person an identifier names whom the gate lets ``actor`` look up (one
+        address may be several customers' people: each is decided, and audited, on its
+        own; a refused one is left out, as if unknown). A tenant-bound actor looks only
+        among its tenant's people. Empty when the actor may see nobody it names."""
+        from troth.store.subjects import find_subject_ids
+
+        sids = find_subject_ids(
+            self.ctx,
+            email=email,
+            phone=phone,
+            customer_id=customer_id,
+            tenant_id=actor.tenant_id,
+        )
+        found = []
+        for sid in sids:
+            try:
+                found.append(self.person_for(actor, sid))
+            except (NotFound, Refused):
+                continue
+        return found
+
     def _looks_up_anyone(self, actor: Actor) -> bool:
         from troth.gate import RECORD_POWERS
         from troth.office import may

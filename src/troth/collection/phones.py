@@ -61,24 +61,33 @@ def lookup_regions(policy: Policy, jurisdiction: Regime | str | None = None) -> 
 
 def to_e164(value: str, region: str | None) -> str:
     """``value`` as an E.164 number (``+442079460958``); ValidationError when it is not a
-    valid number by its country's numbering plan (without a country code: in ``region``)."""
+    valid number by its country's numbering plan (without a country code: in ``region``).
+    The one reading of a number: collection (every ``type: phone`` field) and every
+    look-up call it, so a number collected is one that can be searched."""
     import phonenumbers  # a large table of numbering plans: loaded when a number is read
 
     text = str(value).strip()
-    where = f" in {region}" if region else ""
     try:
-        number = phonenumbers.parse(text, region)
+        number = phonenumbers.parse(text, region, keep_raw_input=True)
     except phonenumbers.NumberParseException:
         number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        hint = "" if region else " (no default region here: start it with + and the country code)"
-        raise ValidationError(
-            f"{text[:40]!r} is not a telephone number{where}: write it with its country code,"
-            f" e.g. +44 20 7946 0958{hint}",
-            code="invalid_phone",
-            field="phone",
+    if number is not None and phonenumbers.is_valid_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    source = phonenumbers.CountryCodeSource
+    if number is not None and number.country_code_source != source.FROM_DEFAULT_COUNTRY:
+        # It has its country code: asking for one would send the writer in circles.
+        message = (
+            f"{text[:40]!r} is not a telephone number: no number with country code"
+            f" +{number.country_code} is written with those digits; check them"
         )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    else:
+        where = f" in {region}" if region else ""
+        hint = "" if region else " (no default region here: start it with + and the country code)"
+        message = (
+            f"{text[:40]!r} is not a telephone number{where}: check the digits, or write it"
+            f" with its country code, e.g. +44 20 7946 0958{hint}"
+        )
+    raise ValidationError(message, code="invalid_phone", field="phone")
 
 
 def e164_candidates(value: str, regions: Iterable[str | None]) -> list[str]:

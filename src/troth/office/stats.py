@@ -13,11 +13,12 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
+from troth.aggregates.suppression import suppress
 from troth.audit.tables import audit_entries
 from troth.consent.tables import consent_events, consent_state
 from troth.context import Context
 from troth.gate import Actor
-from troth.office import authorize, request_desk
+from troth.office import authorize, may, request_desk
 from troth.policy.model import Power
 from troth.requests.states import DUE_STATES
 from troth.requests.tables import requests
@@ -119,9 +120,14 @@ def consents_per_week(ctx: Context, actor: Actor, weeks: int = 12) -> list[dict[
     return out
 
 
-def consent_rates(ctx: Context) -> list[dict[str, Any]]:
-    """Per purpose, how many people have consent on record and how many of them gave it:
-    counts only, for any signed-in staff's dashboard."""
+def consent_rates(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+    """Per purpose, how many people have consent on record and how many of them gave it.
+
+    Those who may read the audit (``read_audit``, where every consent is entered) get every
+    count. Anyone else gets the counts as an aggregate (P09): a purpose with fewer than the
+    policy's ``aggregates.min_group_size`` (k) people on record is left out, label and all,
+    and where those who gave or those who did not are fewer than k, only the total is
+    shown (``granted`` and ``pct`` are None). Nothing is refused, so nothing is audited."""
     c = consent_state.c
     stmt = (
         select(
@@ -134,12 +140,33 @@ def consent_rates(ctx: Context) -> list[dict[str, Any]]:
     )
     with ctx.engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    out = []
+    full = may(ctx, actor, Power.read_audit)
+    out: list[dict[str, Any]] = []
     for r in rows:
         granted, total = int(r.granted or 0), int(r.total)
-        pct = round(100 * granted / total) if total else 0
-        out.append({"purpose": r.purpose, "granted": granted, "total": total, "pct": pct})
+        row = (
+            _rate(r.purpose, granted, total)
+            if full
+            else _rate_of_group(ctx, r.purpose, granted, total)
+        )
+        if row is not None:
+            out.append(row)
     return out
+
+
+def _rate(purpose: str, granted: int | None, total: int) -> dict[str, Any]:
+    pct = None if granted is None else (round(100 * granted / total) if total else 0)
+    return {"purpose": purpose, "granted": granted, "total": total, "pct": pct}
+
+
+def _rate_of_group(ctx: Context, purpose: str, granted: int, total: int) -> dict[str, Any] | None:
+    """The purpose's rate under small-cell suppression: None when fewer than k people are on
+    record; the total alone when either side of the split is fewer than k."""
+    k = ctx.policy.policy.aggregates.min_group_size
+    table = suppress({("given",): granted, ("not_given",): total - granted}, k)
+    if table.total is None:
+        return None
+    return _rate(purpose, table.cells[("given",)], total)
 
 
 def audit_per_day(ctx: Context, actor: Actor, days: int = 14) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ __all__ = [
     "blind_index_lookup",
     "find_subject",
     "find_subject_id",
+    "find_subject_ids",
     "get_subject",
     "lookup_subject",
     "lookup_subject_id",
@@ -132,6 +133,37 @@ def find_subject_id(
         # (reading it in every region could find someone else).
         phone_region=region_for(ctx.policy.policy, None) if phone else None,
     )
+
+
+def find_subject_ids(
+    ctx: Context,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    customer_id: str | None = None,
+    tenant_id: str | None = None,
+) -> list[str]:
+    """Every living person the first identifier given names (one address may be several
+    customers' people), the organisation's own first, then by id; among ``tenant_id``'s
+    people when it is given. Read like :func:`find_subject_id` (the same blind index, a
+    phone number read the same way), in its own read-only connection."""
+    from troth.db import reading
+
+    region = region_for(ctx.policy.policy, None) if phone else None
+    with reading(ctx.engine) as conn:
+        for field, value in (("email", email), ("phone", phone), ("customer_id", customer_id)):
+            if not value:
+                continue
+            region_kw = {"region": region} if field == "phone" else {}
+            q = blind_index_lookup(field, [ctx.keys.blind_index(field, value, **region_kw)])
+            live = sorted(
+                (tenant is not None, str(sid))
+                for _h, sid, tenant, erased in conn.execute(q)
+                if erased is None and (tenant_id is None or tenant == tenant_id)
+            )
+            if live:
+                return [sid for _tenanted, sid in live]
+    return []
 
 
 def lookup_subject_id(

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from troth.access.names import names_for
 from troth.collection.validation import parse_number
-from troth.errors import NotFound, PermissionDenied, TrothError, ValidationError
+from troth.errors import PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
 from troth.office import authorize, count_audit, may, read_audit, verify_audit
 from troth.policy.describe import describe_policy
@@ -147,12 +147,18 @@ def _subjects(
     error: str | None = None
     view = None
     if email and not found:
-        try:
-            # Decided like every look-up: a support agent without a customer's grant
-            # learns no more than for an unknown address.
-            found = t.access.records.find_for(s.actor, email=email)
-        except NotFound as exc:
-            error = exc.message
+        # Decided like every look-up: a support agent without a customer's grant
+        # learns no more than for an unknown address.
+        people = t.access.records.find_all_for(s.actor, email=email)
+        if len(people) == 1:
+            found = people[0].id
+        elif people:
+            error = (
+                f"{len(people)} people you may see have that e-mail address, at different"
+                " customers: search it under People, which lists each with their customer."
+            )
+        else:
+            error = "no person you may see has that e-mail address."
     if found and purpose:
         try:
             view = t.use(found, purpose=purpose, actor=s.actor)

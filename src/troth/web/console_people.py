@@ -133,17 +133,21 @@ def people_search(request: Request, form: FormDep) -> Response:
             error="type an e-mail address, a phone number, a customer id or a person's id",
             people=None,
         )
+    records = t.access.records
     try:
         if _ID.match(q):
-            t.access.records.person_for(s.actor, q)
-            sid = q
+            found = [records.person_for(s.actor, q)]
         elif "@" in q:
-            sid = t.access.records.find_for(s.actor, email=q)
+            found = records.find_all_for(s.actor, email=q)
         elif _PHONE.match(q):
-            sid = t.access.records.find_for(s.actor, phone=q)
+            found = records.find_all_for(s.actor, phone=q)
         else:
-            sid = t.access.records.find_for(s.actor, customer_id=q)
+            found = records.find_all_for(s.actor, customer_id=q)
     except (NotFound, Refused):
+        found = []
+    if len(found) == 1:
+        return RedirectResponse(f"/console/people/{found[0].id}", status_code=303)
+    if not found:
         return page(
             request,
             s,
@@ -154,7 +158,11 @@ def people_search(request: Request, form: FormDep) -> Response:
             " Names are stored encrypted and cannot be searched: search by e-mail or phone.",
             people=None,
         )
-    return RedirectResponse(f"/console/people/{sid}", status_code=303)
+    # One address or number, several people (each a customer's record of them): every
+    # one the searcher may see, with whose record it is.
+    names = names_for(t.access)
+    matches = [{"p": r, "tenant": names.tenant(r.tenant_id)} for r in found]
+    return page(request, s, "console/people.html", q=q, error=None, people=None, matches=matches)
 
 
 @router.get("/console/people/{subject_id}")

@@ -10,6 +10,8 @@ entry names nobody. The privacy centre tells the person themself in its own word
 
 from __future__ import annotations
 
+from typing import Any
+
 from troth.web.words import id_words
 
 # "{them}" and "{their}" stand for the person the entry is about.
@@ -103,3 +105,20 @@ def action_words(action: str, purpose: str | None = None, *, about: str = "them"
         verb = _VERBS.get(head) or id_words(action.replace(".", " "))
     said = verb.format(them=them, their=their)
     return f"{said} for {id_words(purpose)}" if purpose else said
+
+
+# Problems whose message is written for the CLI and the API (a flag, a JSON field) told in
+# the console's words: what to do on a console page instead.
+_PROBLEMS = {
+    "ambiguous_person": "That {field} belongs to several people, at different customers."
+    " Search it under People: the search lists each person you may see, with their customer.",
+}
+
+
+def problem_words(body: dict[str, Any]) -> dict[str, Any]:
+    """A problem document as the console tells it (the same code, status and reason)."""
+    words = _PROBLEMS.get(str(body.get("code")))
+    if words is None:
+        return body
+    field = str(body.get("field") or "identifier").replace("_", " ")
+    return body | {"detail": words.format(field="e-mail address" if field == "email" else field)}

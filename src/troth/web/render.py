@@ -74,9 +74,36 @@ def render(
 def render_problem(request: Request, body: dict[str, Any]) -> Response:
     """A problem document as a page (same status, no stack trace)."""
     try:
+        if request.url.path.startswith("/console"):
+            return _console_problem(request, body)
         return render(request, "error.html", status=int(body["status"]), problem=body)
     except Exception:  # the error page itself must never fail
         return HTMLResponse(
             f"<!doctype html><title>{int(body['status'])}</title><p>{body['code']}</p>",
             status_code=int(body["status"]),
         )
+
+
+def _console_problem(request: Request, body: dict[str, Any]) -> Response:
+    """A console page's problem, in the console's layout (its menu to signed-in staff,
+    the console's sign-in link to others) and in the console's words."""
+    from troth.web.console_words import problem_words
+    from troth.web.session import signed_in
+
+    s = signed_in(request)
+    values: dict[str, Any] = {"problem": problem_words(body), "me": None, "powers": set()}
+    if s is not None and s.actor.kind.value in ("staff", "vendor_admin"):
+        from troth.office import may
+        from troth.policy.model import Power
+
+        ctx = ctx_of(request)
+        powers = {p.value for p in Power if may(ctx, s.actor, p)}
+        values |= {"me": s, "powers": powers, "office": bool(powers)}
+        return render(
+            request,
+            "console/error.html",
+            status=int(body["status"]),
+            csrf_token=s.csrf_token,
+            **values,
+        )
+    return render(request, "console/error.html", status=int(body["status"]), **values)
