@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select, update
 
 from troth.access._base import audit, normalise_email
 from troth.access.logins import WRONG_LOGIN, record_login, seal_totp_secret, verify_login
+from troth.access.offboarded import ensure_open
 from troth.access.passwords import (
     check_password_strength,
     hash_password,
@@ -189,6 +190,8 @@ class Accounts:
     ) -> User:
         """Create an account. Staff need a role of the policy; tenant members a tenant and
         a tenant role; e-mails are unique per kind and tenant."""
+        if kind == UserKind.tenant_member.value:
+            ensure_open(self.ctx, tenant_id, "user_add", by)
         with transaction(self.ctx) as conn:
             try:
                 kind = UserKind(kind)

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, select, update
 
 from troth.access._base import audit
+from troth.access.offboarded import ensure_open
 from troth.access.tables import api_keys
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
@@ -205,6 +206,7 @@ class ApiKeys:
                 "a key bound to a tenant never acts as the vendor's privacy office: drop the"
                 " office: scopes, or make a key bound to no tenant"
             )
+        ensure_open(self.ctx, tenant_id, "api_key_create", by)
         raw = secrets.token_bytes(32)
         key = KEY_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
         now = self.ctx.clock.now()

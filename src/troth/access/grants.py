@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select, update
 
 from troth.access._base import audit
 from troth.access.accounts import signed_in_as
+from troth.access.mail import send_emergency_notice
 from troth.access.tables import support_grants
 from troth.access.tenants import Tenants
 from troth.audit.entry import Outcome
@@ -86,8 +87,7 @@ class TenantOverview:
 
 @dataclass(frozen=True, slots=True)
 class _Ask:
-    """A vendor's ask for access, as :meth:`Grants.request_grant` or
-    :meth:`Grants.emergency_access` took it (an emergency one starts at once)."""
+    """A vendor's ask for access (:meth:`Grants.request_grant`, or one starting at once)."""
 
     tenant_id: str
     by: Actor
@@ -227,6 +227,8 @@ class Grants:
     def _new_grant(self, ask: _Ask) -> SupportGrant:
         """Store a grant: requested (waits for the customer), or an emergency one that
         starts now and tells the customer at once. Audited in the same transaction."""
+        action = "grant_emergency" if ask.emergency else "grant_request"
+        self.tenants.ensure_open(ask.tenant_id, action, ask.by)  # an offboarded one: closed
         cats, sids = self._scope(ask.tenant_id, ask.categories, ask.subject_ids)
         self._check_duration(ask.duration, ask.by, ask.tenant_id)
         gid = new_id()
@@ -255,14 +257,12 @@ class Grants:
         with transaction(self.ctx) as conn:
             conn.execute(support_grants.insert().values(**values))
             if ask.emergency:
-                from troth.access.mail import send_emergency_notice
-
                 row = conn.execute(select(support_grants).where(support_grants.c.id == gid)).one()
                 send_emergency_notice(conn, self.ctx, _grant(row, now))
             audit(
                 self.ctx,
                 conn,
-                "grant_emergency" if ask.emergency else "grant_request",
+                action,
                 ask.by.label,
                 outcome=Outcome.allow if ask.emergency else Outcome.info,
                 tenant_id=ask.tenant_id,
@@ -315,8 +315,8 @@ class Grants:
         now = self.ctx.clock.now()
         values: dict[str, Any] = {"status": new.value, "decided_by": by.id, "decided_at": now}
         if new is GrantStatus.approved:
-            values["starts_at"] = now
-            values["expires_at"] = now + g.duration
+            self.tenants.ensure_open(g.tenant_id, action, by)  # an offboarded one: closed
+            values.update(starts_at=now, expires_at=now + g.duration)
         with transaction(self.ctx) as conn:
             done = conn.execute(
                 update(support_grants)

@@ -21,6 +21,7 @@ from troth.access.accounts import (
     user_by_id,
     user_from_row,
 )
+from troth.access.offboarded import ensure_open
 from troth.access.passwords import check_password_strength, hash_password
 from troth.access.tables import invitations, users
 from troth.audit.log import transaction
@@ -189,6 +190,10 @@ class Tenants:
         with self.ctx.engine.connect() as conn:
             return [user_from_row(r) for r in conn.execute(stmt)]
 
+    def ensure_open(self, tenant_id: str, action: str, by: Actor | str) -> None:
+        """Refuse ``action`` for an offboarded customer (:mod:`troth.access.offboarded`)."""
+        ensure_open(self.ctx, tenant_id, action, by)
+
     # -- who may manage a tenant ---------------------------------------------------------
     def authorize_admin(
         self,
@@ -255,6 +260,7 @@ class Tenants:
         except ValueError:
             raise ValidationError("the invited role must be admin or member") from None
         self.authorize_admin(by, tenant_id, "invite")
+        ensure_open(self.ctx, tenant_id, "invite", by)
         now = self.ctx.clock.now()
         token = new_token()
         iid = new_id()
@@ -359,6 +365,7 @@ class Tenants:
                 reason=_INVITATION_REASONS[inv.state],
                 details={"invitation": inv.id},
             )
+        ensure_open(self.ctx, inv.tenant_id, "invitation_accept", "anonymous")
         return inv
 
     def revoke_invitation(self, invitation_id: str, *, by: Actor = SYSTEM) -> None:

@@ -168,7 +168,9 @@ class CollectionService:
                 req.actor,
                 stored.reason,
                 stored.message,
+                error=stored.error,
                 subject_id=stored.subject_id,
+                tenant_id=stored.details.get("tenant_id"),
                 details=stored.details,
             )
         return stored

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from troth.access.offboarded import closed_refusal
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal
@@ -139,6 +140,9 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
             # Their values are filed under their own tenant, always.
             batch = replace(batch, tenant_id=_their_tenant(batch, named))
             erased = {p.id for p in named if p.erased_at is not None}
+        closed = closed_refusal(conn, batch.tenant_id)  # an offboarded customer is closed
+        if closed is not None:
+            return replace(closed, details={"point": batch.cp.id, "tenant_id": batch.tenant_id})
         ids = read_identities(conn, ctx, batch.cp, batch.rows, batch.juris, batch.tenant_id)
         if not batch.subject_ids:
             sids, new_subjects = resolve_people(ids)

@@ -39,6 +39,7 @@ class Reason(StrEnum):
     not_the_owner = "not_the_owner"  # an export made for another person
     power_not_granted = "power_not_granted"
     tenant_bound = "tenant_bound"
+    tenant_offboarded = "tenant_offboarded"  # the customer left: nothing new for it
     # A stored value's row does not match its seal (changed outside troth): nothing of
     # the person is shown (troth.store.seals).
     record_tampered = "record_tampered"

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Connection, func, select, update
 
+from troth.access.offboarded import ensure_open
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
 from troth.collection.validation import check_email, parse_regime
@@ -149,11 +150,15 @@ class RequestIntake:
             )
         if asked.email and actor.kind is ActorKind.application:
             self._limit_letters(asked.email, asked.tenant_id, actor)
-        if subject_id is not None and asked.tenant_id is not None:
+        tenant_id = asked.tenant_id
+        if subject_id is not None:
             with self.ctx.engine.connect() as conn:
                 owner = get_subject(conn, subject_id, self.ctx.keys).tenant_id
-            if owner != asked.tenant_id:
-                self._refuse_other_tenant(actor, subject_id, asked.tenant_id)
+            if tenant_id is not None and owner != tenant_id:
+                self._refuse_other_tenant(actor, subject_id, tenant_id)
+            tenant_id = owner
+        # An offboarded customer is closed: no request is opened for it (audited, 409).
+        ensure_open(self.ctx, tenant_id, "request.open", actor)
         return self._open(asked, actor)
 
     def _limit_letters(self, email: str, tenant_id: str | None, actor: Actor) -> None:
