@@ -9,9 +9,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from troth.audit.entries import list_entries
 from troth.cli import _register, app
 from troth.clock import ManualClock
-from troth.errors import AuthenticationError, PermissionDenied
+from troth.engine import Troth
+from troth.errors import AuthenticationError, NotFound, PermissionDenied
+from troth.home import open_context
 
 PW = "correct horse battery staple"
 
@@ -108,6 +111,28 @@ def test_users_keys_tenants_grants(home: Any, tmp_path: Path, db_url: str) -> No
     ):
         res = run(home_dir, *args, env=env)
         assert isinstance(res.exception, AuthenticationError), args
+    # An admin of another customer, with their right password: the grant is not theirs,
+    # answered as an unknown id (404) and audited under Acme, as the README says.
+    bolt = re.search(
+        r"id (\w+)", ok(home_dir, "tenants", "create", "Bolt", "--email", "office@bolt.example")
+    )
+    assert bolt
+    link = ok(
+        home_dir, "tenants", "invite", bolt.group(1), "boss@bolt.example", "--role", "admin",
+        "--show-link",
+    )  # fmt: skip
+    ok(home_dir, "tenants", "accept", env={**env, "TROTH_CODE": link.strip()})
+    res = run(home_dir, "grants", "approve", gid.group(1), "--as", "boss@bolt.example", env=env)
+    assert isinstance(res.exception, NotFound), (res.output, res.exception)
+    t = Troth(open_context(home_dir))
+    assert t.access.grants.get_grant(gid.group(1)).decided_at is None
+    [entry] = [
+        e.entry
+        for e in list_entries(t.ctx, limit=500)
+        if e.entry.action == "grant_approve" and e.entry.outcome.value == "deny"
+    ]
+    assert entry.reason == "not_a_member" and entry.tenant_id == a
+    t.close()
     assert "approved" in ok(
         home_dir, "grants", "approve", gid.group(1), "--as", "boss@acme.example", env=env
     )

@@ -48,6 +48,14 @@ def _login(
     return actor_for(user)
 
 
+def _member(t: Troth, email: str, password: str | None, totp: str | None, tenant_id: str) -> Actor:
+    """A customer's member who logs in to decide on ``tenant_id``'s grant: their membership
+    of that customer, else (an admin of another customer) their own, which the grant then
+    refuses as another customer's (404, audited ``not_a_member`` under the grant's)."""
+    users = t.access.accounts.authenticate_member(email, ask_password(password), totp_code=totp)
+    return actor_for(next((u for u in users if u.tenant_id == tenant_id), users[0]))
+
+
 # -- tenants -----------------------------------------------------------------------------
 @app.command("create")
 def create(
@@ -282,7 +290,7 @@ def _decide(
 ) -> None:
     with opened(ctx) as t:
         g = t.access.grants.get_grant(grant_id)
-        by = _login(t, as_, password, totp, g.tenant_id)
+        by = _member(t, as_, password, totp, g.tenant_id)
         fn = {"approve": t.access.grants.approve_grant, "refuse": t.access.grants.refuse_grant}[
             verb
         ]
