@@ -51,15 +51,15 @@ def test_breach_times_at_toronto_changes(home: Any, capsys: pytest.CaptureFixtur
     assert code == 1 and "does not exist" in err
     assert json.loads(_cli(capsys, t, "breaches", "list", "--json")[1]) == []
     # The second 01:30, with its offset, is what is stored; a year end rolls over to UTC.
-    code, out, err = _cli(capsys, t, *base, "--from", "2026-10-20", "--until",
-                          "2026-12-31T23:30", "--discovered", "2026-11-01T01:30-05:00")  # fmt: skip
+    code, out, err = _cli(capsys, t, *base, "--from", "2025-10-20", "--until",
+                          "2025-12-31T23:30", "--discovered", "2026-11-01T01:30-05:00")  # fmt: skip
     assert code == 0, err
     shown = json.loads(_cli(capsys, t, "breaches", "show", out.strip())[1])
     at = {k: datetime.fromisoformat(shown[k]).astimezone(UTC) for k in
           ("discovered_at", "occurred_until")}  # fmt: skip
     assert at == {
         "discovered_at": datetime(2026, 11, 1, 6, 30, tzinfo=UTC),
-        "occurred_until": datetime(2027, 1, 1, 4, 30, tzinfo=UTC),
+        "occurred_until": datetime(2026, 1, 1, 4, 30, tzinfo=UTC),
     }
 
 

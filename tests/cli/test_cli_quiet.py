@@ -65,6 +65,7 @@ CREATING = {
 # Commands whose help opens with a verb of creation but that leave no one new id to print.
 NO_NEW_ID = {
     "breaches regulator": "records a date on an existing breach",
+    "breaches public-notice": "records a date on an existing breach",
     "consent withdraw": "ends a consent; nothing refers to the event by id",
     "demo": "builds a whole home and serves it",
     "import": "stores many people: a summary, with the refused rows",

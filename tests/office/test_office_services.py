@@ -7,6 +7,7 @@ decision is tested exhaustively; tests/api/test_api_office_powers.py checks the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -186,7 +187,7 @@ def last_entries(w: World, after: int) -> list[Any]:
     with w.t.ctx.engine.connect() as conn:
         return list(
             conn.execute(
-                select(a.action, a.actor, a.outcome, a.reason, a.tenant_id)
+                select(a.action, a.actor, a.outcome, a.reason, a.tenant_id, a.details)
                 .where(a.seq > after)
                 .order_by(a.seq)
             )
@@ -215,9 +216,11 @@ def refused_everywhere(w: World, actor: Actor, reason: str, *, allowed: set[Powe
             (f"office.{power.value}", actor.label, "deny", reason)
         ], name
         if actor.tenant_id is not None:
-            # The attempt shows in the log of the tenant acted on (else the caller's).
-            target = w.bolt if name == "hold B" else actor.tenant_id
-            assert entries[0].tenant_id == target, name
+            # The attempt shows in the caller's own log, never in the log of the tenant it
+            # named (which would tell B that A is a customer too); the details name it.
+            assert entries[0].tenant_id == actor.tenant_id, name
+            if name == "hold B":
+                assert json.loads(entries[0].details).get("tenant_named") == w.bolt, name
 
 
 def allowed_everywhere(w: World, actor: Actor, powers: set[Power]) -> None:

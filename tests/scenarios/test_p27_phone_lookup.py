@@ -149,14 +149,15 @@ def test_phone_forms() -> None:
 def test_p27_collection_and_search_read_a_number_alike(
     home: Any, region: str, national: str
 ) -> None:
-    """A ``type: phone`` field that identifies nobody (the trial's worker profile) is read
-    as a look-up reads a number: one phonenumbers calls possible but not valid is refused
-    at collection, as the search refuses it, with or without its country code, in either
-    default region; a number with its country code is never told to add one."""
+    """A number that identifies the person is read at collection as a look-up reads it:
+    one phonenumbers calls possible but not valid is refused at collection as the search
+    refuses it, with or without its country code, in either default region; a number with
+    its country code is never told to add one. (A phone field that identifies no one, as
+    a call record's destination, is kept as written: no search by phone reaches it.)"""
 
     def edit(data: dict[str, Any]) -> None:
         point = next(p for p in data["collection_points"] if p["id"] == "purchase")
-        point["fields"]["phone"] = {"category": "contact", "type": "phone"}
+        point["fields"]["phone"] = {"category": "contact", "type": "phone", "identifies": "phone"}
         if region == "IE":
             data["organisation"]["default_jurisdiction"] = "gdpr"
             data["locations"] = {

@@ -10,7 +10,6 @@ reason, audited. Creating POSTs take ``Idempotency-Key``; lists page with ``limi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Request
@@ -19,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from troth.api.auth import ActorDep, TrothDep
 from troth.api.idempotency import IdemKey, once
-from troth.api.models import Instant
+from troth.api.models import Day, Instant
 from troth.api.records import Cursor, Limit, decode_cursor, encode_cursor
 from troth.disclosures.demands import list_demands
 from troth.engine import Troth
@@ -81,7 +80,7 @@ class HoldIn(BaseModel):
 
 
 @router.get("/retention/plan", tags=["retention"], summary="What a retention run would do now")
-def retention_plan(actor: ActorDep, t: TrothDep, as_of: date | None = None) -> dict[str, Any]:
+def retention_plan(actor: ActorDep, t: TrothDep, as_of: Day | None = None) -> dict[str, Any]:
     """``as_of`` (YYYY-MM-DD, today or later): what a run on that day would do instead."""
     if as_of is not None:
         return t.retention.plan_for_day(as_of, actor=actor).to_dict()

@@ -431,12 +431,10 @@ def check_customer_tenant(
 def check_phones(
     cp: CollectionPoint, data: Mapping[str, Any], region: str | None, row: int | None
 ) -> None:
-    """Every number collected must be one, read as a look-up reads it (:func:`to_e164`):
-    one that identifies the person is indexed in E.164, and any other may be searched."""
+    """A number that identifies the person must be one (it is indexed in E.164)."""
     for fname, spec in cp.fields.items():
         value = data.get(fname)
-        is_phone = spec.identifies == "phone" or spec.type is FieldType.phone
-        if is_phone and value not in (None, ""):
+        if spec.identifies == "phone" and value not in (None, ""):
             try:
                 to_e164(str(value), region)
             except ValidationError as exc:
