@@ -69,8 +69,8 @@ def run(quick: bool) -> list[str]:
             _fill(conn, n)
             # Sealed as troth's writer seals each person it stores (retention leaves alone a
             # person whose row is unsealed: changed outside troth). Not timed.
-            ids = list(conn.execute(sa.text("SELECT id FROM subjects")).scalars())
-            reseal_subjects(conn, t.ctx.keys, ids)
+            people = list(conn.execute(sa.text("SELECT id FROM subjects")).scalars())
+            reseal_subjects(conn, t.ctx.keys, people)
             conn.execute(sa.text("ANALYZE records; ANALYZE subjects"))
         assert isinstance(t.ctx.clock, ManualClock)
         t.ctx.clock.set(COLLECTED + timedelta(days=4 * 365))
