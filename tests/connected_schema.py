@@ -366,6 +366,44 @@ def rows_for(i: int) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def customer(t: Any, i: int, tenant: str) -> str:
+    """Person ``i`` buys through a mindlink home (``t``), filed under ``tenant``; their id."""
+    data = {
+        "name": f"Person {i}",
+        "email": email_of(i),
+        "address": f"{i} High Street, Leeds",
+        "product": "Mindlink Pro",
+        "renewal_date": "2027-01-01",
+    }
+    return str(t.collect("purchase", data, tenant_id=tenant).subject_id)
+
+
+def rows_of(engine: sa.Engine, i: int) -> dict[str, list[tuple[Any, ...]]]:
+    """Person ``i``'s rows in the shop: theirs by customer id, e-mail or phone, and the
+    lines and payments of their orders."""
+    shop = md.tables
+    orders = sa.select(shop["orders"].c.id).where(shop["orders"].c.customer_id == i)
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with engine.connect() as conn:
+        for name in TABLES:
+            t = shop[name]
+            conds = []
+            if name == "customers":
+                conds.append(t.c.id == i)
+            if "customer_id" in t.c:
+                conds.append(t.c.customer_id == i)
+            if "email" in t.c:
+                conds.append(t.c.email == email_of(i))
+            if "caller" in t.c:
+                conds.append(t.c.caller == phone_of(i))
+            if "order_id" in t.c:
+                conds.append(t.c.order_id.in_(orders))
+            if conds:
+                rows = conn.execute(sa.select(t).where(sa.or_(*conds)).order_by(*t.primary_key))
+                out[name] = [tuple(r) for r in rows]
+    return out
+
+
 def populate(engine: sa.Engine, people: range | list[int]) -> None:
     """Insert the rows of ``people`` (small numbers: tests; benchmarks use SQL instead)."""
     per_table: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}

@@ -26,43 +26,6 @@ SECRET = "Garda investigation 2026/17"
 OTHER = "Tribunal 4/2026"
 
 
-def _customer(t: Troth, i: int, tenant: str) -> str:
-    data = {
-        "name": f"Person {i}",
-        "email": cs.email_of(i),
-        "address": f"{i} High Street, Leeds",
-        "product": "Mindlink Pro",
-        "renewal_date": "2027-01-01",
-    }
-    return str(t.collect("purchase", data, tenant_id=tenant).subject_id)
-
-
-def _shop_rows_of(engine: sa.Engine, i: int) -> dict[str, list[tuple[Any, ...]]]:
-    """Person ``i``'s rows in the shop: theirs by customer id, e-mail or phone, and the
-    lines and payments of their orders."""
-    md = cs.md.tables
-    orders = sa.select(md["orders"].c.id).where(md["orders"].c.customer_id == i)
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    with engine.connect() as conn:
-        for name in cs.TABLES:
-            t = md[name]
-            conds = []
-            if name == "customers":
-                conds.append(t.c.id == i)
-            if "customer_id" in t.c:
-                conds.append(t.c.customer_id == i)
-            if "email" in t.c:
-                conds.append(t.c.email == cs.email_of(i))
-            if "caller" in t.c:
-                conds.append(t.c.caller == cs.phone_of(i))
-            if "order_id" in t.c:
-                conds.append(t.c.order_id.in_(orders))
-            if conds:
-                rows = conn.execute(sa.select(t).where(sa.or_(*conds)).order_by(*t.primary_key))
-                out[name] = [tuple(r) for r in rows]
-    return out
-
-
 def _store_of(t: Troth, sid: str) -> tuple[Any, ...]:
     with t.ctx.engine.connect() as conn:
         s = conn.execute(sa.select(subjects).where(subjects.c.id == sid)).mappings().one()
@@ -88,12 +51,12 @@ def test_offboarding_keeps_a_held_person_everywhere_and_erases_them_after_the_la
     url = shop_db(tmp_path)
     shop = connect_shop(t, url, monkeypatch, range(1, 5))
     a = t.access.tenants.create_tenant("Acme", "office@acme.example")
-    sids = {i: _customer(t, i, a) for i in (1, 2, 3)}
+    sids = {i: cs.customer(t, i, a) for i in (1, 2, 3)}
     held = sids[2]
     assert t.use(held, purpose="sales", actor=SYSTEM).get("name") == "Person 2"
     h1 = t.retention.place_hold(reason=SECRET, subject_id=held)
     h2 = t.retention.place_hold(reason=OTHER, subject_id=held)
-    shop_before, store_before = _shop_rows_of(shop, 2), _store_of(t, held)
+    shop_before, store_before = cs.rows_of(shop, 2), _store_of(t, held)
     assert shop_before["customers"]
 
     cert = t.requests.offboard_tenant(a, batch_size=2).certificate
@@ -102,7 +65,7 @@ def test_offboarding_keeps_a_held_person_everywhere_and_erases_them_after_the_la
     # (the shop's rows of person 2 were erased by the offboarding's connector job before).
     assert all(_store_of(t, sids[i])[0] == "erased" for i in (1, 3))
     assert cs.email_of(1) not in str(cs.snapshot(shop)["customers"])
-    assert _store_of(t, held) == store_before and _shop_rows_of(shop, 2) == shop_before
+    assert _store_of(t, held) == store_before and cs.rows_of(shop, 2) == shop_before
     assert cert["waiting_for_legal_hold"] == 1 and "legal hold" in cert["kept_because"]
     # Restricted meanwhile: no ordinary use of what is kept.
     with pytest.raises(Refused) as refused:
@@ -113,12 +76,12 @@ def test_offboarding_keeps_a_held_person_everywhere_and_erases_them_after_the_la
 
     # One hold lifted, the other still runs: nothing happens.
     assert t.retention.lift_hold(h1)["erasures_done"] == 0
-    assert _store_of(t, held) == store_before and _shop_rows_of(shop, 2) == shop_before
+    assert _store_of(t, held) == store_before and cs.rows_of(shop, 2) == shop_before
     # The last lifted while the shop is down: the lift says what is left, nothing erased.
     monkeypatch.setenv(SHOP_ENV, shop_db(tmp_path / "gone"))
     lifted = t.retention.lift_hold(h2)
     assert lifted["erasures_done"] == 0 and len(lifted["erasures_left"]) == 1
-    assert _store_of(t, held) == store_before and _shop_rows_of(shop, 2) == shop_before
+    assert _store_of(t, held) == store_before and cs.rows_of(shop, 2) == shop_before
     # The worker's request task retries it once the shop is back.
     monkeypatch.setenv(SHOP_ENV, url)
     assert t.requests.run_due().startswith("1 erasure(s) done")
@@ -142,7 +105,7 @@ def test_a_held_minor_is_erased_nowhere_until_the_tenant_hold_ends(
     t = home("mindlink")
     shop = connect_shop(t, shop_db(tmp_path), monkeypatch)
     a = t.access.tenants.create_tenant("Acme", "office@acme.example")
-    sid = _customer(t, 4, a)
+    sid = cs.customer(t, 4, a)
     hold = t.retention.place_hold(reason=SECRET, tenant_id=a)
     shop_before, store_before = cs.snapshot(shop), _store_of(t, sid)
 

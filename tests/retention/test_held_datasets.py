@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 import connected_schema as cs
 from requests_helpers import connect_shop
@@ -38,43 +37,6 @@ def _declare_with_rules(t: Troth) -> None:
     (t.ctx.settings.resolved_datasets_dir / "shop.yaml").write_text(text)
 
 
-def _customer(t: Troth, i: int, tenant: str) -> str:
-    data = {
-        "name": f"Person {i}",
-        "email": cs.email_of(i),
-        "address": f"{i} High Street, Leeds",
-        "product": "Mindlink Pro",
-        "renewal_date": "2027-01-01",
-    }
-    return str(t.collect("purchase", data, tenant_id=tenant).subject_id)
-
-
-def _rows_of(engine: sa.Engine, i: int) -> dict[str, list[tuple[Any, ...]]]:
-    """Person ``i``'s rows in the shop: theirs by customer id, e-mail or phone, and the
-    lines and payments of their orders."""
-    md = cs.md.tables
-    orders = sa.select(md["orders"].c.id).where(md["orders"].c.customer_id == i)
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    with engine.connect() as conn:
-        for name in cs.TABLES:
-            t = md[name]
-            conds = []
-            if name == "customers":
-                conds.append(t.c.id == i)
-            if "customer_id" in t.c:
-                conds.append(t.c.customer_id == i)
-            if "email" in t.c:
-                conds.append(t.c.email == cs.email_of(i))
-            if "caller" in t.c:
-                conds.append(t.c.caller == cs.phone_of(i))
-            if "order_id" in t.c:
-                conds.append(t.c.order_id.in_(orders))
-            if conds:
-                rows = conn.execute(sa.select(t).where(sa.or_(*conds)).order_by(*t.primary_key))
-                out[name] = [tuple(r) for r in rows]
-    return out
-
-
 def _held(report: dict[str, Any]) -> int:
     return sum(t["held"] for t in report["tables"].values())
 
@@ -87,21 +49,21 @@ def test_a_sweep_keeps_held_peoples_rows_and_sweeps_them_after_the_lift(
     _declare_with_rules(t)
     acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
     bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
-    one, _ = _customer(t, 1, acme), _customer(t, 2, bolt)
-    _customer(t, 4, acme)
+    one, _ = cs.customer(t, 1, acme), cs.customer(t, 2, bolt)
+    cs.customer(t, 4, acme)
     on_one = t.retention.place_hold(reason=SECRET, subject_id=one)
     on_bolt = t.retention.place_hold(reason="Regulator inquiry", tenant_id=bolt)
     on_bolt_too = t.retention.place_hold(reason="Tribunal 4/2026", tenant_id=bolt)
     clock.advance(days=366)
-    before = {i: _rows_of(shop, i) for i in (1, 2, 4)}
+    before = {i: cs.rows_of(shop, i) for i in (1, 2, 4)}
 
     plan = t.retention.plan()
     [planned] = plan.datasets
     report = t.retention.run()
     [swept] = report.datasets
     # Person 1 (held) and person 2 (their tenant held) keep every row; person 4's go.
-    assert _rows_of(shop, 1) == before[1] and _rows_of(shop, 2) == before[2]
-    assert _rows_of(shop, 4) != before[4] and swept["total"] > 0
+    assert cs.rows_of(shop, 1) == before[1] and cs.rows_of(shop, 2) == before[2]
+    assert cs.rows_of(shop, 4) != before[4] and swept["total"] > 0
     assert planned["error"] is None and _held(swept) == _held(planned) > 0
     assert swept["tables"]["orders"]["held"] == 2  # the 2017 orders of persons 1 and 2
     for name, tab in swept["tables"].items():
@@ -120,9 +82,9 @@ def test_a_sweep_keeps_held_peoples_rows_and_sweeps_them_after_the_lift(
     t.retention.lift_hold(on_one)
     t.retention.lift_hold(on_bolt)
     again = t.retention.run().datasets[0]
-    assert _rows_of(shop, 1) != before[1] and _rows_of(shop, 2) == before[2]
+    assert cs.rows_of(shop, 1) != before[1] and cs.rows_of(shop, 2) == before[2]
     assert again["tables"]["orders"]["held"] == 1 and again["total"] > 0
     t.retention.lift_hold(on_bolt_too)
     last = t.retention.run().datasets[0]
-    assert _rows_of(shop, 2) != before[2] and _held(last) == 0
-    assert {r[0] for r in _rows_of(shop, 2)["orders"]} == {21}  # the 2017 order went
+    assert cs.rows_of(shop, 2) != before[2] and _held(last) == 0
+    assert {r[0] for r in cs.rows_of(shop, 2)["orders"]} == {21}  # the 2017 order went
