@@ -5,32 +5,19 @@ health report sent to an authority (found by the Pillbox trial)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from pillbox_samples import POLICY, patients
 from troth.audit.entries import list_entries
 from troth.gate import Actor, ActorKind
 
-POLICY = Path(__file__).parent.parent / "gate" / "pillbox.yaml"
-ORDER = {
-    "name": "Élise Tremblay",
-    "email": "elise@example.com",
-    "address": "1 rue Saint-Denis, Montréal",
-    "province": "QC",
-    "prescription": "amoxicillin 500 mg",
-    "card_number": "4111111111111111",
-    "card_expiry": "12/29",
-}
 MARKETER = Actor(ActorKind.staff, "mk@pillbox.example", role="marketer")
 OFFICE = Actor(ActorKind.staff, "po@pillbox.example", role="privacy_office")
 
 
 def test_a_role_reads_the_same_of_a_person_with_a_health_disclosure_or_none(home: Any) -> None:
     t = home(None, policy=POLICY)
-    elise = t.collect("rx_order", ORDER | {"allergies": "penicillin"}).subject_id
-    carlos = t.collect(
-        "rx_order", ORDER | {"name": "Carlos Ruiz", "email": "carlos@example.com"}
-    ).subject_id
+    elise, carlos = patients(t)
     demand = t.disclosures.record_demand(
         authority="Health Canada",
         instrument="statutory_notice",

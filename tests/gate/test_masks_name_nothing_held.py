@@ -16,20 +16,11 @@ from typing import Any
 import pytest
 
 from _http import PASSWORD, client_for, console_login
+from pillbox_samples import POLICY, patients
 from troth.engine import Troth
 from troth.errors import Refused
 from troth.gate import Actor, ActorKind
 
-POLICY = Path(__file__).parent / "pillbox.yaml"
-ORDER = {
-    "name": "Élise Tremblay",
-    "email": "elise@example.com",
-    "address": "1 rue Saint-Denis, Montréal",
-    "province": "QC",
-    "prescription": "amoxicillin 500 mg",
-    "card_number": "4111111111111111",
-    "card_expiry": "12/29",
-}
 HEALTH = ("allergies", "allergy", "penicillin")
 # (role, purpose) a restricted role asks for.
 ASKS = [
@@ -43,10 +34,7 @@ ASKS = [
 
 def _people(t: Troth, *, consent: bool = True) -> tuple[str, str]:
     """Élise, with an allergy on file, and Carlos, without."""
-    elise = t.collect("rx_order", ORDER | {"allergies": "penicillin"}).subject_id
-    carlos = t.collect(
-        "rx_order", ORDER | {"name": "Carlos Ruiz", "email": "carlos@example.com"}
-    ).subject_id
+    elise, carlos = patients(t)
     if consent:
         for sid in (elise, carlos):
             t.consent.grant(sid, "marketing_email")

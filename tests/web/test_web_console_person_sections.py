@@ -14,18 +14,9 @@ import pytest
 import yaml
 
 from _http import PASSWORD, client_for, console_login
+from pillbox_samples import POLICY, patients
 from troth.engine import Troth
 
-POLICY = Path(__file__).parent.parent / "gate" / "pillbox.yaml"
-ORDER = {
-    "name": "Élise Tremblay",
-    "email": "elise@example.com",
-    "address": "1 rue Saint-Denis, Montréal",
-    "province": "QC",
-    "prescription": "amoxicillin 500 mg",
-    "card_number": "4111111111111111",
-    "card_expiry": "12/29",
-}
 SECTIONS = ("status", "consents", "requests", "disclosures", "trail")
 # Each role's powers, and the sections they open (status, consents and requests with
 # manage_requests; disclosures with legal_demands; the trail with read_audit).
@@ -59,10 +50,7 @@ def pillbox(home: Any, tmp_path: Path) -> Any:
 
 
 def _people(t: Troth) -> tuple[str, str]:
-    elise = t.collect("rx_order", ORDER | {"allergies": "penicillin"}).subject_id
-    carlos = t.collect(
-        "rx_order", ORDER | {"name": "Carlos Ruiz", "email": "carlos@example.com"}
-    ).subject_id
+    elise, carlos = patients(t)
     for sid in (elise, carlos):
         t.consent.grant(sid, "marketing_email")
     t.requests.open("delete", subject_id=elise)
