@@ -77,8 +77,8 @@ def test_reads_and_disclosures_end_with_the_description_after_a_colon(ctx: Any) 
         assert ".." not in sentence
 
 
-def test_the_page_reads_the_same(ctx: Any) -> None:
-    t = Troth(ctx)
+def _read_and_disclosed(t: Troth, reference: str) -> str:
+    """A buyer whose data support read and a court order had disclosed: their id."""
     sid = t.collect("purchase", BUYER).subject_id
     t.collect("support_request", {"name": "Ann Lee", "email": BUYER["email"], "message": "Hi"})
     support = t.access.accounts.add_user(
@@ -88,13 +88,18 @@ def test_the_page_reads_the_same(ctx: Any) -> None:
     order = t.disclosures.record_demand(
         authority="Crown Court",
         instrument="production_order",
-        reference="PO-1",
+        reference=reference,
         scope="account records",
         recipient="law_enforcement",
     )  # a disclosure to an authority goes only under a recorded demand (P20)
     t.disclosures.disclose(
         sid, "law_enforcement", "legal_compliance", SYSTEM, legal_demand_id=order.id
     )
+    return str(sid)
+
+
+def test_the_page_reads_the_same(ctx: Any) -> None:
+    _read_and_disclosed(Troth(ctx), "PO-1")
     with client_for(ctx) as c:
         privacy_sign_in(c, ctx, BUYER["email"])
         page = c.get("/privacy/me").text
@@ -127,23 +132,7 @@ def test_the_page_dates_everything_where_the_person_is(home: Any) -> None:
 
     clock = ManualClock(datetime(2026, 1, 31, 12, 0, tzinfo=UTC))
     ctx = home("mindlink", edit=auckland, clock=clock, context=True)
-    t = Troth(ctx)
-    sid = t.collect("purchase", BUYER).subject_id
-    t.collect("support_request", {"name": "Ann Lee", "email": BUYER["email"], "message": "Hi"})
-    support = t.access.accounts.add_user(
-        "sue@mindlink.example", kind="staff", role="support", password=PASSWORD
-    )
-    t.use(sid, purpose="support", actor=actor_for(support))
-    order = t.disclosures.record_demand(
-        authority="Crown Court",
-        instrument="production_order",
-        reference="PO-2",
-        scope="account records",
-        recipient="law_enforcement",
-    )
-    t.disclosures.disclose(
-        sid, "law_enforcement", "legal_compliance", SYSTEM, legal_demand_id=order.id
-    )
+    _read_and_disclosed(Troth(ctx), "PO-2")
     with client_for(ctx) as c:
         privacy_sign_in(c, ctx, BUYER["email"])
         page = c.get("/privacy/me").text
