@@ -64,6 +64,9 @@ def test_retention_plan_run_and_holds(lite) -> None:
         assert body["reason"] == "scope_missing" and "office:run_retention" in body["detail"]
         as_of = c.get("/api/v1/retention/plan?as_of=2090-06-30", headers=weak)
         assert is_problem(as_of, 403, "refused")["reason"] == "scope_missing"
+        # Refused before the day is looked at: a past day tells a weak key nothing either.
+        past = c.get("/api/v1/retention/plan?as_of=2001-01-01", headers=weak)
+        assert is_problem(past, 403, "refused")["reason"] == "scope_missing"
         body = is_problem(
             c.post("/api/v1/retention/run", json={"dry_run": False}, headers=weak),
             403,

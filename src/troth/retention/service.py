@@ -130,6 +130,8 @@ class RetentionService:
         every day has once), changing nothing: what will have gone by then, if nothing
         new is collected and no hold changes. A day before today is refused (what is gone
         cannot be shown); power ``run_retention``."""
+        # Who asks first: a caller without the power learns nothing of the day.
+        authorize(self.ctx, actor, Power.run_retention, details={"dry_run": True})
         zone = self.ctx.policy.policy.organisation.zone()
         today = self.ctx.clock.now().astimezone(zone).date()
         if day < today:
