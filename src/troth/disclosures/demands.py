@@ -236,12 +236,11 @@ def demand_row(conn: Connection, demand_id: str) -> LegalDemand:
     )
 
 
-def _local_day(conn: Connection, ctx: Context, subject_id: str, at: datetime) -> str:
-    """The day of ``at`` on the person's calendar (their regime's zone, else the
+def _local_day(ctx: Context, regime: str | None, at: datetime) -> str:
+    """The day of ``at`` on the calendar of a person under ``regime`` (its zone, else the
     organisation's), as their letters and privacy centre date everything."""
     from troth.collection.validation import person_zone
 
-    regime = conn.scalar(select(subjects.c.jurisdiction).where(subjects.c.id == subject_id))
     return (
         utc(at).astimezone(person_zone(ctx.policy.policy.organisation, regime)).date().isoformat()
     )
@@ -257,9 +256,9 @@ def notify_disclosures(
     now = ctx.clock.now()
     org = ctx.policy.policy.organisation
     rows = conn.execute(
-        select(disclosures).where(
-            disclosures.c.id.in_(list(disclosure_ids)), disclosures.c.notified_at.is_(None)
-        )
+        select(disclosures, subjects.c.jurisdiction)
+        .select_from(disclosures.outerjoin(subjects, subjects.c.id == disclosures.c.subject_id))
+        .where(disclosures.c.id.in_(list(disclosure_ids)), disclosures.c.notified_at.is_(None))
     ).all()
     sent = 0
     for row in rows:
@@ -274,7 +273,7 @@ def notify_disclosures(
                 f" ({demand.reference})\nDisclosed to: "
                 f"{recipient.name if recipient else row.recipient}\n"
                 f"Categories: {', '.join(row.categories)}\n"
-                f"Date of disclosure: {_local_day(conn, ctx, row.subject_id, row.at)}\n\n"
+                f"Date of disclosure: {_local_day(ctx, row.jurisdiction, row.at)}\n\n"
                 f"You can see every disclosure of your data in the privacy centre.\n"
             )
             enqueue(
