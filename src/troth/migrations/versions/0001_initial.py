@@ -1,9 +1,6 @@
 """The initial schema: every table of troth 0.1, generated from troth.db.metadata by
 Alembic autogenerate; tests/migrations/test_migrations.py checks the result against the metadata on
 SQLite and PostgreSQL.
-
-Revision ID: 0001
-Revises:
 """
 
 from __future__ import annotations
@@ -15,8 +12,6 @@ import troth.db
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,8 +1,5 @@
 """Discovery scans and their per-table progress (masked evidence only), so an interrupted
 scan resumes at the next table.
-
-Revision ID: 0003_discovery
-Revises: 0002
 """
 
 from __future__ import annotations
@@ -14,8 +11,6 @@ import troth.db
 
 revision = "0003_discovery"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 _JSON = sa.JSON().with_variant(sa.JSON(none_as_null=True), "postgresql")
 

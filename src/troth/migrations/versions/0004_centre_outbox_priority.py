@@ -1,9 +1,6 @@
 """The outbox sends by priority: transactional mail (sign-in codes, request letters,
 verification) before notices, notices before marketing, so a code never waits behind a
 bulk mailing. Rows already queued get the priority of their kind.
-
-Revision ID: 0004_centre
-Revises: 0003_discovery
 """
 
 from __future__ import annotations
@@ -13,8 +10,6 @@ from alembic import op
 
 revision = "0004_centre"
 down_revision = "0003_discovery"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,6 @@
 """The audit log's pending entries: committed with their operation, MAC'd with the key,
 sequenced into the tree in batches (PostgreSQL); audit_entries remembers each one's
 pending id so the process that committed it can confirm it was sequenced.
-
-Revision ID: 0005_audit
-Revises: 0004_centre
 """
 
 from __future__ import annotations
@@ -15,8 +12,6 @@ import troth.db
 
 revision = "0005_audit"
 down_revision = "0004_centre"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

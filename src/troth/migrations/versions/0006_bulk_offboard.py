@@ -1,8 +1,4 @@
-"""A tenant's offboarding: its export, its erasure batch by batch, its certificate.
-
-Revision ID: 0006_bulk
-Revises: 0005_audit
-"""
+"""A tenant's offboarding: its export, its erasure batch by batch, its certificate."""
 
 from __future__ import annotations
 
@@ -13,8 +9,6 @@ from troth.db import BigId, JsonType, UtcDateTime
 
 revision = "0006_bulk"
 down_revision = "0005_audit"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

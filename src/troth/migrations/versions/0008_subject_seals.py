@@ -2,27 +2,15 @@
 and erasure decide on (troth.store.subject_seals). Rows already stored are sealed once by
 `troth db migrate`, which has the key file (troth.store.sealing); from then on a person
 whose row has no seal is refused.
-
-Revision ID: 0008_subject_seals
-Revises: 0007_seals
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from troth.migrations.steps import columns_added
 
 revision = "0008_subject_seals"
 down_revision = "0007_seals"
-branch_labels = None
-depends_on = None
 
-
-def upgrade() -> None:
-    with op.batch_alter_table("subjects") as batch:
-        batch.add_column(sa.Column("seal", sa.LargeBinary))
-
-
-def downgrade() -> None:
-    with op.batch_alter_table("subjects") as batch:
-        batch.drop_column("seal")
+upgrade, downgrade = columns_added("subjects", sa.Column("seal", sa.LargeBinary))

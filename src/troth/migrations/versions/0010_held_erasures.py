@@ -1,8 +1,5 @@
 """The erasures a legal hold prevented outside a deletion request (a tenant's offboarding,
 a minor's erasure): recorded, and carried out when the hold ends (troth.requests.deferral).
-
-Revision ID: 0010_held_erasures
-Revises: 0009_agents
 """
 
 from __future__ import annotations
@@ -14,8 +11,6 @@ from troth.db import JsonType, UtcDateTime
 
 revision = "0010_held_erasures"
 down_revision = "0009_agents"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
