@@ -72,3 +72,26 @@ def test_a_hold_cleared_on_the_person_still_holds_their_data(home, db_url, clock
     # Cleared by a writer without the key: held, and the person's row refuses reads too.
     _raw(t, ann, legal_hold=None)
     assert t.retention.run().total == 0 and _count(t, ann) == 6
+
+
+def test_the_run_checks_a_person_again_once_their_row_changes(home, db_url, clock):
+    """A run remembers the people it has checked (it meets them batch after batch), but
+    by their row and seal: the same person with a changed row, the seal left as it was,
+    is checked again and refused."""
+    from troth.store.subject_seals import SubjectChecker
+    from troth.store.subjects import SUBJECT_COLUMNS
+
+    t = home("itechno", db_url)
+    ann = t.collect("account_signup", ACCOUNT).subject_id
+    query = sa.select(*SUBJECT_COLUMNS, subjects.c.seal).where(subjects.c.id == ann)
+    checker = SubjectChecker(t.ctx.keys, limit=2)
+    with t.ctx.engine.connect() as conn:
+        row = conn.execute(query).one()
+    assert checker.matches(row[:-1], row[-1]) and checker.matches(row[:-1], row[-1])
+    _raw(t, ann, legal_hold=not row.legal_hold)
+    with t.ctx.engine.connect() as conn:
+        changed = conn.execute(query).one()
+    assert changed[-1] == row[-1]  # the writer could not seal it
+    assert not checker.matches(changed[:-1], changed[-1])
+    assert not checker.matches(row[:-1], None)  # a third row: past the limit, forgets
+    assert checker.matches(row[:-1], row[-1])

@@ -238,8 +238,12 @@ class Expiry:
         return Counter({cat: n for cat, n in conn.execute(stmt)})
 
     def batch_ids(self, action: RetentionAction, after: int, n: int, extra: Any = None) -> Any:
+        """The next ``n`` records due for ``action`` after the id ``after``: their ids and
+        their people's (``extra``, a condition on the records, narrows them)."""
         r = records.alias("r")
-        stmt = select(r.c.id).where(r.c.id > after, self.expired(r, action), self.not_held(r))
+        stmt = select(r.c.id, r.c.subject_id).where(
+            r.c.id > after, self.expired(r, action), self.not_held(r)
+        )
         if extra is not None:
             stmt = stmt.where(extra(r))
         return stmt.order_by(r.c.id).limit(n)

@@ -44,7 +44,8 @@ from troth.retention.rules import (
 from troth.store.ids import new_id
 from troth.store.keystore import shred_subject_keys
 from troth.store.seals import bad_seals, reseal
-from troth.store.subject_seals import sealed_rows
+from troth.store.subject_seals import SubjectChecker, sealed_rows
+from troth.store.subjects import SUBJECT_COLUMNS
 from troth.store.tables import records, subjects
 
 Progress = Callable[[int], None]
@@ -98,6 +99,7 @@ class Sweep:
         self.now = expiry.now
         self.dialect = expiry.dialect
         self.dispositions = dispositions(expiry.ctx)
+        self.people = SubjectChecker(expiry.ctx.keys)
 
     def _batches(self, progress: Progress | None, step: Step) -> None:
         """Run ``step`` (given the last id done, it changes one batch and returns its rows,
@@ -129,7 +131,7 @@ class Sweep:
                 return [(i,) for i in bad]
             rows = conn.execute(
                 delete(records)
-                .where(records.c.id.in_(ids))
+                .where(self.dialect.one_of(records.c.id, ids))
                 .returning(
                     records.c.id,
                     records.c.category,
@@ -153,16 +155,24 @@ class Sweep:
         """The records ``picked`` selects, split: those whose person's row matches its seal,
         and those of a person whose row was changed outside troth (a hold cleared, a
         relationship ended early, a tenant moved), left as they are: retention never acts
-        on what a database writer made of a person (``troth audit verify`` names them)."""
-        from troth.store.subject_seals import bad_subjects
-
-        r = records.c
+        on what a database writer made of a person (``troth audit verify`` names them).
+        One query reads each due record with its person's row (a record whose person has no
+        row has nothing to check); the run's checker remembers the rows it has checked."""
+        due = picked.subquery()
         rows = conn.execute(
-            select(r.id, r.subject_id).where(r.id.in_(picked.scalar_subquery()))
+            select(due.c.id, *SUBJECT_COLUMNS, subjects.c.seal).select_from(
+                due.outerjoin(subjects, subjects.c.id == due.c.subject_id)
+            )
         ).all()
-        tampered = set(bad_subjects(conn, self.ctx.keys, {str(sid) for _, sid in rows}))
-        good = [int(i) for i, sid in rows if sid not in tampered]
-        return good, [int(i) for i, sid in rows if sid in tampered]
+        good: list[int] = []
+        bad: list[int] = []
+        for row in rows:
+            person = row[1:-1]
+            if person[0] is None or self.people.matches(person, row[-1]):
+                good.append(int(row[0]))
+            else:
+                bad.append(int(row[0]))
+        return good, bad
 
     def _shred(self, conn: Connection, candidates: set[str]) -> int:
         if not candidates:

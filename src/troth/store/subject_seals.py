@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from troth.keys import Keyring
 
 __all__ = [
+    "SubjectChecker",
     "SubjectTampered",
     "bad_subjects",
     "check_subject",
@@ -118,6 +119,27 @@ def update_subjects(conn: Connection, keys: Keyring, where: Any, **values: Any) 
         stmt = update(subjects).where(subjects.c.id == bindparam("sid"))
         conn.execute(stmt.values(**values, seal=_SET), params)
     return len(params)
+
+
+class SubjectChecker:
+    """Checks people's rows against their seals, remembering the rows it has checked (the
+    row and its seal, not just the person: a row changed since is checked again). A
+    retention run meets the same people batch after batch; the same row and seal always
+    give the same answer. It forgets everything past ``limit`` rows, to stay small."""
+
+    def __init__(self, keys: Keyring, limit: int = 200_000) -> None:
+        self.key = subject_seal_key(keys)
+        self.limit = limit
+        self._seen: dict[tuple[Any, ...], bool] = {}
+
+    def matches(self, row: Sequence[Any], seal: bytes | None) -> bool:
+        known = (*row, None if seal is None else bytes(seal))
+        verdict = self._seen.get(known)
+        if verdict is None:
+            if len(self._seen) >= self.limit:
+                self._seen.clear()
+            verdict = self._seen[known] = subject_matches(self.key, row, seal)
+        return verdict
 
 
 def bad_subjects(conn: Connection, keys: Keyring, ids: Iterable[str]) -> list[str]:
