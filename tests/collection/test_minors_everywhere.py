@@ -253,3 +253,38 @@ def test_cli_minors_purge(home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert res.exit_code == 0, res.output
     assert "deleted 1 minor(s)" in res.output and teen in res.output
     assert traces(shop, 4) == {"invoices": [41]}
+
+
+def test_a_row_changed_outside_troth_decides_no_erasure(
+    home: Any, db_url: str, tmp_path: Path
+) -> None:
+    """A database writer without the key file makes an adult 12, or changes a minor's own
+    row (their regime, their hold): those rows no longer match their seals, so no erasure
+    is decided on them (`troth audit verify` names them). A real minor is still found."""
+    t = home("itechno", db_url, edit=_sixteen_then_eighteen)
+    today = t.ctx.clock.now().date()
+    adult = _signup(t, cs.email_of(5), today.replace(year=today.year - 30))
+    teen = _signup(t, cs.email_of(6), today.replace(year=today.year - 17))
+    other = _signup(t, cs.email_of(7), today.replace(year=today.year - 17))
+    young = f'"{today.replace(year=today.year - 12).isoformat()}"'
+    with t.ctx.engine.begin() as conn:
+        conn.execute(
+            sa.update(records)
+            .where(records.c.subject_id == adult, records.c.field == "date_of_birth")
+            .values(value=young)
+        )
+        conn.execute(sa.update(subjects).where(subjects.c.id == other).values(legal_hold=True))
+    _raise_minimum_age(t, tmp_path)  # now a 17-year-old's stored birth date is a minor's
+    t2 = Troth.open(t.ctx.settings.home, clock=t.ctx.clock)
+    try:
+        assert t2.find_minors() == [teen]
+        assert t2.purge_minors() == [teen]
+        with t2.ctx.engine.connect() as conn:
+            left = dict(
+                conn.execute(
+                    sa.select(records.c.subject_id, sa.func.count()).group_by(records.c.subject_id)
+                ).all()
+            )
+        assert set(left) == {adult, other}
+    finally:
+        t2.close()

@@ -363,3 +363,31 @@ def test_p08_api_publish_refuses_an_early_effective_date(home, db_url):
         assert ok.status_code == 200, ok.text
         assert ok.json()["effective"] == "2026-02-05"
     ctx.engine.dispose()
+
+
+def test_p35_notice_goes_to_no_address_put_there_outside_troth(home, db_url, tmp_path):
+    """A new use of held data mails each person it touches at the address they gave; an
+    address a database writer put in place of Bo's (it no longer matches its seal) gets
+    nothing, in the preview's count or the outbox."""
+    from troth.notices.preview import preview_publish
+
+    t = home("itechno", db_url)
+    t.collect("order_form", ORDER)
+    bo = t.collect("order_form", {**ORDER, "email": "bo@example.com"}).subject_id
+    with t.ctx.engine.begin() as conn:
+        conn.execute(
+            sa.update(records)
+            .where(records.c.subject_id == bo, records.c.field == "email")
+            .values(value='"thief@example.net"')
+        )
+    data = _policy(t)
+    data["version"] = "2.0"
+    _point(data, "order_form")["purposes"].append("licence_management")
+    data["effective"] = date(2026, 4, 2)
+    path = _write(tmp_path, data)
+    preview = preview_publish(t.ctx, path.read_text(), path.name)
+    assert preview.people == 1  # Ann; Bo's address is not his
+    publish_policy(t.ctx, path)
+    with t.ctx.engine.connect() as conn:
+        sent = set(conn.execute(sa.select(outbox.c.to_addr)).scalars())
+    assert "ann@example.com" in sent and "thief@example.net" not in sent

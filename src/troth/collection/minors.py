@@ -19,6 +19,8 @@ from troth.context import Context
 from troth.db import reading
 from troth.errors import ConnectorError, ValidationError
 from troth.gate import SYSTEM, Actor, Reason
+from troth.store.seals import bad_seals
+from troth.store.subject_seals import bad_subjects
 from troth.store.subjects import get_subject
 from troth.store.tables import records, subjects
 
@@ -183,10 +185,11 @@ class Minors:
         age_fields = {(cp.id, cp.age_field) for cp in idx.points.values() if cp.age_field}
         if not age_fields:
             return []
-        found: list[str] = []
+        found: dict[str, list[int]] = {}  # a minor: the dates of birth that make them one
         with reading(self.ctx.engine) as conn:
             q = (
                 select(
+                    records.c.id,
                     records.c.subject_id,
                     records.c.collection_point,
                     records.c.field,
@@ -198,7 +201,7 @@ class Minors:
                     records.c.field.in_({f for _, f in age_fields}), records.c.value.is_not(None)
                 )
             )
-            for sid, point, fname, value, juris in conn.execute(q):
+            for rid, sid, point, fname, value, juris in conn.execute(q):
                 if (point, fname) not in age_fields:
                     continue
                 spec = idx.points[point].fields.get(fname)
@@ -210,8 +213,14 @@ class Minors:
                 except ValidationError:
                     continue  # stored before dates of birth were checked: not a date
                 if age is not None and age < idx.minimum_age(juris):
-                    found.append(sid)
-        return sorted(set(found))
+                    found.setdefault(sid, []).append(rid)
+            # A date of birth or a regime a database writer changed makes no one a minor:
+            # an erasure is never decided on a row that does not match its seal (`troth
+            # audit verify` names it).
+            rids = [rid for ids in found.values() for rid in ids]
+            bad = set(bad_seals(conn, self.ctx.keys, rids))
+            bad_people = set(bad_subjects(conn, self.ctx.keys, found))
+        return sorted(s for s, ids in found.items() if s not in bad_people and not set(ids) <= bad)
 
     def purge(self, *, dry_run: bool = False, actor: Actor = SYSTEM) -> list[str]:
         """See :meth:`troth.Troth.purge_minors`."""

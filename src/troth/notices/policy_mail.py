@@ -10,13 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select
 
 from troth.context import Context
 from troth.policy.changes import PolicyDiff
 from troth.policy.model import Policy
+from troth.store.seals import bad_seals
 from troth.store.tables import records, tenants
+
+if TYPE_CHECKING:
+    from troth.keys import Keyring
 
 
 def queue_notice_emails(
@@ -32,7 +37,7 @@ def queue_notice_emails(
     idempotency key (version + address) means a rerun queues nothing twice."""
     from troth.notices.outbox import MailKind, enqueue
 
-    addresses = notice_addresses(conn, uses)
+    addresses = notice_addresses(conn, ctx.keys, uses)
     subject, body = notice_mail(policy, effective, diff)
     count = 0
     for email, sid in sorted(addresses.items()):
@@ -52,9 +57,12 @@ def queue_notice_emails(
     return count
 
 
-def notice_addresses(conn: Connection, uses: list[tuple[str, str, str]]) -> dict[str, str | None]:
+def notice_addresses(
+    conn: Connection, keys: Keyring, uses: list[tuple[str, str, str]]
+) -> dict[str, str | None]:
     """Who a material change's notice goes to: each active customer's primary address
-    (None: a tenant) and each person whose data a new use touches (their subject id)."""
+    (None: a tenant) and each person whose data a new use touches (their subject id), at
+    an address that matches its seal: one a database writer put there gets nothing."""
     addresses: dict[str, str | None] = {}
     for (email,) in conn.execute(
         select(tenants.c.primary_email).where(
@@ -71,13 +79,16 @@ def notice_addresses(conn: Connection, uses: list[tuple[str, str, str]]) -> dict
             .distinct()
             .scalar_subquery()
         )
-        q = select(records.c.subject_id, records.c.value).where(
+        q = select(records.c.id, records.c.subject_id, records.c.value).where(
             records.c.field == "email",
             records.c.value.is_not(None),
             records.c.subject_id.in_(affected),
         )
-        for sid, value in conn.execute(q):
-            addresses.setdefault(json.loads(value), sid)
+        found = conn.execute(q).all()
+        bad = set(bad_seals(conn, keys, [rid for rid, _, _ in found]))
+        for rid, sid, value in found:
+            if rid not in bad:
+                addresses.setdefault(json.loads(value), sid)
     return addresses
 
 

@@ -86,7 +86,7 @@ def preview_publish(
         problem = _date_problem(floor, when, earliest)
         if published_digest(conn, new_policy.version) is not None:
             problem = f"version {new_policy.version!r} is already published; give it a new version"
-        addresses = notice_addresses(conn, uses)
+        addresses = notice_addresses(conn, ctx.keys, uses)
     subject, body = notice_mail(new_policy, when, diff)
     return PublishPreview(
         version=new_policy.version,
