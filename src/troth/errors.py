@@ -37,9 +37,9 @@ class TrothError(Exception):
     def __init_subclass__(
         cls, *, code: str | None = None, status: int | None = None, **kwargs: Any
     ) -> None:
-        # Each error declares its code and status on its class line
-        # (``class NotFound(TrothError, code="not_found", status=404)``); one left out is
-        # inherited from the parent.
+        """Each error declares its code and status on its class line
+        (``class NotFound(TrothError, code="not_found", status=404)``), the one place they
+        are written; one left out is inherited from the parent."""
         super().__init_subclass__(**kwargs)
         if code is not None:
             cls.code = code
