@@ -13,7 +13,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypedDict, TypeVar, overload
 
-from troth.access.records import foreign_use
+from troth.access.records import foreign_use, unnamed_use_denial
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.group import append_committed, close_group, group_commit
 from troth.audit.heads import close_heads
@@ -327,14 +327,7 @@ class Troth:
         try:
             return self._use(subject_id, purpose, actor, categories)
         except NotFound as exc:
-            entry = denial(  # under the caller's tenant, if bound to one
-                "use",
-                actor,
-                Reason.not_found,
-                tenant_id=actor.tenant_id,
-                purpose=purpose[:100],
-                details={"unknown_subject": subject_id[:64]},
-            )
+            entry = unnamed_use_denial(actor, Reason.not_found, purpose, unknown_subject=subject_id)
             return self.ctx.clock.now(), entry, exc
         except RecordTampered as exc:
             entry = denial(

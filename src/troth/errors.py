@@ -34,6 +34,18 @@ class TrothError(Exception):
     code = "troth_error"
     status = 500
 
+    def __init_subclass__(
+        cls, *, code: str | None = None, status: int | None = None, **kwargs: Any
+    ) -> None:
+        """Each error declares its code and status on its class line
+        (``class NotFound(TrothError, code="not_found", status=404)``), the one place they
+        are written; one left out is inherited from the parent."""
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+        if status is not None:
+            cls.status = status
+
     def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
@@ -46,16 +58,12 @@ class TrothError(Exception):
         return {"code": self.code, "status": self.status, "message": self.message, **self.details}
 
 
-class ConfigError(TrothError):
-    code = "config_error"
-    status = 500
+class ConfigError(TrothError, code="config_error", status=500):
+    """Settings, home directory or key file are wrong (500; the CLI exits 1)."""
 
 
-class PolicyError(TrothError):
+class PolicyError(TrothError, code="policy_invalid", status=422):
     """A policy file that does not validate; ``issues`` lists every problem found."""
-
-    code = "policy_invalid"
-    status = 422
 
     def __init__(self, message: str, issues: list[Any] | None = None) -> None:
         super().__init__(message)
@@ -67,73 +75,57 @@ class PolicyError(TrothError):
         return out
 
 
-class ValidationError(TrothError):
-    code = "invalid_input"
-    status = 422
+class ValidationError(TrothError, code="invalid_input", status=422):
+    """Bad input from a caller: wrong type, oversized, malformed."""
 
 
-class MalformedInput(ValidationError):
+class MalformedInput(ValidationError, code="malformed_json", status=400):
     """Input that is not even well-formed: not strict JSON, not Unicode, nested too deep."""
 
-    code = "malformed_json"
-    status = 400
+
+class NotFound(TrothError, code="not_found", status=404):
+    """An unknown subject, request, grant, recipient..."""
 
 
-class NotFound(TrothError):
-    code = "not_found"
-    status = 404
+class Conflict(TrothError, code="conflict", status=409):
+    """The state does not allow it: already done, a replayed token."""
 
 
-class Conflict(TrothError):
-    code = "conflict"
-    status = 409
-
-
-class Refused(TrothError):
+class Refused(TrothError, code="refused", status=403):
     """The gate refused an operation; ``reason`` is a :class:`troth.gate.Reason` (raised by
     :func:`troth.audit.refusals.refuse`, which audits it first)."""
-
-    code = "refused"
-    status = 403
 
     def __init__(self, message: str, *, reason: Reason, **details: Any) -> None:
         super().__init__(message, reason=reason.value, **details)
         self.reason: str = reason.value
 
 
-class AuthenticationError(TrothError):
-    code = "unauthenticated"
-    status = 401
+class AuthenticationError(TrothError, code="unauthenticated", status=401):
+    """A wrong password, a bad or expired session or key."""
 
 
-class PermissionDenied(TrothError):
-    code = "forbidden"
-    status = 403
+class PermissionDenied(TrothError, code="forbidden", status=403):
+    """Authenticated, but not allowed."""
 
 
-class RateLimited(TrothError):
-    code = "rate_limited"
-    status = 429
+class RateLimited(TrothError, code="rate_limited", status=429):
+    """Too many attempts: locked out for a while."""
 
 
-class CryptoError(TrothError):
-    code = "crypto_error"
-    status = 500
+class CryptoError(TrothError, code="crypto_error", status=500):
+    """A key is missing, or a ciphertext does not authenticate."""
 
 
-class IntegrityError(TrothError):
-    code = "integrity_error"
-    status = 500
+class IntegrityError(TrothError, code="integrity_error", status=500):
+    """The audit log or a ledger does not verify."""
 
 
-class ConnectorError(TrothError):
-    code = "connector_error"
-    status = 502
+class ConnectorError(TrothError, code="connector_error", status=502):
+    """A connected database is down or does not match its declaration."""
 
 
-class DatabaseVersionError(TrothError):
-    code = "database_version"
-    status = 500
+class DatabaseVersionError(TrothError, code="database_version", status=500):
+    """The database is newer or older than this troth."""
 
 
 __all__ = [

@@ -34,19 +34,26 @@ def not_found(subject_id: str) -> NotFound:
     return NotFound(f"no subject {subject_id!r}: look the person up by e-mail or phone first")
 
 
-def foreign_use(actor: Actor, subject_id: str, purpose: str) -> tuple[AuditEntry, Refused]:
-    """A use of another tenant's person by an actor bound to a tenant: the refusal
-    (``not_a_member``; the HTTP API answers it as an unknown id) and its entry, filed
-    under the actor's tenant (never in the person's tenant's log), naming the id asked
-    for and nothing of the person."""
-    entry = denial(
+def unnamed_use_denial(actor: Actor, reason: Reason, purpose: str, **asked: str) -> AuditEntry:
+    """The entry of a use refused before the person may be named (an unknown id, another
+    tenant's person): filed under the caller's own tenant, never in the person's log,
+    with the purpose and the ids the caller ``asked`` for, each cut to a bounded length
+    (the caller chose them)."""
+    return denial(
         "use",
         actor,
-        Reason.not_a_member,
+        reason,
         tenant_id=actor.tenant_id,
         purpose=purpose[:100],
-        details={"subject_named": subject_id[:64]},
+        details={name: value[:64] for name, value in asked.items()},
     )
+
+
+def foreign_use(actor: Actor, subject_id: str, purpose: str) -> tuple[AuditEntry, Refused]:
+    """A use of another tenant's person by an actor bound to a tenant: the refusal
+    (``not_a_member``; the HTTP API answers it as an unknown id) and its entry
+    (:func:`unnamed_use_denial`), naming the id asked for and nothing of the person."""
+    entry = unnamed_use_denial(actor, Reason.not_a_member, purpose, subject_named=subject_id)
     error = Refused(
         "this person's data belongs to another customer",
         reason=Reason.not_a_member,

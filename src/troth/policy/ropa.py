@@ -8,7 +8,7 @@ erased, (g) the security measures troth applies. As JSON, CSV and HTML.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from jinja2 import Environment, select_autoescape
@@ -73,19 +73,15 @@ def _security(idx: PolicyIndex) -> list[str]:
 
 @dataclass(frozen=True)
 class RecordOfProcessing:
+    # The fields in the order the JSON document gives them (``to_dict`` is ``asdict``).
     controller: dict[str, str]
+    policy_version: str
     activities: list[dict[str, Any]]
-    version: str
     # Role -> the office powers the policy gives it (only roles with powers).
     office_powers: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "controller": self.controller,
-            "policy_version": self.version,
-            "activities": self.activities,
-            "office_powers": self.office_powers,
-        }
+        return asdict(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
@@ -109,7 +105,7 @@ _HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Record of processing activities: {{ r.controller.name }}</title></head><body>
 <h1>Record of processing activities</h1>
-<p>GDPR Art. 30(1). Generated from policy version {{ r.version }}.</p>
+<p>GDPR Art. 30(1). Generated from policy version {{ r.policy_version }}.</p>
 <h2>(a) Controller</h2>
 <dl>{% for k, v in r.controller.items() %}<dt>{{ k }}</dt><dd>{{ v or "none" }}</dd>
 {% endfor %}</dl>
@@ -187,7 +183,7 @@ def record_of_processing(idx: PolicyIndex) -> RecordOfProcessing:
             }
         )
     powers = {r.id: [w.value for w in r.powers] for r in pol.roles if r.powers}
-    return RecordOfProcessing(controller, activities, idx.version, powers)
+    return RecordOfProcessing(controller, idx.version, activities, powers)
 
 
 def _staff_access(pol: Policy, purpose: str, categories: set[str]) -> list[str]:

@@ -10,6 +10,7 @@ door to it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, cast
@@ -40,11 +41,11 @@ class PolicyVersion(TypedDict):
     values_collected_under: int
 
 
+@dataclass(frozen=True, slots=True)
 class PolicyService:
     """One home's policy: the version in force, history, diff, publish, ROPA."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     @property
     def current(self) -> Policy:
