@@ -173,6 +173,29 @@ def test_p20_refused_attempt_under_a_gag_is_hidden_too(home, db_url, clock) -> N
     assert [e["outcome"] for e in log if e["action"] == "disclose"] == ["deny"]
 
 
+def test_p20_an_attempt_before_the_demand_was_recorded_is_hidden_too(home, db_url, clock):
+    """The usual order: the officer tries to disclose, is refused (``demand_required``:
+    record the demand first), records the gagged demand, and discloses under it. The
+    first attempt, made before the demand existed, tips the person off as much as the
+    disclosure: hidden while the gag runs, shown (as refused) once it ends. An attempt
+    for another person, whom the demand does not concern, stays visible to them."""
+    t = home("mindlink", db_url)
+    ann = t.collect("purchase", ANN).subject_id
+    bob = t.collect("purchase", BOB).subject_id
+    for sid in (ann, bob):
+        with pytest.raises(Refused) as exc:
+            t.disclosures.disclose(sid, "law_enforcement", "legal_compliance", OFFICE)
+        assert exc.value.reason == "demand_required"
+    clock.advance(minutes=5)
+    disclose(t, ann, demand(t, "PO-9", gag_days=30))
+    assert hidden(person_sees(t, ann))
+    bob_log = person_sees(t, bob)["centre_log"]
+    assert [e["outcome"] for e in bob_log if e["action"] == "disclose"] == ["deny"]
+    clock.advance(days=31)
+    log = person_sees(t, ann)["centre_log"]
+    assert sorted(e["outcome"] for e in log if e["action"] == "disclose") == ["allow", "deny"]
+
+
 # -- the privacy centre and the API, through HTTP ------------------------------------------
 def _sign_in(c: Any, ctx: Any, email: str) -> None:
     page = c.get("/privacy/signin").text

@@ -43,6 +43,10 @@ class LiveGags:
     # their audit trail or disclosures to answer it) are hidden too.
     subjects: Mapping[str, datetime] = field(default_factory=dict)
     legal_purposes: frozenset[str] = frozenset()
+    # A gagged person -> the recipients of their disclosures under a live gag: every
+    # attempt to disclose their data to one of them is hidden, whenever it was made (the
+    # refusal that told the officer to record the demand came before the demand).
+    recipients: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def hides(
         self,
@@ -63,6 +67,10 @@ class LiveGags:
         looked = purpose in self.legal_purposes or _vendor_look(action, actor)
         if looked and since is not None and at is not None and at >= since:
             return True
+        if action == "disclose" and since is not None:
+            to = details.get("recipient")
+            if purpose in self.legal_purposes or to in self.recipients.get(subject_id or "", ()):
+                return True
         for key in _DEMAND_KEYS:
             value = details.get(key)
             if isinstance(value, str) and value in self.demands:
@@ -107,15 +115,19 @@ def live_gags(conn: Connection, now: datetime, legal_purposes: frozenset[str]) -
         return LiveGags(frozenset(), frozenset())
     made: set[str] = set()
     people: dict[str, datetime] = {}
-    for did, sid, demand in conn.execute(
-        select(disclosures.c.id, disclosures.c.subject_id, disclosures.c.legal_demand_id).where(
-            disclosures.c.legal_demand_id.in_(sorted(received))
+    to: dict[str, set[str]] = {}
+    d = disclosures.c
+    for did, sid, demand, recipient in conn.execute(
+        select(d.id, d.subject_id, d.legal_demand_id, d.recipient).where(
+            d.legal_demand_id.in_(sorted(received))
         )
     ):
         made.add(str(did))
         at = received[str(demand)]
         people[str(sid)] = min(at, people.get(str(sid), at))
-    return LiveGags(frozenset(received), frozenset(made), people, legal_purposes)
+        to.setdefault(str(sid), set()).add(str(recipient))
+    recipients = {sid: frozenset(names) for sid, names in to.items()}
+    return LiveGags(frozenset(received), frozenset(made), people, legal_purposes, recipients)
 
 
 def gags_now(ctx: Context) -> LiveGags:
