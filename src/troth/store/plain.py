@@ -25,11 +25,11 @@ def plain_fields(
 
 
 def plain_value(value: Any) -> Any:
-    """Dates and datetimes as ISO 8601, tuples as lists (of plain values), an object with
-    a ``to_dict`` as that dict; anything else as it is."""
+    """Dates and datetimes as ISO 8601, tuples and lists as lists of plain values, an
+    object with a ``to_dict`` as that dict; anything else (a dict included) as it is."""
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):
         return [plain_value(v) for v in value]
     to_dict = getattr(value, "to_dict", None)
     return to_dict() if callable(to_dict) else value
