@@ -49,6 +49,37 @@ class LoggedEntry:
         }
 
 
+@dataclass(frozen=True)
+class EntryFilter:
+    """Which entries a read of the log asks for: every filter given must hold (``since`` <=
+    at < ``until``; ``action`` is that action or, ending in ``.``, every action it begins).
+    One value for a page and for its count, so the two cannot disagree."""
+
+    subject_id: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    outcome: str | None = None
+    action: str | None = None
+
+    def where(self) -> list[Any]:
+        """The filters as conditions on ``audit_entries``."""
+        c = audit_entries.c
+        where: list[Any] = []
+        if self.subject_id is not None:
+            where.append(c.subject_id == self.subject_id)
+        if self.actor is not None:
+            where.append(c.actor == self.actor)
+        if self.outcome is not None:
+            where.append(c.outcome == self.outcome)
+        if self.action is not None:
+            if self.action.endswith("."):
+                where.append(c.action.startswith(self.action, autoescape=True))
+            else:
+                where.append(c.action == self.action)
+        return where + within(c.at, self.since, self.until)
+
+
 def _logged(row: Any) -> LoggedEntry:
     entry = AuditEntry(
         action=row.action,
@@ -85,7 +116,8 @@ def list_entries(
     if offset < 0:
         raise ValidationError("offset must be 0 or more")
     t = audit_entries
-    stmt = select(t).where(*_entry_filters(subject_id, actor, since, until, outcome, action))
+    which = EntryFilter(subject_id, actor, since, until, outcome, action)
+    stmt = select(t).where(*which.where())
     if after_seq is not None:
         stmt = stmt.where(t.c.seq < after_seq if newest_first else t.c.seq > after_seq)
     stmt = stmt.order_by(t.c.seq.desc() if newest_first else t.c.seq).limit(limit)
@@ -95,45 +127,11 @@ def list_entries(
         return [_logged(row) for row in conn.execute(stmt)]
 
 
-def count_entries(
-    ctx: Context,
-    subject_id: str | None = None,
-    actor: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    outcome: str | None = None,
-    action: str | None = None,
-) -> int:
+def count_entries(ctx: Context, which: EntryFilter = EntryFilter()) -> int:
     """How many entries :func:`list_entries` with the same filters would page through."""
-    t = audit_entries
-    stmt = select(func.count()).select_from(t)
-    stmt = stmt.where(*_entry_filters(subject_id, actor, since, until, outcome, action))
+    stmt = select(func.count()).select_from(audit_entries).where(*which.where())
     with ctx.engine.connect() as conn:
         return int(conn.execute(stmt).scalar_one())
-
-
-def _entry_filters(
-    subject_id: str | None,
-    actor: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    outcome: str | None,
-    action: str | None,
-) -> list[Any]:
-    t = audit_entries
-    where: list[Any] = []
-    if subject_id is not None:
-        where.append(t.c.subject_id == subject_id)
-    if actor is not None:
-        where.append(t.c.actor == actor)
-    if outcome is not None:
-        where.append(t.c.outcome == outcome)
-    if action is not None:
-        if action.endswith("."):
-            where.append(t.c.action.startswith(action, autoescape=True))
-        else:
-            where.append(t.c.action == action)
-    return where + within(t.c.at, since, until)
 
 
 def accessed_subjects(conn: Connection, since: datetime, until: datetime) -> list[str]:

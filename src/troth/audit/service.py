@@ -9,6 +9,7 @@ only and anyone checks them with the public key (:func:`troth.audit.verify_proof
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypedDict, cast
 
@@ -52,11 +53,11 @@ class ConsistencyProof(TypedDict):
     path: list[str]
 
 
+@dataclass(eq=False)
 class AuditService:
     """One home's tamper-evident audit log."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     def verify(
         self,

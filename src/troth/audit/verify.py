@@ -33,6 +33,7 @@ from troth.audit.tables import (
 from troth.context import Context
 from troth.dialects import dialect_for
 from troth.errors import ConfigError, ValidationError
+from troth.store.plain import plain_fields
 
 Progress = Callable[[int, int], None]
 _CHUNK = 1 << 14  # a power of two: each full chunk is one perfect subtree of the log
@@ -62,20 +63,7 @@ class VerifyReport:
     bad_subjects: list[str] = field(default_factory=list)  # people not matching their seals
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "size": self.size,
-            "root": self.root,
-            "heads_checked": self.heads_checked,
-            "unsigned": self.unsigned,
-            "pending": self.pending,
-            "problem": self.problem,
-            "first_bad_seq": self.first_bad_seq,
-            "bad_range": list(self.bad_range) if self.bad_range else None,
-            "latest_head": self.latest_head.to_dict() if self.latest_head else None,
-            "bad_records": self.bad_records,
-            "bad_subjects": self.bad_subjects,
-        }
+        return plain_fields(self)
 
 
 def _snapshot(ctx: Context) -> Connection:

@@ -37,6 +37,7 @@ from troth.connectors.walk import Holder
 from troth.context import Context
 from troth.disclosures.tables import disclosures
 from troth.errors import TrothError, ValidationError
+from troth.store.plain import plain_fields
 from troth.store.subjects import blind_index_lookup
 from troth.store.tables import records, subjects
 
@@ -80,11 +81,7 @@ class Scope:
     actors: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, list[str]]:
-        return {
-            "tenants": list(self.tenants),
-            "subjects": list(self.subjects),
-            "actors": list(self.actors),
-        }
+        return plain_fields(self)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from troth.audit.log import append_entries
 from troth.breaches.tables import breach_subjects, breaches
 from troth.errors import ValidationError
 from troth.gate import Actor
+from troth.store.plain import plain_fields
 
 _ID = re.compile(r"[0-9a-f]{32}")
 # The register's CSV columns, in the order of Breach.to_dict.
@@ -86,28 +87,9 @@ class Breach:
         return found[-1] if found else None
 
     def to_dict(self) -> dict[str, Any]:
-        def iso(v: Any) -> Any:
-            return v.isoformat() if isinstance(v, datetime | date) else v
-
-        return {
-            "id": self.id,
-            "title": self.title,
-            "description": self.description,
-            "discovered_at": iso(self.discovered_at),
-            "aware_at": iso(self.aware_at),
-            "occurred_from": iso(self.occurred_from),
-            "occurred_until": iso(self.occurred_until),
-            "systems": list(self.systems),
-            "categories": list(self.categories),
-            "regimes": list(self.regimes),
-            "high_risk": self.high_risk,
-            "status": self.status.value,
-            "affected_count": self.affected_count,
-            "regulator_notified_at": iso(self.regulator_notified_at),
-            "individuals_notified_at": iso(self.individuals_notified_at),
-            "late_reason": self.late_reason,
-            "recorded_at": iso(self.recorded_at),
-            "keep_until": iso(self.keep_until),
+        out = plain_fields(self, omit=("scope", "history"))
+        out["status"] = self.status.value
+        return out | {
             "scope": {k: self.scope.get(k, []) for k in ("tenants", "subjects", "actors")},
             "affected_by_source": self.scope.get("by_source", {}),
             "unmatched_in_datasets": self.scope.get("unmatched", {}),

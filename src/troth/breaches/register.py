@@ -9,6 +9,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,11 +43,11 @@ from troth.store.tables import subjects
 NOT_TOLD_NO_ADDRESS = "not told: no address"
 
 
+@dataclass(eq=False)
 class BreachRegister:
     """Record breaches, compute who is affected, track the clocks, tell the people."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     def record_breach(
         self,
@@ -252,10 +253,8 @@ class BreachRegister:
         reasons (GDPR Art. 33(1)). A second record is refused (409) unless ``correction``
         gives the reason for correcting the first, which stays in the breach's history
         (:mod:`troth.breaches.steps`)."""
-        b = self.get(breach_id, actor=actor)
         step = StepRecord(REGULATOR, at, correction=correction, late_reason=late_reason)
-        record_step(self.ctx, b, step, actor)
-        return self.get(breach_id, actor=actor)
+        return self._record_step(breach_id, step, actor)
 
     def record_public_notice(
         self,
@@ -270,9 +269,13 @@ class BreachRegister:
         for affected people troth could not tell directly (PIPEDA s.10.1(6) with the
         Breach of Security Safeguards Regulations s.5; GDPR Art. 34(3)(c)). The people then
         count as told; a second record needs ``correction``, as for the regulator."""
-        b = self.get(breach_id, actor=actor)
         step = StepRecord(PUBLIC_NOTICE, at, correction=correction, how=how)
-        record_step(self.ctx, b, step, actor)
+        return self._record_step(breach_id, step, actor)
+
+    def _record_step(self, breach_id: str, step: StepRecord, actor: Actor) -> Breach:
+        """Record a once-only step on the breach the actor may read (read first, so one
+        who may not is refused before anything is written), then read it again, settled."""
+        record_step(self.ctx, self.get(breach_id, actor=actor), step, actor)
         return self.get(breach_id, actor=actor)
 
     def notify_preview(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -30,11 +31,11 @@ if TYPE_CHECKING:
     from troth.requests.erasure import Erasure
 
 
+@dataclass(eq=False)
 class Minors:
     """Erasing minors' data wherever it is (P04)."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     def report(
         self,

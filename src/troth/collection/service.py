@@ -62,11 +62,11 @@ def without_blanks(row: object) -> Any:
     return {k: None if isinstance(v, str) and not v.strip() else v for k, v in row.items()}
 
 
+@dataclass(eq=False)
 class CollectionService:
     """Collecting data through the policy's collection points (:meth:`collect`)."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     def collect(self, req: CollectRequest) -> list[CollectResult]:
         """Validated as a whole, stored in one transaction with batched inserts (all or

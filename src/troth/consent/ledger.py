@@ -5,7 +5,7 @@ transaction, with an audit entry for each event."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -45,11 +45,11 @@ from troth.errors import NotFound, ValidationError
 from troth.policy.model import CookieCategory, LegalBasis
 
 
+@dataclass(eq=False)
 class ConsentLedger:
     """Consent for one troth (a :class:`Context`): one call to give, one to take back."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     # -- recording ---------------------------------------------------------------------
     def grant(

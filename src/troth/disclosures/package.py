@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from troth.store.plain import plain_fields
 from troth.store.values import StoredValue
 
 
@@ -25,12 +26,7 @@ class DisclosedValue:
         return cls(v.field, v.category, v.value, v.collected_at)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "category": self.category,
-            "value": self.value,
-            "collected_at": self.collected_at.isoformat(),
-        }
+        return plain_fields(self, verbatim=("value",))
 
 
 @dataclass(frozen=True)
@@ -47,12 +43,7 @@ class WithheldValue:
         return cls(v.field, v.category, v.collected_at, reason)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "category": self.category,
-            "collected_at": self.collected_at.isoformat(),
-            "reason": self.reason,
-        }
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)
@@ -74,17 +65,4 @@ class DisclosurePackage:
     withheld: tuple[WithheldValue, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "subject_id": self.subject_id,
-            "recipient": self.recipient,
-            "purpose": self.purpose,
-            "values": [v.to_dict() for v in self.values],
-            "categories": list(self.categories),
-            "fields": list(self.fields),
-            "at": self.at.isoformat(),
-            "location": self.location,
-            "transfer_safeguard": self.transfer_safeguard,
-            "legal_demand_id": self.legal_demand_id,
-            "withheld": [w.to_dict() for w in self.withheld],
-        }
+        return plain_fields(self)

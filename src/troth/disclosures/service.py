@@ -136,11 +136,11 @@ def _where(a: _Attempt) -> dict[str, Any]:
     return {"subject_id": a.subject_id, "purpose": a.purpose[:100], "details": details}
 
 
+@dataclass(eq=False)
 class DisclosureService:
     """Disclosures, legal demands and the published list of sub-processors."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     # -- disclosing ------------------------------------------------------------------------
     def disclose(

@@ -49,6 +49,7 @@ from troth.policy.versions import (
     published_digest,
     record_version,
 )
+from troth.store.plain import plain_fields
 from troth.store.tables import policy_notices
 
 
@@ -71,19 +72,7 @@ class PublishResult:
     organisation's time zone); until then the version before it rules every decision."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "effective": self.effective.isoformat(),
-            "material": self.material,
-            "changes": self.changes,
-            "new_uses": [list(u) for u in self.new_uses],
-            "reconsent": self.reconsent,
-            "emails_queued": self.emails_queued,
-            "already_published": self.already_published,
-            "waiting": self.waiting,
-            "warnings": self.warnings,
-            "takes_effect": self.takes_effect.isoformat() if self.takes_effect else None,
-        }
+        return plain_fields(self)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from troth.audit.entries import LoggedEntry, count_entries, list_entries
+from troth.audit.entries import EntryFilter, LoggedEntry, count_entries, list_entries
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import refuse
@@ -210,22 +210,14 @@ def count_audit(
     """How many entries :func:`read_audit` with these filters pages through (power
     ``read_audit``)."""
     authorize(ctx, actor, Power.read_audit, subject_id=subject_id, details={"operation": "count"})
-    return count_entries(
-        ctx,
-        subject_id=subject_id,
-        actor=by,
-        outcome=outcome,
-        action=action,
-        since=since,
-        until=until,
-    )
+    return count_entries(ctx, EntryFilter(subject_id, by, since, until, outcome, action))
 
 
 def audit_per_day(ctx: Context, actor: Actor, days: list[datetime]) -> list[int]:
     """How many entries each of ``days`` (the start of a UTC day) holds (power
     ``read_audit``): the dashboard's chart, one indexed count a day."""
     authorize(ctx, actor, Power.read_audit, details={"operation": "count"})
-    return [count_entries(ctx, since=d, until=d + timedelta(days=1)) for d in days]
+    return [count_entries(ctx, EntryFilter(since=d, until=d + timedelta(days=1))) for d in days]
 
 
 def verify_audit(

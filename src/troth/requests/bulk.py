@@ -180,14 +180,12 @@ class BulkRunner:
             if progress:
                 progress(done[0], len(ids))
 
-        for job_id, recs_ in work.resumed.items():
-            self._finish_batch(job_id, recs_, connector, actor, out)
-            step(len(recs_))
-        for start in range(0, len(work.fresh), batch_size):
-            part = self._start_batch(work.fresh[start : start + batch_size], actor, out)
-            if part is not None:
-                self._finish_batch(*part, connector, actor, out)
-            step(min(batch_size, len(work.fresh) - start))
+        fresh = [work.fresh[i : i + batch_size] for i in range(0, len(work.fresh), batch_size)]
+
+        def erase(job_id: str, recs: builtins.list[RequestRecord]) -> None:
+            self._finish_batch(job_id, recs, connector, actor, out)
+
+        self._batches(work.resumed, fresh, erase, actor, out, step)
         for rid in work.single:
             try:
                 rec = self.runner.execute(rid, actor=actor)
@@ -214,13 +212,33 @@ class BulkRunner:
         batches a killed run left in_progress are redone, then the fresh ones."""
         from troth.requests.bulk_export import export_batch, plan_batches
 
-        for job_id, recs in work.resumed_exports.items():
+        def export(job_id: str, recs: builtins.list[RequestRecord]) -> None:
             export_batch(self, job_id, recs, connector, actor, out)
+
+        fresh = plan_batches(work.fresh_exports, batch_size)
+        self._batches(work.resumed_exports, fresh, export, actor, out, step, "export.started")
+
+    def _batches(
+        self,
+        resumed: Mapping[str, builtins.list[RequestRecord]],
+        fresh: Iterable[builtins.list[RequestRecord]],
+        finish: Callable[[str, builtins.list[RequestRecord]], None],
+        actor: Actor,
+        out: BulkReport,
+        step: Callable[[int], None],
+        fault: str = "bulk.started",
+    ) -> None:
+        """Run batches: first those a killed run left in_progress (finished by the job id
+        it recorded, never started again), then each fresh one, started (``fault``: the
+        test's crash point once it is) and finished; ``step`` counts each batch's
+        requests, a request that moved meanwhile included."""
+        for job_id, recs in resumed.items():
+            finish(job_id, recs)
             step(len(recs))
-        for batch in plan_batches(work.fresh_exports, batch_size):
-            part = self._start_batch(batch, actor, out, fault="export.started")
+        for batch in fresh:
+            part = self._start_batch(batch, actor, out, fault=fault)
             if part is not None:
-                export_batch(self, *part, connector, actor, out)
+                finish(*part)
             step(len(batch))
 
     def _sort(self, ids: builtins.list[str]) -> _Work:

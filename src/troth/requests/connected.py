@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from sqlalchemy import Connection
 
 from troth.collection.phones import region_for, written_forms
 from troth.connectors import Connector, Dataset, Identities, JobStore, load_datasets
@@ -187,21 +189,30 @@ def erase_people(
         return [dataset_summary(r.to_dict()) for r in connector.resume(job_id)]
     except NotFound:
         pass
+    with ctx.engine.connect() as conn:
+        every = people_identities(conn, ctx, sids, emails)
+    if not every:
+        return []
+    return [dataset_summary(r.to_dict()) for r in connector.erase(every, job_id=job_id)]
+
+
+def people_identities(
+    conn: Connection, ctx: Context, sids: Sequence[str], emails: Iterable[str] = ()
+) -> Identities:
+    """Every identity of the people ``sids`` together (plus ``emails``), each value once:
+    what a connector finds them all by in one pass. Only what identifies people is read
+    of their values in troth."""
     fields = {
         name
         for per in ctx.policy.point_fields.values()
         for name, spec in per.items()
         if spec.identifies
     }
-    with ctx.engine.connect() as conn:  # only what identifies people is read
-        found = read_subjects(conn, ctx, sids, fields)
+    found = read_subjects(conn, ctx, sids, fields)
     union: dict[str, list[str]] = {"email": [], "phone": [], "customer_id": []}
     for sid in sids:
         values = found[sid][1] if sid in found else []
         for kind, vals in identities_of(ctx, values).to_dict().items():
             union[kind] += vals
     union["email"] += emails
-    every = Identities.of({k: list(dict.fromkeys(v)) for k, v in union.items()})
-    if not every:
-        return []
-    return [dataset_summary(r.to_dict()) for r in connector.erase(every, job_id=job_id)]
+    return Identities.of({k: list(dict.fromkeys(v)) for k, v in union.items()})

@@ -60,15 +60,13 @@ class Offboarding:
     again: bool = False
 
 
+@dataclass(eq=False)
 class Offboarder:
     """``offboard_tenant``."""
 
-    def __init__(
-        self, ctx: Context, exports: Exports, environ: Mapping[str, str] | None = None
-    ) -> None:
-        self.ctx = ctx
-        self.exports = exports
-        self.environ = environ
+    ctx: Context
+    exports: Exports
+    environ: Mapping[str, str] | None = None
 
     def offboard_tenant(
         self,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from troth.requests.mailbox import Recognised
 from troth.requests.states import DUE_STATES, Channel, RequestKind, RequestState
+from troth.store.plain import plain_fields
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,8 @@ class RequestRecord:
         return self.agent_email if self.on_behalf else self.email
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            if f.name in ("download_token", "code_attempts", "codes_sent"):
-                continue
-            v = getattr(self, f.name)
-            out[f.name] = v.isoformat() if isinstance(v, date | datetime) else v
-        out["deadline"] = self.deadline.isoformat()
-        return out
+        out = plain_fields(self, omit=("download_token", "code_attempts", "codes_sent"))
+        return out | {"deadline": self.deadline.isoformat()}
 
 
 @dataclass

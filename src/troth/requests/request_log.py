@@ -4,6 +4,7 @@ only what the log must (date, kind, channel, response and any reason for a denia
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,11 @@ from troth.requests.states import RequestState
 from troth.requests.tables import request_events, request_exports, requests
 
 
+@dataclass(eq=False)
 class RequestLog:
     """``purge_request_logs``."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     def purge_request_logs(self, *, batch: int = 1_000) -> int:
         """Remove the personal details of requests closed more than 24 months ago (the

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,11 @@ from troth.store.ids import new_token
 from troth.store.tables import tenants
 
 
+@dataclass(eq=False)
 class RequestSteps:
     """The request table's steps, over one troth's context."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     def get(self, request_id: str) -> RequestRecord:
         """A request by id; NotFound when there is none."""

@@ -18,6 +18,7 @@ per category and purpose (never values). A rerun finds nothing left to do.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
@@ -39,11 +40,11 @@ from troth.store.tables import records
 log = logging.getLogger("troth.retention")
 
 
+@dataclass(eq=False)
 class RetentionService:
     """Applies the policy's retention rules to troth's store."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     # -- holds ---------------------------------------------------------------------------
     def place_hold(
@@ -246,28 +247,11 @@ class RetentionService:
     def _held_identities(self) -> Any:
         """The identities of everyone under a legal hold (their own identifying values in
         troth), which a dataset's sweep keeps; None when no one is held."""
-        from troth.connectors import Identities
-        from troth.requests.connected import identities_of
-        from troth.store.values import read_subjects
+        from troth.requests.connected import people_identities
 
-        ctx = self.ctx
-        with ctx.engine.connect() as conn:
+        with self.ctx.engine.connect() as conn:
             sids = holds.held_subjects(conn)
-            if not sids:
-                return None
-            fields = {
-                name
-                for per in ctx.policy.point_fields.values()
-                for name, spec in per.items()
-                if spec.identifies
-            }
-            found = read_subjects(conn, ctx, sids, fields)
-        union: dict[str, list[str]] = {"email": [], "phone": [], "customer_id": []}
-        for sid in sids:
-            values = found[sid][1] if sid in found else []
-            for kind, vals in identities_of(ctx, values).to_dict().items():
-                union[kind] += vals
-        every = Identities.of({k: list(dict.fromkeys(v)) for k, v in union.items()})
+            every = people_identities(conn, self.ctx, sids) if sids else None
         return every or None
 
 

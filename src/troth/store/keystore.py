@@ -277,11 +277,11 @@ def _reencrypted(
     return params
 
 
+@dataclass(eq=False)
 class KeyService:
     """One home's keys as an application reaches them: ``t.keys``."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
+    ctx: Context
 
     def rotate(
         self,

@@ -150,20 +150,10 @@ def find_subject_ids(
     from troth.db import reading
 
     region = region_for(ctx.policy.policy, None) if phone else None
+    given = (("email", email), ("phone", phone), ("customer_id", customer_id))
     with reading(ctx.engine) as conn:
-        for field, value in (("email", email), ("phone", phone), ("customer_id", customer_id)):
-            if not value:
-                continue
-            region_kw = {"region": region} if field == "phone" else {}
-            q = blind_index_lookup(field, [ctx.keys.blind_index(field, value, **region_kw)])
-            live = sorted(
-                (tenant is not None, str(sid))
-                for _h, sid, tenant, erased in conn.execute(q)
-                if erased is None and (tenant_id is None or tenant == tenant_id)
-            )
-            if live:
-                return [sid for _tenanted, sid in live]
-    return []
+        named = _first_named(conn, ctx.keys, given, tenant_id, region)
+    return [sid for _tenanted, sid in named[1]] if named else []
 
 
 def lookup_subject_id(
@@ -181,20 +171,34 @@ def lookup_subject_id(
     opens only those: see :func:`troth.home.open_lookup`). The first identifier given
     that names someone decides; when it names several people (one address at several
     customers), see :func:`_one_of`."""
-    for field, value in (("email", email), ("phone", phone), ("customer_id", customer_id)):
-        if value:
-            if field == "phone":
-                hashes = [keys.blind_index("phone", value, region=phone_region)]
-            else:
-                hashes = [keys.blind_index(field, value)]
-            q = blind_index_lookup(field, hashes)
-            live = sorted(
-                (tenant is not None, str(sid))
-                for _h, sid, tenant, erased in conn.execute(q)
-                if erased is None and (tenant_id is None or tenant == tenant_id)
-            )
-            if live:
-                return _one_of(live, field, oldest)
+    given = (("email", email), ("phone", phone), ("customer_id", customer_id))
+    named = _first_named(conn, keys, given, tenant_id, phone_region)
+    return _one_of(named[1], named[0], oldest) if named else None
+
+
+def _first_named(
+    conn: Connection,
+    keys: Keyring,
+    given: Sequence[tuple[str, str | None]],
+    tenant_id: str | None,
+    phone_region: str | None,
+) -> tuple[str, list[tuple[bool, str]]] | None:
+    """The first identifier of ``given`` (field, value; a value None or empty is not
+    given) that names a living person, with everyone it names: ``(is tenanted, id)``, the
+    organisation's own first, then by id; among ``tenant_id``'s people when it is given.
+    None when no identifier names anyone."""
+    for field, value in given:
+        if not value:
+            continue
+        region = {"region": phone_region} if field == "phone" else {}
+        q = blind_index_lookup(field, [keys.blind_index(field, value, **region)])
+        live = sorted(
+            (tenant is not None, str(sid))
+            for _h, sid, tenant, erased in conn.execute(q)
+            if erased is None and (tenant_id is None or tenant == tenant_id)
+        )
+        if live:
+            return field, live
     return None
 
 

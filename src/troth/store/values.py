@@ -17,6 +17,7 @@ from sqlalchemy import Connection, and_, bindparam, select
 from troth.context import Context
 from troth.errors import NotFound
 from troth.store.crypto import decrypt_value, unwrap_key
+from troth.store.plain import plain_fields
 from troth.store.seals import RecordTampered, check_row, seal_key, seal_matches, tampered
 from troth.store.subject_seals import (
     check_subject,
@@ -57,22 +58,7 @@ class StoredValue:
     restricted_until: date | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "category": self.category,
-            "value": self.value,
-            "collection_point": self.collection_point,
-            "purposes": list(self.purposes),
-            "source": self.source,
-            "supplier": self.supplier,
-            "policy_version": self.policy_version,
-            "location": self.location,
-            "collected_at": self.collected_at.isoformat(),
-            "restricted_to": self.restricted_to,
-            "restricted_until": self.restricted_until.isoformat()
-            if self.restricted_until
-            else None,
-        }
+        return plain_fields(self, omit=("id",), verbatim=("value",))
 
 
 def read_values(
