@@ -10,7 +10,7 @@ import re
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
@@ -22,6 +22,7 @@ from troth.policy.model import Power
 from troth.web.console import page, staff
 from troth.web.forms import FormDep
 from troth.web.lists import file_download, paging
+from troth.web.queries import PageNo
 from troth.web.render import ctx_of
 from troth.web.session import Signed
 
@@ -143,7 +144,7 @@ def _multi(request: Request) -> Any:
 def breach_page(
     request: Request,
     breach_id: BreachId,
-    page_no: Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)] = None,
+    page_no: PageNo = None,
 ) -> Response:
     """One breach: its clocks, the affected list for review (paged), telling the
     authority and the people."""
