@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from troth.cli import command_group, console, opened, show_table
+from troth.cli import command_group, console, opened, print_created, show_table
 from troth.cli.disclosures import _when
 from troth.cli.ids import resolver
 from troth.cli.options import JsonOpt, QuietOpt
@@ -122,10 +122,7 @@ def record(
     if as_json:
         console.print_json(json.dumps(b.to_dict()))
         return
-    if quiet:
-        print(b.id)
-    else:
-        console.print(f"{b.id} affects {b.affected_count} people")
+    print_created(quiet, b.id, f"{b.id} affects {b.affected_count} people", out=console)
     for name, n in b.scope.get("unmatched", {}).items():
         typer.echo(
             f"{name}: {n} identit{'y' if n == 1 else 'ies'} troth does not know; tell them"
