@@ -15,11 +15,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from troth.access.accounts import TenantRole
 from troth.api.auth import ActorDep, TrothDep, require_office
 from troth.api.idempotency import IdemKey, once
+from troth.api.models import BodyIn
 from troth.api.office import Id, page_of
 from troth.api.records import Cursor, Limit
 from troth.engine import Troth
@@ -30,16 +31,12 @@ from troth.policy.model import Power
 router = APIRouter(tags=["tenants"])
 
 
-class TenantIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TenantIn(BodyIn):
     name: str = Field(min_length=1, max_length=200)
     primary_email: str = Field(min_length=3, max_length=320)
 
 
-class InvitationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class InvitationIn(BodyIn):
     email: str = Field(min_length=3, max_length=320)
     role: TenantRole = TenantRole.member
 

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from troth.api.auth import ActorDep, TrothDep, require_scope
 from troth.api.idempotency import IdemKey, once
+from troth.api.models import BodyIn
 from troth.api.subjects import visible_subject
 
 router = APIRouter(tags=["disclosures"])
@@ -20,9 +21,7 @@ router = APIRouter(tags=["disclosures"])
 SubjectId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-class DiscloseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DiscloseIn(BodyIn):
     recipient: str = Field(min_length=1, max_length=80)
     purpose: str = Field(min_length=1, max_length=80)
     categories: list[str] | None = Field(default=None, max_length=100)

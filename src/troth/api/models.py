@@ -1,4 +1,5 @@
-"""The shapes the HTTP API returns (they make the OpenAPI schema)."""
+"""The shapes the HTTP API returns (they make the OpenAPI schema), and the base of the bodies
+it takes."""
 
 from __future__ import annotations
 
@@ -7,10 +8,18 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from troth.consent import ConsentRecord, ConsentStatus
 from troth.engine import CollectResult, View
+
+
+class BodyIn(BaseModel):
+    """What a request's body may hold: a field the API does not declare is a 422, never
+    dropped in silence (a misspelt option would otherwise fall back to its default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")

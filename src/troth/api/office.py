@@ -14,17 +14,23 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import Field, StrictBool
 
 from troth.api.auth import ActorDep, TrothDep
 from troth.api.idempotency import IdemKey, once
-from troth.api.models import Day, Instant
+from troth.api.models import BodyIn, Day, Instant
 from troth.api.records import Cursor, Limit, decode_cursor, encode_cursor
 from troth.disclosures.demands import list_demands
 from troth.engine import Troth
 from troth.gate import Actor
 
 router = APIRouter()
+# The office's three parts, each its own router: its paths' start and its OpenAPI tag are
+# given once here. They join ``router`` at the end of the module, once their routes are
+# declared (``include_router`` copies the routes a router has when it is called).
+retention = APIRouter(prefix="/retention", tags=["retention"])
+breaches = APIRouter(prefix="/breaches", tags=["breaches"])
+demands = APIRouter(prefix="/legal-demands", tags=["disclosures"])
 
 T = TypeVar("T")
 Id = Annotated[str, Path(min_length=1, max_length=64, description="An id troth gave out.")]
@@ -59,9 +65,7 @@ def page_read(
 
 
 # -- retention ---------------------------------------------------------------------------
-class RunIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RunIn(BodyIn):
     # A JSON boolean and nothing else: lax parsing would read 0, "no" or "off" as false,
     # and run retention for real.
     dry_run: StrictBool = Field(
@@ -69,17 +73,15 @@ class RunIn(BaseModel):
     )
 
 
-class HoldIn(BaseModel):
+class HoldIn(BodyIn):
     """A legal hold on one person or one whole tenant (give exactly one)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     reason: Text2000
     subject_id: str | None = Field(default=None, min_length=1, max_length=64)
     tenant_id: str | None = Field(default=None, min_length=1, max_length=64)
 
 
-@router.get("/retention/plan", tags=["retention"], summary="What a retention run would do now")
+@retention.get("/plan", summary="What a retention run would do now")
 def retention_plan(actor: ActorDep, t: TrothDep, as_of: Day | None = None) -> dict[str, Any]:
     """``as_of`` (YYYY-MM-DD, today or later): what a run on that day would do instead."""
     if as_of is not None:
@@ -87,12 +89,12 @@ def retention_plan(actor: ActorDep, t: TrothDep, as_of: Day | None = None) -> di
     return t.retention.plan(actor=actor).to_dict()
 
 
-@router.post("/retention/run", tags=["retention"], summary="Run retention (dry by default)")
+@retention.post("/run", summary="Run retention (dry by default)")
 def retention_run(body: RunIn, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
     return t.retention.run(dry_run=body.dry_run, actor=actor).to_dict()
 
 
-@router.post("/retention/holds", status_code=201, tags=["retention"], summary="Place a legal hold")
+@retention.post("/holds", status_code=201, summary="Place a legal hold")
 async def hold_place(
     request: Request, body: HoldIn, actor: ActorDep, t: TrothDep, idempotency_key: IdemKey = None
 ) -> Response:
@@ -103,15 +105,13 @@ async def hold_place(
     return await once(request, t, actor, idempotency_key, work)
 
 
-@router.delete(
-    "/retention/holds/{hold_id}", status_code=204, tags=["retention"], summary="Lift a hold"
-)
+@retention.delete("/holds/{hold_id}", status_code=204, summary="Lift a hold")
 def hold_lift(hold_id: Id, actor: ActorDep, t: TrothDep) -> Response:
     t.retention.lift_hold(hold_id, actor=actor)
     return Response(status_code=204)
 
 
-@router.get("/retention/holds", tags=["retention"], summary="The legal holds in force")
+@retention.get("/holds", summary="The legal holds in force")
 def holds_list(
     actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
@@ -126,9 +126,7 @@ def _hold_out(h: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- breaches ----------------------------------------------------------------------------
-class BreachIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BreachIn(BodyIn):
     title: Text200
     description: Text2000
     discovered_at: Instant
@@ -158,9 +156,7 @@ class BreachIn(BaseModel):
     )
 
 
-class ExcludeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ExcludeIn(BodyIn):
     subject_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=10000
     )
@@ -176,17 +172,13 @@ _CORRECTION = Field(
 )
 
 
-class NotifiedIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NotifiedIn(BodyIn):
     at: Instant
     late_reason: str | None = Field(default=None, min_length=1, max_length=4000)
     correction: str | None = _CORRECTION
 
 
-class PublicNoticeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PublicNoticeIn(BodyIn):
     at: Instant
     how: str | None = Field(
         default=None,
@@ -197,9 +189,7 @@ class PublicNoticeIn(BaseModel):
     correction: str | None = _CORRECTION
 
 
-class NotifyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NotifyIn(BodyIn):
     template: str = Field(
         min_length=1,
         max_length=20000,
@@ -229,7 +219,7 @@ def _people(preview: dict[str, Any], public: dict[str, Any] | None) -> dict[str,
     return {**preview, "not_told_no_address": preview["unreachable"], "next_step": todo}
 
 
-@router.post("/breaches", status_code=201, tags=["breaches"], summary="Record a breach")
+@breaches.post("", status_code=201, summary="Record a breach")
 async def breach_record(
     request: Request,
     body: BreachIn,
@@ -246,21 +236,20 @@ async def breach_record(
     return await once(request, t, actor, idempotency_key, work)
 
 
-@router.get("/breaches", tags=["breaches"], summary="The breach register, oldest first")
+@breaches.get("", summary="The breach register, oldest first")
 def breach_list(
     actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
     return page_of(t.breaches.list_breaches(actor=actor), limit, cursor, lambda b: b.to_dict())
 
 
-@router.get("/breaches/{breach_id}", tags=["breaches"], summary="A breach with its clocks")
+@breaches.get("/{breach_id}", summary="A breach with its clocks")
 def breach_read(breach_id: Id, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
     return breach_out(t, breach_id, actor)
 
 
-@router.get(
-    "/breaches/{breach_id}/affected",
-    tags=["breaches"],
+@breaches.get(
+    "/{breach_id}/affected",
     summary="The affected people, for review before notifying",
     description="Each person's id, tenant, why they are affected (data, dataset, recipient,"
     " audit), whether troth has an address to tell them at, and when they were told.",
@@ -279,9 +268,8 @@ def breach_affected(
     return page | {"preview": t.breaches.notify_preview(breach_id, actor=actor)}
 
 
-@router.post(
-    "/breaches/{breach_id}/exclude",
-    tags=["breaches"],
+@breaches.post(
+    "/{breach_id}/exclude",
     summary="Take people off the affected list after review, with the reason",
 )
 def breach_exclude(breach_id: Id, body: ExcludeIn, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
@@ -289,9 +277,8 @@ def breach_exclude(breach_id: Id, body: ExcludeIn, actor: ActorDep, t: TrothDep)
     return breach_out(t, breach_id, actor)
 
 
-@router.post(
-    "/breaches/{breach_id}/regulator-notified",
-    tags=["breaches"],
+@breaches.post(
+    "/{breach_id}/regulator-notified",
     summary="Record when the regulator was told, once (late needs late_reason)",
 )
 def breach_regulator(
@@ -303,9 +290,8 @@ def breach_regulator(
     return breach_out(t, breach_id, actor)
 
 
-@router.post(
-    "/breaches/{breach_id}/public-notice",
-    tags=["breaches"],
+@breaches.post(
+    "/{breach_id}/public-notice",
     summary="Record that a public notice was given, for the people troth could not tell",
 )
 def breach_public_notice(
@@ -317,9 +303,8 @@ def breach_public_notice(
     return breach_out(t, breach_id, actor)
 
 
-@router.post(
-    "/breaches/{breach_id}/notify",
-    tags=["breaches"],
+@breaches.post(
+    "/{breach_id}/notify",
     summary="Queue the notice to every affected person not yet told",
 )
 def breach_notify(breach_id: Id, body: NotifyIn, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
@@ -331,9 +316,7 @@ def breach_notify(breach_id: Id, body: NotifyIn, actor: ActorDep, t: TrothDep) -
 
 
 # -- legal demands -----------------------------------------------------------------------
-class DemandIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DemandIn(BodyIn):
     authority: Text200
     instrument: str = Field(min_length=1, max_length=40, description="e.g. court_order")
     reference: Text200
@@ -348,9 +331,7 @@ class DemandIn(BaseModel):
     )
 
 
-@router.post(
-    "/legal-demands", status_code=201, tags=["disclosures"], summary="Record a legal demand"
-)
+@demands.post("", status_code=201, summary="Record a legal demand")
 async def demand_record(
     request: Request,
     body: DemandIn,
@@ -365,7 +346,7 @@ async def demand_record(
     return await once(request, t, actor, idempotency_key, work)
 
 
-@router.get("/legal-demands", tags=["disclosures"], summary="Legal demands, newest first")
+@demands.get("", summary="Legal demands, newest first")
 def demand_list(
     actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
@@ -377,11 +358,14 @@ def demand_list(
     )
 
 
-@router.post(
-    "/legal-demands/{demand_id}/lift-gag",
-    tags=["disclosures"],
+@demands.post(
+    "/{demand_id}/lift-gag",
     summary="End a legal demand's non-disclosure order now; the person is told at once",
 )
 def demand_lift_gag(demand_id: Id, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
     sent = t.disclosures.lift_gag(demand_id, actor=actor)
     return {"demand": t.disclosures.demand(demand_id).to_dict(), "notices_queued": sent}
+
+
+for _part in (retention, breaches, demands):
+    router.include_router(_part)

@@ -15,11 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 
 from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
 from troth.api.idempotency import IdemKey, once
-from troth.api.models import DayOrTime, Page
+from troth.api.models import BodyIn, DayOrTime, Page
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, ActorKind
@@ -36,10 +36,8 @@ Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
 # -- shapes ----------------------------------------------------------------------------
-class OpenIn(BaseModel):
+class OpenIn(BodyIn):
     """Who asks for what. Give at least one of email, phone, customer_id, subject_id."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: RequestKind
     email: str | None = Field(default=None, max_length=320)
@@ -69,21 +67,15 @@ class OpenIn(BaseModel):
     )
 
 
-class CodeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CodeIn(BodyIn):
     code: str = Field(min_length=1, max_length=20, description="The one-time code e-mailed.")
 
 
-class ReasonIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReasonIn(BodyIn):
     reason: Reason
 
 
-class ExtendIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ExtendIn(BodyIn):
     reason: Reason
     extend_by: StrictInt | None = Field(
         default=None, ge=1, le=366, description="Days (default: the regime's maximum)."
@@ -321,9 +313,7 @@ def refuse(request_id: RequestId, body: ReasonIn, actor: ActorDep, t: TrothDep) 
     return request_out(t, t.requests.refuse(request_id, reason=body.reason, actor=actor))
 
 
-class DownloadIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DownloadIn(BodyIn):
     code: str = Field(
         min_length=1, max_length=200, description="The one-time code from execute's answer."
     )

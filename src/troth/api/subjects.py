@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from troth.access.apikeys import has_scope
@@ -26,6 +26,7 @@ from troth.api.auth import (
 )
 from troth.api.idempotency import once
 from troth.api.models import (
+    BodyIn,
     CollectOut,
     ConsentOut,
     ConsentStateOut,
@@ -51,6 +52,12 @@ IdemKey = Annotated[
         description="Send the same key to retry safely: the first response is returned again.",
     ),
 ]
+# The 403s routes here document besides the router's own, each written once: a refusal
+# carries its reason.
+REFUSED_BY_POLICY: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Refused by the policy (problem with `reason`)"}
+}
+REFUSED: dict[int | str, dict[str, Any]] = {403: {"description": "Refused (problem with `reason`)"}}
 Gpc = Annotated[
     str | None,
     Header(
@@ -61,10 +68,8 @@ Gpc = Annotated[
 ]
 
 
-class CollectIn(BaseModel):
+class CollectIn(BodyIn):
     """What arrived through a collection point."""
-
-    model_config = ConfigDict(extra="forbid")
 
     # Typed Any here so that a list, text or null reaches the collection service, which
     # refuses it and audits the attempt (the schema still says: an object).
@@ -84,9 +89,7 @@ class CollectIn(BaseModel):
     consents: list[str] = Field(default_factory=list, max_length=100)
 
 
-class GrantIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GrantIn(BodyIn):
     notice_text: str | None = Field(
         default=None,
         max_length=100_000,
@@ -113,7 +116,7 @@ def visible_subject(t: Troth, actor: Actor, subject_id: str) -> None:
     status_code=201,
     response_model=CollectOut,
     summary="Store data arriving through a collection point",
-    responses={403: {"description": "Refused by the policy (problem with `reason`)"}},
+    responses=REFUSED_BY_POLICY,
 )
 async def collect(
     request: Request,
@@ -242,15 +245,13 @@ router.add_api_route(
         "The values the policy lets this purpose see; `masked` names each withheld field"
         " and why. Every read, allowed or refused, is in the audit log before it returns."
     ),
-    responses={403: {"description": "Refused by the policy (problem with `reason`)"}},
+    responses=REFUSED_BY_POLICY,
     route_class_override=_ServedLean,
 )
 
 
-class FindIn(BaseModel):
+class FindIn(BodyIn):
     """Who to look up: one of email, phone, customer_id (in the body, never the URL)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=64)
@@ -381,10 +382,8 @@ def record_gpc(
     return [consent_out(r) for r in recs]
 
 
-class RelationshipEndIn(BaseModel):
+class RelationshipEndIn(BodyIn):
     """When and why the relationship with the person ended."""
-
-    model_config = ConfigDict(extra="forbid")
 
     at: str | None = Field(
         default=None,
@@ -407,9 +406,7 @@ class RelationshipEndIn(BaseModel):
     )
 
 
-class RelationshipResumeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RelationshipResumeIn(BodyIn):
     reason: str | None = Field(default=None, max_length=200, description="Why (re-hired...).")
 
 
@@ -424,7 +421,7 @@ class RelationshipOut(BaseModel):
     "/subjects/{subject_id}/relationship/end",
     response_model=RelationshipOut,
     summary="Record that the relationship with the person ended (retention clocks start)",
-    responses={403: {"description": "Refused (problem with `reason`)"}},
+    responses=REFUSED,
 )
 def end_relationship(
     subject_id: SubjectId, actor: ActorDep, t: TrothDep, body: RelationshipEndIn | None = None
@@ -440,7 +437,7 @@ def end_relationship(
     "/subjects/{subject_id}/relationship/resume",
     response_model=RelationshipOut,
     summary="The person came back: the relationship runs again",
-    responses={403: {"description": "Refused (problem with `reason`)"}},
+    responses=REFUSED,
 )
 def resume_relationship(
     subject_id: SubjectId, actor: ActorDep, t: TrothDep, body: RelationshipResumeIn | None = None

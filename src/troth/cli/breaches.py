@@ -12,12 +12,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from troth.cli import command_group, console, opened, show_table
+from troth.cli import command_group, console, opened, print_created, show_table
 from troth.cli.disclosures import _when
 from troth.cli.ids import resolver
 from troth.cli.options import JsonOpt, QuietOpt
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from troth.breaches.model import Breach
+    from troth.engine import Troth
     from troth.gate import Actor
 
 app, register = command_group("breaches", "The breach register.")
@@ -117,10 +122,7 @@ def record(
     if as_json:
         console.print_json(json.dumps(b.to_dict()))
         return
-    if quiet:
-        print(b.id)
-    else:
-        console.print(f"{b.id} affects {b.affected_count} people")
+    print_created(quiet, b.id, f"{b.id} affects {b.affected_count} people", out=console)
     for name, n in b.scope.get("unmatched", {}).items():
         typer.echo(
             f"{name}: {n} identit{'y' if n == 1 else 'ies'} troth does not know; tell them"
@@ -310,6 +312,22 @@ def notify(
 _AT = "When (ISO 8601, as record --from; default now)."
 
 
+def _record_step(
+    ctx: typer.Context,
+    at: str | None,
+    actor: str | None,
+    step: Callable[[Troth, datetime, Actor], Breach],
+) -> None:
+    """Record a one-off step (the regulator told, a public notice) at ``--at`` read in the
+    organisation's zone, or now, and print the breach's new status: the step commands
+    differ only in the step."""
+    who = _who(actor)
+    with opened(ctx) as t:
+        when = _when(at, t.ctx.policy.policy.organisation.zone()) or t.ctx.clock.now()
+        b = step(t, when, who)
+    console.print(f"{b.id}: {b.status.value}")
+
+
 @app.command("regulator")
 def regulator(
     ctx: typer.Context,
@@ -320,16 +338,14 @@ def regulator(
     actor: ActorOpt = None,
 ) -> None:
     """Record that the regulator was told, once; `--correct REASON` corrects it."""
-    who = _who(actor)
-    with opened(ctx) as t:
-        b = t.breaches.mark_regulator_notified(
-            breach_id,
-            _when(at, t.ctx.policy.policy.organisation.zone()) or t.ctx.clock.now(),
-            late_reason=late_reason,
-            correction=correct,
-            actor=who,
-        )
-    console.print(f"{b.id}: {b.status.value}")
+    _record_step(
+        ctx,
+        at,
+        actor,
+        lambda t, when, who: t.breaches.mark_regulator_notified(
+            breach_id, when, late_reason=late_reason, correction=correct, actor=who
+        ),
+    )
 
 
 @app.command("public-notice")
@@ -346,16 +362,14 @@ def public_notice(
 ) -> None:
     """Record that a public notice was given: the indirect notice for the affected people
     troth could not tell (no address). Recorded once; `--correct REASON` corrects it."""
-    who = _who(actor)
-    with opened(ctx) as t:
-        b = t.breaches.record_public_notice(
-            breach_id,
-            _when(at, t.ctx.policy.policy.organisation.zone()) or t.ctx.clock.now(),
-            how=how,
-            correction=correct,
-            actor=who,
-        )
-    console.print(f"{b.id}: {b.status.value}")
+    _record_step(
+        ctx,
+        at,
+        actor,
+        lambda t, when, who: t.breaches.record_public_notice(
+            breach_id, when, how=how, correction=correct, actor=who
+        ),
+    )
 
 
 @app.command("export")

@@ -61,6 +61,16 @@ def _actor_label(actor: str | None) -> str:
     return parse_actor(actor).label if ":" in actor else actor
 
 
+def _print_event(
+    sid: str, purpose: str, granted: bool, by: str, event_id: int, **more: str | None
+) -> None:
+    """The consent event just recorded, as ``--json`` prints it for grant and withdraw
+    alike: the person, the purpose, given or withdrawn, how they said so and the ledger's
+    event id; ``more`` adds what only a grant has (its receipt, the notice)."""
+    out = {"subject_id": sid, "purpose": purpose, "granted": granted, "channel": by}
+    _out.print_json(json.dumps({**out, "event_id": event_id, **more}))
+
+
 @app.command("grant")
 def grant(
     ctx: typer.Context,
@@ -117,18 +127,8 @@ def grant(
             two_step=two_step,
         )
     if as_json:
-        _out.print_json(
-            json.dumps(
-                {
-                    "subject_id": sid,
-                    "purpose": purpose,
-                    "granted": True,
-                    "channel": by,
-                    "event_id": rec.event_id,
-                    "receipt_id": rec.receipt_id,
-                    "notice_text": text,
-                }
-            )
+        _print_event(
+            sid, purpose, True, by, rec.event_id, receipt_id=rec.receipt_id, notice_text=text
         )
         return
     print_created(
@@ -158,17 +158,7 @@ def withdraw(
             sid, purpose, method=method, actor=_actor_label(actor), channel=by
         )
     if as_json:
-        _out.print_json(
-            json.dumps(
-                {
-                    "subject_id": sid,
-                    "purpose": purpose,
-                    "granted": False,
-                    "channel": by,
-                    "event_id": rec.event_id,
-                }
-            )
-        )
+        _print_event(sid, purpose, False, by, rec.event_id)
         return
     _out.print(f"consent to {purpose} withdrawn for {sid} (by {by})")
 

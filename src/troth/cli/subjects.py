@@ -14,6 +14,7 @@ from troth.cli import command_group, emit, opened
 from troth.cli import plain_console as _out
 from troth.cli.actors import parse_actor
 from troth.cli.ids import full_id
+from troth.cli.options import JsonOpt
 from troth.errors import ValidationError
 
 app, register = command_group("subjects", "A person's life cycle: the relationship's end.")
@@ -54,7 +55,7 @@ def end_relationship(
         ),
     ] = None,
     actor: ActorOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
     quiet: Annotated[
         bool,
         typer.Option("--quiet", "-q", help="Print only the end recorded (ISO 8601, UTC)."),
@@ -91,7 +92,7 @@ def resume_relationship(
     subject: Annotated[str, typer.Argument(help="The person's troth id (or a unique prefix).")],
     reason: ReasonOpt = None,
     actor: ActorOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
 ) -> None:
     """The person came back (re-hired, a new contract): the relationship runs again and

@@ -33,6 +33,7 @@ from troth.web.lists import (
     query,
     when,
 )
+from troth.web.queries import Day, PageNo, Word
 from troth.web.render import ctx_of, render
 from troth.web.session import (
     Signed,
@@ -245,9 +246,9 @@ def _audit_query(
     subject_id: Annotated[str | None, Query(max_length=64)] = None,
     by: AuditQuery = None,
     action: Annotated[str | None, Query(max_length=100)] = None,
-    outcome: Annotated[str | None, Query(max_length=10)] = None,
-    since: Annotated[str | None, Query(max_length=10)] = None,
-    until: Annotated[str | None, Query(max_length=10)] = None,
+    outcome: Word = None,
+    since: Day = None,
+    until: Day = None,
 ) -> dict[str, str | None]:
     """The audit list's query as sent (the page and its CSV take the same); read by
     :func:`_audit_filters` once the staff member is known."""
@@ -268,7 +269,7 @@ AuditFilterQuery = Annotated[dict[str, str | None], Depends(_audit_query)]
 def audit_page(
     request: Request,
     q: AuditFilterQuery,
-    page_no: Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)] = None,
+    page_no: PageNo = None,
 ) -> Response:
     """Everyone's audit entries, newest first, filtered by person, actor, action, outcome
     and UTC dates, fifty a page with where the page stands; the same list as CSV."""

@@ -10,7 +10,7 @@ import re
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
@@ -22,10 +22,18 @@ from troth.policy.model import Power
 from troth.web.console import page, staff
 from troth.web.forms import FormDep
 from troth.web.lists import file_download, paging
+from troth.web.queries import PageNo
 from troth.web.render import ctx_of
 from troth.web.session import Signed
 
 router = APIRouter(include_in_schema=False)
+
+
+def _officer(request: Request, form: dict[str, str] | None = None) -> Signed:
+    """The staff member at the breach register: their role must hold ``manage_breaches``
+    (troth.office decides and audits a refusal); a form's CSRF token is checked first."""
+    return staff(request, form, power=Power.manage_breaches)
+
 
 AFFECTED_PAGE = 100  # the affected list's page: "showing 101-200 of 2,003"
 
@@ -88,14 +96,14 @@ def _breaches_page(
 
 @router.get("/console/breaches")
 def breaches_page(request: Request) -> Response:
-    s = staff(request, power=Power.manage_breaches)
+    s = _officer(request)
     return _breaches_page(request, s)
 
 
 @router.get("/console/breaches.csv")
 def breaches_csv(request: Request) -> Response:
     """The whole register as CSV (formula-safe cells)."""
-    s = staff(request, power=Power.manage_breaches)
+    s = _officer(request)
     body = request.app.state.troth.breaches.export("csv", actor=s.actor)
     return file_download(body, "breaches.csv", "text/csv; charset=utf-8")
 
@@ -103,7 +111,7 @@ def breaches_csv(request: Request) -> Response:
 @router.post("/console/breaches")
 def breach_record(request: Request, form: FormDep) -> Response:
     """Record a breach and scope it: categories, systems, tenants, a list of people."""
-    s = staff(request, form, power=Power.manage_breaches)
+    s = _officer(request, form)
     t = request.app.state.troth
     multi = _multi(request)
     try:
@@ -143,11 +151,11 @@ def _multi(request: Request) -> Any:
 def breach_page(
     request: Request,
     breach_id: BreachId,
-    page_no: Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)] = None,
+    page_no: PageNo = None,
 ) -> Response:
     """One breach: its clocks, the affected list for review (paged), telling the
     authority and the people."""
-    s = staff(request, power=Power.manage_breaches)
+    s = _officer(request)
     return _breach_page(request, s, breach_id, page_no=page_no)
 
 
@@ -194,7 +202,7 @@ def _breach_page(
 @router.post("/console/breaches/{breach_id}/exclude")
 def breach_exclude(request: Request, breach_id: BreachId, form: FormDep) -> Response:
     """Take the ticked people off the list, with the reason (audited)."""
-    s = staff(request, form, power=Power.manage_breaches)
+    s = _officer(request, form)
     t = request.app.state.troth
     ids = [k.removeprefix("p_") for k, v in form.items() if k.startswith("p_") and v == "on"]
     try:
@@ -207,7 +215,7 @@ def breach_exclude(request: Request, breach_id: BreachId, form: FormDep) -> Resp
 @router.post("/console/breaches/{breach_id}/regulator")
 def breach_regulator(request: Request, breach_id: BreachId, form: FormDep) -> Response:
     """Record when the authority was told (late: the reasons, GDPR Art. 33(1))."""
-    s = staff(request, form, power=Power.manage_breaches)
+    s = _officer(request, form)
     t = request.app.state.troth
     try:
         at = _instant(form.get("at", ""), "at") or ctx_of(request).clock.now()
@@ -221,6 +229,14 @@ def breach_regulator(request: Request, breach_id: BreachId, form: FormDep) -> Re
     return RedirectResponse(f"/console/breaches/{breach_id}#regulator-h", status_code=303)
 
 
+def _notice_form(form: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """The notice's template and subject as posted (bounded), and ``keep``: the two as the
+    breach page shows them back when it is drawn again (the preview, an error)."""
+    template = form.get("template", "")[:20_000]
+    subject = form.get("subject", "").strip()[:200]
+    return template, subject, {"notice_template": template, "subject": subject}
+
+
 def _notice_digest(breach_id: str, subject: str, template: str) -> str:
     text = f"troth-breach-notice\n{breach_id}\n{subject}\n{template}"
     return hashlib.sha256(text.encode()).hexdigest()
@@ -229,11 +245,9 @@ def _notice_digest(breach_id: str, subject: str, template: str) -> str:
 @router.post("/console/breaches/{breach_id}/notify/preview")
 def breach_notify_preview(request: Request, breach_id: BreachId, form: FormDep) -> Response:
     """The notice as the people will read it, and how many it goes to; nothing sent."""
-    s = staff(request, form, power=Power.manage_breaches)
+    s = _officer(request, form)
     t = request.app.state.troth
-    template = form.get("template", "")[:20_000]
-    subject = form.get("subject", "").strip()[:200]
-    keep: dict[str, Any] = {"notice_template": template, "subject": subject}
+    template, subject, keep = _notice_form(form)
     try:
         title, body = t.breaches.render_notice(
             breach_id, template, subject=subject or None, actor=s.actor
@@ -252,11 +266,9 @@ def breach_notify_preview(request: Request, breach_id: BreachId, form: FormDep) 
 def breach_notify(request: Request, breach_id: BreachId, form: FormDep) -> Response:
     """Queue the previewed notice to everyone not yet told: only with the confirmation
     bound to the exact template and subject previewed."""
-    s = staff(request, form, power=Power.manage_breaches)
+    s = _officer(request, form)
     t = request.app.state.troth
-    template = form.get("template", "")[:20_000]
-    subject = form.get("subject", "").strip()[:200]
-    keep: dict[str, Any] = {"notice_template": template, "subject": subject}
+    template, subject, keep = _notice_form(form)
     digest = form.get("preview", "")
     if not digest or not hmac.compare_digest(digest, _notice_digest(breach_id, subject, template)):
         return _breach_page(

@@ -29,6 +29,7 @@ from troth.web.console import page, staff
 from troth.web.console_words import action_words
 from troth.web.forms import FormDep
 from troth.web.lists import csv_download, every_item, fetch_page, paged, when
+from troth.web.queries import PageNo
 from troth.web.render import ctx_of
 
 router = APIRouter(include_in_schema=False)
@@ -72,7 +73,7 @@ def people_form(
     request: Request,
     tenant: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
-    page_no: Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)] = None,
+    page_no: PageNo = None,
 ) -> Response:
     """The search form, and for the office the list of people (ids, customer, status;
     never a value), filtered and paged."""

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from troth.access.names import names_for
@@ -26,6 +26,7 @@ from troth.web.lists import (
     paged,
     when,
 )
+from troth.web.queries import Day, PageNo, Short, Word
 from troth.web.render import ctx_of
 
 if TYPE_CHECKING:
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
 
 router = APIRouter(include_in_schema=False)
 
-Short = Annotated[str | None, Query(max_length=80)]
-Day = Annotated[str | None, Query(max_length=10)]
-PageNo = Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)]
 BATCH = 1000
 
 
@@ -142,7 +140,7 @@ def _consent_filters(q: dict[str, str | None]) -> dict[str, Any]:
 
 def _consent_query(
     purpose: Short = None,
-    given: Annotated[str | None, Query(max_length=10)] = None,
+    given: Word = None,
     since: Day = None,
     until: Day = None,
 ) -> dict[str, str | None]:

@@ -22,6 +22,7 @@ from troth.requests.states import RequestKind, RequestState
 from troth.web.console import page, staff
 from troth.web.forms import FormDep
 from troth.web.lists import csv_download, every_item, fetch_page, list_filters, paged
+from troth.web.queries import Day, PageNo, Word
 from troth.web.render import ctx_of
 
 if TYPE_CHECKING:
@@ -102,13 +103,13 @@ def _request_filters(q: Mapping[str, str | None]) -> dict[str, Any]:
 
 
 def _request_query(
-    show: Annotated[str | None, Query(max_length=10)] = None,
+    show: Word = None,
     kind: Q = None,
     state: Q = None,
     tenant: Q = None,
-    due: Annotated[str | None, Query(max_length=10)] = None,
-    since: Annotated[str | None, Query(max_length=10)] = None,
-    until: Annotated[str | None, Query(max_length=10)] = None,
+    due: Word = None,
+    since: Day = None,
+    until: Day = None,
 ) -> dict[str, str | None]:
     """The request list's query as sent (the page and its CSV take the same); read by
     :func:`_request_filters` once the staff member is known."""
@@ -146,7 +147,7 @@ def _read(
 def requests_page(
     request: Request,
     q: RequestQuery,
-    page_no: Annotated[int | None, Query(alias="page", ge=1, le=1_000_000)] = None,
+    page_no: PageNo = None,
 ) -> Response:
     """Requests by due date, filtered by open/closed, kind, state, customer, due and the
     day received, fifty a page with where the page stands; the same list as CSV."""

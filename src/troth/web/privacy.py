@@ -134,6 +134,12 @@ def code_form(request: Request) -> Response:
 def code_check(request: Request, form: PresessionFormDep) -> Response:
     ctx = ctx_of(request)
     token, _sid = signin.finish_signin(ctx, form.get("challenge", ""), form.get("code", ""))
+    return _to_own_page(request, token)
+
+
+def _to_own_page(request: Request, token: str) -> Response:
+    """To the person's own page, holding the session ``token`` as their cookie (a sign-in
+    just finished, or another of their records chosen)."""
     response = RedirectResponse("/privacy/me", status_code=303)
     csrf.set_cookie(request, response, PRIVACY_COOKIE, token)
     return response
@@ -230,9 +236,7 @@ def switch_record(request: Request, form: FormDep) -> Response:
     of our customers): the session moves to it, with a new cookie."""
     p = require_person(request, form)
     token = signin.switch_record(ctx_of(request), p.token, form.get("record", ""))
-    response = RedirectResponse("/privacy/me", status_code=303)
-    csrf.set_cookie(request, response, PRIVACY_COOKIE, token)
-    return response
+    return _to_own_page(request, token)
 
 
 @router.get("/privacy/me/export.json")
