@@ -91,3 +91,63 @@ def test_p26_objection_to_marketing_withdraws_and_suppresses(t: Troth) -> None:
     deliver_due(t.ctx)
     issue1 = next(m for m in list_outbox(t.ctx) if m["subject"] == "Issue 1")
     assert issue1["status"] == "suppressed"
+
+
+def test_p26_bad_purposes_are_refused_when_the_request_is_opened(t: Troth) -> None:
+    """An unknown purpose, or one resting on a legal obligation (a person cannot limit a
+    warrant or a tax inspection: GDPR Art. 18(2)), is 422 when the request is opened: no
+    request, no letter to the person."""
+    from sqlalchemy import func, select
+
+    from troth.notices.outbox import outbox
+    from troth.requests.tables import requests
+
+    buy(t, ANN)
+    for purposes, code in (
+        (["spam"], "unknown_purpose"),
+        (["support", "legal_compliance"], "legal_obligation_purpose"),
+        ("support", "invalid_input"),
+    ):
+        with pytest.raises(ValidationError) as info:
+            t.requests.open("restrict", email=ANN, details={"purposes": purposes})
+        assert info.value.code == code
+    with pytest.raises(ValidationError, match="legal obligation"):
+        t.requests.open("object", email=ANN, details={"purposes": ["legal_compliance"]})
+    with t.ctx.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(requests)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
+    rid = verified(t, "restrict", ANN)
+    with pytest.raises(ValidationError, match="legal obligation"):
+        t.requests.set_details(rid, purposes=["legal_compliance"])
+
+
+def test_p26_a_restriction_never_stops_what_the_law_obliges(t: Troth) -> None:
+    """A restriction a person made on every purpose, the legal obligation among them (as
+    an older troth stored it): a warrant's disclosure still goes; every other purpose
+    stays refused."""
+    from datetime import timedelta
+
+    from troth.audit.log import transaction
+    from troth.requests.execution import restrict_in_store
+
+    office = Actor(ActorKind.staff, "pat", role="privacy_office")
+    sid = buy(t, ANN)
+    with transaction(t.ctx) as conn:
+        restrict_in_store(
+            conn, t.ctx, sid, ["support", "legal_compliance"], "req-old", t.ctx.clock.now()
+        )
+    with pytest.raises(Refused) as info:
+        t.use(sid, purpose="support", actor=SUPPORT)
+    assert info.value.reason == "restricted"
+    demand = t.disclosures.record_demand(
+        authority="Crown Court",
+        instrument="warrant",
+        reference="W-1",
+        scope="account records",
+        recipient="law_enforcement",
+        gag_until=t.ctx.clock.now() + timedelta(days=30),
+    )
+    pkg = t.disclosures.disclose(
+        sid, "law_enforcement", "legal_compliance", office, legal_demand_id=demand.id
+    )
+    assert pkg.values

@@ -177,7 +177,13 @@ def _refused_outright(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | 
             f"purpose {ask.purpose!r} may only use aggregates over groups of at least"
             f" {index.policy.aggregates.min_group_size} people",
         )
-    if ask.purpose in facts.restricted and ask.operation is not Operation.erase:
+    if (
+        ask.purpose in facts.restricted
+        and ask.operation is not Operation.erase
+        # A legal obligation (a warrant, a tax inspection) is not the person's to limit
+        # (GDPR Art. 18(2)); a restriction recorded on one before troth refused them.
+        and index.purposes[ask.purpose].legal_basis is not LegalBasis.legal_obligation
+    ):
         return Decision.deny(
             Reason.restricted, f"the person limited the use of their data for {ask.purpose!r}"
         )

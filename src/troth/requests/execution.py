@@ -337,6 +337,16 @@ def check_purposes(ctx: Context, purposes: Sequence[str]) -> list[str]:
             f"{', '.join(sorted(ctx.policy.purposes))})",
             code="unknown_purpose",
         )
+    legal = [
+        p for p in purposes if ctx.policy.purposes[p].legal_basis is LegalBasis.legal_obligation
+    ]
+    if legal:
+        raise ValidationError(
+            f"purpose {legal[0]!r} rests on a legal obligation: a person's request cannot limit"
+            " or stop it (GDPR Art. 18(2) and 21, CPRA's exceptions for complying with the"
+            " law); name the other purposes",
+            code="legal_obligation_purpose",
+        )
     return sorted(set(purposes))
 
 

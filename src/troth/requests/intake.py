@@ -125,6 +125,15 @@ class RequestIntake:
         if kind is RequestKind.correct and details and details.get("changes") is not None:
             # Checked now (422), never only when carried out (P24).
             details = {**details, "changes": check_changes(self.ctx, details["changes"])}
+        if kind in (RequestKind.restrict, RequestKind.object) and details and "purposes" in details:
+            # The purposes too: an unknown one, or a legal obligation, is 422 now, never a
+            # letter to the person followed by a run that cannot be done.
+            named = details["purposes"]
+            if not isinstance(named, list) or not all(isinstance(p, str) for p in named):
+                raise ValidationError("details.purposes must be a list of purpose ids")
+            from troth.requests.execution import check_purposes
+
+            details = {**details, "purposes": check_purposes(self.ctx, named)}
         asked = Asked(
             kind=kind,
             channel=parse_channel(str(channel)),
