@@ -288,3 +288,32 @@ def test_a_row_changed_outside_troth_decides_no_erasure(
         assert set(left) == {adult, other}
     finally:
         t2.close()
+
+
+def test_a_correction_to_a_minors_date_of_birth_erases_them(home: Any, db_url: str) -> None:
+    """A person corrects their date of birth to one under the minimum age (counted on
+    their own date): the correction is made, and troth then keeps none of their data, as
+    `troth minors report` does (P04). A correction to an adult's date erases nothing."""
+    from requests_helpers import verified
+
+    t = home("itechno", db_url, edit=_sixteen_then_eighteen)
+    today = t.ctx.clock.now().date()
+    kid = _signup(t, cs.email_of(5), today.replace(year=today.year - 30))
+    adult = _signup(t, cs.email_of(6), today.replace(year=today.year - 30))
+    young = today.replace(year=today.year - 12).isoformat()
+    changes = {"date_of_birth": young}
+    done = t.requests.execute(verified(t, "correct", cs.email_of(5), details={"changes": changes}))
+    assert done.state == "completed" and done.result["minor"] is True
+    older = {"date_of_birth": today.replace(year=today.year - 25).isoformat()}
+    other = t.requests.execute(verified(t, "correct", cs.email_of(6), details={"changes": older}))
+    assert "minor" not in other.result
+    with t.ctx.engine.connect() as conn:
+        left = dict(
+            conn.execute(
+                sa.select(records.c.subject_id, sa.func.count()).group_by(records.c.subject_id)
+            ).all()
+        )
+    assert kid not in left and adult in left
+    (entry,) = minor_entries(t, kid)
+    assert "corrected date of birth" in entry.entry.details["evidence"]
+    assert t.find_minors() == []

@@ -31,6 +31,27 @@ if TYPE_CHECKING:
     from troth.requests.erasure import Erasure
 
 
+def makes_a_minor(ctx: Context, regime: str | None, changes: Mapping[str, Any]) -> bool:
+    """Do ``changes`` (field -> new value, a correction's) give a date of birth under the
+    minimum age of a person under ``regime``, counted on their own date (P04)? Only a
+    field some collection point names as its age field counts."""
+    idx = ctx.policy
+    org = idx.policy.organisation
+    today = local_today(org, regime, ctx.clock.now())
+    for cp in idx.points.values():
+        name = cp.age_field
+        spec = cp.fields.get(name) if name else None
+        if name is None or spec is None or name not in changes:
+            continue
+        try:
+            age = age_of(spec, changes[name], today, person_zone(org, regime))
+        except ValidationError:
+            continue
+        if age is not None and age < idx.minimum_age(regime):
+            return True
+    return False
+
+
 @dataclass(eq=False)
 class Minors:
     """Erasing minors' data wherever it is (P04)."""

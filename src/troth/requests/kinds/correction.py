@@ -13,8 +13,10 @@ from troth.requests.states import RequestKind
 
 def correct(job: Job) -> RequestRecord:
     from troth.audit.log import transaction
+    from troth.collection.minors import Minors, makes_a_minor
     from troth.requests import execution
     from troth.requests.connected import dataset_summary
+    from troth.store.subjects import get_subject
 
     ctx, req, connector = job.ctx, job.req, job.connector
     changes = dict(req.details.get("changes") or {})
@@ -30,11 +32,29 @@ def correct(job: Job) -> RequestRecord:
     if connector is not None and wanted:
         for rep in connector.correct(job.identities(values), wanted):
             systems.append(dataset_summary(rep.to_dict()))
+    minor = False
     with transaction(ctx) as conn:
+        result: dict[str, Any] = {"systems": systems, "fields": sorted(changes)}
         if req.subject_id is not None:
             systems.insert(0, execution.correct_in_store(conn, ctx, req.subject_id, changes))
+            regime = get_subject(conn, req.subject_id, ctx.keys).jurisdiction
+            minor = makes_a_minor(ctx, regime, changes)
         summary = [f"{s['system']}: {s.get('corrected', 0)} corrected" for s in systems]
-        return job.complete(conn, {"systems": systems, "fields": sorted(changes)}, summary=summary)
+        if minor:
+            result["minor"] = True
+            summary.append("the corrected date of birth is under the minimum age: erased")
+        done = job.complete(conn, result, summary=summary)
+    if minor and req.subject_id is not None:
+        # Told they are under the minimum age, troth keeps none of their data (P04): the
+        # minor's erasure, everywhere, as `troth minors report` does it (a legal hold makes
+        # it wait; what a legal minimum keeps stays, restricted).
+        Minors(ctx).report(
+            req.subject_id,
+            evidence=f"request {req.id}: the corrected date of birth is under the minimum age",
+            actor=job.actor,
+            connector=connector,
+        )
+    return done
 
 
 HANDLER = Handler(
