@@ -28,6 +28,7 @@ from troth.errors import NotFound, Refused, TrothError
 from troth.gate import (
     SYSTEM,
     Actor,
+    ActorKind,
     Ask,
     Decision,
     Operation,
@@ -37,6 +38,7 @@ from troth.gate import (
 )
 from troth.gate import facts as facts_mod
 from troth.gate.masks import person_ask, person_refusal, sort_values
+from troth.policy.masking import masked_for_role
 from troth.store.seals import RecordTampered
 from troth.store.subjects import find_subject
 from troth.store.values import StoredValue, decode_subject_rows
@@ -403,6 +405,8 @@ class Troth:
             assert decision.reason is not None
             refused = Refused(decision.detail, reason=decision.reason, subject_id=subject_id)
             return now, entry, refused
+        if actor.kind is ActorKind.staff:
+            visible = masked_for_role(idx, actor.role, visible)
         return now, entry, View(subject_id, purpose, visible, masked, decision)
 
     def find(

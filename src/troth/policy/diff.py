@@ -340,6 +340,7 @@ def _minors(d: Differ, old: Policy, new: Policy) -> None:
 def _role(d: Differ, rid: str, o: Any, n: Any) -> None:
     d.members("roles", rid, "categories", o.categories, n.categories, "categories seen", _m)
     d.members("roles", rid, "purposes", o.purposes, n.purposes, "purposes", _m)
+    d.members("roles", rid, "masked", o.masked, n.masked, "categories read masked", _m)
     old_powers, new_powers = [p.value for p in o.powers], [p.value for p in n.powers]
     d.members("roles", rid, "powers", old_powers, new_powers, "office powers", _m)
     d.attrs("roles", rid, o, n, same_words("description"))

@@ -1,16 +1,22 @@
 """Masking for display: the one place that turns a value into what a person is shown
 (privacy centre, access export, tenant export) when its field declares ``mask:`` in the
-policy. The stored value is unchanged; those who may use it (the gate decides) still can.
+policy. The stored value is unchanged; those who may use it (the gate decides) still can,
+whole, unless their role reads its category ``masked`` (:func:`masked_for_role`).
 
     card_number: {category: payment_card, mask: last4}    # shown as •••• •••• •••• 4242
+    roles: [{id: support, categories: [payment_card], masked: [payment_card], ...}]
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from troth.policy.index import PolicyIndex
 from troth.policy.model import Mask
+
+if TYPE_CHECKING:
+    from troth.store.values import StoredValue
 
 
 def mask_of(index: PolicyIndex, collection_point: str | None, field: str) -> Mask | None:
@@ -34,3 +40,21 @@ def apply_mask(mask: Mask | None, value: Any) -> Any:
 def shown(index: PolicyIndex, collection_point: str | None, field: str, value: Any) -> Any:
     """The value of ``field`` (collected at ``collection_point``) as a person sees it."""
     return apply_mask(mask_of(index, collection_point, field), value)
+
+
+def masked_for_role(
+    index: PolicyIndex, role: str | None, values: list[StoredValue]
+) -> list[StoredValue]:
+    """``values`` (stored values a use reveals) as staff of ``role`` see them: a value of
+    a category the role reads ``masked`` is its field's mask (``policy validate`` makes
+    every such field declare one), never the whole value."""
+    declared = index.roles.get(role) if role else None
+    if declared is None or not declared.masked:
+        return values
+    cats = frozenset(declared.masked)
+    return [
+        replace(v, value=shown(index, v.collection_point, v.field, v.value))
+        if v.category in cats
+        else v
+        for v in values
+    ]

@@ -350,6 +350,10 @@ class Role(_Strict):
     categories: list[Id] = Field(default_factory=list)
     purposes: list[Id] = Field(default_factory=list)
     powers: list[Power] = Field(default_factory=list)
+    # Of its categories, those the role reads only masked, as each field's ``mask:`` shows
+    # it (support sees a card as •••• 4242, PCI DSS 3.4); ``policy validate`` requires the
+    # mask on every field of such a category.
+    masked: list[Id] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

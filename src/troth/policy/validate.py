@@ -347,11 +347,9 @@ class _Checker:
             )
 
     def role_rules(self) -> None:
-        for i, role in _items(self.data, "roles"):
-            for j, cat in _strs(role.get("categories")):
-                self.category_ref(("roles", i, "categories", j), cat)
-            for j, pid in _strs(role.get("purposes")):
-                self.purpose_ref(("roles", i, "purposes", j), pid)
+        from troth.policy.validate_roles import role_rules
+
+        role_rules(self)
 
     def list_and_cookie_rules(self) -> None:
         for i, lst in _items(self.data, "lists"):

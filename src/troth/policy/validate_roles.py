@@ -1,0 +1,47 @@
+"""The roles' part of ``policy validate``: each role's categories and purposes are the
+policy's, and a category a role reads ``masked`` is one it reads, whose every field
+declares a ``mask:`` (else the role would see the field whole, or nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from troth.policy.issues import Path
+from troth.policy.validate import _field_category, _items, _strs
+
+if TYPE_CHECKING:
+    from troth.policy.validate import _Checker
+
+
+def role_rules(v: _Checker) -> None:
+    unmasked = _unmasked_fields(v)
+    for i, role in _items(v.data, "roles"):
+        cats = {c for _, c in _strs(role.get("categories"))}
+        for j, cat in _strs(role.get("categories")):
+            v.category_ref(("roles", i, "categories", j), cat)
+        for j, pid in _strs(role.get("purposes")):
+            v.purpose_ref(("roles", i, "purposes", j), pid)
+        for j, cat in _strs(role.get("masked")):
+            path: Path = ("roles", i, "masked", j)
+            if cat not in cats:
+                v.add(path, f"the role does not read {cat!r}: list it in `categories`")
+            elif unmasked.get(cat):
+                v.add(
+                    path,
+                    f"the role reads {cat!r} masked, but field {sorted(unmasked[cat])[0]!r}"
+                    " declares no mask: add `mask: last4` to every field of that category",
+                )
+
+
+def _unmasked_fields(v: _Checker) -> dict[str, set[str]]:
+    """Category -> the fields of it (any collection point) that declare no ``mask:``."""
+    found: dict[str, set[str]] = {}
+    for _, cp in _items(v.data, "collection_points"):
+        fields = cp.get("fields")
+        if isinstance(fields, Mapping):
+            for name, spec in fields.items():
+                cat = _field_category(spec)
+                if cat and not (isinstance(spec, Mapping) and spec.get("mask")):
+                    found.setdefault(cat, set()).add(str(name))
+    return found
