@@ -110,6 +110,14 @@ def decide_record(
         # its role (answering requests and legal demands, holds, the audit), never by a
         # flag; what it may *read* of the values stays its categories (P12).
         office = bool(set(role.powers) & RECORD_POWERS[record])
+        if record is Record.lookup and not office and not could_serve(index, role.id, facts):
+            # That a person is known is itself their data (a dating app's member): staff
+            # find only someone their role may act for now, never an erased person, one
+            # who withdrew the consent its purposes need, or one who restricted them.
+            return Decision.deny(
+                Reason.role_not_allowed,
+                f"role {role.id!r} has no purpose it may serve for this person now",
+            )
         if not office and not staff_need_grant(index, facts.subject_tenant):
             outside = categories - index.role_categories[role.id]
             if outside:
@@ -129,3 +137,22 @@ def decide_record(
         reason,
         f"the vendor's staff see a customer's {record.value} only under the customer's grant",
     )
+
+
+def could_serve(index: PolicyIndex, role: str, facts: Facts) -> bool:
+    """May staff of ``role`` act for some purpose of theirs on the person of ``facts``
+    now: not erased, and a purpose of the role that reaches a category of the role, is not
+    aggregate-only, is not restricted by the person, and has the consent it needs?"""
+    if facts.erased:
+        return False
+    cats = index.role_categories.get(role, frozenset())
+    for purpose in index.role_purposes.get(role, frozenset()):
+        if (
+            purpose in facts.restricted
+            or purpose in index.aggregate_purposes
+            or (purpose in index.consent_purposes and purpose not in facts.consented)
+        ):
+            continue
+        if index.purpose_categories.get(purpose, frozenset()) & cats:
+            return True
+    return False
