@@ -305,11 +305,14 @@ def test_mail_send_to_a_list(shop: Any, capsys: pytest.CaptureFixture[str], tmp_
     msg = email.message_from_bytes(eml.read_bytes())
     assert msg["List-Unsubscribe"].startswith("<http") and "/u/" in msg["List-Unsubscribe"]
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    # A role the policy does not let use contact data for product news sends nothing.
-    code, out, _ = run(capsys, "mail", "send", "--list", "newsletter", "--template",
-                       str(template), "--actor", "staff:sue@shipping_desk", "--json",
-                       "--campaign", "two")  # fmt: skip
-    assert json.loads(out)["queued"] == 0 and json.loads(out)["not_sent"]
+    # A role the policy does not let act for product news is refused outright (exit 3,
+    # audited), not answered with a report of refused members and exit 0.
+    code, out, err = run(capsys, "mail", "send", "--list", "newsletter", "--template",
+                         str(template), "--actor", "staff:sue@shipping_desk", "--json",
+                         "--campaign", "two")  # fmt: skip
+    assert code == 3 and "role_not_allowed" in err and "shipping_desk" in err, (out, err)
+    code, out, _ = run(capsys, "outbox", "list", "--json")
+    assert len(json.loads(out)) == 1  # nothing more queued
 
 
 def test_mail_send_bad_input(shop: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -391,3 +391,23 @@ def test_p35_notice_goes_to_no_address_put_there_outside_troth(home, db_url, tmp
     with t.ctx.engine.connect() as conn:
         sent = set(conn.execute(sa.select(outbox.c.to_addr)).scalars())
     assert "ann@example.com" in sent and "thief@example.net" not in sent
+
+
+def test_p35_notice_goes_to_those_whose_data_the_new_use_touches(home, db_url, tmp_path):
+    """A new use of what the order form collected is told to the people who ordered, not
+    to someone whose only data (of the same categories) came through another point."""
+    from troth.notices.preview import preview_publish
+
+    t = home("itechno", db_url)
+    t.collect("order_form", ORDER)
+    t.collect("account_signup", {"name": "Cy", "email": "cy@example.com", "username": "cy"})
+    data = _policy(t)
+    data["version"] = "2.0"
+    _point(data, "order_form")["purposes"].append("licence_management")
+    data["effective"] = date(2026, 4, 2)
+    path = _write(tmp_path, data)
+    assert preview_publish(t.ctx, path.read_text(), path.name).people == 1
+    publish_policy(t.ctx, path)
+    with t.ctx.engine.connect() as conn:
+        sent = set(conn.execute(sa.select(outbox.c.to_addr)).scalars())
+    assert "ann@example.com" in sent and "cy@example.com" not in sent

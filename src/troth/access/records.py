@@ -31,7 +31,7 @@ UNAUDITED_READERS = (ActorKind.subject, ActorKind.system)
 def not_found(subject_id: str) -> NotFound:
     """The 404 for a person an actor bound to a tenant may not know of: the same words as
     for an id that names nobody, so an id of another tenant reveals nothing."""
-    return NotFound(f"no subject {subject_id!r}: look the person up by e-mail or phone first")
+    return NotFound(f"no subject {subject_id[:64]!r}: look the person up by e-mail or phone first")
 
 
 def unnamed_use_denial(actor: Actor, reason: Reason, purpose: str, **asked: str) -> AuditEntry:

@@ -207,7 +207,7 @@ def require_subject(conn: Connection, ctx: Context, subject_id: str) -> str:
     found = conn.execute(select(subjects.c.jurisdiction).where(subjects.c.id == subject_id)).first()
     if found is None:
         raise NotFound(
-            f"no subject {subject_id!r}; record the person first (store) and use the id "
+            f"no subject {subject_id[:64]!r}; record the person first (store) and use the id "
             "troth returned",
             code="unknown_subject",
         )

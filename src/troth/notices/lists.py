@@ -19,7 +19,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from troth.audit.refusals import refuse
 from troth.errors import NotFound, Refused, ValidationError
+from troth.gate import ActorKind, Reason
 from troth.policy.model import LegalBasis
 from troth.store.contact import emails_in
 
@@ -86,6 +88,22 @@ def send_to_list(
     campaign = campaign or hashlib.sha256(template.encode()).hexdigest()[:16]
     if not campaign.replace("-", "").replace("_", "").isalnum() or len(campaign) > 64:
         raise ValidationError("--campaign: up to 64 letters, digits, - or _")
+    role = actor.role if actor.kind is ActorKind.staff else None
+    if actor.kind is ActorKind.staff and lst.purpose not in ctx.policy.role_purposes.get(
+        role or "", frozenset()
+    ):
+        # Staff whose role may never act for the list's purpose: one refusal (exit 3 from
+        # the CLI), not a refused use per member and a report that looks like a send.
+        refuse(
+            ctx,
+            "mail.send",
+            actor,
+            Reason.role_not_allowed,
+            f"role {role!r} may not act for purpose {lst.purpose!r}, the purpose of list"
+            f" {list_id!r}",
+            purpose=lst.purpose,
+            details={"list": list_id},
+        )
     report = ListSend(list_id=list_id, campaign=campaign)
     for sid in _members(troth, lst.purpose):
         report.members += 1

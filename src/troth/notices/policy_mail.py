@@ -12,7 +12,7 @@ import json
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, or_, select
 
 from troth.context import Context
 from troth.policy.changes import PolicyDiff
@@ -70,12 +70,14 @@ def notice_addresses(
         )
     ):
         addresses.setdefault(email, None)
-    touched = sorted({c for _, _, c in uses})
+    touched = sorted({(point, c) for point, _, c in uses})
     if touched:
-        # People whose data a new use touches, reached at the e-mail they gave.
+        # People whose data a new use touches (a category collected at the point the new
+        # use is of, not the same category collected elsewhere), at the e-mail they gave.
+        r = records.c
         affected = (
-            select(records.c.subject_id)
-            .where(records.c.category.in_(touched))
+            select(r.subject_id)
+            .where(or_(*(and_(r.collection_point == p, r.category == c) for p, c in touched)))
             .distinct()
             .scalar_subquery()
         )

@@ -303,9 +303,9 @@ class RequestIntake:
         audited as refused (``not_a_member``), answered as an unknown person, as every
         other tenant's id is."""
         gone = (
-            NotFound(f"no tenant {tenant_id!r}")
+            NotFound(f"no tenant {str(tenant_id)[:64]!r}")
             if subject_id is None
-            else NotFound(f"no subject {subject_id!r}", subject_id=subject_id)
+            else NotFound(f"no subject {subject_id[:64]!r}", subject_id=subject_id[:64])
         )
         refuse(
             self.ctx,

@@ -99,8 +99,8 @@ def _letter(
     if what == "deferred":
         return (
             f"Your request ({asked}) is deferred by a legal obligation",
-            "We cannot delete your data yet: the law requires us to keep it for now (for"
-            " example for legal proceedings or an investigation). Until that obligation ends"
+            "We cannot delete your data yet: the law requires us to keep it for now. Until"
+            " that obligation ends"
             " we keep it only for that, we use it for nothing else and send you no mail"
             " other than about your requests. As soon as it ends we delete it, without you"
             " asking again, and tell you. This is our answer to your request; you may"

@@ -62,10 +62,11 @@ SUBJECT_COLUMNS = (
 
 
 def no_such_subject(subject_id: str) -> NotFound:
-    """The error for a subject id that names nobody."""
+    """The error for a subject id that names nobody (the id as asked, cut to 64
+    characters: an id is 32, and an error never echoes a caller's megabyte)."""
+    asked = subject_id[:64]
     return NotFound(
-        f"no subject {subject_id!r}: look the person up by e-mail or phone first",
-        subject_id=subject_id,
+        f"no subject {asked!r}: look the person up by e-mail or phone first", subject_id=asked
     )
 
 
