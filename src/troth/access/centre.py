@@ -3,6 +3,7 @@ their own: everything stored about them, audited as ``privacy.view``."""
 
 from __future__ import annotations
 
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from troth.audit.entry import AuditEntry
@@ -10,22 +11,24 @@ from troth.audit.log import append_entries, transaction
 from troth.collection.validation import person_zone
 from troth.context import Context
 from troth.db import reading
+from troth.policy.masking import withheld_from_access
 from troth.store.seals import refusing_tampered
 from troth.store.subjects import get_subject
 from troth.store.values import StoredValue, read_values
 
 
-def held_values(ctx: Context, subject_id: str) -> list[StoredValue]:
+def held_values(ctx: Context, subject_id: str) -> tuple[list[StoredValue], list[dict[str, Any]]]:
     """Everything stored about the person, read for their own access (audited, with the
-    categories read); NotFound for an unknown subject; a record changed outside troth
-    refuses the whole read (``record_tampered``, audited)."""
+    categories read), and what the policy withholds from their access with its reason
+    (:func:`~troth.policy.masking.withheld_from_access`); NotFound for an unknown subject;
+    a record changed outside troth refuses the whole read (``record_tampered``, audited)."""
     actor = f"subject:{subject_id}"
     with (
         refusing_tampered(ctx, "privacy.view", actor, subject_id=subject_id),
         transaction(ctx) as conn,
     ):
         get_subject(conn, subject_id, ctx.keys)
-        values = read_values(conn, ctx, subject_id)
+        values, withheld = withheld_from_access(ctx.policy, read_values(conn, ctx, subject_id))
         append_entries(
             conn,
             ctx.clock.now(),
@@ -38,7 +41,7 @@ def held_values(ctx: Context, subject_id: str) -> list[StoredValue]:
                 )
             ],
         )
-    return values
+    return values, withheld
 
 
 def zone_of(ctx: Context, subject_id: str) -> ZoneInfo:

@@ -33,6 +33,7 @@ class CategoryInfo:
     sensitive: bool
     business_contact: bool
     aggregate_only: bool
+    withheld_from_access: str | None = None  # why the person is not given it (Art. 15(4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class PolicyIndex:
                     "business_contact", builtin.business_contact if builtin else False
                 ),
                 aggregate_only=bool(decl.aggregate_only) if decl else False,
+                withheld_from_access=decl.withheld_from_access if decl else None,
             )
         for p in policy.purposes:
             idx.purposes[p.id] = p

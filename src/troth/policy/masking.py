@@ -58,3 +58,30 @@ def masked_for_role(
         else v
         for v in values
     ]
+
+
+def withheld_from_access(
+    index: PolicyIndex, values: list[StoredValue]
+) -> tuple[list[StoredValue], list[dict[str, Any]]]:
+    """``values`` split for the person's own access: those they are given, and, per
+    category the policy withholds from access (``withheld_from_access:``), what is held
+    back and why (never the values): ``{"category", "description", "values", "why"}``."""
+    given: list[StoredValue] = []
+    held_back: dict[str, dict[str, Any]] = {}
+    for v in values:
+        decl = index.categories.get(v.category)
+        why = decl.withheld_from_access if decl is not None else None
+        if why is None:
+            given.append(v)
+            continue
+        entry = held_back.setdefault(
+            v.category,
+            {
+                "category": v.category,
+                "description": decl.description if decl is not None else v.category,
+                "values": 0,
+                "why": why,
+            },
+        )
+        entry["values"] += 1
+    return given, [held_back[c] for c in sorted(held_back)]

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, select
 
 from troth.audit.entries import list_entries
 from troth.context import Context
-from troth.policy.masking import shown
+from troth.policy.masking import shown, withheld_from_access
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.seals import SEAL_COLUMNS, check_row, seal_key
 from troth.store.subjects import no_such_subject
@@ -141,7 +141,10 @@ def holdings_with_values(
     disclosed = _disclosures(ctx, ids)
     out: dict[str, tuple[dict[str, Any], list[StoredValue]]] = {}
     for sid in ids:
-        subj, values = people[sid]
+        subj, every = people[sid]
+        # What the policy withholds from a person's access (it would reveal others) is
+        # left out, and said so with its reason; the connected identities use every value.
+        values, withheld = withheld_from_access(ctx.policy, every)
         body = {
             "subject": {
                 "id": subj.id,
@@ -167,7 +170,9 @@ def holdings_with_values(
             "disclosures": disclosed.get(sid, []),
             "access_log": access_log(ctx, sid),
         }
-        out[sid] = (body, values)
+        if withheld:
+            body["withheld"] = withheld
+        out[sid] = (body, every)
     return out
 
 

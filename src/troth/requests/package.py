@@ -55,6 +55,10 @@ The same data is in <code>data.json</code> (machine-readable) and in the CSV fil
 <td>{{ v.purposes|join(", ") }}</td><td>{{ v.source }}</td></tr>
 {% endfor %}</table>
 {% endfor %}
+{% if person.withheld %}<h3>What we hold but do not give you here</h3><ul>
+{% for w in person.withheld %}<li>{{ w.description }} ({{ w["values"] }} value(s)): {{ w.why }}</li>
+{% endfor %}
+</ul>{% endif %}
 {% if person.communications %}<h3>Messages we sent you</h3><ul>
 {% for m in person.communications.messages %}
 <li>{{ m.created_at }}: {{ m.subject }} ({{ m.status }})</li>

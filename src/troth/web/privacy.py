@@ -160,8 +160,9 @@ def cookie_settings(request: Request) -> Response:
 
 
 # -- signed in ---------------------------------------------------------------------------
-def _held(request: Request, p: Person) -> list[StoredValue]:
-    """Everything stored about the person, read for their own access (audited)."""
+def _held(request: Request, p: Person) -> tuple[list[StoredValue], list[dict[str, Any]]]:
+    """Everything stored about the person, read for their own access (audited), and what
+    the policy withholds from it, with why."""
     return held_values(ctx_of(request), p.subject_id)
 
 
@@ -200,7 +201,7 @@ def me(request: Request) -> Response:
     p = require_person(request)
     ctx = ctx_of(request)
     t = request.app.state.troth
-    held = _held(request, p)
+    held, withheld = _held(request, p)
     # Who used my data: without what a live non-disclosure order covers (P20), in words.
     narrator = Narrator(ctx.policy, p.subject_id, _staff_role(request))
     accesses = narrator.accesses(t.disclosures.person_entries(p.subject_id, limit=200))
@@ -216,6 +217,7 @@ def me(request: Request) -> Response:
         csrf_token=p.csrf_token,
         person=p,
         records=records(ctx.policy, held),
+        withheld=withheld,
         accesses=accesses,
         done=DONE.get(done),
         purposes=ctx.policy.purposes,
@@ -242,8 +244,11 @@ def switch_record(request: Request, form: FormDep) -> Response:
 @router.get("/privacy/me/export.json")
 def export_json(request: Request) -> Response:
     p = require_person(request)
-    held = _shown(ctx_of(request), _held(request, p))
-    body = json.dumps({"subject_id": p.subject_id, "values": held}, indent=2, default=str)
+    values, withheld = _held(request, p)
+    doc: dict[str, Any] = {"subject_id": p.subject_id, "values": _shown(ctx_of(request), values)}
+    if withheld:
+        doc["withheld"] = withheld
+    body = json.dumps(doc, indent=2, default=str)
     return file_download(body, "my-data.json", "application/json")
 
 

@@ -1,0 +1,65 @@
+"""P23 with GDPR Art. 15(4): a category whose values would reveal others (a moderation
+report names who reported; here the support messages, as a test) is declared
+``withheld_from_access`` in the policy. The person's access export, ZIP and JSON, and
+their privacy centre leave those values out and say what is held back and why, never the
+values; the office still reads them; the policy refuses a reason too short to tell."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+import pytest
+import yaml
+
+from requests_helpers import buy, verified
+from troth.errors import PolicyError
+from troth.examples import example_path
+from troth.gate import SYSTEM, Actor, ActorKind
+from troth.policy.loader import parse_policy
+
+SUPPORT = Actor(ActorKind.staff, "sam", role="support")
+ANN = "ann@example.com"
+WHY = "Support messages name our staff and other customers (GDPR Art. 15(4))."
+
+
+def _withhold_support(p: dict[str, Any]) -> None:
+    p["categories"].append(
+        {"id": "support", "description": "Support conversations", "withheld_from_access": WHY}
+    )
+
+
+def test_the_export_and_the_centre_withhold_the_category_and_say_why(
+    home: Any, db_url: str
+) -> None:
+    t = home("mindlink", db_url, edit=_withhold_support)
+    sid = buy(t, ANN)
+    assert t.use(sid, purpose="support", actor=SUPPORT).get("message")  # the office reads it
+    done = t.requests.execute(verified(t, "access", ANN))
+    zf = zipfile.ZipFile(io.BytesIO(t.requests.download(done.download_token, actor=SYSTEM)))
+    doc = json.loads(zf.read("data.json"))
+    assert "support" not in doc["categories"] and "identity" in doc["categories"]
+    assert doc["withheld"] == [
+        {"category": "support", "description": "Support conversations", "values": 1, "why": WHY}
+    ]
+    everything = b"".join(zf.read(n) for n in zf.namelist())
+    assert b"My licence key fails" not in everything
+    assert WHY.encode() in zf.read("summary.html")
+    assert not any(n.endswith("categories/support.csv") for n in zf.namelist())
+    from troth.access.centre import held_values
+
+    values, withheld = held_values(t.ctx, sid)
+    assert {v.category for v in values} >= {"identity"} and "support" not in {
+        v.category for v in values
+    }
+    assert withheld[0]["why"] == WHY
+
+
+def test_a_reason_too_short_to_tell_the_person_is_refused() -> None:
+    data = yaml.safe_load(example_path("mindlink").read_text())
+    data["categories"].append({"id": "support", "withheld_from_access": "no"})
+    with pytest.raises(PolicyError) as info:
+        parse_policy(yaml.safe_dump(data, sort_keys=False), "p.yaml")
+    assert any("withheld_from_access" in str(i) for i in info.value.issues)
