@@ -81,6 +81,21 @@ _ID_LISTS = (
 )
 
 
+def fields_by_category(
+    data: Mapping[str, Any], keep: Callable[[Any], bool] = lambda spec: True
+) -> dict[str, set[str]]:
+    """Category -> its fields' names, at any collection point, whose spec ``keep`` takes."""
+    found: dict[str, set[str]] = {}
+    for _, cp in _items(data, "collection_points"):
+        fields = cp.get("fields")
+        if isinstance(fields, Mapping):
+            for name, spec in fields.items():
+                cat = _field_category(spec)
+                if cat and keep(spec):
+                    found.setdefault(cat, set()).add(str(name))
+    return found
+
+
 class _Checker:
     def __init__(self, data: Mapping[str, Any], file: str, locate: Locate) -> None:
         self.data = data
@@ -280,14 +295,7 @@ class _Checker:
                 )
 
     def recipient_rules(self) -> None:
-        field_names: dict[str, set[str]] = {}
-        for _, cp in _items(self.data, "collection_points"):
-            fields = cp.get("fields")
-            if isinstance(fields, Mapping):
-                for name, spec in fields.items():
-                    cat = _field_category(spec)
-                    if cat:
-                        field_names.setdefault(cat, set()).add(name)
+        field_names = fields_by_category(self.data)
         for i, rc in _items(self.data, "recipients"):
             loc = _str(rc.get("location"))
             if (

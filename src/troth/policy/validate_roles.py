@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from troth.policy.issues import Path
-from troth.policy.validate import _field_category, _items, _strs
+from troth.policy.validate import _items, _strs, fields_by_category
 
 if TYPE_CHECKING:
     from troth.policy.validate import _Checker
@@ -36,12 +36,6 @@ def role_rules(v: _Checker) -> None:
 
 def _unmasked_fields(v: _Checker) -> dict[str, set[str]]:
     """Category -> the fields of it (any collection point) that declare no ``mask:``."""
-    found: dict[str, set[str]] = {}
-    for _, cp in _items(v.data, "collection_points"):
-        fields = cp.get("fields")
-        if isinstance(fields, Mapping):
-            for name, spec in fields.items():
-                cat = _field_category(spec)
-                if cat and not (isinstance(spec, Mapping) and spec.get("mask")):
-                    found.setdefault(cat, set()).add(str(name))
-    return found
+    return fields_by_category(
+        v.data, lambda spec: not (isinstance(spec, Mapping) and spec.get("mask"))
+    )
