@@ -17,6 +17,7 @@ from troth.cli.options import (
     CategoriesOpt,
     CollectorOpt,
     JsonOpt,
+    OfficerOpt,
     PersonTenantOpt,
     ReportJsonOpt,
     TenantFilterOpt,
@@ -269,10 +270,11 @@ def register_minors(app: typer.Typer) -> None:
         dry_run: Annotated[
             bool, typer.Option("--dry-run", help="Only list who would be deleted.")
         ] = False,
+        actor: OfficerOpt = None,
     ) -> None:
         """Find stored data showing a person under the minimum age and delete it."""
         with opened(ctx) as t:
-            found = t.purge_minors(dry_run=dry_run)
+            found = t.purge_minors(dry_run=dry_run, actor=parse_actor(actor))
         verb = "would delete" if dry_run else "deleted"
         console.print(f"{verb} {len(found)} minor(s)" + (": " + ", ".join(found) if found else ""))
 

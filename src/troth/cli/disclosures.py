@@ -12,7 +12,7 @@ from rich.table import Table
 
 from troth.cli import command_group, console, opened, print_created, show_table
 from troth.cli.ids import SubjectArg, resolver
-from troth.cli.options import CategoriesOpt, JsonOpt, QuietOpt
+from troth.cli.options import CategoriesOpt, JsonOpt, OfficerOpt, QuietOpt
 from troth.errors import ValidationError
 from troth.localtime import day_start, local_time
 
@@ -121,10 +121,14 @@ def demand(
         ),
     ] = None,
     quiet: QuietOpt = False,
+    actor: OfficerOpt = None,
 ) -> None:
     """Record a legal demand; prints its id."""
+    from troth.cli.actors import parse_actor
+
     with opened(ctx) as t:
         d = t.disclosures.record_demand(
+            actor=parse_actor(actor),
             authority=authority,
             instrument=instrument,
             reference=reference,

@@ -16,6 +16,14 @@ QuietOpt = Annotated[
 ]
 ReportJsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 CollectorOpt = Annotated[str | None, typer.Option(help="Who collects (default: system).")]
+# Who in the office acts: recorded in the audit log as the actor, and checked by the gate
+# (their role needs the office power); a claim the operator makes (docs/authorization-matrix).
+OfficerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--actor", help="Who acts, e.g. staff:pat@privacy_office (default: system, the operator)."
+    ),
+]
 CategoriesOpt = Annotated[list[str] | None, typer.Option(help="Only these categories.")]
 DisplayNameOpt = Annotated[str | None, typer.Option("--name", help="Display name.")]
 TenantFilterOpt = Annotated[

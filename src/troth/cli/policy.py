@@ -16,7 +16,8 @@ from rich.markup import escape
 from troth.cli import command_group
 from troth.cli import plain_console as _out
 from troth.cli import plain_err_console as _err
-from troth.cli.options import JsonOpt
+from troth.cli.actors import parse_actor
+from troth.cli.options import JsonOpt, OfficerOpt
 from troth.errors import PolicyError, ValidationError
 from troth.policy.changes import PolicyDiff, Severity
 from troth.policy.describe import describe_policy, policy_summary
@@ -144,6 +145,7 @@ def publish(
         typer.Option(help="Effective date YYYY-MM-DD (default: the file's `effective`)."),
     ] = None,
     as_json: JsonOpt = False,
+    actor: OfficerOpt = None,
 ) -> None:
     """Publish a new version: record it, start notice periods for new uses, ask for
     consent again where a notice changed, e-mail customers when the policy says so."""
@@ -160,7 +162,7 @@ def publish(
             raise ValidationError(f"--effective {effective!r} is not a date (YYYY-MM-DD)") from None
     c = open_context(home_of(ctx))
     try:
-        result = publish_policy(c, file, effective=when)
+        result = publish_policy(c, file, effective=when, actor=parse_actor(actor))
     finally:
         c.engine.dispose()
     if as_json:

@@ -13,8 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from troth.cli import command_group, console, opened, print_created, show_table
+from troth.cli.actors import parse_actor
 from troth.cli.ids import resolver
-from troth.cli.options import JsonOpt, QuietOpt, ReportJsonOpt
+from troth.cli.options import JsonOpt, OfficerOpt, QuietOpt, ReportJsonOpt
 
 app, register = command_group("retention", "Retention: delete or anonymise what has expired.")
 
@@ -86,6 +87,7 @@ def run(
         ),
     ] = None,
     as_json: ReportJsonOpt = False,
+    actor: OfficerOpt = None,
 ) -> None:
     """Apply the policy's retention rules now (the worker runs this on a schedule)."""
     if as_of is not None and not dry_run:
@@ -93,13 +95,14 @@ def run(
             "--as-of only previews (a run deletes what has expired now): add --dry-run",
             param_hint="--as-of",
         )
+    who = parse_actor(actor)
     with opened(ctx) as t:
         if as_of is not None:
-            report = t.retention.plan_for_day(as_of.date())
+            report = t.retention.plan_for_day(as_of.date(), actor=who)
         elif dry_run:
-            report = t.retention.plan()
+            report = t.retention.plan(actor=who)
         else:
-            plan = t.retention.plan()
+            plan = t.retention.plan(actor=who)
             with Progress(
                 TextColumn("retention"),
                 BarColumn(),
@@ -110,7 +113,9 @@ def run(
             ) as bar:
                 in_datasets = sum(d["total"] for d in plan.datasets)
                 task = bar.add_task("sweep", total=max(plan.total + in_datasets, 1))
-                report = t.retention.run(batch=batch, progress=lambda n: bar.advance(task, n))
+                report = t.retention.run(
+                    batch=batch, progress=lambda n: bar.advance(task, n), actor=who
+                )
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     else:
@@ -128,11 +133,14 @@ def hold(
         str | None, typer.Option(help="A whole tenant.", callback=resolver("tenant"))
     ] = None,
     quiet: QuietOpt = False,
+    actor: OfficerOpt = None,
 ) -> None:
     """Place a legal hold: retention deletes nothing of theirs until it is lifted; prints
     its id."""
     with opened(ctx) as t:
-        hid = t.retention.place_hold(reason=reason, subject_id=subject, tenant_id=tenant)
+        hid = t.retention.place_hold(
+            reason=reason, subject_id=subject, tenant_id=tenant, actor=parse_actor(actor)
+        )
     print_created(quiet, hid, hid, console)
 
 
@@ -162,11 +170,12 @@ def holds_(
 def lift(
     ctx: typer.Context,
     hold_id: Annotated[str, typer.Argument(help="The hold id.", callback=resolver("hold"))],
+    actor: OfficerOpt = None,
 ) -> None:
     """Lift a legal hold; the erasures that waited for it are carried out now (what cannot
     be yet, a connected database down, is named, and the worker retries it)."""
     with opened(ctx) as t:
-        done = t.retention.lift_hold(hold_id)
+        done = t.retention.lift_hold(hold_id, actor=parse_actor(actor))
     console.print(f"lifted {hold_id}")
     if done["erasures_done"]:
         console.print(f"{done['erasures_done']} erasure(s) that waited for it done")

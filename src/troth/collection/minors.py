@@ -20,6 +20,7 @@ from troth.context import Context
 from troth.db import reading
 from troth.errors import ConnectorError, ValidationError
 from troth.gate import SYSTEM, Actor, Reason
+from troth.policy.model import Power
 from troth.store.seals import bad_seals
 from troth.store.subject_seals import bad_subjects
 from troth.store.subjects import get_subject
@@ -245,7 +246,12 @@ class Minors:
         return sorted(s for s, ids in found.items() if s not in bad_people and not set(ids) <= bad)
 
     def purge(self, *, dry_run: bool = False, actor: Actor = SYSTEM) -> list[str]:
-        """See :meth:`troth.Troth.purge_minors`."""
+        """See :meth:`troth.Troth.purge_minors`. A sweep of everyone's stored ages is the
+        office's (``manage_requests``); one person reported with evidence is anyone's
+        (:meth:`report`: support hears it from a parent)."""
+        from troth.office import authorize
+
+        authorize(self.ctx, actor, Power.manage_requests, details={"operation": "minors"})
         minors = self.find()
         if minors:
             # Already erased: what is left is kept by law (restricted); don't erase again.
