@@ -141,18 +141,21 @@ def decide_record(
 
 def could_serve(index: PolicyIndex, role: str, facts: Facts) -> bool:
     """May staff of ``role`` act for some purpose of theirs on the person of ``facts``
-    now: not erased, and a purpose of the role that reaches a category of the role, is not
-    aggregate-only, is not restricted by the person, and has the consent it needs?"""
-    if facts.erased:
-        return False
+    now: a purpose of the role, not aggregate-only nor restricted by the person, that
+    reaches a category of the role, with the consent it needs (or for a category exempt
+    from consent: P05); for an erased person, only a purpose whose legal minimum keeps a
+    category of the role (the gate lets that purpose use what is kept)."""
     cats = index.role_categories.get(role, frozenset())
     for purpose in index.role_purposes.get(role, frozenset()):
-        if (
-            purpose in facts.restricted
-            or purpose in index.aggregate_purposes
-            or (purpose in index.consent_purposes and purpose not in facts.consented)
-        ):
+        if purpose in facts.restricted or purpose in index.aggregate_purposes:
             continue
-        if index.purpose_categories.get(purpose, frozenset()) & cats:
+        reach = index.purpose_categories.get(purpose, frozenset()) & cats
+        if facts.erased:
+            retention = index.purposes[purpose].retention
+            kept = retention.legal_minimum if retention is not None else None
+            reach &= frozenset(kept.categories) if kept is not None else frozenset()
+        elif purpose in index.consent_purposes and purpose not in facts.consented:
+            reach = frozenset(c for c in reach if index.exempt_from(c, "consent"))
+        if reach:
             return True
     return False
