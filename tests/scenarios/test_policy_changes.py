@@ -185,7 +185,9 @@ def test_p35_material_change_emails_each_customer_once_and_posts_a_notice(
     with t.ctx.engine.connect() as conn:
         mails = conn.execute(sa.select(outbox.c.to_addr, outbox.c.kind, outbox.c.body_text)).all()
     assert sorted(m.to_addr for m in mails) == [f"admin{i}@customer{i}.example" for i in range(3)]
-    assert all(m.kind == "notice" and "call_analytics" in m.body_text for m in mails)
+    # The new recipient by its name, never its id (what the people mailed read).
+    assert all(m.kind == "notice" and "CallStats Ltd" in m.body_text for m in mails)
+    assert not any("call_analytics" in m.body_text for m in mails)
     feed = notice_feed(t.ctx)
     assert feed[0]["version"] == "2027-01" and feed[0]["changes"]
 
@@ -411,3 +413,23 @@ def test_p35_notice_goes_to_those_whose_data_the_new_use_touches(home, db_url, t
     with t.ctx.engine.connect() as conn:
         sent = set(conn.execute(sa.select(outbox.c.to_addr)).scalars())
     assert "ann@example.com" in sent and "cy@example.com" not in sent
+
+
+def test_p35_the_notice_names_things_in_words_not_ids(home, db_url, tmp_path):
+    """What changed, as the people mailed read it: the collection point and the purpose by
+    their descriptions from the policy, never their ids."""
+    t = home("itechno", db_url)
+    t.collect("order_form", ORDER)
+    data = _policy(t)
+    data["version"] = "2.0"
+    _point(data, "order_form")["purposes"].append("licence_management")
+    data["effective"] = date(2026, 4, 2)
+    publish_policy(t.ctx, _write(tmp_path, data))
+    with t.ctx.engine.connect() as conn:
+        body = conn.execute(
+            sa.select(outbox.c.body_text).where(outbox.c.to_addr == "ann@example.com")
+        ).scalar_one()
+    changed = body.split("What changed:")[1].split("\n\n")[0]
+    assert "'order_form'" not in changed and "'licence_management'" not in changed, changed
+    assert _purpose(data, "licence_management")["description"] in changed, changed
+    assert _point(data, "order_form")["description"] in changed, changed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -97,7 +98,11 @@ def notice_addresses(
 def notice_mail(policy: Policy, effective: date, diff: PolicyDiff) -> tuple[str, str]:
     """The notice e-mail of a material change: its subject and text."""
     org = policy.organisation
-    lines = [c.sentence for c in diff.material]
+    words = _names_in_words(policy)
+    # Each change as the person reads it: an id in quotes becomes what it stands for.
+    lines = [
+        _ID.sub(lambda m: words.get(m.group(1), m.group(0)), c.sentence) for c in diff.material
+    ]
     body = (
         f"{org.name} has changed its privacy policy (version {policy.version}, effective"
         f" {effective.isoformat()}).\n\nWhat changed:\n"
@@ -113,3 +118,19 @@ def notice_mail(policy: Policy, effective: date, diff: PolicyDiff) -> tuple[str,
         + "\n"
     )
     return f"Changes to the {org.name} privacy policy", body
+
+
+_ID = re.compile(r"'([A-Za-z0-9_.\-]+)'")
+
+
+def _names_in_words(policy: Policy) -> dict[str, str]:
+    """Each purpose, collection point, category and recipient id of ``policy`` -> its
+    description (a recipient: its name), in quotes: nothing a person reads is an id."""
+    from troth.policy.index import PolicyIndex
+
+    index = PolicyIndex.build(policy)
+    named: dict[str, str | None] = {c: info.description for c, info in index.categories.items()}
+    named |= {cp.id: cp.description for cp in policy.collection_points}
+    named |= {p.id: p.description for p in policy.purposes}
+    named |= {r.id: r.name for r in policy.recipients}
+    return {k: f"\u201c{v}\u201d" for k, v in named.items() if v and v != k}
