@@ -106,6 +106,28 @@ def test_person_follows_request_state_after_execution(lite) -> None:
         assert str(t.requests.get(req.id).extended_due_at) in row
 
 
+def test_the_same_request_twice_from_the_centre_is_one_request(lite) -> None:
+    """A second click (or a reload) asking the same again opens nothing and mails
+    nothing: the page says the request is already open. Other words, or another kind,
+    are another request."""
+    t = with_officer(lite)
+    t.collect("support_request", SUPPORT)
+    with client_for(lite) as c:
+        token = privacy_login(c, lite)
+        ask = {"kind": "restrict", "details": "stop the newsletter", "csrf_token": token}
+        c.post("/privacy/me/requests", data=ask)
+        with lite.engine.connect() as conn:
+            mails = conn.execute(select(outbox.c.id)).all()
+        r = c.post("/privacy/me/requests", data=ask)
+        assert r.status_code == 200 and "already asked for this" in r.text
+        assert len(t.requests.list()) == 1
+        with lite.engine.connect() as conn:
+            assert conn.execute(select(outbox.c.id)).all() == mails
+        c.post("/privacy/me/requests", data={**ask, "details": "and the surveys"})
+        c.post("/privacy/me/requests", data={**ask, "kind": "access"})
+        assert len(t.requests.list()) == 3
+
+
 def test_staff_actions_with_reasons_and_csrf(mindlink) -> None:
     t = with_officer(mindlink)
     t.collect("support_request", SUPPORT)

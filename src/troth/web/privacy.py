@@ -181,6 +181,8 @@ DONE = {
     "unsubscribed": "You are unsubscribed: we will send you no more of that e-mail.",
     "request": "Your request is sent. We answer by the date shown below, and e-mail you when"
     " it is done.",
+    "request-open": "You have already asked for this, and we are working on it: it is listed"
+    " below with the date we answer by. We did not open it twice.",
 }
 
 
@@ -304,6 +306,10 @@ def make_request(request: Request, form: FormDep) -> Response:
     from troth.gate import Actor, ActorKind
 
     details = {"text": form["details"][:5000]} if form.get("details") else None
+    if _already_asked(t, p.subject_id, form.get("kind", ""), details):
+        # The same request again (a second click, a reload): not a second request, not a
+        # second letter; the one open is listed on the page.
+        return RedirectResponse("/privacy/me?done=request-open#req-h", status_code=303)
     req = t.requests.open(
         form.get("kind", ""),
         subject_id=p.subject_id,
@@ -389,6 +395,16 @@ def download_in_url(request: Request, rest: str) -> Response:
 
 def _zip(data: bytes) -> Response:
     return file_download(data, "my-data.zip", "application/zip")
+
+
+def _already_asked(t: Any, subject_id: str, kind: str, details: Any) -> bool:
+    """Has the person a request of this kind still open, with the same words?"""
+    from troth.requests.states import OPEN_STATES
+
+    return any(
+        str(r.kind) == kind and r.state in OPEN_STATES and (r.details or None) == details
+        for r in t.requests.of_subject(subject_id)
+    )
 
 
 def _my_requests(request: Request, p: Person) -> list[Any]:
