@@ -404,3 +404,29 @@ def test_a_purpose_that_works_without_a_collection_point_is_not_warned_about() -
     counted = session.replace("[contact]\n", "[technical]\n    aggregate_only: true\n")
     stats = edit("collection_points:\n", counted + "collection_points:\n") + cookie
     assert [w.split(":")[0] for w in _unserved(stats)] == ["purposes[3]"]
+
+
+def test_a_point_identifies_the_person_once_per_kind() -> None:
+    """A second `identifies: email` in one point (a referee's address beside the
+    candidate's) would file the person under someone else's address: refused, naming
+    the field, at the line it is on (found by the Hirewell trial)."""
+    import yaml
+
+    from troth.errors import PolicyError
+    from troth.examples import example_path
+    from troth.policy.loader import parse_policy
+
+    data = yaml.safe_load(example_path("itechno").read_text())
+    point = next(p for p in data["collection_points"] if p["id"] == "account_signup")
+    point["fields"]["referee_email"] = {
+        "category": "contact",
+        "type": "email",
+        "identifies": "email",
+    }
+    with pytest.raises(PolicyError) as info:
+        parse_policy(yaml.safe_dump(data, sort_keys=False), "p.yaml")
+    (issue,) = [str(i) for i in info.value.issues]
+    assert "'referee_email'" in issue and "already identifies the person by email" in issue
+    assert "p.yaml:" in issue
+    point["fields"]["referee_email"] = {"category": "contact", "type": "email"}
+    parse_policy(yaml.safe_dump(data, sort_keys=False), "p.yaml")  # a plain field is fine

@@ -1,8 +1,6 @@
 """Cross-reference checks over a policy, each problem an :class:`Issue` with file and line.
-
-The checks read plain data (the YAML as loaded, or ``Policy.model_dump()``) defensively, so
-they run even when the model itself does not validate and every problem is reported at once.
-"""
+They read plain data (the YAML as loaded, or ``Policy.model_dump()``) defensively, so they
+run even when the model itself does not validate and every problem is reported at once."""
 
 from __future__ import annotations
 
@@ -14,6 +12,7 @@ from troth.policy.issues import Issue, Path, format_path
 from troth.policy.lawful import check_lawfulness
 from troth.policy.model import AGE_FLOORS, LegalBasis, Policy, Regime
 from troth.policy.taxonomy import BUILTIN_BY_ID
+from troth.policy.validate_points import one_identity_each
 
 Locate = Callable[[Path], int]
 
@@ -135,8 +134,9 @@ class _Checker:
         self.location_rules()
         self.organisation_rules()
         self.dimension_rules()
-        if lawful:
+        if lawful:  # bind where a policy is written, never on one troth already holds
             check_lawfulness(self.data, self.add)
+            one_identity_each(self.data, self.add)
         return self.issues
 
     # -- references -------------------------------------------------------------------
