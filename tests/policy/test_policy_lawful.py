@@ -244,3 +244,28 @@ def test_a_home_whose_policy_a_newer_rule_refuses_still_opens(tmp_path) -> None:
         ]
     )
     reopened.engine.dispose()
+
+
+def test_a_special_category_stored_in_clear_is_warned_about() -> None:
+    """`special: true` without `sensitive: true` stores Art. 9 data in clear (found by
+    the Hirewell trial's diversity answers): a warning naming the category; none once it
+    is sensitive."""
+    import yaml
+
+    from troth.examples import example_path
+    from troth.policy.loader import parse_policy
+    from troth.policy.warnings import policy_warnings
+
+    data = yaml.safe_load(example_path("itechno").read_text())
+    data.setdefault("categories", []).append({"id": "ethnicity", "special": True})
+    point = next(p for p in data["collection_points"] if p["id"] == "account_signup")
+    point["fields"]["ethnic_origin"] = {"category": "ethnicity"}
+    purpose = next(p for p in data["purposes"] if p["id"] in point["purposes"])
+    purpose["categories"].append("ethnicity")
+    purpose["legal_basis"] = "consent"
+    purpose.setdefault("withdraw", "Write to us.")
+    warned = [w for w in policy_warnings(parse_policy(yaml.safe_dump(data), "p.yaml"))]
+    assert any("'ethnicity'" in w and "stored in clear" in w for w in warned), warned
+    data["categories"][-1]["sensitive"] = True
+    warned = policy_warnings(parse_policy(yaml.safe_dump(data), "p.yaml"))
+    assert not any("stored in clear" in w for w in warned), warned

@@ -115,7 +115,28 @@ def check_lawfulness(data: Mapping[str, Any], add: Add) -> None:
 
 def lawful_warnings(policy: Policy) -> list[str]:
     """What the law asks a second look at (see the module docstring); never fatal."""
-    return _kept_for_ever(policy) + _unchecked_ages(policy) + _without_consent(policy)
+    return (
+        _kept_for_ever(policy)
+        + _unchecked_ages(policy)
+        + _without_consent(policy)
+        + _special_in_clear(policy)
+    )
+
+
+def _special_in_clear(policy: Policy) -> list[str]:
+    """A special category (GDPR Art. 9) a field collects, not marked ``sensitive``: its
+    values are stored in clear, where Art. 9 data wants encryption (Art. 32)."""
+    from troth.policy.index import PolicyIndex
+
+    index = PolicyIndex.build(policy)
+    collected = {f.category for cp in policy.collection_points for f in cp.fields.values()}
+    return [
+        f"categories: category {cid!r} is a special category (GDPR Art. 9) but not"
+        " `sensitive: true`, so its values are stored in clear: add `sensitive: true` to"
+        " encrypt them (aggregates cannot then be computed over it)"
+        for cid in sorted(special_categories(policy.model_dump(mode="json")) & collected)
+        if not index.is_sensitive(cid)
+    ]
 
 
 def _kept_for_ever(policy: Policy) -> list[str]:
