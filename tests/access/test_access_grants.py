@@ -202,3 +202,19 @@ def test_emergency_access_notifies_tenant_at_once(home: Any, tmp_path: Path, db_
         assert t.use(s["sid"], purpose="support", actor=s["vendor"]).values
     finally:
         t.close()
+
+
+def test_a_vendor_api_key_look_at_a_customers_person_is_in_the_customers_log(t: Troth) -> None:
+    """An API key bound to no tenant is the vendor's own system: its reads of a
+    customer's people are listed for the customer beside its staff's (found by the
+    Hirewell trial: the customer's log said "no vendor accesses"). The customer's own key
+    is not the vendor."""
+    s = setup(t)
+    vendor_raw, vendor_key = t.access.keys.create_api_key("vendor reporting", ["use"])
+    own_raw, own_key = t.access.keys.create_api_key("acme sync", ["use"], tenant_id=s["a"])
+    for raw in (vendor_raw, own_raw):
+        t.use(s["sid"], purpose="provide_service", actor=t.access.keys.resolve_api_key(raw))
+    looks = t.access.grants.vendor_accesses(s["a"])
+    actors = {look.actor for look in looks}
+    assert f"application:{vendor_key.id}" in actors
+    assert f"application:{own_key.id}" not in actors

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Select, bindparam, literal, select, update
 
 from troth.access._base import audit
 from troth.access.offboarded import ensure_open
@@ -336,3 +336,9 @@ class ApiKeys:
             stmt = stmt.where(api_keys.c.revoked_at.is_(None))
         with self.ctx.engine.connect() as conn:
             return [_api_key(r) for r in conn.execute(stmt)]
+
+
+def vendor_key_actors() -> Select[str]:
+    """The actor labels (``application:ID``) of the API keys bound to no tenant: the
+    vendor's own systems, whose looks at a customer's people the customer is shown."""
+    return select(literal("application:") + api_keys.c.id).where(api_keys.c.tenant_id.is_(None))

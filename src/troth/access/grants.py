@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select, update
 
 from troth.access._base import audit
 from troth.access.accounts import signed_in_as
+from troth.access.apikeys import vendor_key_actors
 from troth.access.mail import send_emergency_notice
 from troth.access.tables import support_grants
 from troth.access.tenants import Tenants
@@ -124,12 +125,8 @@ def _grant(row: Any, now: datetime) -> SupportGrant:
 
 # The audit actions that are looks at a tenant's data (troth.access.records audits
 # ``read_<record>`` and ``change_<record>``).
-VENDOR_ACTIONS = (
-    "use",
-    "export",
-    "disclose",
-    "tenant_overview",
-    *(f"{verb}_{r.value}" for verb in ("read", "change") for r in Record),
+VENDOR_ACTIONS = ("use", "export", "disclose", "tenant_overview") + tuple(
+    f"{verb}_{r.value}" for verb in ("read", "change") for r in Record
 )
 _NO_GRANT = "no support grant {!r}; list them with `troth grants list`"
 
@@ -409,9 +406,9 @@ class Grants:
     # -- what the tenant and the vendor see ----------------------------------------------
     def vendor_accesses(self, tenant_id: str, *, limit: int = 1000) -> list[VendorAccess]:
         """Every look by the vendor at this tenant's data, newest first: every attempt by
-        the vendor's admins and staff (uses, disclosures, exports, reads and changes of
-        records about its people), allowed or refused, and every use under a grant, with
-        the grant's reason and ticket."""
+        the vendor's admins, staff and untenanted API keys (uses, disclosures, exports,
+        reads and changes of records about its people), allowed or refused, and every use
+        under a grant, with the grant's reason and ticket."""
         a = audit_entries
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(
@@ -430,6 +427,7 @@ class Grants:
                     or_(
                         a.c.actor.like("vendor_admin:%"),
                         a.c.actor.like("staff:%"),
+                        a.c.actor.in_(vendor_key_actors()),
                         a.c.details.like('%"grant":%'),
                     ),
                     a.c.action.in_(VENDOR_ACTIONS),
