@@ -255,3 +255,24 @@ def test_people_erased_before_are_left_as_they_are(
     assert cert["people"] == 3
     assert _store_of(t, sids[1]) == before  # not erased again: its date stays
     assert all(_store_of(t, sids[i])[0] == "erased" for i in (2, 3, 4))
+
+
+def test_offboarding_answers_the_requests_left_open(
+    home: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request still open when its customer leaves is answered then, with why (found by
+    the Hirewell trial: it stayed verified, and carried out later it told the person
+    "done" on nothing). The other customer's request stays as it was."""
+    from requests_helpers import verified as verified_request
+
+    t = home("mindlink")
+    sc = _two_tenants(t, shop_db(tmp_path), monkeypatch)
+    verified = t.requests.get(verified_request(t, "delete", cs.email_of(1)))
+    waiting = t.requests.open("access", email=cs.email_of(3))
+    other = t.requests.open("access", email=cs.email_of(5))
+    t.requests.offboard_tenant(sc["a"])
+    for req in (verified, waiting):
+        done = t.requests.get(req.id)
+        assert done.state == "refused", done.state
+        assert "Acme has left our service" in str(done.error or done.result or done.details)
+    assert t.requests.get(other.id).state == other.state

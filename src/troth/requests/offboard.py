@@ -145,7 +145,38 @@ class Offboarder:
             done += len(sids)
             if progress:
                 progress(done, len(people))
-        return Offboarding(self._certify(tenant_id, str(tenant.name), actor))
+        cert = self._certify(tenant_id, str(tenant.name), actor)
+        self._answer_open_requests(tenant_id, str(tenant.name))
+        return Offboarding(cert)
+
+    def _answer_open_requests(self, tenant_id: str, name: str) -> None:
+        """The requests still open for the tenant's people are answered, not left to
+        run later on nothing ("found 0", told it was done): each is closed with the reason
+        the person reads, that the customer left and everything held for it is deleted."""
+        from troth.requests.decisions import Decisions
+        from troth.requests.states import OPEN_STATES
+        from troth.requests.steps import RequestSteps
+        from troth.requests.tables import requests
+
+        with self.ctx.engine.connect() as conn:
+            ids = conn.execute(
+                select(requests.c.id).where(
+                    requests.c.tenant_id == tenant_id, requests.c.state.in_(sorted(OPEN_STATES))
+                )
+            ).scalars()
+            open_ids = [str(i) for i in ids]
+        day = self.ctx.clock.now().date().isoformat()
+        decisions = Decisions(RequestSteps(self.ctx))
+        for rid in open_ids:
+            try:
+                decisions.refuse(
+                    rid,
+                    reason=f"{name} has left our service: on {day} we deleted everything we held"
+                    " for them, your data included (what the law obliges us to keep excepted),"
+                    " so nothing is left for us to do on your request.",
+                )
+            except Conflict:
+                continue  # being carried out now: it finishes on its own
 
     def _people(self, tenant_id: str) -> builtins.list[str]:
         """The tenant's people not erased before, in id order. People erased before (a
