@@ -88,8 +88,12 @@ def test_p17_another_tenants_member_is_refused_audited_and_told_nothing(phone: T
     spy = _member(t, acme, "spy@acme.example", "admin")
     with pytest.raises(NotFound):
         t.access.records.consents_for(spy, theirs)
-    assert _looks(t, theirs) == [("read_consents", spy.label, "deny")]
-    assert _last(t, subject_id=theirs).entry.reason == "not_a_member"
+    # Filed in the spy's own tenant's log, naming the id asked for; never in the person's
+    # log or their tenant's, which would tell them who tried.
+    assert _looks(t, theirs) == []
+    (look,) = [e.entry for e in list_entries(t.ctx, actor=spy.label, action="read_consents")]
+    assert (look.outcome, look.reason, look.tenant_id) == ("deny", "not_a_member", acme)
+    assert look.subject_id is None and look.details["subject_named"] == theirs
     # Nothing is recorded as allowed for a malformed or unknown id either.
     with pytest.raises(NotFound):
         t.access.records.consents_for(spy, "not-an-id'; --")

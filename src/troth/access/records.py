@@ -136,18 +136,36 @@ class Records:
             return d
         assert d.reason is not None
         bound = actor.kind is ActorKind.subject or actor.tenant_id is not None
+        if bound and d.reason is Reason.not_a_member:
+            self._refuse_foreign(action, actor, d, details, subject_id)
         refuse(
             self.ctx,
             action,
             actor,
             d.reason,
             d.detail,
-            # Another tenant's person is answered as an unknown one.
-            error=not_found(subject_id) if bound and d.reason is Reason.not_a_member else None,
             tenant_id=subject.tenant_id,
             subject_id=subject.id,
             details=details,
             shown={"subject_id": subject_id},
+        )
+
+    def _refuse_foreign(
+        self, action: str, actor: Actor, d: Decision, details: dict[str, Any], subject_id: str
+    ) -> NoReturn:
+        """Another tenant's person is answered as an unknown one, and the attempt is filed
+        in the caller's own log, naming the id asked for: never in that person's or their
+        tenant's (it would tell them who tried)."""
+        assert d.reason is not None
+        refuse(
+            self.ctx,
+            action,
+            actor,
+            d.reason,
+            d.detail,
+            error=not_found(subject_id),
+            tenant_id=actor.tenant_id,
+            details={**details, "subject_named": subject_id[:64]},
         )
 
     def consents_for(self, actor: Actor, subject_id: str) -> dict[str, ConsentStatus]:

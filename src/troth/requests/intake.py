@@ -307,14 +307,14 @@ class RequestIntake:
             if subject_id is None
             else NotFound(f"no subject {subject_id[:64]!r}", subject_id=subject_id[:64])
         )
-        refuse(
+        refuse(  # filed in the caller's log, never the person's (it would tell who tried)
             self.ctx,
             "request.open",
             actor,
             Reason.not_a_member,
             error=gone,
-            subject_id=subject_id,
             tenant_id=actor.tenant_id or tenant_id,
+            details={"subject_named": subject_id[:64]} if subject_id else None,
         )
 
     def ingest(self, path: Path | str, *, actor: Actor = SYSTEM) -> IngestReport:
