@@ -95,8 +95,10 @@ def test_a_collect_key_cannot_backdate_an_end_and_empty_the_store(home: Any, db_
         "previous_ended_at": START.isoformat(),
         "asked_ended_at": "2026-03-01T13:00:00+00:00",
     }
-    probes = list_entries(ctx, action="change_relationship", subject_id=bo, limit=10)
-    assert [(e.entry.outcome, e.entry.reason) for e in probes] == [("deny", "not_a_member")]
+    # The probe is filed in the caller's own log, naming the id asked for (not Bo's).
+    probes = list_entries(ctx, action="change_relationship", limit=50)
+    named = [e.entry for e in probes if e.entry.details.get("subject_named") == bo]
+    assert [(e.outcome, e.reason, e.subject_id) for e in named] == [("deny", "not_a_member", None)]
 
 
 def test_cli_refuses_an_end_before_the_person(

@@ -107,7 +107,9 @@ def test_each_actor_kind_ends_only_whom_the_gate_lets_it(t: Any) -> None:
     assert _ended(t, bo) is None
     # Every probe of Bolt's person is audited under Acme's actor, never shown in Bolt's log.
     probes = [e for e in list_entries(t.ctx, action="change_relationship", limit=200)]
-    assert sum(e.entry.subject_id == bo for e in probes) == 3
+    # Filed in each caller's own log, naming the id asked for; none under Bo.
+    assert sum(e.entry.details.get("subject_named") == bo for e in probes) == 3
+    assert not any(e.entry.subject_id == bo and e.entry.outcome == "deny" for e in probes)
 
 
 def test_an_erased_person_is_refused(t: Any) -> None:
