@@ -136,36 +136,21 @@ class Records:
             return d
         assert d.reason is not None
         bound = actor.kind is ActorKind.subject or actor.tenant_id is not None
-        if bound and d.reason is Reason.not_a_member:
-            self._refuse_foreign(action, actor, d, details, subject_id)
+        # Another tenant's person is answered as an unknown one, and the attempt is filed in
+        # the caller's own log, naming the id asked for: never in that person's or their
+        # tenant's (it would tell them who tried).
+        foreign = bound and d.reason is Reason.not_a_member
         refuse(
             self.ctx,
             action,
             actor,
             d.reason,
             d.detail,
-            tenant_id=subject.tenant_id,
-            subject_id=subject.id,
-            details=details,
-            shown={"subject_id": subject_id},
-        )
-
-    def _refuse_foreign(
-        self, action: str, actor: Actor, d: Decision, details: dict[str, Any], subject_id: str
-    ) -> NoReturn:
-        """Another tenant's person is answered as an unknown one, and the attempt is filed
-        in the caller's own log, naming the id asked for: never in that person's or their
-        tenant's (it would tell them who tried)."""
-        assert d.reason is not None
-        refuse(
-            self.ctx,
-            action,
-            actor,
-            d.reason,
-            d.detail,
-            error=not_found(subject_id),
-            tenant_id=actor.tenant_id,
-            details={**details, "subject_named": subject_id[:64]},
+            error=not_found(subject_id) if foreign else None,
+            tenant_id=actor.tenant_id if foreign else subject.tenant_id,
+            subject_id=None if foreign else subject.id,
+            details={**details, "subject_named": subject_id[:64]} if foreign else details,
+            shown=None if foreign else {"subject_id": subject_id},
         )
 
     def consents_for(self, actor: Actor, subject_id: str) -> dict[str, ConsentStatus]:
