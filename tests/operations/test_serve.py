@@ -26,11 +26,19 @@ def _children(pid: int) -> list[int]:
     for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # it exited since the listing
             continue
         if b"spawn_main" in cmdline:
             found.append(int(child))
     return found
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (reaped, or a zombie waiting to be)."""
+    try:
+        return "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):  # reaped, or being reaped now
+        return True
 
 
 def _sockets(pid: int) -> set[str]:
@@ -136,7 +144,7 @@ def test_workers_share_connections_and_a_dead_worker_is_replaced(home: Any) -> N
         _, err = stop(proc, timeout=60)
     assert proc.returncode == 0, err.decode()
     for pid in workers[1:]:  # SIGTERM stopped every worker too
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+        assert _gone(pid), f"worker {pid} still runs after the server stopped"
 
 
 def test_several_workers_refuse_a_port_in_use(home: Any) -> None:
