@@ -70,3 +70,30 @@ def test_migrations_go_down_and_up_again(db_url, tmp_path):
             columns = {c["name"] for c in sa.inspect(conn).get_columns("records")}
         engine.dispose()
         assert "seal" in columns
+
+
+def test_the_identities_migration_copies_each_persons_blind_indexes(db_url):
+    """0012 fills the identities table from each person's row (the newest of each kind),
+    so every look-up that found someone before the upgrade finds them after it."""
+    upgrade_database(db_url, "0011_breach_history")
+    engine = sa.create_engine(db_url)
+    people = [("p1", "e1", "t1", None), ("p2", None, None, "c2"), ("p3", None, None, None)]
+    with engine.begin() as conn:
+        for sid, email, phone, customer in people:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO subjects (id, jurisdiction, email_bidx, phone_bidx,"
+                    " customer_id_bidx, status, created_at)"
+                    " VALUES (:id, 'gdpr', :e, :p, :c, 'active', CURRENT_TIMESTAMP)"
+                ),
+                {"id": sid, "e": email, "p": phone, "c": customer},
+            )
+    upgrade_database(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT kind, bidx, subject_id FROM identities")).all()
+    engine.dispose()
+    assert sorted(tuple(r) for r in rows) == [
+        ("customer_id", "c2", "p2"),
+        ("email", "e1", "p1"),
+        ("phone", "t1", "p1"),
+    ]

@@ -17,7 +17,7 @@ from troth.cli import main
 from troth.collection.phones import to_e164, written_forms
 from troth.errors import NotFound, ValidationError
 from troth.store.reindex import rebuild_identity_indexes
-from troth.store.tables import records, subjects
+from troth.store.tables import identities, records, subjects
 
 SPELLINGS = ("020 7946 0958", "+44 20 7946 0958", "(020) 7946-0958", "0044 20 7946 0958")
 ORDER = {
@@ -113,6 +113,11 @@ def test_p27_reindex_rebuilds_indexes_of_the_old_code(
                 sa.update(subjects)
                 .where(subjects.c.id == s)
                 .values(phone_bidx=_old_index(t, typed))
+            )
+            conn.execute(  # as the identities' migration copied them
+                sa.update(identities)
+                .where(identities.c.subject_id == s, identities.c.kind == "phone")
+                .values(bidx=_old_index(t, typed))
             )
     with pytest.raises(NotFound):
         t.find(phone="+44 20 7946 0958")

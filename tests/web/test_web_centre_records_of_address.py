@@ -124,3 +124,31 @@ def test_only_a_live_record_of_the_same_address_can_be_reached(phone: Any) -> No
     with client_for(phone) as c:
         r = c.post("/privacy/me/record", data={"record": in_a, "csrf_token": csrf})
         assert r.status_code in (401, 403)
+
+
+def test_only_the_address_signed_in_with_reaches_other_records(phone: Any) -> None:
+    """A person can give several addresses; signing in proves one. The records offered are
+    that address's: another address they once typed into a form (someone else's, say)
+    reaches no record held for it."""
+    t = Troth(phone)
+    a = t.access.tenants.create_tenant("Gym A", "office@gyma.example")
+    b = t.access.tenants.create_tenant("Gym B", "office@gymb.example")
+    in_a = _mia(t, a, "Alpha Fitness Ltd")
+    victim = _mia(t, b, "Bravo Sports Ltd", email="vic@example.com")
+    # Mia's record at A now also holds vic's address (a typo, or on purpose).
+    data = {"company_name": "Alpha Fitness Ltd", "name": "Mia", "email": "vic@example.com"}
+    t.collect("customer_signup", data, tenant_id=a, subject_id=in_a)
+    assert t.find(email=MIA, tenant_id=a) == in_a == t.find(email="vic@example.com", tenant_id=a)
+    with client_for(phone) as c:
+        csrf = privacy_sign_in(c, phone, MIA)
+        page = c.get("/privacy/me").text
+        assert "Alpha Fitness Ltd" in section(page, "held-h")
+        assert 'id="where-h"' not in page and victim not in page  # nothing to choose
+        r = _switch(c, csrf, victim)
+        assert r.status_code == 404 and "Bravo Sports Ltd" not in r.text
+    assert _entries(phone, "privacy.switch") == [("deny", in_a, "not_found")]
+    # Signed in with vic's address (proving it), both of its records are offered.
+    with client_for(phone) as c:
+        privacy_sign_in(c, phone, "vic@example.com")
+        where = section(c.get("/privacy/me").text, "where-h")
+        assert victim in where and "Show the record held for Gym B" in where

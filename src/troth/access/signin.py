@@ -29,7 +29,7 @@ from troth.errors import AuthenticationError, NotFound, RateLimited, ValidationE
 from troth.gate import Reason
 from troth.store.ids import token_hash
 from troth.store.subjects import find_subject_id
-from troth.store.tables import subjects, tenants
+from troth.store.tables import identities, subjects, tenants
 
 CODE_MINUTES = 15
 MAX_ATTEMPTS = 5
@@ -49,6 +49,8 @@ signin_codes = Table(
     # unknown addresses get a row too, so the limits answer alike for known and unknown.
     Column("address_mac", String(64)),
     Column("client_mac", String(64)),
+    # The blind index of the address the code went to (the session proves that one).
+    Column("email_bidx", String(64)),
     Index("ix_privacy_signin_codes_address", "address_mac", "created_at"),
     Index("ix_privacy_signin_codes_client", "client_mac", "created_at"),
     Index("ix_privacy_signin_codes_subject", "subject_id", "created_at"),
@@ -62,6 +64,9 @@ privacy_sessions = Table(
     Column("csrf_secret", String(64), nullable=False),
     *stamps("created_at", "last_seen_at"),
     stamp("ended_at", required=False),
+    # The blind index of the address signing in proved: the records the person may move
+    # between are those of that address (a person can have given several).
+    Column("email_bidx", String(64)),
     Index("ix_privacy_sessions_subject", "subject_id"),
 )
 
@@ -109,6 +114,7 @@ def start_signin(ctx: Context, email: str, *, client: str | None = None) -> str:
                     attempts=0,
                     address_mac=address,
                     client_mac=who,
+                    email_bidx=ctx.keys.blind_index("email", email) if sid else None,
                 )
             )
             if sid is not None:
@@ -235,16 +241,22 @@ def finish_signin(ctx: Context, challenge: str, code: str) -> tuple[str, str]:
         else:
             failed = False
             conn.execute(update(signin_codes).where(c.id == row.id).values(used_at=now))
-            token = _open_session(conn, ctx, str(row.subject_id))
+            token = _open_session(conn, ctx, str(row.subject_id), row.email_bidx)
     if failed:
         raise wrong
     return token, str(row.subject_id)
 
 
 def _open_session(
-    conn: Connection, ctx: Context, subject_id: str, *, switched: bool = False
+    conn: Connection,
+    ctx: Context,
+    subject_id: str,
+    address: str | None,
+    *,
+    switched: bool = False,
 ) -> str:
-    """A new session for ``subject_id``, audited as a sign-in; returns its token."""
+    """A new session for ``subject_id``, signed in with the address whose blind index is
+    ``address``, audited as a sign-in; returns its token."""
     now = ctx.clock.now()
     token = secrets.token_urlsafe(32)
     conn.execute(
@@ -252,6 +264,7 @@ def _open_session(
             id=token_hash(token),
             subject_id=subject_id,
             csrf_secret=secrets.token_urlsafe(32),
+            email_bidx=address,
             created_at=now,
             last_seen_at=now,
         )
@@ -266,8 +279,19 @@ def _open_session(
     return token
 
 
-def resolve(ctx: Context, token: str) -> tuple[str, str] | None:
-    """(subject id, CSRF secret) of a live privacy session, or None."""
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A live privacy session: the person, the CSRF secret of their forms, and the blind
+    index of the address they signed in with (None for a session older than troth's
+    record of it)."""
+
+    subject_id: str
+    csrf_secret: str
+    address: str | None
+
+
+def resolve(ctx: Context, token: str) -> Session | None:
+    """The live privacy session of ``token``, or None."""
     if not token or len(token) > 100:
         return None
     now = ctx.clock.now()
@@ -284,24 +308,31 @@ def resolve(ctx: Context, token: str) -> tuple[str, str] | None:
         # The idle limit counts in minutes: one write a minute keeps it true (not one a page).
         with ctx.engine.begin() as conn:
             conn.execute(update(privacy_sessions).where(s.id == row.id).values(last_seen_at=now))
-    return str(row.subject_id), str(row.csrf_secret)
+    return Session(str(row.subject_id), str(row.csrf_secret), row.email_bidx)
 
 
-def records_of_address(ctx: Context, subject_id: str) -> list[Held]:
-    """Every live (not erased) record with the same e-mail address as ``subject_id``'s,
-    that one included: the organisation's own first, then the customers' by age. One
+def records_of_address(ctx: Context, session: Session) -> list[Held]:
+    """Every live (not erased) record of the e-mail address the person signed in with,
+    theirs included: the organisation's own first, then the customers' by age. One
     address can be on file with several customers of a multi-tenant service; signing in
     proved control of it, so the person may move between those records
-    (:func:`switch_record`). Empty for a person without an address."""
-    s = subjects.c
+    (:func:`switch_record`). Only that address: another a person once gave, typed in a
+    form, proves nothing. Empty for a person without an address."""
+    s, i = subjects.c, identities.c
+    address = session.address
     with ctx.engine.connect() as conn:
-        bidx = conn.execute(select(s.email_bidx).where(s.id == subject_id)).scalar()
-        if not bidx:
+        if address is None:  # a session from before troth kept the address: their newest
+            address = conn.execute(select(s.email_bidx).where(s.id == session.subject_id)).scalar()
+        if not address:
             return []
         rows = conn.execute(
             select(s.id, s.tenant_id, s.created_at, tenants.c.name)
-            .select_from(subjects.outerjoin(tenants, tenants.c.id == s.tenant_id))
-            .where(s.email_bidx == bidx, s.erased_at.is_(None))
+            .select_from(
+                identities.join(subjects, s.id == i.subject_id).outerjoin(
+                    tenants, tenants.c.id == s.tenant_id
+                )
+            )
+            .where(i.kind == "email", i.bidx == address, s.erased_at.is_(None))
         ).all()
     order = sorted(rows, key=lambda r: (r.tenant_id is not None, utc(r.created_at), r.id))
     return [Held(str(r.id), r.name) for r in order]
@@ -315,9 +346,9 @@ def switch_record(ctx: Context, token: str, subject_id: str) -> str:
     found = resolve(ctx, token)
     if found is None:
         raise AuthenticationError("sign in to the privacy centre first", code="login_required")
-    current = found[0]
+    current = found.subject_id
     now = ctx.clock.now()
-    ids = {h.subject_id for h in records_of_address(ctx, current)}
+    ids = {h.subject_id for h in records_of_address(ctx, found)}
     with transaction(ctx) as conn:
         if subject_id in ids:
             conn.execute(
@@ -325,7 +356,7 @@ def switch_record(ctx: Context, token: str, subject_id: str) -> str:
                 .where(privacy_sessions.c.id == token_hash(token))
                 .values(ended_at=now)
             )
-            return _open_session(conn, ctx, subject_id, switched=True)
+            return _open_session(conn, ctx, subject_id, found.address, switched=True)
         # The refusal under the signed-in person only: nothing names the id tried.
         refused = denial(
             "privacy.switch", f"subject:{current}", Reason.not_found, subject_id=current

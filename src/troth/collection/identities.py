@@ -5,8 +5,9 @@ A row names its person (a subject id) or is resolved to one by these values, wit
 tenant the values are filed under (the scope lookups use). Either way, a value that
 already identifies a different person of that tenant refuses the whole collection
 (:class:`IdentifierInUse`): storing it would merge two people, so that ``find`` and an
-erasure reach the wrong one. Each identity stored onto a person is written to their blind
-index (the newest value of each kind, as ``troth store reindex`` keeps it)."""
+erasure reach the wrong one. Each identity stored onto a person is added to their
+identities, beside those they gave before (each finds them), and the newest of each kind
+is written to their row, as ``troth store reindex`` keeps both."""
 
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, select, update
 
 from troth.collection.phones import region_for
 from troth.context import Context
+from troth.driver import insert_many
 from troth.errors import Conflict
 from troth.policy.model import CollectionPoint
 from troth.store.ids import new_id
 from troth.store.subjects import blind_index_lookup
-from troth.store.tables import subjects
+from troth.store.tables import identities, subjects
 
 __all__ = [
     "IdentifierInUse",
@@ -133,12 +135,26 @@ def other_owner(ids: Identities, sids: Sequence[str]) -> IdentifierInUse | None:
 def index_identities(
     conn: Connection, ids: Identities, sids: Sequence[str], created: set[str]
 ) -> None:
-    """Write each identity stored onto an existing person to their blind index (the
-    batch's last value of each kind), so that ``find`` and an erasure reach it."""
+    """Add each identity stored onto a person that they do not have yet to their
+    identities (every one they have given finds them), and write the batch's last value of
+    each kind to an existing person's row (the newest)."""
     newest: dict[str, dict[str, str]] = {}
+    fresh: set[tuple[str, str, str]] = set()
     for sid, bidx in zip(sids, ids.rows, strict=True):
+        fresh.update(
+            (kind, h, sid) for kind, h in bidx.items() if sid not in ids.owners.get((kind, h), ())
+        )
         if sid not in created:
             newest.setdefault(sid, {}).update(bidx)
+    known = sorted({sid for _k, _h, sid in fresh} - created)
+    for start in range(0, len(known), _CHUNK):  # an erased person's, say, or another's
+        held = select(identities.c.kind, identities.c.bidx, identities.c.subject_id).where(
+            identities.c.subject_id.in_(known[start : start + _CHUNK])
+        )
+        fresh -= {(str(k), str(h), str(sid)) for k, h, sid in conn.execute(held)}
+    if fresh:
+        rows = [{"kind": k, "bidx": h, "subject_id": sid} for k, h, sid in sorted(fresh)]
+        insert_many(conn, identities, rows)
     for sid, change in newest.items():
         have = {k: h for (k, h), people in ids.owners.items() if sid in people}
         todo = {f"{k}_bidx": h for k, h in change.items() if have.get(k) != h}

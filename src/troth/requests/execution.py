@@ -22,6 +22,7 @@ from troth.policy.model import LegalBasis
 from troth.store.crypto import encrypt_value
 from troth.store.erasure import erase_subject_data
 from troth.store.keystore import ensure_data_keys
+from troth.store.reindex import sync_identities
 from troth.store.seals import reseal
 from troth.store.subject_seals import update_subjects
 from troth.store.subjects import blind_index_lookup, get_subject
@@ -270,13 +271,15 @@ def correct_in_store(
     conn: Connection, ctx: Context, subject_id: str, changes: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Write each change over every stored value of that field (re-encrypted with the
-    person's current key when sensitive); identity fields update the blind index too."""
+    person's current key when sensitive); a corrected e-mail, phone or customer id
+    replaces the old one among the person's identities."""
     now = ctx.clock.now()
     values = read_values(conn, ctx, subject_id)
     person = get_subject(conn, subject_id, ctx.keys)
     subj_juris = person.jurisdiction
     _refuse_taken_identities(conn, ctx, person, values, changes)
     corrected = 0
+    identity_changed = False
     keys: dict[str, tuple[int, bytes]] = {}
     for v in values:
         if v.field not in changes or v.value == changes[v.field]:
@@ -306,19 +309,10 @@ def correct_in_store(
         reseal(conn, ctx.keys, [v.id])  # checked by read_values above
         corrected += 1
         spec = ctx.policy.point_fields.get(v.collection_point or "", {}).get(v.field)
-        if spec is not None and spec.identifies:
-            conn.execute(
-                update(subjects)
-                .where(subjects.c.id == subject_id)
-                .values(
-                    {
-                        f"{spec.identifies}_bidx": ctx.keys.blind_index(
-                            spec.identifies,
-                            _identity_form(ctx, spec.identifies, changes[v.field], subj_juris),
-                        )
-                    }
-                )
-            )
+        identity_changed = identity_changed or (spec is not None and bool(spec.identifies))
+    if identity_changed:
+        # The corrected value replaces the old one as an identity: the old no longer finds them.
+        sync_identities(conn, ctx, subject_id, subj_juris, read_values(conn, ctx, subject_id))
     return {"system": "troth", "found": len(values), "corrected": corrected}
 
 

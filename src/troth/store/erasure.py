@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, select
 from troth.context import Context
 from troth.store.keystore import shred_subject_keys
 from troth.store.subject_seals import update_subjects
-from troth.store.tables import records, subjects
+from troth.store.tables import identities, records, subjects
 
 __all__ = ["erase_subject_data"]
 
@@ -44,6 +44,7 @@ def erase_subject_data(
             ).scalars()
         )
         shredded += shred_subject_keys(conn, [s for s in chunk if s not in kept_encrypted])
+        conn.execute(delete(identities).where(identities.c.subject_id.in_(chunk)))
         update_subjects(
             conn,
             ctx.keys,

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, bindparam, select
 from troth.collection.phones import region_for
 from troth.context import Context
 from troth.errors import NotFound, ValidationError
-from troth.store.tables import subjects
+from troth.store.tables import identities, subjects
 
 if TYPE_CHECKING:
     from troth.keys import Keyring
@@ -100,14 +100,18 @@ def lookup_subject(ctx: Context, subject_id: str) -> SubjectRow:
 
 
 def blind_index_lookup(kind: str, hashes: Sequence[str]) -> Any:
-    """``(hash, id, tenant_id, erased_at)`` of the people with one of ``hashes`` in the
-    ``kind`` blind index (email, phone, customer_id). Selected by the blind index alone:
-    callers check tenant and erasure on the few rows found, because a tenant condition in
-    the SQL lets SQLite's planner walk the tenant index (every tenant-less person) instead
-    of probing the blind index."""
-    col = subjects.c[f"{kind}_bidx"]
+    """``(hash, id, tenant_id, erased_at)`` of the people with one of ``hashes`` among
+    their ``kind`` identities (email, phone, customer_id: any they have given, not only the
+    newest). Selected by the blind index alone: callers check tenant and erasure on the
+    few rows found, because a tenant condition in the SQL lets SQLite's planner walk the
+    tenant index (every tenant-less person) instead of probing the blind index."""
+    col = identities.c.bidx
     cond = col == hashes[0] if len(hashes) == 1 else col.in_(list(hashes))
-    return select(col, subjects.c.id, subjects.c.tenant_id, subjects.c.erased_at).where(cond)
+    return (
+        select(col, subjects.c.id, subjects.c.tenant_id, subjects.c.erased_at)
+        .select_from(identities.join(subjects, subjects.c.id == identities.c.subject_id))
+        .where(identities.c.kind == kind, cond)
+    )
 
 
 def find_subject_id(

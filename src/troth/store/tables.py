@@ -37,6 +37,19 @@ subjects = Table(
     Column("seal", LargeBinary),
 )
 
+# Every identity a person has given (each e-mail address, phone number and customer id that
+# their stored values hold), as keyed blind indexes: look-ups go through this table, so a
+# second address finds the person as the first does (subjects' ``*_bidx`` columns keep only
+# the newest of each kind). Emptied for a person erased.
+identities = Table(
+    "identities",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("bidx", String(64), primary_key=True),
+    ref("subject_id", "subjects.id", primary_key=True),
+    Index("ix_identities_subject_id", "subject_id"),
+)
+
 # One data key per subject and version, wrapped by a key-encryption key from the key file.
 subject_keys = Table(
     "subject_keys",

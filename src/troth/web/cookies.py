@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 
-from troth.access.signin import records_of_address
+from troth.access.signin import Session, records_of_address
 from troth.consent import gpc_present
 from troth.context import Context
 from troth.policy.model import CookieCategory
@@ -61,12 +61,13 @@ def gpc_locked(ctx: Context) -> set[str]:
     }
 
 
-def honour_signal(request: Request, ctx: Context, subject_id: str) -> None:
+def honour_signal(request: Request, ctx: Context, session: Session) -> None:
     """A request that identifies the person and carries ``Sec-GPC: 1``: their opt-out of
     sale and sharing goes to the consent ledger (once per person, however many pages they
     open), and the page tells them it was honoured. Once per request. The signal is the
     person's, and their sign-in proved the address: it is recorded for every record that
     address holds (one address on file with several customers), not only the one shown."""
+    subject_id = session.subject_id
     if getattr(request.state, "gpc_person", None) == subject_id:
         return
     request.state.gpc_person = subject_id
@@ -75,7 +76,7 @@ def honour_signal(request: Request, ctx: Context, subject_id: str) -> None:
     from troth.api.auth import client_ip
 
     ledger = request.app.state.troth.consent
-    held = [h.subject_id for h in records_of_address(ctx, subject_id)]
+    held = [h.subject_id for h in records_of_address(ctx, session)]
     for sid in [subject_id, *(h for h in held if h != subject_id)]:
         ledger.honour_gpc(
             sid,

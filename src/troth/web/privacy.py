@@ -41,6 +41,7 @@ class Person:
     subject_id: str
     token: str
     csrf_token: str
+    session: signin.Session
 
 
 def person(request: Request) -> Person | None:
@@ -51,8 +52,8 @@ def person(request: Request) -> Person | None:
     found = signin.resolve(ctx, token)
     if found is None:
         return None
-    honour_signal(request, ctx, found[0])  # Sec-GPC: 1 from a known person (P11)
-    return Person(found[0], token, csrf.derive(ctx, "privacy", found[1]))
+    honour_signal(request, ctx, found)  # Sec-GPC: 1 from a known person (P11)
+    return Person(found.subject_id, token, csrf.derive(ctx, "privacy", found.csrf_secret), found)
 
 
 def require_person(request: Request, form: dict[str, str] | None = None) -> Person:
@@ -228,7 +229,7 @@ def me(request: Request) -> Response:
         lists=pol.lists,
         requests=_my_requests(request, p),
         disclosures=t.disclosures.disclosures_of(p.subject_id),
-        held_at=signin.records_of_address(ctx, p.subject_id),
+        held_at=signin.records_of_address(ctx, p.session),
         organisation=pol.organisation.name,
         zone=zone_of(ctx, p.subject_id),
     )
