@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from troth.audit.tables import audit_entries
 from troth.errors import Refused, ValidationError
-from troth.gate import Actor, ActorKind
+from troth.gate import SYSTEM, Actor, ActorKind
 from troth.store.tables import records, subjects
 from troth.store.values import read_values
 
@@ -243,3 +244,36 @@ def test_p07_consent_purposes_of_a_point_need_consent_at_collection(home, db_url
     assert r2.dropped_purposes["service_updates"] == "no_consent"
     with pytest.raises(ValidationError, match="unknown purpose"):
         t.collect("newsletter_signup", signup, consents=["nonsense"])
+
+
+def test_p02_a_value_narrowed_to_one_purpose_serves_no_other_of_its_point(home, db_url):
+    """A collection narrowed with ``purposes=`` binds its values to those purposes only:
+    another purpose of the same point is refused for them (audited), whoever asks, and
+    the answer the collection gave (``not_for``) stays true. Before, the point's other
+    purposes were served, and the audit log recorded those reads as allowed."""
+    t = home("itechno", db_url)
+    order = {
+        "name": "Ann Lee",
+        "email": "ann@example.com",
+        "address": "1 Main St",
+        "card_number": "4111111111111111",
+        "card_expiry": "12/29",
+        "order_items": "1 widget",
+    }
+    r = t.collect("order_form", order, purposes=["billing"])
+    assert list(r.purposes) == ["billing"]
+    assert t.use(r.subject_id, purpose="billing", actor=ACCOUNTS).get("name") == "Ann Lee"
+    for actor in (SUPPORT, SYSTEM):
+        with pytest.raises(Refused) as exc:
+            t.use(r.subject_id, purpose="order_fulfilment", actor=actor)
+        assert exc.value.reason == "purpose_not_of_collection"
+    with pytest.raises(Refused):
+        t.disclosures.disclose(r.subject_id, "shipping_company", "order_fulfilment", SYSTEM)
+    a = audit_entries.c
+    with t.ctx.engine.connect() as conn:
+        q = sa.select(a.outcome).where(a.action == "use", a.purpose == "order_fulfilment")
+        assert set(conn.execute(q).scalars()) == {"deny"}
+    # The same order collected for both purposes serves both.
+    both = t.collect("order_form", {**order, "email": "bo@example.com", "name": "Bo"})
+    view = t.use(both.subject_id, purpose="order_fulfilment", actor=SYSTEM)
+    assert view.get("name") == "Bo"

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from troth.gate.model import Facts, Reason
 from troth.policy.index import PolicyIndex
+from troth.policy.model import LegalBasis
 
 
 def bind_record(
@@ -25,8 +26,10 @@ def bind_record(
     notices: Mapping[tuple[str, str, str], tuple[datetime, bool, str]],
     consented: frozenset[str] = frozenset(),
 ) -> Reason | None:
-    """May a stored value serve ``purpose``? Data is bound to the purposes of the point it
-    came through (P02); third-party data only to the purpose it was supplied for (P03).
+    """May a stored value serve ``purpose``? Data is bound to the purposes it was collected
+    for: the point's, narrowed by the collection (P02); third-party data only to the
+    purpose it was supplied for (P03). A consent purpose of the point the value was not
+    bound to serves it once the person consents (P07).
     A purpose a later policy version added to the point is a new use: it waits for the
     notice period from publication (P08) and, where the policy says so, for fresh
     consent (P07)."""
@@ -60,9 +63,14 @@ def bind_record(
         return Reason.purpose_not_of_collection
     notice = notices.get((point, purpose, category))
     if notice is None or collected_under == notice[2] or collected_at > notice[0]:
-        # Not a new use for this value (collected under or after the change that
-        # introduced it): the gate already checked consent for it.
-        return None
+        # Not a new use: the point had this purpose when the value was collected, and the
+        # value was not bound to it (the collection was narrowed to other purposes, or the
+        # collector could not act for it). Only a consent purpose may serve it later, once
+        # the person consents (the gate checks the consent); any other stays unbound, as
+        # the collection's answer (``not_for``) said.
+        if index.purposes[purpose].legal_basis is LegalBasis.consent:
+            return None
+        return Reason.purpose_not_of_collection
     posted, needs_consent, _version = notice
     if now < posted + timedelta(days=index.policy.notices.notice_period_days):
         return Reason.notice_period_running
