@@ -433,3 +433,72 @@ def test_p35_the_notice_names_things_in_words_not_ids(home, db_url, tmp_path):
     assert "'order_form'" not in changed and "'licence_management'" not in changed, changed
     assert _purpose(data, "licence_management")["description"] in changed, changed
     assert _point(data, "order_form")["description"] in changed, changed
+
+
+def _new_courier(data: dict[str, Any]) -> dict[str, Any]:
+    courier = {
+        "id": "night_courier",
+        "name": "Night Courier Ltd",
+        "kind": "third_party",
+        "role": "delivers orders overnight",
+        "location": "US",
+        "safeguard": "Contract limiting use to delivery",
+        "receives": [
+            {
+                "purpose": "order_fulfilment",
+                "categories": ["identity", "shipping_address"],
+                "fields": ["name", "address"],
+            }
+        ],
+    }
+    data["recipients"].append(courier)
+    return courier
+
+
+def test_p35_a_new_recipient_is_told_to_those_whose_data_it_receives(home, db_url, tmp_path):
+    """A new recipient starts no new use, yet it is a material change (P34): its notice goes
+    to the people whose data it may receive (what the order form collected for order
+    fulfilment), not to someone who only signed up for an account, and the privacy centre
+    lists the change in words. Before, such a change mailed nobody and the centre said
+    "No recent changes"."""
+    from _http import client_for
+    from troth.notices.preview import preview_publish
+
+    t = home("itechno", db_url)
+    t.collect("order_form", ORDER)
+    t.collect("account_signup", {"name": "Cy", "email": "cy@example.com", "username": "cy"})
+    data = _policy(t)
+    data["version"] = "2.0"
+    courier = _new_courier(data)
+    data["effective"] = date(2026, 4, 2)
+    path = _write(tmp_path, data)
+    assert preview_publish(t.ctx, path.read_text(), path.name).people == 1
+    result = publish_policy(t.ctx, path)
+    assert result.material and result.emails_queued == 1, result
+    with t.ctx.engine.connect() as conn:
+        mails = dict(conn.execute(sa.select(outbox.c.to_addr, outbox.c.body_text)).all())
+    assert set(mails) == {"ann@example.com"}
+    assert courier["name"] in mails["ann@example.com"]
+    assert "night_courier" not in mails["ann@example.com"]
+    with client_for(t.ctx) as c:
+        notices = c.get("/privacy").text.split('id="notices-h"')[1].split("</section>")[0]
+    assert "No recent changes" not in notices
+    assert "Version 2.0" in notices and courier["name"] in notices
+    assert "night_courier" not in notices
+
+
+def test_p35_a_change_of_the_organisation_is_told_to_everyone(home, db_url, tmp_path):
+    """A material change no single purpose, point or recipient is about (where data may be
+    stored, here) concerns everyone troth holds an address for."""
+    t = home("itechno", db_url)
+    t.collect("order_form", ORDER)
+    t.collect("account_signup", {"name": "Cy", "email": "cy@example.com", "username": "cy"})
+    data = _policy(t)
+    data["version"] = "2.0"
+    data["locations"]["allowed"].append("IN")
+    data["effective"] = date(2026, 4, 2)
+    result = publish_policy(t.ctx, _write(tmp_path, data))
+    assert result.material
+    with t.ctx.engine.connect() as conn:
+        sent = set(conn.execute(sa.select(outbox.c.to_addr)).scalars())
+    assert sent == {"ann@example.com", "cy@example.com"}

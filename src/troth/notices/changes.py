@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime, time, timedelta
 
+from troth.policy.changes import PolicyDiff
 from troth.policy.index import PolicyIndex
 from troth.policy.model import LegalBasis, Policy
 
@@ -26,6 +27,60 @@ def new_uses(old: PolicyIndex, new: PolicyIndex) -> list[tuple[str, str, str]]:
         return out
 
     return sorted(uses(new) - uses(old))
+
+
+# The sections whose changes concern only the people whose data they name; a material
+# change in any other (the organisation, locations, transfers, roles, minors...) concerns
+# everyone troth holds an address for.
+_NAMED = ("purposes", "collection_points", "categories", "recipients")
+
+
+def concerned(
+    old: PolicyIndex,
+    new: PolicyIndex,
+    diff: PolicyDiff,
+    uses: list[tuple[str, str, str]],
+) -> set[tuple[str, str]] | None:
+    """The (collection point, category) pairs of the data a material change concerns, so
+    that its notice goes to the people who gave such data: a new use's, a changed
+    purpose's (the points that list it, the categories it uses), a changed point's, a
+    changed category's wherever collected, and a recipient's (what it receives, for the
+    purposes it receives it for), in either version. None: everyone (a change of another
+    section)."""
+    pairs = {(point, category) for point, _, category in uses}
+    for change in diff.material:
+        if change.section not in _NAMED:
+            return None
+        for idx in (old, new):
+            pairs |= _pairs_of(idx, change.section, change.id)
+    return pairs
+
+
+def _pairs_of(idx: PolicyIndex, section: str, ident: str) -> set[tuple[str, str]]:
+    """The (point, category) pairs of ``idx`` that element ``ident`` of ``section`` is
+    about (see :func:`concerned`)."""
+    if section == "recipients":
+        return {
+            pair
+            for (rid, purpose), grant in idx.recipient_grants.items()
+            if rid == ident
+            for pair in _pairs_of(idx, "purposes", purpose)
+            if pair[1] in grant.categories
+        }
+    out: set[tuple[str, str]] = set()
+    for point, fields in idx.point_fields.items():
+        for category in {f.category for f in fields.values()}:
+            if (
+                (section == "collection_points" and point == ident)
+                or (section == "categories" and category == ident)
+                or (
+                    section == "purposes"
+                    and ident in idx.point_purposes[point]
+                    and idx.purpose_allows(ident, category)
+                )
+            ):
+                out.add((point, category))
+    return out
 
 
 def notice_text(policy: Policy, purpose: str) -> str:

@@ -1,8 +1,8 @@
 """The notice e-mail of a material policy change (P35): who it goes to and what it says.
 
-It goes to each active customer's primary address and to each person whose data a new
-use touches, at the e-mail they gave; the idempotency key (version + address) means a
-rerun of the publication queues nothing twice.
+It goes to each active customer's primary address and to each person whose data the change
+concerns (troth.notices.changes.concerned), at the e-mail they gave; the idempotency key
+(version + address) means a rerun of the publication queues nothing twice.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, or_, select
 
 from troth.context import Context
-from troth.policy.changes import PolicyDiff
+from troth.policy.changes import Change, ChangeKind, PolicyDiff, Severity
 from troth.policy.model import Policy
 from troth.store.seals import bad_seals
 from troth.store.tables import records, tenants
@@ -31,14 +32,15 @@ def queue_notice_emails(
     policy: Policy,
     effective: date,
     diff: PolicyDiff,
-    uses: list[tuple[str, str, str]],
+    touched: set[tuple[str, str]] | None,
     actor: str,
 ) -> int:
-    """One notice per customer's primary address and per person a new use touches; the
-    idempotency key (version + address) means a rerun queues nothing twice."""
+    """One notice per customer's primary address and per person the change concerns
+    (:func:`notice_addresses`); the idempotency key (version + address) means a rerun
+    queues nothing twice."""
     from troth.notices.outbox import MailKind, enqueue
 
-    addresses = notice_addresses(conn, ctx.keys, uses)
+    addresses = notice_addresses(conn, ctx.keys, touched)
     subject, body = notice_mail(policy, effective, diff)
     count = 0
     for email, sid in sorted(addresses.items()):
@@ -59,11 +61,13 @@ def queue_notice_emails(
 
 
 def notice_addresses(
-    conn: Connection, keys: Keyring, uses: list[tuple[str, str, str]]
+    conn: Connection, keys: Keyring, touched: set[tuple[str, str]] | None
 ) -> dict[str, str | None]:
     """Who a material change's notice goes to: each active customer's primary address
-    (None: a tenant) and each person whose data a new use touches (their subject id), at
-    an address that matches its seal: one a database writer put there gets nothing."""
+    (None: a tenant) and each person whose data the change concerns (their subject id):
+    who gave data of a ``touched`` (collection point, category) pair, or everyone with an
+    address when ``touched`` is None (:func:`troth.notices.changes.concerned`), at an
+    address that matches its seal: one a database writer put there gets nothing."""
     addresses: dict[str, str | None] = {}
     for (email,) in conn.execute(
         select(tenants.c.primary_email).where(
@@ -71,22 +75,22 @@ def notice_addresses(
         )
     ):
         addresses.setdefault(email, None)
-    touched = sorted({(point, c) for point, _, c in uses})
-    if touched:
-        # People whose data a new use touches (a category collected at the point the new
-        # use is of, not the same category collected elsewhere), at the e-mail they gave.
+    if touched is None or touched:
+        # People whose data the change concerns (a category collected at the point it is
+        # about, not the same category collected elsewhere), at the e-mail they gave.
         r = records.c
-        affected = (
-            select(r.subject_id)
-            .where(or_(*(and_(r.collection_point == p, r.category == c) for p, c in touched)))
-            .distinct()
-            .scalar_subquery()
-        )
         q = select(records.c.id, records.c.subject_id, records.c.value).where(
-            records.c.field == "email",
-            records.c.value.is_not(None),
-            records.c.subject_id.in_(affected),
+            records.c.field == "email", records.c.value.is_not(None)
         )
+        if touched is not None:
+            pairs = sorted(touched)
+            affected = (
+                select(r.subject_id)
+                .where(or_(*(and_(r.collection_point == p, r.category == c) for p, c in pairs)))
+                .distinct()
+                .scalar_subquery()
+            )
+            q = q.where(records.c.subject_id.in_(affected))
         found = conn.execute(q).all()
         bad = set(bad_seals(conn, keys, [rid for rid, _, _ in found]))
         for rid, sid, value in found:
@@ -98,11 +102,7 @@ def notice_addresses(
 def notice_mail(policy: Policy, effective: date, diff: PolicyDiff) -> tuple[str, str]:
     """The notice e-mail of a material change: its subject and text."""
     org = policy.organisation
-    words = _names_in_words(policy)
-    # Each change as the person reads it: an id in quotes becomes what it stands for.
-    lines = [
-        _ID.sub(lambda m: words.get(m.group(1), m.group(0)), c.sentence) for c in diff.material
-    ]
+    lines = changes_in_words(policy, diff.material)
     body = (
         f"{org.name} has changed its privacy policy (version {policy.version}, effective"
         f" {effective.isoformat()}).\n\nWhat changed:\n"
@@ -121,6 +121,30 @@ def notice_mail(policy: Policy, effective: date, diff: PolicyDiff) -> tuple[str,
 
 
 _ID = re.compile(r"'([A-Za-z0-9_.\-]+)'")
+
+
+def changes_in_words(policy: Policy, changes: Iterable[Change | Mapping[str, Any]]) -> list[str]:
+    """Each change as the person reads it (a :class:`Change`, or one as the version
+    history stores it): an id in quotes becomes what ``policy`` says it stands for."""
+    words = _names_in_words(policy)
+    out = []
+    for c in changes:
+        change = c if isinstance(c, Change) else _change(c)
+        out.append(_ID.sub(lambda m: words.get(m.group(1), m.group(0)), change.sentence))
+    return out
+
+
+def _change(d: Mapping[str, Any]) -> Change:
+    return Change(
+        ChangeKind(d["kind"]),
+        d["section"],
+        d["id"],
+        d["detail"],
+        Severity(d["severity"]),
+        d.get("item") or "",
+        d.get("before"),
+        d.get("after"),
+    )
 
 
 def _names_in_words(policy: Policy) -> dict[str, str]:

@@ -9,7 +9,7 @@ from datetime import date
 
 from troth.context import Context
 from troth.gate import SYSTEM, Actor
-from troth.notices.changes import earliest_effective, new_uses, preview_digest
+from troth.notices.changes import concerned, earliest_effective, new_uses, preview_digest
 from troth.notices.policy_mail import notice_addresses, notice_mail
 from troth.office import authorize
 from troth.policy.changes import PolicyDiff
@@ -86,7 +86,7 @@ def preview_publish(
         problem = _date_problem(floor, when, earliest)
         if published_digest(conn, new_policy.version) is not None:
             problem = f"version {new_policy.version!r} is already published; give it a new version"
-        addresses = notice_addresses(conn, ctx.keys, uses)
+        addresses = notice_addresses(conn, ctx.keys, concerned(newest, new_index, diff, uses))
     subject, body = notice_mail(new_policy, when, diff)
     return PublishPreview(
         version=new_policy.version,

@@ -29,6 +29,7 @@ from troth.context import Context
 from troth.errors import Conflict, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.notices.changes import (
+    concerned,
     earliest_effective,
     new_uses,
     notice_text,
@@ -140,8 +141,9 @@ def publish_policy(
         _record(conn, new, change)
         queued = 0
         if diff.has_material and new.policy.notices.email_customers:
+            touched = concerned(old_index, new.index, diff, change.uses)
             queued = queue_notice_emails(
-                conn, ctx, new.policy, new.when, diff, change.uses, actor.label
+                conn, ctx, new.policy, new.when, diff, touched, actor.label
             )
         append_entries(conn, change.now, [_audit_entry(actor, new, change, queued)])
     _install(ctx, new.text, new.index)

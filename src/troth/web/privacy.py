@@ -19,6 +19,7 @@ from troth.api.auth import client_ip
 from troth.consent import ConsentMethod
 from troth.consent.optin import in_wait
 from troth.errors import AuthenticationError, NotFound, RateLimited, TrothError, ValidationError
+from troth.notices.policy_mail import changes_in_words
 from troth.policy.describe import describe_policy
 from troth.policy.masking import shown
 from troth.policy.model import LegalBasis
@@ -86,13 +87,25 @@ def record_cookie_choices(request: Request, choices: dict[str, bool]) -> None:
 def centre(request: Request) -> Response:
     ctx = ctx_of(request)
     pol = ctx.policy.policy
+    versions = published_versions(ctx)
+    notices = posted_notices(ctx)
+    noticed = {n.version for n in notices}
+    newest = ctx.newest_policy.policy  # names a version waiting for its date introduces
+    # A material change that starts no new use (a new recipient, a longer retention...) is
+    # a change notice too: each such version's changes, in words.
+    changed = [
+        (v, changes_in_words(newest, [c for c in v.changes if c.get("severity") == "material"]))
+        for v in versions
+        if v.material and v.version not in noticed
+    ]
     return render(
         request,
         "privacy/centre.html",
         person=person(request),
         words=describe_policy(pol),
-        versions=published_versions(ctx),
-        notices=posted_notices(ctx),
+        versions=versions,
+        notices=notices,
+        changed=changed,
         subprocessors=request.app.state.troth.disclosures.subprocessors_json(),
         purposes=ctx.policy.purposes,
     )
