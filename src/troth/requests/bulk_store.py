@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select, update
 
 from troth.consent.events import ConsentMethod
 from troth.context import Context
+from troth.notices.purge import scrub_for_subjects
 from troth.requests.deferral import holds_on
 from troth.requests.execution import also_kept, erasure_report, held, kept_because, legal_keeps
 from troth.store.erasure import erase_subject_data
@@ -81,8 +82,9 @@ def erase_many_in_store(
             )
         )
         for sid in chunk:
-            deleted, shredded = per[sid]
+            deleted, shredded, scrubbed = per[sid]
             reports[sid]["deleted"] = deleted
+            reports[sid]["mail_scrubbed"] = scrubbed
             reports[sid]["keys_shredded"] = shredded
             reports[sid]["also_kept"] = also_kept()
     return reports
@@ -170,9 +172,10 @@ def _restrict_kept(
 
 def _erase_counted(
     conn: Connection, ctx: Context, chunk: list[str], keep: list[int]
-) -> dict[str, tuple[int, int]]:
+) -> dict[str, tuple[int, int, int]]:
     """:func:`erase_subject_data` over ``chunk``, with each person's counts (records
-    deleted, keys shredded) read before the set-based statements run."""
+    deleted, keys shredded, read before the set-based statements run; settled mail
+    scrubbed)."""
     from sqlalchemy import func
 
     from troth.store.tables import subject_keys
@@ -205,4 +208,5 @@ def _erase_counted(
     ):
         keys[sid] = 0 if sid in kept_encrypted else int(n)
     erase_subject_data(conn, ctx, chunk, keep=keep)
-    return {sid: (deleted[sid], keys[sid]) for sid in chunk}
+    scrubbed = scrub_for_subjects(conn, chunk)
+    return {sid: (deleted[sid], keys[sid], scrubbed[sid]) for sid in chunk}

@@ -18,6 +18,7 @@ from troth.collection.validation import check_value
 from troth.consent.events import ConsentKind, ConsentMethod
 from troth.context import Context
 from troth.errors import ValidationError
+from troth.notices.purge import scrub_for_subjects
 from troth.policy.model import LegalBasis
 from troth.store.crypto import encrypt_value
 from troth.store.erasure import erase_subject_data
@@ -81,6 +82,7 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
         report["kept_because"].append(kept_because(ctx, purpose, until, vals))
     keep_ids = [v.id for vals in kept.values() for v in vals]
     counts = erase_subject_data(conn, ctx, [subject_id], keep=keep_ids)
+    report["mail_scrubbed"] = scrub_for_subjects(conn, [subject_id])[subject_id]
     conn.execute(
         restrictions.delete().where(
             restrictions.c.subject_id == subject_id, restrictions.c.request_id.is_not(None)
