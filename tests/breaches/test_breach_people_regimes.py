@@ -245,3 +245,55 @@ def test_notice_names_the_dpo_in_the_person_s_time_and_words(home, db_url, clock
         mail.body_text
     )
     assert "['" not in mail.body_text and "2026-12-31T23:00" not in mail.body_text
+
+
+def test_over_http_a_customer_key_sees_its_own_share_only(phone) -> None:
+    from _http import api_key, client_for, is_problem
+    from troth.engine import Troth
+
+    t = Troth(phone)
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
+    for i in range(2):
+        t.collect("user_invitation", {"name": "U", "email": f"a{i}@acme.example"}, tenant_id=acme)
+    t.collect("user_invitation", {"name": "U", "email": "b@bolt.example"}, tenant_id=bolt)
+    now = t.ctx.clock.now()
+    window = {"discovered_at": now, "occurred_from": now - timedelta(days=1)}
+    args = {
+        "title": "Export open",
+        "description": "x",
+        "occurred_until": now,
+        "categories": ["contact"],
+    }
+    both = t.breaches.record_breach(**args, **window)
+    acme_only = t.breaches.record_breach(**args, **window, tenants=[acme])
+    with client_for(phone) as c:
+        bolt_key = api_key(c, ["breaches"], tenant_id=bolt)
+        listed = c.get("/api/v1/breaches", headers=bolt_key)
+        assert listed.status_code == 200, listed.text
+        items = listed.json()["items"]
+        assert [x["id"] for x in items] == [both.id] and items[0]["your_people_affected"] == 1
+        one = c.get(f"/api/v1/breaches/{both.id}", headers=bolt_key).json()
+        assert one["your_people_affected"] == 1 and "clocks" not in one
+        is_problem(c.get(f"/api/v1/breaches/{acme_only.id}", headers=bolt_key), 404)
+        weak = api_key(c, ["collect"], tenant_id=bolt)
+        assert is_problem(c.get("/api/v1/breaches", headers=weak), 403)["reason"] == (
+            "scope_missing"
+        )
+        admin = api_key(c, ["admin"])
+        told = c.post(
+            f"/api/v1/breaches/{both.id}/notify-controllers",
+            json={"measures": "Link revoked."},
+            headers=admin,
+        )
+        assert told.status_code == 200, told.text
+        assert sorted(told.json()["told"]) == sorted([acme, bolt])
+        after = c.get(f"/api/v1/breaches/{both.id}", headers=bolt_key).json()
+        assert after["you_were_told_at"] and after["measures"] == "Link revoked."
+        bound = api_key(c, ["admin"], tenant_id=bolt)
+        r = c.post(
+            f"/api/v1/breaches/{both.id}/notify-controllers",
+            json={"measures": "x"},
+            headers=bound,
+        )
+        assert is_problem(r, 403)["reason"] == "tenant_bound"
