@@ -297,3 +297,41 @@ def test_over_http_a_customer_key_sees_its_own_share_only(phone) -> None:
             headers=bound,
         )
         assert is_problem(r, 403)["reason"] == "tenant_bound"
+
+
+def test_on_the_command_line_show_and_notify_controllers(home, capsys, clock) -> None:
+    import json
+
+    from cli_runner import run
+
+    t = _home(home)
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    _user(t, "a@acme.example", acme, "pipeda")
+    clock.advance(days=1)
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        return run(capsys, "--home", str(t.ctx.home), "breaches", *args)
+
+    now = clock.now()
+    code, out, err = cli("record", "-q", "--title", "Export open", "--description", "x",
+                         "--from", (now - timedelta(days=1)).isoformat(),
+                         "--until", now.isoformat(), "--category", "contact")  # fmt: skip
+    assert code == 0, err
+    bid = out.strip()
+    assert "regimes: pipeda" in err and "people affected" in err
+    shown = json.loads(cli("show", bid)[1])
+    assert shown["regimes"] == ["pipeda"] and shown["regimes_from"]["basis"] == "affected"
+    (step,) = shown["controllers"]
+    assert step["tenant_id"] == acme and step["people"] == 1 and step["notified_at"] is None
+    code, out, err = cli("notify-controllers", bid, "--measures", "Link revoked.")
+    assert code == 0 and "told 1 customer(s)" in out, err
+    code, out, _ = cli("notify-controllers", bid, "--measures", "Link revoked.")
+    assert "told 0 customer(s); 1 told before" in out
+    code, out, _ = cli("notify", bid, "--template", _template(t), "--dry-run")
+    assert "left to the customer to tell" in out
+
+
+def _template(t: Any) -> str:
+    path = t.ctx.home / "notice.j2"
+    path.write_text("{{ organisation }}: {{ breach.title }}. Ask {{ dpo }}.")
+    return str(path)
