@@ -350,6 +350,7 @@ def test_breach_review_over_http_and_in_the_console(mindlink) -> None:
             "reachable": 2,
             "unreachable": 0,
             "already_notified": 0,
+            "left_to_controller": 0,
         }
         rest = c.get(
             f"/api/v1/breaches/{bid}/affected",

@@ -61,9 +61,17 @@ def test_california_30_days_and_attorney_general_over_500() -> None:
 
 
 def test_pipeda_as_soon_as_feasible_with_real_risk() -> None:
-    assert notification_clocks([Regime.pipeda], AWARE, 1000, high_risk=False) == []
+    # Not judged high risk: PIPEDA still asks for the determination (real risk of
+    # significant harm) and a record, with no fixed limit (trial 10, item 3: nothing showed).
+    (low,) = notification_clocks([Regime.pipeda], AWARE, 1000, high_risk=False)
+    assert (low.audience, low.due_at) == (Audience.assessment, None)
+    assert "real risk of significant harm" in low.text and "10.1" in low.basis
     clocks = by_audience(notification_clocks([Regime.pipeda], AWARE, 3, high_risk=True))
-    assert set(clocks) == {("pipeda", "regulator"), ("pipeda", "individuals")}
+    assert set(clocks) == {
+        ("pipeda", "assessment"),
+        ("pipeda", "regulator"),
+        ("pipeda", "individuals"),
+    }
     assert all(c.due_at is None and "as soon as feasible" in c.text for c in clocks.values())
 
 

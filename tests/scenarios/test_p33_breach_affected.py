@@ -199,6 +199,7 @@ def test_p33_officer_reviews_and_excludes_before_notifying(home, db_url, clock):
         "reachable": 3,
         "unreachable": 0,
         "already_notified": 0,
+        "left_to_controller": 0,
     }
     # Bad paths: no reason, someone not on the list, a malformed id; nothing changes.
     with pytest.raises(ValidationError, match="why"):

@@ -30,9 +30,10 @@ from troth.store.tables import tenants
 KEY_PREFIX = "trk_"
 _KEY = re.compile(r"^trk_[A-Za-z0-9_-]{43}$")
 # Operations a scope may name, besides the gate's: the requests desk and the vendor
-# office's powers (``office:<power>``, troth.gate.decide_power), and reading the
-# operational metrics (``/metrics``).
-_EXTRA_SCOPES = frozenset({"requests", "office", "metrics"})
+# office's powers (``office:<power>``, troth.gate.decide_power), reading the
+# operational metrics (``/metrics``), and, for a key bound to a customer, reading the
+# breaches that affect the customer's people (``breaches``, troth.breaches.controllers).
+_EXTRA_SCOPES = frozenset({"requests", "office", "metrics", "breaches"})
 # How stale ``last_used_at`` may be: recorded true to the minute, written at most this often.
 LAST_USED_EVERY = timedelta(minutes=1)
 

@@ -371,7 +371,7 @@ def render(cells: list[Cell]) -> str:
     else:
         lines.append("Every cell matches the rules.")
     lines.append("")
-    from troth.access.routes import render_routes
+    from troth.access.routes_doc import render_routes
 
     return "\n".join(lines) + "\n" + render_routes()
 

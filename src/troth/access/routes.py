@@ -30,6 +30,8 @@ class Door(StrEnum):
     office = "office"  # the vendor's privacy office (and unbound keys with a scope)
     requests = "requests"  # people's requests: the office; keys with the scope (bound: own tenant)
     tenant = "tenant"  # one tenant's administration: its admins, its admin key, the office
+    # The breach register: the office; a customer's key or admins read their own share.
+    breaches = "breaches"
     tenant_pages = "tenant_pages"  # /tenant: an admin of that tenant, signed in
     console = "console"  # /console: the vendor's staff and admins, signed in
     console_office = "console_office"  # /console pages of the privacy office only
@@ -105,8 +107,9 @@ ROUTES: dict[str, Rule] = {
     f"POST {API}/retention/holds": _r(Door.office, write=True),
     f"DELETE {API}/retention/holds/{{hold_id}}": _r(Door.office, write=True),
     f"POST {API}/breaches": _r(Door.office, write=True),
-    f"GET {API}/breaches": _r(Door.office),
-    f"GET {API}/breaches/{{breach_id}}": _r(Door.office),
+    f"GET {API}/breaches": _r(Door.breaches, "breaches"),
+    f"GET {API}/breaches/{{breach_id}}": _r(Door.breaches, "breaches"),
+    f"POST {API}/breaches/{{breach_id}}/notify-controllers": _r(Door.office, write=True),
     f"POST {API}/breaches/{{breach_id}}/regulator-notified": _r(Door.office, write=True),
     f"POST {API}/breaches/{{breach_id}}/notify": _r(Door.office, write=True),
     f"POST {API}/breaches/{{breach_id}}/public-notice": _r(Door.office, write=True),
@@ -258,6 +261,7 @@ COMMANDS: dict[str, str] = {
     "breaches export": OPERATOR,
     "breaches list": OPERATOR,
     "breaches notify": OPERATOR,
+    "breaches notify-controllers": OPERATOR,
     "breaches public-notice": OPERATOR,
     "breaches record": OPERATOR,
     "breaches regulator": OPERATOR,
@@ -400,13 +404,15 @@ def may(
             return scoped and not cred.bound  # a tenant-bound key never reaches the vendor's office
         if door is Door.requests:
             return scoped  # a tenant-bound key: its tenant's requests only (a filter)
+        if door is Door.breaches:  # bound: its own people's breaches only (a filter)
+            return s == "admin" or (cred.bound and s in rule.scopes)
         if door is Door.tenant:
             return s == "admin" and (not cred.bound or target in (Target.own, Target.none))
         if door is Door.values and s.startswith("use:"):
             scoped = True  # checked per purpose/category by the gate
         return scoped and (not cred.bound or target is not Target.other)
-    if door in (Door.office, Door.requests):
-        return k == "staff" and cred.office
+    if door in (Door.office, Door.requests, Door.breaches):
+        return (k == "staff" and cred.office) or (door is Door.breaches and k == "tenant_admin")
     if door is Door.tenant:
         if k == "tenant_admin":
             return target in (Target.own, Target.none)
@@ -450,6 +456,8 @@ WHO = {
     Door.office: "the privacy office; keys with the scope that are bound to no tenant",
     Door.requests: "the privacy office; keys with the scope (a tenant-bound key: its tenant's"
     " requests only)",
+    Door.breaches: "the privacy office; unbound `admin` keys; a customer's admins and its"
+    " key with the scope: the breaches affecting its own people, its own counts only",
     Door.tenant: "that tenant's admins and its `admin` key; the privacy office; unbound"
     " `admin` keys",
     Door.tenant_pages: "an admin of the tenant, signed in",
@@ -460,41 +468,3 @@ WHO = {
     " who reaches the port when `metrics_access = open`; nobody when `off`",
     Door.retired: "nobody: an old shape that put a secret or an address in the URL, refused",
 }
-
-
-# Doors no API key passes: no scopes to list.
-_KEYLESS = (Door.public, Door.token, Door.person, Door.session, Door.console,
-            Door.console_office, Door.tenant_pages)  # fmt: skip
-
-
-def render_routes() -> str:
-    """The route table as markdown (a section of docs/authorization-matrix.md)."""
-    lines = [
-        "## Every route",
-        "",
-        "From `troth.access.routes.ROUTES`; `tests/access/test_authz_matrix.py` fails when the app"
-        " has a route this table lacks, and probes each route with every kind of credential"
-        " against ids of the caller's own tenant, another tenant, unknown and malformed ones.",
-        "",
-        "| route | door | API-key scopes | who may |",
-        "|---|---|---|---|",
-    ]
-    for route, rule in ROUTES.items():
-        keyless = rule.door in _KEYLESS
-        scopes = "-" if keyless else ", ".join(f"`{s}`" for s in ("admin", *rule.scopes))
-        who = WHO[rule.door] + (f" ({rule.note})" if rule.note else "")
-        lines.append(f"| `{route}` | {rule.door.value} | {scopes} | {who} |")
-    lines += [
-        "",
-        "## Every CLI command",
-        "",
-        "The CLI acts with the home's key file: whoever can read it is the operator. An"
-        " `--actor` is a claim the operator makes, not a proof; `--as EMAIL` asks for that"
-        " account's password.",
-        "",
-        "| command | acts as |",
-        "|---|---|",
-    ]
-    lines += [f"| `troth {c}` | {who} |" for c, who in COMMANDS.items()]
-    lines.append("")
-    return "\n".join(lines)

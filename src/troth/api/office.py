@@ -140,7 +140,10 @@ class BreachIn(BodyIn):
     )
     aware_at: Instant | None = Field(default=None, description="Default: discovered_at.")
     regimes: list[Annotated[str, Field(min_length=1, max_length=16)]] | None = Field(
-        default=None, max_length=20, description="Default: those of the affected people."
+        default=None,
+        max_length=20,
+        description="Regimes whose clocks run besides those of the people affected (the"
+        " organisation's stand in while no one affected is known).",
     )
     high_risk: StrictBool = False
     tenants: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
@@ -193,14 +196,19 @@ class NotifyIn(BodyIn):
     template: str = Field(
         min_length=1,
         max_length=20000,
-        description="Jinja2; variables organisation, breach, contact.",
+        description="Jinja2; variables organisation, breach, contact, dpo.",
     )
     subject: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ControllersIn(BodyIn):
+    measures: Text2000 = Field(description="What is being done: each customer is told it.")
 
 
 def breach_out(t: Troth, breach_id: str, actor: Actor) -> dict[str, Any]:
     out = t.breaches.get(breach_id, actor=actor).to_dict()
     out["clocks"] = t.breaches.clocks(breach_id, actor=actor)
+    out["controllers"] = t.breaches.controllers(breach_id, actor=actor)
     public = out["public_notice"]
     out["people"] = _people(t.breaches.notify_preview(breach_id, actor=actor), public)
     return out
@@ -240,12 +248,32 @@ async def breach_record(
 def breach_list(
     actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
+    """The vendor's office: the whole register. A key bound to a customer (tenant), with
+    the scope ``breaches`` or ``admin``: the breaches that affect that customer's own
+    people, with its own counts only."""
+    if actor.tenant_id is not None:
+        return page_of(t.breaches.for_tenant(actor=actor), limit, cursor, lambda b: b)
     return page_of(t.breaches.list_breaches(actor=actor), limit, cursor, lambda b: b.to_dict())
 
 
 @breaches.get("/{breach_id}", summary="A breach with its clocks")
 def breach_read(breach_id: Id, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
+    """A customer's key: the breach as that customer sees it (404 for a breach that
+    affects none of its people, as for one that does not exist)."""
+    if actor.tenant_id is not None:
+        return t.breaches.for_tenant(actor=actor, breach_id=breach_id)[0]
     return breach_out(t, breach_id, actor)
+
+
+@breaches.post(
+    "/{breach_id}/notify-controllers",
+    summary="Tell each customer whose people the breach affects (once each)",
+)
+def breach_notify_controllers(
+    breach_id: Id, body: ControllersIn, actor: ActorDep, t: TrothDep
+) -> dict[str, Any]:
+    told = t.breaches.notify_controllers(breach_id, measures=body.measures, actor=actor)
+    return {**told, "breach": breach_out(t, breach_id, actor)}
 
 
 @breaches.get(

@@ -7,9 +7,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Final
 
@@ -26,6 +26,9 @@ class Audience(StrEnum):
     individuals = "individuals"
     attorney_general = "attorney_general"
     assessment = "assessment"
+    controller = "controller"
+    """The customer (a tenant) whose people are affected, told by the organisation that
+    holds their data for it (its processor): one step per affected tenant."""
 
 
 class Trigger(StrEnum):
@@ -68,6 +71,10 @@ class BreachObligation:
     threshold: int | None = None
     late_reasons_required: bool = False
     """A late notice must give the reasons for the delay."""
+    calendar: bool = False
+    """``within`` counts calendar days where the regime's office is (its time zone): the
+    deadline falls on the same wall-clock time that many days later, across a change of
+    the clocks; otherwise ``within`` is elapsed time (72 hours are 72 hours)."""
 
 
 HOURS_72: Final = timedelta(hours=72)
@@ -120,6 +127,7 @@ OBLIGATIONS: Final[tuple[BreachObligation, ...]] = (
         timedelta(days=30),
         "within 30 calendar days of discovery",
         "Cal. Civ. Code 1798.82(a)",
+        calendar=True,
     ),
     # Cal. Civ. Code 1798.82(f): more than 500 residents -> a sample copy to the Attorney
     # General within 15 calendar days of notifying them.
@@ -132,9 +140,23 @@ OBLIGATIONS: Final[tuple[BreachObligation, ...]] = (
         "Cal. Civ. Code 1798.82(f)",
         starts=ClockStart.individuals_notified,
         threshold=500,
+        calendar=True,
     ),
     # PIPEDA s.10.1(1)-(3) and (6): Commissioner and individuals "as soon as feasible" when
-    # there is a real risk of significant harm.
+    # there is a real risk of significant harm. Whether there is one is a determination the
+    # organisation makes for every breach of security safeguards (s.10.1(1), with the factors
+    # of s.10.1(7)-(8)), and every breach is recorded (s.10.3(1)): a PIPEDA breach judged not
+    # high risk still shows that duty, with no fixed limit (the Act gives none).
+    BreachObligation(
+        Regime.pipeda,
+        Audience.assessment,
+        Trigger.always,
+        None,
+        "determine whether the breach creates a real risk of significant harm to the people;"
+        " if it does, report it to the Commissioner and tell them as soon as feasible;"
+        " record it either way",
+        "PIPEDA s.10.1(1), (7)-(8), s.10.3(1)",
+    ),
     BreachObligation(
         Regime.pipeda,
         Audience.regulator,
@@ -178,6 +200,7 @@ OBLIGATIONS: Final[tuple[BreachObligation, ...]] = (
         timedelta(days=30),
         "assess a suspected breach within 30 days",
         "Privacy Act 1988 (Cth) s.26WH(2)",
+        calendar=True,
     ),
     BreachObligation(
         Regime.au,
@@ -196,6 +219,63 @@ OBLIGATIONS: Final[tuple[BreachObligation, ...]] = (
         "Privacy Act 1988 (Cth) s.26WL",
     ),
 )
+
+# A processor tells its controller (troth: an organisation holding a customer's people's data
+# tells the customer, the tenant). Rows per regime of the customer's affected people; a
+# regime without a row here (Australia) still gets the step, with :data:`CONTROLLER_DEFAULT`.
+CONTROLLER_OBLIGATIONS: Final[tuple[BreachObligation, ...]] = (
+    # GDPR Art. 33(2): "The processor shall notify the controller without undue delay after
+    # becoming aware of a personal data breach."
+    BreachObligation(
+        Regime.gdpr,
+        Audience.controller,
+        Trigger.always,
+        None,
+        "without undue delay after becoming aware",
+        "GDPR Art. 33(2)",
+    ),
+    BreachObligation(
+        Regime.uk_gdpr,
+        Audience.controller,
+        Trigger.always,
+        None,
+        "without undue delay after becoming aware",
+        "UK GDPR Art. 33(2)",
+    ),
+    # Cal. Civ. Code 1798.82(b): one that maintains data it does not own notifies the owner
+    # or licensee immediately following discovery.
+    BreachObligation(
+        Regime.ccpa,
+        Audience.controller,
+        Trigger.always,
+        None,
+        "immediately following discovery",
+        "Cal. Civ. Code 1798.82(b)",
+    ),
+    # PIPEDA Sch. 1 cl. 4.1.3: the customer stays accountable for information it transferred
+    # for processing and must be able to report "as soon as feasible" (s.10.1).
+    BreachObligation(
+        Regime.pipeda,
+        Audience.controller,
+        Trigger.always,
+        None,
+        "in time for the customer, who remains accountable, to report as soon as feasible",
+        "PIPEDA Sch. 1 cl. 4.1.3, s.10.1",
+    ),
+    # NZ Privacy Act 2020 s.11: information an agent holds is held by its principal, who
+    # must notify as soon as practicable (ss.114-115).
+    BreachObligation(
+        Regime.nz,
+        Audience.controller,
+        Trigger.always,
+        None,
+        "in time for the customer to notify as soon as practicable",
+        "Privacy Act 2020 (NZ) s.11, ss.114-115",
+    ),
+)
+# The step for a regime without a row above: the customer is told so it can meet its own
+# duties (troth's rule; the policy's `breach_notices`).
+CONTROLLER_DEFAULT: Final = ("without undue delay", "the organisation's contract with the customer")
 
 # PIPEDA Breach of Security Safeguards Regulations s.6: a record of every breach, kept 24
 # months after the day the breach is determined to have occurred; GDPR Art. 33(5) asks for
@@ -237,11 +317,13 @@ def notification_clocks(
     high_risk: bool,
     *,
     individuals_notified_at: datetime | None = None,
+    zones: Mapping[Regime, tzinfo] | None = None,
 ) -> list[NotificationClock]:
     """The clocks that run for a breach known since ``aware_at``, in table order.
 
     A clock that starts when the people are told (California's Attorney General) runs from
-    ``individuals_notified_at``, or until then from the latest lawful notice date.
+    ``individuals_notified_at``, or until then from the latest lawful notice date. A limit
+    in calendar days counts them in the regime's zone (``zones``; UTC where none is given).
     """
     aware_at = _aware("aware_at", aware_at)
     if isinstance(affected_count, bool) or not isinstance(affected_count, int):
@@ -261,9 +343,12 @@ def notification_clocks(
         if rule.regime not in wanted or not _applies(rule, affected_count, high_risk):
             continue
         start = aware_at
+        zone = (zones or {}).get(rule.regime, UTC)
         if rule.starts is ClockStart.individuals_notified:
-            start = individuals_notified_at or _latest_individual_notice(rule.regime, aware_at)
-        due = None if rule.within is None else start + rule.within
+            start = individuals_notified_at or _latest_individual_notice(
+                rule.regime, aware_at, zone
+            )
+        due = _due(rule, start, zone)
         out.append(
             NotificationClock(
                 rule.regime,
@@ -278,11 +363,43 @@ def notification_clocks(
     return out
 
 
-def _latest_individual_notice(regime: Regime, aware_at: datetime) -> datetime:
+def _due(rule: BreachObligation, start: datetime, zone: tzinfo) -> datetime | None:
+    """When ``rule``'s limit ends for a clock started at ``start`` (None: no fixed limit).
+    Calendar days are added to the wall-clock time in ``zone`` (Python adds a timedelta to
+    an aware time on its wall clock), then read back in UTC."""
+    if rule.within is None:
+        return None
+    if not rule.calendar:
+        return start + rule.within
+    return (start.astimezone(zone) + rule.within).astimezone(UTC)
+
+
+def _latest_individual_notice(regime: Regime, aware_at: datetime, zone: tzinfo) -> datetime:
     for rule in OBLIGATIONS:
         if rule.regime is regime and rule.audience is Audience.individuals and rule.within:
-            return aware_at + rule.within
+            return _due(rule, aware_at, zone) or aware_at
     return aware_at
+
+
+def controller_clocks(
+    regimes: Iterable[Regime | str], aware_at: datetime
+) -> list[NotificationClock]:
+    """The duty to tell one customer (a tenant) of a breach of its people's data: a row of
+    :data:`CONTROLLER_OBLIGATIONS` per regime of those people that has one, in table order,
+    or the :data:`CONTROLLER_DEFAULT` step when none has (a customer with people affected
+    always has its step)."""
+    aware_at = _aware("aware_at", aware_at)
+    wanted = {parse_regime(regime, code="unknown_regime") for regime in regimes}
+    out = [
+        NotificationClock(r.regime, r.audience, aware_at, None, r.text, r.basis)
+        for r in CONTROLLER_OBLIGATIONS
+        if r.regime in wanted
+    ]
+    if out or not wanted:
+        return out
+    text, basis = CONTROLLER_DEFAULT
+    first = sorted(wanted)[0]
+    return [NotificationClock(first, Audience.controller, aware_at, None, text, basis)]
 
 
 def clock_status(
@@ -317,6 +434,8 @@ def register_keep_until(determined_on: date) -> date:
 
 
 __all__ = [
+    "CONTROLLER_DEFAULT",
+    "CONTROLLER_OBLIGATIONS",
     "OBLIGATIONS",
     "REGISTER_RETENTION_MONTHS",
     "Audience",
@@ -326,6 +445,7 @@ __all__ = [
     "NotificationClock",
     "Trigger",
     "clock_status",
+    "controller_clocks",
     "notification_clocks",
     "register_keep_until",
 ]

@@ -45,6 +45,7 @@ CSV_ORDER = [
     "unmatched_in_datasets",
     "public_notice",
     "history",
+    "regimes_from",
 ]
 
 
@@ -95,6 +96,9 @@ class Breach:
             "unmatched_in_datasets": self.scope.get("unmatched", {}),
             "public_notice": self.last_step("public_notice"),
             "history": [dict(h) for h in self.history],
+            # How the regimes were found: from the people affected, or the organisation's
+            # while none is known (troth.breaches.regimes).
+            "regimes_from": self.scope.get("regimes_from", {}),
         }
 
 

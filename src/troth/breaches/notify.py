@@ -3,9 +3,10 @@ queued through the outbox to every affected person not yet told, a batch at a ti
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
@@ -15,40 +16,109 @@ from troth.audit.log import transaction
 from troth.breaches.model import Breach, log_breach
 from troth.breaches.steps import settle_status
 from troth.breaches.tables import breach_subjects
+from troth.clock import utc
 from troth.context import Context
 from troth.errors import ValidationError
 from troth.gate import Actor
 from troth.operations.idempotency import _fault
 from troth.store.contact import contact_addresses
+from troth.store.tables import subjects
 
-# What a notice template may use; the same for every person (README, "Breaches").
+# What a notice template may use; the same for everyone under one regime (README,
+# "Breaches"): times are written in the person's regime's zone.
 VARIABLES = (
-    "organisation, contact, breach (breach.title, breach.description, breach.categories,"
-    " breach.occurred_from, breach.occurred_until, breach.discovered_at, breach.id, ...)"
+    "organisation, contact, dpo (dpo.name, dpo.email, dpo.phone, dpo.address), breach"
+    " (breach.title, breach.description, breach.categories, breach.occurred_from,"
+    " breach.occurred_until, breach.discovered_at, breach.id, breach.affected_count, ...)"
 )
+# How a time reads in a notice: "Tuesday 15 December 2026 at 10:00 NZDT".
+WHEN = "%A %-d %B %Y at %H:%M %Z"
+_TIMES = ("occurred_from", "occurred_until", "discovered_at", "aware_at", "recorded_at")
 
 
 @dataclass(frozen=True)
 class Notice:
-    """The notice of one breach as each person receives it, and who sends it."""
+    """The notice of one breach, rendered once per regime of the people told (their
+    times in its zone), and who sends it."""
 
-    breach_id: str
-    subject: str
-    body: str
+    breach: Breach
+    template: str
+    subject: str | None
     actor: Actor
 
+    @property
+    def breach_id(self) -> str:
+        return self.breach.id
 
-def render_notice(ctx: Context, b: Breach, template: str, subject: str | None) -> tuple[str, str]:
-    """The notice's subject and text, rendered from a Jinja2 ``template`` (variables:
-    ``organisation``, ``breach``, ``contact``) in a sandbox."""
+
+class Words(list[str]):
+    """A list that prints as words ("health records and contact details"), so that
+    ``{{ breach.categories }}`` reads as a sentence and a loop still gets each one."""
+
+    def __str__(self) -> str:
+        items = [str(x) for x in self]
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+@dataclass(frozen=True)
+class ContactPoint:
+    """Who the people may ask (GDPR Art. 34(2) with 33(3)(b)): the data protection
+    officer the policy names (``organisation.dpo``), else its privacy contact."""
+
+    name: str
+    email: str
+    phone: str
+    address: str
+
+    def __str__(self) -> str:
+        return ", ".join(x for x in (self.name, self.email, self.phone, self.address) if x)
+
+
+def contact_point(ctx: Context) -> ContactPoint:
+    org = ctx.policy.policy.organisation
+    c = org.dpo or org.contact
+    return ContactPoint(c.name or "", c.email or "", c.phone or "", c.address or "")
+
+
+def category_words(ctx: Context, categories: Iterable[str]) -> Words:
+    """The categories as the policy describes them (a dataset's own: its id in words)."""
+    known = ctx.policy.categories
+    out = Words()
+    for c in categories:
+        info = known.get(c)
+        text = info.description.strip().rstrip(".") if info and info.description else ""
+        out.append(text or c.replace("_", " "))
+    return out
+
+
+def notice_context(ctx: Context, b: Breach, regime: str | None) -> dict[str, Any]:
+    """What a notice template is given for the people under ``regime`` (None: the
+    organisation's own zone): times in words in that regime's zone, categories by their
+    descriptions, the contact point."""
+    org = ctx.policy.policy.organisation
+    zone = org.zone(regime or None)
+    data = {k: v for k, v in b.to_dict().items() if k != "late_reason"}
+    for name in _TIMES:
+        data[name] = utc(getattr(b, name)).astimezone(zone).strftime(WHEN)
+    data["categories"] = category_words(ctx, b.categories)
+    data["category_ids"] = list(b.categories)
+    return {
+        "organisation": org.name,
+        "contact": org.contact.email or "",
+        "dpo": contact_point(ctx),
+        "breach": data,
+    }
+
+
+def render_notice(
+    ctx: Context, b: Breach, template: str, subject: str | None, regime: str | None = None
+) -> tuple[str, str]:
+    """The notice's subject and text for the people under ``regime``, rendered from a
+    Jinja2 ``template`` (variables: :data:`VARIABLES`) in a sandbox."""
     org = ctx.policy.policy.organisation
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
     try:
-        body = env.from_string(template).render(
-            organisation=org.name,
-            contact=org.contact.email or "",
-            breach={k: v for k, v in b.to_dict().items() if k != "late_reason"},
-        )
+        body = env.from_string(template).render(**notice_context(ctx, b, regime))
     except TemplateError as exc:
         raise ValidationError(
             f"the notice template does not render: {exc} (its variables: {VARIABLES})",
@@ -97,32 +167,62 @@ def queue_notice(
     return sent
 
 
+def leaves_to_controller(ctx: Context) -> bool:
+    """Whether a tenant's people are left to their customer to tell (the policy's
+    ``breach_notices.tenant_people``: ``controller``, the default)."""
+    return ctx.policy.policy.breach_notices.tenant_people == "controller"
+
+
+def _people(conn: Connection, todo: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """Each person's (jurisdiction, tenant)."""
+    rows = conn.execute(
+        select(subjects.c.id, subjects.c.jurisdiction, subjects.c.tenant_id).where(
+            subjects.c.id.in_(todo)
+        )
+    )
+    return {r.id: (r.jurisdiction, r.tenant_id) for r in rows}
+
+
 def _notify_batch(
     conn: Connection, ctx: Context, notice: Notice, todo: list[str], now: datetime
 ) -> int:
-    """One batch: the addresses read together, the notices queued, the people marked
-    told, one audit entry. Returns how many were queued."""
+    """One batch: the addresses read together, the notices queued (each rendered for the
+    person's regime), the people marked told, one audit entry. A customer's people are
+    left to the customer when the policy says so (:func:`leaves_to_controller`). Returns
+    how many were queued."""
     from troth.notices.outbox import MailKind, enqueue
 
     bs = breach_subjects.c
     to = contact_addresses(conn, ctx, todo)
-    queued = 0
+    who = _people(conn, todo)
+    leave = leaves_to_controller(ctx)
+    rendered: dict[str | None, tuple[str, str]] = {}
+    told: list[str] = []
+    left = 0
     for sid in todo:
+        regime, tenant = who.get(sid, (None, None))
+        if leave and tenant is not None:
+            left += 1
+            continue  # the customer tells its own people (told of the breach by troth)
         if to.get(sid) is None:
             continue  # no address: stays on the list, not told (a public notice covers it)
+        if regime not in rendered:
+            rendered[regime] = render_notice(
+                ctx, notice.breach, notice.template, notice.subject, regime
+            )
+        title, body = rendered[regime]
         enqueue(
             conn,
             ctx,
             idempotency_key=f"breach:{notice.breach_id}:{sid}",
             to_addr=to[sid] or "",
-            subject=notice.subject,
-            body_text=notice.body,
+            subject=title,
+            body_text=body,
             subject_id=sid,
             kind=MailKind.notice,
             actor=notice.actor.label,
         )
-        queued += 1
-    told = [sid for sid in todo if to.get(sid) is not None]
+        told.append(sid)
     if told:
         conn.execute(
             update(breach_subjects)
@@ -131,6 +231,11 @@ def _notify_batch(
             .values(notified_at=now)
         )
     settle_status(conn, notice.breach_id)
-    details = {"breach": notice.breach_id, "queued": queued, "undeliverable": len(todo) - queued}
+    details = {
+        "breach": notice.breach_id,
+        "queued": len(told),
+        "undeliverable": len(todo) - len(told) - left,
+        "left_to_controller": left,
+    }
     log_breach(conn, now, "breach.individuals_notified", notice.actor, details)
-    return queued
+    return len(told)

@@ -23,6 +23,7 @@ from troth.breaches.affected import (
 )
 from troth.breaches.clocks import register_keep_until
 from troth.breaches.model import BreachStatus, aware, checked_ids, recount
+from troth.breaches.regimes import settle_regimes
 from troth.breaches.tables import breaches
 from troth.context import Context
 from troth.errors import ValidationError
@@ -98,14 +99,14 @@ def record_report(ctx: Context, report: BreachReport, actor: Actor) -> str:
                 occurred_until=w.occurred_until,
                 systems=b.systems,
                 categories=b.categories,
-                regimes=b.regimes,
+                regimes=b.regimes,  # settled below, from the people affected
                 high_risk=b.high_risk,
                 status=BreachStatus.open.value,
                 affected_count=0,
                 recorded_at=now,
                 recorded_by=actor.label,
                 keep_until=register_keep_until(w.aware_at.date()),
-                scope=b.scope.to_dict(),
+                scope={**b.scope.to_dict(), "regimes_given": b.regimes},
             )
         )
         incident = Incident(
@@ -117,10 +118,17 @@ def record_report(ctx: Context, report: BreachReport, actor: Actor) -> str:
         conn.execute(
             update(breaches)
             .where(breaches.c.id == bid)
-            .values(scope={**b.scope.to_dict(), **computed})
+            .values(scope={**b.scope.to_dict(), "regimes_given": b.regimes, **computed})
         )
+        regimes = settle_regimes(conn, ctx, bid)
         scoped = bool(b.scope.tenants or b.scope.subjects or b.scope.actors)
-        details = {"breach": bid, "affected": count, "systems": b.systems, **computed}
+        details = {
+            "breach": bid,
+            "affected": count,
+            "systems": b.systems,
+            "regimes": regimes,
+            **computed,
+        }
         entry = AuditEntry(
             "breach.record",
             actor.label,
@@ -152,7 +160,7 @@ def _check(ctx: Context, report: BreachReport, now: datetime) -> _Checked:
         cats,
         systems,
         scope,
-        sorted(set(_check_regimes(ctx, report.regimes))),
+        sorted(set(_check_regimes(report.regimes))),
         bool(report.high_risk),
     )
 
@@ -204,13 +212,10 @@ def _check_categories(ctx: Context, categories: Iterable[str]) -> list[str]:
     return cats
 
 
-def _check_regimes(ctx: Context, regimes: Iterable[str] | None) -> list[str]:
-    """The regimes whose clocks run (default: the organisation's jurisdictions)."""
-    regs = (
-        list(regimes)
-        if regimes is not None
-        else [r.value for r in ctx.policy.policy.organisation.jurisdictions]
-    )
+def _check_regimes(regimes: Iterable[str] | None) -> list[str]:
+    """The regimes the officer names, each one troth knows. They add to those of the people
+    affected (:mod:`troth.breaches.regimes`); none named: the people's alone."""
+    regs = list(regimes or ())
     for r in regs:
         parse_regime(r, field="regimes")
     return regs

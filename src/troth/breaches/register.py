@@ -18,6 +18,7 @@ from sqlalchemy import and_, delete, select
 from troth.audit.log import transaction
 from troth.breaches.affected import STORE_SYSTEM
 from troth.breaches.clocks import Audience, ClockStatus, clock_status, notification_clocks
+from troth.breaches.controllers import controller_steps, notify_controllers, tenant_breaches
 from troth.breaches.model import (
     CSV_ORDER,
     Breach,
@@ -27,8 +28,9 @@ from troth.breaches.model import (
     log_breach,
     recount,
 )
-from troth.breaches.notify import Notice, queue_notice, render_notice
+from troth.breaches.notify import Notice, leaves_to_controller, queue_notice, render_notice
 from troth.breaches.record import BreachReport, record_report
+from troth.breaches.regimes import settle_regimes
 from troth.breaches.steps import PUBLIC_NOTICE, REGULATOR, StepRecord, record_step, settle_status
 from troth.breaches.tables import breach_subjects, breaches
 from troth.context import Context
@@ -36,11 +38,30 @@ from troth.csvsafe import safe_cell
 from troth.errors import Conflict, NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
-from troth.policy.model import Power
+from troth.policy.model import Power, Regime
 from troth.store.contact import contact_addresses
 from troth.store.tables import subjects
 
 NOT_TOLD_NO_ADDRESS = "not told: no address"
+LEFT_TO_CONTROLLER = "left to their controller (the customer)"
+
+
+def _left_to_controller(conn: Any, ctx: Context, ids: list[str]) -> set[str]:
+    """Of ``ids``, the customer's people ``notify`` leaves to the customer (the policy's
+    ``breach_notices.tenant_people``)."""
+    if not ids or not leaves_to_controller(ctx):
+        return set()
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        found |= set(
+            conn.execute(
+                select(subjects.c.id).where(
+                    subjects.c.id.in_(chunk), subjects.c.tenant_id.is_not(None)
+                )
+            ).scalars()
+        )
+    return found
 
 
 @dataclass(eq=False)
@@ -144,6 +165,7 @@ class BreachRegister:
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(q).all()
             to = contact_addresses(conn, self.ctx, [r.subject_id for r in rows])
+            left = _left_to_controller(conn, self.ctx, [r.subject_id for r in rows])
             return [
                 {
                     "subject_id": r.subject_id,
@@ -153,6 +175,8 @@ class BreachRegister:
                     "notified_at": r.notified_at.isoformat() if r.notified_at else None,
                     "pending": None
                     if r.notified_at
+                    else LEFT_TO_CONTROLLER
+                    if r.subject_id in left
                     else NOT_TOLD_NO_ADDRESS
                     if to[r.subject_id] is None
                     else "not told yet",
@@ -202,6 +226,7 @@ class BreachRegister:
                 )
             conn.execute(delete(bs).where(bs.c.breach_id == breach_id, bs.c.subject_id.in_(ids)))
             count = recount(conn, breach_id)
+            settle_regimes(conn, self.ctx, breach_id)
             settle_status(conn, breach_id)
             details = {"breach": breach_id, "subjects": ids, "reason": reason.strip()}
             log_breach(conn, now, "breach.exclude", actor, {**details, "left": count})
@@ -213,6 +238,8 @@ class BreachRegister:
         """Every legal clock running for the breach and where it stands now."""
         b = self.get(breach_id, actor=actor)
         now = now or self.ctx.clock.now()
+        org = self.ctx.policy.policy.organisation
+        zones = {Regime(r): org.zone(r) for r in b.regimes}
         out = []
         for c in notification_clocks(
             b.regimes,
@@ -220,6 +247,7 @@ class BreachRegister:
             b.affected_count,
             b.high_risk,
             individuals_notified_at=b.individuals_notified_at,
+            zones=zones,
         ):
             done = {
                 Audience.regulator: b.regulator_notified_at,
@@ -231,6 +259,11 @@ class BreachRegister:
                     "audience": c.audience.value,
                     "starts_at": c.starts_at.isoformat(),
                     "due_at": c.due_at.isoformat() if c.due_at else None,
+                    # The same instant where the regime's office is (its day and hour).
+                    "due_local": c.due_at.astimezone(zones[c.regime]).isoformat()
+                    if c.due_at
+                    else None,
+                    "zone": str(zones[c.regime]),
                     "deadline": c.text,
                     "basis": c.basis,
                     "status": clock_status(c, now, done).value,
@@ -300,12 +333,15 @@ class BreachRegister:
             ).all()
             todo = [r.subject_id for r in rows if r.notified_at is None]
             to = contact_addresses(conn, self.ctx, todo)
-            reachable = sum(1 for sid in todo if to[sid] is not None)
+            left = _left_to_controller(conn, self.ctx, todo)
+            reachable = sum(1 for sid in todo if to[sid] is not None and sid not in left)
+            unreachable = sum(1 for sid in todo if to[sid] is None and sid not in left)
         return {
-            "to_notify": len(todo),
+            "to_notify": len(todo) - len(left),
             "reachable": reachable,
-            "unreachable": len(todo) - reachable,
+            "unreachable": unreachable,
             "already_notified": len(rows) - len(todo),
+            "left_to_controller": len(left),
         }
 
     def render_notice(
@@ -340,8 +376,30 @@ class BreachRegister:
         if batch_size < 1 or batch_size > 10_000:
             raise ValidationError("batch_size must be 1 to 10000", code="invalid_batch")
         b = self.get(breach_id, actor=actor)
-        title, body = render_notice(self.ctx, b, template, subject)
-        return queue_notice(self.ctx, Notice(breach_id, title, body, actor), batch_size, progress)
+        render_notice(self.ctx, b, template, subject)  # a template that fails, fails first
+        return queue_notice(self.ctx, Notice(b, template, subject, actor), batch_size, progress)
+
+    # -- the customers (controllers of their people) ---------------------------------------
+    def controllers(
+        self, breach_id: str, now: datetime | None = None, *, actor: Actor = SYSTEM
+    ) -> list[dict[str, Any]]:
+        """Each tenant with people affected: how many, its clocks, when it was told
+        (:mod:`troth.breaches.controllers`)."""
+        b = self.get(breach_id, actor=actor)
+        return controller_steps(self.ctx, b, now or self.ctx.clock.now())
+
+    def notify_controllers(
+        self, breach_id: str, *, measures: str, actor: Actor = SYSTEM
+    ) -> dict[str, Any]:
+        """Tell each affected tenant not yet told (its primary e-mail address) of the
+        breach: its own people's count, what is being done (``measures``), who to contact.
+        Once per tenant; audited under each tenant."""
+        return notify_controllers(self.ctx, self.get(breach_id, actor=actor), measures, actor)
+
+    def for_tenant(self, *, actor: Actor, breach_id: str | None = None) -> list[dict[str, Any]]:
+        """The breaches affecting the actor's own tenant's people, with its counts only:
+        for a tenant-bound key (scope ``breaches`` or ``admin``) or a tenant admin."""
+        return tenant_breaches(self.ctx, actor, breach_id)
 
     # -- the register ----------------------------------------------------------------------
     def export(self, fmt: str = "json", *, actor: Actor = SYSTEM) -> str:

@@ -25,6 +25,7 @@ from troth.breaches.tables import breach_subjects, breaches
 from troth.context import Context
 from troth.errors import Conflict, ValidationError
 from troth.gate import Actor
+from troth.store.tables import subjects
 
 REGULATOR = "regulator_notified"
 PUBLIC_NOTICE = "public_notice"
@@ -172,13 +173,46 @@ def record_step(ctx: Context, b: Breach, rec: StepRecord, actor: Actor) -> None:
         settle_status(conn, b.id)
 
 
+def _handed_over(
+    conn: Connection, breach_id: str, history: list[dict[str, Any]], counts: tuple[Any, Any, Any]
+) -> tuple[int, int, datetime | None]:
+    """The people counts with a customer's people not told directly counted as handled
+    once the customer was told and the policy leaves them to it (``hands_over``,
+    troth.breaches.controllers): then as told when the customer was."""
+    told, pending, last = int(counts[0]), int(counts[1]), counts[2]
+    handed = {
+        h["tenant"]: datetime.fromisoformat(h["at"])
+        for h in history
+        if h.get("step") == "controller_notified" and h.get("hands_over")
+    }
+    if not handed:
+        return told, pending, last
+    bs = breach_subjects.c
+    rows = conn.execute(
+        select(subjects.c.tenant_id, func.count())
+        .select_from(breach_subjects.join(subjects, subjects.c.id == bs.subject_id))
+        .where(
+            bs.breach_id == breach_id,
+            bs.notified_at.is_(None),
+            subjects.c.tenant_id.in_(sorted(handed)),
+        )
+        .group_by(subjects.c.tenant_id)
+    ).all()
+    n = sum(int(c) for _, c in rows)
+    if not n:
+        return told, pending, last
+    latest = max(handed[t] for t, _ in rows)
+    return told + n, pending - n, max(x for x in (last, latest) if x is not None)
+
+
 def settle_status(conn: Connection, breach_id: str) -> None:
     """Derive the breach's status and ``individuals_notified_at`` from what is recorded.
 
     The people count as told when everyone on the list was told directly, or when a public
     notice covers those who were not (then at the later of the notice and the last direct
-    notice it does not cover). Until then the status is ``individuals_partly_notified``
-    (some told) and the individuals' clock keeps running."""
+    notice it does not cover); a customer's people left to the customer count as told when
+    the customer was told (:func:`_handed_over`). Until then the status is
+    ``individuals_partly_notified`` (some told) and the individuals' clock keeps running."""
     bs = breach_subjects.c
     told, pending, last = conn.execute(
         select(
@@ -192,11 +226,12 @@ def settle_status(conn: Connection, breach_id: str) -> None:
             breaches.c.id == breach_id
         )
     ).one()
+    told, pending, last = _handed_over(conn, breach_id, row.history or [], (told, pending, last))
     public = [h for h in (row.history or []) if h.get("step") == PUBLIC_NOTICE]
     public_at = datetime.fromisoformat(public[-1]["at"]) if public else None
     done: datetime | None = None
     if public_at is not None:
-        done = public_at if pending or not told else min(last, public_at)
+        done = public_at if pending or not told or last is None else min(last, public_at)
     elif told and not pending:
         done = last
     if done is not None:

@@ -1,4 +1,5 @@
-"""`troth breaches record|list|show|affected|exclude|notify|regulator|public-notice|export`.
+"""`troth breaches record|list|show|affected|exclude|notify|notify-controllers|regulator|
+public-notice|export`.
 
 Every command acts as ``--actor`` (default: the operator, ``system``); a staff actor needs
 the policy's ``manage_breaches`` power, as over the API."""
@@ -89,7 +90,10 @@ def record(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the breach as JSON.")] = False,
     regime: Annotated[
-        list[str] | None, typer.Option(help="Regimes (default the policy's).")
+        list[str] | None,
+        typer.Option(
+            help="A regime whose clocks run besides those of the people affected (repeatable)."
+        ),
     ] = None,
     high_risk: Annotated[bool, typer.Option("--high-risk", help="High risk to people.")] = False,
     quiet: QuietOpt = False,
@@ -123,6 +127,8 @@ def record(
         console.print_json(json.dumps(b.to_dict()))
         return
     print_created(quiet, b.id, f"{b.id} affects {b.affected_count} people", out=console)
+    basis = b.scope.get("regimes_from", {})
+    typer.echo(f"regimes: {', '.join(b.regimes)} ({basis.get('note', '')})", err=quiet)
     for name, n in b.scope.get("unmatched", {}).items():
         typer.echo(
             f"{name}: {n} identit{'y' if n == 1 else 'ies'} troth does not know; tell them"
@@ -168,6 +174,7 @@ def show(
     with opened(ctx) as t:
         data = t.breaches.get(breach_id, actor=who).to_dict()
         data["clocks"] = t.breaches.clocks(breach_id, actor=who)
+        data["controllers"] = t.breaches.controllers(breach_id, actor=who)
         data["people"] = _people(t, breach_id, who)
     console.print_json(json.dumps(data))
 
@@ -233,6 +240,19 @@ def _people(t: Any, breach_id: str, who: Actor) -> dict[str, Any]:
     return {**preview, "public_notice_at": public["at"] if public else None}
 
 
+def _say_left(breach_id: str, preview: dict[str, Any]) -> None:
+    """How many affected people are a customer's, left to it to tell (the policy's
+    ``breach_notices``), and how the customers are told."""
+    n = preview.get("left_to_controller", 0)
+    if n:
+        console.print(
+            f"{n} affected {'person is' if n == 1 else 'people are'} a customer's, left to"
+            f" the customer to tell: troth breaches notify-controllers {breach_id}"
+            " --measures '...'",
+            highlight=False,
+        )
+
+
 def _say_not_told(breach_id: str, preview: dict[str, Any]) -> None:
     """How many affected people troth could not tell, and what the officer does next."""
     from troth.breaches.steps import INDIRECT_BASIS
@@ -264,7 +284,7 @@ def notify(
         typer.Option(
             exists=True,
             dir_okay=False,
-            help="Jinja2 template of the notice (variables: organisation, contact, breach).",
+            help="Jinja2 template of the notice (variables: organisation, contact, dpo, breach).",
         ),
     ],
     subject: Annotated[str | None, typer.Option(help="E-mail subject line.")] = None,
@@ -294,6 +314,7 @@ def notify(
                 f"would queue {p['reachable']} notice(s); {p['unreachable']} affected"
                 f" without an address; {p['already_notified']} already told"
             )
+            _say_left(breach_id, p)
             _say_not_told(breach_id, p)
             return
         n = t.breaches.notify_individuals(
@@ -306,7 +327,35 @@ def notify(
         )
         p = _people(t, breach_id, who)
     console.print(f"queued {n} notice(s)")
+    _say_left(breach_id, p)
     _say_not_told(breach_id, p)
+
+
+@app.command("notify-controllers")
+def notify_controllers(
+    ctx: typer.Context,
+    breach_id: BreachArg,
+    measures: Annotated[
+        str, typer.Option(help="What is being done about the breach (each customer is told).")
+    ],
+    actor: ActorOpt = None,
+) -> None:
+    """Tell each customer (tenant) whose people the breach affects, at its primary e-mail
+    address: the breach, the categories, how many of its own people, what is being done,
+    who to contact. Once per customer; run again to tell those added since."""
+    who = _who(actor)
+    with opened(ctx) as t:
+        out = t.breaches.notify_controllers(breach_id, measures=measures, actor=who)
+    console.print(
+        f"told {len(out['told'])} customer(s); {len(out['already_told'])} told before",
+        highlight=False,
+    )
+    for tid in out["no_address"]:
+        console.print(
+            f"[yellow]customer {tid} not told: it has no primary e-mail address[/]"
+            f" (troth tenants show {tid})",
+            highlight=False,
+        )
 
 
 _AT = "When (ISO 8601, as record --from; default now)."

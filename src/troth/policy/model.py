@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from troth.errors import ValidationError
 from troth.policy.durations import Duration
+from troth.policy.parties import MAX_NAME as MAX_NAME
+from troth.policy.parties import BreachNotices as BreachNotices
+from troth.policy.parties import Contact as Contact
 
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="lower_snake_case identifier")]
@@ -121,16 +124,6 @@ def check_effective(when: date) -> None:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
-
-
-class Contact(_Strict):
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    address: str | None = None
-
-
-MAX_NAME = 200  # an organisation's name goes in every page, letter and mail subject
 
 
 class Organisation(_Strict):
@@ -467,6 +460,7 @@ class Policy(_Strict):
     cookies: list[Cookie] = Field(default_factory=list)
     support_access: SupportAccess = SupportAccess()
     aggregates: Aggregates = Aggregates()
+    breach_notices: BreachNotices = BreachNotices()
     # Business contact information is not personal information here (P05): the listed
     # obligations do not apply to categories flagged business_contact.
     business_contact_exempt_from: list[str] = Field(default_factory=list)

@@ -172,6 +172,8 @@ def home(request: Request) -> Response:
         invitations=tr.access.tenants.list_invitations(tid),
         grants=tr.access.grants.list_grants(tid),
         accesses=tr.access.grants.vendor_accesses(tid, limit=200),
+        breaches=tr.breaches.for_tenant(actor=s.actor),
+        zone=tr.ctx.policy.policy.organisation.zone(),
     )
 
 

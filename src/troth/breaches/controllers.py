@@ -1,0 +1,323 @@
+"""Telling the customers of a breach (P33): the controller of a tenant's people.
+
+A tenant's people are the customer's: the organisation holds their data for it, as its
+processor, and tells it of a breach of that data without undue delay (GDPR Art. 33(2);
+:data:`troth.breaches.clocks.CONTROLLER_OBLIGATIONS`). Each tenant with people on a
+breach's list has one step: its clocks (by its people's regimes), and, once done, when it
+was told (the breach's ``history``, step ``controller_notified``). The notice goes to the
+tenant's primary e-mail address, once (rerunning tells only the tenants not yet told), is
+audited under the tenant, and names the breach, the categories in words, how many of the
+tenant's own people are affected, what is being done and who to contact; nothing about
+another tenant. A tenant reads the breaches that affect its own people, and only its own
+people's counts, through :func:`tenant_breaches`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries, transaction
+from troth.audit.refusals import refuse
+from troth.breaches.clocks import clock_status, controller_clocks
+from troth.breaches.model import Breach, breach_of
+from troth.breaches.notify import WHEN, category_words, contact_point, leaves_to_controller
+from troth.breaches.steps import settle_status
+from troth.breaches.tables import breach_subjects, breaches
+from troth.clock import utc
+from troth.context import Context
+from troth.errors import Conflict, NotFound, ValidationError
+from troth.gate import Actor, ActorKind, Reason
+from troth.store.tables import subjects, tenants
+
+CONTROLLER = "controller_notified"
+# A tenant-bound API key reads its customer's breaches with one of these scopes.
+TENANT_SCOPES = frozenset({"admin", "breaches"})
+
+
+@dataclass(frozen=True)
+class TenantShare:
+    """One tenant's part of a breach: how many of its people, under which regimes."""
+
+    tenant_id: str
+    people: int
+    regimes: tuple[str, ...]
+    told: int  # of them, told directly by the organisation
+
+
+def tenant_shares(
+    conn: Connection, breach_id: str, tenant_id: str | None = None
+) -> list[TenantShare]:
+    """Each tenant with people on the breach's list (only ``tenant_id`` when given)."""
+    bs = breach_subjects.c
+    q = (
+        select(
+            subjects.c.tenant_id,
+            subjects.c.jurisdiction,
+            func.count(),
+            func.count(bs.notified_at),
+        )
+        .select_from(breach_subjects.join(subjects, subjects.c.id == bs.subject_id))
+        .where(bs.breach_id == breach_id, subjects.c.tenant_id.is_not(None))
+        .group_by(subjects.c.tenant_id, subjects.c.jurisdiction)
+    )
+    if tenant_id is not None:
+        q = q.where(subjects.c.tenant_id == tenant_id)
+    acc: dict[str, tuple[int, set[str], int]] = {}
+    for tid, regime, n, told in conn.execute(q):
+        people, regimes, done = acc.get(tid, (0, set(), 0))
+        acc[tid] = (people + int(n), regimes | {str(regime)}, done + int(told))
+    return [
+        TenantShare(tid, n, tuple(sorted(r)), told) for tid, (n, r, told) in sorted(acc.items())
+    ]
+
+
+def _told(b: Breach) -> dict[str, dict[str, Any]]:
+    """The controller notices recorded, by tenant."""
+    return {h["tenant"]: h for h in b.history if h.get("step") == CONTROLLER}
+
+
+def controller_steps(ctx: Context, b: Breach, now: datetime) -> list[dict[str, Any]]:
+    """For the officer: each affected tenant's step, its clocks and where they stand."""
+    with ctx.engine.connect() as conn:
+        shares = tenant_shares(conn, b.id)
+        names = _tenant_rows(conn, [s.tenant_id for s in shares])
+    done = _told(b)
+    out = []
+    for s in shares:
+        told = done.get(s.tenant_id)
+        at = datetime.fromisoformat(told["at"]) if told else None
+        out.append(
+            {
+                "tenant_id": s.tenant_id,
+                "tenant": names.get(s.tenant_id, (None, None))[0],
+                "people": s.people,
+                "regimes": list(s.regimes),
+                "notified_at": told["at"] if told else None,
+                "clocks": [
+                    {
+                        "regime": c.regime.value,
+                        "deadline": c.text,
+                        "basis": c.basis,
+                        "due_at": None,
+                        "status": clock_status(c, now, at).value,
+                    }
+                    for c in controller_clocks(s.regimes, b.aware_at)
+                ],
+            }
+        )
+    return out
+
+
+def _tenant_rows(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+    rows = conn.execute(
+        select(tenants.c.id, tenants.c.name, tenants.c.primary_email).where(
+            tenants.c.id.in_(sorted(set(ids)))
+        )
+    )
+    return {r.id: (r.name, r.primary_email) for r in rows}
+
+
+def _notice(
+    ctx: Context, b: Breach, share: TenantShare, name: str, measures: str
+) -> tuple[str, str]:
+    """The notice to one customer (subject, text): this breach, its own people only."""
+    org = ctx.policy.policy.organisation
+    zone = org.zone()
+    when = {
+        k: utc(getattr(b, k)).astimezone(zone).strftime(WHEN)
+        for k in ("occurred_from", "occurred_until", "aware_at")
+    }
+    own = (
+        "We will not contact your people ourselves: as their controller, you decide whether"
+        " and how they are told, and tell the regulator where your law asks it."
+        if leaves_to_controller(ctx)
+        else "As agreed with you, we will also tell your affected people directly."
+    )
+    lines = [
+        f"To {name},",
+        "",
+        f"{org.name} holds personal data of your people for you. As your processor, we"
+        " are telling you, their controller, of a personal data breach affecting them.",
+        "",
+        f"Breach: {b.title} (reference {b.id})",
+        f"When: from {when['occurred_from']} to {when['occurred_until']};"
+        f" we became aware on {when['aware_at']}.",
+        f"Data involved: {category_words(ctx, b.categories)}.",
+        f"Your people affected: {share.people}.",
+        f"What we are doing: {measures}",
+        f"Who to contact: {contact_point(ctx)}",
+        "",
+        own,
+        "An API key of your organisation with the scope breaches (or admin) reads this"
+        " breach at /api/v1/breaches, and your admins see it in your console.",
+    ]
+    return f"{org.name}: a personal data breach affecting your people", "\n".join(lines)
+
+
+def notify_controllers(ctx: Context, b: Breach, measures: str, actor: Actor) -> dict[str, Any]:
+    """Tell every affected tenant not yet told (module docstring); returns how many were
+    told now, which tenants have no address (not told), and how many were told before."""
+    from troth.notices.outbox import MailKind, enqueue
+
+    text = measures.strip() if isinstance(measures, str) else ""
+    if not text:
+        raise ValidationError(
+            "say what is being done about the breach (measures): the customers are told it",
+            field="measures",
+        )
+    now = ctx.clock.now()
+    done = _told(b)
+    told: list[str] = []
+    no_address: list[str] = []
+    with transaction(ctx) as conn:
+        row = conn.execute(
+            select(breaches.c.history).where(breaches.c.id == b.id).with_for_update()
+        ).one()
+        if list(row.history or []) != list(b.history):
+            raise Conflict(f"breach {b.id} changed meanwhile: read it again and retry")
+        shares = [s for s in tenant_shares(conn, b.id) if s.tenant_id not in done]
+        rows = _tenant_rows(conn, [s.tenant_id for s in shares])
+        entries: list[dict[str, Any]] = []
+        audit: list[AuditEntry] = []
+        for s in shares:
+            name, addr = rows.get(s.tenant_id, ("", None))
+            if not addr:
+                no_address.append(s.tenant_id)
+                continue
+            subject, body = _notice(ctx, b, s, name, text)
+            enqueue(
+                conn,
+                ctx,
+                idempotency_key=f"breach:{b.id}:tenant:{s.tenant_id}",
+                to_addr=addr,
+                subject=subject,
+                body_text=body,
+                kind=MailKind.notice,
+                actor=actor.label,
+            )
+            entry = {
+                "step": CONTROLLER,
+                "tenant": s.tenant_id,
+                "at": now.isoformat(),
+                "people": s.people,
+                "measures": text,
+                "hands_over": leaves_to_controller(ctx),
+                "by": actor.label,
+            }
+            entries.append(entry)
+            told.append(s.tenant_id)
+            details = {"breach": b.id, "people": s.people, "hands_over": entry["hands_over"]}
+            audit.append(
+                AuditEntry(
+                    "breach.controller_notified",
+                    actor.label,
+                    Outcome.info,
+                    tenant_id=s.tenant_id,
+                    details=details,
+                )
+            )
+        if entries:
+            conn.execute(
+                update(breaches).where(breaches.c.id == b.id).values(history=[*b.history, *entries])
+            )
+            append_entries(conn, now, audit)
+            settle_status(conn, b.id)
+    return {"told": told, "no_address": no_address, "already_told": sorted(done)}
+
+
+# -- what a tenant reads -----------------------------------------------------------------
+def tenant_of(ctx: Context, actor: Actor) -> str:
+    """The tenant whose breaches ``actor`` may read: a tenant-bound API key with the scope
+    ``breaches`` or ``admin``, or an admin of the tenant signed in to its console. Anyone
+    else is refused, audited (the vendor's office reads the whole register instead)."""
+    tid = actor.tenant_id
+    if tid is not None and actor.kind is ActorKind.tenant_admin:
+        return tid
+    if tid is not None and actor.kind is ActorKind.application:
+        if actor.scopes & TENANT_SCOPES:
+            return tid
+        why = "this API key lacks the scope for that: breaches (its own tenant's)"
+        reason = Reason.scope_missing
+    elif tid is not None:
+        why, reason = "only an admin of this customer reads its breaches", Reason.not_tenant_admin
+    else:
+        why = "the customer's view of the breach register is for a customer's credential"
+        reason = Reason.tenant_bound
+    refuse(
+        ctx,
+        "breach.tenant_read",
+        actor,
+        reason,
+        why,
+        tenant_id=tid,
+        details={"operation": "read"},
+    )
+
+
+def _tenant_view(ctx: Context, b: Breach, share: TenantShare) -> dict[str, Any]:
+    told = _told(b).get(share.tenant_id)
+    return {
+        "id": b.id,
+        "title": b.title,
+        "categories": list(b.categories),
+        "categories_in_words": list(category_words(ctx, b.categories)),
+        "occurred_from": b.occurred_from.isoformat(),
+        "occurred_until": b.occurred_until.isoformat(),
+        "discovered_at": b.discovered_at.isoformat(),
+        "aware_at": b.aware_at.isoformat(),
+        "your_people_affected": share.people,
+        "your_people_told_by_us": share.told,
+        "regimes": list(share.regimes),
+        "you_were_told_at": told["at"] if told else None,
+        "measures": told["measures"] if told else None,
+        "your_people_left_to_you": leaves_to_controller(ctx),
+    }
+
+
+def tenant_breaches(
+    ctx: Context, actor: Actor, breach_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The breaches that affect the actor's tenant's people, oldest first, each with that
+    tenant's own counts only (``breach_id``: that one; a breach that affects none of its
+    people is answered as one that does not exist)."""
+    tid = tenant_of(ctx, actor)
+    bs = breach_subjects.c
+    mine = (
+        select(bs.breach_id)
+        .join(subjects, subjects.c.id == bs.subject_id)
+        .where(subjects.c.tenant_id == tid)
+    )
+    q = select(breaches).where(breaches.c.id.in_(mine)).order_by(breaches.c.discovered_at)
+    if breach_id is not None:
+        q = q.where(breaches.c.id == breach_id)
+    with ctx.engine.connect() as conn:
+        found = [breach_of(r) for r in conn.execute(q)]
+        shares = {b.id: tenant_shares(conn, b.id, tid) for b in found}
+    if breach_id is not None and not found:
+        # Another customer's breach, or none: the same answer, filed in the caller's log.
+        refuse(
+            ctx,
+            "breach.tenant_read",
+            actor,
+            Reason.not_found,
+            error=NotFound(f"no breach {breach_id[:64]!r} in the register"),
+            tenant_id=tid,
+            details={"breach": breach_id[:64]},
+        )
+    return [_tenant_view(ctx, b, shares[b.id][0]) for b in found if shares[b.id]]
+
+
+__all__ = [
+    "CONTROLLER",
+    "TENANT_SCOPES",
+    "controller_steps",
+    "notify_controllers",
+    "tenant_breaches",
+    "tenant_shares",
+]
