@@ -4,6 +4,7 @@ and purpose (never values)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ from troth.store.subjects import SUBJECT_COLUMNS
 from troth.store.tables import records, subjects
 
 Progress = Callable[[int], None]
+# Where a due row read by :meth:`Sweep.sealed_due` holds its purposes (after its id).
+_PURPOSES = 1 + [c.name for c in SEAL_COLUMNS].index("purposes")
 # One batch of a sweep, in its transaction: given the last id done, the rows it changed.
 Step = Callable[[Connection, int], Sequence[Any]]
 
@@ -102,6 +105,7 @@ class Sweep:
         self.dispositions = dispositions(expiry.ctx)
         self.people = SubjectChecker(expiry.ctx.keys)
         self.record_key = seal_key(expiry.ctx.keys)
+        self._purposes: dict[str | None, Any] = {}
 
     def _batches(self, progress: Progress | None, step: Step) -> None:
         """Run ``step`` (given the last id done, it changes one batch and returns its rows,
@@ -170,25 +174,31 @@ class Sweep:
         each due record with its person's row (a record whose person has no row has no
         person to check); the run's checker remembers the people it has checked."""
         due = picked.subquery()
+        # The purposes as stored text, parsed once per distinct text (a handful per run)
+        # rather than once per row by the driver.
+        cols = [cast(c, Text) if c is records.c.purposes else c for c in SEAL_COLUMNS]
         rows = conn.execute(
-            select(due.c.id, *SEAL_COLUMNS, records.c.seal, *SUBJECT_COLUMNS, subjects.c.seal)
-            .select_from(
+            select(due.c.id, *cols, records.c.seal, *SUBJECT_COLUMNS, subjects.c.seal).select_from(
                 due.join(records, records.c.id == due.c.id).outerjoin(
                     subjects, subjects.c.id == due.c.subject_id
                 )
             )
-            .order_by(due.c.id)
         ).all()
         n = len(SEAL_COLUMNS) + 1
-        key, people = self.record_key, self.people
+        key, people, parsed = self.record_key, self.people, self._purposes
         good: list[Any] = []
         bad: list[int] = []
         for row in rows:
+            text = row[_PURPOSES]
+            purposes = parsed.get(text)
+            if purposes is None:
+                purposes = parsed[text] = json.loads(text) if text is not None else None
+            record = (*row[1:_PURPOSES], purposes, *row[_PURPOSES + 1 : n])
             person = row[n + 1 : -1]
-            if seal_matches(key, row[1:n], row[n]) and (
+            if seal_matches(key, record, row[n]) and (
                 person[0] is None or people.matches(person, row[-1])
             ):
-                good.append(row[:n])
+                good.append((row[0], *record))
             else:
                 bad.append(int(row[0]))
         return good, bad
