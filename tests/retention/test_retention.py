@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from troth.audit.entries import list_entries
 from troth.errors import NotFound, ValidationError
+from troth.store.seals import reseal
 from troth.store.tables import records, subject_keys, subjects
 
 ORDER = {
@@ -212,13 +213,17 @@ def test_request_restriction_end_deletes(home, db_url, clock):
     t = home("itechno", db_url)
     r = t.collect("order_form", ORDER)
     with t.ctx.engine.begin() as conn:
-        conn.execute(
+        (rid,) = conn.execute(
             sa.update(records)
             .where(records.c.subject_id == r.subject_id, records.c.field == "card_number")
             .values(
                 restricted_to="billing", restricted_until=(clock.now() + timedelta(days=10)).date()
             )
-        )
+            .returning(records.c.id)
+        ).scalars()
+        # Sealed as troth's own restriction is (a row changed without it is left alone:
+        # tests/retention/test_retention_tampered_records.py).
+        reseal(conn, t.ctx.keys, [rid])
     clock.advance(days=11)
     report = t.retention.run()
     assert report.total == 1 and report.done[("delete", "payment_card")] == 1

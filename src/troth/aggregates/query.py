@@ -31,6 +31,7 @@ from troth.aggregates.suppression import suppress
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import refuse
+from troth.consent.state import backed
 from troth.consent.tables import consent_state
 from troth.context import Context
 from troth.dialects import dialect_for
@@ -203,7 +204,7 @@ def _kind_columns(ctx: Context, purpose: str, subject: Any) -> tuple[Any, Any, A
     erasure. Each is a membership test in a small set the database hashes once."""
     cs = consent_state.c
     if purpose in ctx.policy.consent_purposes:
-        cond = [cs.purpose == purpose, cs.granted.is_(True)]
+        cond = [cs.purpose == purpose, cs.granted.is_(True), backed()]
         with ctx.engine.connect() as conn:
             digest = notices_of(conn, ctx).reconsent.get(purpose)
         if digest:

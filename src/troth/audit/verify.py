@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Connection, String, select, type_coerce
 from troth.audit.alarms import alarm_problem
 from troth.audit.checkpoint import origin_of, witnessed
 from troth.audit.heads import SignedHead, read_heads
+from troth.audit.heads_start import started_late
 from troth.audit.log import read_state
 from troth.audit.merkle import EMPTY_ROOT, CompactRange, subtree_levels
 from troth.audit.pending import pending_mac
@@ -61,6 +62,10 @@ class VerifyReport:
     latest_head: SignedHead | None = None
     bad_records: list[int] = field(default_factory=list)  # records not matching their seals
     bad_subjects: list[str] = field(default_factory=list)  # people not matching their seals
+    # What the log recorded and the tables lost or gained (troth.audit.crosscheck).
+    bad_holds: list[str] = field(default_factory=list)
+    bad_consents: list[str] = field(default_factory=list)
+    bad_restrictions: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return plain_fields(self)
@@ -142,12 +147,15 @@ def verify_log(
 ) -> VerifyReport:
     """Recompute every leaf, the seq sequence, the root at every signed head and the stored
     state root (stopping at the first problem), then check every stored value against its
-    record seal (each bad one named: troth.store.sealing). Never raises for a bad log: it
-    reports. ``witness`` (a file or URL holding C2SP checkpoints, troth.audit.checkpoint):
-    its checkpoints are checked against the log like heads from the heads file."""
+    record seal (each bad one named: troth.store.sealing), and the legal holds, consent
+    events and restrictions against what the log recorded (troth.audit.crosscheck). Never
+    raises for a bad log: it reports. ``witness`` (a file or URL holding C2SP checkpoints,
+    troth.audit.checkpoint): its checkpoints are checked against the log like heads from
+    the heads file."""
+    from troth.audit.crosscheck import with_crosscheck
     from troth.store.sealing import with_seals  # the store's module imports the log's
 
-    return with_seals(ctx, _verify_entries(ctx, progress, witness))
+    return with_crosscheck(ctx, with_seals(ctx, _verify_entries(ctx, progress, witness)))
 
 
 def _verify_entries(ctx: Context, progress: Progress | None, witness: str | None) -> VerifyReport:
@@ -406,6 +414,11 @@ def _check_signed(ctx: Context, heads: _Heads, w: _Walked) -> VerifyReport:
     n, root_hex, latest = w.n, w.root_hex, heads.latest
     path = ctx.settings.resolved_heads_file
     signed = latest.size if latest else 0
+    local = [head for line, head in heads.by_size.values() if line]
+    if n > 0 and local:
+        late = started_late(ctx, min(local, key=lambda h: h.size), path, UNSIGNED_SLACK_SECONDS)
+        if late is not None:
+            return heads.fail(n, root_hex, late, 0, (0, n - 1))
     if n > 0 and heads.local_latest is None:
         stale = _stale_unsigned(ctx, 0, n, path, None)
         if stale is not None:

@@ -57,11 +57,15 @@ def import_events(ctx: Context, events: Iterable[ImportedEvent], actor: str, sou
                 events_in.commit()
             if count and refusal is None:
                 _state.apply_since(conn, after)
+                # The ids it wrote lie in (after, last]: `troth audit verify` checks every
+                # event of the ledger against the log (troth.audit.crosscheck).
+                last = conn.execute(select(func.max(consent_events.c.id))).scalar_one()
+                details = {"events": count, "after_event_id": after, "last_event_id": last}
                 entry = AuditEntry(
                     action="consent.import",
                     actor=actor,
                     outcome=Outcome.info,
-                    details={"events": count, "after_event_id": after, "source": source},
+                    details={**details, "source": source},
                 )
                 append_entries(conn, now, [entry])
     except sa_exc.IntegrityError:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Select,
     and_,
     delete,
+    exists,
     func,
     literal,
     or_,
@@ -169,30 +170,68 @@ def read_state(conn: Connection, subject_id: str) -> dict[str, ConsentStatus]:
     return {m["purpose"]: _status(m) for m in rows.mappings()}
 
 
+def backed(s: Any = consent_state) -> ColumnElement[bool]:
+    """The state row ``s`` agrees with the ledger: the event it names is there, of the
+    same person and purpose, at the same time, saying what the row says, and no later
+    event of the ledger (in replay order) replaced it. A row changed outside troth (one
+    ``UPDATE consent_state`` re-subscribing someone who unsubscribed, a row pointed at an
+    older grant) does not: troth then counts no consent (fail closed). Two index probes
+    per row (the event's key, and the replay index)."""
+    e = consent_events.alias("backing")
+    later = consent_events.alias("later")
+    return and_(
+        exists(
+            select(literal(1)).where(
+                e.c.id == s.c.event_id,
+                e.c.subject_id == s.c.subject_id,
+                e.c.purpose == s.c.purpose,
+                e.c.granted == s.c.granted,
+                e.c.kind == s.c.kind,
+                e.c.at == s.c.at,
+                e.c.notice_hash.is_not_distinct_from(s.c.notice_hash),
+            )
+        ),
+        ~exists(
+            select(literal(1)).where(
+                later.c.subject_id == s.c.subject_id,
+                later.c.purpose == s.c.purpose,
+                or_(later.c.at > s.c.at, and_(later.c.at == s.c.at, later.c.id > s.c.event_id)),
+            )
+        ),
+    )
+
+
 def active_purposes(conn: Connection, subject_id: str) -> frozenset[str]:
     """Purposes this subject has an active grant for, read in the caller's transaction, so
-    a withdrawal takes effect for the very next decision."""
-    return _purposes(conn, subject_id, granted=True)
+    a withdrawal takes effect for the very next decision. A state the ledger does not back
+    (:func:`backed`) is no grant."""
+    s = consent_state.c
+    rows = conn.execute(
+        select(s.purpose).where(s.subject_id == subject_id, s.granted.is_(True), backed())
+    ).scalars()
+    return frozenset(p for p in rows if not p.startswith(COOKIE_PREFIX))
 
 
 def opted_out_purposes(conn: Connection, subject_id: str) -> frozenset[str]:
-    """Purposes this subject said no to (withdrawal, GPC, unsubscribe, opt-out import)."""
-    return _purposes(conn, subject_id, granted=False)
-
-
-def _purposes(conn: Connection, subject_id: str, *, granted: bool) -> frozenset[str]:
+    """Purposes this subject said no to (withdrawal, GPC, unsubscribe, opt-out import):
+    as the state says, or as the ledger's replay says (a state row deleted or changed
+    outside troth: fail closed, the person stays opted out), or a state the ledger does
+    not back (:func:`backed`). One query."""
     s = consent_state.c
-    rows = conn.execute(
-        select(s.purpose).where(s.subject_id == subject_id, s.granted.is_(granted))
-    ).scalars()
+    state_says = select(s.purpose).where(
+        s.subject_id == subject_id, or_(s.granted.is_(False), ~backed())
+    )
+    latest = latest_events(consent_events.c.subject_id == subject_id).subquery("mine")
+    ledger_says = select(latest.c.purpose).where(latest.c.granted.is_(False))
+    rows = conn.execute(state_says.union(ledger_says)).scalars()
     return frozenset(p for p in rows if not p.startswith(COOKIE_PREFIX))
 
 
 def granted_subjects_select(purpose: str) -> Select[Any]:
     """``SELECT subject_id`` of everyone with an active grant for ``purpose`` (a subquery
-    for set-based sends and retention)."""
+    for set-based sends and retention), as the ledger backs it (:func:`backed`)."""
     s = consent_state.c
-    return select(s.subject_id).where(s.purpose == purpose, s.granted.is_(True))
+    return select(s.subject_id).where(s.purpose == purpose, s.granted.is_(True), backed())
 
 
 def granted_subjects(conn: Connection, purpose: str) -> frozenset[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, literal_column, select
 
+from troth.consent.state import backed
 from troth.consent.tables import consent_state as state
 from troth.context import Context
 from troth.gate import Actor, ActorKind, Facts, Grant
@@ -22,7 +23,8 @@ def consented_purposes(
     conn: Connection, ctx: Context, subject_ids: Sequence[str]
 ) -> dict[str, frozenset[str]]:
     """Purposes each subject currently consents to, from the consent ledger's state (a
-    consent to a notice that since changed materially does not count)."""
+    consent to a notice that since changed materially does not count, nor a state the
+    ledger does not back: troth.consent.state.backed)."""
     if not subject_ids:
         return {}
     reconsent = notices_of(conn, ctx).reconsent
@@ -31,7 +33,7 @@ def consented_purposes(
         chunk = list(subject_ids[start : start + 900])
         for sid, purpose, digest in conn.execute(
             select(state.c.subject_id, state.c.purpose, state.c.notice_hash).where(
-                state.c.subject_id.in_(chunk), state.c.granted.is_(True)
+                state.c.subject_id.in_(chunk), state.c.granted.is_(True), backed()
             )
         ):
             if purpose not in reconsent or reconsent[purpose] == digest:
@@ -132,7 +134,7 @@ def _facts_columns(subject_id: Any) -> tuple[Any, Any]:
                 _COMMA,
             )
         )
-        .where(state.c.subject_id == subject_id, state.c.granted.is_(True))
+        .where(state.c.subject_id == subject_id, state.c.granted.is_(True), backed())
         .scalar_subquery()
         .label("f_consented")
     )

@@ -392,7 +392,9 @@ def _head_check(ctx: Context, snap: Snapshot) -> Check:
             "signed head",
             "fail",
             f"{snap.audit_size} audit entries and no signed tree head",
-            "run `troth audit head`, then `troth audit verify`",
+            "restore the heads file from a backup (or check the log against your witness);"
+            " `troth audit head` signs the log as it is now, but `troth audit verify` fails"
+            " on a heads file started again after the log's first entries",
         )
     age = _age(snap.head_age_seconds or 0.0)
     behind = snap.audit_size - snap.head_size

@@ -36,15 +36,21 @@ if TYPE_CHECKING:
     from troth.requests.record import RequestRecord
 
 CHUNK = 500
+# The hold id of a hold known only from the person's own sealed row (holds_on).
+MARK = "subject"
 
 
 def holds_on(conn: Connection, subject_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """The active legal holds on each of ``subject_ids`` that has any, on the person or on
-    their tenant: ``{subject id: [(hold id, reason), ...]}``, oldest first."""
+    their tenant: ``{subject id: [(hold id, reason), ...]}``, oldest first. A person whose
+    own sealed row says they are held (``subjects.legal_hold``) is held too, whatever
+    ``legal_holds`` says (fail closed: a hold's row deleted outside troth lifts nothing;
+    ``troth audit verify`` names the person); such a hold is ``(MARK, reason)``."""
     h, s = legal_holds.c, subjects.c
     out: dict[str, list[tuple[str, str]]] = {}
     ids = list(dict.fromkeys(subject_ids))
     for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
         stmt = (
             select(s.id, h.id, h.reason)
             .select_from(
@@ -56,11 +62,16 @@ def holds_on(conn: Connection, subject_ids: Sequence[str]) -> dict[str, list[tup
                     ),
                 )
             )
-            .where(s.id.in_(ids[start : start + CHUNK]), h.lifted_at.is_(None))
+            .where(s.id.in_(chunk), h.lifted_at.is_(None))
             .order_by(h.placed_at, h.id)
         )
         for sid, hid, reason in conn.execute(stmt):
             out.setdefault(str(sid), []).append((str(hid), str(reason)))
+        marked = select(s.id, s.legal_hold).where(s.id.in_(chunk), s.legal_hold.is_not(None))
+        for sid, reason in conn.execute(marked):
+            found = out.setdefault(str(sid), [])
+            if not found:
+                found.append((MARK, str(reason)))
     return out
 
 

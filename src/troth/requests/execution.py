@@ -13,6 +13,9 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import Connection, and_, select, update
 
+from troth.audit.crosscheck import RESTRICTION_PLACED
+from troth.audit.entry import AuditEntry, Outcome
+from troth.audit.log import append_entries
 from troth.collection.phones import e164_candidates, lookup_regions, region_for
 from troth.collection.validation import check_value
 from troth.consent.events import ConsentKind, ConsentMethod
@@ -369,6 +372,16 @@ def restrict_in_store(
                 for p in new
             ],
         )
+        # Recorded in the log too: `troth audit verify` finds a restriction deleted outside
+        # troth (troth.audit.crosscheck). Under the request's id only: never why.
+        entry = AuditEntry(
+            RESTRICTION_PLACED,
+            "system:troth",
+            Outcome.info,
+            subject_id=subject_id,
+            details={"purposes": new, "request_id": request_id},
+        )
+        append_entries(conn, now, [entry])
     return new
 
 

@@ -99,14 +99,20 @@ def active(conn: Connection, subject_id: str | None = None) -> list[dict[str, An
 
 
 def held_subjects(conn: Connection) -> list[str]:
-    """Every person a legal hold holds now: on them, or on their tenant (id order)."""
+    """Every person a legal hold holds now: on them, or on their tenant, or whose own
+    sealed row says they are held (a hold's row deleted outside troth lifts nothing)
+    (id order)."""
     h = legal_holds.c
     live = h.lifted_at.is_(None)
     on_person = select(h.subject_id).where(live, h.subject_id.is_not(None))
     on_tenant = select(h.tenant_id).where(live, h.tenant_id.is_not(None))
     stmt = (
         select(subjects.c.id)
-        .where(subjects.c.id.in_(on_person) | subjects.c.tenant_id.in_(on_tenant))
+        .where(
+            subjects.c.id.in_(on_person)
+            | subjects.c.tenant_id.in_(on_tenant)
+            | subjects.c.legal_hold.is_not(None)
+        )
         .order_by(subjects.c.id)
     )
     return [str(s) for s in conn.execute(stmt).scalars()]

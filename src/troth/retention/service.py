@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
-
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.context import Context
@@ -35,7 +33,7 @@ from troth.retention import holds
 from troth.retention.rules import Expiry, purpose_list
 from troth.retention.sweep import Progress, RetentionReport, Sweep
 from troth.store.ids import new_id
-from troth.store.tables import records
+from troth.store.seals import SEAL_COLUMNS
 
 log = logging.getLogger("troth.retention")
 
@@ -109,19 +107,10 @@ class RetentionService:
         now = now or self.ctx.clock.now()
         expiry = Expiry(self.ctx, now)
         report = RetentionReport(dry_run=True, at=now)
+        sweep = Sweep(expiry)
         with self.ctx.engine.connect() as conn:
             for action in RetentionAction:
-                r = records.alias("r")
-                purposes = cast(r.c.purposes, Text)  # json has no equality on PostgreSQL
-                stmt = (
-                    select(r.c.category, purposes, func.count())
-                    .where(expiry.expired(r, action), expiry.not_held(r))
-                    .group_by(r.c.category, purposes)
-                )
-                for cat, purposes, n in conn.execute(stmt):
-                    report.done[(action.value, cat)] += n
-                    for p in purpose_list(purposes):
-                        report.by_purpose[p] += n
+                _plan_action(conn, sweep, action, report)
             report.held.update(expiry.held_counts(conn))
         report.datasets = self._sweep_datasets(now, dry_run=True)
         return report
@@ -253,6 +242,29 @@ class RetentionService:
             sids = holds.held_subjects(conn)
             every = people_identities(conn, self.ctx, sids) if sids else None
         return every or None
+
+
+_PLAN_PAGE = 10_000
+_CATEGORY = 1 + [c.name for c in SEAL_COLUMNS].index("category")
+_PURPOSES = 1 + [c.name for c in SEAL_COLUMNS].index("purposes")
+
+
+def _plan_action(conn: Any, sweep: Sweep, action: RetentionAction, report: RetentionReport) -> None:
+    """Count what a run would do for ``action``, a page at a time, as the run does: a
+    value, or a person, that does not match its seal is counted ``skipped_tampered``, not
+    done (a run leaves it as it is)."""
+    after = 0
+    while True:
+        good, bad = sweep.sealed_due(conn, sweep.expiry.batch_ids(action, after, _PLAN_PAGE))
+        report.skipped_tampered += len(bad)
+        for row in good:
+            report.done[(action.value, row[_CATEGORY])] += 1
+            for p in purpose_list(row[_PURPOSES]):
+                report.by_purpose[p] += 1
+        ids = [int(r[0]) for r in good] + bad
+        if not ids:
+            return
+        after = max(ids)
 
 
 def _dataset_entry(r: Any) -> AuditEntry:

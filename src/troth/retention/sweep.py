@@ -4,6 +4,7 @@ and purpose (never values)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,12 +44,14 @@ from troth.retention.rules import (
 )
 from troth.store.ids import new_id
 from troth.store.keystore import shred_subject_keys
-from troth.store.seals import bad_seals, reseal
+from troth.store.seals import SEAL_COLUMNS, reseal, seal_key, seal_matches
 from troth.store.subject_seals import SubjectChecker, sealed_rows
 from troth.store.subjects import SUBJECT_COLUMNS
 from troth.store.tables import records, subjects
 
 Progress = Callable[[int], None]
+# Where a due row read by :meth:`Sweep.sealed_due` holds its purposes (after its id).
+_PURPOSES = 1 + [c.name for c in SEAL_COLUMNS].index("purposes")
 # One batch of a sweep, in its transaction: given the last id done, the rows it changed.
 Step = Callable[[Connection, int], Sequence[Any]]
 
@@ -64,7 +67,8 @@ class RetentionReport:
     by_purpose: Counter[str] = field(default_factory=Counter)
     held: Counter[str] = field(default_factory=Counter)
     keys_shredded: int = 0
-    # Rows due left as they are: they, or their person's row, do not match their seals.
+    # Rows due left as they are: they, or their person's row, do not match their seals
+    # (a dry run counts them too: they are what a run would leave).
     skipped_tampered: int = 0
     batches: int = 0
     datasets: list[dict[str, Any]] = field(default_factory=list)
@@ -100,6 +104,8 @@ class Sweep:
         self.dialect = expiry.dialect
         self.dispositions = dispositions(expiry.ctx)
         self.people = SubjectChecker(expiry.ctx.keys)
+        self.record_key = seal_key(expiry.ctx.keys)
+        self._purposes: dict[str | None, Any] = {}
 
     def _batches(self, progress: Progress | None, step: Step) -> None:
         """Run ``step`` (given the last id done, it changes one batch and returns its rows,
@@ -152,24 +158,47 @@ class Sweep:
         self._batches(progress, step)
 
     def _of_sealed_people(self, conn: Connection, picked: Any) -> tuple[list[int], list[int]]:
-        """The records ``picked`` selects, split: those whose person's row matches its seal,
-        and those of a person whose row was changed outside troth (a hold cleared, a
-        relationship ended early, a tenant moved), left as they are: retention never acts
-        on what a database writer made of a person (``troth audit verify`` names them).
-        One query reads each due record with its person's row (a record whose person has no
-        row has nothing to check); the run's checker remembers the rows it has checked."""
+        """The records ``picked`` selects, split: those that match their seals and whose
+        person's row matches its own, and the others, left as they are: retention never
+        acts on what a database writer made of a value (a restriction's end moved
+        earlier, a collection time or purposes changed, the seal cleared) or of a person
+        (a hold cleared, a relationship ended early, a tenant moved); ``troth audit
+        verify`` names them."""
+        good, bad = self.sealed_due(conn, picked)
+        return [int(r[0]) for r in good], bad
+
+    def sealed_due(self, conn: Connection, picked: Any) -> tuple[list[Any], list[int]]:
+        """The rows of the records ``picked`` selects (their id, then the columns their
+        seal covers, :data:`~troth.store.seals.SEAL_COLUMNS`) that match their seals and
+        whose person's row matches its own, and the ids of the others. One query reads
+        each due record with its person's row (a record whose person has no row has no
+        person to check); the run's checker remembers the people it has checked."""
         due = picked.subquery()
+        # The purposes as stored text, parsed once per distinct text (a handful per run)
+        # rather than once per row by the driver.
+        cols = [cast(c, Text) if c is records.c.purposes else c for c in SEAL_COLUMNS]
         rows = conn.execute(
-            select(due.c.id, *SUBJECT_COLUMNS, subjects.c.seal).select_from(
-                due.outerjoin(subjects, subjects.c.id == due.c.subject_id)
+            select(due.c.id, *cols, records.c.seal, *SUBJECT_COLUMNS, subjects.c.seal).select_from(
+                due.join(records, records.c.id == due.c.id).outerjoin(
+                    subjects, subjects.c.id == due.c.subject_id
+                )
             )
         ).all()
-        good: list[int] = []
+        n = len(SEAL_COLUMNS) + 1
+        key, people, parsed = self.record_key, self.people, self._purposes
+        good: list[Any] = []
         bad: list[int] = []
         for row in rows:
-            person = row[1:-1]
-            if person[0] is None or self.people.matches(person, row[-1]):
-                good.append(int(row[0]))
+            text = row[_PURPOSES]
+            purposes = parsed.get(text)
+            if purposes is None:
+                purposes = parsed[text] = json.loads(text) if text is not None else None
+            record = (*row[1:_PURPOSES], purposes, *row[_PURPOSES + 1 : n])
+            person = row[n + 1 : -1]
+            if seal_matches(key, record, row[n]) and (
+                person[0] is None or people.matches(person, row[-1])
+            ):
+                good.append((row[0], *record))
             else:
                 bad.append(int(row[0]))
         return good, bad
@@ -217,9 +246,7 @@ class Sweep:
             match its seal is left as it is (generalising and sealing it again would
             accept what was done to it; `troth audit verify` names it)."""
             picked = self.expiry.batch_ids(action, after, batch, keep_cond)
-            ids, of_tampered = self._of_sealed_people(conn, picked)
-            bad = set(bad_seals(conn, self.ctx.keys, ids)) | set(of_tampered)
-            good = [i for i in ids if i not in bad]
+            good, bad = self._of_sealed_people(conn, picked)
             rows: Sequence[Any] = []
             if good:
                 rows = self._generalise(conn, good)
@@ -227,7 +254,7 @@ class Sweep:
                 reseal(conn, self.ctx.keys, good)
                 self._account(conn, "anonymise", rows, report, 0)
             report.skipped_tampered += len(bad)
-            return [*rows, *((i,) for i in sorted(bad))]
+            return [*rows, *((i,) for i in bad)]
 
         self._batches(progress, drop)
         self._batches(progress, generalise)
