@@ -33,6 +33,11 @@ class TrothError(Exception):
 
     code = "troth_error"
     status = 500
+    # What every edge (HTTP, pages, CLI) answers instead, when the caller is bound away from
+    # what was refused (another tenant's person): the very error an id naming nobody gets
+    # (troth.store.subjects.no_such_subject), so the answer is no oracle. The Python caller
+    # and the audit log keep the real reason.
+    shown_as: TrothError | None = None
 
     def __init_subclass__(
         cls, *, code: str | None = None, status: int | None = None, **kwargs: Any
@@ -52,6 +57,10 @@ class TrothError(Exception):
         if code is not None:
             self.code = code
         self.details = details
+
+    def shown(self) -> TrothError:
+        """The error an edge shows: :attr:`shown_as` when set, else this one."""
+        return self.shown_as if self.shown_as is not None else self
 
     def to_dict(self) -> dict[str, Any]:
         """The problem as plain data (used by the HTTP problem document and ``--json``)."""

@@ -110,10 +110,10 @@ def _credentials(t: Troth, a: str, b: str, person_email: str) -> dict[str, Any]:
     out["anonymous"] = (Credential("anonymous", "anonymous"), {}, {})
     challenge = signin.start_signin(t.ctx, person_email)
     with t.ctx.engine.connect() as conn:
-        subject_line = conn.execute(
-            select(outbox.c.subject).where(outbox.c.to_addr == person_email)
+        body = conn.execute(
+            select(outbox.c.body_text).where(outbox.c.to_addr == person_email)
         ).scalar_one()
-    code = re.search(r"(\d{6})", subject_line)
+    code = re.search(r"(\d{6})", body)  # in the body: never in a subject line
     assert code is not None
     ptoken, _ = signin.finish_signin(t.ctx, challenge, code.group(1))
     out["the person"] = (Credential("the person", "person"), {}, {"troth_privacy": ptoken})

@@ -139,9 +139,15 @@ def test_to_a_bound_credential_another_tenants_person_is_unknown(
         answers.append((info.value.code, info.value.message.replace(repr(tenant), "T")))
     assert answers == [("unknown_tenant", "no tenant T")] * 2
     assert (filed(t), count(t, subjects)) == before
-    # Audited as refused, under the tenant concerned; the caller sees none of it.
-    reasons = [(e.reason, e.tenant_id, e.subject_id) for e in denials(t)[:4]]
-    assert reasons == [("not_a_member", acme, None)] * 2 + [("not_a_member", bolt, carl)] * 2
+    # Audited as refused, in the caller's own log (naming the id asked for), never in the
+    # person's or their tenant's (it would tell Bolt which other customer tried).
+    got = [(e.reason, e.tenant_id, e.subject_id, e.details) for e in denials(t)[:4]]
+    named = {"point": "user_invitation", "subject_named": carl}
+    assert (
+        got
+        == [("not_a_member", acme, None, {"point": "user_invitation"})] * 2
+        + [("not_a_member", acme, None, named)] * 2
+    )
 
 
 # -- an unknown tenant ------------------------------------------------------------------

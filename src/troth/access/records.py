@@ -17,7 +17,7 @@ from troth.context import Context
 from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import Actor, ActorKind, Decision, Reason, Record, decide_record
 from troth.gate import facts as facts_mod
-from troth.store.subjects import SubjectRow, get_subject
+from troth.store.subjects import SubjectRow, get_subject, no_such_subject
 
 if TYPE_CHECKING:
     from troth.consent import ConsentStatus
@@ -26,12 +26,6 @@ if TYPE_CHECKING:
 # tenant (P17): the vendor's looks at a customer's people are then in the customer's log of
 # vendor accesses. Only the person reading their own records and troth itself are not.
 UNAUDITED_READERS = (ActorKind.subject, ActorKind.system)
-
-
-def not_found(subject_id: str) -> NotFound:
-    """The 404 for a person an actor bound to a tenant may not know of: the same words as
-    for an id that names nobody, so an id of another tenant reveals nothing."""
-    return NotFound(f"no subject {subject_id[:64]!r}: look the person up by e-mail or phone first")
 
 
 def unnamed_use_denial(actor: Actor, reason: Reason, purpose: str, **asked: str) -> AuditEntry:
@@ -51,14 +45,17 @@ def unnamed_use_denial(actor: Actor, reason: Reason, purpose: str, **asked: str)
 
 def foreign_use(actor: Actor, subject_id: str, purpose: str) -> tuple[AuditEntry, Refused]:
     """A use of another tenant's person by an actor bound to a tenant: the refusal
-    (``not_a_member``; the HTTP API answers it as an unknown id) and its entry
-    (:func:`unnamed_use_denial`), naming the id asked for and nothing of the person."""
+    (``not_a_member``, for the Python caller; every edge shows it as
+    :func:`~troth.store.subjects.no_such_subject`, word for word the answer to an id that
+    names nobody) and its entry (:func:`unnamed_use_denial`), naming the id asked for and
+    nothing of the person."""
     entry = unnamed_use_denial(actor, Reason.not_a_member, purpose, subject_named=subject_id)
     error = Refused(
         "this person's data belongs to another customer",
         reason=Reason.not_a_member,
-        subject_id=subject_id,
+        subject_id=subject_id[:64],
     )
+    error.shown_as = no_such_subject(subject_id)
     return entry, error
 
 
@@ -102,7 +99,7 @@ class Records:
                 self.ctx,
                 action,
                 actor.label,
-                error=not_found(subject_id),
+                error=no_such_subject(subject_id),
                 reason=Reason.not_found,
                 tenant_id=actor.tenant_id,
                 details={"unknown_subject": subject_id[:64], "record": record.value},
@@ -146,7 +143,7 @@ class Records:
             actor,
             d.reason,
             d.detail,
-            error=not_found(subject_id) if foreign else None,
+            error=no_such_subject(subject_id) if foreign else None,
             tenant_id=actor.tenant_id if foreign else subject.tenant_id,
             subject_id=None if foreign else subject.id,
             details={**details, "subject_named": subject_id[:64]} if foreign else details,

@@ -198,7 +198,9 @@ def _send_code(
         ctx,
         idempotency_key=f"privacy-signin:{challenge}",
         to_addr=email,
-        subject=f"Your {org} privacy centre code: {code}",
+        # Never the code in the subject: a subject line is shown where the body is not (the
+        # outbox listing, mail previews, notification banners, server logs).
+        subject=f"Your {org} privacy centre sign-in code",
         body_text=(
             f"Your code for the {org} privacy centre is {code}.\n\n"
             f"It works once, for {CODE_MINUTES} minutes. If you did not ask for it, "

@@ -74,8 +74,10 @@ def problem_response(body: Mapping[str, Any], headers: Mapping[str, str] | None 
 
 
 def problem_for(exc: Exception) -> dict[str, Any]:
-    """The problem document for any exception (the one translation table)."""
+    """The problem document for any exception (the one translation table). An error with
+    a ``shown_as`` (a refusal of another tenant's person) is answered as that error."""
     if isinstance(exc, TrothError):
+        exc = exc.shown()
         data = exc.to_dict()
         data.pop("code", None)
         data.pop("status", None)

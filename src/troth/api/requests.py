@@ -23,10 +23,11 @@ from troth.api.models import BodyIn, DayOrTime, Page
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, ActorKind
-from troth.office import request_desk
+from troth.office import at_request_desk, request_desk
 from troth.policy.model import Power, Regime
 from troth.requests.record import RequestRecord
 from troth.requests.states import RequestKind, RequestState
+from troth.store.subjects import no_such_subject
 
 router = APIRouter(tags=["requests"])
 
@@ -82,23 +83,36 @@ class ExtendIn(BodyIn):
     )
 
 
+_BLIND = (
+    " Null in the answer to opening a request for a caller that may not administer"
+    " requests (a key with `requests` alone): it would tell whether, and where, the person"
+    " is known (unless the caller named the `regime`)."
+)
+
+
 class RequestOut(BaseModel):
     id: str
     kind: str
     state: str
-    subject_id: str | None
+    subject_id: str | None = Field(
+        description="The person it is about (null: none matched)."
+        " Null in the answer to opening a request for a caller that may not administer"
+        " requests: that a person is known is their data too."
+    )
     tenant_id: str | None
-    regime: str
+    regime: str | None = Field(description="The law its deadlines follow." + _BLIND)
     channel: str
     on_behalf: bool
     received_at: str
-    received_on: str = Field(description="The day of receipt in the organisation's time zone.")
+    received_on: str | None = Field(
+        description="The day of receipt in the organisation's time zone." + _BLIND
+    )
     acknowledge_by: str | None
-    due_at: str
+    due_at: str | None = Field(description="The legal deadline." + _BLIND)
     extended_due_at: str | None
     extension_reason: str | None
-    deadline: str
-    overdue: bool
+    deadline: str | None = Field(description="The deadline that holds now." + _BLIND)
+    overdue: bool | None
     verified_at: str | None
     verification: str | None
     details: dict[str, Any]
@@ -131,6 +145,11 @@ class RequestPage(Page):
     items: list[RequestOut]
 
 
+# What the answer to opening a request would tell of where the person matched lives: the
+# regime, and the deadlines and day of receipt it sets.
+REGIME_DERIVED = ("regime", "received_on", "acknowledge_by", "due_at", "deadline", "overdue")
+
+
 def request_out(t: Troth, r: RequestRecord, *, download: bool = False) -> dict[str, Any]:
     """The JSON of a request (the contact address is never returned)."""
     d = r.to_dict()
@@ -139,6 +158,22 @@ def request_out(t: Troth, r: RequestRecord, *, download: bool = False) -> dict[s
     d["overdue"] = r.overdue(t.requests.today(r.regime))
     d["download_code"] = r.download_token if download and r.download_token else None
     return RequestOut(**d).model_dump()
+
+
+def opened_out(t: Troth, actor: Actor, body: OpenIn, r: RequestRecord) -> dict[str, Any]:
+    """The answer to opening a request. A caller that may not administer requests (and
+    so may not look people up: a key with ``requests`` alone) gets the same answer
+    whether or not the person is known: no person, no customer but the one it named or
+    is bound to, and no regime, deadline or day of receipt it did not set by naming the
+    regime (each is the person's where they are known)."""
+    out = request_out(t, r)
+    if at_request_desk(t.ctx, actor):
+        return out
+    out["subject_id"] = None
+    out["tenant_id"] = actor.tenant_id or body.tenant_id
+    if body.regime is None:
+        out.update(dict.fromkeys(REGIME_DERIVED))
+    return out
 
 
 def _event(e: dict[str, Any]) -> EventOut:
@@ -194,8 +229,8 @@ async def open_request(
     def work() -> tuple[int, Any]:
         req = t.requests.open(**body.model_dump(), channel="api", actor=actor)
         if actor.tenant_id is not None and req.tenant_id != actor.tenant_id:
-            raise NotFound(f"no subject {body.subject_id!r}")
-        return 201, request_out(t, req)
+            raise no_such_subject(body.subject_id or "")
+        return 201, opened_out(t, actor, body, req)
 
     return await once(request, t, actor, idempotency_key, work)
 

@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from troth.access.apikeys import has_scope
-from troth.access.records import not_found
 from troth.api.auth import (
     ActorDep,
     TrothDep,
@@ -36,10 +35,10 @@ from troth.api.models import (
 )
 from troth.consent import ConsentMethod, gpc_present
 from troth.engine import Troth
-from troth.errors import NotFound, Refused, ValidationError
-from troth.gate import Actor, Reason, Record
+from troth.errors import NotFound, ValidationError
+from troth.gate import Actor, Record
 from troth.policy.model import Regime
-from troth.store.subjects import lookup_subject
+from troth.store.subjects import lookup_subject, no_such_subject
 
 router = APIRouter(tags=["subjects"])
 
@@ -108,7 +107,7 @@ def visible_subject(t: Troth, actor: Actor, subject_id: str) -> None:
     (not 403), so ids of another tenant reveal nothing."""
     subj = lookup_subject(t.ctx, subject_id)
     if actor.tenant_id is not None and subj.tenant_id != actor.tenant_id:
-        raise not_found(subject_id)
+        raise no_such_subject(subject_id)
 
 
 @router.post(
@@ -224,14 +223,9 @@ async def read_subject(
     # On SQLite the snapshot read and the decision run on the event loop (they never
     # wait for a lock) and the audit entry is committed with the others of this turn of
     # the loop; elsewhere the read runs in a worker thread (Troth.use_async).
-    try:
-        view = await t.use_async(subject_id, purpose=purpose, actor=actor, categories=cats)
-    except Refused as exc:
-        # Another tenant's person, refused to a tenant-bound actor (audited by use(),
-        # under the actor's tenant), is answered as an unknown id.
-        if actor.tenant_id is not None and exc.reason == Reason.not_a_member:
-            raise not_found(subject_id) from None
-        raise
+    # Another tenant's person, refused to a tenant-bound actor (audited by use(), under the
+    # actor's tenant), is answered as an unknown id: the refusal is shown as one (shown_as).
+    view = await t.use_async(subject_id, purpose=purpose, actor=actor, categories=cats)
     return ViewOut.of(view)
 
 

@@ -194,13 +194,14 @@ class BreachRegister:
     ) -> Breach:
         """Take people off the affected list after review (e.g. their data was encrypted in
         the breached copy), with the reason, audited. Someone already told, or not on the
-        list, is refused and nothing changes."""
+        list, is refused and nothing changes. Who may is decided first: a caller refused
+        the breach register learns nothing of the ids it named, well-formed or not."""
+        self.get(breach_id, actor=actor)
         ids = sorted(set(checked_ids("subject_ids", subject_ids)))
         if not ids:
             raise ValidationError("name the people to take off the list", field="subject_ids")
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError("say why these people are not affected (reason)", field="reason")
-        self.get(breach_id, actor=actor)
         bs = breach_subjects
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:

@@ -390,7 +390,15 @@ def _click_errors() -> tuple[type[Exception], ...]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     try:
-        rc = app(args=argv, standalone_mode=False)
+        try:
+            rc = app(args=argv, standalone_mode=False)
+        except TrothError as exc:
+            # A refusal of a person the actor is bound away from (another tenant's) is shown
+            # as the error an id naming nobody gets: the same words, the same exit code.
+            shown = exc.shown()
+            if shown is exc:
+                raise
+            raise shown from None
     except Refused as exc:
         err_console.print(
             f"[red]refused[/red] ({exc.reason}): {escape(exc.message)}", highlight=False

@@ -33,7 +33,9 @@ BreachArg = Annotated[str, typer.Argument(callback=resolver("breach"))]
 ActorOpt = Annotated[
     str | None,
     typer.Option(
-        "--actor", help="Who acts: staff:NAME@ROLE with manage_breaches, or system (default)."
+        "--actor",
+        is_eager=True,  # read before the people named, who are resolved for it
+        help="Who acts: staff:NAME@ROLE with manage_breaches, or system (default).",
     ),
 ]
 CorrectOpt = Annotated[

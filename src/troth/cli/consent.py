@@ -19,6 +19,7 @@ from troth.cli import plain_err_console as _err
 from troth.cli.ids import resolver
 from troth.cli.options import JsonOpt
 from troth.consent import ConsentLedger, verify_receipt
+from troth.context import Context
 
 app, register = command_group("consent", "The consent ledger: receipts, state, check and rebuild.")
 
@@ -51,6 +52,24 @@ MethodOpt = Annotated[
 ActorOpt = Annotated[
     str | None, typer.Option(help="Who records it, e.g. staff:ana@desk (default: staff).")
 ]
+
+
+def _person(context: Context, typed: str, actor: str | None) -> str:
+    """The person the consent is recorded for. An ``--actor`` bound to a tenant records it
+    as its API key would: through the gate, for its own tenant's people only (another
+    tenant's id is answered, and audited, as one that names nobody)."""
+    from troth.access.records import Records
+    from troth.cli.ids import person_id
+    from troth.gate import Record
+
+    sid = person_id(context.engine, typed, actor)
+    if actor and ":" in actor:
+        from troth.cli.actors import parse_actor
+
+        who = parse_actor(actor)
+        if who.tenant_id is not None:
+            Records(context).authorize_record(who, sid, Record.consents, write=True)
+    return sid
 
 
 def _actor_label(actor: str | None) -> str:
@@ -105,11 +124,9 @@ def grant(
     """Record consent a person gave to staff (a consent purpose, or a new use waiting for
     fresh consent): shows the notice to read out, records how it was given; prints the
     receipt id."""
-    from troth.cli.ids import full_id
-
     with opened_context(ctx) as context:
         ledger = ConsentLedger(context)
-        sid = full_id(context, "subject", subject_id)
+        sid = _person(context, subject_id, actor)
         text = notice.read_text(encoding="utf-8") if notice else ledger.notice_for(purpose)
         if not as_json:
             shown = _err if quiet else _out
@@ -150,10 +167,8 @@ def withdraw(
 ) -> None:
     """Record that the person withdrew consent (and how they said so); it holds from the
     next decision."""
-    from troth.cli.ids import full_id
-
     with opened_context(ctx) as context:
-        sid = full_id(context, "subject", subject_id)
+        sid = _person(context, subject_id, actor)
         rec = ConsentLedger(context).withdraw(
             sid, purpose, method=method, actor=_actor_label(actor), channel=by
         )

@@ -168,7 +168,9 @@ def register_use(app: typer.Typer) -> None:
         ctx: typer.Context,
         subject: SubjectArg,
         purpose: Annotated[str, typer.Option(help="The declared purpose of this use.")],
-        actor: Annotated[str, typer.Option(help="Who uses it, e.g. staff:ann@accounts.")],
+        actor: Annotated[
+            str, typer.Option(help="Who uses it, e.g. staff:ann@accounts.", is_eager=True)
+        ],
         category: CategoriesOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
@@ -283,7 +285,7 @@ def register_minors(app: typer.Typer) -> None:
         ctx: typer.Context,
         subject: SubjectArg,
         evidence: Annotated[str, typer.Option(help="How the person was found to be a minor.")],
-        actor: Annotated[str | None, typer.Option(help="Who reports it.")] = None,
+        actor: Annotated[str | None, typer.Option(help="Who reports it.", is_eager=True)] = None,
     ) -> None:
         """A person turned out to be a minor: delete their data everywhere, audited."""
         with opened(ctx) as t:

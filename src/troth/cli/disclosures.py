@@ -47,7 +47,9 @@ def send(
     subject: SubjectArg,
     recipient: Annotated[str, typer.Option(help="Recipient id from the policy.")],
     purpose: Annotated[str, typer.Option(help="The purpose of the disclosure.")],
-    actor: Annotated[str, typer.Option(help="Who discloses, e.g. staff:pat@privacy_office.")],
+    actor: Annotated[
+        str, typer.Option(help="Who discloses, e.g. staff:pat@privacy_office.", is_eager=True)
+    ],
     category: CategoriesOpt = None,
     demand: Annotated[
         str | None, typer.Option(help="Legal demand id.", callback=resolver("demand"))

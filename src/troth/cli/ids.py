@@ -32,18 +32,64 @@ def full_id_in(home: Any, kind: str, text: str) -> str:
         engine.dispose()
 
 
+def person_id(engine: Any, text: str, actor: str | None) -> str:
+    """The person ``text`` names, for the command's ``--actor``. For an actor bound to a
+    tenant, only that tenant's people are weighed, and a text that names none of them is
+    passed on as typed: the service then answers it, and audits it, exactly as an id that
+    names nobody, whether it is another tenant's person or no one's (no oracle; the start of
+    another tenant's id is never completed nor listed)."""
+    from troth.errors import NotFound
+    from troth.store.prefix import resolve_id_in
+
+    bound = _bound_tenant(actor)
+    if bound is None:
+        return resolve_id_in(engine, "subject", text)
+    try:
+        return resolve_id_in(engine, "subject", text, tenant_id=bound)
+    except NotFound:
+        return text.strip()
+
+
+def person_id_in(home: Any, text: str, actor: str | None) -> str:
+    """:func:`person_id` in the home at ``home``, opening only its database."""
+    from troth.db import make_engine
+    from troth.settings import Settings
+
+    engine = make_engine(Settings.for_home(home).resolved_database_url)
+    try:
+        return person_id(engine, text, actor)
+    finally:
+        engine.dispose()
+
+
+def _bound_tenant(actor: str | None) -> str | None:
+    """The tenant the ``--actor`` typed is bound to (None: none typed, or not bound)."""
+    if not actor or ":" not in actor:
+        return None
+    from troth.cli.actors import parse_actor
+
+    return parse_actor(actor).tenant_id
+
+
 def resolver(kind: str) -> Any:
     """A typer callback resolving the parameter's value (or values) to whole ids; its
-    ``id_kind`` says which kind (a test finds every tenant parameter by it)."""
+    ``id_kind`` says which kind (a test finds every tenant parameter by it). A person is
+    resolved for the command's ``--actor`` (:func:`person_id_in`), which is then eager:
+    parsed before the ids."""
 
     def callback(ctx: typer.Context, value: Any) -> Any:
         if value is None or ctx.resilient_parsing:
             return value
         from troth.cli import home_of
 
+        def one(text: str) -> str:
+            if kind == "subject":
+                return person_id_in(home_of(ctx), text, ctx.params.get("actor"))
+            return full_id_in(home_of(ctx), kind, text)
+
         if isinstance(value, list | tuple):
-            return [full_id_in(home_of(ctx), kind, v) for v in value]
-        return full_id_in(home_of(ctx), kind, value)
+            return [one(v) for v in value]
+        return one(value)
 
     callback.__dict__["id_kind"] = kind
     return callback

@@ -15,13 +15,18 @@ QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="Print only the new id (X=$(troth ...)).")
 ]
 ReportJsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
-CollectorOpt = Annotated[str | None, typer.Option(help="Who collects (default: system).")]
+# (eager: read before the ids, a person being resolved for the actor: cli.ids.person_id_in)
+CollectorOpt = Annotated[
+    str | None, typer.Option(help="Who collects (default: system).", is_eager=True)
+]
 # Who in the office acts: recorded in the audit log as the actor, and checked by the gate
 # (their role needs the office power); a claim the operator makes (docs/authorization-matrix).
 OfficerOpt = Annotated[
     str | None,
     typer.Option(
-        "--actor", help="Who acts, e.g. staff:pat@privacy_office (default: system, the operator)."
+        "--actor",
+        is_eager=True,  # read before any person named, who is resolved for it
+        help="Who acts, e.g. staff:pat@privacy_office (default: system, the operator).",
     ),
 ]
 CategoriesOpt = Annotated[list[str] | None, typer.Option(help="Only these categories.")]

@@ -35,20 +35,21 @@ def list_(
     limit: Annotated[int, typer.Option(help="Show at most this many.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the newest messages of the outbox with their state."""
+    """Show the newest messages of the outbox with their state (never a body nor the
+    headers: a one-time code or an unsubscribe link in them is the recipient's alone)."""
     with opened_context(ctx) as context:
-        rows = [dict(r) for r in list_outbox(context, status, limit)]
-    emit(
-        rows,
-        as_json,
-        columns={
-            "id": "id",
-            "status": "status",
-            "to_addr": "to",
-            "list_id": "list",
-            "subject": "subject",
-            "attempts": "attempts",
-            "last_error": "last error",
-        },
-        empty="the outbox is empty",
-    )
+        rows = [{k: r.get(k) for k in LISTED} for r in list_outbox(context, status, limit)]
+    emit(rows, as_json, columns=COLUMNS, empty="the outbox is empty")
+
+
+# What `outbox list` shows (the table) and prints (--json): the envelope and the state.
+COLUMNS = {
+    "id": "id",
+    "status": "status",
+    "to_addr": "to",
+    "list_id": "list",
+    "subject": "subject",
+    "attempts": "attempts",
+    "last_error": "last error",
+}
+LISTED = (*COLUMNS, "kind", "subject_id", "created_at", "sent_at", "next_attempt_at")

@@ -32,8 +32,9 @@ PurposeOpt = Annotated[
 ]
 RequestArg = Annotated[str, typer.Argument(help="The request.", callback=resolver("request"))]
 ZipOutOpt = Annotated[Path, typer.Option("--out", "-o", help="Where to write the ZIP.")]
-ActorOpt = Annotated[
-    str | None, typer.Option("--actor", help="Who acts: staff:NAME@ROLE, app:NAME, system.")
+ActorOpt = Annotated[  # eager: a person (--subject) is resolved for the actor
+    str | None,
+    typer.Option("--actor", help="Who acts: staff:NAME@ROLE, app:NAME, system.", is_eager=True),
 ]
 
 

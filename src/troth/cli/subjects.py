@@ -13,7 +13,7 @@ import typer
 from troth.cli import command_group, emit, opened
 from troth.cli import plain_console as _out
 from troth.cli.actors import parse_actor
-from troth.cli.ids import full_id
+from troth.cli.ids import person_id
 from troth.cli.options import JsonOpt
 from troth.errors import ValidationError
 
@@ -25,7 +25,9 @@ SubjectArg = Annotated[
 ]
 ActorOpt = Annotated[
     str | None,
-    typer.Option(help="Who records it, e.g. staff:ann@privacy_office (default: system)."),
+    typer.Option(
+        help="Who records it, e.g. staff:ann@privacy_office (default: system).", is_eager=True
+    ),
 ]
 ReasonOpt = Annotated[
     str | None,
@@ -81,7 +83,7 @@ def end_relationship(
                 raise typer.Exit(1)
             return
         assert subject is not None
-        sid = full_id(t.ctx, "subject", subject)
+        sid = person_id(t.ctx.engine, subject, actor)
         r = t.subjects.end_relationship(sid, at=at, reason=reason, actor=who, correct=correct)
     _show(r.to_dict(), as_json, quiet)
 
@@ -98,7 +100,7 @@ def resume_relationship(
     """The person came back (re-hired, a new contract): the relationship runs again and
     the `after: relationship_end` clocks stop until it next ends."""
     with opened(ctx) as t:
-        sid = full_id(t.ctx, "subject", subject)
+        sid = person_id(t.ctx.engine, subject, actor)
         r = t.subjects.resume_relationship(sid, reason=reason, actor=parse_actor(actor))
     _show(r.to_dict(), as_json, quiet)
 

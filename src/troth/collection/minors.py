@@ -23,7 +23,7 @@ from troth.gate import SYSTEM, Actor, Reason
 from troth.policy.model import Power
 from troth.store.seals import bad_seals
 from troth.store.subject_seals import bad_subjects
-from troth.store.subjects import get_subject
+from troth.store.subjects import get_subject, no_such_subject
 from troth.store.tables import records, subjects
 
 if TYPE_CHECKING:
@@ -59,6 +59,27 @@ class Minors:
 
     ctx: Context
 
+    def _within_reach(self, subject_id: str, actor: Actor) -> None:
+        """An actor bound to a tenant reports its own tenant's people only: another tenant's
+        person is refused (``not_a_member``, filed in the caller's log naming the id asked
+        for) and answered, as an unknown id is, :func:`no_such_subject`."""
+        if actor.tenant_id is None:
+            return
+        from troth.audit.refusals import refuse
+
+        with reading(self.ctx.engine) as conn:
+            theirs = get_subject(conn, subject_id, self.ctx.keys).tenant_id
+        if theirs != actor.tenant_id:
+            refuse(
+                self.ctx,
+                "minor.erase",
+                actor,
+                Reason.not_a_member,
+                error=no_such_subject(subject_id),
+                tenant_id=actor.tenant_id,
+                details={"subject_named": subject_id[:64]},
+            )
+
     def report(
         self,
         subject_id: str,
@@ -81,6 +102,7 @@ class Minors:
                 " parent says the buyer is 15'",
                 code="evidence_required",
             )
+        self._within_reach(subject_id, actor)
         job_id = f"minor-{subject_id}"
         if self._held(subject_id):
             return self._defer(subject_id, evidence, job_id, actor)

@@ -156,9 +156,9 @@ class CollectionService:
                 req.actor,
                 Reason.not_a_member,
                 error=stored.error,
-                subject_id=stored.subject_id,
                 tenant_id=stored.tenant_id,
-                details={"point": req.point},
+                details={"point": req.point}
+                | ({"subject_named": stored.subject_named} if stored.subject_named else {}),
             )
         if isinstance(stored, Refusal):
             # Decided inside the transaction, which wrote nothing: audited after it.

@@ -102,11 +102,13 @@ class Batch:
 @dataclass(frozen=True)
 class Unseen:
     """A person or tenant of another tenant than the actor's (a credential bound to a
-    tenant): refused ``not_a_member``, audited under ``tenant_id``, and answered with
-    ``error``, the words an unknown id gets, so that the id reveals nothing."""
+    tenant): refused ``not_a_member``, audited under ``tenant_id`` (the caller's own),
+    naming the person's id asked for (``subject_named``) and never filed in that person's
+    log, and answered with ``error``, the words an unknown id gets, so that the id reveals
+    nothing."""
 
     error: NotFound
-    subject_id: str | None
+    subject_named: str | None
     tenant_id: str | None
 
 
@@ -218,7 +220,7 @@ def _named_people(conn: Connection, ctx: Context, batch: Batch) -> list[SubjectR
     for sid in batch.subject_ids or ():
         person = get_subject(conn, sid, ctx.keys)
         if bound is not None and person.tenant_id != bound:
-            return Unseen(no_such_subject(sid), sid, person.tenant_id)
+            return Unseen(no_such_subject(sid), sid[:64], bound)
         people.append(person)
     return people
 

@@ -39,7 +39,7 @@ from troth.gate import facts as facts_mod
 from troth.policy.model import LegalBasis, RecipientKind
 from troth.store.ids import new_id
 from troth.store.seals import refusing_tampered
-from troth.store.subjects import get_subject
+from troth.store.subjects import get_subject, lookup_subject, no_such_subject
 from troth.store.values import StoredValue, read_values
 
 # A person's disclosures, newest first (per person: the statement orders by the person).
@@ -160,6 +160,7 @@ class DisclosureService:
         attempt = _Attempt(
             subject_id, recipient, purpose, actor, asked, legal_demand_id, self.ctx.clock.now()
         )
+        self._within_reach(attempt)
         if recipient not in idx.recipients:
             starts = idx.coming_with(lambda later: recipient in later.recipients)
             if starts is not None:
@@ -341,6 +342,26 @@ class DisclosureService:
         return demand
 
     # -- refusals --------------------------------------------------------------------------
+    def _within_reach(self, a: _Attempt) -> None:
+        """An actor bound to a tenant discloses its own tenant's people only, and is told
+        so before anything else: another tenant's person is refused (``not_a_member``,
+        filed in the caller's log naming the id asked for, never in the person's) and
+        answered, as an unknown id is, :func:`no_such_subject`."""
+        if a.actor.tenant_id is None:
+            return
+        theirs = lookup_subject(self.ctx, a.subject_id).tenant_id
+        if theirs != a.actor.tenant_id:
+            refuse(
+                self.ctx,
+                "disclose",
+                a.actor,
+                Reason.not_a_member,
+                error=no_such_subject(a.subject_id),
+                tenant_id=a.actor.tenant_id,
+                purpose=a.purpose[:100],
+                details={"recipient": a.recipient[:200], "subject_named": a.subject_id[:64]},
+            )
+
     def _refuse(self, a: _Attempt, refusal: Refusal) -> NoReturn:
         refuse(
             self.ctx,

@@ -87,6 +87,11 @@ def _refuse(
     if actor.tenant_id is not None and tenant_id not in (None, actor.tenant_id):
         filed = actor.tenant_id
         extra["tenant_named"] = str(tenant_id)[:64]
+    if actor.tenant_id is not None and subject_id is not None:
+        # A person named by a caller bound to a tenant: the id asked for, in the caller's
+        # log, never the person's (another tenant's person would learn who tried).
+        extra["subject_named"] = subject_id[:64]
+        subject_id = None
     refuse(
         ctx,
         f"office.{power.value}",
@@ -226,6 +231,16 @@ def verify_audit(
     """Verify the whole log against its heads (power ``read_audit``)."""
     authorize(ctx, actor, Power.read_audit, details={"operation": "verify"})
     return verify_log(ctx, progress=progress)
+
+
+def at_request_desk(ctx: Context, actor: Actor) -> bool:
+    """Whether ``actor`` may administer requests (:func:`request_desk` would let them in),
+    asked without auditing: such a caller reads every request, the person it is about
+    included; any other (a key that may only open requests) is told nothing of the
+    person from the answer to opening one."""
+    if actor.kind is ActorKind.application and actor.tenant_id is not None:
+        return "admin" in actor.scopes or "requests:admin" in actor.scopes
+    return decide_power(ctx.policy, actor, Power.manage_requests).allowed
 
 
 def request_desk(ctx: Context, actor: Actor) -> str | None:

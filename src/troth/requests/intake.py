@@ -37,7 +37,7 @@ from troth.requests.steps import RequestSteps
 from troth.requests.tables import requests
 from troth.requests.verification import Verification
 from troth.store.ids import new_id
-from troth.store.subjects import SubjectRow, find_subject_id, get_subject
+from troth.store.subjects import SubjectRow, find_subject_id, get_subject, no_such_subject
 
 # Requests an API key may open by one address for one tenant in 24 hours (each one mails it).
 LETTERS_PER_DAY = 3
@@ -305,7 +305,7 @@ class RequestIntake:
         gone = (
             NotFound(f"no tenant {str(tenant_id)[:64]!r}")
             if subject_id is None
-            else NotFound(f"no subject {subject_id[:64]!r}", subject_id=subject_id[:64])
+            else no_such_subject(subject_id)
         )
         refuse(  # filed in the caller's log, never the person's (it would tell who tried)
             self.ctx,

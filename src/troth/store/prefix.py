@@ -48,16 +48,19 @@ def _columns(kind: str) -> list[Any]:
     return [found.c[n] for n in names]
 
 
-def resolve_id(conn: Connection, kind: str, typed: str) -> str:
+def resolve_id(conn: Connection, kind: str, typed: str, *, tenant_id: str | None = None) -> str:
     """The one id of ``kind`` that ``typed`` names (see the module's docstring). A tenant
     is also named by its whole name; a name two tenants share, or one tenant's name that is
-    also the start of another's id, names no one (``ambiguous_id``), never one of them."""
+    also the start of another's id, names no one (``ambiguous_id``), never one of them.
+    With ``tenant_id`` (a person, for a caller bound to that tenant): only that tenant's
+    people are weighed, so that another tenant's ids are never matched nor listed."""
     columns = _columns(kind)
     text = typed.strip()
     key = columns[0]
+    scope = [key.table.c.tenant_id == tenant_id] if tenant_id is not None else []
     named: list[str] = []
     for col in columns:  # a whole id (a key's prefix) is taken as it is
-        hit = conn.execute(select(key).where(col == text).limit(11)).scalars().all()
+        hit = conn.execute(select(key).where(col == text, *scope).limit(11)).scalars().all()
         if kind == "tenant" and col is not key:
             named = [str(h) for h in hit]  # names are not unique: weighed with the rest
         elif len(hit) == 1:
@@ -73,7 +76,7 @@ def resolve_id(conn: Connection, kind: str, typed: str) -> str:
         )
     found = list(named)
     if not named or _could_be_id(text):
-        found += [f for f in _started(conn, kind, columns, text) if f not in found]
+        found += [f for f in _started(conn, kind, columns, text, scope) if f not in found]
     if not found:
         raise NotFound(
             f"no {kind} {text!r}: it is not an id of any {kind}, nor the start of one",
@@ -97,7 +100,9 @@ def _could_be_id(text: str) -> bool:
     return bool(_TYPED.fullmatch(text)) and len(text.lstrip(".\u2026")) >= MIN_PREFIX
 
 
-def _started(conn: Connection, kind: str, columns: list[Any], text: str) -> list[str]:
+def _started(
+    conn: Connection, kind: str, columns: list[Any], text: str, scope: list[Any]
+) -> list[str]:
     """The ids (at most 11) whose ``columns`` start (or, for ``…TAIL``, end) with ``text``;
     a text of another shape is a NotFound, one too short a ValidationError."""
     if not _TYPED.fullmatch(text):
@@ -116,10 +121,11 @@ def _started(conn: Connection, kind: str, columns: list[Any], text: str) -> list
         # A range, not LIKE: every database walks the id's index for it.
         upper = text[:-1] + chr(ord(text[-1]) + 1)
         where = or_(*((c >= text) & (c < upper) for c in columns))
-    return [str(f) for f in conn.execute(select(columns[0]).where(where).limit(11)).scalars()]
+    found = conn.execute(select(columns[0]).where(where, *scope).limit(11)).scalars()
+    return [str(f) for f in found]
 
 
-def resolve_id_in(engine: Engine, kind: str, typed: str) -> str:
+def resolve_id_in(engine: Engine, kind: str, typed: str, *, tenant_id: str | None = None) -> str:
     """:func:`resolve_id` in its own connection to ``engine``."""
     with engine.connect() as conn:
-        return resolve_id(conn, kind, typed)
+        return resolve_id(conn, kind, typed, tenant_id=tenant_id)

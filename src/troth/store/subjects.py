@@ -63,7 +63,9 @@ SUBJECT_COLUMNS = (
 
 def no_such_subject(subject_id: str) -> NotFound:
     """The error for a subject id that names nobody (the id as asked, cut to 64
-    characters: an id is 32, and an error never echoes a caller's megabyte)."""
+    characters: an id is 32, and an error never echoes a caller's megabyte). The one
+    answer, too, to a caller bound away from the person (another tenant's): every 404 about
+    a person is made here, so that the two can never drift apart (an oracle)."""
     asked = subject_id[:64]
     return NotFound(
         f"no subject {asked!r}: look the person up by e-mail or phone first", subject_id=asked
