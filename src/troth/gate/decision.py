@@ -213,11 +213,11 @@ def _masked_categories(
             masked[cat] = Reason.purpose_not_declared_for_category
         elif needs_consent and not index.exempt_from(cat, "consent"):
             masked[cat] = Reason.no_consent
-        elif not _actor_category_ok(index, ask, cat):
+        elif not _actor_category_ok(index, ask, facts, cat):
             masked[cat] = (
-                Reason.role_not_allowed
-                if ask.actor.kind is ActorKind.staff
-                else Reason.scope_missing
+                Reason.scope_missing
+                if ask.actor.kind is ActorKind.application
+                else Reason.role_not_allowed
             )
         elif _needs_grant(index, ask, facts) or _customer_category(index, ask, cat):
             g = next(live_grants(facts, ask.now, frozenset({cat})), None)
@@ -252,7 +252,10 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
     if kind is ActorKind.system:
         return None
     if kind in PARTIES:
-        return party_refusal(actor, facts, "data")
+        refused = party_refusal(actor, facts, "data")
+        if refused is not None or kind not in MEMBERS:
+            return refused
+        return _member_check(index, ask, facts)
     if kind is ActorKind.staff:
         if actor.role is None or actor.role not in index.roles:
             return role_unknown(actor)
@@ -266,6 +269,63 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
         return Decision.deny(
             Reason.no_grant,
             "the vendor's staff see a customer's data only with the customer's grant",
+        )
+    return None
+
+
+# A customer's people: its admins and members (troth.access.tenants).
+MEMBERS = frozenset({ActorKind.tenant_admin, ActorKind.tenant_member})
+
+# The operations that read a person's data out (need to know applies to them first).
+_READS = frozenset({Operation.use, Operation.disclose, Operation.export})
+
+
+def member_role_refusal(index: PolicyIndex, actor: Actor, facts: Facts) -> Decision | None:
+    """The refusal of a customer's member (or admin) for their role alone, whatever they
+    ask: where the policy declares roles ``for: tenant_members``, a member holding none
+    (an admin holding none reads as before: every category the purposes allow); a role
+    the policy no longer declares. None when the role (or having none) lets them go on."""
+    role = facts.member_role
+    roles = ", ".join(sorted(index.member_roles))
+    if role is None:
+        if actor.kind is ActorKind.tenant_member and index.member_roles:
+            return Decision.deny(
+                Reason.role_not_allowed,
+                "you have no role at your organisation, and the policy lets its members see"
+                " only what their role allows: ask an admin of your organisation to give"
+                f" you one (roles: {roles})",
+            )
+        return None
+    if role not in index.member_roles:
+        return Decision.deny(
+            Reason.role_not_allowed,
+            f"your role {role!r} is not in the policy: ask an admin of your organisation"
+            f" to give you another (roles: {roles or 'none'})",
+        )
+    return None
+
+
+def _member_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
+    """A customer's member of the person's tenant: their role (``facts.member_role``)
+    decides the purposes, as a staff role does; without one, a purpose whose data goes to
+    an authority (a legal obligation of the vendor's) is refused to read out."""
+    refused = member_role_refusal(index, ask.actor, facts)
+    if refused is not None:
+        return refused
+    role = facts.member_role
+    if role is not None:
+        if ask.purpose not in index.role_purposes[role]:
+            return Decision.deny(
+                Reason.role_not_allowed,
+                f"your role {role!r} may not act for purpose {ask.purpose!r}",
+            )
+        return None
+    if ask.purpose in index.authority_purposes and ask.operation in _READS:
+        return Decision.deny(
+            Reason.role_not_allowed,
+            f"purpose {ask.purpose!r} is a legal obligation whose data goes to an authority:"
+            " the vendor's privacy office acts on it, under a legal demand; a customer's"
+            " member only with a role that lists it",
         )
     return None
 
@@ -361,10 +421,12 @@ def decide_power(index: PolicyIndex, actor: Actor, power: Power) -> Decision:
     )
 
 
-def _actor_category_ok(index: PolicyIndex, ask: Ask, cat: str) -> bool:
+def _actor_category_ok(index: PolicyIndex, ask: Ask, facts: Facts, cat: str) -> bool:
     actor = ask.actor
     if actor.kind is ActorKind.staff and actor.role is not None:
         return cat in index.role_categories[actor.role]
+    if actor.kind in MEMBERS and facts.member_role is not None:
+        return cat in index.role_categories.get(facts.member_role, frozenset())
     if actor.kind is ActorKind.application:
         return scope_allows(actor, ask.operation, ask.purpose, cat)
     return True

@@ -345,12 +345,26 @@ class Power(StrEnum):
 POWER_NAMES = ", ".join(p.value for p in Power)
 
 
+class RoleFor(StrEnum):
+    """Whose role it is: the vendor's staff (the default), or a customer's people (the
+    members of a tenant, admins included), given to each by an admin of their tenant."""
+
+    staff = "staff"
+    tenant_members = "tenant_members"
+
+
 class Role(_Strict):
     """A staff role or department: what it may see, for what (P12), and which office
-    functions it may exercise (``powers``)."""
+    functions it may exercise (``powers``). With ``for: tenant_members`` it is a role of a
+    customer's people instead (a school's teacher, a clinic's nurse): the same
+    ``categories``, ``purposes`` and ``masked``, assigned to each member by an admin of
+    their tenant, and never any ``powers`` (the office is the vendor's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: Id
     description: str | None = None
+    for_: RoleFor = Field(default=RoleFor.staff, alias="for")
     categories: list[Id] = Field(default_factory=list)
     purposes: list[Id] = Field(default_factory=list)
     powers: list[Power] = Field(default_factory=list)
@@ -380,6 +394,11 @@ class Role(_Strict):
             if len(set(value)) != len(value):
                 raise ValueError("a power is listed twice; list each power once")
         return value
+
+    @property
+    def for_members(self) -> bool:
+        """Is this a role of a customer's members (``for: tenant_members``)?"""
+        return self.for_ is RoleFor.tenant_members
 
 
 # The youngest age the law lets a person give their own consent, where REGULATIONS.md
