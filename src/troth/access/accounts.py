@@ -264,7 +264,13 @@ class Accounts:
             trole = TenantRole(tenant_role or TenantRole.member)
         except ValueError:
             raise ValidationError("tenant role must be admin or member") from None
-        return _Placement(kind, None, tenant_id, trole)
+        if role is not None and role not in self.ctx.policy.member_roles:
+            known = ", ".join(sorted(self.ctx.policy.member_roles)) or "none"
+            raise ValidationError(
+                f"a customer's member takes a role `for: tenant_members`: {role!r} is not"
+                f" one (roles: {known})"
+            )
+        return _Placement(kind, role, tenant_id, trole)
 
     def get_user(self, user_id: str) -> User:
         with self.ctx.engine.connect() as conn:
