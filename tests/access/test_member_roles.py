@@ -39,7 +39,10 @@ categories:
   - {id: grades, description: Marks.}
   - {id: parent_contact, description: A parent's phone.}
   - {id: sen_notes, description: Special educational needs notes., sensitive: true, special: true}
-  - {id: safeguarding_records, description: Child-protection concerns., sensitive: true, special: true}
+  - id: safeguarding_records
+    description: Child-protection concerns.
+    sensitive: true
+    special: true
 purposes:
   - id: teaching
     description: Teach and report.
@@ -383,7 +386,7 @@ def _sign_in(c: Any, email: str) -> str:
 
 
 def test_the_tenant_pages_give_and_show_roles(school: Any) -> None:
-    t, maple, _oak, people, lily, _olly = school
+    t, maple, _oak, people, _lily, _olly = school
     target = people["nobody"].id
     with client_for(t.ctx) as c:
         token = _sign_in(c, "head@maple.example")
