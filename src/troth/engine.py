@@ -37,8 +37,8 @@ from troth.gate import (
     telling_reason,
 )
 from troth.gate import facts as facts_mod
-from troth.gate.decision import MEMBERS
 from troth.gate.masks import person_ask, person_refusal, sort_values
+from troth.gate.members import MEMBERS
 from troth.policy.masking import masked_for_role
 from troth.store.seals import RecordTampered
 from troth.store.subjects import find_subject

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
 
+from troth.gate.members import MEMBERS, member_check
 from troth.gate.model import Actor, ActorKind, Ask, Decision, Facts, Grant, Operation, Reason
 from troth.policy.index import PolicyIndex
 from troth.policy.model import LegalBasis, Power
@@ -255,7 +256,7 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
         refused = party_refusal(actor, facts, "data")
         if refused is not None or kind not in MEMBERS:
             return refused
-        return _member_check(index, ask, facts)
+        return member_check(index, ask, facts)
     if kind is ActorKind.staff:
         if actor.role is None or actor.role not in index.roles:
             return role_unknown(actor)
@@ -269,63 +270,6 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
         return Decision.deny(
             Reason.no_grant,
             "the vendor's staff see a customer's data only with the customer's grant",
-        )
-    return None
-
-
-# A customer's people: its admins and members (troth.access.tenants).
-MEMBERS = frozenset({ActorKind.tenant_admin, ActorKind.tenant_member})
-
-# The operations that read a person's data out (need to know applies to them first).
-_READS = frozenset({Operation.use, Operation.disclose, Operation.export})
-
-
-def member_role_refusal(index: PolicyIndex, actor: Actor, facts: Facts) -> Decision | None:
-    """The refusal of a customer's member (or admin) for their role alone, whatever they
-    ask: where the policy declares roles ``for: tenant_members``, a member holding none
-    (an admin holding none reads as before: every category the purposes allow); a role
-    the policy no longer declares. None when the role (or having none) lets them go on."""
-    role = facts.member_role
-    roles = ", ".join(sorted(index.member_roles))
-    if role is None:
-        if actor.kind is ActorKind.tenant_member and index.member_roles:
-            return Decision.deny(
-                Reason.role_not_allowed,
-                "you have no role at your organisation, and the policy lets its members see"
-                " only what their role allows: ask an admin of your organisation to give"
-                f" you one (roles: {roles})",
-            )
-        return None
-    if role not in index.member_roles:
-        return Decision.deny(
-            Reason.role_not_allowed,
-            f"your role {role!r} is not in the policy: ask an admin of your organisation"
-            f" to give you another (roles: {roles or 'none'})",
-        )
-    return None
-
-
-def _member_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
-    """A customer's member of the person's tenant: their role (``facts.member_role``)
-    decides the purposes, as a staff role does; without one, a purpose whose data goes to
-    an authority (a legal obligation of the vendor's) is refused to read out."""
-    refused = member_role_refusal(index, ask.actor, facts)
-    if refused is not None:
-        return refused
-    role = facts.member_role
-    if role is not None:
-        if ask.purpose not in index.role_purposes[role]:
-            return Decision.deny(
-                Reason.role_not_allowed,
-                f"your role {role!r} may not act for purpose {ask.purpose!r}",
-            )
-        return None
-    if ask.purpose in index.authority_purposes and ask.operation in _READS:
-        return Decision.deny(
-            Reason.role_not_allowed,
-            f"purpose {ask.purpose!r} is a legal obligation whose data goes to an authority:"
-            " the vendor's privacy office acts on it, under a legal demand; a customer's"
-            " member only with a role that lists it",
         )
     return None
 

@@ -23,7 +23,8 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from troth.gate.binding import StoredValueLike, value_reason
-from troth.gate.decision import MEMBERS, explain, names_categories, scope_allows
+from troth.gate.decision import explain, names_categories, scope_allows
+from troth.gate.members import MEMBERS
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Operation, Reason
 from troth.policy.index import PolicyIndex
 

@@ -8,15 +8,14 @@ from datetime import datetime
 from enum import StrEnum
 
 from troth.gate.decision import (
-    MEMBERS,
     PARTIES,
     live_grants,
-    member_role_refusal,
     no_grant_reason,
     party_refusal,
     role_unknown,
     staff_need_grant,
 )
+from troth.gate.members import MEMBERS, member_role_refusal
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Reason
 from troth.policy.index import PolicyIndex
 

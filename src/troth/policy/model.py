@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from troth.errors import ValidationError
 from troth.policy.durations import Duration
+from troth.policy.powers import POWER_NAMES as POWER_NAMES
+from troth.policy.powers import Power as Power
+from troth.policy.powers import RoleFor as RoleFor
 
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="lower_snake_case identifier")]
@@ -325,32 +328,6 @@ class Locations(_Strict):
     default: LocationCode | None = None
     # Places outside ``allowed`` that data may go to, recorded as a transfer with a safeguard.
     transfers: list[Transfer] = Field(default_factory=list)
-
-
-class Power(StrEnum):
-    """What a role may do beyond reading its categories for its purposes: the vendor
-    office's functions. A power never lets a role read a category it is not given."""
-
-    manage_requests = "manage_requests"  # the request desk of every tenant
-    read_audit = "read_audit"  # everyone's audit entries, verifying the log
-    manage_breaches = "manage_breaches"  # the breach register: read, record, notify
-    legal_demands = "legal_demands"  # record and list legal demands
-    publish_policy = "publish_policy"  # diff, publish, history, the ROPA
-    run_retention = "run_retention"  # the retention plan, dry runs and runs
-    manage_holds = "manage_holds"  # place and lift legal holds
-    manage_tenants = "manage_tenants"  # create and administer any tenant
-    run_discovery = "run_discovery"  # scan connected databases for undeclared personal data
-
-
-POWER_NAMES = ", ".join(p.value for p in Power)
-
-
-class RoleFor(StrEnum):
-    """Whose role it is: the vendor's staff (the default), or a customer's people (the
-    members of a tenant, admins included), given to each by an admin of their tenant."""
-
-    staff = "staff"
-    tenant_members = "tenant_members"
 
 
 class Role(_Strict):
