@@ -410,6 +410,8 @@ def test_no_http_path_takes_an_asserted_actor(home: Any) -> None:
         f"POST {API}/requests body on_behalf_of",
         # The role the invitee will hold in the tenant, given by an admin of that tenant.
         f"POST {API}/tenants/{{tenant_id}}/invitations body role",
+        # The policy role an admin gives a member of their tenant (what the member reads).
+        f"PUT {API}/tenants/{{tenant_id}}/members/{{user_id}}/role body role",
     }
     claims = [c for c in claims if c not in data_not_actors]
     assert claims == [], f"these take an asserted actor: {claims}"

@@ -125,6 +125,17 @@ def _cases(t: Troth, a: str, b: str, tmp: Path, cap: Any) -> dict[str, Callable[
         ok(cap, "tenants", "revoke", x, who)
         assert members(a)[who] is False and members(b)[who] is True
 
+    def set_role(x: str) -> None:
+        from troth.audit.entries import list_entries
+
+        def logged(tid: str) -> list[Any]:
+            found = list_entries(t.ctx, action="member_role", limit=1000)
+            return [e for e in found if e.entry.tenant_id == tid]
+
+        n = len(logged(a))
+        ok(cap, "tenants", "set-role", x, "boss@gym.example", "--none")
+        assert len(logged(a)) == n + 1 and logged(b) == []
+
     def grants_request(x: str) -> None:
         before = len(t.access.grants.list_grants(a))
         ok(cap, "grants", "request", x, "--as", "ops@vendor.example", "--password", PW,
@@ -207,6 +218,7 @@ def _cases(t: Troth, a: str, b: str, tmp: Path, cap: Any) -> dict[str, Callable[
         "tenants invite": invite,
         "tenants members": members_,
         "tenants revoke": revoke,
+        "tenants set-role": set_role,
         "grants request": grants_request,
         "grants list": grants_list,
         "grants accesses": accesses,

@@ -18,11 +18,12 @@ from troth.access.accounts import TenantRole, User, UserKind, actor_for
 from troth.access.apikeys import ApiKey
 from troth.access.facts import actor_facts
 from troth.access.grants import GrantStatus, SupportGrant, TenantOverview, VendorAccess
+from troth.access.invitations import Invitation, InvitationState
 from troth.access.passwords import hash_password, totp, verify_password, verify_totp
 from troth.access.rls import drop_app_role, enable_tenant_rls, tenant_connection
 from troth.access.service import AccessService
 from troth.access.sessions import Session, session_cookie_attributes
-from troth.access.tenants import Invitation, InvitationState, Tenant
+from troth.access.tenants import Tenant
 
 __all__ = [
     "AccessService",

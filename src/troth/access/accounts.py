@@ -102,7 +102,7 @@ def actor_for(user: User) -> Actor:
     kind = (
         ActorKind.tenant_admin if user.tenant_role is TenantRole.admin else ActorKind.tenant_member
     )
-    return Actor(kind, user.id, tenant_id=user.tenant_id)
+    return Actor(kind, user.id, role=user.role, tenant_id=user.tenant_id)
 
 
 def end_sessions_and_keys(conn: Connection, user_id: str, now: datetime) -> None:
@@ -128,12 +128,12 @@ def user_by_id(conn: Connection, user_id: str) -> User:
 
 
 def signed_in_as(conn: Connection, actor: Actor, *, kind: UserKind | None = None) -> Any:
-    """The account an actor names (its kind, tenant, tenant role), if it exists, is not
+    """The account an actor names (its kind, tenant, tenant role, role), if it exists, is not
     disabled and is of the actor's kind (or of ``kind``); None otherwise. An asserted
     actor (``--actor staff:NAME@ROLE``) names no account."""
     c = users.c
     row = conn.execute(
-        select(c.kind, c.tenant_id, c.tenant_role, c.disabled_at).where(c.id == actor.id)
+        select(c.kind, c.tenant_id, c.tenant_role, c.role, c.disabled_at).where(c.id == actor.id)
     ).first()
     wanted = (kind or actor.kind).value
     if row is None or row.disabled_at is not None or row.kind != wanted:
@@ -264,7 +264,13 @@ class Accounts:
             trole = TenantRole(tenant_role or TenantRole.member)
         except ValueError:
             raise ValidationError("tenant role must be admin or member") from None
-        return _Placement(kind, None, tenant_id, trole)
+        if role is not None and role not in self.ctx.policy.member_roles:
+            known = ", ".join(sorted(self.ctx.policy.member_roles)) or "none"
+            raise ValidationError(
+                f"a customer's member takes a role `for: tenant_members`: {role!r} is not"
+                f" one (roles: {known})"
+            )
+        return _Placement(kind, role, tenant_id, trole)
 
     def get_user(self, user_id: str) -> User:
         with self.ctx.engine.connect() as conn:

@@ -19,20 +19,23 @@ _FACT_GRANTS = 50
 
 def actor_facts(
     conn: Connection, ctx: Context, actor: Actor, subject_tenant_id: str | None
-) -> tuple[bool, tuple[Grant, ...]]:
-    """For the gate: is ``actor`` an active member of the subject's tenant, and which of
+) -> tuple[bool, tuple[Grant, ...], str | None]:
+    """For the gate: is ``actor`` an active member of the subject's tenant, which of
     their support grants for it exist (approved ones, expired and revoked included so the
-    gate can say ``grant_expired``)."""
+    gate can say ``grant_expired``), and the role (``for: tenant_members``) a member
+    holds now, read from their account (not the one a session began with)."""
     if subject_tenant_id is None:
-        return False, ()
+        return False, (), None
     if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
         row = signed_in_as(conn, actor, kind=UserKind.tenant_member)
-        return row is not None and row.tenant_id == subject_tenant_id, ()
+        if row is None or row.tenant_id != subject_tenant_id:
+            return False, (), None
+        return True, (), row.role
     if actor.kind in (ActorKind.vendor_admin, ActorKind.staff):
         # The vendor's people: admins, and staff signed in as themselves (an asserted
         # ``--actor staff:NAME@ROLE`` names no account, so it holds no grant).
         if signed_in_as(conn, actor) is None:
-            return False, ()
+            return False, (), None
         t = support_grants
         rows = conn.execute(
             select(
@@ -53,7 +56,7 @@ def actor_facts(
             .order_by(t.c.expires_at.desc())
             .limit(_FACT_GRANTS)
         ).all()
-        return False, tuple(
+        grants = tuple(
             Grant(
                 r.id,
                 r.tenant_id,
@@ -65,4 +68,5 @@ def actor_facts(
             )
             for r in rows
         )
-    return False, ()
+        return False, grants, None
+    return False, (), None

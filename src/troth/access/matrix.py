@@ -2,7 +2,8 @@
 run through troth on real data and compared with an independent statement of the rules.
 
 ``python -m troth.access.matrix [FILE]`` builds a throwaway home (phone-service example,
-SQLite), runs every cell and writes the table (default docs/authorization-matrix.md).
+with roles for its customers' members added: :func:`matrix_policy`; SQLite), runs every
+cell and writes the table (default docs/authorization-matrix.md).
 """
 
 from __future__ import annotations
@@ -34,6 +35,34 @@ API_SCOPES: dict[str, tuple[str, ...]] = {
     "api key [use:provide_service]": ("use:provide_service",),
     "api key [use:call_records]": ("use:call_records",),
 }
+
+
+# Roles for a customer's members (``for: tenant_members``), added to the phone-service
+# example for the matrix: an agent who runs accounts, an analyst who reads calls.
+MEMBER_ROLES = """\
+  - id: agent
+    for: tenant_members
+    description: A customer's user who runs its accounts.
+    categories: [company, contact, identity]
+    purposes: [provide_service, account_administration]
+  - id: call_analyst
+    for: tenant_members
+    description: A customer's user who reads its call records.
+    categories: [call_records, identity]
+    purposes: [provide_service]
+"""
+
+
+def matrix_policy(folder: Path) -> Path:
+    """The matrix's policy, written in ``folder``: the phone-service example with
+    :data:`MEMBER_ROLES` at the end of its roles."""
+    from troth.examples import example_path
+
+    text = example_path("phone-service").read_text()
+    head, sep, tail = text.partition("\nsupport_access:")
+    out = folder / "matrix-policy.yaml"
+    out.write_text(head.rstrip("\n") + "\n" + MEMBER_ROLES + sep + tail)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +124,21 @@ def build_world(t: Troth) -> World:
     a = acc.tenants.create_tenant("Acme", "office@acme.example")
     b = acc.tenants.create_tenant("Bolt", "office@bolt.example")
     sids = [_person(t, tid, n) for tid, n in ((a, "a"), (b, "b"))]
-    admin, mem, revoked = _members(acc, a)
+    members = _members(acc, a)
+    admin = members["admin"]
     vendors = _vendors(acc, a, admin, clock)
-
-    def tenant_rule(active: bool) -> Callable[[Operation, str, bool], frozenset[str]]:
-        return lambda op, p, own: every if active and own else none
-
     cases = [
-        ActorCase("tenant admin", admin, tenant_rule(True)),
-        ActorCase("tenant member", mem, tenant_rule(True)),
-        ActorCase("revoked member", revoked, tenant_rule(False)),
+        ActorCase(name, actor, member_rule(idx, every, name))
+        for name, actor in (
+            ("tenant admin", admin),
+            ("tenant admin (call_analyst)", members["admin_analyst"]),
+            ("tenant member", members["member"]),
+            ("tenant member (agent)", members["agent"]),
+            ("tenant member (call_analyst)", members["analyst"]),
+            ("revoked member", members["revoked"]),
+        )
+    ]
+    cases += [
         ActorCase("vendor admin, no grant", vendors["nogrant"], lambda op, p, own: none),
         ActorCase(
             "vendor admin, grant [call_records, contact]",
@@ -123,6 +157,39 @@ def build_world(t: Troth) -> World:
     return World(t, a, b, sids[0], sids[1], cases)
 
 
+def member_rule(
+    idx: PolicyIndex, every: frozenset[str], name: str
+) -> Callable[[Operation, str, bool], frozenset[str]]:
+    """What a customer's admin or member may see, by the rules (README "Who may see the
+    data"): their own tenant's people only, while a member; with a role (the name's
+    brackets), its categories for its purposes; without one, nothing for a member where
+    the policy declares member roles, and for an admin every category, except to read out
+    a purpose whose data goes to an authority (the vendor's office acts on those)."""
+    none: frozenset[str] = frozenset()
+    role = name.partition("(")[2].rstrip(")") or None
+    authority = {
+        d.purpose
+        for rc in idx.policy.recipients
+        if rc.kind.value == "authority"
+        for d in rc.receives
+        if idx.purposes[d.purpose].legal_basis is LegalBasis.legal_obligation
+    }
+
+    def rule(op: Operation, p: str, own: bool) -> frozenset[str]:
+        if not own or name == "revoked member":
+            return none
+        if role is not None:
+            r = next(r for r in idx.policy.roles if r.id == role)
+            return frozenset(r.categories) if p in r.purposes else none
+        if name.startswith("tenant member") and idx.member_roles:
+            return none
+        if p in authority and op in (Operation.use, Operation.export, Operation.disclose):
+            return none
+        return every
+
+    return rule
+
+
 def _person(t: Troth, tenant_id: str, n: str) -> str:
     """One person of a customer, with a signup and a call record."""
     sid = t.collect(
@@ -139,19 +206,25 @@ def _person(t: Troth, tenant_id: str, n: str) -> str:
     return sid
 
 
-def _members(acc: AccessService, tenant_id: str) -> tuple[Actor, Actor, Actor]:
-    """The customer's admin, a member, and a member since revoked."""
+def _members(acc: AccessService, tenant_id: str) -> dict[str, Actor]:
+    """The customer's admin (no role) and one with a role, members with no role and with
+    each role of the matrix, and a member since revoked."""
     from troth.access.accounts import actor_for
 
-    def member(email: str, role: str) -> Actor:
-        tok, _ = acc.tenants.invite(tenant_id, email, role=role)
+    def member(email: str, role: str, member_role: str | None = None) -> Actor:
+        tok, _ = acc.tenants.invite(tenant_id, email, role=role, member_role=member_role)
         return actor_for(acc.tenants.accept_invitation(tok, PW))
 
-    admin = member("admin@a.example", "admin")
-    mem = member("member@a.example", "member")
-    revoked = member("gone@a.example", "member")
-    acc.tenants.revoke_member(tenant_id, revoked.id, by=admin)
-    return admin, mem, revoked
+    out = {
+        "admin": member("admin@a.example", "admin"),
+        "admin_analyst": member("lead@a.example", "admin", "call_analyst"),
+        "member": member("member@a.example", "member"),
+        "agent": member("agent@a.example", "member", "agent"),
+        "analyst": member("analyst@a.example", "member", "call_analyst"),
+        "revoked": member("gone@a.example", "member", "agent"),
+    }
+    acc.tenants.revoke_member(tenant_id, out["revoked"].id, by=out["admin"])
+    return out
 
 
 def _vendors(
@@ -333,7 +406,8 @@ def render(cells: list[Cell]) -> str:
     lines = [
         "# Authorisation matrix",
         "",
-        "Generated by `python -m troth.access.matrix` from the phone-service example and",
+        "Generated by `python -m troth.access.matrix` from the phone-service example (with",
+        "two roles for its customers' members added: `agent`, `call_analyst`) and",
         "checked cell by cell by `tests/access/test_authz_matrix.py` against an independent",
         "statement of the rules. Do not edit by hand.",
         "",
@@ -381,7 +455,8 @@ def generate(out: Path) -> list[Cell]:
     from troth.home import init_home
 
     with tempfile.TemporaryDirectory() as tmp:
-        t = Troth(init_home(Path(tmp) / "home", example="phone-service", clock=ManualClock()))
+        policy = matrix_policy(Path(tmp))
+        t = Troth(init_home(Path(tmp) / "home", policy_file=policy, clock=ManualClock()))
         try:
             cells = run_matrix(t)
         finally:

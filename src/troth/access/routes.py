@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from troth.access.commands import COMMANDS as COMMANDS
+
 
 class Door(StrEnum):
     """What kind of door a route is, which fixes who may pass it."""
@@ -33,6 +35,8 @@ class Door(StrEnum):
     # The breach register: the office; a customer's key or admins read their own share.
     breaches = "breaches"
     tenant_pages = "tenant_pages"  # /tenant: an admin of that tenant, signed in
+    # Giving a tenant's members their roles: its admins, the office; never the tenant's key.
+    tenant_roles = "tenant_roles"
     console = "console"  # /console: the vendor's staff and admins, signed in
     console_office = "console_office"  # /console pages of the privacy office only
     session = "session"  # ends the caller's own session
@@ -131,6 +135,7 @@ ROUTES: dict[str, Rule] = {
     f"POST {API}/tenants/{{tenant_id}}/invitations": _r(Door.tenant, write=True),
     f"GET {API}/tenants/{{tenant_id}}/members": _r(Door.tenant),
     f"DELETE {API}/tenants/{{tenant_id}}/members/{{user_id}}": _r(Door.tenant, write=True),
+    f"PUT {API}/tenants/{{tenant_id}}/members/{{user_id}}/role": _r(Door.tenant_roles, write=True),
     f"GET {API}/tenants/{{tenant_id}}/grants": _r(Door.tenant),
     f"GET {API}/tenants/{{tenant_id}}/vendor-accesses": _r(Door.tenant),
     # -- the web: public pages, sign-in forms, links ---------------------------------------
@@ -240,105 +245,9 @@ ROUTES: dict[str, Rule] = {
     "POST /tenant/invitations": _r(Door.tenant_pages, write=True),
     "POST /tenant/invitations/{invitation_id}/revoke": _r(Door.tenant_pages, write=True),
     "POST /tenant/members/{user_id}/revoke": _r(Door.tenant_pages, write=True),
+    "POST /tenant/members/{user_id}/role": _r(Door.tenant_pages, write=True),
     "POST /tenant/grants/{grant_id}/{decision}": _r(Door.tenant_pages, write=True),
     "GET /tenant/export.json": _r(Door.tenant_pages),
-}
-
-# CLI commands that read or change data: who runs them. Every command acts with the key
-# file (whoever can read it is the operator); ``--actor`` is a claim the operator makes,
-# ``--as EMAIL`` a person proven by their password.
-OPERATOR = "operator (holds the key file)"
-ASSERTED = "operator, as the --actor it asserts (a claim, not a proof)"
-AS_PERSON = "the account named by --as, proven by its password"
-COMMANDS: dict[str, str] = {
-    "aggregate": ASSERTED,
-    "audit head": OPERATOR,
-    "audit proof": OPERATOR,
-    "audit show": ASSERTED,
-    "audit verify": OPERATOR,
-    "breaches affected": OPERATOR,
-    "breaches exclude": OPERATOR,
-    "breaches export": OPERATOR,
-    "breaches list": OPERATOR,
-    "breaches notify": OPERATOR,
-    "breaches notify-controllers": OPERATOR,
-    "breaches public-notice": OPERATOR,
-    "breaches record": OPERATOR,
-    "breaches regulator": OPERATOR,
-    "breaches show": OPERATOR,
-    "collect": ASSERTED,
-    "consent check": OPERATOR,
-    "consent grant": ASSERTED,
-    "consent rebuild": OPERATOR,
-    "consent receipt": OPERATOR,
-    "consent state": OPERATOR,
-    "consent withdraw": ASSERTED,
-    "datasets check": OPERATOR,
-    "datasets show": OPERATOR,
-    "db migrate": OPERATOR,
-    "demo": OPERATOR,
-    "disclosures demand": ASSERTED,
-    "disclosures lift-gag": OPERATOR,
-    "disclosures list": OPERATOR,
-    "disclosures notify-due": OPERATOR,
-    "disclosures send": ASSERTED,
-    "disclosures subprocessors": OPERATOR,
-    "discover": ASSERTED,
-    "doctor": OPERATOR,
-    "find": OPERATOR,
-    "import": ASSERTED,
-    "grants accesses": OPERATOR,
-    "grants approve": AS_PERSON,
-    "grants list": OPERATOR,
-    "grants refuse": AS_PERSON,
-    "grants request": AS_PERSON,
-    "grants revoke": AS_PERSON,
-    "init": OPERATOR,
-    "keys api create": OPERATOR,
-    "keys api list": OPERATOR,
-    "keys api revoke": OPERATOR,
-    "keys rotate": OPERATOR,
-    "minors purge": ASSERTED,
-    "minors report": ASSERTED,
-    "mail send": ASSERTED,
-    "outbox deliver": OPERATOR,
-    "outbox list": OPERATOR,
-    "policy diff": OPERATOR,
-    "policy history": OPERATOR,
-    "policy publish": ASSERTED,
-    "policy show": OPERATOR,
-    "policy validate": OPERATOR,
-    "requests download": OPERATOR,
-    "requests execute": ASSERTED,
-    "requests export-tenant": ASSERTED,
-    "requests extend": ASSERTED,
-    "requests ingest": OPERATOR,
-    "requests list": OPERATOR,
-    "reindex": OPERATOR,
-    "requests open": ASSERTED,
-    "requests refuse": ASSERTED,
-    "requests show": OPERATOR,
-    "requests verify": OPERATOR,
-    "retention hold": ASSERTED,
-    "retention holds": OPERATOR,
-    "retention lift": ASSERTED,
-    "retention run": ASSERTED,
-    "ropa": OPERATOR,
-    "serve": OPERATOR,
-    "subjects end-relationship": ASSERTED,
-    "subjects resume-relationship": ASSERTED,
-    "tenants accept": OPERATOR,
-    "tenants create": OPERATOR,
-    "tenants invite": AS_PERSON,
-    "tenants list": OPERATOR,
-    "tenants members": OPERATOR,
-    "tenants offboard": ASSERTED,
-    "tenants revoke": AS_PERSON,
-    "use": ASSERTED,
-    "users add": OPERATOR,
-    "users disable": OPERATOR,
-    "users list": OPERATOR,
-    "worker": OPERATOR,
 }
 
 
@@ -408,12 +317,14 @@ def may(
             return s == "admin" or (cred.bound and s in rule.scopes)
         if door is Door.tenant:
             return s == "admin" and (not cred.bound or target in (Target.own, Target.none))
+        if door is Door.tenant_roles:
+            return s == "admin" and not cred.bound
         if door is Door.values and s.startswith("use:"):
             scoped = True  # checked per purpose/category by the gate
         return scoped and (not cred.bound or target is not Target.other)
     if door in (Door.office, Door.requests, Door.breaches):
         return (k == "staff" and cred.office) or (door is Door.breaches and k == "tenant_admin")
-    if door is Door.tenant:
+    if door in (Door.tenant, Door.tenant_roles):
         if k == "tenant_admin":
             return target in (Target.own, Target.none)
         return k == "staff" and cred.office
@@ -461,6 +372,8 @@ WHO = {
     Door.tenant: "that tenant's admins and its `admin` key; the privacy office; unbound"
     " `admin` keys",
     Door.tenant_pages: "an admin of the tenant, signed in",
+    Door.tenant_roles: "that tenant's admins, signed in; the privacy office; unbound `admin`"
+    " keys; never a key bound to the tenant",
     Door.console: "the vendor's staff and admins, signed in",
     Door.console_office: "the privacy office, signed in",
     Door.session: "the caller's own session",

@@ -3,7 +3,8 @@ docs/authorization-matrix.md)."""
 
 from __future__ import annotations
 
-from troth.access.routes import COMMANDS, ROUTES, WHO, Door
+from troth.access.commands import COMMANDS
+from troth.access.routes import ROUTES, WHO, Door
 
 # Doors no API key passes: no scopes to list.
 _KEYLESS = (Door.public, Door.token, Door.person, Door.session, Door.console,

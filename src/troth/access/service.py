@@ -11,7 +11,7 @@ from troth.access.records import Records
 from troth.access.sessions import Sessions
 from troth.access.tenants import Tenants
 from troth.context import Context
-from troth.errors import NotFound
+from troth.errors import NotFound, PermissionDenied
 from troth.gate import Actor, ActorKind, Reason
 
 
@@ -65,3 +65,25 @@ class AccessService:
             authorize(self.ctx, actor, Power.manage_tenants)
         self.tenants.get_tenant(tenant_id)
         return Actor(ActorKind.system, f"api:{actor.label}")
+
+    def giving_roles(self, actor: Actor, tenant_id: str, action: str) -> Actor:
+        """:meth:`acting_for_tenant` for giving a member a role (``for: tenant_members``),
+        which says what they may read: an admin of the customer, signed in, or the
+        vendor's office; never a key bound to the customer, whatever its scopes (refused
+        ``not_tenant_admin``, audited under its tenant)."""
+        from troth.audit.refusals import refuse
+
+        if actor.kind is ActorKind.application and actor.tenant_id == tenant_id:
+            refuse(
+                self.ctx,
+                action,
+                actor,
+                Reason.not_tenant_admin,
+                error=PermissionDenied(
+                    "a customer's API key may not give its members roles: an admin of the"
+                    " customer does, signed in",
+                    code="not_tenant_admin",
+                ),
+                tenant_id=tenant_id,
+            )
+        return self.acting_for_tenant(actor, tenant_id, action)

@@ -19,6 +19,7 @@ users = Table(
     Column("email", String(320), nullable=False),
     Column("login_key", String(400), nullable=False),
     Column("display_name", String(200)),
+    # A staff member's policy role; a customer's member's role ``for: tenant_members``.
     Column("role", String(64)),
     ref("tenant_id", "tenants.id"),
     Column("tenant_role", String(20)),
@@ -72,6 +73,8 @@ invitations = Table(
     ref("tenant_id", "tenants.id", required=True),
     Column("email", String(320), nullable=False),
     Column("role", String(20), nullable=False),
+    # The policy role (``for: tenant_members``) the member gets on accepting; NULL: none.
+    Column("member_role", String(64)),
     Column("invited_by", String(100), nullable=False),
     *stamps("created_at", "expires_at"),
     *open_stamps("accepted_at", "revoked_at"),

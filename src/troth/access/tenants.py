@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 
 from troth.access._base import audit, normalise_email
 from troth.access.accounts import (
@@ -21,12 +20,18 @@ from troth.access.accounts import (
     user_by_id,
     user_from_row,
 )
+from troth.access.invitations import (
+    INVITATION_REASONS,
+    Invitation,
+    InvitationState,
+    invitation_of,
+    seat_member,
+)
 from troth.access.offboarded import ensure_open
 from troth.access.passwords import check_password_strength, hash_password
 from troth.access.tables import invitations, users
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
-from troth.clock import utc
 from troth.collection.validation import control_problem
 from troth.context import Context
 from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ValidationError
@@ -40,21 +45,6 @@ from troth.store.values import read_values
 INVITATION_DAYS = 7
 
 
-class InvitationState(StrEnum):
-    pending = "pending"
-    accepted = "accepted"
-    revoked = "revoked"
-    expired = "expired"
-
-
-# Why an invitation that is no longer pending is refused.
-_INVITATION_REASONS = {
-    InvitationState.accepted: Reason.invitation_accepted,
-    InvitationState.revoked: Reason.invitation_revoked,
-    InvitationState.expired: Reason.invitation_expired,
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Tenant:
     id: str
@@ -62,78 +52,6 @@ class Tenant:
     primary_email: str | None
     status: str
     created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Invitation:
-    id: str
-    tenant_id: str
-    email: str
-    role: TenantRole
-    invited_by: str
-    created_at: datetime
-    expires_at: datetime
-    state: InvitationState
-
-
-def _invitation(row: Any, now: datetime) -> Invitation:
-    if row.accepted_at is not None:
-        state = InvitationState.accepted
-    elif row.revoked_at is not None:
-        state = InvitationState.revoked
-    elif now >= utc(row.expires_at):
-        state = InvitationState.expired
-    else:
-        state = InvitationState.pending
-    return Invitation(
-        row.id,
-        row.tenant_id,
-        row.email,
-        TenantRole(row.role),
-        row.invited_by,
-        row.created_at,
-        row.expires_at,
-        state,
-    )
-
-
-def _seat_member(
-    conn: Connection, inv: Invitation, pw_hash: str, display_name: str | None, now: datetime
-) -> str:
-    """The member account an accepted invitation opens: a member who was revoked and is
-    invited again gets the same account back; anyone else a new one. Returns its id."""
-    key = login_key(UserKind.tenant_member, inv.tenant_id, inv.email)
-    old = conn.execute(select(users.c.id).where(users.c.login_key == key)).first()
-    if old is not None:
-        conn.execute(
-            update(users)
-            .where(users.c.id == old.id)
-            .values(
-                disabled_at=None,
-                password_hash=pw_hash,
-                tenant_role=inv.role.value,
-                failed_logins=0,
-                locked_until=None,
-                display_name=display_name or users.c.display_name,
-            )
-        )
-        return str(old.id)
-    uid = new_id()
-    conn.execute(
-        users.insert().values(
-            id=uid,
-            kind=UserKind.tenant_member.value,
-            email=inv.email,
-            login_key=key,
-            display_name=display_name,
-            tenant_id=inv.tenant_id,
-            tenant_role=inv.role.value,
-            password_hash=pw_hash,
-            failed_logins=0,
-            created_at=now,
-        )
-    )
-    return uid
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,17 +167,20 @@ class Tenants:
         email: str,
         *,
         role: TenantRole | str = TenantRole.member,
+        member_role: str | None = None,
         by: Actor = SYSTEM,
         valid_for: timedelta = timedelta(days=INVITATION_DAYS),
     ) -> tuple[str, Invitation]:
         """Invite a colleague by e-mail: (the single-use token, the invitation). The token
-        is mailed through the outbox and kept only as its hash."""
+        is mailed through the outbox and kept only as its hash. ``member_role``: the
+        policy role (``for: tenant_members``) they get on accepting."""
         addr = normalise_email(email)
         try:
             trole = TenantRole(role)
         except ValueError:
             raise ValidationError("the invited role must be admin or member") from None
         self.authorize_admin(by, tenant_id, "invite")
+        mrole = self.member_role_id(member_role)
         ensure_open(self.ctx, tenant_id, "invite", by)
         now = self.ctx.clock.now()
         token = new_token()
@@ -279,6 +200,7 @@ class Tenants:
                     tenant_id=tenant_id,
                     email=addr,
                     role=trole.value,
+                    member_role=mrole,
                     invited_by=by.label,
                     created_at=now,
                     expires_at=now + valid_for,
@@ -290,11 +212,19 @@ class Tenants:
                 "invite",
                 by.label,
                 tenant_id=tenant_id,
-                details={"invitation": iid, "role": trole.value},
+                details={"invitation": iid, "role": trole.value, "member_role": mrole},
             )
             self._mail_invitation(conn, tenant_id, addr, token, now + valid_for)
         inv = Invitation(
-            iid, tenant_id, addr, trole, by.label, now, now + valid_for, InvitationState.pending
+            iid,
+            tenant_id,
+            addr,
+            trole,
+            by.label,
+            now,
+            now + valid_for,
+            InvitationState.pending,
+            mrole,
         )
         return token, inv
 
@@ -323,7 +253,7 @@ class Tenants:
             ).rowcount
             if claimed != 1:
                 raise Conflict("this invitation was already used; log in instead")
-            uid = _seat_member(conn, inv, pw_hash, display_name, now)
+            uid = seat_member(conn, inv, pw_hash, display_name, now)
             conn.execute(update(invitations).where(invitations.c.id == inv.id).values(user_id=uid))
             audit(
                 self.ctx,
@@ -331,7 +261,12 @@ class Tenants:
                 "invitation_accept",
                 f"user:{uid}",
                 tenant_id=inv.tenant_id,
-                details={"invitation": inv.id, "user": uid, "role": inv.role.value},
+                details={
+                    "invitation": inv.id,
+                    "user": uid,
+                    "role": inv.role.value,
+                    "member_role": inv.member_role,
+                },
             )
             return user_by_id(conn, uid)
 
@@ -349,7 +284,7 @@ class Tenants:
                 error=AuthenticationError("this invitation link is not valid"),
                 reason=Reason.unknown_invitation,
             )
-        inv = _invitation(row, now)
+        inv = invitation_of(row, now)
         if inv.state is not InvitationState.pending:
             message = {
                 InvitationState.accepted: "this invitation was already used; log in instead",
@@ -362,7 +297,7 @@ class Tenants:
                 "anonymous",
                 error=Conflict(message, code=f"invitation_{inv.state.value}"),
                 tenant_id=inv.tenant_id,
-                reason=_INVITATION_REASONS[inv.state],
+                reason=INVITATION_REASONS[inv.state],
                 details={"invitation": inv.id},
             )
         ensure_open(self.ctx, inv.tenant_id, "invitation_accept", "anonymous")
@@ -403,7 +338,62 @@ class Tenants:
                 .where(invitations.c.tenant_id == tenant_id)
                 .order_by(invitations.c.created_at)
             ).all()
-        return [_invitation(r, now) for r in rows]
+        return [invitation_of(r, now) for r in rows]
+
+    # -- members' roles (``for: tenant_members``) ------------------------------------------
+    def member_role_id(self, role: str | None) -> str | None:
+        """``role`` when the policy declares it ``for: tenant_members`` (None or empty:
+        no role); ValidationError naming the roles a member may be given otherwise."""
+        if role is None or role == "":
+            return None
+        roles = self.ctx.policy.member_roles
+        if role not in roles:
+            known = ", ".join(sorted(roles)) or "none: the policy declares no role for them"
+            shown_role = role[:64] if isinstance(role, str) and role.isprintable() else "?"
+            raise ValidationError(
+                f"no role {shown_role!r} for a customer's members; the policy's roles"
+                f" `for: tenant_members`: {known}",
+                field="member_role",
+            )
+        return role
+
+    def set_member_role(
+        self, tenant_id: str, user_id: str, role: str | None, *, by: Actor = SYSTEM
+    ) -> User:
+        """Give a member of ``tenant_id`` the policy role ``role`` (``for:
+        tenant_members``; None takes it away). Only an admin of this tenant (or troth
+        itself: the operator, the vendor's office) may; another tenant's admin gets the
+        404 of an unknown member, refused ``not_a_member``. Audited ``member_role`` with
+        the role before and after; the member's very next decision uses the new role."""
+        unknown = NotFound(f"{user_id[:64]!r} is not a member of this customer")
+        self.authorize_admin(by, tenant_id, "member_role", unknown, {"user": user_id[:64]})
+        with self.ctx.engine.connect() as conn:
+            other = conn.execute(select(users.c.tenant_id).where(users.c.id == user_id)).first()
+        if other is not None and other.tenant_id != tenant_id:
+            refuse(
+                self.ctx,
+                "member_role",
+                by.label,
+                Reason.not_a_member,
+                error=unknown,
+                tenant_id=tenant_id,
+                details={"user": user_id},
+            )
+        mrole = self.member_role_id(role)
+        with transaction(self.ctx) as conn:
+            row = conn.execute(select(users).where(users.c.id == user_id)).first()
+            if row is None or row.tenant_id != tenant_id:
+                raise unknown
+            conn.execute(update(users).where(users.c.id == user_id).values(role=mrole))
+            audit(
+                self.ctx,
+                conn,
+                "member_role",
+                by.label,
+                tenant_id=tenant_id,
+                details={"user": user_id, "before": row.role, "after": mrole},
+            )
+            return user_by_id(conn, user_id)
 
     def revoke_member(self, tenant_id: str, user_id: str, *, by: Actor = SYSTEM) -> User:
         """Revoke a member: their sessions and API keys end at once, and the gate's next

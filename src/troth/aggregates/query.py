@@ -128,16 +128,16 @@ def aggregate(
     k, cats, group_cats = check(ctx, q, k)
     asked = {"field": field, "group_by": list(group_by), "measure": measure}
     tenant = actor.tenant_id
-    member_active = False
+    member_active, role = False, None
     if tenant is not None:
         with ctx.engine.connect() as conn:
-            member_active, _ = actor_membership(conn, ctx, actor, tenant)
+            member_active, _, role = actor_membership(conn, ctx, actor, tenant)
     # The actor first (role, scopes, tenant binding), as if every person consented.
     ask = Ask(actor, Operation.aggregate, purpose, cats, now)
     decision = decide(
         idx,
         ask,
-        aggregate_facts(tenant, member_active, consented=frozenset({purpose})),
+        aggregate_facts(tenant, member_active, consented=frozenset({purpose}), member_role=role),
     )
     if not decision.allowed or decision.masked:
         reason = decision.reason or next(iter(decision.masked.values()))
@@ -153,7 +153,7 @@ def aggregate(
             details=asked,
         )
 
-    verdicts = _verdicts(ctx, ask, tenant, member_active)
+    verdicts = _verdicts(ctx, ask, tenant, member_active, role)
     groups: dict[Key, _Group] = {}
     not_counted: dict[str, int] = {}
     for key, kind, people, holders, total_, values in _counts(ctx, q, group_cats, tenant):
@@ -177,7 +177,7 @@ Kind = tuple[bool, bool, bool]
 
 
 def _verdicts(
-    ctx: Context, ask: Ask, tenant: str | None, member_active: bool
+    ctx: Context, ask: Ask, tenant: str | None, member_active: bool, role: str | None
 ) -> dict[Kind, str | None]:
     """The gate's answer for each kind of person: None (counted) or the reason they are
     not. Asked once per kind, then applied to every person of that kind in the database:
@@ -191,6 +191,7 @@ def _verdicts(
             consented=frozenset({ask.purpose}) if consented else frozenset(),
             restricted=frozenset({ask.purpose}) if restricted else frozenset(),
             erased=erased,
+            member_role=role,
         )
         d = decide(ctx.policy, ask, facts)
         why = None if d.allowed and not d.masked else d.reason or next(iter(d.masked.values()))

@@ -1,6 +1,6 @@
 """Tenants and the vendor's support access over HTTP: create and list tenants, invite
-and revoke members, and read a tenant's support grants and every look the vendor
-took.
+and revoke members, give members their roles (``for: tenant_members``), and read a
+tenant's support grants and every look the vendor took.
 
 The operator's operations need the office power ``manage_tenants`` (troth.office: a
 staff role the policy gives it, or a key bound to no tenant with ``admin`` or
@@ -39,6 +39,14 @@ class TenantIn(BodyIn):
 class InvitationIn(BodyIn):
     email: str = Field(min_length=3, max_length=320)
     role: TenantRole = TenantRole.member
+    # The policy role (``for: tenant_members``) the member gets on accepting.
+    member_role: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class MemberRoleIn(BodyIn):
+    """The policy role (``for: tenant_members``) to give a member; null takes it away."""
+
+    role: str | None = Field(min_length=1, max_length=64)
 
 
 def plain(obj: Any) -> dict[str, Any]:
@@ -62,6 +70,7 @@ def member_out(u: Any) -> dict[str, Any]:
         "email": u.email,
         "display_name": u.display_name,
         "tenant_role": str(u.tenant_role) if u.tenant_role else None,
+        "role": u.role,
         "disabled_at": u.disabled_at.isoformat() if u.disabled_at else None,
         "created_at": u.created_at.isoformat(),
     }
@@ -113,10 +122,15 @@ async def tenant_invite(
     t: TrothDep,
     idempotency_key: IdemKey = None,
 ) -> Response:
-    by = tenant_of(t, actor, tenant_id, "tenant.invite")
+    if body.member_role is not None:
+        by = t.access.giving_roles(actor, tenant_id, "tenant.invite")
+    else:
+        by = tenant_of(t, actor, tenant_id, "tenant.invite")
 
     def work() -> tuple[int, Any]:
-        _token, inv = t.access.tenants.invite(tenant_id, body.email, role=body.role, by=by)
+        _token, inv = t.access.tenants.invite(
+            tenant_id, body.email, role=body.role, member_role=body.member_role, by=by
+        )
         return 201, plain(inv)
 
     return await once(request, t, actor, idempotency_key, work)
@@ -139,6 +153,17 @@ def tenant_member_revoke(tenant_id: Id, user_id: Id, actor: ActorDep, t: TrothDe
     if not any(u.id == user_id for u in t.access.tenants.list_members(tenant_id)):
         raise NotFound(f"no member {user_id!r} in tenant {tenant_id!r}")
     return member_out(t.access.tenants.revoke_member(tenant_id, user_id, by=by))
+
+
+@router.put(
+    "/tenants/{tenant_id}/members/{user_id}/role",
+    summary="Give a member a role of the policy's (for: tenant_members), or none",
+)
+def tenant_member_role(
+    tenant_id: Id, user_id: Id, body: MemberRoleIn, actor: ActorDep, t: TrothDep
+) -> Any:
+    by = t.access.giving_roles(actor, tenant_id, "tenant.member_role")
+    return member_out(t.access.tenants.set_member_role(tenant_id, user_id, body.role, by=by))
 
 
 @router.get("/tenants/{tenant_id}/grants", summary="The vendor's support grants for a tenant")

@@ -1,4 +1,4 @@
-"""`troth tenants create|list|invite|accept|members|revoke|offboard` and
+"""`troth tenants create|list|invite|accept|members|set-role|revoke|offboard` and
 `troth grants request|approve|refuse|revoke|list|accesses`."""
 
 from __future__ import annotations
@@ -95,6 +95,13 @@ def invite(
     tenant: TenantArg,
     email: Annotated[str, typer.Argument(help="Who to invite.")],
     role: Annotated[str, typer.Option("--role", help="admin or member.")] = "member",
+    member_role: Annotated[
+        str | None,
+        typer.Option(
+            "--member-role",
+            help="The policy role (for: tenant_members) they get: what they may read.",
+        ),
+    ] = None,
     as_: Annotated[
         str | None,
         typer.Option(
@@ -118,13 +125,17 @@ def invite(
     """Invite a colleague by e-mail: a single-use link, sent through the outbox."""
     with opened(ctx) as t:
         by = _login(t, as_, password, totp, tenant) if as_ is not None else SYSTEM
-        token, inv = t.access.tenants.invite(tenant, email, role=role, by=by)
+        token, inv = t.access.tenants.invite(
+            tenant, email, role=role, member_role=member_role, by=by
+        )
         url = f"{t.ctx.settings.public_url.rstrip('/')}/invitations#{token}"
     if quiet:
         print(url if show_link else inv.id)
         return
     _out.print(
-        f"invited {inv.email} as {inv.role.value}; the link works once, until"
+        f"invited {inv.email} as {inv.role.value}"
+        + (f" with role {inv.member_role}" if inv.member_role else "")
+        + "; the link works once, until"
         f" {inv.expires_at:%Y-%m-%d %H:%M} UTC (queued in the outbox)"
     )
     if show_link:
@@ -159,15 +170,51 @@ def members(ctx: typer.Context, tenant: TenantArg, as_json: JsonOpt = False) -> 
             "id": u.id,
             "email": u.email,
             "role": u.tenant_role.value if u.tenant_role else None,
+            "member_role": u.role,
             "state": "active" if u.active else "revoked",
         }
         for u in people
     ] + [
-        {"id": i.id, "email": i.email, "role": i.role.value, "state": "invited"}
+        {
+            "id": i.id,
+            "email": i.email,
+            "role": i.role.value,
+            "member_role": i.member_role,
+            "state": "invited",
+        }
         for i in invites
         if i.state.value == "pending"
     ]
     emit(rows, as_json, empty="no members")
+
+
+@app.command("set-role")
+def set_role(
+    ctx: typer.Context,
+    tenant: TenantArg,
+    email: Annotated[str, typer.Argument(help="The member.")],
+    member_role: Annotated[
+        str | None,
+        typer.Argument(help="A policy role for: tenant_members; leave out with --none."),
+    ] = None,
+    none: Annotated[bool, typer.Option("--none", help="Take the member's role away.")] = False,
+    as_: Annotated[
+        str | None, typer.Option("--as", help="Act as this tenant admin (default: the operator).")
+    ] = None,
+    password: PasswordOpt = None,
+    totp: TotpOpt = None,
+) -> None:
+    """Give a member a role of the policy's (for: tenant_members): what they may read, for
+    which purposes. Their very next request uses it."""
+    if (member_role is None) == (not none):
+        from troth.errors import ValidationError
+
+        raise ValidationError("give the role, or --none to take the member's role away")
+    with opened(ctx) as t:
+        by = _login(t, as_, password, totp, tenant) if as_ is not None else SYSTEM
+        user = t.access.accounts.find_user(email, tenant_id=tenant)
+        user = t.access.tenants.set_member_role(tenant, user.id, member_role, by=by)
+    _out.print(f"{user.email}: role {user.role or 'none'}")
 
 
 @app.command("revoke")

@@ -71,7 +71,9 @@ def list_(
     rows = rows_of(users)
     for r, u in zip(rows, users, strict=True):
         r["state"] = "disabled" if u.disabled_at else ("locked" if u.locked_until else "active")
-        r["role"] = u.role or u.tenant_role
+        member = u.tenant_id is not None
+        r["role"] = u.tenant_role if member else u.role
+        r["member_role"] = u.role if member else None  # a role `for: tenant_members`
     emit(
         rows,
         as_json,
@@ -80,6 +82,7 @@ def list_(
             "kind": "kind",
             "email": "email",
             "role": "role",
+            "member_role": "member role",
             "tenant_id": "tenant",
             "state": "state",
             "totp_enabled": "TOTP",

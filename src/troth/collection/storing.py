@@ -257,7 +257,7 @@ def _ask_the_gate(
     actor = batch.actor
     consented_by_subject = facts_mod.consented_purposes(conn, ctx, sids)
     point_cats = tuple(sorted({f.category for f in batch.cp.fields.values()}))
-    member_active, grants = facts_mod.actor_membership(conn, ctx, actor, batch.tenant_id)
+    member_active, grants, role = facts_mod.actor_membership(conn, ctx, actor, batch.tenant_id)
     gated = _Gated()
     decided: dict[tuple[frozenset[str], bool], Allowed] = {}
     for sid in sids:
@@ -267,7 +267,14 @@ def _ask_the_gate(
             gated.allowed[sid] = decided[state]
             continue
         facts = facts_mod.collection_facts(
-            actor, sid, batch.tenant_id, have, member_active, grants, erased=sid in erased
+            actor,
+            sid,
+            batch.tenant_id,
+            have,
+            member_active,
+            grants,
+            erased=sid in erased,
+            member_role=role,
         )
         per: Allowed = {}
         refusals: list[Decision] = []

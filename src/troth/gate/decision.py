@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
 
+from troth.gate.members import MEMBERS, member_check
 from troth.gate.model import Actor, ActorKind, Ask, Decision, Facts, Grant, Operation, Reason
 from troth.policy.index import PolicyIndex
 from troth.policy.model import LegalBasis, Power
@@ -213,11 +214,11 @@ def _masked_categories(
             masked[cat] = Reason.purpose_not_declared_for_category
         elif needs_consent and not index.exempt_from(cat, "consent"):
             masked[cat] = Reason.no_consent
-        elif not _actor_category_ok(index, ask, cat):
+        elif not _actor_category_ok(index, ask, facts, cat):
             masked[cat] = (
-                Reason.role_not_allowed
-                if ask.actor.kind is ActorKind.staff
-                else Reason.scope_missing
+                Reason.scope_missing
+                if ask.actor.kind is ActorKind.application
+                else Reason.role_not_allowed
             )
         elif _needs_grant(index, ask, facts) or _customer_category(index, ask, cat):
             g = next(live_grants(facts, ask.now, frozenset({cat})), None)
@@ -252,7 +253,10 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
     if kind is ActorKind.system:
         return None
     if kind in PARTIES:
-        return party_refusal(actor, facts, "data")
+        refused = party_refusal(actor, facts, "data")
+        if refused is not None or kind not in MEMBERS:
+            return refused
+        return member_check(index, ask, facts)
     if kind is ActorKind.staff:
         if actor.role is None or actor.role not in index.roles:
             return role_unknown(actor)
@@ -361,10 +365,12 @@ def decide_power(index: PolicyIndex, actor: Actor, power: Power) -> Decision:
     )
 
 
-def _actor_category_ok(index: PolicyIndex, ask: Ask, cat: str) -> bool:
+def _actor_category_ok(index: PolicyIndex, ask: Ask, facts: Facts, cat: str) -> bool:
     actor = ask.actor
     if actor.kind is ActorKind.staff and actor.role is not None:
         return cat in index.role_categories[actor.role]
+    if actor.kind in MEMBERS and facts.member_role is not None:
+        return cat in index.role_categories.get(facts.member_role, frozenset())
     if actor.kind is ActorKind.application:
         return scope_allows(actor, ask.operation, ask.purpose, cat)
     return True

@@ -104,16 +104,17 @@ def notices_of(conn: Connection, ctx: Context) -> PolicyNotices:
 
 def actor_membership(
     conn: Connection, ctx: Context, actor: Actor, tenant_id: str | None
-) -> tuple[bool, tuple[Grant, ...]]:
-    """Is the actor an active member of ``tenant_id``, and which support grants do they
-    hold for it (only asked for the kinds of actor it concerns)."""
+) -> tuple[bool, tuple[Grant, ...], str | None]:
+    """Is the actor an active member of ``tenant_id``, which support grants do they hold
+    for it, and which member role do they hold now (only asked for the kinds of actor it
+    concerns)."""
     if tenant_id is None or actor.kind not in (
         ActorKind.tenant_admin,
         ActorKind.tenant_member,
         ActorKind.vendor_admin,
         ActorKind.staff,
     ):
-        return False, ()
+        return False, (), None
     from troth.access import actor_facts
 
     return actor_facts(conn, ctx, actor, tenant_id)
@@ -175,7 +176,7 @@ def facts_from_row(
         if purpose not in notices.reconsent or notices.reconsent[purpose] == digest:
             consented.add(purpose)
     restricted = {p for p in (f_restricted or "").split(",") if p}
-    member_active, grants = actor_membership(conn, ctx, actor, subject.tenant_id)
+    member_active, grants, member_role = actor_membership(conn, ctx, actor, subject.tenant_id)
     return Facts(
         subject_id=subject.id,
         subject_tenant=subject.tenant_id,
@@ -184,6 +185,7 @@ def facts_from_row(
         restricted=frozenset(restricted),
         notices=notices.new_uses,
         member_active=member_active,
+        member_role=member_role,
         grants=grants,
         erased=subject.erased_at is not None,
     )
@@ -197,6 +199,7 @@ def collection_facts(
     member_active: bool,
     grants: tuple[Grant, ...],
     erased: bool = False,
+    member_role: str | None = None,
 ) -> Facts:
     """The facts of a collection about ``subject_id`` (:mod:`troth.collection.storing`):
     who collects, for which customer, with which consents (those given with the data
@@ -208,6 +211,7 @@ def collection_facts(
         subject_self=actor.kind is ActorKind.subject and actor.id == subject_id,
         consented=consented,
         member_active=member_active,
+        member_role=member_role,
         grants=grants,
         erased=erased,
     )
@@ -220,6 +224,7 @@ def aggregate_facts(
     consented: frozenset[str] = frozenset(),
     restricted: frozenset[str] = frozenset(),
     erased: bool = False,
+    member_role: str | None = None,
 ) -> Facts:
     """The facts of one kind of person in an aggregate (:mod:`troth.aggregates.query`):
     no one in particular, only whether they consented, restricted the purpose or were
@@ -230,6 +235,7 @@ def aggregate_facts(
         restricted=restricted,
         erased=erased,
         member_active=member_active,
+        member_role=member_role,
     )
 
 

@@ -24,16 +24,17 @@ from typing import Protocol, TypeVar
 
 from troth.gate.binding import StoredValueLike, value_reason
 from troth.gate.decision import explain, names_categories, scope_allows
+from troth.gate.members import MEMBERS
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Operation, Reason
 from troth.policy.index import PolicyIndex
 
 
 def reachable_categories(index: PolicyIndex, actor: Actor, purpose: str) -> frozenset[str]:
     """The categories ``actor`` could ever be shown for ``purpose`` (the policy alone, not
-    the person): those the purpose declares; for staff, of those their role's; for an API
-    key, of those its scopes cover."""
+    the person): those the purpose declares; for staff (and a customer's member with a
+    role), of those their role's; for an API key, of those its scopes cover."""
     declared = index.purpose_categories.get(purpose, frozenset())
-    if actor.kind is ActorKind.staff:
+    if actor.kind is ActorKind.staff or (actor.kind in MEMBERS and actor.role is not None):
         return declared & index.role_categories.get(actor.role or "", frozenset())
     if actor.kind is ActorKind.application:
         return frozenset(c for c in declared if scope_allows(actor, Operation.use, purpose, c))

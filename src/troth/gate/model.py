@@ -100,6 +100,8 @@ class ActorKind(StrEnum):
 class Actor:
     kind: ActorKind
     id: str
+    # A staff member's role; a customer's member's role (``for: tenant_members``) as
+    # signed in (the gate decides on the one they hold now: ``Facts.member_role``).
     role: str | None = None
     tenant_id: str | None = None
     scopes: frozenset[str] = frozenset()
@@ -138,6 +140,9 @@ class Facts:
     # notice was posted, whether fresh consent is needed, the version) (P07, P08).
     notices: Mapping[tuple[str, str, str], tuple[datetime, bool, str]] = field(default_factory=dict)
     member_active: bool = False  # actor is an active member of the subject's tenant
+    # The role (``for: tenant_members``) that member holds now, read with member_active:
+    # the gate applies this one, not one an older session or actor object carried.
+    member_role: str | None = None
     grants: tuple[Grant, ...] = ()
     erased: bool = False
 

@@ -15,6 +15,7 @@ from troth.gate.decision import (
     role_unknown,
     staff_need_grant,
 )
+from troth.gate.members import MEMBERS, member_role_refusal
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Reason
 from troth.policy.index import PolicyIndex
 
@@ -90,6 +91,8 @@ def decide_record(
         return Decision.deny(Reason.not_a_member, "no such person")
     if kind in PARTIES:
         refused = party_refusal(actor, facts, "records")
+        if refused is None and kind in MEMBERS:
+            refused = _member_record_refusal(index, actor, record, facts, categories)
         if refused is not None:
             return refused
         if (
@@ -137,6 +140,32 @@ def decide_record(
         reason,
         f"the vendor's staff see a customer's {record.value} only under the customer's grant",
     )
+
+
+def _member_record_refusal(
+    index: PolicyIndex, actor: Actor, record: Record, facts: Facts, categories: frozenset[str]
+) -> Decision | None:
+    """A customer's member's role bounds the records they read as a staff role does: a
+    look-up only of someone the role may act for now, a record only of the role's
+    categories; a member the policy wants a role of and who has none reads none."""
+    refused = member_role_refusal(index, actor, facts)
+    if refused is not None:
+        return refused
+    role = facts.member_role
+    if role is None:
+        return None
+    if record is Record.lookup and not could_serve(index, role, facts):
+        return Decision.deny(
+            Reason.role_not_allowed,
+            f"your role {role!r} has no purpose it may serve for this person now",
+        )
+    outside = categories - index.role_categories[role]
+    if outside:
+        return Decision.deny(
+            Reason.role_not_allowed,
+            f"your role {role!r} may not see {', '.join(sorted(outside))}",
+        )
+    return None
 
 
 def could_serve(index: PolicyIndex, role: str, facts: Facts) -> bool:

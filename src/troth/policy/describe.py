@@ -177,6 +177,8 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
                 "categories": list(r.categories),
                 "purposes": list(r.purposes),
                 "powers": [w.value for w in r.powers],
+                "masked": list(r.masked),
+                "for": r.for_.value,
             }
             for r in policy.roles
         },
@@ -298,13 +300,26 @@ def _places_and_children(policy: Policy) -> list[str]:
 
 def _staff_mail_cookies(policy: Policy) -> list[str]:
     out: list[str] = []
-    if policy.roles:
+    staff_roles = [r for r in policy.roles if not r.for_members]
+    if staff_roles:
         out += ["", "Who on our staff sees what"]
-        for staff in policy.roles:
+        for staff in staff_roles:
             cats = ", ".join(staff.categories) or "no personal data"
             out.append(f"- {staff.id}: {cats}.")
             if staff.powers:
                 out.append(f"    may also: {', '.join(POWER_WORDS[p] for p in staff.powers)}.")
+    member_roles = [r for r in policy.roles if r.for_members]
+    if member_roles:
+        out += [
+            "",
+            "Who at each customer sees what (the customer's admin gives each member a role)",
+        ]
+        for role in member_roles:
+            cats = ", ".join(role.categories) or "no personal data"
+            masked = f" ({', '.join(role.masked)} masked)" if role.masked else ""
+            fors = ", ".join(role.purposes) or "no purpose"
+            out.append(f"- {role.id}: {cats}{masked}, for {fors}.")
+        out.append("- A member without a role sees nothing.")
     if policy.lists:
         out += ["", "Emails we send (unsubscribe in one click from any of them)"]
         for lst in policy.lists:

@@ -343,6 +343,7 @@ def _role(d: Differ, rid: str, o: Any, n: Any) -> None:
     d.members("roles", rid, "masked", o.masked, n.masked, "categories read masked", _m)
     old_powers, new_powers = [p.value for p in o.powers], [p.value for p in n.powers]
     d.members("roles", rid, "powers", old_powers, new_powers, "office powers", _m)
+    d.value("roles", rid, "for", o.for_, n.for_, "whose role it is", True)
     d.attrs("roles", rid, o, n, same_words("description"))
 
 

@@ -16,6 +16,7 @@ from troth.policy.model import (
     Policy,
     Purpose,
     Recipient,
+    RecipientKind,
     Regime,
     Role,
 )
@@ -58,11 +59,18 @@ class PolicyIndex:
     points: dict[str, CollectionPoint] = field(default_factory=dict)
     point_fields: dict[str, dict[str, CollectedField]] = field(default_factory=dict)
     point_purposes: dict[str, frozenset[str]] = field(default_factory=dict)
-    roles: dict[str, Role] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)  # the vendor's staff roles
+    # The roles of a customer's members (``for: tenant_members``), given by their admins.
+    member_roles: dict[str, Role] = field(default_factory=dict)
+    # Of every role, staff's and members' alike (the ids are unique across both).
     role_categories: dict[str, frozenset[str]] = field(default_factory=dict)
     role_purposes: dict[str, frozenset[str]] = field(default_factory=dict)
     recipients: dict[str, Recipient] = field(default_factory=dict)
     recipient_grants: dict[tuple[str, str], RecipientGrant] = field(default_factory=dict)
+    # Legal-obligation purposes whose data the policy sends to an authority (a police
+    # force, a court): the vendor's privacy office acts on them, under a legal demand; a
+    # customer's member only with a role (``for: tenant_members``) that lists them.
+    authority_purposes: frozenset[str] = frozenset()
     allowed_locations: frozenset[str] = frozenset()
     transfer_locations: dict[str, str] = field(default_factory=dict)
     exempt: frozenset[str] = frozenset()
@@ -114,7 +122,7 @@ class PolicyIndex:
             idx.point_fields[cp.id] = dict(cp.fields)
             idx.point_purposes[cp.id] = frozenset(cp.purposes)
         for r in policy.roles:
-            idx.roles[r.id] = r
+            (idx.member_roles if r.for_members else idx.roles)[r.id] = r
             idx.role_categories[r.id] = frozenset(r.categories)
             idx.role_purposes[r.id] = frozenset(r.purposes)
         for rc in policy.recipients:
@@ -125,6 +133,14 @@ class PolicyIndex:
                 cats = frozenset(d.categories) | (prev.categories if prev else frozenset())
                 flds = frozenset(d.fields) | (prev.fields if prev else frozenset())
                 idx.recipient_grants[key] = RecipientGrant(cats, flds)
+        idx.authority_purposes = frozenset(
+            d.purpose
+            for rc in policy.recipients
+            if rc.kind is RecipientKind.authority
+            for d in rc.receives
+            if d.purpose in idx.purposes
+            and idx.purposes[d.purpose].legal_basis is LegalBasis.legal_obligation
+        )
         idx.allowed_locations = frozenset(policy.locations.allowed)
         idx.transfer_locations = {t.to: t.safeguard for t in policy.locations.transfers}
         idx.exempt = frozenset(policy.business_contact_exempt_from)
@@ -132,6 +148,12 @@ class PolicyIndex:
         return idx
 
     # -- questions -------------------------------------------------------------------
+    def any_role(self, role: str | None) -> Role | None:
+        """The role ``role`` names, a staff or a member role; None when none does."""
+        if role is None:
+            return None
+        return self.roles.get(role) or self.member_roles.get(role)
+
     def purpose_allows(self, purpose: str, category: str) -> bool:
         cats = self.purpose_categories.get(purpose)
         return cats is not None and category in cats

@@ -283,7 +283,9 @@ def _target(loc: Path) -> tuple[Any, Any]:
         current = _unwrap(annotation)
         if isinstance(seg, str) and isinstance(current, type) and issubclass(current, BaseModel):
             owner = current
-            info = current.model_fields.get(seg)
+            info = current.model_fields.get(seg) or next(
+                (f for f in current.model_fields.values() if f.alias == seg), None
+            )
             annotation = info.annotation if info else None
         elif isinstance(seg, int | str):
             annotation = current  # a list index or dict key: stay on the item type
@@ -316,7 +318,9 @@ def _issue_from(error: Any, data: Any, filename: str, lines: _Lines) -> Issue:
     owner, annotation = _target(loc)
     if kind == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}" if loc else "unknown key"
-        allowed = tuple(owner.model_fields) if owner is not None else ()
+        allowed = (
+            tuple(f.alias or n for n, f in owner.model_fields.items()) if owner is not None else ()
+        )
     elif kind == "missing":
         message = "required key is missing"
     elif kind == "enum" and isinstance(annotation, type) and issubclass(annotation, Enum):
@@ -419,7 +423,7 @@ def _plain(value: Any) -> Any:
             item = getattr(value, name)
             if not info.is_required() and item == info.get_default(call_default_factory=True):
                 continue
-            out[name] = _plain(item)
+            out[info.alias or name] = _plain(item)
         return out
     if isinstance(value, Enum):
         return value.value

@@ -45,10 +45,10 @@ def shown(index: PolicyIndex, collection_point: str | None, field: str, value: A
 def masked_for_role(
     index: PolicyIndex, role: str | None, values: list[StoredValue]
 ) -> list[StoredValue]:
-    """``values`` (stored values a use reveals) as staff of ``role`` see them: a value of
-    a category the role reads ``masked`` is its field's mask (``policy validate`` makes
-    every such field declare one), never the whole value."""
-    declared = index.roles.get(role) if role else None
+    """``values`` (stored values a use reveals) as staff (or a customer's member) of
+    ``role`` see them: a value of a category the role reads ``masked`` is its field's mask
+    (``policy validate`` makes every such field declare one), never the whole value."""
+    declared = index.any_role(role)
     if declared is None or not declared.masked:
         return values
     cats = frozenset(declared.masked)

@@ -19,6 +19,9 @@ from troth.policy.durations import Duration
 from troth.policy.parties import MAX_NAME as MAX_NAME
 from troth.policy.parties import BreachNotices as BreachNotices
 from troth.policy.parties import Contact as Contact
+from troth.policy.powers import POWER_NAMES as POWER_NAMES
+from troth.policy.powers import Power as Power
+from troth.policy.powers import RoleFor as RoleFor
 
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="lower_snake_case identifier")]
@@ -320,30 +323,18 @@ class Locations(_Strict):
     transfers: list[Transfer] = Field(default_factory=list)
 
 
-class Power(StrEnum):
-    """What a role may do beyond reading its categories for its purposes: the vendor
-    office's functions. A power never lets a role read a category it is not given."""
-
-    manage_requests = "manage_requests"  # the request desk of every tenant
-    read_audit = "read_audit"  # everyone's audit entries, verifying the log
-    manage_breaches = "manage_breaches"  # the breach register: read, record, notify
-    legal_demands = "legal_demands"  # record and list legal demands
-    publish_policy = "publish_policy"  # diff, publish, history, the ROPA
-    run_retention = "run_retention"  # the retention plan, dry runs and runs
-    manage_holds = "manage_holds"  # place and lift legal holds
-    manage_tenants = "manage_tenants"  # create and administer any tenant
-    run_discovery = "run_discovery"  # scan connected databases for undeclared personal data
-
-
-POWER_NAMES = ", ".join(p.value for p in Power)
-
-
 class Role(_Strict):
     """A staff role or department: what it may see, for what (P12), and which office
-    functions it may exercise (``powers``)."""
+    functions it may exercise (``powers``). With ``for: tenant_members`` it is a role of a
+    customer's people instead (a school's teacher, a clinic's nurse): the same
+    ``categories``, ``purposes`` and ``masked``, assigned to each member by an admin of
+    their tenant, and never any ``powers`` (the office is the vendor's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: Id
     description: str | None = None
+    for_: RoleFor = Field(default=RoleFor.staff, alias="for")
     categories: list[Id] = Field(default_factory=list)
     purposes: list[Id] = Field(default_factory=list)
     powers: list[Power] = Field(default_factory=list)
@@ -373,6 +364,11 @@ class Role(_Strict):
             if len(set(value)) != len(value):
                 raise ValueError("a power is listed twice; list each power once")
         return value
+
+    @property
+    def for_members(self) -> bool:
+        """Is this a role of a customer's members (``for: tenant_members``)?"""
+        return self.for_ is RoleFor.tenant_members
 
 
 # The youngest age the law lets a person give their own consent, where REGULATIONS.md

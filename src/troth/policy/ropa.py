@@ -188,14 +188,16 @@ def record_of_processing(idx: PolicyIndex) -> RecordOfProcessing:
 
 def _staff_access(pol: Policy, purpose: str, categories: set[str]) -> list[str]:
     """Art. 30(1)(g) and P12: each role that may act for ``purpose``, with the categories
-    of it that the role sees, and the office powers it holds."""
+    of it that the role sees, and the office powers it holds; a role of a customer's
+    members says so."""
     out = []
     for r in pol.roles:
         if purpose not in r.purposes:
             continue
         seen = sorted(categories & set(r.categories))
         powers = f" (office powers: {', '.join(r.powers)})" if r.powers else ""
-        out.append(f"{r.id}{powers}: {', '.join(seen) or 'no categories'}")
+        whose = " (customer members)" if r.for_members else ""
+        out.append(f"{r.id}{whose}{powers}: {', '.join(seen) or 'no categories'}")
     return out
 
 

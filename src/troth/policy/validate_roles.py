@@ -1,6 +1,7 @@
 """The roles' part of ``policy validate``: each role's categories and purposes are the
 policy's, and a category a role reads ``masked`` is one it reads, whose every field
-declares a ``mask:`` (else the role would see the field whole, or nothing)."""
+declares a ``mask:`` (else the role would see the field whole, or nothing). A role for a
+customer's members (``for: tenant_members``) has no ``powers``: the office is the vendor's."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ def role_rules(v: _Checker) -> None:
             v.category_ref(("roles", i, "categories", j), cat)
         for j, pid in _strs(role.get("purposes")):
             v.purpose_ref(("roles", i, "purposes", j), pid)
+        if role.get("for") == "tenant_members" and role.get("powers"):
+            v.add(
+                ("roles", i, "powers"),
+                "a role for tenant_members has no `powers`: the office functions are the"
+                " vendor's privacy office's; remove `powers`, or make it a staff role",
+            )
         for j, cat in _strs(role.get("masked")):
             path: Path = ("roles", i, "masked", j)
             if cat not in cats:

@@ -3,8 +3,13 @@ validate`` and never fatal, so a policy that opened before an upgrade still open
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from troth.policy.lawful import lawful_warnings
 from troth.policy.model import LegalBasis, Policy
+
+if TYPE_CHECKING:
+    from troth.policy.index import PolicyIndex
 
 
 def policy_warnings(policy: Policy) -> list[str]:
@@ -29,7 +34,27 @@ def policy_warnings(policy: Policy) -> list[str]:
                     f"{p.id!r} keeps sensitive category {cat!r} after erasure for "
                     f"{lm.keep_for} ({lm.law}): make sure that law requires this very data"
                 )
-    return out + lawful_warnings(policy)
+    return out + _members_without_roles(policy, index) + lawful_warnings(policy)
+
+
+def _members_without_roles(policy: Policy, index: PolicyIndex) -> list[str]:
+    """A multi-tenant policy with sensitive or special categories and no role for a
+    customer's members: every member of every customer reads all of it (need to know,
+    GDPR Art. 5(1)(f), 25, 32)."""
+    if not policy.multi_tenant or index.member_roles:
+        return []
+    special = {c.id for c in policy.categories if c.special}
+    used = {c for p in policy.purposes for c in p.categories}
+    risky = sorted(c for c in used if c in special or index.is_sensitive(c))
+    if not risky:
+        return []
+    return [
+        "roles: a multi-tenant policy with sensitive or special categories"
+        f" ({', '.join(risky)}) and no role `for: tenant_members`: every member of a"
+        " customer reads every category its purposes allow, for every purpose; declare"
+        " roles for tenant_members (their purposes, categories, masked) and have each"
+        " customer's admin give every member one (a member without one is then refused)"
+    ]
 
 
 def _unused_optional_fields(policy: Policy) -> list[str]:

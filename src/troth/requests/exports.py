@@ -37,7 +37,7 @@ class Exports:
             from troth.access import actor_facts
 
             with self.ctx.engine.connect() as conn:
-                member, _ = actor_facts(conn, self.ctx, actor, tenant_id)
+                member, _, _ = actor_facts(conn, self.ctx, actor, tenant_id)
             if not member or actor.kind is not ActorKind.tenant_admin:
                 raise PermissionDenied(
                     "only an active admin of this tenant may export its data",

@@ -160,6 +160,7 @@ def home(request: Request) -> Response:
             me=s,
             tenant=tr.access.tenants.get_tenant(tid),
             admins=admins,
+            roles_declared=bool(tr.ctx.policy.member_roles),
         )
     s = member(request)
     return render(
@@ -169,6 +170,7 @@ def home(request: Request) -> Response:
         me=s,
         tenant=tr.access.tenants.get_tenant(tid),
         members=tr.access.tenants.list_members(tid),
+        member_roles=sorted(tr.ctx.policy.member_roles.values(), key=lambda r: r.id),
         invitations=tr.access.tenants.list_invitations(tid),
         grants=tr.access.grants.list_grants(tid),
         accesses=tr.access.grants.vendor_accesses(tid, limit=200),
@@ -188,6 +190,7 @@ def invite(request: Request, form: FormDep) -> Response:
         s.actor.tenant_id or "",
         form.get("email", ""),
         role=form.get("role") or "member",
+        member_role=form.get("member_role") or None,
         by=s.actor,
     )
     return _back()
@@ -205,6 +208,16 @@ def revoke_member(request: Request, user_id: Token, form: FormDep) -> Response:
     s = member(request, form, action="member_revoke")
     request.app.state.troth.access.tenants.revoke_member(
         s.actor.tenant_id or "", user_id, by=s.actor
+    )
+    return _back()
+
+
+@router.post("/tenant/members/{user_id}/role")
+def member_role(request: Request, user_id: Token, form: FormDep) -> Response:
+    """Give a member a role of the policy's (``for: tenant_members``), or none."""
+    s = member(request, form, action="member_role")
+    request.app.state.troth.access.tenants.set_member_role(
+        s.actor.tenant_id or "", user_id, form.get("member_role") or None, by=s.actor
     )
     return _back()
 

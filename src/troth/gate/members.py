@@ -1,0 +1,65 @@
+"""A customer's members before the gate (:func:`troth.gate.decide`): the role (``for:
+tenant_members``) a member holds decides their purposes and categories as a staff role
+does; where the policy declares such roles a member without one is refused; and what the
+policy sends to an authority is the vendor's office's to read out."""
+
+from __future__ import annotations
+
+from troth.gate.model import Actor, ActorKind, Ask, Decision, Facts, Operation, Reason
+from troth.policy.index import PolicyIndex
+
+# A customer's people: its admins and members (troth.access.tenants).
+MEMBERS = frozenset({ActorKind.tenant_admin, ActorKind.tenant_member})
+
+# The operations that read a person's data out (need to know applies to them first).
+_READS = frozenset({Operation.use, Operation.disclose, Operation.export})
+
+
+def member_role_refusal(index: PolicyIndex, actor: Actor, facts: Facts) -> Decision | None:
+    """The refusal of a customer's member (or admin) for their role alone, whatever they
+    ask: where the policy declares roles ``for: tenant_members``, a member holding none
+    (an admin holding none reads as before: every category the purposes allow); a role
+    the policy no longer declares. None when the role (or having none) lets them go on."""
+    role = facts.member_role
+    roles = ", ".join(sorted(index.member_roles))
+    if role is None:
+        if actor.kind is ActorKind.tenant_member and index.member_roles:
+            return Decision.deny(
+                Reason.role_not_allowed,
+                "you have no role at your organisation, and the policy lets its members see"
+                " only what their role allows: ask an admin of your organisation to give"
+                f" you one (roles: {roles})",
+            )
+        return None
+    if role not in index.member_roles:
+        return Decision.deny(
+            Reason.role_not_allowed,
+            f"your role {role!r} is not in the policy: ask an admin of your organisation"
+            f" to give you another (roles: {roles or 'none'})",
+        )
+    return None
+
+
+def member_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
+    """A customer's member of the person's tenant: their role (``facts.member_role``)
+    decides the purposes, as a staff role does; without one, a purpose whose data goes to
+    an authority (a legal obligation of the vendor's) is refused to read out."""
+    refused = member_role_refusal(index, ask.actor, facts)
+    if refused is not None:
+        return refused
+    role = facts.member_role
+    if role is not None:
+        if ask.purpose not in index.role_purposes[role]:
+            return Decision.deny(
+                Reason.role_not_allowed,
+                f"your role {role!r} may not act for purpose {ask.purpose!r}",
+            )
+        return None
+    if ask.purpose in index.authority_purposes and ask.operation in _READS:
+        return Decision.deny(
+            Reason.role_not_allowed,
+            f"purpose {ask.purpose!r} is a legal obligation whose data goes to an authority:"
+            " the vendor's privacy office acts on it, under a legal demand; a customer's"
+            " member only with a role that lists it",
+        )
+    return None
