@@ -77,7 +77,10 @@ def calls(ctx: Any, b_person: str, policy_text: str) -> list[tuple[str, str, dic
         ("POST", "/api/v1/retention/run", {"json": {"dry_run": False}}),
         ("POST", "/api/v1/retention/holds", {"json": {"reason": "x", "subject_id": b_person}}),
         ("POST", "/api/v1/breaches", {"json": breach}),
-        ("GET", "/api/v1/breaches", {}),
+        # GET /api/v1/breaches is no longer here: a customer's admin key (or its admins)
+        # now reads the breaches affecting its own people there, with its own counts only
+        # (GDPR Art. 33(2); tests/breaches/test_breach_people_regimes.py checks that
+        # another customer's breach stays unknown to it).
         ("POST", "/api/v1/legal-demands", {"json": demand}),
         ("GET", "/api/v1/legal-demands", {}),
         ("GET", "/api/v1/audit", {}),
