@@ -334,3 +334,57 @@ def test_over_http_an_agent_is_named_by_address_and_never_shown_back(mindlink: A
         assert _to(t, out["id"]) == {MUM}
         shown = c.get(f"/api/v1/requests/{out['id']}", headers=admin)
         assert shown.status_code == 200 and MUM not in shown.text
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra"),
+    [
+        ("delete", ()),
+        ("close_account", ()),
+        ("correct", ("--change", "name=Ann Byrne")),
+        ("restrict", ("--purpose", "support")),
+        ("object", ("--purpose", "support")),
+    ],
+)
+def test_the_persons_letter_is_delivered_after_a_change_made_for_them_on_the_cli(
+    t: Troth, capsys: pytest.CaptureFixture[str], kind: str, extra: tuple[str, ...]
+) -> None:
+    """Trial 10: a parent's erasure naming the child's own address; the child's letter
+    ("made on your behalf by ...") is delivered, after their data was erased too, for each
+    kind that changes their data, opened, verified and carried out as a user types it."""
+    from cli_runner import run
+
+    buy(t, ANN)
+    home = ("--home", str(t.ctx.home))
+    code, out, err = run(
+        capsys,
+        *home,
+        "requests",
+        "open",
+        kind,
+        "--email",
+        ANN,
+        "--on-behalf-of",
+        "Mary Buyer, mother",
+        "--agent-email",
+        MUM,
+        *extra,
+        "-q",
+    )
+    assert code == 0, err
+    rid = out.strip()
+    assert (
+        run(capsys, *home, "requests", "verify", rid, "--staff", "olive", "--reason", "seen")[0]
+        == 0
+    )
+    code, _out, err = run(capsys, *home, "requests", "execute", rid)
+    assert code == 0, err
+    assert run(capsys, *home, "outbox", "deliver")[0] == 0
+    mine = [m for m in mails_for(t, rid) if m["to_addr"] == ANN]
+    assert [(m["idempotency_key"].rsplit(":", 1)[1], m["status"]) for m in mine] == [
+        ("for_you", "sent")
+    ]
+    assert "made on your behalf by Mary Buyer, mother" in mine[0]["body_text"]
+    assert "contact" in mine[0]["body_text"] and "/privacy/download" not in mine[0]["body_text"]
+    sent = [p.read_text() for p in (t.ctx.home / "mail").glob("*.eml")]
+    assert any(f"To: {ANN}" in m and "on your behalf" in m for m in sent)
