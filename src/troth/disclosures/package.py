@@ -63,6 +63,8 @@ class DisclosurePackage:
     transfer_safeguard: str | None = None
     legal_demand_id: str | None = None
     withheld: tuple[WithheldValue, ...] = ()
+    # The law it was reported under, for a recipient with a standing statutory duty.
+    statutory_duty: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return plain_fields(self)

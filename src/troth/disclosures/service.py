@@ -80,6 +80,8 @@ def _record(conn: Connection, package: DisclosurePackage, actor: Actor, tenant: 
         details["transfer_safeguard"] = package.transfer_safeguard
     if package.legal_demand_id:
         details["legal_demand"] = package.legal_demand_id
+    if package.statutory_duty:
+        details["statutory_duty"] = package.statutory_duty
     entry = AuditEntry(
         "disclose",
         actor.label,
@@ -93,13 +95,25 @@ def _record(conn: Connection, package: DisclosurePackage, actor: Actor, tenant: 
     append_entries(conn, package.at, [entry])
 
 
+def statutory_duty(idx: Any, recipient: str, purpose: str) -> str | None:
+    """The law under which the organisation reports to authority ``recipient`` for
+    ``purpose`` routinely (its policy's ``statutory_duty``, for a purpose it ``receives``),
+    or None."""
+    rc = idx.recipients[recipient]
+    duty = getattr(rc, "statutory_duty", None)
+    if rc.kind is not RecipientKind.authority or not duty:
+        return None
+    return str(duty) if any(d.purpose == purpose for d in rc.receives) else None
+
+
 def _demand_needed(idx: Any, recipient: str, purpose: str) -> str | None:
     """Why a disclosure needs a recorded legal demand (P20: legal disclosures are recorded
-    and the person told), or None: one to an authority goes only under a demand. (A
+    and the person told), or None: one to an authority goes only under a demand, unless
+    the law requires reporting to it for that purpose (its ``statutory_duty``). (A
     legal-obligation purpose to another recipient, a tax adviser say, needs none: without a
     demand its data stays bound to the purposes it was collected for.)"""
     rc = idx.recipients[recipient]
-    if rc.kind is not RecipientKind.authority:
+    if rc.kind is not RecipientKind.authority or statutory_duty(idx, recipient, purpose):
         return None
     why = f"{rc.name} is an authority"
     authorities = sorted(r.id for r in idx.recipients.values() if r.kind is RecipientKind.authority)
@@ -239,6 +253,7 @@ class DisclosureService:
                 transfer_safeguard=self._safeguard(rc),
                 legal_demand_id=a.legal_demand_id,
                 withheld=withheld,
+                statutory_duty=None if demand else statutory_duty(ctx.policy, rc.id, a.purpose),
             )
             _record(conn, package, a.actor, subj.tenant_id)
             if demand is not None:
@@ -424,6 +439,8 @@ class DisclosureService:
                 "instrument": row.instrument,
                 "reference": row.reference,
             }
+        elif rc is not None and (duty := statutory_duty(self.ctx.policy, rc.id, row.purpose)):
+            item["statutory_duty"] = duty  # reported by law: the law, in the policy's words
         return item
 
     # -- legal demands (delegated) ----------------------------------------------------------

@@ -154,6 +154,7 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
                 "role": r.role,
                 "location": r.location,
                 "safeguard": r.safeguard,
+                "statutory_duty": r.statutory_duty,
                 "individual_transactions": r.individual_transactions,
                 "receives": [
                     {
@@ -277,6 +278,10 @@ def _recipients(policy: Policy) -> list[str]:
         for d in r.receives:
             only = f" (only the fields {', '.join(d.fields)})" if d.fields else ""
             out.append(f"    for {d.purpose}: {', '.join(d.categories)}{only}.")
+        if r.statutory_duty:
+            out.append(
+                f"    we must report to it by law ({r.statutory_duty}), without a court order."
+            )
         if not r.individual_transactions:
             out.append("    never sees individual transactions.")
     return _section("Who receives it, and where", out, "- Nobody: your data is not passed on.")

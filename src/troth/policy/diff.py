@@ -235,6 +235,8 @@ def _grants(r: Any) -> dict[str, tuple[set[str], set[str]]]:
 _RECIPIENT_ATTRS: list[Attr] = [
     ("location", "location", True),
     ("individual_transactions", "access to individual transactions", _became_true),
+    # Reported to without a legal demand each time: material whenever it changes.
+    ("statutory_duty", "standing statutory duty to report to it", True),
     *same_words("name", "kind", "role", "url", "safeguard"),
 ]
 

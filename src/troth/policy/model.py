@@ -29,6 +29,9 @@ LocationCode = Annotated[
     str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, or EU")
 ]
 
+# The longest law a recipient's ``statutory_duty`` may name.
+MAX_DUTY = 300
+
 
 class LegalBasis(StrEnum):
     consent = "consent"
@@ -307,6 +310,11 @@ class Recipient(_Strict):
     # May this recipient see individual transactions? (P19: no third party does.)
     individual_transactions: bool = True
     safeguard: str | None = None
+    # An authority the organisation must report to by law, routinely (a pharmacy's
+    # pharmacovigilance reports to its medicines regulator): the law, named. Disclosures to
+    # it for the purposes it ``receives`` go without a per-disclosure legal demand (still
+    # projected and bound to their purposes, recorded, visible to the person).
+    statutory_duty: str | None = Field(default=None, min_length=1, max_length=MAX_DUTY)
 
 
 class Transfer(_Strict):

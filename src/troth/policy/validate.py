@@ -12,6 +12,7 @@ from troth.policy.issues import Issue, Path, format_path
 from troth.policy.lawful import check_lawfulness
 from troth.policy.model import AGE_FLOORS, LegalBasis, Policy, Regime
 from troth.policy.taxonomy import BUILTIN_BY_ID
+from troth.policy.validate_duties import statutory_duties
 from troth.policy.validate_points import one_identity_each
 
 Locate = Callable[[Path], int]
@@ -118,9 +119,8 @@ class _Checker:
         }
 
     def add(self, path: Path, message: str, allowed: Sequence[str] = ()) -> None:
-        self.issues.append(
-            Issue(self.file, self.locate(path), format_path(path), message, tuple(allowed))
-        )
+        at = Issue(self.file, self.locate(path), format_path(path), message, tuple(allowed))
+        self.issues.append(at)
 
     def run(self, *, lawful: bool = True) -> list[Issue]:
         self.duplicates()
@@ -128,6 +128,7 @@ class _Checker:
         self.point_rules()
         self.point_field_rules()
         self.recipient_rules()
+        statutory_duties(self.data, self.add)
         self.role_rules()
         self.support_access_rules()
         self.list_and_cookie_rules()
@@ -150,11 +151,8 @@ class _Checker:
 
     def purpose_ref(self, path: Path, value: str) -> None:
         if value not in self.purposes:
-            self.add(
-                path,
-                f"unknown purpose {value!r}: declare it under `purposes`",
-                sorted(self.purposes),
-            )
+            why = f"unknown purpose {value!r}: declare it under `purposes`"
+            self.add(path, why, sorted(self.purposes))
 
     def duplicates(self) -> None:
         for key in _ID_LISTS:
