@@ -119,6 +119,14 @@ class RequestOut(BaseModel):
     result: dict[str, Any] | None
     error: str | None
     closed_at: str | None
+    adult_since: str | None = Field(
+        default=None,
+        description="Made on the person's behalf: the day their stored date of birth says"
+        " they turned 18 (a parent's authority has ended; staff check their own).",
+    )
+    agent_warning: str | None = Field(
+        default=None, description="What staff must check before verifying the agent."
+    )
     download_code: str | None = Field(
         default=None,
         description=(
@@ -171,6 +179,7 @@ def opened_out(t: Troth, actor: Actor, body: OpenIn, r: RequestRecord) -> dict[s
         return out
     out["subject_id"] = None
     out["tenant_id"] = actor.tenant_id or body.tenant_id
+    out["adult_since"] = out["agent_warning"] = None  # the person's age: theirs too
     if body.regime is None:
         out.update(dict.fromkeys(REGIME_DERIVED))
     return out

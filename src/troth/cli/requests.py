@@ -75,6 +75,8 @@ def _show(req: Any, as_json: bool) -> None:
         + (f" [red]waiting: {escape(req.error)}[/red]" if req.error else ""),
         highlight=False,
     )
+    if req.agent_warning:
+        console.print(f"[bold yellow]check:[/bold yellow] {escape(req.agent_warning)}")
 
 
 def _pairs(svc: Any, items: list[str] | None) -> dict[str, Any]:

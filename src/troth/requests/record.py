@@ -48,8 +48,18 @@ class RequestRecord:
     agent_email: str | None = None
     """The agent's own address: every letter about a request made on the person's behalf
     goes there."""
+    adult_since: date | None = None
+    """For a request made on the person's behalf: the day a stored date of birth says they
+    turned 18 (:mod:`~troth.requests.coming_of_age`); a parent's authority has ended."""
     # Only on the value execute() returns for an access request: the link's secret.
     download_token: str | None = field(default=None, repr=False)
+
+    @property
+    def agent_warning(self) -> str | None:
+        """What staff must check before verifying the agent (None: nothing)."""
+        from troth.requests.coming_of_age import warning
+
+        return warning(self.adult_since) if self.adult_since else None
 
     @property
     def deadline(self) -> date:
@@ -70,7 +80,7 @@ class RequestRecord:
 
     def to_dict(self) -> dict[str, Any]:
         out = plain_fields(self, omit=("download_token", "code_attempts", "codes_sent"))
-        return out | {"deadline": self.deadline.isoformat()}
+        return out | {"deadline": self.deadline.isoformat(), "agent_warning": self.agent_warning}
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -317,7 +317,12 @@ class RequestSteps:
                 code="unknown_request",
                 request_id=request_id,
             )
-        return self.record(row)
+        rec = self.record(row)
+        if rec.on_behalf and rec.subject_id is not None:
+            from troth.requests.coming_of_age import adult_since
+
+            rec = replace(rec, adult_since=adult_since(conn, self.ctx, rec.subject_id))
+        return rec
 
     def record(self, row: Any) -> RequestRecord:
         """A request row (all of ``requests``' columns) as a record, its contact opened."""

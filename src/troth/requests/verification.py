@@ -130,7 +130,9 @@ class Verification:
             who = f"staff:{staff}"
             # On someone's behalf: what staff checked is the agent and their authority to
             # act (the event and the audit entry say so, with the reason).
-            checked = {"checked": "agent_authority"} if req.on_behalf else {}
+            checked: dict[str, str] = {"checked": "agent_authority"} if req.on_behalf else {}
+            if req.adult_since is not None:  # a parent's authority ended: recorded as seen
+                checked["adult_since"] = req.adult_since.isoformat()
             self._verified(conn, req, now, who, "staff", by=staff, reason=reason[:1000], **checked)
         return self.steps.get(request_id)
 
