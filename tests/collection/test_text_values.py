@@ -209,3 +209,37 @@ def test_mail_from_an_address_with_a_trailing_dot_has_no_sender(tmp_path: Path) 
     path.write_bytes(bytes(msg))
     found = read_message(path)
     assert found.sender is None and "not an e-mail address" in (found.problem or "")
+
+
+BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+
+
+@pytest.mark.parametrize("bidi", BIDI)
+def test_bidi_overrides_are_refused_in_text_at_collection_and_correction(
+    ilign: Any, bidi: str
+) -> None:
+    """Trial 11: "Ann\\u202egnp.exe" was accepted as a name, shown reversed to staff."""
+    from troth.requests.execution import check_value  # the check a correction makes
+
+    t = Troth(ilign)
+    for field in ("name", "message"):  # a name, and free text alike
+        with pytest.raises(ValidationError, match=rf"field '{field}': contains a bidirectional"):
+            t.collect("support_ticket", {**TICKET, field: f"Ann{bidi}gnp.exe"})
+    assert counts(ilign) == (0, 0)
+    spec = ilign.policy.points["support_ticket"].fields["name"]
+    assert "bidirectional" in (check_value(spec, f"Ann{bidi}x", 10_000) or "")
+    # Right-to-left text and its direction marks are still names.
+    t.collect("support_ticket", {**TICKET, "name": "\u05d0\u05e0\u05d4 \u200fLee"})
+    assert counts(ilign)[1] == 1
+
+
+def test_http_refuses_a_bidi_override_naming_the_field(ilign: Any) -> None:
+    with client_for(ilign) as client:
+        r = client.post(
+            "/api/v1/collect/support_ticket",
+            json={"data": {**TICKET, "name": "Ann\u202egnp.exe"}},
+            headers=api_key(client, ["admin"]),
+        )
+        body = is_problem(r, 422, "invalid_input")
+        assert "field 'name'" in body["detail"] and "bidirectional" in body["detail"], body
+    assert counts(ilign) == (0, 0)

@@ -47,6 +47,10 @@ _EMAIL = re.compile(rf"^[^@\s]{{1,64}}@(?=.{{1,253}}$)(?:{_LABEL}\.)+{_TOP}$")
 # free-text field keeps tab and line breaks.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they
+# reorder what a reader sees ("Ann\u202egnp.exe"), in any text field. The marks U+200E
+# and U+200F, which only hint a direction, stay (right-to-left names use them).
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{5,32}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -186,9 +190,14 @@ def parse_datetime(value: Any) -> datetime:
 
 
 def control_problem(value: str, *, free_text: bool = False) -> str | None:
-    """None when ``value`` holds no control character; a ``free_text`` value may hold tab,
-    line feed and carriage return (a message typed over several lines). Otherwise what is
-    wrong, in words (never the value)."""
+    """None when ``value`` holds no control character nor bidirectional override; a
+    ``free_text`` value may hold tab, line feed and carriage return (a message typed over
+    several lines). Otherwise what is wrong, in words (never the value)."""
+    if _BIDI.search(value) is not None:
+        return (
+            "contains a bidirectional override or isolate (U+202A-U+202E, U+2066-U+2069),"
+            " which reorders what is shown: send plain text"
+        )
     if (_CONTROL_IN_TEXT if free_text else _CONTROL).search(value) is None:
         return None
     allowed = "; only tab and line breaks are allowed" if free_text else ""
