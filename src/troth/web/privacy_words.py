@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from troth.audit.entry import AuditEntry
@@ -273,6 +273,14 @@ class Record:
     categories: tuple[str, ...]  # category ids, in words on the page
 
 
+def _why(index: PolicyIndex, purpose: str, kept_until: date | None) -> str:
+    """A purpose in words; for a value kept after an erasure, how long and why."""
+    said = index.purposes[purpose].description if purpose in index.purposes else words(purpose)
+    if kept_until is None:
+        return said
+    return f"{said} (only this, until {kept_until.isoformat()}: the law requires us to keep it)"
+
+
 def records(index: PolicyIndex, values: Iterable[StoredValue]) -> list[Record]:
     """Values grouped into records (same collection point, same moment), newest first;
     each field labelled from the policy and masked where its field declares a mask."""
@@ -300,7 +308,12 @@ def records(index: PolicyIndex, values: Iterable[StoredValue]) -> list[Record]:
             fields.append(
                 Field(label, shown(index, v.collection_point, v.field, v.value), v.category)
             )
-        purposes = sorted({p for v in vs for p in v.purposes})
+        # A value an erasure kept for a legal obligation serves that purpose alone, until
+        # the law's minimum ends: that, not what it was first collected for, is why.
+        kept = {v.restricted_to: v.restricted_until for v in vs if v.restricted_to}
+        purposes = sorted(
+            {p for v in vs for p in ((v.restricted_to,) if v.restricted_to else v.purposes)}
+        )
         out.append(
             Record(
                 title=(point.description or words(point_id)).rstrip(".")
@@ -308,10 +321,7 @@ def records(index: PolicyIndex, values: Iterable[StoredValue]) -> list[Record]:
                 else words(point_id or "other data").capitalize(),
                 collected_at=at,
                 fields=tuple(fields),
-                why=tuple(
-                    index.purposes[p].description if p in index.purposes else words(p)
-                    for p in purposes
-                ),
+                why=tuple(_why(index, p, kept.get(p)) for p in purposes),
                 categories=tuple(sorted({v.category for v in vs})),
             )
         )
