@@ -254,3 +254,21 @@ def test_a_disclosure_under_a_demand_it_may_not_go_under_is_refused_and_audited(
     ]
     assert _count(t, disclosures) == 0 and _mail(t) == 0
     assert t.disclosures.demand(d.id).status == "received"  # still to be answered
+
+
+def test_a_demands_free_text_reference_is_not_kept_in_the_audit_log(home, db_url):
+    """An officer may write a name into a demand's reference ("warrant re Ann Lee"); the
+    audit log keeps its entries beyond any erasure, so it holds the reference's digest,
+    never its text (before, the text was in the entry for good)."""
+    import hashlib
+
+    t = home("itechno", db_url)
+    reference = "Warrant 17/2026 re Ann Lee, 1 Main St"
+    demand = _demand(t, reference=reference)
+    (entry,) = [
+        e.entry for e in list_entries(t.ctx, limit=100) if e.entry.action == "legal_demand.record"
+    ]
+    assert entry.details["demand"] == demand.id
+    assert entry.details["reference_sha256"] == hashlib.sha256(reference.encode()).hexdigest()
+    assert "Ann Lee" not in json.dumps(entry.details) and "reference" not in entry.details
+    assert t.disclosures.demand(demand.id).reference == reference  # the row keeps it

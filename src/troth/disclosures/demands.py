@@ -8,6 +8,7 @@ the worker).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -189,11 +190,14 @@ def _insert_demand(conn: Connection, demand: LegalDemand, actor: Actor, now: dat
     row = row_of(legal_demands, demand, recorded_by=actor.label, recorded_at=now)
     conn.execute(insert(legal_demands).values(**row))
     gag = demand.gag_until
+    # The reference is free text (an officer may write a name into it), and the log keeps
+    # its entries for good, beyond any erasure: the log holds its digest, which still
+    # proves which reference was recorded; the text stays in the demand's row.
     details = {
         "demand": demand.id,
         "authority": demand.authority,
         "instrument": demand.instrument.value,
-        "reference": demand.reference,
+        "reference_sha256": hashlib.sha256(demand.reference.encode()).hexdigest(),
         "gag_until": gag.isoformat() if gag else None,
     }
     entry = AuditEntry("legal_demand.record", actor.label, Outcome.info, details=details)
