@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
@@ -20,6 +20,7 @@ from troth.access.passwords import (
     provisioning_uri,
     verify_password,
 )
+from troth.access.seals import row_matches, seal_new, write_sealed
 from troth.access.tables import api_keys, sessions, users
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
@@ -29,6 +30,9 @@ from troth.errors import AuthenticationError, Conflict, NotFound, RateLimited, V
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.store.ids import new_id
 from troth.store.tables import tenants
+
+if TYPE_CHECKING:
+    from troth.keys import Keyring
 
 
 class UserKind(StrEnum):
@@ -105,17 +109,19 @@ def actor_for(user: User) -> Actor:
     return Actor(kind, user.id, role=user.role, tenant_id=user.tenant_id)
 
 
-def end_sessions_and_keys(conn: Connection, user_id: str, now: datetime) -> None:
+def end_sessions_and_keys(conn: Connection, keys: Keyring, user_id: str, now: datetime) -> None:
     """Revoke every live session and API key of an account, at once."""
     conn.execute(
         update(sessions)
         .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    conn.execute(
-        update(api_keys)
-        .where(api_keys.c.user_id == user_id, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=now)
+    write_sealed(
+        conn,
+        keys,
+        api_keys,
+        (api_keys.c.user_id == user_id) & api_keys.c.revoked_at.is_(None),
+        revoked_at=now,
     )
 
 
@@ -127,18 +133,18 @@ def user_by_id(conn: Connection, user_id: str) -> User:
     return user_from_row(row)
 
 
-def signed_in_as(conn: Connection, actor: Actor, *, kind: UserKind | None = None) -> Any:
+def signed_in_as(
+    conn: Connection, actor: Actor, keys: Keyring, *, kind: UserKind | None = None
+) -> Any:
     """The account an actor names (its kind, tenant, tenant role, role), if it exists, is not
-    disabled and is of the actor's kind (or of ``kind``); None otherwise. An asserted
+    disabled, matches its seal (troth.access.seals) and is of the actor's kind (or of
+    ``kind``); None otherwise. An asserted
     actor (``--actor staff:NAME@ROLE``) names no account."""
-    c = users.c
-    row = conn.execute(
-        select(c.kind, c.tenant_id, c.tenant_role, c.role, c.disabled_at).where(c.id == actor.id)
-    ).first()
+    row = conn.execute(select(users).where(users.c.id == actor.id)).first()
     wanted = (kind or actor.kind).value
     if row is None or row.disabled_at is not None or row.kind != wanted:
         return None
-    return row
+    return row if row_matches(keys, users, row) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +231,7 @@ class Accounts:
                     created_at=self.ctx.clock.now(),
                 )
             )
+            seal_new(conn, self.ctx.keys, users, [uid])
             audit(
                 self.ctx,
                 conn,
@@ -308,10 +315,14 @@ class Accounts:
         pw_hash = hash_password(password)
         with transaction(self.ctx) as conn:
             user_by_id(conn, user_id)
-            conn.execute(
-                update(users)
-                .where(users.c.id == user_id)
-                .values(password_hash=pw_hash, failed_logins=0, locked_until=None)
+            write_sealed(
+                conn,
+                self.ctx.keys,
+                users,
+                users.c.id == user_id,
+                password_hash=pw_hash,
+                failed_logins=0,
+                locked_until=None,
             )
             audit(self.ctx, conn, "password_set", by.label, details={"user": user_id})
 
@@ -321,8 +332,8 @@ class Accounts:
         with transaction(self.ctx) as conn:
             user = user_by_id(conn, user_id)
             if user.disabled_at is None:
-                conn.execute(update(users).where(users.c.id == user_id).values(disabled_at=now))
-            end_sessions_and_keys(conn, user_id, now)
+                write_sealed(conn, self.ctx.keys, users, users.c.id == user_id, disabled_at=now)
+            end_sessions_and_keys(conn, self.ctx.keys, user_id, now)
             audit(
                 self.ctx,
                 conn,
@@ -439,10 +450,13 @@ class Accounts:
         """Store (or, with None, clear) an account's sealed TOTP secret; audited."""
         with transaction(self.ctx) as conn:
             user = user_by_id(conn, user_id)
-            conn.execute(
-                update(users)
-                .where(users.c.id == user_id)
-                .values(totp_secret=sealed, totp_last_step=None)
+            write_sealed(
+                conn,
+                self.ctx.keys,
+                users,
+                users.c.id == user_id,
+                totp_secret=sealed,
+                totp_last_step=None,
             )
             action = "totp_enable" if sealed is not None else "totp_disable"
             audit(

@@ -9,12 +9,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, literal, select, update
 
 from troth.access._base import audit
 from troth.access.offboarded import ensure_open
+from troth.access.seals import KEY_COLUMNS, TAMPERED, access_matches, seal_new, write_sealed
 from troth.access.tables import api_keys
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
@@ -26,6 +27,9 @@ from troth.gate import SYSTEM, Actor, ActorKind, Operation, Reason
 from troth.policy.model import POWER_NAMES, Power
 from troth.store.ids import new_id, token_hash
 from troth.store.tables import tenants
+
+if TYPE_CHECKING:
+    from troth.keys import Keyring
 
 KEY_PREFIX = "trk_"
 _KEY = re.compile(r"^trk_[A-Za-z0-9_-]{43}$")
@@ -57,6 +61,14 @@ class _KeyRow(NamedTuple):
     scopes: list[str] | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    key_hash: str
+    user_id: str | None
+    seal: bytes | None
+
+    def sealed(self, keys: Keyring) -> bool:
+        """Whether the row matches its seal (troth.access.seals)."""
+        cols = [getattr(self, n) for n in KEY_COLUMNS]
+        return access_matches(keys, api_keys, cols, self.seal)
 
 
 # Every API request looks its key up: compiled once and run on the driver (troth.db).
@@ -231,6 +243,7 @@ class ApiKeys:
                     created_at=now,
                 )
             )
+            seal_new(conn, self.ctx.keys, api_keys, [kid])
             audit(
                 self.ctx,
                 conn,
@@ -255,6 +268,8 @@ class ApiKeys:
         row = _KeyRow(*found[0])
         if row.revoked_at is not None or row.last_used_at is None:
             return None
+        if not row.sealed(self.ctx.keys):
+            return None
         if self.ctx.clock.now() - row.last_used_at >= LAST_USED_EVERY:
             return None
         return _actor(row)
@@ -277,6 +292,8 @@ class ApiKeys:
                 problem = Reason.unknown_key
             elif row.revoked_at is not None:
                 problem = Reason.revoked_key
+            elif not row.sealed(self.ctx.keys):
+                problem = Reason.record_tampered
             elif row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
                 stale = now - LAST_USED_EVERY
                 with self.ctx.engine.begin() as conn:
@@ -296,6 +313,7 @@ class ApiKeys:
                     "this API key is not known; create one with `troth keys api create`"
                 ),
                 Reason.revoked_key: "this API key was revoked; create a new one",
+                Reason.record_tampered: TAMPERED,
             }
             refuse(
                 self.ctx,
@@ -320,7 +338,7 @@ class ApiKeys:
                 )
             row = rows[0]
             if row.revoked_at is None:
-                conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=now))
+                write_sealed(conn, self.ctx.keys, api_keys, api_keys.c.id == row.id, revoked_at=now)
             audit(
                 self.ctx,
                 conn,

@@ -27,14 +27,14 @@ def actor_facts(
     if subject_tenant_id is None:
         return False, (), None
     if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
-        row = signed_in_as(conn, actor, kind=UserKind.tenant_member)
+        row = signed_in_as(conn, actor, ctx.keys, kind=UserKind.tenant_member)
         if row is None or row.tenant_id != subject_tenant_id:
             return False, (), None
         return True, (), row.role
     if actor.kind in (ActorKind.vendor_admin, ActorKind.staff):
         # The vendor's people: admins, and staff signed in as themselves (an asserted
         # ``--actor staff:NAME@ROLE`` names no account, so it holds no grant).
-        if signed_in_as(conn, actor) is None:
+        if signed_in_as(conn, actor, ctx.keys) is None:
             return False, (), None
         t = support_grants
         rows = conn.execute(

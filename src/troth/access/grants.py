@@ -145,7 +145,7 @@ class Grants:
         kinds = ("vendor_admin", "staff") if action != "tenant_overview" else ("vendor_admin",)
         if by.kind.value in kinds:
             with self.ctx.engine.connect() as conn:
-                ok = signed_in_as(conn, by) is not None
+                ok = signed_in_as(conn, by, self.ctx.keys) is not None
         if not ok:
             who = "vendor admin or staff member" if "staff" in kinds else "vendor admin"
             refuse(

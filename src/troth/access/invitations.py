@@ -7,15 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from troth.access.accounts import TenantRole, UserKind, login_key
+from troth.access.seals import seal_new, write_sealed
 from troth.access.tables import users
 from troth.clock import utc
 from troth.gate import Reason
 from troth.store.ids import new_id
+
+if TYPE_CHECKING:
+    from troth.keys import Keyring
 
 
 class InvitationState(StrEnum):
@@ -69,25 +73,30 @@ def invitation_of(row: Any, now: datetime) -> Invitation:
 
 
 def seat_member(
-    conn: Connection, inv: Invitation, pw_hash: str, display_name: str | None, now: datetime
+    conn: Connection,
+    keys: Keyring,
+    inv: Invitation,
+    pw_hash: str,
+    display_name: str | None,
+    now: datetime,
 ) -> str:
     """The member account an accepted invitation opens: a member who was revoked and is
     invited again gets the same account back; anyone else a new one. Returns its id."""
     key = login_key(UserKind.tenant_member, inv.tenant_id, inv.email)
     old = conn.execute(select(users.c.id).where(users.c.login_key == key)).first()
     if old is not None:
-        conn.execute(
-            update(users)
-            .where(users.c.id == old.id)
-            .values(
-                disabled_at=None,
-                password_hash=pw_hash,
-                tenant_role=inv.role.value,
-                role=inv.member_role,
-                failed_logins=0,
-                locked_until=None,
-                display_name=display_name or users.c.display_name,
-            )
+        write_sealed(
+            conn,
+            keys,
+            users,
+            users.c.id == old.id,
+            disabled_at=None,
+            password_hash=pw_hash,
+            tenant_role=inv.role.value,
+            role=inv.member_role,
+            failed_logins=0,
+            locked_until=None,
+            display_name=display_name or users.c.display_name,
         )
         return str(old.id)
     uid = new_id()
@@ -106,4 +115,5 @@ def seat_member(
             created_at=now,
         )
     )
+    seal_new(conn, keys, users, [uid])
     return uid

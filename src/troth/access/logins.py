@@ -14,6 +14,7 @@ from sqlalchemy import Connection, update
 
 from troth.access._base import audit
 from troth.access.passwords import hash_password, needs_rehash, verify_password, verify_totp
+from troth.access.seals import TAMPERED, row_matches, write_sealed
 from troth.access.tables import users
 from troth.audit.entry import Outcome
 from troth.audit.log import append_entries
@@ -91,6 +92,9 @@ def record_login(
     ok, reason = _second_look(row, seen, check)
     if not ok:
         return _count_failure(ctx, conn, row, reason or Reason.wrong_password, label, now)
+    if not row_matches(ctx.keys, users, row):
+        _deny(ctx, conn, row, label, Reason.record_tampered)
+        return AuthenticationError(TAMPERED, code=Reason.record_tampered.value)
     if row.disabled_at is not None:
         _deny(ctx, conn, row, label, Reason.disabled)
         return AuthenticationError("this account is disabled; ask your administrator")
@@ -99,7 +103,7 @@ def record_login(
         values["totp_last_step"] = check.step
     if check.rehash is not None:
         values["password_hash"] = check.rehash
-    conn.execute(update(users).where(users.c.id == row.id).values(**values))
+    write_sealed(conn, ctx.keys, users, users.c.id == row.id, **values)
     audit(ctx, conn, "login", label, outcome=Outcome.allow, tenant_id=row.tenant_id)
     return None
 

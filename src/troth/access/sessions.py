@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from troth.access._base import audit
 from troth.access.accounts import User, actor_for, user_from_row
+from troth.access.seals import TAMPERED, row_matches
 from troth.access.tables import sessions, users
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
@@ -116,10 +117,12 @@ class Sessions:
             elif now >= utc(row.last_seen_at) + idle:
                 problem = (Reason.session_idle, "this session ended after inactivity: log in again")
             if problem is None and row is not None:
+                account = conn.execute(select(users).where(users.c.id == row.user_id)).one()
+                if not row_matches(self.ctx.keys, users, account):
+                    problem = (Reason.record_tampered, TAMPERED)
+            if problem is None and row is not None:
                 conn.execute(update(sessions).where(sessions.c.id == sid).values(last_seen_at=now))
-                user = user_from_row(
-                    conn.execute(select(users).where(users.c.id == row.user_id)).one()
-                )
+                user = user_from_row(account)
         if problem is not None:
             who = f"user:{row.user_id}" if row is not None else "anonymous"
             refuse(

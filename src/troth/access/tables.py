@@ -31,6 +31,8 @@ users = Table(
     Column("totp_secret", LargeBinary),
     Column("totp_last_step", Integer),
     stamp("created_at"),
+    # A keyed MAC over the columns that grant power (troth.access.seals).
+    Column("seal", LargeBinary),
     UniqueConstraint("login_key", name="uq_users_login_key"),
     Index("ix_users_email", "email"),
     Index("ix_users_tenant", "tenant_id"),
@@ -61,6 +63,8 @@ api_keys = Table(
     ref("user_id", "users.id"),
     stamp("created_at"),
     *open_stamps("last_used_at", "revoked_at"),
+    # A keyed MAC over id, key_hash, tenant_id, user_id, scopes, revoked_at (troth.access.seals).
+    Column("seal", LargeBinary),
     Index("ix_api_keys_user", "user_id"),
 )
 

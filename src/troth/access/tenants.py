@@ -29,6 +29,7 @@ from troth.access.invitations import (
 )
 from troth.access.offboarded import ensure_open
 from troth.access.passwords import check_password_strength, hash_password
+from troth.access.seals import write_sealed
 from troth.access.tables import invitations, users
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
@@ -142,7 +143,7 @@ class Tenants:
         ok = False
         if by.kind is ActorKind.tenant_admin and by.tenant_id == tenant_id:
             with self.ctx.engine.connect() as conn:
-                row = signed_in_as(conn, by, kind=UserKind.tenant_member)
+                row = signed_in_as(conn, by, self.ctx.keys, kind=UserKind.tenant_member)
             ok = (
                 row is not None
                 and row.tenant_id == tenant_id
@@ -253,7 +254,7 @@ class Tenants:
             ).rowcount
             if claimed != 1:
                 raise Conflict("this invitation was already used; log in instead")
-            uid = seat_member(conn, inv, pw_hash, display_name, now)
+            uid = seat_member(conn, self.ctx.keys, inv, pw_hash, display_name, now)
             conn.execute(update(invitations).where(invitations.c.id == inv.id).values(user_id=uid))
             audit(
                 self.ctx,
@@ -384,7 +385,7 @@ class Tenants:
             row = conn.execute(select(users).where(users.c.id == user_id)).first()
             if row is None or row.tenant_id != tenant_id:
                 raise unknown
-            conn.execute(update(users).where(users.c.id == user_id).values(role=mrole))
+            write_sealed(conn, self.ctx.keys, users, users.c.id == user_id, role=mrole)
             audit(
                 self.ctx,
                 conn,
@@ -418,12 +419,14 @@ class Tenants:
             row = conn.execute(select(users).where(users.c.id == user_id)).first()
             if row is None or row.tenant_id != tenant_id:
                 raise unknown
-            conn.execute(
-                update(users)
-                .where(users.c.id == user_id, users.c.disabled_at.is_(None))
-                .values(disabled_at=now)
+            write_sealed(
+                conn,
+                self.ctx.keys,
+                users,
+                (users.c.id == user_id) & users.c.disabled_at.is_(None),
+                disabled_at=now,
             )
-            end_sessions_and_keys(conn, user_id, now)
+            end_sessions_and_keys(conn, self.ctx.keys, user_id, now)
             audit(
                 self.ctx,
                 conn,

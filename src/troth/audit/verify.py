@@ -1,8 +1,7 @@
 """Checking the audit log: recompute every leaf and root from the stored rows and compare
 them with the signed heads; produce and check inclusion and consistency proofs.
 
-:func:`verify_log` streams the entries once, in seq order, and stops at the first problem,
-naming the entry (or, when only a signed head reveals it, the range between two heads).
+:func:`verify_log` streams the entries once, in order, naming the first bad one (or range).
 """
 
 from __future__ import annotations
@@ -62,6 +61,7 @@ class VerifyReport:
     latest_head: SignedHead | None = None
     bad_records: list[int] = field(default_factory=list)  # records not matching their seals
     bad_subjects: list[str] = field(default_factory=list)  # people not matching their seals
+    bad_credentials: list[str] = field(default_factory=list)  # "users:ID", "api_keys:ID"
     # What the log recorded and the tables lost or gained (troth.audit.crosscheck).
     bad_holds: list[str] = field(default_factory=list)
     bad_consents: list[str] = field(default_factory=list)

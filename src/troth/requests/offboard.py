@@ -252,6 +252,7 @@ class Offboarder:
 
     def _certify(self, tenant_id: str, name: str, actor: Actor) -> dict[str, Any]:
         from troth.access.accounts import end_sessions_and_keys
+        from troth.access.seals import write_sealed
         from troth.access.tables import api_keys, users
 
         now = self.ctx.clock.now()
@@ -270,13 +271,15 @@ class Offboarder:
                 ).scalars()
             )
             if members:
-                conn.execute(update(users).where(users.c.id.in_(members)).values(disabled_at=now))
+                write_sealed(conn, self.ctx.keys, users, users.c.id.in_(members), disabled_at=now)
             for uid in members:
-                end_sessions_and_keys(conn, uid, now)
-            conn.execute(
-                update(api_keys)
-                .where(api_keys.c.tenant_id == tenant_id, api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=now)
+                end_sessions_and_keys(conn, self.ctx.keys, uid, now)
+            write_sealed(
+                conn,
+                self.ctx.keys,
+                api_keys,
+                (api_keys.c.tenant_id == tenant_id) & api_keys.c.revoked_at.is_(None),
+                revoked_at=now,
             )
             conn.execute(
                 update(tenants).where(tenants.c.id == tenant_id).values(status="offboarded")

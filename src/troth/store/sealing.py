@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Select, and_, or_, select
 
+from troth.access.seals import bad_rows, seal_new, sealed_tables
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
 from troth.audit.tables import audit_entries, audit_pending
@@ -39,6 +40,9 @@ SEALED_FLAG = "records_sealed"
 # The same for the people's own rows (troth.store.subject_seals).
 SUBJECTS_SEALED_ACTION = "subjects.sealed"
 SUBJECTS_SEALED_FLAG = "subjects_sealed"
+# The same for accounts and API keys (troth.access.seals).
+ACCESS_SEALED_ACTION = "access.sealed"
+ACCESS_SEALED_FLAG = "access_sealed"
 _PAGE = 5_000
 # At most this many bad records are named (the count says how many there are).
 NAMED = 100
@@ -64,6 +68,7 @@ def seal_existing(ctx: Context) -> int | None:
     left for `troth audit verify` to name). Returns how many rows it sealed. The people's
     rows likewise, once (:data:`SUBJECTS_SEALED_ACTION`)."""
     seal_existing_subjects(ctx)
+    seal_existing_access(ctx)
     return _seal_once(ctx, records, reseal, SEALED_ACTION, SEALED_FLAG)
 
 
@@ -71,6 +76,21 @@ def seal_existing_subjects(ctx: Context) -> int | None:
     """Seal every person's row without a seal, once per home, audited
     (``subjects.sealed``); None when the home's people were sealed before."""
     return _seal_once(ctx, subjects, reseal_subjects, SUBJECTS_SEALED_ACTION, SUBJECTS_SEALED_FLAG)
+
+
+def seal_existing_access(ctx: Context) -> dict[str, int] | None:
+    """Seal every account and API key without a seal, once per home, audited
+    (``access.sealed``); None when the home's accounts and keys were sealed before."""
+    with transaction(ctx) as conn:
+        if sealed_before(conn, ACCESS_SEALED_ACTION, ACCESS_SEALED_FLAG):
+            return None
+        done = {}
+        for table in sealed_tables():
+            q = select(table.c.id).where(table.c.seal.is_(None))
+            done[table.name] = seal_new(conn, ctx.keys, table, list(conn.execute(q).scalars()))
+        entry = AuditEntry(action=ACCESS_SEALED_ACTION, actor="system", details=done)
+        append_entry(conn, ctx.clock.now(), entry)
+    return done
 
 
 def _seal_once(
@@ -103,11 +123,26 @@ class SealReport:
     people: int = 0
     bad_people: list[str] = field(default_factory=list)
     bad_people_count: int = 0
+    credentials: int = 0
+    bad_credentials: list[str] = field(default_factory=list)
 
     @property
     def problem(self) -> str | None:
-        parts = [p for p in (self._records_problem(), self._people_problem()) if p]
+        found = (self._records_problem(), self._people_problem(), self._access_problem())
+        parts = [p for p in found if p]
         return "; ".join(parts) if parts else None
+
+    def _access_problem(self) -> str | None:
+        n = len(self.bad_credentials)
+        if not n:
+            return None
+        return (
+            f"{n} account{'s' if n != 1 else ''} or API key{'s' if n != 1 else ''} of"
+            f" {self.credentials} {'does' if n == 1 else 'do'} not match their seals:"
+            f" {', '.join(self.bad_credentials[:NAMED])} were changed outside troth (a role,"
+            " tenant, scopes, password or revocation edited, or the seal cleared); troth"
+            " refuses them as unauthenticated until they are restored from a backup"
+        )
 
     def _people_problem(self) -> str | None:
         n = self.bad_people_count
@@ -150,6 +185,10 @@ def check_seals(ctx: Context) -> SealReport:
         report.checked, report.bad, report.bad_ids = _scan(
             conn, values, records.c.id, 0, lambda r: seal_matches(key, r[1:-1], r[-1])
         )
+        for table in sealed_tables():
+            n, bad_ids = bad_rows(conn, ctx.keys, table)
+            report.credentials += n
+            report.bad_credentials += [f"{table.name}:{i}" for i in bad_ids]
     return report
 
 
@@ -185,6 +224,7 @@ def with_seals(ctx: Context, report: VerifyReport) -> VerifyReport:
     seals = check_seals(ctx)
     report.bad_records = seals.bad_ids
     report.bad_subjects = seals.bad_people
+    report.bad_credentials = seals.bad_credentials[:NAMED]
     if seals.problem is not None:
         report.ok = False
         report.problem = "; ".join(p for p in (report.problem, seals.problem) if p)

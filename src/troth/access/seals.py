@@ -1,0 +1,126 @@
+"""Access seals: each row of ``users`` and of ``api_keys`` carries a keyed MAC
+(HMAC-SHA256 under its own key derived from the key file) over the columns that grant
+power: an account's id, kind, e-mail, login key, role, tenant, tenant role, password
+hash, disabled time and TOTP secret; a key's id, hash, tenant, account, scopes and
+revocation. The columns troth writes on every request or login (last use, failed-login
+count, lock, last TOTP step, display name, created time) are not covered.
+
+A database writer without the key file cannot widen a role or a key's scopes, move it to
+another tenant, re-enable an account or un-revoke a key unnoticed: the row no longer
+matches its seal, troth refuses it as unauthenticated (audited ``record_tampered``) and
+`troth audit verify` names it. Every troth write of these tables goes through
+:func:`write_sealed` (an update: rows that matched their seals are sealed again as they
+now are; a row that did not stays unmatched, never sealed over) or :func:`seal_new` (a
+row troth has just inserted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select, update
+
+from troth.access.tables import api_keys, users
+from troth.store.mac import SealKey, mac_key, mac_matches, mac_of, reseal_rows, rows_of, set_seal
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+
+    from troth.keys import Keyring
+
+__all__ = [
+    "KEY_COLUMNS",
+    "TAMPERED",
+    "USER_COLUMNS",
+    "access_matches",
+    "row_matches",
+    "seal_new",
+    "write_sealed",
+]
+
+USER_COLUMNS = (
+    "id", "kind", "email", "login_key", "role", "tenant_id", "tenant_role",
+    "password_hash", "disabled_at", "totp_secret",
+)  # fmt: skip
+KEY_COLUMNS = ("id", "key_hash", "tenant_id", "user_id", "scopes", "revoked_at")
+_COLUMNS = {"users": USER_COLUMNS, "api_keys": KEY_COLUMNS}
+_LABELS = {"users": "troth:users:seal-key", "api_keys": "troth:api_keys:seal-key"}
+TAMPERED = (
+    "this credential was changed outside troth (its role, tenant, scopes, password or"
+    " revocation edited in the database by a writer without the key file), so it is"
+    " refused: run `troth audit verify`, then restore the row from a backup"
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return value
+
+
+def _seal_of(table: str) -> Any:
+    def seal(key: SealKey, row: Sequence[Any]) -> bytes:
+        return mac_of(key, [f"{table}:1", *(_plain(v) for v in row)])
+
+    return seal
+
+
+_SEALS = {name: _seal_of(name) for name in _COLUMNS}
+
+
+def _key(keys: Keyring, table: str) -> SealKey:
+    return mac_key(keys, _LABELS[table])
+
+
+def _query(table: Table) -> Any:
+    return select(*(table.c[n] for n in _COLUMNS[table.name]), table.c.seal)
+
+
+def access_matches(keys: Keyring, table: Table, row: Sequence[Any], seal: Any) -> bool:
+    """Whether ``seal`` is the seal of ``row`` (the sealed columns of ``table``, in order)."""
+    return mac_matches(_SEALS[table.name], _key(keys, table.name), row, seal)
+
+
+def row_matches(keys: Keyring, table: Table, row: Any) -> bool:
+    """Whether a row read with (at least) every sealed column and ``seal`` matches."""
+    m = row._mapping
+    cols = [m[table.c[n]] if table.c[n] in m else m[n] for n in _COLUMNS[table.name]]
+    return access_matches(keys, table, cols, m["seal"])
+
+
+def seal_new(conn: Connection, keys: Keyring, table: Table, ids: Iterable[str]) -> int:
+    """Seal rows troth has just written in this transaction (a new account or key), or
+    rows stored before seals existed (`troth db migrate`, once)."""
+    key, seal = _key(keys, table.name), _SEALS[table.name]
+    chunks = rows_of(conn, _query(table), table.c.id, ids)
+    return reseal_rows(conn, set_seal(table), chunks, lambda r: seal(key, r[:-1]))
+
+
+def write_sealed(conn: Connection, keys: Keyring, table: Table, where: Any, **values: Any) -> int:
+    """Set ``values`` on the rows of ``table`` that ``where`` selects; each row that
+    matched its seal is sealed again as it now is, one that did not keeps its broken seal
+    (still refused, still named by `troth audit verify`). Returns how many rows changed."""
+    key, seal = _key(keys, table.name), _SEALS[table.name]
+    rows = conn.execute(_query(table).where(where)).all()
+    if not rows:
+        return 0
+    good = [r[0] for r in rows if mac_matches(seal, key, r[:-1], r[-1])]
+    ids = [r[0] for r in rows]
+    done = conn.execute(update(table).where(where, table.c.id.in_(ids)).values(**values))
+    seal_new(conn, keys, table, good)
+    return int(done.rowcount or 0)
+
+
+def bad_rows(conn: Connection, keys: Keyring, table: Table) -> tuple[int, list[str]]:
+    """How many rows ``table`` has, and the ids of those that do not match their seals."""
+    key, seal = _key(keys, table.name), _SEALS[table.name]
+    rows = conn.execute(_query(table).order_by(table.c.id)).all()
+    return len(rows), [r[0] for r in rows if not mac_matches(seal, key, r[:-1], r[-1])]
+
+
+def sealed_tables() -> tuple[Table, Table]:
+    return users, api_keys
