@@ -368,18 +368,7 @@ class Tenants:
         the role before and after; the member's very next decision uses the new role."""
         unknown = NotFound(f"{user_id[:64]!r} is not a member of this customer")
         self.authorize_admin(by, tenant_id, "member_role", unknown, {"user": user_id[:64]})
-        with self.ctx.engine.connect() as conn:
-            other = conn.execute(select(users.c.tenant_id).where(users.c.id == user_id)).first()
-        if other is not None and other.tenant_id != tenant_id:
-            refuse(
-                self.ctx,
-                "member_role",
-                by.label,
-                Reason.not_a_member,
-                error=unknown,
-                tenant_id=tenant_id,
-                details={"user": user_id},
-            )
+        self._refuse_anothers_member("member_role", by, tenant_id, user_id, unknown)
         mrole = self.member_role_id(role)
         with transaction(self.ctx) as conn:
             row = conn.execute(select(users).where(users.c.id == user_id)).first()
@@ -396,24 +385,32 @@ class Tenants:
             )
             return user_by_id(conn, user_id)
 
+    def _refuse_anothers_member(
+        self, action: str, by: Actor, tenant_id: str, user_id: str, unknown: NotFound
+    ) -> None:
+        """Refuse, as ``unknown``, an act of ``tenant_id``'s admin on an account of another
+        tenant (or a vendor account), audited ``not_a_member`` under that account's
+        tenant; an account of ``tenant_id`` or none at all goes on (the caller's own
+        transaction decides an unknown one)."""
+        with self.ctx.engine.connect() as conn:
+            other = conn.execute(select(users.c.tenant_id).where(users.c.id == user_id)).first()
+        if other is not None and other.tenant_id != tenant_id:
+            refuse(
+                self.ctx,
+                action,
+                by.label,
+                Reason.not_a_member,
+                error=unknown,
+                tenant_id=other.tenant_id,
+                details={"user": user_id[:64]},
+            )
+
     def revoke_member(self, tenant_id: str, user_id: str, *, by: Actor = SYSTEM) -> User:
         """Revoke a member: their sessions and API keys end at once, and the gate's next
         decision for them says ``not_a_member``."""
         self.authorize_admin(by, tenant_id, "member_revoke")
         unknown = NotFound(f"{user_id!r} is not a member of this customer")
-        with self.ctx.engine.connect() as conn:
-            other = conn.execute(select(users.c.tenant_id).where(users.c.id == user_id)).first()
-        if other is not None and other.tenant_id != tenant_id:
-            # Another tenant's member (or a vendor account): refused and audited as one.
-            refuse(
-                self.ctx,
-                "member_revoke",
-                by.label,
-                Reason.not_a_member,
-                error=unknown,
-                tenant_id=other.tenant_id,
-                details={"user": user_id},
-            )
+        self._refuse_anothers_member("member_revoke", by, tenant_id, user_id, unknown)
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             row = conn.execute(select(users).where(users.c.id == user_id)).first()
