@@ -89,9 +89,10 @@ def retention_words(r: Retention | None) -> str:
     out = f"kept {start}, then {then}"
     lm = r.legal_minimum
     if lm is not None:
+        beside = f", only beside a kept {' or '.join(lm.only_with)}" if lm.only_with else ""
         out += (
             f" (the law requires keeping {', '.join(lm.categories)} for"
-            f" {_duration(lm.keep_for)}: {lm.law})"
+            f" {_duration(lm.keep_for)}{beside}: {lm.law})"
         )
     return out
 

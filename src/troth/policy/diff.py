@@ -30,13 +30,16 @@ _M, _m = Severity.material, Severity.minor
 
 
 def _keeps_more(old: Any, new: Any) -> bool:
-    """A legal minimum that keeps more categories, or keeps them longer, is material."""
+    """A legal minimum that keeps more categories, keeps them longer, or keeps them for
+    more people (beside more kinds of record, or for everyone) is material."""
     if new is None:
         return False
     if old is None:
         return True
     longer = new.keep_for.approx_days() > old.keep_for.approx_days()
-    return longer or not set(new.categories) <= set(old.categories)
+    # Kept beside fewer records, or for everyone (no only_with), is keeping more.
+    wider = bool(old.only_with) and not (new.only_with and set(new.only_with) <= set(old.only_with))
+    return longer or wider or not set(new.categories) <= set(old.categories)
 
 
 def _became_true(old: Any, new: Any) -> bool:

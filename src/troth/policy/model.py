@@ -200,14 +200,22 @@ class SubjectKind(_Strict):
 class LegalMinimum(_Strict):
     """What the law requires keeping despite erasure or closure, under which law, for how
     long (P25, P28): only the ``categories`` named; everything else of the purpose goes.
-    (Connected datasets name what they keep per table and column, ``erase: keep``.)"""
+    (Connected datasets name what they keep per table and column, ``erase: keep``.)
+
+    ``only_with`` names the records the law is about (an invoice's ``purchases``, a
+    safeguarding ``concern``), among ``categories``: the minimum then keeps anything only
+    for a person who holds such a record still within its period, each record for its own
+    period and the minimum's other categories (the name and address that identify it) for
+    as long as the latest record is kept. A person without one keeps nothing of it."""
 
     keep_for: Duration
     law: str = Field(min_length=1, max_length=500)
     categories: list[Id] = Field(min_length=1)
+    only_with: list[Id] = Field(default_factory=list)
 
     def __str__(self) -> str:
-        return f"{self.keep_for} ({', '.join(self.categories)}): {self.law}"
+        beside = f", only beside {', '.join(self.only_with)}" if self.only_with else ""
+        return f"{self.keep_for} ({', '.join(self.categories)}{beside}): {self.law}"
 
 
 class Retention(_Strict):

@@ -208,6 +208,16 @@ class _Checker:
                     "minimum keeps only categories of its own purpose",
                     tuple(own),
                 )
+        kept = [c for _, c in _strs(lm.get("categories"))]
+        for j, cat in _strs(lm.get("only_with")):
+            if cat not in kept:
+                self.add(
+                    ("purposes", i, "retention", "legal_minimum", "only_with", j),
+                    f"{cat!r} is not among the categories this legal minimum keeps: "
+                    "only_with names the records the law requires keeping, so add it to "
+                    "legal_minimum.categories or name one of those",
+                    tuple(kept),
+                )
 
     def point_rules(self) -> None:
         for i, cp in _items(self.data, "collection_points"):

@@ -16,7 +16,14 @@ from troth.consent.events import ConsentMethod
 from troth.context import Context
 from troth.notices.purge import scrub_for_subjects
 from troth.requests.deferral import holds_on
-from troth.requests.execution import also_kept, erasure_report, held, kept_because, legal_keeps
+from troth.requests.execution import (
+    also_kept,
+    erasure_report,
+    held,
+    kept_because,
+    kept_groups,
+    legal_keeps,
+)
 from troth.store.erasure import erase_subject_data
 from troth.store.seals import reseal
 from troth.store.subjects import SubjectRow
@@ -65,7 +72,7 @@ def erase_many_in_store(
             held(reports[sid], values)
             continue
         erasable.append(sid)
-        mine = legal_keeps(ctx, values, now.date())
+        mine = kept_groups(legal_keeps(ctx, values, now.date()), values)
         for (purpose, until), vals in sorted(mine.items()):
             kept.setdefault((purpose, until), []).extend(vals)
             reports[sid]["kept_because"].append(kept_because(ctx, purpose, until, vals))

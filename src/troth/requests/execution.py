@@ -22,7 +22,7 @@ from troth.consent.events import ConsentKind, ConsentMethod
 from troth.context import Context
 from troth.errors import ValidationError
 from troth.notices.purge import scrub_for_subjects
-from troth.policy.model import LegalBasis
+from troth.policy.model import LegalBasis, LegalMinimum
 from troth.store.crypto import encrypt_value
 from troth.store.erasure import erase_subject_data
 from troth.store.keystore import ensure_data_keys
@@ -34,23 +34,22 @@ from troth.store.tables import records, restrictions, subjects
 from troth.store.values import StoredValue, read_values
 
 
-def legal_keep(ctx: Context, value: StoredValue, today: date) -> tuple[str, date] | None:
-    """(purpose, until) when the law requires keeping ``value`` past erasure or closure:
-    one of its purposes has a retention ``legal_minimum`` that names the value's category
-    and has not run out (the longest wins). None when it may go now: a category the legal
-    minimum does not name (a card number beside an invoice) goes at once (P25, P28)."""
-    best: tuple[str, date] | None = None
-    start = value.collected_at.date()
-    for pid in value.purposes:
-        p = ctx.policy.purposes.get(pid)
-        lm = p.retention.legal_minimum if p is not None and p.retention else None
-        if lm is None or value.category not in lm.categories:
-            continue
-        d = lm.keep_for
-        until = start + _period(d.years, d.months, d.days)
-        if until > today and (best is None or until > best[1]):
-            best = (pid, until)
-    return best
+def _own_periods(
+    ctx: Context, values: Sequence[StoredValue]
+) -> dict[str, tuple[LegalMinimum, list[tuple[StoredValue, date]]]]:
+    """By purpose: its legal minimum and the values it names, each with the end of its
+    own period (counted from its collection)."""
+    out: dict[str, tuple[LegalMinimum, list[tuple[StoredValue, date]]]] = {}
+    for v in values:
+        for pid in v.purposes:
+            p = ctx.policy.purposes.get(pid)
+            lm = p.retention.legal_minimum if p is not None and p.retention else None
+            if lm is None or v.category not in lm.categories:
+                continue
+            d = lm.keep_for
+            until = v.collected_at.date() + _period(d.years, d.months, d.days)
+            out.setdefault(pid, (lm, []))[1].append((v, until))
+    return out
 
 
 @functools.lru_cache(maxsize=256)
@@ -73,7 +72,7 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
 
     if holds_on(conn, [subject_id]).get(subject_id):  # on the person or their tenant
         return held(report, values)
-    kept = legal_keeps(ctx, values, now.date())
+    kept = kept_groups(legal_keeps(ctx, values, now.date()), values)
     for (purpose, until), vals in sorted(kept.items()):
         # One UPDATE per (purpose, until): a handful, whatever the number of values.
         conn.execute(
@@ -130,14 +129,34 @@ def held(report: dict[str, Any], values: Sequence[StoredValue]) -> dict[str, Any
 
 def legal_keeps(
     ctx: Context, values: Sequence[StoredValue], today: date
-) -> dict[tuple[str, date], list[StoredValue]]:
-    """The values the law requires keeping, by (purpose, until) (:func:`legal_keep`)."""
-    kept: dict[tuple[str, date], list[StoredValue]] = {}
-    for v in values:
-        hold = legal_keep(ctx, v, today)
-        if hold is not None:
-            kept.setdefault(hold, []).append(v)
+) -> dict[int, tuple[str, date]]:
+    """By value id: (purpose, until) for each of a person's values the law requires
+    keeping, the longest where several minimums keep it. Without ``only_with`` each value
+    keeps its own period. With it, only a person holding a record it names, still within
+    its period, keeps anything of the minimum: each record its own period, the other
+    categories (what identifies the record) until the latest record's period ends."""
+    kept: dict[int, tuple[str, date]] = {}
+    for pid, (lm, pairs) in _own_periods(ctx, values).items():
+        if lm.only_with:
+            records = {v.id for v, _ in pairs if v.category in lm.only_with}
+            latest = max((u for v, u in pairs if v.id in records), default=today)
+            pairs = [(v, u if v.id in records else latest) for v, u in pairs]
+        for v, until in pairs:
+            best = kept.get(v.id)
+            if until > today and (best is None or until > best[1]):
+                kept[v.id] = (pid, until)
     return kept
+
+
+def kept_groups(
+    kept: Mapping[int, tuple[str, date]], values: Sequence[StoredValue]
+) -> dict[tuple[str, date], list[StoredValue]]:
+    """:func:`legal_keeps`'s answer grouped by (purpose, until), one UPDATE each."""
+    groups: dict[tuple[str, date], list[StoredValue]] = {}
+    for v in values:
+        if v.id in kept:
+            groups.setdefault(kept[v.id], []).append(v)
+    return groups
 
 
 def kept_because(
