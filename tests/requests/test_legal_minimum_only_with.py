@@ -168,3 +168,55 @@ def test_keeping_beside_more_records_or_for_everyone_is_a_material_change(home: 
     assert material(narrow, everyone)
     assert not material(everyone, narrow)  # keeping less: no notice needed
     assert not material(wider, narrow)
+
+
+def test_validate_warns_when_a_smaller_point_binds_a_legal_minimum(home: Any) -> None:
+    """The trial's dating app bound its premium billing purpose to the sign-up form, so
+    every erased member (a child who never paid included) kept their name for the tax
+    law; validate now says so, and ``only_with`` silences it."""
+    from troth.policy.warnings import policy_warnings
+
+    said = [w for w in policy_warnings(parse_policy(_policy(home, None))) if "only_with" in w]
+    assert len(said) == 1
+    assert said[0].startswith("purposes[0].retention.legal_minimum: collection point")
+    assert "'billing_profile' binds 'billing'" in said[0] and "'order_form'" in said[0]
+    fixed = parse_policy(_policy(home, ["purchases"]))
+    assert not [w for w in policy_warnings(fixed) if "only_with" in w]
+
+
+@pytest.mark.parametrize(
+    ("field", "warned"),
+    [
+        ({"category": "contact", "type": "email"}, True),
+        ({"category": "contact", "type": "phone"}, True),
+        ({"category": "contact", "type": "email", "identifies": "email"}, False),
+        ({"category": "contact"}, False),  # free text: no address to look up
+    ],
+)
+def test_validate_warns_of_a_point_whose_people_no_request_finds(
+    home: Any, field: dict[str, Any], warned: bool
+) -> None:
+    import yaml
+
+    from troth.examples import example_path
+    from troth.policy.warnings import policy_warnings
+
+    data = yaml.safe_load(example_path("itechno").read_text())
+    data["collection_points"].append(
+        {
+            "id": "callback",
+            "description": "Ask us to call you back",
+            "subjects": ["customer"],
+            "purposes": ["order_fulfilment"],
+            "fields": {"name": {"category": "identity"}, "reach_me": field},
+        }
+    )
+    said = [
+        w
+        for w in policy_warnings(parse_policy(yaml.safe_dump(data)))
+        if "no field identifies the person" in w
+    ]
+    assert bool(said) is warned
+    if warned:
+        assert said[0].startswith("collection_points[4].fields.reach_me: collection point")
+        assert f"identifies: {field['type']}" in said[0]

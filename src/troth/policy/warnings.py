@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from troth.policy.lawful import lawful_warnings
-from troth.policy.model import LegalBasis, Policy
+from troth.policy.model import FieldType, LegalBasis, Policy, SourceKind
 
 if TYPE_CHECKING:
     from troth.policy.index import PolicyIndex
@@ -22,7 +22,12 @@ def policy_warnings(policy: Policy) -> list[str]:
     from troth.policy.index import PolicyIndex
 
     index = PolicyIndex.build(policy)
-    out: list[str] = _unused_optional_fields(policy) + _unserved_purposes(policy)
+    out: list[str] = (
+        _unused_optional_fields(policy)
+        + _unserved_purposes(policy)
+        + _unfindable(policy)
+        + _kept_without_a_record(policy)
+    )
     for i, p in enumerate(policy.purposes):
         lm = p.retention.legal_minimum if p.retention else None
         if lm is None:
@@ -105,4 +110,65 @@ def _unserved_purposes(policy: Policy) -> list[str]:
             f" the person's consent: add {p.id!r} to the purposes of the collection points"
             f" whose data it needs, or remove the purpose"
         )
+    return out
+
+
+_IDENTIFIERS = {FieldType.email: "an e-mail address", FieldType.phone: "a phone number"}
+
+
+def _unfindable(policy: Policy) -> list[str]:
+    """A collection point that takes an e-mail address or a phone number but marks no
+    field ``identifies``: the person is stored as someone new each time and no access,
+    deletion or unsubscribe by that address ever finds them (only their subject id
+    does). Not said of a point with another identifying field (a friend's e-mail beside
+    the person's own is rightly not theirs), nor of a phone number a point observes (a
+    call record's other party)."""
+    out = []
+    for i, cp in enumerate(policy.collection_points):
+        if any(f.identifies for f in cp.fields.values()):
+            continue
+        for name, f in cp.fields.items():
+            what = _IDENTIFIERS.get(f.type)
+            if what is not None and not (
+                f.type is FieldType.phone and cp.source is SourceKind.observed
+            ):
+                out.append(
+                    f"collection_points[{i}].fields.{name}: collection point {cp.id!r}"
+                    f" takes {what} but no field identifies the person, so each collection"
+                    f" stores someone new and a request by that {f.type.value} never finds"
+                    f" them (troth would answer that it holds nothing): add `identifies:"
+                    f" {f.type.value}` to the field that is theirs"
+                )
+    return out
+
+
+def _kept_without_a_record(policy: Policy) -> list[str]:
+    """A legal minimum without ``only_with`` whose purpose is listed by a point that
+    collects only part of what another point of the purpose collects of it (a sign-up
+    form's name beside the purchase form's name and items): everyone who passes the
+    smaller point keeps that data after erasure for the law's period, whether or not they
+    ever came through the other (a sign-up who never bought, a child)."""
+    out = []
+    for i, p in enumerate(policy.purposes):
+        lm = p.retention.legal_minimum if p.retention else None
+        if lm is None or lm.only_with:
+            continue
+        kept = set(lm.categories)
+        took = {
+            cp.id: {f.category for f in cp.fields.values()} & kept
+            for cp in policy.collection_points
+            if p.id in cp.purposes
+        }
+        for small, cats in took.items():
+            big = next((b for b, more in took.items() if cats and cats < more), None)
+            if big is None:
+                continue
+            out.append(
+                f"purposes[{i}].retention.legal_minimum: collection point {small!r} binds"
+                f" {p.id!r} and collects {', '.join(sorted(cats))}, so everyone who comes"
+                f" through it keeps that after erasure for {lm.keep_for} ({lm.law}),"
+                f" though only those who also come through {big!r} have the record the law"
+                f" is about: name it with `only_with: [...]` (e.g."
+                f" {sorted(took[big] - cats)[0]!r}), or remove {p.id!r} from {small!r}"
+            )
     return out
