@@ -272,3 +272,35 @@ def test_a_demands_free_text_reference_is_not_kept_in_the_audit_log(home, db_url
     assert entry.details["reference_sha256"] == hashlib.sha256(reference.encode()).hexdigest()
     assert "Ann Lee" not in json.dumps(entry.details) and "reference" not in entry.details
     assert t.disclosures.demand(demand.id).reference == reference  # the row keeps it
+
+
+def test_a_court_order_reaches_what_the_law_keeps_after_erasure(home, db_url):
+    """Trial #13: a person erased, their invoice kept for the tax law (restricted to
+    billing). A recorded production order reaches what is still lawfully held, whatever it
+    is kept for (GDPR Art. 17(3)(e), 18(2)): before, the gate refused it `subject_erased`
+    (the demand's purpose keeps nothing itself) and the officer had to go around troth."""
+    from requests_helpers import verified
+
+    t = home("itechno", db_url)
+    sid = t.collect("order_form", ORDER).subject_id
+    t.requests.execute(verified(t, "close_account", ORDER["email"]))
+    # Without a demand: still refused, for the demand's purpose and for billing's too.
+    with pytest.raises(Refused) as exc:
+        t.disclosures.disclose(sid, COURTS, "legal_disclosure", OFFICE)
+    assert exc.value.reason == "demand_required"
+    d = _demand(t)
+    pkg = t.disclosures.disclose(sid, COURTS, "legal_disclosure", OFFICE, legal_demand_id=d.id)
+    sent = {v.field: v.value for v in pkg.values}
+    # What the tax law keeps (name, address, items), nothing erased (e-mail, card).
+    assert sent == {"name": "Ann Lee", "address": "1 Main St", "order_items": "2 widgets"}
+    assert pkg.legal_demand_id == d.id
+    # A use (not a disclosure under the demand) of the kept invoice for the demand's
+    # purpose is still refused: only the demand unbinds it.
+    with pytest.raises(Refused) as used:
+        t.use(sid, purpose="legal_disclosure", actor=OFFICE, categories=["identity"])
+    assert used.value.reason == "subject_erased"
+    # The demand still goes only to its own authority.
+    with pytest.raises(ValidationError, match="disclose to that recipient"):
+        t.disclosures.disclose(
+            sid, "shipping_company", "legal_disclosure", OFFICE, legal_demand_id=d.id
+        )

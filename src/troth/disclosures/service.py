@@ -277,7 +277,16 @@ class DisclosureService:
             wanted = tuple(sorted(idx.purpose_categories.get(a.purpose, ())))
         decision = decide(
             idx,
-            Ask(a.actor, Operation.disclose, a.purpose, wanted, a.now, a.recipient, rc.location),
+            Ask(
+                a.actor,
+                Operation.disclose,
+                a.purpose,
+                wanted,
+                a.now,
+                a.recipient,
+                rc.location,
+                under_demand=a.legal_demand_id is not None,
+            ),
             facts,
         )
         refused_asked = a.asked is not None and decision.allowed and decision.masked

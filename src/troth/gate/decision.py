@@ -238,9 +238,19 @@ def _masked_categories(
 def _kept_after_erasure(index: PolicyIndex, ask: Ask) -> frozenset[str]:
     """The categories an erased person's data may still be used in for ``ask``: those the
     purpose's legal minimum keeps, and only to use or disclose them for that purpose (a
-    tax inspection); never to export, correct, collect or aggregate."""
+    tax inspection); never to export, correct, collect or aggregate. A disclosure under
+    a recorded legal demand (a court's production order) reaches what any legal minimum
+    keeps: what is still lawfully held may be compelled, whatever it is kept for (GDPR
+    Art. 17(3)(e), 18(2))."""
     if ask.operation not in (Operation.use, Operation.disclose):
         return frozenset()
+    if ask.operation is Operation.disclose and ask.under_demand:
+        return frozenset(
+            c
+            for p in index.purposes.values()
+            if p.retention is not None and p.retention.legal_minimum is not None
+            for c in p.retention.legal_minimum.categories
+        )
     retention = index.purposes[ask.purpose].retention
     if retention is None or retention.legal_minimum is None:
         return frozenset()

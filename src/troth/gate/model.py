@@ -156,6 +156,9 @@ class Ask:
     now: datetime
     recipient: str | None = None
     location: str | None = None
+    # A disclosure under a recorded legal demand (checked by the disclosures service
+    # before it asks): after erasure it reaches whatever a legal minimum still keeps.
+    under_demand: bool = False
 
 
 @dataclass(frozen=True, slots=True)
