@@ -63,3 +63,61 @@ def test_a_reason_too_short_to_tell_the_person_is_refused() -> None:
     with pytest.raises(PolicyError) as info:
         parse_policy(yaml.safe_dump(data, sort_keys=False), "p.yaml")
     assert any("withheld_from_access" in str(i) for i in info.value.issues)
+
+
+def _abuse_reports(p: dict[str, Any]) -> None:
+    """A report about a customer by another member: its text withheld from the person it
+    is about; the message it flags (the customer's own words) in communications."""
+    _withhold_support(p)
+    p["collection_points"].append(
+        {
+            "id": "abuse_report",
+            "description": "A member reports another member's message",
+            "subjects": ["customer"],
+            "source": "third_party",
+            "supplier": "Other members (named per report)",
+            "purposes": ["support"],
+            "fields": {
+                "report": {"category": "support", "required": True},
+                "flagged": {"category": "communications"},
+            },
+        }
+    )
+
+
+def test_a_report_s_source_is_withheld_with_it(home: Any, db_url: str) -> None:
+    """Trial #13: the reported member's export gave the flagged message with its supplier,
+    "member report by Priya Shah": the name the withheld report protects. A value that
+    came with a withheld category now goes without its supplier; another third party's
+    value keeps its own (GDPR Art. 14(2)(f): the person is told the source)."""
+    from troth.access.centre import held_values
+
+    t = home("mindlink", db_url, edit=_abuse_reports)
+    sid = buy(t, ANN)
+    t.collect(
+        "abuse_report",
+        {"report": "He threatened me", "flagged": "You will regret this"},
+        subject_id=sid,
+        supplier="member report by Priya Shah",
+    )
+    bob = t.collect(
+        "third_party_supply",
+        {"name": "Bob", "email": "bob@example.com", "notes": "met at a fair"},
+        supplier="Acme Leads Ltd",
+    ).subject_id
+    done = t.requests.execute(verified(t, "access", ANN))
+    zf = zipfile.ZipFile(io.BytesIO(t.requests.download(done.download_token, actor=SYSTEM)))
+    everything = b"".join(zf.read(n) for n in zf.namelist())
+    assert b"Priya" not in everything and b"He threatened me" not in everything
+    doc = json.loads(zf.read("data.json"))
+    flagged = [v for v in doc["categories"]["communications"]["values"] if v["field"] == "flagged"]
+    assert len(flagged) == 1 and flagged[0]["supplier"] is None
+    assert flagged[0]["value"] == "You will regret this"  # their own words: given
+    # Another third party's value keeps its supplier: nothing of its point is withheld.
+    (bob_notes,) = [v for v in held_values(t.ctx, bob)[0] if v.field == "notes"]
+    assert bob_notes.supplier == "Acme Leads Ltd"
+    values, _ = held_values(t.ctx, sid)
+    assert {v.supplier for v in values if v.collection_point == "abuse_report"} == {None}
+    # The office still reads who reported (the register of the report is theirs).
+    office = t.use(sid, purpose="support", actor=SUPPORT, categories=["communications"])
+    assert office.get("flagged") == "You will regret this"

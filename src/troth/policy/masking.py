@@ -65,14 +65,20 @@ def withheld_from_access(
 ) -> tuple[list[StoredValue], list[dict[str, Any]]]:
     """``values`` split for the person's own access: those they are given, and, per
     category the policy withholds from access (``withheld_from_access:``), what is held
-    back and why (never the values): ``{"category", "description", "values", "why"}``."""
+    back and why (never the values): ``{"category", "description", "values", "why"}``.
+
+    A value given that came through a collection point which also takes a withheld
+    category (the flagged message of an abuse report) is given without its ``supplier``:
+    that text names the source the withholding protects ("member report by ...")."""
     given: list[StoredValue] = []
     held_back: dict[str, dict[str, Any]] = {}
+    guarded = _points_taking_withheld(index)
     for v in values:
         decl = index.categories.get(v.category)
         why = decl.withheld_from_access if decl is not None else None
         if why is None:
-            given.append(v)
+            hide = v.collection_point in guarded and v.supplier is not None
+            given.append(replace(v, supplier=None) if hide else v)
             continue
         entry = held_back.setdefault(
             v.category,
@@ -85,3 +91,13 @@ def withheld_from_access(
         )
         entry["values"] += 1
     return given, [held_back[c] for c in sorted(held_back)]
+
+
+def _points_taking_withheld(index: PolicyIndex) -> frozenset[str]:
+    """The collection points with a field in a category withheld from access."""
+    withheld = {c for c, d in index.categories.items() if d.withheld_from_access}
+    return frozenset(
+        cp.id
+        for cp in index.policy.collection_points
+        if any(f.category in withheld for f in cp.fields.values())
+    )
