@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, StrictInt
 from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
 from troth.api.idempotency import IdemKey, once
 from troth.api.models import BodyIn, DayOrTime, Page
+from troth.api.records import invalid_cursor
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, ActorKind
@@ -267,10 +268,7 @@ def list_requests(
         try:
             _visible(t, actor, after)
         except NotFound:
-            raise ValidationError(
-                "cursor is not one troth gave out; pass `next_cursor` from the previous page",
-                code="invalid_cursor",
-            ) from None
+            raise invalid_cursor() from None
     items: list[dict[str, Any]] = []
     more = False
     # A tenant-bound key filters after the fact; keep reading pages until one is full.

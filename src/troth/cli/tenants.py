@@ -254,13 +254,13 @@ def offboard(
     import json
 
     from troth.cli.actors import parse_actor
-    from troth.cli.requests import _write_private
+    from troth.requests.package import write_private
 
     who = parse_actor(actor)
     with opened(ctx) as t:
 
         def save(link: Any) -> None:
-            _write_private(out, t.requests.download(link.token, actor=who))
+            write_private(out, t.requests.download(link.token, actor=who))
             if not as_json:
                 _out.print(f"wrote the export to {out}")
 
