@@ -23,7 +23,7 @@ from troth.api.auth import (
     current_actor,
     require_scope,
 )
-from troth.api.idempotency import once
+from troth.api.idempotency import IdemKey, once
 from troth.api.models import (
     BodyIn,
     CollectOut,
@@ -43,14 +43,6 @@ from troth.store.subjects import lookup_subject, no_such_subject
 router = APIRouter(tags=["subjects"])
 
 SubjectId = Annotated[str, Path(min_length=1, max_length=64, description="A subject id.")]
-IdemKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="Send the same key to retry safely: the first response is returned again.",
-    ),
-]
 # The 403s routes here document besides the router's own, each written once: a refusal
 # carries its reason.
 REFUSED_BY_POLICY: dict[int | str, dict[str, Any]] = {

@@ -133,7 +133,7 @@ def grant(
             shown.print(text, markup=False)
         if not yes and not as_json and sys.stdin.isatty():
             typer.confirm("Did the person agree to this notice?", abort=True)
-        rec = ConsentLedger(context).grant(
+        rec = ledger.grant(
             sid,
             purpose,
             method=method,
