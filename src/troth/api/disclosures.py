@@ -4,9 +4,9 @@ sub-processors (public, P21)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
@@ -14,11 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from troth.api.auth import ActorDep, TrothDep, require_scope
 from troth.api.idempotency import IdemKey, once
 from troth.api.models import BodyIn
-from troth.api.subjects import visible_subject
+from troth.api.subjects import SubjectId, visible_subject
 
 router = APIRouter(tags=["disclosures"])
-
-SubjectId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 class DiscloseIn(BodyIn):

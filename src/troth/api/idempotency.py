@@ -20,7 +20,14 @@ if TYPE_CHECKING:
 __all__ = ["IdemKey", "once", "request_hash", "run_once"]
 
 # A creating POST's ``Idempotency-Key`` header, passed to :func:`once` as ``key``.
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+IdemKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Send the same key to retry safely: the first response is returned again.",
+    ),
+]
 
 
 async def once(

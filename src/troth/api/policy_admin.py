@@ -21,7 +21,9 @@ from starlette.concurrency import run_in_threadpool
 
 from troth.api.auth import ActorDep, TrothDep, require_scope
 from troth.api.models import Day
+from troth.engine import Troth
 from troth.errors import PolicyError, ValidationError
+from troth.gate import Actor
 from troth.office import authorize
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy, Power
@@ -41,8 +43,11 @@ _YAML_BODY: dict[str, Any] = {
 }
 
 
-async def policy_text(request: Request) -> str:
-    """The request body as policy YAML text (UTF-8), or a 422 saying what to send."""
+async def authorized_policy_text(request: Request, t: Troth, actor: Actor) -> str:
+    """The request body as policy YAML text (UTF-8), or a 422 saying what to send, for an
+    actor with the power to publish: decided before the body is read, so a refused caller
+    learns nothing of its policy."""
+    await run_in_threadpool(authorize, t.ctx, actor, Power.publish_policy)
     raw = await request.body()
     if not raw.strip():
         raise ValidationError("send the policy YAML as the request body", code="invalid_input")
@@ -73,9 +78,7 @@ def parse(text: str) -> Policy:
     openapi_extra=_YAML_BODY,
 )
 async def policy_diff(request: Request, actor: ActorDep, t: TrothDep) -> dict[str, Any]:
-    # Decided before the body is read: a refused caller learns nothing of its policy.
-    await run_in_threadpool(authorize, t.ctx, actor, Power.publish_policy)
-    text = await policy_text(request)
+    text = await authorized_policy_text(request, t, actor)
     new = await run_in_threadpool(parse, text)
     diff = await run_in_threadpool(lambda: t.policy.diff(new, actor=actor))
     return diff.to_dict()
@@ -93,8 +96,7 @@ async def policy_publish(
     t: TrothDep,
     effective: Annotated[Day | None, Query(description="Default: the policy's own.")] = None,
 ) -> dict[str, Any]:
-    await run_in_threadpool(authorize, t.ctx, actor, Power.publish_policy)
-    text = await policy_text(request)
+    text = await authorized_policy_text(request, t, actor)
 
     def work() -> dict[str, Any]:
         import tempfile

@@ -38,10 +38,15 @@ def decode_cursor(cursor: str | None) -> int | None:
             raise ValueError(tag)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationError(
-            "cursor is not one troth gave out; pass `next_cursor` from the previous page",
-            code="invalid_cursor",
-        ) from exc
+        raise invalid_cursor() from exc
+
+
+def invalid_cursor() -> ValidationError:
+    """The 422 every paged list answers a cursor with that troth did not give out."""
+    return ValidationError(
+        "cursor is not one troth gave out; pass `next_cursor` from the previous page",
+        code="invalid_cursor",
+    )
 
 
 @router.get(

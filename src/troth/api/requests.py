@@ -17,14 +17,15 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictInt
 
-from troth.api.auth import ActorDep, TrothDep, require_office, require_scope
+from troth.api.auth import ActorDep, TrothDep, require_scope
 from troth.api.idempotency import IdemKey, once
 from troth.api.models import BodyIn, DayOrTime, Page
+from troth.api.records import invalid_cursor
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, ActorKind
 from troth.office import at_request_desk, request_desk
-from troth.policy.model import Power, Regime
+from troth.policy.model import Regime
 from troth.requests.record import RequestRecord
 from troth.requests.states import RequestKind, RequestState
 from troth.store.subjects import no_such_subject
@@ -211,6 +212,15 @@ def _at_desk(t: Troth, actor: Actor, request_id: str) -> RequestRecord:
     return _visible(t, actor, request_id)
 
 
+def _key_or_desk(t: Troth, actor: Actor) -> None:
+    """Who may open a request, verify one with the person's code or download an export:
+    a key with the scope ``requests`` (or ``requests:admin``, ``admin``), anyone else at
+    the requests desk (the power ``manage_requests``; troth.office decides, audited)."""
+    require_scope(t, actor, "requests", ADMIN)
+    if actor.kind is not ActorKind.application:
+        request_desk(t.ctx, actor)
+
+
 def _staff_label(actor: Actor) -> str:
     return actor.id if actor.kind is ActorKind.staff else actor.label
 
@@ -229,9 +239,7 @@ async def open_request(
     t: TrothDep,
     idempotency_key: IdemKey = None,
 ) -> Any:
-    require_scope(t, actor, "requests", ADMIN)
-    if actor.kind is not ActorKind.application:
-        require_office(actor, t, Power.manage_requests)
+    _key_or_desk(t, actor)
     # A tenant-bound key opens requests for its own tenant's people only: the requests
     # service decides (another tenant or its person: 404, audited as refused).
 
@@ -267,10 +275,7 @@ def list_requests(
         try:
             _visible(t, actor, after)
         except NotFound:
-            raise ValidationError(
-                "cursor is not one troth gave out; pass `next_cursor` from the previous page",
-                code="invalid_cursor",
-            ) from None
+            raise invalid_cursor() from None
     items: list[dict[str, Any]] = []
     more = False
     # A tenant-bound key filters after the fact; keep reading pages until one is full.
@@ -308,9 +313,7 @@ def get_request(request_id: RequestId, actor: ActorDep, t: TrothDep) -> RequestD
     summary="Verify the person with the code they were e-mailed",
 )
 def verify(request_id: RequestId, body: CodeIn, actor: ActorDep, t: TrothDep) -> Any:
-    require_scope(t, actor, "requests", ADMIN)
-    if actor.kind is not ActorKind.application:
-        request_desk(t.ctx, actor)
+    _key_or_desk(t, actor)
     _visible(t, actor, request_id)
     return request_out(t, t.requests.verify(request_id, body.code))
 
@@ -375,10 +378,7 @@ class DownloadIn(BodyIn):
     responses={200: {"content": {"application/zip": {}}}},
 )
 def download(body: DownloadIn, actor: ActorDep, t: TrothDep) -> Response:
-    if actor.kind is ActorKind.application:
-        require_scope(t, actor, "requests", ADMIN)
-    else:
-        require_office(actor, t, Power.manage_requests)
+    _key_or_desk(t, actor)
     data = t.requests.download(body.code, actor=actor)
     return Response(
         data,

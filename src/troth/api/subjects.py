@@ -23,7 +23,7 @@ from troth.api.auth import (
     current_actor,
     require_scope,
 )
-from troth.api.idempotency import once
+from troth.api.idempotency import IdemKey, once
 from troth.api.models import (
     BodyIn,
     CollectOut,
@@ -43,14 +43,6 @@ from troth.store.subjects import lookup_subject, no_such_subject
 router = APIRouter(tags=["subjects"])
 
 SubjectId = Annotated[str, Path(min_length=1, max_length=64, description="A subject id.")]
-IdemKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="Send the same key to retry safely: the first response is returned again.",
-    ),
-]
 # The 403s routes here document besides the router's own, each written once: a refusal
 # carries its reason.
 REFUSED_BY_POLICY: dict[int | str, dict[str, Any]] = {
@@ -289,6 +281,14 @@ def consent_state(subject_id: SubjectId, actor: ActorDep, t: TrothDep) -> Consen
     return ConsentStateOut.of(subject_id, state)
 
 
+def _authorize_consent_write(t: Troth, actor: Actor, subject_id: str) -> None:
+    """That ``actor`` may record a consent event for the person: a key needs the
+    ``collect`` scope, and the person must be one whose consents the actor may write
+    (decided, and audited, by the access service)."""
+    require_scope(t, actor, "collect")
+    t.access.records.authorize_record(actor, subject_id, Record.consents, write=True)
+
+
 @router.post(
     "/subjects/{subject_id}/consents/{purpose}/grant",
     status_code=201,
@@ -305,12 +305,7 @@ async def grant_consent(
     body: GrantIn | None = None,
     idempotency_key: IdemKey = None,
 ) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
-    require_scope(t, actor, "collect")
-    await run_in_threadpool(
-        t.access.records.authorize_record, actor, subject_id, Record.consents, write=True
-    )
+    await run_in_threadpool(_authorize_consent_write, t, actor, subject_id)
 
     def work() -> tuple[int, Any]:
         rec = t.consent.grant(
@@ -341,8 +336,7 @@ def withdraw_consent(
     actor: ActorDep,
     t: TrothDep,
 ) -> ConsentOut:
-    require_scope(t, actor, "collect")
-    t.access.records.authorize_record(actor, subject_id, Record.consents, write=True)
+    _authorize_consent_write(t, actor, subject_id)
     rec = t.consent.withdraw(
         subject_id,
         purpose,
@@ -370,8 +364,7 @@ def record_gpc(
     """Only the exact value ``1`` is a signal; no header or any other value (``0``,
     ``true``...) is none: nothing is recorded and the answer is an empty list, as it is
     when the person has already opted out of everything GPC covers."""
-    require_scope(t, actor, "collect")
-    t.access.records.authorize_record(actor, subject_id, Record.consents, write=True)
+    _authorize_consent_write(t, actor, subject_id)
     recs = t.consent.record_gpc(subject_id, signal=sec_gpc, origin=client_ip(request))
     return [consent_out(r) for r in recs]
 

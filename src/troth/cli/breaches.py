@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from troth.cli import command_group, console, opened, print_created, show_table
+from troth.cli.actors import parse_actor
 from troth.cli.disclosures import _when
 from troth.cli.ids import resolver
 from troth.cli.options import JsonOpt, QuietOpt
@@ -45,12 +46,6 @@ CorrectOpt = Annotated[
         help="Correct the earlier record: the reason (audited; the earlier record is kept).",
     ),
 ]
-
-
-def _who(actor: str | None) -> Actor:
-    from troth.cli.actors import parse_actor
-
-    return parse_actor(actor)
 
 
 _FROM = "Start of the window (ISO 8601; without an offset, in the organisation's time zone)."
@@ -104,7 +99,7 @@ def record(
     """Record a breach; prints its id and how many people it affects (with -q only its
     id; identities troth does not know then go to stderr). Review the list with `troth
     breaches affected` before `troth breaches notify`."""
-    who = _who(actor)
+    who = parse_actor(actor)
     people = list(subject or [])
     if subjects_file is not None:
         people += [ln.strip() for ln in subjects_file.read_text().splitlines() if ln.strip()]
@@ -146,7 +141,7 @@ def list_(
     actor: ActorOpt = None,
 ) -> None:
     """Every breach in the register."""
-    who = _who(actor)
+    who = parse_actor(actor)
     with opened(ctx) as t:
         items = t.breaches.list_breaches(actor=who)
     if as_json:
@@ -172,7 +167,7 @@ def show(
     actor: ActorOpt = None,
 ) -> None:
     """A breach with its legal clocks and how many people are not told yet (JSON)."""
-    who = _who(actor)
+    who = parse_actor(actor)
     with opened(ctx) as t:
         data = t.breaches.get(breach_id, actor=who).to_dict()
         data["clocks"] = t.breaches.clocks(breach_id, actor=who)
@@ -190,7 +185,7 @@ def affected(
 ) -> None:
     """The affected people, for review before notifying: id, tenant, why, reachable,
     told (or why not yet)."""
-    who = _who(actor)
+    who = parse_actor(actor)
     with opened(ctx) as t:
         people = t.breaches.affected_people(breach_id, actor=who)
         preview = _people(t, breach_id, who)
@@ -229,7 +224,7 @@ def exclude(
     actor: ActorOpt = None,
 ) -> None:
     """Take people off a breach's affected list after review."""
-    who = _who(actor)
+    who = parse_actor(actor)
     with opened(ctx) as t:
         b = t.breaches.exclude_people(breach_id, subject_ids, reason=reason, actor=who)
     console.print(f"{b.id} now affects {b.affected_count} people")
@@ -304,7 +299,7 @@ def notify(
     """Queue the notice to every affected person not yet told, batch by batch with
     progress; run again to finish one that was interrupted. People troth has no address
     for stay on the list, not told: give a public notice and record it."""
-    who = _who(actor)
+    who = parse_actor(actor)
     text = template.read_text()
     with opened(ctx) as t:
         if dry_run:
@@ -345,7 +340,7 @@ def notify_controllers(
     """Tell each customer (tenant) whose people the breach affects, at its primary e-mail
     address: the breach, the categories, how many of its own people, what is being done,
     who to contact. Once per customer; run again to tell those added since."""
-    who = _who(actor)
+    who = parse_actor(actor)
     with opened(ctx) as t:
         out = t.breaches.notify_controllers(breach_id, measures=measures, actor=who)
     console.print(
@@ -372,7 +367,7 @@ def _record_step(
     """Record a one-off step (the regulator told, a public notice) at ``--at`` read in the
     organisation's zone, or now, and print the breach's new status: the step commands
     differ only in the step."""
-    who = _who(actor)
+    who = parse_actor(actor)
     with opened(ctx) as t:
         when = _when(at, t.ctx.policy.policy.organisation.zone()) or t.ctx.clock.now()
         b = step(t, when, who)
@@ -430,7 +425,7 @@ def export(
     actor: ActorOpt = None,
 ) -> None:
     """The register as JSON or CSV."""
-    who = _who(actor)
+    who = parse_actor(actor)
     with opened(ctx) as t:
         out = t.breaches.export(fmt, actor=who)
     console.out(out, highlight=False)

@@ -17,7 +17,7 @@ from troth.cli import command_group, opened_context, print_created, show_table
 from troth.cli import plain_console as _out
 from troth.cli import plain_err_console as _err
 from troth.cli.ids import resolver
-from troth.cli.options import JsonOpt
+from troth.cli.options import JsonOpt, PersonArg
 from troth.consent import ConsentLedger, verify_receipt
 from troth.context import Context
 
@@ -39,7 +39,6 @@ def receipt(
     _out.print_json(json.dumps(body))
 
 
-PersonArg = Annotated[str, typer.Argument(help="The person's troth id (or a unique prefix).")]
 ByOpt = Annotated[
     str,
     typer.Option(
@@ -134,7 +133,7 @@ def grant(
             shown.print(text, markup=False)
         if not yes and not as_json and sys.stdin.isatty():
             typer.confirm("Did the person agree to this notice?", abort=True)
-        rec = ConsentLedger(context).grant(
+        rec = ledger.grant(
             sid,
             purpose,
             method=method,

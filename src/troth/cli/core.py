@@ -386,16 +386,10 @@ def register_demo(app: typer.Typer) -> None:
         import uvicorn
 
         from troth.app import create_app
+        from troth.cli.serve import served_pages
         from troth.home import open_context
 
         context = open_context(home)
         base = f"http://127.0.0.1:{port}"
-        console.print(
-            f"  console         {base}/console\n"
-            f"  privacy centre  {base}/privacy\n"
-            f"  tenant admin    {base}/tenant\n"
-            f"  API docs        {base}/docs\n"
-            "Ctrl-C stops it.",
-            highlight=False,
-        )
+        console.print(served_pages(base) + "\nCtrl-C stops it.", highlight=False)
         uvicorn.run(create_app(context), host="127.0.0.1", port=port, log_level="warning")

@@ -7,6 +7,8 @@ before the command runs (an unknown or ambiguous one is a clear error).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -19,17 +21,26 @@ def full_id(context: Any, kind: str, text: str) -> str:
     return resolve_id_in(context.engine, kind, text)
 
 
-def full_id_in(home: Any, kind: str, text: str) -> str:
-    """:func:`full_id` in the home at ``home``, opening only its database."""
+@contextmanager
+def _database_of(home: Any) -> Iterator[Any]:
+    """The database engine of the home at ``home`` (only it: no troth is opened), disposed
+    of afterwards."""
     from troth.db import make_engine
     from troth.settings import Settings
-    from troth.store.prefix import resolve_id_in
 
     engine = make_engine(Settings.for_home(home).resolved_database_url)
     try:
-        return resolve_id_in(engine, kind, text)
+        yield engine
     finally:
         engine.dispose()
+
+
+def full_id_in(home: Any, kind: str, text: str) -> str:
+    """:func:`full_id` in the home at ``home``, opening only its database."""
+    from troth.store.prefix import resolve_id_in
+
+    with _database_of(home) as engine:
+        return resolve_id_in(engine, kind, text)
 
 
 def person_id(engine: Any, text: str, actor: str | None) -> str:
@@ -52,14 +63,8 @@ def person_id(engine: Any, text: str, actor: str | None) -> str:
 
 def person_id_in(home: Any, text: str, actor: str | None) -> str:
     """:func:`person_id` in the home at ``home``, opening only its database."""
-    from troth.db import make_engine
-    from troth.settings import Settings
-
-    engine = make_engine(Settings.for_home(home).resolved_database_url)
-    try:
+    with _database_of(home) as engine:
         return person_id(engine, text, actor)
-    finally:
-        engine.dispose()
 
 
 def _bound_tenant(actor: str | None) -> str | None:

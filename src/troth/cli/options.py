@@ -41,6 +41,9 @@ TenantArg = Annotated[
         help="Tenant id, a unique start of it, or its name.", callback=resolver("tenant")
     ),
 ]
+# A person the command resolves itself, for its ``--actor`` (cli.ids.person_id: a key
+# bound to a tenant weighs only that tenant's people), hence no callback here.
+PersonArg = Annotated[str, typer.Argument(help="The person's troth id (or a unique prefix).")]
 PersonTenantOpt = Annotated[
     str | None,
     typer.Option(help="The tenant the person belongs to.", callback=resolver("tenant")),

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from troth.cli import console, home_of, opened, show_table
+from troth.cli.actors import parse_actor
 from troth.cli.ids import full_id_in, resolver
 from troth.cli.options import JsonOpt, PersonTenantOpt, TenantArg
 from troth.errors import ValidationError
@@ -55,12 +56,6 @@ def _service(ctx: typer.Context) -> Iterator[Any]:
     """The home's request service for one command (the troth of :func:`opened`)."""
     with opened(ctx) as t:
         yield t.requests
-
-
-def _actor(text: str | None) -> Any:
-    from troth.cli.actors import parse_actor
-
-    return parse_actor(text)
 
 
 def _show(req: Any, as_json: bool) -> None:
@@ -157,7 +152,7 @@ def open_(
             agent_email=agent_email,
             details=details,
             received_at=received,
-            actor=_actor(actor),
+            actor=parse_actor(actor),
         )
         if quiet:
             print(req.id)
@@ -294,7 +289,7 @@ def extend(
 ) -> None:
     """Extend the deadline within the regime's window; the person is told why."""
     with _service(ctx) as svc:
-        _show(svc.extend(request_id, reason, extend_by=by, actor=_actor(actor)), as_json)
+        _show(svc.extend(request_id, reason, extend_by=by, actor=parse_actor(actor)), as_json)
 
 
 @app.command("refuse")
@@ -312,7 +307,7 @@ def refuse(
     if not reason.strip():
         raise ValidationError("--reason: say why the request is refused")
     with _service(ctx) as svc:
-        _show(svc.refuse(request_id, reason=reason, actor=_actor(actor)), as_json)
+        _show(svc.refuse(request_id, reason=reason, actor=parse_actor(actor)), as_json)
 
 
 @app.command("execute")
@@ -370,7 +365,7 @@ def execute(
                 changes=_pairs(svc, change) if change else None,
                 purposes=purpose or None,
             )
-        req = svc.execute(request_id, actor=_actor(actor))
+        req = svc.execute(request_id, actor=parse_actor(actor))
         data = None
         if out is not None and req.download_token:
             from troth.gate import SYSTEM
@@ -385,7 +380,9 @@ def _report_executed(req: Any, data: bytes | None, out: Path | None, as_json: bo
     if out is not None and data is None:
         raise ValidationError("--out: this request has no export to write")
     if data is not None and out is not None:
-        _write_private(out, data)
+        from troth.requests.package import write_private
+
+        write_private(out, data)
     if as_json:
         body = req.to_dict()
         if req.download_token and data is None:
@@ -414,7 +411,9 @@ def _execute_all(
         if not as_json:
             console.print(f"{done}/{total} requests")
 
-    report = svc.execute_many(ids, actor=_actor(actor), batch_size=batch_size, progress=progress)
+    report = svc.execute_many(
+        ids, actor=parse_actor(actor), batch_size=batch_size, progress=progress
+    )
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
         return
@@ -437,8 +436,7 @@ def download(
 
     with _service(ctx) as svc:
         data = svc.download(ask_code("Download"), actor=SYSTEM)
-    _write_private(out, data)
-    console.print(f"wrote {out} ({len(data)} bytes)")
+    _write_zip(out, data)
 
 
 @app.command("export-tenant")
@@ -450,17 +448,14 @@ def export_tenant(
 ) -> None:
     """A tenant's complete data as the same ZIP."""
     with _service(ctx) as svc:
-        link = svc.export_tenant(tenant, actor=_actor(actor))
-        data = svc.download(link.token, actor=_actor(actor))
-    _write_private(out, data)
+        link = svc.export_tenant(tenant, actor=parse_actor(actor))
+        data = svc.download(link.token, actor=parse_actor(actor))
+    _write_zip(out, data)
+
+
+def _write_zip(out: Path, data: bytes) -> None:
+    """Write a downloaded ZIP to ``out``, readable by its owner only, and say so."""
+    from troth.requests.package import write_private
+
+    write_private(out, data)
     console.print(f"wrote {out} ({len(data)} bytes)")
-
-
-def _write_private(out: Path, data: bytes) -> None:
-    """Write an export readable by its owner only (0600), whatever the umask."""
-    import os
-
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        os.fchmod(fh.fileno(), 0o600)
-        fh.write(data)

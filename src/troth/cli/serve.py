@@ -9,6 +9,16 @@ import typer
 from troth.cli import console, err_console, home_of
 
 
+def served_pages(base: str) -> str:
+    """The pages troth serves at ``base``, one a line (``serve`` and ``demo`` print them)."""
+    return (
+        f"  console         {base}/console\n"
+        f"  privacy centre  {base}/privacy\n"
+        f"  tenant admin    {base}/tenant\n"
+        f"  API docs        {base}/docs"
+    )
+
+
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
@@ -48,14 +58,7 @@ def register(app: typer.Typer) -> None:
 
         log_config = logging_config(fmt, log_level)
         base = f"http://{host}:{port}"
-        console.print(
-            f"troth serving {context.home}\n"
-            f"  console         {base}/console\n"
-            f"  privacy centre  {base}/privacy\n"
-            f"  tenant admin    {base}/tenant\n"
-            f"  API docs        {base}/docs",
-            highlight=False,
-        )
+        console.print(f"troth serving {context.home}\n" + served_pages(base), highlight=False)
         if workers == 1:
             from troth.serving import proxy_options
 

@@ -14,7 +14,7 @@ from troth.cli import command_group, emit, opened
 from troth.cli import plain_console as _out
 from troth.cli.actors import parse_actor
 from troth.cli.ids import person_id
-from troth.cli.options import JsonOpt
+from troth.cli.options import JsonOpt, PersonArg
 from troth.errors import ValidationError
 
 app, register = command_group("subjects", "A person's life cycle: the relationship's end.")
@@ -91,7 +91,7 @@ def end_relationship(
 @app.command("resume-relationship")
 def resume_relationship(
     ctx: typer.Context,
-    subject: Annotated[str, typer.Argument(help="The person's troth id (or a unique prefix).")],
+    subject: PersonArg,
     reason: ReasonOpt = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,

@@ -48,6 +48,14 @@ def _login(
     return actor_for(user)
 
 
+def _admin_or_operator(
+    t: Troth, as_: str | None, password: str | None, totp: str | None, tenant_id: str
+) -> Actor:
+    """Who manages ``tenant_id``'s members: the tenant admin ``--as`` names, logged in, or
+    else the operator (``system``)."""
+    return _login(t, as_, password, totp, tenant_id) if as_ is not None else SYSTEM
+
+
 def _member(t: Troth, email: str, password: str | None, totp: str | None, tenant_id: str) -> Actor:
     """A customer's member who logs in to decide on ``tenant_id``'s grant: their membership
     of that customer, else (an admin of another customer) their own, which the grant then
@@ -124,7 +132,7 @@ def invite(
 ) -> None:
     """Invite a colleague by e-mail: a single-use link, sent through the outbox."""
     with opened(ctx) as t:
-        by = _login(t, as_, password, totp, tenant) if as_ is not None else SYSTEM
+        by = _admin_or_operator(t, as_, password, totp, tenant)
         token, inv = t.access.tenants.invite(
             tenant, email, role=role, member_role=member_role, by=by
         )
@@ -211,7 +219,7 @@ def set_role(
 
         raise ValidationError("give the role, or --none to take the member's role away")
     with opened(ctx) as t:
-        by = _login(t, as_, password, totp, tenant) if as_ is not None else SYSTEM
+        by = _admin_or_operator(t, as_, password, totp, tenant)
         user = t.access.accounts.find_user(email, tenant_id=tenant)
         user = t.access.tenants.set_member_role(tenant, user.id, member_role, by=by)
     _out.print(f"{user.email}: role {user.role or 'none'}")
@@ -228,7 +236,7 @@ def revoke(
 ) -> None:
     """Revoke a member: sessions and API keys end at once; access ends at once."""
     with opened(ctx) as t:
-        by = _login(t, as_, password, totp, tenant) if as_ is not None else SYSTEM
+        by = _admin_or_operator(t, as_, password, totp, tenant)
         user = t.access.accounts.find_user(email, tenant_id=tenant)
         t.access.tenants.revoke_member(tenant, user.id, by=by)
     _out.print(f"revoked {user.email}")
@@ -254,13 +262,13 @@ def offboard(
     import json
 
     from troth.cli.actors import parse_actor
-    from troth.cli.requests import _write_private
+    from troth.requests.package import write_private
 
     who = parse_actor(actor)
     with opened(ctx) as t:
 
         def save(link: Any) -> None:
-            _write_private(out, t.requests.download(link.token, actor=who))
+            write_private(out, t.requests.download(link.token, actor=who))
             if not as_json:
                 _out.print(f"wrote the export to {out}")
 
