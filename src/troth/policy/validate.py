@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from troth.policy.durations import Duration
 from troth.policy.issues import Issue, Path, format_path
 from troth.policy.lawful import check_lawfulness
 from troth.policy.model import AGE_FLOORS, LegalBasis, Policy, Regime
 from troth.policy.taxonomy import BUILTIN_BY_ID
 from troth.policy.validate_duties import statutory_duties
 from troth.policy.validate_points import one_identity_each
+from troth.policy.validate_retention import legal_minimums
 
 Locate = Callable[[Path], int]
 
@@ -53,13 +53,6 @@ def _strs(value: Any) -> Iterator[tuple[int, str]]:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _duration(value: Any) -> Duration | None:
-    try:
-        return Duration.model_validate(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _field_category(spec: Any) -> str | None:
@@ -129,6 +122,7 @@ class _Checker:
         self.point_field_rules()
         self.recipient_rules()
         statutory_duties(self.data, self.add)
+        legal_minimums(self.data, self.add)
         self.role_rules()
         self.support_access_rules()
         self.list_and_cookie_rules()
@@ -178,45 +172,6 @@ class _Checker:
                     ("purposes", i, "legal_basis"),
                     f"purpose {p.get('id')!r} rests on consent but says no way to withdraw it: "
                     "add `withdraw:` text (withdrawing must be as easy as giving, GDPR Art. 7(3))",
-                )
-            retention = p.get("retention")
-            if isinstance(retention, Mapping):
-                self.legal_minimum_rules(i, p, retention)
-
-    def legal_minimum_rules(
-        self, i: int, p: Mapping[str, Any], retention: Mapping[str, Any]
-    ) -> None:
-        """What a legal minimum keeps must be the purpose's own categories, for no longer
-        than the purpose keeps its data (P25)."""
-        lm = retention.get("legal_minimum")
-        if not isinstance(lm, Mapping):
-            return
-        keep = _duration(retention.get("keep_for"))
-        minimum = _duration(lm.get("keep_for"))
-        if keep and minimum and keep.approx_days() < minimum.approx_days():
-            self.add(
-                ("purposes", i, "retention", "keep_for"),
-                f"keeps data {keep} but the law requires at least {minimum} "
-                "(legal_minimum.keep_for): make keep_for at least as long",
-            )
-        own = [c for _, c in _strs(p.get("categories"))]
-        for j, cat in _strs(lm.get("categories")):
-            if cat not in own:
-                self.add(
-                    ("purposes", i, "retention", "legal_minimum", "categories", j),
-                    f"purpose {p.get('id')!r} does not use category {cat!r}: a legal "
-                    "minimum keeps only categories of its own purpose",
-                    tuple(own),
-                )
-        kept = [c for _, c in _strs(lm.get("categories"))]
-        for j, cat in _strs(lm.get("only_with")):
-            if cat not in kept:
-                self.add(
-                    ("purposes", i, "retention", "legal_minimum", "only_with", j),
-                    f"{cat!r} is not among the categories this legal minimum keeps: "
-                    "only_with names the records the law requires keeping, so add it to "
-                    "legal_minimum.categories or name one of those",
-                    tuple(kept),
                 )
 
     def point_rules(self) -> None:
