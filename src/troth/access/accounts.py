@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from troth.access._base import audit, normalise_email
 from troth.access.logins import WRONG_LOGIN, record_login, seal_totp_secret, verify_login
@@ -111,10 +111,12 @@ def actor_for(user: User) -> Actor:
 
 def end_sessions_and_keys(conn: Connection, keys: Keyring, user_id: str, now: datetime) -> None:
     """Revoke every live session and API key of an account, at once."""
-    conn.execute(
-        update(sessions)
-        .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-        .values(revoked_at=now)
+    write_sealed(
+        conn,
+        keys,
+        sessions,
+        (sessions.c.user_id == user_id) & sessions.c.revoked_at.is_(None),
+        revoked_at=now,
     )
     write_sealed(
         conn,

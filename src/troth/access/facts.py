@@ -1,6 +1,8 @@
 """What the gate learns of an actor from the access tables (troth.gate.facts): whether a
 customer's member belongs to the person's tenant, and which support grants for it a
-vendor admin or staff member holds."""
+vendor admin or staff member holds (a grant whose row does not match its seal,
+troth.access.seals, is marked ``tampered``: the gate takes it for no grant, and says
+``record_tampered`` where it would have been live)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from sqlalchemy import Connection, select
 
 from troth.access.accounts import UserKind, signed_in_as
 from troth.access.grants import GrantStatus
+from troth.access.seals import GRANT_COLUMNS, row_matches
 from troth.access.tables import support_grants
 from troth.clock import utc
 from troth.context import Context
@@ -38,15 +41,7 @@ def actor_facts(
             return False, (), None
         t = support_grants
         rows = conn.execute(
-            select(
-                t.c.id,
-                t.c.tenant_id,
-                t.c.categories,
-                t.c.subject_ids,
-                t.c.starts_at,
-                t.c.expires_at,
-                t.c.status,
-            )
+            select(*(t.c[n] for n in GRANT_COLUMNS), t.c.seal)
             .where(
                 t.c.tenant_id == subject_tenant_id,
                 t.c.requested_by == actor.id,
@@ -65,6 +60,7 @@ def actor_facts(
                 utc(r.starts_at),
                 utc(r.expires_at),
                 revoked=r.status == GrantStatus.revoked.value,
+                tampered=not row_matches(ctx.keys, t, r),
             )
             for r in rows
         )

@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 
 from troth.access._base import audit
 from troth.access.accounts import signed_in_as
 from troth.access.apikeys import vendor_key_actors
 from troth.access.mail import send_emergency_notice
+from troth.access.seals import seal_new, write_sealed
 from troth.access.tables import support_grants
 from troth.access.tenants import Tenants
 from troth.audit.entry import Outcome
@@ -253,6 +254,7 @@ class Grants:
             )
         with transaction(self.ctx) as conn:
             conn.execute(support_grants.insert().values(**values))
+            seal_new(conn, self.ctx.keys, support_grants, [gid])
             if ask.emergency:
                 row = conn.execute(select(support_grants).where(support_grants.c.id == gid)).one()
                 send_emergency_notice(conn, self.ctx, _grant(row, now))
@@ -315,14 +317,9 @@ class Grants:
             self.tenants.ensure_open(g.tenant_id, action, by)  # an offboarded one: closed
             values.update(starts_at=now, expires_at=now + g.duration)
         with transaction(self.ctx) as conn:
-            done = conn.execute(
-                update(support_grants)
-                .where(
-                    support_grants.c.id == grant_id,
-                    support_grants.c.status == GrantStatus.requested.value,
-                )
-                .values(**values)
-            ).rowcount
+            c = support_grants.c
+            pending = (c.id == grant_id) & (c.status == GrantStatus.requested.value)
+            done = write_sealed(conn, self.ctx.keys, support_grants, pending, **values)
             if done != 1:
                 raise Conflict("this grant was decided meanwhile; look at it again")
             audit(
@@ -351,15 +348,16 @@ class Grants:
             self.tenants.authorize_admin(by, g.tenant_id, "grant_revoke", unknown, {"grant": g.id})
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
-            conn.execute(
-                update(support_grants)
-                .where(
-                    support_grants.c.id == grant_id,
-                    support_grants.c.status.in_(
-                        [GrantStatus.requested.value, GrantStatus.approved.value]
-                    ),
-                )
-                .values(status=GrantStatus.revoked.value, revoked_at=now)
+            c = support_grants.c
+            live = [GrantStatus.requested.value, GrantStatus.approved.value]
+            ending = (c.id == grant_id) & c.status.in_(live)
+            write_sealed(
+                conn,
+                self.ctx.keys,
+                support_grants,
+                ending,
+                status=GrantStatus.revoked.value,
+                revoked_at=now,
             )
             audit(
                 self.ctx,

@@ -29,6 +29,11 @@ class InvitationState(StrEnum):
     expired = "expired"
 
 
+# Why an invitation whose row does not match its seal (troth.access.seals) is refused.
+INVITATION_TAMPERED = (
+    "this invitation was changed outside troth (its role, customer, address or state edited"
+    " in the database), so it cannot be accepted: ask your admin for a new one"
+)
 # Why an invitation that is no longer pending is refused.
 INVITATION_REASONS = {
     InvitationState.accepted: Reason.invitation_accepted,

@@ -1,17 +1,22 @@
-"""Access seals: each row of ``users`` and of ``api_keys`` carries a keyed MAC
-(HMAC-SHA256 under its own key derived from the key file) over the columns that grant
-power: an account's id, kind, e-mail, login key, role, tenant, tenant role, password
+"""Access seals: each row of the tables that grant access carries a keyed MAC
+(HMAC-SHA256 under a key of its table's, derived from the key file) over the columns that
+grant power: an account's id, kind, e-mail, login key, role, tenant, tenant role, password
 hash, disabled time and TOTP secret; a key's id, hash, tenant, account, scopes and
-revocation. The columns troth writes on every request or login (last use, failed-login
-count, lock, last TOTP step, display name, created time) are not covered.
+revocation; a console session's id (its token's hash), account, times, end and CSRF
+secret; a privacy-centre session's the same for its person and the address it proved; an
+invitation's every column; a support grant's every column. The columns troth writes on
+every request or login (last use or last seen, failed-login count, lock, last TOTP step,
+display name, an account's created time) are not covered.
 
 A database writer without the key file cannot widen a role or a key's scopes, move it to
-another tenant, re-enable an account or un-revoke a key unnoticed: the row no longer
-matches its seal, troth refuses it as unauthenticated (audited ``record_tampered``) and
-`troth audit verify` names it. Every troth write of these tables goes through
-:func:`write_sealed` (an update: rows that matched their seals are sealed again as they
-now are; a row that did not stays unmatched, never sealed over) or :func:`seal_new` (a
-row troth has just inserted).
+another tenant, re-enable an account or un-revoke a key, insert, extend or un-revoke a
+session, raise or move an invitation, or approve, widen or extend a support grant
+unnoticed: the row no longer matches its seal, troth refuses it (a credential or session
+as unauthenticated, an invitation at acceptance, a grant as absent to the gate; audited
+``record_tampered``) and `troth audit verify` names it. Every troth write of these
+tables goes through :func:`write_sealed` (an update: rows that matched their seals are
+sealed again as they now are; a row that did not stays unmatched, never sealed over) or
+:func:`seal_new` (a row troth has just inserted).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
-from troth.access.tables import api_keys, users
+from troth.access.tables import api_keys, invitations, sessions, support_grants, users
 from troth.store.mac import SealKey, mac_key, mac_matches, mac_of, reseal_rows, rows_of, set_seal
 
 if TYPE_CHECKING:
@@ -31,7 +36,11 @@ if TYPE_CHECKING:
     from troth.keys import Keyring
 
 __all__ = [
+    "GRANT_COLUMNS",
+    "INVITATION_COLUMNS",
     "KEY_COLUMNS",
+    "PRIVACY_SESSION_COLUMNS",
+    "SESSION_COLUMNS",
     "TAMPERED",
     "USER_COLUMNS",
     "access_matches",
@@ -45,8 +54,33 @@ USER_COLUMNS = (
     "password_hash", "disabled_at", "totp_secret",
 )  # fmt: skip
 KEY_COLUMNS = ("id", "key_hash", "tenant_id", "user_id", "scopes", "revoked_at")
-_COLUMNS = {"users": USER_COLUMNS, "api_keys": KEY_COLUMNS}
-_LABELS = {"users": "troth:users:seal-key", "api_keys": "troth:api_keys:seal-key"}
+SESSION_COLUMNS = ("id", "user_id", "created_at", "expires_at", "revoked_at", "csrf_secret")
+PRIVACY_SESSION_COLUMNS = (
+    "id",
+    "subject_id",
+    "created_at",
+    "ended_at",
+    "email_bidx",
+    "csrf_secret",
+)
+INVITATION_COLUMNS = (
+    "id", "token_hash", "tenant_id", "email", "role", "member_role", "invited_by",
+    "created_at", "expires_at", "accepted_at", "revoked_at", "user_id",
+)  # fmt: skip
+GRANT_COLUMNS = (
+    "id", "tenant_id", "requested_by", "reason", "ticket", "categories", "subject_ids",
+    "duration_seconds", "status", "requested_at", "decided_by", "decided_at", "starts_at",
+    "expires_at", "revoked_at", "emergency",
+)  # fmt: skip
+_COLUMNS = {
+    "users": USER_COLUMNS,
+    "api_keys": KEY_COLUMNS,
+    "sessions": SESSION_COLUMNS,
+    "privacy_sessions": PRIVACY_SESSION_COLUMNS,
+    "invitations": INVITATION_COLUMNS,
+    "support_grants": GRANT_COLUMNS,
+}
+_LABELS = {name: f"troth:{name}:seal-key" for name in _COLUMNS}
 TAMPERED = (
     "this credential was changed outside troth (its role, tenant, scopes, password or"
     " revocation edited in the database by a writer without the key file), so it is"
@@ -73,7 +107,11 @@ _SEALS = {name: _seal_of(name) for name in _COLUMNS}
 
 
 def _key(keys: Keyring, table: str) -> SealKey:
-    return mac_key(keys, _LABELS[table])
+    """The table's key, derived once per key ring (one HMAC per row checked after)."""
+    cache: dict[str, SealKey] = keys.__dict__.setdefault("_access_seal_keys", {})
+    if table not in cache:
+        cache[table] = mac_key(keys, _LABELS[table])
+    return cache[table]
 
 
 def _query(table: Table) -> Any:
@@ -123,4 +161,13 @@ def bad_rows(conn: Connection, keys: Keyring, table: Table) -> tuple[int, list[s
 
 
 def sealed_tables() -> tuple[Table, Table]:
+    """The tables :data:`troth.store.sealing.ACCESS_SEALED_ACTION` sealed (0014)."""
     return users, api_keys
+
+
+def grant_tables() -> tuple[Table, ...]:
+    """The tables sealed since 0015 (:data:`troth.store.sealing.GRANTS_SEALED_ACTION`):
+    sessions, privacy-centre sessions, invitations and support grants."""
+    from troth.access.signin import privacy_sessions
+
+    return sessions, privacy_sessions, invitations, support_grants

@@ -1,5 +1,7 @@
 """Server-side login sessions (P16): an opaque token in a session-only cookie, its
-SHA-256 in the database; idle and absolute timeouts; revocable."""
+SHA-256 in the database; idle and absolute timeouts; revocable. Each row is sealed
+(troth.access.seals): a session a database writer inserts, extends or un-revokes is not
+signed in."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from sqlalchemy import select, update
 
 from troth.access._base import audit
 from troth.access.accounts import User, actor_for, user_from_row
-from troth.access.seals import TAMPERED, row_matches
+from troth.access.seals import TAMPERED, row_matches, seal_new, write_sealed
 from troth.access.tables import sessions, users
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
@@ -82,6 +84,7 @@ class Sessions:
                     csrf_secret=csrf,
                 )
             )
+            seal_new(conn, self.ctx.keys, sessions, [sid])
             audit(
                 self.ctx,
                 conn,
@@ -108,6 +111,8 @@ class Sessions:
             ).first()
             if row is None:
                 problem = (Reason.unknown_session, "this session is not known: log in again")
+            elif not row_matches(self.ctx.keys, sessions, row):
+                problem = (Reason.record_tampered, TAMPERED)
             elif row.revoked_at is not None:
                 problem = (Reason.session_ended, "this session was ended: log in again")
             elif row.user_disabled_at is not None:
@@ -155,9 +160,11 @@ class Sessions:
             row = conn.execute(select(sessions.c.user_id).where(sessions.c.id == sid)).first()
             if row is None:
                 return
-            conn.execute(
-                update(sessions)
-                .where(sessions.c.id == sid, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=self.ctx.clock.now())
+            write_sealed(
+                conn,
+                self.ctx.keys,
+                sessions,
+                (sessions.c.id == sid) & sessions.c.revoked_at.is_(None),
+                revoked_at=self.ctx.clock.now(),
             )
             audit(self.ctx, conn, "logout", f"user:{row.user_id}", details={"session": sid[:16]})

@@ -4,7 +4,10 @@ A person types their e-mail; if troth knows it (blind index), a 6-digit code goe
 through the outbox. The answer never says whether the address is known. A code works
 once, for :data:`CODE_MINUTES`, and :data:`MAX_ATTEMPTS` wrong tries burn it. The session
 is server-side (only a hash of the cookie's token is stored), session-only, and ends
-after the console's idle/absolute limits.
+after the console's idle/absolute limits. Each session's row is sealed
+(troth.access.seals): one a database writer inserts, moves to another person or address,
+or starts again is no session (the person sees the sign-in page), audited
+``record_tampered``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Column, Connection, Index, String, Table, func, select, update
+from sqlalchemy import Column, Connection, Index, LargeBinary, String, Table, func, select, update
 
+from troth.access.seals import row_matches, seal_new, write_sealed
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import denial
@@ -67,6 +71,9 @@ privacy_sessions = Table(
     # The blind index of the address signing in proved: the records the person may move
     # between are those of that address (a person can have given several).
     Column("email_bidx", String(64)),
+    # A keyed MAC over id, subject_id, created_at, ended_at, email_bidx, csrf_secret
+    # (troth.access.seals): a session a database writer inserts or extends is not one.
+    Column("seal", LargeBinary),
     Index("ix_privacy_sessions_subject", "subject_id"),
 )
 
@@ -271,6 +278,7 @@ def _open_session(
             last_seen_at=now,
         )
     )
+    seal_new(conn, ctx.keys, privacy_sessions, [token_hash(token)])
     entry = AuditEntry(
         action="privacy.signin",
         actor=f"subject:{subject_id}",
@@ -293,13 +301,22 @@ class Session:
 
 
 def resolve(ctx: Context, token: str) -> Session | None:
-    """The live privacy session of ``token``, or None."""
+    """The live privacy session of ``token``, or None (one whose row does not match its
+    seal too, audited ``record_tampered``: the person signs in again)."""
     if not token or len(token) > 100:
         return None
     now = ctx.clock.now()
     s = privacy_sessions.c
     with ctx.engine.connect() as conn:
         row = conn.execute(select(privacy_sessions).where(s.id == token_hash(token))).first()
+    if row is not None and not row_matches(ctx.keys, privacy_sessions, row):
+        who = f"subject:{row.subject_id}"
+        found = denial(
+            "privacy.session", who, Reason.record_tampered, details={"session": row.id[:16]}
+        )
+        with transaction(ctx) as conn:
+            append_entries(conn, now, [found])
+        return None
     if row is None or row.ended_at is not None:
         return None
     idle = timedelta(minutes=ctx.settings.session_idle_minutes)
@@ -353,10 +370,12 @@ def switch_record(ctx: Context, token: str, subject_id: str) -> str:
     ids = {h.subject_id for h in records_of_address(ctx, found)}
     with transaction(ctx) as conn:
         if subject_id in ids:
-            conn.execute(
-                update(privacy_sessions)
-                .where(privacy_sessions.c.id == token_hash(token))
-                .values(ended_at=now)
+            write_sealed(
+                conn,
+                ctx.keys,
+                privacy_sessions,
+                privacy_sessions.c.id == token_hash(token),
+                ended_at=now,
             )
             return _open_session(conn, ctx, subject_id, found.address, switched=True)
         # The refusal under the signed-in person only: nothing names the id tried.
@@ -369,11 +388,8 @@ def switch_record(ctx: Context, token: str, subject_id: str) -> str:
 
 def end(ctx: Context, token: str) -> None:
     with ctx.engine.begin() as conn:
-        conn.execute(
-            update(privacy_sessions)
-            .where(privacy_sessions.c.id == token_hash(token or ""))
-            .values(ended_at=ctx.clock.now())
-        )
+        sid = privacy_sessions.c.id == token_hash(token or "")
+        write_sealed(conn, ctx.keys, privacy_sessions, sid, ended_at=ctx.clock.now())
 
 
 def purge_codes(ctx: Context) -> int:

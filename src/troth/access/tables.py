@@ -47,6 +47,8 @@ sessions = Table(
     *stamps("created_at", "last_seen_at", "expires_at"),
     stamp("revoked_at", required=False),
     Column("csrf_secret", String(64), nullable=False),
+    # A keyed MAC over id, user_id, created_at, expires_at, revoked_at, csrf_secret.
+    Column("seal", LargeBinary),
     Index("ix_sessions_user", "user_id"),
 )
 
@@ -83,6 +85,8 @@ invitations = Table(
     *stamps("created_at", "expires_at"),
     *open_stamps("accepted_at", "revoked_at"),
     ref("user_id"),
+    # A keyed MAC over every column but itself (troth.access.seals).
+    Column("seal", LargeBinary),
     Index("ix_invitations_tenant", "tenant_id"),
 )
 
@@ -104,5 +108,7 @@ support_grants = Table(
     ref("decided_by"),
     *open_stamps("decided_at", "starts_at", "expires_at", "revoked_at"),
     flag("emergency"),
+    # A keyed MAC over every column but itself (troth.access.seals).
+    Column("seal", LargeBinary),
     Index("ix_support_grants_tenant_requester", "tenant_id", "requested_by"),
 )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from troth.access._base import audit, normalise_email
 from troth.access.accounts import (
@@ -22,6 +22,7 @@ from troth.access.accounts import (
 )
 from troth.access.invitations import (
     INVITATION_REASONS,
+    INVITATION_TAMPERED,
     Invitation,
     InvitationState,
     invitation_of,
@@ -29,7 +30,7 @@ from troth.access.invitations import (
 )
 from troth.access.offboarded import ensure_open
 from troth.access.passwords import check_password_strength, hash_password
-from troth.access.seals import write_sealed
+from troth.access.seals import row_matches, seal_new, write_sealed
 from troth.access.tables import invitations, users
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
@@ -207,6 +208,7 @@ class Tenants:
                     expires_at=now + valid_for,
                 )
             )
+            seal_new(conn, self.ctx.keys, invitations, [iid])
             audit(
                 self.ctx,
                 conn,
@@ -247,15 +249,15 @@ class Tenants:
         pw_hash = hash_password(password)
         with transaction(self.ctx) as conn:
             # Single use even under a race: only one UPDATE finds accepted_at still NULL.
-            claimed = conn.execute(
-                update(invitations)
-                .where(invitations.c.id == inv.id, invitations.c.accepted_at.is_(None))
-                .values(accepted_at=now)
-            ).rowcount
+            mine = invitations.c.id == inv.id
+            claimed = write_sealed(
+                conn, self.ctx.keys, invitations, mine & invitations.c.accepted_at.is_(None),
+                accepted_at=now,
+            )  # fmt: skip
             if claimed != 1:
                 raise Conflict("this invitation was already used; log in instead")
             uid = seat_member(conn, self.ctx.keys, inv, pw_hash, display_name, now)
-            conn.execute(update(invitations).where(invitations.c.id == inv.id).values(user_id=uid))
+            write_sealed(conn, self.ctx.keys, invitations, mine, user_id=uid)
             audit(
                 self.ctx,
                 conn,
@@ -285,6 +287,16 @@ class Tenants:
                 error=AuthenticationError("this invitation link is not valid"),
                 reason=Reason.unknown_invitation,
             )
+        if not row_matches(self.ctx.keys, invitations, row):
+            refuse(
+                self.ctx,
+                "invitation_accept",
+                "anonymous",
+                error=Conflict(INVITATION_TAMPERED, code=Reason.record_tampered.value),
+                tenant_id=row.tenant_id,
+                reason=Reason.record_tampered,
+                details={"invitation": row.id},
+            )
         inv = invitation_of(row, now)
         if inv.state is not InvitationState.pending:
             message = {
@@ -312,16 +324,10 @@ class Tenants:
             raise unknown
         details = {"invitation": invitation_id}
         self.authorize_admin(by, row.tenant_id, "invitation_revoke", unknown, details)
+        c = invitations.c
         with transaction(self.ctx) as conn:
-            conn.execute(
-                update(invitations)
-                .where(
-                    invitations.c.id == invitation_id,
-                    invitations.c.revoked_at.is_(None),
-                    invitations.c.accepted_at.is_(None),
-                )
-                .values(revoked_at=self.ctx.clock.now())
-            )
+            open_ = (c.id == invitation_id) & c.revoked_at.is_(None) & c.accepted_at.is_(None)
+            write_sealed(conn, self.ctx.keys, invitations, open_, revoked_at=self.ctx.clock.now())
             audit(
                 self.ctx,
                 conn,

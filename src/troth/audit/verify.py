@@ -61,7 +61,7 @@ class VerifyReport:
     latest_head: SignedHead | None = None
     bad_records: list[int] = field(default_factory=list)  # records not matching their seals
     bad_subjects: list[str] = field(default_factory=list)  # people not matching their seals
-    bad_credentials: list[str] = field(default_factory=list)  # "users:ID", "api_keys:ID"
+    bad_credentials: list[str] = field(default_factory=list)  # "users:ID", "sessions:ID"...
     # What the log recorded and the tables lost or gained (troth.audit.crosscheck).
     bad_holds: list[str] = field(default_factory=list)
     bad_consents: list[str] = field(default_factory=list)

@@ -60,6 +60,7 @@ _ACTOR_REASONS = frozenset(
         Reason.not_a_member,
         Reason.role_not_allowed,
         Reason.scope_missing,
+        Reason.record_tampered,  # a support grant changed outside troth
         Reason.no_grant,
         Reason.grant_expired,
         Reason.location_not_allowed,

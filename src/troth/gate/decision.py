@@ -124,6 +124,7 @@ REFUSAL_PRECEDENCE: tuple[Reason, ...] = (
     Reason.notice_period_running,
     Reason.role_not_allowed,
     Reason.scope_missing,
+    Reason.record_tampered,
     Reason.no_grant,
     Reason.grant_expired,
     Reason.recipient_not_listed,
@@ -422,11 +423,16 @@ def staff_need_grant(index: PolicyIndex, subject_tenant: str | None) -> bool:
 
 def no_grant_reason(facts: Facts, now: datetime) -> Reason:
     """``grant_expired`` only when every grant has ended; a live grant that does not
-    cover the category is ``no_grant``."""
-    live = any(
-        not g.revoked and g.starts_at <= now < g.expires_at and g.tenant_id == facts.subject_tenant
+    cover the category is ``no_grant``; ``record_tampered`` when a grant that says it is
+    live does not match its seal (it grants nothing)."""
+    live = [
+        g
         for g in facts.grants
-    )
+        if not g.revoked and g.starts_at <= now < g.expires_at
+        and g.tenant_id == facts.subject_tenant
+    ]  # fmt: skip
+    if any(g.tampered for g in live):
+        return Reason.record_tampered
     return Reason.no_grant if live or not facts.grants else Reason.grant_expired
 
 
@@ -434,7 +440,7 @@ def live_grants(facts: Facts, now: datetime, categories: frozenset[str]) -> Iter
     """The support-access grants live at ``now`` that cover the person of ``facts`` (their
     tenant; them, where a grant names people) and every one of ``categories``."""
     for g in facts.grants:
-        if g.revoked or not (g.starts_at <= now < g.expires_at):
+        if g.tampered or g.revoked or not (g.starts_at <= now < g.expires_at):
             continue
         if g.tenant_id != facts.subject_tenant:
             continue
@@ -476,6 +482,7 @@ _EXPLAIN = {
     Reason.notice_period_running: "purpose {p} is a new use: its notice period is still running",
     Reason.role_not_allowed: "this role may not see {c}",
     Reason.scope_missing: "the API key's scopes do not cover {c} for {p}",
+    Reason.record_tampered: "the support-access grant for {c} was changed outside troth",
     Reason.no_grant: "no support-access grant covers {c}",
     Reason.grant_expired: "the support-access grant expired or does not cover {c}",
     Reason.recipient_not_listed: "the policy does not list this recipient for purpose {p}",

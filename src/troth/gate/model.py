@@ -125,6 +125,8 @@ class Grant:
     starts_at: datetime
     expires_at: datetime
     revoked: bool = False
+    # Its row does not match its seal (changed outside troth): it grants nothing.
+    tampered: bool = False
 
 
 @dataclass(frozen=True, slots=True)

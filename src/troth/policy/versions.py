@@ -27,7 +27,12 @@ from troth.db import metadata
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.policy.model import Power
-from troth.store.sealing import ACCESS_SEALED_FLAG, SEALED_FLAG, SUBJECTS_SEALED_FLAG
+from troth.store.sealing import (
+    ACCESS_SEALED_FLAG,
+    GRANTS_SEALED_FLAG,
+    SEALED_FLAG,
+    SUBJECTS_SEALED_FLAG,
+)
 from troth.store.tables import policy_notices, records
 
 # Every published version of the policy (P34, P36).
@@ -210,6 +215,7 @@ def record_initial_version(ctx: Context, text: str) -> None:
             SEALED_FLAG: True,
             SUBJECTS_SEALED_FLAG: True,
             ACCESS_SEALED_FLAG: True,
+            GRANTS_SEALED_FLAG: True,
         }
         append_entry(
             conn, now, AuditEntry(action="policy.publish", actor="system", details=details)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Select, and_, or_, select
 
-from troth.access.seals import bad_rows, seal_new, sealed_tables
+from troth.access.seals import bad_rows, grant_tables, seal_new, sealed_tables
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
 from troth.audit.tables import audit_entries, audit_pending
@@ -43,6 +43,9 @@ SUBJECTS_SEALED_FLAG = "subjects_sealed"
 # The same for accounts and API keys (troth.access.seals).
 ACCESS_SEALED_ACTION = "access.sealed"
 ACCESS_SEALED_FLAG = "access_sealed"
+# The same for sessions, privacy-centre sessions, invitations and support grants (0015).
+GRANTS_SEALED_ACTION = "grants.sealed"
+GRANTS_SEALED_FLAG = "grants_sealed"
 _PAGE = 5_000
 # At most this many bad records are named (the count says how many there are).
 NAMED = 100
@@ -69,6 +72,7 @@ def seal_existing(ctx: Context) -> int | None:
     rows likewise, once (:data:`SUBJECTS_SEALED_ACTION`)."""
     seal_existing_subjects(ctx)
     seal_existing_access(ctx)
+    seal_existing_access(ctx, grants=True)
     return _seal_once(ctx, records, reseal, SEALED_ACTION, SEALED_FLAG)
 
 
@@ -78,17 +82,22 @@ def seal_existing_subjects(ctx: Context) -> int | None:
     return _seal_once(ctx, subjects, reseal_subjects, SUBJECTS_SEALED_ACTION, SUBJECTS_SEALED_FLAG)
 
 
-def seal_existing_access(ctx: Context) -> dict[str, int] | None:
+def seal_existing_access(ctx: Context, *, grants: bool = False) -> dict[str, int] | None:
     """Seal every account and API key without a seal, once per home, audited
-    (``access.sealed``); None when the home's accounts and keys were sealed before."""
+    (``access.sealed``); None when the home's accounts and keys were sealed before. With
+    ``grants``, the same for sessions, privacy-centre sessions, invitations and support
+    grants (``grants.sealed``, schema 0015)."""
+    action, flag = (GRANTS_SEALED_ACTION, GRANTS_SEALED_FLAG) if grants else (
+        ACCESS_SEALED_ACTION, ACCESS_SEALED_FLAG,
+    )  # fmt: skip
     with transaction(ctx) as conn:
-        if sealed_before(conn, ACCESS_SEALED_ACTION, ACCESS_SEALED_FLAG):
+        if sealed_before(conn, action, flag):
             return None
         done = {}
-        for table in sealed_tables():
+        for table in grant_tables() if grants else sealed_tables():
             q = select(table.c.id).where(table.c.seal.is_(None))
             done[table.name] = seal_new(conn, ctx.keys, table, list(conn.execute(q).scalars()))
-        entry = AuditEntry(action=ACCESS_SEALED_ACTION, actor="system", details=done)
+        entry = AuditEntry(action=action, actor="system", details=done)
         append_entry(conn, ctx.clock.now(), entry)
     return done
 
@@ -137,11 +146,14 @@ class SealReport:
         if not n:
             return None
         return (
-            f"{n} account{'s' if n != 1 else ''} or API key{'s' if n != 1 else ''} of"
-            f" {self.credentials} {'does' if n == 1 else 'do'} not match their seals:"
+            f"{n} row{'s' if n != 1 else ''} of {self.credentials} accounts, API keys,"
+            " sessions, invitations and support grants"
+            f" {'does' if n == 1 else 'do'} not match their seals:"
             f" {', '.join(self.bad_credentials[:NAMED])} were changed outside troth (a role,"
-            " tenant, scopes, password or revocation edited, or the seal cleared); troth"
-            " refuses them as unauthenticated until they are restored from a backup"
+            " tenant, scope, password, time, status or revocation edited, a row inserted,"
+            " or the seal cleared); troth refuses them (a credential or session as"
+            " unauthenticated, an invitation at acceptance, a grant as no grant) until"
+            " they are restored from a backup"
         )
 
     def _people_problem(self) -> str | None:
@@ -185,7 +197,7 @@ def check_seals(ctx: Context) -> SealReport:
         report.checked, report.bad, report.bad_ids = _scan(
             conn, values, records.c.id, 0, lambda r: seal_matches(key, r[1:-1], r[-1])
         )
-        for table in sealed_tables():
+        for table in (*sealed_tables(), *grant_tables()):
             n, bad_ids = bad_rows(conn, ctx.keys, table)
             report.credentials += n
             report.bad_credentials += [f"{table.name}:{i}" for i in bad_ids]
