@@ -1,5 +1,6 @@
-"""What the audit log recorded about legal holds, consent events and restrictions, checked
-against the tables troth decides on (part of ``troth audit verify``).
+"""What the audit log recorded about legal holds, consent events, restrictions, disclosures
+and legal demands, checked against the tables troth decides on (part of ``troth audit
+verify``).
 
 Those tables are not sealed row by row: a database writer without the key file can delete
 a hold, an unsubscribe or a restriction, or edit the consent state, and every decision
@@ -16,7 +17,8 @@ after it would follow. The log is append-only and signed, so it is the reference
   state must be the ledger's replay (``troth consent check``);
 - **restrictions**: every restriction the log says was placed (``restriction.placed``) and
   not lifted (``request.restriction_lifted``) must be in ``restrictions``, unless the
-  person was erased since (erasure ends them).
+  person was erased since (erasure ends them);
+- **disclosures and legal demands** (their gags): :mod:`troth.disclosures.crosscheck`.
 
 Not detected: holds, consent events and restrictions recorded before the log named them
 (a home older than this check), and entries pending (PostgreSQL) are read with the rest.
@@ -46,6 +48,14 @@ RESTRICTION_PLACED = "restriction.placed"
 RESTRICTION_LIFTED = "request.restriction_lifted"
 CONSENT_ACTIONS = tuple(f"consent.{k.value}" for k in ConsentKind)
 _WATCHED = (HOLD_PLACE, HOLD_LIFT, RESTRICTION_PLACED, RESTRICTION_LIFTED, *CONSENT_ACTIONS)
+# What troth.disclosures.crosscheck reads.
+_DISCLOSURE_ACTIONS = (
+    "disclose",
+    "legal_demand.record",
+    "legal_demand.lift_gag",
+    "legal_demand.notify",
+)
+_WATCHED += _DISCLOSURE_ACTIONS
 
 
 @dataclass
@@ -55,6 +65,8 @@ class CrossReport:
     bad_holds: list[str] = field(default_factory=list)
     bad_consents: list[str] = field(default_factory=list)
     bad_restrictions: list[str] = field(default_factory=list)
+    bad_disclosures: list[str] = field(default_factory=list)
+    bad_demands: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     def add(self, names: list[str], found: Iterable[Any], problem: str) -> None:
@@ -80,6 +92,7 @@ def crosscheck(ctx: Context) -> CrossReport:
         _check_holds(conn, entries, report)
         _check_consent(conn, entries, report)
         _check_restrictions(conn, entries, report)
+        _check_disclosures(conn, entries, report)
     return report
 
 
@@ -89,25 +102,28 @@ def with_crosscheck(ctx: Context, report: VerifyReport) -> VerifyReport:
     report.bad_holds = found.bad_holds
     report.bad_consents = found.bad_consents
     report.bad_restrictions = found.bad_restrictions
+    report.bad_disclosures = found.bad_disclosures + found.bad_demands
     if found.problems:
         report.ok = False
         report.problem = "; ".join(p for p in (report.problem, *found.problems) if p)
     return report
 
 
-def _entries(conn: Connection) -> Iterator[tuple[str, str | None, str | None, dict[str, Any]]]:
-    """(action, person, purpose, details) of every entry :data:`_WATCHED` names, in the
-    tree (seq order) and pending (PostgreSQL)."""
+def _entries(conn: Connection) -> Iterator[tuple[Any, ...]]:
+    """(action, person, purpose, details, outcome, at) of every entry :data:`_WATCHED`
+    names, in the tree (seq order) and pending (PostgreSQL)."""
     for t, order in ((audit_entries, (audit_entries.c.seq,)), (audit_pending, _PENDING_ORDER)):
-        stmt = select(t.c.action, t.c.subject_id, t.c.purpose, t.c.details).where(
-            t.c.action.in_(_WATCHED)
-        )
-        for action, sid, purpose, details in conn.execute(stmt.order_by(*order)):
+        c = t.c
+        stmt = select(c.action, c.subject_id, c.purpose, c.details, c.outcome, c.at)
+        for action, sid, purpose, details, outcome, at in conn.execute(
+            stmt.where(c.action.in_(_WATCHED)).order_by(*order)
+        ):
             try:
                 parsed = json.loads(details)
             except (TypeError, ValueError):
                 parsed = {}
-            yield str(action), sid, purpose, parsed if isinstance(parsed, dict) else {}
+            d = parsed if isinstance(parsed, dict) else {}
+            yield str(action), sid, purpose, d, outcome, at
 
 
 _PENDING_ORDER = (audit_pending.c.at, audit_pending.c.id)
@@ -118,7 +134,7 @@ def _check_holds(conn: Connection, entries: list[Any], report: CrossReport) -> N
     from troth.store.tables import subjects
 
     placed: dict[str, Any] = {}
-    for action, _sid, _purpose, d in entries:
+    for action, _sid, _purpose, d, *_ in entries:
         if action == HOLD_PLACE and d.get("hold"):
             placed[str(d["hold"])] = d.get("subject")
         elif action == HOLD_LIFT and d.get("hold"):
@@ -174,7 +190,7 @@ def _check_consent(conn: Connection, entries: list[Any], report: CrossReport) ->
 
     logged: dict[int, tuple[Any, ...]] = {}
     imports: list[tuple[int, int]] = []
-    for action, sid, purpose, d in entries:
+    for action, sid, purpose, d, *_ in entries:
         if not action.startswith("consent."):
             continue
         if d.get("event_id") is not None:
@@ -230,7 +246,7 @@ def _check_restrictions(conn: Connection, entries: list[Any], report: CrossRepor
     from troth.store.tables import restrictions, subjects
 
     expected: set[tuple[str, str]] = set()
-    for action, sid, _purpose, d in entries:
+    for action, sid, _purpose, d, *_ in entries:
         if sid is None or action not in (RESTRICTION_PLACED, RESTRICTION_LIFTED):
             continue
         pairs = {(str(sid), str(p)) for p in d.get("purposes") or ()}
@@ -260,3 +276,9 @@ def _check_restrictions(conn: Connection, entries: list[Any], report: CrossRepor
         " from restrictions ({names}): deleted outside troth, so those uses are allowed"
         " again; restore them from a backup (or restrict again with a request)",
     )
+
+
+def _check_disclosures(conn: Connection, entries: list[Any], report: CrossReport) -> None:
+    from troth.disclosures.crosscheck import check_disclosures
+
+    check_disclosures(conn, (e for e in entries if e[0] in _DISCLOSURE_ACTIONS), report)

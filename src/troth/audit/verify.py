@@ -1,8 +1,7 @@
 """Checking the audit log: recompute every leaf and root from the stored rows and compare
 them with the signed heads; produce and check inclusion and consistency proofs.
 
-:func:`verify_log` streams the entries once, in order, naming the first bad one (or range).
-"""
+:func:`verify_log` streams the entries once, in order, naming the first bad one (or range)."""
 
 from __future__ import annotations
 
@@ -66,6 +65,7 @@ class VerifyReport:
     bad_holds: list[str] = field(default_factory=list)
     bad_consents: list[str] = field(default_factory=list)
     bad_restrictions: list[str] = field(default_factory=list)
+    bad_disclosures: list[str] = field(default_factory=list)  # disclosures' and demands' ids
 
     def to_dict(self) -> dict[str, Any]:
         return plain_fields(self)

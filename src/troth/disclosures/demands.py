@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
@@ -199,6 +199,9 @@ def _insert_demand(conn: Connection, demand: LegalDemand, actor: Actor, now: dat
         "instrument": demand.instrument.value,
         "reference_sha256": hashlib.sha256(demand.reference.encode()).hexdigest(),
         "gag_until": gag.isoformat() if gag else None,
+        # What troth decides on, checked against the row (troth.disclosures.logged).
+        "recipient": demand.recipient,
+        "received_at": demand.received_at.isoformat(),
     }
     entry = AuditEntry("legal_demand.record", actor.label, Outcome.info, details=details)
     append_entries(conn, now, [entry])
@@ -250,63 +253,46 @@ def _local_day(ctx: Context, regime: str | None, at: datetime) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Told:
+    """What a notice of one disclosure says: from its row, or from its audit entry when
+    the row was deleted outside troth (``from_log``)."""
+
+    id: str
+    subject_id: str
+    recipient: str
+    categories: tuple[str, ...]
+    at: datetime
+    jurisdiction: str | None
+    from_log: bool = False
+
+
 def notify_disclosures(
     conn: Connection, ctx: Context, demand: LegalDemand, disclosure_ids: Sequence[str]
 ) -> int:
     """Queue the notice of each disclosure under ``demand`` (once: outbox idempotency
     keys) and record it; the demand becomes ``notified`` when none is left untold."""
-    from troth.notices.outbox import MailKind, enqueue
-
-    now = ctx.clock.now()
-    org = ctx.policy.policy.organisation
     rows = conn.execute(
         select(disclosures, subjects.c.jurisdiction)
         .select_from(disclosures.outerjoin(subjects, subjects.c.id == disclosures.c.subject_id))
         .where(disclosures.c.id.in_(list(disclosure_ids)), disclosures.c.notified_at.is_(None))
     ).all()
+    told = [
+        _Told(r.id, r.subject_id, r.recipient, tuple(r.categories), r.at, r.jurisdiction)
+        for r in rows
+    ]
+    return _notify(conn, ctx, demand, told)
+
+
+def _notify(conn: Connection, ctx: Context, demand: LegalDemand, told: list[_Told]) -> int:
+    now = ctx.clock.now()
     sent = 0
-    for row in rows:
-        to = contact_address(conn, ctx, row.subject_id)
-        audit: dict[str, Any] = {"demand": demand.id, "disclosure": row.id}
-        if to is not None:
-            recipient = ctx.policy.recipients.get(row.recipient)
-            body = (
-                f"Dear customer,\n\n{org.name} was required by law to disclose some of your"
-                f" personal data.\n\nAuthority: {demand.authority}\n"
-                f"Legal instrument: {demand.instrument.value.replace('_', ' ')}"
-                f" ({demand.reference})\nDisclosed to: "
-                f"{recipient.name if recipient else row.recipient}\n"
-                f"Categories: {', '.join(row.categories)}\n"
-                f"Date of disclosure: {_local_day(ctx, row.jurisdiction, row.at)}\n\n"
-                f"You can see every disclosure of your data in the privacy centre.\n"
+    for row in told:
+        sent += _tell(conn, ctx, demand, row)
+        if not row.from_log:
+            conn.execute(
+                update(disclosures).where(disclosures.c.id == row.id).values(notified_at=now)
             )
-            enqueue(
-                conn,
-                ctx,
-                idempotency_key=f"legal-demand:{demand.id}:{row.id}",
-                to_addr=to,
-                subject=f"{org.name}: your data was disclosed under a legal obligation",
-                body_text=body,
-                subject_id=row.subject_id,
-                kind=MailKind.transactional,
-            )
-            sent += 1
-        else:
-            audit["undeliverable"] = "no e-mail address on record"
-        conn.execute(update(disclosures).where(disclosures.c.id == row.id).values(notified_at=now))
-        append_entries(
-            conn,
-            now,
-            [
-                AuditEntry(
-                    "legal_demand.notify",
-                    "system:troth",
-                    Outcome.info,
-                    subject_id=row.subject_id,
-                    details=audit,
-                )
-            ],
-        )
     left = conn.execute(
         select(disclosures.c.id).where(
             disclosures.c.legal_demand_id == demand.id, disclosures.c.notified_at.is_(None)
@@ -321,38 +307,115 @@ def notify_disclosures(
     return sent
 
 
+def _tell(conn: Connection, ctx: Context, demand: LegalDemand, row: _Told) -> int:
+    """Queue one notice and audit it; 1 when queued, 0 without an address."""
+    from troth.notices.outbox import MailKind, enqueue
+
+    org = ctx.policy.policy.organisation
+    to = contact_address(conn, ctx, row.subject_id)
+    audit: dict[str, Any] = {"demand": demand.id, "disclosure": row.id}
+    if row.from_log:
+        audit["row_missing"] = True  # deleted outside troth: told from the audit log
+    if to is not None:
+        recipient = ctx.policy.recipients.get(row.recipient)
+        body = (
+            f"Dear customer,\n\n{org.name} was required by law to disclose some of your"
+            f" personal data.\n\nAuthority: {demand.authority}\n"
+            f"Legal instrument: {demand.instrument.value.replace('_', ' ')}"
+            f" ({demand.reference})\nDisclosed to: "
+            f"{recipient.name if recipient else row.recipient}\n"
+            f"Categories: {', '.join(row.categories)}\n"
+            f"Date of disclosure: {_local_day(ctx, row.jurisdiction, row.at)}\n\n"
+            f"You can see every disclosure of your data in the privacy centre.\n"
+        )
+        enqueue(
+            conn,
+            ctx,
+            idempotency_key=f"legal-demand:{demand.id}:{row.id}",
+            to_addr=to,
+            subject=f"{org.name}: your data was disclosed under a legal obligation",
+            body_text=body,
+            subject_id=row.subject_id,
+            kind=MailKind.transactional,
+        )
+    else:
+        audit["undeliverable"] = "no e-mail address on record"
+    entry = AuditEntry(
+        "legal_demand.notify",
+        "system:troth",
+        Outcome.info,
+        subject_id=row.subject_id,
+        details=audit,
+    )
+    append_entries(conn, ctx.clock.now(), [entry])
+    return 0 if to is None else 1
+
+
 def notify_untold(conn: Connection, ctx: Context, demand: LegalDemand) -> int:
     """:func:`notify_disclosures` of every disclosure under ``demand`` not told yet (a
-    gag that ended or was lifted); the number of notices queued."""
+    gag that ended or was lifted), and of every one the audit log recorded under it whose
+    row was deleted outside troth (told from its entry, audited ``record_tampered``); the
+    number of notices queued."""
+    from troth.disclosures.logged import honoured_of, logged_disclosures
+
+    d = disclosures.c
     ids = (
-        conn.execute(
-            select(disclosures.c.id).where(
-                disclosures.c.legal_demand_id == demand.id, disclosures.c.notified_at.is_(None)
-            )
-        )
+        conn.execute(select(d.id).where(d.legal_demand_id == demand.id, d.notified_at.is_(None)))
         .scalars()
         .all()
     )
-    return notify_disclosures(conn, ctx, demand, list(ids))
+    honoured, _ = honoured_of(conn, demand.id)
+    logged = list(logged_disclosures(conn, demand.id, honoured.record_seq))
+    kept = set(conn.execute(select(d.id).where(d.id.in_([x[0] for x in logged]))).scalars())
+    lost = [x for x in logged if x[0] not in kept and x[2] is not None]
+    sent = notify_disclosures(conn, ctx, demand, list(ids))
+    if lost:
+        where = {
+            s.id: s.jurisdiction
+            for s in conn.execute(
+                select(subjects.c.id, subjects.c.jurisdiction).where(
+                    subjects.c.id.in_([str(x[2]) for x in lost])
+                )
+            )
+        }
+        told = [
+            _Told(did, str(sid), str(e.details.get("recipient")), cats, e.at, where.get(sid), True)
+            for did, e, sid, _purpose, cats in lost
+        ]
+        sent += _notify(conn, ctx, demand, told)
+        append_entries(conn, ctx.clock.now(), [_lost_entry(demand, [x[0] for x in lost])])
+    return sent
+
+
+def _lost_entry(demand: LegalDemand, ids: list[str]) -> AuditEntry:
+    from troth.audit.refusals import denial
+    from troth.gate import Reason
+
+    details = {"demand": demand.id, "disclosures_missing": ids[:100], "missing": len(ids)}
+    return denial("legal_demand.notify", SYSTEM, Reason.record_tampered, details=details)
 
 
 def notify_due(ctx: Context, now: datetime) -> int:
-    """Notices for disclosures under demands whose non-disclosure order has ended (or
-    never existed) and that were not told yet. Idempotent."""
+    """Notices for disclosures under demands whose non-disclosure order, as the audit log
+    recorded it, has ended (or never existed) and that were not told yet (a gag moved
+    outside troth neither tips the person off early nor keeps them untold:
+    :mod:`troth.disclosures.logged`). Idempotent."""
+    from troth.disclosures.logged import check_demands, demand_rows
+
     total = 0
     with ctx.engine.connect() as conn:
-        due = (
+        open_ = (
             conn.execute(
                 select(legal_demands.c.id)
-                .where(
-                    legal_demands.c.status == DemandStatus.disclosed.value,
-                    or_(legal_demands.c.gag_until.is_(None), legal_demands.c.gag_until <= now),
-                )
+                .where(legal_demands.c.status == DemandStatus.disclosed.value)
                 .order_by(legal_demands.c.received_at)
             )
             .scalars()
             .all()
         )
+        checked = check_demands(conn, demand_rows(conn, open_))
+    checked.audit(ctx)
+    due = [i for i in open_ if not checked.gags[i].gagged(now)]
     for demand_id in due:
         with transaction(ctx) as conn:
             total += notify_untold(conn, ctx, demand_row(conn, demand_id))

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, exists, select, update
 
 from troth.audit.entries import LoggedEntry, list_entries
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.context import Context
+from troth.disclosures.logged import Checked, check_demands, demand_rows, honoured_of
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor
@@ -47,6 +48,8 @@ class LiveGags:
     # attempt to disclose their data to one of them is hidden, whenever it was made (the
     # refusal that told the officer to record the demand came before the demand).
     recipients: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # The demands' rows found changed outside troth, to audit (troth.disclosures.logged).
+    checked: Checked | None = field(default=None, compare=False)
 
     def hides(
         self,
@@ -101,33 +104,40 @@ def _vendor_look(action: str, actor: str) -> bool:
 
 
 def live_gags(conn: Connection, now: datetime, legal_purposes: frozenset[str]) -> LiveGags:
-    """Demands with ``gag_until`` after ``now``, every disclosure made under them, and
-    the people those disclosures concern."""
-    received = {
-        str(d): at
-        for d, at in conn.execute(
-            select(legal_demands.c.id, legal_demands.c.received_at).where(
-                legal_demands.c.gag_until > now
-            )
-        )
-    }
-    if not received:
-        return LiveGags(frozenset(), frozenset())
+    """Demands whose gag, as the audit log recorded it, runs after ``now`` (a row changed
+    outside troth never lifts it early: :mod:`troth.disclosures.logged`), every
+    disclosure made under them or under a demand whose row is missing, and the people
+    those disclosures concern. The tampered rows found are in ``checked`` (to audit)."""
+    rows = demand_rows(conn)
+    received = {r.id: r.received_at for r in rows}
+    checked = check_demands(conn, rows)
+    d = disclosures.c
+    orphans = select(d.legal_demand_id).where(
+        d.legal_demand_id.is_not(None),
+        ~exists(select(legal_demands.c.id).where(legal_demands.c.id == d.legal_demand_id)),
+    )
+    lost = set(conn.execute(orphans.distinct()).scalars())
+    if lost:  # a disclosure under a demand no row holds: gagged until repaired
+        checked.merge(check_demands(conn, demand_rows(conn, lost)))
+    live = {i for i, h in checked.gags.items() if h.gagged(now)}
+    if not live:
+        return LiveGags(frozenset(), frozenset(), checked=checked)
     made: set[str] = set()
     people: dict[str, datetime] = {}
     to: dict[str, set[str]] = {}
-    d = disclosures.c
-    for did, sid, demand, recipient in conn.execute(
-        select(d.id, d.subject_id, d.legal_demand_id, d.recipient).where(
-            d.legal_demand_id.in_(sorted(received))
+    for did, sid, demand, recipient, at in conn.execute(
+        select(d.id, d.subject_id, d.legal_demand_id, d.recipient, d.at).where(
+            d.legal_demand_id.in_(sorted(live))
         )
     ):
         made.add(str(did))
-        at = received[str(demand)]
-        people[str(sid)] = min(at, people.get(str(sid), at))
+        since = received.get(str(demand)) or at
+        people[str(sid)] = min(since, people.get(str(sid), since))
         to.setdefault(str(sid), set()).add(str(recipient))
     recipients = {sid: frozenset(names) for sid, names in to.items()}
-    return LiveGags(frozenset(received), frozenset(made), people, legal_purposes, recipients)
+    return LiveGags(
+        frozenset(live), frozenset(made), people, legal_purposes, recipients, checked=checked
+    )
 
 
 def gags_now(ctx: Context) -> LiveGags:
@@ -135,7 +145,10 @@ def gags_now(ctx: Context) -> LiveGags:
         p.id for p in ctx.policy.purposes.values() if p.legal_basis is LegalBasis.legal_obligation
     )
     with ctx.engine.connect() as conn:
-        return live_gags(conn, ctx.clock.now(), legal)
+        gags = live_gags(conn, ctx.clock.now(), legal)
+    if gags.checked is not None:
+        gags.checked.audit(ctx)
+    return gags
 
 
 def person_entries(
@@ -182,27 +195,23 @@ def lift_gag(ctx: Context, demand_id: str, *, actor: Actor = SYSTEM) -> int:
     now = ctx.clock.now()
     with transaction(ctx) as conn:
         demand = demand_row(conn, demand_id)
-        if demand.gag_until is None or demand.gag_until <= now:
+        # The gag the log recorded: one moved outside troth is lifted from where it was.
+        honoured, checked = honoured_of(conn, demand_id)
+        gag = honoured.gag_until
+        if gag is None or gag <= now:
             raise ValidationError(
                 f"legal demand {demand_id} has no running non-disclosure order to lift"
-                + (f" (it ended {demand.gag_until.isoformat()})" if demand.gag_until else ""),
+                + (f" (it ended {gag.isoformat()})" if gag else ""),
                 field="demand",
             )
+        checked.audit(ctx, conn)
         conn.execute(
             update(legal_demands).where(legal_demands.c.id == demand_id).values(gag_until=now)
         )
-        append_entries(
-            conn,
-            now,
-            [
-                AuditEntry(
-                    "legal_demand.lift_gag",
-                    actor.label,
-                    Outcome.info,
-                    details={"demand": demand_id, "gag_until_was": demand.gag_until.isoformat()},
-                )
-            ],
-        )
+        details = {"demand": demand_id, "gag_until_was": gag.isoformat()}
+        details["gag_until"] = now.isoformat()
+        entry = AuditEntry("legal_demand.lift_gag", actor.label, Outcome.info, details=details)
+        append_entries(conn, now, [entry])
         sent = 0
         if demand.status == DemandStatus.disclosed:
             sent = notify_untold(conn, ctx, demand)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from troth.context import Context
 from troth.db import check_page, count_where, within
+from troth.disclosures.logged import check_demands, demand_of
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.gate import Actor
 from troth.office import audit_read, authorize
@@ -41,7 +42,15 @@ def list_disclosures(
         where.append(d.c.purpose == purpose)
     where += within(d.c.at, since, until)
     stmt = (
-        select(d, ld.c.authority, ld.c.reference, ld.c.gag_until)
+        select(
+            d,
+            ld.c.authority,
+            ld.c.reference,
+            ld.c.gag_until,
+            ld.c.recipient.label("demand_recipient"),
+            ld.c.recorded_at,
+            ld.c.received_at,
+        )
         .select_from(d.outerjoin(ld, ld.c.id == d.c.legal_demand_id))
         .where(*where)
         .order_by(d.c.at.desc(), d.c.id)
@@ -53,8 +62,12 @@ def list_disclosures(
     with ctx.engine.connect() as conn:
         total = count_where(conn, d, where)
         items = []
-        for row in conn.execute(stmt):
+        rows = conn.execute(stmt).all()
+        # The gag the log recorded (troth.disclosures.logged), not a row changed outside.
+        checked = check_demands(conn, (demand_of(r) for r in rows if r.legal_demand_id))
+        for row in rows:
             rc = recipients.get(row.recipient)
+            gag = checked.live_gag(row.legal_demand_id, now)
             items.append(
                 {
                     "id": row.id,
@@ -68,11 +81,10 @@ def list_disclosures(
                     "location": row.location,
                     "demand": row.authority,
                     "demand_reference": row.reference,
-                    "gagged_until": row.gag_until
-                    if row.gag_until is not None and row.gag_until > now
-                    else None,
+                    "gagged_until": gag,
                 }
             )
+    checked.audit(ctx)
     asked = {"recipient": recipient, "purpose": purpose, "since": since, "until": until}
     audit_read(ctx, actor, Power.legal_demands, "list_disclosures", asked)
     return items, total

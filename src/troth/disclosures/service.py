@@ -31,6 +31,7 @@ from troth.disclosures.demands import (
     demand_row,
     notify_disclosures,
 )
+from troth.disclosures.logged import Checked, check_demands, demand_of, honoured_of
 from troth.disclosures.package import DisclosedValue, DisclosurePackage, WithheldValue
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import NotFound, ValidationError
@@ -50,6 +51,9 @@ _DISCLOSURES_OF = (
         legal_demands.c.instrument,
         legal_demands.c.reference,
         legal_demands.c.gag_until,
+        legal_demands.c.recipient.label("demand_recipient"),
+        legal_demands.c.recorded_at,
+        legal_demands.c.received_at,
     )
     .select_from(
         disclosures.outerjoin(legal_demands, legal_demands.c.id == disclosures.c.legal_demand_id)
@@ -216,7 +220,7 @@ class DisclosureService:
         rc = ctx.policy.recipients[a.recipient]
         grant = ctx.policy.recipient_grants.get((a.recipient, a.purpose))
         with transaction(ctx) as conn:
-            demand = None
+            demand, honoured = None, None
             if a.legal_demand_id is not None:
                 try:
                     demand = self._check_demand(conn, a.legal_demand_id, a.recipient, a.purpose)
@@ -224,6 +228,9 @@ class DisclosureService:
                     # Not a demand this disclosure may go under: refused and audited, as
                     # a disclosure without one is; the error says what to fix.
                     return Refusal(Reason.demand_required, exc.message, error=exc)
+                honoured, _ = honoured_of(conn, demand.id)
+                if honoured.tampered:
+                    return Refusal(Reason.record_tampered, honoured.refusal(demand.id))
             subj = get_subject(conn, a.subject_id, ctx.keys)
             facts = facts_mod.gather(conn, ctx, a.actor, subj)
             decided = self._decide(a, rc, grant, facts)
@@ -262,7 +269,7 @@ class DisclosureService:
                     .where(legal_demands.c.id == demand.id)
                     .values(status=DemandStatus.disclosed.value)
                 )
-                if demand.gag_until is None or demand.gag_until <= a.now:
+                if honoured is None or not honoured.gagged(a.now):
                     notify_disclosures(conn, ctx, demand, [package.id])
         return package
 
@@ -416,17 +423,24 @@ class DisclosureService:
         now = self.ctx.clock.now()
         ids = list(dict.fromkeys(subject_ids))
         out: dict[str, list[dict[str, Any]]] = {sid: [] for sid in ids}
+        checked = Checked()
         with self.ctx.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 params = {"sids": ids[start : start + 500]}
-                for row in conn.execute(_DISCLOSURES_OF, params):
-                    gagged = row.gag_until is not None and row.gag_until > now
-                    if gagged and not include_gagged:
+                rows = conn.execute(_DISCLOSURES_OF, params).all()
+                # Gags as the log recorded them (troth.disclosures.logged): none lifts early.
+                checked.merge(
+                    check_demands(conn, (demand_of(r) for r in rows if r.legal_demand_id))
+                )
+                for row in rows:
+                    gag = checked.live_gag(row.legal_demand_id, now)
+                    if gag is not None and not include_gagged:
                         continue
                     item = self._shown(row)
-                    if gagged:
-                        item["gagged_until"] = row.gag_until.isoformat()
+                    if gag is not None:
+                        item["gagged_until"] = gag.isoformat()
                     out[row.subject_id].append(item)
+        checked.audit(self.ctx)
         return out
 
     def _shown(self, row: Any) -> dict[str, Any]:
