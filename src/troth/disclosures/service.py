@@ -24,6 +24,7 @@ from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import Refusal, refuse
 from troth.columns import row_of
 from troth.context import Context
+from troth.disclosures.authority import demand_needed, statutory_duty
 from troth.disclosures.demands import (
     DemandStatus,
     LegalDemand,
@@ -37,7 +38,7 @@ from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.gate import facts as facts_mod
-from troth.policy.model import LegalBasis, RecipientKind
+from troth.policy.model import LegalBasis
 from troth.store.ids import new_id
 from troth.store.seals import refusing_tampered
 from troth.store.subjects import get_subject, lookup_subject, no_such_subject
@@ -97,38 +98,6 @@ def _record(conn: Connection, package: DisclosurePackage, actor: Actor, tenant: 
         details=details,
     )
     append_entries(conn, package.at, [entry])
-
-
-def statutory_duty(idx: Any, recipient: str, purpose: str) -> str | None:
-    """The law under which the organisation reports to authority ``recipient`` for
-    ``purpose`` routinely (its policy's ``statutory_duty``, for a purpose it ``receives``),
-    or None."""
-    rc = idx.recipients[recipient]
-    duty = getattr(rc, "statutory_duty", None)
-    if rc.kind is not RecipientKind.authority or not duty:
-        return None
-    return str(duty) if any(d.purpose == purpose for d in rc.receives) else None
-
-
-def _demand_needed(idx: Any, recipient: str, purpose: str) -> str | None:
-    """Why a disclosure needs a recorded legal demand (P20: legal disclosures are recorded
-    and the person told), or None: one to an authority goes only under a demand, unless
-    the law requires reporting to it for that purpose (its ``statutory_duty``). (A
-    legal-obligation purpose to another recipient, a tax adviser say, needs none: without a
-    demand its data stays bound to the purposes it was collected for.)"""
-    rc = idx.recipients[recipient]
-    if rc.kind is not RecipientKind.authority or statutory_duty(idx, recipient, purpose):
-        return None
-    why = f"{rc.name} is an authority"
-    authorities = sorted(r.id for r in idx.recipients.values() if r.kind is RecipientKind.authority)
-    to = rc.id if rc.kind is RecipientKind.authority else (" | ".join(authorities) or "AUTHORITY")
-    return (
-        f"{why}: a legal disclosure needs a recorded legal demand (court order, warrant...),"
-        " and nothing was sent. Record the demand first: `troth disclosures demand --authority"
-        f" ... --instrument court_order --reference ... --scope ... --recipient {to}` (or POST"
-        " /api/v1/legal-demands, or the console's legal demands page), then disclose under"
-        " it: --demand DEMAND_ID (legal_demand_id in the API)"
-    )
 
 
 @dataclass(frozen=True)
@@ -201,7 +170,7 @@ class DisclosureService:
                 attempt, Refusal(Reason.recipient_not_listed, message, categories=asked or ())
             )
         if legal_demand_id is None:
-            needed = _demand_needed(idx, recipient, purpose)
+            needed = demand_needed(idx, recipient, purpose)
             if needed is not None:
                 self._refuse(
                     attempt, Refusal(Reason.demand_required, needed, categories=asked or ())

@@ -246,16 +246,8 @@ def _kept_after_erasure(index: PolicyIndex, ask: Ask) -> frozenset[str]:
     if ask.operation not in (Operation.use, Operation.disclose):
         return frozenset()
     if ask.operation is Operation.disclose and ask.under_demand:
-        return frozenset(
-            c
-            for p in index.purposes.values()
-            if p.retention is not None and p.retention.legal_minimum is not None
-            for c in p.retention.legal_minimum.categories
-        )
-    retention = index.purposes[ask.purpose].retention
-    if retention is None or retention.legal_minimum is None:
-        return frozenset()
-    return frozenset(retention.legal_minimum.categories)
+        return frozenset().union(*index.legally_kept.values())
+    return index.legally_kept.get(ask.purpose, frozenset())
 
 
 def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:

@@ -180,9 +180,7 @@ def could_serve(index: PolicyIndex, role: str, facts: Facts) -> bool:
             continue
         reach = index.purpose_categories.get(purpose, frozenset()) & cats
         if facts.erased:
-            retention = index.purposes[purpose].retention
-            kept = retention.legal_minimum if retention is not None else None
-            reach &= frozenset(kept.categories) if kept is not None else frozenset()
+            reach &= index.legally_kept.get(purpose, frozenset())
         elif purpose in index.consent_purposes and purpose not in facts.consented:
             reach = frozenset(c for c in reach if index.exempt_from(c, "consent"))
         if reach:

@@ -56,6 +56,8 @@ class PolicyIndex:
     purpose_categories: dict[str, frozenset[str]] = field(default_factory=dict)
     consent_purposes: frozenset[str] = frozenset()
     aggregate_purposes: frozenset[str] = frozenset()
+    # Purpose -> the categories its legal minimum keeps past erasure (only those with one).
+    legally_kept: dict[str, frozenset[str]] = field(default_factory=dict)
     points: dict[str, CollectionPoint] = field(default_factory=dict)
     point_fields: dict[str, dict[str, CollectedField]] = field(default_factory=dict)
     point_purposes: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -117,6 +119,11 @@ class PolicyIndex:
             p.id for p in policy.purposes if p.legal_basis is LegalBasis.consent
         )
         idx.aggregate_purposes = frozenset(p.id for p in policy.purposes if p.aggregate_only)
+        idx.legally_kept = {
+            p.id: frozenset(p.retention.legal_minimum.categories)
+            for p in policy.purposes
+            if p.retention is not None and p.retention.legal_minimum is not None
+        }
         for cp in policy.collection_points:
             idx.points[cp.id] = cp
             idx.point_fields[cp.id] = dict(cp.fields)
