@@ -199,7 +199,7 @@ def test_over_http_a_breach_by_an_actor(home, db_url, clock):
     from _http import api_key, client_for, is_problem
 
     t = home("phone-service", db_url)
-    tenants, people, since, until = _phone_scene(t, clock)
+    tenants, _people, since, until = _phone_scene(t, clock)
     body = {
         "title": "Stolen application key",
         "description": "x",

@@ -15,8 +15,8 @@ window according to the audit log. The systems are the ones troth knows:
   it before the window ended.
 
 The officer may scope a breach to tenants, to a list of people, or to some actors (a rogue
-account): then only what those actors read counts (:mod:`troth.breaches.readers`). Nothing here sends anything: the register computes,
-the officer reviews, then notifies.
+account): then only what those actors read counts (:mod:`troth.breaches.readers`).
+Nothing here sends anything: the register computes, the officer reviews, then notifies.
 """
 
 from __future__ import annotations
