@@ -133,6 +133,12 @@ def record(
         return
     print_created(quiet, b.id, f"{b.id} affects {b.affected_count} people", out=console)
     _say_by(b, quiet)
+    _say_found(b, quiet)
+
+
+def _say_found(b: Any, quiet: bool) -> None:
+    """Whose law the clocks follow, and identities a connected dataset holds that troth
+    does not know."""
     basis = b.scope.get("regimes_from", {})
     typer.echo(f"regimes: {', '.join(b.regimes)} ({basis.get('note', '')})", err=quiet)
     for name, n in b.scope.get("unmatched", {}).items():
