@@ -170,3 +170,49 @@ def test_record_scope_tell_the_authority_and_notify(mindlink: Any) -> None:
             assert r.status_code == 403, url
     assert count(mindlink, breaches) == 2
     assert count(mindlink, outbox) == before + 2
+
+
+def test_record_a_breach_by_a_rogue_account(mindlink: Any) -> None:
+    """The console's form takes the actor (trial 13, F5): only the people that account
+    read count, named with or without its role; an actor that never acted keeps the form
+    and says so, nothing stored."""
+    from troth.gate import Actor, ActorKind
+
+    t = Troth(mindlink)
+    t.access.accounts.add_user(OFFICER, kind="staff", role="privacy_office", password=PASSWORD)
+    agent = t.access.accounts.add_user(
+        "agent@example.com", kind="staff", role="support", password=PASSWORD
+    )
+    for who in ("ada", "bob", "cy"):
+        t.collect("support_request", {"name": who, "email": f"{who}@example.com", "message": "m"})
+    ada = t.find(email="ada@example.com")
+    mindlink.clock.advance(days=1)
+    began = mindlink.clock.now().strftime("%Y-%m-%dT%H:%M")
+    rogue = Actor(ActorKind.staff, agent.id, role="support")
+    t.use(ada, purpose="support", actor=rogue)
+    mindlink.clock.advance(hours=1)
+    ended = mindlink.clock.now().strftime("%Y-%m-%dT%H:%M")
+    with client_for(mindlink) as c:
+        token = login(c)
+        assert 'id="actors"' in c.get("/console/breaches").text
+        form = {
+            "csrf_token": token,
+            "title": "Agent read tickets",
+            "description": "x",
+            "occurred_from": began,
+            "occurred_until": ended,
+            "categories": "support",
+        }
+        r = c.post("/console/breaches", data={**form, "actors": "staff:agnet@example.com"})
+        assert r.status_code == 422 and "no staff account" in r.text
+        r = c.post("/console/breaches", data={**form, "actors": "staff:nobody"})
+        assert r.status_code == 422 and "never acted" in r.text
+        assert count(mindlink, breaches) == 0
+        r = c.post("/console/breaches", data={**form, "actors": "staff:agent@example.com@support"})
+        assert r.status_code == 200, r.text[:3000]
+        assert re.search(r'id="affected-count">1\b', r.text)
+        affected = r.text.split('id="affected"')[1].split("</table>")[0]
+        assert f'href="/console/people/{ada}"' in affected
+        assert "only what these read" in r.text
+    (b,) = t.breaches.list_breaches()
+    assert b.to_dict()["by"] == [f"staff:{agent.id}"]

@@ -14,9 +14,9 @@ window according to the audit log. The systems are the ones troth knows:
 - a recipient of the policy (its ``id``): held: data of a breached category disclosed to
   it before the window ended.
 
-The officer may scope a breach to tenants, to a list of people, or to the audit entries
-of some actors (a rogue account). Nothing here sends anything: the register computes,
-the officer reviews, then notifies.
+The officer may scope a breach to tenants, to a list of people, or to some actors (a rogue
+account): then only what those actors read counts (:mod:`troth.breaches.readers`).
+Nothing here sends anything: the register computes, the officer reviews, then notifies.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class SystemKind(StrEnum):
 @dataclass(frozen=True)
 class Scope:
     """Limits the officer puts on a breach: only these tenants, only these people, only
-    what these actors read (the audit part). Empty means no limit."""
+    what these actors read (then nothing else counts; as the audit log writes them,
+    ``kind:id``). Empty means no limit."""
 
     tenants: tuple[str, ...] = ()
     subjects: tuple[str, ...] = ()
@@ -220,11 +221,17 @@ class Incident:
 
 def compute_affected(conn: Connection, ctx: Context, incident: Incident) -> Outcome:
     """Fill ``breach_subjects`` for the incident's breach; one row a person, with the first
-    source that found them (store, datasets, recipients, then the audit log)."""
+    source that found them (store, datasets, recipients, then the audit log). A breach by
+    named actors (a rogue account) affects exactly the people whose data of a breached
+    category they read, per the audit log: what the systems hold is not counted."""
     known = known_systems(ctx)
     out = Outcome()
     in_scope = _scope_condition(incident.scope)
     bid = incident.breach_id
+    if incident.scope.actors:
+        _add_read(conn, incident, in_scope)
+        _count(conn, bid, Source.audit, out)
+        return out
     if STORE_SYSTEM in incident.systems:
         _add_held(conn, incident, in_scope)
         _count(conn, bid, Source.data, out)

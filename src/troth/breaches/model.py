@@ -41,6 +41,7 @@ CSV_ORDER = [
     "recorded_at",
     "keep_until",
     "scope",
+    "by",
     "affected_by_source",
     "unmatched_in_datasets",
     "public_notice",
@@ -92,6 +93,8 @@ class Breach:
         out["status"] = self.status.value
         return out | {
             "scope": {k: self.scope.get(k, []) for k in ("tenants", "subjects", "actors")},
+            # A breach by named actors (a rogue account): only what they read counts.
+            "by": list(self.scope.get("actors", [])),
             "affected_by_source": self.scope.get("by_source", {}),
             "unmatched_in_datasets": self.scope.get("unmatched", {}),
             "public_notice": self.last_step("public_notice"),

@@ -4,7 +4,7 @@ affects computed in the same transaction (:mod:`troth.breaches.affected`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import insert, update
@@ -23,6 +23,7 @@ from troth.breaches.affected import (
 )
 from troth.breaches.clocks import register_keep_until
 from troth.breaches.model import BreachStatus, aware, checked_ids, recount
+from troth.breaches.readers import audit_labels, check_systems_for_actors
 from troth.breaches.regimes import settle_regimes
 from troth.breaches.tables import breaches
 from troth.context import Context
@@ -88,6 +89,8 @@ def record_report(ctx: Context, report: BreachReport, actor: Actor) -> str:
     w = b.window
     with transaction(ctx) as conn:
         check_scope(conn, ctx, b.scope)
+        # Named actors as the audit log writes them (staff:mo@moderator is staff:mo).
+        b = replace(b, scope=replace(b.scope, actors=audit_labels(conn, b.scope.actors)))
         conn.execute(
             insert(breaches).values(
                 id=bid,
@@ -151,8 +154,9 @@ def _check(ctx: Context, report: BreachReport, now: datetime) -> _Checked:
     scope = Scope(
         tuple(sorted(set(checked_ids("tenants", report.tenants)))),
         tuple(sorted(set(checked_ids("subject_ids", report.subject_ids)))),
-        tuple(sorted(set(report.actors or ()))),
+        _given(report.actors),  # as typed: made audit labels in the transaction
     )
+    check_systems_for_actors(scope.actors, systems)
     return _Checked(
         report.title.strip()[:200],
         report.description.strip(),
@@ -163,6 +167,11 @@ def _check(ctx: Context, report: BreachReport, now: datetime) -> _Checked:
         sorted(set(_check_regimes(report.regimes))),
         bool(report.high_risk),
     )
+
+
+def _given(actors: Iterable[str] | None) -> tuple[str, ...]:
+    """The actors as given (one actor given as a string is one actor, not its letters)."""
+    return (actors,) if isinstance(actors, str) else tuple(actors or ())
 
 
 def _check_window(report: BreachReport, now: datetime) -> _Window:

@@ -89,9 +89,11 @@ class BreachRegister:
         actor: Actor = SYSTEM,
     ) -> Breach:
         """Record an incident and compute the people it affects (see
-        :mod:`troth.breaches.affected`), limited to ``tenants``, ``subject_ids`` and, for
-        what the audit log shows was read, ``actors`` when given. An impossible window,
-        an unknown system, category, tenant or person is refused and nothing is stored.
+        :mod:`troth.breaches.affected`), limited to ``tenants`` and ``subject_ids``.
+        ``actors`` (a rogue account, ``staff:mo`` or ``staff:mo@moderator``): the people are
+        exactly those whose data of the categories they read in the window, per the audit
+        log (:mod:`troth.breaches.readers`). An impossible window, an unknown system,
+        category, tenant, person or actor is refused and nothing is stored.
         Every method of the register needs the power ``manage_breaches`` (troth.office)."""
         authorize(self.ctx, actor, Power.manage_breaches, details={"operation": "record"})
         report = BreachReport(

@@ -83,7 +83,10 @@ def record(
     ] = None,
     by: Annotated[
         list[str] | None,
-        typer.Option(help="Count only what this actor read, per the audit log (repeatable)."),
+        typer.Option(
+            help="Only the people whose data of the categories this actor read in the window,"
+            " per the audit log (a rogue account; staff:NAME or staff:NAME@ROLE; repeatable)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the breach as JSON.")] = False,
     regime: Annotated[
@@ -124,12 +127,38 @@ def record(
         console.print_json(json.dumps(b.to_dict()))
         return
     print_created(quiet, b.id, f"{b.id} affects {b.affected_count} people", out=console)
+    _say_by(b, quiet)
+    _say_found(b, quiet)
+
+
+def _say_found(b: Any, quiet: bool) -> None:
+    """Whose law the clocks follow, and identities a connected dataset holds that troth
+    does not know."""
     basis = b.scope.get("regimes_from", {})
     typer.echo(f"regimes: {', '.join(b.regimes)} ({basis.get('note', '')})", err=quiet)
     for name, n in b.scope.get("unmatched", {}).items():
         typer.echo(
             f"{name}: {n} identit{'y' if n == 1 else 'ies'} troth does not know; tell them"
             " through that system",
+            err=quiet,
+        )
+
+
+def _say_by(b: Any, quiet: bool) -> None:
+    """For a breach by named actors: that only what they read counts, and, when they read
+    nothing of it in the window, that no one is affected."""
+    by = b.to_dict()["by"]
+    if not by:
+        return
+    who, cats = " and ".join(by), ", ".join(b.categories)
+    typer.echo(
+        f"by: only what {who} read of {cats} in the window counts, per the audit log",
+        err=quiet,
+    )
+    if not b.affected_count:
+        typer.echo(
+            f"{who} read no data of {cats} between {b.occurred_from.isoformat()} and"
+            f" {b.occurred_until.isoformat()} (per the audit log): no one is affected",
             err=quiet,
         )
 

@@ -127,6 +127,7 @@ def breach_record(request: Request, form: FormDep) -> Response:
             systems=multi("systems") or ("troth",),
             tenants=multi("tenants"),
             subject_ids=[x for x in re.split(r"[\s,;]+", form.get("subject_ids", "")) if x],
+            actors=[x for x in re.split(r"[\s,;]+", form.get("actors", "")) if x][:100],
             high_risk=form.get("high_risk") == "on",
             actor=s.actor,
         )
