@@ -121,3 +121,29 @@ def test_a_report_s_source_is_withheld_with_it(home: Any, db_url: str) -> None:
     # The office still reads who reported (the register of the report is theirs).
     office = t.use(sid, purpose="support", actor=SUPPORT, categories=["communications"])
     assert office.get("flagged") == "You will regret this"
+
+
+def test_the_person_s_access_log_leaves_out_reads_of_what_is_withheld(
+    home: Any, db_url: str
+) -> None:
+    """Trial #12: the accused employee's access log showed when HR read the whistleblowing
+    report about them (the report itself withheld). A read of only withheld categories is
+    left out of the person's log (export and privacy centre); a read of several keeps the
+    others; the office's own audit log keeps everything."""
+    t = home("mindlink", db_url, edit=_withhold_support)
+    sid = buy(t, ANN)
+    t.use(sid, purpose="support", actor=SUPPORT, categories=["support"])
+    t.use(sid, purpose="support", actor=SUPPORT, categories=["identity", "support"])
+    done = t.requests.execute(verified(t, "access", ANN))
+    zf = zipfile.ZipFile(io.BytesIO(t.requests.download(done.download_token, actor=SYSTEM)))
+    log = json.loads(zf.read("data.json"))["access_log"]
+    uses = [e for e in log if e["action"] == "use" and e["actor"] == "staff:sam"]
+    assert [e["categories"] for e in uses] == [["identity"]]
+    assert not [e for e in log if "support" in (e["categories"] or [])]
+    centre = t.disclosures.person_entries(sid, limit=200)
+    assert not [e for e in centre if "support" in e.entry.categories]
+    assert [e.entry.categories for e in centre if e.entry.actor == "staff:sam"] == [("identity",)]
+    from troth.audit.entries import list_entries
+
+    office = [e for e in list_entries(t.ctx, subject_id=sid) if e.entry.actor == "staff:sam"]
+    assert [e.entry.categories for e in office] == [("support",), ("identity", "support")]

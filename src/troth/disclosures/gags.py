@@ -25,6 +25,7 @@ from troth.disclosures.logged import Checked, check_demands, demand_rows, honour
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor
+from troth.policy.masking import entry_for_the_person
 from troth.policy.model import LegalBasis
 
 # Detail keys by which an audit entry names a disclosure or a legal demand.
@@ -159,8 +160,9 @@ def person_entries(
     after_seq: int | None = None,
     newest_first: bool = False,
 ) -> list[LoggedEntry]:
-    """The audit entries about a person that the person (or their tenant) may see: every
-    entry naming them except those about a disclosure under a live gag. Up to ``limit``,
+    """The audit entries about a person that the person may see: every entry naming them
+    except those about a disclosure under a live gag, without the categories withheld from
+    their access (:func:`~troth.policy.masking.entry_for_the_person`). Up to ``limit``,
     paged like :func:`troth.audit.entries.list_entries`."""
     gags = gags_now(ctx)
     out: list[LoggedEntry] = []
@@ -174,7 +176,8 @@ def person_entries(
             after_seq=after,
             newest_first=newest_first,
         )
-        out.extend(e for e in page if not gags.hides_entry(e))
+        shown = (entry_for_the_person(ctx.policy, e) for e in page if not gags.hides_entry(e))
+        out.extend(e for e in shown if e is not None)
         if len(page) < page_size:
             break
         after = page[-1].seq

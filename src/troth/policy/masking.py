@@ -16,6 +16,7 @@ from troth.policy.index import PolicyIndex
 from troth.policy.model import Mask
 
 if TYPE_CHECKING:
+    from troth.audit.entries import LoggedEntry
     from troth.store.values import StoredValue
 
 
@@ -101,3 +102,21 @@ def _points_taking_withheld(index: PolicyIndex) -> frozenset[str]:
         for cp in index.policy.collection_points
         if any(f.category in withheld for f in cp.fields.values())
     )
+
+
+def entry_for_the_person(index: PolicyIndex, logged: LoggedEntry) -> LoggedEntry | None:
+    """An audit entry as the person's own access log shows it: without the categories the
+    policy withholds from their access, and not at all when it touched only those (a read
+    of the abuse report about them would tell them when an investigation moved)."""
+    cats = logged.entry.categories
+    kept = tuple(c for c in cats if not _withheld(index, c))
+    if len(kept) == len(cats):
+        return logged
+    if not kept:
+        return None
+    return replace(logged, entry=replace(logged.entry, categories=kept))
+
+
+def _withheld(index: PolicyIndex, category: str) -> bool:
+    decl = index.categories.get(category)
+    return decl is not None and decl.withheld_from_access is not None

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, select
 
 from troth.audit.entries import list_entries
 from troth.context import Context
-from troth.policy.masking import shown, withheld_from_access
+from troth.policy.masking import entry_for_the_person, shown, withheld_from_access
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.seals import SEAL_COLUMNS, check_row, seal_key
 from troth.store.subjects import no_such_subject
@@ -186,7 +186,8 @@ def _disclosures(ctx: Context, subject_ids: list[str]) -> dict[str, list[dict[st
 
 def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
     """Who touched this person's data, when, for what and with what outcome (P17, P23);
-    what a live non-disclosure order covers is left out until it ends (P20)."""
+    what a live non-disclosure order covers is left out until it ends (P20), and what the
+    policy withholds from their access (Art. 15(4)) is left out for good."""
     from troth.disclosures.gags import gags_now
 
     gags = gags_now(ctx)
@@ -194,8 +195,9 @@ def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
     after: int | None = None
     while True:
         page = list_entries(ctx, subject_id=subject_id, limit=_AUDIT_PAGE, after_seq=after)
-        for e in page:
-            if gags.hides_entry(e):
+        for logged in page:
+            e = None if gags.hides_entry(logged) else entry_for_the_person(ctx.policy, logged)
+            if e is None:
                 continue
             d = e.to_dict()
             out.append(
