@@ -430,6 +430,8 @@ def _match(conn: Connection, ctx: Context, asked: Asked) -> _Matched:
             phone=asked.phone,
             customer_id=asked.customer_id,
             tenant_id=asked.tenant_id,
+            # An erased person still sees what the law keeps of them (Art. 15).
+            erased_too=asked.kind in (RequestKind.access, RequestKind.portability),
         )
     juris = parse_regime(asked.regime) if asked.regime else None
     tenant_id = asked.tenant_id

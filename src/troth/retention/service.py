@@ -32,6 +32,7 @@ from troth.policy.model import Power, RetentionAction
 from troth.retention import holds
 from troth.retention.rules import Expiry, purpose_list
 from troth.retention.sweep import Progress, RetentionReport, Sweep
+from troth.store.erasure import drop_spent_identities
 from troth.store.ids import new_id
 from troth.store.seals import SEAL_COLUMNS
 
@@ -154,6 +155,9 @@ class RetentionService:
         for action in (RetentionAction.delete, RetentionAction.crypto_shred):
             sweep.remove(action, batch, report, progress)
         sweep.anonymise(batch, report, progress)
+        with transaction(self.ctx) as conn:
+            # An erased person's identities go with the last value the law kept of them.
+            drop_spent_identities(conn)
         with self.ctx.engine.connect() as conn:
             report.held.update(expiry.held_counts(conn))
         if report.held:

@@ -12,7 +12,7 @@ from troth.store.keystore import shred_subject_keys
 from troth.store.subject_seals import update_subjects
 from troth.store.tables import identities, records, subjects
 
-__all__ = ["erase_subject_data"]
+__all__ = ["drop_spent_identities", "erase_subject_data"]
 
 
 def erase_subject_data(
@@ -24,7 +24,8 @@ def erase_subject_data(
 ) -> dict[str, int]:
     """Delete every record of these subjects except ``keep`` (record ids kept under a
     legal obligation), shred their data keys unless something encrypted is kept, and
-    clear their blind indexes. Set-based; returns counts."""
+    clear their blind indexes (their identities too, unless something is kept).
+    Set-based; returns counts."""
     keep_ids = list(keep)
     ids = list(subject_ids)
     deleted = 0
@@ -44,7 +45,15 @@ def erase_subject_data(
             ).scalars()
         )
         shredded += shred_subject_keys(conn, [s for s in chunk if s not in kept_encrypted])
-        conn.execute(delete(identities).where(identities.c.subject_id.in_(chunk)))
+        # A person of whom the law keeps something keeps their identities (blind indexes,
+        # never the values) so that their access request still finds what is kept; they
+        # go with the last kept value (:func:`drop_spent_identities`).
+        keeping = select(records.c.subject_id).where(records.c.subject_id.in_(chunk))
+        conn.execute(
+            delete(identities).where(
+                identities.c.subject_id.in_(chunk), identities.c.subject_id.not_in(keeping)
+            )
+        )
         update_subjects(
             conn,
             ctx.keys,
@@ -56,3 +65,14 @@ def erase_subject_data(
             erased_at=now,
         )
     return {"records_deleted": deleted, "keys_shredded": shredded}
+
+
+def drop_spent_identities(conn: Connection) -> int:
+    """Delete the identities of erased people of whom nothing is kept any longer (the
+    retention run that deleted their last kept value calls this); returns how many."""
+    erased = select(subjects.c.id).where(subjects.c.erased_at.is_not(None))
+    holding = select(records.c.subject_id).where(records.c.subject_id == identities.c.subject_id)
+    done = conn.execute(
+        delete(identities).where(identities.c.subject_id.in_(erased), ~holding.exists())
+    )
+    return int(done.rowcount or 0)

@@ -125,9 +125,12 @@ def find_subject_id(
     customer_id: str | None = None,
     tenant_id: str | None = None,
     oldest: bool = False,
+    erased_too: bool = False,
 ) -> str | None:
     """Look a person up through the blind indexes (no plaintext in the query); see
-    :func:`lookup_subject_id` when the identifier names several people."""
+    :func:`lookup_subject_id` when the identifier names several people. ``erased_too``:
+    when no living person has the identifier, an erased one whose identities were kept
+    beside what a legal minimum keeps (their access to it: :mod:`troth.store.erasure`)."""
     return lookup_subject_id(
         conn,
         ctx.keys,
@@ -136,6 +139,7 @@ def find_subject_id(
         customer_id=customer_id,
         tenant_id=tenant_id,
         oldest=oldest,
+        erased_too=erased_too,
         # Without a country code, a number is read in the default jurisdiction's region
         # (reading it in every region could find someone else).
         phone_region=region_for(ctx.policy.policy, None) if phone else None,
@@ -173,13 +177,14 @@ def lookup_subject_id(
     tenant_id: str | None = None,
     phone_region: str | None = None,
     oldest: bool = False,
+    erased_too: bool = False,
 ) -> str | None:
     """:func:`find_subject_id` with the keys and the phone region given (``troth find``
     opens only those: see :func:`troth.home.open_lookup`). The first identifier given
     that names someone decides; when it names several people (one address at several
     customers), see :func:`_one_of`."""
     given = (("email", email), ("phone", phone), ("customer_id", customer_id))
-    named = _first_named(conn, keys, given, tenant_id, phone_region)
+    named = _first_named(conn, keys, given, tenant_id, phone_region, erased_too=erased_too)
     return _one_of(named[1], named[0], oldest) if named else None
 
 
@@ -189,21 +194,27 @@ def _first_named(
     given: Sequence[tuple[str, str | None]],
     tenant_id: str | None,
     phone_region: str | None,
+    *,
+    erased_too: bool = False,
 ) -> tuple[str, list[tuple[bool, str]]] | None:
     """The first identifier of ``given`` (field, value; a value None or empty is not
     given) that names a living person, with everyone it names: ``(is tenanted, id)``, the
     organisation's own first, then by id; among ``tenant_id``'s people when it is given.
-    None when no identifier names anyone."""
+    With ``erased_too``, the erased people it names when it names nobody living. None when
+    no identifier names anyone."""
     for field, value in given:
         if not value:
             continue
         region = {"region": phone_region} if field == "phone" else {}
         q = blind_index_lookup(field, [keys.blind_index(field, value, **region)])
-        live = sorted(
-            (tenant is not None, str(sid))
+        found = [
+            (erased is None, (tenant is not None, str(sid)))
             for _h, sid, tenant, erased in conn.execute(q)
-            if erased is None and (tenant_id is None or tenant == tenant_id)
-        )
+            if tenant_id is None or tenant == tenant_id
+        ]
+        live = sorted(who for living, who in found if living)
+        if not live and erased_too:
+            live = sorted(who for _living, who in found)
         if live:
             return field, live
     return None
