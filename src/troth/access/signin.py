@@ -337,22 +337,27 @@ def records_of_address(ctx: Context, session: Session) -> list[Held]:
     proved control of it, so the person may move between those records
     (:func:`switch_record`). Only that address: another a person once gave, typed in a
     form, proves nothing. Empty for a person without an address."""
-    s, i = subjects.c, identities.c
+    s = subjects.c
     address = session.address
     with ctx.engine.connect() as conn:
         if address is None:  # a session from before troth kept the address: their newest
             address = conn.execute(select(s.email_bidx).where(s.id == session.subject_id)).scalar()
-        if not address:
-            return []
-        rows = conn.execute(
-            select(s.id, s.tenant_id, s.created_at, tenants.c.name)
-            .select_from(
-                identities.join(subjects, s.id == i.subject_id).outerjoin(
-                    tenants, tenants.c.id == s.tenant_id
-                )
+        return held_under(conn, address) if address else []
+
+
+def held_under(conn: Connection, address: str) -> list[Held]:
+    """Every live record whose e-mail identities include the blind index ``address``: the
+    organisation's own first, then the customers' by age (:func:`records_of_address`)."""
+    s, i = subjects.c, identities.c
+    rows = conn.execute(
+        select(s.id, s.tenant_id, s.created_at, tenants.c.name)
+        .select_from(
+            identities.join(subjects, s.id == i.subject_id).outerjoin(
+                tenants, tenants.c.id == s.tenant_id
             )
-            .where(i.kind == "email", i.bidx == address, s.erased_at.is_(None))
-        ).all()
+        )
+        .where(i.kind == "email", i.bidx == address, s.erased_at.is_(None))
+    ).all()
     order = sorted(rows, key=lambda r: (r.tenant_id is not None, utc(r.created_at), r.id))
     return [Held(str(r.id), r.name) for r in order]
 

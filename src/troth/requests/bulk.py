@@ -382,8 +382,12 @@ class BulkRunner:
                     else {"system": "troth", "found": 0, "deleted": 0, "kept": 0}
                 )
                 systems = [mine, *datasets]
-                results[rec.id] = {"systems": systems, "batch": job_id, "people": len(recs)}
-                summaries[rec.id] = _summary(mine, datasets, len(recs))
+                results[rec.id], summaries[rec.id] = self.steps.note_elsewhere(
+                    conn,
+                    rec,
+                    {"systems": systems, "batch": job_id, "people": len(recs)},
+                    _summary(mine, datasets, len(recs)),
+                )
             complete_batch(conn, recs, results, actor, now, job_id)
             for rec in recs:
                 self.steps.tell(conn, rec, "done", summary=summaries[rec.id])

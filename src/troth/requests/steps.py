@@ -41,6 +41,13 @@ from troth.requests.tables import request_events, request_exports, requests
 from troth.store.ids import new_token
 from troth.store.tables import tenants
 
+# The done letter's line when the same address is on file for customers of the organisation.
+_ELSEWHERE = (
+    "The same e-mail address is also on file with {} (customers of ours, who decide about"
+    " their own records): this request covered only what we hold for ourselves. Ask them,"
+    " or our privacy office, to act on those records too."
+)
+
 
 @dataclass(eq=False)
 class RequestSteps:
@@ -134,6 +141,7 @@ class RequestSteps:
         now = self.ctx.clock.now()
         cur = self.load(conn, req.id)
         check_transition(req.id, cur.state, RequestState.completed)
+        result, summary = self.note_elsewhere(conn, cur, result, summary or [])
         conn.execute(
             update(requests)
             .where(requests.c.id == req.id)
@@ -148,6 +156,29 @@ class RequestSteps:
             facts.update(link=link.url, expires=f"{link.expires_at:%Y-%m-%d %H:%M} UTC")
         self.tell(conn, cur, "done", **facts)
         return self.load(conn, req.id)
+
+    def note_elsewhere(
+        self,
+        conn: Connection,
+        req: RequestRecord,
+        result: dict[str, Any],
+        summary: builtins.list[str],
+    ) -> tuple[dict[str, Any], builtins.list[str]]:
+        """``result`` and the done letter's ``summary`` with the other live records of the
+        request's own address held for customers, which the request did not cover
+        (``also_on_file``, for the office; a line for the person). Only for a request to the
+        organisation itself: one a customer made would tell it of another's people."""
+        from troth.access.signin import held_under
+
+        if req.tenant_id is not None or req.email is None or req.subject_id is None:
+            return result, summary
+        found = held_under(conn, self.ctx.keys.blind_index("email", req.email))
+        others = [h for h in found if h.subject_id != req.subject_id and h.holder is not None]
+        if not others:
+            return result, summary
+        listed = [{"subject_id": h.subject_id, "held_for": h.holder} for h in others]
+        line = _ELSEWHERE.format(", ".join(str(h.holder) for h in others))
+        return {**result, "also_on_file": listed}, [*summary, line]
 
     def interrupted(self, req: RequestRecord, exc: ConnectorError) -> None:
         with transaction(self.ctx) as conn:
