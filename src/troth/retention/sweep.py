@@ -174,7 +174,8 @@ class Sweep:
         row has no person to check), as the driver returns them (no SQLAlchemy rows: a
         run reads every value it removes); the run's checker remembers the people it has
         checked."""
-        rows = driver_rows(conn, self._due_rows(picked))
+        with self.dialect.key_order(conn):
+            rows = driver_rows(conn, self._due_rows(picked))
         n = len(SEAL_COLUMNS) + 1
         record, people = self.records, self.people
         good: list[Any] = []
@@ -191,17 +192,23 @@ class Sweep:
 
     @staticmethod
     def _due_rows(picked: Any) -> Any:
-        """Each record ``picked`` selects: its id, the columns its seal covers (the
-        purposes as stored text), its seal, its person's sealed columns and seal."""
-        due = picked.subquery()
-        cols = [cast(c, Text) if c is records.c.purposes else c for c in SEAL_COLUMNS]
-        return select(
-            due.c.id, *cols, records.c.seal, *SUBJECT_COLUMNS, subjects.c.seal
-        ).select_from(
-            due.join(records, records.c.id == due.c.id).outerjoin(
-                subjects, subjects.c.id == due.c.subject_id
-            )
-        )
+        """Each record ``picked`` (:meth:`Expiry.batch_ids`) selects, read in the same scan:
+        its id, the columns its seal covers (the purposes as stored text), its seal, then
+        its person's sealed columns and seal (an alias: the conditions on ``subjects``
+        in ``picked`` stay subqueries of their own)."""
+        r = picked.selected_columns[0].table
+        s = subjects.alias("s")
+        return picked.with_only_columns(
+            r.c.id,
+            *(
+                cast(r.c.purposes, Text) if c.name == "purposes" else r.c[c.name]
+                for c in SEAL_COLUMNS
+            ),
+            r.c.seal,
+            *(s.c[c.name] for c in SUBJECT_COLUMNS),
+            s.c.seal,
+            maintain_column_froms=False,
+        ).select_from(r.outerjoin(s, s.c.id == r.c.subject_id))
 
     def _shred(self, conn: Connection, candidates: set[str]) -> int:
         if not candidates:
