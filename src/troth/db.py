@@ -24,6 +24,7 @@ from sqlalchemy import (
     Dialect,
     Engine,
     MetaData,
+    Select,
     TypeDecorator,
     create_engine,
     make_url,
@@ -355,6 +356,41 @@ def within(column: Any, since: datetime | None, until: datetime | None) -> list[
     if until is not None:
         where.append(column < until)
     return where
+
+
+def driver_rows(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows ``stmt`` selects as plain tuples of the driver's values, converted only
+    as the driver's own column types need (SQLite's dates and times from their text, as
+    SQLAlchemy reads them); no :class:`~sqlalchemy.engine.Row` objects and no
+    :class:`TypeDecorator` processing: a time of :class:`UtcDateTime` comes back naive
+    (UTC wall time) on SQLite. For reads of many rows whose caller converts what it
+    uses itself (retention's seal checks)."""
+    result = conn.execute(stmt)
+    try:
+        cursor = result.cursor
+        # Both drivers' cursors give a list of tuples.
+        rows = cast("list[tuple[Any, ...]]", cursor.fetchall())
+        description = cursor.description
+    finally:
+        result.close()
+    dialect = conn.dialect
+    procs = [
+        _driver_type(col.type).dialect_impl(dialect).result_processor(dialect, desc[1])
+        for col, desc in zip(stmt.selected_columns, description or (), strict=True)
+    ]
+    if not any(procs):
+        return rows
+    pairs = [(i, p) for i, p in enumerate(procs) if p is not None]
+    out = [list(row) for row in rows]
+    for row in out:
+        for i, p in pairs:
+            row[i] = p(row[i])
+    return [tuple(row) for row in out]
+
+
+def _driver_type(of: Any) -> Any:
+    """The type SQLAlchemy reads a column's values with before a decorator's own step."""
+    return of.impl_instance if isinstance(of, TypeDecorator) else of
 
 
 def count_where(conn: Connection, table: Any, where: list[Any]) -> int:

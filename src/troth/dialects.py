@@ -14,7 +14,8 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -125,6 +126,13 @@ class Dialect:
 
     def end_read_only(self, conn: Connection) -> None:
         """Undo what :meth:`begin_read_only` set beyond the transaction (rolled back)."""
+
+    @contextmanager
+    def key_order(self, conn: Connection) -> Iterator[None]:
+        """Around the statements of a keyset page (``id > :after ... ORDER BY id LIMIT
+        n``): they walk the primary key in order and stop at the page's end, whatever
+        the planner guesses of their filter (default: nothing to do)."""
+        yield
 
     # -- statements ------------------------------------------------------------------------
     def insert(self, table: sa.Table) -> Any:
@@ -267,6 +275,10 @@ class SQLite(Dialect):
         return sa.func.substr(column, 1, 7) + sa.literal("-01 00:00:00.000000")
 
 
+_SETTINGS = sa.text("SELECT current_setting(:a), current_setting(:b)")
+_SET = sa.text("SELECT set_config(:a, :va, true), set_config(:b, :vb, true)")
+
+
 class PostgreSQL(Dialect):
     name = "postgresql"
     names = ("postgresql",)
@@ -289,6 +301,21 @@ class PostgreSQL(Dialect):
     def begin_read_only(self, conn: Connection, ms: int) -> None:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(ms)}")
+
+    @contextmanager
+    def key_order(self, conn: Connection) -> Iterator[None]:
+        """One plan for the page's statements, in this transaction, set back after them
+        (an error leaves it to the rollback): no sort (``enable_sort``), no parallel
+        workers. A filter PostgreSQL cannot estimate (retention's cast of a JSON column)
+        otherwise looks rare enough for a scan of the whole table and a sort, page after
+        page (a run over n rows in pages of k reads n * n / k of them instead of n), and
+        workers that hand wide rows back through shared memory cost more than they
+        save."""
+        settings = ("enable_sort", "max_parallel_workers_per_gather")
+        was = conn.execute(_SETTINGS, {"a": settings[0], "b": settings[1]}).one()
+        conn.execute(_SET, {"a": settings[0], "va": "off", "b": settings[1], "vb": "0"})
+        yield
+        conn.execute(_SET, {"a": settings[0], "va": was[0], "b": settings[1], "vb": was[1]})
 
     def insert(self, table: sa.Table) -> Any:
         from sqlalchemy.dialects import postgresql  # on first use: keeps `troth find` light

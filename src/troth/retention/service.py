@@ -34,7 +34,6 @@ from troth.retention.rules import Expiry, purpose_list
 from troth.retention.sweep import Progress, RetentionReport, Sweep
 from troth.store.erasure import drop_spent_identities
 from troth.store.ids import new_id
-from troth.store.seals import SEAL_COLUMNS
 
 log = logging.getLogger("troth.retention")
 
@@ -249,8 +248,6 @@ class RetentionService:
 
 
 _PLAN_PAGE = 10_000
-_CATEGORY = 1 + [c.name for c in SEAL_COLUMNS].index("category")
-_PURPOSES = 1 + [c.name for c in SEAL_COLUMNS].index("purposes")
 
 
 def _plan_action(conn: Any, sweep: Sweep, action: RetentionAction, report: RetentionReport) -> None:
@@ -261,9 +258,9 @@ def _plan_action(conn: Any, sweep: Sweep, action: RetentionAction, report: Reten
     while True:
         good, bad = sweep.sealed_due(conn, sweep.expiry.batch_ids(action, after, _PLAN_PAGE))
         report.skipped_tampered += len(bad)
-        for row in good:
-            report.done[(action.value, row[_CATEGORY])] += 1
-            for p in purpose_list(row[_PURPOSES]):
+        for _, category, purposes in good:
+            report.done[(action.value, category)] += 1
+            for p in purpose_list(purposes):
                 report.by_purpose[p] += 1
         ids = [int(r[0]) for r in good] + bad
         if not ids:

@@ -4,7 +4,6 @@ and purpose (never values)."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from sqlalchemy import (
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
+from troth.db import driver_rows
 from troth.policy.model import RetentionAction
 from troth.retention.rules import (
     IDENTIFYING_CATEGORIES,
@@ -44,13 +44,14 @@ from troth.retention.rules import (
 )
 from troth.store.ids import new_id
 from troth.store.keystore import shred_subject_keys
-from troth.store.seals import SEAL_COLUMNS, reseal, seal_key, seal_matches
+from troth.store.seals import SEAL_COLUMNS, RecordChecker, reseal
 from troth.store.subject_seals import SubjectChecker, sealed_rows
 from troth.store.subjects import SUBJECT_COLUMNS
 from troth.store.tables import records, subjects
 
 Progress = Callable[[int], None]
-# Where a due row read by :meth:`Sweep.sealed_due` holds its purposes (after its id).
+# Where a due row read by :meth:`Sweep.sealed_due` holds its category and purposes.
+_CATEGORY = 1 + [c.name for c in SEAL_COLUMNS].index("category")
 _PURPOSES = 1 + [c.name for c in SEAL_COLUMNS].index("purposes")
 # One batch of a sweep, in its transaction: given the last id done, the rows it changed.
 Step = Callable[[Connection, int], Sequence[Any]]
@@ -104,8 +105,7 @@ class Sweep:
         self.dialect = expiry.dialect
         self.dispositions = dispositions(expiry.ctx)
         self.people = SubjectChecker(expiry.ctx.keys)
-        self.record_key = seal_key(expiry.ctx.keys)
-        self._purposes: dict[str | None, Any] = {}
+        self.records = RecordChecker(expiry.ctx.keys)
 
     def _batches(self, progress: Progress | None, step: Step) -> None:
         """Run ``step`` (given the last id done, it changes one batch and returns its rows,
@@ -168,40 +168,47 @@ class Sweep:
         return [int(r[0]) for r in good], bad
 
     def sealed_due(self, conn: Connection, picked: Any) -> tuple[list[Any], list[int]]:
-        """The rows of the records ``picked`` selects (their id, then the columns their
-        seal covers, :data:`~troth.store.seals.SEAL_COLUMNS`) that match their seals and
-        whose person's row matches its own, and the ids of the others. One query reads
-        each due record with its person's row (a record whose person has no row has no
-        person to check); the run's checker remembers the people it has checked."""
-        due = picked.subquery()
-        # The purposes as stored text, parsed once per distinct text (a handful per run)
-        # rather than once per row by the driver.
-        cols = [cast(c, Text) if c is records.c.purposes else c for c in SEAL_COLUMNS]
-        rows = conn.execute(
-            select(due.c.id, *cols, records.c.seal, *SUBJECT_COLUMNS, subjects.c.seal).select_from(
-                due.join(records, records.c.id == due.c.id).outerjoin(
-                    subjects, subjects.c.id == due.c.subject_id
-                )
-            )
-        ).all()
+        """The records ``picked`` selects that match their seals and whose person's row
+        matches its own, as (id, category, purposes), and the ids of the others. One
+        query reads each due record with its person's row (a record whose person has no
+        row has no person to check), as the driver returns them (no SQLAlchemy rows: a
+        run reads every value it removes); the run's checker remembers the people it has
+        checked."""
+        with self.dialect.key_order(conn):
+            rows = driver_rows(conn, self._due_rows(picked))
         n = len(SEAL_COLUMNS) + 1
-        key, people, parsed = self.record_key, self.people, self._purposes
+        record, people = self.records, self.people
         good: list[Any] = []
         bad: list[int] = []
         for row in rows:
-            text = row[_PURPOSES]
-            purposes = parsed.get(text)
-            if purposes is None:
-                purposes = parsed[text] = json.loads(text) if text is not None else None
-            record = (*row[1:_PURPOSES], purposes, *row[_PURPOSES + 1 : n])
-            person = row[n + 1 : -1]
-            if seal_matches(key, record, row[n]) and (
-                person[0] is None or people.matches(person, row[-1])
+            purposes, encoded = record.purposes(row[_PURPOSES])
+            if record.matches(row[1:n], encoded, row[n]) and (
+                row[n + 1] is None or people.driver_row_matches(row[n + 1 :])
             ):
-                good.append((row[0], *record))
+                good.append((row[0], row[_CATEGORY], purposes))
             else:
                 bad.append(int(row[0]))
         return good, bad
+
+    @staticmethod
+    def _due_rows(picked: Any) -> Any:
+        """Each record ``picked`` (:meth:`Expiry.batch_ids`) selects, read in the same scan:
+        its id, the columns its seal covers (the purposes as stored text), its seal, then
+        its person's sealed columns and seal (an alias: the conditions on ``subjects``
+        in ``picked`` stay subqueries of their own)."""
+        r = picked.selected_columns[0].table
+        s = subjects.alias("s")
+        return picked.with_only_columns(
+            r.c.id,
+            *(
+                cast(r.c.purposes, Text) if c.name == "purposes" else r.c[c.name]
+                for c in SEAL_COLUMNS
+            ),
+            r.c.seal,
+            *(s.c[c.name] for c in SUBJECT_COLUMNS),
+            s.c.seal,
+            maintain_column_froms=False,
+        ).select_from(r.outerjoin(s, s.c.id == r.c.subject_id))
 
     def _shred(self, conn: Connection, candidates: set[str]) -> int:
         if not candidates:

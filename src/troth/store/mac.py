@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Select, Update, bindparam, update
@@ -30,6 +32,57 @@ def mac_key(keys: Keyring, label: str) -> SealKey:
     never changes in a home (a KEK rotation leaves every seal valid). Keyed once (an
     HMAC's state, copied for each row)."""
     return hmac.new(keys.mac(label, b""), digestmod=hashlib.sha256)
+
+
+class RowMac:
+    """HMAC-SHA256 under one key, keyed once: the key's inner and outer hash states
+    (RFC 2104), copied for each message. The same digest as ``hmac.new(key, message,
+    sha256)`` at a fraction of its cost per message, for the checks of many rows
+    (retention's)."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(hmac.trans_36))
+        self._outer = hashlib.sha256(key.translate(hmac.trans_5C))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+_BLOCK = 64  # SHA-256's block size, in bytes
+
+
+def row_mac(keys: Keyring, label: str) -> RowMac:
+    """The key of the seals named ``label`` (:func:`mac_key`'s) as a :class:`RowMac`."""
+    return RowMac(keys.mac(label, b""))
+
+
+def json_item(value: Any) -> str:
+    """``value`` as :func:`mac_of`'s canonical JSON writes it in its list (a string or
+    None at the cost of one C call; any other through the same encoder, which raises
+    TypeError for what JSON cannot hold)."""
+    if value.__class__ is str:
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    return _ENCODE(value)
+
+
+def driver_seconds(at: Any) -> int | None:
+    """A time as a driver returns it (naive UTC wall time on SQLite, aware on
+    PostgreSQL) in whole seconds since the epoch: what a seal holds of the time
+    :class:`troth.db.UtcDateTime` makes of it."""
+    if at is None:
+        return None
+    return int((at.replace(tzinfo=UTC) if at.tzinfo is None else at).timestamp())
 
 
 def mac_of(key: SealKey, payload: Sequence[Any]) -> bytes:

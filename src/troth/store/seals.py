@@ -13,6 +13,8 @@ set-based update. :func:`check_row` is what every reader calls.
 
 from __future__ import annotations
 
+import hmac
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -20,7 +22,18 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from sqlalchemy import Connection, select
 
 from troth.errors import IntegrityError
-from troth.store.mac import SealKey, mac_key, mac_matches, mac_of, reseal_rows, rows_of, set_seal
+from troth.store.mac import (
+    SealKey,
+    driver_seconds,
+    json_item,
+    mac_key,
+    mac_matches,
+    mac_of,
+    reseal_rows,
+    row_mac,
+    rows_of,
+    set_seal,
+)
 from troth.store.tables import RECORD_TAGS, records
 
 if TYPE_CHECKING:
@@ -88,6 +101,56 @@ def seal_matches(key: SealKey, row: Sequence[Any], seal: bytes | None) -> bool:
     """Whether ``seal`` is the seal of ``row`` (a missing seal never is; nor a row whose
     columns are not even of the types troth writes)."""
     return mac_matches(record_seal, key, row, seal)
+
+
+class RecordChecker:
+    """Checks rows of records as the driver returns them (:func:`troth.db.driver_rows`)
+    against their seals: the bytes :func:`record_seal` MACs, made from the driver's
+    values at a fraction of the cost per row (retention checks every value it removes).
+    Each distinct purposes text is parsed and encoded once."""
+
+    def __init__(self, keys: Keyring) -> None:
+        self.mac = row_mac(keys, _LABEL)
+        self._purposes: dict[str | None, tuple[Any, str]] = {}
+
+    def purposes(self, text: str | None) -> tuple[Any, str]:
+        """The purposes stored as ``text`` (JSON), parsed, and as a seal writes them."""
+        known = self._purposes.get(text)
+        if known is None:
+            parsed = json.loads(text) if text is not None else None
+            known = self._purposes[text] = (parsed, json_item(parsed))
+        return known
+
+    def matches(self, row: Sequence[Any], purposes: str, seal: Any) -> bool:
+        """Whether ``seal`` is the seal of ``row`` (the columns of :data:`SEAL_COLUMNS`
+        as the driver returns them; the purposes' place is not read: ``purposes`` is
+        their encoding, from :meth:`purposes`). As :func:`seal_matches`: a missing seal
+        never matches, nor a row whose columns are not of the types troth writes."""
+        if seal is None:
+            return False
+        try:
+            expected = self.mac.digest(_message(row, purposes))
+        except (TypeError, ValueError, AttributeError):
+            return False
+        return hmac.compare_digest(expected, bytes(seal))
+
+
+def _message(row: Sequence[Any], purposes: str) -> bytes:
+    """What :func:`record_seal` MACs for ``row``: ``mac_of``'s canonical JSON, item by
+    item (the purposes given already encoded)."""
+    (sid, tenant, category, field, value, ciphertext, key_version, point, _, source,
+     supplier, policy_version, location, collected_at, restricted_to, restricted_until,
+     anonymised) = row  # fmt: skip
+    j = json_item
+    return (
+        '["v1",'
+        f"{j(sid)},{j(tenant)},{j(category)},{j(field)},{j(value)},"
+        f"{'null' if ciphertext is None else j(bytes(ciphertext).hex())},{j(key_version)},"
+        f"{j(point)},{purposes},{j(source)},{j(supplier)},{j(policy_version)},{j(location)},"
+        f"{j(driver_seconds(collected_at))},{j(restricted_to)},"
+        f"{'null' if restricted_until is None else j(restricted_until.isoformat())},"
+        f"{'true' if anonymised else 'false'}]"
+    ).encode()
 
 
 class RecordTampered(IntegrityError):

@@ -16,13 +16,25 @@ person, whose row and records are then checked.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from troth.store.mac import SealKey, mac_key, mac_matches, mac_of, reseal_rows, rows_of, set_seal
+from troth.store.mac import (
+    SealKey,
+    driver_seconds,
+    json_item,
+    mac_key,
+    mac_matches,
+    mac_of,
+    reseal_rows,
+    row_mac,
+    rows_of,
+    set_seal,
+)
 from troth.store.seals import RecordTampered
 from troth.store.subjects import SUBJECT_COLUMNS
 from troth.store.tables import subjects
@@ -129,6 +141,7 @@ class SubjectChecker:
 
     def __init__(self, keys: Keyring, limit: int = 200_000) -> None:
         self.key = subject_seal_key(keys)
+        self.mac = row_mac(keys, _LABEL)
         self.limit = limit
         self._seen: dict[tuple[Any, ...], bool] = {}
 
@@ -140,6 +153,37 @@ class SubjectChecker:
                 self._seen.clear()
             verdict = self._seen[known] = subject_matches(self.key, row, seal)
         return verdict
+
+    def driver_row_matches(self, row: tuple[Any, ...]) -> bool:
+        """As :meth:`matches`, for a row as the driver returns it
+        (:func:`troth.db.driver_rows`): the columns of
+        :data:`~troth.store.subjects.SUBJECT_COLUMNS`, then the seal."""
+        verdict = self._seen.get(row)
+        if verdict is None:
+            if len(self._seen) >= self.limit:
+                self._seen.clear()
+            verdict = self._seen[row] = self._check(row)
+        return verdict
+
+    def _check(self, row: tuple[Any, ...]) -> bool:
+        *person, seal = row
+        if seal is None:
+            return False
+        try:
+            expected = self.mac.digest(_message(person))
+        except (TypeError, ValueError, AttributeError):
+            return False
+        return hmac.compare_digest(expected, bytes(seal))
+
+
+def _message(row: Sequence[Any]) -> bytes:
+    """What :func:`subject_seal` MACs for ``row`` as the driver returns it."""
+    sid, tenant, kind, juris, status, created, ended, erased, hold = row
+    j, s = json_item, driver_seconds
+    return (
+        f'["s1",{j(sid)},{j(tenant)},{j(kind)},{j(juris)},{j(status)},{j(s(created))},'
+        f"{j(s(ended))},{j(s(erased))},{j(hold)}]"
+    ).encode()
 
 
 def bad_subjects(conn: Connection, keys: Keyring, ids: Iterable[str]) -> list[str]:
