@@ -158,7 +158,7 @@ def test_scrubbing_old_mail_removes_its_files_and_those_left_before(
     home: Any, db_url: str, clock: Any
 ) -> None:
     t = home("itechno", db_url)
-    ann, bo = _mailed(t)
+    ann, _bo = _mailed(t)
     # What a troth before this fix left: Ann's rows scrubbed by her erasure, her files
     # kept, and every file readable by anyone on the machine.
     ids = [m.id for m in _sent(t, ann)]
