@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
@@ -219,6 +219,49 @@ def joined(conn: Connection) -> Iterator[None]:
         yield
     finally:
         _JOINED.reset(token)
+
+
+# What to do once an audited transaction commits (:func:`after_commit`): a list on the
+# connection's info while :func:`troth.audit.log.transaction` runs.
+_AFTER_COMMIT = "troth.after_commit"
+
+
+def after_commit(conn: Connection, action: Callable[[], object]) -> None:
+    """Run ``action`` once the audited transaction ``conn`` belongs to
+    (:func:`troth.audit.log.transaction`, or the unit :func:`joined` makes) has committed,
+    and never when it rolls back; on a connection outside one, at once. For what lies
+    outside the database (files): an action must not raise."""
+    hooks = getattr(conn, "info", {}).get(_AFTER_COMMIT)
+    if hooks is None:
+        action()
+    else:
+        hooks.append(action)
+
+
+def start_after_commit(conn: Connection) -> list[Callable[[], object]]:
+    """The actions :func:`after_commit` collects on ``conn`` from now on (a new list)."""
+    hooks: list[Callable[[], object]] = []
+    conn.info[_AFTER_COMMIT] = hooks
+    return hooks
+
+
+def end_after_commit(conn: Connection) -> None:
+    """Stop collecting on ``conn`` (its info outlives the checkout)."""
+    conn.info.pop(_AFTER_COMMIT, None)
+
+
+@contextlib.contextmanager
+def savepoint_actions(conn: Connection) -> Iterator[None]:
+    """Within a savepoint of ``conn``'s transaction: what it asked to run after the commit
+    is forgotten when the savepoint rolls back."""
+    hooks = conn.info.get(_AFTER_COMMIT)
+    mark = len(hooks) if hooks is not None else 0
+    try:
+        yield
+    except BaseException:
+        if hooks is not None:
+            del hooks[mark:]
+        raise
 
 
 def joined_connection(engine: Engine) -> Connection | None:

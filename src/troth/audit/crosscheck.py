@@ -18,7 +18,9 @@ after it would follow. The log is append-only and signed, so it is the reference
 - **restrictions**: every restriction the log says was placed (``restriction.placed``) and
   not lifted (``request.restriction_lifted``) must be in ``restrictions``, unless the
   person was erased since (erasure ends them);
-- **disclosures and legal demands** (their gags): :mod:`troth.disclosures.crosscheck`.
+- **disclosures and legal demands** (their gags): :mod:`troth.disclosures.crosscheck`;
+- **published policy versions** (their dates, digests and notices):
+  :mod:`troth.policy.crosscheck`.
 
 Not detected: holds, consent events and restrictions recorded before the log named them
 (a home older than this check), and entries pending (PostgreSQL) are read with the rest.
@@ -56,6 +58,9 @@ _DISCLOSURE_ACTIONS = (
     "legal_demand.notify",
 )
 _WATCHED += _DISCLOSURE_ACTIONS
+# What troth.policy.crosscheck reads.
+_VERSION_ACTIONS = ("policy.publish",)
+_WATCHED += _VERSION_ACTIONS
 
 
 @dataclass
@@ -67,6 +72,7 @@ class CrossReport:
     bad_restrictions: list[str] = field(default_factory=list)
     bad_disclosures: list[str] = field(default_factory=list)
     bad_demands: list[str] = field(default_factory=list)
+    bad_versions: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     def add(self, names: list[str], found: Iterable[Any], problem: str) -> None:
@@ -93,6 +99,7 @@ def crosscheck(ctx: Context) -> CrossReport:
         _check_consent(conn, entries, report)
         _check_restrictions(conn, entries, report)
         _check_disclosures(conn, entries, report)
+        _check_versions(conn, entries, report)
     return report
 
 
@@ -103,6 +110,7 @@ def with_crosscheck(ctx: Context, report: VerifyReport) -> VerifyReport:
     report.bad_consents = found.bad_consents
     report.bad_restrictions = found.bad_restrictions
     report.bad_disclosures = found.bad_disclosures + found.bad_demands
+    report.bad_versions = found.bad_versions
     if found.problems:
         report.ok = False
         report.problem = "; ".join(p for p in (report.problem, *found.problems) if p)
@@ -282,3 +290,9 @@ def _check_disclosures(conn: Connection, entries: list[Any], report: CrossReport
     from troth.disclosures.crosscheck import check_disclosures
 
     check_disclosures(conn, (e for e in entries if e[0] in _DISCLOSURE_ACTIONS), report)
+
+
+def _check_versions(conn: Connection, entries: list[Any], report: CrossReport) -> None:
+    from troth.policy.crosscheck import check_versions
+
+    check_versions(conn, (e for e in entries if e[0] in _VERSION_ACTIONS), report)

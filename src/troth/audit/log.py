@@ -56,7 +56,7 @@ from troth.audit.tables import (
     iso,
 )
 from troth.context import Context
-from troth.db import joined_connection
+from troth.db import end_after_commit, joined_connection, savepoint_actions, start_after_commit
 from troth.dialects import dialect_for
 from troth.driver import Prepared, insert_many
 from troth.errors import IntegrityError, ValidationError
@@ -451,7 +451,7 @@ def transaction(ctx: Context, *, engine: Engine | None = None) -> Iterator[Conne
     database with other execution options, e.g. :func:`troth.db.no_wait`)."""
     outer = joined_connection(engine or ctx.engine)
     if outer is not None:  # part of a larger unit (troth.db.joined): commits with it
-        with outer.begin_nested():
+        with outer.begin_nested(), savepoint_actions(outer):
             yield outer
         return
     pending: tuple[int, str] | None = None
@@ -464,6 +464,7 @@ def transaction(ctx: Context, *, engine: Engine | None = None) -> Iterator[Conne
         conn.info.pop(PENDING_HEAD, None)  # info outlives the checkout: start clean
         conn.info.pop(WAITING, None)
         conn.info[DEFERRING] = ctx.settings.audit_head_every_seconds > 0
+        committed = start_after_commit(conn)  # troth.db.after_commit: run once committed
         try:
             yield conn
             if PENDING_HEAD in conn.info or WAITING in conn.info:
@@ -473,6 +474,9 @@ def transaction(ctx: Context, *, engine: Engine | None = None) -> Iterator[Conne
             pending = conn.info.pop(PENDING_HEAD, None)
             waiting = conn.info.pop(WAITING, None)
             conn.info.pop(DEFERRING, None)  # info outlives the checkout: not for the next
+            end_after_commit(conn)
+    for action in committed:
+        action()
     if pending is not None:
         sealer.floor = max(sealer.floor, pending[0])
         head_signer(ctx).committed(ctx, *pending)

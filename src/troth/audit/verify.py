@@ -66,6 +66,7 @@ class VerifyReport:
     bad_consents: list[str] = field(default_factory=list)
     bad_restrictions: list[str] = field(default_factory=list)
     bad_disclosures: list[str] = field(default_factory=list)  # disclosures' and demands' ids
+    bad_versions: list[str] = field(default_factory=list)  # published policy versions
 
     def to_dict(self) -> dict[str, Any]:
         return plain_fields(self)
@@ -147,11 +148,10 @@ def verify_log(
 ) -> VerifyReport:
     """Recompute every leaf, the seq sequence, the root at every signed head and the stored
     state root (stopping at the first problem), then check every stored value against its
-    record seal (each bad one named: troth.store.sealing), and the legal holds, consent
-    events and restrictions against what the log recorded (troth.audit.crosscheck). Never
-    raises for a bad log: it reports. ``witness`` (a file or URL holding C2SP checkpoints,
-    troth.audit.checkpoint): its checkpoints are checked against the log like heads from
-    the heads file."""
+    record seal (each bad one named: troth.store.sealing), and the tables troth decides on
+    (holds, consent, restrictions, disclosures, policy versions) against what the log
+    recorded (troth.audit.crosscheck). Never raises for a bad log: it reports. ``witness``
+    (C2SP checkpoints in a file or at a URL, troth.audit.checkpoint): checked like heads."""
     from troth.audit.crosscheck import with_crosscheck
     from troth.store.sealing import with_seals  # the store's module imports the log's
 

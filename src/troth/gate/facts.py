@@ -78,6 +78,12 @@ def notices_of(conn: Connection, ctx: Context) -> PolicyNotices:
         cache.clear()
         new_uses: dict[tuple[str, str, str], tuple[datetime, bool, str]] = {}
         reconsent: dict[str, str] = {}
+        # A notice runs from when its version was published, as the audit log recorded
+        # it: a posted_at moved back outside troth shortens no notice period
+        # (troth.policy.logged; verify names the row).
+        from troth.policy.logged import logged_versions
+
+        published = {v: h.published_at for v, h in logged_versions(conn).items()}
         n = policy_notices.c
         rows = conn.execute(
             select(
@@ -92,6 +98,7 @@ def notices_of(conn: Connection, ctx: Context) -> PolicyNotices:
             ).order_by(n.id)
         )
         for kind, point, purpose, category, needs, digest, posted, version in rows:
+            posted = published.get(version, posted)
             if kind == "reconsent" and digest:
                 reconsent[purpose] = digest
             elif kind == "new_use" and point and category:

@@ -8,10 +8,11 @@ application can swap it, like httpx's transports.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
@@ -23,6 +24,8 @@ from troth.settings import Settings
 RESERVED_HEADERS = frozenset(
     {"from", "to", "subject", "message-id", "date", "list-unsubscribe", "list-unsubscribe-post"}
 )
+
+log = logging.getLogger("troth.mail")
 
 # CRLF line ends, and no folding below the RFC 5322 limit: a List-Unsubscribe URL stays on
 # its header line, unbroken, for the receivers that parse it.
@@ -101,24 +104,72 @@ class SmtpTransport:
 
 
 class MailDirTransport:
-    """Writes ``<outbox id>.eml`` into a folder, atomically (a rerun rewrites the same file)."""
+    """Writes ``<outbox id>.eml`` into a folder, atomically (a rerun rewrites the same file).
 
-    def __init__(self, folder: Path) -> None:
+    Each file is the recipient's alone (their address, a one-time code, an unsubscribe
+    link): written ``0600``, in a folder made ``0700``; the home's own folder (``own``:
+    HOME/mail, no ``mail_dir`` set) is made ``0700`` again when an older troth left it
+    open. An erasure removes the person's files, and scrubbing old mail removes theirs
+    (:func:`remove_mail_files`, :mod:`troth.notices.purge`)."""
+
+    def __init__(self, folder: Path, *, own: bool = False) -> None:
         self.folder = folder
+        self.own = own
 
     def send(self, message: EmailMessage, outbox_id: int) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        final = self.folder / f"{outbox_id}.eml"
-        tmp = final.with_suffix(".eml.tmp")
-        tmp.write_bytes(message.as_bytes())
+        private_folder(self.folder, own=self.own)
+        final, tmp = mail_paths(self.folder, outbox_id)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o600)  # a tmp file left by a crash kept its mode
+            out.write(message.as_bytes())
         os.replace(tmp, final)
 
     def close(self) -> None:
         return None
 
 
+def private_folder(folder: Path, *, own: bool) -> None:
+    """Make ``folder`` (``0700``) if it is missing; the home's own folder is closed to
+    others if it is not (a folder set with ``mail_dir`` keeps the mode its operator gave)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if own and folder.stat().st_mode & 0o077:
+        folder.chmod(0o700)
+
+
+def mail_paths(folder: Path, outbox_id: int) -> tuple[Path, Path]:
+    """The file of outbox message ``outbox_id`` in ``folder``, and its temporary name."""
+    final = folder / f"{int(outbox_id)}.eml"
+    return final, final.with_suffix(".eml.tmp")
+
+
+def remove_mail_files(folder: Path, outbox_ids: Iterable[int]) -> int:
+    """Remove the ``.eml`` files (and any temporary file) of ``outbox_ids`` from
+    ``folder``; returns how many files were removed. Never raises: a file that cannot be
+    removed is logged (``troth audit verify`` is not about files; the next scrub of old
+    mail tries again)."""
+    removed = 0
+    for oid in outbox_ids:
+        for path in mail_paths(folder, oid):
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.warning("could not remove %s: %s", path, exc)
+    return removed
+
+
+def mail_folder(settings: Settings) -> Path | None:
+    """The folder ``.eml`` files go to, when it exists (with SMTP set too: files written
+    before it was set are still there); None when it does not."""
+    folder = settings.resolved_mail_dir
+    return folder if folder.is_dir() else None
+
+
 def transport_for(settings: Settings) -> MailTransport:
     """SMTP when ``smtp_host`` is set, otherwise ``.eml`` files in the mail folder."""
     if settings.smtp_host:
         return SmtpTransport(settings)
-    return MailDirTransport(settings.resolved_mail_dir)
+    return MailDirTransport(settings.resolved_mail_dir, own=settings.mail_dir is None)

@@ -265,6 +265,9 @@ def _audit_entry(actor: Actor, new: _Candidate, change: _Change, queued: int) ->
             "version": new.policy.version,
             "previous": change.old.version,
             "effective": new.when.isoformat(),
+            # What troth.policy.logged and verify check the version's row against.
+            "published_at": change.now.isoformat(),
+            "digest": new.index.digest,
             "material": change.diff.has_material,
             "changes": len(change.diff.changes),
             "new_uses": len(change.uses),

@@ -86,14 +86,16 @@ def load_schedule(
     """The schedule of the home whose policy file compiles to ``newest``, at ``now``; None
     when ``newest`` is in effect (or was never published: a file edited by hand rules as
     it stands). ``known`` are indexes already compiled (by digest), to parse no text twice."""
+    from troth.policy.logged import logged_versions
     from troth.policy.versions import policy_versions
 
     v = policy_versions.c
-    rows = conn.execute(
-        # In the order they take effect: no version takes effect before one published
-        # earlier (troth.notices.publish), so this is also the order of publishing.
-        select(v.version, v.effective, v.digest).order_by(v.effective, v.published_at, v.version)
-    ).all()
+    # The dates and digest the audit log recorded (troth.policy.logged), in the order they
+    # take effect: no version takes effect before one published earlier
+    # (troth.notices.publish), so this is also the order of publishing.
+    rows = sorted(
+        logged_versions(conn).values(), key=lambda r: (r.effective, r.published_at, r.version)
+    )
     if not rows or rows[-1].digest != newest.digest:
         return None
     if rows[-1].effective <= (now - _ZONE_SLACK).date():
@@ -128,6 +130,10 @@ def follow_versions(ctx: Context, newest: PolicyIndex) -> None:
     """Install in ``ctx`` the policy file's version ``newest`` and, while it waits for its
     effective date, the versions in effect until then (read from the history)."""
     known = (ctx.policy, ctx.newest_policy)
+    from troth.policy.logged import check_versions
+
     with reading(ctx.engine) as conn:
+        checked = check_versions(conn)  # a history changed outside troth: audited once
         schedule = load_schedule(conn, newest, ctx.clock.now(), known)
     ctx.follow_schedule(newest, schedule)
+    checked.audit(ctx)

@@ -119,10 +119,11 @@ def published_digest(conn: Connection, version: str) -> str | None:
 
 
 def newest_effective(conn: Connection) -> date | None:
-    """The latest effective date a version was published with (None: none was): no new
-    version may take effect before it."""
-    found: date | None = conn.execute(select(func.max(_v.effective))).scalar()
-    return found
+    """The latest effective date a version was published with, as the audit log recorded
+    it (None: none was): no new version may take effect before it."""
+    from troth.policy.logged import logged_versions
+
+    return max((h.effective for h in logged_versions(conn).values()), default=None)
 
 
 def version_text(conn: Connection, version: str) -> str:
@@ -130,18 +131,36 @@ def version_text(conn: Connection, version: str) -> str:
     return str(conn.execute(select(_v.text).where(_v.version == version)).scalar_one())
 
 
-def _history_rows(conn: Connection) -> list[Any]:
-    """Every published version, newest first, without its text."""
-    return list(
-        conn.execute(
-            select(
-                _v.version, _v.effective, _v.published_at, _v.material, _v.changes, _v.digest
-            ).order_by(_v.published_at.desc(), _v.version.desc())
-        ).all()
-    )
+@dataclass(frozen=True, slots=True)
+class _HistoryRow:
+    version: str
+    effective: date
+    published_at: datetime
+    material: Any
+    changes: Any
+    digest: str
 
 
-def _published(r: Any) -> PublishedVersion:
+def _history_rows(conn: Connection) -> list[_HistoryRow]:
+    """Every published version, newest first, without its text, with the dates and digest
+    the audit log recorded (troth.policy.logged): a history back-dated outside troth is
+    never shown as the history."""
+    from troth.policy.logged import logged_versions
+
+    logged = logged_versions(conn)
+    rows = conn.execute(
+        select(_v.version, _v.effective, _v.published_at, _v.material, _v.changes, _v.digest)
+    ).all()
+    out = [
+        _HistoryRow(r.version, r.effective, r.published_at, r.material, r.changes, r.digest)
+        if (h := logged.get(r.version)) is None
+        else _HistoryRow(r.version, h.effective, h.published_at, r.material, r.changes, h.digest)
+        for r in rows
+    ]
+    return sorted(out, key=lambda r: (r.published_at, r.version), reverse=True)
+
+
+def _published(r: _HistoryRow) -> PublishedVersion:
     return PublishedVersion(
         r.version, r.effective, r.published_at, bool(r.material), r.changes or []
     )
@@ -212,6 +231,8 @@ def record_initial_version(ctx: Context, text: str) -> None:
         details = {
             "version": policy.version,
             "effective": policy.effective.isoformat(),
+            "published_at": now.isoformat(),
+            "digest": ctx.policy.digest,  # of the text (troth.policy.logged checks it)
             SEALED_FLAG: True,
             SUBJECTS_SEALED_FLAG: True,
             ACCESS_SEALED_FLAG: True,

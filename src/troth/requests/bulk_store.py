@@ -215,5 +215,5 @@ def _erase_counted(
     ):
         keys[sid] = 0 if sid in kept_encrypted else int(n)
     erase_subject_data(conn, ctx, chunk, keep=keep)
-    scrubbed = scrub_for_subjects(conn, chunk)
+    scrubbed = scrub_for_subjects(conn, ctx, chunk)
     return {sid: (deleted[sid], keys[sid], scrubbed[sid]) for sid in chunk}

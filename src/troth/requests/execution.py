@@ -84,7 +84,7 @@ def erase_in_store(conn: Connection, ctx: Context, subject_id: str) -> dict[str,
         report["kept_because"].append(kept_because(ctx, purpose, until, vals))
     keep_ids = [v.id for vals in kept.values() for v in vals]
     counts = erase_subject_data(conn, ctx, [subject_id], keep=keep_ids)
-    report["mail_scrubbed"] = scrub_for_subjects(conn, [subject_id])[subject_id]
+    report["mail_scrubbed"] = scrub_for_subjects(conn, ctx, [subject_id])[subject_id]
     conn.execute(
         restrictions.delete().where(
             restrictions.c.subject_id == subject_id, restrictions.c.request_id.is_not(None)
