@@ -7,7 +7,7 @@ hangs off :class:`Troth` as an attribute so applications have one object to hold
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
 from pathlib import Path
@@ -28,7 +28,6 @@ from troth.errors import NotFound, Refused, TrothError
 from troth.gate import (
     SYSTEM,
     Actor,
-    ActorKind,
     Ask,
     Decision,
     Operation,
@@ -37,9 +36,7 @@ from troth.gate import (
     telling_reason,
 )
 from troth.gate import facts as facts_mod
-from troth.gate.masks import person_ask, person_refusal, sort_values
-from troth.gate.members import MEMBERS
-from troth.policy.masking import masked_for_role
+from troth.gate.masks import as_held, person_ask, person_refusal, shown_to, sort_values
 from troth.store.seals import RecordTampered
 from troth.store.subjects import find_subject
 from troth.store.values import StoredValue, decode_subject_rows
@@ -369,9 +366,7 @@ class Troth:
             if actor.tenant_id is not None and subj.tenant_id != actor.tenant_id:
                 return now, *foreign_use(actor, subject_id, purpose)
             facts = facts_mod.facts_from_row(conn, ctx, actor, subj, rows[0])
-            if actor.kind in MEMBERS and actor.role != facts.member_role:
-                # The role a member holds now, not the one their session began with.
-                actor = replace(actor, role=facts.member_role)
+            actor = as_held(actor, facts)  # a member's role now, not at sign-in
             held = {v.category for v in stored}
             # Asked for none, the gate is asked what the actor could ever see of what the
             # person holds (troth.gate.masks): what it may not never shapes the answer.
@@ -409,8 +404,9 @@ class Troth:
             assert decision.reason is not None
             refused = Refused(decision.detail, reason=decision.reason, subject_id=subject_id)
             return now, entry, refused
-        if actor.kind is ActorKind.staff or actor.kind in MEMBERS:
-            visible = masked_for_role(idx, actor.role, visible)
+        # A card number as the actor may read it: masked for a role that reads it masked
+        # and for everyone at a customer no member role lets read it whole.
+        visible = shown_to(idx, actor, visible)
         return now, entry, View(subject_id, purpose, visible, masked, decision)
 
     def find(

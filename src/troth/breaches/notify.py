@@ -114,17 +114,45 @@ def render_notice(
     ctx: Context, b: Breach, template: str, subject: str | None, regime: str | None = None
 ) -> tuple[str, str]:
     """The notice's subject and text for the people under ``regime``, rendered from a
-    Jinja2 ``template`` (variables: :data:`VARIABLES`) in a sandbox."""
+    Jinja2 ``template`` (variables: :data:`VARIABLES`) in a sandbox. A template whose
+    first line is ``Subject: ...`` sets the subject (rendered too; the line and the empty
+    line after it are not the body), as a ``mail send`` template does; else ``subject``,
+    else a fixed one. Both a ``Subject:`` line and ``subject`` is an error (which wins?)."""
     org = ctx.policy.policy.organisation
+    own, template = template_subject(template)
+    if own is not None and subject is not None:
+        raise ValidationError(
+            "the template starts with a 'Subject:' line and a subject was given too: give it"
+            " once (drop --subject, or the template's first line)",
+            field="subject",
+        )
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    context = notice_context(ctx, b, regime)
     try:
-        body = env.from_string(template).render(**notice_context(ctx, b, regime))
+        body = env.from_string(template).render(**context)
+        if own is not None:
+            subject = " ".join(env.from_string(own).render(**context).split())
     except TemplateError as exc:
         raise ValidationError(
             f"the notice template does not render: {exc} (its variables: {VARIABLES})",
             field="template",
         ) from exc
+    if own is not None and not subject:
+        raise ValidationError("the template's 'Subject:' line is empty", field="template")
     return subject or f"{org.name}: a security incident affecting your data", body
+
+
+def template_subject(template: str) -> tuple[str | None, str]:
+    """A notice template's own subject (its first line ``Subject: ...``, any case) and the
+    rest (without that line and one empty line after it); (None, the template) without."""
+    head, nl, rest = template.lstrip("\ufeff").partition("\n")
+    if not head.lower().startswith("subject:"):
+        return None, template
+    if rest.startswith("\r\n"):
+        rest = rest[2:]
+    elif rest.startswith("\n"):
+        rest = rest[1:]
+    return head.split(":", 1)[1].strip(), rest if nl else ""
 
 
 def queue_notice(

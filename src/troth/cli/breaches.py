@@ -310,10 +310,14 @@ def notify(
         typer.Option(
             exists=True,
             dir_okay=False,
-            help="Jinja2 template of the notice (variables: organisation, contact, dpo, breach).",
+            help="Jinja2 template of the notice (variables: organisation, contact, dpo, breach);"
+            " a first line 'Subject: ...' sets the subject.",
         ),
     ],
-    subject: Annotated[str | None, typer.Option(help="E-mail subject line.")] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="E-mail subject line (or the template's 'Subject:' line, not both)."),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(

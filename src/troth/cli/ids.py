@@ -35,12 +35,14 @@ def _database_of(home: Any) -> Iterator[Any]:
         engine.dispose()
 
 
-def full_id_in(home: Any, kind: str, text: str) -> str:
-    """:func:`full_id` in the home at ``home``, opening only its database."""
+def full_id_in(home: Any, kind: str, text: str, *, tenant_id: str | None = None) -> str:
+    """:func:`full_id` in the home at ``home``, opening only its database; with
+    ``tenant_id`` (a caller bound to it) a tenant is only that one, a person only one of
+    its people (:func:`troth.store.prefix.resolve_id`)."""
     from troth.store.prefix import resolve_id_in
 
     with _database_of(home) as engine:
-        return resolve_id_in(engine, kind, text)
+        return resolve_id_in(engine, kind, text, tenant_id=tenant_id)
 
 
 def person_id(engine: Any, text: str, actor: str | None) -> str:
@@ -80,7 +82,8 @@ def resolver(kind: str) -> Any:
     """A typer callback resolving the parameter's value (or values) to whole ids; its
     ``id_kind`` says which kind (a test finds every tenant parameter by it). A person is
     resolved for the command's ``--actor`` (:func:`person_id_in`), which is then eager:
-    parsed before the ids."""
+    parsed before the ids; so is a tenant: for an actor bound to a tenant only that tenant
+    is weighed, and another is answered word for word as a tenant that does not exist."""
 
     def callback(ctx: typer.Context, value: Any) -> Any:
         if value is None or ctx.resilient_parsing:
@@ -90,6 +93,9 @@ def resolver(kind: str) -> Any:
         def one(text: str) -> str:
             if kind == "subject":
                 return person_id_in(home_of(ctx), text, ctx.params.get("actor"))
+            if kind == "tenant":
+                bound = _bound_tenant(ctx.params.get("actor"))
+                return full_id_in(home_of(ctx), kind, text, tenant_id=bound)
             return full_id_in(home_of(ctx), kind, text)
 
         if isinstance(value, list | tuple):

@@ -251,7 +251,11 @@ def offboard(
     ],
     actor: Annotated[
         str | None,
-        typer.Option("--actor", help="Who acts: staff:NAME@ROLE with manage_tenants, or system."),
+        typer.Option(
+            "--actor",
+            is_eager=True,  # read before the tenant, which is resolved for it
+            help="Who acts: staff:NAME@ROLE with manage_tenants, or system.",
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="People per batch.")] = 500,
     as_json: Annotated[bool, typer.Option("--json", help="Print the certificate as JSON.")] = False,

@@ -38,6 +38,7 @@ from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.gate import facts as facts_mod
+from troth.gate.masks import as_held, customer_side, shown_to
 from troth.policy.model import LegalBasis
 from troth.store.ids import new_id
 from troth.store.seals import refusing_tampered
@@ -209,6 +210,8 @@ class DisclosureService:
             values, fields_out, withheld = self._project(
                 conn, a.subject_id, a.purpose, decided.categories, only, a.now, facts, demand
             )
+            if customer_side(a.actor):  # a customer's people pass on what they read (masked)
+                values = shown_to(ctx.policy, as_held(a.actor, facts), values)
             if not values:
                 return Refusal(
                     Reason.purpose_not_of_collection,

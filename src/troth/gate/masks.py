@@ -14,19 +14,31 @@ what is said about the withheld never depends on data the actor may not see:
   said of health data never depends on a consent or grant the actor lacks);
 - a refusal of what the person holds names only such categories (:func:`person_refusal`),
   else none.
+
+And how what is revealed reads (:func:`shown_to`): a field that declares ``mask:`` (a card
+number) is read masked by a staff role or a customer's member role that lists its category
+in ``masked``, and by everyone on a customer's side that no member role lets read it whole:
+a customer's admin or member without a role, and a key bound to a customer (it has scopes,
+never a role). Nobody at a customer reads a card number in clear unless the policy gives
+them a role that reads its category unmasked (PCI DSS 3.4).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from troth.gate.binding import StoredValueLike, value_reason
 from troth.gate.decision import explain, names_categories, scope_allows
 from troth.gate.members import MEMBERS
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Operation, Reason
 from troth.policy.index import PolicyIndex
+from troth.policy.masking import masked_for_role, shown
+
+if TYPE_CHECKING:
+    from troth.store.values import StoredValue
 
 
 def reachable_categories(index: PolicyIndex, actor: Actor, purpose: str) -> frozenset[str]:
@@ -144,3 +156,34 @@ def person_refusal(index: PolicyIndex, actor: Actor, purpose: str, decision: Dec
 
 # What a refusal says in place of categories it may not name: the same for everyone.
 UNNAMED = "the data held"
+
+
+def customer_side(actor: Actor) -> bool:
+    """Is ``actor`` one of a customer's: its admin or member, or a key bound to it?"""
+    return actor.kind in MEMBERS or (
+        actor.kind is ActorKind.application and actor.tenant_id is not None
+    )
+
+
+def as_held(actor: Actor, facts: Facts) -> Actor:
+    """``actor`` with the role a customer's member holds now (``facts.member_role``, read
+    with their membership), not the one their session began with."""
+    if actor.kind in MEMBERS and actor.role != facts.member_role:
+        return replace(actor, role=facts.member_role)
+    return actor
+
+
+def shown_to(index: PolicyIndex, actor: Actor, values: list[StoredValue]) -> list[StoredValue]:
+    """``values`` (those the gate lets a use or a disclosure reveal) as ``actor`` reads
+    them (a member's ``role`` the one held now: :func:`as_held`). Staff, and a customer's
+    member with a role the policy declares for members: each value of a category the role
+    reads ``masked`` is its field's mask. Anyone else on a customer's side (an admin or a
+    member without a role, a key bound to the customer): each value whose field declares
+    ``mask:``. The vendor's keys, its admins, the person and troth itself: unchanged."""
+    if actor.kind is ActorKind.staff:
+        return masked_for_role(index, actor.role, values)
+    if not customer_side(actor):
+        return values
+    if actor.kind in MEMBERS and actor.role in index.member_roles:
+        return masked_for_role(index, actor.role, values)
+    return [replace(v, value=shown(index, v.collection_point, v.field, v.value)) for v in values]

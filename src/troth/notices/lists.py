@@ -22,6 +22,7 @@ from sqlalchemy import select
 from troth.audit.refusals import refuse
 from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import ActorKind, Reason
+from troth.gate.masks import customer_side
 from troth.policy.model import LegalBasis
 from troth.store.contact import emails_in
 
@@ -84,6 +85,20 @@ def send_to_list(
     if lst is None:
         known = ", ".join(sorted(x.id for x in ctx.policy.policy.lists)) or "none"
         raise ValidationError(f"unknown list {list_id!r} (lists in the policy: {known})")
+    if customer_side(actor):
+        # The policy's lists are the vendor's: a customer's people (or its key) never
+        # mail them, and learn nothing of them (how many members: one refusal, whatever
+        # the list holds).
+        refuse(
+            ctx,
+            "mail.send",
+            actor,
+            Reason.tenant_bound,
+            f"list {list_id!r} is the organisation's own: a credential bound to a customer"
+            " does not mail it",
+            purpose=lst.purpose,
+            details={"list": list_id},
+        )
     subject, body = parse_template(template)
     campaign = campaign or hashlib.sha256(template.encode()).hexdigest()[:16]
     if not campaign.replace("-", "").replace("_", "").isalnum() or len(campaign) > 64:

@@ -474,6 +474,6 @@ def _summary(
         f" {own.get('masked', 0)} masked, {own.get('kept', 0)} kept"
     ]
     lines += [f"{d['system']}: erased together with {people - 1} other requests" for d in datasets]
-    reasons = [k["reason"] for k in own.get("kept_because", [])]
+    reasons = [k.get("words") or k["reason"] for k in own.get("kept_because", [])]
     reasons += sorted({k["reason"] for d in datasets for k in d.get("kept_because", [])})
     return lines + reasons

@@ -101,13 +101,16 @@ def erase_own(
 
 
 def summarise(systems: list[dict[str, Any]]) -> list[str]:
-    """One line per system, then one per reason something was kept."""
+    """One line per system, then one per reason something was kept (the lines of the
+    person's letter)."""
     lines = [
         f"{s['system']}: {s['found']} found, {s.get('deleted', 0)} deleted,"
         f" {s.get('masked', 0)} masked, {s.get('kept', 0)} kept"
         for s in systems
     ]
-    return lines + [k["reason"] for s in systems for k in s.get("kept_because", [])]
+    # What troth keeps in the policy's words ("words"); a dataset's, as its declaration says.
+    kept = [k.get("words") or k["reason"] for s in systems for k in s.get("kept_because", [])]
+    return lines + kept
 
 
 def erase_person(

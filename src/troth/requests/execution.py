@@ -166,16 +166,32 @@ def kept_because(
     p = ctx.policy.purposes[purpose]
     law = p.retention.legal_minimum.law if p.retention and p.retention.legal_minimum else ""
     cats = sorted({v.category for v in vals})
+    what = (p.description or purpose.replace("_", " ")).strip().rstrip(".")
     return {
         "rows": len(vals),
         "reason": f"{law} requires keeping {', '.join(cats)}"
         f"; restricted to {purpose!r} until {until.isoformat()}",
+        # The same in the policy's words, for the person's letter (no ids).
+        "words": "Kept, as the law requires"
+        + (f" ({law})" if law else "")
+        + f': {_described(ctx, cats)}. We use it only for "{what}", until'
+        f" {until.isoformat()}.",
         "purpose": purpose,
         "law": law,
         "until": until.isoformat(),
         "categories": cats,
         "fields": sorted({v.field for v in vals}),
     }
+
+
+def _described(ctx: Context, categories: Sequence[str]) -> str:
+    """The categories as the policy describes them, in one phrase."""
+    words = []
+    for c in categories:
+        info = ctx.policy.categories.get(c)
+        text = info.description.strip().rstrip(".") if info and info.description else ""
+        words.append(text or c.replace("_", " "))
+    return "; ".join(words)
 
 
 def also_kept() -> list[dict[str, str]]:

@@ -53,11 +53,15 @@ def resolve_id(conn: Connection, kind: str, typed: str, *, tenant_id: str | None
     is also named by its whole name; a name two tenants share, or one tenant's name that is
     also the start of another's id, names no one (``ambiguous_id``), never one of them.
     With ``tenant_id`` (a person, for a caller bound to that tenant): only that tenant's
-    people are weighed, so that another tenant's ids are never matched nor listed."""
+    people are weighed, so that another tenant's ids are never matched nor listed; a tenant,
+    for a caller bound to ``tenant_id``: only that one (another is answered as an unknown
+    one, word for word)."""
     columns = _columns(kind)
     text = typed.strip()
     key = columns[0]
-    scope = [key.table.c.tenant_id == tenant_id] if tenant_id is not None else []
+    scope = []
+    if tenant_id is not None:
+        scope = [(key if kind == "tenant" else key.table.c.tenant_id) == tenant_id]
     named: list[str] = []
     for col in columns:  # a whole id (a key's prefix) is taken as it is
         hit = conn.execute(select(key).where(col == text, *scope).limit(11)).scalars().all()
