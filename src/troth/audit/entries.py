@@ -144,3 +144,12 @@ def accessed_subjects(conn: Connection, since: datetime, until: datetime) -> lis
         .order_by(t.c.subject_id)
     )
     return [str(s) for s in conn.execute(stmt).scalars()]
+
+
+def details_of(text: Any) -> dict[str, Any]:
+    """An entry's ``details`` as stored (JSON text), read back; {} for anything else."""
+    try:
+        parsed = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

@@ -19,19 +19,8 @@ from sqlalchemy import Connection, select
 from troth.audit.tables import audit_entries
 from troth.errors import TrothError, ValidationError
 from troth.gate import ActorKind
+from troth.gate.model import ACTOR_KIND_NAMES
 
-# How the command line writes an actor's kind, and how the audit log does.
-_KINDS = {
-    "staff": ActorKind.staff,
-    "app": ActorKind.application,
-    "application": ActorKind.application,
-    "subject": ActorKind.subject,
-    "tenant_admin": ActorKind.tenant_admin,
-    "tenant_member": ActorKind.tenant_member,
-    "vendor": ActorKind.vendor_admin,
-    "vendor_admin": ActorKind.vendor_admin,
-    "system": ActorKind.system,
-}
 _ROLE_OR_TENANT = (ActorKind.staff, ActorKind.tenant_admin, ActorKind.tenant_member)
 _ACCOUNTS = (*_ROLE_OR_TENANT, ActorKind.vendor_admin)
 _ID = re.compile(r"[0-9a-f]{32}")
@@ -46,7 +35,7 @@ def _parts(text: str) -> tuple[ActorKind, str, str]:
     if not isinstance(text, str) or not text.strip():
         raise ValidationError(f"actor {text!r} not understood: {_HOW}", field="actors")
     kind_text, _, rest = text.strip().partition(":")
-    kind = _KINDS.get(kind_text)
+    kind = ACTOR_KIND_NAMES.get(kind_text)
     if kind is ActorKind.system and not rest:
         return kind, "troth", ""
     ident, extra = rest, ""

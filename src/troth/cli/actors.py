@@ -24,21 +24,13 @@ def parse_actor(text: str | None) -> Actor:
     up in the home, and the actor is the one its sign-in would be; an unknown e-mail, or an
     account of another kind or tenant, is an error."""
     from troth.gate import SYSTEM, Actor, ActorKind
+    from troth.gate.model import ACTOR_KIND_NAMES
 
     if not text or text == "system":
         return SYSTEM
     kind, _, rest = text.partition(":")
-    kinds = {
-        "staff": ActorKind.staff,
-        "app": ActorKind.application,
-        "application": ActorKind.application,
-        "subject": ActorKind.subject,
-        "tenant_admin": ActorKind.tenant_admin,
-        "tenant_member": ActorKind.tenant_member,
-        "vendor": ActorKind.vendor_admin,
-        "vendor_admin": ActorKind.vendor_admin,
-    }
-    k = kinds.get(kind)
+    # troth itself is only ever "system", never "system:ID".
+    k = ACTOR_KIND_NAMES.get(kind) if kind != ActorKind.system.value else None
     ident, extra = rest, ""
     if k in (ActorKind.staff, ActorKind.tenant_admin, ActorKind.tenant_member):
         head, at, tail = rest.rpartition("@")

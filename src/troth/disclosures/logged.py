@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, literal, or_, select, union_all
 
+from troth.audit.entries import details_of
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import denial
@@ -201,19 +202,11 @@ def _logged(conn: Connection, rows: list[DemandRow]) -> dict[str, list[_Found]]:
             )
         )
     for seq_, at, action, details in conn.execute(union_all(*parts)):
-        parsed = _details(details)
+        parsed = details_of(details)
         demand = parsed.get("demand")
         if isinstance(demand, str):
             out.setdefault(demand, []).append(_Found(int(seq_), _utc(at), action, parsed))
     return out
-
-
-def _details(text: Any) -> dict[str, Any]:
-    try:
-        parsed = json.loads(text)
-    except (TypeError, ValueError):
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
 
 
 def _verdict(row: DemandRow, found: list[_Found]) -> Honoured:
@@ -281,7 +274,7 @@ def logged_disclosures(
     made: dict[str, tuple[str, _Found, str | None, str | None, tuple[str, ...]]] = {}
     told: set[str] = set()
     for seq_, at, action, details, sid, purpose, cats, outcome in conn.execute(union_all(*parts)):
-        d = _details(details)
+        d = details_of(details)
         did = d.get("disclosure")
         if not isinstance(did, str):
             continue

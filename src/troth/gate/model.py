@@ -96,6 +96,15 @@ class ActorKind(StrEnum):
     system = "system"
 
 
+# How an actor's kind is written (``staff:ann``, ``app:crm``, ``vendor:ops``...): the
+# command line's and the audit log's spellings alike.
+ACTOR_KIND_NAMES: dict[str, ActorKind] = {
+    **{k.value: k for k in ActorKind},
+    "app": ActorKind.application,
+    "vendor": ActorKind.vendor_admin,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     kind: ActorKind

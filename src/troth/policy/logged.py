@@ -24,7 +24,6 @@ the log for publish entries, once per process).
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, literal, or_, select, union_all
 
+from troth.audit.entries import details_of
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import denial
@@ -162,7 +162,7 @@ def _publish_entries(conn: Connection, times: list[datetime] | None) -> dict[str
         parts.append(stmt)
     out: dict[str, _Found] = {}
     for seq_, at, details in conn.execute(union_all(*parts)):
-        parsed = _details(details)
+        parsed = details_of(details)
         version = parsed.get("version")
         if isinstance(version, str):
             f = _Found(int(seq_), utc(at), parsed)
@@ -170,14 +170,6 @@ def _publish_entries(conn: Connection, times: list[datetime] | None) -> dict[str
             if was is None or (f.seq, f.at) < (was.seq, was.at):
                 out[version] = f
     return out
-
-
-def _details(text: Any) -> dict[str, Any]:
-    try:
-        parsed = json.loads(text)
-    except (TypeError, ValueError):
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
 
 
 def logged_effective(details: dict[str, Any]) -> date | None:
