@@ -32,6 +32,7 @@ from troth.db import metadata
 from troth.errors import AuthenticationError, NotFound, RateLimited, ValidationError
 from troth.gate import Reason
 from troth.store.ids import token_hash
+from troth.store.identity_seals import identity_matches
 from troth.store.subjects import find_subject_id
 from troth.store.tables import identities, subjects, tenants
 
@@ -344,8 +345,8 @@ def records_of_address(ctx: Context, session: Session) -> list[Held]:
             address = conn.execute(select(s.email_bidx).where(s.id == session.subject_id)).scalar()
         if not address:
             return []
-        rows = conn.execute(
-            select(s.id, s.tenant_id, s.created_at, tenants.c.name)
+        found = conn.execute(
+            select(s.id, s.tenant_id, s.created_at, tenants.c.name, i.seal)
             .select_from(
                 identities.join(subjects, s.id == i.subject_id).outerjoin(
                     tenants, tenants.c.id == s.tenant_id
@@ -353,6 +354,11 @@ def records_of_address(ctx: Context, session: Session) -> list[Held]:
             )
             .where(i.kind == "email", i.bidx == address, s.erased_at.is_(None))
         ).all()
+    # An identity changed outside troth names nobody; and the address must be the
+    # signed-in person's own (sealed) one, whatever their row's unsealed index says.
+    rows = [r for r in found if identity_matches(ctx.keys, "email", address, r.id, r.seal)]
+    if session.subject_id not in {r.id for r in rows}:
+        return []
     order = sorted(rows, key=lambda r: (r.tenant_id is not None, utc(r.created_at), r.id))
     return [Held(str(r.id), r.name) for r in order]
 
