@@ -39,8 +39,8 @@ from sqlalchemy import Connection, select, update
 
 from troth.access.tables import api_keys, invitations, sessions, support_grants, users
 from troth.requests.tables import requests
-from troth.store.tables import tenants
 from troth.store.mac import SealKey, mac_key, mac_matches, mac_of, reseal_rows, rows_of, set_seal
+from troth.store.tables import tenants
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -185,7 +185,9 @@ def write_sealed(conn: Connection, keys: Keyring, table: Table, where: Any, **va
     return int(done.rowcount or 0)
 
 
-def tenant_rows(conn: Connection, keys: Keyring, ids: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
+def tenant_rows(
+    conn: Connection, keys: Keyring, ids: Iterable[str]
+) -> tuple[dict[str, Any], list[str]]:
     """The tenants ``ids`` that match their seals (by id), and the ids of those that do
     not (changed outside troth: their primary address, name or status is not trusted)."""
     good: dict[str, Any] = {}

@@ -31,8 +31,8 @@ from troth.context import Context
 from troth.db import metadata
 from troth.errors import AuthenticationError, NotFound, RateLimited, ValidationError
 from troth.gate import Reason
-from troth.store.ids import token_hash
 from troth.store.identity_seals import identity_matches
+from troth.store.ids import token_hash
 from troth.store.subjects import find_subject_id
 from troth.store.tables import identities, subjects, tenants
 

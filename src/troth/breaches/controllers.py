@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, update
 
+from troth.access.seals import tenant_rows
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
-from troth.access.seals import tenant_rows
 from troth.audit.refusals import denial, refuse
 from troth.breaches.clocks import clock_status, controller_clocks
 from troth.breaches.model import Breach, breach_of
@@ -127,8 +127,15 @@ def _tenant_rows(
     good, bad = tenant_rows(conn, keys, ids)
     if tampered is not None:
         tampered += bad
-    names = dict(conn.execute(select(tenants.c.id, tenants.c.name).where(tenants.c.id.in_(bad))).all()) if bad else {}
-    return {**{t: (str(names[t]), None) for t in bad}, **{r.id: (r.name, r.primary_email) for r in good.values()}}
+    names = (
+        dict(conn.execute(select(tenants.c.id, tenants.c.name).where(tenants.c.id.in_(bad))).all())
+        if bad
+        else {}
+    )
+    return {
+        **{t: (str(names[t]), None) for t in bad},
+        **{r.id: (r.name, r.primary_email) for r in good.values()},
+    }
 
 
 def _notice(

@@ -25,8 +25,8 @@ from troth.notices.purge import scrub_for_subjects
 from troth.policy.model import LegalBasis, LegalMinimum
 from troth.store.crypto import encrypt_value
 from troth.store.erasure import erase_subject_data
-from troth.store.keystore import ensure_data_keys
 from troth.store.identity_seals import live_hits
+from troth.store.keystore import ensure_data_keys
 from troth.store.reindex import sync_identities
 from troth.store.seals import reseal
 from troth.store.subject_seals import update_subjects

@@ -281,7 +281,9 @@ class Offboarder:
                 (api_keys.c.tenant_id == tenant_id) & api_keys.c.revoked_at.is_(None),
                 revoked_at=now,
             )
-            write_sealed(conn, self.ctx.keys, tenants, tenants.c.id == tenant_id, status="offboarded")
+            write_sealed(
+                conn, self.ctx.keys, tenants, tenants.c.id == tenant_id, status="offboarded"
+            )
             systems = [{"system": k, **v} for k, v in sorted(totals.get("systems", {}).items())]
             last = append_entry(
                 conn,

@@ -67,9 +67,7 @@ def identity_matches(keys: Keyring, kind: str, bidx: str, subject_id: str, seal:
 def sealed(keys: Keyring, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` (kind, bidx, subject_id) with their seals, to insert."""
     key = _key(keys)
-    return [
-        {**r, "seal": _seal(key, (r["kind"], r["bidx"], r["subject_id"]))} for r in rows
-    ]
+    return [{**r, "seal": _seal(key, (r["kind"], r["bidx"], r["subject_id"]))} for r in rows]
 
 
 def live_hits(
@@ -123,9 +121,7 @@ def seal_identities(conn: Connection, keys: Keyring) -> int:
     i = identities.c
     stmt = (
         update(identities)
-        .where(
-            i.kind == bindparam("k"), i.bidx == bindparam("b"), i.subject_id == bindparam("s")
-        )
+        .where(i.kind == bindparam("k"), i.bidx == bindparam("b"), i.subject_id == bindparam("s"))
         .values(seal=bindparam("new_seal"))
     )
     key, done = _key(keys), 0

@@ -9,7 +9,8 @@ person's identities (each finds them), the newest of each kind on their row. A v
 can no longer be indexed (not a telephone number) keeps the old keys and is reported.
 After an upgrade to the identities table, a run adds the earlier addresses its migration
 could not know. An identity that does not match its seal (changed outside troth) is
-dropped, and made again, sealed, where the person's values hold it. Idempotent: a second run changes nothing. Audited.
+dropped, and made again, sealed, where the person's values hold it. Idempotent: a second
+run changes nothing. Audited.
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ def sync_identities(
     ).all()
     # One changed outside troth goes (its own values say which are theirs: those are
     # made again, sealed).
-    bad = {(str(k), str(h)) for k, h, seal in held if not identity_matches(ctx.keys, k, h, sid, seal)}
+    bad = {
+        (str(k), str(h)) for k, h, seal in held if not identity_matches(ctx.keys, k, h, sid, seal)
+    }
     have = {(str(k), str(h)) for k, h, _seal in held} - bad
     gone = bad | (set() if out.unreadable else have - want)
     for kind, h in sorted(gone):

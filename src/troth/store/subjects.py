@@ -178,7 +178,6 @@ def find_subject_ids(
     people when it is given. Read like :func:`find_subject_id` (the same blind index, a
     phone number read the same way), in its own read-only connection."""
     from troth.db import reading
-
     from troth.store.identity_seals import audit_tampered
 
     region = region_for(ctx.policy.policy, None) if phone else None
