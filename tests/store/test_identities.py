@@ -69,7 +69,11 @@ def test_every_address_a_person_gave_finds_them_until_they_are_erased(
     for address in (OLD, NEW):
         with pytest.raises(NotFound):
             t.find(email=address)
-    assert _held(t, sid) == set()
+    # The tax law keeps the invoice, so the identities (blind indexes, never the values)
+    # stay beside it until it goes: the person's own access request still finds what is
+    # kept (tests/requests/test_access_after_erasure.py). This once asserted none were
+    # left; every other look-up (the find above) still finds nobody.
+    assert len(_held(t, sid)) == 2
     with t.ctx.engine.connect() as conn:
         left = conn.execute(
             sa.select(records.c.field, records.c.restricted_to).where(records.c.subject_id == sid)
@@ -126,7 +130,10 @@ def test_reindex_adds_the_addresses_the_migration_could_not_know(home: Any, db_u
         conn.execute(sa.insert(identities).values(kind="email", bidx=forged, subject_id=stranger))
     with pytest.raises(NotFound):
         t.find(email=OLD)
-    assert t.find(email="mallory@example.com") == stranger
+    # A row a database writer added finds nobody (it has no seal: trial #14 F2); this
+    # test once asserted that it found the stranger, which was the defect.
+    with pytest.raises(NotFound):
+        t.find(email="mallory@example.com")
     report = rebuild_identity_indexes(t.ctx)
     assert report.updated == 2 and report.unreadable == []
     assert t.find(email=OLD) == sid and t.find(email=NEW) == sid

@@ -138,6 +138,9 @@ def test_a_home_from_before_seals_is_sealed_once_by_db_migrate(home, db_url, cap
 
     monkeypatch.setattr(versions, "SEALED_FLAG", "not_a_flag")  # as troth before seals
     monkeypatch.setattr(versions, "SUBJECTS_SEALED_FLAG", "not_a_flag")  # nor people's
+    # Nor identities' (schema 0016): winding back to 0006 drops the identities, and the
+    # migration that makes them again copies each person's newest address unsealed.
+    monkeypatch.setattr(versions, "ROWS_SEALED_FLAG", "not_a_flag")
     t = home("itechno", db_url, fresh=True)
     ann = t.collect("order_form", ORDER).subject_id
     t.close()

@@ -16,10 +16,23 @@ if TYPE_CHECKING:
     from troth.notices.outbox import MailKind
 
 
-def _tenant_name(conn: Connection, tenant_id: str) -> tuple[str, str | None]:
-    row = conn.execute(
-        select(tenants.c.name, tenants.c.primary_email).where(tenants.c.id == tenant_id)
-    ).one()
+def _tenant_name(conn: Connection, ctx: Context, tenant_id: str) -> tuple[str, str | None]:
+    """The tenant's name and primary address; no address (audited ``record_tampered``,
+    in the caller's transaction) when its row does not match its seal: a notice never goes
+    to an address a database writer put there."""
+    from troth.access.seals import tenant_rows
+
+    good, bad = tenant_rows(conn, ctx.keys, [tenant_id])
+    if bad:
+        from troth.audit.log import append_entries
+        from troth.audit.refusals import denial
+        from troth.gate import Reason
+
+        refusal = denial("tenant.notice", "system", Reason.record_tampered, tenant_id=tenant_id)
+        append_entries(conn, ctx.clock.now(), [refusal])
+        name = conn.execute(select(tenants.c.name).where(tenants.c.id == tenant_id)).scalar()
+        return str(name), None
+    row = good[tenant_id]
     return str(row.name), row.primary_email
 
 
@@ -54,7 +67,7 @@ def send_invitation(
     """Queue the invitation e-mail with its single-use link."""
     from troth.notices.outbox import MailKind
 
-    name, _ = _tenant_name(conn, tenant_id)
+    name, _ = _tenant_name(conn, ctx, tenant_id)
     org = ctx.policy.policy.organisation.name
     # The code rides after "#": browsers never send it, so no access log keeps it.
     url = f"{ctx.settings.public_url.rstrip('/')}/invitations#{token}"
@@ -73,7 +86,7 @@ def send_emergency_notice(conn: Connection, ctx: Context, grant: Any) -> int | N
     """Tell the tenant's primary address at once that the vendor used emergency access."""
     from troth.notices.outbox import MailKind
 
-    name, primary = _tenant_name(conn, grant.tenant_id)
+    name, primary = _tenant_name(conn, ctx, grant.tenant_id)
     if not primary:
         return None
     org = ctx.policy.policy.organisation.name

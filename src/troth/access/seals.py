@@ -1,4 +1,4 @@
-"""Access seals: each row of the tables that grant access carries a keyed MAC
+"""Row seals: each row of the tables that grant access carries a keyed MAC
 (HMAC-SHA256 under a key of its table's, derived from the key file) over the columns that
 grant power: an account's id, kind, e-mail, login key, role, tenant, tenant role, password
 hash, disabled time and TOTP secret; a key's id, hash, tenant, account, scopes and
@@ -17,18 +17,30 @@ as unauthenticated, an invitation at acceptance, a grant as absent to the gate; 
 tables goes through :func:`write_sealed` (an update: rows that matched their seals are
 sealed again as they now are; a row that did not stays unmatched, never sealed over) or
 :func:`seal_new` (a row troth has just inserted).
+
+The same machinery seals two tables outside access (schema 0016): a data-subject request
+(``requests``: every column that decides what it is, whom it is about, where it stands,
+when it is due and how it was verified, not its counters of codes sent and tried, its
+last error or its update time), and a tenant (``tenants``: its id, name, primary e-mail,
+status and creation time). A tampered request is refused at every step and flagged in
+lists (:mod:`troth.requests.steps`); a tampered tenant gets no notice
+(:mod:`troth.access.mail`) and its pages say so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
 from troth.access.tables import api_keys, invitations, sessions, support_grants, users
+from troth.requests.tables import requests
 from troth.store.mac import SealKey, mac_key, mac_matches, mac_of, reseal_rows, rows_of, set_seal
+from troth.store.tables import tenants
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -40,12 +52,18 @@ __all__ = [
     "INVITATION_COLUMNS",
     "KEY_COLUMNS",
     "PRIVACY_SESSION_COLUMNS",
+    "REQUEST_COLUMNS",
     "SESSION_COLUMNS",
     "TAMPERED",
+    "TENANT_COLUMNS",
+    "TENANT_TAMPERED",
     "USER_COLUMNS",
     "access_matches",
+    "matching_ids",
+    "resealing",
     "row_matches",
     "seal_new",
+    "tenant_rows",
     "write_sealed",
 ]
 
@@ -72,7 +90,17 @@ GRANT_COLUMNS = (
     "duration_seconds", "status", "requested_at", "decided_by", "decided_at", "starts_at",
     "expires_at", "revoked_at", "emergency",
 )  # fmt: skip
+REQUEST_COLUMNS = (
+    "id", "kind", "state", "subject_id", "tenant_id", "email_bidx", "contact", "regime",
+    "channel", "on_behalf", "on_behalf_of", "agent_contact", "source_ref", "received_at",
+    "acknowledged_at", "acknowledge_by", "due_at", "extended_due_at", "extension_reason",
+    "verified_at", "verified_by", "verification", "code_hash", "code_expires_at", "details",
+    "result", "closed_at",
+)  # fmt: skip
+TENANT_COLUMNS = ("id", "name", "primary_email", "status", "created_at")
 _COLUMNS = {
+    "requests": REQUEST_COLUMNS,
+    "tenants": TENANT_COLUMNS,
     "users": USER_COLUMNS,
     "api_keys": KEY_COLUMNS,
     "sessions": SESSION_COLUMNS,
@@ -91,6 +119,10 @@ TAMPERED = (
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return int(value.timestamp())
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (dict, list)):  # a document: its keys in order, whatever the backend
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
     return value
@@ -153,6 +185,50 @@ def write_sealed(conn: Connection, keys: Keyring, table: Table, where: Any, **va
     return int(done.rowcount or 0)
 
 
+def tenant_rows(
+    conn: Connection, keys: Keyring, ids: Iterable[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The tenants ``ids`` that match their seals (by id), and the ids of those that do
+    not (changed outside troth: their primary address, name or status is not trusted)."""
+    good: dict[str, Any] = {}
+    bad: list[str] = []
+    for rows in rows_of(conn, select(tenants), tenants.c.id, ids):
+        for r in rows:
+            if row_matches(keys, tenants, r):
+                good[r.id] = r
+            else:
+                bad.append(r.id)
+    return good, bad
+
+
+TENANT_TAMPERED = (
+    "this tenant's row was changed outside troth (its primary e-mail, name or status edited"
+    " in the database by a writer without the key file): no notice goes to its address;"
+    " run `troth audit verify`, then restore the row from a backup"
+)
+
+
+def matching_ids(conn: Connection, keys: Keyring, table: Table, ids: Iterable[str]) -> list[str]:
+    """Those of ``ids`` whose rows of ``table`` match their seals."""
+    key, seal = _key(keys, table.name), _SEALS[table.name]
+    return [
+        r[0]
+        for rows in rows_of(conn, _query(table), table.c.id, ids)
+        for r in rows
+        if mac_matches(seal, key, r[:-1], r[-1])
+    ]
+
+
+@contextmanager
+def resealing(conn: Connection, keys: Keyring, table: Table, ids: Iterable[str]) -> Iterator[None]:
+    """Around a write of the rows ``ids`` of ``table`` that :func:`write_sealed` cannot
+    make (one statement run for many rows): those that matched their seals before are
+    sealed again after; one that did not stays unmatched."""
+    good = matching_ids(conn, keys, table, ids)
+    yield
+    seal_new(conn, keys, table, good)
+
+
 def bad_rows(conn: Connection, keys: Keyring, table: Table) -> tuple[int, list[str]]:
     """How many rows ``table`` has, and the ids of those that do not match their seals."""
     key, seal = _key(keys, table.name), _SEALS[table.name]
@@ -163,6 +239,12 @@ def bad_rows(conn: Connection, keys: Keyring, table: Table) -> tuple[int, list[s
 def sealed_tables() -> tuple[Table, Table]:
     """The tables :data:`troth.store.sealing.ACCESS_SEALED_ACTION` sealed (0014)."""
     return users, api_keys
+
+
+def row_tables() -> tuple[Table, ...]:
+    """The tables sealed since 0016 (:data:`troth.store.sealing.ROWS_SEALED_ACTION`):
+    requests and tenants (identities: :mod:`troth.store.identity_seals`)."""
+    return requests, tenants
 
 
 def grant_tables() -> tuple[Table, ...]:

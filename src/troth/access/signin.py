@@ -17,6 +17,7 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, Connection, Index, LargeBinary, String, Table, func, select, update
 
@@ -31,9 +32,13 @@ from troth.context import Context
 from troth.db import metadata
 from troth.errors import AuthenticationError, NotFound, RateLimited, ValidationError
 from troth.gate import Reason
+from troth.store.identity_seals import identity_matches
 from troth.store.ids import token_hash
 from troth.store.subjects import find_subject_id
 from troth.store.tables import identities, subjects, tenants
+
+if TYPE_CHECKING:
+    from troth.keys import Keyring
 
 CODE_MINUTES = 15
 MAX_ATTEMPTS = 5
@@ -342,15 +347,21 @@ def records_of_address(ctx: Context, session: Session) -> list[Held]:
     with ctx.engine.connect() as conn:
         if address is None:  # a session from before troth kept the address: their newest
             address = conn.execute(select(s.email_bidx).where(s.id == session.subject_id)).scalar()
-        return held_under(conn, address) if address else []
+        if not address:
+            return []
+        rows = held_under(conn, ctx.keys, address)
+    # The address must be the signed-in person's own (sealed) one, whatever their row's
+    # unsealed index says.
+    return rows if session.subject_id in {h.subject_id for h in rows} else []
 
 
-def held_under(conn: Connection, address: str) -> list[Held]:
-    """Every live record whose e-mail identities include the blind index ``address``: the
-    organisation's own first, then the customers' by age (:func:`records_of_address`)."""
+def held_under(conn: Connection, keys: Keyring, address: str) -> list[Held]:
+    """Every live record whose (sealed) e-mail identities include the blind index
+    ``address``: the organisation's own first, then the customers' by age
+    (:func:`records_of_address`). An identity changed outside troth names nobody."""
     s, i = subjects.c, identities.c
-    rows = conn.execute(
-        select(s.id, s.tenant_id, s.created_at, tenants.c.name)
+    found = conn.execute(
+        select(s.id, s.tenant_id, s.created_at, tenants.c.name, i.seal)
         .select_from(
             identities.join(subjects, s.id == i.subject_id).outerjoin(
                 tenants, tenants.c.id == s.tenant_id
@@ -358,6 +369,7 @@ def held_under(conn: Connection, address: str) -> list[Held]:
         )
         .where(i.kind == "email", i.bidx == address, s.erased_at.is_(None))
     ).all()
+    rows = [r for r in found if identity_matches(keys, "email", address, r.id, r.seal)]
     order = sorted(rows, key=lambda r: (r.tenant_id is not None, utc(r.created_at), r.id))
     return [Held(str(r.id), r.name) for r in order]
 

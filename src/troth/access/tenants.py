@@ -54,6 +54,13 @@ class Tenant:
     primary_email: str | None
     status: str
     created_at: datetime
+    tampered: bool = False
+    """The row does not match its seal (changed outside troth): no notice goes to it."""
+
+
+def _tenant(ctx: Context, row: Any) -> Tenant:
+    tampered = not row_matches(ctx.keys, tenants, row)
+    return Tenant(row.id, row.name, row.primary_email, row.status, row.created_at, tampered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,7 @@ class Tenants:
                     created_at=self.ctx.clock.now(),
                 )
             )
+            seal_new(conn, self.ctx.keys, tenants, [tid])
             audit(self.ctx, conn, "tenant_create", by.label, tenant_id=tid, details={"name": name})
         return tid
 
@@ -91,12 +99,12 @@ class Tenants:
             row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
         if row is None:
             raise NotFound(f"no tenant {tenant_id!r}; list them with `troth tenants list`")
-        return Tenant(row.id, row.name, row.primary_email, row.status, row.created_at)
+        return _tenant(self.ctx, row)
 
     def list_tenants(self) -> list[Tenant]:
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(select(tenants).order_by(tenants.c.name, tenants.c.id)).all()
-        return [Tenant(r.id, r.name, r.primary_email, r.status, r.created_at) for r in rows]
+        return [_tenant(self.ctx, r) for r in rows]
 
     def list_members(self, tenant_id: str, *, include_revoked: bool = True) -> list[User]:
         self.get_tenant(tenant_id)

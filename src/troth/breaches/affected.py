@@ -37,6 +37,7 @@ from troth.connectors.walk import Holder
 from troth.context import Context
 from troth.disclosures.tables import disclosures
 from troth.errors import TrothError, ValidationError
+from troth.store.identity_seals import live_hits
 from troth.store.plain import plain_fields
 from troth.store.subjects import blind_index_lookup
 from troth.store.tables import records, subjects
@@ -348,7 +349,10 @@ def _match(
     for kind in IdentityKind:
         wanted = sorted({h for (k, _), h in hashes.items() if k is kind})
         for chunk in _chunks(wanted):
-            for h, sid, tenant, _erased in conn.execute(blind_index_lookup(kind.value, chunk)):
+            rows = live_hits(
+                ctx.keys, kind.value, conn.execute(blind_index_lookup(kind.value, chunk))
+            )
+            for h, sid, tenant, _erased in rows:
                 found.setdefault((kind.value, h), []).append((str(sid), tenant))
     matched: set[str] = set()
     unmatched = 0

@@ -17,13 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, update
 
+from troth.access.seals import tenant_rows
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
-from troth.audit.refusals import refuse
+from troth.audit.refusals import denial, refuse
 from troth.breaches.clocks import clock_status, controller_clocks
 from troth.breaches.model import Breach, breach_of
 from troth.breaches.notify import WHEN, category_words, contact_point, leaves_to_controller
@@ -34,6 +35,9 @@ from troth.context import Context
 from troth.errors import Conflict, NotFound, ValidationError
 from troth.gate import Actor, ActorKind, Reason
 from troth.store.tables import subjects, tenants
+
+if TYPE_CHECKING:
+    from troth.keys import Keyring
 
 CONTROLLER = "controller_notified"
 # A tenant-bound API key reads its customer's breaches with one of these scopes.
@@ -86,7 +90,7 @@ def controller_steps(ctx: Context, b: Breach, now: datetime) -> list[dict[str, A
     """For the officer: each affected tenant's step, its clocks and where they stand."""
     with ctx.engine.connect() as conn:
         shares = tenant_shares(conn, b.id)
-        names = _tenant_rows(conn, [s.tenant_id for s in shares])
+        names = _tenant_rows(conn, ctx.keys, [s.tenant_id for s in shares])
     done = _told(b)
     out = []
     for s in shares:
@@ -114,13 +118,24 @@ def controller_steps(ctx: Context, b: Breach, now: datetime) -> list[dict[str, A
     return out
 
 
-def _tenant_rows(conn: Connection, ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
-    rows = conn.execute(
-        select(tenants.c.id, tenants.c.name, tenants.c.primary_email).where(
-            tenants.c.id.in_(sorted(set(ids)))
-        )
+def _tenant_rows(
+    conn: Connection, keys: Keyring, ids: Iterable[str], tampered: list[str] | None = None
+) -> dict[str, tuple[str, str | None]]:
+    """Each tenant's name and primary address; a tenant whose row does not match its seal
+    has no address (its id added to ``tampered``): nothing goes to an address a database
+    writer put there."""
+    good, bad = tenant_rows(conn, keys, ids)
+    if tampered is not None:
+        tampered += bad
+    names = (
+        dict(conn.execute(select(tenants.c.id, tenants.c.name).where(tenants.c.id.in_(bad))).all())
+        if bad
+        else {}
     )
-    return {r.id: (r.name, r.primary_email) for r in rows}
+    return {
+        **{t: (str(names[t]), None) for t in bad},
+        **{r.id: (r.name, r.primary_email) for r in good.values()},
+    }
 
 
 def _notice(
@@ -182,9 +197,13 @@ def notify_controllers(ctx: Context, b: Breach, measures: str, actor: Actor) -> 
         if list(row.history or []) != list(b.history):
             raise Conflict(f"breach {b.id} changed meanwhile: read it again and retry")
         shares = [s for s in tenant_shares(conn, b.id) if s.tenant_id not in done]
-        rows = _tenant_rows(conn, [s.tenant_id for s in shares])
+        tampered: list[str] = []
+        rows = _tenant_rows(conn, ctx.keys, [s.tenant_id for s in shares], tampered)
         entries: list[dict[str, Any]] = []
-        audit: list[AuditEntry] = []
+        audit: list[AuditEntry] = [
+            denial("breach.notify_controller", actor, Reason.record_tampered, tenant_id=t)
+            for t in tampered
+        ]
         for s in shares:
             name, addr = rows.get(s.tenant_id, ("", None))
             if not addr:
@@ -226,9 +245,11 @@ def notify_controllers(ctx: Context, b: Breach, measures: str, actor: Actor) -> 
             conn.execute(
                 update(breaches).where(breaches.c.id == b.id).values(history=[*b.history, *entries])
             )
-            append_entries(conn, now, audit)
             settle_status(conn, b.id)
-    return {"told": told, "no_address": no_address, "already_told": sorted(done)}
+        if audit:
+            append_entries(conn, now, audit)
+    out = {"told": told, "no_address": no_address, "already_told": sorted(done)}
+    return out | ({"tampered": tampered} if tampered else {})
 
 
 # -- what a tenant reads -----------------------------------------------------------------

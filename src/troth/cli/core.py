@@ -217,6 +217,7 @@ def register_find(app: typer.Typer) -> None:
         from troth.store.subjects import lookup_subject_in, no_such_person
 
         home = open_lookup(home_of(ctx))
+        tampered: list[str] = []  # identities changed outside troth: they find nobody
         try:
             sid = lookup_subject_in(
                 home.engine,
@@ -225,9 +226,14 @@ def register_find(app: typer.Typer) -> None:
                 phone=phone,
                 phone_region=home.phone_region,
                 tenant_id=tenant,
+                tampered=tampered,
             )
         finally:
             home.engine.dispose()
+        if tampered:
+            from troth.store.identity_seals import audit_in_home
+
+            audit_in_home(home_of(ctx), tampered)
         if sid is None:
             raise no_such_person()
         print(sid)

@@ -92,6 +92,7 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             "primary_email": "primary e-mail",
             "status": "status",
             "created_at": "created",
+            "tampered": "changed outside troth",
         },
         empty="no tenants",
     )

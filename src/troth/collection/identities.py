@@ -22,6 +22,7 @@ from troth.context import Context
 from troth.driver import insert_many
 from troth.errors import Conflict
 from troth.policy.model import CollectionPoint
+from troth.store.identity_seals import live_hits, sealed
 from troth.store.ids import new_id
 from troth.store.subjects import blind_index_lookup
 from troth.store.tables import identities, subjects
@@ -80,7 +81,9 @@ def read_identities(
         wanted = sorted({h[kind] for h in hashes if kind in h})
         for start in range(0, len(wanted), _CHUNK):
             q = blind_index_lookup(kind, wanted[start : start + _CHUNK])
-            for h, sid, tenant, erased in conn.execute(q):
+            # An identity changed outside troth names nobody (it never joins a row to
+            # another person; `troth audit verify` names it).
+            for h, sid, tenant, erased in live_hits(ctx.keys, kind, conn.execute(q)):
                 if tenant == tenant_id and erased is None:
                     owners.setdefault((kind, h), set()).add(str(sid))
     return Identities(hashes, fields, owners)
@@ -133,11 +136,11 @@ def other_owner(ids: Identities, sids: Sequence[str]) -> IdentifierInUse | None:
 
 
 def index_identities(
-    conn: Connection, ids: Identities, sids: Sequence[str], created: set[str]
+    conn: Connection, ctx: Context, ids: Identities, sids: Sequence[str], created: set[str]
 ) -> None:
     """Add each identity stored onto a person that they do not have yet to their
-    identities (every one they have given finds them), and write the batch's last value of
-    each kind to an existing person's row (the newest)."""
+    identities (every one they have given finds them; sealed, one HMAC a row), and write
+    the batch's last value of each kind to an existing person's row (the newest)."""
     newest: dict[str, dict[str, str]] = {}
     fresh: set[tuple[str, str, str]] = set()
     for sid, bidx in zip(sids, ids.rows, strict=True):
@@ -154,7 +157,7 @@ def index_identities(
         fresh -= {(str(k), str(h), str(sid)) for k, h, sid in conn.execute(held)}
     if fresh:
         rows = [{"kind": k, "bidx": h, "subject_id": sid} for k, h, sid in sorted(fresh)]
-        insert_many(conn, identities, rows)
+        insert_many(conn, identities, sealed(ctx.keys, rows))
     for sid, change in newest.items():
         have = {k: h for (k, h), people in ids.owners.items() if sid in people}
         todo = {f"{k}_bidx": h for k, h in change.items() if have.get(k) != h}

@@ -170,7 +170,7 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
             raise in_use
         # Decided: from here on the transaction writes.
         created = _insert_subjects(conn, ctx, batch, new_subjects)
-        index_identities(conn, ids, sids, created)
+        index_identities(conn, ctx, ids, sids, created)
         if batch.consents:
             point = batch.cp.id
             facts_mod.record_consents(

@@ -40,7 +40,17 @@ def queue_notice_emails(
     queues nothing twice."""
     from troth.notices.outbox import MailKind, enqueue
 
-    addresses = notice_addresses(conn, ctx.keys, touched)
+    tampered: list[str] = []
+    addresses = notice_addresses(conn, ctx.keys, touched, tampered)
+    if tampered:  # a customer's row changed outside troth: no notice to its address
+        from troth.audit.log import append_entries
+        from troth.audit.refusals import denial
+        from troth.gate import Reason
+
+        refusals = [
+            denial("policy.notice", actor, Reason.record_tampered, tenant_id=t) for t in tampered
+        ]
+        append_entries(conn, ctx.clock.now(), refusals)
     subject, body = notice_mail(policy, effective, diff)
     count = 0
     for email, sid in sorted(addresses.items()):
@@ -61,20 +71,27 @@ def queue_notice_emails(
 
 
 def notice_addresses(
-    conn: Connection, keys: Keyring, touched: set[tuple[str, str]] | None
+    conn: Connection,
+    keys: Keyring,
+    touched: set[tuple[str, str]] | None,
+    tampered: list[str] | None = None,
 ) -> dict[str, str | None]:
     """Who a material change's notice goes to: each active customer's primary address
     (None: a tenant) and each person whose data the change concerns (their subject id):
     who gave data of a ``touched`` (collection point, category) pair, or everyone with an
     address when ``touched`` is None (:func:`troth.notices.changes.concerned`), at an
-    address that matches its seal: one a database writer put there gets nothing."""
+    address that matches its seal: one a database writer put there gets nothing (a
+    customer's row that does not match its seal: its id added to ``tampered``)."""
+    from troth.access.seals import row_matches
+
     addresses: dict[str, str | None] = {}
-    for (email,) in conn.execute(
-        select(tenants.c.primary_email).where(
-            tenants.c.primary_email.is_not(None), tenants.c.status == "active"
-        )
+    for row in conn.execute(
+        select(tenants).where(tenants.c.primary_email.is_not(None), tenants.c.status == "active")
     ):
-        addresses.setdefault(email, None)
+        if row_matches(keys, tenants, row):
+            addresses.setdefault(row.primary_email, None)
+        elif tampered is not None:  # a customer's row changed outside troth (its id)
+            tampered.append(row.id)
     if touched is None or touched:
         # People whose data the change concerns (a category collected at the point it is
         # about, not the same category collected elsewhere), at the e-mail they gave.

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
-
+from troth.access.seals import write_sealed
 from troth.audit.log import transaction
 from troth.errors import AuthenticationError, NotFound, RateLimited
 from troth.requests import verification
@@ -71,7 +70,7 @@ class AgentDownloads:
             values: dict[str, Any] = {"code_hash": None} if ok else {}
             if not ok:
                 values["code_attempts"] = req.code_attempts + 1
-            conn.execute(update(requests).where(requests.c.id == req.id).values(**values))
+            write_sealed(conn, self.ctx.keys, requests, requests.c.id == req.id, **values)
         if not ok:
             left = max(0, MAX_CODE_ATTEMPTS - req.code_attempts - 1)
             raise AuthenticationError(

@@ -171,7 +171,9 @@ def _store_and_complete(
             result["export"] = {"expires_at": link.expires_at.isoformat(), "bytes": len(data)}
             links[rec.id] = link
         _fault("export.stored")
-        complete_batch(conn, recs, {r.id: made[r.id][1] for r in recs}, actor, now, job_id)
+        complete_batch(
+            conn, ctx.keys, recs, {r.id: made[r.id][1] for r in recs}, actor, now, job_id
+        )
         for rec in recs:
             link = links[rec.id]
             steps.tell(

@@ -7,8 +7,9 @@ import builtins
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
+from troth.access.seals import write_sealed
 from troth.audit.log import transaction
 from troth.errors import Conflict, ValidationError
 from troth.gate import SYSTEM, Actor
@@ -74,10 +75,13 @@ class Decisions:
                 self.steps.today(req.regime),
                 extend_by=extend_by,
             )
-            conn.execute(
-                update(requests)
-                .where(requests.c.id == request_id)
-                .values(extended_due_at=new_due, extension_reason=reason[:2000])
+            write_sealed(
+                conn,
+                self.ctx.keys,
+                requests,
+                requests.c.id == request_id,
+                extended_due_at=new_due,
+                extension_reason=reason[:2000],
             )
             self.steps.move(
                 conn, req, RequestState.extended, actor, "extended", reason=reason[:500]
@@ -96,10 +100,13 @@ class Decisions:
         with transaction(self.ctx) as conn:
             req = self.steps.load(conn, request_id)
             check_transition(req.id, req.state, RequestState.refused)
-            conn.execute(
-                update(requests)
-                .where(requests.c.id == request_id)
-                .values(closed_at=now, result={"refused": reason[:2000]})
+            write_sealed(
+                conn,
+                self.ctx.keys,
+                requests,
+                requests.c.id == request_id,
+                closed_at=now,
+                result={"refused": reason[:2000]},
             )
             self.steps.move(conn, req, RequestState.refused, actor, "refused", reason=reason[:500])
             self.steps.tell(conn, req, "refused", reason=reason)
@@ -124,8 +131,8 @@ class Decisions:
                 details["changes"] = check_changes(self.ctx, changes)
             if purposes is not None:
                 details["purposes"] = execution.check_purposes(self.ctx, list(purposes))
-            conn.execute(
-                update(requests).where(requests.c.id == request_id).values(details=details)
+            write_sealed(
+                conn, self.ctx.keys, requests, requests.c.id == request_id, details=details
             )
             self.steps.event(
                 conn, request_id, actor.label, "details", None, None, {"keys": sorted(details)}

@@ -25,6 +25,7 @@ from troth.notices.purge import scrub_for_subjects
 from troth.policy.model import LegalBasis, LegalMinimum
 from troth.store.crypto import encrypt_value
 from troth.store.erasure import erase_subject_data
+from troth.store.identity_seals import live_hits
 from troth.store.keystore import ensure_data_keys
 from troth.store.reindex import sync_identities
 from troth.store.seals import reseal
@@ -296,7 +297,8 @@ def _refuse_taken_identities(
             continue
         form = _identity_form(ctx, spec.identifies, changes[v.field], person.jurisdiction)
         h = ctx.keys.blind_index(spec.identifies, form)
-        for _, sid, tenant, erased in conn.execute(blind_index_lookup(spec.identifies, [h])):
+        rows = conn.execute(blind_index_lookup(spec.identifies, [h]))
+        for _, sid, tenant, erased in live_hits(ctx.keys, spec.identifies, rows):
             if sid != person.id and tenant == person.tenant_id and erased is None:
                 raise IdentifierInUse(
                     f"field {v.field!r}: the corrected {spec.identifies.replace('_', ' ')}"

@@ -10,9 +10,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select
 
 from troth.access.offboarded import ensure_open
+from troth.access.seals import seal_new, write_sealed
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
 from troth.collection.validation import check_email, parse_regime
@@ -253,6 +254,7 @@ class RequestIntake:
                     updated_at=now,
                 )
             )
+            seal_new(conn, ctx.keys, requests, [rid])
             self._acknowledge(conn, rid, asked.channel, (now, received), actor)
             if agent is not None:
                 self._await_approval(conn, rid, actor)
@@ -279,7 +281,7 @@ class RequestIntake:
         )
         if req.requester:
             steps.tell(conn, req, "ack", received=received, due=req.due_at)
-            conn.execute(update(requests).where(requests.c.id == rid).values(acknowledged_at=now))
+            write_sealed(conn, self.ctx.keys, requests, requests.c.id == rid, acknowledged_at=now)
 
     def _start_verifying(self, conn: Connection, rid: str, actor: Actor) -> None:
         """The person proves who they are: a one-time code to their address."""

@@ -154,6 +154,7 @@ class Offboarder:
         run later on nothing ("found 0", told it was done): each is closed with the reason
         the person reads, that the customer left and everything held for it is deleted."""
         from troth.requests.decisions import Decisions
+        from troth.requests.record import RequestTampered
         from troth.requests.states import OPEN_STATES
         from troth.requests.steps import RequestSteps
         from troth.requests.tables import requests
@@ -177,6 +178,8 @@ class Offboarder:
                 )
             except Conflict:
                 continue  # being carried out now: it finishes on its own
+            except RequestTampered:
+                continue  # changed outside troth: refused (audited), `verify` names it
 
     def _people(self, tenant_id: str) -> builtins.list[str]:
         """The tenant's people not erased before, in id order. People erased before (a
@@ -281,8 +284,8 @@ class Offboarder:
                 (api_keys.c.tenant_id == tenant_id) & api_keys.c.revoked_at.is_(None),
                 revoked_at=now,
             )
-            conn.execute(
-                update(tenants).where(tenants.c.id == tenant_id).values(status="offboarded")
+            write_sealed(
+                conn, self.ctx.keys, tenants, tenants.c.id == tenant_id, status="offboarded"
             )
             systems = [{"system": k, **v} for k, v in sorted(totals.get("systems", {}).items())]
             last = append_entry(

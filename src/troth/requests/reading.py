@@ -51,7 +51,8 @@ class RequestReader:
         """Requests by deadline: open ones due within ``due_within`` days (0: today),
         ``overdue`` ones (deadline passed), in a ``state``, one person's (``subject_id``);
         oldest deadline first. ``after``: a request id; the list continues after it
-        (keyset pagination)."""
+        (keyset pagination). A request whose row does not match its seal is listed,
+        ``tampered``, as it stands (`troth audit verify` names it)."""
         today = self.steps.today()
         deadline = func.coalesce(requests.c.extended_due_at, requests.c.due_at)
         stmt = select(requests.c.id)
@@ -75,14 +76,14 @@ class RequestReader:
         stmt = stmt.order_by(deadline, r.received_at, r.id).limit(limit)
         with self.ctx.engine.connect() as conn:
             if after is not None:
-                last = self.steps.load(conn, after)
+                last = self.steps.load(conn, after, listed=True)
                 d, at = last.deadline, last.received_at
                 stmt = stmt.where(
                     (deadline > d)
                     | ((deadline == d) & (r.received_at > at))
                     | ((deadline == d) & (r.received_at == at) & (r.id > last.id))
                 )
-            return [self.steps.load(conn, rid) for rid in conn.execute(stmt).scalars()]
+            return [self.steps.load(conn, rid, listed=True) for rid in conn.execute(stmt).scalars()]
 
     def of_subject(self, subject_id: str, *, limit: int = 100) -> builtins.list[RequestRecord]:
         """One person's requests, open and closed, in the order they were received (the
@@ -99,7 +100,7 @@ class RequestReader:
                 .scalars()
                 .all()
             )
-        return [self.steps.get(rid) for rid in ids]
+            return [self.steps.load(conn, rid, listed=True) for rid in ids]
 
     def search(
         self,
@@ -171,4 +172,6 @@ class RequestReader:
         )
         with self.ctx.engine.connect() as conn:
             n = count_where(conn, requests, where)
-            return [self.steps.load(conn, rid) for rid in conn.execute(ids).scalars()], n
+            return [
+                self.steps.load(conn, rid, listed=True) for rid in conn.execute(ids).scalars()
+            ], n

@@ -9,6 +9,7 @@ from typing import Any
 from troth.requests.mailbox import Recognised
 from troth.requests.states import DUE_STATES, Channel, RequestKind, RequestState
 from troth.store.plain import plain_fields
+from troth.store.seals import RecordTampered
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class RequestRecord:
     adult_since: date | None = None
     """For a request made on the person's behalf: the day a stored date of birth says they
     turned 18 (:mod:`~troth.requests.coming_of_age`); a parent's authority has ended."""
+    tampered: bool = False
+    """The row does not match its seal (changed outside troth): no step is taken on it;
+    only a list shows it, flagged."""
     # Only on the value execute() returns for an access request: the link's secret.
     download_token: str | None = field(default=None, repr=False)
 
@@ -79,8 +83,30 @@ class RequestRecord:
         return self.agent_email if self.on_behalf else self.email
 
     def to_dict(self) -> dict[str, Any]:
-        out = plain_fields(self, omit=("download_token", "code_attempts", "codes_sent"))
+        omit = (
+            "download_token",
+            "code_attempts",
+            "codes_sent",
+            *(() if self.tampered else ("tampered",)),
+        )
+        out = plain_fields(self, omit=omit)
         return out | {"deadline": self.deadline.isoformat(), "agent_warning": self.agent_warning}
+
+
+class RequestTampered(RecordTampered):
+    """A request's row does not match its seal: it was changed outside troth."""
+
+
+def tampered_request(rec: RequestRecord) -> RequestTampered:
+    return RequestTampered(
+        f"request {rec.id} does not match its seal: its state, deadline, person, tenant,"
+        " verification or result was changed outside troth (a database writer without the"
+        " key file; or this key file is not the home's), so no step is taken on it. Run"
+        " `troth audit verify`, then restore the request from a backup",
+        request_id=rec.id,
+        subject_id=rec.subject_id,
+        tenant_id=rec.tenant_id,
+    )
 
 
 @dataclass

@@ -12,6 +12,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import bindparam, select, update
 
+from troth.access.seals import resealing
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
 from troth.context import Context
@@ -64,12 +65,16 @@ class RequestLog:
                     Path(path).unlink(missing_ok=True)
                 conn.execute(request_exports.delete().where(request_exports.c.request_id.in_(ids)))
                 conn.execute(request_events.delete().where(request_events.c.request_id.in_(ids)))
-                conn.execute(
-                    update(requests)
-                    .where(r.id == bindparam("rid"))
-                    .values(result=bindparam("log"), updated_at=now, **_LOG_ONLY),
-                    [{"rid": row.id, "log": _log_result(row.state, row.result)} for row in rows],
-                )
+                with resealing(conn, self.ctx.keys, requests, ids):
+                    conn.execute(
+                        update(requests)
+                        .where(r.id == bindparam("rid"))
+                        .values(result=bindparam("log"), updated_at=now, **_LOG_ONLY),
+                        [
+                            {"rid": row.id, "log": _log_result(row.state, row.result)}
+                            for row in rows
+                        ],
+                    )
                 append_entry(
                     conn,
                     now,

@@ -27,7 +27,9 @@ after it, and offers their public methods as its own:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from troth.context import Context
 from troth.gate import SYSTEM, Actor
@@ -38,10 +40,35 @@ from troth.requests.exports import Exports
 from troth.requests.intake import RequestIntake
 from troth.requests.offboard import Offboarder
 from troth.requests.reading import RequestReader
+from troth.requests.record import RequestTampered
 from troth.requests.request_log import RequestLog
 from troth.requests.runner import RequestRunner
-from troth.requests.steps import RequestSteps
+from troth.requests.steps import RequestSteps, refuse_request
 from troth.requests.verification import Verification
+
+T = TypeVar("T")
+
+
+# The public methods that act on a request (the readers list a tampered one, flagged).
+_STEPS = (
+    "send_code", "verify", "verify_by_staff", "verify_by_signin", "extend", "refuse",
+    "set_details", "lift_restriction", "execute", "execute_many", "download",
+    "send_agent_code", "download_as_agent", "offboard_tenant", "history",
+)  # fmt: skip
+
+
+def _refusing_tampered(ctx: Context, name: str, method: Callable[..., T]) -> Callable[..., T]:
+    """``method``, its refusal of a request changed outside troth audited
+    (``record_tampered``, once; after its transaction rolled back)."""
+
+    @functools.wraps(method)
+    def step(*args: Any, **kwargs: Any) -> T:
+        try:
+            return method(*args, **kwargs)
+        except RequestTampered as exc:
+            refuse_request(ctx, f"request.{name}", kwargs.get("actor") or SYSTEM, exc)
+
+    return step
 
 
 class RequestService:
@@ -90,6 +117,9 @@ class RequestService:
         self.download_as_agent = self.agents.download_as_agent
         self.offboard_tenant = self.offboarder.offboard_tenant
         self.purge_request_logs = self.log.purge_request_logs
+        # A request changed outside troth is refused at every step, audited once.
+        for name in _STEPS:
+            setattr(self, name, _refusing_tampered(ctx, name, getattr(self, name)))
 
     def resume_held(self, *, actor: Actor = SYSTEM) -> BulkReport:
         """Carry out every erasure that waited for a legal hold now ended (batch by batch,

@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, and_, func, select
 
+from troth.access.seals import REQUEST_COLUMNS, access_matches, write_sealed
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entry, transaction
 from troth.context import Context
@@ -30,7 +31,7 @@ from troth.policy.model import Regime
 from troth.requests import _contact, package
 from troth.requests.letters import letter
 from troth.requests.receipt import local_day
-from troth.requests.record import ExportLink, RequestRecord
+from troth.requests.record import ExportLink, RequestRecord, RequestTampered, tampered_request
 from troth.requests.states import (
     Channel,
     RequestKind,
@@ -55,10 +56,14 @@ class RequestSteps:
 
     ctx: Context
 
-    def get(self, request_id: str) -> RequestRecord:
-        """A request by id; NotFound when there is none."""
-        with self.ctx.engine.connect() as conn:
-            return self.load(conn, request_id)
+    def get(self, request_id: str, actor: Actor = SYSTEM) -> RequestRecord:
+        """A request by id; NotFound when there is none; :class:`RequestTampered` (audited
+        ``record_tampered``) when its row does not match its seal."""
+        try:
+            with self.ctx.engine.connect() as conn:
+                return self.load(conn, request_id)
+        except RequestTampered as exc:
+            refuse_request(self.ctx, "request.read", actor, exc)
 
     def desk(self, request_id: str, actor: Actor) -> RequestRecord:
         """The request, if ``actor`` may act on it as the request desk
@@ -69,7 +74,7 @@ class RequestSteps:
         from troth.gate import ActorKind
         from troth.office import request_desk
 
-        req = self.get(request_id)
+        req = self.get(request_id, actor)
         if actor.kind is ActorKind.system:
             return req
         if actor.kind is ActorKind.subject and actor.id == req.subject_id:
@@ -142,10 +147,14 @@ class RequestSteps:
         cur = self.load(conn, req.id)
         check_transition(req.id, cur.state, RequestState.completed)
         result, summary = self.note_elsewhere(conn, cur, result, summary or [])
-        conn.execute(
-            update(requests)
-            .where(requests.c.id == req.id)
-            .values(result=result, error=None, closed_at=now)
+        write_sealed(
+            conn,
+            self.ctx.keys,
+            requests,
+            requests.c.id == req.id,
+            result=result,
+            error=None,
+            closed_at=now,
         )
         self.move(conn, cur, RequestState.completed, actor, "completed")
         self.audit(
@@ -172,7 +181,7 @@ class RequestSteps:
 
         if req.tenant_id is not None or req.email is None or req.subject_id is None:
             return result, summary
-        found = held_under(conn, self.ctx.keys.blind_index("email", req.email))
+        found = held_under(conn, self.ctx.keys, self.ctx.keys.blind_index("email", req.email))
         others = [h for h in found if h.subject_id != req.subject_id and h.holder is not None]
         if not others:
             return result, summary
@@ -183,10 +192,13 @@ class RequestSteps:
     def interrupted(self, req: RequestRecord, exc: ConnectorError) -> None:
         with transaction(self.ctx) as conn:
             cur = self.load(conn, req.id)
-            conn.execute(
-                update(requests)
-                .where(requests.c.id == req.id)
-                .values(error=exc.message[:2000], updated_at=self.ctx.clock.now())
+            write_sealed(
+                conn,
+                self.ctx.keys,
+                requests,
+                requests.c.id == req.id,
+                error=exc.message[:2000],
+                updated_at=self.ctx.clock.now(),
             )
             n = conn.execute(
                 select(func.count())
@@ -215,10 +227,13 @@ class RequestSteps:
         missing and runs it again. The person is not told: nothing was answered yet."""
         with transaction(self.ctx) as conn:
             cur = self.load(conn, req.id)
-            conn.execute(
-                update(requests)
-                .where(requests.c.id == req.id)
-                .values(error=exc.message[:2000], updated_at=self.ctx.clock.now())
+            write_sealed(
+                conn,
+                self.ctx.keys,
+                requests,
+                requests.c.id == req.id,
+                error=exc.message[:2000],
+                updated_at=self.ctx.clock.now(),
             )
             if cur.state is RequestState.in_progress:
                 self.move(conn, cur, RequestState.verified, actor, "needs_input", code=exc.code)
@@ -294,11 +309,14 @@ class RequestSteps:
         """Move a request to ``new`` (Conflict if not allowed, or if it moved meanwhile)."""
         cur = self.load(conn, req.id)
         check_transition(req.id, cur.state, new)
-        done = conn.execute(
-            update(requests)
-            .where(requests.c.id == req.id, requests.c.state == cur.state.value)
-            .values(state=new.value, updated_at=self.ctx.clock.now())
-        ).rowcount
+        done = write_sealed(
+            conn,
+            self.ctx.keys,
+            requests,
+            and_(requests.c.id == req.id, requests.c.state == cur.state.value),
+            state=new.value,
+            updated_at=self.ctx.clock.now(),
+        )
         if done != 1:
             raise Conflict(f"request {req.id} changed meanwhile; look again", code="changed")
         self.event(conn, req.id, actor.label, event, cur.state, new, details)
@@ -340,7 +358,10 @@ class RequestSteps:
         entry = request_entry(req, actor, action, outcome=outcome, categories=categories, **details)
         append_entry(conn, self.ctx.clock.now(), entry)
 
-    def load(self, conn: Connection, request_id: str) -> RequestRecord:
+    def load(self, conn: Connection, request_id: str, *, listed: bool = False) -> RequestRecord:
+        """The request ``request_id``; :class:`RequestTampered` when its row does not
+        match its seal (no step is taken on it), unless ``listed`` (a list shows it,
+        ``tampered``)."""
         row = conn.execute(select(requests).where(requests.c.id == request_id)).mappings().first()
         if row is None:
             raise NotFound(
@@ -349,6 +370,8 @@ class RequestSteps:
                 request_id=request_id,
             )
         rec = self.record(row)
+        if rec.tampered and not listed:
+            raise tampered_request(rec)
         if rec.on_behalf and rec.subject_id is not None:
             from troth.requests.coming_of_age import adult_since
 
@@ -387,6 +410,9 @@ class RequestSteps:
             closed_at=row["closed_at"],
             code_attempts=int(row["code_attempts"] or 0),
             codes_sent=int(row["codes_sent"] or 0),
+            tampered=not access_matches(
+                self.ctx.keys, requests, [row[n] for n in REQUEST_COLUMNS], row["seal"]
+            ),
         )
 
 
@@ -409,4 +435,25 @@ def request_entry(
         tenant_id=req.tenant_id,
         categories=categories,
         details={"request_id": req.id, "kind": req.kind.value, **details},
+    )
+
+
+def refuse_request(ctx: Context, action: str, actor: Actor | str, exc: RequestTampered) -> NoReturn:
+    """Audit the refusal of ``action`` on a request whose row does not match its seal
+    (``record_tampered``, once: ``exc`` is marked), then raise ``exc``."""
+    from troth.audit.refusals import refuse
+    from troth.gate import Reason
+
+    if exc.details.get("audited"):
+        raise exc
+    exc.details["audited"] = True
+    refuse(
+        ctx,
+        action,
+        actor,
+        Reason.record_tampered,
+        error=exc,
+        subject_id=exc.details.get("subject_id"),
+        tenant_id=exc.details.get("tenant_id"),
+        details={"request_id": exc.details.get("request_id")},
     )

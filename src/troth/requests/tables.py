@@ -52,6 +52,10 @@ requests = Table(
     Column("error", Text),
     stamp("closed_at", required=False),
     stamp("updated_at"),
+    # A keyed MAC over every column but the counters, error and update time
+    # (troth.access.seals, REQUEST_COLUMNS): a request closed or its deadline moved outside
+    # troth no longer matches, and is refused.
+    Column("seal", LargeBinary),
     # `list --due`: open requests by deadline.
     Index("ix_requests_state_due", "state", "due_at"),
 )

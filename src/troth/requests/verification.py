@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
+from troth.access.seals import write_sealed
 from troth.audit.entry import Outcome
 from troth.audit.log import transaction
 from troth.errors import (
@@ -85,18 +86,21 @@ class Verification:
                 )
             elif check == "wrong":
                 attempts = req.code_attempts + 1
-                conn.execute(
-                    update(requests)
-                    .where(requests.c.id == request_id)
-                    .values(code_attempts=attempts, updated_at=now)
+                write_sealed(
+                    conn,
+                    self.ctx.keys,
+                    requests,
+                    requests.c.id == request_id,
+                    code_attempts=attempts,
+                    updated_at=now,
                 )
                 left = MAX_CODE_ATTEMPTS - attempts
                 self.steps.event(
                     conn, request_id, "system", "code_wrong", None, None, {"left": left}
                 )
                 if left <= 0:
-                    conn.execute(
-                        update(requests).where(requests.c.id == request_id).values(code_hash=None)
+                    write_sealed(
+                        conn, self.ctx.keys, requests, requests.c.id == request_id, code_hash=None
                     )
                     self.steps.audit(conn, req, SYSTEM, "request.locked", outcome=Outcome.deny)
                     failure = RateLimited(
@@ -205,8 +209,8 @@ class Verification:
         values: dict[str, Any] = {"code_hash": None, "verified_at": now, "verification": how}
         if by is not None:
             values["verified_by"] = by[:255]
-        conn.execute(
-            update(requests).where(requests.c.id == req.id).values(**values, updated_at=now)
+        write_sealed(
+            conn, self.ctx.keys, requests, requests.c.id == req.id, **values, updated_at=now
         )
         actor = Actor(ActorKind.staff, who[6:]) if who.startswith("staff:") else SYSTEM
         if req.state is RequestState.extended:
@@ -223,15 +227,15 @@ def issue_code(ctx: Context, conn: Connection, req: RequestRecord) -> str:
     working."""
     code = _contact.new_code()
     now = ctx.clock.now()
-    conn.execute(
-        update(requests)
-        .where(requests.c.id == req.id)
-        .values(
-            code_hash=_contact.hash_code(ctx.keys, req.id, code),
-            code_expires_at=now + timedelta(minutes=CODE_MINUTES),
-            codes_sent=req.codes_sent + 1,
-            updated_at=now,
-        )
+    write_sealed(
+        conn,
+        ctx.keys,
+        requests,
+        requests.c.id == req.id,
+        code_hash=_contact.hash_code(ctx.keys, req.id, code),
+        code_expires_at=now + timedelta(minutes=CODE_MINUTES),
+        codes_sent=req.codes_sent + 1,
+        updated_at=now,
     )
     return code
 

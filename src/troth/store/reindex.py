@@ -8,7 +8,9 @@ mark ``identifies`` and indexed again in the person's region: every one of them 
 person's identities (each finds them), the newest of each kind on their row. A value that
 can no longer be indexed (not a telephone number) keeps the old keys and is reported.
 After an upgrade to the identities table, a run adds the earlier addresses its migration
-could not know. Idempotent: a second run changes nothing. Audited.
+could not know. An identity that does not match its seal (changed outside troth) is
+dropped, and made again, sealed, where the person's values hold it. Idempotent: a second
+run changes nothing. Audited.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from troth.audit.log import append_entries, transaction
 from troth.collection.phones import region_for
 from troth.context import Context
 from troth.errors import ValidationError
+from troth.store.identity_seals import identity_matches, sealed
 from troth.store.tables import identities, subjects
 from troth.store.values import StoredValue, read_subject
 
@@ -82,13 +85,18 @@ def sync_identities(
             continue
         want.add((spec.identifies, key))
         newest[spec.identifies] = key
-    have = {
-        (str(k), str(h))
-        for k, h in conn.execute(
-            select(identities.c.kind, identities.c.bidx).where(identities.c.subject_id == sid)
+    held = conn.execute(
+        select(identities.c.kind, identities.c.bidx, identities.c.seal).where(
+            identities.c.subject_id == sid
         )
+    ).all()
+    # One changed outside troth goes (its own values say which are theirs: those are
+    # made again, sealed).
+    bad = {
+        (str(k), str(h)) for k, h, seal in held if not identity_matches(ctx.keys, k, h, sid, seal)
     }
-    gone = set() if out.unreadable else have - want
+    have = {(str(k), str(h)) for k, h, _seal in held} - bad
+    gone = bad | (set() if out.unreadable else have - want)
     for kind, h in sorted(gone):
         conn.execute(
             delete(identities).where(
@@ -97,7 +105,7 @@ def sync_identities(
         )
     if want - have:
         rows = [{"kind": k, "bidx": h, "subject_id": sid} for k, h in sorted(want - have)]
-        conn.execute(insert(identities), rows)
+        conn.execute(insert(identities), sealed(ctx.keys, rows))
     row = conn.execute(
         select(*(subjects.c[f"{k}_bidx"] for k in KINDS)).where(subjects.c.id == sid)
     ).one()

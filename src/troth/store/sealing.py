@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Select, and_, or_, select
 
-from troth.access.seals import bad_rows, grant_tables, seal_new, sealed_tables
+from troth.access.seals import bad_rows, grant_tables, row_tables, seal_new, sealed_tables
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
 from troth.audit.tables import audit_entries, audit_pending
 from troth.context import Context
 from troth.db import reading
+from troth.store.identity_seals import bad_identities, seal_identities
 from troth.store.seals import SEAL_COLUMNS, reseal, seal_key, seal_matches
 from troth.store.subject_seals import reseal_subjects, subject_matches, subject_seal_key
 from troth.store.subjects import SUBJECT_COLUMNS
@@ -46,6 +47,9 @@ ACCESS_SEALED_FLAG = "access_sealed"
 # The same for sessions, privacy-centre sessions, invitations and support grants (0015).
 GRANTS_SEALED_ACTION = "grants.sealed"
 GRANTS_SEALED_FLAG = "grants_sealed"
+# The same for identities, requests and tenants (0016).
+ROWS_SEALED_ACTION = "rows.sealed"
+ROWS_SEALED_FLAG = "rows_sealed"
 _PAGE = 5_000
 # At most this many bad records are named (the count says how many there are).
 NAMED = 100
@@ -73,6 +77,7 @@ def seal_existing(ctx: Context) -> int | None:
     seal_existing_subjects(ctx)
     seal_existing_access(ctx)
     seal_existing_access(ctx, grants=True)
+    seal_existing_rows(ctx)
     return _seal_once(ctx, records, reseal, SEALED_ACTION, SEALED_FLAG)
 
 
@@ -98,6 +103,21 @@ def seal_existing_access(ctx: Context, *, grants: bool = False) -> dict[str, int
             q = select(table.c.id).where(table.c.seal.is_(None))
             done[table.name] = seal_new(conn, ctx.keys, table, list(conn.execute(q).scalars()))
         entry = AuditEntry(action=action, actor="system", details=done)
+        append_entry(conn, ctx.clock.now(), entry)
+    return done
+
+
+def seal_existing_rows(ctx: Context) -> dict[str, int] | None:
+    """Seal every identity, request and tenant without a seal, once per home, audited
+    (``rows.sealed``, schema 0016); None when they were sealed before."""
+    with transaction(ctx) as conn:
+        if sealed_before(conn, ROWS_SEALED_ACTION, ROWS_SEALED_FLAG):
+            return None
+        done = {"identities": seal_identities(conn, ctx.keys)}
+        for table in row_tables():
+            q = select(table.c.id).where(table.c.seal.is_(None))
+            done[table.name] = seal_new(conn, ctx.keys, table, list(conn.execute(q).scalars()))
+        entry = AuditEntry(action=ROWS_SEALED_ACTION, actor="system", details=done)
         append_entry(conn, ctx.clock.now(), entry)
     return done
 
@@ -147,13 +167,15 @@ class SealReport:
             return None
         return (
             f"{n} row{'s' if n != 1 else ''} of {self.credentials} accounts, API keys,"
-            " sessions, invitations and support grants"
+            " sessions, invitations, support grants, identities, requests and tenants"
             f" {'does' if n == 1 else 'do'} not match their seals:"
             f" {', '.join(self.bad_credentials[:NAMED])} were changed outside troth (a role,"
-            " tenant, scope, password, time, status or revocation edited, a row inserted,"
-            " or the seal cleared); troth refuses them (a credential or session as"
-            " unauthenticated, an invitation at acceptance, a grant as no grant) until"
-            " they are restored from a backup"
+            " tenant, scope, password, time, status, address, deadline or revocation"
+            " edited, a row inserted, or the seal cleared); troth refuses them (a"
+            " credential or session as unauthenticated, an invitation at acceptance, a"
+            " grant as no grant, an identity as finding nobody, a request at every step, a"
+            " tenant's notices as unsent) until they are restored from a backup (an"
+            " identity: `troth reindex`)"
         )
 
     def _people_problem(self) -> str | None:
@@ -197,10 +219,13 @@ def check_seals(ctx: Context) -> SealReport:
         report.checked, report.bad, report.bad_ids = _scan(
             conn, values, records.c.id, 0, lambda r: seal_matches(key, r[1:-1], r[-1])
         )
-        for table in (*sealed_tables(), *grant_tables()):
+        for table in (*sealed_tables(), *grant_tables(), *row_tables()):
             n, bad_ids = bad_rows(conn, ctx.keys, table)
             report.credentials += n
             report.bad_credentials += [f"{table.name}:{i}" for i in bad_ids]
+        n, bad_ids = bad_identities(conn, ctx.keys)
+        report.credentials += n
+        report.bad_credentials += [f"identities:{i}" for i in bad_ids]
     return report
 
 

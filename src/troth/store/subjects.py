@@ -102,15 +102,17 @@ def lookup_subject(ctx: Context, subject_id: str) -> SubjectRow:
 
 
 def blind_index_lookup(kind: str, hashes: Sequence[str]) -> Any:
-    """``(hash, id, tenant_id, erased_at)`` of the people with one of ``hashes`` among
-    their ``kind`` identities (email, phone, customer_id: any they have given, not only the
-    newest). Selected by the blind index alone: callers check tenant and erasure on the
-    few rows found, because a tenant condition in the SQL lets SQLite's planner walk the
-    tenant index (every tenant-less person) instead of probing the blind index."""
+    """``(hash, id, tenant_id, erased_at, seal)`` of the people with one of ``hashes``
+    among their ``kind`` identities (email, phone, customer_id: any they have given, not
+    only the newest). Selected by the blind index alone: callers check tenant and erasure
+    on the few rows found, because a tenant condition in the SQL lets SQLite's planner
+    walk the tenant index (every tenant-less person) instead of probing the blind index.
+    Callers read the rows through :func:`troth.store.identity_seals.live_hits`, which
+    leaves out an identity changed outside troth (its seal, the last column)."""
     col = identities.c.bidx
     cond = col == hashes[0] if len(hashes) == 1 else col.in_(list(hashes))
     return (
-        select(col, subjects.c.id, subjects.c.tenant_id, subjects.c.erased_at)
+        select(col, subjects.c.id, subjects.c.tenant_id, subjects.c.erased_at, identities.c.seal)
         .select_from(identities.join(subjects, subjects.c.id == identities.c.subject_id))
         .where(identities.c.kind == kind, cond)
     )
@@ -130,20 +132,41 @@ def find_subject_id(
     """Look a person up through the blind indexes (no plaintext in the query); see
     :func:`lookup_subject_id` when the identifier names several people. ``erased_too``:
     when no living person has the identifier, an erased one whose identities were kept
-    beside what a legal minimum keeps (their access to it: :mod:`troth.store.erasure`)."""
-    return lookup_subject_id(
-        conn,
-        ctx.keys,
-        email=email,
-        phone=phone,
-        customer_id=customer_id,
-        tenant_id=tenant_id,
-        oldest=oldest,
-        erased_too=erased_too,
-        # Without a country code, a number is read in the default jurisdiction's region
-        # (reading it in every region could find someone else).
-        phone_region=region_for(ctx.policy.policy, None) if phone else None,
-    )
+    beside what a legal minimum keeps (their access to it: :mod:`troth.store.erasure`).
+    An identity changed outside troth finds nobody; the look-up that met it is audited
+    once, after ``conn``'s transaction (:func:`~troth.store.identity_seals.audit_tampered`)."""
+    tampered: list[str] = []
+    try:
+        return lookup_subject_id(
+            conn,
+            ctx.keys,
+            email=email,
+            phone=phone,
+            customer_id=customer_id,
+            tenant_id=tenant_id,
+            oldest=oldest,
+            erased_too=erased_too,
+            # Without a country code, a number is read in the default jurisdiction's
+            # region (reading it in every region could find someone else).
+            phone_region=region_for(ctx.policy.policy, None) if phone else None,
+            tampered=tampered,
+        )
+    finally:
+        if tampered:
+            _after(conn, ctx, tampered)
+
+
+def _after(conn: Connection, ctx: Context, tampered: list[str]) -> None:
+    """Audit a look-up that met tampered identities: in ``conn``'s transaction when it
+    writes (a second writer would wait for it; the entry stands or falls with what the
+    look-up decided), else in a transaction of its own."""
+    from troth.audit.log import append_entries
+    from troth.store.identity_seals import audit_tampered, tampered_entry
+
+    if not conn.in_transaction() or conn.get_execution_options().get("troth_read_only"):
+        audit_tampered(ctx, "identity.lookup", tampered)
+    else:
+        append_entries(conn, ctx.clock.now(), [tampered_entry("identity.lookup", tampered)])
 
 
 def find_subject_ids(
@@ -159,11 +182,14 @@ def find_subject_ids(
     people when it is given. Read like :func:`find_subject_id` (the same blind index, a
     phone number read the same way), in its own read-only connection."""
     from troth.db import reading
+    from troth.store.identity_seals import audit_tampered
 
     region = region_for(ctx.policy.policy, None) if phone else None
     given = (("email", email), ("phone", phone), ("customer_id", customer_id))
+    tampered: list[str] = []
     with reading(ctx.engine) as conn:
-        named = _first_named(conn, ctx.keys, given, tenant_id, region)
+        named = _first_named(conn, ctx.keys, given, tenant_id, region, tampered)
+    audit_tampered(ctx, "identity.lookup", tampered)
     return [sid for _tenanted, sid in named[1]] if named else []
 
 
@@ -178,13 +204,17 @@ def lookup_subject_id(
     phone_region: str | None = None,
     oldest: bool = False,
     erased_too: bool = False,
+    tampered: list[str] | None = None,
 ) -> str | None:
     """:func:`find_subject_id` with the keys and the phone region given (``troth find``
     opens only those: see :func:`troth.home.open_lookup`). The first identifier given
     that names someone decides; when it names several people (one address at several
-    customers), see :func:`_one_of`."""
+    customers), see :func:`_one_of`. An identity changed outside troth finds nobody (its
+    ``kind:person`` added to ``tampered``, for the caller to audit)."""
     given = (("email", email), ("phone", phone), ("customer_id", customer_id))
-    named = _first_named(conn, keys, given, tenant_id, phone_region, erased_too=erased_too)
+    named = _first_named(
+        conn, keys, given, tenant_id, phone_region, tampered, erased_too=erased_too
+    )
     return _one_of(named[1], named[0], oldest) if named else None
 
 
@@ -194,6 +224,7 @@ def _first_named(
     given: Sequence[tuple[str, str | None]],
     tenant_id: str | None,
     phone_region: str | None,
+    tampered: list[str] | None = None,
     *,
     erased_too: bool = False,
 ) -> tuple[str, list[tuple[bool, str]]] | None:
@@ -201,7 +232,10 @@ def _first_named(
     given) that names a living person, with everyone it names: ``(is tenanted, id)``, the
     organisation's own first, then by id; among ``tenant_id``'s people when it is given.
     With ``erased_too``, the erased people it names when it names nobody living. None when
-    no identifier names anyone."""
+    no identifier names anyone. An identity that does not match its seal names nobody (its
+    ``kind:person`` added to ``tampered``)."""
+    from troth.store.identity_seals import live_hits
+
     for field, value in given:
         if not value:
             continue
@@ -209,7 +243,7 @@ def _first_named(
         q = blind_index_lookup(field, [keys.blind_index(field, value, **region)])
         found = [
             (erased is None, (tenant is not None, str(sid)))
-            for _h, sid, tenant, erased in conn.execute(q)
+            for _h, sid, tenant, erased in live_hits(keys, field, conn.execute(q), tampered)
             if tenant_id is None or tenant == tenant_id
         ]
         live = sorted(who for living, who in found if living)
@@ -248,13 +282,20 @@ def lookup_subject_in(
     phone: str | None = None,
     phone_region: str | None = None,
     tenant_id: str | None = None,
+    tampered: list[str] | None = None,
 ) -> str | None:
     """:func:`lookup_subject_id` in its own (read-only) connection on ``engine``."""
     from troth.db import reading
 
     with reading(engine) as conn:
         return lookup_subject_id(
-            conn, keys, email=email, phone=phone, phone_region=phone_region, tenant_id=tenant_id
+            conn,
+            keys,
+            email=email,
+            phone=phone,
+            phone_region=phone_region,
+            tenant_id=tenant_id,
+            tampered=tampered,
         )
 
 

@@ -15,6 +15,9 @@ tenants = Table(
     Column("primary_email", String(320)),
     Column("status", String(20), nullable=False, default="active"),
     stamp("created_at"),
+    # A keyed MAC over id, name, primary_email, status, created_at (troth.access.seals): a
+    # seller's notices redirected, or its status changed, outside troth no longer matches.
+    Column("seal", LargeBinary),
 )
 
 subjects = Table(
@@ -47,6 +50,9 @@ identities = Table(
     Column("kind", String(16), primary_key=True),
     Column("bidx", String(64), primary_key=True),
     ref("subject_id", "subjects.id", primary_key=True),
+    # A keyed MAC over kind, bidx, subject_id (troth.store.identity_seals): an address
+    # re-pointed to another person outside troth finds nobody.
+    Column("seal", LargeBinary),
     Index("ix_identities_subject_id", "subject_id"),
 )
 
