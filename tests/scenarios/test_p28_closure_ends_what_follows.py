@@ -136,17 +136,24 @@ def test_p28_erasure_ends_consents_mail_and_every_later_use(
         scope="account records",
         recipient="law_enforcement",
     )
-    with pytest.raises(Refused) as refused:
-        t.disclosures.disclose(
-            carla, "law_enforcement", "legal_compliance", SYSTEM, legal_demand_id=order.id
-        )
-    assert refused.value.reason == "subject_erased"
+    # A recorded production order reaches what the law still keeps (the invoice, for the
+    # tax law), and only that: this once asserted the disclosure was refused
+    # `subject_erased`, which left the office to go around troth for data still lawfully
+    # held (GDPR Art. 17(3)(e), 18(2); trial #13 F6).
+    pkg = t.disclosures.disclose(
+        carla, "law_enforcement", "legal_compliance", SYSTEM, legal_demand_id=order.id
+    )
+    assert pkg.values and {v.category for v in pkg.values} <= {"identity", "billing", "purchases"}
+    assert "carla@example.com" not in {str(v.value) for v in pkg.values}  # contact: erased
+    # Without the demand, the same disclosure is still refused.
+    with pytest.raises(Refused):
+        t.disclosures.disclose(carla, "law_enforcement", "legal_compliance", SYSTEM)
     denied = [
         e
         for e in list_entries(t.ctx, subject_id=carla, limit=10_000)
         if e.entry.reason == "subject_erased" and e.entry.action != "mail.suppressed"
     ]
-    assert len(denied) >= 4  # the refused mail, two uses and the disclosure
+    assert len(denied) >= 3  # the refused mail and the two uses
 
     # What the law keeps (the invoice) still serves its legal purpose, and only that.
     view = t.use(carla, purpose="sales", actor=ACCOUNTS)
