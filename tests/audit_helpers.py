@@ -103,3 +103,18 @@ def hold_state(ctx: Any) -> Callable[[], None]:
 def count_rows(ctx: Any, table: sa.Table) -> int:
     with ctx.engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def edit_row(t: Any, table: sa.Table, row_id: str, **values: Any) -> None:
+    """What a database writer without the key file does to one row of ``table``."""
+    with t.ctx.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.id == row_id).values(**values))
+
+
+def tampered_entries(t: Any, action: str) -> list[Any]:
+    """The audit entries of ``action`` refused as ``record_tampered``."""
+    from troth.audit.entries import list_entries
+
+    return [
+        e.entry for e in list_entries(t.ctx, action=action) if e.entry.reason == "record_tampered"
+    ]

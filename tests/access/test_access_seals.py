@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
+from audit_helpers import edit_row, tampered_entries
 from troth.access import UserKind, actor_for
 from troth.access.tables import api_keys, users
 from troth.audit import verify_log
@@ -31,29 +31,17 @@ def t(home: Any, db_url: str) -> Iterator[Troth]:
     tr.close()
 
 
-def _edit(t: Troth, table: Any, row_id: str, **values: Any) -> None:
-    """What a database writer without the key file does."""
-    with t.ctx.engine.begin() as conn:
-        conn.execute(sa.update(table).where(table.c.id == row_id).values(**values))
-
-
-def _refusals(t: Troth, action: str) -> list[Any]:
-    return [
-        e.entry for e in list_entries(t.ctx, action=action) if e.entry.reason == "record_tampered"
-    ]
-
-
 def test_a_key_widened_in_the_database_is_refused_and_named(t: Troth) -> None:
     tid = t.access.tenants.create_tenant("Acme", "office@acme.example")
     key, rec = t.access.keys.create_api_key("shop", ["collect"], tenant_id=tid)
     assert t.access.keys.resolve_api_key(key).tenant_id == tid
     assert verify_log(t.ctx).ok
-    _edit(t, api_keys, rec.id, tenant_id=None, scopes=["admin"])
+    edit_row(t, api_keys, rec.id, tenant_id=None, scopes=["admin"])
     assert t.access.keys.peek_api_key(key) is None
     with pytest.raises(AuthenticationError, match="changed outside troth") as exc:
         t.access.keys.resolve_api_key(key)
     assert exc.value.code == "record_tampered"
-    assert _refusals(t, "api_key")
+    assert tampered_entries(t, "api_key")
     report = verify_log(t.ctx)
     assert not report.ok and report.bad_credentials == [f"api_keys:{rec.id}"]
     assert f"api_keys:{rec.id}" in (report.problem or "")
@@ -68,13 +56,13 @@ def test_a_role_widened_in_the_database_is_refused_and_named(t: Troth) -> None:
     )
     token, _ = t.access.sessions.start_session(u)
     assert t.access.sessions.resolve_session(token)[0].id == u.id
-    _edit(t, users, u.id, role="privacy_office")
+    edit_row(t, users, u.id, role="privacy_office")
     with pytest.raises(AuthenticationError, match="changed outside troth") as exc:
         t.access.sessions.resolve_session(token)
     assert exc.value.code == "record_tampered"
     with pytest.raises(AuthenticationError, match="changed outside troth"):
         t.access.accounts.authenticate("ann@example.com", PW)
-    assert _refusals(t, "session") and _refusals(t, "login")
+    assert tampered_entries(t, "session") and tampered_entries(t, "login")
     assert verify_log(t.ctx).bad_credentials == [f"users:{u.id}"]
     # A password set by troth afterwards does not seal the edited role over.
     t.access.accounts.set_password(u.id, PW + "!")
@@ -131,7 +119,7 @@ def test_a_home_from_before_access_seals_is_sealed_once_by_db_migrate(
         assert verify_log(again.ctx).ok
         assert again.access.keys.resolve_api_key(key).id == rec.id
         assert again.access.accounts.authenticate("ann@example.com", PW).id == u.id
-        _edit(again, users, u.id, seal=None, role="privacy_office")
+        edit_row(again, users, u.id, seal=None, role="privacy_office")
     finally:
         again.close()
     # Once: a seal cleared afterwards is never sealed over by migrate.

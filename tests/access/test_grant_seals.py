@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from _http import PASSWORD, client_for, csrf_from, privacy_sign_in
+from audit_helpers import edit_row, tampered_entries
 from troth.access import UserKind, actor_for, signin
 from troth.access.signin import privacy_sessions
 from troth.access.tables import invitations, sessions, support_grants, users
@@ -37,18 +38,6 @@ def t(home: Any, db_url: str) -> Iterator[Troth]:
     tr = Troth(ctx)
     yield tr
     tr.close()
-
-
-def _edit(t: Troth, table: Any, row_id: str, **values: Any) -> None:
-    """What a database writer without the key file does."""
-    with t.ctx.engine.begin() as conn:
-        conn.execute(sa.update(table).where(table.c.id == row_id).values(**values))
-
-
-def _tampered(t: Troth, action: str) -> list[Any]:
-    return [
-        e.entry for e in list_entries(t.ctx, action=action) if e.entry.reason == "record_tampered"
-    ]
 
 
 def _named(t: Troth) -> list[str]:
@@ -112,7 +101,7 @@ def test_a_session_inserted_for_a_real_account_is_not_signed_in(t: Troth) -> Non
         assert exc.value.code == "record_tampered"
         assert not _console_signed_in(t, token)
         assert _api_status(t, token, sid) == (401, "record_tampered")
-    assert len(_tampered(t, "session")) >= 6
+    assert len(tampered_entries(t, "session")) >= 6
     assert sorted(_named(t)) == sorted(f"sessions:{token_hash(x)}" for x in (chosen, chosen + "x"))
     # The genuine session still works.
     assert t.access.sessions.resolve_session(mine)[0].id == u.id
@@ -124,7 +113,7 @@ def test_a_session_extended_or_unrevoked_in_the_database_is_refused(t: Troth) ->
     assert isinstance(clock, ManualClock)
     ended, ended_row = t.access.sessions.start_session(u)
     t.access.sessions.end_session(ended)
-    _edit(t, sessions, ended_row.id, revoked_at=None)  # un-revoked
+    edit_row(t, sessions, ended_row.id, revoked_at=None)  # un-revoked
     old, old_row = t.access.sessions.start_session(u)
     clock.advance(hours=t.ctx.settings.session_absolute_hours)
     with pytest.raises(AuthenticationError) as exc:
@@ -132,7 +121,7 @@ def test_a_session_extended_or_unrevoked_in_the_database_is_refused(t: Troth) ->
     assert exc.value.code == "session_expired"
     # Extended (and kept fresh): still refused, now as tampered.
     now = clock.now()
-    _edit(t, sessions, old_row.id, expires_at=now + timedelta(days=30), last_seen_at=now)
+    edit_row(t, sessions, old_row.id, expires_at=now + timedelta(days=30), last_seen_at=now)
     for token in (ended, old):
         with pytest.raises(AuthenticationError, match="changed outside troth") as exc:
             t.access.sessions.resolve_session(token)
@@ -141,7 +130,7 @@ def test_a_session_extended_or_unrevoked_in_the_database_is_refused(t: Troth) ->
     # Moved to another account: refused too.
     other = t.access.accounts.add_user("bo@example.com", kind=UserKind.vendor_admin, password=PW)
     live, live_row = t.access.sessions.start_session(u)
-    _edit(t, sessions, live_row.id, user_id=other.id)
+    edit_row(t, sessions, live_row.id, user_id=other.id)
     with pytest.raises(AuthenticationError, match="changed outside troth"):
         t.access.sessions.resolve_session(live)
     assert sorted(_named(t)) == sorted(f"sessions:{r.id}" for r in (ended_row, old_row, live_row))
@@ -172,7 +161,7 @@ def test_a_privacy_session_inserted_for_a_person_is_no_session(t: Troth) -> None
         c.cookies.set("troth_privacy", chosen)
         me = c.get("/privacy/me", follow_redirects=False)
     assert me.status_code != 200 and me.status_code < 500
-    assert _tampered(t, "privacy.session")
+    assert tampered_entries(t, "privacy.session")
     assert _named(t) == [f"privacy_sessions:{token_hash(chosen)}"]
 
 
@@ -183,12 +172,12 @@ def test_an_invitation_raised_moved_or_unrevoked_is_refused_at_accept(t: Troth, 
     bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
     token, inv = t.access.tenants.invite(acme, "dee@acme.example", role="member")
     if edit == "role":
-        _edit(t, invitations, inv.id, role="admin")
+        edit_row(t, invitations, inv.id, role="admin")
     elif edit == "tenant":
-        _edit(t, invitations, inv.id, tenant_id=bolt)
+        edit_row(t, invitations, inv.id, tenant_id=bolt)
     else:
         t.access.tenants.revoke_invitation(inv.id)
-        _edit(t, invitations, inv.id, revoked_at=None)
+        edit_row(t, invitations, inv.id, revoked_at=None)
     with t.ctx.engine.connect() as conn:
         before = conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one()
     with pytest.raises(Conflict, match="changed outside troth") as exc:
@@ -210,7 +199,7 @@ def test_an_invitation_raised_moved_or_unrevoked_is_refused_at_accept(t: Troth, 
     assert after == before and accepted is None  # nothing created, nothing claimed
     assert t.access.accounts.list_users(tenant_id=acme) == []
     assert t.access.accounts.list_users(tenant_id=bolt) == []
-    assert len(_tampered(t, "invitation_accept")) == 2
+    assert len(tampered_entries(t, "invitation_accept")) == 2
     assert _named(t) == [f"invitations:{inv.id}"]
 
 
@@ -248,7 +237,7 @@ def test_a_support_grant_changed_in_the_database_grants_nothing(t: Troth, edit: 
     )
     now = clock.now()
     if edit == "approved":  # never approved by the customer
-        _edit(
+        edit_row(
             t,
             support_grants,
             g.id,
@@ -262,14 +251,14 @@ def test_a_support_grant_changed_in_the_database_grants_nothing(t: Troth, edit: 
         t.access.grants.approve_grant(g.id, by=s["admin"])
         assert t.use(s["sid"], purpose="support", actor=s["vendor"]).as_dict() == {"extension": "7"}
         if edit == "widened":  # every category, every person
-            _edit(t, support_grants, g.id, categories=[], subject_ids=[])
+            edit_row(t, support_grants, g.id, categories=[], subject_ids=[])
         elif edit == "extended":
             clock.advance(days=2)
             assert _refused(t, s) == "grant_expired"
-            _edit(t, support_grants, g.id, expires_at=clock.now() + timedelta(days=30))
+            edit_row(t, support_grants, g.id, expires_at=clock.now() + timedelta(days=30))
         else:
             t.access.grants.revoke_grant(g.id, by=s["admin"])
-            _edit(t, support_grants, g.id, status="approved", revoked_at=None)
+            edit_row(t, support_grants, g.id, status="approved", revoked_at=None)
     assert _refused(t, s) == "record_tampered"
     denied = [
         e.entry
@@ -356,8 +345,10 @@ def test_a_home_from_before_grant_seals_is_sealed_once_by_db_migrate(
         assert again.use(s["sid"], purpose="support", actor=s["vendor"]).as_dict() == {
             "extension": "7"
         }
-        _edit(again, sessions, row.id, seal=None, expires_at=again.ctx.clock.now() + timedelta(9))
-        _edit(again, invitations, inv.id, seal=None, role="admin")
+        edit_row(
+            again, sessions, row.id, seal=None, expires_at=again.ctx.clock.now() + timedelta(9)
+        )
+        edit_row(again, invitations, inv.id, seal=None, role="admin")
     finally:
         again.close()
     # Once: a seal cleared afterwards is never sealed over by migrate.
