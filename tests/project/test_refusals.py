@@ -7,6 +7,7 @@ patterns; the rest check what the helper does on a real home."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,9 @@ ERRORS = set(troth.errors.__all__) | {"TrothError"}
 STAFF = Actor(ActorKind.staff, "sam", role="support")
 
 
+@functools.cache
 def _modules() -> list[tuple[Path, ast.Module]]:
+    """troth's modules parsed once per test process (three tests read them)."""
     return [
         (p, ast.parse(p.read_text(encoding="utf-8"), str(p)))
         for p in sorted(SRC.rglob("*.py"))
