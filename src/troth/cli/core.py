@@ -118,14 +118,19 @@ def register_collect(app: typer.Typer) -> None:
         ] = None,
         jurisdiction: Annotated[
             str | None,
-            typer.Option(help="The person's regime: gdpr, uk_gdpr, ccpa, pipeda, nz, au."),
+            typer.Option(
+                help="The person's regime: gdpr, uk_gdpr, ccpa, pipeda, nz, au (default: the"
+                " policy's default_jurisdiction, else the first of its jurisdictions; a person"
+                " already known keeps theirs)."
+            ),
         ] = None,
         quiet: Annotated[
             bool, typer.Option("--quiet", "-q", help="Print only the subject id (SID=$(...)).")
         ] = False,
     ) -> None:
         """Store data arriving through a collection point; prints what was stored as JSON
-        (subject_id, stored, purposes, not_for), or with -q only the subject id."""
+        (subject_id, stored, purposes, the person's jurisdiction as recorded, not_for), or
+        with -q only the subject id."""
         text = sys.stdin.read() if data == "-" else data
         from troth.collection.validation import decode_json
 
@@ -154,6 +159,7 @@ def register_collect(app: typer.Typer) -> None:
                     "subject_id": r.subject_id,
                     "stored": r.stored,
                     "purposes": list(r.purposes),
+                    "jurisdiction": r.jurisdiction,
                     "not_for": r.dropped_purposes,
                 }
             )
