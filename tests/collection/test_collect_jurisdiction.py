@@ -39,9 +39,7 @@ def stored(t: Troth, sid: str) -> str:
         return str(conn.execute(q).scalar_one())
 
 
-def test_a_new_person_gets_the_default_jurisdiction_and_is_told(
-    home: Any, db_url: str
-) -> None:
+def test_a_new_person_gets_the_default_jurisdiction_and_is_told(home: Any, db_url: str) -> None:
     t = home("mindlink", _own(db_url))  # jurisdictions [uk_gdpr, gdpr], default uk_gdpr
     r = t.collect("support_request", ANN)
     assert r.jurisdiction == "uk_gdpr" == stored(t, r.subject_id)
@@ -55,9 +53,7 @@ def test_without_a_default_the_first_listed_is_recorded_and_said(home: Any, db_u
     assert r.jurisdiction == "gdpr" == stored(t, r.subject_id)
 
 
-def test_a_person_already_known_keeps_theirs_and_the_answer_says_so(
-    home: Any, db_url: str
-) -> None:
+def test_a_person_already_known_keeps_theirs_and_the_answer_says_so(home: Any, db_url: str) -> None:
     t = home("mindlink", _own(db_url))
     ann = t.collect("support_request", ANN, jurisdiction="gdpr").subject_id
     # Found again by e-mail, another jurisdiction given: theirs stays, and is what is said.

@@ -49,9 +49,7 @@ def test_a_default_or_a_single_jurisdiction_is_not_warned_about() -> None:
 
 
 # -- G7: an aggregate-only purpose over an encrypted category ---------------------------
-WAGES = _edit(
-    "  - id: loyalty\n", "  - id: wages\n    sensitive: true\n  - id: loyalty\n"
-)
+WAGES = _edit("  - id: loyalty\n", "  - id: wages\n    sensitive: true\n  - id: loyalty\n")
 AGGREGATED = _edit(
     "    categories: [technical]\n    aggregate_only: true\n",
     "    categories: [technical, wages]\n    aggregate_only: true\n",

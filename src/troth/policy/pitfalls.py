@@ -47,7 +47,7 @@ def _implicit_jurisdiction(policy: Policy) -> list[str]:
         f" {first!r}, the first listed, and so is a request for someone troth does not know"
         f" (their deadlines, minimum age, time zone and breach clocks follow): give each"
         f" person's jurisdiction when collecting (`troth collect --jurisdiction`,"
-        f" `jurisdiction=`, `\"jurisdiction\"` over HTTP), and set"
+        f' `jurisdiction=`, `"jurisdiction"` over HTTP), and set'
         f" `organisation.default_jurisdiction` to the one that applies otherwise"
     ]
 
@@ -66,7 +66,7 @@ def _aggregates_of_encrypted(policy: Policy, index: PolicyIndex) -> list[str]:
                 f"purposes[{i}].categories[{j}]: aggregate-only purpose {p.id!r} uses"
                 f" category {cat!r}, which is sensitive and so stored encrypted: the database"
                 f" can neither count, sum nor group its values, and every aggregate of it"
-                f" (measured or grouped by) is refused (\"category {cat!r} is encrypted\"):"
+                f' (measured or grouped by) is refused ("category {cat!r} is encrypted"):'
                 f" collect what the statistics need in a category that is not sensitive (a"
                 f" band, a grade), or remove {cat!r} from the purpose"
             )
