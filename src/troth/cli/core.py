@@ -370,16 +370,16 @@ def register_worker(app: typer.Typer) -> None:
 def register_demo(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        home: Annotated[Path, typer.Option(help="Where to build the demo home.")] = Path(
-            "demo-home"
-        ),
+        ctx: typer.Context,
         people: Annotated[int, typer.Option(help="How many people to generate.")] = 2000,
         serve: Annotated[bool, typer.Option(help="Serve it on 127.0.0.1 when built.")] = True,
         port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
     ) -> None:
-        """Build a home with the phone-service example and synthetic data, then serve it."""
+        """Build a home with the phone-service example and synthetic data, then serve it:
+        in --home DIR (TROTH_HOME), by default demo-home (never a home that is not a demo)."""
         from troth.examples.demo import build_demo
 
+        home = Path((ctx.find_root().obj or {}).get("home") or "demo-home")
         console.print(f"building the demo in {home.resolve()} ...")
         ctx, info = build_demo(home, people=people)
         console.print(
