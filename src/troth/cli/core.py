@@ -17,6 +17,7 @@ from troth.cli.options import (
     CategoriesOpt,
     CollectorOpt,
     JsonOpt,
+    JurisdictionOpt,
     OfficerOpt,
     PersonTenantOpt,
     ReportJsonOpt,
@@ -116,14 +117,7 @@ def register_collect(app: typer.Typer) -> None:
         location: Annotated[
             str | None, typer.Option(help="Where the data is stored (ISO code).")
         ] = None,
-        jurisdiction: Annotated[
-            str | None,
-            typer.Option(
-                help="The person's regime: gdpr, uk_gdpr, ccpa, pipeda, nz, au (default: the"
-                " policy's default_jurisdiction, else the first of its jurisdictions; a person"
-                " already known keeps theirs)."
-            ),
-        ] = None,
+        jurisdiction: JurisdictionOpt = None,
         quiet: Annotated[
             bool, typer.Option("--quiet", "-q", help="Print only the subject id (SID=$(...)).")
         ] = False,
@@ -153,17 +147,9 @@ def register_collect(app: typer.Typer) -> None:
         if quiet:
             print(r.subject_id)
             return
-        console.print_json(
-            json.dumps(
-                {
-                    "subject_id": r.subject_id,
-                    "stored": r.stored,
-                    "purposes": list(r.purposes),
-                    "jurisdiction": r.jurisdiction,
-                    "not_for": r.dropped_purposes,
-                }
-            )
-        )
+        said = {"subject_id": r.subject_id, "stored": r.stored, "purposes": list(r.purposes)}
+        said |= {"jurisdiction": r.jurisdiction, "not_for": r.dropped_purposes}
+        console.print_json(json.dumps(said))
 
 
 def register_use(app: typer.Typer) -> None:
