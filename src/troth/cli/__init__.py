@@ -275,7 +275,7 @@ class LazyGroup(TyperGroup):
     _listing = False
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, home_first(list(args)))  # type: ignore[no-any-return]
+        return super().parse_args(ctx, home_first(list(args)))
 
     def list_commands(self, ctx: Any) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))

@@ -356,7 +356,7 @@ def register_worker(app: typer.Typer) -> None:
 def register_demo(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        ctx: typer.Context,
+        command: typer.Context,
         people: Annotated[int, typer.Option(help="How many people to generate.")] = 2000,
         serve: Annotated[bool, typer.Option(help="Serve it on 127.0.0.1 when built.")] = True,
         port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
@@ -365,7 +365,7 @@ def register_demo(app: typer.Typer) -> None:
         in --home DIR (TROTH_HOME), by default demo-home (never a home that is not a demo)."""
         from troth.examples.demo import build_demo
 
-        home = Path((ctx.find_root().obj or {}).get("home") or "demo-home")
+        home = Path((command.find_root().obj or {}).get("home") or "demo-home")
         console.print(f"building the demo in {home.resolve()} ...")
         ctx, info = build_demo(home, people=people)
         console.print(
