@@ -219,7 +219,10 @@ class Troth:
         grant (P07); ``consent_method`` is how those consents reached troth, as the ledger
         records it (``api``; ``staff`` for `troth collect`, ``import`` for `troth import`).
         ``purposes`` narrows the point's purposes (third-party data: the one it was
-        supplied for). Refusals are audited and nothing is stored."""
+        supplied for). ``jurisdiction`` is a new person's regime (default: the policy's
+        ``default_jurisdiction``, else the first of its ``jurisdictions``; a person already
+        known keeps theirs); the result's ``jurisdiction`` is the one recorded. Refusals are
+        audited and nothing is stored."""
         results = self.collect_many(
             point,
             [data],

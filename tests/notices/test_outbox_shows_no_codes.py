@@ -60,3 +60,22 @@ def test_the_outbox_listing_shows_no_code_nor_body(
         assert secret not in out + err
     assert "body" not in out and "headers" not in out
     assert "It works once" not in out and "enter this code" not in out
+
+
+def test_the_readme_names_the_listings_keys(
+    coded: Troth, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README's outbox paragraph names each key `outbox list --json` prints, and no other
+    (trial #16 D2: it said `to` where the JSON says `to_addr`)."""
+    import json
+
+    from repo_paths import README
+
+    code, out, err = run(capsys, "--home", str(coded.ctx.home), "outbox", "list", "--json")
+    assert code == 0, err
+    keys = {k for row in json.loads(out) for k in row}
+    text = README.read_text()
+    said = text[text.index("The listing shows each message's envelope") :]
+    said = said[: said.index("never its body")]
+    named = set(re.findall(r"`(\w+)`", said))
+    assert keys == named, (sorted(keys - named), sorted(named - keys))

@@ -83,6 +83,12 @@ class CollectOut(BaseModel):
     subject_id: str
     stored: int
     purposes: list[str]
+    jurisdiction: str = Field(
+        description="The person's jurisdiction as recorded: a new person's is the one sent,"
+        " else the policy's default_jurisdiction, else the first of its jurisdictions; a"
+        " person already known keeps theirs. Their deadlines, minimum age and time zone"
+        " follow from it."
+    )
     dropped_purposes: dict[str, str] = Field(
         description="Purposes the data was not bound to, with the reason (e.g. no_consent)."
     )
@@ -93,6 +99,7 @@ class CollectOut(BaseModel):
             subject_id=r.subject_id,
             stored=r.stored,
             purposes=list(r.purposes),
+            jurisdiction=r.jurisdiction,
             dropped_purposes=dict(r.dropped_purposes),
         )
 

@@ -65,7 +65,8 @@ class OpenIn(BodyIn):
     received_at: DayOrTime | None = Field(
         default=None,
         description="When the request really arrived (default now; not in the future). A"
-        " date, or a time without an offset, is in the organisation's time zone.",
+        " date, or a time without an offset, is in the organisation's time zone for the"
+        " request's regime (organisation.time_zones[regime], else organisation.time_zone).",
     )
 
 
@@ -106,7 +107,8 @@ class RequestOut(BaseModel):
     on_behalf: bool
     received_at: str
     received_on: str | None = Field(
-        description="The day of receipt in the organisation's time zone." + _BLIND
+        description="The day of receipt in the organisation's time zone for the request's"
+        " regime (organisation.time_zones[regime], else organisation.time_zone)." + _BLIND
     )
     acknowledge_by: str | None
     due_at: str | None = Field(description="The legal deadline." + _BLIND)

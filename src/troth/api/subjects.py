@@ -376,9 +376,10 @@ class RelationshipEndIn(BodyIn):
         default=None,
         max_length=64,
         description="ISO 8601 date or time (default now); a date, or a time without offset,"
-        " is read in the organisation's time zone (a time its clocks skipped or showed twice"
-        " is a 422); never in the future, never before the day troth first knew the person"
-        " (422 time_before_person, with `earliest`).",
+        " is read in the organisation's time zone for the person's regime (time_zones[regime],"
+        " else time_zone; a time its clocks skipped or showed twice is a 422); never in the"
+        " future, never before the day troth first knew the person (422 time_before_person,"
+        " with `earliest`).",
     )
     reason: str | None = Field(
         default=None,

@@ -246,10 +246,36 @@ def _load(name: str) -> Any:
     return _LOADED.get(name)
 
 
+def home_first(args: list[str]) -> list[str]:
+    """``args`` with each ``--home DIR`` (or ``--home=DIR``) found after the command's name
+    moved before it, where the root reads it: every command takes ``--home`` before or
+    after its name (``troth outbox deliver --home shop``), read before anything else of the
+    command (an ``--actor`` naming a tenant is looked up in that home). Nothing after a
+    ``--`` moves; the last ``--home`` given wins."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg == "--home":
+            front += args[i : i + 2]
+            i += 2
+            continue
+        (front if arg.startswith("--home=") else rest).append(arg)
+        i += 1
+    return front + rest
+
+
 class LazyGroup(TyperGroup):
     """The root group: commands come from COMMANDS and are imported when first used."""
 
     _listing = False
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, home_first(list(args)))
 
     def list_commands(self, ctx: Any) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
@@ -305,7 +331,8 @@ def _root(
             "--home",
             envvar="TROTH_HOME",
             metavar="DIR",
-            help="The troth home directory (default: the current directory).",
+            help="The troth home directory (default: the current directory); before or"
+            " after the command (troth outbox deliver --home DIR).",
         ),
     ] = None,
     version: Annotated[

@@ -10,7 +10,7 @@ import typer
 
 from troth.cli import console, err_console, opened
 from troth.cli.ids import resolver
-from troth.cli.options import CollectorOpt
+from troth.cli.options import CollectorOpt, JurisdictionOpt
 
 
 def register(root: typer.Typer) -> None:
@@ -31,7 +31,7 @@ def import_(
     consent: Annotated[
         list[str] | None, typer.Option(help="Purposes every person consented to (repeatable).")
     ] = None,
-    jurisdiction: Annotated[str | None, typer.Option(help="The people's regime.")] = None,
+    jurisdiction: JurisdictionOpt = None,
     supplier: Annotated[
         str | None,
         typer.Option(help="The third party the file came from (a purchased list; P03)."),

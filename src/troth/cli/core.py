@@ -17,6 +17,7 @@ from troth.cli.options import (
     CategoriesOpt,
     CollectorOpt,
     JsonOpt,
+    JurisdictionOpt,
     OfficerOpt,
     PersonTenantOpt,
     ReportJsonOpt,
@@ -116,16 +117,14 @@ def register_collect(app: typer.Typer) -> None:
         location: Annotated[
             str | None, typer.Option(help="Where the data is stored (ISO code).")
         ] = None,
-        jurisdiction: Annotated[
-            str | None,
-            typer.Option(help="The person's regime: gdpr, uk_gdpr, ccpa, pipeda, nz, au."),
-        ] = None,
+        jurisdiction: JurisdictionOpt = None,
         quiet: Annotated[
             bool, typer.Option("--quiet", "-q", help="Print only the subject id (SID=$(...)).")
         ] = False,
     ) -> None:
         """Store data arriving through a collection point; prints what was stored as JSON
-        (subject_id, stored, purposes, not_for), or with -q only the subject id."""
+        (subject_id, stored, purposes, the person's jurisdiction as recorded, not_for), or
+        with -q only the subject id."""
         text = sys.stdin.read() if data == "-" else data
         from troth.collection.validation import decode_json
 
@@ -148,16 +147,9 @@ def register_collect(app: typer.Typer) -> None:
         if quiet:
             print(r.subject_id)
             return
-        console.print_json(
-            json.dumps(
-                {
-                    "subject_id": r.subject_id,
-                    "stored": r.stored,
-                    "purposes": list(r.purposes),
-                    "not_for": r.dropped_purposes,
-                }
-            )
-        )
+        said = {"subject_id": r.subject_id, "stored": r.stored, "purposes": list(r.purposes)}
+        said |= {"jurisdiction": r.jurisdiction, "not_for": r.dropped_purposes}
+        console.print_json(json.dumps(said))
 
 
 def register_use(app: typer.Typer) -> None:
@@ -364,16 +356,16 @@ def register_worker(app: typer.Typer) -> None:
 def register_demo(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        home: Annotated[Path, typer.Option(help="Where to build the demo home.")] = Path(
-            "demo-home"
-        ),
+        command: typer.Context,
         people: Annotated[int, typer.Option(help="How many people to generate.")] = 2000,
         serve: Annotated[bool, typer.Option(help="Serve it on 127.0.0.1 when built.")] = True,
         port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
     ) -> None:
-        """Build a home with the phone-service example and synthetic data, then serve it."""
+        """Build a home with the phone-service example and synthetic data, then serve it:
+        in --home DIR (TROTH_HOME), by default demo-home (never a home that is not a demo)."""
         from troth.examples.demo import build_demo
 
+        home = Path((command.find_root().obj or {}).get("home") or "demo-home")
         console.print(f"building the demo in {home.resolve()} ...")
         ctx, info = build_demo(home, people=people)
         console.print(

@@ -30,6 +30,16 @@ OfficerOpt = Annotated[
     ),
 ]
 CategoriesOpt = Annotated[list[str] | None, typer.Option(help="Only these categories.")]
+# The regime of the people a collection or an import stores (`collect`, `import`): their
+# deadlines, minimum age, time zone and breach clocks follow from it.
+JurisdictionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The regime of each person stored anew: gdpr, uk_gdpr, ccpa, pipeda, nz, au"
+        " (default: the policy's default_jurisdiction, else the first of its jurisdictions;"
+        " a person already known keeps theirs)."
+    ),
+]
 DisplayNameOpt = Annotated[str | None, typer.Option("--name", help="Display name.")]
 TenantFilterOpt = Annotated[
     str | None, typer.Option("--tenant", help="Only this tenant's.", callback=resolver("tenant"))

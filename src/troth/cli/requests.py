@@ -124,7 +124,8 @@ def open_(
         str | None,
         typer.Option(
             help="When it really arrived (ISO 8601, e.g. 2026-12-18T16:30; a date, or a time"
-            " without an offset, is in the organisation's time zone). Default: now."
+            " without an offset, is in the organisation's time zone for the person's regime:"
+            " organisation.time_zones names one per regime, else time_zone). Default: now."
         ),
     ] = None,
     actor: ActorOpt = None,

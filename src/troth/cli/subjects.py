@@ -42,8 +42,9 @@ def end_relationship(
     at: Annotated[
         str | None,
         typer.Option(
-            help="When it ended: 2026-01-31 (that day, in the organisation's time zone) or"
-            " 2026-01-31T17:00[+11:00]; default now; never in the future."
+            help="When it ended: 2026-01-31 (that day, in the organisation's time zone for"
+            " the person's regime: time_zones, else time_zone) or 2026-01-31T17:00[+11:00];"
+            " default now; never in the future."
         ),
     ] = None,
     reason: ReasonOpt = None,

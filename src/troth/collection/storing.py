@@ -73,9 +73,15 @@ Allowed = dict[str, frozenset[str]]
 
 @dataclass(frozen=True)
 class CollectResult:
+    """What one person's collection stored: how many values, the purposes they serve, the
+    person's jurisdiction as recorded (a new person's: the one given, else the policy's
+    ``default_jurisdiction``, else its first; a person already known keeps theirs) and the
+    purposes the values were not bound to, with why."""
+
     subject_id: str
     stored: int
     purposes: tuple[str, ...]
+    jurisdiction: str
     dropped_purposes: dict[str, str] = field(default_factory=dict)
 
 
@@ -136,10 +142,12 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
         erased: set[str] = set()
         sids: list[str] = list(batch.subject_ids or ())
         new_subjects: list[dict[str, Any]] = []
+        known: dict[str, str] = {}  # the jurisdictions of the people named
         if batch.subject_ids:
             named = _named_people(conn, ctx, batch)
             if isinstance(named, Unseen):
                 return named
+            known = {p.id: p.jurisdiction for p in named}
             # Their values are filed under their own tenant, always.
             batch = replace(batch, tenant_id=_their_tenant(batch, named))
             erased = {p.id for p in named if p.erased_at is not None}
@@ -176,10 +184,25 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
             facts_mod.record_consents(
                 conn, ctx, sids, batch.consents, batch.actor, point, batch.consent_method
             )
-        values, audit, results = _values(conn, ctx, batch, sids, gated, created)
+        juris = _jurisdictions(conn, batch, sids, created, known)
+        values, audit, results = _values(conn, ctx, batch, sids, gated, created, juris)
         insert_many(conn, records, values, names=_RECORD_COLUMNS, common=_common(ctx, batch))
         append_entries(conn, batch.now, audit)
     return results
+
+
+def _jurisdictions(
+    conn: Connection, batch: Batch, sids: Sequence[str], created: set[str], known: dict[str, str]
+) -> dict[str, str]:
+    """Each person's jurisdiction as recorded: the batch's for the people it creates,
+    their own for those already known (one query per 900 found by an identity)."""
+    out = {sid: batch.juris for sid in created} | known
+    rest = sorted({sid for sid in sids if sid not in out})
+    for start in range(0, len(rest), 900):
+        q = select(subjects.c.id, subjects.c.jurisdiction)
+        q = q.where(subjects.c.id.in_(rest[start : start + 900]))
+        out.update({str(sid): str(j) for sid, j in conn.execute(q)})
+    return out
 
 
 def _common(ctx: Context, batch: Batch) -> dict[str, Any]:
@@ -352,6 +375,7 @@ def _values(
     sids: Sequence[str],
     gated: _Gated,
     created: set[str],
+    juris: Mapping[str, str],
 ) -> tuple[list[tuple[Any, ...]], list[AuditEntry], list[CollectResult]]:
     """The values to insert (in the order of ``_RECORD_COLUMNS``; sensitive ones encrypted
     under the person's data key; each with its record seal, troth.store.seals), one audit
@@ -413,7 +437,7 @@ def _values(
                 },
             )
         )
-        results.append(CollectResult(sid, stored, bound, dict(gated.dropped)))
+        results.append(CollectResult(sid, stored, bound, juris[sid], dict(gated.dropped)))
     return out_rows, audit, results
 
 

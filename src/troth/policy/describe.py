@@ -8,6 +8,7 @@ from typing import Any
 from troth.policy.durations import Duration
 from troth.policy.loader import dump_policy
 from troth.policy.model import (
+    CollectionPoint,
     LegalBasis,
     Policy,
     Power,
@@ -60,6 +61,16 @@ SOURCE_WORDS: dict[SourceKind, str] = {
 }
 
 
+def source_words(cp: CollectionPoint) -> str | None:
+    """Where a collection point's data comes from, in words, as its ``source`` (and
+    ``supplier``) say; None when the policy does not say (``source`` left out: troth
+    treats it as the person's own, but the text must not claim what the policy does not,
+    as for a form an employer fills in)."""
+    if "source" not in cp.model_fields_set:
+        return None
+    return SOURCE_WORDS[cp.source] + (f" ({cp.supplier})" if cp.supplier else "")
+
+
 def _duration(d: Duration) -> str:
     parts = [
         f"{n} {unit}{'s' if n != 1 else ''}"
@@ -69,8 +80,22 @@ def _duration(d: Duration) -> str:
     return " ".join(parts) or "no time"
 
 
-def retention_words(r: Retention | None) -> str:
-    """``kept 7 years after collection, then deleted (the law requires 7 years)``."""
+def opt_out_words(policy: Policy, p: Purpose) -> str | None:
+    """What else ends a purpose's retention period, in words, or None: for a purpose on
+    consent, the person's consent ending; for a marketing or mailing-list purpose on
+    another basis, an unsubscription or objection (the clocks of
+    :func:`troth.retention.rules.compile_rules`)."""
+    if p.legal_basis is LegalBasis.consent:
+        return "you withdraw your consent"
+    if p.marketing or any(lst.purpose == p.id for lst in policy.lists):
+        return "you unsubscribe or object"
+    return None
+
+
+def retention_words(r: Retention | None, ends: str | None = None) -> str:
+    """``kept 7 years after collection, then deleted (the law requires 7 years)``;
+    ``ends`` (:func:`opt_out_words`) is what else starts the period: ``kept until the
+    relationship ends or you withdraw your consent, whichever comes first, ...``."""
     if r is None:
         return "no retention period set"
     then = {
@@ -78,14 +103,17 @@ def retention_words(r: Retention | None) -> str:
         RetentionAction.anonymise: "anonymised",
         RetentionAction.crypto_shred: "made unreadable (key destroyed)",
     }[r.then]
+    now = r.keep_for.approx_days() == 0
     if r.after is RetentionClock.relationship_end:
         start = (
             "until the relationship ends"
-            if r.keep_for.approx_days() == 0
-            else (f"{_duration(r.keep_for)} after the relationship ends")
+            if now
+            else f"{_duration(r.keep_for)} after the relationship ends"
         )
     else:
         start = f"{_duration(r.keep_for)} after collection"
+    if ends is not None:
+        start += f" or {'' if now else 'after '}{ends}, whichever comes first"
     out = f"kept {start}, then {then}"
     lm = r.legal_minimum
     if lm is not None:
@@ -106,7 +134,7 @@ def _category_words(policy: Policy, cid: str) -> str:
     return builtin.description if builtin else cid
 
 
-def _purpose_dict(p: Purpose) -> dict[str, Any]:
+def _purpose_dict(policy: Policy, p: Purpose) -> dict[str, Any]:
     return {
         "id": p.id,
         "description": p.description,
@@ -117,7 +145,7 @@ def _purpose_dict(p: Purpose) -> dict[str, Any]:
         "dimensions": list(p.dimensions),
         "marketing": p.marketing,
         "sale_or_sharing": p.sale_or_sharing,
-        "retention": retention_words(p.retention),
+        "retention": retention_words(p.retention, opt_out_words(policy, p)),
         "withdraw": p.withdraw,
     }
 
@@ -140,13 +168,13 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
             {
                 "id": cp.id,
                 "description": cp.description,
-                "source": SOURCE_WORDS[cp.source] + (f" ({cp.supplier})" if cp.supplier else ""),
+                "source": source_words(cp),
                 "fields": {name: f.category for name, f in cp.fields.items()},
                 "purposes": list(cp.purposes),
             }
             for cp in policy.collection_points
         ],
-        "purposes": [_purpose_dict(p) for p in policy.purposes],
+        "purposes": [_purpose_dict(policy, p) for p in policy.purposes],
         "recipients": [
             {
                 "id": r.id,
@@ -229,13 +257,14 @@ def _collected(policy: Policy) -> list[str]:
     out: list[str] = []
     for cp in policy.collection_points:
         fields = ", ".join(f"{name} ({f.category})" for name, f in cp.fields.items())
-        source = SOURCE_WORDS[cp.source] + (f": {cp.supplier}" if cp.supplier else "")
-        out.append(f"- {(cp.description or cp.id).rstrip('.')} [{cp.id}], {source}: {fields}.")
+        source = source_words(cp)
+        said = f", {source}" if source else ""
+        out.append(f"- {(cp.description or cp.id).rstrip('.')} [{cp.id}]{said}: {fields}.")
         out.append(f"    used only for: {', '.join(cp.purposes)}.")
     return _section("What we collect, and where", out, "  (no collection points declared)")
 
 
-def _purpose_words(p: Purpose) -> list[str]:
+def _purpose_words(policy: Policy, p: Purpose) -> list[str]:
     out = [
         f"- {p.id}: {p.description}",
         f"    legal basis: {BASIS_WORDS[p.legal_basis]}; data used: {', '.join(p.categories)}.",
@@ -254,7 +283,7 @@ def _purpose_words(p: Purpose) -> list[str]:
         extra.append("shared with others for their offers")
     if extra:
         out.append(f"    {'; '.join(extra)}.")
-    out.append(f"    {retention_words(p.retention)}.")
+    out.append(f"    {retention_words(p.retention, opt_out_words(policy, p))}.")
     if p.withdraw:
         out.append(f"    to withdraw: {p.withdraw}")
     return out
@@ -263,7 +292,7 @@ def _purpose_words(p: Purpose) -> list[str]:
 def _purposes(policy: Policy) -> list[str]:
     out = ["", "Why we use it"]
     for p in policy.purposes:
-        out += _purpose_words(p)
+        out += _purpose_words(policy, p)
     return out
 
 
@@ -386,4 +415,11 @@ _SECTIONS = (
 )
 
 
-__all__ = ["describe_policy", "dump_policy", "policy_summary", "retention_words"]
+__all__ = [
+    "describe_policy",
+    "dump_policy",
+    "opt_out_words",
+    "policy_summary",
+    "retention_words",
+    "source_words",
+]

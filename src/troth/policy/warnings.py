@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from troth.policy.lawful import lawful_warnings
 from troth.policy.model import FieldType, LegalBasis, Policy, SourceKind
+from troth.policy.pitfalls import pitfall_warnings
 
 if TYPE_CHECKING:
     from troth.policy.index import PolicyIndex
@@ -17,8 +18,9 @@ def policy_warnings(policy: Policy) -> list[str]:
     validate``, never fatal): an optional field no purpose of its point uses (every form
     that fills it in is refused), a purpose no collection point serves (nothing stored is
     ever bound to it), a legal minimum that keeps a sensitive category past erasure (PCI
-    DSS 3.2.1: no card data kept without a need), and what the law asks a second look at
-    (:func:`troth.policy.lawful.lawful_warnings`)."""
+    DSS 3.2.1: no card data kept without a need), what fails or is decided silently only
+    once data arrives (:func:`troth.policy.pitfalls.pitfall_warnings`) and what the law asks
+    a second look at (:func:`troth.policy.lawful.lawful_warnings`)."""
     from troth.policy.index import PolicyIndex
 
     index = PolicyIndex.build(policy)
@@ -39,7 +41,12 @@ def policy_warnings(policy: Policy) -> list[str]:
                     f"{p.id!r} keeps sensitive category {cat!r} after erasure for "
                     f"{lm.keep_for} ({lm.law}): make sure that law requires this very data"
                 )
-    return out + _members_without_roles(policy, index) + lawful_warnings(policy)
+    return (
+        out
+        + _members_without_roles(policy, index)
+        + pitfall_warnings(policy, index)
+        + lawful_warnings(policy)
+    )
 
 
 def _members_without_roles(policy: Policy, index: PolicyIndex) -> list[str]:

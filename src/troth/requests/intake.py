@@ -114,8 +114,9 @@ class RequestIntake:
         someone else's behalf). All in one transaction.
 
         ``received_at``: when the request really arrived (default now; not in the future;
-        without an offset, in the organisation's time zone). The request is dated, and its
-        deadline counted, on that day where the organisation is (:mod:`.receipt`).
+        without an offset, in the organisation's time zone for the request's regime:
+        ``time_zones[regime]``, else ``time_zone``). The request is dated, and its deadline
+        counted, on that day there (:mod:`.receipt`).
 
         On someone else's behalf: ``on_behalf_of`` is the agent's name and capacity
         ("Mary Byrne, mother"), ``agent_email`` their own address (required, checked, not

@@ -4,8 +4,9 @@ A request is dated on the calendar day of its receipt *where the organisation is
 (``organisation.time_zone``, or ``organisation.time_zones[regime]``): received 10:00 on
 Monday 20 Dec in Auckland is Monday 20 Dec, not the UTC Sunday. The receipt time is the
 real one when it is known (an e-mail's ``Date`` header, ``--received``, ``received_at`` over
-HTTP), never later than now; a time without a zone is read in the organisation's zone
-(one the clocks skipped or showed twice there is refused: :func:`troth.localtime.local_time`).
+HTTP), never later than now; a time without a zone is read in that same zone, the
+regime's where ``time_zones`` names one (one the clocks skipped or showed twice there is
+refused: :func:`troth.localtime.local_time`).
 """
 
 from __future__ import annotations

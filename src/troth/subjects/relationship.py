@@ -167,7 +167,8 @@ class SubjectService:
         correct: bool = False,
     ) -> RelationshipChange:
         """Record that the relationship with the person ended ``at`` (default now; a date
-        or a time without offset is read in the organisation's zone; never in the
+        or a time without offset is read in the organisation's zone for the person's
+        regime, ``time_zones[regime]`` else ``time_zone``; never in the
         future). Already ended: the first end stays (``changed`` False) unless
         ``correct``, which replaces it. Retention's ``after: relationship_end`` clocks
         run from it."""
