@@ -175,7 +175,8 @@ def test_the_letter_says_how_to_get_the_list_in_the_customer_s_time(home, clock)
     assert f"/tenant/breaches/{w.breach}" in acme
     base = w.t.ctx.settings.public_url.rstrip("/")
     assert f"GET {base}/api/v1/breaches/{w.breach}/affected" in acme
-    assert "your_clocks" in acme and "Your people affected: 2." in acme
+    assert "Your deadlines for those run from this notice." in acme
+    assert "Your people affected: 2." in acme and "Bolt" not in acme
     view = w.t.breaches.for_tenant(actor=key(w.acme, "admin"), breach_id=w.breach)[0]
     (regulator,) = [c for c in view["your_clocks"] if c["audience"] == "regulator"]
     told = view["you_were_told_at"]

@@ -48,11 +48,14 @@ def letter_time(at: datetime, zone: tzinfo) -> str:
 def _where_the_list_is(ctx: Context, b: Breach) -> list[str]:
     base = ctx.settings.public_url.rstrip("/")
     return [
+        "",
         "The list of your affected people (their ids with us, and the contact details you"
         " may read, to tell them) is on your console, for your admins:"
         f" {base}/tenant/breaches/{b.id}; and at GET {base}/api/v1/breaches/{b.id}/affected"
         " with an API key of your organisation with the scope breaches (or admin), which"
-        " reads the contact details too when its scopes read them (use).",
+        " reads the contact details too when its scopes read them (use). The same key"
+        f" reads this breach, with your counts and deadlines, at GET {base}/api/v1/breaches/"
+        f"{b.id}.",
     ]
 
 
@@ -68,8 +71,7 @@ def controller_notice(
         [
             "We will not contact your people ourselves: as their controller, you decide"
             " whether and how they are told, and tell the regulator where your law asks it."
-            " Your deadlines for those run from this notice (your_clocks in GET"
-            f" /api/v1/breaches/{b.id})."
+            " Your deadlines for those run from this notice."
         ]
         if leaves_to_controller(ctx)
         else ["As agreed with you, we will also tell your affected people directly."]
@@ -90,8 +92,6 @@ def controller_notice(
         "",
         *own,
         *_where_the_list_is(ctx, b),
-        "An API key of your organisation with the scope breaches (or admin) reads this"
-        " breach at /api/v1/breaches, and your admins see it in your console.",
     ]
     return f"{org.name}: a personal data breach affecting your people", "\n".join(lines)
 
