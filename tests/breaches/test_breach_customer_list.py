@@ -182,3 +182,39 @@ def test_the_letter_says_how_to_get_the_list_in_the_customer_s_time(home, clock)
     told = view["you_were_told_at"]
     assert regulator["starts_at"] == told and regulator["basis"] == "GDPR Art. 33(1)"
     assert regulator["due_local"].endswith("+01:00") and view["zone"] == "Europe/Berlin"
+
+
+def test_a_person_moved_to_the_customer_outside_troth_shows_nothing(home, db_url, clock):
+    from audit_helpers import edit_row, tampered_entries
+    from troth.store.tables import subjects
+
+    w = _told(world(home, clock, db_url))
+    # A database writer files Bolt's person under Acme: Acme's list names the row it now
+    # finds, but nothing of the person is read (their row no longer matches its seal).
+    edit_row(w.t, subjects, w.bolt_people[0], tenant_id=w.acme)
+    page = w.t.breaches.for_tenant_people(w.breach, actor=key(w.acme, "admin"))
+    moved = {p["subject_id"]: p for p in page["people"]}[w.bolt_people[0]]
+    assert moved["contact"] == [] and moved["withheld"] == "record_tampered"
+    assert sorted(e for es in _emails(page).values() for e in es) == [
+        "a0@acme.example",
+        "a1@acme.example",
+    ]
+    (refused,) = tampered_entries(w.t, "use")
+    assert refused.subject_id == w.bolt_people[0] and refused.details["breach"] == w.breach
+
+
+def test_a_customer_with_people_in_two_zones_reads_the_vendor_s_with_offsets(home):
+    from datetime import UTC, datetime
+
+    from breach_helpers import payroll_policy
+    from troth.breaches.controller_letter import customer_zone, letter_time
+
+    ctx = home("phone-service", edit=payroll_policy(), context=True)
+    assert str(customer_zone(ctx, ["gdpr"])) == "Europe/Berlin"
+    assert str(customer_zone(ctx, ["gdpr", "pipeda"])) == "America/Toronto"
+    assert str(customer_zone(ctx, [])) == "America/Toronto"
+    summer = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    assert letter_time(summer, customer_zone(ctx, ["gdpr"])) == (
+        "Wednesday 1 July 2026 at 14:00 CEST (UTC+02:00)"
+    )
+    assert letter_time(summer, customer_zone(ctx, ["pipeda"])).endswith("EDT (UTC-04:00)")
