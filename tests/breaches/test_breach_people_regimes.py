@@ -65,7 +65,11 @@ def test_pipeda_people_run_pipeda_clocks_only(home, db_url, clock):
     assert b.to_dict()["regimes_from"]["basis"] == "affected"
     assert b.to_dict()["regimes_from"]["affected"] == {"pipeda": 3}
     # No UK 72 hours, no California 30 days; PIPEDA's determination shows without --high-risk.
-    assert _clocks(t, b.id) == {("pipeda", "assessment")}
+    # Maple's people are Maple's: the determination is Maple's (its controller), and the
+    # organisation's own clock is telling Maple (trial 16, G2).
+    assert _clocks(t, b.id) == {("pipeda", "assessment"), ("pipeda", "controller")}
+    owed = {(c["audience"], c["owed_by"]) for c in t.breaches.clocks(b.id)}
+    assert owed == {("assessment", "controllers"), ("controller", "organisation")}
 
 
 def test_three_jurisdictions_and_the_officer_adds_one(home, db_url, clock):

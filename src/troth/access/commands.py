@@ -15,7 +15,7 @@ COMMANDS: dict[str, str] = {
     "audit proof": OPERATOR,
     "audit show": ASSERTED,
     "audit verify": OPERATOR,
-    "breaches affected": OPERATOR,
+    "breaches affected": ASSERTED,
     "breaches exclude": OPERATOR,
     "breaches export": OPERATOR,
     "breaches list": OPERATOR,

@@ -117,7 +117,12 @@ ROUTES: dict[str, Rule] = {
     f"POST {API}/breaches/{{breach_id}}/regulator-notified": _r(Door.office, write=True),
     f"POST {API}/breaches/{{breach_id}}/notify": _r(Door.office, write=True),
     f"POST {API}/breaches/{{breach_id}}/public-notice": _r(Door.office, write=True),
-    f"GET {API}/breaches/{{breach_id}}/affected": _r(Door.office),
+    f"GET {API}/breaches/{{breach_id}}/affected": _r(
+        Door.breaches,
+        "breaches",
+        note="a customer's key: its own people of a breach it was told of, contact as the gate"
+        " allows",
+    ),
     f"POST {API}/breaches/{{breach_id}}/exclude": _r(Door.office, write=True),
     f"POST {API}/legal-demands": _r(Door.office, write=True),
     f"GET {API}/legal-demands": _r(Door.office),
@@ -248,6 +253,9 @@ ROUTES: dict[str, Rule] = {
     "POST /tenant/members/{user_id}/role": _r(Door.tenant_pages, write=True),
     "POST /tenant/grants/{grant_id}/{decision}": _r(Door.tenant_pages, write=True),
     "GET /tenant/export.json": _r(Door.tenant_pages),
+    "GET /tenant/breaches/{breach_id}": _r(
+        Door.tenant_pages, note="its own people of a breach it was told of"
+    ),
 }
 
 

@@ -280,11 +280,23 @@ def breach_notify_controllers(
     "/{breach_id}/affected",
     summary="The affected people, for review before notifying",
     description="Each person's id, tenant, why they are affected (data, dataset, recipient,"
-    " audit), whether troth has an address to tell them at, and when they were told.",
+    " audit), whether troth has an address to tell them at, and when they were told. A key"
+    " bound to a customer (scope breaches or admin), once the customer was told of the"
+    " breach: its own people only, each with the contact details the gate lets the key"
+    " read (its scopes: use), and your_people_affected.",
 )
 def breach_affected(
     breach_id: Id, actor: ActorDep, t: TrothDep, limit: Limit = 50, cursor: Cursor = None
 ) -> dict[str, Any]:
+    if actor.tenant_id is not None:
+        start = decode_cursor(cursor) or 0
+        mine = t.breaches.for_tenant_people(breach_id, actor=actor, limit=limit, offset=start)
+        more = start + len(mine["people"]) < mine["your_people_affected"]
+        return {
+            "items": mine["people"],
+            "next_cursor": encode_cursor(start + limit) if more else None,
+            "your_people_affected": mine["your_people_affected"],
+        }
     page = page_read(
         lambda start, count: t.breaches.affected_people(
             breach_id, limit=count, offset=start, actor=actor

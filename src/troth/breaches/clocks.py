@@ -48,6 +48,10 @@ class ClockStatus(StrEnum):
     overdue = "overdue"
     met = "met"
     met_late = "met_late"
+    for_controllers = "for_controllers"
+    """A duty of the customers (the controllers of their people), not the organisation's:
+    shown so the officer sees what they face, never counted due or overdue here
+    (:mod:`troth.breaches.duties`)."""
 
 
 class ClockStart(StrEnum):
@@ -220,6 +224,13 @@ OBLIGATIONS: Final[tuple[BreachObligation, ...]] = (
     ),
 )
 
+# "Without undue delay" as troth counts it: the laws give a processor no figure (GDPR Art.
+# 33(2), Cal. Civ. Code 1798.82(b) "immediately", and REGULATIONS.md none), so troth's is 24
+# hours from awareness, leaving the customer most of its own 72 hours (Art. 33(1) runs from
+# when the customer is told: EDPB Guidelines 9/2022, para. 43). Past it the step is overdue.
+CONTROLLER_WITHIN: Final = timedelta(hours=24)
+CONTROLLER_FIGURE: Final = "troth's figure: within 24 hours"
+
 # A processor tells its controller (troth: an organisation holding a customer's people's data
 # tells the customer, the tenant). Rows per regime of the customer's affected people; a
 # regime without a row here (Australia) still gets the step, with :data:`CONTROLLER_DEFAULT`.
@@ -230,7 +241,7 @@ CONTROLLER_OBLIGATIONS: Final[tuple[BreachObligation, ...]] = (
         Regime.gdpr,
         Audience.controller,
         Trigger.always,
-        None,
+        CONTROLLER_WITHIN,
         "without undue delay after becoming aware",
         "GDPR Art. 33(2)",
     ),
@@ -238,7 +249,7 @@ CONTROLLER_OBLIGATIONS: Final[tuple[BreachObligation, ...]] = (
         Regime.uk_gdpr,
         Audience.controller,
         Trigger.always,
-        None,
+        CONTROLLER_WITHIN,
         "without undue delay after becoming aware",
         "UK GDPR Art. 33(2)",
     ),
@@ -248,7 +259,7 @@ CONTROLLER_OBLIGATIONS: Final[tuple[BreachObligation, ...]] = (
         Regime.ccpa,
         Audience.controller,
         Trigger.always,
-        None,
+        CONTROLLER_WITHIN,
         "immediately following discovery",
         "Cal. Civ. Code 1798.82(b)",
     ),
@@ -258,7 +269,7 @@ CONTROLLER_OBLIGATIONS: Final[tuple[BreachObligation, ...]] = (
         Regime.pipeda,
         Audience.controller,
         Trigger.always,
-        None,
+        CONTROLLER_WITHIN,
         "in time for the customer, who remains accountable, to report as soon as feasible",
         "PIPEDA Sch. 1 cl. 4.1.3, s.10.1",
     ),
@@ -268,7 +279,7 @@ CONTROLLER_OBLIGATIONS: Final[tuple[BreachObligation, ...]] = (
         Regime.nz,
         Audience.controller,
         Trigger.always,
-        None,
+        CONTROLLER_WITHIN,
         "in time for the customer to notify as soon as practicable",
         "Privacy Act 2020 (NZ) s.11, ss.114-115",
     ),
@@ -387,11 +398,12 @@ def controller_clocks(
     """The duty to tell one customer (a tenant) of a breach of its people's data: a row of
     :data:`CONTROLLER_OBLIGATIONS` per regime of those people that has one, in table order,
     or the :data:`CONTROLLER_DEFAULT` step when none has (a customer with people affected
-    always has its step)."""
+    always has its step); each due :data:`CONTROLLER_WITHIN` after ``aware_at``."""
     aware_at = _aware("aware_at", aware_at)
     wanted = {parse_regime(regime, code="unknown_regime") for regime in regimes}
+    due = aware_at + CONTROLLER_WITHIN
     out = [
-        NotificationClock(r.regime, r.audience, aware_at, None, r.text, r.basis)
+        NotificationClock(r.regime, r.audience, aware_at, due, _figure(r.text), r.basis)
         for r in CONTROLLER_OBLIGATIONS
         if r.regime in wanted
     ]
@@ -399,7 +411,12 @@ def controller_clocks(
         return out
     text, basis = CONTROLLER_DEFAULT
     first = sorted(wanted)[0]
-    return [NotificationClock(first, Audience.controller, aware_at, None, text, basis)]
+    return [NotificationClock(first, Audience.controller, aware_at, due, _figure(text), basis)]
+
+
+def _figure(text: str) -> str:
+    """The law's words, then troth's figure for them (:data:`CONTROLLER_WITHIN`)."""
+    return f"{text} ({CONTROLLER_FIGURE})"
 
 
 def clock_status(
@@ -435,7 +452,9 @@ def register_keep_until(determined_on: date) -> date:
 
 __all__ = [
     "CONTROLLER_DEFAULT",
+    "CONTROLLER_FIGURE",
     "CONTROLLER_OBLIGATIONS",
+    "CONTROLLER_WITHIN",
     "OBLIGATIONS",
     "REGISTER_RETENTION_MONTHS",
     "Audience",

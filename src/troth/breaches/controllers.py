@@ -15,22 +15,28 @@ people's counts, through :func:`tenant_breaches`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 
 from troth.access.seals import tenant_rows
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import denial, refuse
-from troth.breaches.clocks import clock_status, controller_clocks
+from troth.breaches.clocks import clock_status, controller_clocks, notification_clocks
+from troth.breaches.controller_letter import controller_notice, customer_zone
+from troth.breaches.duties import (
+    CONTROLLER_STEP,
+    TenantShare,
+    leaves_to_controller,
+    tenant_shares,
+    told_customers,
+)
 from troth.breaches.model import Breach, breach_of
-from troth.breaches.notify import WHEN, category_words, contact_point, leaves_to_controller
+from troth.breaches.notify import category_words
 from troth.breaches.steps import settle_status
 from troth.breaches.tables import breach_subjects, breaches
-from troth.clock import utc
 from troth.context import Context
 from troth.errors import Conflict, NotFound, ValidationError
 from troth.gate import Actor, ActorKind, Reason
@@ -39,51 +45,12 @@ from troth.store.tables import subjects, tenants
 if TYPE_CHECKING:
     from troth.keys import Keyring
 
-CONTROLLER = "controller_notified"
+CONTROLLER = CONTROLLER_STEP
 # A tenant-bound API key reads its customer's breaches with one of these scopes.
 TENANT_SCOPES = frozenset({"admin", "breaches"})
 
 
-@dataclass(frozen=True)
-class TenantShare:
-    """One tenant's part of a breach: how many of its people, under which regimes."""
-
-    tenant_id: str
-    people: int
-    regimes: tuple[str, ...]
-    told: int  # of them, told directly by the organisation
-
-
-def tenant_shares(
-    conn: Connection, breach_id: str, tenant_id: str | None = None
-) -> list[TenantShare]:
-    """Each tenant with people on the breach's list (only ``tenant_id`` when given)."""
-    bs = breach_subjects.c
-    q = (
-        select(
-            subjects.c.tenant_id,
-            subjects.c.jurisdiction,
-            func.count(),
-            func.count(bs.notified_at),
-        )
-        .select_from(breach_subjects.join(subjects, subjects.c.id == bs.subject_id))
-        .where(bs.breach_id == breach_id, subjects.c.tenant_id.is_not(None))
-        .group_by(subjects.c.tenant_id, subjects.c.jurisdiction)
-    )
-    if tenant_id is not None:
-        q = q.where(subjects.c.tenant_id == tenant_id)
-    acc: dict[str, tuple[int, set[str], int]] = {}
-    for tid, regime, n, told in conn.execute(q):
-        people, regimes, done = acc.get(tid, (0, set(), 0))
-        acc[tid] = (people + int(n), regimes | {str(regime)}, done + int(told))
-    return [
-        TenantShare(tid, n, tuple(sorted(r)), told) for tid, (n, r, told) in sorted(acc.items())
-    ]
-
-
-def _told(b: Breach) -> dict[str, dict[str, Any]]:
-    """The controller notices recorded, by tenant."""
-    return {h["tenant"]: h for h in b.history if h.get("step") == CONTROLLER}
+_told = told_customers
 
 
 def controller_steps(ctx: Context, b: Breach, now: datetime) -> list[dict[str, Any]]:
@@ -108,7 +75,7 @@ def controller_steps(ctx: Context, b: Breach, now: datetime) -> list[dict[str, A
                         "regime": c.regime.value,
                         "deadline": c.text,
                         "basis": c.basis,
-                        "due_at": None,
+                        "due_at": c.due_at.isoformat() if c.due_at else None,
                         "status": clock_status(c, now, at).value,
                     }
                     for c in controller_clocks(s.regimes, b.aware_at)
@@ -136,43 +103,6 @@ def _tenant_rows(
         **{t: (str(names[t]), None) for t in bad},
         **{r.id: (r.name, r.primary_email) for r in good.values()},
     }
-
-
-def _notice(
-    ctx: Context, b: Breach, share: TenantShare, name: str, measures: str
-) -> tuple[str, str]:
-    """The notice to one customer (subject, text): this breach, its own people only."""
-    org = ctx.policy.policy.organisation
-    zone = org.zone()
-    when = {
-        k: utc(getattr(b, k)).astimezone(zone).strftime(WHEN)
-        for k in ("occurred_from", "occurred_until", "aware_at")
-    }
-    own = (
-        "We will not contact your people ourselves: as their controller, you decide whether"
-        " and how they are told, and tell the regulator where your law asks it."
-        if leaves_to_controller(ctx)
-        else "As agreed with you, we will also tell your affected people directly."
-    )
-    lines = [
-        f"To {name},",
-        "",
-        f"{org.name} holds personal data of your people for you. As your processor, we"
-        " are telling you, their controller, of a personal data breach affecting them.",
-        "",
-        f"Breach: {b.title} (reference {b.id})",
-        f"When: from {when['occurred_from']} to {when['occurred_until']};"
-        f" we became aware on {when['aware_at']}.",
-        f"Data involved: {category_words(ctx, b.categories)}.",
-        f"Your people affected: {share.people}.",
-        f"What we are doing: {measures}",
-        f"Who to contact: {contact_point(ctx)}",
-        "",
-        own,
-        "An API key of your organisation with the scope breaches (or admin) reads this"
-        " breach at /api/v1/breaches, and your admins see it in your console.",
-    ]
-    return f"{org.name}: a personal data breach affecting your people", "\n".join(lines)
 
 
 def notify_controllers(ctx: Context, b: Breach, measures: str, actor: Actor) -> dict[str, Any]:
@@ -209,7 +139,7 @@ def notify_controllers(ctx: Context, b: Breach, measures: str, actor: Actor) -> 
             if not addr:
                 no_address.append(s.tenant_id)
                 continue
-            subject, body = _notice(ctx, b, s, name, text)
+            subject, body = controller_notice(ctx, b, s, name, text)
             enqueue(
                 conn,
                 ctx,
@@ -253,7 +183,7 @@ def notify_controllers(ctx: Context, b: Breach, measures: str, actor: Actor) -> 
 
 
 # -- what a tenant reads -----------------------------------------------------------------
-def tenant_of(ctx: Context, actor: Actor) -> str:
+def tenant_of(ctx: Context, actor: Actor, *, action: str = "breach.tenant_read") -> str:
     """The tenant whose breaches ``actor`` may read: a tenant-bound API key with the scope
     ``breaches`` or ``admin``, or an admin of the tenant signed in to its console. Anyone
     else is refused, audited (the vendor's office reads the whole register instead)."""
@@ -270,19 +200,34 @@ def tenant_of(ctx: Context, actor: Actor) -> str:
     else:
         why = "the customer's view of the breach register is for a customer's credential"
         reason = Reason.tenant_bound
-    refuse(
-        ctx,
-        "breach.tenant_read",
-        actor,
-        reason,
-        why,
-        tenant_id=tid,
-        details={"operation": "read"},
+    refuse(ctx, action, actor, reason, why, tenant_id=tid, details={"operation": "read"})
+
+
+def _your_clocks(ctx: Context, b: Breach, share: TenantShare, told: str) -> list[dict[str, Any]]:
+    """The customer's own duties for its people, counted from when it was told (a
+    controller becomes aware when its processor tells it: EDPB Guidelines 9/2022, para.
+    43): the deadlines only, since troth does not know when it met them."""
+    zone = customer_zone(ctx, share.regimes)
+    clocks = notification_clocks(
+        share.regimes, datetime.fromisoformat(told), share.people, b.high_risk
     )
+    return [
+        {
+            "regime": c.regime.value,
+            "audience": c.audience.value,
+            "deadline": c.text,
+            "basis": c.basis,
+            "starts_at": c.starts_at.isoformat(),
+            "due_at": c.due_at.isoformat() if c.due_at else None,
+            "due_local": c.due_at.astimezone(zone).isoformat() if c.due_at else None,
+        }
+        for c in clocks
+    ]
 
 
 def _tenant_view(ctx: Context, b: Breach, share: TenantShare) -> dict[str, Any]:
     told = _told(b).get(share.tenant_id)
+    left = leaves_to_controller(ctx)
     return {
         "id": b.id,
         "title": b.title,
@@ -297,7 +242,10 @@ def _tenant_view(ctx: Context, b: Breach, share: TenantShare) -> dict[str, Any]:
         "regimes": list(share.regimes),
         "you_were_told_at": told["at"] if told else None,
         "measures": told["measures"] if told else None,
-        "your_people_left_to_you": leaves_to_controller(ctx),
+        "your_people_left_to_you": left,
+        # When the customer tells its people: its own clocks, from when it was told.
+        "your_clocks": _your_clocks(ctx, b, share, told["at"]) if told and left else [],
+        "zone": str(customer_zone(ctx, share.regimes)),
     }
 
 

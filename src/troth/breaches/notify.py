@@ -13,6 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection, func, select, update
 
 from troth.audit.log import transaction
+from troth.breaches.duties import leaves_to_controller
 from troth.breaches.model import Breach, log_breach
 from troth.breaches.steps import settle_status
 from troth.breaches.tables import breach_subjects
@@ -193,12 +194,6 @@ def queue_notice(
         if len(todo) < batch_size:
             break
     return sent
-
-
-def leaves_to_controller(ctx: Context) -> bool:
-    """Whether a tenant's people are left to their customer to tell (the policy's
-    ``breach_notices.tenant_people``: ``controller``, the default)."""
-    return ctx.policy.policy.breach_notices.tenant_people == "controller"
 
 
 def _people(conn: Connection, todo: list[str]) -> dict[str, tuple[str | None, str | None]]:

@@ -17,8 +17,9 @@ from sqlalchemy import and_, delete, select
 
 from troth.audit.log import transaction
 from troth.breaches.affected import STORE_SYSTEM
-from troth.breaches.clocks import Audience, ClockStatus, clock_status, notification_clocks
+from troth.breaches.clocks import ClockStatus
 from troth.breaches.controllers import controller_steps, notify_controllers, tenant_breaches
+from troth.breaches.duties import breach_clocks, leaves_to_controller, told_customers
 from troth.breaches.model import (
     CSV_ORDER,
     Breach,
@@ -28,17 +29,18 @@ from troth.breaches.model import (
     log_breach,
     recount,
 )
-from troth.breaches.notify import Notice, leaves_to_controller, queue_notice, render_notice
+from troth.breaches.notify import Notice, queue_notice, render_notice
 from troth.breaches.record import BreachReport, record_report
 from troth.breaches.regimes import settle_regimes
 from troth.breaches.steps import PUBLIC_NOTICE, REGULATOR, StepRecord, record_step, settle_status
 from troth.breaches.tables import breach_subjects, breaches
+from troth.breaches.tenant_list import tenant_affected
 from troth.context import Context
 from troth.csvsafe import safe_cell
 from troth.errors import Conflict, NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
-from troth.policy.model import Power, Regime
+from troth.policy.model import Power
 from troth.store.contact import contact_addresses
 from troth.store.tables import subjects
 
@@ -62,6 +64,20 @@ def _left_to_controller(conn: Any, ctx: Context, ids: list[str]) -> set[str]:
             ).scalars()
         )
     return found
+
+
+def _handed_to(conn: Any, ids: list[str], customers: dict[str, Any]) -> list[str]:
+    """Of ``ids``, the people of a customer already told of the breach: the customer holds
+    the list it was given (and its count), so they stay on it."""
+    if not customers:
+        return []
+    return sorted(
+        conn.execute(
+            select(subjects.c.id).where(
+                subjects.c.id.in_(ids), subjects.c.tenant_id.in_(sorted(customers))
+            )
+        ).scalars()
+    )
 
 
 @dataclass(eq=False)
@@ -198,7 +214,7 @@ class BreachRegister:
         the breached copy), with the reason, audited. Someone already told, or not on the
         list, is refused and nothing changes. Who may is decided first: a caller refused
         the breach register learns nothing of the ids it named, well-formed or not."""
-        self.get(breach_id, actor=actor)
+        customers = told_customers(self.get(breach_id, actor=actor))
         ids = sorted(set(checked_ids("subject_ids", subject_ids)))
         if not ids:
             raise ValidationError("name the people to take off the list", field="subject_ids")
@@ -221,11 +237,13 @@ class BreachRegister:
                     f"not on the affected list of breach {breach_id}: {', '.join(missing)}",
                     field="subject_ids",
                 )
-            told = [i for i in ids if rows[i] is not None]
+            told = sorted(
+                {i for i in ids if rows[i] is not None} | set(_handed_to(conn, ids, customers))
+            )
             if told:
                 raise Conflict(
-                    f"already told about breach {breach_id}: {', '.join(told)};"
-                    " they stay on the list"
+                    f"already told about breach {breach_id} (or their customer was, with"
+                    f" them counted): {', '.join(told)}; they stay on the list"
                 )
             conn.execute(delete(bs).where(bs.c.breach_id == breach_id, bs.c.subject_id.in_(ids)))
             count = recount(conn, breach_id)
@@ -238,42 +256,11 @@ class BreachRegister:
     def clocks(
         self, breach_id: str, now: datetime | None = None, *, actor: Actor = SYSTEM
     ) -> list[dict[str, Any]]:
-        """Every legal clock running for the breach and where it stands now."""
+        """Every legal clock running for the breach, where it stands now and who owes it
+        (``owed_by``: the organisation, or the customers as controllers of their people;
+        :mod:`troth.breaches.duties`)."""
         b = self.get(breach_id, actor=actor)
-        now = now or self.ctx.clock.now()
-        org = self.ctx.policy.policy.organisation
-        zones = {Regime(r): org.zone(r) for r in b.regimes}
-        out = []
-        for c in notification_clocks(
-            b.regimes,
-            b.aware_at,
-            b.affected_count,
-            b.high_risk,
-            individuals_notified_at=b.individuals_notified_at,
-            zones=zones,
-        ):
-            done = {
-                Audience.regulator: b.regulator_notified_at,
-                Audience.individuals: b.individuals_notified_at,
-            }.get(c.audience)
-            out.append(
-                {
-                    "regime": c.regime.value,
-                    "audience": c.audience.value,
-                    "starts_at": c.starts_at.isoformat(),
-                    "due_at": c.due_at.isoformat() if c.due_at else None,
-                    # The same instant where the regime's office is (its day and hour).
-                    "due_local": c.due_at.astimezone(zones[c.regime]).isoformat()
-                    if c.due_at
-                    else None,
-                    "zone": str(zones[c.regime]),
-                    "deadline": c.text,
-                    "basis": c.basis,
-                    "status": clock_status(c, now, done).value,
-                    "late_reasons_required": c.late_reasons_required,
-                }
-            )
-        return out
+        return breach_clocks(self.ctx, b, now or self.ctx.clock.now())
 
     # -- notifying -------------------------------------------------------------------------
     def mark_regulator_notified(
@@ -403,6 +390,13 @@ class BreachRegister:
         """The breaches affecting the actor's own tenant's people, with its counts only:
         for a tenant-bound key (scope ``breaches`` or ``admin``) or a tenant admin."""
         return tenant_breaches(self.ctx, actor, breach_id)
+
+    def for_tenant_people(
+        self, breach_id: str, *, actor: Actor, limit: int = 50, offset: int = 0
+    ) -> dict[str, Any]:
+        """The actor's own tenant's people on a breach it was told of, each with the contact
+        details the gate lets the actor read (:mod:`troth.breaches.tenant_list`); audited."""
+        return tenant_affected(self.ctx, actor, breach_id, limit=limit, offset=offset)
 
     # -- the register ----------------------------------------------------------------------
     def export(self, fmt: str = "json", *, actor: Actor = SYSTEM) -> str:

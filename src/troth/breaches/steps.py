@@ -20,6 +20,7 @@ from sqlalchemy import Connection, func, select, update
 from troth.audit.log import transaction
 from troth.audit.refusals import reject_input
 from troth.breaches.clocks import Audience, notification_clocks
+from troth.breaches.duties import CONTROLLER_STEP, own_regimes
 from troth.breaches.model import Breach, BreachStatus, aware, log_breach
 from troth.breaches.tables import breach_subjects, breaches
 from troth.context import Context
@@ -99,12 +100,16 @@ def _check(ctx: Context, b: Breach, rec: StepRecord, actor: Actor) -> dict[str, 
     return earlier
 
 
-def _late_reason(b: Breach, at: datetime, given: str | None, correcting: bool) -> str | None:
+def _late_reason(
+    ctx: Context, b: Breach, at: datetime, given: str | None, correcting: bool
+) -> str | None:
     """The reasons for a late notice to the regulator: those given, or, for a correction
-    that is still late, the ones recorded before. Late without reasons is refused."""
+    that is still late, the ones recorded before. Late without reasons is refused. Only
+    the organisation's own regulator clocks count: a customer's people's regulator is the
+    customer's to tell when it is their controller (:mod:`troth.breaches.duties`)."""
     late = [
         c
-        for c in notification_clocks(b.regimes, b.aware_at, b.affected_count, b.high_risk)
+        for c in notification_clocks(own_regimes(ctx, b), b.aware_at, b.affected_count, b.high_risk)
         if c.audience is Audience.regulator and c.due_at is not None and at > c.due_at
     ]
     reason = _text(given)
@@ -135,7 +140,7 @@ def record_step(ctx: Context, b: Breach, rec: StepRecord, actor: Actor) -> None:
     }
     values: dict[str, Any] = {}
     if rec.step == REGULATOR:
-        reason = _late_reason(b, at, rec.late_reason, earlier is not None)
+        reason = _late_reason(ctx, b, at, rec.late_reason, earlier is not None)
         entry["late_reason"] = reason
         values = {"regulator_notified_at": at, "late_reason": reason}
     else:
@@ -183,7 +188,7 @@ def _handed_over(
     handed = {
         h["tenant"]: datetime.fromisoformat(h["at"])
         for h in history
-        if h.get("step") == "controller_notified" and h.get("hands_over")
+        if h.get("step") == CONTROLLER_STEP and h.get("hands_over")
     }
     if not handed:
         return told, pending, last

@@ -213,8 +213,12 @@ def affected(
     actor: ActorOpt = None,
 ) -> None:
     """The affected people, for review before notifying: id, tenant, why, reachable,
-    told (or why not yet)."""
+    told (or why not yet). As a customer's admin (--actor tenant_admin:EMAIL@TENANT), once
+    the customer was told: its own people only, with the contact details it may read."""
     who = parse_actor(actor)
+    if who.tenant_id is not None or who.kind.value in ("tenant_admin", "tenant_member"):
+        _customer_list(ctx, breach_id, who, as_json)
+        return
     with opened(ctx) as t:
         people = t.breaches.affected_people(breach_id, actor=who)
         preview = _people(t, breach_id, who)
@@ -240,6 +244,31 @@ def affected(
     _say_not_told(breach_id, preview)
     for name, n in unmatched.items():
         console.print(f"{name}: {n} identities troth does not know")
+
+
+def _customer_list(ctx: typer.Context, breach_id: str, who: Actor, as_json: bool) -> None:
+    """A customer's own people on the breach, page by page (each page audited)."""
+    people: list[dict[str, Any]] = []
+    with opened(ctx) as t:
+        while True:
+            page = t.breaches.for_tenant_people(breach_id, actor=who, limit=500, offset=len(people))
+            people += page["people"]
+            if not page["people"] or len(people) >= page["your_people_affected"]:
+                break
+    if as_json:
+        out = {"breach": breach_id, "your_people_affected": len(people), "people": people}
+        console.print_json(json.dumps(out))
+        return
+    table = Table("person", "contact", "read for / withheld", "told by us")
+    for p in people:
+        table.add_row(
+            p["subject_id"],
+            ", ".join(str(c["value"]) for c in p["contact"]),
+            p["read_for"] or p["withheld"] or "",
+            p["told_by_us_at"] or ("yours to tell" if p["yours_to_tell"] else "not yet"),
+        )
+    show_table(table)
+    console.print(f"{len(people)} of your people affected", highlight=False)
 
 
 @app.command("exclude")

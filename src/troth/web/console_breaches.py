@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from troth.access.names import names_for
 from troth.breaches.affected import known_categories, known_systems
+from troth.breaches.duties import is_open
 from troth.errors import TrothError, ValidationError
 from troth.policy.model import Power
 from troth.web.console import page, staff
@@ -40,13 +41,14 @@ AFFECTED_PAGE = 100  # the affected list's page: "showing 101-200 of 2,003"
 
 def breach_clocks(request: Request, s: Signed, *, every: bool = False) -> list[dict[str, Any]]:
     """Each breach with its legal clocks and where they stand now; only the open ones
-    (a clock not yet met) unless ``every``. The register decides who may read it."""
+    (a clock of the organisation's not yet met: the customers' own clocks never keep a
+    breach open here) unless ``every``. The register decides who may read it."""
     t = request.app.state.troth
     now = ctx_of(request).clock.now()
     out = []
     for b in t.breaches.list_breaches(actor=s.actor):
         clocks = t.breaches.clocks(b.id, now, actor=s.actor)
-        running = [c for c in clocks if c["status"] not in ("met", "met_late")]
+        running = [c for c in clocks if is_open(c)]
         if every or running:
             out.append({"breach": b, "clocks": clocks, "open": bool(running)})
     return out

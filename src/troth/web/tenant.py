@@ -8,6 +8,7 @@ import contextlib
 import hmac
 import json
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse
@@ -17,7 +18,8 @@ from troth.errors import PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
 from troth.web import csrf
 from troth.web.forms import FormDep, PresessionFormDep
-from troth.web.lists import file_download
+from troth.web.lists import fetch_page, file_download
+from troth.web.queries import PageNo
 from troth.web.render import ctx_of, render
 from troth.web.session import (
     Signed,
@@ -174,9 +176,44 @@ def home(request: Request) -> Response:
         invitations=tr.access.tenants.list_invitations(tid),
         grants=tr.access.grants.list_grants(tid),
         accesses=tr.access.grants.vendor_accesses(tid, limit=200),
-        breaches=tr.breaches.for_tenant(actor=s.actor),
+        breaches=[b | {"tz": ZoneInfo(b["zone"])} for b in tr.breaches.for_tenant(actor=s.actor)],
         zone=tr.ctx.policy.policy.organisation.zone(),
     )
+
+
+TENANT_BREACH_PAGE = 100  # people per page of a breach's list
+
+
+@router.get("/tenant/breaches/{breach_id}")
+def breach_people(request: Request, breach_id: Token, page_no: PageNo = None) -> Response:
+    """A breach the customer was told of: its own people on the list, with the contact
+    details its admin may read, to tell them (troth.breaches.tenant_list); audited."""
+    s = member(request, action="breach.tenant_affected")
+    tr = request.app.state.troth
+    (b,) = tr.breaches.for_tenant(actor=s.actor, breach_id=breach_id)
+    people, paged = fetch_page(
+        lambda limit, offset: _people_page(tr, breach_id, s, limit, offset),
+        page_no,
+        TENANT_BREACH_PAGE,
+    )
+    return render(
+        request,
+        "tenant/breach.html",
+        csrf_token=s.csrf_token,
+        me=s,
+        tenant=tr.access.tenants.get_tenant(s.actor.tenant_id or ""),
+        breach=b,
+        people=people,
+        paging=paged,
+        zone=ZoneInfo(b["zone"]),
+    )
+
+
+def _people_page(
+    tr: Any, breach_id: str, s: Signed, limit: int, offset: int
+) -> tuple[list[Any], int]:
+    mine = tr.breaches.for_tenant_people(breach_id, actor=s.actor, limit=limit, offset=offset)
+    return mine["people"], mine["your_people_affected"]
 
 
 def _back() -> Response:
