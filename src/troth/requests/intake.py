@@ -12,21 +12,22 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Connection, func, select
 
-from troth.access.offboarded import ensure_open
+from troth.access.offboarded import closed_refusal, ensure_open, refuse_closed
 from troth.access.seals import seal_new, write_sealed
 from troth.audit.log import transaction
-from troth.audit.refusals import refuse
+from troth.audit.refusals import Refusal, refuse
 from troth.collection.validation import check_email, parse_regime
 from troth.context import Context
 from troth.errors import Conflict, NotFound, RateLimited, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.policy.model import Regime
+from troth.policy.parties import customers_control
 from troth.requests import _contact
 from troth.requests.changes import check_changes
 from troth.requests.deadlines import acknowledge_by, due_date
 from troth.requests.mailbox import message_files, read_message
 from troth.requests.receipt import local_day, receipt_time
-from troth.requests.record import IngestReport, RequestRecord
+from troth.requests.record import RECEIVED_BY, IngestReport, RequestRecord
 from troth.requests.states import (
     Channel,
     RequestKind,
@@ -42,6 +43,15 @@ from troth.store.subjects import SubjectRow, find_subject_id, get_subject, no_su
 
 # Requests an API key may open by one address for one tenant in 24 hours (each one mails it).
 LETTERS_PER_DAY = 3
+
+
+class _Closed(Exception):
+    """The person a request was matched to is an offboarded customer's (refused after the
+    matching transaction is rolled back)."""
+
+    def __init__(self, tenant_id: str, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.tenant_id, self.refusal = tenant_id, refusal
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,8 @@ class RequestIntake:
         Staff verify the agent's authority; every letter goes to the agent."""
         behalf = _checked_behalf(on_behalf_of, agent_email)
         kind = parse_kind(str(kind))
+        if details and RECEIVED_BY in details:  # troth's own mark, never a caller's
+            details = {k: v for k, v in details.items() if k != RECEIVED_BY}
         if kind is RequestKind.correct and details and details.get("changes") is not None:
             # Checked now (422), never only when carried out (P24).
             details = {**details, "changes": check_changes(self.ctx, details["changes"])}
@@ -167,9 +179,13 @@ class RequestIntake:
             if tenant_id is not None and owner != tenant_id:
                 self._refuse_other_tenant(actor, subject_id, tenant_id)
             tenant_id = owner
-        # An offboarded customer is closed: no request is opened for it (audited, 409).
+        # An offboarded customer is closed: no request is opened for it (audited, 409),
+        # nor for one of its people however the request found them (F5, trial 16).
         ensure_open(self.ctx, tenant_id, "request.open", actor)
-        return self._open(asked, actor)
+        try:
+            return self._open(asked, actor)
+        except _Closed as closed:
+            refuse_closed(self.ctx, "request.open", actor, closed.tenant_id, closed.refusal)
 
     def _limit_letters(self, email: str, tenant_id: str | None, actor: Actor) -> None:
         """An API key opens at most :data:`LETTERS_PER_DAY` requests by one e-mail address
@@ -223,6 +239,12 @@ class RequestIntake:
             if asked.source_ref is not None:
                 _refuse_duplicate(conn, asked.source_ref)
             who = _match(conn, ctx, asked)
+            closed = closed_refusal(conn, who.tenant_id)
+            if closed is not None and who.tenant_id is not None:
+                raise _Closed(who.tenant_id, closed)
+            details = dict(asked.details or {})
+            if who.tenant_id is not None and asked.tenant_id is None and not asked.subject_id:
+                details[RECEIVED_BY] = "organisation"
             zone = ctx.policy.policy.organisation.zone(who.regime)
             at = receipt_time(asked.received_at, now=now, zone=zone)
             received = local_day(at, zone)
@@ -248,7 +270,7 @@ class RequestIntake:
                     received_at=at,
                     acknowledge_by=acknowledge_by(who.regime, received),
                     due_at=due_date(who.regime, received),
-                    details=dict(asked.details or {}),
+                    details=details,
                     code_attempts=0,
                     codes_sent=0,
                     updated_at=now,
@@ -345,6 +367,10 @@ class RequestIntake:
                     actor=actor,
                 )
             except Conflict as exc:
+                if exc.code == "tenant_offboarded":  # refused (audited): the office answers
+                    found.problem = f"{exc.message}; answer the person by hand"
+                    report.unrecognised.append(found)
+                    continue
                 if exc.code != "duplicate":
                     raise
                 report.duplicates.append(str(p))
@@ -434,6 +460,9 @@ def _match(conn: Connection, ctx: Context, asked: Asked) -> _Matched:
             tenant_id=asked.tenant_id,
             # An erased person still sees what the law keeps of them (Art. 15).
             erased_too=asked.kind in (RequestKind.access, RequestKind.portability),
+            # The organisation's own desk, where the customers decide about their people:
+            # its own people only (the customers' are told: troth.requests.elsewhere).
+            own_only=asked.tenant_id is None and customers_control(ctx.policy.policy),
         )
     juris = parse_regime(asked.regime) if asked.regime else None
     tenant_id = asked.tenant_id
