@@ -45,15 +45,6 @@ from troth.store.subjects import SubjectRow, find_subject_id, get_subject, no_su
 LETTERS_PER_DAY = 3
 
 
-class _Closed(Exception):
-    """The person a request was matched to is an offboarded customer's (refused after the
-    matching transaction is rolled back)."""
-
-    def __init__(self, tenant_id: str, refusal: Refusal) -> None:
-        super().__init__(refusal.message)
-        self.tenant_id, self.refusal = tenant_id, refusal
-
-
 @dataclass(frozen=True)
 class Asked:
     """A request as it arrived, checked: what and how, who it says it is from."""
@@ -133,20 +124,7 @@ class RequestIntake:
         Staff verify the agent's authority; every letter goes to the agent."""
         behalf = _checked_behalf(on_behalf_of, agent_email)
         kind = parse_kind(str(kind))
-        if details and RECEIVED_BY in details:  # troth's own mark, never a caller's
-            details = {k: v for k, v in details.items() if k != RECEIVED_BY}
-        if kind is RequestKind.correct and details and details.get("changes") is not None:
-            # Checked now (422), never only when carried out (P24).
-            details = {**details, "changes": check_changes(self.ctx, details["changes"])}
-        if kind in (RequestKind.restrict, RequestKind.object) and details and "purposes" in details:
-            # The purposes too: an unknown one, or a legal obligation, is 422 now, never a
-            # letter to the person followed by a run that cannot be done.
-            named = details["purposes"]
-            if not isinstance(named, list) or not all(isinstance(p, str) for p in named):
-                raise ValidationError("details.purposes must be a list of purpose ids")
-            from troth.requests.execution import check_purposes
-
-            details = {**details, "purposes": check_purposes(self.ctx, named)}
+        details = self._checked_details(kind, details)
         asked = Asked(
             kind=kind,
             channel=parse_channel(str(channel)),
@@ -182,10 +160,30 @@ class RequestIntake:
         # An offboarded customer is closed: no request is opened for it (audited, 409),
         # nor for one of its people however the request found them (F5, trial 16).
         ensure_open(self.ctx, tenant_id, "request.open", actor)
-        try:
-            return self._open(asked, actor)
-        except _Closed as closed:
-            refuse_closed(self.ctx, "request.open", actor, closed.tenant_id, closed.refusal)
+        opened = self._open(asked, actor)
+        if isinstance(opened, tuple):  # matched to an offboarded customer's person
+            refuse_closed(self.ctx, "request.open", actor, *opened)
+        return opened
+
+    def _checked_details(
+        self, kind: RequestKind, details: Mapping[str, Any] | None
+    ) -> Mapping[str, Any] | None:
+        """The request's details, checked now (422), never only when carried out: a
+        correction's changes (P24), the purposes of a restriction or objection (an unknown
+        one, or a legal obligation). troth's own mark (:data:`RECEIVED_BY`) is never a
+        caller's."""
+        if details and RECEIVED_BY in details:
+            details = {k: v for k, v in details.items() if k != RECEIVED_BY}
+        if kind is RequestKind.correct and details and details.get("changes") is not None:
+            details = {**details, "changes": check_changes(self.ctx, details["changes"])}
+        if kind in (RequestKind.restrict, RequestKind.object) and details and "purposes" in details:
+            named = details["purposes"]
+            if not isinstance(named, list) or not all(isinstance(p, str) for p in named):
+                raise ValidationError("details.purposes must be a list of purpose ids")
+            from troth.requests.execution import check_purposes
+
+            details = {**details, "purposes": check_purposes(self.ctx, named)}
+        return details
 
     def _limit_letters(self, email: str, tenant_id: str | None, actor: Actor) -> None:
         """An API key opens at most :data:`LETTERS_PER_DAY` requests by one e-mail address
@@ -231,7 +229,9 @@ class RequestIntake:
             self._refuse_other_tenant(actor, None, tenant_id)
         return actor.tenant_id
 
-    def _open(self, asked: Asked, actor: Actor) -> RequestRecord:
+    def _open(self, asked: Asked, actor: Actor) -> RequestRecord | tuple[str, Refusal]:
+        """Match, store, acknowledge, start verifying: one transaction. The person matched
+        being an offboarded customer's, nothing is stored: its tenant and the refusal."""
         ctx = self.ctx
         now = ctx.clock.now()
         rid = new_id()
@@ -241,7 +241,7 @@ class RequestIntake:
             who = _match(conn, ctx, asked)
             closed = closed_refusal(conn, who.tenant_id)
             if closed is not None and who.tenant_id is not None:
-                raise _Closed(who.tenant_id, closed)
+                return who.tenant_id, closed
             details = dict(asked.details or {})
             if who.tenant_id is not None and asked.tenant_id is None and not asked.subject_id:
                 details[RECEIVED_BY] = "organisation"
