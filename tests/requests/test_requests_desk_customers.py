@@ -382,6 +382,27 @@ def test_an_offboarded_customer_is_neither_named_nor_told_where_customers_decide
     assert len(_to(t, BAKERY)) == before and _told(t) == []
 
 
+def test_an_offboarded_customer_s_held_rows_in_a_connected_dataset_stay(
+    home: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import connected_schema as cs
+    from requests_helpers import connect_shop, shop_db
+
+    t = home("mindlink")
+    engine = connect_shop(t, shop_db(tmp_path), monkeypatch, people=[1])
+    shop = t.access.tenants.create_tenant("Shop", "office@shop.example")
+    person = cs.customer(t, 1, shop)
+    t.retention.place_hold(reason="Tribunal 4/2026", subject_id=person)
+    t.requests.offboard_tenant(shop)
+    before = cs.rows_of(engine, 1)
+    assert any(before.values()) and not _erased(t, person)  # held: kept everywhere
+    rid = verified(t, "delete", cs.email_of(1))
+    done = t.requests.execute(rid)
+    assert cs.rows_of(engine, 1) == before and not _erased(t, person)
+    assert "also_on_file" not in (done.result or {}) and _told(t) == []
+    assert "Shop" not in mails_for(t, rid)[-1]["body_text"]
+
+
 def test_an_e_mailed_request_for_an_offboarded_customer_s_person_is_left_to_the_office(
     org_decides: Troth, tmp_path: Any
 ) -> None:

@@ -48,7 +48,8 @@ _LEFT = (
 @dataclass(frozen=True)
 class Elsewhere:
     """The open customers' live records of a desk request's address (not its own person's),
-    and whether the request is left to them (it reached nothing of the organisation's)."""
+    and whether the request is left to the customers (it reached nothing of the
+    organisation's, and a customer, open or offboarded, holds the address)."""
 
     held: builtins.list[Held]
     left: bool
@@ -57,25 +58,27 @@ class Elsewhere:
 def elsewhere(conn: Connection, ctx: Context, req: RequestRecord) -> Elsewhere | None:
     """What of ``req``'s address customers hold, for a request to the organisation's own
     desk with an address; None for any other request (one a customer made never learns of
-    another's people) or when no open customer holds it."""
+    another's people) or when no customer holds it (or only an offboarded one, and the
+    request is not left to the customers)."""
     if req.tenant_id is not None or req.email is None:
         return None
     address = ctx.keys.blind_index("email", req.email)
-    held = [
+    theirs = [
         h
         for h in held_under(conn, ctx.keys, address)
-        if h.tenant_id is not None
-        and h.subject_id != req.subject_id
-        and closed_refusal(conn, h.tenant_id) is None
+        if h.tenant_id is not None and h.subject_id != req.subject_id
     ]
-    if not held:
+    if not theirs:
         return None
+    # An offboarded customer's record (kept under a legal hold) is still not ours to walk,
+    # but the customer is closed: neither named nor told.
+    held = [h for h in theirs if closed_refusal(conn, str(h.tenant_id)) is None]
     left = (
         req.subject_id is None
         and customers_control(ctx.policy.policy)
         and not _own_record(conn, ctx, req.email)
     )
-    return Elsewhere(held, left)
+    return Elsewhere(held, left) if held or left else None
 
 
 def _own_record(conn: Connection, ctx: Context, email: str) -> bool:
@@ -109,7 +112,7 @@ def note_elsewhere(
     the person, naming the customers); when the request is left to them, each is told
     (``customers_told``: their names), in the caller's transaction."""
     found = elsewhere(conn, ctx, req)
-    if found is None:
+    if found is None or not found.held:
         return result, summary
     listed = [{"subject_id": h.subject_id, "held_for": h.holder} for h in found.held]
     names = ", ".join(str(h.holder) for h in found.held)
@@ -182,9 +185,8 @@ def customer_mail(
         f" whose e-mail address is on file with {customer}, as one of your people. We keep"
         " that record for you and you decide about it: we did not act on it, and we told"
         " the person that it is yours and that they may ask you.\n\n"
-        f"Their record among your people: {subject_id}\n"
-        f"(troth's id of the person: `GET /api/v1/subjects/{subject_id}` with your API key,"
-        " or your data export, finds them.)\n"
+        f"Their record among your people: {subject_id} (look it up with your API key,"
+        f" `GET /api/v1/subjects/{subject_id}`, or in your data export)\n"
         f"Reference of the request at {org}: {req.id}\n\n"
         "If you want us to help you answer it, ask our privacy office, quoting the"
         f" reference.\n{org}\n"
