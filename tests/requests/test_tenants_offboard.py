@@ -267,9 +267,12 @@ def test_offboarding_answers_the_requests_left_open(
 
     t = home("mindlink")
     sc = _two_tenants(t, shop_db(tmp_path), monkeypatch)
-    verified = t.requests.get(verified_request(t, "delete", cs.email_of(1)))
-    waiting = t.requests.open("access", email=cs.email_of(3))
-    other = t.requests.open("access", email=cs.email_of(5))
+    # Each customer's requests for its own people (the organisation's own desk reaches only
+    # its own people: tests/requests/test_requests_desk_customers.py).
+    a, b = sc["a"], sc["b"]
+    verified = t.requests.get(verified_request(t, "delete", cs.email_of(1), tenant_id=a))
+    waiting = t.requests.open("access", email=cs.email_of(3), tenant_id=a)
+    other = t.requests.open("access", email=cs.email_of(5), tenant_id=b)
     t.requests.offboard_tenant(sc["a"])
     for req in (verified, waiting):
         done = t.requests.get(req.id)

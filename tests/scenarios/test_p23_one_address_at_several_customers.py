@@ -2,7 +2,9 @@
 organisation itself: a look-up, a request or a sign-in never picks one of those people by
 row order. The organisation's own person comes first where there is one; a customer's
 person is named by the tenant; several and no way to choose is a clear error asking for the
-tenant (only to those who may look anyone up: for others, the unknown person's 404)."""
+tenant (only to those who may look anyone up: for others, the unknown person's 404). A
+request to the organisation's own desk reaches a customer's person only where the policy
+makes the organisation their controller (``tenant_controller: organisation``)."""
 
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ def test_p23_the_organisations_own_person_comes_first_a_customers_by_tenant(
         t.find(email=MIA, tenant_id=b)
 
 
-def test_p23_an_address_of_several_customers_is_refused_until_the_tenant_is_named(
+def test_p23_an_address_of_several_customers_is_looked_up_by_tenant(
     phone: Troth, capsys: pytest.CaptureFixture[str]
 ) -> None:
     t = phone
@@ -74,10 +76,11 @@ def test_p23_an_address_of_several_customers_is_refused_until_the_tenant_is_name
         t.find(email=MIA)
     assert err.value.code == "ambiguous_person" and "tenant" in err.value.message
     assert MIA not in err.value.message  # the message names no one
-    n = len(t.requests.list(include_closed=True))
-    with pytest.raises(ValidationError, match="name the tenant"):
-        t.requests.open("delete", email=MIA)
-    assert len(t.requests.list(include_closed=True)) == n  # nothing half-stored
+    # The organisation's own desk, where the customers decide about their people, holds no
+    # record of its own for her: the request is the organisation's, bound to no one of
+    # theirs (trial 16, F1; tests/requests/test_requests_desk_customers.py).
+    req = t.requests.open("delete", email=MIA)
+    assert (req.subject_id, req.tenant_id) == (None, None)
     assert t.requests.open("access", email=MIA, tenant_id=a).subject_id == in_a
     code, out, err = run(capsys, "--home", str(t.ctx.home), "find", "--email", MIA)
     assert code != 0 and "name the tenant" in err and in_b not in out
@@ -86,6 +89,20 @@ def test_p23_an_address_of_several_customers_is_refused_until_the_tenant_is_name
     # The person of one customer asking through their own session is never ambiguous.
     req = t.requests.open("access", subject_id=in_b, email=MIA)
     assert (req.subject_id, req.tenant_id, req.on_behalf_of) == (in_b, b, None)
+
+
+def test_p23_where_the_organisation_decides_a_desk_request_must_name_the_tenant(
+    home: Any, db_url: str
+) -> None:
+    # tenant_controller: organisation (it decides about the customers' people too): the
+    # desk's request may reach a customer's person, so two of them is ambiguous.
+    t = home("phone-service", db_url, edit=lambda d: d.update(tenant_controller="organisation"))
+    a, b = _tenants(t)
+    _mia(t, a), _mia(t, b)
+    n = len(t.requests.list(include_closed=True))
+    with pytest.raises(ValidationError, match="name the tenant"):
+        t.requests.open("delete", email=MIA)
+    assert len(t.requests.list(include_closed=True)) == n  # nothing half-stored
 
 
 def test_p23_who_may_be_told_an_address_is_ambiguous(phone: Troth) -> None:

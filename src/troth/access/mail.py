@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from troth.notices.outbox import MailKind
 
 
-def _tenant_name(conn: Connection, ctx: Context, tenant_id: str) -> tuple[str, str | None]:
+def tenant_contact(conn: Connection, ctx: Context, tenant_id: str) -> tuple[str, str | None]:
     """The tenant's name and primary address; no address (audited ``record_tampered``,
     in the caller's transaction) when its row does not match its seal: a notice never goes
     to an address a database writer put there."""
@@ -67,7 +67,7 @@ def send_invitation(
     """Queue the invitation e-mail with its single-use link."""
     from troth.notices.outbox import MailKind
 
-    name, _ = _tenant_name(conn, ctx, tenant_id)
+    name, _ = tenant_contact(conn, ctx, tenant_id)
     org = ctx.policy.policy.organisation.name
     # The code rides after "#": browsers never send it, so no access log keeps it.
     url = f"{ctx.settings.public_url.rstrip('/')}/invitations#{token}"
@@ -86,7 +86,7 @@ def send_emergency_notice(conn: Connection, ctx: Context, grant: Any) -> int | N
     """Tell the tenant's primary address at once that the vendor used emergency access."""
     from troth.notices.outbox import MailKind
 
-    name, primary = _tenant_name(conn, ctx, grant.tenant_id)
+    name, primary = tenant_contact(conn, ctx, grant.tenant_id)
     if not primary:
         return None
     org = ctx.policy.policy.organisation.name

@@ -86,10 +86,11 @@ privacy_sessions = Table(
 @dataclass(frozen=True, slots=True)
 class Held:
     """One live record of the signed-in person's e-mail address, and who it is held for:
-    a customer (tenant) by name, or the organisation itself (``holder`` None)."""
+    a customer (tenant) by name and id, or the organisation itself (``holder`` None)."""
 
     subject_id: str
     holder: str | None
+    tenant_id: str | None = None
 
 
 def _code_mac(ctx: Context, challenge: str, code: str) -> str:
@@ -371,7 +372,7 @@ def held_under(conn: Connection, keys: Keyring, address: str) -> list[Held]:
     ).all()
     rows = [r for r in found if identity_matches(keys, "email", address, r.id, r.seal)]
     order = sorted(rows, key=lambda r: (r.tenant_id is not None, utc(r.created_at), r.id))
-    return [Held(str(r.id), r.name) for r in order]
+    return [Held(str(r.id), r.name, r.tenant_id) for r in order]
 
 
 def switch_record(ctx: Context, token: str, subject_id: str) -> str:

@@ -1,7 +1,9 @@
 """The notice e-mail of a material policy change (P35): who it goes to and what it says.
 
 It goes to each active customer's primary address and to each person whose data the change
-concerns (troth.notices.changes.concerned), at the e-mail they gave; the idempotency key
+concerns (troth.notices.changes.concerned), at the e-mail they gave; where the customers
+decide about their people (``tenant_controller: customer``), only to the organisation's own
+people: a customer's are the customer's to tell, and its notice says so. The idempotency key
 (version + address) means a rerun of the publication queues nothing twice.
 """
 
@@ -39,9 +41,11 @@ def queue_notice_emails(
     (:func:`notice_addresses`); the idempotency key (version + address) means a rerun
     queues nothing twice."""
     from troth.notices.outbox import MailKind, enqueue
+    from troth.policy.parties import customers_control
 
     tampered: list[str] = []
-    addresses = notice_addresses(conn, ctx.keys, touched, tampered)
+    theirs = customers_control(policy)  # a customer's people are the customer's to tell
+    addresses = notice_addresses(conn, ctx.keys, touched, tampered, customers_people=not theirs)
     if tampered:  # a customer's row changed outside troth: no notice to its address
         from troth.audit.log import append_entries
         from troth.audit.refusals import denial
@@ -54,6 +58,8 @@ def queue_notice_emails(
     subject, body = notice_mail(policy, effective, diff)
     count = 0
     for email, sid in sorted(addresses.items()):
+        tell = sid is None and theirs  # a customer, whose people were not mailed
+        text = body + (_TELL_YOURS.format(policy.organisation.name) if tell else "")
         key = hashlib.sha256(f"policy:{policy.version}:{email.lower()}".encode()).hexdigest()
         enqueue(
             conn,
@@ -61,7 +67,7 @@ def queue_notice_emails(
             idempotency_key=f"policy-notice:{key}",
             to_addr=email,
             subject=subject,
-            body_text=body,
+            body_text=text,
             subject_id=sid,
             kind=MailKind.notice,
             actor=actor,
@@ -75,13 +81,17 @@ def notice_addresses(
     keys: Keyring,
     touched: set[tuple[str, str]] | None,
     tampered: list[str] | None = None,
+    *,
+    customers_people: bool = True,
 ) -> dict[str, str | None]:
     """Who a material change's notice goes to: each active customer's primary address
     (None: a tenant) and each person whose data the change concerns (their subject id):
     who gave data of a ``touched`` (collection point, category) pair, or everyone with an
     address when ``touched`` is None (:func:`troth.notices.changes.concerned`), at an
     address that matches its seal: one a database writer put there gets nothing (a
-    customer's row that does not match its seal: its id added to ``tampered``)."""
+    customer's row that does not match its seal: its id added to ``tampered``). Without
+    ``customers_people``, the organisation's own people only (a customer's people are
+    the customer's to tell: ``tenant_controller: customer``)."""
     from troth.access.seals import row_matches
 
     addresses: dict[str, str | None] = {}
@@ -99,6 +109,8 @@ def notice_addresses(
         q = select(records.c.id, records.c.subject_id, records.c.value).where(
             records.c.field == "email", records.c.value.is_not(None)
         )
+        if not customers_people:
+            q = q.where(records.c.tenant_id.is_(None))
         if touched is not None:
             pairs = sorted(touched)
             affected = (
@@ -114,6 +126,13 @@ def notice_addresses(
             if rid not in bad:
                 addresses.setdefault(json.loads(value), sid)
     return addresses
+
+
+# Added to a customer's notice where it decides about its people (they were not mailed).
+_TELL_YOURS = (
+    "\n{} holds your people's data for you and has not written to them about this change:"
+    " you decide whether and how to tell them.\n"
+)
 
 
 def notice_mail(policy: Policy, effective: date, diff: PolicyDiff) -> tuple[str, str]:

@@ -18,6 +18,7 @@ from troth.policy.dropped import dropped_warnings, held_kinds
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
 from troth.policy.model import Policy, Power, check_effective
+from troth.policy.parties import customers_control
 from troth.policy.versions import newest_effective, published_digest
 
 
@@ -86,7 +87,12 @@ def preview_publish(
         problem = _date_problem(floor, when, earliest)
         if published_digest(conn, new_policy.version) is not None:
             problem = f"version {new_policy.version!r} is already published; give it a new version"
-        addresses = notice_addresses(conn, ctx.keys, concerned(newest, new_index, diff, uses))
+        addresses = notice_addresses(
+            conn,
+            ctx.keys,
+            concerned(newest, new_index, diff, uses),
+            customers_people=not customers_control(new_policy),
+        )
     subject, body = notice_mail(new_policy, when, diff)
     return PublishPreview(
         version=new_policy.version,

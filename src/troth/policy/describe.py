@@ -245,6 +245,11 @@ def _intro(policy: Policy) -> list[str]:
     )
     if policy.multi_tenant:
         out.append("Each customer's data is seen only by that customer and the people it invites.")
+        if policy.tenant_controller == "customer":
+            out.append(
+                f"{org.name} holds its customers' people's data for them: each customer decides"
+                " about its own people's data; ask it about your data held for it."
+            )
     return out
 
 

@@ -99,6 +99,8 @@ _ORGANISATION_ATTRS = same_words(
 def _top(d: Differ, old: Policy, new: Policy) -> None:
     top = ("id", "version", "effective", "multi_tenant")
     d.attrs("policy", "", old, new, [(n, n, False) for n in top])
+    # Who decides about the customers' people's data: material, whichever way it moves.
+    d.attrs("policy", "", old, new, [("tenant_controller", "tenant_controller", True)])
     o, n = old.organisation, new.organisation
     d.attrs("organisation", "", o, n, _ORGANISATION_ATTRS)
     d.members(

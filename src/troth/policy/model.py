@@ -16,14 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from troth.errors import ValidationError
 from troth.policy.durations import Duration
+from troth.policy.parties import ID_PATTERN as ID_PATTERN
 from troth.policy.parties import MAX_NAME as MAX_NAME
 from troth.policy.parties import BreachNotices as BreachNotices
 from troth.policy.parties import Contact as Contact
+from troth.policy.parties import SupportAccess as SupportAccess
+from troth.policy.parties import TenantController, with_tenant_controller
 from troth.policy.powers import POWER_NAMES as POWER_NAMES
 from troth.policy.powers import Power as Power
 from troth.policy.powers import RoleFor as RoleFor
 
-ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="lower_snake_case identifier")]
 LocationCode = Annotated[
     str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, or EU")
@@ -433,18 +435,6 @@ class Cookie(_Strict):
     names: list[str] = Field(default_factory=list)
 
 
-class SupportAccess(_Strict):
-    """Vendor staff access to a customer's data, only with the customer's grant (P14)."""
-
-    requires_customer_grant: bool = True
-    max_days: int = Field(default=7, ge=1, le=365)
-    emergency_access: bool = False
-    # Categories that are a customer's own data (ilign: the customer's database), whatever
-    # the person's tenant: collecting them names the customer (the tenant), and the
-    # vendor's staff see them only under that customer's grant.
-    customer_categories: list[Id] = Field(default_factory=list, max_length=200)
-
-
 class Aggregates(_Strict):
     min_group_size: int = Field(default=5, ge=2, le=1000)
 
@@ -473,12 +463,20 @@ class Policy(_Strict):
     support_access: SupportAccess = SupportAccess()
     aggregates: Aggregates = Aggregates()
     breach_notices: BreachNotices = BreachNotices()
+    # Who decides about a customer's (tenant's) people's data: the customer, for whom the
+    # organisation processes it, or the organisation itself (troth.policy.parties).
+    tenant_controller: TenantController = "customer"
     # Business contact information is not personal information here (P05): the listed
     # obligations do not apply to categories flagged business_contact.
     business_contact_exempt_from: list[str] = Field(default_factory=list)
     # Customers are tenants (phone-service): each sees only its own data and the people it
     # invites (P13); the vendor's staff need a customer grant (support_access, P14).
     multi_tenant: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _controller(cls, data: Any) -> Any:
+        return with_tenant_controller(data)
 
     @field_validator("business_contact_exempt_from")
     @classmethod

@@ -40,6 +40,7 @@ from troth.errors import ConnectorError, TrothError
 from troth.gate import SYSTEM, Actor
 from troth.requests.bulk_store import erase_many_in_store
 from troth.requests.connected import erase_people, shared_connector
+from troth.requests.elsewhere import left_to_customers
 from troth.requests.kinds import handler_for
 from troth.requests.record import RequestRecord
 from troth.requests.runner import RequestRunner
@@ -366,7 +367,8 @@ class BulkRunner:
         sids = [r.subject_id for r in recs if r.subject_id is not None]
         datasets: builtins.list[dict[str, Any]] = []
         if connector is not None:
-            emails = [r.email for r in recs if r.email]
+            # Not the address of a request left to the customers who hold it (elsewhere).
+            emails = [r.email for r in recs if r.email and not left_to_customers(self.ctx, r)]
             try:
                 datasets = erase_people(self.ctx, connector, job_id, sids, emails)
             except ConnectorError as exc:

@@ -37,6 +37,7 @@ from troth.errors import ConnectorError, TrothError
 from troth.gate import Actor
 from troth.requests import holdings, package
 from troth.requests.connected import identities_of
+from troth.requests.elsewhere import left_to_customers
 from troth.requests.kinds.access import packaged
 from troth.requests.record import ExportLink, RequestRecord
 from troth.requests.tables import request_exports
@@ -132,6 +133,8 @@ def _read(
             missing.append(rec)
             continue
         bodies[rec.id] = body
+        if left_to_customers(ctx, rec):  # a row there may be theirs (elsewhere)
+            continue
         ids = identities_of(ctx, values, {"email": rec.email})
         if ids:
             people[rec.id] = ids
@@ -164,12 +167,14 @@ def _store_and_complete(
     links: dict[str, ExportLink] = {}
     with transaction(ctx) as conn:
         for rec in recs:
-            data, result, _ = made[rec.id]
+            data, result, summary = made[rec.id]
             link = steps.store_export(
                 conn, data, request_id=rec.id, tenant_id=None, token=tokens[rec.id]
             )
             result["export"] = {"expires_at": link.expires_at.isoformat(), "bytes": len(data)}
             links[rec.id] = link
+            # What customers hold of the address, as one by one (Job.complete) says it.
+            made[rec.id] = (data, *steps.note_elsewhere(conn, rec, result, summary))
         _fault("export.stored")
         complete_batch(
             conn, ctx.keys, recs, {r.id: made[r.id][1] for r in recs}, actor, now, job_id

@@ -231,12 +231,9 @@ def tenant_holdings(ctx: Context, tenant_id: str) -> dict[str, Any]:
             raise NotFound(f"no tenant {tenant_id!r}", code="unknown_tenant")
         people: dict[str, dict[str, Any]] = {}
         for s in conn.execute(
-            select(subjects).where(subjects.c.tenant_id == tenant_id).order_by(subjects.c.id)
+            select(*_PERSON).where(subjects.c.tenant_id == tenant_id).order_by(subjects.c.id)
         ).mappings():
-            people[s["id"]] = {
-                "subject": _row(s, drop=("email_bidx", "phone_bidx", "customer_id_bidx")),
-                "categories": {},
-            }
+            people[s["id"]] = {"subject": _row(s), "categories": {}}
         stmt = (
             select(
                 records,
@@ -281,7 +278,31 @@ def tenant_holdings(ctx: Context, tenant_id: str) -> dict[str, Any]:
                     "restricted_until": _iso(r.restricted_until),
                 }
             )
-    return {"tenant": _row(t), "subjects": list(people.values())}
+    return {"tenant": _tenant(t), "subjects": list(people.values())}
+
+
+# What an export says of a person and of a customer: never a seal, a blind index or a
+# hold's reason (the vendor's), only what the reader can use.
+_PERSON = (
+    subjects.c.id,
+    subjects.c.tenant_id,
+    subjects.c.kind,
+    subjects.c.jurisdiction,
+    subjects.c.status,
+    subjects.c.created_at,
+    subjects.c.relationship_ended_at,
+    subjects.c.erased_at,
+)
+
+
+def _tenant(row: Any) -> dict[str, Any]:
+    """The customer as its export names it: id, name, primary address, since when."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "contact": row["primary_email"],
+        "created_at": _iso(row["created_at"]),
+    }
 
 
 _SHREDDED = object()

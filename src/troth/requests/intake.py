@@ -12,21 +12,22 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Connection, func, select
 
-from troth.access.offboarded import ensure_open
+from troth.access.offboarded import closed_refusal, ensure_open, refuse_closed
 from troth.access.seals import seal_new, write_sealed
 from troth.audit.log import transaction
-from troth.audit.refusals import refuse
+from troth.audit.refusals import Refusal, refuse
 from troth.collection.validation import check_email, parse_regime
 from troth.context import Context
 from troth.errors import Conflict, NotFound, RateLimited, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.policy.model import Regime
+from troth.policy.parties import customers_control
 from troth.requests import _contact
 from troth.requests.changes import check_changes
 from troth.requests.deadlines import acknowledge_by, due_date
 from troth.requests.mailbox import message_files, read_message
 from troth.requests.receipt import local_day, receipt_time
-from troth.requests.record import IngestReport, RequestRecord
+from troth.requests.record import RECEIVED_BY, IngestReport, RequestRecord
 from troth.requests.states import (
     Channel,
     RequestKind,
@@ -124,18 +125,7 @@ class RequestIntake:
         Staff verify the agent's authority; every letter goes to the agent."""
         behalf = _checked_behalf(on_behalf_of, agent_email)
         kind = parse_kind(str(kind))
-        if kind is RequestKind.correct and details and details.get("changes") is not None:
-            # Checked now (422), never only when carried out (P24).
-            details = {**details, "changes": check_changes(self.ctx, details["changes"])}
-        if kind in (RequestKind.restrict, RequestKind.object) and details and "purposes" in details:
-            # The purposes too: an unknown one, or a legal obligation, is 422 now, never a
-            # letter to the person followed by a run that cannot be done.
-            named = details["purposes"]
-            if not isinstance(named, list) or not all(isinstance(p, str) for p in named):
-                raise ValidationError("details.purposes must be a list of purpose ids")
-            from troth.requests.execution import check_purposes
-
-            details = {**details, "purposes": check_purposes(self.ctx, named)}
+        details = self._checked_details(kind, details)
         asked = Asked(
             kind=kind,
             channel=parse_channel(str(channel)),
@@ -168,9 +158,33 @@ class RequestIntake:
             if tenant_id is not None and owner != tenant_id:
                 self._refuse_other_tenant(actor, subject_id, tenant_id)
             tenant_id = owner
-        # An offboarded customer is closed: no request is opened for it (audited, 409).
+        # An offboarded customer is closed: no request is opened for it (audited, 409),
+        # nor for one of its people however the request found them (F5, trial 16).
         ensure_open(self.ctx, tenant_id, "request.open", actor)
-        return self._open(asked, actor)
+        opened = self._open(asked, actor)
+        if isinstance(opened, tuple):  # matched to an offboarded customer's person
+            refuse_closed(self.ctx, "request.open", actor, *opened)
+        return opened
+
+    def _checked_details(
+        self, kind: RequestKind, details: Mapping[str, Any] | None
+    ) -> Mapping[str, Any] | None:
+        """The request's details, checked now (422), never only when carried out: a
+        correction's changes (P24), the purposes of a restriction or objection (an unknown
+        one, or a legal obligation). troth's own mark (:data:`RECEIVED_BY`) is never a
+        caller's."""
+        if details and RECEIVED_BY in details:
+            details = {k: v for k, v in details.items() if k != RECEIVED_BY}
+        if kind is RequestKind.correct and details and details.get("changes") is not None:
+            details = {**details, "changes": check_changes(self.ctx, details["changes"])}
+        if kind in (RequestKind.restrict, RequestKind.object) and details and "purposes" in details:
+            named = details["purposes"]
+            if not isinstance(named, list) or not all(isinstance(p, str) for p in named):
+                raise ValidationError("details.purposes must be a list of purpose ids")
+            from troth.requests.execution import check_purposes
+
+            details = {**details, "purposes": check_purposes(self.ctx, named)}
+        return details
 
     def _limit_letters(self, email: str, tenant_id: str | None, actor: Actor) -> None:
         """An API key opens at most :data:`LETTERS_PER_DAY` requests by one e-mail address
@@ -216,7 +230,9 @@ class RequestIntake:
             self._refuse_other_tenant(actor, None, tenant_id)
         return actor.tenant_id
 
-    def _open(self, asked: Asked, actor: Actor) -> RequestRecord:
+    def _open(self, asked: Asked, actor: Actor) -> RequestRecord | tuple[str, Refusal]:
+        """Match, store, acknowledge, start verifying: one transaction. The person matched
+        being an offboarded customer's, nothing is stored: its tenant and the refusal."""
         ctx = self.ctx
         now = ctx.clock.now()
         rid = new_id()
@@ -224,6 +240,12 @@ class RequestIntake:
             if asked.source_ref is not None:
                 _refuse_duplicate(conn, asked.source_ref)
             who = _match(conn, ctx, asked)
+            closed = closed_refusal(conn, who.tenant_id)
+            if closed is not None and who.tenant_id is not None:
+                return who.tenant_id, closed
+            details = dict(asked.details or {})
+            if who.tenant_id is not None and asked.tenant_id is None and not asked.subject_id:
+                details[RECEIVED_BY] = "organisation"
             zone = ctx.policy.policy.organisation.zone(who.regime)
             at = receipt_time(asked.received_at, now=now, zone=zone)
             received = local_day(at, zone)
@@ -249,7 +271,7 @@ class RequestIntake:
                     received_at=at,
                     acknowledge_by=acknowledge_by(who.regime, received),
                     due_at=due_date(who.regime, received),
-                    details=dict(asked.details or {}),
+                    details=details,
                     code_attempts=0,
                     codes_sent=0,
                     updated_at=now,
@@ -346,6 +368,10 @@ class RequestIntake:
                     actor=actor,
                 )
             except Conflict as exc:
+                if exc.code == "tenant_offboarded":  # refused (audited): the office answers
+                    found.problem = f"{exc.message}; answer the person by hand"
+                    report.unrecognised.append(found)
+                    continue
                 if exc.code != "duplicate":
                     raise
                 report.duplicates.append(str(p))
@@ -435,6 +461,9 @@ def _match(conn: Connection, ctx: Context, asked: Asked) -> _Matched:
             tenant_id=asked.tenant_id,
             # An erased person still sees what the law keeps of them (Art. 15).
             erased_too=asked.kind in (RequestKind.access, RequestKind.portability),
+            # The organisation's own desk, where the customers decide about their people:
+            # its own people only (the customers' are told: troth.requests.elsewhere).
+            own_only=asked.tenant_id is None and customers_control(ctx.policy.policy),
         )
     juris = parse_regime(asked.regime) if asked.regime else None
     tenant_id = asked.tenant_id

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
+from sqlalchemy import select
 
 from troth.context import Context
 from troth.csvsafe import to_csv
@@ -43,7 +44,9 @@ _HTML = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_
 td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}</style>
 </head><body>
 <h1>{{ title }}</h1>
-<p>Made {{ doc.generated_at }} by {{ doc.controller.name }}.
+<p>Made {{ doc.generated_at }} by {{ (doc.processor or doc.controller).name }}
+{%- if doc.processor %}, which holds this data for {{ doc.controller.name }}, who decides about it
+{%- endif %}.
 The same data is in <code>data.json</code> (machine-readable) and in the CSV files.</p>
 {% for person in people %}
 <h2>Person {{ person.subject.id }}</h2>
@@ -87,19 +90,56 @@ The same data is in <code>data.json</code> (machine-readable) and in the CSV fil
 
 
 def document(ctx: Context, body: Mapping[str, Any], **head: Any) -> dict[str, Any]:
-    """``data.json``: a header (format, version, when, who holds the data) and the body."""
+    """``data.json``: a header (format, version, when, who decides about the data and who
+    holds it) and the body. The controller is the organisation, or, for a customer's
+    person or a customer's export where the customers decide about their people
+    (``tenant_controller: customer``), that customer (its name and primary address), with
+    the organisation named as ``processor`` (GDPR Art. 13(1)(a), 15(1))."""
     org = ctx.policy.policy.organisation
+    ours = {"name": org.name, "contact": org.contact.email}
+    parties: dict[str, Any] = {"controller": ours}
+    customer = _customer_of(ctx, body)
+    if customer is not None:
+        parties = {"controller": customer, "processor": ours}
     doc: dict[str, Any] = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "generated_at": ctx.clock.now().isoformat(),
-        "controller": {"name": org.name, "contact": org.contact.email},
+        **parties,
         "policy_version": ctx.policy.version,
         **head,
     }
     doc.update(body)
     doc.setdefault("datasets", [])
     return doc
+
+
+def title_of(doc: Mapping[str, Any]) -> str:
+    """A person's export's title: who holds their data (and for whom)."""
+    if "processor" in doc:
+        return f"Your data held by {doc['processor']['name']} for {doc['controller']['name']}"
+    return f"Your data held by {doc['controller']['name']}"
+
+
+def _customer_of(ctx: Context, body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The customer who decides about the data of ``body`` (a tenant's export, or one of
+    its people's), when the policy makes the customers their people's controllers: its
+    name, and its primary address unless its row was changed outside troth."""
+    from troth.access.seals import tenant_rows
+    from troth.policy.parties import customers_control
+    from troth.store.tables import tenants
+
+    tenant = body.get("tenant")
+    subject = body.get("subject")
+    tid = (tenant or {}).get("id") or (subject or {}).get("tenant_id")
+    if not tid or not customers_control(ctx.policy.policy):
+        return None
+    with ctx.engine.connect() as conn:
+        good, _bad = tenant_rows(conn, ctx.keys, [tid])
+        if tid in good:
+            return {"name": good[tid].name, "contact": good[tid].primary_email}
+        name = conn.execute(select(tenants.c.name).where(tenants.c.id == tid)).scalar()
+    return {"name": name, "contact": None}
 
 
 def _csv(rows: Iterable[Mapping[str, Any]], columns: list[str] | None = None) -> str:

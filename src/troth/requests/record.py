@@ -11,6 +11,10 @@ from troth.requests.states import DUE_STATES, Channel, RequestKind, RequestState
 from troth.store.plain import plain_fields
 from troth.store.seals import RecordTampered
 
+# In a request's details: opened at the organisation's own desk though bound to a customer's
+# person (``tenant_controller: organisation``). Set by troth only (a caller's is dropped).
+RECEIVED_BY = "received_by"
+
 
 @dataclass(frozen=True)
 class RequestRecord:
@@ -64,6 +68,12 @@ class RequestRecord:
         from troth.requests.coming_of_age import warning
 
         return warning(self.adult_since) if self.adult_since else None
+
+    @property
+    def customer_received(self) -> bool:
+        """Whether a customer (its tenant) received it: its letters say so. One opened at
+        the organisation's own desk is the organisation's, whoever the person is."""
+        return self.tenant_id is not None and self.details.get(RECEIVED_BY) != "organisation"
 
     @property
     def deadline(self) -> date:

@@ -42,13 +42,6 @@ from troth.requests.tables import request_events, request_exports, requests
 from troth.store.ids import new_token
 from troth.store.tables import tenants
 
-# The done letter's line when the same address is on file for customers of the organisation.
-_ELSEWHERE = (
-    "The same e-mail address is also on file with {} (customers of ours, who decide about"
-    " their own records): this request covered only what we hold for ourselves. Ask them,"
-    " or our privacy office, to act on those records too."
-)
-
 
 @dataclass(eq=False)
 class RequestSteps:
@@ -173,21 +166,13 @@ class RequestSteps:
         result: dict[str, Any],
         summary: builtins.list[str],
     ) -> tuple[dict[str, Any], builtins.list[str]]:
-        """``result`` and the done letter's ``summary`` with the other live records of the
-        request's own address held for customers, which the request did not cover
-        (``also_on_file``, for the office; a line for the person). Only for a request to the
-        organisation itself: one a customer made would tell it of another's people."""
-        from troth.access.signin import held_under
+        """``result`` and the done letter's ``summary`` with what customers hold of the
+        request's own address, which it did not cover (:mod:`troth.requests.elsewhere`:
+        only for a request to the organisation itself; the customers told where it is
+        left to them)."""
+        from troth.requests.elsewhere import note_elsewhere
 
-        if req.tenant_id is not None or req.email is None or req.subject_id is None:
-            return result, summary
-        found = held_under(conn, self.ctx.keys, self.ctx.keys.blind_index("email", req.email))
-        others = [h for h in found if h.subject_id != req.subject_id and h.holder is not None]
-        if not others:
-            return result, summary
-        listed = [{"subject_id": h.subject_id, "held_for": h.holder} for h in others]
-        line = _ELSEWHERE.format(", ".join(str(h.holder) for h in others))
-        return {**result, "also_on_file": listed}, [*summary, line]
+        return note_elsewhere(conn, self.ctx, req, result, summary)
 
     def interrupted(self, req: RequestRecord, exc: ConnectorError) -> None:
         with transaction(self.ctx) as conn:
@@ -279,7 +264,7 @@ class RequestSteps:
         org = self.ctx.policy.policy.organisation.name
         agent = req.on_behalf and to != req.email
         customer = None
-        if req.tenant_id is not None:
+        if req.customer_received:
             customer = conn.execute(
                 select(tenants.c.name).where(tenants.c.id == req.tenant_id)
             ).scalar()

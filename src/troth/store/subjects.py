@@ -128,11 +128,14 @@ def find_subject_id(
     tenant_id: str | None = None,
     oldest: bool = False,
     erased_too: bool = False,
+    own_only: bool = False,
 ) -> str | None:
     """Look a person up through the blind indexes (no plaintext in the query); see
     :func:`lookup_subject_id` when the identifier names several people. ``erased_too``:
     when no living person has the identifier, an erased one whose identities were kept
     beside what a legal minimum keeps (their access to it: :mod:`troth.store.erasure`).
+    ``own_only``: among the organisation's own people (no tenant) only: a request to its
+    own desk where the customers are their people's controllers.
     An identity changed outside troth finds nobody; the look-up that met it is audited
     once, after ``conn``'s transaction (:func:`~troth.store.identity_seals.audit_tampered`)."""
     tampered: list[str] = []
@@ -146,6 +149,7 @@ def find_subject_id(
             tenant_id=tenant_id,
             oldest=oldest,
             erased_too=erased_too,
+            own_only=own_only,
             # Without a country code, a number is read in the default jurisdiction's
             # region (reading it in every region could find someone else).
             phone_region=region_for(ctx.policy.policy, None) if phone else None,
@@ -204,6 +208,7 @@ def lookup_subject_id(
     phone_region: str | None = None,
     oldest: bool = False,
     erased_too: bool = False,
+    own_only: bool = False,
     tampered: list[str] | None = None,
 ) -> str | None:
     """:func:`find_subject_id` with the keys and the phone region given (``troth find``
@@ -213,7 +218,14 @@ def lookup_subject_id(
     ``kind:person`` added to ``tampered``, for the caller to audit)."""
     given = (("email", email), ("phone", phone), ("customer_id", customer_id))
     named = _first_named(
-        conn, keys, given, tenant_id, phone_region, tampered, erased_too=erased_too
+        conn,
+        keys,
+        given,
+        None if own_only else tenant_id,
+        phone_region,
+        tampered,
+        erased_too=erased_too,
+        own_only=own_only,
     )
     return _one_of(named[1], named[0], oldest) if named else None
 
@@ -227,10 +239,12 @@ def _first_named(
     tampered: list[str] | None = None,
     *,
     erased_too: bool = False,
+    own_only: bool = False,
 ) -> tuple[str, list[tuple[bool, str]]] | None:
     """The first identifier of ``given`` (field, value; a value None or empty is not
     given) that names a living person, with everyone it names: ``(is tenanted, id)``, the
-    organisation's own first, then by id; among ``tenant_id``'s people when it is given.
+    organisation's own first, then by id; among ``tenant_id``'s people when it is given,
+    among the organisation's own (no tenant) with ``own_only``.
     With ``erased_too``, the erased people it names when it names nobody living. None when
     no identifier names anyone. An identity that does not match its seal names nobody (its
     ``kind:person`` added to ``tampered``)."""
@@ -244,7 +258,7 @@ def _first_named(
         found = [
             (erased is None, (tenant is not None, str(sid)))
             for _h, sid, tenant, erased in live_hits(keys, field, conn.execute(q), tampered)
-            if tenant_id is None or tenant == tenant_id
+            if (tenant is None if own_only else tenant_id is None or tenant == tenant_id)
         ]
         live = sorted(who for living, who in found if living)
         if not live and erased_too:

@@ -48,6 +48,7 @@ _VERBS = {
     "request.interrupted": "was interrupted working on {their} request",
     "request.log_purged": "deleted the working notes of {their} request",
     "request.restriction_lifted": "lifted the limit on the use of {their} data",
+    "request.customer_told": "told the customer who holds {their} record of a request to us",
     "restriction.placed": "limited the use of {their} data",
     "request.access": "gathered a copy of {their} data",
     "request.portability": "gathered a copy of {their} data to take elsewhere",

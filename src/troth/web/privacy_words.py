@@ -62,6 +62,8 @@ REQUEST_STEPS = {
     " and will delete it as soon as that obligation ends",
     "restriction_lifted": "The limit on our use of your data ended",
     "log_purged": "We deleted the working notes of a finished request",
+    "customer_told": "You asked us about your data, and we told the customer who holds this"
+    " record that you asked (they decide about it)",
 }
 REQUEST_KINDS = {
     "access": "We gathered a copy of your data",

@@ -58,7 +58,7 @@ def packaged(
     doc = package.document(
         ctx, body, request={"id": req.id, "kind": req.kind.value}, datasets=datasets
     )
-    data = package.build_zip(doc, f"Your data held by {doc['controller']['name']}")
+    data = package.build_zip(doc, package.title_of(doc))
     found_values = sum(len(s["values"]) for s in body["categories"].values())
     rows = sum(len(t["rows"]) for d in datasets for t in d["tables"].values())
     result: dict[str, Any] = {

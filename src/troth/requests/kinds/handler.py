@@ -54,9 +54,14 @@ class Job:
 
     def identities(self, values: Sequence[StoredValue] | None = None) -> Identities:
         """Who the person is in the connected datasets: their identifying values and the
-        address the request came from."""
+        address the request came from; nobody for a request left to the customers who hold
+        its address (:mod:`troth.requests.elsewhere`: a row there may be theirs)."""
+        from troth.connectors import Identities
         from troth.requests.connected import identities_of
+        from troth.requests.elsewhere import left_to_customers
 
+        if left_to_customers(self.ctx, self.req):
+            return Identities()
         found = self.values() if values is None else values
         return identities_of(self.ctx, found, {"email": self.req.email})
 
