@@ -158,9 +158,12 @@ def test_a_disclosure_for_the_waiting_purpose_waits(waiting: tuple[Troth, str]) 
         assert exc.reason == "notice_period_running", recipient
         assert "takes effect on 2026-04-15 00:00 NZST" in exc.message
         assert _last(t, "disclose").reason == "notice_period_running"
-    assert f"purpose 'loyalty_offers' comes with {WHEN}" in _refused(
-        lambda: t.disclosures.disclose(sid, "shipping_company", "loyalty_offers", actor=APP)
-    ).message
+    assert (
+        f"purpose 'loyalty_offers' comes with {WHEN}"
+        in _refused(
+            lambda: t.disclosures.disclose(sid, "shipping_company", "loyalty_offers", actor=APP)
+        ).message
+    )
 
 
 def test_a_collection_for_the_waiting_purpose_or_point_waits(waiting: tuple[Troth, str]) -> None:

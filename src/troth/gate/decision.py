@@ -8,7 +8,17 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from troth.gate.members import MEMBERS, member_check
-from troth.gate.model import Actor, ActorKind, Ask, Decision, Facts, Grant, Operation, Reason
+from troth.gate.model import (
+    CREDENTIAL_TAMPERED,
+    Actor,
+    ActorKind,
+    Ask,
+    Decision,
+    Facts,
+    Grant,
+    Operation,
+    Reason,
+)
 from troth.gate.waiting import waiting_for_next
 from troth.policy.index import PolicyIndex
 from troth.policy.model import LegalBasis, Power
@@ -267,6 +277,8 @@ def party_refusal(actor: Actor, facts: Facts, noun: str) -> Decision | None:
         return Decision.deny(
             Reason.not_a_member, f"this person's {noun} {belongs} to another customer"
         )
+    if facts.member_tampered:
+        return Decision.deny(Reason.record_tampered, CREDENTIAL_TAMPERED)
     if not facts.member_active:
         return Decision.deny(Reason.not_a_member, "your membership was revoked")
     return None

@@ -86,10 +86,10 @@ def waiting_version(index: PolicyIndex, allows: Callable[[PolicyIndex], bool]) -
     """ "policy version V, which takes effect on WHEN" for the first version waiting for its
     effective date that ``allows`` what the one in effect does not (a collection point, a
     purpose of a point); None when none does."""
-    later: PolicyIndex | None = index.coming
-    starts = index.coming_at
-    while later is not None and starts is not None:
+    before = index  # each version knows the one after it and when that one starts
+    while before.coming is not None and before.coming_at is not None:
+        later, starts = before.coming, before.coming_at
         if allows(later):
             return f"policy version {later.version}, which takes effect on {when(later, starts)}"
-        later, starts = later.coming, later.coming_at
+        before = later
     return None
