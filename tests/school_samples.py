@@ -120,12 +120,15 @@ support_access: {requires_customer_grant: true, max_days: 7}
 """
 
 
-def school_home(home: Any, tmp_path: Path) -> tuple[Troth, str, str, dict[str, Actor], str, str]:
+def school_home(
+    home: Any, tmp_path: Path, text: str = SCHOOL
+) -> tuple[Troth, str, str, dict[str, Actor], str, str]:
     """Two schools (tenants), each with a pupil holding every kind of record; Maple has an
     admin, a member of each role and a member without one; Oak an admin and a lead:
-    (troth, maple, oak, people by name, Maple's pupil, Oak's pupil)."""
+    (troth, maple, oak, people by name, Maple's pupil, Oak's pupil). ``text``: the
+    policy (:data:`SCHOOL`, or an edit of it)."""
     policy = tmp_path / "school.yaml"
-    policy.write_text(SCHOOL)
+    policy.write_text(text)
     t: Troth = home(policy=policy)
     acc = t.access
     maple = acc.tenants.create_tenant("Maple PS", "office@maple.example")

@@ -65,6 +65,9 @@ class Reason(StrEnum):
     wrong_code = "wrong_code"
     not_vendor_admin = "not_vendor_admin"
     not_tenant_admin = "not_tenant_admin"
+    # A customer's admin giving (to themself or another) a role, no role, or admin-ness
+    # that would read more than they may read themselves (troth.access.delegation).
+    beyond_own_role = "beyond_own_role"
     grant_too_long = "grant_too_long"
     grant_not_pending = "grant_not_pending"
     no_emergency_access = "no_emergency_access"
