@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from _http import client_for, privacy_sign_in, section
+from troth.access.who import Acting
 from troth.audit.log import transaction
 from troth.clock import ManualClock
 from troth.consent import ConsentKind, ConsentLedger, ConsentMethod
@@ -31,7 +32,7 @@ PERSON = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Please
 
 def told(t: Troth, sid: str) -> list[str]:
     """The consent sentences the person's page shows, oldest first."""
-    narrator = Narrator(t.ctx.policy, sid, lambda _user: "support")
+    narrator = Narrator(t.ctx.policy, sid, lambda _actor: Acting(role="support"))
     entries = t.disclosures.person_entries(sid, limit=200)
     consent = sorted(
         (x for x in entries if x.entry.action.startswith("consent.")), key=lambda x: x.seq

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from _http import api_key, client_for, is_problem, privacy_sign_in, section
+from troth.access.who import Acting
 from troth.audit.entry import AuditEntry, Outcome
 from troth.clock import ManualClock
 from troth.engine import Troth
@@ -68,7 +69,7 @@ def entry(action: str, outcome: Outcome, actor: str = "staff:u1", **kw: Any) -> 
 def test_every_action_kind_refused_says_refused_and_never_what_it_asked(
     ctx: Any, action: str
 ) -> None:
-    n = Narrator(ctx.policy, "s1", lambda _user: "support")
+    n = Narrator(ctx.policy, "s1", lambda _actor: Acting(role="support"))
     allowed = {n.sentence(entry(action, o)) for o in (Outcome.allow, Outcome.info)}
     refused = n.sentence(entry(action, Outcome.deny))
     assert refused is not None and "refused" in refused, (action, refused)
@@ -80,7 +81,7 @@ def test_every_action_kind_refused_says_refused_and_never_what_it_asked(
 
 
 def test_another_customer_is_the_asker_unnamed_when_the_gate_says_not_theirs(ctx: Any) -> None:
-    n = Narrator(ctx.policy, "s1", lambda _user: None)
+    n = Narrator(ctx.policy, "s1", lambda _actor: Acting())
     other = AuditEntry(
         "request.open", "application:k2", Outcome.deny, subject_id="s1", reason="not_a_member"
     )

@@ -13,6 +13,7 @@ import pytest
 
 from _http import PASSWORD, client_for, privacy_sign_in, section
 from troth.access import actor_for
+from troth.access.who import Acting
 from troth.audit.entry import AuditEntry, Outcome
 from troth.clock import ManualClock
 from troth.engine import Troth
@@ -44,7 +45,7 @@ def ctx(home: Any) -> Any:
 
 
 def test_reads_and_disclosures_end_with_the_description_after_a_colon(ctx: Any) -> None:
-    n = Narrator(ctx.policy, "s1", lambda _user: "support")
+    n = Narrator(ctx.policy, "s1", lambda _actor: Acting(role="support"))
     cats = ("contact", "identity")
     said = {
         (action, outcome): n.sentence(

@@ -197,9 +197,15 @@ class Accounts:
         by: Actor = SYSTEM,
     ) -> User:
         """Create an account. Staff need a role of the policy; tenant members a tenant and
-        a tenant role; e-mails are unique per kind and tenant."""
+        a tenant role; e-mails are unique per kind and tenant. A customer's admin adding
+        one of its people gives no more than they read (troth.access.delegation)."""
         if kind == UserKind.tenant_member.value:
             ensure_open(self.ctx, tenant_id, "user_add", by)
+            from troth.access.delegation import ensure_within_reach
+
+            admin = tenant_role == TenantRole.admin.value
+            where = tenant_id or ""
+            ensure_within_reach(self.ctx, by, where, "user_add", admin=admin, role=role, details={})
         with transaction(self.ctx) as conn:
             try:
                 kind = UserKind(kind)

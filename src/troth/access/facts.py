@@ -11,10 +11,27 @@ from sqlalchemy import Connection, select
 from troth.access.accounts import UserKind, signed_in_as
 from troth.access.grants import GrantStatus
 from troth.access.seals import GRANT_COLUMNS, row_matches
-from troth.access.tables import support_grants
+from troth.access.tables import support_grants, users
 from troth.clock import utc
 from troth.context import Context
 from troth.gate import Actor, ActorKind, Grant
+
+
+def member_tampered(conn: Connection, ctx: Context, actor: Actor) -> bool:
+    """Is ``actor`` a customer's member (or admin) whose account, active and of their
+    kind, does not match its seal (changed outside troth: a role, a tenant or an admin-ness
+    edited in the database)? The gate refuses it ``record_tampered``, not as a membership
+    that was revoked."""
+    if actor.kind not in (ActorKind.tenant_admin, ActorKind.tenant_member):
+        return False
+    row = conn.execute(select(users).where(users.c.id == actor.id)).first()
+    return (
+        row is not None
+        and row.disabled_at is None
+        and row.kind == UserKind.tenant_member.value
+        and not row_matches(ctx.keys, users, row)
+    )
+
 
 # How many of a vendor admin's most recent grants for a tenant the gate is shown.
 _FACT_GRANTS = 50

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select, update
 
 from troth.access.tables import api_keys, invitations, sessions, support_grants, users
+from troth.gate.model import CREDENTIAL_TAMPERED
 from troth.requests.tables import requests
 from troth.store.mac import SealKey, mac_key, mac_matches, mac_of, reseal_rows, rows_of, set_seal
 from troth.store.tables import tenants
@@ -109,11 +110,7 @@ _COLUMNS = {
     "support_grants": GRANT_COLUMNS,
 }
 _LABELS = {name: f"troth:{name}:seal-key" for name in _COLUMNS}
-TAMPERED = (
-    "this credential was changed outside troth (its role, tenant, scopes, password or"
-    " revocation edited in the database by a writer without the key file), so it is"
-    " refused: run `troth audit verify`, then restore the row from a backup"
-)
+TAMPERED = CREDENTIAL_TAMPERED
 
 
 def _plain(value: Any) -> Any:

@@ -102,6 +102,7 @@ class Sessions:
         sid = token_hash(token or "")
         idle = timedelta(minutes=self.ctx.settings.session_idle_minutes)
         problem: tuple[Reason, str] | None = None
+        changed: dict[str, str] = {}
         user: User | None = None
         with transaction(self.ctx) as conn:
             row = conn.execute(
@@ -125,6 +126,7 @@ class Sessions:
                 account = conn.execute(select(users).where(users.c.id == row.user_id)).one()
                 if not row_matches(self.ctx.keys, users, account):
                     problem = (Reason.record_tampered, TAMPERED)
+                    changed = {"changed": "account"}  # the pages say so (not the session)
             if problem is None and row is not None:
                 conn.execute(update(sessions).where(sessions.c.id == sid).values(last_seen_at=now))
                 user = user_from_row(account)
@@ -134,7 +136,7 @@ class Sessions:
                 self.ctx,
                 "session",
                 who,
-                error=AuthenticationError(problem[1], code=problem[0].value),
+                error=AuthenticationError(problem[1], code=problem[0].value, **changed),
                 reason=problem[0],
                 details={"session": sid[:16]},
             )

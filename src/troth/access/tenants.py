@@ -20,6 +20,7 @@ from troth.access.accounts import (
     user_by_id,
     user_from_row,
 )
+from troth.access.delegation import ensure_within_reach, member_role_id, target_is_admin
 from troth.access.invitations import (
     INVITATION_REASONS,
     INVITATION_TAMPERED,
@@ -183,14 +184,21 @@ class Tenants:
     ) -> tuple[str, Invitation]:
         """Invite a colleague by e-mail: (the single-use token, the invitation). The token
         is mailed through the outbox and kept only as its hash. ``member_role``: the
-        policy role (``for: tenant_members``) they get on accepting."""
+        policy role (``for: tenant_members``) they get on accepting. A customer's admin
+        invites no one who would read more than they do (``beyond_own_role``:
+        troth.access.delegation)."""
         addr = normalise_email(email)
         try:
             trole = TenantRole(role)
         except ValueError:
             raise ValidationError("the invited role must be admin or member") from None
         self.authorize_admin(by, tenant_id, "invite")
-        mrole = self.member_role_id(member_role)
+        mrole = member_role_id(self.ctx.policy, member_role)
+        admin = trole is TenantRole.admin
+        details = {"email_mac": self.ctx.keys.mac("invite", addr.encode()).hex()[:16]}
+        ensure_within_reach(
+            self.ctx, by, tenant_id, "invite", admin=admin, role=mrole, details=details
+        )
         ensure_open(self.ctx, tenant_id, "invite", by)
         now = self.ctx.clock.now()
         token = new_token()
@@ -356,34 +364,25 @@ class Tenants:
         return [invitation_of(r, now) for r in rows]
 
     # -- members' roles (``for: tenant_members``) ------------------------------------------
-    def member_role_id(self, role: str | None) -> str | None:
-        """``role`` when the policy declares it ``for: tenant_members`` (None or empty:
-        no role); ValidationError naming the roles a member may be given otherwise."""
-        if role is None or role == "":
-            return None
-        roles = self.ctx.policy.member_roles
-        if role not in roles:
-            known = ", ".join(sorted(roles)) or "none: the policy declares no role for them"
-            shown_role = role[:64] if isinstance(role, str) and role.isprintable() else "?"
-            raise ValidationError(
-                f"no role {shown_role!r} for a customer's members; the policy's roles"
-                f" `for: tenant_members`: {known}",
-                field="member_role",
-            )
-        return role
-
     def set_member_role(
         self, tenant_id: str, user_id: str, role: str | None, *, by: Actor = SYSTEM
     ) -> User:
         """Give a member of ``tenant_id`` the policy role ``role`` (``for:
         tenant_members``; None takes it away). Only an admin of this tenant (or troth
         itself: the operator, the vendor's office) may; another tenant's admin gets the
-        404 of an unknown member, refused ``not_a_member``. Audited ``member_role`` with
-        the role before and after; the member's very next decision uses the new role."""
+        404 of an unknown member, refused ``not_a_member``; an admin may not give (themself
+        included) a role, or no role, that reads more than they do (``beyond_own_role``:
+        troth.access.delegation). Audited ``member_role`` with the role before and after;
+        the member's very next decision uses the new role."""
         unknown = NotFound(f"{user_id[:64]!r} is not a member of this customer")
         self.authorize_admin(by, tenant_id, "member_role", unknown, {"user": user_id[:64]})
         self._refuse_anothers_member("member_role", by, tenant_id, user_id, unknown)
-        mrole = self.member_role_id(role)
+        mrole = member_role_id(self.ctx.policy, role)
+        admin = target_is_admin(self.ctx, user_id)
+        details = {"user": user_id[:64]}
+        ensure_within_reach(
+            self.ctx, by, tenant_id, "member_role", admin=admin, role=mrole, details=details
+        )
         with transaction(self.ctx) as conn:
             row = conn.execute(select(users).where(users.c.id == user_id)).first()
             if row is None or row.tenant_id != tenant_id:

@@ -36,7 +36,12 @@ from troth.consent.tables import consent_state
 from troth.context import Context
 from troth.dialects import dialect_for
 from troth.gate import SYSTEM, Actor, Ask, Operation, decide
-from troth.gate.facts import actor_membership, aggregate_facts, notices_of
+from troth.gate.facts import (
+    actor_membership,
+    aggregate_facts,
+    credential_tampered,
+    notices_of,
+)
 from troth.store.tables import records, restrictions, subjects
 
 
@@ -128,16 +133,23 @@ def aggregate(
     k, cats, group_cats = check(ctx, q, k)
     asked = {"field": field, "group_by": list(group_by), "measure": measure}
     tenant = actor.tenant_id
-    member_active, role = False, None
+    member_active, role, tampered = False, None, False
     if tenant is not None:
         with ctx.engine.connect() as conn:
             member_active, _, role = actor_membership(conn, ctx, actor, tenant)
+            tampered = credential_tampered(conn, ctx, actor, member_active)
     # The actor first (role, scopes, tenant binding), as if every person consented.
     ask = Ask(actor, Operation.aggregate, purpose, cats, now)
     decision = decide(
         idx,
         ask,
-        aggregate_facts(tenant, member_active, consented=frozenset({purpose}), member_role=role),
+        aggregate_facts(
+            tenant,
+            member_active,
+            consented=frozenset({purpose}),
+            member_role=role,
+            member_tampered=tampered,
+        ),
     )
     if not decision.allowed or decision.masked:
         reason = decision.reason or next(iter(decision.masked.values()))

@@ -129,7 +129,8 @@ def grant(
         text = notice.read_text(encoding="utf-8") if notice else ledger.notice_for(purpose)
         if not as_json:
             shown = _err if quiet else _out
-            shown.print(f"[bold]Notice for {purpose}[/bold] (policy {context.policy.version}):")
+            version = context.policy.declaring(purpose).version
+            shown.print(f"[bold]Notice for {purpose}[/bold] (policy {version}):")
             shown.print(text, markup=False)
         if not yes and not as_json and sys.stdin.isatty():
             typer.confirm("Did the person agree to this notice?", abort=True)

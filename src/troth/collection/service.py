@@ -31,6 +31,7 @@ from troth.consent.events import ConsentMethod, parse_method
 from troth.context import Context
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Reason
+from troth.gate.waiting import waiting_version
 from troth.policy.model import CollectionPoint, SourceKind
 
 __all__ = ["CollectRequest", "CollectResult", "CollectionService"]
@@ -75,6 +76,17 @@ class CollectionService:
         idx = self.ctx.policy
         now = self.ctx.clock.now()
         cp = idx.points.get(req.point)
+        coming = waiting_version(idx, lambda later: req.point in later.points)
+        if cp is None and coming is not None:
+            refuse(
+                self.ctx,
+                "collect",
+                req.actor,
+                Reason.notice_period_running,
+                f"collection point {req.point!r} comes with {coming}: until then nothing is"
+                " collected through it",
+                details={"point": req.point},
+            )
         if cp is None:
             refuse(
                 self.ctx,
@@ -209,7 +221,8 @@ class CollectionService:
                     age = age_of(cp.fields[cp.age_field], data.get(cp.age_field), today, zone)
                     if age is not None:
                         ages.append(age)
-            unknown = [p for p in req.consents if p not in idx.purposes]
+            # A consent purpose of a version waiting for its date may be consented to ahead.
+            unknown = [p for p in req.consents if p not in idx.declaring(p).purposes]
             if unknown:
                 raise ValidationError(f"unknown purpose {unknown[0]!r} in consents")
             parse_method(req.consent_method)
@@ -261,6 +274,20 @@ class CollectionService:
             return allowed
         chosen = list(dict.fromkeys(req.purposes))
         bad = [p for p in chosen if p not in allowed]
+        coming = waiting_version(
+            self.ctx.policy,
+            lambda later: bool(bad) and set(bad) <= set(later.point_purposes.get(cp.id, ())),
+        )
+        if bad and coming is not None:
+            refuse(
+                self.ctx,
+                "collect",
+                req.actor,
+                Reason.notice_period_running,
+                f"collection point {cp.id!r} collects for {', '.join(bad)} from {coming}:"
+                f" until then it collects for {', '.join(allowed)}",
+                details={"point": cp.id, "purposes": bad},
+            )
         if bad:
             refuse(
                 self.ctx,

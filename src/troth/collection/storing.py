@@ -282,6 +282,7 @@ def _ask_the_gate(
     consented_by_subject = facts_mod.consented_purposes(conn, ctx, sids)
     point_cats = tuple(sorted({f.category for f in batch.cp.fields.values()}))
     member_active, grants, role = facts_mod.actor_membership(conn, ctx, actor, batch.tenant_id)
+    tampered = facts_mod.credential_tampered(conn, ctx, actor, member_active)
     gated = _Gated()
     decided: dict[tuple[frozenset[str], bool], Allowed] = {}
     for sid in sids:
@@ -299,6 +300,7 @@ def _ask_the_gate(
             grants,
             erased=sid in erased,
             member_role=role,
+            member_tampered=tampered,
         )
         per: Allowed = {}
         refusals: list[Decision] = []

@@ -5,11 +5,21 @@ actor exercise a power of the vendor's privacy office?)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from datetime import datetime
 
 from troth.gate.members import MEMBERS, member_check
-from troth.gate.model import Actor, ActorKind, Ask, Decision, Facts, Grant, Operation, Reason
+from troth.gate.model import (
+    CREDENTIAL_TAMPERED,
+    Actor,
+    ActorKind,
+    Ask,
+    Decision,
+    Facts,
+    Grant,
+    Operation,
+    Reason,
+)
+from troth.gate.waiting import waiting_for_next
 from troth.policy.index import PolicyIndex
 from troth.policy.model import LegalBasis, Power
 
@@ -31,53 +41,12 @@ def decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
     category is masked the refusal carries one reason, :func:`telling_reason`'s, and its
     message names only the categories that reason applies to. ``index`` is the version in
     effect at ``ask.now``: what only a version still waiting for its effective date allows
-    (a new purpose, recipient or category) is refused ``notice_period_running``."""
+    (a new purpose, recipient or category) is refused ``notice_period_running``
+    (:mod:`troth.gate.waiting`)."""
     decision = _decide(index, ask, facts)
     if index.coming is None or (decision.allowed and not decision.masked):
         return decision
-    return _waiting_for_next(index, ask, facts, decision)
-
-
-# What a newer version may allow that the one in effect does not (a widening change).
-_WIDENING = frozenset(
-    {
-        Reason.purpose_not_declared,
-        Reason.purpose_not_declared_for_category,
-        Reason.recipient_not_listed,
-        Reason.recipient_category_not_allowed,
-    }
-)
-
-
-def _waiting_for_next(index: PolicyIndex, ask: Ask, facts: Facts, now: Decision) -> Decision:
-    """``now`` (decided on the version in effect), with each refusal that the next version
-    lifts said as ``notice_period_running``: it waits for that version's effective date."""
-    later_index, starts = index.coming, index.coming_at
-    if later_index is None or starts is None:  # pragma: no cover - checked by the caller
-        return now
-    later = decide(later_index, ask, facts)
-
-    def lifted(cat: str) -> bool:
-        return cat in later.categories or later.masked.get(cat) is Reason.notice_period_running
-
-    masked = {
-        c: Reason.notice_period_running if r in _WIDENING and lifted(c) else r
-        for c, r in now.masked.items()
-    }
-    if now.allowed or now.reason not in _WIDENING:
-        return replace(now, masked=masked)
-    if not (later.allowed or later.reason is Reason.notice_period_running):
-        return replace(now, masked=masked)
-    local = starts.astimezone(later_index.policy.organisation.zone())
-    return Decision(
-        False,
-        Reason.notice_period_running,
-        frozenset(),
-        masked,
-        f"this {ask.operation.value} for {ask.purpose!r} is a change of policy version"
-        f" {later_index.version}, which takes effect on {local:%Y-%m-%d %H:%M %Z}:"
-        " until then it is refused",
-    )
+    return waiting_for_next(index, ask, facts, decision, decide)
 
 
 def _decide(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision:
@@ -308,6 +277,8 @@ def party_refusal(actor: Actor, facts: Facts, noun: str) -> Decision | None:
         return Decision.deny(
             Reason.not_a_member, f"this person's {noun} {belongs} to another customer"
         )
+    if facts.member_tampered:
+        return Decision.deny(Reason.record_tampered, CREDENTIAL_TAMPERED)
     if not facts.member_active:
         return Decision.deny(Reason.not_a_member, "your membership was revoked")
     return None

@@ -127,6 +127,16 @@ def actor_membership(
     return actor_facts(conn, ctx, actor, tenant_id)
 
 
+def credential_tampered(conn: Connection, ctx: Context, actor: Actor, member_active: bool) -> bool:
+    """Whether an actor found no active member is a customer's member whose account was
+    changed outside troth (:func:`troth.access.facts.member_tampered`); asked only then."""
+    if member_active or actor.kind not in (ActorKind.tenant_admin, ActorKind.tenant_member):
+        return False
+    from troth.access.facts import member_tampered
+
+    return member_tampered(conn, ctx, actor)
+
+
 # Separators as SQL literals, not post-compiled parameters: the statement is then compiled
 # once (troth.driver.Prepared) rather than rewritten at each execution.
 _COMMA: Any = literal_column("','")  # typed as Any: aggregate_strings is typed for str
@@ -193,6 +203,7 @@ def facts_from_row(
         notices=notices.new_uses,
         member_active=member_active,
         member_role=member_role,
+        member_tampered=credential_tampered(conn, ctx, actor, member_active),
         grants=grants,
         erased=subject.erased_at is not None,
     )
@@ -207,6 +218,7 @@ def collection_facts(
     grants: tuple[Grant, ...],
     erased: bool = False,
     member_role: str | None = None,
+    member_tampered: bool = False,
 ) -> Facts:
     """The facts of a collection about ``subject_id`` (:mod:`troth.collection.storing`):
     who collects, for which customer, with which consents (those given with the data
@@ -219,6 +231,7 @@ def collection_facts(
         consented=consented,
         member_active=member_active,
         member_role=member_role,
+        member_tampered=member_tampered,
         grants=grants,
         erased=erased,
     )
@@ -232,6 +245,7 @@ def aggregate_facts(
     restricted: frozenset[str] = frozenset(),
     erased: bool = False,
     member_role: str | None = None,
+    member_tampered: bool = False,
 ) -> Facts:
     """The facts of one kind of person in an aggregate (:mod:`troth.aggregates.query`):
     no one in particular, only whether they consented, restricted the purpose or were
@@ -243,6 +257,7 @@ def aggregate_facts(
         erased=erased,
         member_active=member_active,
         member_role=member_role,
+        member_tampered=member_tampered,
     )
 
 

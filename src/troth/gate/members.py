@@ -5,6 +5,8 @@ policy sends to an authority is the vendor's office's to read out."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from troth.gate.model import Actor, ActorKind, Ask, Decision, Facts, Operation, Reason
 from troth.policy.index import PolicyIndex
 
@@ -63,3 +65,63 @@ def member_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
             " member only with a role that lists it",
         )
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What a customer's admin or member may read of its people: each (purpose, category)
+    pair their role lets them read, and those of them read whole (a category the role
+    reads ``masked`` is read as each field's mask). ``everything``: an admin without a
+    role, who reads every category the purposes allow."""
+
+    everything: bool = False
+    pairs: frozenset[tuple[str, str]] = frozenset()
+    whole: frozenset[tuple[str, str]] = frozenset()
+
+
+def member_reach(index: PolicyIndex, *, admin: bool, role: str | None) -> Reach:
+    """What a customer's member would read holding ``role`` (None: no role), an admin
+    (``admin``) or not, as :func:`member_check` and the masks decide: an admin without a
+    role everything; a member without one nothing where the policy declares roles ``for:
+    tenant_members`` (else every purpose's categories but an authority's, as before); a
+    role the policy does not declare nothing."""
+    if role is None:
+        if admin:
+            return Reach(everything=True)
+        if index.member_roles:
+            return Reach()
+        pairs = frozenset(
+            (p, c)
+            for p, cats in index.purpose_categories.items()
+            if p not in index.authority_purposes
+            for c in cats
+        )
+        return Reach(pairs=pairs, whole=pairs)
+    declared = index.member_roles.get(role)
+    if declared is None:
+        return Reach()
+    cats = frozenset(declared.categories)
+    pairs = frozenset(
+        (p, c)
+        for p in declared.purposes
+        for c in index.purpose_categories.get(p, frozenset()) & cats
+    )
+    masked = frozenset(declared.masked)
+    return Reach(pairs=pairs, whole=frozenset((p, c) for p, c in pairs if c not in masked))
+
+
+def beyond_reach(mine: Reach, theirs: Reach) -> str | None:
+    """What ``theirs`` reads beyond ``mine``, in words (None: nothing): "everything" for an
+    admin without a role, else each category read for a purpose ``mine`` does not reach
+    ("health for wellbeing"), then each one read whole that ``mine`` reads masked."""
+    if mine.everything:
+        return None
+    if theirs.everything:
+        return "every category of every purpose, as an admin without a role"
+    extra = sorted(theirs.pairs - mine.pairs)
+    whole = sorted((theirs.whole - mine.whole) - set(extra))
+    said = [f"{c} for {p}" for p, c in extra] + [f"{c} unmasked for {p}" for p, c in whole]
+    if not said:
+        return None
+    more = f" and {len(said) - 6} more" if len(said) > 6 else ""
+    return ", ".join(said[:6]) + more

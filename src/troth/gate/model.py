@@ -65,6 +65,9 @@ class Reason(StrEnum):
     wrong_code = "wrong_code"
     not_vendor_admin = "not_vendor_admin"
     not_tenant_admin = "not_tenant_admin"
+    # A customer's admin giving (to themself or another) a role, no role, or admin-ness
+    # that would read more than they may read themselves (troth.access.delegation).
+    beyond_own_role = "beyond_own_role"
     grant_too_long = "grant_too_long"
     grant_not_pending = "grant_not_pending"
     no_emergency_access = "no_emergency_access"
@@ -72,6 +75,15 @@ class Reason(StrEnum):
     invitation_accepted = "invitation_accepted"
     invitation_revoked = "invitation_revoked"
     invitation_expired = "invitation_expired"
+
+
+# A credential (an account, an API key) whose row was changed outside troth: refused as
+# unauthenticated wherever it is used (troth.access.seals), by the gate too.
+CREDENTIAL_TAMPERED = (
+    "this credential was changed outside troth (its role, tenant, scopes, password or"
+    " revocation edited in the database by a writer without the key file), so it is"
+    " refused: run `troth audit verify`, then restore the row from a backup"
+)
 
 
 class Operation(StrEnum):
@@ -154,6 +166,10 @@ class Facts:
     # The role (``for: tenant_members``) that member holds now, read with member_active:
     # the gate applies this one, not one an older session or actor object carried.
     member_role: str | None = None
+    # The actor is a customer's member (or admin) whose account row does not match its seal
+    # (changed outside troth, troth.access.seals): refused ``record_tampered``, never
+    # taken for a membership that was revoked.
+    member_tampered: bool = False
     grants: tuple[Grant, ...] = ()
     erased: bool = False
 

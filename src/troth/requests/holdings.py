@@ -187,10 +187,14 @@ def _disclosures(ctx: Context, subject_ids: list[str]) -> dict[str, list[dict[st
 def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
     """Who touched this person's data, when, for what and with what outcome (P17, P23);
     what a live non-disclosure order covers is left out until it ends (P20), and what the
-    policy withholds from their access (Art. 15(4)) is left out for good."""
+    policy withholds from their access (Art. 15(4)) is left out for good. ``who`` says the
+    actor in the person's words, as the privacy centre does (:mod:`troth.access.who`):
+    our staff or systems, or a customer's, by its name."""
+    from troth.access.who import acting_in, who_acted
     from troth.disclosures.gags import gags_now
 
     gags = gags_now(ctx)
+    acting = acting_in(ctx)
     out: list[dict[str, Any]] = []
     after: int | None = None
     while True:
@@ -200,12 +204,14 @@ def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
             if e is None:
                 continue
             d = e.to_dict()
+            d["who"] = who_acted(e.entry.actor, subject_id, ctx.policy, acting)
             out.append(
                 {
                     k: d[k]
                     for k in (
                         "seq",
                         "at",
+                        "who",
                         "actor",
                         "action",
                         "outcome",

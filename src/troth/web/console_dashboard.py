@@ -29,7 +29,7 @@ router = APIRouter(include_in_schema=False)
 def dashboard(request: Request) -> Response:
     """Requests per week and falling due, refusals by reason, consents given and withdrawn,
     audit entries per day, breach clocks: each to the staff whose powers reach it."""
-    if signed_in(request) is None:
+    if signed_in(request, strict=True) is None:
         return RedirectResponse("/console/login", status_code=303)
     s = staff(request)
     ctx = ctx_of(request)

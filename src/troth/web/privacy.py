@@ -15,10 +15,11 @@ from starlette.responses import Response
 
 from troth.access import signin
 from troth.access.centre import held_values, zone_of
+from troth.access.who import acting_in
 from troth.api.auth import client_ip
 from troth.consent import ConsentMethod
 from troth.consent.optin import in_wait
-from troth.errors import AuthenticationError, NotFound, RateLimited, TrothError, ValidationError
+from troth.errors import AuthenticationError, NotFound, RateLimited, ValidationError
 from troth.notices.policy_mail import changes_in_words
 from troth.policy.describe import describe_policy
 from troth.policy.masking import shown
@@ -200,18 +201,6 @@ DONE = {
 }
 
 
-def _staff_role(request: Request) -> Any:
-    access = request.app.state.troth.access
-
-    def role(user_id: str) -> str | None:
-        try:
-            return access.accounts.get_user(user_id).role  # type: ignore[no-any-return]
-        except TrothError:
-            return None
-
-    return role
-
-
 @router.get("/privacy/me")
 def me(request: Request) -> Response:
     p = require_person(request)
@@ -219,7 +208,7 @@ def me(request: Request) -> Response:
     t = request.app.state.troth
     held, withheld = _held(request, p)
     # Who used my data: without what a live non-disclosure order covers (P20), in words.
-    narrator = Narrator(ctx.policy, p.subject_id, _staff_role(request))
+    narrator = Narrator(ctx.policy, p.subject_id, acting_in(ctx))
     accesses = narrator.accesses(t.disclosures.person_entries(p.subject_id, limit=200))
     done = request.query_params.get("done", "")
     state = t.consent.state(p.subject_id)

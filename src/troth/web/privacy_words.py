@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from troth.access.who import Acting, who_acted
 from troth.audit.entry import AuditEntry
 from troth.consent.events import COOKIE_PREFIX
 from troth.policy.index import PolicyIndex
@@ -86,36 +87,28 @@ class Access:
 
 
 class Narrator:
-    """Turns audit entries about one person into sentences. ``staff_role(user_id)`` gives
-    a staff member's role id (or None); it is asked once per person of staff."""
+    """Turns audit entries about one person into sentences. ``acting(label)`` says what
+    the words need of an entry's actor (a staff member's role, the customer a member or an
+    API key acts for: :func:`troth.access.who.acting_in`); it is asked once per actor."""
 
     def __init__(
-        self, index: PolicyIndex, subject_id: str, staff_role: Callable[[str], str | None]
+        self, index: PolicyIndex, subject_id: str, acting: Callable[[str], Acting]
     ) -> None:
         self.index = index
         self.subject_id = subject_id
-        self._staff_role = staff_role
-        self._roles: dict[str, str | None] = {}
+        self._acting = acting
+        self._seen: dict[str, Acting] = {}
 
     # -- the parts of a sentence ---------------------------------------------------------
     def who(self, actor: str) -> str:
-        kind, _, ident = actor.partition(":")
-        if kind == "subject":
-            return "You" if ident == self.subject_id else "Someone else"
-        if kind == "staff":
-            if ident not in self._roles:
-                self._roles[ident] = self._staff_role(ident)
-            role = self._roles[ident]
-            if role and role in self.index.roles:
-                return f"Our {words(role)} team"
-            return "A member of our staff"
-        if kind == "vendor_admin":
-            return "Our administrators"
-        if kind in ("tenant_admin", "tenant_member"):
-            return "Your organisation's staff"
-        if kind == "application":
-            return "Our systems"
-        return "We"
+        """Who acted, in the person's words (:func:`troth.access.who.who_acted`): our
+        staff, administrators or systems; a customer's staff or systems by its name."""
+        return who_acted(actor, self.subject_id, self.index, self._looked_up)
+
+    def _looked_up(self, label: str) -> Acting:
+        if label not in self._seen:
+            self._seen[label] = self._acting(label)
+        return self._seen[label]
 
     def what(self, categories: Iterable[str]) -> str:
         cats = sorted(set(categories))

@@ -41,8 +41,11 @@ def csrf_for_session(ctx: Context, secret: str) -> str:
     return csrf.derive(ctx, "console", secret)
 
 
-def signed_in(request: Request) -> Signed | None:
-    """The signed-in user, or None (no cookie, or an ended/expired session)."""
+def signed_in(request: Request, *, strict: bool = False) -> Signed | None:
+    """The signed-in user, or None (no cookie, or an ended/expired session). ``strict``:
+    an account changed outside troth raises its AuthenticationError (401,
+    ``record_tampered``: the page says so) instead of asking to sign in again; a session
+    row changed outside troth is no session (the sign-in page)."""
     token = session_token(request)
     if not token:
         return None
@@ -50,13 +53,15 @@ def signed_in(request: Request) -> Signed | None:
     try:
         user, actor = t.access.sessions.resolve_session(token)
         secret = t.access.sessions.session_csrf(token)
-    except AuthenticationError:
+    except AuthenticationError as exc:
+        if strict and exc.details.get("changed") == "account":
+            raise
         return None
     return Signed(user, actor, token, csrf_for_session(t.ctx, secret))
 
 
 def require_signed_in(request: Request) -> Signed:
-    s = signed_in(request)
+    s = signed_in(request, strict=True)
     if s is None:
         raise AuthenticationError("sign in to continue", code="login_required")
     return s

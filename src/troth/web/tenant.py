@@ -144,7 +144,7 @@ def logout(request: Request, form: FormDep) -> Response:
 
 @router.get("/tenant")
 def home(request: Request) -> Response:
-    if signed_in(request) is None:
+    if signed_in(request, strict=True) is None:
         return RedirectResponse("/tenant/login", status_code=303)
     s = require_signed_in(request)
     tr = request.app.state.troth
