@@ -117,6 +117,7 @@ def _purpose_dict(p: Purpose) -> dict[str, Any]:
         "dimensions": list(p.dimensions),
         "marketing": p.marketing,
         "sale_or_sharing": p.sale_or_sharing,
+        "vendor_only": p.vendor_only,
         "retention": retention_words(p.retention),
         "withdraw": p.withdraw,
     }
@@ -252,6 +253,8 @@ def _purpose_words(p: Purpose) -> list[str]:
         extra.append("marketing")
     if p.sale_or_sharing:
         extra.append("shared with others for their offers")
+    if p.vendor_only:
+        extra.append("ours alone: never done by or for our customers")
     if extra:
         out.append(f"    {'; '.join(extra)}.")
     out.append(f"    {retention_words(p.retention)}.")

@@ -13,7 +13,9 @@ from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
 from troth.audit.refusals import refuse
 from troth.errors import NotFound, PermissionDenied
-from troth.gate import SYSTEM, Actor, ActorKind, Reason
+from troth.gate import SYSTEM, Actor, ActorKind, Facts, Reason
+from troth.gate.exports import export_head, export_scope
+from troth.gate.members import member_role_refusal
 from troth.requests import _contact, holdings, package
 from troth.requests.record import ExportLink, RequestRecord
 from troth.requests.steps import RequestSteps
@@ -31,41 +33,71 @@ class Exports:
         self.ctx = steps.ctx
 
     def export_tenant(self, tenant_id: str, *, actor: Actor = SYSTEM) -> ExportLink:
-        """A tenant's complete data (P29) as the same ZIP; for the tenant's own admins,
-        staff and troth itself."""
+        """A tenant's data (P29) as the same ZIP, holding only what ``actor`` may read
+        (:func:`troth.gate.exports.export_scope`: an admin with a member role, what the
+        role reads; never what only the vendor's own purposes use); for the tenant's own
+        active admins, staff and troth itself. Anyone else is refused, audited."""
+        role = self._exporter_role(tenant_id, actor)
+        return self.tenant_export(tenant_id, actor, role=role)
+
+    def _exporter_role(self, tenant_id: str, actor: Actor) -> str | None:
+        """The member role ``actor`` exports as (None: none, or the vendor's side), read
+        with their membership now; a refusal (audited) for anyone else."""
+        ctx = self.ctx
+        where = {"tenant_id": actor.tenant_id or tenant_id, "details": {"tenant": tenant_id}}
         if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
             from troth.access import actor_facts
 
-            with self.ctx.engine.connect() as conn:
-                member, _, _ = actor_facts(conn, self.ctx, actor, tenant_id)
+            with ctx.engine.connect() as conn:
+                member, _, role = actor_facts(conn, ctx, actor, tenant_id)
             if not member or actor.kind is not ActorKind.tenant_admin:
-                raise PermissionDenied(
+                denied = PermissionDenied(
                     "only an active admin of this tenant may export its data",
                     code="not_tenant_admin",
                 )
-        elif actor.kind not in (ActorKind.staff, ActorKind.system):
-            raise PermissionDenied("tenant exports are for the tenant's admins", code="forbidden")
-        return self.tenant_export(tenant_id, actor)
+                reason = Reason.not_tenant_admin if member else Reason.not_a_member
+                refuse(ctx, "tenant.export", actor, reason, error=denied, **where)
+            refused = member_role_refusal(ctx.policy, actor, Facts(member_role=role))
+            if refused is not None and refused.reason is not None:
+                refuse(ctx, "tenant.export", actor, refused.reason, refused.detail, **where)
+            return role
+        if actor.kind not in (ActorKind.staff, ActorKind.system):
+            denied = PermissionDenied(
+                "tenant exports are for the tenant's admins", code="forbidden"
+            )
+            refuse(ctx, "tenant.export", actor, Reason.not_tenant_admin, error=denied, **where)
+        return None
 
-    def tenant_export(self, tenant_id: str, actor: Actor) -> ExportLink:
-        """The export itself, for a caller that has decided ``actor`` may have it (the
-        offboarding does)."""
+    def tenant_export(self, tenant_id: str, actor: Actor, *, role: str | None = None) -> ExportLink:
+        """The export itself, made as member role ``role`` (None: none), for a caller
+        that has decided ``actor`` may have it (the offboarding does). What it leaves out
+        is said in ``data.json`` (``complete``, ``left_out``), ``left_out.csv`` and the
+        summary, and in the audit entry."""
+        ctx = self.ctx
+        scope = export_scope(ctx.policy, role)
         try:
-            body = holdings.tenant_holdings(self.ctx, tenant_id)
+            body = holdings.tenant_holdings(ctx, tenant_id, scope)
         except RecordTampered as exc:
-            refuse_tampered(self.ctx, "tenant.export", actor, exc, tenant_id=tenant_id)
-        doc = package.document(self.ctx, body, tenant_id=tenant_id)
+            refuse_tampered(ctx, "tenant.export", actor, exc, tenant_id=tenant_id)
+        head = export_head(ctx.policy, actor.label, scope)
+        doc = package.document(ctx, body, tenant_id=tenant_id, **head)
         data = package.build_zip(doc, f"Data of tenant {body['tenant']['name']}")
-        with transaction(self.ctx) as conn:
+        with transaction(ctx) as conn:
             link = self.steps.store_export(conn, data, request_id=None, tenant_id=tenant_id)
             append_entry(
                 conn,
-                self.ctx.clock.now(),
+                ctx.clock.now(),
                 AuditEntry(
                     action="tenant.export",
                     actor=actor.label,
                     tenant_id=tenant_id,
-                    details={"subjects": len(body["subjects"]), "bytes": len(data)},
+                    details={
+                        "subjects": len(body["subjects"]),
+                        "bytes": len(data),
+                        "role": role,
+                        "complete": scope.complete,
+                        "left_out": sorted(scope.left_out),
+                    },
                 ),
             )
         return link
