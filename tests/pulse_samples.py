@@ -55,6 +55,14 @@ purposes:
     categories: [biometrics]
     vendor_only: true
     retention: {keep_for: 30d, after: relationship_end}
+  - id: club_statistics
+    description: The vendor's own statistics of check-ins at every gym.
+    legal_basis: legitimate_interest
+    categories: [attendance]
+    aggregate_only: true
+    dimensions: [club]
+    vendor_only: true
+    retention: {keep_for: 1y, then: anonymise}
   - id: fraud_detection
     description: Detect account fraud.
     legal_basis: legitimate_interest
@@ -113,7 +121,7 @@ collection_points:
       name: {category: identity}
       club: {category: attendance, required: true}
       member_card: {category: membership_card, mask: last4}
-    purposes: [account, gym_attendance]
+    purposes: [account, gym_attendance, club_statistics]
   - id: wellness_enrolment
     description: An employee joins the wellness programme.
     subjects: [member]
@@ -132,6 +140,10 @@ roles:
     description: The vendor's health insights service.
     categories: [biometrics, reproductive_health]
     purposes: [activity_tracking, health_insights]
+  - id: analyst
+    description: The vendor's analysts.
+    categories: [attendance]
+    purposes: [club_statistics]
   - id: fraud_team
     description: The vendor's fraud team.
     categories: [identity, contact, device]

@@ -25,7 +25,7 @@ from troth.policy.loader import parse_policy
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 IDX = PolicyIndex.build(parse_policy(PULSE))
 PLAIN = PolicyIndex.build(parse_policy(without_vendor_only()))
-VENDOR = ("activity_tracking", "health_insights", "fraud_detection")
+VENDOR = ("activity_tracking", "health_insights", "club_statistics", "fraud_detection")
 ROLES = [None, "gym_front_desk", "wellness_coordinator", "member_support"]
 SCOPES = ["use", "collect", "disclose", "aggregate", "export", "admin", "use:health_insights"]
 
@@ -65,8 +65,16 @@ def test_every_customer_side_actor_is_refused_vendor_only(
 ) -> None:
     assert customer_side(actor)
     d = decide(IDX, _ask(actor, op, purpose), _facts(role))
-    assert not d.allowed and d.reason is Reason.vendor_only, (name, op, d)
-    assert not d.categories
+    assert not d.allowed and not d.categories
+    if purpose in IDX.aggregate_purposes and op in (
+        Operation.use,
+        Operation.disclose,
+        Operation.export,
+    ):
+        # Rows of an aggregate-only purpose are refused whoever asks, first.
+        assert d.reason is Reason.aggregate_only
+        return
+    assert d.reason is Reason.vendor_only, (name, op, d)
     # The message tells the customer what to do, and whom to ask.
     assert purpose in d.detail and "privacy@pulse.example" in d.detail
     assert "act for one of your organisation's purposes" in d.detail
@@ -79,8 +87,10 @@ def test_another_customers_person_stays_unknown_not_vendor_only(
 ) -> None:
     """The refusal of another customer's person comes first: it must not differ from one
     of an unknown id by telling what the policy says."""
-    d = decide(IDX, _ask(actor, Operation.use, purpose), _facts(role, tenant="t2"))
-    assert d.reason is Reason.not_a_member
+    op = Operation.aggregate if purpose in IDX.aggregate_purposes else Operation.use
+    for each in (op, Operation.collect):
+        d = decide(IDX, _ask(actor, each, purpose), _facts(role, tenant="t2"))
+        assert d.reason is Reason.not_a_member
 
 
 def test_the_vendor_side_acts_for_its_own_purposes_as_before() -> None:
@@ -96,7 +106,9 @@ def test_the_vendor_side_acts_for_its_own_purposes_as_before() -> None:
     assert decide(IDX, _ask(fraud, Operation.use, "fraud_detection"), facts).allowed
     # The person themself reads their own heart rate: they are no customer.
     me = Actor(ActorKind.subject, "s1", tenant_id="t1")
-    facts = Facts(subject_id="s1", subject_tenant="t1", subject_self=True, consented=facts.consented)
+    facts = Facts(
+        subject_id="s1", subject_tenant="t1", subject_self=True, consented=facts.consented
+    )
     assert not customer_side(me)
     assert decide(IDX, _ask(me, Operation.use, "activity_tracking"), facts).allowed
 
@@ -162,7 +174,9 @@ def test_a_customer_records_no_consent_to_a_vendor_purpose_but_may_relay_a_withd
     assert given_.reason is Reason.vendor_only
     # A withdrawal names no purpose to the gate: it only narrows, and stays allowed.
     assert decide_record(IDX, key, Record.consents, facts, NOW, write=True).allowed
-    assert decide_record(IDX, key, Record.consents, facts, NOW, write=True, purpose="account").allowed
+    assert decide_record(
+        IDX, key, Record.consents, facts, NOW, write=True, purpose="account"
+    ).allowed
     vendor = Actor(ActorKind.application, "v", scopes=frozenset({"collect"}))
     assert decide_record(
         IDX, vendor, Record.consents, facts, NOW, write=True, purpose="health_insights"

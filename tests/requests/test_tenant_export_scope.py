@@ -101,9 +101,7 @@ def test_a_gyms_front_desk_exports_check_ins_with_the_card_masked(world: PulseWo
 
 def test_the_audit_entry_says_as_which_role_and_what_was_left_out(world: PulseWorld) -> None:
     _zip(world, "contoso", world.actors["coord"])
-    (entry,) = [
-        e.entry for e in list_entries(world.t.ctx, action="tenant.export", limit=50)
-    ]
+    (entry,) = [e.entry for e in list_entries(world.t.ctx, action="tenant.export", limit=50)]
     assert entry.actor == world.actors["coord"].label and entry.outcome.value == "allow"
     d = entry.details
     assert d["role"] == "wellness_coordinator" and d["complete"] is False
