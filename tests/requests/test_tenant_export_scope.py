@@ -151,7 +151,7 @@ def test_the_cli_exports_as_the_actors_role(
     out = tmp_path / "contoso2.zip"
     home = str(world.t.ctx.home)
     actor = "tenant_admin:coord@contoso.example@Contoso Wellness"
-    code, said, err = run(
+    code, _, err = run(
         capsys, "--home", home, "requests", "export-tenant", "Contoso Wellness", "-o", str(out),
         "--actor", actor,
     )  # fmt: skip
