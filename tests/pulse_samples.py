@@ -129,6 +129,14 @@ collection_points:
       email: {category: contact, type: email, required: true, identifies: email}
       challenge: {category: participation, required: true}
     purposes: [account, wellness_participation]
+recipients:
+  - id: lab
+    name: Cardio Lab GmbH (insights processor)
+    kind: sub_processor
+    location: EU
+    receives:
+      - {purpose: health_insights, categories: [biometrics]}
+      - {purpose: account, categories: [identity, contact]}
 locations: {allowed: [EU], default: EU}
 roles:
   - id: privacy_office
@@ -207,7 +215,7 @@ def pulse_world(home: Any, tmp_path: Path, text: str = PULSE) -> PulseWorld:
     gym: an admin and a member at the front desk); keys bound to Contoso (use, collect,
     admin) and the vendor's own; the vendor's staff. People: ``emp`` at Contoso (heart
     rate, a cycle log, wellness, a fraud check) and ``gym`` at IronWorks (a check-in with
-    a card, heart rate)."""
+    a card, heart rate) and ``own``, Pulse's own member (no customer's)."""
     t: Troth = home(policy=write_policy(tmp_path, text))
     acc = t.access
     contoso = acc.tenants.create_tenant("Contoso Wellness", "office@contoso.example")
@@ -257,10 +265,15 @@ def pulse_world(home: Any, tmp_path: Path, text: str = PULSE) -> PulseWorld:
         "band_sync", {"email": "gus@gymmail.example", "heart_rate": 150},
         subject_id=gym, tenant_id=iron, consents=health,
     )  # fmt: skip
+    # Pulse's own member (no customer's): the vendor's staff need no grant for her.
+    own = t.collect(
+        "band_sync", {"email": "olga@pulse-members.example", "heart_rate": 58}, consents=health
+    ).subject_id
+    t.collect("cycle_log", {"email": "olga@pulse-members.example", "cycle_day": 9}, subject_id=own)
     return PulseWorld(
         t,
         {"contoso": contoso, "iron": iron},
         actors,
-        {"emp": emp, "gym": gym},
+        {"emp": emp, "gym": gym, "own": own},
         {"emp": "erin@contoso.example", "gym": "gus@gymmail.example"},
     )

@@ -289,7 +289,7 @@ def _ask_the_gate(
                 refusals.append(d)
                 gated.dropped[p] = d.reason.value if d.reason else "refused"
         if not per and refusals:
-            first = next((d for d in refusals if d.reason in _ACTOR_REASONS), None)
+            first = _actor_refusal(ctx, batch, refusals)
             if first is not None and first.reason is not None:
                 return Refusal(first.reason, first.detail, details={"point": batch.cp.id})
             if any(d.reason is Reason.subject_erased for d in refusals):
@@ -304,6 +304,24 @@ def _ask_the_gate(
         gated.allowed[sid] = per
         decided[state] = per
     return gated
+
+
+def _actor_refusal(ctx: Context, batch: Batch, refusals: list[Decision]) -> Decision | None:
+    """The refusal of who collects that tells most, when the gate refused them every
+    purpose: ``vendor_only`` where the point takes a category only the vendor's own
+    purposes use (a customer pushing heart rate is told that, not that its role lacks the
+    account purpose), else the first refusal of who they are."""
+    idx = ctx.policy
+    mine: set[str] = set()  # the categories the batch's vendor purposes use
+    theirs: set[str] = set()  # and those its other purposes use
+    for p in batch.purposes:
+        (mine if p in idx.vendor_purposes else theirs).update(idx.purpose_categories[p])
+    taken = {f.category for f in batch.cp.fields.values()}
+    if taken & mine - theirs:
+        found = next((d for d in refusals if d.reason is Reason.vendor_only), None)
+        if found is not None:
+            return found
+    return next((d for d in refusals if d.reason in _ACTOR_REASONS), None)
 
 
 def _unserved(ctx: Context, batch: Batch, sids: Sequence[str], gated: _Gated) -> Refusal | None:
