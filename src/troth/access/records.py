@@ -60,6 +60,21 @@ def foreign_use(actor: Actor, subject_id: str, purpose: str) -> tuple[AuditEntry
     return entry, error
 
 
+def _details(
+    record: Record, d: Decision, categories: frozenset[str], purpose: str | None
+) -> dict[str, Any]:
+    """The audit details of a decision on a record: which record, the grant it used, the
+    categories it reveals and the purpose a change is for."""
+    details: dict[str, Any] = {"record": record.value}
+    if d.grant_id:
+        details["grant"] = d.grant_id
+    if categories:
+        details["categories"] = sorted(categories)
+    if purpose is not None:
+        details["purpose"] = purpose[:100]
+    return details
+
+
 @dataclass(frozen=True, slots=True)
 class Records:
     """``t.access.records``: reads of records about a person, each decided by the gate."""
@@ -109,27 +124,15 @@ class Records:
                 details={"unknown_subject": subject_id[:64], "record": record.value},
             )
         now = self.ctx.clock.now()
+        policy = self.ctx.policy
         d = decide_record(
-            self.ctx.policy,
-            actor,
-            record,
-            facts,
-            now,
-            write=write,
-            categories=categories,
-            purpose=purpose,
+            policy, actor, record, facts, now, write=write, categories=categories, purpose=purpose
         )
         if d.allowed and living and subject.erased_at is not None:
             d = Decision.deny(Reason.subject_erased, "this person was erased: nothing is kept")
         if d.allowed and actor.kind in UNAUDITED_READERS:
             return d
-        details: dict[str, Any] = {"record": record.value}
-        if d.grant_id:
-            details["grant"] = d.grant_id
-        if categories:
-            details["categories"] = sorted(categories)
-        if purpose is not None:
-            details["purpose"] = purpose[:100]
+        details = _details(record, d, categories, purpose)
         if d.allowed:
             with transaction(self.ctx) as conn:
                 audit(

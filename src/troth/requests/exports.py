@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select, update
 
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
 from troth.audit.refusals import refuse
-from troth.errors import NotFound, PermissionDenied
+from troth.errors import NotFound, PermissionDenied, TrothError
 from troth.gate import SYSTEM, Actor, ActorKind, Facts, Reason
 from troth.gate.exports import export_head, export_scope
 from troth.gate.members import member_role_refusal
@@ -42,30 +42,38 @@ class Exports:
 
     def _exporter_role(self, tenant_id: str, actor: Actor) -> str | None:
         """The member role ``actor`` exports as (None: none, or the vendor's side), read
-        with their membership now; a refusal (audited) for anyone else."""
+        with their membership now; a refusal (audited under the caller's own tenant, if
+        they have one) for anyone else."""
         ctx = self.ctx
-        where = {"tenant_id": actor.tenant_id or tenant_id, "details": {"tenant": tenant_id}}
+
+        def no(reason: Reason, message: str = "", error: TrothError | None = None) -> NoReturn:
+            refuse(
+                ctx,
+                "tenant.export",
+                actor,
+                reason,
+                message,
+                error=error,
+                tenant_id=actor.tenant_id or tenant_id,
+                details={"tenant": tenant_id},
+            )
+
         if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
             from troth.access import actor_facts
 
             with ctx.engine.connect() as conn:
                 member, _, role = actor_facts(conn, ctx, actor, tenant_id)
             if not member or actor.kind is not ActorKind.tenant_admin:
-                denied = PermissionDenied(
-                    "only an active admin of this tenant may export its data",
-                    code="not_tenant_admin",
-                )
-                reason = Reason.not_tenant_admin if member else Reason.not_a_member
-                refuse(ctx, "tenant.export", actor, reason, error=denied, **where)
+                why = "only an active admin of this tenant may export its data"
+                denied = PermissionDenied(why, code="not_tenant_admin")
+                no(Reason.not_tenant_admin if member else Reason.not_a_member, error=denied)
             refused = member_role_refusal(ctx.policy, actor, Facts(member_role=role))
             if refused is not None and refused.reason is not None:
-                refuse(ctx, "tenant.export", actor, refused.reason, refused.detail, **where)
+                no(refused.reason, refused.detail)
             return role
         if actor.kind not in (ActorKind.staff, ActorKind.system):
-            denied = PermissionDenied(
-                "tenant exports are for the tenant's admins", code="forbidden"
-            )
-            refuse(ctx, "tenant.export", actor, Reason.not_tenant_admin, error=denied, **where)
+            why = "tenant exports are for the tenant's admins"
+            no(Reason.not_tenant_admin, error=PermissionDenied(why, code="forbidden"))
         return None
 
     def tenant_export(self, tenant_id: str, actor: Actor, *, role: str | None = None) -> ExportLink:
