@@ -15,7 +15,7 @@ from troth.audit.refusals import refuse
 from troth.errors import NotFound, PermissionDenied, TrothError
 from troth.gate import SYSTEM, Actor, ActorKind, Facts, Reason
 from troth.gate.exports import export_head, export_scope
-from troth.gate.members import member_role_refusal
+from troth.gate.members import customer_side, member_role_refusal
 from troth.requests import _contact, holdings, package
 from troth.requests.record import ExportLink, RequestRecord
 from troth.requests.steps import RequestSteps
@@ -115,26 +115,63 @@ class Exports:
         for: a person's only to that person (signed in), to an admin of the person's
         tenant, or to the vendor's office; a tenant's only to that tenant's admins or the
         office. Another's export, or a code already used, expired or purged, is NotFound
-        (the refusal is audited); the file is deleted once it has been downloaded."""
+        (the refusal is audited); the file is deleted once it has been downloaded. A
+        person's export holds everything of theirs: a customer's side (its admin, its key)
+        that may not read all of it, an admin with a member role or any customer where the
+        policy has ``vendor_only`` purposes, is refused (audited; the person downloads it
+        with the code they were mailed)."""
         gone = no_export()
         row, owner = self.find(token)
         if row is None:
             raise gone
         subject_id = owner.subject_id if owner is not None else None
         tenant_id = owner.tenant_id if owner is not None else row.tenant_id
-        why = _not_yours(actor, subject_id, tenant_id)
-        if why is not None:
+
+        def no(reason: Reason, message: str = "", error: TrothError | None = None) -> NoReturn:
             refuse(
                 self.ctx,
                 "request.download",
                 actor,
-                why,
-                error=gone,
+                reason,
+                message,
+                error=error,
                 subject_id=subject_id,
                 tenant_id=tenant_id,
                 details={"request": row.request_id},
             )
+
+        why = _not_yours(actor, subject_id, tenant_id)
+        if why is not None:
+            no(why, error=gone)
+        held = self._held_back(actor, tenant_id) if subject_id is not None else None
+        if held is not None:
+            no(*held)
         return self.hand_over(token, row, actor.label, subject_id, tenant_id)
+
+    def _held_back(self, actor: Actor, tenant_id: str | None) -> tuple[Reason, str] | None:
+        """Why a customer-side ``actor`` may not take a person's whole export, or None:
+        it holds what the vendor keeps for its own (``vendor_only``) purposes, or more than
+        the member role the admin holds now reads (``role_not_allowed``)."""
+        if not customer_side(actor):
+            return None
+        idx = self.ctx.policy
+        after = "; the person downloads it with the code they were mailed"
+        if idx.vendor_purposes:
+            org = idx.policy.organisation.name
+            return Reason.vendor_only, (
+                f"a person's export holds what {org} keeps for its own purposes"
+                f" ({', '.join(sorted(idx.vendor_purposes))}), never a customer's{after}"
+            )
+        if actor.kind is ActorKind.tenant_admin and tenant_id is not None:
+            from troth.access import actor_facts
+
+            with self.ctx.engine.connect() as conn:
+                _, _, role = actor_facts(conn, self.ctx, actor, tenant_id)
+            if role is not None:
+                return Reason.role_not_allowed, (
+                    f"your role {role!r} does not read everything a person's export holds{after}"
+                )
+        return None
 
     def find(self, token: str) -> tuple[Any, RequestRecord | None]:
         """The export behind the download code ``token`` (None: no such code) and the
