@@ -14,6 +14,7 @@ import pytest
 from _http import client_for, csrf_from
 from pulse_samples import CARD, PASSWORD, PULSE, PulseWorld, pulse_world, without_vendor_only
 from troth.audit.entries import list_entries
+from troth.gate import Actor, ActorKind
 
 API = "/api/v1"
 
@@ -198,3 +199,20 @@ def test_without_the_flag_an_admin_without_a_role_exports_as_before(
     assert fields["heart_rate"] == 99 and fields["cycle_day"] == 3
     # A role limits it all the same (F1).
     assert _values(_export_json(w, "coord@contoso.example")) == []
+
+
+def test_a_customer_is_not_shown_what_the_vendor_disclosed_for_its_own(world: PulseWorld) -> None:
+    """That the vendor sent an employee's heart rate to its insights lab tells the employer
+    that the employee uses health insights: not the customer's to read."""
+    t, emp = world.t, world.people["emp"]
+    sender = Actor(ActorKind.application, "v", scopes=frozenset({"disclose"}))
+    t.disclosures.disclose(emp, "lab", "health_insights", sender)
+    t.disclosures.disclose(emp, "lab", "account", sender)
+    with client_for(t.ctx) as c:
+        mine = _headers(world, ["use"], world.tenants["contoso"])
+        shown = c.get(f"{API}/subjects/{emp}/disclosures", headers=mine)
+        assert shown.status_code == 200, shown.text
+        assert [d["purpose"] for d in shown.json()] == ["account"]
+        vendor = _headers(world, ["use"], None)
+        every = c.get(f"{API}/subjects/{emp}/disclosures", headers=vendor).json()
+        assert sorted(d["purpose"] for d in every) == ["account", "health_insights"]

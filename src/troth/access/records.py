@@ -238,10 +238,14 @@ class Records:
 
     def disclosures_for(self, actor: Actor, subject_id: str) -> list[dict[str, Any]]:
         """The person's disclosures, newest first, if the gate lets ``actor`` see the
-        record: those whose every category the actor's role or grant covers."""
+        record: those whose every category the actor's role or grant covers; to a
+        customer's side, none made for the vendor's own (``vendor_only``) purposes."""
         from troth.disclosures import DisclosureService
 
         items = DisclosureService(self.ctx).disclosures_of(subject_id)
+        if customer_side(actor):
+            vendor = self.ctx.policy.vendor_purposes
+            items = [item for item in items if item.get("purpose") not in vendor]
         _, facts = self._facts(actor, subject_id)
         if facts is not None:
             # Only the disclosures whose categories the actor's role or grant covers: what
