@@ -118,7 +118,13 @@ def test_removing_the_flag_is_material_and_adding_it_minor() -> None:
 
 def test_the_policy_says_so_in_plain_words() -> None:
     policy = parse_policy(PULSE)
-    assert "ours alone: never done by or for our customers" in describe_policy(policy)
+    words = describe_policy(policy)
+    assert "ours alone: never done by or for our customers" in words
+    assert (
+        "- No one at a customer, admins and their systems included, acts for"
+        " activity_tracking, health_insights, club_statistics, fraud_detection: those are"
+        " ours alone." in words
+    )
     purposes = {p["id"]: p for p in policy_summary(policy)["purposes"]}
     assert purposes["health_insights"]["vendor_only"] is True
     assert purposes["account"]["vendor_only"] is False

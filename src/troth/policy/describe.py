@@ -329,6 +329,12 @@ def _staff_mail_cookies(policy: Policy) -> list[str]:
             fors = ", ".join(role.purposes) or "no purpose"
             out.append(f"- {role.id}: {cats}{masked}, for {fors}.")
         out.append("- A member without a role sees nothing.")
+        vendor = [p.id for p in policy.purposes if p.vendor_only]
+        if vendor:
+            out.append(
+                f"- No one at a customer, admins and their systems included, acts for"
+                f" {', '.join(vendor)}: those are ours alone."
+            )
     if policy.lists:
         out += ["", "Emails we send (unsubscribe in one click from any of them)"]
         for lst in policy.lists:
