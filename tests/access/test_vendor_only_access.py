@@ -33,7 +33,7 @@ def _categories(w: PulseWorld) -> dict[str, int]:
     """How many values troth stores of each category."""
     with w.t.ctx.engine.connect() as conn:
         rows = conn.exec_driver_sql("select category, count(*) from records group by category")
-        return dict(rows.tuples().all())
+        return {str(category): int(n) for category, n in rows}
 
 
 def _denials(w: PulseWorld, reason: str) -> list[Any]:
