@@ -155,3 +155,27 @@ def test_the_same_policy_without_the_flag_behaves_as_before(
         "--actor", CLI_ACTORS["boss"],
     )  # fmt: skip
     assert code == 0 and "cycle_day" in out, err
+
+
+def test_the_cli_collects_and_aggregates_nothing_for_a_customer_under_them(
+    world: PulseWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = str(world.t.ctx.home)
+    desk = "tenant_admin:desk@ironworks.example@IronWorks Gym"
+    band = json.dumps({"email": "gm2@gymmail.example", "heart_rate": 150})
+    code, _, err = run(
+        capsys, "--home", home, "collect", "band_sync", "--data", band,
+        "--tenant", "IronWorks Gym", "--actor", desk,
+    )  # fmt: skip
+    assert code == 3 and "refused (vendor_only)" in err, err
+    code, _, err = run(
+        capsys, "--home", home, "aggregate", "club_statistics", "--category", "attendance",
+        "--field", "club", "--actor", desk,
+    )  # fmt: skip
+    assert code == 3 and "refused (vendor_only)" in err, err
+    code, out, err = run(
+        capsys, "--home", home, "aggregate", "club_statistics", "--category", "attendance",
+        "--field", "club", "--actor", "staff:an@analyst", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["purpose"] == "club_statistics"
