@@ -148,7 +148,9 @@ def test_the_tenant_export_is_for_an_admin_of_that_tenant_only(t: Troth) -> None
         "tenant.export",
         actor_for(admin_a).label,
         a,
-        {"subjects": 1},
+        # As which member role it was made, and what it left out (nothing: no role, no
+        # vendor_only purpose in phone-service).
+        {"subjects": 1, "role": None, "complete": True, "left_out": []},
     )
     for who in (admin_b, member_a):
         with pytest.raises(PermissionDenied):

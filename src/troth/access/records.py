@@ -17,6 +17,7 @@ from troth.context import Context
 from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import Actor, ActorKind, Decision, Reason, Record, decide_record
 from troth.gate import facts as facts_mod
+from troth.gate.members import customer_side
 from troth.store.subjects import SubjectRow, get_subject, no_such_subject
 
 if TYPE_CHECKING:
@@ -59,6 +60,21 @@ def foreign_use(actor: Actor, subject_id: str, purpose: str) -> tuple[AuditEntry
     return entry, error
 
 
+def _details(
+    record: Record, d: Decision, categories: frozenset[str], purpose: str | None
+) -> dict[str, Any]:
+    """The audit details of a decision on a record: which record, the grant it used, the
+    categories it reveals and the purpose a change is for."""
+    details: dict[str, Any] = {"record": record.value}
+    if d.grant_id:
+        details["grant"] = d.grant_id
+    if categories:
+        details["categories"] = sorted(categories)
+    if purpose is not None:
+        details["purpose"] = purpose[:100]
+    return details
+
+
 @dataclass(frozen=True, slots=True)
 class Records:
     """``t.access.records``: reads of records about a person, each decided by the gate."""
@@ -83,6 +99,7 @@ class Records:
         write: bool = False,
         categories: frozenset[str] = frozenset(),
         living: bool = False,
+        purpose: str | None = None,
     ) -> Decision:
         """Decide, audit and raise: returns the allowing decision, or raises
         :class:`NotFound` (an unknown person, or one the actor is bound away from: their
@@ -90,7 +107,9 @@ class Records:
         (403, with the gate's reason). Every attempt is audited, allowed or refused (a
         refusal with its reason), except the person's on their own records and troth's.
         With ``living``, a person who was erased is refused ``subject_erased`` (after the
-        gate: to an actor bound away from them they stay unknown)."""
+        gate: to an actor bound away from them they stay unknown). ``purpose``: what a
+        change is for (a consent given), refused ``vendor_only`` to a customer's side for
+        the vendor's own purposes."""
         action = f"{'change' if write else 'read'}_{record.value}"
         subject, facts = self._facts(actor, subject_id)
         if subject is None or facts is None:
@@ -105,18 +124,15 @@ class Records:
                 details={"unknown_subject": subject_id[:64], "record": record.value},
             )
         now = self.ctx.clock.now()
+        policy = self.ctx.policy
         d = decide_record(
-            self.ctx.policy, actor, record, facts, now, write=write, categories=categories
+            policy, actor, record, facts, now, write=write, categories=categories, purpose=purpose
         )
         if d.allowed and living and subject.erased_at is not None:
             d = Decision.deny(Reason.subject_erased, "this person was erased: nothing is kept")
         if d.allowed and actor.kind in UNAUDITED_READERS:
             return d
-        details: dict[str, Any] = {"record": record.value}
-        if d.grant_id:
-            details["grant"] = d.grant_id
-        if categories:
-            details["categories"] = sorted(categories)
+        details = _details(record, d, categories, purpose)
         if d.allowed:
             with transaction(self.ctx) as conn:
                 audit(
@@ -151,11 +167,16 @@ class Records:
         )
 
     def consents_for(self, actor: Actor, subject_id: str) -> dict[str, ConsentStatus]:
-        """The person's consent state per purpose, if the gate lets ``actor`` see it."""
+        """The person's consent state per purpose, if the gate lets ``actor`` see it; to a
+        customer's side, without the vendor's own (``vendor_only``) purposes: that a person
+        consented to the vendor's health insights is not their employer's to read."""
         from troth.consent import ConsentLedger
 
         self.authorize_record(actor, subject_id, Record.consents)
-        return ConsentLedger(self.ctx).state(subject_id)
+        state = ConsentLedger(self.ctx).state(subject_id)
+        if not customer_side(actor):
+            return state
+        return {p: s for p, s in state.items() if p not in self.ctx.policy.vendor_purposes}
 
     def person_for(self, actor: Actor, subject_id: str) -> SubjectRow:
         """That the person is known, with their tenant, kind and status (not their
@@ -217,10 +238,14 @@ class Records:
 
     def disclosures_for(self, actor: Actor, subject_id: str) -> list[dict[str, Any]]:
         """The person's disclosures, newest first, if the gate lets ``actor`` see the
-        record: those whose every category the actor's role or grant covers."""
+        record: those whose every category the actor's role or grant covers; to a
+        customer's side, none made for the vendor's own (``vendor_only``) purposes."""
         from troth.disclosures import DisclosureService
 
         items = DisclosureService(self.ctx).disclosures_of(subject_id)
+        if customer_side(actor):
+            vendor = self.ctx.policy.vendor_purposes
+            items = [item for item in items if item.get("purpose") not in vendor]
         _, facts = self._facts(actor, subject_id)
         if facts is not None:
             # Only the disclosures whose categories the actor's role or grant covers: what

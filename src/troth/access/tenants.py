@@ -33,17 +33,15 @@ from troth.access.offboarded import ensure_open
 from troth.access.passwords import check_password_strength, hash_password
 from troth.access.seals import row_matches, seal_new, write_sealed
 from troth.access.tables import invitations, users
+from troth.access.tenant_export import export_json
 from troth.audit.log import transaction
 from troth.audit.refusals import refuse
 from troth.collection.validation import control_problem
 from troth.context import Context
 from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDenied, ValidationError
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
-from troth.policy.masking import shown
 from troth.store.ids import new_id, new_token, token_hash
-from troth.store.seals import refusing_tampered
-from troth.store.tables import subjects, tenants
-from troth.store.values import read_values
+from troth.store.tables import tenants
 
 INVITATION_DAYS = 7
 
@@ -449,45 +447,9 @@ class Tenants:
 
     # -- the tenant's export (P29) -------------------------------------------------------
     def export_tenant(self, tenant_id: str, *, by: Actor = SYSTEM) -> dict[str, Any]:
-        """Everything the tenant's people have in troth's store, person by person, for an
-        admin of the tenant (anyone else: PermissionDenied, audited); audited
-        ``tenant.export``; a record changed outside troth refuses it (``record_tampered``)."""
+        """The tenant's people and their values, person by person, for an admin of the
+        tenant (anyone else: PermissionDenied, audited), holding only what that admin may
+        read (:mod:`troth.access.tenant_export`); audited ``tenant.export``; a record
+        changed outside troth refuses it (``record_tampered``)."""
         self.authorize_admin(by, tenant_id, "tenant.export")
-        ctx = self.ctx
-        tampered = refusing_tampered(ctx, "tenant.export", by, tenant_id=tenant_id)
-        with tampered, ctx.engine.connect() as conn:
-            ids = (
-                conn.execute(
-                    select(subjects.c.id)
-                    .where(subjects.c.tenant_id == tenant_id)
-                    .order_by(subjects.c.id)
-                )
-                .scalars()
-                .all()
-            )
-            data: dict[str, Any] = {
-                "tenant_id": tenant_id,
-                "subjects": [
-                    {
-                        "subject_id": sid,
-                        # Masked as the policy declares (a card: its last four digits),
-                        # like every export a person sees.
-                        "values": [
-                            v.to_dict()
-                            | {"value": shown(ctx.policy, v.collection_point, v.field, v.value)}
-                            for v in read_values(conn, ctx, sid)
-                        ],
-                    }
-                    for sid in ids
-                ],
-            }
-        with transaction(ctx) as conn:
-            audit(
-                self.ctx,
-                conn,
-                "tenant.export",
-                by.label,
-                tenant_id=tenant_id,
-                details={"subjects": len(data["subjects"])},
-            )
-        return data
+        return export_json(self.ctx, tenant_id, by)

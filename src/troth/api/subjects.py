@@ -281,12 +281,17 @@ def consent_state(subject_id: SubjectId, actor: ActorDep, t: TrothDep) -> Consen
     return ConsentStateOut.of(subject_id, state)
 
 
-def _authorize_consent_write(t: Troth, actor: Actor, subject_id: str) -> None:
+def _authorize_consent_write(
+    t: Troth, actor: Actor, subject_id: str, purpose: str | None = None
+) -> None:
     """That ``actor`` may record a consent event for the person: a key needs the
     ``collect`` scope, and the person must be one whose consents the actor may write
-    (decided, and audited, by the access service)."""
+    (decided, and audited, by the access service); a consent given (``purpose``) to the
+    vendor's own purpose is never a customer's to record (``vendor_only``)."""
     require_scope(t, actor, "collect")
-    t.access.records.authorize_record(actor, subject_id, Record.consents, write=True)
+    t.access.records.authorize_record(
+        actor, subject_id, Record.consents, write=True, purpose=purpose
+    )
 
 
 @router.post(
@@ -305,7 +310,7 @@ async def grant_consent(
     body: GrantIn | None = None,
     idempotency_key: IdemKey = None,
 ) -> Any:
-    await run_in_threadpool(_authorize_consent_write, t, actor, subject_id)
+    await run_in_threadpool(_authorize_consent_write, t, actor, subject_id, purpose)
 
     def work() -> tuple[int, Any]:
         rec = t.consent.grant(

@@ -53,10 +53,11 @@ ActorOpt = Annotated[
 ]
 
 
-def _person(context: Context, typed: str, actor: str | None) -> str:
+def _person(context: Context, typed: str, actor: str | None, given: str | None = None) -> str:
     """The person the consent is recorded for. An ``--actor`` bound to a tenant records it
     as its API key would: through the gate, for its own tenant's people only (another
-    tenant's id is answered, and audited, as one that names nobody)."""
+    tenant's id is answered, and audited, as one that names nobody), and never a consent
+    ``given`` to the vendor's own purpose (``vendor_only``)."""
     from troth.access.records import Records
     from troth.cli.ids import person_id
     from troth.gate import Record
@@ -67,7 +68,7 @@ def _person(context: Context, typed: str, actor: str | None) -> str:
 
         who = parse_actor(actor)
         if who.tenant_id is not None:
-            Records(context).authorize_record(who, sid, Record.consents, write=True)
+            Records(context).authorize_record(who, sid, Record.consents, write=True, purpose=given)
     return sid
 
 
@@ -125,7 +126,7 @@ def grant(
     receipt id."""
     with opened_context(ctx) as context:
         ledger = ConsentLedger(context)
-        sid = _person(context, subject_id, actor)
+        sid = _person(context, subject_id, actor, purpose)
         text = notice.read_text(encoding="utf-8") if notice else ledger.notice_for(purpose)
         if not as_json:
             shown = _err if quiet else _out

@@ -447,7 +447,8 @@ def export_tenant(
     out: ZipOutOpt,
     actor: ActorOpt = None,
 ) -> None:
-    """A tenant's complete data as the same ZIP."""
+    """A tenant's data as the same ZIP: what the exporting admin may read (what it leaves
+    out is listed in it)."""
     with _service(ctx) as svc:
         link = svc.export_tenant(tenant, actor=parse_actor(actor))
         data = svc.download(link.token, actor=parse_actor(actor))

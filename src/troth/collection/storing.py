@@ -64,6 +64,7 @@ _ACTOR_REASONS = frozenset(
         Reason.no_grant,
         Reason.grant_expired,
         Reason.location_not_allowed,
+        Reason.vendor_only,
     }
 )
 
@@ -313,7 +314,7 @@ def _ask_the_gate(
                 refusals.append(d)
                 gated.dropped[p] = d.reason.value if d.reason else "refused"
         if not per and refusals:
-            first = next((d for d in refusals if d.reason in _ACTOR_REASONS), None)
+            first = _actor_refusal(ctx, batch, refusals)
             if first is not None and first.reason is not None:
                 return Refusal(first.reason, first.detail, details={"point": batch.cp.id})
             if any(d.reason is Reason.subject_erased for d in refusals):
@@ -330,12 +331,29 @@ def _ask_the_gate(
     return gated
 
 
+def _actor_refusal(ctx: Context, batch: Batch, refusals: list[Decision]) -> Decision | None:
+    """The refusal of who collects that tells most, when the gate refused them every
+    purpose: ``vendor_only`` where the point takes a category only the vendor's own
+    purposes use (a customer pushing heart rate is told that, not that its role lacks the
+    account purpose), else the first refusal of who they are."""
+    idx = ctx.policy
+    mine: set[str] = set()  # the categories the batch's vendor purposes use
+    theirs: set[str] = set()  # and those its other purposes use
+    for p in batch.purposes:
+        (mine if p in idx.vendor_purposes else theirs).update(idx.purpose_categories[p])
+    taken = {f.category for f in batch.cp.fields.values()}
+    if taken & mine - theirs:
+        found = next((d for d in refusals if d.reason is Reason.vendor_only), None)
+        if found is not None:
+            return found
+    return next((d for d in refusals if d.reason in _ACTOR_REASONS), None)
+
+
 def _unserved(ctx: Context, batch: Batch, sids: Sequence[str], gated: _Gated) -> Refusal | None:
     """The refusal of a field that would serve no purpose (the first found), or None;
     fills ``gated.serving`` (the purposes each field's category serves, per gate answer:
     the answers are shared by people with the same consents). The gate already exempted
     business contact data from consent (P05)."""
-    idx = ctx.policy
     cp = batch.cp
     for sid, data in zip(sids, batch.rows, strict=True):
         per = gated.allowed[sid]
@@ -351,23 +369,37 @@ def _unserved(ctx: Context, batch: Batch, sids: Sequence[str], gated: _Gated) ->
                 )
             if serving or fname == cp.age_field:
                 continue
-            reason = (
-                Reason.no_consent
-                if any(idx.purpose_allows(p, spec.category) for p in batch.purposes)
-                else Reason.purpose_not_declared_for_category
-            )
+            reason, why = _unserved_reason(ctx, batch, gated, spec.category)
             return Refusal(
                 reason,
-                f"field {fname!r} ({spec.category}) would serve no purpose: "
-                + (
-                    "its purposes need consent and the person has not given it"
-                    if reason is Reason.no_consent
-                    else "no purpose of this collection point may use that category"
-                ),
+                f"field {fname!r} ({spec.category}) would serve no purpose: {why}",
                 subject_id=sid,
                 details={"point": cp.id, "field": fname},
             )
     return None
+
+
+def _unserved_reason(
+    ctx: Context, batch: Batch, gated: _Gated, category: str
+) -> tuple[Reason, str]:
+    """Why a value of ``category`` serves none of the batch's purposes, and in words: only
+    the vendor's own purposes use it, and a customer collects it (``vendor_only``); its
+    purposes need a consent not given; or none of them uses it."""
+    idx = ctx.policy
+    using = [p for p in batch.purposes if idx.purpose_allows(p, category)]
+    if using and all(gated.dropped.get(p) == Reason.vendor_only.value for p in using):
+        org = idx.policy.organisation.name
+        return Reason.vendor_only, (
+            f"only {org}'s own purposes ({', '.join(using)}) use it (`vendor_only` in its"
+            " policy), and a customer (its admins, members or API keys) never collects for"
+            f" them: leave the field out, or let {org}'s own systems collect it"
+        )
+    if using:
+        return Reason.no_consent, "its purposes need consent and the person has not given it"
+    return (
+        Reason.purpose_not_declared_for_category,
+        "no purpose of this collection point may use that category",
+    )
 
 
 def _values(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from troth.gate.members import MEMBERS, member_check
+from troth.gate.members import MEMBERS, member_check, vendor_only_refusal
 from troth.gate.model import (
     CREDENTIAL_TAMPERED,
     Actor,
@@ -225,7 +225,10 @@ def _actor_check(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | None:
     if kind is ActorKind.system:
         return None
     if kind in PARTIES:
-        refused = party_refusal(actor, facts, "data")
+        # Another customer's person first: its refusal tells nothing of the policy.
+        refused = party_refusal(actor, facts, "data") or vendor_only_refusal(
+            index, actor, ask.purpose, f"this {ask.operation.value}"
+        )
         if refused is not None or kind not in MEMBERS:
             return refused
         return member_check(index, ask, facts)

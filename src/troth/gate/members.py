@@ -1,7 +1,8 @@
 """A customer's members before the gate (:func:`troth.gate.decide`): the role (``for:
 tenant_members``) a member holds decides their purposes and categories as a staff role
-does; where the policy declares such roles a member without one is refused; and what the
-policy sends to an authority is the vendor's office's to read out."""
+does; where the policy declares such roles a member without one is refused; what the
+policy sends to an authority is the vendor's office's to read out; and a purpose the policy
+marks ``vendor_only`` is the vendor's alone, refused to everyone on a customer's side."""
 
 from __future__ import annotations
 
@@ -15,6 +16,34 @@ MEMBERS = frozenset({ActorKind.tenant_admin, ActorKind.tenant_member})
 
 # The operations that read a person's data out (need to know applies to them first).
 _READS = frozenset({Operation.use, Operation.disclose, Operation.export})
+
+
+def customer_side(actor: Actor) -> bool:
+    """Is ``actor`` on a customer's side: its admin or member (a session, or the CLI's
+    ``--actor``), or an API key bound to it (whatever its scopes)?"""
+    kind = actor.kind
+    return kind in MEMBERS or (kind is ActorKind.application and actor.tenant_id is not None)
+
+
+def vendor_only_refusal(
+    index: PolicyIndex, actor: Actor, purpose: str, doing: str
+) -> Decision | None:
+    """The refusal of a customer-side actor (:func:`customer_side`) asking anything for a
+    purpose the policy marks ``vendor_only`` (the vendor's own: its fraud checks, its
+    health insights), whatever their role or scopes; None otherwise. ``doing`` names what
+    was asked in the message (``this use``, ``this consent``)."""
+    if purpose not in index.vendor_purposes or not customer_side(actor):
+        return None
+    org = index.policy.organisation
+    contact = f" ({org.contact.email})" if org.contact.email else ""
+    return Decision.deny(
+        Reason.vendor_only,
+        f"purpose {purpose!r} is {org.name}'s own (`vendor_only` in its policy): no"
+        " customer, its admins, members or API keys, may use, collect, correct, disclose,"
+        f" export or aggregate data for it, so {doing} is refused; act for one of your"
+        f" organisation's purposes, or ask {org.name}{contact} if you believe your"
+        " organisation needs this",
+    )
 
 
 def member_role_refusal(index: PolicyIndex, actor: Actor, facts: Facts) -> Decision | None:

@@ -40,6 +40,9 @@ class Reason(StrEnum):
     power_not_granted = "power_not_granted"
     tenant_bound = "tenant_bound"
     tenant_offboarded = "tenant_offboarded"  # the customer left: nothing new for it
+    # A purpose the policy marks ``vendor_only``, asked for by a customer's admin, member
+    # or key: the vendor's own, never a customer's (troth.gate.members).
+    vendor_only = "vendor_only"
     # A stored value's row does not match its seal (changed outside troth): nothing of
     # the person is shown (troth.store.seals).
     record_tampered = "record_tampered"

@@ -15,7 +15,7 @@ from troth.gate.decision import (
     role_unknown,
     staff_need_grant,
 )
-from troth.gate.members import MEMBERS, member_role_refusal
+from troth.gate.members import MEMBERS, member_role_refusal, vendor_only_refusal
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Reason
 from troth.policy.index import PolicyIndex
 
@@ -75,6 +75,7 @@ def decide_record(
     *,
     write: bool = False,
     categories: frozenset[str] = frozenset(),
+    purpose: str | None = None,
 ) -> Decision:
     """May ``actor`` read (or, with ``write``, change) a record about the person of
     ``facts``? The same rules as a use, for records that are not values: the person only
@@ -83,7 +84,9 @@ def decide_record(
     vendor's staff under a live grant wherever the policy requires grants for this person
     (:func:`staff_need_grant`), the privacy office excepted (it answers requests and
     legal demands, obligations of the vendor's own). ``categories`` are the categories
-    the record reveals (a disclosure's): a grant or a role must cover them all."""
+    the record reveals (a disclosure's): a grant or a role must cover them all.
+    ``purpose``: the purpose a change is for (a consent given): a ``vendor_only`` one is
+    never a customer's to record (:func:`troth.gate.members.vendor_only_refusal`)."""
     kind = actor.kind
     if kind is ActorKind.system:
         return Decision(True, categories=categories)
@@ -91,6 +94,8 @@ def decide_record(
         return Decision.deny(Reason.not_a_member, "no such person")
     if kind in PARTIES:
         refused = party_refusal(actor, facts, "records")
+        if refused is None and write and purpose is not None:
+            refused = vendor_only_refusal(index, actor, purpose, f"this {record.value} change")
         if refused is None and kind in MEMBERS:
             refused = _member_record_refusal(index, actor, record, facts, categories)
         if refused is not None:
@@ -154,7 +159,7 @@ def _member_record_refusal(
     role = facts.member_role
     if role is None:
         return None
-    if record is Record.lookup and not could_serve(index, role, facts):
+    if record is Record.lookup and not could_serve(index, role, facts, customer=True):
         return Decision.deny(
             Reason.role_not_allowed,
             f"your role {role!r} has no purpose it may serve for this person now",
@@ -168,15 +173,17 @@ def _member_record_refusal(
     return None
 
 
-def could_serve(index: PolicyIndex, role: str, facts: Facts) -> bool:
+def could_serve(index: PolicyIndex, role: str, facts: Facts, *, customer: bool = False) -> bool:
     """May staff of ``role`` act for some purpose of theirs on the person of ``facts``
     now: a purpose of the role, not aggregate-only nor restricted by the person, that
     reaches a category of the role, with the consent it needs (or for a category exempt
     from consent: P05); for an erased person, only a purpose whose legal minimum keeps a
-    category of the role (the gate lets that purpose use what is kept)."""
+    category of the role (the gate lets that purpose use what is kept). A ``customer``'s
+    member role never acts for a ``vendor_only`` purpose."""
     cats = index.role_categories.get(role, frozenset())
+    skip = index.aggregate_purposes | (index.vendor_purposes if customer else frozenset())
     for purpose in index.role_purposes.get(role, frozenset()):
-        if purpose in facts.restricted or purpose in index.aggregate_purposes:
+        if purpose in facts.restricted or purpose in skip:
             continue
         reach = index.purpose_categories.get(purpose, frozenset()) & cats
         if facts.erased:

@@ -145,6 +145,7 @@ def _purpose_dict(policy: Policy, p: Purpose) -> dict[str, Any]:
         "dimensions": list(p.dimensions),
         "marketing": p.marketing,
         "sale_or_sharing": p.sale_or_sharing,
+        "vendor_only": p.vendor_only,
         "retention": retention_words(p.retention, opt_out_words(policy, p)),
         "withdraw": p.withdraw,
     }
@@ -286,6 +287,8 @@ def _purpose_words(policy: Policy, p: Purpose) -> list[str]:
         extra.append("marketing")
     if p.sale_or_sharing:
         extra.append("shared with others for their offers")
+    if p.vendor_only:
+        extra.append("ours alone: never done by or for our customers")
     if extra:
         out.append(f"    {'; '.join(extra)}.")
     out.append(f"    {retention_words(p.retention, opt_out_words(policy, p))}.")
@@ -360,6 +363,12 @@ def _staff_mail_cookies(policy: Policy) -> list[str]:
             fors = ", ".join(role.purposes) or "no purpose"
             out.append(f"- {role.id}: {cats}{masked}, for {fors}.")
         out.append("- A member without a role sees nothing.")
+        vendor = [p.id for p in policy.purposes if p.vendor_only]
+        if vendor:
+            out.append(
+                f"- No one at a customer, admins and their systems included, acts for"
+                f" {', '.join(vendor)}: those are ours alone."
+            )
     if policy.lists:
         out += ["", "Emails we send (unsubscribe in one click from any of them)"]
         for lst in policy.lists:

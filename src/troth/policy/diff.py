@@ -2,9 +2,10 @@
 
 Material changes widen what is done with personal data (a new purpose, a new category for a
 purpose, a new recipient or what it receives, longer retention, a new location or transfer,
-a new field collected, a weaker legal basis...): they need a notice and, where the policy says
-so, fresh consent. Removals and wording are minor; a removal that leaves data held for a
-purpose without it is said in the diff's ``warnings`` (:mod:`troth.policy.dropped`).
+a new field collected, a weaker legal basis, a purpose no longer ``vendor_only``...): they
+need a notice and, where the policy says so, fresh consent. Removals and wording are minor;
+a removal that leaves data held for a purpose without it is said in the diff's ``warnings``
+(:mod:`troth.policy.dropped`).
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ _PURPOSE_ATTRS: list[Attr] = [
     ("aggregate_only", "aggregate only", _became_false),
     ("sale_or_sharing", "sale or sharing", _became_true),
     ("marketing", "marketing", _became_true),
+    # No longer the vendor's own: customers may act for it (vendor_only removed) widens.
+    ("vendor_only", "the vendor's own (no customer acts for it)", _became_false),
 ]
 
 

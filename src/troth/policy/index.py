@@ -56,6 +56,10 @@ class PolicyIndex:
     purpose_categories: dict[str, frozenset[str]] = field(default_factory=dict)
     consent_purposes: frozenset[str] = frozenset()
     aggregate_purposes: frozenset[str] = frozenset()
+    # The vendor's own purposes (``vendor_only: true``): no customer-side actor acts for
+    # them; and the categories only they reach (a tenant export leaves those out).
+    vendor_purposes: frozenset[str] = frozenset()
+    vendor_categories: frozenset[str] = frozenset()
     # Purpose -> the categories its legal minimum keeps past erasure (only those with one).
     legally_kept: dict[str, frozenset[str]] = field(default_factory=dict)
     points: dict[str, CollectionPoint] = field(default_factory=dict)
@@ -119,6 +123,11 @@ class PolicyIndex:
             p.id for p in policy.purposes if p.legal_basis is LegalBasis.consent
         )
         idx.aggregate_purposes = frozenset(p.id for p in policy.purposes if p.aggregate_only)
+        idx.vendor_purposes = frozenset(p.id for p in policy.purposes if p.vendor_only)
+        customers = {c for p in policy.purposes if not p.vendor_only for c in p.categories}
+        idx.vendor_categories = frozenset(
+            c for p in policy.purposes if p.vendor_only for c in p.categories
+        ) - frozenset(customers)
         idx.legally_kept = {
             p.id: frozenset(p.retention.legal_minimum.categories)
             for p in policy.purposes

@@ -31,8 +31,7 @@ LocationCode = Annotated[
     str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, or EU")
 ]
 
-# The longest law a recipient's ``statutory_duty`` may name.
-MAX_DUTY = 300
+MAX_DUTY = 300  # the longest law a recipient's ``statutory_duty`` may name
 
 
 class LegalBasis(StrEnum):
@@ -261,6 +260,8 @@ class Purpose(_Strict):
     # Sale, sharing or targeted advertising: a GPC signal is an opt-out of it (P11).
     sale_or_sharing: bool = False
     marketing: bool = False
+    # The vendor's own purpose, never a customer's: no tenant admin, member or key acts for it.
+    vendor_only: bool = False
     retention: Retention | None = None
     # For consent purposes: the notice text shown when asking, and how to withdraw.
     notice: str | None = None

@@ -44,20 +44,26 @@ def policy_warnings(policy: Policy) -> list[str]:
     return (
         out
         + _members_without_roles(policy, index)
+        + vendor_only_warnings(policy, index)
         + pitfall_warnings(policy, index)
         + lawful_warnings(policy)
     )
 
 
+def _risky(policy: Policy, index: PolicyIndex, categories: list[str]) -> list[str]:
+    """Of ``categories``, the special (GDPR Art. 9) or sensitive ones, sorted."""
+    special = {c.id for c in policy.categories if c.special}
+    return sorted({c for c in categories if c in special or index.is_sensitive(c)})
+
+
 def _members_without_roles(policy: Policy, index: PolicyIndex) -> list[str]:
-    """A multi-tenant policy with sensitive or special categories and no role for a
-    customer's members: every member of every customer reads all of it (need to know,
-    GDPR Art. 5(1)(f), 25, 32)."""
+    """A multi-tenant policy with sensitive or special categories that a customer may
+    act for (a purpose not ``vendor_only``) and no role for a customer's members: every
+    member of every customer reads all of it (need to know, GDPR Art. 5(1)(f), 25, 32)."""
     if not policy.multi_tenant or index.member_roles:
         return []
-    special = {c.id for c in policy.categories if c.special}
-    used = {c for p in policy.purposes for c in p.categories}
-    risky = sorted(c for c in used if c in special or index.is_sensitive(c))
+    used = [c for p in policy.purposes if not p.vendor_only for c in p.categories]
+    risky = _risky(policy, index, used)
     if not risky:
         return []
     return [
@@ -65,8 +71,51 @@ def _members_without_roles(policy: Policy, index: PolicyIndex) -> list[str]:
         f" ({', '.join(risky)}) and no role `for: tenant_members`: every member of a"
         " customer reads every category its purposes allow, for every purpose; declare"
         " roles for tenant_members (their purposes, categories, masked) and have each"
-        " customer's admin give every member one (a member without one is then refused)"
+        " customer's admin give every member one (a member without one is then refused),"
+        " and mark the purposes that are the vendor's own `vendor_only: true`"
     ]
+
+
+def vendor_only_warnings(policy: Policy, index: PolicyIndex) -> list[str]:
+    """``vendor_only`` in a policy that is not multi-tenant (it only ever keeps customers
+    out); a member role listing a ``vendor_only`` purpose (no member acts for it); and, in
+    a multi-tenant policy with member roles, a purpose not ``vendor_only`` that uses a
+    special or sensitive category and that no member role lists: a customer's admin
+    without a role and every key bound to a customer read it for that purpose, though the
+    policy gives no customer role that need."""
+    out: list[str] = []
+    listed = {p for r in index.member_roles.values() for p in r.purposes}
+    for i, p in enumerate(policy.purposes):
+        if p.vendor_only and not policy.multi_tenant:
+            out.append(
+                f"purposes[{i}].vendor_only: purpose {p.id!r} is vendor_only, but the policy"
+                " is not multi_tenant: the flag only keeps customers (tenants: their admins,"
+                " members and keys) from acting for it; remove it if troth holds no"
+                " customer's people, or say `multi_tenant: true` if it does"
+            )
+        risky = _risky(policy, index, p.categories)
+        if not policy.multi_tenant or not index.member_roles or p.vendor_only or not risky:
+            continue
+        if p.aggregate_only or p.id in listed:
+            continue
+        out.append(
+            f"purposes[{i}]: purpose {p.id!r} uses {', '.join(risky)} (special or"
+            " sensitive) and no role `for: tenant_members` lists it, yet a customer's admin"
+            " without a role and every API key bound to a customer read it for"
+            f" {p.id!r}: if it is the vendor's own, say `vendor_only: true`; if customers"
+            " need it, list it in the member roles that do and give their admins roles"
+        )
+    for i, r in enumerate(policy.roles):
+        if not r.for_members:
+            continue
+        for j, pid in enumerate(r.purposes):
+            if pid in index.vendor_purposes:
+                out.append(
+                    f"roles[{i}].purposes[{j}]: role {r.id!r} is for tenant_members, but"
+                    f" purpose {pid!r} is vendor_only: no member ever acts for it (refused"
+                    " vendor_only); remove it from the role"
+                )
+    return out
 
 
 def _unused_optional_fields(policy: Policy) -> list[str]:

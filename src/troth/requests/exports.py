@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select, update
 
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
 from troth.audit.refusals import refuse
-from troth.errors import NotFound, PermissionDenied
-from troth.gate import SYSTEM, Actor, ActorKind, Reason
+from troth.errors import NotFound, PermissionDenied, TrothError
+from troth.gate import SYSTEM, Actor, ActorKind, Facts, Reason
+from troth.gate.exports import export_head, export_scope
+from troth.gate.members import customer_side, member_role_refusal
 from troth.requests import _contact, holdings, package
 from troth.requests.record import ExportLink, RequestRecord
 from troth.requests.steps import RequestSteps
@@ -31,41 +33,79 @@ class Exports:
         self.ctx = steps.ctx
 
     def export_tenant(self, tenant_id: str, *, actor: Actor = SYSTEM) -> ExportLink:
-        """A tenant's complete data (P29) as the same ZIP; for the tenant's own admins,
-        staff and troth itself."""
+        """A tenant's data (P29) as the same ZIP, holding only what ``actor`` may read
+        (:func:`troth.gate.exports.export_scope`: an admin with a member role, what the
+        role reads; never what only the vendor's own purposes use); for the tenant's own
+        active admins, staff and troth itself. Anyone else is refused, audited."""
+        role = self._exporter_role(tenant_id, actor)
+        return self.tenant_export(tenant_id, actor, role=role)
+
+    def _exporter_role(self, tenant_id: str, actor: Actor) -> str | None:
+        """The member role ``actor`` exports as (None: none, or the vendor's side), read
+        with their membership now; a refusal (audited under the caller's own tenant, if
+        they have one) for anyone else."""
+        ctx = self.ctx
+
+        def no(reason: Reason, message: str = "", error: TrothError | None = None) -> NoReturn:
+            refuse(
+                ctx,
+                "tenant.export",
+                actor,
+                reason,
+                message,
+                error=error,
+                tenant_id=actor.tenant_id or tenant_id,
+                details={"tenant": tenant_id},
+            )
+
         if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
             from troth.access import actor_facts
 
-            with self.ctx.engine.connect() as conn:
-                member, _, _ = actor_facts(conn, self.ctx, actor, tenant_id)
+            with ctx.engine.connect() as conn:
+                member, _, role = actor_facts(conn, ctx, actor, tenant_id)
             if not member or actor.kind is not ActorKind.tenant_admin:
-                raise PermissionDenied(
-                    "only an active admin of this tenant may export its data",
-                    code="not_tenant_admin",
-                )
-        elif actor.kind not in (ActorKind.staff, ActorKind.system):
-            raise PermissionDenied("tenant exports are for the tenant's admins", code="forbidden")
-        return self.tenant_export(tenant_id, actor)
+                why = "only an active admin of this tenant may export its data"
+                denied = PermissionDenied(why, code="not_tenant_admin")
+                no(Reason.not_tenant_admin if member else Reason.not_a_member, error=denied)
+            refused = member_role_refusal(ctx.policy, actor, Facts(member_role=role))
+            if refused is not None and refused.reason is not None:
+                no(refused.reason, refused.detail)
+            return role
+        if actor.kind not in (ActorKind.staff, ActorKind.system):
+            why = "tenant exports are for the tenant's admins"
+            no(Reason.not_tenant_admin, error=PermissionDenied(why, code="forbidden"))
+        return None
 
-    def tenant_export(self, tenant_id: str, actor: Actor) -> ExportLink:
-        """The export itself, for a caller that has decided ``actor`` may have it (the
-        offboarding does)."""
+    def tenant_export(self, tenant_id: str, actor: Actor, *, role: str | None = None) -> ExportLink:
+        """The export itself, made as member role ``role`` (None: none), for a caller
+        that has decided ``actor`` may have it (the offboarding does). What it leaves out
+        is said in ``data.json`` (``complete``, ``left_out``), ``left_out.csv`` and the
+        summary, and in the audit entry."""
+        ctx = self.ctx
+        scope = export_scope(ctx.policy, role)
         try:
-            body = holdings.tenant_holdings(self.ctx, tenant_id)
+            body = holdings.tenant_holdings(ctx, tenant_id, scope)
         except RecordTampered as exc:
-            refuse_tampered(self.ctx, "tenant.export", actor, exc, tenant_id=tenant_id)
-        doc = package.document(self.ctx, body, tenant_id=tenant_id)
+            refuse_tampered(ctx, "tenant.export", actor, exc, tenant_id=tenant_id)
+        head = export_head(ctx.policy, actor.label, scope)
+        doc = package.document(ctx, body, tenant_id=tenant_id, **head)
         data = package.build_zip(doc, f"Data of tenant {body['tenant']['name']}")
-        with transaction(self.ctx) as conn:
+        with transaction(ctx) as conn:
             link = self.steps.store_export(conn, data, request_id=None, tenant_id=tenant_id)
             append_entry(
                 conn,
-                self.ctx.clock.now(),
+                ctx.clock.now(),
                 AuditEntry(
                     action="tenant.export",
                     actor=actor.label,
                     tenant_id=tenant_id,
-                    details={"subjects": len(body["subjects"]), "bytes": len(data)},
+                    details={
+                        "subjects": len(body["subjects"]),
+                        "bytes": len(data),
+                        "role": role,
+                        "complete": scope.complete,
+                        "left_out": sorted(scope.left_out),
+                    },
                 ),
             )
         return link
@@ -75,26 +115,63 @@ class Exports:
         for: a person's only to that person (signed in), to an admin of the person's
         tenant, or to the vendor's office; a tenant's only to that tenant's admins or the
         office. Another's export, or a code already used, expired or purged, is NotFound
-        (the refusal is audited); the file is deleted once it has been downloaded."""
+        (the refusal is audited); the file is deleted once it has been downloaded. A
+        person's export holds everything of theirs: a customer's side (its admin, its key)
+        that may not read all of it, an admin with a member role or any customer where the
+        policy has ``vendor_only`` purposes, is refused (audited; the person downloads it
+        with the code they were mailed)."""
         gone = no_export()
         row, owner = self.find(token)
         if row is None:
             raise gone
         subject_id = owner.subject_id if owner is not None else None
         tenant_id = owner.tenant_id if owner is not None else row.tenant_id
-        why = _not_yours(actor, subject_id, tenant_id)
-        if why is not None:
+
+        def no(reason: Reason, message: str = "", error: TrothError | None = None) -> NoReturn:
             refuse(
                 self.ctx,
                 "request.download",
                 actor,
-                why,
-                error=gone,
+                reason,
+                message,
+                error=error,
                 subject_id=subject_id,
                 tenant_id=tenant_id,
                 details={"request": row.request_id},
             )
+
+        why = _not_yours(actor, subject_id, tenant_id)
+        if why is not None:
+            no(why, error=gone)
+        held = self._held_back(actor, tenant_id) if subject_id is not None else None
+        if held is not None:
+            no(*held)
         return self.hand_over(token, row, actor.label, subject_id, tenant_id)
+
+    def _held_back(self, actor: Actor, tenant_id: str | None) -> tuple[Reason, str] | None:
+        """Why a customer-side ``actor`` may not take a person's whole export, or None:
+        it holds what the vendor keeps for its own (``vendor_only``) purposes, or more than
+        the member role the admin holds now reads (``role_not_allowed``)."""
+        if not customer_side(actor):
+            return None
+        idx = self.ctx.policy
+        after = "; the person downloads it with the code they were mailed"
+        if idx.vendor_purposes:
+            org = idx.policy.organisation.name
+            return Reason.vendor_only, (
+                f"a person's export holds what {org} keeps for its own purposes"
+                f" ({', '.join(sorted(idx.vendor_purposes))}), never a customer's{after}"
+            )
+        if actor.kind is ActorKind.tenant_admin and tenant_id is not None:
+            from troth.access import actor_facts
+
+            with self.ctx.engine.connect() as conn:
+                _, _, role = actor_facts(conn, self.ctx, actor, tenant_id)
+            if role is not None:
+                return Reason.role_not_allowed, (
+                    f"your role {role!r} does not read everything a person's export holds{after}"
+                )
+        return None
 
     def find(self, token: str) -> tuple[Any, RequestRecord | None]:
         """The export behind the download code ``token`` (None: no such code) and the

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, select
 
 from troth.audit.entries import list_entries
 from troth.context import Context
+from troth.gate.exports import ExportScope
 from troth.policy.masking import entry_for_the_person, shown, withheld_from_access
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.seals import SEAL_COLUMNS, check_row, seal_key
@@ -226,9 +227,12 @@ def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
         after = page[-1].seq
 
 
-def tenant_holdings(ctx: Context, tenant_id: str) -> dict[str, Any]:
-    """A tenant's complete data (P29): the tenant, each of its people and their values,
-    read in one pass over the tenant's records (keys unwrapped once per subject)."""
+def tenant_holdings(
+    ctx: Context, tenant_id: str, scope: ExportScope | None = None
+) -> dict[str, Any]:
+    """A tenant's data (P29): the tenant, each of its people and their values, read in
+    one pass over the tenant's records (keys unwrapped once per subject); with ``scope``,
+    only the values it keeps (:mod:`troth.gate.exports`), the others never decrypted."""
     from troth.errors import NotFound
 
     with ctx.engine.connect() as conn:
@@ -263,6 +267,8 @@ def tenant_holdings(ctx: Context, tenant_id: str) -> dict[str, Any]:
         for r in conn.execution_options(yield_per=2000).execute(stmt):
             # A row changed outside troth refuses the whole export (nothing half shown).
             check_row(key, r.id, tuple(getattr(r, c.name) for c in SEAL_COLUMNS), r.seal)
+            if scope is not None and not scope.keeps(r.category, r.purposes or ()):
+                continue
             value = _plain(ctx, r, deks)
             if value is _SHREDDED or r.subject_id not in people:
                 continue

@@ -48,6 +48,12 @@ td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:t
 {%- if doc.processor %}, which holds this data for {{ doc.controller.name }}, who decides about it
 {%- endif %}.
 The same data is in <code>data.json</code> (machine-readable) and in the CSV files.</p>
+{% if doc.left_out %}<h2>Left out of this export</h2>
+<p>This export does not hold everything {{ doc.controller.name }} holds about these people
+(the same list is in <code>left_out.csv</code>):</p><ul>
+{% for w in doc.left_out %}<li>{{ w.description }}{% if w.category %} ({{ w.category }}){% endif %}:
+{{ w.why }} ({{ w.reason }})</li>
+{% endfor %}</ul>{% endif %}
 {% for person in people %}
 <h2>Person {{ person.subject.id }}</h2>
 {% for cat, section in person.categories.items() %}
@@ -187,6 +193,8 @@ def build_zip(doc: Mapping[str, Any], title: str) -> bytes:
         if "subjects" in doc:
             prefix = f"people/{_SAFE.sub('_', str(person['subject']['id']))}/"
         files.update(_person_files(prefix, person))
+    if doc.get("left_out"):  # a tenant export that is not complete says what it lacks
+        files["left_out.csv"] = _csv(doc["left_out"], ["category", "description", "reason", "why"])
     for ds in doc.get("datasets", []):
         for name, table in ds["tables"].items():
             path = f"datasets/{_SAFE.sub('_', ds['dataset'])}/{_SAFE.sub('_', name)}.csv"
