@@ -135,11 +135,13 @@ def test_an_admin_without_a_role_exports_all_but_the_vendors_own(world: PulseWor
 
 
 def test_dropping_ones_own_role_does_not_reach_the_vendors_own(home: Any, tmp_path: Path) -> None:
-    """G1: an admin may take their own role away and then export as an admin without one;
-    what only the vendor's purposes use stays out all the same."""
+    """G1: an admin whose role is taken away (by the customer's admin without a role: the
+    coordinator may not drop their own, ``tests/access/test_member_role_delegation.py``)
+    exports as an admin without one; what only the vendor's purposes use stays out all the
+    same."""
     w = pulse_world(home, tmp_path)
     coord = w.actors["coord"]
-    w.t.access.tenants.set_member_role(w.tenants["contoso"], coord.id, None, by=coord)
+    w.t.access.tenants.set_member_role(w.tenants["contoso"], coord.id, None, by=w.actors["boss"])
     doc = json.loads(_zip(w, "contoso", coord).read("data.json"))
     assert doc["exported_by"]["role"] is None
     assert "biometrics" not in _fields(doc) and "reproductive_health" not in _fields(doc)
