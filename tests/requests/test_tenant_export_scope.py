@@ -208,3 +208,34 @@ def test_staff_and_troth_export_what_a_customer_may_hold(home: Any, tmp_path: Pa
         assert doc["exported_by"]["role"] is None
         fields = _fields(doc)
         assert "biometrics" not in fields and fields["membership_card"] == {"member_card"}
+
+
+@pytest.mark.parametrize("controller", ["customer", "organisation"])
+def test_the_offboarding_export_hands_a_controller_its_data_whole(
+    home: Any, tmp_path: Path, controller: str
+) -> None:
+    """trial #16 F2: the export made when a customer leaves is the only copy it gets before
+    its people's data is erased; where the customer is their controller it must be the data
+    itself (GDPR Art. 28(3)(g)), not the masked card a reader is shown. Where the
+    organisation is the controller, the export is masked as before. The admin's own
+    export stays masked either way."""
+    text = PULSE if controller == "customer" else PULSE + "tenant_controller: organisation\n"
+    w = pulse_world(home, tmp_path, text)
+    admin_zip = _zip(w, "iron", w.actors["desk"])
+    assert CARD not in _everything(admin_zip)
+    got: list[bytes] = []
+    w.t.requests.offboard_tenant(
+        w.tenants["iron"],
+        on_export=lambda link: got.append(w.t.requests.download(link.token, actor=SYSTEM)),
+    )
+    zf = zipfile.ZipFile(io.BytesIO(got[0]))
+    doc = json.loads(zf.read("data.json"))
+    card_csv = zf.read(f"people/{w.people['gym']}/categories/membership_card.csv").decode()
+    if controller == "customer":
+        assert CARD in card_csv and "•••• 9424" not in card_csv
+        assert doc["masked"] is False
+    else:
+        assert CARD not in _everything(zf) and "•••• 9424" in card_csv
+        assert doc["masked"] is True
+    entries = [e.entry for e in list_entries(w.t.ctx, action="tenant.export", limit=500)]
+    assert [e.details["masked"] for e in entries] == [True, controller == "organisation"]

@@ -76,18 +76,21 @@ class Exports:
             no(Reason.not_tenant_admin, error=PermissionDenied(why, code="forbidden"))
         return None
 
-    def tenant_export(self, tenant_id: str, actor: Actor, *, role: str | None = None) -> ExportLink:
+    def tenant_export(
+        self, tenant_id: str, actor: Actor, *, role: str | None = None, whole: bool = False
+    ) -> ExportLink:
         """The export itself, made as member role ``role`` (None: none), for a caller
-        that has decided ``actor`` may have it (the offboarding does). What it leaves out
-        is said in ``data.json`` (``complete``, ``left_out``), ``left_out.csv`` and the
-        summary, and in the audit entry."""
+        that has decided ``actor`` may have it (the offboarding does, with ``whole``:
+        masked fields as stored, :func:`troth.requests.holdings.tenant_holdings`). What it
+        leaves out is said in ``data.json`` (``complete``, ``left_out``), ``left_out.csv``
+        and the summary, and in the audit entry."""
         ctx = self.ctx
         scope = export_scope(ctx.policy, role)
         try:
-            body = holdings.tenant_holdings(ctx, tenant_id, scope)
+            body = holdings.tenant_holdings(ctx, tenant_id, scope, whole=whole)
         except RecordTampered as exc:
             refuse_tampered(ctx, "tenant.export", actor, exc, tenant_id=tenant_id)
-        head = export_head(ctx.policy, actor.label, scope)
+        head = export_head(ctx.policy, actor.label, scope) | {"masked": not whole}
         doc = package.document(ctx, body, tenant_id=tenant_id, **head)
         data = package.build_zip(doc, f"Data of tenant {body['tenant']['name']}")
         with transaction(ctx) as conn:
@@ -105,6 +108,7 @@ class Exports:
                         "role": role,
                         "complete": scope.complete,
                         "left_out": sorted(scope.left_out),
+                        "masked": not whole,
                     },
                 ),
             )

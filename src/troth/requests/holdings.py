@@ -228,11 +228,14 @@ def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
 
 
 def tenant_holdings(
-    ctx: Context, tenant_id: str, scope: ExportScope | None = None
+    ctx: Context, tenant_id: str, scope: ExportScope | None = None, *, whole: bool = False
 ) -> dict[str, Any]:
     """A tenant's data (P29): the tenant, each of its people and their values, read in
     one pass over the tenant's records (keys unwrapped once per subject); with ``scope``,
-    only the values it keeps (:mod:`troth.gate.exports`), the others never decrypted."""
+    only the values it keeps (:mod:`troth.gate.exports`), the others never decrypted.
+    Values are shown as the policy masks them (a card: its last four digits), or, with
+    ``whole``, as stored: the data handed back to a customer that is their controller
+    when it leaves (GDPR Art. 28(3)(g)), which must be the data itself."""
     from troth.errors import NotFound
 
     with ctx.engine.connect() as conn:
@@ -281,7 +284,9 @@ def tenant_holdings(
                 {
                     "field": r.field,
                     "category": r.category,
-                    "value": shown(ctx.policy, r.collection_point, r.field, value),
+                    "value": value
+                    if whole
+                    else shown(ctx.policy, r.collection_point, r.field, value),
                     "collection_point": r.collection_point,
                     "purposes": list(r.purposes or ()),
                     "source": r.source,
