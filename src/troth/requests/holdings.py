@@ -20,7 +20,7 @@ from troth.gate.exports import ExportScope
 from troth.policy.masking import entry_for_the_person, shown, withheld_from_access
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.seals import SEAL_COLUMNS, check_row, seal_key
-from troth.store.subjects import no_such_subject
+from troth.store.subjects import SUBJECT_COLUMNS, no_such_subject
 from troth.store.tables import records, restrictions, subject_keys, subjects, tenants
 from troth.store.values import StoredValue, read_subjects
 
@@ -300,16 +300,7 @@ def tenant_holdings(
 
 # What an export says of a person and of a customer: never a seal, a blind index or a
 # hold's reason (the vendor's), only what the reader can use.
-_PERSON = (
-    subjects.c.id,
-    subjects.c.tenant_id,
-    subjects.c.kind,
-    subjects.c.jurisdiction,
-    subjects.c.status,
-    subjects.c.created_at,
-    subjects.c.relationship_ended_at,
-    subjects.c.erased_at,
-)
+_PERSON = tuple(c for c in SUBJECT_COLUMNS if c is not subjects.c.legal_hold)
 
 
 def _tenant(row: Any) -> dict[str, Any]:
