@@ -338,11 +338,13 @@ def home_of(ctx: typer.Context) -> Path:
 @contextmanager
 def opened(ctx: typer.Context) -> Iterator[Troth]:
     """The home's troth (``--home``) for one command, closed when the command is done."""
+    from troth.audit.unreadable import auditing_refusals
     from troth.engine import Troth
 
     t = Troth.open(home_of(ctx))
     try:
-        yield t
+        with auditing_refusals(t.ctx, ctx.command_path):
+            yield t
     finally:
         t.close()
 
@@ -351,11 +353,13 @@ def opened(ctx: typer.Context) -> Iterator[Troth]:
 def opened_context(ctx: typer.Context) -> Iterator[Context]:
     """The home's context alone (settings, policy, keys, database) for one command,
     its database engine disposed when the command is done."""
+    from troth.audit.unreadable import auditing_refusals
     from troth.home import open_context
 
     context = open_context(home_of(ctx))
     try:
-        yield context
+        with auditing_refusals(context, ctx.command_path):
+            yield context
     finally:
         context.engine.dispose()
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Date, String, Table, Text, func, select
+from sqlalchemy import Column, Connection, String, Table, Text, func, select
 
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
-from troth.columns import document, flag, key, row_of, stamp
+from troth.columns import day, document, flag, key, row_of, stamp
 from troth.context import Context
 from troth.db import metadata
 from troth.gate import SYSTEM, Actor
@@ -41,11 +41,11 @@ policy_versions = Table(
     "policy_versions",
     metadata,
     key("version", length=64),
-    Column("effective", Date, nullable=False),
+    day("effective"),
     stamp("published_at"),
     Column("digest", String(64), nullable=False),
     Column("text", Text, nullable=False),
-    document("changes", required=False),
+    document("changes", required=False, shape="list"),
     flag("material"),
 )
 

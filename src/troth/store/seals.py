@@ -35,6 +35,7 @@ from troth.store.mac import (
     set_seal,
 )
 from troth.store.tables import RECORD_TAGS, records
+from troth.stored import Unreadable, is_unreadable
 
 if TYPE_CHECKING:
     from troth.context import Context
@@ -117,8 +118,12 @@ class RecordChecker:
         """The purposes stored as ``text`` (JSON), parsed, and as a seal writes them."""
         known = self._purposes.get(text)
         if known is None:
-            parsed = json.loads(text) if text is not None else None
-            known = self._purposes[text] = (parsed, json_item(parsed))
+            try:
+                parsed = json.loads(text) if text is not None else None
+            except ValueError:  # not JSON: changed outside troth, so no seal matches it
+                parsed = Unreadable("records.purposes")
+            encoded = json_item(parsed) if not is_unreadable(parsed) else '"unreadable"'
+            known = self._purposes[text] = (parsed, encoded)
         return known
 
     def matches(self, row: Sequence[Any], purposes: str, seal: Any) -> bool:
