@@ -312,21 +312,23 @@ class SQLite(Dialect):
             sa.func.substr(column, 20, 1) == ".",
             sa.func.substr(column, 26, 1).between("0", "9"),
         )
-        same = sa.func.datetime(sa.func.julianday(column)) == sa.func.substr(column, 1, 19)
+        # IS, not =: a NULL (no date SQLite can read) is no match, not unknown
+        same = sa.func.datetime(sa.func.julianday(column)).is_(sa.func.substr(column, 1, 19))
         year = sa.func.substr(column, 1, 4) != "0000"
         return ~sa.and_(_text(column), sa.or_(whole, fraction), same, year)
 
     def suspect_day(self, column: Any) -> Any:
         shaped = sa.func.length(column) == 10
-        same = sa.func.date(sa.func.julianday(column)) == column
+        same = sa.func.date(sa.func.julianday(column)).is_(column)
         return ~sa.and_(_text(column), shaped, same, sa.func.substr(column, 1, 4) != "0000")
 
     def suspect_document(self, column: Any, shape: str | None) -> Any:
-        good = sa.and_(_text(column), sa.func.json_valid(column) == 1)
-        if shape is not None:
-            kind = "array" if shape == "list" else "object"
-            good = sa.and_(good, sa.func.json_type(column) == kind)
-        return ~good
+        valid = sa.and_(_text(column), sa.func.json_valid(column) == 1)
+        if shape is None:
+            return ~valid
+        kind = "array" if shape == "list" else "object"
+        # json_type() fails on text that is not JSON: asked only of valid JSON
+        return ~sa.case((valid, sa.func.json_type(column) == kind), else_=sa.false())
 
 
 _SETTINGS = sa.text("SELECT current_setting(:a), current_setting(:b)")

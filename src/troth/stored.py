@@ -149,42 +149,21 @@ class _Checked:
         raise found.error() from None
 
 
-def _chain(impl: Callable[[Any], Any] | None, check: Callable[[Any], Any], on_bad: Any) -> Any:
-    """One processor: the dialect's own (if any), then ``check``; a value either fails
-    goes to ``on_bad()``. None stays None."""
-    if impl is None:
+# Each processor below is one closure (one Python call a value, where a TypeDecorator's
+# own chain makes two), the dialect's processor (``impl``: SQLite's text to a time; None
+# where the driver returns the value made) called inside its ``try``.
+def _same_or(impl: Any, on_bad: Callable[[], Any]) -> Callable[[Any], Any]:
+    """The dialect's processor ``impl``, a value it cannot read going to ``on_bad()``."""
 
-        def process(value: Any) -> Any:
-            if value is None:
-                return None
-            try:
-                return check(value)
-            except _BAD:
-                return on_bad()
-
-    else:
-
-        def process(value: Any) -> Any:
-            if value is None:
-                return None
-            try:
-                return check(impl(value))
-            except _BAD:
-                return on_bad()
+    def process(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return impl(value)
+        except _BAD:
+            return on_bad()
 
     return process
-
-
-def _utc(value: Any) -> datetime:
-    if value.__class__ is not datetime:
-        raise TypeError("not a time")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _day(value: Any) -> date:
-    if value.__class__ is not date:
-        raise TypeError("not a date")
-    return value
 
 
 class UtcDateTime(_Checked, TypeDecorator[datetime]):
@@ -204,8 +183,21 @@ class UtcDateTime(_Checked, TypeDecorator[datetime]):
         return value if keeps_timezone(dialect) else value.replace(tzinfo=None)
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
-        impl = self.impl_instance.result_processor(dialect, coltype)
-        return _chain(impl, _utc, self.unreadable)
+        impl = self.impl_instance.result_processor(dialect, coltype) or _same
+        on_bad, utc, dt = self.unreadable, UTC, datetime
+
+        def process(value: Any) -> Any:
+            if value is None:
+                return None
+            try:
+                value = impl(value)
+                if value.__class__ is not dt:
+                    raise TypeError("not a time")
+                return value.replace(tzinfo=utc) if value.tzinfo is None else value.astimezone(utc)
+            except _BAD:
+                return on_bad()
+
+        return process
 
 
 class Day(_Checked, TypeDecorator[date]):
@@ -216,8 +208,21 @@ class Day(_Checked, TypeDecorator[date]):
     cache_ok = True
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
-        impl = self.impl_instance.result_processor(dialect, coltype)
-        return _chain(impl, _day, self.unreadable)
+        impl = self.impl_instance.result_processor(dialect, coltype) or _same
+        on_bad, day = self.unreadable, date
+
+        def process(value: Any) -> Any:
+            if value is None:
+                return None
+            try:
+                value = impl(value)
+                if value.__class__ is not day:
+                    raise TypeError("not a date")
+                return value
+            except _BAD:
+                return on_bad()
+
+        return process
 
 
 _SHAPES: dict[str, type] = {"list": list, "dict": dict}
@@ -242,16 +247,23 @@ class Document(_Checked, TypeDecorator[Any]):
         impl = self.impl_instance.result_processor(dialect, coltype)
         want = _SHAPES.get(self.shape or "")
         if want is None:
-            if impl is None:  # the driver parsed it (psycopg): nothing can be wrong
+            # Any JSON will do: what the driver parsed itself (psycopg) is one.
+            return None if impl is None else _same_or(impl, self.unreadable)
+        impl = impl or _same
+        on_bad = self.unreadable
+
+        def process(value: Any) -> Any:
+            if value is None:
                 return None
-            return _chain(impl, _same, self.unreadable)
+            try:
+                value = impl(value)
+                if value.__class__ is not want:
+                    raise TypeError("not of the shape troth writes")
+                return value
+            except _BAD:
+                return on_bad()
 
-        def shaped(value: Any) -> Any:
-            if value.__class__ is not want:
-                raise TypeError(f"not a {self.shape}")
-            return value
-
-        return _chain(impl, shaped, self.unreadable)
+        return process
 
 
 def _same(value: Any) -> Any:
@@ -281,14 +293,14 @@ class Choice(_Checked, TypeDecorator[str]):
         return frozenset(str(m.value) for m in of)
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
-        allowed = self.allowed
+        allowed, on_bad = self.allowed, self.unreadable
 
-        def check(value: Any) -> Any:
-            if value not in allowed:
-                raise ValueError("not one of the choices")
-            return value
+        def process(value: Any) -> Any:
+            if value is None or value in allowed:
+                return value
+            return on_bad()
 
-        return _chain(None, check, self.unreadable)
+        return process
 
 
 CHECKED_TYPES = (UtcDateTime, Day, Document, Choice)
@@ -303,4 +315,4 @@ def driver_processor(type_: Any, dialect: Dialect, coltype: Any) -> Any:
     if proc is None:
         return None
     column = type_.column_name if isinstance(type_, _Checked) else "a column"
-    return _chain(proc, _same, lambda: Unreadable(column))
+    return _same_or(proc, lambda: Unreadable(column))

@@ -30,6 +30,7 @@ from troth.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from troth.gate import Actor, ActorKind, Reason, Record
 from troth.store.ids import new_id
 from troth.store.tables import records, subjects
+from troth.stored import member
 
 
 class GrantStatus(StrEnum):
@@ -102,7 +103,7 @@ class _Ask:
 
 
 def _grant(row: Any, now: datetime) -> SupportGrant:
-    status = GrantStatus(row.status)
+    status = member(GrantStatus, row.status, "support_grants.status")
     if status is GrantStatus.approved and row.expires_at is not None and now >= utc(row.expires_at):
         status = GrantStatus.expired
     return SupportGrant(

@@ -343,7 +343,7 @@ def opened(ctx: typer.Context) -> Iterator[Troth]:
 
     t = Troth.open(home_of(ctx))
     try:
-        with auditing_refusals(t.ctx, ctx.command_path):
+        with auditing_refusals(t.ctx, _command(ctx)):
             yield t
     finally:
         t.close()
@@ -358,10 +358,19 @@ def opened_context(ctx: typer.Context) -> Iterator[Context]:
 
     context = open_context(home_of(ctx))
     try:
-        with auditing_refusals(context, ctx.command_path):
+        with auditing_refusals(context, _command(ctx)):
             yield context
     finally:
         context.engine.dispose()
+
+
+def _command(ctx: typer.Context) -> str:
+    """The command as typed after ``troth`` (``troth disclosures list``), for the log."""
+    names: list[str] = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["troth", *reversed(names)])
 
 
 def _register() -> None:
