@@ -24,7 +24,7 @@ from troth.audit import verify_log
 from troth.audit.entries import list_entries
 from troth.audit.unreadable import audit_refusal
 from troth.engine import Troth
-from troth.errors import TamperedValue
+from troth.errors import AuthenticationError, TamperedValue
 from troth.gate import Actor, ActorKind
 from troth.notices.outbox import list_outbox
 
@@ -214,3 +214,68 @@ def test_on_postgresql_a_text_or_json_column_is_refused_and_named(
     home, pg_url, table, column, value, read
 ):
     _check(home, pg_url, table, column, value, read)
+
+
+# -- where troth decides on a row's seal or on the log's record of it ------------------------
+def test_an_api_key_holding_one_is_refused_as_any_key_changed_outside_troth(home):
+    from _http import client_for
+
+    w = _world(home("itechno"))
+    _write(w, "api_keys", "scopes", "'not json'")
+    assert w.t.access.keys.peek_api_key(w.key) is None
+    with pytest.raises(AuthenticationError) as refused:
+        w.t.access.keys.resolve_api_key(w.key)
+    assert refused.value.code == "record_tampered"
+    with client_for(w.t.ctx) as c:
+        r = c.get("/api/v1/requests", headers={"Authorization": f"Bearer {w.key}"})
+    assert (r.status_code, r.json()["code"]) == (401, "record_tampered")
+    denied = [e.entry for e in list_entries(w.t.ctx, action="api_key")]
+    assert [e.reason for e in denied] == ["record_tampered", "record_tampered"]
+    report = verify_log(w.t.ctx)
+    assert f"api_keys:{w.key_id} (scopes)" in report.bad_values
+    assert f"api_keys:{w.key_id}" in report.bad_credentials
+
+
+def test_a_customer_holding_one_is_listed_as_changed_outside_troth(home):
+    w = _world(home("itechno"))
+    _write(w, "tenants", "created_at", "'garbage'")
+    listed = {x.id: x for x in w.t.access.tenants.list_tenants()}
+    assert listed[w.tenant].tampered and listed[w.tenant].created_at is None
+    assert w.t.access.tenants.get_tenant(w.tenant).tampered
+    report = verify_log(w.t.ctx)
+    assert f"tenants:{w.tenant} (created_at)" in report.bad_values
+    assert f"tenants:{w.tenant}" in report.bad_credentials
+
+
+def test_a_policy_versions_garbled_dates_are_the_logs_and_the_home_opens(home):
+    t = home("itechno")
+    version = t.policy.version
+    (before,) = t.policy.versions()
+    with t.ctx.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE policy_versions SET effective = 'garbage', published_at = ''"))
+    reopened = Troth.open(t.ctx.settings.home)
+    try:
+        assert reopened.policy.version == version
+        (after,) = reopened.policy.versions()
+        assert (after["effective"], after["published_at"]) == (
+            before["effective"],
+            before["published_at"],
+        )
+        logged = [e.entry for e in list_entries(reopened.ctx, action="policy.version")]
+        assert [e.reason for e in logged] == ["record_tampered"]
+        report = verify_log(reopened.ctx)
+        named = {f"policy_versions:{version} ({c})" for c in ("effective", "published_at")}
+        assert named <= set(report.bad_values) and version in report.bad_versions
+    finally:
+        reopened.close()
+
+
+def test_retention_leaves_a_record_it_cannot_read_and_verify_names_it(home):
+    w = _world(home("itechno"))
+    row = _write(w, "records", "purposes", "'not json'")
+    w.t.retention.plan()
+    w.t.retention.run()
+    with w.t.ctx.engine.connect() as conn:
+        kept = conn.execute(sa.text("SELECT purposes FROM records WHERE id = :r"), {"r": row})
+        assert kept.scalar_one() == "not json"
+    assert f"records:{row} (purposes)" in verify_log(w.t.ctx).bad_values

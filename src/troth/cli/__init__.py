@@ -367,9 +367,10 @@ def opened_context(ctx: typer.Context) -> Iterator[Context]:
 def _command(ctx: typer.Context) -> str:
     """The command as typed after ``troth`` (``troth disclosures list``), for the log."""
     names: list[str] = []
-    while ctx.parent is not None:
-        names.append(ctx.info_name or "")
-        ctx = ctx.parent
+    at: Any = ctx
+    while at.parent is not None:
+        names.append(at.info_name or "")
+        at = at.parent
     return " ".join(["troth", *reversed(names)])
 
 

@@ -147,7 +147,7 @@ def _logged(conn: Connection, rows: list[VersionRow]) -> dict[str, _Found]:
     """The publish entry of each row's version: looked for near the row's publishing time
     (the index on time), then, for a version not found there, in every publish entry."""
     near = [r.published_at for r in rows if isinstance(r.published_at, datetime)]
-    found = _publish_entries(conn, near)
+    found = _publish_entries(conn, near) if near else {}
     missing = {r.version for r in rows} - set(found)
     if missing:
         found.update((v, f) for v, f in _publish_entries(conn, None).items() if v in missing)
