@@ -158,10 +158,9 @@ def _message(row: Sequence[Any], purposes: str) -> bytes:
     ).encode()
 
 
-class RecordTampered(IntegrityError):
-    """A stored value's row does not match its seal: it was changed outside troth."""
-
-    code = "record_tampered"
+class RecordTampered(IntegrityError, code="record_tampered", status=409):
+    """A stored value's row does not match its seal: it was changed outside troth (409,
+    as a value troth never writes is: troth.errors.TamperedValue; never a 500)."""
 
 
 def tampered(record_id: int, subject_id: str | None) -> RecordTampered:

@@ -18,7 +18,7 @@ from troth.gate import ActorKind
 from troth.web import csrf
 from troth.web.forms import FormDep, PresessionFormDep
 from troth.web.lists import file_download
-from troth.web.render import ctx_of, render
+from troth.web.render import ctx_of, noted, render
 from troth.web.session import (
     Signed,
     refused_login,
@@ -101,6 +101,7 @@ def login(request: Request, form: PresessionFormDep) -> Response:
         else:
             found = tr.access.accounts.authenticate_member(email, password, totp_code=code)
     except TrothError as exc:
+        noted(request, exc)
         return refused_login(
             request, "tenant/login.html", exc, code, tenant_id=tenant_id, email=email[:320]
         )
