@@ -425,6 +425,20 @@ class MySQL(Dialect):
         # trailing spaces; accents are not folded here (see README, connected databases).
         return value.casefold().rstrip(" ") if isinstance(value, str) else value
 
+    def suspect_time(self, column: Any) -> Any:
+        # DATETIME runs from year 1000; below it only a zero date (0000-00-00) or one
+        # written with invalid dates allowed, which the driver returns as text
+        return column < sa.literal_column("'1000-01-01'")
+
+    def suspect_day(self, column: Any) -> Any:
+        return column < sa.literal_column("'1000-01-01'")
+
+    def suspect_document(self, column: Any, shape: str | None) -> Any:
+        # JSON is text checked by json_valid() on the way in: only its shape can be wrong
+        if shape is None:
+            return sa.false()
+        return sa.func.json_type(column) != ("ARRAY" if shape == "list" else "OBJECT")
+
 
 DIALECTS: tuple[Dialect, ...] = (SQLite(), PostgreSQL(), MySQL())
 _BY_NAME: dict[str, Dialect] = {n: d for d in DIALECTS for n in d.names}

@@ -20,7 +20,9 @@ list where a document belongs, a state no troth knows) was written outside troth
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -125,7 +127,12 @@ def with_values(ctx: Context, report: VerifyReport) -> VerifyReport:
 
 
 _AUDITED: weakref.WeakKeyDictionary[Engine, set[tuple[Found, ...]]] = weakref.WeakKeyDictionary()
+_SCANNED: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, tuple[Found, ...]]]] = (
+    weakref.WeakKeyDictionary()
+)
 _LOCK = threading.Lock()
+RESCAN_SECONDS = 60.0
+log = logging.getLogger("troth.audit")
 
 
 def audit_refusal(
@@ -133,18 +140,14 @@ def audit_refusal(
 ) -> None:
     """Audit the refusal ``exc`` of what ``during`` names (a route, a command, a job): the
     rows of its column that troth cannot read, once per process for the same rows. Call
-    it after the refused read's connection is closed; it never raises for the audit's
-    sake (the refusal is what the caller reports)."""
+    it after the refused read's connection is closed. It never raises: the refusal is
+    what the caller reports (an audit that cannot be written is logged, and tried again
+    at the next refusal)."""
     from troth.audit.log import append_entries, transaction
     from troth.audit.refusals import denial
     from troth.gate import SYSTEM, Reason
 
-    column = _column_of(exc)
-    try:
-        with reading(ctx.engine) as conn:
-            rows = tuple(find_in(conn, column, NAMED)) if column is not None else ()
-    except Exception:
-        rows = ()
+    rows = _rows_of(ctx, exc)
     key = rows or (Found(str(exc.details.get("table")), "?", str(exc.details.get("column"))),)
     with _LOCK:
         audited = _AUDITED.setdefault(ctx.engine, set())
@@ -165,9 +168,31 @@ def audit_refusal(
     try:
         with transaction(ctx) as conn:
             append_entries(conn, ctx.clock.now(), [entry])
-    except Exception:
-        audited.discard(key)  # the next refusal tries again
-        raise
+    except Exception:  # the refusal stands; the next one tries to audit it again
+        audited.discard(key)
+        log.exception("could not audit a refusal of %s", during[:200])
+
+
+def _rows_of(ctx: Context, exc: TamperedValue) -> tuple[Found, ...]:
+    """The rows of ``exc``'s column troth cannot read (the first :data:`NAMED`), scanned
+    at most once a minute per column and process: every refused read of a hot row would
+    otherwise scan its table again."""
+    column = _column_of(exc)
+    if column is None:
+        return ()
+    now = time.monotonic()
+    scans = _SCANNED.setdefault(ctx.engine, {})
+    seen = scans.get(str(column))
+    if seen is not None and now - seen[0] < RESCAN_SECONDS:
+        return seen[1]
+    try:
+        with reading(ctx.engine) as conn:
+            rows = tuple(find_in(conn, column, NAMED))
+    except Exception:  # the refusal is audited without its rows
+        log.exception("could not look for the rows of %s", column)
+        return ()
+    scans[str(column)] = (now, rows)
+    return rows
 
 
 @contextmanager

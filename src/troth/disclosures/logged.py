@@ -38,7 +38,7 @@ from troth.audit.refusals import denial
 from troth.audit.tables import audit_entries, audit_pending
 from troth.context import Context
 from troth.disclosures.tables import legal_demands
-from troth.stored import is_unreadable, tolerating
+from troth.stored import is_unreadable, parsed, tolerating
 
 RECORD, LIFT, NOTIFY = "legal_demand.record", "legal_demand.lift_gag", "legal_demand.notify"
 # Times compared within this (a backend keeping whole seconds rounds where the log truncates).
@@ -295,7 +295,9 @@ def logged_disclosures(
         if action == NOTIFY and d.get("demand") == demand_id:
             told.add(did)
         elif outcome == "allow" and d.get("legal_demand") == demand_id:
-            categories = tuple(str(c) for c in json.loads(cats or "[]"))
+            categories = tuple(
+                str(c) for c in parsed(cats or "[]", "audit_entries.categories", list)
+            )
             made[did] = (did, _Found(int(seq_), _utc(at), action, d), sid, purpose, categories)
     for did, item in made.items():
         if did not in told:
