@@ -4,29 +4,32 @@ only what is particular to it:
 - :func:`key`: a string primary key (troth's ids are 32 hex characters, token hashes 64);
 - :func:`ref`: the 32-character id of a row elsewhere (``subject_id``, ``tenant_id``...),
   with its foreign key, index, nullability or place in the primary key where it has them;
-- :func:`stamp` / :func:`stamps`: UTC times (:class:`troth.db.UtcDateTime`), required by
+- :func:`stamp` / :func:`stamps`: UTC times (:class:`troth.stored.UtcDateTime`), required by
   default: ``created_at``, ``updated_at``, ``at``...; :func:`open_stamps` for those
   unset until something happens (``revoked_at``, ``finished_at``...);
 - :func:`actor`: who did it, as the audit log names them (255 characters);
 - :func:`flag` and :func:`counter`: a boolean that starts false, an integer from 0;
-- :func:`document`: a JSON value;
+- :func:`document`: a JSON value (a list or a document where troth always writes one);
+- :func:`day`: a calendar date (:class:`troth.stored.Day`);
 
 and :func:`row_of`, the row of a table that a dataclass record makes.
 
 Each returns new :class:`~sqlalchemy.Column` objects (a column belongs to one table). Only
 the options a column has are passed on, so the schema is exactly what the plain
-``Column(...)`` spelled out.
+``Column(...)`` spelled out. The times, dates, documents and :func:`choice` states are
+read back by :mod:`troth.stored`'s types, which fail closed on a value troth never
+writes (a row changed outside troth).
 """
 
 from __future__ import annotations
 
 from dataclasses import fields
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
 
-from troth.db import JsonType, UtcDateTime
+from troth.stored import Choice, Day, Document, UtcDateTime
 
 ID_LENGTH = 32  # troth's ids: 32 hex characters (uuid4().hex)
 ACTOR_LENGTH = 255  # an actor as the audit log names it ("user:...", "system"...)
@@ -96,9 +99,24 @@ def counter(name: str) -> Column[Any]:
     return Column(name, Integer, nullable=False, default=0)
 
 
-def document(name: str, *, required: bool = True) -> Column[Any]:
-    """A JSON value, NOT NULL unless ``required`` is false."""
-    return Column(name, JsonType, **_options(required=required))
+def document(
+    name: str, *, required: bool = True, shape: Literal["list", "dict"] | None = None
+) -> Column[Any]:
+    """A JSON value, NOT NULL unless ``required`` is false; ``shape`` where troth only
+    ever writes a list or a JSON object there (any other value reads as tampered)."""
+    return Column(name, Document(shape), **_options(required=required))
+
+
+def day(name: str, *, required: bool = True) -> Column[Any]:
+    """A calendar date, NOT NULL unless ``required`` is false."""
+    return Column(name, Day, **_options(required=required))
+
+
+def choice(name: str, of: type[Enum] | str, length: int, **options: Any) -> Column[Any]:
+    """A state or kind: text that is one of ``of``'s values (a ``StrEnum``, or its
+    ``"module:Name"`` where that module imports this table); any other reads as tampered.
+    ``options`` as for ``Column`` (``nullable``, ``default``, ``index``)."""
+    return Column(name, Choice(of, length), **options)
 
 
 def row_of(table: Table, record: Any, **extra: Any) -> dict[str, Any]:

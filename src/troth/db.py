@@ -13,28 +13,29 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
     URL,
     Connection,
-    DateTime,
-    Dialect,
     Engine,
     MetaData,
     Select,
-    TypeDecorator,
     create_engine,
     make_url,
 )
 from sqlalchemy.engine.base import OptionEngine
 
-from troth.dialects import BigId, JsonType, WriteBusy, find_dialect, keeps_timezone
+from troth.dialects import BigId, WriteBusy, find_dialect
 from troth.errors import ConfigError, ValidationError
+from troth.stored import Day, Document, UtcDateTime, driver_processor
 
-__all__ = ["BigId", "JsonType", "WriteBusy"]  # kept in the dialect seam, used from here
+# BigId and WriteBusy are kept in the dialect seam, the column types in troth.stored.
+__all__ = ["BigId", "Day", "Document", "JsonType", "UtcDateTime", "WriteBusy"]
+
+JsonType = Document  # a JSON value of any shape (troth.columns.document: one per column)
 
 metadata = MetaData(
     naming_convention={
@@ -45,27 +46,6 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC in, timezone-aware UTC out, whatever the backend keeps."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("troth stores only timezone-aware datetimes")
-        value = value.astimezone(UTC)
-        # SQLite and MariaDB keep naive values: store UTC wall time.
-        return value if keeps_timezone(dialect) else value.replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def dumps(value: Any) -> str:
@@ -406,8 +386,10 @@ def driver_rows(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
     as the driver's own column types need (SQLite's dates and times from their text, as
     SQLAlchemy reads them); no :class:`~sqlalchemy.engine.Row` objects and no
     :class:`TypeDecorator` processing: a time of :class:`UtcDateTime` comes back naive
-    (UTC wall time) on SQLite. For reads of many rows whose caller converts what it
-    uses itself (retention's seal checks)."""
+    (UTC wall time) on SQLite, and a value the driver's type cannot read (an empty or
+    garbled time) comes back as a :class:`troth.stored.Unreadable`, which no seal
+    matches. For reads of many rows whose caller converts what it uses itself
+    (retention's seal checks)."""
     result = conn.execute(stmt)
     try:
         cursor = result.cursor
@@ -418,7 +400,7 @@ def driver_rows(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
         result.close()
     dialect = conn.dialect
     procs = [
-        _driver_type(col.type).dialect_impl(dialect).result_processor(dialect, desc[1])
+        driver_processor(col.type, dialect, desc[1])
         for col, desc in zip(stmt.selected_columns, description or (), strict=True)
     ]
     if not any(procs):
@@ -429,11 +411,6 @@ def driver_rows(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
         for i, p in pairs:
             row[i] = p(row[i])
     return [tuple(row) for row in out]
-
-
-def _driver_type(of: Any) -> Any:
-    """The type SQLAlchemy reads a column's values with before a decorator's own step."""
-    return of.impl_instance if isinstance(of, TypeDecorator) else of
 
 
 def count_where(conn: Connection, table: Any, where: list[Any]) -> int:

@@ -22,10 +22,6 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy import URL, Connection, Engine, event, make_url
 
-# How each column that holds a JSON value is typed: PostgreSQL keeps a Python None as SQL
-# NULL (not the JSON 'null'), as SQLite and MariaDB do.
-JsonType = sa.JSON().with_variant(sa.JSON(none_as_null=True), "postgresql")
-
 # Integer ids: BIGINT on PostgreSQL/MariaDB, INTEGER (the rowid alias) on SQLite.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -107,6 +103,8 @@ class Dialect:
     limit_in_subquery: ClassVar[bool] = True
     # datetimes come back from the driver as text (verify reads them raw)
     times_as_text: ClassVar[bool] = False
+    # a Python None bound to a JSON column is stored as the JSON 'null' unless told
+    json_none_as_null: ClassVar[bool] = False
     # the isolation level for one consistent snapshot over several reads (verify)
     snapshot_isolation: ClassVar[str | None] = "REPEATABLE READ"
 
@@ -176,6 +174,35 @@ class Dialect:
     def one_of(self, column: Any, values: Sequence[Any]) -> Any:
         """``column`` is one of ``values``: an IN list (one parameter a value)."""
         return column.in_(values)
+
+    # -- values troth never writes (troth.audit.unreadable: `troth audit verify`) ----------
+    # Each is true for every row whose value troth's types cannot read (and may be for a
+    # few that they can: the reader decides): a superset, found by the database.
+    def suspect_time(self, column: Any) -> Any:
+        """A time the driver cannot return (PostgreSQL's infinities, years past 9999 or
+        before 1: every other value of a timestamp column is one)."""
+        return _out_of_range(column, "10000-01-01 00:00:00+00", "0001-01-01 00:00:00+00")
+
+    def suspect_day(self, column: Any) -> Any:
+        """A date the driver cannot return (as :meth:`suspect_time`)."""
+        return _out_of_range(column, "10000-01-01", "0001-01-01")
+
+    def suspect_document(self, column: Any, shape: str | None) -> Any:
+        """A JSON value not of ``shape`` (``"list"``, ``"dict"``; None: any parses, for
+        the column type checked it when it was written)."""
+        if shape is None:
+            return sa.false()
+        kind = "array" if shape == "list" else "object"
+        return sa.func.json_typeof(column) != kind
+
+
+def _out_of_range(column: Any, after: str, before: str) -> Any:
+    text = sa.cast(column, sa.Text)
+    return sa.or_(
+        text.in_(["infinity", "-infinity"]),
+        column >= sa.literal_column(f"'{after}'"),
+        column < sa.literal_column(f"'{before}'"),
+    )
 
 
 class SQLite(Dialect):
@@ -274,9 +301,42 @@ class SQLite(Dialect):
         # SQLAlchemy keeps a datetime on SQLite as "YYYY-MM-DD HH:MM:SS.ffffff"
         return sa.func.substr(column, 1, 7) + sa.literal("-01 00:00:00.000000")
 
+    def suspect_time(self, column: Any) -> Any:
+        # SQLite keeps whatever it is given. SQLAlchemy writes "YYYY-MM-DD HH:MM:SS.ffffff"
+        # (a time written by hand may lack the fraction): good is that shape, read back by
+        # SQLite's calendar as the same instant (no 13th month, 31 February or hour 24),
+        # from year 1 on; cheap functions only, no GLOB (a scan of every row)
+        whole = sa.func.length(column) == 19
+        fraction = sa.and_(
+            sa.func.length(column) == 26,
+            sa.func.substr(column, 20, 1) == ".",
+            sa.func.substr(column, 26, 1).between("0", "9"),
+        )
+        # IS, not =: a NULL (no date SQLite can read) is no match, not unknown
+        same = sa.func.datetime(sa.func.julianday(column)).is_(sa.func.substr(column, 1, 19))
+        year = sa.func.substr(column, 1, 4) != "0000"
+        return ~sa.and_(_text(column), sa.or_(whole, fraction), same, year)
+
+    def suspect_day(self, column: Any) -> Any:
+        shaped = sa.func.length(column) == 10
+        same = sa.func.date(sa.func.julianday(column)).is_(column)
+        return ~sa.and_(_text(column), shaped, same, sa.func.substr(column, 1, 4) != "0000")
+
+    def suspect_document(self, column: Any, shape: str | None) -> Any:
+        valid = sa.and_(_text(column), sa.func.json_valid(column) == 1)
+        if shape is None:
+            return ~valid
+        kind = "array" if shape == "list" else "object"
+        # json_type() fails on text that is not JSON: asked only of valid JSON
+        return ~sa.case((valid, sa.func.json_type(column) == kind), else_=sa.false())
+
 
 _SETTINGS = sa.text("SELECT current_setting(:a), current_setting(:b)")
 _SET = sa.text("SELECT set_config(:a, :va, true), set_config(:b, :vb, true)")
+
+
+def _text(column: Any) -> Any:
+    return sa.func.typeof(column) == "text"
 
 
 class PostgreSQL(Dialect):
@@ -285,6 +345,7 @@ class PostgreSQL(Dialect):
     extra = "postgres"
     own_database = True
     keeps_timezone = True
+    json_none_as_null = True
     data_modifying_ctes = True
     row_level_security = True
     pending_appends = True
@@ -364,6 +425,20 @@ class MySQL(Dialect):
         # trailing spaces; accents are not folded here (see README, connected databases).
         return value.casefold().rstrip(" ") if isinstance(value, str) else value
 
+    def suspect_time(self, column: Any) -> Any:
+        # DATETIME runs from year 1000; below it only a zero date (0000-00-00) or one
+        # written with invalid dates allowed, which the driver returns as text
+        return column < sa.literal_column("'1000-01-01'")
+
+    def suspect_day(self, column: Any) -> Any:
+        return column < sa.literal_column("'1000-01-01'")
+
+    def suspect_document(self, column: Any, shape: str | None) -> Any:
+        # JSON is text checked by json_valid() on the way in: only its shape can be wrong
+        if shape is None:
+            return sa.false()
+        return sa.func.json_type(column) != ("ARRAY" if shape == "list" else "OBJECT")
+
 
 DIALECTS: tuple[Dialect, ...] = (SQLite(), PostgreSQL(), MySQL())
 _BY_NAME: dict[str, Dialect] = {n: d for d in DIALECTS for n in d.names}
@@ -399,6 +474,14 @@ def keeps_timezone(sa_dialect: Any) -> bool:
     :class:`troth.db.UtcDateTime`, on every bound datetime, so a plain lookup."""
     found = _BY_NAME.get(sa_dialect.name)
     return found is not None and found.keeps_timezone
+
+
+def none_as_null(sa_dialect: Any) -> bool:
+    """Whether a Python None bound to a JSON column of ``sa_dialect`` must be told to be
+    SQL NULL (PostgreSQL would store the JSON 'null'; SQLite and MariaDB keep NULL):
+    for :class:`troth.stored.Document`."""
+    found = _BY_NAME.get(sa_dialect.name)
+    return found is not None and found.json_none_as_null
 
 
 def reported_name(of: Any) -> str:

@@ -13,6 +13,7 @@
     ├── RateLimited                 too many attempts, locked out for a while (429)
     ├── CryptoError                 key missing, ciphertext does not authenticate (500)
     ├── IntegrityError              audit log or ledger does not verify (500)
+    │   └── TamperedValue           a stored value troth never writes: changed outside it (409)
     ├── ConnectorError              a connected database is down or does not match (502)
     └── DatabaseVersionError        the database is newer/older than this troth (500)
 
@@ -129,6 +130,13 @@ class IntegrityError(TrothError, code="integrity_error", status=500):
     """The audit log or a ledger does not verify."""
 
 
+class TamperedValue(IntegrityError, code="record_tampered", status=409):
+    """A value in troth's own database that troth never writes (an empty or garbled time, a
+    number where a date belongs, text that is not JSON, a state no troth knows): its row
+    was changed outside troth, so what reads it is refused (``table`` and ``column`` name
+    it, never the value; troth.stored)."""
+
+
 class ConnectorError(TrothError, code="connector_error", status=502):
     """A connected database is down or does not match its declaration."""
 
@@ -150,6 +158,7 @@ __all__ = [
     "PolicyError",
     "RateLimited",
     "Refused",
+    "TamperedValue",
     "TrothError",
     "ValidationError",
 ]

@@ -38,6 +38,7 @@ from types import FrameType
 from typing import Any
 
 from troth.context import Context
+from troth.errors import TamperedValue
 from troth.operations.jobs import JobStore
 
 log = logging.getLogger("troth.worker")
@@ -248,6 +249,8 @@ class Worker:
                 delay = task.every
             except Exception as exc:  # a task's failure must not stop the others
                 log.exception("worker task %s failed", name)
+                if isinstance(exc, TamperedValue):  # a row changed outside troth: audited
+                    _audit_tampered(self.ctx, exc, name)
                 text = f"failed: {type(exc).__name__}: {exc}"[:1000]
                 report.failed[name] = text
                 delay = min(task.every, timedelta(minutes=5))
@@ -287,3 +290,13 @@ class Worker:
             for name, text in report.ran.items():
                 log.info("%s: %s", name, text)
             stop.wait(interval)
+
+
+def _audit_tampered(ctx: Context, exc: TamperedValue, task: str) -> None:
+    """Audit a task's refusal of a row changed outside troth (troth.audit.unreadable)."""
+    from troth.audit.unreadable import audit_refusal
+
+    try:
+        audit_refusal(ctx, exc, f"worker {task}")
+    except Exception:  # the database is away: the task is retried, and refused again
+        log.exception("could not audit the refusal of worker task %s", task)

@@ -30,6 +30,7 @@ from troth.errors import AuthenticationError, Conflict, NotFound, RateLimited, V
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.store.ids import new_id
 from troth.store.tables import tenants
+from troth.stored import member
 
 if TYPE_CHECKING:
     from troth.keys import Keyring
@@ -83,12 +84,14 @@ def login_key(kind: UserKind, tenant_id: str | None, email: str) -> str:
 def user_from_row(row: Any) -> User:
     return User(
         id=row.id,
-        kind=UserKind(row.kind),
+        kind=member(UserKind, row.kind, "users.kind"),
         email=row.email,
         display_name=row.display_name,
         role=row.role,
         tenant_id=row.tenant_id,
-        tenant_role=TenantRole(row.tenant_role) if row.tenant_role else None,
+        tenant_role=(
+            member(TenantRole, row.tenant_role, "users.tenant_role") if row.tenant_role else None
+        ),
         disabled_at=row.disabled_at,
         failed_logins=row.failed_logins or 0,
         locked_until=row.locked_until,

@@ -22,11 +22,18 @@ from troth.audit.refusals import refuse
 from troth.context import Context
 from troth.db import reading
 from troth.driver import Prepared
-from troth.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
+from troth.errors import (
+    AuthenticationError,
+    NotFound,
+    PermissionDenied,
+    TamperedValue,
+    ValidationError,
+)
 from troth.gate import SYSTEM, Actor, ActorKind, Operation, Reason
 from troth.policy.model import POWER_NAMES, Power
 from troth.store.ids import new_id, token_hash
 from troth.store.tables import tenants
+from troth.stored import tolerating, unreadable_in
 
 if TYPE_CHECKING:
     from troth.keys import Keyring
@@ -261,8 +268,11 @@ class ApiKeys:
         HTTP API authenticates with this on its event loop, without a thread hop."""
         if not isinstance(key, str) or not _KEY.match(key):
             return None
-        with reading(self.ctx.engine) as conn:
-            found = _BY_HASH.all(conn, {"h": _key_hash(key)})
+        try:
+            with reading(self.ctx.engine) as conn:
+                found = _BY_HASH.all(conn, {"h": _key_hash(key)})
+        except TamperedValue:  # changed outside troth: resolve_api_key refuses it, audited
+            return None
         if not found:
             return None
         row = _KeyRow(*found[0])
@@ -285,11 +295,15 @@ class ApiKeys:
         else:
             # A read, not a write transaction: the last use is written at most once per
             # LAST_USED_EVERY per key (a hot key would otherwise serialise every request).
-            with reading(self.ctx.engine) as conn:
+            # A value of the row troth never writes reads as no value (troth.stored): the
+            # row then matches no seal, a refusal like any key changed outside troth.
+            with reading(self.ctx.engine) as conn, tolerating():
                 found = _BY_HASH.all(conn, {"h": _key_hash(key)})
             row = _KeyRow(*found[0]) if found else None
             if row is None:
                 problem = Reason.unknown_key
+            elif unreadable_in(row):
+                problem = Reason.record_tampered
             elif row.revoked_at is not None:
                 problem = Reason.revoked_key
             elif not row.sealed(self.ctx.keys):

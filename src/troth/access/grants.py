@@ -4,7 +4,7 @@ tenant. Without a grant they see counts only."""
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +30,7 @@ from troth.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from troth.gate import Actor, ActorKind, Reason, Record
 from troth.store.ids import new_id
 from troth.store.tables import records, subjects
+from troth.stored import member, parsed
 
 
 class GrantStatus(StrEnum):
@@ -102,7 +103,7 @@ class _Ask:
 
 
 def _grant(row: Any, now: datetime) -> SupportGrant:
-    status = GrantStatus(row.status)
+    status = member(GrantStatus, row.status, "support_grants.status")
     if status is GrantStatus.approved and row.expires_at is not None and now >= utc(row.expires_at):
         status = GrantStatus.expired
     return SupportGrant(
@@ -130,6 +131,8 @@ VENDOR_ACTIONS = ("use", "export", "disclose", "tenant_overview") + tuple(
     f"{verb}_{r.value}" for verb in ("read", "change") for r in Record
 )
 _NO_GRANT = "no support grant {!r}; list them with `troth grants list`"
+# An entry's details, read strictly: changed outside troth, refused (troth.stored.parsed).
+_DETAILS = functools.partial(parsed, column="audit_entries.details", shape=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,7 +436,7 @@ class Grants:
                 .order_by(a.c.seq.desc())
                 .limit(limit)
             ).all()
-            gids = {json.loads(r.details).get("grant") for r in rows} - {None}
+            gids = {_DETAILS(r.details).get("grant") for r in rows} - {None}
             why = {
                 g.id: (g.reason, g.ticket)
                 for g in conn.execute(
@@ -447,7 +450,7 @@ class Grants:
         gags = gags_now(self.ctx)  # a disclosure under a live gag is not shown (P20)
         out = []
         for r in rows:
-            seen, details = utc(r.at), json.loads(r.details)
+            seen, details = utc(r.at), _DETAILS(r.details)
             if gags.hides(
                 details,
                 subject_id=r.subject_id,
@@ -459,7 +462,7 @@ class Grants:
                 continue
             gid = details.get("grant")
             what = (r.actor, r.action, r.outcome, r.subject_id, r.purpose)
-            cats = tuple(json.loads(r.categories))
+            cats = tuple(parsed(r.categories, "audit_entries.categories", list))
             out.append(VendorAccess(seen, *what, cats, gid, *why.get(gid, (None, None))))
         return out
 

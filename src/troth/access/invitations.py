@@ -17,6 +17,7 @@ from troth.access.tables import users
 from troth.clock import utc
 from troth.gate import Reason
 from troth.store.ids import new_id
+from troth.stored import member
 
 if TYPE_CHECKING:
     from troth.keys import Keyring
@@ -68,7 +69,7 @@ def invitation_of(row: Any, now: datetime) -> Invitation:
         row.id,
         row.tenant_id,
         row.email,
-        TenantRole(row.role),
+        member(TenantRole, row.role, "invitations.role"),
         row.invited_by,
         row.created_at,
         row.expires_at,

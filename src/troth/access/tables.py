@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, Integer, LargeBinary, String, Table, Text, UniqueConstraint
 
-from troth.columns import counter, document, flag, key, open_stamps, ref, stamp, stamps
+from troth.columns import choice, counter, document, flag, key, open_stamps, ref, stamp, stamps
 from troth.db import metadata
+
+_TENANT_ROLE = "troth.access.accounts:TenantRole"  # its enum's module imports these tables
 
 # One row per login: the vendor's staff (a policy role), the vendor's admins and each
 # customer's members. ``login_key`` (kind, tenant, normalised e-mail) makes e-mails unique
@@ -15,14 +17,14 @@ users = Table(
     "users",
     metadata,
     key(),
-    Column("kind", String(20), nullable=False),
+    choice("kind", "troth.access.accounts:UserKind", 20, nullable=False),
     Column("email", String(320), nullable=False),
     Column("login_key", String(400), nullable=False),
     Column("display_name", String(200)),
     # A staff member's policy role; a customer's member's role ``for: tenant_members``.
     Column("role", String(64)),
     ref("tenant_id", "tenants.id"),
-    Column("tenant_role", String(20)),
+    choice("tenant_role", _TENANT_ROLE, 20),
     Column("password_hash", String(200)),
     stamp("disabled_at", required=False),
     counter("failed_logins"),
@@ -60,7 +62,7 @@ api_keys = Table(
     Column("prefix", String(16), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
-    document("scopes"),
+    document("scopes", shape="list"),
     ref("tenant_id", "tenants.id"),
     ref("user_id", "users.id"),
     stamp("created_at"),
@@ -78,7 +80,7 @@ invitations = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     ref("tenant_id", "tenants.id", required=True),
     Column("email", String(320), nullable=False),
-    Column("role", String(20), nullable=False),
+    choice("role", _TENANT_ROLE, 20, nullable=False),
     # The policy role (``for: tenant_members``) the member gets on accepting; NULL: none.
     Column("member_role", String(64)),
     Column("invited_by", String(100), nullable=False),
@@ -100,10 +102,10 @@ support_grants = Table(
     ref("requested_by", required=True),
     Column("reason", Text, nullable=False),
     Column("ticket", String(200)),
-    document("categories"),  # empty: every category
-    document("subject_ids"),  # empty: every subject of the tenant
+    document("categories", shape="list"),  # empty: every category
+    document("subject_ids", shape="list"),  # empty: every subject of the tenant
     Column("duration_seconds", Integer, nullable=False),
-    Column("status", String(20), nullable=False),
+    choice("status", "troth.access.grants:GrantStatus", 20, nullable=False),
     stamp("requested_at"),
     ref("decided_by"),
     *open_stamps("decided_at", "starts_at", "expires_at", "revoked_at"),

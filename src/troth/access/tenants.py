@@ -42,6 +42,7 @@ from troth.errors import AuthenticationError, Conflict, NotFound, PermissionDeni
 from troth.gate import SYSTEM, Actor, ActorKind, Reason
 from troth.store.ids import new_id, new_token, token_hash
 from troth.store.tables import tenants
+from troth.stored import is_unreadable, tolerating
 
 INVITATION_DAYS = 7
 
@@ -52,14 +53,17 @@ class Tenant:
     name: str
     primary_email: str | None
     status: str
-    created_at: datetime
+    created_at: datetime | None
     tampered: bool = False
-    """The row does not match its seal (changed outside troth): no notice goes to it."""
+    """The row does not match its seal (changed outside troth): no notice goes to it. A
+    creation time troth never writes (an empty or garbled one) is shown as None."""
 
 
 def _tenant(ctx: Context, row: Any) -> Tenant:
+    """A tenant's row, read inside troth.stored.tolerating: checked against its seal."""
     tampered = not row_matches(ctx.keys, tenants, row)
-    return Tenant(row.id, row.name, row.primary_email, row.status, row.created_at, tampered)
+    created = None if is_unreadable(row.created_at) else row.created_at
+    return Tenant(row.id, row.name, row.primary_email, row.status, created, tampered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +98,14 @@ class Tenants:
         return tid
 
     def get_tenant(self, tenant_id: str) -> Tenant:
-        with self.ctx.engine.connect() as conn:
+        with self.ctx.engine.connect() as conn, tolerating():
             row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
         if row is None:
             raise NotFound(f"no tenant {tenant_id!r}; list them with `troth tenants list`")
         return _tenant(self.ctx, row)
 
     def list_tenants(self) -> list[Tenant]:
-        with self.ctx.engine.connect() as conn:
+        with self.ctx.engine.connect() as conn, tolerating():
             rows = conn.execute(select(tenants).order_by(tenants.c.name, tenants.c.id)).all()
         return [_tenant(self.ctx, r) for r in rows]
 

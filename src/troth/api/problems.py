@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount
 
-from troth.errors import TrothError
+from troth.errors import TamperedValue, TrothError
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("troth.http")
@@ -119,6 +119,8 @@ def install_problem_handlers(app: FastAPI, html: HtmlRenderer | None = None) -> 
     """Route every exception through :func:`problem_for`; HTML pages get ``html``."""
 
     def handle(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, TamperedValue):
+            _audit_tampered(request, exc)
         body = problem_for(exc)
         if body["status"] >= 500:
             from troth.operations.httplog import template_of
@@ -145,6 +147,17 @@ def install_problem_handlers(app: FastAPI, html: HtmlRenderer | None = None) -> 
     for exc_type in (TrothError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(exc_type, handle)
     app.state.problem_handler = handle
+
+
+def _audit_tampered(request: Request, exc: TamperedValue) -> None:
+    """A read that met a value troth never writes is answered 409 ``record_tampered``, its
+    refusal audited once (troth.audit.unreadable; the handler runs in a worker thread)."""
+    from troth.audit.unreadable import audit_refusal
+    from troth.operations.httplog import template_of
+
+    ctx = getattr(request.app.state, "ctx", None)
+    if ctx is not None:
+        audit_refusal(ctx, exc, f"{request.method} {template_of(request.scope)}")
 
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -19,6 +19,7 @@ from troth.audit.tables import audit_entries, iso
 from troth.context import Context
 from troth.db import within
 from troth.errors import ValidationError
+from troth.stored import member, parsed
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -84,13 +85,13 @@ def _logged(row: Any) -> LoggedEntry:
     entry = AuditEntry(
         action=row.action,
         actor=row.actor,
-        outcome=Outcome(row.outcome),
+        outcome=member(Outcome, row.outcome, "audit_entries.outcome"),
         subject_id=row.subject_id,
         tenant_id=row.tenant_id,
         purpose=row.purpose,
-        categories=tuple(json.loads(row.categories)),
+        categories=tuple(parsed(row.categories, "audit_entries.categories", list)),
         reason=row.reason,
-        details=json.loads(row.details),
+        details=parsed(row.details, "audit_entries.details", dict),
     )
     return LoggedEntry(int(row.seq), row.at, entry, bytes(row.leaf_hash))
 

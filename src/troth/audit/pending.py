@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy import text as sql_text
@@ -22,6 +22,9 @@ from troth.audit.tables import ENTRY_COLUMNS, audit_pending, entry_bytes, entry_
 from troth.dialects import dialect_for
 from troth.driver import Prepared, insert_many
 from troth.errors import IntegrityError
+
+if TYPE_CHECKING:
+    from troth.context import Context
 
 PENDING_BATCH = 10_000
 
@@ -171,3 +174,33 @@ def pending_rows(
         rows.append(row)
         seqs[pid] = seq
     return rows, seqs
+
+
+def check_pending(ctx: Context) -> tuple[int, str | None]:
+    """How many entries are pending (committed, not yet sequenced), and what is wrong with
+    the first whose MAC does not verify (inserted, edited or re-numbered outside troth):
+    part of `troth audit verify`."""
+    p = audit_pending
+    cols = [p.c.id, *[p.c[name] for name in ENTRY_COLUMNS[1:]], p.c.mac]
+    count = 0
+    with ctx.engine.connect() as conn:
+        result = conn.execution_options(yield_per=1 << 14).execute(
+            select(*cols).order_by(p.c.at, p.c.id)
+        )
+        for row in result:
+            count += 1
+            pid = int(row[0])
+            try:
+                ok = hmac.compare_digest(
+                    pending_mac(ctx.keys.mac, pid, (pid, iso(row[1]), *row[2:11])), str(row[11])
+                )
+            except (TypeError, ValueError, AttributeError, UnicodeEncodeError):
+                ok = False
+            if not ok:
+                result.close()
+                return count, (
+                    f"the pending audit entry {pid} is not MAC'd with this home's key: it was"
+                    " inserted, edited or re-numbered outside troth (no process will"
+                    " sequence it; nothing is appended until it is removed)"
+                )
+    return count, None

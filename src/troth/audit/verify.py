@@ -6,7 +6,6 @@ them with the signed heads; produce and check inclusion and consistency proofs.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,20 +18,19 @@ from troth.audit.heads import SignedHead, read_heads
 from troth.audit.heads_start import started_late
 from troth.audit.log import read_state
 from troth.audit.merkle import EMPTY_ROOT, CompactRange, subtree_levels
-from troth.audit.pending import pending_mac
+from troth.audit.pending import check_pending
 from troth.audit.seal import is_sealed
 from troth.audit.tables import (
     ENTRY_COLUMNS,
     audit_entries,
-    audit_pending,
     audit_state,
     entry_bytes,
-    iso,
 )
 from troth.context import Context
 from troth.dialects import dialect_for
 from troth.errors import ConfigError, ValidationError
 from troth.store.plain import plain_fields
+from troth.stored import tolerating
 
 Progress = Callable[[int, int], None]
 _CHUNK = 1 << 14  # a power of two: each full chunk is one perfect subtree of the log
@@ -67,6 +65,7 @@ class VerifyReport:
     bad_restrictions: list[str] = field(default_factory=list)
     bad_disclosures: list[str] = field(default_factory=list)  # disclosures' and demands' ids
     bad_versions: list[str] = field(default_factory=list)  # published policy versions
+    bad_values: list[str] = field(default_factory=list)  # "table:ID (column)" unreadable
 
     def to_dict(self) -> dict[str, Any]:
         return plain_fields(self)
@@ -148,14 +147,18 @@ def verify_log(
 ) -> VerifyReport:
     """Recompute every leaf, the seq sequence, the root at every signed head and the stored
     state root (stopping at the first problem), then check every stored value against its
-    record seal (each bad one named: troth.store.sealing), and the tables troth decides on
-    (holds, consent, restrictions, disclosures, policy versions) against what the log
-    recorded (troth.audit.crosscheck). Never raises for a bad log: it reports. ``witness``
-    (C2SP checkpoints in a file or at a URL, troth.audit.checkpoint): checked like heads."""
+    record seal (each bad one named: troth.store.sealing), the tables troth decides on
+    against what the log recorded (troth.audit.crosscheck) and every value against what
+    troth writes (troth.audit.unreadable; a row changed so is named, not a crash). Never
+    raises for a bad log: it reports. ``witness`` (C2SP checkpoints in a file or at a
+    URL, troth.audit.checkpoint): checked like heads."""
     from troth.audit.crosscheck import with_crosscheck
+    from troth.audit.unreadable import with_values
     from troth.store.sealing import with_seals  # the store's module imports the log's
 
-    return with_crosscheck(ctx, with_seals(ctx, _verify_entries(ctx, progress, witness)))
+    with tolerating():  # an unreadable value is named by with_values, and fails its seal
+        report = with_seals(ctx, _verify_entries(ctx, progress, witness))
+        return with_values(ctx, with_crosscheck(ctx, report))
 
 
 def _verify_entries(ctx: Context, progress: Progress | None, witness: str | None) -> VerifyReport:
@@ -427,7 +430,7 @@ def _check_signed(ctx: Context, heads: _Heads, w: _Walked) -> VerifyReport:
         stale = _stale_unsigned(ctx, signed, n, path, latest)
         if stale is not None:
             return heads.fail(n, root_hex, stale, signed, (signed, n - 1))
-    pending, bad_pending = _check_pending(ctx)
+    pending, bad_pending = check_pending(ctx)
     if bad_pending is not None:
         return heads.fail(n, root_hex, bad_pending, None, None)
     return VerifyReport(
@@ -439,35 +442,6 @@ def _check_signed(ctx: Context, heads: _Heads, w: _Walked) -> VerifyReport:
         pending=pending,
         latest_head=latest,
     )
-
-
-def _check_pending(ctx: Context) -> tuple[int, str | None]:
-    """How many entries are pending (committed, not yet sequenced), and what is wrong with
-    the first whose MAC does not verify (inserted, edited or re-numbered outside troth)."""
-    p = audit_pending
-    cols = [p.c.id, *[p.c[name] for name in ENTRY_COLUMNS[1:]], p.c.mac]
-    count = 0
-    with ctx.engine.connect() as conn:
-        result = conn.execution_options(yield_per=_CHUNK).execute(
-            select(*cols).order_by(p.c.at, p.c.id)
-        )
-        for row in result:
-            count += 1
-            pid = int(row[0])
-            try:
-                ok = hmac.compare_digest(
-                    pending_mac(ctx.keys.mac, pid, (pid, iso(row[1]), *row[2:11])), str(row[11])
-                )
-            except (TypeError, ValueError, AttributeError, UnicodeEncodeError):
-                ok = False
-            if not ok:
-                result.close()
-                return count, (
-                    f"the pending audit entry {pid} is not MAC'd with this home's key: it was"
-                    " inserted, edited or re-numbered outside troth (no process will"
-                    " sequence it; nothing is appended until it is removed)"
-                )
-    return count, None
 
 
 def _stale_unsigned(

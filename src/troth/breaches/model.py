@@ -18,6 +18,7 @@ from troth.breaches.tables import breach_subjects, breaches
 from troth.errors import ValidationError
 from troth.gate import Actor
 from troth.store.plain import plain_fields
+from troth.stored import member
 
 _ID = re.compile(r"[0-9a-f]{32}")
 # The register's CSV columns, in the order of Breach.to_dict.
@@ -148,7 +149,7 @@ def breach_of(row: Any) -> Breach:
         tuple(row.categories),
         tuple(row.regimes),
         bool(row.high_risk),
-        BreachStatus(row.status),
+        member(BreachStatus, row.status, "breaches.status"),
         int(row.affected_count),
         row.regulator_notified_at,
         row.individuals_notified_at,

@@ -365,11 +365,13 @@ def home_of(ctx: typer.Context) -> Path:
 @contextmanager
 def opened(ctx: typer.Context) -> Iterator[Troth]:
     """The home's troth (``--home``) for one command, closed when the command is done."""
+    from troth.audit.unreadable import auditing_refusals
     from troth.engine import Troth
 
     t = Troth.open(home_of(ctx))
     try:
-        yield t
+        with auditing_refusals(t.ctx, _command(ctx)):
+            yield t
     finally:
         t.close()
 
@@ -378,13 +380,25 @@ def opened(ctx: typer.Context) -> Iterator[Troth]:
 def opened_context(ctx: typer.Context) -> Iterator[Context]:
     """The home's context alone (settings, policy, keys, database) for one command,
     its database engine disposed when the command is done."""
+    from troth.audit.unreadable import auditing_refusals
     from troth.home import open_context
 
     context = open_context(home_of(ctx))
     try:
-        yield context
+        with auditing_refusals(context, _command(ctx)):
+            yield context
     finally:
         context.engine.dispose()
+
+
+def _command(ctx: typer.Context) -> str:
+    """The command as typed after ``troth`` (``troth disclosures list``), for the log."""
+    names: list[str] = []
+    at: Any = ctx
+    while at.parent is not None:
+        names.append(at.info_name or "")
+        at = at.parent
+    return " ".join(["troth", *reversed(names)])
 
 
 def _register() -> None:

@@ -21,6 +21,7 @@ from troth.columns import document, key, ref, stamp, stamps
 from troth.connectors.report import Report
 from troth.db import metadata
 from troth.errors import Conflict, NotFound
+from troth.stored import member
 
 
 class JobState(StrEnum):
@@ -165,12 +166,14 @@ class JobStore:
         return Job(
             id=row.id,
             operation=row.operation,
-            state=JobState(row.state),
+            state=member(JobState, row.state, "connector_jobs.state"),
             identities=row.identities,
             error=row.error,
             steps=[
                 Step(
-                    s.dataset, StepState(s.state), Report.from_dict(s.report) if s.report else None
+                    s.dataset,
+                    member(StepState, s.state, "connector_steps.state"),
+                    Report.from_dict(s.report) if s.report else None,
                 )
                 for s in steps
             ],

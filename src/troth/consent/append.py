@@ -22,6 +22,7 @@ from troth.consent.tables import consent_events, consent_receipts
 from troth.context import Context
 from troth.errors import NotFound
 from troth.gate import Reason
+from troth.stored import member
 
 # Only what the ledger needs from the store's subjects table.
 subjects = table("subjects", column("id"), column("jurisdiction"), column("erased_at"))
@@ -194,7 +195,7 @@ def _record(row: Mapping[str, Any], receipts: Mapping[str, str]) -> ConsentRecor
         event_id=row["id"],
         subject_id=row["subject_id"],
         purpose=row["purpose"],
-        kind=ConsentKind(row["kind"]),
+        kind=member(ConsentKind, row["kind"], "consent_events.kind"),
         granted=row["granted"],
         at=row["at"],
         receipt_id=row["receipt_id"],

@@ -28,6 +28,7 @@ from troth.consent.events import COOKIE_PREFIX, ConsentKind, ConsentStatus, Mism
 from troth.consent.tables import consent_events, consent_state
 from troth.dialects import find_dialect, reported_name
 from troth.errors import ConfigError
+from troth.stored import member
 
 _STATE_COLUMNS = (
     "subject_id",
@@ -247,7 +248,7 @@ def _status(m: Mapping[Any, Any]) -> ConsentStatus:
         policy_version=m["policy_version"],
         at=m["at"],
         event_id=int(m["event_id"]),
-        kind=ConsentKind(m["kind"]),
+        kind=member(ConsentKind, m["kind"], "consent_state.kind"),
     )
 
 

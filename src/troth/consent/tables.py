@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Index, String, Table, Text, UniqueConstraint
 
-from troth.columns import ref, stamp
+from troth.columns import choice, ref, stamp
+from troth.consent.events import ConsentKind
 from troth.db import BigId, metadata
 
 # Append-only: rows are inserted, never updated; the current state is derived from them.
@@ -16,7 +17,7 @@ consent_events = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     ref("subject_id", "subjects.id", cascade=True, required=True),
     Column("purpose", String(80), nullable=False),
-    Column("kind", String(16), nullable=False),
+    choice("kind", ConsentKind, 16, nullable=False),
     # grant/import/cookie_choice may say yes or no; withdraw/gpc/unsubscribe always say no.
     Column("granted", Boolean, nullable=False),
     Column("policy_version", String(64), nullable=False),
@@ -45,7 +46,7 @@ consent_state = Table(
     Column("policy_version", String(64), nullable=False),
     stamp("at"),
     Column("event_id", BigId, nullable=False),
-    Column("kind", String(16), nullable=False),
+    choice("kind", ConsentKind, 16, nullable=False),
     Index("ix_consent_state_purpose_granted", "purpose", "granted", "subject_id"),
 )
 

@@ -110,7 +110,7 @@ def live_gags(conn: Connection, now: datetime, legal_purposes: frozenset[str]) -
     disclosure made under them or under a demand whose row is missing, and the people
     those disclosures concern. The tampered rows found are in ``checked`` (to audit)."""
     rows = demand_rows(conn)
-    received = {r.id: r.received_at for r in rows}
+    received = {r.id: r.received_at for r in rows if isinstance(r.received_at, datetime)}
     checked = check_demands(conn, rows)
     d = disclosures.c
     orphans = select(d.legal_demand_id).where(
@@ -197,7 +197,7 @@ def lift_gag(ctx: Context, demand_id: str, *, actor: Actor = SYSTEM) -> int:
 
     now = ctx.clock.now()
     with transaction(ctx) as conn:
-        demand = demand_row(conn, demand_id)
+        demand = demand_row(conn, demand_id, tolerant=True)
         # The gag the log recorded: one moved outside troth is lifted from where it was.
         honoured, checked = honoured_of(conn, demand_id)
         gag = honoured.gag_until

@@ -38,6 +38,7 @@ from troth.audit.refusals import denial
 from troth.audit.tables import audit_entries, audit_pending
 from troth.context import Context
 from troth.disclosures.tables import legal_demands
+from troth.stored import is_unreadable, parsed, tolerating
 
 RECORD, LIFT, NOTIFY = "legal_demand.record", "legal_demand.lift_gag", "legal_demand.notify"
 # Times compared within this (a backend keeping whole seconds rounds where the log truncates).
@@ -119,16 +120,19 @@ _AUDITED: weakref.WeakKeyDictionary[Engine, set[DemandRow]] = weakref.WeakKeyDic
 
 def demand_rows(conn: Connection, ids: Iterable[str] | None = None) -> list[DemandRow]:
     """The rows of the demands ``ids`` (None: every demand; there are few), a
-    :class:`DemandRow` with ``recorded_at`` None for an id no row holds."""
+    :class:`DemandRow` with ``recorded_at`` None for an id no row holds. A time troth
+    never writes (an empty or garbled gag) comes back as troth.stored.Unreadable: it
+    matches no entry, so the log's gag is honoured."""
     d = legal_demands.c
     stmt = select(d.id, d.authority, d.recipient, d.gag_until, d.recorded_at, d.received_at)
-    if ids is None:
-        return [DemandRow(*r) for r in conn.execute(stmt)]
-    wanted = sorted(set(ids))
-    out: dict[str, DemandRow] = {i: DemandRow(i, None, None, None, None, None) for i in wanted}
-    for start in range(0, len(wanted), 500):
-        for r in conn.execute(stmt.where(d.id.in_(wanted[start : start + 500]))):
-            out[r.id] = DemandRow(*r)
+    with tolerating():
+        if ids is None:
+            return [DemandRow(*r) for r in conn.execute(stmt)]
+        wanted = sorted(set(ids))
+        out = {i: DemandRow(i, None, None, None, None, None) for i in wanted}
+        for start in range(0, len(wanted), 500):
+            for r in conn.execute(stmt.where(d.id.in_(wanted[start : start + 500]))):
+                out[r.id] = DemandRow(*r)
     return list(out.values())
 
 
@@ -169,8 +173,12 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def same_time(a: datetime | None, b: datetime | None) -> bool:
+    """Whether ``a`` and ``b`` are the same time (within :data:`SLACK`), or both None; a
+    value that is no time (troth.stored.Unreadable: changed outside troth) never is."""
     if a is None or b is None:
         return a is b
+    if not isinstance(a, datetime) or not isinstance(b, datetime):
+        return False
     return abs(_utc(a) - _utc(b)) < SLACK
 
 
@@ -189,7 +197,7 @@ class _Found:
 def _logged(conn: Connection, rows: list[DemandRow]) -> dict[str, list[_Found]]:
     """The ``legal_demand.record`` and ``lift_gag`` entries near the rows' times (pending
     entries too: one statement, one snapshot), by the demand they name."""
-    times = [t for r in rows for t in (r.recorded_at, r.gag_until) if t is not None]
+    times = [t for r in rows for t in (r.recorded_at, r.gag_until) if isinstance(t, datetime)]
     out: dict[str, list[_Found]] = {}
     if not times:
         return out
@@ -201,7 +209,9 @@ def _logged(conn: Connection, rows: list[DemandRow]) -> dict[str, list[_Found]]:
                 near, table.c.action.in_((RECORD, LIFT)), table.c.subject_id.is_(None)
             )
         )
-    for seq_, at, action, details in conn.execute(union_all(*parts)):
+    with tolerating():  # an entry whose time troth never wrote: no record (verify names it)
+        entries = [r for r in conn.execute(union_all(*parts)) if not is_unreadable(r[1])]
+    for seq_, at, action, details in entries:
         parsed = details_of(details)
         demand = parsed.get("demand")
         if isinstance(demand, str):
@@ -213,6 +223,8 @@ def _verdict(row: DemandRow, found: list[_Found]) -> Honoured:
     """Compare a row with its entries: the gag the log recorded, and what differs."""
     if row.recorded_at is None:
         return Honoured(UNTIL_REPAIRED, "the demand's row is missing")
+    if is_unreadable(row.recorded_at):
+        return Honoured(UNTIL_REPAIRED, "recorded_at holds a value troth never writes")
     record = next(
         (f for f in found if f.action == RECORD and same_time(f.at, row.recorded_at)), None
     )
@@ -273,7 +285,9 @@ def logged_disclosures(
         parts.append(stmt.where(table.c.seq > after_seq) if table is audit_entries else stmt)
     made: dict[str, tuple[str, _Found, str | None, str | None, tuple[str, ...]]] = {}
     told: set[str] = set()
-    for seq_, at, action, details, sid, purpose, cats, outcome in conn.execute(union_all(*parts)):
+    with tolerating():
+        found = [r for r in conn.execute(union_all(*parts)) if not is_unreadable(r[1])]
+    for seq_, at, action, details, sid, purpose, cats, outcome in found:
         d = details_of(details)
         did = d.get("disclosure")
         if not isinstance(did, str):
@@ -281,7 +295,9 @@ def logged_disclosures(
         if action == NOTIFY and d.get("demand") == demand_id:
             told.add(did)
         elif outcome == "allow" and d.get("legal_demand") == demand_id:
-            categories = tuple(str(c) for c in json.loads(cats or "[]"))
+            categories = tuple(
+                str(c) for c in parsed(cats or "[]", "audit_entries.categories", list)
+            )
             made[did] = (did, _Found(int(seq_), _utc(at), action, d), sid, purpose, categories)
     for did, item in made.items():
         if did not in told:

@@ -44,6 +44,7 @@ from troth.store.ids import new_id
 from troth.store.seals import refusing_tampered
 from troth.store.subjects import get_subject, lookup_subject, no_such_subject
 from troth.store.values import StoredValue, read_values
+from troth.stored import readable, tolerating
 
 # A person's disclosures, newest first (per person: the statement orders by the person).
 _DISCLOSURES_OF = (
@@ -399,7 +400,8 @@ class DisclosureService:
         with self.ctx.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 params = {"sids": ids[start : start + 500]}
-                rows = conn.execute(_DISCLOSURES_OF, params).all()
+                with tolerating():  # a demand's time changed outside troth: the log's gag
+                    rows = conn.execute(_DISCLOSURES_OF, params).all()
                 # Gags as the log recorded them (troth.disclosures.logged): none lifts early.
                 checked.merge(
                     check_demands(conn, (demand_of(r) for r in rows if r.legal_demand_id))
@@ -416,6 +418,9 @@ class DisclosureService:
         return out
 
     def _shown(self, row: Any) -> dict[str, Any]:
+        # What is shown of the disclosure itself must read back: one changed outside troth
+        # refuses the list (TamperedValue, record_tampered), as a tampered record does.
+        readable(row.at, row.categories, row.fields, row.instrument)
         rc = self.ctx.policy.recipients.get(row.recipient)
         item: dict[str, Any] = {
             "id": row.id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, String, Table, Text
 
-from troth.columns import actor, document, key, ref, stamp
+from troth.columns import actor, choice, document, key, ref, stamp
 from troth.db import metadata
 
 # Every hand-over of a person's data to a recipient (P18-P22), visible to the person.
@@ -15,8 +15,8 @@ disclosures = Table(
     ref("subject_id", required=True),
     Column("recipient", String(64), nullable=False),
     Column("purpose", String(64), nullable=False),
-    document("categories"),
-    document("fields"),
+    document("categories", shape="list"),
+    document("fields", shape="list"),
     stamp("at"),
     actor(),
     Column("location", String(2), nullable=False),
@@ -36,13 +36,13 @@ legal_demands = Table(
     key(),
     Column("authority", String(200), nullable=False),
     Column("recipient", String(64)),
-    Column("instrument", String(40), nullable=False),
+    choice("instrument", "troth.disclosures.demands:LegalInstrument", 40, nullable=False),
     Column("reference", String(200), nullable=False),
     Column("scope", Text, nullable=False),
     stamp("received_at"),
     # The end of a non-disclosure order: the person may not be told before.
     stamp("gag_until", required=False),
-    Column("status", String(20), nullable=False),
+    choice("status", "troth.disclosures.demands:DemandStatus", 20, nullable=False),
     stamp("notified_at", required=False),
     actor("recorded_by"),
     stamp("recorded_at"),

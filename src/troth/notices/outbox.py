@@ -67,7 +67,7 @@ outbox = Table(
     Column("list_id", String(64)),
     Column("purpose", String(64)),
     Column("kind", String(16), nullable=False),
-    document("headers"),
+    document("headers", shape="dict"),
     Column("subject", String(998), nullable=False),
     Column("body_text", Text, nullable=False),
     Column("body_html", Text),

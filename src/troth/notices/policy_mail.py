@@ -23,6 +23,7 @@ from troth.policy.changes import Change, ChangeKind, PolicyDiff, Severity
 from troth.policy.model import Policy
 from troth.store.seals import bad_seals
 from troth.store.tables import records, tenants
+from troth.stored import tolerating
 
 if TYPE_CHECKING:
     from troth.keys import Keyring
@@ -95,9 +96,13 @@ def notice_addresses(
     from troth.access.seals import row_matches
 
     addresses: dict[str, str | None] = {}
-    for row in conn.execute(
-        select(tenants).where(tenants.c.primary_email.is_not(None), tenants.c.status == "active")
-    ):
+    with tolerating():  # a value troth never writes matches no seal (troth.stored)
+        rows = conn.execute(
+            select(tenants).where(
+                tenants.c.primary_email.is_not(None), tenants.c.status == "active"
+            )
+        ).all()
+    for row in rows:
         if row_matches(keys, tenants, row):
             addresses.setdefault(row.primary_email, None)
         elif tampered is not None:  # a customer's row changed outside troth (its id)

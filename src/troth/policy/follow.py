@@ -26,6 +26,7 @@ from troth.db import reading
 from troth.policy.index import PolicyIndex
 from troth.policy.loader import parse_policy
 from troth.policy.versions import NEWEST_VERSION, version_text
+from troth.stored import tolerating
 
 log = logging.getLogger("troth.policy")
 
@@ -41,7 +42,9 @@ class PolicyFollower:
         self._seen = self._newest()
 
     def _newest(self) -> tuple[datetime, str, str] | None:
-        with reading(self.ctx.engine) as conn:
+        # Only compared with the last look: a time troth never writes (changed outside
+        # troth; the dates decided on are the log's) reads as troth.stored.Unreadable.
+        with reading(self.ctx.engine) as conn, tolerating():
             row = conn.execute(NEWEST_VERSION).first()
         return None if row is None else (row[0], str(row[1]), str(row[2]))
 

@@ -38,8 +38,11 @@ from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import denial
 from troth.audit.tables import audit_entries, audit_pending
 from troth.context import Context
+from troth.stored import is_unreadable, tolerating
 
 PUBLISH = "policy.publish"
+# When a version neither its row nor the log dates was published: never (it never rules).
+NEVER = datetime.max.replace(tzinfo=UTC)
 # Times compared within this (a backend keeping whole seconds rounds where the log truncates).
 SLACK = timedelta(seconds=1)
 
@@ -95,7 +98,8 @@ def version_rows(conn: Connection) -> list[VersionRow]:
 
     v = policy_versions.c
     stmt = select(v.version, v.effective, v.published_at, v.digest)
-    return [VersionRow(*r) for r in conn.execute(stmt)]
+    with tolerating():  # a date troth never writes: the log's (troth.stored.Unreadable)
+        return [VersionRow(*r) for r in conn.execute(stmt)]
 
 
 def check_versions(conn: Connection, rows: Iterable[VersionRow] | None = None) -> Checked:
@@ -126,6 +130,9 @@ def utc(at: datetime) -> datetime:
 
 
 def same_time(a: datetime, b: datetime) -> bool:
+    """Within :data:`SLACK`; a value that is no time (changed outside troth) never is."""
+    if not isinstance(a, datetime) or not isinstance(b, datetime):
+        return False
     return abs(utc(a) - utc(b)) < SLACK
 
 
@@ -139,8 +146,8 @@ class _Found:
 def _logged(conn: Connection, rows: list[VersionRow]) -> dict[str, _Found]:
     """The publish entry of each row's version: looked for near the row's publishing time
     (the index on time), then, for a version not found there, in every publish entry."""
-    near = [r.published_at for r in rows]
-    found = _publish_entries(conn, near)
+    near = [r.published_at for r in rows if isinstance(r.published_at, datetime)]
+    found = _publish_entries(conn, near) if near else {}
     missing = {r.version for r in rows} - set(found)
     if missing:
         found.update((v, f) for v, f in _publish_entries(conn, None).items() if v in missing)
@@ -161,7 +168,9 @@ def _publish_entries(conn: Connection, times: list[datetime] | None) -> dict[str
             )
         parts.append(stmt)
     out: dict[str, _Found] = {}
-    for seq_, at, details in conn.execute(union_all(*parts)):
+    with tolerating():  # an entry whose time troth never wrote: no record (verify names it)
+        found = [r for r in conn.execute(union_all(*parts)) if not is_unreadable(r[1])]
+    for seq_, at, details in found:
         parsed = details_of(details)
         version = parsed.get("version")
         if isinstance(version, str):
@@ -192,6 +201,9 @@ def logged_published(found_at: datetime, details: dict[str, Any]) -> datetime:
 def _verdict(row: VersionRow, found: _Found | None) -> Logged:
     """Compare a row with its entry: the values the log recorded, and what differs."""
     if found is None:
+        if is_unreadable(row.effective) or is_unreadable(row.published_at):
+            # Neither the log nor the row says when: a version that never takes effect.
+            return Logged(row.version, date.max, NEVER, row.digest, "not published by troth")
         return Logged(
             row.version,
             row.effective,
@@ -200,7 +212,7 @@ def _verdict(row: VersionRow, found: _Found | None) -> Logged:
             "no entry of the audit log recorded publishing this version",
         )
     d = found.details
-    effective = logged_effective(d) or row.effective
+    effective = logged_effective(d) or (date.max if is_unreadable(row.effective) else row.effective)
     published = logged_published(found.at, d)
     digest = d.get("digest") if isinstance(d.get("digest"), str) else row.digest
     differs = [

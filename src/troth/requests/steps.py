@@ -41,6 +41,7 @@ from troth.requests.states import (
 from troth.requests.tables import request_events, request_exports, requests
 from troth.store.ids import new_token
 from troth.store.tables import tenants
+from troth.stored import member
 
 
 @dataclass(eq=False)
@@ -367,12 +368,12 @@ class RequestSteps:
         """A request row (all of ``requests``' columns) as a record, its contact opened."""
         return RequestRecord(
             id=row["id"],
-            kind=RequestKind(row["kind"]),
-            state=RequestState(row["state"]),
+            kind=member(RequestKind, row["kind"], "requests.kind"),
+            state=member(RequestState, row["state"], "requests.state"),
             subject_id=row["subject_id"],
             tenant_id=row["tenant_id"],
             regime=row["regime"],
-            channel=Channel(row["channel"]),
+            channel=member(Channel, row["channel"], "requests.channel"),
             on_behalf=bool(row["on_behalf"]),
             on_behalf_of=row["on_behalf_of"],
             email=_contact.open_contact(self.ctx.keys, row["id"], row["contact"]),

@@ -8,24 +8,36 @@ troth can still write to someone whose data it has erased.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, Index, LargeBinary, String, Table, Text
+from sqlalchemy import Column, Index, LargeBinary, String, Table, Text
 
-from troth.columns import actor, counter, document, flag, key, open_stamps, ref, stamp
+from troth.columns import (
+    actor,
+    choice,
+    counter,
+    day,
+    document,
+    flag,
+    key,
+    open_stamps,
+    ref,
+    stamp,
+)
 from troth.db import BigId, metadata
+from troth.requests.states import Channel, RequestKind, RequestState
 
 requests = Table(
     "requests",
     metadata,
     key(),
-    Column("kind", String(20), nullable=False),
-    Column("state", String(24), nullable=False),
+    choice("kind", RequestKind, 20, nullable=False),
+    choice("state", RequestState, 24, nullable=False),
     # Null until the requester is matched to a person troth knows.
     ref("subject_id", "subjects.id", index=True),
     ref("tenant_id", index=True),
     Column("email_bidx", String(64), index=True),
     Column("contact", LargeBinary),
     Column("regime", String(16), nullable=False),
-    Column("channel", String(16), nullable=False),
+    choice("channel", Channel, 16, nullable=False),
     flag("on_behalf"),
     # A request made on someone else's behalf: the agent's name and capacity ("Mary Byrne,
     # mother"), and the agent's own address, encrypted as ``contact`` is (other associated
@@ -36,9 +48,9 @@ requests = Table(
     Column("source_ref", String(255), unique=True),
     stamp("received_at"),
     stamp("acknowledged_at", required=False),
-    Column("acknowledge_by", Date),
-    Column("due_at", Date, nullable=False),
-    Column("extended_due_at", Date),
+    day("acknowledge_by", required=False),
+    day("due_at"),
+    day("extended_due_at", required=False),
     Column("extension_reason", Text),
     stamp("verified_at", required=False),
     actor("verified_by", required=False),
@@ -47,7 +59,7 @@ requests = Table(
     stamp("code_expires_at", required=False),
     counter("code_attempts"),
     counter("codes_sent"),
-    document("details"),
+    document("details", shape="dict"),
     document("result", required=False),
     Column("error", Text),
     stamp("closed_at", required=False),
@@ -70,7 +82,7 @@ request_events = Table(
     Column("event", String(40), nullable=False),
     Column("from_state", String(24)),
     Column("to_state", String(24)),
-    document("details"),
+    document("details", shape="dict"),
     Index("ix_request_events_request", "request_id", "id"),
 )
 

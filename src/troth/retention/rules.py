@@ -283,8 +283,16 @@ def compile_rules(idx: PolicyIndex, now: datetime) -> dict[str, Rule]:
 
 
 def purpose_list(value: Any) -> list[str]:
+    """A record's purposes, from their stored JSON text (or parsed); none for a value
+    troth never writes (not a JSON list: changed outside troth), so that no rule acts on
+    it (the run's seal check skips its row too, and `troth audit verify` names it)."""
     if isinstance(value, str):
-        value = json.loads(value)
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    if value is not None and not isinstance(value, list):
+        return []
     return [str(p) for p in value or ()]
 
 

@@ -35,6 +35,7 @@ from troth.store.mac import (
     set_seal,
 )
 from troth.store.tables import RECORD_TAGS, records
+from troth.stored import Unreadable, is_unreadable
 
 if TYPE_CHECKING:
     from troth.context import Context
@@ -117,8 +118,12 @@ class RecordChecker:
         """The purposes stored as ``text`` (JSON), parsed, and as a seal writes them."""
         known = self._purposes.get(text)
         if known is None:
-            parsed = json.loads(text) if text is not None else None
-            known = self._purposes[text] = (parsed, json_item(parsed))
+            try:
+                parsed = json.loads(text) if text is not None else None
+            except ValueError:  # not JSON: changed outside troth, so no seal matches it
+                parsed = Unreadable("records.purposes")
+            encoded = json_item(parsed) if not is_unreadable(parsed) else '"unreadable"'
+            known = self._purposes[text] = (parsed, encoded)
         return known
 
     def matches(self, row: Sequence[Any], purposes: str, seal: Any) -> bool:
@@ -153,10 +158,9 @@ def _message(row: Sequence[Any], purposes: str) -> bytes:
     ).encode()
 
 
-class RecordTampered(IntegrityError):
-    """A stored value's row does not match its seal: it was changed outside troth."""
-
-    code = "record_tampered"
+class RecordTampered(IntegrityError, code="record_tampered", status=409):
+    """A stored value's row does not match its seal: it was changed outside troth (409,
+    as a value troth never writes is: troth.errors.TamperedValue; never a 500)."""
 
 
 def tampered(record_id: int, subject_id: str | None) -> RecordTampered:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, ForeignKey, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text
 
-from troth.columns import document, flag, key, open_stamps, ref, stamp
+from troth.columns import day, document, flag, key, open_stamps, ref, stamp
 from troth.db import BigId, metadata
 
 tenants = Table(
@@ -80,7 +80,7 @@ records = Table(
     Column("ciphertext", LargeBinary),
     Column("key_version", Integer),
     Column("collection_point", String(64)),
-    document("purposes"),
+    document("purposes", shape="list"),
     Column("source", String(20), nullable=False),
     Column("supplier", String(200)),
     Column("policy_version", String(64), nullable=False),
@@ -90,7 +90,7 @@ records = Table(
     # Set when a deletion had to keep the value for a legal obligation: it may serve only
     # this purpose until ``restricted_until`` (P25).
     Column("restricted_to", String(64)),
-    Column("restricted_until", Date),
+    day("restricted_until", required=False),
     flag("anonymised"),
     # A keyed MAC over every other column but id and updated_at (troth.store.seals): a
     # value relabelled, moved or swapped outside troth no longer matches it.

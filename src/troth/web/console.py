@@ -34,7 +34,7 @@ from troth.web.lists import (
     when,
 )
 from troth.web.queries import Day, PageNo, Word
-from troth.web.render import ctx_of, render
+from troth.web.render import ctx_of, noted, render
 from troth.web.session import (
     Signed,
     refused_login,
@@ -98,6 +98,7 @@ def login(request: Request, form: PresessionFormDep) -> Response:
     try:
         user = t.access.accounts.authenticate(email, form.get("password", ""), totp_code=code)
     except TrothError as exc:
+        noted(request, exc)
         return refused_login(request, "console/login.html", exc, code, email=email[:320])
     return sign_in(request, user, "/console")
 
@@ -164,6 +165,7 @@ def _subjects(
         try:
             view = t.use(found, purpose=purpose, actor=s.actor)
         except TrothError as exc:
+            noted(request, exc)
             error = exc.message + (
                 f" (reason: {exc.details.get('reason')})" if exc.details.get("reason") else ""
             )

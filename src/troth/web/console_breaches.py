@@ -24,7 +24,7 @@ from troth.web.console import page, staff
 from troth.web.forms import FormDep
 from troth.web.lists import file_download, paging
 from troth.web.queries import PageNo
-from troth.web.render import ctx_of
+from troth.web.render import ctx_of, noted
 from troth.web.session import Signed
 
 router = APIRouter(include_in_schema=False)
@@ -134,6 +134,7 @@ def breach_record(request: Request, form: FormDep) -> Response:
             actor=s.actor,
         )
     except TrothError as exc:
+        noted(request, exc)
         if exc.status == 403:
             raise
         return _breaches_page(request, s, status=exc.status, error=exc.message, form=form)
@@ -226,6 +227,7 @@ def breach_regulator(request: Request, breach_id: BreachId, form: FormDep) -> Re
             breach_id, at, late_reason=form.get("late_reason", "").strip() or None, actor=s.actor
         )
     except TrothError as exc:
+        noted(request, exc)
         if exc.status in (403, 404):
             raise
         return _breach_page(request, s, breach_id, status=exc.status, regulator_error=exc.message)

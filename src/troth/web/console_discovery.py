@@ -15,7 +15,7 @@ from troth.errors import NotFound, TrothError, ValidationError
 from troth.policy.model import Power
 from troth.web.console import page, staff
 from troth.web.forms import FormDep
-from troth.web.render import ctx_of
+from troth.web.render import ctx_of, noted
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,6 +39,7 @@ def discovery_scan(request: Request, form: FormDep) -> Response:
         resume = form.get("resume") or None
         svc.scan(rows=rows, budget_s=budget, resume=resume, actor=s.actor)
     except TrothError as exc:
+        noted(request, exc)
         return _page(request, s, status=exc.status, error=exc.message)
     return RedirectResponse("/console/discovery", status_code=303)
 

@@ -24,7 +24,7 @@ from troth.policy.versions import policy_history
 from troth.web.console import page, staff
 from troth.web.forms import MAX_FIELDS, FormDep
 from troth.web.lists import day_start, file_download
-from troth.web.render import ctx_of
+from troth.web.render import ctx_of, noted
 
 router = APIRouter(include_in_schema=False)
 
@@ -120,6 +120,7 @@ def policy_diff(request: Request, form: PolicyForm) -> Response:
         issues = [str(i) for i in exc.issues] or [exc.message]
         return _publish_page(request, 422, issues=issues, **keep)
     except TrothError as exc:
+        noted(request, exc)
         return _publish_page(request, exc.status, error=exc.message, **keep)
     return _publish_page(
         request, diff=preview.diff, preview=preview, new_version=preview.version, **keep
@@ -159,6 +160,7 @@ def policy_publish(request: Request, form: PolicyForm) -> Response:
             issues = [str(i) for i in exc.issues] or [exc.message]
             return _publish_page(request, 422, issues=issues, **keep)
         except TrothError as exc:
+            noted(request, exc)
             return _publish_page(request, exc.status, error=exc.message, **keep)
     return _publish_page(request, result=result)
 
@@ -220,5 +222,6 @@ def record_demand(request: Request, form: FormDep) -> Response:
             actor=s.actor,
         )
     except TrothError as exc:
+        noted(request, exc)
         return _demands_page(request, exc.status, error=exc.message, form=form)
     return RedirectResponse("/console/demands", status_code=303)

@@ -30,7 +30,7 @@ from troth.web.console_words import action_words
 from troth.web.forms import FormDep
 from troth.web.lists import csv_download, every_item, fetch_page, paged, when
 from troth.web.queries import PageNo
-from troth.web.render import ctx_of
+from troth.web.render import ctx_of, noted
 
 router = APIRouter(include_in_schema=False)
 
@@ -188,6 +188,7 @@ def person_page(
         except Refused as exc:
             sections[name] = {"ok": False, "why": exc.message, "reason": exc.reason}
         except TrothError as exc:
+            noted(request, exc)
             sections[name] = {"ok": False, "why": exc.message, "reason": exc.code}
 
     view = None
@@ -196,6 +197,7 @@ def person_page(
         try:
             view = t.use(subject_id, purpose=purpose, actor=s.actor)
         except TrothError as exc:
+            noted(request, exc)
             view_error = exc.message
     groups: dict[str, list[Any]] = {}
     for v in view.values if view else []:

@@ -23,7 +23,7 @@ from troth.web.console import page, staff
 from troth.web.forms import FormDep
 from troth.web.lists import csv_download, every_item, fetch_page, list_filters, paged
 from troth.web.queries import Day, PageNo, Word
-from troth.web.render import ctx_of
+from troth.web.render import ctx_of, noted
 
 if TYPE_CHECKING:
     from troth.engine import Troth
@@ -245,6 +245,7 @@ def request_action(
         else:
             t.requests.execute(request_id, actor=s.actor)
     except TrothError as exc:
+        noted(request, exc)
         if exc.status == 404:
             raise
         return _request_page(request, request_id, error=exc.message, status=exc.status)

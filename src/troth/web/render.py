@@ -107,3 +107,16 @@ def _console_problem(request: Request, body: dict[str, Any]) -> Response:
             **values,
         )
     return render(request, "console/error.html", status=int(body["status"]), **values)
+
+
+def noted(request: Request, exc: Exception) -> None:
+    """Where a page answers an error itself (a form shown again with it): a value troth
+    never writes met on the way (troth.errors.TamperedValue) is audited once, as the
+    app's problem handler does for the others (troth.audit.unreadable)."""
+    from troth.errors import TamperedValue
+
+    if isinstance(exc, TamperedValue):
+        from troth.audit.unreadable import audit_refusal
+        from troth.operations.httplog import template_of
+
+        audit_refusal(ctx_of(request), exc, f"{request.method} {template_of(request.scope)}")

@@ -20,7 +20,7 @@ from troth.web import csrf
 from troth.web.forms import FormDep, PresessionFormDep
 from troth.web.lists import fetch_page, file_download
 from troth.web.queries import PageNo
-from troth.web.render import ctx_of, render
+from troth.web.render import ctx_of, noted, render
 from troth.web.session import (
     Signed,
     refused_login,
@@ -103,6 +103,7 @@ def login(request: Request, form: PresessionFormDep) -> Response:
         else:
             found = tr.access.accounts.authenticate_member(email, password, totp_code=code)
     except TrothError as exc:
+        noted(request, exc)
         return refused_login(
             request, "tenant/login.html", exc, code, tenant_id=tenant_id, email=email[:320]
         )
