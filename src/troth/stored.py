@@ -265,7 +265,8 @@ class Document(_Checked, TypeDecorator[Any]):
         if want is None:
             # Any JSON will do: what the driver parsed itself (psycopg) is one.
             return None if impl is None else _same_or(impl, self.unreadable)
-        impl = impl or _same
+        # None: the driver parsed it (psycopg); else json.loads straight, where it can be
+        impl = _same if impl is None else _json_loads(self.impl_instance, dialect, coltype) or impl
         on_bad = self.unreadable
 
         def process(value: Any) -> Any:
@@ -284,6 +285,16 @@ class Document(_Checked, TypeDecorator[Any]):
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _json_loads(impl: Any, dialect: Dialect, coltype: Any) -> Any:
+    """What SQLAlchemy's JSON processor calls on each text (``json.loads``, or the
+    engine's own), called straight: one Python call less a value. None where the text is
+    processed first (then the JSON type's processor is used as it is)."""
+    string = getattr(impl, "_str_impl", None)
+    if string is None or string.result_processor(dialect, coltype) is not None:
+        return None
+    return getattr(dialect, "_json_deserializer", None) or json.loads
 
 
 class Choice(_Checked, TypeDecorator[str]):

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Connection, Engine, Table, select
+from sqlalchemy import Column, Connection, Engine, Table, and_, case, or_, select
 
 from troth.db import metadata, reading
 from troth.dialects import dialect_for
@@ -69,42 +69,64 @@ def checked_columns(table: Table) -> list[Column[Any]]:
 def find_in(conn: Connection, column: Column[Any], limit: int | None = None) -> list[Found]:
     """The rows of ``column``'s table whose value in it troth cannot read (at most
     ``limit``), in key order."""
-    table = column.table
-    assert isinstance(table, Table)
-    keys = list(table.primary_key.columns)
-    dialect = dialect_for(conn)
-    t = column.type
-    if isinstance(t, Choice):
-        suspect = ~column.in_(sorted(t.allowed))
-    elif isinstance(t, Document):
-        suspect = dialect.suspect_document(column, t.shape)
-    elif isinstance(t, Day):
-        suspect = dialect.suspect_day(column)
-    else:
-        suspect = dialect.suspect_time(column)
-    # A time or date the driver cannot return at all (PostgreSQL's infinities): every
-    # suspect is one, so its value is not read.
-    unreturnable = isinstance(t, UtcDateTime | Day) and not dialect.times_as_text
-    stmt = select(*keys, *([] if unreturnable else [column]))
-    stmt = stmt.where(column.is_not(None), suspect).order_by(*keys)
-    found: list[Found] = []
-    with tolerating():
-        for row in conn.execute(stmt):
-            if unreturnable or is_unreadable(row[-1]):
-                key = "/".join(str(v) for v in row[: len(keys)])
-                found.append(Found(table.name, key, column.name))
-                if limit is not None and len(found) >= limit:
-                    break
-    return found
+    return _find(conn, _table(column), [column], limit)
 
 
 def find_all(conn: Connection, tables: Iterable[Table] | None = None) -> Iterator[Found]:
-    """Every value troth cannot read in ``tables`` (default: all of troth's but the log's)."""
+    """Every value troth cannot read in ``tables`` (default: all of troth's but the log's),
+    one scan a table."""
     for table in tables if tables is not None else metadata.sorted_tables:
-        if table.name in _LOGGED:
-            continue
-        for column in checked_columns(table):
-            yield from find_in(conn, column)
+        columns = checked_columns(table)
+        if table.name not in _LOGGED and columns:
+            yield from _find(conn, table, columns, None)
+
+
+def _find(
+    conn: Connection, table: Table, columns: list[Column[Any]], limit: int | None
+) -> list[Found]:
+    """The values of ``columns`` (of ``table``) troth cannot read: the rows the database
+    finds suspect in any of them, each suspect value then read by its own type."""
+    keys = list(table.primary_key.columns)
+    dialect = dialect_for(conn)
+    suspects = [and_(c.is_not(None), _suspect(dialect, c)) for c in columns]
+    # What is read of each column: its value, checked by its type; or, for a time or date
+    # the driver cannot return at all (PostgreSQL's infinities), whether it is suspect.
+    shown = [
+        case((s, True), else_=False) if _unreturnable(dialect, c) else c
+        for c, s in zip(columns, suspects, strict=True)
+    ]
+    stmt = select(*keys, *shown).where(or_(*suspects)).order_by(*keys)
+    found: list[Found] = []
+    with tolerating():
+        for row in conn.execute(stmt):
+            key = "/".join(str(v) for v in row[: len(keys)])
+            for c, value in zip(columns, row[len(keys) :], strict=True):
+                if bool(value) if _unreturnable(dialect, c) else is_unreadable(value):
+                    found.append(Found(table.name, key, c.name))
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+    return found
+
+
+def _table(column: Column[Any]) -> Table:
+    table = column.table
+    assert isinstance(table, Table)
+    return table
+
+
+def _suspect(dialect: Any, column: Column[Any]) -> Any:
+    t = column.type
+    if isinstance(t, Choice):
+        return ~column.in_(sorted(t.allowed))
+    if isinstance(t, Document):
+        return dialect.suspect_document(column, t.shape)
+    if isinstance(t, Day):
+        return dialect.suspect_day(column)
+    return dialect.suspect_time(column)
+
+
+def _unreturnable(dialect: Any, column: Column[Any]) -> bool:
+    return isinstance(column.type, UtcDateTime | Day) and not dialect.times_as_text
 
 
 def with_values(ctx: Context, report: VerifyReport) -> VerifyReport:
