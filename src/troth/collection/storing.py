@@ -22,6 +22,7 @@ from troth.collection.identities import (
     read_identities,
     resolve_people,
 )
+from troth.collection.people_rows import insert_people, jurisdictions_of
 from troth.consent.append import erased_refusal
 from troth.consent.events import ConsentMethod
 from troth.consent.optin import wait_refusal
@@ -34,9 +35,8 @@ from troth.policy.model import CollectedField, CollectionPoint, FieldType
 from troth.store.crypto import encrypt_value
 from troth.store.keystore import ensure_data_keys
 from troth.store.seals import record_seal, seal_key
-from troth.store.subject_seals import subject_seal, subject_seal_key
 from troth.store.subjects import SubjectRow, get_subject, no_such_subject
-from troth.store.tables import records, subjects, tenants
+from troth.store.tables import records, tenants
 
 # Stored values are JSON text; one encoder for all of them (json.dumps with options builds
 # a new one per call).
@@ -178,32 +178,26 @@ def store_batch(ctx: Context, batch: Batch) -> list[CollectResult] | Refusal | U
         if in_use is not None:
             raise in_use
         # Decided: from here on the transaction writes.
-        created = _insert_subjects(conn, ctx, batch, new_subjects)
+        created = insert_people(
+            conn,
+            ctx,
+            new_subjects,
+            tenant_id=batch.tenant_id,
+            kind=batch.cp.subjects[0] if batch.cp.subjects else None,
+            juris=batch.juris,
+            now=batch.now,
+        )
         index_identities(conn, ctx, ids, sids, created)
         if batch.consents:
             point = batch.cp.id
             facts_mod.record_consents(
                 conn, ctx, sids, batch.consents, batch.actor, point, batch.consent_method
             )
-        juris = _jurisdictions(conn, batch, sids, created, known)
+        juris = jurisdictions_of(conn, batch.juris, sids, created, known)
         values, audit, results = _values(conn, ctx, batch, sids, gated, created, juris)
         insert_many(conn, records, values, names=_RECORD_COLUMNS, common=_common(ctx, batch))
         append_entries(conn, batch.now, audit)
     return results
-
-
-def _jurisdictions(
-    conn: Connection, batch: Batch, sids: Sequence[str], created: set[str], known: dict[str, str]
-) -> dict[str, str]:
-    """Each person's jurisdiction as recorded: the batch's for the people it creates,
-    their own for those already known (one query per 900 found by an identity)."""
-    out = {sid: batch.juris for sid in created} | known
-    rest = sorted({sid for sid in sids if sid not in out})
-    for start in range(0, len(rest), 900):
-        q = select(subjects.c.id, subjects.c.jurisdiction)
-        q = q.where(subjects.c.id.in_(rest[start : start + 900]))
-        out.update({str(sid): str(j) for sid, j in conn.execute(q)})
-    return out
 
 
 def _common(ctx: Context, batch: Batch) -> dict[str, Any]:
@@ -473,33 +467,6 @@ def _values(
         )
         results.append(CollectResult(sid, stored, bound, juris[sid], dict(gated.dropped)))
     return out_rows, audit, results
-
-
-def _insert_subjects(
-    conn: Connection, ctx: Context, batch: Batch, new_rows: list[dict[str, Any]]
-) -> set[str]:
-    """Create the people :func:`resolve_people` did not find (one insert), each row
-    sealed (troth.store.subject_seals); returns their ids."""
-    if new_rows:
-        cp = batch.cp
-        kind = cp.subjects[0] if cp.subjects else None
-        key = subject_seal_key(ctx.keys)
-        common = (batch.tenant_id, kind, batch.juris, "active", batch.now, None, None, None)
-        for r in new_rows:
-            r["seal"] = subject_seal(key, (r["id"], *common))
-        insert_many(
-            conn,
-            subjects,
-            new_rows,
-            common={
-                "tenant_id": batch.tenant_id,
-                "kind": kind,
-                "jurisdiction": batch.juris,
-                "status": "active",
-                "created_at": batch.now,
-            },
-        )
-    return {r["id"] for r in new_rows}
 
 
 def _normalise(spec: CollectedField, value: Any) -> Any:

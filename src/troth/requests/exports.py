@@ -16,6 +16,7 @@ from troth.errors import NotFound, PermissionDenied, TrothError
 from troth.gate import SYSTEM, Actor, ActorKind, Facts, Reason
 from troth.gate.exports import export_head, export_scope
 from troth.gate.members import customer_side, member_role_refusal
+from troth.policy.parties import customers_control
 from troth.requests import _contact, holdings, package
 from troth.requests.record import ExportLink, RequestRecord
 from troth.requests.steps import RequestSteps
@@ -75,6 +76,14 @@ class Exports:
             why = "tenant exports are for the tenant's admins"
             no(Reason.not_tenant_admin, error=PermissionDenied(why, code="forbidden"))
         return None
+
+    def offboarding_export(self, tenant_id: str, actor: Actor) -> ExportLink:
+        """The customer's data handed back before it is erased when it leaves: whole where
+        the customer is its people's controller (GDPR Art. 28(3)(g): a masked card or
+        account number would be lost to it), masked as the policy shows it where the
+        organisation is."""
+        whole = customers_control(self.ctx.policy.policy)
+        return self.tenant_export(tenant_id, actor, whole=whole)
 
     def tenant_export(
         self, tenant_id: str, actor: Actor, *, role: str | None = None, whole: bool = False

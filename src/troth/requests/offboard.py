@@ -41,7 +41,6 @@ from troth.errors import Conflict, NotFound
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
 from troth.policy.model import Power
-from troth.policy.parties import customers_control
 from troth.requests.bulk import BATCH, Progress, _fault
 from troth.requests.bulk_store import erase_many_in_store
 from troth.requests.connected import erase_people, shared_connector
@@ -122,11 +121,7 @@ class Offboarder:
                     select(tenant_offboardings).where(tenant_offboardings.c.tenant_id == tenant_id)
                 ).one()
         if row.exported_at is None:
-            # The customer's data handed back before it is erased: whole where the customer
-            # is its controller (GDPR Art. 28(3)(g): a masked card or account number would
-            # be lost to it), masked as the policy shows it where the organisation is.
-            whole = customers_control(self.ctx.policy.policy)
-            link = self.exports.tenant_export(tenant_id, actor, whole=whole)
+            link = self.exports.offboarding_export(tenant_id, actor)
             if on_export is not None:
                 on_export(link)
             with transaction(self.ctx) as conn:
