@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from breach_helpers import person
 from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import Actor, ActorKind
 
@@ -24,17 +25,6 @@ def _policy(data: dict[str, Any]) -> None:
 
 def _home(home: Any, db_url: str | None = None, edit: Any = _policy) -> Any:
     return home("phone-service", db_url, edit=edit)
-
-
-def _user(t: Any, email: str, tenant: str | None, regime: str) -> str:
-    return str(
-        t.collect(
-            "user_invitation",
-            {"name": "U", "email": email},
-            tenant_id=tenant,
-            jurisdiction=regime,
-        ).subject_id
-    )
 
 
 def _record(t: Any, clock: Any, **kw: Any) -> Any:
@@ -58,7 +48,7 @@ def test_pipeda_people_run_pipeda_clocks_only(home, db_url, clock):
     t = _home(home, db_url)
     maple = t.access.tenants.create_tenant("Maple PS", "office@maple.example")
     for i in range(3):
-        _user(t, f"p{i}@maple.example", maple, "pipeda")
+        person(t, f"p{i}@maple.example", maple, "pipeda")
     clock.advance(days=1)
     b = _record(t, clock, tenants=[maple])
     assert b.regimes == ("pipeda",)
@@ -74,9 +64,9 @@ def test_pipeda_people_run_pipeda_clocks_only(home, db_url, clock):
 
 def test_three_jurisdictions_and_the_officer_adds_one(home, db_url, clock):
     t = _home(home, db_url)
-    uk = _user(t, "uk@example.com", None, "uk_gdpr")
-    _user(t, "ca@example.com", None, "ccpa")
-    _user(t, "on@example.com", None, "pipeda")
+    uk = person(t, "uk@example.com", None, "uk_gdpr")
+    person(t, "ca@example.com", None, "ccpa")
+    person(t, "on@example.com", None, "pipeda")
     clock.advance(days=1)
     b = _record(t, clock)
     assert b.regimes == ("ccpa", "pipeda", "uk_gdpr")
@@ -107,7 +97,7 @@ def test_no_one_affected_yet_falls_back_to_the_organisation(home, db_url, clock)
 
 def test_calendar_days_count_in_the_regime_zone_across_the_year_end(home, db_url, clock):
     t = _home(home, db_url)
-    _user(t, "ca@example.com", None, "ccpa")
+    person(t, "ca@example.com", None, "ccpa")
     # 31 December, 20:00 in Los Angeles is already 1 January in UTC.
     clock.set(datetime(2027, 1, 1, 4, 30, tzinfo=UTC))
     b = _record(
@@ -143,9 +133,9 @@ def test_customers_told_once_each_with_their_own_count(home, db_url, clock):
     t = _home(home, db_url)
     acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
     bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
-    a = [_user(t, f"a{i}@acme.example", acme, "uk_gdpr") for i in range(2)]
-    bolt_one = _user(t, "b@bolt.example", bolt, "pipeda")
-    own = _user(t, "own@example.com", None, "ccpa")
+    a = [person(t, f"a{i}@acme.example", acme, "uk_gdpr") for i in range(2)]
+    bolt_one = person(t, "b@bolt.example", bolt, "pipeda")
+    own = person(t, "own@example.com", None, "ccpa")
     clock.advance(days=1)
     b = _record(t, clock)
     steps = {s["tenant_id"]: s for s in t.breaches.controllers(b.id)}
@@ -182,9 +172,9 @@ def test_a_customer_reads_only_the_breaches_of_its_own_people(home, db_url, cloc
     t = _home(home, db_url)
     acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
     bolt = t.access.tenants.create_tenant("Bolt", "office@bolt.example")
-    _user(t, "a@acme.example", acme, "uk_gdpr")
-    _user(t, "a2@acme.example", acme, "uk_gdpr")
-    _user(t, "b@bolt.example", bolt, "uk_gdpr")
+    person(t, "a@acme.example", acme, "uk_gdpr")
+    person(t, "a2@acme.example", acme, "uk_gdpr")
+    person(t, "b@bolt.example", bolt, "uk_gdpr")
     clock.advance(days=1)
     both = _record(t, clock)
     only_acme = _record(t, clock, tenants=[acme])
@@ -223,7 +213,7 @@ def test_a_customer_reads_only_the_breaches_of_its_own_people(home, db_url, cloc
 
 def test_notice_names_the_dpo_in_the_person_s_time_and_words(home, db_url, clock):
     t = _home(home, db_url)
-    _user(t, "on@example.com", None, "pipeda")
+    person(t, "on@example.com", None, "pipeda")
     clock.set(datetime(2027, 1, 1, 4, 30, tzinfo=UTC))
     b = _record(
         t,
@@ -310,7 +300,7 @@ def test_on_the_command_line_show_and_notify_controllers(home, capsys, clock) ->
 
     t = _home(home)
     acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
-    _user(t, "a@acme.example", acme, "pipeda")
+    person(t, "a@acme.example", acme, "pipeda")
     clock.advance(days=1)
 
     def cli(*args: str) -> tuple[int, str, str]:
