@@ -16,6 +16,7 @@ from troth.errors import NotFound, PermissionDenied, TrothError
 from troth.gate import SYSTEM, Actor, ActorKind, Facts, Reason
 from troth.gate.exports import export_head, export_scope
 from troth.gate.members import customer_side, member_role_refusal
+from troth.office import Power, authorize
 from troth.policy.parties import customers_control
 from troth.requests import _contact, holdings, package
 from troth.requests.record import ExportLink, RequestRecord
@@ -37,7 +38,8 @@ class Exports:
         """A tenant's data (P29) as the same ZIP, holding only what ``actor`` may read
         (:func:`troth.gate.exports.export_scope`: an admin with a member role, what the
         role reads; never what only the vendor's own purposes use); for the tenant's own
-        active admins, staff and troth itself. Anyone else is refused, audited."""
+        active admins, the vendor's staff whose role has the office power
+        ``manage_tenants`` and troth itself. Anyone else is refused, audited."""
         role = self._exporter_role(tenant_id, actor)
         return self.tenant_export(tenant_id, actor, role=role)
 
@@ -72,7 +74,17 @@ class Exports:
             if refused is not None and refused.reason is not None:
                 no(refused.reason, refused.detail)
             return role
-        if actor.kind not in (ActorKind.staff, ActorKind.system):
+        if actor.kind is ActorKind.staff:
+            # The vendor's side takes a customer's whole data only as the office that
+            # offboards it: a staff role without the power is refused (audited there).
+            authorize(
+                ctx,
+                actor,
+                Power.manage_tenants,
+                tenant_id=tenant_id,
+                details={"for": "tenant.export"},
+            )
+        elif actor.kind is not ActorKind.system:
             why = "tenant exports are for the tenant's admins"
             no(Reason.not_tenant_admin, error=PermissionDenied(why, code="forbidden"))
         return None
