@@ -4,6 +4,7 @@ export, made by an access request, or a tenant's), bound to whom it was made for
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -12,6 +13,7 @@ from sqlalchemy import select, update
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry, transaction
 from troth.audit.refusals import refuse
+from troth.columns import ACTOR_LENGTH
 from troth.errors import NotFound, PermissionDenied, TrothError
 from troth.gate import SYSTEM, Actor, ActorKind, Facts, Reason
 from troth.gate.exports import export_head, export_scope
@@ -43,16 +45,18 @@ class Exports:
         role = self._exporter_role(tenant_id, actor)
         return self.tenant_export(tenant_id, actor, role=role)
 
-    def _exporter_role(self, tenant_id: str, actor: Actor) -> str | None:
+    def _exporter_role(
+        self, tenant_id: str, actor: Actor, action: str = "tenant.export"
+    ) -> str | None:
         """The member role ``actor`` exports as (None: none, or the vendor's side), read
-        with their membership now; a refusal (audited under the caller's own tenant, if
-        they have one) for anyone else."""
+        with their membership now; a refusal (``action``, audited under the caller's own
+        tenant, if they have one) for anyone else."""
         ctx = self.ctx
 
         def no(reason: Reason, message: str = "", error: TrothError | None = None) -> NoReturn:
             refuse(
                 ctx,
-                "tenant.export",
+                action,
                 actor,
                 reason,
                 message,
@@ -62,11 +66,16 @@ class Exports:
             )
 
         if actor.kind in (ActorKind.tenant_admin, ActorKind.tenant_member):
-            from troth.access import actor_facts
+            from troth.access.accounts import TenantRole, UserKind, signed_in_as
 
+            # Their account now decides, not the actor they signed in as: an admin
+            # revoked and invited back as a member is no admin.
             with ctx.engine.connect() as conn:
-                member, _, role = actor_facts(conn, ctx, actor, tenant_id)
-            if not member or actor.kind is not ActorKind.tenant_admin:
+                row = signed_in_as(conn, actor, ctx.keys, kind=UserKind.tenant_member)
+            member = row is not None and row.tenant_id == tenant_id
+            role = row.role if member else None
+            admin = member and row.tenant_role == TenantRole.admin.value
+            if not admin or actor.kind is not ActorKind.tenant_admin:
                 why = "only an active admin of this tenant may export its data"
                 denied = PermissionDenied(why, code="not_tenant_admin")
                 no(Reason.not_tenant_admin if member else Reason.not_a_member, error=denied)
@@ -115,7 +124,14 @@ class Exports:
         doc = package.document(ctx, body, tenant_id=tenant_id, **head)
         data = package.build_zip(doc, f"Data of tenant {body['tenant']['name']}")
         with transaction(ctx) as conn:
-            link = self.steps.store_export(conn, data, request_id=None, tenant_id=tenant_id)
+            link = self.steps.store_export(
+                conn,
+                data,
+                request_id=None,
+                tenant_id=tenant_id,
+                made_by=_maker(actor),
+                made_as=role,
+            )
             append_entry(
                 conn,
                 ctx.clock.now(),
@@ -138,8 +154,9 @@ class Exports:
     def download(self, token: str, *, actor: Actor) -> bytes:
         """The ZIP behind a download code, once. The export is bound to what it was made
         for: a person's only to that person (signed in), to an admin of the person's
-        tenant, or to the vendor's office; a tenant's only to that tenant's admins or the
-        office. Another's export, or a code already used, expired or purged, is NotFound
+        tenant, or to the vendor's office; a tenant's only to whoever made it, as they still
+        are (:meth:`_its_maker`), or troth itself. Another's export, or a code already
+        used, expired or purged, is NotFound
         (the refusal is audited); the file is deleted once it has been downloaded. A
         person's export holds everything of theirs: a customer's side (its admin, its key)
         that may not read all of it, an admin with a member role or any customer where the
@@ -168,10 +185,32 @@ class Exports:
         why = _not_yours(actor, subject_id, tenant_id)
         if why is not None:
             no(why, error=gone)
+        if row.request_id is None and tenant_id is not None:
+            self._its_maker(row, actor, tenant_id, no)
         held = self._held_back(actor, tenant_id) if subject_id is not None else None
         if held is not None:
             no(*held)
         return self.hand_over(token, row, actor.label, subject_id, tenant_id)
+
+    def _its_maker(
+        self, row: Any, actor: Actor, tenant_id: str, no: Callable[..., NoReturn]
+    ) -> None:
+        """Return when ``actor`` may take tenant export ``row``: troth itself (the
+        operator, who holds the key file), or whoever made it, still allowed to make it
+        (:meth:`_exporter_role`, decided again now) and holding the member role it was
+        made as. Anyone else is told the code names no export (``not_the_owner``); the
+        maker whose role changed is told to make a new export (``role_not_allowed``)."""
+        if actor.kind is ActorKind.system:
+            return
+        if row.made_by is None or row.made_by != _maker(actor):
+            no(Reason.not_the_owner, error=no_export())
+        role = self._exporter_role(tenant_id, actor, action="request.download")
+        if role != row.made_as:
+            no(
+                Reason.role_not_allowed,
+                f"this export was made as {_as(row.made_as)} and you now read as {_as(role)}:"
+                " it may hold what you no longer read; make a new export",
+            )
 
     def _held_back(self, actor: Actor, tenant_id: str | None) -> tuple[Reason, str] | None:
         """Why a customer-side ``actor`` may not take a person's whole export, or None:
@@ -305,6 +344,15 @@ def no_export() -> NotFound:
     """The answer to a download code that names no export (unknown, removed or not the
     asker's: they are told alike)."""
     return NotFound("no such download: the code is wrong or was removed", code="no_export")
+
+
+def _maker(actor: Actor) -> str:
+    """Whom a tenant's export is bound to: the actor as the audit log names it."""
+    return actor.label[:ACTOR_LENGTH]
+
+
+def _as(role: str | None) -> str:
+    return f"member role {role!r}" if role is not None else "an admin without a member role"
 
 
 def _not_yours(actor: Actor, subject_id: str | None, tenant_id: str | None) -> Reason | None:

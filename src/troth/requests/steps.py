@@ -95,10 +95,14 @@ class RequestSteps:
         request_id: str | None,
         tenant_id: str | None,
         token: str | None = None,
+        made_by: str | None = None,
+        made_as: str | None = None,
     ) -> ExportLink:
         """Write ``data`` sealed under a new download code (or ``token``, made with
         :func:`~troth.store.ids.new_token`) and record its link in the caller's
-        transaction; the file is written at once (:meth:`export_path` names it)."""
+        transaction; the file is written at once (:meth:`export_path` names it). A
+        tenant's export records its maker (``made_by``, an actor's label) and the member
+        role it was made as (``made_as``)."""
         now = self.ctx.clock.now()
         token = token or new_token()
         h = _contact.hash_token(self.ctx.keys, token)
@@ -114,6 +118,8 @@ class RequestSteps:
                 size=len(data),
                 created_at=now,
                 expires_at=expires,
+                made_by=made_by,
+                made_as=made_as,
             )
         )
         # The code rides after "#": browsers never send it, so no access log keeps it; the

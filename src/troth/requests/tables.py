@@ -99,6 +99,10 @@ request_exports = Table(
     stamp("created_at"),
     stamp("expires_at", index=True),
     *open_stamps("downloaded_at", "purged_at"),
+    # A tenant's export: whoever made it and the member role they made it as (None: none);
+    # only they take it, as they still are (troth.requests.exports). Migration 0017.
+    actor("made_by", required=False),
+    Column("made_as", String(64)),
 )
 
 # A tenant leaving (issue 19): its export, the erasure batch by batch, and the certificate
