@@ -230,11 +230,14 @@ class Records:
         return ConsentLedger(self.ctx).history(subject_id)
 
     def requests_for(self, actor: Actor, subject_id: str) -> list[Any]:
-        """The person's requests (open and closed), if the gate lets ``actor`` see them."""
+        """The person's requests (open and closed), if the gate lets ``actor`` see them;
+        a correction's new values each as the gate lets ``actor`` read it
+        (:mod:`troth.requests.shown`)."""
         from troth.requests.service import RequestService
 
         self.authorize_record(actor, subject_id, Record.requests)
-        return RequestService(self.ctx).list(subject_id=subject_id, include_closed=True)
+        svc = RequestService(self.ctx)
+        return [svc.shown(r, actor) for r in svc.list(subject_id=subject_id, include_closed=True)]
 
     def disclosures_for(self, actor: Actor, subject_id: str) -> list[dict[str, Any]]:
         """The person's disclosures, newest first, if the gate lets ``actor`` see the

@@ -161,9 +161,13 @@ class RequestPage(Page):
 REGIME_DERIVED = ("regime", "received_on", "acknowledge_by", "due_at", "deadline", "overdue")
 
 
-def request_out(t: Troth, r: RequestRecord, *, download: bool = False) -> dict[str, Any]:
-    """The JSON of a request (the contact address is never returned)."""
-    d = r.to_dict()
+def request_out(
+    t: Troth, r: RequestRecord, actor: Actor | None, *, download: bool = False
+) -> dict[str, Any]:
+    """The JSON of a request as ``actor`` may read it (the contact address is never
+    returned; a correction's values as the gate lets them read each: troth.requests.shown).
+    None: the answer to opening it, to the caller who gave its details."""
+    d = (r if actor is None else t.requests.shown(r, actor)).to_dict()
     for gone in ("email", "agent_email", "on_behalf_of", "acknowledged_at", "verified_by"):
         d.pop(gone, None)
     d["overdue"] = r.overdue(t.requests.today(r.regime))
@@ -177,7 +181,7 @@ def opened_out(t: Troth, actor: Actor, body: OpenIn, r: RequestRecord) -> dict[s
     whether or not the person is known: no person, no customer but the one it named or
     is bound to, and no regime, deadline or day of receipt it did not set by naming the
     regime (each is the person's where they are known)."""
-    out = request_out(t, r)
+    out = request_out(t, r, None)  # the details it gave, as it gave them
     if at_request_desk(t.ctx, actor):
         return out
     out["subject_id"] = None
@@ -290,7 +294,7 @@ def list_requests(
                 if len(items) == limit:
                     more = True
                     break
-                items.append(request_out(t, r))
+                items.append(request_out(t, r, actor))
         if more or len(batch) <= limit:
             break
         after = batch[-1].id
@@ -306,7 +310,7 @@ def list_requests(
 def get_request(request_id: RequestId, actor: ActorDep, t: TrothDep) -> RequestDetailOut:
     req = _at_desk(t, actor, request_id)
     history = [_event(e) for e in t.requests.history(request_id)]
-    return RequestDetailOut(**request_out(t, req), history=history)
+    return RequestDetailOut(**request_out(t, req, actor), history=history)
 
 
 @router.post(
@@ -317,7 +321,7 @@ def get_request(request_id: RequestId, actor: ActorDep, t: TrothDep) -> RequestD
 def verify(request_id: RequestId, body: CodeIn, actor: ActorDep, t: TrothDep) -> Any:
     _key_or_desk(t, actor)
     _visible(t, actor, request_id)
-    return request_out(t, t.requests.verify(request_id, body.code))
+    return request_out(t, t.requests.verify(request_id, body.code), actor)
 
 
 @router.post(
@@ -328,7 +332,7 @@ def verify(request_id: RequestId, body: CodeIn, actor: ActorDep, t: TrothDep) ->
 def verify_by_staff(request_id: RequestId, body: ReasonIn, actor: ActorDep, t: TrothDep) -> Any:
     _at_desk(t, actor, request_id)
     req = t.requests.verify_by_staff(request_id, staff=_staff_label(actor), reason=body.reason)
-    return request_out(t, req)
+    return request_out(t, req, actor)
 
 
 @router.post(
@@ -339,7 +343,7 @@ def verify_by_staff(request_id: RequestId, body: ReasonIn, actor: ActorDep, t: T
 def extend(request_id: RequestId, body: ExtendIn, actor: ActorDep, t: TrothDep) -> Any:
     _at_desk(t, actor, request_id)
     req = t.requests.extend(request_id, body.reason, extend_by=body.extend_by, actor=actor)
-    return request_out(t, req)
+    return request_out(t, req, actor)
 
 
 @router.post(
@@ -349,7 +353,7 @@ def extend(request_id: RequestId, body: ExtendIn, actor: ActorDep, t: TrothDep) 
 )
 def execute(request_id: RequestId, actor: ActorDep, t: TrothDep) -> Any:
     _at_desk(t, actor, request_id)
-    return request_out(t, t.requests.execute(request_id, actor=actor), download=True)
+    return request_out(t, t.requests.execute(request_id, actor=actor), actor, download=True)
 
 
 @router.post(
@@ -359,7 +363,7 @@ def execute(request_id: RequestId, actor: ActorDep, t: TrothDep) -> Any:
 )
 def refuse(request_id: RequestId, body: ReasonIn, actor: ActorDep, t: TrothDep) -> Any:
     _at_desk(t, actor, request_id)
-    return request_out(t, t.requests.refuse(request_id, reason=body.reason, actor=actor))
+    return request_out(t, t.requests.refuse(request_id, reason=body.reason, actor=actor), actor)
 
 
 class DownloadIn(BodyIn):

@@ -19,11 +19,25 @@ from troth.requests.tables import request_events, requests
 
 
 class RequestReader:
-    """``history``, ``list``, ``of_subject``, ``search``."""
+    """``history``, ``list``, ``of_subject``, ``search``, ``read``, ``shown``."""
 
     def __init__(self, steps: RequestSteps) -> None:
         self.steps = steps
         self.ctx = steps.ctx
+
+    def read(self, request_id: str, *, actor: Actor) -> RequestRecord:
+        """The request as ``actor`` reads it at the request desk (refused, audited, to
+        anyone not at it: :meth:`RequestSteps.desk`): a correction's new values only as
+        the gate lets them read each (:mod:`troth.requests.shown`)."""
+        return self.shown(self.steps.desk(request_id, actor), actor)
+
+    def shown(self, req: RequestRecord, actor: Actor) -> RequestRecord:
+        """``req`` (read for ``actor``, whom the caller let see it) as they may read it:
+        each new value of a correction through the gate; those withheld are named in
+        ``details["withheld"]`` with the reason, audited ``request.read``."""
+        from troth.requests.shown import request_shown
+
+        return request_shown(self.ctx, req, actor)
 
     def history(self, request_id: str) -> list[dict[str, Any]]:
         """Every event of a request, oldest first."""

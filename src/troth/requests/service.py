@@ -14,7 +14,8 @@ after it, and offers their public methods as its own:
 ``intake``                :mod:`.intake`: open, ingest
 ``verification``          :mod:`.verification`: send_code, verify, verify_by_staff/_signin
 ``decisions``             :mod:`.decisions`: extend, refuse, set_details, lift_restriction
-``reader``                :mod:`.reading`: history, list, of_subject, search
+``reader``                :mod:`.reading`: history, list, of_subject, search, read,
+                          shown (a correction's values through the gate, :mod:`.shown`)
 ``runner``                :mod:`.runner`: execute (each kind: :mod:`.kinds`)
 ``bulk``                  :mod:`.bulk`: waiting, execute_many (and resume_held, run_due:
                           erasures whose legal hold ended, :mod:`.deferral`)
@@ -107,6 +108,8 @@ class RequestService:
         self.list = self.reader.list
         self.of_subject = self.reader.of_subject
         self.search = self.reader.search
+        self.read = self.reader.read
+        self.shown = self.reader.shown
         self.execute = self.runner.execute
         self.waiting = self.bulk.waiting
         self.execute_many = self.bulk.execute_many

@@ -203,7 +203,7 @@ def _request_page(
 ) -> Response:
     s = staff(request, power=Power.manage_requests)
     t = request.app.state.troth
-    req = t.requests.get(request_id)
+    req = t.requests.read(request_id, actor=s.actor)  # a correction's values: the gate's
     return page(
         request,
         s,
