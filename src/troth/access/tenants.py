@@ -20,7 +20,12 @@ from troth.access.accounts import (
     user_by_id,
     user_from_row,
 )
-from troth.access.delegation import ensure_within_reach, member_role_id, target_is_admin
+from troth.access.delegation import (
+    ensure_within_reach,
+    member_role_id,
+    target_is_admin,
+    void_beyond_inviter,
+)
 from troth.access.invitations import (
     INVITATION_REASONS,
     INVITATION_TAMPERED,
@@ -260,9 +265,11 @@ class Tenants:
         self, token: str, password: str, *, display_name: str | None = None
     ) -> User:
         """Accept an invitation: set a password, become a member. Each token works once,
-        before it expires."""
+        before it expires, and only while its inviter may still give what it gives
+        (:func:`troth.access.delegation.void_beyond_inviter`)."""
         now = self.ctx.clock.now()
         inv = self._pending_invitation(token, now)
+        void_beyond_inviter(self.ctx, inv)  # the inviter's reach now, not when they invited
         check_password_strength(password)
         pw_hash = hash_password(password)
         with transaction(self.ctx) as conn:
