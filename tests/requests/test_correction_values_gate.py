@@ -39,6 +39,7 @@ def _erin_fix(w: PulseWorld) -> str:
     r = w.t.requests.open(
         "correct",
         subject_id=w.people["emp"],
+        tenant_id=w.tenants["contoso"],  # Contoso's request (its desk's)
         details={"changes": {"heart_rate": NEW_HEART, "name": "Erin Q. Employee"}},
     )
     return str(r.id)
@@ -46,7 +47,10 @@ def _erin_fix(w: PulseWorld) -> str:
 
 def _gus_fix(w: PulseWorld) -> str:
     r = w.t.requests.open(
-        "correct", subject_id=w.people["gym"], details={"changes": {"member_card": NEW_CARD}}
+        "correct",
+        subject_id=w.people["gym"],
+        tenant_id=w.tenants["iron"],
+        details={"changes": {"member_card": NEW_CARD}},
     )
     return str(r.id)
 
@@ -139,3 +143,19 @@ def test_the_vendors_own_member_is_read_by_the_roles_that_read_her(world: PulseW
     assert w.t.requests.shown(w.t.requests.get(rid), engine).details["changes"] == {
         "heart_rate": NEW_HEART
     }
+
+
+def test_a_correction_left_to_the_customer_is_read_as_its_persons(world: PulseWorld) -> None:
+    """The office names Contoso's Erin by id: the request is left to Contoso (opened for no
+    one); her new name is still a customer's person's, read only under Contoso's grant."""
+    w = world
+    office = Actor(ActorKind.staff, "po", role="privacy_office")
+    rid = w.t.requests.open(
+        "correct",
+        subject_id=w.people["emp"],
+        details={"changes": {"name": "Erin Q. Employee"}},
+        actor=office,
+    ).id
+    seen = w.t.requests.read(rid, actor=office)
+    assert seen.subject_id is None
+    assert seen.details["changes"] == {} and seen.details["withheld"] == {"name": "no_grant"}

@@ -165,7 +165,9 @@ def test_a_person_without_email_is_named_by_subject_id(home: Any, db_url: str) -
     sid = t.collect(
         "call_record_import", {"extension": "201", "duration_seconds": 30}, tenant_id=tenant
     ).subject_id
-    req = t.requests.open("access", subject_id=sid, on_behalf_of="Jo, guardian", agent_email=MUM)
+    req = t.requests.open(
+        "access", subject_id=sid, tenant_id=tenant, on_behalf_of="Jo, guardian", agent_email=MUM
+    )
     assert (req.subject_id, req.tenant_id, req.email) == (sid, tenant, None)
     assert _to(t, req.id) == {MUM} and req.acknowledged_at is not None
     other = t.access.tenants.create_tenant("Gym B", "office@gymb.example")

@@ -83,6 +83,9 @@ def test_the_domain_refuses_a_person_of_another_tenant_whoever_asks(phone: Any) 
         with pytest.raises(NotFound):
             t.requests.open("delete", subject_id=b_person, tenant_id=tenant, actor=actor)
     assert stored(phone) == 0 and len(refusals(phone)) == 3
-    # B's own request, and the operator without a tenant, still work.
+    # B's own request still works; the operator without a tenant is the organisation's own
+    # desk, where the customers decide: left to Bolt, bound to no one
+    # (tests/requests/test_requests_desk_by_subject_id.py).
     assert t.requests.open("delete", subject_id=b_person, tenant_id=bolt).tenant_id == bolt
-    assert t.requests.open("access", subject_id=b_person).tenant_id == bolt
+    desk = t.requests.open("access", subject_id=b_person)
+    assert (desk.subject_id, desk.tenant_id, desk.details) == (None, None, {"left_to": b_person})

@@ -87,7 +87,9 @@ def test_p23_an_address_of_several_customers_is_looked_up_by_tenant(
     code, out, _err = run(capsys, "--home", str(t.ctx.home), "find", "--email", MIA, "--tenant", b)
     assert code == 0 and in_b in out
     # The person of one customer asking through their own session is never ambiguous.
-    req = t.requests.open("access", subject_id=in_b, email=MIA)
+    req = t.requests.open(
+        "access", subject_id=in_b, email=MIA, actor=Actor(ActorKind.subject, in_b)
+    )
     assert (req.subject_id, req.tenant_id, req.on_behalf_of) == (in_b, b, None)
 
 

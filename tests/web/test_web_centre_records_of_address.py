@@ -114,7 +114,7 @@ def test_only_a_live_record_of_the_same_address_can_be_reached(phone: Any) -> No
         assert r.status_code == 403
         assert "Alpha Fitness Ltd" in c.get("/privacy/me").text
         # An erased record is neither listed nor reachable.
-        req = t.requests.open("delete", subject_id=in_b)
+        req = t.requests.open("delete", subject_id=in_b, tenant_id=b)  # Gym B's request
         t.requests.verify_by_staff(req.id, staff="ada", reason="id seen")
         t.requests.execute(req.id)
         page = c.get("/privacy/me").text

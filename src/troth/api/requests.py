@@ -26,7 +26,7 @@ from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, ActorKind
 from troth.office import at_request_desk, request_desk
 from troth.policy.model import Regime
-from troth.requests.record import RequestRecord
+from troth.requests.record import MARKS, RequestRecord
 from troth.requests.states import RequestKind, RequestState
 from troth.store.subjects import no_such_subject
 
@@ -187,6 +187,8 @@ def opened_out(t: Troth, actor: Actor, body: OpenIn, r: RequestRecord) -> dict[s
     out["subject_id"] = None
     out["tenant_id"] = actor.tenant_id or body.tenant_id
     out["adult_since"] = out["agent_warning"] = None  # the person's age: theirs too
+    # troth's marks say whose person it reached (a customer's): not for this caller either
+    out["details"] = {k: v for k, v in out["details"].items() if k not in MARKS}
     if body.regime is None:
         out.update(dict.fromkeys(REGIME_DERIVED))
     return out

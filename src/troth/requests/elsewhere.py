@@ -18,7 +18,7 @@ offboarded customer (or one being offboarded) is closed: neither named nor told.
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -28,8 +28,9 @@ from troth.access.signin import Held, held_under
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entry
 from troth.context import Context
+from troth.errors import NotFound
 from troth.policy.parties import customers_control
-from troth.requests.record import RequestRecord
+from troth.requests.record import LEFT_TO, RECEIVED_BY, RequestRecord
 
 # The done letter's line when the same address is on file for customers of the organisation.
 _ALSO = (
@@ -55,19 +56,47 @@ class Elsewhere:
     left: bool
 
 
+def at_desk(conn: Connection, ctx: Context, asked: Any, who: Any) -> tuple[Any, dict[str, str]]:
+    """A request to the organisation's own desk (no tenant named, not the person's own
+    privacy centre) that reached ``who``, a customer's person: by an address where the
+    organisation decides (the customers' people are never looked among where they
+    decide), or by the subject id ``asked`` names. Where the organisation decides it stays
+    theirs, its letters the organisation's (:data:`RECEIVED_BY`). Where the customers
+    decide it is the e-mail path's: the organisation's own request, bound to its own
+    record of the address if it holds one (else to no one), the named record kept as
+    troth's mark (:data:`LEFT_TO`) for its customer to be told."""
+    if asked.subject_id is None or not customers_control(ctx.policy.policy):
+        return who, {RECEIVED_BY: "organisation"}
+    own = None
+    if who.email is not None:
+        from troth.requests.states import RequestKind
+        from troth.store.subjects import find_subject_id
+
+        keeps = asked.kind in (RequestKind.access, RequestKind.portability)
+        own = find_subject_id(
+            conn, ctx, email=who.email, own_only=True, erased_too=keeps, oldest=True
+        )
+    return replace(who, subject_id=own, tenant_id=None), {LEFT_TO: str(who.subject_id)}
+
+
 def elsewhere(conn: Connection, ctx: Context, req: RequestRecord) -> Elsewhere | None:
-    """What of ``req``'s address customers hold, for a request to the organisation's own
-    desk with an address; None for any other request (one a customer made never learns of
-    another's people) or when no customer holds it (or only an offboarded one, and the
-    request is not left to the customers)."""
-    if req.tenant_id is not None or req.email is None:
+    """What customers hold of ``req``'s address (and the customer's record it named by id,
+    :data:`LEFT_TO`), for a request to the organisation's own desk; None for any other
+    request (one a customer made never learns of another's people) or when no customer
+    holds it (or only an offboarded one, and the request is not left to the customers)."""
+    named = _named(conn, ctx, req)
+    if req.tenant_id is not None or (req.email is None and named is None):
         return None
-    address = ctx.keys.blind_index("email", req.email)
-    theirs = [
-        h
-        for h in held_under(conn, ctx.keys, address)
-        if h.tenant_id is not None and h.subject_id != req.subject_id
-    ]
+    theirs: builtins.list[Held] = []
+    if req.email is not None:
+        address = ctx.keys.blind_index("email", req.email)
+        theirs = [
+            h
+            for h in held_under(conn, ctx.keys, address)
+            if h.tenant_id is not None and h.subject_id != req.subject_id
+        ]
+    if named is not None and all(h.subject_id != named.subject_id for h in theirs):
+        theirs.insert(0, named)
     if not theirs:
         return None
     # An offboarded customer's record (kept under a legal hold) is still not ours to walk,
@@ -76,9 +105,27 @@ def elsewhere(conn: Connection, ctx: Context, req: RequestRecord) -> Elsewhere |
     left = (
         req.subject_id is None
         and customers_control(ctx.policy.policy)
-        and not _own_record(conn, ctx, req.email)
+        and (req.email is None or not _own_record(conn, ctx, req.email))
     )
     return Elsewhere(held, left) if held or left else None
+
+
+def _named(conn: Connection, ctx: Context, req: RequestRecord) -> Held | None:
+    """The customer's live record a desk request named by id (:data:`LEFT_TO`), or None."""
+    from troth.access.mail import tenant_contact
+    from troth.store.subjects import get_subject
+
+    sid = req.details.get(LEFT_TO)
+    if req.tenant_id is not None or not isinstance(sid, str):
+        return None
+    try:
+        subject = get_subject(conn, sid, ctx.keys)
+    except NotFound:
+        return None
+    if subject.tenant_id is None or subject.erased_at is not None:
+        return None
+    name, _ = tenant_contact(conn, ctx, subject.tenant_id)
+    return Held(subject.id, name, subject.tenant_id)
 
 
 def _own_record(conn: Connection, ctx: Context, email: str) -> bool:
@@ -93,7 +140,9 @@ def _own_record(conn: Connection, ctx: Context, email: str) -> bool:
 def left_to_customers(ctx: Context, req: RequestRecord) -> bool:
     """Whether ``req`` is left to the customers who hold its address: then the connected
     datasets are not walked for it (a row there may be theirs)."""
-    if req.tenant_id is not None or req.subject_id is not None or req.email is None:
+    if req.tenant_id is not None or req.subject_id is not None:
+        return False
+    if req.email is None and LEFT_TO not in req.details:
         return False
     with ctx.engine.connect() as conn:
         found = elsewhere(conn, ctx, req)

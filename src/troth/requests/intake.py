@@ -25,9 +25,10 @@ from troth.policy.parties import customers_control
 from troth.requests import _contact
 from troth.requests.changes import check_changes
 from troth.requests.deadlines import acknowledge_by, due_date
+from troth.requests.elsewhere import at_desk
 from troth.requests.mailbox import message_files, read_message
 from troth.requests.receipt import local_day, receipt_time
-from troth.requests.record import RECEIVED_BY, IngestReport, RequestRecord
+from troth.requests.record import MARKS, IngestReport, RequestRecord
 from troth.requests.states import (
     Channel,
     RequestKind,
@@ -171,10 +172,10 @@ class RequestIntake:
     ) -> Mapping[str, Any] | None:
         """The request's details, checked now (422), never only when carried out: a
         correction's changes (P24), the purposes of a restriction or objection (an unknown
-        one, or a legal obligation). troth's own mark (:data:`RECEIVED_BY`) is never a
+        one, or a legal obligation). troth's own marks (:data:`MARKS`) are never a
         caller's."""
-        if details and RECEIVED_BY in details:
-            details = {k: v for k, v in details.items() if k != RECEIVED_BY}
+        if details and any(mark in details for mark in MARKS):
+            details = {k: v for k, v in details.items() if k not in MARKS}
         if kind is RequestKind.correct and details and details.get("changes") is not None:
             details = {**details, "changes": check_changes(self.ctx, details["changes"])}
         if kind in (RequestKind.restrict, RequestKind.object) and details and "purposes" in details:
@@ -244,8 +245,11 @@ class RequestIntake:
             if closed is not None and who.tenant_id is not None:
                 return who.tenant_id, closed
             details = dict(asked.details or {})
-            if who.tenant_id is not None and asked.tenant_id is None and not asked.subject_id:
-                details[RECEIVED_BY] = "organisation"
+            # The organisation's own desk reached a customer's person (the person's own
+            # privacy centre is theirs): troth.requests.elsewhere.
+            if who.tenant_id and not asked.tenant_id and actor.kind is not ActorKind.subject:
+                who, mark = at_desk(conn, ctx, asked, who)
+                details.update(mark)
             zone = ctx.policy.policy.organisation.zone(who.regime)
             at = receipt_time(asked.received_at, now=now, zone=zone)
             received = local_day(at, zone)

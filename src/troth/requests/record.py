@@ -14,6 +14,11 @@ from troth.store.seals import RecordTampered
 # In a request's details: opened at the organisation's own desk though bound to a customer's
 # person (``tenant_controller: organisation``). Set by troth only (a caller's is dropped).
 RECEIVED_BY = "received_by"
+# In a request's details: opened at the organisation's own desk naming a customer's person by
+# subject id where the customers decide (``tenant_controller: customer``): that record's id,
+# left to its customer, who is told (troth.requests.elsewhere). Set by troth only.
+LEFT_TO = "left_to"
+MARKS = (RECEIVED_BY, LEFT_TO)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from troth.gate.decision import REFUSAL_PRECEDENCE
 from troth.gate.masks import as_held, reachable_categories, shown_to
 from troth.gate.members import MEMBERS
 from troth.policy.index import PolicyIndex
-from troth.requests.record import RequestRecord
+from troth.requests.record import LEFT_TO, RequestRecord
 from troth.store.seals import RecordTampered
 from troth.store.subjects import get_subject
 from troth.store.values import StoredValue, read_values
@@ -89,10 +89,14 @@ def sort_changes(
     now = ctx.clock.now()
     held: list[StoredValue] = []
     facts = Facts(subject_tenant=req.tenant_id)
+    # A desk request left to a customer (troth.requests.elsewhere) is about the record it
+    # named: its values are read as that person's.
+    named = req.details.get(LEFT_TO)
+    sid = req.subject_id or (named if isinstance(named, str) else None)
     with ctx.engine.connect() as conn:
-        if req.subject_id is not None:
+        if sid is not None:
             try:
-                subject = get_subject(conn, req.subject_id, ctx.keys)
+                subject = get_subject(conn, sid, ctx.keys)
                 facts = facts_mod.gather(conn, ctx, actor, subject)
                 held = read_values(conn, ctx, subject.id)
             except NotFound:
