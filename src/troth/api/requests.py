@@ -94,8 +94,8 @@ _BLIND = (
 
 class RequestOut(BaseModel):
     id: str
-    kind: str
-    state: str
+    kind: str | None = Field(description="Null only in a list, for a row flagged `unreadable`.")
+    state: str | None = Field(description="Null only in a list, for a row flagged `unreadable`.")
     subject_id: str | None = Field(
         description="The person it is about (null: none matched)."
         " Null in the answer to opening a request for a caller that may not administer"
@@ -103,9 +103,9 @@ class RequestOut(BaseModel):
     )
     tenant_id: str | None
     regime: str | None = Field(description="The law its deadlines follow." + _BLIND)
-    channel: str
+    channel: str | None
     on_behalf: bool
-    received_at: str
+    received_at: str | None
     received_on: str | None = Field(
         description="The day of receipt in the organisation's time zone for the request's"
         " regime (organisation.time_zones[regime], else organisation.time_zone)." + _BLIND
@@ -136,6 +136,16 @@ class RequestOut(BaseModel):
             "Only in execute's answer to an access request: the one-time code to POST to"
             " /api/v1/exports (it never goes in a URL)."
         ),
+    )
+    tampered: bool = Field(
+        default=False,
+        description="The row was changed outside troth: listed, flagged; every step on it"
+        " is refused (409 record_tampered). `troth audit verify` names it.",
+    )
+    unreadable: list[str] = Field(
+        default_factory=list,
+        description="In a list: the columns holding a value troth never writes (each such"
+        " field is null, never the value).",
     )
 
 
@@ -205,9 +215,10 @@ def _event(e: dict[str, Any]) -> EventOut:
     )
 
 
-def _visible(t: Troth, actor: Actor, request_id: str) -> RequestRecord:
-    """The request, or 404 for an unknown id or one of another tenant."""
-    req = t.requests.get(request_id)
+def _visible(t: Troth, actor: Actor, request_id: str, *, listed: bool = False) -> RequestRecord:
+    """The request, or 404 for an unknown id or one of another tenant. ``listed``: as a
+    list shows it (a row changed outside troth flagged, not refused: a list's cursor)."""
+    req = t.requests.get_listed(request_id) if listed else t.requests.get(request_id)
     if actor.tenant_id is not None and req.tenant_id != actor.tenant_id:
         raise NotFound(f"no request {request_id!r}", code="unknown_request")
     return req
@@ -281,7 +292,7 @@ def list_requests(
     if cursor is not None:
         after = cursor if cursor.isalnum() else ""
         try:
-            _visible(t, actor, after)
+            _visible(t, actor, after, listed=True)
         except NotFound:
             raise invalid_cursor() from None
     items: list[dict[str, Any]] = []

@@ -241,14 +241,15 @@ def list_(
     grid = Table("id", "kind", "state", "channel", "received", "due", "")
     for r in rows:
         late = r.overdue(today[r.id])
+        note = "overdue" if late else ("extended" if r.extended_due_at else "")
+        if r.tampered:  # listed, flagged: every step on it is refused
+            bad = f": {', '.join(r.unreadable)} unreadable" if r.unreadable else ""
+            note = f"[red]changed outside troth{bad}[/red]"
         grid.add_row(
             r.id,
-            r.kind.value,
-            r.state.value,
-            r.channel.value,
-            str(r.received_on),
-            f"[red]{r.deadline}[/red]" if late else str(r.deadline),
-            "overdue" if late else ("extended" if r.extended_due_at else ""),
+            *(str(v or "") for v in (r.kind, r.state, r.channel, r.received_on)),
+            f"[red]{r.deadline}[/red]" if late else str(r.deadline or ""),
+            note,
         )
     show_table(grid)
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from troth.db import check_page, count_where, within
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor
+from troth.requests.listed import audit_listed
 from troth.requests.record import RequestRecord
 from troth.requests.states import DUE_STATES, OPEN_STATES, RequestKind, RequestState, parse_choice
 from troth.requests.steps import RequestSteps
@@ -88,16 +89,25 @@ class RequestReader:
             stmt = stmt.where(deadline < today)
         r = requests.c
         stmt = stmt.order_by(deadline, r.received_at, r.id).limit(limit)
+        if after is not None:
+            # Compared in the database, as stored: a row troth cannot read (listed,
+            # flagged) is still a place to continue after.
+            self.steps.get_listed(after)
+            o = requests.alias("after")
+            at_d = select(func.coalesce(o.c.extended_due_at, o.c.due_at)).where(o.c.id == after)
+            at_r = select(o.c.received_at).where(o.c.id == after)
+            d, at = at_d.scalar_subquery(), at_r.scalar_subquery()
+            stmt = stmt.where(
+                (deadline > d)
+                | ((deadline == d) & (r.received_at > at))
+                | ((deadline == d) & (r.received_at == at) & (r.id > after))
+            )
         with self.ctx.engine.connect() as conn:
-            if after is not None:
-                last = self.steps.load(conn, after, listed=True)
-                d, at = last.deadline, last.received_at
-                stmt = stmt.where(
-                    (deadline > d)
-                    | ((deadline == d) & (r.received_at > at))
-                    | ((deadline == d) & (r.received_at == at) & (r.id > last.id))
-                )
-            return [self.steps.load(conn, rid, listed=True) for rid in conn.execute(stmt).scalars()]
+            found = [
+                self.steps.load(conn, rid, listed=True) for rid in conn.execute(stmt).scalars()
+            ]
+        audit_listed(self.ctx, found, "requests list")
+        return found
 
     def of_subject(self, subject_id: str, *, limit: int = 100) -> builtins.list[RequestRecord]:
         """One person's requests, open and closed, in the order they were received (the
@@ -114,7 +124,9 @@ class RequestReader:
                 .scalars()
                 .all()
             )
-            return [self.steps.load(conn, rid, listed=True) for rid in ids]
+            found = [self.steps.load(conn, rid, listed=True) for rid in ids]
+        audit_listed(self.ctx, found, "a person's requests")
+        return found
 
     def search(
         self,
@@ -186,6 +198,6 @@ class RequestReader:
         )
         with self.ctx.engine.connect() as conn:
             n = count_where(conn, requests, where)
-            return [
-                self.steps.load(conn, rid, listed=True) for rid in conn.execute(ids).scalars()
-            ], n
+            found = [self.steps.load(conn, rid, listed=True) for rid in conn.execute(ids).scalars()]
+        audit_listed(self.ctx, found, "the request desk's list", actor)
+        return found, n

@@ -64,6 +64,10 @@ class RequestRecord:
     tampered: bool = False
     """The row does not match its seal (changed outside troth): no step is taken on it;
     only a list shows it, flagged."""
+    unreadable: tuple[str, ...] = ()
+    """In a list only: the columns (``requests.details``) holding a value troth never
+    writes. The row is ``tampered``; each such field is None (``details`` empty), never
+    the value (:mod:`troth.requests.listed`)."""
     # Only on the value execute() returns for an access request: the link's secret.
     download_token: str | None = field(default=None, repr=False)
 
@@ -82,12 +86,16 @@ class RequestRecord:
 
     @property
     def deadline(self) -> date:
-        """The date the answer is due (the extended one when extended)."""
+        """The date the answer is due (the extended one when extended); None only in a
+        listed row whose dates troth cannot read (:attr:`unreadable`)."""
         return self.extended_due_at or self.due_at
 
     def overdue(self, today: date) -> bool:
         """Past its deadline and not answered yet (an erasure waiting for a legal hold to
-        end was answered when it was deferred: :data:`~troth.requests.states.DUE_STATES`)."""
+        end was answered when it was deferred: :data:`~troth.requests.states.DUE_STATES`).
+        A row troth cannot read is not counted (it is flagged instead)."""
+        if self.unreadable:
+            return False
         return self.state in DUE_STATES and self.deadline < today
 
     @property
@@ -103,9 +111,11 @@ class RequestRecord:
             "code_attempts",
             "codes_sent",
             *(() if self.tampered else ("tampered",)),
+            *(() if self.unreadable else ("unreadable",)),
         )
         out = plain_fields(self, omit=omit)
-        return out | {"deadline": self.deadline.isoformat(), "agent_warning": self.agent_warning}
+        due = self.deadline.isoformat() if self.deadline is not None else None
+        return out | {"deadline": due, "agent_warning": self.agent_warning}
 
 
 class RequestTampered(RecordTampered):

@@ -10,7 +10,8 @@ dataset.
 after it, and offers their public methods as its own:
 
 ========================  ==================================================================
-``steps``                 :mod:`.steps`: get, today (and the load/move/audit/tell steps)
+``steps``                 :mod:`.steps`: get, get_listed, today (and the load/move/audit/tell
+                          steps)
 ``intake``                :mod:`.intake`: open, ingest
 ``verification``          :mod:`.verification`: send_code, verify, verify_by_staff/_signin
 ``decisions``             :mod:`.decisions`: extend, refuse, set_details, lift_restriction
@@ -93,6 +94,7 @@ class RequestService:
 
         # The public API: each method is its part's (see the module's table).
         self.get = steps.get
+        self.get_listed = steps.get_listed
         self.today = steps.today
         self.open = self.intake.open
         self.ingest = self.intake.ingest

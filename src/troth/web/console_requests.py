@@ -49,7 +49,7 @@ def due_rows(request: Request, records: list[RequestRecord]) -> list[dict[str, A
                 "r": r,
                 "deadline": r.deadline,
                 "overdue": r.overdue(today),
-                "days_left": (r.deadline - today).days,
+                "days_left": (r.deadline - today).days if r.deadline is not None else None,
                 "extended": r.extended_due_at is not None,
             }
         )
