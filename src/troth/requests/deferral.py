@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, exists, or_, select
 
-from troth.access.seals import write_sealed
 from troth.audit.log import transaction
 from troth.policy.model import LegalBasis
 from troth.requests.states import RequestState
@@ -109,7 +108,7 @@ def defer(job: Job, sid: str, *, close_account: bool) -> RequestRecord:
             "note": "waiting for a legal hold on this person to end; nothing was erased",
         }
         cur = steps.load(conn, req.id)
-        write_sealed(conn, steps.ctx.keys, requests, requests.c.id == req.id, result=result)
+        steps.write(conn, req.id, result=result)
         steps.move(conn, cur, RequestState.awaiting_hold, job.actor, "deferred")
         steps.tell(conn, cur, "deferred")
         return steps.load(conn, req.id)

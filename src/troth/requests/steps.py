@@ -141,15 +141,7 @@ class RequestSteps:
         cur = self.load(conn, req.id)
         check_transition(req.id, cur.state, RequestState.completed)
         result, summary = self.note_elsewhere(conn, cur, result, summary or [])
-        write_sealed(
-            conn,
-            self.ctx.keys,
-            requests,
-            requests.c.id == req.id,
-            result=result,
-            error=None,
-            closed_at=now,
-        )
+        self.write(conn, req.id, result=result, error=None, closed_at=now)
         self.move(conn, cur, RequestState.completed, actor, "completed")
         self.audit(
             conn, cur, actor, f"request.{req.kind.value}", categories=categories, result=result
@@ -177,15 +169,7 @@ class RequestSteps:
 
     def interrupted(self, req: RequestRecord, exc: ConnectorError) -> None:
         with transaction(self.ctx) as conn:
-            cur = self.load(conn, req.id)
-            write_sealed(
-                conn,
-                self.ctx.keys,
-                requests,
-                requests.c.id == req.id,
-                error=exc.message[:2000],
-                updated_at=self.ctx.clock.now(),
-            )
+            cur = self._keep_error(conn, req, exc)
             n = conn.execute(
                 select(func.count())
                 .select_from(request_events)
@@ -212,15 +196,7 @@ class RequestSteps:
         run had started, the reason kept (``error``) for the office, which gives what is
         missing and runs it again. The person is not told: nothing was answered yet."""
         with transaction(self.ctx) as conn:
-            cur = self.load(conn, req.id)
-            write_sealed(
-                conn,
-                self.ctx.keys,
-                requests,
-                requests.c.id == req.id,
-                error=exc.message[:2000],
-                updated_at=self.ctx.clock.now(),
-            )
+            cur = self._keep_error(conn, req, exc)
             if cur.state is RequestState.in_progress:
                 self.move(conn, cur, RequestState.verified, actor, "needs_input", code=exc.code)
             else:
@@ -363,6 +339,17 @@ class RequestSteps:
 
             rec = replace(rec, adult_since=adult_since(conn, self.ctx, rec.subject_id))
         return rec
+
+    def write(self, conn: Connection, request_id: str, **values: Any) -> None:
+        """Set ``values`` on the request's row, sealed again as it now is
+        (:func:`~troth.access.seals.write_sealed`)."""
+        write_sealed(conn, self.ctx.keys, requests, requests.c.id == request_id, **values)
+
+    def _keep_error(self, conn: Connection, req: RequestRecord, exc: TrothError) -> RequestRecord:
+        """The request as it stands, its ``error`` (what the office sees) now ``exc``'s."""
+        cur = self.load(conn, req.id)
+        self.write(conn, req.id, error=exc.message[:2000], updated_at=self.ctx.clock.now())
+        return cur
 
     def record(self, row: Any) -> RequestRecord:
         """A request row (all of ``requests``' columns) as a record, its contact opened."""

@@ -86,22 +86,13 @@ class Verification:
                 )
             elif check == "wrong":
                 attempts = req.code_attempts + 1
-                write_sealed(
-                    conn,
-                    self.ctx.keys,
-                    requests,
-                    requests.c.id == request_id,
-                    code_attempts=attempts,
-                    updated_at=now,
-                )
+                self.steps.write(conn, request_id, code_attempts=attempts, updated_at=now)
                 left = MAX_CODE_ATTEMPTS - attempts
                 self.steps.event(
                     conn, request_id, "system", "code_wrong", None, None, {"left": left}
                 )
                 if left <= 0:
-                    write_sealed(
-                        conn, self.ctx.keys, requests, requests.c.id == request_id, code_hash=None
-                    )
+                    self.steps.write(conn, request_id, code_hash=None)
                     self.steps.audit(conn, req, SYSTEM, "request.locked", outcome=Outcome.deny)
                     failure = RateLimited(
                         f"wrong code; request {request_id} is now locked: staff must verify",
@@ -209,9 +200,7 @@ class Verification:
         values: dict[str, Any] = {"code_hash": None, "verified_at": now, "verification": how}
         if by is not None:
             values["verified_by"] = by[:255]
-        write_sealed(
-            conn, self.ctx.keys, requests, requests.c.id == req.id, **values, updated_at=now
-        )
+        self.steps.write(conn, req.id, **values, updated_at=now)
         actor = Actor(ActorKind.staff, who[6:]) if who.startswith("staff:") else SYSTEM
         if req.state is RequestState.extended:
             # Still extended: the deadline stands; verification is recorded as an event.
