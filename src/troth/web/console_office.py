@@ -95,6 +95,16 @@ def _publish_page(request: Request, status: int = 200, **values: Any) -> Respons
     )
 
 
+def _refused_page(request: Request, exc: TrothError, keep: dict[str, Any]) -> Response:
+    """The page again with the draft as sent (``keep``) and why it was refused: an invalid
+    policy's issues one by one (422), any other refusal's message (noted in the log)."""
+    if isinstance(exc, PolicyError):
+        issues = [str(i) for i in exc.issues] or [exc.message]
+        return _publish_page(request, 422, issues=issues, **keep)
+    noted(request, exc)
+    return _publish_page(request, exc.status, error=exc.message, **keep)
+
+
 @router.get("/console/policy/publish")
 def publish_form(request: Request) -> Response:
     return _publish_page(request)
@@ -116,12 +126,8 @@ def policy_diff(request: Request, form: PolicyForm) -> Response:
     try:
         effective = _day_field(effective_text, "effective")
         preview = preview_publish(ctx_of(request), text, name, effective=effective, actor=s.actor)
-    except PolicyError as exc:
-        issues = [str(i) for i in exc.issues] or [exc.message]
-        return _publish_page(request, 422, issues=issues, **keep)
     except TrothError as exc:
-        noted(request, exc)
-        return _publish_page(request, exc.status, error=exc.message, **keep)
+        return _refused_page(request, exc, keep)
     return _publish_page(
         request, diff=preview.diff, preview=preview, new_version=preview.version, **keep
     )
@@ -156,12 +162,8 @@ def policy_publish(request: Request, form: PolicyForm) -> Response:
             result = publish_policy(
                 ctx_of(request), path, effective=effective, actor=s.actor, expect_digest=digest
             )
-        except PolicyError as exc:
-            issues = [str(i) for i in exc.issues] or [exc.message]
-            return _publish_page(request, 422, issues=issues, **keep)
         except TrothError as exc:
-            noted(request, exc)
-            return _publish_page(request, exc.status, error=exc.message, **keep)
+            return _refused_page(request, exc, keep)
     return _publish_page(request, result=result)
 
 
