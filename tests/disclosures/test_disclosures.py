@@ -213,6 +213,7 @@ def _demand(t: Any, **kw: Any) -> Any:
         "instrument": "court_order",
         "reference": "CV-2026-0042",
         "scope": "Orders and contact details of the customer ann@example.com",
+        "categories": ["identity", "contact", "shipping_address", "purchases", "billing"],
         "recipient": "courts_and_law_enforcement",
     }
     args.update(kw)

@@ -36,6 +36,14 @@ def demand(t: Troth, ref: str, gag_days: int | None) -> str:
         instrument="production_order",
         reference=ref,
         scope="account records",
+        categories=[
+            "identity",
+            "contact",
+            "billing",
+            "purchases",
+            "account_history",
+            "communications",
+        ],
         recipient="law_enforcement",
         gag_until=now + timedelta(days=gag_days) if gag_days else None,
     ).id
@@ -270,6 +278,7 @@ def test_p20_tenant_log_hides_a_gagged_disclosure(home, db_url, clock) -> None:
         instrument="court_order",
         reference="CO-9",
         scope="calls",
+        categories=["call_records"],
         recipient="authorities",
         gag_until=clock.now() + timedelta(days=30),
     ).id

@@ -361,6 +361,15 @@ class DemandIn(BodyIn):
     instrument: str = Field(min_length=1, max_length=40, description="e.g. court_order")
     reference: Text200
     scope: Text2000
+    categories: list[str] | None = Field(
+        default=None,
+        max_length=100,
+        description="The policy's categories the demand asks for: nothing beyond them goes.",
+    )
+    period_from: Instant | None = Field(
+        default=None, description="It asks for data collected from then on."
+    )
+    period_until: Instant | None = Field(default=None, description="... and before then.")
     received_at: Instant | None = None
     gag_until: Instant | None = Field(default=None, description="End of a non-disclosure order.")
     recipient: str | None = Field(

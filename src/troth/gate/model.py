@@ -33,6 +33,9 @@ class Reason(StrEnum):
     recipient_category_not_allowed = "recipient_category_not_allowed"
     # A disclosure to an authority without a recorded legal demand (P20).
     demand_required = "demand_required"
+    # A disclosure under a legal demand of categories (or values of a period) the demand
+    # does not ask for (P20): what goes is only what the demand compels.
+    beyond_demand = "beyond_demand"
     kept_for_legal_obligation = "kept_for_legal_obligation"
     subject_erased = "subject_erased"
     opted_out_recently = "opted_out_recently"  # a sale/sharing opt-out, less than 12 months old

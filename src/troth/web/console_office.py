@@ -23,7 +23,7 @@ from troth.policy.ropa import office_record
 from troth.policy.versions import policy_history
 from troth.web.console import page, staff
 from troth.web.forms import MAX_FIELDS, FormDep
-from troth.web.lists import day_start, file_download
+from troth.web.lists import day_end, day_start, file_download
 from troth.web.render import ctx_of, noted
 
 router = APIRouter(include_in_schema=False)
@@ -197,9 +197,11 @@ def _demands_page(request: Request, status: int = 200, **values: Any) -> Respons
         instruments=[i.value for i in LegalInstrument],
         # A legal demand comes from an authority: only those are offered.
         recipients=[r for r in ctx.policy.policy.recipients if r.kind is RecipientKind.authority],
+        categories=sorted(ctx.policy.categories),
         now=ctx.clock.now(),
         error=values.get("error"),
         form=values.get("form", {}),
+        form_categories=values.get("form_categories", []),
     )
 
 
@@ -212,6 +214,7 @@ def demands_page(request: Request) -> Response:
 def record_demand(request: Request, form: FormDep) -> Response:
     s = staff(request, form, power=Power.legal_demands)
     t = request.app.state.troth
+    ticked = request.scope.get("troth.form_multi", {}).get("categories", [])
     try:
         gag = day_start(form.get("gag_until", ""), "gag_until")
         t.disclosures.record_demand(
@@ -219,11 +222,16 @@ def record_demand(request: Request, form: FormDep) -> Response:
             instrument=form.get("instrument") or None,
             reference=form.get("reference", ""),
             scope=form.get("scope", ""),
+            categories=[c for c in ticked if c][:100],
+            period_from=day_start(form.get("period_from", ""), "period_from"),
+            period_until=day_end(form.get("period_until", ""), "period_until"),
             gag_until=gag,
             recipient=form.get("recipient") or None,
             actor=s.actor,
         )
     except TrothError as exc:
         noted(request, exc)
-        return _demands_page(request, exc.status, error=exc.message, form=form)
+        return _demands_page(
+            request, exc.status, error=exc.message, form=form, form_categories=ticked
+        )
     return RedirectResponse("/console/demands", status_code=303)
