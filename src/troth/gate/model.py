@@ -46,6 +46,9 @@ class Reason(StrEnum):
     # A purpose the policy marks ``vendor_only``, asked for by a customer's admin, member
     # or key: the vendor's own, never a customer's (troth.gate.members).
     vendor_only = "vendor_only"
+    # A person's own export holding a field the policy gives the person whole
+    # (``person_copy: whole``), asked for by someone who reads it masked (or not at all).
+    person_copy_whole = "person_copy_whole"
     # A stored value's row does not match its seal (changed outside troth): nothing of
     # the person is shown (troth.store.seals).
     record_tampered = "record_tampered"

@@ -8,6 +8,7 @@ from typing import Any
 from troth.policy.durations import Duration
 from troth.policy.loader import dump_policy
 from troth.policy.model import (
+    CollectedField,
     CollectionPoint,
     LegalBasis,
     Policy,
@@ -171,6 +172,11 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
                 "description": cp.description,
                 "source": source_words(cp),
                 "fields": {name: f.category for name, f in cp.fields.items()},
+                # Shown masked to people, and those the person's own copy holds whole.
+                "masked": {n: f.mask.value for n, f in cp.fields.items() if f.mask},
+                "person_copy_whole": [
+                    n for n, f in cp.fields.items() if f.mask and f.person_copy == "whole"
+                ],
                 "purposes": list(cp.purposes),
             }
             for cp in policy.collection_points
@@ -259,10 +265,20 @@ def _section(heading: str, body: list[str], empty: str) -> list[str]:
     return ["", heading, *(body or [empty])]
 
 
+def _field_words(f: CollectedField) -> str:
+    """A field's category, and how people are shown it where it is masked: "payment_card,
+    shown masked (last4)"; "national_id, shown masked (last4), whole in the person's own
+    copy of their data" (``person_copy: whole``)."""
+    if f.mask is None:
+        return f.category
+    whole = ", whole in the person's own copy of their data" if f.person_copy == "whole" else ""
+    return f"{f.category}, shown masked ({f.mask.value}){whole}"
+
+
 def _collected(policy: Policy) -> list[str]:
     out: list[str] = []
     for cp in policy.collection_points:
-        fields = ", ".join(f"{name} ({f.category})" for name, f in cp.fields.items())
+        fields = ", ".join(f"{name} ({_field_words(f)})" for name, f in cp.fields.items())
         source = source_words(cp)
         said = f", {source}" if source else ""
         out.append(f"- {(cp.description or cp.id).rstrip('.')} [{cp.id}]{said}: {fields}.")

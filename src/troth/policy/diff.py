@@ -208,7 +208,15 @@ def _points(d: Differ, old: Policy, new: Policy) -> None:
                 f"category of field {fname!r}",
                 True,
             )
-            for attr in ("type", "required", "max_length", "identifies", "description"):
+            # person_copy: what the person's own copy holds of a masked field (P23).
+            for attr in (
+                "type",
+                "required",
+                "max_length",
+                "identifies",
+                "description",
+                "person_copy",
+            ):
                 d.value(
                     s,
                     cid,

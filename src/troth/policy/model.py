@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -276,8 +276,10 @@ class CollectedField(_Strict):
     # Marks the field that identifies the person for lookups through a blind index.
     identifies: str | None = Field(default=None, pattern=r"^(email|phone|customer_id)$")
     description: str | None = None
-    # Shown masked wherever a person sees it, exports included (a card number: last4).
+    # Shown masked wherever a person sees it, exports included (a card number: last4);
+    # ``person_copy: whole``: the person's own export holds it whole (Art. 15(3)).
     mask: Mask | None = None
+    person_copy: Literal["whole", "masked"] | None = None
 
     @model_validator(mode="before")
     @classmethod

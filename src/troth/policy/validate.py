@@ -12,7 +12,7 @@ from troth.policy.lawful import check_lawfulness
 from troth.policy.model import AGE_FLOORS, LegalBasis, Policy, Regime
 from troth.policy.taxonomy import BUILTIN_BY_ID
 from troth.policy.validate_duties import statutory_duties
-from troth.policy.validate_points import one_identity_each
+from troth.policy.validate_points import one_identity_each, person_copy_needs_mask
 from troth.policy.validate_retention import legal_minimums
 
 Locate = Callable[[Path], int]
@@ -132,6 +132,7 @@ class _Checker:
         if lawful:  # bind where a policy is written, never on one troth already holds
             check_lawfulness(self.data, self.add)
             one_identity_each(self.data, self.add)
+        person_copy_needs_mask(self.data, self.add)
         return self.issues
 
     # -- references -------------------------------------------------------------------

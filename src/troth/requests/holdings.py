@@ -17,7 +17,12 @@ from sqlalchemy import Connection, and_, select
 from troth.audit.entries import list_entries
 from troth.context import Context
 from troth.gate.exports import ExportScope
-from troth.policy.masking import entry_for_the_person, shown, withheld_from_access
+from troth.policy.masking import (
+    entry_for_the_person,
+    for_the_person,
+    shown,
+    withheld_from_access,
+)
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.seals import SEAL_COLUMNS, check_row, seal_key
 from troth.store.subjects import SUBJECT_COLUMNS, no_such_subject
@@ -55,10 +60,10 @@ def _categories(ctx: Context, values: list[StoredValue]) -> dict[str, Any]:
                 "values": [],
             },
         )
-        # As the person is shown it: a field that declares a mask (a card number) is masked.
-        section["values"].append(
-            {**v.to_dict(), "value": shown(ctx.policy, v.collection_point, v.field, v.value)}
-        )
+        # The person's own copy: a field that declares a mask (a card number) is masked,
+        # unless it says `person_copy: whole` (their own SIN: GDPR Art. 15(3)).
+        value = for_the_person(ctx.policy, v.collection_point, v.field, v.value)
+        section["values"].append({**v.to_dict(), "value": value})
     return out
 
 
