@@ -271,3 +271,25 @@ def test_the_pages_refuse_a_grant_beyond_the_role(world: dict[str, Any], tmp_pat
         r = c.post(f"/tenant/grants/{stale.id}/approve", data={"csrf_token": token})
         assert r.status_code == 409 and "role 'support' reads call_records" in html.unescape(r.text)
     assert t.access.grants.get_grant(stale.id).status is GrantStatus.requested
+
+
+def test_emergency_access_beyond_the_role_is_refused_too(home: Any) -> None:
+    def emergency(policy: dict[str, Any]) -> None:
+        policy["support_access"]["emergency_access"] = True
+
+    t = Troth(home("phone-service", edit=emergency, clock=ManualClock(), context=True))
+    acme = t.access.tenants.create_tenant("Acme", "office@acme.example")
+    staff = actor_for(
+        t.access.accounts.add_user(
+            "accounts@vendor.example", kind="staff", role="accounts", password=PASSWORD
+        )
+    )
+    with pytest.raises(ValidationError) as exc:
+        t.access.grants.emergency_access(
+            acme, by=staff, reason="outage", categories=["call_records"]
+        )
+    assert exc.value.code == "grant_beyond_role" and ROLE_READS in exc.value.message
+    assert _rows(t) == []
+    assert [e.reason for e in _denied(t, "grant_emergency")] == ["role_not_allowed"]
+    g = t.access.grants.emergency_access(acme, by=staff, reason="outage")
+    assert g.status is GrantStatus.approved and g.categories == ("company", "contact", "identity")
