@@ -247,3 +247,21 @@ def test_policy_diff_and_show_name_it(tmp_path: Path, capsys: Any) -> None:
     (point,) = json.loads(out)["collection_points"]
     assert point["person_copy_whole"] == ["sin", "bank_account"]
     assert point["masked"] == {"sin": "last4", "bank_account": "last4", "expense_card": "last4"}
+
+
+def test_over_http_the_customers_key_does_not_take_the_persons_export(
+    home: Any, tmp_path: Path
+) -> None:
+    from _http import is_problem
+
+    w = _world(home, tmp_path)
+    t = w["t"]
+    code = _export(w)
+    with client_for(t.ctx) as c:
+        key, _ = t.access.keys.create_api_key("desk", ["requests:admin"], tenant_id=w["acme"])
+        r = c.post(
+            "/api/v1/exports", json={"code": code}, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert is_problem(r, 403)["reason"] == "person_copy_whole"
+        assert EMPLOYEE["sin"].encode() not in r.content
+    assert _values(t.requests.download(code, actor=w["me"]))["sin"] == EMPLOYEE["sin"]
