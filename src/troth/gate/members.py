@@ -46,6 +46,38 @@ def vendor_only_refusal(
     )
 
 
+def self_grant_refusal(index: PolicyIndex, actor: Actor, purpose: str) -> Decision | None:
+    """The refusal of a customer-side actor (:func:`customer_side`) recording a *grant* of
+    a consent only the person may give (``index.person_consent``: ``consent_by: person``,
+    or a purpose that reads the vendor's own categories): the customer would authorise
+    itself to read what the person never agreed to show it. None otherwise; a withdrawal
+    is never refused here (it widens nothing)."""
+    if not customer_side(actor):
+        return None
+    found = index
+    while purpose not in found.person_consent and found.coming is not None:
+        found = found.coming  # a purpose of a version waiting for its date
+    if purpose not in found.person_consent:
+        return None
+    org = index.policy.organisation
+    shared = sorted(found.person_consent[purpose])
+    why = (
+        f"it lets your organisation read {', '.join(shared)}, which {org.name} holds for"
+        " its own purposes"
+        if shared
+        else "the policy says `consent_by: person`"
+    )
+    contact = f" ({org.contact.email})" if org.contact.email else ""
+    return Decision.deny(
+        Reason.consent_self_grant,
+        f"consent to {purpose!r} may be given only by the person themself ({why}): no"
+        " customer, its admins, members or API keys, may record it for them. Ask the"
+        f" person to give it in {org.name}'s privacy centre, or {org.name}'s privacy"
+        f" office{contact} to record it with the person's evidence; withdrawing it stays"
+        " open to you",
+    )
+
+
 def member_role_refusal(index: PolicyIndex, actor: Actor, facts: Facts) -> Decision | None:
     """The refusal of a customer's member (or admin) for their role alone, whatever they
     ask: where the policy declares roles ``for: tenant_members``, a member holding none

@@ -43,6 +43,10 @@ class Reason(StrEnum):
     # A purpose the policy marks ``vendor_only``, asked for by a customer's admin, member
     # or key: the vendor's own, never a customer's (troth.gate.members).
     vendor_only = "vendor_only"
+    # A consent that lets a customer's side read what it could not without it (the
+    # vendor's own data shared on the person's permission, or ``consent_by: person``),
+    # recorded as given by that customer's own admin, member or key (troth.gate.members).
+    consent_self_grant = "consent_self_grant"
     # A stored value's row does not match its seal (changed outside troth): nothing of
     # the person is shown (troth.store.seals).
     record_tampered = "record_tampered"

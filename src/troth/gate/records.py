@@ -15,7 +15,12 @@ from troth.gate.decision import (
     role_unknown,
     staff_need_grant,
 )
-from troth.gate.members import MEMBERS, member_role_refusal, vendor_only_refusal
+from troth.gate.members import (
+    MEMBERS,
+    member_role_refusal,
+    self_grant_refusal,
+    vendor_only_refusal,
+)
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Reason
 from troth.policy.index import PolicyIndex
 
@@ -86,7 +91,8 @@ def decide_record(
     legal demands, obligations of the vendor's own). ``categories`` are the categories
     the record reveals (a disclosure's): a grant or a role must cover them all.
     ``purpose``: the purpose a change is for (a consent given): a ``vendor_only`` one is
-    never a customer's to record (:func:`troth.gate.members.vendor_only_refusal`)."""
+    never a customer's to record (:func:`troth.gate.members.vendor_only_refusal`), nor
+    one only the person may give (:func:`troth.gate.members.self_grant_refusal`)."""
     kind = actor.kind
     if kind is ActorKind.system:
         return Decision(True, categories=categories)
@@ -95,7 +101,9 @@ def decide_record(
     if kind in PARTIES:
         refused = party_refusal(actor, facts, "records")
         if refused is None and write and purpose is not None:
-            refused = vendor_only_refusal(index, actor, purpose, f"this {record.value} change")
+            refused = vendor_only_refusal(
+                index, actor, purpose, f"this {record.value} change"
+            ) or self_grant_refusal(index, actor, purpose)
         if refused is None and kind in MEMBERS:
             refused = _member_record_refusal(index, actor, record, facts, categories)
         if refused is not None:

@@ -60,6 +60,10 @@ class PolicyIndex:
     # them; and the categories only they reach (a tenant export leaves those out).
     vendor_purposes: frozenset[str] = frozenset()
     vendor_categories: frozenset[str] = frozenset()
+    # Purposes whose consent only the person (or the vendor's side) may record, never a
+    # customer's side (:func:`person_consent`), each with the categories of the vendor's
+    # own purposes it reads (empty: ``consent_by: person`` said so for another reason).
+    person_consent: dict[str, frozenset[str]] = field(default_factory=dict)
     # Purpose -> the categories its legal minimum keeps past erasure (only those with one).
     legally_kept: dict[str, frozenset[str]] = field(default_factory=dict)
     points: dict[str, CollectionPoint] = field(default_factory=dict)
@@ -128,6 +132,7 @@ class PolicyIndex:
         idx.vendor_categories = frozenset(
             c for p in policy.purposes if p.vendor_only for c in p.categories
         ) - frozenset(customers)
+        idx.person_consent = person_consent(policy)
         idx.legally_kept = {
             p.id: frozenset(p.retention.legal_minimum.categories)
             for p in policy.purposes
@@ -255,3 +260,28 @@ class PolicyIndex:
     @property
     def version(self) -> str:
         return self.policy.version
+
+
+def vendor_shared(policy: Policy) -> dict[str, frozenset[str]]:
+    """Each purpose not ``vendor_only`` -> the categories it reads that a ``vendor_only``
+    purpose of the policy uses too (the vendor's own data, which a consent to it shares
+    with a customer). Only purposes that share some are listed."""
+    own = {c for p in policy.purposes if p.vendor_only for c in p.categories}
+    out = {p.id: frozenset(p.categories) & own for p in policy.purposes if not p.vendor_only}
+    return {pid: cats for pid, cats in out.items() if cats}
+
+
+def person_consent(policy: Policy) -> dict[str, frozenset[str]]:
+    """The purposes whose grant a customer's side (its admins, members, keys) may never
+    record, only the person themself or the vendor's side: those saying ``consent_by:
+    person``, and by default (no ``consent_by``) each that reads a category of a
+    ``vendor_only`` purpose (:func:`vendor_shared`): a customer recording that consent
+    would give itself the vendor's data (self-authorisation). ``consent_by: customer``
+    does not lift that (``policy validate`` refuses it on such a purpose). Purpose -> the
+    shared categories."""
+    shared = vendor_shared(policy)
+    return {
+        p.id: shared.get(p.id, frozenset())
+        for p in policy.purposes
+        if not p.vendor_only and (p.consent_by == "person" or p.id in shared)
+    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -266,6 +266,8 @@ class Purpose(_Strict):
     # For consent purposes: the notice text shown when asking, and how to withdraw.
     notice: str | None = None
     withdraw: str | None = None
+    # Who may record a grant: `person` (they, or the vendor's side), `customer` (its side too).
+    consent_by: Literal["person", "customer"] | None = None
 
 
 class CollectedField(_Strict):
