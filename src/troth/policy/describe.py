@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from troth.policy.consent_by import consentable, recorded_by, recorded_by_words
 from troth.policy.durations import Duration
 from troth.policy.loader import dump_policy
 from troth.policy.model import (
@@ -146,6 +147,7 @@ def _purpose_dict(policy: Policy, p: Purpose) -> dict[str, Any]:
         "marketing": p.marketing,
         "sale_or_sharing": p.sale_or_sharing,
         "vendor_only": p.vendor_only,
+        "consent_by": None if p.vendor_only or not consentable(p) else recorded_by(policy, p),
         "retention": retention_words(p.retention, opt_out_words(policy, p)),
         "withdraw": p.withdraw,
     }
@@ -292,6 +294,9 @@ def _purpose_words(policy: Policy, p: Purpose) -> list[str]:
     if extra:
         out.append(f"    {'; '.join(extra)}.")
     out.append(f"    {retention_words(p.retention, opt_out_words(policy, p))}.")
+    who = recorded_by_words(policy, p)
+    if who:
+        out.append(f"    {who}.")
     if p.withdraw:
         out.append(f"    to withdraw: {p.withdraw}")
     return out

@@ -73,7 +73,8 @@ The same data is in <code>data.json</code> (machine-readable) and in the CSV fil
 <li>{{ m.created_at }}: {{ m.subject }} ({{ m.status }})</li>
 {% endfor %}</ul>{% endif %}
 {% if person.consents %}<h3>Consents</h3><ul>
-{% for c in person.consents.events %}<li>{{ c.at }}: {{ c.kind }} {{ c.purpose }}</li>{% endfor %}
+{% for c in person.consents.events %}<li>{{ c.at }}: {{ c.kind }} {{ c.purpose }}
+{%- if c.recorded_by %} (recorded by: {{ c.recorded_by }}){% endif %}</li>{% endfor %}
 </ul>{% endif %}
 {% if person.disclosures %}<h3>Who we gave your data to</h3><ul>
 {% for d in person.disclosures %}<li>{{ d.at }}: {{ d.recipient_name }} for {{ d.purpose }}
