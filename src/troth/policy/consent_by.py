@@ -1,15 +1,17 @@
 """Who may record a person's consent to a purpose (``consent_by``): ``person``, only the
 person themself (the privacy centre, their own signed-in channel) or the vendor's side
 (its office, with the person's evidence); ``customer``, a customer's side too (its
-admins, members, keys). With no ``consent_by``, a purpose that reads a category of a
-``vendor_only`` purpose is ``person``: a customer recording that consent would give
-itself the vendor's own data (:func:`troth.policy.index.person_consent`; the gate
-refuses it ``consent_self_grant``). ``policy validate``, ``show`` and ``diff`` say it."""
+admins, members, keys). With no ``consent_by``, a consent purpose that would show a
+customer the vendor's own data (:func:`troth.policy.index.vendor_shared`) is ``person``:
+a customer recording that consent would authorise itself (the gate refuses it
+``consent_self_grant``). ``policy validate``, ``show`` and ``diff`` say it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
 
 from troth.policy.index import person_consent, vendor_shared
 from troth.policy.issues import Path
@@ -20,43 +22,33 @@ CUSTOMER = "customer"
 
 
 def consent_by_rules(data: Mapping[str, Any], add: Callable[[Path, str], None]) -> None:
-    """``policy validate``'s errors: ``consent_by: customer`` on a purpose that reads a
-    ``vendor_only`` purpose's categories (the customer would authorise itself), and
-    ``consent_by`` on a ``vendor_only`` purpose (no customer ever records it)."""
-    purposes = data.get("purposes")
-    if not isinstance(purposes, list):
-        return
-    items = [p for p in purposes if isinstance(p, Mapping)]
-    own = {
-        c
-        for p in items
-        if p.get("vendor_only") is True and isinstance(p.get("categories"), list)
-        for c in p["categories"]
-        if isinstance(c, str)
-    }
-    for i, p in enumerate(purposes):
-        if not isinstance(p, Mapping) or p.get("consent_by") is None:
+    """``policy validate``'s errors: ``consent_by: customer`` on a purpose a consent to
+    which shows a customer the vendor's own data (:func:`vendor_shared`: the customer
+    would authorise itself), and ``consent_by`` on a ``vendor_only`` purpose (no customer
+    ever records it). Checked once the policy is otherwise model-valid."""
+    try:
+        policy = Policy.model_validate(data)
+    except (PydanticValidationError, ValueError):
+        return  # the model's own errors are reported; this one waits for them
+    shared = vendor_shared(policy)
+    for i, p in enumerate(policy.purposes):
+        if p.consent_by is None:
             continue
         path: Path = ("purposes", i, "consent_by")
-        if p.get("vendor_only") is True:
+        if p.vendor_only:
             add(
                 path,
-                f"purpose {p.get('id')!r} is vendor_only: no customer ever records its"
-                " consent (refused vendor_only); remove `consent_by`",
+                f"purpose {p.id!r} is vendor_only: no customer ever records its consent"
+                " (refused vendor_only); remove `consent_by`",
             )
-            continue
-        cats = p.get("categories")
-        shared = (
-            sorted(own & {c for c in cats if isinstance(c, str)}) if isinstance(cats, list) else []
-        )
-        if p.get("consent_by") == CUSTOMER and shared:
+        elif p.consent_by == CUSTOMER and p.id in shared:
             add(
                 path,
-                f"purpose {p.get('id')!r} reads {', '.join(shared)}, which vendor_only"
-                " purposes use: a customer recording this consent would give itself the"
-                " vendor's own data (self-authorisation, GDPR Art. 7(1), 9(2)(a)); remove"
-                " `consent_by: customer` (only the person, or the vendor's office with"
-                " their evidence, records it), or take those categories out",
+                f"purpose {p.id!r} shows a customer {', '.join(sorted(shared[p.id]))}, which"
+                " vendor_only purposes hold: a customer recording this consent would give"
+                " itself the vendor's own data (self-authorisation, GDPR Art. 7(1),"
+                " 9(2)(a)); remove `consent_by: customer` (only the person, or the vendor's"
+                " office with their evidence, records it), or take those categories out",
             )
 
 
@@ -99,7 +91,7 @@ def validate_notes(policy: Policy) -> list[str]:
         why = (
             "`consent_by: person`"
             if p.consent_by == PERSON
-            else f"it reads {', '.join(cats)}, which vendor_only purposes use"
+            else f"it shows a customer {', '.join(cats)}, which vendor_only purposes hold"
         )
         out.append(
             f"purposes[{i}]: consent to {p.id!r} is recorded only by the person or the"

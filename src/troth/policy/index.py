@@ -61,8 +61,8 @@ class PolicyIndex:
     vendor_purposes: frozenset[str] = frozenset()
     vendor_categories: frozenset[str] = frozenset()
     # Purposes whose consent only the person (or the vendor's side) may record, never a
-    # customer's side (:func:`person_consent`), each with the categories of the vendor's
-    # own purposes it reads (empty: ``consent_by: person`` said so for another reason).
+    # customer's side (:func:`person_consent`), each with the vendor's own categories a
+    # consent to it shows (empty: ``consent_by: person`` said so for another reason).
     person_consent: dict[str, frozenset[str]] = field(default_factory=dict)
     # Purpose -> the categories its legal minimum keeps past erasure (only those with one).
     legally_kept: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -263,20 +263,47 @@ class PolicyIndex:
 
 
 def vendor_shared(policy: Policy) -> dict[str, frozenset[str]]:
-    """Each purpose not ``vendor_only`` -> the categories it reads that a ``vendor_only``
-    purpose of the policy uses too (the vendor's own data, which a consent to it shares
-    with a customer). Only purposes that share some are listed."""
+    """Each consent purpose (``legal_basis: consent``) not ``vendor_only`` -> the vendor's
+    own data a consent to it would show a customer: the categories it reads that a
+    ``vendor_only`` purpose uses and that no purpose a customer acts for without consent
+    reads (the customer reads those anyway: its account, contract or legitimate-interest
+    purposes); and, value by value, each category a collection point serving both it and a
+    ``vendor_only`` purpose collects for both (bound to the vendor's purpose, such a value
+    serves the consent purpose once consent is recorded: troth.gate.binding). Only
+    purposes that share some are listed."""
     own = {c for p in policy.purposes if p.vendor_only for c in p.categories}
-    out = {p.id: frozenset(p.categories) & own for p in policy.purposes if not p.vendor_only}
-    return {pid: cats for pid, cats in out.items() if cats}
+    anyway = {
+        c
+        for p in policy.purposes
+        if not p.vendor_only
+        and not p.aggregate_only
+        and p.legal_basis not in (LegalBasis.consent, LegalBasis.legal_obligation)
+        for c in p.categories
+    }
+    cats = {p.id: frozenset(p.categories) for p in policy.purposes}
+    vendor = {p.id for p in policy.purposes if p.vendor_only}
+    out: dict[str, frozenset[str]] = {}
+    for p in policy.purposes:
+        if p.vendor_only or p.legal_basis is not LegalBasis.consent:
+            continue
+        shared = set(cats[p.id] & own) - anyway
+        for cp in policy.collection_points:
+            if p.id not in cp.purposes:
+                continue
+            held = {f.category for f in cp.fields.values()} & cats[p.id]
+            for v in set(cp.purposes) & vendor:
+                shared |= held & cats[v]
+        if shared:
+            out[p.id] = frozenset(shared)
+    return out
 
 
 def person_consent(policy: Policy) -> dict[str, frozenset[str]]:
     """The purposes whose grant a customer's side (its admins, members, keys) may never
     record, only the person themself or the vendor's side: those saying ``consent_by:
-    person``, and by default (no ``consent_by``) each that reads a category of a
-    ``vendor_only`` purpose (:func:`vendor_shared`): a customer recording that consent
-    would give itself the vendor's data (self-authorisation). ``consent_by: customer``
+    person``, and by default each consent purpose that shows a customer the vendor's own
+    data (:func:`vendor_shared`): a customer recording that consent would give itself the
+    vendor's data (self-authorisation). ``consent_by: customer``
     does not lift that (``policy validate`` refuses it on such a purpose). Purpose -> the
     shared categories."""
     shared = vendor_shared(policy)
