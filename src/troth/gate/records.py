@@ -101,9 +101,7 @@ def decide_record(
     if kind in PARTIES:
         refused = party_refusal(actor, facts, "records")
         if refused is None and write and purpose is not None:
-            refused = vendor_only_refusal(
-                index, actor, purpose, f"this {record.value} change"
-            ) or self_grant_refusal(index, actor, purpose)
+            refused = _given_refusal(index, actor, record, purpose)
         if refused is None and kind in MEMBERS:
             refused = _member_record_refusal(index, actor, record, facts, categories)
         if refused is not None:
@@ -152,6 +150,17 @@ def decide_record(
     return Decision.deny(
         reason,
         f"the vendor's staff see a customer's {record.value} only under the customer's grant",
+    )
+
+
+def _given_refusal(
+    index: PolicyIndex, actor: Actor, record: Record, purpose: str
+) -> Decision | None:
+    """A change for ``purpose`` (a consent given) by a customer's side: never to a
+    ``vendor_only`` purpose, nor one only the person gives (``consent_self_grant``)."""
+    doing = f"this {record.value} change"
+    return vendor_only_refusal(index, actor, purpose, doing) or self_grant_refusal(
+        index, actor, purpose
     )
 
 
