@@ -62,7 +62,13 @@ def _members_without_roles(policy: Policy, index: PolicyIndex) -> list[str]:
     member of every customer reads all of it (need to know, GDPR Art. 5(1)(f), 25, 32)."""
     if not policy.multi_tenant or index.member_roles:
         return []
-    used = [c for p in policy.purposes if not p.vendor_only for c in p.categories]
+    # An authority's purpose is refused to a member without a role (gate/members.py).
+    used = [
+        c
+        for p in policy.purposes
+        if not p.vendor_only and p.id not in index.authority_purposes
+        for c in p.categories
+    ]
     risky = _risky(policy, index, used)
     if not risky:
         return []
@@ -98,6 +104,9 @@ def vendor_only_warnings(policy: Policy, index: PolicyIndex) -> list[str]:
             continue
         if p.aggregate_only or p.id in listed:
             continue
+        if p.id in index.authority_purposes:
+            out.append(_keys_read_authority_purpose(i, p.id, risky))
+            continue
         out.append(
             f"purposes[{i}]: purpose {p.id!r} uses {', '.join(risky)} (special or"
             " sensitive) and no role `for: tenant_members` lists it, yet a customer's admin"
@@ -116,6 +125,19 @@ def vendor_only_warnings(policy: Policy, index: PolicyIndex) -> list[str]:
                     " vendor_only); remove it from the role"
                 )
     return out
+
+
+def _keys_read_authority_purpose(i: int, pid: str, risky: list[str]) -> str:
+    """The gate refuses a customer's admin or member without a role to read for a legal
+    obligation whose data goes to an authority (``member_check``); a key bound to a
+    customer has no role and is not refused (trial 17 F6, trial 18 D2)."""
+    return (
+        f"purposes[{i}]: purpose {pid!r} uses {', '.join(risky)} (special or sensitive) and"
+        " is a legal obligation whose data goes to an authority: a customer's admin or"
+        " member reads it only with a role that lists it (none does), but every API key"
+        f" bound to a customer with the `use` scope reads it for {pid!r}: if only the"
+        " vendor's privacy office acts on it, say `vendor_only: true`"
+    )
 
 
 def _unused_optional_fields(policy: Policy) -> list[str]:
