@@ -60,6 +60,6 @@ def test_an_over_long_id_in_a_path_is_answered_as_an_unknown_id(lite: Any, bound
                 r = c.request(method, _url(path, sid), headers=key, json={})
                 answers.append(_shape(r, sid))
                 assert LONG[:65] not in r.text  # never the caller's megabyte echoed
-            if answers[0] != answers[1] or answers[1][0] == 422 and "64 characters" in r.text:
+            if answers[0] != answers[1] or (answers[1][0] == 422 and "64 characters" in r.text):
                 wrong.append(f"{method.upper()} {path}: {answers}")
     assert not wrong, "\n".join(wrong)
