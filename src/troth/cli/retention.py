@@ -162,8 +162,10 @@ def holds_(
     grid = Table("id", "reason", "on", "placed", "by")
     for r in rows:
         on = f"person {r['subject_id']}" if r["subject_id"] else f"tenant {r['tenant_id']}"
-        grid.add_row(r["id"], escape(r["reason"]), on, str(r["placed_at"])[:16], r["placed_by"])
-    console.print(grid)
+        grid.add_row(
+            r["id"], escape(r["reason"]), on, str(r["placed_at"])[:16], escape(r["placed_by"])
+        )
+    show_table(grid)
 
 
 @app.command("lift")
