@@ -20,7 +20,7 @@ from troth.gate.model import (
     Reason,
 )
 from troth.gate.waiting import waiting_for_next
-from troth.policy.index import PolicyIndex
+from troth.policy.index import DEFAULT_TRANSACTIONS, PolicyIndex
 from troth.policy.model import LegalBasis, Power
 
 
@@ -417,11 +417,10 @@ def live_grants(facts: Facts, now: datetime, categories: frozenset[str]) -> Iter
         yield g
 
 
-# Categories that record individual transactions (P19: "no third party gets individual
-# transaction data" unless the policy's recipient says individual_transactions: true).
-TRANSACTION_CATEGORIES = frozenset(
-    {"purchases", "billing", "payment_card", "financial", "call_records", "destination_numbers"}
-)
+# The categories that record individual transactions where a policy marks none (P19: "no
+# third party gets individual transaction data" unless the policy's recipient says
+# individual_transactions: true); a policy's own are PolicyIndex.transaction_categories.
+TRANSACTION_CATEGORIES = DEFAULT_TRANSACTIONS
 
 
 def _recipient_check(index: PolicyIndex, ask: Ask, cat: str) -> Reason | None:
@@ -435,7 +434,7 @@ def _recipient_check(index: PolicyIndex, ask: Ask, cat: str) -> Reason | None:
     if cat not in grant.categories:
         return Reason.recipient_category_not_allowed
     if (
-        cat in TRANSACTION_CATEGORIES
+        cat in index.transaction_categories
         and not index.recipients[ask.recipient].individual_transactions
     ):
         return Reason.recipient_category_not_allowed

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from troth.policy.durations import Duration
+from troth.policy.index import transaction_categories
 from troth.policy.loader import dump_policy
 from troth.policy.model import (
     CollectionPoint,
@@ -186,6 +187,9 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
                 "safeguard": r.safeguard,
                 "statutory_duty": r.statutory_duty,
                 "individual_transactions": r.individual_transactions,
+                "never_receives": (
+                    [] if r.individual_transactions else sorted(transaction_categories(policy))
+                ),
                 "receives": [
                     {
                         "purpose": d.purpose,
@@ -321,7 +325,8 @@ def _recipients(policy: Policy) -> list[str]:
                 f"    we must report to it by law ({r.statutory_duty}), without a court order."
             )
         if not r.individual_transactions:
-            out.append("    never sees individual transactions.")
+            tx = ", ".join(sorted(transaction_categories(policy))) or "none is named"
+            out.append(f"    never sees records of individual transactions ({tx}).")
     return _section("Who receives it, and where", out, "- Nobody: your data is not passed on.")
 
 

@@ -45,6 +45,7 @@ def policy_warnings(policy: Policy) -> list[str]:
         out
         + _members_without_roles(policy, index)
         + vendor_only_warnings(policy, index)
+        + transaction_warnings(policy, index)
         + pitfall_warnings(policy, index)
         + lawful_warnings(policy)
     )
@@ -124,6 +125,39 @@ def vendor_only_warnings(policy: Policy, index: PolicyIndex) -> list[str]:
                     f" purpose {pid!r} is vendor_only: no member ever acts for it (refused"
                     " vendor_only); remove it from the role"
                 )
+    return out
+
+
+def transaction_warnings(policy: Policy, index: PolicyIndex) -> list[str]:
+    """A recipient with ``individual_transactions: false``: one it is listed to receive
+    that the flag then refuses (``recipient_category_not_allowed`` on every disclosure);
+    and special or sensitive categories it receives person by person, which the flag does
+    not cover (trial 18, F3: a research partner so marked got one person's genotype)."""
+    tx = index.transaction_categories
+    out: list[str] = []
+    for i, r in enumerate(policy.recipients):
+        if r.individual_transactions:
+            continue
+        named = ", ".join(sorted(tx)) or "the policy marks none `transactions: true`"
+        for j, d in enumerate(r.receives):
+            for cat in sorted(set(d.categories) & tx):
+                out.append(
+                    f"recipients[{i}].receives[{j}]: recipient {r.id!r} is listed for"
+                    f" {cat!r}, a record of individual transactions, yet has"
+                    " `individual_transactions: false`: every disclosure of it is refused;"
+                    " drop one or the other"
+                )
+        risky = _risky(policy, index, [c for d in r.receives for c in d.categories])
+        risky = [c for c in risky if c not in tx]
+        if risky:
+            out.append(
+                f"recipients[{i}]: recipient {r.id!r} has `individual_transactions: false`,"
+                f" which withholds only the records of individual transactions ({named}),"
+                f" yet it receives {', '.join(risky)} (special or sensitive) of one person"
+                " at a time: if it should get no individual's records, take them out of its"
+                " `receives` (give it aggregates); mark a category `transactions: true` to"
+                " withhold it too"
+            )
     return out
 
 
