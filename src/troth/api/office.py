@@ -81,6 +81,12 @@ class HoldIn(BodyIn):
     reason: Text2000
     subject_id: IdText | None = None
     tenant_id: IdText | None = None
+    purposes: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None,
+        max_length=100,
+        description="The purposes the hold serves: usable for the person while it defers"
+        " their erasure.",
+    )
 
 
 @retention.get("/plan", summary="What a retention run would do now")
@@ -102,7 +108,8 @@ async def hold_place(
 ) -> Response:
     def work() -> tuple[int, Any]:
         hid = t.retention.place_hold(**body.model_dump(), actor=actor)
-        return 201, {"id": hid, "subject_id": body.subject_id, "tenant_id": body.tenant_id}
+        out = {"id": hid, "subject_id": body.subject_id, "tenant_id": body.tenant_id}
+        return 201, {**out, "purposes": sorted(set(body.purposes or ()))}
 
     return await once(request, t, actor, idempotency_key, work)
 

@@ -155,6 +155,13 @@ def _refused_outright(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | 
         # (GDPR Art. 18(2)); a restriction recorded on one before troth refused them.
         and index.purposes[ask.purpose].legal_basis is not LegalBasis.legal_obligation
     ):
+        if ask.purpose in facts.deferred:
+            return Decision.deny(
+                Reason.restricted,
+                "the erasure the person asked for is deferred under a legal hold: until it"
+                f" is carried out their data may not be used for {ask.purpose!r} (only for"
+                " what the law requires or the hold serves)",
+            )
         return Decision.deny(
             Reason.restricted, f"the person limited the use of their data for {ask.purpose!r}"
         )
