@@ -329,7 +329,9 @@ def verify(request_id: RequestId, body: CodeIn, actor: ActorDep, t: TrothDep) ->
 )
 def verify_by_staff(request_id: RequestId, body: ReasonIn, actor: ActorDep, t: TrothDep) -> Any:
     _at_desk(t, actor, request_id)
-    req = t.requests.verify_by_staff(request_id, staff=_staff_label(actor), reason=body.reason)
+    req = t.requests.verify_by_staff(
+        request_id, staff=_staff_label(actor), reason=body.reason, actor=actor
+    )
     return request_out(t, req)
 
 

@@ -15,7 +15,12 @@ from troth.gate.decision import (
     role_unknown,
     staff_need_grant,
 )
-from troth.gate.members import MEMBERS, member_role_refusal, vendor_only_refusal
+from troth.gate.members import (
+    MEMBERS,
+    member_role_refusal,
+    vendor_clock_refusal,
+    vendor_only_refusal,
+)
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Reason
 from troth.policy.index import PolicyIndex
 
@@ -96,6 +101,8 @@ def decide_record(
         refused = party_refusal(actor, facts, "records")
         if refused is None and write and purpose is not None:
             refused = vendor_only_refusal(index, actor, purpose, f"this {record.value} change")
+        if refused is None and write and record is Record.relationship:
+            refused = vendor_clock_refusal(index, actor)
         if refused is None and kind in MEMBERS:
             refused = _member_record_refusal(index, actor, record, facts, categories)
         if refused is not None:

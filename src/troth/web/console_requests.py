@@ -238,7 +238,7 @@ def request_action(
     reason = form.get("reason", "").strip()
     try:
         if action == "verify":
-            t.requests.verify_by_staff(request_id, staff=s.user.email, reason=reason)
+            t.requests.verify_by_staff(request_id, staff=s.user.email, reason=reason, actor=s.actor)
         elif action == "extend":
             t.requests.extend(request_id, reason, actor=s.actor)
         elif action == "refuse":
