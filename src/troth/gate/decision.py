@@ -363,11 +363,15 @@ def _actor_category_ok(index: PolicyIndex, ask: Ask, facts: Facts, cat: str) -> 
 def _needs_grant(index: PolicyIndex, ask: Ask, facts: Facts) -> bool:
     """The vendor's people need the customer's grant for a customer's detailed data (P14):
     vendor admins always; staff too where the policy requires grants and the person is a
-    customer's (:func:`staff_need_grant`), except for what the law obliges the vendor to do."""
+    customer's (:func:`staff_need_grant`), except for what the law obliges the vendor to do
+    and for the vendor's own purposes (``vendor_only``): the grant is the customer's say
+    over its data, never over the vendor's own processing; the role still decides."""
     kind = ask.actor.kind
     if kind is ActorKind.vendor_admin:
         return True
     if kind is not ActorKind.staff or not staff_need_grant(index, facts.subject_tenant):
+        return False
+    if ask.purpose in index.vendor_purposes:
         return False
     return index.purposes[ask.purpose].legal_basis is not LegalBasis.legal_obligation
 
