@@ -248,7 +248,13 @@ def _intro(policy: Policy) -> list[str]:
     out.append(
         "Your rights are set by " + "; ".join(REGIME_WORDS[j] for j in org.jurisdictions) + "."
     )
-    if policy.multi_tenant:
+    if policy.multi_tenant and policy.tenant_controller == "organisation":
+        out.append(
+            f"{org.name} is the controller of its customers' people's data: it decides about"
+            " that data, and its staff see it as their roles allow; each customer sees only"
+            f" its own people's data, and the people it invites; ask {org.name} about yours."
+        )
+    elif policy.multi_tenant:
         out.append("Each customer's data is seen only by that customer and the people it invites.")
         if policy.tenant_controller == "customer":
             out.append(
