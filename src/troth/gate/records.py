@@ -99,10 +99,8 @@ def decide_record(
         return Decision.deny(Reason.not_a_member, "no such person")
     if kind in PARTIES:
         refused = party_refusal(actor, facts, "records")
-        if refused is None and write and purpose is not None:
-            refused = vendor_only_refusal(index, actor, purpose, f"this {record.value} change")
-        if refused is None and write and record is Record.relationship:
-            refused = vendor_clock_refusal(index, actor)
+        if refused is None and write:
+            refused = _vendor_change_refusal(index, actor, record, purpose)
         if refused is None and kind in MEMBERS:
             refused = _member_record_refusal(index, actor, record, facts, categories)
         if refused is not None:
@@ -152,6 +150,19 @@ def decide_record(
         reason,
         f"the vendor's staff see a customer's {record.value} only under the customer's grant",
     )
+
+
+def _vendor_change_refusal(
+    index: PolicyIndex, actor: Actor, record: Record, purpose: str | None
+) -> Decision | None:
+    """A customer's side changing a record for a ``vendor_only`` purpose (a consent to
+    it), or ending the relationship that runs such a purpose's clock where the
+    organisation is the controller (:mod:`troth.gate.members`); None otherwise."""
+    if purpose is not None:
+        refused = vendor_only_refusal(index, actor, purpose, f"this {record.value} change")
+        if refused is not None:
+            return refused
+    return vendor_clock_refusal(index, actor) if record is Record.relationship else None
 
 
 def _member_record_refusal(
