@@ -122,6 +122,14 @@ def demand(
             " organisation's time zone)."
         ),
     ] = None,
+    received: Annotated[
+        str | None,
+        typer.Option(
+            help="When the demand really arrived (ISO 8601, e.g. 2026-12-07T09:15; a date,"
+            " or a time without an offset, is in the organisation's time zone; not in the"
+            " future, before --gag-until). Default: now."
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     actor: OfficerOpt = None,
 ) -> None:
@@ -129,6 +137,7 @@ def demand(
     from troth.cli.actors import parse_actor
 
     with opened(ctx) as t:
+        zone = t.ctx.policy.policy.organisation.zone()
         d = t.disclosures.record_demand(
             actor=parse_actor(actor),
             authority=authority,
@@ -136,7 +145,8 @@ def demand(
             reference=reference,
             scope=scope,
             recipient=recipient,
-            gag_until=_when(gag_until, t.ctx.policy.policy.organisation.zone()),
+            received_at=_when(received, zone),
+            gag_until=_when(gag_until, zone),
         )
     print_created(quiet, d.id, d.id, console)
 

@@ -78,6 +78,34 @@ def self_grant_refusal(index: PolicyIndex, actor: Actor, purpose: str) -> Decisi
     )
 
 
+def vendor_clock_refusal(index: PolicyIndex, actor: Actor) -> Decision | None:
+    """The refusal of a customer-side actor ending (or resuming) the relationship with a
+    person where the organisation is their controller (``tenant_controller:
+    organisation``) and a ``vendor_only`` purpose keeps its data ``after:
+    relationship_end``: the one end would start (or stop) the clocks of the vendor's own
+    purposes, which is never a customer's to decide; None otherwise. Where the customer
+    is the controller, its end is the end of the relationship it decides about."""
+    policy = index.policy
+    if policy.tenant_controller == "customer" or not customer_side(actor):
+        return None
+    own = sorted(
+        p.id
+        for p in policy.purposes
+        if p.vendor_only and p.retention is not None and p.retention.after == "relationship_end"
+    )
+    if not own:
+        return None
+    org = policy.organisation
+    contact = f" ({org.contact.email})" if org.contact.email else ""
+    return Decision.deny(
+        Reason.vendor_only,
+        f"{org.name} is the controller of its customers' people (`tenant_controller:"
+        f" organisation`), and the end of the relationship starts the retention of its own"
+        f" purposes ({', '.join(own)}): a customer may not end or resume it; ask"
+        f" {org.name}{contact}, whose office records it",
+    )
+
+
 def member_role_refusal(index: PolicyIndex, actor: Actor, facts: Facts) -> Decision | None:
     """The refusal of a customer's member (or admin) for their role alone, whatever they
     ask: where the policy declares roles ``for: tenant_members``, a member holding none

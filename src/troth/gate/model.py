@@ -166,6 +166,12 @@ class Facts:
     subject_self: bool = False  # the actor is the person the data is about
     consented: frozenset[str] = frozenset()  # purposes with an active consent
     restricted: frozenset[str] = frozenset()  # purposes the person limited (P26)
+    # Of those, the ones restricted because a legal hold defers the erasure the person
+    # asked for (troth.requests.deferral), not because they limited them.
+    deferred: frozenset[str] = frozenset()
+    # Purposes that erasure restricted which a legal hold on the person serves: open to
+    # use while it runs (not in ``restricted``; audited as under the hold).
+    held_for: frozenset[str] = frozenset()
     # New uses started by a published change: (point, purpose, category) -> (when the
     # notice was posted, whether fresh consent is needed, the version) (P07, P08).
     notices: Mapping[tuple[str, str, str], tuple[datetime, bool, str]] = field(default_factory=dict)

@@ -19,6 +19,7 @@ from troth.gate.members import (
     MEMBERS,
     member_role_refusal,
     self_grant_refusal,
+    vendor_clock_refusal,
     vendor_only_refusal,
 )
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Reason
@@ -100,8 +101,8 @@ def decide_record(
         return Decision.deny(Reason.not_a_member, "no such person")
     if kind in PARTIES:
         refused = party_refusal(actor, facts, "records")
-        if refused is None and write and purpose is not None:
-            refused = _given_refusal(index, actor, record, purpose)
+        if refused is None and write:
+            refused = _vendor_change_refusal(index, actor, record, purpose)
         if refused is None and kind in MEMBERS:
             refused = _member_record_refusal(index, actor, record, facts, categories)
         if refused is not None:
@@ -153,15 +154,21 @@ def decide_record(
     )
 
 
-def _given_refusal(
-    index: PolicyIndex, actor: Actor, record: Record, purpose: str
+def _vendor_change_refusal(
+    index: PolicyIndex, actor: Actor, record: Record, purpose: str | None
 ) -> Decision | None:
-    """A change for ``purpose`` (a consent given) by a customer's side: never to a
-    ``vendor_only`` purpose, nor one only the person gives (``consent_self_grant``)."""
-    doing = f"this {record.value} change"
-    return vendor_only_refusal(index, actor, purpose, doing) or self_grant_refusal(
-        index, actor, purpose
-    )
+    """A customer's side changing a record for a ``vendor_only`` purpose (a consent to
+    it), recording a grant of a consent only the person gives (``consent_self_grant``),
+    or ending the relationship that runs such a purpose's clock where the
+    organisation is the controller (:mod:`troth.gate.members`); None otherwise."""
+    if purpose is not None:
+        doing = f"this {record.value} change"
+        refused = vendor_only_refusal(index, actor, purpose, doing) or self_grant_refusal(
+            index, actor, purpose
+        )
+        if refused is not None:
+            return refused
+    return vendor_clock_refusal(index, actor) if record is Record.relationship else None
 
 
 def _member_record_refusal(

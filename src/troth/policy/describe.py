@@ -7,6 +7,7 @@ from typing import Any
 
 from troth.policy.consent_by import consentable, recorded_by, recorded_by_words
 from troth.policy.durations import Duration
+from troth.policy.index import transaction_categories
 from troth.policy.loader import dump_policy
 from troth.policy.model import (
     CollectionPoint,
@@ -188,6 +189,9 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
                 "safeguard": r.safeguard,
                 "statutory_duty": r.statutory_duty,
                 "individual_transactions": r.individual_transactions,
+                "never_receives": (
+                    [] if r.individual_transactions else sorted(transaction_categories(policy))
+                ),
                 "receives": [
                     {
                         "purpose": d.purpose,
@@ -246,7 +250,13 @@ def _intro(policy: Policy) -> list[str]:
     out.append(
         "Your rights are set by " + "; ".join(REGIME_WORDS[j] for j in org.jurisdictions) + "."
     )
-    if policy.multi_tenant:
+    if policy.multi_tenant and policy.tenant_controller == "organisation":
+        out.append(
+            f"{org.name} is the controller of its customers' people's data: it decides about"
+            " that data, and its staff see it as their roles allow; each customer sees only"
+            f" its own people's data, and the people it invites; ask {org.name} about yours."
+        )
+    elif policy.multi_tenant:
         out.append("Each customer's data is seen only by that customer and the people it invites.")
         if policy.tenant_controller == "customer":
             out.append(
@@ -326,7 +336,8 @@ def _recipients(policy: Policy) -> list[str]:
                 f"    we must report to it by law ({r.statutory_duty}), without a court order."
             )
         if not r.individual_transactions:
-            out.append("    never sees individual transactions.")
+            tx = ", ".join(sorted(transaction_categories(policy))) or "none is named"
+            out.append(f"    never sees records of individual transactions ({tx}).")
     return _section("Who receives it, and where", out, "- Nobody: your data is not passed on.")
 
 

@@ -122,6 +122,7 @@ _CATEGORY_ATTRS: list[Attr] = [
     ("special", "special-category flag", lambda a, b: a is not False and b is False),
     ("business_contact", "business-contact flag", _became_true),
     ("aggregate_only", "aggregate-only flag", _became_false),
+    ("transactions", "individual-transactions flag", _became_false),
 ]
 
 

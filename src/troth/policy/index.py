@@ -27,6 +27,24 @@ def _holds_email(spec: CollectedField) -> bool:
     return spec.identifies == "email" or spec.type.value == "email"
 
 
+# The categories that record individual transactions where a policy marks none
+# `transactions: true` (the names troth always read so, P19).
+DEFAULT_TRANSACTIONS = frozenset(
+    {"purchases", "billing", "payment_card", "financial", "call_records", "destination_numbers"}
+)
+
+
+def transaction_categories(policy: Policy) -> frozenset[str]:
+    """The policy's categories that record individual transactions: those it marks
+    ``transactions: true``; where it marks none, those of :data:`DEFAULT_TRANSACTIONS` it
+    uses."""
+    marked = {c.id for c in policy.categories if c.transactions}
+    if marked:
+        return frozenset(marked)
+    used = {c for p in policy.purposes for c in p.categories} | {c.id for c in policy.categories}
+    return DEFAULT_TRANSACTIONS & used
+
+
 @dataclass(frozen=True, slots=True)
 class CategoryInfo:
     id: str
@@ -56,6 +74,9 @@ class PolicyIndex:
     purpose_categories: dict[str, frozenset[str]] = field(default_factory=dict)
     consent_purposes: frozenset[str] = frozenset()
     aggregate_purposes: frozenset[str] = frozenset()
+    # Records of individual transactions (P19): never to a recipient whose
+    # ``individual_transactions`` is false.
+    transaction_categories: frozenset[str] = frozenset()
     # The vendor's own purposes (``vendor_only: true``): no customer-side actor acts for
     # them; and the categories only they reach (a tenant export leaves those out).
     vendor_purposes: frozenset[str] = frozenset()
@@ -127,6 +148,7 @@ class PolicyIndex:
             p.id for p in policy.purposes if p.legal_basis is LegalBasis.consent
         )
         idx.aggregate_purposes = frozenset(p.id for p in policy.purposes if p.aggregate_only)
+        idx.transaction_categories = transaction_categories(policy)
         idx.vendor_purposes = frozenset(p.id for p in policy.purposes if p.vendor_only)
         customers = {c for p in policy.purposes if not p.vendor_only for c in p.categories}
         idx.vendor_categories = frozenset(

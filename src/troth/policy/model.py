@@ -187,6 +187,9 @@ class Category(_Strict):
     business_contact: bool | None = None
     # Values of an aggregate-only category are never shown row by row (P09).
     aggregate_only: bool = False
+    # Records of individual transactions: never sent to a recipient whose
+    # `individual_transactions` is false (none marked: index.DEFAULT_TRANSACTIONS).
+    transactions: bool = False
     # Left out of what the person is given of their own data (access export, privacy
     # centre), with this reason told instead: when it would reveal others (a moderation
     # report names who reported; GDPR Art. 15(4)). The office still reads it.
