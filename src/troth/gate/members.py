@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from troth.gate.model import Actor, ActorKind, Ask, Decision, Facts, Operation, Reason
 from troth.policy.index import PolicyIndex
+from troth.policy.model import Organisation
 
 # A customer's people: its admins and members (troth.access.tenants).
 MEMBERS = frozenset({ActorKind.tenant_admin, ActorKind.tenant_member})
@@ -25,6 +26,13 @@ def customer_side(actor: Actor) -> bool:
     return kind in MEMBERS or (kind is ActorKind.application and actor.tenant_id is not None)
 
 
+def _vendor(index: PolicyIndex) -> tuple[Organisation, str]:
+    """The organisation and its privacy contact as a refusal names it (`` (ADDRESS)``, or
+    nothing where the policy gives none)."""
+    org = index.policy.organisation
+    return org, f" ({org.contact.email})" if org.contact.email else ""
+
+
 def vendor_only_refusal(
     index: PolicyIndex, actor: Actor, purpose: str, doing: str
 ) -> Decision | None:
@@ -34,8 +42,7 @@ def vendor_only_refusal(
     was asked in the message (``this use``, ``this consent``)."""
     if purpose not in index.vendor_purposes or not customer_side(actor):
         return None
-    org = index.policy.organisation
-    contact = f" ({org.contact.email})" if org.contact.email else ""
+    org, contact = _vendor(index)
     return Decision.deny(
         Reason.vendor_only,
         f"purpose {purpose!r} is {org.name}'s own (`vendor_only` in its policy): no"
@@ -59,7 +66,7 @@ def self_grant_refusal(index: PolicyIndex, actor: Actor, purpose: str) -> Decisi
         found = found.coming  # a purpose of a version waiting for its date
     if purpose not in found.person_consent:
         return None
-    org = index.policy.organisation
+    org, contact = _vendor(index)
     shared = sorted(found.person_consent[purpose])
     why = (
         f"it lets your organisation read {', '.join(shared)}, which {org.name} holds for"
@@ -67,7 +74,6 @@ def self_grant_refusal(index: PolicyIndex, actor: Actor, purpose: str) -> Decisi
         if shared
         else "the policy says `consent_by: person`"
     )
-    contact = f" ({org.contact.email})" if org.contact.email else ""
     return Decision.deny(
         Reason.consent_self_grant,
         f"consent to {purpose!r} may be given only by the person themself ({why}): no"
@@ -95,8 +101,7 @@ def vendor_clock_refusal(index: PolicyIndex, actor: Actor) -> Decision | None:
     )
     if not own:
         return None
-    org = policy.organisation
-    contact = f" ({org.contact.email})" if org.contact.email else ""
+    org, contact = _vendor(index)
     return Decision.deny(
         Reason.vendor_only,
         f"{org.name} is the controller of its customers' people (`tenant_controller:"
