@@ -375,7 +375,8 @@ class Grants:
         """Every look by the vendor at this tenant's data, newest first: every attempt by
         the vendor's admins, staff and untenanted API keys (uses, disclosures, exports,
         reads and changes of records about its people), allowed or refused, and every use
-        under a grant, with the grant's reason and ticket."""
+        under a grant, with the grant's reason and ticket. Not the vendor's own purposes'
+        (``vendor_only``) uses without a grant: never the customer's (trial #17 F4)."""
         a = audit_entries
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(
@@ -414,19 +415,15 @@ class Grants:
         from troth.disclosures.gags import gags_now
 
         gags = gags_now(self.ctx)  # a disclosure under a live gag is not shown (P20)
-        out = []
+        own, out = self.ctx.policy.vendor_purposes, []
         for r in rows:
             seen, details = utc(r.at), _DETAILS(r.details)
-            if gags.hides(
-                details,
-                subject_id=r.subject_id,
-                purpose=r.purpose,
-                at=seen,
-                action=r.action,
-                actor=r.actor,
-            ):
-                continue
             gid = details.get("grant")
+            if (r.purpose in own and gid is None) or gags.hides(
+                details, subject_id=r.subject_id, purpose=r.purpose, at=seen,
+                action=r.action, actor=r.actor,
+            ):  # fmt: skip
+                continue
             what = (r.actor, r.action, r.outcome, r.subject_id, r.purpose)
             cats = tuple(parsed(r.categories, "audit_entries.categories", list))
             out.append(VendorAccess(seen, *what, cats, gid, *why.get(gid, (None, None))))

@@ -139,6 +139,14 @@ def demand(
             " organisation's time zone)."
         ),
     ] = None,
+    received: Annotated[
+        str | None,
+        typer.Option(
+            help="When the demand really arrived (ISO 8601, e.g. 2026-12-07T09:15; a date,"
+            " or a time without an offset, is in the organisation's time zone; not in the"
+            " future, before --gag-until). Default: now."
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     actor: OfficerOpt = None,
 ) -> None:
@@ -157,6 +165,7 @@ def demand(
             period_from=_when(period_from, zone),
             period_until=_when(period_until, zone, end_of_day=True),
             recipient=recipient,
+            received_at=_when(received, zone),
             gag_until=_when(gag_until, zone),
         )
     print_created(quiet, d.id, d.id, console)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from troth.policy.consent_by import consentable, recorded_by, recorded_by_words
 from troth.policy.durations import Duration
+from troth.policy.index import transaction_categories
 from troth.policy.loader import dump_policy
 from troth.policy.model import (
     CollectedField,
@@ -147,6 +149,7 @@ def _purpose_dict(policy: Policy, p: Purpose) -> dict[str, Any]:
         "marketing": p.marketing,
         "sale_or_sharing": p.sale_or_sharing,
         "vendor_only": p.vendor_only,
+        "consent_by": None if p.vendor_only or not consentable(p) else recorded_by(policy, p),
         "retention": retention_words(p.retention, opt_out_words(policy, p)),
         "withdraw": p.withdraw,
     }
@@ -192,6 +195,9 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
                 "safeguard": r.safeguard,
                 "statutory_duty": r.statutory_duty,
                 "individual_transactions": r.individual_transactions,
+                "never_receives": (
+                    [] if r.individual_transactions else sorted(transaction_categories(policy))
+                ),
                 "receives": [
                     {
                         "purpose": d.purpose,
@@ -250,7 +256,13 @@ def _intro(policy: Policy) -> list[str]:
     out.append(
         "Your rights are set by " + "; ".join(REGIME_WORDS[j] for j in org.jurisdictions) + "."
     )
-    if policy.multi_tenant:
+    if policy.multi_tenant and policy.tenant_controller == "organisation":
+        out.append(
+            f"{org.name} is the controller of its customers' people's data: it decides about"
+            " that data, and its staff see it as their roles allow; each customer sees only"
+            f" its own people's data, and the people it invites; ask {org.name} about yours."
+        )
+    elif policy.multi_tenant:
         out.append("Each customer's data is seen only by that customer and the people it invites.")
         if policy.tenant_controller == "customer":
             out.append(
@@ -308,6 +320,9 @@ def _purpose_words(policy: Policy, p: Purpose) -> list[str]:
     if extra:
         out.append(f"    {'; '.join(extra)}.")
     out.append(f"    {retention_words(p.retention, opt_out_words(policy, p))}.")
+    who = recorded_by_words(policy, p)
+    if who:
+        out.append(f"    {who}.")
     if p.withdraw:
         out.append(f"    to withdraw: {p.withdraw}")
     return out
@@ -337,7 +352,8 @@ def _recipients(policy: Policy) -> list[str]:
                 f"    we must report to it by law ({r.statutory_duty}), without a court order."
             )
         if not r.individual_transactions:
-            out.append("    never sees individual transactions.")
+            tx = ", ".join(sorted(transaction_categories(policy))) or "none is named"
+            out.append(f"    never sees records of individual transactions ({tx}).")
     return _section("Who receives it, and where", out, "- Nobody: your data is not passed on.")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from troth.policy.consent_by import consent_by_rules
 from troth.policy.issues import Issue, Path, format_path
 from troth.policy.lawful import check_lawfulness
 from troth.policy.model import AGE_FLOORS, LegalBasis, Policy, Regime
@@ -122,6 +123,7 @@ class _Checker:
         self.point_field_rules()
         self.recipient_rules()
         statutory_duties(self.data, self.add)
+        consent_by_rules(self.data, self.add)
         legal_minimums(self.data, self.add)
         self.role_rules()
         self.support_access_rules()

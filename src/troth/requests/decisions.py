@@ -49,7 +49,7 @@ class Decisions:
             raise ValidationError(
                 "an extension needs a reason the person is told", code="reason_required"
             )
-        self.steps.desk(request_id, actor)
+        self.steps.desk(request_id, actor, "extend")
         with transaction(self.ctx) as conn:
             req = self.steps.load(conn, request_id)
             if req.extended_due_at is not None:
@@ -88,7 +88,7 @@ class Decisions:
             raise ValidationError(
                 "a refusal needs a reason the person is told", code="reason_required"
             )
-        self.steps.desk(request_id, actor)
+        self.steps.desk(request_id, actor, "refuse")
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             req = self.steps.load(conn, request_id)

@@ -8,7 +8,8 @@ not reported done. It waits ``awaiting_hold``:
 - the person's data is restricted meanwhile: every purpose of the policy that does not rest
   on a legal obligation is restricted by the request (the gate refuses ``restricted``, the
   outbox sends no purpose mail), so only what the law compels (a disclosure under a legal
-  demand) may still reach it;
+  demand) and the purposes a hold on them serves (troth.gate.facts.held_open: the
+  investigation the hold exists for) may still reach it;
 - the person is told it is deferred by a legal obligation (never which matter: a hold may be
   gagged), which answers the request inside its deadline (GDPR Art. 12(4));
 - when the last hold on them ends (:func:`ready`: ``lift_hold`` and the worker run it), the

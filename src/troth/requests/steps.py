@@ -59,14 +59,17 @@ class RequestSteps:
         except RequestTampered as exc:
             refuse_request(self.ctx, "request.read", actor, exc)
 
-    def desk(self, request_id: str, actor: Actor) -> RequestRecord:
+    def desk(self, request_id: str, actor: Actor, step: str = "execute") -> RequestRecord:
         """The request, if ``actor`` may act on it as the request desk
         (:func:`troth.office.request_desk`: the office power ``manage_requests``, or a key
         bound to the request's tenant with ``requests:admin``); troth itself may, and so
         may the person on their own request. Anyone else is refused (audited); a request
-        of another tenant is unknown to a tenant-bound desk."""
+        of another tenant is unknown to a tenant-bound desk. A customer's side is refused
+        ``step`` where the policy keeps it for the organisation's desk
+        (:mod:`troth.requests.customer_desk`)."""
         from troth.gate import ActorKind
         from troth.office import request_desk
+        from troth.requests.customer_desk import check_customer_step
 
         req = self.get(request_id, actor)
         if actor.kind is ActorKind.system:
@@ -76,6 +79,7 @@ class RequestSteps:
         bound = request_desk(self.ctx, actor)
         if bound is not None and req.tenant_id != bound:
             raise NotFound(f"no request {request_id}", code="unknown_request")
+        check_customer_step(self.ctx, actor, req, step)
         return req
 
     def zone(self, regime: Regime | str | None = None) -> ZoneInfo:

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import troth.db
 from troth.migrations.steps import columns_added
 
-revision = "0017_demand_scope"
-down_revision = "0016_row_seals"
+revision = "0018_demand_scope"
+down_revision = "0017_hold_purposes"
 
 upgrade, downgrade = columns_added(
     "legal_demands",
