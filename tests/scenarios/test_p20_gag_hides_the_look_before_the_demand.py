@@ -61,11 +61,13 @@ def _tenant(t: Troth) -> tuple[str, Actor, Actor]:
 
 def _demand(t: Troth, recipient: str, ref: str, days: int | None = 30) -> str:
     now = t.ctx.clock.now()
+    asks = ["call_records"] if recipient == "authorities" else ["identity", "contact"]
     return t.disclosures.record_demand(
         authority="Crown Court",
         instrument="court_order",
         reference=ref,
         scope="calls",
+        categories=asks,
         recipient=recipient,
         gag_until=now + timedelta(days=days) if days else None,
         actor=OFFICE,
@@ -184,8 +186,9 @@ def _cli(capsys: Any, t: Troth, *args: str) -> tuple[int, str, str]:
 
 
 DEMAND = ("disclosures", "demand", "--authority", "Court", "--instrument", "court_order",
-          "--reference", "CO-1", "--scope", "calls", "--recipient", "law_enforcement",
-          "--actor", "staff:pat@privacy_office", "-q")  # fmt: skip
+          "--reference", "CO-1", "--scope", "calls", "--category", "identity",
+          "--recipient", "law_enforcement", "--actor", "staff:pat@privacy_office",
+          "-q")  # fmt: skip
 
 
 def test_cli_demand_takes_when_it_was_received(home: Any, capsys: Any) -> None:
