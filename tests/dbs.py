@@ -102,6 +102,13 @@ def two_dbs(request: pytest.FixtureRequest) -> Iterator[tuple[str | None, str | 
 @pytest.fixture
 def mysql_url() -> Iterator[str]:
     """A fresh MariaDB database for one test."""
+    with mysql_database() as url:
+        yield url
+
+
+@contextmanager
+def mysql_database() -> Iterator[str]:
+    """A fresh MariaDB database, dropped after."""
     need(MYSQL_ADMIN_URL, "MariaDB")
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(MYSQL_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -30,6 +30,7 @@ from troth.gate import (
     Actor,
     Ask,
     Decision,
+    Facts,
     Operation,
     Reason,
     decide,
@@ -401,7 +402,7 @@ class Troth:
                 if decision.allowed
                 else asked,
                 reason=decision.reason.value if decision.reason else None,
-                details={"grant": decision.grant_id} if decision.grant_id else {},
+                details=_use_details(decision, facts, purpose),
             )
         if not decision.allowed:
             assert decision.reason is not None
@@ -480,6 +481,15 @@ def _delivered(result: View | TrothError) -> View:
     if isinstance(result, View):
         return result
     raise result
+
+
+def _use_details(decision: Decision, facts: Facts, purpose: str) -> dict[str, Any]:
+    """A use's audit details: the grant that let the vendor see it; whether a legal hold
+    kept the purpose open (never which hold: the person and their tenant read these)."""
+    details: dict[str, Any] = {"grant": decision.grant_id} if decision.grant_id else {}
+    if purpose in facts.held_for:
+        details["under_legal_hold"] = True
+    return details
 
 
 # A use reads the subject, their values and keys, consents and restrictions in one

@@ -23,6 +23,7 @@ def test_a_role_reads_the_same_of_a_person_with_a_health_disclosure_or_none(home
         instrument="statutory_notice",
         reference="ADR-1",
         scope="adverse reaction report",
+        categories=["identity", "prescription", "allergy", "demographic"],
         recipient="health_canada",
     )
     t.disclosures.disclose(

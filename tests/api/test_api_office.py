@@ -148,6 +148,7 @@ def test_legal_demands(lite) -> None:
         "instrument": "court_order",
         "reference": "CO-2024-17",
         "scope": "contact details of one account",
+        "categories": ["contact"],
     }
     with client_for(lite) as c:
         admin = api_key(c, ["admin"])

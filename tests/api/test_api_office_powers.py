@@ -65,7 +65,8 @@ def calls(ctx: Any, b_person: str, policy_text: str) -> list[tuple[str, str, dic
         "occurred_until": (now - timedelta(days=1)).isoformat(),
         "categories": ["contact"],
     }
-    demand = {"authority": "Court", "instrument": "court_order", "reference": "R", "scope": "x"}
+    demand = {"authority": "Court", "instrument": "court_order", "reference": "R", "scope": "x",
+              "categories": ["identity"]}  # fmt: skip
     yaml = {"content": policy_text, "headers": {"Content-Type": "application/yaml"}}
     return [
         ("POST", "/api/v1/policy/publish", yaml),

@@ -85,6 +85,7 @@ def _world(t: Troth) -> World:
         instrument="court_order",
         reference="CV-1",
         scope="orders",
+        categories=["identity", "contact", "shipping_address", "purchases", "billing"],
         recipient="courts_and_law_enforcement",
         gag_until=now + timedelta(days=60),
     ).id

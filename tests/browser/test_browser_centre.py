@@ -173,6 +173,14 @@ def test_a_gagged_disclosure_never_shows(page, serve, home) -> None:
         instrument="production_order",
         reference="PO-77",
         scope="account records",
+        categories=[
+            "identity",
+            "contact",
+            "billing",
+            "purchases",
+            "account_history",
+            "communications",
+        ],
         recipient="law_enforcement",
         gag_until=ctx.clock.now() + timedelta(days=30),
     ).id

@@ -40,7 +40,8 @@ def test_office_commands_record_who_acts_and_refuse_a_role_without_the_power(
     assert run(capsys, *h, "retention", "run", "--dry-run", "--actor", OFFICE)[0] == 0
     assert run(capsys, *h, "minors", "purge", "--dry-run", "--actor", SUPPORT)[0] == 3
     demand = ("disclosures", "demand", "--authority", "Court", "--instrument", "warrant",
-              "--reference", "W-1", "--scope", "all", "-q")  # fmt: skip
+              "--reference", "W-1", "--scope", "all", "--category", "identity",
+              "-q")  # fmt: skip
     assert run(capsys, *h, *demand, "--actor", SUPPORT)[0] == 3
     assert run(capsys, *h, *demand, "--actor", OFFICE)[0] == 0
     data = yaml.safe_load(t.ctx.settings.resolved_policy_file.read_text())

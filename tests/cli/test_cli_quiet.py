@@ -122,6 +122,7 @@ def test_q_prints_only_the_new_id(t: Troth, capsys: pytest.CaptureFixture[str]) 
     assert f'"consentReceiptID": "{receipt}"' in _troth(capsys, t, "consent", "receipt", receipt)
     demand = quiet("disclosures", "demand", "--authority", "Court", "--instrument",
                    "court_order", "--reference", "R-1", "--scope", "Ann's account",
+                   "--category", "identity", "--category", "contact",
                    "--recipient", "law_enforcement")  # fmt: skip
     package = quiet("disclosures", "send", sid, "--recipient", "law_enforcement",
                     "--purpose", "legal_compliance", "--demand", demand,

@@ -40,6 +40,14 @@ def _demand(t: Troth, gag_days: int | None = 60) -> str:
         instrument="production_order",
         reference="PO-9",
         scope="account records",
+        categories=[
+            "identity",
+            "contact",
+            "billing",
+            "purchases",
+            "account_history",
+            "communications",
+        ],
         recipient="law_enforcement",
         gag_until=now + timedelta(days=gag_days) if gag_days else None,
     ).id

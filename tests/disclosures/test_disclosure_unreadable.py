@@ -39,6 +39,14 @@ def _gagged(home: Any) -> tuple[Troth, str, str, str]:
         instrument="production_order",
         reference="PO-9",
         scope="account records",
+        categories=[
+            "identity",
+            "contact",
+            "billing",
+            "purchases",
+            "account_history",
+            "communications",
+        ],
         recipient="law_enforcement",
         gag_until=t.ctx.clock.now() + timedelta(days=GAG_DAYS),
     ).id

@@ -151,6 +151,32 @@ def test_no_individual_transactions_to_third_party(home, db_url):
     assert len(_denials(t)) == 2
 
 
+def test_a_policy_names_its_own_transaction_categories(home, db_url):
+    """Trial 18 F3 / D1: `individual_transactions: false` withholds the categories the
+    policy marks `transactions: true`; where it marks some, the old default names
+    (purchases...) are no longer withheld on their own."""
+
+    def edit(p: dict[str, Any]) -> None:
+        p["categories"].append(
+            {"id": "shipping_address", "description": "Where to ship.", "transactions": True}
+        )
+        ship = next(r for r in p["recipients"] if r["id"] == "shipping_company")
+        ship["receives"][0]["categories"].append("purchases")
+        ship["receives"][0]["fields"].append("order_items")
+
+    t = home("itechno", db_url, edit=edit)
+    assert t.ctx.policy.transaction_categories == {"shipping_address"}
+    sid = t.collect("order_form", ORDER).subject_id
+    with pytest.raises(Refused) as exc:
+        t.disclosures.disclose(
+            sid, "shipping_company", "order_fulfilment", SHOP, categories=["shipping_address"]
+        )
+    assert exc.value.reason == "recipient_category_not_allowed"
+    pkg = t.disclosures.disclose(sid, "shipping_company", "order_fulfilment", SHOP)
+    sent = {v.field for v in pkg.values}
+    assert "address" not in sent and "name" in sent and "order_items" in sent
+
+
 def test_staff_role_checked(home, db_url):
     t = home("itechno", db_url)
     sid = t.collect("order_form", ORDER).subject_id
@@ -213,6 +239,7 @@ def _demand(t: Any, **kw: Any) -> Any:
         "instrument": "court_order",
         "reference": "CV-2026-0042",
         "scope": "Orders and contact details of the customer ann@example.com",
+        "categories": ["identity", "contact", "shipping_address", "purchases", "billing"],
         "recipient": "courts_and_law_enforcement",
     }
     args.update(kw)

@@ -55,6 +55,7 @@ def _demand(t: Any, **kw: Any) -> Any:
         "instrument": "court_order",
         "reference": "CV-1",
         "scope": "contact details of Ann Lee",
+        "categories": ["identity", "contact", "shipping_address", "purchases", "billing"],
         "recipient": COURTS,
     }
     return t.disclosures.record_demand(**{**args, **kw})
@@ -150,6 +151,7 @@ def test_api_legal_disclosure_needs_a_demand(home, db_url):
             "instrument": "court_order",
             "reference": "CV-1",
             "scope": "Ann Lee",
+            "categories": ["identity", "contact"],
         }
         r = c.post(
             "/api/v1/legal-demands", json={**demand, "recipient": "shipping_company"}, headers=key
@@ -189,7 +191,7 @@ def test_cli_legal_disclosure_needs_a_demand(home, capsys):
     assert "troth disclosures demand" in err and "--demand" in err
     assert _count(t, disclosures) == 0 and _mail(t) == 0
     demand = ["demand", "--authority", "Court", "--instrument", "court_order"]
-    demand += ["--reference", "CV-1", "--scope", "Ann"]
+    demand += ["--reference", "CV-1", "--scope", "Ann", "--category", "identity"]
     code, _, err = _troth(ctx.home, capsys, *demand, "--recipient", "shipping_company")
     assert code == 1 and COURTS in err and "authority" in err
     assert _count(t, legal_demands) == 0
@@ -220,6 +222,7 @@ def test_console_offers_only_authorities_for_a_demand(home):
             "instrument": "court_order",
             "reference": "CV-1",
             "scope": "Ann Lee",
+            "categories": "identity",
             "csrf_token": token,
         }
         r = c.post("/console/demands", data={**form, "recipient": "shipping_company"})

@@ -1,5 +1,6 @@
-"""Alembic migrations: the newest revision builds exactly troth's schema on SQLite and
-PostgreSQL; a database from a newer or older troth is refused with what to do."""
+"""Alembic migrations: the revisions run in turn build exactly troth's schema on SQLite and
+PostgreSQL, and so does a fresh database's schema made at once (``upgrade_database``'s
+shortcut); a database from a newer or older troth is refused with what to do."""
 
 from __future__ import annotations
 
@@ -15,8 +16,17 @@ from troth.home import check_database_version
 from troth.migrations import head_revision, upgrade_database
 
 
+def _step_by_step(url: str, revision: str = "head") -> None:
+    """Every revision run in turn from an empty database (never the shortcut)."""
+    from alembic import command
+
+    from troth.migrations import alembic_config
+
+    command.upgrade(alembic_config(url), revision)
+
+
 def test_migrations_build_the_whole_schema(db_url):
-    upgrade_database(db_url)
+    _step_by_step(db_url)
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), metadata)
@@ -54,7 +64,7 @@ def test_migrations_go_down_and_up_again(db_url, tmp_path):
 
     from troth.migrations import alembic_config
 
-    upgrade_database(db_url)
+    _step_by_step(db_url)
     command.downgrade(alembic_config(db_url), "base")
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
@@ -97,3 +107,96 @@ def test_the_identities_migration_copies_each_persons_blind_indexes(db_url):
         ("email", "e1", "p1"),
         ("phone", "t1", "p1"),
     ]
+
+
+def _schema(url: str) -> dict[str, object]:
+    """Everything the database says of troth's tables: columns (type, nullability,
+    default), primary and foreign keys, indexes and unique constraints, by name. Columns
+    in name order: a revision adds its columns after the others, the declarations put
+    them where they read best, and troth names every column it reads or writes."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            seen = sa.inspect(conn)
+            out: dict[str, object] = {}
+            for table in sorted(seen.get_table_names()):
+                out[table] = {
+                    "columns": sorted(
+                        (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                        for c in seen.get_columns(table)
+                    ),
+                    "pk": seen.get_pk_constraint(table)["constrained_columns"],
+                    "fks": sorted(
+                        (
+                            tuple(f["constrained_columns"]),
+                            f["referred_table"],
+                            tuple(f["referred_columns"]),
+                            str(f.get("options")),
+                        )
+                        for f in seen.get_foreign_keys(table)
+                    ),
+                    "indexes": sorted(
+                        (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                        for i in seen.get_indexes(table)
+                    ),
+                    "unique": sorted(
+                        (u["name"] or "", tuple(u["column_names"]))
+                        for u in seen.get_unique_constraints(table)
+                    ),
+                }
+            out["alembic_version"] = conn.execute(
+                sa.text("SELECT version_num FROM alembic_version")
+            ).all()
+            return out
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def two_empty(request: pytest.FixtureRequest, tmp_path) -> tuple[str, str]:
+    """Two empty databases of one kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
+    from contextlib import ExitStack
+
+    from dbs import mysql_database, pg_schema
+
+    make = pg_schema if request.param == "postgresql" else mysql_database
+    stack = ExitStack()
+    request.addfinalizer(stack.close)
+    return stack.enter_context(make()), stack.enter_context(make())
+
+
+def test_a_fresh_database_gets_at_once_the_schema_the_revisions_build(two_empty):
+    """The shortcut for an empty database (the whole schema from the tables' declarations,
+    stamped with the newest revision) leaves what running every revision in turn leaves,
+    on SQLite, PostgreSQL and MariaDB."""
+    stepped, fresh = two_empty
+    _step_by_step(stepped)
+    upgrade_database(fresh)
+    assert _schema(fresh) == _schema(stepped)
+    assert _schema(fresh)["alembic_version"] == [(head_revision(),)]
+
+
+def test_an_empty_database_is_made_without_running_the_revisions(tmp_path, monkeypatch):
+    from alembic import command
+
+    older = f"sqlite:///{tmp_path}/older.db"
+    _step_by_step(older, "0011_breach_history")
+
+    def no_steps(*_args, **_kwargs):
+        raise AssertionError("an empty database ran the revisions one by one")
+
+    monkeypatch.setattr(command, "upgrade", no_steps)
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    upgrade_database(url)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
+            (head_revision(),)
+        ]
+    engine.dispose()
+    # A database that holds troth's tables at an older revision goes revision by revision.
+    with pytest.raises(AssertionError, match="one by one"):
+        upgrade_database(older)

@@ -143,6 +143,7 @@ OPS: list[tuple[str, Power, Op]] = [
             instrument="court_order",
             reference="R1",
             scope="calls of +44",
+            categories=["company", "contact", "identity", "call_records", "destination_numbers"],
             actor=a,
         ),
     ),

@@ -138,3 +138,65 @@ def test_validate_prints_the_warning_with_its_path(tmp_path: Path) -> None:
     assert f"{path}: warning: purposes[1]: purpose 'activity_tracking'" in result.output
     shown = CliRunner().invoke(troth.cli.app, ["policy", "show", str(path), "--json"])
     assert json.loads(shown.output)["purposes"][1]["vendor_only"] is False
+
+
+def _with_authority_purpose() -> str:
+    """``PULSE`` without the flag, plus a legal obligation whose heart-rate data the policy
+    sends to an authority, listed by no member role."""
+    text = without_vendor_only()
+    text = text.replace(
+        "purposes:\n  - id: account\n",
+        "purposes:\n  - id: legal_requirement\n    description: Answer a court.\n"
+        "    legal_basis: legal_obligation\n    categories: [biometrics, genotype]\n"
+        "  - id: account\n",
+        1,
+    )
+    text = text.replace(
+        "categories:\n",
+        "categories:\n  - {id: genotype, description: DNA., sensitive: true, special: true}\n",
+        1,
+    )
+    return text.replace(
+        "recipients:\n",
+        "recipients:\n  - id: court\n    name: The court\n    kind: authority\n"
+        "    location: EU\n    receives:\n"
+        "      - {purpose: legal_requirement, categories: [biometrics]}\n",
+        1,
+    )
+
+
+def test_an_authority_purpose_is_warned_as_the_gate_decides_it() -> None:
+    """Trial 17 F6 / trial 18 D2: the gate refuses a customer's admin (or member) without
+    a role to read for a legal obligation whose data goes to an authority; only a key
+    bound to a customer reads it. The warning says that, not that the admin reads it."""
+    from datetime import UTC, datetime
+
+    from troth.gate import Actor, ActorKind, Ask, Facts, Operation, decide
+
+    text = _with_authority_purpose()
+    policy = parse_policy(text, "p.yaml")
+    idx = PolicyIndex.build(policy)
+    assert idx.authority_purposes == {"legal_requirement"}
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    facts = Facts(subject_id="s1", subject_tenant="t1", member_active=True)
+    admin = Actor(ActorKind.tenant_admin, "a1", tenant_id="t1")
+    key = Actor(ActorKind.application, "k1", tenant_id="t1", scopes=frozenset({"use"}))
+    ask = Ask(admin, Operation.use, "legal_requirement", ("biometrics",), now)
+    assert decide(idx, ask, facts).reason == "role_not_allowed"
+    ask = Ask(key, Operation.use, "legal_requirement", ("biometrics",), now)
+    assert decide(idx, ask, facts).allowed
+
+    (warning,) = [w for w in policy_warnings(policy) if "'legal_requirement'" in w]
+    assert "admin without a role and every API key" not in warning
+    assert "admin or member reads it only with a role that lists it" in warning
+    assert "every API key bound to a customer with the `use` scope reads it" in warning
+
+
+def test_without_member_roles_an_authority_purpose_is_no_members_reach() -> None:
+    """Without member roles, the warning that every member reads the special categories
+    leaves out those only an authority's purpose uses (members are refused them)."""
+    text = _with_authority_purpose()
+    no_roles = text[: text.index("  - id: gym_front_desk")] + text[text.index("support_access:") :]
+    (warning,) = _about(no_roles, "for: tenant_members")
+    assert "reproductive_health" in warning  # activity_tracking, not an authority's, uses it
+    assert "genotype" not in warning  # only the court's legal_requirement uses it

@@ -74,6 +74,7 @@ def _court_ordered(t: Troth, tenant: str) -> str:
         instrument="court_order",
         reference="CO-9",
         scope="call records of pat@acme.example",
+        categories=["company", "contact", "identity", "call_records", "destination_numbers"],
         recipient="authorities",
     )
     t.disclosures.disclose(

@@ -168,6 +168,7 @@ def test_p20_the_vendors_looks_at_a_gagged_persons_records_are_hidden(phone: Tro
         instrument="court_order",
         reference="CO-1",
         scope="account records",
+        categories=["company", "contact", "identity", "call_records", "destination_numbers"],
         recipient="authorities",
         gag_until=clock.now() + timedelta(days=30),
     ).id

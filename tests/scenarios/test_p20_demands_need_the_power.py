@@ -20,6 +20,7 @@ DEMAND = {
     "instrument": "production_order",
     "reference": "PO-7",
     "scope": "orders of ann@example.com",
+    "categories": ["identity", "purchases"],
 }
 
 

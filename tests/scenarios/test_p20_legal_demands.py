@@ -38,6 +38,7 @@ def test_p20_gagged_demand_notified_when_order_ends(home, db_url, clock):
         instrument="production_order",
         reference="PO-7",
         scope="orders of ann@example.com",
+        categories=["identity", "contact", "shipping_address", "purchases", "billing"],
         gag_until=clock.now() + timedelta(days=60),
         recipient="courts_and_law_enforcement",
     )

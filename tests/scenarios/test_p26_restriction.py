@@ -144,6 +144,14 @@ def test_p26_a_restriction_never_stops_what_the_law_obliges(t: Troth) -> None:
         instrument="warrant",
         reference="W-1",
         scope="account records",
+        categories=[
+            "identity",
+            "contact",
+            "billing",
+            "purchases",
+            "account_history",
+            "communications",
+        ],
         recipient="law_enforcement",
         gag_until=t.ctx.clock.now() + timedelta(days=30),
     )

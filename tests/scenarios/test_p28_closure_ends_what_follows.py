@@ -134,6 +134,14 @@ def test_p28_erasure_ends_consents_mail_and_every_later_use(
         instrument="production_order",
         reference="PO-1",
         scope="account records",
+        categories=[
+            "identity",
+            "contact",
+            "billing",
+            "purchases",
+            "account_history",
+            "communications",
+        ],
         recipient="law_enforcement",
     )
     # A recorded production order reaches what the law still keeps (the invoice, for the

@@ -76,6 +76,7 @@ def test_a_refusal_under_a_gagged_demand_names_the_demand_and_stays_hidden(home,
         instrument="court_order",
         reference="CV-2026-0042",
         scope="Orders of the customer",
+        categories=["identity", "contact", "shipping_address", "purchases", "billing"],
         recipient="courts_and_law_enforcement",
         gag_until=t.ctx.clock.now() + timedelta(days=90),
     )

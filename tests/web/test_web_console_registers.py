@@ -41,6 +41,14 @@ def test_consent_and_disclosure_lists(lite: Any) -> None:
         instrument="production_order",
         reference="PO-1",
         scope="account records",
+        categories=[
+            "identity",
+            "contact",
+            "billing",
+            "purchases",
+            "account_history",
+            "communications",
+        ],
         recipient="law_enforcement",
     )
     t.disclosures.disclose(

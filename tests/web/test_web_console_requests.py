@@ -312,6 +312,7 @@ def test_legal_demands_recorded_with_gag(lite) -> None:
             "authority": "Metropolitan Police",
             "reference": "PO-2026-17",
             "scope": "support tickets of ada@example.com",
+            "categories": "communications",
             "csrf_token": token,
         }
         r = c.post("/console/demands", data={**base, "instrument": ""})

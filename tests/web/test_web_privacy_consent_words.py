@@ -1,6 +1,8 @@
-"""The privacy centre tells a person each consent event as a sentence about them: the
-consent is theirs ("You gave consent ...", never "We gave consent for us to ..."), whoever
-recorded it (the collection form, staff on the phone, an import), and the purpose is the
+"""The privacy centre tells a person each consent event as a sentence about them: one they
+made themself is theirs ("You gave consent ...", never "We gave consent for us to ..."),
+one someone else recorded says who recorded it and never that the person gave it ("We
+recorded that you agreed ...", "Our support team recorded that you agreed by phone ...":
+trial #18 F1), an import is "our earlier records", and the purpose is the
 policy's own description after "this use of your data:", which reads well whether it is a
 verb phrase ("Send the email newsletter"), a noun phrase ("Commercial prospecting") or a
 sentence of its own ("Trainers coach members ..."). The entries are real: recorded by the
@@ -61,8 +63,8 @@ def test_every_consent_event_kind_in_words(home: Any, db_url: str) -> None:
         ledger.end_all(conn, sid, method=ConsentMethod.request, actor="system:troth",
                        at=t.ctx.clock.now(), details={"why": "erasure"})  # fmt: skip
     assert told(t, sid) == [
-        f"You gave consent to {NEWS}",
-        f"You gave consent by phone to {CONTESTS}",
+        f"We recorded that you agreed to {NEWS}",
+        f"Our support team recorded that you agreed by phone to {CONTESTS}",
         f"You withdrew consent to {CONTESTS}",
         "Our earlier records show that you gave consent to this use of your data: Analyse"
         " and improve the performance of the Services.",
@@ -89,7 +91,8 @@ def test_every_consent_event_kind_in_words(home: Any, db_url: str) -> None:
             "newsletter_signup",
             {"email": "ann@example.com"},
             "product_news",
-            "You gave consent to this use of your data: Information about product upgrades,"
+            "We recorded that you agreed to this use of your data: Information about product"
+            " upgrades,"
             " new products, services, newsletters and research on future product ideas.",
         ),
         (
@@ -97,7 +100,8 @@ def test_every_consent_event_kind_in_words(home: Any, db_url: str) -> None:
             None,
             None,
             "marketing",
-            "You gave consent to this use of your data: Commercial prospecting and marketing.",
+            "We recorded that you agreed to this use of your data: Commercial prospecting and"
+            " marketing.",
         ),
     ],
 )
@@ -111,7 +115,10 @@ def test_purposes_of_other_policies(
     sid = t.collect(point, data, consents=[purpose]).subject_id
     assert told(t, sid) == [sentence]
     ConsentLedger(t.ctx).withdraw(sid, purpose)
-    assert told(t, sid)[-1] == sentence.replace("You gave consent", "You withdrew consent")
+    # Collected by troth (the form): "We recorded"; withdrawn by the person: theirs.
+    assert told(t, sid)[-1] == sentence.replace(
+        "We recorded that you agreed", "You withdrew consent"
+    )
 
 
 def _sample(spec: Any) -> Any:
@@ -142,7 +149,7 @@ def test_a_description_that_is_a_sentence_of_its_own_on_the_page(home: Any) -> N
         privacy_sign_in(c, ctx, PERSON["email"])
         page = " ".join(section(c.get("/privacy/me").text, "acc-h").split())
     assert (
-        "You gave consent to this use of your data: Trainers coach members using their health"
-        " and workout data." in page
+        "We recorded that you agreed to this use of your data: Trainers coach members using"
+        " their health and workout data." in page
     )
     assert "We gave consent" not in page and "for us to" not in page

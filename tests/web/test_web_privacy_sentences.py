@@ -91,6 +91,14 @@ def _read_and_disclosed(t: Troth, reference: str) -> str:
         instrument="production_order",
         reference=reference,
         scope="account records",
+        categories=[
+            "identity",
+            "contact",
+            "billing",
+            "purchases",
+            "account_history",
+            "communications",
+        ],
         recipient="law_enforcement",
     )  # a disclosure to an authority goes only under a recorded demand (P20)
     t.disclosures.disclose(

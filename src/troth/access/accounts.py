@@ -114,20 +114,9 @@ def actor_for(user: User) -> Actor:
 
 def end_sessions_and_keys(conn: Connection, keys: Keyring, user_id: str, now: datetime) -> None:
     """Revoke every live session and API key of an account, at once."""
-    write_sealed(
-        conn,
-        keys,
-        sessions,
-        (sessions.c.user_id == user_id) & sessions.c.revoked_at.is_(None),
-        revoked_at=now,
-    )
-    write_sealed(
-        conn,
-        keys,
-        api_keys,
-        (api_keys.c.user_id == user_id) & api_keys.c.revoked_at.is_(None),
-        revoked_at=now,
-    )
+    for table in (sessions, api_keys):
+        live = (table.c.user_id == user_id) & table.c.revoked_at.is_(None)
+        write_sealed(conn, keys, table, live, revoked_at=now)
 
 
 def user_by_id(conn: Connection, user_id: str) -> User:

@@ -16,6 +16,13 @@ from sqlalchemy import func, or_, select
 from troth.access._base import audit
 from troth.access.accounts import signed_in_as
 from troth.access.apikeys import vendor_key_actors
+from troth.access.grant_scope import (
+    check_duration,
+    checked_categories,
+    checked_people,
+    still_within_role,
+    within_role,
+)
 from troth.access.mail import send_emergency_notice
 from troth.access.seals import seal_new, write_sealed
 from troth.access.tables import support_grants
@@ -130,7 +137,7 @@ def _grant(row: Any, now: datetime) -> SupportGrant:
 VENDOR_ACTIONS = ("use", "export", "disclose", "tenant_overview") + tuple(
     f"{verb}_{r.value}" for verb in ("read", "change") for r in Record
 )
-_NO_GRANT = "no support grant {!r}; list them with `troth grants list`"
+_NO_GRANT = "no support grant {!r:.70}; list them with `troth grants list`"
 # An entry's details, read strictly: changed outside troth, refused (troth.stored.parsed).
 _DETAILS = functools.partial(parsed, column="audit_entries.details", shape=dict)
 
@@ -161,50 +168,6 @@ class Grants:
                 reason=Reason.not_vendor_admin,
             )
 
-    def _scope(
-        self, tenant_id: str, categories: Iterable[str], subject_ids: Iterable[str]
-    ) -> tuple[list[str], list[str]]:
-        cats = sorted(set(categories))
-        bad = [c for c in cats if c not in self.ctx.policy.categories]
-        if bad:
-            raise ValidationError(
-                f"unknown categor{'y' if len(bad) == 1 else 'ies'} {', '.join(bad)}"
-                f" (the policy has: {', '.join(sorted(self.ctx.policy.categories))})"
-            )
-        sids = sorted(set(subject_ids))
-        if sids:
-            with self.ctx.engine.connect() as conn:
-                found = set(
-                    conn.execute(
-                        select(subjects.c.id).where(
-                            subjects.c.id.in_(sids), subjects.c.tenant_id == tenant_id
-                        )
-                    ).scalars()
-                )
-            missing = [s for s in sids if s not in found]
-            if missing:
-                raise ValidationError(f"{missing[0]!r} is not a person of this customer")
-        return cats, sids
-
-    def _check_duration(self, duration: timedelta, by: Actor, tenant_id: str) -> None:
-        max_days = self.ctx.policy.policy.support_access.max_days
-        if duration <= timedelta(0):
-            raise ValidationError("a grant must last a positive time")
-        if duration > timedelta(days=max_days):
-            refuse(
-                self.ctx,
-                "grant_request",
-                by.label,
-                error=ValidationError(
-                    f"a support grant may last at most {max_days} days under the policy;"
-                    f" ask for {max_days} days or less",
-                    code="grant_too_long",
-                ),
-                tenant_id=tenant_id,
-                reason=Reason.grant_too_long,
-                details={"seconds": int(duration.total_seconds())},
-            )
-
     def request_grant(
         self,
         tenant_id: str,
@@ -230,8 +193,10 @@ class Grants:
         starts now and tells the customer at once. Audited in the same transaction."""
         action = "grant_emergency" if ask.emergency else "grant_request"
         self.tenants.ensure_open(ask.tenant_id, action, ask.by)  # an offboarded one: closed
-        cats, sids = self._scope(ask.tenant_id, ask.categories, ask.subject_ids)
-        self._check_duration(ask.duration, ask.by, ask.tenant_id)
+        cats = checked_categories(self.ctx, ask.categories)
+        sids = checked_people(self.ctx, ask.tenant_id, ask.subject_ids)
+        check_duration(self.ctx, ask.duration, ask.by, ask.tenant_id)
+        cats = within_role(self.ctx, ask.by, ask.tenant_id, cats, action)
         gid = new_id()
         now = self.ctx.clock.now()
         seconds = int(ask.duration.total_seconds())
@@ -318,6 +283,7 @@ class Grants:
         values: dict[str, Any] = {"status": new.value, "decided_by": by.id, "decided_at": now}
         if new is GrantStatus.approved:
             self.tenants.ensure_open(g.tenant_id, action, by)  # an offboarded one: closed
+            still_within_role(self.ctx, g, by, action)
             values.update(starts_at=now, expires_at=now + g.duration)
         with transaction(self.ctx) as conn:
             c = support_grants.c
@@ -409,7 +375,8 @@ class Grants:
         """Every look by the vendor at this tenant's data, newest first: every attempt by
         the vendor's admins, staff and untenanted API keys (uses, disclosures, exports,
         reads and changes of records about its people), allowed or refused, and every use
-        under a grant, with the grant's reason and ticket."""
+        under a grant, with the grant's reason and ticket. Not the vendor's own purposes'
+        (``vendor_only``) uses without a grant: never the customer's (trial #17 F4)."""
         a = audit_entries
         with self.ctx.engine.connect() as conn:
             rows = conn.execute(
@@ -448,19 +415,15 @@ class Grants:
         from troth.disclosures.gags import gags_now
 
         gags = gags_now(self.ctx)  # a disclosure under a live gag is not shown (P20)
-        out = []
+        own, out = self.ctx.policy.vendor_purposes, []
         for r in rows:
             seen, details = utc(r.at), _DETAILS(r.details)
-            if gags.hides(
-                details,
-                subject_id=r.subject_id,
-                purpose=r.purpose,
-                at=seen,
-                action=r.action,
-                actor=r.actor,
-            ):
-                continue
             gid = details.get("grant")
+            if (r.purpose in own and gid is None) or gags.hides(
+                details, subject_id=r.subject_id, purpose=r.purpose, at=seen,
+                action=r.action, actor=r.actor,
+            ):  # fmt: skip
+                continue
             what = (r.actor, r.action, r.outcome, r.subject_id, r.purpose)
             cats = tuple(parsed(r.categories, "audit_entries.categories", list))
             out.append(VendorAccess(seen, *what, cats, gid, *why.get(gid, (None, None))))

@@ -266,8 +266,11 @@ def _staff_cases(idx: PolicyIndex) -> list[ActorCase]:
 
         def staff_rule(op: Operation, p: str, own: bool, role: Any = role) -> frozenset[str]:
             # P12: a role sees its categories, for its purposes; office powers widen nothing.
-            if staff_need_grant and idx.purposes[p].legal_basis is not LegalBasis.legal_obligation:
-                return none  # no grant in this matrix for staff; the law is the exception
+            # No grant in this matrix for staff; the law and the vendor's own purposes
+            # (``vendor_only``, never the customer's to grant) are the exceptions.
+            legal = idx.purposes[p].legal_basis is LegalBasis.legal_obligation
+            if staff_need_grant and not legal and p not in idx.vendor_purposes:
+                return none
             return frozenset(role.categories) if p in role.purposes else none
 
         cases.append(

@@ -18,7 +18,7 @@ from pydantic import Field, StrictBool
 
 from troth.api.auth import ActorDep, TrothDep
 from troth.api.idempotency import IdemKey, once
-from troth.api.models import BodyIn, Day, Instant
+from troth.api.models import ID_CUT, BodyIn, CutId, Day, IdText, Instant
 from troth.api.records import Cursor, Limit, decode_cursor, encode_cursor
 from troth.disclosures.demands import list_demands
 from troth.engine import Troth
@@ -33,7 +33,9 @@ breaches = APIRouter(prefix="/breaches", tags=["breaches"])
 demands = APIRouter(prefix="/legal-demands", tags=["disclosures"])
 
 T = TypeVar("T")
-Id = Annotated[str, Path(min_length=1, max_length=64, description="An id troth gave out.")]
+Id = Annotated[
+    str, CutId, Path(min_length=1, max_length=ID_CUT + 1, description="An id troth gave out.")
+]
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Text2000 = Annotated[str, Field(min_length=1, max_length=2000)]
 
@@ -77,8 +79,14 @@ class HoldIn(BodyIn):
     """A legal hold on one person or one whole tenant (give exactly one)."""
 
     reason: Text2000
-    subject_id: str | None = Field(default=None, min_length=1, max_length=64)
-    tenant_id: str | None = Field(default=None, min_length=1, max_length=64)
+    subject_id: IdText | None = None
+    tenant_id: IdText | None = None
+    purposes: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None,
+        max_length=100,
+        description="The purposes the hold serves: usable for the person while it defers"
+        " their erasure.",
+    )
 
 
 @retention.get("/plan", summary="What a retention run would do now")
@@ -100,7 +108,8 @@ async def hold_place(
 ) -> Response:
     def work() -> tuple[int, Any]:
         hid = t.retention.place_hold(**body.model_dump(), actor=actor)
-        return 201, {"id": hid, "subject_id": body.subject_id, "tenant_id": body.tenant_id}
+        out = {"id": hid, "subject_id": body.subject_id, "tenant_id": body.tenant_id}
+        return 201, {**out, "purposes": sorted(set(body.purposes or ()))}
 
     return await once(request, t, actor, idempotency_key, work)
 
@@ -146,10 +155,10 @@ class BreachIn(BodyIn):
         " organisation's stand in while no one affected is known).",
     )
     high_risk: StrictBool = False
-    tenants: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    tenants: list[IdText] = Field(
         default_factory=list, max_length=1000, description="Only people of these tenants."
     )
-    subject_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    subject_ids: list[IdText] = Field(
         default_factory=list, max_length=100000, description="Only these people."
     )
     actors: list[Annotated[str, Field(min_length=1, max_length=255)]] | None = Field(
@@ -160,9 +169,7 @@ class BreachIn(BodyIn):
 
 
 class ExcludeIn(BodyIn):
-    subject_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        min_length=1, max_length=10000
-    )
+    subject_ids: list[IdText] = Field(min_length=1, max_length=10000)
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -361,6 +368,15 @@ class DemandIn(BodyIn):
     instrument: str = Field(min_length=1, max_length=40, description="e.g. court_order")
     reference: Text200
     scope: Text2000
+    categories: list[str] | None = Field(
+        default=None,
+        max_length=100,
+        description="The policy's categories the demand asks for: nothing beyond them goes.",
+    )
+    period_from: Instant | None = Field(
+        default=None, description="It asks for data collected from then on."
+    )
+    period_until: Instant | None = Field(default=None, description="... and before then.")
     received_at: Instant | None = None
     gag_until: Instant | None = Field(default=None, description="End of a non-disclosure order.")
     recipient: str | None = Field(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from troth.api.auth import ActorDep, TrothDep
-from troth.api.models import AuditEntryOut, AuditPage
+from troth.api.models import ID_CUT, AuditEntryOut, AuditPage, CutId
 from troth.errors import ValidationError
 from troth.office import read_audit, verify_audit
 from troth.policy.describe import policy_summary
@@ -58,7 +58,7 @@ def invalid_cursor() -> ValidationError:
 def audit_entries(
     actor: ActorDep,
     t: TrothDep,
-    subject_id: Annotated[str | None, Query(max_length=64)] = None,
+    subject_id: Annotated[str | None, CutId, Query(max_length=ID_CUT + 1)] = None,
     by: Annotated[
         str | None, Query(max_length=200, description="Actor label, e.g. staff:alice")
     ] = None,

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from troth.api.auth import ActorDep, TrothDep, require_scope
 from troth.api.idempotency import IdemKey, once
-from troth.api.models import BodyIn, DayOrTime, Page
+from troth.api.models import ID_CUT, BodyIn, CutId, DayOrTime, Page
 from troth.api.records import invalid_cursor
 from troth.engine import Troth
 from troth.errors import NotFound, ValidationError
@@ -33,7 +33,9 @@ from troth.store.subjects import no_such_subject
 router = APIRouter(tags=["requests"])
 
 ADMIN = "requests:admin"
-RequestId = Annotated[str, Path(min_length=1, max_length=32, description="A request id.")]
+RequestId = Annotated[
+    str, CutId, Path(min_length=1, max_length=ID_CUT + 1, description="A request id.")
+]
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
@@ -45,8 +47,8 @@ class OpenIn(BodyIn):
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=64)
     customer_id: str | None = Field(default=None, max_length=200)
-    subject_id: str | None = Field(default=None, max_length=32)
-    tenant_id: str | None = Field(default=None, max_length=32)
+    subject_id: Annotated[str | None, CutId] = Field(default=None, max_length=ID_CUT + 1)
+    tenant_id: Annotated[str | None, CutId] = Field(default=None, max_length=ID_CUT + 1)
     on_behalf_of: str | None = Field(
         default=None,
         max_length=320,
@@ -344,7 +346,9 @@ def verify(request_id: RequestId, body: CodeIn, actor: ActorDep, t: TrothDep) ->
 )
 def verify_by_staff(request_id: RequestId, body: ReasonIn, actor: ActorDep, t: TrothDep) -> Any:
     _at_desk(t, actor, request_id)
-    req = t.requests.verify_by_staff(request_id, staff=_staff_label(actor), reason=body.reason)
+    req = t.requests.verify_by_staff(
+        request_id, staff=_staff_label(actor), reason=body.reason, actor=actor
+    )
     return request_out(t, req, actor)
 
 

@@ -25,10 +25,12 @@ from troth.api.auth import (
 )
 from troth.api.idempotency import IdemKey, once
 from troth.api.models import (
+    ID_CUT,
     BodyIn,
     CollectOut,
     ConsentOut,
     ConsentStateOut,
+    CutId,
     FoundOut,
     ViewOut,
     consent_out,
@@ -42,7 +44,9 @@ from troth.store.subjects import lookup_subject, no_such_subject
 
 router = APIRouter(tags=["subjects"])
 
-SubjectId = Annotated[str, Path(min_length=1, max_length=64, description="A subject id.")]
+SubjectId = Annotated[
+    str, CutId, Path(min_length=1, max_length=ID_CUT + 1, description="A subject id.")
+]
 # The 403s routes here document besides the router's own, each written once: a refusal
 # carries its reason.
 REFUSED_BY_POLICY: dict[int | str, dict[str, Any]] = {
@@ -68,8 +72,8 @@ class CollectIn(BodyIn):
         description="Field -> value, as the collection point declares.",
         json_schema_extra={"type": "object"},
     )
-    subject_id: str | None = Field(default=None, max_length=64)
-    tenant_id: str | None = Field(default=None, max_length=64)
+    subject_id: Annotated[str | None, CutId] = Field(default=None, max_length=ID_CUT + 1)
+    tenant_id: Annotated[str | None, CutId] = Field(default=None, max_length=ID_CUT + 1)
     jurisdiction: Regime | None = None
     location: str | None = Field(default=None, max_length=64)
     supplier: str | None = Field(

@@ -13,6 +13,8 @@ General's and the assessment clocks of the customers' people are shown as the cu
 organisation), while the organisation's own people (no tenant) keep its own clocks, and a
 breach of both has both. Under ``tenant_people: organisation`` (the customers asked the
 organisation to tell their people) every clock is the organisation's, as for its own people.
+So is every clock of a breach only of categories that only the organisation's own
+(``vendor_only``) purposes use: it is their controller (:func:`vendor_controls`).
 
 While nobody affected is known, the breach's regimes (the organisation's, or the officer's)
 stand for the organisation's own clocks (:mod:`troth.breaches.regimes`).
@@ -53,6 +55,14 @@ def leaves_to_controller(ctx: Context) -> bool:
     """Whether a tenant's people are left to their customer to tell (the policy's
     ``breach_notices.tenant_people``: ``controller``, the default)."""
     return ctx.policy.policy.breach_notices.tenant_people == "controller"
+
+
+def vendor_controls(ctx: Context, b: Breach) -> bool:
+    """Whether breach ``b`` is only of categories that only the organisation's own
+    purposes (``vendor_only``) use: the organisation is their controller, whoever the
+    customers' people's is, so every clock of it is the organisation's (trial #18 F4)."""
+    cats = set(b.categories)
+    return bool(cats) and cats <= ctx.policy.vendor_categories
 
 
 @dataclass(frozen=True)
@@ -136,7 +146,7 @@ def _own_people(conn: Connection, breach_id: str) -> tuple[dict[str, int], int, 
 def owed(conn: Connection, ctx: Context, b: Breach) -> Owed:
     """Who owes what of breach ``b`` (module docstring)."""
     shares = tuple(tenant_shares(conn, b.id))
-    hands_over = leaves_to_controller(ctx)
+    hands_over = leaves_to_controller(ctx) and not vendor_controls(ctx, b)
     counts, pending, last = _own_people(conn, b.id)
     unmatched = sum(int(n) for n in (b.scope.get("unmatched") or {}).values())
     if not hands_over or not (shares or counts):
@@ -262,4 +272,5 @@ __all__ = [
     "own_regimes",
     "tenant_shares",
     "told_customers",
+    "vendor_controls",
 ]

@@ -13,7 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection, func, select, update
 
 from troth.audit.log import transaction
-from troth.breaches.duties import leaves_to_controller
+from troth.breaches.duties import leaves_to_controller, vendor_controls
 from troth.breaches.model import Breach, log_breach
 from troth.breaches.steps import settle_status
 from troth.breaches.tables import breach_subjects
@@ -218,7 +218,7 @@ def _notify_batch(
     bs = breach_subjects.c
     to = contact_addresses(conn, ctx, todo)
     who = _people(conn, todo)
-    leave = leaves_to_controller(ctx)
+    leave = leaves_to_controller(ctx) and not vendor_controls(ctx, notice.breach)
     rendered: dict[str | None, tuple[str, str]] = {}
     told: list[str] = []
     left = 0

@@ -53,16 +53,24 @@ def make_console(**kwargs: Any) -> Console:
 
 
 def show_table(table: Any, out: Console | None = None) -> None:
-    """Print a rich Table without ever cutting an id: a column holding ids does not wrap,
-    and a table too wide for the terminal is printed at the width it needs."""
+    """Print a rich Table without ever cutting an id: a column holding ids (an id alone
+    or with a label, ``staff:<id>``, ``person <id>``) does not wrap, and a table too wide
+    for the terminal is printed at the width it needs."""
     import re
 
     from rich.measure import Measurement
 
     out = out or console
-    long_id = re.compile(r"^[0-9a-f]{16,}$|^[0-9a-f-]{36}$|^trk_")
+    # An id alone, or with a label: `staff:<id>`, `tenant_admin:a@b.example@<id>`,
+    # `person <id>`, `tenant <id>` (trial 17, F7: such cells were cut to `01a251…`).
+    long_id = re.compile(r"[0-9a-f]{16,}|[0-9a-f-]{36}|\btrk_")
+
+    def holds_id(cell: Any) -> bool:
+        text = str(cell)
+        return len(text.split()) <= 2 and long_id.search(text) is not None
+
     for column in table.columns:
-        if any(long_id.match(str(cell)) for cell in column._cells):
+        if any(holds_id(cell) for cell in column._cells):
             column.no_wrap = True
             column.overflow = "ignore"
     size = Measurement.get(out, out.options.update_width(10_000), table)

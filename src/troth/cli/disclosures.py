@@ -4,7 +4,7 @@ sub-processors."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Annotated, overload
 
 import typer
@@ -20,13 +20,14 @@ app, register = command_group("disclosures", "Disclosures to recipients and lega
 
 
 @overload
-def _when(text: str, zone: tzinfo) -> datetime: ...
+def _when(text: str, zone: tzinfo, *, end_of_day: bool = False) -> datetime: ...
 @overload
-def _when(text: str | None, zone: tzinfo) -> datetime | None: ...
-def _when(text: str | None, zone: tzinfo) -> datetime | None:
+def _when(text: str | None, zone: tzinfo, *, end_of_day: bool = False) -> datetime | None: ...
+def _when(text: str | None, zone: tzinfo, *, end_of_day: bool = False) -> datetime | None:
     """An ISO 8601 date and time as typed (None stays None): one without an offset, or a
-    date alone (its first instant), is in ``zone`` (the organisation's), as `requests open
-    --received` reads it; one the clocks skipped or showed twice there is refused."""
+    date alone (its first instant; with ``end_of_day``, the first of the next day, so the
+    day is included), is in ``zone`` (the organisation's), as `requests open --received`
+    reads it; one the clocks skipped or showed twice there is refused."""
     if text is None:
         return None
     try:
@@ -37,7 +38,7 @@ def _when(text: str | None, zone: tzinfo) -> datetime | None:
             " organisation's time zone, or 2026-05-01T16:30+01:00)"
         ) from exc
     if len(text.strip()) == 10:  # YYYY-MM-DD: the day itself, from its first instant
-        return day_start(value.date(), zone)
+        return day_start(value.date() + timedelta(days=1 if end_of_day else 0), zone)
     return local_time(value, zone)
 
 
@@ -110,7 +111,23 @@ def demand(
     authority: Annotated[str, typer.Option(help="Who demands it.")],
     instrument: Annotated[str, typer.Option(help="court_order, warrant, production_order...")],
     reference: Annotated[str, typer.Option(help="The instrument's reference.")],
-    scope: Annotated[str, typer.Option(help="What it asks for.")],
+    scope: Annotated[str, typer.Option(help="What it asks for, in the instrument's words.")],
+    category: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--category",
+            help="A category of data the demand asks for (repeat for each; at least one):"
+            " nothing beyond them is disclosed under it.",
+        ),
+    ] = None,
+    period_from: Annotated[
+        str | None,
+        typer.Option(help="The demand asks for data collected from then on (ISO 8601)."),
+    ] = None,
+    period_until: Annotated[
+        str | None,
+        typer.Option(help="... and before then (ISO 8601; a date alone: to the end of that day)."),
+    ] = None,
     recipient: Annotated[
         str | None,
         typer.Option(help="The authority's recipient id in the policy (kind authority)."),
@@ -122,6 +139,14 @@ def demand(
             " organisation's time zone)."
         ),
     ] = None,
+    received: Annotated[
+        str | None,
+        typer.Option(
+            help="When the demand really arrived (ISO 8601, e.g. 2026-12-07T09:15; a date,"
+            " or a time without an offset, is in the organisation's time zone; not in the"
+            " future, before --gag-until). Default: now."
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     actor: OfficerOpt = None,
 ) -> None:
@@ -129,14 +154,19 @@ def demand(
     from troth.cli.actors import parse_actor
 
     with opened(ctx) as t:
+        zone = t.ctx.policy.policy.organisation.zone()
         d = t.disclosures.record_demand(
             actor=parse_actor(actor),
             authority=authority,
             instrument=instrument,
             reference=reference,
             scope=scope,
+            categories=category,
+            period_from=_when(period_from, zone),
+            period_until=_when(period_until, zone, end_of_day=True),
             recipient=recipient,
-            gag_until=_when(gag_until, t.ctx.policy.policy.organisation.zone()),
+            received_at=_when(received, zone),
+            gag_until=_when(gag_until, zone),
         )
     print_created(quiet, d.id, d.id, console)
 

@@ -20,6 +20,7 @@ from troth.cli.actors import parse_actor
 from troth.cli.options import JsonOpt, OfficerOpt
 from troth.errors import PolicyError, ValidationError
 from troth.policy.changes import PolicyDiff, Severity
+from troth.policy.consent_by import validate_notes
 from troth.policy.describe import describe_policy, policy_summary
 from troth.policy.diff import diff_policies
 from troth.policy.loader import LoadedPolicy, read_policy
@@ -74,6 +75,8 @@ def validate(
             failed += 1
             continue
         _out.print(escape(_summary_line(loaded)))
+        for note in validate_notes(loaded.policy):
+            _out.print(escape(f"{path}: note: {note}"))
         for warning in policy_warnings(loaded.policy):
             _err.print(f"[yellow]{escape(f'{path}: warning: {warning}')}[/]")
     if failed:

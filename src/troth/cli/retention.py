@@ -132,6 +132,14 @@ def hold(
     tenant: Annotated[
         str | None, typer.Option(help="A whole tenant.", callback=resolver("tenant"))
     ] = None,
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--purpose",
+            help="A purpose the hold serves (repeatable), e.g. the investigation's: it stays"
+            " usable for the person while the hold defers their erasure.",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     actor: OfficerOpt = None,
 ) -> None:
@@ -139,7 +147,11 @@ def hold(
     its id."""
     with opened(ctx) as t:
         hid = t.retention.place_hold(
-            reason=reason, subject_id=subject, tenant_id=tenant, actor=parse_actor(actor)
+            reason=reason,
+            subject_id=subject,
+            tenant_id=tenant,
+            purposes=purpose,
+            actor=parse_actor(actor),
         )
     print_created(quiet, hid, hid, console)
 
@@ -153,17 +165,20 @@ def holds_(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The legal holds in force: id, reason, person or tenant, placed when and by whom."""
+    """The legal holds in force: id, reason, person or tenant, the purposes it serves,
+    placed when and by whom."""
     with opened(ctx) as t:
         rows = t.retention.active_holds(subject_id=subject)
     if as_json:
         console.print_json(json.dumps(rows, default=str))
         return
-    grid = Table("id", "reason", "on", "placed", "by")
+    grid = Table("id", "reason", "on", "serves", "placed", "by")
     for r in rows:
         on = f"person {r['subject_id']}" if r["subject_id"] else f"tenant {r['tenant_id']}"
-        grid.add_row(r["id"], escape(r["reason"]), on, str(r["placed_at"])[:16], r["placed_by"])
-    console.print(grid)
+        serves = ", ".join(r["purposes"])
+        placed = str(r["placed_at"])[:16]
+        grid.add_row(r["id"], escape(r["reason"]), on, serves, placed, escape(r["placed_by"]))
+    show_table(grid)
 
 
 @app.command("lift")

@@ -31,6 +31,7 @@ from troth.consent.events import ConsentMethod, parse_method
 from troth.context import Context
 from troth.errors import ValidationError
 from troth.gate import SYSTEM, Actor, Reason
+from troth.gate.members import self_grant_refusal
 from troth.gate.waiting import waiting_version
 from troth.policy.model import CollectionPoint, SourceKind
 
@@ -120,6 +121,7 @@ class CollectionService:
         juris = req.jurisdiction or idx.default_jurisdiction.value
         purposes = self._bound_purposes(cp, req)
         supplier, ages = self._checked(req, cp, juris, now)
+        self._refuse_self_grant(req)
         # P04: no data from minors (the values are well-formed dates or ages by now).
         min_age = idx.minimum_age(juris) if ages else 0
         if ages and min(ages) < min_age:
@@ -186,6 +188,24 @@ class CollectionService:
                 details=stored.details,
             )
         return stored
+
+    def _refuse_self_grant(self, req: CollectRequest) -> None:
+        """A consent ticked on the form is a grant like any other: one only the person may
+        give (:func:`troth.gate.members.self_grant_refusal`) is refused to a customer's
+        side collecting, audited, and nothing is stored."""
+        for purpose in req.consents:
+            refused = self_grant_refusal(self.ctx.policy, req.actor, purpose)
+            if refused is not None:
+                refuse(
+                    self.ctx,
+                    "collect",
+                    req.actor,
+                    Reason.consent_self_grant,
+                    refused.detail,
+                    tenant_id=req.actor.tenant_id,
+                    purpose=purpose,
+                    details={"point": req.point, "consents": [purpose]},
+                )
 
     def _checked(
         self, req: CollectRequest, cp: CollectionPoint, juris: str, now: datetime

@@ -9,8 +9,8 @@
   must every disclosure under a demand marked ``notified``;
 - **legal demands**: every demand the log recorded (``legal_demand.record``) must be in
   ``legal_demands`` with its authority, instrument, reference (its digest), recipient,
-  received time and gag as recorded, or as a ``legal_demand.lift_gag`` entry changed it;
-  every row there must have been recorded.
+  received time, scope (categories and period) and gag as recorded, or as a
+  ``legal_demand.lift_gag`` entry changed it; every row there must have been recorded.
 
 Not detected: a recipient or received time of a demand recorded before the log named
 them.
@@ -113,6 +113,18 @@ def _check_rows(
     )
 
 
+def _scope_differs(was: dict[str, Any], row: Any) -> list[str]:
+    """What of a demand's scope (its categories and period) differs from the log's, for a
+    demand the log recorded with one (troth.disclosures.scope)."""
+    if "categories" not in was:
+        return []
+    wrong = [] if was["categories"] == row.categories else ["categories"]
+    for name in ("period_from", "period_until"):
+        if not same_time(parse_time(was.get(name)), row._mapping[name]):
+            wrong.append(name)
+    return wrong
+
+
 def _check_demands(
     conn: Connection, recorded: dict[str, dict[str, Any]], report: Report
 ) -> set[str]:
@@ -139,6 +151,7 @@ def _check_demands(
             wrong.append("gag_until")
         if "received_at" in was and not same_time(parse_time(was["received_at"]), row.received_at):
             wrong.append("received_at")
+        wrong += _scope_differs(was, row)
         if wrong:
             edited.append(row.id)
             fields.update(wrong)

@@ -9,7 +9,7 @@ the worker).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -65,6 +65,11 @@ class LegalDemand:
     gag_until: datetime | None
     status: DemandStatus
     notified_at: datetime | None
+    # What it asks for: the policy's categories (None: recorded before troth kept them,
+    # so nothing goes under it) and the period the data was collected in (P20).
+    categories: tuple[str, ...] | None = None
+    period_from: datetime | None = None
+    period_until: datetime | None = None
     unreadable: tuple[str, ...] = ()
     """In the list only: the columns (``legal_demands.gag_until``) holding a value troth
     never writes (the row was changed outside troth); each such field is None, never the
@@ -106,11 +111,20 @@ def record_demand(
     gag_until: datetime | None = None,
     recipient: str | None = None,
     actor: Actor = SYSTEM,
+    categories: Iterable[str] | None = None,
+    period_from: datetime | None = None,
+    period_until: datetime | None = None,
 ) -> LegalDemand:
     """Record a demand (power ``legal_demands``, troth.office). Without a legal
-    instrument there is no demand: ValidationError naming the instruments troth knows."""
+    instrument there is no demand: ValidationError naming the instruments troth knows.
+    It names the ``categories`` it asks for (one or more of the policy's) and, if it
+    states one, the period the data was collected in: nothing beyond them is disclosed
+    under it (troth.disclosures.scope)."""
+    from troth.disclosures.scope import demand_scope
+
     authorize(ctx, actor, Power.legal_demands, details={"operation": "record"})
     inst = _instrument(instrument)
+    asks = demand_scope(ctx, categories, period_from, period_until)
     authority = _text("authority", authority, 200)
     reference = _text("reference", reference, 200)
     scope = _text("scope", scope, 10_000)
@@ -129,6 +143,9 @@ def record_demand(
         gag_until,
         DemandStatus.received,
         None,
+        asks.categories,
+        asks.period_from,
+        asks.period_until,
     )
     with transaction(ctx) as conn:
         _insert_demand(conn, demand, actor, now)
@@ -212,6 +229,10 @@ def _insert_demand(conn: Connection, demand: LegalDemand, actor: Actor, now: dat
         # What troth decides on, checked against the row (troth.disclosures.logged).
         "recipient": demand.recipient,
         "received_at": demand.received_at.isoformat(),
+        # What it asks for (troth.disclosures.scope): a disclosure goes no further.
+        "categories": list(demand.categories or ()),
+        "period_from": demand.period_from.isoformat() if demand.period_from else None,
+        "period_until": demand.period_until.isoformat() if demand.period_until else None,
     }
     entry = AuditEntry("legal_demand.record", actor.label, Outcome.info, details=details)
     append_entries(conn, now, [entry])
@@ -295,6 +316,9 @@ def demand_row(conn: Connection, demand_id: str, *, tolerant: bool = False) -> L
         row.gag_until,
         member(DemandStatus, row.status, "legal_demands.status"),
         row.notified_at,
+        tuple(row.categories) if isinstance(row.categories, list) else None,
+        row.period_from,
+        row.period_until,
     )
 
 

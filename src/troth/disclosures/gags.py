@@ -1,10 +1,13 @@
 """Non-disclosure orders (P20): while a legal demand's gag runs, nothing the person or their
 tenant can see may tip them off.
 
-A disclosure under a live gag, the audit entries that name it or its demand, and the
-notices about it are left out of every view made for the person or the tenant (the privacy
-centre's "who used my data", the access export and its access log, the tenant's log of
-the vendor's accesses, letters); they appear once the gag ends or is lifted
+A disclosure under a live gag, the audit entries that name it or its demand, every
+attempt to disclose the person's data to the demand's recipient and every use of their
+data for the disclosure's (legal-obligation) purpose, whenever made (the office's look
+before it recorded the demand included), and the notices about it are left out of every
+view made for the person or the tenant (the privacy centre's "who used my data", the
+access export and its access log, the tenant's log of the vendor's accesses, letters);
+they appear once the gag ends or is lifted
 (:func:`lift_gag`). The office's own views (the audit log, legal demands) show everything.
 """
 
@@ -49,6 +52,10 @@ class LiveGags:
     # attempt to disclose their data to one of them is hidden, whenever it was made (the
     # refusal that told the officer to record the demand came before the demand).
     recipients: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # A gagged person -> the (legal-obligation) purposes of those disclosures: every use
+    # of their data for one of them, allowed or refused, is hidden whenever it was made
+    # (the office checks what is held before it records the demand).
+    purposes: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # The demands' rows found changed outside troth, to audit (troth.disclosures.logged).
     checked: Checked | None = field(default=None, compare=False)
 
@@ -62,12 +69,15 @@ class LiveGags:
         action: str = "",
         actor: str = "",
     ) -> bool:
-        """Does an entry name a gagged demand or disclosure, or is it, since the demand
-        came, a legal-obligation use of a gagged person's data or a look by the vendor's
-        people at their records?"""
+        """Does an entry name a gagged demand or disclosure, is it a use of a gagged
+        person's data for the purpose of a gagged disclosure (whenever made), or is it,
+        since the demand came, another legal-obligation use of their data or a look by the
+        vendor's people at their records?"""
         if not self.demands:
             return False
         since = self.subjects.get(subject_id or "")
+        if purpose is not None and purpose in self.purposes.get(subject_id or "", ()):
+            return True
         looked = purpose in self.legal_purposes or _vendor_look(action, actor)
         if looked and since is not None and at is not None and at >= since:
             return True
@@ -126,8 +136,9 @@ def live_gags(conn: Connection, now: datetime, legal_purposes: frozenset[str]) -
     made: set[str] = set()
     people: dict[str, datetime] = {}
     to: dict[str, set[str]] = {}
-    for did, sid, demand, recipient, at in conn.execute(
-        select(d.id, d.subject_id, d.legal_demand_id, d.recipient, d.at).where(
+    why: dict[str, set[str]] = {}
+    for did, sid, demand, recipient, purpose, at in conn.execute(
+        select(d.id, d.subject_id, d.legal_demand_id, d.recipient, d.purpose, d.at).where(
             d.legal_demand_id.in_(sorted(live))
         )
     ):
@@ -135,9 +146,16 @@ def live_gags(conn: Connection, now: datetime, legal_purposes: frozenset[str]) -
         since = received.get(str(demand)) or at
         people[str(sid)] = min(since, people.get(str(sid), since))
         to.setdefault(str(sid), set()).add(str(recipient))
-    recipients = {sid: frozenset(names) for sid, names in to.items()}
+        if purpose in legal_purposes:
+            why.setdefault(str(sid), set()).add(str(purpose))
     return LiveGags(
-        frozenset(live), frozenset(made), people, legal_purposes, recipients, checked=checked
+        frozenset(live),
+        frozenset(made),
+        people,
+        legal_purposes,
+        {sid: frozenset(names) for sid, names in to.items()},
+        {sid: frozenset(names) for sid, names in why.items()},
+        checked=checked,
     )
 
 

@@ -64,11 +64,13 @@ class DemandRow:
 @dataclass(frozen=True)
 class Honoured:
     """The gag troth honours for a demand, what of its row differs from the log (None:
-    nothing), and the seq of its ``legal_demand.record`` entry (0: not known)."""
+    nothing), the seq of its ``legal_demand.record`` entry (0: not known) and that entry's
+    details (what the demand asks for: troth.disclosures.scope)."""
 
     gag_until: datetime | None
     tampered: str | None = None
     record_seq: int = 0
+    recorded: Mapping[str, Any] = field(default_factory=dict)
 
     def gagged(self, now: datetime) -> bool:
         return self.gag_until is not None and self.gag_until > now
@@ -246,7 +248,7 @@ def _verdict(row: DemandRow, found: list[_Found]) -> Honoured:
             gag = row.gag_until
         else:
             differs.append("gag_until")
-    return Honoured(gag, ", ".join(differs) or None, record.seq)
+    return Honoured(gag, ", ".join(differs) or None, record.seq, d)
 
 
 _FIELDS = ("authority", "recipient")

@@ -25,21 +25,22 @@ from troth.audit.refusals import Refusal, refuse
 from troth.columns import row_of
 from troth.context import Context
 from troth.disclosures.authority import demand_needed, statutory_duty
-from troth.disclosures.demands import (
-    DemandStatus,
-    LegalDemand,
-    authority_recipient,
-    demand_row,
-    notify_disclosures,
-)
-from troth.disclosures.logged import Checked, check_demands, demand_of, honoured_of
+from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, notify_disclosures
+from troth.disclosures.logged import Checked, Honoured, check_demands, demand_of, honoured_of
 from troth.disclosures.package import DisclosedValue, DisclosurePackage, WithheldValue
+from troth.disclosures.scope import (
+    OUTSIDE_PERIOD,
+    DemandScope,
+    demand_for,
+    honoured_scope,
+    nothing_in_period,
+    within_demand,
+)
 from troth.disclosures.tables import disclosures, legal_demands
 from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.gate import facts as facts_mod
 from troth.gate.masks import as_held, customer_side, shown_to
-from troth.policy.model import LegalBasis
 from troth.store.ids import new_id
 from troth.store.seals import refusing_tampered
 from troth.store.subjects import get_subject, lookup_subject, no_such_subject
@@ -125,6 +126,21 @@ def _where(a: _Attempt) -> dict[str, Any]:
     return {"subject_id": a.subject_id, "purpose": a.purpose[:100], "details": details}
 
 
+def _nothing(
+    a: _Attempt, rc: Any, decided: _Allowed, withheld: Any, scope: DemandScope | None
+) -> Refusal:
+    """The refusal of a disclosure with no value to send: none collected within the legal
+    demand's period, or none for the purpose (or of the recipient's listed fields)."""
+    if scope is not None and any(w.reason == OUTSIDE_PERIOD for w in withheld):
+        return nothing_in_period(scope, str(a.legal_demand_id), decided.categories)
+    return Refusal(
+        Reason.purpose_not_of_collection,
+        f"nothing of this person's data may go to {rc.name} for {a.purpose!r}"
+        " (no value was collected for that purpose, or none of its fields is listed)",
+        categories=decided.wanted,
+    )
+
+
 @dataclass(eq=False)
 class DisclosureService:
     """Disclosures, legal demands and the published list of sub-processors."""
@@ -191,35 +207,23 @@ class DisclosureService:
         rc = ctx.policy.recipients[a.recipient]
         grant = ctx.policy.recipient_grants.get((a.recipient, a.purpose))
         with transaction(ctx) as conn:
-            demand, honoured = None, None
-            if a.legal_demand_id is not None:
-                try:
-                    demand = self._check_demand(conn, a.legal_demand_id, a.recipient, a.purpose)
-                except (ValidationError, NotFound) as exc:
-                    # Not a demand this disclosure may go under: refused and audited, as
-                    # a disclosure without one is; the error says what to fix.
-                    return Refusal(Reason.demand_required, exc.message, error=exc)
-                honoured, _ = honoured_of(conn, demand.id)
-                if honoured.tampered:
-                    return Refusal(Reason.record_tampered, honoured.refusal(demand.id))
+            under = self._under(conn, a)
+            if isinstance(under, Refusal):
+                return under
+            demand, honoured, scope = under
             subj = get_subject(conn, a.subject_id, ctx.keys)
             facts = facts_mod.gather(conn, ctx, a.actor, subj)
-            decided = self._decide(a, rc, grant, facts)
+            decided = self._decide(a, rc, grant, facts, scope)
             if isinstance(decided, Refusal):
                 return decided
             only = grant.fields if grant is not None else frozenset()
             values, fields_out, withheld = self._project(
-                conn, a.subject_id, a.purpose, decided.categories, only, a.now, facts, demand
+                conn, a.subject_id, a.purpose, decided.categories, only, a.now, facts, scope
             )
             if customer_side(a.actor):  # a customer's people pass on what they read (masked)
                 values = shown_to(ctx.policy, as_held(a.actor, facts), values)
             if not values:
-                return Refusal(
-                    Reason.purpose_not_of_collection,
-                    f"nothing of this person's data may go to {rc.name} for {a.purpose!r}"
-                    " (no value was collected for that purpose, or none of its fields is listed)",
-                    categories=decided.wanted,
-                )
+                return _nothing(a, rc, decided, withheld, scope)
             package = DisclosurePackage(
                 id=new_id(),
                 subject_id=a.subject_id,
@@ -246,15 +250,42 @@ class DisclosureService:
                     notify_disclosures(conn, ctx, demand, [package.id])
         return package
 
-    def _decide(self, a: _Attempt, rc: Any, grant: Any, facts: Any) -> _Allowed | Refusal:
+    def _under(
+        self, conn: Connection, a: _Attempt
+    ) -> tuple[LegalDemand | None, Honoured | None, DemandScope | None] | Refusal:
+        """The legal demand the disclosure goes under, the gag and the scope the log
+        recorded for it (all None without one), or why it may not go under it."""
+        if a.legal_demand_id is None:
+            return None, None, None
+        try:
+            demand = demand_for(self.ctx, conn, a.legal_demand_id, a.recipient, a.purpose)
+        except (ValidationError, NotFound) as exc:
+            # Not a demand this disclosure may go under: refused and audited, as a
+            # disclosure without one is; the error says what to fix.
+            return Refusal(Reason.demand_required, exc.message, error=exc)
+        honoured, _ = honoured_of(conn, demand.id)
+        if honoured.tampered:
+            return Refusal(Reason.record_tampered, honoured.refusal(demand.id))
+        scope = honoured_scope(demand, honoured)
+        return scope if isinstance(scope, Refusal) else (demand, honoured, scope)
+
+    def _decide(
+        self, a: _Attempt, rc: Any, grant: Any, facts: Any, scope: DemandScope | None
+    ) -> _Allowed | Refusal:
         """What the gate allows of the categories asked for (default: those the policy
-        lists for the recipient and purpose, else the purpose's own)."""
+        lists for the recipient and purpose, else the purpose's own; under a legal
+        demand, only what it asks for: troth.disclosures.scope)."""
         idx = self.ctx.policy
         wanted = (
             a.asked if a.asked is not None else tuple(sorted(grant.categories if grant else ()))
         )
         if not wanted:
             wanted = tuple(sorted(idx.purpose_categories.get(a.purpose, ())))
+        if scope is not None:
+            within = within_demand(scope, str(a.legal_demand_id), a.asked, wanted, rc.name)
+            if isinstance(within, Refusal):
+                return within
+            wanted = within
         decision = decide(
             idx,
             Ask(
@@ -296,12 +327,13 @@ class DisclosureService:
         only: frozenset[str],
         now: datetime,
         facts: Any,
-        demand: LegalDemand | None,
+        scope: DemandScope | None,
     ) -> tuple[list[StoredValue], tuple[str, ...], tuple[WithheldValue, ...]]:
         """Values of the allowed categories, bound to the purpose (unless a recorded legal
-        demand compels the disclosure: a court order may demand any data), limited to the
-        recipient's listed fields (P19): every value sent, the fields they are of (once
-        each), and every value held back with why."""
+        demand compels the disclosure: a court order may demand any data, collected in
+        the period it states), limited to the recipient's listed fields (P19): every
+        value sent, the fields they are of (once each), and every value held back with
+        why."""
         idx = self.ctx.policy
         stored = read_values(conn, self.ctx, subject_id, sorted(allowed))
         out: list[StoredValue] = []
@@ -311,39 +343,18 @@ class DisclosureService:
             if only and v.field not in only:
                 withheld.append(WithheldValue.of(v, "field_not_listed_for_recipient"))
                 continue
-            if demand is None:
+            if scope is None:
                 # The same binding rules as a use (P02, P03, P07, P08, P25).
                 why = value_reason(idx, v, purpose, now, facts)
                 if why is not None:
                     withheld.append(WithheldValue.of(v, why.value))
                     continue
+            elif not scope.holds(v.collected_at):
+                withheld.append(WithheldValue.of(v, OUTSIDE_PERIOD))
+                continue
             out.append(v)
             return_fields[v.field] = None
         return out, tuple(return_fields), tuple(withheld)
-
-    def _check_demand(
-        self, conn: Connection, demand_id: str, recipient: str, purpose: str
-    ) -> LegalDemand:
-        demand = demand_row(conn, demand_id)
-        idx = self.ctx.policy
-        p = idx.purposes.get(purpose)
-        if p is None or p.legal_basis is not LegalBasis.legal_obligation:
-            legal = sorted(
-                p.id for p in idx.purposes.values() if p.legal_basis is LegalBasis.legal_obligation
-            )
-            raise ValidationError(
-                f"a disclosure under a legal demand uses a legal-obligation purpose"
-                f" ({', '.join(legal) or 'the policy declares none'}), not {purpose!r}"
-            )
-        if demand.recipient is not None and demand.recipient != recipient:
-            raise ValidationError(
-                f"legal demand {demand_id} is from {demand.recipient!r}; disclose to that"
-                f" recipient, not {recipient!r}"
-            )
-        authority_recipient(self.ctx, recipient)
-        if demand.status == DemandStatus.closed:
-            raise ValidationError(f"legal demand {demand_id} is closed")
-        return demand
 
     # -- refusals --------------------------------------------------------------------------
     def _within_reach(self, a: _Attempt) -> None:

@@ -39,6 +39,11 @@ legal_demands = Table(
     choice("instrument", "troth.disclosures.demands:LegalInstrument", 40, nullable=False),
     Column("reference", String(200), nullable=False),
     Column("scope", Text, nullable=False),
+    # What the demand asks for (P20): the categories (NULL: recorded before troth kept
+    # them; nothing goes under such a demand) and the period the data was collected in.
+    document("categories", required=False, shape="list"),
+    stamp("period_from", required=False),
+    stamp("period_until", required=False),
     stamp("received_at"),
     # The end of a non-disclosure order: the person may not be told before.
     stamp("gag_until", required=False),

@@ -20,7 +20,7 @@ from troth.gate.model import (
     Reason,
 )
 from troth.gate.waiting import waiting_for_next
-from troth.policy.index import PolicyIndex
+from troth.policy.index import DEFAULT_TRANSACTIONS, PolicyIndex
 from troth.policy.model import LegalBasis, Power
 
 
@@ -155,6 +155,13 @@ def _refused_outright(index: PolicyIndex, ask: Ask, facts: Facts) -> Decision | 
         # (GDPR Art. 18(2)); a restriction recorded on one before troth refused them.
         and index.purposes[ask.purpose].legal_basis is not LegalBasis.legal_obligation
     ):
+        if ask.purpose in facts.deferred:
+            return Decision.deny(
+                Reason.restricted,
+                "the erasure the person asked for is deferred under a legal hold: until it"
+                f" is carried out their data may not be used for {ask.purpose!r} (only for"
+                " what the law requires or the hold serves)",
+            )
         return Decision.deny(
             Reason.restricted, f"the person limited the use of their data for {ask.purpose!r}"
         )
@@ -356,11 +363,15 @@ def _actor_category_ok(index: PolicyIndex, ask: Ask, facts: Facts, cat: str) -> 
 def _needs_grant(index: PolicyIndex, ask: Ask, facts: Facts) -> bool:
     """The vendor's people need the customer's grant for a customer's detailed data (P14):
     vendor admins always; staff too where the policy requires grants and the person is a
-    customer's (:func:`staff_need_grant`), except for what the law obliges the vendor to do."""
+    customer's (:func:`staff_need_grant`), except for what the law obliges the vendor to do
+    and for the vendor's own purposes (``vendor_only``): the grant is the customer's say
+    over its data, never over the vendor's own processing; the role still decides."""
     kind = ask.actor.kind
     if kind is ActorKind.vendor_admin:
         return True
     if kind is not ActorKind.staff or not staff_need_grant(index, facts.subject_tenant):
+        return False
+    if ask.purpose in index.vendor_purposes:
         return False
     return index.purposes[ask.purpose].legal_basis is not LegalBasis.legal_obligation
 
@@ -417,11 +428,10 @@ def live_grants(facts: Facts, now: datetime, categories: frozenset[str]) -> Iter
         yield g
 
 
-# Categories that record individual transactions (P19: "no third party gets individual
-# transaction data" unless the policy's recipient says individual_transactions: true).
-TRANSACTION_CATEGORIES = frozenset(
-    {"purchases", "billing", "payment_card", "financial", "call_records", "destination_numbers"}
-)
+# The categories that record individual transactions where a policy marks none (P19: "no
+# third party gets individual transaction data" unless the policy's recipient says
+# individual_transactions: true); a policy's own are PolicyIndex.transaction_categories.
+TRANSACTION_CATEGORIES = DEFAULT_TRANSACTIONS
 
 
 def _recipient_check(index: PolicyIndex, ask: Ask, cat: str) -> Reason | None:
@@ -435,7 +445,7 @@ def _recipient_check(index: PolicyIndex, ask: Ask, cat: str) -> Reason | None:
     if cat not in grant.categories:
         return Reason.recipient_category_not_allowed
     if (
-        cat in TRANSACTION_CATEGORIES
+        cat in index.transaction_categories
         and not index.recipients[ask.recipient].individual_transactions
     ):
         return Reason.recipient_category_not_allowed

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, literal_column, select
+from sqlalchemy import Connection, bindparam, func, literal_column, or_, select
 
 from troth.consent.state import backed
 from troth.consent.tables import consent_state as state
@@ -193,13 +193,16 @@ def facts_from_row(
         if purpose not in notices.reconsent or notices.reconsent[purpose] == digest:
             consented.add(purpose)
     restricted = {p for p in (f_restricted or "").split(",") if p}
+    deferred, held_for = held_open(conn, subject) if restricted else (frozenset(), frozenset())
     member_active, grants, member_role = actor_membership(conn, ctx, actor, subject.tenant_id)
     return Facts(
         subject_id=subject.id,
         subject_tenant=subject.tenant_id,
         subject_self=actor.kind is ActorKind.subject and actor.id == subject.id,
         consented=frozenset(consented),
-        restricted=frozenset(restricted),
+        restricted=frozenset(restricted - held_for),
+        deferred=deferred - held_for,
+        held_for=held_for,
         notices=notices.new_uses,
         member_active=member_active,
         member_role=member_role,
@@ -207,6 +210,34 @@ def facts_from_row(
         grants=grants,
         erased=subject.erased_at is not None,
     )
+
+
+def held_open(conn: Connection, subject: SubjectRow) -> tuple[frozenset[str], frozenset[str]]:
+    """Of a person's restrictions, those an erasure waiting for a legal hold placed
+    (troth.requests.deferral), and of these, the purposes a hold on them (or on their
+    tenant) serves: the hold keeps those open while it runs (GDPR Art. 17(3)(e), 18(2)).
+    A restriction the person asked for stays, whatever a hold serves."""
+    from troth.requests.states import RequestState
+    from troth.requests.tables import requests
+    from troth.retention.tables import legal_holds
+
+    r, q, h = restrictions.c, requests.c, legal_holds.c
+    waiting = select(q.id).where(q.state == RequestState.awaiting_hold.value)
+    deferred = frozenset(
+        str(p)
+        for p in conn.execute(
+            select(r.purpose).where(r.subject_id == subject.id, r.request_id.in_(waiting))
+        ).scalars()
+    )
+    if not deferred:
+        return deferred, frozenset()
+    on = h.subject_id == subject.id
+    if subject.tenant_id is not None:
+        on = or_(on, h.tenant_id == subject.tenant_id)
+    served: set[str] = set()
+    for purposes in conn.execute(select(h.purposes).where(h.lifted_at.is_(None), on)).scalars():
+        served.update(str(p) for p in purposes or ())
+    return deferred, frozenset(served & deferred)
 
 
 def collection_facts(

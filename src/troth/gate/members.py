@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from troth.gate.model import Actor, ActorKind, Ask, Decision, Facts, Operation, Reason
 from troth.policy.index import PolicyIndex
+from troth.policy.model import Organisation
 
 # A customer's people: its admins and members (troth.access.tenants).
 MEMBERS = frozenset({ActorKind.tenant_admin, ActorKind.tenant_member})
@@ -25,6 +26,13 @@ def customer_side(actor: Actor) -> bool:
     return kind in MEMBERS or (kind is ActorKind.application and actor.tenant_id is not None)
 
 
+def _vendor(index: PolicyIndex) -> tuple[Organisation, str]:
+    """The organisation and its privacy contact as a refusal names it (`` (ADDRESS)``, or
+    nothing where the policy gives none)."""
+    org = index.policy.organisation
+    return org, f" ({org.contact.email})" if org.contact.email else ""
+
+
 def vendor_only_refusal(
     index: PolicyIndex, actor: Actor, purpose: str, doing: str
 ) -> Decision | None:
@@ -34,8 +42,7 @@ def vendor_only_refusal(
     was asked in the message (``this use``, ``this consent``)."""
     if purpose not in index.vendor_purposes or not customer_side(actor):
         return None
-    org = index.policy.organisation
-    contact = f" ({org.contact.email})" if org.contact.email else ""
+    org, contact = _vendor(index)
     return Decision.deny(
         Reason.vendor_only,
         f"purpose {purpose!r} is {org.name}'s own (`vendor_only` in its policy): no"
@@ -43,6 +50,64 @@ def vendor_only_refusal(
         f" export or aggregate data for it, so {doing} is refused; act for one of your"
         f" organisation's purposes, or ask {org.name}{contact} if you believe your"
         " organisation needs this",
+    )
+
+
+def self_grant_refusal(index: PolicyIndex, actor: Actor, purpose: str) -> Decision | None:
+    """The refusal of a customer-side actor (:func:`customer_side`) recording a *grant* of
+    a consent only the person may give (``index.person_consent``: ``consent_by: person``,
+    or a purpose that reads the vendor's own categories): the customer would authorise
+    itself to read what the person never agreed to show it. None otherwise; a withdrawal
+    is never refused here (it widens nothing)."""
+    if not customer_side(actor):
+        return None
+    found = index
+    while purpose not in found.person_consent and found.coming is not None:
+        found = found.coming  # a purpose of a version waiting for its date
+    if purpose not in found.person_consent:
+        return None
+    org, contact = _vendor(index)
+    shared = sorted(found.person_consent[purpose])
+    why = (
+        f"it lets your organisation read {', '.join(shared)}, which {org.name} holds for"
+        " its own purposes"
+        if shared
+        else "the policy says `consent_by: person`"
+    )
+    return Decision.deny(
+        Reason.consent_self_grant,
+        f"consent to {purpose!r} may be given only by the person themself ({why}): no"
+        " customer, its admins, members or API keys, may record it for them. Ask the"
+        f" person to give it in {org.name}'s privacy centre, or {org.name}'s privacy"
+        f" office{contact} to record it with the person's evidence; withdrawing it stays"
+        " open to you",
+    )
+
+
+def vendor_clock_refusal(index: PolicyIndex, actor: Actor) -> Decision | None:
+    """The refusal of a customer-side actor ending (or resuming) the relationship with a
+    person where the organisation is their controller (``tenant_controller:
+    organisation``) and a ``vendor_only`` purpose keeps its data ``after:
+    relationship_end``: the one end would start (or stop) the clocks of the vendor's own
+    purposes, which is never a customer's to decide; None otherwise. Where the customer
+    is the controller, its end is the end of the relationship it decides about."""
+    policy = index.policy
+    if policy.tenant_controller == "customer" or not customer_side(actor):
+        return None
+    own = sorted(
+        p.id
+        for p in policy.purposes
+        if p.vendor_only and p.retention is not None and p.retention.after == "relationship_end"
+    )
+    if not own:
+        return None
+    org, contact = _vendor(index)
+    return Decision.deny(
+        Reason.vendor_only,
+        f"{org.name} is the controller of its customers' people (`tenant_controller:"
+        f" organisation`), and the end of the relationship starts the retention of its own"
+        f" purposes ({', '.join(own)}): a customer may not end or resume it; ask"
+        f" {org.name}{contact}, whose office records it",
     )
 
 

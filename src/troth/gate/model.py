@@ -33,6 +33,9 @@ class Reason(StrEnum):
     recipient_category_not_allowed = "recipient_category_not_allowed"
     # A disclosure to an authority without a recorded legal demand (P20).
     demand_required = "demand_required"
+    # A disclosure under a legal demand of categories (or values of a period) the demand
+    # does not ask for (P20): what goes is only what the demand compels.
+    beyond_demand = "beyond_demand"
     kept_for_legal_obligation = "kept_for_legal_obligation"
     subject_erased = "subject_erased"
     opted_out_recently = "opted_out_recently"  # a sale/sharing opt-out, less than 12 months old
@@ -43,6 +46,13 @@ class Reason(StrEnum):
     # A purpose the policy marks ``vendor_only``, asked for by a customer's admin, member
     # or key: the vendor's own, never a customer's (troth.gate.members).
     vendor_only = "vendor_only"
+    # A person's own export holding a field the policy gives the person whole
+    # (``person_copy: whole``), asked for by someone who reads it masked (or not at all).
+    person_copy_whole = "person_copy_whole"
+    # A consent that lets a customer's side read what it could not without it (the
+    # vendor's own data shared on the person's permission, or ``consent_by: person``),
+    # recorded as given by that customer's own admin, member or key (troth.gate.members).
+    consent_self_grant = "consent_self_grant"
     # A stored value's row does not match its seal (changed outside troth): nothing of
     # the person is shown (troth.store.seals).
     record_tampered = "record_tampered"
@@ -162,6 +172,12 @@ class Facts:
     subject_self: bool = False  # the actor is the person the data is about
     consented: frozenset[str] = frozenset()  # purposes with an active consent
     restricted: frozenset[str] = frozenset()  # purposes the person limited (P26)
+    # Of those, the ones restricted because a legal hold defers the erasure the person
+    # asked for (troth.requests.deferral), not because they limited them.
+    deferred: frozenset[str] = frozenset()
+    # Purposes that erasure restricted which a legal hold on the person serves: open to
+    # use while it runs (not in ``restricted``; audited as under the hold).
+    held_for: frozenset[str] = frozenset()
     # New uses started by a published change: (point, purpose, category) -> (when the
     # notice was posted, whether fresh consent is needed, the version) (P07, P08).
     notices: Mapping[tuple[str, str, str], tuple[datetime, bool, str]] = field(default_factory=dict)

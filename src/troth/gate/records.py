@@ -15,7 +15,13 @@ from troth.gate.decision import (
     role_unknown,
     staff_need_grant,
 )
-from troth.gate.members import MEMBERS, member_role_refusal, vendor_only_refusal
+from troth.gate.members import (
+    MEMBERS,
+    member_role_refusal,
+    self_grant_refusal,
+    vendor_clock_refusal,
+    vendor_only_refusal,
+)
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Reason
 from troth.policy.index import PolicyIndex
 
@@ -86,7 +92,8 @@ def decide_record(
     legal demands, obligations of the vendor's own). ``categories`` are the categories
     the record reveals (a disclosure's): a grant or a role must cover them all.
     ``purpose``: the purpose a change is for (a consent given): a ``vendor_only`` one is
-    never a customer's to record (:func:`troth.gate.members.vendor_only_refusal`)."""
+    never a customer's to record (:func:`troth.gate.members.vendor_only_refusal`), nor
+    one only the person may give (:func:`troth.gate.members.self_grant_refusal`)."""
     kind = actor.kind
     if kind is ActorKind.system:
         return Decision(True, categories=categories)
@@ -94,8 +101,8 @@ def decide_record(
         return Decision.deny(Reason.not_a_member, "no such person")
     if kind in PARTIES:
         refused = party_refusal(actor, facts, "records")
-        if refused is None and write and purpose is not None:
-            refused = vendor_only_refusal(index, actor, purpose, f"this {record.value} change")
+        if refused is None and write:
+            refused = _vendor_change_refusal(index, actor, record, purpose)
         if refused is None and kind in MEMBERS:
             refused = _member_record_refusal(index, actor, record, facts, categories)
         if refused is not None:
@@ -145,6 +152,23 @@ def decide_record(
         reason,
         f"the vendor's staff see a customer's {record.value} only under the customer's grant",
     )
+
+
+def _vendor_change_refusal(
+    index: PolicyIndex, actor: Actor, record: Record, purpose: str | None
+) -> Decision | None:
+    """A customer's side changing a record for a ``vendor_only`` purpose (a consent to
+    it), recording a grant of a consent only the person gives (``consent_self_grant``),
+    or ending the relationship that runs such a purpose's clock where the
+    organisation is the controller (:mod:`troth.gate.members`); None otherwise."""
+    if purpose is not None:
+        doing = f"this {record.value} change"
+        refused = vendor_only_refusal(index, actor, purpose, doing) or self_grant_refusal(
+            index, actor, purpose
+        )
+        if refused is not None:
+            return refused
+    return vendor_clock_refusal(index, actor) if record is Record.relationship else None
 
 
 def _member_record_refusal(

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from troth.policy.consent_by import consentable, recorded_by, recorded_by_words
 from troth.policy.durations import Duration
+from troth.policy.index import transaction_categories
 from troth.policy.loader import dump_policy
 from troth.policy.model import (
+    CollectedField,
     CollectionPoint,
     LegalBasis,
     Policy,
@@ -146,6 +149,7 @@ def _purpose_dict(policy: Policy, p: Purpose) -> dict[str, Any]:
         "marketing": p.marketing,
         "sale_or_sharing": p.sale_or_sharing,
         "vendor_only": p.vendor_only,
+        "consent_by": None if p.vendor_only or not consentable(p) else recorded_by(policy, p),
         "retention": retention_words(p.retention, opt_out_words(policy, p)),
         "withdraw": p.withdraw,
     }
@@ -171,6 +175,11 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
                 "description": cp.description,
                 "source": source_words(cp),
                 "fields": {name: f.category for name, f in cp.fields.items()},
+                # Shown masked to people, and those the person's own copy holds whole.
+                "masked": {n: f.mask.value for n, f in cp.fields.items() if f.mask},
+                "person_copy_whole": [
+                    n for n, f in cp.fields.items() if f.mask and f.person_copy == "whole"
+                ],
                 "purposes": list(cp.purposes),
             }
             for cp in policy.collection_points
@@ -186,6 +195,9 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
                 "safeguard": r.safeguard,
                 "statutory_duty": r.statutory_duty,
                 "individual_transactions": r.individual_transactions,
+                "never_receives": (
+                    [] if r.individual_transactions else sorted(transaction_categories(policy))
+                ),
                 "receives": [
                     {
                         "purpose": d.purpose,
@@ -244,7 +256,13 @@ def _intro(policy: Policy) -> list[str]:
     out.append(
         "Your rights are set by " + "; ".join(REGIME_WORDS[j] for j in org.jurisdictions) + "."
     )
-    if policy.multi_tenant:
+    if policy.multi_tenant and policy.tenant_controller == "organisation":
+        out.append(
+            f"{org.name} is the controller of its customers' people's data: it decides about"
+            " that data, and its staff see it as their roles allow; each customer sees only"
+            f" its own people's data, and the people it invites; ask {org.name} about yours."
+        )
+    elif policy.multi_tenant:
         out.append("Each customer's data is seen only by that customer and the people it invites.")
         if policy.tenant_controller == "customer":
             out.append(
@@ -259,10 +277,20 @@ def _section(heading: str, body: list[str], empty: str) -> list[str]:
     return ["", heading, *(body or [empty])]
 
 
+def _field_words(f: CollectedField) -> str:
+    """A field's category, and how people are shown it where it is masked: "payment_card,
+    shown masked (last4)"; "national_id, shown masked (last4), whole in the person's own
+    copy of their data" (``person_copy: whole``)."""
+    if f.mask is None:
+        return f.category
+    whole = ", whole in the person's own copy of their data" if f.person_copy == "whole" else ""
+    return f"{f.category}, shown masked ({f.mask.value}){whole}"
+
+
 def _collected(policy: Policy) -> list[str]:
     out: list[str] = []
     for cp in policy.collection_points:
-        fields = ", ".join(f"{name} ({f.category})" for name, f in cp.fields.items())
+        fields = ", ".join(f"{name} ({_field_words(f)})" for name, f in cp.fields.items())
         source = source_words(cp)
         said = f", {source}" if source else ""
         out.append(f"- {(cp.description or cp.id).rstrip('.')} [{cp.id}]{said}: {fields}.")
@@ -292,6 +320,9 @@ def _purpose_words(policy: Policy, p: Purpose) -> list[str]:
     if extra:
         out.append(f"    {'; '.join(extra)}.")
     out.append(f"    {retention_words(p.retention, opt_out_words(policy, p))}.")
+    who = recorded_by_words(policy, p)
+    if who:
+        out.append(f"    {who}.")
     if p.withdraw:
         out.append(f"    to withdraw: {p.withdraw}")
     return out
@@ -321,7 +352,8 @@ def _recipients(policy: Policy) -> list[str]:
                 f"    we must report to it by law ({r.statutory_duty}), without a court order."
             )
         if not r.individual_transactions:
-            out.append("    never sees individual transactions.")
+            tx = ", ".join(sorted(transaction_categories(policy))) or "none is named"
+            out.append(f"    never sees records of individual transactions ({tx}).")
     return _section("Who receives it, and where", out, "- Nobody: your data is not passed on.")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from troth.policy.changes import Attr, Differ, PolicyDiff, Severity, same_words
+from troth.policy.consent_by import CUSTOMER, recorded_by
 from troth.policy.dropped import dropped_warnings
 from troth.policy.durations import Duration
 from troth.policy.model import LegalBasis, Policy
@@ -121,6 +122,7 @@ _CATEGORY_ATTRS: list[Attr] = [
     ("special", "special-category flag", lambda a, b: a is not False and b is False),
     ("business_contact", "business-contact flag", _became_true),
     ("aggregate_only", "aggregate-only flag", _became_false),
+    ("transactions", "individual-transactions flag", _became_false),
 ]
 
 
@@ -162,6 +164,12 @@ def _purposes(d: Differ, old: Policy, new: Policy) -> None:
         # A new dimension splits the statistics finer (P09): material.
         d.members(s, pid, "dimensions", o.dimensions, n.dimensions, "aggregate dimensions", _M)
         _retention(d, pid, o.retention, n.retention)
+        # Who may record a grant, as the gate decides it (``consent_by``, or derived):
+        # a customer's side now recording it widens what the customer may give itself.
+        d.value(
+            s, pid, "consent_by", recorded_by(old, o), recorded_by(new, n),
+            "who may record a consent", lambda a, b: b == CUSTOMER,
+        )  # fmt: skip
 
     d.by_id(
         "purposes",
@@ -208,7 +216,15 @@ def _points(d: Differ, old: Policy, new: Policy) -> None:
                 f"category of field {fname!r}",
                 True,
             )
-            for attr in ("type", "required", "max_length", "identifies", "description"):
+            # person_copy: what the person's own copy holds of a masked field (P23).
+            for attr in (
+                "type",
+                "required",
+                "max_length",
+                "identifies",
+                "description",
+                "person_copy",
+            ):
                 d.value(
                     s,
                     cid,

@@ -27,6 +27,24 @@ def _holds_email(spec: CollectedField) -> bool:
     return spec.identifies == "email" or spec.type.value == "email"
 
 
+# The categories that record individual transactions where a policy marks none
+# `transactions: true` (the names troth always read so, P19).
+DEFAULT_TRANSACTIONS = frozenset(
+    {"purchases", "billing", "payment_card", "financial", "call_records", "destination_numbers"}
+)
+
+
+def transaction_categories(policy: Policy) -> frozenset[str]:
+    """The policy's categories that record individual transactions: those it marks
+    ``transactions: true``; where it marks none, those of :data:`DEFAULT_TRANSACTIONS` it
+    uses."""
+    marked = {c.id for c in policy.categories if c.transactions}
+    if marked:
+        return frozenset(marked)
+    used = {c for p in policy.purposes for c in p.categories} | {c.id for c in policy.categories}
+    return DEFAULT_TRANSACTIONS & used
+
+
 @dataclass(frozen=True, slots=True)
 class CategoryInfo:
     id: str
@@ -56,10 +74,17 @@ class PolicyIndex:
     purpose_categories: dict[str, frozenset[str]] = field(default_factory=dict)
     consent_purposes: frozenset[str] = frozenset()
     aggregate_purposes: frozenset[str] = frozenset()
+    # Records of individual transactions (P19): never to a recipient whose
+    # ``individual_transactions`` is false.
+    transaction_categories: frozenset[str] = frozenset()
     # The vendor's own purposes (``vendor_only: true``): no customer-side actor acts for
     # them; and the categories only they reach (a tenant export leaves those out).
     vendor_purposes: frozenset[str] = frozenset()
     vendor_categories: frozenset[str] = frozenset()
+    # Purposes whose consent only the person (or the vendor's side) may record, never a
+    # customer's side (:func:`person_consent`), each with the vendor's own categories a
+    # consent to it shows (empty: ``consent_by: person`` said so for another reason).
+    person_consent: dict[str, frozenset[str]] = field(default_factory=dict)
     # Purpose -> the categories its legal minimum keeps past erasure (only those with one).
     legally_kept: dict[str, frozenset[str]] = field(default_factory=dict)
     points: dict[str, CollectionPoint] = field(default_factory=dict)
@@ -123,11 +148,13 @@ class PolicyIndex:
             p.id for p in policy.purposes if p.legal_basis is LegalBasis.consent
         )
         idx.aggregate_purposes = frozenset(p.id for p in policy.purposes if p.aggregate_only)
+        idx.transaction_categories = transaction_categories(policy)
         idx.vendor_purposes = frozenset(p.id for p in policy.purposes if p.vendor_only)
         customers = {c for p in policy.purposes if not p.vendor_only for c in p.categories}
         idx.vendor_categories = frozenset(
             c for p in policy.purposes if p.vendor_only for c in p.categories
         ) - frozenset(customers)
+        idx.person_consent = person_consent(policy)
         idx.legally_kept = {
             p.id: frozenset(p.retention.legal_minimum.categories)
             for p in policy.purposes
@@ -255,3 +282,55 @@ class PolicyIndex:
     @property
     def version(self) -> str:
         return self.policy.version
+
+
+def vendor_shared(policy: Policy) -> dict[str, frozenset[str]]:
+    """Each consent purpose (``legal_basis: consent``) not ``vendor_only`` -> the vendor's
+    own data a consent to it would show a customer: the categories it reads that a
+    ``vendor_only`` purpose uses and that no purpose a customer acts for without consent
+    reads (the customer reads those anyway: its account, contract or legitimate-interest
+    purposes); and, value by value, each category a collection point serving both it and a
+    ``vendor_only`` purpose collects for both (bound to the vendor's purpose, such a value
+    serves the consent purpose once consent is recorded: troth.gate.binding). Only
+    purposes that share some are listed."""
+    own = {c for p in policy.purposes if p.vendor_only for c in p.categories}
+    anyway = {
+        c
+        for p in policy.purposes
+        if not p.vendor_only
+        and not p.aggregate_only
+        and p.legal_basis not in (LegalBasis.consent, LegalBasis.legal_obligation)
+        for c in p.categories
+    }
+    cats = {p.id: frozenset(p.categories) for p in policy.purposes}
+    vendor = {p.id for p in policy.purposes if p.vendor_only}
+    out: dict[str, frozenset[str]] = {}
+    for p in policy.purposes:
+        if p.vendor_only or p.legal_basis is not LegalBasis.consent:
+            continue
+        shared = set(cats[p.id] & own) - anyway
+        for cp in policy.collection_points:
+            if p.id not in cp.purposes:
+                continue
+            held = {f.category for f in cp.fields.values()} & cats[p.id]
+            for v in set(cp.purposes) & vendor:
+                shared |= held & cats[v]
+        if shared:
+            out[p.id] = frozenset(shared)
+    return out
+
+
+def person_consent(policy: Policy) -> dict[str, frozenset[str]]:
+    """The purposes whose grant a customer's side (its admins, members, keys) may never
+    record, only the person themself or the vendor's side: those saying ``consent_by:
+    person``, and by default each consent purpose that shows a customer the vendor's own
+    data (:func:`vendor_shared`): a customer recording that consent would give itself the
+    vendor's data (self-authorisation). ``consent_by: customer``
+    does not lift that (``policy validate`` refuses it on such a purpose). Purpose -> the
+    shared categories."""
+    shared = vendor_shared(policy)
+    return {
+        p.id: shared.get(p.id, frozenset())
+        for p in policy.purposes
+        if not p.vendor_only and (p.consent_by == "person" or p.id in shared)
+    }

@@ -43,6 +43,29 @@ def shown(index: PolicyIndex, collection_point: str | None, field: str, value: A
     return apply_mask(mask_of(index, collection_point, field), value)
 
 
+def for_the_person(index: PolicyIndex, collection_point: str | None, field: str, value: Any) -> Any:
+    """The value of ``field`` in the person's own copy of their data (their access export,
+    portability package, the privacy centre's download): whole where the field says
+    ``person_copy: whole`` (GDPR Art. 15(3): a payroll employee's own SIN), else as
+    :func:`shown` (a card stays masked, PCI DSS 3.4). Every other reader, the privacy
+    centre's page included, reads :func:`shown`."""
+    declared = index.point_fields.get(collection_point or "", {}).get(field)
+    if declared is not None and declared.mask is not None and declared.person_copy == "whole":
+        return value
+    return shown(index, collection_point, field, value)
+
+
+def whole_for_the_person(index: PolicyIndex) -> dict[str, str]:
+    """The fields the person's own copy holds whole (``person_copy: whole``), as
+    ``point.field`` -> category."""
+    return {
+        f"{cp.id}.{name}": f.category
+        for cp in index.policy.collection_points
+        for name, f in cp.fields.items()
+        if f.mask is not None and f.person_copy == "whole"
+    }
+
+
 def masked_for_role(
     index: PolicyIndex, role: str | None, values: list[StoredValue]
 ) -> list[StoredValue]:

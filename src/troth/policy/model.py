@@ -8,13 +8,11 @@ compiled into a :class:`troth.policy.index.PolicyIndex` for O(1) decisions.
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from troth.errors import ValidationError
 from troth.policy.durations import Duration
 from troth.policy.parties import ID_PATTERN as ID_PATTERN
 from troth.policy.parties import MAX_NAME as MAX_NAME
@@ -25,6 +23,16 @@ from troth.policy.parties import TenantController, with_tenant_controller
 from troth.policy.powers import POWER_NAMES as POWER_NAMES
 from troth.policy.powers import Power as Power
 from troth.policy.powers import RoleFor as RoleFor
+from troth.policy.vocabulary import CookieCategory as CookieCategory
+from troth.policy.vocabulary import FieldType as FieldType
+from troth.policy.vocabulary import LegalBasis as LegalBasis
+from troth.policy.vocabulary import Mask as Mask
+from troth.policy.vocabulary import RecipientKind as RecipientKind
+from troth.policy.vocabulary import Regime as Regime
+from troth.policy.vocabulary import RetentionAction as RetentionAction
+from troth.policy.vocabulary import RetentionClock as RetentionClock
+from troth.policy.vocabulary import SourceKind as SourceKind
+from troth.policy.vocabulary import parse_regime as parse_regime
 
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="lower_snake_case identifier")]
 LocationCode = Annotated[
@@ -32,89 +40,6 @@ LocationCode = Annotated[
 ]
 
 MAX_DUTY = 300  # the longest law a recipient's ``statutory_duty`` may name
-
-
-class LegalBasis(StrEnum):
-    consent = "consent"
-    contract = "contract"
-    legal_obligation = "legal_obligation"
-    legitimate_interest = "legitimate_interest"
-    vital_interest = "vital_interest"
-    public_task = "public_task"
-
-
-class Regime(StrEnum):
-    """Legal regimes whose deadlines troth knows (see REGULATIONS.md)."""
-
-    gdpr = "gdpr"
-    uk_gdpr = "uk_gdpr"
-    ccpa = "ccpa"
-    pipeda = "pipeda"
-    nz = "nz"
-    au = "au"
-
-
-def parse_regime(value: str, *, code: str | None = None, **details: Any) -> Regime:
-    """A legal regime by its id (``gdpr``, ``ccpa``...); :class:`ValidationError` naming
-    the ones troth knows otherwise (``code`` and ``details`` as the caller's API has them)."""
-    try:
-        return Regime(value)
-    except ValueError:
-        known = ", ".join(r.value for r in Regime)
-        raise ValidationError(
-            f"unknown regime {value!r}: use one of {known}", code=code, **details
-        ) from None
-
-
-class RetentionClock(StrEnum):
-    collection = "collection"
-    relationship_end = "relationship_end"
-
-
-class RetentionAction(StrEnum):
-    delete = "delete"
-    anonymise = "anonymise"
-    crypto_shred = "crypto_shred"
-
-
-class SourceKind(StrEnum):
-    subject = "subject"
-    third_party = "third_party"
-    observed = "observed"
-
-
-class RecipientKind(StrEnum):
-    processor = "processor"
-    sub_processor = "sub_processor"
-    third_party = "third_party"
-    affiliate = "affiliate"
-    authority = "authority"
-
-
-class FieldType(StrEnum):
-    string = "string"
-    text = "text"
-    email = "email"
-    phone = "phone"
-    date = "date"
-    datetime = "datetime"
-    integer = "integer"
-    number = "number"
-    boolean = "boolean"
-
-
-class Mask(StrEnum):
-    """How a field's value is shown to people (pages, exports, letters): ``last4`` keeps
-    the last four digits of a card number and hides the rest."""
-
-    last4 = "last4"
-
-
-class CookieCategory(StrEnum):
-    strictly_necessary = "strictly_necessary"
-    preferences = "preferences"
-    analytics = "analytics"
-    marketing = "marketing"
 
 
 EFFECTIVE_FIRST = date(1970, 1, 1)
@@ -187,6 +112,9 @@ class Category(_Strict):
     business_contact: bool | None = None
     # Values of an aggregate-only category are never shown row by row (P09).
     aggregate_only: bool = False
+    # Records of individual transactions: never sent to a recipient whose
+    # `individual_transactions` is false (none marked: index.DEFAULT_TRANSACTIONS).
+    transactions: bool = False
     # Left out of what the person is given of their own data (access export, privacy
     # centre), with this reason told instead: when it would reveal others (a moderation
     # report names who reported; GDPR Art. 15(4)). The office still reads it.
@@ -266,6 +194,8 @@ class Purpose(_Strict):
     # For consent purposes: the notice text shown when asking, and how to withdraw.
     notice: str | None = None
     withdraw: str | None = None
+    # Who may record a grant: `person` (they, or the vendor's side), `customer` (its side too).
+    consent_by: Literal["person", "customer"] | None = None
 
 
 class CollectedField(_Strict):
@@ -276,8 +206,10 @@ class CollectedField(_Strict):
     # Marks the field that identifies the person for lookups through a blind index.
     identifies: str | None = Field(default=None, pattern=r"^(email|phone|customer_id)$")
     description: str | None = None
-    # Shown masked wherever a person sees it, exports included (a card number: last4).
+    # Shown masked wherever a person sees it, exports included (a card number: last4);
+    # ``person_copy: whole``: the person's own export holds it whole (Art. 15(3)).
     mask: Mask | None = None
+    person_copy: Literal["whole", "masked"] | None = None
 
     @model_validator(mode="before")
     @classmethod

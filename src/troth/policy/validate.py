@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from troth.policy.consent_by import consent_by_rules
 from troth.policy.issues import Issue, Path, format_path
 from troth.policy.lawful import check_lawfulness
 from troth.policy.model import AGE_FLOORS, LegalBasis, Policy, Regime
 from troth.policy.taxonomy import BUILTIN_BY_ID
 from troth.policy.validate_duties import statutory_duties
-from troth.policy.validate_points import one_identity_each
+from troth.policy.validate_points import one_identity_each, person_copy_needs_mask
 from troth.policy.validate_retention import legal_minimums
 
 Locate = Callable[[Path], int]
@@ -122,6 +123,7 @@ class _Checker:
         self.point_field_rules()
         self.recipient_rules()
         statutory_duties(self.data, self.add)
+        consent_by_rules(self.data, self.add)
         legal_minimums(self.data, self.add)
         self.role_rules()
         self.support_access_rules()
@@ -132,6 +134,7 @@ class _Checker:
         if lawful:  # bind where a policy is written, never on one troth already holds
             check_lawfulness(self.data, self.add)
             one_identity_each(self.data, self.add)
+        person_copy_needs_mask(self.data, self.add)
         return self.issues
 
     # -- references -------------------------------------------------------------------

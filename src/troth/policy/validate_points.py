@@ -36,3 +36,23 @@ def one_identity_each(data: Mapping[str, Any], add: Add) -> None:
                 )
             else:
                 first[kind] = str(name)
+
+
+def person_copy_needs_mask(data: Mapping[str, Any], add: Add) -> None:
+    """Report every field with ``person_copy:`` but no ``mask:``: ``person_copy`` says how
+    the person's own copy of their data holds a masked field (``whole``: GDPR Art. 15(3)),
+    and a field without a mask is whole everywhere already."""
+    points = data.get("collection_points")
+    for i, cp in enumerate(points if isinstance(points, list) else []):
+        fields = cp.get("fields") if isinstance(cp, Mapping) else None
+        for name, spec in (fields if isinstance(fields, Mapping) else {}).items():
+            if not isinstance(spec, Mapping) or spec.get("person_copy") is None:
+                continue
+            if not spec.get("mask"):
+                add(
+                    ("collection_points", i, "fields", str(name), "person_copy"),
+                    f"field {name!r} declares no `mask:`, so everyone (the person too) reads it"
+                    " whole: `person_copy:` says how the person's own copy holds a masked"
+                    " field. Remove `person_copy:`, or add `mask: last4` for the others",
+                    (),
+                )

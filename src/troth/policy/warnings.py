@@ -45,6 +45,7 @@ def policy_warnings(policy: Policy) -> list[str]:
         out
         + _members_without_roles(policy, index)
         + vendor_only_warnings(policy, index)
+        + transaction_warnings(policy, index)
         + pitfall_warnings(policy, index)
         + lawful_warnings(policy)
     )
@@ -62,7 +63,13 @@ def _members_without_roles(policy: Policy, index: PolicyIndex) -> list[str]:
     member of every customer reads all of it (need to know, GDPR Art. 5(1)(f), 25, 32)."""
     if not policy.multi_tenant or index.member_roles:
         return []
-    used = [c for p in policy.purposes if not p.vendor_only for c in p.categories]
+    # An authority's purpose is refused to a member without a role (gate/members.py).
+    used = [
+        c
+        for p in policy.purposes
+        if not p.vendor_only and p.id not in index.authority_purposes
+        for c in p.categories
+    ]
     risky = _risky(policy, index, used)
     if not risky:
         return []
@@ -98,6 +105,9 @@ def vendor_only_warnings(policy: Policy, index: PolicyIndex) -> list[str]:
             continue
         if p.aggregate_only or p.id in listed:
             continue
+        if p.id in index.authority_purposes:
+            out.append(_keys_read_authority_purpose(i, p.id, risky))
+            continue
         out.append(
             f"purposes[{i}]: purpose {p.id!r} uses {', '.join(risky)} (special or"
             " sensitive) and no role `for: tenant_members` lists it, yet a customer's admin"
@@ -116,6 +126,52 @@ def vendor_only_warnings(policy: Policy, index: PolicyIndex) -> list[str]:
                     " vendor_only); remove it from the role"
                 )
     return out
+
+
+def transaction_warnings(policy: Policy, index: PolicyIndex) -> list[str]:
+    """A recipient with ``individual_transactions: false``: one it is listed to receive
+    that the flag then refuses (``recipient_category_not_allowed`` on every disclosure);
+    and special or sensitive categories it receives person by person, which the flag does
+    not cover (trial 18, F3: a research partner so marked got one person's genotype)."""
+    tx = index.transaction_categories
+    out: list[str] = []
+    for i, r in enumerate(policy.recipients):
+        if r.individual_transactions:
+            continue
+        named = ", ".join(sorted(tx)) or "the policy marks none `transactions: true`"
+        for j, d in enumerate(r.receives):
+            for cat in sorted(set(d.categories) & tx):
+                out.append(
+                    f"recipients[{i}].receives[{j}]: recipient {r.id!r} is listed for"
+                    f" {cat!r}, a record of individual transactions, yet has"
+                    " `individual_transactions: false`: every disclosure of it is refused;"
+                    " drop one or the other"
+                )
+        risky = _risky(policy, index, [c for d in r.receives for c in d.categories])
+        risky = [c for c in risky if c not in tx]
+        if risky:
+            out.append(
+                f"recipients[{i}]: recipient {r.id!r} has `individual_transactions: false`,"
+                f" which withholds only the records of individual transactions ({named}),"
+                f" yet it receives {', '.join(risky)} (special or sensitive) of one person"
+                " at a time: if it should get no individual's records, take them out of its"
+                " `receives` (give it aggregates); mark a category `transactions: true` to"
+                " withhold it too"
+            )
+    return out
+
+
+def _keys_read_authority_purpose(i: int, pid: str, risky: list[str]) -> str:
+    """The gate refuses a customer's admin or member without a role to read for a legal
+    obligation whose data goes to an authority (``member_check``); a key bound to a
+    customer has no role and is not refused (trial 17 F6, trial 18 D2)."""
+    return (
+        f"purposes[{i}]: purpose {pid!r} uses {', '.join(risky)} (special or sensitive) and"
+        " is a legal obligation whose data goes to an authority: a customer's admin or"
+        " member reads it only with a role that lists it (none does), but every API key"
+        f" bound to a customer with the `use` scope reads it for {pid!r}: if only the"
+        " vendor's privacy office acts on it, say `vendor_only: true`"
+    )
 
 
 def _unused_optional_fields(policy: Policy) -> list[str]:

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from troth.access.seals import write_sealed
 from troth.audit.log import transaction
 from troth.errors import AuthenticationError, NotFound, RateLimited
 from troth.requests import verification
 from troth.requests.exports import Exports, no_export
 from troth.requests.record import RequestRecord
-from troth.requests.tables import requests
 from troth.requests.verification import CODE_MINUTES, MAX_CODE_ATTEMPTS, MAX_CODES
 
 
@@ -70,7 +68,7 @@ class AgentDownloads:
             values: dict[str, Any] = {"code_hash": None} if ok else {}
             if not ok:
                 values["code_attempts"] = req.code_attempts + 1
-            write_sealed(conn, self.ctx.keys, requests, requests.c.id == req.id, **values)
+            self.steps.write(conn, req.id, **values)
         if not ok:
             left = max(0, MAX_CODE_ATTEMPTS - req.code_attempts - 1)
             raise AuthenticationError(

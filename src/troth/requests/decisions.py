@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from troth.access.seals import write_sealed
 from troth.audit.log import transaction
 from troth.errors import Conflict, ValidationError
 from troth.gate import SYSTEM, Actor
@@ -24,7 +23,6 @@ from troth.requests.states import (
     check_transition,
 )
 from troth.requests.steps import RequestSteps
-from troth.requests.tables import requests
 from troth.store.tables import restrictions
 
 
@@ -51,7 +49,7 @@ class Decisions:
             raise ValidationError(
                 "an extension needs a reason the person is told", code="reason_required"
             )
-        self.steps.desk(request_id, actor)
+        self.steps.desk(request_id, actor, "extend")
         with transaction(self.ctx) as conn:
             req = self.steps.load(conn, request_id)
             if req.extended_due_at is not None:
@@ -75,13 +73,8 @@ class Decisions:
                 self.steps.today(req.regime),
                 extend_by=extend_by,
             )
-            write_sealed(
-                conn,
-                self.ctx.keys,
-                requests,
-                requests.c.id == request_id,
-                extended_due_at=new_due,
-                extension_reason=reason[:2000],
+            self.steps.write(
+                conn, request_id, extended_due_at=new_due, extension_reason=reason[:2000]
             )
             self.steps.move(
                 conn, req, RequestState.extended, actor, "extended", reason=reason[:500]
@@ -95,19 +88,12 @@ class Decisions:
             raise ValidationError(
                 "a refusal needs a reason the person is told", code="reason_required"
             )
-        self.steps.desk(request_id, actor)
+        self.steps.desk(request_id, actor, "refuse")
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             req = self.steps.load(conn, request_id)
             check_transition(req.id, req.state, RequestState.refused)
-            write_sealed(
-                conn,
-                self.ctx.keys,
-                requests,
-                requests.c.id == request_id,
-                closed_at=now,
-                result={"refused": reason[:2000]},
-            )
+            self.steps.write(conn, request_id, closed_at=now, result={"refused": reason[:2000]})
             self.steps.move(conn, req, RequestState.refused, actor, "refused", reason=reason[:500])
             self.steps.tell(conn, req, "refused", reason=reason)
             return self.steps.load(conn, request_id)
@@ -131,9 +117,7 @@ class Decisions:
                 details["changes"] = check_changes(self.ctx, changes)
             if purposes is not None:
                 details["purposes"] = execution.check_purposes(self.ctx, list(purposes))
-            write_sealed(
-                conn, self.ctx.keys, requests, requests.c.id == request_id, details=details
-            )
+            self.steps.write(conn, request_id, details=details)
             self.steps.event(
                 conn, request_id, actor.label, "details", None, None, {"keys": sorted(details)}
             )

@@ -8,7 +8,8 @@ not reported done. It waits ``awaiting_hold``:
 - the person's data is restricted meanwhile: every purpose of the policy that does not rest
   on a legal obligation is restricted by the request (the gate refuses ``restricted``, the
   outbox sends no purpose mail), so only what the law compels (a disclosure under a legal
-  demand) may still reach it;
+  demand) and the purposes a hold on them serves (troth.gate.facts.held_open: the
+  investigation the hold exists for) may still reach it;
 - the person is told it is deferred by a legal obligation (never which matter: a hold may be
   gagged), which answers the request inside its deadline (GDPR Art. 12(4));
 - when the last hold on them ends (:func:`ready`: ``lift_hold`` and the worker run it), the
@@ -23,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, exists, or_, select
 
-from troth.access.seals import write_sealed
 from troth.audit.log import transaction
 from troth.policy.model import LegalBasis
 from troth.requests.states import RequestState
@@ -109,7 +109,7 @@ def defer(job: Job, sid: str, *, close_account: bool) -> RequestRecord:
             "note": "waiting for a legal hold on this person to end; nothing was erased",
         }
         cur = steps.load(conn, req.id)
-        write_sealed(conn, steps.ctx.keys, requests, requests.c.id == req.id, result=result)
+        steps.write(conn, req.id, result=result)
         steps.move(conn, cur, RequestState.awaiting_hold, job.actor, "deferred")
         steps.tell(conn, cur, "deferred")
         return steps.load(conn, req.id)

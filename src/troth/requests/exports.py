@@ -19,6 +19,7 @@ from troth.gate import SYSTEM, Actor, ActorKind, Facts, Reason
 from troth.gate.exports import export_head, export_scope
 from troth.gate.members import customer_side, member_role_refusal
 from troth.office import Power, authorize
+from troth.policy.masking import whole_for_the_person
 from troth.policy.parties import customers_control
 from troth.requests import _contact, holdings, package
 from troth.requests.record import ExportLink, RequestRecord
@@ -213,13 +214,22 @@ class Exports:
             )
 
     def _held_back(self, actor: Actor, tenant_id: str | None) -> tuple[Reason, str] | None:
-        """Why a customer-side ``actor`` may not take a person's whole export, or None:
-        it holds what the vendor keeps for its own (``vendor_only``) purposes, or more than
-        the member role the admin holds now reads (``role_not_allowed``)."""
-        if not customer_side(actor):
-            return None
+        """Why ``actor`` may not take a person's whole export, or None: a customer's side
+        (its admin, its key) when it holds what the vendor keeps for its own
+        (``vendor_only``) purposes, or more than the member role the admin holds now reads
+        (``role_not_allowed``); anyone who reads masked (or not at all) a field the policy
+        gives the person whole (``person_copy_whole``)."""
         idx = self.ctx.policy
         after = "; the person downloads it with the code they were mailed"
+        whole = _whole_but_masked(idx, actor)
+        if whole:
+            return Reason.person_copy_whole, (
+                f"a person's export holds their own {', '.join(whole)} whole (the policy's"
+                " `person_copy: whole`: their copy of their data), which you read masked or"
+                f" not at all{after}"
+            )
+        if not customer_side(actor):
+            return None
         if idx.vendor_purposes:
             org = idx.policy.organisation.name
             return Reason.vendor_only, (
@@ -353,6 +363,23 @@ def _maker(actor: Actor) -> str:
 
 def _as(role: str | None) -> str:
     return f"member role {role!r}" if role is not None else "an admin without a member role"
+
+
+def _whole_but_masked(index: Any, actor: Actor) -> list[str]:
+    """The fields a person's export holds whole (``person_copy: whole``) that ``actor``
+    reads masked or not at all: a customer's side always (its admins and keys read every
+    mask), a staff member those whose category their role does not read unmasked; the
+    vendor's own keys, admins and troth itself read them whole."""
+    whole = whole_for_the_person(index)
+    if not whole:
+        return []
+    if actor.kind is ActorKind.staff:
+        role = index.roles.get(actor.role or "")
+        reads = set(role.categories) - set(role.masked) if role is not None else set()
+        return sorted(f"{name} ({cat})" for name, cat in whole.items() if cat not in reads)
+    if customer_side(actor):
+        return sorted(f"{name} ({cat})" for name, cat in whole.items())
+    return []
 
 
 def _not_yours(actor: Actor, subject_id: str | None, tenant_id: str | None) -> Reason | None:

@@ -17,7 +17,12 @@ from sqlalchemy import Connection, and_, select
 from troth.audit.entries import list_entries
 from troth.context import Context
 from troth.gate.exports import ExportScope
-from troth.policy.masking import entry_for_the_person, shown, withheld_from_access
+from troth.policy.masking import (
+    entry_for_the_person,
+    for_the_person,
+    shown,
+    withheld_from_access,
+)
 from troth.store.crypto import decrypt_value, unwrap_key
 from troth.store.seals import SEAL_COLUMNS, check_row, seal_key
 from troth.store.subjects import SUBJECT_COLUMNS, no_such_subject
@@ -55,10 +60,10 @@ def _categories(ctx: Context, values: list[StoredValue]) -> dict[str, Any]:
                 "values": [],
             },
         )
-        # As the person is shown it: a field that declares a mask (a card number) is masked.
-        section["values"].append(
-            {**v.to_dict(), "value": shown(ctx.policy, v.collection_point, v.field, v.value)}
-        )
+        # The person's own copy: a field that declares a mask (a card number) is masked,
+        # unless it says `person_copy: whole` (their own SIN: GDPR Art. 15(3)).
+        value = for_the_person(ctx.policy, v.collection_point, v.field, v.value)
+        section["values"].append({**v.to_dict(), "value": value})
     return out
 
 
@@ -169,8 +174,13 @@ def holdings_with_values(
             "consents": {"state": consent_state[sid], "events": consent_events[sid]},
             "restrictions": limited[sid],
             "disclosures": disclosed.get(sid, []),
-            "access_log": access_log(ctx, sid),
         }
+        body["access_log"], recorders = _access_log(ctx, sid)
+        for event in consent_events[sid]:
+            # Who recorded each consent event, in the words of the log ("You", "Lakeshore
+            # Clinic's systems"): a grant someone else recorded is never told as the
+            # person's own (None: no entry of its own, an import summed up).
+            event["recorded_by"] = recorders.get(event["id"])
         if withheld:
             body["withheld"] = withheld
         out[sid] = (body, every)
@@ -191,12 +201,19 @@ def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
     policy withholds from their access (Art. 15(4)) is left out for good. ``who`` says the
     actor in the person's words, as the privacy centre does (:mod:`troth.access.who`):
     our staff or systems, or a customer's, by its name."""
+    return _access_log(ctx, subject_id)[0]
+
+
+def _access_log(ctx: Context, subject_id: str) -> tuple[list[dict[str, Any]], dict[int, str]]:
+    """:func:`access_log`, and who recorded each consent event of the log (its id ->
+    ``who``)."""
     from troth.access.who import acting_in, who_acted
     from troth.disclosures.gags import gags_now
 
     gags = gags_now(ctx)
     acting = acting_in(ctx)
     out: list[dict[str, Any]] = []
+    recorders: dict[int, str] = {}
     after: int | None = None
     while True:
         page = list_entries(ctx, subject_id=subject_id, limit=_AUDIT_PAGE, after_seq=after)
@@ -206,6 +223,9 @@ def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
                 continue
             d = e.to_dict()
             d["who"] = who_acted(e.entry.actor, subject_id, ctx.policy, acting)
+            event_id = (e.entry.details or {}).get("event_id")
+            if e.entry.action.startswith("consent.") and isinstance(event_id, int):
+                recorders[event_id] = d["who"]
             out.append(
                 {
                     k: d[k]
@@ -223,7 +243,7 @@ def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
                 }
             )
         if len(page) < _AUDIT_PAGE:
-            return out
+            return out, recorders
         after = page[-1].seq
 
 

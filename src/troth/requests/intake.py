@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from sqlalchemy import Connection, func, select
 
 from troth.access.offboarded import closed_refusal, ensure_open, refuse_closed
-from troth.access.seals import seal_new, write_sealed
+from troth.access.seals import seal_new
 from troth.audit.log import transaction
 from troth.audit.refusals import Refusal, refuse
 from troth.collection.validation import check_email, parse_regime
@@ -308,7 +308,7 @@ class RequestIntake:
         )
         if req.requester:
             steps.tell(conn, req, "ack", received=received, due=req.due_at)
-            write_sealed(conn, self.ctx.keys, requests, requests.c.id == rid, acknowledged_at=now)
+            steps.write(conn, rid, acknowledged_at=now)
 
     def _start_verifying(self, conn: Connection, rid: str, actor: Actor) -> None:
         """The person proves who they are: a one-time code to their address."""

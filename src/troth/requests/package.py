@@ -73,7 +73,8 @@ The same data is in <code>data.json</code> (machine-readable) and in the CSV fil
 <li>{{ m.created_at }}: {{ m.subject }} ({{ m.status }})</li>
 {% endfor %}</ul>{% endif %}
 {% if person.consents %}<h3>Consents</h3><ul>
-{% for c in person.consents.events %}<li>{{ c.at }}: {{ c.kind }} {{ c.purpose }}</li>{% endfor %}
+{% for c in person.consents.events %}<li>{{ c.at }}: {{ c.kind }} {{ c.purpose }}
+{%- if c.recorded_by %} (recorded by: {{ c.recorded_by }}){% endif %}</li>{% endfor %}
 </ul>{% endif %}
 {% if person.disclosures %}<h3>Who we gave your data to</h3><ul>
 {% for d in person.disclosures %}<li>{{ d.at }}: {{ d.recipient_name }} for {{ d.purpose }}
@@ -101,13 +102,21 @@ def document(ctx: Context, body: Mapping[str, Any], **head: Any) -> dict[str, An
     holds it) and the body. The controller is the organisation, or, for a customer's
     person or a customer's export where the customers decide about their people
     (``tenant_controller: customer``), that customer (its name and primary address), with
-    the organisation named as ``processor`` (GDPR Art. 13(1)(a), 15(1))."""
+    the organisation named as ``processor`` (GDPR Art. 13(1)(a), 15(1)), and, for the
+    categories its own purposes (``vendor_only``) use, as ``controller_of_own_purposes``."""
     org = ctx.policy.policy.organisation
     ours = {"name": org.name, "contact": org.contact.email}
     parties: dict[str, Any] = {"controller": ours}
     customer = _customer_of(ctx, body)
     if customer is not None:
         parties = {"controller": customer, "processor": ours}
+        own = _own_categories(ctx, body)
+        if own:  # what the organisation keeps for its own purposes: it decides about it
+            parties["controller_of_own_purposes"] = {
+                **ours,
+                "purposes": sorted(ctx.policy.vendor_purposes),
+                "categories": own,
+            }
     doc: dict[str, Any] = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -119,6 +128,16 @@ def document(ctx: Context, body: Mapping[str, Any], **head: Any) -> dict[str, An
     doc.update(body)
     doc.setdefault("datasets", [])
     return doc
+
+
+def _own_categories(ctx: Context, body: Mapping[str, Any]) -> list[str]:
+    """The categories of a person's export (``body["categories"]``) that the
+    organisation's own purposes (``vendor_only``) use: of those it is the controller,
+    whoever is the customer's people's (trial #18 F4)."""
+    idx = ctx.policy
+    used = {c for p in idx.vendor_purposes for c in idx.purpose_categories.get(p, ())}
+    held = body.get("categories")
+    return sorted(used & set(held)) if isinstance(held, Mapping) else []
 
 
 def title_of(doc: Mapping[str, Any]) -> str:

@@ -67,14 +67,17 @@ class RequestSteps:
         with self.ctx.engine.connect() as conn:
             return self.load(conn, request_id, listed=True)
 
-    def desk(self, request_id: str, actor: Actor) -> RequestRecord:
+    def desk(self, request_id: str, actor: Actor, step: str = "execute") -> RequestRecord:
         """The request, if ``actor`` may act on it as the request desk
         (:func:`troth.office.request_desk`: the office power ``manage_requests``, or a key
         bound to the request's tenant with ``requests:admin``); troth itself may, and so
         may the person on their own request. Anyone else is refused (audited); a request
-        of another tenant is unknown to a tenant-bound desk."""
+        of another tenant is unknown to a tenant-bound desk. A customer's side is refused
+        ``step`` where the policy keeps it for the organisation's desk
+        (:mod:`troth.requests.customer_desk`)."""
         from troth.gate import ActorKind
         from troth.office import request_desk
+        from troth.requests.customer_desk import check_customer_step
 
         req = self.get(request_id, actor)
         if actor.kind is ActorKind.system:
@@ -84,6 +87,7 @@ class RequestSteps:
         bound = request_desk(self.ctx, actor)
         if bound is not None and req.tenant_id != bound:
             raise NotFound(f"no request {request_id}", code="unknown_request")
+        check_customer_step(self.ctx, actor, req, step)
         return req
 
     def zone(self, regime: Regime | str | None = None) -> ZoneInfo:
@@ -155,15 +159,7 @@ class RequestSteps:
         cur = self.load(conn, req.id)
         check_transition(req.id, cur.state, RequestState.completed)
         result, summary = self.note_elsewhere(conn, cur, result, summary or [])
-        write_sealed(
-            conn,
-            self.ctx.keys,
-            requests,
-            requests.c.id == req.id,
-            result=result,
-            error=None,
-            closed_at=now,
-        )
+        self.write(conn, req.id, result=result, error=None, closed_at=now)
         self.move(conn, cur, RequestState.completed, actor, "completed")
         self.audit(
             conn, cur, actor, f"request.{req.kind.value}", categories=categories, result=result
@@ -191,15 +187,7 @@ class RequestSteps:
 
     def interrupted(self, req: RequestRecord, exc: ConnectorError) -> None:
         with transaction(self.ctx) as conn:
-            cur = self.load(conn, req.id)
-            write_sealed(
-                conn,
-                self.ctx.keys,
-                requests,
-                requests.c.id == req.id,
-                error=exc.message[:2000],
-                updated_at=self.ctx.clock.now(),
-            )
+            cur = self._keep_error(conn, req, exc)
             n = conn.execute(
                 select(func.count())
                 .select_from(request_events)
@@ -226,15 +214,7 @@ class RequestSteps:
         run had started, the reason kept (``error``) for the office, which gives what is
         missing and runs it again. The person is not told: nothing was answered yet."""
         with transaction(self.ctx) as conn:
-            cur = self.load(conn, req.id)
-            write_sealed(
-                conn,
-                self.ctx.keys,
-                requests,
-                requests.c.id == req.id,
-                error=exc.message[:2000],
-                updated_at=self.ctx.clock.now(),
-            )
+            cur = self._keep_error(conn, req, exc)
             if cur.state is RequestState.in_progress:
                 self.move(conn, cur, RequestState.verified, actor, "needs_input", code=exc.code)
             else:
@@ -381,6 +361,17 @@ class RequestSteps:
 
             rec = replace(rec, adult_since=adult_since(conn, self.ctx, rec.subject_id))
         return rec
+
+    def write(self, conn: Connection, request_id: str, **values: Any) -> None:
+        """Set ``values`` on the request's row, sealed again as it now is
+        (:func:`~troth.access.seals.write_sealed`)."""
+        write_sealed(conn, self.ctx.keys, requests, requests.c.id == request_id, **values)
+
+    def _keep_error(self, conn: Connection, req: RequestRecord, exc: TrothError) -> RequestRecord:
+        """The request as it stands, its ``error`` (what the office sees) now ``exc``'s."""
+        cur = self.load(conn, req.id)
+        self.write(conn, req.id, error=exc.message[:2000], updated_at=self.ctx.clock.now())
+        return cur
 
     def record(self, row: Any) -> RequestRecord:
         """A request row (all of ``requests``' columns) as a record, its contact opened."""

@@ -86,22 +86,13 @@ class Verification:
                 )
             elif check == "wrong":
                 attempts = req.code_attempts + 1
-                write_sealed(
-                    conn,
-                    self.ctx.keys,
-                    requests,
-                    requests.c.id == request_id,
-                    code_attempts=attempts,
-                    updated_at=now,
-                )
+                self.steps.write(conn, request_id, code_attempts=attempts, updated_at=now)
                 left = MAX_CODE_ATTEMPTS - attempts
                 self.steps.event(
                     conn, request_id, "system", "code_wrong", None, None, {"left": left}
                 )
                 if left <= 0:
-                    write_sealed(
-                        conn, self.ctx.keys, requests, requests.c.id == request_id, code_hash=None
-                    )
+                    self.steps.write(conn, request_id, code_hash=None)
                     self.steps.audit(conn, req, SYSTEM, "request.locked", outcome=Outcome.deny)
                     failure = RateLimited(
                         f"wrong code; request {request_id} is now locked: staff must verify",
@@ -119,25 +110,41 @@ class Verification:
             raise failure
         return self.steps.get(request_id)
 
-    def verify_by_staff(self, request_id: str, *, staff: str, reason: str) -> RequestRecord:
+    def verify_by_staff(
+        self, request_id: str, *, staff: str, reason: str, actor: Actor | None = None
+    ) -> RequestRecord:
         """Verify identity (and, for a request on someone's behalf, the authority to act)
-        by a member of staff, with the reason recorded."""
+        by a member of staff, with the reason recorded. ``actor``: who asks, where an edge
+        authenticated them (the request desk decides, :meth:`RequestSteps.desk`). A key
+        bound to a customer is no member of staff: where the customer is the controller
+        its attestation is recorded as its own (``application:<key>``, method
+        ``customer``); where the organisation is, it is refused
+        (:mod:`troth.requests.customer_desk`)."""
+        from troth.gate.members import customer_side
+
         if not staff.strip() or not reason.strip():
             raise ValidationError(
                 "staff verification needs who verified (staff) and how (reason)",
                 code="reason_required",
             )
+        if actor is not None:
+            self.steps.desk(request_id, actor, "verify_by_staff")
+        customer = actor is not None and customer_side(actor)
         now = self.ctx.clock.now()
         with transaction(self.ctx) as conn:
             req = self.steps.load(conn, request_id)
             self._check_unverified(req)
-            who = f"staff:{staff}"
+            who = actor.label if customer and actor is not None else f"staff:{staff}"
             # On someone's behalf: what staff checked is the agent and their authority to
             # act (the event and the audit entry say so, with the reason).
             checked: dict[str, str] = {"checked": "agent_authority"} if req.on_behalf else {}
             if req.adult_since is not None:  # a parent's authority ended: recorded as seen
                 checked["adult_since"] = req.adult_since.isoformat()
-            self._verified(conn, req, now, who, "staff", by=staff, reason=reason[:1000], **checked)
+            how = "customer" if customer else "staff"
+            by = who if customer else staff
+            self._verified(
+                conn, req, now, who, how, by=by, reason=reason[:1000], by_actor=actor, **checked
+            )
         return self.steps.get(request_id)
 
     def verify_by_signin(self, request_id: str, subject_id: str) -> RequestRecord:
@@ -202,17 +209,19 @@ class Verification:
         how: str,
         *,
         by: str | None = None,
+        by_actor: Actor | None = None,
         **details: Any,
     ) -> None:
-        """Mark the request verified ``how`` (code, staff, signin; ``by``: the member of
-        staff), its code spent, and move it on (an extended one stays extended)."""
+        """Mark the request verified ``how`` (code, staff, customer, signin; ``by``: the
+        member of staff, or the customer's key), its code spent, and move it on (an
+        extended one stays extended). ``by_actor``: who verified, where not staff."""
         values: dict[str, Any] = {"code_hash": None, "verified_at": now, "verification": how}
         if by is not None:
             values["verified_by"] = by[:255]
-        write_sealed(
-            conn, self.ctx.keys, requests, requests.c.id == req.id, **values, updated_at=now
-        )
+        self.steps.write(conn, req.id, **values, updated_at=now)
         actor = Actor(ActorKind.staff, who[6:]) if who.startswith("staff:") else SYSTEM
+        if by_actor is not None and how == "customer":
+            actor = by_actor
         if req.state is RequestState.extended:
             # Still extended: the deadline stands; verification is recorded as an event.
             self.steps.event(conn, req.id, who, "verified", req.state, req.state, details)

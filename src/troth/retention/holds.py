@@ -5,6 +5,7 @@ caller's transaction, with its audit entry."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,12 +15,13 @@ from sqlalchemy import Connection, select, update
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries
 from troth.columns import row_of
-from troth.errors import NotFound
+from troth.errors import NotFound, ValidationError
 from troth.retention.tables import legal_holds
 from troth.store.subject_seals import update_subjects
 from troth.store.tables import subjects
 
 if TYPE_CHECKING:
+    from troth.context import Context
     from troth.keys import Keyring
 
 
@@ -31,6 +33,28 @@ class Hold:
     reason: str
     subject_id: str | None
     tenant_id: str | None
+    # The purposes it serves: usable while it runs, whatever erasure it defers.
+    purposes: tuple[str, ...] = ()
+
+
+def hold_purposes(ctx: Context, purposes: Sequence[str] | None) -> tuple[str, ...]:
+    """The purposes a hold serves, as given (None: none), each one the policy declares:
+    ValidationError naming the declared ones otherwise."""
+    if purposes is None:
+        return ()
+    if isinstance(purposes, str) or not all(isinstance(p, str) for p in purposes):
+        raise ValidationError(
+            "a legal hold's purposes are a list of the policy's purpose ids", field="purposes"
+        )
+    known = ctx.policy.purposes
+    unknown = sorted({p for p in purposes if p not in known})
+    if unknown:
+        raise ValidationError(
+            f"the policy declares no purpose {', '.join(map(repr, unknown))}: a legal hold"
+            f" serves some of {', '.join(sorted(known))}",
+            field="purposes",
+        )
+    return tuple(sorted(set(purposes)))
 
 
 def place(conn: Connection, now: datetime, hold: Hold, by: str, keys: Keyring) -> None:
@@ -43,7 +67,10 @@ def place(conn: Connection, now: datetime, hold: Hold, by: str, keys: Keyring) -
             raise NotFound(f"no subject {hold.subject_id!r}", subject_id=hold.subject_id)
     row = row_of(legal_holds, hold, placed_at=now, placed_by=by)
     conn.execute(legal_holds.insert().values(row))
-    _audit(conn, now, "legal_hold.place", by, hold, {"hold": hold.id, "reason": hold.reason})
+    details: dict[str, Any] = {"hold": hold.id, "reason": hold.reason}
+    if hold.purposes:
+        details["purposes"] = list(hold.purposes)
+    _audit(conn, now, "legal_hold.place", by, hold, details)
 
 
 def lift(conn: Connection, now: datetime, hold_id: str, by: str, keys: Keyring) -> None:
@@ -82,20 +109,20 @@ def _audit(
 
 
 def active(conn: Connection, subject_id: str | None = None) -> list[dict[str, Any]]:
-    """The holds not lifted, oldest first: each one's id, reason, person or tenant, and
-    when and by whom it was placed. With ``subject_id``: those that hold that person (on
-    them, or on their tenant)."""
+    """The holds not lifted, oldest first: each one's id, reason, person or tenant, the
+    purposes it serves (a list, maybe empty), and when and by whom it was placed. With
+    ``subject_id``: those that hold that person (on them, or on their tenant)."""
     h = legal_holds.c
-    stmt = select(h.id, h.reason, h.subject_id, h.tenant_id, h.placed_at, h.placed_by).where(
-        h.lifted_at.is_(None)
-    )
+    stmt = select(
+        h.id, h.reason, h.subject_id, h.tenant_id, h.purposes, h.placed_at, h.placed_by
+    ).where(h.lifted_at.is_(None))
     if subject_id is not None:
         tenant = select(subjects.c.tenant_id).where(subjects.c.id == subject_id)
         stmt = stmt.where(
             (h.subject_id == subject_id) | (h.tenant_id.is_not(None) & h.tenant_id.in_(tenant))
         )
     rows = conn.execute(stmt.order_by(h.placed_at, h.id)).mappings()
-    return [dict(r) for r in rows]
+    return [{**r, "purposes": list(r["purposes"] or ())} for r in rows]
 
 
 def held_subjects(conn: Connection) -> list[str]:

@@ -18,6 +18,7 @@ per category and purpose (never values). A rerun finds nothing left to do.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -52,17 +53,21 @@ class RetentionService:
         actor: Actor = SYSTEM,
         subject_id: str | None = None,
         tenant_id: str | None = None,
+        purposes: Sequence[str] | None = None,
     ) -> str:
         """Put a person or a whole tenant under legal hold: retention deletes nothing of
-        theirs until the hold is lifted. Returns the hold id. Needs the power
-        ``manage_holds`` (troth.office)."""
+        theirs until the hold is lifted. ``purposes``: those the hold serves (the
+        investigation's), which stay usable for the person while it runs even when an
+        erasure it defers restricts the others (the gate still checks who acts). Returns
+        the hold id. Needs the power ``manage_holds`` (troth.office)."""
         authorize(self.ctx, actor, Power.manage_holds, subject_id=subject_id, tenant_id=tenant_id)
         if (subject_id is None) == (tenant_id is None):
             raise ValidationError("name exactly one of subject_id and tenant_id for a legal hold")
         if not reason or not reason.strip():
             raise ValidationError("a legal hold needs a reason (the case, the order, who asked)")
+        served = holds.hold_purposes(self.ctx, purposes)
         now = self.ctx.clock.now()
-        hold = holds.Hold(new_id(), reason[:200], subject_id, tenant_id)
+        hold = holds.Hold(new_id(), reason[:200], subject_id, tenant_id, served)
         with transaction(self.ctx) as conn:
             holds.place(conn, now, hold, actor.label, self.ctx.keys)
         return hold.id

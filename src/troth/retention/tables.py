@@ -17,6 +17,10 @@ legal_holds = Table(
     ref("tenant_id", index=True),
     ref("subject_id", index=True),
     Column("reason", String(200), nullable=False),
+    # The purposes the hold serves (a complaint's investigation: ``safety``): while it
+    # runs they stay usable for the person even when an erasure it defers restricts the
+    # rest (troth.gate.facts; GDPR Art. 17(3)(e), 18(2)). None or [] for none.
+    document("purposes", required=False, shape="list"),
     stamp("placed_at"),
     actor("placed_by"),
     stamp("lifted_at", required=False),

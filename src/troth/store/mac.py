@@ -56,6 +56,17 @@ class RowMac:
         outer.update(inner.digest())
         return outer.digest()
 
+    def matches(self, message: Callable[[], bytes], seal: Any) -> bool:
+        """Whether ``seal`` is the digest of ``message()`` (a missing seal never is; nor a
+        row whose message cannot be made: columns not of the types troth writes)."""
+        if seal is None:
+            return False
+        try:
+            expected = self.digest(message())
+        except (TypeError, ValueError, AttributeError):
+            return False
+        return hmac.compare_digest(expected, bytes(seal))
+
 
 _BLOCK = 64  # SHA-256's block size, in bytes
 

@@ -13,7 +13,6 @@ set-based update. :func:`check_row` is what every reader calls.
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -131,13 +130,7 @@ class RecordChecker:
         as the driver returns them; the purposes' place is not read: ``purposes`` is
         their encoding, from :meth:`purposes`). As :func:`seal_matches`: a missing seal
         never matches, nor a row whose columns are not of the types troth writes."""
-        if seal is None:
-            return False
-        try:
-            expected = self.mac.digest(_message(row, purposes))
-        except (TypeError, ValueError, AttributeError):
-            return False
-        return hmac.compare_digest(expected, bytes(seal))
+        return self.mac.matches(lambda: _message(row, purposes), seal)
 
 
 def _message(row: Sequence[Any], purposes: str) -> bytes:

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from troth.access.names import names_for
+from troth.api.models import ID_CUT, CutId
 from troth.breaches.affected import known_categories, known_systems
 from troth.breaches.duties import is_open
 from troth.errors import TrothError, ValidationError
@@ -55,7 +56,8 @@ def breach_clocks(request: Request, s: Signed, *, every: bool = False) -> list[d
 
 
 # -- breaches ----------------------------------------------------------------------------
-BreachId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+# Any text: an over-long or malformed id is the unknown breach's 404, as over the API.
+BreachId = Annotated[str, CutId, PathParam(min_length=1, max_length=ID_CUT + 1)]
 
 DEFAULT_NOTICE = """Dear customer,
 

@@ -23,7 +23,7 @@ from troth.policy.ropa import office_record
 from troth.policy.versions import policy_history
 from troth.web.console import page, staff
 from troth.web.forms import MAX_FIELDS, FormDep
-from troth.web.lists import day_start, file_download
+from troth.web.lists import day_end, day_start, file_download
 from troth.web.render import ctx_of, noted
 
 router = APIRouter(include_in_schema=False)
@@ -95,6 +95,16 @@ def _publish_page(request: Request, status: int = 200, **values: Any) -> Respons
     )
 
 
+def _refused_page(request: Request, exc: TrothError, keep: dict[str, Any]) -> Response:
+    """The page again with the draft as sent (``keep``) and why it was refused: an invalid
+    policy's issues one by one (422), any other refusal's message (noted in the log)."""
+    if isinstance(exc, PolicyError):
+        issues = [str(i) for i in exc.issues] or [exc.message]
+        return _publish_page(request, 422, issues=issues, **keep)
+    noted(request, exc)
+    return _publish_page(request, exc.status, error=exc.message, **keep)
+
+
 @router.get("/console/policy/publish")
 def publish_form(request: Request) -> Response:
     return _publish_page(request)
@@ -116,12 +126,8 @@ def policy_diff(request: Request, form: PolicyForm) -> Response:
     try:
         effective = _day_field(effective_text, "effective")
         preview = preview_publish(ctx_of(request), text, name, effective=effective, actor=s.actor)
-    except PolicyError as exc:
-        issues = [str(i) for i in exc.issues] or [exc.message]
-        return _publish_page(request, 422, issues=issues, **keep)
     except TrothError as exc:
-        noted(request, exc)
-        return _publish_page(request, exc.status, error=exc.message, **keep)
+        return _refused_page(request, exc, keep)
     return _publish_page(
         request, diff=preview.diff, preview=preview, new_version=preview.version, **keep
     )
@@ -156,12 +162,8 @@ def policy_publish(request: Request, form: PolicyForm) -> Response:
             result = publish_policy(
                 ctx_of(request), path, effective=effective, actor=s.actor, expect_digest=digest
             )
-        except PolicyError as exc:
-            issues = [str(i) for i in exc.issues] or [exc.message]
-            return _publish_page(request, 422, issues=issues, **keep)
         except TrothError as exc:
-            noted(request, exc)
-            return _publish_page(request, exc.status, error=exc.message, **keep)
+            return _refused_page(request, exc, keep)
     return _publish_page(request, result=result)
 
 
@@ -195,9 +197,11 @@ def _demands_page(request: Request, status: int = 200, **values: Any) -> Respons
         instruments=[i.value for i in LegalInstrument],
         # A legal demand comes from an authority: only those are offered.
         recipients=[r for r in ctx.policy.policy.recipients if r.kind is RecipientKind.authority],
+        categories=sorted(ctx.policy.categories),
         now=ctx.clock.now(),
         error=values.get("error"),
         form=values.get("form", {}),
+        form_categories=values.get("form_categories", []),
     )
 
 
@@ -210,6 +214,7 @@ def demands_page(request: Request) -> Response:
 def record_demand(request: Request, form: FormDep) -> Response:
     s = staff(request, form, power=Power.legal_demands)
     t = request.app.state.troth
+    ticked = request.scope.get("troth.form_multi", {}).get("categories", [])
     try:
         gag = day_start(form.get("gag_until", ""), "gag_until")
         t.disclosures.record_demand(
@@ -217,11 +222,16 @@ def record_demand(request: Request, form: FormDep) -> Response:
             instrument=form.get("instrument") or None,
             reference=form.get("reference", ""),
             scope=form.get("scope", ""),
+            categories=[c for c in ticked if c][:100],
+            period_from=day_start(form.get("period_from", ""), "period_from"),
+            period_until=day_end(form.get("period_until", ""), "period_until"),
             gag_until=gag,
             recipient=form.get("recipient") or None,
             actor=s.actor,
         )
     except TrothError as exc:
         noted(request, exc)
-        return _demands_page(request, exc.status, error=exc.message, form=form)
+        return _demands_page(
+            request, exc.status, error=exc.message, form=form, form_categories=ticked
+        )
     return RedirectResponse("/console/demands", status_code=303)

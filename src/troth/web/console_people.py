@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from troth.access.names import names_for
+from troth.api.models import ID_CUT, CutId
 from troth.errors import NotFound, Refused, TrothError, ValidationError
 from troth.gate import ActorKind
 from troth.office import count_audit, may, read_audit
@@ -34,7 +35,8 @@ from troth.web.render import ctx_of, noted
 
 router = APIRouter(include_in_schema=False)
 
-SubjectId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+# Any text: an over-long or malformed id is the unknown person's 404, as over the API.
+SubjectId = Annotated[str, CutId, Path(min_length=1, max_length=ID_CUT + 1)]
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _PHONE = re.compile(r"^\+?[\d ()./-]{6,40}$")
 TRAIL = 50

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from troth.access.names import names_for
+from troth.api.models import ID_CUT, CutId
 from troth.collection.validation import parse_number
 from troth.errors import TrothError
 from troth.policy.model import Power, Regime
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 router = APIRouter(include_in_schema=False)
 
-RequestId = Annotated[str, Path(min_length=1, max_length=32)]
+RequestId = Annotated[str, CutId, Path(min_length=1, max_length=ID_CUT + 1)]
 _CLOSED = (RequestState.completed, RequestState.refused)
 
 
@@ -237,7 +238,7 @@ def request_action(
     reason = form.get("reason", "").strip()
     try:
         if action == "verify":
-            t.requests.verify_by_staff(request_id, staff=s.user.email, reason=reason)
+            t.requests.verify_by_staff(request_id, staff=s.user.email, reason=reason, actor=s.actor)
         elif action == "extend":
             t.requests.extend(request_id, reason, actor=s.actor)
         elif action == "refuse":

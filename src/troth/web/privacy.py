@@ -22,7 +22,7 @@ from troth.consent.optin import in_wait
 from troth.errors import AuthenticationError, NotFound, RateLimited, ValidationError
 from troth.notices.policy_mail import changes_in_words
 from troth.policy.describe import describe_policy
-from troth.policy.masking import shown
+from troth.policy.masking import for_the_person
 from troth.policy.model import LegalBasis
 from troth.policy.versions import posted_notices, published_versions
 from troth.store.values import StoredValue
@@ -181,14 +181,6 @@ def _held(request: Request, p: Person) -> tuple[list[StoredValue], list[dict[str
     return held_values(ctx_of(request), p.subject_id)
 
 
-def _shown(ctx: Any, values: list[StoredValue]) -> list[dict[str, Any]]:
-    """The values as the person is shown them (masked where the policy says)."""
-    return [
-        {**v.to_dict(), "value": shown(ctx.policy, v.collection_point, v.field, v.value)}
-        for v in values
-    ]
-
-
 # Confirmations after an action: the redirect names which (no personal data in it).
 DONE = {
     "consent-given": "Thank you: your consent is recorded. You can withdraw it here at any time.",
@@ -248,9 +240,16 @@ def switch_record(request: Request, form: FormDep) -> Response:
 
 @router.get("/privacy/me/export.json")
 def export_json(request: Request) -> Response:
+    """The person's own copy of what is stored about them: a masked field is masked, but
+    for one the policy gives the person whole (``person_copy: whole``)."""
     p = require_person(request)
     values, withheld = _held(request, p)
-    doc: dict[str, Any] = {"subject_id": p.subject_id, "values": _shown(ctx_of(request), values)}
+    index = ctx_of(request).policy
+    own = [
+        {**v.to_dict(), "value": for_the_person(index, v.collection_point, v.field, v.value)}
+        for v in values
+    ]
+    doc: dict[str, Any] = {"subject_id": p.subject_id, "values": own}
     if withheld:
         doc["withheld"] = withheld
     body = json.dumps(doc, indent=2, default=str)

@@ -139,7 +139,7 @@ class Narrator:
         if action == "disclose":
             return f"{who} passed {what} to {self.recipient(details)}{why}."
         if action.startswith("consent."):
-            return self.consent(action.removeprefix("consent."), e.purpose or "", details)
+            return self.consent(action.removeprefix("consent."), e.purpose or "", details, e.actor)
         if action.startswith("request."):
             step = action.removeprefix("request.")
             text = REQUEST_STEPS.get(step) or REQUEST_KINDS.get(step)
@@ -208,10 +208,15 @@ class Narrator:
         text = as_use(p.description or "") if p is not None else ""
         return f"{USE_OF}{text or words(purpose).capitalize()}"
 
-    def consent(self, kind: str, purpose: str, details: Mapping[str, Any]) -> str | None:
-        """A consent event (``consent.KIND``) told to the person it is about: the consent
-        is always theirs, whoever recorded it. None for what is not one person's event (a
-        refused change, an import summed up over many people, a rebuild)."""
+    def consent(
+        self, kind: str, purpose: str, details: Mapping[str, Any], actor: str = ""
+    ) -> str | None:
+        """A consent event (``consent.KIND``) told to the person it is about. A grant or a
+        withdrawal they made themself (``actor`` is them) is theirs: "You gave consent";
+        one someone else recorded says who (:meth:`who`): "Lakeshore Clinic's systems
+        recorded that you agreed", never that the person gave it. None for what is not one
+        person's event (a refused change, an import summed up over many people, a
+        rebuild)."""
         granted = details.get("granted")
         if not isinstance(granted, bool):
             return None
@@ -233,11 +238,13 @@ class Narrator:
         if kind == "import" or details.get("method") == "import":
             done = "gave consent to" if granted else "withdrew consent to"
             return f"Our earlier records show that you {done} {use}."
-        if granted:
-            return f"You gave consent{how} to {use}."
-        if details.get("request_id"):
+        if details.get("request_id") and not granted:
             return f"At your request, we stopped {use}."
-        return f"You withdrew consent{how} to {use}."
+        who = self.who(actor) if actor else "You"
+        if who != "You":
+            done = "agreed" if granted else "withdrew consent"
+            return f"{who} recorded that you {done}{how} to {use}."
+        return f"You {'gave' if granted else 'withdrew'} consent{how} to {use}."
 
     def accesses(self, entries: Iterable[Any]) -> list[Access]:
         out = []

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from troth.errors import PermissionDenied, TrothError, ValidationError
 from troth.gate import ActorKind
+from troth.policy.parties import customers_control
 from troth.web import csrf
 from troth.web.forms import FormDep, PresessionFormDep
 from troth.web.lists import fetch_page, file_download
@@ -179,6 +180,8 @@ def home(request: Request) -> Response:
         accesses=tr.access.grants.vendor_accesses(tid, limit=200),
         breaches=[b | {"tz": ZoneInfo(b["zone"])} for b in tr.breaches.for_tenant(actor=s.actor)],
         zone=tr.ctx.policy.policy.organisation.zone(),
+        organisation=tr.ctx.policy.policy.organisation.name,
+        controls=customers_control(tr.ctx.policy.policy),
     )
 
 

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from troth.migrations.steps import columns_added
 
-revision = "0017_export_makers"
-down_revision = "0016_row_seals"
+revision = "0019_export_makers"
+down_revision = "0018_demand_scope"
 
 upgrade, downgrade = columns_added(
     "request_exports", sa.Column("made_by", sa.String(255)), sa.Column("made_as", sa.String(64))
