@@ -96,6 +96,7 @@ def _demands(t: Troth) -> list[str]:
             instrument="production_order",
             reference=f"PO-{i}",
             scope="account records",
+            categories=["identity", "contact"],
             recipient="law_enforcement",
             gag_until=t.ctx.clock.now() + timedelta(days=30),
         ).id
@@ -117,6 +118,8 @@ def test_the_demands_list_shows_the_rest_and_flags_the_row(
     assert set(listed) == set(ids)
     assert listed[bad].unreadable == (f"legal_demands.{column}",)
     assert all(listed[i].unreadable == () for i in ids if i != bad)
+    # What it asks for is listed as recorded, the flagged row's too.
+    assert {listed[i].categories for i in ids} == {("contact", "identity")}
     t.access.accounts.add_user("pat@example.com", role="privacy_office", password=PASSWORD)
     key, _ = t.access.keys.create_api_key("office", ["admin"])
     with client_for(t.ctx) as c:

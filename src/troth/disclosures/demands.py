@@ -31,7 +31,7 @@ from troth.policy.model import Power, RecipientKind
 from troth.store.contact import contact_address
 from troth.store.ids import new_id
 from troth.store.tables import subjects
-from troth.stored import is_unreadable, member, tampered_value, tolerating
+from troth.stored import member, tampered_value, tolerating
 
 
 class LegalInstrument(StrEnum):
@@ -246,6 +246,7 @@ def list_demands(
     each such field None), not refused: the others stay in reach; every step on it is
     still refused, and the rows met are audited once per process (``stored_value``)."""
     from troth.audit.unreadable import audit_refusal
+    from troth.disclosures.listed import listed_demand
 
     authorize(ctx, actor, Power.legal_demands, details={"operation": "list"})
     d = legal_demands.c
@@ -258,41 +259,10 @@ def list_demands(
                 .limit(limit)
             ).scalars()
         )
-        found = [_listed(conn, i) for i in ids]
+        found = [listed_demand(conn, i) for i in ids]
     for column in sorted({c for x in found for c in x.unreadable}):
         audit_refusal(ctx, tampered_value(column), "legal demands list", actor)
     return found
-
-
-def _listed(conn: Connection, demand_id: str) -> LegalDemand:
-    """The demand ``demand_id`` as the list shows it: a value troth never writes in its row
-    flagged (None in its place, its column named), not refused."""
-    with tolerating():
-        row = conn.execute(select(legal_demands).where(legal_demands.c.id == demand_id)).first()
-    if row is None:
-        raise NotFound(f"no legal demand {demand_id!r}")
-    bad: list[str] = []
-
-    def read(name: str, of: type[Enum] | None = None) -> Any:
-        value = getattr(row, name)
-        if is_unreadable(value):
-            bad.append(value.column)
-            return None
-        return member(of, value, f"legal_demands.{name}") if of is not None else value
-
-    return LegalDemand(
-        row.id,
-        row.authority,
-        row.recipient,
-        read("instrument", LegalInstrument),
-        row.reference,
-        row.scope,
-        read("received_at"),
-        read("gag_until"),
-        read("status", DemandStatus),
-        read("notified_at"),
-        unreadable=tuple(bad),
-    )
 
 
 def demand_row(conn: Connection, demand_id: str, *, tolerant: bool = False) -> LegalDemand:
