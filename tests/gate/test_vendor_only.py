@@ -155,12 +155,18 @@ def _anything(draw: st.DrawFn) -> tuple[Ask, Facts]:
 def test_the_flag_changes_nothing_but_a_customers_vendor_purposes(case: tuple[Ask, Facts]) -> None:
     """Decided on the policy with the flags and on the same policy without them: the same
     decision, except ``vendor_only`` for a customer-side actor on a vendor purpose, where
-    the flagless policy would have gone on to decide."""
+    the flagless policy would have gone on to decide, and the vendor's staff acting for a
+    vendor purpose by their role, who need no customer's grant for it (trial #18 F5): where
+    the flagless policy refused them for want of a grant, the flagged one decides on."""
     ask, facts = case
     flagged, plain = decide(IDX, ask, facts), decide(PLAIN, ask, facts)
-    if ask.purpose in IDX.vendor_purposes and customer_side(ask.actor) and flagged != plain:
+    vendors = ask.purpose in IDX.vendor_purposes
+    if vendors and customer_side(ask.actor) and flagged != plain:
         assert flagged.reason is Reason.vendor_only
         assert plain.reason is not Reason.vendor_only
+    elif vendors and ask.actor.kind is ActorKind.staff and flagged != plain:
+        assert plain.reason in (Reason.no_grant, Reason.grant_expired), plain
+        assert flagged.reason not in (Reason.no_grant, Reason.grant_expired), flagged
     else:
         assert flagged == plain
 
