@@ -397,7 +397,8 @@ def test_access_log_carries_no_code_token_email_or_phone(
     key, _ = t.access.keys.create_api_key("shop", ["collect", "use", "requests:admin"])
     h = {"Authorization": f"Bearer {key}"}
     secrets: list[str] = [key, "ada@example.com", "ada%40example.com", "+441234567890"]
-    with httpx.Client(base_url=base, follow_redirects=True) as c:
+    # a served troth hashes passwords at full cost: 5 s (httpx's default) is short on a busy CI
+    with httpx.Client(base_url=base, follow_redirects=True, timeout=30) as c:
         # Look-ups by address and phone, through the API.
         r = c.post("/api/v1/search/subjects", json={"email": "ada@example.com"}, headers=h)
         assert r.status_code == 200
