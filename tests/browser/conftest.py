@@ -51,7 +51,10 @@ def browser() -> Iterator[Any]:
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context()
     pg = context.new_page()
-    pg.set_default_timeout(15_000)
+    # 60 s for a page to load or a shot to be taken: a loaded runner (two test processes
+    # and a browser on two cores) took over 15 s for one page twice in a CI run. What each
+    # test asserts is unchanged.
+    pg.set_default_timeout(60_000)
     yield pg
     context.close()
 

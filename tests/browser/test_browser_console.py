@@ -48,7 +48,7 @@ def seeded(home: Any) -> Any:
 
 def officer(browser: Any, base: str, size: dict[str, int]) -> Any:
     page = browser.new_context(viewport=size).new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(60_000)
     page.goto(f"{base}/console/login")
     page.click("#cookies-reject")
     page.fill("#email", OFFICER)

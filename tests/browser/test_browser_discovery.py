@@ -25,7 +25,7 @@ def test_officer_scans_and_reads_the_drift_report(browser, serve, lite) -> None:
     )
     base = serve(lite)
     page = browser.new_context(viewport=DESKTOP).new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(60_000)
     page.goto(f"{base}/console/login")
     page.click("#cookies-reject")
     page.fill("#email", "officer@example.com")

@@ -53,7 +53,7 @@ def test_log_in_with_the_authenticator_code(
     base = serve(ctx)
     tag = "phone" if size["width"] < 600 else "desktop"
     page = browser.new_context(viewport=size).new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(60_000)
     page.goto(f"{base}/{where}/login")
     page.click("#cookies-reject")
     check_page(page, f"{where}-login-totp-{tag}")

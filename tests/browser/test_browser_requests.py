@@ -45,7 +45,7 @@ def test_person_asks_deletion_officer_executes_person_sees_it_completed(
 
     # The person (Bob) asks, in their own browser, and keeps the page open.
     person = browser.new_context().new_page()
-    person.set_default_timeout(15_000)
+    person.set_default_timeout(60_000)
     person.goto(f"{base}/privacy")
     person.click("#cookies-reject")
     sign_in(person, base, lite, "bob@example.com")
@@ -61,7 +61,7 @@ def test_person_asks_deletion_officer_executes_person_sees_it_completed(
 
     # The officer, in another browser, finds it by due date and executes it.
     officer = browser.new_context().new_page()
-    officer.set_default_timeout(15_000)
+    officer.set_default_timeout(60_000)
     officer.goto(f"{base}/console/login")
     officer.click("#cookies-reject")
     officer.fill("#email", "officer@example.com")
@@ -113,7 +113,7 @@ def test_download_link_code_after_hash_is_posted_once(browser, serve, lite) -> N
     assert link and link.group(1).endswith(f"#{done.download_token}")
 
     page = browser.new_context(accept_downloads=True).new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(60_000)
     # Not signed in yet: the page says so; the code is kept for this tab only.
     page.goto(link.group(1))
     assert "#" not in page.url and "sign in" in page.inner_text("main").lower()
