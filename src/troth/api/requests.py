@@ -97,7 +97,10 @@ _BLIND = (
 class RequestOut(BaseModel):
     id: str
     kind: str | None = Field(description="Null only in a list, for a row flagged `unreadable`.")
-    state: str | None = Field(description="Null only in a list, for a row flagged `unreadable`.")
+    state: str | None = Field(
+        description="Null in a list for a row flagged `unreadable`; and"
+        + _BLIND.replace(" Null", "", 1)
+    )
     subject_id: str | None = Field(
         description="The person it is about (null: none matched)."
         " Null in the answer to opening a request for a caller that may not administer"
@@ -118,8 +121,11 @@ class RequestOut(BaseModel):
     extension_reason: str | None
     deadline: str | None = Field(description="The deadline that holds now." + _BLIND)
     overdue: bool | None
-    verified_at: str | None
-    verification: str | None
+    verified_at: str | None = Field(description="When the person's identity was verified." + _BLIND)
+    verification: str | None = Field(
+        description="How: `code`, `staff`, `customer`, `signin`; `not_required` for an opt-out"
+        " of sale/sharing (CCPA 11 CCR 7026(d): carried out without verification)." + _BLIND
+    )
     details: dict[str, Any]
     result: dict[str, Any] | None
     error: str | None
@@ -169,8 +175,20 @@ class RequestPage(Page):
 
 
 # What the answer to opening a request would tell of where the person matched lives: the
-# regime, and the deadlines and day of receipt it sets.
-REGIME_DERIVED = ("regime", "received_on", "acknowledge_by", "due_at", "deadline", "overdue")
+# regime, the deadlines and day of receipt it sets, and whether it waits for a code (an
+# opt-out of sale/sharing opens verified under a regime with an opt-out rule of its own:
+# troth.requests.opt_out).
+REGIME_DERIVED = (
+    "regime",
+    "received_on",
+    "acknowledge_by",
+    "due_at",
+    "deadline",
+    "overdue",
+    "state",
+    "verified_at",
+    "verification",
+)
 
 
 def request_out(

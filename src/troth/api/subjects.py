@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -23,6 +23,7 @@ from troth.api.auth import (
     current_actor,
     require_scope,
 )
+from troth.api.gpc import CollectionGpc, Gpc
 from troth.api.idempotency import IdemKey, once
 from troth.api.models import (
     ID_CUT,
@@ -53,14 +54,6 @@ REFUSED_BY_POLICY: dict[int | str, dict[str, Any]] = {
     403: {"description": "Refused by the policy (problem with `reason`)"}
 }
 REFUSED: dict[int | str, dict[str, Any]] = {403: {"description": "Refused (problem with `reason`)"}}
-Gpc = Annotated[
-    str | None,
-    Header(
-        alias="Sec-GPC",
-        description="Global Privacy Control: `1` is an opt-out of sale/sharing; no header, or"
-        " any other value, is no signal (nothing is recorded).",
-    ),
-]
 
 
 class CollectIn(BodyIn):
@@ -119,9 +112,12 @@ async def collect(
     body: CollectIn,
     actor: ActorDep,
     t: TrothDep,
+    sec_gpc: CollectionGpc,
     idempotency_key: IdemKey = None,
-    sec_gpc: Gpc = None,
 ) -> Any:
+    """With `Sec-GPC: 1`, the person is opted out of sale/sharing whatever the outcome:
+    a collection refused still records the signal for the person it names (or finds by
+    the e-mail, phone or customer id it carries), as far as the key may reach."""
     require_scope(t, actor, "collect", f"collect:{point}")
     tenant = body.tenant_id
     if actor.tenant_id is not None:

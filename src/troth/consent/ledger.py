@@ -38,7 +38,7 @@ from troth.consent.events import (
     staff_channel,
     truncate_origin,
 )
-from troth.consent.optin import refuse_unless_two_step
+from troth.consent.optin import refuse_cookies_unless_two_step, refuse_unless_two_step
 from troth.consent.tables import consent_events, consent_receipts
 from troth.context import Context
 from troth.errors import NotFound, ValidationError
@@ -202,9 +202,13 @@ class ConsentLedger:
         user_agent: str | None = None,
         url: str | None = None,
         jurisdiction: str | None = None,
+        two_step: bool = False,
     ) -> list[ConsentRecord]:
         """Store a yes/no per cookie category of the policy (key ``cookie:<category>``).
-        Strictly necessary cookies need no consent and cannot be refused."""
+        Strictly necessary cookies need no consent and cannot be refused. Turning on a
+        category that serves a sale/sharing purpose the person opted out of less than 12
+        months ago is taken only as their two-step opt-in (``two_step``), as :meth:`grant`
+        takes it; else all is refused ``opted_out_recently`` (:mod:`.optin`)."""
         offered = {c.category.value for c in self.ctx.policy.policy.cookies}
         items: list[tuple[str, ConsentKind, bool, str | None]] = []
         for category, allowed in choices.items():
@@ -230,7 +234,12 @@ class ConsentLedger:
             items.append((cookie_purpose(category), ConsentKind.cookie_choice, allowed, None))
         if not items:
             return []
-        how = Provenance(parse_method(method), None, origin, user_agent, url, jurisdiction)
+        on = [i[0].removeprefix(cookie_purpose("")) for i in items if i[2]]
+        refuse_cookies_unless_two_step(self.ctx, subject_id, on, two_step=two_step)
+        extra = {"two_step_opt_in": True} if two_step and on else {}
+        how = Provenance(
+            parse_method(method), None, origin, user_agent, url, jurisdiction, "en", extra
+        )
         return self._record(subject_id, items, how)
 
     def record_opt_out(

@@ -186,9 +186,22 @@ RULES: Final[MappingProxyType[Regime, DeadlineRule]] = MappingProxyType(
 
 @dataclass(frozen=True)
 class OptOutRule:
-    """CCPA opt-out of sale/sharing and the request log (11 CCR 7026, 7101)."""
+    """A request to opt out of the sale or sharing of one's data under one regime, and
+    the request log (CCPA: 11 CCR 7026, 7101). A request is one when it is an objection
+    or a restriction naming (or, an objection naming none, covering by default) a
+    ``sale_or_sharing`` purpose (:mod:`troth.requests.opt_out`)."""
 
-    honour_within_business_days: int = 15  # 7026(f)
+    regime: Regime = Regime.ccpa
+    basis: str = "Cal. Code Regs. tit. 11, 7026"
+    """The rule, cited."""
+    honour_within_business_days: int = 15  # 7026(f): 15 business days from receipt
+    verification_required: bool = False
+    """7026(d): an opt-out is not a verifiable consumer request; the business asks only
+    what it needs to find the person. It is carried out without identity verification."""
+    acknowledge_within: int | None = None
+    """Business days to acknowledge receipt: none asked (7021(a) covers requests to know,
+    delete and correct, not opt-outs)."""
+    extension_allowed: bool = False  # 7026(f) gives no extension
     reask_after_months: int = 12  # 7026(k): don't ask to opt back in for 12 months
     log_retention_months: int = 24  # 7101(a)
     log_fields: tuple[str, ...] = (  # 7101(a): what each log entry records
@@ -202,6 +215,16 @@ class OptOutRule:
 
 
 CCPA_OPT_OUT: Final = OptOutRule()
+# Regimes with an opt-out of sale/sharing of their own; tests/requests/test_deadlines.py
+# and test_opt_out_requests.py check every number.
+OPT_OUT_RULES: Final[MappingProxyType[Regime, OptOutRule]] = MappingProxyType(
+    {Regime.ccpa: CCPA_OPT_OUT}
+)
+
+
+def opt_out_rule(regime: Regime | str) -> OptOutRule | None:
+    """The opt-out of sale/sharing rule of ``regime``; None where it has none."""
+    return OPT_OUT_RULES.get(parse_choice(Regime, regime, "regime", "unknown_regime"))
 
 
 def rule_for(regime: Regime | str, *, subdivision: str | None = None) -> DeadlineRule:
@@ -371,12 +394,21 @@ def is_deemed_refused(
     return rule.deemed_refusal and today > due
 
 
-def opt_out_due(received: date) -> date:
-    """Last day to honour a CCPA opt-out of sale/sharing (15 business days, 11 CCR 7026(f))."""
+def opt_out_due(
+    received: date, regime: Regime | str = Regime.ccpa, *, subdivision: str | None = None
+) -> date:
+    """Last day to honour an opt-out of sale/sharing received on ``received`` (CCPA: 15
+    business days, 11 CCR 7026(f); business days as the regime's request calendar counts
+    them, 11 CCR 7001: Monday to Friday but California state holidays)."""
     received = _check_date("received", received)
-    return add_working_days(
-        received, CCPA_OPT_OUT.honour_within_business_days, RULES[Regime.ccpa].calendar
-    )
+    rule = opt_out_rule(regime)
+    if rule is None:
+        raise ValidationError(
+            f"{regime} has no opt-out of sale/sharing of its own: its requests take due_date()",
+            code="no_opt_out_rule",
+        )
+    calendar = rule_for(rule.regime, subdivision=subdivision).calendar
+    return add_working_days(received, rule.honour_within_business_days, calendar)
 
 
 def may_ask_to_opt_in(opted_out_on: date, today: date) -> bool:
@@ -393,6 +425,7 @@ def request_log_keep_until(logged_on: date) -> date:
 
 __all__ = [
     "CCPA_OPT_OUT",
+    "OPT_OUT_RULES",
     "RULES",
     "DeadlineRule",
     "OptOutRule",
@@ -407,6 +440,7 @@ __all__ = [
     "may_ask_to_opt_in",
     "next_working_day",
     "opt_out_due",
+    "opt_out_rule",
     "request_log_keep_until",
     "rule_for",
     "working_days_between",

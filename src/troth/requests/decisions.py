@@ -15,6 +15,7 @@ from troth.gate import SYSTEM, Actor
 from troth.requests import execution
 from troth.requests.changes import check_changes
 from troth.requests.deadlines import extended_due
+from troth.requests.opt_out import NOT_REQUIRED, dates_for, is_opt_out, opt_out_of
 from troth.requests.record import RequestRecord
 from troth.requests.states import (
     OPEN_STATES,
@@ -23,6 +24,7 @@ from troth.requests.states import (
     check_transition,
 )
 from troth.requests.steps import RequestSteps
+from troth.requests.verification import Verification
 from troth.store.tables import restrictions
 
 
@@ -66,6 +68,14 @@ class Decisions:
                     code="not_verified",
                     state=req.state.value,
                 )
+            rule = opt_out_of(self.ctx, req.kind, req.regime, req.details)
+            if rule is not None and not rule.extension_allowed:
+                raise ValidationError(
+                    f"request {request_id} is an opt-out of sale/sharing: it is honoured"
+                    f" within {rule.honour_within_business_days} business days, with no"
+                    f" extension ({rule.basis}); carry it out",
+                    code="extension_not_allowed",
+                )
             check_transition(req.id, req.state, RequestState.extended)
             new_due = extended_due(
                 req.regime,
@@ -107,7 +117,8 @@ class Decisions:
         actor: Actor = SYSTEM,
     ) -> RequestRecord:
         """Say what to correct (``changes``) or which purposes to limit (``purposes``) when
-        the request did not (an e-mail rarely does)."""
+        the request did not (an e-mail rarely does). Purposes that make it an opt-out of
+        sale/sharing give it that deadline and verify it (:mod:`.opt_out`)."""
         with transaction(self.ctx) as conn:
             req = self.steps.load(conn, request_id)
             if req.state not in OPEN_STATES:
@@ -117,11 +128,34 @@ class Decisions:
                 details["changes"] = check_changes(self.ctx, changes)
             if purposes is not None:
                 details["purposes"] = execution.check_purposes(self.ctx, list(purposes))
-            self.steps.write(conn, request_id, details=details)
+            self.steps.write(conn, request_id, details=details, **self._opt_out_dates(req, details))
+            rule = opt_out_of(self.ctx, req.kind, req.regime, details)
+            if req.verified_at is None and rule is not None and not rule.verification_required:
+                # Now an opt-out of sale/sharing: it needs no verification (.opt_out).
+                Verification(self.steps).not_required(conn, req, rule.basis)
             self.steps.event(
                 conn, request_id, actor.label, "details", None, None, {"keys": sorted(details)}
             )
             return self.steps.load(conn, request_id)
+
+    def _opt_out_dates(self, req: RequestRecord, details: dict[str, Any]) -> dict[str, Any]:
+        """The deadlines a change of purposes gives: an objection or restriction becoming an
+        opt-out of sale/sharing takes its shorter deadline from the day received (and one
+        carried out without verification may not stop being one: ValidationError)."""
+        was = is_opt_out(self.ctx, req)
+        ack, due, rule = dates_for(self.ctx, req.kind, req.regime, details, req.received_on)
+        if was == (rule is not None):
+            return {}
+        if was and req.verification == NOT_REQUIRED:
+            raise ValidationError(
+                f"request {req.id} is an opt-out of sale/sharing carried out without identity"
+                " verification: its purposes must still include a sale/sharing one; open a"
+                " new request for the others",
+                code="opt_out_purposes_required",
+            )
+        if req.extended_due_at is not None or req.state not in OPEN_STATES:
+            return {}
+        return {"acknowledge_by": ack, "due_at": min(due, req.due_at) if rule else due}
 
     def lift_restriction(
         self, request_id: str, purposes: Iterable[str] | None = None, *, actor: Actor = SYSTEM

@@ -24,9 +24,9 @@ from troth.policy.model import Regime
 from troth.policy.parties import customers_control
 from troth.requests import _contact
 from troth.requests.changes import check_changes
-from troth.requests.deadlines import acknowledge_by, due_date
 from troth.requests.elsewhere import at_desk
 from troth.requests.mailbox import message_files, read_message
+from troth.requests.opt_out import dates_for
 from troth.requests.receipt import local_day, receipt_time
 from troth.requests.record import MARKS, IngestReport, RequestRecord
 from troth.requests.states import (
@@ -113,7 +113,8 @@ class RequestIntake:
     ) -> RequestRecord:
         """Open a request, match it to the person, set its legal deadline, acknowledge it
         and start identity verification (a code by e-mail; staff for a request made on
-        someone else's behalf). All in one transaction.
+        someone else's behalf; none for an opt-out of sale/sharing, :mod:`.opt_out`). All
+        in one transaction.
 
         ``received_at``: when the request really arrived (default now; not in the future;
         without an offset, in the organisation's time zone for the request's regime:
@@ -253,6 +254,7 @@ class RequestIntake:
             zone = ctx.policy.policy.organisation.zone(who.regime)
             at = receipt_time(asked.received_at, now=now, zone=zone)
             received = local_day(at, zone)
+            ack, due, opt_out = dates_for(ctx, asked.kind, who.regime, details, received)
             email, agent = who.email, who.agent
             agent_contact = None
             if agent is not None and agent.email is not None:
@@ -273,8 +275,8 @@ class RequestIntake:
                     agent_contact=agent_contact,
                     source_ref=asked.source_ref,
                     received_at=at,
-                    acknowledge_by=acknowledge_by(who.regime, received),
-                    due_at=due_date(who.regime, received),
+                    acknowledge_by=ack,
+                    due_at=due,
                     details=details,
                     code_attempts=0,
                     codes_sent=0,
@@ -285,6 +287,8 @@ class RequestIntake:
             self._acknowledge(conn, rid, asked.channel, (now, received), actor)
             if agent is not None:
                 self._await_approval(conn, rid, actor)
+            elif opt_out is not None and not opt_out.verification_required:
+                self.verification.not_required(conn, self.steps.load(conn, rid), opt_out.basis)
             else:
                 self._start_verifying(conn, rid, actor)
             return self.steps.load(conn, rid)

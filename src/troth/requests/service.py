@@ -139,7 +139,16 @@ class RequestService:
         return report
 
     def run_due(self) -> str:
-        """The worker's request work: erasures whose legal hold ended (:meth:`resume_held`)."""
+        """The worker's request work: erasures whose legal hold ended (:meth:`resume_held`),
+        then the opt-outs of sale/sharing waiting (verified as they opened: :mod:`.opt_out`)."""
+        from troth.requests.opt_out import OPT_OUT_KINDS, waiting_opt_outs
+
         report = self.resume_held()
         done = f"{len(report.completed)} erasure(s) done after their legal hold ended"
-        return done + (f", {len(report.failed)} not done yet" if report.failed else "")
+        done += f", {len(report.failed)} not done yet" if report.failed else ""
+        ids = waiting_opt_outs(self.ctx, self.waiting(OPT_OUT_KINDS), self.steps.get)
+        if ids:
+            opted = self.execute_many(ids)
+            done += f"; {len(opted.completed)} opt-out(s) of sale/sharing carried out"
+            done += f", {len(opted.failed)} not done yet" if opted.failed else ""
+        return done

@@ -165,6 +165,14 @@ class Verification:
             self._verified(conn, req, now, who, "signin", method="privacy_centre_signin")
         return self.steps.get(request_id)
 
+    def not_required(self, conn: Connection, req: RequestRecord, basis: str) -> None:
+        """Mark a request that needs no identity verification verified as it opens (an
+        opt-out of sale/sharing: :mod:`troth.requests.opt_out`), the rule recorded."""
+        from troth.requests.opt_out import NOT_REQUIRED
+
+        self._check_unverified(req)
+        self._verified(conn, req, self.ctx.clock.now(), "system", NOT_REQUIRED, rule=basis)
+
     def send(self, conn: Connection, req: RequestRecord) -> None:
         """Mail a new one-time code (the old one stops working), within the limits."""
         if req.email is None:

@@ -45,6 +45,9 @@ class Banner:
     categories: list[BannerCategory] = field(default_factory=list)
     # For a signed-in person whose browser sent GPC: the sale/sharing uses it opted out of.
     honoured: tuple[str, ...] = ()
+    # Categories the visitor's saved choice allows that the GPC signal keeps off: the
+    # signal wins, and the banner says they conflict (11 CCR 7025(c)(3)).
+    conflicts: tuple[str, ...] = ()
 
     @property
     def optional(self) -> list[BannerCategory]:
@@ -144,6 +147,7 @@ def banner_for(request: Request, ctx: Context) -> Banner:
         version=ctx.policy.version,
         categories=cats,
         honoured=getattr(request.state, "gpc_honoured", ()) if gpc else (),
+        conflicts=tuple(c.id for c in cats if c.locked_off and choices and choices.get(c.id)),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,7 +19,7 @@ from troth.access.centre import held_values, zone_of
 from troth.access.who import acting_in
 from troth.api.auth import client_ip
 from troth.consent import ConsentMethod
-from troth.consent.optin import in_wait
+from troth.consent.optin import cookie_waits, in_wait
 from troth.errors import AuthenticationError, NotFound, RateLimited, ValidationError
 from troth.notices.policy_mail import changes_in_words
 from troth.policy.describe import describe_policy
@@ -68,19 +69,30 @@ def require_person(request: Request, form: dict[str, str] | None = None) -> Pers
     return p
 
 
-def record_cookie_choices(request: Request, choices: dict[str, bool]) -> None:
-    """Banner choices of a signed-in person also go to the consent ledger."""
+def record_cookie_choices(
+    request: Request, choices: dict[str, bool], *, confirmed: bool = False
+) -> dict[str, date]:
+    """Banner choices of a signed-in person also go to the consent ledger. A category
+    serving a sale/sharing purpose they opted out of less than 12 months ago is turned
+    back on only once they confirm it on a page of its own (two steps, 11 CCR 7026(k),
+    7028; ``confirmed``): until then it is held back, left off and out of the ledger
+    (its opt-out stands, its day unchanged), and returned (category -> that day)."""
     p = person(request)
     if p is None or not choices:
-        return
-    t = request.app.state.troth
-    t.consent.record_cookie_choices(
-        p.subject_id,
-        choices,
-        method=ConsentMethod.web_form,
-        origin=client_ip(request),
-        user_agent=request.headers.get("user-agent"),
-    )
+        return {}
+    on = [c for c, allowed in choices.items() if allowed]
+    held = {} if confirmed else cookie_waits(ctx_of(request), p.subject_id, on)
+    asked = {c: allowed for c, allowed in choices.items() if c not in held}
+    if asked:
+        request.app.state.troth.consent.record_cookie_choices(
+            p.subject_id,
+            asked,
+            method=ConsentMethod.web_form,
+            origin=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+            two_step=confirmed and bool(on),
+        )
+    return held
 
 
 # -- public ------------------------------------------------------------------------------
@@ -319,8 +331,10 @@ def make_request(request: Request, form: FormDep) -> Response:
         details=details,
         actor=Actor(ActorKind.subject, p.subject_id),
     )
-    # Signing in proved control of the address: no second code is asked.
-    t.requests.verify_by_signin(req.id, p.subject_id)
+    # Signing in proved control of the address: no second code is asked (an opt-out of
+    # sale/sharing needs none at all: verified as it opened, troth.requests.opt_out).
+    if req.verified_at is None:
+        t.requests.verify_by_signin(req.id, p.subject_id)
     return RedirectResponse("/privacy/me?done=request#req-h", status_code=303)
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.responses import Response
 
+from troth.consent.optin import sold_cookies
 from troth.consent.unsubscribe import describe_token, unsubscribe
 from troth.web import csrf
 from troth.web.cookies import CONSENT_COOKIE, decide_choices, encode_choices, names_to_remove
@@ -36,16 +37,31 @@ def gpc_json(request: Request) -> JSONResponse:
 @router.post("/cookies")
 def cookie_choices(request: Request, form: PresessionFormDep) -> Response:
     """The banner's form: remember the choice, delete refused categories' cookies, and
-    record it in the ledger when the person is signed in to the privacy centre."""
+    record it in the ledger when the person is signed in to the privacy centre. A
+    category serving a sale/sharing purpose they opted out of less than 12 months ago
+    stays off until they confirm it on the page this answers with (``confirm=two-step``
+    posts the same choices again): the other choices are saved at once."""
     ctx = ctx_of(request)
     choices = decide_choices(ctx, request, form)
     from troth.web.privacy import record_cookie_choices
 
-    record_cookie_choices(request, choices)
-    response = RedirectResponse(local_path(form.get("next"), "/privacy"), status_code=303)
+    back = local_path(form.get("next"), "/privacy")
+    held = record_cookie_choices(request, choices, confirmed=form.get("confirm") == "two-step")
+    response: Response
+    if held:
+        sold = sold_cookies(ctx)
+        asked = [
+            (c, since, [ctx.policy.purposes[p].description for p in sorted(sold[c])])
+            for c, since in held.items()
+        ]
+        on = sorted(c for c, allowed in choices.items() if allowed)
+        response = render(request, "cookies_opt_in.html", asked=asked, on=on, back=back)
+    else:
+        response = RedirectResponse(back, status_code=303)
+    saved = {c: allowed and c not in held for c, allowed in choices.items()}
     # Readable by /static/consent.js, which activates the allowed scripts.
-    csrf.set_cookie(request, response, CONSENT_COOKIE, encode_choices(ctx, choices), httponly=False)
-    for name in names_to_remove(ctx, choices):
+    csrf.set_cookie(request, response, CONSENT_COOKIE, encode_choices(ctx, saved), httponly=False)
+    for name in names_to_remove(ctx, saved):
         response.delete_cookie(name, path="/")
     return response
 
