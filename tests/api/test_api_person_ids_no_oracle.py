@@ -119,6 +119,7 @@ CLI_CALLS: dict[str, list[str]] = {
     "requests open": ["requests", "open", "access", "--subject", "{id}", "--actor", "{actor}"],
     "consent grant": ["consent", "grant", "{id}", "support", "--yes", "--actor", "{actor}"],
     "consent withdraw": ["consent", "withdraw", "{id}", "support", "--actor", "{actor}"],
+    "consent state": ["consent", "state", "{id}", "--actor", "{actor}"],
     "minors report": ["minors", "report", "{id}", "--evidence", "ticket 4", "--actor", "{actor}"],
     "retention hold": [
         "retention",

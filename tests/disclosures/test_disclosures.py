@@ -275,7 +275,10 @@ def test_demand_disclosure_notifies_at_once(home, db_url):
     assert sent["order_items"] == "2 widgets" and "card_number" not in sent
     mail = _outbox(t)
     assert len(mail) == 1 and mail[0].to_addr == "ann@example.com"
-    assert "CV-2026-0042" in mail[0].body_text
+    # The court and the instrument, never the reference (free text that may name someone:
+    # trial #19 F8); the office's own view keeps it (below).
+    assert "District Court of Springfield" in mail[0].body_text
+    assert "CV-2026-0042" not in mail[0].body_text
     assert t.disclosures.demand(d.id).status == "notified"
     assert t.disclosures.notify_due_demands() == 0  # idempotent
     assert t.disclosures.disclosures_of(sid)[0]["legal_demand"]["reference"] == "CV-2026-0042"

@@ -137,7 +137,7 @@ def test_the_person_s_access_log_leaves_out_reads_of_what_is_withheld(
     done = t.requests.execute(verified(t, "access", ANN))
     zf = zipfile.ZipFile(io.BytesIO(t.requests.download(done.download_token, actor=SYSTEM)))
     log = json.loads(zf.read("data.json"))["access_log"]
-    uses = [e for e in log if e["action"] == "use" and e["actor"] == "staff:sam"]
+    uses = [e for e in log if e["action"] == "use" and e["who"] == "A member of our staff"]
     assert [e["categories"] for e in uses] == [["identity"]]
     assert not [e for e in log if "support" in (e["categories"] or [])]
     centre = t.disclosures.person_entries(sid, limit=200)

@@ -30,7 +30,7 @@ COMMANDS: dict[str, str] = {
     "consent grant": ASSERTED,
     "consent rebuild": OPERATOR,
     "consent receipt": OPERATOR,
-    "consent state": OPERATOR,
+    "consent state": ASSERTED,
     "consent withdraw": ASSERTED,
     "datasets check": OPERATOR,
     "datasets show": OPERATOR,

@@ -6,6 +6,7 @@ of the reads below) and render; they never decide."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -100,6 +101,7 @@ class Records:
         categories: frozenset[str] = frozenset(),
         living: bool = False,
         purpose: str | None = None,
+        purposes: frozenset[str] | None = None,
     ) -> Decision:
         """Decide, audit and raise: returns the allowing decision, or raises
         :class:`NotFound` (an unknown person, or one the actor is bound away from: their
@@ -109,7 +111,8 @@ class Records:
         With ``living``, a person who was erased is refused ``subject_erased`` (after the
         gate: to an actor bound away from them they stay unknown). ``purpose``: what a
         change is for (a consent given), refused ``vendor_only`` to a customer's side for
-        the vendor's own purposes."""
+        the vendor's own purposes. ``purposes``: those of the consents a read shows
+        (audited with an allowed read)."""
         action = f"{'change' if write else 'read'}_{record.value}"
         subject, facts = self._facts(actor, subject_id)
         if subject is None or facts is None:
@@ -134,6 +137,8 @@ class Records:
             return d
         details = _details(record, d, categories, purpose)
         if d.allowed:
+            if purposes is not None:
+                details["purposes"] = sorted(purposes)
             with transaction(self.ctx) as conn:
                 audit(
                     self.ctx,
@@ -167,16 +172,34 @@ class Records:
         )
 
     def consents_for(self, actor: Actor, subject_id: str) -> dict[str, ConsentStatus]:
-        """The person's consent state per purpose, if the gate lets ``actor`` see it; to a
-        customer's side, without the vendor's own (``vendor_only``) purposes: that a person
-        consented to the vendor's health insights is not their employer's to read."""
+        """The person's consent state per purpose: those the gate lets ``actor`` see
+        (:mod:`troth.gate.consents`: a role only the purposes it acts for, the office
+        every one, a customer's side none of the vendor's own), the read audited with
+        the purposes shown. A consent left out is not named: the answer is the one for a
+        person who never gave it."""
         from troth.consent import ConsentLedger
 
-        self.authorize_record(actor, subject_id, Record.consents)
-        state = ConsentLedger(self.ctx).state(subject_id)
-        if not customer_side(actor):
-            return state
-        return {p: s for p, s in state.items() if p not in self.ctx.policy.vendor_purposes}
+        _, facts = self._facts(actor, subject_id)
+        state = ConsentLedger(self.ctx).state(subject_id) if facts is not None else {}
+        seen = self._consents_seen(actor, subject_id, facts, state)
+        return {p: s for p, s in state.items() if p in seen}
+
+    def _consents_seen(
+        self, actor: Actor, subject_id: str, facts: Any, purposes: Iterable[str]
+    ) -> frozenset[str]:
+        """Of the ``purposes`` of the person's consents, those the gate lets ``actor``
+        see, each decided on its own; then the read of the record decided and audited
+        with them (:meth:`authorize_record`: an unknown person, one of another customer
+        or a refused actor raises there, and nothing read is returned)."""
+        now, index = self.ctx.clock.now(), self.ctx.policy
+        seen = frozenset(
+            p
+            for p in purposes
+            if facts is not None
+            and decide_record(index, actor, Record.consents, facts, now, purpose=p).allowed
+        )
+        self.authorize_record(actor, subject_id, Record.consents, purposes=seen)
+        return seen
 
     def person_for(self, actor: Actor, subject_id: str) -> SubjectRow:
         """That the person is known, with their tenant, kind and status (not their
@@ -222,12 +245,14 @@ class Records:
         return [SubjectRow(**r._mapping) for r in rows], n
 
     def consent_history_for(self, actor: Actor, subject_id: str) -> list[dict[str, Any]]:
-        """Every consent event of the person (with its receipt id), oldest first, if the
-        gate lets ``actor`` see their consents."""
+        """Every consent event of the person (with its receipt id), oldest first, of the
+        purposes the gate lets ``actor`` see (as :meth:`consents_for`)."""
         from troth.consent import ConsentLedger
 
-        self.authorize_record(actor, subject_id, Record.consents)
-        return ConsentLedger(self.ctx).history(subject_id)
+        _, facts = self._facts(actor, subject_id)
+        events = ConsentLedger(self.ctx).history(subject_id) if facts is not None else []
+        seen = self._consents_seen(actor, subject_id, facts, {e["purpose"] for e in events})
+        return [e for e in events if e["purpose"] in seen]
 
     def requests_for(self, actor: Actor, subject_id: str) -> list[Any]:
         """The person's requests (open and closed), if the gate lets ``actor`` see them;

@@ -67,7 +67,13 @@ ROUTES: dict[str, Rule] = {
     f"GET {API}/subjects/{{subject_id}}": _r(Door.values, "use"),
     f"GET {API}/subjects": _r(Door.retired, note="422 personal_data_in_url"),
     f"POST {API}/search/subjects": _r(Door.lookup, "use"),
-    f"GET {API}/subjects/{{subject_id}}/consents": _r(Door.record, "use", "collect"),
+    f"GET {API}/subjects/{{subject_id}}/consents": _r(
+        Door.record,
+        "use",
+        "collect",
+        note="each consent as the gate decides it: a role's own purposes; the office: all;"
+        " a customer's side: never a vendor_only purpose",
+    ),
     f"POST {API}/subjects/{{subject_id}}/consents/{{purpose}}/grant": _r(
         Door.record, "collect", write=True
     ),

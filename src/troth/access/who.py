@@ -1,16 +1,17 @@
 """Who acted on a person's data, in the words the person reads (the privacy centre's "Who
-accessed your data", the "who" of their access export's log): the vendor's staff by their
-role's team, its administrators, its own systems (an API key bound to no customer) and
-troth itself as "we"; a customer's staff (its admins and members) and a customer's
-systems (an API key bound to it) by the customer's name, so a person never reads that
-the vendor looked when their employer's HR system did (trial #15 F2, #16 D4).
+accessed your data", the "who" of their access export's log and of their requests'
+events: :func:`told_who`): the vendor's staff by their role's team, its administrators,
+its own systems (an API key bound to no customer) and troth itself as "we"; a customer's
+staff (its admins and members) and a customer's systems (an API key bound to it) by the
+customer's name, so a person never reads that the vendor looked when their employer's HR
+system did (trial #15 F2, #16 D4), nor which member of staff looked (trial #19 F6).
 
 :func:`who_acted` builds the words from what :class:`Acting` says of an audit entry's
 actor; :func:`acting_in` reads that from the access tables, each actor once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,24 @@ def who_acted(
         found = acting(label)
         return f"{_whose(found.customer)} systems" if found.bound else "Our systems"
     return "We"
+
+
+def told_who(
+    row: Mapping[str, Any],
+    subject_id: str,
+    index: PolicyIndex,
+    acting: Callable[[str], Acting],
+) -> dict[str, Any]:
+    """A copy of ``row`` (an entry of the person's log, an event of their request) as the
+    person reads it: its ``actor`` label replaced by ``who`` (:func:`who_acted`).
+    Every copy a person gets says who acted this way and never by the label, which names
+    the member of staff (``staff:rui@safemod``: trial #19 F6)."""
+    return {
+        ("who" if k == "actor" else k): (
+            who_acted(str(v), subject_id, index, acting) if k == "actor" else v
+        )
+        for k, v in row.items()
+    }
 
 
 def _whose(customer: str | None) -> str:

@@ -17,7 +17,7 @@ from troth.cli import command_group, opened_context, print_created, show_table
 from troth.cli import plain_console as _out
 from troth.cli import plain_err_console as _err
 from troth.cli.ids import resolver
-from troth.cli.options import JsonOpt, PersonArg
+from troth.cli.options import JsonOpt, OfficerOpt, PersonArg
 from troth.consent import ConsentLedger, verify_receipt
 from troth.context import Context
 
@@ -185,11 +185,20 @@ def state(
     subject_id: Annotated[
         str, typer.Argument(help="The subject's troth id.", callback=resolver("subject"))
     ],
+    actor: OfficerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the current consent of one person, per purpose and cookie category."""
+    """Show the current consent of one person, per purpose and cookie category. As
+    --actor, what the gate lets that actor see (a role: the purposes it acts for; the
+    office: every one), the read audited; by default the operator's whole view."""
     with opened_context(ctx) as context:
-        current = ConsentLedger(context).state(subject_id)
+        if actor:
+            from troth.access.records import Records
+            from troth.cli.actors import parse_actor
+
+            current = Records(context).consents_for(parse_actor(actor), subject_id)
+        else:
+            current = ConsentLedger(context).state(subject_id)
     if as_json:
         _out.print_json(
             json.dumps(

@@ -3,7 +3,8 @@ instrument, from an authority (a recipient of kind ``authority``, where it names
 data goes through :meth:`DisclosureService.disclose` to an authority under a
 legal-obligation purpose (never without a demand); the person is told through the outbox
 at once, or, under a non-disclosure order, as soon as it ends (:func:`notify_due`, run by
-the worker).
+the worker), in one letter per person (:func:`troth.disclosures.told.demand_letter`: never
+the demand's free-text reference).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from sqlalchemy import Connection, insert, select, update
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
-from troth.clock import utc
 from troth.columns import row_of
 from troth.context import Context
 from troth.disclosures.tables import disclosures, legal_demands
+from troth.disclosures.told import Told
 from troth.errors import NotFound, ValidationError
 from troth.gate import SYSTEM, Actor
 from troth.office import authorize
@@ -292,52 +293,34 @@ def demand_row(conn: Connection, demand_id: str, *, tolerant: bool = False) -> L
     )
 
 
-def _local_day(ctx: Context, regime: str | None, at: datetime) -> str:
-    """The day of ``at`` on the calendar of a person under ``regime`` (its zone, else the
-    organisation's), as their letters and privacy centre date everything."""
-    from troth.collection.validation import person_zone
-
-    return (
-        utc(at).astimezone(person_zone(ctx.policy.policy.organisation, regime)).date().isoformat()
-    )
-
-
-@dataclass(frozen=True)
-class _Told:
-    """What a notice of one disclosure says: from its row, or from its audit entry when
-    the row was deleted outside troth (``from_log``)."""
-
-    id: str
-    subject_id: str
-    recipient: str
-    categories: tuple[str, ...]
-    at: datetime
-    jurisdiction: str | None
-    from_log: bool = False
-
-
 def notify_disclosures(
     conn: Connection, ctx: Context, demand: LegalDemand, disclosure_ids: Sequence[str]
 ) -> int:
-    """Queue the notice of each disclosure under ``demand`` (once: outbox idempotency
-    keys) and record it; the demand becomes ``notified`` when none is left untold."""
+    """Queue the notice of the disclosures under ``demand`` (one letter per person, once:
+    outbox idempotency keys) and record it; the demand becomes ``notified`` when none is
+    left untold."""
+    return _notify(conn, ctx, demand, _untold(conn, disclosure_ids))
+
+
+def _untold(conn: Connection, disclosure_ids: Sequence[str]) -> list[Told]:
     rows = conn.execute(
         select(disclosures, subjects.c.jurisdiction)
         .select_from(disclosures.outerjoin(subjects, subjects.c.id == disclosures.c.subject_id))
         .where(disclosures.c.id.in_(list(disclosure_ids)), disclosures.c.notified_at.is_(None))
     ).all()
-    told = [
-        _Told(r.id, r.subject_id, r.recipient, tuple(r.categories), r.at, r.jurisdiction)
+    return [
+        Told(r.id, r.subject_id, r.recipient, tuple(r.categories), r.at, r.jurisdiction)
         for r in rows
     ]
-    return _notify(conn, ctx, demand, told)
 
 
-def _notify(conn: Connection, ctx: Context, demand: LegalDemand, told: list[_Told]) -> int:
+def _notify(conn: Connection, ctx: Context, demand: LegalDemand, told: list[Told]) -> int:
     now = ctx.clock.now()
-    sent = 0
+    people: dict[str, list[Told]] = {}
+    for row in sorted(told, key=lambda r: (r.at, r.id)):
+        people.setdefault(row.subject_id, []).append(row)
+    sent = sum(_tell(conn, ctx, demand, sid, rows) for sid, rows in people.items())
     for row in told:
-        sent += _tell(conn, ctx, demand, row)
         if not row.from_log:
             conn.execute(
                 update(disclosures).where(disclosures.c.id == row.id).values(notified_at=now)
@@ -356,55 +339,52 @@ def _notify(conn: Connection, ctx: Context, demand: LegalDemand, told: list[_Tol
     return sent
 
 
-def _tell(conn: Connection, ctx: Context, demand: LegalDemand, row: _Told) -> int:
-    """Queue one notice and audit it; 1 when queued, 0 without an address."""
+def _tell(
+    conn: Connection, ctx: Context, demand: LegalDemand, subject_id: str, rows: list[Told]
+) -> int:
+    """Queue one letter to the person of the disclosures ``rows`` (:func:`demand_letter`)
+    and audit each; 1 when queued, 0 without an address."""
+    from troth.disclosures.told import demand_letter
     from troth.notices.outbox import MailKind, enqueue
 
-    org = ctx.policy.policy.organisation
-    to = contact_address(conn, ctx, row.subject_id)
-    audit: dict[str, Any] = {"demand": demand.id, "disclosure": row.id}
-    if row.from_log:
-        audit["row_missing"] = True  # deleted outside troth: told from the audit log
+    to = contact_address(conn, ctx, subject_id)
     if to is not None:
-        recipient = ctx.policy.recipients.get(row.recipient)
-        body = (
-            f"Dear customer,\n\n{org.name} was required by law to disclose some of your"
-            f" personal data.\n\nAuthority: {demand.authority}\n"
-            f"Legal instrument: {demand.instrument.value.replace('_', ' ')}"
-            f" ({demand.reference})\nDisclosed to: "
-            f"{recipient.name if recipient else row.recipient}\n"
-            f"Categories: {', '.join(row.categories)}\n"
-            f"Date of disclosure: {_local_day(ctx, row.jurisdiction, row.at)}\n\n"
-            f"You can see every disclosure of your data in the privacy centre.\n"
-        )
+        subject, body = demand_letter(ctx, demand, rows)
         enqueue(
             conn,
             ctx,
-            idempotency_key=f"legal-demand:{demand.id}:{row.id}",
+            idempotency_key=f"legal-demand:{demand.id}:{rows[0].id}",
             to_addr=to,
-            subject=f"{org.name}: your data was disclosed under a legal obligation",
+            subject=subject,
             body_text=body,
-            subject_id=row.subject_id,
+            subject_id=subject_id,
             kind=MailKind.transactional,
         )
-    else:
-        audit["undeliverable"] = "no e-mail address on record"
-    entry = AuditEntry(
-        "legal_demand.notify",
-        "system:troth",
-        Outcome.info,
-        subject_id=row.subject_id,
-        details=audit,
-    )
-    append_entries(conn, ctx.clock.now(), [entry])
+    entries = []
+    for row in rows:
+        audit: dict[str, Any] = {"demand": demand.id, "disclosure": row.id}
+        if row.from_log:
+            audit["row_missing"] = True  # deleted outside troth: told from the audit log
+        if to is None:
+            audit["undeliverable"] = "no e-mail address on record"
+        entries.append(
+            AuditEntry(
+                "legal_demand.notify",
+                "system:troth",
+                Outcome.info,
+                subject_id=subject_id,
+                details=audit,
+            )
+        )
+    append_entries(conn, ctx.clock.now(), entries)
     return 0 if to is None else 1
 
 
 def notify_untold(conn: Connection, ctx: Context, demand: LegalDemand) -> int:
     """:func:`notify_disclosures` of every disclosure under ``demand`` not told yet (a
     gag that ended or was lifted), and of every one the audit log recorded under it whose
-    row was deleted outside troth (told from its entry, audited ``record_tampered``); the
-    number of notices queued."""
+    row was deleted outside troth (told from its entry, audited ``record_tampered``),
+    each person in one letter; the number of letters queued."""
     from troth.disclosures.logged import honoured_of, logged_disclosures
 
     d = disclosures.c
@@ -417,7 +397,7 @@ def notify_untold(conn: Connection, ctx: Context, demand: LegalDemand) -> int:
     logged = list(logged_disclosures(conn, demand.id, honoured.record_seq))
     kept = set(conn.execute(select(d.id).where(d.id.in_([x[0] for x in logged]))).scalars())
     lost = [x for x in logged if x[0] not in kept and x[2] is not None]
-    sent = notify_disclosures(conn, ctx, demand, list(ids))
+    told = _untold(conn, list(ids))
     if lost:
         where = {
             s.id: s.jurisdiction
@@ -427,11 +407,12 @@ def notify_untold(conn: Connection, ctx: Context, demand: LegalDemand) -> int:
                 )
             )
         }
-        told = [
-            _Told(did, str(sid), str(e.details.get("recipient")), cats, e.at, where.get(sid), True)
+        told += [
+            Told(did, str(sid), str(e.details.get("recipient")), cats, e.at, where.get(sid), True)
             for did, e, sid, _purpose, cats in lost
         ]
-        sent += _notify(conn, ctx, demand, told)
+    sent = _notify(conn, ctx, demand, told)
+    if lost:
         append_entries(conn, ctx.clock.now(), [_lost_entry(demand, [x[0] for x in lost])])
     return sent
 

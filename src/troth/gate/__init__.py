@@ -14,7 +14,8 @@ The rooms: :mod:`troth.gate.model` (what the gate reasons about: actors, asks, f
 decisions, reasons), :mod:`troth.gate.decision` (``decide``, ``decide_power``, and
 ``telling_reason``, the one reason of a refusal in which everything asked was hidden),
 :mod:`troth.gate.binding` (``bind_record``, ``value_reason``), :mod:`troth.gate.records`
-(``decide_record``) and :mod:`troth.gate.facts`, the one place facts are gathered and built
+(``decide_record``; one consent by its purpose: :mod:`troth.gate.consents`) and
+:mod:`troth.gate.facts`, the one place facts are gathered and built
 (it reads the database; the others read nothing). Import the public names from here.
 """
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 
+from troth.gate.consents import consent_read_refusal
 from troth.gate.decision import (
     PARTIES,
     live_grants,
@@ -73,6 +74,33 @@ RECORD_SCOPES: Mapping[tuple[Record, bool], frozenset[str]] = {
 
 
 def decide_record(
+    index: PolicyIndex,
+    actor: Actor,
+    record: Record,
+    facts: Facts,
+    now: datetime,
+    *,
+    write: bool = False,
+    categories: frozenset[str] = frozenset(),
+    purpose: str | None = None,
+) -> Decision:
+    """May ``actor`` read (or, with ``write``, change) a record about the person of
+    ``facts``? (:func:`_decide_record`.) Reading one consent (``Record.consents`` with the
+    ``purpose`` of a ledger entry) is decided by that purpose too: need to know
+    (:mod:`troth.gate.consents`)."""
+    d = _decide_record(
+        index, actor, record, facts, now, write=write, categories=categories, purpose=purpose
+    )
+    if d.allowed and record is Record.consents and not write and purpose is not None:
+        role = index.roles.get(actor.role or "") if actor.kind is ActorKind.staff else None
+        office = role is not None and bool(set(role.powers) & RECORD_POWERS[record])
+        refused = consent_read_refusal(index, actor, facts, purpose, now, office=office)
+        if refused is not None:
+            return refused
+    return d
+
+
+def _decide_record(
     index: PolicyIndex,
     actor: Actor,
     record: Record,

@@ -8,12 +8,13 @@ lock on every transaction: never nest them).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
+from troth.access.who import Acting, acting_in, told_who, who_acted
 from troth.audit.entries import list_entries
 from troth.context import Context
 from troth.gate.exports import ExportScope
@@ -145,6 +146,7 @@ def holdings_with_values(
         limited = _rows_of(conn, restrictions.name, "subject_id", ids)
         reqs = _requests_of(conn, ids)
     disclosed = _disclosures(ctx, ids)
+    acting = acting_in(ctx)
     out: dict[str, tuple[dict[str, Any], list[StoredValue]]] = {}
     for sid in ids:
         subj, every = people[sid]
@@ -168,14 +170,18 @@ def holdings_with_values(
             },
             "account_history": {
                 "records": [v.to_dict() for v in values if v.category in ACCOUNT_HISTORY],
-                "requests": reqs[sid],
+                # Who moved each request on, in the person's words: never a staff label.
+                "requests": [
+                    {**r, "events": [told_who(e, sid, ctx.policy, acting) for e in r["events"]]}
+                    for r in reqs[sid]
+                ],
             },
             "call_records": [v.to_dict() for v in values if v.category in CALL_RECORDS],
             "consents": {"state": consent_state[sid], "events": consent_events[sid]},
             "restrictions": limited[sid],
             "disclosures": disclosed.get(sid, []),
         }
-        body["access_log"], recorders = _access_log(ctx, sid)
+        body["access_log"], recorders = _access_log(ctx, sid, acting)
         for event in consent_events[sid]:
             # Who recorded each consent event, in the words of the log ("You", "Lakeshore
             # Clinic's systems"): a grant someone else recorded is never told as the
@@ -188,11 +194,13 @@ def holdings_with_values(
 
 
 def _disclosures(ctx: Context, subject_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each person's disclosures as they read them: a legal demand's reference, free text
+    that may name someone, left out (:func:`troth.disclosures.told.for_the_person`)."""
     try:
-        from troth.disclosures import DisclosureService
+        from troth.disclosures.told import person_disclosures
     except ImportError:  # disclosures not installed in this build
         return {}
-    return DisclosureService(ctx).disclosures_of_many(subject_ids)
+    return person_disclosures(ctx, subject_ids)
 
 
 def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
@@ -200,18 +208,19 @@ def access_log(ctx: Context, subject_id: str) -> list[dict[str, Any]]:
     what a live non-disclosure order covers is left out until it ends (P20), and what the
     policy withholds from their access (Art. 15(4)) is left out for good. ``who`` says the
     actor in the person's words, as the privacy centre does (:mod:`troth.access.who`):
-    our staff or systems, or a customer's, by its name."""
-    return _access_log(ctx, subject_id)[0]
+    our staff or systems, or a customer's, by its name; never the actor's label (a
+    moderator's name or address is not the person's to read: trial #19 F6)."""
+    return _access_log(ctx, subject_id, acting_in(ctx))[0]
 
 
-def _access_log(ctx: Context, subject_id: str) -> tuple[list[dict[str, Any]], dict[int, str]]:
+def _access_log(
+    ctx: Context, subject_id: str, acting: Callable[[str], Acting]
+) -> tuple[list[dict[str, Any]], dict[int, str]]:
     """:func:`access_log`, and who recorded each consent event of the log (its id ->
     ``who``)."""
-    from troth.access.who import acting_in, who_acted
     from troth.disclosures.gags import gags_now
 
     gags = gags_now(ctx)
-    acting = acting_in(ctx)
     out: list[dict[str, Any]] = []
     recorders: dict[int, str] = {}
     after: int | None = None
@@ -233,7 +242,6 @@ def _access_log(ctx: Context, subject_id: str) -> tuple[list[dict[str, Any]], di
                         "seq",
                         "at",
                         "who",
-                        "actor",
                         "action",
                         "outcome",
                         "purpose",

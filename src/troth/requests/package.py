@@ -81,7 +81,7 @@ The same data is in <code>data.json</code> (machine-readable) and in the CSV fil
 ({{ d.categories|join(", ") }})</li>{% endfor %}</ul>{% endif %}
 {% if person.access_log %}<h3>Who used your data, and why</h3>
 <table><tr><th>when</th><th>who</th><th>what</th><th>purpose</th><th>outcome</th></tr>
-{% for a in person.access_log %}<tr><td>{{ a.at }}</td><td>{{ a.who or a.actor }}</td>
+{% for a in person.access_log %}<tr><td>{{ a.at }}</td><td>{{ a.who }}</td>
 <td>{{ a.action }}</td><td>{{ a.purpose or "" }}</td><td>{{ a.outcome }}</td></tr>
 {% endfor %}</table>{% endif %}
 {% endfor %}

@@ -20,6 +20,7 @@ from troth.access.who import acting_in
 from troth.api.auth import client_ip
 from troth.consent import ConsentMethod
 from troth.consent.optin import cookie_waits, in_wait
+from troth.disclosures.told import person_disclosures
 from troth.errors import AuthenticationError, NotFound, RateLimited, ValidationError
 from troth.notices.policy_mail import changes_in_words
 from troth.policy.describe import describe_policy
@@ -234,7 +235,7 @@ def me(request: Request) -> Response:
         state=state,
         lists=pol.lists,
         requests=_my_requests(request, p),
-        disclosures=t.disclosures.disclosures_of(p.subject_id),
+        disclosures=person_disclosures(ctx, [p.subject_id])[p.subject_id],
         held_at=signin.records_of_address(ctx, p.session),
         organisation=pol.organisation.name,
         zone=zone_of(ctx, p.subject_id),
