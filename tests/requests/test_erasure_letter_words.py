@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from requests_helpers import buy, mails_for, verified
 from tallyroom_samples import EVA, tallyroom_world
 from troth.engine import Troth
@@ -37,12 +39,19 @@ def test_the_done_letter_names_what_is_kept_in_the_policy_s_words(home: Any) -> 
         assert described in letter, (cat, letter)
 
 
-def test_the_done_letter_counts_in_the_person_s_words(home: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("bulk", [False, True])
+def test_the_done_letter_counts_in_the_person_s_words(
+    home: Any, tmp_path: Path, bulk: bool
+) -> None:
     # Trial #20 F12: "- troth: 14 found, 6 deleted, 0 masked, 8 kept" reached a guest.
     w = tallyroom_world(home, tmp_path)
     t = w.t
     rid = verified(t, "delete", EVA, tenant_id=w.tenants["madrid"])
-    done = t.requests.execute(rid, actor=OFFICE)
+    if bulk:
+        assert t.requests.execute_many([rid], actor=OFFICE).completed == [rid]
+        done = t.requests.get(rid)
+    else:
+        done = t.requests.execute(rid, actor=OFFICE)
     troth = done.result["systems"][0]  # type: ignore[index]
     assert troth["system"] == "troth" and troth["kept"] > 0  # the office's counts stay
     letter = mails_for(t, rid)[-1]["body_text"]
