@@ -181,9 +181,12 @@ class RequestSteps:
         """``result`` and the done letter's ``summary`` with what customers hold of the
         request's own address, which it did not cover (:mod:`troth.requests.elsewhere`:
         only for a request to the organisation itself; the customers told where it is
-        left to them)."""
+        left to them), after what the organisation holds of it for its own purposes, which
+        an erasure at its desk erases here (:mod:`troth.requests.own_part`)."""
         from troth.requests.elsewhere import note_elsewhere
+        from troth.requests.own_part import answer
 
+        result, summary = answer(conn, self.ctx, req, result, summary)
         return note_elsewhere(conn, self.ctx, req, result, summary)
 
     def interrupted(self, req: RequestRecord, exc: ConnectorError) -> None:
