@@ -97,3 +97,45 @@ def test_other_purposes_keep_their_one_clock() -> None:
     ended = _edit("      keep_for: 7y\n", "      keep_for: 7y\n      after: relationship_end\n")
     assert _retention("orders", ended).startswith("kept 7 years after the relationship ends,")
     assert _retention("news", BASE) == "no retention period set"
+
+
+def _children(words: str) -> list[str]:
+    lines = words.splitlines()
+    if "Children" not in lines:
+        return []
+    at = lines.index("Children") + 1
+    out = []
+    while at < len(lines) and lines[at].startswith("- "):
+        out.append(lines[at])
+        at += 1
+    return out
+
+
+def test_no_minimum_age_declared_and_none_asked_says_nothing_of_age() -> None:
+    # Trial #20 F14: a hotel's policy (no `minors`, no age field) read "We do not collect
+    # data from anyone under 18", which nothing checks.
+    from tallyroom_samples import TALLYROOM
+
+    for text in (TALLYROOM, _edit("    age_field: birth_date\n", "")):
+        policy = parse_policy(text)
+        words = describe_policy(policy)
+        assert _children(words) == [] and "under 18" not in words
+        assert policy_summary(policy)["minimum_age"] is None
+
+
+def test_an_age_asked_without_minors_names_the_points_that_ask() -> None:
+    policy = parse_policy(BASE)  # no `minors`; order_form asks a birth date
+    assert _children(describe_policy(policy)) == [
+        "- Where we ask your age (order_form), we do not collect data from anyone under 18."
+    ]
+    assert policy_summary(policy)["minimum_age"] == 18
+
+
+def test_a_declared_minimum_age_is_said_as_declared() -> None:
+    declared = BASE + "minors: {minimum_age: 16, by_jurisdiction: {uk_gdpr: 13}}\n"
+    policy = parse_policy(declared)
+    assert _children(describe_policy(policy)) == [
+        "- We do not collect data from anyone under 16.",
+        "- Under uk_gdpr: 13.",
+    ]
+    assert policy_summary(policy)["minimum_age"] == 16

@@ -28,10 +28,26 @@ from troth.store.tables import subjects
 # What a notice template may use; the same for everyone under one regime (README,
 # "Breaches"): times are written in the person's regime's zone.
 VARIABLES = (
-    "organisation, contact, dpo (dpo.name, dpo.email, dpo.phone, dpo.address), breach"
-    " (breach.title, breach.description, breach.categories, breach.occurred_from,"
+    "organisation, controller, contact, dpo (dpo.name, dpo.email, dpo.phone, dpo.address),"
+    " breach (breach.title, breach.description, breach.categories, breach.occurred_from,"
     " breach.occurred_until, breach.discovered_at, breach.id, breach.affected_count, ...)"
 )
+# The notice the console offers to start from: the person by no title it cannot know, the
+# data in the policy's words, who decides about it (the organisation, or the customer it
+# holds it for), times in the person's zone.
+DEFAULT_TEMPLATE = """Hello,
+
+On {{ breach.discovered_at }} {{ organisation }} found a security incident:
+{{ breach.title }}.
+
+{{ breach.description }}
+
+The data involved: {{ breach.categories }}.
+{% if controller != organisation %}
+{{ organisation }} holds this data for {{ controller }}, who decides about it.
+{% endif %}
+What we have done, and what you can do, is on our website. Questions: {{ contact }}.
+"""
 # How a time reads in a notice: "Tuesday 15 December 2026 at 10:00 NZDT".
 WHEN = "%A %-d %B %Y at %H:%M %Z"
 _TIMES = ("occurred_from", "occurred_until", "discovered_at", "aware_at", "recorded_at")
@@ -92,10 +108,14 @@ def category_words(ctx: Context, categories: Iterable[str]) -> Words:
     return out
 
 
-def notice_context(ctx: Context, b: Breach, regime: str | None) -> dict[str, Any]:
+def notice_context(
+    ctx: Context, b: Breach, regime: str | None, controller: str | None = None
+) -> dict[str, Any]:
     """What a notice template is given for the people under ``regime`` (None: the
     organisation's own zone): times in words in that regime's zone, categories by their
-    descriptions, the contact point."""
+    descriptions, the contact point, and ``controller``: who decides about their data
+    (None: the organisation; a customer's name for its people where the customers decide,
+    :func:`controller_of`)."""
     org = ctx.policy.policy.organisation
     zone = org.zone(regime or None)
     data = {k: v for k, v in b.to_dict().items() if k != "late_reason"}
@@ -105,6 +125,7 @@ def notice_context(ctx: Context, b: Breach, regime: str | None) -> dict[str, Any
     data["category_ids"] = list(b.categories)
     return {
         "organisation": org.name,
+        "controller": controller or org.name,
         "contact": org.contact.email or "",
         "dpo": contact_point(ctx),
         "breach": data,
@@ -112,7 +133,12 @@ def notice_context(ctx: Context, b: Breach, regime: str | None) -> dict[str, Any
 
 
 def render_notice(
-    ctx: Context, b: Breach, template: str, subject: str | None, regime: str | None = None
+    ctx: Context,
+    b: Breach,
+    template: str,
+    subject: str | None,
+    regime: str | None = None,
+    controller: str | None = None,
 ) -> tuple[str, str]:
     """The notice's subject and text for the people under ``regime``, rendered from a
     Jinja2 ``template`` (variables: :data:`VARIABLES`) in a sandbox. A template whose
@@ -128,7 +154,7 @@ def render_notice(
             field="subject",
         )
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-    context = notice_context(ctx, b, regime)
+    context = notice_context(ctx, b, regime, controller)
     try:
         body = env.from_string(template).render(**context)
         if own is not None:
@@ -196,6 +222,19 @@ def queue_notice(
     return sent
 
 
+def controller_of(conn: Connection, ctx: Context, b: Breach, tenant: str | None) -> str | None:
+    """Who decides about the data of a person of ``tenant`` hit by ``b``, for the notice:
+    the customer (its name) where the customers decide about their people and the breach
+    is not only of the organisation's own purposes' data (:func:`vendor_controls`); None:
+    the organisation."""
+    from troth.access.mail import tenant_contact
+    from troth.policy.parties import customers_control
+
+    if tenant is None or not customers_control(ctx.policy.policy) or vendor_controls(ctx, b):
+        return None
+    return tenant_contact(conn, ctx, tenant)[0]
+
+
 def _people(conn: Connection, todo: list[str]) -> dict[str, tuple[str | None, str | None]]:
     """Each person's (jurisdiction, tenant)."""
     rows = conn.execute(
@@ -219,7 +258,7 @@ def _notify_batch(
     to = contact_addresses(conn, ctx, todo)
     who = _people(conn, todo)
     leave = leaves_to_controller(ctx) and not vendor_controls(ctx, notice.breach)
-    rendered: dict[str | None, tuple[str, str]] = {}
+    rendered: dict[tuple[str | None, str | None], tuple[str, str]] = {}
     told: list[str] = []
     left = 0
     for sid in todo:
@@ -229,11 +268,12 @@ def _notify_batch(
             continue  # the customer tells its own people (told of the breach by troth)
         if to.get(sid) is None:
             continue  # no address: stays on the list, not told (a public notice covers it)
-        if regime not in rendered:
-            rendered[regime] = render_notice(
-                ctx, notice.breach, notice.template, notice.subject, regime
+        whose = controller_of(conn, ctx, notice.breach, tenant)
+        if (regime, whose) not in rendered:
+            rendered[regime, whose] = render_notice(
+                ctx, notice.breach, notice.template, notice.subject, regime, whose
             )
-        title, body = rendered[regime]
+        title, body = rendered[regime, whose]
         enqueue(
             conn,
             ctx,

@@ -357,8 +357,10 @@ class BreachRegister:
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """Render the notice from a Jinja2 ``template`` (variables: ``organisation``,
-        ``breach``, ``contact``) and queue it to every affected person not yet told that
-        troth has an address for (the others stay on the list, not told), through
+        ``controller`` (who decides about each person's data: the organisation, or the
+        customer it holds them for), ``breach``, ``contact``, ``dpo``) and queue it to
+        every affected person not yet told that troth has an address for (the others
+        stay on the list, not told), through
         the outbox, ``batch_size`` people per transaction (each batch: the addresses read
         together, the notices queued, the people marked told, one audit entry), with
         ``progress(done, total)`` after each. Returns the number queued; a rerun, or a run

@@ -25,7 +25,9 @@ from troth.gate import Reason
 from troth.stored import member
 
 # Only what the ledger needs from the store's subjects table.
-subjects = table("subjects", column("id"), column("jurisdiction"), column("erased_at"))
+subjects = table(
+    "subjects", column("id"), column("jurisdiction"), column("erased_at"), column("tenant_id")
+)
 
 # One event to record: (purpose, kind, granted, SHA-256 of the notice shown or None).
 Item = tuple[str, ConsentKind, bool, str | None]
@@ -116,7 +118,8 @@ def append_events(
             }
         )
         if receipt_id is not None:
-            receipts[receipt_id] = _signed_receipt(ctx, rows[-1], how.language)
+            whose = _controller_of(conn, ctx, subject_id, purpose)
+            receipts[receipt_id] = _signed_receipt(ctx, rows[-1], how.language, whose)
     ids = (
         conn.execute(
             insert(consent_events).returning(consent_events.c.id, sort_by_parameter_order=True),
@@ -134,8 +137,33 @@ def append_events(
     return [_record(r, receipts) for r in rows]
 
 
-def _signed_receipt(ctx: Context, row: Mapping[str, Any], language: str) -> str:
-    """The signed receipt (compact JWS) of a grant's row."""
+def _controller_of(
+    conn: Connection, ctx: Context, subject_id: str, purpose: str
+) -> dict[str, str] | None:
+    """Who decides about ``subject_id``'s consent to ``purpose`` when it is not the
+    organisation: their customer (its name and primary address), where the customers
+    decide about their people (``tenant_controller: customer``) and the purpose is not one
+    of the organisation's own (``vendor_only``: it decides about those). None: the
+    organisation."""
+    from troth.access.mail import tenant_contact
+    from troth.policy.parties import customers_control
+
+    if purpose in ctx.policy.declaring(purpose).vendor_purposes or not customers_control(
+        ctx.policy.policy
+    ):
+        return None
+    tenant = conn.execute(select(subjects.c.tenant_id).where(subjects.c.id == subject_id)).scalar()
+    if tenant is None:
+        return None
+    name, primary = tenant_contact(conn, ctx, str(tenant))
+    return {"name": name, "email": primary or ""}
+
+
+def _signed_receipt(
+    ctx: Context, row: Mapping[str, Any], language: str, controller: dict[str, str] | None
+) -> str:
+    """The signed receipt (compact JWS) of a grant's row (``controller``: who decides
+    about it when not the organisation, :func:`_controller_of`)."""
     receipt = build_receipt(
         ctx.policy.declaring(row["purpose"]),
         receipt_id=row["receipt_id"],
@@ -147,6 +175,7 @@ def _signed_receipt(ctx: Context, row: Mapping[str, Any], language: str) -> str:
         public_key_b64=ctx.keys.public_key_b64(),
         public_url=ctx.settings.public_url,
         language=language,
+        controller=controller,
     )
     return sign_receipt(receipt, ctx.keys.signing_key)
 

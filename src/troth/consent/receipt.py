@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -52,12 +53,16 @@ def build_receipt(
     public_key_b64: str,
     public_url: str,
     language: str = "en",
+    controller: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The Kantara v1.1.0 receipt of one grant; ``piiPrincipalId`` is the subject id, never
-    an e-mail address."""
+    an e-mail address. ``controller``: who decides about the purpose, when not the
+    organisation: a customer (``name``, ``email``) whose person consented to one of its
+    purposes where the customers decide about their people (``tenant_controller:
+    customer``); it is then the receipt's only controller and its service (the
+    organisation, its processor, is no controller of that consent: GDPR Art. 7(1))."""
     org = policy.policy.organisation
     p = policy.purposes[purpose]
-    contact = org.dpo or org.contact
     sensitive = sorted(c for c in p.categories if policy.is_sensitive(c))
     third_parties = sorted(
         rc.name
@@ -90,20 +95,43 @@ def build_receipt(
         "publicKey": public_key_b64,
         "language": language,
         "piiPrincipalId": subject_id,
-        "piiControllers": [
+        "piiControllers": [_controller(policy, public_url, controller)],
+        "policyUrl": org.policy_url or org.website or public_url,
+        "services": [
             {
-                "piiController": org.name,
-                "contact": (contact.name if contact else None) or org.name,
-                "address": (contact.address if contact else None) or "",
-                "email": (contact.email if contact else None) or "",
-                "phone": (contact.phone if contact else None) or "",
-                "piiControllerUrl": org.website or public_url,
+                "service": controller["name"] if controller else org.name,
+                "purposes": [purpose_entry],
             }
         ],
-        "policyUrl": org.policy_url or org.website or public_url,
-        "services": [{"service": org.name, "purposes": [purpose_entry]}],
         "sensitive": bool(sensitive),
         "spiCat": sensitive,
+    }
+
+
+def _controller(
+    policy: PolicyIndex, public_url: str, customer: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The receipt's ``piiControllers`` entry: the customer given (its name and primary
+    address; its privacy centre is the organisation's), else the organisation (its data
+    protection officer, else its privacy contact)."""
+    org = policy.policy.organisation
+    if customer is not None:
+        return {
+            "piiController": customer["name"],
+            "contact": customer["name"],
+            "address": "",
+            "email": customer.get("email") or "",
+            "phone": "",
+            "piiControllerUrl": public_url,
+        }
+    contact = org.dpo or org.contact
+    return {
+        "piiController": org.name,
+        "contact": (contact.name if contact else None) or org.name,
+        "address": (contact.address if contact else None) or "",
+        "email": (contact.email if contact else None) or "",
+        "phone": (contact.phone if contact else None) or "",
+        "piiControllerUrl": org.website or public_url,
     }
 
 

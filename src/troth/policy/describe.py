@@ -214,7 +214,7 @@ def policy_summary(policy: Policy) -> dict[str, Any]:
             "default": policy.locations.default or policy.locations.allowed[0],
             "transfers": {t.to: t.safeguard for t in policy.locations.transfers},
         },
-        "minimum_age": policy.minors.minimum_age,
+        "minimum_age": minimum_age(policy),
         "roles": {
             r.id: {
                 "categories": list(r.categories),
@@ -362,15 +362,30 @@ def _places_and_children(policy: Policy) -> list[str]:
     out = ["", "Where your data is kept"]
     out.append(f"- In {', '.join(loc.allowed)} (by default {loc.default or loc.allowed[0]}).")
     out += [f"- Transfers to {t.to}: {t.safeguard}." for t in loc.transfers]
-    out += [
-        "",
-        "Children",
-        f"- We do not collect data from anyone under {policy.minors.minimum_age}.",
-    ]
-    out += [
-        f"- Under {regime.value}: {age}." for regime, age in policy.minors.by_jurisdiction.items()
-    ]
-    return out
+    return out + _children(policy)
+
+
+def _children(policy: Policy) -> list[str]:
+    """What the policy says of children, and only that (P34): nothing where it declares no
+    ``minors`` and no point asks an age; where it declares none but points ask one, the
+    age troth refuses below (the default) at those points."""
+    m, asking = policy.minors, [cp.id for cp in policy.collection_points if cp.age_field]
+    if minimum_age(policy) is None:
+        return []
+    first = f"We do not collect data from anyone under {m.minimum_age}."
+    if "minors" not in policy.model_fields_set:
+        first = f"Where we ask your age ({', '.join(asking)}), {first[0].lower()}{first[1:]}"
+    elif not any((m.minimum_age, *m.by_jurisdiction.values())):
+        first = "We set no minimum age."
+    more = [f"- Under {r.value}: {age}." for r, age in m.by_jurisdiction.items()]
+    return ["", "Children", f"- {first}", *more]
+
+
+def minimum_age(policy: Policy) -> int | None:
+    """The minimum age the policy sets (``minors``), else the one troth applies where a
+    point asks an age (``age_field``); None where neither (no collection checks an age)."""
+    asked = any(cp.age_field for cp in policy.collection_points)
+    return policy.minors.minimum_age if "minors" in policy.model_fields_set or asked else None
 
 
 def _staff_mail_cookies(policy: Policy) -> list[str]:

@@ -76,4 +76,6 @@ class AgentDownloads:
                 code="wrong_code",
                 attempts_left=left,
             )
-        return self.exports.hand_over(token, row, f"agent:{req.id}", req.subject_id, req.tenant_id)
+        return self.exports.hand_over(
+            token, row, f"agent:{req.id}", req.subject_id, req.tenant_id, regime=req.regime
+        )

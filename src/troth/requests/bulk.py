@@ -479,13 +479,17 @@ def _people_by_kind(recs: builtins.list[RequestRecord]) -> dict[RequestKind, bui
 def _summary(
     own: dict[str, Any], datasets: builtins.list[dict[str, Any]], people: int
 ) -> builtins.list[str]:
-    """The person's letter: troth's counts are theirs; a connected dataset was erased for
-    the whole batch at once, so its line says so without other people's counts."""
-    lines = [
-        f"{own['system']}: {own['found']} found, {own.get('deleted', 0)} deleted,"
-        f" {own.get('masked', 0)} masked, {own.get('kept', 0)} kept"
+    """The person's letter, in their words (:func:`troth.requests.erasure.system_line`):
+    troth's counts are theirs; a connected dataset was erased for the whole batch at once,
+    so its line says so without other people's counts."""
+    from troth.requests.erasure import system_line
+
+    lines = [system_line(own)]
+    lines += [
+        f'In our system "{d["system"].split(":", 1)[-1]}": erased together with'
+        f" {people - 1} other requests."
+        for d in datasets
     ]
-    lines += [f"{d['system']}: erased together with {people - 1} other requests" for d in datasets]
     reasons = [k.get("words") or k["reason"] for k in own.get("kept_because", [])]
     reasons += sorted({k["reason"] for d in datasets for k in d.get("kept_because", [])})
     return lines + reasons

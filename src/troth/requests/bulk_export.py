@@ -39,6 +39,7 @@ from troth.requests import holdings, package
 from troth.requests.connected import identities_of
 from troth.requests.elsewhere import left_to_customers
 from troth.requests.kinds.access import packaged
+from troth.requests.receipt import local_stamp
 from troth.requests.record import ExportLink, RequestRecord
 from troth.requests.tables import request_exports
 from troth.store.ids import new_token
@@ -187,7 +188,7 @@ def _store_and_complete(
                 "done",
                 summary=made[rec.id][2],
                 link=link.url,
-                expires=f"{link.expires_at:%Y-%m-%d %H:%M} UTC",
+                expires=local_stamp(link.expires_at, steps.zone(rec.regime)),
             )
 
 

@@ -30,6 +30,7 @@ from troth.audit.log import append_entry
 from troth.context import Context
 from troth.errors import NotFound
 from troth.policy.parties import customers_control
+from troth.requests.own_part import customers_part
 from troth.requests.record import LEFT_TO, RECEIVED_BY, RequestRecord
 
 # The done letter's line when the same address is on file for customers of the organisation.
@@ -38,7 +39,13 @@ _ALSO = (
     " their own records): this request covered only what we hold for ourselves. Ask them,"
     " or our privacy office, to act on those records too."
 )
-# ... and the organisation holds nothing of the person's own: the customers decide.
+# ... and the organisation holds nothing of the person's own, or only what it keeps for its
+# own purposes in the customers' records: the customers decide about the rest.
+_OWN_TOO = (
+    "Apart from what we hold for our own purposes (above), we hold no record of you for"
+    " ourselves. Your e-mail address is on file with {names}, {whose}: we keep {those} for"
+    " them, and they decide about {it}. This request did not cover {it}."
+)
 _LEFT = (
     "We hold no record of you for ourselves. Your e-mail address is on file with {names},"
     " {whose}: we keep {those} for them, and they decide about {it}. This request did not"
@@ -100,8 +107,15 @@ def elsewhere(conn: Connection, ctx: Context, req: RequestRecord) -> Elsewhere |
     if not theirs:
         return None
     # An offboarded customer's record (kept under a legal hold) is still not ours to walk,
-    # but the customer is closed: neither named nor told.
-    held = [h for h in theirs if closed_refusal(conn, str(h.tenant_id)) is None]
+    # but the customer is closed: neither named nor told. Nor is a record that holds only
+    # what the organisation keeps for its own purposes: that is its own to answer for
+    # (troth.requests.own_part), never the customer's to decide about.
+    held = [
+        h
+        for h in theirs
+        if closed_refusal(conn, str(h.tenant_id)) is None
+        and customers_part(conn, ctx, h.subject_id)
+    ]
     left = (
         req.subject_id is None
         and customers_control(ctx.policy.policy)
@@ -167,9 +181,12 @@ def note_elsewhere(
     names = ", ".join(str(h.holder) for h in found.held)
     if not found.left:
         return {**result, "also_on_file": listed}, [*summary, _ALSO.format(names)]
-    told = tell_customers(conn, ctx, req, found.held)
+    records = (result.get("own_purposes") or {}).get("records") or []
+    ours = {str(r["subject_id"]) for r in records}
+    own = bool(ours)
+    told = tell_customers(conn, ctx, req, found.held, ours=ours)
     one = len(found.held) == 1
-    line = _LEFT.format(
+    line = (_OWN_TOO if own else _LEFT).format(
         names=names,
         whose="a customer of ours" if one else "customers of ours",
         those="that record" if one else "those records",
@@ -183,11 +200,18 @@ def note_elsewhere(
 
 
 def tell_customers(
-    conn: Connection, ctx: Context, req: RequestRecord, held: builtins.list[Held]
+    conn: Connection,
+    ctx: Context,
+    req: RequestRecord,
+    held: builtins.list[Held],
+    *,
+    ours: set[str] | frozenset[str] = frozenset(),
 ) -> builtins.list[str]:
     """Mail each customer of ``held`` (its primary address; a customer whose row was changed
     outside troth is not mailed, audited) that ``req`` reached the organisation about one
-    of its people, once; audited under the customer. Returns the names of those told."""
+    of its people, once; audited under the customer. Returns the names of those told.
+    ``ours``: the records of which the request answered for what the organisation holds
+    for its own purposes (the mail says so: that part is not the customer's)."""
     from troth.access.mail import tenant_contact
     from troth.notices.outbox import MailKind, enqueue
 
@@ -198,7 +222,8 @@ def tell_customers(
         name, primary = tenant_contact(conn, ctx, h.tenant_id)
         if not primary:
             continue
-        subject, body = customer_mail(ctx, req, name, h.subject_id)
+        own = h.subject_id in ours
+        subject, body = customer_mail(ctx, req, name, h.subject_id, own=own)
         enqueue(
             conn,
             ctx,
@@ -221,19 +246,28 @@ def tell_customers(
 
 
 def customer_mail(
-    ctx: Context, req: RequestRecord, customer: str, subject_id: str
+    ctx: Context, req: RequestRecord, customer: str, subject_id: str, *, own: bool = False
 ) -> tuple[str, str]:
     """(subject, body) of the mail telling ``customer`` of ``req``: the kind, the day, the
-    reference and the person's id among its people, nothing more of the person."""
+    reference and the person's id among its people, nothing more of the person. ``own``:
+    the organisation answered for what it holds for its own purposes, as their controller
+    (said without naming what)."""
     from troth.requests.kinds import handler_for
 
     org = ctx.policy.policy.organisation.name
     noun = handler_for(req.kind).noun
+    acted = (
+        ", except what we hold in it for our own purposes, of which we are the controller"
+        " (not you): the request covered only that part. We told the person that the rest"
+        " is yours"
+        if own
+        else ": we did not act on it, and we told the person that it is yours"
+    )
     body = (
         f"{org} received a request ({noun}) on {req.received_on.isoformat()} from a person"
         f" whose e-mail address is on file with {customer}, as one of your people. We keep"
-        " that record for you and you decide about it: we did not act on it, and we told"
-        " the person that it is yours and that they may ask you.\n\n"
+        f" that record for you and you decide about it{acted} and that they may ask"
+        " you.\n\n"
         f"Their record among your people: {subject_id} (look it up with your API key,"
         f" `GET /api/v1/subjects/{subject_id}`, or in your data export)\n"
         f"Reference of the request at {org}: {req.id}\n\n"

@@ -102,15 +102,31 @@ def erase_own(
 
 def summarise(systems: list[dict[str, Any]]) -> list[str]:
     """One line per system, then one per reason something was kept (the lines of the
-    person's letter)."""
-    lines = [
-        f"{s['system']}: {s['found']} found, {s.get('deleted', 0)} deleted,"
-        f" {s.get('masked', 0)} masked, {s.get('kept', 0)} kept"
-        for s in systems
-    ]
+    person's letter), in the person's words: "In our own records: 14 values found, 6
+    deleted, 8 kept", never the product's name or its counters' ids (the result keeps
+    those for the office)."""
+    lines = [system_line(s) for s in systems]
     # What troth keeps in the policy's words ("words"); a dataset's, as its declaration says.
     kept = [k.get("words") or k["reason"] for s in systems for k in s.get("kept_because", [])]
     return lines + kept
+
+
+def system_line(s: Mapping[str, Any]) -> str:
+    """One system's part of an erasure as the person reads it: troth's store is "our own
+    records" (values), a connected dataset "our system" by its name (rows)."""
+    system = str(s.get("system", ""))
+    own = system == "troth"
+    where = "In our own records" if own else f'In our system "{system.split(":", 1)[-1]}"'
+    unit = "value" if own else "row"
+    found = int(s.get("found", 0))
+    if not found:
+        return f"{where}: nothing was held about you."
+    done = [f"{int(s.get('deleted', 0))} deleted"]
+    if s.get("masked"):
+        done.append(f"{int(s['masked'])} blanked out")
+    if s.get("kept"):
+        done.append(f"{int(s['kept'])} kept (why, below)")
+    return f"{where}: {found} {unit}{'' if found == 1 else 's'} found; {', '.join(done)}."
 
 
 def erase_person(

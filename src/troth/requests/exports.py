@@ -22,6 +22,7 @@ from troth.office import Power, authorize
 from troth.policy.masking import whole_for_the_person
 from troth.policy.parties import customers_control
 from troth.requests import _contact, holdings, package
+from troth.requests.receipt import local_stamp
 from troth.requests.record import ExportLink, RequestRecord
 from troth.requests.steps import RequestSteps
 from troth.requests.tables import request_exports
@@ -191,7 +192,8 @@ class Exports:
         held = self._held_back(actor, tenant_id) if subject_id is not None else None
         if held is not None:
             no(*held)
-        return self.hand_over(token, row, actor.label, subject_id, tenant_id)
+        regime = owner.regime if owner is not None else None
+        return self.hand_over(token, row, actor.label, subject_id, tenant_id, regime=regime)
 
     def _its_maker(
         self, row: Any, actor: Actor, tenant_id: str, no: Callable[..., NoReturn]
@@ -261,15 +263,24 @@ class Exports:
         return row, owner
 
     def hand_over(
-        self, token: str, row: Any, label: str, subject_id: str | None, tenant_id: str | None
+        self,
+        token: str,
+        row: Any,
+        label: str,
+        subject_id: str | None,
+        tenant_id: str | None,
+        *,
+        regime: str | None = None,
     ) -> bytes:
         """The ZIP of export ``row`` (its code ``token``) to ``label``, whom the caller has
-        decided may have it: once, before it expires; audited, the file then deleted."""
+        decided may have it: once, before it expires; audited, the file then deleted. Its
+        times are told in ``regime``'s zone (the request's; None: the organisation's)."""
         now = self.ctx.clock.now()
         h = row.token_hash
+        zone = self.steps.zone(regime)
         if row.downloaded_at is not None:
             raise NotFound(
-                f"this download was already used on {row.downloaded_at:%Y-%m-%d %H:%M} UTC;"
+                f"this download was already used on {local_stamp(row.downloaded_at, zone)};"
                 " a download works once: make a new request for your data",
                 code="export_used",
             )
@@ -277,7 +288,7 @@ class Exports:
             raise no_export()
         if row.expires_at <= now:
             raise NotFound(
-                f"this download expired on {row.expires_at:%Y-%m-%d %H:%M} UTC: make a"
+                f"this download expired on {local_stamp(row.expires_at, zone)}: make a"
                 " new request for your data",
                 code="export_expired",
             )

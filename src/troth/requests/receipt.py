@@ -89,6 +89,15 @@ def local_day(at: datetime, zone: ZoneInfo) -> date:
     return at.astimezone(zone).date()
 
 
+def local_stamp(at: datetime, zone: ZoneInfo) -> str:
+    """``at`` as a person reads it in a letter: the day and time in ``zone`` (their
+    regime's), with the zone's abbreviation ("2026-12-10 17:16 EST"), never UTC's (a
+    naive time is taken as UTC, as stored)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return f"{at.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+
+
 def header_time(value: str | None) -> datetime | None:
     """An e-mail ``Date`` header as an aware time; None when absent or unreadable (a
     header without a zone, ``-0000``, is UTC by RFC 5322)."""

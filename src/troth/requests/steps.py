@@ -32,7 +32,7 @@ from troth.policy.model import Regime
 from troth.requests import _contact, package
 from troth.requests.letters import letter
 from troth.requests.listed import listed_record
-from troth.requests.receipt import local_day
+from troth.requests.receipt import local_day, local_stamp
 from troth.requests.record import ExportLink, RequestRecord, RequestTampered, tampered_request
 from troth.requests.states import (
     Channel,
@@ -166,7 +166,8 @@ class RequestSteps:
         )
         facts: dict[str, Any] = {"summary": summary or []}
         if link is not None:
-            facts.update(link=link.url, expires=f"{link.expires_at:%Y-%m-%d %H:%M} UTC")
+            expires = local_stamp(link.expires_at, self.zone(cur.regime))
+            facts.update(link=link.url, expires=expires)
         self.tell(conn, cur, "done", **facts)
         return self.load(conn, req.id)
 
@@ -180,9 +181,12 @@ class RequestSteps:
         """``result`` and the done letter's ``summary`` with what customers hold of the
         request's own address, which it did not cover (:mod:`troth.requests.elsewhere`:
         only for a request to the organisation itself; the customers told where it is
-        left to them)."""
+        left to them), after what the organisation holds of it for its own purposes, which
+        an erasure at its desk erases here (:mod:`troth.requests.own_part`)."""
         from troth.requests.elsewhere import note_elsewhere
+        from troth.requests.own_part import answer
 
+        result, summary = answer(conn, self.ctx, req, result, summary)
         return note_elsewhere(conn, self.ctx, req, result, summary)
 
     def interrupted(self, req: RequestRecord, exc: ConnectorError) -> None:

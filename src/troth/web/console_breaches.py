@@ -19,6 +19,7 @@ from troth.access.names import names_for
 from troth.api.models import ID_CUT, CutId
 from troth.breaches.affected import known_categories, known_systems
 from troth.breaches.duties import is_open
+from troth.breaches.notify import DEFAULT_TEMPLATE
 from troth.errors import TrothError, ValidationError
 from troth.policy.model import Power
 from troth.web.console import page, staff
@@ -59,17 +60,7 @@ def breach_clocks(request: Request, s: Signed, *, every: bool = False) -> list[d
 # Any text: an over-long or malformed id is the unknown breach's 404, as over the API.
 BreachId = Annotated[str, CutId, PathParam(min_length=1, max_length=ID_CUT + 1)]
 
-DEFAULT_NOTICE = """Dear customer,
-
-On {{ breach.discovered_at[:10] }} {{ organisation }} found a security incident:
-{{ breach.title }}.
-
-{{ breach.description }}
-
-The data involved: {{ breach.categories | join(', ') }}.
-
-What we have done, and what you can do, is on our website. Questions: {{ contact }}.
-"""
+DEFAULT_NOTICE = DEFAULT_TEMPLATE  # the notice the breach page starts from
 
 
 def _breach_form_values(request: Request) -> dict[str, Any]:

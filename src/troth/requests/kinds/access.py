@@ -52,8 +52,11 @@ def packaged(
     """The ZIP of what was read about the person (troth's ``body``, the connected
     datasets' exports), the request's result before its link, and the letter's summary;
     one by one and in bulk alike."""
-    from troth.requests import package
+    from troth.requests import own_part, package
 
+    # At the organisation's own desk: what it holds of customers' records of the address
+    # for its own purposes, as their controller (troth.requests.own_part).
+    own = own_part.add_to_export(ctx, req, body)
     datasets = [d.to_dict() for d in found if d.tables]
     doc = package.document(
         ctx, body, request={"id": req.id, "kind": req.kind.value}, datasets=datasets
@@ -66,7 +69,9 @@ def packaged(
         "categories": sorted(body["categories"]),
     }
     summary = [f"{found_values} values in our own store, {rows} rows in our other systems"]
-    return data, result, summary
+    if own:
+        result["own_purposes"] = own
+    return data, result, summary + own_part.export_line(ctx, own)
 
 
 def _counts(dataset: dict[str, Any]) -> dict[str, Any]:
