@@ -152,7 +152,9 @@ class Exports:
             )
         return link
 
-    def download(self, token: str, *, actor: Actor) -> bytes:
+    def download(
+        self, token: str, *, actor: Actor, sink: Callable[[bytes], None] | None = None
+    ) -> bytes:
         """The ZIP behind a download code, once. The export is bound to what it was made
         for: a person's only to that person (signed in), to an admin of the person's
         tenant, or to the vendor's office; a tenant's only to whoever made it, as they still
@@ -162,7 +164,9 @@ class Exports:
         person's export holds everything of theirs: a customer's side (its admin, its key)
         that may not read all of it, an admin with a member role or any customer where the
         policy has ``vendor_only`` purposes, is refused (audited; the person downloads it
-        with the code they were mailed)."""
+        with the code they were mailed). ``sink``, when given, receives the ZIP before the
+        code is spent (a CLI writes it to a file): should it raise, nothing is spent, the
+        export stays to download again, and its error is raised."""
         gone = no_export()
         row, owner = self.find(token)
         if row is None:
@@ -191,7 +195,7 @@ class Exports:
         held = self._held_back(actor, tenant_id) if subject_id is not None else None
         if held is not None:
             no(*held)
-        return self.hand_over(token, row, actor.label, subject_id, tenant_id)
+        return self.hand_over(token, row, actor.label, subject_id, tenant_id, sink=sink)
 
     def _its_maker(
         self, row: Any, actor: Actor, tenant_id: str, no: Callable[..., NoReturn]
@@ -261,10 +265,19 @@ class Exports:
         return row, owner
 
     def hand_over(
-        self, token: str, row: Any, label: str, subject_id: str | None, tenant_id: str | None
+        self,
+        token: str,
+        row: Any,
+        label: str,
+        subject_id: str | None,
+        tenant_id: str | None,
+        *,
+        sink: Callable[[bytes], None] | None = None,
     ) -> bytes:
         """The ZIP of export ``row`` (its code ``token``) to ``label``, whom the caller has
-        decided may have it: once, before it expires; audited, the file then deleted."""
+        decided may have it: once, before it expires; audited, the file then deleted.
+        ``sink`` gets the ZIP inside the transaction that spends the code: its error rolls
+        the spending back."""
         now = self.ctx.clock.now()
         h = row.token_hash
         if row.downloaded_at is not None:
@@ -291,6 +304,8 @@ class Exports:
             if taken != 1:  # a concurrent download of the same code won
                 raise NotFound("this download was already used", code="export_used")
             data = _contact.open_file(token, path.read_bytes())
+            if sink is not None:
+                sink(data)  # raises: nothing spent, the export file kept
             append_entry(
                 conn,
                 now,
