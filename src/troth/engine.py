@@ -34,10 +34,16 @@ from troth.gate import (
     Operation,
     Reason,
     decide,
-    telling_reason,
 )
 from troth.gate import facts as facts_mod
-from troth.gate.masks import as_held, person_ask, person_refusal, shown_to, sort_values
+from troth.gate.masks import (
+    as_held,
+    nothing_revealed,
+    person_ask,
+    person_refusal,
+    shown_to,
+    sort_values,
+)
 from troth.store.seals import RecordTampered
 from troth.store.subjects import find_subject
 from troth.store.values import StoredValue, decode_subject_rows
@@ -381,16 +387,10 @@ class Troth:
             visible, masked, hidden = sort_values(idx, actor, purpose, decision, facts, now, stored)
             if decision.allowed and stored and not visible:
                 # The policy allows the categories, but no stored value was collected
-                # for this purpose (or its notice is still running): refuse, for the
-                # values the actor could see for it, whatever else the person holds.
-                first, _ = telling_reason(idx, purpose, hidden)
-                decision = Decision(
-                    False,
-                    first,
-                    frozenset(),
-                    decision.masked,
-                    f"none of this person's data may serve {purpose!r}: {first.value}",
-                )
+                # for this purpose (or its notice is still running), or none is held:
+                # refuse, for the values the actor could see for it, whatever else the
+                # person holds (troth.gate.masks.nothing_revealed).
+                decision = nothing_revealed(idx, purpose, asked, decision, hidden)
             entry = AuditEntry(
                 action="use",
                 actor=actor.label,
