@@ -13,7 +13,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypedDict, TypeVar, overload
 
-from troth.access.records import foreign_use, unnamed_use_denial
+from troth.access.records import bound_away, foreign_use, unnamed_use_denial
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.group import append_committed, close_group, group_commit
 from troth.audit.heads import close_heads
@@ -373,7 +373,7 @@ class Troth:
             else:
                 rows = conn.execute(_USE_SOME, params).all()
             subj, stored = decode_subject_rows(ctx, subject_id, rows)
-            if actor.tenant_id is not None and subj.tenant_id != actor.tenant_id:
+            if bound_away(actor, subj.tenant_id):
                 return now, *foreign_use(actor, subject_id, purpose)
             facts = facts_mod.facts_from_row(conn, ctx, actor, subj, rows[0])
             actor = as_held(actor, facts)  # a member's role now, not at sign-in
