@@ -93,10 +93,7 @@ def _pairs(svc: Any, items: list[str] | None) -> dict[str, Any]:
 @app.command("open")
 def open_(
     ctx: typer.Context,
-    kind: Annotated[
-        str,
-        typer.Argument(help=f"{_kinds()}."),
-    ],
+    kind: Annotated[str, typer.Argument(help=f"{_kinds()}.")],
     email: Annotated[str | None, typer.Option(help="The person's e-mail address.")] = None,
     phone: Annotated[str | None, typer.Option(help="The person's phone number.")] = None,
     customer_id: Annotated[str | None, typer.Option(help="The person's customer id.")] = None,
@@ -286,7 +283,11 @@ def extend(
     request_id: RequestArg,
     reason: Annotated[str, typer.Option(help="Why more time is needed (told to the person).")],
     by: Annotated[
-        int | None, typer.Option(help="How much longer, in the regime's unit (default: all).")
+        int | None,
+        typer.Option(
+            help="How much longer, in the regime's unit: months under gdpr, uk_gdpr (at most"
+            " 2); days under ccpa (45), pipeda (30); working days under nz. Default: all."
+        ),
     ] = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
@@ -393,8 +394,7 @@ def _refuse_out_without_export(svc: Any, request_id: str) -> None:
 
 
 def _download_executed(svc: Any, req: Any, out: Path) -> bytes:
-    """The ZIP of ``req``, just carried out, written to ``out`` (its code spent only then);
-    a failed write says how to write the export, still there."""
+    """Write ``req``'s ZIP to ``out`` (its code spent only then), or say how to retry."""
     from troth.gate import SYSTEM
 
     try:
