@@ -13,7 +13,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypedDict, TypeVar, overload
 
-from troth.access.records import foreign_use, unnamed_use_denial
+from troth.access.records import bound_away, foreign_use, unnamed_use_denial
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.group import append_committed, close_group, group_commit
 from troth.audit.heads import close_heads
@@ -34,10 +34,16 @@ from troth.gate import (
     Operation,
     Reason,
     decide,
-    telling_reason,
 )
 from troth.gate import facts as facts_mod
-from troth.gate.masks import as_held, person_ask, person_refusal, shown_to, sort_values
+from troth.gate.masks import (
+    as_held,
+    nothing_revealed,
+    person_ask,
+    person_refusal,
+    shown_to,
+    sort_values,
+)
 from troth.store.seals import RecordTampered
 from troth.store.subjects import find_subject
 from troth.store.values import StoredValue, decode_subject_rows
@@ -367,7 +373,7 @@ class Troth:
             else:
                 rows = conn.execute(_USE_SOME, params).all()
             subj, stored = decode_subject_rows(ctx, subject_id, rows)
-            if actor.tenant_id is not None and subj.tenant_id != actor.tenant_id:
+            if bound_away(actor, subj.tenant_id):
                 return now, *foreign_use(actor, subject_id, purpose)
             facts = facts_mod.facts_from_row(conn, ctx, actor, subj, rows[0])
             actor = as_held(actor, facts)  # a member's role now, not at sign-in
@@ -381,16 +387,10 @@ class Troth:
             visible, masked, hidden = sort_values(idx, actor, purpose, decision, facts, now, stored)
             if decision.allowed and stored and not visible:
                 # The policy allows the categories, but no stored value was collected
-                # for this purpose (or its notice is still running): refuse, for the
-                # values the actor could see for it, whatever else the person holds.
-                first, _ = telling_reason(idx, purpose, hidden)
-                decision = Decision(
-                    False,
-                    first,
-                    frozenset(),
-                    decision.masked,
-                    f"none of this person's data may serve {purpose!r}: {first.value}",
-                )
+                # for this purpose (or its notice is still running), or none is held:
+                # refuse, for the values the actor could see for it, whatever else the
+                # person holds (troth.gate.masks.nothing_revealed).
+                decision = nothing_revealed(idx, purpose, asked, decision, hidden)
             entry = AuditEntry(
                 action="use",
                 actor=actor.label,

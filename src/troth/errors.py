@@ -36,8 +36,9 @@ class TrothError(Exception):
     status = 500
     # What every edge (HTTP, pages, CLI) answers instead, when the caller is bound away from
     # what was refused (another tenant's person): the very error an id naming nobody gets
-    # (troth.store.subjects.no_such_subject), so the answer is no oracle. The Python caller
-    # and the audit log keep the real reason.
+    # (troth.store.subjects.no_such_subject), so the answer is no oracle. The audit log keeps
+    # the real reason. (troth's own services now raise that very error to the Python caller
+    # too, trial 19 F11; an edge still honours one set here.)
     shown_as: TrothError | None = None
 
     def __init_subclass__(

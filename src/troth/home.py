@@ -95,8 +95,13 @@ def init_home(
         from troth.policy.versions import record_initial_version
 
         record_initial_version(ctx, text)  # says the home seals its values from the first
-    except BaseException:
+    except BaseException as exc:
         _undo_init(made, drop_url, existing)
+        if isinstance(exc, OSError) and exc.filename:  # a folder that cannot be made
+            raise ConfigError(
+                f"cannot create the home {home}: {exc.strerror} ({exc.filename});"
+                " choose a folder you may write"
+            ) from None
         raise
     return ctx
 

@@ -110,16 +110,22 @@ def test_a_key_without_the_scope_is_scope_missing_with_a_card_on_file_or_not(t: 
     assert view.get("card_number")
 
 
-def test_a_purpose_that_declares_none_of_the_data_is_purpose_not_declared(t: Troth) -> None:
+def test_a_person_holding_none_of_the_purposes_data_is_nothing_held(t: Troth) -> None:
+    """Trial 19, F10: the purpose declares its categories, the person holds none of them;
+    the policy is not at fault, so the reason is ``nothing_held`` (it was
+    ``purpose_not_declared_for_category``, which sent an operator to fix the policy)."""
     cy = t.collect("website_tracking", TRACKING).subject_id
     dee = t.collect("website_tracking", TRACKING).subject_id
     t.collect("card_on_file", CARD, subject_id=dee)
-    why = "purpose_not_declared_for_category"
+    why = "nothing_held"
     # The same refusal for both: it names none of what either holds (a purpose that may
-    # never use a category does not learn that the person holds it: troth.gate.masks).
-    msg = "none of this person's data may serve 'recruitment': purpose_not_declared_for_category"
+    # never use a category does not learn that the person holds it: troth.gate.masks),
+    # only the purpose's own categories, the same list for everyone.
+    cats = ", ".join(sorted(t.ctx.policy.purpose_categories["recruitment"]))
+    msg = f"this person holds nothing 'recruitment' may use ({cats}): nothing_held"
     for sid in (cy, dee):
         assert _refused(t, sid, "recruitment", READER) == (why, msg, why)
+    assert "payment_card" not in msg and "technical" not in msg
 
 
 def test_values_collected_for_another_purpose_are_not_of_collection_card_or_not(

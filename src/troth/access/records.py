@@ -45,20 +45,24 @@ def unnamed_use_denial(actor: Actor, reason: Reason, purpose: str, **asked: str)
     )
 
 
-def foreign_use(actor: Actor, subject_id: str, purpose: str) -> tuple[AuditEntry, Refused]:
-    """A use of another tenant's person by an actor bound to a tenant: the refusal
-    (``not_a_member``, for the Python caller; every edge shows it as
+def bound_away(actor: Actor, subject_tenant: str | None) -> bool:
+    """Is ``actor`` bound to a tenant the person (of ``subject_tenant``) is not of: a
+    customer's admin, member or key asking about another customer's person or one of the
+    organisation's own (or any actor that names a tenant, about another's)? To it the
+    person is unknown."""
+    if customer_side(actor):
+        return subject_tenant is None or subject_tenant != actor.tenant_id
+    return actor.tenant_id is not None and subject_tenant != actor.tenant_id
+
+
+def foreign_use(actor: Actor, subject_id: str, purpose: str) -> tuple[AuditEntry, NotFound]:
+    """A use of another tenant's person by an actor bound to a tenant: the error,
     :func:`~troth.store.subjects.no_such_subject`, word for word the answer to an id that
-    names nobody) and its entry (:func:`unnamed_use_denial`), naming the id asked for and
-    nothing of the person."""
+    names nobody, to the Python caller too (trial 19, F11: anything else tells it the id
+    exists elsewhere), and its entry (:func:`unnamed_use_denial`), which keeps the truth:
+    ``not_a_member``, naming the id asked for and nothing of the person."""
     entry = unnamed_use_denial(actor, Reason.not_a_member, purpose, subject_named=subject_id)
-    error = Refused(
-        "this person's data belongs to another customer",
-        reason=Reason.not_a_member,
-        subject_id=subject_id[:64],
-    )
-    error.shown_as = no_such_subject(subject_id)
-    return entry, error
+    return entry, no_such_subject(subject_id)
 
 
 def _details(
@@ -153,7 +157,7 @@ class Records:
                 )
             return d
         assert d.reason is not None
-        bound = actor.kind is ActorKind.subject or actor.tenant_id is not None
+        bound = actor.kind is ActorKind.subject or bound_away(actor, subject.tenant_id)
         # Another tenant's person is answered as an unknown one, and the attempt is filed in
         # the caller's own log, naming the id asked for: never in that person's or their
         # tenant's (it would tell them who tried).

@@ -26,6 +26,7 @@ from troth.errors import NotFound, ValidationError
 from troth.gate import Actor, ActorKind
 from troth.office import at_request_desk, request_desk
 from troth.policy.model import Regime
+from troth.requests.deadlines import extension_terms
 from troth.requests.record import MARKS, RequestRecord
 from troth.requests.states import RequestKind, RequestState
 from troth.store.subjects import no_such_subject
@@ -83,7 +84,12 @@ class ReasonIn(BodyIn):
 class ExtendIn(BodyIn):
     reason: Reason
     extend_by: StrictInt | None = Field(
-        default=None, ge=1, le=366, description="Days (default: the regime's maximum)."
+        default=None,
+        ge=1,
+        le=366,
+        description="How much longer, in the unit of the request's regime ("
+        + extension_terms()
+        + "); default: the whole extension the regime allows.",
     )
 
 

@@ -475,5 +475,12 @@ def main(argv: list[str] | None = None) -> None:
                 highlight=False,
             )
             sys.exit(1)
+        if isinstance(exc, OSError) and exc.filename:  # a file a command could not write
+            err_console.print(
+                f"[red]error[/red] (os_error): {escape(str(exc.strerror))}:"
+                f" {escape(str(exc.filename))}",
+                highlight=False,
+            )
+            sys.exit(1)
         raise
     sys.exit(rc if isinstance(rc, int) else 0)

@@ -17,6 +17,8 @@ from troth.cli import console, home_of, opened, show_table
 from troth.cli.actors import parse_actor
 from troth.cli.ids import full_id_in, resolver
 from troth.cli.options import JsonOpt, PersonTenantOpt, TenantArg
+from troth.cli.outfile import CODE as OUT_CODE
+from troth.cli.outfile import check_out, write_out
 from troth.errors import ValidationError
 
 app = typer.Typer(
@@ -91,10 +93,7 @@ def _pairs(svc: Any, items: list[str] | None) -> dict[str, Any]:
 @app.command("open")
 def open_(
     ctx: typer.Context,
-    kind: Annotated[
-        str,
-        typer.Argument(help=f"{_kinds()}."),
-    ],
+    kind: Annotated[str, typer.Argument(help=f"{_kinds()}.")],
     email: Annotated[str | None, typer.Option(help="The person's e-mail address.")] = None,
     phone: Annotated[str | None, typer.Option(help="The person's phone number.")] = None,
     customer_id: Annotated[str | None, typer.Option(help="The person's customer id.")] = None,
@@ -284,7 +283,11 @@ def extend(
     request_id: RequestArg,
     reason: Annotated[str, typer.Option(help="Why more time is needed (told to the person).")],
     by: Annotated[
-        int | None, typer.Option(help="How much longer, in the regime's unit (default: all).")
+        int | None,
+        typer.Option(
+            help="How much longer, in the regime's unit: months under gdpr, uk_gdpr (at most"
+            " 2); days under ccpa (45), pipeda (30); working days under nz. Default: all."
+        ),
     ] = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
@@ -357,10 +360,14 @@ def execute(
         raise ValidationError("--change, --purpose and --out are for one request", code="usage")
     if request_id is not None:  # resolved after the usage checks, which say more
         request_id = full_id_in(home_of(ctx), "request", request_id)
+    if out is not None:  # before anything is carried out or spent (trial 19, F5)
+        check_out(out)
     with _service(ctx) as svc:
         if request_id is None:
             _execute_all(svc, kind, batch_size, actor, as_json)
             return
+        if out is not None:
+            _refuse_out_without_export(svc, request_id)
         if change or purpose:
             svc.set_details(
                 request_id,
@@ -370,21 +377,47 @@ def execute(
         req = svc.execute(request_id, actor=parse_actor(actor))
         data = None
         if out is not None and req.download_token:
-            from troth.gate import SYSTEM
-
-            data = svc.download(req.download_token, actor=SYSTEM)
+            data = _download_executed(svc, req, out)
     _report_executed(req, data, out, as_json)
 
 
+def _refuse_out_without_export(svc: Any, request_id: str) -> None:
+    """--out for a request that makes no export: said before it is carried out."""
+    from troth.requests.kinds import registry
+
+    req = svc.get(request_id)
+    if not registry()[req.kind].exports:
+        raise ValidationError(
+            f"--out: a {req.kind} request makes no export to write; run it without --out",
+            code="usage",
+        )
+
+
+def _download_executed(svc: Any, req: Any, out: Path) -> bytes:
+    """Write ``req``'s ZIP to ``out`` (its code spent only then), or say how to retry."""
+    from troth.gate import SYSTEM
+
+    try:
+        data: bytes = svc.download(
+            req.download_token, actor=SYSTEM, sink=lambda zipped: write_out(out, zipped)
+        )
+    except ValidationError as exc:
+        if exc.code != OUT_CODE:
+            raise
+        raise ValidationError(
+            f"{exc.message}. The request {req.id} is {req.state} and its export is still"
+            f" there: write it with TROTH_CODE={req.download_token} troth requests download"
+            " -o FILE",
+            code=OUT_CODE,
+        ) from None
+    return data
+
+
 def _report_executed(req: Any, data: bytes | None, out: Path | None, as_json: bool) -> None:
-    """What ``execute`` did to one request: its report, and its ZIP written to ``out``
+    """What ``execute`` did to one request: its report, and where its ZIP was written
     or its download code."""
     if out is not None and data is None:
         raise ValidationError("--out: this request has no export to write")
-    if data is not None and out is not None:
-        from troth.requests.package import write_private
-
-        write_private(out, data)
     if as_json:
         body = req.to_dict()
         if req.download_token and data is None:
@@ -436,9 +469,12 @@ def download(
     from troth.cli.users import ask_code
     from troth.gate import SYSTEM
 
+    check_out(out)  # before the code is spent
     with _service(ctx) as svc:
-        data = svc.download(ask_code("Download"), actor=SYSTEM)
-    _write_zip(out, data)
+        data = svc.download(
+            ask_code("Download"), actor=SYSTEM, sink=lambda zipped: write_out(out, zipped)
+        )
+    _wrote(out, data)
 
 
 @app.command("export-tenant")
@@ -450,15 +486,15 @@ def export_tenant(
 ) -> None:
     """A tenant's data as the same ZIP: what the exporting admin may read (what it leaves
     out is listed in it)."""
+    check_out(out)  # before the export is made
     with _service(ctx) as svc:
         link = svc.export_tenant(tenant, actor=parse_actor(actor))
-        data = svc.download(link.token, actor=parse_actor(actor))
-    _write_zip(out, data)
+        data = svc.download(
+            link.token, actor=parse_actor(actor), sink=lambda zipped: write_out(out, zipped)
+        )
+    _wrote(out, data)
 
 
-def _write_zip(out: Path, data: bytes) -> None:
-    """Write a downloaded ZIP to ``out``, readable by its owner only, and say so."""
-    from troth.requests.package import write_private
-
-    write_private(out, data)
+def _wrote(out: Path, data: bytes) -> None:
+    """Say that the ZIP was written to ``out`` (readable by its owner only)."""
     console.print(f"wrote {out} ({len(data)} bytes)")

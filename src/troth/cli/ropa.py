@@ -30,8 +30,11 @@ def register(root: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """The record of processing activities (GDPR Art. 30(1)) from the policy."""
+        from troth.cli.outfile import check_out, write_out
         from troth.policy.ropa import record_of_processing
 
+        if output is not None:
+            check_out(output, "--output")
         with opened_context(ctx) as context:
             record = record_of_processing(context.policy)
         if fmt is RopaFormat.pdf:
@@ -40,12 +43,12 @@ def register(root: typer.Typer) -> None:
 
             if output is None:
                 raise ValidationError("--format pdf writes a file: give -o FILE.pdf")
-            output.write_bytes(html_to_pdf(record.to_html()))
+            write_out(output, html_to_pdf(record.to_html()), private=False, option="--output")
             console.print(f"wrote {output}")
             return
         text = {"csv": record.to_csv, "html": record.to_html, "json": record.to_json}[fmt.value]()
         if output is None:
             console.out(text, highlight=False)
         else:
-            output.write_text(text, encoding="utf-8")
+            write_out(output, text, private=False, option="--output")
             console.print(f"wrote {output}")

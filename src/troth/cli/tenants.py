@@ -267,13 +267,14 @@ def offboard(
     import json
 
     from troth.cli.actors import parse_actor
-    from troth.requests.package import write_private
+    from troth.cli.outfile import check_out, write_out
 
     who = parse_actor(actor)
+    check_out(out)  # before anything is exported or erased
     with opened(ctx) as t:
 
         def save(link: Any) -> None:
-            write_private(out, t.requests.download(link.token, actor=who))
+            t.requests.download(link.token, actor=who, sink=lambda data: write_out(out, data))
             if not as_json:
                 _out.print(f"wrote the export to {out}")
 

@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from troth.gate.binding import StoredValueLike, value_reason
-from troth.gate.decision import explain, names_categories, scope_allows
+from troth.gate.decision import explain, names_categories, scope_allows, telling_reason
 from troth.gate.members import MEMBERS
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Operation, Reason
 from troth.policy.index import PolicyIndex
@@ -112,6 +112,38 @@ def sort_values(
     shown = {v.field for v in visible}
     named = named_masks(index, actor, purpose, decision, masked)
     return visible, {f: why for f, why in named.items() if f not in shown}, hidden
+
+
+def nothing_revealed(
+    index: PolicyIndex,
+    purpose: str,
+    asked: Sequence[str],
+    decision: Decision,
+    hidden: Sequence[tuple[str, Reason]],
+) -> Decision:
+    """The refusal of an allowed use of a person's values that reveals none of them: the
+    most telling reason of those withheld (:func:`troth.gate.telling_reason`); when the
+    person holds none the actor could see for the purpose, ``nothing_held`` (the purpose
+    does declare what was asked: nothing is wrong with the policy), naming only what was
+    asked (the purpose's own categories, the same for everyone, when the caller named
+    none: :func:`person_ask`)."""
+    if not hidden:
+        return Decision(
+            False,
+            Reason.nothing_held,
+            frozenset(),
+            decision.masked,
+            f"this person holds nothing {purpose!r} may use ({', '.join(asked)}):"
+            f" {Reason.nothing_held.value}",
+        )
+    first, _ = telling_reason(index, purpose, hidden)
+    return Decision(
+        False,
+        first,
+        frozenset(),
+        decision.masked,
+        f"none of this person's data may serve {purpose!r}: {first.value}",
+    )
 
 
 def nameable(

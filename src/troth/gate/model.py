@@ -18,6 +18,9 @@ class Reason(StrEnum):
     purpose_not_declared = "purpose_not_declared"
     purpose_not_declared_for_category = "purpose_not_declared_for_category"
     purpose_not_of_collection = "purpose_not_of_collection"
+    # A use allowed for the purpose's categories, of a person who holds no value of any of
+    # them (that the actor could see): nothing to use, no policy at fault (trial 19, F10).
+    nothing_held = "nothing_held"
     role_not_allowed = "role_not_allowed"
     scope_missing = "scope_missing"
     not_a_member = "not_a_member"

@@ -4,8 +4,9 @@ The members are the people who consented to the list's purpose (or, for a purpos
 does not rest on consent, every person not erased). Each member's address is read through
 the gate for the list's purpose (:meth:`Troth.use`, audited): an address not collected for
 that purpose is not used. The outbox then refuses whoever withdrew, opted out, restricted
-the use or was erased (audited), adds the RFC 8058 one-click unsubscribe headers to
-marketing mail, and checks consent again at delivery. The idempotency key is the list, the
+the use or was erased (audited), adds the RFC 8058 one-click unsubscribe headers and the
+link in the body (:mod:`.unsubscribe_link`) to marketing mail, and checks consent again at
+delivery. The idempotency key is the list, the
 campaign (default: the SHA-256 of the message) and the person: sending the same message
 again queues nothing twice.
 """
@@ -23,6 +24,7 @@ from troth.audit.refusals import refuse
 from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import ActorKind, Reason
 from troth.gate.masks import customer_side
+from troth.notices.unsubscribe_link import check_template
 from troth.policy.model import LegalBasis
 from troth.store.contact import emails_in
 
@@ -43,7 +45,9 @@ class ListSend:
 
 
 def parse_template(text: str) -> tuple[str, str]:
-    """A template is ``Subject: ...``, an empty line, then the plain-text body."""
+    """A template is ``Subject: ...``, an empty line, then the plain-text body, which may
+    place the unsubscribe link with ``{{ unsubscribe_url }}`` (no other placeholder;
+    without it the link is added at the end)."""
     head, sep, body = text.partition("\n\n")
     if not sep or not head.lower().startswith("subject:") or "\n" in head.strip():
         raise ValidationError(
@@ -53,6 +57,7 @@ def parse_template(text: str) -> tuple[str, str]:
     subject = head.split(":", 1)[1].strip()
     if not subject or not body.strip():
         raise ValidationError("the template needs a subject and a body")
+    check_template(subject, body)
     return subject, body
 
 

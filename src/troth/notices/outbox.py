@@ -35,6 +35,7 @@ from troth.db import BigId, metadata
 from troth.errors import Refused, ValidationError
 from troth.gate import Reason
 from troth.notices.mail import RESERVED_HEADERS, message_id
+from troth.notices.unsubscribe_link import with_link
 from troth.policy.model import LegalBasis
 from troth.store.tables import restrictions, subjects
 
@@ -104,7 +105,9 @@ def enqueue(
     actor: str = "system",
 ) -> int:
     """Queue one message in the caller's transaction; returns its outbox id. The same
-    ``idempotency_key`` again returns the first id and queues nothing. Mail for a list
+    ``idempotency_key`` again returns the first id and queues nothing. Marketing mail
+    gets the one-click unsubscribe headers and the link in its body (where
+    ``{{ unsubscribe_url }}`` stands, else a footer: :mod:`.unsubscribe_link`). Mail for a list
     whose purpose the person has not consented to (or opted out of) is refused with
     reason ``no_consent``; the refusal is audited in the caller's transaction (catch the
     Refused inside it to keep that entry, or use :func:`submit`)."""
@@ -127,6 +130,8 @@ def enqueue(
         url = unsubscribe_url(ctx, issue_token(conn, ctx, subject_id, list_id))
         extra["List-Unsubscribe"] = f"<{url}>"
         extra["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        # ... and in the body too, text and HTML: many clients never show the headers.
+        body_text, body_html = with_link(body_text, body_html, url)
     new_id = conn.execute(
         insert(outbox)
         .returning(outbox.c.id)

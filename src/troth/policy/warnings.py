@@ -255,11 +255,13 @@ def _unfindable(policy: Policy) -> list[str]:
 
 
 def _kept_without_a_record(policy: Policy) -> list[str]:
-    """A legal minimum without ``only_with`` whose purpose is listed by a point that
-    collects only part of what another point of the purpose collects of it (a sign-up
-    form's name beside the purchase form's name and items): everyone who passes the
-    smaller point keeps that data after erasure for the law's period, whether or not they
-    ever came through the other (a sign-up who never bought, a child)."""
+    """A legal minimum without ``only_with`` whose purpose is bound by points that collect
+    different parts of what it keeps, so that a person who came through one point alone
+    keeps its part after erasure for the law's period with no record beside it: a point
+    that collects only part of what another collects (a sign-up form's name beside the
+    purchase form's name and items: a sign-up who never bought, a child, keeps the name),
+    or two points that collect nothing of it in common (a sign-up form's name and a report
+    form's report: every member keeps their name, reported or not; trial 19, F9)."""
     out = []
     for i, p in enumerate(policy.purposes):
         lm = p.retention.legal_minimum if p.retention else None
@@ -271,16 +273,52 @@ def _kept_without_a_record(policy: Policy) -> list[str]:
             for cp in policy.collection_points
             if p.id in cp.purposes
         }
+        took = {point: cats for point, cats in took.items() if cats}
+        where = f"purposes[{i}].retention.legal_minimum"
+        held = f"after erasure for {lm.keep_for} ({lm.law})"
+        warned = set()
         for small, cats in took.items():
-            big = next((b for b, more in took.items() if cats and cats < more), None)
+            big = next((b for b, more in took.items() if cats < more), None)
             if big is None:
                 continue
+            warned.add(small)
             out.append(
-                f"purposes[{i}].retention.legal_minimum: collection point {small!r} binds"
-                f" {p.id!r} and collects {', '.join(sorted(cats))}, so everyone who comes"
-                f" through it keeps that after erasure for {lm.keep_for} ({lm.law}),"
-                f" though only those who also come through {big!r} have the record the law"
-                f" is about: name it with `only_with: [...]` (e.g."
+                f"{where}: collection point {small!r} binds {p.id!r} and collects"
+                f" {', '.join(sorted(cats))}, so everyone who comes through it keeps that"
+                f" {held}, though only those who also come through {big!r} have the record"
+                f" the law is about: name it with `only_with: [...]` (e.g."
                 f" {sorted(took[big] - cats)[0]!r}), or remove {p.id!r} from {small!r}"
             )
+        points = sorted(set(took) - warned)
+        for n, a in enumerate(points):
+            for b in points[n + 1 :]:
+                if not took[a] & took[b]:
+                    out.append(f"{where}: {_apart(policy, p.id, held, (a, b), took)}")
     return out
+
+
+def _apart(
+    policy: Policy,
+    purpose: str,
+    held: str,
+    pair: tuple[str, str],
+    took: dict[str, set[str]],
+) -> str:
+    """The warning of two points binding ``purpose`` that collect nothing in common of
+    what its legal minimum keeps; the one whose categories fewer purposes declare is
+    offered as the record (a report, an invoice; a name is declared by many)."""
+
+    def spread(point: str) -> int:
+        return min(sum(c in q.categories for q in policy.purposes) for c in took[point])
+
+    a, b = sorted(pair, key=spread)
+    named = " and ".join(f"{x!r} ({', '.join(sorted(took[x]))})" for x in pair)
+    return (
+        f"collection points {named} both bind {purpose!r} and collect nothing in common of"
+        f" what its legal minimum keeps, so everyone who comes through one alone keeps what"
+        f" it collected {held}, though the law is about one record: name the record with"
+        f" `only_with` (e.g. `only_with: [{', '.join(sorted(took[a]))}]`, so that"
+        f" {', '.join(sorted(took[b]))} from {b!r} is kept only beside"
+        f" {', '.join(sorted(took[a]))} from {a!r}), or remove {purpose!r} from the point"
+        " that holds no record"
+    )

@@ -361,26 +361,49 @@ def extended_due(
             code="extension_too_late",
         )
     amount = rule.extension if extend_by is None else extend_by
+    counted = f"extend_by is counted in {unit_words(rule.unit)} under {rule.regime}"
     if amount is None:
         raise ValidationError(
             f"{rule.regime} allows extension 'for a reasonable period': say how long with "
-            f"extend_by (in {rule.unit})",
+            f"extend_by ({counted})",
             code="extension_length_required",
         )
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise ValidationError(f"extend_by must be a whole number > 0, got {amount!r}")
+        raise ValidationError(f"extend_by must be a whole number > 0 ({counted}), got {amount!r}")
     if rule.extension is not None and amount > rule.extension:
         raise ValidationError(
-            f"{rule.regime} extends by at most {rule.extension} {rule.unit}, not {amount}",
+            f"{counted}: {rule.regime} extends by at most {rule.extension}"
+            f" {unit_words(rule.unit)} ({rule.basis}), not {amount}; give 1 to"
+            f" {rule.extension}, or leave extend_by out for the whole extension",
             code="extension_too_long",
         )
     total = rule.period + amount
     if rule.max_total is not None and total > rule.max_total:
         raise ValidationError(
-            f"{rule.regime} allows {rule.max_total} {rule.unit} in all, not {total}",
+            f"{counted}: {rule.regime} allows {rule.max_total} {unit_words(rule.unit)} in"
+            f" all ({rule.basis}), not {total}",
             code="extension_too_long",
         )
     return _finish(rule, _add(rule, start, total))
+
+
+def unit_words(unit: PeriodUnit) -> str:
+    """A period unit as a person reads it: ``calendar months``."""
+    return unit.value.replace("_", " ")
+
+
+def extension_terms() -> str:
+    """How ``extend_by`` is counted and how much it may be, regime by regime (from
+    :data:`RULES`), for help texts: ``gdpr: calendar months, at most 2; ...``."""
+    terms = []
+    for regime, rule in RULES.items():
+        if not rule.extension_allowed:
+            terms.append(f"{regime}: no extension")
+        elif rule.extension is None:
+            terms.append(f"{regime}: {unit_words(rule.unit)}, a reasonable period (required)")
+        else:
+            terms.append(f"{regime}: {unit_words(rule.unit)}, at most {rule.extension}")
+    return "; ".join(terms)
 
 
 def is_deemed_refused(

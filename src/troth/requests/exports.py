@@ -153,7 +153,9 @@ class Exports:
             )
         return link
 
-    def download(self, token: str, *, actor: Actor) -> bytes:
+    def download(
+        self, token: str, *, actor: Actor, sink: Callable[[bytes], None] | None = None
+    ) -> bytes:
         """The ZIP behind a download code, once. The export is bound to what it was made
         for: a person's only to that person (signed in), to an admin of the person's
         tenant, or to the vendor's office; a tenant's only to whoever made it, as they still
@@ -163,7 +165,9 @@ class Exports:
         person's export holds everything of theirs: a customer's side (its admin, its key)
         that may not read all of it, an admin with a member role or any customer where the
         policy has ``vendor_only`` purposes, is refused (audited; the person downloads it
-        with the code they were mailed)."""
+        with the code they were mailed). ``sink``, when given, receives the ZIP before the
+        code is spent (a CLI writes it to a file): should it raise, nothing is spent, the
+        export stays to download again, and its error is raised."""
         gone = no_export()
         row, owner = self.find(token)
         if row is None:
@@ -193,7 +197,9 @@ class Exports:
         if held is not None:
             no(*held)
         regime = owner.regime if owner is not None else None
-        return self.hand_over(token, row, actor.label, subject_id, tenant_id, regime=regime)
+        return self.hand_over(
+            token, row, actor.label, subject_id, tenant_id, regime=regime, sink=sink
+        )
 
     def _its_maker(
         self, row: Any, actor: Actor, tenant_id: str, no: Callable[..., NoReturn]
@@ -271,10 +277,13 @@ class Exports:
         tenant_id: str | None,
         *,
         regime: str | None = None,
+        sink: Callable[[bytes], None] | None = None,
     ) -> bytes:
         """The ZIP of export ``row`` (its code ``token``) to ``label``, whom the caller has
         decided may have it: once, before it expires; audited, the file then deleted. Its
-        times are told in ``regime``'s zone (the request's; None: the organisation's)."""
+        times are told in ``regime``'s zone (the request's; None: the organisation's).
+        ``sink`` gets the ZIP inside the transaction that spends the code: its error rolls
+        the spending back."""
         now = self.ctx.clock.now()
         h = row.token_hash
         zone = self.steps.zone(regime)
@@ -302,6 +311,8 @@ class Exports:
             if taken != 1:  # a concurrent download of the same code won
                 raise NotFound("this download was already used", code="export_used")
             data = _contact.open_file(token, path.read_bytes())
+            if sink is not None:
+                sink(data)  # raises: nothing spent, the export file kept
             append_entry(
                 conn,
                 now,
