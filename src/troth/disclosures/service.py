@@ -38,12 +38,12 @@ from troth.disclosures.scope import (
 )
 from troth.disclosures.shown import disclosures_shown
 from troth.disclosures.tables import disclosures, legal_demands
-from troth.errors import NotFound, ValidationError
+from troth.errors import IntegrityError, NotFound, ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.gate import facts as facts_mod
 from troth.gate.masks import disclosed_to
 from troth.store.ids import new_id
-from troth.store.seals import refusing_tampered
+from troth.store.seals import RecordTampered, refuse_tampered
 from troth.store.subjects import get_subject, lookup_subject, no_such_subject
 from troth.store.values import StoredValue, read_values
 
@@ -106,7 +106,7 @@ def _where(a: _Attempt) -> dict[str, Any]:
     details: dict[str, Any] = {"recipient": a.recipient[:200]}
     if a.legal_demand_id:
         details["legal_demand"] = a.legal_demand_id[:64]
-    return {"subject_id": a.subject_id, "purpose": a.purpose[:100], "details": details}
+    return {"subject_id": a.subject_id[:64], "purpose": a.purpose[:100], "details": details}
 
 
 def _nothing(
@@ -176,8 +176,11 @@ class DisclosureService:
                 self._refuse(
                     attempt, Refusal(Reason.demand_required, needed, categories=asked or ())
                 )
-        with refusing_tampered(self.ctx, "disclose", actor, **_where(attempt)):
+        try:
             done = self._disclose(attempt)
+        except RecordTampered as exc:  # a value's row changed outside troth: refused
+            tenant = self._tenant(attempt)
+            refuse_tampered(self.ctx, "disclose", actor, exc, tenant_id=tenant, **_where(attempt))
         if isinstance(done, Refusal):
             # Decided inside the transaction, which wrote nothing: audited after it.
             self._refuse(attempt, done)
@@ -370,10 +373,22 @@ class DisclosureService:
             refusal.reason,
             refusal.message,
             error=refusal.error,
+            tenant_id=self._tenant(a),
             categories=sorted(refusal.categories),
             shown={"recipient": a.recipient},
             **_where(a),
         )
+
+    def _tenant(self, a: _Attempt) -> str | None:
+        """The customer a refused disclosure is filed under: the person's, so that the
+        vendor's attempts on a customer's people, refused ones too, are in that customer's
+        log of vendor accesses (an actor bound to another customer was refused before, in
+        its own: :meth:`_within_reach`). None for an id that names nobody, and for a person
+        whose row was changed outside troth (its tenant is not to be believed)."""
+        try:
+            return lookup_subject(self.ctx, a.subject_id).tenant_id
+        except (NotFound, IntegrityError):
+            return None
 
     # -- what the person sees ----------------------------------------------------------------
     def disclosures_of(
