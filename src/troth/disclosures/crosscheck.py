@@ -12,6 +12,11 @@
   received time, scope (categories and period) and gag as recorded, or as a
   ``legal_demand.lift_gag`` entry changed it; every row there must have been recorded.
 
+Only entries that still match their leaf hash are read: one changed outside troth is not
+evidence. A row such an entry names is said to be recorded by an altered entry, and kept
+(the row is troth's record of what it did); while the log holds such entries, a row no
+sound entry records is never advised for deletion either (the altered entry may be its).
+
 Not detected: a recipient or received time of a demand recorded before the log named
 them.
 """
@@ -73,14 +78,20 @@ def _altered_entries(report: Report) -> list[int]:
     return [a.seq for a in report.altered if a.action in WATCHED]
 
 
+def _seqs(seqs: Iterable[int]) -> str:
+    """Entry numbers as a finding names them: the first 20, then "..."."""
+    found = sorted(set(seqs))
+    return ", ".join(map(str, found[:20])) + (" ..." if len(found) > 20 else "")
+
+
 def _report_altered(report: Report, names: list[str], named: dict[str, list[int]]) -> None:
     """The rows whose audit entry was changed outside troth: keep them (see _by_altered)."""
-    seqs = sorted({s for ss in named.values() for s in ss})
+    seqs = _seqs(s for ss in named.values() for s in ss)
     report.add(
         names,
         sorted(named),
         "{n} disclosure(s) or legal demand(s) are recorded by audit entries changed outside"
-        f" troth ({{names}}; entries {', '.join(map(str, seqs))}): the entries, not the rows,"
+        f" troth ({{names}}; entries {seqs}): the entries, not the rows,"
         " were altered. Keep the rows (they are troth's record of what it did, and the"
         " evidence); restore the audit log from a backup",
     )
@@ -159,7 +170,7 @@ def _check_rows(
         if not changed
         else "{n} disclosure(s) in disclosures are recorded by no sound entry of the audit"
         " log (disclosures {names}), and the log holds entries about disclosures changed"
-        f" outside troth (entries {', '.join(map(str, changed))}): one of those may be"
+        f" outside troth (entries {_seqs(changed)}): one of those may be"
         " their record. Delete nothing: compare the log with a backup first",
     )
     report.add(
