@@ -218,3 +218,67 @@ def test_an_honest_lifecycle_verifies(home, db_url, clock):
     report = verify_log(t.ctx)
     assert report.ok, report.problem
     assert report.bad_disclosures == [] and _tampered_entries(t) == []
+
+
+def _edit_entry(t: Troth, action: str, **values: Any) -> int:
+    """What a database writer does to the latest entry of ``action``; returns its seq."""
+    from troth.audit.tables import audit_entries
+
+    a = audit_entries.c
+    with t.ctx.engine.begin() as conn:
+        seq = conn.execute(sa.select(sa.func.max(a.seq)).where(a.action == action)).scalar()
+        assert seq is not None
+        conn.execute(sa.update(audit_entries).where(a.seq == seq).values(**values))
+    return int(seq)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [{"outcome": "deny"}, {"details": "{}"}, {"purpose": "marketing"}, {"subject_id": "x"}],
+    ids=["outcome", "details", "purpose", "person"],
+)
+def test_an_edited_disclose_entry_never_advises_deleting_the_disclosure(home, db_url, edit):
+    """Trial #20, F13: the entry of a genuine police hand-over edited to say "deny" made
+    verify advise deleting the disclosure ("inserted outside troth; check them, then delete
+    them"): the register row is the evidence; the entry is what was altered."""
+    t = home("mindlink", db_url)
+    ann = t.collect("purchase", ANN).subject_id
+    did = _disclose(t, ann, _demand(t, gag_days=None))
+    assert verify_log(t.ctx).ok
+    seq = _edit_entry(t, "disclose", **edit)
+    check = verify_log(t.ctx)
+    problem = str(check.problem)
+    assert not check.ok and f"entry {seq} was modified" in problem
+    assert "delete them" not in problem
+    if "details" in edit:  # the row's id is gone from the entry: no link, but no advice
+        assert did in check.bad_disclosures and "Delete nothing" in problem
+        assert f"entries {seq})" in problem
+    else:
+        assert did in check.bad_disclosures and "Keep the rows" in problem
+        assert f"entries {seq})" in problem
+
+
+def test_an_edited_demand_entry_keeps_the_demand(home, db_url):
+    t = home("mindlink", db_url)
+    ann = t.collect("purchase", ANN).subject_id
+    d = _demand(t, gag_days=None)
+    _disclose(t, ann, d)
+    seq = _edit_entry(t, "legal_demand.record", outcome="deny")
+    check = verify_log(t.ctx)
+    problem = str(check.problem)
+    assert not check.ok and d in check.bad_disclosures
+    assert "Keep the rows" in problem and f"entries {seq})" in problem
+    assert "delete them" not in problem
+
+
+def test_a_disclosure_inserted_outside_troth_is_still_named_for_deletion(home, db_url):
+    """No entry was altered: a row the log never recorded was inserted (unchanged)."""
+    t = home("mindlink", db_url)
+    ann = t.collect("purchase", ANN).subject_id
+    _disclose(t, ann, _demand(t, gag_days=None))
+    with t.ctx.engine.begin() as conn:
+        row = dict(conn.execute(sa.select(disclosures)).mappings().one())
+        conn.execute(sa.insert(disclosures).values({**row, "id": "f" * 32}))
+    check = verify_log(t.ctx)
+    assert not check.ok and "f" * 32 in check.bad_disclosures
+    assert "inserted outside troth; check them, then delete them" in str(check.problem)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, exists, select
 
+from troth.audit.leaves import entry_columns, leaves_of
 from troth.audit.tables import audit_entries, audit_pending
 from troth.consent.events import ConsentKind
 from troth.dialects import dialect_for
@@ -65,10 +66,23 @@ _VERSION_ACTIONS = ("policy.publish",)
 _WATCHED += _VERSION_ACTIONS
 
 
+@dataclass(frozen=True)
+class AlteredEntry:
+    """A watched entry whose contents no longer match its leaf hash: changed outside
+    troth, so what it says is not evidence (the walk names the first such entry). Its
+    details as stored, for a check to find the rows it named."""
+
+    seq: int
+    action: str
+    details: str
+
+
 @dataclass
 class CrossReport:
-    """What :func:`crosscheck` found: the ids it names per table, and what is wrong."""
+    """What :func:`crosscheck` found: the ids it names per table, and what is wrong;
+    ``altered``, the watched entries changed outside troth (:class:`AlteredEntry`)."""
 
+    altered: list[AlteredEntry] = field(default_factory=list)
     bad_holds: list[str] = field(default_factory=list)
     bad_consents: list[str] = field(default_factory=list)
     bad_restrictions: list[str] = field(default_factory=list)
@@ -96,10 +110,13 @@ def crosscheck(ctx: Context) -> CrossReport:
     if isolation is not None:
         conn = conn.execution_options(isolation_level=isolation)
     with conn:
-        entries = list(_entries(conn))
+        read = list(_entries(conn, report.altered))
+        entries = [e for e, _ in read]
         for check in (_check_holds, _check_consent, _check_restrictions):
             _each(check, conn, entries, report)
-        _each(_check_disclosures, conn, entries, report)
+        # The register's check leaves out the entries changed outside troth: an entry
+        # edited to say "deny" never makes a genuine disclosure look inserted.
+        _each(_check_disclosures, conn, [e for e, sound in read if sound], report)
         _each(_check_versions, conn, entries, report)
     return report
 
@@ -131,23 +148,40 @@ def with_crosscheck(ctx: Context, report: VerifyReport) -> VerifyReport:
     return report
 
 
-def _entries(conn: Connection) -> Iterator[tuple[Any, ...]]:
+def _entries(
+    conn: Connection, altered: list[AlteredEntry]
+) -> Iterator[tuple[tuple[Any, ...], bool]]:
     """(action, person, purpose, details, outcome, at) of every entry :data:`_WATCHED`
-    names, in the tree (seq order) and pending (PostgreSQL)."""
-    for t, order in ((audit_entries, (audit_entries.c.seq,)), (audit_pending, _PENDING_ORDER)):
-        c = t.c
-        stmt = select(c.action, c.subject_id, c.purpose, c.details, c.outcome, c.at)
-        for action, sid, purpose, details, outcome, at in conn.execute(
-            stmt.where(c.action.in_(_WATCHED)).order_by(*order)
-        ):
-            if is_unreadable(at):  # an entry changed outside troth: the walk names it
-                continue
-            try:
-                parsed = json.loads(details)
-            except (TypeError, ValueError):
-                parsed = {}
-            d = parsed if isinstance(parsed, dict) else {}
-            yield str(action), sid, purpose, d, outcome, at
+    names, in the tree (seq order) and pending (PostgreSQL), each with whether it is
+    sound: an entry of the tree whose contents no longer match its leaf hash is not (it
+    is added to ``altered``). Pending entries are checked by their MACs
+    (:func:`troth.audit.pending.check_pending`)."""
+    sqlite = dialect_for(conn).times_as_text
+    c = audit_entries.c
+    stmt = select(*entry_columns(sqlite), c.at.label("at_value"))
+    rows = conn.execute(stmt.where(c.action.in_(_WATCHED)).order_by(c.seq)).all()
+    for row, leaf in zip(rows, leaves_of(rows, sqlite), strict=True):
+        sound = leaf == row.leaf_hash
+        if not sound:
+            altered.append(AlteredEntry(int(row.seq), str(row.action), str(row.details)))
+        entry = _entry(row.action, row.subject_id, row.purpose, row.details, row.outcome)
+        if not is_unreadable(row.at_value):  # an entry changed outside troth: the walk names it
+            yield (*entry, row.at_value), sound
+    p = audit_pending.c
+    stmt = select(p.action, p.subject_id, p.purpose, p.details, p.outcome, p.at)
+    for r in conn.execute(stmt.where(p.action.in_(_WATCHED)).order_by(*_PENDING_ORDER)):
+        if not is_unreadable(r.at):
+            yield (*_entry(r.action, r.subject_id, r.purpose, r.details, r.outcome), r.at), True
+
+
+def _entry(action: Any, sid: Any, purpose: Any, details: Any, outcome: Any) -> tuple[Any, ...]:
+    """(action, person, purpose, details parsed ({} if not a JSON object), outcome)."""
+    try:
+        parsed = json.loads(details)
+    except (TypeError, ValueError):
+        parsed = {}
+    d = parsed if isinstance(parsed, dict) else {}
+    return str(action), sid, purpose, d, outcome
 
 
 _PENDING_ORDER = (audit_pending.c.at, audit_pending.c.id)

@@ -5,26 +5,24 @@ them with the signed heads; produce and check inclusion and consistency proofs.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, String, select, type_coerce
+from sqlalchemy import Connection, select
 
 from troth.audit.alarms import alarm_problem
 from troth.audit.checkpoint import origin_of, witnessed
 from troth.audit.heads import SignedHead, read_heads
 from troth.audit.heads_start import started_late
+from troth.audit.leaves import entry_columns, leaves_of
 from troth.audit.log import read_state
 from troth.audit.merkle import EMPTY_ROOT, CompactRange, subtree_levels
 from troth.audit.pending import check_pending
 from troth.audit.seal import is_sealed
 from troth.audit.tables import (
-    ENTRY_COLUMNS,
     audit_entries,
     audit_state,
-    entry_bytes,
 )
 from troth.context import Context
 from troth.dialects import dialect_for
@@ -34,7 +32,6 @@ from troth.stored import tolerating
 
 Progress = Callable[[int, int], None]
 _CHUNK = 1 << 14  # a power of two: each full chunk is one perfect subtree of the log
-_LEAF = b"\x00"
 _WITNESSED = 0  # the "line" of a head that only the witness holds
 # Seconds beyond audit_head_every_seconds an entry may wait for its signed head before
 # verify calls it unsigned (a process killed before it signed, a lost heads file).
@@ -81,33 +78,6 @@ def _snapshot(ctx: Context) -> Connection:
     return conn
 
 
-def _sqlite_iso(raw: str) -> str:
-    """iso() text of a time as SQLAlchemy keeps it on SQLite ("YYYY-MM-DD HH:MM:SS.ffffff",
-    UTC), without a datetime round trip; any other shape was not written by troth and
-    comes out unreadable, so its leaf cannot match."""
-    if len(raw) != 26 or raw[10] != " ":
-        return "unreadable:" + raw
-    return raw[:10] + "T" + (raw[11:19] if raw.endswith(".000000") else raw[11:]) + "+00:00"
-
-
-def _leaves_of(rows: Sequence[Any], sqlite: bool) -> list[bytes]:
-    """The recomputed leaf hash of each row; a row too damaged to serialise gets an empty
-    leaf, which matches nothing."""
-    sha, eb, iso_of = hashlib.sha256, entry_bytes, _sqlite_iso
-    try:
-        if sqlite:
-            return [sha(_LEAF + eb(r, iso_of(r[1]))).digest() for r in rows]
-        return [sha(_LEAF + eb(r)).digest() for r in rows]
-    except (TypeError, ValueError, AttributeError, UnicodeEncodeError):
-        out = []
-        for r in rows:
-            try:
-                out.append(sha(_LEAF + eb(r, iso_of(r[1]) if sqlite else None)).digest())
-            except (TypeError, ValueError, AttributeError, UnicodeEncodeError):
-                out.append(b"")
-        return out
-
-
 class _DriverRows:
     """The rows of a statement straight from the SQLite driver's cursor, as tuples, in
     the caller's transaction: every column verify reads is text, an integer or bytes
@@ -131,15 +101,6 @@ def _stream(conn: Connection, stmt: Any, sqlite: bool) -> Any:
     if sqlite:
         return _DriverRows(conn, stmt)
     return conn.execution_options(yield_per=_CHUNK).execute(stmt)
-
-
-def _entry_columns(times_as_text: bool) -> list[ColumnElement[Any]]:
-    """The columns entry_bytes() reads, then leaf_hash; ``at`` as raw text on SQLite."""
-    t = audit_entries
-    cols: list[ColumnElement[Any]] = [t.c[name] for name in ENTRY_COLUMNS] + [t.c.leaf_hash]
-    if times_as_text:
-        cols[1] = type_coerce(t.c.at, String).label("at")
-    return cols
 
 
 def verify_log(
@@ -287,13 +248,13 @@ def _walk(ctx: Context, heads: _Heads, progress: Progress | None) -> _Walked | V
         state_size, state_root = read_state(conn)
         state_text = conn.execute(select(audit_state.c.frontier)).scalar()
         sqlite = dialect_for(conn).times_as_text
-        stmt = select(*_entry_columns(sqlite)).order_by(audit_entries.c.seq)
+        stmt = select(*entry_columns(sqlite)).order_by(audit_entries.c.seq)
         result = _stream(conn, stmt, sqlite)
         try:
             # Whole chunks at a time: list comprehensions for the leaves and the subtrees
             # instead of a Python loop body per entry (verify is bound by per-row overhead).
             for part in result.partitions(_CHUNK):
-                failed = walk.chunk(part, _leaves_of(part, sqlite))
+                failed = walk.chunk(part, leaves_of(part, sqlite))
                 if failed is not None:
                     return failed
                 if progress is not None:

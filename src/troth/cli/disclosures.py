@@ -94,11 +94,12 @@ def list_(
         return
     table = Table("at", "recipient", "purpose", "fields", "transfer", "gagged until")
     for d in items:
+        masked = set(d.get("masked", ()))  # sent as their mask, not as held
         table.add_row(
             d["at"],
             d["recipient_name"],
             d["purpose"],
-            ", ".join(d["fields"]),
+            ", ".join(f + " (masked)" if f in masked else f for f in d["fields"]),
             d["transfer_safeguard"] or "",
             d.get("gagged_until") or "",
         )

@@ -397,7 +397,12 @@ def revoke_grant(
     """End a grant now."""
     with opened(ctx) as t:
         g = t.access.grants.get_grant(grant_id)
-        by = _login(t, as_, password, totp, None if vendor else g.tenant_id)
+        # A customer's admin logs in as approve and refuse do (:func:`_member`): an admin
+        # of another customer is then refused as the grant's, never "wrong password".
+        if vendor:
+            by = _login(t, as_, password, totp)
+        else:
+            by = _member(t, as_, password, totp, g.tenant_id)
         g = t.access.grants.revoke_grant(grant_id, by=by)
     _out.print(f"grant {g.id}: {g.status.value}")
 

@@ -12,6 +12,11 @@
   received time, scope (categories and period) and gag as recorded, or as a
   ``legal_demand.lift_gag`` entry changed it; every row there must have been recorded.
 
+Only entries that still match their leaf hash are read: one changed outside troth is not
+evidence. A row such an entry names is said to be recorded by an altered entry, and kept
+(the row is troth's record of what it did); while the log holds such entries, a row no
+sound entry records is never advised for deletion either (the altered entry may be its).
+
 Not detected: a recipient or received time of a demand recorded before the log named
 them.
 """
@@ -19,7 +24,7 @@ them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
@@ -31,11 +36,65 @@ WATCHED = ("disclose", RECORD, LIFT, NOTIFY)
 _FIELDS = ("authority", "instrument", "recipient")
 
 
+class Altered(Protocol):
+    """An entry changed outside troth (troth.audit.crosscheck.AlteredEntry)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def details(self) -> str: ...
+
+
 class Report(Protocol):
     bad_disclosures: list[str]
     bad_demands: list[str]
 
+    @property
+    def altered(self) -> Sequence[Altered]: ...
+
     def add(self, names: list[str], found: Iterable[Any], problem: str) -> None: ...
+
+
+def _by_altered(report: Report, ids: Iterable[str]) -> tuple[list[str], dict[str, list[int]]]:
+    """``ids`` (rows a check found wrong) split: those no entry changed outside troth
+    names, and those one names (id -> the entries' seqs), whose row is then not the
+    problem: the log is (the row is troth's record of what it did, the evidence)."""
+    altered = [a for a in report.altered if a.action in WATCHED]
+    rest: list[str] = []
+    named: dict[str, list[int]] = {}
+    for i in ids:
+        seqs = [a.seq for a in altered if i in a.details]
+        if seqs:
+            named[i] = seqs
+        else:
+            rest.append(i)
+    return rest, named
+
+
+def _altered_entries(report: Report) -> list[int]:
+    """The seqs of the disclosures' and demands' entries changed outside troth."""
+    return [a.seq for a in report.altered if a.action in WATCHED]
+
+
+def _seqs(seqs: Iterable[int]) -> str:
+    """Entry numbers as a finding names them: the first 20, then "..."."""
+    found = sorted(set(seqs))
+    return ", ".join(map(str, found[:20])) + (" ..." if len(found) > 20 else "")
+
+
+def _report_altered(report: Report, names: list[str], named: dict[str, list[int]]) -> None:
+    """The rows whose audit entry was changed outside troth: keep them (see _by_altered)."""
+    seqs = _seqs(s for ss in named.values() for s in ss)
+    report.add(
+        names,
+        sorted(named),
+        "{n} disclosure(s) or legal demand(s) are recorded by audit entries changed outside"
+        f" troth ({{names}}; entries {seqs}): the entries, not the rows,"
+        " were altered. Keep the rows (they are troth's record of what it did, and the"
+        " evidence); restore the audit log from a backup",
+    )
 
 
 def check_disclosures(conn: Connection, entries: Iterable[Any], report: Report) -> None:
@@ -83,6 +142,10 @@ def _check_rows(
             edited.append(did)
         if notified_at is not None and did not in told:
             untold.append(did)
+    edited, altered = _by_altered(report, edited)
+    unlogged, more = _by_altered(report, unlogged)
+    untold, told_altered = _by_altered(report, untold)
+    _report_altered(report, report.bad_disclosures, {**altered, **more, **told_altered})
     report.add(
         report.bad_disclosures,
         sorted(set(made) - seen),
@@ -98,11 +161,17 @@ def _check_rows(
         " purpose or legal demand; disclosures {names}): edited outside troth; restore them"
         " from a backup",
     )
+    changed = _altered_entries(report)
     report.add(
         report.bad_disclosures,
         unlogged,
         "{n} disclosure(s) in disclosures were never recorded in the audit log (disclosures"
-        " {names}): inserted outside troth; check them, then delete them",
+        " {names}): inserted outside troth; check them, then delete them"
+        if not changed
+        else "{n} disclosure(s) in disclosures are recorded by no sound entry of the audit"
+        " log (disclosures {names}), and the log holds entries about disclosures changed"
+        f" outside troth (entries {_seqs(changed)}): one of those may be"
+        " their record. Delete nothing: compare the log with a backup first",
     )
     report.add(
         report.bad_disclosures,
@@ -155,6 +224,9 @@ def _check_demands(
         if wrong:
             edited.append(row.id)
             fields.update(wrong)
+    edited, altered = _by_altered(report, edited)
+    unlogged, more = _by_altered(report, unlogged)
+    _report_altered(report, report.bad_demands, {**altered, **more})
     report.add(
         report.bad_demands,
         sorted(set(recorded) - seen),

@@ -49,7 +49,10 @@ class WithheldValue:
 @dataclass(frozen=True)
 class DisclosurePackage:
     """What goes to the recipient: each value sent (``values``), nothing else; ``fields``
-    and ``categories`` name them once each; ``withheld`` lists each value not sent."""
+    and ``categories`` name them once each; ``withheld`` lists each value not sent;
+    ``masked`` names the fields whose values went as their mask (``•••• 1111``), not as
+    held (:func:`troth.gate.masks.disclosed_to`): the register and the person's list say
+    the same."""
 
     id: str
     subject_id: str
@@ -65,6 +68,9 @@ class DisclosurePackage:
     withheld: tuple[WithheldValue, ...] = ()
     # The law it was reported under, for a recipient with a standing statutory duty.
     statutory_duty: str | None = None
+    # The fields sent masked (a customer's people pass on what they read, but for a
+    # legal obligation); empty: every value went as held.
+    masked: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return plain_fields(self)

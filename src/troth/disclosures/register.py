@@ -68,7 +68,8 @@ def list_disclosures(
         # The gag the log recorded (troth.disclosures.logged), not a row changed outside.
         checked = check_demands(conn, (demand_of(r) for r in rows if r.legal_demand_id))
         for row in rows:
-            readable(row.at, row.categories)  # the disclosure's own row: refused if changed
+            # The disclosure's own row: refused if changed.
+            readable(row.at, row.categories, row.masked)
             rc = recipients.get(row.recipient)
             gag = checked.live_gag(row.legal_demand_id, now)
             items.append(
@@ -79,6 +80,8 @@ def list_disclosures(
                     "recipient_name": rc.name if rc else row.recipient,
                     "purpose": row.purpose,
                     "categories": list(row.categories),
+                    # The fields sent as their mask, not as held (troth.gate.masks).
+                    "masked": list(row.masked or ()),
                     "at": row.at,
                     "actor": row.actor,
                     "location": row.location,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, insert
 
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
@@ -26,7 +26,7 @@ from troth.columns import row_of
 from troth.context import Context
 from troth.disclosures.authority import demand_needed, statutory_duty
 from troth.disclosures.demands import DemandStatus, LegalDemand, demand_row, notify_disclosures
-from troth.disclosures.logged import Checked, Honoured, check_demands, demand_of, honoured_of
+from troth.disclosures.logged import Honoured, honoured_of
 from troth.disclosures.package import DisclosedValue, DisclosurePackage, WithheldValue
 from troth.disclosures.scope import (
     OUTSIDE_PERIOD,
@@ -36,35 +36,16 @@ from troth.disclosures.scope import (
     nothing_in_period,
     within_demand,
 )
+from troth.disclosures.shown import disclosures_shown
 from troth.disclosures.tables import disclosures, legal_demands
-from troth.errors import NotFound, ValidationError
+from troth.errors import IntegrityError, NotFound, ValidationError
 from troth.gate import SYSTEM, Actor, Ask, Operation, Reason, decide, value_reason
 from troth.gate import facts as facts_mod
-from troth.gate.masks import as_held, customer_side, shown_to
+from troth.gate.masks import disclosed_to
 from troth.store.ids import new_id
-from troth.store.seals import refusing_tampered
+from troth.store.seals import RecordTampered, refuse_tampered
 from troth.store.subjects import get_subject, lookup_subject, no_such_subject
 from troth.store.values import StoredValue, read_values
-from troth.stored import readable, tolerating
-
-# A person's disclosures, newest first (per person: the statement orders by the person).
-_DISCLOSURES_OF = (
-    select(
-        disclosures,
-        legal_demands.c.authority,
-        legal_demands.c.instrument,
-        legal_demands.c.reference,
-        legal_demands.c.gag_until,
-        legal_demands.c.recipient.label("demand_recipient"),
-        legal_demands.c.recorded_at,
-        legal_demands.c.received_at,
-    )
-    .select_from(
-        disclosures.outerjoin(legal_demands, legal_demands.c.id == disclosures.c.legal_demand_id)
-    )
-    .where(disclosures.c.subject_id.in_(bindparam("sids", expanding=True)))
-    .order_by(disclosures.c.subject_id, disclosures.c.at.desc(), disclosures.c.id)
-)
 
 
 @dataclass(frozen=True)
@@ -90,6 +71,8 @@ def _record(conn: Connection, package: DisclosurePackage, actor: Actor, tenant: 
         details["legal_demand"] = package.legal_demand_id
     if package.statutory_duty:
         details["statutory_duty"] = package.statutory_duty
+    if package.masked:
+        details["masked"] = list(package.masked)
     entry = AuditEntry(
         "disclose",
         actor.label,
@@ -123,7 +106,7 @@ def _where(a: _Attempt) -> dict[str, Any]:
     details: dict[str, Any] = {"recipient": a.recipient[:200]}
     if a.legal_demand_id:
         details["legal_demand"] = a.legal_demand_id[:64]
-    return {"subject_id": a.subject_id, "purpose": a.purpose[:100], "details": details}
+    return {"subject_id": a.subject_id[:64], "purpose": a.purpose[:100], "details": details}
 
 
 def _nothing(
@@ -193,8 +176,11 @@ class DisclosureService:
                 self._refuse(
                     attempt, Refusal(Reason.demand_required, needed, categories=asked or ())
                 )
-        with refusing_tampered(self.ctx, "disclose", actor, **_where(attempt)):
+        try:
             done = self._disclose(attempt)
+        except RecordTampered as exc:  # a value's row changed outside troth: refused
+            tenant = self._tenant(attempt)
+            refuse_tampered(self.ctx, "disclose", actor, exc, tenant_id=tenant, **_where(attempt))
         if isinstance(done, Refusal):
             # Decided inside the transaction, which wrote nothing: audited after it.
             self._refuse(attempt, done)
@@ -220,8 +206,9 @@ class DisclosureService:
             values, fields_out, withheld = self._project(
                 conn, a.subject_id, a.purpose, decided.categories, only, a.now, facts, scope
             )
-            if customer_side(a.actor):  # a customer's people pass on what they read (masked)
-                values = shown_to(ctx.policy, as_held(a.actor, facts), values)
+            # What the recipient gets (troth.gate.masks): as held for a legal obligation,
+            # else as a customer's people read it, the masked fields named.
+            values, masked = disclosed_to(ctx.policy, a.actor, facts, a.purpose, values)
             if not values:
                 return _nothing(a, rc, decided, withheld, scope)
             package = DisclosurePackage(
@@ -238,6 +225,7 @@ class DisclosureService:
                 legal_demand_id=a.legal_demand_id,
                 withheld=withheld,
                 statutory_duty=None if demand else statutory_duty(ctx.policy, rc.id, a.purpose),
+                masked=masked,
             )
             _record(conn, package, a.actor, subj.tenant_id)
             if demand is not None:
@@ -385,10 +373,22 @@ class DisclosureService:
             refusal.reason,
             refusal.message,
             error=refusal.error,
+            tenant_id=self._tenant(a),
             categories=sorted(refusal.categories),
             shown={"recipient": a.recipient},
             **_where(a),
         )
+
+    def _tenant(self, a: _Attempt) -> str | None:
+        """The customer a refused disclosure is filed under: the person's, so that the
+        vendor's attempts on a customer's people, refused ones too, are in that customer's
+        log of vendor accesses (an actor bound to another customer was refused before, in
+        its own: :meth:`_within_reach`). None for an id that names nobody, and for a person
+        whose row was changed outside troth (its tenant is not to be believed)."""
+        try:
+            return lookup_subject(self.ctx, a.subject_id).tenant_id
+        except (NotFound, IntegrityError):
+            return None
 
     # -- what the person sees ----------------------------------------------------------------
     def disclosures_of(
@@ -397,62 +397,14 @@ class DisclosureService:
         """Every disclosure of this person's data, newest first, for the privacy centre;
         one made under a legal demand is hidden while its non-disclosure order runs
         (P20), unless ``include_gagged`` (the office's own view, which marks it
-        ``gagged_until``)."""
+        ``gagged_until``): :mod:`troth.disclosures.shown`."""
         return self.disclosures_of_many([subject_id], include_gagged=include_gagged)[subject_id]
 
     def disclosures_of_many(
         self, subject_ids: Iterable[str], *, include_gagged: bool = False
     ) -> dict[str, list[dict[str, Any]]]:
         """:meth:`disclosures_of` for many people, a statement per 500 (bulk exports)."""
-        now = self.ctx.clock.now()
-        ids = list(dict.fromkeys(subject_ids))
-        out: dict[str, list[dict[str, Any]]] = {sid: [] for sid in ids}
-        checked = Checked()
-        with self.ctx.engine.connect() as conn:
-            for start in range(0, len(ids), 500):
-                params = {"sids": ids[start : start + 500]}
-                with tolerating():  # a demand's time changed outside troth: the log's gag
-                    rows = conn.execute(_DISCLOSURES_OF, params).all()
-                # Gags as the log recorded them (troth.disclosures.logged): none lifts early.
-                checked.merge(
-                    check_demands(conn, (demand_of(r) for r in rows if r.legal_demand_id))
-                )
-                for row in rows:
-                    gag = checked.live_gag(row.legal_demand_id, now)
-                    if gag is not None and not include_gagged:
-                        continue
-                    item = self._shown(row)
-                    if gag is not None:
-                        item["gagged_until"] = gag.isoformat()
-                    out[row.subject_id].append(item)
-        checked.audit(self.ctx)
-        return out
-
-    def _shown(self, row: Any) -> dict[str, Any]:
-        # What is shown of the disclosure itself must read back: one changed outside troth
-        # refuses the list (TamperedValue, record_tampered), as a tampered record does.
-        readable(row.at, row.categories, row.fields, row.instrument)
-        rc = self.ctx.policy.recipients.get(row.recipient)
-        item: dict[str, Any] = {
-            "id": row.id,
-            "recipient": row.recipient,
-            "recipient_name": rc.name if rc else row.recipient,
-            "purpose": row.purpose,
-            "categories": list(row.categories),
-            "fields": list(row.fields),
-            "at": row.at.isoformat(),
-            "location": row.location,
-            "transfer_safeguard": row.transfer_safeguard,
-        }
-        if row.legal_demand_id:
-            item["legal_demand"] = {
-                "authority": row.authority,
-                "instrument": row.instrument,
-                "reference": row.reference,
-            }
-        elif rc is not None and (duty := statutory_duty(self.ctx.policy, rc.id, row.purpose)):
-            item["statutory_duty"] = duty  # reported by law: the law, in the policy's words
-        return item
+        return disclosures_shown(self.ctx, subject_ids, include_gagged=include_gagged)
 
     # -- legal demands (delegated) ----------------------------------------------------------
     def record_demand(self, **kwargs: Any) -> LegalDemand:

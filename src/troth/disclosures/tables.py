@@ -25,6 +25,9 @@ disclosures = Table(
     ref("legal_demand_id"),
     # When the person was told of a disclosure under a legal demand (P20).
     stamp("notified_at", required=False),
+    # The fields sent as their mask, not as held (NULL: none, or made before troth
+    # recorded it: troth.gate.masks.disclosed_to).
+    document("masked", required=False, shape="list"),
     Index("ix_disclosures_subject_at", "subject_id", "at"),
     Index("ix_disclosures_legal_demand_id", "legal_demand_id"),
 )

@@ -21,6 +21,14 @@ in ``masked``, and by everyone on a customer's side that no member role lets rea
 a customer's admin or member without a role, and a key bound to a customer (it has scopes,
 never a role). Nobody at a customer reads a card number in clear unless the policy gives
 them a role that reads its category unmasked (PCI DSS 3.4).
+
+And what a disclosure hands over (:func:`disclosed_to`), once :func:`troth.gate.decide`
+let the actor make it: for a purpose whose legal basis is a legal obligation (a hotel's
+guest register to the police, a report under a statutory duty or a legal demand) each
+value as held, whoever makes it (the law requires the value, not its mask: a masked
+passport number is a false filing); for any other purpose, a customer's people pass on
+what they read (:func:`shown_to`), and the fields that went masked are named, so that the
+register and the person's list never claim a value was sent whole when its mask was.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from troth.gate.members import MEMBERS
 from troth.gate.model import Actor, ActorKind, Decision, Facts, Operation, Reason
 from troth.policy.index import PolicyIndex
 from troth.policy.masking import masked_for_role, shown
+from troth.policy.model import LegalBasis
 
 if TYPE_CHECKING:
     from troth.store.values import StoredValue
@@ -219,3 +228,21 @@ def shown_to(index: PolicyIndex, actor: Actor, values: list[StoredValue]) -> lis
     if actor.kind in MEMBERS and actor.role in index.member_roles:
         return masked_for_role(index, actor.role, values)
     return [replace(v, value=shown(index, v.collection_point, v.field, v.value)) for v in values]
+
+
+def disclosed_to(
+    index: PolicyIndex, actor: Actor, facts: Facts, purpose: str, values: list[StoredValue]
+) -> tuple[list[StoredValue], tuple[str, ...]]:
+    """``values`` (those the gate lets a disclosure by ``actor`` send for ``purpose``) as
+    the recipient gets them, and the fields sent as their mask, once each (none: every
+    value went as held). For a legal obligation, as held: the discloser's reading masks
+    say what their screen shows, not what the law makes them hand over, and the gate has
+    already decided they may make the disclosure (their role or their key's scopes). For
+    any other purpose, on a customer's side, as the actor reads them (:func:`shown_to`)."""
+    declared = index.purposes.get(purpose)
+    lawful = declared is not None and declared.legal_basis is LegalBasis.legal_obligation
+    if lawful or not customer_side(actor):
+        return values, ()
+    sent = shown_to(index, as_held(actor, facts), values)
+    masked = (s.field for s, v in zip(sent, values, strict=True) if s.value != v.value)
+    return sent, tuple(dict.fromkeys(masked))

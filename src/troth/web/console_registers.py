@@ -121,12 +121,13 @@ def disclosures_csv(
             names.actor(i["actor"]),
             i["demand"],
             when(i["gagged_until"]),
+            "; ".join(i["masked"]),
         ]
         for i in items
     )
 
     header = ["when (UTC)", "recipient", "purpose", "categories", "person", "by"]
-    header += ["legal demand", "gagged until"]
+    header += ["legal demand", "gagged until", "sent masked"]
     return csv_download("disclosures.csv", header, rows)  # type: ignore[no-any-return]
 
 
