@@ -121,10 +121,10 @@ def mail_matches(keys: Keyring, row: Any) -> bool:
     """Whether an outbox row read with every sealed column and ``seal`` matches."""
     m = _fields(row)
     try:
-        cols = [m[c] for c in OUTBOX_COLUMNS]
-    except KeyError:
+        cols, seal = [m[c] for c in OUTBOX_COLUMNS], m["seal"]
+    except KeyError:  # not read with every sealed column: nothing to trust
         return False
-    return access_matches(keys, outbox, cols, m["seal"])
+    return access_matches(keys, outbox, cols, seal)
 
 
 def open_mail(keys: Keyring, row: Any) -> Mail:
