@@ -31,24 +31,13 @@ def section(html: str, ident: str) -> str:
 def privacy_sign_in(c: TestClient, ctx: Context, email: str) -> str:
     """Sign in to the privacy centre as the person at ``email`` with the code e-mailed to
     them (read from the outbox); returns the signed-in page's CSRF token."""
-    from sqlalchemy import select
-
-    from troth.notices.outbox import outbox
+    from outbox_helpers import latest_body
 
     c.cookies.clear()
     page = c.get("/privacy/signin").text
     code_page = c.post("/privacy/signin", data={"email": email, "csrf_token": csrf_from(page)})
     assert code_page.status_code == 200 and "c=" not in str(code_page.url)
-    with ctx.engine.connect() as conn:
-        body = (
-            conn.execute(
-                select(outbox.c.body_text)
-                .where(outbox.c.to_addr == email)
-                .order_by(outbox.c.id.desc())
-            )
-            .scalars()
-            .first()
-        )
+    body = latest_body(ctx, to=email)
     code = re.search(r"\b(\d{6})\b", body or "")
     assert code, "no sign-in code in the mail"
     me = c.post(

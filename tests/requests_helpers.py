@@ -11,22 +11,16 @@ import pytest
 import sqlalchemy as sa
 
 import connected_schema as cs
+from outbox_helpers import outbox_mail
 from troth.db import make_engine
 from troth.engine import Troth
-from troth.notices.outbox import outbox
 
 SHOP_ENV = "SHOP_DATABASE_URL"
 
 
 def mails_for(t: Troth, request_id: str) -> list[dict[str, Any]]:
     """Mail queued about one request, oldest first."""
-    with t.ctx.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(outbox)
-            .where(outbox.c.idempotency_key.like(f"request:{request_id}:%"))
-            .order_by(outbox.c.id)
-        ).mappings()
-        return [dict(r) for r in rows]
+    return list(outbox_mail(t, key_like=f"request:{request_id}:%"))
 
 
 def code_of(t: Troth, request_id: str) -> str:

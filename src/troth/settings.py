@@ -113,7 +113,8 @@ class Settings(BaseSettings):
         default=30,
         ge=1,
         description="Days a settled outgoing message keeps its address and body; then they"
-        " are scrubbed (the row and its idempotency key stay, so nothing is sent twice).",
+        " are scrubbed (the row and its idempotency key stay, so nothing is sent twice). One"
+        " that carried a one-time code or link keeps only its subject line once sent.",
     )
     unsubscribe_link_days: int = Field(
         default=0,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from outbox_helpers import outbox_mail
 from troth.access import GrantStatus, actor_for
 from troth.access.tables import support_grants
 from troth.audit.entries import list_entries
@@ -17,7 +18,6 @@ from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import Conflict, NotFound, PermissionDenied, Refused, ValidationError
 from troth.examples import example_path
-from troth.notices.outbox import outbox
 
 PW = "correct horse battery staple"
 
@@ -193,10 +193,7 @@ def test_emergency_access_notifies_tenant_at_once(home: Any, tmp_path: Path, db_
             duration=timedelta(hours=2),
         )
         assert g.emergency and g.status is GrantStatus.approved
-        with t.ctx.engine.connect() as conn:
-            mails = conn.execute(
-                select(outbox.c.to_addr, outbox.c.subject, outbox.c.body_text)
-            ).all()
+        mails = outbox_mail(t)
         notice = [m for m in mails if m.to_addr == "office@acme.example"]
         assert notice and "calls failing" in notice[0].body_text and "INC-9" in notice[0].body_text
         assert t.use(s["sid"], purpose="support", actor=s["vendor"]).values

@@ -102,6 +102,7 @@ def test_a_home_from_before_access_seals_is_sealed_once_by_db_migrate(
     from troth.migrations import alembic_config
 
     monkeypatch.setattr(versions, "ACCESS_SEALED_FLAG", "not_a_flag")  # before access seals
+    monkeypatch.setattr(versions, "OUTBOX_SEALED_FLAG", "not_a_flag")  # nor the outbox's (0021)
     t = home("phone-service", db_url, fresh=True)
     u = t.access.accounts.add_user(
         "ann@example.com", kind=UserKind.staff, role="support", password=PW

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from outbox_helpers import outbox_mail
 from troth.access import InvitationState, TenantRole, actor_for
 from troth.access.tables import invitations, users
 from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import AuthenticationError, Conflict, PermissionDenied, ValidationError
-from troth.notices.outbox import outbox
 
 PW = "correct horse battery staple"
 
@@ -39,8 +39,8 @@ def table(t: Troth, tbl: Any) -> list[Any]:
 def test_invitation_is_mailed_and_accepted_once(t: Troth) -> None:
     a = t.access.tenants.create_tenant("Acme", "office@acme.example")
     token, _inv = t.access.tenants.invite(a, "Boss@Acme.example", role="admin")
+    (mail,) = outbox_mail(t)
     with t.ctx.engine.connect() as conn:
-        mail = conn.execute(select(outbox.c.to_addr, outbox.c.body_text)).one()
         stored = conn.execute(select(invitations.c.token_hash)).scalar()
     assert mail.to_addr == "boss@acme.example" and token in mail.body_text
     assert stored != token

@@ -20,9 +20,9 @@ import pytest
 import sqlalchemy as sa
 import typer
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from dbs import PG_ADMIN_URL, need, schema_url
+from outbox_helpers import bodies
 from troth.access import actor_for, signin
 from troth.access.routes import COMMANDS, ROUTES, Credential, Rule, Target, may
 from troth.app import create_app
@@ -31,7 +31,6 @@ from troth.cli import app as cli_app
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.home import init_home
-from troth.notices.outbox import outbox
 from troth.web.session import csrf_for_session
 
 PW = "route-matrix-password-1"
@@ -109,10 +108,7 @@ def _credentials(t: Troth, a: str, b: str, person_email: str) -> dict[str, Any]:
 
     out["anonymous"] = (Credential("anonymous", "anonymous"), {}, {})
     challenge = signin.start_signin(t.ctx, person_email)
-    with t.ctx.engine.connect() as conn:
-        body = conn.execute(
-            select(outbox.c.body_text).where(outbox.c.to_addr == person_email)
-        ).scalar_one()
+    (body,) = bodies(t, to=person_email)
     code = re.search(r"(\d{6})", body)  # in the body: never in a subject line
     assert code is not None
     ptoken, _ = signin.finish_signin(t.ctx, challenge, code.group(1))

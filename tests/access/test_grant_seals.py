@@ -320,6 +320,7 @@ def test_a_home_from_before_grant_seals_is_sealed_once_by_db_migrate(
     # A home from before these is from before row seals (schema 0016) too: winding it
     # back drops the seal columns of identities, requests and tenants as well.
     monkeypatch.setattr(versions, "ROWS_SEALED_FLAG", "not_a_flag")
+    monkeypatch.setattr(versions, "OUTBOX_SEALED_FLAG", "not_a_flag")  # nor the outbox's (0021)
     t = home("phone-service", db_url, fresh=True)
     s = _grant_setup(t)
     g = t.access.grants.request_grant(

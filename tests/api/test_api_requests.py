@@ -12,19 +12,16 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from _http import PASSWORD, api_key, client_for, csrf_from, is_problem
+from outbox_helpers import latest_body
 from troth.audit.entries import list_entries
 from troth.engine import Troth
-from troth.notices.outbox import outbox
 from troth.requests.tables import requests as requests_table
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
 
 
 def code_for(ctx, email: str) -> str:
-    with ctx.engine.connect() as conn:
-        body = conn.execute(
-            select(outbox.c.body_text).where(outbox.c.to_addr == email).order_by(outbox.c.id.desc())
-        ).first()[0]
+    body = latest_body(ctx, to=email)
     return re.search(r"\b(\d{6})\b", body).group(1)
 
 

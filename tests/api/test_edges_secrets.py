@@ -26,6 +26,7 @@ from _http import (
     is_problem,
     privacy_sign_in,
 )
+from outbox_helpers import latest_body
 from served import free_port
 from troth.app import create_app
 from troth.audit.entries import list_entries
@@ -41,14 +42,7 @@ CARL = {"name": "Carl", "email": "carl@bolt.example"}
 
 
 def last_mail(ctx: Any, to: str) -> str:
-    with ctx.engine.connect() as conn:
-        return str(
-            conn.execute(
-                select(outbox.c.body_text)
-                .where(outbox.c.to_addr == to)
-                .order_by(outbox.c.id.desc())
-            ).first()[0]
-        )
+    return str(latest_body(ctx, to=to))
 
 
 def access_code(t: Troth, email: str, **kw: Any) -> str:

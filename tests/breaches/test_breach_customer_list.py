@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from breach_helpers import account, key, record, world
+from outbox_helpers import outbox_mail
 from troth.audit.entries import list_entries
 from troth.errors import Conflict, NotFound, Refused
 from troth.gate import Actor, ActorKind
@@ -161,11 +161,8 @@ def test_under_organisation_the_list_is_there_and_the_vendor_tells_them(home, db
 
 
 def test_the_letter_says_how_to_get_the_list_in_the_customer_s_time(home, clock):
-    from troth.notices.outbox import outbox
-
     w = _told(world(home, clock))
-    with w.t.ctx.engine.connect() as conn:
-        mail = {m.to_addr: m.body_text for m in conn.execute(sa.select(outbox))}
+    mail = {m.to_addr: m.body_text for m in outbox_mail(w.t)}
     acme, bolt = mail["office@acme.example"], mail["office@bolt.example"]
     # 3 March 2026, 09:00 UTC: 10:00 in Berlin (CET) for Acme's German people, 04:00 in
     # Toronto for Bolt's Canadian one; each with its offset and its zone named.

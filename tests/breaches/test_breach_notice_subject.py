@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from cli_runner import run
+from outbox_helpers import outbox_mail
 from troth.errors import ValidationError
-from troth.notices.outbox import list_outbox
 
 TEMPLATE = (
     "Subject: {{ organisation }}: about {{ breach.title }}\n\nDear customer,\n{{ breach.title }}.\n"
@@ -45,7 +45,7 @@ def breach(home: Any, clock: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def _notices(t: Any) -> list[dict[str, Any]]:
-    return [m for m in list_outbox(t.ctx) if m["to_addr"].endswith("@example.com")]
+    return [m for m in outbox_mail(t, newest_first=True) if m["to_addr"].endswith("@example.com")]
 
 
 def test_a_subject_line_sets_the_subject_not_the_body(breach: Any) -> None:

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from breach_helpers import person
+from outbox_helpers import outbox_mail
 from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import Actor, ActorKind
 
@@ -150,8 +151,7 @@ def test_customers_told_once_each_with_their_own_count(home, db_url, clock):
     assert sorted(out["told"]) == sorted([acme, bolt])
     again = t.breaches.notify_controllers(b.id, measures="Again")
     assert again["told"] == [] and sorted(again["already_told"]) == sorted([acme, bolt])
-    with t.ctx.engine.connect() as conn:
-        mail = {m.to_addr: m for m in conn.execute(sa.select(outbox))}
+    mail = {m.to_addr: m for m in outbox_mail(t)}
     assert set(mail) == {"office@acme.example", "office@bolt.example"}
     acme_mail = mail["office@acme.example"].body_text
     assert "Your people affected: 2." in acme_mail and b.title in acme_mail
@@ -229,10 +229,7 @@ def test_notice_names_the_dpo_in_the_person_s_time_and_words(home, db_url, clock
     _, body = t.breaches.render_notice(b.id, template)
     assert "Dana Protect, dpo@phone-service.example (dpo@phone-service.example)" in body
     t.breaches.notify_individuals(b.id, template)
-    from troth.notices.outbox import outbox
-
-    with t.ctx.engine.connect() as conn:
-        (mail,) = list(conn.execute(sa.select(outbox)))
+    (mail,) = outbox_mail(t)
     # In Toronto it was still 31 December, 18:00 EST.
     assert "Thursday 31 December 2026 at 18:00 EST" in mail.body_text
     assert "Your How to reach a person: e-mail address, telephone number, postal address data" in (

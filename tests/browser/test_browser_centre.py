@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from ux import DESKTOP, PHONE, check_page
 
+from outbox_helpers import latest_body
 from troth.access import actor_for
 from troth.audit.log import transaction
 from troth.clock import ManualClock
@@ -32,10 +33,7 @@ OFFICE = Actor(ActorKind.staff, "pat", role="privacy_office")
 
 
 def last_code(ctx, email: str) -> str:
-    with ctx.engine.connect() as conn:
-        body = conn.execute(
-            select(outbox.c.body_text).where(outbox.c.to_addr == email).order_by(outbox.c.id.desc())
-        ).first()[0]
+    body = latest_body(ctx, to=email)
     return re.search(r"\b(\d{6})\b", body).group(1)
 
 

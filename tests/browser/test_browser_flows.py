@@ -9,14 +9,13 @@ from datetime import timedelta
 
 import pytest
 from shots import shot
-from sqlalchemy import select
 
+from outbox_helpers import bodies
 from troth.access import actor_for
 from troth.audit.log import transaction
 from troth.clock import ManualClock
 from troth.consent.unsubscribe import issue_token
 from troth.engine import Troth
-from troth.notices.outbox import outbox
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery staple"
@@ -121,10 +120,7 @@ def test_person_signs_in_and_sees_who_accessed(page, serve, lite) -> None:
     page.click("#signin-link")
     page.fill("#email", "ada@example.com")
     page.click("#send-code")
-    with lite.engine.connect() as conn:
-        body = conn.execute(
-            select(outbox.c.body_text).where(outbox.c.to_addr == "ada@example.com")
-        ).scalar_one()
+    (body,) = bodies(lite, to="ada@example.com")
     page.fill("#code", re.search(r"\b(\d{6})\b", body).group(1))
     page.click("#check-code")
     page.wait_for_url(f"{base}/privacy/me")

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 from shots import shot
-from sqlalchemy import select
 
+from outbox_helpers import latest_body
 from troth.engine import Troth
-from troth.notices.outbox import outbox
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery staple"
@@ -23,10 +22,7 @@ def sign_in(page, base: str, ctx, email: str) -> None:
     page.goto(f"{base}/privacy/signin")
     page.fill("#email", email)
     page.click("#send-code")
-    with ctx.engine.connect() as conn:
-        body = conn.execute(
-            select(outbox.c.body_text).where(outbox.c.to_addr == email).order_by(outbox.c.id.desc())
-        ).first()[0]
+    body = latest_body(ctx, to=email)
     page.fill("#code", re.search(r"\b(\d{6})\b", body).group(1))
     page.click("#check-code")
     page.wait_for_url(f"{base}/privacy/me")
@@ -103,12 +99,7 @@ def test_download_link_code_after_hash_is_posted_once(browser, serve, lite) -> N
     base = serve(lite)
     done = t.requests.execute(req.id)
     assert done.download_token
-    with lite.engine.connect() as conn:
-        body = conn.execute(
-            select(outbox.c.body_text)
-            .where(outbox.c.to_addr == "ada@example.com")
-            .order_by(outbox.c.id.desc())
-        ).first()[0]
+    body = latest_body(lite, to="ada@example.com")
     link = re.search(r"(http\S+/privacy/download#\S+)", body)
     assert link and link.group(1).endswith(f"#{done.download_token}")
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from outbox_helpers import bodies
 from troth.audit import verify_log
 from troth.audit.entries import list_entries
 from troth.disclosures import disclosures, legal_demands
@@ -19,7 +20,6 @@ from troth.disclosures.register import list_disclosures
 from troth.engine import Troth
 from troth.errors import Refused
 from troth.gate import Actor, ActorKind
-from troth.notices.outbox import outbox
 from troth.requests.holdings import subject_holdings
 
 OFFICE = Actor(ActorKind.staff, "pat", role="privacy_office")
@@ -70,9 +70,8 @@ def _disclose(t: Troth, sid: str, demand: str) -> str:
 
 
 def _mail(t: Troth, sid: str) -> list[str]:
-    with t.ctx.engine.connect() as conn:
-        rows = conn.execute(sa.select(outbox.c.body_text).where(outbox.c.subject_id == sid))
-        return [b for (b,) in rows if "disclose" in b]
+    rows = bodies(t, subject_id=sid)
+    return [b for b in rows if "disclose" in b]
 
 
 def _sees(t: Troth, sid: str) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from outbox_helpers import outbox_mail
 from troth.audit.entries import list_entries
 from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import Actor, ActorKind
@@ -29,10 +30,7 @@ OFFICE = Actor(ActorKind.staff, "pat", role="privacy_office")
 
 
 def _outbox(t: Any) -> list[Any]:
-    from troth.notices.outbox import outbox
-
-    with t.ctx.engine.connect() as conn:
-        return list(conn.execute(sa.select(outbox).order_by(outbox.c.id)))
+    return outbox_mail(t)
 
 
 def _sent(pkg: Any) -> list[tuple[str, Any]]:

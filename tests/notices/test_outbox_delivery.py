@@ -13,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, insert, select
 
+from outbox_helpers import outbox_mail
 from served import free_port
 from troth.audit.entries import list_entries
 from troth.audit.log import transaction
@@ -184,7 +185,7 @@ def test_suppressed_after_unsubscribe_even_if_queued(home: Any, db_url: str) -> 
     sid = person(ctx, "marketing")
     offer(ctx, sid, "first")
     offer(ctx, sid, "second")
-    [row, _] = list_outbox(ctx)
+    [row, _] = outbox_mail(ctx, newest_first=True)
     token = row["headers"]["List-Unsubscribe"].rsplit("/", 1)[1].rstrip(">")
     unsubscribe(ctx, token)
     report = deliver_due(ctx)

@@ -13,6 +13,7 @@ import pytest
 
 from _http import client_for, privacy_sign_in
 from cli_runner import run
+from outbox_helpers import outbox_mail
 from troth.engine import Troth
 from troth.notices.outbox import list_outbox
 
@@ -21,7 +22,7 @@ ADA = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
 
 def _codes(t: Troth) -> list[str]:
     """The one-time codes in the mail troth queued for Ada (read from the outbox itself)."""
-    bodies = [m["body_text"] for m in list_outbox(t.ctx) if m["to_addr"] == ADA["email"]]
+    bodies = [m["body_text"] for m in outbox_mail(t, to=ADA["email"], newest_first=True)]
     return [c for b in bodies for c in re.findall(r"\b(\d{6})\b", b)]
 
 

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 import yaml
 
+from outbox_helpers import outbox_mail
 from troth.clock import ManualClock
 from troth.engine import Troth
-from troth.notices.outbox import outbox
 from troth.notices.preview import preview_publish
 from troth.notices.publish import publish_policy
 
@@ -45,8 +44,7 @@ def _changed(t: Troth, tmp_path: Path, clock: ManualClock) -> Path:
 
 
 def _sent(t: Troth) -> dict[str, str]:
-    with t.ctx.engine.connect() as conn:
-        rows = conn.execute(sa.select(outbox.c.to_addr, outbox.c.body_text)).all()
+    rows = outbox_mail(t)
     return {r.to_addr: r.body_text for r in rows}
 
 

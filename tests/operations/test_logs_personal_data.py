@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
 from _http import PASSWORD, challenge_from, csrf_from
+from outbox_helpers import outbox_mail
 from served import Served, stop
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.home import open_context
-from troth.notices.outbox import outbox
 
 ORDER = {
     "name": "Ann Lee",
@@ -37,12 +36,8 @@ ORDER = {
 def _code(home: Path, email: str) -> str:
     ctx = open_context(home)
     try:
-        with ctx.engine.connect() as conn:
-            body = conn.execute(
-                select(outbox.c.body_text)
-                .where(outbox.c.to_addr == email)
-                .order_by(outbox.c.id.desc())
-            ).first()
+        newest = outbox_mail(ctx, to=email, newest_first=True)
+        body = (newest[0].body_text,) if newest else None
     finally:
         ctx.engine.dispose()
     assert body is not None, f"no mail to {email}"

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
+from outbox_helpers import outbox_mail
 from requests_helpers import mails_for, verified
 from troth.notices.delivery import deliver_due
-from troth.notices.outbox import MailStatus, outbox
+from troth.notices.outbox import MailStatus
 from troth.notices.purge import SCRUBBED
 
 ORDER = {
@@ -25,10 +24,7 @@ ORDER = {
 
 
 def _mail(t: Any, sid: str) -> list[Any]:
-    o = outbox.c
-    with t.ctx.engine.connect() as conn:
-        q = sa.select(o.id, o.to_addr, o.body_text, o.status).where(o.subject_id == sid)
-        return list(conn.execute(q.order_by(o.id)))
+    return outbox_mail(t, subject_id=sid)
 
 
 def test_an_erasure_scrubs_the_persons_sent_mail_at_once(home: Any, db_url: str) -> None:

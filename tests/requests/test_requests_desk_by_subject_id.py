@@ -26,11 +26,11 @@ import sqlalchemy as sa
 
 from _http import api_key, client_for
 from cli_runner import run
+from outbox_helpers import outbox_mail
 from requests_helpers import code_of, mails_for
 from troth.audit.entries import list_entries
 from troth.engine import Troth
 from troth.gate import SYSTEM, Actor, ActorKind
-from troth.notices.outbox import list_outbox
 from troth.store.tables import subjects
 
 LUC = "luc@mail.example"
@@ -56,7 +56,7 @@ def _erased(t: Troth, sid: str) -> bool:
 
 
 def _to_bakery(t: Troth) -> list[dict[str, Any]]:
-    return [m for m in list_outbox(t.ctx, limit=1000) if m["to_addr"] == BAKERY]
+    return list(outbox_mail(t, to=BAKERY, newest_first=True))
 
 
 def _told(t: Troth) -> list[Any]:

@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from outbox_helpers import outbox_mail
 from requests_helpers import code_of, mails_for, verified
 from troth.audit.entries import list_entries
 from troth.engine import Troth
 from troth.errors import Conflict
 from troth.gate import SYSTEM, Actor, ActorKind
-from troth.notices.outbox import list_outbox
 from troth.store.tables import records, subjects
 
 LUC = "luc@mail.example"
@@ -54,7 +54,7 @@ def _bakery(t: Troth) -> tuple[str, str]:
 
 
 def _to(t: Troth, addr: str) -> list[dict[str, Any]]:
-    return [m for m in list_outbox(t.ctx, limit=1000) if m["to_addr"] == addr]
+    return list(outbox_mail(t, to=addr, newest_first=True))
 
 
 def _values(t: Troth, sid: str) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from outbox_helpers import outbox_mail
 from requests_helpers import buy, code_of, mails_for
 from troth.audit.entries import list_entries
 from troth.engine import Troth
@@ -41,11 +42,7 @@ def _to(t: Troth, request_id: str) -> set[str]:
 
 
 def _mails_to(t: Troth, addr: str) -> list[dict[str, Any]]:
-    from troth.notices.outbox import outbox
-
-    with t.ctx.engine.connect() as conn:
-        rows = conn.execute(sa.select(outbox).where(outbox.c.to_addr == addr)).mappings()
-        return [dict(r) for r in rows]
+    return list(outbox_mail(t, to=addr))
 
 
 def _for_mum(t: Troth, kind: str = "access", **person: Any) -> Any:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from _http import api_key, client_for
+from outbox_helpers import outbox_mail
 from troth.cli import main
 from troth.clock import ManualClock
 from troth.consent import ConsentLedger
@@ -176,10 +177,7 @@ def test_p07_fresh_consent_over_http_and_cli(
 def test_p07_fresh_consent_in_the_privacy_centre(home: Any, tmp_path: Path, db_url: str) -> None:
     import re
 
-    import sqlalchemy as sa
-
     from _http import challenge_from, csrf_from
-    from troth.notices.outbox import outbox
 
     ctx = home("ixanet", db_url, clock=ManualClock(), context=True)  # 5 Jan 2026, UTC
     t = Troth(ctx)
@@ -192,12 +190,8 @@ def test_p07_fresh_consent_in_the_privacy_centre(home: Any, tmp_path: Path, db_u
     publish_policy(ctx, path)
 
     def code_for(email: str) -> str:
-        with ctx.engine.connect() as conn:
-            body = conn.execute(
-                sa.select(outbox.c.body_text)
-                .where(outbox.c.to_addr == email)
-                .order_by(outbox.c.id.desc())
-            ).first()
+        newest = outbox_mail(ctx, to=email, newest_first=True)
+        body = (newest[0].body_text,) if newest else None
         assert body is not None
         found = re.search(r"\b(\d{6})\b", body[0])
         assert found

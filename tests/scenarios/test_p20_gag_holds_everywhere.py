@@ -11,16 +11,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from _http import api_key, challenge_from, client_for, csrf_from, is_problem
+from outbox_helpers import bodies, outbox_mail
 from troth.access import actor_for
 from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.engine import Troth
 from troth.errors import NotFound, Refused, ValidationError
 from troth.gate import Actor, ActorKind
-from troth.notices.outbox import outbox
 from troth.requests.holdings import subject_holdings
 
 OFFICE = Actor(ActorKind.staff, "pat", role="privacy_office")
@@ -59,8 +58,7 @@ def disclose(t: Troth, sid: str, demand_id: str) -> str:
 def person_sees(t: Troth, sid: str) -> dict[str, Any]:
     """Every surface made for the person, as plain data."""
     export = subject_holdings(t.ctx, sid)
-    with t.ctx.engine.connect() as conn:
-        mail = list(conn.execute(sa.select(outbox.c.body_text).where(outbox.c.subject_id == sid)))
+    mail = outbox_mail(t, subject_id=sid)
     return {
         "centre_log": [e.to_dict() for e in t.disclosures.person_entries(sid)],
         "centre_disclosures": t.disclosures.disclosures_of(sid),
@@ -209,12 +207,7 @@ def _sign_in(c: Any, ctx: Any, email: str) -> None:
     page = c.get("/privacy/signin").text
     code_page = c.post("/privacy/signin", data={"email": email, "csrf_token": csrf_from(page)}).text
     challenge = challenge_from(code_page)
-    with ctx.engine.connect() as conn:
-        body = conn.execute(
-            sa.select(outbox.c.body_text)
-            .where(outbox.c.to_addr == email)
-            .order_by(outbox.c.id.desc())
-        ).scalar_one()
+    (body,) = bodies(ctx, to=email, newest_first=True)
     code = re.search(r"\b(\d{6})\b", body)
     assert code
     r = c.post(

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from outbox_helpers import bodies, outbox_mail
 from troth.cli import main
 from troth.clock import ManualClock
 from troth.consent import ConsentLedger
@@ -182,8 +183,7 @@ def test_p35_material_change_emails_each_customer_once_and_posts_a_notice(
     assert '"material": true' in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--home", home_dir, "policy", "publish", str(path)])  # interrupted? run again
-    with t.ctx.engine.connect() as conn:
-        mails = conn.execute(sa.select(outbox.c.to_addr, outbox.c.kind, outbox.c.body_text)).all()
+    mails = outbox_mail(t)
     assert sorted(m.to_addr for m in mails) == [f"admin{i}@customer{i}.example" for i in range(3)]
     # The new recipient by its name, never its id (what the people mailed read).
     assert all(m.kind == "notice" and "CallStats Ltd" in m.body_text for m in mails)
@@ -272,8 +272,7 @@ def test_p08_material_change_cannot_take_effect_before_its_notice_ran(
 
 
 def _mail_bodies(t) -> list[str]:
-    with t.ctx.engine.connect() as conn:
-        return list(conn.execute(sa.select(outbox.c.body_text)).scalars())
+    return bodies(t)
 
 
 def test_p08_earliest_date_is_in_the_organisations_time_zone(home, clock, tmp_path):
@@ -425,10 +424,7 @@ def test_p35_the_notice_names_things_in_words_not_ids(home, db_url, tmp_path):
     _point(data, "order_form")["purposes"].append("licence_management")
     data["effective"] = date(2026, 4, 2)
     publish_policy(t.ctx, _write(tmp_path, data))
-    with t.ctx.engine.connect() as conn:
-        body = conn.execute(
-            sa.select(outbox.c.body_text).where(outbox.c.to_addr == "ann@example.com")
-        ).scalar_one()
+    (body,) = bodies(t, to="ann@example.com")
     changed = body.split("What changed:")[1].split("\n\n")[0]
     assert "'order_form'" not in changed and "'licence_management'" not in changed, changed
     assert _purpose(data, "licence_management")["description"] in changed, changed
@@ -475,8 +471,7 @@ def test_p35_a_new_recipient_is_told_to_those_whose_data_it_receives(home, db_ur
     assert preview_publish(t.ctx, path.read_text(), path.name).people == 1
     result = publish_policy(t.ctx, path)
     assert result.material and result.emails_queued == 1, result
-    with t.ctx.engine.connect() as conn:
-        mails = dict(conn.execute(sa.select(outbox.c.to_addr, outbox.c.body_text)).all())
+    mails = {m.to_addr: m.body_text for m in outbox_mail(t)}
     assert set(mails) == {"ann@example.com"}
     assert courier["name"] in mails["ann@example.com"]
     assert "night_courier" not in mails["ann@example.com"]

@@ -141,6 +141,7 @@ def test_a_home_from_before_seals_is_sealed_once_by_db_migrate(home, db_url, cap
     # Nor identities' (schema 0016): winding back to 0006 drops the identities, and the
     # migration that makes them again copies each person's newest address unsealed.
     monkeypatch.setattr(versions, "ROWS_SEALED_FLAG", "not_a_flag")
+    monkeypatch.setattr(versions, "OUTBOX_SEALED_FLAG", "not_a_flag")  # nor the outbox's (0021)
     t = home("itechno", db_url, fresh=True)
     ann = t.collect("order_form", ORDER).subject_id
     t.close()

@@ -244,6 +244,7 @@ def test_a_home_from_before_row_seals_is_sealed_once_by_db_migrate(
     from troth.migrations import alembic_config
 
     monkeypatch.setattr(versions, "ROWS_SEALED_FLAG", "not_a_flag")  # before row seals
+    monkeypatch.setattr(versions, "OUTBOX_SEALED_FLAG", "nor_this")  # and outbox seals (0021)
     t = home("itechno", db_url, fresh=True)
     shop, chloe, _ava = _buyers(t)
     rid = t.requests.open("access", email=ORDER["email"], tenant_id=shop).id

@@ -143,6 +143,7 @@ def test_a_home_from_before_subject_seals_is_sealed_once_by_db_migrate(
     from troth.migrations import alembic_config
 
     monkeypatch.setattr(versions, "SUBJECTS_SEALED_FLAG", "not_a_flag")  # before subject seals
+    monkeypatch.setattr(versions, "OUTBOX_SEALED_FLAG", "not_a_flag")  # nor the outbox's (0021)
     # A home from before these is from before row seals (schema 0016) too: winding it
     # back drops the seal columns of identities, requests and tenants as well.
     monkeypatch.setattr(versions, "ROWS_SEALED_FLAG", "not_a_flag")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from _http import PASSWORD, challenge_from, client_for, csrf_from
+from outbox_helpers import latest_body
 from troth.disclosures.tables import legal_demands
 from troth.engine import Troth
 from troth.notices.outbox import outbox
@@ -45,10 +46,7 @@ def privacy_login(c, ctx, email: str = "ada@example.com") -> str:
     page = c.get("/privacy/signin").text
     r = c.post("/privacy/signin", data={"email": email, "csrf_token": csrf_from(page)})
     code_page = r.text  # the challenge is in the form, never in the address
-    with ctx.engine.connect() as conn:
-        body = conn.execute(
-            select(outbox.c.body_text).where(outbox.c.to_addr == email).order_by(outbox.c.id.desc())
-        ).first()[0]
+    body = latest_body(ctx, to=email)
     r = c.post(
         "/privacy/code",
         data={

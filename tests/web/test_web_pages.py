@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import func, select
 
 from _http import PASSWORD, challenge_from, client_for, csrf_from
+from outbox_helpers import bodies
 from troth.audit.log import transaction
 from troth.clock import ManualClock
 from troth.consent.tables import consent_events
 from troth.consent.unsubscribe import issue_token
 from troth.engine import Troth
-from troth.notices.outbox import outbox
 from troth.store.ids import short_id
 
 SUPPORT = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
@@ -116,10 +116,7 @@ def test_gpc_keeps_marketing_off(lite) -> None:
 
 
 def _code_for(ctx, email: str) -> str:
-    with ctx.engine.connect() as conn:
-        body = conn.execute(
-            select(outbox.c.body_text).where(outbox.c.to_addr == email).order_by(outbox.c.id.desc())
-        ).scalar_one()
+    (body,) = bodies(ctx, to=email)
     return re.search(r"\b(\d{6})\b", body).group(1)
 
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import select
-
 from _http import challenge_from, client_for, csrf_from
+from outbox_helpers import bodies
 from troth.engine import Troth
-from troth.notices.outbox import outbox
 
 ADA = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Hello"}
 
@@ -26,11 +24,8 @@ def _ask(c: Any) -> Any:
 
 
 def _codes(ctx: Any) -> list[str]:
-    with ctx.engine.connect() as conn:
-        bodies = conn.execute(
-            select(outbox.c.body_text).where(outbox.c.to_addr == ADA["email"]).order_by(outbox.c.id)
-        ).scalars()
-        return [re.search(r"\b(\d{6})\b", b).group(1) for b in bodies]  # type: ignore[union-attr]
+    texts = bodies(ctx, to=ADA["email"])
+    return [re.search(r"\b(\d{6})\b", b).group(1) for b in texts]  # type: ignore[union-attr]
 
 
 def _type(c: Any, page: str, code: str) -> Any:

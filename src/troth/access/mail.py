@@ -43,6 +43,7 @@ class _Mail:
     subject: str
     body: str
     kind: MailKind
+    once: bool = False  # carries a single-use link: its words are not kept once sent
 
 
 def _send(conn: Connection, ctx: Context, mail: _Mail) -> int:
@@ -58,6 +59,7 @@ def _send(conn: Connection, ctx: Context, mail: _Mail) -> int:
         body_text=mail.body,
         kind=mail.kind,
         actor="system",
+        once=mail.once,
     )
 
 
@@ -79,7 +81,7 @@ def send_invitation(
     )
     subject = f"Invitation to {name} on {org}"
     key = f"invitation:{token[:24]}"
-    return _send(conn, ctx, _Mail(key, addr, subject, body, MailKind.transactional))
+    return _send(conn, ctx, _Mail(key, addr, subject, body, MailKind.transactional, once=True))
 
 
 def send_emergency_notice(conn: Connection, ctx: Context, grant: Any) -> int | None:

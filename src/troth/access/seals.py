@@ -53,6 +53,7 @@ __all__ = [
     "GRANT_COLUMNS",
     "INVITATION_COLUMNS",
     "KEY_COLUMNS",
+    "OUTBOX_COLUMNS",
     "PRIVACY_SESSION_COLUMNS",
     "REQUEST_COLUMNS",
     "SESSION_COLUMNS",
@@ -100,7 +101,12 @@ REQUEST_COLUMNS = (
     "result", "closed_at",
 )  # fmt: skip
 TENANT_COLUMNS = ("id", "name", "primary_email", "status", "created_at")
+OUTBOX_COLUMNS = (
+    "id", "idempotency_key", "to_addr", "subject_id", "list_id", "purpose", "kind",
+    "headers", "subject", "body_text", "body_html", "content", "message_id", "created_at",
+)  # fmt: skip
 _COLUMNS = {
+    "outbox": OUTBOX_COLUMNS,
     "requests": REQUEST_COLUMNS,
     "tenants": TENANT_COLUMNS,
     "users": USER_COLUMNS,
@@ -160,7 +166,7 @@ def row_matches(keys: Keyring, table: Table, row: Any) -> bool:
     return access_matches(keys, table, cols, m["seal"])
 
 
-def seal_new(conn: Connection, keys: Keyring, table: Table, ids: Iterable[str]) -> int:
+def seal_new(conn: Connection, keys: Keyring, table: Table, ids: Iterable[Any]) -> int:
     """Seal rows troth has just written in this transaction (a new account or key), or
     rows stored before seals existed (`troth db migrate`, once)."""
     key, seal = _key(keys, table.name), _SEALS[table.name]
@@ -208,7 +214,7 @@ TENANT_TAMPERED = (
 )
 
 
-def matching_ids(conn: Connection, keys: Keyring, table: Table, ids: Iterable[str]) -> list[str]:
+def matching_ids(conn: Connection, keys: Keyring, table: Table, ids: Iterable[Any]) -> list[Any]:
     """Those of ``ids`` whose rows of ``table`` match their seals."""
     key, seal = _key(keys, table.name), _SEALS[table.name]
     return [
@@ -220,7 +226,7 @@ def matching_ids(conn: Connection, keys: Keyring, table: Table, ids: Iterable[st
 
 
 @contextmanager
-def resealing(conn: Connection, keys: Keyring, table: Table, ids: Iterable[str]) -> Iterator[None]:
+def resealing(conn: Connection, keys: Keyring, table: Table, ids: Iterable[Any]) -> Iterator[None]:
     """Around a write of the rows ``ids`` of ``table`` that :func:`write_sealed` cannot
     make (one statement run for many rows): those that matched their seals before are
     sealed again after; one that did not stays unmatched."""

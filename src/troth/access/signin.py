@@ -222,6 +222,7 @@ def _send_code(
         subject_id=sid,
         kind=MailKind.transactional,
         actor=f"subject:{sid}",
+        once=True,  # the code's words are not kept once the mail has gone
     )
 
 

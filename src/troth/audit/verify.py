@@ -56,6 +56,7 @@ class VerifyReport:
     bad_records: list[int] = field(default_factory=list)  # records not matching their seals
     bad_subjects: list[str] = field(default_factory=list)  # people not matching their seals
     bad_credentials: list[str] = field(default_factory=list)  # "users:ID", "sessions:ID"...
+    bad_mail: list[str] = field(default_factory=list)  # "outbox:ID" not matching its seal
     # What the log recorded and the tables lost or gained (troth.audit.crosscheck).
     bad_holds: list[str] = field(default_factory=list)
     bad_consents: list[str] = field(default_factory=list)

@@ -1,6 +1,10 @@
 """Delivering the outbox (:mod:`troth.notices.outbox`): due messages claimed a batch at a
 time, transactional mail first, consent checked again, sent, and recorded.
 
+Each claimed row is checked against its seal and its words decrypted just before it is
+sent (troth.notices.sealed): a row changed outside troth is marked failed, never sent,
+and audited ``mail.refused`` (``record_tampered``).
+
 Delivery is three committed steps: claim (``queued`` -> ``sending``, with a lease), send,
 record (``sending`` -> ``sent``). If the process dies after the SMTP server accepted a
 message but before ``sent`` was committed, the row stays ``sending``; when its lease ends it
@@ -28,6 +32,7 @@ from troth.gate import Reason
 from troth.notices.mail import MailTransport, build_message
 from troth.notices.mail import transport_for as _transport_for
 from troth.notices.outbox import MailStatus, mail_refusal, outbox
+from troth.notices.sealed import Mail, MailTampered, forget_once, open_mail
 
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=10)
@@ -79,47 +84,107 @@ def _deliver_batch(ctx: Context, limit: int, sender: MailTransport) -> DeliveryR
     if not rows:
         return DeliveryReport()
     report = {"sent": 0, "suppressed": 0, "retrying": 0, "failed": 0}
+    words, bad = _opened(ctx, rows)
+    if bad:
+        _refuse_tampered(ctx, bad)
+        report["failed"] += len(bad)
+    rows = [r for r in rows if r["id"] in words]
     blocked = _suppressed(ctx, rows)
     if blocked:
-        now = ctx.clock.now()
-        with transaction(ctx) as conn:
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(list(blocked)))
-                .values(status=MailStatus.suppressed.value, last_error=None)
-            )
-            append_entries(
-                conn,
-                now,
-                [
-                    denial(
-                        "mail.suppressed",
-                        "system",
-                        blocked[r["id"]][0],
-                        subject_id=r["subject_id"],
-                        purpose=r["purpose"],
-                        details={
-                            "outbox_id": r["id"],
-                            "list_id": r["list_id"],
-                            "why": blocked[r["id"]][1],
-                        },
-                    )
-                    for r in rows
-                    if r["id"] in blocked
-                ],
-            )
+        _record_suppressed(ctx, rows, blocked)
         report["suppressed"] = len(blocked)
     for row in rows:
         if row["id"] in blocked:
             continue
+        mail = words[row["id"]]
         try:
-            sender.send(build_message(row, ctx.settings), row["id"])
+            sender.send(build_message(row, mail, ctx.settings), row["id"])
         except (OSError, smtplib.SMTPException) as exc:
             report[_record_failure(ctx, row, exc)] += 1
             continue
-        _record_sent(ctx, row)
+        _record_sent(ctx, row, mail)
         report["sent"] += 1
-    return DeliveryReport(claimed=len(rows), **report)
+    return DeliveryReport(claimed=len(rows) + len(bad), **report)
+
+
+def _opened(
+    ctx: Context, rows: Sequence[Mapping[str, Any]]
+) -> tuple[dict[int, Mail], list[Mapping[str, Any]]]:
+    """The words of each claimed row that matches its seal, decrypted just before it is
+    sent (by id), and the rows that do not (or do not decrypt): those are never sent."""
+    words: dict[int, Mail] = {}
+    bad: list[Mapping[str, Any]] = []
+    for r in rows:
+        try:
+            words[r["id"]] = open_mail(ctx.keys, r)
+        except MailTampered:
+            bad.append(r)
+    return words, bad
+
+
+def _refuse_tampered(ctx: Context, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Mark rows changed outside troth failed, never sent, each refusal audited
+    (``mail.refused``, reason ``record_tampered``, the message's id only: its person,
+    list and words are not trusted)."""
+    now = ctx.clock.now()
+    ids = [r["id"] for r in rows]
+    with transaction(ctx) as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids))
+            .values(status=MailStatus.failed.value, last_error=TAMPERED_ERROR)
+        )
+        append_entries(
+            conn,
+            now,
+            [
+                denial(
+                    "mail.refused",
+                    "system",
+                    Reason.record_tampered,
+                    details={"outbox_id": i, "why": "does not match its seal; not sent"},
+                )
+                for i in ids
+            ],
+        )
+
+
+TAMPERED_ERROR = (
+    "not sent: the row does not match its seal (changed outside troth, or another home's"
+    " key file); run `troth audit verify`"
+)
+
+
+def _record_suppressed(
+    ctx: Context, rows: Sequence[Mapping[str, Any]], blocked: Mapping[int, tuple[Reason, str]]
+) -> None:
+    now = ctx.clock.now()
+    with transaction(ctx) as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(list(blocked)))
+            .values(status=MailStatus.suppressed.value, last_error=None)
+        )
+        append_entries(
+            conn,
+            now,
+            [
+                denial(
+                    "mail.suppressed",
+                    "system",
+                    blocked[r["id"]][0],
+                    subject_id=r["subject_id"],
+                    purpose=r["purpose"],
+                    details={
+                        "outbox_id": r["id"],
+                        "list_id": r["list_id"],
+                        "why": blocked[r["id"]][1],
+                    },
+                )
+                for r in rows
+                if r["id"] in blocked
+            ],
+        )
 
 
 def transport_for(ctx: Context) -> MailTransport:
@@ -170,7 +235,9 @@ def _suppressed(ctx: Context, rows: Sequence[Mapping[str, Any]]) -> dict[int, tu
     return out
 
 
-def _record_sent(ctx: Context, row: Mapping[str, Any]) -> None:
+def _record_sent(ctx: Context, row: Mapping[str, Any], mail: Mail) -> None:
+    """Mark the row sent, audited; a message that carried a one-time code or link keeps
+    only its subject line from now on (troth.notices.sealed.forget_once)."""
     now = ctx.clock.now()
     with transaction(ctx) as conn:
         conn.execute(
@@ -178,6 +245,7 @@ def _record_sent(ctx: Context, row: Mapping[str, Any]) -> None:
             .where(outbox.c.id == row["id"])
             .values(status=MailStatus.sent.value, sent_at=now, last_error=None)
         )
+        forget_once(conn, ctx.keys, row, mail)
         append_entries(
             conn,
             now,

@@ -17,9 +17,12 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from troth.settings import Settings
+
+if TYPE_CHECKING:
+    from troth.notices.sealed import Mail
 
 RESERVED_HEADERS = frozenset(
     {"from", "to", "subject", "message-id", "date", "list-unsubscribe", "list-unsubscribe-post"}
@@ -48,19 +51,20 @@ def message_id(idempotency_key: str, mail_from: str) -> str:
     return f"<troth.{digest}@{domain}>"
 
 
-def build_message(row: Mapping[str, Any], settings: Settings) -> EmailMessage:
-    """The e-mail for one outbox row (text, plus HTML alternative when given)."""
+def build_message(row: Mapping[str, Any], mail: Mail, settings: Settings) -> EmailMessage:
+    """The e-mail for one outbox row (its envelope) and its words, decrypted just before
+    sending (troth.notices.sealed.open_mail): text, plus HTML alternative when given."""
     msg = EmailMessage(policy=_POLICY)
     msg["From"] = settings.mail_from
     msg["To"] = row["to_addr"]
-    msg["Subject"] = row["subject"]
+    msg["Subject"] = mail.subject
     msg["Date"] = format_datetime(row["created_at"])
     msg["Message-ID"] = row["message_id"]
-    for name, value in (row["headers"] or {}).items():
+    for name, value in mail.headers.items():
         msg[name] = value
-    msg.set_content(row["body_text"])
-    if row["body_html"]:
-        msg.add_alternative(row["body_html"], subtype="html")
+    msg.set_content(mail.body_text)
+    if mail.body_html:
+        msg.add_alternative(mail.body_html, subtype="html")
     return msg
 
 

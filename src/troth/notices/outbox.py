@@ -10,31 +10,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, insert, or_, select, update
 
+from troth.access.seals import seal_new
 from troth.audit.entry import AuditEntry, Outcome
 from troth.audit.log import append_entries, transaction
 from troth.audit.refusals import denial, refuse
-from troth.columns import counter, document, ref, stamp
 from troth.consent.state import active_purposes, opted_out_purposes
 from troth.consent.unsubscribe import issue_token, unsubscribe_url
 from troth.context import Context
-from troth.db import BigId, metadata
 from troth.errors import Refused, ValidationError
 from troth.gate import Reason
 from troth.notices.mail import RESERVED_HEADERS, message_id
+from troth.notices.sealed import Mail, read_mail, stored_columns
+from troth.notices.tables import outbox as outbox  # the table, where it always was
 from troth.notices.unsubscribe_link import with_link
 from troth.policy.model import LegalBasis
 from troth.store.tables import restrictions, subjects
@@ -58,36 +47,6 @@ class MailKind(StrEnum):
 PRIORITY = {MailKind.transactional: 0, MailKind.notice: 1, MailKind.marketing: 2}
 
 
-outbox = Table(
-    "outbox",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("idempotency_key", String(200), nullable=False, unique=True),
-    Column("to_addr", String(320), nullable=False),
-    ref("subject_id", "subjects.id", cascade=True),
-    Column("list_id", String(64)),
-    Column("purpose", String(64)),
-    Column("kind", String(16), nullable=False),
-    document("headers", shape="dict"),
-    Column("subject", String(998), nullable=False),
-    Column("body_text", Text, nullable=False),
-    Column("body_html", Text),
-    Column("message_id", String(255), nullable=False),
-    Column("status", String(16), nullable=False),
-    # 0 transactional, 1 notice, 2 marketing (PRIORITY): due rows go out lowest first.
-    Column("priority", Integer, nullable=False, default=1, server_default="1"),
-    counter("attempts"),
-    # When a queued row is due; for a ``sending`` row, when its lease ends.
-    stamp("next_attempt_at"),
-    Column("last_error", String(1000)),
-    stamp("created_at"),
-    stamp("sent_at", required=False),
-    Index("ix_outbox_due", "status", "next_attempt_at"),
-    Index("ix_outbox_next", "status", "priority", "next_attempt_at"),
-    Index("ix_outbox_subject_id", "subject_id"),
-)
-
-
 def enqueue(
     conn: Connection,
     ctx: Context,
@@ -103,6 +62,7 @@ def enqueue(
     kind: MailKind | str | None = None,
     headers: Mapping[str, str] | None = None,
     actor: str = "system",
+    once: bool = False,
 ) -> int:
     """Queue one message in the caller's transaction; returns its outbox id. The same
     ``idempotency_key`` again returns the first id and queues nothing. Marketing mail
@@ -110,7 +70,9 @@ def enqueue(
     ``{{ unsubscribe_url }}`` stands, else a footer: :mod:`.unsubscribe_link`). Mail for a list
     whose purpose the person has not consented to (or opted out of) is refused with
     reason ``no_consent``; the refusal is audited in the caller's transaction (catch the
-    Refused inside it to keep that entry, or use :func:`submit`)."""
+    Refused inside it to keep that entry, or use :func:`submit`). The subject line,
+    bodies and headers are stored encrypted and the row sealed (troth.notices.sealed);
+    ``once``: the body carries a one-time code or link, dropped once it was sent."""
     now = ctx.clock.now()
     extra = _checked_headers(idempotency_key, to_addr, subject, headers)
     to = _target(ctx, list_id, subject_id, purpose, kind)
@@ -132,6 +94,7 @@ def enqueue(
         extra["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         # ... and in the body too, text and HTML: many clients never show the headers.
         body_text, body_html = with_link(body_text, body_html, url)
+    words = Mail(subject, body_text, body_html, extra, once)
     new_id = conn.execute(
         insert(outbox)
         .returning(outbox.c.id)
@@ -143,10 +106,7 @@ def enqueue(
             purpose=purpose,
             kind=mail_kind.value,
             priority=PRIORITY[mail_kind],
-            headers=extra,
-            subject=subject,
-            body_text=body_text,
-            body_html=body_html,
+            **stored_columns(ctx.keys, idempotency_key, words),
             message_id=message_id(idempotency_key, ctx.settings.mail_from),
             status=MailStatus.queued.value,
             attempts=0,
@@ -154,6 +114,7 @@ def enqueue(
             created_at=now,
         )
     ).scalar_one()
+    seal_new(conn, ctx.keys, outbox, [new_id])
     details = {"outbox_id": int(new_id), "list_id": list_id, "kind": mail_kind.value}
     entry = AuditEntry(
         "mail.queued", actor, Outcome.info, subject_id=subject_id, purpose=purpose, details=details
@@ -260,12 +221,18 @@ def submit(ctx: Context, **message: Any) -> int:
 def list_outbox(
     ctx: Context, status: MailStatus | str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """Rows of the outbox, newest first (for the CLI and the admin console)."""
+    """Rows of the outbox, newest first (for the CLI): each message's envelope, state and
+    subject line, never its bodies nor its headers. A row that does not match its seal
+    has ``subject`` None and ``tampered`` True (troth.notices.sealed)."""
     stmt = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
     if status is not None:
         stmt = stmt.where(outbox.c.status == MailStatus(status).value)
     with ctx.engine.connect() as conn:
-        return [dict(m) for m in conn.execute(stmt).mappings()]
+        rows = [read_mail(ctx.keys, m) for m in conn.execute(stmt).mappings()]
+    for r in rows:
+        for hidden in ("body_text", "body_html", "headers"):
+            r.pop(hidden)
+    return rows
 
 
 # -- internals -----------------------------------------------------------------------------

@@ -20,14 +20,16 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select, update
 
+from troth.access.seals import resealing
 from troth.audit.entry import AuditEntry
 from troth.audit.log import append_entries, transaction
 from troth.context import Context
 from troth.db import after_commit
 from troth.notices.mail import mail_folder, remove_mail_files
 from troth.notices.outbox import MailStatus, outbox
+from troth.notices.sealed import SCRUBBED
 
-SCRUBBED = "[scrubbed]"
+__all__ = ["SCRUBBED", "SETTLED", "scrub_for_subjects", "scrub_settled_mail"]
 SETTLED = (MailStatus.sent.value, MailStatus.suppressed.value, MailStatus.failed.value)
 
 
@@ -53,13 +55,7 @@ def scrub_settled_mail(ctx: Context, *, batch: int = 5000) -> int:
             )
             if not ids:
                 break
-            conn.execute(
-                update(outbox)
-                .where(o.id.in_(ids))
-                .values(
-                    to_addr=SCRUBBED, subject=SCRUBBED, body_text="", body_html=None, headers={}
-                )
-            )
+            _scrub(conn, ctx, ids)
             append_entries(
                 conn,
                 ctx.clock.now(),
@@ -75,6 +71,25 @@ def scrub_settled_mail(ctx: Context, *, batch: int = 5000) -> int:
             total += len(ids)
     _sweep(ctx)
     return total
+
+
+def _scrub(conn: Connection, ctx: Context, ids: Sequence[int]) -> None:
+    """Scrub the messages ``ids``: their address, subject, words (``content``) and headers
+    go. Each that matched its seal is sealed again as it now is; one changed outside troth
+    stays unmatched (still named by `troth audit verify`)."""
+    with resealing(conn, ctx.keys, outbox, ids):
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(list(ids)))
+            .values(
+                to_addr=SCRUBBED,
+                subject=SCRUBBED,
+                body_text="",
+                body_html=None,
+                headers={},
+                content=None,
+            )
+        )
 
 
 def _remove_after_commit(conn: Connection, ctx: Context, ids: Sequence[int]) -> None:
@@ -136,11 +151,7 @@ def scrub_for_subjects(
         rows = [r for r in rows if r.to_addr != SCRUBBED]
         if not rows:
             continue
-        conn.execute(
-            update(outbox)
-            .where(o.id.in_([r.id for r in rows]))
-            .values(to_addr=SCRUBBED, subject=SCRUBBED, body_text="", body_html=None, headers={})
-        )
+        _scrub(conn, ctx, [int(r.id) for r in rows])
         for r in rows:
             counts[str(r.subject_id)] += 1
     _remove_after_commit(conn, ctx, files)

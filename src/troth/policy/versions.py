@@ -30,6 +30,7 @@ from troth.policy.model import Power
 from troth.store.sealing import (
     ACCESS_SEALED_FLAG,
     GRANTS_SEALED_FLAG,
+    OUTBOX_SEALED_FLAG,
     ROWS_SEALED_FLAG,
     SEALED_FLAG,
     SUBJECTS_SEALED_FLAG,
@@ -243,6 +244,7 @@ def record_initial_version(ctx: Context, text: str) -> None:
             ACCESS_SEALED_FLAG: True,
             GRANTS_SEALED_FLAG: True,
             ROWS_SEALED_FLAG: True,
+            OUTBOX_SEALED_FLAG: True,
         }
         append_entry(
             conn, now, AuditEntry(action="policy.publish", actor="system", details=details)

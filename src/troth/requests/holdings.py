@@ -87,6 +87,27 @@ def _rows_of(
     return out
 
 
+def _messages_of(conn: Connection, ctx: Context, subject_ids: list[str]) -> dict[str, list[Any]]:
+    """The mail troth queued for each person, as sent (read through
+    troth.notices.sealed.read_mail), without its headers (an unsubscribe link) and
+    idempotency key; a message changed outside troth as its id and ``tampered`` only
+    (its address, person and words are not trusted)."""
+    from troth.notices.sealed import read_mail
+    from troth.notices.tables import outbox
+
+    out: dict[str, list[Any]] = {sid: [] for sid in subject_ids}
+    for start in range(0, len(subject_ids), _CHUNK):
+        chunk = subject_ids[start : start + _CHUNK]
+        stmt = select(outbox).where(outbox.c.subject_id.in_(chunk)).order_by(outbox.c.id)
+        for m in conn.execute(stmt).mappings():
+            mail = read_mail(ctx.keys, m)
+            if mail["tampered"]:
+                out[m["subject_id"]].append({"id": m["id"], "tampered": True})
+                continue
+            out[m["subject_id"]].append(_row(mail, ("headers", "idempotency_key", "tampered")))
+    return out
+
+
 def _requests_of(conn: Connection, subject_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Each person's requests, oldest first, each with its events."""
     from troth.requests.tables import requests
@@ -142,7 +163,7 @@ def holdings_with_values(
         ids = [sid for sid in ids if sid in people]
         consent_events = _rows_of(conn, "consent_events", "subject_id", ids)
         consent_state = _rows_of(conn, "consent_state", "subject_id", ids)
-        messages = _rows_of(conn, "outbox", "subject_id", ids, ("headers", "idempotency_key"))
+        messages = _messages_of(conn, ctx, ids)
         limited = _rows_of(conn, restrictions.name, "subject_id", ids)
         reqs = _requests_of(conn, ids)
     disclosed = _disclosures(ctx, ids)

@@ -279,6 +279,8 @@ class RequestSteps:
             body_text=body,
             subject_id=req.subject_id,
             kind="transactional",
+            # A one-time code or a download link: its words are not kept once sent.
+            once="code" in facts or "link" in facts,
         )
 
     def move(

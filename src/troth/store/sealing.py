@@ -50,6 +50,9 @@ GRANTS_SEALED_FLAG = "grants_sealed"
 # The same for identities, requests and tenants (0016).
 ROWS_SEALED_ACTION = "rows.sealed"
 ROWS_SEALED_FLAG = "rows_sealed"
+# The same for the outbox's messages, encrypted and sealed (0021, troth.notices.sealed).
+OUTBOX_SEALED_ACTION = "outbox.sealed"
+OUTBOX_SEALED_FLAG = "outbox_sealed"
 _PAGE = 5_000
 # At most this many bad records are named (the count says how many there are).
 NAMED = 100
@@ -74,10 +77,13 @@ def seal_existing(ctx: Context) -> int | None:
     were sealed before (None: a row without a seal now was changed outside troth and is
     left for `troth audit verify` to name). Returns how many rows it sealed. The people's
     rows likewise, once (:data:`SUBJECTS_SEALED_ACTION`)."""
+    from troth.notices.sealed import seal_existing_mail
+
     seal_existing_subjects(ctx)
     seal_existing_access(ctx)
     seal_existing_access(ctx, grants=True)
     seal_existing_rows(ctx)
+    seal_existing_mail(ctx)
     return _seal_once(ctx, records, reseal, SEALED_ACTION, SEALED_FLAG)
 
 
@@ -154,12 +160,32 @@ class SealReport:
     bad_people_count: int = 0
     credentials: int = 0
     bad_credentials: list[str] = field(default_factory=list)
+    mail: int = 0
+    bad_mail: list[str] = field(default_factory=list)
 
     @property
     def problem(self) -> str | None:
-        found = (self._records_problem(), self._people_problem(), self._access_problem())
+        found = (
+            self._records_problem(),
+            self._people_problem(),
+            self._access_problem(),
+            self._mail_problem(),
+        )
         parts = [p for p in found if p]
         return "; ".join(parts) if parts else None
+
+    def _mail_problem(self) -> str | None:
+        n = len(self.bad_mail)
+        if not n:
+            return None
+        return (
+            f"{n} message{'s' if n != 1 else ''} of {self.mail} in the outbox"
+            f" {'does' if n == 1 else 'do'} not match their seals:"
+            f" {', '.join(self.bad_mail[:NAMED])} were changed outside troth (an address,"
+            " person, list, kind, subject line, body or headers edited, a row inserted, or"
+            " the seal cleared); troth does not send them (`outbox list` shows them failed)"
+            " until they are restored from a backup or deleted"
+        )
 
     def _access_problem(self) -> str | None:
         n = len(self.bad_credentials)
@@ -206,7 +232,9 @@ class SealReport:
 
 def check_seals(ctx: Context) -> SealReport:
     """Check every row of ``records`` and of ``subjects`` against its seal, a page at a
-    time."""
+    time; then every sealed row of the other tables, the outbox's included."""
+    from troth.notices.sealed import bad_mail
+
     key = seal_key(ctx.keys)
     people_key = subject_seal_key(ctx.keys)
     people = select(*SUBJECT_COLUMNS, subjects.c.seal)
@@ -226,6 +254,7 @@ def check_seals(ctx: Context) -> SealReport:
         n, bad_ids = bad_identities(conn, ctx.keys)
         report.credentials += n
         report.bad_credentials += [f"identities:{i}" for i in bad_ids]
+        report.mail, report.bad_mail = bad_mail(conn, ctx.keys)
     return report
 
 
@@ -262,6 +291,7 @@ def with_seals(ctx: Context, report: VerifyReport) -> VerifyReport:
     report.bad_records = seals.bad_ids
     report.bad_subjects = seals.bad_people
     report.bad_credentials = seals.bad_credentials[:NAMED]
+    report.bad_mail = seals.bad_mail[:NAMED]
     if seals.problem is not None:
         report.ok = False
         report.problem = "; ".join(p for p in (report.problem, seals.problem) if p)
