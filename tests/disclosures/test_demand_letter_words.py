@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from _http import client_for, privacy_sign_in, section
 from dating_samples import Dating, dating_home
+from outbox_helpers import bodies
 from requests_helpers import verified
 from troth.audit.entries import list_entries
 from troth.clock import ManualClock
 from troth.gate import SYSTEM
-from troth.notices.outbox import outbox
 
 REFERENCE = "231 Js 99/26 (complainant Cora Diaz)"
 SECRET_WORDS = ("Cora", "Diaz", "complainant", "231 Js", "99/26")
@@ -37,9 +36,7 @@ def d(home: Any, tmp_path: Path) -> Dating:
 
 
 def _letters(d: Dating, sid: str) -> list[str]:
-    with d.t.ctx.engine.connect() as conn:
-        rows = conn.execute(sa.select(outbox.c.body_text).where(outbox.c.subject_id == sid))
-        return [b for (b,) in rows if "required by law to disclose" in b]
+    return [b for b in bodies(d.t, subject_id=sid) if "required by law to disclose" in b]
 
 
 def _gagged_demand(d: Dating, clock: ManualClock) -> str:
