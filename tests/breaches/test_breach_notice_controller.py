@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from outbox_helpers import outbox_mail
 from tallyroom_samples import BILLING, CLAIRE, TALLYROOM, tallyroom_world
 from troth.breaches.notify import DEFAULT_TEMPLATE
 from troth.clock import ManualClock
-from troth.notices.outbox import list_outbox
 
 TOLD_BY_US = TALLYROOM.replace(
     "tenant_controller: customer\n",
@@ -35,7 +35,7 @@ def _notice(w: Any, categories: list[str]) -> dict[str, str]:
         high_risk=True,
     )
     w.t.breaches.notify_individuals(b.id, DEFAULT_TEMPLATE)
-    return {m["to_addr"]: m["body_text"] for m in list_outbox(w.t.ctx, limit=1000)}
+    return {m["to_addr"]: m["body_text"] for m in outbox_mail(w.t)}
 
 
 def test_a_customer_s_person_reads_who_decides(

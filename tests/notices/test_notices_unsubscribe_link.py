@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from _http import client_for
+from outbox_helpers import outbox_mail
 from troth.audit.log import transaction
 from troth.engine import Troth
 from troth.errors import ValidationError
@@ -149,12 +150,7 @@ def test_an_html_body_carries_the_link_too(shop: Troth) -> None:
 
 
 def _rows(t: Troth) -> list[dict[str, Any]]:
-    from sqlalchemy import select
-
-    from troth.notices.outbox import outbox
-
-    with t.ctx.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(select(outbox))]
+    return list(outbox_mail(t))
 
 
 def test_mail_that_is_not_marketing_is_left_as_written(shop: Troth) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from outbox_helpers import outbox_mail
 from pulse_samples import pulse_world
 from requests_helpers import mails_for, verified
 from tallyroom_samples import (
@@ -40,7 +41,6 @@ from troth.clock import ManualClock
 from troth.consent.state import active_purposes
 from troth.errors import Refused
 from troth.gate import SYSTEM, Actor, ActorKind
-from troth.notices.outbox import list_outbox
 from troth.store.tables import records, subjects
 
 OFFICE = Actor(ActorKind.staff, "dpo", role="privacy_office")
@@ -72,7 +72,7 @@ def _letter(w: TallyroomWorld, rid: str) -> str:
 
 
 def _told(w: TallyroomWorld, hotel: str) -> list[str]:
-    return [m["body_text"] for m in list_outbox(w.t.ctx, limit=1000) if m["to_addr"] == hotel]
+    return [m["body_text"] for m in outbox_mail(w.t, to=hotel)]
 
 
 def _rows(w: TallyroomWorld, sid: str) -> list[Any]:
