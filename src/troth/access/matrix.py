@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from troth.clock import ManualClock
 from troth.engine import Troth
-from troth.errors import Refused
-from troth.gate import Actor, ActorKind, Ask, Operation, decide
+from troth.errors import NotFound, Refused
+from troth.gate import Actor, ActorKind, Ask, Operation, Reason, decide
 from troth.policy.index import PolicyIndex
 from troth.policy.model import LegalBasis
 
@@ -348,6 +348,8 @@ def observe(
             view = t.use(sid, purpose=purpose, actor=case.actor)
         except Refused as exc:
             return None, exc.reason
+        except NotFound:  # another customer's person: answered as unknown, audited as this
+            return None, Reason.not_a_member
         return frozenset(v.category for v in view.values), None
     from troth.gate import facts as facts_mod
     from troth.store.subjects import get_subject
